@@ -1,0 +1,3 @@
+from gf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,929 @@
+"""Downloads for the model zoo: checkpoints, features and annotation bundles.
+
+Why this module exists: checkpoints and feature bundles are large, hosted on servers
+that drop connections (lab web servers, Google Drive, the Hugging Face Hub), and fetched
+by many processes at once (torchrun ranks, parallel leaderboard jobs). A download must
+therefore survive a dropped connection without starting over, never hand a truncated or
+wrong file to a later run, happen once per machine however many processes ask for it,
+and work without network once the file is in the cache.
+
+How: every transfer writes ``<dest>.part`` (resumed with an HTTP ``Range`` request when
+the server supports it), is verified against the expected sha256, and only then renamed
+onto ``<dest>``. A ``filelock.FileLock`` on ``<dest>.lock`` makes concurrent callers
+wait for the one that downloads. ``GF_OFFLINE=1`` turns every call into a cache lookup.
+
+Supported URLs:
+
+- ``http://`` / ``https://`` through the standard library (``urllib``), redirects
+  included;
+- ``file://`` (copied, still verified and placed atomically);
+- ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (also ``hf://datasets/...`` and
+  ``hf://spaces/...``) through ``huggingface_hub.hf_hub_download`` and its own cache;
+- Google Drive share links (``/file/d/<ID>/view``, ``open?id=<ID>``, ``uc?id=<ID>``),
+  rewritten to the direct-download endpoint, with the "can't scan this file for
+  viruses" confirmation page of large files answered automatically. Live Google Drive
+  cannot be reached from gf's test machines: the tests cover the URL rewriting and the
+  confirmation-page handling against canned pages served locally, so a change on
+  Google's side shows up as a clear :class:`DownloadError`, not as a silent HTML file.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import logging
+import os
+import posixpath
+import re
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from http.cookiejar import CookieJar
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Optional, Union
+
+from gf import __version__
+from gf.common.io import atomic_write_json
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "ArchiveError",
+    "ChecksumError",
+    "DownloadError",
+    "HfLocation",
+    "InvalidURLError",
+    "OfflineError",
+    "cache_dir",
+    "download",
+    "extract_archive",
+    "gdrive_download_url",
+    "gdrive_file_id",
+    "is_offline",
+    "parse_gdrive_confirm_page",
+    "parse_hf_url",
+    "sha256sum",
+]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 256 * 1024
+_MAX_BACKOFF_S = 60.0
+_LOCK_LOG_EVERY_S = 30.0
+_MAX_HTML_PAGE_BYTES = 2 * 1024 * 1024
+_USER_AGENT = f"gf/{__version__} (+python-urllib)"
+_EXTRACT_MARKER = ".gf_extracted.json"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+# Endpoints are module attributes (not literals inside functions) so that the tests
+# can point them at a local server; nothing else should change them.
+_GDRIVE_UC_ENDPOINT = "https://drive.google.com/uc"
+_GDRIVE_USERCONTENT_ENDPOINT = "https://drive.usercontent.google.com/download"
+_GDRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DownloadError(RuntimeError):
+    """A file could not be obtained; the message names the URL and what to do."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded bytes do not have the expected sha256 (the bad file is deleted)."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and the file is not in the cache."""
+
+
+class InvalidURLError(DownloadError, ValueError):
+    """The URL's scheme or shape is not one gf can download."""
+
+
+class ArchiveError(DownloadError):
+    """An archive is unreadable or unsafe to extract (the message names the member)."""
+
+
+class _TransientError(Exception):
+    """A failure worth retrying: connection error, timeout, 5xx, truncated body."""
+
+    def __init__(self, message: str, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def cache_dir() -> Path:
+    """Root of gf's download cache.
+
+    ``$GF_CACHE_DIR`` wins (shared clusters point it at a project disk); otherwise the
+    XDG convention, ``$XDG_CACHE_HOME/gf`` or ``~/.cache/gf``.
+    """
+    explicit = os.environ.get("GF_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "gf"
+
+
+def is_offline(offline: Optional[bool] = None) -> bool:
+    """``offline`` if given, else ``$GF_OFFLINE`` (1/true/yes/on or 0/false/no/off)."""
+    if offline is not None:
+        return bool(offline)
+    raw = os.environ.get("GF_OFFLINE", "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(
+        f"GF_OFFLINE={os.environ['GF_OFFLINE']!r} is not understood; use 1 (offline) or 0 (online)."
+    )
+
+
+def sha256sum(path: PathLike, chunk_size: int = 1024 * 1024) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB checkpoints fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _normalize_sha256(value: str) -> str:
+    text = str(value).strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ValueError(f"sha256 must be 64 hexadecimal characters, got {value!r}.")
+    return text
+
+
+# --------------------------------------------------------------------------- URL shapes
+
+
+@dataclass(frozen=True)
+class HfLocation:
+    """Where an ``hf://`` URL points on the Hugging Face Hub."""
+
+    repo_id: str
+    filename: str
+    revision: Optional[str] = None
+    repo_type: str = "model"
+
+
+_HF_REPO_TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
+
+
+def parse_hf_url(url: str) -> HfLocation:
+    """Split ``hf://<org>/<repo>/<path/in/repo>[@revision]``.
+
+    The revision (branch, tag or commit) follows the last ``@``; ``hf://datasets/...``
+    and ``hf://spaces/...`` select those repo types, as in ``huggingface_hub``'s own
+    ``hf://`` paths.
+    """
+    if not url.startswith("hf://"):
+        raise InvalidURLError(f"not an hf:// URL: {url!r}")
+    rest = url[len("hf://"):]
+    revision = None
+    if "@" in rest:
+        rest, revision = rest.rsplit("@", 1)
+        if not revision:
+            raise InvalidURLError(f"{url}: empty revision after '@'; write @<branch|tag|commit> or drop the '@'.")
+    parts = [p for p in rest.split("/")]
+    repo_type = "model"
+    if parts and parts[0] in _HF_REPO_TYPE_PREFIXES:
+        repo_type = _HF_REPO_TYPE_PREFIXES[parts.pop(0)]
+    if len(parts) < 3 or any(not p for p in parts) or any(p in (".", "..") for p in parts):
+        raise InvalidURLError(
+            f"{url}: expected hf://<org>/<repo>/<path/in/repo>[@revision], "
+            f"e.g. hf://my-org/glance-focus/star/checkpoint.pth@v1.0"
+        )
+    return HfLocation(repo_id=f"{parts[0]}/{parts[1]}", filename="/".join(parts[2:]),
+                      revision=revision, repo_type=repo_type)
+
+
+def gdrive_file_id(url: str) -> Optional[str]:
+    """The file id of a Google Drive link, or None when ``url`` is not one."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.hostname not in _GDRIVE_HOSTS:
+        return None
+    match = re.search(r"/file/(?:u/\d+/)?d/([A-Za-z0-9_-]+)", parts.path)
+    if match:
+        return match.group(1)
+    ids = urllib.parse.parse_qs(parts.query).get("id")
+    if ids and re.fullmatch(r"[A-Za-z0-9_-]+", ids[0]):
+        return ids[0]
+    return None
+
+
+def gdrive_download_url(url_or_id: str) -> str:
+    """Direct-download URL for a Drive share link (or a bare file id).
+
+    Share links open a viewer page; ``uc?export=download&id=`` returns the bytes (or,
+    for large files, a confirmation page that :func:`download` answers).
+    """
+    file_id = gdrive_file_id(url_or_id) if "/" in url_or_id else url_or_id
+    if not file_id:
+        raise InvalidURLError(
+            f"{url_or_id}: not a Google Drive file link; expected .../file/d/<ID>/view, "
+            f"open?id=<ID> or uc?id=<ID>."
+        )
+    return f"{_GDRIVE_UC_ENDPOINT}?" + urllib.parse.urlencode({"export": "download", "id": file_id})
+
+
+class _HtmlPageParser(HTMLParser):
+    """Collects forms (action + named inputs), link targets and the title of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list = []
+        self.links: list = []
+        self._title: list = []
+        self._in_title = False
+        self._form: Optional[dict] = None
+
+    def handle_starttag(self, tag, attrs):
+        attr = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self._form = {"id": attr.get("id", ""), "action": attr.get("action", ""), "inputs": {}}
+            self.forms.append(self._form)
+        elif tag == "input" and self._form is not None and attr.get("name"):
+            self._form["inputs"][attr["name"]] = attr.get("value", "")
+        elif tag == "a" and attr.get("href"):
+            self.links.append(attr["href"])
+        elif tag == "title":
+            self._in_title = True
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self._title.append(data)
+
+    @property
+    def title(self) -> str:
+        return " ".join("".join(self._title).split())
+
+
+def _page_title(page_html: str) -> str:
+    parser = _HtmlPageParser()
+    with contextlib.suppress(Exception):
+        parser.feed(page_html)
+    return parser.title or "untitled page"
+
+
+def parse_gdrive_confirm_page(page_html: str, page_url: str, request_url: str,
+                              warning_token: Optional[str] = None) -> Optional[str]:
+    """URL that confirms a large Drive download, or None if the page offers none.
+
+    Google has used three shapes over the years, tried newest first: a
+    ``<form id="download-form" action=".../download">`` with hidden ``id``/``confirm``/
+    ``uuid`` inputs; a ``download_warning*`` cookie whose value is the confirm token
+    (``warning_token``); a link or text containing ``confirm=<token>``.
+    """
+    parser = _HtmlPageParser()
+    parser.feed(page_html)
+    for form in parser.forms:
+        action = form["action"]
+        if form["id"] == "download-form" or ("download" in action and "id" in form["inputs"]):
+            target = urllib.parse.urljoin(page_url, action)
+            sep = "&" if urllib.parse.urlsplit(target).query else "?"
+            return target + sep + urllib.parse.urlencode(form["inputs"])
+    if warning_token:
+        return _with_query(request_url, confirm=warning_token)
+    for href in parser.links:
+        if "confirm=" in href:
+            return urllib.parse.urljoin(page_url, href)
+    match = re.search(r"confirm=([0-9A-Za-z_-]+)", page_html)
+    if match:
+        return _with_query(request_url, confirm=match.group(1))
+    return None
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    query.update(params)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+# --------------------------------------------------------------------------- download
+
+
+def download(
+    url: str,
+    sha256: Optional[str] = None,
+    dest: Optional[PathLike] = None,
+    *,
+    filename: Optional[str] = None,
+    timeout: float = 30,
+    retries: int = 3,
+    backoff: float = 1.0,
+    progress: bool = True,
+    offline: Optional[bool] = None,
+) -> Path:
+    """Fetch ``url`` once, verify it, and return the local path.
+
+    Args:
+        url: ``http(s)://``, ``file://``, ``hf://org/repo/path[@rev]`` or a Google Drive
+            share link (see the module docstring).
+        sha256: expected hex digest. A mismatch raises :class:`ChecksumError` and
+            deletes the file. Without it the digest is logged so it can be pinned.
+        dest: file path, or an existing directory to put ``filename`` in. Default:
+            ``cache_dir()/downloads/<sha256 or URL-hash prefix>/<filename>``; for
+            ``hf://`` without ``dest``, the Hugging Face cache's own path.
+        filename: name of the file when ``dest`` is not a file path. Default: the last
+            URL path component (the file id for Drive links).
+        timeout: seconds per socket operation (connect, each read).
+        retries: attempts in all (1 = no retry) on connection errors, timeouts, HTTP
+            5xx/408/429 and truncated transfers; each retry resumes the ``.part`` file.
+        backoff: first delay between attempts in seconds, doubled each time.
+        progress: show a tqdm bar (only when stderr is a terminal).
+        offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
+
+    A file already at ``dest`` is returned without network when its sha256 matches
+    (or when no sha256 is given: files reach ``dest`` only after a complete transfer).
+    """
+    url = str(url)
+    expected = _normalize_sha256(sha256) if sha256 else None
+    offline = is_offline(offline)
+    if filename is not None and (not filename or "/" in filename or "\\" in filename
+                                 or filename in (".", "..")):
+        raise ValueError(f"filename must be a plain file name, got {filename!r}.")
+    attempts = max(1, int(retries))
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "hf":
+        return _download_hf(url, expected, dest, filename, offline)
+    if scheme not in ("http", "https", "file"):
+        raise InvalidURLError(
+            f"cannot download {url!r}: unsupported scheme {scheme or '(none)'!r}; "
+            f"use http(s)://, file://, hf://<org>/<repo>/<path> or a Google Drive link."
+        )
+
+    drive_id = gdrive_file_id(url) if scheme != "file" else None
+    if drive_id is not None:
+        name = filename or drive_id
+        cache_key = f"gdrive:{drive_id}"
+        source = url if urllib.parse.urlsplit(url).hostname == "drive.usercontent.google.com" \
+            else gdrive_download_url(drive_id)
+    else:
+        name = filename or _filename_from_url(url)
+        cache_key, source = url, url
+    target = _resolve_dest(dest, name, expected or hashlib.sha256(cache_key.encode()).hexdigest())
+
+    cached, actual = _existing_file_ok(target, expected)
+    if cached:
+        return target
+    if offline:
+        raise OfflineError(_offline_message(url, target, expected, actual))
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    with _file_lock(target, url):
+        # Another process may have finished while we waited for the lock.
+        cached, _ = _existing_file_ok(target, expected, quiet=True)
+        if cached:
+            return target
+        if scheme == "file":
+            _copy_file_url(url, part, progress)
+        else:
+            opener, jar = _make_opener()
+
+            def attempt() -> None:
+                src = _resolve_gdrive(source, opener, jar, timeout, url, target) if drive_id else source
+                _fetch_http(src, part, opener=opener, timeout=timeout, progress=progress,
+                            label=target.name, expected=expected, html_is_error=drive_id is not None,
+                            share_url=url, target=target)
+
+            _with_retries(url, attempt, attempts=attempts, backoff=backoff, timeout=timeout)
+        return _finalize(part, target, expected, url)
+
+
+def _filename_from_url(url: str) -> str:
+    name = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    return name if name not in ("", ".", "..") else "download"
+
+
+def _resolve_dest(dest: Optional[PathLike], name: str, key: str) -> Path:
+    if dest is None:
+        return cache_dir() / "downloads" / key[:16] / name
+    dest = Path(dest).expanduser()
+    return dest / name if dest.is_dir() else dest
+
+
+def _existing_file_ok(target: Path, expected: Optional[str], quiet: bool = False):
+    """(usable, actual_sha256_or_None) for a file already at ``target``."""
+    if not target.is_file():
+        return False, None
+    if expected is None:
+        if not quiet:
+            logger.info("using existing %s (not verified: pass sha256= to pin it)", target)
+        return True, None
+    actual = sha256sum(target)
+    if actual == expected:
+        if not quiet:
+            logger.info("using cached %s (sha256 verified)", target)
+        return True, actual
+    logger.warning("%s has sha256 %s but %s is expected; it will be replaced", target, actual, expected)
+    return False, actual
+
+
+def _offline_message(url: str, target: Path, expected: Optional[str], actual: Optional[str]) -> str:
+    state = (f"the file at {target} has sha256 {actual}, not the expected {expected}"
+             if actual else f"it is not in the cache (expected at {target})")
+    pin = f" Its sha256 must be {expected}." if expected else ""
+    return (
+        f"offline mode (GF_OFFLINE=1 or offline=True) and {url} cannot be used: {state}. "
+        f"Download the file on a machine with network (e.g. `gf download {url}`) and copy it to "
+        f"{target}.{pin} Or go online: unset GF_OFFLINE / pass offline=False."
+    )
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold ``<path>.lock``; log periodically while another process holds it."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path) + ".lock")
+    waited = 0.0
+    while True:
+        try:
+            lock.acquire(timeout=_LOCK_LOG_EVERY_S)
+            break
+        except Timeout:
+            waited += _LOCK_LOG_EVERY_S
+            logger.info("waiting %.0fs so far for another process working on %s (lock %s.lock)",
+                        waited, what, path)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _make_opener():
+    """An opener with a cookie jar (Drive's legacy confirm flow needs its cookie back)."""
+    jar = CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+
+def _with_retries(url: str, attempt: Callable[[], None], *, attempts: int, backoff: float,
+                  timeout: float) -> None:
+    last: Optional[_TransientError] = None
+    for number in range(1, attempts + 1):
+        try:
+            attempt()
+            return
+        except _TransientError as err:
+            last = err
+            if number < attempts:
+                delay = min(backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
+                logger.warning("download of %s failed (attempt %d/%d: %s); retrying in %.1fs",
+                               url, number, attempts, err, delay)
+                time.sleep(delay)
+    assert last is not None
+    if last.timed_out:
+        raise DownloadError(
+            f"{url} timed out after {attempts} attempt(s) (timeout={timeout}s each). The server "
+            f"is not answering: check the URL and your network, or raise timeout=/retries=. "
+            f"A partial file, if any, is kept and the next call resumes it."
+        ) from last
+    raise DownloadError(
+        f"could not download {url} after {attempts} attempt(s): {last}. Check the URL and your "
+        f"network, then try again (a partial file, if any, is kept and resumed)."
+    ) from last
+
+
+def _open(opener, request: urllib.request.Request, timeout: float):
+    """``opener.open`` with failures sorted into retryable and final ones."""
+    try:
+        return opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        err.close()
+        if err.code >= 500 or err.code in (408, 429):
+            raise _TransientError(f"HTTP {err.code} {err.reason}") from err
+        raise  # the caller decides (416 means something there)
+    except urllib.error.URLError as err:
+        raise _TransientError(f"{err.reason}", timed_out=_is_timeout(err.reason)) from err
+    except (socket.timeout, TimeoutError) as err:
+        raise _TransientError("timed out", timed_out=True) from err
+    except (ConnectionError, http.client.HTTPException) as err:
+        raise _TransientError(f"{type(err).__name__}: {err}") from err
+
+
+def _is_timeout(reason: object) -> bool:
+    return isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
+
+
+def _http_error(url: str, err: urllib.error.HTTPError) -> DownloadError:
+    hint = {
+        401: "the server wants credentials; the file may be private",
+        403: "access denied; the file may be private or the link expired",
+        404: "no file at this URL; check it (the file may have moved)",
+    }.get(err.code, "the server refused the request")
+    return DownloadError(f"HTTP {err.code} {err.reason} for {url}: {hint}.")
+
+
+def _is_html(response) -> bool:
+    return response.headers.get_content_type() == "text/html"
+
+
+def _read_page(response) -> str:
+    charset = response.headers.get_content_charset() or "utf-8"
+    return response.read(_MAX_HTML_PAGE_BYTES).decode(charset, errors="replace")
+
+
+def _resolve_gdrive(uc_url: str, opener, jar: CookieJar, timeout: float, share_url: str,
+                    target: Path) -> str:
+    """Return the URL that yields the file's bytes (answering the confirm page if any)."""
+    request = urllib.request.Request(uc_url, headers={"User-Agent": _USER_AGENT})
+    try:
+        response = _open(opener, request, timeout)
+    except urllib.error.HTTPError as err:
+        raise _http_error(share_url, err) from err
+    with response:
+        if not _is_html(response):
+            return uc_url  # small file: served directly; the body is fetched next
+        page = _read_page(response)
+        page_url = response.geturl()
+    token = next((c.value for c in jar if c.name.startswith("download_warning")), None)
+    confirmed = parse_gdrive_confirm_page(page, page_url, uc_url, warning_token=token)
+    if confirmed is None:
+        # The page shape is unknown; the usercontent endpoint with confirm=t is what
+        # Drive's own button has used since 2024. If it answers with HTML too, the
+        # download guard reports that page's title.
+        file_id = urllib.parse.parse_qs(urllib.parse.urlsplit(uc_url).query).get("id", [""])[0]
+        confirmed = f"{_GDRIVE_USERCONTENT_ENDPOINT}?" + urllib.parse.urlencode(
+            {"id": file_id, "export": "download", "confirm": "t"})
+        logger.info("Drive page %r offers no confirm link; trying %s", _page_title(page), confirmed)
+    return confirmed
+
+
+def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool, label: str,
+                expected: Optional[str], html_is_error: bool, share_url: str, target: Path) -> None:
+    """One attempt: append to ``part`` from where it stops (or restart from zero)."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": _USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = _open(opener, request, timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:
+            _handle_unsatisfiable_range(part, expected, url)
+            return
+        raise _http_error(share_url, err) from err
+    with response:
+        if html_is_error and _is_html(response):
+            title = _page_title(_read_page(response))
+            raise DownloadError(
+                f"Google Drive answered {share_url} with an HTML page ({title!r}) instead of the "
+                f"file: it may be private, deleted or over its daily download quota. Open the link "
+                f"in a browser, download the file and place it at {target} (or pass dest=)."
+            )
+        plan = _plan_resume(response, offset)
+        if plan is None:
+            part.unlink()
+            raise _TransientError(f"{url} answered the resume request with Content-Range "
+                                  f"{response.headers.get('Content-Range')!r}; restarting from zero")
+        start, total = plan
+        if offset and not start:
+            logger.info("%s ignored the Range request; restarting from byte 0", url)
+        received = start
+        try:
+            with open(part, "ab" if start else "wb") as fh, _progress_bar(total, start, label, progress) as bar:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    fh.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except (socket.timeout, TimeoutError) as err:
+            raise _TransientError(f"timed out after {received} bytes", timed_out=True) from err
+        except (ConnectionError, http.client.HTTPException) as err:
+            raise _TransientError(f"connection lost after {received} bytes ({type(err).__name__})") from err
+    if total is not None and received < total:
+        raise _TransientError(f"connection closed after {received} of {total} bytes")
+
+
+def _plan_resume(response, offset: int):
+    """(first byte this response writes, total file size or None); None if unusable.
+
+    A 206 whose Content-Range does not start at ``offset`` cannot be appended; the
+    caller then starts over.
+    """
+    length = response.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    if response.status == 206 and offset:
+        match = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
+        if not match or int(match.group(1)) != offset:
+            return None
+        size = match.group(3)
+        total = int(size) if size != "*" else (offset + length if length is not None else None)
+        return offset, total
+    return 0, length
+
+
+def _handle_unsatisfiable_range(part: Path, expected: Optional[str], url: str) -> None:
+    """HTTP 416: the .part is at least as long as the file, likely complete already.
+
+    Keep it if the expected hash says so; otherwise it cannot be trusted: delete it
+    and let the next attempt start over.
+    """
+    if expected is not None and sha256sum(part) == expected:
+        return
+    part.unlink()
+    raise _TransientError(f"{url} refused to resume {part.name} (HTTP 416); restarting from zero")
+
+
+@contextlib.contextmanager
+def _progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
+    from tqdm import tqdm
+
+    # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
+    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=label, disable=None if enabled else True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _copy_file_url(url: str, part: Path, progress: bool) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidURLError(f"{url}: file:// URLs must name a local path (file:///abs/path).")
+    source = Path(urllib.request.url2pathname(parts.path))
+    if not source.is_file():
+        raise DownloadError(f"{url}: no such file {source}; check the path.")
+    with open(source, "rb") as fin, open(part, "wb") as fout, \
+            _progress_bar(source.stat().st_size, 0, source.name, progress) as bar:
+        for block in iter(lambda: fin.read(_CHUNK), b""):
+            fout.write(block)
+            bar.update(len(block))
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def _finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Path:
+    """Verify ``part`` and rename it onto ``target``; delete it on a hash mismatch."""
+    actual = sha256sum(part)
+    if expected is not None and actual != expected:
+        part.unlink()
+        raise ChecksumError(
+            f"sha256 mismatch for {url}: expected {expected}, got {actual}. The file was deleted. "
+            f"Retry (the transfer may have been corrupted); if the file changed upstream, check "
+            f"its provenance and pin the new hash with sha256=."
+        )
+    os.replace(part, target)
+    if expected is None:
+        logger.info("downloaded %s to %s; sha256 %s (pass sha256=%s to pin it)", url, target, actual, actual)
+    else:
+        logger.info("downloaded %s to %s (sha256 verified)", url, target)
+    return target
+
+
+# --------------------------------------------------------------------------- hf://
+
+
+def _hf_errors(*names: str) -> tuple:
+    from huggingface_hub import errors
+
+    return tuple(getattr(errors, n) for n in names if hasattr(errors, n))
+
+
+def _download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
+                 filename: Optional[str], offline: bool) -> Path:
+    """Delegate to ``hf_hub_download`` (its cache, auth and revisions), then verify."""
+    location = parse_hf_url(url)
+    target = None
+    if dest is not None:
+        target = _resolve_dest(dest, filename or PurePosixPath(location.filename).name, "")
+        cached, _ = _existing_file_ok(target, expected)
+        if cached:
+            return target
+    try:
+        import huggingface_hub
+        from huggingface_hub import constants as hf_constants
+    except ImportError as err:
+        raise DownloadError(f"{url}: hf:// URLs need huggingface_hub (pip install huggingface_hub).") from err
+
+    revision = location.revision or "main"
+    fetch_cmd = (f"`hf download {location.repo_id} {location.filename} --revision {revision}"
+                 + (f" --repo-type {location.repo_type}`" if location.repo_type != "model" else "`"))
+    try:
+        local = huggingface_hub.hf_hub_download(
+            repo_id=location.repo_id, filename=location.filename, revision=location.revision,
+            repo_type=location.repo_type, local_files_only=offline,
+        )
+    except _hf_errors("LocalEntryNotFoundError") as err:
+        if offline:
+            where = f" or place the file at {target}" if target else " or download it by any means and pass dest=<file>"
+            raise OfflineError(
+                f"offline mode (GF_OFFLINE=1 or offline=True) and {url} is not in the Hugging Face "
+                f"cache {hf_constants.HF_HUB_CACHE}. On a machine with network run {fetch_cmd} and copy "
+                f"that cache here (or point HF_HUB_CACHE at a copy){where}; or unset GF_OFFLINE."
+            ) from err
+        raise DownloadError(
+            f"{url}: the Hugging Face Hub could not be reached and the file is not in its cache "
+            f"({hf_constants.HF_HUB_CACHE}): {err}. Check the network (or HF_ENDPOINT) and retry."
+        ) from err
+    except _hf_errors("RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError",
+                      "RemoteEntryNotFoundError") as err:
+        raise DownloadError(
+            f"{url}: {type(err).__name__}. Check org/repo, path and revision; for a private or gated "
+            f"repo log in with `hf auth login`."
+        ) from err
+    except (OSError, ValueError) + _hf_errors("HfHubHTTPError") as err:
+        raise DownloadError(f"{url}: download from the Hugging Face Hub failed: {err}") from err
+
+    local = Path(local)
+    if expected is not None:
+        actual = sha256sum(local)
+        if actual != expected:
+            # The Hub file is what the Hub serves for this revision, not a corrupt transfer;
+            # it stays in the HF cache and nothing is copied to dest.
+            raise ChecksumError(
+                f"sha256 mismatch for {url}: expected {expected}, got {actual}. The Hub serves "
+                f"different bytes for revision {revision!r}: pin the commit the hash was taken "
+                f"from (hf://...@<commit>) or update sha256=."
+            )
+    if target is None:
+        return local
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    with _file_lock(target, url):
+        shutil.copyfile(local, part)
+        return _finalize(part, target, expected, url)
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def extract_archive(path: PathLike, out_dir: PathLike) -> Path:
+    """Extract a .zip, .tar, .tar.gz/.tgz (also .tar.bz2/.tar.xz) into ``out_dir``.
+
+    Every member is checked before anything is written: absolute names, ``..``
+    components, links leaving ``out_dir``, paths through a link member and device files
+    are refused with an :class:`ArchiveError` naming the member. Extraction happens in a
+    temporary sibling folder that is renamed to ``out_dir`` at the end, so ``out_dir``
+    is either absent or complete. A marker file in ``out_dir`` records the archive's
+    sha256: a second call with the same archive returns at once; a changed archive
+    replaces the folder. ``out_dir`` belongs to the archive: an existing non-empty
+    folder without the marker is refused rather than overwritten.
+    """
+    archive = Path(path)
+    out = Path(out_dir)
+    if not archive.is_file():
+        raise ArchiveError(f"archive not found: {archive}")
+    kind = _archive_kind(archive)
+    digest = sha256sum(archive)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(out, str(archive)):
+        recorded = _extraction_marker(out)
+        if recorded == digest:
+            return out
+        if recorded is None and out.is_dir() and any(out.iterdir()):
+            raise ArchiveError(
+                f"cannot extract {archive} into {out}: the folder exists, is not empty and was not "
+                f"made by gf's extract_archive. Move it away or choose another output folder."
+            )
+        if out.exists() and not out.is_dir():
+            raise ArchiveError(f"cannot extract {archive} into {out}: a file of that name exists.")
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".extracting", dir=out.parent))
+        try:
+            if kind == "zip":
+                _extract_zip(archive, staging)
+            else:
+                _extract_tar(archive, staging)
+            atomic_write_json(staging / _EXTRACT_MARKER, {"archive": archive.name, "sha256": digest})
+            _move_into_place(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    logger.info("extracted %s to %s", archive, out)
+    return out
+
+
+def _archive_kind(archive: Path) -> str:
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")):
+        return "tar"
+    # No telling suffix (Drive downloads named by file id): look at the bytes.
+    if zipfile.is_zipfile(archive):
+        return "zip"
+    if tarfile.is_tarfile(archive):
+        return "tar"
+    raise ArchiveError(f"{archive}: not a zip or tar archive (supported: .zip, .tar, .tar.gz, .tgz).")
+
+
+def _extraction_marker(out: Path) -> Optional[str]:
+    import json
+
+    marker = out / _EXTRACT_MARKER
+    if not marker.is_file():
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        return str(json.loads(marker.read_text(encoding="utf-8")).get("sha256"))
+    return ""
+
+
+def _unsafe_name(name: str) -> Optional[str]:
+    if not name:
+        return "empty member name"
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if ".." in re.split(r"[\\/]+", name):
+        return "'..' component would write outside the output folder"
+    return None
+
+
+def _escapes(link_target: str, base_dir: str) -> bool:
+    target = link_target.replace("\\", "/")
+    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
+        return True
+    normalized = posixpath.normpath(posixpath.join(base_dir, target))
+    return normalized == ".." or normalized.startswith("../")
+
+
+def _refuse(archive: Path, member: str, reason: str) -> ArchiveError:
+    return ArchiveError(
+        f"{archive}: refusing to extract member {member!r}: {reason}. Nothing was extracted; the "
+        f"archive is corrupt or malicious, get it from a trusted source."
+    )
+
+
+def _extract_tar(archive: Path, staging: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            links = set()
+            for member in members:
+                name = member.name.rstrip("/")
+                reason = _unsafe_name(member.name)
+                parents = PurePosixPath(name).parents
+                if reason is None and any(str(p) in links for p in parents):
+                    reason = "its path goes through a link member"
+                if reason is None and member.issym() and _escapes(member.linkname, posixpath.dirname(name)):
+                    reason = f"symlink to {member.linkname!r} points outside the output folder"
+                if reason is None and member.islnk() and _escapes(member.linkname, ""):
+                    reason = f"hard link to {member.linkname!r} points outside the output folder"
+                if reason is None and (member.ischr() or member.isblk() or member.isfifo()):
+                    reason = "device or FIFO special file"
+                if reason is not None:
+                    raise _refuse(archive, member.name, reason)
+                if member.issym() or member.islnk():
+                    links.add(name)
+            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(staging, members=members, **extra)
+    except ArchiveError:
+        raise
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ArchiveError(f"{archive}: cannot extract ({type(err).__name__}: {err}); the file may be "
+                           f"truncated, download it again.") from err
+
+
+def _extract_zip(archive: Path, staging: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                reason = _unsafe_name(info.filename)
+                if reason is not None:
+                    raise _refuse(archive, info.filename, reason)
+            # zipfile never creates symlinks (a link entry becomes a small regular file).
+            zf.extractall(staging, members=infos)
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ArchiveError(f"{archive}: cannot extract ({type(err).__name__}: {err}); the file may be "
+                           f"truncated, download it again.") from err
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.rename(out, retired / out.name)
+    os.rename(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,124 @@
+"""Atomic writes and safe reads.
+
+Why: a run killed mid-write must never leave a truncated checkpoint, cache, prediction
+or report that a later run would trust. Every writer in gf goes through
+:func:`atomic_write`: data lands in a temporary file in the destination folder (same
+filesystem), is flushed and fsynced, then renamed over the target in one step.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = [
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "atomic_torch_save",
+    "load_json",
+    "load_jsonl",
+    "torch_load_safe",
+    "DataFileError",
+]
+
+
+class DataFileError(ValueError):
+    """A data or annotation file is missing or malformed; the message names it."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2, **kwargs) -> None:
+    with atomic_write(path, "w") as fh:
+        json.dump(obj, fh, indent=indent, **kwargs)
+        if indent is not None:
+            fh.write("\n")
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    import torch
+
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None = None) -> Any:
+    """``torch.load`` that never executes pickled code (``weights_only=True``)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"file not found: {path}")
+    kwargs = {"map_location": map_location, "weights_only": True}
+    if mmap is not None:
+        kwargs["mmap"] = mmap
+    try:
+        return torch.load(str(path), **kwargs)
+    except Exception as e:  # pickle.UnpicklingError and friends
+        raise DataFileError(
+            f"could not load {path} safely with torch.load(weights_only=True): {e}. "
+            f"gf never unpickles arbitrary objects; re-save the file as a plain dict of "
+            f"tensors (or safetensors)."
+        ) from e
+
+
+def load_json(path: PathLike, what: str = "JSON file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{what} not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as e:
+        raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+
+
+def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:
+    """Read one JSON object per line; a bad line is an error naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{what} not found: {path}")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DataFileError(
+                    f"{path}:{lineno}: malformed JSON line ({e.msg} at column {e.colno}); "
+                    f"fix or remove that line."
+                ) from e
+    return rows

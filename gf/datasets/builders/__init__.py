@@ -1,0 +1,1 @@
+"""Dataset builders, one per benchmark. Importing this package registers them."""

@@ -1,0 +1,690 @@
+"""Feature stores: a string key -> ``[T, D]`` float32 tensor, read lazily.
+
+Why stores instead of ``features = torch.load("s3d.pth")`` in the dataset: the reference
+code loads the whole feature file into every dataset instance (train, val and test each
+hold a copy) and into every DataLoader worker. A store only remembers *where* the data
+is; the file is opened on first access, in the process that reads it, and values are
+read one key at a time (mmap for ``.pth``/``.npy``, row reads for HDF5, seek+read for
+webdataset tar members).
+
+Rules every store follows:
+
+* Keys are strings. Integer ids (NExT-QA stores ``int64`` video ids) are converted with
+  ``str()`` both when a file is indexed and when a key is looked up, so ``store[4010069381]``
+  and ``store["4010069381"]`` are the same entry.
+* Values come back as a fresh ``float32`` tensor ``[T, D]``: trailing dimensions are
+  flattened into rows of the last dimension (HCRN ``(8, 16, 2048)`` -> ``[128, 2048]``,
+  CLIP ``(32, 17, 512)`` -> ``[544, 512]``), a single vector ``[D]`` becomes ``[1, D]``.
+  The tensor never aliases the store's cache, so callers may modify it.
+* A missing key raises :class:`FeatureKeyError` (a ``KeyError``) naming the store path,
+  the key and up to five close keys.
+* Open handles and loaded data are per process: each store checks ``os.getpid()`` and
+  re-opens in a forked DataLoader worker; pickling keeps only the path and options, so
+  stores travel to ``spawn`` workers cheaply.
+"""
+from __future__ import annotations
+
+import abc
+import difflib
+import glob
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import unquote
+
+import numpy as np
+import torch
+
+from gf.common.io import DataFileError, atomic_write, torch_load_safe
+
+__all__ = [
+    "FeatureStore",
+    "FeatureKeyError",
+    "PthDictStore",
+    "HDF5Store",
+    "NpyFolderStore",
+    "WebDatasetStore",
+    "open_feature_store",
+    "write_webdataset_shards",
+    "iter_webdataset_features",
+    "encode_wds_key",
+    "decode_wds_key",
+    "resolve_shards",
+    "FORMATS",
+]
+
+PathLike = Union[str, os.PathLike]
+
+
+class FeatureKeyError(KeyError):
+    """A key is not in a feature store; the message names the store and close keys."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+# ---------------------------------------------------------------------------------------
+# helpers shared by all stores
+# ---------------------------------------------------------------------------------------
+def _as_key(key: Any) -> str:
+    """Normalise a lookup key to ``str``; ints are accepted because ids are often ints."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.decode("utf-8")
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return str(int(key))
+    raise TypeError(f"feature store keys are str (or int ids), got {type(key).__name__}: {key!r}")
+
+
+def _stored_key(key: Any, path: str) -> str:
+    """Key as written in a file (str, bytes or integer) -> str; anything else is bad data."""
+    if isinstance(key, torch.Tensor) and key.numel() == 1 and not key.is_floating_point():
+        key = int(key.item())
+    try:
+        return _as_key(key)
+    except (TypeError, UnicodeDecodeError) as e:
+        raise DataFileError(f"{path}: unsupported feature key {key!r}: {e}") from e
+
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _to_frames(value: Any, path: str, key: str) -> torch.Tensor:
+    """A stored array of any rank >= 1 -> new float32 tensor ``[T, D]``.
+
+    The result is always a copy: it must not alias mmapped storage or a cache the store
+    keeps, so callers may modify it in place.
+    """
+    if isinstance(value, torch.Tensor):
+        ndim, numeric = value.ndim, value.is_floating_point() or value.dtype in _INT_DTYPES
+    else:
+        value = np.asarray(value)
+        ndim, numeric = value.ndim, value.dtype.kind in "fiu"
+    if ndim == 0:
+        raise DataFileError(f"{path}: feature {key!r} is a scalar; expected an array [T, D]")
+    if not numeric:
+        raise DataFileError(f"{path}: feature {key!r} has dtype {value.dtype}; expected a float array")
+    value = value.reshape(-1, value.shape[-1])
+    if isinstance(value, torch.Tensor):
+        return value.to(torch.float32, copy=True).contiguous()
+    return torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
+
+
+def _close_keys(key: str, keys: Sequence[str], n: int = 5) -> List[str]:
+    return difflib.get_close_matches(key, keys, n=n, cutoff=0.6)
+
+
+class FeatureStore(abc.ABC):
+    """Abstract lazy mapping ``key -> FloatTensor [T, D]``.
+
+    Subclasses implement :meth:`_open` (build the per-process state: handles plus an
+    index ``dict key -> location``) and :meth:`_read` (raw array for one location).
+    Everything else (key normalisation, error messages, flattening, pickling, fork
+    safety) lives here so that every format behaves the same.
+    """
+
+    #: short format name used by :func:`open_feature_store`
+    format_name: str = ""
+
+    def __init__(self, path: PathLike):
+        self._path = str(path)
+        self._state: Any = None
+        self._state_pid: Optional[int] = None
+        self._feature_dim: Optional[int] = None
+
+    # -- per-process state ---------------------------------------------------------------
+    @abc.abstractmethod
+    def _open(self) -> Any:
+        """Open the underlying file(s); return a state object with an ``index`` dict."""
+
+    @abc.abstractmethod
+    def _read(self, state: Any, location: Any) -> Any:
+        """Raw stored array for ``location`` (an ``index`` value)."""
+
+    def _current(self) -> Any:
+        pid = os.getpid()
+        if self._state is None or self._state_pid != pid:
+            # A forked worker inherits the parent's state object; drop it unused and
+            # re-open, so no handle (h5py, file offsets, mmaps) is shared across processes.
+            self._state = None
+            self._state = self._open()
+            self._state_pid = pid
+        return self._state
+
+    def _index(self) -> Dict[str, Any]:
+        return self._current().index
+
+    # -- public mapping API --------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __getitem__(self, key: Any) -> torch.Tensor:
+        k = _as_key(key)
+        state = self._current()
+        try:
+            location = state.index[k]
+        except KeyError:
+            raise self._missing_key_error(k) from None
+        return _to_frames(self._read(state, location), self._path, k)
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            k = _as_key(key)
+        except TypeError:
+            return False
+        return k in self._index()
+
+    def keys(self) -> List[str]:
+        return list(self._index())
+
+    def __len__(self) -> int:
+        return len(self._index())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def missing(self, keys: Iterable[Any]) -> List[str]:
+        """The given keys (as str, in order) that the store does not hold.
+
+        Why: datasets check all their ids once at construction, so a wrong feature file
+        fails with the full list instead of at sample 37,412 of epoch 3.
+        """
+        index = self._index()
+        return [k for k in map(_as_key, keys) if k not in index]
+
+    @property
+    def feature_dim(self) -> int:
+        """D of the stored features (from the first key; stores are homogeneous)."""
+        if self._feature_dim is None:
+            index = self._index()
+            if not index:
+                raise DataFileError(f"feature store {self._path} is empty; cannot infer feature_dim")
+            self._feature_dim = int(self[next(iter(index))].shape[-1])
+        return self._feature_dim
+
+    def _missing_key_error(self, key: str) -> FeatureKeyError:
+        keys = list(self._index())
+        close = _close_keys(key, keys)
+        msg = f"key {key!r} not found in {self.format_name} feature store {self._path} ({len(keys)} keys)."
+        if close:
+            msg += f" Close keys: {', '.join(repr(c) for c in close)}."
+        elif keys:
+            msg += f" Example keys: {', '.join(repr(c) for c in keys[:3])}."
+        msg += " Keys are compared as strings (int ids are converted with str())."
+        return FeatureKeyError(msg)
+
+    # -- pickling: path and options only -------------------------------------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_state"] = None
+        state["_state_pid"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._path!r})"
+
+
+class _State:
+    """Per-process state of a store: an index plus whatever handles the format needs."""
+
+    def __init__(self, index: Dict[str, Any], **handles: Any):
+        self.index = index
+        self.__dict__.update(handles)
+
+
+def _require_exists(path: str, what: str) -> None:
+    if not os.path.exists(path):
+        raise DataFileError(f"{what} not found: {path}")
+
+
+# ---------------------------------------------------------------------------------------
+# torch .pth dict (the authors' s3d.pth / frcnn.pth)
+# ---------------------------------------------------------------------------------------
+class PthDictStore(FeatureStore):
+    """``torch.save`` of ``dict{key: Tensor}``, memory-mapped on first access.
+
+    Files in the zipfile format (torch >= 1.6 default) are loaded with ``mmap=True``, so
+    opening costs only the pickle index and each read touches one tensor's pages. A file
+    in the legacy format cannot be mmapped; it is loaded normally (still
+    ``weights_only=True``), which costs its full size in memory in each reading process.
+    """
+
+    format_name = "pth"
+
+    def __init__(self, path: PathLike):
+        super().__init__(path)
+        _require_exists(self._path, "feature file (.pth)")
+
+    def _open(self) -> _State:
+        mmap = zipfile.is_zipfile(self._path)
+        obj = torch_load_safe(self._path, map_location="cpu", mmap=mmap)
+        if not isinstance(obj, Mapping):
+            raise DataFileError(
+                f"{self._path}: expected a dict {{key: Tensor}} saved with torch.save, "
+                f"got {type(obj).__name__}"
+            )
+        index: Dict[str, torch.Tensor] = {}
+        for raw_key, value in obj.items():
+            key = _stored_key(raw_key, self._path)
+            if key in index:
+                raise DataFileError(
+                    f"{self._path}: key {raw_key!r} collides with another key once ids are "
+                    f"converted to str ({key!r}); keep one of them."
+                )
+            if not isinstance(value, torch.Tensor):
+                raise DataFileError(
+                    f"{self._path}: value of key {raw_key!r} is {type(value).__name__}; "
+                    f"expected a tensor [T, D]"
+                )
+            index[key] = value
+        return _State(index)
+
+    def _read(self, state: _State, location: torch.Tensor) -> torch.Tensor:
+        return location
+
+
+# ---------------------------------------------------------------------------------------
+# HDF5 (HCRN / MIST style: datasets `ids` and `<features>` with matching first axis)
+# ---------------------------------------------------------------------------------------
+class HDF5Store(FeatureStore):
+    """Rows of an HDF5 feature dataset addressed by the ids in a parallel ``ids`` dataset.
+
+    ``features`` picks the stream: ``resnet_features`` (HCRN appearance,
+    ``(N, 8, 16, 2048)``), ``resnext_features`` (EgoTaskQA motion, ``(N, 8, 2048)``),
+    ``features`` (MIST CLIP, ``(N, 32, 17, 512)``). Ids may be integers or (utf-8) bytes.
+    The h5py handle is opened lazily in the reading process: h5py handles must not
+    cross ``fork``.
+    """
+
+    format_name = "hdf5"
+
+    def __init__(self, path: PathLike, features: str = "resnet_features", ids: str = "ids"):
+        super().__init__(path)
+        self.features = features
+        self.ids = ids
+        _require_exists(self._path, "HDF5 feature file")
+
+    def _open(self) -> _State:
+        import h5py
+
+        try:
+            fh = h5py.File(self._path, "r")
+        except OSError as e:
+            raise DataFileError(f"{self._path}: cannot open as HDF5: {e}") from e
+        for name in (self.ids, self.features):
+            if name not in fh:
+                available = sorted(fh.keys())
+                fh.close()
+                raise DataFileError(
+                    f"{self._path}: no dataset {name!r}; datasets in the file: "
+                    f"{', '.join(available) or '(none)'}. Pass features=/ids= to choose."
+                )
+        feats = fh[self.features]
+        raw_ids = fh[self.ids][()]
+        if feats.ndim < 2 or len(raw_ids) != feats.shape[0]:
+            shape, n = feats.shape, len(raw_ids)
+            fh.close()
+            raise DataFileError(
+                f"{self._path}: dataset {self.features!r} has shape {shape} but {self.ids!r} "
+                f"has {n} ids; expected features (N, ..., D) with one id per row."
+            )
+        index: Dict[str, int] = {}
+        for row, raw in enumerate(np.asarray(raw_ids).reshape(-1)):
+            key = _stored_key(raw.item() if isinstance(raw, np.generic) else raw, self._path)
+            if key in index:
+                fh.close()
+                raise DataFileError(
+                    f"{self._path}: id {key!r} appears twice in {self.ids!r} (rows {index[key]} "
+                    f"and {row}); ids must be unique."
+                )
+            index[key] = row
+        return _State(index, file=fh, dataset=feats)
+
+    def _read(self, state: _State, location: int) -> np.ndarray:
+        return state.dataset[location]
+
+    @property
+    def feature_dim(self) -> int:
+        if self._feature_dim is None:
+            self._feature_dim = int(self._current().dataset.shape[-1])
+        return self._feature_dim
+
+    def __repr__(self) -> str:
+        return f"HDF5Store({self._path!r}, features={self.features!r}, ids={self.ids!r})"
+
+
+# ---------------------------------------------------------------------------------------
+# folder of <key>.npy
+# ---------------------------------------------------------------------------------------
+class NpyFolderStore(FeatureStore):
+    """One ``<dir>/<key>.npy`` per key, read with ``np.load(mmap_mode="r")``.
+
+    The key list is the folder listing taken once per process, so lookups never build a
+    path from an unchecked key.
+    """
+
+    format_name = "npy"
+
+    def __init__(self, path: PathLike):
+        super().__init__(path)
+        if not os.path.isdir(self._path):
+            raise DataFileError(f"feature folder (of .npy files) not found: {self._path}")
+
+    def _open(self) -> _State:
+        index = {}
+        for entry in sorted(os.scandir(self._path), key=lambda e: e.name):
+            if entry.name.endswith(".npy") and entry.is_file():
+                index[entry.name[: -len(".npy")]] = entry.path
+        return _State(index)
+
+    def _read(self, state: _State, location: str) -> np.ndarray:
+        try:
+            return np.load(location, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise DataFileError(f"{location}: not a readable .npy array: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------
+# webdataset shards
+# ---------------------------------------------------------------------------------------
+# webdataset takes everything before the first "." of a member's base name as the sample
+# key, and "/" makes directories. Keys are therefore percent-encoded for "%", "." and "/"
+# (in that order of escaping, so the mapping is reversible): "a.b/c" -> "a%2Eb%2Fc".
+_WDS_ESCAPES = (("%", "%25"), (".", "%2E"), ("/", "%2F"))
+
+
+def encode_wds_key(key: str) -> str:
+    """Feature key -> webdataset ``__key__`` (no dots or slashes; reversible)."""
+    for raw, esc in _WDS_ESCAPES:
+        key = key.replace(raw, esc)
+    return key
+
+
+def decode_wds_key(wds_key: str) -> str:
+    """Inverse of :func:`encode_wds_key`."""
+    return unquote(wds_key)
+
+
+def _wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
+    """Member name -> (sample key, extension) exactly as webdataset groups members."""
+    slash = name.rfind("/") + 1
+    dot = name.find(".", slash)
+    if dot <= slash:
+        return None, None
+    return name[:dot], name[dot + 1 :].lower()
+
+
+def _npy_bytes(value: Any, key: str) -> bytes:
+    arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if arr.ndim == 0 or arr.dtype.kind not in "fiu":
+        raise ValueError(
+            f"feature {key!r}: expected a numeric array [T, D], got dtype {arr.dtype} "
+            f"shape {arr.shape}"
+        )
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _load_npy_bytes(data: bytes, where: str) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as e:
+        raise DataFileError(f"{where}: not a readable .npy array: {e}") from e
+
+
+def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
+    """Shard paths from a folder, a single ``.tar``, a glob or brace pattern, or a list."""
+    if isinstance(source, (list, tuple)):
+        paths = [str(p) for p in source]
+    else:
+        src = str(source)
+        if os.path.isdir(src):
+            paths = sorted(glob.glob(os.path.join(glob.escape(src), "*.tar")))
+            if not paths:
+                raise DataFileError(f"no .tar shards in folder {src}")
+        elif "{" in src:
+            import braceexpand
+
+            paths = list(braceexpand.braceexpand(src))
+        elif glob.has_magic(src):
+            paths = sorted(glob.glob(src))
+            if not paths:
+                raise DataFileError(f"no shards match {src}")
+        else:
+            paths = [src]
+    if not paths:
+        raise DataFileError(f"no webdataset shards given ({source!r})")
+    absent = [p for p in paths if not os.path.isfile(p)]
+    if absent:
+        more = f" (and {len(absent) - 3} more)" if len(absent) > 3 else ""
+        raise DataFileError(f"webdataset shard not found: {', '.join(absent[:3])}{more}")
+    return paths
+
+
+class WebDatasetStore(FeatureStore):
+    """Random access to features in webdataset ``.tar`` shards (uncompressed).
+
+    The first access in a process scans the tar headers of every shard (no data is
+    read) into ``key -> (shard, data offset, size)``; a read is then one ``pread``.
+    Use :func:`iter_webdataset_features` instead to stream the shards in order.
+    ``ext`` is the member extension holding the array (``npy`` as written by
+    :func:`write_webdataset_shards`); other members of a sample are ignored.
+    """
+
+    format_name = "webdataset"
+
+    def __init__(self, path: Union[PathLike, Sequence[PathLike]], ext: str = "npy"):
+        self.shards = resolve_shards(path)
+        # `path` names the store in messages: the given folder/pattern, or for an
+        # explicit list of shards the folder of the first one.
+        super().__init__(path if isinstance(path, (str, os.PathLike)) else os.path.dirname(self.shards[0]))
+        self.ext = ext.lower().lstrip(".")
+
+    def _open(self) -> _State:
+        index: Dict[str, Tuple[int, int, int]] = {}
+        for shard_no, shard in enumerate(self.shards):
+            try:
+                tf = tarfile.open(shard, "r:")
+            except tarfile.ReadError as e:
+                raise DataFileError(
+                    f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
+                    f".tar shards (stream compressed ones with iter_webdataset_features)."
+                ) from e
+            with tf:
+                for member in tf:
+                    if not member.isfile():
+                        continue
+                    wkey, ext = _wds_split_member(member.name)
+                    if ext != self.ext:
+                        continue
+                    key = decode_wds_key(wkey)
+                    if key in index:
+                        other = self.shards[index[key][0]]
+                        raise DataFileError(
+                            f"feature key {key!r} is stored twice: in {other} and in {shard}; "
+                            f"rewrite the shards so each key appears once."
+                        )
+                    index[key] = (shard_no, member.offset_data, member.size)
+        if not index:
+            raise DataFileError(
+                f"no '.{self.ext}' members in webdataset shards {self._path} "
+                f"({len(self.shards)} shards); pass ext= to choose another member."
+            )
+        return _State(index, files={})
+
+    def _read(self, state: _State, location: Tuple[int, int, int]) -> np.ndarray:
+        shard_no, offset, size = location
+        fh = state.files.get(shard_no)
+        if fh is None:
+            fh = state.files[shard_no] = open(self.shards[shard_no], "rb", buffering=0)
+        data = os.pread(fh.fileno(), size, offset)
+        if len(data) != size:
+            raise DataFileError(f"{self.shards[shard_no]}: truncated member at offset {offset}")
+        return _load_npy_bytes(data, f"{self.shards[shard_no]} @ {offset}")
+
+
+def write_webdataset_shards(
+    features: Mapping[Any, Any],
+    out_dir: PathLike,
+    num_shards: int,
+    prefix: str = "features",
+    ext: str = "npy",
+    overwrite: bool = False,
+) -> List[str]:
+    """Write ``features`` into ``num_shards`` tar shards ``<out_dir>/<prefix>-NNNNNN.tar``.
+
+    Each sample is ``{"__key__": encode_wds_key(key), "npy": <array as .npy>}`` (arrays as
+    ``.npy``, never pickled ``.pth``). Keys are split into contiguous, near-equal chunks, so
+    every shard holds at least one key: write at least as many shards as DataLoader
+    workers (times DDP ranks) that will stream them, since webdataset gives each worker
+    whole shards. Each shard is written atomically. Existing ``<prefix>-*.tar`` files in
+    ``out_dir`` are an error unless ``overwrite=True`` (then stale extra shards from an
+    earlier, larger write are removed, so a folder never mixes two writes).
+
+    Returns the shard paths.
+    """
+    from webdataset import TarWriter
+
+    if not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(f"num_shards must be an integer >= 1, got {num_shards!r}")
+    keys = [_as_key(k) for k in features]
+    if not keys:
+        raise ValueError("no features to write")
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"key {dup!r} occurs more than once once ids are converted to str")
+    if num_shards > len(keys):
+        raise ValueError(
+            f"cannot spread {len(keys)} keys over {num_shards} shards: each shard needs at "
+            f"least one key (webdataset workers fail on empty shards)."
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = sorted(glob.glob(os.path.join(glob.escape(str(out)), glob.escape(prefix) + "-*.tar")))
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds shards {existing[0]}...; pass overwrite=True or choose "
+            f"another prefix/folder."
+        )
+    raw_values = list(features.values())
+    bounds = np.linspace(0, len(keys), num_shards + 1).round().astype(int)
+    paths = []
+    for shard_no in range(num_shards):
+        path = out / f"{prefix}-{shard_no:06d}.tar"
+        with atomic_write(path, "wb") as fh:
+            writer = TarWriter(fh, encoder=False, format="PAX_FORMAT", mtime=0)
+            with writer:
+                for i in range(bounds[shard_no], bounds[shard_no + 1]):
+                    writer.write({"__key__": encode_wds_key(keys[i]), ext: _npy_bytes(raw_values[i], keys[i])})
+        paths.append(str(path))
+    for stale in set(existing) - set(paths):
+        os.unlink(stale)
+    return paths
+
+
+def _wds_sample_to_pair(sample: Dict[str, Any], ext: str) -> Tuple[str, np.ndarray]:
+    key = decode_wds_key(sample["__key__"])
+    where = f"{sample.get('__url__', '?')}: sample {key!r}"
+    if ext not in sample:
+        members = sorted(k for k in sample if not k.startswith("__"))
+        raise DataFileError(f"{where} has no '.{ext}' member (members: {', '.join(members)})")
+    arr = _load_npy_bytes(sample[ext], where)
+    return key, _to_frames(arr, where, key).numpy()
+
+
+def iter_webdataset_features(
+    shards: Union[PathLike, Sequence[PathLike]],
+    shardshuffle: Union[bool, int] = False,
+    ext: str = "npy",
+):
+    """Stream ``(key, float32 array [T, D])`` pairs through ``webdataset.WebDataset``.
+
+    Returns the webdataset pipeline (an ``IterableDataset``), so it can be handed to a
+    ``DataLoader``: each worker reads whole shards, and under DDP ``split_by_node`` gives
+    each rank its own shards (a no-op on one process). ``shardshuffle`` is passed
+    explicitly (``False`` = file order; an int = shuffle buffer of shards).
+    """
+    import functools
+
+    import webdataset as wds
+
+    paths = resolve_shards(shards)
+    ext = ext.lower().lstrip(".")
+    dataset = wds.WebDataset(paths, shardshuffle=shardshuffle, nodesplitter=wds.split_by_node)
+    return dataset.map(functools.partial(_wds_sample_to_pair, ext=ext))
+
+
+# ---------------------------------------------------------------------------------------
+# factory
+# ---------------------------------------------------------------------------------------
+FORMATS: Dict[str, type] = {
+    "pth": PthDictStore,
+    "hdf5": HDF5Store,
+    "npy": NpyFolderStore,
+    "webdataset": WebDatasetStore,
+}
+_ALIASES = {"pt": "pth", "torch": "pth", "h5": "hdf5", "wds": "webdataset", "tar": "webdataset"}
+
+
+def _detect_format(path: str) -> str:
+    lower = path.lower()
+    if os.path.isdir(path):
+        has_npy = any(n.endswith(".npy") for n in os.listdir(path))
+        has_tar = any(n.endswith(".tar") for n in os.listdir(path))
+        if has_npy and has_tar:
+            raise DataFileError(
+                f"{path} holds both .npy files and .tar shards; pass format='npy' or "
+                f"format='webdataset'."
+            )
+        if has_npy:
+            return "npy"
+        if has_tar:
+            return "webdataset"
+        raise DataFileError(f"{path}: folder holds neither .npy files nor .tar shards")
+    if lower.endswith((".pth", ".pt")):
+        fmt = "pth"
+    elif lower.endswith((".h5", ".hdf5")):
+        fmt = "hdf5"
+    elif lower.endswith(".tar"):
+        fmt = "webdataset"
+    else:
+        _require_exists(path, "feature file")
+        raise DataFileError(
+            f"{path}: cannot tell the feature format from the name; pass format= one of "
+            f"{', '.join(FORMATS)}."
+        )
+    if fmt != "webdataset" or not ("{" in path or glob.has_magic(path)):
+        _require_exists(path, "feature file")
+    return fmt
+
+
+def open_feature_store(path: Union[PathLike, Sequence[PathLike]], format: Optional[str] = None, **kw) -> FeatureStore:
+    """Open a store by format name or by what ``path`` looks like.
+
+    ``format``: ``pth`` | ``hdf5`` | ``npy`` | ``webdataset`` (aliases pt, h5, wds).
+    Without it: ``.pth``/``.pt`` -> pth, ``.h5``/``.hdf5`` -> hdf5, a folder of ``.npy`` ->
+    npy, a ``.tar`` file, pattern or folder of ``.tar`` -> webdataset. ``kw`` goes to the
+    store (e.g. ``features="resnext_features"`` for HDF5). Nothing is loaded yet.
+    """
+    if format is None:
+        if isinstance(path, (list, tuple)):
+            fmt = "webdataset"
+        else:
+            fmt = _detect_format(str(path))
+    else:
+        fmt = _ALIASES.get(format.lower(), format.lower())
+        if fmt not in FORMATS:
+            raise ValueError(
+                f"unknown feature store format {format!r}; known formats: {', '.join(FORMATS)} "
+                f"(aliases: {', '.join(f'{a}={b}' for a, b in _ALIASES.items())})."
+            )
+    return FORMATS[fmt](path, **kw)

@@ -1,0 +1,95 @@
+"""AGQA 2.0 scoring: reasoning / semantic / structural / answer-type breakdowns.
+
+Follows the AGQA paper's tables (as implemented in DeST's ``eval.py``, data_formats
+§2.3): a question counts toward *every* reasoning type in its ``global`` list, toward
+one semantic and one structural category, and toward ``binary`` or ``open`` by
+``ans_type``. A ground truth outside the answer vocabulary is stored as -1 and scored
+wrong (B8), never dropped.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from gf.evaluation.core import (
+    EvaluationError,
+    Tally,
+    base_report,
+    check_complete,
+    normalise_predictions,
+    outcome,
+)
+
+__all__ = ["ANSWER_TYPES", "BENCHMARK", "REASONING_TYPES", "SEMANTIC_TYPES", "STRUCTURAL_TYPES", "evaluate"]
+
+BENCHMARK = "agqa"
+# The value sets DeST asserts exhaustive on the test set. They fix the table order and
+# keep rows for absent categories; values outside them are still scored (data decides).
+REASONING_TYPES = ("obj-rel", "rel-act", "obj-act", "superlative", "sequencing", "exists",
+                   "duration-comparison", "action-recognition")
+SEMANTIC_TYPES = ("object", "relation", "action")
+STRUCTURAL_TYPES = ("query", "compare", "choose", "logic", "verify")
+ANSWER_TYPES = ("binary", "open")
+
+
+def _fields(qid: str, record: Mapping[str, Any]) -> tuple:
+    fields = record["fields"]
+
+    def need_str(key: str) -> str:
+        value = fields.get(key)
+        if not isinstance(value, str) or not value:
+            raise EvaluationError(f"agqa: question {qid!r}: fields.{key} must be a non-empty "
+                                  f"string (from the AGQA record), got {value!r}")
+        return value
+
+    reasoning = fields.get("global")
+    if not isinstance(reasoning, list) or not all(isinstance(r, str) and r for r in reasoning):
+        raise EvaluationError(f"agqa: question {qid!r}: fields.global must be the list of "
+                              f"reasoning-type strings from the AGQA record, got {reasoning!r}")
+    ans_type = need_str("ans_type")
+    if ans_type not in ANSWER_TYPES:
+        raise EvaluationError(f"agqa: question {qid!r}: fields.ans_type is {ans_type!r}, "
+                              f"expected one of {', '.join(ANSWER_TYPES)}")
+    return reasoning, need_str("semantic"), need_str("structural"), ans_type
+
+
+def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
+             expected_ids: Optional[Iterable[Any]] = None,
+             answer_vocab_size: Optional[int] = None) -> Dict[str, Any]:
+    """Score AGQA predictions (answer = vocabulary index, -1 = out of vocabulary).
+
+    Reasoning-type accuracies are multi-label, so their counts sum to more than the
+    number of questions; ``overall`` is plain micro accuracy over questions.
+    """
+    records = normalise_predictions(predictions, benchmark=BENCHMARK,
+                                    num_classes=answer_vocab_size, open_ended=True)
+    check_complete(records, expected_ids, BENCHMARK)
+    reasoning = Tally(REASONING_TYPES, sort_new=True)
+    semantic = Tally(SEMANTIC_TYPES, sort_new=True)
+    structural = Tally(STRUCTURAL_TYPES, sort_new=True)
+    answer_type = Tally(ANSWER_TYPES)
+    outcomes = []
+    oov = 0
+    for qid, record in records.items():
+        global_types, sem, struct, ans_type = _fields(qid, record)
+        result = outcome(record)
+        outcomes.append(result)
+        oov += record["answer"] == -1
+        # A type listed twice in one question still counts the question once.
+        for r in dict.fromkeys(global_types):
+            reasoning.add(r, result)
+        semantic.add(sem, result)
+        structural.add(struct, result)
+        answer_type.add(ans_type, result)
+
+    report = base_report(BENCHMARK, outcomes)
+    report["breakdowns"] = {
+        "reasoning": reasoning.as_dict(),
+        "semantic": semantic.as_dict(),
+        "structural": structural.as_dict(),
+        "answer_type": answer_type.as_dict(),
+    }
+    report["out_of_vocabulary_answers"] = int(oov)
+    if oov:
+        report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
+                               f"they are scored wrong.")
+    return report

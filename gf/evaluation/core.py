@@ -1,0 +1,283 @@
+"""Scoring machinery shared by the per-benchmark evaluators.
+
+Why one place: every benchmark scores the same way at heart (a question is right when the
+predicted index equals the labelled one) and must apply the same rules about unlabelled
+questions, out-of-vocabulary answers, incomplete prediction sets and how accuracies are
+rounded, so that a STAR report and an AGQA report mean the same thing by "overall".
+Only the category breakdowns differ, and those live in the benchmark modules.
+"""
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+__all__ = [
+    "EvaluationError",
+    "MissingPredictionError",
+    "OOV_ANSWER",
+    "RECORD_KEYS",
+    "accuracy",
+    "base_report",
+    "check_complete",
+    "describe_ids",
+    "normalise_predictions",
+    "outcome",
+    "validate_record",
+    "Tally",
+]
+
+#: Answer index that marks a ground truth outside the answer vocabulary (open-ended
+#: benchmarks). Such a question is always counted wrong, never dropped (data_formats B8).
+OOV_ANSWER = -1
+
+#: The only keys a prediction record may carry; anything else goes under ``fields``.
+RECORD_KEYS = ("prediction", "answer", "fields")
+
+MAX_IDS_IN_MESSAGE = 10
+
+
+class EvaluationError(ValueError):
+    """Predictions cannot be scored as given; the message names the ids and the fix."""
+
+
+class MissingPredictionError(EvaluationError, KeyError):
+    """A question that must be scored has no prediction.
+
+    Also a ``KeyError``, because that is what the official NExT-QA script raises in the
+    same situation and callers ported from it may catch that.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the whole message.
+        return str(self.args[0]) if self.args else ""
+
+
+def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
+    """``'a', 'b', ... (and 7 more)``: enough ids to find the problem, never a flood."""
+    ids = list(ids)
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    if len(ids) > limit:
+        shown += f" (and {len(ids) - limit} more)"
+    return shown
+
+
+def _as_int(value: Any) -> Optional[int]:
+    """``int(value)`` for true integers (numpy ones included), ``None`` otherwise.
+
+    ``bool`` is refused on purpose: ``True`` as a prediction is a bug upstream, not 1.
+    """
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def validate_record(
+    qid: str,
+    record: Any,
+    *,
+    where: str,
+    error: type = EvaluationError,
+    num_classes: Optional[int] = None,
+    open_ended: bool = True,
+) -> Dict[str, Any]:
+    """Check one prediction record and return it as plain ``{prediction, answer, fields}``.
+
+    ``num_classes`` bounds both indices (choices for multiple choice, vocabulary size for
+    open-ended). Only open-ended benchmarks may store :data:`OOV_ANSWER` as the answer.
+    """
+    prefix = f"{where}: question {qid!r}"
+    if not isinstance(record, Mapping):
+        raise error(f"{prefix}: record must be an object with 'prediction', 'answer' and "
+                    f"'fields', got {type(record).__name__}")
+    unknown = [k for k in record if k not in RECORD_KEYS]
+    if unknown:
+        raise error(f"{prefix}: unknown key(s) {describe_ids(unknown)}; a record holds only "
+                    f"{', '.join(RECORD_KEYS)} (put category information under 'fields')")
+    if "prediction" not in record:
+        raise error(f"{prefix}: missing key 'prediction'")
+    if "answer" not in record:
+        raise error(f"{prefix}: missing key 'answer' (use null for an unlabelled question)")
+    prediction = _as_int(record["prediction"])
+    if prediction is None or prediction < 0:
+        raise error(f"{prefix}: 'prediction' must be a non-negative integer index, "
+                    f"got {record['prediction']!r}")
+    answer = record["answer"]
+    if answer is not None:
+        answer = _as_int(answer)
+        lowest = OOV_ANSWER if open_ended else 0
+        if answer is None or answer < lowest:
+            allowed = ("a non-negative integer, -1 for an answer outside the vocabulary, "
+                       "or null if unlabelled") if open_ended else \
+                "a non-negative integer choice index, or null if unlabelled"
+            raise error(f"{prefix}: 'answer' must be {allowed}; got {record['answer']!r}")
+    if num_classes is not None:
+        for key, value in (("prediction", prediction), ("answer", answer)):
+            if value is not None and value >= num_classes:
+                raise error(f"{prefix}: '{key}' {value} is out of range; this benchmark has "
+                            f"{num_classes} {'answers' if open_ended else 'choices'} "
+                            f"(indices 0..{num_classes - 1})")
+    fields = record.get("fields", {})
+    if fields is None:
+        fields = {}
+    if not isinstance(fields, Mapping):
+        raise error(f"{prefix}: 'fields' must be an object, got {type(fields).__name__}")
+    return {"prediction": prediction, "answer": answer, "fields": dict(fields)}
+
+
+def normalise_predictions(
+    predictions: Any,
+    *,
+    benchmark: str,
+    num_classes: Optional[int] = None,
+    open_ended: bool = True,
+) -> Dict[str, Dict[str, Any]]:
+    """Validate every record and key it by ``str(question_id)``.
+
+    ``predictions`` is a mapping ``question_id -> record`` or a loaded ``PredictionsFile``.
+
+    Ids are compared as strings everywhere because a predictions file (JSON) can only
+    hold string keys; two ids that collide once stringified (``1`` and ``"1"``) are a
+    duplicate, reported rather than one silently overwriting the other.
+    """
+    if not isinstance(predictions, Mapping) and hasattr(predictions, "predictions"):
+        # A loaded PredictionsFile: accept it, but not one for another benchmark.
+        other = getattr(predictions, "benchmark", benchmark)
+        if other != benchmark:
+            raise EvaluationError(f"{getattr(predictions, 'path', None) or 'predictions'} holds "
+                                  f"{other!r} predictions; this is the {benchmark!r} evaluator")
+        predictions = predictions.predictions
+    if not isinstance(predictions, Mapping):
+        raise EvaluationError(f"{benchmark}: predictions must be a mapping question_id -> "
+                              f"record, got {type(predictions).__name__}")
+    out: Dict[str, Dict[str, Any]] = {}
+    duplicates: List[str] = []
+    for qid, record in predictions.items():
+        key = str(qid)
+        if key in out:
+            duplicates.append(key)
+            continue
+        out[key] = validate_record(key, record, where=f"{benchmark} predictions",
+                                   num_classes=num_classes, open_ended=open_ended)
+    if duplicates:
+        raise EvaluationError(f"{benchmark}: duplicate question id(s) {describe_ids(duplicates)}; "
+                              f"each question must be predicted exactly once")
+    return out
+
+
+def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], benchmark: str) -> None:
+    """Refuse a prediction set that does not cover exactly the split's questions.
+
+    Why: a silently missing or surplus question changes every accuracy a little, and
+    nothing downstream could tell.
+    """
+    if expected_ids is None:
+        return
+    expected: Dict[str, None] = {}
+    repeated: List[str] = []
+    for e in expected_ids:
+        key = str(e)
+        if key in expected:
+            repeated.append(key)
+        expected[key] = None
+    if repeated:
+        raise EvaluationError(f"{benchmark}: expected_ids lists question id(s) more than once: "
+                              f"{describe_ids(repeated)}")
+    got = list(ids)
+    got_set = set(got)
+    missing = [e for e in expected if e not in got_set]
+    extra = [g for g in got if g not in expected]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} question(s) of the split have no prediction: "
+                        f"{describe_ids(missing)}")
+    if extra:
+        problems.append(f"{len(extra)} prediction(s) are for questions not in the split: "
+                        f"{describe_ids(extra)}")
+    if problems:
+        cls = MissingPredictionError if missing else EvaluationError
+        raise cls(f"{benchmark}: predictions do not match the split; " + "; ".join(problems)
+                  + ". Predict every question of the split exactly once, or pass the "
+                    "matching expected_ids.")
+
+
+def outcome(record: Mapping[str, Any]) -> Optional[bool]:
+    """True/False for a labelled question, ``None`` when unlabelled.
+
+    An out-of-vocabulary answer (-1) is wrong whatever was predicted.
+    """
+    answer = record["answer"]
+    if answer is None:
+        return None
+    if answer == OOV_ANSWER:
+        return False
+    return record["prediction"] == answer
+
+
+def accuracy(correct: int, total: int) -> Optional[float]:
+    """Percent, computed as ``correct * 100.0 / total`` (the NExT-QA script's exact float
+    expression, so its ``'{:.2f}'`` output is reproduced bit for bit); ``None`` when there
+    is nothing to score, because 0% would claim a result that was never measured."""
+    if total == 0:
+        return None
+    return correct * 100.0 / total
+
+
+class Tally:
+    """Correct / scored / unlabelled counts per category, in a stable order.
+
+    Categories named in ``order`` appear even with zero questions (accuracy ``None``);
+    others are appended in the order first seen, unless ``sort_new`` is set.
+    """
+
+    def __init__(self, order: Sequence[str] = (), sort_new: bool = False):
+        self._cells: Dict[str, List[int]] = {name: [0, 0, 0] for name in order}
+        self._fixed = len(self._cells)
+        self._sort_new = sort_new
+
+    def add(self, category: str, result: Optional[bool]) -> None:
+        cell = self._cells.setdefault(category, [0, 0, 0])
+        if result is None:
+            cell[2] += 1
+        else:
+            cell[1] += 1
+            cell[0] += int(result)
+
+    def __contains__(self, category: str) -> bool:
+        return category in self._cells
+
+    def as_dict(self) -> Dict[str, Dict[str, Any]]:
+        names = list(self._cells)
+        if self._sort_new:
+            names = names[: self._fixed] + sorted(names[self._fixed:])
+        return {
+            name: {
+                "accuracy": accuracy(self._cells[name][0], self._cells[name][1]),
+                "correct": self._cells[name][0],
+                "total": self._cells[name][1],
+                "unlabelled": self._cells[name][2],
+            }
+            for name in names
+        }
+
+
+def base_report(benchmark: str, outcomes: Iterable[Optional[bool]]) -> Dict[str, Any]:
+    """The fields every report has.
+
+    ``num_questions`` counts the *scored* (labelled) questions, so that
+    ``overall == num_correct * 100 / num_questions``; unlabelled ones are counted
+    separately and ``num_predictions`` is the total.
+    """
+    outcomes = list(outcomes)
+    scored = [o for o in outcomes if o is not None]
+    correct = sum(1 for o in scored if o)
+    return {
+        "benchmark": benchmark,
+        "metric": "accuracy (%)",
+        "primary_metric": "overall",
+        "overall": accuracy(correct, len(scored)),
+        "num_questions": len(scored),
+        "num_correct": correct,
+        "unlabelled": len(outcomes) - len(scored),
+        "num_predictions": len(outcomes),
+        "breakdowns": {},
+        "notes": [],
+    }

@@ -1,0 +1,108 @@
+"""EgoTaskQA scoring: accuracy per reasoning-type token, open / binary / all.
+
+Follows the official ``ReasongingTypeAccCalculator`` (data_formats §3.3): every
+``$``-separated token of a question's ``reasoning_type`` (types, scopes, semantic,
+structural, reference) counts that question once. Two deliberate differences, both
+because the official numbers are misleading there:
+
+- ``overall`` is micro accuracy over questions (the baselines average per-batch
+  accuracies, which mis-weights the last batch);
+- a category with no questions has accuracy ``None`` (the official code prints 0).
+
+Category names come from the data, or from ``all_reasoning_types`` (the generated
+``all_reasoning_types.txt``) when given, which fixes their order, keeps zero-count rows
+and turns an unknown token into an error.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from gf.evaluation.core import (
+    EvaluationError,
+    Tally,
+    base_report,
+    check_complete,
+    normalise_predictions,
+    outcome,
+)
+
+__all__ = ["BENCHMARK", "SEPARATOR", "evaluate", "reasoning_tokens"]
+
+BENCHMARK = "egotaskqa"
+SEPARATOR = "$"
+# The structural token decides the answer type (EgoTaskQA's balance_by_type).
+OPEN_TOKEN, BINARY_TOKEN = "query", "verify"
+
+
+def reasoning_tokens(qid: str, record: Mapping[str, Any]) -> List[str]:
+    value = record["fields"].get("reasoning_type")
+    if not isinstance(value, str) or not value:
+        raise EvaluationError(f"egotaskqa: question {qid!r}: fields.reasoning_type must be the "
+                              f"'$'-joined string from the EgoTaskQA record "
+                              f"(e.g. 'counterfactual$world$action$verify$direct'), got {value!r}")
+    tokens = value.split(SEPARATOR)
+    if any(not t for t in tokens):
+        raise EvaluationError(f"egotaskqa: question {qid!r}: reasoning_type {value!r} has an "
+                              f"empty token")
+    return tokens
+
+
+def _answer_type(qid: str, tokens: Sequence[str]) -> Optional[str]:
+    is_open, is_binary = OPEN_TOKEN in tokens, BINARY_TOKEN in tokens
+    if is_open and is_binary:
+        raise EvaluationError(f"egotaskqa: question {qid!r}: reasoning_type has both "
+                              f"{OPEN_TOKEN!r} and {BINARY_TOKEN!r}; a question is either open "
+                              f"or binary")
+    return "open" if is_open else "binary" if is_binary else None
+
+
+def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
+             expected_ids: Optional[Iterable[Any]] = None,
+             all_reasoning_types: Optional[Sequence[str]] = None,
+             answer_vocab_size: Optional[int] = None) -> Dict[str, Any]:
+    """Score EgoTaskQA predictions (answer = index in ``answer_set.txt``, -1 = OOV)."""
+    records = normalise_predictions(predictions, benchmark=BENCHMARK,
+                                    num_classes=answer_vocab_size, open_ended=True)
+    check_complete(records, expected_ids, BENCHMARK)
+    known = None
+    if all_reasoning_types is not None:
+        known = list(dict.fromkeys(str(t) for t in all_reasoning_types))
+    by_token = Tally(order=known or (), sort_new=True)
+    by_answer_type = Tally(order=("open", "binary"))
+    outcomes = []
+    neither: List[str] = []
+    for qid, record in records.items():
+        tokens = reasoning_tokens(qid, record)
+        if known is not None:
+            unknown = [t for t in tokens if t not in by_token]
+            if unknown:
+                raise EvaluationError(f"egotaskqa: question {qid!r}: reasoning-type token(s) "
+                                      f"{', '.join(map(repr, unknown))} are not in "
+                                      f"all_reasoning_types; pass the list generated for this "
+                                      f"split, or omit it to take categories from the data")
+        result = outcome(record)
+        outcomes.append(result)
+        for token in tokens:  # every token, as the official calculator does
+            by_token.add(token, result)
+        answer_type = _answer_type(qid, tokens)
+        if answer_type is None:
+            neither.append(qid)
+        else:
+            by_answer_type.add(answer_type, result)
+
+    report = base_report(BENCHMARK, outcomes)
+    report["breakdowns"] = {
+        "reasoning_type": by_token.as_dict(),
+        "answer_type": by_answer_type.as_dict(),
+    }
+    if neither:
+        report["notes"].append(
+            f"{len(neither)} question(s) have neither {OPEN_TOKEN!r} nor {BINARY_TOKEN!r} in "
+            f"reasoning_type; they count in overall but in neither open nor binary "
+            f"(e.g. {', '.join(map(repr, neither[:3]))}).")
+    oov = sum(1 for r in records.values() if r["answer"] == -1)
+    report["out_of_vocabulary_answers"] = oov
+    if oov:
+        report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
+                               f"they are scored wrong.")
+    return report

@@ -1,0 +1,97 @@
+"""STAR scoring: per-question-type accuracy, the official Mean, and the EvalAI submission.
+
+The official STAR score ("Mean" on the leaderboard) is the *unweighted* average of the
+four per-type accuracies; micro accuracy over all questions is reported next to it as
+``overall`` and the two differ whenever the types are unbalanced (data_formats §1.3).
+The question type is the ``question_id`` prefix before the first ``_``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from gf.common.io import PathLike, atomic_write_json
+from gf.evaluation.core import (
+    EvaluationError,
+    Tally,
+    base_report,
+    check_complete,
+    normalise_predictions,
+    outcome,
+)
+
+__all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "write_submission"]
+
+BENCHMARK = "star"
+STAR_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
+NUM_CHOICES = 4
+
+
+def question_type(question_id: str) -> str:
+    """``"Interaction_T1_4" -> "Interaction"``; an id without a known prefix is an error."""
+    qtype = str(question_id).split("_")[0]
+    if qtype not in STAR_TYPES:
+        raise EvaluationError(f"star: question id {question_id!r} does not start with a STAR "
+                              f"question type ({', '.join(STAR_TYPES)}) followed by '_'; STAR "
+                              f"ids look like 'Interaction_T1_4'")
+    return qtype
+
+
+def _type_of(qid: str, record: Mapping[str, Any]) -> str:
+    qtype = question_type(qid)
+    declared = record["fields"].get("type")
+    if declared is not None and declared != qtype:
+        raise EvaluationError(f"star: question {qid!r}: fields.type is {declared!r} but the id "
+                              f"prefix says {qtype!r}; the id prefix is the official type")
+    return qtype
+
+
+def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
+             expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
+    """Score STAR predictions.
+
+    ``mean`` averages the per-type accuracies of the types that have labelled questions.
+    On a full split that is all four, i.e. the official Mean; on a subset missing a type
+    the report says which types were averaged (``mean_over``) and adds a note, rather
+    than counting the absent type as 0%.
+    """
+    records = normalise_predictions(predictions, benchmark=BENCHMARK,
+                                    num_classes=NUM_CHOICES, open_ended=False)
+    check_complete(records, expected_ids, BENCHMARK)
+    by_type = Tally(order=STAR_TYPES)
+    outcomes = []
+    for qid, record in records.items():
+        result = outcome(record)
+        outcomes.append(result)
+        by_type.add(_type_of(qid, record), result)
+
+    report = base_report(BENCHMARK, outcomes)
+    cells = by_type.as_dict()
+    report["breakdowns"]["type"] = cells
+    present = [t for t in STAR_TYPES if cells[t]["accuracy"] is not None]
+    report["primary_metric"] = "mean"
+    report["mean"] = (sum(cells[t]["accuracy"] for t in present) / len(present)) if present else None
+    report["mean_over"] = present
+    absent = [t for t in STAR_TYPES if t not in present]
+    if present and absent:
+        report["notes"].append(
+            f"mean averages the {len(present)} type(s) with labelled questions "
+            f"({', '.join(present)}); {', '.join(absent)} had none. The official STAR Mean "
+            f"averages all four, so this figure is not comparable to the leaderboard.")
+    return report
+
+
+def write_submission(path: PathLike, predictions: Mapping[str, Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """Write the EvalAI STAR challenge file and return its content.
+
+    Format (as GF's ``trans_results`` produces it): ``{"Interaction": [{"question_id",
+    "answer": int}], "Sequence": [...], ...}``, every type key present, each question
+    once, ``answer`` = the predicted choice index. Written compact and atomically.
+    Labels are not needed (works on the unlabelled test split).
+    """
+    records = normalise_predictions(predictions, benchmark=BENCHMARK,
+                                    num_classes=NUM_CHOICES, open_ended=False)
+    submission: Dict[str, List[Dict[str, Any]]] = {t: [] for t in STAR_TYPES}
+    for qid, record in records.items():
+        submission[_type_of(qid, record)].append({"question_id": qid, "answer": record["prediction"]})
+    atomic_write_json(path, submission, indent=None, separators=(",", ":"))
+    return submission

@@ -1,0 +1,107 @@
+"""The Glance-Focus configuration: every knob of the model, with the paper's defaults.
+
+A dataclass (rather than loose kwargs) so that the config system can validate user YAML
+against it: unknown keys and wrong types are reported before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+ARCHS = ("paper", "reference")
+MEMORY_MODES = ("sup", "uns")
+ANSWER_MODES = ("mc", "oe")
+FRAME_POS = ("sine", "learned", "none")
+
+
+@dataclass
+class GlanceFocusConfig:
+    # What is computed.
+    arch: str = "paper"                # "reference" reproduces the authors' numerics (R1-R4)
+    memory: str = "sup"                # "sup": Hungarian-matched event supervision; "uns": diversity/certainty
+    answer_mode: str = "mc"            # "mc": score each option; "oe": classify over an answer vocabulary
+    num_options: int = 4               # mc only (STAR 4, NExT-QA 5)
+    num_answers: int = 171             # oe only (answer-vocabulary size)
+    # Sizes (paper defaults).
+    d_model: int = 512
+    nhead: int = 8
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    num_queries: int = 10
+    max_feats: int = 80
+    feature_dim: int = 1024
+    event_pred_dim: int = 112          # event classes + 1 background (STAR: 111 + 1)
+    frame_pos: str = "sine"            # paper arch only: temporal positions of frames (R1)
+    # Text encoder.
+    text_encoder: str = "roberta-base"  # transformers name or local folder; "minilm" = offline all-MiniLM-L6-v2
+    text_encoder_init: str = "pretrained"  # "pretrained" (from_pretrained) or "config" (random init, weights loaded later)
+    freeze_text_encoder: bool = False
+    cache_text_features: bool = True    # when frozen: encode each distinct text once
+    text_max_length: int = 100
+    resizer_dropout: float = 0.1
+    # Losses (paper defaults).
+    loss_weights: Dict[str, float] = field(default_factory=dict)  # empty -> defaults for `memory`
+    cost_cls: float = 1.0
+    cost_l1: float = 1.0
+    eos_coef: float = 0.1
+
+    def __post_init__(self):
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("memory", self.memory, MEMORY_MODES)
+        _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
+        _check_choice("frame_pos", self.frame_pos, FRAME_POS)
+        _check_choice("text_encoder_init", self.text_encoder_init, ("pretrained", "config"))
+        if self.d_model % self.nhead:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
+        for name in ("num_queries", "max_feats", "feature_dim", "d_model", "event_pred_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.answer_mode == "mc" and self.num_options < 2:
+            raise ValueError(f"num_options must be >= 2 for multiple choice, got {self.num_options}")
+        if self.answer_mode == "oe" and self.num_answers < 2:
+            raise ValueError(f"num_answers must be >= 2 for open-ended QA, got {self.num_answers}")
+        if self.arch == "reference" and self.num_encoder_layers != self.num_decoder_layers:
+            raise ValueError("arch 'reference' uses as many encoder as decoder layers")
+        weights = dict(default_loss_weights(self.memory))
+        unknown = set(self.loss_weights) - set(weights)
+        if unknown:
+            raise ValueError(
+                f"unknown loss weight(s) {sorted(unknown)} for memory={self.memory!r}; "
+                f"known: {sorted(weights)}"
+            )
+        weights.update({k: float(v) for k, v in self.loss_weights.items()})
+        self.loss_weights = weights
+
+    @classmethod
+    def from_dict(cls, cfg: Optional[Mapping[str, Any]] = None, **overrides) -> "GlanceFocusConfig":
+        data = dict(cfg or {})
+        data.update(overrides)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            import difflib
+
+            hints = [f"{u!r} (did you mean {difflib.get_close_matches(u, known, 1)[0]!r}?)"
+                     if difflib.get_close_matches(u, known, 1) else repr(u) for u in unknown]
+            raise ValueError(f"unknown Glance-Focus config key(s): {', '.join(hints)}. "
+                             f"Known keys: {', '.join(sorted(known))}.")
+        if "loss_weights" in data and data["loss_weights"] is not None:
+            data["loss_weights"] = dict(data["loss_weights"])
+        return cls(**data)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def default_loss_weights(memory: str) -> Dict[str, float]:
+    if memory == "sup":
+        return {"loss_qa": 1.0, "loss_cls": 0.5, "loss_l1": 0.5}
+    return {"loss_qa": 1.0, "loss_cls": 0.5, "loss_giou": 0.5, "loss_cert": 1.0}
+
+
+def _check_choice(name: str, value: Any, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

@@ -1,0 +1,108 @@
+"""Glance-Focus losses: QA cross-entropy plus the supervised or unsupervised memory losses.
+
+Reference behaviour and the corrections (glance_focus_reference.md):
+- supervised class loss: the authors train only the matched queries (``arch: reference``);
+  the corrected model also trains unmatched queries towards the background class,
+  weighted by ``eos_coef`` (R7, as in DETR);
+- samples with no annotated events contribute no event loss in both archs (R10); a batch
+  with none at all gives zero event losses instead of NaN.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import GlanceFocusConfig
+from .matcher import Assignment, HungarianMatcher
+from .spans import generalized_temporal_iou, span_cxw_to_xx
+
+
+class GlanceFocusCriterion(nn.Module):
+    def __init__(self, config: GlanceFocusConfig):
+        super().__init__()
+        self.memory = config.memory
+        self.reference = config.arch == "reference"
+        self.weights = dict(config.loss_weights)
+        self.matcher = HungarianMatcher(cost_cls=config.cost_cls, cost_l1=config.cost_l1)
+        empty_weight = torch.ones(config.event_pred_dim)
+        empty_weight[-1] = config.eos_coef
+        self.register_buffer("empty_weight", empty_weight, persistent=False)
+
+    def forward(self, outputs: Dict[str, Tensor], answers: Tensor,
+                target_spans: Optional[Sequence[Tensor]] = None,
+                target_classes: Optional[Sequence[Tensor]] = None) -> Dict[str, object]:
+        losses: Dict[str, Tensor] = {"loss_qa": F.cross_entropy(outputs["pred_answer"], answers)}
+        extra: Dict[str, object] = {}
+        if self.memory == "sup":
+            if target_spans is None or target_classes is None:
+                raise ValueError("supervised Glance-Focus needs 'spans' and 'event_classes' in the batch "
+                                 "(use memory: uns for benchmarks without event annotations)")
+            indices = self.matcher(outputs["pred_logits"], outputs["pred_spans"], target_spans, target_classes)
+            extra["matcher_indices"] = indices
+            losses["loss_l1"] = self.loss_l1(outputs["pred_spans"], target_spans, indices)
+            losses["loss_cls"] = self.loss_cls_supervised(outputs["pred_logits"], target_classes, indices)
+        else:
+            losses["loss_giou"] = self.loss_giou(outputs["pred_spans"])
+            losses["loss_cls"] = self.loss_semantic_diversity(outputs["pred_logits"])
+            losses["loss_cert"] = self.loss_certainty(outputs["pred_logits"])
+        total = sum(self.weights[k] * v for k, v in losses.items() if k in self.weights)
+        return {"loss": total, "losses": losses, **extra}
+
+    # -- supervised -----------------------------------------------------------------
+    @staticmethod
+    def _matched(indices: List[Assignment]):
+        batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
+        src_idx = torch.cat([src for src, _ in indices])
+        return batch_idx, src_idx
+
+    def loss_l1(self, pred_spans: Tensor, target_spans: Sequence[Tensor], indices: List[Assignment]) -> Tensor:
+        batch_idx, src_idx = self._matched(indices)
+        if src_idx.numel() == 0:
+            return pred_spans.sum() * 0.0
+        src = pred_spans[batch_idx.to(pred_spans.device), src_idx.to(pred_spans.device)]
+        tgt = torch.cat([t.reshape(-1, 2)[j] for t, (_, j) in zip(target_spans, indices)]).to(src)
+        return F.l1_loss(src, tgt, reduction="none").mean()
+
+    def loss_cls_supervised(self, pred_logits: Tensor, target_classes: Sequence[Tensor],
+                            indices: List[Assignment]) -> Tensor:
+        device = pred_logits.device
+        batch_idx, src_idx = self._matched(indices)
+        if src_idx.numel() == 0:
+            return pred_logits.sum() * 0.0
+        matched_classes = torch.cat([c.reshape(-1)[j] for c, (_, j) in zip(target_classes, indices)]).to(device)
+        weight = self.empty_weight.to(pred_logits)
+        if self.reference:
+            logits = pred_logits[batch_idx.to(device), src_idx.to(device)]
+            return F.cross_entropy(logits, matched_classes.long(), weight, reduction="none").mean()
+        # Corrected (R7): every query of a video with events gets a target; unmatched ones
+        # the background class (the last index).
+        has_events = torch.tensor([int(c.numel()) > 0 for c in target_classes], device=device)
+        background = pred_logits.shape[-1] - 1
+        targets = torch.full(pred_logits.shape[:2], background, dtype=torch.long, device=device)
+        targets[batch_idx.to(device), src_idx.to(device)] = matched_classes.long()
+        return F.cross_entropy(pred_logits[has_events].transpose(1, 2), targets[has_events], weight)
+
+    # -- unsupervised ---------------------------------------------------------------
+    @staticmethod
+    def loss_giou(pred_spans: Tensor) -> Tensor:
+        """Temporal diversity: mean of the upper-triangular pairwise gIoU of each video's spans."""
+        per_video = []
+        for spans in pred_spans:
+            xx = span_cxw_to_xx(spans)
+            per_video.append(torch.triu(generalized_temporal_iou(xx, xx), diagonal=1).mean())
+        return torch.stack(per_video).mean()
+
+    @staticmethod
+    def loss_semantic_diversity(pred_logits: Tensor) -> Tensor:
+        """Negative entropy of the query-averaged class distribution (lower = more diverse)."""
+        mean_prob = pred_logits.softmax(-1).mean(dim=1)
+        return (mean_prob * torch.log(mean_prob + 1e-6)).sum(-1).mean()
+
+    @staticmethod
+    def loss_certainty(pred_logits: Tensor) -> Tensor:
+        """Mean entropy of each query's class distribution (lower = more certain)."""
+        prob = pred_logits.softmax(-1)
+        return (-(prob * torch.log(prob + 1e-6)).sum(-1)).mean(-1).mean()

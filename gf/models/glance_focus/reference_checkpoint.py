@@ -1,0 +1,120 @@
+"""Import of checkpoints saved by the authors' code (``model_<step>.tar``).
+
+Their files are ``torch.save`` dicts ``{'model_state_dict', 'optimizer_state_dict',
+'loss', 'global_step'}`` whose state dict uses the authors' module names. gf reads them
+with ``weights_only=True`` (no pickled code runs), renames the keys onto
+``GlanceFocus(arch="reference")`` and loads all-or-nothing.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Tuple
+
+import torch
+
+from gf.common.io import torch_load_safe
+from gf.models.checkpoint import load_state_dict_checked
+
+from .model import GlanceFocus
+
+# (pattern, replacement) applied in order; the first match wins.
+_KEY_RULES: List[Tuple[str, str]] = [
+    (r"^transformer\.encoder\.layers\.", "encoder.layers."),
+    (r"^transformer\.decoder\.layers\.(\d+)\.cross_attn_image\.", r"decoder.layers.\1.cross_attn."),
+    (r"^transformer\.decoder\.", "decoder."),
+    (r"^transformer\.text_encoder\.", "text_encoder.backbone."),
+    (r"^transformer\.resizer\.", "text_encoder.resizer."),
+    # weight norm: the old hook names and the newer parametrization names
+    (r"^input_proj\.main\.0\.weight_g$", "input_proj.weight_g"),
+    (r"^input_proj\.main\.0\.weight_v$", "input_proj.weight_v"),
+    (r"^input_proj\.main\.0\.parametrizations\.weight\.original0$", "input_proj.weight_g"),
+    (r"^input_proj\.main\.0\.parametrizations\.weight\.original1$", "input_proj.weight_v"),
+    (r"^input_proj\.main\.0\.bias$", "input_proj.bias"),
+    (r"^position_embeddings\.", "memory_pos_embed."),
+    (r"^span_embed\.", "span_head."),
+    (r"^event_class_embed\.", "event_class_head."),
+]
+# Present in the authors' files but never used by their forward pass.
+_IGNORED = [r"^transformer\.text_encoder\.pooler\.", r"\.position_ids$"]
+
+
+def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Rename the authors' keys to gf's; returns (mapped state, ignored keys)."""
+    mapped: Dict[str, torch.Tensor] = {}
+    ignored: List[str] = []
+    for key, value in state.items():
+        if any(re.search(p, key) for p in _IGNORED):
+            ignored.append(key)
+            continue
+        new = key
+        for pattern, repl in _KEY_RULES:
+            if re.search(pattern, key):
+                new = re.sub(pattern, repl, key)
+                break
+        if new == "input_proj.weight_g":
+            value = value.reshape(())
+        mapped[new] = value
+    return mapped, ignored
+
+
+def read_reference_state_dict(path) -> Dict[str, torch.Tensor]:
+    ckpt = torch_load_safe(path)
+    if isinstance(ckpt, Mapping) and "model_state_dict" in ckpt:
+        return dict(ckpt["model_state_dict"])
+    if isinstance(ckpt, Mapping) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
+        return dict(ckpt)
+    keys = list(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+    raise ValueError(f"{path}: not an authors' Glance-Focus checkpoint (expected a dict with "
+                     f"'model_state_dict'); top-level keys: {keys}")
+
+
+def infer_reference_config(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    """Sizes that can be read off the authors' state dict (heads count cannot)."""
+    def shape(k):
+        if k not in state:
+            raise ValueError(f"authors' checkpoint lacks {k!r}; cannot infer the model size")
+        return tuple(state[k].shape)
+
+    d_model, feature_dim = shape("input_proj.main.0.weight_v") if "input_proj.main.0.weight_v" in state \
+        else shape("input_proj.main.0.parametrizations.weight.original1")
+    cfg: Dict[str, Any] = dict(arch="reference", frame_pos="none", d_model=d_model, feature_dim=feature_dim,
+                               num_queries=shape("query_embed.weight")[0],
+                               event_pred_dim=shape("event_class_embed.weight")[0],
+                               dim_feedforward=shape("transformer.encoder.layers.0.linear1.weight")[0])
+    enc = {int(m.group(1)) for k in state for m in [re.match(r"transformer\.encoder\.layers\.(\d+)\.", k)] if m}
+    dec = {int(m.group(1)) for k in state for m in [re.match(r"transformer\.decoder\.layers\.(\d+)\.", k)] if m}
+    cfg["num_encoder_layers"], cfg["num_decoder_layers"] = len(enc), len(dec)
+    if "answer_head.0.weight" in state:
+        cfg["answer_mode"] = "mc"
+    else:
+        cfg["answer_mode"] = "oe"
+        cfg["num_answers"] = shape("answer_head.weight")[0]
+    return cfg
+
+
+def load_reference_checkpoint(path, text_encoder: str = "roberta-base", nhead: int = 8,
+                              **overrides) -> GlanceFocus:
+    """Build ``arch: reference`` with the checkpoint's sizes and load its weights.
+
+    ``text_encoder`` names the encoder the checkpoint was trained with (its config and
+    tokenizer are needed; its weights come from the checkpoint, so it is built from its
+    config, not downloaded weights). ``nhead`` cannot be read from the weights.
+    """
+    state = read_reference_state_dict(path)
+    cfg = infer_reference_config(state)
+    cfg.update(text_encoder=text_encoder, text_encoder_init="config", nhead=nhead)
+    cfg.update(overrides)
+    model = GlanceFocus(cfg)
+    load_reference_weights(model, state, source=str(path))
+    return model
+
+
+def load_reference_weights(model: GlanceFocus, state_or_path, source: str | None = None) -> List[str]:
+    """Load the authors' weights into an existing model; returns the ignored keys."""
+    if isinstance(state_or_path, (str, Path)):
+        source = source or str(state_or_path)
+        state_or_path = read_reference_state_dict(state_or_path)
+    mapped, ignored = map_reference_keys(state_or_path)
+    load_state_dict_checked(model, mapped, source=source or "<authors' state dict>")
+    return ignored

@@ -1,0 +1,57 @@
+"""Temporal spans: conversions and (generalized) IoU.
+
+gf keeps every span in (centre, width) form, normalised to [0, 1] of the clip, because
+that is what the model's span head predicts (a sigmoid over two numbers). The authors'
+STAR/AGQA loaders fed (start, end) targets to a (centre, width) head (defect R5/B1);
+converting at the dataset boundary and nowhere else avoids that class of bug.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def span_cxw_to_xx(spans: Tensor) -> Tensor:
+    """(centre, width) -> (start, end), on the last dimension."""
+    half = 0.5 * spans[..., 1]
+    return torch.stack([spans[..., 0] - half, spans[..., 0] + half], dim=-1)
+
+
+def span_xx_to_cxw(spans: Tensor) -> Tensor:
+    """(start, end) -> (centre, width), on the last dimension."""
+    return torch.stack([0.5 * (spans[..., 0] + spans[..., 1]), spans[..., 1] - spans[..., 0]], dim=-1)
+
+
+def spans_seconds_to_cxw(spans_xx: Tensor, duration: float) -> Tensor:
+    """Absolute (start, end) in seconds -> normalised (centre, width) clipped to [0, 1].
+
+    Clipping happens on (start, end) first: annotated actions often run past the end of a
+    trimmed clip, and clipping the centre/width instead would move the event.
+    """
+    if duration <= 0:
+        raise ValueError(f"clip duration must be positive, got {duration}")
+    xx = (spans_xx.float() / float(duration)).clamp(0.0, 1.0)
+    return span_xx_to_cxw(xx)
+
+
+def temporal_iou(spans1: Tensor, spans2: Tensor) -> tuple[Tensor, Tensor]:
+    """Pairwise IoU and union of (start, end) spans: [N, 2] x [M, 2] -> [N, M]."""
+    len1 = spans1[:, 1] - spans1[:, 0]
+    len2 = spans2[:, 1] - spans2[:, 0]
+    left = torch.max(spans1[:, None, 0], spans2[None, :, 0])
+    right = torch.min(spans1[:, None, 1], spans2[None, :, 1])
+    inter = (right - left).clamp(min=0)
+    union = len1[:, None] + len2[None, :] - inter
+    return inter / union, union
+
+
+def generalized_temporal_iou(spans1: Tensor, spans2: Tensor) -> Tensor:
+    """Pairwise generalized IoU of (start, end) spans, in [-1, 1]."""
+    spans1, spans2 = spans1.float(), spans2.float()
+    if not bool((spans1[:, 1] >= spans1[:, 0]).all() and (spans2[:, 1] >= spans2[:, 0]).all()):
+        raise ValueError("generalized_temporal_iou needs (start, end) spans with end >= start")
+    iou, union = temporal_iou(spans1, spans2)
+    left = torch.min(spans1[:, None, 0], spans2[None, :, 0])
+    right = torch.max(spans1[:, None, 1], spans2[None, :, 1])
+    enclosing = (right - left).clamp(min=0)
+    return iou - (enclosing - union) / enclosing

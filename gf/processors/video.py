@@ -1,0 +1,102 @@
+"""Frame sampling and padding of video features to a fixed ``max_feats`` rows.
+
+Why exactly this rule: Glance-Focus checkpoints were trained on features sampled by
+``rows floor(j * T / max_feats)`` (or zero-padded when shorter), so evaluating a released
+checkpoint on differently sampled frames silently shifts its inputs. Unlike the
+reference, the padding is reported in a mask (``True`` = real frame), so models can
+choose to ignore padded rows instead of attending to them.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+
+from gf.common.registry import registry
+
+__all__ = ["sample_frames", "VideoFeatureProcessor"]
+
+
+def sample_frames(feats: torch.Tensor, max_feats: int, train: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Sample or pad ``feats [T, D]`` to ``[max_feats, D]``; return ``(frames, mask)``.
+
+    * ``T < max_feats``: the T rows followed by zero rows; ``mask`` is ``True`` on the T
+      real rows and ``False`` on padding.
+    * ``T >= max_feats``: rows ``floor(j * T / max_feats)`` for ``j = 0..max_feats-1``
+      (integer arithmetic, so exact for any T; ``T == max_feats`` is the identity);
+      ``mask`` is all ``True``.
+
+    ``train`` is accepted so that callers already say which mode they are in; both modes
+    sample uniformly for now (the reference does), so a jittered training sampler can be
+    added later without changing call sites.
+    """
+    del train  # uniform in both modes for now; see docstring
+    if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
+        raise ValueError(f"max_feats must be a positive integer, got {max_feats!r}")
+    feats = torch.as_tensor(feats)
+    if feats.ndim != 2:
+        raise ValueError(
+            f"video features must be 2-D [T, D] (flatten them in the feature store), "
+            f"got shape {tuple(feats.shape)}"
+        )
+    num_frames, dim = feats.shape
+    if num_frames == 0:
+        raise ValueError(
+            f"video features have no frames (shape {tuple(feats.shape)}); the feature file "
+            f"holds an empty entry for this video — re-extract it or drop the video."
+        )
+    if num_frames < max_feats:
+        frames = feats.new_zeros((max_feats, dim))
+        frames[:num_frames] = feats
+        mask = torch.zeros(max_feats, dtype=torch.bool)
+        mask[:num_frames] = True
+        return frames, mask
+    rows = torch.arange(max_feats, dtype=torch.long) * num_frames // max_feats
+    return feats.index_select(0, rows), torch.ones(max_feats, dtype=torch.bool)
+
+
+@registry.register_processor("video_features")
+class VideoFeatureProcessor:
+    """Turns a ``[T, D]`` feature tensor into ``{"video": [max_feats, D], "video_mask": [max_feats]}``.
+
+    ``feature_dim`` (optional) is checked on every call, so a store of the wrong
+    backbone (e.g. 2048-d ResNet for a 1024-d S3D model) fails at the first sample with
+    both dimensions named rather than deep inside the model's input projection.
+    """
+
+    def __init__(self, max_feats: int = 80, feature_dim: Optional[int] = None, train: bool = False):
+        if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
+            raise ValueError(f"video_features processor: max_feats must be a positive integer, got {max_feats!r}")
+        if feature_dim is not None and (not isinstance(feature_dim, int) or feature_dim < 1):
+            raise ValueError(f"video_features processor: feature_dim must be a positive integer or None, got {feature_dim!r}")
+        self.max_feats = max_feats
+        self.feature_dim = feature_dim
+        self.train = train
+
+    @classmethod
+    def from_config(cls, cfg: Optional[Mapping[str, Any]] = None) -> "VideoFeatureProcessor":
+        """Build from a config mapping; unknown keys are errors (they are usually typos)."""
+        cfg = dict(cfg or {})
+        cfg.pop("name", None)  # LAVIS-style processor configs carry their registry name
+        known = {"max_feats", "feature_dim", "train"}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(
+                f"video_features processor: unknown config keys {unknown}; known keys: {sorted(known)}"
+            )
+        return cls(**cfg)
+
+    def __call__(self, feats: torch.Tensor) -> Dict[str, torch.Tensor]:
+        feats = torch.as_tensor(feats)
+        if self.feature_dim is not None and (feats.ndim < 1 or feats.shape[-1] != self.feature_dim):
+            got = feats.shape[-1] if feats.ndim else "a scalar"
+            raise ValueError(
+                f"video features have dimension {got} but the video_features processor "
+                f"expects feature_dim={self.feature_dim}; use the feature file of the right "
+                f"backbone or set feature_dim to {got}."
+            )
+        video, mask = sample_frames(feats, self.max_feats, train=self.train)
+        return {"video": video, "video_mask": mask}
+
+    def __repr__(self) -> str:
+        return f"VideoFeatureProcessor(max_feats={self.max_feats}, feature_dim={self.feature_dim})"

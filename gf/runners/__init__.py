@@ -1,0 +1,1 @@
+"""Runners (training / evaluation loops). Importing this package registers them."""

@@ -1,0 +1,1 @@
+"""VideoQA tasks (multiple choice, open-ended). Importing this package registers them."""

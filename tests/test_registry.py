@@ -1,0 +1,91 @@
+import subprocess
+import sys
+
+import pytest
+
+from gf.cli import main as gf_main
+from gf.common.registry import Registry, RegistryError, registry
+
+
+def test_register_lookup_and_list_with_patterns():
+    reg = Registry("widget")
+
+    @reg.register("glance_small")
+    class A:
+        pass
+
+    reg.register("glance_large", object)
+    reg.register("focus_only", dict)
+    assert reg.get("glance_small") is A
+    assert reg.names() == ["focus_only", "glance_large", "glance_small"]
+    assert reg.names("glance") == ["glance_large", "glance_small"]
+    assert reg.names("*_only") == ["focus_only"]
+
+
+def test_unknown_name_error_names_kind_name_known_and_close_matches():
+    reg = Registry("builder")
+    for name in ("star", "agqa", "nextqa", "egotaskqa"):
+        reg.register(name, type(name, (), {}))
+    with pytest.raises(RegistryError) as err:
+        reg.get("nextq")
+    msg = str(err.value)
+    assert "unknown builder 'nextq'" in msg
+    assert "Did you mean: 'nextqa'" in msg
+    assert "Registered builder names: agqa, egotaskqa, nextqa, star." in msg
+
+
+def test_registering_a_different_object_under_a_taken_name_raises():
+    reg = Registry("model")
+
+    class A:
+        pass
+
+    class B:
+        pass
+
+    reg.register("m", A)
+    reg.register("m", A)  # the same object again is fine (module re-import)
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.register("m", B)
+
+
+def test_builtins_register_lazily_without_user_imports():
+    code = ("import sys; import gf; assert 'gf.models' not in sys.modules; "
+            "print(gf.registry.list_models()); assert 'gf.models' in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "glance_focus" in out.stdout
+
+
+def test_import_gf_is_light():
+    """import gf must not pull in torch, timm, torchvision or decord (it stays well under 2 s)."""
+    code = "import sys, gf; print(sorted(m for m in ('torch','timm','torchvision','decord','transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_model_types_and_unknown_model_type_error():
+    assert {"star_sup", "star_reference", "demo_sup"} <= set(registry.list_model_types("glance_focus"))
+    with pytest.raises(RegistryError, match="unknown model type 'star_sp'.*'star_sup'"):
+        registry.get_model_type("glance_focus", "star_sp")
+    with pytest.raises(RegistryError, match="unknown model 'glance'.*glance_focus"):
+        registry.get_model_class("glance")
+
+
+def test_every_kind_lists_and_unknown_kind_is_clear():
+    assert "cosine" in registry.list_lr_schedulers()
+    with pytest.raises(RegistryError, match="Kinds: builder, lr_scheduler, model"):
+        registry.kind("widgets")
+
+
+def test_cli_list(capsys):
+    assert gf_main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "glance_focus" in out and "star_sup" in out
+    assert gf_main(["list", "lr_schedulers", "cos"]) == 0
+    assert capsys.readouterr().out.split() == ["lr_schedulers", "(1):", "cosine"]
+    assert gf_main(["list", "gizmos"]) == 2
+
+
+def test_python_dash_m_gf_works():
+    out = subprocess.run([sys.executable, "-m", "gf", "list", "models"], capture_output=True, text=True)
+    assert out.returncode == 0 and "glance_focus" in out.stdout
