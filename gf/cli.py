@@ -38,6 +38,71 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _config(args):
+    from gf.common.config import build_config
+
+    options = list(args.options or [])
+    if getattr(args, "resume", None):
+        options.append(f"run.resume={args.resume}")
+    return build_config(args.cfg_path, options)
+
+
+def cmd_validate(args) -> int:
+    from omegaconf import OmegaConf
+
+    cfg = _config(args)
+    print(OmegaConf.to_yaml(cfg, resolve=True))
+    print(f"[gf] {args.cfg_path}: valid", file=sys.stderr)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from gf.common.registry import registry
+
+    cfg = _config(args)
+    runner = registry.get_runner_class(cfg.run.runner)(cfg)
+    try:
+        runner.train()
+        if cfg.run.test_splits:
+            runner.test()
+    finally:
+        runner.close()
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    if args.predictions:
+        from gf.evaluation import evaluate_predictions, format_report, load_predictions, save_report
+
+        pf = load_predictions(args.predictions)
+        if args.benchmark and args.benchmark != pf.benchmark:
+            print(f"gf evaluate: {args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}",
+                  file=sys.stderr)
+            return 2
+        if args.split:
+            pf.split = args.split
+        report = evaluate_predictions(pf)
+        print(format_report(report))
+        if args.report:
+            save_report(args.report, report)
+        return 0
+    if not (args.cfg_path and args.checkpoint):
+        print("gf evaluate: give --cfg-path and --checkpoint, or --predictions", file=sys.stderr)
+        return 2
+    from gf.common.registry import registry
+
+    cfg = _config(args)
+    splits = args.splits or list(cfg.run.test_splits)
+    runner = registry.get_runner_class(cfg.run.runner)(cfg, splits=splits)
+    try:
+        runner.load_weights(args.checkpoint)
+        for split in splits:
+            runner.evaluate_split(split, tag=args.tag)
+    finally:
+        runner.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gf import __version__
 
@@ -48,6 +113,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | lr_schedulers")
     p.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
     p.set_defaults(func=cmd_list)
+
+    def add_cfg(p, required=True):
+        p.add_argument("--cfg-path", required=required, help="project YAML (sections model, datasets, run)")
+        p.add_argument("--options", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="overrides, e.g. run.lr=1e-4 datasets.star.data_root=/data")
+
+    p = sub.add_parser("validate", help="check a config without running it")
+    add_cfg(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("train", help="train (and finally test) as the config says")
+    add_cfg(p)
+    p.add_argument("--resume", help="auto (continue from OUTPUT_DIR/checkpoint_last.pth) or a checkpoint path")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint, or re-score a predictions file")
+    add_cfg(p, required=False)
+    p.add_argument("--checkpoint", help="gf checkpoint or the authors' model_N.tar")
+    p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
+    p.add_argument("--tag", default="eval", help="name used in the output files")
+    p.add_argument("--predictions", help="a gf predictions file to re-score without the model")
+    p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
+    p.add_argument("--split", help="with --predictions: the split name to report")
+    p.add_argument("--report", help="with --predictions: write the report JSON here")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -57,7 +147,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from gf.common.config import ConfigError
+    from gf.common.io import DataFileError
+    from gf.common.registry import RegistryError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, DataFileError, RegistryError) as e:
+        print(f"gf {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -441,7 +441,7 @@ def _existing_file_ok(target: Path, expected: Optional[str], quiet: bool = False
         if not quiet:
             logger.info("using cached %s (sha256 verified)", target)
         return True, actual
-    logger.warning("%s has sha256 %s but %s is expected; it will be replaced", target, actual, expected)
+    logger.warning("%s has sha256 %s but %s is expected; not using it", target, actual, expected)
     return False, actual
 
 
@@ -577,7 +577,13 @@ def _resolve_gdrive(uc_url: str, opener, jar: CookieJar, timeout: float, share_u
 
 def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool, label: str,
                 expected: Optional[str], html_is_error: bool, share_url: str, target: Path) -> None:
-    """One attempt: append to ``part`` from where it stops (or restart from zero)."""
+    """One attempt: append to ``part`` from where it stops (or restart from zero).
+
+    A server that cannot resume (416, or a 206 for the wrong range) gets one immediate
+    request from byte 0: the .part is deleted first, so this cannot loop.
+    """
+    restart = dict(opener=opener, timeout=timeout, progress=progress, label=label, expected=expected,
+                   html_is_error=html_is_error, share_url=share_url, target=target)
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT}
     if offset:
@@ -587,8 +593,11 @@ def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool,
         response = _open(opener, request, timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
-            _handle_unsatisfiable_range(part, expected, url)
-            return
+            if expected is not None and sha256sum(part) == expected:
+                return  # the .part was complete already (killed before the rename)
+            logger.info("%s refused to resume %s (HTTP 416); restarting from byte 0", url, part.name)
+            part.unlink()
+            return _fetch_http(url, part, **restart)
         raise _http_error(share_url, err) from err
     with response:
         if html_is_error and _is_html(response):
@@ -599,28 +608,37 @@ def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool,
                 f"in a browser, download the file and place it at {target} (or pass dest=)."
             )
         plan = _plan_resume(response, offset)
-        if plan is None:
-            part.unlink()
-            raise _TransientError(f"{url} answered the resume request with Content-Range "
-                                  f"{response.headers.get('Content-Range')!r}; restarting from zero")
-        start, total = plan
-        if offset and not start:
-            logger.info("%s ignored the Range request; restarting from byte 0", url)
-        received = start
-        try:
-            with open(part, "ab" if start else "wb") as fh, _progress_bar(total, start, label, progress) as bar:
-                for block in iter(lambda: response.read(_CHUNK), b""):
-                    fh.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
-        except (socket.timeout, TimeoutError) as err:
-            raise _TransientError(f"timed out after {received} bytes", timed_out=True) from err
-        except (ConnectionError, http.client.HTTPException) as err:
-            raise _TransientError(f"connection lost after {received} bytes ({type(err).__name__})") from err
+        if plan is not None:
+            start, total = plan
+            if offset and not start:
+                logger.info("%s ignored the Range request; restarting from byte 0", url)
+            received = _stream_to_part(response, part, start, total, label, progress)
+    if plan is None:
+        logger.info("%s answered the resume request with Content-Range %r; restarting from byte 0",
+                    url, response.headers.get("Content-Range"))
+        part.unlink()
+        return _fetch_http(url, part, **restart)
     if total is not None and received < total:
         raise _TransientError(f"connection closed after {received} of {total} bytes")
+
+
+def _stream_to_part(response, part: Path, start: int, total: Optional[int], label: str,
+                    progress: bool) -> int:
+    """Write the body to ``part`` (appending from ``start``); return the size reached."""
+    received = start
+    try:
+        with open(part, "ab" if start else "wb") as fh, _progress_bar(total, start, label, progress) as bar:
+            for block in iter(lambda: response.read(_CHUNK), b""):
+                fh.write(block)
+                received += len(block)
+                bar.update(len(block))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except (socket.timeout, TimeoutError) as err:
+        raise _TransientError(f"timed out after {received} bytes", timed_out=True) from err
+    except (ConnectionError, http.client.HTTPException) as err:
+        raise _TransientError(f"connection lost after {received} bytes ({type(err).__name__})") from err
+    return received
 
 
 def _plan_resume(response, offset: int):
@@ -639,18 +657,6 @@ def _plan_resume(response, offset: int):
         total = int(size) if size != "*" else (offset + length if length is not None else None)
         return offset, total
     return 0, length
-
-
-def _handle_unsatisfiable_range(part: Path, expected: Optional[str], url: str) -> None:
-    """HTTP 416: the .part is at least as long as the file, likely complete already.
-
-    Keep it if the expected hash says so; otherwise it cannot be trusted: delete it
-    and let the next attempt start over.
-    """
-    if expected is not None and sha256sum(part) == expected:
-        return
-    part.unlink()
-    raise _TransientError(f"{url} refused to resume {part.name} (HTTP 416); restarting from zero")
 
 
 @contextlib.contextmanager
@@ -743,7 +749,8 @@ def _download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
             ) from err
         raise DownloadError(
             f"{url}: the Hugging Face Hub could not be reached and the file is not in its cache "
-            f"({hf_constants.HF_HUB_CACHE}): {err}. Check the network (or HF_ENDPOINT) and retry."
+            f"({hf_constants.HF_HUB_CACHE}): {err}. Check the network, HF_ENDPOINT and HF_HUB_OFFLINE, "
+            f"then retry."
         ) from err
     except _hf_errors("RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError",
                       "RemoteEntryNotFoundError") as err:

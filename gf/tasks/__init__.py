@@ -1,1 +1,2 @@
-"""VideoQA tasks (multiple choice, open-ended). Importing this package registers them."""
+"""VideoQA tasks. Importing this package registers them."""
+from gf.tasks import videoqa  # noqa: F401

@@ -131,7 +131,9 @@ class GlanceFocus(nn.Module):
     # -- construction helpers -----------------------------------------------------------
     @classmethod
     def default_config(cls) -> Dict[str, Any]:
-        return GlanceFocusConfig().to_dict()
+        cfg = GlanceFocusConfig().to_dict()
+        cfg["loss_weights"] = {}  # filled in for the chosen `memory` at construction
+        return cfg
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None, **overrides) -> "GlanceFocus":

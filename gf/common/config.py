@@ -1,0 +1,233 @@
+"""Run configuration: OmegaConf with sections ``model``, ``datasets``, ``run``.
+
+Precedence, lowest first: component defaults (the model's config dataclass, each
+builder's ``DEFAULT_CONFIG``, :class:`RunConfig`) < the model type's overrides < the
+project YAML < ``--options key=value``. Everything is validated before any work starts:
+an unknown key or a value of the wrong type is an error naming the key and where it came
+from (the YAML file, or ``--options``), so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from gf.common.io import atomic_write_text
+from gf.common.registry import registry
+
+TOP_LEVEL = ("plugins", "model", "datasets", "run")
+MODEL_META_KEYS = ("name", "model_type", "glance_per_option", "checkpoint")
+
+
+class ConfigError(ValueError):
+    """A config is invalid; the message names the key and where it came from."""
+
+
+@dataclass
+class RunConfig:
+    """The ``run`` section: how to train and evaluate."""
+
+    task: str = "videoqa"
+    runner: str = "runner_base"
+    output_dir: str = "output/run"
+    seed: int = 42
+    epochs: int = 10
+    max_steps: Optional[int] = None        # stop training after this many optimizer steps (smoke tests)
+    batch_size: int = 64                   # per process; the global batch is batch_size x processes
+    eval_batch_size: int = 64
+    num_workers: int = 2
+    optimizer: str = "adam"                # adam | adamw
+    lr: float = 5e-6
+    weight_decay: float = 0.0
+    lr_sched: str = "constant"             # a registered lr_scheduler
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 0.0                 # max grad norm; 0 = off
+    amp: str = "none"                      # none | bf16 | fp16 (CUDA only; fp32 on CPU)
+    device: str = "auto"                   # auto | cpu | cuda
+    train_split: str = "train"
+    valid_splits: List[str] = field(default_factory=lambda: ["val"])
+    test_splits: List[str] = field(default_factory=lambda: ["test"])
+    best_metric: str = "overall"           # report key used to pick checkpoint_best (STAR: mean)
+    log_every: int = 10
+    resume: Optional[str] = None           # null | auto | path to a checkpoint
+    progress: bool = True
+
+
+def _struct(obj) -> DictConfig:
+    cfg = OmegaConf.structured(obj) if dataclasses.is_dataclass(obj) else OmegaConf.create(dict(obj))
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def _where(source: str) -> str:
+    return "--options" if source == "--options" else f"file {source}"
+
+
+def _check_keys(section: str, given: Mapping, known: Sequence[str], source: str) -> None:
+    for key in given:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" Did you mean {section}.{close[0]}?" if close else ""
+            raise ConfigError(f"unknown key {section}.{key} in {_where(source)}.{hint} "
+                              f"Known keys of {section}: {', '.join(sorted(known))}.")
+
+
+def _merge_typed(section: str, base: DictConfig, update: Mapping, source: str) -> DictConfig:
+    """Merge with OmegaConf's type checks, re-raised with the key and its source."""
+    try:
+        return OmegaConf.merge(base, update)
+    except Exception as e:  # omegaconf.errors.ValidationError / ConfigKeyError
+        key = getattr(e, "full_key", None) or ""
+        raise ConfigError(f"invalid value for {section}.{key} in {_where(source)}: {e}".replace("\n", " ")) from None
+
+
+def load_plugins(modules: Sequence[str]) -> None:
+    """Import user modules so that their ``@registry.register_*`` decorators run."""
+    for mod in modules or ():
+        try:
+            importlib.import_module(mod)
+        except ImportError as e:
+            raise ConfigError(f"plugin {mod!r} (listed under plugins:) could not be imported: {e}. "
+                              f"Install it or put it on PYTHONPATH.") from e
+
+
+def _model_schema(model_cfg: Mapping) -> DictConfig:
+    name = model_cfg.get("name")
+    if not name:
+        raise ConfigError("model.name is required (e.g. glance_focus); see `gf list models`")
+    model_cls = registry.get_model_class(name)
+    defaults = dict(model_cls.default_config())
+    if model_cfg.get("model_type"):
+        defaults.update(registry.get_model_type(name, model_cfg["model_type"]))
+    config_class = getattr(model_cls, "config_class", None)
+    base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
+    if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
+        OmegaConf.set_struct(base, False)
+        base.loss_weights = dict(defaults.get("loss_weights") or {})
+        OmegaConf.set_struct(base, True)
+    meta = OmegaConf.create({"name": name, "model_type": model_cfg.get("model_type"),
+                             "glance_per_option": False, "checkpoint": None})
+    OmegaConf.set_struct(base, False)
+    base = OmegaConf.merge(base, meta)
+    OmegaConf.set_struct(base, True)
+    return base
+
+
+def _builder_schema(name: str) -> DictConfig:
+    builder = registry.get_builder_class(name)
+    return _struct(dict(getattr(builder, "DEFAULT_CONFIG", {})))
+
+
+def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
+                 extra: Optional[Mapping] = None) -> DictConfig:
+    """Load, merge and validate a run config. ``extra`` is a dict layer above the YAML."""
+    layers: List[tuple] = []
+    if cfg_path:
+        path = Path(cfg_path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            layers.append((OmegaConf.to_container(OmegaConf.load(path), resolve=False) or {}, str(path)))
+        except Exception as e:
+            raise ConfigError(f"could not parse {path}: {e}") from e
+    if extra:
+        layers.append((dict(extra), "<extra>"))
+    if options:
+        bad = [o for o in options if "=" not in o]
+        if bad:
+            raise ConfigError(f"--options entries must look like key=value; got {bad}")
+        layers.append((OmegaConf.to_container(OmegaConf.from_dotlist(list(options))), "--options"))
+
+    for data, source in layers:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{_where(source)}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
+        _check_keys("<top level>", data, TOP_LEVEL, source)
+
+    plugins: List[str] = []
+    for data, _ in layers:
+        plugins.extend(p for p in (data.get("plugins") or []) if p not in plugins)
+    load_plugins(plugins)
+
+    # model: defaults of the named model and model type, then each layer
+    model_raw: Dict[str, Any] = {}
+    for data, _ in layers:
+        model_raw.update({k: v for k, v in (data.get("model") or {}).items() if k in ("name", "model_type")})
+    model = _model_schema(model_raw)
+    for data, source in layers:
+        section = data.get("model") or {}
+        _check_keys("model", section, list(model.keys()), source)
+        model = _merge_typed("model", model, section, source)
+
+    # datasets: each named builder's defaults, then each layer
+    datasets: Dict[str, DictConfig] = {}
+    for data, source in layers:
+        for name, section in (data.get("datasets") or {}).items():
+            if name not in datasets:
+                try:
+                    datasets[name] = _builder_schema(name)
+                except KeyError as e:
+                    raise ConfigError(f"datasets.{name} in {_where(source)}: {e}") from None
+            section = section or {}
+            _check_keys(f"datasets.{name}", section, list(datasets[name].keys()), source)
+            datasets[name] = _merge_typed(f"datasets.{name}", datasets[name], section, source)
+    if not datasets:
+        raise ConfigError("the config names no dataset under datasets: (see `gf list datasets`)")
+
+    run = _struct(RunConfig())
+    for data, source in layers:
+        section = data.get("run") or {}
+        _check_keys("run", section, list(run.keys()), source)
+        run = _merge_typed("run", run, section, source)
+
+    cfg = OmegaConf.create({"plugins": plugins, "model": model, "datasets": datasets, "run": run})
+    _validate_values(cfg)
+    return cfg
+
+
+def _validate_values(cfg: DictConfig) -> None:
+    run = cfg.run
+    registry.get_task_class(run.task)
+    registry.get_runner_class(run.runner)
+    registry.get_lr_scheduler_class(run.lr_sched)
+    if run.optimizer not in ("adam", "adamw"):
+        raise ConfigError(f"run.optimizer must be adam or adamw, got {run.optimizer!r}")
+    if run.amp not in ("none", "bf16", "fp16"):
+        raise ConfigError(f"run.amp must be none, bf16 or fp16, got {run.amp!r}")
+    if run.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"run.device must be auto, cpu or cuda, got {run.device!r}")
+    for key in ("epochs", "batch_size", "eval_batch_size"):
+        if run[key] < 1:
+            raise ConfigError(f"run.{key} must be >= 1, got {run[key]}")
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:
+        raise ConfigError(f"config interpolation failed: {e}") from None
+    # The model validates its own value ranges (choices, divisibility) at construction;
+    # check them now rather than after data loading.
+    model_cls = registry.get_model_class(cfg.model.name)
+    config_class = getattr(model_cls, "config_class", None)
+    if config_class is not None:
+        values = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
+                  if k not in MODEL_META_KEYS}
+        try:
+            config_class(**values)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model: {e}") from None
+
+
+def save_config(cfg: DictConfig, path) -> None:
+    """Write the resolved config (what actually ran) atomically."""
+    atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def to_dict(cfg) -> Any:
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg

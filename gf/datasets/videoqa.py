@@ -1,0 +1,465 @@
+"""The VideoQA dataset shared by every benchmark, its event targets and its collator.
+
+One dataset class serves STAR, AGQA, EgoTaskQA and NExT-QA: builders turn each
+benchmark's annotations into plain *records* and hand them over with a feature store and
+an :class:`EventTable`. What the authors' four loaders did differently (span format,
+empty event lists, random event subsampling at validation, a full feature copy per
+split) is decided here once.
+
+Record (a dict, one per question)::
+
+    {"question_id": str,                # unique within the split; the key of predictions
+     "question": str,
+     "options": list[str] | None,       # multiple choice: K options in order; None: open-ended
+     "answer": int | None,              # option / vocabulary index; None = unlabelled
+     "fields": dict,                    # benchmark category fields (optional)
+     <key_field>: str}                  # feature / events key, e.g. "question_id" or "video_id"
+"""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import random
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from gf.common.io import DataFileError
+from gf.models.glance_focus.spans import spans_seconds_to_cxw
+from gf.processors.text import VideoQATextProcessor
+
+__all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX"]
+
+logger = logging.getLogger(__name__)
+
+#: Answer value of unlabelled questions in a batch; ``F.cross_entropy`` ignores it by default.
+IGNORE_INDEX = -100
+
+_MAX_NAMED = 10  # ids named in an error message before "... and N more"
+
+
+def _name_some(ids: Sequence[Any], n: int = _MAX_NAMED) -> str:
+    shown = ", ".join(repr(i) for i in ids[:n])
+    return shown + (f", ... and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+# ---------------------------------------------------------------------------------------
+# events
+# ---------------------------------------------------------------------------------------
+class EventTable:
+    """Event targets of every clip, packed into two arrays plus an offset per key.
+
+    ``spans[lo:hi]`` are the clip's events as normalised (centre, width) in [0, 1] and
+    ``classes[lo:hi]`` their class ids, sorted by start time. Why packed arrays: one table
+    serves all splits of a builder, and a dataset pickled to a ``spawn`` DataLoader worker
+    carries three objects instead of tens of thousands of small tensors.
+
+    ``stats``: ``clips`` (keys read), ``events`` (kept), ``dropped_events`` (events that are
+    empty once clipped to the clip: zero length, or entirely outside ``[0, duration]``),
+    ``clips_with_dropped_events`` and ``dropped_examples`` (a few ``(key, event)`` pairs).
+    """
+
+    def __init__(self, spans: np.ndarray, classes: np.ndarray, offsets: Dict[str, Tuple[int, int]],
+                 stats: Optional[Dict[str, Any]] = None, num_classes: Optional[int] = None):
+        self.spans = np.asarray(spans, dtype=np.float32).reshape(-1, 2)
+        self.classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+        if len(self.spans) != len(self.classes):
+            raise ValueError(f"EventTable: {len(self.spans)} spans but {len(self.classes)} classes")
+        self.offsets = dict(offsets)
+        self.stats = dict(stats or {})
+        self.num_classes = num_classes
+
+    @classmethod
+    def empty(cls) -> "EventTable":
+        return cls(np.zeros((0, 2), np.float32), np.zeros((0,), np.int64), {}, {"clips": 0, "events": 0})
+
+    @classmethod
+    def from_raw(cls, raw: Mapping[str, Any], num_classes: Optional[int] = None, source: str = "events") -> "EventTable":
+        """Build from the authors' ``events.json`` layout.
+
+        ``raw = {key: {"duration": seconds, "actions": [[class_idx, start_s, end_s], ...]}}``,
+        times in the clip's own time base (0 = clip start). Spans are clipped to
+        ``[0, duration]`` and converted to (centre, width) / duration (B1). An event that is
+        empty after clipping is dropped and counted (a warning names how many); the clip
+        and its question stay. Malformed entries (no/negative duration, a class outside
+        ``[0, num_classes)``, end before start, non-numbers) are errors naming ``source``
+        and the key, since they mean the file is not what the builder thinks it is.
+        """
+        if not isinstance(raw, Mapping):
+            raise DataFileError(f"{source}: expected a JSON object {{key: {{duration, actions}}}}, got {type(raw).__name__}")
+        all_spans: List[torch.Tensor] = []
+        all_classes: List[List[int]] = []
+        offsets: Dict[str, Tuple[int, int]] = {}
+        dropped, dropped_clips, examples = 0, 0, []
+        total = 0
+        for raw_key, entry in raw.items():
+            key = str(raw_key)
+            where = f"{source}: key {key!r}"
+            if not isinstance(entry, Mapping):
+                raise DataFileError(f"{where}: expected {{'duration': s, 'actions': [...]}}, got {type(entry).__name__}")
+            duration = entry.get("duration")
+            if not _is_number(duration) or not math.isfinite(duration):
+                raise DataFileError(f"{where}: 'duration' must be a number of seconds, got {duration!r}")
+            if duration <= 0:
+                raise DataFileError(f"{where}: duration {duration!r} <= 0; spans are divided by it, fix the entry")
+            actions = entry.get("actions", [])
+            if not isinstance(actions, list):
+                raise DataFileError(f"{where}: 'actions' must be a list of [class_idx, start_s, end_s], got {type(actions).__name__}")
+            rows: List[Tuple[float, float, int]] = []
+            for j, action in enumerate(actions):
+                if not isinstance(action, (list, tuple)) or len(action) != 3:
+                    raise DataFileError(f"{where}: action {j} is {action!r}; expected [class_idx, start_s, end_s]")
+                cls_id, start, end = action
+                if not _is_int(cls_id):
+                    raise DataFileError(f"{where}: action {j} has class index {cls_id!r}; expected an integer class index")
+                if num_classes is not None and not 0 <= cls_id < num_classes:
+                    raise DataFileError(
+                        f"{where}: action {j} has class index {cls_id}, outside [0, {num_classes}) "
+                        f"(the class list has {num_classes} lines). Wrong class list or events file?"
+                    )
+                if num_classes is None and cls_id < 0:
+                    raise DataFileError(f"{where}: action {j} has negative class index {cls_id}")
+                if not (_is_number(start) and _is_number(end) and math.isfinite(start) and math.isfinite(end)):
+                    raise DataFileError(f"{where}: action {j} has non-numeric times {start!r}, {end!r}")
+                if end < start:
+                    raise DataFileError(f"{where}: action {j} ends before it starts ({start} > {end}); are start and end swapped?")
+                rows.append((float(start), float(end), int(cls_id)))
+            lo = total
+            if rows:
+                rows.sort(key=lambda r: (r[0], r[1]))  # stable: ties keep file order
+                secs = torch.tensor([[s, e] for s, e, _ in rows], dtype=torch.float64)
+                clipped = (secs / float(duration)).clamp(0.0, 1.0)
+                keep = (clipped[:, 1] - clipped[:, 0]) > 0
+                n_drop = int((~keep).sum())
+                if n_drop:
+                    dropped += n_drop
+                    dropped_clips += 1
+                    for r, k in zip(rows, keep.tolist()):
+                        if not k and len(examples) < 5:
+                            examples.append((key, [r[2], r[0], r[1]], float(duration)))
+                if bool(keep.any()):
+                    cxw = spans_seconds_to_cxw(secs[keep], float(duration))
+                    all_spans.append(cxw.to(torch.float32))
+                    all_classes.append([r[2] for r, k in zip(rows, keep.tolist()) if k])
+                    total += int(keep.sum())
+            offsets[key] = (lo, total)
+        if dropped:
+            logger.warning(
+                "%s: dropped %d event(s) in %d clip(s) that are empty once clipped to [0, duration] "
+                "(zero length or outside the clip); their questions are kept. Examples (key, [class, start, end], duration): %s",
+                source, dropped, dropped_clips, examples,
+            )
+        spans = torch.cat(all_spans).numpy() if all_spans else np.zeros((0, 2), np.float32)
+        classes = np.asarray([c for cs in all_classes for c in cs], dtype=np.int64)
+        stats = {"clips": len(offsets), "events": total, "dropped_events": dropped,
+                 "clips_with_dropped_events": dropped_clips, "dropped_examples": examples}
+        return cls(spans, classes, offsets, stats, num_classes)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __contains__(self, key: Any) -> bool:
+        return str(key) in self.offsets
+
+    def count(self, key: Any) -> int:
+        """Number of (kept) events of a clip; 0 for a clip the file does not list."""
+        lo, hi = self.offsets.get(str(key), (0, 0))
+        return hi - lo
+
+    def select(self, key: Any, positions: Optional[Iterable[int]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(spans [n, 2], classes [n])`` of a clip, all or the given positions (new tensors)."""
+        lo, hi = self.offsets.get(str(key), (0, 0))
+        idx = np.arange(lo, hi) if positions is None else lo + np.asarray(list(positions), dtype=np.int64)
+        return torch.from_numpy(self.spans[idx].reshape(-1, 2)), torch.from_numpy(self.classes[idx])
+
+    def __repr__(self) -> str:
+        return f"EventTable({len(self.offsets)} clips, {len(self.classes)} events)"
+
+
+# ---------------------------------------------------------------------------------------
+# dataset
+# ---------------------------------------------------------------------------------------
+def _line_of_record(source: Optional[str], index: int) -> Optional[int]:
+    """Line number of the ``index``-th record of a JSONL file (blank lines are skipped).
+
+    Only called on the error path, so records need not carry their line numbers.
+    """
+    if not source or not str(source).endswith(".jsonl") or not Path(source).is_file():
+        return None
+    seen = -1
+    with open(source, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                seen += 1
+                if seen == index:
+                    return lineno
+    return None
+
+
+class VideoQADataset(torch.utils.data.Dataset):
+    """One split of a VideoQA benchmark: records + lazy features + event targets.
+
+    Sample (``__getitem__``)::
+
+        {"question_id": str, "video": FloatTensor[max_feats, D], "video_mask": BoolTensor[max_feats],
+         "text": list[str], "answer": int | None, "spans": FloatTensor[n, 2] (centre, width),
+         "event_classes": LongTensor[n], "fields": dict}
+
+    * ``feature_store`` is shared, not copied: pass the same store object to every split.
+      Pickling the dataset (``spawn`` workers) carries only its path.
+    * ``events``: an :class:`EventTable`, the raw ``events.json`` mapping (converted here,
+      without a class-range check), or ``None`` (no event supervision). Clips without
+      events give ``spans [0, 2]`` and ``event_classes [0]``.
+    * More than ``max_events`` events: ``train=True`` samples ``max_events`` of them with a
+      ``random.Random`` seeded by ``(seed, epoch, index)`` (exact resume; call
+      :meth:`set_epoch`), keeping spans and classes paired and in time order; otherwise the
+      first ``max_events`` by start time, so validation is deterministic (B20).
+    * ``skip_ids``: question ids to leave out (counted in ``stats``, logged). Every
+      remaining question's features are checked once here; missing ones are an error
+      that names them and points at ``datasets.<benchmark>.skip_file``.
+    * ``source``: the annotation file, used to name file and line in record errors.
+    * ``num_options`` / ``num_answers``: if given, every MC question must have exactly
+      ``num_options`` options / every OE answer must be below ``num_answers``.
+
+    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_ids_not_in_split``,
+    ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
+    more than ``max_events`` events).
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any]], feature_store: Any, video_processor: Any,
+                 events: Union[EventTable, Mapping[str, Any], None], *, split: str, benchmark: str,
+                 max_events: Optional[int], train: bool, seed: int, key_field: str, text_format: str,
+                 skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
+                 num_options: Optional[int] = None, num_answers: Optional[int] = None,
+                 check_features: bool = True):
+        if max_events is not None and (not _is_int(max_events) or max_events < 1):
+            raise ValueError(f"max_events must be a positive integer or None, got {max_events!r}")
+        if not _is_int(seed):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.split = split
+        self.benchmark = benchmark
+        self.feature_store = feature_store
+        self.video_processor = video_processor
+        self.text_processor = VideoQATextProcessor(text_format)
+        self.max_events = max_events
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.key_field = key_field
+        self.source = str(source) if source is not None else None
+        self.epoch = 0
+        if events is None:
+            events = EventTable.empty()
+        elif not isinstance(events, EventTable):
+            events = EventTable.from_raw(events, source=f"events of {benchmark} {split}")
+        self.events = events
+
+        skip = {str(i) for i in (skip_ids or ())}
+        all_ids = set()
+        kept: List[Dict[str, Any]] = []
+        for i, rec in enumerate(records):
+            self._check_record(rec, i, num_options, num_answers)
+            qid = rec["question_id"]
+            all_ids.add(qid)
+            if qid not in skip:
+                kept.append(dict(rec))
+        skipped = len(all_ids & skip)
+        self.records = kept
+        self._check_unique_and_labels()
+        self.answer_mode = self._answer_mode()
+        if skipped:
+            logger.warning("%s %s: skipped %d question(s) listed in the skip file", benchmark, split, skipped)
+        if check_features:
+            self._check_features()
+
+        capped = 0 if max_events is None else sum(self.events.count(r[key_field]) > max_events for r in self.records)
+        self.stats: Dict[str, Any] = {
+            "split": split,
+            "questions": len(self.records),
+            "labelled": sum(r.get("answer") is not None for r in self.records),
+            "skipped": skipped,
+            "skip_ids_not_in_split": len(skip - all_ids),
+            "no_events": sum(self.events.count(r[key_field]) == 0 for r in self.records),
+            "events_capped": capped,
+        }
+
+    # -- validation ----------------------------------------------------------------------
+    def _where(self, index: int, rec: Mapping[str, Any]) -> str:
+        qid = rec.get("question_id") if isinstance(rec, Mapping) else None
+        line = _line_of_record(self.source, index)
+        place = f"{self.source}:{line}" if line else (f"{self.source}, record {index}" if self.source else f"record {index}")
+        return f"{self.benchmark} {self.split} ({place}, question_id {qid!r})"
+
+    def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
+        if not isinstance(rec, Mapping):
+            raise DataFileError(f"{self._where(i, {})}: record is {type(rec).__name__}, expected an object")
+
+        def fail(msg: str) -> None:
+            raise DataFileError(f"{self._where(i, rec)}: {msg}")
+
+        if not isinstance(rec.get("question_id"), str) or not rec["question_id"]:
+            fail(f"'question_id' must be a non-empty string, got {rec.get('question_id')!r}")
+        if not isinstance(rec.get("question"), str):
+            fail(f"'question' must be a string, got {rec.get('question')!r}")
+        key = rec.get(self.key_field)
+        if not isinstance(key, str) or not key:
+            fail(f"feature key field {self.key_field!r} must be a non-empty string, got {key!r}")
+        options = rec.get("options")
+        answer = rec.get("answer")
+        if options is not None:
+            if not isinstance(options, list) or not options or not all(isinstance(o, str) for o in options):
+                fail(f"'options' must be a non-empty list of strings, got {options!r}")
+            if num_options is not None and len(options) != num_options:
+                fail(f"has {len(options)} options, expected {num_options}")
+            if answer is not None and (not _is_int(answer) or not 0 <= answer < len(options)):
+                fail(f"'answer' must be an integer option index in [0, {len(options)}), got {answer!r}")
+        elif answer is not None:
+            if not _is_int(answer) or answer < 0 or (num_answers is not None and answer >= num_answers):
+                bound = f"[0, {num_answers})" if num_answers is not None else ">= 0"
+                fail(f"'answer' must be an integer answer-vocabulary index {bound}, got {answer!r}")
+        fields = rec.get("fields", {})
+        if not isinstance(fields, Mapping):
+            fail(f"'fields' must be a mapping, got {fields!r}")
+
+    def _check_unique_and_labels(self) -> None:
+        seen: Dict[str, int] = {}
+        for i, rec in enumerate(self.records):
+            qid = rec["question_id"]
+            if qid in seen:
+                raise DataFileError(
+                    f"{self.benchmark} {self.split}: question_id {qid!r} appears twice "
+                    f"({self.source or 'records'} records {seen[qid]} and {i} after skipping); "
+                    f"predictions are keyed by question id, so ids must be unique."
+                )
+            seen[qid] = i
+        unlabelled = [r["question_id"] for r in self.records if r.get("answer") is None]
+        if unlabelled and self.train:
+            raise DataFileError(
+                f"{self.benchmark} {self.split} ({self.source or 'records'}): {len(unlabelled)} training "
+                f"question(s) have no answer: {_name_some(unlabelled)}. Training needs labels."
+            )
+        if unlabelled and len(unlabelled) != len(self.records):
+            raise DataFileError(
+                f"{self.benchmark} {self.split} ({self.source or 'records'}): {len(unlabelled)} of "
+                f"{len(self.records)} questions have no answer ({_name_some(unlabelled)}); a split is "
+                f"either fully labelled or fully unlabelled."
+            )
+
+    def _answer_mode(self) -> str:
+        with_options = sum(r.get("options") is not None for r in self.records)
+        if with_options and with_options != len(self.records):
+            missing = [r["question_id"] for r in self.records if r.get("options") is None]
+            raise DataFileError(
+                f"{self.benchmark} {self.split}: some questions have options and some do not "
+                f"(without: {_name_some(missing)}); a split is multiple choice or open-ended."
+            )
+        return "mc" if with_options else "oe"
+
+    def _check_features(self) -> None:
+        keys = [r[self.key_field] for r in self.records]
+        missing = set(self.feature_store.missing(keys))
+        if not missing:
+            return
+        qids = [r["question_id"] for r in self.records if r[self.key_field] in missing]
+        by_key = "" if self.key_field == "question_id" else f" (missing {self.key_field}s: {_name_some(sorted(missing))})"
+        raise DataFileError(
+            f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
+            f"features in {getattr(self.feature_store, 'path', self.feature_store)} (looked up by "
+            f"{self.key_field}): {_name_some(qids)}{by_key}. Use the feature file that matches these "
+            f"annotations, or list the question ids to leave out, one per line, in a file and set "
+            f"datasets.{self.benchmark}.skip_file to it."
+        )
+
+    # -- dataset API -----------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Seeds train-time event sampling; call before each epoch's iterator is created."""
+        self.epoch = int(epoch)
+
+    def question_ids(self) -> List[str]:
+        return [r["question_id"] for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _events(self, index: int, key: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        n = self.events.count(key)
+        if self.max_events is None or n <= self.max_events:
+            return self.events.select(key)
+        if self.train:
+            rng = random.Random(f"{self.seed}/{self.epoch}/{index}")  # str seeds hash stably across processes
+            positions = sorted(rng.sample(range(n), self.max_events))
+        else:
+            positions = range(self.max_events)  # table is sorted by start time
+        return self.events.select(key, positions)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        rec = self.records[index]
+        key = rec[self.key_field]
+        visual = self.video_processor(self.feature_store[key])
+        spans, classes = self._events(index, key)
+        return {
+            "question_id": rec["question_id"],
+            "video": visual["video"],
+            "video_mask": visual["video_mask"],
+            "text": self.text_processor(rec["question"], rec.get("options")),
+            "answer": rec.get("answer"),
+            "spans": spans,
+            "event_classes": classes,
+            "fields": dict(rec.get("fields") or {}),
+        }
+
+    def __repr__(self) -> str:
+        return (f"VideoQADataset({self.benchmark} {self.split}: {len(self)} questions, "
+                f"{self.answer_mode}, train={self.train}, store={self.feature_store!r})")
+
+
+# ---------------------------------------------------------------------------------------
+# collator
+# ---------------------------------------------------------------------------------------
+def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Samples -> batch (see the module docs and ``GlanceFocus.forward``).
+
+    ``text`` is flat and grouped by question (B*K strings for multiple choice, B for
+    open-ended); every sample must have the same number of texts. ``answer`` is a
+    LongTensor with ``IGNORE_INDEX`` for unlabelled samples, or ``None`` when no sample is
+    labelled. ``spans`` / ``event_classes`` stay lists: clips have different event counts.
+    """
+    if not samples:
+        raise ValueError("collate_videoqa: empty batch")
+    counts = [len(s["text"]) for s in samples]
+    if len(set(counts)) != 1:
+        detail = ", ".join(f"{s['question_id']!r}: {c}" for s, c in list(zip(samples, counts))[:_MAX_NAMED])
+        raise ValueError(
+            f"collate_videoqa: samples in one batch have different numbers of options/texts ({detail}); "
+            f"multiple-choice questions batched together must have the same K."
+        )
+    shapes = {tuple(s["video"].shape) for s in samples}
+    if len(shapes) != 1:
+        detail = ", ".join(f"{s['question_id']!r}: {tuple(s['video'].shape)}" for s in samples[:_MAX_NAMED])
+        raise ValueError(f"collate_videoqa: video features of different shapes in one batch ({detail}); "
+                         f"use one video processor (same max_feats) and one feature store per dataset.")
+    answers = [s.get("answer") for s in samples]
+    if all(a is None for a in answers):
+        answer = None
+    else:
+        answer = torch.tensor([IGNORE_INDEX if a is None else int(a) for a in answers], dtype=torch.long)
+    return {
+        "question_id": [s["question_id"] for s in samples],
+        "video": torch.stack([s["video"] for s in samples]),
+        "video_mask": torch.stack([s["video_mask"] for s in samples]),
+        "text": [t for s in samples for t in s["text"]],
+        "answer": answer,
+        "spans": [s["spans"] for s in samples],
+        "event_classes": [s["event_classes"] for s in samples],
+        "fields": [s["fields"] for s in samples],
+    }

@@ -1,0 +1,103 @@
+"""Text of a VideoQA question: one string per (question, option) pair, or the question alone.
+
+Why a template instead of a hard-coded join: the authors' loaders disagree. Their STAR and
+AGQA loaders join ``question + " " + option``; their NExT-QA loader writes
+``"{question} [SEP] {option}"`` with a literal ``[SEP]`` (the RoBERTa tokenizer does not
+treat it as a special token, so it is just five characters of text). gf's default is the
+plain space of the STAR loader, which is what the released STAR checkpoints saw; set
+``text_format: "{question} [SEP] {option}"`` to reproduce the NExT-QA recipe.
+
+Whitespace is normalised (runs of spaces, tabs and newlines become one space, ends are
+stripped) because annotation files carry stray double spaces and trailing newlines that
+would otherwise change the tokenisation between otherwise identical questions.
+"""
+from __future__ import annotations
+
+import string
+from typing import Any, List, Mapping, Optional, Sequence
+
+from gf.common.registry import registry
+
+__all__ = ["VideoQATextProcessor", "normalize_whitespace"]
+
+_PLACEHOLDERS = {"question", "option"}
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse every run of whitespace to one space and strip the ends."""
+    return " ".join(text.split())
+
+
+def _check_format(text_format: str) -> None:
+    if not isinstance(text_format, str):
+        raise ValueError(f"text_format must be a string, got {type(text_format).__name__}: {text_format!r}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(text_format) if name is not None}
+    except ValueError as e:  # unbalanced braces
+        raise ValueError(f"text_format {text_format!r} is not a valid format string: {e}") from None
+    unknown = sorted(fields - _PLACEHOLDERS)
+    if unknown:
+        raise ValueError(
+            f"text_format {text_format!r} uses unknown placeholder(s) {unknown}; only "
+            f"{{question}} and {{option}} are filled (write literal braces as {{{{ and }}}})."
+        )
+    missing = sorted(_PLACEHOLDERS - fields)
+    if missing:
+        raise ValueError(
+            f"text_format {text_format!r} must contain both {{question}} and {{option}}; "
+            f"missing: {', '.join('{' + m + '}' for m in missing)}."
+        )
+
+
+@registry.register_processor("videoqa_text")
+class VideoQATextProcessor:
+    """``(question, options) -> list[str]``: K strings for multiple choice, ``[question]`` otherwise.
+
+    ``text_format`` must contain ``{question}`` and ``{option}``; it is used only for
+    multiple choice (open-ended questions are passed as the question alone, as the
+    authors' loaders do). ``max_words`` (optional) keeps the first ``max_words`` words of
+    the *question*; options are never cut, because cutting them could make two options
+    identical.
+    """
+
+    def __init__(self, text_format: str = "{question} {option}", max_words: Optional[int] = None):
+        _check_format(text_format)
+        if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1):
+            raise ValueError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")
+        self.text_format = text_format
+        self.max_words = max_words
+
+    @classmethod
+    def from_config(cls, cfg: Optional[Mapping[str, Any]] = None) -> "VideoQATextProcessor":
+        """Build from a config mapping; unknown keys are errors (they are usually typos)."""
+        cfg = dict(cfg or {})
+        cfg.pop("name", None)
+        known = {"text_format", "max_words"}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"videoqa_text processor: unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**cfg)
+
+    def question_text(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise TypeError(f"question must be a string, got {type(question).__name__}: {question!r}")
+        words = question.split()
+        if self.max_words is not None:
+            words = words[: self.max_words]
+        return " ".join(words)
+
+    def __call__(self, question: str, options: Optional[Sequence[str]] = None) -> List[str]:
+        q = self.question_text(question)
+        if options is None:
+            return [q]
+        if isinstance(options, str):
+            raise TypeError(f"options must be a list of strings, got a single string {options!r}")
+        texts = []
+        for i, option in enumerate(options):
+            if not isinstance(option, str):
+                raise TypeError(f"option {i} must be a string, got {type(option).__name__}: {option!r}")
+            texts.append(normalize_whitespace(self.text_format.format(question=q, option=normalize_whitespace(option))))
+        return texts
+
+    def __repr__(self) -> str:
+        return f"VideoQATextProcessor(text_format={self.text_format!r}, max_words={self.max_words})"

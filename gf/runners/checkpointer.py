@@ -1,0 +1,73 @@
+"""Checkpoints that resume exactly and load without executing pickled code.
+
+A gf checkpoint is a ``torch.save`` of plain containers and tensors only, so it loads
+with ``torch.load(weights_only=True)``. It carries the resolved config, the model,
+optimizer and scheduler states, the RNG states, epoch, step and best metric, the gf
+version and a hash of the weights. Writes are atomic: a run killed while saving leaves
+the previous file intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+
+from gf.common.io import atomic_torch_save, torch_load_safe
+
+FORMAT = "gf-checkpoint"
+VERSION = 1
+
+
+def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Hash of the weights (names, shapes, dtypes, bytes), independent of file layout."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def capture_rng_state() -> Dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],
+                    optimizer=None, scheduler=None, epoch: int = -1, step: int = 0,
+                    best_metric: Optional[float] = None, extra: Optional[Mapping[str, Any]] = None) -> Path:
+    from gf import __version__
+
+    payload = {
+        "format": FORMAT, "version": VERSION, "gf_version": __version__,
+        "config": dict(config), "model": dict(model_state),
+        "weights_sha256": weights_sha256(model_state),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": capture_rng_state(), "epoch": int(epoch), "step": int(step),
+        "best_metric": None if best_metric is None else float(best_metric),
+        "extra": dict(extra or {}),
+    }
+    atomic_torch_save(payload, path)
+    return Path(path)
+
+
+def load_checkpoint(path) -> Dict[str, Any]:
+    ckpt = torch_load_safe(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' "
+                         f"model_N.tar files use gf.models.glance_focus.reference_checkpoint")
+    return ckpt

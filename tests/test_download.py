@@ -1,0 +1,563 @@
+"""gf.common.download against servers on 127.0.0.1 started by the tests (no network)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import multiprocessing
+import random
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from gf.common import download as dl
+from gf.common.download import (
+    ArchiveError,
+    ChecksumError,
+    DownloadError,
+    InvalidURLError,
+    OfflineError,
+    cache_dir,
+    download,
+    extract_archive,
+    gdrive_download_url,
+    gdrive_file_id,
+    parse_gdrive_confirm_page,
+    parse_hf_url,
+    sha256sum,
+)
+
+try:
+    from helpers_http import LocalHTTPServer, ServedFile, SilentServer
+except ImportError:  # tests/ imported as a package
+    from tests.helpers_http import LocalHTTPServer, ServedFile, SilentServer
+
+
+def _payload(n: int = 200_000, seed: int = 0) -> bytes:
+    return random.Random(seed).getrandbits(8 * n).to_bytes(n, "little")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Own cache, online by default, and no proxy between urllib and 127.0.0.1."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GF_OFFLINE", raising=False)
+
+
+@pytest.fixture
+def server():
+    with LocalHTTPServer(lifetime=60) as srv:
+        yield srv
+
+
+def _files_under(root: Path):
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+# ------------------------------------------------------------------ basics
+
+
+def test_cache_dir_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("GF_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "gf"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "gf"
+
+
+def test_sha256sum_streams_whole_file(tmp_path):
+    data = _payload(3 * 1024 * 1024 + 7)  # spans several read chunks
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert sha256sum(path, chunk_size=1 << 20) == _sha(data)
+
+
+def test_download_http_redirect_file_url_and_cache_hit(server, tmp_path, caplog):
+    data = _payload()
+    server.routes["/files/weights.bin"] = ServedFile(data)
+
+    def redirect(handler):
+        handler.send_response(302)
+        handler.send_header("Location", "/files/weights.bin")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server.routes["/latest"] = redirect
+
+    with caplog.at_level(logging.INFO, logger="gf.common.download"):
+        got = download(server.url("/files/weights.bin"), dest=tmp_path / "out" / "w.bin", progress=False)
+    assert got == tmp_path / "out" / "w.bin" and got.read_bytes() == data
+    assert _sha(data) in caplog.text  # the hash is logged so the user can pin it
+    assert not (tmp_path / "out" / "w.bin.part").exists()
+
+    # Redirect followed; default destination keyed by the pinned hash; filename given.
+    got = download(server.url("/latest"), sha256=_sha(data), filename="w.bin", progress=False)
+    assert got == tmp_path / "cache" / "downloads" / _sha(data)[:16] / "w.bin"
+    assert got.read_bytes() == data
+
+    # Already cached and verified: no request at all.
+    before = len(server.requests)
+    assert download(server.url("/latest"), sha256=_sha(data), filename="w.bin", progress=False) == got
+    assert len(server.requests) == before
+
+    # file:// is copied, verified and placed like any download.
+    src = tmp_path / "local source.bin"
+    src.write_bytes(data[:1000])
+    got = download(src.as_uri(), sha256=_sha(data[:1000]), dest=tmp_path / "copied.bin", progress=False)
+    assert got.read_bytes() == data[:1000]
+    with pytest.raises(DownloadError, match="no such file"):
+        download((tmp_path / "missing.bin").as_uri(), dest=tmp_path / "x.bin", progress=False)
+
+
+def test_dest_directory_and_bad_arguments(server, tmp_path):
+    server.routes["/a/b/model.pth"] = ServedFile(b"abc")
+    out = tmp_path / "dir"
+    out.mkdir()
+    assert download(server.url("/a/b/model.pth"), dest=out, progress=False) == out / "model.pth"
+    with pytest.raises(InvalidURLError, match="unsupported scheme"):
+        download("ftp://example.org/x.bin", dest=tmp_path / "x")
+    with pytest.raises(ValueError, match="64 hexadecimal"):
+        download(server.url("/a/b/model.pth"), sha256="abc123", dest=tmp_path / "x")
+    with pytest.raises(ValueError, match="plain file name"):
+        download(server.url("/a/b/model.pth"), filename="../escape.bin")
+
+
+# ------------------------------------------------------------------ resume and retries
+
+
+def test_resume_after_connection_dropped_halfway(server, tmp_path):
+    data = _payload()
+    half = len(data) // 2
+    route = ServedFile(data, drop_first=1, drop_after=half)
+    server.routes["/big.bin"] = route
+    got = download(server.url("/big.bin"), sha256=_sha(data), dest=tmp_path / "big.bin",
+                   backoff=0.01, progress=False)
+    assert got.read_bytes() == data
+    first, second = server.requests_to("/big.bin")
+    assert "range" not in first.headers
+    assert second.headers["range"] == f"bytes={half}-"
+    assert route.statuses == [200, 206]
+    assert not (tmp_path / "big.bin.part").exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    data = _payload(seed=1)
+    half = len(data) // 2
+    route = ServedFile(data, honor_range=False, drop_first=1, drop_after=half)
+    server.routes["/big.bin"] = route
+    got = download(server.url("/big.bin"), sha256=_sha(data), dest=tmp_path / "big.bin",
+                   backoff=0.01, progress=False)
+    assert got.read_bytes() == data  # not the first half twice
+    assert server.requests_to("/big.bin")[1].headers["range"] == f"bytes={half}-"
+    assert route.statuses == [200, 200]
+
+
+def test_later_call_resumes_left_over_part_file(server, tmp_path):
+    data = _payload(seed=2)
+    route = ServedFile(data)
+    server.routes["/big.bin"] = route
+    (tmp_path / "big.bin.part").write_bytes(data[:12345])  # an earlier, interrupted call
+    got = download(server.url("/big.bin"), sha256=_sha(data), dest=tmp_path / "big.bin", progress=False)
+    assert got.read_bytes() == data
+    (only,) = server.requests_to("/big.bin")
+    assert only.headers["range"] == "bytes=12345-" and route.statuses == [206]
+
+
+def test_part_file_the_server_cannot_resume(server, tmp_path):
+    data = _payload(seed=8)
+    route = ServedFile(data)
+    server.routes["/f.bin"] = route
+    # Complete .part (killed before the rename): 416, the hash says it is whole, no body.
+    (tmp_path / "a.bin.part").write_bytes(data)
+    assert download(server.url("/f.bin"), sha256=_sha(data), dest=tmp_path / "a.bin",
+                    retries=1, progress=False).read_bytes() == data
+    assert route.statuses == [416]
+    # An over-long stale .part and no hash to judge it: 416, then a fresh full request.
+    (tmp_path / "b.bin.part").write_bytes(b"stale" * 50_000)
+    assert download(server.url("/f.bin"), dest=tmp_path / "b.bin", retries=1,
+                    progress=False).read_bytes() == data
+    assert route.statuses == [416, 416, 200]
+
+    def wrong_range(handler):  # answers any resume with the file from byte 0 as a "206"
+        status = 206 if "Range" in handler.headers else 200
+        handler.send_bytes(data, status=status,
+                           headers={"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"})
+
+    server.routes["/wrong"] = wrong_range
+    (tmp_path / "c.bin.part").write_bytes(data[:1000])
+    assert download(server.url("/wrong"), dest=tmp_path / "c.bin", retries=1,
+                    progress=False).read_bytes() == data
+    assert ["range" in r.headers for r in server.requests_to("/wrong")] == [True, False]
+
+
+def test_retries_5xx_then_succeeds_and_404_is_final(server, tmp_path):
+    data = b"payload" * 100
+    calls = []
+
+    def flaky(handler):
+        calls.append(1)
+        if len(calls) < 3:
+            handler.send_bytes(b"busy", "text/plain", status=503)
+        else:
+            handler.send_bytes(data)
+
+    server.routes["/flaky"] = flaky
+    got = download(server.url("/flaky"), dest=tmp_path / "f.bin", retries=3, backoff=0.01, progress=False)
+    assert got.read_bytes() == data and len(calls) == 3
+
+    with pytest.raises(DownloadError, match="HTTP 404") as err:
+        download(server.url("/nope"), dest=tmp_path / "n.bin", retries=3, backoff=0.01, progress=False)
+    assert server.url("/nope") in str(err.value)
+    assert len(server.requests_to("/nope")) == 1  # a 404 is not retried
+
+
+def test_checksum_mismatch_deletes_everything(server, tmp_path):
+    data = _payload(seed=3)
+    wrong = _sha(b"something else")
+    server.routes["/w.bin"] = ServedFile(data)
+    with pytest.raises(ChecksumError) as err:
+        download(server.url("/w.bin"), sha256=wrong, progress=False)
+    message = str(err.value)
+    assert wrong in message and _sha(data) in message and server.url("/w.bin") in message
+    leftovers = [n for n in _files_under(tmp_path / "cache") if not n.endswith(".lock")]
+    assert leftovers == []
+
+
+def test_server_that_never_answers_times_out_quickly(tmp_path):
+    with SilentServer() as silent:
+        url = silent.url("/hang.bin")
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=r"timed out after 1 attempt") as err:
+            download(url, dest=tmp_path / "h.bin", timeout=0.5, retries=1, progress=False)
+        assert time.monotonic() - start < 5
+        assert url in str(err.value)
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=r"timed out after 2 attempt"):
+            download(url, dest=tmp_path / "h.bin", timeout=0.3, retries=2, backoff=0.01, progress=False)
+        assert time.monotonic() - start < 5
+    assert not (tmp_path / "h.bin").exists()
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def _download_in_child(url, sha, dest, barrier, results):
+    barrier.wait(timeout=30)
+    try:
+        path = download(url, sha256=sha, dest=dest, progress=False, timeout=10)
+        results.put(("ok", str(path), sha256sum(path)))
+    except Exception as err:  # reported to the parent, which fails the test
+        results.put(("error", repr(err), ""))
+
+
+def test_two_processes_download_once(server, tmp_path):
+    data = _payload(300_000, seed=4)
+    server.routes["/shared.bin"] = ServedFile(data, chunk_delay=0.05)  # ~0.5 s transfer
+    dest = tmp_path / "shared" / "shared.bin"
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_download_in_child,
+                         args=(server.url("/shared.bin"), _sha(data), str(dest), barrier, results))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        outcomes = [results.get(timeout=60) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+    assert outcomes == [("ok", str(dest), _sha(data))] * 2
+    gets = server.requests_to("/shared.bin")
+    assert len(gets) == 1 and "range" not in gets[0].headers
+
+
+# ------------------------------------------------------------------ offline
+
+
+def test_offline_uses_cache_and_never_contacts_server(server, tmp_path, monkeypatch):
+    data = _payload(seed=5)
+    server.routes["/c.bin"] = ServedFile(data)
+    server.routes["/other.bin"] = ServedFile(data)
+    cached = download(server.url("/c.bin"), sha256=_sha(data), progress=False)
+    seen = len(server.requests)
+
+    monkeypatch.setenv("GF_OFFLINE", "1")
+    assert download(server.url("/c.bin"), sha256=_sha(data)) == cached
+    with pytest.raises(OfflineError):  # without the hash the cache key is the URL: a miss
+        download(server.url("/c.bin"))
+
+    with pytest.raises(OfflineError) as err:
+        download(server.url("/other.bin"), progress=False)
+    message = str(err.value)
+    expected_path = cache_dir() / "downloads" / _sha(server.url("/other.bin").encode())[:16] / "other.bin"
+    assert server.url("/other.bin") in message and str(expected_path) in message
+    assert "GF_OFFLINE" in message
+
+    # A corrupted cached file is not handed out offline either.
+    cached.write_bytes(b"corrupted")
+    with pytest.raises(OfflineError, match="not the expected"):
+        download(server.url("/c.bin"), sha256=_sha(data))
+
+    # offline=False overrides the environment.
+    assert download(server.url("/c.bin"), sha256=_sha(data), offline=False, progress=False).read_bytes() == data
+    monkeypatch.setenv("GF_OFFLINE", "0")
+    with pytest.raises(OfflineError):
+        download(server.url("/other.bin"), offline=True)
+    assert len(server.requests) == seen + 1  # only the offline=False call went out
+
+    monkeypatch.setenv("GF_OFFLINE", "maybe")
+    with pytest.raises(ValueError, match="GF_OFFLINE"):
+        download(server.url("/c.bin"))
+
+
+# ------------------------------------------------------------------ archives
+
+
+def _tar_with(path: Path, members):
+    """members: (TarInfo, bytes or None)."""
+    with tarfile.open(path, "w:gz" if path.name.endswith("gz") else "w") as tar:
+        for info, payload in members:
+            if payload is not None:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+            else:
+                tar.addfile(info)
+    return path
+
+
+def _file(name: str, payload: bytes):
+    return tarfile.TarInfo(name), payload
+
+
+def _symlink(name: str, target: str):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info, None
+
+
+@pytest.mark.parametrize("member", [
+    _file("../evil.txt", b"x"),
+    _file("/abs/evil.txt", b"x"),
+    _file("ok/../../evil.txt", b"x"),
+    _symlink("link", "../../outside"),
+    _symlink("abs_link", "/etc/passwd"),
+])
+def test_unsafe_tar_members_are_rejected(tmp_path, member):
+    archive = _tar_with(tmp_path / "bad.tar", [_file("fine.txt", b"ok"), member])
+    with pytest.raises(ArchiveError, match="refusing to extract member") as err:
+        extract_archive(archive, tmp_path / "out")
+    assert repr(member[0].name) in str(err.value)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
+    assert [p.name for p in tmp_path.iterdir() if "extracting" in p.name] == []
+
+
+def test_tar_path_through_link_member_is_rejected(tmp_path):
+    archive = _tar_with(tmp_path / "bad.tar", [_symlink("d", "."), _file("d/x.txt", b"x")])
+    with pytest.raises(ArchiveError, match="'d/x.txt'.*through a link"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_unsafe_zip_members_are_rejected(tmp_path):
+    for name in ("../evil.txt", "/abs.txt"):
+        archive = tmp_path / "bad.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("fine.txt", "ok")
+            zf.writestr(zipfile.ZipInfo(name), "x")
+        with pytest.raises(ArchiveError, match=f"member {name!r}"):
+            extract_archive(archive, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+
+def test_good_archives_extract_idempotently(tmp_path):
+    tgz = _tar_with(tmp_path / "bundle.tar.gz", [_file("feats/a.txt", b"A"), _file("b.txt", b"B"),
+                                                  _symlink("feats/alias.txt", "a.txt")])
+    out = extract_archive(tgz, tmp_path / "bundle")
+    assert (out / "feats" / "a.txt").read_bytes() == b"A" and (out / "b.txt").read_bytes() == b"B"
+    assert (out / "feats" / "alias.txt").read_bytes() == b"A"
+
+    # Same archive again: nothing is re-extracted (a local edit survives).
+    (out / "b.txt").write_bytes(b"edited")
+    assert extract_archive(tgz, tmp_path / "bundle") == out
+    assert (out / "b.txt").read_bytes() == b"edited"
+
+    # A different archive for the same folder replaces it as a whole.
+    _tar_with(tgz, [_file("c.txt", b"C")])
+    extract_archive(tgz, out)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["c.txt"]
+
+    zipped = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("dir/z.txt", "Z")
+    assert (extract_archive(zipped, tmp_path / "z") / "dir" / "z.txt").read_text() == "Z"
+
+    # A folder gf did not create is never overwritten.
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep")
+    with pytest.raises(ArchiveError, match="not made by gf"):
+        extract_archive(zipped, foreign)
+    assert (foreign / "mine.txt").read_text() == "keep"
+
+
+# ------------------------------------------------------------------ Google Drive
+
+
+DRIVE_ID = "1AbC-dEf_GhIjKlMnOpQrStUvWxYz0123"
+
+
+@pytest.mark.parametrize("link", [
+    f"https://drive.google.com/file/d/{DRIVE_ID}/view?usp=sharing",
+    f"https://drive.google.com/open?id={DRIVE_ID}",
+    f"https://drive.google.com/uc?id={DRIVE_ID}&export=download",
+])
+def test_gdrive_link_shapes(link):
+    assert gdrive_file_id(link) == DRIVE_ID
+    assert gdrive_download_url(link) == f"https://drive.google.com/uc?export=download&id={DRIVE_ID}"
+
+
+def test_gdrive_non_drive_links():
+    assert gdrive_file_id("https://example.org/file/d/abc/view") is None
+    assert gdrive_file_id("https://drive.google.com/drive/folders/xyz") is None
+    with pytest.raises(InvalidURLError):
+        gdrive_download_url("https://example.org/x.bin")
+
+
+def test_gdrive_legacy_confirm_link_parsing():
+    page = ('<html><title>Google Drive - Virus scan warning</title><body>'
+            '<a id="uc-download-link" href="/uc?export=download&amp;confirm=Xy_9&amp;id=F">Download anyway</a>'
+            '</body></html>')
+    got = parse_gdrive_confirm_page(page, "https://drive.google.com/uc?export=download&id=F",
+                                    "https://drive.google.com/uc?export=download&id=F")
+    assert got == "https://drive.google.com/uc?export=download&confirm=Xy_9&id=F"
+    assert parse_gdrive_confirm_page("<html><title>Quota exceeded</title></html>", "u", "u") is None
+
+
+@pytest.fixture
+def fake_drive(server, monkeypatch):
+    """Drive's endpoints served locally: a big file behind the 2024 confirm form, an old
+    file behind the download_warning cookie, a small direct file, a quota-exceeded one."""
+    big, old, small = _payload(seed=6), _payload(seed=7), b"small file"
+    monkeypatch.setattr(dl, "_GDRIVE_UC_ENDPOINT", server.url("/uc"))
+    monkeypatch.setattr(dl, "_GDRIVE_USERCONTENT_ENDPOINT", server.url("/usercontent/download"))
+    form_page = f"""<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head>
+<body><p>Google Drive can't scan this file for viruses.</p>
+<form id="download-form" action="{server.url('/usercontent/download')}" method="get">
+<input type="submit" id="uc-download-link" value="Download anyway"/>
+<input type="hidden" name="id" value="BIG"><input type="hidden" name="export" value="download">
+<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="u-123">
+</form></body></html>""".encode()
+    quota_page = b"<html><head><title>Google Drive - Quota exceeded</title></head><body>Too many users</body></html>"
+
+    def uc(handler):
+        file_id = handler.query.get("id")
+        if file_id == "BIG":
+            handler.send_bytes(form_page, "text/html; charset=utf-8")
+        elif file_id == "OLD" and handler.query.get("confirm") == "TOKEN42" \
+                and "download_warning_77=TOKEN42" in handler.headers.get("Cookie", ""):
+            handler.send_bytes(old)
+        elif file_id == "OLD":
+            handler.send_bytes(b"<html><title>Virus scan warning</title></html>", "text/html",
+                               headers={"Set-Cookie": "download_warning_77=TOKEN42; Path=/"})
+        elif file_id == "SMALL":
+            handler.send_bytes(small)
+        else:
+            handler.send_bytes(quota_page, "text/html")
+
+    def usercontent(handler):
+        q = handler.query
+        if q.get("id") == "BIG" and q.get("confirm") == "t" and q.get("uuid") == "u-123":
+            handler.send_bytes(big)
+        else:
+            handler.send_bytes(quota_page, "text/html")
+
+    server.routes["/uc"] = uc
+    server.routes["/usercontent/download"] = usercontent
+    return {"big": big, "old": old, "small": small}
+
+
+def test_gdrive_confirm_form_cookie_and_direct(fake_drive, server, tmp_path):
+    big = download("https://drive.google.com/file/d/BIG/view?usp=sharing", sha256=_sha(fake_drive["big"]),
+                   filename="weights.pth", dest=tmp_path, progress=False)
+    assert big == tmp_path / "weights.pth" and big.read_bytes() == fake_drive["big"]
+    (confirmed,) = server.requests_to("/usercontent/download")
+    assert confirmed.query == {"id": "BIG", "export": "download", "confirm": "t", "uuid": "u-123"}
+
+    old = download("https://drive.google.com/open?id=OLD", progress=False)
+    assert old.name == "OLD" and old.read_bytes() == fake_drive["old"]
+
+    small = download("https://drive.google.com/uc?id=SMALL", dest=tmp_path / "s.bin", progress=False)
+    assert small.read_bytes() == fake_drive["small"]
+
+
+def test_gdrive_quota_page_is_a_clear_error_not_a_file(fake_drive, tmp_path):
+    link = "https://drive.google.com/file/d/GONE/view"
+    with pytest.raises(DownloadError, match="Quota exceeded") as err:
+        download(link, dest=tmp_path / "gone.bin", retries=1, progress=False)
+    assert link in str(err.value) and str(tmp_path / "gone.bin") in str(err.value)
+    assert not (tmp_path / "gone.bin").exists()
+
+
+# ------------------------------------------------------------------ hf://
+
+
+def test_parse_hf_url():
+    loc = parse_hf_url("hf://my-org/glance-focus/star/sub/ckpt.pth@v1.0")
+    assert (loc.repo_id, loc.filename, loc.revision, loc.repo_type) == (
+        "my-org/glance-focus", "star/sub/ckpt.pth", "v1.0", "model")
+    assert parse_hf_url("hf://org/repo/file.bin").revision is None
+    ds = parse_hf_url("hf://datasets/org/feats/star/x.h5@abc123")
+    assert (ds.repo_id, ds.filename, ds.revision, ds.repo_type) == ("org/feats", "star/x.h5", "abc123", "dataset")
+    for bad in ("hf://org/repo", "hf://org//file.bin", "hf://org/repo/file.bin@", "hf://org/repo/../x"):
+        with pytest.raises(InvalidURLError):
+            parse_hf_url(bad)
+
+
+def test_hf_offline_error_names_url_and_fix(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    url = "hf://gf-test-org/no-such-repo/star/ckpt.pth@v1"
+    with pytest.raises(OfflineError) as err:
+        download(url, offline=True)
+    message = str(err.value)
+    assert url in message and "hf download gf-test-org/no-such-repo star/ckpt.pth --revision v1" in message
+
+
+def test_hf_download_passes_location_verifies_and_copies(tmp_path, monkeypatch):
+    hub_file = tmp_path / "hub" / "ckpt.pth"
+    hub_file.parent.mkdir()
+    hub_file.write_bytes(b"weights")
+    calls = []
+
+    def fake_hf_hub_download(**kwargs):
+        calls.append(kwargs)
+        return str(hub_file)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_hf_hub_download)
+    got = download("hf://org/repo/star/ckpt.pth@v2", sha256=_sha(b"weights"))
+    assert got == hub_file
+    assert calls[-1] == {"repo_id": "org/repo", "filename": "star/ckpt.pth", "revision": "v2",
+                         "repo_type": "model", "local_files_only": False}
+
+    copied = download("hf://org/repo/star/ckpt.pth@v2", dest=tmp_path / "mine.pth", offline=True)
+    assert copied.read_bytes() == b"weights" and calls[-1]["local_files_only"] is True
+
+    with pytest.raises(ChecksumError, match="pin the commit"):
+        download("hf://org/repo/star/ckpt.pth", sha256=_sha(b"other"), dest=tmp_path / "no.pth")
+    assert not (tmp_path / "no.pth").exists()
+    assert hub_file.exists()  # the Hub's own cache is not ours to delete
