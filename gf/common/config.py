@@ -42,7 +42,7 @@ class RunConfig:
     batch_size: int = 64                   # per process; the global batch is batch_size x processes
     eval_batch_size: int = 64
     num_workers: int = 2
-    optimizer: str = "adam"                # adam | adamw
+    optimizer: str = "adam"                # adam | adamw | sgd (momentum 0.9)
     lr: float = 5e-6
     weight_decay: float = 0.0
     lr_sched: str = "constant"             # a registered lr_scheduler
@@ -196,8 +196,8 @@ def _validate_values(cfg: DictConfig) -> None:
     registry.get_task_class(run.task)
     registry.get_runner_class(run.runner)
     registry.get_lr_scheduler_class(run.lr_sched)
-    if run.optimizer not in ("adam", "adamw"):
-        raise ConfigError(f"run.optimizer must be adam or adamw, got {run.optimizer!r}")
+    if run.optimizer not in ("adam", "adamw", "sgd"):
+        raise ConfigError(f"run.optimizer must be adam, adamw or sgd, got {run.optimizer!r}")
     if run.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"run.amp must be none, bf16 or fp16, got {run.amp!r}")
     if run.device not in ("auto", "cpu", "cuda"):

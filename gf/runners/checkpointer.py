@@ -25,7 +25,7 @@ def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
     """Hash of the weights (names, shapes, dtypes, bytes), independent of file layout."""
     h = hashlib.sha256()
     for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
+        t = state_dict[name].detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()

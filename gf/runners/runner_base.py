@@ -135,6 +135,12 @@ class Runner:
             derived.update(answer_mode="mc", num_options=info.get("num_options"))
         else:
             derived.update(answer_mode="oe", num_answers=len(info["answer_vocab"]))
+        max_events = info.get("max_events")
+        num_queries = cfg.get("num_queries")
+        if max_events is not None and num_queries is not None and max_events > num_queries:
+            raise ValueError(f"datasets.{self.dataset_name}.max_events ({max_events}) exceeds model.num_queries "
+                             f"({num_queries}): events beyond the queries could never be matched. Lower "
+                             f"max_events or raise num_queries.")
         for key, value in derived.items():
             if value is not None and cfg.get(key) != value:
                 logger.info("model.%s set to %s by dataset %s (config had %s)", key, value, self.dataset_name,
@@ -161,8 +167,11 @@ class Runner:
     def _build_optimizer(self, steps_per_epoch: int) -> None:
         run = self.cfg.run
         params = [p for p in self.model.parameters() if p.requires_grad]
-        opt_cls = torch.optim.AdamW if run.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(params, lr=run.lr, weight_decay=run.weight_decay)
+        if run.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=run.lr, momentum=0.9, weight_decay=run.weight_decay)
+        else:
+            opt_cls = torch.optim.AdamW if run.optimizer == "adamw" else torch.optim.Adam
+            self.optimizer = opt_cls(params, lr=run.lr, weight_decay=run.weight_decay)
         total = steps_per_epoch * run.epochs if run.max_steps is None else min(run.max_steps,
                                                                                steps_per_epoch * run.epochs)
         sched = registry.get_lr_scheduler_class(run.lr_sched)

@@ -127,7 +127,14 @@ def _load_without_pooler(loader, path: str, **kwargs):
     The pooler's output is never used by Glance-Focus; leaving it in would give parameters
     that never receive a gradient.
     """
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the dropped pooler would be reported as "unexpected"
     try:
-        return loader(path, add_pooling_layer=False, **kwargs)
-    except TypeError:
-        return loader(path, **kwargs)
+        try:
+            return loader(path, add_pooling_layer=False, **kwargs)
+        except TypeError:
+            return loader(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(previous)

@@ -1,0 +1,14 @@
+# Shared by the run scripts: launches `gf <command>` on one process or under torchrun.
+# gf_run <command> <project yaml> <dataset name> <output dir> [key=value ...]
+gf_run() {
+  local command="$1" cfg="$2" dataset="$3" output_dir="$4"
+  shift 4
+  local nproc="${NPROC:-1}"
+  local launch=(python -m gf)
+  if [ "$nproc" -gt 1 ]; then
+    launch=(torchrun --standalone --nproc_per_node="$nproc" -m gf)
+  fi
+  local options=("run.output_dir=$output_dir")
+  if [ -n "${DATA_ROOT:-}" ]; then options+=("datasets.$dataset.data_root=$DATA_ROOT"); fi
+  "${launch[@]}" "$command" --cfg-path "$cfg" ${GF_EVAL_ARGS[@]+"${GF_EVAL_ARGS[@]}"} --options "${options[@]}" "$@"
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Train Glance-Focus (supervised memories) on STAR with the paper's recipe, then test.
+# Env: DATA_ROOT (folder holding STAR/), OUTPUT_DIR, NPROC (processes; >1 uses torchrun).
+# Extra arguments are passed as --options, e.g.: bash train_sup.sh run.lr=1e-5 run.resume=auto
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+source "$ROOT/run_scripts/common.sh"
+gf_run train "$ROOT/projects/glance_focus/star/train_sup.yaml" star "${OUTPUT_DIR:-$ROOT/output/glance_focus/star/train_sup}" "$@"
