@@ -16,8 +16,10 @@ KIND_ALIASES = {
 
 
 def cmd_list(args) -> int:
+    from gf.common.config import load_plugins
     from gf.common.registry import registry
 
+    load_plugins(args.plugins or [])
     if args.kind is not None and args.kind not in KIND_ALIASES:
         print(f"gf list: unknown kind {args.kind!r}; choose from: "
               f"{', '.join(sorted(set(KIND_ALIASES.values())))}", file=sys.stderr)
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered components")
     p.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | lr_schedulers")
     p.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
+    p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (as under plugins:)")
     p.set_defaults(func=cmd_list)
 
     def add_cfg(p, required=True):

@@ -211,3 +211,15 @@ def test_model_type_defaults_and_overrides(tiny_text_encoder):
     model = GlanceFocus.from_config({"model_type": "nextqa_uns", **TINY, "text_encoder": tiny_text_encoder})
     assert model.config.num_options == 5 and model.config.memory == "uns"
     assert model.config.loss_weights == {"loss_qa": 1.0, "loss_cls": 0.5, "loss_giou": 0.5, "loss_cert": 1.0}
+
+
+@pytest.mark.parametrize("focus_query,focus_residual", [("resized", False), ("encoded", False), ("resized", True)])
+def test_focus_ablations_build_and_differ_from_the_default(focus_query, focus_residual, tiny_text_encoder):
+    default = tiny_model(tiny_text_encoder).eval()
+    ablated = tiny_model(tiny_text_encoder, focus_query=focus_query, focus_residual=focus_residual).eval()
+    ablated.load_state_dict(default.state_dict())
+    batch = random_batch(default, with_labels=False)
+    with torch.no_grad():
+        a, b = default(batch), ablated(batch)
+    torch.testing.assert_close(a["pred_spans"], b["pred_spans"])  # the glance stage is unchanged
+    assert not torch.allclose(a["pred_answer"], b["pred_answer"], atol=1e-5)

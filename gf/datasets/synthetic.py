@@ -94,17 +94,29 @@ class SyntheticBenchmarkError(DataFileError):
 class SyntheticStarConfig:
     """Every knob of the generator; the whole dict is stored in ``meta.json``.
 
-    Sizes are *questions per type* so that the four types are equally frequent by
-    construction. The action classes are the full grid ``num_verbs x num_objects``
-    (default 5 x 4 = 20 classes): a full grid keeps option texts free of cues (every
-    verb is possible with every object), and Feasibility needs 5 verbs and 4 objects.
+    Sizes are *questions per type* so the four types are equally frequent by construction.
+    The action classes are the full grid ``num_verbs x num_objects`` (default 5 x 4 = 20
+    classes): a full grid keeps option texts free of cues (every verb is possible with every
+    object), and Feasibility needs at least 5 verbs and 4 objects.
 
-    Visual knobs: each class has a prototype with unit RMS per dimension (orthogonal to
-    the others when ``num_classes + 1 <= feature_dim``); an event frame is its prototype
-    plus Gaussian noise of std ``noise_std``; a background frame is
-    ``background_scale`` times a separate background prototype plus the same noise.
-    Clips are at most ``max_clip_frames`` rows long (61 by default, under the demo
-    model's ``max_feats`` of 64, so no frame is dropped by sampling).
+    Fields:
+      seed                  everything (prototypes, routine table, clips, questions) follows from it
+      train/val/test_per_type  questions of each type in each split (4 types per split)
+      num_verbs, num_objects   the class grid; verbs/objects come from a fixed readable lexicon
+      feature_dim           width of a feature row (the demo model reads 64)
+      min_events, max_events   events per clip (each type also needs a minimum: Sequence 5,
+                            Prediction 4 shown + 1 hidden, Feasibility 4)
+      min/max_event_frames  length of an event, in rows (= seconds)
+      min/max_gap_frames    background rows between two events
+      max_edge_frames       background rows before the first and after the last event (0..max)
+      noise_std             std of the Gaussian noise added to every row; prototypes have unit
+                            RMS per dimension and are orthogonal when ``num_classes + 1 <= feature_dim``
+      background_scale      background rows are this times a separate background prototype
+      unannotated_fraction  share of each split whose ``events.json`` entry has no actions (the
+                            frames still show the events), to exercise the no-event path
+
+    Defaults: 3000 / 600 / 600 questions, clips of at most ``max_clip_frames`` = 61 rows
+    (under the demo model's ``max_feats`` of 64, so sampling drops no frame).
     """
 
     seed: int = 0
@@ -168,6 +180,10 @@ class SyntheticStarConfig:
         if self.max_events < max(5, self.min_events):
             fail("max_events", "must be >= 5 (Sequence needs the anchor event plus 4 options, "
                                "Prediction 4 shown events plus the hidden next one) and >= min_events")
+        if self.min_events > max(4, (self.num_verbs - 4) * self.num_objects):
+            fail("min_events", f"Feasibility clips can hold at most "
+                               f"{max(4, (self.num_verbs - 4) * self.num_objects)} events with "
+                               f"{self.num_verbs} verbs x {self.num_objects} objects; lower it or add verbs")
         if self.max_events > self.num_classes - 3:
             fail("max_events", f"must leave at least 3 of the {self.num_classes} classes absent "
                                f"from a clip (Interaction distractors)")
@@ -567,6 +583,30 @@ def _write_tree(folder: Path, cfg: SyntheticStarConfig) -> None:
                                       encoding="utf-8")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace the folder ``out`` by ``new``; if that fails, the old ``out`` is put back."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
+    old = trash / out.name
+    try:
+        os.replace(out, old)
+    except BaseException:
+        trash.rmdir()
+        raise
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarConfig] = None,
                             overwrite: bool = False) -> Path:
     """Generate the benchmark into ``out_dir`` and return it.
@@ -591,13 +631,10 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=str(out.parent)))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it the usual mode
         _write_tree(tmp, cfg)
         if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
+            _swap_in(tmp, out)
         else:
             os.rename(tmp, out)
     except BaseException:
@@ -605,12 +642,6 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
             shutil.rmtree(tmp)
         raise
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 _EXPECTED_FILES = tuple(f"txt_db/{s}.jsonl" for s in SPLITS) + (

@@ -35,6 +35,10 @@ class GlanceFocusConfig:
     feature_dim: int = 1024
     event_pred_dim: int = 112          # event classes + 1 background (STAR: 111 + 1)
     frame_pos: str = "sine"            # paper arch only: temporal positions of frames (R1)
+    # paper arch only (the reference always uses the authors' choices: "resized", False):
+    focus_query: str = "encoded"       # question queries of the multi-level attention: the text states
+                                       # after the focus encoder ("encoded") or before it ("resized")
+    focus_residual: bool = True        # residual connections through question -> events -> frames
     # Text encoder.
     text_encoder: str = "roberta-base"  # transformers name or local folder; "minilm" = offline all-MiniLM-L6-v2
     text_encoder_init: str = "pretrained"  # "pretrained" (from_pretrained) or "config" (random init, weights loaded later)
@@ -53,6 +57,7 @@ class GlanceFocusConfig:
         _check_choice("memory", self.memory, MEMORY_MODES)
         _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
         _check_choice("frame_pos", self.frame_pos, FRAME_POS)
+        _check_choice("focus_query", self.focus_query, ("encoded", "resized"))
         _check_choice("text_encoder_init", self.text_encoder_init, ("pretrained", "config"))
         if self.d_model % self.nhead:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")

@@ -211,8 +211,12 @@ class GlanceFocus(nn.Module):
             mask = torch.cat([frame_pad, mem_pad, text_pad], dim=1)
             memory = self.encoder(src, mask)
             memories_kw = dict(events=memory[t:t + q], event_pad=None,
-                               frames=memory[:t], frame_pad=frame_pad)
-        hs = self.decoder.focus(self._query_pos(n), text_query=text_states.transpose(0, 1),
+                               frames=memory[:t], frame_pad=frame_pad, residual=self.config.focus_residual)
+        if not self.reference and self.config.focus_query == "encoded":
+            text_query = memory[t + q:]  # the question, after it has attended to frames and memories
+        else:
+            text_query = text_states.transpose(0, 1)
+        hs = self.decoder.focus(self._query_pos(n), text_query=text_query,
                                 text_pad=text_pad, **memories_kw).transpose(1, 2)
         answer_layer = 0 if self.reference else -1  # R3
         return self.answer_head(hs[answer_layer, :, -1])

@@ -95,14 +95,20 @@ class DecoderLayer(nn.Module):
     def forward_focus(self, tgt: Tensor, query_pos: Tensor, text_query: Tensor,
                       events: Tensor, event_pad: Optional[Tensor],
                       frames: Tensor, frame_pad: Optional[Tensor],
-                      text_pad: Optional[Tensor]) -> Tensor:
+                      text_pad: Optional[Tensor], residual: bool = False) -> Tensor:
+        """``residual=False`` is the authors' chain: each selection is a LayerNorm of a pure
+        attention output, so the QA query sees only a normalised mixture of frames and
+        cannot tell a strong question-event match from none. ``residual=True`` keeps the
+        question (and then the selected events) in the stream, as in a standard layer."""
         tgt = self._self_attend(tgt, query_pos)
         selected_events = self.cross_attn(text_query, events, events,
                                           key_padding_mask=event_pad, need_weights=False)[0]
-        selected_events = self.norm2(self.dropout2(selected_events))
+        selected_events = self.dropout2(selected_events)
+        selected_events = self.norm2(text_query + selected_events if residual else selected_events)
         selected_frames = self.cross_attn(selected_events, frames, frames,
                                           key_padding_mask=frame_pad, need_weights=False)[0]
-        selected_frames = self.norm3(self.dropout3(selected_frames))
+        selected_frames = self.dropout3(selected_frames)
+        selected_frames = self.norm3(selected_events + selected_frames if residual else selected_frames)
         out = self.cross_attn(_with_pos(tgt, query_pos), selected_frames, selected_frames,
                               key_padding_mask=text_pad, need_weights=False)[0]
         tgt = self.norm5(tgt + self.dropout5(out))

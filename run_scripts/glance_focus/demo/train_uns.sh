@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The offline CPU demo: generate the synthetic benchmark (first run only), train Glance-Focus
+# (unsupervised memories), then print the per-type test table.
+# Env: DATA_ROOT (default gf_data), OUTPUT_DIR, NPROC. Extra arguments become --options.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+source "$ROOT/run_scripts/common.sh"
+DATA_ROOT="${DATA_ROOT:-$ROOT/gf_data}"
+gf_run train "$ROOT/projects/glance_focus/demo/train_uns.yaml" synthetic_star "${OUTPUT_DIR:-$ROOT/output/glance_focus/demo/train_uns}" "$@"
