@@ -105,6 +105,38 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    import json
+
+    from gf.datasets.converters import prepare
+
+    options = {}
+    for item in args.set or []:
+        if "=" not in item:
+            print(f"gf prepare: --set entries must look like key=value, got {item!r}", file=sys.stderr)
+            return 2
+        key, value = item.split("=", 1)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    summary = prepare(args.benchmark, args.raw, args.out, **options)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from gf.common.download import DownloadError, download, sha256sum
+
+    try:
+        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
+    except DownloadError as e:
+        print(f"gf download: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}\nsha256 {sha256sum(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gf import __version__
 
@@ -141,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="with --predictions: the split name to report")
     p.add_argument("--report", help="with --predictions: write the report JSON here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("prepare", help="convert a benchmark's official release into gf's layout")
+    p.add_argument("benchmark", help="star | agqa | egotaskqa | nextqa")
+    p.add_argument("--raw", required=True, help="folder with the official release files")
+    p.add_argument("--out", required=True, help="output folder, e.g. $DATA_ROOT/NExT-QA")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="converter options (JSON values)")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("download", help="download a file (http(s)://, file://, hf://, Google Drive) into the cache")
+    p.add_argument("url")
+    p.add_argument("--sha256", help="expected hash; a mismatch is an error and nothing is kept")
+    p.add_argument("--dest", help="destination file or folder (default: the gf cache, $GF_CACHE_DIR)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_download)
     return parser
 
 

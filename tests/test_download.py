@@ -561,3 +561,19 @@ def test_hf_download_passes_location_verifies_and_copies(tmp_path, monkeypatch):
         download("hf://org/repo/star/ckpt.pth", sha256=_sha(b"other"), dest=tmp_path / "no.pth")
     assert not (tmp_path / "no.pth").exists()
     assert hub_file.exists()  # the Hub's own cache is not ours to delete
+
+
+def test_gf_download_command_verifies_and_reports_the_hash(tmp_path, capsys):
+    import hashlib
+
+    from gf.cli import main as gf_main
+
+    src = tmp_path / "weights.bin"
+    src.write_bytes(b"gf" * 1000)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    dest = tmp_path / "out" / "weights.bin"
+    assert gf_main(["download", src.as_uri(), "--sha256", digest, "--dest", str(dest), "--quiet"]) == 0
+    assert dest.read_bytes() == src.read_bytes() and digest in capsys.readouterr().out
+    assert gf_main(["download", src.as_uri(), "--sha256", "0" * 64, "--dest", str(tmp_path / "bad.bin"),
+                    "--quiet"]) == 1
+    assert not (tmp_path / "bad.bin").exists()

@@ -223,3 +223,15 @@ def test_focus_ablations_build_and_differ_from_the_default(focus_query, focus_re
         a, b = default(batch), ablated(batch)
     torch.testing.assert_close(a["pred_spans"], b["pred_spans"])  # the glance stage is unchanged
     assert not torch.allclose(a["pred_answer"], b["pred_answer"], atol=1e-5)
+
+
+def test_no_event_slots_sort_after_events_in_the_corrected_arch(tiny_text_encoder):
+    model = tiny_model(tiny_text_encoder, num_queries=4, event_pred_dim=3)
+    memory = torch.arange(4.0).view(1, 4, 1).expand(1, 4, 2)        # slot i holds value i
+    spans = torch.tensor([[[0.9, 0.1], [0.1, 0.1], [0.5, 0.1], [0.3, 0.1]]])
+    logits = torch.tensor([[[5.0, 0, 0], [0, 0, 5.0], [0, 5.0, 0], [5.0, 0, 0]]])  # slot 1: background
+    assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [3, 2, 0, 1]
+    model.config.sort_background_last = False
+    assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 3, 2, 0]
+    reference = tiny_model(tiny_text_encoder, num_queries=4, event_pred_dim=3, arch="reference", frame_pos="none")
+    assert reference.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 3, 2, 0]

@@ -361,7 +361,10 @@ class Runner:
                          answer_vocab=vocab)
         dataset = self.datasets[split]
         expected_ids = dataset.question_ids() if hasattr(dataset, "question_ids") else None
-        report = self.task.evaluate(self.benchmark, split, predictions, vocab, expected_ids=expected_ids)
+        options = {}
+        if self.info.get("all_reasoning_types"):
+            options["all_reasoning_types"] = list(self.info["all_reasoning_types"])
+        report = self.task.evaluate(self.benchmark, split, predictions, vocab, expected_ids=expected_ids, **options)
         report["tag"] = tag
         save_report(out / f"{split}_{tag}_report.json", report)
         if self.benchmark == "star" and split.startswith("test"):

@@ -40,9 +40,11 @@ class VideoQATask:
 
     @staticmethod
     def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]],
-                 answer_vocab: Optional[List[str]] = None, expected_ids=None) -> Dict[str, Any]:
+                 answer_vocab: Optional[List[str]] = None, expected_ids=None, **options) -> Dict[str, Any]:
+        """Score with the benchmark's evaluator; ``options`` go to it (e.g. EgoTaskQA's
+        ``all_reasoning_types``, which fixes its category rows)."""
         from gf.evaluation import evaluate_predictions
         from gf.evaluation.predictions import PredictionsFile
 
         pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=answer_vocab)
-        return evaluate_predictions(pf, expected_ids=expected_ids)
+        return evaluate_predictions(pf, expected_ids=expected_ids, **options)

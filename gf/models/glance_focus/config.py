@@ -39,6 +39,8 @@ class GlanceFocusConfig:
     focus_query: str = "encoded"       # question queries of the multi-level attention: the text states
                                        # after the focus encoder ("encoded") or before it ("resized")
     focus_residual: bool = True        # residual connections through question -> events -> frames
+    sort_background_last: bool = True  # memory: sup -- slots predicted "no event" go after the events,
+                                       # so neighbouring slots are neighbouring events
     # Text encoder.
     text_encoder: str = "roberta-base"  # transformers name or local folder; "minilm" = offline all-MiniLM-L6-v2
     text_encoder_init: str = "pretrained"  # "pretrained" (from_pretrained) or "config" (random init, weights loaded later)

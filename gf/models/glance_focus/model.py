@@ -183,10 +183,20 @@ class GlanceFocus(nn.Module):
             "memory_prompt": events,
         }
 
-    @staticmethod
-    def sort_memories(memory_prompt: Tensor, pred_spans: Tensor) -> Tensor:
-        """Order each video's memory prompts by predicted centre, earliest first."""
-        order = pred_spans[..., 0].argsort(dim=1, stable=True)
+    def sort_memories(self, memory_prompt: Tensor, pred_spans: Tensor,
+                      pred_logits: Optional[Tensor] = None) -> Tensor:
+        """Order each video's memory prompts by predicted centre, earliest first.
+
+        With supervised memories in the corrected arch, slots whose most likely class is
+        "no event" (the last) are put after all events: their spans are never trained, so
+        sorting them by centre would scatter empty slots between consecutive events.
+        """
+        key = pred_spans[..., 0].detach()
+        if (pred_logits is not None and not self.reference and self.config.memory == "sup"
+                and self.config.sort_background_last):
+            background = pred_logits.detach().argmax(-1) == pred_logits.shape[-1] - 1
+            key = key + 2.0 * background  # centres lie in [0, 1]
+        order = key.argsort(dim=1, stable=True)
         return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))
 
     def focus(self, frames: Tensor, frame_pad: Optional[Tensor], memories: Tensor,
@@ -237,11 +247,11 @@ class GlanceFocus(nn.Module):
             rep = lambda x: None if x is None else x.repeat_interleave(num_texts, 0)  # noqa: E731
             events = self.glance(rep(frames), rep(frame_pad))
             out = {k: v[::num_texts] for k, v in events.items()}
-            sorted_mem = self.sort_memories(events["memory_prompt"], events["pred_spans"])
+            sorted_mem = self.sort_memories(events["memory_prompt"], events["pred_spans"], events["pred_logits"])
             scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts)
         else:
             out = self.glance(frames, frame_pad)
-            sorted_mem = self.sort_memories(out["memory_prompt"], out["pred_spans"])
+            sorted_mem = self.sort_memories(out["memory_prompt"], out["pred_spans"], out["pred_logits"])
             if num_texts > 1:
                 rep = lambda x: None if x is None else x.repeat_interleave(num_texts, 0)  # noqa: E731
                 frames, frame_pad, sorted_mem = rep(frames), rep(frame_pad), rep(sorted_mem)

@@ -1,0 +1,323 @@
+"""AGQA 2.0 balanced (open-ended) from the layout ``gf prepare agqa`` writes.
+
+Why not the authors' ``dataset/agqa.py``: their val dataset was built without an answer
+vocabulary and crashed at start-up (B5), an answer outside the vocabulary raised
+``KeyError`` (B8), their README trained with ``output_dim`` = the Charades class count
+instead of the vocabulary size (B9), and event spans were start-end for a centre-width
+head (B1). Here the vocabulary size is the model's answer count, val/test answers outside
+the vocabulary get the label -1 (kept, and scored wrong by the evaluator, as MIST does),
+and events go through the shared :class:`~gf.datasets.videoqa.EventTable`.
+
+Expected tree (relative paths are relative to ``<data_root>/<dataset_dir>``)::
+
+    AGQA/
+      txt_db/train.jsonl, val.jsonl, test.jsonl   written by `gf prepare agqa`
+      txt_db/answer_vocab.json                    ["no", "yes", ...]  (index = label)
+      txt_db/events.json, action_mapping.txt      optional: Charades actions (supervised memories)
+      vis_db/frcnn.pth                            {video_id: Tensor[T, 512]} (the authors' features)
+
+The authors' own files work as well: ``annotations`` may name the official
+``*_balanced.txt`` (a JSON object ``{question_id: record}``; any file not ending in
+``.jsonl`` is read that way), ``answer_vocab`` may be their HCRN-style
+``agqa_balanced_txt_vocab.json`` (``{"answer_token_to_idx": {...}}``; its ``<UNK>`` entry
+is kept as a vocabulary entry but never used as a label: unknown answers are -1), and
+``events`` may be their ``charades.json`` (same layout as ``events.json``). They ship no
+val split: point ``annotations.val`` at a file of your own or train with
+``run.valid_splits: []`` and ``splits: [train, test]``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from gf.common.io import DataFileError, load_json, load_jsonl
+from gf.common.registry import registry
+from gf.datasets.base import BaseBuilder, read_class_lines
+from gf.datasets.feature_stores import FeatureStore, open_feature_store
+from gf.datasets.videoqa import EventTable, VideoQADataset
+from gf.evaluation.core import OOV_ANSWER
+from gf.processors.video import VideoFeatureProcessor
+
+__all__ = ["AGQABuilder", "OpenEndedVideoQADataset", "load_answer_vocab"]
+
+logger = logging.getLogger(__name__)
+
+_KEY_FIELDS = ("video_id", "question_id")
+_WILDCARDS = set("*?[{")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def load_answer_vocab(path: Path) -> List[str]:
+    """The answer list (index = label) from gf's ``answer_vocab.json`` (a JSON list) or an
+    HCRN-style vocabulary (``{"answer_token_to_idx": {answer: index}}``, the authors')."""
+    data = load_json(path, "AGQA answer vocabulary")
+    if isinstance(data, dict) and "answer_token_to_idx" in data:
+        mapping = data["answer_token_to_idx"]
+        if not isinstance(mapping, dict) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                    for i in mapping.values()):
+            raise DataFileError(f"{path}: 'answer_token_to_idx' must map answer strings to integer indices")
+        by_index = sorted(mapping.items(), key=lambda kv: kv[1])
+        indices = [i for _, i in by_index]
+        if indices != list(range(len(indices))):
+            raise DataFileError(f"{path}: 'answer_token_to_idx' indices must be 0..{len(indices) - 1} with "
+                                f"each used once; a gap or repeat would make labels ambiguous")
+        vocab = [a for a, _ in by_index]
+    elif isinstance(data, list):
+        vocab = data
+    else:
+        raise DataFileError(f"{path}: expected a JSON list of answers (gf prepare agqa) or an object with "
+                            f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
+    if not vocab or not all(isinstance(a, str) for a in vocab):
+        raise DataFileError(f"{path}: the answer vocabulary must be a non-empty list of strings")
+    seen: Dict[str, int] = {}
+    for i, a in enumerate(vocab):
+        if a in seen:
+            raise DataFileError(f"{path}: answer {a!r} is listed twice (entries {seen[a]} and {i})")
+        seen[a] = i
+    return list(vocab)
+
+
+class OpenEndedVideoQADataset(VideoQADataset):
+    """A :class:`VideoQADataset` whose evaluation splits may hold the label -1.
+
+    Why: an open-ended val/test answer that the training vocabulary lacks must stay in
+    the split and be scored wrong (B8); dropping it would inflate accuracy. -1 passes
+    through the collator and the task into the prediction record, where the evaluator
+    counts it wrong (``gf.evaluation.core.OOV_ANSWER``). A training split never holds -1:
+    the loss would have no target for it.
+    """
+
+    def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
+        if isinstance(rec, dict) and rec.get("answer") == OOV_ANSWER and rec.get("options") is None:
+            if self.train:
+                raise DataFileError(f"{self._where(i, rec)}: the answer is outside the answer vocabulary; "
+                                    f"a training split must be fully in vocabulary (was the vocabulary built "
+                                    f"from another train file?)")
+            rec = {**rec, "answer": None}  # everything else is checked as usual
+        super()._check_record(rec, i, num_options, num_answers)
+
+
+@registry.register_builder("agqa")
+class AGQABuilder(BaseBuilder):
+    """Builds AGQA 2.0 train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
+
+    Config keys:
+
+    * ``data_root`` / ``dataset_dir`` -- the data lives in ``<data_root>/<dataset_dir>`` (``AGQA``).
+    * ``annotations`` -- ``{split: file}``: ``txt_db/<split>.jsonl`` from the converter, or an
+      official ``*_balanced.txt``.
+    * ``answer_vocab`` -- ``txt_db/answer_vocab.json`` (or the authors' HCRN-style vocabulary).
+      The label of a question is its answer's position; val/test answers not in it get -1.
+    * ``events`` / ``action_mapping`` -- Charades actions per video and the class list
+      (157 lines). ``events: null`` (default) = no event targets: use the unsupervised
+      model; the supervised recipe sets ``events: txt_db/events.json``.
+    * ``features`` / ``feature_format`` -- feature store keyed by Charades video id; the
+      authors' ``vis_db/frcnn.pth`` is ``{video_id: Tensor[T, 512]}``.
+    * ``key_field`` -- record field keying features and events (``video_id``).
+    * ``max_feats``, ``feature_dim`` (``null`` = from the store), ``max_events`` (events per
+      video kept as targets, at most the model's ``num_queries``).
+    * ``skip_file`` -- optional question ids to leave out (one per line, ``#`` comments).
+    * ``splits``, ``unlabelled_splits`` (AGQA's test labels are public: empty), ``seed``
+      (train-time event subsampling).
+
+    ``stats["splits"][split]["answers_outside_vocab"]`` counts the -1 labels of each split.
+    """
+
+    benchmark = "agqa"
+    answer_mode = "oe"
+
+    DEFAULT_CONFIG: Dict[str, Any] = {
+        "data_root": "gf_data",
+        "dataset_dir": "AGQA",
+        "annotations": {"train": "txt_db/train.jsonl", "val": "txt_db/val.jsonl", "test": "txt_db/test.jsonl"},
+        "answer_vocab": "txt_db/answer_vocab.json",
+        "events": None,
+        "action_mapping": "txt_db/action_mapping.txt",
+        "features": "vis_db/frcnn.pth",
+        "feature_format": None,
+        "key_field": "video_id",
+        "max_feats": 80,
+        "feature_dim": None,
+        "max_events": 10,
+        "skip_file": None,
+        "splits": ["train", "val", "test"],
+        "unlabelled_splits": [],
+        "seed": 0,
+    }
+
+    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
+        super().__init__(cfg)
+        self._check_config()
+        self._store: Optional[FeatureStore] = None
+        self._vocab: Optional[List[str]] = None
+        self._classes: Optional[List[str]] = None
+        self._events: Optional[EventTable] = None
+        self._events_loaded = False
+        self.stats = {"events": {}, "splits": {}}
+
+    # -- config ----------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        c, p = self.config, self.config_prefix
+
+        def bad(key: str, expected: str) -> None:
+            raise ValueError(f"{p}.{key} must be {expected}, got {c[key]!r}")
+
+        if c["key_field"] not in _KEY_FIELDS:
+            bad("key_field", f"one of {list(_KEY_FIELDS)}")
+        for key in ("max_feats", "max_events"):
+            if not _positive_int(c[key]):
+                bad(key, "a positive integer")
+        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+            bad("feature_dim", "a positive integer or null")
+        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
+            bad("seed", "an integer")
+        if not isinstance(c["annotations"], dict):
+            bad("annotations", "a mapping {split: file}")
+        if not c["answer_vocab"]:
+            bad("answer_vocab", "the answer vocabulary file (txt_db/answer_vocab.json)")
+        for key in ("splits", "unlabelled_splits"):
+            value = c[key]
+            if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+                bad(key, "a list of split names")
+        unknown = [s for s in c["splits"] if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
+        if c["events"] and not c["action_mapping"]:
+            raise ValueError(f"{p}.events is set but {p}.action_mapping is not; event class ids need the class list")
+
+    # -- shared resources (read once, shared by all splits) ----------------------------------
+    def feature_store(self) -> FeatureStore:
+        if self._store is None:
+            value = self.config["features"]
+            values = value if isinstance(value, list) else [value]  # a list = webdataset shards
+            paths = [str(self.require_path("features", v, "AGQA feature file",
+                                           must_exist=not (set(str(v)) & _WILDCARDS)))
+                     for v in values]
+            path = paths if isinstance(value, list) else paths[0]
+            self._store = open_feature_store(path, self.config["feature_format"])
+            expected = self.config["feature_dim"]
+            if expected is not None and self._store.feature_dim != expected:
+                raise DataFileError(
+                    f"{path}: features have dimension {self._store.feature_dim} but "
+                    f"{self.config_prefix}.feature_dim is {expected}; use the matching feature file "
+                    f"or set feature_dim to {self._store.feature_dim} (or null)."
+                )
+        return self._store
+
+    def answer_vocab(self) -> List[str]:
+        """The answer strings; index = label = the model's answer index."""
+        if self._vocab is None:
+            path = self.require_path("answer_vocab", self.config["answer_vocab"], "AGQA answer vocabulary")
+            self._vocab = load_answer_vocab(path)
+        return self._vocab
+
+    def class_names(self) -> Optional[List[str]]:
+        """Lines of ``action_mapping`` when events are configured (``None`` otherwise)."""
+        if self._classes is None and self.config["events"]:
+            path = self.require_path("action_mapping", self.config["action_mapping"], "Charades action class list")
+            self._classes = read_class_lines(path)
+        return self._classes
+
+    def event_table(self) -> Optional[EventTable]:
+        if not self._events_loaded:
+            if self.config["events"]:
+                path = self.require_path("events", self.config["events"], "AGQA events file")
+                classes = self.class_names()
+                self._events = EventTable.from_raw(load_json(path, "AGQA events file"),
+                                                   num_classes=len(classes), source=str(path))
+                self.stats["events"] = dict(self._events.stats)
+            self._events_loaded = True
+        return self._events
+
+    def _skip_ids(self) -> set:
+        value = self.config["skip_file"]
+        if not value:
+            return set()
+        path = self.require_path("skip_file", value, "skip file")
+        ids = set()
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                ids.add(line)
+        logger.info("%s: %d question id(s) to skip from %s", self.config_prefix, len(ids), path)
+        return ids
+
+    # -- records -----------------------------------------------------------------------------
+    def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
+        from gf.datasets.converters.agqa import check_record, read_balanced_file
+
+        if path.suffix.lower() != ".jsonl":
+            return read_balanced_file(path)  # the official {question_id: record} file
+        rows = []
+        for i, row in enumerate(load_jsonl(path, "AGQA annotation file")):
+            if not isinstance(row, dict):
+                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
+            rows.append(check_record(row.get("question_id"), row, f"{path}: record {i}"))
+        return rows
+
+    def _records(self, path: Path, labelled: bool) -> List[Dict[str, Any]]:
+        index = {a: i for i, a in enumerate(self.answer_vocab())}
+        records = []
+        key_field = self.config["key_field"]
+        for row in self._raw_rows(path):
+            label = index.get(row["answer"], OOV_ANSWER) if labelled else None
+            records.append({
+                "question_id": row["question_id"],
+                "question": row["question"],
+                "options": None,
+                "answer": label,
+                key_field: row[key_field] if key_field != "question_id" else row["question_id"],
+                "fields": {"global": row["global"], "semantic": row["semantic"],
+                           "structural": row["structural"], "ans_type": row["ans_type"]},
+            })
+        return records
+
+    # -- public API --------------------------------------------------------------------------
+    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
+        c = self.config
+        splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
+        unknown = [s for s in splits if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are "
+                             f"configured for {sorted(c['annotations'])}")
+        ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
+                                          f"AGQA annotation file for split {s!r}") for s in splits}
+        vocab = self.answer_vocab()
+        store = self.feature_store()
+        events = self.event_table()
+        skip_ids = self._skip_ids()
+        datasets: Dict[str, VideoQADataset] = {}
+        for split in splits:
+            train = split == "train"
+            records = self._records(ann_paths[split], labelled=split not in c["unlabelled_splits"])
+            ds = OpenEndedVideoQADataset(
+                records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
+                split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],
+                key_field=c["key_field"], text_format="{question} {option}", skip_ids=skip_ids,
+                source=str(ann_paths[split]), num_answers=len(vocab),
+            )
+            oov = sum(r["answer"] == OOV_ANSWER for r in ds.records)  # after skip_file
+            if oov:
+                logger.warning("%s %s: %d question(s) have an answer outside the %d-answer vocabulary; "
+                               "they are kept with label -1 and scored wrong", self.benchmark, split, oov, len(vocab))
+            self.stats["splits"][split] = {**ds.stats, "answers_outside_vocab": oov}
+            logger.info("%s %s: %s", self.benchmark, split, self.stats["splits"][split])
+            datasets[split] = ds
+        return datasets
+
+    def info(self) -> Dict[str, Any]:
+        classes = self.class_names()
+        num_classes = len(classes) if classes is not None else None
+        return {
+            "num_options": None,
+            "num_event_classes": num_classes,
+            "event_pred_dim": num_classes + 1 if num_classes is not None else None,
+            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
+            "max_feats": self.config["max_feats"],
+            "max_events": self.config["max_events"],
+            "answer_vocab": list(self.answer_vocab()),
+        }

@@ -1,0 +1,340 @@
+"""EgoTaskQA (open-ended, direct and indirect splits) from the layout `gf prepare egotaskqa` writes.
+
+Why not the authors' ``dataset/egotaskqa.py``: it returned a tuple instead of the batch
+the training scripts read, shuffled spans and classes independently (mis-pairing them),
+divided spans by the clip's absolute end frame, crashed on clips without events, and
+handed out ``(8, 16, 2048)`` features unflattened (B16). The converter fixes the files;
+this builder reads them into the shared :class:`~gf.datasets.videoqa.VideoQADataset`.
+
+Layout under ``<data_root>/<dataset_dir>`` (``{split_type}`` in a configured path is
+replaced by ``split_type``)::
+
+    {split_type}/txt_db/{train,val,test}.jsonl, answer_vocab.json, events.json,
+                        hoi_classes.txt, all_reasoning_types.txt
+    hcrn_data/lemma-qa_appearance_feat.h5      (ids, resnet_features (N, 8, 16, 2048))
+    hcrn_data/lemma-qa_motion_feat.h5          (ids, resnext_features (N, 8, 2048); optional)
+
+Motion stream (``motion_features``): off by default, as in the Glance-Focus variant
+(2048-d appearance, 128 frames). When set, each motion row is repeated to cover the
+appearance rows of its segment (8 -> 128: x16) and concatenated on the feature axis, so
+frame t sees the appearance of frame t and the motion of its segment (4096-d). Feature-axis
+concatenation keeps one time axis for the span targets; time-axis concatenation would
+put 8 motion "frames" after 128 appearance frames that no event span refers to.
+
+Answers: labels index ``answer_vocab.json``; ``-1`` marks a val/test answer outside the
+vocabulary (scored wrong, never trained on).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+
+from gf.common.io import DataFileError, load_json, load_jsonl
+from gf.common.registry import registry
+from gf.datasets.base import BaseBuilder, read_class_lines
+from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
+from gf.datasets.videoqa import EventTable, VideoQADataset
+from gf.processors.text import VideoQATextProcessor
+from gf.processors.video import VideoFeatureProcessor
+
+__all__ = ["EgoTaskQABuilder", "ConcatFeatureStore", "OOV_ANSWER"]
+
+logger = logging.getLogger(__name__)
+
+OOV_ANSWER = -1  # same value as gf.evaluation.OOV_ANSWER (not imported: keeps the builder light)
+_SPLIT_TYPES = ("direct", "indirect")
+_KEY_FIELDS = ("video_id", "interval")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class ConcatFeatureStore:
+    """Appearance ``[T, Da]`` + motion ``[M, Dm]`` -> ``[T, Da + Dm]``, motion rows repeated ``T / M``x.
+
+    Same read-only interface as a :class:`~gf.datasets.feature_stores.FeatureStore` (what
+    the dataset and collator use): ``[key]``, ``missing``, ``feature_dim``, ``path``.
+    """
+
+    def __init__(self, appearance: FeatureStore, motion: FeatureStore):
+        self.appearance, self.motion = appearance, motion
+
+    @property
+    def path(self) -> str:
+        return f"{self.appearance.path} + {self.motion.path}"
+
+    @property
+    def feature_dim(self) -> int:
+        return self.appearance.feature_dim + self.motion.feature_dim
+
+    def missing(self, keys) -> List[str]:
+        keys = list(keys)
+        return list(dict.fromkeys(self.appearance.missing(keys) + self.motion.missing(keys)))
+
+    def __contains__(self, key) -> bool:
+        return key in self.appearance and key in self.motion
+
+    def __getitem__(self, key) -> torch.Tensor:
+        app, mot = self.appearance[key], self.motion[key]
+        if len(mot) == 0 or len(app) % len(mot):
+            raise DataFileError(f"{self.path}: key {key!r} has {len(app)} appearance rows and {len(mot)} motion "
+                                f"rows; the appearance rows must split evenly into one segment per motion row")
+        return torch.cat([app, mot.repeat_interleave(len(app) // len(mot), dim=0)], dim=1)
+
+    def __repr__(self) -> str:
+        return f"ConcatFeatureStore({self.appearance!r}, {self.motion!r})"
+
+
+class _EgoTaskQADataset(VideoQADataset):
+    """VideoQADataset that accepts ``answer = -1`` (out of vocabulary) outside training.
+
+    The shared dataset only knows labels ``>= 0``; an OOV val/test answer must stay in
+    the split (dropping it would inflate accuracy) and be scored wrong.
+    """
+
+    def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
+        if isinstance(rec, Mapping) and rec.get("answer") == OOV_ANSWER and rec.get("options") is None:
+            if self.train:
+                raise DataFileError(f"{self._where(i, rec)}: training answer is outside the answer vocabulary "
+                                    f"(-1); the vocabulary is built from train, so the files do not belong together")
+            rec = {**rec, "answer": None}
+        super()._check_record(rec, i, num_options, num_answers)
+
+
+@registry.register_builder("egotaskqa")
+class EgoTaskQABuilder(BaseBuilder):
+    """Builds EgoTaskQA train/val/test (one ``split_type``: ``direct`` or ``indirect``).
+
+    Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``; ``{split_type}``
+    in a path is replaced):
+
+    * ``data_root``, ``dataset_dir`` (``EgoTaskQA``), ``split_type`` (``direct`` | ``indirect``).
+    * ``annotations`` -- ``{split: jsonl}`` written by the converter.
+    * ``answer_vocab`` -- JSON list of answers (index = label); its size is the model's
+      ``num_answers``.
+    * ``events`` / ``hois`` -- event targets and their class list (line i = class i);
+      ``event_pred_dim`` = classes + 1 (background). ``events: null`` = no event targets.
+    * ``reasoning_types`` -- ``all_reasoning_types.txt``: the categories of the evaluation
+      (their order, zero-count rows); ``null`` = take them from the data.
+    * ``features`` / ``features_dataset`` / ``ids_dataset`` -- the appearance store
+      (HDF5 datasets ``resnet_features`` / ``ids``; other formats are detected from the path).
+    * ``motion_features`` / ``motion_features_dataset`` -- optional motion stream, see the
+      module docs.
+    * ``key_field`` -- record field that keys features and events (``video_id``).
+    * ``max_feats`` (128 = 8 x 16 HCRN rows), ``feature_dim`` (checked when set),
+      ``max_events`` (= the model's ``num_queries`` at most), ``text_format`` (used only
+      for multiple choice, so irrelevant here; it must still name ``{question}`` and
+      ``{option}``), ``skip_file``, ``splits``, ``seed``.
+    """
+
+    benchmark = "egotaskqa"
+    answer_mode = "oe"
+
+    DEFAULT_CONFIG: Dict[str, Any] = {
+        "data_root": "gf_data",
+        "dataset_dir": "EgoTaskQA",
+        "split_type": "direct",
+        "annotations": {"train": "{split_type}/txt_db/train.jsonl", "val": "{split_type}/txt_db/val.jsonl",
+                        "test": "{split_type}/txt_db/test.jsonl"},
+        "answer_vocab": "{split_type}/txt_db/answer_vocab.json",
+        "events": "{split_type}/txt_db/events.json",
+        "hois": "{split_type}/txt_db/hoi_classes.txt",
+        "reasoning_types": "{split_type}/txt_db/all_reasoning_types.txt",
+        "features": "hcrn_data/lemma-qa_appearance_feat.h5",
+        "features_dataset": "resnet_features",
+        "ids_dataset": "ids",
+        "motion_features": None,
+        "motion_features_dataset": "resnext_features",
+        "key_field": "video_id",
+        "max_feats": 128,
+        "feature_dim": None,
+        "max_events": 10,
+        "text_format": "{question} {option}",
+        "skip_file": None,
+        "splits": ["train", "val", "test"],
+        "seed": 0,
+    }
+
+    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
+        super().__init__(cfg)
+        self._check_config()
+        self._store = None
+        self._vocab: Optional[List[str]] = None
+        self._classes: Optional[List[str]] = None
+        self._types: Optional[List[str]] = None
+        self._events: Optional[EventTable] = None
+        self._events_loaded = False
+        self.stats = {"events": {}, "splits": {}}
+
+    # -- config ----------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        c, p = self.config, self.config_prefix
+
+        def bad(key: str, expected: str) -> None:
+            raise ValueError(f"{p}.{key} must be {expected}, got {c[key]!r}")
+
+        if c["split_type"] not in _SPLIT_TYPES:
+            bad("split_type", f"one of {list(_SPLIT_TYPES)}")
+        if c["key_field"] not in _KEY_FIELDS:
+            bad("key_field", f"one of {list(_KEY_FIELDS)}")
+        for key in ("max_feats", "max_events"):
+            if not _positive_int(c[key]):
+                bad(key, "a positive integer")
+        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+            bad("feature_dim", "a positive integer or null")
+        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
+            bad("seed", "an integer")
+        if not isinstance(c["annotations"], dict):
+            bad("annotations", "a mapping {split: jsonl path}")
+        splits = c["splits"]
+        if isinstance(splits, str) or not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
+            bad("splits", "a list of split names")
+        unknown = [s for s in splits if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
+        if not c["answer_vocab"]:
+            bad("answer_vocab", "the answer vocabulary file (EgoTaskQA is open-ended)")
+        if c["events"] and not c["hois"]:
+            raise ValueError(f"{p}.events is set but {p}.hois is not; event class ids need the class list")
+        try:
+            VideoQATextProcessor(c["text_format"])
+        except ValueError as e:
+            raise ValueError(f"{p}.text_format: {e}") from None
+
+    def _path(self, key: str, what: str, value: Any = None) -> Path:
+        value = self.config[key] if value is None else value
+        if isinstance(value, str):
+            value = value.replace("{split_type}", self.config["split_type"])
+        return self.require_path(key, value, what)
+
+    # -- shared resources --------------------------------------------------------------------
+    def _open_store(self, key: str, dataset_key: str, what: str) -> FeatureStore:
+        path = self._path(key, what)
+        if path.suffix.lower() in (".h5", ".hdf5"):
+            return HDF5Store(path, features=self.config[dataset_key], ids=self.config["ids_dataset"])
+        return open_feature_store(path)
+
+    def feature_store(self):
+        """The one lazy store every split reads from (appearance, or appearance + motion)."""
+        if self._store is None:
+            store = self._open_store("features", "features_dataset", "EgoTaskQA appearance features")
+            if self.config["motion_features"]:
+                store = ConcatFeatureStore(store, self._open_store("motion_features", "motion_features_dataset",
+                                                                   "EgoTaskQA motion features"))
+            expected = self.config["feature_dim"]
+            if expected is not None and store.feature_dim != expected:
+                raise DataFileError(f"{store.path}: features have dimension {store.feature_dim} but "
+                                    f"{self.config_prefix}.feature_dim is {expected}; set it to "
+                                    f"{store.feature_dim} (or null)")
+            self._store = store
+        return self._store
+
+    def answer_vocab(self) -> List[str]:
+        if self._vocab is None:
+            path = self._path("answer_vocab", "EgoTaskQA answer vocabulary")
+            vocab = load_json(path, "EgoTaskQA answer vocabulary")
+            if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
+                raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
+            if len(set(vocab)) != len(vocab):
+                raise DataFileError(f"{path}: an answer is listed twice; labels would be ambiguous")
+            self._vocab = vocab
+        return self._vocab
+
+    def class_names(self) -> Optional[List[str]]:
+        if self._classes is None and self.config["hois"]:
+            self._classes = read_class_lines(self._path("hois", "EgoTaskQA event-class list"))
+        return self._classes
+
+    def reasoning_types(self) -> Optional[List[str]]:
+        """Tokens of ``all_reasoning_types.txt``, for ``gf.evaluation.egotaskqa.evaluate``."""
+        if self._types is None and self.config["reasoning_types"]:
+            self._types = read_class_lines(self._path("reasoning_types", "EgoTaskQA reasoning types"))
+        return self._types
+
+    def event_table(self) -> Optional[EventTable]:
+        if not self._events_loaded:
+            if self.config["events"]:
+                path = self._path("events", "EgoTaskQA events file")
+                classes = self.class_names()
+                self._events = EventTable.from_raw(load_json(path, "EgoTaskQA events file"),
+                                                   num_classes=len(classes), source=str(path))
+                self.stats["events"] = dict(self._events.stats)
+            self._events_loaded = True
+        return self._events
+
+    def _skip_ids(self) -> set:
+        if not self.config["skip_file"]:
+            return set()
+        path = self._path("skip_file", "skip file")
+        ids = {line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()}
+        return {i for i in ids if i}
+
+    def _records(self, path: Path) -> List[Dict[str, Any]]:
+        key_field = self.config["key_field"]
+        records = []
+        for i, row in enumerate(load_jsonl(path, "EgoTaskQA annotation file")):
+            if not isinstance(row, dict):
+                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
+            key = row.get(key_field)
+            records.append({
+                "question_id": str(row["question_id"]) if isinstance(row.get("question_id"), int) else row.get("question_id"),
+                "question": row.get("question"),
+                "options": None,
+                "answer": row.get("answer"),
+                "fields": {"reasoning_type": row.get("reasoning_type")},
+                key_field: str(key) if isinstance(key, int) and not isinstance(key, bool) else key,
+            })
+        return records
+
+    # -- public API --------------------------------------------------------------------------
+    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
+        c = self.config
+        splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
+        unknown = [s for s in splits if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are configured for "
+                             f"{sorted(c['annotations'])}")
+        ann_paths = {s: self._path(f"annotations.{s}", f"EgoTaskQA annotation file for split {s!r}",
+                                   c["annotations"][s]) for s in splits}
+        vocab = self.answer_vocab()
+        store = self.feature_store()
+        events = self.event_table()
+        skip_ids = self._skip_ids()
+        datasets: Dict[str, VideoQADataset] = {}
+        for split in splits:
+            train = split == "train"
+            ds = _EgoTaskQADataset(
+                self._records(ann_paths[split]), store,
+                VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
+                split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],
+                key_field=c["key_field"], text_format=c["text_format"], skip_ids=skip_ids,
+                source=str(ann_paths[split]), num_answers=len(vocab),
+            )
+            key = c["key_field"]
+            if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
+                raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
+                                    f"events file (looked up by {c['key_field']}); the events file is keyed "
+                                    f"differently (the converter keys it by video_id)")
+            ds.stats["out_of_vocabulary"] = sum(r["answer"] == OOV_ANSWER for r in ds.records)
+            self.stats["splits"][split] = dict(ds.stats)
+            logger.info("%s %s: %s", self.benchmark, split, ds.stats)
+            datasets[split] = ds
+        return datasets
+
+    def info(self) -> Dict[str, Any]:
+        classes = self.class_names()
+        num_classes = len(classes) if classes is not None else None
+        return {
+            "num_options": None,
+            "num_event_classes": num_classes,
+            "event_pred_dim": num_classes + 1 if num_classes is not None else None,
+            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
+            "max_feats": self.config["max_feats"],
+            "max_events": self.config["max_events"],
+            "answer_vocab": list(self.answer_vocab()),
+            "all_reasoning_types": self.reasoning_types(),
+        }

@@ -1,0 +1,364 @@
+"""AGQA 2.0 (balanced, open-ended) from the official release to gf's layout.
+
+Why a converter: AGQA ships no validation split and no answer vocabulary, and the
+authors' loader needed both (it crashed without a val vocabulary, B5, and on any answer
+outside its vocabulary, B8). This fixes both once, on disk, reproducibly:
+
+* the answer vocabulary comes from the official **train** file only, exact strings (no
+  case folding: ``"No"`` and ``"no"`` are different answers), ordered by frequency, ties
+  by string, so it is the same on every machine (the published figure is 171 answers);
+* a validation split is carved from train **by whole videos** (no video in both), with a
+  fixed ``seed`` and ``val_fraction`` (default 10% of train videos, DeST's choice); the
+  chosen videos are listed in ``txt_db/val_videos.txt``. The vocabulary is built before
+  the carve, so it does not depend on the seed or fraction.
+
+Input (``raw_dir``)::
+
+    train_balanced.txt, test_balanced.txt   each ONE JSON object {question_id: record}
+                                            despite the .txt extension (AGQA_balanced.zip)
+
+Record fields read: ``question``, ``answer``, ``video_id``, ``global`` (list),
+``semantic``, ``structural``, ``ans_type`` (field names [verified] from the GF and DeST
+code; the other fields -- ``program``, ``sg_grounding``, ... -- are not carried over).
+
+Optional events, from Charades annotation CSVs (``charades_csv``: one path or a list, e.g.
+``Charades_v1_train.csv`` and ``Charades_v1_test.csv``; AGQA uses videos of both):
+columns ``id``, ``length`` (seconds), ``actions`` = ``"c092 11.90 21.20;c147 0.00 12.60"``.
+**[unverified]**: this Charades format is from general knowledge of Charades, not checked
+against the released files here; the reader fails loudly (file, line, column) on anything
+else.
+
+Output (``out_dir``)::
+
+    txt_db/train.jsonl, val.jsonl, test.jsonl   {"question_id", "video_id", "question", "answer": str,
+                                                 "global": [...], "semantic", "structural", "ans_type"}
+    txt_db/answer_vocab.json                    ["no", "yes", ...]  (index = label)
+    txt_db/val_videos.txt                       the train videos moved to val, one per line (sorted)
+    txt_db/events.json                          with charades_csv: {video_id: {"duration": s,
+                                                 "actions": [[class_idx, start_s, end_s], ...]}}
+    txt_db/action_mapping.txt                   with charades_csv: c000 .. c156, line i = class i
+    meta.json, README.md                        counts, vocabulary size, out-of-vocabulary test answers
+
+Test answers are written as released; the builder maps those outside the vocabulary to
+-1, which the evaluator scores wrong.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+
+from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text
+from gf.datasets.converters import register_converter
+
+__all__ = [
+    "ANSWER_TYPES",
+    "NUM_CHARADES_CLASSES",
+    "build_answer_vocab",
+    "check_record",
+    "convert",
+    "read_balanced_file",
+    "read_charades_csv",
+    "split_val_videos",
+]
+
+logger = logging.getLogger(__name__)
+
+RAW_FILES = {"train": "train_balanced.txt", "test": "test_balanced.txt"}
+ANSWER_TYPES = ("binary", "open")
+NUM_CHARADES_CLASSES = 157
+_STRING_FIELDS = ("question", "answer", "video_id", "semantic", "structural", "ans_type")
+OUTPUT_FIELDS = ("question_id", "video_id", "question", "answer", "global", "semantic", "structural", "ans_type")
+_CHARADES_CLASS = re.compile(r"c(\d{3})")
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------
+# QA records
+# ---------------------------------------------------------------------------------------
+def check_record(qid: Any, rec: Any, where: str) -> Dict[str, Any]:
+    """One AGQA record -> the fields gf keeps, or an error naming ``where``, the id and the key."""
+    if not isinstance(qid, str) or not qid:
+        raise DataFileError(f"{where}: question id {qid!r} must be a non-empty string")
+    prefix = f"{where}: question {qid!r}"
+    if not isinstance(rec, dict):
+        raise DataFileError(f"{prefix}: expected an object with question, answer, video_id, global, "
+                            f"semantic, structural, ans_type; got {type(rec).__name__}")
+    for key in _STRING_FIELDS:
+        value = rec.get(key)
+        if not isinstance(value, str) or not value.strip():
+            got = "missing" if key not in rec else repr(value)
+            raise DataFileError(f"{prefix}: field {key!r} must be a non-empty string, got {got}")
+    reasoning = rec.get("global")
+    if not isinstance(reasoning, list) or not all(isinstance(r, str) and r for r in reasoning):
+        got = "missing" if "global" not in rec else repr(reasoning)
+        raise DataFileError(f"{prefix}: field 'global' must be a list of reasoning-type strings, got {got}")
+    if rec["ans_type"] not in ANSWER_TYPES:
+        raise DataFileError(f"{prefix}: field 'ans_type' is {rec['ans_type']!r}, expected one of "
+                            f"{', '.join(ANSWER_TYPES)}")
+    return {"question_id": qid, "video_id": rec["video_id"], "question": rec["question"],
+            "answer": rec["answer"], "global": list(reasoning), "semantic": rec["semantic"],
+            "structural": rec["structural"], "ans_type": rec["ans_type"]}
+
+
+class _DuplicateQuestion(Exception):
+    def __init__(self, qid: str):
+        super().__init__(qid)
+        self.qid = qid
+
+
+def _pairs_hook(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """``json`` keeps the last of two equal keys; a repeated *question id* must be an error.
+
+    The hook sees every object of the file; only a repeated key whose value is a question
+    record (an object with a ``question``) is reported, so nested objects are untouched.
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, value in pairs:
+            if key in seen and isinstance(value, dict) and "question" in value:
+                raise _DuplicateQuestion(key)
+            seen.add(key)
+    return obj
+
+
+def read_balanced_file(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    """An official ``*_balanced.txt`` (one JSON object ``{question_id: record}``) as checked
+    records, in file order. Loads the whole file (as the official tools do)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"AGQA file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh, object_pairs_hook=_pairs_hook)
+    except json.JSONDecodeError as e:
+        raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
+                            f"Expected the AGQA 2.0 balanced file: one JSON object "
+                            f"{{question_id: record}} (despite the .txt name).") from None
+    except _DuplicateQuestion as e:
+        raise DataFileError(f"{path}: question id {e.qid!r} appears twice; ids must be unique") from None
+    if not isinstance(data, dict):
+        raise DataFileError(f"{path}: top level is a JSON {type(data).__name__}; expected an object "
+                            f"{{question_id: record}} (the AGQA 2.0 balanced format)")
+    return [check_record(qid, rec, str(path)) for qid, rec in data.items()]
+
+
+def build_answer_vocab(answers: Iterable[str]) -> List[str]:
+    """Distinct answers, most frequent first, ties by string: deterministic, exact strings."""
+    counts = Counter(answers)
+    return sorted(counts, key=lambda a: (-counts[a], a))
+
+
+def _check_split_args(val_fraction: Any, seed: Any) -> None:
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or \
+            not math.isfinite(val_fraction) or not 0 <= val_fraction < 1:
+        raise ValueError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"agqa converter: seed must be an integer, got {seed!r}")
+
+
+def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -> List[str]:
+    """The videos moved from train to val: ``round(val_fraction * n)`` of the ``n`` distinct
+    videos (at least one when the fraction is > 0), drawn with ``random.Random(seed)`` from
+    the sorted list, so the choice depends only on the set of videos, seed and fraction."""
+    _check_split_args(val_fraction, seed)
+    videos = sorted(set(video_ids))
+    if val_fraction == 0:
+        return []
+    n_val = max(1, round(val_fraction * len(videos)))
+    if n_val >= len(videos):
+        raise ValueError(f"agqa converter: val_fraction {val_fraction} of {len(videos)} train video(s) "
+                         f"leaves no training video; lower val_fraction")
+    rng = random.Random(seed)
+    rng.shuffle(videos)
+    return sorted(videos[:n_val])
+
+
+# ---------------------------------------------------------------------------------------
+# Charades events
+# ---------------------------------------------------------------------------------------
+def _parse_actions(text: str, where: str) -> List[List[Any]]:
+    actions = []
+    for item in (p.strip() for p in text.split(";")):
+        if not item:
+            continue
+        parts = item.split()
+        match = _CHARADES_CLASS.fullmatch(parts[0]) if parts else None
+        if len(parts) != 3 or match is None:
+            raise DataFileError(f"{where}: action {item!r} is not 'cXXX start end' (e.g. 'c092 11.90 21.20')")
+        cls_id = int(match.group(1))
+        if cls_id >= NUM_CHARADES_CLASSES:
+            raise DataFileError(f"{where}: action class {parts[0]!r} is outside c000..c{NUM_CHARADES_CLASSES - 1}")
+        try:
+            start, end = float(parts[1]), float(parts[2])
+        except ValueError:
+            raise DataFileError(f"{where}: action {item!r} has non-numeric times") from None
+        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+            raise DataFileError(f"{where}: action {item!r} ends before it starts (or has non-finite times)")
+        actions.append([cls_id, start, end])
+    return actions
+
+
+def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Dict[str, Dict[str, Any]]:
+    """Charades annotation CSV(s) -> ``{video_id: {"duration": length, "actions": [[cls, s, e]]}}``.
+
+    A video listed twice (in one file or across files) must have the same entry both
+    times. Errors name the file, the line and the column.
+    """
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise ValueError("agqa converter: charades_csv is an empty list")
+    events: Dict[str, Dict[str, Any]] = {}
+    origin: Dict[str, str] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise DataFileError(f"Charades annotation CSV not found: {path}")
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("id", "length", "actions") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataFileError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the Charades "
+                                    f"annotation header (id, ..., length, actions)")
+            for row in reader:
+                line = reader.line_num
+                vid = (row.get("id") or "").strip()
+                if not vid:
+                    raise DataFileError(f"{path}:{line}: column 'id' is empty")
+                try:
+                    duration = float(row.get("length") or "")
+                except ValueError:
+                    raise DataFileError(f"{path}:{line}: column 'length' is {row.get('length')!r}, "
+                                        f"expected the video length in seconds") from None
+                if not math.isfinite(duration) or duration <= 0:
+                    raise DataFileError(f"{path}:{line}: column 'length' is {duration}, expected > 0 seconds")
+                entry = {"duration": duration,
+                         "actions": _parse_actions(row.get("actions") or "", f"{path}:{line}: column 'actions'")}
+                if vid in events and events[vid] != entry:
+                    raise DataFileError(f"{path}:{line}: video {vid!r} is also listed at {origin[vid]} with "
+                                        f"different length or actions")
+                events[vid] = entry
+                origin.setdefault(vid, f"{path}:{line}")
+    return events
+
+
+# ---------------------------------------------------------------------------------------
+# convert
+# ---------------------------------------------------------------------------------------
+def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    with atomic_write(path) as fh:
+        for row in rows:
+            fh.write(json.dumps({k: row[k] for k in OUTPUT_FIELDS}, ensure_ascii=False) + "\n")
+
+
+def _split_summary(rows: Sequence[Mapping[str, Any]], vocab: set) -> Dict[str, Any]:
+    return {
+        "questions": len(rows),
+        "videos": len({r["video_id"] for r in rows}),
+        "answer_types": dict(sorted(Counter(r["ans_type"] for r in rows).items())),
+        "answers_outside_vocab": sum(r["answer"] not in vocab for r in rows),
+    }
+
+
+def _readme(summary: Mapping[str, Any]) -> str:
+    lines = [
+        "# AGQA 2.0 (balanced) in gf's layout",
+        "",
+        f"Written by `gf prepare agqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
+        "",
+        "```",
+        "txt_db/<split>.jsonl       {question_id, video_id, question, answer (string), global, semantic, structural, ans_type}",
+        "txt_db/answer_vocab.json   answers of the official train file, most frequent first (index = label)",
+    ]
+    if summary["val"]["videos"]:
+        lines.append("txt_db/val_videos.txt      train videos moved to the val split (AGQA has no official val)")
+    if summary["events"]:
+        lines += ["txt_db/events.json         Charades actions per video: {duration, actions: [[class, start_s, end_s]]}",
+                  "txt_db/action_mapping.txt  Charades classes c000..c156 (line i = class i)"]
+    lines += [
+        "vis_db/                    features you add, keyed by Charades video id (e.g. frcnn.pth)",
+        "```",
+        "",
+        f"Answer vocabulary: {summary['answer_vocab_size']} answers (exact strings). "
+        f"Validation: {summary['val']['videos']} train videos ({summary['val']['fraction']:.0%}, "
+        f"seed {summary['val']['seed']}).",
+        "",
+        "| split | questions | videos | answers outside the vocabulary (scored wrong) |",
+        "|---|---|---|---|",
+    ]
+    for split, s in summary["splits"].items():
+        lines.append(f"| {split} | {s['questions']} | {s['videos']} | {s['answers_outside_vocab']} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+@register_converter("agqa")
+def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
+            charades_csv: Union[None, str, Path, Sequence[Union[str, Path]]] = None,
+            val_fraction: float = 0.1, seed: int = 0) -> Dict[str, Any]:
+    """Convert ``raw_dir``'s ``train_balanced.txt`` / ``test_balanced.txt`` (and optionally
+    Charades CSVs) into ``out_dir`` (layout in the module docs); returns the summary also
+    written to ``meta.json``. Everything is read and checked before anything is written."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        raise DataFileError(f"AGQA raw folder not found: {raw_dir} (expected {', '.join(RAW_FILES.values())})")
+    absent = [str(raw_dir / name) for name in RAW_FILES.values() if not (raw_dir / name).is_file()]
+    if absent:
+        raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "
+                            f"(AGQA 2.0 'Balanced AGQA') into {raw_dir}.")
+    _check_split_args(val_fraction, seed)  # before the slow reads
+    events = read_charades_csv(charades_csv) if charades_csv else None
+
+    train = read_balanced_file(raw_dir / RAW_FILES["train"])
+    if not train:
+        raise DataFileError(f"{raw_dir / RAW_FILES['train']}: no questions")
+    vocab = build_answer_vocab(r["answer"] for r in train)
+    val_videos = split_val_videos((r["video_id"] for r in train), val_fraction, seed)
+    held_out = set(val_videos)
+    splits = {"train": [r for r in train if r["video_id"] not in held_out]}
+    if val_videos:
+        splits["val"] = [r for r in train if r["video_id"] in held_out]
+    del train
+    splits["test"] = read_balanced_file(raw_dir / RAW_FILES["test"])
+
+    txt_db = out_dir / "txt_db"
+    for split, rows in splits.items():
+        _write_jsonl(txt_db / f"{split}.jsonl", rows)
+    atomic_write_json(txt_db / "answer_vocab.json", vocab, ensure_ascii=False)
+    if val_videos:
+        atomic_write_text(txt_db / "val_videos.txt", "".join(v + "\n" for v in val_videos))
+    vocab_set = set(vocab)
+    summary: Dict[str, Any] = {
+        "benchmark": "agqa",
+        "format_version": FORMAT_VERSION,
+        "source": str(raw_dir),
+        "answer_vocab_size": len(vocab),
+        "val": {"fraction": val_fraction, "seed": seed, "videos": len(val_videos),
+                "videos_file": "txt_db/val_videos.txt" if val_videos else None},
+        "splits": {split: _split_summary(rows, vocab_set) for split, rows in splits.items()},
+        "events": None,
+    }
+    if events is not None:
+        atomic_write_json(txt_db / "events.json", events, indent=None)
+        atomic_write_text(txt_db / "action_mapping.txt",
+                          "".join(f"c{i:03d}\n" for i in range(NUM_CHARADES_CLASSES)))
+        qa_videos = {r["video_id"] for rows in splits.values() for r in rows}
+        summary["events"] = {
+            "sources": [str(p) for p in ([charades_csv] if isinstance(charades_csv, (str, Path)) else charades_csv)],
+            "videos": len(events),
+            "actions": sum(len(e["actions"]) for e in events.values()),
+            "classes": NUM_CHARADES_CLASSES,
+            "qa_videos_without_events": len(qa_videos - set(events)),
+        }
+        if summary["events"]["qa_videos_without_events"]:
+            logger.warning("AGQA: %d video(s) with questions are not in the Charades CSV(s); they get no "
+                           "event targets", summary["events"]["qa_videos_without_events"])
+    atomic_write_json(out_dir / "meta.json", summary)
+    atomic_write_text(out_dir / "README.md", _readme(summary))
+    return summary

@@ -1,0 +1,477 @@
+"""EgoTaskQA release (+ the Glance-Focus event files) -> gf's layout (`gf prepare egotaskqa`).
+
+Why a converter rather than reading the release directly: the authors' loader keyed
+events by ``interval`` and features by ``video_id``, normalised spans by the clip's
+absolute end frame, shuffled spans and classes independently and crashed on clips
+without events (B16). Here every question becomes one plain record keyed like the
+features, and events are written in the clip's own time base, so the shared
+:class:`~gf.datasets.videoqa.EventTable` normalises them by the clip length.
+
+Input (``raw_dir``; the QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
+``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins)::
+
+    formatted_{train,val,test}_qas_encode.json   (or {split}_qas_encode.json or {split}_qas.json)
+    answer_set.txt                # one answer per line, index order, starts <UNK0>, <UNK1>
+    all_reasoning_types.txt       # optional: one token per line (as the official
+                                  # reasoning_types.py writes it); generated when absent
+    events.json                   # {interval: {"span": [[st, ed], ...], "hoi": [int, ...]}}, frames
+    hois_full_trans.json          # event-class vocabulary (list, or dict) - or num_hoi_classes=N
+
+Output (``out_dir/<split_type>/``)::
+
+    txt_db/{train,val,test}.jsonl   {"question_id", "video_id", "question", "answer",
+                                     "answer_text", "reasoning_type", "interval"}
+    txt_db/answer_vocab.json        answer_set.txt as a JSON list (index = label)
+    txt_db/all_reasoning_types.txt  categories for the evaluation, one per line
+    txt_db/events.json              {video_id: {"duration": end-start, "actions": [[hoi, st, ed]],
+                                                "interval": ...}}, frames relative to the clip start
+    txt_db/hoi_classes.txt          event classes, line i = class i
+    prepare_summary.json            what was counted (the returned summary)
+
+Decisions:
+
+* **Keys.** Features (HCRN h5) are indexed by ``str(video_id)`` [verified:
+  ``baselines/dataset/hcrn_dataset.py``]; ``video_id`` is assigned once per distinct
+  ``interval`` (``qas2tagged_qas.py``). So records carry ``video_id = str(video_id)`` and
+  events are re-keyed from interval to that id; an interval with two ids (or the
+  reverse) is an error.
+* **Answers.** ``answer`` is the index of the answer in ``answer_set.txt`` (exact, else
+  lower-cased: the official vocabulary lower-cases train answers). A val/test answer
+  not in the set gets **-1** and is scored wrong; the official encoding gives it
+  ``<UNK1>`` = 1, which a model predicting 1 would get "right". A train answer not in the
+  set is an error (the set was built from train). When the file carries
+  ``answer_encode``, it must agree (or be the official ``<UNK1>`` quirk, counted).
+* **Spans.** ``interval = "<video>|P<k>|<start_frame>|<end_frame>"``; with
+  ``span_time_base="absolute"`` (default) spans are frame numbers of the whole video and
+  are re-based to ``start_frame``; ``"relative"`` takes them as already clip-relative.
+  ``duration = end_frame - start_frame``, in the same frames. [unverified: the time base
+  of the authors' events.json; if more than half of all events fall entirely outside
+  their clip under the chosen base, the conversion stops and says to try the other.]
+  Spans and classes stay paired; clips without events get ``"actions": []``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.datasets.converters import register_converter
+
+__all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+SPLIT_TYPES = ("direct", "indirect")
+QA_NAMES = ("formatted_{split}_qas_encode.json", "{split}_qas_encode.json", "{split}_qas.json")
+TIME_BASES = ("absolute", "relative")
+UNK1 = "<UNK1>"
+PathLike = Union[str, Path]
+
+FEATURES_README = """# EgoTaskQA features (not produced by `gf prepare egotaskqa`)
+
+Put the official HCRN feature files here (or links to them):
+
+    hcrn_data/lemma-qa_appearance_feat.h5   ids, resnet_features (N, 8, 16, 2048)  -> [128, 2048]
+    hcrn_data/lemma-qa_motion_feat.h5       ids, resnext_features (N, 8, 2048)     (optional)
+
+Rows are looked up by str(video_id), the id written in <split_type>/txt_db/*.jsonl.
+The `egotaskqa` builder reads the appearance stream by default; set
+`datasets.egotaskqa.motion_features` to add the motion stream.
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# small readers (public: the builder and tests use them)
+# ---------------------------------------------------------------------------------------
+def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
+    """``"<video>|P<k>|<start>|<end>"`` -> (start_frame, end_frame), end > start."""
+    parts = interval.rsplit("|", 3) if isinstance(interval, str) else []
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        start, end = int(parts[2]), int(parts[3])
+    except ValueError:
+        raise DataFileError(f"{where}: interval {interval!r} is not '<video>|P<k>|<start_frame>|<end_frame>'") from None
+    if end <= start:
+        raise DataFileError(f"{where}: interval {interval!r} ends at or before it starts")
+    return start, end
+
+
+def _lines(path: Path) -> List[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def read_answer_set(path: Path) -> List[str]:
+    """``answer_set.txt`` -> answers in index order (line i = label i)."""
+    answers = _lines(path)
+    for lineno, a in enumerate(answers, start=1):
+        if not a.strip():
+            raise DataFileError(f"{path}:{lineno}: blank line; line i is answer i-1, so a blank line would "
+                                f"shift every later label")
+    dup = [a for a, n in Counter(answers).items() if n > 1]
+    if dup:
+        raise DataFileError(f"{path}: answer(s) {dup[:5]} listed more than once; labels would be ambiguous")
+    if not answers:
+        raise DataFileError(f"{path}: empty answer set")
+    return answers
+
+
+def read_reasoning_types(path: Path) -> List[str]:
+    """``all_reasoning_types.txt`` -> tokens. Format: one token per line, as the official
+    ``baselines/preprocess/reasoning_types.py`` writes it; blank lines are ignored."""
+    tokens = []
+    for lineno, line in enumerate(_lines(path), start=1):
+        token = line.strip()
+        if not token:
+            continue
+        if "$" in token or len(token.split()) > 1:
+            raise DataFileError(f"{path}:{lineno}: {token!r} is not one token; expected one reasoning-type "
+                                f"token per line (e.g. 'counterfactual')")
+        if token in tokens:
+            raise DataFileError(f"{path}:{lineno}: {token!r} listed twice")
+        tokens.append(token)
+    if not tokens:
+        raise DataFileError(f"{path}: no reasoning types")
+    return tokens
+
+
+def read_hoi_vocab(path: Path) -> List[str]:
+    """``hois_full_trans.json`` -> class names in index order.
+
+    Its layout is not documented [unverified]; accepted: a list (index = position), a
+    dict whose values are the indices 0..n-1, a dict whose keys are "0".."n-1", or any
+    other dict (index = key order in the file). Names are made single-line for
+    ``hoi_classes.txt``.
+    """
+    vocab = load_json(path, "EgoTaskQA event-class vocabulary")
+    if isinstance(vocab, list):
+        names = vocab
+    elif isinstance(vocab, dict):
+        n = len(vocab)
+        values = list(vocab.values())
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and sorted(values) == list(range(n)):
+            names = [k for k, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        elif sorted(vocab) == sorted(str(i) for i in range(n)):
+            names = [vocab[str(i)] for i in range(n)]
+        else:
+            names = list(vocab)
+    else:
+        raise DataFileError(f"{path}: expected a JSON list or object of event classes, got {type(vocab).__name__}")
+    if not names:
+        raise DataFileError(f"{path}: no event classes")
+    out = []
+    for name in names:
+        text = name if isinstance(name, str) else json.dumps(name, ensure_ascii=False)
+        text = " ".join(text.split())
+        out.append(text or "(unnamed)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# locating files
+# ---------------------------------------------------------------------------------------
+def _qa_dir(raw: Path, split_type: str) -> Tuple[Path, Dict[str, Path]]:
+    candidates = [raw / split_type, raw / split_type / "txt_db", raw, raw / "txt_db"]
+    for d in candidates:
+        found = {}
+        for split in SPLITS:
+            for name in QA_NAMES:
+                if (d / name.format(split=split)).is_file():
+                    found[split] = d / name.format(split=split)
+                    break
+        if found:
+            if set(found) != set(SPLITS):
+                raise DataFileError(f"{d}: QA files for {sorted(found)} but not {sorted(set(SPLITS) - set(found))}; "
+                                    f"expected one of {QA_NAMES} for each of {SPLITS}")
+            if d in (raw, raw / "txt_db"):
+                other = [t for t in SPLIT_TYPES if t != split_type and (raw / t).is_dir()]
+                if other:
+                    raise DataFileError(f"{raw}: has {other[0]}/ but no {split_type}/ folder; refusing to take the "
+                                        f"QA files in {d} as the {split_type!r} split")
+                logger.warning("egotaskqa: no %s/ folder in %s; taking the QA files in %s as the %r split",
+                               split_type, raw, d, split_type)
+            return d, found
+    raise DataFileError(f"no EgoTaskQA QA files ({', '.join(n.format(split='train') for n in QA_NAMES)}) in "
+                        f"{', '.join(str(c) for c in candidates)}")
+
+
+def _find(name: str, dirs: Sequence[Path]) -> Optional[Path]:
+    for d in dirs:
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# records
+# ---------------------------------------------------------------------------------------
+def _as_int(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _reasoning_type(qa: Mapping[str, Any], where: str) -> str:
+    value = qa.get("reasoning_type")
+    if isinstance(value, str) and value:
+        return value
+    # The official split.py joins these; rebuild it the same way when a file lacks it.
+    parts = [qa.get("type"), qa.get("category"), qa.get("semantic"), qa.get("structural"), qa.get("reference")]
+    if isinstance(parts[0], list) and isinstance(parts[1], list) and all(isinstance(p, str) for p in parts[2:]):
+        return "$".join(list(parts[0]) + list(parts[1]) + parts[2:])
+    raise DataFileError(f"{where}: no 'reasoning_type' (and no type/category/semantic/structural/reference to "
+                        f"build it from)")
+
+
+class _Stats:
+    def __init__(self):
+        self.oov = Counter()
+        self.unk1_quirk = 0
+        self.lowercased = 0
+
+
+def _convert_records(path: Path, split: str, vocab: Dict[str, int], unk1: Optional[int],
+                     stats: _Stats) -> List[Dict[str, Any]]:
+    qas = load_json(path, f"EgoTaskQA {split} QA file")
+    if not isinstance(qas, list):
+        raise DataFileError(f"{path}: expected a JSON list of questions, got {type(qas).__name__}")
+    out = []
+    for i, qa in enumerate(qas):
+        qid_raw = qa.get("question_id") if isinstance(qa, Mapping) else None
+        where = f"{path}: record {i} (question_id {qid_raw!r})"
+        if not isinstance(qa, Mapping):
+            raise DataFileError(f"{where}: expected an object, got {type(qa).__name__}")
+        qid = _as_int(qid_raw)
+        if qid is None and not (isinstance(qid_raw, str) and qid_raw):
+            raise DataFileError(f"{where}: 'question_id' must be an integer id")
+        vid = _as_int(qa.get("video_id"))
+        if vid is None:
+            raise DataFileError(f"{where}: 'video_id' must be an integer (the HCRN feature row id), got "
+                                f"{qa.get('video_id')!r}")
+        for key in ("question", "answer", "interval"):
+            if not isinstance(qa.get(key), str):
+                raise DataFileError(f"{where}: '{key}' must be a string, got {qa.get(key)!r}")
+        parse_interval(qa["interval"], where)
+        answer = qa["answer"]
+        label = vocab.get(answer)
+        if label is None and answer.lower() in vocab:
+            label = vocab[answer.lower()]
+            stats.lowercased += 1
+        if label is None:
+            if split == "train":
+                raise DataFileError(f"{where}: train answer {answer!r} is not in answer_set.txt; the answer set is "
+                                    f"built from the train answers, so it belongs to another split or run")
+            stats.oov[split] += 1
+        encoded = _as_int(qa.get("answer_encode")) if "answer_encode" in qa else None
+        if "answer_encode" in qa and encoded is None:
+            raise DataFileError(f"{where}: 'answer_encode' {qa['answer_encode']!r} is not an integer")
+        if encoded is not None and encoded != (label if label is not None else unk1):
+            if label is not None and encoded == unk1:
+                stats.unk1_quirk += 1  # official: membership tested on the raw answer, lookup lower-cased
+            else:
+                raise DataFileError(f"{where}: answer_encode {encoded} disagrees with answer {answer!r} "
+                                    f"(index {label} in answer_set.txt); answer_set.txt is from another run")
+        out.append({
+            "question_id": str(qid if qid is not None else qid_raw),
+            "video_id": str(vid),
+            "question": qa["question"],
+            "answer": -1 if label is None else label,
+            "answer_text": answer,
+            "reasoning_type": _reasoning_type(qa, where),
+            "interval": qa["interval"],
+        })
+    return out
+
+
+def _clip_table(records: Dict[str, List[Dict[str, Any]]]) -> Dict[str, str]:
+    """``{video_id: interval}``, checking the two are one-to-one."""
+    by_vid: Dict[str, Tuple[str, str]] = {}
+    by_interval: Dict[str, str] = {}
+    for split, recs in records.items():
+        for r in recs:
+            vid, interval = r["video_id"], r["interval"]
+            old = by_vid.get(vid)
+            if old is not None and old[0] != interval:
+                raise DataFileError(f"video_id {vid} is interval {old[0]!r} ({old[1]}) and {interval!r} "
+                                    f"({split}, question {r['question_id']}); features are keyed by video_id, "
+                                    f"so one id must be one clip")
+            if by_interval.setdefault(interval, vid) != vid:
+                raise DataFileError(f"interval {interval!r} has video_ids {by_interval[interval]} and {vid}; "
+                                    f"mixed QA files from different runs of qas2tagged_qas.py?")
+            by_vid[vid] = (interval, split)
+    return {vid: interval for vid, (interval, _) in by_vid.items()}
+
+
+def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_classes: int,
+                    time_base: str) -> Tuple[Dict[str, Any], Dict[str, int]]:
+    if not isinstance(raw_events, Mapping):
+        raise DataFileError(f"{path}: expected {{interval: {{span, hoi}}}}, got {type(raw_events).__name__}")
+    events: Dict[str, Any] = {}
+    counts = Counter({k: 0 for k in ("events", "events_outside_clip", "events_partly_outside_clip",
+                                     "clips_without_events", "clips_missing_from_events")})
+    for vid, interval in clips.items():
+        start, end = parse_interval(interval, f"{path}")
+        entry = raw_events.get(interval)
+        actions: List[List[Any]] = []
+        if entry is None:
+            counts["clips_missing_from_events"] += 1
+        else:
+            where = f"{path}: interval {interval!r}"
+            if not isinstance(entry, Mapping):
+                raise DataFileError(f"{where}: expected {{'span': [...], 'hoi': [...]}}, got {type(entry).__name__}")
+            spans, hois = entry.get("span", []), entry.get("hoi", [])
+            if not isinstance(spans, list) or not isinstance(hois, list) or len(spans) != len(hois):
+                raise DataFileError(f"{where}: 'span' and 'hoi' must be lists of equal length (they are paired), "
+                                    f"got {len(spans) if isinstance(spans, list) else spans!r} spans and "
+                                    f"{len(hois) if isinstance(hois, list) else hois!r} classes")
+            offset = start if time_base == "absolute" else 0
+            for j, (span, hoi) in enumerate(zip(spans, hois)):
+                ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in span)
+                if not ok:
+                    raise DataFileError(f"{where}: span {j} is {span!r}; expected [start_frame, end_frame]")
+                if span[1] < span[0]:
+                    raise DataFileError(f"{where}: span {j} {span!r} ends before it starts")
+                if not isinstance(hoi, int) or isinstance(hoi, bool) or not 0 <= hoi < num_classes:
+                    raise DataFileError(f"{where}: hoi {j} is {hoi!r}, outside [0, {num_classes}) "
+                                        f"(the event-class vocabulary has {num_classes} entries)")
+                s, e = span[0] - offset, span[1] - offset
+                counts["events"] += 1
+                if e <= 0 or s >= end - start:
+                    counts["events_outside_clip"] += 1
+                elif s < 0 or e > end - start:
+                    counts["events_partly_outside_clip"] += 1
+                actions.append([hoi, s, e])
+        if not actions:
+            counts["clips_without_events"] += 1
+        events[vid] = {"duration": end - start, "actions": actions, "interval": interval}
+    counts["event_clips_not_in_qa"] = len(set(raw_events) - set(clips.values()))
+    if counts["events"] and counts["events_outside_clip"] * 2 > counts["events"]:
+        other = [b for b in TIME_BASES if b != time_base][0]
+        raise DataFileError(
+            f"{path}: {counts['events_outside_clip']} of {counts['events']} events lie entirely outside their clip "
+            f"when spans are read as {time_base!r} frames; the spans are probably {other!r} "
+            f"(set span_time_base={other!r})")
+    return events, dict(counts)
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------
+@register_converter("egotaskqa")
+def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", span_time_base: str = "absolute",
+            hoi_vocab: Optional[PathLike] = None, num_hoi_classes: Optional[int] = None) -> Dict[str, Any]:
+    """Convert one EgoTaskQA split type into ``out_dir/<split_type>/txt_db``; returns a summary.
+
+    ``hoi_vocab``: the event-class vocabulary (default: ``hois_full_trans.json`` found next
+    to the QA files or events). Without one, ``num_hoi_classes=N`` names the classes
+    ``hoi_0``..``hoi_{N-1}``.
+    """
+    if split_type not in SPLIT_TYPES:
+        raise ValueError(f"egotaskqa: split_type must be one of {SPLIT_TYPES}, got {split_type!r}")
+    if span_time_base not in TIME_BASES:
+        raise ValueError(f"egotaskqa: span_time_base must be one of {TIME_BASES}, got {span_time_base!r}")
+    raw, out = Path(raw_dir), Path(out_dir)
+    if not raw.is_dir():
+        raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")
+    qa_dir, qa_paths = _qa_dir(raw, split_type)
+    shared_dirs = [qa_dir, raw / split_type, raw, raw / "txt_db"]
+
+    answer_path = _find("answer_set.txt", [qa_dir])
+    if answer_path is None:
+        raise DataFileError(f"{qa_dir}: answer_set.txt not found (written by the official "
+                            f"mode_qas2mode_qas_encode.py next to the QA files)")
+    answers = read_answer_set(answer_path)
+    vocab = {a: i for i, a in enumerate(answers)}
+    unk1 = vocab.get(UNK1)
+
+    stats = _Stats()
+    records = {s: _convert_records(p, s, vocab, unk1, stats) for s, p in qa_paths.items()}
+    for split, recs in records.items():
+        dup = [q for q, n in Counter(r["question_id"] for r in recs).items() if n > 1]
+        if dup:
+            raise DataFileError(f"{qa_paths[split]}: question_id(s) {dup[:5]} appear more than once")
+
+    types_path = _find("all_reasoning_types.txt", [qa_dir])
+    if types_path is not None:
+        reasoning_types = read_reasoning_types(types_path)
+        known = set(reasoning_types)
+        for split, recs in records.items():
+            for r in recs:
+                unknown = [t for t in r["reasoning_type"].split("$") if t not in known]
+                if unknown:
+                    raise DataFileError(f"{qa_paths[split]}: question {r['question_id']} has reasoning-type "
+                                        f"token(s) {unknown} missing from {types_path}")
+    else:  # as the official reasoning_types.py: first-seen order over train, test, val
+        reasoning_types = list(dict.fromkeys(t for s in ("train", "test", "val")
+                                             for r in records[s] for t in r["reasoning_type"].split("$")))
+
+    vocab_path = Path(hoi_vocab) if hoi_vocab else _find("hois_full_trans.json", shared_dirs)
+    if vocab_path is not None:
+        if not vocab_path.is_file():
+            raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
+        hoi_names = read_hoi_vocab(vocab_path)
+    elif num_hoi_classes is not None:
+        if not isinstance(num_hoi_classes, int) or num_hoi_classes < 1:
+            raise ValueError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
+        hoi_names = [f"hoi_{i}" for i in range(num_hoi_classes)]
+    else:
+        raise DataFileError(f"no event-class vocabulary: hois_full_trans.json is not in "
+                            f"{', '.join(map(str, shared_dirs))}; pass hoi_vocab=PATH, or num_hoi_classes=N if "
+                            f"you know the class count")
+
+    events_path = _find("events.json", shared_dirs)
+    if events_path is None:
+        raise DataFileError(f"events.json (the Glance-Focus EgoTaskQA event annotations) not found in "
+                            f"{', '.join(map(str, shared_dirs))}")
+    clips = _clip_table(records)
+    events, event_counts = _convert_events(load_json(events_path, "EgoTaskQA events"), events_path, clips,
+                                           len(hoi_names), span_time_base)
+
+    txt = out / split_type / "txt_db"
+    for split, recs in records.items():
+        with atomic_write(txt / f"{split}.jsonl") as fh:
+            for r in recs:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    atomic_write_json(txt / "answer_vocab.json", answers, indent=None)
+    atomic_write_text(txt / "all_reasoning_types.txt", "".join(t + "\n" for t in reasoning_types))
+    atomic_write_text(txt / "hoi_classes.txt", "".join(n + "\n" for n in hoi_names))
+    atomic_write_json(txt / "events.json", events, indent=None)
+    readme = out / "hcrn_data" / "README.md"
+    if not readme.exists():
+        atomic_write_text(readme, FEATURES_README)
+
+    summary = {
+        "benchmark": "egotaskqa",
+        "split_type": split_type,
+        "raw_dir": str(raw), "qa_dir": str(qa_dir), "out_dir": str(out / split_type),
+        "qa_files": {s: str(p) for s, p in qa_paths.items()},
+        "splits": {s: {"questions": len(r), "out_of_vocabulary": stats.oov[s]} for s, r in records.items()},
+        "answer_vocab": len(answers),
+        "answers_matched_lowercased": stats.lowercased,
+        "answer_encode_unk1_but_in_vocab": stats.unk1_quirk,
+        "reasoning_types": reasoning_types,
+        "reasoning_types_source": str(types_path) if types_path else "generated from the QA files",
+        "hoi_classes": len(hoi_names),
+        "hoi_vocab": str(vocab_path) if vocab_path else f"num_hoi_classes={num_hoi_classes}",
+        "span_time_base": span_time_base,
+        "clips": len(clips),
+        "events": event_counts,
+    }
+    atomic_write_json(out / split_type / "prepare_summary.json", summary)
+    if sum(stats.oov.values()):
+        logger.warning("egotaskqa %s: %s val/test answers are not in answer_set.txt; labelled -1 (scored wrong)",
+                       split_type, dict(stats.oov))
+    return summary

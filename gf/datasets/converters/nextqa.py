@@ -1,0 +1,249 @@
+"""NExT-QA (multiple choice) from the official release CSVs to gf's layout.
+
+Why a converter and not the authors' ``*_mc.csv`` files: their loader read a renamed
+``video_id`` column, keyed questions by ``qid`` (unique only within a video) and dropped
+the question type (B17), so neither the official ``eval_mc.py`` keys nor its per-type
+table could be produced. Here every question gets the official key ``"<video>_<qid>"``
+and keeps its ``type``; options stay exactly as released (three val and eight test rows
+repeat an option string; they are kept, in order, because the label is a position).
+
+Input (``raw_dir``, from ``doc-doc/NExT-QA:dataset/nextqa/``)::
+
+    train.csv, val.csv, test.csv      video,frame_count,width,height,question,answer,qid,type,a0..a4
+    map_vid_vidorID.json              optional: {"<video>": "<folder>/<video>"} (VidOR video paths)
+
+Output (``out_dir``)::
+
+    txt_db/{split}.jsonl   {"question_id": "<video>_<qid>", "video_id": "<video>", "question": str,
+                            "options": [a0, a1, a2, a3, a4], "answer": int 0..4, "type": "CW"}
+    map_vid_vidorID.json   copied when present (to find each video's file for feature extraction)
+    meta.json, README.md   counts per split and per question type
+
+CSV cells are read as strings with pandas' NA detection off (``keep_default_na=False``),
+so an option spelled like an NA marker ("None", "null") stays the released text and an
+empty cell is reported as missing instead of becoming ``nan``. Video ids made of digits
+are written as ``str(int(video))``, which is what the official scripts (pandas int64)
+and int-keyed feature files produce.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.datasets.converters import register_converter
+
+__all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+NUM_OPTIONS = 5
+OPTION_COLUMNS = tuple(f"a{i}" for i in range(NUM_OPTIONS))
+#: Raw type codes: Causal (why, how), Temporal (next, previous, concurrent), Descriptive
+#: (count, location, other). The official scoring folds TP into TN; the data keeps TP.
+QUESTION_TYPES = ("CW", "CH", "TN", "TP", "TC", "DC", "DL", "DO")
+REQUIRED_COLUMNS = ("video", "question", "answer", "qid", "type") + OPTION_COLUMNS
+#: The authors' and MIST's renamed copies (``*_mc.csv``) call the video column ``video_id``.
+VIDEO_COLUMN_ALIASES = ("video", "video_id")
+MAP_FILE = "map_vid_vidorID.json"
+FORMAT_VERSION = 1
+
+
+def _csv_line_of_row(path: Path, index: int) -> Optional[int]:
+    """File line where data row ``index`` starts (header = line 1), counting quoted newlines
+    and blank lines the way the file has them. Only called when an error is reported."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        seen = -2  # the header is row -1
+        for row in reader:
+            if row:
+                seen += 1
+                if seen == index:
+                    return start
+            start = reader.line_num + 1
+    return None
+
+
+def _canonical_video(value: str) -> str:
+    value = value.strip()
+    return str(int(value)) if value.isdigit() else value
+
+
+def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    """Rows of an official split CSV as gf records, every cell checked.
+
+    Errors name the file, the CSV line and the column: a missing column, an empty cell,
+    an ``answer`` outside 0..4, a non-integer ``qid``, an unknown ``type`` and a question
+    key ``"<video>_<qid>"`` that occurs twice (both lines named).
+    """
+    import pandas as pd  # lazy: keep `import gf` light
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"NExT-QA split file not found: {path}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataFileError(f"{path}: the file is empty; expected the header "
+                            f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataFileError(f"{path}: not a readable CSV: {e}") from None
+
+    columns = list(frame.columns)
+    video_col = next((c for c in VIDEO_COLUMN_ALIASES if c in columns), None)
+    missing = [c for c in REQUIRED_COLUMNS if c != "video" and c not in columns]
+    if video_col is None:
+        missing.insert(0, "video")
+    if missing:
+        raise DataFileError(
+            f"{path}:1: missing column(s) {', '.join(repr(c) for c in missing)}; the header has "
+            f"{', '.join(columns)}. Expected the official NExT-QA header "
+            f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4."
+        )
+
+    def fail(index: int, column: str, message: str) -> None:
+        line = _csv_line_of_row(path, index)
+        where = f"{path}:{line}" if line else f"{path}, data row {index + 1}"
+        raise DataFileError(f"{where}: column {column!r}: {message}")
+
+    def cell(index: int, column: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():  # short rows give NaN, empty cells ""
+            fail(index, column, "empty value; every question needs a video, qid, type, question, "
+                                "answer and five options a0..a4")
+        return value
+
+    records: List[Dict[str, Any]] = []
+    first_row: Dict[str, int] = {}
+    data = frame[[video_col, "question", "answer", "qid", "type", *OPTION_COLUMNS]].itertuples(index=False, name=None)
+    for index, (video, question, answer, qid, qtype, *options) in enumerate(data):
+        video = _canonical_video(cell(index, video_col, video))
+        qid_text = cell(index, "qid", qid).strip()
+        if not qid_text.isdigit():
+            fail(index, "qid", f"{qid!r} is not a non-negative integer")
+        answer_text = cell(index, "answer", answer).strip()
+        if not answer_text.isdigit() or int(answer_text) >= NUM_OPTIONS:
+            fail(index, "answer", f"{answer!r} is not an option index in 0..{NUM_OPTIONS - 1}")
+        qtype = cell(index, "type", qtype).strip()
+        if qtype not in QUESTION_TYPES:
+            fail(index, "type", f"{qtype!r} is not a NExT-QA question type ({', '.join(QUESTION_TYPES)})")
+        options = [cell(index, col, opt) for col, opt in zip(OPTION_COLUMNS, options)]
+        key = f"{video}_{int(qid_text)}"
+        if key in first_row:
+            other = _csv_line_of_row(path, first_row[key])
+            fail(index, "qid", f"question {key!r} (video {video}, qid {int(qid_text)}) already appears on "
+                               f"line {other}; (video, qid) must be unique")
+        first_row[key] = index
+        records.append({
+            "question_id": key,
+            "video_id": video,
+            "question": cell(index, "question", question),
+            "options": options,
+            "answer": int(answer_text),
+            "type": qtype,
+        })
+    return records
+
+
+def _split_summary(records: Sequence[Dict[str, Any]], video_map: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    types = Counter(r["type"] for r in records)
+    videos = {r["video_id"] for r in records}
+    summary = {
+        "questions": len(records),
+        "videos": len(videos),
+        "types": {t: types.get(t, 0) for t in QUESTION_TYPES},
+        "super_types": {s: sum(n for t, n in types.items() if t[0] == s) for s in "CTD"},
+        "rows_with_duplicated_options": sum(len(set(r["options"])) < NUM_OPTIONS for r in records),
+    }
+    if video_map is not None:
+        summary["videos_missing_from_map"] = len(videos - set(video_map))
+    return summary
+
+
+def _readme(summary: Dict[str, Any]) -> str:
+    lines = [
+        "# NExT-QA in gf's layout",
+        "",
+        f"Written by `gf prepare nextqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
+        "",
+        "```",
+        "txt_db/<split>.jsonl   {question_id: \"<video>_<qid>\", video_id, question, options: [a0..a4], answer: 0..4, type}",
+    ]
+    if summary["map_file"]:
+        lines.append("map_vid_vidorID.json   video id -> <folder>/<video> in the NExT-QA/VidOR video dump")
+    lines += [
+        "vis_db/                features you add, keyed by video id (see datasets.nextqa.features)",
+        "```",
+        "",
+        "| split | questions | videos | " + " | ".join(QUESTION_TYPES) + " | rows with a repeated option |",
+        "|---|---|---|" + "---|" * len(QUESTION_TYPES) + "---|",
+    ]
+    for split, s in summary["splits"].items():
+        lines.append(f"| {split} | {s['questions']} | {s['videos']} | "
+                     + " | ".join(str(s["types"][t]) for t in QUESTION_TYPES)
+                     + f" | {s['rows_with_duplicated_options']} |")
+    lines += ["", "Test labels are public (NExT-QA releases them), so the test split is scored locally.",
+              "The official scoring folds TP into TN (Bef&Aft).", ""]
+    return "\n".join(lines)
+
+
+@register_converter("nextqa")
+def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
+            splits: Union[str, Sequence[str]] = SPLITS) -> Dict[str, Any]:
+    """Convert the official CSVs in ``raw_dir`` into ``out_dir`` (layout in the module docs).
+
+    ``splits``: which ``<split>.csv`` files to convert; a requested file that is missing
+    is an error naming it (before anything is written). Returns the summary also
+    written to ``meta.json``.
+    """
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        raise DataFileError(f"NExT-QA raw folder not found: {raw_dir} (expected train.csv, val.csv, test.csv)")
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    if not splits:
+        raise ValueError("nextqa converter: splits is empty; name at least one of train, val, test")
+    paths = {s: raw_dir / f"{s}.csv" for s in splits}
+    absent = [str(p) for p in paths.values() if not p.is_file()]
+    if absent:
+        raise DataFileError(
+            f"NExT-QA split file(s) not found: {', '.join(absent)}. Download them from "
+            f"doc-doc/NExT-QA (dataset/nextqa/), or convert only the splits you have "
+            f"(gf prepare nextqa ... --set 'splits=[\"val\",\"test\"]')."
+        )
+
+    video_map = None
+    map_path = raw_dir / MAP_FILE
+    if map_path.is_file():
+        video_map = load_json(map_path, "NExT-QA video map")
+        if not isinstance(video_map, dict) or not all(isinstance(v, str) for v in video_map.values()):
+            raise DataFileError(f"{map_path}: expected a JSON object {{\"<video>\": \"<folder>/<video>\"}}")
+
+    records = {split: read_split_csv(path) for split, path in paths.items()}  # all read before any write
+
+    for split, rows in records.items():
+        with atomic_write(out_dir / "txt_db" / f"{split}.jsonl") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if video_map is not None:
+        atomic_write_json(out_dir / MAP_FILE, video_map, indent=None)
+
+    video_splits = Counter(v for rows in records.values() for v in {r["video_id"] for r in rows})
+    summary: Dict[str, Any] = {
+        "benchmark": "nextqa",
+        "format_version": FORMAT_VERSION,
+        "source": str(raw_dir),
+        "map_file": MAP_FILE if video_map is not None else None,
+        "splits": {split: _split_summary(rows, video_map) for split, rows in records.items()},
+        "videos_in_several_splits": sum(n > 1 for n in video_splits.values()),
+    }
+    if summary["videos_in_several_splits"]:
+        logger.warning("NExT-QA: %d video(s) appear in more than one split of %s",
+                       summary["videos_in_several_splits"], raw_dir)
+    atomic_write_json(out_dir / "meta.json", summary)
+    atomic_write_text(out_dir / "README.md", _readme(summary))
+    return summary

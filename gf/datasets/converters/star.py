@@ -1,0 +1,412 @@
+"""STAR official release -> the Glance-Focus authors' layout that the ``star`` builder reads.
+
+Why a converter: the authors distribute their preprocessed ``txt_db/`` only on Google
+Drive and never said how it was made. This rebuilds it from what STAR itself releases
+(``STAR_{train,val,test}.json`` and the class files) plus the Charades action
+annotations STAR was generated from, so every label can be traced to a public file.
+
+Input (``raw_dir``)::
+
+    STAR_train.json, STAR_val.json, STAR_test.json   (any that exist; test has no answers)
+    action_classes.txt, action_mapping.txt            (here, or in classes/, STAR_classes/
+                                                       or annotations/STAR_classes/)
+    Charades_v1_train.csv, Charades_v1_test.csv       (or charades_csv=...; columns id, actions)
+    Charades_v1_classes.txt                           (or charades_classes=...; only needed when
+                                                       the CSV uses Charades c-ids)
+
+Output (``out_dir``)::
+
+    txt_db/{train,val,test}.jsonl   question_id, video_id, question, options (4, released order),
+                                    answer (option index; absent in test), start, end
+    txt_db/events.json              {question_id: {"duration": end - start,
+                                                   "actions": [[class, start_s, end_s], ...]}}
+    txt_db/action_mapping.txt       copied byte for byte (111 lines, no final newline)
+    txt_db/action_classes.txt       copied byte for byte
+    vis_db/README.md                features are referenced, not copied
+    prepare_summary.json            what was counted (the returned summary)
+
+Action ids. STAR's ``a000``..``a110`` are **not** Charades' ``c000``..``c156`` renamed:
+they are the 111 Charades classes whose verb and object are in STAR's vocabulary,
+renumbered without gaps (``a007`` "open a door" is Charades ``c008`` "Opening a door";
+``c007`` "Fixing a door" has no STAR class). STAR's generator, by contrast, worked on
+``a``-prefixed Charades numbers internally (its ``actions_with_something_id`` lists
+``a126``), which is why the mapping must go through the class *descriptions*: a
+Charades class maps to the STAR class whose description is the same phrase with the
+gerunds in base form ("Watching/Reading/Looking at a book" -> "watch/read/look at a
+book"). All 111 STAR classes match exactly one Charades class this way on the Charades
+class list [checked against a third-party copy of ``Charades_v1_classes.txt``;
+unverified against the official file]; anything else is an error. A CSV that already
+uses STAR ``a``-ids is taken as is. Charades actions outside STAR's space are left out
+and counted (STAR's own preprocessing keeps only its action space).
+
+Events per question: the actions of the question's video that overlap ``[start, end]``,
+clipped to it and re-based to the clip start (seconds; Charades and STAR both use
+seconds, so no fps is needed). Events empty after clipping are dropped and counted.
+STAR's generator also removed actions by length (``max_time``/``min_time``); its values
+are not released, so no length filter is applied [unverified: whether the authors'
+events.json applied one].
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.datasets.base import read_class_lines
+from gf.datasets.converters import register_converter
+
+__all__ = ["convert", "charades_to_star_ids", "parse_charades_actions"]
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+NUM_CHOICES = 4
+CLASS_DIRS = (".", "classes", "STAR_classes", "annotations/STAR_classes")
+CHARADES_CSVS = ("Charades_v1_train.csv", "Charades_v1_test.csv")
+CHARADES_DIRS = (".", "Charades", "charades")
+PathLike = Union[str, Path]
+
+VIS_DB_README = """# STAR features (not produced by `gf prepare star`)
+
+`gf prepare star` writes the annotations only. The `star` builder reads features from
+`vis_db/s3d.pth` by default: a `torch.save`d dict {question_id: FloatTensor[T, 1024]}
+(S3D, about one vector per second of the question's trimmed clip [start, end]), as in the
+Glance-Focus authors' bundle. Put that file (or a link to it) here, or point
+`datasets.star.features` at another store keyed by question id (HDF5, a folder of .npy,
+webdataset shards). `strID2numID.json` is not needed by gf.
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# class files and the Charades -> STAR id map
+# ---------------------------------------------------------------------------------------
+def _find(raw: Path, names: Sequence[str], dirs: Sequence[str]) -> Optional[Path]:
+    for d in dirs:
+        for name in names:
+            path = raw / d / name
+            if path.is_file():
+                return path
+    return None
+
+
+def _id_lines(path: Path) -> List[Tuple[str, str]]:
+    """``"<id> <rest>"`` lines -> [(id, rest)]; every line must have an id."""
+    out = []
+    for line in read_class_lines(path):
+        parts = line.split(None, 1)
+        out.append((parts[0], parts[1].strip() if len(parts) > 1 else ""))
+    ids = [i for i, _ in out]
+    dup = [i for i, n in Counter(ids).items() if n > 1]
+    if dup:
+        raise DataFileError(f"{path}: id(s) {dup[:5]} appear more than once")
+    return out
+
+
+# Determiners differ between copies of the Charades list ("Taking (some) clothes from
+# somewhere"); they never distinguish two classes, so the comparison ignores them.
+_IGNORED_WORDS = frozenset({"a", "an", "the", "some"})
+
+
+def _tokens(description: str) -> List[str]:
+    return [t for word in description.lower().split() for t in word.split("/") if t and t not in _IGNORED_WORDS]
+
+
+def _verb_forms(base: str) -> set:
+    """``base`` and its plausible -ing forms (take->taking, sit->sitting, lie->lying)."""
+    forms = {base, base + "ing", base + base[-1] + "ing"}
+    if base.endswith("ie"):
+        forms.add(base[:-2] + "ying")
+    if base.endswith("e"):
+        forms.add(base[:-1] + "ing")
+    return forms
+
+
+def _same_phrase(star_description: str, charades_description: str) -> bool:
+    """STAR's base-form phrase equals Charades' gerund phrase, token by token."""
+    a, b = _tokens(star_description), _tokens(charades_description)
+    return len(a) == len(b) and all(y in _verb_forms(x) for x, y in zip(a, b))
+
+
+def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
+                         charades_classes: Sequence[Tuple[str, str]], *, source: str = "") -> Dict[str, str]:
+    """``{charades_id: star_id}`` by description; every STAR class must match exactly one.
+
+    Both arguments are ``[(id, description)]`` (``action_classes.txt`` and
+    ``Charades_v1_classes.txt``). Ambiguity or a STAR class without a match is an error:
+    a silently wrong map would train on wrong event classes.
+    """
+    mapping: Dict[str, str] = {}
+    unmatched, ambiguous = [], []
+    for sid, sdesc in star_classes:
+        hits = [cid for cid, cdesc in charades_classes if _same_phrase(sdesc, cdesc)]
+        if not hits:
+            unmatched.append(f"{sid} {sdesc!r}")
+        elif len(hits) > 1:
+            ambiguous.append(f"{sid} {sdesc!r} -> {hits}")
+        else:
+            if hits[0] in mapping:
+                ambiguous.append(f"{hits[0]} matches both {mapping[hits[0]]} and {sid}")
+            mapping[hits[0]] = sid
+    if unmatched or ambiguous:
+        raise DataFileError(
+            f"{source or 'class files'}: cannot map Charades classes to STAR actions by description: "
+            f"{len(unmatched)} STAR class(es) without a Charades match ({'; '.join(unmatched[:5])}), "
+            f"{len(ambiguous)} ambiguous ({'; '.join(ambiguous[:5])}). Is charades_classes the "
+            f"official Charades_v1_classes.txt (\"c000 Holding some clothes\")?"
+        )
+    return mapping
+
+
+# ---------------------------------------------------------------------------------------
+# Charades action annotations
+# ---------------------------------------------------------------------------------------
+def parse_charades_actions(text: str, where: str) -> List[Tuple[str, float, float]]:
+    """``"c092 11.90 21.20;c147 0.00 12.60"`` -> [(id, start_s, end_s)]; empty -> []."""
+    out = []
+    for item in (text or "").split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        parts = item.split()
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            start, end = float(parts[1]), float(parts[2])
+        except ValueError:
+            raise DataFileError(f"{where}: action {item!r} is not '<id> <start_s> <end_s>'") from None
+        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+            raise DataFileError(f"{where}: action {item!r} has end before start or non-finite times")
+        out.append((parts[0], start, end))
+    return out
+
+
+def _read_charades_csvs(paths: Sequence[Path]) -> Dict[str, List[Tuple[str, float, float]]]:
+    videos: Dict[str, List[Tuple[str, float, float]]] = {}
+    origin: Dict[str, str] = {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"id", "actions"} - set(reader.fieldnames or [])
+            if missing:
+                raise DataFileError(f"{path}: missing column(s) {sorted(missing)}; expected a Charades CSV "
+                                    f"with 'id' and 'actions' (\"c092 11.90 21.20;...\")")
+            for row in reader:
+                where = f"{path}:{reader.line_num} (id {row.get('id')!r})"
+                vid = (row.get("id") or "").strip()
+                if not vid:
+                    raise DataFileError(f"{where}: empty 'id'")
+                actions = parse_charades_actions(row.get("actions") or "", where)
+                if vid in videos and videos[vid] != actions:
+                    raise DataFileError(f"{where}: video {vid!r} is also in {origin[vid]} with other actions")
+                videos[vid] = actions
+                origin[vid] = str(path)
+    return videos
+
+
+# ---------------------------------------------------------------------------------------
+# questions
+# ---------------------------------------------------------------------------------------
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _convert_question(q: Any, i: int, path: Path) -> Dict[str, Any]:
+    qid = q.get("question_id") if isinstance(q, Mapping) else None
+    where = f"{path}: record {i} (question_id {qid!r})"
+    if not isinstance(q, Mapping):
+        raise DataFileError(f"{where}: expected an object, got {type(q).__name__}")
+    for key, kind in (("question_id", str), ("question", str), ("video_id", str)):
+        if not isinstance(q.get(key), kind) or not q.get(key):
+            raise DataFileError(f"{where}: '{key}' must be a non-empty string, got {q.get(key)!r}")
+    start, end = q.get("start"), q.get("end")
+    if not (_number(start) and _number(end)):
+        raise DataFileError(f"{where}: 'start'/'end' must be numbers of seconds, got {start!r}, {end!r}")
+    if end <= start:
+        raise DataFileError(f"{where}: clip [{start}, {end}] is empty; end must be after start")
+    choices = q.get("choices")
+    if not isinstance(choices, list) or len(choices) != NUM_CHOICES:
+        n = len(choices) if isinstance(choices, list) else type(choices).__name__
+        raise DataFileError(f"{where}: expected {NUM_CHOICES} 'choices', got {n}")
+    options = []
+    for j, c in enumerate(choices):
+        text = c.get("choice") if isinstance(c, Mapping) else None
+        if not isinstance(text, str):
+            raise DataFileError(f"{where}: choices[{j}] has no string 'choice': {c!r}")
+        options.append(text)
+    record = {"question_id": qid, "video_id": q["video_id"], "question": q["question"],
+              "options": options, "start": start, "end": end}
+    if "answer" in q:
+        hits = [j for j, o in enumerate(options) if o == q["answer"]]
+        if len(hits) != 1:
+            what = "matches no choice" if not hits else f"matches choices {hits}"
+            raise DataFileError(f"{where}: answer {q['answer']!r} {what} of {options}; the label is the "
+                                f"index of the one choice equal to the answer")
+        record["answer"] = hits[0]
+    return record
+
+
+def _clip_events(actions: Iterable[Tuple[int, float, float]], start: float, end: float):
+    """Actions overlapping [start, end], clipped and re-based; returns (kept, dropped)."""
+    kept, dropped = [], 0
+    for cls, s, e in actions:
+        s2, e2 = max(s, start) - start, min(e, end) - start
+        if e2 > s2:
+            kept.append([cls, round(s2, 4), round(e2, 4)])
+        else:
+            dropped += 1
+    kept.sort(key=lambda a: (a[1], a[2]))
+    return kept, dropped
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------
+def _as_paths(value: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [Path(value)]
+    return [Path(v) for v in value]
+
+
+@register_converter("star")
+def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, PathLike, Sequence[PathLike]] = None,
+            charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
+    """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
+
+    ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
+    found in ``raw_dir`` or ``raw_dir/Charades``). ``charades_classes``: the Charades class
+    list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
+    """
+    raw, out = Path(raw_dir), Path(out_dir)
+    if not raw.is_dir():
+        raise DataFileError(f"STAR raw folder not found: {raw}")
+    qa_paths = {s: raw / f"STAR_{s}.json" for s in SPLITS if (raw / f"STAR_{s}.json").is_file()}
+    if not qa_paths:
+        raise DataFileError(f"{raw}: none of STAR_train.json, STAR_val.json, STAR_test.json is there; "
+                            f"--raw must be the folder with STAR's question files")
+    action_classes = _find(raw, ["action_classes.txt"], CLASS_DIRS)
+    action_mapping = _find(raw, ["action_mapping.txt"], CLASS_DIRS)
+    if action_classes is None or action_mapping is None:
+        raise DataFileError(f"{raw}: action_classes.txt and action_mapping.txt (STAR's classes.zip) not found "
+                            f"in any of {', '.join(CLASS_DIRS)}")
+    star_classes = _id_lines(action_classes)
+    mapping_ids = [i for i, _ in _id_lines(action_mapping)]
+    if mapping_ids != [i for i, _ in star_classes]:
+        raise DataFileError(f"{action_mapping} and {action_classes} list different action ids in different "
+                            f"orders; they must be the same {len(star_classes)} ids")
+    star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
+
+    csv_paths = _as_paths(charades_csv) or [p for p in (_find(raw, [n], CHARADES_DIRS) for n in CHARADES_CSVS) if p]
+    if not csv_paths:
+        raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
+                            f"and Charades_v1_test.csv: STAR's videos come from both)")
+    for p in csv_paths:
+        if not p.is_file():
+            raise DataFileError(f"Charades CSV not found: {p}")
+    videos = _read_charades_csvs(csv_paths)
+
+    # Which id space does the CSV use?
+    used_ids = {a for acts in videos.values() for a, _, _ in acts}
+    if used_ids and all(a.startswith("a") for a in used_ids):
+        unknown = sorted(used_ids - set(star_index))
+        if unknown:
+            raise DataFileError(f"{csv_paths}: action ids {unknown[:5]} are not in {action_classes}")
+        to_star = {a: a for a in used_ids}
+        id_space = "star"
+        classes_path = None
+    else:
+        classes_path = Path(charades_classes) if charades_classes else _find(raw, ["Charades_v1_classes.txt"], CHARADES_DIRS)
+        if classes_path is None or not classes_path.is_file():
+            raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
+                                f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
+                                f"by description")
+        to_star = charades_to_star_ids(star_classes, _id_lines(classes_path), source=f"{classes_path} vs {action_classes}")
+        id_space = "charades"
+
+    # Questions.
+    records: Dict[str, List[Dict[str, Any]]] = {}
+    clip_of: Dict[str, Tuple[str, float, float, str]] = {}
+    for split, path in qa_paths.items():
+        raw_qs = load_json(path, f"STAR {split} questions")
+        if not isinstance(raw_qs, list):
+            raise DataFileError(f"{path}: expected a JSON list of questions, got {type(raw_qs).__name__}")
+        recs = [_convert_question(q, i, path) for i, q in enumerate(raw_qs)]
+        labelled = sum("answer" in r for r in recs)
+        if 0 < labelled < len(recs):
+            raise DataFileError(f"{path}: {labelled} of {len(recs)} questions have an 'answer'; a split is "
+                                f"fully labelled or fully unlabelled (STAR_test.json has no answers)")
+        for r in recs:
+            clip = (r["video_id"], r["start"], r["end"], str(path))
+            old = clip_of.get(r["question_id"])
+            if old is not None:
+                raise DataFileError(f"{path}: question_id {r['question_id']!r} appears again (first in {old[3]}); "
+                                    f"events.json and features are keyed by question id, so ids must be unique "
+                                    f"across splits")
+            clip_of[r["question_id"]] = clip
+        records[split] = recs
+
+    no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
+    if no_video:
+        raise DataFileError(f"{len(no_video)} STAR video(s) are not in {[str(p) for p in csv_paths]}: "
+                            f"{no_video[:10]}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
+
+    # Events per question.
+    star_actions: Dict[str, List[Tuple[int, float, float]]] = {}
+    non_star = 0
+    for vid, acts in videos.items():
+        kept = []
+        for a, s, e in acts:
+            sid = to_star.get(a)
+            if sid is None:
+                non_star += 1
+            else:
+                kept.append((star_index[sid], s, e))
+        star_actions[vid] = kept
+    events: Dict[str, Dict[str, Any]] = {}
+    dropped = no_events = 0
+    for qid, (vid, start, end, _) in clip_of.items():
+        kept, n_drop = _clip_events(star_actions[vid], start, end)
+        dropped += n_drop
+        no_events += not kept
+        events[qid] = {"duration": round(end - start, 4), "actions": kept}
+
+    # Write.
+    txt = out / "txt_db"
+    for split, recs in records.items():
+        with atomic_write(txt / f"{split}.jsonl") as fh:
+            for r in recs:
+                fh.write(_json_line(r))
+    atomic_write_json(txt / "events.json", events, indent=None)
+    for src in (action_mapping, action_classes):
+        with atomic_write(txt / src.name, "wb") as fh:
+            fh.write(src.read_bytes())
+    atomic_write_text(out / "vis_db" / "README.md", VIS_DB_README)
+    summary = {
+        "benchmark": "star",
+        "raw_dir": str(raw), "out_dir": str(out),
+        "splits": {s: {"questions": len(r), "labelled": sum("answer" in x for x in r),
+                       "by_type": dict(Counter(x["question_id"].split("_")[0] for x in r))}
+                   for s, r in records.items()},
+        "action_classes": len(star_classes),
+        "action_id_space": id_space,
+        "charades_csv": [str(p) for p in csv_paths],
+        "charades_classes": str(classes_path) if classes_path else None,
+        "charades_actions_outside_star": non_star,
+        "events": {"questions": len(events), "events": sum(len(e["actions"]) for e in events.values()),
+                   "dropped_outside_clip": dropped, "questions_without_events": no_events},
+    }
+    atomic_write_json(out / "prepare_summary.json", summary)
+    if dropped or no_events:
+        logger.warning("star: %d action(s) lay outside their question's clip and were dropped; %d question(s) "
+                       "have no events", dropped, no_events)
+    return summary
+
+
+def _json_line(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False) + "\n"

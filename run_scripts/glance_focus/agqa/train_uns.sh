@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Train Glance-Focus (unsupervised memories) on AGQA 2.0 balanced with the authors' recipe, then test.
+# Env: DATA_ROOT (folder holding AGQA/), OUTPUT_DIR, NPROC (processes; >1 uses torchrun).
+# Extra arguments are passed as --options, e.g.: bash train_uns.sh run.lr=1e-5 run.resume=auto
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+source "$ROOT/run_scripts/common.sh"
+gf_run train "$ROOT/projects/glance_focus/agqa/train_uns.yaml" agqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/agqa/train_uns}" "$@"

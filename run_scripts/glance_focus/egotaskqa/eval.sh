@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Evaluate a checkpoint on EgoTaskQA val and test (accuracy per reasoning-type token, open/binary).
+# Usage: CHECKPOINT=path/to/checkpoint_best.pth bash eval.sh [key=value ...]
+# A checkpoint of train_uns.sh: add model.memory=uns. Indirect split: datasets.egotaskqa.split_type=indirect.
+# Env: DATA_ROOT, OUTPUT_DIR, NPROC, SPLITS (default "val test").
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+source "$ROOT/run_scripts/common.sh"
+: "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
+GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
+gf_run evaluate "$ROOT/projects/glance_focus/egotaskqa/train_sup.yaml" egotaskqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/egotaskqa/eval}" "$@"

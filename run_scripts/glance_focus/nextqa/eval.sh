@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Evaluate a checkpoint on NExT-QA val and test (test labels are public: both are scored,
+# with the official CW/CH/TN/TC/DC/DL/DO table).
+# Usage: CHECKPOINT=path/to/checkpoint_best.pth bash eval.sh [key=value ...]
+# Env: DATA_ROOT, OUTPUT_DIR, NPROC, SPLITS (default "val test").
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+source "$ROOT/run_scripts/common.sh"
+: "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
+GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
+gf_run evaluate "$ROOT/projects/glance_focus/nextqa/train_uns.yaml" nextqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/nextqa/eval}" "$@"

@@ -1,0 +1,35 @@
+import pytest
+
+from gf.common.registry import registry
+from gf.datasets.synthetic import SyntheticBenchmarkError
+
+TINY = dict(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8, max_event_frames=3, max_gap_frames=1)
+
+
+def build(tmp_path, **generator):
+    cls = registry.get_builder_class("synthetic_star")
+    return cls({"data_root": str(tmp_path), "max_feats": 24, "generator": {**TINY, **generator}})
+
+
+def test_generated_on_first_use_and_read_through_the_star_code_path(tmp_path):
+    builder = build(tmp_path)
+    datasets = builder.build_datasets()
+    assert (tmp_path / "SYNTHETIC_STAR" / "txt_db" / "train.jsonl").is_file()
+    assert {k: len(v) for k, v in datasets.items()} == {"train": 8, "val": 4, "test": 4}
+    info = builder.info()
+    assert info["event_pred_dim"] == 21 and info["feature_dim"] == 8 and info["num_options"] == 4
+    sample = datasets["test"][0]
+    assert sample["answer"] is not None  # the synthetic test split is labelled, unlike STAR's
+    assert sample["video"].shape == (24, 8) and len(sample["text"]) == 4
+    assert builder.benchmark == "star"
+
+
+def test_a_folder_generated_with_another_config_is_refused(tmp_path):
+    build(tmp_path).build_datasets(["train"])
+    with pytest.raises(SyntheticBenchmarkError, match="another config"):
+        build(tmp_path, seed=1).build_datasets(["train"])
+
+
+def test_unknown_generator_key_is_an_error(tmp_path):
+    with pytest.raises((TypeError, ValueError), match="num_verb"):
+        build(tmp_path, num_verb=3)
