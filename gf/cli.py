@@ -93,11 +93,14 @@ def cmd_evaluate(args) -> int:
         return 2
     from gf.common.registry import registry
 
+    from gf.models import zoo
+
+    checkpoint = zoo.resolve_checkpoint(args.checkpoint)  # a path, a URL or zoo:<name>
     cfg = _config(args)
     splits = args.splits or list(cfg.run.test_splits)
     runner = registry.get_runner_class(cfg.run.runner)(cfg, splits=splits)
     try:
-        runner.load_weights(args.checkpoint)
+        runner.load_weights(checkpoint)
         for split in splits:
             runner.evaluate_split(split, tag=args.tag)
     finally:
@@ -129,11 +132,36 @@ def cmd_download(args) -> int:
     from gf.common.download import DownloadError, download, sha256sum
 
     try:
-        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
+        if args.url.startswith(("model:", "zoo:")):
+            if args.sha256 or args.dest:
+                print("gf download: a zoo entry pins its own hash and cache place; drop --sha256/--dest",
+                      file=sys.stderr)
+                return 2
+            from gf.models import zoo
+
+            path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet)
+        else:
+            path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
     except DownloadError as e:
         print(f"gf download: {e}", file=sys.stderr)
         return 1
     print(f"{path}\nsha256 {sha256sum(path)}")
+    return 0
+
+
+def cmd_zoo(args) -> int:
+    import json
+
+    from gf.models import zoo
+
+    if args.zoo_command == "publish":
+        entry = zoo.publish_checkpoint(args.checkpoint, args.name, url=args.url, zoo_file=args.zoo_file,
+                                       reported=json.loads(args.reported) if args.reported else None)
+        print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {zoo.user_zoo_file()}")
+        return 0
+    for name in zoo.list_pretrained(args.model):
+        e = zoo.get_pretrained(name)
+        print(f"{name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
     return 0
 
 
@@ -187,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dest", help="destination file or folder (default: the gf cache, $GF_CACHE_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("zoo", help="pretrained model entries: list, publish")
+    zsub = p.add_subparsers(dest="zoo_command", metavar="<zoo command>", required=True)
+    z = zsub.add_parser("list", help="list zoo entries")
+    z.add_argument("model", nargs="?")
+    z = zsub.add_parser("publish", help="publish a gf checkpoint as a zoo entry (sha256 recorded)")
+    z.add_argument("checkpoint")
+    z.add_argument("--name", required=True, help="e.g. glance_focus/demo_sup")
+    z.add_argument("--url", help="where the file will be served (default: its file:// URI)")
+    z.add_argument("--zoo-file", help="zoo JSON to write (default: $GF_ZOO or $GF_CACHE_DIR/zoo.json)")
+    z.add_argument("--reported", help="JSON dict of reported figures (with a 'source')")
+    p.set_defaults(func=cmd_zoo)
     return parser
 
 

@@ -88,7 +88,7 @@ def plugin_path(monkeypatch):
     monkeypatch.syspath_prepend(PLUGINS)
 
 
-def test_train_then_test_writes_everything(tmp_path, capsys):
+def test_train_then_test_writes_everything(tmp_path, capsys, monkeypatch):
     cfg = write_config(tmp_path)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     out = tmp_path / "out"
@@ -115,6 +115,15 @@ def test_train_then_test_writes_everything(tmp_path, capsys):
                     "--splits", "test", "--tag", "reeval"]) == 0
     reeval = json.loads((out / "eval/test_reeval_report.json").read_text())
     assert reeval["overall"] == report["overall"] and reeval["breakdowns"] == report["breakdowns"]
+    # published as a zoo entry (with its sha256), then evaluated by name: the same table
+    monkeypatch.setenv("GF_ZOO", str(tmp_path / "zoo.json"))
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    assert gf_main(["zoo", "publish", str(out / "checkpoint_best.pth"), "--name", "glance_focus/tiny_demo"]) == 0
+    assert "sha256" in capsys.readouterr().out
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", "zoo:glance_focus/tiny_demo",
+                    "--splits", "test", "--tag", "zoo"]) == 0
+    from_zoo = json.loads((out / "eval/test_zoo_report.json").read_text())
+    assert from_zoo["overall"] == report["overall"] and from_zoo["breakdowns"] == report["breakdowns"]
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):

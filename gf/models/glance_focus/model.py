@@ -281,3 +281,60 @@ class GlanceFocus(nn.Module):
         out = self.forward(batch)
         return {"scores": out["pred_answer"], "prediction": out["pred_answer"].argmax(-1),
                 "pred_spans": out["pred_spans"], "pred_logits": out["pred_logits"]}
+
+    @torch.no_grad()
+    def predict_example(self, features, question: str, options: Optional[Sequence[str]] = None,
+                        video_mask=None, *, text_format: str = "{question} {option}",
+                        answer_vocab: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """Answer one question about one video given its raw ``[T, D]`` features.
+
+        Why this exists: a user with one clip should get exactly the answer that evaluation
+        would give, so the features go through the datasets' own sampling/padding
+        (``VideoFeatureProcessor`` with this model's ``max_feats``/``feature_dim``) and the
+        texts through the training template (``"{question} {option}"`` unless
+        ``text_format`` says otherwise). ``video_mask`` ([T], True = real frame) drops
+        padded rows before sampling. Multiple choice needs ``options`` (>= 2); open-ended
+        takes none and maps the index through ``answer_vocab`` when given. Dropout follows
+        the module's mode: call ``eval()`` first for deterministic answers.
+
+        Returns ``{"prediction": int, "scores": list[float], "answer": option text,
+        vocabulary entry or the index}``.
+        """
+        from gf.processors.text import VideoQATextProcessor
+        from gf.processors.video import VideoFeatureProcessor
+
+        cfg = self.config
+        feats = torch.as_tensor(features)
+        if video_mask is not None:
+            keep = torch.as_tensor(video_mask).bool()
+            if feats.ndim != 2 or keep.shape != feats.shape[:1]:
+                raise ValueError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
+                                 f"video_mask {tuple(keep.shape)}")
+            feats = feats[keep]
+        sample = VideoFeatureProcessor(cfg.max_feats, cfg.feature_dim)(feats)
+        if cfg.answer_mode == "mc":
+            if options is None or isinstance(options, str) or len(options) < 2:
+                raise ValueError(f"multiple-choice model: give options as a list of at least 2 strings, "
+                                 f"got {options!r}")
+            if answer_vocab is not None:
+                raise ValueError("answer_vocab is for open-ended models; multiple choice answers with options")
+        else:
+            if options is not None:
+                raise ValueError("open-ended model: it answers from its vocabulary, options are not used; "
+                                 "pass answer_vocab to get the answer string")
+            if answer_vocab is not None and len(answer_vocab) != cfg.num_answers:
+                raise ValueError(f"answer_vocab has {len(answer_vocab)} entries but the model scores "
+                                 f"num_answers={cfg.num_answers}")
+        texts = VideoQATextProcessor(text_format)(question, options)
+        param = next(self.parameters())
+        batch = {"video": sample["video"].to(param.device, param.dtype).unsqueeze(0),
+                 "video_mask": sample["video_mask"].to(param.device).unsqueeze(0), "text": texts}
+        out = self.predict(batch)
+        prediction = int(out["prediction"][0])
+        if options is not None:
+            answer: Any = options[prediction]
+        elif answer_vocab is not None:
+            answer = answer_vocab[prediction]
+        else:
+            answer = prediction
+        return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer}

@@ -1,0 +1,187 @@
+"""gf.api (load_model_and_preprocess, load_model, load_dataset) and GlanceFocus.predict_example."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REFERENCE, TINY_TEXT_ENCODER
+from helpers_http import LocalHTTPServer, ServedFile
+
+from gf.api import load_dataset, load_model, load_model_and_preprocess
+from gf.common.registry import RegistryError
+from gf.models import zoo
+from gf.models.glance_focus import GlanceFocus
+from gf.processors.text import VideoQATextProcessor
+from gf.processors.video import VideoFeatureProcessor
+from gf.runners.checkpointer import save_checkpoint
+
+TINY = dict(d_model=32, nhead=4, dim_feedforward=64, num_queries=5, feature_dim=12, max_feats=16,
+            event_pred_dim=7, dropout=0.0, resizer_dropout=0.0, text_encoder=TINY_TEXT_ENCODER)
+QUESTIONS = ["What did the person do after holding the cup?", "Which object was eaten?"]
+OPTIONS = [["Took the towel.", "Opened the door.", "Sat on the sofa.", "Ate the sandwich."],
+           ["The box.", "The sandwich.", "The cup.", "The towel."]]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GF_ZOO", raising=False)
+    monkeypatch.delenv("GF_OFFLINE", raising=False)
+
+
+def make_checkpoint(path: Path, seed: int = 0, text_format: str = "{question} {option}") -> GlanceFocus:
+    torch.manual_seed(seed)
+    model_config = dict(TINY, model_type="star_sup")
+    model = GlanceFocus.from_config(model_config).eval()
+    save_checkpoint(path, model_state=model.state_dict(),
+                    config={"model": {"name": "glance_focus", **model_config},
+                            "datasets": {"nextqa": {"text_format": text_format}}, "run": {}},
+                    extra={"benchmark": "star", "dataset": "nextqa", "model_config": model_config})
+    return model
+
+
+def clips(frames=(23, 7), dim=12, seed=0):
+    g = np.random.default_rng(seed)
+    return [g.standard_normal((t, dim)) for t in frames]  # float64 numpy, as users have them
+
+
+def batch_from(processors, feats, questions=QUESTIONS, options=OPTIONS):
+    samples = [processors["video"](torch.as_tensor(f, dtype=torch.float32)) for f in feats]
+    texts = [t for q, o in zip(questions, options) for t in processors["text"](q, o)]
+    return {"video": torch.stack([s["video"] for s in samples]),
+            "video_mask": torch.stack([s["video_mask"] for s in samples]), "text": texts}
+
+
+def test_pretrained_served_over_http_reproduces_the_original_predictions(tmp_path):
+    ckpt = tmp_path / "run" / "checkpoint_best.pth"
+    original = make_checkpoint(ckpt, text_format="{question} [SEP] {option}")
+    with LocalHTTPServer(lifetime=30) as srv:
+        srv.routes["/ckpt.pth"] = ServedFile(ckpt.read_bytes())
+        entry = zoo.publish_checkpoint(ckpt, "tiny_star", url=srv.url("/ckpt.pth"))
+        model, train, evaluation = load_model_and_preprocess("glance_focus", pretrained=entry.name)
+        again = load_model("glance_focus", "star_sup", checkpoint="zoo:tiny_star")
+        assert len(srv.requests_to("/ckpt.pth")) == 1  # the second load used the verified cache
+    assert not model.training and not again.training
+    assert isinstance(evaluation["video"], VideoFeatureProcessor) and not evaluation["video"].train
+    assert train["video"].train and (evaluation["video"].max_feats, evaluation["video"].feature_dim) == (16, 12)
+    assert isinstance(evaluation["text"], VideoQATextProcessor)
+    assert evaluation["text"].text_format == "{question} [SEP] {option}"  # what the weights were trained with
+    batch = batch_from(evaluation, clips())
+    expected = original.predict(batch)
+    for loaded in (model, again):
+        got = loaded.predict(batch)
+        assert torch.equal(got["scores"], expected["scores"]) and torch.equal(got["prediction"], expected["prediction"])
+    with pytest.raises(ValueError, match="model_type 'star_sup'"):
+        load_model("glance_focus", "star_uns", pretrained="tiny_star")
+    with pytest.raises(ValueError, match="either checkpoint= or pretrained="):
+        load_model("glance_focus", checkpoint=ckpt, pretrained="tiny_star")
+
+
+def test_checkpoint_path_builds_the_recorded_model(tmp_path):
+    ckpt = tmp_path / "c.pth"
+    original = make_checkpoint(ckpt, seed=3)
+    model = load_model("glance_focus", checkpoint=str(ckpt))
+    assert model.config.to_dict() == original.config.to_dict()
+    batch = batch_from({"video": VideoFeatureProcessor(16, 12), "text": VideoQATextProcessor()}, clips(seed=1))
+    assert torch.equal(model.predict(batch)["scores"], original.predict(batch)["scores"])
+    with pytest.raises(ValueError, match="trained as model_type 'star_sup'"):
+        load_model("glance_focus", "star_uns", checkpoint=ckpt)
+    with pytest.raises(FileNotFoundError):
+        load_model("glance_focus", checkpoint=tmp_path / "missing.pth")
+
+
+def test_authors_checkpoint_file_reproduces_the_reference():
+    case = REFERENCE / "star_mc"
+    model = load_model("glance_focus", "star_reference", checkpoint=case / "model_3.tar", nhead=4,
+                       text_encoder=str(case / "text_encoder"))
+    expected = torch.load(case / "expected.pt", weights_only=True)
+    with torch.no_grad():
+        out = model({"video": expected["frames"], "text": expected["texts"]})
+    torch.testing.assert_close(out["pred_answer"], expected["pred_answer"], atol=1e-5, rtol=0)
+
+
+def test_without_weights_the_variant_is_built_and_nothing_is_fetched(tmp_path):
+    model, train, evaluation = load_model_and_preprocess("glance_focus", "demo_sup", is_eval=False,
+                                                         text_encoder=TINY_TEXT_ENCODER, freeze_text_encoder=False)
+    assert model.training and model.config.d_model == 64 and model.config.memory == "sup"
+    assert (evaluation["video"].max_feats, evaluation["video"].feature_dim) == (36, 64)
+    assert evaluation["text"].text_format == "{question} {option}"
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(RegistryError, match="unknown model type"):
+        load_model("glance_focus", "demo_supp")
+
+
+def test_predict_example_agrees_with_predict():
+    torch.manual_seed(0)
+    model = GlanceFocus.from_config(dict(TINY, model_type="star_sup")).eval()
+    processors = {"video": VideoFeatureProcessor(16, 12), "text": VideoQATextProcessor()}
+    feats = clips(frames=(23, 7))
+    batched = model.predict(batch_from(processors, feats))
+    for i, f in enumerate(feats):  # one clip longer, one shorter than max_feats
+        one = model.predict_example(f, QUESTIONS[i], OPTIONS[i])
+        alone = model.predict(batch_from(processors, [f], [QUESTIONS[i]], [OPTIONS[i]]))
+        assert one["scores"] == alone["scores"][0].tolist()  # the same single example: exactly equal
+        assert one["prediction"] == int(alone["prediction"][0]) == int(batched["prediction"][i])
+        assert one["answer"] == OPTIONS[i][one["prediction"]]
+        # within a batch, text padding to the longest question changes the sums by float rounding only
+        torch.testing.assert_close(torch.tensor(one["scores"]), batched["scores"][i], atol=1e-5, rtol=0)
+    # rows marked as padding are dropped before sampling
+    padded = np.concatenate([feats[1], np.zeros((5, 12))])
+    mask = np.array([True] * 7 + [False] * 5)
+    assert model.predict_example(padded, QUESTIONS[1], OPTIONS[1], video_mask=mask) == \
+        model.predict_example(feats[1], QUESTIONS[1], OPTIONS[1])
+    with pytest.raises(ValueError, match="options"):
+        model.predict_example(feats[0], QUESTIONS[0])
+    with pytest.raises(ValueError, match="feature_dim=12"):
+        model.predict_example(np.zeros((4, 10)), QUESTIONS[0], OPTIONS[0])
+
+
+def test_predict_example_open_ended():
+    torch.manual_seed(0)
+    model = GlanceFocus.from_config(dict(TINY, answer_mode="oe", num_answers=9)).eval()
+    feats = clips(frames=(20,))[0]
+    vocab = [f"answer{i}" for i in range(9)]
+    one = model.predict_example(feats, QUESTIONS[0], answer_vocab=vocab)
+    sample = VideoFeatureProcessor(16, 12)(torch.as_tensor(feats, dtype=torch.float32))
+    batched = model.predict({"video": sample["video"][None], "video_mask": sample["video_mask"][None],
+                             "text": [QUESTIONS[0]]})
+    assert one["scores"] == batched["scores"][0].tolist() and len(one["scores"]) == 9
+    assert one["answer"] == vocab[one["prediction"]] == vocab[int(batched["prediction"][0])]
+    assert model.predict_example(feats, QUESTIONS[0])["answer"] == one["prediction"]
+    with pytest.raises(ValueError, match="open-ended"):
+        model.predict_example(feats, QUESTIONS[0], OPTIONS[0])
+
+
+def test_load_dataset_uses_the_registered_builder(tmp_path):
+    generator = dict(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8, max_event_frames=3,
+                     max_gap_frames=1)
+    datasets = load_dataset("synthetic_star", {"max_feats": 24, "generator": generator}, splits=["val"],
+                            data_root=tmp_path)
+    assert list(datasets) == ["val"] and len(datasets["val"]) == 4
+    assert datasets["val"][0]["video"].shape == (24, 8)
+    with pytest.raises(RegistryError, match="Did you mean"):
+        load_dataset("synthetic_starr")
+    with pytest.raises(ValueError, match="max_feat"):
+        load_dataset("synthetic_star", {"max_feat": 24}, data_root=tmp_path)
+
+
+def test_importing_gf_api_does_not_import_torch():
+    code = "import sys, gf, gf.api; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_lazy_api_on_gf_imports_no_torch_until_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, gf; assert 'torch' not in sys.modules; "
+            "gf.load_model, gf.load_model_and_preprocess, gf.load_dataset")
+    subprocess.run([sys.executable, "-c", code], check=True)

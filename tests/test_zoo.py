@@ -1,0 +1,261 @@
+"""The model zoo: entries, user zoo files, verified downloads, trust-on-first-use hashes,
+publishing gf checkpoints and loading the authors' format (local servers only, no network)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REFERENCE, TINY_TEXT_ENCODER
+from helpers_http import LocalHTTPServer, ServedFile
+
+from gf.common.download import ChecksumError, OfflineError, gdrive_file_id, sha256sum
+from gf.models import zoo
+from gf.models.glance_focus import GlanceFocus
+from gf.runners.checkpointer import save_checkpoint
+
+TINY = dict(d_model=32, nhead=4, dim_feedforward=64, num_queries=5, feature_dim=12, max_feats=16,
+            event_pred_dim=7, dropout=0.0, resizer_dropout=0.0, text_encoder=TINY_TEXT_ENCODER)
+AUTHORS_CASE = REFERENCE / "star_mc"
+
+
+@pytest.fixture(autouse=True)
+def isolated_zoo(tmp_path, monkeypatch):
+    """Own cache and zoo file, online, no proxy between urllib and 127.0.0.1."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GF_ZOO", raising=False)
+    monkeypatch.delenv("GF_OFFLINE", raising=False)
+    return tmp_path / "cache" / "zoo.json"
+
+
+@pytest.fixture
+def server():
+    with LocalHTTPServer(lifetime=60) as srv:
+        yield srv
+
+
+def make_checkpoint(path: Path, seed: int = 0) -> GlanceFocus:
+    torch.manual_seed(seed)
+    model_config = dict(TINY, model_type="star_sup")
+    model = GlanceFocus.from_config(model_config).eval()
+    save_checkpoint(path, model_state=model.state_dict(),
+                    config={"model": {"name": "glance_focus", **model_config},
+                            "datasets": {"synthetic_star": {"text_format": "{question} {option}"}},
+                            "run": {"best_metric": "mean", "valid_splits": ["val"]}},
+                    epoch=2, step=30, best_metric=0.625,
+                    extra={"benchmark": "star", "dataset": "synthetic_star", "model_config": model_config})
+    return model
+
+
+def write_zoo(path: Path, entries=None, hashes=None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": "gf-zoo", "version": 1, "entries": entries or {},
+                                "recorded_hashes": hashes or {}}))
+
+
+def files_under(root: Path):
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")) if root.exists() else []
+
+
+# ------------------------------------------------------------------ built-in entries and lookup
+
+
+def test_builtin_authors_star_entry_is_listed_but_never_downloaded(tmp_path):
+    name = "glance_focus/star_reference_authors"
+    assert name in zoo.list_pretrained() and name in zoo.list_pretrained("glance_focus")
+    assert zoo.list_pretrained("other_model") == []
+    entry = zoo.get_pretrained(name)
+    assert entry.format == "authors" and entry.model_type == "star_reference" and entry.benchmark == "star"
+    assert entry.config["text_encoder"] == "roberta-base"
+    assert gdrive_file_id(entry.url) == "1oZHqHQI9rUCpKIwJQvVQf4sNyeu1E_Du"
+    assert entry.sha256 is None and "not yet known" in entry.notes and "record_hash" in entry.notes
+    assert not entry.reported or "source" in entry.reported
+    assert zoo.get_pretrained("star_reference_authors") == entry  # the bare tag, when unambiguous
+    assert zoo.get_pretrained("zoo:" + name) == entry
+    assert not (tmp_path / "cache").exists()  # looking up neither downloads nor writes
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(zoo.UnknownPretrainedError) as err:
+        zoo.get_pretrained("glance_focus/star_reference_author")
+    message = str(err.value)
+    assert "Did you mean" in message and "'glance_focus/star_reference_authors'" in message
+    assert "zoo.json" in message  # says where user entries are read from
+
+
+# ------------------------------------------------------------------ user zoo files
+
+
+def test_bad_zoo_files_are_errors_naming_file_entry_and_key(isolated_zoo):
+    isolated_zoo.parent.mkdir(parents=True)
+    isolated_zoo.write_text('{"entries": {\n  "glance_focus/x": }')
+    with pytest.raises(zoo.ZooError, match=r"zoo\.json: invalid JSON at line 2"):
+        zoo.list_pretrained()
+    write_zoo(isolated_zoo, {"glance_focus/x": {"model": "glance_focus", "url": "file:///x.pth", "sha": "00"}})
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.get_pretrained("glance_focus/x")
+    assert str(isolated_zoo) in str(err.value) and "'glance_focus/x'" in str(err.value)
+    assert "'sha' (did you mean 'sha256'?)" in str(err.value)
+    write_zoo(isolated_zoo, {"glance_focus/star_reference_authors": {"model": "glance_focus", "url": "file:///x"}})
+    with pytest.raises(zoo.ZooError, match="name of a built-in entry"):
+        zoo.list_pretrained()
+    write_zoo(isolated_zoo, {"glance_focus/y": {"model": "glance_focus", "url": "file:///y", "format": "onnx"}})
+    with pytest.raises(zoo.ZooError, match="format must be one of"):
+        zoo.list_pretrained()
+
+
+def test_gf_zoo_lists_several_files_and_the_first_is_written(tmp_path, monkeypatch):
+    first, second = tmp_path / "mine.json", tmp_path / "lab.json"
+    write_zoo(second, {"glance_focus/lab": {"model": "glance_focus", "url": "file:///lab.pth"}})
+    monkeypatch.setenv("GF_ZOO", f"{first}:{second}")
+    assert zoo.zoo_files() == [first, second] and zoo.user_zoo_file() == first
+    assert "glance_focus/lab" in zoo.list_pretrained()
+    ckpt = tmp_path / "run" / "checkpoint_best.pth"
+    make_checkpoint(ckpt)
+    zoo.publish_checkpoint(ckpt, "mine")
+    assert "glance_focus/mine" in json.loads(first.read_text())["entries"]
+    assert "glance_focus/mine" not in json.loads(second.read_text())["entries"]
+    assert {"glance_focus/mine", "glance_focus/lab"} <= set(zoo.list_pretrained())
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def test_publish_records_model_kwargs_hash_and_figures(tmp_path, isolated_zoo):
+    ckpt = tmp_path / "run" / "checkpoint_best.pth"
+    make_checkpoint(ckpt)
+    entry = zoo.publish_checkpoint(ckpt, "star_tiny")
+    assert entry.name == "glance_focus/star_tiny" and entry.model == "glance_focus" and entry.format == "gf"
+    assert entry.model_type == "star_sup" and entry.config == TINY  # exact kwargs, variant apart
+    assert entry.sha256 == sha256sum(ckpt) and entry.url == ckpt.resolve().as_uri()
+    assert entry.benchmark == "star" and entry.text_format == "{question} {option}"
+    assert entry.reported["mean"] == 0.625 and entry.reported["split"] == "val"
+    assert "checkpoint_best.pth" in entry.reported["source"]
+    stored = json.loads(isolated_zoo.read_text())
+    assert stored["format"] == "gf-zoo" and stored["entries"]["glance_focus/star_tiny"]["sha256"] == entry.sha256
+    assert zoo.get_pretrained("glance_focus/star_tiny") == entry
+    # figures given by the publisher are kept, with a source; re-publishing replaces the entry
+    again = zoo.publish_checkpoint(ckpt, "glance_focus/star_tiny", reported={"mean": 0.7})
+    assert again.reported == {"mean": 0.7, "source": "given when publishing checkpoint_best.pth"}
+    assert zoo.get_pretrained("star_tiny").reported["mean"] == 0.7
+    with pytest.raises(zoo.ZooError, match="built-in"):
+        zoo.publish_checkpoint(ckpt, "star_reference_authors")
+    with pytest.raises(zoo.ZooError, match="must start with the model name"):
+        zoo.publish_checkpoint(ckpt, "other_model/x")
+
+
+def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    payload = torch.load(ckpt, weights_only=True)
+    payload["model"]["qa_embed.weight"] += 1.0  # weights no longer match weights_sha256
+    torch.save(payload, ckpt)
+    with pytest.raises(zoo.ZooError, match="weights_sha256"):
+        zoo.publish_checkpoint(ckpt, "tampered")
+    payload["extra"] = {}
+    torch.save(payload, ckpt)
+    with pytest.raises(zoo.ZooError, match="model_config"):
+        zoo.publish_checkpoint(ckpt, "bare")
+    with pytest.raises(ValueError, match="not a gf checkpoint"):
+        zoo.publish_checkpoint(AUTHORS_CASE / "model_3.tar", "authors")
+
+
+# ------------------------------------------------------------------ downloads
+
+
+def test_sha256_mismatch_is_an_error_and_nothing_is_kept(tmp_path, server):
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    zoo.publish_checkpoint(ckpt, "served", url=server.url("/c.pth"))
+    server.routes["/c.pth"] = ServedFile(ckpt.read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    with pytest.raises(ChecksumError, match=zoo.get_pretrained("served").sha256):
+        zoo.download_pretrained("served", progress=False)
+    assert files_under(tmp_path / "cache" / "models") == []
+    with pytest.raises(ChecksumError):
+        zoo.load_pretrained("served")
+
+
+def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path, server, isolated_zoo, caplog):
+    data = b"first release " * 1000
+    name = "glance_focus/unpinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
+    server.routes["/m.tar"] = ServedFile(data)
+    assert zoo.get_pretrained(name).sha256 is None
+    with caplog.at_level(logging.WARNING, logger="gf.models.zoo"):
+        path = zoo.download_pretrained(name, progress=False)
+    assert path.read_bytes() == data
+    digest = sha256sum(path)
+    record = json.loads(isolated_zoo.read_text())["recorded_hashes"][name]
+    assert record["sha256"] == digest and record["url"] == server.url("/m.tar")
+    assert any("recorded" in r.getMessage() and digest in r.getMessage() and str(isolated_zoo) in r.getMessage()
+               for r in caplog.records)  # never silent
+    entry = zoo.get_pretrained(name)
+    assert entry.sha256 == digest and "first download" in entry.hash_origin
+    assert zoo.download_pretrained(name, progress=False) == path and len(server.requests_to("/m.tar")) == 1
+    with pytest.raises(zoo.ZooError, match="refusing"):
+        zoo.record_hash(name, "0" * 64)
+    # the upstream file changes and the cached copy is damaged: the new bytes are refused
+    server.routes["/m.tar"] = ServedFile(b"second release " * 1000)
+    path.write_bytes(b"damaged")
+    with pytest.raises(ChecksumError, match=digest):
+        zoo.download_pretrained(name, progress=False)
+    # a new URL for the entry invalidates the old record (the new file gets hashed afresh)
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m2.tar"), "format": "authors"}},
+              hashes={name: record})
+    assert zoo.get_pretrained(name).sha256 is None
+
+
+def test_offline_mode_uses_the_cached_file(tmp_path, monkeypatch):
+    ckpt = tmp_path / "c.pth"
+    model = make_checkpoint(ckpt)
+    with LocalHTTPServer(lifetime=30) as srv:
+        srv.routes["/c.pth"] = ServedFile(ckpt.read_bytes())
+        zoo.publish_checkpoint(ckpt, "cached", url=srv.url("/c.pth"))
+        zoo.publish_checkpoint(ckpt, "never_fetched", url=srv.url("/other.pth"))
+        path = zoo.download_pretrained("cached", progress=False)
+    monkeypatch.setenv("GF_OFFLINE", "1")  # and the server is gone
+    assert zoo.download_pretrained("cached", progress=False) == path
+    loaded = zoo.load_pretrained("cached")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(OfflineError):
+        zoo.download_pretrained("never_fetched", progress=False)
+
+
+def test_resolve_checkpoint_accepts_paths_urls_and_zoo_names(tmp_path, server):
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    server.routes["/c.pth"] = ServedFile(ckpt.read_bytes())
+    zoo.publish_checkpoint(ckpt, "resolvable", url=server.url("/c.pth"))
+    assert zoo.resolve_checkpoint(ckpt) == ckpt
+    from_zoo = zoo.resolve_checkpoint("zoo:glance_focus/resolvable")
+    assert from_zoo != ckpt and sha256sum(from_zoo) == sha256sum(ckpt)
+    assert zoo.resolve_checkpoint("model:resolvable") == from_zoo
+    assert zoo.resolve_checkpoint("glance_focus/resolvable") == from_zoo
+    assert len(server.requests_to("/c.pth")) == 1
+    by_url = zoo.resolve_checkpoint(server.url("/c.pth"), progress=False)
+    assert by_url.read_bytes() == ckpt.read_bytes() and (tmp_path / "cache") in by_url.parents
+    with pytest.raises(FileNotFoundError, match="zoo"):
+        zoo.resolve_checkpoint(tmp_path / "nope.pth")
+    with pytest.raises(zoo.UnknownPretrainedError):
+        zoo.resolve_checkpoint("zoo:glance_focus/nope")
+
+
+# ------------------------------------------------------------------ the authors' format
+
+
+def test_authors_format_entry_reproduces_the_reference_outputs(isolated_zoo):
+    tar = AUTHORS_CASE / "model_3.tar"
+    write_zoo(isolated_zoo, {"glance_focus/tiny_authors": {
+        "model": "glance_focus", "url": tar.resolve().as_uri(), "format": "authors", "model_type": "star_reference",
+        "sha256": sha256sum(tar), "config": {"nhead": 4, "text_encoder": str(AUTHORS_CASE / "text_encoder")}}})
+    model = zoo.load_pretrained("glance_focus/tiny_authors")
+    assert not model.training and model.config.arch == "reference" and model.config.d_model == 64
+    expected = torch.load(AUTHORS_CASE / "expected.pt", weights_only=True)
+    with torch.no_grad():
+        out = model({"video": expected["frames"], "text": expected["texts"]})
+    torch.testing.assert_close(out["pred_answer"], expected["pred_answer"], atol=1e-5, rtol=0)
