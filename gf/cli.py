@@ -35,6 +35,13 @@ def cmd_list(args) -> int:
                 if types:
                     line += f"  model_types: {', '.join(types)}"
             print(line)
+            if kind == "model":
+                from gf.models import zoo
+
+                for entry_name in zoo.list_pretrained(name):
+                    entry = zoo.get_pretrained(entry_name)
+                    print(f"    pretrained {entry_name}  ({entry.format}, {entry.benchmark or '-'}, "
+                          f"sha256 {entry.sha256 or 'not yet known'})")
         if not names:
             print("  (none)")
     return 0

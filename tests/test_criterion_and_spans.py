@@ -97,3 +97,12 @@ def test_unsupervised_losses_hand_computed():
     assert abs(out["losses"]["loss_cls"].item() - torch.log(torch.tensor(0.25)).item()) < 1e-4
     assert abs(out["losses"]["loss_cert"].item() - torch.log(torch.tensor(2.0)).item()) < 1e-4
     assert abs(out["losses"]["loss_giou"].item()) < 1e-6
+
+
+def test_collapsed_zero_width_spans_give_finite_giou():
+    """Seen in a real run (unsupervised, arch reference): identical zero-width predictions
+    made the authors' gIoU 0/0 = NaN and stopped training."""
+    xx = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.2, 0.4]])
+    giou = generalized_temporal_iou(xx, xx)
+    assert torch.isfinite(giou).all()
+    assert giou[0, 1].item() == 0.0

@@ -81,6 +81,7 @@ def test_cli_list(capsys):
     assert gf_main(["list", "models"]) == 0
     out = capsys.readouterr().out
     assert "glance_focus" in out and "star_sup" in out
+    assert "pretrained glance_focus/star_reference_authors" in out  # the authors' released STAR model
     assert gf_main(["list", "lr_schedulers", "cos"]) == 0
     assert capsys.readouterr().out.split() == ["lr_schedulers", "(1):", "cosine"]
     assert gf_main(["list", "gizmos"]) == 2

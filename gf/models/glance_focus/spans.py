@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+_EPS = 1e-7
+
 
 def span_cxw_to_xx(spans: Tensor) -> Tensor:
     """(centre, width) -> (start, end), on the last dimension."""
@@ -42,7 +44,8 @@ def temporal_iou(spans1: Tensor, spans2: Tensor) -> tuple[Tensor, Tensor]:
     right = torch.min(spans1[:, None, 1], spans2[None, :, 1])
     inter = (right - left).clamp(min=0)
     union = len1[:, None] + len2[None, :] - inter
-    return inter / union, union
+    # Two zero-width spans at one point have union 0; their IoU is 0, not 0/0 = NaN.
+    return inter / union.clamp(min=_EPS), union
 
 
 def generalized_temporal_iou(spans1: Tensor, spans2: Tensor) -> Tensor:
@@ -54,4 +57,6 @@ def generalized_temporal_iou(spans1: Tensor, spans2: Tensor) -> Tensor:
     left = torch.min(spans1[:, None, 0], spans2[None, :, 0])
     right = torch.max(spans1[:, None, 1], spans2[None, :, 1])
     enclosing = (right - left).clamp(min=0)
-    return iou - (enclosing - union) / enclosing
+    # Collapsed predictions (sigmoid-saturated widths) can make the enclosing span empty;
+    # the authors' code turned that into a NaN loss mid-training.
+    return iou - (enclosing - union) / enclosing.clamp(min=_EPS)
