@@ -51,7 +51,9 @@ def temporal_iou(spans1: Tensor, spans2: Tensor) -> tuple[Tensor, Tensor]:
 def generalized_temporal_iou(spans1: Tensor, spans2: Tensor) -> Tensor:
     """Pairwise generalized IoU of (start, end) spans, in [-1, 1]."""
     spans1, spans2 = spans1.float(), spans2.float()
-    if not bool((spans1[:, 1] >= spans1[:, 0]).all() and (spans2[:, 1] >= spans2[:, 0]).all()):
+    # `<`, not `not >=`: NaN spans pass through, so the loss becomes NaN and the runner's
+    # NaN guard reports the step and questions instead of this check masking it.
+    if bool((spans1[:, 1] < spans1[:, 0]).any() or (spans2[:, 1] < spans2[:, 0]).any()):
         raise ValueError("generalized_temporal_iou needs (start, end) spans with end >= start")
     iou, union = temporal_iou(spans1, spans2)
     left = torch.min(spans1[:, None, 0], spans2[None, :, 0])
