@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.io import DataFileError
+
+logger = logging.getLogger(__name__)
+
+_WILDCARDS = set("*?[{")
 
 __all__ = ["BaseBuilder", "merge_builder_config", "read_class_lines", "to_plain"]
 
@@ -139,6 +144,55 @@ class BaseBuilder:
                 f"environment variable your config uses) and {self.config_prefix}.{config_key}."
             )
         return path
+
+    # -- shared by the benchmark builders ------------------------------------------------
+    def _requested_splits(self, splits: Optional[Sequence[str]]) -> List[str]:
+        """``splits`` (default: the configured ones) as a list, each checked against
+        ``annotations``; shared so every builder rejects an unknown split the same way."""
+        c = self.config
+        splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
+        unknown = [s for s in splits if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are "
+                             f"configured for {sorted(c['annotations'])}")
+        return splits
+
+    def _open_configured_store(self, what: str):
+        """Open ``features`` (a path, a pattern or a list of webdataset shards) once and
+        check ``feature_dim``; shared because every builder keeps one store for all splits
+        (opening it per split loaded the authors' ``s3d.pth`` three times, B18)."""
+        value = self.config["features"]
+        values = value if isinstance(value, list) else [value]  # a list = webdataset shards
+        paths = [str(self.require_path("features", v, what,
+                                       must_exist=not (set(str(v)) & _WILDCARDS)))  # patterns: the store checks
+                 for v in values]
+        path = paths if isinstance(value, list) else paths[0]
+        from gf.datasets.feature_stores import open_feature_store
+
+        store = open_feature_store(path, self.config["feature_format"])
+        expected = self.config["feature_dim"]
+        if expected is not None and store.feature_dim != expected:
+            raise DataFileError(
+                f"{path}: features have dimension {store.feature_dim} but "
+                f"{self.config_prefix}.feature_dim is {expected}; use the matching feature file "
+                f"or set feature_dim to {store.feature_dim} (or null)."
+            )
+        return store
+
+    def _skip_ids(self) -> set:
+        """Question ids listed in ``skip_file`` (one per line, ``#`` comments); shared so
+        every builder reads the file the same way and logs how many it will leave out."""
+        value = self.config["skip_file"]
+        if not value:
+            return set()
+        path = self.require_path("skip_file", value, "skip file")
+        ids = set()
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                ids.add(line)
+        logger.info("%s: %d question id(s) to skip from %s", self.config_prefix, len(ids), path)
+        return ids
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(benchmark={self.benchmark!r}, dataset_dir={str(self.dataset_dir)!r})"

@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import BaseBuilder, read_class_lines
-from gf.datasets.feature_stores import FeatureStore, open_feature_store
+from gf.datasets.feature_stores import FeatureStore
 from gf.datasets.videoqa import EventTable, VideoQADataset
 from gf.evaluation.core import OOV_ANSWER
 from gf.processors.video import VideoFeatureProcessor
@@ -44,7 +44,6 @@ __all__ = ["AGQABuilder", "OpenEndedVideoQADataset", "load_answer_vocab"]
 logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = ("video_id", "question_id")
-_WILDCARDS = set("*?[{")
 
 
 def _positive_int(value: Any) -> bool:
@@ -192,20 +191,7 @@ class AGQABuilder(BaseBuilder):
     # -- shared resources (read once, shared by all splits) ----------------------------------
     def feature_store(self) -> FeatureStore:
         if self._store is None:
-            value = self.config["features"]
-            values = value if isinstance(value, list) else [value]  # a list = webdataset shards
-            paths = [str(self.require_path("features", v, "AGQA feature file",
-                                           must_exist=not (set(str(v)) & _WILDCARDS)))
-                     for v in values]
-            path = paths if isinstance(value, list) else paths[0]
-            self._store = open_feature_store(path, self.config["feature_format"])
-            expected = self.config["feature_dim"]
-            if expected is not None and self._store.feature_dim != expected:
-                raise DataFileError(
-                    f"{path}: features have dimension {self._store.feature_dim} but "
-                    f"{self.config_prefix}.feature_dim is {expected}; use the matching feature file "
-                    f"or set feature_dim to {self._store.feature_dim} (or null)."
-                )
+            self._store = self._open_configured_store("AGQA feature file")
         return self._store
 
     def answer_vocab(self) -> List[str]:
@@ -232,19 +218,6 @@ class AGQABuilder(BaseBuilder):
                 self.stats["events"] = dict(self._events.stats)
             self._events_loaded = True
         return self._events
-
-    def _skip_ids(self) -> set:
-        value = self.config["skip_file"]
-        if not value:
-            return set()
-        path = self.require_path("skip_file", value, "skip file")
-        ids = set()
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                ids.add(line)
-        logger.info("%s: %d question id(s) to skip from %s", self.config_prefix, len(ids), path)
-        return ids
 
     # -- records -----------------------------------------------------------------------------
     def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
@@ -279,11 +252,7 @@ class AGQABuilder(BaseBuilder):
     # -- public API --------------------------------------------------------------------------
     def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
         c = self.config
-        splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
-        unknown = [s for s in splits if s not in c["annotations"]]
-        if unknown:
-            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are "
-                             f"configured for {sorted(c['annotations'])}")
+        splits = self._requested_splits(splits)
         ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
                                           f"AGQA annotation file for split {s!r}") for s in splits}
         vocab = self.answer_vocab()

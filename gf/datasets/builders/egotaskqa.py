@@ -293,11 +293,7 @@ class EgoTaskQABuilder(BaseBuilder):
     # -- public API --------------------------------------------------------------------------
     def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
         c = self.config
-        splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
-        unknown = [s for s in splits if s not in c["annotations"]]
-        if unknown:
-            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are configured for "
-                             f"{sorted(c['annotations'])}")
+        splits = self._requested_splits(splits)
         ann_paths = {s: self._path(f"annotations.{s}", f"EgoTaskQA annotation file for split {s!r}",
                                    c["annotations"][s]) for s in splits}
         vocab = self.answer_vocab()
