@@ -414,3 +414,27 @@ def test_config_dict_round_trip_and_unknown_keys():
         SyntheticStarConfig.from_dict({"num_clases": 12})
     defaults = SyntheticStarConfig()
     assert 12 <= defaults.num_classes <= 20 and defaults.max_clip_frames <= 64
+
+
+def test_a_process_finishing_second_does_not_replace_the_folder_in_use(tmp_path, monkeypatch):
+    """Two torchrun ranks generate on first use; the loser must not swap its copy in while
+    the winner's files are being read (seen as a vanished action_mapping.txt under torchrun)."""
+    import gf.datasets.synthetic as synthetic
+
+    cfg = synthetic.SyntheticStarConfig(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8)
+    out = tmp_path / "SYN"
+    real_write = synthetic._write_tree
+
+    def write_while_other_rank_finishes(folder, config):
+        real_write(folder, config)
+        if not out.exists():
+            real_write_out = synthetic._write_tree
+            monkeypatch.setattr(synthetic, "_write_tree", real_write)
+            synthetic.generate_synthetic_star(out, config)  # the other rank wins the race
+            monkeypatch.setattr(synthetic, "_write_tree", real_write_out)
+            (out / "marker").write_text("in use")
+
+    monkeypatch.setattr(synthetic, "_write_tree", write_while_other_rank_finishes)
+    assert synthetic.ensure_synthetic_star(out, cfg) == out
+    assert (out / "marker").read_text() == "in use"  # the winner's folder was not replaced
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".SYN.")]  # no leftovers

@@ -80,11 +80,9 @@ def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"file not found: {path}")
-    kwargs = {"map_location": map_location, "weights_only": True}
-    if mmap is not None:
-        kwargs["mmap"] = mmap
+    extra = {} if mmap is None else {"mmap": mmap}
     try:
-        return torch.load(str(path), **kwargs)
+        return torch.load(str(path), map_location=map_location, weights_only=True, **extra)
     except Exception as e:  # pickle.UnpicklingError and friends
         raise DataFileError(
             f"could not load {path} safely with torch.load(weights_only=True): {e}. "

@@ -25,6 +25,11 @@ _WILDCARDS = set("*?[{")
 __all__ = ["BaseBuilder", "merge_builder_config", "read_class_lines", "to_plain"]
 
 
+def positive_int(value: Any) -> bool:
+    """A config value that must be a count: an int >= 1 (``True`` is not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def to_plain(obj: Any) -> Any:
     """Mappings -> dict and sequences -> list, recursively (OmegaConf containers included)."""
     if isinstance(obj, Mapping):

@@ -1,6 +1,6 @@
 """Feature stores: a string key -> ``[T, D]`` float32 tensor, read lazily.
 
-Why stores instead of ``features = torch.load("s3d.pth")`` in the dataset: the reference
+Why stores instead of loading all of ``s3d.pth`` inside the dataset: the reference
 code loads the whole feature file into every dataset instance (train, val and test each
 hold a copy) and into every DataLoader worker. A store only remembers *where* the data
 is; the file is opened on first access, in the process that reads it, and values are

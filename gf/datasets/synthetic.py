@@ -633,9 +633,11 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it the usual mode
         _write_tree(tmp, cfg)
-        if out.exists():
+        if overwrite and out.exists():
             _swap_in(tmp, out)
         else:
+            # Fails if another process (a torchrun rank) placed the folder meanwhile: its
+            # copy stays, since it may already be being read; ensure_synthetic_star reuses it.
             os.rename(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -31,12 +31,16 @@ from gf.common.io import DataFileError
 from gf.models.glance_focus.spans import spans_seconds_to_cxw
 from gf.processors.text import VideoQATextProcessor
 
-__all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX"]
+__all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "OOV_ANSWER"]
 
 logger = logging.getLogger(__name__)
 
 #: Answer value of unlabelled questions in a batch; ``F.cross_entropy`` ignores it by default.
 IGNORE_INDEX = -100
+#: Open-ended answer outside the answer vocabulary (val/test only): kept in the split and
+#: scored wrong by the evaluator (B8), never dropped, which would inflate accuracy. Same
+#: value as ``gf.evaluation.core.OOV_ANSWER``.
+OOV_ANSWER = -1
 
 _MAX_NAMED = 10  # ids named in an error message before "... and N more"
 
@@ -339,6 +343,10 @@ class VideoQADataset(torch.utils.data.Dataset):
                 fail(f"has {len(options)} options, expected {num_options}")
             if answer is not None and (not _is_int(answer) or not 0 <= answer < len(options)):
                 fail(f"'answer' must be an integer option index in [0, {len(options)}), got {answer!r}")
+        elif answer == OOV_ANSWER and _is_int(answer):
+            if self.train:  # the loss would have no target for it
+                fail("the answer is outside the answer vocabulary (-1); a training split must be fully in "
+                     "vocabulary, since the vocabulary is built from train (do the files belong together?)")
         elif answer is not None:
             if not _is_int(answer) or answer < 0 or (num_answers is not None and answer >= num_answers):
                 bound = f"[0, {num_answers})" if num_answers is not None else ">= 0"

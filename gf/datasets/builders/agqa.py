@@ -33,21 +33,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, read_class_lines
+from gf.datasets.base import BaseBuilder, positive_int, read_class_lines
 from gf.datasets.feature_stores import FeatureStore
-from gf.datasets.videoqa import EventTable, VideoQADataset
-from gf.evaluation.core import OOV_ANSWER
+from gf.datasets.videoqa import OOV_ANSWER, EventTable, VideoQADataset
 from gf.processors.video import VideoFeatureProcessor
 
-__all__ = ["AGQABuilder", "OpenEndedVideoQADataset", "load_answer_vocab"]
+__all__ = ["AGQABuilder", "load_answer_vocab"]
 
 logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = ("video_id", "question_id")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def load_answer_vocab(path: Path) -> List[str]:
@@ -78,26 +73,6 @@ def load_answer_vocab(path: Path) -> List[str]:
             raise DataFileError(f"{path}: answer {a!r} is listed twice (entries {seen[a]} and {i})")
         seen[a] = i
     return list(vocab)
-
-
-class OpenEndedVideoQADataset(VideoQADataset):
-    """A :class:`VideoQADataset` whose evaluation splits may hold the label -1.
-
-    Why: an open-ended val/test answer that the training vocabulary lacks must stay in
-    the split and be scored wrong (B8); dropping it would inflate accuracy. -1 passes
-    through the collator and the task into the prediction record, where the evaluator
-    counts it wrong (``gf.evaluation.core.OOV_ANSWER``). A training split never holds -1:
-    the loss would have no target for it.
-    """
-
-    def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
-        if isinstance(rec, dict) and rec.get("answer") == OOV_ANSWER and rec.get("options") is None:
-            if self.train:
-                raise DataFileError(f"{self._where(i, rec)}: the answer is outside the answer vocabulary; "
-                                    f"a training split must be fully in vocabulary (was the vocabulary built "
-                                    f"from another train file?)")
-            rec = {**rec, "answer": None}  # everything else is checked as usual
-        super()._check_record(rec, i, num_options, num_answers)
 
 
 @registry.register_builder("agqa")
@@ -168,9 +143,9 @@ class AGQABuilder(BaseBuilder):
         if c["key_field"] not in _KEY_FIELDS:
             bad("key_field", f"one of {list(_KEY_FIELDS)}")
         for key in ("max_feats", "max_events"):
-            if not _positive_int(c[key]):
+            if not positive_int(c[key]):
                 bad(key, "a positive integer")
-        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
             bad("feature_dim", "a positive integer or null")
         if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
             bad("seed", "an integer")
@@ -263,7 +238,7 @@ class AGQABuilder(BaseBuilder):
         for split in splits:
             train = split == "train"
             records = self._records(ann_paths[split], labelled=split not in c["unlabelled_splits"])
-            ds = OpenEndedVideoQADataset(
+            ds = VideoQADataset(
                 records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
                 split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],
                 key_field=c["key_field"], text_format="{question} {option}", skip_ids=skip_ids,

@@ -34,9 +34,9 @@ import torch
 
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, read_class_lines
+from gf.datasets.base import BaseBuilder, positive_int, read_class_lines
 from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
-from gf.datasets.videoqa import EventTable, VideoQADataset
+from gf.datasets.videoqa import OOV_ANSWER, EventTable, VideoQADataset
 from gf.processors.text import VideoQATextProcessor
 from gf.processors.video import VideoFeatureProcessor
 
@@ -44,13 +44,8 @@ __all__ = ["EgoTaskQABuilder", "ConcatFeatureStore", "OOV_ANSWER"]
 
 logger = logging.getLogger(__name__)
 
-OOV_ANSWER = -1  # same value as gf.evaluation.OOV_ANSWER (not imported: keeps the builder light)
 _SPLIT_TYPES = ("direct", "indirect")
 _KEY_FIELDS = ("video_id", "interval")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 class ConcatFeatureStore:
@@ -87,22 +82,6 @@ class ConcatFeatureStore:
 
     def __repr__(self) -> str:
         return f"ConcatFeatureStore({self.appearance!r}, {self.motion!r})"
-
-
-class _EgoTaskQADataset(VideoQADataset):
-    """VideoQADataset that accepts ``answer = -1`` (out of vocabulary) outside training.
-
-    The shared dataset only knows labels ``>= 0``; an OOV val/test answer must stay in
-    the split (dropping it would inflate accuracy) and be scored wrong.
-    """
-
-    def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
-        if isinstance(rec, Mapping) and rec.get("answer") == OOV_ANSWER and rec.get("options") is None:
-            if self.train:
-                raise DataFileError(f"{self._where(i, rec)}: training answer is outside the answer vocabulary "
-                                    f"(-1); the vocabulary is built from train, so the files do not belong together")
-            rec = {**rec, "answer": None}
-        super()._check_record(rec, i, num_options, num_answers)
 
 
 @registry.register_builder("egotaskqa")
@@ -182,9 +161,9 @@ class EgoTaskQABuilder(BaseBuilder):
         if c["key_field"] not in _KEY_FIELDS:
             bad("key_field", f"one of {list(_KEY_FIELDS)}")
         for key in ("max_feats", "max_events"):
-            if not _positive_int(c[key]):
+            if not positive_int(c[key]):
                 bad(key, "a positive integer")
-        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
             bad("feature_dim", "a positive integer or null")
         if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
             bad("seed", "an integer")
@@ -303,7 +282,7 @@ class EgoTaskQABuilder(BaseBuilder):
         datasets: Dict[str, VideoQADataset] = {}
         for split in splits:
             train = split == "train"
-            ds = _EgoTaskQADataset(
+            ds = VideoQADataset(
                 self._records(ann_paths[split]), store,
                 VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
                 split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],

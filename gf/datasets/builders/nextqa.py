@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder
+from gf.datasets.base import BaseBuilder, positive_int
 from gf.datasets.feature_stores import FeatureStore
 from gf.datasets.videoqa import VideoQADataset
 from gf.processors.text import VideoQATextProcessor
@@ -39,10 +39,6 @@ __all__ = ["NextQABuilder"]
 logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = ("video_id", "question_id")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @registry.register_builder("nextqa")
@@ -116,9 +112,9 @@ class NextQABuilder(BaseBuilder):
 
         if c["key_field"] not in _KEY_FIELDS:
             bad("key_field", f"one of {list(_KEY_FIELDS)}")
-        if not _positive_int(c["max_feats"]):
+        if not positive_int(c["max_feats"]):
             bad("max_feats", "a positive integer")
-        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
             bad("feature_dim", "a positive integer or null")
         if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
             bad("seed", "an integer")

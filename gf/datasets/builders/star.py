@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, read_class_lines
+from gf.datasets.base import BaseBuilder, positive_int, read_class_lines
 from gf.datasets.feature_stores import FeatureStore
 from gf.datasets.videoqa import EventTable, VideoQADataset
 from gf.processors.text import VideoQATextProcessor
@@ -25,10 +25,6 @@ __all__ = ["StarBuilder"]
 logger = logging.getLogger(__name__)
 
 _KEY_FIELDS = ("question_id", "video_id")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @registry.register_builder("star")
@@ -119,9 +115,9 @@ class StarBuilder(BaseBuilder):
         if c["key_field"] not in _KEY_FIELDS:
             bad("key_field", f"one of {list(_KEY_FIELDS)}")
         for key in ("max_feats", "max_events"):
-            if not _positive_int(c[key]):
+            if not positive_int(c[key]):
                 bad(key, "a positive integer")
-        if c["feature_dim"] is not None and not _positive_int(c["feature_dim"]):
+        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
             bad("feature_dim", "a positive integer or null")
         if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
             bad("seed", "an integer")

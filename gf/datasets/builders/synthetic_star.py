@@ -30,11 +30,18 @@ class SyntheticStarBuilder(StarBuilder):
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
         self.generator_config = SyntheticStarConfig(**dict(self.config["generator"]))
+        self._generated = False
+
+    def _ensure(self) -> None:
+        """Generate (or check) the folder once per builder, before anything reads it."""
+        if not self._generated:
+            ensure_synthetic_star(self.dataset_dir, self.generator_config)
+            self._generated = True
 
     def build_datasets(self, splits: Optional[Sequence[str]] = None):
-        ensure_synthetic_star(self.dataset_dir, self.generator_config)
+        self._ensure()
         return super().build_datasets(splits)
 
     def info(self) -> Dict[str, Any]:
-        ensure_synthetic_star(self.dataset_dir, self.generator_config)
+        self._ensure()
         return super().info()

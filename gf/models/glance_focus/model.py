@@ -243,8 +243,10 @@ class GlanceFocus(nn.Module):
         frames = self._project_frames(video)
         frame_pad = self._frame_padding(video_mask, (b, t), video.device)
 
+        def rep(x: Optional[Tensor]) -> Optional[Tensor]:  # one copy per option text
+            return None if x is None else x.repeat_interleave(num_texts, 0)
+
         if self.glance_per_option and num_texts > 1:
-            rep = lambda x: None if x is None else x.repeat_interleave(num_texts, 0)  # noqa: E731
             events = self.glance(rep(frames), rep(frame_pad))
             out = {k: v[::num_texts] for k, v in events.items()}
             sorted_mem = self.sort_memories(events["memory_prompt"], events["pred_spans"], events["pred_logits"])
@@ -253,7 +255,6 @@ class GlanceFocus(nn.Module):
             out = self.glance(frames, frame_pad)
             sorted_mem = self.sort_memories(out["memory_prompt"], out["pred_spans"], out["pred_logits"])
             if num_texts > 1:
-                rep = lambda x: None if x is None else x.repeat_interleave(num_texts, 0)  # noqa: E731
                 frames, frame_pad, sorted_mem = rep(frames), rep(frame_pad), rep(sorted_mem)
             scores = self.focus(frames, frame_pad, sorted_mem, texts)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
