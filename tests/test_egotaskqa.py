@@ -319,7 +319,7 @@ def test_oov_answer_is_minus_one_in_val_and_refused_in_train(prepared):
     b = builder(prepared["data"], max_events=4)
     ds = b.build_datasets(["val"])["val"]
     oov = ds[by_qid(ds)["103"]]
-    assert oov["answer"] == -1 and ds.stats["out_of_vocabulary"] == 1
+    assert oov["answer"] == -1 and ds.stats["answers_outside_vocab"] == 1
     assert collate_videoqa([oov])["answer"].tolist() == [-1]
     # train records with -1 (files that do not belong together) are an error naming the question
     path = prepared["data"] / "EgoTaskQA" / "direct" / "txt_db" / "train.jsonl"

@@ -1,4 +1,5 @@
-"""The builder base class: config merging, data paths and their error messages.
+"""The builder base classes: config merging, data paths and their error messages
+(:class:`BaseBuilder`), and what the benchmark builders share (:class:`VideoQABuilder`).
 
 Why builders own the config and datasets do not: a builder reads one benchmark's files
 (annotations, events, class list, features) and hands each split a ready
@@ -14,15 +15,18 @@ import difflib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from gf.common.io import DataFileError
+from gf.common.io import DataFileError, load_json
+
+if TYPE_CHECKING:  # imported where used: converters import this module and need none of it
+    from gf.datasets.videoqa import EventTable, VideoQADataset
 
 logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "merge_builder_config", "read_class_lines", "to_plain"]
+__all__ = ["BaseBuilder", "VideoQABuilder", "merge_builder_config", "read_class_lines", "to_plain"]
 
 
 def positive_int(value: Any) -> bool:
@@ -137,8 +141,15 @@ class BaseBuilder:
         path = Path(os.path.expanduser(str(value)))
         return path if path.is_absolute() else self.dataset_dir / path
 
+    def _fill_path(self, value: Any) -> Any:
+        """Hook for placeholders in configured paths (EgoTaskQA's ``{split_type}``); filled
+        here, before resolving, so every path -- skip file included -- and every error
+        message sees the same path."""
+        return value
+
     def require_path(self, config_key: str, value: Any, what: str, *, must_exist: bool = True) -> Path:
         """Resolve a configured path and fail, naming the config key, if it is not there."""
+        value = self._fill_path(value)
         if value is None or value == "":
             raise DataFileError(f"{what}: {self.config_prefix}.{config_key} is not set.")
         path = self.resolve_path(value)
@@ -174,7 +185,10 @@ class BaseBuilder:
         path = paths if isinstance(value, list) else paths[0]
         from gf.datasets.feature_stores import open_feature_store
 
-        store = open_feature_store(path, self.config["feature_format"])
+        return self._check_feature_dim(open_feature_store(path, self.config["feature_format"]), path)
+
+    def _check_feature_dim(self, store, path: Any):
+        """``store``, if its dimension is the configured ``feature_dim`` (or that is null)."""
         expected = self.config["feature_dim"]
         if expected is not None and store.feature_dim != expected:
             raise DataFileError(
@@ -201,3 +215,188 @@ class BaseBuilder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(benchmark={self.benchmark!r}, dataset_dir={str(self.dataset_dir)!r})"
+
+
+class VideoQABuilder(BaseBuilder):
+    """What the benchmark builders share: config checks, the resources every split reads
+    (one feature store, one event table, the class list, the answer vocabulary) and the
+    per-split loop that turns annotation records into :class:`VideoQADataset`\\ s.
+
+    Why one class: the benchmarks differ in how their annotation files read, not in what a
+    split is made of; with one loop a fix (or a new stat) reaches every benchmark. A
+    subclass sets the class attributes below, implements :meth:`_records` and may extend
+    :meth:`_check_config`, :meth:`_split_stats` or :meth:`info`. Which checks and inputs
+    apply follows from the keys its ``DEFAULT_CONFIG`` declares (no ``events`` key: no
+    event targets; no ``text_format``: the plain ``"{question} {option}"``).
+    """
+
+    display_name: str = ""  # names the benchmark's files in messages ("NExT-QA feature file")
+    KEY_FIELDS: Tuple[str, ...] = ("video_id", "question_id")  # allowed values of key_field
+    NUM_OPTIONS: Optional[int] = None  # multiple choice: options per question
+    CLASS_KEY: Optional[str] = "action_mapping"  # config key of the event class list; None: no events
+    CLASS_LIST_WHAT: str = "event class list"  # what messages call that file ("STAR action class list")
+    # STAR reports its class count even without event targets (the model's event head is
+    # sized from it); AGQA's class list only matters for its optional events.
+    CLASSES_WITHOUT_EVENTS: bool = True
+
+    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
+        super().__init__(cfg)
+        self._check_config()
+        self._store = None
+        self._vocab: Optional[List[str]] = None
+        self._classes: Optional[List[str]] = None
+        self._events: Optional["EventTable"] = None
+        self._events_loaded = False
+        self.stats = {"events": {}, "splits": {}} if "events" in self.config else {"splits": {}}
+
+    # -- config ----------------------------------------------------------------------------
+    def _bad(self, key: str, expected: str) -> None:
+        raise ValueError(f"{self.config_prefix}.{key} must be {expected}, got {self.config[key]!r}")
+
+    def _check_config(self) -> None:
+        """Fail at construction, naming the key, rather than mid-way through reading files."""
+        c, p, bad = self.config, self.config_prefix, self._bad
+        if c["key_field"] not in self.KEY_FIELDS:
+            bad("key_field", f"one of {list(self.KEY_FIELDS)}")
+        for key in ("max_feats", "max_events"):
+            if key in c and not positive_int(c[key]):
+                bad(key, "a positive integer")
+        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
+            bad("feature_dim", "a positive integer or null")
+        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
+            bad("seed", "an integer")
+        if not isinstance(c["annotations"], dict):
+            bad("annotations", "a mapping {split: annotation file}")
+        if self.answer_mode == "oe" and not c["answer_vocab"]:
+            bad("answer_vocab", f"the answer vocabulary file ({self.display_name} is open-ended)")
+        for key in ("splits", "unlabelled_splits"):
+            value = c.get(key, [])
+            if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+                bad(key, "a list of split names")
+        unknown = [s for s in c["splits"] if s not in c["annotations"]]
+        if unknown:
+            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
+        if c.get("events") and not (self.CLASS_KEY and c.get(self.CLASS_KEY)):
+            raise ValueError(f"{p}.events is set but {p}.{self.CLASS_KEY} is not; "
+                             f"event class ids need the class list")
+        if "text_format" in c:
+            from gf.processors.text import VideoQATextProcessor
+
+            try:
+                VideoQATextProcessor(c["text_format"])
+            except ValueError as e:
+                raise ValueError(f"{p}.text_format: {e}") from None
+
+    # -- shared resources (read once, shared by all splits) ----------------------------------
+    def feature_store(self):
+        """The one lazy store every split of this builder reads from."""
+        if self._store is None:
+            self._store = self._open_configured_store(f"{self.display_name} feature file")
+        return self._store
+
+    def class_names(self) -> Optional[List[str]]:
+        """Lines of the class list (``None`` when this benchmark or config has none)."""
+        key = self.CLASS_KEY
+        if (self._classes is None and key and self.config.get(key)
+                and (self.CLASSES_WITHOUT_EVENTS or self.config.get("events"))):
+            path = self.require_path(key, self.config[key], self.CLASS_LIST_WHAT)
+            self._classes = read_class_lines(path)
+        return self._classes
+
+    def event_table(self) -> Optional["EventTable"]:
+        if not self._events_loaded:
+            if self.config.get("events"):
+                from gf.datasets.videoqa import EventTable
+
+                what = f"{self.display_name} events file"
+                path = self.require_path("events", self.config["events"], what)
+                classes = self.class_names()
+                self._events = EventTable.from_raw(load_json(path, what), source=str(path),
+                                                   num_classes=len(classes) if classes else None)
+                self.stats["events"] = dict(self._events.stats)
+            self._events_loaded = True
+        return self._events
+
+    def answer_vocab(self) -> Optional[List[str]]:
+        """Open-ended answers; index = label = the model's answer index (``None`` for mc)."""
+        if self.answer_mode != "oe":
+            return None
+        if self._vocab is None:
+            what = f"{self.display_name} answer vocabulary"
+            self._vocab = self._read_answer_vocab(self.require_path("answer_vocab", self.config["answer_vocab"], what))
+        return self._vocab
+
+    def _read_answer_vocab(self, path: Path) -> List[str]:
+        """A plain JSON list of answer strings, each once (a repeat would make labels ambiguous)."""
+        vocab = load_json(path, f"{self.display_name} answer vocabulary")
+        if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
+            raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
+        if len(set(vocab)) != len(vocab):
+            raise DataFileError(f"{path}: an answer is listed twice; labels would be ambiguous")
+        return vocab
+
+    # -- per split ---------------------------------------------------------------------------
+    def _records(self, path: Path) -> List[Dict[str, Any]]:
+        """One split's annotation file -> dataset records (the dataset validates values)."""
+        raise NotImplementedError
+
+    def _split_stats(self, split: str, ds: "VideoQADataset") -> Dict[str, Any]:
+        """Counts the builder adds to a split's stats. Open-ended: answers outside the
+        vocabulary, label -1 -- kept and scored wrong, so a large count (files that do not
+        belong together) deserves a warning rather than silence."""
+        if self.answer_mode != "oe":
+            return {}
+        from gf.datasets.videoqa import OOV_ANSWER
+
+        oov = sum(r["answer"] == OOV_ANSWER for r in ds.records)  # after skip_file
+        if oov:
+            logger.warning("%s %s: %d question(s) have an answer outside the %d-answer vocabulary; they are "
+                           "kept with label -1 and scored wrong", self.benchmark, split, oov, len(self.answer_vocab()))
+        return {"answers_outside_vocab": oov}
+
+    # -- public API --------------------------------------------------------------------------
+    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, "VideoQADataset"]:
+        from gf.datasets.videoqa import VideoQADataset
+        from gf.processors.video import VideoFeatureProcessor
+
+        c = self.config
+        splits = self._requested_splits(splits)
+        # Resolve every path before reading anything, so a wrong data_root fails at once.
+        ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
+                                          f"{self.display_name} annotation file for split {s!r}") for s in splits}
+        vocab = self.answer_vocab()
+        store = self.feature_store()
+        events = self.event_table()
+        skip_ids = self._skip_ids()
+        datasets: Dict[str, VideoQADataset] = {}
+        for split in splits:
+            train = split == "train"
+            records = self._records(ann_paths[split])
+            if split in c.get("unlabelled_splits", []):  # a dummy label must not be scored (B6/B7)
+                for rec in records:
+                    rec["answer"] = None
+            ds = VideoQADataset(
+                records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
+                split=split, benchmark=self.benchmark, max_events=c.get("max_events"), train=train, seed=c["seed"],
+                key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
+                skip_ids=skip_ids, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
+                num_answers=len(vocab) if vocab is not None else None,
+            )
+            ds.stats.update(self._split_stats(split, ds))
+            self.stats["splits"][split] = dict(ds.stats)
+            logger.info("%s %s: %s", self.benchmark, split, ds.stats)
+            datasets[split] = ds
+        return datasets
+
+    def info(self) -> Dict[str, Any]:
+        classes = self.class_names()
+        num_classes = len(classes) if classes is not None else None
+        return {
+            "num_options": self.NUM_OPTIONS,
+            "num_event_classes": num_classes,
+            "event_pred_dim": num_classes + 1 if num_classes is not None else None,  # + background
+            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
+            "max_feats": self.config["max_feats"],
+            "max_events": self.config.get("max_events"),
+            "answer_vocab": list(self.answer_vocab()) if self.answer_mode == "oe" else None,
+        }

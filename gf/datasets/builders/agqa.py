@@ -27,22 +27,15 @@ val split: point ``annotations.val`` at a file of your own or train with
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List
 
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, positive_int, read_class_lines
-from gf.datasets.feature_stores import FeatureStore
-from gf.datasets.videoqa import OOV_ANSWER, EventTable, VideoQADataset
-from gf.processors.video import VideoFeatureProcessor
+from gf.datasets.base import VideoQABuilder
+from gf.datasets.videoqa import OOV_ANSWER
 
 __all__ = ["AGQABuilder", "load_answer_vocab"]
-
-logger = logging.getLogger(__name__)
-
-_KEY_FIELDS = ("video_id", "question_id")
 
 
 def load_answer_vocab(path: Path) -> List[str]:
@@ -76,7 +69,7 @@ def load_answer_vocab(path: Path) -> List[str]:
 
 
 @registry.register_builder("agqa")
-class AGQABuilder(BaseBuilder):
+class AGQABuilder(VideoQABuilder):
     """Builds AGQA 2.0 train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
     Config keys:
@@ -103,6 +96,9 @@ class AGQABuilder(BaseBuilder):
 
     benchmark = "agqa"
     answer_mode = "oe"
+    display_name = "AGQA"
+    CLASS_LIST_WHAT = "Charades action class list"
+    CLASSES_WITHOUT_EVENTS = False  # the class list only labels the optional events
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         "data_root": "gf_data",
@@ -123,76 +119,8 @@ class AGQABuilder(BaseBuilder):
         "seed": 0,
     }
 
-    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
-        super().__init__(cfg)
-        self._check_config()
-        self._store: Optional[FeatureStore] = None
-        self._vocab: Optional[List[str]] = None
-        self._classes: Optional[List[str]] = None
-        self._events: Optional[EventTable] = None
-        self._events_loaded = False
-        self.stats = {"events": {}, "splits": {}}
-
-    # -- config ----------------------------------------------------------------------------
-    def _check_config(self) -> None:
-        c, p = self.config, self.config_prefix
-
-        def bad(key: str, expected: str) -> None:
-            raise ValueError(f"{p}.{key} must be {expected}, got {c[key]!r}")
-
-        if c["key_field"] not in _KEY_FIELDS:
-            bad("key_field", f"one of {list(_KEY_FIELDS)}")
-        for key in ("max_feats", "max_events"):
-            if not positive_int(c[key]):
-                bad(key, "a positive integer")
-        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
-            bad("feature_dim", "a positive integer or null")
-        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
-            bad("seed", "an integer")
-        if not isinstance(c["annotations"], dict):
-            bad("annotations", "a mapping {split: file}")
-        if not c["answer_vocab"]:
-            bad("answer_vocab", "the answer vocabulary file (txt_db/answer_vocab.json)")
-        for key in ("splits", "unlabelled_splits"):
-            value = c[key]
-            if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-                bad(key, "a list of split names")
-        unknown = [s for s in c["splits"] if s not in c["annotations"]]
-        if unknown:
-            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
-        if c["events"] and not c["action_mapping"]:
-            raise ValueError(f"{p}.events is set but {p}.action_mapping is not; event class ids need the class list")
-
-    # -- shared resources (read once, shared by all splits) ----------------------------------
-    def feature_store(self) -> FeatureStore:
-        if self._store is None:
-            self._store = self._open_configured_store("AGQA feature file")
-        return self._store
-
-    def answer_vocab(self) -> List[str]:
-        """The answer strings; index = label = the model's answer index."""
-        if self._vocab is None:
-            path = self.require_path("answer_vocab", self.config["answer_vocab"], "AGQA answer vocabulary")
-            self._vocab = load_answer_vocab(path)
-        return self._vocab
-
-    def class_names(self) -> Optional[List[str]]:
-        """Lines of ``action_mapping`` when events are configured (``None`` otherwise)."""
-        if self._classes is None and self.config["events"]:
-            path = self.require_path("action_mapping", self.config["action_mapping"], "Charades action class list")
-            self._classes = read_class_lines(path)
-        return self._classes
-
-    def event_table(self) -> Optional[EventTable]:
-        if not self._events_loaded:
-            if self.config["events"]:
-                path = self.require_path("events", self.config["events"], "AGQA events file")
-                classes = self.class_names()
-                self._events = EventTable.from_raw(load_json(path, "AGQA events file"),
-                                                   num_classes=len(classes), source=str(path))
-                self.stats["events"] = dict(self._events.stats)
-            self._events_loaded = True
-        return self._events
+    def _read_answer_vocab(self, path: Path) -> List[str]:
+        return load_answer_vocab(path)  # the authors' HCRN-style file works too
 
     # -- records -----------------------------------------------------------------------------
     def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
@@ -207,61 +135,18 @@ class AGQABuilder(BaseBuilder):
             rows.append(check_record(row.get("question_id"), row, f"{path}: record {i}"))
         return rows
 
-    def _records(self, path: Path, labelled: bool) -> List[Dict[str, Any]]:
+    def _records(self, path: Path) -> List[Dict[str, Any]]:
         index = {a: i for i, a in enumerate(self.answer_vocab())}
         records = []
         key_field = self.config["key_field"]
         for row in self._raw_rows(path):
-            label = index.get(row["answer"], OOV_ANSWER) if labelled else None
             records.append({
                 "question_id": row["question_id"],
                 "question": row["question"],
                 "options": None,
-                "answer": label,
+                "answer": index.get(row["answer"], OOV_ANSWER),
                 key_field: row[key_field] if key_field != "question_id" else row["question_id"],
                 "fields": {"global": row["global"], "semantic": row["semantic"],
                            "structural": row["structural"], "ans_type": row["ans_type"]},
             })
         return records
-
-    # -- public API --------------------------------------------------------------------------
-    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
-        c = self.config
-        splits = self._requested_splits(splits)
-        ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
-                                          f"AGQA annotation file for split {s!r}") for s in splits}
-        vocab = self.answer_vocab()
-        store = self.feature_store()
-        events = self.event_table()
-        skip_ids = self._skip_ids()
-        datasets: Dict[str, VideoQADataset] = {}
-        for split in splits:
-            train = split == "train"
-            records = self._records(ann_paths[split], labelled=split not in c["unlabelled_splits"])
-            ds = VideoQADataset(
-                records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
-                split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],
-                key_field=c["key_field"], text_format="{question} {option}", skip_ids=skip_ids,
-                source=str(ann_paths[split]), num_answers=len(vocab),
-            )
-            oov = sum(r["answer"] == OOV_ANSWER for r in ds.records)  # after skip_file
-            if oov:
-                logger.warning("%s %s: %d question(s) have an answer outside the %d-answer vocabulary; "
-                               "they are kept with label -1 and scored wrong", self.benchmark, split, oov, len(vocab))
-            self.stats["splits"][split] = {**ds.stats, "answers_outside_vocab": oov}
-            logger.info("%s %s: %s", self.benchmark, split, self.stats["splits"][split])
-            datasets[split] = ds
-        return datasets
-
-    def info(self) -> Dict[str, Any]:
-        classes = self.class_names()
-        num_classes = len(classes) if classes is not None else None
-        return {
-            "num_options": None,
-            "num_event_classes": num_classes,
-            "event_pred_dim": num_classes + 1 if num_classes is not None else None,
-            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
-            "max_feats": self.config["max_feats"],
-            "max_events": self.config["max_events"],
-            "answer_vocab": list(self.answer_vocab()),
-        }

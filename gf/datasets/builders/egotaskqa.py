@@ -26,26 +26,20 @@ vocabulary (scored wrong, never trained on).
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 
-from gf.common.io import DataFileError, load_json, load_jsonl
+from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, positive_int, read_class_lines
+from gf.datasets.base import VideoQABuilder, read_class_lines
 from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
-from gf.datasets.videoqa import OOV_ANSWER, EventTable, VideoQADataset
-from gf.processors.text import VideoQATextProcessor
-from gf.processors.video import VideoFeatureProcessor
+from gf.datasets.videoqa import OOV_ANSWER, VideoQADataset
 
 __all__ = ["EgoTaskQABuilder", "ConcatFeatureStore", "OOV_ANSWER"]
 
-logger = logging.getLogger(__name__)
-
 _SPLIT_TYPES = ("direct", "indirect")
-_KEY_FIELDS = ("video_id", "interval")
 
 
 class ConcatFeatureStore:
@@ -85,7 +79,7 @@ class ConcatFeatureStore:
 
 
 @registry.register_builder("egotaskqa")
-class EgoTaskQABuilder(BaseBuilder):
+class EgoTaskQABuilder(VideoQABuilder):
     """Builds EgoTaskQA train/val/test (one ``split_type``: ``direct`` or ``indirect``).
 
     Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``; ``{split_type}``
@@ -108,10 +102,16 @@ class EgoTaskQABuilder(BaseBuilder):
       ``max_events`` (= the model's ``num_queries`` at most), ``text_format`` (used only
       for multiple choice, so irrelevant here; it must still name ``{question}`` and
       ``{option}``), ``skip_file``, ``splits``, ``seed``.
+
+    ``stats["splits"][split]["answers_outside_vocab"]`` counts the -1 labels of each split.
     """
 
     benchmark = "egotaskqa"
     answer_mode = "oe"
+    display_name = "EgoTaskQA"
+    KEY_FIELDS = ("video_id", "interval")
+    CLASS_KEY = "hois"
+    CLASS_LIST_WHAT = "EgoTaskQA event-class list"
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         "data_root": "gf_data",
@@ -140,59 +140,19 @@ class EgoTaskQABuilder(BaseBuilder):
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
-        self._check_config()
-        self._store = None
-        self._vocab: Optional[List[str]] = None
-        self._classes: Optional[List[str]] = None
         self._types: Optional[List[str]] = None
-        self._events: Optional[EventTable] = None
-        self._events_loaded = False
-        self.stats = {"events": {}, "splits": {}}
 
-    # -- config ----------------------------------------------------------------------------
     def _check_config(self) -> None:
-        c, p = self.config, self.config_prefix
+        if self.config["split_type"] not in _SPLIT_TYPES:
+            self._bad("split_type", f"one of {list(_SPLIT_TYPES)}")
+        super()._check_config()
 
-        def bad(key: str, expected: str) -> None:
-            raise ValueError(f"{p}.{key} must be {expected}, got {c[key]!r}")
-
-        if c["split_type"] not in _SPLIT_TYPES:
-            bad("split_type", f"one of {list(_SPLIT_TYPES)}")
-        if c["key_field"] not in _KEY_FIELDS:
-            bad("key_field", f"one of {list(_KEY_FIELDS)}")
-        for key in ("max_feats", "max_events"):
-            if not positive_int(c[key]):
-                bad(key, "a positive integer")
-        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
-            bad("feature_dim", "a positive integer or null")
-        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
-            bad("seed", "an integer")
-        if not isinstance(c["annotations"], dict):
-            bad("annotations", "a mapping {split: jsonl path}")
-        splits = c["splits"]
-        if isinstance(splits, str) or not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
-            bad("splits", "a list of split names")
-        unknown = [s for s in splits if s not in c["annotations"]]
-        if unknown:
-            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
-        if not c["answer_vocab"]:
-            bad("answer_vocab", "the answer vocabulary file (EgoTaskQA is open-ended)")
-        if c["events"] and not c["hois"]:
-            raise ValueError(f"{p}.events is set but {p}.hois is not; event class ids need the class list")
-        try:
-            VideoQATextProcessor(c["text_format"])
-        except ValueError as e:
-            raise ValueError(f"{p}.text_format: {e}") from None
-
-    def _path(self, key: str, what: str, value: Any = None) -> Path:
-        value = self.config[key] if value is None else value
-        if isinstance(value, str):
-            value = value.replace("{split_type}", self.config["split_type"])
-        return self.require_path(key, value, what)
+    def _fill_path(self, value: Any) -> Any:
+        return value.replace("{split_type}", self.config["split_type"]) if isinstance(value, str) else value
 
     # -- shared resources --------------------------------------------------------------------
     def _open_store(self, key: str, dataset_key: str, what: str) -> FeatureStore:
-        path = self._path(key, what)
+        path = self.require_path(key, self.config[key], what)
         if path.suffix.lower() in (".h5", ".hdf5"):
             return HDF5Store(path, features=self.config[dataset_key], ids=self.config["ids_dataset"])
         return open_feature_store(path)
@@ -204,53 +164,15 @@ class EgoTaskQABuilder(BaseBuilder):
             if self.config["motion_features"]:
                 store = ConcatFeatureStore(store, self._open_store("motion_features", "motion_features_dataset",
                                                                    "EgoTaskQA motion features"))
-            expected = self.config["feature_dim"]
-            if expected is not None and store.feature_dim != expected:
-                raise DataFileError(f"{store.path}: features have dimension {store.feature_dim} but "
-                                    f"{self.config_prefix}.feature_dim is {expected}; set it to "
-                                    f"{store.feature_dim} (or null)")
-            self._store = store
+            self._store = self._check_feature_dim(store, store.path)
         return self._store
-
-    def answer_vocab(self) -> List[str]:
-        if self._vocab is None:
-            path = self._path("answer_vocab", "EgoTaskQA answer vocabulary")
-            vocab = load_json(path, "EgoTaskQA answer vocabulary")
-            if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
-                raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
-            if len(set(vocab)) != len(vocab):
-                raise DataFileError(f"{path}: an answer is listed twice; labels would be ambiguous")
-            self._vocab = vocab
-        return self._vocab
-
-    def class_names(self) -> Optional[List[str]]:
-        if self._classes is None and self.config["hois"]:
-            self._classes = read_class_lines(self._path("hois", "EgoTaskQA event-class list"))
-        return self._classes
 
     def reasoning_types(self) -> Optional[List[str]]:
         """Tokens of ``all_reasoning_types.txt``, for ``gf.evaluation.egotaskqa.evaluate``."""
         if self._types is None and self.config["reasoning_types"]:
-            self._types = read_class_lines(self._path("reasoning_types", "EgoTaskQA reasoning types"))
+            path = self.require_path("reasoning_types", self.config["reasoning_types"], "EgoTaskQA reasoning types")
+            self._types = read_class_lines(path)
         return self._types
-
-    def event_table(self) -> Optional[EventTable]:
-        if not self._events_loaded:
-            if self.config["events"]:
-                path = self._path("events", "EgoTaskQA events file")
-                classes = self.class_names()
-                self._events = EventTable.from_raw(load_json(path, "EgoTaskQA events file"),
-                                                   num_classes=len(classes), source=str(path))
-                self.stats["events"] = dict(self._events.stats)
-            self._events_loaded = True
-        return self._events
-
-    def _skip_ids(self) -> set:
-        if not self.config["skip_file"]:
-            return set()
-        path = self._path("skip_file", "skip file")
-        ids = {line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()}
-        return {i for i in ids if i}
 
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         key_field = self.config["key_field"]
@@ -269,47 +191,16 @@ class EgoTaskQABuilder(BaseBuilder):
             })
         return records
 
-    # -- public API --------------------------------------------------------------------------
-    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
-        c = self.config
-        splits = self._requested_splits(splits)
-        ann_paths = {s: self._path(f"annotations.{s}", f"EgoTaskQA annotation file for split {s!r}",
-                                   c["annotations"][s]) for s in splits}
-        vocab = self.answer_vocab()
-        store = self.feature_store()
-        events = self.event_table()
-        skip_ids = self._skip_ids()
-        datasets: Dict[str, VideoQADataset] = {}
-        for split in splits:
-            train = split == "train"
-            ds = VideoQADataset(
-                self._records(ann_paths[split]), store,
-                VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
-                split=split, benchmark=self.benchmark, max_events=c["max_events"], train=train, seed=c["seed"],
-                key_field=c["key_field"], text_format=c["text_format"], skip_ids=skip_ids,
-                source=str(ann_paths[split]), num_answers=len(vocab),
-            )
-            key = c["key_field"]
-            if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
-                raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
-                                    f"events file (looked up by {c['key_field']}); the events file is keyed "
-                                    f"differently (the converter keys it by video_id)")
-            ds.stats["out_of_vocabulary"] = sum(r["answer"] == OOV_ANSWER for r in ds.records)
-            self.stats["splits"][split] = dict(ds.stats)
-            logger.info("%s %s: %s", self.benchmark, split, ds.stats)
-            datasets[split] = ds
-        return datasets
+    # -- per split ---------------------------------------------------------------------------
+    def _split_stats(self, split: str, ds: VideoQADataset) -> Dict[str, Any]:
+        """Also: an events file keyed differently from the records would train every question
+        without event targets and say nothing; fail instead."""
+        events, key = self.event_table(), self.config["key_field"]
+        if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
+            raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
+                                f"events file (looked up by {key}); the events file is keyed "
+                                f"differently (the converter keys it by video_id)")
+        return super()._split_stats(split, ds)
 
     def info(self) -> Dict[str, Any]:
-        classes = self.class_names()
-        num_classes = len(classes) if classes is not None else None
-        return {
-            "num_options": None,
-            "num_event_classes": num_classes,
-            "event_pred_dim": num_classes + 1 if num_classes is not None else None,
-            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
-            "max_feats": self.config["max_feats"],
-            "max_events": self.config["max_events"],
-            "answer_vocab": list(self.answer_vocab()),
-            "all_reasoning_types": self.reasoning_types(),
-        }
+        return {**super().info(), "all_reasoning_types": self.reasoning_types()}

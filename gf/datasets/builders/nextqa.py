@@ -22,27 +22,18 @@ read with the converter's checks.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List
 
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import BaseBuilder, positive_int
-from gf.datasets.feature_stores import FeatureStore
-from gf.datasets.videoqa import VideoQADataset
-from gf.processors.text import VideoQATextProcessor
-from gf.processors.video import VideoFeatureProcessor
+from gf.datasets.base import VideoQABuilder
 
 __all__ = ["NextQABuilder"]
 
-logger = logging.getLogger(__name__)
-
-_KEY_FIELDS = ("video_id", "question_id")
-
 
 @registry.register_builder("nextqa")
-class NextQABuilder(BaseBuilder):
+class NextQABuilder(VideoQABuilder):
     """Builds NExT-QA train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
     Config keys:
@@ -79,7 +70,9 @@ class NextQABuilder(BaseBuilder):
 
     benchmark = "nextqa"
     answer_mode = "mc"
+    display_name = "NExT-QA"
     NUM_OPTIONS = 5
+    CLASS_KEY = None  # no event annotations
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         "data_root": "gf_data",
@@ -96,48 +89,6 @@ class NextQABuilder(BaseBuilder):
         "unlabelled_splits": [],
         "seed": 0,
     }
-
-    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
-        super().__init__(cfg)
-        self._check_config()
-        self._store: Optional[FeatureStore] = None
-        self.stats = {"splits": {}}
-
-    # -- config ----------------------------------------------------------------------------
-    def _check_config(self) -> None:
-        c, p = self.config, self.config_prefix
-
-        def bad(key: str, expected: str) -> None:
-            raise ValueError(f"{p}.{key} must be {expected}, got {c[key]!r}")
-
-        if c["key_field"] not in _KEY_FIELDS:
-            bad("key_field", f"one of {list(_KEY_FIELDS)}")
-        if not positive_int(c["max_feats"]):
-            bad("max_feats", "a positive integer")
-        if c["feature_dim"] is not None and not positive_int(c["feature_dim"]):
-            bad("feature_dim", "a positive integer or null")
-        if not isinstance(c["seed"], int) or isinstance(c["seed"], bool):
-            bad("seed", "an integer")
-        if not isinstance(c["annotations"], dict):
-            bad("annotations", "a mapping {split: jsonl or csv path}")
-        for key in ("splits", "unlabelled_splits"):
-            value = c[key]
-            if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-                bad(key, "a list of split names")
-        unknown = [s for s in c["splits"] if s not in c["annotations"]]
-        if unknown:
-            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
-        try:
-            VideoQATextProcessor(c["text_format"])
-        except ValueError as e:
-            raise ValueError(f"{p}.text_format: {e}") from None
-
-    # -- shared resources -------------------------------------------------------------------
-    def feature_store(self) -> FeatureStore:
-        """The one lazy store every split reads from (opened once, never copied per split)."""
-        if self._store is None:
-            self._store = self._open_configured_store("NExT-QA feature file")
-        return self._store
 
     # -- records -----------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
@@ -172,40 +123,3 @@ class NextQABuilder(BaseBuilder):
                 rec[key_field] = str(vid) if isinstance(vid, int) and not isinstance(vid, bool) else vid
             records.append(rec)
         return records
-
-    # -- public API --------------------------------------------------------------------------
-    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, VideoQADataset]:
-        c = self.config
-        splits = self._requested_splits(splits)
-        ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
-                                          f"NExT-QA annotation file for split {s!r}") for s in splits}
-        store = self.feature_store()
-        skip_ids = self._skip_ids()
-        datasets: Dict[str, VideoQADataset] = {}
-        for split in splits:
-            train = split == "train"
-            records = self._records(ann_paths[split])
-            if split in c["unlabelled_splits"]:
-                for rec in records:
-                    rec["answer"] = None
-            ds = VideoQADataset(
-                records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), None,
-                split=split, benchmark=self.benchmark, max_events=None, train=train, seed=c["seed"],
-                key_field=c["key_field"], text_format=c["text_format"], skip_ids=skip_ids,
-                source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
-            )
-            self.stats["splits"][split] = dict(ds.stats)
-            logger.info("%s %s: %s", self.benchmark, split, ds.stats)
-            datasets[split] = ds
-        return datasets
-
-    def info(self) -> Dict[str, Any]:
-        return {
-            "num_options": self.NUM_OPTIONS,
-            "num_event_classes": None,
-            "event_pred_dim": None,  # no event annotations: unsupervised memories keep their own size
-            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
-            "max_feats": self.config["max_feats"],
-            "max_events": None,
-            "answer_vocab": None,
-        }
