@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     parser.add_argument("--types", nargs="+", default=None,
                         help="question types to keep (e.g. Sequence); others go to a skip file")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-per-type", type=int, default=None,
+                        help="training questions per type (the demo's default: 750); a larger "
+                             "benchmark is generated into --data-root")
     parser.add_argument("--data-root", default=os.environ.get("DATA_ROOT", str(ROOT / "gf_data")))
     parser.add_argument("--output-dir", default=str(ROOT / "output" / "probe_oracle_memories"))
     parser.add_argument("options", nargs="*", help="extra key=value config overrides")
@@ -76,7 +79,10 @@ def main(argv=None) -> int:
 
     env = dict(os.environ, DATA_ROOT=args.data_root,
                PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
-    options = [f"run.output_dir={args.output_dir}", f"run.epochs={args.epochs}"] + list(args.options)
+    options = [f"run.output_dir={args.output_dir}", f"run.epochs={args.epochs}"]
+    if args.train_per_type is not None:
+        options.append(f"datasets.synthetic_star.generator.train_per_type={args.train_per_type}")
+    options += list(args.options)
     with tempfile.TemporaryDirectory() as tmp:
         project = (ROOT / "projects/glance_focus/demo/train_sup.yaml").read_text(encoding="utf-8")
         cfg_path = Path(tmp) / "oracle.yaml"
@@ -89,6 +95,8 @@ def main(argv=None) -> int:
             from gf.datasets.synthetic import SyntheticStarConfig, ensure_synthetic_star
 
             generator = OmegaConf.to_container(OmegaConf.create(project).datasets.synthetic_star.generator)
+            if args.train_per_type is not None:
+                generator["train_per_type"] = args.train_per_type
             folder = Path(args.data_root) / "SYNTHETIC_STAR"
             ensure_synthetic_star(folder, SyntheticStarConfig(**generator))
             txt_db = folder / "txt_db"
