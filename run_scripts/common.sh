@@ -12,3 +12,11 @@ gf_run() {
   if [ -n "${DATA_ROOT:-}" ]; then options+=("datasets.$dataset.data_root=$DATA_ROOT"); fi
   "${launch[@]}" "$command" --cfg-path "$cfg" ${GF_EVAL_ARGS[@]+"${GF_EVAL_ARGS[@]}"} --options "${options[@]}" "$@"
 }
+
+# gf_eval <project yaml> <dataset name> <output dir> [key=value ...]: evaluate $CHECKPOINT
+# on $SPLITS (default "val test"); shared by the benchmarks' eval.sh.
+gf_eval() {
+  : "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
+  GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
+  gf_run evaluate "$@"
+}

@@ -15,3 +15,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture
 def tiny_text_encoder() -> str:
     return TINY_TEXT_ENCODER
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """Own gf cache and zoo file, online, and no proxy between urllib and 127.0.0.1.
+
+    Returns the cache folder. Used (autouse) by the download, zoo and API tests."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GF_ZOO", raising=False)
+    monkeypatch.delenv("GF_OFFLINE", raising=False)
+    return tmp_path / "cache"

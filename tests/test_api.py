@@ -28,12 +28,8 @@ OPTIONS = [["Took the towel.", "Opened the door.", "Sat on the sofa.", "Ate the 
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GF_ZOO", raising=False)
-    monkeypatch.delenv("GF_OFFLINE", raising=False)
+def isolated(isolated_cache):
+    return isolated_cache
 
 
 def make_checkpoint(path: Path, seed: int = 0, text_format: str = "{question} {option}") -> GlanceFocus:

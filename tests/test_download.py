@@ -45,12 +45,8 @@ def _sha(data: bytes) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path, monkeypatch):
-    """Own cache, online by default, and no proxy between urllib and 127.0.0.1."""
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GF_OFFLINE", raising=False)
+def _isolated_env(isolated_cache):
+    return isolated_cache
 
 
 @pytest.fixture

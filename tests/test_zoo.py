@@ -23,14 +23,9 @@ AUTHORS_CASE = REFERENCE / "star_mc"
 
 
 @pytest.fixture(autouse=True)
-def isolated_zoo(tmp_path, monkeypatch):
-    """Own cache and zoo file, online, no proxy between urllib and 127.0.0.1."""
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GF_ZOO", raising=False)
-    monkeypatch.delenv("GF_OFFLINE", raising=False)
-    return tmp_path / "cache" / "zoo.json"
+def isolated_zoo(isolated_cache):
+    """The zoo file inside the isolated cache (see conftest.isolated_cache)."""
+    return isolated_cache / "zoo.json"
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
-: "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
 MEMORY="${MEMORY:-sup}"
 case "$MEMORY" in sup|uns) ;; *) echo "eval.sh: MEMORY must be sup or uns, got '$MEMORY'" >&2; exit 2;; esac
-GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
-gf_run evaluate "$ROOT/projects/glance_focus/agqa/train_$MEMORY.yaml" agqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/agqa/eval}" "$@"
+gf_eval "$ROOT/projects/glance_focus/agqa/train_$MEMORY.yaml" agqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/agqa/eval}" "$@"

@@ -6,6 +6,4 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
-: "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
-GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
-gf_run evaluate "$ROOT/projects/glance_focus/egotaskqa/train_sup.yaml" egotaskqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/egotaskqa/eval}" "$@"
+gf_eval "$ROOT/projects/glance_focus/egotaskqa/train_sup.yaml" egotaskqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/egotaskqa/eval}" "$@"

@@ -6,6 +6,4 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
-: "${CHECKPOINT:?set CHECKPOINT to the checkpoint to evaluate}"
-GF_EVAL_ARGS=(--checkpoint "$CHECKPOINT" --splits ${SPLITS:-val test})
-gf_run evaluate "$ROOT/projects/glance_focus/star/train_sup.yaml" star "${OUTPUT_DIR:-$ROOT/output/glance_focus/star/eval}" "$@"
+gf_eval "$ROOT/projects/glance_focus/star/train_sup.yaml" star "${OUTPUT_DIR:-$ROOT/output/glance_focus/star/eval}" "$@"
