@@ -61,9 +61,9 @@ def nextqa_uns():
 def demo_sup():
     """The offline CPU demo: narrow, no dropout, the offline MiniLM text encoder frozen and cached.
 
-    Sized for 2 CPU cores: width 64 runs ~0.4 s per step of 32 questions x 4 options, and
-    dropout 0 was what let the question-to-event matching emerge within minutes
-    (measured: README "Demo").
+    Sized for 2 CPU cores: with width 64 the demo recipe (20 epochs of 3000 questions x 4
+    options) trains and evaluates in 394 s, and dropout 0 was what let the
+    question-to-event matching emerge within minutes (measured: README "Demo").
     """
     return dict(answer_mode="mc", num_options=4, d_model=64, nhead=4, dim_feedforward=128,
                 feature_dim=64, max_feats=36, num_queries=8, text_encoder="minilm",
