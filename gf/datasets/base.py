@@ -346,7 +346,7 @@ class VideoQABuilder(BaseBuilder):
         belong together) deserves a warning rather than silence."""
         if self.answer_mode != "oe":
             return {}
-        from gf.datasets.videoqa import OOV_ANSWER
+        from gf.evaluation.core import OOV_ANSWER  # here: converters import this module
 
         oov = sum(r["answer"] == OOV_ANSWER for r in ds.records)  # after skip_file
         if oov:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from gf.common.io import DataFileError
-from gf.models.glance_focus.spans import spans_seconds_to_cxw
+from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
 
 __all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "OOV_ANSWER"]
@@ -37,10 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: Answer value of unlabelled questions in a batch; ``F.cross_entropy`` ignores it by default.
 IGNORE_INDEX = -100
-#: Open-ended answer outside the answer vocabulary (val/test only): kept in the split and
-#: scored wrong by the evaluator (B8), never dropped, which would inflate accuracy. Same
-#: value as ``gf.evaluation.core.OOV_ANSWER``.
-OOV_ANSWER = -1
+# OOV_ANSWER (re-exported): an open-ended answer outside the answer vocabulary (val/test
+# only), kept in the split and scored wrong by the evaluator (B8), never dropped, which
+# would inflate accuracy. Imported from the evaluator so the two can never disagree.
 
 _MAX_NAMED = 10  # ids named in an error message before "... and N more"
 
@@ -117,7 +116,8 @@ class EventTable:
         if not isinstance(raw, Mapping):
             raise DataFileError(f"{source}: expected a JSON object {{key: {{duration, actions}}}}, got {type(raw).__name__}")
         # Per-clip work is plain Python (validation, clipping, sorting); the conversion to
-        # (centre, width) runs once over all events (60k STAR clips: well under a second).
+        # (centre, width) runs once over all events (60k STAR clips: about a second in all,
+        # measured 0.5-1.0 s).
         norm_xx: List[Tuple[float, float]] = []
         classes_flat: List[int] = []
         offsets: Dict[str, Tuple[int, int]] = {}
@@ -177,10 +177,13 @@ class EventTable:
                 "(zero length or outside the clip); their questions are kept. Examples (key, [class, start, end], duration): %s",
                 source, dropped, dropped_clips, examples,
             )
-        if norm_xx:  # already divided by duration and clipped, hence duration 1.0 here
-            spans = spans_seconds_to_cxw(torch.tensor(norm_xx, dtype=torch.float64), 1.0).numpy()
-        else:
-            spans = np.zeros((0, 2), np.float32)
+        # (start, end) -> (centre, width) in float32. numpy rather than the model's
+        # ``spans_seconds_to_cxw``: importing gf.models pulls in the whole model package and
+        # scipy (+0.7 s in every process and DataLoader worker). Bit-identical to it: the same
+        # float32 operations, and ``norm_xx`` is already divided by the duration and clipped
+        # to [0, 1], which float32 rounding cannot leave, so its clamp had nothing to do.
+        xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
+        spans = np.stack([0.5 * (xx[:, 0] + xx[:, 1]), xx[:, 1] - xx[:, 0]], 1)
         classes = np.asarray(classes_flat, dtype=np.int64)
         stats = {"clips": len(offsets), "events": len(classes_flat), "dropped_events": dropped,
                  "clips_with_dropped_events": dropped_clips, "dropped_examples": examples}
@@ -261,8 +264,7 @@ class VideoQADataset(torch.utils.data.Dataset):
                  events: Union[EventTable, Mapping[str, Any], None], *, split: str, benchmark: str,
                  max_events: Optional[int], train: bool, seed: int, key_field: str, text_format: str,
                  skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
-                 num_options: Optional[int] = None, num_answers: Optional[int] = None,
-                 check_features: bool = True):
+                 num_options: Optional[int] = None, num_answers: Optional[int] = None):
         if max_events is not None and (not _is_int(max_events) or max_events < 1):
             raise ValueError(f"max_events must be a positive integer or None, got {max_events!r}")
         if not _is_int(seed):
@@ -299,8 +301,7 @@ class VideoQADataset(torch.utils.data.Dataset):
         self.answer_mode = self._answer_mode()
         if skipped:
             logger.warning("%s %s: skipped %d question(s) listed in the skip file", benchmark, split, skipped)
-        if check_features:
-            self._check_features()
+        self._check_features()
 
         capped = 0 if max_events is None else sum(self.events.count(r[key_field]) > max_events for r in self.records)
         self.stats: Dict[str, Any] = {

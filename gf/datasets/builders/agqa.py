@@ -33,7 +33,7 @@ from typing import Any, Dict, List
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
-from gf.datasets.videoqa import OOV_ANSWER
+from gf.evaluation.core import OOV_ANSWER
 
 __all__ = ["AGQABuilder", "load_answer_vocab"]
 

@@ -35,9 +35,9 @@ from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
 from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
-from gf.datasets.videoqa import OOV_ANSWER, VideoQADataset
+from gf.datasets.videoqa import VideoQADataset
 
-__all__ = ["EgoTaskQABuilder", "ConcatFeatureStore", "OOV_ANSWER"]
+__all__ = ["EgoTaskQABuilder", "ConcatFeatureStore"]
 
 _SPLIT_TYPES = ("direct", "indirect")
 
