@@ -33,3 +33,10 @@ def test_a_folder_generated_with_another_config_is_refused(tmp_path):
 def test_unknown_generator_key_is_an_error(tmp_path):
     with pytest.raises((TypeError, ValueError), match="num_verb"):
         build(tmp_path, num_verb=3)
+
+
+def test_typo_in_a_generator_key_names_the_key_and_the_known_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['trian_per_type'\]; known keys: .*'train_per_type'") as e:
+        build(tmp_path, trian_per_type=5)
+    assert not isinstance(e.value, TypeError)
+    assert not (tmp_path / "SYNTHETIC_STAR").exists()  # refused before generating anything

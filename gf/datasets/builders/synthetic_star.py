@@ -29,7 +29,10 @@ class SyntheticStarBuilder(StarBuilder):
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
-        self.generator_config = SyntheticStarConfig(**dict(self.config["generator"]))
+        # from_dict, not the constructor: a typo'd generator key (merged in unchecked, since
+        # dict-valued defaults accept new keys) is then an error naming it and listing the
+        # known keys, not a bare TypeError about an unexpected keyword argument.
+        self.generator_config = SyntheticStarConfig.from_dict(self.config["generator"])
         self._generated = False
 
     def _ensure(self) -> None:
