@@ -12,13 +12,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterable, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
 __all__ = [
     "atomic_write",
     "atomic_write_json",
+    "atomic_write_jsonl",
     "atomic_write_text",
     "atomic_torch_save",
     "load_json",
@@ -32,16 +33,27 @@ class DataFileError(ValueError):
     """A data or annotation file is missing or malformed; the message names it."""
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. The file
+    gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask), not
+    ``mkstemp``'s private ``0o600``: written atomically or not, a data file must be as
+    readable by the other users of a shared data root.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -64,6 +76,17 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2, **kwargs
         json.dump(obj, fh, indent=indent, **kwargs)
         if indent is not None:
             fh.write("\n")
+
+
+def atomic_write_jsonl(path: PathLike, rows: Iterable[Any], **kwargs) -> None:
+    """One ``json.dumps(row, **kwargs)`` line per row, through :func:`atomic_write`.
+
+    Shared so every JSONL file gf writes (converters, the synthetic benchmark) is written
+    the same way and is never left half-written; ``rows`` may be a generator.
+    """
+    with atomic_write(path, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, **kwargs) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
@@ -91,13 +114,18 @@ def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None
         ) from e
 
 
-def load_json(path: PathLike, what: str = "JSON file") -> Any:
+def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:
+    """Read a JSON file; missing or malformed is a :class:`DataFileError` naming it.
+
+    ``json_kw`` go to ``json.load`` (e.g. ``object_pairs_hook`` to catch repeated keys), so
+    a reader that needs them keeps these messages instead of opening the file itself.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{what} not found: {path}")
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            return json.load(fh, **json_kw)
     except json.JSONDecodeError as e:
         raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
 

@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.common.io import DataFileError, PathLike, load_json
+from gf.common.io import DataFileError, PathLike, atomic_write_jsonl, current_umask, load_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -508,12 +508,6 @@ def _write_features(path: Path, features: Mapping[str, np.ndarray]) -> None:
     torch.save({k: torch.from_numpy(v) for k, v in features.items()}, str(path))
 
 
-def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-
-
 def _meta(cfg: SyntheticStarConfig, built: _Built, vocab: ActionVocabulary,
           routine: np.ndarray) -> Dict[str, Any]:
     return {
@@ -558,8 +552,8 @@ vis_db/strID2numID.json. All parameters are in meta.json. Delete this folder to 
 
 def _is_synthetic(path: Path) -> bool:
     try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = load_json(path / "meta.json")
+    except (OSError, ValueError):  # DataFileError (missing, not JSON) is a ValueError
         return False
     return isinstance(meta, dict) and meta.get("generator") == GENERATOR_NAME
 
@@ -570,7 +564,7 @@ def _write_tree(folder: Path, cfg: SyntheticStarConfig) -> None:
     txt.mkdir()
     vis.mkdir()
     for split in SPLITS:
-        _write_jsonl(txt / f"{split}.jsonl", built.records[split])
+        atomic_write_jsonl(txt / f"{split}.jsonl", built.records[split])
     (txt / "events.json").write_text(json.dumps(built.events), encoding="utf-8")
     for name, text in _class_files(vocab).items():
         (txt / name).write_text(text, encoding="utf-8")
@@ -581,12 +575,6 @@ def _write_tree(folder: Path, cfg: SyntheticStarConfig) -> None:
     # meta.json last: its presence marks a complete tree even inside the temporary folder.
     (folder / "meta.json").write_text(json.dumps(_meta(cfg, built, vocab, routine), indent=2) + "\n",
                                       encoding="utf-8")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _swap_in(new: Path, out: Path) -> None:
@@ -631,7 +619,7 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=str(out.parent)))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it the usual mode
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700; give it the usual mode
         _write_tree(tmp, cfg)
         if overwrite and out.exists():
             _swap_in(tmp, out)

@@ -54,7 +54,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text
+from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.converters import register_converter
 
 __all__ = [
@@ -133,14 +133,12 @@ def read_balanced_file(path: Union[str, Path]) -> List[Dict[str, Any]]:
     """An official ``*_balanced.txt`` (one JSON object ``{question_id: record}``) as checked
     records, in file order. Loads the whole file (as the official tools do)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"AGQA file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, object_pairs_hook=_pairs_hook)
-    except json.JSONDecodeError as e:
-        raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
-                            f"Expected the AGQA 2.0 balanced file: one JSON object "
+        data = load_json(path, "AGQA file", object_pairs_hook=_pairs_hook)
+    except DataFileError as e:
+        if not isinstance(e.__cause__, json.JSONDecodeError):
+            raise  # not found
+        raise DataFileError(f"{e}. Expected the AGQA 2.0 balanced file: one JSON object "
                             f"{{question_id: record}} (despite the .txt name).") from None
     except _DuplicateQuestion as e:
         raise DataFileError(f"{path}: question id {e.qid!r} appears twice; ids must be unique") from None
@@ -251,12 +249,6 @@ def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Di
 # ---------------------------------------------------------------------------------------
 # convert
 # ---------------------------------------------------------------------------------------
-def _write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    with atomic_write(path) as fh:
-        for row in rows:
-            fh.write(json.dumps({k: row[k] for k in OUTPUT_FIELDS}, ensure_ascii=False) + "\n")
-
-
 def _split_summary(rows: Sequence[Mapping[str, Any]], vocab: set) -> Dict[str, Any]:
     return {
         "questions": len(rows),
@@ -329,7 +321,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
 
     txt_db = out_dir / "txt_db"
     for split, rows in splits.items():
-        _write_jsonl(txt_db / f"{split}.jsonl", rows)
+        atomic_write_jsonl(txt_db / f"{split}.jsonl", ({k: r[k] for k in OUTPUT_FIELDS} for r in rows),
+                           ensure_ascii=False)
     atomic_write_json(txt_db / "answer_vocab.json", vocab, ensure_ascii=False)
     if val_videos:
         atomic_write_text(txt_db / "val_videos.txt", "".join(v + "\n" for v in val_videos))

@@ -58,7 +58,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.converters import register_converter
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
@@ -442,9 +442,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
 
     txt = out / split_type / "txt_db"
     for split, recs in records.items():
-        with atomic_write(txt / f"{split}.jsonl") as fh:
-            for r in recs:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        atomic_write_jsonl(txt / f"{split}.jsonl", recs, ensure_ascii=False)
     atomic_write_json(txt / "answer_vocab.json", answers, indent=None)
     atomic_write_text(txt / "all_reasoning_types.txt", "".join(t + "\n" for t in reasoning_types))
     atomic_write_text(txt / "hoi_classes.txt", "".join(n + "\n" for n in hoi_names))

@@ -28,13 +28,12 @@ and int-keyed feature files produce.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.converters import register_converter
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
@@ -226,9 +225,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     records = {split: read_split_csv(path) for split, path in paths.items()}  # all read before any write
 
     for split, rows in records.items():
-        with atomic_write(out_dir / "txt_db" / f"{split}.jsonl") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        atomic_write_jsonl(out_dir / "txt_db" / f"{split}.jsonl", rows, ensure_ascii=False)
     if video_map is not None:
         atomic_write_json(out_dir / MAP_FILE, video_map, indent=None)
 

@@ -56,7 +56,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_text, load_json
+from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters import register_converter
 
@@ -379,9 +379,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     # Write.
     txt = out / "txt_db"
     for split, recs in records.items():
-        with atomic_write(txt / f"{split}.jsonl") as fh:
-            for r in recs:
-                fh.write(_json_line(r))
+        atomic_write_jsonl(txt / f"{split}.jsonl", recs, ensure_ascii=False)
     atomic_write_json(txt / "events.json", events, indent=None)
     for src in (action_mapping, action_classes):
         with atomic_write(txt / src.name, "wb") as fh:
@@ -406,7 +404,3 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
         logger.warning("star: %d action(s) lay outside their question's clip and were dropped; %d question(s) "
                        "have no events", dropped, no_events)
     return summary
-
-
-def _json_line(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False) + "\n"
