@@ -44,7 +44,6 @@ Test answers are written as released; the builder maps those outside the vocabul
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -56,6 +55,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.converters import register_converter
+from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 
 __all__ = [
     "ANSWER_TYPES",
@@ -182,26 +182,28 @@ def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -
 # ---------------------------------------------------------------------------------------
 # Charades events
 # ---------------------------------------------------------------------------------------
-def _parse_actions(text: str, where: str) -> List[List[Any]]:
+def _charades_entry(row: Mapping[str, str], where: str) -> Dict[str, Any]:
+    """One CSV row -> ``{"duration": length, "actions": [[class_idx, s, e]]}``; AGQA needs the
+    video length (the events' time base) and Charades ``c`` ids within the 157 classes."""
+    try:
+        duration = float(row.get("length") or "")
+    except ValueError:
+        raise DataFileError(f"{where}: column 'length' is {row.get('length')!r}, "
+                            f"expected the video length in seconds") from None
+    if not math.isfinite(duration) or duration <= 0:
+        raise DataFileError(f"{where}: column 'length' is {duration}, expected > 0 seconds")
+    where = f"{where}: column 'actions'"
     actions = []
-    for item in (p.strip() for p in text.split(";")):
-        if not item:
-            continue
-        parts = item.split()
-        match = _CHARADES_CLASS.fullmatch(parts[0]) if parts else None
-        if len(parts) != 3 or match is None:
-            raise DataFileError(f"{where}: action {item!r} is not 'cXXX start end' (e.g. 'c092 11.90 21.20')")
+    for cid, start, end in parse_charades_actions(row.get("actions") or "", where):
+        match = _CHARADES_CLASS.fullmatch(cid)
+        if match is None:
+            raise DataFileError(f"{where}: action class {cid!r} is not a Charades class id 'cXXX' "
+                                f"(e.g. 'c092 11.90 21.20')")
         cls_id = int(match.group(1))
         if cls_id >= NUM_CHARADES_CLASSES:
-            raise DataFileError(f"{where}: action class {parts[0]!r} is outside c000..c{NUM_CHARADES_CLASSES - 1}")
-        try:
-            start, end = float(parts[1]), float(parts[2])
-        except ValueError:
-            raise DataFileError(f"{where}: action {item!r} has non-numeric times") from None
-        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-            raise DataFileError(f"{where}: action {item!r} ends before it starts (or has non-finite times)")
+            raise DataFileError(f"{where}: action class {cid!r} is outside c000..c{NUM_CHARADES_CLASSES - 1}")
         actions.append([cls_id, start, end])
-    return actions
+    return {"duration": duration, "actions": actions}
 
 
 def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Dict[str, Dict[str, Any]]:
@@ -213,37 +215,7 @@ def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Di
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ValueError("agqa converter: charades_csv is an empty list")
-    events: Dict[str, Dict[str, Any]] = {}
-    origin: Dict[str, str] = {}
-    for path in map(Path, paths):
-        if not path.is_file():
-            raise DataFileError(f"Charades annotation CSV not found: {path}")
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in ("id", "length", "actions") if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataFileError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the Charades "
-                                    f"annotation header (id, ..., length, actions)")
-            for row in reader:
-                line = reader.line_num
-                vid = (row.get("id") or "").strip()
-                if not vid:
-                    raise DataFileError(f"{path}:{line}: column 'id' is empty")
-                try:
-                    duration = float(row.get("length") or "")
-                except ValueError:
-                    raise DataFileError(f"{path}:{line}: column 'length' is {row.get('length')!r}, "
-                                        f"expected the video length in seconds") from None
-                if not math.isfinite(duration) or duration <= 0:
-                    raise DataFileError(f"{path}:{line}: column 'length' is {duration}, expected > 0 seconds")
-                entry = {"duration": duration,
-                         "actions": _parse_actions(row.get("actions") or "", f"{path}:{line}: column 'actions'")}
-                if vid in events and events[vid] != entry:
-                    raise DataFileError(f"{path}:{line}: video {vid!r} is also listed at {origin[vid]} with "
-                                        f"different length or actions")
-                events[vid] = entry
-                origin.setdefault(vid, f"{path}:{line}")
-    return events
+    return read_charades_csvs(paths, _charades_entry, columns=("id", "length", "actions"))
 
 
 # ---------------------------------------------------------------------------------------

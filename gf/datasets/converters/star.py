@@ -48,7 +48,6 @@ events.json applied one].
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -59,6 +58,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters import register_converter
+from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 
 __all__ = ["convert", "charades_to_star_ids", "parse_charades_actions"]
 
@@ -165,47 +165,9 @@ def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
 # ---------------------------------------------------------------------------------------
 # Charades action annotations
 # ---------------------------------------------------------------------------------------
-def parse_charades_actions(text: str, where: str) -> List[Tuple[str, float, float]]:
-    """``"c092 11.90 21.20;c147 0.00 12.60"`` -> [(id, start_s, end_s)]; empty -> []."""
-    out = []
-    for item in (text or "").split(";"):
-        item = item.strip()
-        if not item:
-            continue
-        parts = item.split()
-        try:
-            if len(parts) != 3:
-                raise ValueError
-            start, end = float(parts[1]), float(parts[2])
-        except ValueError:
-            raise DataFileError(f"{where}: action {item!r} is not '<id> <start_s> <end_s>'") from None
-        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-            raise DataFileError(f"{where}: action {item!r} has end before start or non-finite times")
-        out.append((parts[0], start, end))
-    return out
-
-
-def _read_charades_csvs(paths: Sequence[Path]) -> Dict[str, List[Tuple[str, float, float]]]:
-    videos: Dict[str, List[Tuple[str, float, float]]] = {}
-    origin: Dict[str, str] = {}
-    for path in paths:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"id", "actions"} - set(reader.fieldnames or [])
-            if missing:
-                raise DataFileError(f"{path}: missing column(s) {sorted(missing)}; expected a Charades CSV "
-                                    f"with 'id' and 'actions' (\"c092 11.90 21.20;...\")")
-            for row in reader:
-                where = f"{path}:{reader.line_num} (id {row.get('id')!r})"
-                vid = (row.get("id") or "").strip()
-                if not vid:
-                    raise DataFileError(f"{where}: empty 'id'")
-                actions = parse_charades_actions(row.get("actions") or "", where)
-                if vid in videos and videos[vid] != actions:
-                    raise DataFileError(f"{where}: video {vid!r} is also in {origin[vid]} with other actions")
-                videos[vid] = actions
-                origin[vid] = str(path)
-    return videos
+def _actions(row: Mapping[str, str], where: str) -> List[Tuple[str, float, float]]:
+    """A row's actions with their ids as written: a- or c-ids, mapped to STAR's classes later."""
+    return parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,10 +268,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     if not csv_paths:
         raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
                             f"and Charades_v1_test.csv: STAR's videos come from both)")
-    for p in csv_paths:
-        if not p.is_file():
-            raise DataFileError(f"Charades CSV not found: {p}")
-    videos = _read_charades_csvs(csv_paths)
+    videos = read_charades_csvs(csv_paths, _actions)
 
     # Which id space does the CSV use?
     used_ids = {a for acts in videos.values() for a, _, _ in acts}
