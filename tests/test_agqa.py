@@ -247,6 +247,19 @@ def test_authors_layout_raw_balanced_file_and_hcrn_vocab(agqa_root, tmp_path):
         builder(agqa_root, answer_vocab="txt_db/small_vocab.json").build_datasets(["train"])
 
 
+@pytest.mark.parametrize("vocab, match", [
+    (["no", "Yes", "no"], r"answer 'no' is listed twice \(entries 0 and 2\)"),
+    ([], "non-empty JSON list of answer strings"),
+    ({"answer_token_to_idx": {"no": 0, "Yes": 2}}, "indices must be 0..1"),
+    ({"answers": ["no"]}, "HCRN style"),
+])
+def test_bad_answer_vocab_is_an_error_naming_the_file(agqa_root, vocab, match):
+    # gf's list and the authors' HCRN-style file go through the same checks as every benchmark.
+    (agqa_root / "txt_db/bad_vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(DataFileError, match=r"bad_vocab\.json: .*" + match):
+        builder(agqa_root, answer_vocab="txt_db/bad_vocab.json").answer_vocab()
+
+
 # ---------------------------------------------------------------------------------------
 # training and the evaluation script
 # ---------------------------------------------------------------------------------------

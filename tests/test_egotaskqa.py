@@ -330,6 +330,23 @@ def test_oov_answer_is_minus_one_in_val_and_refused_in_train(prepared):
         builder(prepared["data"], max_events=4).build_datasets(["train"])
 
 
+def test_integer_question_ids_become_strings_but_a_boolean_is_refused(prepared):
+    path = prepared["data"] / "EgoTaskQA" / "direct" / "txt_db" / "val.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for value, expected in ((4242, "4242"), (True, None)):
+        rows[0]["question_id"] = value
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        b = builder(prepared["data"], max_events=4)
+        if expected is not None:
+            assert expected in b.build_datasets(["val"])["val"].question_ids()
+        else:  # not "True": a boolean is no id
+            with pytest.raises(DataFileError, match=r"val\.jsonl:1.*'question_id' must be a non-empty string, got True"):
+                b.build_datasets(["val"])
+    path.write_text("[1, 2]\n")
+    with pytest.raises(DataFileError, match=r"val\.jsonl: record 0 is list, expected a JSON object"):
+        builder(prepared["data"], max_events=4).build_datasets(["val"])
+
+
 def test_features_flattened_and_looked_up_by_int_id(prepared):
     feats = prepared["feats"]
     b = builder(prepared["data"], max_events=4)

@@ -373,3 +373,17 @@ def test_video_id_key_field(bundle):
     assert s["question_id"] == "Interaction_T1_0"
     assert torch.equal(s["video"][:3], bundle["features"]["Interaction_T1_0"])
     assert torch.allclose(s["spans"], torch.tensor([[0.4, 0.4], [0.9, 0.2]]))
+
+
+def test_events_keyed_differently_from_the_records_is_an_error(bundle):
+    # The authors' events.json is keyed by question id; looked up by video id, no question
+    # would find its events and training would silently run without event targets.
+    star = bundle["dir"]
+    feats = {r["video_id"]: bundle["features"][r["question_id"]] for rows in bundle["splits"].values() for r in rows}
+    torch.save(feats, star / "vis_db" / "by_video.pth")
+    builder = make_builder(bundle, key_field="video_id", features="vis_db/by_video.pth")
+    with pytest.raises(DataFileError, match=r"datasets\.star: no question of split 'train' finds its clip in the "
+                                            r"events file \(looked up by video_id\).*keys it by question_id"):
+        builder.build_datasets(["train"])
+    assert make_builder(bundle, key_field="video_id", features="vis_db/by_video.pth", events=None) \
+        .build_datasets(["train"])["train"].stats["no_events"] == 8  # without events: fine

@@ -15,7 +15,7 @@ import difflib
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import DataFileError, load_json
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "VideoQABuilder", "merge_builder_config", "read_class_lines", "to_plain"]
+__all__ = ["BaseBuilder", "VideoQABuilder", "check_answer_vocab", "merge_builder_config", "read_class_lines", "to_plain"]
 
 
 def positive_int(value: Any) -> bool:
@@ -72,6 +72,20 @@ def merge_builder_config(defaults: Mapping[str, Any], cfg: Optional[Mapping[str,
         else:
             merged[key] = value
     return merged
+
+
+def check_answer_vocab(vocab: Any, path: os.PathLike | str) -> List[str]:
+    """``vocab`` if it is a non-empty list of strings, each once: a repeated answer would make
+    labels ambiguous. Errors name ``path`` (and the repeated answer with both positions)."""
+    if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
+        raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
+    seen: Dict[str, int] = {}
+    for i, answer in enumerate(vocab):
+        if answer in seen:
+            raise DataFileError(f"{path}: answer {answer!r} is listed twice (entries {seen[answer]} and {i}); "
+                                f"labels would be ambiguous")
+        seen[answer] = i
+    return list(vocab)
 
 
 def read_class_lines(path: os.PathLike | str) -> List[str]:
@@ -238,6 +252,7 @@ class VideoQABuilder(BaseBuilder):
     # STAR reports its class count even without event targets (the model's event head is
     # sized from it); AGQA's class list only matters for its optional events.
     CLASSES_WITHOUT_EVENTS: bool = True
+    EVENTS_KEY: str = "video_id"  # what `gf prepare` keys events.json by (named in an error)
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
@@ -327,23 +342,50 @@ class VideoQABuilder(BaseBuilder):
         return self._vocab
 
     def _read_answer_vocab(self, path: Path) -> List[str]:
-        """A plain JSON list of answer strings, each once (a repeat would make labels ambiguous)."""
-        vocab = load_json(path, f"{self.display_name} answer vocabulary")
-        if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
-            raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
-        if len(set(vocab)) != len(vocab):
-            raise DataFileError(f"{path}: an answer is listed twice; labels would be ambiguous")
-        return vocab
+        """The vocabulary file through :meth:`_answer_list`, checked here for every benchmark:
+        a non-empty list of strings, each once (a repeat would make labels ambiguous)."""
+        return check_answer_vocab(self._answer_list(load_json(path, f"{self.display_name} answer vocabulary"), path),
+                                  path)
+
+    def _answer_list(self, data: Any, path: Path) -> Any:
+        """Hook: the vocabulary file's JSON -> the answer list (index = label). By default the
+        file is that list; a benchmark with another layout (AGQA's HCRN-style files) overrides
+        this and leaves the checks to :meth:`_read_answer_vocab`."""
+        return data
 
     # -- per split ---------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """One split's annotation file -> dataset records (the dataset validates values)."""
         raise NotImplementedError
 
+    @staticmethod
+    def _objects(rows: Iterable[Any], path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:
+        """``(i, row)`` for the rows of an annotation file, each of which must be a JSON object;
+        checked here so every ``_records`` says so naming file and record, rather than
+        failing on a field lookup."""
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
+            yield i, row
+
+    @staticmethod
+    def _id_text(value: Any) -> Any:
+        """An integer id as a string (features, events and predictions are keyed by strings);
+        anything else unchanged, for the dataset to check. ``True`` is not an id."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     def _split_stats(self, split: str, ds: "VideoQADataset") -> Dict[str, Any]:
-        """Counts the builder adds to a split's stats. Open-ended: answers outside the
-        vocabulary, label -1 -- kept and scored wrong, so a large count (files that do not
-        belong together) deserves a warning rather than silence."""
+        """Counts the builder adds to a split's stats, after one check for every benchmark
+        with events: an events file keyed differently from the records (by question id while
+        ``key_field`` is ``video_id``, say) would train every question without event targets
+        and say nothing, so it fails instead. Open-ended: answers outside the vocabulary,
+        label -1 -- kept and scored wrong, so a large count (files that do not belong
+        together) deserves a warning rather than silence."""
+        events, key = self.event_table(), self.config["key_field"]
+        if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
+            raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
+                                f"events file (looked up by {key}); the events file is keyed "
+                                f"differently (the converter keys it by {self.EVENTS_KEY})")
         if self.answer_mode != "oe":
             return {}
         from gf.evaluation.core import OOV_ANSWER  # here: converters import this module

@@ -32,7 +32,7 @@ from typing import Any, Dict, List
 
 from gf.common.io import DataFileError, load_json, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import VideoQABuilder
+from gf.datasets.base import VideoQABuilder, check_answer_vocab
 from gf.evaluation.core import OOV_ANSWER
 
 __all__ = ["AGQABuilder", "load_answer_vocab"]
@@ -41,7 +41,12 @@ __all__ = ["AGQABuilder", "load_answer_vocab"]
 def load_answer_vocab(path: Path) -> List[str]:
     """The answer list (index = label) from gf's ``answer_vocab.json`` (a JSON list) or an
     HCRN-style vocabulary (``{"answer_token_to_idx": {answer: index}}``, the authors')."""
-    data = load_json(path, "AGQA answer vocabulary")
+    return check_answer_vocab(_answers_of(load_json(path, "AGQA answer vocabulary"), path), path)
+
+
+def _answers_of(data: Any, path: Path) -> Any:
+    """The vocabulary file's JSON -> the answer list; the list itself is checked by
+    :func:`~gf.datasets.base.check_answer_vocab`, as for every benchmark."""
     if isinstance(data, dict) and "answer_token_to_idx" in data:
         mapping = data["answer_token_to_idx"]
         if not isinstance(mapping, dict) or not all(isinstance(i, int) and not isinstance(i, bool)
@@ -52,20 +57,11 @@ def load_answer_vocab(path: Path) -> List[str]:
         if indices != list(range(len(indices))):
             raise DataFileError(f"{path}: 'answer_token_to_idx' indices must be 0..{len(indices) - 1} with "
                                 f"each used once; a gap or repeat would make labels ambiguous")
-        vocab = [a for a, _ in by_index]
-    elif isinstance(data, list):
-        vocab = data
-    else:
-        raise DataFileError(f"{path}: expected a JSON list of answers (gf prepare agqa) or an object with "
-                            f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
-    if not vocab or not all(isinstance(a, str) for a in vocab):
-        raise DataFileError(f"{path}: the answer vocabulary must be a non-empty list of strings")
-    seen: Dict[str, int] = {}
-    for i, a in enumerate(vocab):
-        if a in seen:
-            raise DataFileError(f"{path}: answer {a!r} is listed twice (entries {seen[a]} and {i})")
-        seen[a] = i
-    return list(vocab)
+        return [a for a, _ in by_index]
+    if isinstance(data, list):
+        return data
+    raise DataFileError(f"{path}: expected a JSON list of answers (gf prepare agqa) or an object with "
+                        f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
 
 
 @registry.register_builder("agqa")
@@ -119,8 +115,8 @@ class AGQABuilder(VideoQABuilder):
         "seed": 0,
     }
 
-    def _read_answer_vocab(self, path: Path) -> List[str]:
-        return load_answer_vocab(path)  # the authors' HCRN-style file works too
+    def _answer_list(self, data: Any, path: Path) -> Any:
+        return _answers_of(data, path)  # the authors' HCRN-style file works too
 
     # -- records -----------------------------------------------------------------------------
     def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
@@ -128,12 +124,8 @@ class AGQABuilder(VideoQABuilder):
 
         if path.suffix.lower() != ".jsonl":
             return read_balanced_file(path)  # the official {question_id: record} file
-        rows = []
-        for i, row in enumerate(load_jsonl(path, "AGQA annotation file")):
-            if not isinstance(row, dict):
-                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
-            rows.append(check_record(row.get("question_id"), row, f"{path}: record {i}"))
-        return rows
+        return [check_record(row.get("question_id"), row, f"{path}: record {i}")
+                for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
 
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         index = {a: i for i, a in enumerate(self.answer_vocab())}

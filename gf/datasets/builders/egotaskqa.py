@@ -35,7 +35,6 @@ from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
 from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
-from gf.datasets.videoqa import VideoQADataset
 
 __all__ = ["EgoTaskQABuilder", "ConcatFeatureStore"]
 
@@ -177,30 +176,16 @@ class EgoTaskQABuilder(VideoQABuilder):
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         key_field = self.config["key_field"]
         records = []
-        for i, row in enumerate(load_jsonl(path, "EgoTaskQA annotation file")):
-            if not isinstance(row, dict):
-                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
-            key = row.get(key_field)
+        for _, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
             records.append({
-                "question_id": str(row["question_id"]) if isinstance(row.get("question_id"), int) else row.get("question_id"),
+                "question_id": self._id_text(row.get("question_id")),
                 "question": row.get("question"),
                 "options": None,
                 "answer": row.get("answer"),
                 "fields": {"reasoning_type": row.get("reasoning_type")},
-                key_field: str(key) if isinstance(key, int) and not isinstance(key, bool) else key,
+                key_field: self._id_text(row.get(key_field)),
             })
         return records
-
-    # -- per split ---------------------------------------------------------------------------
-    def _split_stats(self, split: str, ds: VideoQADataset) -> Dict[str, Any]:
-        """Also: an events file keyed differently from the records would train every question
-        without event targets and say nothing; fail instead."""
-        events, key = self.event_table(), self.config["key_field"]
-        if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
-            raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
-                                f"events file (looked up by {key}); the events file is keyed "
-                                f"differently (the converter keys it by video_id)")
-        return super()._split_stats(split, ds)
 
     def info(self) -> Dict[str, Any]:
         return {**super().info(), "all_reasoning_types": self.reasoning_types()}

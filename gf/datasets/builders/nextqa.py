@@ -97,10 +97,8 @@ class NextQABuilder(VideoQABuilder):
 
         rows = read_split_csv(path) if path.suffix.lower() == ".csv" else load_jsonl(path, "NExT-QA annotation file")
         records = []
-        for i, row in enumerate(rows):
+        for i, row in self._objects(rows, path):
             where = f"{path}: record {i}"
-            if not isinstance(row, dict):
-                raise DataFileError(f"{where} is {type(row).__name__}, expected a JSON object")
             qid = row.get("question_id")
             qtype = row.get("type")
             if qtype not in QUESTION_TYPES:
@@ -119,7 +117,6 @@ class NextQABuilder(VideoQABuilder):
             }
             key_field = self.config["key_field"]
             if key_field != "question_id":
-                vid = row.get(key_field)
-                rec[key_field] = str(vid) if isinstance(vid, int) and not isinstance(vid, bool) else vid
+                rec[key_field] = self._id_text(row.get(key_field))
             records.append(rec)
         return records

@@ -70,6 +70,7 @@ class StarBuilder(VideoQABuilder):
     NUM_OPTIONS = 4
     KEY_FIELDS = ("question_id", "video_id")
     CLASS_LIST_WHAT = "STAR action class list"
+    EVENTS_KEY = "question_id"  # one trimmed clip per question (the authors' bundle, gf prepare star)
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         "data_root": "gf_data",
@@ -96,12 +97,8 @@ class StarBuilder(VideoQABuilder):
         rows = load_jsonl(path, "STAR annotation file")
         key_field = self.config["key_field"]
         records = []
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise DataFileError(f"{path}: record {i} is {type(row).__name__}, expected a JSON object")
-            qid = row.get("question_id")
-            if isinstance(qid, int) and not isinstance(qid, bool):
-                qid = str(qid)
+        for i, row in self._objects(rows, path):
+            qid = self._id_text(row.get("question_id"))
             rec = {
                 "question_id": qid,
                 "question": row.get("question"),
@@ -110,8 +107,7 @@ class StarBuilder(VideoQABuilder):
                 "fields": {"type": qid.split("_")[0]} if isinstance(qid, str) else {},
             }
             if key_field != "question_id":
-                vid = row.get(key_field)
-                rec[key_field] = str(vid) if isinstance(vid, int) and not isinstance(vid, bool) else vid
+                rec[key_field] = self._id_text(row.get(key_field))
             if rec["options"] is None:  # STAR is multiple choice: say so rather than go open-ended
                 raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; STAR questions have 4")
             records.append(rec)
