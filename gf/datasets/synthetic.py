@@ -238,9 +238,6 @@ class ActionVocabulary:
     def gerund(self, cls: int) -> str:
         return f"{VERBS[self.verb(cls)][2]} the {OBJECTS[self.obj(cls)]}"
 
-    def names(self) -> List[str]:
-        return [self.name(k) for k in range(self.size)]
-
 
 def _class_files(vocab: ActionVocabulary) -> Dict[str, str]:
     """STAR's class files: ``<id> <rest>`` per line and, like the real files, no final newline."""
