@@ -19,9 +19,9 @@ Output (``out_dir``)::
     map_vid_vidorID.json   copied when present (to find each video's file for feature extraction)
     meta.json, README.md   counts per split and per question type
 
-CSV cells are read as strings with pandas' NA detection off (``keep_default_na=False``),
-so an option spelled like an NA marker ("None", "null") stays the released text and an
-empty cell is reported as missing instead of becoming ``nan``. Video ids made of digits
+CSV cells are read as strings with the ``csv`` module, so an option spelled like an NA
+marker ("None", "null") stays the released text and an empty cell is reported as missing
+(pandas, which the official scripts use, would make both ``nan``). Video ids made of digits
 are written as ``str(int(video))``, which is what the official scripts (pandas int64)
 and int-keyed feature files produce.
 """
@@ -31,7 +31,7 @@ import csv
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.datasets.converters import register_converter
@@ -53,20 +53,22 @@ MAP_FILE = "map_vid_vidorID.json"
 FORMAT_VERSION = 1
 
 
-def _csv_line_of_row(path: Path, index: int) -> Optional[int]:
-    """File line where data row ``index`` starts (header = line 1), counting quoted newlines
-    and blank lines the way the file has them. Only called when an error is reported."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        start = 1
-        seen = -2  # the header is row -1
-        for row in reader:
-            if row:
-                seen += 1
-                if seen == index:
-                    return start
-            start = reader.line_num + 1
-    return None
+def _csv_rows(path: Path) -> List[Tuple[int, List[str]]]:
+    """The rows of a CSV file, each with the file line it starts on (quoted newlines counted),
+    so errors can name the line without reading the file a second time. Blank and
+    whitespace-only lines are skipped, as pandas (the official scripts) skips them."""
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            start = 1
+            for cells in reader:
+                if cells and (len(cells) > 1 or cells[0].strip()):
+                    rows.append((start, cells))
+                start = reader.line_num + 1
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise DataFileError(f"{path}: not a readable CSV: {e}") from None
+    return rows
 
 
 def _canonical_video(value: str) -> str:
@@ -81,20 +83,15 @@ def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
     an ``answer`` outside 0..4, a non-integer ``qid``, an unknown ``type`` and a question
     key ``"<video>_<qid>"`` that occurs twice (both lines named).
     """
-    import pandas as pd  # lazy: keep `import gf` light
-
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"NExT-QA split file not found: {path}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
+    rows = _csv_rows(path)
+    if not rows:
         raise DataFileError(f"{path}: the file is empty; expected the header "
-                            f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise DataFileError(f"{path}: not a readable CSV: {e}") from None
+                            f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4")
 
-    columns = list(frame.columns)
+    (_, columns), data = rows[0], rows[1:]
     video_col = next((c for c in VIDEO_COLUMN_ALIASES if c in columns), None)
     missing = [c for c in REQUIRED_COLUMNS if c != "video" and c not in columns]
     if video_col is None:
@@ -106,42 +103,48 @@ def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
             f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4."
         )
 
-    def fail(index: int, column: str, message: str) -> None:
-        line = _csv_line_of_row(path, index)
-        where = f"{path}:{line}" if line else f"{path}, data row {index + 1}"
-        raise DataFileError(f"{where}: column {column!r}: {message}")
+    # Where each column is (the first of two with one name, as pandas would read it).
+    position = {c: columns.index(c) for c in (video_col, *(c for c in REQUIRED_COLUMNS if c != "video"))}
 
-    def cell(index: int, column: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():  # short rows give NaN, empty cells ""
-            fail(index, column, "empty value; every question needs a video, qid, type, question, "
-                                "answer and five options a0..a4")
+    def fail(line: int, column: str, message: str) -> None:
+        raise DataFileError(f"{path}:{line}: column {column!r}: {message}")
+
+    def cell(line: int, cells: List[str], column: str) -> str:
+        i = position[column]
+        value = cells[i] if i < len(cells) else ""  # a short row lacks its last cells
+        if not value.strip():
+            fail(line, column, "empty value; every question needs a video, qid, type, question, "
+                               "answer and five options a0..a4")
         return value
 
     records: List[Dict[str, Any]] = []
-    first_row: Dict[str, int] = {}
-    data = frame[[video_col, "question", "answer", "qid", "type", *OPTION_COLUMNS]].itertuples(index=False, name=None)
-    for index, (video, question, answer, qid, qtype, *options) in enumerate(data):
-        video = _canonical_video(cell(index, video_col, video))
-        qid_text = cell(index, "qid", qid).strip()
+    first_line: Dict[str, int] = {}
+    for line, cells in data:
+        if len(cells) > len(columns):
+            raise DataFileError(f"{path}:{line}: {len(cells)} cells but the header has {len(columns)} "
+                                f"columns; is a cell with a comma not quoted?")
+        video = _canonical_video(cell(line, cells, video_col))
+        qid = cell(line, cells, "qid")
+        qid_text = qid.strip()
         if not qid_text.isdigit():
-            fail(index, "qid", f"{qid!r} is not a non-negative integer")
-        answer_text = cell(index, "answer", answer).strip()
+            fail(line, "qid", f"{qid!r} is not a non-negative integer")
+        answer = cell(line, cells, "answer")
+        answer_text = answer.strip()
         if not answer_text.isdigit() or int(answer_text) >= NUM_OPTIONS:
-            fail(index, "answer", f"{answer!r} is not an option index in 0..{NUM_OPTIONS - 1}")
-        qtype = cell(index, "type", qtype).strip()
+            fail(line, "answer", f"{answer!r} is not an option index in 0..{NUM_OPTIONS - 1}")
+        qtype = cell(line, cells, "type").strip()
         if qtype not in QUESTION_TYPES:
-            fail(index, "type", f"{qtype!r} is not a NExT-QA question type ({', '.join(QUESTION_TYPES)})")
-        options = [cell(index, col, opt) for col, opt in zip(OPTION_COLUMNS, options)]
+            fail(line, "type", f"{qtype!r} is not a NExT-QA question type ({', '.join(QUESTION_TYPES)})")
+        options = [cell(line, cells, col) for col in OPTION_COLUMNS]
         key = f"{video}_{int(qid_text)}"
-        if key in first_row:
-            other = _csv_line_of_row(path, first_row[key])
-            fail(index, "qid", f"question {key!r} (video {video}, qid {int(qid_text)}) already appears on "
-                               f"line {other}; (video, qid) must be unique")
-        first_row[key] = index
+        if key in first_line:
+            fail(line, "qid", f"question {key!r} (video {video}, qid {int(qid_text)}) already appears on "
+                              f"line {first_line[key]}; (video, qid) must be unique")
+        first_line[key] = line
         records.append({
             "question_id": key,
             "video_id": video,
-            "question": cell(index, "question", question),
+            "question": cell(line, cells, "question"),
             "options": options,
             "answer": int(answer_text),
             "type": qtype,
