@@ -235,3 +235,24 @@ def test_no_event_slots_sort_after_events_in_the_corrected_arch(tiny_text_encode
     assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 3, 2, 0]
     reference = tiny_model(tiny_text_encoder, num_queries=4, event_pred_dim=3, arch="reference", frame_pos="none")
     assert reference.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 3, 2, 0]
+
+
+def test_duplicate_events_are_the_less_confident_overlapping_copies():
+    from gf.models.glance_focus.model import duplicate_events
+
+    # classes: 0, 1, background 2. Slots 0 and 3 both say class 0 over overlapping spans
+    # (slot 3 more confident); slot 4 says class 0 far away; slots 1 and 2 say class 1 with
+    # equal confidence and the same span (the later index is the copy); slot 5 is background.
+    spans = torch.tensor([[[0.30, 0.2], [0.6, 0.1], [0.6, 0.1], [0.35, 0.2], [0.9, 0.05], [0.3, 0.2]]])
+    logits = torch.tensor([[[3.0, 0, 0], [0, 4.0, 0], [0, 4.0, 0], [6.0, 0, 0], [5.0, 0, 0], [0, 0, 5.0]]])
+    assert duplicate_events(logits, spans)[0].tolist() == [True, False, True, False, False, False]
+
+
+def test_suppressed_duplicates_sort_after_the_events(tiny_text_encoder):
+    model = tiny_model(tiny_text_encoder, num_queries=4, event_pred_dim=3, suppress_duplicate_events=True)
+    memory = torch.arange(4.0).view(1, 4, 1).expand(1, 4, 2)
+    spans = torch.tensor([[[0.5, 0.2], [0.1, 0.1], [0.55, 0.2], [0.8, 0.1]]])
+    logits = torch.tensor([[[5.0, 0, 0], [0, 5.0, 0], [3.0, 0, 0], [0, 5.0, 0]]])  # slot 2 copies slot 0
+    assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 0, 3, 2]
+    model.config.suppress_duplicate_events = False
+    assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 0, 2, 3]

@@ -41,6 +41,10 @@ class GlanceFocusConfig:
     focus_residual: bool = True        # residual connections through question -> events -> frames
     sort_background_last: bool = True  # memory: sup -- slots predicted "no event" go after the events,
                                        # so neighbouring slots are neighbouring events
+    suppress_duplicate_events: bool = False  # memory: sup, with sort_background_last -- a slot repeating
+                                       # a more confident slot's event (same class, overlapping span)
+                                       # also goes after the events
+    grounded_answer: bool = False      # mc only: add an event-grounded option score (see GroundedAnswerScore)
     # Text encoder.
     text_encoder: str = "roberta-base"  # transformers name or local folder; "minilm" = offline all-MiniLM-L6-v2
     text_encoder_init: str = "pretrained"  # "pretrained" (from_pretrained) or "config" (random init, weights loaded later)

@@ -29,6 +29,7 @@ from gf.common.registry import registry
 
 from .config import GlanceFocusConfig
 from .criterion import GlanceFocusCriterion
+from .grounded import GroundedAnswerScore, option_token_masks
 from .text_encoder import TextEncoder
 from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 
@@ -77,6 +78,27 @@ def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32
     return pe.to(dtype)
 
 
+def duplicate_events(pred_logits: Tensor, pred_spans: Tensor) -> Tensor:
+    """[B, Q] True where a slot repeats an event another slot predicts more confidently.
+
+    A repeat is the same (non-background) class with an overlapping span. Set prediction
+    trained briefly often gives one event two slots; in the time-sorted memories the copy
+    then sits between the event and its true neighbour, so "right after X" reads X again.
+    """
+    probs = pred_logits.softmax(-1)
+    conf, cls = probs[..., :-1].max(-1)
+    is_event = probs.argmax(-1) != pred_logits.shape[-1] - 1
+    centre, width = pred_spans[..., 0], pred_spans[..., 1]
+    same = (cls[:, :, None] == cls[:, None, :]) & is_event[:, :, None] & is_event[:, None, :]
+    overlap = (centre[:, :, None] - centre[:, None, :]).abs() < 0.5 * (width[:, :, None] + width[:, None, :])
+    q = pred_logits.shape[1]
+    index = torch.arange(q, device=pred_logits.device)
+    # j beats i: more confident, or as confident and earlier
+    earlier = (index[None, :] < index[:, None]).unsqueeze(0)
+    beats = (conf[:, None, :] > conf[:, :, None]) | ((conf[:, None, :] == conf[:, :, None]) & earlier)
+    return (same & overlap & beats).any(-1)
+
+
 @registry.register_model("glance_focus")
 class GlanceFocus(nn.Module):
     """The model. ``forward(batch)`` returns outputs and, when labels are given, losses.
@@ -116,6 +138,11 @@ class GlanceFocus(nn.Module):
             self.answer_head = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(True), nn.Linear(2 * d, 1))
         else:
             self.answer_head = nn.Linear(d, cfg.num_answers)
+        self.grounded_answer = None
+        if cfg.grounded_answer:
+            if self.reference or cfg.answer_mode != "mc":
+                raise ValueError("grounded_answer needs arch 'paper' and answer_mode 'mc'")
+            self.grounded_answer = GroundedAnswerScore(d)
         if not self.reference and cfg.frame_pos == "learned":
             self.frame_pos_embed = nn.Embedding(cfg.max_feats, d)
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
@@ -195,17 +222,26 @@ class GlanceFocus(nn.Module):
         if (pred_logits is not None and not self.reference and self.config.memory == "sup"
                 and self.config.sort_background_last):
             background = pred_logits.detach().argmax(-1) == pred_logits.shape[-1] - 1
+            if self.config.suppress_duplicate_events:
+                background = background | duplicate_events(pred_logits.detach(), pred_spans.detach())
             key = key + 2.0 * background  # centres lie in [0, 1]
         order = key.argsort(dim=1, stable=True)
         return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))
 
     def focus(self, frames: Tensor, frame_pad: Optional[Tensor], memories: Tensor,
-              texts: Sequence[str]) -> Tensor:
-        """Answer scores from frames [N, T, d], sorted memories [N, Q, d] and N texts."""
+              texts: Sequence[str], num_options: int = 1) -> Tensor:
+        """Answer scores from frames [N, T, d], sorted memories [N, Q, d] and N texts
+        (grouped by question, ``num_options`` per question for multiple choice)."""
         n, t = frames.shape[:2]
         q = self.config.num_queries
         text_states, text_pad = self.text_encoder(list(texts))
         memories = memories + self.memory_pos_embed.weight.unsqueeze(0)
+        grounded = None
+        if self.grounded_answer is not None and num_options > 1:
+            option_mask, question_mask = option_token_masks(
+                self.text_encoder.token_ids(texts), num_options, text_states.shape[1])
+            grounded = self.grounded_answer(memories, text_states, question_mask.to(frames.device),
+                                            option_mask.to(frames.device))
         src = torch.cat([frames, memories, text_states], dim=1).transpose(0, 1)
         if self.reference:
             ones = torch.ones(n, t + q, dtype=torch.float32, device=frames.device)
@@ -229,7 +265,8 @@ class GlanceFocus(nn.Module):
         hs = self.decoder.focus(self._query_pos(n), text_query=text_query,
                                 text_pad=text_pad, **memories_kw).transpose(1, 2)
         answer_layer = 0 if self.reference else -1  # R3
-        return self.answer_head(hs[answer_layer, :, -1])
+        scores = self.answer_head(hs[answer_layer, :, -1])
+        return scores if grounded is None else scores + grounded
 
     # -- public API -------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
@@ -250,13 +287,13 @@ class GlanceFocus(nn.Module):
             events = self.glance(rep(frames), rep(frame_pad))
             out = {k: v[::num_texts] for k, v in events.items()}
             sorted_mem = self.sort_memories(events["memory_prompt"], events["pred_spans"], events["pred_logits"])
-            scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts)
+            scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts)
         else:
             out = self.glance(frames, frame_pad)
             sorted_mem = self.sort_memories(out["memory_prompt"], out["pred_spans"], out["pred_logits"])
             if num_texts > 1:
                 frames, frame_pad, sorted_mem = rep(frames), rep(frame_pad), rep(sorted_mem)
-            scores = self.focus(frames, frame_pad, sorted_mem, texts)
+            scores = self.focus(frames, frame_pad, sorted_mem, texts, num_texts)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
 
         answers = batch.get("answer")

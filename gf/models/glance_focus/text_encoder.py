@@ -115,6 +115,10 @@ class TextEncoder(nn.Module):
             pad[i, : s.shape[0]] = False
         return out, pad
 
+    def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
+        """Each text's token ids, tokenised exactly as :meth:`encode_states` does (rows align)."""
+        return self.tokenizer(list(texts), max_length=self.max_length, truncation=self.truncation)["input_ids"]
+
     def forward(self, texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
         """Resized states [N, L, d_model] and padding mask [N, L] (True = padding)."""
         states, pad = self.encode_states(texts)

@@ -1,0 +1,101 @@
+"""An event-grounded option score for multiple choice (``grounded_answer: true``), gf's own.
+
+Why: in Glance-Focus every comparison between an option and the events reaches the answer
+head as a sum of attention outputs followed by LayerNorm, so "is this option the event
+right after the one the question names" has to be learned as a nonlinear function of a
+mixture. On the demo benchmark that relation is memorised rather than learned: Sequence
+stays at chance even when the focus stage reads the ground-truth events (README "Demo").
+This head states the relation directly. The question *points* at one event memory --
+it names an event (each question word votes for the memories it matches) and says
+whether it means that event, the one before it or the one after it (memories are in
+temporal order, so those are shifts by one slot) -- and each *option* is compared with
+the event pointed at by a dot product. The score is added to the answer head's; the
+rest of the model is unchanged.
+
+Which tokens are the option: those where the K texts of a question differ (everything
+between their longest common token prefix and suffix), so the head does not depend on
+the text template; the remaining real tokens are the question.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def option_token_masks(token_ids: Sequence[Sequence[int]], num_options: int,
+                       length: int) -> Tuple[Tensor, Tensor]:
+    """Boolean masks [N, length] of each text's option tokens and question tokens.
+
+    ``token_ids`` holds the N = B*K texts' ids, grouped by question. Within a group the
+    option tokens are those after the longest common prefix and before the longest common
+    suffix; a text left with none (identical options) uses all its tokens as option.
+    """
+    n = len(token_ids)
+    option = torch.zeros(n, length, dtype=torch.bool)
+    real = torch.zeros(n, length, dtype=torch.bool)
+    for start in range(0, n, num_options):
+        group: List[Sequence[int]] = [list(ids)[:length] for ids in token_ids[start:start + num_options]]
+        shortest = min(len(ids) for ids in group)
+        prefix = 0
+        while prefix < shortest and all(ids[prefix] == group[0][prefix] for ids in group):
+            prefix += 1
+        suffix = 0
+        while (suffix < shortest - prefix
+               and all(ids[len(ids) - 1 - suffix] == group[0][len(group[0]) - 1 - suffix] for ids in group)):
+            suffix += 1
+        for k, ids in enumerate(group):
+            i = start + k
+            real[i, : len(ids)] = True
+            if len(ids) - suffix > prefix:
+                option[i, prefix: len(ids) - suffix] = True
+            else:
+                option[i, : len(ids)] = True
+    return option, real & ~option
+
+
+def _masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    weights = mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class GroundedAnswerScore(nn.Module):
+    """score_k = <event the question points to, option k>.
+
+    The question points in two steps: it names an event (a content match between the
+    pooled question and each memory, as "what did the person do with the book" or "the
+    object they washed" need), then says whether it means that event, the one before it or
+    the one after it (a 3-way gate from the question, as "right before X" / "right after
+    X" need). Memories are in temporal order, so "before" and "after" are a shift of the
+    anchor weights by one slot.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.anchor_query = nn.Linear(d_model, d_model)
+        self.anchor_key = nn.Linear(d_model, d_model)
+        self.shift = nn.Linear(d_model, 3)  # the named event, the one before it, the one after it
+        self.selected_proj = nn.Linear(d_model, d_model)
+        self.option_proj = nn.Linear(d_model, d_model)
+        self.scale = 1.0 / math.sqrt(d_model)
+
+    def forward(self, memories: Tensor, text_states: Tensor, question_mask: Tensor,
+                option_mask: Tensor) -> Tensor:
+        """memories [N, Q, d] in temporal order; text_states [N, L, d]; masks [N, L]. -> [N, 1]"""
+        question = _masked_mean(text_states, question_mask)
+        # each question word votes for the memories it matches (no pooling first: pooled,
+        # the few words that name the event are drowned by the words every question shares)
+        votes = torch.einsum("nld,nqd->nlq", self.anchor_query(text_states), self.anchor_key(memories)) * self.scale
+        votes = votes.masked_fill(~question_mask.unsqueeze(-1), float("-inf"))
+        anchor = torch.softmax(votes.logsumexp(dim=1), dim=1)
+        before = F.pad(anchor, (0, 1))[:, 1:]   # slot j gets the weight of anchor j + 1
+        after = F.pad(anchor, (1, 0))[:, :-1]   # slot j gets the weight of anchor j - 1
+        gate = torch.softmax(self.shift(question), dim=-1)
+        weights = gate[:, :1] * anchor + gate[:, 1:2] * before + gate[:, 2:] * after
+        selected = torch.einsum("nq,nqd->nd", weights, memories)
+        option = _masked_mean(text_states, option_mask)
+        score = (self.selected_proj(selected) * self.option_proj(option)).sum(-1) * self.scale
+        return score.unsqueeze(-1)
