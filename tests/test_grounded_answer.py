@@ -86,3 +86,22 @@ def test_grounded_model_trains_and_padding_does_not_change_it(tiny_text_encoder)
 def test_grounded_answer_needs_paper_arch_and_multiple_choice(overrides, tiny_text_encoder):
     with pytest.raises(ValueError, match="grounded_answer needs arch 'paper' and answer_mode 'mc'"):
         GlanceFocus(dict(TINY, text_encoder=tiny_text_encoder, grounded_answer=True, **overrides))
+
+
+@pytest.mark.parametrize("memory", ["sup", "uns"])
+def test_supervised_pointer_reads_the_glance_classes(memory, tiny_text_encoder):
+    """sup: the pointer's memories are class probabilities x class embeddings, in the prompts'
+    time order, and carry no gradient into the classifier; uns: it reads the prompts."""
+    model = tiny_model(tiny_text_encoder, grounded_answer=True, memory=memory, num_queries=3, event_pred_dim=4)
+    logits = torch.tensor([[[0.0, 6, 0, 0], [6.0, 0, 0, 0], [0, 0, 6.0, 0]]], requires_grad=True)
+    events = {"memory_prompt": torch.randn(1, 3, 32), "pred_logits": logits,
+              "pred_spans": torch.tensor([[[0.8, 0.1], [0.2, 0.1], [0.5, 0.1]]])}
+    sorted_mem, pointer = model._sorted_memories(events)
+    torch.testing.assert_close(sorted_mem, events["memory_prompt"][:, [1, 2, 0]])
+    if memory == "uns":
+        assert pointer is None
+        return
+    expected = model.grounded_answer.event_embed(logits.detach().softmax(-1))[:, [1, 2, 0]]
+    torch.testing.assert_close(pointer, expected)
+    pointer.sum().backward()
+    assert logits.grad is None

@@ -29,7 +29,7 @@ from torch import nn
 
 from gf.common.registry import registry
 from gf.models.glance_focus.model import GlanceFocus
-from gf.models.glance_focus.variants import demo_sup
+from gf.models.glance_focus.variants import demo_sup, demo_sup_grounded
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "glance_focus_oracle_memories"
@@ -62,6 +62,7 @@ class GlanceFocusOracleMemories(GlanceFocus):
 
 
 registry.register_model_type(MODEL, "demo_sup")(demo_sup)
+registry.register_model_type(MODEL, "demo_sup_grounded")(demo_sup_grounded)
 
 
 def main(argv=None) -> int:

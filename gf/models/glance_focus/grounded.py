@@ -10,7 +10,10 @@ it names an event (each question word votes for the memories it matches) and say
 whether it means that event, the one before it or the one after it (memories are in
 temporal order, so those are shifts by one slot) -- and each *option* is compared with
 the event pointed at by a dot product. The score is added to the answer head's; the
-rest of the model is unchanged.
+rest of the model is unchanged. With supervised memories the head reads each slot as the
+glance classifies it (class probabilities times learned class embeddings, see
+``GlanceFocus._sorted_memories``): on the demo that is what made Sequence learnable from
+the predicted events (README "Demo"); reading the raw memory prompts it was not reliably.
 
 Which tokens are the option: those where the K texts of a question differ (everything
 between their longest common token prefix and suffix), so the head does not depend on
@@ -19,7 +22,7 @@ the text template; the remaining real tokens are the question.
 from __future__ import annotations
 
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -65,16 +68,23 @@ def _masked_mean(states: Tensor, mask: Tensor) -> Tensor:
 class GroundedAnswerScore(nn.Module):
     """score_k = <event the question points to, option k>.
 
-    The question points in two steps: it names an event (a content match between the
-    pooled question and each memory, as "what did the person do with the book" or "the
-    object they washed" need), then says whether it means that event, the one before it or
+    The question points in two steps: it names an event (each question word votes for the
+    memories it matches, as "what did the person do with the book" or "the object they
+    washed" need), then says whether it means that event, the one before it or
     the one after it (a 3-way gate from the question, as "right before X" / "right after
     X" need). Memories are in temporal order, so "before" and "after" are a shift of the
     anchor weights by one slot.
     """
 
-    def __init__(self, d_model: int):
+    def __init__(self, d_model: int, num_event_classes: Optional[int] = None):
         super().__init__()
+        # supervised memories: the model feeds class probabilities through this embedding
+        self.event_embed = None
+        if num_event_classes:
+            self.event_embed = nn.Linear(num_event_classes, d_model, bias=False)
+            # initialised like nn.Embedding (unit-variance rows): a one-hot class must weigh
+            # as much as the slot's position embedding added to it
+            nn.init.normal_(self.event_embed.weight)
         self.anchor_query = nn.Linear(d_model, d_model)
         self.anchor_key = nn.Linear(d_model, d_model)
         self.shift = nn.Linear(d_model, 3)  # the named event, the one before it, the one after it

@@ -142,7 +142,8 @@ class GlanceFocus(nn.Module):
         if cfg.grounded_answer:
             if self.reference or cfg.answer_mode != "mc":
                 raise ValueError("grounded_answer needs arch 'paper' and answer_mode 'mc'")
-            self.grounded_answer = GroundedAnswerScore(d)
+            self.grounded_answer = GroundedAnswerScore(
+                d, num_event_classes=cfg.event_pred_dim if cfg.memory == "sup" else None)
         if not self.reference and cfg.frame_pos == "learned":
             self.frame_pos_embed = nn.Embedding(cfg.max_feats, d)
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
@@ -228,10 +229,26 @@ class GlanceFocus(nn.Module):
         order = key.argsort(dim=1, stable=True)
         return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))
 
+    def _sorted_memories(self, events: Mapping[str, Tensor]):
+        """(sorted memory prompts, sorted pointer memories or None).
+
+        With supervised memories the grounded answer score reads each slot as the glance
+        classifies it -- its class probabilities (detached: the answer loss must not bend
+        the event classifier) times learned class embeddings -- rather than the prompt.
+        """
+        spans, logits = events["pred_spans"], events["pred_logits"]
+        sorted_mem = self.sort_memories(events["memory_prompt"], spans, logits)
+        if self.grounded_answer is None or self.grounded_answer.event_embed is None:
+            return sorted_mem, None
+        by_class = self.grounded_answer.event_embed(logits.detach().softmax(-1))
+        return sorted_mem, self.sort_memories(by_class, spans, logits)
+
     def focus(self, frames: Tensor, frame_pad: Optional[Tensor], memories: Tensor,
-              texts: Sequence[str], num_options: int = 1) -> Tensor:
+              texts: Sequence[str], num_options: int = 1, pointer_memories: Optional[Tensor] = None) -> Tensor:
         """Answer scores from frames [N, T, d], sorted memories [N, Q, d] and N texts
-        (grouped by question, ``num_options`` per question for multiple choice)."""
+        (grouped by question, ``num_options`` per question for multiple choice).
+        ``pointer_memories`` (sorted like ``memories``) are what the grounded answer score
+        reads instead of the memory prompts, when given."""
         n, t = frames.shape[:2]
         q = self.config.num_queries
         text_states, text_pad = self.text_encoder(list(texts))
@@ -240,7 +257,9 @@ class GlanceFocus(nn.Module):
         if self.grounded_answer is not None and num_options > 1:
             option_mask, question_mask = option_token_masks(
                 self.text_encoder.token_ids(texts), num_options, text_states.shape[1])
-            grounded = self.grounded_answer(memories, text_states, question_mask.to(frames.device),
+            pointed = memories if pointer_memories is None else (
+                pointer_memories + self.memory_pos_embed.weight.unsqueeze(0))
+            grounded = self.grounded_answer(pointed, text_states, question_mask.to(frames.device),
                                             option_mask.to(frames.device))
         src = torch.cat([frames, memories, text_states], dim=1).transpose(0, 1)
         if self.reference:
@@ -286,14 +305,15 @@ class GlanceFocus(nn.Module):
         if self.glance_per_option and num_texts > 1:
             events = self.glance(rep(frames), rep(frame_pad))
             out = {k: v[::num_texts] for k, v in events.items()}
-            sorted_mem = self.sort_memories(events["memory_prompt"], events["pred_spans"], events["pred_logits"])
-            scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts)
+            sorted_mem, pointer_mem = self._sorted_memories(events)
+            scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts, pointer_mem)
         else:
             out = self.glance(frames, frame_pad)
-            sorted_mem = self.sort_memories(out["memory_prompt"], out["pred_spans"], out["pred_logits"])
+            sorted_mem, pointer_mem = self._sorted_memories(out)
             if num_texts > 1:
-                frames, frame_pad, sorted_mem = rep(frames), rep(frame_pad), rep(sorted_mem)
-            scores = self.focus(frames, frame_pad, sorted_mem, texts, num_texts)
+                frames, frame_pad, sorted_mem, pointer_mem = (rep(frames), rep(frame_pad), rep(sorted_mem),
+                                                              rep(pointer_mem))
+            scores = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
 
         answers = batch.get("answer")

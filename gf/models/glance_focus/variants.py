@@ -73,3 +73,14 @@ def demo_sup():
 @_variant("demo_uns")
 def demo_uns():
     return dict(demo_sup(), memory="uns")
+
+
+@_variant("demo_sup_grounded")
+def demo_sup_grounded():
+    """``demo_sup`` plus gf's two additions for temporal questions (the demo's default).
+
+    ``grounded_answer``: the question points at an event or its neighbour and the options
+    are compared with it; ``suppress_duplicate_events``: an event predicted twice keeps one
+    slot, so neighbouring slots are neighbouring events. Measured in the README "Demo".
+    """
+    return dict(demo_sup(), grounded_answer=True, suppress_duplicate_events=True)
