@@ -105,3 +105,14 @@ def test_supervised_pointer_reads_the_glance_classes(memory, tiny_text_encoder):
     torch.testing.assert_close(pointer, expected)
     pointer.sum().backward()
     assert logits.grad is None
+
+
+def test_cached_token_ids_are_a_fresh_tokenisation(tiny_text_encoder):
+    from gf.models.glance_focus.text_encoder import TextEncoder
+
+    encoder = TextEncoder(tiny_text_encoder, 16, freeze=True, max_length=6)
+    texts = ["what did the person do after holding the cup took the towel", "short", "short"]
+    fresh = encoder.token_ids(texts)          # nothing cached yet: tokenised
+    encoder(texts)
+    assert encoder.token_ids(texts) == fresh  # now read from the cache
+    assert len(fresh[0]) == 6                 # truncated as the states are

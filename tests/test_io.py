@@ -42,3 +42,12 @@ def test_load_json_passes_json_options_and_keeps_its_messages(tmp_path):
         load_json(path, object_pairs_hook=list)
     with pytest.raises(DataFileError, match=r"answer file not found: .*missing\.json"):
         load_json(tmp_path / "missing.json", "answer file")
+
+
+def test_current_umask_reads_the_process_umask():
+    previous = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # reading it did not change it
+    finally:
+        os.umask(previous)

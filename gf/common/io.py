@@ -34,7 +34,19 @@ class DataFileError(ValueError):
 
 
 def current_umask() -> int:
-    """The process umask (reading it means setting it, so it is set straight back)."""
+    """The process umask.
+
+    Read from ``/proc/self/status`` where Linux offers it: the portable way, setting the
+    umask and setting it straight back, leaves a moment in which a file another thread
+    creates (a TensorBoard event file during a checkpoint write) gets umask 0.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -6,10 +6,12 @@ by class and put in their true temporal order, replace the glance stage's memory
 If Sequence stays at chance here, better event detection cannot fix it: the focus stage
 does not learn "what happened right after X" from this much data.
 
-Not a test (pytest does not collect it). Prints the run's per-type tables. Example (the
-demo benchmark, Sequence questions only, 40 epochs):
+Not a test (pytest does not collect it). Prints the run's per-type tables. It probes the
+demo's model type (``demo_sup_grounded``; with ``grounded_answer`` its pointer reads the
+ground-truth events too) unless told otherwise. Example (the published model, the demo
+benchmark, Sequence questions only, 40 epochs; README "Demo"):
 
-    python tests/benchmarks/probe_oracle_memories.py --types Sequence --epochs 40
+    python tests/benchmarks/probe_oracle_memories.py --types Sequence --epochs 40 model.model_type=demo_sup
 
 Extra ``key=value`` arguments go to ``--options`` (e.g. ``run.lr=1e-3``). This module is
 also the plugin that registers the model ``glance_focus_oracle_memories``.
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
             if args.train_per_type is not None:
                 generator["train_per_type"] = args.train_per_type
             folder = Path(args.data_root) / "SYNTHETIC_STAR"
-            ensure_synthetic_star(folder, SyntheticStarConfig(**generator))
+            ensure_synthetic_star(folder, SyntheticStarConfig.from_dict(generator))
             txt_db = folder / "txt_db"
             skip = Path(tmp) / "skip.txt"
             with skip.open("w", encoding="utf-8") as out:

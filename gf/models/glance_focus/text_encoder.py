@@ -71,7 +71,7 @@ class TextEncoder(nn.Module):
             for p in self.backbone.parameters():
                 p.requires_grad_(False)
         self.use_cache = bool(freeze and cache)
-        self._cache: "OrderedDict[str, Tensor]" = OrderedDict()
+        self._cache: "OrderedDict[str, Tuple[Tensor, List[int]]]" = OrderedDict()  # text -> (states, ids)
         self._cache_size = cache_size
 
     def train(self, mode: bool = True):
@@ -102,11 +102,11 @@ class TextEncoder(nn.Module):
                                      truncation=self.truncation, return_tensors="pt").to(device)
                 states = self.backbone(**tok).last_hidden_state
             lengths = tok["attention_mask"].sum(1).tolist()
-            for t, s, n in zip(todo, states, lengths):
-                self._cache[t] = s[: int(n)].detach()
+            for t, s, ids, n in zip(todo, states, tok["input_ids"].tolist(), lengths):
+                self._cache[t] = (s[: int(n)].detach(), ids[: int(n)])
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-        seqs = [self._cache[t].to(device) for t in texts]
+        seqs = [self._cache[t][0].to(device) for t in texts]
         longest = max(s.shape[0] for s in seqs)
         out = seqs[0].new_zeros(len(seqs), longest, self.hidden_size)
         pad = torch.ones(len(seqs), longest, dtype=torch.bool, device=device)
@@ -116,7 +116,12 @@ class TextEncoder(nn.Module):
         return out, pad
 
     def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
-        """Each text's token ids, tokenised exactly as :meth:`encode_states` does (rows align)."""
+        """Each text's token ids, tokenised exactly as :meth:`encode_states` does (rows align).
+
+        Texts the frozen cache holds are not tokenised again (``forward`` has just cached them).
+        """
+        if self.use_cache and all(t in self._cache for t in texts):
+            return [self._cache[t][1] for t in texts]
         return self.tokenizer(list(texts), max_length=self.max_length, truncation=self.truncation)["input_ids"]
 
     def forward(self, texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
