@@ -1,4 +1,11 @@
-"""The ``gf`` command line: ``gf <command> ...``. Each command lives in its own function."""
+"""The ``gf`` command line: ``gf <command> ...``. Each command lives in its own function.
+
+Every error gf raises on purpose derives from :class:`gf.common.errors.GfError`; the
+command prints it as one line (``gf <command>: error: ...``) and exits with that error's
+``exit_code`` (2 config/usage, 3 data, 4 checkpoint, 5 evaluation, 6 download, 1 training);
+``gf --debug <command>`` shows the traceback instead. Anything else is a bug in gf and
+keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +18,13 @@ KIND_ALIASES = {
     "processors": "processor", "processor": "processor",
     "tasks": "task", "task": "task",
     "runners": "runner", "runner": "runner",
+    "hooks": "hook", "hook": "hook",
+    "optimizers": "optimizer", "optimizer": "optimizer",
     "lr_schedulers": "lr_scheduler", "lr_scheduler": "lr_scheduler", "schedulers": "lr_scheduler",
+    "evaluators": "evaluator", "evaluator": "evaluator",
+    "converters": "converter", "converter": "converter",
+    "feature_stores": "feature_store", "feature_store": "feature_store", "stores": "feature_store",
+    "pretrained": "pretrained", "zoo": "pretrained",
 }
 
 
@@ -19,15 +32,18 @@ def cmd_list(args) -> int:
     from gf.common.config import load_plugins
     from gf.common.registry import registry
 
+    from gf.common.errors import ConfigError
+    from gf.common.utils import did_you_mean
+
     load_plugins(args.plugins or [])
     if args.kind is not None and args.kind not in KIND_ALIASES:
-        print(f"gf list: unknown kind {args.kind!r}; choose from: "
-              f"{', '.join(sorted(set(KIND_ALIASES.values())))}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"unknown kind {args.kind!r}.{did_you_mean(args.kind, KIND_ALIASES)} Choose from: "
+                          f"{', '.join(sorted(set(KIND_ALIASES.values())))}.")
     kinds = [KIND_ALIASES[args.kind]] if args.kind else list(registry.registries)
     for kind in kinds:
-        names = registry.kind(kind).names(args.pattern)
-        print(f"{kind}s:" if len(kinds) > 1 else f"{kind}s ({len(names)}):")
+        names = registry.list(kind, args.pattern)
+        label = kind if kind == "pretrained" else f"{kind}s"
+        print(f"{label}:" if len(kinds) > 1 else f"{label} ({len(names)}):")
         for name in names:
             line = f"  {name}"
             if kind == "model":
@@ -66,10 +82,10 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from gf.common.registry import registry
+    from gf.runners import build_runner
 
     cfg = _config(args)
-    runner = registry.get_runner_class(cfg.run.runner)(cfg)
+    runner = build_runner(cfg)
     try:
         runner.train()
         if cfg.run.test_splits:
@@ -80,14 +96,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from gf.common.errors import ConfigError
+
     if args.predictions:
+        from gf.common.config import load_plugins
         from gf.evaluation import evaluate_predictions, format_report, load_predictions, save_report
+
+        load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
 
         pf = load_predictions(args.predictions)
         if args.benchmark and args.benchmark != pf.benchmark:
-            print(f"gf evaluate: {args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}",
-                  file=sys.stderr)
-            return 2
+            raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
         if args.split:
             pf.split = args.split
         report = evaluate_predictions(pf)
@@ -95,21 +114,22 @@ def cmd_evaluate(args) -> int:
         if args.report:
             save_report(args.report, report)
         return 0
-    if not (args.cfg_path and args.checkpoint):
-        print("gf evaluate: give --cfg-path and --checkpoint, or --predictions", file=sys.stderr)
-        return 2
-    from gf.common.registry import registry
-
-    from gf.models import zoo
-
-    checkpoint = zoo.resolve_checkpoint(args.checkpoint)  # a path, a URL or zoo:<name>
+    if not args.cfg_path:
+        raise ConfigError("give --cfg-path (with --checkpoint, or model.checkpoint in the config), or --predictions")
+    if args.checkpoint:
+        args.options = [*args.options, f"model.checkpoint={args.checkpoint}"]
     cfg = _config(args)
+    if not cfg.model.checkpoint:
+        raise ConfigError(f"{args.cfg_path}: nothing to evaluate: give --checkpoint (a gf checkpoint, the authors' "
+                          f"model_N.tar, a URL or zoo:<name>) or set model.checkpoint")
+    from gf.runners import build_runner
+
     splits = args.splits or list(cfg.run.test_splits)
-    runner = registry.get_runner_class(cfg.run.runner)(cfg, splits=splits)
+    runner = build_runner(cfg, splits=splits)  # initialises the model from model.checkpoint
     try:
-        runner.load_weights(checkpoint)
-        for split in splits:
-            runner.evaluate_split(split, tag=args.tag)
+        for name in runner.dataset_names():
+            for split in splits:
+                runner.evaluate_split(split, tag=args.tag, dataset=name)
     finally:
         runner.close()
     return 0
@@ -120,11 +140,12 @@ def cmd_prepare(args) -> int:
 
     from gf.datasets.converters import prepare
 
+    from gf.common.errors import ConfigError
+
     options = {}
     for item in args.set or []:
         if "=" not in item:
-            print(f"gf prepare: --set entries must look like key=value, got {item!r}", file=sys.stderr)
-            return 2
+            raise ConfigError(f"--set entries must look like key=value, got {item!r}")
         key, value = item.split("=", 1)
         try:
             options[key] = json.loads(value)
@@ -136,22 +157,17 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from gf.common.download import DownloadError, download, sha256sum
+    from gf.common.download import download, sha256sum
+    from gf.common.errors import ConfigError
 
-    try:
-        if args.url.startswith(("model:", "zoo:")):
-            if args.sha256 or args.dest:
-                print("gf download: a zoo entry pins its own hash and cache place; drop --sha256/--dest",
-                      file=sys.stderr)
-                return 2
-            from gf.models import zoo
+    if args.url.startswith(("model:", "zoo:")):
+        if args.sha256 or args.dest:
+            raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest")
+        from gf.models import zoo
 
-            path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet)
-        else:
-            path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
-    except DownloadError as e:
-        print(f"gf download: {e}", file=sys.stderr)
-        return 1
+        path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet)
+    else:
+        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
     print(f"{path}\nsha256 {sha256sum(path)}")
     return 0
 
@@ -177,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gf", description="Glance-Focus and multi-event VideoQA suite")
     parser.add_argument("--version", action="version", version=f"gf {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of gf's errors too")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     p = sub.add_parser("list", help="list registered components")
-    p.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | lr_schedulers")
+    p.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | hooks | optimizers | "
+                                           "lr_schedulers | evaluators | converters | feature_stores | pretrained")
     p.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
     p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (as under plugins:)")
     p.set_defaults(func=cmd_list)
@@ -200,13 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint, or re-score a predictions file")
     add_cfg(p, required=False)
-    p.add_argument("--checkpoint", help="gf checkpoint or the authors' model_N.tar")
+    p.add_argument("--checkpoint", help="gf checkpoint, the authors' model_N.tar, a URL or zoo:<name> "
+                                        "(default: model.checkpoint of the config)")
     p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
     p.add_argument("--tag", default="eval", help="name used in the output files")
     p.add_argument("--predictions", help="a gf predictions file to re-score without the model")
     p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
     p.add_argument("--split", help="with --predictions: the split name to report")
     p.add_argument("--report", help="with --predictions: write the report JSON here")
+    p.add_argument("--plugins", nargs="+", metavar="MODULE",
+                   help="with --predictions: modules to import first (a plugin benchmark's evaluator)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("prepare", help="convert a benchmark's official release into gf's layout")
@@ -243,15 +264,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from gf.common.config import ConfigError
-    from gf.common.io import DataFileError
-    from gf.common.registry import RegistryError
+    from gf.common.errors import GfError
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataFileError, RegistryError) as e:
-        print(f"gf {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except GfError as e:
+        if args.debug:
+            raise
+        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"gf {args.command}: error: {message}", file=sys.stderr)
+        return e.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,7 @@
 
 Why: nothing in gf's test environment may reach the internet, yet the download code's
 hard parts (resume with Range, servers that drop connections or ignore Range, servers
-that never answer, Drive's confirmation pages) only show up against a real socket.
+that never answer) only show up against a real socket.
 These servers listen on 127.0.0.1 only, stop by themselves after ``lifetime`` seconds
 if a test forgets them, and join their threads on exit.
 """
@@ -22,7 +22,6 @@ from typing import Callable, Dict, List, Optional, Union
 class RecordedRequest:
     method: str
     path: str
-    query: Dict[str, str]
     headers: Dict[str, str]  # lower-cased names
 
 
@@ -96,9 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         owner: LocalHTTPServer = self.server.owner  # type: ignore[attr-defined]
         parts = urllib.parse.urlsplit(self.path)
-        self.query = dict(urllib.parse.parse_qsl(parts.query))
-        owner._record(RecordedRequest("GET", parts.path, self.query,
-                                      {k.lower(): v for k, v in self.headers.items()}))
+        owner._record(RecordedRequest("GET", parts.path, {k.lower(): v for k, v in self.headers.items()}))
         route = owner.routes.get(parts.path)
         if route is None:
             self.send_error(404, "no such route in the test server")

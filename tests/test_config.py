@@ -62,10 +62,10 @@ def test_precedence_defaults_model_type_yaml_options(tmp_path, plugin):
 
 def test_unknown_keys_name_the_key_and_the_file(tmp_path, plugin):
     path = write(tmp_path, base_yaml(plugin, extra_model="num_querys: 5"))
-    with pytest.raises(ConfigError, match=r"unknown key model\.num_querys in file .*cfg\.yaml.*num_queries"):
+    with pytest.raises(ConfigError, match=r"file .*cfg\.yaml: unknown key 'model\.num_querys' \(did you mean 'model\.num_queries'\?\)"):
         build_config(str(path))
     path = write(tmp_path, base_yaml(plugin), "ok.yaml")
-    with pytest.raises(ConfigError, match=r"unknown key run\.epoch in --options.*run\.epochs"):
+    with pytest.raises(ConfigError, match=r"--options: unknown key 'run\.epoch' \(did you mean 'run\.epochs'\?\)"):
         build_config(str(path), ["run.epoch=3"])
     with pytest.raises(ConfigError, match=r"datasets\.toy_cfg_bench\.max_feat"):
         build_config(str(path), ["datasets.toy_cfg_bench.max_feat=3"])

@@ -38,7 +38,8 @@ def _criterion(**kw):
 
 
 def test_no_event_batch_gives_zero_event_losses_not_nan():
-    """R10: the authors' loss was NaN when no sample in the batch had events."""
+    """R10 (docs/differences_from_authors.md): the authors' loss was NaN when no sample in
+    the batch had events."""
     logits = torch.randn(2, 3, 4, requires_grad=True)
     spans = torch.rand(2, 3, 2, requires_grad=True)
     outputs = {"pred_answer": torch.randn(2, 4, requires_grad=True), "pred_logits": logits, "pred_spans": spans}

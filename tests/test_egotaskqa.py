@@ -376,7 +376,7 @@ def test_motion_stream_repeated_per_segment_and_concatenated(prepared):
 def test_builder_config_errors(prepared):
     with pytest.raises(ValueError, match="split_type"):
         builder(prepared["data"], split_type="sideways")
-    with pytest.raises(ValueError, match="unknown config key.*'max_event'"):
+    with pytest.raises(ValueError, match=r"unknown key 'max_event' \(did you mean 'max_events'\?\)"):
         builder(prepared["data"], max_event=3)
     with pytest.raises(DataFileError, match="datasets.egotaskqa.features"):
         builder(prepared["data"], features="hcrn_data/nope.h5").build_datasets(["val"])
@@ -416,7 +416,7 @@ def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
     assert val_preds.predictions["103"]["answer"] == -1
     # the per-token categories come from all_reasoning_types.txt: its order, zero rows kept
     types = builder(prepared["data"]).reasoning_types()
-    report = evaluate_predictions(val_preds, all_reasoning_types=types)
+    report = evaluate_predictions(val_preds, {"all_reasoning_types": types})
     cells = report["breakdowns"]["reasoning_type"]
     assert list(cells) == REASONING_TYPES
     assert cells["explanatory"]["total"] == 0 and cells["explanatory"]["accuracy"] is None

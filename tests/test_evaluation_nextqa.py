@@ -126,8 +126,9 @@ def test_against_csv_missing_extra_and_duplicates(tmp_path):
 
 
 def official_loop_printout(csv_path, preds):
-    """A plain re-implementation of eval_mc.py's accuracy_metric, step by step (§4.3),
-    returning what it prints. Deliberately shares no code with gf."""
+    """A plain re-implementation of eval_mc.py's accuracy_metric, step by step
+    (docs/data_formats.md §4.3), returning what it prints. Deliberately shares no code
+    with gf."""
     sample_list = pd.read_csv(csv_path, delimiter=",")
     group = {"CW": [], "CH": [], "TN": [], "TC": [], "DC": [], "DL": [], "DO": []}
     for _, row in sample_list.iterrows():
@@ -164,7 +165,7 @@ def official_loop_printout(csv_path, preds):
     return out.getvalue(), group_acc, group_cnt
 
 
-@pytest.mark.skipif(not REAL_VAL_CSV.is_file(), reason=f"real NExT-QA val.csv not available at {REAL_VAL_CSV}")
+@pytest.mark.skipif(not REAL_VAL_CSV.is_file(), reason="NExT-QA's released val.csv is not available on this machine")
 def test_real_val_csv_matches_official_script_exactly(tmp_path):
     df = pd.read_csv(REAL_VAL_CSV)
     rng = np.random.default_rng(20240607)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pickle
 import subprocess
@@ -16,7 +17,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 import gf.datasets.feature_stores as fs
+from gf.common.errors import RegistryError
 from gf.common.io import DataFileError
+from gf.common.registry import registry
 from gf.datasets.feature_stores import (
     FeatureKeyError,
     HDF5Store,
@@ -406,8 +409,10 @@ def test_open_feature_store_detects_format_from_path(tmp_path):
 
 
 def test_open_feature_store_errors(tmp_path):
-    with pytest.raises(ValueError, match="unknown feature store format 'lmdb'.*pth, hdf5, npy, webdataset"):
+    with pytest.raises(RegistryError, match=r"unknown feature_store 'lmdb'.*hdf5, npy, pth, webdataset.*h5=hdf5"):
         open_feature_store(tmp_path, format="lmdb")
+    with pytest.raises(RegistryError, match=r"Did you mean: 'hdf5'"):
+        open_feature_store(tmp_path, format="hdf")
     for missing in ["s3d.pth", "feats.h5", "shards-*.tar"]:
         with pytest.raises(DataFileError, match=missing.replace("*", r"\*")):
             open_feature_store(tmp_path / missing)
@@ -417,5 +422,31 @@ def test_open_feature_store_errors(tmp_path):
     with pytest.raises(DataFileError, match="neither"):
         open_feature_store(tmp_path / "empty")
     (tmp_path / "feats.lmdb").write_bytes(b"x")
-    with pytest.raises(DataFileError, match="pth, hdf5, npy, webdataset"):
+    with pytest.raises(DataFileError, match="hdf5, npy, pth, webdataset"):
         open_feature_store(tmp_path / "feats.lmdb")
+
+
+def test_a_plugin_adds_a_feature_store_format(tmp_path, monkeypatch):
+    stores = registry.kind("feature_store")
+    monkeypatch.setattr(stores, "_objects", dict(stores._objects))  # the registration ends with the test
+
+    @registry.register_feature_store("jsonfeat")
+    class JsonFeatureStore(fs.FeatureStore):
+        format_name = "jsonfeat"
+        extensions = (".jsonfeat",)
+
+        def _open(self):
+            return fs._State(json.loads(Path(self.path).read_text()))
+
+        def _read(self, state, location):
+            return np.asarray(location, dtype=np.float32)
+
+    path = tmp_path / "clips.jsonfeat"
+    path.write_text(json.dumps({"v1": [[1.0, 2.0], [3.0, 4.0]]}))
+    assert "jsonfeat" in registry.list("feature_store")
+    by_name = open_feature_store(path, format="jsonfeat")
+    by_extension = open_feature_store(path)
+    assert type(by_name) is JsonFeatureStore and type(by_extension) is JsonFeatureStore
+    assert by_extension["v1"].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(FeatureKeyError, match="jsonfeat feature store"):
+        by_name["v2"]

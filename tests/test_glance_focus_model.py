@@ -1,4 +1,7 @@
-"""The corrected (paper) model and every registered variant, on tiny random batches."""
+"""The corrected (paper) model and every registered variant, on tiny random batches.
+
+R codes (R1, R3, R4, R8) are the differences from the authors' code listed in
+docs/differences_from_authors.md."""
 import pytest
 import torch
 

@@ -155,7 +155,7 @@ def test_missing_split_file_is_named_unless_not_requested(tmp_path):
 
 def test_real_val_csv_converts_to_the_published_counts(tmp_path):
     if not (REAL_NEXTQA / "val.csv").is_file():
-        pytest.skip(f"the released NExT-QA val.csv is not at {REAL_NEXTQA} (../shared/real_data is optional)")
+        pytest.skip("NExT-QA's released val.csv is not available on this machine")
     summary = convert(REAL_NEXTQA, tmp_path / "out", splits=["val"])
     s = summary["splits"]["val"]
     assert (s["questions"], s["videos"], s["rows_with_duplicated_options"]) == (4996, 570, 3)
@@ -191,7 +191,7 @@ def test_builder_with_int_keyed_features(nextqa_root):
     assert len(item["text"]) == 5 and item["text"][1] == item["text"][3]  # duplicate option kept in place
     assert item["text"][0] == "why did the man in video 381 wave, then sit option 0 of 381 q1"
     assert item["video"].shape == (6, D) and item["spans"].shape == (0, 2)
-    assert ds["test"].stats["labelled"] == 4  # public test labels are kept (B6)
+    assert ds["test"].stats["labelled"] == 4  # public test labels are kept (docs/data_formats.md, B6)
     batch = collate_videoqa([val[i] for i in range(len(val))])
     assert len(batch["text"]) == 30 and batch["answer"].tolist() == [a for *_, a in ROWS["val"]]
 
@@ -212,7 +212,7 @@ def test_builder_errors_name_the_config_key(nextqa_root):
         builder(nextqa_root, features="vis_db/nope.pth").build_datasets()
     with pytest.raises(DataFileError, match=r"feature_dim is 2048"):
         builder(nextqa_root, feature_dim=2048).build_datasets()
-    with pytest.raises(ValueError, match=r"unknown config key.*'max_event'"):
+    with pytest.raises(ValueError, match=r"datasets\.nextqa: unknown key 'max_event'"):
         builder(nextqa_root, max_event=3)
     feats = torch.load(nextqa_root / "vis_db/features.pth", weights_only=True)
     del feats[4882821564]

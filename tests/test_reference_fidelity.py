@@ -1,5 +1,6 @@
 """arch: reference + the authors' checkpoint reproduces the authors' outputs (oracles in
-tests/fixtures/reference_glance_focus, produced by running their code)."""
+tests/fixtures/reference_glance_focus, produced by running their code). R codes: see
+docs/differences_from_authors.md."""
 import json
 
 import pytest

@@ -100,7 +100,8 @@ def test_train_then_test_writes_everything(tmp_path, capsys, monkeypatch):
     ckpt = torch_load_safe(out / "checkpoint_last.pth")  # weights_only: no pickled code
     assert ckpt["epoch"] == 2 and ckpt["step"] == 3 * 6  # 24 questions / batch 4 = 6 steps an epoch
     assert ckpt["config"]["run"]["lr"] == 0.001 and len(ckpt["weights_sha256"]) == 64
-    assert ckpt["extra"]["model_config"]["event_pred_dim"] == 21  # B4: the class count travels with the weights
+    # the class count travels with the weights (docs/data_formats.md, B4)
+    assert ckpt["extra"]["model_config"]["event_pred_dim"] == 21
     report = json.loads((out / "eval/test_best_report.json").read_text())
     assert report["num_questions"] == 12
     assert set(report["breakdowns"]["type"]) == {"Interaction", "Sequence", "Prediction", "Feasibility"}
@@ -187,6 +188,6 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
         datasets: {{star: {{data_root: {tmp_path / 'nowhere'}}}}}
         run: {{output_dir: {tmp_path / 'out'}}}
     """))
-    assert gf_main(["train", "--cfg-path", str(cfg)]) == 2
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 3  # a data error (gf.common.errors)
     err = capsys.readouterr().err
     assert str(tmp_path / "nowhere") in err and "datasets.star" in err

@@ -36,7 +36,8 @@ def test_unknown_generator_key_is_an_error(tmp_path):
 
 
 def test_typo_in_a_generator_key_names_the_key_and_the_known_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['trian_per_type'\]; known keys: .*'train_per_type'") as e:
+    with pytest.raises(ValueError, match=r"datasets\.synthetic_star\.generator: unknown key 'trian_per_type' "
+                                         r"\(did you mean 'train_per_type'\?\)\. Known keys: .*train_per_type") as e:
         build(tmp_path, trian_per_type=5)
     assert not isinstance(e.value, TypeError)
     assert not (tmp_path / "SYNTHETIC_STAR").exists()  # refused before generating anything

@@ -43,9 +43,11 @@ def test_equal_length_is_identity():
     assert mask.all()
 
 
-def test_train_flag_keeps_uniform_sampling_for_now():
+def test_train_and_eval_processors_sample_alike():
     feats = _indexed(200)
-    assert torch.equal(sample_frames(feats, 80, train=True)[0], sample_frames(feats, 80)[0])
+    train, evaluation = VideoFeatureProcessor(80, train=True), VideoFeatureProcessor(80, train=False)
+    assert torch.equal(train(feats)["video"], evaluation(feats)["video"])
+    assert torch.equal(train(feats)["video"], sample_frames(feats, 80)[0])
 
 
 def test_empty_and_malformed_inputs_are_errors():

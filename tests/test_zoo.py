@@ -2,6 +2,7 @@
 publishing gf checkpoints and loading the authors' format (local servers only, no network)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -81,6 +82,37 @@ def test_unknown_name_lists_close_matches():
     message = str(err.value)
     assert "Did you mean" in message and "'glance_focus/star_reference_authors'" in message
     assert "zoo.json" in message  # says where user entries are read from
+
+
+def test_zoo_entries_are_the_registry_kind_pretrained(isolated_zoo, monkeypatch):
+    from gf.common.errors import DataFileError, RegistryError
+    from gf.common.registry import registry
+
+    builtin = "glance_focus/star_reference_authors"
+    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "file:///lab.pth"}},
+              hashes={builtin: {"sha256": "ab" * 32, "url": zoo.get_pretrained(builtin).url}})
+    assert registry.list("pretrained") == zoo.list_pretrained() == ["glance_focus/lab", builtin]
+    assert registry.list("pretrained", "lab") == ["glance_focus/lab"]
+    assert registry.get("pretrained", "glance_focus/lab") == zoo.get_pretrained("glance_focus/lab")
+    # the registry hands out the entry with its recorded hash, as the zoo does
+    assert registry.get("pretrained", builtin).sha256 == "ab" * 32 == zoo.get_pretrained(builtin).sha256
+    with pytest.raises(RegistryError, match=r"Did you mean: 'glance_focus/lab'"):
+        registry.get("pretrained", "glance_focus/lba")
+    assert issubclass(zoo.UnknownPretrainedError, RegistryError) and issubclass(zoo.ZooError, DataFileError)
+
+    # a plugin's entry joins the same kind; an equal one again is a no-op, another is refused
+    reg = registry.kind("pretrained")
+    monkeypatch.setattr(reg, "_objects", dict(reg.entries(dynamic=False)))  # restored after the test
+    plugin = zoo.PretrainedEntry(name="glance_focus/plugin", model="glance_focus", url="https://example.org/p.pth",
+                                 sha256="cd" * 32, origin="plugin test")
+    assert zoo.register_pretrained(plugin) is plugin
+    assert zoo.register_pretrained(dataclasses.replace(plugin)) is plugin
+    assert "glance_focus/plugin" in registry.list("pretrained") and zoo.get_pretrained("plugin") == plugin
+    with pytest.raises(zoo.ZooError, match="already registered"):
+        zoo.register_pretrained(dataclasses.replace(plugin, url="https://example.org/other.pth"))
+    write_zoo(isolated_zoo, {"glance_focus/plugin": {"model": "glance_focus", "url": "file:///x"}})
+    with pytest.raises(zoo.ZooError, match="name of a built-in entry"):
+        registry.list("pretrained")
 
 
 # ------------------------------------------------------------------ user zoo files

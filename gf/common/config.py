@@ -9,7 +9,6 @@ from (the YAML file, or ``--options``), so a typo never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -18,15 +17,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
 from gf.common.registry import registry
+from gf.common.utils import check_known_keys
 
 TOP_LEVEL = ("plugins", "model", "datasets", "run")
 MODEL_META_KEYS = ("name", "model_type", "glance_per_option", "checkpoint")
-
-
-class ConfigError(ValueError):
-    """A config is invalid; the message names the key and where it came from."""
 
 
 @dataclass
@@ -35,6 +32,8 @@ class RunConfig:
 
     task: str = "videoqa"
     runner: str = "runner_base"
+    hooks: List[str] = field(default_factory=list)  # registered hooks run after the built-in ones
+    train_dataset: Optional[str] = None    # with several datasets: the one to train on (all are evaluated)
     output_dir: str = "output/run"
     seed: int = 42
     epochs: int = 10
@@ -42,7 +41,7 @@ class RunConfig:
     batch_size: int = 64                   # per process; the global batch is batch_size x processes
     eval_batch_size: int = 64
     num_workers: int = 2
-    optimizer: str = "adam"                # adam | adamw | sgd (momentum 0.9)
+    optimizer: str = "adam"                # a registered optimizer: adam | adamw | sgd (momentum 0.9)
     lr: float = 5e-6
     weight_decay: float = 0.0
     lr_sched: str = "constant"             # a registered lr_scheduler
@@ -71,12 +70,8 @@ def _where(source: str) -> str:
 
 
 def _check_keys(section: str, given: Mapping, known: Sequence[str], source: str) -> None:
-    for key in given:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" Did you mean {section}.{close[0]}?" if close else ""
-            raise ConfigError(f"unknown key {section}.{key} in {_where(source)}.{hint} "
-                              f"Known keys of {section}: {', '.join(sorted(known))}.")
+    prefix = "" if section.startswith("<") else f"{section}."
+    check_known_keys(given, known, owner=_where(source), error=ConfigError, prefix=prefix)
 
 
 def _merge_typed(section: str, base: DictConfig, update: Mapping, source: str) -> DictConfig:
@@ -196,8 +191,15 @@ def _validate_values(cfg: DictConfig) -> None:
     registry.get_task_class(run.task)
     registry.get_runner_class(run.runner)
     registry.get_lr_scheduler_class(run.lr_sched)
-    if run.optimizer not in ("adam", "adamw", "sgd"):
-        raise ConfigError(f"run.optimizer must be adam, adamw or sgd, got {run.optimizer!r}")
+    registry.get("optimizer", run.optimizer)
+    for hook in run.hooks:
+        registry.get("hook", hook)
+    if run.train_dataset is not None and run.train_dataset not in cfg.datasets:
+        raise ConfigError(f"run.train_dataset is {run.train_dataset!r}, which is not under datasets: "
+                          f"({', '.join(cfg.datasets)}).")
+    if run.train_dataset is None and len(cfg.datasets) > 1:
+        raise ConfigError(f"the config lists several datasets ({', '.join(cfg.datasets)}); set run.train_dataset "
+                          f"to the one to train on (every listed dataset is evaluated).")
     if run.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"run.amp must be none, bf16 or fp16, got {run.amp!r}")
     if run.device not in ("auto", "cpu", "cuda"):

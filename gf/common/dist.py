@@ -1,7 +1,7 @@
 """Distributed helpers that are no-ops on one process (detectron2's habit).
 
 Runs under ``torchrun`` are detected from its environment (``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``); gloo on CPU, NCCL on CUDA.
+``LOCAL_RANK``); gloo on CPU, NCCL on CUDA. Only what the runner uses lives here.
 """
 from __future__ import annotations
 
@@ -24,17 +24,13 @@ def get_world_size() -> int:
     return dist.get_world_size() if is_dist() else 1
 
 
-def is_main_process() -> bool:
-    return get_rank() == 0
-
-
-def launched_by_torchrun() -> bool:
+def _launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
 def init_distributed(device: torch.device) -> bool:
     """Join the process group torchrun set up; returns whether this run is distributed."""
-    if not launched_by_torchrun() or is_dist():
+    if not _launched_by_torchrun() or is_dist():
         return is_dist()
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
@@ -44,6 +40,7 @@ def init_distributed(device: torch.device) -> bool:
 
 
 def barrier() -> None:
+    """Wait for every rank; returns at once on one process."""
     if is_dist():
         dist.barrier()
 
@@ -56,18 +53,12 @@ def all_gather_objects(obj: Any) -> List[Any]:
     return out
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    if not is_dist():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def all_reduce_mean(value: float) -> float:
     if not is_dist():
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    # NCCL reduces CUDA tensors only (init_distributed set this rank's device).
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / get_world_size()
 

@@ -19,12 +19,13 @@ Supported URLs:
 - ``file://`` (copied, still verified and placed atomically);
 - ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (also ``hf://datasets/...`` and
   ``hf://spaces/...``) through ``huggingface_hub.hf_hub_download`` and its own cache;
-- Google Drive share links (``/file/d/<ID>/view``, ``open?id=<ID>``, ``uc?id=<ID>``),
-  rewritten to the direct-download endpoint, with the "can't scan this file for
-  viruses" confirmation page of large files answered automatically. Live Google Drive
-  cannot be reached from gf's test machines: the tests cover the URL rewriting and the
-  confirmation-page handling against canned pages served locally, so a change on
-  Google's side shows up as a clear :class:`DownloadError`, not as a silent HTML file.
+- Google Drive share links (``/file/d/<ID>/view``, ``open?id=<ID>``, ``uc?id=<ID>``)
+  through the ``gdown`` library, which follows Drive's confirmation pages for large
+  files and resumes its own partial file (``<dest>.part<random>.part``). gf keeps what
+  it adds around every download: the cache location, the lock, the sha256 check, the
+  atomic rename and offline mode; a gdown failure becomes a :class:`DownloadError`
+  naming the link and what to do. ``gdown`` is imported only when a Drive link is
+  actually downloaded.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ import posixpath
 import re
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import time
@@ -45,15 +47,13 @@ import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
-from html.parser import HTMLParser
-from http.cookiejar import CookieJar
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional
 
 from gf import __version__
+from gf.common.errors import ConfigError, DownloadError
 from gf.common.io import atomic_write_json
-
-PathLike = Union[str, "os.PathLike[str]"]
+from gf.common.utils import PathLike, normalize_sha256
 
 __all__ = [
     "ArchiveError",
@@ -65,10 +65,8 @@ __all__ = [
     "cache_dir",
     "download",
     "extract_archive",
-    "gdrive_download_url",
     "gdrive_file_id",
     "is_offline",
-    "parse_gdrive_confirm_page",
     "parse_hf_url",
     "sha256sum",
 ]
@@ -78,24 +76,14 @@ logger = logging.getLogger(__name__)
 _CHUNK = 256 * 1024
 _MAX_BACKOFF_S = 60.0
 _LOCK_LOG_EVERY_S = 30.0
-_MAX_HTML_PAGE_BYTES = 2 * 1024 * 1024
 _USER_AGENT = f"gf/{__version__} (+python-urllib)"
 _EXTRACT_MARKER = ".gf_extracted.json"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
-
-# Endpoints are module attributes (not literals inside functions) so that the tests
-# can point them at a local server; nothing else should change them.
-_GDRIVE_UC_ENDPOINT = "https://drive.google.com/uc"
-_GDRIVE_USERCONTENT_ENDPOINT = "https://drive.usercontent.google.com/download"
 _GDRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class DownloadError(RuntimeError):
-    """A file could not be obtained; the message names the URL and what to do."""
 
 
 class ChecksumError(DownloadError):
@@ -148,7 +136,7 @@ def is_offline(offline: Optional[bool] = None) -> bool:
         return True
     if raw in _FALSE:
         return False
-    raise ValueError(
+    raise ConfigError(
         f"GF_OFFLINE={os.environ['GF_OFFLINE']!r} is not understood; use 1 (offline) or 0 (online)."
     )
 
@@ -160,15 +148,6 @@ def sha256sum(path: PathLike, chunk_size: int = 1024 * 1024) -> str:
         for block in iter(lambda: fh.read(chunk_size), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _normalize_sha256(value: str) -> str:
-    text = str(value).strip().lower()
-    if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
-    if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise ValueError(f"sha256 must be 64 hexadecimal characters, got {value!r}.")
-    return text
 
 
 # --------------------------------------------------------------------------- URL shapes
@@ -215,11 +194,20 @@ def parse_hf_url(url: str) -> HfLocation:
                       revision=revision, repo_type=repo_type)
 
 
-def gdrive_file_id(url: str) -> Optional[str]:
-    """The file id of a Google Drive link, or None when ``url`` is not one."""
+def _is_gdrive_host(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or parts.hostname not in _GDRIVE_HOSTS:
+    return parts.scheme in ("http", "https") and parts.hostname in _GDRIVE_HOSTS
+
+
+def gdrive_file_id(url: str) -> Optional[str]:
+    """The file id of a Google Drive file link, or None when ``url`` is not one.
+
+    Only the id is read here (no network, no gdown import), so that the cache path of a
+    Drive download is known offline.
+    """
+    if not _is_gdrive_host(url):
         return None
+    parts = urllib.parse.urlsplit(url)
     match = re.search(r"/file/(?:u/\d+/)?d/([A-Za-z0-9_-]+)", parts.path)
     if match:
         return match.group(1)
@@ -227,101 +215,6 @@ def gdrive_file_id(url: str) -> Optional[str]:
     if ids and re.fullmatch(r"[A-Za-z0-9_-]+", ids[0]):
         return ids[0]
     return None
-
-
-def gdrive_download_url(url_or_id: str) -> str:
-    """Direct-download URL for a Drive share link (or a bare file id).
-
-    Share links open a viewer page; ``uc?export=download&id=`` returns the bytes (or,
-    for large files, a confirmation page that :func:`download` answers).
-    """
-    file_id = gdrive_file_id(url_or_id) if "/" in url_or_id else url_or_id
-    if not file_id:
-        raise InvalidURLError(
-            f"{url_or_id}: not a Google Drive file link; expected .../file/d/<ID>/view, "
-            f"open?id=<ID> or uc?id=<ID>."
-        )
-    return f"{_GDRIVE_UC_ENDPOINT}?" + urllib.parse.urlencode({"export": "download", "id": file_id})
-
-
-class _HtmlPageParser(HTMLParser):
-    """Collects forms (action + named inputs), link targets and the title of a page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list = []
-        self.links: list = []
-        self._title: list = []
-        self._in_title = False
-        self._form: Optional[dict] = None
-
-    def handle_starttag(self, tag, attrs):
-        attr = {k: (v or "") for k, v in attrs}
-        if tag == "form":
-            self._form = {"id": attr.get("id", ""), "action": attr.get("action", ""), "inputs": {}}
-            self.forms.append(self._form)
-        elif tag == "input" and self._form is not None and attr.get("name"):
-            self._form["inputs"][attr["name"]] = attr.get("value", "")
-        elif tag == "a" and attr.get("href"):
-            self.links.append(attr["href"])
-        elif tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data):
-        if self._in_title:
-            self._title.append(data)
-
-    @property
-    def title(self) -> str:
-        return " ".join("".join(self._title).split())
-
-
-def _page_title(page_html: str) -> str:
-    parser = _HtmlPageParser()
-    with contextlib.suppress(Exception):
-        parser.feed(page_html)
-    return parser.title or "untitled page"
-
-
-def parse_gdrive_confirm_page(page_html: str, page_url: str, request_url: str,
-                              warning_token: Optional[str] = None) -> Optional[str]:
-    """URL that confirms a large Drive download, or None if the page offers none.
-
-    Google has used three shapes over the years, tried newest first: a
-    ``<form id="download-form" action=".../download">`` with hidden ``id``/``confirm``/
-    ``uuid`` inputs; a ``download_warning*`` cookie whose value is the confirm token
-    (``warning_token``); a link or text containing ``confirm=<token>``.
-    """
-    parser = _HtmlPageParser()
-    parser.feed(page_html)
-    for form in parser.forms:
-        action = form["action"]
-        if form["id"] == "download-form" or ("download" in action and "id" in form["inputs"]):
-            target = urllib.parse.urljoin(page_url, action)
-            sep = "&" if urllib.parse.urlsplit(target).query else "?"
-            return target + sep + urllib.parse.urlencode(form["inputs"])
-    if warning_token:
-        return _with_query(request_url, confirm=warning_token)
-    for href in parser.links:
-        if "confirm=" in href:
-            return urllib.parse.urljoin(page_url, href)
-    match = re.search(r"confirm=([0-9A-Za-z_-]+)", page_html)
-    if match:
-        return _with_query(request_url, confirm=match.group(1))
-    return None
-
-
-def _with_query(url: str, **params: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-    query.update(params)
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 # --------------------------------------------------------------------------- download
@@ -354,7 +247,9 @@ def download(
         timeout: seconds per socket operation (connect, each read).
         retries: attempts in all (1 = no retry) on connection errors, timeouts, HTTP
             5xx/408/429 and truncated transfers; each retry resumes the ``.part`` file.
-        backoff: first delay between attempts in seconds, doubled each time.
+            Drive links pass ``retries - 1`` to gdown, which retries the same way.
+        backoff: first delay between attempts in seconds, doubled each time (gdown
+            uses its own backoff for Drive links).
         progress: show a tqdm bar (only when stderr is a terminal).
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
 
@@ -362,11 +257,11 @@ def download(
     (or when no sha256 is given: files reach ``dest`` only after a complete transfer).
     """
     url = str(url)
-    expected = _normalize_sha256(sha256) if sha256 else None
+    expected = normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError) if sha256 else None
     offline = is_offline(offline)
     if filename is not None and (not filename or "/" in filename or "\\" in filename
                                  or filename in (".", "..")):
-        raise ValueError(f"filename must be a plain file name, got {filename!r}.")
+        raise ConfigError(f"filename must be a plain file name, got {filename!r}.")
     attempts = max(1, int(retries))
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme == "hf":
@@ -377,15 +272,18 @@ def download(
             f"use http(s)://, file://, hf://<org>/<repo>/<path> or a Google Drive link."
         )
 
-    drive_id = gdrive_file_id(url) if scheme != "file" else None
+    drive_id = gdrive_file_id(url)
     if drive_id is not None:
         name = filename or drive_id
         cache_key = f"gdrive:{drive_id}"
-        source = url if urllib.parse.urlsplit(url).hostname == "drive.usercontent.google.com" \
-            else gdrive_download_url(drive_id)
+    elif _is_gdrive_host(url):
+        raise InvalidURLError(
+            f"cannot download {url!r}: not a Google Drive file link (folders and pages are not "
+            f"supported); expected .../file/d/<ID>/view, open?id=<ID> or uc?id=<ID>."
+        )
     else:
         name = filename or _filename_from_url(url)
-        cache_key, source = url, url
+        cache_key = url
     target = _resolve_dest(dest, name, expected or hashlib.sha256(cache_key.encode()).hexdigest())
 
     cached, actual = _existing_file_ok(target, expected)
@@ -403,14 +301,13 @@ def download(
             return target
         if scheme == "file":
             _copy_file_url(url, part, progress)
+        elif drive_id is not None:
+            _fetch_gdrive(url, drive_id, part, target, expected=expected, timeout=timeout,
+                          attempts=attempts, progress=progress)
         else:
-            opener, jar = _make_opener()
-
             def attempt() -> None:
-                src = _resolve_gdrive(source, opener, jar, timeout, url, target) if drive_id else source
-                _fetch_http(src, part, opener=opener, timeout=timeout, progress=progress,
-                            label=target.name, expected=expected, html_is_error=drive_id is not None,
-                            share_url=url, target=target)
+                _fetch_http(url, part, timeout=timeout, progress=progress, label=target.name,
+                            expected=expected)
 
             _with_retries(url, attempt, attempts=attempts, backoff=backoff, timeout=timeout)
         return _finalize(part, target, expected, url)
@@ -477,12 +374,6 @@ def _file_lock(path: Path, what: str) -> Iterator[None]:
         lock.release()
 
 
-def _make_opener():
-    """An opener with a cookie jar (Drive's legacy confirm flow needs its cookie back)."""
-    jar = CookieJar()
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
-
-
 def _with_retries(url: str, attempt: Callable[[], None], *, attempts: int, backoff: float,
                   timeout: float) -> None:
     last: Optional[_TransientError] = None
@@ -510,10 +401,10 @@ def _with_retries(url: str, attempt: Callable[[], None], *, attempts: int, backo
     ) from last
 
 
-def _open(opener, request: urllib.request.Request, timeout: float):
-    """``opener.open`` with failures sorted into retryable and final ones."""
+def _open(request: urllib.request.Request, timeout: float):
+    """``urlopen`` with failures sorted into retryable and final ones."""
     try:
-        return opener.open(request, timeout=timeout)
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as err:
         err.close()
         if err.code >= 500 or err.code in (408, 429):
@@ -540,57 +431,21 @@ def _http_error(url: str, err: urllib.error.HTTPError) -> DownloadError:
     return DownloadError(f"HTTP {err.code} {err.reason} for {url}: {hint}.")
 
 
-def _is_html(response) -> bool:
-    return response.headers.get_content_type() == "text/html"
-
-
-def _read_page(response) -> str:
-    charset = response.headers.get_content_charset() or "utf-8"
-    return response.read(_MAX_HTML_PAGE_BYTES).decode(charset, errors="replace")
-
-
-def _resolve_gdrive(uc_url: str, opener, jar: CookieJar, timeout: float, share_url: str,
-                    target: Path) -> str:
-    """Return the URL that yields the file's bytes (answering the confirm page if any)."""
-    request = urllib.request.Request(uc_url, headers={"User-Agent": _USER_AGENT})
-    try:
-        response = _open(opener, request, timeout)
-    except urllib.error.HTTPError as err:
-        raise _http_error(share_url, err) from err
-    with response:
-        if not _is_html(response):
-            return uc_url  # small file: served directly; the body is fetched next
-        page = _read_page(response)
-        page_url = response.geturl()
-    token = next((c.value for c in jar if c.name.startswith("download_warning")), None)
-    confirmed = parse_gdrive_confirm_page(page, page_url, uc_url, warning_token=token)
-    if confirmed is None:
-        # The page shape is unknown; the usercontent endpoint with confirm=t is what
-        # Drive's own button has used since 2024. If it answers with HTML too, the
-        # download guard reports that page's title.
-        file_id = urllib.parse.parse_qs(urllib.parse.urlsplit(uc_url).query).get("id", [""])[0]
-        confirmed = f"{_GDRIVE_USERCONTENT_ENDPOINT}?" + urllib.parse.urlencode(
-            {"id": file_id, "export": "download", "confirm": "t"})
-        logger.info("Drive page %r offers no confirm link; trying %s", _page_title(page), confirmed)
-    return confirmed
-
-
-def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool, label: str,
-                expected: Optional[str], html_is_error: bool, share_url: str, target: Path) -> None:
+def _fetch_http(url: str, part: Path, *, timeout: float, progress: bool, label: str,
+                expected: Optional[str]) -> None:
     """One attempt: append to ``part`` from where it stops (or restart from zero).
 
     A server that cannot resume (416, or a 206 for the wrong range) gets one immediate
     request from byte 0: the .part is deleted first, so this cannot loop.
     """
-    restart = dict(opener=opener, timeout=timeout, progress=progress, label=label, expected=expected,
-                   html_is_error=html_is_error, share_url=share_url, target=target)
+    restart = dict(timeout=timeout, progress=progress, label=label, expected=expected)
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": _USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = _open(opener, request, timeout)
+        response = _open(request, timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
             if expected is not None and sha256sum(part) == expected:
@@ -598,15 +453,8 @@ def _fetch_http(url: str, part: Path, *, opener, timeout: float, progress: bool,
             logger.info("%s refused to resume %s (HTTP 416); restarting from byte 0", url, part.name)
             part.unlink()
             return _fetch_http(url, part, **restart)
-        raise _http_error(share_url, err) from err
+        raise _http_error(url, err) from err
     with response:
-        if html_is_error and _is_html(response):
-            title = _page_title(_read_page(response))
-            raise DownloadError(
-                f"Google Drive answered {share_url} with an HTML page ({title!r}) instead of the "
-                f"file: it may be private, deleted or over its daily download quota. Open the link "
-                f"in a browser, download the file and place it at {target} (or pass dest=)."
-            )
         plan = _plan_resume(response, offset)
         if plan is not None:
             start, total = plan
@@ -704,6 +552,67 @@ def _finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Pa
     else:
         logger.info("downloaded %s to %s (sha256 verified)", url, target)
     return target
+
+
+# --------------------------------------------------------------------------- Google Drive
+
+
+def _fetch_gdrive(url: str, file_id: str, part: Path, target: Path, *, expected: Optional[str],
+                  timeout: float, attempts: int, progress: bool) -> None:
+    """Have gdown write the whole Drive file to ``part`` (the caller verifies and renames it).
+
+    gdown answers Drive's confirmation page, writes to its own ``<part>XXXXXXXX.part`` and
+    renames that onto ``part`` only once the transfer is complete; with ``resume=True`` a
+    later call continues that partial file. So ``part`` itself is always a finished
+    transfer: a left-over one (the process died before the rename) is used when it has
+    the expected hash, and otherwise deleted, since gdown would skip an existing output.
+    """
+    if part.exists():
+        if expected is not None and sha256sum(part) == expected:
+            logger.info("%s: using the complete, verified transfer left at %s", url, part)
+            return
+        part.unlink()
+    try:
+        import gdown
+    except ImportError as err:
+        raise DownloadError(
+            f"{url}: Google Drive links need the gdown package (pip install gdown), or download the "
+            f"file in a browser and place it at {target} (or pass dest=)."
+        ) from err
+    import requests
+
+    try:
+        result = gdown.download(id=file_id, output=str(part), quiet=not (progress and _stderr_is_tty()),
+                                resume=True, timeout=timeout, retries=attempts - 1)
+    except requests.exceptions.Timeout as err:
+        raise DownloadError(
+            f"{url} timed out after {attempts} attempt(s) (timeout={timeout}s each). Google Drive is "
+            f"not answering: check your network, or raise timeout=/retries=. A partial file, if any, "
+            f"is kept and the next call resumes it."
+        ) from err
+    except (gdown.exceptions.DownloadError, requests.exceptions.RequestException, OSError, ValueError) as err:
+        raise DownloadError(
+            f"Google Drive download of {url} failed ({type(err).__name__}: {_first_lines(err)}). "
+            f"The file may be private, deleted or over its daily download quota. Open the link in a "
+            f"browser: if it downloads there, place the file at {target} (or pass dest=); otherwise "
+            f"retry later. A partial file, if any, is kept and the next call resumes it."
+        ) from err
+    if result is None or not part.is_file():
+        # gdown < 5 reported some failures by printing and returning None.
+        raise DownloadError(
+            f"Google Drive download of {url} produced no file. Open the link in a browser: if it "
+            f"downloads there, place the file at {target} (or pass dest=)."
+        )
+
+
+def _stderr_is_tty() -> bool:
+    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
+
+
+def _first_lines(err: BaseException, limit: int = 3) -> str:
+    """gdown's messages run to many lines of advice; a few are enough inside ours."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    return " ".join(lines[:limit]) + (" ..." if len(lines) > limit else "")
 
 
 # --------------------------------------------------------------------------- hf://

@@ -12,9 +12,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Iterable, Iterator
 
-PathLike = Union[str, os.PathLike]
+from gf.common.errors import DataFileError
+from gf.common.utils import PathLike
+
 
 __all__ = [
     "atomic_write",
@@ -27,10 +29,6 @@ __all__ = [
     "torch_load_safe",
     "DataFileError",
 ]
-
-
-class DataFileError(ValueError):
-    """A data or annotation file is missing or malformed; the message names it."""
 
 
 def current_umask() -> int:

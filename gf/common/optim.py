@@ -1,13 +1,38 @@
-"""Learning-rate schedules, registered by name (``run.lr_sched`` in configs).
+"""Optimizers (``run.optimizer``) and learning-rate schedules (``run.lr_sched``), registered by name.
 
-Each is a factory ``(optimizer, total_steps, warmup_steps, **kw) -> LambdaLR`` so that the
-runner can checkpoint and resume them through the standard ``state_dict``.
+An optimizer is a factory ``(params, lr, weight_decay) -> torch.optim.Optimizer``; a
+schedule is a factory ``(optimizer, total_steps, warmup_steps, **kw) -> LambdaLR`` so that
+the runner can checkpoint and resume both through their standard ``state_dict``. A plugin
+adds either with the same decorators.
 """
 from __future__ import annotations
 
 import math
 
 from gf.common.registry import registry
+
+
+@registry.register_optimizer("adam")
+def adam(params, lr: float, weight_decay: float = 0.0):
+    """The authors' optimizer (Adam, L2 penalty through ``weight_decay``)."""
+    import torch
+
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@registry.register_optimizer("adamw")
+def adamw(params, lr: float, weight_decay: float = 0.0):
+    import torch
+
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+@registry.register_optimizer("sgd")
+def sgd(params, lr: float, weight_decay: float = 0.0):
+    """SGD with momentum 0.9."""
+    import torch
+
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
 
 
 def _warmup(step: int, warmup_steps: int) -> float:

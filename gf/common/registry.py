@@ -10,19 +10,14 @@ optional libraries.
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+from gf.common.errors import RegistryError
+from gf.common.utils import did_you_mean
 
 __all__ = ["Registry", "RegistryError", "registry"]
-
-
-class RegistryError(KeyError):
-    """A lookup or registration failed; the message says what is known instead."""
-
-    def __str__(self) -> str:  # KeyError would quote the message; keep it readable.
-        return str(self.args[0]) if self.args else ""
 
 
 class Registry:
@@ -33,6 +28,11 @@ class Registry:
         self._objects: Dict[str, Any] = {}
         self._builtin_modules = tuple(builtin_modules)
         self._builtins_loaded = False
+        #: Optional ``extra_entries(registered) -> {name: object}`` for a kind whose entries
+        #: also come from elsewhere (the pretrained kind's user zoo files): called on each
+        #: lookup (``get``, ``names``, ``in``) with the registered objects; its entries are
+        #: added to them and win on a shared name (so it may bring one up to date).
+        self.extra_entries: Optional[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = None
 
     # -- registration -------------------------------------------------------------
     def register(self, name: str, obj: Any = None):
@@ -63,35 +63,37 @@ class Registry:
         for mod in self._builtin_modules:
             importlib.import_module(mod)
 
-    def get(self, name: str) -> Any:
+    def entries(self, dynamic: bool = True) -> Dict[str, Any]:
+        """name -> object: the registered objects, plus ``extra_entries`` when ``dynamic``."""
         self._load_builtins()
+        out = dict(self._objects)
+        if dynamic and self.extra_entries is not None:
+            out.update(self.extra_entries(dict(self._objects)))
+        return out
+
+    def get(self, name: str) -> Any:
+        entries = self.entries()
         try:
-            return self._objects[name]
+            return entries[name]
         except KeyError:
-            raise RegistryError(self._unknown_message(name)) from None
+            raise RegistryError(self._unknown_message(name, entries)) from None
 
     def __contains__(self, name: str) -> bool:
-        self._load_builtins()
-        return name in self._objects
+        return name in self.entries()
 
     def names(self, pattern: Optional[str] = None) -> List[str]:
         """Sorted registered names, optionally filtered by a shell-style pattern."""
-        self._load_builtins()
-        names = sorted(self._objects)
+        names = sorted(self.entries())
         if pattern:
             if not any(c in pattern for c in "*?["):
                 pattern = f"*{pattern}*"
             names = [n for n in names if fnmatch.fnmatch(n, pattern)]
         return names
 
-    def _unknown_message(self, name: str) -> str:
-        known = sorted(self._objects)
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
-        msg = f"unknown {self.kind} {name!r}."
-        if close:
-            msg += f" Did you mean: {', '.join(repr(c) for c in close)}?"
-        msg += f" Registered {self.kind} names: {', '.join(known) if known else '(none)'}."
-        return msg
+    def _unknown_message(self, name: str, entries: Mapping[str, Any]) -> str:
+        known = sorted(entries)
+        return (f"unknown {self.kind} {name!r}.{did_you_mean(str(name), known)} "
+                f"Registered {self.kind} names: {', '.join(known) if known else '(none)'}.")
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self._objects)} entries)"
@@ -113,7 +115,13 @@ def _describe(o: Any) -> str:
 
 
 class _GlobalRegistry:
-    """The registries of gf, one per kind, with LAVIS-style decorator helpers."""
+    """The registries of gf, one per kind, with LAVIS-style decorator helpers.
+
+    Every kind works the same way: ``@registry.register_<kind>(name)`` (or
+    ``registry.register(kind, name)``), ``registry.get(kind, name)`` whose failure lists
+    the known and close names, and ``registry.list(kind, pattern)``. ``gf list`` shows
+    every kind.
+    """
 
     KINDS = {
         "model": ("gf.models",),
@@ -121,7 +129,13 @@ class _GlobalRegistry:
         "processor": ("gf.processors",),
         "task": ("gf.tasks",),
         "runner": ("gf.runners",),
+        "hook": ("gf.runners.hooks",),
+        "optimizer": ("gf.common.optim",),
         "lr_scheduler": ("gf.common.optim",),
+        "evaluator": ("gf.evaluation",),
+        "converter": ("gf.datasets.converters",),
+        "feature_store": ("gf.datasets.feature_stores",),
+        "pretrained": ("gf.models.zoo",),
     }
 
     def __init__(self):
@@ -139,24 +153,50 @@ class _GlobalRegistry:
                 f"unknown registry kind {kind!r}. Kinds: {', '.join(sorted(self.registries))}."
             ) from None
 
+    # generic ------------------------------------------------------------------------
+    def register(self, kind: str, name: str, obj: Any = None):
+        """Register ``obj`` under ``name`` in ``kind``; a decorator when ``obj`` is omitted."""
+        return self.kind(kind).register(name, obj)
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.kind(kind).get(name)
+
+    def list(self, kind: str, pattern: Optional[str] = None) -> List[str]:
+        return self.kind(kind).names(pattern)
+
     # decorators -------------------------------------------------------------------
     def register_model(self, name: str):
-        return self.registries["model"].register(name)
+        return self.register("model", name)
 
     def register_builder(self, name: str):
-        return self.registries["builder"].register(name)
+        return self.register("builder", name)
 
     def register_processor(self, name: str):
-        return self.registries["processor"].register(name)
+        return self.register("processor", name)
 
     def register_task(self, name: str):
-        return self.registries["task"].register(name)
+        return self.register("task", name)
 
     def register_runner(self, name: str):
-        return self.registries["runner"].register(name)
+        return self.register("runner", name)
+
+    def register_hook(self, name: str):
+        return self.register("hook", name)
+
+    def register_optimizer(self, name: str):
+        return self.register("optimizer", name)
 
     def register_lr_scheduler(self, name: str):
-        return self.registries["lr_scheduler"].register(name)
+        return self.register("lr_scheduler", name)
+
+    def register_evaluator(self, name: str):
+        return self.register("evaluator", name)
+
+    def register_converter(self, name: str):
+        return self.register("converter", name)
+
+    def register_feature_store(self, name: str):
+        return self.register("feature_store", name)
 
     def register_model_type(self, model_name: str, model_type: str):
         """Register a named variant (timm style: one function per variant).
@@ -180,40 +220,40 @@ class _GlobalRegistry:
 
     # lookups ------------------------------------------------------------------------
     def get_model_class(self, name: str):
-        return self.registries["model"].get(name)
+        return self.get("model", name)
 
     def get_builder_class(self, name: str):
-        return self.registries["builder"].get(name)
+        return self.get("builder", name)
 
     def get_processor_class(self, name: str):
-        return self.registries["processor"].get(name)
+        return self.get("processor", name)
 
     def get_task_class(self, name: str):
-        return self.registries["task"].get(name)
+        return self.get("task", name)
 
     def get_runner_class(self, name: str):
-        return self.registries["runner"].get(name)
+        return self.get("runner", name)
 
     def get_lr_scheduler_class(self, name: str):
-        return self.registries["lr_scheduler"].get(name)
+        return self.get("lr_scheduler", name)
 
     def list_models(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["model"].names(pattern)
+        return self.list("model", pattern)
 
     def list_builders(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["builder"].names(pattern)
+        return self.list("builder", pattern)
 
     def list_processors(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["processor"].names(pattern)
+        return self.list("processor", pattern)
 
     def list_tasks(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["task"].names(pattern)
+        return self.list("task", pattern)
 
     def list_runners(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["runner"].names(pattern)
+        return self.list("runner", pattern)
 
     def list_lr_schedulers(self, pattern: Optional[str] = None) -> List[str]:
-        return self.registries["lr_scheduler"].names(pattern)
+        return self.list("lr_scheduler", pattern)
 
     def list_model_types(self, model_name: str) -> List[str]:
         self.get_model_class(model_name)  # loads builtins; unknown model -> clear error
@@ -227,10 +267,9 @@ class _GlobalRegistry:
             types = self._model_types.get(model_name, {})
         if model_type not in types:
             known = sorted(types)
-            close = difflib.get_close_matches(model_type, known, n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(map(repr, close))}?" if close else ""
             raise RegistryError(
-                f"unknown model type {model_type!r} for model {model_name!r}.{hint} "
+                f"unknown model type {model_type!r} for model {model_name!r}."
+                f"{did_you_mean(model_type, known)} "
                 f"Registered model types of {model_name!r}: {', '.join(known) or '(none)'}."
             )
         return dict(types[model_type]())

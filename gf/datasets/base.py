@@ -4,20 +4,24 @@
 Why builders own the config and datasets do not: a builder reads one benchmark's files
 (annotations, events, class list, features) and hands each split a ready
 :class:`~gf.datasets.videoqa.VideoQADataset`; the dataset never sees the config (data
-flows one way, see docs/design.md). Every benchmark builder declares all keys it accepts
-in ``DEFAULT_CONFIG``, so a typo in a YAML file is an error naming the key instead of a
-silently ignored setting.
+flows one way: config -> builder -> dataset -> batch). Every benchmark builder declares
+all keys it accepts in ``DEFAULT_CONFIG``, so a typo in a YAML file is an error naming
+the key instead of a silently ignored setting.
+
+The B codes below name defects of the authors' loaders, listed in docs/data_formats.md §6.
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from gf.common.io import DataFileError, load_json
+from gf.common.errors import ConfigError, DataFileError, DatasetError, RegistryError
+from gf.common.io import load_json
+from gf.common.registry import registry
+from gf.common.utils import check_known_keys
 
 if TYPE_CHECKING:  # imported where used: converters import this module and need none of it
     from gf.datasets.videoqa import EventTable, VideoQADataset
@@ -44,7 +48,7 @@ def to_plain(obj: Any) -> Any:
 
 
 def merge_builder_config(defaults: Mapping[str, Any], cfg: Optional[Mapping[str, Any]], owner: str) -> Dict[str, Any]:
-    """``cfg`` over ``defaults``; unknown top-level keys are a ``ValueError``.
+    """``cfg`` over ``defaults``; unknown top-level keys are a :class:`DatasetError`.
 
     Dict-valued defaults (e.g. ``annotations: {train: ..., val: ...}``) are merged one
     level deep, so overriding one split's file keeps the others; new keys inside them
@@ -54,18 +58,9 @@ def merge_builder_config(defaults: Mapping[str, Any], cfg: Optional[Mapping[str,
     if cfg is None:
         return merged
     if not isinstance(cfg, Mapping):
-        raise ValueError(f"{owner}: config must be a mapping, got {type(cfg).__name__}: {cfg!r}")
+        raise DatasetError(f"{owner}: config must be a mapping, got {type(cfg).__name__}: {cfg!r}")
     cfg = to_plain(cfg)
-    unknown = [k for k in cfg if k not in defaults]
-    if unknown:
-        known = sorted(defaults)
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(
-            f"{owner}: unknown config key(s) {', '.join(hints)}. Known keys: {', '.join(known)}."
-        )
+    check_known_keys(cfg, defaults, owner=owner, error=ConfigError)
     for key, value in cfg.items():
         if isinstance(defaults[key], dict) and isinstance(value, dict):
             merged[key] = {**merged[key], **value}
@@ -112,6 +107,14 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
     return [line.strip() for line in lines]
 
 
+def _registered_name(cls: type) -> Optional[str]:
+    """The one builder name ``cls`` is registered under, else ``None``."""
+    from gf.common.registry import registry
+
+    names = [n for n in registry.list("builder") if registry.get("builder", n) is cls]
+    return names[0] if len(names) == 1 else None
+
+
 class BaseBuilder:
     """Builds the splits of one benchmark from the files a config points at.
 
@@ -132,8 +135,10 @@ class BaseBuilder:
 
     @property
     def config_prefix(self) -> str:
-        """Where this builder's keys live in a run config, for error messages."""
-        return f"datasets.{self.benchmark or type(self).__name__}"
+        """Where this builder's keys live in a run config, for error messages: the name the
+        class is registered under (``datasets.synthetic_star``, although its ``benchmark`` is
+        ``star``), else its ``benchmark``."""
+        return f"datasets.{_registered_name(type(self)) or self.benchmark or type(self).__name__}"
 
     # -- to implement --------------------------------------------------------------------
     def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -183,8 +188,8 @@ class BaseBuilder:
         splits = list(c["splits"] if splits is None else ([splits] if isinstance(splits, str) else splits))
         unknown = [s for s in splits if s not in c["annotations"]]
         if unknown:
-            raise ValueError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are "
-                             f"configured for {sorted(c['annotations'])}")
+            raise DatasetError(f"{self.config_prefix}: unknown split(s) {unknown}; annotations are "
+                               f"configured for {sorted(c['annotations'])}")
         return splits
 
     def _open_configured_store(self, what: str):
@@ -253,6 +258,10 @@ class VideoQABuilder(BaseBuilder):
     # sized from it); AGQA's class list only matters for its optional events.
     CLASSES_WITHOUT_EVENTS: bool = True
     EVENTS_KEY: str = "video_id"  # what `gf prepare` keys events.json by (named in an error)
+    # Registered processors (kind ``processor``) that turn a store's features and a record's
+    # texts into model inputs; a builder for other inputs names its own.
+    VIDEO_PROCESSOR: str = "video_features"
+    TEXT_PROCESSOR: str = "videoqa_text"
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
@@ -266,7 +275,7 @@ class VideoQABuilder(BaseBuilder):
 
     # -- config ----------------------------------------------------------------------------
     def _bad(self, key: str, expected: str) -> None:
-        raise ValueError(f"{self.config_prefix}.{key} must be {expected}, got {self.config[key]!r}")
+        raise ConfigError(f"{self.config_prefix}.{key} must be {expected}, got {self.config[key]!r}")
 
     def _check_config(self) -> None:
         """Fail at construction, naming the key, rather than mid-way through reading files."""
@@ -290,17 +299,24 @@ class VideoQABuilder(BaseBuilder):
                 bad(key, "a list of split names")
         unknown = [s for s in c["splits"] if s not in c["annotations"]]
         if unknown:
-            raise ValueError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
+            raise DatasetError(f"{p}.splits names {unknown} but {p}.annotations only has {sorted(c['annotations'])}")
         if c.get("events") and not (self.CLASS_KEY and c.get(self.CLASS_KEY)):
-            raise ValueError(f"{p}.events is set but {p}.{self.CLASS_KEY} is not; "
-                             f"event class ids need the class list")
+            raise DatasetError(f"{p}.events is set but {p}.{self.CLASS_KEY} is not; "
+                               f"event class ids need the class list")
         if "text_format" in c:
             from gf.processors.text import VideoQATextProcessor
 
             try:
                 VideoQATextProcessor(c["text_format"])
             except ValueError as e:
-                raise ValueError(f"{p}.text_format: {e}") from None
+                raise DatasetError(f"{p}.text_format: {e}") from None
+        if c.get("feature_format") is not None:  # a typo fails here, not when the store opens
+            from gf.datasets.feature_stores import feature_store_class
+
+            try:
+                feature_store_class(c["feature_format"])
+            except RegistryError as e:
+                raise RegistryError(f"{p}.feature_format: {e}") from None
 
     # -- shared resources (read once, shared by all splits) ----------------------------------
     def feature_store(self):
@@ -399,9 +415,10 @@ class VideoQABuilder(BaseBuilder):
     # -- public API --------------------------------------------------------------------------
     def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, "VideoQADataset"]:
         from gf.datasets.videoqa import VideoQADataset
-        from gf.processors.video import VideoFeatureProcessor
 
         c = self.config
+        video_processor = registry.get("processor", self.VIDEO_PROCESSOR)
+        text_processor = registry.get("processor", self.TEXT_PROCESSOR)(c.get("text_format", "{question} {option}"))
         splits = self._requested_splits(splits)
         # Resolve every path before reading anything, so a wrong data_root fails at once.
         ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
@@ -418,11 +435,11 @@ class VideoQABuilder(BaseBuilder):
                 for rec in records:
                     rec["answer"] = None
             ds = VideoQADataset(
-                records, store, VideoFeatureProcessor(c["max_feats"], c["feature_dim"], train=train), events,
+                records, store, video_processor(c["max_feats"], c["feature_dim"], train=train), events,
                 split=split, benchmark=self.benchmark, max_events=c.get("max_events"), train=train, seed=c["seed"],
                 key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
                 skip_ids=skip_ids, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
-                num_answers=len(vocab) if vocab is not None else None,
+                num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
             )
             ds.stats.update(self._split_stats(split, ds))
             self.stats["splits"][split] = dict(ds.stats)

@@ -21,6 +21,12 @@ Rules every store follows:
 * Open handles and loaded data are per process: each store checks ``os.getpid()`` and
   re-opens in a forked DataLoader worker; pickling keeps only the path and options, so
   stores travel to ``spawn`` workers cheaply.
+
+Formats are a registry kind (``feature_store``): each store class is registered under its
+format name, which is what a builder's ``feature_format`` and :func:`open_feature_store`'s
+``format=`` look up, and its ``extensions`` drive detection from a path. A plugin adds a
+format by subclassing :class:`FeatureStore` (``_open``/``_read``, ``format_name``,
+``extensions``) and decorating it with ``@registry.register_feature_store("<format>")``.
 """
 from __future__ import annotations
 
@@ -38,7 +44,10 @@ from urllib.parse import unquote
 import numpy as np
 import torch
 
-from gf.common.io import DataFileError, atomic_write, torch_load_safe
+from gf.common.errors import DataFileError, DatasetError, RegistryError
+from gf.common.io import atomic_write, torch_load_safe
+from gf.common.registry import registry
+from gf.common.utils import PathLike
 
 __all__ = [
     "FeatureStore",
@@ -48,18 +57,16 @@ __all__ = [
     "NpyFolderStore",
     "WebDatasetStore",
     "open_feature_store",
+    "feature_store_class",
     "write_webdataset_shards",
     "iter_webdataset_features",
     "encode_wds_key",
     "decode_wds_key",
     "resolve_shards",
-    "FORMATS",
 ]
 
-PathLike = Union[str, os.PathLike]
 
-
-class FeatureKeyError(KeyError):
+class FeatureKeyError(DataFileError, KeyError):
     """A key is not in a feature store; the message names the store and close keys."""
 
     def __str__(self) -> str:  # KeyError would repr() the message; keep it readable.
@@ -127,8 +134,10 @@ class FeatureStore(abc.ABC):
     safety) lives here so that every format behaves the same.
     """
 
-    #: short format name used by :func:`open_feature_store`
+    #: short format name used by :func:`open_feature_store` (the name it is registered under)
     format_name: str = ""
+    #: lower-case name endings that :func:`open_feature_store` detects this format by
+    extensions: Tuple[str, ...] = ()
 
     def __init__(self, path: PathLike):
         self._path = str(path)
@@ -248,6 +257,7 @@ def _require_exists(path: str, what: str) -> None:
 # ---------------------------------------------------------------------------------------
 # torch .pth dict (the authors' s3d.pth / frcnn.pth)
 # ---------------------------------------------------------------------------------------
+@registry.register_feature_store("pth")
 class PthDictStore(FeatureStore):
     """``torch.save`` of ``dict{key: Tensor}``, memory-mapped on first access.
 
@@ -258,6 +268,7 @@ class PthDictStore(FeatureStore):
     """
 
     format_name = "pth"
+    extensions = (".pth", ".pt")
 
     def __init__(self, path: PathLike):
         super().__init__(path)
@@ -294,6 +305,7 @@ class PthDictStore(FeatureStore):
 # ---------------------------------------------------------------------------------------
 # HDF5 (HCRN / MIST style: datasets `ids` and `<features>` with matching first axis)
 # ---------------------------------------------------------------------------------------
+@registry.register_feature_store("hdf5")
 class HDF5Store(FeatureStore):
     """Rows of an HDF5 feature dataset addressed by the ids in a parallel ``ids`` dataset.
 
@@ -305,6 +317,7 @@ class HDF5Store(FeatureStore):
     """
 
     format_name = "hdf5"
+    extensions = (".h5", ".hdf5")
 
     def __init__(self, path: PathLike, features: str = "resnet_features", ids: str = "ids"):
         super().__init__(path)
@@ -364,6 +377,7 @@ class HDF5Store(FeatureStore):
 # ---------------------------------------------------------------------------------------
 # folder of <key>.npy
 # ---------------------------------------------------------------------------------------
+@registry.register_feature_store("npy")
 class NpyFolderStore(FeatureStore):
     """One ``<dir>/<key>.npy`` per key, read with ``np.load(mmap_mode="r")``.
 
@@ -425,7 +439,7 @@ def _wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
 def _npy_bytes(value: Any, key: str) -> bytes:
     arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     if arr.ndim == 0 or arr.dtype.kind not in "fiu":
-        raise ValueError(
+        raise DatasetError(
             f"feature {key!r}: expected a numeric array [T, D], got dtype {arr.dtype} "
             f"shape {arr.shape}"
         )
@@ -470,6 +484,7 @@ def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
     return paths
 
 
+@registry.register_feature_store("webdataset")
 class WebDatasetStore(FeatureStore):
     """Random access to features in webdataset ``.tar`` shards (uncompressed).
 
@@ -481,6 +496,7 @@ class WebDatasetStore(FeatureStore):
     """
 
     format_name = "webdataset"
+    extensions = (".tar",)
 
     def __init__(self, path: Union[PathLike, Sequence[PathLike]], ext: str = "npy"):
         self.shards = resolve_shards(path)
@@ -555,15 +571,15 @@ def write_webdataset_shards(
     from webdataset import TarWriter
 
     if not isinstance(num_shards, int) or num_shards < 1:
-        raise ValueError(f"num_shards must be an integer >= 1, got {num_shards!r}")
+        raise DatasetError(f"num_shards must be an integer >= 1, got {num_shards!r}")
     keys = [_as_key(k) for k in features]
     if not keys:
-        raise ValueError("no features to write")
+        raise DatasetError("no features to write")
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"key {dup!r} occurs more than once once ids are converted to str")
+        raise DatasetError(f"key {dup!r} occurs more than once once ids are converted to str")
     if num_shards > len(keys):
-        raise ValueError(
+        raise DatasetError(
             f"cannot spread {len(keys)} keys over {num_shards} shards: each shard needs at "
             f"least one key (webdataset workers fail on empty shards)."
         )
@@ -624,22 +640,40 @@ def iter_webdataset_features(
 
 
 # ---------------------------------------------------------------------------------------
-# factory
+# factory: formats are the registry's ``feature_store`` kind
 # ---------------------------------------------------------------------------------------
-FORMATS: Dict[str, type] = {
-    "pth": PthDictStore,
-    "hdf5": HDF5Store,
-    "npy": NpyFolderStore,
-    "webdataset": WebDatasetStore,
-}
+#: Other names accepted for the built-in formats (not registry entries, so listings stay short).
 _ALIASES = {"pt": "pth", "torch": "pth", "h5": "hdf5", "wds": "webdataset", "tar": "webdataset"}
 
 
-def _detect_format(path: str) -> str:
+def feature_store_class(format: str) -> type:
+    """The store class registered under ``format`` (case-insensitive; aliases pt, torch, h5,
+    wds, tar). An unknown name raises the registry's error, which lists the registered
+    formats and the close ones."""
+    if not isinstance(format, str) or not format:
+        raise RegistryError(f"feature store format must be a non-empty string, got {format!r}")
+    stores = registry.kind("feature_store")
+    lower = format.lower()
+    name = next((n for n in (format, lower, _ALIASES.get(lower)) if n and n in stores), format)
+    try:
+        return stores.get(name)
+    except RegistryError as e:
+        aliases = ", ".join(f"{a}={b}" for a, b in _ALIASES.items())
+        raise RegistryError(f"{e} Aliases: {aliases}.") from None
+
+
+def _formats_by_extension(path: str) -> List[str]:
+    """Registered formats whose ``extensions`` end ``path`` (a plugin's among them)."""
     lower = path.lower()
+    return [name for name in registry.list("feature_store")
+            if lower.endswith(tuple(getattr(registry.get("feature_store", name), "extensions", ())))]
+
+
+def _detect_format(path: str) -> str:
     if os.path.isdir(path):
-        has_npy = any(n.endswith(".npy") for n in os.listdir(path))
-        has_tar = any(n.endswith(".tar") for n in os.listdir(path))
+        names = os.listdir(path)
+        has_npy = any(n.endswith(".npy") for n in names)
+        has_tar = any(n.endswith(".tar") for n in names)
         if has_npy and has_tar:
             raise DataFileError(
                 f"{path} holds both .npy files and .tar shards; pass format='npy' or "
@@ -649,19 +683,19 @@ def _detect_format(path: str) -> str:
             return "npy"
         if has_tar:
             return "webdataset"
+        matches = _formats_by_extension(path.rstrip("/" + os.sep))  # a plugin's folder format
+        if len(matches) == 1:
+            return matches[0]
         raise DataFileError(f"{path}: folder holds neither .npy files nor .tar shards")
-    if lower.endswith((".pth", ".pt")):
-        fmt = "pth"
-    elif lower.endswith((".h5", ".hdf5")):
-        fmt = "hdf5"
-    elif lower.endswith(".tar"):
-        fmt = "webdataset"
-    else:
+    matches = _formats_by_extension(path)
+    if len(matches) != 1:
         _require_exists(path, "feature file")
+        why = (f"formats {', '.join(matches)} all claim its extension" if matches
+               else "cannot tell the feature format from the name")
         raise DataFileError(
-            f"{path}: cannot tell the feature format from the name; pass format= one of "
-            f"{', '.join(FORMATS)}."
+            f"{path}: {why}; pass format= one of {', '.join(registry.list('feature_store'))}."
         )
+    fmt = matches[0]
     if fmt != "webdataset" or not ("{" in path or glob.has_magic(path)):
         _require_exists(path, "feature file")
     return fmt
@@ -670,10 +704,12 @@ def _detect_format(path: str) -> str:
 def open_feature_store(path: Union[PathLike, Sequence[PathLike]], format: Optional[str] = None, **kw) -> FeatureStore:
     """Open a store by format name or by what ``path`` looks like.
 
-    ``format``: ``pth`` | ``hdf5`` | ``npy`` | ``webdataset`` (aliases pt, h5, wds).
-    Without it: ``.pth``/``.pt`` -> pth, ``.h5``/``.hdf5`` -> hdf5, a folder of ``.npy`` ->
-    npy, a ``.tar`` file, pattern or folder of ``.tar`` -> webdataset. ``kw`` goes to the
-    store (e.g. ``features="resnext_features"`` for HDF5). Nothing is loaded yet.
+    ``format``: a registered ``feature_store`` name -- built in: ``pth`` | ``hdf5`` |
+    ``npy`` | ``webdataset`` (aliases pt, h5, wds) -- see :func:`feature_store_class`.
+    Without it: the format whose ``extensions`` end the path (``.pth``/``.pt`` -> pth,
+    ``.h5``/``.hdf5`` -> hdf5, ``.tar`` file or pattern -> webdataset), a folder of
+    ``.npy`` -> npy, a folder of ``.tar`` -> webdataset. ``kw`` goes to the store (e.g.
+    ``features="resnext_features"`` for HDF5). Nothing is loaded yet.
     """
     if format is None:
         if isinstance(path, (list, tuple)):
@@ -681,10 +717,5 @@ def open_feature_store(path: Union[PathLike, Sequence[PathLike]], format: Option
         else:
             fmt = _detect_format(str(path))
     else:
-        fmt = _ALIASES.get(format.lower(), format.lower())
-        if fmt not in FORMATS:
-            raise ValueError(
-                f"unknown feature store format {format!r}; known formats: {', '.join(FORMATS)} "
-                f"(aliases: {', '.join(f'{a}={b}' for a, b in _ALIASES.items())})."
-            )
-    return FORMATS[fmt](path, **kw)
+        fmt = format
+    return feature_store_class(fmt)(path, **kw)

@@ -40,7 +40,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.common.io import DataFileError, PathLike, atomic_write_jsonl, current_umask, load_json
+from gf.common.errors import DataFileError, DatasetError
+from gf.common.io import atomic_write_jsonl, current_umask, load_json
+from gf.common.utils import PathLike, check_known_keys
 
 __all__ = [
     "FORMAT_VERSION",
@@ -157,7 +159,7 @@ class SyntheticStarConfig:
     # -- checks ----------------------------------------------------------------------
     def validate(self) -> None:
         def fail(field: str, why: str) -> None:
-            raise ValueError(f"SyntheticStarConfig.{field}={getattr(self, field)!r}: {why}")
+            raise DatasetError(f"SyntheticStarConfig.{field}={getattr(self, field)!r}: {why}")
 
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -203,12 +205,10 @@ class SyntheticStarConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "SyntheticStarConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"SyntheticStarConfig: unknown key(s) {unknown}; known keys: "
-                             f"{sorted(known)}")
+    def from_dict(cls, values: Mapping[str, Any], owner: str = "SyntheticStarConfig") -> "SyntheticStarConfig":
+        """``values`` as a config; an unknown key is a :class:`DatasetError` naming it, its
+        closest known key and every known key (``owner`` says where the keys came from)."""
+        check_known_keys(values, [f.name for f in dataclasses.fields(cls)], owner=owner, error=DatasetError)
         return cls(**dict(values))
 
 
@@ -285,9 +285,9 @@ class _QuestionMaker:
             draft = build(rng, template)
             if draft is not None:
                 return draft
-        raise ValueError(f"synthetic generator: could not sample a valid {qtype} question in "
-                         f"{_MAX_ATTEMPTS} tries; the config leaves too few classes "
-                         f"(raise num_verbs/num_objects or lower max_events)")
+        raise DatasetError(f"synthetic generator: could not sample a valid {qtype} question in "
+                           f"{_MAX_ATTEMPTS} tries; the config leaves too few classes "
+                           f"(raise num_verbs/num_objects or lower max_events)")
 
     # Interaction: presence. T1 "which action", T2 "what ... with the <object>".
     def _interaction(self, rng, template) -> Optional[_Draft]:

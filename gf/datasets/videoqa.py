@@ -4,7 +4,8 @@ One dataset class serves STAR, AGQA, EgoTaskQA and NExT-QA: builders turn each
 benchmark's annotations into plain *records* and hand them over with a feature store and
 an :class:`EventTable`. What the authors' four loaders did differently (span format,
 empty event lists, random event subsampling at validation, a full feature copy per
-split) is decided here once.
+split) is decided here once. The codes B1, B8, B20 below are those defects, listed in
+docs/data_formats.md §6.
 
 Record (a dict, one per question)::
 
@@ -27,7 +28,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from gf.common.io import DataFileError
+from gf.common.errors import DataFileError, DatasetError
+from gf.common.utils import MAX_IDS_IN_MESSAGE, describe_ids
 from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
 
@@ -40,14 +42,6 @@ IGNORE_INDEX = -100
 # OOV_ANSWER (re-exported): an open-ended answer outside the answer vocabulary (val/test
 # only), kept in the split and scored wrong by the evaluator (B8), never dropped, which
 # would inflate accuracy. Imported from the evaluator so the two can never disagree.
-
-_MAX_NAMED = 10  # ids named in an error message before "... and N more"
-
-
-def _name_some(ids: Sequence[Any], n: int = _MAX_NAMED) -> str:
-    shown = ", ".join(repr(i) for i in ids[:n])
-    return shown + (f", ... and {len(ids) - n} more" if len(ids) > n else "")
-
 
 def _is_int(x: Any) -> bool:
     t = type(x)
@@ -92,7 +86,7 @@ class EventTable:
         self.spans = np.asarray(spans, dtype=np.float32).reshape(-1, 2)
         self.classes = np.asarray(classes, dtype=np.int64).reshape(-1)
         if len(self.spans) != len(self.classes):
-            raise ValueError(f"EventTable: {len(self.spans)} spans but {len(self.classes)} classes")
+            raise DatasetError(f"EventTable: {len(self.spans)} spans but {len(self.classes)} classes")
         self.offsets = dict(offsets)
         self.stats = dict(stats or {})
         self.num_classes = num_classes
@@ -116,8 +110,7 @@ class EventTable:
         if not isinstance(raw, Mapping):
             raise DataFileError(f"{source}: expected a JSON object {{key: {{duration, actions}}}}, got {type(raw).__name__}")
         # Per-clip work is plain Python (validation, clipping, sorting); the conversion to
-        # (centre, width) runs once over all events (60k STAR clips: about a second in all,
-        # measured 0.5-1.0 s).
+        # (centre, width) runs once over all events, not once per clip.
         norm_xx: List[Tuple[float, float]] = []
         classes_flat: List[int] = []
         offsets: Dict[str, Tuple[int, int]] = {}
@@ -179,7 +172,7 @@ class EventTable:
             )
         # (start, end) -> (centre, width) in float32. numpy rather than the model's
         # ``spans_seconds_to_cxw``: importing gf.models pulls in the whole model package and
-        # scipy (+0.7 s in every process and DataLoader worker). Bit-identical to it: the same
+        # scipy in every process and DataLoader worker. Bit-identical to it: the same
         # float32 operations, and ``norm_xx`` is already divided by the duration and clipped
         # to [0, 1], which float32 rounding cannot leave, so its clamp had nothing to do.
         xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
@@ -264,16 +257,19 @@ class VideoQADataset(torch.utils.data.Dataset):
                  events: Union[EventTable, Mapping[str, Any], None], *, split: str, benchmark: str,
                  max_events: Optional[int], train: bool, seed: int, key_field: str, text_format: str,
                  skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
-                 num_options: Optional[int] = None, num_answers: Optional[int] = None):
+                 num_options: Optional[int] = None, num_answers: Optional[int] = None,
+                 text_processor: Any = None):
         if max_events is not None and (not _is_int(max_events) or max_events < 1):
-            raise ValueError(f"max_events must be a positive integer or None, got {max_events!r}")
+            raise DatasetError(f"max_events must be a positive integer or None, got {max_events!r}")
         if not _is_int(seed):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
+            raise DatasetError(f"seed must be an integer, got {seed!r}")
         self.split = split
         self.benchmark = benchmark
         self.feature_store = feature_store
         self.video_processor = video_processor
-        self.text_processor = VideoQATextProcessor(text_format)
+        # a builder passes the processor it looked up in the registry; text_format alone
+        # gives the default one
+        self.text_processor = text_processor if text_processor is not None else VideoQATextProcessor(text_format)
         self.max_events = max_events
         self.train = bool(train)
         self.seed = int(seed)
@@ -371,12 +367,12 @@ class VideoQADataset(torch.utils.data.Dataset):
         if unlabelled and self.train:
             raise DataFileError(
                 f"{self.benchmark} {self.split} ({self.source or 'records'}): {len(unlabelled)} training "
-                f"question(s) have no answer: {_name_some(unlabelled)}. Training needs labels."
+                f"question(s) have no answer: {describe_ids(unlabelled)}. Training needs labels."
             )
         if unlabelled and len(unlabelled) != len(self.records):
             raise DataFileError(
                 f"{self.benchmark} {self.split} ({self.source or 'records'}): {len(unlabelled)} of "
-                f"{len(self.records)} questions have no answer ({_name_some(unlabelled)}); a split is "
+                f"{len(self.records)} questions have no answer ({describe_ids(unlabelled)}); a split is "
                 f"either fully labelled or fully unlabelled."
             )
 
@@ -386,7 +382,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             missing = [r["question_id"] for r in self.records if r.get("options") is None]
             raise DataFileError(
                 f"{self.benchmark} {self.split}: some questions have options and some do not "
-                f"(without: {_name_some(missing)}); a split is multiple choice or open-ended."
+                f"(without: {describe_ids(missing)}); a split is multiple choice or open-ended."
             )
         return "mc" if with_options else "oe"
 
@@ -396,11 +392,11 @@ class VideoQADataset(torch.utils.data.Dataset):
         if not missing:
             return
         qids = [r["question_id"] for r in self.records if r[self.key_field] in missing]
-        by_key = "" if self.key_field == "question_id" else f" (missing {self.key_field}s: {_name_some(sorted(missing))})"
+        by_key = "" if self.key_field == "question_id" else f" (missing {self.key_field}s: {describe_ids(sorted(missing))})"
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
             f"features in {getattr(self.feature_store, 'path', self.feature_store)} (looked up by "
-            f"{self.key_field}): {_name_some(qids)}{by_key}. Use the feature file that matches these "
+            f"{self.key_field}): {describe_ids(qids)}{by_key}. Use the feature file that matches these "
             f"annotations, or list the question ids to leave out, one per line, in a file and set "
             f"datasets.{self.benchmark}.skip_file to it."
         )
@@ -460,19 +456,19 @@ def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     labelled. ``spans`` / ``event_classes`` stay lists: clips have different event counts.
     """
     if not samples:
-        raise ValueError("collate_videoqa: empty batch")
+        raise DatasetError("collate_videoqa: empty batch")
     counts = [len(s["text"]) for s in samples]
     if len(set(counts)) != 1:
-        detail = ", ".join(f"{s['question_id']!r}: {c}" for s, c in list(zip(samples, counts))[:_MAX_NAMED])
-        raise ValueError(
+        detail = ", ".join(f"{s['question_id']!r}: {c}" for s, c in list(zip(samples, counts))[:MAX_IDS_IN_MESSAGE])
+        raise DatasetError(
             f"collate_videoqa: samples in one batch have different numbers of options/texts ({detail}); "
             f"multiple-choice questions batched together must have the same K."
         )
     shapes = {tuple(s["video"].shape) for s in samples}
     if len(shapes) != 1:
-        detail = ", ".join(f"{s['question_id']!r}: {tuple(s['video'].shape)}" for s in samples[:_MAX_NAMED])
-        raise ValueError(f"collate_videoqa: video features of different shapes in one batch ({detail}); "
-                         f"use one video processor (same max_feats) and one feature store per dataset.")
+        detail = ", ".join(f"{s['question_id']!r}: {tuple(s['video'].shape)}" for s in samples[:MAX_IDS_IN_MESSAGE])
+        raise DatasetError(f"collate_videoqa: video features of different shapes in one batch ({detail}); "
+                           f"use one video processor (same max_feats) and one feature store per dataset.")
     answers = [s.get("answer") for s in samples]
     if all(a is None for a in answers):
         answer = None

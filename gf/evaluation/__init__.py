@@ -1,10 +1,12 @@
 """Per-benchmark metrics with the official breakdowns, computed from a predictions file.
 
 Flow: a task writes a predictions file (:func:`save_predictions`); any time later
-:func:`evaluate_predictions` re-scores it with the benchmark's evaluator
-(:mod:`~gf.evaluation.star`, :mod:`~gf.evaluation.agqa`, :mod:`~gf.evaluation.egotaskqa`,
-:mod:`~gf.evaluation.nextqa`), :func:`format_report` prints it and :func:`save_report`
-stores it. Every accuracy is in percent; ``None`` means "nothing was scored".
+:func:`evaluate_predictions` re-scores it with the evaluator registered for the file's
+benchmark (:mod:`~gf.evaluation.star`, :mod:`~gf.evaluation.agqa`,
+:mod:`~gf.evaluation.egotaskqa`, :mod:`~gf.evaluation.nextqa`, or a plugin's),
+:func:`format_report` prints it and :func:`save_report` stores it. Every accuracy is in
+percent; ``None`` means "nothing was scored". Importing this package registers the
+built-in evaluators.
 """
 from gf.evaluation import agqa, egotaskqa, nextqa, star
 from gf.evaluation.core import OOV_ANSWER, EvaluationError, MissingPredictionError
@@ -14,17 +16,12 @@ from gf.evaluation.predictions import (
     load_predictions,
     save_predictions,
 )
-from gf.evaluation.report import (
-    EVALUATORS,
-    evaluate_predictions,
-    format_report,
-    register_evaluator,
-    save_report,
-)
+from gf.evaluation.base import Evaluator
+from gf.evaluation.report import evaluate_predictions, format_report, get_evaluator, save_report
 
 __all__ = [
-    "EVALUATORS",
     "EvaluationError",
+    "Evaluator",
     "MissingPredictionError",
     "OOV_ANSWER",
     "PredictionsFile",
@@ -33,9 +30,9 @@ __all__ = [
     "egotaskqa",
     "evaluate_predictions",
     "format_report",
+    "get_evaluator",
     "load_predictions",
     "nextqa",
-    "register_evaluator",
     "save_predictions",
     "save_report",
     "star",

@@ -1,6 +1,6 @@
 """AGQA 2.0 scoring: reasoning / semantic / structural / answer-type breakdowns.
 
-Follows the AGQA paper's tables (as implemented in DeST's ``eval.py``, data_formats
+Follows the AGQA paper's tables (as implemented in DeST's ``eval.py``; docs/data_formats.md
 §2.3): a question counts toward *every* reasoning type in its ``global`` list, toward
 one semantic and one structural category, and toward ``binary`` or ``open`` by
 ``ans_type``. A ground truth outside the answer vocabulary is stored as -1 and scored
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Mapping, Optional
 
+from gf.common.registry import registry
+from gf.evaluation.base import Evaluator, answer_vocab_size
 from gf.evaluation.core import (
     EvaluationError,
     Tally,
@@ -93,3 +95,12 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
         report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
                                f"they are scored wrong.")
     return report
+
+
+@registry.register_evaluator(BENCHMARK)
+class AgqaEvaluator(Evaluator):
+    """Reasoning, semantic, structural and answer-type breakdowns; answers bounded by the
+    vocabulary ``info`` gives."""
+
+    def evaluate(self, predictions, info, expected_ids=None):
+        return evaluate(predictions, expected_ids=expected_ids, answer_vocab_size=answer_vocab_size(info))

@@ -11,6 +11,9 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from gf.common.errors import EvaluationError
+from gf.common.utils import describe_ids
+
 __all__ = [
     "EvaluationError",
     "MissingPredictionError",
@@ -27,17 +30,11 @@ __all__ = [
 ]
 
 #: Answer index that marks a ground truth outside the answer vocabulary (open-ended
-#: benchmarks). Such a question is always counted wrong, never dropped (data_formats B8).
+#: benchmarks). Such a question is always counted wrong, never dropped (docs/data_formats.md, B8).
 OOV_ANSWER = -1
 
 #: The only keys a prediction record may carry; anything else goes under ``fields``.
 RECORD_KEYS = ("prediction", "answer", "fields")
-
-MAX_IDS_IN_MESSAGE = 10
-
-
-class EvaluationError(ValueError):
-    """Predictions cannot be scored as given; the message names the ids and the fix."""
 
 
 class MissingPredictionError(EvaluationError, KeyError):
@@ -49,15 +46,6 @@ class MissingPredictionError(EvaluationError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message.
         return str(self.args[0]) if self.args else ""
-
-
-def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
-    """``'a', 'b', ... (and 7 more)``: enough ids to find the problem, never a flood."""
-    ids = list(ids)
-    shown = ", ".join(repr(i) for i in ids[:limit])
-    if len(ids) > limit:
-        shown += f" (and {len(ids) - limit} more)"
-    return shown
 
 
 def _as_int(value: Any) -> Optional[int]:

@@ -1,6 +1,6 @@
 """EgoTaskQA scoring: accuracy per reasoning-type token, open / binary / all.
 
-Follows the official ``ReasongingTypeAccCalculator`` (data_formats §3.3): every
+Follows the official ``ReasongingTypeAccCalculator`` (docs/data_formats.md §3.3): every
 ``$``-separated token of a question's ``reasoning_type`` (types, scopes, semantic,
 structural, reference) counts that question once. Two deliberate differences, both
 because the official numbers are misleading there:
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from gf.common.registry import registry
+from gf.evaluation.base import Evaluator, answer_vocab_size
 from gf.evaluation.core import (
     EvaluationError,
     Tally,
@@ -106,3 +108,14 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
         report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
                                f"they are scored wrong.")
     return report
+
+
+@registry.register_evaluator(BENCHMARK)
+class EgoTaskQAEvaluator(Evaluator):
+    """Accuracy per reasoning-type token (rows from ``info["all_reasoning_types"]`` when
+    the builder read that file) and open/binary; answers bounded by the vocabulary."""
+
+    def evaluate(self, predictions, info, expected_ids=None):
+        return evaluate(predictions, expected_ids=expected_ids,
+                        all_reasoning_types=info.get("all_reasoning_types"),
+                        answer_vocab_size=answer_vocab_size(info))

@@ -1,6 +1,6 @@
 """NExT-QA (multiple choice) scoring, figure for figure as the official ``eval_mc.py``.
 
-The official procedure (data_formats §4.3): question key ``f"{video}_{qid}"``; the type
+The official procedure (docs/data_formats.md §4.3): question key ``f"{video}_{qid}"``; the type
 ``TP`` is merged into ``TN``; groups CW, CH, TN, TC, DC, DL, DO; super-groups C, T, D by
 the group's first letter; every accuracy is ``correct * 100.0 / count``; the ground
 truth is the result file's own ``answer``. :func:`official_table` prints exactly what
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from gf.common.io import PathLike, atomic_write_json
+from gf.common.registry import registry
+from gf.evaluation.base import Evaluator
 from gf.evaluation.core import (
     EvaluationError,
     MissingPredictionError,
@@ -200,3 +202,11 @@ def evaluate_against_csv(results: Mapping[str, Mapping[str, Any]], csv_path: Pat
     if extra:
         report["notes"].append(f"{len(extra)} result(s) for questions not in the CSV were ignored.")
     return report
+
+
+@registry.register_evaluator(BENCHMARK)
+class NextqaEvaluator(Evaluator):
+    """The official ``eval_mc.py`` breakdown (causal, temporal, descriptive groups)."""
+
+    def evaluate(self, predictions, info, expected_ids=None):
+        return evaluate(predictions, expected_ids=expected_ids)

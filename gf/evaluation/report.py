@@ -1,55 +1,46 @@
-"""Evaluate a predictions file with its benchmark's scorer, print and save the report.
+"""Evaluate a predictions file with its benchmark's evaluator, print and save the report.
 
-Why a dispatch table instead of the registry: an evaluator is a plain function of the
-predictions, chosen by the ``benchmark`` written in the predictions file, not by a
-config; :func:`register_evaluator` lets a plugin benchmark add its own.
+The evaluator is looked up in the registry (kind ``evaluator``) by the ``benchmark``
+written in the predictions file, so a plugin benchmark that registers its own evaluator
+is scored by every command without changes here.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
+from gf.common.errors import EvaluationError, RegistryError
 from gf.common.io import PathLike, atomic_write_json
-from gf.evaluation import agqa, egotaskqa, nextqa, star
-from gf.evaluation.core import EvaluationError
+from gf.common.registry import registry
 from gf.evaluation.predictions import PredictionsFile, load_predictions
 
-__all__ = ["EVALUATORS", "evaluate_predictions", "format_report", "register_evaluator", "save_report"]
-
-Evaluator = Callable[..., Dict[str, Any]]
-
-EVALUATORS: Dict[str, Evaluator] = {
-    star.BENCHMARK: star.evaluate,
-    agqa.BENCHMARK: agqa.evaluate,
-    egotaskqa.BENCHMARK: egotaskqa.evaluate,
-    nextqa.BENCHMARK: nextqa.evaluate,
-}
-
-# Open-ended evaluators can bound answers by the vocabulary stored in the file.
-_TAKES_VOCAB_SIZE = {agqa.BENCHMARK, egotaskqa.BENCHMARK}
+__all__ = ["evaluate_predictions", "format_report", "get_evaluator", "save_report"]
 
 
-def register_evaluator(benchmark: str, evaluator: Evaluator) -> Evaluator:
-    """Add a scorer for another benchmark; re-registering a different one is an error."""
-    old = EVALUATORS.get(benchmark)
-    if old is not None and old is not evaluator:
-        raise EvaluationError(f"an evaluator for benchmark {benchmark!r} is already registered ({old!r})")
-    EVALUATORS[benchmark] = evaluator
-    return evaluator
+def get_evaluator(benchmark: str, where: str = "predictions"):
+    """An instance of the evaluator registered for ``benchmark``."""
+    try:
+        return registry.get("evaluator", benchmark)()
+    except RegistryError as e:
+        raise EvaluationError(f"{where}: no evaluator for benchmark {benchmark!r}: {e} If a plugin registers it, "
+                              f"import it first (gf evaluate --plugins MODULE).") from None
 
 
-def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], **opts: Any) -> Dict[str, Any]:
-    """Score a predictions file (or a loaded one); ``opts`` go to the benchmark's evaluator
-    (e.g. ``expected_ids``, EgoTaskQA's ``all_reasoning_types``)."""
+def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Optional[Mapping[str, Any]] = None, *,
+                         expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
+    """Score a predictions file (or a loaded one).
+
+    ``info`` is what the evaluator may need beyond the predictions (``answer_vocab``,
+    ``all_reasoning_types``, ...); the file's own answer vocabulary fills
+    ``answer_vocab`` when ``info`` has none. ``expected_ids``: every one must be predicted.
+    """
     if not isinstance(pred_file, PredictionsFile):
         pred_file = load_predictions(pred_file)
-    evaluator = EVALUATORS.get(pred_file.benchmark)
-    if evaluator is None:
-        raise EvaluationError(f"{pred_file.path or 'predictions'}: no evaluator for benchmark "
-                              f"{pred_file.benchmark!r}; known benchmarks: {', '.join(sorted(EVALUATORS))}")
-    if pred_file.benchmark in _TAKES_VOCAB_SIZE and pred_file.answer_vocab is not None:
-        opts.setdefault("answer_vocab_size", len(pred_file.answer_vocab))
-    report = evaluator(pred_file.predictions, **opts)
+    evaluator = get_evaluator(pred_file.benchmark, os.fspath(pred_file.path) if pred_file.path else "predictions")
+    info = dict(info or {})
+    if info.get("answer_vocab") is None and pred_file.answer_vocab is not None:
+        info["answer_vocab"] = pred_file.answer_vocab
+    report = evaluator.evaluate(pred_file.predictions, info, expected_ids=expected_ids)
     report["split"] = pred_file.split
     if pred_file.path is not None:
         report["predictions_file"] = os.fspath(pred_file.path)

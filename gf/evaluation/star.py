@@ -2,14 +2,17 @@
 
 The official STAR score ("Mean" on the leaderboard) is the *unweighted* average of the
 four per-type accuracies; micro accuracy over all questions is reported next to it as
-``overall`` and the two differ whenever the types are unbalanced (data_formats §1.3).
+``overall`` and the two differ whenever the types are unbalanced (docs/data_formats.md §1.3).
 The question type is the ``question_id`` prefix before the first ``_``.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from gf.common.io import PathLike, atomic_write_json
+from gf.common.registry import registry
+from gf.evaluation.base import Evaluator
 from gf.evaluation.core import (
     EvaluationError,
     Tally,
@@ -95,3 +98,19 @@ def write_submission(path: PathLike, predictions: Mapping[str, Mapping[str, Any]
         submission[_type_of(qid, record)].append({"question_id": qid, "answer": record["prediction"]})
     atomic_write_json(path, submission, indent=None, separators=(",", ":"))
     return submission
+
+
+@registry.register_evaluator(BENCHMARK)
+class StarEvaluator(Evaluator):
+    """Per-type accuracy and the official Mean; on test splits (labels hidden) also the
+    EvalAI submission file ``<split>_<tag>_submission.json``."""
+
+    def evaluate(self, predictions, info, expected_ids=None):
+        return evaluate(predictions, expected_ids=expected_ids)
+
+    def after_evaluation(self, predictions, *, split, output_dir, tag):
+        if not split.startswith("test"):
+            return []
+        path = Path(output_dir) / f"{split}_{tag}_submission.json"
+        write_submission(path, predictions)
+        return [path]

@@ -11,8 +11,12 @@ from typing import Dict, Iterable, List, Mapping, Tuple
 import torch
 from torch import nn
 
+from gf.common.errors import CheckpointError
 
-class CheckpointMismatchError(RuntimeError):
+
+class CheckpointMismatchError(CheckpointError):
+    """Every missing, unexpected and shape-mismatched key, before anything is copied."""
+
     def __init__(self, source: str, missing: List[str], unexpected: List[str],
                  mismatched: List[Tuple[str, tuple, tuple]]):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched

@@ -6,7 +6,9 @@ download is only trustworthy against a pinned sha256. An entry keeps all of that
 one name (``glance_focus/star_reference_authors``), so ``gf.load_model_and_preprocess(...,
 pretrained=name)`` and ``gf evaluate --checkpoint zoo:name`` need nothing else.
 
-Where entries come from:
+Where entries come from (all of them are the registry kind ``"pretrained"``, so
+``registry.list("pretrained")``, ``registry.get("pretrained", name)`` and ``gf list`` see
+them, with the same "did you mean" errors as every kind):
 
 - built-in entries registered here (the authors' released STAR checkpoint), and any
   that a plugin registers with :func:`register_pretrained`;
@@ -32,7 +34,6 @@ Nothing here imports torch until a checkpoint is actually read or a model built.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import logging
@@ -42,11 +43,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from gf.common.download import cache_dir, download, gdrive_file_id, sha256sum
-from gf.common.io import DataFileError, atomic_write_json
-from gf.common.registry import RegistryError
+from gf.common.errors import DataFileError, RegistryError
+from gf.common.io import atomic_write_json
+from gf.common.registry import registry
+from gf.common.utils import PathLike, check_known_keys, did_you_mean, normalize_sha256
 
 __all__ = [
     "FORMATS",
@@ -75,8 +78,7 @@ ZOO_VERSION = 1
 ZOO_PREFIXES = ("zoo:", "model:")  # "model:<name>" is what `gf download` users type
 _URL_SCHEMES = ("http", "https", "file", "hf")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-PathLike = Union[str, "os.PathLike[str]"]
+_ZOO_FILE_KEYS = ("format", "version", "entries", "recorded_hashes")
 
 
 class ZooError(DataFileError):
@@ -88,15 +90,6 @@ class UnknownPretrainedError(RegistryError):
 
 
 # --------------------------------------------------------------------------- entries
-
-
-def _normalize_sha256(value: Any, where: str) -> str:
-    text = str(value).strip().lower()
-    if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
-    if not _SHA_RE.fullmatch(text):
-        raise ZooError(f"{where}: sha256 must be 64 hexadecimal characters, got {value!r}.")
-    return text
 
 
 @dataclass
@@ -142,7 +135,7 @@ class PretrainedEntry:
         if self.format == "authors" and self.model != "glance_focus":
             raise ZooError(f"{where}: format 'authors' exists only for model 'glance_focus'.")
         if self.sha256 is not None:
-            self.sha256 = _normalize_sha256(self.sha256, where)
+            self.sha256 = normalize_sha256(self.sha256, where=where, error=ZooError)
         for key in ("config", "reported"):
             if not isinstance(getattr(self, key), Mapping):
                 raise ZooError(f"{where}: {key} must be a mapping, got {type(getattr(self, key)).__name__}.")
@@ -182,11 +175,7 @@ class PretrainedEntry:
             if data.setdefault("name", name) != name:
                 raise ZooError(f"{where}: its 'name' field says {data['name']!r}; the key and the name must agree.")
         known = [f.name for f in dataclasses.fields(cls) if f.name not in ("origin", "hash_origin")]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
-                     for k in unknown]
-            raise ZooError(f"{where}: unknown key(s) {', '.join(hints)}. Known keys: {', '.join(known)}.")
+        check_known_keys(sorted(data), known, owner=where, error=ZooError)
         missing = [k for k in ("name", "model", "url") if k not in data]
         if missing:
             raise ZooError(f"{where}: missing required key(s) {', '.join(missing)}.")
@@ -195,19 +184,25 @@ class PretrainedEntry:
 
 # --------------------------------------------------------------------------- built-in entries
 
-_BUILTIN: Dict[str, PretrainedEntry] = {}
+
+def _registered() -> Dict[str, PretrainedEntry]:
+    """Entries registered in this process (gf's and plugins'), without the user zoo files."""
+    return registry.kind("pretrained").entries(dynamic=False)
 
 
-def register_pretrained(entry: PretrainedEntry, overwrite: bool = False) -> PretrainedEntry:
-    """Add an entry for this process (gf's own, or a plugin's). Same name twice is an error."""
+def register_pretrained(entry: PretrainedEntry) -> PretrainedEntry:
+    """Add an entry for this process (gf's own, or a plugin's) to the registry kind
+    ``"pretrained"``. Registering an equal entry again is a no-op; another entry under a
+    registered name is an error."""
     if not isinstance(entry, PretrainedEntry):
         raise TypeError(f"register_pretrained expects a PretrainedEntry, got {type(entry).__name__}")
-    old = _BUILTIN.get(entry.name)
-    if old is not None and old != entry and not overwrite:
-        raise ZooError(f"zoo entry {entry.name!r} is already registered ({old.origin}); choose another "
-                       f"name or pass overwrite=True.")
-    _BUILTIN[entry.name] = entry
-    return entry
+    old = _registered().get(entry.name)
+    if old is not None:
+        if old != entry:
+            raise ZooError(f"zoo entry {entry.name!r} is already registered ({old.origin}) with other "
+                           f"fields; choose another name.")
+        return old
+    return registry.register("pretrained", entry.name, entry)
 
 
 register_pretrained(PretrainedEntry(
@@ -271,10 +266,7 @@ def _read_raw(path: Path) -> Dict[str, Any]:
     if not isinstance(version, int) or version > ZOO_VERSION:
         raise ZooError(f"zoo file {path}: version {version!r} is newer than this gf understands "
                        f"({ZOO_VERSION}); upgrade gf.")
-    unknown = sorted(set(data) - {"format", "version", "entries", "recorded_hashes"})
-    if unknown:
-        raise ZooError(f"zoo file {path}: unknown top-level key(s) {unknown}; known: format, version, "
-                       f"entries, recorded_hashes.")
+    check_known_keys(sorted(data), _ZOO_FILE_KEYS, owner=f"zoo file {path} (top level)", error=ZooError)
     for key in ("entries", "recorded_hashes"):
         if not isinstance(data.get(key, {}), dict):
             raise ZooError(f"zoo file {path}: '{key}' must be a JSON object mapping names to records.")
@@ -299,7 +291,8 @@ def _parse_file(path: Path) -> Dict[str, Any]:
         where = f"zoo file {path}: recorded_hashes[{name!r}]"
         if not isinstance(rec, dict) or "sha256" not in rec or "url" not in rec:
             raise ZooError(f"{where}: must be an object with 'sha256' and 'url'.")
-        hashes[name] = dict(rec, sha256=_normalize_sha256(rec["sha256"], where), file=str(path))
+        hashes[name] = dict(rec, sha256=normalize_sha256(rec["sha256"], where=where, error=ZooError),
+                            file=str(path))
     parsed = {"entries": entries, "hashes": hashes}
     _FILE_CACHE[path] = (key, parsed)
     return parsed
@@ -324,22 +317,26 @@ def _update_file(path: Path, change) -> None:
         _FILE_CACHE.pop(path, None)
 
 
-def _all_entries() -> Dict[str, PretrainedEntry]:
-    """Built-in entries, then user entries (first file wins), with recorded hashes applied."""
-    entries = dict(_BUILTIN)
+def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, PretrainedEntry]:
+    """What the user zoo files add to the registered entries: their own entries (the first
+    file wins) and, for entries without a sha256, the hash recorded on first download.
+
+    This is the ``extra_entries`` hook of the registry kind ``"pretrained"``, so every
+    lookup of that kind reads the files (re-parsed only when they change).
+    """
+    added: Dict[str, PretrainedEntry] = {}
     hashes: Dict[str, Dict[str, Any]] = {}
     for path in zoo_files():
         parsed = _parse_file(path)
         for name, entry in parsed["entries"].items():
-            if name in _BUILTIN:
+            if name in registered:
                 raise ZooError(f"zoo file {path}: entry {name!r} has the name of a built-in entry; "
                                f"rename it (user entries never replace gf's own).")
-            if name not in entries:
-                entries[name] = entry
+            added.setdefault(name, entry)
         for name, rec in parsed["hashes"].items():
             hashes.setdefault(name, rec)
     for name, rec in hashes.items():
-        entry = entries.get(name)
+        entry = added.get(name) or registered.get(name)
         if entry is None or entry.sha256 is not None:
             continue
         if rec["url"] != entry.url:
@@ -347,10 +344,18 @@ def _all_entries() -> Dict[str, PretrainedEntry]:
                            "ignoring it (the new file will be hashed on its first download)",
                            name, rec["file"], rec["url"], entry.url)
             continue
-        entries[name] = dataclasses.replace(
+        added[name] = dataclasses.replace(
             entry, sha256=rec["sha256"],
             hash_origin=f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}")
-    return entries
+    return added
+
+
+registry.kind("pretrained").extra_entries = _user_file_entries
+
+
+def _all_entries() -> Dict[str, PretrainedEntry]:
+    """Every entry: registered ones, then user-file ones, with recorded hashes applied."""
+    return registry.kind("pretrained").entries()
 
 
 # --------------------------------------------------------------------------- lookup
@@ -376,14 +381,10 @@ def get_pretrained(name: str) -> PretrainedEntry:
         if len(by_tag) == 1:
             return entries[by_tag[0]]
     known = sorted(entries)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) or \
-        difflib.get_close_matches(name, [n.split("/", 1)[1] for n in known], n=3, cutoff=0.5)
-    msg = f"unknown pretrained model {name!r}."
-    if close:
-        msg += f" Did you mean: {', '.join(map(repr, close))}?"
-    msg += (f" Known: {', '.join(known) or '(none)'}. User entries are read from "
-            f"{', '.join(map(str, zoo_files()))} (set GF_ZOO to use other files).")
-    raise UnknownPretrainedError(msg)
+    hint = did_you_mean(name, known) or did_you_mean(name, [n.split("/", 1)[1] for n in known])
+    raise UnknownPretrainedError(
+        f"unknown pretrained model {name!r}.{hint} Known: {', '.join(known) or '(none)'}. User entries "
+        f"are read from {', '.join(map(str, zoo_files()))} (set GF_ZOO to use other files).")
 
 
 def zoo_name_of(spec: Any) -> Optional[str]:
@@ -432,7 +433,7 @@ def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
     never changed: a different value is an error (delete the record to accept a new file).
     """
     entry = get_pretrained(name)
-    digest = _normalize_sha256(sha256, f"record_hash({entry.name!r})")
+    digest = normalize_sha256(sha256, where=f"record_hash({entry.name!r})", error=ZooError)
     url = url or entry.url
     if entry.sha256 is not None:
         if entry.sha256 != digest:
@@ -492,8 +493,7 @@ def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: b
         return path
     if path.exists():
         raise FileNotFoundError(f"checkpoint {text!r} is a folder, not a checkpoint file.")
-    close = difflib.get_close_matches(text, list_pretrained(), n=3, cutoff=0.5)
-    hint = f" Zoo names close to it: {', '.join(map(repr, close))}." if close else ""
+    hint = did_you_mean(text, list_pretrained())
     raise FileNotFoundError(
         f"checkpoint {text!r} not found: it is not a file, not a URL (http(s)://, file://, hf://) "
         f"and not a zoo entry (zoo:<name>; see `gf list` / gf.models.zoo.list_pretrained()).{hint}")
@@ -657,7 +657,7 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
                         f"epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')}, "
                         f"weights_sha256 {ckpt.get('weights_sha256')})"),
     )
-    if full_name in _BUILTIN:
+    if full_name in _registered():
         raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
     target = Path(zoo_file).expanduser() if zoo_file is not None else user_zoo_file()
     entry.origin = f"zoo file {target}"

@@ -16,7 +16,9 @@ from __future__ import annotations
 import string
 from typing import Any, List, Mapping, Optional, Sequence
 
+from gf.common.errors import ConfigError
 from gf.common.registry import registry
+from gf.common.utils import check_known_keys
 
 __all__ = ["VideoQATextProcessor", "normalize_whitespace"]
 
@@ -30,20 +32,20 @@ def normalize_whitespace(text: str) -> str:
 
 def _check_format(text_format: str) -> None:
     if not isinstance(text_format, str):
-        raise ValueError(f"text_format must be a string, got {type(text_format).__name__}: {text_format!r}")
+        raise ConfigError(f"text_format must be a string, got {type(text_format).__name__}: {text_format!r}")
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(text_format) if name is not None}
     except ValueError as e:  # unbalanced braces
-        raise ValueError(f"text_format {text_format!r} is not a valid format string: {e}") from None
+        raise ConfigError(f"text_format {text_format!r} is not a valid format string: {e}") from None
     unknown = sorted(fields - _PLACEHOLDERS)
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"text_format {text_format!r} uses unknown placeholder(s) {unknown}; only "
             f"{{question}} and {{option}} are filled (write literal braces as {{{{ and }}}})."
         )
     missing = sorted(_PLACEHOLDERS - fields)
     if missing:
-        raise ValueError(
+        raise ConfigError(
             f"text_format {text_format!r} must contain both {{question}} and {{option}}; "
             f"missing: {', '.join('{' + m + '}' for m in missing)}."
         )
@@ -63,7 +65,7 @@ class VideoQATextProcessor:
     def __init__(self, text_format: str = "{question} {option}", max_words: Optional[int] = None):
         _check_format(text_format)
         if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1):
-            raise ValueError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")
+            raise ConfigError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")
         self.text_format = text_format
         self.max_words = max_words
 
@@ -72,10 +74,7 @@ class VideoQATextProcessor:
         """Build from a config mapping; unknown keys are errors (they are usually typos)."""
         cfg = dict(cfg or {})
         cfg.pop("name", None)
-        known = {"text_format", "max_words"}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"videoqa_text processor: unknown config keys {unknown}; known keys: {sorted(known)}")
+        check_known_keys(cfg, ("text_format", "max_words"), owner="videoqa_text processor", error=ConfigError)
         return cls(**cfg)
 
     def question_text(self, question: str) -> str:

@@ -17,7 +17,7 @@ from gf.common.registry import registry
 __all__ = ["sample_frames", "VideoFeatureProcessor"]
 
 
-def sample_frames(feats: torch.Tensor, max_feats: int, train: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Sample or pad ``feats [T, D]`` to ``[max_feats, D]``; return ``(frames, mask)``.
 
     * ``T < max_feats``: the T rows followed by zero rows; ``mask`` is ``True`` on the T
@@ -26,11 +26,8 @@ def sample_frames(feats: torch.Tensor, max_feats: int, train: bool = False) -> T
       (integer arithmetic, so exact for any T; ``T == max_feats`` is the identity);
       ``mask`` is all ``True``.
 
-    ``train`` is accepted so that callers already say which mode they are in; both modes
-    sample uniformly for now (the reference does), so a jittered training sampler can be
-    added later without changing call sites.
+    Training and evaluation sample alike, as the reference does.
     """
-    del train  # uniform in both modes for now; see docstring
     if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
         raise ValueError(f"max_feats must be a positive integer, got {max_feats!r}")
     feats = torch.as_tensor(feats)
@@ -62,6 +59,8 @@ class VideoFeatureProcessor:
     ``feature_dim`` (optional) is checked on every call, so a store of the wrong
     backbone (e.g. 2048-d ResNet for a 1024-d S3D model) fails at the first sample with
     both dimensions named rather than deep inside the model's input projection.
+    ``train`` records which split the processor serves (LAVIS keeps separate train and
+    eval processors); frames are sampled the same way in both.
     """
 
     def __init__(self, max_feats: int = 80, feature_dim: Optional[int] = None, train: bool = False):
@@ -95,7 +94,7 @@ class VideoFeatureProcessor:
                 f"expects feature_dim={self.feature_dim}; use the feature file of the right "
                 f"backbone or set feature_dim to {got}."
             )
-        video, mask = sample_frames(feats, self.max_feats, train=self.train)
+        video, mask = sample_frames(feats, self.max_feats)
         return {"video": video, "video_mask": mask}
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 
+from gf.common.errors import CheckpointError
 from gf.common.io import atomic_torch_save, torch_load_safe
 
 FORMAT = "gf-checkpoint"
@@ -65,9 +66,35 @@ def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Ma
     return Path(path)
 
 
+class NotAGfCheckpointError(CheckpointError, ValueError):
+    """The file loads but is not a gf checkpoint (it may be the authors' ``model_N.tar``)."""
+
+
 def load_checkpoint(path) -> Dict[str, Any]:
     ckpt = torch_load_safe(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' "
-                         f"model_N.tar files use gf.models.glance_focus.reference_checkpoint")
+        raise NotAGfCheckpointError(
+            f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' model_N.tar files use "
+            f"gf.models.glance_focus.reference_checkpoint")
     return ckpt
+
+
+def load_model_weights(model, path, checkpoint: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Initialise ``model`` from a gf checkpoint or the authors' ``model_N.tar``, all or nothing.
+
+    Every missing, unexpected or mismatched key is named before anything is copied
+    (:class:`~gf.models.checkpoint.CheckpointMismatchError`). Returns the gf checkpoint
+    (empty for the authors' format, which carries no gf state).
+    """
+    from gf.models.checkpoint import load_state_dict_checked
+
+    if checkpoint is None:
+        try:
+            checkpoint = load_checkpoint(path)
+        except NotAGfCheckpointError:
+            from gf.models.glance_focus.reference_checkpoint import load_reference_weights
+
+            load_reference_weights(model, path)
+            return {}
+    load_state_dict_checked(model, checkpoint["model"], source=str(path))
+    return dict(checkpoint)

@@ -1,17 +1,19 @@
 """The VideoQA task: one training step, one evaluation step, and scoring.
 
 Multiple choice and open-ended differ only in what the model's answer head scores (the
-options, or an answer vocabulary); both are handled here, the builder says which.
+options, or an answer vocabulary); both are handled here, the builder says which. What a
+benchmark needs beyond its metrics (STAR's test-server file) is its evaluator's
+``after_evaluation``, which :meth:`VideoQATask.evaluate` calls.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
 
 from gf.common.registry import registry
-
-IGNORE_INDEX = -100
+from gf.datasets.videoqa import IGNORE_INDEX
 
 
 @registry.register_task("videoqa")
@@ -39,12 +41,23 @@ class VideoQATask:
         return records
 
     @staticmethod
-    def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]],
-                 answer_vocab: Optional[List[str]] = None, expected_ids=None, **options) -> Dict[str, Any]:
-        """Score with the benchmark's evaluator; ``options`` go to it (e.g. EgoTaskQA's
-        ``all_reasoning_types``, which fixes its category rows)."""
-        from gf.evaluation import evaluate_predictions
-        from gf.evaluation.predictions import PredictionsFile
+    def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]], info: Mapping[str, Any], *,
+                 expected_ids: Optional[Iterable[Any]] = None, output_dir=None, tag: str = "final") -> Dict[str, Any]:
+        """Score with the benchmark's registered evaluator (``info``: what the builder says
+        about the data, e.g. the answer vocabulary). With ``output_dir``, the predictions
+        (written first, so they survive a scoring error), the report and the evaluator's
+        own files (``after_evaluation``) are saved there as ``<split>_<tag>_*``."""
+        from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
 
-        pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=answer_vocab)
-        return evaluate_predictions(pf, expected_ids=expected_ids, **options)
+        evaluator = get_evaluator(benchmark)
+        vocab = info.get("answer_vocab")
+        if output_dir is not None:
+            save_predictions(Path(output_dir) / f"{split}_{tag}_predictions.json", benchmark, split, predictions,
+                             answer_vocab=vocab)
+        pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=vocab)
+        report = evaluate_predictions(pf, info, expected_ids=expected_ids)
+        report["tag"] = tag
+        if output_dir is not None:
+            save_report(Path(output_dir) / f"{split}_{tag}_report.json", report)
+            evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
+        return report

@@ -1,5 +1,6 @@
 """Training / evaluation throughput and peak memory of Glance-Focus, and the saving of
-glancing once per video (R8) against the authors' glance-per-option.
+glancing once per video (R8 in docs/differences_from_authors.md) against the authors'
+glance-per-option.
 
 Not a test (pytest does not collect it). Example:
 

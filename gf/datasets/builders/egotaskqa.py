@@ -3,8 +3,9 @@
 Why not the authors' ``dataset/egotaskqa.py``: it returned a tuple instead of the batch
 the training scripts read, shuffled spans and classes independently (mis-pairing them),
 divided spans by the clip's absolute end frame, crashed on clips without events, and
-handed out ``(8, 16, 2048)`` features unflattened (B16). The converter fixes the files;
-this builder reads them into the shared :class:`~gf.datasets.videoqa.VideoQADataset`.
+handed out ``(8, 16, 2048)`` features unflattened (B16 in docs/data_formats.md). The
+converter fixes the files; this builder reads them into the shared
+:class:`~gf.datasets.videoqa.VideoQADataset`.
 
 Layout under ``<data_root>/<dataset_dir>`` (``{split_type}`` in a configured path is
 replaced by ``split_type``)::

@@ -6,6 +6,7 @@ be run on them), dropped the question type, and its batches did not match the tr
 scripts (B17). Here question ids are the official ``"<video>_<qid>"``, each question
 carries its ``type`` for the CW/CH/TN/TC/DC/DL/DO breakdown, and the test split is
 scored: NExT-QA's test labels are public (the authors' ``test()`` scored label-free, B6).
+B codes: docs/data_formats.md §6.
 
 NExT-QA has no event annotations, so only the unsupervised-memory model applies:
 ``info()["event_pred_dim"]`` is ``None`` and the model keeps its own cluster count.

@@ -32,7 +32,8 @@ class SyntheticStarBuilder(StarBuilder):
         # from_dict, not the constructor: a typo'd generator key (merged in unchecked, since
         # dict-valued defaults accept new keys) is then an error naming it and listing the
         # known keys, not a bare TypeError about an unexpected keyword argument.
-        self.generator_config = SyntheticStarConfig.from_dict(self.config["generator"])
+        self.generator_config = SyntheticStarConfig.from_dict(self.config["generator"],
+                                                              owner=f"{self.config_prefix}.generator")
         self._generated = False
 
     def _ensure(self) -> None:

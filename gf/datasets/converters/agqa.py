@@ -2,7 +2,8 @@
 
 Why a converter: AGQA ships no validation split and no answer vocabulary, and the
 authors' loader needed both (it crashed without a val vocabulary, B5, and on any answer
-outside its vocabulary, B8). This fixes both once, on disk, reproducibly:
+outside its vocabulary, B8; see docs/data_formats.md §6). This fixes both once, on
+disk, reproducibly:
 
 * the answer vocabulary comes from the official **train** file only, exact strings (no
   case folding: ``"No"`` and ``"no"`` are different answers), ordered by frequency, ties
@@ -53,8 +54,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
-from gf.datasets.converters import register_converter
+from gf.common.errors import DataFileError, DatasetError
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.registry import registry
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 
 __all__ = [
@@ -157,9 +159,9 @@ def build_answer_vocab(answers: Iterable[str]) -> List[str]:
 def _check_split_args(val_fraction: Any, seed: Any) -> None:
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or \
             not math.isfinite(val_fraction) or not 0 <= val_fraction < 1:
-        raise ValueError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
+        raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"agqa converter: seed must be an integer, got {seed!r}")
+        raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
 
 
 def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -> List[str]:
@@ -172,8 +174,8 @@ def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -
         return []
     n_val = max(1, round(val_fraction * len(videos)))
     if n_val >= len(videos):
-        raise ValueError(f"agqa converter: val_fraction {val_fraction} of {len(videos)} train video(s) "
-                         f"leaves no training video; lower val_fraction")
+        raise DatasetError(f"agqa converter: val_fraction {val_fraction} of {len(videos)} train video(s) "
+                           f"leaves no training video; lower val_fraction")
     rng = random.Random(seed)
     rng.shuffle(videos)
     return sorted(videos[:n_val])
@@ -214,7 +216,7 @@ def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Di
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
-        raise ValueError("agqa converter: charades_csv is an empty list")
+        raise DatasetError("agqa converter: charades_csv is an empty list")
     return read_charades_csvs(paths, _charades_entry, columns=("id", "length", "actions"))
 
 
@@ -262,7 +264,7 @@ def _readme(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@register_converter("agqa")
+@registry.register_converter("agqa")
 def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             charades_csv: Union[None, str, Path, Sequence[Union[str, Path]]] = None,
             val_fraction: float = 0.1, seed: int = 0) -> Dict[str, Any]:

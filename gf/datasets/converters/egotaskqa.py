@@ -3,9 +3,9 @@
 Why a converter rather than reading the release directly: the authors' loader keyed
 events by ``interval`` and features by ``video_id``, normalised spans by the clip's
 absolute end frame, shuffled spans and classes independently and crashed on clips
-without events (B16). Here every question becomes one plain record keyed like the
-features, and events are written in the clip's own time base, so the shared
-:class:`~gf.datasets.videoqa.EventTable` normalises them by the clip length.
+without events (B16, docs/data_formats.md §6). Here every question becomes one plain
+record keyed like the features, and events are written in the clip's own time base, so
+the shared :class:`~gf.datasets.videoqa.EventTable` normalises them by the clip length.
 
 Input (``raw_dir``; the QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
 ``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins)::
@@ -56,10 +56,12 @@ import logging
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
-from gf.datasets.converters import register_converter
+from gf.common.errors import DataFileError, DatasetError
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.registry import registry
+from gf.common.utils import PathLike
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
 
@@ -70,7 +72,6 @@ SPLIT_TYPES = ("direct", "indirect")
 QA_NAMES = ("formatted_{split}_qas_encode.json", "{split}_qas_encode.json", "{split}_qas.json")
 TIME_BASES = ("absolute", "relative")
 UNK1 = "<UNK1>"
-PathLike = Union[str, Path]
 
 FEATURES_README = """# EgoTaskQA features (not produced by `gf prepare egotaskqa`)
 
@@ -370,7 +371,7 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
-@register_converter("egotaskqa")
+@registry.register_converter("egotaskqa")
 def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", span_time_base: str = "absolute",
             hoi_vocab: Optional[PathLike] = None, num_hoi_classes: Optional[int] = None) -> Dict[str, Any]:
     """Convert one EgoTaskQA split type into ``out_dir/<split_type>/txt_db``; returns a summary.
@@ -380,9 +381,9 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
     ``hoi_0``..``hoi_{N-1}``.
     """
     if split_type not in SPLIT_TYPES:
-        raise ValueError(f"egotaskqa: split_type must be one of {SPLIT_TYPES}, got {split_type!r}")
+        raise DatasetError(f"egotaskqa: split_type must be one of {SPLIT_TYPES}, got {split_type!r}")
     if span_time_base not in TIME_BASES:
-        raise ValueError(f"egotaskqa: span_time_base must be one of {TIME_BASES}, got {span_time_base!r}")
+        raise DatasetError(f"egotaskqa: span_time_base must be one of {TIME_BASES}, got {span_time_base!r}")
     raw, out = Path(raw_dir), Path(out_dir)
     if not raw.is_dir():
         raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")
@@ -425,7 +426,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
         hoi_names = read_hoi_vocab(vocab_path)
     elif num_hoi_classes is not None:
         if not isinstance(num_hoi_classes, int) or num_hoi_classes < 1:
-            raise ValueError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
+            raise DatasetError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
         hoi_names = [f"hoi_{i}" for i in range(num_hoi_classes)]
     else:
         raise DataFileError(f"no event-class vocabulary: hois_full_trans.json is not in "

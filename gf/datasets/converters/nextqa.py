@@ -2,10 +2,11 @@
 
 Why a converter and not the authors' ``*_mc.csv`` files: their loader read a renamed
 ``video_id`` column, keyed questions by ``qid`` (unique only within a video) and dropped
-the question type (B17), so neither the official ``eval_mc.py`` keys nor its per-type
-table could be produced. Here every question gets the official key ``"<video>_<qid>"``
-and keeps its ``type``; options stay exactly as released (three val and eight test rows
-repeat an option string; they are kept, in order, because the label is a position).
+the question type (B17, docs/data_formats.md §6), so neither the official ``eval_mc.py``
+keys nor its per-type table could be produced. Here every question gets the official
+key ``"<video>_<qid>"`` and keeps its ``type``; options stay exactly as released (three
+val and eight test rows repeat an option string; they are kept, in order, because the
+label is a position).
 
 Input (``raw_dir``, from ``doc-doc/NExT-QA:dataset/nextqa/``)::
 
@@ -33,8 +34,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
-from gf.datasets.converters import register_converter
+from gf.common.errors import DataFileError, DatasetError
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.registry import registry
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
 
@@ -194,7 +196,7 @@ def _readme(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@register_converter("nextqa")
+@registry.register_converter("nextqa")
 def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             splits: Union[str, Sequence[str]] = SPLITS) -> Dict[str, Any]:
     """Convert the official CSVs in ``raw_dir`` into ``out_dir`` (layout in the module docs).
@@ -208,7 +210,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
         raise DataFileError(f"NExT-QA raw folder not found: {raw_dir} (expected train.csv, val.csv, test.csv)")
     splits = [splits] if isinstance(splits, str) else list(splits)
     if not splits:
-        raise ValueError("nextqa converter: splits is empty; name at least one of train, val, test")
+        raise DatasetError("nextqa converter: splits is empty; name at least one of train, val, test")
     paths = {s: raw_dir / f"{s}.csv" for s in splits}
     absent = [str(p) for p in paths.values() if not p.is_file()]
     if absent:

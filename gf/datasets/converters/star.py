@@ -56,8 +56,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.registry import registry
+from gf.common.utils import PathLike
 from gf.datasets.base import read_class_lines
-from gf.datasets.converters import register_converter
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 
 __all__ = ["convert", "charades_to_star_ids", "parse_charades_actions"]
@@ -69,7 +70,6 @@ NUM_CHOICES = 4
 CLASS_DIRS = (".", "classes", "STAR_classes", "annotations/STAR_classes")
 CHARADES_CSVS = ("Charades_v1_train.csv", "Charades_v1_test.csv")
 CHARADES_DIRS = (".", "Charades", "charades")
-PathLike = Union[str, Path]
 
 VIS_DB_README = """# STAR features (not produced by `gf prepare star`)
 
@@ -236,7 +236,7 @@ def _as_paths(value: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
     return [Path(v) for v in value]
 
 
-@register_converter("star")
+@registry.register_converter("star")
 def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, PathLike, Sequence[PathLike]] = None,
             charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
     """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.

@@ -1,6 +1,6 @@
 """Glance-Focus losses: QA cross-entropy plus the supervised or unsupervised memory losses.
 
-Reference behaviour and the corrections (glance_focus_reference.md):
+Reference behaviour and the corrections (docs/differences_from_authors.md):
 - supervised class loss: the authors train only the matched queries (``arch: reference``);
   the corrected model also trains unmatched queries towards the background class,
   weighted by ``eos_coef`` (R7, as in DETR);

@@ -13,8 +13,9 @@ Assignment = Tuple[Tensor, Tensor]
 class HungarianMatcher(torch.nn.Module):
     """One-to-one assignment per video minimising ``cost_l1 * L1 - cost_cls * p[class]``.
 
-    Targets with no events get empty assignments (defect R10: the authors' matcher
-    crashed or produced NaN when a whole batch had none).
+    Targets with no events get empty assignments (defect R10 in
+    docs/differences_from_authors.md: the authors' matcher crashed or produced NaN when a
+    whole batch had none).
     """
 
     def __init__(self, cost_cls: float = 1.0, cost_l1: float = 1.0):

@@ -7,7 +7,7 @@ together, and a QA query answers through multi-level attention (question -> even
 frames).
 
 ``arch: reference`` computes exactly what the authors' code computes, defects included,
-so their released checkpoints give their answers (see ``glance_focus_reference.md``).
+so their released checkpoints give their answers (R codes: docs/differences_from_authors.md).
 ``arch: paper`` (the default) is the corrected model: temporal positions for frames (R1),
 the focus stage attends to the memory prompts rather than the last ten text tokens (R2),
 the answer is read from the last decoder layer (R3), padding is masked with boolean masks

@@ -2,8 +2,9 @@
 
 gf keeps every span in (centre, width) form, normalised to [0, 1] of the clip, because
 that is what the model's span head predicts (a sigmoid over two numbers). The authors'
-STAR/AGQA loaders fed (start, end) targets to a (centre, width) head (defect R5/B1);
-converting at the dataset boundary and nowhere else avoids that class of bug.
+STAR/AGQA loaders fed (start, end) targets to a (centre, width) head (defect R5/B1; see
+docs/differences_from_authors.md and docs/data_formats.md); converting at the dataset
+boundary and nowhere else avoids that class of bug.
 """
 from __future__ import annotations
 

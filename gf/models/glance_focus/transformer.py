@@ -7,7 +7,8 @@ outputs match the authors' numerics.
 
 Masks are passed through unchanged: boolean masks (True = ignore) in the corrected
 ``paper`` architecture, and in ``reference`` the authors' float masks, which PyTorch adds
-to the attention scores (defect R4) -- reproduced on purpose.
+to the attention scores (defect R4 in docs/differences_from_authors.md) -- reproduced on
+purpose.
 """
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ def star_uns():
 
 @_variant("star_reference")
 def star_reference():
-    """The authors' STAR model as released: reference numerics, their 110+1 classes (B3)."""
+    """The authors' STAR model as released: reference numerics, their 110+1 classes (B3 in
+    docs/data_formats.md; R6 in docs/differences_from_authors.md)."""
     return dict(star_sup(), arch="reference", event_pred_dim=111, frame_pos="none")
 
 
@@ -61,9 +62,9 @@ def nextqa_uns():
 def demo_sup():
     """The offline CPU demo: narrow, no dropout, the offline MiniLM text encoder frozen and cached.
 
-    Sized for 2 CPU cores: with width 64 the demo recipe (20 epochs of 3000 questions x 4
-    options) trains and evaluates in 394 s, and dropout 0 was what let the
-    question-to-event matching emerge within minutes (measured: README "Demo").
+    Sized for 2 CPU cores: width 64 keeps the demo recipe (20 epochs of 3000 questions x 4
+    options) within minutes, and dropout 0 is what lets the question-to-event matching
+    emerge in that short run (run times and results: README "Demo", CHANGELOG.md).
     """
     return dict(answer_mode="mc", num_options=4, d_model=64, nhead=4, dim_feedforward=128,
                 feature_dim=64, max_feats=36, num_queries=8, text_encoder="minilm",

@@ -11,7 +11,7 @@ demo's model type (``demo_sup_grounded``; with ``grounded_answer`` its pointer r
 ground-truth events too) unless told otherwise. Example (the published model, the demo
 benchmark, Sequence questions only, 40 epochs; README "Demo"):
 
-    python tests/benchmarks/probe_oracle_memories.py --types Sequence --epochs 40 model.model_type=demo_sup
+    python tools/probe_oracle_memories.py --types Sequence --epochs 40 model.model_type=demo_sup
 
 Extra ``key=value`` arguments go to ``--options`` (e.g. ``run.lr=1e-3``). This module is
 also the plugin that registers the model ``glance_focus_oracle_memories``.
@@ -33,7 +33,7 @@ from gf.common.registry import registry
 from gf.models.glance_focus.model import GlanceFocus
 from gf.models.glance_focus.variants import demo_sup, demo_sup_grounded
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = "glance_focus_oracle_memories"
 
 

@@ -1,0 +1,101 @@
+"""Every error gf raises on purpose, under one root: :class:`GfError`.
+
+Why one root: a user's input (a config, a data file, a checkpoint, a predictions file, a
+URL) can be wrong in many ways, and each way already has a message that names the file,
+the key and the fix. The CLI prints any ``GfError`` as that one message and exits with
+the class's ``exit_code``; anything else is a bug in gf and keeps its traceback.
+
+Each class also derives from the built-in exception that code written before the root
+existed catches (``ValueError``, ``KeyError``, ``RuntimeError``), so ``except ValueError``
+around a builder still works.
+
+Exit codes of the ``gf`` command (also in the README):
+
+====  ===================================================================
+ 1    a run failed while training (non-finite loss or matching cost)
+ 2    the command line, a config or a registry name is wrong
+ 3    a data file or dataset is wrong (annotations, features, vocabulary)
+ 4    a checkpoint does not fit the model
+ 5    predictions cannot be scored
+ 6    a download failed or did not match its hash
+====  ===================================================================
+"""
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataFileError",
+    "DatasetError",
+    "DownloadError",
+    "EvaluationError",
+    "GfError",
+    "NonFiniteLossError",
+    "RegistryError",
+    "TrainingError",
+]
+
+
+class GfError(Exception):
+    """Root of gf's errors: the message says what is wrong, where, and what to do."""
+
+    exit_code = 1
+
+
+class _PlainMessage:
+    """``KeyError`` quotes its message when printed; gf's messages are sentences."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(GfError, ValueError):
+    """A config is invalid; the message names the key and where it came from."""
+
+    exit_code = 2
+
+
+class RegistryError(_PlainMessage, GfError, KeyError):
+    """A name is not registered (or taken); the message lists the known and close names."""
+
+    exit_code = 2
+
+
+class DataFileError(GfError, ValueError):
+    """A data file cannot be used as given; the message names the file, line or key."""
+
+    exit_code = 3
+
+
+class DatasetError(GfError, ValueError):
+    """A dataset's configuration or contents do not fit together (splits, sizes, events)."""
+
+    exit_code = 3
+
+
+class CheckpointError(GfError, RuntimeError):
+    """A checkpoint cannot be used: not a checkpoint, or it does not fit the model or config."""
+
+    exit_code = 4
+
+
+class EvaluationError(GfError, ValueError):
+    """Predictions cannot be scored as given; the message names the ids and the fix."""
+
+    exit_code = 5
+
+
+class DownloadError(GfError, RuntimeError):
+    """A download failed, was refused, or did not match its pinned hash."""
+
+    exit_code = 6
+
+
+class TrainingError(GfError, RuntimeError):
+    """A run cannot go on; the last good checkpoint is left as it was."""
+
+    exit_code = 1
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss (or a matching cost) became NaN or infinite; the message names the step."""

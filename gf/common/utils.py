@@ -1,0 +1,69 @@
+"""Small helpers that several parts of gf need, each in one place.
+
+Nothing here imports torch: configs, the registry and the CLI use these before any model
+code is loaded.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from typing import Any, Iterable, Type, Union
+
+__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "normalize_sha256"]
+
+#: What gf accepts wherever a file or folder is named.
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Ids shown in one message: enough to find the problem, never a flood.
+MAX_IDS_IN_MESSAGE = 10
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str:
+    """``" Did you mean: 'a', 'b'?"`` for the known names close to ``name``, else ``""``."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=n, cutoff=0.5)
+    return f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_known_keys(given: Iterable[Any], known: Iterable[str], *, owner: str,
+                     error: Type[Exception], prefix: str = "") -> None:
+    """Refuse keys outside ``known``: one message naming each unknown key, its closest
+    known key, and every known key, so a typo never falls back to a default.
+
+    ``owner`` says where the keys come from (``"datasets.star in file x.yaml"``);
+    ``prefix`` is put before each key shown (``"run."``).
+    """
+    known = sorted(str(k) for k in known)
+    unknown = [k for k in given if str(k) not in known]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+        hints.append(f"{prefix + str(key)!r}{hint}")
+    plural = "s" if len(unknown) > 1 else ""
+    of = f" of {prefix.rstrip('.')}" if prefix else ""
+    raise error(f"{owner}: unknown key{plural} {', '.join(hints)}. Known keys{of}: {', '.join(known)}.")
+
+
+def normalize_sha256(value: Any, *, where: str = "sha256", error: Type[Exception] = ValueError) -> str:
+    """Lower-case hex digest; a ``sha256:`` prefix is accepted, anything else refused."""
+    text = str(value).strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    if not _SHA256_RE.fullmatch(text):
+        raise error(f"{where}: sha256 must be 64 hexadecimal characters, got {value!r}.")
+    return text
+
+
+def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
+    """``'a', 'b', ... (and 7 more)``: enough ids to find the problem, never a flood."""
+    ids = list(ids)
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    if len(ids) > limit:
+        shown += f" (and {len(ids) - limit} more)"
+    return shown
+

@@ -1,0 +1,39 @@
+"""What a benchmark's evaluator is: scoring, plus what the benchmark wants written after.
+
+An evaluator is registered under the benchmark's name (``@registry.register_evaluator``),
+the name a builder declares as its ``benchmark`` and a predictions file carries, so a
+plugin benchmark brings its own scoring and every command uses it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+__all__ = ["Evaluator", "answer_vocab_size"]
+
+
+def answer_vocab_size(info: Mapping[str, Any]) -> Optional[int]:
+    """The number of answers an open-ended prediction may index, when ``info`` knows it."""
+    if info.get("answer_vocab_size") is not None:
+        return int(info["answer_vocab_size"])
+    vocab = info.get("answer_vocab")
+    return len(vocab) if vocab is not None else None
+
+
+class Evaluator:
+    """Scores one benchmark's predictions.
+
+    ``predictions`` maps question ids to ``{"prediction", "answer", "fields"}`` records;
+    ``info`` is what the dataset's builder says about it (``answer_vocab``,
+    ``all_reasoning_types``, ...), or what a predictions file carries; ``expected_ids``,
+    when given, are the split's question ids, every one of which must be predicted.
+    """
+
+    def evaluate(self, predictions: Mapping[str, Mapping[str, Any]], info: Mapping[str, Any],
+                 expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def after_evaluation(self, predictions: Mapping[str, Mapping[str, Any]], *, split: str, output_dir: Path,
+                         tag: str) -> List[Path]:
+        """Files the benchmark wants beside the report (e.g. a test-server submission)."""
+        return []

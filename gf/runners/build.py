@@ -1,0 +1,146 @@
+"""Assemble a runner from a validated config: datasets, model, task and hooks, each
+looked up in the registry by the name the config gives.
+
+Order matters for reproducibility: the seed is set before the datasets are built and the
+model is constructed after them, so a run's random state depends only on the config.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from omegaconf import DictConfig
+
+from gf.common import dist
+from gf.common.config import to_dict
+from gf.common.errors import ConfigError, DatasetError
+from gf.common.registry import registry
+from gf.runners.hooks import DEFAULT_HOOKS
+from gf.runners.runner_base import BuiltDataset, pick_device
+
+__all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "model_config_for", "seed_everything"]
+
+logger = logging.getLogger("gf.runner")
+
+#: Model config keys that a dataset dictates (its feature size, answers, classes).
+DATA_DICTATED_KEYS = ("feature_dim", "max_feats", "event_pred_dim", "answer_mode", "num_options", "num_answers")
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]]) -> Dict[str, BuiltDataset]:
+    """Each ``datasets.<name>`` through its registered builder, with the splits asked for."""
+    built = {}
+    for name, dataset_cfg in cfg.datasets.items():
+        builder = registry.get_builder_class(name)(to_dict(dataset_cfg))
+        wanted = list(dict.fromkeys(splits_by_dataset[name]))
+        splits = builder.build_datasets(wanted)
+        built[name] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
+                                   info=dict(builder.info()), splits=dict(splits))
+    return built
+
+
+def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:
+    """The model config with the sizes that the data dictates filled in from the dataset."""
+    cfg = {k: v for k, v in model_cfg.items() if k not in ("name", "checkpoint")}
+    info = ds.info
+    derived = {"feature_dim": info.get("feature_dim"), "max_feats": info.get("max_feats"),
+               "event_pred_dim": info.get("event_pred_dim")}
+    if ds.answer_mode == "mc":
+        derived.update(answer_mode="mc", num_options=info.get("num_options"))
+    else:
+        derived.update(answer_mode="oe", num_answers=len(info["answer_vocab"]))
+    max_events, num_queries = info.get("max_events"), cfg.get("num_queries")
+    if max_events is not None and num_queries is not None and max_events > num_queries:
+        raise ConfigError(f"datasets.{ds.name}.max_events ({max_events}) exceeds model.num_queries ({num_queries}): "
+                          f"events beyond the queries could never be matched. Lower max_events or raise num_queries.")
+    for key, value in derived.items():
+        if value is not None and cfg.get(key) != value:
+            logger.info("model.%s set to %s by dataset %s (config had %s)", key, value, ds.name, cfg.get(key))
+            cfg[key] = value
+    return cfg
+
+
+def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: BuiltDataset) -> None:
+    """A dataset evaluated with a model trained on another must fit that model."""
+    problems = []
+    if other.answer_mode != train.answer_mode:
+        problems.append(f"answer mode {other.answer_mode} vs {train.answer_mode}")
+    elif other.answer_mode == "mc" and other.info.get("num_options") != model_cfg.get("num_options"):
+        problems.append(f"{other.info.get('num_options')} options vs {model_cfg.get('num_options')}")
+    elif other.answer_mode == "oe" and list(other.info["answer_vocab"]) != list(train.info["answer_vocab"]):
+        problems.append("a different answer vocabulary (answers are indices into it)")
+    if other.info.get("feature_dim") != model_cfg.get("feature_dim"):
+        problems.append(f"feature_dim {other.info.get('feature_dim')} vs {model_cfg.get('feature_dim')}")
+    if (other.info.get("max_feats") or 0) > (model_cfg.get("max_feats") or 0):
+        problems.append(f"max_feats {other.info.get('max_feats')} > the model's {model_cfg.get('max_feats')}")
+    if problems:
+        raise DatasetError(f"datasets.{other.name} cannot be evaluated with a model built for datasets.{train.name}: "
+                           f"{'; '.join(problems)}. Evaluate it in a run of its own.")
+
+
+def build_model(cfg: DictConfig, model_config: Mapping[str, Any]):
+    """The registered model, initialised from ``model.checkpoint`` when one is given (a gf
+    checkpoint, the authors' ``model_N.tar``, a URL or ``zoo:<name>``), all or nothing."""
+    model = registry.get_model_class(cfg.model.name).from_config(dict(model_config))
+    spec = cfg.model.get("checkpoint")
+    if spec:
+        from gf.models import zoo
+        from gf.runners.checkpointer import load_model_weights
+
+        path = zoo.resolve_checkpoint(spec)
+        load_model_weights(model, path)
+        logger.info("model initialised from %s", path)
+    return model
+
+
+def build_hooks(cfg: DictConfig) -> List[Any]:
+    """The built-in hooks, then ``run.hooks`` (registered names), each constructed once."""
+    return [registry.get("hook", name)() for name in [*DEFAULT_HOOKS, *cfg.run.hooks]]
+
+
+def train_dataset_name(cfg: DictConfig) -> str:
+    names = list(cfg.datasets)
+    chosen = cfg.run.get("train_dataset")
+    if chosen is None:
+        if len(names) > 1:
+            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set run.train_dataset to the "
+                              f"one to train on (every listed dataset is evaluated).")
+        return names[0]
+    if chosen not in names:
+        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
+    return chosen
+
+
+def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
+    """A runner for ``cfg``. ``splits`` (evaluation only) are built for every dataset;
+    otherwise the training dataset gets train + valid + test splits and the others valid +
+    test."""
+    run = cfg.run
+    device = pick_device(run.device)
+    dist.init_distributed(device)
+    seed_everything(run.seed)
+    train_name = train_dataset_name(cfg)
+    if splits is not None:
+        wanted = {name: list(splits) for name in cfg.datasets}
+    else:
+        evaluated = [*run.valid_splits, *run.test_splits]
+        wanted = {name: ([run.train_split] if name == train_name else []) + evaluated for name in cfg.datasets}
+    datasets = build_datasets(cfg, wanted)
+    model_config = model_config_for(to_dict(cfg.model), datasets[train_name])
+    for name, ds in datasets.items():
+        if name != train_name:
+            _check_evaluable(model_config, datasets[train_name], ds)
+    model = build_model(cfg, model_config)
+    task = registry.get_task_class(run.task)()
+    runner_cls = registry.get_runner_class(run.runner)
+    return runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
+                      model_config=model_config)

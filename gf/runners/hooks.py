@@ -1,0 +1,245 @@
+"""Hooks: everything the training loop does besides the step itself.
+
+The runner owns the loop: data, forward, backward, optimizer step. Everything else
+(scheduling the learning rate, stopping on a NaN, the progress bar, JSONL and TensorBoard
+logs, evaluation after each epoch, checkpoints and resuming) is a hook, so a user changes
+what happens around the loop by registering a hook and naming it under ``run.hooks``,
+never by editing the runner::
+
+    from gf.common.registry import registry
+    from gf.runners.hooks import HookBase
+
+    @registry.register_hook("grad_norm_printer")
+    class GradNormPrinter(HookBase):
+        def after_step(self):
+            print(self.runner.step, self.runner.step_output["loss"].item())
+
+Calling order at each point is the order of the hook list: the built-in hooks
+(:data:`DEFAULT_HOOKS`) first, then those of ``run.hooks``. What a hook can read on
+``self.runner``: ``cfg``, ``model``, ``optimizer``, ``scheduler``, ``epoch`` (last finished
+epoch, -1 before the first), ``current_epoch``, ``step`` (optimizer steps done), ``batch``
+and ``step_output`` (the task's ``train_step`` result) during a step, ``epoch_stats``,
+``best`` and ``output_dir``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+
+from gf.common import dist
+from gf.common.errors import NonFiniteLossError, TrainingError
+from gf.common.registry import registry
+
+__all__ = ["DEFAULT_HOOKS", "HookBase"]
+
+logger = logging.getLogger("gf.runner")
+
+#: The built-in hooks every run gets, in calling order.
+DEFAULT_HOOKS = ("nonfinite_loss", "lr_scheduler", "progress", "metric_logger", "evaluation", "checkpointer")
+
+
+class HookBase:
+    """Base of every hook: override the points you need; each is a no-op here."""
+
+    runner: Any = None
+
+    def before_train(self) -> None:
+        """After the optimizer is built, before the first epoch (resuming happens here)."""
+
+    def before_epoch(self) -> None:
+        pass
+
+    def before_step(self) -> None:
+        """``runner.batch`` holds the batch, already on the device."""
+
+    def after_forward(self) -> None:
+        """``runner.step_output`` holds the loss; nothing has been applied to the weights yet."""
+
+    def after_step(self) -> None:
+        """After the optimizer step; ``runner.step`` counts it."""
+
+    def after_epoch(self) -> None:
+        """``runner.epoch`` is the epoch just finished."""
+
+    def after_train(self) -> None:
+        pass
+
+    def after_eval(self, dataset: str, split: str, tag: str, report: Optional[Mapping[str, Any]]) -> None:
+        """After a split was predicted and scored (``report`` is None on ranks other than 0)."""
+
+
+def _metric(report: Optional[Mapping[str, Any]], key: str) -> Optional[float]:
+    value = (report or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+@registry.register_hook("nonfinite_loss")
+class NonFiniteLossGuard(HookBase):
+    """Stops the run at the first NaN/Inf loss, before it reaches the weights."""
+
+    def after_forward(self) -> None:
+        r = self.runner
+        loss = r.step_output["loss"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite loss {loss.item()} at epoch {r.current_epoch + 1}, step {r.step + 1}, questions "
+                f"{r.batch['question_id']}; parts {r.step_output['losses']}. The last good checkpoint "
+                f"({r.output_dir / 'checkpoint_last.pth'}) is untouched. Lower run.lr or enable run.grad_clip.")
+
+
+@registry.register_hook("lr_scheduler")
+class LRSchedulerHook(HookBase):
+    """Advances the learning-rate schedule once per optimizer step."""
+
+    def after_step(self) -> None:
+        self.runner.scheduler.step()
+
+
+@registry.register_hook("progress")
+class ProgressBarHook(HookBase):
+    """A tqdm bar per epoch with the running loss and accuracy (rank 0, ``run.progress``)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def before_epoch(self) -> None:
+        from tqdm.auto import tqdm
+
+        r = self.runner
+        self.bar = tqdm(total=len(r.train_loader), desc=f"epoch {r.current_epoch + 1}/{r.cfg.run.epochs}",
+                        disable=not (r.cfg.run.progress and r.is_main), dynamic_ncols=True, leave=False)
+
+    def after_step(self) -> None:
+        s = self.runner.epoch_stats
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{s['loss'] / s['batches']:.4f}",
+                             acc=f"{100.0 * s['correct'] / max(1, s['count']):.1f}")
+
+    def after_epoch(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    after_train = after_epoch
+
+
+@registry.register_hook("metric_logger")
+class MetricLogger(HookBase):
+    """``log.jsonl`` and TensorBoard scalars under ``tb/``: train steps every
+    ``run.log_every``, one record per epoch, and each evaluation during training."""
+
+    def __init__(self):
+        self._writer = None
+        self._training = False
+
+    def before_train(self) -> None:
+        self._training = True
+
+    def after_step(self) -> None:
+        r = self.runner
+        if r.step % r.cfg.run.log_every == 0:
+            self.write({"kind": "train", "epoch": r.current_epoch, "step": r.step,
+                        "loss": float(r.step_output["loss"].detach()),
+                        "lr": r.optimizer.param_groups[0]["lr"], **r.step_output["losses"]})
+
+    def after_epoch(self) -> None:
+        r = self.runner
+        s = r.epoch_stats
+        # collective: every rank takes part, rank 0 writes
+        train_acc = 100.0 * dist.all_reduce_mean(s["correct"]) / max(1.0, dist.all_reduce_mean(s["count"]))
+        self.write({"kind": "epoch", "epoch": r.epoch, "step": r.step,
+                    "train_loss": s["loss"] / max(1, s["batches"]), "train_acc": train_acc})
+
+    def after_eval(self, dataset, split, tag, report) -> None:
+        if not (self._training and report):
+            return
+        r = self.runner
+        kind = f"val_{split}" if dataset == r.train_dataset else f"val_{dataset}_{split}"
+        self.write({"kind": kind, "epoch": r.epoch if r.epoch >= 0 else r.current_epoch, "step": r.step,
+                    **{k: v for k, v in report.items() if isinstance(v, (int, float))}})
+
+    def after_train(self) -> None:
+        self._training = False
+        if self._writer:
+            self._writer.close()
+        self._writer = None
+
+    def write(self, record: Dict[str, Any]) -> None:
+        r = self.runner
+        if not r.is_main:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        r.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(r.output_dir / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        writer = self._tensorboard()
+        if writer is not None:
+            prefix = record.get("kind", "train")
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch", "time"):
+                    writer.add_scalar(f"{prefix}/{k}", v, record.get("step", r.step))
+
+    def _tensorboard(self):
+        if self._writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(log_dir=str(self.runner.output_dir / "tb"))
+            except Exception as e:  # tensorboard missing or broken: logging continues to JSONL
+                logger.warning("TensorBoard disabled: %s", e)
+                self._writer = False
+        return self._writer or None
+
+
+@registry.register_hook("evaluation")
+class EvalHook(HookBase):
+    """Evaluates ``run.valid_splits`` of every dataset after each epoch. The first
+    valid split of the training dataset decides ``checkpoint_best`` (``run.best_metric``)."""
+
+    def after_epoch(self) -> None:
+        r = self.runner
+        r.improved = False
+        for name in r.dataset_names():
+            for split in r.cfg.run.valid_splits:
+                report = r.evaluate_split(split, tag=f"epoch{r.epoch + 1}", dataset=name)
+                primary = name == r.train_dataset and split == r.cfg.run.valid_splits[0]
+                if name == r.train_dataset:
+                    r.val_reports[split] = report
+                value = _metric(report, r.cfg.run.best_metric)
+                if primary and value is not None and (r.best is None or value > r.best):
+                    r.best = value
+                    r.improved = True
+
+
+@registry.register_hook("checkpointer")
+class CheckpointHook(HookBase):
+    """Resumes from ``run.resume`` before training; writes ``checkpoint_best.pth`` when
+    the evaluation improved and ``checkpoint_last.pth`` after every epoch (atomically)."""
+
+    def before_train(self) -> None:
+        r = self.runner
+        resume = r.cfg.run.resume
+        if not resume:
+            return
+        path = r.output_dir / "checkpoint_last.pth" if resume == "auto" else Path(resume)
+        if not path.is_file():
+            if resume == "auto":
+                logger.info("resume auto: no %s yet, starting from scratch", path)
+                return
+            raise TrainingError(f"run.resume: checkpoint not found: {path}. Use run.resume=auto to start from "
+                                f"scratch when no checkpoint exists yet.")
+        r.restore(path)
+        if r.is_main:
+            print(f"[gf] resumed from {path}: epoch {r.epoch + 1} done, step {r.step}", flush=True)
+
+    def after_epoch(self) -> None:
+        r = self.runner
+        if r.improved:
+            r.save_checkpoint("checkpoint_best.pth")
+        r.save_checkpoint("checkpoint_last.pth")
+        dist.barrier()

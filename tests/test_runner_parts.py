@@ -1,0 +1,310 @@
+"""The runner assembled from registered parts: hooks from a plugin, several datasets,
+``model.checkpoint`` (fine-tuning the authors' released weights), a plugin benchmark with
+its own evaluator, and one error line per failure at the command line."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from gf.cli import main as gf_main
+from gf.common.io import torch_load_safe
+
+from conftest import REFERENCE
+from test_runner import PLUGINS, REPO, write_config
+
+
+@pytest.fixture(autouse=True)
+def plugin_path(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGINS)
+
+
+# -- hooks ----------------------------------------------------------------------------------
+def test_a_plugin_hook_is_called_at_each_point_of_the_loop(tmp_path):
+    from gf_test_plugins import CountCallsHook
+
+    CountCallsHook.counts, CountCallsHook.evaluated = {}, []
+    cfg = write_config(tmp_path, epochs=2, extra_run="hooks: [count_calls]")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    steps = 2 * 6  # 24 training questions, batch 4, 2 epochs
+    assert CountCallsHook.counts == {"before_train": 1, "before_epoch": 2, "before_step": steps,
+                                     "after_forward": steps, "after_step": steps, "after_epoch": 2,
+                                     "after_train": 1, "after_eval": 3}
+    assert CountCallsHook.evaluated == [("synthetic_star", "val", "epoch1"), ("synthetic_star", "val", "epoch2"),
+                                        ("synthetic_star", "test", "best")]
+
+
+def test_an_unknown_hook_is_refused_before_any_work(tmp_path, capsys):
+    cfg = write_config(tmp_path, extra_run="hooks: [count_call]")
+    assert gf_main(["validate", "--cfg-path", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown hook 'count_call'" in err and "'count_calls'" in err
+    assert not (tmp_path / "data").exists()
+
+
+# -- several datasets -----------------------------------------------------------------------
+def _two_datasets(tmp_path, train_dataset="synthetic_star"):
+    """The tiny demo config plus ``star`` reading the folder ``synthetic_star`` generates
+    (the synthetic benchmark is written in STAR's layout)."""
+    cfg = write_config(tmp_path, epochs=1, extra_run=f"train_dataset: {train_dataset}" if train_dataset else "")
+    data = OmegaConf.to_container(OmegaConf.load(cfg))
+    data["datasets"]["star"] = {"data_root": str(tmp_path / "data"), "dataset_dir": "SYNTHETIC_STAR", "max_feats": 24}
+    OmegaConf.save(OmegaConf.create(data), cfg)
+    return cfg
+
+
+def test_a_config_with_two_datasets_trains_on_one_and_evaluates_both(tmp_path, capsys):
+    cfg = _two_datasets(tmp_path)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    out = tmp_path / "out" / "eval"
+    for name in ("val_epoch1_report.json", "test_best_report.json", "star/val_epoch1_report.json",
+                 "star/test_best_predictions.json", "star/test_best_submission.json"):
+        assert (out / name).is_file(), name
+    trained = json.loads((out / "val_epoch1_report.json").read_text())
+    other = json.loads((out / "star/val_epoch1_report.json").read_text())
+    # the same questions, read through two builders, scored by the same model: the same figures
+    assert other["num_questions"] == trained["num_questions"] == 12
+    assert other["overall"] == trained["overall"]
+    # STAR's test split is unlabelled: predictions and the submission file, no accuracy
+    star_test = json.loads((out / "star/test_best_report.json").read_text())
+    assert star_test["num_questions"] == 0 and star_test["unlabelled"] == 12
+    printed = capsys.readouterr().out
+    assert "[gf] star val (epoch1)" in printed and "[gf] synthetic_star test (best)" in printed
+
+
+def test_two_datasets_without_train_dataset_are_refused(tmp_path, capsys):
+    cfg = _two_datasets(tmp_path, train_dataset=None)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "several datasets (synthetic_star, star)" in err and "run.train_dataset" in err
+
+
+# -- model.checkpoint ---------------------------------------------------------------------------
+def _star_bundle_from_oracle(root: Path, expected) -> None:
+    """The reference oracle's three questions as a STAR bundle (txt_db/, vis_db/)."""
+    types = ["Interaction", "Sequence", "Prediction"]
+    qids = [f"{t}_T1_{i}" for i, t in enumerate(types)]
+    (root / "txt_db").mkdir(parents=True)
+    (root / "vis_db").mkdir()
+    rows, events = [], {}
+    for i, qid in enumerate(qids):
+        rows.append({"question_id": qid, "video_id": f"V{i}", "question": expected["questions"][i],
+                     "options": list(expected["options"][i]), "answer": int(expected["labels"][i])})
+        spans = expected["target_spans_cxw"][i].double()
+        actions = [[int(c), float(cx - w / 2), float(cx + w / 2)]
+                   for c, (cx, w) in zip(expected["target_classes"][i].tolist(), spans.tolist())]
+        events[qid] = {"duration": 1.0, "actions": actions}
+    for split in ("train", "val", "test"):
+        (root / "txt_db" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "txt_db" / "events.json").write_text(json.dumps(events))
+    (root / "txt_db" / "action_mapping.txt").write_text("\n".join(f"a{i:03d} action {i}" for i in range(12)))
+    torch.save({qid: expected["frames"][i].clone() for i, qid in enumerate(qids)}, root / "vis_db" / "s3d.pth")
+
+
+def test_train_from_the_authors_checkpoint_starts_from_exactly_its_weights(tmp_path):
+    from gf_test_plugins import LossOfTheFirstBatch
+
+    case = REFERENCE / "star_mc"
+    meta = json.loads((case / "meta.json").read_text())
+    expected = torch.load(case / "expected.pt", weights_only=True)
+    assert [f"{q} {o}" for q, opts in zip(expected["questions"], expected["options"]) for o in opts] == \
+        expected["texts"]  # the bundle's "{question} {option}" gives the oracle's texts
+    _star_bundle_from_oracle(tmp_path / "STAR", expected)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        plugins: [gf_test_plugins]
+        model:
+          name: glance_focus
+          model_type: star_reference
+          checkpoint: {case / 'model_3.tar'}
+          text_encoder: {case / 'text_encoder'}
+          d_model: {meta['d_model']}
+          nhead: {meta['nhead']}
+          num_encoder_layers: {meta['num_encoder_layers']}
+          num_decoder_layers: {meta['num_decoder_layers']}
+          dim_feedforward: {meta['dim_feedforward']}
+          num_queries: {meta['num_queries']}
+        datasets:
+          star: {{data_root: {tmp_path}, max_feats: {meta['frames']}, unlabelled_splits: []}}
+        run:
+          output_dir: {tmp_path / 'out'}
+          epochs: 1
+          max_steps: 1
+          batch_size: 3
+          num_workers: 0
+          progress: false
+          valid_splits: []
+          test_splits: []
+          hooks: [loss_of_the_first_batch]
+    """))
+    LossOfTheFirstBatch.losses = {}
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    reference = {k: float(v) for k, v in expected["loss_sup"].items()}
+    assert set(LossOfTheFirstBatch.losses) == set(reference)
+    for name, value in reference.items():
+        assert LossOfTheFirstBatch.losses[name] == pytest.approx(value, abs=1e-5), name
+    # and the step that followed moved the weights away from the authors' ones
+    from gf.models.glance_focus.reference_checkpoint import map_reference_keys, read_reference_state_dict
+
+    authors, _ = map_reference_keys(read_reference_state_dict(case / "model_3.tar"))
+    trained = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["model"]
+    assert set(trained) == set(authors)
+    assert any(not torch.equal(trained[k], authors[k]) for k in authors)
+
+
+def test_model_checkpoint_that_does_not_fit_is_refused_whole(tmp_path, capsys):
+    cfg = write_config(tmp_path, extra_run="")
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options",
+                    f"model.checkpoint={REFERENCE / 'star_mc' / 'model_3.tar'}"]) == 4
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("gf ")]
+    assert len(err) == 1 and err[0].startswith("gf train: error: ") and "nothing was loaded" in err[0]
+    assert "missing keys" in err[0] or "shape mismatches" in err[0]
+    assert not (tmp_path / "out" / "checkpoint_last.pth").exists()
+
+
+# -- a benchmark from a plugin ----------------------------------------------------------------
+def _toy_benchmark(root: Path) -> None:
+    g = torch.Generator().manual_seed(0)
+    answers = ["zero", "one", "two", "three"]
+    root.mkdir(parents=True)
+    (root / "answers.json").write_text(json.dumps(answers))
+    feats = {}
+    for split, n in (("train", 16), ("val", 6), ("test", 6)):
+        rows = []
+        for i in range(n):
+            vid = f"{split}{i}"
+            count = i % 4
+            feats[vid] = torch.randn(6, 8, generator=g) + count
+            rows.append({"question_id": f"{split}_{i}", "video_id": vid, "question": "how many times?",
+                         "answer": answers[count], "skill": "count" if i % 2 else "compare"})
+        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    torch.save(feats, root / "features.pth")
+
+
+def test_a_plugin_benchmark_trains_and_evaluates_through_the_cli(tmp_path):
+    from test_runner import run_gf
+
+    _toy_benchmark(tmp_path / "TOY")
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        plugins: [gf_toy_counting]
+        model:
+          name: glance_focus
+          model_type: demo_uns
+          text_encoder: {REFERENCE / 'star_mc' / 'text_encoder'}
+          freeze_text_encoder: true
+          d_model: 32
+          nhead: 4
+          dim_feedforward: 64
+          num_queries: 4
+        datasets:
+          toy_counting: {{data_root: {tmp_path}}}
+        run: {{output_dir: {tmp_path / 'out'}, epochs: 1, batch_size: 8, num_workers: 0, progress: false, lr: 0.001}}
+    """))
+    run_gf(["train", "--cfg-path", str(cfg)])
+    report = json.loads((tmp_path / "out/eval/test_best_report.json").read_text())
+    assert report["benchmark"] == "toy_counting" and report["num_questions"] == 6
+    assert set(report["breakdowns"]["skill"]) == {"count", "compare"}
+    ckpt = torch_load_safe(tmp_path / "out/checkpoint_last.pth")
+    assert ckpt["extra"]["model_config"]["num_answers"] == 4  # the vocabulary file sized the head
+    # re-scored without the model: the plugin evaluator gets the vocabulary size from the file
+    rescore = ["evaluate", "--predictions", str(tmp_path / "out/eval/test_best_predictions.json"),
+               "--report", str(tmp_path / "again.json")]
+    refused = run_gf(rescore, check=False)
+    assert refused.returncode == 5 and "--plugins" in refused.stderr
+    proc = run_gf(rescore + ["--plugins", "gf_toy_counting"])
+    assert "toy_counting" in proc.stdout
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["breakdowns"] == report["breakdowns"]
+    proc = run_gf(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(tmp_path / "out/checkpoint_last.pth"),
+                   "--splits", "val", "--tag", "again"])
+    assert (tmp_path / "out/eval/val_again_report.json").is_file()
+
+
+# -- gf list ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, names", [
+    ("evaluators", ["agqa", "egotaskqa", "nextqa", "star"]),
+    ("converters", ["agqa", "egotaskqa", "nextqa", "star"]),
+    ("feature_stores", ["hdf5", "npy", "pth", "webdataset"]),
+    ("pretrained", ["glance_focus/star_reference_authors"]),
+    ("hooks", ["checkpointer", "evaluation", "lr_scheduler", "metric_logger", "nonfinite_loss", "progress"]),
+    ("optimizers", ["adam", "adamw", "sgd"]),
+])
+def test_gf_list_shows_every_kind(kind, names, capsys, isolated_cache):
+    assert gf_main(["list", kind]) == 0
+    listed = capsys.readouterr().out.split()
+    assert set(names) <= set(listed)
+
+
+def test_gf_list_without_a_kind_shows_them_all(capsys, isolated_cache):
+    assert gf_main(["list"]) == 0
+    out = capsys.readouterr().out
+    for header in ("models:", "builders:", "processors:", "tasks:", "runners:", "hooks:", "optimizers:",
+                   "lr_schedulers:", "evaluators:", "converters:", "feature_stores:", "pretrained:"):
+        assert header in out
+
+
+# -- one error line per failure ---------------------------------------------------------------
+def _cli(args, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PLUGINS, str(REPO)]), "GF_CACHE_DIR": str(tmp_path / "c"), "GF_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "gf", *args], capture_output=True, text=True, cwd=tmp_path, env=env)
+
+
+def _bad_predictions(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "gf-predictions", "version": 1, "benchmark": "star", "split": "val",
+                                "predictions": {"Interaction_T1_1": {"prediction": 9, "answer": 0, "fields": {}}}}))
+    return path
+
+
+CASES = {
+    "list": (lambda t: ["list", "gizmos"], 2, "unknown kind 'gizmos'"),
+    "validate": (lambda t: ["validate", "--cfg-path", str(t / "missing.yaml")], 2, "config file not found"),
+    "train": (lambda t: ["train", "--cfg-path", str(write_config(t)), "--options", "run.optimizer=adamm"], 2,
+              "unknown optimizer 'adamm'"),
+    "evaluate": (lambda t: ["evaluate", "--predictions", str(_bad_predictions(t))], 5, "Interaction_T1_1"),
+    "prepare": (lambda t: ["prepare", "starr", "--raw", str(t), "--out", str(t / "o")], 2,
+                "unknown converter 'starr'"),
+    "download": (lambda t: ["download", "https://example.invalid/x.bin"], 6, "offline"),
+    "zoo": (lambda t: ["zoo", "publish", str(REFERENCE / "star_mc" / "model_3.tar"), "--name", "glance_focus/x"], 4,
+            "not a gf checkpoint"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_each_command_prints_a_gf_error_as_one_line(command, tmp_path):
+    make_args, code, fragment = CASES[command]
+    proc = _cli(make_args(tmp_path), tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"gf {command}: error: "), proc.stderr
+    assert fragment.lower() in lines[0].lower()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = _cli(["--debug", "prepare", "starr", "--raw", str(tmp_path), "--out", str(tmp_path / "o")], tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "RegistryError" in proc.stderr
+
+
+def test_every_gf_error_derives_from_the_root():
+    import gf.common.download as download
+    import gf.datasets.feature_stores as stores
+    import gf.evaluation as evaluation
+    import gf.models.checkpoint as checkpoint
+    import gf.models.zoo as zoo
+    from gf.common import errors
+    from gf.datasets.synthetic import SyntheticBenchmarkError
+
+    classes = [download.ChecksumError, download.OfflineError, download.InvalidURLError, download.ArchiveError,
+               stores.FeatureKeyError, evaluation.MissingPredictionError, evaluation.PredictionsFileError,
+               checkpoint.CheckpointMismatchError, zoo.ZooError, zoo.UnknownPretrainedError, SyntheticBenchmarkError,
+               *(getattr(errors, n) for n in errors.__all__)]
+    for cls in classes:
+        assert issubclass(cls, errors.GfError), cls
+        assert isinstance(cls.exit_code, int) and cls.exit_code > 0
