@@ -49,6 +49,7 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
     returns ``{"video", "video_mask"}``; ``eval_processors["text"](question, options)``
     returns the texts in the format the weights were trained with (one per option).
     """
+    from gf.common.errors import ConfigError
     from gf.processors.text import VideoQATextProcessor
     from gf.processors.video import VideoFeatureProcessor
 
@@ -57,7 +58,7 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
     cfg = getattr(model, "config", None)
     max_feats, feature_dim = getattr(cfg, "max_feats", None), getattr(cfg, "feature_dim", None)
     if max_feats is None:
-        raise ValueError(f"model {name!r} has no config.max_feats; gf's video processor needs it "
+        raise ConfigError(f"model {name!r} has no config.max_feats; gf's video processor needs it "
                          f"to sample frames as in training.")
     text = VideoQATextProcessor(text_format or DEFAULT_TEXT_FORMAT)
     train = {"video": VideoFeatureProcessor(max_feats, feature_dim, train=True), "text": text}
@@ -68,20 +69,21 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
 def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pretrained: Optional[str],
           overrides: Mapping[str, Any]):
     """(model on device, text format of its weights or None)."""
+    from gf.common.errors import CheckpointError, ConfigError
     from gf.common.registry import registry
     from gf.models import zoo
 
     if checkpoint is not None and pretrained is not None:
-        raise ValueError("give either checkpoint= or pretrained=, not both")
+        raise ConfigError("give either checkpoint= or pretrained=, not both")
     zoo_name = pretrained
     if checkpoint is not None:
         zoo_name = zoo.zoo_name_of(checkpoint)
     if zoo_name is not None:
         entry = zoo.get_pretrained(zoo_name)
         if entry.model != name:
-            raise ValueError(f"zoo entry {entry.name!r} is a {entry.model!r} model, not {name!r}.")
+            raise CheckpointError(f"zoo entry {entry.name!r} is a {entry.model!r} model, not {name!r}.")
         if model_type is not None and entry.model_type is not None and model_type != entry.model_type:
-            raise ValueError(f"zoo entry {entry.name!r} is model_type {entry.model_type!r}, not {model_type!r}; "
+            raise CheckpointError(f"zoo entry {entry.name!r} is model_type {entry.model_type!r}, not {model_type!r}; "
                              f"drop model_type or pass {entry.model_type!r}.")
         model, meta = zoo._load_pretrained(entry.name, device=device, **overrides)
         return model, meta["text_format"]

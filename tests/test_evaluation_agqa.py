@@ -76,4 +76,4 @@ def test_vocabulary_in_file_bounds_answers(tmp_path):
     save_predictions(path, "agqa", "test", sample(), answer_vocab=[f"a{i}" for i in range(10)])
     assert evaluate_predictions(path)["overall"] == pytest.approx(60.0)
     with pytest.raises(EvaluationError, match="out of range"):
-        evaluate_predictions(path, answer_vocab_size=9)  # q4 answers index 9
+        evaluate_predictions(path, {"answer_vocab_size": 9})  # q4 answers index 9

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
-from gf.common.errors import DatasetError, RegistryError
+from gf.common.errors import ConfigError, DatasetError, RegistryError
 from gf.common.io import DataFileError
 from gf.common.registry import registry
 from gf.datasets.base import BaseBuilder
@@ -331,12 +331,12 @@ def test_splits_share_one_feature_store(bundle):
 
 
 def test_unknown_config_key_is_an_error_naming_it(bundle):
-    with pytest.raises(DatasetError) as err:
+    with pytest.raises(ConfigError) as err:
         StarBuilder({"max_feat": 5})
     msg = str(err.value)
     assert "'max_feat'" in msg and "did you mean 'max_feats'" in msg and "skip_file" in msg
     assert isinstance(err.value, ValueError)  # code written before gf's error root still catches it
-    with pytest.raises(DatasetError, match="key_field"):
+    with pytest.raises(ConfigError, match="key_field"):
         StarBuilder({"key_field": "vid"})
     # a feature format typo fails at construction, naming the key and the registered formats
     with pytest.raises(RegistryError, match=r"datasets\.star\.feature_format: unknown feature_store 'pht'.*'pth'"):
@@ -356,7 +356,7 @@ def test_base_builder_rejects_unknown_keys():
         DEFAULT_CONFIG = {"a": 1, "paths": {"x": "1"}}
 
     assert Tiny({"a": 2}).config == {"a": 2, "paths": {"x": "1"}}
-    with pytest.raises(DatasetError, match=r"datasets\.tiny: unknown key 'b'\. Known keys: a, paths\."):
+    with pytest.raises(ConfigError, match=r"datasets\.tiny: unknown key 'b'\. Known keys: a, paths\."):
         Tiny({"b": 2})
 
 

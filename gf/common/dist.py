@@ -64,5 +64,8 @@ def all_reduce_mean(value: float) -> float:
 
 
 def cleanup() -> None:
+    """Leave the process group once every rank is done: a rank that tears it down while
+    another still finishes its last collective can abort the other (gloo)."""
     if is_dist():
+        dist.barrier()
         dist.destroy_process_group()

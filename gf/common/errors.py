@@ -14,8 +14,8 @@ Exit codes of the ``gf`` command (also in the README):
 ====  ===================================================================
  1    a run failed while training (non-finite loss or matching cost)
  2    the command line, a config or a registry name is wrong
- 3    a data file or dataset is wrong (annotations, features, vocabulary)
- 4    a checkpoint does not fit the model
+ 3    a data file, dataset or model input is wrong (annotations, features, vocabulary)
+ 4    a checkpoint is missing or does not fit the model
  5    predictions cannot be scored
  6    a download failed or did not match its hash
 ====  ===================================================================
@@ -24,12 +24,14 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "CheckpointNotFoundError",
     "ConfigError",
     "DataFileError",
     "DatasetError",
     "DownloadError",
     "EvaluationError",
     "GfError",
+    "ModelInputError",
     "NonFiniteLossError",
     "RegistryError",
     "TrainingError",
@@ -73,10 +75,20 @@ class DatasetError(GfError, ValueError):
     exit_code = 3
 
 
-class CheckpointError(GfError, RuntimeError):
+class CheckpointError(GfError, ValueError):
     """A checkpoint cannot be used: not a checkpoint, or it does not fit the model or config."""
 
     exit_code = 4
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path, URL or zoo name points at nothing; the message says where gf looked."""
+
+
+class ModelInputError(GfError, ValueError):
+    """What was given to a model does not fit it (batch layout, options, vocabulary, sizes)."""
+
+    exit_code = 3
 
 
 class EvaluationError(GfError, ValueError):

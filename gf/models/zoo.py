@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from gf.common.download import cache_dir, download, gdrive_file_id, sha256sum
-from gf.common.errors import DataFileError, RegistryError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, RegistryError
 from gf.common.io import atomic_write_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, check_known_keys, did_you_mean, normalize_sha256
@@ -492,9 +492,9 @@ def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: b
     if path.is_file():
         return path
     if path.exists():
-        raise FileNotFoundError(f"checkpoint {text!r} is a folder, not a checkpoint file.")
+        raise CheckpointNotFoundError(f"checkpoint {text!r} is a folder, not a checkpoint file.")
     hint = did_you_mean(text, list_pretrained())
-    raise FileNotFoundError(
+    raise CheckpointNotFoundError(
         f"checkpoint {text!r} not found: it is not a file, not a URL (http(s)://, file://, hf://) "
         f"and not a zoo entry (zoo:<name>; see `gf list` / gf.models.zoo.list_pretrained()).{hint}")
 
@@ -525,7 +525,7 @@ def _load_model_file(path, *, model, model_type, config, format, device, **overr
 
     path = Path(path)
     if format not in FORMATS + ("auto",):
-        raise ValueError(f"format must be 'gf', 'authors' or 'auto', got {format!r}")
+        raise ConfigError(f"format must be 'gf', 'authors' or 'auto', got {format!r}")
     model_cls = registry.get_model_class(model)
     ckpt = None
     if format in ("gf", "auto"):
@@ -551,11 +551,11 @@ def _build_gf(path: Path, ckpt: Mapping[str, Any], model: str, model_cls, model_
 
     trained_as = ((ckpt.get("config") or {}).get("model") or {}).get("name")
     if trained_as and trained_as != model:
-        raise ValueError(f"{path} holds a {trained_as!r} model, not {model!r}.")
+        raise CheckpointError(f"{path} holds a {trained_as!r} model, not {model!r}.")
     recorded = dict((ckpt.get("extra") or {}).get("model_config") or {})
     recorded_type = recorded.pop("model_type", None)
     if model_type and recorded_type and model_type != recorded_type:
-        raise ValueError(f"{path} was trained as model_type {recorded_type!r}, not {model_type!r}; "
+        raise CheckpointError(f"{path} was trained as model_type {recorded_type!r}, not {model_type!r}; "
                          f"drop model_type (or pass {recorded_type!r}).")
     cfg = dict(config) if config is not None else recorded
     if not cfg and not model_type and not recorded_type:
@@ -575,7 +575,7 @@ def _build_gf(path: Path, ckpt: Mapping[str, Any], model: str, model_cls, model_
 
 def _build_authors(path: Path, model: str, model_cls, model_type, config, overrides):
     if model != "glance_focus":
-        raise ValueError(f"{path} is not a gf checkpoint, and the authors' format exists only for "
+        raise CheckpointError(f"{path} is not a gf checkpoint, and the authors' format exists only for "
                          f"glance_focus (asked for {model!r}).")
     from gf.models.glance_focus.reference_checkpoint import (infer_reference_config, load_reference_weights,
                                                              read_reference_state_dict)

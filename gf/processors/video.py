@@ -12,7 +12,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
+from gf.common.utils import check_known_keys
 
 __all__ = ["sample_frames", "VideoFeatureProcessor"]
 
@@ -29,16 +31,16 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
     Training and evaluation sample alike, as the reference does.
     """
     if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
-        raise ValueError(f"max_feats must be a positive integer, got {max_feats!r}")
+        raise ConfigError(f"max_feats must be a positive integer, got {max_feats!r}")
     feats = torch.as_tensor(feats)
     if feats.ndim != 2:
-        raise ValueError(
+        raise DataFileError(
             f"video features must be 2-D [T, D] (flatten them in the feature store), "
             f"got shape {tuple(feats.shape)}"
         )
     num_frames, dim = feats.shape
     if num_frames == 0:
-        raise ValueError(
+        raise DataFileError(
             f"video features have no frames (shape {tuple(feats.shape)}); the feature file "
             f"holds an empty entry for this video — re-extract it or drop the video."
         )
@@ -65,9 +67,9 @@ class VideoFeatureProcessor:
 
     def __init__(self, max_feats: int = 80, feature_dim: Optional[int] = None, train: bool = False):
         if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
-            raise ValueError(f"video_features processor: max_feats must be a positive integer, got {max_feats!r}")
+            raise ConfigError(f"video_features processor: max_feats must be a positive integer, got {max_feats!r}")
         if feature_dim is not None and (not isinstance(feature_dim, int) or feature_dim < 1):
-            raise ValueError(f"video_features processor: feature_dim must be a positive integer or None, got {feature_dim!r}")
+            raise ConfigError(f"video_features processor: feature_dim must be a positive integer or None, got {feature_dim!r}")
         self.max_feats = max_feats
         self.feature_dim = feature_dim
         self.train = train
@@ -77,19 +79,15 @@ class VideoFeatureProcessor:
         """Build from a config mapping; unknown keys are errors (they are usually typos)."""
         cfg = dict(cfg or {})
         cfg.pop("name", None)  # LAVIS-style processor configs carry their registry name
-        known = {"max_feats", "feature_dim", "train"}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(
-                f"video_features processor: unknown config keys {unknown}; known keys: {sorted(known)}"
-            )
+        check_known_keys(cfg, ("max_feats", "feature_dim", "train"), owner="video_features processor",
+                         error=ConfigError)
         return cls(**cfg)
 
     def __call__(self, feats: torch.Tensor) -> Dict[str, torch.Tensor]:
         feats = torch.as_tensor(feats)
         if self.feature_dim is not None and (feats.ndim < 1 or feats.shape[-1] != self.feature_dim):
             got = feats.shape[-1] if feats.ndim else "a scalar"
-            raise ValueError(
+            raise DataFileError(
                 f"video features have dimension {got} but the video_features processor "
                 f"expects feature_dim={self.feature_dim}; use the feature file of the right "
                 f"backbone or set feature_dim to {got}."

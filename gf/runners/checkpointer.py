@@ -66,7 +66,7 @@ def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Ma
     return Path(path)
 
 
-class NotAGfCheckpointError(CheckpointError, ValueError):
+class NotAGfCheckpointError(CheckpointError):
     """The file loads but is not a gf checkpoint (it may be the authors' ``model_N.tar``)."""
 
 

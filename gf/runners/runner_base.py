@@ -12,6 +12,7 @@ evaluated exactly once, and only rank 0 writes files.
 from __future__ import annotations
 
 import os
+import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,9 @@ class Runner:
     # -- parts -------------------------------------------------------------------------------
     def register_hooks(self, hooks: Sequence[Any]) -> None:
         for hook in hooks:
-            hook.runner = self
+            # a proxy, not a reference: a runner <-> hook cycle would keep the runner (and its
+            # DDP wrapper) alive until interpreter shutdown, after the process group is gone
+            hook.runner = weakref.proxy(self)
             self.hooks.append(hook)
 
     def _call(self, point: str, *args) -> None:
@@ -303,4 +306,5 @@ class Runner:
         return reports
 
     def close(self) -> None:
+        self.ddp_model = self.model  # release DDP while its process group still exists
         dist.cleanup()

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gf.common.errors import ModelInputError
+
 from .config import GlanceFocusConfig
 from .matcher import Assignment, HungarianMatcher
 from .spans import generalized_temporal_iou, span_cxw_to_xx
@@ -38,7 +40,7 @@ class GlanceFocusCriterion(nn.Module):
         extra: Dict[str, object] = {}
         if self.memory == "sup":
             if target_spans is None or target_classes is None:
-                raise ValueError("supervised Glance-Focus needs 'spans' and 'event_classes' in the batch "
+                raise ModelInputError("supervised Glance-Focus needs 'spans' and 'event_classes' in the batch "
                                  "(use memory: uns for benchmarks without event annotations)")
             indices = self.matcher(outputs["pred_logits"], outputs["pred_spans"], target_spans, target_classes)
             extra["matcher_indices"] = indices

@@ -7,6 +7,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from gf.common.errors import ConfigError
+
 Assignment = Tuple[Tensor, Tensor]
 
 
@@ -21,7 +23,7 @@ class HungarianMatcher(torch.nn.Module):
     def __init__(self, cost_cls: float = 1.0, cost_l1: float = 1.0):
         super().__init__()
         if cost_cls == 0 and cost_l1 == 0:
-            raise ValueError("matcher costs cost_cls and cost_l1 cannot both be 0")
+            raise ConfigError("matcher costs cost_cls and cost_l1 cannot both be 0")
         self.cost_cls = cost_cls
         self.cost_l1 = cost_l1
 
@@ -37,7 +39,7 @@ class HungarianMatcher(torch.nn.Module):
             return [empty for _ in range(batch)]
         tgt_ids = torch.cat([c.reshape(-1).long() for c in target_classes]).to(pred_logits.device)
         if tgt_ids.numel() and (int(tgt_ids.min()) < 0 or int(tgt_ids.max()) >= num_classes):
-            raise ValueError(
+            raise ConfigError(
                 f"event class ids must lie in [0, {num_classes}) (event_pred_dim={num_classes}); "
                 f"got min {int(tgt_ids.min())}, max {int(tgt_ids.max())}. Set the model's "
                 f"event_pred_dim to the number of event classes + 1."

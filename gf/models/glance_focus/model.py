@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
 
 from .config import GlanceFocusConfig
@@ -141,7 +142,7 @@ class GlanceFocus(nn.Module):
         self.grounded_answer = None
         if cfg.grounded_answer:
             if self.reference or cfg.answer_mode != "mc":
-                raise ValueError("grounded_answer needs arch 'paper' and answer_mode 'mc'")
+                raise ConfigError("grounded_answer needs arch 'paper' and answer_mode 'mc'")
             self.grounded_answer = GroundedAnswerScore(
                 d, num_event_classes=cfg.event_pred_dim if cfg.memory == "sup" else None)
         if not self.reference and cfg.frame_pos == "learned":
@@ -183,7 +184,7 @@ class GlanceFocus(nn.Module):
         t = x.shape[1]
         if self.config.frame_pos == "learned":
             if t > self.config.max_feats:
-                raise ValueError(f"video has {t} frames but learned positions cover max_feats="
+                raise ModelInputError(f"video has {t} frames but learned positions cover max_feats="
                                  f"{self.config.max_feats}")
             return x + self.frame_pos_embed.weight[:t]
         return x + sinusoidal_positions(t, x.shape[-1], x.device, x.dtype)
@@ -325,10 +326,10 @@ class GlanceFocus(nn.Module):
     def _texts_per_video(self, batch: int, num_texts: int) -> int:
         if self.config.answer_mode == "oe":
             if num_texts != batch:
-                raise ValueError(f"open-ended batch: expected one text per video ({batch}), got {num_texts}")
+                raise ModelInputError(f"open-ended batch: expected one text per video ({batch}), got {num_texts}")
             return 1
         if num_texts % batch or num_texts // batch < 2:
-            raise ValueError(f"multiple-choice batch: {num_texts} texts for {batch} videos; expected "
+            raise ModelInputError(f"multiple-choice batch: {num_texts} texts for {batch} videos; expected "
                              f"K >= 2 option texts per video (question + option), grouped by question")
         return num_texts // batch
 
@@ -366,22 +367,22 @@ class GlanceFocus(nn.Module):
         if video_mask is not None:
             keep = torch.as_tensor(video_mask).bool()
             if feats.ndim != 2 or keep.shape != feats.shape[:1]:
-                raise ValueError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
+                raise ModelInputError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
                                  f"video_mask {tuple(keep.shape)}")
             feats = feats[keep]
         sample = VideoFeatureProcessor(cfg.max_feats, cfg.feature_dim)(feats)
         if cfg.answer_mode == "mc":
             if options is None or isinstance(options, str) or len(options) < 2:
-                raise ValueError(f"multiple-choice model: give options as a list of at least 2 strings, "
+                raise ModelInputError(f"multiple-choice model: give options as a list of at least 2 strings, "
                                  f"got {options!r}")
             if answer_vocab is not None:
-                raise ValueError("answer_vocab is for open-ended models; multiple choice answers with options")
+                raise ModelInputError("answer_vocab is for open-ended models; multiple choice answers with options")
         else:
             if options is not None:
-                raise ValueError("open-ended model: it answers from its vocabulary, options are not used; "
+                raise ModelInputError("open-ended model: it answers from its vocabulary, options are not used; "
                                  "pass answer_vocab to get the answer string")
             if answer_vocab is not None and len(answer_vocab) != cfg.num_answers:
-                raise ValueError(f"answer_vocab has {len(answer_vocab)} entries but the model scores "
+                raise ModelInputError(f"answer_vocab has {len(answer_vocab)} entries but the model scores "
                                  f"num_answers={cfg.num_answers}")
         texts = VideoQATextProcessor(text_format)(question, options)
         param = next(self.parameters())

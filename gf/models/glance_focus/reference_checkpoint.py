@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import torch
 
+from gf.common.errors import CheckpointError
 from gf.common.io import torch_load_safe
 from gf.models.checkpoint import load_state_dict_checked
 
@@ -65,7 +66,7 @@ def read_reference_state_dict(path) -> Dict[str, torch.Tensor]:
     if isinstance(ckpt, Mapping) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
         return dict(ckpt)
     keys = list(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
-    raise ValueError(f"{path}: not an authors' Glance-Focus checkpoint (expected a dict with "
+    raise CheckpointError(f"{path}: not an authors' Glance-Focus checkpoint (expected a dict with "
                      f"'model_state_dict'); top-level keys: {keys}")
 
 
@@ -73,7 +74,7 @@ def infer_reference_config(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
     """Sizes that can be read off the authors' state dict (heads count cannot)."""
     def shape(k):
         if k not in state:
-            raise ValueError(f"authors' checkpoint lacks {k!r}; cannot infer the model size")
+            raise CheckpointError(f"authors' checkpoint lacks {k!r}; cannot infer the model size")
         return tuple(state[k].shape)
 
     d_model, feature_dim = shape("input_proj.main.0.weight_v") if "input_proj.main.0.weight_v" in state \

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gf.common.errors import ModelInputError
+
 _EPS = 1e-7
 
 
@@ -32,7 +34,7 @@ def spans_seconds_to_cxw(spans_xx: Tensor, duration: float) -> Tensor:
     trimmed clip, and clipping the centre/width instead would move the event.
     """
     if duration <= 0:
-        raise ValueError(f"clip duration must be positive, got {duration}")
+        raise ModelInputError(f"clip duration must be positive, got {duration}")
     xx = (spans_xx.float() / float(duration)).clamp(0.0, 1.0)
     return span_xx_to_cxw(xx)
 
@@ -55,7 +57,7 @@ def generalized_temporal_iou(spans1: Tensor, spans2: Tensor) -> Tensor:
     # `<`, not `not >=`: NaN spans pass through, so the loss becomes NaN and the runner's
     # NaN guard reports the step and questions instead of this check masking it.
     if bool((spans1[:, 1] < spans1[:, 0]).any() or (spans2[:, 1] < spans2[:, 0]).any()):
-        raise ValueError("generalized_temporal_iou needs (start, end) spans with end >= start")
+        raise ModelInputError("generalized_temporal_iou needs (start, end) spans with end >= start")
     iou, union = temporal_iou(spans1, spans2)
     left = torch.min(spans1[:, None, 0], spans2[None, :, 0])
     right = torch.max(spans1[:, None, 1], spans2[None, :, 1])
