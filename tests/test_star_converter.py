@@ -236,7 +236,7 @@ def _edit(raw: Path, split: str, index: int, fn):
     ("three_choices", r"record 0 .*expected 4 'choices', got 3"),
     ("some_test_answers", "1 of 4 questions have an 'answer'"),
     ("duplicate_id", "question_id 'Interaction_T1_0' appears again"),
-    ("video_not_in_csv", r"not in .*Charades.*\['VID99'\]"),
+    ("video_not_in_csv", r"not in .*Charades.*: 'VID99'; pass both"),
     ("no_charades_classes", "pass charades_classes"),
 ])
 def test_errors_name_file_and_question(tmp_path, case, match):

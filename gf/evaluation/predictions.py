@@ -44,7 +44,9 @@ class PredictionsFileError(DataFileError, EvaluationError):
     """A predictions file (or what is about to be written as one) is malformed.
 
     Both a :class:`DataFileError` (a bad file) and an :class:`EvaluationError` (cannot be
-    scored), so either ``except`` catches it."""
+    scored), so either ``except`` catches it; the CLI exits with the evaluation code."""
+
+    exit_code = EvaluationError.exit_code
 
 
 @dataclass

@@ -26,6 +26,7 @@ from gf.common import dist
 from gf.common.config import save_config
 from gf.common.errors import ConfigError, TrainingError
 from gf.common.registry import registry
+from gf.common.utils import describe_ids
 from gf.runners.checkpointer import load_checkpoint, load_model_weights, restore_rng_state, save_checkpoint
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
@@ -263,7 +264,7 @@ class Runner:
         for part in dist.all_gather_objects(records):
             overlap = merged.keys() & part.keys()
             if overlap:
-                raise TrainingError(f"question ids predicted twice across processes: {sorted(overlap)[:10]}")
+                raise TrainingError(f"question ids predicted twice across processes: {describe_ids(sorted(overlap))}")
             merged.update(part)
         return merged  # completeness is checked by the evaluator against the split's ids
 

@@ -61,7 +61,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
-from gf.common.utils import PathLike
+from gf.common.utils import PathLike, describe_ids
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
 
@@ -119,7 +119,7 @@ def read_answer_set(path: Path) -> List[str]:
                                 f"shift every later label")
     dup = [a for a, n in Counter(answers).items() if n > 1]
     if dup:
-        raise DataFileError(f"{path}: answer(s) {dup[:5]} listed more than once; labels would be ambiguous")
+        raise DataFileError(f"{path}: answer(s) {describe_ids(dup)} listed more than once; labels would be ambiguous")
     if not answers:
         raise DataFileError(f"{path}: empty answer set")
     return answers
@@ -403,7 +403,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
     for split, recs in records.items():
         dup = [q for q, n in Counter(r["question_id"] for r in recs).items() if n > 1]
         if dup:
-            raise DataFileError(f"{qa_paths[split]}: question_id(s) {dup[:5]} appear more than once")
+            raise DataFileError(f"{qa_paths[split]}: question_id(s) {describe_ids(dup)} appear more than once")
 
     types_path = _find("all_reasoning_types.txt", [qa_dir])
     if types_path is not None:

@@ -57,7 +57,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
-from gf.common.utils import PathLike
+from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 
@@ -103,7 +103,7 @@ def _id_lines(path: Path) -> List[Tuple[str, str]]:
     ids = [i for i, _ in out]
     dup = [i for i, n in Counter(ids).items() if n > 1]
     if dup:
-        raise DataFileError(f"{path}: id(s) {dup[:5]} appear more than once")
+        raise DataFileError(f"{path}: id(s) {describe_ids(dup)} appear more than once")
     return out
 
 
@@ -275,7 +275,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     if used_ids and all(a.startswith("a") for a in used_ids):
         unknown = sorted(used_ids - set(star_index))
         if unknown:
-            raise DataFileError(f"{csv_paths}: action ids {unknown[:5]} are not in {action_classes}")
+            raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
         to_star = {a: a for a in used_ids}
         id_space = "star"
         classes_path = None
@@ -313,7 +313,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
     if no_video:
         raise DataFileError(f"{len(no_video)} STAR video(s) are not in {[str(p) for p in csv_paths]}: "
-                            f"{no_video[:10]}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
+                            f"{describe_ids(no_video)}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
 
     # Events per question.
     star_actions: Dict[str, List[Tuple[int, float, float]]] = {}

@@ -15,6 +15,7 @@ import torch
 
 from gf.common.errors import CheckpointError
 from gf.common.io import torch_load_safe
+from gf.common.utils import describe_ids
 from gf.models.checkpoint import load_state_dict_checked
 
 from .model import GlanceFocus
@@ -65,9 +66,9 @@ def read_reference_state_dict(path) -> Dict[str, torch.Tensor]:
         return dict(ckpt["model_state_dict"])
     if isinstance(ckpt, Mapping) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
         return dict(ckpt)
-    keys = list(ckpt)[:10] if isinstance(ckpt, Mapping) else type(ckpt).__name__
+    found = f"top-level keys: {describe_ids(ckpt)}" if isinstance(ckpt, Mapping) else f"a {type(ckpt).__name__}"
     raise CheckpointError(f"{path}: not an authors' Glance-Focus checkpoint (expected a dict with "
-                     f"'model_state_dict'); top-level keys: {keys}")
+                          f"'model_state_dict'); found {found}")
 
 
 def infer_reference_config(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
