@@ -95,25 +95,54 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _rescore(args) -> int:
+    """``gf evaluate --predictions P``: score a predictions file without the model. With
+    ``--cfg-path``, the split is read through its builder, so every question of the split
+    must be predicted and no other (without it, the report says coverage was not checked)."""
+    from gf.common.config import load_plugins
+    from gf.common.errors import ConfigError
+    from gf.evaluation import check_distinct_paths, evaluate_predictions, format_report, load_predictions, save_report
+
+    load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
+    if args.report:
+        check_distinct_paths({"--predictions": args.predictions}, {"--report": args.report})
+    pf = load_predictions(args.predictions)
+    if args.benchmark and args.benchmark != pf.benchmark:
+        raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
+    if args.split:
+        pf.split = args.split
+    info, expected, provenance = None, None, None
+    if args.cfg_path:
+        from gf.runners.build import build_datasets
+
+        cfg = _config(args)
+        matching = [name for name in cfg.datasets
+                    if getattr(_builder_class(name), "benchmark", None) == pf.benchmark]
+        if len(matching) != 1:
+            raise ConfigError(f"{args.cfg_path}: expected one dataset whose benchmark is {pf.benchmark!r} (the "
+                              f"predictions' benchmark) under datasets:, found {matching or 'none'}")
+        ds = build_datasets(cfg, {matching[0]: [pf.split]})[matching[0]]
+        info, expected = ds.info, ds.splits[pf.split].question_ids()
+        if ds.fingerprint is not None:
+            provenance = {"split_fingerprint": ds.fingerprint(pf.split)}
+    report = evaluate_predictions(pf, info, expected_ids=expected, provenance=provenance)
+    print(format_report(report))
+    if args.report:
+        save_report(args.report, report)
+    return 0
+
+
+def _builder_class(name: str):
+    from gf.common.registry import registry
+
+    return registry.get_builder_class(name)
+
+
 def cmd_evaluate(args) -> int:
     from gf.common.errors import ConfigError
 
     if args.predictions:
-        from gf.common.config import load_plugins
-        from gf.evaluation import evaluate_predictions, format_report, load_predictions, save_report
-
-        load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
-
-        pf = load_predictions(args.predictions)
-        if args.benchmark and args.benchmark != pf.benchmark:
-            raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
-        if args.split:
-            pf.split = args.split
-        report = evaluate_predictions(pf)
-        print(format_report(report))
-        if args.report:
-            save_report(args.report, report)
-        return 0
+        return _rescore(args)
     if not args.cfg_path:
         raise ConfigError("give --cfg-path (with --checkpoint, or model.checkpoint in the config), or --predictions")
     if args.checkpoint:
@@ -151,7 +180,10 @@ def cmd_prepare(args) -> int:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
-    summary = prepare(args.benchmark, args.raw, args.out, **options)
+    from gf.evaluation import check_distinct_paths
+
+    check_distinct_paths({"--raw": args.raw}, {"--out": args.out})  # the release is never written over
+    summary = prepare(args.benchmark, args.raw, args.out, overwrite=args.overwrite, **options)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -161,13 +193,14 @@ def cmd_download(args) -> int:
     from gf.common.errors import ConfigError
 
     if args.url.startswith(("model:", "zoo:")):
-        if args.sha256 or args.dest:
-            raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest")
+        if args.sha256 or args.dest or args.overwrite:
+            raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest/--overwrite")
         from gf.models import zoo
 
         path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet)
     else:
-        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet)
+        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet,
+                        overwrite=args.overwrite)
     print(f"{path}\nsha256 {sha256sum(path)}")
     return 0
 
@@ -222,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: model.checkpoint of the config)")
     p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
     p.add_argument("--tag", default="eval", help="name used in the output files")
-    p.add_argument("--predictions", help="a gf predictions file to re-score without the model")
+    p.add_argument("--predictions", help="a gf predictions file to re-score without the model (with --cfg-path: "
+                                         "checked against the split's questions)")
     p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
     p.add_argument("--split", help="with --predictions: the split name to report")
     p.add_argument("--report", help="with --predictions: write the report JSON here")
@@ -235,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True, help="folder with the official release files")
     p.add_argument("--out", required=True, help="output folder, e.g. $DATA_ROOT/NExT-QA")
     p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="converter options (JSON values)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the annotations gf prepare wrote before (other files in --out are kept)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("download", help="download a file (http(s)://, file://, hf://, Google Drive) into the cache")
@@ -242,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", help="expected hash; a mismatch is an error and nothing is kept")
     p.add_argument("--dest", help="destination file or folder (default: the gf cache, $GF_CACHE_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --dest: replace an existing file (otherwise it is verified against --sha256 or refused)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("zoo", help="pretrained model entries: list, publish")

@@ -10,7 +10,7 @@ with a repeated class, clips with the right number of events and with the right 
 
 Not a test (pytest does not collect it). Example, on the demo's run folder:
 
-    python tools/probe_event_sequences.py output/glance_focus/demo/train_sup/checkpoint_best.pth
+    python tools/probe_event_sequences.py output/glance_focus/demo/train_sup/demo_sup_grounded/checkpoint_best.pth
     python tools/probe_event_sequences.py CKPT --suppress-duplicates   # gf's dedup on
 """
 from __future__ import annotations

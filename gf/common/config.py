@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class RunConfig:
     best_metric: str = "overall"           # report key used to pick checkpoint_best (STAR: mean)
     log_every: int = 10
     resume: Optional[str] = None           # null | auto | path to a checkpoint
+    overwrite: bool = False                # start again in an output_dir that already holds a run
     progress: bool = True
 
 
@@ -204,9 +206,21 @@ def _validate_values(cfg: DictConfig) -> None:
         raise ConfigError(f"run.amp must be none, bf16 or fp16, got {run.amp!r}")
     if run.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"run.device must be auto, cpu or cuda, got {run.device!r}")
-    for key in ("epochs", "batch_size", "eval_batch_size"):
+    for key in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if run[key] < 1:
             raise ConfigError(f"run.{key} must be >= 1, got {run[key]}")
+    if run.max_steps is not None and run.max_steps < 1:
+        raise ConfigError(f"run.max_steps must be >= 1 or null (no limit), got {run.max_steps}: a run of no "
+                          f"step would write an untrained checkpoint")
+    for key in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+        value = run[key]
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"run.{key} must be a finite number >= 0, got {value}")
+    if run.min_lr_ratio > 1:
+        raise ConfigError(f"run.min_lr_ratio must be in [0, 1], got {run.min_lr_ratio}")
+    for key in ("warmup_steps", "num_workers"):
+        if run[key] < 0:
+            raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:

@@ -12,6 +12,12 @@ the server supports it), is verified against the expected sha256, and only then 
 onto ``<dest>``. A ``filelock.FileLock`` on ``<dest>.lock`` makes concurrent callers
 wait for the one that downloads. ``GF_OFFLINE=1`` turns every call into a cache lookup.
 
+A file already at a caller's ``dest`` is not trusted: it is returned only when it has
+the expected sha256; without one (or on a mismatch) it is refused and left in place,
+unless ``overwrite=True`` asks for a download over it. File names taken from URLs are
+their last path component (``/`` and ``\\`` both separate), so nothing derived from a
+URL leaves its folder.
+
 Supported URLs:
 
 - ``http://`` / ``https://`` through the standard library (``urllib``), redirects
@@ -47,8 +53,9 @@ import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from gf import __version__
 from gf.common.errors import ConfigError, DownloadError
@@ -58,6 +65,7 @@ from gf.common.utils import PathLike, normalize_sha256
 __all__ = [
     "ArchiveError",
     "ChecksumError",
+    "DestinationExistsError",
     "DownloadError",
     "HfLocation",
     "InvalidURLError",
@@ -96,6 +104,10 @@ class OfflineError(DownloadError):
 
 class InvalidURLError(DownloadError, ValueError):
     """The URL's scheme or shape is not one gf can download."""
+
+
+class DestinationExistsError(DownloadError, FileExistsError):
+    """``dest`` already holds a file that gf cannot verify as the download (it is left as it is)."""
 
 
 class ArchiveError(DownloadError):
@@ -231,6 +243,8 @@ def download(
     backoff: float = 1.0,
     progress: bool = True,
     offline: Optional[bool] = None,
+    overwrite: bool = False,
+    dest_is_cache: bool = False,
 ) -> Path:
     """Fetch ``url`` once, verify it, and return the local path.
 
@@ -239,11 +253,13 @@ def download(
             share link (see the module docstring).
         sha256: expected hex digest. A mismatch raises :class:`ChecksumError` and
             deletes the file. Without it the digest is logged so it can be pinned.
-        dest: file path, or an existing directory to put ``filename`` in. Default:
+        dest: file path, or an existing directory to put ``filename`` in (a path ending
+            with a separator must be an existing directory). Default:
             ``cache_dir()/downloads/<sha256 or URL-hash prefix>/<filename>``; for
             ``hf://`` without ``dest``, the Hugging Face cache's own path.
         filename: name of the file when ``dest`` is not a file path. Default: the last
-            URL path component (the file id for Drive links).
+            URL path component (the file id for Drive links); it never contains a path
+            separator, so the file stays in its folder.
         timeout: seconds per socket operation (connect, each read).
         retries: attempts in all (1 = no retry) on connection errors, timeouts, HTTP
             5xx/408/429 and truncated transfers; each retry resumes the ``.part`` file.
@@ -252,25 +268,38 @@ def download(
             uses its own backoff for Drive links).
         progress: show a tqdm bar (only when stderr is a terminal).
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
+        overwrite: allow replacing a file already at ``dest`` that cannot be verified
+            (no ``sha256``) or does not match ``sha256``; the new file replaces it
+            atomically, only once it is complete and verified.
+        dest_is_cache: ``dest`` is a cache slot that gf owns (the model zoo's): a file
+            there is treated like a cache hit, as without ``dest``.
 
-    A file already at ``dest`` is returned without network when its sha256 matches
-    (or when no sha256 is given: files reach ``dest`` only after a complete transfer).
+    Cache paths (no ``dest``): a file already there is returned without network when its
+    sha256 matches (or when no sha256 is given: files reach the cache only after a
+    complete transfer); one that does not match is downloaded again.
+
+    A file already at an explicit ``dest`` is not gf's to trust: with ``sha256`` it is
+    verified and returned when it matches, and a mismatch raises
+    :class:`DestinationExistsError` naming both hashes (the file is left in place);
+    without ``sha256`` it is refused. ``overwrite=True`` downloads over it instead.
     """
-    url = str(url)
-    expected = normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError) if sha256 else None
+    url = _check_url_text(url)
+    expected = (normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError)
+                if sha256 is not None else None)
     offline = is_offline(offline)
-    if filename is not None and (not filename or "/" in filename or "\\" in filename
-                                 or filename in (".", "..")):
-        raise ConfigError(f"filename must be a plain file name, got {filename!r}.")
-    attempts = max(1, int(retries))
+    _check_filename(filename)
+    attempts = _check_transfer_options(timeout, retries, backoff)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
+    explicit = dest is not None and not dest_is_cache
     if scheme == "hf":
-        return _download_hf(url, expected, dest, filename, offline)
+        return _download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite)
     if scheme not in ("http", "https", "file"):
+        local = " (for a local file write file:///absolute/path)" if not scheme or len(scheme) == 1 else ""
         raise InvalidURLError(
             f"cannot download {url!r}: unsupported scheme {scheme or '(none)'!r}; "
-            f"use http(s)://, file://, hf://<org>/<repo>/<path> or a Google Drive link."
+            f"use http(s)://, file://, hf://<org>/<repo>/<path> or a Google Drive link{local}."
         )
+    _check_url_shape(url, scheme)
 
     drive_id = gdrive_file_id(url)
     if drive_id is not None:
@@ -286,19 +315,30 @@ def download(
         cache_key = url
     target = _resolve_dest(dest, name, expected or hashlib.sha256(cache_key.encode()).hexdigest())
 
-    cached, actual = _existing_file_ok(target, expected)
-    if cached:
-        return target
+    before = None
+    if explicit:
+        usable, before = _existing_dest(target, expected, overwrite)
+        if usable:
+            return target
+        actual = None
+    else:
+        usable, actual = _existing_file_ok(target, expected)
+        if usable:
+            return target
     if offline:
         raise OfflineError(_offline_message(url, target, expected, actual))
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     part = target.with_name(target.name + ".part")
     with _file_lock(target, url):
         # Another process may have finished while we waited for the lock.
-        cached, _ = _existing_file_ok(target, expected, quiet=True)
-        if cached:
-            return target
+        if explicit:
+            if _placed_meanwhile(target, before, expected):
+                return target
+        else:
+            usable, _ = _existing_file_ok(target, expected, quiet=True)
+            if usable:
+                return target
         if scheme == "file":
             _copy_file_url(url, part, progress)
         elif drive_id is not None:
@@ -313,16 +353,177 @@ def download(
         return _finalize(part, target, expected, url)
 
 
+# --------------------------------------------------------------------------- argument checks
+
+#: Longest file name gf derives from a URL (most file systems allow 255 bytes; room is
+#: left for the ``.part`` / ``.lock`` suffixes).
+_MAX_NAME_BYTES = 200
+
+
+def _check_url_text(url: Any) -> str:
+    if not isinstance(url, (str, os.PathLike)) or not str(url).strip():
+        raise InvalidURLError(f"cannot download {url!r}: give a URL (http(s)://, file://, hf://... or a "
+                              f"Google Drive link).")
+    text = str(url).strip()
+    if any(ch in text for ch in ("\x00", "\n", "\r")):
+        raise InvalidURLError(f"cannot download {text!r}: the URL contains a control character "
+                              f"(NUL or line break); check how it was copied.")
+    return text
+
+
+def _check_url_shape(url: str, scheme: str) -> None:
+    """Refuse http(s) URLs that could never be fetched, before any retry loop."""
+    if scheme not in ("http", "https"):
+        return
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as err:
+        raise InvalidURLError(f"cannot download {url!r}: bad port ({err}).") from None
+    if not parts.hostname:
+        raise InvalidURLError(f"cannot download {url!r}: no host name; expected {scheme}://<host>/<path>.")
+    if any(ch.isspace() for ch in url):
+        raise InvalidURLError(f"cannot download {url!r}: URLs cannot contain spaces; write them as %20.")
+
+
+def _check_filename(filename: Any) -> None:
+    if filename is None:
+        return
+    if (not isinstance(filename, str) or not filename or "/" in filename or "\\" in filename
+            or "\x00" in filename or filename in (".", "..")):
+        raise ConfigError(f"filename must be a plain file name (no folder, no '/' or '\\', not '.' or "
+                          f"'..'), got {filename!r}.")
+
+
+def _check_transfer_options(timeout: Any, retries: Any, backoff: Any) -> int:
+    """Attempts in all; numbers that make no sense are errors, not silent defaults."""
+    for key, value in (("timeout", timeout), ("backoff", backoff)):
+        if key == "timeout" and value is None:
+            continue  # no timeout: wait as long as the server takes
+        if isinstance(value, bool) or not isinstance(value, Real) or value != value or value < 0 \
+                or (key == "timeout" and value == 0):
+            raise ConfigError(f"download: {key} must be a {'positive' if key == 'timeout' else 'non-negative'} "
+                              f"number of seconds, got {value!r}.")
+    if isinstance(retries, bool) or not isinstance(retries, Integral):
+        raise ConfigError(f"download: retries must be an integer (attempts in all), got {retries!r}.")
+    return max(1, int(retries))
+
+
 def _filename_from_url(url: str) -> str:
-    name = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
-    return name if name not in ("", ".", "..") else "download"
+    """The URL's last path component, as a plain file name that stays in its folder.
+
+    Both ``/`` and ``\\`` count as separators (``%2F``/``%5C`` included, once unquoted),
+    so a URL such as ``https://host/a/..%5C..%5Cx`` names ``x``, never a path.
+    """
+    return _plain_name(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+
+
+def _plain_name(raw: str) -> str:
+    """The last component of ``raw`` (``/`` or ``\\`` separated) as a file name."""
+    name = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip()
+    if name in ("", ".", ".."):
+        return "download"
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        suffix = posixpath.splitext(name)[1]
+        suffix = suffix if 0 < len(suffix.encode("utf-8")) <= 16 else ""
+        name = f"download-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:16]}{suffix}"
+    return name
+
+
+def _inside(root: Path, path: Path) -> bool:
+    root_s, path_s = os.path.abspath(root), os.path.abspath(path)
+    return os.path.commonpath([root_s, path_s]) == root_s
 
 
 def _resolve_dest(dest: Optional[PathLike], name: str, key: str) -> Path:
     if dest is None:
-        return cache_dir() / "downloads" / key[:16] / name
-    dest = Path(dest).expanduser()
-    return dest / name if dest.is_dir() else dest
+        root = cache_dir() / "downloads"
+        target = root / key[:16] / name
+        if not _inside(root, target) or target.parent.parent != root:
+            raise ConfigError(f"download: file name {name!r} would be written outside the cache folder {root}; "
+                              f"pass filename= with a plain file name.")
+        return target
+    try:
+        text = os.fspath(dest)
+    except TypeError:
+        raise ConfigError(f"dest must be a path, got {type(dest).__name__} {dest!r}.") from None
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"dest must be a file or folder path, got {dest!r}.")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path / name
+    if text.endswith(("/", os.sep)):
+        raise ConfigError(f"dest {text!r} ends with a path separator, so it names a folder, but there is no "
+                          f"folder {path}. Create it first, or give the file's path without the trailing "
+                          f"separator.")
+    return path
+
+
+def _make_parent(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"cannot download to {target}: {target.parent} (or a folder above it) is a file, "
+                          f"not a folder; choose another dest.") from None
+    except OSError as err:
+        raise DownloadError(f"cannot create the folder {target.parent} for {target.name}: {err}. Choose a "
+                            f"writable dest (or set GF_CACHE_DIR).") from None
+
+
+def _stat_key(path: Path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _existing_dest(target: Path, expected: Optional[str], overwrite: bool):
+    """(usable, stat of the existing file or None) for an explicit ``dest``.
+
+    An existing file is returned only when it has the expected sha256; otherwise it is
+    refused (left in place) unless ``overwrite``.
+    """
+    if not target.exists():
+        return False, None
+    if not target.is_file():
+        raise ConfigError(f"cannot download to {target}: it exists and is not a file; choose another dest.")
+    before = _stat_key(target)
+    if expected is None:
+        if overwrite:
+            logger.info("%s exists; downloading over it (overwrite=True)", target)
+            return False, before
+        raise DestinationExistsError(
+            f"{target} already exists and no sha256 was given to check it, so gf cannot tell whether it is "
+            f"this download; nothing was downloaded and the file was left as it is. Pass sha256= "
+            f"(gf download --sha256) to verify and reuse it, overwrite=True (gf download --overwrite) to "
+            f"download over it, or choose another dest."
+        )
+    actual = sha256sum(target)
+    if actual == expected:
+        logger.info("using existing %s (sha256 verified)", target)
+        return True, before
+    if overwrite:
+        logger.warning("%s has sha256 %s, not the expected %s; downloading over it (overwrite=True)",
+                       target, actual, expected)
+        return False, before
+    raise DestinationExistsError(
+        f"{target} already exists with sha256 {actual}, but {expected} is expected; it was left as it is. "
+        f"Delete it (or choose another dest), or pass overwrite=True (gf download --overwrite) to download "
+        f"over it."
+    )
+
+
+def _placed_meanwhile(target: Path, before, expected: Optional[str]) -> bool:
+    """Whether another process put a complete (and, with ``expected``, verified) file at
+    ``target`` while this one waited for the lock."""
+    now = _stat_key(target)
+    if now is None or now == before:
+        return False
+    if expected is None:
+        logger.info("%s was downloaded by another process meanwhile; using it", target)
+        return True
+    return sha256sum(target) == expected
 
 
 def _existing_file_ok(target: Path, expected: Optional[str], quiet: bool = False):
@@ -368,6 +569,9 @@ def _file_lock(path: Path, what: str) -> Iterator[None]:
             waited += _LOCK_LOG_EVERY_S
             logger.info("waiting %.0fs so far for another process working on %s (lock %s.lock)",
                         waited, what, path)
+        except (OSError, ValueError) as err:
+            raise DownloadError(f"cannot create the lock file {path}.lock ({type(err).__name__}: {err}); "
+                                f"the folder must be writable: choose another dest (or set GF_CACHE_DIR).") from None
     try:
         yield
     finally:
@@ -625,14 +829,22 @@ def _hf_errors(*names: str) -> tuple:
 
 
 def _download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
-                 filename: Optional[str], offline: bool) -> Path:
-    """Delegate to ``hf_hub_download`` (its cache, auth and revisions), then verify."""
+                 filename: Optional[str], offline: bool, *, explicit: bool = True,
+                 overwrite: bool = False) -> Path:
+    """Delegate to ``hf_hub_download`` (its cache, auth and revisions), then verify.
+
+    ``explicit``: ``dest`` is the caller's (an existing file there is verified or
+    refused, see :func:`download`), not a cache slot of gf's."""
     location = parse_hf_url(url)
     target = None
+    before = None
     if dest is not None:
-        target = _resolve_dest(dest, filename or PurePosixPath(location.filename).name, "")
-        cached, _ = _existing_file_ok(target, expected)
-        if cached:
+        target = _resolve_dest(dest, filename or _plain_name(location.filename), "")
+        if explicit:
+            usable, before = _existing_dest(target, expected, overwrite)
+        else:
+            usable, _ = _existing_file_ok(target, expected)
+        if usable:
             return target
     try:
         import huggingface_hub
@@ -683,9 +895,11 @@ def _download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
             )
     if target is None:
         return local
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     part = target.with_name(target.name + ".part")
     with _file_lock(target, url):
+        if explicit and _placed_meanwhile(target, before, expected):
+            return target
         shutil.copyfile(local, part)
         return _finalize(part, target, expected, url)
 

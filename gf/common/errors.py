@@ -33,6 +33,7 @@ __all__ = [
     "GfError",
     "ModelInputError",
     "NonFiniteLossError",
+    "OutputLockedError",
     "RegistryError",
     "TrainingError",
 ]
@@ -55,6 +56,16 @@ class ConfigError(GfError, ValueError):
     """A config is invalid; the message names the key and where it came from."""
 
     exit_code = 2
+
+
+class OutputLockedError(ConfigError):
+    """Another gf process holds the output folder (``<folder>/.gf.lock``); the message names
+    the folder, that process's pid and its command. ``folder``, ``pid`` and ``command`` are
+    also attributes (``pid``/``command`` are ``None`` when the holder had not written them yet)."""
+
+    def __init__(self, message: str, *, folder=None, pid=None, command=None):
+        super().__init__(message)
+        self.folder, self.pid, self.command = folder, pid, command
 
 
 class RegistryError(_PlainMessage, GfError, KeyError):

@@ -1,34 +1,56 @@
-"""Atomic writes and safe reads.
+"""Atomic writes, safe reads and output-folder locks.
 
 Why: a run killed mid-write must never leave a truncated checkpoint, cache, prediction
 or report that a later run would trust. Every writer in gf goes through
 :func:`atomic_write`: data lands in a temporary file in the destination folder (same
-filesystem), is flushed and fsynced, then renamed over the target in one step.
+filesystem), is flushed and fsynced, then renamed over the target in one step
+(:func:`remove_stale_temp_files` deletes what a killed writer left). Readers turn every way
+a user's file can be wrong (missing, not UTF-8, malformed, not a torch file) into one
+:class:`~gf.common.errors.GfError` naming the file (and line), and two gf processes never
+write into one folder at once (:func:`output_lock`).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, List, Optional, Type
 
-from gf.common.errors import DataFileError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError, DataFileError, OutputLockedError
 from gf.common.utils import PathLike
+
+try:  # POSIX; elsewhere output_lock degrades to no lock (with a warning)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 
 __all__ = [
+    "LOCK_NAME",
+    "OutputLock",
     "atomic_write",
     "atomic_write_json",
     "atomic_write_jsonl",
     "atomic_write_text",
     "atomic_torch_save",
+    "check_plain_name",
+    "decode_utf8",
     "load_json",
     "load_jsonl",
+    "output_lock",
+    "read_text_utf8",
+    "remove_stale_temp_files",
     "torch_load_safe",
     "DataFileError",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def current_umask() -> int:
@@ -106,50 +128,68 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
         torch.save(obj, fh)
 
 
-def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None = None) -> Any:
-    """``torch.load`` that never executes pickled code (``weights_only=True``)."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"file not found: {path}")
-    extra = {} if mmap is None else {"mmap": mmap}
+# ---------------------------------------------------------------------------------------
+# reading text: UTF-8 or a message naming the line
+# ---------------------------------------------------------------------------------------
+def decode_utf8(data: bytes, path: PathLike, what: str = "text file", encoding: str = "utf-8") -> str:
+    """``data`` (the bytes of ``path``) as text; bytes that are not UTF-8 are a
+    :class:`DataFileError` naming the file, the line and the column of the first bad byte
+    and saying to re-save the file as UTF-8 (``encoding`` may be ``"utf-8-sig"`` to drop a BOM)."""
     try:
-        return torch.load(str(path), map_location=map_location, weights_only=True, **extra)
-    except Exception as e:  # pickle.UnpicklingError and friends
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        start = e.start + (3 if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        bad = data[start:start + 1].hex()
         raise DataFileError(
-            f"could not load {path} safely with torch.load(weights_only=True): {e}. "
-            f"gf never unpickles arbitrary objects; re-save the file as a plain dict of "
-            f"tensors (or safetensors)."
-        ) from e
+            f"{path}:{line}: {what} is not UTF-8 (byte 0x{bad} at column {column}: {e.reason}); gf reads "
+            f"text files as UTF-8, so re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
 
 
-def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:
-    """Read a JSON file; missing or malformed is a :class:`DataFileError` naming it.
-
-    ``json_kw`` go to ``json.load`` (e.g. ``object_pairs_hook`` to catch repeated keys), so
-    a reader that needs them keeps these messages instead of opening the file itself.
-    """
+def read_text_utf8(path: PathLike, what: str = "text file", encoding: str = "utf-8") -> str:
+    """The text of ``path``: missing is a :class:`DataFileError` ("<what> not found"), and so
+    are bytes that are not UTF-8 (naming file and line, see :func:`decode_utf8`)."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{what} not found: {path}")
+    return decode_utf8(path.read_bytes(), path, what, encoding)
+
+
+def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:
+    """Read a JSON file; missing, not UTF-8 or malformed is a :class:`DataFileError` naming it.
+
+    ``json_kw`` go to ``json.loads`` (e.g. ``object_pairs_hook`` to catch repeated keys), so
+    a reader that needs them keeps these messages instead of opening the file itself.
+    """
+    path = Path(path)
+    text = read_text_utf8(path, what)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh, **json_kw)
+        return json.loads(text, **json_kw)
     except json.JSONDecodeError as e:
         raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
 
 
 def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:
-    """Read one JSON object per line; a bad line is an error naming file and line."""
+    """Read one JSON object per line; a bad line (malformed, or not UTF-8) is an error
+    naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{what} not found: {path}")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataFileError(
+                    f"{path}:{lineno}: {what} is not UTF-8 (byte 0x{raw[e.start:e.start + 1].hex()} at "
+                    f"column {e.start + 1}: {e.reason}); gf reads text files as UTF-8, so re-save the file as "
+                    f"UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+                ) from None
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
@@ -158,3 +198,228 @@ def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:
                     f"fix or remove that line."
                 ) from e
     return rows
+
+
+# ---------------------------------------------------------------------------------------
+# torch files
+# ---------------------------------------------------------------------------------------
+#: torch's message for a pickled object outside the weights-only allowlist.
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None = None,
+                    what: str = "checkpoint") -> Any:
+    """``torch.load`` that never executes pickled code (``weights_only=True``).
+
+    ``what`` names the file in messages and picks the error: ``"checkpoint"`` (default)
+    raises :class:`~gf.common.errors.CheckpointError` (a missing file:
+    :class:`~gf.common.errors.CheckpointNotFoundError`), anything else (``"feature file"``)
+    :class:`DataFileError`. A file that is not a (complete) torch file -- random bytes, an
+    empty or truncated file, a folder -- is one message saying so; a file that holds pickled
+    objects is refused naming the object. torch's own advice to load with
+    ``weights_only=False`` is never passed on: that would execute whatever the file holds.
+    ``mmap=True`` on a file in torch's legacy (non-zip) format, which cannot be mapped, loads
+    it without ``mmap``.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    error: Type[Exception] = CheckpointError if what == "checkpoint" else DataFileError
+    if path.is_dir():
+        raise error(f"{path} is a folder, not a {what}: name the {what} file inside it.")
+    if not path.is_file():
+        missing = CheckpointNotFoundError if what == "checkpoint" else DataFileError
+        raise missing(f"{what} not found: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise error(f"{path} is not a torch {what}: the file is empty (0 bytes); a write was interrupted or the "
+                    f"copy failed. Copy or produce the {what} again.")
+    is_zip = zipfile.is_zipfile(path)
+    extra = {} if mmap is None else {"mmap": bool(mmap) and is_zip}
+    try:
+        return torch.load(str(path), map_location=map_location, weights_only=True, **extra)
+    except Exception as e:  # torch raises many kinds for a bad file; none of its texts is passed on
+        unsafe = _UNSAFE_GLOBAL.search(str(e)) if isinstance(e, pickle.UnpicklingError) else None
+        if unsafe:
+            raise error(
+                f"{path}: the {what} holds a pickled object ({unsafe.group(1)}), which gf does not load: "
+                f"torch.load(weights_only=True) only reads tensors and plain containers, and unpickling "
+                f"arbitrary objects could run code. Re-save it as a plain dict of tensors (or safetensors)."
+            ) from None
+        kind = "a truncated or damaged torch zip archive" if is_zip else "not a file written by torch.save"
+        raise error(
+            f"{path} is not a (complete) torch {what} ({kind}; {size} bytes; {type(e).__name__}). It may be "
+            f"truncated by an interrupted copy or download, or be another kind of file; produce or copy the "
+            f"{what} again."
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------
+# names that become paths
+# ---------------------------------------------------------------------------------------
+_SEPARATORS = tuple(sep for sep in {"/", os.sep, os.altsep} if sep)
+
+
+def check_plain_name(name: Any, what: str, *, where: str = "", error: Type[Exception] = DataFileError) -> str:
+    """``name`` if it can be used as one file or member name inside a folder: a non-empty
+    string without path separators (``/``; on Windows also ``\\``) or NUL, and not ``.`` or
+    ``..`` (so it is not absolute either). Otherwise ``error`` naming it and ``where`` it came from: a name read
+    from data must never reach outside the folder it is meant for."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(name, str) or not name:
+        raise error(f"{prefix}{what} {name!r} must be a non-empty string to name a file.")
+    bad = None
+    if name in (".", ".."):
+        bad = "is a relative folder reference"
+    elif any(sep in name for sep in _SEPARATORS):
+        bad = "holds a path separator" + (" (an absolute path)" if os.path.isabs(name) else "")
+    elif "\x00" in name:
+        bad = "holds a NUL character"
+    if bad:
+        raise error(f"{prefix}{what} {name!r} {bad}; it must be a plain name that stays inside its folder.")
+    return name
+
+
+# ---------------------------------------------------------------------------------------
+# output folders: one writer at a time, and no temporary files left behind
+# ---------------------------------------------------------------------------------------
+#: Name of the lock file :func:`output_lock` keeps in the folder it locks.
+LOCK_NAME = ".gf.lock"
+
+#: ``atomic_write``'s temporary names: ``.<name>.<8 random chars of mkstemp>.tmp``.
+_ATOMIC_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def _read_lock_holder(path: Path) -> tuple:
+    """``(pid, command)`` written in a lock file, ``(None, None)`` when unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        pid, command = data.get("pid"), data.get("command")
+        return (pid if isinstance(pid, int) else None), (command if isinstance(command, str) else None)
+    except (OSError, ValueError, AttributeError):
+        return None, None
+
+
+class OutputLock:
+    """An exclusive OS lock on ``<folder>/.gf.lock``; see :func:`output_lock`."""
+
+    def __init__(self, folder: PathLike, command: str):
+        self.folder = Path(folder)
+        self.command = str(command)
+        self.path = self.folder / LOCK_NAME
+        self._fd: Optional[int] = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "OutputLock":
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path}: this lock is already held by this object")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:  # pragma: no cover - no flock on this platform
+            logger.warning("no fcntl on this platform: %s is not locked against a second gf process", self.folder)
+            self._fd = -1
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                pid, command = _read_lock_holder(self.path)
+                who = f"process {pid}" if pid is not None else "another process"
+                doing = f" ({command})" if command else ""
+                raise OutputLockedError(
+                    f"{self.folder} is in use by {who}{doing}: gf lets one process at a time write into a "
+                    f"folder. Wait for it to finish, or choose another folder.",
+                    folder=self.folder, pid=pid, command=command,
+                ) from None
+            # The holder before us may have removed the file between our open and our lock;
+            # then we hold a lock on a deleted file: start again on the current one.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        previous_pid, previous_command = _read_lock_holder(self.path)
+        if previous_pid is not None and previous_pid != os.getpid():
+            logger.info("%s: taking over the stale lock of process %s (%s), which has ended", self.folder,
+                        previous_pid, previous_command or "unknown command")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps({"pid": os.getpid(), "command": self.command}) + "\n").encode("utf-8"), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None or fd == -1:
+            return
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # while still locked: nobody can take it in between
+        finally:
+            os.close(fd)  # releases the flock
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"OutputLock({str(self.folder)!r}, {self.command!r}, held={self.held})"
+
+
+def output_lock(folder: PathLike, command: str) -> OutputLock:
+    """Hold ``folder`` for this process while a gf command writes into it::
+
+        with output_lock(run_dir, "gf train"):
+            ...
+
+    Entering creates ``folder`` if needed and takes an exclusive, non-blocking OS lock
+    (``flock``) on ``folder/.gf.lock``, into which it writes this process's pid and
+    ``command``. If another process holds it, entering raises
+    :class:`~gf.common.errors.OutputLockedError` (exit code 2) naming the folder, that
+    process's pid and command. A process that dies (even by ``kill -9``) releases its lock
+    with it, so a stale ``.gf.lock`` left behind is simply taken over. Leaving removes
+    the lock file. Also usable without ``with``: ``lock = output_lock(...); lock.__enter__()``
+    and later ``lock.__exit__(None, None, None)``.
+
+    flock is per open file: a second ``output_lock`` on the same folder in the same process
+    is refused too. On network filesystems without flock support the lock may not hold.
+    """
+    return OutputLock(folder, command)
+
+
+def remove_stale_temp_files(folder: PathLike) -> List[Path]:
+    """Delete the temporary files of interrupted :func:`atomic_write` calls under ``folder``
+    (recursively) and return their paths, sorted.
+
+    Those are regular files named ``.<name>.<8 characters>.tmp`` (``mkstemp`` with
+    ``prefix=".<name>."``, ``suffix=".tmp"``). Call it only while holding
+    :func:`output_lock` on ``folder``: a file another process is still writing has the same
+    name. Symbolic links (to files or folders) are neither followed nor removed. A missing
+    ``folder`` gives ``[]``.
+    """
+    root = Path(folder)
+    removed: List[Path] = []
+    if not root.is_dir():
+        return removed
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if not _ATOMIC_TEMP.fullmatch(name):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return sorted(removed)

@@ -13,13 +13,15 @@ The B codes below name defects of the authors' loaders, listed in docs/data_form
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, DataFileError, DatasetError, RegistryError
-from gf.common.io import load_json
+from gf.common.io import load_json, read_text_utf8
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys
 
@@ -89,11 +91,10 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
     Uses ``splitlines()``: the STAR class files have no final newline and the authors'
     ``read().split('\\n')[:-1]`` dropped their last class (B3). Trailing blank lines are
     ignored; a blank line in the middle would shift every later class, so it is an error.
+    A file that is not UTF-8 is an error naming the line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"class list not found: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_utf8(path, "class list").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     for lineno, line in enumerate(lines, start=1):
@@ -105,6 +106,18 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
     if not lines:
         raise DataFileError(f"{path}: class list is empty")
     return [line.strip() for line in lines]
+
+
+def _store_files(store: Any) -> List[str]:
+    """The files a feature store reads (its ``files()``; else its ``path``, a folder listed
+    recursively), for :meth:`VideoQABuilder.split_fingerprint`."""
+    files = getattr(store, "files", None)
+    if callable(files):
+        return [str(f) for f in files()]
+    path = str(getattr(store, "path", ""))
+    if os.path.isdir(path):
+        return sorted(str(Path(d) / n) for d, _, names in os.walk(path) for n in names)
+    return [path]
 
 
 def _registered_name(cls: type) -> Optional[str]:
@@ -225,7 +238,7 @@ class BaseBuilder:
             return set()
         path = self.require_path("skip_file", value, "skip file")
         ids = set()
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
+        for line in read_text_utf8(path, "skip file").splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 ids.add(line)
@@ -425,20 +438,31 @@ class VideoQABuilder(BaseBuilder):
                                           f"{self.display_name} annotation file for split {s!r}") for s in splits}
         vocab = self.answer_vocab()
         store = self.feature_store()
+        # The dimension every sample is checked against: the configured one, else the store's
+        # first key's. Passed to the processor so a store mixing dimensions fails at the
+        # sample that differs (naming its key), in training and evaluation alike.
+        feature_dim = c["feature_dim"] or store.feature_dim
         events = self.event_table()
         skip_ids = self._skip_ids()
+        skip_source = str(self.require_path("skip_file", c["skip_file"], "skip file")) if c.get("skip_file") else None
         datasets: Dict[str, VideoQADataset] = {}
         for split in splits:
             train = split == "train"
             records = self._records(ann_paths[split])
+            if not records:  # a run on it would "succeed" doing nothing
+                raise DatasetError(
+                    f"{self.config_prefix}: {ann_paths[split]} has no questions for split {split!r}; a run on it "
+                    f"would train or score nothing. Point {self.config_prefix}.annotations.{split} at the split's "
+                    f"annotation file, or leave {split!r} out of the splits you ask for."
+                )
             if split in c.get("unlabelled_splits", []):  # a dummy label must not be scored (B6/B7)
                 for rec in records:
                     rec["answer"] = None
             ds = VideoQADataset(
-                records, store, video_processor(c["max_feats"], c["feature_dim"], train=train), events,
+                records, store, video_processor(c["max_feats"], feature_dim, train=train), events,
                 split=split, benchmark=self.benchmark, max_events=c.get("max_events"), train=train, seed=c["seed"],
                 key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
-                skip_ids=skip_ids, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
+                skip_ids=skip_ids, skip_source=skip_source, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
                 num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
             )
             ds.stats.update(self._split_stats(split, ds))
@@ -446,6 +470,67 @@ class VideoQABuilder(BaseBuilder):
             logger.info("%s %s: %s", self.benchmark, split, ds.stats)
             datasets[split] = ds
         return datasets
+
+    # -- traceability ------------------------------------------------------------------------
+    def _fingerprint_files(self, split: str) -> List[Tuple[str, Path]]:
+        """``(label, path)`` of the files whose bytes :meth:`split_fingerprint` hashes: the
+        split's annotation file and, when configured, the skip file, the events file, the class
+        list (when the builder reads it) and the answer vocabulary. A builder that reads more
+        files (EgoTaskQA's reasoning types) adds them."""
+        c = self.config
+        files = [("annotations", self.require_path(f"annotations.{split}", c["annotations"][split],
+                                                   f"{self.display_name} annotation file for split {split!r}"))]
+        if c.get("skip_file"):
+            files.append(("skip_file", self.require_path("skip_file", c["skip_file"], "skip file")))
+        if c.get("events"):
+            files.append(("events", self.require_path("events", c["events"], f"{self.display_name} events file")))
+        key = self.CLASS_KEY
+        if key and c.get(key) and (self.CLASSES_WITHOUT_EVENTS or c.get("events")):
+            files.append((key, self.require_path(key, c[key], self.CLASS_LIST_WHAT)))
+        if c.get("answer_vocab"):
+            files.append(("answer_vocab", self.require_path("answer_vocab", c["answer_vocab"],
+                                                            f"{self.display_name} answer vocabulary")))
+        return files
+
+    def split_fingerprint(self, split: str) -> str:
+        """A sha256 (hex) naming exactly what split ``split`` is built from, for reports and
+        checkpoints to record.
+
+        It covers: the builder class and its full config (``json`` with sorted keys); the
+        **bytes** of the split's annotation file and, when configured, of the skip file, the
+        events file, the class list and the answer vocabulary (:meth:`_fingerprint_files`);
+        and the **identity** of the feature store's files -- each file's path, size and
+        ``mtime_ns`` -- not their bytes, which can be many GB (a feature file rewritten in
+        place with the same size and mtime is therefore not noticed; a copy with a new mtime
+        changes the fingerprint although its bytes are equal). Deterministic for the same
+        inputs; any changed input changes it. Reads the text files once (streamed) and stats
+        the feature files; the store itself is not loaded.
+        """
+        (split,) = self._requested_splits([split])
+        digest = hashlib.sha256()
+
+        def part(label: str, data: bytes) -> None:  # length-framed, so parts never run together
+            digest.update(f"{label}\0{len(data)}\0".encode("utf-8"))
+            digest.update(data)
+
+        part("gf-split-fingerprint", b"1")
+        part("builder", f"{type(self).__module__}.{type(self).__qualname__}".encode("utf-8"))
+        part("split", split.encode("utf-8"))
+        part("config", json.dumps(to_plain(self.config), sort_keys=True, default=str).encode("utf-8"))
+        for label, path in self._fingerprint_files(split):
+            file_hash = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    file_hash.update(chunk)
+            part(f"file:{label}", f"{path}\0".encode("utf-8") + file_hash.digest())
+        for path in _store_files(self.feature_store()):
+            try:
+                st = os.stat(path)
+                ident = f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+            except OSError as e:
+                raise DataFileError(f"feature file {path} cannot be read: {e}") from None
+            part("features", ident.encode("utf-8"))
+        return digest.hexdigest()
 
     def info(self) -> Dict[str, Any]:
         classes = self.class_names()

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from gf.common.errors import DataFileError, DatasetError, RegistryError
-from gf.common.io import atomic_write, torch_load_safe
+from gf.common.io import atomic_write, check_plain_name, torch_load_safe
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 
@@ -172,8 +172,20 @@ class FeatureStore(abc.ABC):
     def path(self) -> str:
         return self._path
 
+    def _check_key(self, key: str) -> None:
+        """Hook: refuse a key this format cannot look up safely (a folder store refuses
+        names that would leave its folder); called before every lookup."""
+
+    def files(self) -> List[str]:
+        """The files this store reads, for identifying it (a split's fingerprint) without
+        reading them: the path itself, or every file under it when it is a folder."""
+        if os.path.isdir(self._path):
+            return sorted(os.path.join(d, n) for d, _, names in os.walk(self._path) for n in names)
+        return [self._path]
+
     def __getitem__(self, key: Any) -> torch.Tensor:
         k = _as_key(key)
+        self._check_key(k)
         state = self._current()
         try:
             location = state.index[k]
@@ -204,7 +216,12 @@ class FeatureStore(abc.ABC):
         fails with the full list instead of at sample 37,412 of epoch 3.
         """
         index = self._index()
-        return [k for k in map(_as_key, keys) if k not in index]
+        out = []
+        for k in map(_as_key, keys):
+            if k not in index:
+                self._check_key(k)
+                out.append(k)
+        return out
 
     @property
     def feature_dim(self) -> int:
@@ -276,7 +293,7 @@ class PthDictStore(FeatureStore):
 
     def _open(self) -> _State:
         mmap = zipfile.is_zipfile(self._path)
-        obj = torch_load_safe(self._path, map_location="cpu", mmap=mmap)
+        obj = torch_load_safe(self._path, map_location="cpu", mmap=mmap, what="feature file")
         if not isinstance(obj, Mapping):
             raise DataFileError(
                 f"{self._path}: expected a dict {{key: Tensor}} saved with torch.save, "
@@ -382,7 +399,8 @@ class NpyFolderStore(FeatureStore):
     """One ``<dir>/<key>.npy`` per key, read with ``np.load(mmap_mode="r")``.
 
     The key list is the folder listing taken once per process, so lookups never build a
-    path from an unchecked key.
+    path from an unchecked key; a key that could not be a file name in the folder (``..``,
+    an absolute path, a path separator) is refused by name rather than reported missing.
     """
 
     format_name = "npy"
@@ -391,6 +409,12 @@ class NpyFolderStore(FeatureStore):
         super().__init__(path)
         if not os.path.isdir(self._path):
             raise DataFileError(f"feature folder (of .npy files) not found: {self._path}")
+
+    def _check_key(self, key: str) -> None:
+        check_plain_name(key, "feature key", where=f"npy feature folder {self._path}")
+
+    def files(self) -> List[str]:
+        return sorted(e.path for e in os.scandir(self._path) if e.name.endswith(".npy") and e.is_file())
 
     def _open(self) -> _State:
         index = {}
@@ -537,6 +561,9 @@ class WebDatasetStore(FeatureStore):
             )
         return _State(index, files={})
 
+    def files(self) -> List[str]:
+        return list(self.shards)
+
     def _read(self, state: _State, location: Tuple[int, int, int]) -> np.ndarray:
         shard_no, offset, size = location
         fh = state.files.get(shard_no)
@@ -566,15 +593,28 @@ def write_webdataset_shards(
     ``out_dir`` are an error unless ``overwrite=True`` (then stale extra shards from an
     earlier, larger write are removed, so a folder never mixes two writes).
 
+    Every key becomes a member name inside the shard (``encode_wds_key(key) + "." + ext``),
+    so a key that cannot (empty, or with a NUL character) is a :class:`DataFileError`
+    naming it, as are a ``prefix`` or ``ext`` that is not a plain name.
+
     Returns the shard paths.
     """
     from webdataset import TarWriter
 
     if not isinstance(num_shards, int) or num_shards < 1:
         raise DatasetError(f"num_shards must be an integer >= 1, got {num_shards!r}")
+    check_plain_name(prefix, "shard prefix", where="write_webdataset_shards")
+    ext = check_plain_name(ext, "member extension", where="write_webdataset_shards").lower().lstrip(".")
+    if not ext or "." in ext:
+        raise DataFileError(f"write_webdataset_shards: member extension {ext!r} must be one plain extension "
+                            f"such as 'npy'")
     keys = [_as_key(k) for k in features]
     if not keys:
         raise DatasetError("no features to write")
+    for key in keys:  # encoding escapes "/" and ".", so only these could not be a member name
+        if not key or "\x00" in key:
+            raise DataFileError(f"feature key {key!r} cannot be written to webdataset shards in {out_dir}: a key "
+                                f"becomes a tar member name, which must be non-empty and without NUL characters.")
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise DatasetError(f"key {dup!r} occurs more than once once ids are converted to str")

@@ -214,7 +214,7 @@ def _line_of_record(source: Optional[str], index: int) -> Optional[int]:
     if not source or not str(source).endswith(".jsonl") or not Path(source).is_file():
         return None
     seen = -1
-    with open(source, encoding="utf-8") as fh:
+    with open(source, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
             if line.strip():
                 seen += 1
@@ -241,9 +241,16 @@ class VideoQADataset(torch.utils.data.Dataset):
       ``random.Random`` seeded by ``(seed, epoch, index)`` (exact resume; call
       :meth:`set_epoch`), keeping spans and classes paired and in time order; otherwise the
       first ``max_events`` by start time, so validation is deterministic (B20).
-    * ``skip_ids``: question ids to leave out (counted in ``stats``, logged). Every
-      remaining question's features are checked once here; missing ones are an error
-      that names them and points at ``datasets.<benchmark>.skip_file``.
+    * ``skip_ids``: question ids to leave out (counted in ``stats``, logged); ``skip_source``
+      names where they came from (the skip file) in messages. Every remaining question's
+      features are checked once here; missing ones are an error that names them and points
+      at ``datasets.<benchmark>.skip_file``.
+    * No questions (none given, or the skip ids remove all) is a :class:`DatasetError`: a
+      run on an empty split would "succeed" doing nothing.
+    * Each sample's features are checked as they are read: a non-finite value (NaN/Inf) is
+      a :class:`DataFileError` naming the feature key and the store (it would otherwise
+      poison the loss, the matching and argmax predictions); a wrong dimension is the video
+      processor's error, given the key and the store here.
     * ``source``: the annotation file, used to name file and line in record errors.
     * ``num_options`` / ``num_answers``: if given, every MC question must have exactly
       ``num_options`` options / every OE answer must be below ``num_answers``.
@@ -258,7 +265,7 @@ class VideoQADataset(torch.utils.data.Dataset):
                  max_events: Optional[int], train: bool, seed: int, key_field: str, text_format: str,
                  skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
                  num_options: Optional[int] = None, num_answers: Optional[int] = None,
-                 text_processor: Any = None):
+                 text_processor: Any = None, skip_source: Optional[str] = None):
         if max_events is not None and (not _is_int(max_events) or max_events < 1):
             raise DatasetError(f"max_events must be a positive integer or None, got {max_events!r}")
         if not _is_int(seed):
@@ -292,6 +299,14 @@ class VideoQADataset(torch.utils.data.Dataset):
             if qid not in skip:
                 kept.append(dict(rec))
         skipped = len(all_ids & skip)
+        where = f"{benchmark} {split} ({self.source or 'records'})"
+        if not all_ids:
+            raise DatasetError(f"{where}: the split has no questions; a run on it would train or score nothing. "
+                               f"Use the split's annotation file, or leave the split out.")
+        if not kept:
+            raise DatasetError(f"{where}: all {len(all_ids)} questions are listed in the skip file"
+                               f"{f' {skip_source}' if skip_source else ''}, so nothing is left to train or score. "
+                               f"Check that the skip file belongs to these annotations.")
         self.records = kept
         self._check_unique_and_labels()
         self.answer_mode = self._answer_mode()
@@ -423,10 +438,31 @@ class VideoQADataset(torch.utils.data.Dataset):
             positions = range(self.max_events)  # table is sorted by start time
         return self.events.select(key, positions)
 
+    def _store_name(self) -> str:
+        return str(getattr(self.feature_store, "path", self.feature_store))
+
+    def _video(self, key: str, rec: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+        """The store's features for ``key``, checked (finite, dimension) and processed."""
+        feats = torch.as_tensor(self.feature_store[key])
+        if feats.is_floating_point() and not bool(torch.isfinite(feats).all()):
+            bad = ~torch.isfinite(feats)
+            rows = bad.reshape(len(feats), -1).any(dim=1).nonzero().flatten().tolist() if feats.ndim else [0]
+            raise DataFileError(
+                f"feature file {self._store_name()}: feature key {key!r} (question {rec['question_id']!r}, "
+                f"{self.benchmark} {self.split}) holds {int(torch.isnan(feats).sum())} NaN and "
+                f"{int(torch.isinf(feats).sum())} infinite value(s), in frame(s) {describe_ids(rows)}; re-extract "
+                f"the features of that clip, or list the question in datasets.{self.benchmark}.skip_file."
+            )
+        try:
+            return self.video_processor(feats)
+        except DataFileError as e:
+            raise DataFileError(f"feature file {self._store_name()}: feature key {key!r} (question "
+                                f"{rec['question_id']!r}, {self.benchmark} {self.split}): {e}") from None
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
         rec = self.records[index]
         key = rec[self.key_field]
-        visual = self.video_processor(self.feature_store[key])
+        visual = self._video(key, rec)
         spans, classes = self._events(index, key)
         return {
             "question_id": rec["question_id"],

@@ -13,13 +13,22 @@ from gf.evaluation.core import OOV_ANSWER, EvaluationError, MissingPredictionErr
 from gf.evaluation.predictions import (
     PredictionsFile,
     PredictionsFileError,
+    is_predictions_file,
     load_predictions,
     save_predictions,
 )
 from gf.evaluation.base import Evaluator
-from gf.evaluation.report import evaluate_predictions, format_report, get_evaluator, save_report
+from gf.evaluation.report import (
+    COVERAGE_NOT_CHECKED,
+    check_distinct_paths,
+    evaluate_predictions,
+    format_report,
+    get_evaluator,
+    save_report,
+)
 
 __all__ = [
+    "COVERAGE_NOT_CHECKED",
     "EvaluationError",
     "Evaluator",
     "MissingPredictionError",
@@ -27,10 +36,12 @@ __all__ = [
     "PredictionsFile",
     "PredictionsFileError",
     "agqa",
+    "check_distinct_paths",
     "egotaskqa",
     "evaluate_predictions",
     "format_report",
     "get_evaluator",
+    "is_predictions_file",
     "load_predictions",
     "nextqa",
     "save_predictions",

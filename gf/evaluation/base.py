@@ -6,10 +6,26 @@ plugin benchmark brings its own scoring and every command uses it.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-__all__ = ["Evaluator", "answer_vocab_size"]
+from gf.common.errors import ConfigError
+
+__all__ = ["Evaluator", "answer_vocab_size", "output_file"]
+
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+
+
+def output_file(output_dir: Any, split: str, tag: str, kind: str) -> Path:
+    """``<output_dir>/<split>_<tag>_<kind>``, refusing a split or tag that is not a plain
+    name (a ``/``, ``..`` or an absolute path would put the file outside ``output_dir``)."""
+    for key, value in (("split", split), ("tag", tag)):
+        if not isinstance(value, str) or not _PLAIN.fullmatch(value):
+            raise ConfigError(f"{key} {value!r} cannot be part of an output file name: use letters, digits and "
+                              f"'_', '.', '-', '+', '=' (starting with a letter, digit or '_'), so that the "
+                              f"file stays in {output_dir}.")
+    return Path(output_dir) / f"{split}_{tag}_{kind}"
 
 
 def answer_vocab_size(info: Mapping[str, Any]) -> Optional[int]:

@@ -24,6 +24,7 @@ __all__ = [
     "check_complete",
     "describe_ids",
     "normalise_predictions",
+    "nothing_to_score",
     "outcome",
     "validate_record",
     "Tally",
@@ -255,8 +256,19 @@ def base_report(benchmark: str, outcomes: Iterable[Optional[bool]]) -> Dict[str,
     separately and ``num_predictions`` is the total.
     """
     outcomes = list(outcomes)
+    if not outcomes:
+        raise EvaluationError(nothing_to_score(benchmark))
     scored = [o for o in outcomes if o is not None]
     correct = sum(1 for o in scored if o)
+    notes = []
+    unlabelled = len(outcomes) - len(scored)
+    if unlabelled and not scored:
+        notes.append(f"none of the {unlabelled} question(s) has a label (e.g. a test split whose answers are "
+                     f"hidden): nothing was scored, so every accuracy is n/a. Score them on the benchmark's "
+                     f"evaluation server.")
+    elif unlabelled:
+        notes.append(f"{unlabelled} of the {len(outcomes)} question(s) have no label; they are counted but not "
+                     f"scored (accuracies are over the {len(scored)} labelled ones).")
     return {
         "benchmark": benchmark,
         "metric": "accuracy (%)",
@@ -267,5 +279,12 @@ def base_report(benchmark: str, outcomes: Iterable[Optional[bool]]) -> Dict[str,
         "unlabelled": len(outcomes) - len(scored),
         "num_predictions": len(outcomes),
         "breakdowns": {},
-        "notes": [],
+        "notes": notes,
     }
+
+
+def nothing_to_score(benchmark: str, where: Optional[str] = None) -> str:
+    """The message for an empty prediction set: zero predictions is never a result."""
+    source = f"{where} holds no predictions" if where else "no predictions were given"
+    return (f"{benchmark}: nothing to score: {source} (0 questions). An empty prediction set is not a "
+            f"result; check that the model was run on the split and that the split has questions.")

@@ -13,6 +13,11 @@ Layout (version 1)::
 
 ``answer`` null marks an unlabelled question (STAR test); -1 an answer outside the
 open-ended vocabulary (always scored wrong).
+
+An optional ``"provenance"`` object says where the predictions come from: the gf
+version that wrote the file (always recorded by :func:`save_predictions`) and whatever
+the writer passes (``checkpoint``, ``checkpoint_sha256``, ``split_fingerprint``, ...).
+Files without it (written before it existed) load as before.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ __all__ = [
     "FORMAT_VERSION",
     "PredictionsFile",
     "PredictionsFileError",
+    "check_provenance",
+    "is_predictions_file",
     "load_json_strict",
     "load_predictions",
     "save_predictions",
@@ -37,7 +44,8 @@ __all__ = [
 
 FORMAT_NAME = "gf-predictions"
 FORMAT_VERSION = 1
-_TOP_KEYS = ("format", "version", "benchmark", "split", "answer_vocab", "predictions")
+_TOP_KEYS = ("format", "version", "benchmark", "split", "answer_vocab", "predictions", "provenance")
+_REQUIRED_KEYS = ("format", "version", "benchmark", "split", "predictions")
 
 
 class PredictionsFileError(DataFileError, EvaluationError):
@@ -60,9 +68,12 @@ class PredictionsFile:
     format: str = FORMAT_NAME
     version: int = FORMAT_VERSION
     path: Optional[str] = field(default=None, compare=False)
+    #: Where the predictions come from (gf version, checkpoint, its sha256, ...); None in
+    #: files written before gf recorded it.
+    provenance: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
-        return {
+        data = {
             "format": self.format,
             "version": self.version,
             "benchmark": self.benchmark,
@@ -70,6 +81,31 @@ class PredictionsFile:
             "answer_vocab": self.answer_vocab,
             "predictions": self.predictions,
         }
+        if self.provenance is not None:
+            data["provenance"] = self.provenance
+        return data
+
+
+def check_provenance(value: Any, where: str, error: type = None) -> Optional[Dict[str, Any]]:
+    """``value`` as a plain JSON object (a copy), or None; anything else is ``error``.
+
+    Provenance is free-form (``checkpoint``, ``checkpoint_sha256``, ``split_fingerprint``,
+    ...), but it must be a mapping with string keys that JSON can hold exactly (no NaN),
+    because it is written into predictions files and reports."""
+    error = error or PredictionsFileError
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise error(f"{where}: 'provenance' must be an object (e.g. {{\"checkpoint\": ..., "
+                    f"\"checkpoint_sha256\": ...}}), got {type(value).__name__}")
+    bad = [k for k in value if not isinstance(k, str) or not k]
+    if bad:
+        raise error(f"{where}: 'provenance' keys must be non-empty strings, got {describe_ids(bad)}")
+    try:
+        return json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise error(f"{where}: 'provenance' must hold only JSON values (strings, numbers, lists, "
+                    f"objects, null; no NaN): {e}") from None
 
 
 def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
@@ -132,20 +168,29 @@ def save_predictions(
     split: str,
     predictions: Union[Mapping[Any, Mapping[str, Any]], Iterable[Mapping[str, Any]]],
     answer_vocab: Optional[List[str]] = None,
+    *,
+    provenance: Optional[Mapping[str, Any]] = None,
 ) -> PredictionsFile:
     """Validate and write a predictions file atomically; returns what was written.
 
     ``predictions`` is ``{question_id: {"prediction", "answer", "fields"}}`` or a list
     of such records each carrying its ``question_id`` (duplicates are an error).
+    ``provenance`` (e.g. ``{"checkpoint": ..., "checkpoint_sha256": ...,
+    "split_fingerprint": ...}``) is stored in the file with the writing gf's version
+    (``gf_version``), so a later report can say what it scored.
     """
+    from gf import __version__
+
     where = f"predictions for {path}"
     for key, value in (("benchmark", benchmark), ("split", split)):
         if not isinstance(value, str) or not value:
             raise PredictionsFileError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
     vocab = _check_vocab(answer_vocab, where)
     records = _check_records(_pairs(predictions, where), vocab, where)
+    record = {"gf_version": __version__}
+    record.update(check_provenance(provenance, where) or {})
     pf = PredictionsFile(benchmark=benchmark, split=split, predictions=records,
-                         answer_vocab=vocab, path=str(path))
+                         answer_vocab=vocab, path=str(path), provenance=record)
     atomic_write_json(path, pf.to_json(), indent=None, allow_nan=False)
     return pf
 
@@ -210,5 +255,24 @@ def load_predictions(path: PathLike) -> PredictionsFile:
         raise PredictionsFileError(f"{where}: 'predictions' must be an object question_id -> record")
     vocab = _check_vocab(data.get("answer_vocab"), where)
     records = _check_records(data["predictions"].items(), vocab, where)
+    provenance = check_provenance(data.get("provenance"), where)
     return PredictionsFile(benchmark=data["benchmark"], split=data["split"], predictions=records,
-                           answer_vocab=vocab, path=where)
+                           answer_vocab=vocab, path=where, provenance=provenance)
+
+
+def is_predictions_file(path: PathLike) -> bool:
+    """Whether ``path`` is an existing file that declares itself a gf predictions file
+    (``"format": "gf-predictions"``); its predictions are not validated."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64).lstrip()
+        if not head.startswith(b"{"):
+            return False  # not a JSON object (a checkpoint, a text file, ...): never read whole
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME

@@ -7,14 +7,21 @@ is scored by every command without changes here.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from gf.common.errors import EvaluationError, RegistryError
+from gf.common.errors import ConfigError, EvaluationError, RegistryError
 from gf.common.io import PathLike, atomic_write_json
 from gf.common.registry import registry
-from gf.evaluation.predictions import PredictionsFile, load_predictions
+from gf.evaluation.core import check_complete, nothing_to_score
+from gf.evaluation.predictions import PredictionsFile, check_provenance, is_predictions_file, load_predictions
 
-__all__ = ["evaluate_predictions", "format_report", "get_evaluator", "save_report"]
+__all__ = ["COVERAGE_NOT_CHECKED", "check_distinct_paths", "evaluate_predictions", "format_report",
+           "get_evaluator", "save_report"]
+
+#: The note of a report whose predictions were not checked against the split's questions.
+COVERAGE_NOT_CHECKED = ("question coverage not checked against the split: pass the dataset config to check "
+                        "that every question is predicted")
 
 
 def get_evaluator(benchmark: str, where: str = "predictions"):
@@ -27,28 +34,115 @@ def get_evaluator(benchmark: str, where: str = "predictions"):
 
 
 def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Optional[Mapping[str, Any]] = None, *,
-                         expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
+                         expected_ids: Optional[Iterable[Any]] = None,
+                         provenance: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Score a predictions file (or a loaded one).
 
     ``info`` is what the evaluator may need beyond the predictions (``answer_vocab``,
     ``all_reasoning_types``, ...); the file's own answer vocabulary fills
-    ``answer_vocab`` when ``info`` has none. ``expected_ids``: every one must be predicted.
+    ``answer_vocab`` when ``info`` has none. ``expected_ids``: the split's question ids;
+    every one must be predicted and nothing else (the error names the ids). Without them
+    the report says so: ``coverage_checked`` is False and a note asks for the dataset
+    config. Zero predictions is an error ("nothing to score"), never an empty success.
+
+    The report records the scoring gf's version (``gf_version``) and ``provenance``:
+    the file's own (what wrote it) updated by the ``provenance`` given here (e.g.
+    ``{"checkpoint": ..., "checkpoint_sha256": ..., "split_fingerprint": ...}``).
     """
+    from gf import __version__
+
     if not isinstance(pred_file, PredictionsFile):
         pred_file = load_predictions(pred_file)
-    evaluator = get_evaluator(pred_file.benchmark, os.fspath(pred_file.path) if pred_file.path else "predictions")
+    where = os.fspath(pred_file.path) if pred_file.path else "predictions"
+    given = check_provenance(provenance, "evaluate_predictions", error=ConfigError) or {}
+    evaluator = get_evaluator(pred_file.benchmark, where)
+    if not pred_file.predictions:
+        raise EvaluationError(nothing_to_score(pred_file.benchmark, where if pred_file.path else None))
+    if expected_ids is not None:
+        expected_ids = list(expected_ids)
     info = dict(info or {})
     if info.get("answer_vocab") is None and pred_file.answer_vocab is not None:
         info["answer_vocab"] = pred_file.answer_vocab
     report = evaluator.evaluate(pred_file.predictions, info, expected_ids=expected_ids)
+    report.setdefault("notes", [])
+    if expected_ids is not None:
+        # The built-in evaluators check this already; checking here too keeps the
+        # report's claim true for a plugin evaluator that ignores expected_ids.
+        check_complete([str(q) for q in pred_file.predictions], expected_ids, pred_file.benchmark)
+        report["coverage_checked"] = True
+    else:
+        report["coverage_checked"] = False
+        report["notes"].append(COVERAGE_NOT_CHECKED)
     report["split"] = pred_file.split
     if pred_file.path is not None:
         report["predictions_file"] = os.fspath(pred_file.path)
+    report["gf_version"] = __version__
+    report["provenance"] = {**(pred_file.provenance or {}), **given}
     return report
 
 
+def _labelled(paths: Any, kind: str) -> List[Tuple[str, str]]:
+    """``[(label, path)]`` from a mapping label -> path or an iterable of paths (None skipped)."""
+    if paths is None:
+        return []
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    items = paths.items() if isinstance(paths, Mapping) else ((None, p) for p in paths)
+    out = []
+    for label, path in items:
+        if path is None:
+            continue
+        try:
+            text = os.fsdecode(os.fspath(path))
+        except TypeError:
+            raise ConfigError(f"{label or kind}: expected a path, got {type(path).__name__} {path!r}") from None
+        out.append((str(label) if label is not None else f"{kind} {text}", text))
+    return out
+
+
+def _same_file(a: str, b: str) -> bool:
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        try:
+            return os.path.samefile(pa, pb)
+        except OSError:
+            pass
+    return pa.resolve() == pb.resolve()
+
+
+def check_distinct_paths(inputs: Any, outputs: Any) -> None:
+    """Refuse outputs that would overwrite an input, or each other.
+
+    ``inputs`` / ``outputs``: a mapping label -> path (labels appear in the message, e.g.
+    ``{"--predictions": p}``) or an iterable of paths; None entries are skipped. Paths are
+    compared resolved (symlinks, ``..``, ``~``), and with :func:`os.path.samefile` when
+    both exist (hard links, case-insensitive file systems). Raises
+    :class:`~gf.common.errors.ConfigError` naming both.
+    """
+    ins, outs = _labelled(inputs, "input"), _labelled(outputs, "output")
+    for i, (out_label, out_path) in enumerate(outs):
+        for in_label, in_path in ins:
+            if _same_file(out_path, in_path):
+                raise ConfigError(f"{out_label} ({out_path}) is the same file as {in_label} ({in_path}); "
+                                  f"writing it would destroy the input. Choose another output path.")
+        for other_label, other_path in outs[:i]:
+            if _same_file(out_path, other_path):
+                raise ConfigError(f"{out_label} ({out_path}) and {other_label} ({other_path}) are the same "
+                                  f"file; one output would overwrite the other. Choose distinct paths.")
+
+
 def save_report(path: PathLike, report: Mapping[str, Any]) -> None:
-    """Write the report as JSON atomically (NaN refused: missing figures are null)."""
+    """Write the report as JSON atomically (NaN refused: missing figures are null).
+
+    A gf predictions file at ``path`` is never overwritten (nor the file the report
+    scored): that would destroy what the report was computed from.
+    """
+    scored = report.get("predictions_file") if isinstance(report, Mapping) else None
+    if scored:
+        check_distinct_paths({"the predictions file scored": scored}, {"the report path": path})
+    if is_predictions_file(path):
+        raise ConfigError(f"refusing to write the report to {os.fspath(path)}: that file is a gf predictions "
+                          f"file, and the report would replace it. Choose another report path.")
     atomic_write_json(path, report, allow_nan=False)
 
 
@@ -74,6 +168,10 @@ def format_report(report: Mapping[str, Any]) -> str:
     split = f" ({report['split']})" if report.get("split") else ""
     lines = [f"{report.get('benchmark', '?')}{split}: {report['num_predictions']} predictions, "
              f"{report['num_questions']} scored, {report['unlabelled']} unlabelled"]
+    provenance = report.get("provenance")
+    if isinstance(provenance, Mapping) and provenance.get("checkpoint_sha256"):
+        checkpoint = f" ({provenance['checkpoint']})" if provenance.get("checkpoint") else ""
+        lines.append(f"  checkpoint sha256 {provenance['checkpoint_sha256']}{checkpoint}")
     labels = [("overall", "overall (micro accuracy)", _acc(report["overall"]),
                f"{report['num_correct']}/{report['num_questions']}")]
     if "mean" in report:

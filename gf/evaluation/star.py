@@ -7,12 +7,11 @@ The question type is the ``question_id`` prefix before the first ``_``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from gf.common.io import PathLike, atomic_write_json
 from gf.common.registry import registry
-from gf.evaluation.base import Evaluator
+from gf.evaluation.base import Evaluator, output_file
 from gf.evaluation.core import (
     EvaluationError,
     Tally,
@@ -111,6 +110,6 @@ class StarEvaluator(Evaluator):
     def after_evaluation(self, predictions, *, split, output_dir, tag):
         if not split.startswith("test"):
             return []
-        path = Path(output_dir) / f"{split}_{tag}_submission.json"
+        path = output_file(output_dir, split, tag, "submission.json")
         write_submission(path, predictions)
         return [path]

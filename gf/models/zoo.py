@@ -56,6 +56,8 @@ __all__ = [
     "PretrainedEntry",
     "UnknownPretrainedError",
     "ZooError",
+    "check_inside",
+    "check_name",
     "download_pretrained",
     "get_pretrained",
     "list_pretrained",
@@ -77,7 +79,13 @@ ZOO_FORMAT = "gf-zoo"
 ZOO_VERSION = 1
 ZOO_PREFIXES = ("zoo:", "model:")  # "model:<name>" is what `gf download` users type
 _URL_SCHEMES = ("http", "https", "file", "hf")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# Each part is a folder of the cache (models/<model>/<tag>/...): it starts with a letter,
+# digit or '_', so '.', '..' and hidden names can never be one.
+_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_NAME_RE = re.compile(rf"^{_PART}/{_PART}$")
+_PART_RE = re.compile(rf"^{_PART}$")
+_NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter, digit or '_', so "
+              "that it is a folder inside the cache ('.', '..' and '/'-separated paths are refused)")
 _ZOO_FILE_KEYS = ("format", "version", "entries", "recorded_hashes")
 
 
@@ -122,7 +130,7 @@ class PretrainedEntry:
     def __post_init__(self) -> None:
         where = f"zoo entry {self.name!r} ({self.origin})"
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
-            raise ZooError(f"{where}: name must look like '<model>/<tag>' (letters, digits, '_', '.', '-'), "
+            raise ZooError(f"{where}: name must look like '<model>/<tag>' ({_NAME_RULE}), "
                            f"e.g. 'glance_focus/star_sup_run1'.")
         if not isinstance(self.model, str) or self.name.split("/", 1)[0] != self.model:
             raise ZooError(f"{where}: the name must start with the model name {self.model!r}/ "
@@ -144,8 +152,9 @@ class PretrainedEntry:
             raise ZooError(f"{where}: put the variant in model_type, not in config.")
         if self.reported and "source" not in self.reported:
             raise ZooError(f"{where}: reported figures need a 'source' (paper table, report file, ...).")
-        if self.filename is not None and (not self.filename or "/" in self.filename or "\\" in self.filename
-                                          or self.filename in (".", "..")):
+        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename
+                                          or "/" in self.filename or "\\" in self.filename
+                                          or "\x00" in self.filename or self.filename in (".", "..")):
             raise ZooError(f"{where}: filename must be a plain file name, got {self.filename!r}.")
         for key in ("model_type", "benchmark", "text_format"):
             value = getattr(self, key)
@@ -411,17 +420,43 @@ def _is_url(text: str) -> bool:
 
 def _cache_path(entry: PretrainedEntry) -> Path:
     """Where an entry's file lives: keyed by name and URL, not by hash, so the copy found
-    before the hash was known is the one verified after it was recorded."""
+    before the hash was known is the one verified after it was recorded.
+
+    The path is always ``cache_dir()/models/<model>/<tag>/<url key>/<file name>``: the
+    name's parts are plain folder names (see :class:`PretrainedEntry`) and a file name
+    taken from the URL is its last component, ``/`` and ``\\`` both counting as separators."""
     url_key = hashlib.sha256(entry.url.encode()).hexdigest()[:12]
     filename = entry.filename
     if filename is None:
         if gdrive_file_id(entry.url):
             filename = entry.tag
         else:
-            filename = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(entry.url).path)) or entry.tag
-            if filename in (".", ".."):
+            raw = urllib.parse.unquote(urllib.parse.urlsplit(entry.url).path)
+            filename = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip() or entry.tag
+            if filename in (".", "..") or len(filename.encode("utf-8")) > 200:
                 filename = entry.tag
-    return cache_dir() / "models" / entry.model / entry.tag / url_key / filename
+    root = cache_dir() / "models"
+    path = root / entry.model / entry.tag / url_key / filename
+    check_inside(root / entry.model / entry.tag, path, what=f"zoo entry {entry.name!r}")
+    return path
+
+
+def check_name(name: Any, *, what: str = "zoo entry name") -> str:
+    """``name`` if it is a valid zoo entry name (``<model>/<tag>``), else a :class:`ZooError`
+    naming it: every part must be a plain folder name, so the entry's cache folder
+    (``cache_dir()/models/<model>/<tag>``) stays inside the cache."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ZooError(f"{what} {name!r} is not a valid zoo name: it must look like '<model>/<tag>' "
+                       f"({_NAME_RULE}), e.g. 'glance_focus/star_sup_run1'.")
+    return name
+
+
+def check_inside(root: Path, path: Path, *, what: str) -> None:
+    """Refuse a ``path`` that would leave ``root`` (``..``, absolute parts)."""
+    root_s, path_s = os.path.abspath(root), os.path.abspath(path)
+    if os.path.commonpath([root_s, path_s]) != root_s or path_s == root_s:
+        raise ZooError(f"{what}: its file would be written to {path_s}, outside its cache folder {root_s}; "
+                       f"refusing. Fix the entry's name, filename or url.")
 
 
 def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
@@ -469,7 +504,8 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
                     "recorded in %s", entry.name, user_zoo_file())
-    path = download(entry.url, sha256=entry.sha256, dest=_cache_path(entry), progress=progress, offline=offline)
+    path = download(entry.url, sha256=entry.sha256, dest=_cache_path(entry), progress=progress, offline=offline,
+                    dest_is_cache=True)
     if entry.sha256 is None:
         record_hash(entry.name, sha256sum(path), url=entry.url)
     return path
@@ -626,6 +662,10 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     """
     from gf.runners.checkpointer import load_checkpoint, weights_sha256
 
+    if not isinstance(name, str) or not name or name.count("/") > 1 or not all(
+            _PART_RE.fullmatch(part) for part in name.split("/")):
+        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' ({_NAME_RULE}), "
+                       f"e.g. 'star_sup_run1'.")
     path = Path(checkpoint_path).expanduser().resolve()
     ckpt = load_checkpoint(path)
     extra = ckpt.get("extra") or {}
@@ -638,7 +678,11 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
                        f"corrupt checkpoint.")
     run_cfg = dict(ckpt.get("config") or {})
     model = ((run_cfg.get("model") or {}).get("name")) or "glance_focus"
-    full_name = name if "/" in name else f"{model}/{name}"
+    if not isinstance(model, str) or not _PART_RE.fullmatch(model):
+        raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
+                       f"({_NAME_RULE}).")
+    full_name = check_name(name if "/" in name else f"{model}/{name}",
+                           what=f"cannot publish {path}: the name")
     config = dict(model_config)
     model_type = config.pop("model_type", None)
     dataset = extra.get("dataset")

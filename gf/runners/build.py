@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig
@@ -37,14 +39,18 @@ def seed_everything(seed: int) -> None:
 
 
 def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]]) -> Dict[str, BuiltDataset]:
-    """Each ``datasets.<name>`` through its registered builder, with the splits asked for."""
+    """``datasets.<name>`` through its registered builder, with the splits asked for, for
+    each name in ``splits_by_dataset`` (in config order)."""
     built = {}
     for name, dataset_cfg in cfg.datasets.items():
+        if name not in splits_by_dataset:
+            continue
         builder = registry.get_builder_class(name)(to_dict(dataset_cfg))
         wanted = list(dict.fromkeys(splits_by_dataset[name]))
         splits = builder.build_datasets(wanted)
         built[name] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                                   info=dict(builder.info()), splits=dict(splits))
+                                   info=dict(builder.info()), splits=dict(splits),
+                                   fingerprint=getattr(builder, "split_fingerprint", None))
     return built
 
 
@@ -87,18 +93,30 @@ def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: B
                            f"{'; '.join(problems)}. Evaluate it in a run of its own.")
 
 
-def build_model(cfg: DictConfig, model_config: Mapping[str, Any]):
+def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating: bool = False):
     """The registered model, initialised from ``model.checkpoint`` when one is given (a gf
-    checkpoint, the authors' ``model_N.tar``, a URL or ``zoo:<name>``), all or nothing."""
+    checkpoint, the authors' ``model_N.tar``, a URL or ``zoo:<name>``), all or nothing.
+
+    ``evaluating``: a gf checkpoint must have been trained with this model config (keys
+    that only matter in training may differ); fine-tuning from one may change them all.
+    """
     model = registry.get_model_class(cfg.model.name).from_config(dict(model_config))
     spec = cfg.model.get("checkpoint")
     if spec:
         from gf.models import zoo
+        from gf.runners.checkpointer import NotAGfCheckpointError, check_model_config, load_checkpoint
         from gf.runners.checkpointer import load_model_weights
 
         path = zoo.resolve_checkpoint(spec)
-        load_model_weights(model, path)
+        try:
+            ckpt = load_checkpoint(path)
+        except NotAGfCheckpointError:
+            ckpt = None  # the authors' format: no recorded config, sizes are checked key by key
+        if ckpt is not None and evaluating:
+            check_model_config(ckpt, model_config, path)
+        load_model_weights(model, path, checkpoint=ckpt)
         logger.info("model initialised from %s", path)
+        model.gf_weights_source = Path(path)
     return model
 
 
@@ -120,6 +138,42 @@ def train_dataset_name(cfg: DictConfig) -> str:
     return chosen
 
 
+#: What a run leaves in its output folder; their presence means "a run is here".
+RUN_FILES = ("checkpoint_last.pth", "checkpoint_best.pth", "log.jsonl", "config.yaml", "eval", "tb")
+
+
+def claim_output_dir(cfg: DictConfig, command: str):
+    """Lock ``run.output_dir`` for this process (a second writer is refused with this one's
+    pid; a killed holder's lock is released by the OS) and remove temporary files that a
+    killed atomic write left. Training refuses a folder that already holds a run unless it
+    resumes (``run.resume``) or starts again (``run.overwrite``, which deletes that run's
+    files). Returns the held lock; release it with ``lock.__exit__``."""
+    from gf.common.io import output_lock, remove_stale_temp_files
+
+    out = Path(cfg.run.output_dir)
+    lock = output_lock(out, command)
+    lock.__enter__()
+    try:
+        removed = remove_stale_temp_files(out)
+        if removed:
+            logger.warning("removed %d temporary file(s) left by an interrupted write in %s: %s", len(removed), out,
+                           ", ".join(str(p) for p in removed))
+        if command == "gf train" and not cfg.run.resume:
+            existing = [name for name in RUN_FILES if (out / name).exists()]
+            if existing and not cfg.run.overwrite:
+                raise ConfigError(f"{out} already holds a run ({', '.join(existing)}). Continue it with "
+                                  f"run.resume=auto (gf train --resume auto), or start again with run.overwrite=true "
+                                  f"(deletes those files) or another run.output_dir.")
+            for name in existing:
+                path = out / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                logger.warning("run.overwrite: removed %s", path)
+    except BaseException:
+        lock.__exit__(None, None, None)
+        raise
+    return lock
+
+
 def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
     """A runner for ``cfg``. ``splits`` (evaluation only) are built for every dataset;
     otherwise the training dataset gets train + valid + test splits and the others valid +
@@ -127,6 +181,17 @@ def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
     run = cfg.run
     device = pick_device(run.device)
     dist.init_distributed(device)
+    lock = claim_output_dir(cfg, "gf train" if splits is None else "gf evaluate") if dist.get_rank() == 0 else None
+    try:
+        return _assemble(cfg, splits, device, lock)
+    except BaseException:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+        raise
+
+
+def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
+    run = cfg.run
     seed_everything(run.seed)
     train_name = train_dataset_name(cfg)
     if splits is not None:
@@ -139,8 +204,11 @@ def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
     for name, ds in datasets.items():
         if name != train_name:
             _check_evaluable(model_config, datasets[train_name], ds)
-    model = build_model(cfg, model_config)
+    model = build_model(cfg, model_config, evaluating=splits is not None)
     task = registry.get_task_class(run.task)()
     runner_cls = registry.get_runner_class(run.runner)
-    return runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
-                      model_config=model_config)
+    runner = runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
+                        model_config=model_config)
+    runner.output_lock = lock  # released by runner.close()
+    runner.weights_source = getattr(model, "gf_weights_source", None)
+    return runner

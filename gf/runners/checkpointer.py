@@ -48,7 +48,7 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],
-                    optimizer=None, scheduler=None, epoch: int = -1, step: int = 0,
+                    optimizer=None, scheduler=None, scaler=None, epoch: int = -1, step: int = 0,
                     best_metric: Optional[float] = None, extra: Optional[Mapping[str, Any]] = None) -> Path:
     from gf import __version__
 
@@ -58,6 +58,7 @@ def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Ma
         "weights_sha256": weights_sha256(model_state),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "rng": capture_rng_state(), "epoch": int(epoch), "step": int(step),
         "best_metric": None if best_metric is None else float(best_metric),
         "extra": dict(extra or {}),
@@ -98,3 +99,27 @@ def load_model_weights(model, path, checkpoint: Optional[Mapping[str, Any]] = No
             return {}
     load_state_dict_checked(model, checkpoint["model"], source=str(path))
     return dict(checkpoint)
+
+
+#: Model config keys that change training but not what a trained model computes: they may
+#: differ when a checkpoint is evaluated (a moved tokenizer folder included), never when
+#: a run is resumed.
+EVALUATION_MAY_DIFFER = ("dropout", "resizer_dropout", "loss_weights", "cost_cls", "cost_l1", "eos_coef",
+                         "freeze_text_encoder", "cache_text_features", "text_encoder_init", "text_encoder",
+                         "glance_per_option", "model_type")
+
+
+def check_model_config(checkpoint: Mapping[str, Any], model_config: Mapping[str, Any], path,
+                       allowed=EVALUATION_MAY_DIFFER) -> None:
+    """Refuse a gf checkpoint whose recorded model config differs from the one about to
+    use it (resuming or evaluating), naming every differing key with both values."""
+    recorded = (checkpoint.get("extra") or {}).get("model_config")
+    if not recorded:
+        return  # older checkpoints carry none; the weights' own key/shape check still applies
+    keys = sorted((set(recorded) | set(model_config)) - set(allowed))
+    differing = [(k, recorded.get(k, "<absent>"), model_config.get(k, "<absent>")) for k in keys
+                 if recorded.get(k, "<absent>") != model_config.get(k, "<absent>")]
+    if differing:
+        detail = "; ".join(f"model.{k}: checkpoint {a!r}, config {b!r}" for k, a, b in differing)
+        raise CheckpointError(f"{path} was trained with another model config ({detail}). Use the config it was "
+                              f"trained with (its config.yaml) or drop the differing --options.")

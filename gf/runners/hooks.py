@@ -136,9 +136,18 @@ class MetricLogger(HookBase):
     def __init__(self):
         self._writer = None
         self._training = False
+        self._trimmed = False
 
     def before_train(self) -> None:
         self._training = True
+
+    def before_epoch(self) -> None:
+        # After every before_train (the checkpointer's resume included): records past the
+        # step the run continues from belong to an epoch about to be re-run, so they go,
+        # and log.jsonl never holds an epoch twice.
+        if not self._trimmed:
+            self._trimmed = True
+            self._trim_log(self.runner.step)
 
     def after_step(self) -> None:
         r = self.runner
@@ -168,6 +177,28 @@ class MetricLogger(HookBase):
         if self._writer:
             self._writer.close()
         self._writer = None
+
+    def _trim_log(self, step: int) -> None:
+        r = self.runner
+        path = r.output_dir / "log.jsonl"
+        if not r.is_main or not path.is_file():
+            return
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill: it is not a record
+                dropped += 1
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            from gf.common.io import atomic_write_text
+
+            atomic_write_text(path, "".join(k + "\n" for k in kept))
+            logger.info("log.jsonl: dropped %d record(s) after step %d (the run continues from there)", dropped, step)
 
     def write(self, record: Dict[str, Any]) -> None:
         r = self.runner

@@ -16,7 +16,7 @@ import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -24,10 +24,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from gf.common import dist
 from gf.common.config import save_config
-from gf.common.errors import ConfigError, TrainingError
+from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
-from gf.runners.checkpointer import load_checkpoint, load_model_weights, restore_rng_state, save_checkpoint
+from gf.runners.checkpointer import (check_model_config, load_checkpoint, load_model_weights, restore_rng_state,
+                                     save_checkpoint)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
 
@@ -41,6 +42,7 @@ class BuiltDataset:
     answer_mode: str                             # "mc" or "oe"
     info: Dict[str, Any]                         # the builder's info(): sizes, vocabulary, ...
     splits: Dict[str, Any] = field(default_factory=dict)
+    fingerprint: Optional[Callable[[str], str]] = None  # split -> digest of its annotations and features
 
 
 class ShardedEvalSampler(Sampler):
@@ -112,6 +114,7 @@ class Runner:
         self.register_hooks(hooks)
         self.optimizer = None
         self.scheduler = None
+        self.scaler = None  # fp16 loss scaling (CUDA); a pass-through otherwise
         self.train_loader = None
         self.epoch, self.current_epoch, self.step, self.best = -1, -1, 0, None
         self.improved = False
@@ -119,6 +122,9 @@ class Runner:
         self.step_output: Optional[Dict[str, Any]] = None
         self.epoch_stats: Dict[str, float] = {}
         self.val_reports: Dict[str, Any] = {}
+        self.output_lock = None  # held on rank 0 while the runner writes into output_dir
+        self.weights_source: Optional[Path] = None  # the file the weights were loaded from, while unchanged
+        self._provenance_cache: Dict[Any, str] = {}
 
     # -- parts -------------------------------------------------------------------------------
     def register_hooks(self, hooks: Sequence[Any]) -> None:
@@ -165,11 +171,17 @@ class Runner:
         self.scheduler = registry.get("lr_scheduler", run.lr_sched)(
             self.optimizer, total_steps=total, warmup_steps=run.warmup_steps, min_lr_ratio=run.min_lr_ratio)
 
-    def _autocast(self):
+    def _amp_dtype(self) -> Optional[torch.dtype]:
+        """The autocast dtype, or None: mixed precision runs on CUDA only (fp32 on CPU,
+        where bf16 is far slower)."""
         amp = self.cfg.run.amp
-        if amp == "none" or self.device.type != "cuda":  # fp32 on CPU (bf16 is far slower there)
-            return nullcontext()
-        return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+        if amp == "none" or self.device.type != "cuda":
+            return None
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+
+    def _autocast(self):
+        dtype = self._amp_dtype()
+        return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, name: str) -> None:
@@ -178,7 +190,8 @@ class Runner:
         ds = self.datasets[self.train_dataset]
         save_checkpoint(self.output_dir / name, model_state=self.model.state_dict(),
                         config=OmegaConf.to_container(self.cfg, resolve=True), optimizer=self.optimizer,
-                        scheduler=self.scheduler, epoch=self.epoch, step=self.step, best_metric=self.best,
+                        scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch, step=self.step,
+                        best_metric=self.best,
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config})
 
@@ -186,9 +199,12 @@ class Runner:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run
         continues exactly where that checkpoint's epoch ended."""
         ckpt = load_checkpoint(path)
+        check_model_config(ckpt, self.model_config, path, allowed=())
         load_model_weights(self.model, path, checkpoint=ckpt)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler") and self.scaler is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.step, self.best = ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
         restore_rng_state(ckpt["rng"])
 
@@ -202,6 +218,8 @@ class Runner:
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
         self._build_optimizer(len(self.train_loader))
+        self.weights_source = None  # training changes them
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
         self._call("before_train")
         max_steps = run.max_steps
         try:
@@ -228,15 +246,24 @@ class Runner:
     def _run_step(self, batch: Dict[str, Any]) -> None:
         self.batch = batch
         self._call("before_step")
-        with self._autocast():
-            self.step_output = self.task.train_step(self.ddp_model, batch)
+        try:
+            with self._autocast():
+                self.step_output = self.task.train_step(self.ddp_model, batch)
+        except NonFiniteLossError as e:  # raised inside the forward pass (the matcher): say where
+            raise NonFiniteLossError(
+                f"{e} at epoch {self.current_epoch + 1}, step {self.step + 1}, questions "
+                f"{describe_ids(batch['question_id'])}. The last good checkpoint "
+                f"({self.output_dir / 'checkpoint_last.pth'}) is untouched. Lower run.lr or enable "
+                f"run.grad_clip.") from None
         self._call("after_forward")
         loss = self.step_output["loss"]
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()  # both scaler calls pass through unless fp16 is on
         if self.cfg.run.grad_clip and self.cfg.run.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.run.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skips the step when fp16 gradients overflowed
+        self.scaler.update()
         self.step += 1
         stats = self.epoch_stats
         stats["loss"] += float(loss.detach())
@@ -282,12 +309,32 @@ class Runner:
             out = self.output_dir / "eval" if name == self.train_dataset else self.output_dir / "eval" / name
             expected = ds.splits[split].question_ids()
             report = self.task.evaluate(ds.benchmark, split, predictions, ds.info, expected_ids=expected,
-                                        output_dir=out, tag=tag)
+                                        output_dir=out, tag=tag, provenance=self.provenance(name, split))
             from gf.evaluation import format_report
 
             print(f"\n[gf] {name} {split} ({tag})\n{format_report(report)}", flush=True)
         self._call("after_eval", name, split, tag, report)
         return report
+
+    def provenance(self, dataset: str, split: str) -> Dict[str, Any]:
+        """What a report's figures were computed from: the weights (their hash, and the
+        checkpoint file with its sha256 when they are that file's) and the split's fingerprint."""
+        from gf.common.download import sha256sum
+        from gf.runners.checkpointer import weights_sha256
+
+        prov: Dict[str, Any] = {"weights_sha256": weights_sha256(self.model.state_dict())}
+        if self.weights_source is not None:
+            key = ("file", str(self.weights_source), self.weights_source.stat().st_mtime_ns)
+            if key not in self._provenance_cache:
+                self._provenance_cache[key] = sha256sum(self.weights_source)
+            prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=self._provenance_cache[key])
+        fingerprint = self.datasets[dataset].fingerprint
+        if fingerprint is not None:
+            key = ("split", dataset, split)
+            if key not in self._provenance_cache:
+                self._provenance_cache[key] = fingerprint(split)
+            prov["split_fingerprint"] = self._provenance_cache[key]
+        return prov
 
     def test(self) -> Dict[str, Any]:
         """Evaluate ``run.test_splits`` of every dataset with ``checkpoint_best`` (or the
@@ -298,6 +345,7 @@ class Runner:
         if best.is_file():
             dist.barrier()
             load_model_weights(self.model, best)
+            self.weights_source = best
             tag = "best"
         reports = {}
         for name in self.dataset_names():
@@ -309,3 +357,6 @@ class Runner:
     def close(self) -> None:
         self.ddp_model = self.model  # release DDP while its process group still exists
         dist.cleanup()
+        lock, self.output_lock = self.output_lock, None
+        if lock is not None:
+            lock.__exit__(None, None, None)

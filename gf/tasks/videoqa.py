@@ -12,7 +12,9 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
 
+from gf.common.errors import NonFiniteLossError
 from gf.common.registry import registry
+from gf.common.utils import describe_ids
 from gf.datasets.videoqa import IGNORE_INDEX
 
 
@@ -30,6 +32,12 @@ class VideoQATask:
     def valid_step(self, model, batch: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
         """Prediction records keyed by question id, ready for ``gf.evaluation``."""
         out = model.predict(batch)
+        finite = torch.isfinite(out["scores"].reshape(len(batch["question_id"]), -1)).all(-1)
+        if not bool(finite.all()):  # argmax of NaN scores is 0: an answer nobody computed
+            bad = [q for q, ok in zip(batch["question_id"], finite.tolist()) if not ok]
+            raise NonFiniteLossError(f"the model's answer scores are NaN/Inf for question(s) {describe_ids(bad)}; "
+                                     f"the weights (or these questions' inputs) are broken, so no prediction is "
+                                     f"written for them")
         preds = out["prediction"].tolist()
         answers = batch.get("answer")
         answers = answers.tolist() if answers is not None else [None] * len(preds)
@@ -42,20 +50,22 @@ class VideoQATask:
 
     @staticmethod
     def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]], info: Mapping[str, Any], *,
-                 expected_ids: Optional[Iterable[Any]] = None, output_dir=None, tag: str = "final") -> Dict[str, Any]:
+                 expected_ids: Optional[Iterable[Any]] = None, output_dir=None, tag: str = "final",
+                 provenance: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Score with the benchmark's registered evaluator (``info``: what the builder says
         about the data, e.g. the answer vocabulary). With ``output_dir``, the predictions
         (written first, so they survive a scoring error), the report and the evaluator's
-        own files (``after_evaluation``) are saved there as ``<split>_<tag>_*``."""
+        own files (``after_evaluation``) are saved there as ``<split>_<tag>_*``. ``provenance``
+        (weights, checkpoint, split fingerprint) is recorded in both files."""
         from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
 
         evaluator = get_evaluator(benchmark)
         vocab = info.get("answer_vocab")
         if output_dir is not None:
             save_predictions(Path(output_dir) / f"{split}_{tag}_predictions.json", benchmark, split, predictions,
-                             answer_vocab=vocab)
+                             answer_vocab=vocab, provenance=provenance)
         pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=vocab)
-        report = evaluate_predictions(pf, info, expected_ids=expected_ids)
+        report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance)
         report["tag"] = tag
         if output_dir is not None:
             save_report(Path(output_dir) / f"{split}_{tag}_report.json", report)

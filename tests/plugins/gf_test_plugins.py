@@ -88,3 +88,47 @@ class LossOfTheFirstBatch(HookBase):
             out = model(self.runner.batch)
         model.train()
         LossOfTheFirstBatch.losses = {k: float(v) for k, v in out["losses"].items()}
+
+
+@registry.register_hook("sleep_before_train")
+class SleepBeforeTrain(HookBase):
+    """Holds the run (and its output lock) for ``$GF_TEST_SLEEP`` seconds before training."""
+
+    def before_train(self):
+        import time
+
+        time.sleep(float(os.environ.get("GF_TEST_SLEEP", "5")))
+
+
+class _KillOnReplace:
+    """``os`` for gf.common.io whose ``replace`` kills the process (SIGKILL) instead of
+    renaming a finished temporary file onto ``$GF_TEST_KILL_ON_REPLACE`` (a file name)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def replace(self, src, dst):
+        if str(dst).endswith(os.environ["GF_TEST_KILL_ON_REPLACE"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self._real.replace(src, dst)
+
+
+if os.environ.get("GF_TEST_KILL_ON_REPLACE"):
+    import gf.common.io as _io
+
+    _io.os = _KillOnReplace(os)
+
+
+@registry.register_hook("poison_spans_at_step")
+class PoisonSpansAtStep(HookBase):
+    """Sets the span head's weights to NaN before step ``$GF_TEST_POISON_AT_STEP``: the
+    predicted spans, and so the matching cost, become NaN inside the forward pass."""
+
+    def before_step(self):
+        if self.runner.step + 1 == int(os.environ.get("GF_TEST_POISON_AT_STEP", "3")):
+            with torch.no_grad():
+                for p in self.runner.model.span_head.parameters():
+                    p.fill_(float("nan"))

@@ -60,6 +60,12 @@ class ConcatFeatureStore:
     def feature_dim(self) -> int:
         return self.appearance.feature_dim + self.motion.feature_dim
 
+    def files(self) -> List[str]:
+        """The files of both streams (for a split's fingerprint)."""
+        from gf.datasets.base import _store_files
+
+        return _store_files(self.appearance) + _store_files(self.motion)
+
     def missing(self, keys) -> List[str]:
         keys = list(keys)
         return list(dict.fromkeys(self.appearance.missing(keys) + self.motion.missing(keys)))
@@ -187,6 +193,13 @@ class EgoTaskQABuilder(VideoQABuilder):
                 key_field: self._id_text(row.get(key_field)),
             })
         return records
+
+    def _fingerprint_files(self, split: str):
+        files = super()._fingerprint_files(split)
+        if self.config["reasoning_types"]:  # the evaluation's categories
+            files.append(("reasoning_types", self.require_path("reasoning_types", self.config["reasoning_types"],
+                                                               "EgoTaskQA reasoning types")))
+        return files
 
     def info(self) -> Dict[str, Any]:
         return {**super().info(), "all_reasoning_types": self.reasoning_types()}

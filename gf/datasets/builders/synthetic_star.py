@@ -46,6 +46,10 @@ class SyntheticStarBuilder(StarBuilder):
         self._ensure()
         return super().build_datasets(splits)
 
+    def split_fingerprint(self, split: str) -> str:
+        self._ensure()
+        return super().split_fingerprint(split)
+
     def info(self) -> Dict[str, Any]:
         self._ensure()
         return super().info()

@@ -2,15 +2,23 @@
 
 Each converter module registers one function ``convert(raw_dir, out_dir, **options) ->
 dict`` (a summary of what was written) as a ``converter`` in gf's registry
-(``@registry.register_converter("star")``), so a plugin can add a benchmark the same way.
-The registry imports this package on the first converter lookup, so `import gf` stays
-light.
+(``@registry.register_converter("star")``), so a plugin can add a benchmark the same way,
+and declares the files it may write (``@owns(...)``, see
+:mod:`gf.datasets.converters.staging`). The registry imports this package on the first
+converter lookup, so `import gf` stays light.
+
+:func:`prepare` is the safe way to run one: it never replaces existing annotations unless
+asked (``overwrite=True``), locks the output folder, and puts the converter's files in
+place only once the conversion has finished.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Dict, List, Optional
 
+from gf.common.errors import ConfigError
 from gf.common.registry import registry
+from gf.datasets.converters.staging import run_staged
 
 # Imported for their registrations (the registry's lazy builtin import lands here).
 from gf.datasets.converters import agqa, egotaskqa, nextqa, star  # noqa: E402,F401
@@ -23,10 +31,28 @@ def list_converters(pattern: Optional[str] = None) -> List[str]:
     return registry.list("converter", pattern)
 
 
-def prepare(benchmark: str, raw_dir, out_dir, **options) -> Dict[str, Any]:
-    """Convert ``raw_dir`` (the official release) into ``out_dir`` (gf's layout).
+def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
+    """Convert ``raw_dir`` (the official release) into ``out_dir`` (gf's layout); returns the
+    converter's summary.
 
-    An unknown ``benchmark`` raises the registry's error, which lists the known and close
-    names.
+    * An ``out_dir`` that already holds annotations (the files the converter writes, or a
+      non-empty ``txt_db/``) is refused with a :class:`~gf.common.errors.DatasetError`
+      unless ``overwrite=True`` (``gf prepare --overwrite``); then the converter's files
+      are replaced and everything else in ``out_dir`` (features, the user's files) is kept.
+    * ``out_dir`` is locked while the conversion runs (``out_dir/.gf.lock``): a second
+      ``prepare`` into it is refused with :class:`~gf.common.errors.OutputLockedError`
+      naming the first one's pid.
+    * The converter writes into a staging folder inside ``out_dir``; its files are moved in
+      only when it has finished, so a failed conversion leaves ``out_dir`` as it was.
+
+    An unknown ``benchmark`` raises the registry's error (listing the known and close
+    names) before anything is touched. ``options`` go to the converter.
     """
-    return registry.get("converter", benchmark)(raw_dir, out_dir, **options)
+    convert = registry.get("converter", benchmark)
+    try:  # an unknown option is a message naming the converter's options, not a TypeError
+        inspect.signature(convert).bind(raw_dir, out_dir, **options)
+    except TypeError as e:
+        params = [p for p in inspect.signature(convert).parameters if p not in ("raw_dir", "out_dir")]
+        raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
+                          f"{', '.join(params) or '(none)'}.") from None
+    return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)

@@ -58,6 +58,7 @@ from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
+from gf.datasets.converters.staging import owns
 
 __all__ = [
     "ANSWER_TYPES",
@@ -264,7 +265,15 @@ def _readme(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def owned_paths(**options: Any) -> List[str]:
+    """Every file ``convert`` may write (relative to ``out_dir``); ``vis_db/`` features are the user's."""
+    return ([f"txt_db/{s}.jsonl" for s in ("train", "val", "test")]
+            + [f"txt_db/{n}" for n in ("answer_vocab.json", "val_videos.txt", "events.json", "action_mapping.txt")]
+            + ["meta.json", "README.md"])
+
+
 @registry.register_converter("agqa")
+@owns(owned_paths)
 def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             charades_csv: Union[None, str, Path, Sequence[Union[str, Path]]] = None,
             val_fraction: float = 0.1, seed: int = 0) -> Dict[str, Any]:

@@ -13,11 +13,12 @@ Format: columns ``id``, ``length`` (seconds), ``actions`` = ``"c092 11.90 21.20;
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
-from gf.common.io import DataFileError
+from gf.common.io import DataFileError, read_text_utf8
 
 __all__ = ["parse_charades_actions", "read_charades_csvs"]
 
@@ -48,15 +49,14 @@ def read_charades_csvs(paths: Sequence[Union[str, Path]], entry: Callable[[Mappi
 
     ``columns`` must all be in each file's header. A video listed twice (in one file or
     across files) must give the same entry both times, since the two copies could not
-    both be the truth. Errors name the file and the line.
+    both be the truth. Errors name the file and the line (a file that is not UTF-8 too).
     """
     videos: Dict[str, Any] = {}
     origin: Dict[str, str] = {}
     compared = " or ".join(c for c in columns if c != "id")
     for path in map(Path, paths):
-        if not path.is_file():
-            raise DataFileError(f"Charades annotation CSV not found: {path}")
-        with open(path, newline="", encoding="utf-8") as fh:
+        text = read_text_utf8(path, "Charades annotation CSV")
+        with io.StringIO(text, newline="") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:

@@ -59,9 +59,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json, read_text_utf8
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
+from gf.datasets.converters.staging import owns, reported_path
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
 
@@ -104,7 +105,7 @@ def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
 
 
 def _lines(path: Path) -> List[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text_utf8(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
@@ -371,7 +372,17 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
+def owned_paths(split_type: str = "direct", **options: Any) -> List[str]:
+    """Every file ``convert`` may write for ``split_type`` (relative to ``out_dir``). The
+    ``hcrn_data/README.md`` it adds is not listed: it is written only where none exists."""
+    st = split_type if split_type in SPLIT_TYPES else "direct"  # convert refuses others itself
+    names = [f"{s}.jsonl" for s in SPLITS] + ["answer_vocab.json", "all_reasoning_types.txt", "hoi_classes.txt",
+                                             "events.json"]
+    return [f"{st}/txt_db/{n}" for n in names] + [f"{st}/prepare_summary.json"]
+
+
 @registry.register_converter("egotaskqa")
+@owns(owned_paths)
 def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", span_time_base: str = "absolute",
             hoi_vocab: Optional[PathLike] = None, num_hoi_classes: Optional[int] = None) -> Dict[str, Any]:
     """Convert one EgoTaskQA split type into ``out_dir/<split_type>/txt_db``; returns a summary.
@@ -455,7 +466,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
     summary = {
         "benchmark": "egotaskqa",
         "split_type": split_type,
-        "raw_dir": str(raw), "qa_dir": str(qa_dir), "out_dir": str(out / split_type),
+        "raw_dir": str(raw), "qa_dir": str(qa_dir), "out_dir": str(reported_path(out / split_type)),
         "qa_files": {s: str(p) for s, p in qa_paths.items()},
         "splits": {s: {"questions": len(r), "out_of_vocabulary": stats.oov[s]} for s, r in records.items()},
         "answer_vocab": len(answers),

@@ -29,14 +29,17 @@ and int-keyed feature files produce.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
+from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
+                          read_text_utf8)
 from gf.common.registry import registry
+from gf.datasets.converters.staging import owns
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
 
@@ -58,17 +61,19 @@ FORMAT_VERSION = 1
 def _csv_rows(path: Path) -> List[Tuple[int, List[str]]]:
     """The rows of a CSV file, each with the file line it starts on (quoted newlines counted),
     so errors can name the line without reading the file a second time. Blank and
-    whitespace-only lines are skipped, as pandas (the official scripts) skips them."""
+    whitespace-only lines are skipped, as pandas (the official scripts) skips them. A file
+    that is not UTF-8 is an error naming the line."""
     rows = []
+    text = read_text_utf8(path, "NExT-QA split file", encoding="utf-8-sig")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh)
             start = 1
             for cells in reader:
                 if cells and (len(cells) > 1 or cells[0].strip()):
                     rows.append((start, cells))
                 start = reader.line_num + 1
-    except (csv.Error, UnicodeDecodeError) as e:
+    except csv.Error as e:
         raise DataFileError(f"{path}: not a readable CSV: {e}") from None
     return rows
 
@@ -196,7 +201,23 @@ def _readme(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _split_names(splits: Union[str, Sequence[str]]) -> List[str]:
+    """``splits`` as a list of plain names: each becomes ``<raw>/<split>.csv`` and
+    ``txt_db/<split>.jsonl``, so none may reach outside those folders."""
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    for split in splits:
+        check_plain_name(split, "split name", where="nextqa converter: splits", error=DatasetError)
+    return splits
+
+
+def owned_paths(splits: Union[str, Sequence[str]] = SPLITS, **options: Any) -> List[str]:
+    """Every file ``convert`` may write (relative to ``out_dir``); ``vis_db/`` features are the user's."""
+    names = dict.fromkeys([*SPLITS, *_split_names(splits)])
+    return [f"txt_db/{s}.jsonl" for s in names] + [MAP_FILE, "meta.json", "README.md"]
+
+
 @registry.register_converter("nextqa")
+@owns(owned_paths)
 def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             splits: Union[str, Sequence[str]] = SPLITS) -> Dict[str, Any]:
     """Convert the official CSVs in ``raw_dir`` into ``out_dir`` (layout in the module docs).
@@ -208,7 +229,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
         raise DataFileError(f"NExT-QA raw folder not found: {raw_dir} (expected train.csv, val.csv, test.csv)")
-    splits = [splits] if isinstance(splits, str) else list(splits)
+    splits = _split_names(splits)
     if not splits:
         raise DatasetError("nextqa converter: splits is empty; name at least one of train, val, test")
     paths = {s: raw_dir / f"{s}.csv" for s in splits}

@@ -60,6 +60,7 @@ from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
+from gf.datasets.converters.staging import owns, reported_path
 
 __all__ = ["convert", "charades_to_star_ids", "parse_charades_actions"]
 
@@ -236,7 +237,15 @@ def _as_paths(value: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
     return [Path(v) for v in value]
 
 
+def owned_paths(**options: Any) -> List[str]:
+    """Every file ``convert`` may write (relative to ``out_dir``); ``vis_db/`` features are the user's."""
+    return ([f"txt_db/{s}.jsonl" for s in SPLITS]
+            + ["txt_db/events.json", "txt_db/action_mapping.txt", "txt_db/action_classes.txt",
+               "vis_db/README.md", "prepare_summary.json"])
+
+
 @registry.register_converter("star")
+@owns(owned_paths)
 def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, PathLike, Sequence[PathLike]] = None,
             charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
     """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
@@ -346,7 +355,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     atomic_write_text(out / "vis_db" / "README.md", VIS_DB_README)
     summary = {
         "benchmark": "star",
-        "raw_dir": str(raw), "out_dir": str(out),
+        "raw_dir": str(raw), "out_dir": str(reported_path(out)),
         "splits": {s: {"questions": len(r), "labelled": sum("answer" in x for x in r),
                        "by_type": dict(Counter(x["question_id"].split("_")[0] for x in r))}
                    for s, r in records.items()},

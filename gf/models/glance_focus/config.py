@@ -81,6 +81,14 @@ class GlanceFocusConfig:
             raise ConfigError(f"num_answers must be >= 2 for open-ended QA, got {self.num_answers}")
         if self.arch == "reference" and self.num_encoder_layers != self.num_decoder_layers:
             raise ConfigError("arch 'reference' uses as many encoder as decoder layers")
+        # switches that only exist in one arch: refused here, so `gf validate` catches them
+        if self.grounded_answer and (self.arch != "paper" or self.answer_mode != "mc"):
+            raise ConfigError("grounded_answer needs arch 'paper' and answer_mode 'mc' (it scores options "
+                              f"against the time-sorted memories); got arch {self.arch!r}, answer_mode "
+                              f"{self.answer_mode!r}")
+        if self.suppress_duplicate_events and (self.arch != "paper" or self.memory != "sup"):
+            raise ConfigError("suppress_duplicate_events needs arch 'paper' and memory 'sup' (it reads the glance's "
+                              f"class predictions); got arch {self.arch!r}, memory {self.memory!r}")
         weights = dict(default_loss_weights(self.memory))
         unknown = set(self.loss_weights) - set(weights)
         if unknown:

@@ -7,7 +7,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, NonFiniteLossError
 
 Assignment = Tuple[Tensor, Tensor]
 
@@ -49,6 +49,9 @@ class HungarianMatcher(torch.nn.Module):
         cost = self.cost_l1 * torch.cdist(pred_spans.flatten(0, 1).float(), tgt_spans, p=1) \
             - self.cost_cls * prob[:, tgt_ids]
         cost = cost.view(batch, num_queries, -1).cpu()
+        if not torch.isfinite(cost).all():  # scipy would fail on it with an unrelated message
+            raise NonFiniteLossError("the matching cost is not finite: the predicted spans or class logits hold "
+                                     "NaN/Inf")
         out: List[Assignment] = []
         for i, c in enumerate(cost.split(sizes, -1)):
             if sizes[i] == 0:

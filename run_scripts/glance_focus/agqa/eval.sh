@@ -8,4 +8,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
 MEMORY="${MEMORY:-sup}"
 case "$MEMORY" in sup|uns) ;; *) echo "eval.sh: MEMORY must be sup or uns, got '$MEMORY'" >&2; exit 2;; esac
-gf_eval "$ROOT/projects/glance_focus/agqa/train_$MEMORY.yaml" agqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/agqa/eval}" "$@"
+default_out="$ROOT/output/glance_focus/agqa/eval/"'${model.model_type}'  # resolved by gf: one folder per model type
+gf_eval "$ROOT/projects/glance_focus/agqa/train_$MEMORY.yaml" agqa "${OUTPUT_DIR:-$default_out}" "$@"

@@ -5,4 +5,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
-gf_run train "$ROOT/projects/glance_focus/agqa/train_uns.yaml" agqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/agqa/train_uns}" "$@"
+default_out="$ROOT/output/glance_focus/agqa/train_uns/"'${model.model_type}'  # resolved by gf: one folder per model type
+gf_run train "$ROOT/projects/glance_focus/agqa/train_uns.yaml" agqa "${OUTPUT_DIR:-$default_out}" "$@"

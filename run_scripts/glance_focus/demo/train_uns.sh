@@ -6,4 +6,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
 DATA_ROOT="${DATA_ROOT:-$ROOT/gf_data}"
-gf_run train "$ROOT/projects/glance_focus/demo/train_uns.yaml" synthetic_star "${OUTPUT_DIR:-$ROOT/output/glance_focus/demo/train_uns}" "$@"
+default_out="$ROOT/output/glance_focus/demo/train_uns/"'${model.model_type}'  # resolved by gf: one folder per model type
+gf_run train "$ROOT/projects/glance_focus/demo/train_uns.yaml" synthetic_star "${OUTPUT_DIR:-$default_out}" "$@"

@@ -6,4 +6,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
-gf_eval "$ROOT/projects/glance_focus/nextqa/train_uns.yaml" nextqa "${OUTPUT_DIR:-$ROOT/output/glance_focus/nextqa/eval}" "$@"
+default_out="$ROOT/output/glance_focus/nextqa/eval/"'${model.model_type}'  # resolved by gf: one folder per model type
+gf_eval "$ROOT/projects/glance_focus/nextqa/train_uns.yaml" nextqa "${OUTPUT_DIR:-$default_out}" "$@"

@@ -1,0 +1,244 @@
+"""Runs never destroy what exists, refuse what does not match, and fail loudly when they
+would do nothing: output folders, locks, interrupted saves, checkpoint configs, run
+settings, fp16 loss scaling, and a log that tells the truth after a resume."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gf.cli import main as gf_main
+from gf.common.config import build_config
+from gf.common.io import torch_load_safe
+
+from test_runner import PLUGINS, REPO, run_gf, write_config
+
+
+@pytest.fixture(autouse=True)
+def plugin_path(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGINS)
+
+
+def _last_line(stderr: str) -> str:
+    return [line for line in stderr.splitlines() if line.startswith("gf ")][-1]
+
+
+# -- never destroy what exists ---------------------------------------------------------------
+def test_train_refuses_existing_run_without_resume_or_overwrite(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    out = tmp_path / "out"
+    before = (out / "checkpoint_last.pth").read_bytes()
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 2
+    err = _last_line(capsys.readouterr().err)
+    assert str(out) in err and "run.resume=auto" in err and "run.overwrite=true" in err
+    assert (out / "checkpoint_last.pth").read_bytes() == before  # untouched
+    # run.overwrite=true starts again: the old run's log is gone, not appended to
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", "run.overwrite=true"]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if r["kind"] == "epoch"] == [0]
+
+
+def test_default_output_folder_names_the_model_type(monkeypatch):
+    project = REPO / "projects/glance_focus/demo/train_sup.yaml"
+    monkeypatch.delenv("OUTPUT_DIR", raising=False)
+    default = build_config(str(project)).run.output_dir
+    other = build_config(str(project), ["model.model_type=demo_sup"]).run.output_dir
+    assert default.endswith("demo/train_sup/demo_sup_grounded") and other.endswith("demo/train_sup/demo_sup")
+    # the run script's default folder too: its default_out line, evaluated by bash
+    script = (REPO / "run_scripts/glance_focus/demo/train_sup.sh").read_text()
+    line = next(li for li in script.splitlines() if li.startswith("default_out="))
+    shown = subprocess.run(["bash", "-c", f'ROOT=/r\n{line}\necho "${{OUTPUT_DIR:-$default_out}}"'],
+                           capture_output=True, text=True, env={"PATH": os.environ["PATH"]}).stdout.strip()
+    assert shown == "/r/output/glance_focus/demo/train_sup/${model.model_type}"
+
+
+def test_a_second_train_into_the_same_folder_is_refused_and_the_first_finishes(tmp_path):
+    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [sleep_before_train]")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PLUGINS, str(REPO)]), GF_TEST_SLEEP="6")
+    first = subprocess.Popen([sys.executable, "-m", "gf", "train", "--cfg-path", str(cfg)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "out" / ".gf.lock"
+    deadline = time.time() + 60
+    while not (lock.is_file() and lock.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.2)
+    second = run_gf(["train", "--cfg-path", str(cfg)], env_extra={"GF_TEST_SLEEP": "0"}, check=False)
+    out, err = first.communicate(timeout=300)
+    assert second.returncode == 2, second.stderr
+    message = _last_line(second.stderr)
+    assert str(first.pid) in message and "gf train" in message
+    assert first.returncode == 0, err[-3000:]
+    assert torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["epoch"] == 0
+
+
+def test_a_killed_checkpoint_save_leaves_no_temporary_file_after_the_next_start(tmp_path):
+    cfg = write_config(tmp_path, epochs=2)
+    killed = run_gf(["train", "--cfg-path", str(cfg)], env_extra={"GF_TEST_KILL_ON_REPLACE": "checkpoint_last.pth"},
+                    check=False)
+    assert killed.returncode == -9
+    out = tmp_path / "out"
+    leftovers = list(out.glob(".checkpoint_last.pth.*.tmp"))
+    assert leftovers and leftovers[0].stat().st_size > 10_000  # a checkpoint-sized temporary file
+    assert not (out / "checkpoint_last.pth").exists()
+    run_gf(["train", "--cfg-path", str(cfg), "--resume", "auto"])
+    assert not list(out.rglob("*.tmp"))
+    assert torch_load_safe(out / "checkpoint_last.pth")["epoch"] == 1
+
+
+# -- refuse what does not match ----------------------------------------------------------------
+def test_resume_refuses_a_different_model_config(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=2, extra_run="max_steps: 6")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto",
+                    "--options", "run.max_steps=12", "model.dim_feedforward=32"]) == 4
+    err = _last_line(capsys.readouterr().err)
+    assert "model.dim_feedforward: checkpoint 64, config 32" in err
+
+
+def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    ckpt = str(tmp_path / "out" / "checkpoint_last.pth")
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
+                    "--options", "model.focus_residual=false", f"run.output_dir={tmp_path / 'ev'}"]) == 4
+    assert "model.focus_residual: checkpoint True, config False" in _last_line(capsys.readouterr().err)
+    # settings that only matter in training may differ
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
+                    "--options", "model.dropout=0.3", f"run.output_dir={tmp_path / 'ev'}"]) == 0
+
+
+@pytest.mark.parametrize("option, fragment", [
+    ("run.lr=-0.001", "run.lr must be a finite number >= 0"),
+    ("run.lr=.nan", "run.lr must be a finite number >= 0"),
+    ("run.max_steps=0", "run.max_steps must be >= 1"),
+    ("run.max_steps=-5", "run.max_steps must be >= 1"),
+    ("model.arch=reference", "grounded_answer needs arch 'paper'"),
+])
+def test_validate_rejects_what_train_would_reject_before_loading_data(tmp_path, capsys, option, fragment):
+    cfg = write_config(tmp_path)
+    text = cfg.read_text().replace("model_type: demo_sup", "model_type: demo_sup_grounded")
+    cfg.write_text(text)
+    assert gf_main(["validate", "--cfg-path", str(cfg), "--options", option]) == 2
+    assert fragment in _last_line(capsys.readouterr().err)
+    assert not (tmp_path / "data").exists()  # refused before the benchmark was generated
+
+
+# -- fp16 that cannot silently underflow ----------------------------------------------------------
+def test_fp16_scales_the_loss_and_the_scaler_state_travels_with_checkpoints(tmp_path, monkeypatch):
+    """The wiring, on CPU: autocast fp16 with a GradScaler; its state saved and restored."""
+    from gf.runners.runner_base import Runner
+
+    monkeypatch.setattr(Runner, "_amp_dtype", lambda self: torch.float16 if self.cfg.run.amp == "fp16" else None)
+    scales = []
+    real_step = torch.amp.GradScaler.update
+
+    def spy(self, *a, **k):
+        real_step(self, *a, **k)
+        scales.append(self.get_scale())
+
+    monkeypatch.setattr(torch.amp.GradScaler, "update", spy)
+    cfg = write_config(tmp_path, epochs=1, extra_run="amp: fp16\n          grad_clip: 1.0")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    assert len(scales) == 6 and all(s > 1 for s in scales)
+    saved = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["scaler"]
+    assert saved["scale"] == scales[-1]
+    restored = {}
+    real_load = torch.amp.GradScaler.load_state_dict
+    monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict",
+                        lambda self, state: (restored.update(state), real_load(self, state)))
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", "run.epochs=2"]) == 0
+    assert restored["scale"] == saved["scale"]
+
+
+# -- traceability ------------------------------------------------------------------------------
+def test_the_log_does_not_repeat_the_epoch_re_run_after_a_resume(tmp_path):
+    cfg = write_config(tmp_path, epochs=3, extra_run="task: videoqa_killed_at_step")
+    killed = run_gf(["train", "--cfg-path", str(cfg)], env_extra={"GF_TEST_KILL_AT_STEP": "9"}, check=False)
+    assert killed.returncode == -9
+    run_gf(["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", "run.task=videoqa"])
+    log = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in log if r["kind"] == "train"]
+    assert train_steps == list(range(1, 19))  # every step once, none of the killed epoch's twice
+    assert [r["epoch"] for r in log if r["kind"] == "epoch"] == [0, 1, 2]
+
+
+def test_rescoring_with_the_config_checks_every_question_of_the_split(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    preds_path = tmp_path / "out" / "eval" / "test_best_predictions.json"
+    data = json.loads(preds_path.read_text())
+    dropped = sorted(data["predictions"])[0]
+    del data["predictions"][dropped]
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(data))
+    capsys.readouterr()
+    # without the data the report says the coverage was not checked ...
+    assert gf_main(["evaluate", "--predictions", str(partial), "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["coverage_checked"] is False
+    # ... with the config, the missing question is named and nothing is reported
+    assert gf_main(["evaluate", "--predictions", str(partial), "--cfg-path", str(cfg)]) == 5
+    assert repr(dropped) in _last_line(capsys.readouterr().err)
+    assert gf_main(["evaluate", "--predictions", str(preds_path), "--cfg-path", str(cfg),
+                    "--report", str(tmp_path / "full.json")]) == 0
+    full = json.loads((tmp_path / "full.json").read_text())
+    assert full["coverage_checked"] is True and full["provenance"]["split_fingerprint"]
+
+
+def test_a_report_never_overwrites_the_predictions_it_scores(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    preds = tmp_path / "out" / "eval" / "test_best_predictions.json"
+    before = preds.read_bytes()
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--predictions", str(preds), "--report", str(preds)]) == 2
+    assert "--report" in _last_line(capsys.readouterr().err)
+    assert preds.read_bytes() == before
+
+
+def test_reports_of_a_run_record_what_they_were_computed_from(tmp_path):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    out = tmp_path / "out"
+    report = json.loads((out / "eval" / "test_best_report.json").read_text())
+    prov = report["provenance"]
+    from gf.common.download import sha256sum
+
+    assert prov["checkpoint"] == str(out / "checkpoint_best.pth")
+    assert prov["checkpoint_sha256"] == sha256sum(out / "checkpoint_best.pth")
+    assert len(prov["split_fingerprint"]) == 64 and report["gf_version"]
+    val = json.loads((out / "eval" / "val_epoch1_report.json").read_text())["provenance"]
+    assert "checkpoint" not in val and len(val["weights_sha256"]) == 64  # weights in training, no file yet
+
+
+# -- non-finite values ---------------------------------------------------------------------------
+def test_a_nan_matching_cost_stops_the_run_with_the_step_and_questions(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GF_TEST_POISON_AT_STEP", "3")
+    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [poison_spans_at_step]")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 1
+    err = _last_line(capsys.readouterr().err)
+    assert "matching cost is not finite" in err and "step 3" in err and "questions '" in err
+    assert not (tmp_path / "out" / "checkpoint_last.pth").exists()
+
+
+def test_nan_answer_scores_in_evaluation_are_an_error_not_option_0(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    ckpt = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")
+    for key in ckpt["model"]:
+        if key.startswith("answer_head."):
+            ckpt["model"][key] = torch.full_like(ckpt["model"][key], float("nan"))
+    ckpt.pop("weights_sha256")
+    broken = tmp_path / "broken.pth"
+    torch.save(ckpt, broken)
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(broken), "--splits", "val",
+                    "--options", f"run.output_dir={tmp_path / 'ev'}"]) == 1
+    assert "answer scores are NaN/Inf" in _last_line(capsys.readouterr().err)
+    assert not list((tmp_path / "ev").rglob("*report.json"))
