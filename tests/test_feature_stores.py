@@ -339,6 +339,43 @@ def test_wds_shards_hold_npy_members_keyed_as_webdataset_sees_them(tmp_path):
     assert all(set(k for k in s if not k.startswith("__")) == {"npy"} for s in samples)
 
 
+def test_wds_store_reads_shards_written_by_webdataset_itself(tmp_path):
+    """Shards from webdataset's own ShardWriter (its npy encoder, its member naming, an
+    extra member per sample, several shards) read through gf's store, array for array."""
+    import webdataset as wds
+
+    g = np.random.default_rng(7)
+    feats = {k: g.standard_normal((2 + i, DIM)).astype(np.float32) for i, k in enumerate(KEYS)}
+    folder = tmp_path / "from_wds"
+    folder.mkdir()
+    with wds.ShardWriter(str(folder / "shard-%06d.tar"), maxcount=2, verbose=0) as sink:
+        for i, (key, arr) in enumerate(feats.items()):
+            sink.write({"__key__": encode_wds_key(key), "npy": arr, "json": {"row": i}})
+    assert len(glob.glob(str(folder / "*.tar"))) == 3
+    store = WebDatasetStore(folder)
+    assert sorted(store.keys()) == sorted(feats)
+    assert store.feature_dim == DIM
+    for key, arr in feats.items():
+        got = store[key]
+        assert got.dtype == torch.float32 and tuple(got.shape) == arr.shape
+        np.testing.assert_array_equal(got.numpy(), arr)
+
+
+def test_webdataset_reads_shards_written_by_gf(tmp_path):
+    """gf's writer, read back by webdataset's own pipeline and npy decoder (no gf code)."""
+    import webdataset as wds
+
+    feats = _features()
+    paths = write_webdataset_shards(feats, tmp_path / "wds", num_shards=3)
+    samples = list(wds.WebDataset(paths, shardshuffle=False).decode())
+    got = {decode_wds_key(s["__key__"]): s["npy"] for s in samples}
+    assert list(got) == list(feats)  # every key once, in the order written
+    for key, value in feats.items():
+        arr = got[key]
+        assert isinstance(arr, np.ndarray) and arr.dtype == np.float32
+        np.testing.assert_array_equal(arr, value.numpy())
+
+
 def test_iter_webdataset_features_streams_every_key_once(tmp_path):
     feats = _features()
     write_webdataset_shards(feats, tmp_path / "wds", num_shards=2)

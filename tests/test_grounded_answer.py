@@ -78,8 +78,31 @@ def test_grounded_model_trains_and_padding_does_not_change_it(tiny_text_encoder)
     with torch.no_grad():
         alone = model(batch)["pred_answer"]
         torch.testing.assert_close(model(two)["pred_answer"][:1], alone, atol=1e-5, rtol=0)
-        plain = tiny_model(tiny_text_encoder).eval()(batch)["pred_answer"]
-    assert not torch.allclose(alone, plain)  # the head is really added
+
+
+def test_grounded_score_is_added_to_the_answer_logits(tiny_text_encoder, monkeypatch):
+    """The same model (same weights) with the head's output forced to zero: the answer
+    logits differ by exactly the head's score of each option, and nothing else changes."""
+    model = tiny_model(tiny_text_encoder, grounded_answer=True).eval()
+    batch = random_batch(model, with_labels=False)
+    head_out = []
+    model.grounded_answer.register_forward_hook(lambda module, args, out: head_out.append(out.detach().clone()))
+    with torch.no_grad():
+        with_head = model(batch)
+    assert len(head_out) == 1
+    grounded = head_out[0].view(2, -1)                      # [B*K, 1] -> [B, K]
+    assert grounded.shape == with_head["pred_answer"].shape
+    assert grounded.abs().min() > 1e-3 and grounded.std() > 1e-3  # a real, option-dependent score
+
+    def zero_score(self, memories, text_states, question_mask, option_mask):
+        return memories.new_zeros(memories.shape[0], 1)
+
+    monkeypatch.setattr(GroundedAnswerScore, "forward", zero_score)
+    with torch.no_grad():
+        without = model(batch)
+    assert len(head_out) == 2 and not head_out[1].any()     # the patched head did run, giving zeros
+    torch.testing.assert_close(with_head["pred_answer"] - without["pred_answer"], grounded, atol=1e-6, rtol=0)
+    assert torch.equal(with_head["pred_spans"], without["pred_spans"])
 
 
 @pytest.mark.parametrize("overrides", [dict(arch="reference"), dict(answer_mode="oe")])
@@ -93,16 +116,32 @@ def test_supervised_pointer_reads_the_glance_classes(memory, tiny_text_encoder):
     """sup: the pointer's memories are class probabilities x class embeddings, in the prompts'
     time order, and carry no gradient into the classifier; uns: it reads the prompts."""
     model = tiny_model(tiny_text_encoder, grounded_answer=True, memory=memory, num_queries=3, event_pred_dim=4)
-    logits = torch.tensor([[[0.0, 6, 0, 0], [6.0, 0, 0, 0], [0, 0, 6.0, 0]]], requires_grad=True)
+    # logits = log(probabilities), so the softmax gives the probabilities back:
+    # slot 0 (centre .8) [.1 .7 .1 .1], slot 1 (centre .2) [.7 .1 .1 .1], slot 2 (centre .5) [.1 .1 .7 .1]
+    probs = torch.tensor([[[0.1, 0.7, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1]]])
+    logits = probs.log().requires_grad_()
     events = {"memory_prompt": torch.randn(1, 3, 32), "pred_logits": logits,
               "pred_spans": torch.tensor([[[0.8, 0.1], [0.2, 0.1], [0.5, 0.1]]])}
+    if memory == "sup":
+        # class embeddings set by hand: coordinate 0 reads the classes as digits 1, 10, 100,
+        # 1000; coordinate 1 sums the probabilities; the other 30 coordinates are 0
+        with torch.no_grad():
+            model.grounded_answer.event_embed.weight.zero_()
+            model.grounded_answer.event_embed.weight[0] = torch.tensor([1.0, 10.0, 100.0, 1000.0])
+            model.grounded_answer.event_embed.weight[1] = 1.0
     sorted_mem, pointer = model._sorted_memories(events)
+    # time order by centre: slot 1 (.2), slot 2 (.5), slot 0 (.8)
     torch.testing.assert_close(sorted_mem, events["memory_prompt"][:, [1, 2, 0]])
     if memory == "uns":
         assert pointer is None
         return
-    expected = model.grounded_answer.event_embed(logits.detach().softmax(-1))[:, [1, 2, 0]]
-    torch.testing.assert_close(pointer, expected)
+    # coordinate 0, by hand: slot 1: .7 + 10*.1 + 100*.1 + 1000*.1 = 111.7
+    #                        slot 2: .1 + 10*.1 + 100*.7 + 1000*.1 = 171.1
+    #                        slot 0: .1 + 10*.7 + 100*.1 + 1000*.1 = 117.1
+    expected = torch.zeros(1, 3, 32)
+    expected[0, :, 0] = torch.tensor([111.7, 171.1, 117.1])
+    expected[0, :, 1] = 1.0
+    torch.testing.assert_close(pointer, expected, atol=1e-4, rtol=0)
     pointer.sum().backward()
     assert logits.grad is None
 

@@ -438,3 +438,96 @@ def test_a_process_finishing_second_does_not_replace_the_folder_in_use(tmp_path,
     assert synthetic.ensure_synthetic_star(out, cfg) == out
     assert (out / "marker").read_text() == "in use"  # the winner's folder was not replaced
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".SYN.")]  # no leftovers
+
+
+# ---------------------------------------------------------------------------------------
+# versions: v1 unchanged, v2 recorded and checked (the shortcut audit is test_synthetic_audit.py)
+# ---------------------------------------------------------------------------------------
+TINY_V2 = SyntheticStarConfig(seed=3, train_per_type=8, val_per_type=4, test_per_type=4, feature_dim=32, version=2)
+#: sha256 over (relative path, bytes) of every text file TINY wrote before version 2 existed.
+TINY_V1_TEXT_SHA256 = "3a971f87ae4249daea71df36ae138d8c60804bdd66dbad738628375bba29cee7"
+
+
+@pytest.fixture(scope="module")
+def tiny_v2(tmp_path_factory) -> Bundle:
+    return Bundle(generate_synthetic_star(tmp_path_factory.mktemp("syn") / "tiny_v2", TINY_V2))
+
+
+def test_v1_output_is_byte_identical_to_before_version_2(tiny):
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel, data in _text_files(tiny.root).items():
+        h.update(str(rel).encode()); h.update(b"\0"); h.update(data)
+    assert h.hexdigest() == TINY_V1_TEXT_SHA256
+    assert "version" not in tiny.meta["config"] and "generator version" not in (tiny.root / "README.md").read_text()
+
+
+def test_v2_layout_balance_answers_and_recorded_version(tiny_v2):
+    b = tiny_v2
+    assert b.meta["config"] == TINY_V2.to_dict() and b.meta["config"]["version"] == 2
+    assert (b.num_classes, b.meta["num_classes"]) == (48, 48)  # 8 verbs x 6 objects by default
+    assert "generator version 2" in (b.root / "README.md").read_text()
+    for split in SPLITS:
+        rows = b.rows[split]
+        assert collections.Counter(map(qtype, rows)) == {t: TINY_V2.per_type(split) for t in QUESTION_TYPES}
+        for t in QUESTION_TYPES:
+            positions = collections.Counter(r["answer"] for r in rows if qtype(r) == t)
+            assert positions == {p: TINY_V2.per_type(split) // 4 for p in range(4)}
+    for row in b.all_rows():
+        clip, options = b.clip(row), b.option_classes(row)
+        assert options[row["answer"]] == derive_answer(b, row, clip), row
+        assert len(clip) == len(set(clip)) and len(clip) <= TINY_V2.max_events
+        if qtype(row) == "Sequence":
+            anchor = b.gerund_to_class[re.search(r"(?:after|before) (.+)\?", row["question"]).group(1)]
+            assert len(clip) >= 6 and set(options) <= set(clip), "distractors are events of the clip"
+            assert len(set(clip) - set(options) - {anchor}) >= 1, "options never cover all other events"
+
+
+def test_v2_sequence_sometimes_offers_the_named_event_and_feasibility_varies(tmp_path):
+    cfg = SyntheticStarConfig(seed=5, train_per_type=200, val_per_type=1, test_per_type=1, feature_dim=4, version=2)
+    b = Bundle(generate_synthetic_star(tmp_path / "v2", cfg))
+    seq = [r for r in b.rows["train"] if qtype(r) == "Sequence"]
+    named_offered = sum(b.gerund_to_class[re.search(r"(?:after|before) (.+)\?", r["question"]).group(1)]
+                        in b.option_classes(r) for r in seq)
+    assert 0.3 < named_offered / len(seq) < 0.8, named_offered
+    feas = [r for r in b.rows["train"] if qtype(r) == "Feasibility"]
+    assert {len(b.clip(r)) for r in feas} == {4, 5, 6}
+    by_verb = collections.defaultdict(set)
+    for r in feas:
+        options = b.option_classes(r)
+        by_verb[b.verb_of[options[0]]].add(frozenset(options))
+    assert len(by_verb) >= 4 and all(len(sets) >= 5 for sets in by_verb.values()), by_verb
+    # v1 with its default grid: always 4 events and one option set per option verb.
+    v1 = Bundle(generate_synthetic_star(tmp_path / "v1", SyntheticStarConfig(**{**cfg.to_dict(), "version": 1,
+                                                                             "num_verbs": 5, "num_objects": 4})))
+    feas1 = [r for r in v1.rows["train"] if qtype(r) == "Feasibility"]
+    assert {len(v1.clip(r)) for r in feas1} == {4}
+    assert len({frozenset(v1.option_classes(r)) for r in feas1}) == 5
+
+
+def test_version_is_validated_defaults_the_grid_and_round_trips():
+    assert SyntheticStarConfig().version == 1 and (SyntheticStarConfig().num_verbs, SyntheticStarConfig().num_objects) == (5, 4)
+    assert "version" not in SyntheticStarConfig().to_dict()
+    v2 = SyntheticStarConfig(version=2)
+    assert (v2.num_verbs, v2.num_objects) == (8, 6) and v2.to_dict()["version"] == 2
+    assert SyntheticStarConfig.from_dict(v2.to_dict()) == v2 == SyntheticStarConfig(version=2, num_verbs=8)
+    assert v2.max_clip_frames <= 64
+    for bad in (0, 3, "2", True):
+        with pytest.raises(ValueError, match="SyntheticStarConfig.version="):
+            SyntheticStarConfig(version=bad)
+    for field, value in (("num_verbs", 5), ("num_objects", 4), ("max_events", 5)):
+        with pytest.raises(ValueError, match=f"SyntheticStarConfig.{field}=.*version 2"):
+            SyntheticStarConfig(version=2, **{field: value})
+
+
+def test_ensure_refuses_a_folder_of_another_version(tmp_path):
+    out = generate_synthetic_star(tmp_path / "syn", TINY)
+    v2 = SyntheticStarConfig(**{**TINY.to_dict(), "version": 2, "num_verbs": 8, "num_objects": 6})
+    with pytest.raises(SyntheticBenchmarkError, match=r"version: folder has 1, requested 2"):
+        ensure_synthetic_star(out, v2)
+    out2 = generate_synthetic_star(tmp_path / "syn2", v2)
+    assert ensure_synthetic_star(out2, v2) == out2
+    v1_same_grid = SyntheticStarConfig(**{**v2.to_dict(), "version": 1})
+    with pytest.raises(SyntheticBenchmarkError, match=r"version: folder has 2, requested 1"):
+        ensure_synthetic_star(out2, v1_same_grid)

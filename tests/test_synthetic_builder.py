@@ -41,3 +41,12 @@ def test_typo_in_a_generator_key_names_the_key_and_the_known_ones(tmp_path):
         build(tmp_path, trian_per_type=5)
     assert not isinstance(e.value, TypeError)
     assert not (tmp_path / "SYNTHETIC_STAR").exists()  # refused before generating anything
+
+
+def test_version_2_through_the_builder_and_a_v1_folder_is_refused(tmp_path):
+    builder = build(tmp_path / "a", version=2, max_events=6)
+    assert builder.generator_config.version == 2 and builder.generator_config.num_classes == 48
+    assert builder.info()["event_pred_dim"] == 49
+    build(tmp_path / "b").build_datasets(["train"])  # version 1 (the default)
+    with pytest.raises(SyntheticBenchmarkError, match="version: folder has 1, requested 2"):
+        build(tmp_path / "b", version=2).build_datasets(["train"])

@@ -143,8 +143,31 @@ def test_collator_rejects_mixed_option_counts(store):
 def test_collator_ignore_index_for_unlabelled(store):
     labelled = dataset([mc("a_1", "v0", 2)], store)[0]
     unlabelled = dataset([mc("b_1", "v1", None)], store)[0]
-    assert collate_videoqa([unlabelled, labelled])["answer"].tolist() == [IGNORE_INDEX, 2]
-    assert torch.nn.functional.cross_entropy(torch.zeros(2, 4), torch.tensor([IGNORE_INDEX, 2])) > 0
+    batch = collate_videoqa([unlabelled, labelled])
+    assert IGNORE_INDEX == -100  # torch's default ignore_index, which gf's QA loss relies on
+    assert batch["answer"].dtype == torch.long
+    assert torch.equal(batch["answer"], torch.tensor([-100, 2]))
+    assert collate_videoqa([labelled, unlabelled])["answer"].tolist() == [2, -100]
+    assert collate_videoqa([unlabelled, unlabelled])["answer"] is None  # nothing labelled: no labels
+
+
+def test_unlabelled_questions_add_nothing_to_the_qa_loss(store):
+    """gf's criterion on the collated labels: only the labelled question counts.
+
+    Question 1 (unlabelled): logits [9, -9, 9, -9], whatever label it got, would add a
+    loss of at least ln 2. Question 2 (answer 2): logits [0, 0, ln 2, 0] -> softmax
+    [1, 1, 2, 1] / 5, so the loss is -ln(2/5) = ln 2.5 = 0.916291."""
+    from gf.models.glance_focus.config import GlanceFocusConfig
+    from gf.models.glance_focus.criterion import GlanceFocusCriterion
+
+    labelled = dataset([mc("a_1", "v0", 2)], store)[0]
+    unlabelled = dataset([mc("b_1", "v1", None)], store)[0]
+    batch = collate_videoqa([unlabelled, labelled])
+    outputs = {"pred_answer": torch.tensor([[9.0, -9.0, 9.0, -9.0], [0.0, 0.0, 0.6931472, 0.0]]),
+               "pred_logits": torch.zeros(2, 3, 4), "pred_spans": torch.full((2, 3, 2), 0.5)}
+    crit = GlanceFocusCriterion(GlanceFocusConfig(event_pred_dim=4, memory="uns"))
+    loss_qa = crit(outputs, batch["answer"])["losses"]["loss_qa"]
+    assert abs(loss_qa.item() - 0.916291) < 1e-5
 
 
 # -- text processor -----------------------------------------------------------------------

@@ -18,6 +18,24 @@ built so that no cheap cue gives the answer away:
   an event with a verb unique in the clip; all options are absent from the clip, so only
   the question's verb (which event?) and that event's object decide.
 
+Versions (``SyntheticStarConfig.version``; 1 is the default and writes exactly what it
+always wrote). An audit (``tests/test_synthetic_audit.py``) found two shortcuts in version 1:
+
+* Sequence by elimination: the options are the clip's events other than the named one
+  and the answer, so in a 5-event clip the named event is the one event missing from the
+  options, and "the option next to the missing event" answers without the question.
+* Feasibility is degenerate with 5 verbs x 4 objects: every clip holds exactly its 4 key
+  events and, for a given option verb, the options are always the same 4 classes.
+
+Version 2 changes only these: Sequence clips hold at least 6 events; the 4 options are
+drawn uniformly from the events that could be an answer for the direction asked (all but
+the first for "after", all but the last for "before"), the answer uniformly among them,
+and the named event is the answer's neighbour -- so the named event is among the
+distractors whenever it is a possible answer that was drawn, and which option is right is
+independent of anything but the question. The class grid defaults to 8 verbs x 6 objects,
+so Feasibility clips get 0-2 extra events and varied option sets (version 2 requires at
+least 6 verbs and 5 objects).
+
 Time frame: one feature row per second (like S3D), so event ``[class, s, e]`` covers rows
 ``s .. e-1`` of the clip and ``duration == T``. Each question has its own clip (keyed by
 ``question_id``, as in STAR); ``video_id`` is ``syn<number>``.
@@ -48,6 +66,7 @@ __all__ = [
     "FORMAT_VERSION",
     "QUESTION_TYPES",
     "SPLITS",
+    "GENERATOR_VERSIONS",
     "SyntheticStarConfig",
     "SyntheticBenchmarkError",
     "ActionVocabulary",
@@ -57,6 +76,9 @@ __all__ = [
 
 #: Bumped whenever the same config would produce different files.
 FORMAT_VERSION = 1
+#: Generator versions (``SyntheticStarConfig.version``) and each one's class grid default.
+GENERATOR_VERSIONS = (1, 2)
+_GRID_DEFAULTS = {1: (5, 4), 2: (8, 6)}  # (num_verbs, num_objects)
 GENERATOR_NAME = "gf.datasets.synthetic"
 QUESTION_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 SPLITS = ("train", "val", "test")
@@ -82,6 +104,9 @@ OBJECTS: Tuple[str, ...] = (
 
 # Smallest number of events a clip needs for each type (see the question builders).
 _MIN_EVENTS = {"Interaction": 1, "Sequence": 5, "Prediction": 5, "Feasibility": 4}
+# Version 2: a Sequence clip has more events than options + 1, so the options are a strict
+# subset of the events other than the named one.
+_MIN_EVENTS_V2 = {**_MIN_EVENTS, "Sequence": 6}
 _MAX_ATTEMPTS = 2000
 
 
@@ -98,8 +123,9 @@ class SyntheticStarConfig:
 
     Sizes are *questions per type* so the four types are equally frequent by construction.
     The action classes are the full grid ``num_verbs x num_objects`` (default 5 x 4 = 20
-    classes): a full grid keeps option texts free of cues (every verb is possible with every
-    object), and Feasibility needs at least 5 verbs and 4 objects.
+    classes in version 1, 8 x 6 = 48 in version 2): a full grid keeps option texts free of
+    cues (every verb is possible with every object), and Feasibility needs at least 5 verbs
+    and 4 objects (version 2: 6 and 5, so that its option sets vary).
 
     Fields:
       seed                  everything (prototypes, routine table, clips, questions) follows from it
@@ -116,6 +142,13 @@ class SyntheticStarConfig:
       background_scale      background rows are this times a separate background prototype
       unannotated_fraction  share of each split whose ``events.json`` entry has no actions (the
                             frames still show the events), to exercise the no-event path
+      version               the generator version (see the module docstring): 1 (default, the
+                            benchmark the demo figures were measured on) or 2 (no Sequence
+                            elimination shortcut, varied Feasibility). ``num_verbs`` and
+                            ``num_objects`` left at ``None`` take the version's grid default.
+                            ``to_dict`` (hence ``meta.json``) leaves ``version`` out when it is 1,
+                            so version-1 folders are byte-identical to those written before
+                            version 2 existed, and stay reusable.
 
     Defaults: 3000 / 600 / 600 questions, clips of at most ``max_clip_frames`` = 61 rows
     (under the demo model's ``max_feats`` of 64, so sampling drops no frame).
@@ -125,8 +158,8 @@ class SyntheticStarConfig:
     train_per_type: int = 750
     val_per_type: int = 150
     test_per_type: int = 150
-    num_verbs: int = 5
-    num_objects: int = 4
+    num_verbs: Optional[int] = None
+    num_objects: Optional[int] = None
     feature_dim: int = 64
     min_events: int = 3
     max_events: int = 6
@@ -138,8 +171,17 @@ class SyntheticStarConfig:
     noise_std: float = 0.5
     background_scale: float = 0.5
     unannotated_fraction: float = 0.0
+    version: int = 1
 
     def __post_init__(self) -> None:
+        version = self.version
+        if isinstance(version, bool) or not isinstance(version, int) or version not in GENERATOR_VERSIONS:
+            raise DatasetError(f"SyntheticStarConfig.version={version!r}: must be one of "
+                               f"{', '.join(map(str, GENERATOR_VERSIONS))}")
+        # None = the version's default grid (the dataclass is frozen, hence object.__setattr__).
+        for name, default in zip(("num_verbs", "num_objects"), _GRID_DEFAULTS[version]):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
         self.validate()
 
     # -- derived ---------------------------------------------------------------------
@@ -182,6 +224,16 @@ class SyntheticStarConfig:
         if self.max_events < max(5, self.min_events):
             fail("max_events", "must be >= 5 (Sequence needs the anchor event plus 4 options, "
                                "Prediction 4 shown events plus the hidden next one) and >= min_events")
+        if self.version >= 2:
+            if self.max_events < 6:
+                fail("max_events", "must be >= 6 with version 2 (a Sequence clip needs more events "
+                                   "than the 4 options plus the named event)")
+            if self.num_verbs < 6:
+                fail("num_verbs", "must be >= 6 with version 2 (Feasibility's option verb must not "
+                                  "be fixed by its 4 key verbs)")
+            if self.num_objects < 5:
+                fail("num_objects", "must be >= 5 with version 2 (Feasibility's options must not "
+                                    "always cover every object)")
         if self.min_events > max(4, (self.num_verbs - 4) * self.num_objects):
             fail("min_events", f"Feasibility clips can hold at most "
                                f"{max(4, (self.num_verbs - 4) * self.num_objects)} events with "
@@ -202,7 +254,11 @@ class SyntheticStarConfig:
 
     # -- (de)serialisation -----------------------------------------------------------
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, resolved; ``version`` only when it is not 1 (see the class docstring)."""
+        values = dataclasses.asdict(self)
+        if values["version"] == 1:
+            del values["version"]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], owner: str = "SyntheticStarConfig") -> "SyntheticStarConfig":
@@ -273,7 +329,8 @@ class _QuestionMaker:
         self.routine = routine  # routine[c] = the action that always follows c (Prediction)
 
     def _num_events(self, rng: np.random.Generator, qtype: str) -> int:
-        low = max(self.cfg.min_events, _MIN_EVENTS[qtype])
+        minimum = (_MIN_EVENTS_V2 if self.cfg.version >= 2 else _MIN_EVENTS)[qtype]
+        low = max(self.cfg.min_events, minimum)
         return int(rng.integers(low, self.cfg.max_events + 1))
 
     def _clip(self, rng: np.random.Generator, n: int) -> List[int]:
@@ -281,6 +338,8 @@ class _QuestionMaker:
 
     def make(self, rng: np.random.Generator, qtype: str, template: int) -> _Draft:
         build = getattr(self, f"_{qtype.lower()}")
+        if self.cfg.version >= 2 and hasattr(self, f"_{qtype.lower()}_v2"):
+            build = getattr(self, f"_{qtype.lower()}_v2")
         for _ in range(_MAX_ATTEMPTS):
             draft = build(rng, template)
             if draft is not None:
@@ -324,6 +383,30 @@ class _QuestionMaker:
         distractors = [int(c) for c in rng.choice(others, size=3, replace=False)]
         question = f"What did the person do right {word} {self.vocab.gerund(anchor)}?"
         return _Draft(template, question, events, answer, distractors)
+
+    # Sequence, version 2: options first, then the answer among them, then the named event.
+    def _sequence_v2(self, rng, template) -> Optional[_Draft]:
+        """The named event is *derived from* the answer, not the options from the named event.
+
+        With ``after`` the possible answers are the events at positions 1..n-1 (``before``:
+        0..n-2). The 4 options are drawn uniformly among them, the answer uniformly among the
+        options, and the named event is the answer's predecessor (successor). So, given the
+        clip, its order, the direction and the options, every option is equally likely to be
+        the answer: only the named event decides. The named event is a distractor whenever it
+        is itself among the drawn options (not an answer, since it cannot follow itself), and
+        with n >= 6 events the options never cover all events but the named one.
+        """
+        events = self._clip(rng, self._num_events(rng, "Sequence"))
+        n = len(events)
+        after = template == 1
+        valid = list(range(1, n)) if after else list(range(0, n - 1))
+        chosen = [int(i) for i in rng.choice(valid, size=NUM_OPTIONS, replace=False)]
+        j = chosen[int(rng.integers(NUM_OPTIONS))]
+        anchor = events[j - 1] if after else events[j + 1]
+        distractors = [events[i] for i in chosen if i != j]
+        word = "after" if after else "before"
+        question = f"What did the person do right {word} {self.vocab.gerund(anchor)}?"
+        return _Draft(template, question, events, events[j], distractors)
 
     # Prediction: the clip stops before the next action, which is routine[last shown action].
     def _prediction(self, rng, template) -> Optional[_Draft]:
@@ -522,9 +605,12 @@ def _meta(cfg: SyntheticStarConfig, built: _Built, vocab: ActionVocabulary,
 
 def _readme(cfg: SyntheticStarConfig, built: _Built, vocab: ActionVocabulary) -> str:
     sizes = ", ".join(f"{s} {built.counts[s]['questions']}" for s in SPLITS)
+    generator = f"generator version {cfg.version}, " if cfg.version != 1 else ""
+    sequence = ("a strict subset of the clip's events, drawn\n  among the possible answers; the "
+                "named event may be one of them" if cfg.version >= 2 else "the clip's events")
     return f"""# Synthetic multi-event VideoQA benchmark (STAR layout)
 
-Generated by `{GENERATOR_NAME}` (format version {FORMAT_VERSION}) with seed {cfg.seed}.
+Generated by `{GENERATOR_NAME}` ({generator}format version {FORMAT_VERSION}) with seed {cfg.seed}.
 It is not real data: each clip is a sequence of {cfg.min_events}-{cfg.max_events} events drawn
 without replacement from {vocab.size} actions ({cfg.num_verbs} verbs x {cfg.num_objects} objects),
 one {cfg.feature_dim}-d feature row per second (class prototype + noise {cfg.noise_std}),
@@ -534,7 +620,7 @@ Questions: {sizes} (each split: the four STAR types equally often, answer positi
 balanced). The test split carries answers so the demo can be scored.
 
 - Interaction: which action was performed (distractors are absent from the clip).
-- Sequence: what the person did right after/before an event (options are the clip's events).
+- Sequence: what the person did right after/before an event (options are {sequence}).
 - Prediction: what the person will do next; the clip stops before it, and the next action
   is `prediction_routine[last shown action]` from meta.json (options are absent from the clip).
 - Feasibility: which other action could be done with the object of the event with a given
@@ -650,8 +736,10 @@ def _check_reusable(out: Path, cfg: SyntheticStarConfig) -> None:
         raise SyntheticBenchmarkError(
             f"{out} was generated by format version {meta.get('format_version')!r}; this gf "
             f"writes version {FORMAT_VERSION}. {advice}")
-    wanted = json.loads(json.dumps(cfg.to_dict()))
+    # A folder written before version 2 existed (or by version 1) has no "version": it is 1.
+    wanted = {"version": 1, **json.loads(json.dumps(cfg.to_dict()))}
     stored = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    stored = {"version": 1, **stored}
     diffs = [f"{k}: folder has {stored.get(k, '<missing>')!r}, requested {wanted.get(k, '<missing>')!r}"
              for k in sorted(set(wanted) | set(stored)) if stored.get(k) != wanted.get(k)]
     if diffs:

@@ -336,7 +336,9 @@ class GlanceFocus(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
         """Answer scores and the predicted index (option or vocabulary entry) per question."""
-        batch = {k: v for k, v in batch.items() if k not in ("answer",)}
+        # ground truth never reaches the forward pass: no loss, and nothing the model
+        # could read the answer or the annotated events from
+        batch = {k: v for k, v in batch.items() if k not in ("answer", "spans", "event_classes")}
         out = self.forward(batch)
         return {"scores": out["pred_answer"], "prediction": out["pred_answer"].argmax(-1),
                 "pred_spans": out["pred_spans"], "pred_logits": out["pred_logits"]}
