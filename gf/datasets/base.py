@@ -323,6 +323,11 @@ class VideoQABuilder(BaseBuilder):
                 VideoQATextProcessor(c["text_format"])
             except ValueError as e:
                 raise DatasetError(f"{p}.text_format: {e}") from None
+        if "frame_probe" in c:
+            from gf.datasets.videoqa import FRAME_PROBES
+
+            if c["frame_probe"] not in FRAME_PROBES:
+                bad("frame_probe", "null, shuffle or zeros")
         if c.get("feature_format") is not None:  # a typo fails here, not when the store opens
             from gf.datasets.feature_stores import feature_store_class
 
@@ -464,6 +469,7 @@ class VideoQABuilder(BaseBuilder):
                 key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
                 skip_ids=skip_ids, skip_source=skip_source, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
                 num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
+                frame_probe=c.get("frame_probe"),
             )
             ds.stats.update(self._split_stats(split, ds))
             self.stats["splits"][split] = dict(ds.stats)

@@ -22,6 +22,7 @@ import logging
 import math
 import numbers
 import random
+import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -38,6 +39,8 @@ __all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "O
 logger = logging.getLogger(__name__)
 
 #: Answer value of unlabelled questions in a batch; ``F.cross_entropy`` ignores it by default.
+#: ``frame_probe`` values: none, frames in a fixed shuffled order per clip, or zeros.
+FRAME_PROBES = (None, "shuffle", "zeros")
 IGNORE_INDEX = -100
 # OOV_ANSWER (re-exported): an open-ended answer outside the answer vocabulary (val/test
 # only), kept in the split and scored wrong by the evaluator (B8), never dropped, which
@@ -265,7 +268,11 @@ class VideoQADataset(torch.utils.data.Dataset):
                  max_events: Optional[int], train: bool, seed: int, key_field: str, text_format: str,
                  skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
                  num_options: Optional[int] = None, num_answers: Optional[int] = None,
-                 text_processor: Any = None, skip_source: Optional[str] = None):
+                 text_processor: Any = None, skip_source: Optional[str] = None,
+                 frame_probe: Optional[str] = None):
+        if frame_probe not in FRAME_PROBES:
+            raise DatasetError(f"frame_probe must be one of {FRAME_PROBES}, got {frame_probe!r}")
+        self.frame_probe = frame_probe
         if max_events is not None and (not _is_int(max_events) or max_events < 1):
             raise DatasetError(f"max_events must be a positive integer or None, got {max_events!r}")
         if not _is_int(seed):
@@ -459,10 +466,26 @@ class VideoQADataset(torch.utils.data.Dataset):
             raise DataFileError(f"feature file {self._store_name()}: feature key {key!r} (question "
                                 f"{rec['question_id']!r}, {self.benchmark} {self.split}): {e}") from None
 
+    def _probe_frames(self, key: str, visual: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The frame probes: ``shuffle`` permutes a clip's real frames (the same permutation
+        for that clip every time, so a model can learn the frames but not their order);
+        ``zeros`` replaces the video by zeros. A model trained and evaluated so should be at
+        chance on whatever needs the order (shuffle) or the video (zeros)."""
+        if self.frame_probe is None:
+            return visual
+        video = visual["video"].clone()
+        if self.frame_probe == "zeros":
+            video.zero_()
+        else:
+            n = int(visual["video_mask"].sum())
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(zlib.crc32(str(key).encode())))
+            video[:n] = video[:n][perm]
+        return {**visual, "video": video}
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
         rec = self.records[index]
         key = rec[self.key_field]
-        visual = self._video(key, rec)
+        visual = self._probe_frames(key, self._video(key, rec))
         spans, classes = self._events(index, key)
         return {
             "question_id": rec["question_id"],

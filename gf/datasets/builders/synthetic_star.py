@@ -25,6 +25,7 @@ class SyntheticStarBuilder(StarBuilder):
         **StarBuilder.DEFAULT_CONFIG,
         "dataset_dir": "SYNTHETIC_STAR",
         "unlabelled_splits": [],
+        "frame_probe": None,  # null | shuffle | zeros: the demo's probes (gf.datasets.videoqa.FRAME_PROBES)
         "max_feats": 64,
         "generator": {f.name: f.default for f in dataclasses.fields(SyntheticStarConfig)},
     }
