@@ -28,3 +28,21 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("GF_ZOO", raising=False)
     monkeypatch.delenv("GF_OFFLINE", raising=False)
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """``huggingface_hub.hf_hub_download`` answered from a local file (the Hub is unreachable
+    here): returns ``(hub_file, calls)``, the file it serves (b"weights") and the keyword
+    arguments of every call."""
+    hub_file = tmp_path / "hub" / "ckpt.pth"
+    hub_file.parent.mkdir()
+    hub_file.write_bytes(b"weights")
+    calls = []
+
+    def fake_hf_hub_download(**kwargs):
+        calls.append(kwargs)
+        return str(hub_file)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_hf_hub_download)
+    return hub_file, calls

@@ -574,17 +574,8 @@ def test_hf_offline_error_names_url_and_fix(tmp_path, monkeypatch):
     assert url in message and "hf download gf-test-org/no-such-repo star/ckpt.pth --revision v1" in message
 
 
-def test_hf_download_passes_location_verifies_and_copies(tmp_path, monkeypatch):
-    hub_file = tmp_path / "hub" / "ckpt.pth"
-    hub_file.parent.mkdir()
-    hub_file.write_bytes(b"weights")
-    calls = []
-
-    def fake_hf_hub_download(**kwargs):
-        calls.append(kwargs)
-        return str(hub_file)
-
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_hf_hub_download)
+def test_hf_download_passes_location_verifies_and_copies(tmp_path, fake_hub):
+    hub_file, calls = fake_hub
     got = download("hf://org/repo/star/ckpt.pth@v2", sha256=_sha(b"weights"))
     assert got == hub_file
     assert calls[-1] == {"repo_id": "org/repo", "filename": "star/ckpt.pth", "revision": "v2",

@@ -202,17 +202,8 @@ def test_download_to_an_existing_dest_is_verified_against_sha256(tmp_path, serve
     assert download(server.url("/w.bin"), sha256=_sha(data), progress=False).read_bytes() == data
 
 
-def test_hf_download_to_an_existing_dest_is_verified_or_refused(tmp_path, monkeypatch):
-    hub_file = tmp_path / "hub" / "ckpt.pth"
-    hub_file.parent.mkdir()
-    hub_file.write_bytes(b"weights")
-    calls = []
-
-    def fake_hf_hub_download(**kwargs):
-        calls.append(kwargs)
-        return str(hub_file)
-
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_hf_hub_download)
+def test_hf_download_to_an_existing_dest_is_verified_or_refused(tmp_path, fake_hub):
+    _, calls = fake_hub
     dest = tmp_path / "mine.pth"
     dest.write_bytes(b"not the weights")
     with pytest.raises(DestinationExistsError, match="no sha256"):
