@@ -113,11 +113,12 @@ def _rescore(args) -> int:
         pf.split = args.split
     info, expected, provenance = None, None, None
     if args.cfg_path:
+        from gf.common.registry import registry
         from gf.runners.build import build_datasets
 
         cfg = _config(args)
         matching = [name for name in cfg.datasets
-                    if getattr(_builder_class(name), "benchmark", None) == pf.benchmark]
+                    if getattr(registry.get_builder_class(name), "benchmark", None) == pf.benchmark]
         if len(matching) != 1:
             raise ConfigError(f"{args.cfg_path}: expected one dataset whose benchmark is {pf.benchmark!r} (the "
                               f"predictions' benchmark) under datasets:, found {matching or 'none'}")
@@ -130,12 +131,6 @@ def _rescore(args) -> int:
     if args.report:
         save_report(args.report, report)
     return 0
-
-
-def _builder_class(name: str):
-    from gf.common.registry import registry
-
-    return registry.get_builder_class(name)
 
 
 def cmd_evaluate(args) -> int:

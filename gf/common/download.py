@@ -27,7 +27,7 @@ Supported URLs:
   ``hf://spaces/...``) through ``huggingface_hub.hf_hub_download`` and its own cache;
 - Google Drive share links (``/file/d/<ID>/view``, ``open?id=<ID>``, ``uc?id=<ID>``)
   through the ``gdown`` library, which follows Drive's confirmation pages for large
-  files and resumes its own partial file (``<dest>.part<random>.part``). gf keeps what
+  files and resumes its own partial file (gdown names it ``<part file><8 random characters>.part``). gf keeps what
   it adds around every download: the cache location, the lock, the sha256 check, the
   atomic rename and offline mode; a gdown failure becomes a :class:`DownloadError`
   naming the link and what to do. ``gdown`` is imported only when a Drive link is

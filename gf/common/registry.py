@@ -72,6 +72,9 @@ class Registry:
         return out
 
     def get(self, name: str) -> Any:
+        self._load_builtins()
+        if self.extra_entries is None and name in self._objects:  # the common case: no copy
+            return self._objects[name]
         entries = self.entries()
         try:
             return entries[name]

@@ -510,7 +510,8 @@ class VideoQABuilder(BaseBuilder):
         place with the same size and mtime is therefore not noticed; a copy with a new mtime
         changes the fingerprint although its bytes are equal). Deterministic for the same
         inputs; any changed input changes it. Reads the text files once (streamed) and stats
-        the feature files; the store itself is not loaded.
+        the feature files; the feature store is opened as when the splits are built (for a
+        ``.pth`` file that can mean loading it), not read key by key.
         """
         (split,) = self._requested_splits([split])
         digest = hashlib.sha256()

@@ -174,7 +174,8 @@ class FeatureStore(abc.ABC):
 
     def _check_key(self, key: str) -> None:
         """Hook: refuse a key this format cannot look up safely (a folder store refuses
-        names that would leave its folder); called before every lookup."""
+        names that would leave its folder); called when a key is not in the index, so the
+        error says why rather than "not found" (the index holds only the store's own files)."""
 
     def files(self) -> List[str]:
         """The files this store reads, for identifying it (a split's fingerprint) without
@@ -185,11 +186,11 @@ class FeatureStore(abc.ABC):
 
     def __getitem__(self, key: Any) -> torch.Tensor:
         k = _as_key(key)
-        self._check_key(k)
         state = self._current()
         try:
             location = state.index[k]
         except KeyError:
+            self._check_key(k)  # a key that would leave the store's folder gets its own message
             raise self._missing_key_error(k) from None
         return _to_frames(self._read(state, location), self._path, k)
 

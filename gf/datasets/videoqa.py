@@ -39,9 +39,9 @@ __all__ = ["EventTable", "VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "O
 logger = logging.getLogger(__name__)
 
 #: Answer value of unlabelled questions in a batch; ``F.cross_entropy`` ignores it by default.
+IGNORE_INDEX = -100
 #: ``frame_probe`` values: none, frames in a fixed shuffled order per clip, or zeros.
 FRAME_PROBES = (None, "shuffle", "zeros")
-IGNORE_INDEX = -100
 # OOV_ANSWER (re-exported): an open-ended answer outside the answer vocabulary (val/test
 # only), kept in the split and scored wrong by the evaluator (B8), never dropped, which
 # would inflate accuracy. Imported from the evaluator so the two can never disagree.
@@ -417,7 +417,7 @@ class VideoQADataset(torch.utils.data.Dataset):
         by_key = "" if self.key_field == "question_id" else f" (missing {self.key_field}s: {describe_ids(sorted(missing))})"
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
-            f"features in {getattr(self.feature_store, 'path', self.feature_store)} (looked up by "
+            f"features in {self._store_name()} (looked up by "
             f"{self.key_field}): {describe_ids(qids)}{by_key}. Use the feature file that matches these "
             f"annotations, or list the question ids to leave out, one per line, in a file and set "
             f"datasets.{self.benchmark}.skip_file to it."

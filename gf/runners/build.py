@@ -94,30 +94,27 @@ def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: B
 
 
 def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating: bool = False):
-    """The registered model, initialised from ``model.checkpoint`` when one is given (a gf
-    checkpoint, the authors' ``model_N.tar``, a URL or ``zoo:<name>``), all or nothing.
+    """The registered model and the file its weights came from (``None``: fresh weights).
 
-    ``evaluating``: a gf checkpoint must have been trained with this model config (keys
-    that only matter in training may differ); fine-tuning from one may change them all.
+    With ``model.checkpoint`` (a gf checkpoint, the authors' ``model_N.tar``, a URL or
+    ``zoo:<name>``) the model is initialised from it, all or nothing. ``evaluating``: a gf
+    checkpoint must have been trained with this model config (keys that only matter in
+    training may differ); fine-tuning from one may change them all. The authors' format
+    records no config; its sizes are checked key by key.
     """
     model = registry.get_model_class(cfg.model.name).from_config(dict(model_config))
     spec = cfg.model.get("checkpoint")
-    if spec:
-        from gf.models import zoo
-        from gf.runners.checkpointer import NotAGfCheckpointError, check_model_config, load_checkpoint
-        from gf.runners.checkpointer import load_model_weights
+    if not spec:
+        return model, None
+    from gf.models import zoo
+    from gf.runners.checkpointer import check_model_config, load_model_weights
 
-        path = zoo.resolve_checkpoint(spec)
-        try:
-            ckpt = load_checkpoint(path)
-        except NotAGfCheckpointError:
-            ckpt = None  # the authors' format: no recorded config, sizes are checked key by key
-        if ckpt is not None and evaluating:
-            check_model_config(ckpt, model_config, path)
-        load_model_weights(model, path, checkpoint=ckpt)
-        logger.info("model initialised from %s", path)
-        model.gf_weights_source = Path(path)
-    return model
+    path = Path(zoo.resolve_checkpoint(spec))
+    ckpt = load_model_weights(model, path)
+    if ckpt and evaluating:
+        check_model_config(ckpt, model_config, path)
+    logger.info("model initialised from %s", path)
+    return model, path
 
 
 def build_hooks(cfg: DictConfig) -> List[Any]:
@@ -204,11 +201,8 @@ def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
     for name, ds in datasets.items():
         if name != train_name:
             _check_evaluable(model_config, datasets[train_name], ds)
-    model = build_model(cfg, model_config, evaluating=splits is not None)
+    model, weights_source = build_model(cfg, model_config, evaluating=splits is not None)
     task = registry.get_task_class(run.task)()
     runner_cls = registry.get_runner_class(run.runner)
-    runner = runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
-                        model_config=model_config)
-    runner.output_lock = lock  # released by runner.close()
-    runner.weights_source = getattr(model, "gf_weights_source", None)
-    return runner
+    return runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
+                      model_config=model_config, weights_source=weights_source, output_lock=lock)

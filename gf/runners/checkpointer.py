@@ -71,9 +71,13 @@ class NotAGfCheckpointError(CheckpointError):
     """The file loads but is not a gf checkpoint (it may be the authors' ``model_N.tar``)."""
 
 
+def _is_gf_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
 def load_checkpoint(path) -> Dict[str, Any]:
     ckpt = torch_load_safe(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not _is_gf_checkpoint(ckpt):
         raise NotAGfCheckpointError(
             f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' model_N.tar files use "
             f"gf.models.glance_focus.reference_checkpoint")
@@ -90,13 +94,13 @@ def load_model_weights(model, path, checkpoint: Optional[Mapping[str, Any]] = No
     from gf.models.checkpoint import load_state_dict_checked
 
     if checkpoint is None:
-        try:
-            checkpoint = load_checkpoint(path)
-        except NotAGfCheckpointError:
-            from gf.models.glance_focus.reference_checkpoint import load_reference_weights
+        loaded = torch_load_safe(path)  # read once, whichever format it is
+        if not _is_gf_checkpoint(loaded):
+            from gf.models.glance_focus.reference_checkpoint import load_reference_weights, reference_state_dict
 
-            load_reference_weights(model, path)
+            load_reference_weights(model, reference_state_dict(loaded, path), source=str(path))
             return {}
+        checkpoint = loaded
     load_state_dict_checked(model, checkpoint["model"], source=str(path))
     return dict(checkpoint)
 

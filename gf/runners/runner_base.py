@@ -92,7 +92,8 @@ class Runner:
 
     def __init__(self, cfg: DictConfig, task, model: torch.nn.Module, datasets: Mapping[str, BuiltDataset],
                  hooks: Sequence[Any] = (), *, train_dataset: Optional[str] = None, device=None,
-                 model_config: Optional[Mapping[str, Any]] = None):
+                 model_config: Optional[Mapping[str, Any]] = None, weights_source: Optional[Path] = None,
+                 output_lock: Any = None):
         self.cfg = cfg
         self.model_config = dict(model_config or {})  # saved with every checkpoint
         self.task = task
@@ -122,8 +123,8 @@ class Runner:
         self.step_output: Optional[Dict[str, Any]] = None
         self.epoch_stats: Dict[str, float] = {}
         self.val_reports: Dict[str, Any] = {}
-        self.output_lock = None  # held on rank 0 while the runner writes into output_dir
-        self.weights_source: Optional[Path] = None  # the file the weights were loaded from, while unchanged
+        self.output_lock = output_lock  # held on rank 0 while the runner writes into output_dir; close() releases it
+        self.weights_source = weights_source  # the file the weights were loaded from, while unchanged
         self._provenance_cache: Dict[Any, str] = {}
 
     # -- parts -------------------------------------------------------------------------------

@@ -61,7 +61,11 @@ def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, tor
 
 
 def read_reference_state_dict(path) -> Dict[str, torch.Tensor]:
-    ckpt = torch_load_safe(path)
+    return reference_state_dict(torch_load_safe(path), path)
+
+
+def reference_state_dict(ckpt: Any, path) -> Dict[str, torch.Tensor]:
+    """The weights inside an already loaded authors' file (``model_state_dict``, or a bare state dict)."""
     if isinstance(ckpt, Mapping) and "model_state_dict" in ckpt:
         return dict(ckpt["model_state_dict"])
     if isinstance(ckpt, Mapping) and ckpt and all(torch.is_tensor(v) for v in ckpt.values()):
