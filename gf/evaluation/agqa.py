@@ -102,5 +102,10 @@ class AgqaEvaluator(Evaluator):
     """Reasoning, semantic, structural and answer-type breakdowns; answers bounded by the
     vocabulary ``info`` gives."""
 
+    def question_categories(self, question_id, record, info):
+        global_types, semantic, structural, ans_type = _fields(question_id, record)
+        return {"reasoning": list(dict.fromkeys(global_types)), "semantic": [semantic],
+                "structural": [structural], "answer_type": [ans_type]}
+
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids, answer_vocab_size=answer_vocab_size(info))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.errors import ConfigError
 
@@ -43,7 +43,30 @@ class Evaluator:
     ``info`` is what the dataset's builder says about it (``answer_vocab``,
     ``all_reasoning_types``, ...), or what a predictions file carries; ``expected_ids``,
     when given, are the split's question ids, every one of which must be predicted.
+
+    Resampling statistics (the leaderboard's confidence intervals and paired tests) need to
+    know, question by question, which breakdown cells a question counts in; an evaluator
+    says so in :meth:`question_categories`. Without it, only the official score gets an
+    interval, and only when that score is plain accuracy.
     """
+
+    #: What the official score is called in tables ("Mean" on STAR's leaderboard).
+    score_label: str = "Overall"
+    #: The breakdown whose cells' unweighted mean is the official score (STAR: "type", and
+    #: the report's ``mean_over`` says which cells); ``None``: the official score is the
+    #: micro accuracy over questions (``overall``).
+    macro_breakdown: Optional[str] = None
+
+    def question_categories(self, question_id: str, record: Mapping[str, Any],
+                            info: Mapping[str, Any]) -> Mapping[str, Sequence[str]]:
+        """The cells of each breakdown that this (validated) record counts in, in the
+        report's terms: ``{"type": ["Interaction"]}``. Must agree with :meth:`evaluate`;
+        ``tests/test_evaluator_categories.py`` checks that for every registered evaluator."""
+        raise NotImplementedError
+
+    def column_label(self, breakdown: str, category: str) -> str:
+        """A breakdown cell's column title in tables (the benchmark's own name for it)."""
+        return category
 
     def evaluate(self, predictions: Mapping[str, Mapping[str, Any]], info: Mapping[str, Any],
                  expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:

@@ -208,5 +208,14 @@ def evaluate_against_csv(results: Mapping[str, Mapping[str, Any]], csv_path: Pat
 class NextqaEvaluator(Evaluator):
     """The official ``eval_mc.py`` breakdown (causal, temporal, descriptive groups)."""
 
+    score_label = "Acc"
+
+    def question_categories(self, question_id, record, info):
+        group = _group(record["fields"].get("type"), f"nextqa: question {question_id!r}")
+        return {"type": [group], "super_type": [group[0]]}
+
+    def column_label(self, breakdown, category):
+        return OFFICIAL_NAMES.get(category, category)
+
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids)

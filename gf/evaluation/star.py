@@ -104,6 +104,12 @@ class StarEvaluator(Evaluator):
     """Per-type accuracy and the official Mean; on test splits (labels hidden) also the
     EvalAI submission file ``<split>_<tag>_submission.json``."""
 
+    score_label = "Mean"
+    macro_breakdown = "type"
+
+    def question_categories(self, question_id, record, info):
+        return {"type": [_type_of(question_id, record)]}
+
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids)
 

@@ -108,6 +108,8 @@ class StarBuilder(VideoQABuilder):
             }
             if key_field != "question_id":
                 rec[key_field] = self._id_text(row.get(key_field))
+            elif row.get("video_id") is not None:  # the video the trimmed clip comes from
+                rec["video_id"] = self._id_text(row["video_id"])
             if rec["options"] is None:  # STAR is multiple choice: say so rather than go open-ended
                 raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; STAR questions have 4")
             records.append(rec)

@@ -1,0 +1,541 @@
+"""``gf leaderboard run``: evaluate every (entry, benchmark, split) of a manifest, once.
+
+Why the work is organised this way:
+
+* **Cached by what the figures depend on.** Each result is keyed (:mod:`.results`); a
+  rerun skips what is done, a killed run resumes with what is not, and a changed
+  checkpoint or split is evaluated again.
+* **One failure is one failure.** An entry that cannot be evaluated (a missing file, a
+  checkpoint made for another config, NaN scores) is recorded in its ``failed.json`` with
+  its error; the other results go on, and the command ends non-zero naming the failures.
+* **Shared work.** In one process, every entry evaluated on a benchmark uses the same
+  built dataset (one feature store, one set of records), and models whose frozen text
+  encoder is the same (name and weights) share it and its cache of encoded texts.
+* **Parallel and distributed.** ``jobs`` spreads entries over processes on one machine;
+  ``shard=(i, n)`` takes the i-th of n disjoint parts of the work, so a scheduler's job
+  array can spread one leaderboard over machines that share the output folder. Each
+  result is written under its own lock, atomically.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import subprocess
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
+from gf.common.io import atomic_write_json
+from gf.leaderboards.manifest import Manifest, manifest_from_dict
+from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, read_json_or_none, result_key, split_file
+
+__all__ = ["RunSummary", "WorkItem", "parse_shard", "plan", "run_leaderboard", "select_shard"]
+
+logger = logging.getLogger("gf.leaderboard")
+
+#: What the board needs from a builder's info() to re-score without the data.
+_INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    entry: str
+    benchmark: str
+    split: str
+
+    def __str__(self) -> str:
+        return f"{self.entry} / {self.benchmark} / {self.split}"
+
+
+@dataclass
+class RunSummary:
+    """What one ``gf leaderboard run`` did: counts by outcome and the failures' messages."""
+
+    computed: List[WorkItem] = field(default_factory=list)
+    cached: List[WorkItem] = field(default_factory=list)
+    busy: List[WorkItem] = field(default_factory=list)       # locked by another process
+    failed: Dict[WorkItem, str] = field(default_factory=dict)
+
+    def merge(self, other: "RunSummary") -> None:
+        self.computed += other.computed
+        self.cached += other.cached
+        self.busy += other.busy
+        self.failed.update(other.failed)
+
+
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"I/N"`` (0 <= I < N) -> (I, N); SLURM arrays count from 0: ``${SLURM_ARRAY_TASK_ID}/N``."""
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like I/N with integers (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {text}: need 0 <= I < N (shards are numbered from 0, as SLURM array ids are)")
+    return index, count
+
+
+def plan(manifest: Manifest, only: Optional[Sequence[str]] = None) -> List[WorkItem]:
+    items = [WorkItem(*t) for t in manifest.work_items()]
+    if only:
+        names = [e.name for e in manifest.entries]
+        unknown = [o for o in only if o not in names]
+        if unknown:
+            from gf.common.utils import did_you_mean
+
+            raise ConfigError(f"--only: no entry named {', '.join(map(repr, unknown))} in {manifest.path}."
+                              f"{did_you_mean(unknown[0], names)} Entries: {', '.join(names)}.")
+        items = [i for i in items if i.entry in only]
+    return items
+
+
+def select_shard(items: Sequence[WorkItem], shard: Optional[Tuple[int, int]]) -> List[WorkItem]:
+    """The shard's items: every n-th from i, so each shard gets a similar mix of entries."""
+    if shard is None:
+        return list(items)
+    index, count = shard
+    return [item for k, item in enumerate(items) if k % count == index]
+
+
+def _git_commit() -> Optional[str]:
+    """The commit of the gf source tree, when gf runs from a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class FrozenTextEncoderPool:
+    """Lets models whose frozen text encoder is the same share it: one backbone in memory and
+    one cache of encoded texts, so a question is encoded once per leaderboard process, not
+    once per entry. "The same" is the name, tokenisation settings and the backbone's weights."""
+
+    def __init__(self):
+        self._first: Dict[Tuple[Any, ...], Any] = {}
+        self.shared = 0
+
+    @staticmethod
+    def _digest(module) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, tensor in module.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def share(self, model) -> bool:
+        encoder = getattr(model, "text_encoder", None)
+        if encoder is None or not getattr(encoder, "use_cache", False):
+            return False
+        signature = (encoder.name, encoder.max_length, encoder.truncation, self._digest(encoder.backbone))
+        first = self._first.setdefault(signature, encoder)
+        if first is encoder:
+            return False
+        encoder.backbone = first.backbone
+        encoder.tokenizer = first.tokenizer
+        encoder._cache = first._cache
+        self.shared += 1
+        return True
+
+
+class Evaluation:
+    """Evaluates work items in this process, sharing datasets and text encoders between them."""
+
+    def __init__(self, manifest: Manifest, root: Path, run_id: str):
+        self.manifest = manifest
+        self.root = root
+        self.run_id = run_id
+        self.commit = _git_commit()
+        self.host = socket.gethostname()
+        self._benchmark_cfg: Dict[str, Any] = {}
+        self._builders: Dict[str, Any] = {}
+        self._built: Dict[Tuple[str, str], Any] = {}          # (benchmark, split) -> BuiltDataset
+        self._fingerprints: Dict[Tuple[str, str], Optional[str]] = {}
+        self._sha256: Dict[Tuple[str, int, int], str] = {}
+        self._model_key: Optional[Tuple[str, str]] = None
+        self._model: Any = None
+        self.text_pool = FrozenTextEncoderPool()
+        self.builds = 0  # datasets built in this process (measured by the benchmark script)
+
+    # -- data -----------------------------------------------------------------------------
+    def benchmark_config(self, name: str):
+        if name not in self._benchmark_cfg:
+            from gf.common.config import build_config
+
+            spec = self.manifest.benchmarks[name]
+            cfg = build_config(spec.config, list(spec.options))
+            dataset = spec.dataset
+            if dataset is None:
+                if len(cfg.datasets) != 1:
+                    raise ConfigError(f"{self.manifest.path}: benchmarks.{name}: {spec.config} lists several datasets "
+                                      f"({', '.join(cfg.datasets)}); say which with dataset:")
+                dataset = next(iter(cfg.datasets))
+            elif dataset not in cfg.datasets:
+                raise ConfigError(f"{self.manifest.path}: benchmarks.{name}.dataset is {dataset!r}, which is not "
+                                  f"under datasets: in {spec.config} ({', '.join(cfg.datasets)})")
+            self._benchmark_cfg[name] = (cfg, dataset)
+        return self._benchmark_cfg[name]
+
+    def builder(self, name: str):
+        if name not in self._builders:
+            from gf.common.config import to_dict
+            from gf.common.registry import registry
+
+            cfg, dataset = self.benchmark_config(name)
+            self._builders[name] = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
+        return self._builders[name]
+
+    def fingerprint(self, benchmark: str, split: str) -> Optional[str]:
+        key = (benchmark, split)
+        if key not in self._fingerprints:
+            builder = self.builder(benchmark)
+            fp = getattr(builder, "split_fingerprint", None)
+            self._fingerprints[key] = fp(split) if fp is not None else None
+        return self._fingerprints[key]
+
+    def dataset(self, benchmark: str, split: str):
+        """The built split, shared by every entry this process evaluates on it."""
+        key = (benchmark, split)
+        if key not in self._built:
+            from gf.runners.runner_base import BuiltDataset
+
+            builder = self.builder(benchmark)
+            _, name = self.benchmark_config(benchmark)
+            splits = builder.build_datasets([split])
+            self.builds += 1
+            self._built[key] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
+                                            info=dict(builder.info()), splits=dict(splits),
+                                            fingerprint=getattr(builder, "split_fingerprint", None))
+            self._save_split(benchmark, split, self._built[key])
+        return self._built[key]
+
+    def _save_split(self, benchmark: str, split: str, ds) -> None:
+        """What the board needs of the split, once (every process writes the same content)."""
+        path = split_file(self.root, benchmark, split)
+        fingerprint = self.fingerprint(benchmark, split)
+        existing = read_json_or_none(path, "leaderboard split record")
+        if existing and existing.get("fingerprint") == fingerprint and fingerprint is not None:
+            return
+        info = {k: ds.info[k] for k in _INFO_KEYS if ds.info.get(k) is not None}
+        atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
+                                 "fingerprint": fingerprint, "info": info,
+                                 "videos": ds.splits[split].video_ids()}, indent=None)
+
+    def sha256(self, path: Path) -> str:
+        from gf.common.download import sha256sum
+
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in self._sha256:
+            self._sha256[key] = sha256sum(path)
+        return self._sha256[key]
+
+    # -- one item -------------------------------------------------------------------------
+    def entry_config(self, item: WorkItem):
+        from gf.common.config import build_config
+
+        entry = self.manifest.entry(item.entry)
+        run = self.manifest.run
+        options = [*entry.options, f"model.checkpoint={entry.checkpoint}", f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
+                   f"run.num_workers={run['num_workers']}", "run.progress=false",
+                   f"run.output_dir={ResultPaths(self.root, item.entry, item.benchmark, item.split).folder}"]
+        return build_config(entry.config, options)
+
+    def _source(self, item: WorkItem) -> Tuple[Path, str]:
+        entry = self.manifest.entry(item.entry)
+        if entry.kind == "predictions":
+            path = Path(entry.predictions[item.benchmark][item.split])
+            if not path.is_file():
+                raise EvaluationError(f"entry {item.entry}: predictions file {path} not found")
+            return path, self.sha256(path)
+        from gf.models import zoo
+
+        path = Path(zoo.resolve_checkpoint(entry.checkpoint, progress=False))
+        return path, self.sha256(path)
+
+    def _config_hash(self, item: WorkItem, cfg) -> str:
+        from gf.common.config import to_dict
+
+        bench_cfg, dataset = self.benchmark_config(item.benchmark)
+        what: Dict[str, Any] = {"dataset": dataset, "dataset_config": to_dict(bench_cfg.datasets[dataset])}
+        if cfg is not None:
+            model = {k: v for k, v in to_dict(cfg.model).items() if k != "checkpoint"}
+            what.update(model=model, task=cfg.run.task)
+        else:
+            what["predictions"] = True
+        return canonical_hash(what)
+
+    def run(self, item: WorkItem) -> str:
+        """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy"."""
+        from gf.common.io import output_lock, remove_stale_temp_files
+
+        paths = ResultPaths(self.root, item.entry, item.benchmark, item.split)
+        entry = self.manifest.entry(item.entry)
+        cfg = self.entry_config(item) if entry.kind == "model" else None
+        source, source_sha = self._source(item)
+        config_hash = self._config_hash(item, cfg)
+        fingerprint = self.fingerprint(item.benchmark, item.split)
+        key = result_key(source_sha, fingerprint, config_hash)
+        if paths.is_done(key) and split_file(self.root, item.benchmark, item.split).is_file():
+            return "cached"
+        try:
+            lock = output_lock(paths.folder, "gf leaderboard run")
+            lock.__enter__()
+        except OutputLockedError:
+            return "busy"
+        try:
+            remove_stale_temp_files(paths.folder)
+            if paths.is_done(key) and split_file(self.root, item.benchmark, item.split).is_file():
+                return "cached"  # another process finished it while this one waited
+            start = time.perf_counter()
+            ds = self.dataset(item.benchmark, item.split)
+            provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
+                          "split_fingerprint": fingerprint, "date": _now(), "host": self.host, "result_key": key}
+            if entry.kind == "model":
+                provenance.update(checkpoint=entry.checkpoint, checkpoint_sha256=source_sha, predictions_sha256=None)
+                predictions = self._predict(item, cfg, ds)
+            else:
+                provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
+                                  predictions_sha256=source_sha)
+                predictions = _read_predictions(source, ds, item)
+            from gf.tasks.videoqa import VideoQATask
+
+            split_ds = ds.splits[item.split]
+            VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info, expected_ids=split_ds.question_ids(),
+                                 output_dir=paths.folder, tag=TAG, provenance=provenance)
+            paths.write_done({"key": key, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
+                              "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
+                              "computed_at": _now(), "seconds": round(time.perf_counter() - start, 3),
+                              "predictions": paths.predictions.name, "report": paths.report.name})
+            return "computed"
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _predict(self, item: WorkItem, cfg, ds) -> Dict[str, Dict[str, Any]]:
+        from gf.common.config import to_dict
+        from gf.common.registry import registry
+        from gf.runners.build import build_model, model_config_for
+        from gf.runners.runner_base import Runner, pick_device
+
+        model_config = model_config_for(to_dict(cfg.model), ds)
+        model_key = (item.entry, canonical_hash(model_config))
+        if self._model_key != model_key:
+            self._model = None  # one model in memory at a time
+            model, source = build_model(cfg, model_config, evaluating=True)
+            self.text_pool.share(model)
+            self._model, self._model_key = (model, source, model_config), model_key
+        model, source, model_config = self._model
+        task = registry.get_task_class(cfg.run.task)()
+        runner = Runner(cfg, task, model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
+                        device=pick_device(cfg.run.device), model_config=model_config, weights_source=source)
+        return runner.predict_split(item.split, ds.name)
+
+
+def _gf_version() -> str:
+    from gf import __version__
+
+    return __version__
+
+
+def _read_predictions(path: Path, ds, item: WorkItem) -> Dict[str, Dict[str, Any]]:
+    """A predictions file as records for this split: gf's format, or NExT-QA's official result
+    file (whose category fields come from the split's own records)."""
+    from gf.evaluation import is_predictions_file, load_predictions
+
+    if is_predictions_file(path):
+        pf = load_predictions(path)
+        if pf.benchmark != ds.benchmark:
+            raise EvaluationError(f"{path} holds {pf.benchmark} predictions; benchmark {item.benchmark} is scored "
+                                  f"as {ds.benchmark}")
+        if pf.split != item.split:
+            logger.warning("%s says split %r; scoring it as %s/%s", path, pf.split, item.benchmark, item.split)
+        return pf.predictions
+    if ds.benchmark != "nextqa":
+        raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions); only NExT-QA also "
+                              f"accepts its official results format")
+    from gf.evaluation.nextqa import read_official_results
+
+    results = read_official_results(path)
+    records = {r["question_id"]: r for r in ds.splits[item.split].records}
+    out = {}
+    for qid, result in results.items():
+        record = records.get(qid)
+        if record is not None and record.get("answer") is not None and record["answer"] != result["answer"]:
+            raise EvaluationError(f"{path}: question {qid!r} has answer {result['answer']} but the split's "
+                                  f"annotation says {record['answer']}: the file was made for other annotations")
+        out[qid] = {"prediction": result["prediction"], "answer": result["answer"],
+                    "fields": dict(record.get("fields") or {}) if record is not None else {}}
+    return out
+
+
+def one_line(message: Optional[str], limit: int = 600) -> str:
+    """A failure's message on one line, shortened: enough to act on in a summary."""
+    text = " ".join(line.strip() for line in (message or "").splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe_failure(error: BaseException) -> Dict[str, Any]:
+    message = str(error).strip() or type(error).__name__
+    record = {"error_type": type(error).__name__, "error": f"{type(error).__name__}: {message}", "date": _now()}
+    if not isinstance(error, GfError):  # gf's own errors say what to do; anything else is a bug to report
+        record["traceback"] = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return record
+
+
+def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_id: str,
+                   on_item: Optional[Callable[[WorkItem, str, Optional[str]], None]] = None,
+                   evaluation: Optional[Evaluation] = None) -> RunSummary:
+    """Evaluate ``items`` in this process, in order; one item's failure is recorded and the
+    rest go on. ``on_item(item, outcome, error)`` is called after each."""
+    evaluation = evaluation or Evaluation(manifest, root, run_id)
+    summary = RunSummary()
+    for item in items:
+        try:
+            outcome = evaluation.run(item)
+            error = None
+        except Exception as e:  # one entry's failure must not stop the others
+            outcome, failure = "failed", _describe_failure(e)
+            error = failure["error"]
+            try:
+                ResultPaths(root, item.entry, item.benchmark, item.split).write_failed(
+                    {**failure, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
+                     "run_id": run_id})
+            except OSError as write_error:  # still report the original failure
+                logger.error("could not record the failure of %s: %s", item, write_error)
+            logger.debug("%s failed", item, exc_info=True)
+        if outcome == "computed":
+            summary.computed.append(item)
+        elif outcome == "cached":
+            summary.cached.append(item)
+        elif outcome == "busy":
+            summary.busy.append(item)
+        else:
+            summary.failed[item] = error
+        if on_item is not None:
+            on_item(item, outcome, error)
+    return summary
+
+
+def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str, str]], run_id: str, queue,
+            threads: int, plugins: Sequence[str]) -> None:
+    """One ``--jobs`` process: its entries' items, each outcome sent to the parent."""
+    import torch
+
+    from gf.common.config import load_plugins
+
+    torch.set_num_threads(max(1, threads))
+    load_plugins(plugins)
+    manifest = manifest_from_dict(manifest_data["source"], where=manifest_data["path"])
+    manifest.output_dir = manifest_data["output_dir"]
+
+    def report(item: WorkItem, outcome: str, error: Optional[str]) -> None:
+        queue.put((item.entry, item.benchmark, item.split, outcome, error))
+
+    try:
+        evaluate_items(manifest, Path(root), [WorkItem(*i) for i in items], run_id, on_item=report)
+    finally:
+        queue.put(None)
+
+
+def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
+                    only: Optional[Sequence[str]] = None, shard: Optional[Tuple[int, int]] = None,
+                    progress: bool = True, plugins: Sequence[str] = ()) -> RunSummary:
+    """Evaluate the manifest's work (or its shard / its ``only`` entries).
+
+    With ``jobs`` > 1, entries are spread over that many processes (each process keeps an
+    entry's items together, so its model is built once).
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(manifest.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / "manifest.json", {"manifest": manifest.to_dict(), "source": manifest.source})
+    items = select_shard(plan(manifest, only), shard)
+    run_id = uuid.uuid4().hex
+    summary = RunSummary()
+    if not items:
+        return summary
+    bar = tqdm(total=len(items), desc=f"leaderboard {manifest.name}", unit="result", disable=not progress,
+               dynamic_ncols=True)
+    counts = {"computed": 0, "cached": 0, "failed": 0, "busy": 0}
+
+    def tick(item: WorkItem, outcome: str, error: Optional[str]) -> None:
+        counts[outcome] += 1
+        bar.set_postfix(counts, refresh=False)
+        bar.update(1)
+        if outcome == "failed":
+            bar.write(f"[gf] {item}: failed: {one_line(error)}")
+
+    try:
+        if jobs <= 1:
+            summary = evaluate_items(manifest, root, items, run_id, on_item=tick)
+        else:
+            summary = _run_parallel(manifest, root, items, run_id, jobs, tick, plugins)
+    finally:
+        bar.close()
+    return summary
+
+
+def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_id: str,
+                  jobs: int, tick, plugins: Sequence[str]) -> RunSummary:
+    import multiprocessing as mp
+
+    groups: Dict[str, List[Tuple[str, str, str]]] = {}
+    for item in items:
+        groups.setdefault(item.entry, []).append((item.entry, item.benchmark, item.split))
+    buckets: List[List[Tuple[str, str, str]]] = [[] for _ in range(min(jobs, len(groups)))]
+    for k, entry_items in enumerate(groups.values()):
+        buckets[k % len(buckets)].extend(entry_items)
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited torch threads or locks
+    queue = ctx.Queue()
+    threads = max(1, (os.cpu_count() or 1) // len(buckets))
+    data = {"source": manifest.source, "path": manifest.path, "output_dir": manifest.output_dir}
+    procs = [ctx.Process(target=_worker, args=(data, str(root), bucket, run_id, queue, threads, list(plugins)),
+                         daemon=False) for bucket in buckets]
+    for p in procs:
+        p.start()
+    summary = RunSummary()
+    finished = 0
+    try:
+        while finished < len(procs):
+            try:
+                message = queue.get(timeout=1.0)
+            except Exception:  # queue.Empty: check that the workers are alive
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead and all(p.exitcode is not None for p in procs):
+                    break
+                continue
+            if message is None:
+                finished += 1
+                continue
+            entry, benchmark, split, outcome, error = message
+            item = WorkItem(entry, benchmark, split)
+            part = RunSummary()
+            if outcome == "failed":
+                part.failed[item] = error
+            else:
+                getattr(part, outcome).append(item)
+            summary.merge(part)
+            tick(item, outcome, error)
+    finally:
+        for p in procs:
+            p.join()
+    done = set(summary.computed) | set(summary.cached) | set(summary.busy) | set(summary.failed)
+    for item in items:  # a worker that died (killed, out of memory) left its items unreported
+        if item not in done:
+            summary.failed[item] = "the worker process evaluating it exited before reporting a result " \
+                                   f"(exit codes {[p.exitcode for p in procs]})"
+    return summary

@@ -1,0 +1,320 @@
+"""A leaderboard manifest: which models, on which benchmarks and splits, next to which
+published figures.
+
+Validated like every gf config before any work starts: an unknown key, a missing one or a
+value of the wrong kind is a :class:`~gf.common.errors.ConfigError` naming the key and the
+file. Relative paths are taken from the current folder, as in run configs. The manifest
+is YAML read by OmegaConf, so ``${oc.env:OUTPUT_DIR,output}`` works.
+
+Layout::
+
+    name: demo                                   # names the board; default output folder
+    output_dir: output/leaderboards/demo         # optional
+    run: {device: auto, eval_batch_size: 128, num_workers: 0}      # optional
+    statistics: {confidence: 0.95, bootstrap_samples: 1000, seed: 0, alpha: 0.05}  # optional
+    benchmarks:
+      synthetic:                                 # the name the tables use
+        config: projects/glance_focus/demo/train_sup.yaml   # a gf run config; its datasets: is read
+        dataset: synthetic_star                  # which entry of datasets: (optional if one)
+        options: [datasets.synthetic_star.data_root=gf_data]
+        splits: [val, test]
+    entries:
+      - name: demo_sup_grounded                  # letters, digits, _ . - + (a folder name)
+        config: projects/glance_focus/demo/train_sup.yaml   # its model: section is read
+        options: [model.model_type=demo_sup_grounded]
+        checkpoint: output/.../checkpoint_best.pth           # path, URL or zoo:<name>
+        benchmarks: [synthetic]                  # optional: default, every benchmark
+      - name: their_model
+        predictions: {synthetic: {val: val.json, test: test.json}}  # gf or NExT-QA official format
+    reported:                                    # figures from papers; shown, never compared
+      - name: Glance-Focus (paper)
+        benchmark: synthetic
+        split: test
+        source: Bai et al., NeurIPS 2023, Table 1
+        score: 53.94
+        cells: {type/Interaction: 56.89}
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from gf.common.errors import ConfigError
+from gf.common.utils import PathLike, check_known_keys
+
+__all__ = ["BenchmarkSpec", "EntrySpec", "Manifest", "ReportedFigure", "load_manifest"]
+
+TOP_KEYS = ("name", "output_dir", "run", "statistics", "benchmarks", "entries", "reported")
+RUN_KEYS = ("device", "eval_batch_size", "num_workers")
+STATISTICS_KEYS = ("confidence", "bootstrap_samples", "seed", "alpha")
+BENCHMARK_KEYS = ("config", "dataset", "options", "splits")
+ENTRY_KEYS = ("name", "config", "options", "checkpoint", "benchmarks", "predictions")
+REPORTED_KEYS = ("name", "benchmark", "split", "source", "score", "cells")
+_PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+")
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    config: str
+    dataset: Optional[str]
+    options: Tuple[str, ...]
+    splits: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    """A model (config + checkpoint) or a set of existing predictions files."""
+
+    name: str
+    config: Optional[str] = None
+    options: Tuple[str, ...] = ()
+    checkpoint: Optional[str] = None
+    benchmarks: Optional[Tuple[str, ...]] = None
+    predictions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # benchmark -> split -> file
+
+    @property
+    def kind(self) -> str:
+        return "predictions" if self.predictions else "model"
+
+
+@dataclass(frozen=True)
+class ReportedFigure:
+    """A published figure: shown in its table, marked as reported, never compared."""
+
+    name: str
+    benchmark: str
+    split: str
+    source: str
+    score: Optional[float]
+    cells: Mapping[str, float]
+
+
+@dataclass
+class Manifest:
+    name: str
+    path: Optional[str]
+    output_dir: str
+    benchmarks: Dict[str, BenchmarkSpec]
+    entries: List[EntrySpec]
+    reported: List[ReportedFigure]
+    run: Dict[str, Any]
+    statistics: Dict[str, Any]
+    source: Dict[str, Any] = field(default_factory=dict)  # the data as read, for worker processes
+
+    def work_items(self) -> List[Tuple[str, str, str]]:
+        """Every (entry, benchmark, split) to evaluate, in manifest order."""
+        items = []
+        for entry in self.entries:
+            for bench in self.benchmarks.values():
+                if entry.kind == "predictions":
+                    for split in bench.splits:
+                        if split in entry.predictions.get(bench.name, {}):
+                            items.append((entry.name, bench.name, split))
+                elif entry.benchmarks is None or bench.name in entry.benchmarks:
+                    items.extend((entry.name, bench.name, split) for split in bench.splits)
+        return items
+
+    def entry(self, name: str) -> EntrySpec:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise ConfigError(f"{self.path}: no entry named {name!r}; entries: {', '.join(e.name for e in self.entries)}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain data, saved beside the results so that ``gf leaderboard show`` needs no manifest."""
+        return {
+            "name": self.name, "path": self.path, "output_dir": self.output_dir, "run": dict(self.run),
+            "statistics": dict(self.statistics),
+            "benchmarks": {b.name: {"config": b.config, "dataset": b.dataset, "options": list(b.options),
+                                    "splits": list(b.splits)} for b in self.benchmarks.values()},
+            "entries": [{"name": e.name, "config": e.config, "options": list(e.options), "checkpoint": e.checkpoint,
+                         "benchmarks": list(e.benchmarks) if e.benchmarks is not None else None,
+                         "predictions": {b: dict(s) for b, s in e.predictions.items()}} for e in self.entries],
+            "reported": [{"name": r.name, "benchmark": r.benchmark, "split": r.split, "source": r.source,
+                          "score": r.score, "cells": dict(r.cells)} for r in self.reported],
+        }
+
+
+DEFAULT_STATISTICS = {"confidence": 0.95, "bootstrap_samples": 1000, "seed": 0, "alpha": 0.05}
+DEFAULT_RUN = {"device": "auto", "eval_batch_size": 64, "num_workers": 0}
+
+
+class _Checker:
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, message: str) -> None:
+        raise ConfigError(f"{self.where}: {key}: {message}")
+
+    def mapping(self, value: Any, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, value: Mapping[str, Any], known: Sequence[str], key: str) -> None:
+        check_known_keys(value, known, owner=f"{self.where}: {key}", error=ConfigError)
+
+    def text(self, value: Any, key: str, *, plain: bool = False) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"must be a non-empty string, got {value!r}")
+        if plain and (set(value) - _PLAIN_CHARS or value.startswith(".")):
+            self.fail(key, f"{value!r} names a folder of results: use letters, digits and _ . - + "
+                           f"(not starting with '.')")
+        return value
+
+    def strings(self, value: Any, key: str, *, plain: bool = False) -> Tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, (list, tuple)):
+            self.fail(key, f"must be a list of strings, got {type(value).__name__}")
+        return tuple(self.text(v, f"{key}[{i}]", plain=plain) for i, v in enumerate(value))
+
+    def number(self, value: Any, key: str, *, low: float, high: float = math.inf, integer: bool = False) -> Any:
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok or not (low <= value <= high) or not math.isfinite(value):
+            kind = "an integer" if integer else "a number"
+            self.fail(key, f"must be {kind} in [{low}, {high}], got {value!r}")
+        return value
+
+
+def load_manifest(path: PathLike) -> Manifest:
+    """Read and validate a manifest; every problem is one ``ConfigError`` naming the key."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"leaderboard manifest not found: {path}")
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as e:
+        raise ConfigError(f"could not read the leaderboard manifest {path}: {e}".replace("\n", " ")) from None
+    return manifest_from_dict(data, where=str(path))
+
+
+def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
+    c = _Checker(where)
+    data = c.mapping(data, "<top level>")
+    c.keys(data, TOP_KEYS, "<top level>")
+    for key in ("name", "benchmarks", "entries"):
+        if key not in data:
+            c.fail(key, "is required")
+    name = c.text(data["name"], "name", plain=True)
+
+    run = dict(DEFAULT_RUN)
+    run.update(c.mapping(data.get("run") or {}, "run"))
+    c.keys(run, RUN_KEYS, "run")
+    if run["device"] not in ("auto", "cpu", "cuda"):
+        c.fail("run.device", f"must be auto, cpu or cuda, got {run['device']!r}")
+    c.number(run["eval_batch_size"], "run.eval_batch_size", low=1, integer=True)
+    c.number(run["num_workers"], "run.num_workers", low=0, integer=True)
+
+    stats = dict(DEFAULT_STATISTICS)
+    stats.update(c.mapping(data.get("statistics") or {}, "statistics"))
+    c.keys(stats, STATISTICS_KEYS, "statistics")
+    c.number(stats["confidence"], "statistics.confidence", low=0.5, high=0.999)
+    c.number(stats["bootstrap_samples"], "statistics.bootstrap_samples", low=100, high=100_000, integer=True)
+    c.number(stats["seed"], "statistics.seed", low=0, integer=True)
+    c.number(stats["alpha"], "statistics.alpha", low=1e-6, high=0.5)
+
+    benchmarks: Dict[str, BenchmarkSpec] = {}
+    raw_benchmarks = c.mapping(data["benchmarks"], "benchmarks")
+    if not raw_benchmarks:
+        c.fail("benchmarks", "lists no benchmark")
+    for bname, spec in raw_benchmarks.items():
+        key = f"benchmarks.{bname}"
+        c.text(bname, key, plain=True)
+        spec = c.mapping(spec, key)
+        c.keys(spec, BENCHMARK_KEYS, key)
+        if "config" not in spec:
+            c.fail(f"{key}.config", "is required (a gf run config whose datasets: section holds the benchmark)")
+        if not spec.get("splits"):
+            c.fail(f"{key}.splits", "is required: the splits to evaluate, e.g. [val, test]")
+        splits = c.strings(spec["splits"], f"{key}.splits", plain=True)
+        if len(set(splits)) != len(splits):
+            c.fail(f"{key}.splits", f"lists a split twice: {list(splits)}")
+        dataset = spec.get("dataset")
+        benchmarks[bname] = BenchmarkSpec(
+            name=bname, config=c.text(spec["config"], f"{key}.config"),
+            dataset=c.text(dataset, f"{key}.dataset") if dataset is not None else None,
+            options=c.strings(spec.get("options"), f"{key}.options"), splits=splits)
+
+    entries: List[EntrySpec] = []
+    raw_entries = data["entries"]
+    if not isinstance(raw_entries, list) or not raw_entries:
+        c.fail("entries", "must be a non-empty list of entries")
+    seen = set()
+    for i, spec in enumerate(raw_entries):
+        spec = c.mapping(spec, f"entries[{i}]")
+        ename = c.text(spec.get("name"), f"entries[{i}].name", plain=True)
+        key = f"entries[{i}] ({ename})"
+        c.keys(spec, ENTRY_KEYS, key)
+        if ename in seen:
+            c.fail(f"{key}.name", "is used by two entries; names must be unique")
+        seen.add(ename)
+        has_model = "checkpoint" in spec or "config" in spec
+        if has_model == ("predictions" in spec):
+            c.fail(key, "give either config + checkpoint (a model to evaluate) or predictions (files to score)")
+        if has_model:
+            for needed in ("config", "checkpoint"):
+                if not spec.get(needed):
+                    c.fail(f"{key}.{needed}", "is required for a model entry")
+            wanted = spec.get("benchmarks")
+            wanted = c.strings(wanted, f"{key}.benchmarks") if wanted is not None else None
+            for b in wanted or ():
+                if b not in benchmarks:
+                    c.fail(f"{key}.benchmarks", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
+            entries.append(EntrySpec(name=ename, config=c.text(spec["config"], f"{key}.config"),
+                                     options=c.strings(spec.get("options"), f"{key}.options"),
+                                     checkpoint=c.text(spec["checkpoint"], f"{key}.checkpoint"), benchmarks=wanted))
+        else:
+            predictions: Dict[str, Dict[str, str]] = {}
+            for b, files in c.mapping(spec["predictions"], f"{key}.predictions").items():
+                if b not in benchmarks:
+                    c.fail(f"{key}.predictions", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
+                files = c.mapping(files, f"{key}.predictions.{b}")
+                for split, file in files.items():
+                    if split not in benchmarks[b].splits:
+                        c.fail(f"{key}.predictions.{b}.{split}", f"benchmarks.{b}.splits does not list {split!r} "
+                                                                 f"({', '.join(benchmarks[b].splits)})")
+                    c.text(file, f"{key}.predictions.{b}.{split}")
+                predictions[b] = dict(files)
+            if not any(predictions.values()):
+                c.fail(f"{key}.predictions", "names no file")
+            entries.append(EntrySpec(name=ename, predictions=predictions))
+
+    reported: List[ReportedFigure] = []
+    raw_reported = data.get("reported") or []
+    if not isinstance(raw_reported, list):
+        c.fail("reported", "must be a list")
+    for i, spec in enumerate(raw_reported):
+        key = f"reported[{i}]"
+        spec = c.mapping(spec, key)
+        c.keys(spec, REPORTED_KEYS, key)
+        for needed in ("name", "benchmark", "split", "source"):
+            if not spec.get(needed):
+                c.fail(f"{key}.{needed}", "is required (a reported figure always says where it comes from)")
+        if spec["benchmark"] not in benchmarks:
+            c.fail(f"{key}.benchmark", f"{spec['benchmark']!r} is not under benchmarks: ({', '.join(benchmarks)})")
+        if spec["split"] not in benchmarks[spec["benchmark"]].splits:
+            c.fail(f"{key}.split", f"{spec['split']!r} is not among benchmarks.{spec['benchmark']}.splits")
+        if spec["name"] in seen:
+            c.fail(f"{key}.name", f"{spec['name']!r} is also a measured entry; a reported figure needs its own name")
+        score = spec.get("score")
+        if score is not None:
+            c.number(score, f"{key}.score", low=0, high=100)
+        cells = c.mapping(spec.get("cells") or {}, f"{key}.cells")
+        for cell, value in cells.items():
+            c.number(value, f"{key}.cells.{cell}", low=0, high=100)
+        if score is None and not cells:
+            c.fail(key, "gives neither score nor cells")
+        reported.append(ReportedFigure(name=c.text(spec["name"], f"{key}.name"), benchmark=spec["benchmark"],
+                                       split=spec["split"], source=c.text(spec["source"], f"{key}.source"),
+                                       score=None if score is None else float(score),
+                                       cells={k: float(v) for k, v in cells.items()}))
+
+    output_dir = data.get("output_dir") or f"output/leaderboards/{name}"
+    return Manifest(name=name, path=where, output_dir=str(c.text(output_dir, "output_dir")), benchmarks=benchmarks,
+                    entries=entries, reported=reported, run=run, statistics=stats, source=dict(data))

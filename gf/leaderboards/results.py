@@ -1,0 +1,79 @@
+"""Where a leaderboard keeps each result, and when a kept result may be trusted.
+
+One folder per (entry, benchmark, split) under ``<output_dir>/results/``. A result is done
+when its ``result.json`` exists and records the same *key* as the work would have now: a
+sha256 over what the figures depend on (the checkpoint's or predictions file's sha256, the
+split's fingerprint, the evaluation config's hash). ``result.json`` is written last and
+atomically, after the predictions and the report, so a killed run leaves either a whole
+result or none that is trusted; a changed checkpoint or split changes the key, and the
+result is computed again.
+
+What the board needs about a split (the video of each question, for resampling, and the
+evaluator's view of the data) is saved once per split under ``<output_dir>/splits/``, so
+``gf leaderboard show`` re-renders without the data.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from gf.common.io import atomic_write_json, load_json
+from gf.common.utils import PathLike
+
+__all__ = ["KEY_VERSION", "ResultPaths", "canonical_hash", "result_key", "read_json_or_none"]
+
+#: Bumped when what a key covers changes, so older results are computed again.
+KEY_VERSION = 1
+#: The tag in the names of the files a result's evaluation writes (``<split>_<tag>_*``).
+TAG = "leaderboard"
+
+
+def canonical_hash(obj: Any) -> str:
+    """sha256 of ``obj`` as sorted-key JSON: equal configs hash equally whatever their order."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def result_key(source_sha256: str, split_fingerprint: Optional[str], config_hash: str) -> str:
+    return canonical_hash({"version": KEY_VERSION, "source_sha256": source_sha256,
+                           "split_fingerprint": split_fingerprint, "config_hash": config_hash})
+
+
+def read_json_or_none(path: Path, what: str) -> Optional[Any]:
+    """The JSON in ``path``, or None when there is none; a damaged file is an error naming it."""
+    if not path.is_file():
+        return None
+    return load_json(path, what)
+
+
+class ResultPaths:
+    """The files of one (entry, benchmark, split) under a leaderboard's output folder."""
+
+    def __init__(self, root: PathLike, entry: str, benchmark: str, split: str):
+        self.root = Path(root)
+        self.folder = self.root / "results" / entry / benchmark / split
+        self.done = self.folder / "result.json"
+        self.failed = self.folder / "failed.json"
+        self.predictions = self.folder / f"{split}_{TAG}_predictions.json"
+        self.report = self.folder / f"{split}_{TAG}_report.json"
+
+    def done_record(self) -> Optional[Dict[str, Any]]:
+        return read_json_or_none(self.done, "leaderboard result record")
+
+    def is_done(self, key: str) -> bool:
+        record = self.done_record()
+        return bool(record) and record.get("key") == key and self.predictions.is_file() and self.report.is_file()
+
+    def write_done(self, record: Mapping[str, Any]) -> None:
+        atomic_write_json(self.done, dict(record))
+        if self.failed.exists():
+            self.failed.unlink()
+
+    def write_failed(self, record: Mapping[str, Any]) -> None:
+        atomic_write_json(self.failed, dict(record))
+
+
+def split_file(root: PathLike, benchmark: str, split: str) -> Path:
+    return Path(root) / "splits" / benchmark / f"{split}.json"

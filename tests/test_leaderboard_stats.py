@@ -1,0 +1,457 @@
+"""Statistics of the leaderboards: bootstrap intervals, paired tests, Holm's correction.
+
+The coverage tests simulate sets of known true accuracy with fixed seeds, so they are
+deterministic; their bands are wide enough for any reasonable implementation and narrow
+enough that resampling the wrong unit (questions instead of videos) fails them.
+"""
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from gf.leaderboards import stats
+from gf.leaderboards.stats import (
+    QuestionOutcomes,
+    bootstrap_intervals,
+    compare_all,
+    holm,
+    mcnemar_exact,
+    paired_comparison,
+    point_scores,
+)
+
+
+def outcomes(correct, clusters=None, cells=None, macro_over=None, ids=None):
+    correct = np.asarray(correct, dtype=bool)
+    n = len(correct)
+    return QuestionOutcomes(
+        question_ids=tuple(ids) if ids is not None else tuple(f"q{i}" for i in range(n)),
+        correct=correct,
+        clusters=np.arange(n) if clusters is None else np.asarray(clusters, dtype=np.int64),
+        cells={} if cells is None else cells,
+        macro_over=macro_over,
+    )
+
+
+def with_correct(o, correct):
+    """Another entry on the same questions (same ids, clusters, cells, score)."""
+    return QuestionOutcomes(o.question_ids, np.asarray(correct, dtype=bool), o.clusters,
+                            dict(o.cells), o.macro_over)
+
+
+def naive_bootstrap(o, samples, seed, confidence):
+    """The documented mechanics written out one resample and one cell at a time: weights
+    per question from the drawn clusters, NaN for a cell a resample leaves empty, a macro
+    mean over the cells present, percentiles of the finite values."""
+    _, inverse = np.unique(o.clusters, return_inverse=True)
+    k = inverse.max() + 1
+    rng = np.random.default_rng(seed)
+    keys = list(o.cells)
+    score_draws, cell_draws = [], {key: [] for key in keys}
+    for _ in range(samples):
+        w = np.bincount(rng.integers(0, k, size=k), minlength=k)[inverse].astype(float)
+        accs = {}
+        for key in keys:
+            m = o.cells[key]
+            den = (w * m).sum()
+            accs[key] = 100 * (w * m * o.correct).sum() / den if den else np.nan
+            cell_draws[key].append(accs[key])
+        if o.macro_over is None:
+            score_draws.append(100 * (w * o.correct).sum() / w.sum())
+        else:
+            present = [accs[key] for key in o.macro_over if not np.isnan(accs[key])]
+            score_draws.append(np.mean(present) if present else np.nan)
+    tail = 100 * (1 - confidence) / 2
+
+    def interval(values):
+        values = np.asarray(values)
+        values = values[np.isfinite(values)]
+        return tuple(np.percentile(values, [tail, 100 - tail])) if len(values) else None
+
+    return interval(score_draws), {key: interval(v) for key, v in cell_draws.items()}
+
+
+def assert_interval_close(got, expected):
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert got == pytest.approx(expected, abs=1e-9)
+
+
+def star_like():
+    """Four question types of unequal size (100, 50, 30, 20) with accuracies 90, 60, 50
+    and 40%: the Mean is 60, the micro accuracy (90 + 30 + 15 + 8) / 200 = 71.5."""
+    sizes, right = (100, 50, 30, 20), (90, 30, 15, 8)
+    types = ("Interaction", "Sequence", "Prediction", "Feasibility")
+    correct, kind = [], []
+    for t, (n, r) in enumerate(zip(sizes, right)):
+        correct += [True] * r + [False] * (n - r)
+        kind += [t] * n
+    kind = np.array(kind)
+    cells = {f"type/{name}": kind == t for t, name in enumerate(types)}
+    # Videos of two questions of different types (an Interaction question with one of the
+    # others), so no cell has two correlated questions from one video.
+    videos = np.arange(len(kind)) % 100
+    return outcomes(correct, clusters=videos, cells=cells,
+                    macro_over=tuple(cells))
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def test_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
+    true_p, sets, n = 0.7, 300, 400
+    rng = np.random.default_rng(1234)
+    covered = 0
+    for s in range(sets):
+        o = outcomes(rng.random(n) < true_p)
+        lo, hi = bootstrap_intervals(o, samples=500, seed=s)["score"]
+        covered += lo <= 100 * true_p <= hi
+    assert 0.91 <= covered / sets <= 0.985, covered / sets
+
+
+def test_video_bootstrap_keeps_coverage_where_the_question_bootstrap_undercovers():
+    # 40 videos of 10 questions; a question copies its video's latent outcome 80% of the
+    # time (else an independent draw), so the expected accuracy is still true_p but the
+    # questions of one video are strongly correlated (design effect about 6.8).
+    true_p, sets, videos, per_video = 0.6, 200, 40, 10
+    rng = np.random.default_rng(99)
+    video_of = np.repeat(np.arange(videos), per_video)
+    covered = {"video": 0, "question": 0}
+    widths = {"video": [], "question": []}
+    for s in range(sets):
+        latent = rng.random(videos) < true_p
+        copy = rng.random(len(video_of)) < 0.8
+        correct = np.where(copy, latent[video_of], rng.random(len(video_of)) < true_p)
+        for unit, clusters in (("video", video_of), ("question", np.arange(len(video_of)))):
+            lo, hi = bootstrap_intervals(outcomes(correct, clusters=clusters),
+                                         samples=400, seed=s)["score"]
+            covered[unit] += lo <= 100 * true_p <= hi
+            widths[unit].append(hi - lo)
+    assert 0.88 <= covered["video"] / sets <= 0.99, covered
+    assert covered["question"] / sets <= 0.8, covered
+    assert np.mean(widths["video"]) > 2 * np.mean(widths["question"]), (
+        np.mean(widths["video"]), np.mean(widths["question"]))
+
+
+def test_distinct_clusters_are_the_plain_question_bootstrap():
+    # Cluster numbers only group: any distinct values (in the same order) give the same draws.
+    rng = np.random.default_rng(5)
+    correct = rng.random(60) < 0.5
+    a = bootstrap_intervals(outcomes(correct), samples=200, seed=3)
+    b = bootstrap_intervals(outcomes(correct, clusters=10 * np.arange(60) + 7), samples=200, seed=3)
+    assert a == b
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def test_vectorised_bootstrap_matches_a_naive_reference():
+    rng = np.random.default_rng(7)
+    n = 150
+    clusters = rng.integers(0, 40, size=n) * 3 + 11          # uneven videos, sparse numbers
+    member = rng.random((3, n)) < np.array([[0.5], [0.3], [0.0]])
+    member[2, clusters == clusters[0]] = True                  # one video: often not drawn
+    correct = rng.random(n) < 0.6
+    correct[member[2]] = True                                  # 100% when drawn, never 0%
+    cells = {"kind/a": member[0], "kind/b": member[1], "rare": member[2],
+             "empty": np.zeros(n, dtype=bool)}
+    o = outcomes(correct, clusters=clusters, cells=cells)
+    got = bootstrap_intervals(o, samples=300, seed=11, confidence=0.9)
+    score, cell_ivals = naive_bootstrap(o, 300, 11, 0.9)
+    assert_interval_close(got["score"], score)
+    for key in cells:
+        assert_interval_close(got["cells"][key], cell_ivals[key])
+    assert got["cells"]["empty"] is None
+    assert got["cells"]["rare"] == (100.0, 100.0)              # NaN resamples left out
+
+
+# --------------------------------------------------------------------------- macro score
+
+
+def test_macro_score_is_the_mean_of_cell_accuracies_and_its_interval_is_on_that_mean():
+    o = star_like()
+    score, cells = point_scores(o)
+    assert score == pytest.approx(60.0)
+    assert cells == pytest.approx({"type/Interaction": 90.0, "type/Sequence": 60.0,
+                                   "type/Prediction": 50.0, "type/Feasibility": 40.0})
+    micro, _ = point_scores(outcomes(o.correct))
+    assert micro == pytest.approx(71.5)
+
+    got = bootstrap_intervals(o, samples=500, seed=0)
+    lo, hi = got["score"]
+    assert lo < 60.0 < hi and hi < 71.5                       # not around the micro accuracy
+    assert_interval_close(got["score"], naive_bootstrap(o, 500, 0, 0.95)[0])
+
+
+def test_macro_mean_averages_only_the_cells_with_questions():
+    o = star_like()
+    cells = dict(o.cells)
+    cells["type/Feasibility"] = np.zeros(len(o.correct), dtype=bool)
+    o = QuestionOutcomes(o.question_ids, o.correct, o.clusters, cells, o.macro_over)
+    score, per_cell = point_scores(o)
+    assert per_cell["type/Feasibility"] is None
+    assert score == pytest.approx((90 + 60 + 50) / 3)
+    got = bootstrap_intervals(o, samples=100, seed=0)
+    assert got["cells"]["type/Feasibility"] is None
+    assert_interval_close(got["score"], naive_bootstrap(o, 100, 0, 0.95)[0])
+
+
+# --------------------------------------------------------------------------- seeds, chunks
+
+
+def test_same_seed_same_intervals_other_seed_slightly_different():
+    o = star_like()
+    first = bootstrap_intervals(o, samples=400, seed=5)
+    assert bootstrap_intervals(o, samples=400, seed=5) == first
+    other = bootstrap_intervals(o, samples=400, seed=6)
+    assert other != first
+    assert other["score"] == pytest.approx(first["score"], abs=3.0)
+
+
+def test_results_do_not_depend_on_the_chunk_size():
+    o = star_like()
+    rng = np.random.default_rng(2)
+    b = with_correct(o, rng.random(len(o.correct)) < 0.6)
+    c = with_correct(o, rng.random(len(o.correct)) < 0.7)
+    runs = []
+    for chunk in (None, 1, 7, 64, 1000):
+        runs.append((bootstrap_intervals(o, samples=130, seed=4, _chunk_samples=chunk),
+                     paired_comparison(o, b, samples=130, seed=4, _chunk_samples=chunk),
+                     compare_all({"a": o, "b": b, "c": c}, samples=130, seed=4,
+                                 _chunk_samples=chunk)))
+    assert all(run == runs[0] for run in runs[1:])
+
+
+def test_default_chunks_bound_the_weights_memory_on_large_splits():
+    for n_clusters in (1, 1000, 600_000, 5_000_000):
+        per_chunk = stats._samples_per_chunk(n_clusters)
+        assert per_chunk >= 1
+        assert per_chunk == 1 or per_chunk * n_clusters * 8 <= 64 * 2 ** 20
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+@pytest.mark.parametrize("only_a, only_b", [(10, 2), (7, 7), (0, 5), (2, 10), (12, 3), (0, 0)])
+def test_mcnemar_is_the_exact_binomial_test_on_discordant_questions(only_a, only_b):
+    expected = 1.0 if only_a + only_b == 0 else binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(expected)
+    assert mcnemar_exact(only_a, only_b) == pytest.approx(mcnemar_exact(only_b, only_a))
+
+
+def test_mcnemar_hand_values():
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)       # both tails of 5 fair coins
+    assert mcnemar_exact(7, 7) == pytest.approx(1.0)
+    assert mcnemar_exact(10, 2) == pytest.approx(2 * (1 + 12 + 66) / 4096)
+
+
+def test_paired_comparison_counts_discordant_questions():
+    a = outcomes([True, True, False, False, True, False])
+    b = with_correct(a, [True, False, True, False, False, False])
+    result = paired_comparison(a, b, samples=200, seed=0)
+    assert result["mcnemar"] == {"only_a": 2, "only_b": 1, "p": pytest.approx(1.0)}
+    assert result["difference"] == pytest.approx(50.0 - 100 / 3)
+    lo, hi = result["ci"]
+    assert lo <= result["difference"] <= hi
+    assert 0 < result["p_bootstrap"] <= 1
+
+
+def test_identical_predictions_differ_by_zero_and_are_not_significant():
+    o = star_like()
+    result = paired_comparison(o, with_correct(o, o.correct), samples=300, seed=0)
+    assert result["difference"] == 0.0
+    assert result["ci"] == (0.0, 0.0)                          # same resamples for both
+    assert result["p_bootstrap"] == 1.0
+    assert result["mcnemar"] == {"only_a": 0, "only_b": 0, "p": 1.0}
+    micro = outcomes(o.correct)
+    [pair] = compare_all({"x": micro, "y": with_correct(micro, micro.correct)}, samples=100)
+    assert (pair["difference"], pair["p"], pair["p_holm"]) == (0.0, 1.0, 1.0)
+    assert not pair["significant"]
+
+
+def clear_gap_entries():
+    """500 questions: 80%, 60% and 79% right (the last differs from the first on few)."""
+    rng = np.random.default_rng(0)
+    n = 500
+    order = rng.permutation(n)
+    strong = np.zeros(n, dtype=bool)
+    strong[order[:400]] = True
+    weak = np.zeros(n, dtype=bool)
+    weak[order[100:400]] = True                               # a subset of strong's right ones
+    close = strong.copy()
+    close[order[:5]] = False
+    base = outcomes(strong, clusters=np.arange(n) // 5)
+    return {"strong": base, "weak": with_correct(base, weak), "close": with_correct(base, close)}
+
+
+def test_a_clear_gap_is_significant_after_holm_and_a_small_one_is_not():
+    pairs = {(r["a"], r["b"]): r for r in compare_all(clear_gap_entries(), samples=500, seed=0)}
+    assert list(pairs) == [("strong", "weak"), ("strong", "close"), ("weak", "close")]
+    gap = pairs[("strong", "weak")]
+    assert gap["test"] == "mcnemar"
+    assert gap["difference"] == pytest.approx(20.0)
+    assert gap["mcnemar"] == {"only_a": 100, "only_b": 0, "p": pytest.approx(2 * 0.5 ** 100)}
+    assert gap["p_holm"] < 1e-20 and gap["significant"]
+    assert gap["ci"][0] > 10
+    small = pairs[("strong", "close")]
+    assert small["difference"] == pytest.approx(1.0)
+    assert small["mcnemar"]["p"] == pytest.approx(2 / 32)
+    assert not small["significant"]
+    assert pairs[("weak", "close")]["significant"]
+
+
+def test_holm_turns_a_nominally_significant_pair_into_a_non_significant_one():
+    # a beats b (and its twin c) on 12 discordant questions to 3: McNemar p = 0.035 < 0.05,
+    # but with three pairs Holm multiplies it by 3 (then 2, then a running maximum).
+    n = 40
+    a_right = np.zeros(n, dtype=bool)
+    a_right[:12] = True
+    a_right[20:30] = True
+    b_right = np.zeros(n, dtype=bool)
+    b_right[12:15] = True
+    b_right[20:30] = True
+    a = outcomes(a_right)
+    entries = {"a": a, "b": with_correct(a, b_right), "c": with_correct(a, b_right)}
+    results = compare_all(entries, samples=200, seed=0)
+    raw = binomtest(12, 15, 0.5).pvalue
+    assert [r["p"] for r in results] == pytest.approx([raw, raw, 1.0])
+    assert raw < 0.05
+    assert [r["p_holm"] for r in results] == pytest.approx([3 * raw, 3 * raw, 1.0])
+    assert [r["significant"] for r in results] == [False, False, False]
+    assert results[0]["mcnemar"] == {"only_a": 12, "only_b": 3, "p": pytest.approx(raw)}
+    # Alone, the same pair is significant.
+    [alone] = compare_all({"a": a, "b": entries["b"]}, samples=200, seed=0)
+    assert alone["p_holm"] == pytest.approx(raw) and alone["significant"]
+
+
+def test_macro_tables_decide_with_the_paired_bootstrap():
+    o = star_like()
+    rng = np.random.default_rng(3)
+    other = with_correct(o, rng.random(len(o.correct)) < 0.5)
+    [pair] = compare_all({"a": o, "b": other}, samples=300, seed=2)
+    assert pair["test"] == "paired_bootstrap"
+    assert pair["p"] == pair["p_bootstrap"]
+    assert pair["difference"] == pytest.approx(point_scores(o)[0] - point_scores(other)[0])
+    direct = paired_comparison(o, other, samples=300, seed=2)
+    for key in ("difference", "ci", "p_bootstrap", "mcnemar"):
+        assert pair[key] == direct[key]
+
+
+def test_paired_bootstrap_p_value_follows_its_formula():
+    o = star_like()
+    rng = np.random.default_rng(8)
+    # Loses some of o's right answers (and gains none): a gap of about 5 points whose
+    # resampled differences stay away from 0 (p small), though about half of them are
+    # further from 0 than the observed one (so an uncentred count would give p near 0.5).
+    other = with_correct(o, o.correct & (rng.random(len(o.correct)) < 0.87))
+    result = paired_comparison(o, other, samples=250, seed=1)
+    # Recompute the resampled differences with the naive mechanics.
+    _, inverse = np.unique(o.clusters, return_inverse=True)
+    k = inverse.max() + 1
+    draws = np.random.default_rng(1)
+    diffs = []
+    for _ in range(250):
+        w = np.bincount(draws.integers(0, k, size=k), minlength=k)[inverse]
+        means = []
+        for entry in (o, other):
+            accs = [100 * (w * m * entry.correct).sum() / (w * m).sum()
+                    for m in (entry.cells[key] for key in entry.macro_over)]
+            means.append(np.mean(accs))
+        diffs.append(means[0] - means[1])
+    diffs = np.array(diffs)
+    d = result["difference"]
+    expected = (1 + np.sum(np.abs(diffs - d) >= abs(d) - 1e-9)) / 251
+    assert 5 < d < 15 and result["p_bootstrap"] < 0.05
+    assert result["p_bootstrap"] == pytest.approx(expected, abs=1 / 251)
+    assert result["ci"] == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- Holm
+
+
+def test_holm_hand_computed():
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # Running maximum: 0.02*3 = 0.06, 0.3*2 = 0.6, then 0.5*1 = 0.5 is raised to 0.6.
+    assert holm([0.3, 0.5, 0.02]) == pytest.approx([0.6, 0.6, 0.06])
+    # Capping at 1.
+    assert holm([0.6, 0.7, 0.9]) == [1.0, 1.0, 1.0]
+    assert holm([0.04]) == [0.04]
+    assert holm([]) == []
+
+
+def test_holm_is_monotone_and_never_below_the_raw_p():
+    p = np.random.default_rng(0).random(12) ** 3
+    adjusted = np.array(holm(p))
+    order = np.argsort(p)
+    assert np.all(np.diff(adjusted[order]) >= 0)
+    assert np.all(adjusted >= p) and np.all(adjusted <= 1)
+
+
+def test_holm_rejects_values_that_are_not_p_values():
+    with pytest.raises(ValueError, match="p-values"):
+        holm([0.1, 1.5])
+    with pytest.raises(ValueError, match="p-values"):
+        holm([0.1, float("nan")])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_paired_comparison_names_mismatched_questions():
+    a = outcomes([True, False, True, True], ids=["q0", "q1", "q2", "q3"])
+    b = outcomes([True, False, True, True], ids=["q0", "q1", "q2", "q9"])
+    with pytest.raises(ValueError, match=r"only in a \('q3'\).*only in b \('q9'\)"):
+        paired_comparison(a, b, samples=10)
+    shuffled = outcomes([True, False, True, True], ids=["q0", "q2", "q1", "q3"])
+    with pytest.raises(ValueError, match=r"same order.*position 1 \('q1' in a, 'q2' in b\)"):
+        paired_comparison(a, shuffled, samples=10)
+    regrouped = outcomes([True, False, True, True], clusters=[0, 0, 1, 2],
+                         ids=["q0", "q1", "q2", "q3"])
+    with pytest.raises(ValueError, match=r"same clusters.*'q1'"):
+        paired_comparison(a, regrouped, samples=10)
+    with pytest.raises(ValueError, match=r"'x' and 'y'.*only in a"):
+        compare_all({"x": a, "y": b}, samples=10)
+
+
+def test_paired_comparison_needs_the_same_official_score():
+    o = star_like()
+    with pytest.raises(ValueError, match="macro_over"):
+        paired_comparison(o, outcomes(o.correct, clusters=o.clusters, cells=dict(o.cells)),
+                          samples=10)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(correct=np.array([1, 0, 1])), "correct must be a boolean array"),
+    (dict(correct=np.array([True, False])), r"correct must have shape \(3,\)"),
+    (dict(clusters=np.array([0.0, 1.0, 2.0])), "clusters must be an integer array"),
+    (dict(clusters=np.array([0, 1])), r"clusters must have shape \(3,\)"),
+    (dict(cells={"a": np.array([True, False])}), r"cells\['a'\] must have shape"),
+    (dict(cells={"a": np.array([1, 0, 1])}), r"cells\['a'\] must be a boolean array"),
+    (dict(question_ids=("q0", "q0", "q1")), "unique; repeated: 'q0'"),
+    (dict(macro_over=("missing",)), "not in cells: 'missing'"),
+    (dict(macro_over=()), "macro_over is empty"),
+])
+def test_outcomes_validate_their_fields(change, message):
+    fields = dict(question_ids=("q0", "q1", "q2"), correct=np.array([True, False, True]),
+                  clusters=np.array([0, 0, 1]), cells={"a": np.array([True, True, False])})
+    fields.update(change)
+    with pytest.raises(ValueError, match=message):
+        QuestionOutcomes(**fields)
+
+
+def test_outcomes_are_read_only_copies():
+    correct = np.array([True, False, True])
+    o = outcomes(correct)
+    correct[0] = False
+    assert o.correct[0]
+    with pytest.raises(ValueError):
+        o.correct[0] = False
+
+
+def test_settings_are_checked():
+    o = star_like()
+    with pytest.raises(ValueError, match="samples"):
+        bootstrap_intervals(o, samples=0)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_intervals(o, confidence=95)
+    with pytest.raises(ValueError, match="alpha"):
+        compare_all({"a": o, "b": o}, alpha=5)
