@@ -236,10 +236,12 @@ def test_two_shards_in_separate_processes_give_the_board_of_one_run(board_setup)
     entries = model_entry("a", a, cfg) + model_entry("b", b, cfg) + model_entry("c", c, cfg)
     sharded = write_manifest(tmp_path, entries, name="sharded", out=tmp_path / "sharded")
     single = write_manifest(tmp_path, entries, name="single", out=tmp_path / "single")
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    base = [sys.executable, "-m", "gf", "leaderboard", "run", "--manifest", str(sharded), "--no-progress"]
-    procs = [subprocess.Popen(base + ["--shard", f"{i}/2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(2)]
+    # the README's SLURM array script, with the variables SLURM sets for tasks 0 and 1 of 2
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", SLURM_ARRAY_TASK_COUNT="2",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    script = str(REPO / "run_scripts/leaderboard/slurm_array.sh")
+    procs = [subprocess.Popen(["bash", script, str(sharded)], env=dict(env, SLURM_ARRAY_TASK_ID=str(i)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outputs]
     computed = [int(o[1].split(" computed,")[0].rsplit("[gf] ", 1)[1]) for o in outputs]
