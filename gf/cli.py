@@ -216,6 +216,12 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def cmd_extract(args) -> int:
+    from gf.extraction.cli import run
+
+    return run(args)
+
+
 def cmd_leaderboard(args) -> int:
     from gf.leaderboards.cli import run
 
@@ -294,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--zoo-file", help="zoo JSON to write (default: $GF_ZOO or $GF_CACHE_DIR/zoo.json)")
     z.add_argument("--reported", help="JSON dict of reported figures (with a 'source')")
     p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("extract", help="frame features from videos with a timm backbone (decord, PyAV fallback) "
+                                       "into webdataset shards or another store; --verify compares with a reference")
+    from gf.extraction.cli import add_arguments as extract_arguments
+
+    extract_arguments(p)
+    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("leaderboard", help="batch evaluation: many checkpoints x benchmarks, with intervals, "
                                            "significance, tables, plots and an HTML page")

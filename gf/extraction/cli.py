@@ -1,0 +1,116 @@
+"""Arguments and entry point of ``gf extract`` (wired into ``gf.cli`` as a sub-command).
+
+Two modes share the command, because both are about one output folder:
+``gf extract --videos ... --out DIR --backbone NAME`` extracts, and
+``gf extract --verify REFERENCE --out DIR`` compares DIR's features with a reference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gf.common.errors import ConfigError, DataFileError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("what to extract")
+    g.add_argument("--videos", metavar="DIR|LIST",
+                   help="folder of videos (searched recursively; key = file name without extension) or a text file "
+                        "with one video path per line (relative to the list's folder)")
+    g.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: the features, features.json (the recipe) and failures.jsonl")
+    g.add_argument("--windows", nargs="+", metavar="ANNOTATIONS",
+                   help="STAR-style annotation files (JSON list or JSONL with question_id, video_id, start, end in "
+                        "seconds): one sample per question over its [start, end], keyed by question_id")
+    g.add_argument("--window-tolerance", type=float, default=0.5, metavar="S",
+                   help="a window may end up to S seconds after the video's end (clipped); more is a failure "
+                        "(default 0.5)")
+    g = parser.add_argument_group("frames")
+    s = g.add_mutually_exclusive_group()
+    s.add_argument("--num-frames", type=int, metavar="N",
+                   help="N frames per sample, uniformly over the video or window (default 32)")
+    s.add_argument("--fps", type=float, metavar="F", help="F frames per second of video or window")
+    g.add_argument("--timeout-per-video", type=float, default=300.0, metavar="S",
+                   help="a video whose decoding takes longer fails with that reason (default 300; 0 = no limit)")
+    g = parser.add_argument_group("backbone")
+    g.add_argument("--backbone", metavar="NAME", help="any timm model name (timm.list_models())")
+    g.add_argument("--weights", metavar="FILE",
+                   help="local weights: a timm state dict as .safetensors or torch.save file (read without "
+                        "unpickling objects)")
+    g.add_argument("--pretrained", action="store_true",
+                   help="without --weights: let timm download the model's default pretrained weights")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the random initialisation when neither --weights nor --pretrained (tests only)")
+    g.add_argument("--input-size", type=int, metavar="PX",
+                   help="override the model's square input size (the rest of its data config is kept)")
+    g.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--batch-size", type=int, default=64, help="frames per forward pass, across videos (default 64)")
+    g.add_argument("--workers", type=int, default=2,
+                   help="DataLoader processes decoding videos while the backbone runs (0 = in this process; "
+                        "default 2)")
+    g = parser.add_argument_group("output")
+    g.add_argument("--format", default="webdataset", metavar="FMT",
+                   help="webdataset (default: tar shards) | pth | h5 | npy")
+    g.add_argument("--shard-size", type=int, default=1000, metavar="N", help="samples per webdataset shard")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = parser.add_argument_group("verify (instead of extracting)")
+    g.add_argument("--verify", metavar="REFERENCE",
+                   help="compare --out's features with this feature file or folder (any store format)")
+    g.add_argument("--reference-format", metavar="FMT", help="store format of REFERENCE (default: detected)")
+    g.add_argument("--reference-dataset", metavar="NAME",
+                   help="HDF5 reference: the dataset holding the features (default resnet_features)")
+    g.add_argument("--min-cosine", type=float, default=0.99,
+                   help="fail when a key's mean per-frame cosine similarity is below this (default 0.99)")
+    g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
+
+
+def _verify(args) -> int:
+    from gf.common.io import atomic_write_json
+    from gf.extraction.verify import open_any_store, verify_features
+
+    extra = [name for name in ("videos", "backbone", "windows", "weights") if getattr(args, name, None)]
+    if extra:
+        raise ConfigError(f"--verify compares existing features; drop --{extra[0]}")
+    kw = {"features": args.reference_dataset} if args.reference_dataset else {}
+    output = open_any_store(args.out)
+    reference = open_any_store(args.verify, args.reference_format, **kw)
+    report = verify_features(output, reference, min_cosine=args.min_cosine)
+    print(report.format())
+    if args.report:
+        atomic_write_json(args.report, report.to_json())
+    if not report.ok:
+        s = report.summary()
+        raise DataFileError(
+            f"{args.out} differs from {args.verify}: {s['only_in_output']} keys only in the output, "
+            f"{s['only_in_reference']} only in the reference, {s['shape_mismatches']} shape mismatches, "
+            f"{s['below_threshold']} keys below cosine {args.min_cosine:g} (min {s['min_cosine']})")
+    return 0
+
+
+def run(args) -> int:
+    if args.verify:
+        return _verify(args)
+    from gf.extraction.extract import ExtractOptions, extract, failure_error
+
+    for name in ("videos", "backbone"):
+        if not getattr(args, name):
+            raise ConfigError(f"--{name} is required to extract (or give --verify REFERENCE to compare)")
+    options = ExtractOptions(
+        videos=args.videos, out=args.out, backbone=args.backbone, weights=args.weights,
+        pretrained=args.pretrained, seed=args.seed, num_frames=args.num_frames, fps=args.fps,
+        windows=args.windows, window_tolerance=args.window_tolerance, format=args.format,
+        batch_size=args.batch_size, workers=args.workers, timeout=args.timeout_per_video,
+        shard_size=args.shard_size, device=args.device, input_size=args.input_size,
+        progress=not args.no_progress)
+    summary = extract(options)
+    print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,
+                      "failed": len(summary.failures), "videos": summary.videos, "frames": summary.frames,
+                      "seconds": round(summary.seconds, 2), "videos_per_s": round(summary.videos_per_s, 2),
+                      "frames_per_s": round(summary.frames_per_s, 1)}, indent=2))
+    sys.stdout.flush()
+    if summary.failures:
+        raise failure_error(summary, bool(args.windows))
+    return 0

@@ -1,0 +1,297 @@
+"""Decoding: which frames of a video (or of a window of it) to read, and reading them.
+
+Why decord first and PyAV second: decord seeks to the frames asked for and returns them
+as one batch, which is what sampling a few frames from a long video needs; it fails to
+open some files (odd containers, some codecs) that FFmpeg's own demuxers, reached
+through PyAV, still read. A file neither can read is a failure with both reasons.
+
+Frame times are seconds from the video's first frame (the decoders' presentation
+timestamps, shifted so the first frame is at 0), in the same time base as STAR's
+``start``/``end``.
+
+The time limit is cooperative: the deadline is checked after opening the file, between
+chunks of frames and between frames being preprocessed, so a video that decodes slowly
+stops with a timeout within a chunk's time. A single call inside a decoder that never
+returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    "DecodeFailure",
+    "VideoTimeout",
+    "Deadline",
+    "VideoReader",
+    "open_video",
+    "sample_indices",
+    "resolve_window",
+    "DecodedVideo",
+    "decode_video",
+]
+
+#: frames read per decoder call; the deadline is checked between calls
+CHUNK = 8
+
+
+class DecodeFailure(Exception):
+    """A video (or one window of it) cannot give frames; ``reason`` goes to failures.jsonl."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class VideoTimeout(DecodeFailure):
+    pass
+
+
+class Deadline:
+    """A per-video time limit (``None`` or ``<= 0`` = no limit)."""
+
+    def __init__(self, seconds: Optional[float]):
+        self.seconds = seconds if seconds and seconds > 0 else None
+        self.t0 = time.monotonic()
+
+    def check(self, doing: str) -> None:
+        if self.seconds is not None and time.monotonic() - self.t0 > self.seconds:
+            raise VideoTimeout(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+# ---------------------------------------------------------------------------------------
+# readers
+# ---------------------------------------------------------------------------------------
+class VideoReader:
+    """What sampling needs from a decoder: per-frame times, the duration, and a batch read."""
+
+    decoder = ""
+    frame_times: np.ndarray  # seconds from the first frame, ascending, one per frame
+    duration: float
+    fps: float
+
+    def read(self, indices: Sequence[int], deadline: Deadline) -> np.ndarray:
+        """uint8 ``[K, H, W, 3]`` RGB for ``indices`` (ascending, unique)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _DecordReader(VideoReader):
+    decoder = "decord"
+
+    def __init__(self, path: str, threads: int = 1):
+        import decord
+
+        self._vr = decord.VideoReader(path, num_threads=threads)
+        n = len(self._vr)
+        if n == 0:
+            raise DecodeFailure("the video has no frames")
+        stamps = np.asarray(self._vr.get_frame_timestamp(list(range(n))), dtype=np.float64).reshape(n, 2)
+        first = stamps[0, 0]
+        self.frame_times = stamps[:, 0] - first
+        self.duration = float(stamps[-1, 1] - first)
+        self.fps = float(self._vr.get_avg_fps())
+
+    def read(self, indices, deadline):
+        out = []
+        for i in range(0, len(indices), CHUNK):
+            out.append(self._vr.get_batch(list(indices[i:i + CHUNK])).asnumpy())
+            deadline.check("decoding frames")
+        return np.concatenate(out, axis=0)
+
+    def close(self):
+        self._vr = None
+
+
+class _PyAVReader(VideoReader):
+    decoder = "pyav"
+
+    def __init__(self, path: str, threads: int = 1):
+        import av
+
+        self._path = path
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise DecodeFailure("the file has no video stream")
+            stream = container.streams.video[0]
+            pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0)
+            if not pts:
+                raise DecodeFailure("the video has no frames")
+            tb = float(stream.time_base)
+            rate = float(stream.average_rate or stream.guessed_rate or 0) or (
+                (len(pts) - 1) / ((pts[-1] - pts[0]) * tb) if len(pts) > 1 and pts[-1] > pts[0] else 1.0)
+        times = (np.asarray(pts, dtype=np.float64) - pts[0]) * tb
+        self.frame_times = times
+        self.fps = rate
+        self.duration = float(times[-1] + 1.0 / rate)
+        self._threads = threads
+
+    def read(self, indices, deadline):
+        import av
+
+        wanted = {int(i): k for k, i in enumerate(indices)}
+        out: List[Optional[np.ndarray]] = [None] * len(indices)
+        last = max(wanted)
+        with av.open(self._path) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = self._threads
+            for n, frame in enumerate(container.decode(stream)):
+                if n in wanted:
+                    out[wanted[n]] = frame.to_ndarray(format="rgb24")
+                if n % CHUNK == CHUNK - 1:
+                    deadline.check("decoding frames")
+                if n >= last:
+                    break
+        missing = [int(indices[k]) for k, a in enumerate(out) if a is None]
+        if missing:
+            raise DecodeFailure(f"the decoder stopped before frame {missing[0]} of {len(self.frame_times)}")
+        return np.stack(out)  # type: ignore[arg-type]
+
+
+def open_video(path: str, threads: int = 1, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:
+    """A reader for ``path``: decord, or PyAV when decord cannot open the file.
+
+    A missing or empty file fails before either decoder is tried, so its reason says so
+    rather than quoting a demuxer's "moov atom not found".
+    """
+    if not os.path.exists(path):
+        raise DecodeFailure("file not found")
+    if os.path.isdir(path):
+        raise DecodeFailure("is a folder, not a video file")
+    if os.path.getsize(path) == 0:
+        raise DecodeFailure("empty file (0 bytes)")
+    reasons = []
+    for name in decoders:
+        cls = {"decord": _DecordReader, "pyav": _PyAVReader}[name]
+        try:
+            return cls(path, threads)
+        except DecodeFailure as e:
+            reasons.append(f"{name}: {e.reason}")
+        except Exception as e:  # decoders raise many kinds for a bad file
+            reasons.append(f"{name}: {_first_line(e)}")
+    raise DecodeFailure("cannot decode: " + "; ".join(reasons))
+
+
+# ---------------------------------------------------------------------------------------
+# sampling
+# ---------------------------------------------------------------------------------------
+def resolve_window(start: Optional[float], end: Optional[float], duration: float,
+                   tolerance: float) -> Tuple[float, float]:
+    """The part of ``[start, end]`` inside ``[0, duration]``.
+
+    STAR's windows come from annotations made on the original Charades videos, whose
+    re-encoded copies can be a fraction of a second shorter; an overshoot up to
+    ``tolerance`` seconds is clipped, anything more means the window does not belong to
+    this video, a failure.
+    """
+    s = 0.0 if start is None else float(start)
+    e = duration if end is None else float(end)
+    if s >= duration:
+        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s starts at or after its end "
+                            f"(duration {duration:.3f} s)")
+    if e > duration + tolerance:
+        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s ends {e - duration:.3f} s after its end "
+                            f"(duration {duration:.3f} s; tolerance {tolerance:g} s)")
+    if s < -tolerance:
+        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s starts before 0")
+    return max(s, 0.0), min(e, duration)
+
+
+def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
+                   num_frames: Optional[int] = None, fps: Optional[float] = None) -> np.ndarray:
+    """Frame indices for ``[start, end]``: ``num_frames`` uniformly, or ``fps`` per second.
+
+    Uniform sampling takes, for each of N equal segments, the last frame shown at the
+    segment's centre, among the frames whose time lies in the window; so every time is
+    inside the window, and a window shorter than N frames repeats frames rather than
+    returning fewer (a fixed T is what HDF5 and most models need). ``fps`` is the same
+    with N = round(length x fps) (at least 1): the rate is F up to rounding and the frames
+    stay centred in the window.
+    """
+    if (num_frames is None) == (fps is None):
+        raise ValueError("give exactly one of num_frames and fps")
+    length = end - start
+    count = int(num_frames) if num_frames is not None else max(1, int(round(length * float(fps))))
+    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
+    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
+        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
+    targets = start + (np.arange(count) + 0.5) * (length / count)
+    pos = np.searchsorted(frame_times[inside], targets, side="right") - 1
+    return inside[np.clip(pos, 0, inside.size - 1)]
+
+
+@dataclass
+class DecodedVideo:
+    """Frames of one video, shared by its windows: ``frames`` holds each frame once,
+    ``samples`` maps each key to rows of ``frames`` (or to the reason it failed)."""
+
+    frames: Optional[np.ndarray]  # uint8 [U, H, W, 3]
+    samples: List[dict] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Optional[float]]], *,
+                 num_frames: Optional[int] = None, fps: Optional[float] = None,
+                 timeout: Optional[float] = None, tolerance: float = 0.5, threads: int = 1,
+                 deadline: Optional[Deadline] = None,
+                 opener: Callable[..., VideoReader] = open_video) -> DecodedVideo:
+    """Decode the frames every window ``(key, start, end)`` of ``path`` needs, once each.
+
+    Whole-video failures (unreadable, timed out) raise :class:`DecodeFailure`; a window
+    that does not fit the video fails alone (its sample carries ``error``), so one bad
+    question does not cost the other questions of its video.
+    """
+    deadline = deadline or Deadline(timeout)
+    reader = opener(path, threads)
+    try:
+        deadline.check("opening the file")
+        samples, wanted = [], set()
+        for key, start, end in windows:
+            try:
+                s, e = resolve_window(start, end, reader.duration, tolerance)
+            except DecodeFailure as err:
+                samples.append({"key": key, "error": err.reason})
+                continue
+            idx = sample_indices(reader.frame_times, s, e, num_frames=num_frames, fps=fps)
+            wanted.update(int(i) for i in idx)
+            sample = {"key": key, "indices": idx,
+                      "window": None if start is None and end is None else [float(start), float(end)]}
+            if sample["window"] is not None and [s, e] != sample["window"]:
+                sample["window_used"] = [round(s, 6), round(e, 6)]  # clipped to the video
+            samples.append(sample)
+        info = {"decoder": reader.decoder, "video_frames": int(len(reader.frame_times)),
+                "video_fps": round(reader.fps, 6), "duration": round(reader.duration, 6)}
+        if not wanted:
+            return DecodedVideo(None, samples, info)
+        order = np.array(sorted(wanted), dtype=np.int64)
+        try:
+            frames = reader.read(order, deadline)
+        except DecodeFailure:
+            raise
+        except Exception as e:  # opened but cannot read: PyAV may still (frame numbering is its own)
+            if reader.decoder == "pyav" or opener is not open_video:
+                raise DecodeFailure(f"cannot decode: {reader.decoder}: {_first_line(e)}") from None
+            return decode_video(path, windows, num_frames=num_frames, fps=fps, tolerance=tolerance,
+                                threads=threads, deadline=deadline,
+                                opener=functools.partial(open_video, decoders=("pyav",)))
+        row_of = {int(i): r for r, i in enumerate(order)}
+        for sample in samples:
+            if "indices" in sample:
+                idx = sample.pop("indices")
+                sample["rows"] = np.array([row_of[int(i)] for i in idx], dtype=np.int64)
+                sample["times"] = [round(float(reader.frame_times[i]), 6) for i in idx]
+        return DecodedVideo(frames, samples, info)
+    finally:
+        reader.close()

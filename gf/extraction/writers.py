@@ -1,0 +1,298 @@
+"""Writers of extracted features, one per store format, each resumable after a kill.
+
+Why every file is written whole or not at all: a run over tens of thousands of videos is
+killed sooner or later (a pre-empted job, a full disk). Each writer only ever renames a
+complete file into place (:func:`gf.common.io.atomic_write`), and which keys are done is
+derived from those complete files, never from a log written alongside; so a killed run
+leaves at most a temporary file (removed on the next run) and loses at most the samples
+not yet in a complete file, and a rerun skips exactly the keys that are stored.
+
+* webdataset (default): ``features-NNNNNN.tar`` shards of ``--shard-size`` samples, each
+  sample ``<key>.npy`` (float16 ``[T, D]``) and ``<key>.json`` (frame times, source).
+  ``shards.json`` caches each shard's keys and size; a shard it does not describe is
+  re-read (headers only), so the cache can be lost without losing anything.
+* npy: ``<key>.npy`` plus ``meta/<key>.json``; the ``.npy`` is renamed in last, so its
+  presence means the sample is complete.
+* pth / hdf5: one file cannot be appended to atomically, so samples are staged as
+  ``.parts/<key>.npy`` + ``.json`` and gathered into ``features.pth`` / ``features.h5``
+  (plus ``frames.json`` with the per-key metadata) when the run ends; the parts are
+  removed only after the gathered file is in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from typing import Any, Dict, Iterable, List, Set, Tuple
+
+import numpy as np
+
+from gf.common.errors import ConfigError, DataFileError
+from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
+from gf.datasets.feature_stores import decode_wds_key, encode_wds_key
+
+__all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
+           "normalise_format", "check_keys"]
+
+#: output formats and the names accepted for them
+FORMATS = {"webdataset": "webdataset", "wds": "webdataset", "tar": "webdataset", "npy": "npy",
+           "pth": "pth", "pt": "pth", "torch": "pth", "h5": "hdf5", "hdf5": "hdf5"}
+SHARD_PREFIX = "features"
+_SHARD_RE = re.compile(rf"{SHARD_PREFIX}-(\d{{6}})\.tar")
+SHARD_INDEX = "shards.json"
+
+
+def normalise_format(fmt: str) -> str:
+    try:
+        return FORMATS[str(fmt).lower()]
+    except KeyError:
+        raise ConfigError(f"--format {fmt!r}: choose webdataset (default), pth, h5 or npy") from None
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, sort_keys=True) + "\n").encode("utf-8")
+
+
+def check_keys(keys: Iterable[str], fmt: str) -> None:
+    """Refuse, before any decoding, a key the format cannot store under its own name."""
+    for key in keys:
+        if fmt == "npy":
+            check_plain_name(key, "feature key", where="--format npy (a key is a file name)")
+        elif not key or "\x00" in key:
+            raise DataFileError(f"feature key {key!r} cannot be stored: keys must be non-empty and without NUL")
+
+
+class FeatureWriter:
+    """``completed()`` once at start, ``add()`` per sample, ``close()`` at the end."""
+
+    def __init__(self, out: str):
+        self.out = out
+
+    def completed(self) -> Set[str]:
+        raise NotImplementedError
+
+    def add(self, key: str, array: np.ndarray, meta: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def foreign_files(self) -> List[str]:
+        """Feature files in ``out``, checked when it has no recipe: gf extract writes the
+        recipe before any feature, so these are another tool's."""
+        names = []
+        for pattern in ("*.tar", "*.npy", "*.pth", "*.pt", "*.h5", "*.hdf5"):
+            names += glob.glob(os.path.join(glob.escape(self.out), pattern))
+        return sorted(names)
+
+
+# ---------------------------------------------------------------------------------------
+class WebDatasetWriter(FeatureWriter):
+    def __init__(self, out: str, shard_size: int = 1000):
+        super().__init__(out)
+        self.shard_size = int(shard_size)
+        self._buffer: List[Tuple[str, bytes, bytes]] = []
+        self._shards: Dict[str, Dict[str, Any]] = {}
+        self._next = 0
+
+    @staticmethod
+    def _scan(path: str) -> List[str]:
+        keys = []
+        size = os.path.getsize(path)
+        try:
+            with tarfile.open(path, "r:") as tf:
+                for member in tf:
+                    if member.offset_data + member.size > size:  # tarfile reads a cut archive as a short one
+                        raise tarfile.ReadError(f"member {member.name} is cut off at byte {size}")
+                    base = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and base.endswith(".npy") and "." not in base[:-4]:
+                        keys.append(decode_wds_key(base[:-4]))
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataFileError(f"{path}: not a readable tar shard ({e}). gf extract renames a shard into place "
+                                f"only when complete, so this file came from elsewhere or was damaged; delete it "
+                                f"and rerun to extract its samples again.") from None
+        return keys
+
+    def completed(self) -> Set[str]:
+        index_path = os.path.join(self.out, SHARD_INDEX)
+        cached: Dict[str, Any] = {}
+        if os.path.exists(index_path):
+            with contextlib.suppress(DataFileError):
+                data = load_json(index_path, "shard index")
+                cached = data.get("shards", {}) if isinstance(data, dict) else {}
+        done: Dict[str, str] = {}
+        numbers = []
+        for path in sorted(glob.glob(os.path.join(glob.escape(self.out), f"{SHARD_PREFIX}-*.tar"))):
+            name = os.path.basename(path)
+            m = _SHARD_RE.fullmatch(name)
+            if not m:
+                continue
+            numbers.append(int(m.group(1)))
+            size = os.path.getsize(path)
+            entry = cached.get(name)
+            if isinstance(entry, dict) and entry.get("size") == size and isinstance(entry.get("keys"), list):
+                keys = [str(k) for k in entry["keys"]]
+            else:
+                keys = self._scan(path)
+            for key in keys:
+                if key in done:
+                    raise DataFileError(f"feature key {key!r} is in two shards, {done[key]} and {name}; "
+                                        f"delete one of them")
+                done[key] = name
+            self._shards[name] = {"size": size, "keys": keys}
+        self._next = max(numbers) + 1 if numbers else 0
+        self._write_index()
+        return set(done)
+
+    def _write_index(self) -> None:
+        atomic_write_json(os.path.join(self.out, SHARD_INDEX), {"shards": self._shards}, indent=None)
+
+    def add(self, key, array, meta):
+        enc = encode_wds_key(key)
+        self._buffer.append((enc, _npy_bytes(array), _json_bytes(meta)))
+        if len(self._buffer) >= self.shard_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        name = f"{SHARD_PREFIX}-{self._next:06d}.tar"
+        path = os.path.join(self.out, name)
+        with atomic_write(path, "wb") as fh:
+            with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tf:
+                for enc, npy, meta in self._buffer:
+                    for ext, data in (("npy", npy), ("json", meta)):
+                        info = tarfile.TarInfo(f"{enc}.{ext}")
+                        info.size, info.mtime, info.mode = len(data), 0, 0o644
+                        tf.addfile(info, io.BytesIO(data))
+        self._shards[name] = {"size": os.path.getsize(path), "keys": [decode_wds_key(e) for e, _, _ in self._buffer]}
+        self._next += 1
+        self._buffer = []
+        self._write_index()
+
+    def close(self):
+        self._flush()
+
+
+# ---------------------------------------------------------------------------------------
+class NpyWriter(FeatureWriter):
+    def completed(self):
+        return {e.name[:-4] for e in os.scandir(self.out) if e.name.endswith(".npy") and e.is_file()}
+
+    def add(self, key, array, meta):
+        atomic_write_json(os.path.join(self.out, "meta", f"{key}.json"), meta, indent=None)
+        with atomic_write(os.path.join(self.out, f"{key}.npy"), "wb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+
+# ---------------------------------------------------------------------------------------
+class GatheredWriter(FeatureWriter):
+    """pth / hdf5: staged parts gathered into one file at :meth:`close`."""
+
+    def __init__(self, out: str, fmt: str):
+        super().__init__(out)
+        self.fmt = fmt
+        self.name = "features.pth" if fmt == "pth" else "features.h5"
+        self.path = os.path.join(out, self.name)
+        self.parts = os.path.join(out, ".parts")
+
+    def _part_keys(self) -> Dict[str, str]:
+        if not os.path.isdir(self.parts):
+            return {}
+        return {decode_wds_key(e.name[:-4]): e.path for e in os.scandir(self.parts)
+                if e.name.endswith(".npy") and e.is_file()}
+
+    def _store(self):
+        from gf.datasets.feature_stores import open_feature_store
+
+        if self.fmt == "pth":
+            return open_feature_store(self.path, "pth")
+        return open_feature_store(self.path, "hdf5", features="features")
+
+    def _stored(self) -> Dict[str, np.ndarray]:
+        """The gathered file's contents (float16 arrays), read back to add new samples."""
+        if not os.path.exists(self.path):
+            return {}
+        store = self._store()
+        return {k: store[k].numpy().astype(np.float16) for k in store.keys()}
+
+    def completed(self):
+        done = set(self._part_keys())
+        if os.path.exists(self.path):
+            done |= set(self._store().keys())
+        return done
+
+    def add(self, key, array, meta):
+        enc = encode_wds_key(key)
+        atomic_write_json(os.path.join(self.parts, f"{enc}.json"), meta, indent=None)
+        with atomic_write(os.path.join(self.parts, f"{enc}.npy"), "wb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+
+    def close(self):
+        parts = self._part_keys()
+        if not parts:
+            return
+        arrays = self._stored()
+        meta_path = os.path.join(self.out, "frames.json")
+        meta = load_json(meta_path, "frame metadata") if os.path.exists(meta_path) else {}
+        for key, path in parts.items():
+            arrays[key] = np.load(path, allow_pickle=False)
+            meta_file = path[:-4] + ".json"
+            meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
+        keys = list(arrays)
+        if self.fmt == "pth":
+            import torch
+
+            from gf.common.io import atomic_torch_save
+
+            atomic_torch_save({k: torch.from_numpy(np.ascontiguousarray(arrays[k])) for k in keys}, self.path)
+        else:
+            self._write_h5(keys, arrays)
+        atomic_write_json(meta_path, {k: meta.get(k, {}) for k in keys}, indent=None)
+        shutil.rmtree(self.parts)
+
+    def _write_h5(self, keys: List[str], arrays: Dict[str, np.ndarray]) -> None:
+        """``features`` ``[N, T, D]`` float16 and ``ids``; ``resnet_features`` is a second
+        name (an HDF5 hard link) for ``features``, the dataset ``HDF5Store`` reads by default,
+        so a builder opens the file with no extra option."""
+        import h5py
+
+        shapes = {arrays[k].shape for k in keys}
+        if len(shapes) != 1:
+            raise DataFileError(f"{self.path}: HDF5 stores one [N, T, D] array, but the samples have shapes "
+                                f"{sorted(shapes)[:4]}; use --num-frames, or another --format")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.out)
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o666 & ~current_umask())
+            with h5py.File(tmp, "w") as fh:
+                fh.create_dataset("ids", data=np.array(keys, dtype=object), dtype=h5py.string_dtype("utf-8"))
+                fh.create_dataset("features", data=np.stack([arrays[k] for k in keys]).astype(np.float16))
+                fh["resnet_features"] = fh["features"]
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+
+def make_writer(out: str, fmt: str, shard_size: int = 1000) -> FeatureWriter:
+    if fmt == "webdataset":
+        return WebDatasetWriter(out, shard_size)
+    if fmt == "npy":
+        return NpyWriter(out)
+    return GatheredWriter(out, fmt)

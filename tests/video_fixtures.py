@@ -1,0 +1,57 @@
+"""Small real videos for the extraction tests and benchmark, written with PyAV.
+
+Why real H.264 files instead of mocked decoders: the parts most likely to go wrong
+(frame timestamps, the decoders' frame counts, a fallback on a file one decoder refuses)
+only show with files a real encoder wrote. Every frame differs from the last (colour
+ramps and a growing bar), so frames taken at other times give other features.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+
+def frame_image(i: int, width: int, height: int, hue: int = 0) -> np.ndarray:
+    img = np.zeros((height, width, 3), np.uint8)
+    img[..., 0] = (hue + 9 * i) % 256
+    img[..., 1] = (255 - 9 * i) % 256
+    img[:, : (2 * i) % width, 2] = 200
+    img[: (i % height), :, 1] //= 2
+    return img
+
+
+def write_video(path, seconds: float = 2.5, fps: int = 10, width: int = 64, height: int = 48,
+                hue: int = 0) -> Path:
+    """An H.264 mp4 of ``round(seconds * fps)`` frames at a constant ``fps``."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(int(round(seconds * fps))):
+            frame = av.VideoFrame.from_ndarray(frame_image(i, width, height, hue), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+#: name -> (seconds, hue) of the good videos the tests use
+GOOD = {"v1": (2.5, 0), "v2": (2.0, 80), "v3": (3.0, 160)}
+
+
+def write_test_videos(folder, corrupt: bool = True) -> Dict[str, Path]:
+    """``v1``..``v3`` (2.5, 2.0 and 3.0 s at 10 fps, 64x48), plus ``bad.mp4`` (random bytes)
+    and ``empty.mp4`` (0 bytes) when ``corrupt``."""
+    folder = Path(folder)
+    out = {name: write_video(folder / f"{name}.mp4", seconds, hue=hue) for name, (seconds, hue) in GOOD.items()}
+    if corrupt:
+        (folder / "bad.mp4").write_bytes(np.random.RandomState(0).bytes(4000))
+        (folder / "empty.mp4").write_bytes(b"")
+        out["bad"], out["empty"] = folder / "bad.mp4", folder / "empty.mp4"
+    return out
