@@ -222,6 +222,12 @@ def cmd_extract(args) -> int:
     return run(args)
 
 
+def cmd_predict(args) -> int:
+    from gf.inference.cli import run
+
+    return run(args)
+
+
 def cmd_leaderboard(args) -> int:
     from gf.leaderboards.cli import run
 
@@ -307,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     extract_arguments(p)
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("predict", help="answer a question about a video file: features made with the checkpoint's "
+                                       "own extraction recipe, option scores and the predicted events")
+    from gf.inference.cli import add_arguments as predict_arguments
+
+    predict_arguments(p)
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("leaderboard", help="batch evaluation: many checkpoints x benchmarks, with intervals, "
                                            "significance, tables, plots and an HTML page")

@@ -359,7 +359,9 @@ class GlanceFocus(nn.Module):
         the module's mode: call ``eval()`` first for deterministic answers.
 
         Returns ``{"prediction": int, "scores": list[float], "answer": option text,
-        vocabulary entry or the index}``.
+        vocabulary entry or the index, "glance": {"pred_logits": [Q, C+1], "pred_spans": [Q, 2]}}``
+        (the glance stage's event slots: class scores, last = no event, and (centre, width)
+        spans in [0, 1] of the clip).
         """
         from gf.processors.text import VideoQATextProcessor
         from gf.processors.video import VideoFeatureProcessor
@@ -398,4 +400,6 @@ class GlanceFocus(nn.Module):
             answer = answer_vocab[prediction]
         else:
             answer = prediction
-        return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer}
+        glance = {"pred_logits": out["pred_logits"][0].float().cpu(), "pred_spans": out["pred_spans"][0].float().cpu()}
+        return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer,
+                "glance": glance}

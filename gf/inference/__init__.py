@@ -1,0 +1,1 @@
+"""Answering questions about new videos with trained checkpoints (``gf predict``)."""

@@ -1,0 +1,44 @@
+"""``gf predict``: one question about one video file, answered by a checkpoint."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a gf checkpoint trained on gf extract features "
+                                                           "(path, URL or zoo:<name>)")
+    parser.add_argument("--video", required=True, help="the video file")
+    parser.add_argument("--question", required=True)
+    parser.add_argument("--options", nargs="+", help="the answer options (multiple-choice models)")
+    parser.add_argument("--start", type=float, help="seconds: answer about the clip [start, end] only")
+    parser.add_argument("--end", type=float)
+    parser.add_argument("--weights", help="the backbone weights file the checkpoint's features were made with "
+                                          "(checked against the recorded sha256)")
+    parser.add_argument("--backbone", help="must be the recipe's backbone (a different one is refused)")
+    parser.add_argument("--plot", metavar="PNG", help="draw the predicted events on the video's timeline")
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args) -> int:
+    from gf.inference.predict import answer_video, plot_timeline
+
+    result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
+                          weights=args.weights, backbone=args.backbone, device=args.device)
+    print(f"answer: {result.answer}  (option {result.prediction})" if result.options
+          else f"answer: {result.answer}  (index {result.prediction})")
+    if result.options:
+        width = max(len(o) for o in result.options)
+        for i, (option, p) in enumerate(zip(result.options, result.probabilities)):
+            mark = "*" if i == result.prediction else " "
+            print(f" {mark} {i}  {option:<{width}}  {p:6.3f}")
+    start, end = result.window
+    print(f"events the glance stage predicts in [{start:.2f}, {end:.2f}] s:")
+    for e in result.events:
+        print(f"  {e.start:7.2f} - {e.end:7.2f} s  {e.class_name}  ({e.confidence:.2f})")
+    if not result.events:
+        print("  (none above 'no event')")
+    if args.plot:
+        print(f"timeline: {plot_timeline(result, args.video, args.plot)}")
+    return 0

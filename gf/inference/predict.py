@@ -1,0 +1,243 @@
+"""``gf predict``: answer a question about a video file with a trained checkpoint.
+
+Why through the checkpoint's recipe: a model only knows the features it was trained on.
+A run records how its training features were made (``gf extract``'s ``features.json``:
+the backbone, its weights' sha256, its preprocessing, the frame sampling) in every
+checkpoint, and this module extracts the new video's features with exactly that recipe,
+through the same ``gf extract`` code (decoding, sampling, float16 storage included), so
+the answer is the one ``gf evaluate`` gives on the same clip. A checkpoint without a
+recipe, weights other than the recorded ones, or another backbone are refused.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
+from gf.common.utils import PathLike
+
+__all__ = ["Event", "VideoAnswer", "answer_video", "extraction_options", "plot_timeline"]
+
+
+@dataclass
+class Event:
+    """One event the glance stage predicts: its class and its span in seconds of the video."""
+
+    class_index: int
+    class_name: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass
+class VideoAnswer:
+    prediction: int
+    answer: Any
+    probabilities: List[float]
+    options: Optional[List[str]]
+    events: List[Event] = field(default_factory=list)
+    window: tuple = (0.0, 0.0)             # the seconds of the video the features cover
+    frame_times: List[float] = field(default_factory=list)
+
+
+def _recipe_of(ckpt: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
+    recipe = (ckpt.get("extra") or {}).get("feature_recipe")
+    if not recipe:
+        raise CheckpointError(
+            f"{path} records no feature recipe: it was trained on features that gf extract did not make (or by a "
+            f"gf older than the recipe), so gf cannot know how to turn a video into the features it expects. "
+            f"Train on features made by `gf extract` (its features.json travels into the checkpoint).")
+    return recipe
+
+
+def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike, *, weights: Optional[str] = None,
+                       backbone: Optional[str] = None, windows_file: Optional[str] = None, device: str = "cpu"):
+    """``gf extract`` options that reproduce ``recipe`` for one video."""
+    from gf.common.download import sha256sum
+    from gf.extraction.extract import ExtractOptions
+
+    spec = recipe["backbone"]
+    if backbone is not None and backbone != spec["name"]:
+        raise ConfigError(f"--backbone {backbone} differs from the checkpoint's recipe ({spec['name']}): the model "
+                          f"was trained on {spec['name']} features; drop --backbone or use a checkpoint trained on "
+                          f"{backbone} features")
+    source = spec.get("weights") or {}
+    kind = source.get("kind")
+    options: Dict[str, Any] = {}
+    if kind == "file":
+        if not weights:
+            raise ConfigError(f"the checkpoint's features were made with the weights file {source.get('file')} "
+                              f"(sha256 {source.get('sha256')}); give it with --weights")
+        digest = sha256sum(weights)
+        if digest != source.get("sha256"):
+            raise CheckpointError(f"--weights {weights} has sha256 {digest}, but the checkpoint's features were made "
+                                  f"with {source.get('file')} (sha256 {source.get('sha256')}); use that file")
+        options["weights"] = str(weights)
+    elif kind == "pretrained":
+        options["pretrained"] = True
+    elif kind == "random-init":
+        if weights:
+            raise ConfigError("the checkpoint's features came from a randomly initialised backbone (seed "
+                              f"{source.get('seed')}); --weights does not apply")
+        options["seed"] = int(source.get("seed", 0))
+    else:
+        raise CheckpointError(f"the checkpoint's feature recipe names backbone weights of an unknown kind {kind!r}")
+    sampling = recipe.get("sampling") or {}
+    input_size = (spec.get("data_config") or {}).get("input_size")
+    return ExtractOptions(videos=str(video), out=str(out), backbone=spec["name"], num_frames=sampling.get("num_frames"),
+                          fps=sampling.get("fps"), windows=[windows_file] if windows_file else None,
+                          window_tolerance=float(sampling.get("window_tolerance_s") or 0.5), format="npy",
+                          workers=0, device=device, input_size=int(input_size[-1]) if input_size else None,
+                          progress=False, **options)
+
+
+def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, device):
+    """The video's features and frame times, made by ``gf extract`` with the recipe."""
+    from gf.datasets.feature_stores import open_feature_store
+    from gf.extraction.extract import extract, failure_error
+    from gf.extraction.recipe import read_recipe
+
+    key = video.stem
+    listing = work / "videos.txt"
+    listing.write_text(str(video.resolve()) + "\n")
+    windows_file = None
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise ConfigError("give both --start and --end (seconds), or neither")
+        windows_file = work / "window.jsonl"
+        windows_file.write_text(json.dumps({"question_id": "query", "video_id": key, "start": start, "end": end}))
+        key = "query"
+    options = extraction_options(recipe, listing, work / "features", weights=weights, backbone=backbone,
+                                 windows_file=str(windows_file) if windows_file else None, device=device)
+    summary = extract(options)
+    if summary.failures:
+        raise failure_error(summary, windows_file is not None)
+    made = read_recipe(str(work / "features"))
+    if made["backbone"]["data_config"] != recipe["backbone"]["data_config"]:
+        raise CheckpointError(f"the backbone's preprocessing here ({made['backbone']['data_config']}) differs from "
+                              f"the recipe's ({recipe['backbone']['data_config']}); are timm's versions different?")
+    store = open_feature_store(str(work / "features"), format="npy")
+    features = store[key]
+    meta = json.loads((work / "features" / "meta" / f"{key}.json").read_text())
+    times = [float(t) for t in meta.get("times", [])]
+    window = meta.get("window_used") or meta.get("window")
+    if not window:
+        window = (0.0, float(meta.get("duration") or (times[-1] if times else 0.0)))
+    return features, times, (float(window[0]), float(window[1]))
+
+
+def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: Optional[Sequence[str]] = None, *,
+                 start: Optional[float] = None, end: Optional[float] = None, weights: Optional[str] = None,
+                 backbone: Optional[str] = None, device: str = "cpu") -> VideoAnswer:
+    """Extract ``video`` with ``checkpoint``'s recipe and answer ``question``."""
+    import torch
+
+    from gf.common.io import torch_load_safe
+    from gf.models import zoo
+
+    video = Path(video)
+    if not video.is_file():
+        raise DataFileError(f"video {video} not found")
+    path = Path(zoo.resolve_checkpoint(checkpoint, progress=False))
+    ckpt = torch_load_safe(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") is None:
+        raise CheckpointError(f"{path} is not a gf checkpoint; gf predict needs one (it carries the model config "
+                              f"and the feature recipe)")
+    recipe = _recipe_of(ckpt, path)
+    extra = ckpt.get("extra") or {}
+    config = ckpt.get("config") or {}
+    dataset_cfg = (config.get("datasets") or {}).get(extra.get("dataset"), {})
+    text_format = dataset_cfg.get("text_format", "{question} {option}")
+    model = zoo.load_model_file(path, format="gf", device=device)
+    with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
+        features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
+                                   end=end, device=device)
+    if options is not None and len(options) != getattr(model.config, "num_options", len(options)):
+        raise ModelInputError(f"the model answers with {model.config.num_options} options; got {len(options)}")
+    result = model.predict_example(features, question, list(options) if options is not None else None,
+                                   text_format=text_format)
+    probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
+    events = _events(model, features, result.get("glance"), extra.get("class_names"), window)
+    return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
+                       options=list(options) if options is not None else None, events=events, window=window,
+                       frame_times=times)
+
+
+def _events(model, features, glance, class_names, window) -> List[Event]:
+    """The glance stage's non-background slots, as classes and spans in seconds.
+
+    The spans are (centre, width) in [0, 1] of the clip the features cover, so they are
+    placed on ``window``; slots whose most likely class is "no event" are left out.
+    """
+    import torch
+
+    if glance is None:
+        return []
+    logits, spans = glance["pred_logits"], glance["pred_spans"]
+    probs = torch.softmax(logits.float(), -1)
+    background = probs.shape[-1] - 1
+    start, end = window
+    length = max(end - start, 0.0)
+    events = []
+    for q in range(probs.shape[0]):
+        conf, cls = probs[q].max(-1)
+        if int(cls) == background:
+            continue
+        centre, width = (float(v) for v in spans[q])
+        lo, hi = max(0.0, centre - width / 2), min(1.0, centre + width / 2)
+        name = class_names[int(cls)] if class_names and int(cls) < len(class_names) else f"class {int(cls)}"
+        events.append(Event(int(cls), name, start + lo * length, start + hi * length, float(conf)))
+    return sorted(events, key=lambda e: (e.start, e.end))
+
+
+def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumbnails: int = 6) -> Path:
+    """The glance's events on the video's timeline, with a few frame thumbnails above it
+    (matplotlib, written atomically as PNG)."""
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from gf.common.io import atomic_write
+    from gf.extraction.decode import Deadline, open_video
+
+    start, end = answer.window
+    if end <= start:
+        end = start + 1.0
+    times = np.linspace(start, end, thumbnails + 2)[1:-1]
+    reader = open_video(str(video))
+    frames = []
+    try:
+        for t in times:
+            index = int(np.argmin(np.abs(reader.frame_times - t)))
+            frames.append((t, reader.read([index], Deadline(None))[0]))
+    finally:
+        reader.close()
+    fig = Figure(figsize=(10, 4), dpi=100)
+    grid = fig.add_gridspec(2, thumbnails, height_ratios=[1.2, 1])
+    for i, (t, frame) in enumerate(frames):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(frame)
+        ax.set_title(f"{t:.1f} s", fontsize=8)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    for row, event in enumerate(answer.events):
+        ax.barh(row, event.end - event.start, left=event.start, height=0.6, color=f"C{event.class_index % 10}")
+        ax.text(event.start, row, f" {event.class_name} ({event.confidence:.2f})", va="center", fontsize=8)
+    ax.set_xlim(start, end)
+    ax.set_ylim(-0.7, max(len(answer.events), 1) - 0.3)
+    ax.invert_yaxis()
+    ax.set_yticks([])
+    ax.set_xlabel("seconds")
+    chosen = answer.options[answer.prediction] if answer.options else answer.answer
+    ax.set_title(f"predicted events; answer: {chosen}", fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    path = Path(path)
+    with atomic_write(path, "wb", encoding=None) as fh:
+        fh.write(buf.getvalue())
+    return path
