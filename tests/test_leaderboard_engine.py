@@ -369,3 +369,55 @@ def test_shard_and_only_select_disjoint_covering_parts(board_setup):
     for bad in ("2/2", "x/3", "1"):
         with pytest.raises(ConfigError, match="--shard"):
             engine.parse_shard(bad)
+
+
+def test_nextqa_official_result_files_score_like_gf_predictions_with_video_resampling(tmp_path):
+    """An entry given as NExT-QA's official result file (no categories) is scored with the
+    split's own categories, exactly as the same predictions in gf's format."""
+    import random
+
+    from gf.datasets.converters.nextqa import convert
+    from gf.evaluation import save_predictions
+    from gf.evaluation.nextqa import write_official_results
+
+    from test_nextqa import ROWS, write_features, write_nextqa_raw
+
+    root = tmp_path / "data" / "NExT-QA"
+    convert(write_nextqa_raw(tmp_path / "raw"), root)
+    write_features(root / "vis_db" / "features.pth", [v for rs in ROWS.values() for v, *_ in rs])
+    cfg = tmp_path / "nextqa.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        model: {{name: glance_focus, model_type: nextqa_uns, text_encoder: {TINY_TEXT_ENCODER}}}
+        datasets:
+          nextqa: {{data_root: {tmp_path / 'data'}}}
+    """))
+    from gf.common.config import build_config
+    from gf.runners.build import build_datasets
+
+    split = build_datasets(build_config(str(cfg)), {"nextqa": ["val"]})["nextqa"].splits["val"]
+    rng = random.Random(0)
+    records = {r["question_id"]: {"prediction": rng.randrange(5), "answer": r["answer"], "fields": r["fields"]}
+               for r in split.records}
+    save_predictions(tmp_path / "gf_format.json", "nextqa", "val", records)
+    write_official_results(tmp_path / "official.json", records)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(textwrap.dedent(f"""
+        name: nextqa
+        output_dir: {tmp_path / 'board'}
+        statistics: {{bootstrap_samples: 200}}
+        benchmarks:
+          nextqa: {{config: {cfg}, splits: [val]}}
+        entries:
+          - {{name: gf_format, predictions: {{nextqa: {{val: {tmp_path / 'gf_format.json'}}}}}}}
+          - {{name: official, predictions: {{nextqa: {{val: {tmp_path / 'official.json'}}}}}}}
+    """))
+    summary = run_leaderboard(load_manifest(manifest), progress=False)
+    assert len(summary.computed) == 2 and not summary.failed
+    (table,) = assemble_board(tmp_path / "board")["tables"]
+    by_entry = {row["entry"]: row for row in table["rows"]}
+    assert by_entry["official"]["score"] == by_entry["gf_format"]["score"]
+    assert by_entry["official"]["cells"] == by_entry["gf_format"]["cells"]
+    assert table["score_label"] == "Acc" and [c["label"] for c in table["columns"]][:3] == ["Why", "How", "Bef&Aft"]
+    assert table["resampling_unit"] == "video"  # 6 questions about 2 videos
+    (pair,) = table["pairs"]
+    assert pair["difference"] == 0 and not pair["significant"] and pair["test"] == "mcnemar"
