@@ -60,6 +60,13 @@ def cmd_list(args) -> int:
                           f"sha256 {entry.sha256 or 'not yet known'})")
         if not names:
             print("  (none)")
+    if args.kind is None or KIND_ALIASES[args.kind] == "pretrained":
+        from gf.datasets import data_zoo
+
+        entries = [e for e in data_zoo.list_data() if not args.pattern or args.pattern in e.key]
+        print("data:")
+        for e in entries:
+            print(f"  {e.summary()}")
     return 0
 
 
@@ -187,6 +194,18 @@ def cmd_download(args) -> int:
     from gf.common.download import download, sha256sum
     from gf.common.errors import ConfigError
 
+    if args.url.startswith("data:"):
+        if args.sha256 or args.dest:
+            raise ConfigError("a data bundle pins its own hash and extracts into the data root; drop --sha256/--dest "
+                              "(use --data-root, and --url for a mirror)")
+        from gf.datasets import data_zoo
+
+        target = data_zoo.download_data(args.url, args.data_root, url=args.mirror, overwrite=args.overwrite,
+                                        progress=not args.quiet)
+        print(f"{target}\nsha256 {data_zoo.get_data(args.url).sha256}")
+        return 0
+    if args.mirror or args.data_root:
+        raise ConfigError("--url and --data-root go with data:<name> only")
     if args.url.startswith(("model:", "zoo:")):
         if args.sha256 or args.dest or args.overwrite:
             raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest/--overwrite")
@@ -286,13 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the annotations gf prepare wrote before (other files in --out are kept)")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("download", help="download a file (http(s)://, file://, hf://, Google Drive) into the cache")
+    p = sub.add_parser("download", help="download a file (http(s)://, file://, hf://, Google Drive) into the cache, "
+                                        "or a data bundle (data:star) into the data root")
     p.add_argument("url")
     p.add_argument("--sha256", help="expected hash; a mismatch is an error and nothing is kept")
     p.add_argument("--dest", help="destination file or folder (default: the gf cache, $GF_CACHE_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="with --dest: replace an existing file (otherwise it is verified against --sha256 or refused)")
+                   help="with --dest: replace an existing file (otherwise it is verified against --sha256 or refused); "
+                        "with data:<name>: replace a <data_root>/<folder> that gf did not make")
+    p.add_argument("--url", dest="mirror", metavar="URL",
+                   help="with data:<name>: fetch the bundle from this mirror (verified against the same sha256; "
+                        "default $GF_DATA_URL_<NAME>, else the entry's URL)")
+    p.add_argument("--data-root", help="with data:<name>: folder that holds the datasets (default $DATA_ROOT, "
+                                       "else gf_data)")
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("zoo", help="pretrained model entries: list, publish")

@@ -1,0 +1,360 @@
+"""Safe extraction of downloaded archives (zip, tar, tar.gz/.bz2/.xz).
+
+Why a module of its own: data bundles come from file hosts and mirrors that gf does not
+control, and an archive is a list of paths chosen by whoever made it. ``tarfile`` and
+``zipfile`` will happily write ``../../.bashrc``, an absolute path, or a symlink that a
+later member writes through. A bundle of annotations and features never needs any of
+that, so gf refuses it outright rather than trying to repair it.
+
+The rules, applied to **every member before anything is written** (so a refused archive
+leaves no file behind, not even the output folder):
+
+- the name is not empty, not absolute (``/x``, ``\\x``, ``C:x``), has no ``..``
+  component and no NUL, and, joined to the output folder, resolves inside it;
+- tar: only regular files and folders; symlinks, hard links, character/block devices
+  and FIFOs are refused; where Python has it (3.11.4+, 3.12+), ``tarfile.data_filter``
+  is applied as a second opinion at check time and again when extracting;
+- zip: entries whose unix mode bits (``external_attr >> 16``) say symlink, device, FIFO
+  or socket are refused (``zipfile`` would write a symlink entry as a small file holding
+  the link target, silently changing the data), as are encrypted entries;
+- no member lies inside another member that is a file.
+
+Errors are :class:`ArchiveError` (a :class:`~gf.common.errors.DownloadError`, exit code
+6) naming the archive and the member.
+
+Extraction writes into a folder that must not exist yet or be empty (callers extract into
+a staging folder and rename it into place, see :mod:`gf.datasets.data_zoo`), optionally
+stripping a leading folder (``strip="STAR/"``) and skipping members (``exclude``).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import shutil
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+from gf.common.download import ArchiveError
+from gf.common.utils import PathLike
+
+__all__ = [
+    "ArchiveError",
+    "Member",
+    "archive_format",
+    "check_archive",
+    "safe_extract",
+]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+FORMATS = ("zip", "tar")
+
+# Magic numbers of the containers gf reads, and of things a file host serves instead.
+_GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One archive member as gf will write it: a normalised relative POSIX path."""
+
+    name: str  # "txt_db/train.jsonl" (no leading "./", no trailing "/"); "" = the archive's root folder
+    is_dir: bool
+    size: int  # bytes once extracted (0 for folders)
+
+
+# --------------------------------------------------------------------------- format
+
+
+def archive_format(path: PathLike) -> str:
+    """``"zip"`` or ``"tar"`` (plain or gzip/bzip2/xz compressed), read from the bytes.
+
+    Why from the content: Google Drive downloads are named by file id, and mirrors may
+    rename files, so the suffix says little. A file that is neither is usually an HTML
+    page a file host served instead (quota exceeded, sign-in, virus-scan notice); the
+    error says so.
+    """
+    archive = Path(path)
+    try:
+        with open(archive, "rb") as fh:
+            head = fh.read(512)
+    except OSError as err:
+        raise ArchiveError(f"cannot read archive {archive}: {err}") from None
+    if head.startswith(_ZIP) and zipfile.is_zipfile(archive):
+        return "zip"
+    if head.startswith((_GZIP, _BZIP2, _XZ)) or head[257:262] == b"ustar":
+        if _is_tar(archive):
+            return "tar"
+    elif zipfile.is_zipfile(archive):  # e.g. a self-extracting prefix before the zip
+        return "zip"
+    elif _is_tar(archive):  # old (v7) tar headers have no "ustar" magic
+        return "tar"
+    text = head.lstrip().lower()
+    looks = ("an HTML page (a file host often serves one instead of the file: download quota "
+             "exceeded, sign-in or virus-scan notice)" if text.startswith((b"<!doctype html", b"<html"))
+             else "empty" if not head else f"starting with bytes {head[:8].hex(' ')}")
+    raise ArchiveError(f"{archive} is not a zip or tar archive: it is {looks}. Open the URL in a browser "
+                       f"to see what it serves, or use a mirror (see docs/data_download.md).")
+
+
+def _is_tar(archive: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(archive)
+    except (OSError, EOFError, tarfile.TarError):
+        return False
+
+
+# --------------------------------------------------------------------------- checks
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _normalize(name: str) -> str:
+    """``./a//b/`` -> ``a/b``; backslashes count as separators (zips made on Windows)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _name_problem(raw: str) -> Optional[str]:
+    if "\x00" in raw:
+        return "its name contains a NUL character"
+    if raw.startswith(("/", "\\")) or _DRIVE.match(raw):
+        return "absolute path"
+    if ".." in raw.replace("\\", "/").split("/"):
+        return "'..' component would write outside the output folder"
+    if not _normalize(raw):
+        return "empty member name"
+    return None
+
+
+def _refuse(archive: Path, member: str, reason: str) -> ArchiveError:
+    return ArchiveError(
+        f"{archive}: refusing to extract member {member!r}: {reason}. Nothing was extracted. "
+        f"gf only extracts plain files and folders inside the output folder; the archive is "
+        f"corrupt, not the expected bundle, or malicious: get it from a trusted source."
+    )
+
+
+def _inside(root_real: str, rel: str) -> bool:
+    target = os.path.realpath(os.path.join(root_real, rel))
+    return os.path.commonpath([root_real, target]) == root_real and target != root_real
+
+
+def _tar_kind(member: tarfile.TarInfo) -> Optional[str]:
+    """None for a regular file or folder, else what the member is (why it is refused)."""
+    if member.isreg() or member.isdir():
+        return None
+    if member.issym():
+        return f"symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "device file"
+    if member.isfifo():
+        return "FIFO"
+    return f"unsupported member type {member.type!r}"
+
+
+_ZIP_SPECIAL = {stat.S_IFLNK: "symbolic link (unix mode bits)", stat.S_IFCHR: "device file",
+                stat.S_IFBLK: "device file", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket"}
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> Optional[str]:
+    mode = (info.external_attr >> 16) & 0xFFFF
+    special = _ZIP_SPECIAL.get(stat.S_IFMT(mode))
+    if special:
+        return special
+    if info.flag_bits & 0x1:
+        return "encrypted (password-protected) entry"
+    return None
+
+
+def check_archive(path: PathLike, dest: Optional[PathLike] = None, *,
+                  format: Optional[str] = None) -> List[Member]:
+    """Every member of ``path``, checked against the module's rules; nothing is written.
+
+    ``dest`` is where the archive would be extracted (default: a folder next to it); the
+    "resolves inside" check and the tar data filter use it. ``format`` (``"zip"`` /
+    ``"tar"``), when given, must agree with the content. Raises :class:`ArchiveError`
+    naming the archive and the first bad member.
+    """
+    archive = Path(path)
+    if not archive.is_file():
+        raise ArchiveError(f"archive not found: {archive}")
+    kind = archive_format(archive)
+    if format is not None and format != kind:
+        raise ArchiveError(f"{archive}: expected a {format} archive, but its content is a {kind} archive. "
+                           f"Check that the URL serves the intended bundle.")
+    root = os.path.realpath(dest if dest is not None else archive.parent / f"{archive.name}.extracted")
+    members: List[Member] = []
+    try:
+        if kind == "tar":
+            with tarfile.open(archive, "r:*") as tar:
+                members = [_check_tar_member(archive, info, root) for info in tar.getmembers()]
+        else:
+            with zipfile.ZipFile(archive) as zf:
+                members = [_check_zip_member(archive, info, root) for info in zf.infolist()]
+    except ArchiveError:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise ArchiveError(f"{archive}: cannot read the archive ({type(err).__name__}: {err}); the file may be "
+                           f"truncated or corrupt: download it again.") from err
+    _check_tree(archive, members)
+    return members
+
+
+def _is_root(raw: str, is_dir: bool) -> bool:
+    """The archive's own root folder (``./``, as ``tar czf x.tgz .`` writes it): harmless,
+    and nothing to write, but kept in the list so indices match the archive's members."""
+    return is_dir and "\x00" not in raw and not raw.startswith(("/", "\\")) and not _normalize(raw)
+
+
+def _check_tar_member(archive: Path, info: tarfile.TarInfo, root: str) -> Member:
+    if _is_root(info.name, info.isdir()):
+        return Member("", True, 0)
+    reason = _name_problem(info.name) or _tar_kind(info)
+    name = _normalize(info.name)
+    if reason is None and not _inside(root, name):
+        reason = "it resolves outside the output folder"
+    if reason is None and hasattr(tarfile, "data_filter"):
+        try:
+            tarfile.data_filter(info, root)
+        except tarfile.FilterError as err:
+            reason = f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+    if reason is not None:
+        raise _refuse(archive, info.name, reason)
+    return Member(name, info.isdir(), 0 if info.isdir() else int(info.size))
+
+
+def _check_zip_member(archive: Path, info: zipfile.ZipInfo, root: str) -> Member:
+    if _is_root(info.filename, info.is_dir()):
+        return Member("", True, 0)
+    reason = _name_problem(info.filename) or _zip_kind(info)
+    name = _normalize(info.filename)
+    if reason is None and not _inside(root, name):
+        reason = "it resolves outside the output folder"
+    if reason is not None:
+        raise _refuse(archive, info.filename, reason)
+    return Member(name, info.is_dir(), 0 if info.is_dir() else int(info.file_size))
+
+
+def _check_tree(archive: Path, members: Sequence[Member]) -> None:
+    """No member may sit below a file member (it could not be created, or would replace it)."""
+    files = {m.name for m in members if not m.is_dir}
+    for m in members:
+        parts = m.name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in files:
+                raise _refuse(archive, m.name, f"it lies inside {parent!r}, which the archive also holds as a file")
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
+                 exclude: Optional[Callable[[str], bool]] = None, format: Optional[str] = None,
+                 progress: bool = False) -> List[Member]:
+    """Check every member of ``path`` (:func:`check_archive`), then extract into ``dest``.
+
+    ``dest`` must not exist or be an empty folder: it is created only once all checks
+    passed, so a refused archive writes nothing. ``strip`` is a folder prefix removed from
+    every member (``"STAR/"``); a member outside it is an error, the folder itself is
+    skipped. ``exclude(name)`` returning True skips a member (checked all the same).
+    Returns the members written, with their names as written (after ``strip``).
+
+    An exception part-way (disk full, interrupt) leaves ``dest`` partly written: extract
+    into a staging folder and rename it into place, as :mod:`gf.datasets.data_zoo` does.
+    """
+    archive = Path(path)
+    out = Path(dest)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ArchiveError(f"cannot extract {archive} into {out}: it exists and is not an empty folder; "
+                           f"gf extracts only into a new folder.")
+    root = os.path.realpath(out)
+    members = check_archive(archive, out, format=format)
+    prefix = _normalize(strip)
+    plan: List[tuple] = []  # (index in the archive, Member as written)
+    for index, m in enumerate(members):
+        if not m.name or (exclude is not None and exclude(m.name)):
+            continue
+        name = m.name
+        if prefix:
+            if name == prefix:
+                continue
+            if not name.startswith(prefix + "/"):
+                raise ArchiveError(f"{archive}: member {m.name!r} is not inside the folder {prefix + '/'!r} "
+                                   f"that was to be stripped; nothing was extracted.")
+            name = name[len(prefix) + 1:]
+        plan.append((index, Member(name, m.is_dir, m.size)))
+    _check_space(archive, out, sum(m.size for _, m in plan))
+
+    out.mkdir(parents=True, exist_ok=True)
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(m.size for _, m in plan), unit="B", unit_scale=True, unit_divisor=1024,
+               desc=f"extracting {archive.name}", disable=None if progress else True)
+    try:
+        if archive_format(archive) == "tar":
+            with tarfile.open(archive, "r:*") as tar:
+                infos = tar.getmembers()
+                for index, member in plan:
+                    _extract_one(tar, infos[index], member, out, root)
+                    bar.update(member.size)
+        else:
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                for index, member in plan:
+                    _extract_one(zf, infos[index], member, out, root)
+                    bar.update(member.size)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise ArchiveError(f"{archive}: extraction failed ({type(err).__name__}: {err}); the file may be "
+                           f"truncated or corrupt: download it again.") from err
+    finally:
+        bar.close()
+    return [m for _, m in plan]
+
+
+def _extract_one(handle: Union[tarfile.TarFile, zipfile.ZipFile], info, member: Member, out: Path,
+                 root: str) -> None:
+    """Write one checked member under ``out`` (its name already normalised and stripped)."""
+    target = out / member.name
+    if not _inside(root, member.name):  # checked before; re-checked on the path actually written
+        raise ArchiveError(f"refusing to write {member.name!r}: it resolves outside {out}")
+    if member.is_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(handle, tarfile.TarFile):
+        renamed = copy.copy(info)
+        renamed.name = member.name
+        if hasattr(tarfile, "data_filter"):
+            handle.extract(renamed, out, set_attrs=True, filter="data")
+        else:  # older Python: our own checks above are the only ones
+            handle.extract(renamed, out, set_attrs=False)
+        return
+    with handle.open(info) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, _CHUNK)
+
+
+def _check_space(archive: Path, out: Path, needed: int) -> None:
+    """Refuse up front when the files cannot fit (bundles of features run to many GB)."""
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if needed > free:
+        raise ArchiveError(f"{archive}: extracting needs {needed / 1e9:.2f} GB but {probe} has only "
+                           f"{free / 1e9:.2f} GB free; nothing was extracted. Free some space or choose "
+                           f"another data root.")

@@ -1,0 +1,446 @@
+"""Data bundles (``gf download data:star``): download from a mirror on 127.0.0.1, trust on
+first use, safe extraction into the layout the `star` builder reads, resume, and refusal
+of unsafe, tampered or misshapen archives with nothing written.
+
+The real bundle is on Google Drive, which the tests cannot reach: every test points the
+entry at a local server (the documented mirror mechanism) or calls the extraction
+functions directly.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import pytest
+import torch
+
+from gf.common import archives
+from gf.common.archives import ArchiveError, archive_format, check_archive, safe_extract
+from gf.common.download import ChecksumError, DestinationExistsError, DownloadError
+from gf.common.registry import registry
+from gf.datasets import data_zoo
+from gf.datasets.data_zoo import BundleLayoutError, UnknownDataError, download_data, get_data, list_data
+from gf.models import zoo
+
+try:
+    from helpers_http import LocalHTTPServer, ServedFile
+except ImportError:  # tests/ imported as a package
+    from tests.helpers_http import LocalHTTPServer, ServedFile
+
+D = 8
+STAR_URL = "https://drive.google.com/file/d/11sI_iW_42yetN2U8WdwsdARmQPhdhQht/view?usp=sharing"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(isolated_cache, monkeypatch):
+    """Own cache and zoo file (conftest), and no mirror or data root from the environment."""
+    monkeypatch.delenv("GF_DATA_URL_STAR", raising=False)
+    monkeypatch.delenv("DATA_ROOT", raising=False)
+    return isolated_cache
+
+
+@pytest.fixture
+def server():
+    with LocalHTTPServer(lifetime=60) as srv:
+        yield srv
+
+
+# ------------------------------------------------------------------ tiny bundles
+
+
+def star_files() -> Dict[str, bytes]:
+    """A tiny bundle in the authors' STAR layout: 2 questions per split, D-dim features."""
+    files: Dict[str, bytes] = {}
+    qids = []
+    for split, first in (("train", 0), ("val", 2), ("test", 4)):
+        rows = []
+        for n in range(first, first + 2):
+            qid = f"{('Interaction', 'Sequence')[n % 2]}_T1_{n}"
+            qids.append(qid)
+            rows.append({"question_id": qid, "video_id": f"V{n}", "question": f"What in clip {n}?",
+                         "options": [f"o{n}{k}" for k in range(4)], "answer": n % 4})
+        files[f"txt_db/{split}.jsonl"] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    files["txt_db/events.json"] = json.dumps(
+        {q: {"duration": 10.0, "actions": [[1, 1.0, 4.0]]} for q in qids}).encode()
+    files["txt_db/action_mapping.txt"] = "\n".join(f"a{k:03d} x" for k in range(3)).encode()
+    buf = io.BytesIO()
+    g = torch.Generator().manual_seed(0)
+    torch.save({q: torch.randn(5, D, generator=g) for q in qids}, buf)
+    files["vis_db/s3d.pth"] = buf.getvalue()
+    files["vis_db/strID2numID.json"] = b"{}"  # in the authors' bundle, unused by gf
+    return files
+
+
+def make_zip(path: Path, files: Dict[str, bytes], *, top: str = "", extra: Iterable[zipfile.ZipInfo] = ()) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        if top:
+            zf.writestr(top + "/", b"")
+        for name, data in files.items():
+            zf.writestr(f"{top}/{name}" if top else name, data)
+        for info in extra:
+            zf.writestr(info, b"payload")
+    return path
+
+
+def make_tar(path: Path, files: Dict[str, bytes], *, top: str = "",
+             extra: Iterable[tarfile.TarInfo] = (), mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}" if top else name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra:
+            if info.isreg():
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+            else:
+                tar.addfile(info)
+    return path
+
+
+def tar_member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+def zip_symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # unix
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> List[str]:
+    """Every path under ``root`` (files, folders, hidden ones too), relative."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def recorded(name: str = "data:star") -> Optional[dict]:
+    path = zoo.user_zoo_file()
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("recorded_hashes", {}).get(name)
+
+
+def build_split(data_root: Path, split: str = "val"):
+    builder = registry.get_builder_class("star")({"data_root": str(data_root), "max_feats": 4, "max_events": 2})
+    return builder.build_datasets([split])[split]
+
+
+# ------------------------------------------------------------------ the entry
+
+
+def test_star_entry_lists_the_authors_link_and_the_files_the_builder_reads():
+    from gf.datasets.builders.star import StarBuilder
+
+    entry = get_data("data:star")
+    assert entry is not None and get_data("star") == entry
+    assert entry.url == STAR_URL and entry.sha256 is None and entry.builder == "star"
+    defaults = StarBuilder.DEFAULT_CONFIG
+    assert entry.target == defaults["dataset_dir"]
+    needed = set(defaults["annotations"].values()) | {defaults["events"], defaults["action_mapping"],
+                                                       defaults["features"]}
+    assert set(entry.required) == needed  # the builder's defaults and the bundle's checks agree
+    (line,) = [e.summary() for e in list_data() if e.name == "star"]
+    assert "data:star" in line and STAR_URL in line and "sha256 not yet known" in line
+    with pytest.raises(UnknownDataError, match="Did you mean: 'star'"):
+        get_data("data:stra")
+
+
+# ------------------------------------------------------------------ fetch, record, verify, build
+
+
+@pytest.mark.parametrize("kind", ["zip_with_top_folder", "flat_tar_gz"])
+def test_bundle_from_mirror_is_recorded_verified_extracted_and_built(server, tmp_path, monkeypatch, kind):
+    files = star_files()
+    if kind == "zip_with_top_folder":
+        archive = make_zip(tmp_path / "a.zip", files, top="STAR")
+    else:
+        archive = make_tar(tmp_path / "a.tgz", files)
+    # A name that says nothing about the format: it is read from the content.
+    server.routes["/mirror/bundle.bin"] = ServedFile(archive.read_bytes())
+    url = server.url("/mirror/bundle.bin")
+    root = tmp_path / "data"
+
+    target = download_data("data:star", root, url=url, progress=False)
+    assert target == root / "STAR"
+    for name, data in files.items():
+        assert (target / name).read_bytes() == data
+    marker = json.loads((target / data_zoo.MARKER).read_text())
+    assert marker["sha256"] == sha(archive) and marker["entry"] == "star"
+    assert sorted(p.name for p in root.iterdir()) == [".STAR.gf.lock", "STAR"]  # no staging left
+    # Trust on first use: recorded in the user zoo file, and applied from now on.
+    rec = recorded()
+    assert rec["sha256"] == sha(archive) and rec["url"] == url and rec["entry_url"] == STAR_URL
+    assert get_data("star").sha256 == sha(archive)
+    assert sha(archive) in [e.summary() for e in list_data() if e.name == "star"][0]
+    assert zoo.list_pretrained()  # the zoo file still reads, with the data record in it
+
+    ds = build_split(root, "val")
+    assert len(ds) == 2 and ds[0]["video"].shape == (4, D)
+
+    # Again: already extracted from this bundle -> nothing to do, not even a request
+    # (the folder is not re-extracted: a file added to it stays).
+    before = len(server.requests)
+    (target / "txt_db" / "my_notes.txt").write_text("kept")
+    assert download_data("star", root, url=url, progress=False) == target
+    assert len(server.requests) == before and (target / "txt_db" / "my_notes.txt").read_text() == "kept"
+
+    # Extracted folder removed: the cached archive is verified against the record and
+    # extracted again; the mirror can also come from the environment.
+    shutil.rmtree(target)
+    monkeypatch.setenv("GF_DATA_URL_STAR", url)
+    assert download_data("star", root, progress=False) == target
+    assert len(server.requests) == before
+    assert build_split(root, "train")[0]["question_id"] == "Interaction_T1_0"
+
+
+def test_tampered_archive_after_the_hash_was_recorded_is_refused(server, tmp_path):
+    good = make_zip(tmp_path / "good.zip", star_files(), top="STAR")
+    files = star_files()
+    files["txt_db/val.jsonl"] = files["txt_db/val.jsonl"].replace(b"clip", b"CLIP")
+    bad = make_zip(tmp_path / "bad.zip", files, top="STAR")
+    server.routes["/good.zip"] = ServedFile(good.read_bytes())
+    server.routes["/other-mirror/good.zip"] = ServedFile(bad.read_bytes())
+    download_data("star", tmp_path / "first", url=server.url("/good.zip"), progress=False)
+    assert recorded()["sha256"] == sha(good)
+
+    # A mirror serving other bytes: refused after the download, nothing extracted anywhere.
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ChecksumError, match=sha(good)):
+        download_data("star", fresh, url=server.url("/other-mirror/good.zip"), progress=False)
+    assert not fresh.exists()
+    assert recorded()["sha256"] == sha(good)  # the record is not replaced
+
+    # A corrupted cached copy is not trusted either: it is downloaded again and verified.
+    cached = data_zoo._cache_path(get_data("star"), server.url("/good.zip"))
+    cached.write_bytes(bad.read_bytes())
+    target = download_data("star", fresh, url=server.url("/good.zip"), progress=False)
+    assert (target / "txt_db" / "val.jsonl").read_bytes() == star_files()["txt_db/val.jsonl"]
+    assert cached.read_bytes() == good.read_bytes()
+
+
+# ------------------------------------------------------------------ unsafe archives
+
+VALID = {"STAR/" + k: v for k, v in star_files().items()}
+ABSOLUTE = "ABSOLUTE"  # replaced by an absolute path inside the test's own folder
+UNSAFE = {
+    "tar_dotdot": ("tar", "STAR/../../evil.txt", tarfile.REGTYPE, "", "'..' component"),
+    "tar_absolute": ("tar", ABSOLUTE, tarfile.REGTYPE, "", "absolute path"),
+    "tar_symlink": ("tar", "STAR/txt_db/link", tarfile.SYMTYPE, "train.jsonl", "symbolic link"),
+    "tar_hardlink": ("tar", "STAR/txt_db/hard", tarfile.LNKTYPE, "STAR/txt_db/train.jsonl", "hard link"),
+    "tar_fifo": ("tar", "STAR/fifo", tarfile.FIFOTYPE, "", "FIFO"),
+    "zip_dotdot": ("zip", "../evil.txt", None, "", "'..' component"),
+    "zip_absolute": ("zip", ABSOLUTE, None, "", "absolute path"),
+    "zip_symlink": ("zip", "STAR/txt_db/link", "symlink", "train.jsonl", "symbolic link (unix mode bits)"),
+}
+
+
+def unsafe_archive(folder: Path, case: str) -> Tuple[Path, str, str]:
+    """The valid bundle plus one unsafe member: (archive, member name, expected reason)."""
+    kind, name, member_type, link, reason = UNSAFE[case]
+    if name == ABSOLUTE:
+        name = str(folder / "evil_absolute.txt")
+    if kind == "tar":
+        return make_tar(folder / f"{case}.tar.gz", VALID, extra=[tar_member(name, member_type, link)]), name, reason
+    info = zip_symlink(name) if member_type == "symlink" else zipfile.ZipInfo(name)
+    return make_zip(folder / f"{case}.zip", VALID, extra=[info]), name, reason
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE))
+def test_unsafe_archive_is_refused_with_nothing_written(tmp_path, case):
+    archive, member, reason = unsafe_archive(tmp_path, case)
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    (parent / "kept.txt").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(ArchiveError) as err:
+        safe_extract(archive, parent / "out")
+    message = str(err.value)
+    assert str(archive) in message and repr(member) in message and reason in message
+    assert tree(tmp_path) == before  # neither the target nor anything beside or above it
+
+
+@pytest.mark.parametrize("case", ["tar_dotdot", "tar_symlink", "zip_symlink"])
+def test_unsafe_bundle_download_writes_nothing_and_is_not_trusted(server, tmp_path, case):
+    archive, member, reason = unsafe_archive(tmp_path, case)
+    server.routes["/bundle"] = ServedFile(archive.read_bytes())
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(ArchiveError, match=reason.split(" (")[0]):
+        download_data("star", root, url=server.url("/bundle"), progress=False)
+    assert tree(root) == [] and not (tmp_path / "evil.txt").exists() and not (tmp_path / "evil_absolute.txt").exists()
+    assert recorded() is None  # an archive that failed the checks is not recorded as the bundle
+
+
+# ------------------------------------------------------------------ interruptions
+
+
+def test_interrupted_download_resumes_on_the_next_call(server, tmp_path):
+    archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
+    data = archive.read_bytes()
+    half = len(data) // 2
+    route = ServedFile(data, drop_first=1, drop_after=half)
+    server.routes["/bundle.zip"] = route
+    url = server.url("/bundle.zip")
+    root = tmp_path / "data"
+
+    with pytest.raises(DownloadError, match="partial file"):
+        download_data("star", root, url=url, retries=1, progress=False)
+    part = Path(str(data_zoo._cache_path(get_data("star"), url)) + ".part")
+    assert part.stat().st_size == half
+    assert not (root / "STAR").exists() and recorded() is None
+
+    target = download_data("star", root, url=url, retries=1, progress=False)
+    assert (target / "vis_db" / "s3d.pth").read_bytes() == star_files()["vis_db/s3d.pth"]
+    first, second = server.requests_to("/bundle.zip")
+    assert "range" not in first.headers and second.headers["range"] == f"bytes={half}-"
+    assert route.statuses == [200, 206] and not part.exists()
+    assert recorded()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_interrupted_extraction_leaves_no_target_and_the_next_run_completes(server, tmp_path, monkeypatch):
+    archive = make_tar(tmp_path / "a.tar", star_files(), top="STAR", mode="w")
+    server.routes["/a.tar"] = ServedFile(archive.read_bytes())
+    url = server.url("/a.tar")
+    root = tmp_path / "data"
+    real = archives._extract_one
+    written = []
+
+    def interrupted(*args, **kwargs):
+        if len(written) == 3:
+            raise KeyboardInterrupt  # Ctrl-C (or a kill) part-way through the members
+        written.append(args[3].name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archives, "_extract_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        download_data("star", root, url=url, progress=False)
+    assert len(written) == 3
+    assert tree(root) == [".STAR.gf.lock"]  # no target, no half staging folder
+
+    # A process killed outright leaves its staging folder: the next run removes it.
+    stale = root / ".STAR.k1ll3d.gf-staging" / "STAR" / "txt_db"
+    stale.mkdir(parents=True)
+    (stale / "train.jsonl").write_text("half")
+    monkeypatch.setattr(archives, "_extract_one", real)
+    requests = len(server.requests)
+    target = download_data("star", root, url=url, progress=False)
+    assert len(server.requests) == requests  # the verified cached archive is reused
+    assert tree(root) == [".STAR.gf.lock", "STAR"] + sorted(f"STAR/{p}" for p in tree(target))
+    assert len(build_split(root, "test")) == 2
+
+
+# ------------------------------------------------------------------ layout and existing folders
+
+
+def test_bundle_in_another_layout_names_what_is_missing_and_what_was_found(server, tmp_path):
+    files = star_files()
+    del files["vis_db/s3d.pth"]
+    archive = make_zip(tmp_path / "a.zip", files, top="STAR")
+    server.routes["/a.zip"] = ServedFile(archive.read_bytes())
+    root = tmp_path / "data"
+    with pytest.raises(BundleLayoutError) as err:
+        download_data("star", root, url=server.url("/a.zip"), progress=False)
+    message = str(err.value)
+    assert "missing vis_db/s3d.pth" in message and "STAR/txt_db/train.jsonl" in message
+    assert "under its top folder 'STAR/'" in message
+    assert not root.exists() and recorded() is None
+
+    # Files at the root of an archive with two top folders: neither layout fits.
+    other = make_zip(tmp_path / "b.zip", {"annotations/" + k: v for k, v in files.items()} | {"x/y.txt": b""})
+    with pytest.raises(BundleLayoutError, match="missing txt_db/train.jsonl.*at its root"):
+        data_zoo._plan_layout(other, get_data("star"), check_archive(other))
+
+
+def test_existing_folder_not_made_by_gf_is_refused_unless_overwrite(server, tmp_path):
+    archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
+    server.routes["/a.zip"] = ServedFile(archive.read_bytes())
+    root = tmp_path / "data"
+    (root / "STAR").mkdir(parents=True)
+    (root / "STAR" / "mine.txt").write_text("keep")
+    with pytest.raises(DestinationExistsError, match="not made by `gf download data:star`"):
+        download_data("star", root, url=server.url("/a.zip"), progress=False)
+    assert server.requests == [] and (root / "STAR" / "mine.txt").read_text() == "keep"
+
+    target = download_data("star", root, url=server.url("/a.zip"), overwrite=True, progress=False)
+    assert not (target / "mine.txt").exists() and (target / "txt_db" / "train.jsonl").is_file()
+    assert [p for p in root.iterdir() if p.name.endswith(".gf-staging")] == []
+
+
+def test_format_is_read_from_the_content(tmp_path):
+    files = {"a.txt": b"A"}
+    assert archive_format(make_zip(tmp_path / "x.tar.gz", files)) == "zip"
+    assert archive_format(make_tar(tmp_path / "y.zip", files)) == "tar"
+    assert archive_format(make_tar(tmp_path / "z", files, mode="w")) == "tar"
+    page = tmp_path / "drive_quota"
+    page.write_bytes(b"<!DOCTYPE html><html><title>Google Drive - quota exceeded</title>")
+    with pytest.raises(ArchiveError, match="HTML page"):
+        archive_format(page)
+    with pytest.raises(ArchiveError, match="expected a zip archive, but its content is a tar"):
+        check_archive(tmp_path / "y.zip", format="zip")
+    truncated = tmp_path / "cut.tar.gz"
+    truncated.write_bytes((tmp_path / "y.zip").read_bytes()[:30])
+    with pytest.raises(ArchiveError):
+        check_archive(truncated)
+    out = tmp_path / "out"
+    assert [m.name for m in safe_extract(tmp_path / "x.tar.gz", out)] == ["a.txt"]
+    assert (out / "a.txt").read_bytes() == b"A"
+    with pytest.raises(ArchiveError, match="not an empty folder"):
+        safe_extract(tmp_path / "x.tar.gz", out)
+
+
+def test_tar_of_a_folder_with_its_root_entry_and_zip_with_macos_junk(server, tmp_path):
+    """Archives as common tools make them: ``tar czf b.tgz .`` (a ``.`` root member, names
+    starting ``./``, real folder members) and macOS zips (``__MACOSX/`` resource forks)."""
+    source = tmp_path / "src"
+    for name, data in star_files().items():
+        (source / "STAR" / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / "STAR" / name).write_bytes(data)
+    tgz = tmp_path / "b.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(source, arcname=".")
+    assert tarfile.open(tgz).getnames()[:2] == [".", "./STAR"]
+    server.routes["/b.tgz"] = ServedFile(tgz.read_bytes())
+    target = download_data("star", tmp_path / "data", url=server.url("/b.tgz"), progress=False)
+    assert (target / "vis_db" / "s3d.pth").read_bytes() == star_files()["vis_db/s3d.pth"]
+    assert (target / "txt_db").is_dir() and not (target / "STAR").exists()
+
+    mac = make_zip(tmp_path / "mac.zip", star_files(), top="STAR")
+    with zipfile.ZipFile(mac, "a") as zf:
+        zf.writestr("__MACOSX/STAR/._train.jsonl", b"resource fork")
+    members = check_archive(mac)
+    assert data_zoo._plan_layout(mac, get_data("star"), members) == "STAR"
+    out = tmp_path / "mac_out"
+    safe_extract(mac, out, strip="STAR", exclude=data_zoo._is_junk)
+    assert sorted(p.name for p in out.iterdir()) == ["txt_db", "vis_db"]
+
+
+def test_gf_download_data_star_through_the_command(server, tmp_path, capsys):
+    """`gf download data:star --url MIRROR --data-root R`, and `gf list pretrained` shows the entry."""
+    from gf.cli import main as gf_main
+
+    archive = make_tar(tmp_path / "a.tgz", star_files())
+    server.routes["/bundle"] = ServedFile(archive.read_bytes())
+    root = tmp_path / "data"
+    assert gf_main(["download", "data:star", "--url", server.url("/bundle"), "--data-root", str(root),
+                    "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert str(root / "STAR") in out and sha(archive) in out
+    assert build_split(root, "val")[0]["video"].shape == (4, D)
+    assert gf_main(["list", "pretrained"]) == 0
+    assert f"data:star  -> <data_root>/STAR" in capsys.readouterr().out
+    assert gf_main(["download", "data:star", "--dest", str(tmp_path / "x")]) == 2
+    assert gf_main(["download", "https://example.org/f.bin", "--data-root", str(root)]) == 2
