@@ -1,0 +1,550 @@
+"""Render the synthetic multi-event benchmark as small videos, so the demo can start from pixels.
+
+Why: the synthetic benchmark (:mod:`gf.datasets.synthetic`) hands the model ready-made
+feature rows. Rendering each question's clip as an H.264 video lets the whole real
+pipeline run offline -- decode, frame backbone (``gf extract``), train, ``gf predict`` on
+a video file -- on data whose answers are known.
+
+What a clip looks like: one second of video per feature row of the benchmark (the time
+frame of ``events.json``: event ``[class, s, e]`` covers seconds ``[s, e)``), ``fps``
+frames per second, ``size x size`` pixels. Outside events the frame is a dark grey field
+of fresh noise. During an event it shows one shape in one colour, drifting across the
+frame, so the class grid stays visible in the pictures:
+
+* the **verb** is the colour (a fixed palette, one colour per verb) and the direction of
+  the drift (verb ``v`` moves along the angle ``v x 36 degrees``);
+* the **object** is the shape (square, ring, horizontal stripes, checkerboard, X,
+  triangle, vertical stripes, plus, diamond, disc).
+
+So two classes that share a verb share a colour and two that share an object share a
+shape, which is what Feasibility (object of the event with a given verb) needs: the
+verb and the object of each event can be read off a single frame. A frame backbone with
+random weights keeps colour and coarse shape in its pooled features, which is enough to
+tell the classes apart (docs/demo_pixels.md gives the measured separability).
+
+Determinism: every clip's noise comes from a generator seeded by ``(seed, question_id)``,
+never from the order of rendering, so a resumed or parallel run writes the same frames
+(and, with one encoder thread and a constant quantiser, the same bytes).
+
+Writing is resumable and atomic: each video is encoded into a hidden temporary file and
+renamed to ``<question_id>.mp4`` when complete; a rerun skips the finished ones and
+deletes leftover temporaries (hidden names, so ``gf extract`` never reads one). The
+folder's ``render.json`` records the style and a fingerprint of the benchmark; a rerun
+with another style or onto another benchmark is refused rather than mixed in.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from gf.common.errors import ConfigError, DataFileError, GfError
+from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
+from gf.common.utils import PathLike, check_known_keys
+
+__all__ = [
+    "RENDERER_NAME",
+    "RENDER_FORMAT_VERSION",
+    "PixelStyle",
+    "Clip",
+    "RenderSummary",
+    "PALETTE",
+    "SHAPES",
+    "class_pattern",
+    "shape_mask",
+    "render_clip_frames",
+    "encode_video",
+    "read_clips",
+    "render_benchmark",
+    "ensure_benchmark",
+    "main",
+]
+
+logger = logging.getLogger(__name__)
+
+RENDERER_NAME = "gf.datasets.synthetic_pixels"
+#: Bumped whenever the same style and benchmark would give other frames.
+RENDER_FORMAT_VERSION = 1
+MANIFEST_NAME = "render.json"
+VIDEO_SUFFIX = ".mp4"
+
+#: One colour per verb (RGB); as far apart as ten colours can be on a dark background.
+PALETTE: Tuple[Tuple[int, int, int], ...] = (
+    (235, 40, 40),    # red
+    (40, 205, 60),    # green
+    (50, 90, 245),    # blue
+    (245, 225, 40),   # yellow
+    (225, 50, 225),   # magenta
+    (40, 215, 225),   # cyan
+    (250, 140, 20),   # orange
+    (240, 240, 240),  # white
+    (140, 80, 30),    # brown
+    (150, 150, 150),  # grey
+)
+#: One shape per object, in the lexicon's order (cup, book, towel, box, pillow, phone, bag, shoe,
+#: blanket, laptop). The first six (the default grid's objects) are the ones a random-init
+#: backbone tells apart best at 32 px: outlines, stripes and crossings rather than filled
+#: convex blobs, which differ only along their edges.
+SHAPES: Tuple[str, ...] = ("square", "ring", "hstripes", "checker", "x", "triangle", "vstripes", "plus",
+                           "diamond", "disc")
+
+
+# ---------------------------------------------------------------------------------------
+# style
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PixelStyle:
+    """How clips are drawn and encoded; stored in ``render.json``.
+
+    Fields:
+      size        frame width and height in pixels (even: H.264's 4:2:0 chroma needs it)
+      fps         frames per second; one second = one feature row of the benchmark
+      seed        seeds the noise (with each question id)
+      background  grey level (0-255) of the empty field
+      noise_std   std of the Gaussian pixel noise, fresh in every frame, on background and shapes
+      radius      the shape's half-size as a fraction of ``size``
+      drift       how far the shape travels, as a fraction of ``size``: from ``-drift/2``
+                  to ``+drift/2`` around the centre over the event, along its verb's direction
+      qp          x264 constant quantiser (lower = closer to the drawn frames, larger files); a
+                  constant quantiser rather than a rate factor because x264's rate control
+                  (crf, with its macroblock tree) was seen to encode the same frames into
+                  different bytes in different processes, and the videos must be reproducible
+      preset      x264 preset (speed of the encoder)
+    """
+
+    size: int = 32
+    fps: int = 4
+    seed: int = 0
+    background: int = 40
+    noise_std: float = 6.0
+    radius: float = 0.36
+    drift: float = 0.2
+    qp: int = 20
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        def fail(name: str, why: str) -> None:
+            raise ConfigError(f"PixelStyle.{name}={getattr(self, name)!r}: {why}")
+
+        for name in ("size", "fps", "seed", "background", "qp"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                fail(name, "must be an integer")
+        if self.size < 16 or self.size % 2:
+            fail("size", "must be an even number >= 16 (H.264 4:2:0 needs even sizes)")
+        if self.fps < 1:
+            fail("fps", "must be >= 1")
+        if not 0 <= self.background <= 255:
+            fail("background", "must be in 0..255")
+        if not 0 <= self.qp <= 51:
+            fail("qp", "must be in 0..51 (x264)")
+        if not self.noise_std >= 0:
+            fail("noise_std", "must be >= 0")
+        if not 0.05 <= self.radius <= 0.5:
+            fail("radius", "must be in 0.05..0.5 (of the frame size)")
+        if not 0 <= self.drift <= 1 - 2 * self.radius:
+            fail("drift", "must be in 0 .. 1 - 2 x radius, so the shape stays in the frame")
+        if not isinstance(self.preset, str) or not self.preset:
+            fail("preset", "must be an x264 preset name")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "PixelStyle":
+        check_known_keys(values, [f.name for f in dataclasses.fields(cls)], owner="PixelStyle", error=ConfigError)
+        return cls(**dict(values))
+
+
+# ---------------------------------------------------------------------------------------
+# patterns
+# ---------------------------------------------------------------------------------------
+def class_pattern(cls: int, num_verbs: int) -> Dict[str, Any]:
+    """The look of action class ``cls`` (verb ``cls % V``, object ``cls // V``, as in the benchmark):
+    ``verb``, ``object``, ``colour`` (RGB), ``shape`` (name) and ``direction`` (degrees of the drift)."""
+    verb, obj = int(cls) % int(num_verbs), int(cls) // int(num_verbs)
+    if not 0 <= verb < len(PALETTE) or not 0 <= obj < len(SHAPES):
+        raise DataFileError(f"class {cls} (verb {verb}, object {obj}) is outside the renderer's "
+                            f"{len(PALETTE)} colours x {len(SHAPES)} shapes")
+    return {"verb": verb, "object": obj, "colour": PALETTE[verb], "shape": SHAPES[obj],
+            "direction": 36.0 * verb}
+
+
+def shape_mask(shape: str, size: int, centre: Tuple[float, float], radius: float) -> np.ndarray:
+    """Float mask ``[size, size]`` in ``[0, 1]`` of ``shape`` centred at ``centre`` (x, y in
+    pixels) with half-size ``radius`` pixels; 2 x 2 supersampled, so edges are soft and a
+    sub-pixel drift changes the picture."""
+    sub = 2
+    coords = (np.arange(size * sub, dtype=np.float64) + 0.5) / sub
+    u = (coords[None, :] - centre[0]) / radius  # x, normalised
+    w = (coords[:, None] - centre[1]) / radius  # y, normalised (down)
+    au, aw = np.abs(u), np.abs(w)
+    inside_square = (au <= 0.85) & (aw <= 0.85)
+    if shape == "square":
+        m = inside_square
+    elif shape == "disc":
+        m = u * u + w * w <= 1.0
+    elif shape == "triangle":  # apex up, base down
+        m = (w >= -0.9) & (w <= 0.8) & (au <= (w + 0.9) / 1.7 * 0.95)
+    elif shape == "plus":
+        m = ((au <= 0.3) & (aw <= 1.0)) | ((aw <= 0.3) & (au <= 1.0))
+    elif shape == "ring":
+        r2 = u * u + w * w
+        m = (r2 <= 1.0) & (r2 >= 0.5 ** 2)
+    elif shape == "hstripes":
+        m = (au <= 0.95) & (aw <= 0.95) & (np.floor((w + 0.95) / 0.38) % 2 == 0)
+    elif shape == "diamond":
+        m = au + aw <= 1.05
+    elif shape == "x":
+        m = ((np.abs(u - w) <= 0.4) | (np.abs(u + w) <= 0.4)) & (au <= 0.9) & (aw <= 0.9)
+    elif shape == "vstripes":
+        m = (au <= 0.95) & (aw <= 0.95) & (np.floor((u + 0.95) / 0.38) % 2 == 0)
+    elif shape == "checker":
+        m = inside_square & ((np.floor((u + 0.85) / 0.425) + np.floor((w + 0.85) / 0.425)) % 2 == 0)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
+    return m.astype(np.float32).reshape(size, sub, size, sub).mean(axis=(1, 3))
+
+
+def _clip_rng(seed: int, key: str) -> np.random.Generator:
+    """A generator that depends on the seed and the clip only (not on rendering order)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *np.frombuffer(digest[:16], np.uint32)]))
+
+
+def render_clip_frames(actions: Sequence[Sequence[float]], duration: float, num_verbs: int, style: PixelStyle,
+                       key: str) -> np.ndarray:
+    """``uint8 [round(duration) x fps, size, size, 3]``: the clip's frames (see the module doc).
+
+    ``actions`` are ``[class, start_s, end_s]``; frame ``j`` (time ``j / fps``) shows the
+    event whose ``[start, end)`` holds its time, or background.
+    """
+    seconds = int(round(float(duration)))
+    if seconds < 1 or abs(seconds - float(duration)) > 1e-6:
+        raise DataFileError(f"{key}: duration {duration!r} is not a whole number of seconds >= 1; the renderer "
+                            f"draws one second per feature row")
+    n, s = seconds * style.fps, style.size
+    rng = _clip_rng(style.seed, key)
+    frames = np.empty((n, s, s, 3), np.float32)
+    frames[...] = float(style.background)
+    radius = style.radius * s
+    for cls, start, end in actions:
+        look = class_pattern(int(cls), num_verbs)
+        first, last = int(math.ceil(float(start) * style.fps - 1e-9)), int(math.ceil(float(end) * style.fps - 1e-9))
+        first, last = max(first, 0), min(last, n)
+        colour = np.asarray(look["colour"], np.float32)
+        angle = math.radians(look["direction"])
+        for j in range(first, last):
+            progress = (j - first + 0.5) / max(last - first, 1) - 0.5  # -0.5 .. 0.5 over the event
+            dx, dy = (style.drift * s * progress * math.cos(angle), style.drift * s * progress * math.sin(angle))
+            mask = shape_mask(look["shape"], s, (s / 2 + dx, s / 2 + dy), radius)[..., None]
+            frames[j] = frames[j] * (1 - mask) + colour * mask
+    if style.noise_std > 0:
+        frames += rng.normal(0.0, style.noise_std, size=frames.shape).astype(np.float32)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+
+
+def encode_video(path: PathLike, frames: np.ndarray, style: PixelStyle) -> Path:
+    """Write ``frames`` (``uint8 [N, H, W, 3]``) as an H.264 mp4 at ``style.fps``, atomically.
+
+    Frame ``j`` gets the timestamp ``j / fps`` exactly (time base ``1/fps``), so decoders
+    report ``N / fps`` seconds and a frame sampled at time ``t`` belongs to second
+    ``floor(t)``. One encoder thread and a constant quantiser keep the bytes reproducible.
+    """
+    from fractions import Fraction
+
+    import av
+
+    path = Path(path)
+    with atomic_write(path, "wb") as fh:
+        with av.open(fh, "w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=style.fps, options={
+                "qp": str(style.qp), "preset": style.preset})
+            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            stream.codec_context.time_base = Fraction(1, style.fps)
+            stream.codec_context.thread_count = 1  # FFmpeg's default, 0, lets x264 pick a thread count per machine
+            for j, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                frame.pts, frame.time_base = j, Fraction(1, style.fps)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark's clips
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Clip:
+    key: str  # question_id: one clip per question, as in STAR
+    duration: float
+    actions: Tuple[Tuple[int, float, float], ...]
+    split: str
+
+
+def _benchmark_meta(dataset_dir: Path) -> Dict[str, Any]:
+    from gf.datasets.synthetic import GENERATOR_NAME
+
+    meta = load_json(dataset_dir / "meta.json", what="synthetic benchmark meta.json")
+    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
+        raise DataFileError(f"{dataset_dir}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
+                            f"the synthetic benchmark only")
+    return meta
+
+
+def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
+    """Every question's clip of a generated synthetic benchmark, in split and file order,
+    and its ``meta.json``.
+
+    Unannotated clips (``unannotated_fraction > 0``) still show their events but
+    ``events.json`` does not list them, so they cannot be drawn: such a benchmark is refused.
+    """
+    from gf.datasets.synthetic import SPLITS
+
+    folder = Path(dataset_dir)
+    meta = _benchmark_meta(folder)
+    config = meta.get("config") or {}
+    if float(config.get("unannotated_fraction") or 0.0) > 0:
+        raise DataFileError(f"{folder}: generated with unannotated_fraction={config['unannotated_fraction']}; the "
+                            f"events of unannotated clips are not in events.json, so they cannot be rendered. "
+                            f"Generate the benchmark with unannotated_fraction 0.")
+    events = load_json(folder / "txt_db" / "events.json", what="synthetic events.json")
+    clips: List[Clip] = []
+    for split in SPLITS:
+        path = folder / "txt_db" / f"{split}.jsonl"
+        for row in load_jsonl(path, "synthetic annotation file"):
+            key = str(row["question_id"])
+            entry = events.get(key)
+            if not isinstance(entry, dict):
+                raise DataFileError(f"{path}: question {key!r} has no entry in events.json")
+            actions = tuple((int(c), float(s), float(e)) for c, s, e in entry.get("actions") or ())
+            clips.append(Clip(key, float(entry["duration"]), actions, split))
+    return clips, meta
+
+
+def _fingerprint(dataset_dir: Path) -> str:
+    """sha256 over what the frames depend on: the events and the class grid."""
+    digest = hashlib.sha256()
+    for name in ("meta.json", "txt_db/events.json"):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update((dataset_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _manifest(dataset_dir: Path, meta: Mapping[str, Any], style: PixelStyle) -> Dict[str, Any]:
+    config = meta.get("config") or {}
+    return {
+        "renderer": RENDERER_NAME,
+        "format_version": RENDER_FORMAT_VERSION,
+        "style": style.to_dict(),
+        "benchmark": {"generator_config": config, "sha256": _fingerprint(dataset_dir)},
+        "classes": {"colour_by_verb": [list(c) for c in PALETTE[: int(config.get("num_verbs") or 0)]],
+                    "shape_by_object": list(SHAPES[: int(config.get("num_objects") or 0)])},
+    }
+
+
+def _check_or_write_manifest(out: Path, manifest: Dict[str, Any]) -> None:
+    path = out / MANIFEST_NAME
+    if not path.exists():
+        if any(p.suffix == VIDEO_SUFFIX and not p.name.startswith(".") for p in out.iterdir()):
+            raise ConfigError(f"{out} holds videos but no {MANIFEST_NAME}: they were not rendered by this renderer "
+                              f"(or with an unknown style). Choose another --out, or delete the folder.")
+        atomic_write_json(path, manifest)
+        return
+    stored = load_json(path, what=f"renderer {MANIFEST_NAME}")
+    keys = ("renderer", "format_version", "style", "benchmark", "classes")
+    diffs = [k for k in keys if not isinstance(stored, dict) or stored.get(k) != manifest[k]]
+    if diffs:
+        detail = []
+        for k in diffs:
+            if k == "style" and isinstance(stored, dict) and isinstance(stored.get("style"), dict):
+                detail += [f"style.{n}: folder {stored['style'].get(n)!r}, requested {v!r}"
+                           for n, v in manifest["style"].items() if stored["style"].get(n) != v]
+            else:
+                detail.append(k + (" (the benchmark was regenerated or is another one)" if k == "benchmark" else ""))
+        raise ConfigError(f"{out} was rendered differently ({'; '.join(detail)}); mixing the two would give "
+                          f"inconsistent videos. Delete {out} to render again, or choose another --out.")
+
+
+@dataclass
+class RenderSummary:
+    out: str
+    total: int = 0
+    rendered: int = 0
+    skipped: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    removed_partial: int = 0
+
+    @property
+    def videos_per_s(self) -> float:
+        return self.rendered / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"out": self.out, "total": self.total, "rendered": self.rendered, "skipped": self.skipped,
+                "frames": self.frames, "removed_partial": self.removed_partial, "seconds": round(self.seconds, 2),
+                "videos_per_s": round(self.videos_per_s, 2)}
+
+
+def _render_one(task: Tuple[str, float, Tuple[Tuple[int, float, float], ...], int, Dict[str, Any], str]) -> int:
+    """Worker body: draw and encode one clip; returns its frame count."""
+    key, duration, actions, num_verbs, style_dict, path = task
+    style = PixelStyle(**style_dict)
+    frames = render_clip_frames(actions, duration, num_verbs, style, key)
+    encode_video(path, frames, style)
+    return int(frames.shape[0])
+
+
+def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[PixelStyle] = None, *,
+                     splits: Optional[Sequence[str]] = None, workers: int = 1,
+                     progress: bool = True) -> RenderSummary:
+    """Render every clip of the benchmark in ``dataset_dir`` into ``out/<question_id>.mp4``.
+
+    Finished videos are skipped, leftover temporaries of an interrupted run removed, and
+    ``out`` is locked against a second renderer. ``workers > 1`` encodes in that many
+    processes (each video is independent and seeded by its key, so the files are the same).
+    """
+    from tqdm import tqdm
+
+    style = style or PixelStyle()
+    dataset_dir, out = Path(dataset_dir), Path(out)
+    clips, meta = read_clips(dataset_dir)
+    if splits is not None:
+        clips = [c for c in clips if c.split in set(splits)]
+    num_verbs = int((meta.get("config") or {})["num_verbs"])
+    num_objects = int((meta.get("config") or {})["num_objects"])
+    if num_verbs > len(PALETTE) or num_objects > len(SHAPES):
+        raise DataFileError(f"{dataset_dir}: {num_verbs} verbs x {num_objects} objects; the renderer draws at most "
+                            f"{len(PALETTE)} x {len(SHAPES)}")
+    summary = RenderSummary(out=str(out), total=len(clips))
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "gf synthetic_pixels render"):
+        summary.removed_partial = len(remove_stale_temp_files(out))
+        _check_or_write_manifest(out, _manifest(dataset_dir, meta, style))
+        todo = []
+        for clip in clips:
+            path = out / f"{clip.key}{VIDEO_SUFFIX}"
+            if path.is_file():
+                summary.skipped += 1
+            else:
+                todo.append((clip.key, clip.duration, clip.actions, num_verbs, style.to_dict(), str(path)))
+        bar = tqdm(total=len(todo), unit="video", desc="render", disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        t0 = time.perf_counter()
+        try:
+            if workers > 1 and len(todo) > 1:
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("spawn")
+                with ctx.Pool(workers) as pool:
+                    for n in pool.imap_unordered(_render_one, todo, chunksize=8):
+                        summary.rendered += 1
+                        summary.frames += n
+                        bar.update(1)
+            else:
+                for task in todo:
+                    summary.frames += _render_one(task)
+                    summary.rendered += 1
+                    bar.update(1)
+        finally:
+            bar.close()
+            summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark itself: generated through the builder, with the project's settings
+# ---------------------------------------------------------------------------------------
+def ensure_benchmark(cfg_path: Optional[PathLike], options: Sequence[str] = (), dataset: str = "synthetic_star",
+                     data_root: Optional[str] = None) -> Path:
+    """The benchmark folder of ``datasets.<dataset>`` in the config, generated on first use.
+
+    Through the builder and its config (``generator`` settings, ``data_root``,
+    ``dataset_dir``), so the folder is exactly the one ``gf train`` with that config reads,
+    and a folder generated with other settings is refused the same way.
+    """
+    from gf.common.config import build_config, to_dict
+    from gf.common.registry import registry
+    from gf.datasets.synthetic import ensure_synthetic_star
+
+    opts = list(options)
+    if data_root:
+        opts.append(f"datasets.{dataset}.data_root={data_root}")
+    cfg = build_config(str(cfg_path) if cfg_path else None, opts)
+    if dataset not in cfg.datasets:
+        raise ConfigError(f"{cfg_path}: no datasets.{dataset} section")
+    builder = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
+    config = getattr(builder, "generator_config", None)
+    if config is None:
+        raise ConfigError(f"datasets.{dataset} is not a synthetic benchmark builder (no generator settings)")
+    return ensure_synthetic_star(builder.dataset_dir, config)
+
+
+def _default_cfg() -> Optional[Path]:
+    path = Path(__file__).resolve().parents[2] / "projects" / "glance_focus" / "demo" / "train_pixels.yaml"
+    return path if path.is_file() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m gf.datasets.synthetic_pixels",
+        description="Render the synthetic benchmark's clips as small H.264 videos (one per question id), generating "
+                    "the benchmark first when needed (through the config's synthetic_star builder).")
+    p.add_argument("--data-root", help="data root of the config's dataset (default: the config's, i.e. $DATA_ROOT "
+                                       "or gf_data)")
+    p.add_argument("--dataset-dir", help="render this existing benchmark folder instead (no config, no generation)")
+    p.add_argument("--out", help="folder of the videos (default: <benchmark folder>/videos)")
+    p.add_argument("--cfg-path", help="project config whose datasets.<dataset> generates the benchmark "
+                                      "(default: the demo's train_pixels.yaml)")
+    p.add_argument("--dataset", default="synthetic_star", help="dataset name in the config (default synthetic_star)")
+    p.add_argument("--options", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, as for gf train (e.g. datasets.synthetic_star.generator.train_per_type=150)")
+    p.add_argument("--splits", nargs="+", help="render only these splits (default: all)")
+    defaults = PixelStyle()
+    p.add_argument("--size", type=int, default=defaults.size, help=f"frame size in pixels (default {defaults.size})")
+    p.add_argument("--fps", type=int, default=defaults.fps,
+                   help=f"frames per second; one second = one feature row (default {defaults.fps})")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the pixel noise (default 0)")
+    p.add_argument("--noise-std", type=float, default=defaults.noise_std,
+                   help=f"pixel noise std (default {defaults.noise_std})")
+    p.add_argument("--workers", type=int, default=1, help="encoding processes (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.dataset_dir:
+            dataset_dir = Path(args.dataset_dir)
+        else:
+            cfg_path = args.cfg_path or _default_cfg()
+            if cfg_path is None:
+                raise ConfigError("give --cfg-path (a project config with datasets.synthetic_star) or --dataset-dir")
+            dataset_dir = ensure_benchmark(cfg_path, args.options, args.dataset, args.data_root)
+        style = PixelStyle(size=args.size, fps=args.fps, seed=args.seed, noise_std=args.noise_std)
+        out = Path(args.out) if args.out else dataset_dir / "videos"
+        summary = render_benchmark(dataset_dir, out, style, splits=args.splits, workers=args.workers,
+                                   progress=not args.no_progress)
+    except GfError as e:
+        print(f"synthetic_pixels: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 1)
+    print(json.dumps({"benchmark": str(dataset_dir), **summary.to_json()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
