@@ -97,8 +97,10 @@ def cmd_train(args) -> int:
         runner.train()
         if cfg.run.test_splits:
             runner.test()
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(failed=True)
+        raise
+    runner.close()
     return 0
 
 
@@ -161,8 +163,10 @@ def cmd_evaluate(args) -> int:
         for name in runner.dataset_names():
             for split in splits:
                 runner.evaluate_split(split, tag=args.tag, dataset=name)
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(failed=True)
+        raise
+    runner.close()
     return 0
 
 

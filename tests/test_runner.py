@@ -191,3 +191,17 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 3  # a data error (gf.common.errors)
     err = capsys.readouterr().err
     assert str(tmp_path / "nowhere") in err and "datasets.star" in err
+
+
+def test_an_error_on_one_torchrun_rank_ends_the_run_with_that_error(tmp_path):
+    """The failing rank leaves without waiting at the closing barrier, so torchrun stops
+    the others and the error is shown, instead of every rank hanging."""
+    cfg = write_config(tmp_path, memory="uns", epochs=3, batch_size=2,
+                       extra_run="hooks: [fail_on_rank_1_after_first_epoch]")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([PLUGINS, str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(torchrun + ["train", "--cfg-path", str(cfg)], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode != 0
+    assert "gf train: error: rank 1 failed on purpose" in proc.stderr

@@ -151,7 +151,8 @@ def test_class_file_without_final_newline_counts_every_class(bundle):
     assert not text.endswith("\n")
     info = make_builder(bundle, feature_dim=D).info()
     assert info == {"num_options": 4, "num_event_classes": NUM_CLASSES, "event_pred_dim": NUM_CLASSES + 1,
-                    "feature_dim": D, "max_feats": MAX_FEATS, "max_events": 3, "answer_vocab": None}
+                    "feature_dim": D, "max_feats": MAX_FEATS, "max_events": 3, "answer_vocab": None,
+                    "class_names": [line.strip() for line in text.splitlines()], "feature_recipe": None}
 
 
 def test_spans_are_clipped_centre_width_and_empty_events_are_dropped(bundle):

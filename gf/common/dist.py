@@ -63,9 +63,12 @@ def all_reduce_mean(value: float) -> float:
     return float(t.item()) / get_world_size()
 
 
-def cleanup() -> None:
+def cleanup(wait: bool = True) -> None:
     """Leave the process group once every rank is done: a rank that tears it down while
-    another still finishes its last collective can abort the other (gloo)."""
+    another still finishes its last collective can abort the other (gloo). A rank that
+    failed (``wait=False``) leaves at once: the others may never reach the barrier, and
+    its exit is what lets torchrun stop them and show its error."""
     if is_dist():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()

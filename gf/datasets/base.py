@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "VideoQABuilder", "check_answer_vocab", "merge_builder_config", "read_class_lines", "to_plain"]
+__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "merge_builder_config", "read_class_lines", "to_plain"]
 
 
 def positive_int(value: Any) -> bool:
@@ -249,6 +249,16 @@ class BaseBuilder:
         return f"{type(self).__name__}(benchmark={self.benchmark!r}, dataset_dir={str(self.dataset_dir)!r})"
 
 
+#: ``stream``: read the training split as a stream of webdataset shards
+#: (:mod:`gf.datasets.streaming`) instead of by key. Every :class:`VideoQABuilder` accepts it.
+STREAM_DEFAULTS: Dict[str, Any] = {
+    "enabled": False,        # stream the train split (the store must be webdataset shards)
+    "epoch_length": None,    # samples per process (rank) per epoch; required when enabled
+    "shuffle_buffer": 1000,  # questions held in the shuffle buffer of each DataLoader worker; 0 = off
+    "shard_shuffle": True,   # permute the shard list each epoch (the same way on every rank)
+}
+
+
 class VideoQABuilder(BaseBuilder):
     """What the benchmark builders share: config checks, the resources every split reads
     (one feature store, one event table, the class list, the answer vocabulary) and the
@@ -275,6 +285,20 @@ class VideoQABuilder(BaseBuilder):
     # texts into model inputs; a builder for other inputs names its own.
     VIDEO_PROCESSOR: str = "video_features"
     TEXT_PROCESSOR: str = "videoqa_text"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give every benchmark builder the ``stream`` key (:data:`STREAM_DEFAULTS`).
+
+        Why here and not in each ``DEFAULT_CONFIG``: streaming is a property of how the
+        shared per-split loop reads features, not of a benchmark; a builder declared with its
+        own ``DEFAULT_CONFIG`` (a plugin's included) gets the key without listing it, and the
+        config schema, which reads ``DEFAULT_CONFIG``, accepts it. A builder that declares
+        ``stream`` itself keeps its own defaults.
+        """
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("DEFAULT_CONFIG")
+        if isinstance(own, dict) and "stream" not in own:
+            cls.DEFAULT_CONFIG = {**own, "stream": copy.deepcopy(STREAM_DEFAULTS)}
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)
@@ -328,6 +352,8 @@ class VideoQABuilder(BaseBuilder):
 
             if c["frame_probe"] not in FRAME_PROBES:
                 bad("frame_probe", "null, shuffle or zeros")
+        if "stream" in c:
+            self._check_stream_config()
         if c.get("feature_format") is not None:  # a typo fails here, not when the store opens
             from gf.datasets.feature_stores import feature_store_class
 
@@ -335,6 +361,73 @@ class VideoQABuilder(BaseBuilder):
                 feature_store_class(c["feature_format"])
             except RegistryError as e:
                 raise RegistryError(f"{p}.feature_format: {e}") from None
+
+    def _check_stream_config(self) -> None:
+        """``stream``: a mapping of the :data:`STREAM_DEFAULTS` keys with values of their kind.
+
+        Checked key by key because dict-valued defaults merge one level deep and accept new
+        keys (an extra split under ``annotations`` is legitimate), so a typo inside ``stream``
+        would otherwise be kept and ignored.
+        """
+        p, value = f"{self.config_prefix}.stream", self.config["stream"]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{p} must be a mapping with keys {', '.join(STREAM_DEFAULTS)}, got {value!r}")
+        check_known_keys(value, STREAM_DEFAULTS, owner=self.config_prefix, error=ConfigError, prefix="stream.")
+        for key in ("enabled", "shard_shuffle"):
+            if not isinstance(value[key], bool):
+                raise ConfigError(f"{p}.{key} must be true or false, got {value[key]!r}")
+        buffer = value["shuffle_buffer"]
+        if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
+            raise ConfigError(f"{p}.shuffle_buffer must be an integer >= 0 (questions; 0 = no buffer), got {buffer!r}")
+        length = value["epoch_length"]
+        if length is not None and not positive_int(length):
+            raise ConfigError(f"{p}.epoch_length must be a positive integer (samples per process per epoch) or "
+                              f"null, got {length!r}")
+
+    def streams(self) -> bool:
+        """Whether the training split is read as a stream of shards (``stream.enabled``)."""
+        return bool((self.config.get("stream") or {}).get("enabled"))
+
+    def _check_streamable(self, store) -> None:
+        """Streaming reads webdataset shards; any other store with ``stream.enabled`` is a
+        config error (naming the key) rather than a silent fall-back to random access."""
+        from gf.datasets.feature_stores import WebDatasetStore
+
+        if not isinstance(store, WebDatasetStore):
+            p = self.config_prefix
+            fmt = getattr(store, "format_name", "") or type(store).__name__
+            raise ConfigError(
+                f"{p}.stream.enabled is true but the feature store {getattr(store, 'path', store)} is a {fmt} "
+                f"store; streaming reads webdataset shards. Point {p}.features at a folder of .tar shards "
+                f"(gf extract --format webdataset, or gf.datasets.feature_stores.write_webdataset_shards) or set "
+                f"{p}.stream.enabled to false.")
+
+    def _stream(self, ds: "VideoQADataset", store):
+        """The training split ``ds`` wrapped as a stream over those of ``store``'s shards that
+        hold at least one of its questions.
+
+        Why only those: one extraction often writes every split into one folder, the training
+        split's keys first (``gf extract --windows train.jsonl val.jsonl test.jsonl``), so
+        some shards hold no training question. Given to a rank or worker, such a shard would
+        be read for nothing, and a reader with only such shards would have nothing to yield.
+        Which shard holds which key is known without reading data: the store's index (tar
+        headers), already built when the split checked that its features exist.
+        """
+        from gf.datasets.streaming import StreamingVideoQADataset
+
+        index = store._index()  # key -> (shard number, data offset, size)
+        holding = {index[r[ds.key_field]][0] for r in ds.records}
+        shards = [path for i, path in enumerate(store.shards) if i in holding]
+        if len(shards) < len(store.shards):
+            logger.info("%s %s: streaming the %d of %d shards that hold its questions", self.benchmark, ds.split,
+                        len(shards), len(store.shards))
+        stream, key = self.config["stream"], f"{self.config_prefix}.stream.epoch_length"
+        streamed = StreamingVideoQADataset(ds, shards, epoch_length=stream["epoch_length"],
+                                           shuffle_buffer=stream["shuffle_buffer"],
+                                           shard_shuffle=stream["shard_shuffle"], ext=store.ext,
+                                           epoch_length_key=key)
+        streamed.check_epoch_length()  # fail now, before the model is built, not at the first epoch
+        return streamed
 
     # -- shared resources (read once, shared by all splits) ----------------------------------
     def feature_store(self):
@@ -443,6 +536,8 @@ class VideoQABuilder(BaseBuilder):
                                           f"{self.display_name} annotation file for split {s!r}") for s in splits}
         vocab = self.answer_vocab()
         store = self.feature_store()
+        if self.streams():
+            self._check_streamable(store)
         # The dimension every sample is checked against: the configured one, else the store's
         # first key's. Passed to the processor so a store mixing dimensions fails at the
         # sample that differs (naming its key), in training and evaluation alike.
@@ -474,7 +569,8 @@ class VideoQABuilder(BaseBuilder):
             ds.stats.update(self._split_stats(split, ds))
             self.stats["splits"][split] = dict(ds.stats)
             logger.info("%s %s: %s", self.benchmark, split, ds.stats)
-            datasets[split] = ds
+            # only the training split streams: evaluation must see every question exactly once
+            datasets[split] = self._stream(ds, store) if train and self.streams() else ds
         return datasets
 
     # -- traceability ------------------------------------------------------------------------
@@ -539,7 +635,45 @@ class VideoQABuilder(BaseBuilder):
             part("features", ident.encode("utf-8"))
         return digest.hexdigest()
 
+    def feature_recipe(self) -> Optional[Dict[str, Any]]:
+        """The ``features.json`` that ``gf extract`` wrote beside this builder's features, else ``None``.
+
+        Why: features from another backbone or sampling load without complaint, so a
+        checkpoint records how its training features were made (the runner stores this in
+        its ``extra``). The recipe must describe the configured store: the folder itself
+        (webdataset or ``.npy`` output) or the file it names (``features.pth``,
+        ``features.h5``); a ``features.json`` beside some other file is not that file's
+        recipe, so it is left out (logged) rather than recorded wrongly. A ``features.json``
+        that is not a recipe is an error naming it.
+        """
+        from gf.extraction.recipe import RECIPE_NAME, read_recipe, store_path
+
+        store = self.feature_store()
+        files = [os.path.abspath(f) for f in _store_files(store)]
+        path = str(getattr(store, "path", ""))
+        folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(files[0]) if files else ""
+        if not folder or not os.path.isfile(os.path.join(folder, RECIPE_NAME)):
+            return None
+        recipe = read_recipe(folder)
+        try:
+            described, fmt = store_path(folder, recipe)
+        except DataFileError as e:  # an output format this gf does not know
+            logger.warning("%s: %s; the recipe is not recorded", self.config_prefix, e)
+            return None
+        described = os.path.abspath(described)
+        # the same format, and the folder itself (webdataset, npy) or the one file it names (pth, hdf5)
+        same = fmt == getattr(store, "format_name", None) and (described == folder or described in files)
+        if not same:
+            logger.warning("%s: %s describes %s features in %s, not the configured features %s; the recipe is "
+                           "not recorded", self.config_prefix, os.path.join(folder, RECIPE_NAME), fmt, described, path)
+            return None
+        return recipe
+
     def info(self) -> Dict[str, Any]:
+        """What the runner, the model and the evaluators need to know about this benchmark:
+        sizes, the answer vocabulary, the event ``class_names`` (the class list's lines, or
+        ``None``) and the ``feature_recipe`` (:meth:`feature_recipe`); the last two travel
+        with every checkpoint, so its predictions can be read and its features reproduced."""
         classes = self.class_names()
         num_classes = len(classes) if classes is not None else None
         return {
@@ -550,4 +684,6 @@ class VideoQABuilder(BaseBuilder):
             "max_feats": self.config["max_feats"],
             "max_events": self.config.get("max_events"),
             "answer_vocab": list(self.answer_vocab()) if self.answer_mode == "oe" else None,
+            "class_names": list(classes) if classes is not None else None,
+            "feature_recipe": self.feature_recipe(),
         }

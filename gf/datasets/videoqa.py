@@ -454,9 +454,9 @@ class VideoQADataset(torch.utils.data.Dataset):
     def _store_name(self) -> str:
         return str(getattr(self.feature_store, "path", self.feature_store))
 
-    def _video(self, key: str, rec: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
-        """The store's features for ``key``, checked (finite, dimension) and processed."""
-        feats = torch.as_tensor(self.feature_store[key])
+    def _video(self, key: str, rec: Mapping[str, Any], feats: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``key``'s features (as the store gives them), checked (finite, dimension) and processed."""
+        feats = torch.as_tensor(feats)
         if feats.is_floating_point() and not bool(torch.isfinite(feats).all()):
             bad = ~torch.isfinite(feats)
             rows = bad.reshape(len(feats), -1).any(dim=1).nonzero().flatten().tolist() if feats.ndim else [0]
@@ -488,10 +488,27 @@ class VideoQADataset(torch.utils.data.Dataset):
             video[:n] = video[:n][perm]
         return {**visual, "video": video}
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
+    def feature_key(self, index: int) -> str:
+        """The feature-store key of question ``index`` (its ``key_field``)."""
+        return self.records[index][self.key_field]
+
+    def read_features(self, index: int) -> torch.Tensor:
+        """Question ``index``'s raw features ``[T, D]`` from the store (a fresh float32 tensor)."""
+        return torch.as_tensor(self.feature_store[self.feature_key(index)])
+
+    def sample_from_features(self, index: int, feats: torch.Tensor) -> Dict[str, Any]:
+        """The sample of question ``index`` built from its raw features ``feats`` ``[T, D]``
+        (float32, as a feature store returns them; the tensor may be modified).
+
+        Why split from :meth:`__getitem__`: the streaming dataset
+        (:mod:`gf.datasets.streaming`) gets the features from a shard stream rather than by
+        key, and must build exactly the sample random access builds -- the same checks,
+        frame sampling, probes and event targets (seeded by ``(seed, epoch, index)``) -- so
+        both go through this one method.
+        """
         rec = self.records[index]
         key = rec[self.key_field]
-        visual = self._probe_frames(key, self._video(key, rec))
+        visual = self._probe_frames(key, self._video(key, rec, feats))
         spans, classes = self._events(index, key)
         return {
             "question_id": rec["question_id"],
@@ -503,6 +520,9 @@ class VideoQADataset(torch.utils.data.Dataset):
             "event_classes": classes,
             "fields": dict(rec.get("fields") or {}),
         }
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        return self.sample_from_features(index, self.read_features(index))
 
     def __repr__(self) -> str:
         return (f"VideoQADataset({self.benchmark} {self.split}: {len(self)} questions, "

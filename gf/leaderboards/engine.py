@@ -214,7 +214,11 @@ class Evaluation:
 
             builder = self.builder(benchmark)
             _, name = self.benchmark_config(benchmark)
-            splits = builder.build_datasets([split])
+            from torch.utils.data import IterableDataset
+
+            # a streamed training split is scored by index, every question once
+            splits = {name: (ds.dataset if isinstance(ds, IterableDataset) else ds)
+                      for name, ds in builder.build_datasets([split]).items()}
             self.builds += 1
             self._built[key] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
                                             info=dict(builder.info()), splits=dict(splits),

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 
 from gf.common import dist
 from gf.common.config import save_config
@@ -148,9 +148,34 @@ class Runner:
         return self.datasets[self.train_dataset].info
 
     def _loader(self, dataset, train: bool) -> DataLoader:
+        """The DataLoader of a split: training shuffles with a :class:`DistributedSampler`
+        seeded by ``run.seed`` (the sampler's ``set_epoch`` reshuffles each epoch); evaluation
+        gives every rank its own questions, each exactly once.
+
+        A streamed training split (an ``IterableDataset``, :mod:`gf.datasets.streaming`) has no
+        sampler: it orders and splits itself over ranks and workers, seeded by ``run.seed``
+        and the epoch (its ``set_epoch``), and yields ``epoch_length`` samples per rank, so
+        ``len(loader)`` -- which the lr schedule needs before the first step -- is
+        ``ceil(epoch_length / batch_size)`` on every rank. Without ``epoch_length`` it is a
+        :class:`ConfigError` naming the key, and fewer shards than ranks x workers a
+        :class:`DatasetError`, both here, where every rank fails alike, rather than inside
+        one rank's iterator while the others wait for it. Evaluating a streamed split reads the
+        random-access dataset beneath it, so every question is scored exactly once.
+        """
         from gf.datasets.videoqa import collate_videoqa
 
         run = self.cfg.run
+        if isinstance(dataset, IterableDataset):
+            if not train:
+                dataset = dataset.dataset  # a streamed split evaluates by index
+            else:
+                dataset.check_epoch_length()
+                dataset.check_readers(self.world, run.num_workers)
+                dataset.set_seed(run.seed)
+                dataset.set_batch_size(run.batch_size)
+                return DataLoader(dataset, batch_size=run.batch_size, num_workers=run.num_workers,
+                                  collate_fn=collate_videoqa, persistent_workers=False,
+                                  pin_memory=self.device.type == "cuda")
         if train:
             sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
                                          seed=run.seed, drop_last=False)
@@ -194,7 +219,12 @@ class Runner:
                         scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch, step=self.step,
                         best_metric=self.best,
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
-                               "model_config": self.model_config})
+                               "model_config": self.model_config,
+                               # how the training features were made (gf extract's features.json)
+                               # and what the event classes are: the checkpoint alone then says
+                               # which features it expects and what its event predictions mean
+                               "feature_recipe": ds.info.get("feature_recipe"),
+                               "class_names": ds.info.get("class_names")})
 
     def restore(self, path) -> None:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run
@@ -228,8 +258,9 @@ class Runner:
                 if max_steps is not None and self.step >= max_steps:
                     break
                 self.current_epoch = epoch
-                self.train_loader.sampler.set_epoch(epoch)
-                if hasattr(train_set, "set_epoch"):
+                if isinstance(self.train_loader.sampler, DistributedSampler):  # a stream has none
+                    self.train_loader.sampler.set_epoch(epoch)
+                if hasattr(train_set, "set_epoch"):  # event sampling; a stream's order too
                     train_set.set_epoch(epoch)
                 self.ddp_model.train()
                 self.epoch_stats = {"loss": 0.0, "correct": 0, "count": 0, "batches": 0}
@@ -355,9 +386,11 @@ class Runner:
                 reports[key] = self.evaluate_split(split, tag=tag, dataset=name)
         return reports
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Release DDP, the process group and the output folder; ``failed``: this rank is
+        leaving on an error, so it does not wait for the others (who may never come)."""
         self.ddp_model = self.model  # release DDP while its process group still exists
-        dist.cleanup()
+        dist.cleanup(wait=not failed)
         lock, self.output_lock = self.output_lock, None
         if lock is not None:
             lock.__exit__(None, None, None)

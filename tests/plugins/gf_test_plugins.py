@@ -132,3 +132,16 @@ class PoisonSpansAtStep(HookBase):
             with torch.no_grad():
                 for p in self.runner.model.span_head.parameters():
                     p.fill_(float("nan"))
+
+
+@registry.register_hook("fail_on_rank_1_after_first_epoch")
+class FailOnRank1AfterFirstEpoch(HookBase):
+    """Only rank 1 fails, after its first epoch: rank 0 goes on into the next epoch's
+    collectives, as when one process meets a bad sample the others do not."""
+
+    def after_epoch(self):
+        from gf.common import dist
+        from gf.common.errors import TrainingError
+
+        if dist.get_rank() == 1:
+            raise TrainingError("rank 1 failed on purpose")

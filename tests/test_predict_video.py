@@ -1,0 +1,131 @@
+"""gf predict: from a video file to an answer, with the checkpoint's own extraction recipe.
+
+Videos are written by PyAV, extracted by `gf extract` (a tiny random-init timm CNN), a tiny
+model is trained on them in STAR's layout, and `gf predict` on a video must give the answer
+`gf evaluate` gives on the same clip.
+"""
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gf.cli import main as gf_main
+
+from conftest import TINY_TEXT_ENCODER
+from video_fixtures import write_video
+
+TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
+OPTIONS = ["the red box", "the green cup", "a blue door", "nothing at all"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    videos = root / "videos"
+    ids = [f"{TYPES[i % 4]}_T1_{i}" for i in range(8)]
+    for i, qid in enumerate(ids):
+        write_video(videos / f"{qid}.mp4", seconds=2.0 + 0.25 * (i % 3), hue=31 * i)
+    star = root / "data" / "STAR"
+    feats = star / "vis_db" / "extracted"
+    assert gf_main(["extract", "--videos", str(videos), "--out", str(feats), "--backbone", "test_efficientnet",
+                    "--input-size", "64", "--num-frames", "6", "--workers", "0", "--no-progress"]) == 0
+    txt = star / "txt_db"
+    txt.mkdir(parents=True)
+    lines = [json.dumps({"question_id": qid, "video_id": f"vid{i}", "question": f"What did the person do {i}?",
+                         "options": OPTIONS, "answer": i % 4}) for i, qid in enumerate(ids)]
+    for split in ("train", "val", "test"):
+        (txt / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    (txt / "action_mapping.txt").write_text("open box\nlift cup\nclose door")
+    cfg = root / "cfg.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        model:
+          name: glance_focus
+          model_type: demo_uns
+          text_encoder: {TINY_TEXT_ENCODER}
+          d_model: 32
+          nhead: 4
+          dim_feedforward: 64
+          num_queries: 4
+        datasets:
+          star:
+            data_root: {root / 'data'}
+            features: vis_db/extracted
+            events: null
+            max_feats: 6
+            max_events: 4
+            unlabelled_splits: []
+        run:
+          output_dir: {root / 'out'}
+          epochs: 2
+          batch_size: 4
+          eval_batch_size: 4
+          num_workers: 0
+          lr: 0.001
+          best_metric: mean
+          progress: false
+    """))
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    return root, cfg, videos, ids
+
+
+def evaluation_scores(cfg, ckpt, qids):
+    """The answer scores `gf evaluate` computes for these test questions: the split's own
+    samples (features from the store), collated and given to the model."""
+    import torch
+
+    from gf.common.config import build_config
+    from gf.datasets.videoqa import collate_videoqa
+    from gf.models import zoo
+    from gf.runners.build import build_datasets
+
+    split = build_datasets(build_config(str(cfg)), {"star": ["test"]})["star"].splits["test"]
+    model = zoo.load_model_file(ckpt, format="gf")
+    index = {q: i for i, q in enumerate(split.question_ids())}
+    with torch.no_grad():
+        return {q: torch.softmax(model.predict(collate_videoqa([split[index[q]]]))["scores"][0], -1).tolist()
+                for q in qids}
+
+
+def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsys):
+    from gf.inference.predict import answer_video
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(ckpt), "--splits", "test",
+                    "--tag", "same"]) == 0
+    expected = json.loads((root / "out/eval/test_same_predictions.json").read_text())["predictions"]
+    reference = evaluation_scores(cfg, ckpt, ids)
+    for i, qid in enumerate(ids):
+        got = answer_video(ckpt, videos / f"{qid}.mp4", f"What did the person do {i}?", OPTIONS)
+        assert got.prediction == expected[qid]["prediction"]
+        # the same features to the last bit: the probabilities agree, not only their argmax
+        assert got.probabilities == pytest.approx(reference[qid], abs=1e-6)
+    assert len({tuple(round(p, 4) for p in reference[q]) for q in ids}) == len(ids)  # the clips differ
+    capsys.readouterr()
+    plot = root / "timeline.png"
+    assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", str(videos / f"{ids[1]}.mp4"), "--question",
+                    "What did the person do 1?", "--options", *OPTIONS, "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    chosen = expected[ids[1]]["prediction"]
+    assert f"answer: {OPTIONS[chosen]}  (option {chosen})" in out and "events the glance stage predicts" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
+
+
+def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(trained, tmp_path, capsys):
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    video = str(videos / f"{ids[0]}.mp4")
+    assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", video, "--question", "q", "--options",
+                    *OPTIONS, "--backbone", "resnet18"]) == 2
+    assert "differs from the checkpoint's recipe (test_efficientnet)" in capsys.readouterr().err
+
+    from gf.common.io import torch_load_safe
+    from gf.runners.checkpointer import save_checkpoint
+
+    data = torch_load_safe(ckpt)
+    extra = dict(data["extra"], feature_recipe=None)
+    bare = save_checkpoint(tmp_path / "bare.pth", model_state=data["model"], config=data["config"], extra=extra)
+    assert gf_main(["predict", "--checkpoint", str(bare), "--video", video, "--question", "q", "--options",
+                    *OPTIONS]) == 4
+    assert "records no feature recipe" in capsys.readouterr().err
