@@ -119,6 +119,11 @@ def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(traine
     assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", video, "--question", "q", "--options",
                     *OPTIONS, "--backbone", "resnet18"]) == 2
     assert "differs from the checkpoint's recipe (test_efficientnet)" in capsys.readouterr().err
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not the recorded weights")
+    assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", video, "--question", "q", "--options",
+                    *OPTIONS, "--weights", str(weights)]) == 2
+    assert "randomly initialised backbone (seed 0); --weights does not apply" in capsys.readouterr().err
 
     from gf.common.io import torch_load_safe
     from gf.runners.checkpointer import save_checkpoint
@@ -129,3 +134,23 @@ def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(traine
     assert gf_main(["predict", "--checkpoint", str(bare), "--video", video, "--question", "q", "--options",
                     *OPTIONS]) == 4
     assert "records no feature recipe" in capsys.readouterr().err
+
+
+def test_recorded_weights_must_be_the_file_given():
+    """A recipe made with a weights file needs that very file (its sha256), or nothing runs."""
+    import hashlib
+
+    from gf.common.errors import CheckpointError, ConfigError
+    from gf.inference.predict import extraction_options
+
+    recipe = {"backbone": {"name": "resnet18", "data_config": {"input_size": [3, 224, 224]},
+                           "weights": {"kind": "file", "file": "r18.safetensors", "sha256": "0" * 64}},
+              "sampling": {"num_frames": 8}}
+    with pytest.raises(ConfigError, match="give it with --weights"):
+        extraction_options(recipe, "v.mp4", "out")
+    other = Path(__file__)
+    with pytest.raises(CheckpointError, match="has sha256"):
+        extraction_options(recipe, "v.mp4", "out", weights=str(other))
+    recipe["backbone"]["weights"]["sha256"] = hashlib.sha256(other.read_bytes()).hexdigest()
+    options = extraction_options(recipe, "v.mp4", "out", weights=str(other))
+    assert options.weights == str(other) and options.num_frames == 8 and options.input_size == 224
