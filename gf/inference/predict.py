@@ -177,7 +177,7 @@ def _events(model, features, glance, class_names, window) -> List[Event]:
 
     if glance is None:
         return []
-    logits, spans = glance["pred_logits"], glance["pred_spans"]
+    logits, spans = torch.as_tensor(glance["pred_logits"]), torch.as_tensor(glance["pred_spans"])
     probs = torch.softmax(logits.float(), -1)
     background = probs.shape[-1] - 1
     start, end = window

@@ -400,6 +400,7 @@ class GlanceFocus(nn.Module):
             answer = answer_vocab[prediction]
         else:
             answer = prediction
-        glance = {"pred_logits": out["pred_logits"][0].float().cpu(), "pred_spans": out["pred_spans"][0].float().cpu()}
+        glance = {"pred_logits": out["pred_logits"][0].float().cpu().tolist(),
+                  "pred_spans": out["pred_spans"][0].float().cpu().tolist()}
         return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer,
                 "glance": glance}
