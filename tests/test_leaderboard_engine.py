@@ -421,3 +421,25 @@ def test_nextqa_official_result_files_score_like_gf_predictions_with_video_resam
     assert table["resampling_unit"] == "video"  # 6 questions about 2 videos
     (pair,) = table["pairs"]
     assert pair["difference"] == 0 and not pair["significant"] and pair["test"] == "mcnemar"
+
+
+def test_a_changed_split_is_evaluated_again_and_its_old_results_are_not_shown(board_setup, count_predictions):
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    manifest = load_manifest(manifest_path)
+    run_leaderboard(manifest, progress=False)
+    val = tmp_path / "data" / "SYNTHETIC_STAR" / "txt_db" / "val.jsonl"
+    lines = val.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["question"] = first["question"] + " (reworded)"
+    val.write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")  # the annotations change
+    only_a = run_leaderboard(load_manifest(manifest_path), only=["a"], progress=False)
+    assert sorted((i.entry, i.split) for i in only_a.computed) == [("a", "val")]
+    val_table = next(t for t in assemble_board(manifest.output_dir)["tables"] if t["split"] == "val")
+    assert [r["entry"] for r in val_table["rows"]] == ["a"] and val_table["pending"] == ["b"]  # b's is stale
+    assert any("another version of the split" in n for n in val_table["notes"])
+    again = run_leaderboard(load_manifest(manifest_path), progress=False)
+    assert sorted((i.entry, i.split) for i in again.computed) == [("b", "val")]
+    assert len(again.cached) == 3 and len(count_predictions) == 6
+    record = json.loads((Path(manifest.output_dir) / "splits/tiny/val.json").read_text())
+    done = json.loads((Path(manifest.output_dir) / "results/a/tiny/val/result.json").read_text())
+    assert done["provenance"]["split_fingerprint"] == record["fingerprint"]
