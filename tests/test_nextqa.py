@@ -183,7 +183,8 @@ def test_builder_with_int_keyed_features(nextqa_root):
     ds = b.build_datasets()
     assert {s: len(d) for s, d in ds.items()} == {"train": 10, "val": 6, "test": 4}
     assert b.info() == {"num_options": 5, "num_event_classes": None, "event_pred_dim": None, "feature_dim": D,
-                        "max_feats": 6, "max_events": None, "answer_vocab": None}
+                        "max_feats": 6, "max_events": None, "answer_vocab": None, "class_names": None,
+                        "feature_recipe": None}
     assert b.answer_mode == "mc" and b.benchmark == "nextqa"
     val = ds["val"]
     item = val[1]
