@@ -122,9 +122,9 @@ def count_predictions(monkeypatch):
     calls = []
     original = Evaluation._predict
 
-    def counting(self, item, cfg, ds):
+    def counting(self, item, *args):
         calls.append((item.entry, item.benchmark, item.split))
-        return original(self, item, cfg, ds)
+        return original(self, item, *args)
 
     monkeypatch.setattr(Evaluation, "_predict", counting)
     return calls
@@ -443,3 +443,44 @@ def test_a_changed_split_is_evaluated_again_and_its_old_results_are_not_shown(bo
     record = json.loads((Path(manifest.output_dir) / "splits/tiny/val.json").read_text())
     done = json.loads((Path(manifest.output_dir) / "results/a/tiny/val/result.json").read_text())
     assert done["provenance"]["split_fingerprint"] == record["fingerprint"]
+
+
+def test_a_failed_recomputation_shows_the_failure_not_the_old_figures(board_setup):
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    manifest = load_manifest(manifest_path)
+    run_leaderboard(manifest, progress=False)
+    wide = save_untrained(cfg, tmp_path / "wide.pth", seed=4, options=["model.d_model=64"])
+    b.write_bytes(wide.read_bytes())  # b's checkpoint is replaced by one that does not fit its config
+    summary = run_leaderboard(load_manifest(manifest_path), progress=False)
+    assert sorted((i.entry, i.split) for i in summary.failed) == [("b", "test"), ("b", "val")]
+    folder = Path(manifest.output_dir) / "results/b/tiny/val"
+    assert not (folder / "result.json").exists()
+    assert json.loads((folder / "failed.json").read_text())["key"] is not None
+    for table in assemble_board(manifest.output_dir)["tables"]:
+        assert [r["entry"] for r in table["rows"]] == ["a"] and [f["entry"] for f in table["failures"]] == ["b"]
+
+
+def test_a_predictions_file_is_scored_against_the_splits_labels(board_setup):
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    run_leaderboard(load_manifest(manifest_path), progress=False)
+    data = json.loads((tmp_path / "board/results/a/tiny/val/val_leaderboard_predictions.json").read_text())
+    qid = sorted(data["predictions"])[0]
+    record = data["predictions"][qid]
+    record["answer"] = (record["answer"] + 1) % 4  # relabelled so that it would score itself
+    edited = tmp_path / "relabelled.json"
+    edited.write_text(json.dumps(data))
+    manifest = load_manifest(write_manifest(tmp_path, f"""
+        - name: relabelled
+          predictions: {{tiny: {{val: {edited}}}}}
+    """, name="relabelled", out=tmp_path / "relabelled_board"))
+    (error,) = run_leaderboard(manifest, progress=False).failed.values()
+    assert qid in error and "the split's annotation says" in error
+
+
+def test_mixed_precision_is_part_of_the_key(board_setup, count_predictions):
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    run_leaderboard(load_manifest(manifest_path), progress=False)
+    text = manifest_path.read_text().replace(f"checkpoint: {b}", f"checkpoint: {b}\n    options: [run.amp=bf16]")
+    manifest_path.write_text(text)
+    again = run_leaderboard(load_manifest(manifest_path), progress=False)
+    assert sorted((i.entry, i.split) for i in again.computed) == [("b", "test"), ("b", "val")]

@@ -504,7 +504,8 @@ def _extract_into_place(archive: Path, entry: DataEntry, root: Path, target: Pat
 
 def _swap_into_place(folder: Path, target: Path, staging: Path) -> None:
     """Rename ``folder`` onto ``target``; an old ``target`` is moved into ``staging`` first
-    (and deleted with it), so the builder sees either the old folder or the new one."""
+    (and deleted with it), so a reader never finds a half-extracted folder: between the two
+    renames there is briefly no folder at all, which a builder reports as missing."""
     if target.exists() or target.is_symlink():
         retired = staging / "retired"
         os.rename(target, retired)

@@ -91,7 +91,8 @@ class VerifyReport:
         lines = []
         worst = sorted(self.per_key.items(), key=lambda kv: (kv[1]["cosine"] is not None,
                                                              kv[1]["cosine"] if kv[1]["cosine"] is not None else 0))
-        shown = [(k, v) for k, v in worst if k in set(self.low) | set(self.shape_mismatches)][:limit]
+        differing = set(self.low) | set(self.shape_mismatches)
+        shown = [(k, v) for k, v in worst if k in differing][:limit]
         if shown:
             lines.append("keys that differ (worst first):")
             for k, v in shown:

@@ -90,7 +90,8 @@ def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike
     input_size = (spec.get("data_config") or {}).get("input_size")
     return ExtractOptions(videos=str(video), out=str(out), backbone=spec["name"], num_frames=sampling.get("num_frames"),
                           fps=sampling.get("fps"), windows=[windows_file] if windows_file else None,
-                          window_tolerance=float(sampling.get("window_tolerance_s") or 0.5), format="npy",
+                          window_tolerance=(0.5 if sampling.get("window_tolerance_s") is None
+                                            else float(sampling["window_tolerance_s"])), format="npy",
                           workers=0, device=device, input_size=int(input_size[-1]) if input_size else None,
                           progress=False, **options)
 
@@ -99,11 +100,11 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract, failure_error
-    from gf.extraction.recipe import read_recipe
+    from gf.extraction.recipe import identity, read_recipe
 
     key = video.stem
     listing = work / "videos.txt"
-    listing.write_text(str(video.resolve()) + "\n")
+    listing.write_text(str(video.absolute()) + "\n")  # not resolved: the key is the name given, link or not
     windows_file = None
     if start is not None or end is not None:
         if start is None or end is None:
@@ -117,9 +118,10 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     if summary.failures:
         raise failure_error(summary, windows_file is not None)
     made = read_recipe(str(work / "features"))
-    if made["backbone"]["data_config"] != recipe["backbone"]["data_config"]:
-        raise CheckpointError(f"the backbone's preprocessing here ({made['backbone']['data_config']}) differs from "
-                              f"the recipe's ({recipe['backbone']['data_config']}); are timm's versions different?")
+    if identity(made)["backbone"] != identity(recipe)["backbone"]:
+        raise CheckpointError(f"the backbone made here ({made['backbone']}) differs from the checkpoint's recipe "
+                              f"({recipe['backbone']}): other weights or preprocessing (a different timm version?) "
+                              f"would give other features than the model was trained on")
     store = open_feature_store(str(work / "features"), format="npy")
     features = store[key]
     meta = json.loads((work / "features" / "meta" / f"{key}.json").read_text())

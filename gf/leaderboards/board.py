@@ -188,8 +188,12 @@ def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0)))
     if len(outcomes) >= 2:
         ordered = {r["entry"]: outcomes[r["entry"]] for r in rows if r["entry"] in outcomes}
-        pairs = stats.compare_all(ordered, samples=samples, seed=seed, confidence=confidence,
-                                  alpha=statistics["alpha"])
+        try:
+            pairs = stats.compare_all(ordered, samples=samples, seed=seed, confidence=confidence,
+                                      alpha=statistics["alpha"])
+        except ValueError as e:  # entries scored on different questions cannot be paired
+            pairs = []
+            table["notes"].append(f"no paired tests: {e}")
         table["pairs"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()} for p in pairs]
         best = next(iter(ordered))
         for pair in table["pairs"]:
@@ -207,6 +211,12 @@ def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
             if not table["columns"]:
                 table["columns"] = [{"key": k, "label": k.split("/", 1)[-1]} for k in figure["cells"]]
     table["rows"] = rows
+    versions = {(r["provenance"].get("gf_version"), r["provenance"].get("git_commit")) for r in rows
+                if r["kind"] == "measured"}
+    if len(versions) > 1:
+        table["notes"].append("the rows were computed by different gf versions or commits ("
+                              + "; ".join(f"{v or '?'} {c or ''}".strip() for v, c in sorted(versions, key=str))
+                              + "); rerun the older ones if gf's scoring or model code changed between them")
     if split_record is not None and not outcomes and measured:
         table["notes"].append("no labelled questions: scores are n/a (e.g. a test split whose answers are hidden)")
     return table

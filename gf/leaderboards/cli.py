@@ -58,9 +58,17 @@ def run(args) -> int:
                               plugins=args.plugins or [])
     print(f"[gf] {len(summary.computed)} computed, {len(summary.cached)} already done, "
           f"{len(summary.busy)} being computed by another process, {len(summary.failed)} failed", file=sys.stderr)
-    _render(Path(manifest.output_dir))
+    failures = None
     if summary.failed:
         lines = "; ".join(f"{item}: {one_line(error, 300)}" for item, error in summary.failed.items())
-        raise EvaluationError(f"{len(summary.failed)} result(s) failed (each recorded in its failed.json under "
-                              f"{Path(manifest.output_dir) / 'results'}; the board lists them): {lines}")
+        failures = (f"{len(summary.failed)} result(s) failed (each recorded in its failed.json under "
+                    f"{Path(manifest.output_dir) / 'results'}; the board lists them): {lines}")
+    try:
+        _render(Path(manifest.output_dir))
+    except Exception as e:
+        if failures is None:
+            raise
+        raise EvaluationError(f"{failures}; writing the board failed too: {one_line(str(e), 300)}") from e
+    if failures:
+        raise EvaluationError(failures)
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import socket
 import subprocess
 import time
@@ -29,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
 from gf.common.io import atomic_write_json
@@ -105,12 +104,16 @@ def select_shard(items: Sequence[WorkItem], shard: Optional[Tuple[int, int]]) ->
 
 def _git_commit() -> Optional[str]:
     """The commit of the gf source tree, when gf runs from a git checkout."""
+    package_root = Path(__file__).resolve().parents[2]  # the folder holding the gf package
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=package_root, capture_output=True,
                              text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package_root:
+        return None  # gf installed inside some other repository: its commit says nothing about gf
+    return lines[1]
 
 
 def _now() -> str:
@@ -130,17 +133,22 @@ class FrozenTextEncoderPool:
     def _digest(module) -> str:
         import hashlib
 
+        import torch
+
         h = hashlib.sha256()
         for name, tensor in module.state_dict().items():
             h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            h.update(str(tensor.dtype).encode())
+            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()
 
-    def share(self, model) -> bool:
+    def share(self, model, context: Tuple[Any, ...] = ()) -> bool:
+        """``context``: what else changes the encoded states (mixed precision, device)."""
         encoder = getattr(model, "text_encoder", None)
         if encoder is None or not getattr(encoder, "use_cache", False):
             return False
-        signature = (encoder.name, encoder.max_length, encoder.truncation, self._digest(encoder.backbone))
+        signature = (encoder.name, encoder.max_length, encoder.truncation, tuple(context),
+                     self._digest(encoder.backbone))
         first = self._first.setdefault(signature, encoder)
         if first is encoder:
             return False
@@ -277,70 +285,94 @@ class Evaluation:
         what: Dict[str, Any] = {"dataset": dataset, "dataset_config": to_dict(bench_cfg.datasets[dataset])}
         if cfg is not None:
             model = {k: v for k, v in to_dict(cfg.model).items() if k != "checkpoint"}
-            what.update(model=model, task=cfg.run.task)
+            from gf.runners.runner_base import pick_device
+
+            # mixed precision (CUDA only) and the device change the figures too
+            what.update(model=model, task=cfg.run.task, amp=cfg.run.amp, device=pick_device(cfg.run.device).type)
         else:
             what["predictions"] = True
         return canonical_hash(what)
 
+    def _split_is_current(self, item: WorkItem, fingerprint: Optional[str]) -> bool:
+        """The saved split record describes the split as it is now (a run on another version
+        of the data rewrites it, and results keyed to the old one are then not trusted)."""
+        record = read_json_or_none(split_file(self.root, item.benchmark, item.split), "leaderboard split record")
+        return bool(record) and record.get("fingerprint") == fingerprint
+
     def run(self, item: WorkItem) -> str:
-        """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy"."""
+        """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy".
+
+        Everything happens under the result's lock. Once the result is found out of date,
+        its old ``result.json`` is removed before anything else is written, so a failed
+        recomputation leaves a failure (``failed.json``, with the error and the key), never
+        the old figures looking current."""
+        from contextlib import ExitStack
+
         from gf.common.io import output_lock, remove_stale_temp_files
 
         paths = ResultPaths(self.root, item.entry, item.benchmark, item.split)
-        entry = self.manifest.entry(item.entry)
-        cfg = self.entry_config(item) if entry.kind == "model" else None
-        source, source_sha = self._source(item)
-        config_hash = self._config_hash(item, cfg)
-        fingerprint = self.fingerprint(item.benchmark, item.split)
-        key = result_key(source_sha, fingerprint, config_hash)
-        if paths.is_done(key) and split_file(self.root, item.benchmark, item.split).is_file():
-            return "cached"
-        try:
-            lock = output_lock(paths.folder, "gf leaderboard run")
-            lock.__enter__()
-        except OutputLockedError:
-            return "busy"
-        try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(output_lock(paths.folder, "gf leaderboard run"))
+            except OutputLockedError:
+                return "busy"
             remove_stale_temp_files(paths.folder)
-            if paths.is_done(key) and split_file(self.root, item.benchmark, item.split).is_file():
-                return "cached"  # another process finished it while this one waited
-            start = time.perf_counter()
-            ds = self.dataset(item.benchmark, item.split)
-            provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
-                          "split_fingerprint": fingerprint, "date": _now(), "host": self.host, "result_key": key}
-            if entry.kind == "model":
-                provenance.update(checkpoint=entry.checkpoint, checkpoint_sha256=source_sha, predictions_sha256=None)
-                predictions = self._predict(item, cfg, ds)
-            else:
-                provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
-                                  predictions_sha256=source_sha)
-                predictions = _read_predictions(source, ds, item)
-            from gf.tasks.videoqa import VideoQATask
+            key = None
+            try:
+                entry = self.manifest.entry(item.entry)
+                cfg = self.entry_config(item) if entry.kind == "model" else None
+                source, source_sha = self._source(item)
+                config_hash = self._config_hash(item, cfg)
+                fingerprint = self.fingerprint(item.benchmark, item.split)
+                key = result_key(source_sha, fingerprint, config_hash)
+                if paths.is_done(key) and self._split_is_current(item, fingerprint):
+                    return "cached"
+                paths.clear_done()
+                start = time.perf_counter()
+                ds = self.dataset(item.benchmark, item.split)
+                provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
+                              "split_fingerprint": fingerprint, "date": _now(), "host": self.host, "result_key": key}
+                if entry.kind == "model":
+                    provenance.update(checkpoint=entry.checkpoint, checkpoint_sha256=source_sha,
+                                      predictions_sha256=None)
+                    predictions = self._predict(item, cfg, ds, source, source_sha)
+                else:
+                    provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
+                                      predictions_sha256=source_sha)
+                    predictions = _read_predictions(source, ds, item)
+                from gf.tasks.videoqa import VideoQATask
 
-            split_ds = ds.splits[item.split]
-            VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info, expected_ids=split_ds.question_ids(),
-                                 output_dir=paths.folder, tag=TAG, provenance=provenance)
-            paths.write_done({"key": key, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
-                              "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
-                              "computed_at": _now(), "seconds": round(time.perf_counter() - start, 3),
-                              "predictions": paths.predictions.name, "report": paths.report.name})
-            return "computed"
-        finally:
-            lock.__exit__(None, None, None)
+                split_ds = ds.splits[item.split]
+                VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info,
+                                     expected_ids=split_ds.question_ids(), output_dir=paths.folder, tag=TAG,
+                                     provenance=provenance)
+                paths.write_done({"key": key, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
+                                  "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
+                                  "computed_at": _now(), "seconds": round(time.perf_counter() - start, 3),
+                                  "predictions": paths.predictions.name, "report": paths.report.name})
+                return "computed"
+            except Exception as error:  # recorded while the lock is held; the caller reports it
+                paths.clear_done()
+                paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry,
+                                    "benchmark": item.benchmark, "split": item.split, "run_id": self.run_id})
+                raise
 
-    def _predict(self, item: WorkItem, cfg, ds) -> Dict[str, Dict[str, Any]]:
+    def _predict(self, item: WorkItem, cfg, ds, source: Path, source_sha: str) -> Dict[str, Dict[str, Any]]:
         from gf.common.config import to_dict
         from gf.common.registry import registry
         from gf.runners.build import build_model, model_config_for
         from gf.runners.runner_base import Runner, pick_device
 
         model_config = model_config_for(to_dict(cfg.model), ds)
-        model_key = (item.entry, canonical_hash(model_config))
+        model_key = (item.entry, source_sha, canonical_hash(model_config))
         if self._model_key != model_key:
             self._model = None  # one model in memory at a time
-            model, source = build_model(cfg, model_config, evaluating=True)
-            self.text_pool.share(model)
-            self._model, self._model_key = (model, source, model_config), model_key
+            model, loaded_from = build_model(cfg, model_config, evaluating=True)
+            if self.sha256(Path(loaded_from)) != source_sha:  # rewritten since it was hashed (a training still running?)
+                raise EvaluationError(f"checkpoint {loaded_from} changed while it was being evaluated (sha256 "
+                                      f"{source_sha} when the result's key was made); rerun once it is final")
+            self.text_pool.share(model, context=(cfg.run.amp, pick_device(cfg.run.device).type))
+            self._model, self._model_key = (model, loaded_from, model_config), model_key
         model, source, model_config = self._model
         task = registry.get_task_class(cfg.run.task)()
         runner = Runner(cfg, task, model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
@@ -359,6 +391,7 @@ def _read_predictions(path: Path, ds, item: WorkItem) -> Dict[str, Dict[str, Any
     file (whose category fields come from the split's own records)."""
     from gf.evaluation import is_predictions_file, load_predictions
 
+    records = {r["question_id"]: r for r in ds.splits[item.split].records}
     if is_predictions_file(path):
         pf = load_predictions(path)
         if pf.benchmark != ds.benchmark:
@@ -366,14 +399,27 @@ def _read_predictions(path: Path, ds, item: WorkItem) -> Dict[str, Dict[str, Any
                                   f"as {ds.benchmark}")
         if pf.split != item.split:
             logger.warning("%s says split %r; scoring it as %s/%s", path, pf.split, item.benchmark, item.split)
-        return pf.predictions
+        for qid, record in pf.predictions.items():  # a file is scored against the split, not its own labels
+            mine = records.get(qid)
+            if mine is None:
+                continue  # the coverage check names every such question
+            if record.get("answer") != mine.get("answer"):
+                raise EvaluationError(f"{path}: question {qid!r} has answer {record.get('answer')!r} but the split's "
+                                      f"annotation says {mine.get('answer')!r}: the file was made for other "
+                                      f"annotations (or carries labels the split hides)")
+            fields = record.get("fields") or {}
+            differing = [k for k, v in (mine.get("fields") or {}).items() if k in fields and fields[k] != v]
+            if differing:
+                raise EvaluationError(f"{path}: question {qid!r}: fields {', '.join(differing)} differ from the "
+                                      f"split's annotation; categories come from the split")
+        return {qid: dict(r, fields={**(r.get("fields") or {}), **(records[qid].get("fields") or {})})
+                if qid in records else r for qid, r in pf.predictions.items()}
     if ds.benchmark != "nextqa":
         raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions); only NExT-QA also "
                               f"accepts its official results format")
     from gf.evaluation.nextqa import read_official_results
 
     results = read_official_results(path)
-    records = {r["question_id"]: r for r in ds.splits[item.split].records}
     out = {}
     for qid, result in results.items():
         record = records.get(qid)
@@ -410,15 +456,8 @@ def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], ru
         try:
             outcome = evaluation.run(item)
             error = None
-        except Exception as e:  # one entry's failure must not stop the others
-            outcome, failure = "failed", _describe_failure(e)
-            error = failure["error"]
-            try:
-                ResultPaths(root, item.entry, item.benchmark, item.split).write_failed(
-                    {**failure, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
-                     "run_id": run_id})
-            except OSError as write_error:  # still report the original failure
-                logger.error("could not record the failure of %s: %s", item, write_error)
+        except Exception as e:  # one entry's failure must not stop the others (run() recorded it)
+            outcome, error = "failed", _describe_failure(e)["error"]
             logger.debug("%s failed", item, exc_info=True)
         if outcome == "computed":
             summary.computed.append(item)
@@ -518,9 +557,9 @@ def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run
             try:
                 message = queue.get(timeout=1.0)
             except Exception:  # queue.Empty: check that the workers are alive
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead and all(p.exitcode is not None for p in procs):
-                    break
+                if all(p.exitcode is not None for p in procs) and any(p.exitcode != 0 for p in procs):
+                    if queue.empty():  # every message of the workers that did report has been read
+                        break
                 continue
             if message is None:
                 finished += 1

@@ -263,6 +263,9 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
                     c.fail(f"{key}.{needed}", "is required for a model entry")
             wanted = spec.get("benchmarks")
             wanted = c.strings(wanted, f"{key}.benchmarks") if wanted is not None else None
+            if wanted is not None and not wanted:
+                c.fail(f"{key}.benchmarks", "is empty, so the entry would evaluate nothing; list benchmarks or drop "
+                                            "the key (every benchmark)")
             for b in wanted or ():
                 if b not in benchmarks:
                     c.fail(f"{key}.benchmarks", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")

@@ -74,6 +74,11 @@ class ResultPaths:
     def write_failed(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.failed, dict(record))
 
+    def clear_done(self) -> None:
+        """Forget the kept result: it no longer describes what this entry would give now."""
+        if self.done.exists():
+            self.done.unlink()
+
 
 def split_file(root: PathLike, benchmark: str, split: str) -> Path:
     return Path(root) / "splits" / benchmark / f"{split}.json"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Spread one leaderboard over a SLURM job array: task i of N runs the i-th of N disjoint
 # parts of the work into the shared output folder; each result is written atomically
-# under its own lock. When all tasks are done, `gf leaderboard show <output_dir>` (or the
-# last task to finish) merges the board.
+# under its own lock. Each task writes the board with what is finished when it ends; once
+# all tasks are done, run `gf leaderboard show <output_dir>` for the complete board.
+# Every task must see the data at the same paths (the split fingerprint covers them).
 #
 #   sbatch --array=0-3 run_scripts/leaderboard/slurm_array.sh projects/leaderboards/demo.yaml
 #
@@ -12,4 +13,5 @@
 set -euo pipefail
 MANIFEST="${1:?usage: sbatch --array=0-(N-1) $0 MANIFEST}"
 COUNT="${SLURM_ARRAY_TASK_COUNT:?run me as a job array (sbatch --array=0-3 ...)}"
-python -m gf leaderboard run --manifest "$MANIFEST" --shard "${SLURM_ARRAY_TASK_ID}/${COUNT}" --no-progress
+INDEX=$(( SLURM_ARRAY_TASK_ID - ${SLURM_ARRAY_TASK_MIN:-0} ))  # --array=1-4 works as well as 0-3
+python -m gf leaderboard run --manifest "$MANIFEST" --shard "${INDEX}/${COUNT}" --no-progress
