@@ -92,15 +92,10 @@ def cmd_train(args) -> int:
     from gf.runners import build_runner
 
     cfg = _config(args)
-    runner = build_runner(cfg)
-    try:
+    with build_runner(cfg) as runner:  # closes, without waiting for other ranks if this one failed
         runner.train()
         if cfg.run.test_splits:
             runner.test()
-    except BaseException:
-        runner.close(failed=True)
-        raise
-    runner.close()
     return 0
 
 
@@ -158,15 +153,10 @@ def cmd_evaluate(args) -> int:
     from gf.runners import build_runner
 
     splits = args.splits or list(cfg.run.test_splits)
-    runner = build_runner(cfg, splits=splits)  # initialises the model from model.checkpoint
-    try:
+    with build_runner(cfg, splits=splits) as runner:  # initialises the model from model.checkpoint
         for name in runner.dataset_names():
             for split in splits:
                 runner.evaluate_split(split, tag=args.tag, dataset=name)
-    except BaseException:
-        runner.close(failed=True)
-        raise
-    runner.close()
     return 0
 
 

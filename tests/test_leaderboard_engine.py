@@ -440,7 +440,7 @@ def test_a_changed_split_is_evaluated_again_and_its_old_results_are_not_shown(bo
     again = run_leaderboard(load_manifest(manifest_path), progress=False)
     assert sorted((i.entry, i.split) for i in again.computed) == [("b", "val")]
     assert len(again.cached) == 3 and len(count_predictions) == 6
-    record = json.loads((Path(manifest.output_dir) / "splits/tiny/val.json").read_text())
+    record = json.loads((Path(manifest.output_dir) / "splits/tiny/val/record.json").read_text())
     done = json.loads((Path(manifest.output_dir) / "results/a/tiny/val/result.json").read_text())
     assert done["provenance"]["split_fingerprint"] == record["fingerprint"]
 

@@ -217,33 +217,38 @@ def _is_root(raw: str, is_dir: bool) -> bool:
     return is_dir and "\x00" not in raw and not raw.startswith(("/", "\\")) and not _normalize(raw)
 
 
-def _check_tar_member(archive: Path, info: tarfile.TarInfo, root: str) -> Member:
-    if _is_root(info.name, info.isdir()):
+def _check_member(archive: Path, root: str, raw: str, is_dir: bool, size: int, kind_problem: Optional[str],
+                  extra_check=None) -> Member:
+    """One member, tar or zip: a plain relative name of a plain kind that stays inside
+    ``root`` (and whatever the format's own filter says), or the archive is refused."""
+    if _is_root(raw, is_dir):
         return Member("", True, 0)
-    reason = _name_problem(info.name) or _tar_kind(info)
-    name = _normalize(info.name)
+    reason = _name_problem(raw) or kind_problem
+    name = _normalize(raw)
     if reason is None and not _inside(root, name):
         reason = "it resolves outside the output folder"
-    if reason is None and hasattr(tarfile, "data_filter"):
+    if reason is None and extra_check is not None:
+        reason = extra_check()
+    if reason is not None:
+        raise _refuse(archive, raw, reason)
+    return Member(name, is_dir, 0 if is_dir else int(size))
+
+
+def _check_tar_member(archive: Path, info: tarfile.TarInfo, root: str) -> Member:
+    def data_filter() -> Optional[str]:
+        if not hasattr(tarfile, "data_filter"):
+            return None
         try:
             tarfile.data_filter(info, root)
         except tarfile.FilterError as err:
-            reason = f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
-    if reason is not None:
-        raise _refuse(archive, info.name, reason)
-    return Member(name, info.isdir(), 0 if info.isdir() else int(info.size))
+            return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+        return None
+
+    return _check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info), data_filter)
 
 
 def _check_zip_member(archive: Path, info: zipfile.ZipInfo, root: str) -> Member:
-    if _is_root(info.filename, info.is_dir()):
-        return Member("", True, 0)
-    reason = _name_problem(info.filename) or _zip_kind(info)
-    name = _normalize(info.filename)
-    if reason is None and not _inside(root, name):
-        reason = "it resolves outside the output folder"
-    if reason is not None:
-        raise _refuse(archive, info.filename, reason)
-    return Member(name, info.is_dir(), 0 if info.is_dir() else int(info.file_size))
+    return _check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
 
 
 def _check_tree(archive: Path, members: Sequence[Member]) -> None:

@@ -398,9 +398,9 @@ def output_lock(folder: PathLike, command: str) -> OutputLock:
     return OutputLock(folder, command)
 
 
-def remove_stale_temp_files(folder: PathLike) -> List[Path]:
+def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Path]:
     """Delete the temporary files of interrupted :func:`atomic_write` calls under ``folder``
-    (recursively) and return their paths, sorted.
+    (recursively, or in ``folder`` itself only) and return their paths, sorted.
 
     Those are regular files named ``.<name>.<8 characters>.tmp`` (``mkstemp`` with
     ``prefix=".<name>."``, ``suffix=".tmp"``). Call it only while holding
@@ -412,7 +412,9 @@ def remove_stale_temp_files(folder: PathLike) -> List[Path]:
     removed: List[Path] = []
     if not root.is_dir():
         return removed
-    for dirpath, _dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root):
+        if not recursive:
+            dirnames.clear()  # subfolders may be other writers' (each under its own lock)
         for name in filenames:
             if not _ATOMIC_TEMP.fullmatch(name):
                 continue

@@ -6,11 +6,14 @@ code is loaded.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
-from typing import Any, Iterable, Type, Union
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional, Type, Union
 
-__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "normalize_sha256"]
+__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "normalize_sha256",
+           "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -57,6 +60,20 @@ def normalize_sha256(value: Any, *, where: str = "sha256", error: Type[Exception
     if not _SHA256_RE.fullmatch(text):
         raise error(f"{where}: sha256 must be 64 hexadecimal characters, got {value!r}.")
     return text
+
+
+def finite_number(x: Any) -> Optional[float]:
+    """``x`` as a float when it is a finite number, else None: records mark what was not
+    measured with null, a bool is not a number, and a NaN must never pass for a figure."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def utc_now() -> str:
+    """The time stamp gf writes into records: UTC, ISO 8601, whole seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:

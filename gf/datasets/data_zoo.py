@@ -45,14 +45,13 @@ import shutil
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from gf.common.archives import Member, check_archive, safe_extract
 from gf.common.download import DestinationExistsError, cache_dir, download, gdrive_file_id, sha256sum
 from gf.common.errors import ConfigError, DataFileError, DownloadError, RegistryError
-from gf.common.utils import PathLike, did_you_mean, normalize_sha256
+from gf.common.utils import PathLike, did_you_mean, normalize_sha256, utc_now
 
 __all__ = [
     "DATA_PREFIX",
@@ -293,7 +292,7 @@ def record_data_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
                                 f"refusing to replace it with {digest}.")
         raw["recorded_hashes"][entry.key] = {
             "sha256": digest, "url": url or entry.url, "entry_url": entry.url,
-            "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gf_version": __version__}
+            "recorded_at": utc_now(), "gf_version": __version__}
 
     zoo._update_file(path, change)
     logger.warning("data bundle %s had no sha256: recorded %s (from its first download, %s) in %s. Later downloads "
@@ -493,7 +492,7 @@ def _extract_into_place(archive: Path, entry: DataEntry, root: Path, target: Pat
             atomic_write_json(folder / MARKER, {
                 "format": MARKER_FORMAT, "entry": entry.name, "sha256": digest, "url": source,
                 "archive": archive.name, "stripped": prefix + "/" if prefix else "",
-                "extracted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "extracted_at": utc_now(),
                 "gf_version": __version__})
             _swap_into_place(folder, target, staging)
         finally:

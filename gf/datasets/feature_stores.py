@@ -461,7 +461,9 @@ def _wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
     return name[:dot], name[dot + 1 :].lower()
 
 
-def _npy_bytes(value: Any, key: str) -> bytes:
+def npy_bytes(value: Any, key: str) -> bytes:
+    """A numeric ``[T, D]`` array (or tensor) as ``.npy`` bytes, never pickled: what a
+    webdataset shard member holds, whoever writes the shard."""
     arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     if arr.ndim == 0 or arr.dtype.kind not in "fiu":
         raise DatasetError(
@@ -641,7 +643,7 @@ def write_webdataset_shards(
             writer = TarWriter(fh, encoder=False, format="PAX_FORMAT", mtime=0)
             with writer:
                 for i in range(bounds[shard_no], bounds[shard_no + 1]):
-                    writer.write({"__key__": encode_wds_key(keys[i]), ext: _npy_bytes(raw_values[i], keys[i])})
+                    writer.write({"__key__": encode_wds_key(keys[i]), ext: npy_bytes(raw_values[i], keys[i])})
         paths.append(str(path))
     for stale in set(existing) - set(paths):
         os.unlink(stale)

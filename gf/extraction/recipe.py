@@ -9,11 +9,11 @@ instead of silently mixing two kinds of features.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
+from gf.common.utils import utc_now
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json, load_json
 
@@ -25,10 +25,6 @@ RECIPE_VERSION = 1
 
 #: where the features live inside the output folder, per format
 STORE_NAMES = {"webdataset": ".", "npy": ".", "pth": "features.pth", "hdf5": "features.h5"}
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
@@ -62,7 +58,7 @@ def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
             "shard_size": shard_size if fmt == "webdataset" else None,
         },
         "software": {"gf": __version__, "timm": timm.__version__, "torch": torch.__version__},
-        "created": _now(),
+        "created": utc_now(),
     }
 
 
@@ -122,7 +118,7 @@ def check_or_write_recipe(out: str, recipe: Dict[str, Any]) -> Dict[str, Any]:
             f"Use another --out folder, or delete this one to start over.")
     merged = dict(old)
     merged["software"] = recipe["software"]
-    merged["updated"] = _now()
+    merged["updated"] = utc_now()
     merged.setdefault("output", {})["shard_size"] = recipe["output"].get("shard_size")
     atomic_write_json(os.path.join(out, RECIPE_NAME), merged)
     return merged

@@ -8,12 +8,12 @@ name that two videos share is an error now rather than a silently overwritten fe
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from gf.common.utils import finite_number
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import read_text_utf8
 
@@ -82,10 +82,6 @@ def list_videos(videos: str) -> List[Tuple[str, str]]:
     return out
 
 
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _id(value: Any, field_name: str, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value):
         raise DataFileError(f"{where}: '{field_name}' must be a non-empty string or an integer id, got {value!r}")
@@ -129,7 +125,7 @@ def read_windows(paths: Sequence[str]) -> List[Window]:
             where_q = f"{where} (question_id {qid!r})"
             vid = _id(rec.get("video_id"), "video_id", where_q)
             start, end = rec.get("start"), rec.get("end")
-            if not (_number(start) and _number(end)):
+            if finite_number(start) is None or finite_number(end) is None:
                 raise DataFileError(f"{where_q}: 'start' and 'end' must be numbers of seconds, got {start!r}, {end!r}")
             if start < 0 or end <= start:
                 raise DataFileError(f"{where_q}: window [{start}, {end}] is empty or negative; need 0 <= start < end")

@@ -35,7 +35,7 @@ import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
-from gf.datasets.feature_stores import decode_wds_key, encode_wds_key
+from gf.datasets.feature_stores import decode_wds_key, encode_wds_key, npy_bytes
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
            "normalise_format", "check_keys"]
@@ -53,12 +53,6 @@ def normalise_format(fmt: str) -> str:
         return FORMATS[str(fmt).lower()]
     except KeyError:
         raise ConfigError(f"--format {fmt!r}: choose webdataset (default), pth, h5 or npy") from None
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -161,7 +155,7 @@ class WebDatasetWriter(FeatureWriter):
 
     def add(self, key, array, meta):
         enc = encode_wds_key(key)
-        self._buffer.append((enc, _npy_bytes(array), _json_bytes(meta)))
+        self._buffer.append((enc, npy_bytes(array, key), _json_bytes(meta)))
         if len(self._buffer) >= self.shard_size:
             self._flush()
 

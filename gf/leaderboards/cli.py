@@ -25,16 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (plugin benchmarks)")
 
 
-def _render(root: Path) -> dict:
+def _render(root: Path) -> None:
     from gf.leaderboards.board import assemble_board
+    from gf.leaderboards.engine import hold_board
     from gf.leaderboards.render import render_all, render_markdown
 
-    board = assemble_board(root)
-    written = render_all(board, root)
+    with hold_board(root):
+        board = assemble_board(root)
+        written = render_all(board, root)
     print(render_markdown(board))
     print(f"[gf] leaderboard written to {written['markdown']}, {written['html']}, {written['csv']}, "
           f"{written['json']} and {len(written['plots'])} plot(s) in {root / 'plots'}", file=sys.stderr)
-    return board
 
 
 def run(args) -> int:

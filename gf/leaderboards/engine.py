@@ -25,13 +25,14 @@ import subprocess
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
 from gf.common.io import atomic_write_json
+from gf.common.utils import utc_now
 from gf.leaderboards.manifest import Manifest, manifest_from_dict
 from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, read_json_or_none, result_key, split_file
 
@@ -116,10 +117,6 @@ def _git_commit() -> Optional[str]:
     return lines[1]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 class FrozenTextEncoderPool:
     """Lets models whose frozen text encoder is the same share it: one backbone in memory and
     one cache of encoded texts, so a question is encoded once per leaderboard process, not
@@ -173,6 +170,7 @@ class Evaluation:
         self._built: Dict[Tuple[str, str], Any] = {}          # (benchmark, split) -> BuiltDataset
         self._fingerprints: Dict[Tuple[str, str], Optional[str]] = {}
         self._sha256: Dict[Tuple[str, int, int], str] = {}
+        self._split_records: Dict[Path, Tuple[Tuple[int, int], Optional[str]]] = {}  # file -> (stat, fingerprint)
         self._model_key: Optional[Tuple[str, str]] = None
         self._model: Any = None
         self.text_pool = FrozenTextEncoderPool()
@@ -235,16 +233,29 @@ class Evaluation:
         return self._built[key]
 
     def _save_split(self, benchmark: str, split: str, ds) -> None:
-        """What the board needs of the split, once (every process writes the same content)."""
+        """What the board needs of the split, once, under the split record's own lock (so a
+        write that a kill interrupted is cleaned up by the next writer). Processes of one
+        leaderboard write the same content, so one that finds the lock held leaves it."""
+        from gf.common.io import output_lock, remove_stale_temp_files
+
         path = split_file(self.root, benchmark, split)
-        fingerprint = self.fingerprint(benchmark, split)
-        existing = read_json_or_none(path, "leaderboard split record")
-        if existing and existing.get("fingerprint") == fingerprint and fingerprint is not None:
+        try:
+            lock = output_lock(path.parent, "gf leaderboard run")
+            lock.__enter__()
+        except OutputLockedError:
             return
-        info = {k: ds.info[k] for k in _INFO_KEYS if ds.info.get(k) is not None}
-        atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
-                                 "fingerprint": fingerprint, "info": info,
-                                 "videos": ds.splits[split].video_ids()}, indent=None)
+        try:
+            remove_stale_temp_files(path.parent)
+            fingerprint = self.fingerprint(benchmark, split)
+            existing = read_json_or_none(path, "leaderboard split record")
+            if existing and existing.get("fingerprint") == fingerprint and fingerprint is not None:
+                return
+            info = {k: ds.info[k] for k in _INFO_KEYS if ds.info.get(k) is not None}
+            atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
+                                     "fingerprint": fingerprint, "info": info,
+                                     "videos": ds.splits[split].video_ids()}, indent=None)
+        finally:
+            lock.__exit__(None, None, None)
 
     def sha256(self, path: Path) -> str:
         from gf.common.download import sha256sum
@@ -296,8 +307,17 @@ class Evaluation:
     def _split_is_current(self, item: WorkItem, fingerprint: Optional[str]) -> bool:
         """The saved split record describes the split as it is now (a run on another version
         of the data rewrites it, and results keyed to the old one are then not trusted)."""
-        record = read_json_or_none(split_file(self.root, item.benchmark, item.split), "leaderboard split record")
-        return bool(record) and record.get("fingerprint") == fingerprint
+        path = split_file(self.root, item.benchmark, item.split)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return False
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._split_records.get(path)
+        if cached is None or cached[0] != stamp:  # the record lists every question: read it once, not per item
+            record = read_json_or_none(path, "leaderboard split record") or {}
+            cached = self._split_records[path] = (stamp, record.get("fingerprint"))
+        return cached[1] == fingerprint
 
     def run(self, item: WorkItem) -> str:
         """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy".
@@ -331,7 +351,7 @@ class Evaluation:
                 start = time.perf_counter()
                 ds = self.dataset(item.benchmark, item.split)
                 provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
-                              "split_fingerprint": fingerprint, "date": _now(), "host": self.host, "result_key": key}
+                              "split_fingerprint": fingerprint, "date": utc_now(), "host": self.host, "result_key": key}
                 if entry.kind == "model":
                     provenance.update(checkpoint=entry.checkpoint, checkpoint_sha256=source_sha,
                                       predictions_sha256=None)
@@ -348,7 +368,7 @@ class Evaluation:
                                      provenance=provenance)
                 paths.write_done({"key": key, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
                                   "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
-                                  "computed_at": _now(), "seconds": round(time.perf_counter() - start, 3),
+                                  "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
                                   "predictions": paths.predictions.name, "report": paths.report.name})
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
@@ -437,9 +457,34 @@ def one_line(message: Optional[str], limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@contextmanager
+def hold_board(root: Path, wait_s: float = 300.0):
+    """Hold the leaderboard folder's own lock (for ``manifest.json`` and the board files;
+    every result has its own) and remove what a killed writer left there. Shards take it
+    in turn, each briefly, so a busy lock is waited for."""
+    from gf.common.io import output_lock, remove_stale_temp_files
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        lock = output_lock(root, "gf leaderboard")
+        try:
+            lock.__enter__()
+            break
+        except OutputLockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        remove_stale_temp_files(root, recursive=False)
+        remove_stale_temp_files(root / "plots")
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def _describe_failure(error: BaseException) -> Dict[str, Any]:
     message = str(error).strip() or type(error).__name__
-    record = {"error_type": type(error).__name__, "error": f"{type(error).__name__}: {message}", "date": _now()}
+    record = {"error_type": type(error).__name__, "error": f"{type(error).__name__}: {message}", "date": utc_now()}
     if not isinstance(error, GfError):  # gf's own errors say what to do; anything else is a bug to report
         record["traceback"] = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return record
@@ -505,7 +550,8 @@ def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
 
     root = Path(manifest.output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(root / "manifest.json", {"manifest": manifest.to_dict(), "source": manifest.source})
+    with hold_board(root):
+        atomic_write_json(root / "manifest.json", {"manifest": manifest.to_dict(), "source": manifest.source})
     items = select_shard(plan(manifest, only), shard)
     run_id = uuid.uuid4().hex
     summary = RunSummary()

@@ -15,9 +15,10 @@ entry (which names the matplotlib version), so the same table gives the same byt
 from __future__ import annotations
 
 import io
-import math
 import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+from gf.common.utils import finite_number as _number
 
 __all__ = ["plot_breakdown", "plot_file_stem", "plot_scores"]
 
@@ -32,15 +33,6 @@ _REPORTED_COLOR = "#555555"
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
-def _number(x: Any) -> Optional[float]:
-    """``x`` as a float when it is a finite number (not a bool), else None: the board marks
-    what was not measured with null, and a NaN must not become a bar."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _interval(ci: Any) -> Optional[Tuple[float, float]]:
     """``(low, high)`` when ``ci`` is a pair of finite numbers, else None (no whisker)."""
     if not isinstance(ci, (list, tuple)) or len(ci) != 2:

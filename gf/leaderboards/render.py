@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import atomic_write, atomic_write_text
 from gf.common.utils import PathLike
+from gf.common.utils import finite_number as _number
 from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_scores
 
 __all__ = [
@@ -59,13 +60,6 @@ _CENT = Decimal("0.01")
 # ---------------------------------------------------------------------------------------
 # numbers
 # ---------------------------------------------------------------------------------------
-def _number(x: Any) -> Optional[float]:
-    """``x`` when it is a finite number (a bool is not), else None."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _rounded(x: Any, places: int = 2) -> Optional[Decimal]:
     """``x`` rounded half away from zero on its exact value (see the module docstring)."""
     x = _number(x)

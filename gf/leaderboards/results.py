@@ -81,4 +81,5 @@ class ResultPaths:
 
 
 def split_file(root: PathLike, benchmark: str, split: str) -> Path:
-    return Path(root) / "splits" / benchmark / f"{split}.json"
+    """In a folder of its own, which its writer locks."""
+    return Path(root) / "splits" / benchmark / split / "record.json"

@@ -41,7 +41,6 @@ import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -49,7 +48,7 @@ from gf.common.download import cache_dir, download, gdrive_file_id, sha256sum
 from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, RegistryError
 from gf.common.io import atomic_write_json
 from gf.common.registry import registry
-from gf.common.utils import PathLike, check_known_keys, did_you_mean, normalize_sha256
+from gf.common.utils import PathLike, check_known_keys, did_you_mean, normalize_sha256, utc_now
 
 __all__ = [
     "FORMATS",
@@ -486,7 +485,7 @@ def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
             raise ZooError(f"zoo file {path}: {entry.name!r} already has sha256 {old.get('sha256')} recorded "
                            f"for {url}; refusing to replace it with {digest}.")
         hashes[entry.name] = {"sha256": digest, "url": url,
-                              "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "recorded_at": utc_now(),
                               "gf_version": __version__}
 
     _update_file(path, change)

@@ -386,6 +386,12 @@ class Runner:
                 reports[key] = self.evaluate_split(split, tag=tag, dataset=name)
         return reports
 
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(failed=exc_type is not None)
+
     def close(self, failed: bool = False) -> None:
         """Release DDP, the process group and the output folder; ``failed``: this rank is
         leaving on an error, so it does not wait for the others (who may never come)."""
