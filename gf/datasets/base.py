@@ -459,6 +459,19 @@ class VideoQABuilder(BaseBuilder):
             self._events_loaded = True
         return self._events
 
+    def grounding(self) -> Optional[Dict[str, Tuple[int, int]]]:
+        """The ``grounding`` file (:mod:`gf.datasets.grounding`) when the config names one."""
+        if not self.config.get("grounding"):
+            return None
+        if not self.config.get("events"):
+            raise DatasetError(f"{self.config_prefix}.grounding is set but {self.config_prefix}.events is not; "
+                               f"grounding positions refer to the annotated events")
+        from gf.datasets.grounding import grounding_from_raw
+
+        what = f"{self.display_name} grounding file"
+        path = self.require_path("grounding", self.config["grounding"], what)
+        return grounding_from_raw(load_json(path, what), source=str(path))
+
     def answer_vocab(self) -> Optional[List[str]]:
         """Open-ended answers; index = label = the model's answer index (``None`` for mc)."""
         if self.answer_mode != "oe":
@@ -543,6 +556,7 @@ class VideoQABuilder(BaseBuilder):
         # sample that differs (naming its key), in training and evaluation alike.
         feature_dim = c["feature_dim"] or store.feature_dim
         events = self.event_table()
+        grounding = self.grounding()
         skip_ids = self._skip_ids()
         skip_source = str(self.require_path("skip_file", c["skip_file"], "skip file")) if c.get("skip_file") else None
         datasets: Dict[str, VideoQADataset] = {}
@@ -564,7 +578,8 @@ class VideoQABuilder(BaseBuilder):
                 key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
                 skip_ids=skip_ids, skip_source=skip_source, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
                 num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
-                frame_probe=c.get("frame_probe"),
+                frame_probe=c.get("frame_probe"), grounding=grounding,
+                grounding_source=str(self.resolve_path(c["grounding"])) if grounding is not None else None,
             )
             ds.stats.update(self._split_stats(split, ds))
             self.stats["splits"][split] = dict(ds.stats)
@@ -586,6 +601,9 @@ class VideoQABuilder(BaseBuilder):
             files.append(("skip_file", self.require_path("skip_file", c["skip_file"], "skip file")))
         if c.get("events"):
             files.append(("events", self.require_path("events", c["events"], f"{self.display_name} events file")))
+        if c.get("grounding"):
+            files.append(("grounding", self.require_path("grounding", c["grounding"],
+                                                         f"{self.display_name} grounding file")))
         key = self.CLASS_KEY
         if key and c.get(key) and (self.CLASSES_WITHOUT_EVENTS or c.get("events")):
             files.append((key, self.require_path(key, c[key], self.CLASS_LIST_WHAT)))

@@ -74,8 +74,9 @@ __all__ = [
     "ensure_synthetic_star",
 ]
 
-#: Bumped whenever the same config would produce different files.
-FORMAT_VERSION = 1
+#: Bumped whenever the same config would produce different files. 2: ``txt_db/grounding.json``
+#: added (every other file as in format 1).
+FORMAT_VERSION = 2
 #: Generator versions (``SyntheticStarConfig.version``) and each one's class grid default.
 GENERATOR_VERSIONS = (1, 2)
 _GRID_DEFAULTS = {1: (5, 4), 2: (8, 6)}  # (num_verbs, num_objects)
@@ -318,6 +319,11 @@ class _Draft:
     events: List[int]          # classes shown in the clip, in temporal order
     answer: int                # class of the correct option
     distractors: List[int]     # classes of the 3 wrong options
+    # Grounding (``txt_db/grounding.json``): positions in ``events`` of the event the
+    # question names, and of the event that is the answer, where there is one. Derived from
+    # what was drawn, never drawn itself, so the benchmark's content does not depend on it.
+    named_event: Optional[int] = None
+    answer_event: Optional[int] = None
 
 
 class _QuestionMaker:
@@ -355,7 +361,8 @@ class _QuestionMaker:
             answer = events[int(rng.integers(len(events)))]
             absent = [c for c in range(self.vocab.size) if c not in events]
             distractors = [int(c) for c in rng.choice(absent, size=3, replace=False)]
-            return _Draft(1, "Which action did the person perform?", events, answer, distractors)
+            return _Draft(1, "Which action did the person perform?", events, answer, distractors,
+                          answer_event=events.index(answer))
         objects = [self.vocab.obj(c) for c in events]
         # The object must name exactly one event, so the question has one answer; the
         # distractors are the same object with other verbs, hence absent from the clip.
@@ -366,7 +373,8 @@ class _QuestionMaker:
         obj = self.vocab.obj(answer)
         others = [self.vocab.cls(v, obj) for v in range(self.vocab.num_verbs) if v != self.vocab.verb(answer)]
         distractors = [int(c) for c in rng.choice(others, size=3, replace=False)]
-        return _Draft(2, f"What did the person do with the {OBJECTS[obj]}?", events, answer, distractors)
+        return _Draft(2, f"What did the person do with the {OBJECTS[obj]}?", events, answer, distractors,
+                      named_event=events.index(answer), answer_event=events.index(answer))
 
     # Sequence: T1 right after / T2 right before the anchor; options are the clip's other events.
     def _sequence(self, rng, template) -> Optional[_Draft]:
@@ -382,7 +390,8 @@ class _QuestionMaker:
         others = [c for c in events if c not in (anchor, answer)]
         distractors = [int(c) for c in rng.choice(others, size=3, replace=False)]
         question = f"What did the person do right {word} {self.vocab.gerund(anchor)}?"
-        return _Draft(template, question, events, answer, distractors)
+        return _Draft(template, question, events, answer, distractors,
+                      named_event=i, answer_event=events.index(answer))
 
     # Sequence, version 2: options first, then the answer among them, then the named event.
     def _sequence_v2(self, rng, template) -> Optional[_Draft]:
@@ -406,7 +415,8 @@ class _QuestionMaker:
         distractors = [events[i] for i in chosen if i != j]
         word = "after" if after else "before"
         question = f"What did the person do right {word} {self.vocab.gerund(anchor)}?"
-        return _Draft(template, question, events, events[j], distractors)
+        return _Draft(template, question, events, events[j], distractors,
+                      named_event=j - 1 if after else j + 1, answer_event=j)
 
     # Prediction: the clip stops before the next action, which is routine[last shown action].
     def _prediction(self, rng, template) -> Optional[_Draft]:
@@ -446,7 +456,8 @@ class _QuestionMaker:
         k = int(rng.integers(4))
         options = [vocab.cls(w, o) for o in objects]
         question = f"Which other action could the person do with the object they {VERBS[key_verbs[k]][1]}?"
-        return _Draft(1, question, events, options[k], options[:k] + options[k + 1:])
+        return _Draft(1, question, events, options[k], options[:k] + options[k + 1:],
+                      named_event=events.index(keys[k]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,6 +531,7 @@ class _Built:
     events: Dict[str, Dict[str, Any]]
     features: Dict[str, np.ndarray]
     counts: Dict[str, Any]
+    grounding: Dict[str, Dict[str, Optional[int]]] = dataclasses.field(default_factory=dict)
 
 
 def _build(cfg: SyntheticStarConfig) -> Tuple[_Built, ActionVocabulary, np.ndarray]:
@@ -569,6 +581,8 @@ def _build(cfg: SyntheticStarConfig) -> Tuple[_Built, ActionVocabulary, np.ndarr
             actions = [] if int(k) in unannotated else [
                 [int(c), float(s), float(e)] for c, (s, e) in zip(draft.events, spans)]
             built.events[qid] = {"duration": duration, "actions": actions}
+            built.grounding[qid] = ({"named_event": draft.named_event, "answer_event": draft.answer_event}
+                                    if actions else {"named_event": None, "answer_event": None})
             built.features[qid] = frames
             counts[qtype] += 1
             number += 1
@@ -627,7 +641,9 @@ balanced). The test split carries answers so the demo can be scored.
   verb (the options share one verb, are absent from the clip, and their objects all appear in it).
 
 Layout: txt_db/{{train,val,test}}.jsonl, txt_db/events.json (keyed by question_id, spans in
-seconds of the clip), txt_db/action_mapping.txt and action_classes.txt (no final newline,
+seconds of the clip), txt_db/grounding.json ({{question_id: {{"named_event", "answer_event"}}}}:
+the positions, in the clip's events.json actions, of the event the question names and of the
+answer event; null where there is none), txt_db/action_mapping.txt and action_classes.txt (no final newline,
 like STAR), vis_db/s3d.pth ({{question_id: FloatTensor[T, {cfg.feature_dim}]}}),
 vis_db/strID2numID.json. All parameters are in meta.json. Delete this folder to regenerate.
 """
@@ -649,6 +665,7 @@ def _write_tree(folder: Path, cfg: SyntheticStarConfig) -> None:
     for split in SPLITS:
         atomic_write_jsonl(txt / f"{split}.jsonl", built.records[split])
     (txt / "events.json").write_text(json.dumps(built.events), encoding="utf-8")
+    (txt / "grounding.json").write_text(json.dumps(built.grounding), encoding="utf-8")
     for name, text in _class_files(vocab).items():
         (txt / name).write_text(text, encoding="utf-8")
     ids = {qid: i for i, qid in enumerate(built.features)}
@@ -718,7 +735,7 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
 
 
 _EXPECTED_FILES = tuple(f"txt_db/{s}.jsonl" for s in SPLITS) + (
-    "txt_db/events.json", "txt_db/action_mapping.txt", "txt_db/action_classes.txt",
+    "txt_db/events.json", "txt_db/grounding.json", "txt_db/action_mapping.txt", "txt_db/action_classes.txt",
     "vis_db/s3d.pth", "vis_db/strID2numID.json", "README.md")
 
 

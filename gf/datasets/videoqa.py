@@ -31,6 +31,7 @@ import torch
 
 from gf.common.errors import DataFileError, DatasetError
 from gf.common.utils import MAX_IDS_IN_MESSAGE, describe_ids
+from gf.datasets.grounding import GROUNDING_FIELDS, NO_EVENT
 from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
 
@@ -269,7 +270,8 @@ class VideoQADataset(torch.utils.data.Dataset):
                  skip_ids: Optional[Iterable[str]] = None, source: Optional[str] = None,
                  num_options: Optional[int] = None, num_answers: Optional[int] = None,
                  text_processor: Any = None, skip_source: Optional[str] = None,
-                 frame_probe: Optional[str] = None):
+                 frame_probe: Optional[str] = None,
+                 grounding: Optional[Mapping[str, Tuple[int, int]]] = None, grounding_source: Optional[str] = None):
         if frame_probe not in FRAME_PROBES:
             raise DatasetError(f"frame_probe must be one of {FRAME_PROBES}, got {frame_probe!r}")
         self.frame_probe = frame_probe
@@ -295,6 +297,9 @@ class VideoQADataset(torch.utils.data.Dataset):
         elif not isinstance(events, EventTable):
             events = EventTable.from_raw(events, source=f"events of {benchmark} {split}")
         self.events = events
+        # {question_id: (named_event, answer_event)} (gf.datasets.grounding); None: not annotated
+        self.grounding = dict(grounding) if grounding is not None else None
+        self.grounding_source = grounding_source or "grounding"
 
         skip = {str(i) for i in (skip_ids or ())}
         all_ids = set()
@@ -320,6 +325,7 @@ class VideoQADataset(torch.utils.data.Dataset):
         if skipped:
             logger.warning("%s %s: skipped %d question(s) listed in the skip file", benchmark, split, skipped)
         self._check_features()
+        self._check_grounding()
 
         capped = 0 if max_events is None else sum(self.events.count(r[key_field]) > max_events for r in self.records)
         self.stats: Dict[str, Any] = {
@@ -440,16 +446,39 @@ class VideoQADataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def _events(self, index: int, key: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _check_grounding(self) -> None:
+        """Every grounded position must be one of its clip's annotated events."""
+        if self.grounding is None:
+            return
+        for rec in self.records:
+            entry = self.grounding.get(str(rec["question_id"]))
+            if entry is None:
+                continue
+            n = self.events.count(rec[self.key_field])
+            for name, value in zip(GROUNDING_FIELDS, entry):
+                if value != NO_EVENT and value >= n:
+                    raise DataFileError(
+                        f"{self.grounding_source}: question {rec['question_id']!r} ({self.benchmark} "
+                        f"{self.split}): {name} = "
+                        f"{value}, but its clip has {n} annotated event(s); positions count the clip's events "
+                        f"sorted by start time. Is the grounding file from the same release as the events file?")
+
+    def _event_positions(self, index: int, key: str) -> Optional[List[int]]:
+        """Which of the clip's events are targets: all (None), or ``max_events`` of them."""
         n = self.events.count(key)
         if self.max_events is None or n <= self.max_events:
-            return self.events.select(key)
+            return None
         if self.train:
             rng = random.Random(f"{self.seed}/{self.epoch}/{index}")  # str seeds hash stably across processes
-            positions = sorted(rng.sample(range(n), self.max_events))
-        else:
-            positions = range(self.max_events)  # table is sorted by start time
-        return self.events.select(key, positions)
+            return sorted(rng.sample(range(n), self.max_events))
+        return list(range(self.max_events))  # table is sorted by start time
+
+    def _grounding(self, qid: str, positions: Optional[List[int]]) -> Tuple[int, int]:
+        """(named_event, answer_event) as positions among the sample's event targets."""
+        entry = (self.grounding or {}).get(str(qid), (NO_EVENT, NO_EVENT))
+        if positions is None:
+            return entry
+        return tuple(positions.index(v) if v in positions else NO_EVENT for v in entry)  # type: ignore[return-value]
 
     def _store_name(self) -> str:
         return str(getattr(self.feature_store, "path", self.feature_store))
@@ -509,7 +538,9 @@ class VideoQADataset(torch.utils.data.Dataset):
         rec = self.records[index]
         key = rec[self.key_field]
         visual = self._probe_frames(key, self._video(key, rec, feats))
-        spans, classes = self._events(index, key)
+        positions = self._event_positions(index, key)
+        spans, classes = self.events.select(key, positions)
+        named, answer_event = self._grounding(rec["question_id"], positions)
         return {
             "question_id": rec["question_id"],
             "video": visual["video"],
@@ -518,6 +549,8 @@ class VideoQADataset(torch.utils.data.Dataset):
             "answer": rec.get("answer"),
             "spans": spans,
             "event_classes": classes,
+            "named_event": named,
+            "answer_event": answer_event,
             "fields": dict(rec.get("fields") or {}),
         }
 
@@ -567,5 +600,8 @@ def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         "answer": answer,
         "spans": [s["spans"] for s in samples],
         "event_classes": [s["event_classes"] for s in samples],
+        # positions among each sample's event targets (gf.datasets.grounding); -1 = none
+        **{name: torch.tensor([int(s.get(name, NO_EVENT)) for s in samples], dtype=torch.long)
+           for name in GROUNDING_FIELDS},
         "fields": [s["fields"] for s in samples],
     }

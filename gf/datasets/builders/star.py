@@ -34,6 +34,9 @@ class StarBuilder(VideoQABuilder):
       (their loader required one), which gf cannot tell from a real label.
     * ``events`` -- ``events.json``: ``{key: {"duration": s, "actions": [[class, start_s,
       end_s], ...]}}`` with times relative to the clip start; ``null`` = no event targets.
+    * ``grounding`` -- optional ``{question_id: {"named_event", "answer_event"}}`` file
+      (:mod:`gf.datasets.grounding`): which annotated event each question names; ``null``
+      (the default: STAR's release has none) = not annotated.
     * ``action_mapping`` -- class list, line i = class i (all lines, last one included:
       111 STAR actions, so ``event_pred_dim`` = 112 with the background slot).
     * ``features`` / ``feature_format`` -- feature store path and format (``null`` =
@@ -77,6 +80,7 @@ class StarBuilder(VideoQABuilder):
         "dataset_dir": "STAR",
         "annotations": {"train": "txt_db/train.jsonl", "val": "txt_db/val.jsonl", "test": "txt_db/test.jsonl"},
         "events": "txt_db/events.json",
+        "grounding": None,
         "action_mapping": "txt_db/action_mapping.txt",
         "features": "vis_db/s3d.pth",
         "feature_format": None,

@@ -24,6 +24,7 @@ class SyntheticStarBuilder(StarBuilder):
     DEFAULT_CONFIG: Dict[str, Any] = {
         **StarBuilder.DEFAULT_CONFIG,
         "dataset_dir": "SYNTHETIC_STAR",
+        "grounding": "txt_db/grounding.json",  # written by the generator (format 2)
         "unlabelled_splits": [],
         "frame_probe": None,  # null | shuffle | zeros: the demo's probes (gf.datasets.videoqa.FRAME_PROBES)
         "max_feats": 64,
