@@ -86,7 +86,8 @@ def test_grounded_score_is_added_to_the_answer_logits(tiny_text_encoder, monkeyp
     model = tiny_model(tiny_text_encoder, grounded_answer=True).eval()
     batch = random_batch(model, with_labels=False)
     head_out = []
-    model.grounded_answer.register_forward_hook(lambda module, args, out: head_out.append(out.detach().clone()))
+    # the model asks the head for its pointer too: (score, pointer)
+    model.grounded_answer.register_forward_hook(lambda module, args, out: head_out.append(out[0].detach().clone()))
     with torch.no_grad():
         with_head = model(batch)
     assert len(head_out) == 1
@@ -94,8 +95,9 @@ def test_grounded_score_is_added_to_the_answer_logits(tiny_text_encoder, monkeyp
     assert grounded.shape == with_head["pred_answer"].shape
     assert grounded.abs().min() > 1e-3 and grounded.std() > 1e-3  # a real, option-dependent score
 
-    def zero_score(self, memories, text_states, question_mask, option_mask):
-        return memories.new_zeros(memories.shape[0], 1)
+    def zero_score(self, memories, text_states, question_mask, option_mask, return_pointer=False):
+        score = memories.new_zeros(memories.shape[0], 1)
+        return (score, {"anchor_logits": memories[..., 0], "weights": memories[..., 0]}) if return_pointer else score
 
     monkeypatch.setattr(GroundedAnswerScore, "forward", zero_score)
     with torch.no_grad():

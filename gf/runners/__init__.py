@@ -2,5 +2,5 @@
 
 Importing this package registers the built-in runner and hooks.
 """
-from gf.runners import hooks, runner_base  # noqa: F401
+from gf.runners import grounding_diagnostics, hooks, runner_base  # noqa: F401
 from gf.runners.build import build_runner  # noqa: F401

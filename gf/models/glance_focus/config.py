@@ -8,6 +8,7 @@ docs/differences_from_authors.md (which also lists which switches are gf's own a
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
@@ -18,6 +19,7 @@ ARCHS = ("paper", "reference")
 MEMORY_MODES = ("sup", "uns")
 ANSWER_MODES = ("mc", "oe")
 FRAME_POS = ("sine", "learned", "none")
+VIDEO_INPUTS = ("frames", "none", "mean")
 
 
 @dataclass
@@ -40,6 +42,9 @@ class GlanceFocusConfig:
     feature_dim: int = 1024
     event_pred_dim: int = 112          # event classes + 1 background (STAR: 111 + 1)
     frame_pos: str = "sine"            # paper arch only: temporal positions of frames (R1)
+    video_input: str = "frames"        # baselines (gf addition): "frames" (the model), "none" (blind: the
+                                       # video is replaced by zeros), "mean" (atemporal: every real frame is
+                                       # replaced by the clip's mean frame, so no order is left)
     # paper arch only (the reference always uses the authors' choices: "resized", False):
     focus_query: str = "encoded"       # question queries of the multi-level attention: the text states
                                        # after the focus encoder ("encoded") or before it ("resized")
@@ -50,6 +55,10 @@ class GlanceFocusConfig:
                                        # a more confident slot's event (same class, overlapping span)
                                        # also goes after the events
     grounded_answer: bool = False      # mc only: add an event-grounded option score (see GroundedAnswerScore)
+    pointer_loss: float = 0.0          # grounded_answer + memory: sup -- weight of the pointer loss: where a
+                                       # question's grounding is annotated (gf.datasets.grounding), its pointer
+                                       # is trained to land on the named event and, after the shift, on the
+                                       # answer event (gf addition; 0 = off, the answer loss alone)
     # Text encoder.
     text_encoder: str = "roberta-base"  # transformers name or local folder; "minilm" = offline all-MiniLM-L6-v2
     text_encoder_init: str = "pretrained"  # "pretrained" (from_pretrained) or "config" (random init, weights loaded later)
@@ -68,6 +77,7 @@ class GlanceFocusConfig:
         _check_choice("memory", self.memory, MEMORY_MODES)
         _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
         _check_choice("frame_pos", self.frame_pos, FRAME_POS)
+        _check_choice("video_input", self.video_input, VIDEO_INPUTS)
         _check_choice("focus_query", self.focus_query, ("encoded", "resized"))
         _check_choice("text_encoder_init", self.text_encoder_init, ("pretrained", "config"))
         if self.d_model % self.nhead:
@@ -89,6 +99,13 @@ class GlanceFocusConfig:
         if self.suppress_duplicate_events and (self.arch != "paper" or self.memory != "sup"):
             raise ConfigError("suppress_duplicate_events needs arch 'paper' and memory 'sup' (it reads the glance's "
                               f"class predictions); got arch {self.arch!r}, memory {self.memory!r}")
+        if isinstance(self.pointer_loss, bool) or not isinstance(self.pointer_loss, (int, float)) \
+                or not math.isfinite(self.pointer_loss) or self.pointer_loss < 0:
+            raise ConfigError(f"pointer_loss must be a finite number >= 0, got {self.pointer_loss!r}")
+        if self.pointer_loss and not (self.grounded_answer and self.memory == "sup"):
+            raise ConfigError("pointer_loss trains the grounded answer score's pointer on the matched events: it "
+                              f"needs grounded_answer: true and memory: sup; got grounded_answer "
+                              f"{self.grounded_answer!r}, memory {self.memory!r}")
         weights = dict(default_loss_weights(self.memory))
         unknown = set(self.loss_weights) - set(weights)
         if unknown:

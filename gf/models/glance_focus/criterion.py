@@ -22,12 +22,30 @@ from .matcher import Assignment, HungarianMatcher
 from .spans import generalized_temporal_iou, span_cxw_to_xx
 
 
+def grounding_slots(indices: List[Assignment], order: Tensor, events: Tensor) -> Tensor:
+    """[B] position, in each video's sorted slots (``order`` [B, Q]), of the slot the matcher
+    assigned to annotated event ``events[b]``; -1 where there is none (no event named, or
+    that event left unmatched)."""
+    out = torch.full((len(indices),), -1, dtype=torch.long)
+    order = order.detach().cpu()
+    for b, ((src, tgt), event) in enumerate(zip(indices, events.tolist())):
+        if event < 0:
+            continue
+        hit = (tgt.cpu() == event).nonzero().flatten()
+        if hit.numel():
+            slot = int(src.cpu()[hit[0]])
+            out[b] = int((order[b] == slot).nonzero().flatten()[0])
+    return out
+
+
 class GlanceFocusCriterion(nn.Module):
     def __init__(self, config: GlanceFocusConfig):
         super().__init__()
         self.memory = config.memory
         self.reference = config.arch == "reference"
         self.weights = dict(config.loss_weights)
+        if config.pointer_loss:
+            self.weights["loss_pointer"] = float(config.pointer_loss)
         self.matcher = HungarianMatcher(cost_cls=config.cost_cls, cost_l1=config.cost_l1)
         empty_weight = torch.ones(config.event_pred_dim)
         empty_weight[-1] = config.eos_coef
@@ -35,7 +53,8 @@ class GlanceFocusCriterion(nn.Module):
 
     def forward(self, outputs: Dict[str, Tensor], answers: Tensor,
                 target_spans: Optional[Sequence[Tensor]] = None,
-                target_classes: Optional[Sequence[Tensor]] = None) -> Dict[str, object]:
+                target_classes: Optional[Sequence[Tensor]] = None, *,
+                named_events: Optional[Tensor] = None, answer_events: Optional[Tensor] = None) -> Dict[str, object]:
         losses: Dict[str, Tensor] = {"loss_qa": F.cross_entropy(outputs["pred_answer"], answers)}
         extra: Dict[str, object] = {}
         if self.memory == "sup":
@@ -46,6 +65,8 @@ class GlanceFocusCriterion(nn.Module):
             extra["matcher_indices"] = indices
             losses["loss_l1"] = self.loss_l1(outputs["pred_spans"], target_spans, indices)
             losses["loss_cls"] = self.loss_cls_supervised(outputs["pred_logits"], target_classes, indices)
+            if "loss_pointer" in self.weights and "pointer" in outputs and named_events is not None:
+                losses["loss_pointer"] = self.loss_pointer(outputs["pointer"], indices, named_events, answer_events)
         else:
             losses["loss_giou"] = self.loss_giou(outputs["pred_spans"])
             losses["loss_cls"] = self.loss_semantic_diversity(outputs["pred_logits"])
@@ -86,6 +107,32 @@ class GlanceFocusCriterion(nn.Module):
         targets = torch.full(pred_logits.shape[:2], background, dtype=torch.long, device=device)
         targets[batch_idx.to(device), src_idx.to(device)] = matched_classes.long()
         return F.cross_entropy(pred_logits[has_events].transpose(1, 2), targets[has_events], weight)
+
+    @staticmethod
+    def loss_pointer(pointer: Dict[str, Tensor], indices: List[Assignment], named_events: Tensor,
+                     answer_events: Optional[Tensor]) -> Tensor:
+        """Cross-entropy of the pointer's anchor on the slot matched to the named event, plus
+        the negative log of its shifted weights on the slot matched to the answer event.
+
+        Only questions that name an event count (a question without one, "What will the
+        person do next?", gives the pointer nothing to aim at); the answer event counts only
+        with a named one, since the shift is the question's "before"/"after". A named event
+        the matcher left unmatched (more events than slots) counts for nothing.
+        """
+        k = int(pointer["num_texts"])
+        named = grounding_slots(indices, pointer["order"][::k], named_events).repeat_interleave(k)
+        logits = pointer["anchor_logits"]
+        rows = named >= 0
+        if not bool(rows.any()):
+            return logits.sum() * 0.0
+        loss = F.cross_entropy(logits[rows], named[rows].to(logits.device))
+        if answer_events is not None:
+            answer = grounding_slots(indices, pointer["order"][::k], answer_events).repeat_interleave(k)
+            both = rows & (answer >= 0)
+            if bool(both.any()):
+                picked = pointer["weights"][both].gather(1, answer[both].to(logits.device).unsqueeze(1))
+                loss = loss - torch.log(picked.clamp_min(1e-6)).mean()
+        return loss
 
     # -- unsupervised ---------------------------------------------------------------
     @staticmethod

@@ -93,14 +93,21 @@ class GroundedAnswerScore(nn.Module):
         self.scale = 1.0 / math.sqrt(d_model)
 
     def forward(self, memories: Tensor, text_states: Tensor, question_mask: Tensor,
-                option_mask: Tensor) -> Tensor:
-        """memories [N, Q, d] in temporal order; text_states [N, L, d]; masks [N, L]. -> [N, 1]"""
+                option_mask: Tensor, return_pointer: bool = False):
+        """memories [N, Q, d] in temporal order; text_states [N, L, d]; masks [N, L]. -> [N, 1]
+
+        With ``return_pointer`` also ``{"anchor_logits": [N, Q], "weights": [N, Q]}``: where
+        the question points before the before/after shift (the event it names, as logits over
+        the slots) and after it (the event the options are compared with, as probabilities).
+        The pointer loss (``pointer_loss``) and the ``grounding_diagnostics`` hook read them.
+        """
         question = _masked_mean(text_states, question_mask)
         # each question word votes for the memories it matches (no pooling first: pooled,
         # the few words that name the event are drowned by the words every question shares)
         votes = torch.einsum("nld,nqd->nlq", self.anchor_query(text_states), self.anchor_key(memories)) * self.scale
         votes = votes.masked_fill(~question_mask.unsqueeze(-1), float("-inf"))
-        anchor = torch.softmax(votes.logsumexp(dim=1), dim=1)
+        anchor_logits = votes.logsumexp(dim=1)
+        anchor = torch.softmax(anchor_logits, dim=1)
         before = F.pad(anchor, (0, 1))[:, 1:]   # slot j gets the weight of anchor j + 1
         after = F.pad(anchor, (1, 0))[:, :-1]   # slot j gets the weight of anchor j - 1
         gate = torch.softmax(self.shift(question), dim=-1)
@@ -108,4 +115,6 @@ class GroundedAnswerScore(nn.Module):
         selected = torch.einsum("nq,nqd->nd", weights, memories)
         option = _masked_mean(text_states, option_mask)
         score = (self.selected_proj(selected) * self.option_proj(option)).sum(-1) * self.scale
+        if return_pointer:
+            return score.unsqueeze(-1), {"anchor_logits": anchor_logits, "weights": weights}
         return score.unsqueeze(-1)

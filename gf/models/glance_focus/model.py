@@ -189,6 +189,21 @@ class GlanceFocus(nn.Module):
             return x + self.frame_pos_embed.weight[:t]
         return x + sinusoidal_positions(t, x.shape[-1], x.device, x.dtype)
 
+    def _video_input(self, video: Tensor, video_mask: Optional[Tensor]) -> Tensor:
+        """The baselines' view of the video (``video_input``): all of it, none of it (zeros,
+        so the answer can only come from the text), or its mean frame at every real position
+        (what the frames show is kept, their order is not)."""
+        mode = self.config.video_input
+        if mode == "frames":
+            return video
+        if mode == "none":
+            return torch.zeros_like(video)
+        real = (torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if video_mask is None
+                else video_mask.bool())
+        weights = real.to(video.dtype).unsqueeze(-1)
+        mean = (video * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp_min(1.0)
+        return torch.where(real.unsqueeze(-1), mean.expand_as(video), video)
+
     def _frame_padding(self, video_mask: Optional[Tensor], shape, device) -> Optional[Tensor]:
         if self.reference:  # the authors' all-ones float mask: +1 on every score (R4)
             return torch.ones(shape[:2], dtype=torch.float32, device=device)
@@ -220,6 +235,11 @@ class GlanceFocus(nn.Module):
         "no event" (the last) are put after all events: their spans are never trained, so
         sorting them by centre would scatter empty slots between consecutive events.
         """
+        order = self.memory_order(pred_spans, pred_logits)
+        return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))
+
+    def memory_order(self, pred_spans: Tensor, pred_logits: Optional[Tensor] = None) -> Tensor:
+        """[B, Q] slot indices in the order :meth:`sort_memories` puts them."""
         key = pred_spans[..., 0].detach()
         if (pred_logits is not None and not self.reference and self.config.memory == "sup"
                 and self.config.sort_background_last):
@@ -227,8 +247,7 @@ class GlanceFocus(nn.Module):
             if self.config.suppress_duplicate_events:
                 background = background | duplicate_events(pred_logits.detach(), pred_spans.detach())
             key = key + 2.0 * background  # centres lie in [0, 1]
-        order = key.argsort(dim=1, stable=True)
-        return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))
+        return key.argsort(dim=1, stable=True)
 
     def _sorted_memories(self, events: Mapping[str, Tensor]):
         """(sorted memory prompts, sorted pointer memories or None).
@@ -245,23 +264,25 @@ class GlanceFocus(nn.Module):
         return sorted_mem, self.sort_memories(by_class, spans, logits)
 
     def focus(self, frames: Tensor, frame_pad: Optional[Tensor], memories: Tensor,
-              texts: Sequence[str], num_options: int = 1, pointer_memories: Optional[Tensor] = None) -> Tensor:
+              texts: Sequence[str], num_options: int = 1, pointer_memories: Optional[Tensor] = None,
+              return_pointer: bool = False):
         """Answer scores from frames [N, T, d], sorted memories [N, Q, d] and N texts
         (grouped by question, ``num_options`` per question for multiple choice).
         ``pointer_memories`` (sorted like ``memories``) are what the grounded answer score
-        reads instead of the memory prompts, when given."""
+        reads instead of the memory prompts, when given. ``return_pointer``: return
+        ``(scores, pointer)``, ``pointer`` being the grounded score's (None without one)."""
         n, t = frames.shape[:2]
         q = self.config.num_queries
         text_states, text_pad = self.text_encoder(list(texts))
         memories = memories + self.memory_pos_embed.weight.unsqueeze(0)
-        grounded = None
+        grounded, pointer = None, None
         if self.grounded_answer is not None and num_options > 1:
             option_mask, question_mask = option_token_masks(
                 self.text_encoder.token_ids(texts), num_options, text_states.shape[1])
             pointed = memories if pointer_memories is None else (
                 pointer_memories + self.memory_pos_embed.weight.unsqueeze(0))
-            grounded = self.grounded_answer(pointed, text_states, question_mask.to(frames.device),
-                                            option_mask.to(frames.device))
+            grounded, pointer = self.grounded_answer(pointed, text_states, question_mask.to(frames.device),
+                                                     option_mask.to(frames.device), return_pointer=True)
         src = torch.cat([frames, memories, text_states], dim=1).transpose(0, 1)
         if self.reference:
             ones = torch.ones(n, t + q, dtype=torch.float32, device=frames.device)
@@ -286,7 +307,8 @@ class GlanceFocus(nn.Module):
                                 text_pad=text_pad, **memories_kw).transpose(1, 2)
         answer_layer = 0 if self.reference else -1  # R3
         scores = self.answer_head(hs[answer_layer, :, -1])
-        return scores if grounded is None else scores + grounded
+        scores = scores if grounded is None else scores + grounded
+        return (scores, pointer) if return_pointer else scores
 
     # -- public API -------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
@@ -297,7 +319,7 @@ class GlanceFocus(nn.Module):
         video_mask = batch.get("video_mask")
         if video_mask is not None:
             video_mask = video_mask.to(video.device)
-        frames = self._project_frames(video)
+        frames = self._project_frames(self._video_input(video, video_mask))
         frame_pad = self._frame_padding(video_mask, (b, t), video.device)
 
         def rep(x: Optional[Tensor]) -> Optional[Tensor]:  # one copy per option text
@@ -307,20 +329,28 @@ class GlanceFocus(nn.Module):
             events = self.glance(rep(frames), rep(frame_pad))
             out = {k: v[::num_texts] for k, v in events.items()}
             sorted_mem, pointer_mem = self._sorted_memories(events)
-            scores = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts, pointer_mem)
+            scores, pointer = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts, pointer_mem,
+                                         return_pointer=True)
         else:
             out = self.glance(frames, frame_pad)
             sorted_mem, pointer_mem = self._sorted_memories(out)
             if num_texts > 1:
                 frames, frame_pad, sorted_mem, pointer_mem = (rep(frames), rep(frame_pad), rep(sorted_mem),
                                                               rep(pointer_mem))
-            scores = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem)
+            scores, pointer = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem,
+                                         return_pointer=True)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
+        if pointer is not None:
+            # the slots the pointer reads, in its order (one row per text, like its logits)
+            order = self.memory_order(out["pred_spans"], out["pred_logits"]).repeat_interleave(num_texts, 0)
+            out["pointer"] = {**pointer, "order": order, "num_texts": num_texts}
 
         answers = batch.get("answer")
         if answers is not None:
             out.update(self.criterion(out, answers.to(video.device).long(),
-                                      batch.get("spans"), batch.get("event_classes")))
+                                      batch.get("spans"), batch.get("event_classes"),
+                                      named_events=batch.get("named_event"),
+                                      answer_events=batch.get("answer_event")))
         return out
 
     def _texts_per_video(self, batch: int, num_texts: int) -> int:
@@ -338,7 +368,8 @@ class GlanceFocus(nn.Module):
         """Answer scores and the predicted index (option or vocabulary entry) per question."""
         # ground truth never reaches the forward pass: no loss, and nothing the model
         # could read the answer or the annotated events from
-        batch = {k: v for k, v in batch.items() if k not in ("answer", "spans", "event_classes")}
+        batch = {k: v for k, v in batch.items()
+                 if k not in ("answer", "spans", "event_classes", "named_event", "answer_event")}
         out = self.forward(batch)
         return {"scores": out["pred_answer"], "prediction": out["pred_answer"].argmax(-1),
                 "pred_spans": out["pred_spans"], "pred_logits": out["pred_logits"]}
