@@ -76,6 +76,8 @@ def _config(args):
     options = list(args.options or [])
     if getattr(args, "resume", None):
         options.append(f"run.resume={args.resume}")
+    if getattr(args, "seeds", None):  # last: --seeds wins over run.seeds of the YAML and --options
+        options.append(f"run.seeds=[{','.join(str(s) for s in args.seeds)}]")
     return build_config(args.cfg_path, options)
 
 
@@ -88,14 +90,33 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def train_one(cfg) -> None:
+    """One run: train, then test ``run.test_splits`` (every seed of ``--seeds`` is one)."""
     from gf.runners import build_runner
 
-    cfg = _config(args)
     with build_runner(cfg) as runner:  # closes, without waiting for other ranks if this one failed
         runner.train()
         if cfg.run.test_splits:
             runner.test()
+
+
+def cmd_train(args) -> int:
+    cfg = _config(args)
+    if cfg.run.seeds:
+        from gf.runners.seeds import train_seeds
+
+        train_seeds(cfg, train_one)
+    else:
+        train_one(cfg)
+    return 0
+
+
+def cmd_summarize_seeds(args) -> int:
+    from gf.runners.seeds import format_summary, summarize, write_summary
+
+    summary = summarize(args.output_dir, args.seeds)
+    write_summary(args.output_dir, summary)
+    print(format_summary(summary))
     return 0
 
 
@@ -273,7 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (and finally test) as the config says")
     add_cfg(p)
     p.add_argument("--resume", help="auto (continue from OUTPUT_DIR/checkpoint_last.pth) or a checkpoint path")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                   help="one run per seed in OUTPUT_DIR/seed<N> (finished seeds reused, interrupted ones continued), "
+                        "then OUTPUT_DIR/seeds_summary.{json,md}; wins over run.seeds")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("summarize-seeds", help="re-write the seeds summary of a gf train --seeds folder from its "
+                                               "seed<N> runs (e.g. after a SLURM array), without training")
+    p.add_argument("output_dir", help="the run.output_dir that holds seed<N>/ folders")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                   help="the seeds to summarise (default: every seed<N> folder); unfinished ones are listed")
+    p.set_defaults(func=cmd_summarize_seeds)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint, or re-score a predictions file")
     add_cfg(p, required=False)

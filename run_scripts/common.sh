@@ -1,5 +1,6 @@
 # Shared by the run scripts: launches `gf <command>` on one process or under torchrun.
 # gf_run <command> <project yaml> <dataset name> <output dir> [key=value ...]
+# SEEDS="0 1 2" makes `gf train` train one run per seed into <output dir>/seed<N> (docs/seeds.md).
 gf_run() {
   local command="$1" cfg="$2" dataset="$3" output_dir="$4"
   shift 4
@@ -10,7 +11,13 @@ gf_run() {
   fi
   local options=("run.output_dir=$output_dir")
   if [ -n "${DATA_ROOT:-}" ]; then options+=("datasets.$dataset.data_root=$DATA_ROOT"); fi
-  "${launch[@]}" "$command" --cfg-path "$cfg" ${GF_EVAL_ARGS[@]+"${GF_EVAL_ARGS[@]}"} --options "${options[@]}" "$@"
+  local seeds=()
+  if [ "$command" = train ] && [ -n "${SEEDS:-}" ]; then
+    read -r -a seeds <<< "$SEEDS"
+    seeds=(--seeds "${seeds[@]}")
+  fi
+  "${launch[@]}" "$command" --cfg-path "$cfg" ${GF_EVAL_ARGS[@]+"${GF_EVAL_ARGS[@]}"} ${seeds[@]+"${seeds[@]}"} \
+    --options "${options[@]}" "$@"
 }
 
 # gf_eval <project yaml> <dataset name> <output dir> [key=value ...]: evaluate $CHECKPOINT

@@ -37,6 +37,7 @@ class RunConfig:
     train_dataset: Optional[str] = None    # with several datasets: the one to train on (all are evaluated)
     output_dir: str = "output/run"
     seed: int = 42
+    seeds: Optional[List[int]] = None      # several seeds: one run each, in <output_dir>/seed<N> (docs/seeds.md)
     epochs: int = 10
     max_steps: Optional[int] = None        # stop training after this many optimizer steps (smoke tests)
     batch_size: int = 64                   # per process; the global batch is batch_size x processes
@@ -221,6 +222,7 @@ def _validate_values(cfg: DictConfig) -> None:
     for key in ("warmup_steps", "num_workers"):
         if run[key] < 0:
             raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
+    _validate_seeds(run)
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:
@@ -236,6 +238,27 @@ def _validate_values(cfg: DictConfig) -> None:
             config_class(**values)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"model: {e}") from None
+
+
+def _validate_seeds(run: DictConfig) -> None:
+    """``run.seeds`` names run folders (``seed<N>``) and seeds numpy, so each must be a
+    distinct integer numpy accepts; a checkpoint path in ``run.resume`` fits one run, not
+    several (each seed resumes from its own folder)."""
+    if run.seeds is None:
+        return
+    seeds = list(run.seeds)
+    if not seeds:
+        raise ConfigError("run.seeds is empty: list one seed or more (run.seeds=[0,1,2]), or leave it null for a "
+                          "single run seeded by run.seed")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"run.seeds lists {repeated} more than once ({seeds}): each seed is one run folder")
+    bad = [s for s in seeds if not 0 <= s < 2 ** 32]
+    if bad:
+        raise ConfigError(f"run.seeds must be integers in [0, 2**32) (numpy's seed range), got {bad}")
+    if run.resume not in (None, "auto"):
+        raise ConfigError(f"run.resume is a checkpoint ({run.resume}) but run.seeds lists {len(seeds)} seed(s): each "
+                          f"seed resumes from its own folder. Use run.resume=auto or leave it null.")
 
 
 def save_config(cfg: DictConfig, path) -> None:

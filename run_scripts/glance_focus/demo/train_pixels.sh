@@ -5,7 +5,7 @@
 # Glance-Focus (demo_sup_grounded) on them, print the per-type test table, then answer one
 # rendered test video with `gf predict`. Every step resumes: a rerun skips what is done.
 # Env: DATA_ROOT (default gf_data), OUTPUT_DIR, NPROC, WORKERS (rendering and decoding
-# processes, default 2). Extra arguments become --options of every step (e.g.
+# processes, default 2), SEEDS (e.g. "0 1 2": one training run per seed, docs/seeds.md). Extra arguments become --options of every step (e.g.
 # datasets.synthetic_star.generator.train_per_type=150 for a smaller benchmark).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -53,6 +53,10 @@ print(row["question_id"]); print(row["question"]); print(row["answer"]); print("
 PY
 )
 echo "[train_pixels] gf predict on $VIDEOS/${Q[0]}.mp4: ${Q[1]} (correct: option ${Q[2]}, ${Q[$((3 + Q[2]))]})"
+if [ -n "${SEEDS:-}" ]; then  # SEEDS="0 1 2": one run per seed; predict with the first
+  read -r -a seed_list <<< "$SEEDS"
+  RUN_DIR="$RUN_DIR/seed${seed_list[0]}"
+fi
 python -m gf predict --checkpoint "$RUN_DIR/checkpoint_best.pth" --video "$VIDEOS/${Q[0]}.mp4" \
     --question "${Q[1]}" --options "${Q[@]:3:4}" --plot "$RUN_DIR/predict_${Q[0]}.png"
 echo "[train_pixels] done in ${SECONDS}s; timeline plot: $RUN_DIR/predict_${Q[0]}.png"
