@@ -484,3 +484,147 @@ def test_mixed_precision_is_part_of_the_key(board_setup, count_predictions):
     manifest_path.write_text(text)
     again = run_leaderboard(load_manifest(manifest_path), progress=False)
     assert sorted((i.entry, i.split) for i in again.computed) == [("b", "test"), ("b", "val")]
+
+
+# ---------------------------------------------------------------------------------------
+# seed groups
+# ---------------------------------------------------------------------------------------
+def save_seeds(cfg: Path, folder: Path, seeds) -> None:
+    """Checkpoints laid out as `SEEDS="..." train_sup.sh` writes them: <folder>/seed<N>/."""
+    for seed in seeds:
+        (folder / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+        save_untrained(cfg, folder / f"seed{seed}" / "checkpoint_best.pth", seed=10 + seed,
+                       options=[f"run.seed={seed}"])
+
+
+def group_entry(name: str, checkpoints: str, cfg: Path, extra: str = "") -> str:
+    return f"""
+        - name: {name}
+          config: {cfg}
+          checkpoints: {checkpoints}
+    """ + extra
+
+
+@pytest.fixture
+def group_setup(tmp_path):
+    cfg = write_data_config(tmp_path)
+    a = save_untrained(cfg, tmp_path / "a.pth", seed=1)
+    save_seeds(cfg, tmp_path / "g", (0, 1, 2))
+    entries = model_entry("a", a, cfg) + group_entry("g", f"'{tmp_path / 'g'}/seed*/checkpoint_best.pth'", cfg)
+    return tmp_path, cfg, write_manifest(tmp_path, entries, name="groups")
+
+
+def test_a_seed_group_row_is_the_mean_and_sd_of_its_seeds_and_a_new_seed_computes_only_itself(
+        group_setup, count_predictions):
+    import statistics
+
+    tmp_path, cfg, manifest_path = group_setup
+    manifest = load_manifest(manifest_path)
+    assert manifest.entry("g").seeds == (0, 1, 2)
+    first = run_leaderboard(manifest, progress=False)
+    assert len(first.computed) == 2 + 3 * 2 and not first.failed
+    root = Path(manifest.output_dir)
+    board = assemble_board(root)
+    for table in board["tables"]:
+        split = table["split"]
+        reports = [json.loads((root / f"results/g/seed{s}/tiny/{split}/{split}_leaderboard_report.json")
+                              .read_text()) for s in (0, 1, 2)]
+        scores = [r[table["score_key"]] for r in reports]
+        row = next(r for r in table["rows"] if r["entry"] == "g")
+        assert row["score"] == pytest.approx(statistics.mean(scores))
+        assert row["sd"] == pytest.approx(statistics.stdev(scores))
+        for key, cell in row["cells"].items():
+            b, c = key.split("/", 1)
+            values = [r["breakdowns"][b][c]["accuracy"] for r in reports]
+            assert (cell["value"], cell["sd"]) == pytest.approx((statistics.mean(values), statistics.stdev(values)))
+        assert row["group"]["n"] == 3 and row["group"]["seeds"] == [0, 1, 2]
+        assert row["group"]["worst"]["score"] == min(scores)
+        assert row["ci"][0] <= row["score"] <= row["ci"][1]
+        assert [m["provenance"]["checkpoint"] for m in row["members"]] == [
+            str(tmp_path / f"g/seed{s}/checkpoint_best.pth") for s in (0, 1, 2)]
+        (pair,) = table["pairs"]  # the single checkpoint against the group: the two-level test
+        assert pair["test"] == "two_level_bootstrap" and pair["mcnemar"] is None
+        assert "seed groups" in table["resampling_unit"]
+    from gf.leaderboards.render import render_markdown
+
+    md = render_markdown(board)
+    assert "| Seeds |" in md and f"3 (worst {row['group']['worst']['score']:.2f}, seed" in md
+
+    save_seeds(cfg, tmp_path / "g", (3,))  # a fourth seed: only its results are computed
+    again = run_leaderboard(load_manifest(manifest_path), progress=False)
+    assert sorted((i.entry, i.seed, i.split) for i in again.computed) == [("g", 3, "test"), ("g", 3, "val")]
+    assert len(again.cached) == 8 and len(count_predictions) == 10
+    assert [r["group"]["n"] for t in assemble_board(root)["tables"] for r in t["rows"] if r["entry"] == "g"] == [4, 4]
+
+
+def test_a_seed_group_partly_finished_shows_its_finished_seeds_and_lists_the_others(group_setup):
+    tmp_path, cfg, manifest_path = group_setup
+    summary = run_leaderboard(load_manifest(manifest_path), only=["g"], shard=(0, 2), progress=False)
+    assert {(i.seed, i.split) for i in summary.computed} == {(0, "val"), (1, "test"), (2, "val")}
+    val = next(t for t in assemble_board(tmp_path / "board")["tables"] if t["split"] == "val")
+    (row,) = val["rows"]
+    assert row["group"]["seeds"] == [0, 2] and sorted(val["pending"]) == ["a", "g (seed 1)"]
+    assert any("2 of its 3 seeds" in note for note in val["notes"])
+
+
+def test_seeds_come_from_the_folders_the_stored_config_or_the_list(tmp_path):
+    from gf.leaderboards.manifest import seed_from_path
+
+    assert seed_from_path("out/demo/seed12/checkpoint_best.pth") == 12
+    assert seed_from_path("out/seed1/run/seed3/c.pth") == 3 and seed_from_path("out/seed/c.pth") is None
+    assert seed_from_path("seed4.pth") is None
+    cfg = write_data_config(tmp_path)
+    x = save_untrained(cfg, tmp_path / "x.pth", seed=1, options=["run.seed=7"])
+    y = save_untrained(cfg, tmp_path / "y.pth", seed=2, options=["run.seed=5"])
+    manifest = load_manifest(write_manifest(tmp_path, group_entry("g", f"[{x}, {y}]", cfg)))
+    entry = manifest.entry("g")
+    assert entry.seeds == (5, 7) and entry.checkpoints == (str(y), str(x))  # ordered by seed
+    listed = load_manifest(write_manifest(tmp_path, group_entry("g", f"[{x}, {y}]", cfg, "      seeds: [1, 0]\n")))
+    assert listed.entry("g").seeds == (0, 1) and listed.entry("g").checkpoint_for(0) == str(y)
+    z = tmp_path / "z.pth"
+    z.write_bytes(b"not a checkpoint")  # no stored seed for one of them: the positions
+    positions = load_manifest(write_manifest(tmp_path, group_entry("g", f"[{x}, {z}]", cfg)))
+    assert positions.entry("g").seeds == (0, 1)
+
+
+@pytest.mark.parametrize("group, expected", [
+    ("checkpoints: '{tmp}/nothing/seed*/checkpoint_best.pth'", "checkpoints: the pattern '{tmp}/nothing/seed*"),
+    ("checkpoints: '{tmp}/g/seed*/checkpoint_best.pth'\n    seeds: [0, 1]", "(g).seeds: lists 2 seeds but the "
+                                                                              "pattern"),
+    ("checkpoints: ['{tmp}/g/seed0/checkpoint_best.pth', '{tmp}/g/seed1/checkpoint_best.pth']\n    seeds: [4, 4]",
+     "(g).seeds: seed 4 is given to several checkpoints"),
+    ("checkpoints: ['{tmp}/g/seed0/checkpoint_best.pth']\n    checkpoint: '{tmp}/a.pth'", "(g).checkpoints: and "
+                                                                                          "checkpoint: are both"),
+    ("checkpoints: []", "(g).checkpoints: is empty"),
+    ("checkpoint: '{tmp}/a.pth'\n    seeds: [0]", "(g).seeds: is only for a seed group"),
+])
+def test_seed_group_manifest_errors_name_the_file_and_key(tmp_path, group, expected):
+    cfg = write_data_config(tmp_path)
+    save_seeds(cfg, tmp_path / "g", (0, 1, 2))
+    entry = f"- name: g\n  config: {cfg}\n  " + group.format(tmp=tmp_path).replace("\n    ", "\n  ")
+    manifest_path = write_manifest(tmp_path, entry)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(manifest_path)
+    assert expected.format(tmp=tmp_path) in str(info.value) and str(manifest_path) in str(info.value)
+
+
+def test_the_demo_manifest_ranks_the_seed_groups_that_demo_sh_trains(tmp_path, monkeypatch):
+    import re
+
+    script = (REPO / "run_scripts/leaderboard/demo.sh").read_text().replace("\\\n", " ")
+    options = dict(re.findall(r'^train "\$runs/([^"]+)" (.*)$', script, re.M))
+    trained = list(options)
+    assert len(trained) == 5 and 'SEEDS="${SEEDS:-0 1 2}"' in script
+    for name in trained:  # the layout of `SEEDS="0 1 2" train_sup.sh`: <variant>/seed<N>/
+        for seed in (0, 1, 2):
+            path = tmp_path / "glance_focus/demo/seeds" / name / f"seed{seed}" / "checkpoint_best.pth"
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"")
+    monkeypatch.setenv("OUTPUT_ROOT", str(tmp_path))
+    manifest = load_manifest(REPO / "projects/leaderboards/demo.yaml")
+    assert [e.name for e in manifest.entries] == trained
+    for entry in manifest.entries:
+        assert entry.seeds == (0, 1, 2) and entry.checkpoint is None
+        assert list(entry.options) == options[entry.name].split()  # evaluated as it was trained
+        assert entry.checkpoint_for(1) == str(tmp_path / "glance_focus/demo/seeds" / entry.name / "seed1" /
+                                              "checkpoint_best.pth")

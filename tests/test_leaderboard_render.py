@@ -576,3 +576,164 @@ def test_html_in_chromium_screenshot_is_a_nontrivial_png(tmp_path):
     assert data.startswith(PNG_MAGIC) and len(data) > 20_000
     image = matplotlib.image.imread(io.BytesIO(data), format="png")
     assert image.shape[:2] == (900, 1200) and image.std() > 0.05
+
+
+# ---------------------------------------------------------------------------------------
+# seed groups
+# ---------------------------------------------------------------------------------------
+def _group_row(entry, score, sd, ci, cells, seeds, scores, **extra):
+    worst = min(zip(scores, seeds))
+    return _row(entry, score, ci, cells, sd=sd, group={"n": len(seeds), "seeds": list(seeds), "scores": list(scores),
+                                                       "worst": {"seed": worst[1], "score": worst[0]}}, **extra)
+
+
+def make_group_board():
+    """One table mixing seed groups, single checkpoints and a reported row."""
+    return {
+        "format": "gf-leaderboard", "version": 1, "name": "seeds", "created": "2026-12-01T10:00:00+00:00",
+        "statistics": {"confidence": 0.95, "bootstrap_samples": 1000, "seed": 0, "alpha": 0.05,
+                       "correction": "holm"},
+        "tables": [{
+            "id": "synthetic/test", "benchmark": "synthetic", "evaluator": "star", "split": "test",
+            "score_key": "mean", "score_label": "Mean",
+            "columns": [{"key": "type/Interaction", "label": "Interaction"},
+                        {"key": "type/Sequence", "label": "Sequence"}],
+            "resampling_unit": "video (seed groups: seed, then video)",
+            "rows": [
+                _group_row("grounded", 90.125, 1.505, [87.5, 92.25],
+                           {"type/Interaction": {"value": 95.0, "ci": [92.0, 97.5], "sd": 0.5},
+                            "type/Sequence": {"value": 85.25, "ci": [80.0, 90.0], "sd": 2.75}},
+                           seeds=[0, 1, 2], scores=[89.0, 91.5, 89.875]),
+                _row("single", 88.0, [85.0, 91.0], {"type/Interaction": {"value": 96.0, "ci": [93.0, 99.0]},
+                                                      "type/Sequence": {"value": 80.0, "ci": [74.0, 86.0]}}),
+                _group_row("one_seed", 60.0, None, [55.0, 65.0],
+                           {"type/Interaction": {"value": 61.0, "ci": [56.0, 66.0], "sd": None}},
+                           seeds=[7], scores=[60.0], below=True),
+                _row("Paper", 91.0, None, {}, n=None, kind="reported", source="Some paper"),
+            ],
+            "pairs": [{"a": "grounded", "b": "single", "difference": 2.125, "ci": [-1.0, 5.5],
+                       "test": "two_level_bootstrap", "p": 0.2, "p_holm": 0.4, "significant": False,
+                       "p_bootstrap": 0.2, "mcnemar": None}],
+            "failures": [], "pending": ["grounded (seed 3)"], "notes": [],
+        }],
+    }
+
+
+#: What every format shows per row: (score, Interaction, Sequence, Seeds).
+GROUP_EXPECTED = {
+    # sd 1.505 is the float 1.50499...: below the tie, so 1.50
+    "grounded": ("90.13 ± 1.50 [87.50, 92.25]", "95.00 ± 0.50 [92.00, 97.50]", "85.25 ± 2.75 [80.00, 90.00]",
+                 "3 (worst 89.00, seed 0)"),
+    "single": ("88.00 [85.00, 91.00]", "96.00 [93.00, 99.00]", "80.00 [74.00, 86.00]", "1"),
+    "one_seed": ("60.00 [55.00, 65.00]", "61.00 [56.00, 66.00]", "n/a", "1 (worst 60.00, seed 7)"),
+    "Paper": ("91.00", "n/a", "n/a", "n/a"),
+}
+
+
+def test_a_seed_group_shows_mean_sd_and_its_seeds_in_markdown_csv_and_json(tmp_path):
+    board = make_group_board()
+    paths = render_all(board, tmp_path / "out")
+    md = parse_markdown(paths["markdown"].read_text(encoding="utf-8"))["synthetic / test"]
+    assert md["header"] == ["Entry", "Mean", "Interaction", "Sequence", "Questions", "Seeds", "Source"]
+    for cells in md["rows"]:
+        entry = md_unescape(cells[0]).removesuffix(" ▼")
+        assert tuple(md_figure(c)[0] for c in cells[1:4]) + (md_unescape(cells[5]),) == GROUP_EXPECTED[entry]
+    assert md["rows"][0][1] == "**90.13** ± 1.50 [87.50, 92.25]"  # bold is the mean only
+    assert md["rows"][2][0] == "one_seed ▼"
+    text = paths["markdown"].read_text(encoding="utf-8")
+    assert "mean ± sd over its seeds (sample sd)" in text and "two-level bootstrap" in text
+
+    with open(paths["csv"], newline="", encoding="utf-8") as fh:
+        rows = {r["entry"]: r for r in csv.DictReader(fh)}
+    fields = list(rows["grounded"])
+    assert fields[4:8] == ["score", "score_ci_low", "score_ci_high", "score_sd"]
+    assert fields[8:12] == ["type/Interaction", "type/Interaction_ci_low", "type/Interaction_ci_high",
+                            "type/Interaction_sd"]
+    for entry, expected in GROUP_EXPECTED.items():
+        record = rows[entry]
+        for key, shown_text in zip(("score", "type/Interaction", "type/Sequence"), expected):
+            csv_text = "n/a" if not record[key] else (
+                record[key] + (f" ± {record[key + '_sd']}" if record[key + "_sd"] else "")
+                + (f" [{record[key + '_ci_low']}, {record[key + '_ci_high']}]" if record[key + "_ci_low"] else ""))
+            assert csv_text == shown_text, (entry, key)
+    assert (rows["grounded"]["n_seeds"], rows["grounded"]["seeds"], rows["grounded"]["worst_seed"],
+            rows["grounded"]["worst_seed_score"]) == ("3", "0 1 2", "0", "89.00")
+    assert (rows["single"]["n_seeds"], rows["single"]["seeds"], rows["Paper"]["n_seeds"]) == ("1", "", "")
+    assert json.loads(paths["json"].read_text(encoding="utf-8")) == board
+    assert json.loads(parse_html(paths["html"].read_text(encoding="utf-8")).scripts["gf-board"]) == board
+    # a board without seed groups has none of this
+    plain = make_board()
+    assert "Seeds" not in render_markdown(plain) and "_sd" not in render_csv(plain).splitlines()[0]
+
+
+#: A minimal DOM for the page's script under Node (no browser here): elements with
+#: attributes, children and textContent; prints each built row's cell texts, and each
+#: table's column headers, as JSON.
+NODE_DOM = r"""
+const fs = require("fs");
+const page = fs.readFileSync(process.argv[2], "utf8");
+const json = id => page.match(new RegExp('<script type="application/json" id="' + id + '">([^<]*)</script>'))[1];
+const script = page.match(/<script>([\s\S]*?)<\/script>/)[1];
+class El {
+  constructor(tag) { this.tag = tag; this.attrs = {}; this.children = []; this.text = null; }
+  setAttribute(k, v) { this.attrs[k] = String(v); }
+  getAttribute(k) { return k in this.attrs ? this.attrs[k] : null; }
+  removeAttribute(k) { delete this.attrs[k]; }
+  appendChild(c) { this.children.push(c); return c; }
+  addEventListener() {}
+  get firstChild() { return this.children[0]; }
+  get textContent() { return this.text !== null ? this.text : this.children.map(c => c.textContent).join(""); }
+  set textContent(v) { this.text = String(v); }
+}
+const ids = {"gf-board": {textContent: json("gf-board")}, "gf-plots": {textContent: json("gf-plots")},
+             "gf-tables": new El("div"), "gf-legend": {textContent: "legend"}};
+global.document = {getElementById: id => ids[id], createElement: t => new El(t), documentElement: new El("html"),
+                   createTextNode: t => { const n = new El("#text"); n.text = String(t); return n; }};
+eval(script);
+const rows = [], headers = [];
+(function walk(e) {
+  if (e.tag === "table" && e.attrs["class"] === "board") {
+    headers.push(e.children[0].children[0].children.map(th => th.textContent));
+  }
+  if (e.tag === "tr" && e.attrs["data-entry"] !== undefined) {
+    const cells = {};
+    e.children.forEach(td => { cells[td.attrs["data-col"] || td.attrs["class"]] = td.textContent; });
+    rows.push({entry: e.attrs["data-entry"], cells: cells});
+  }
+  (e.children || []).forEach(walk);
+})(ids["gf-tables"]);
+console.log(JSON.stringify({rows: rows, headers: headers}));
+"""
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+@pytest.mark.skipif(NODE is None, reason="no node binary on PATH: the page's script cannot be run here")
+def test_the_pages_script_shows_a_seed_groups_mean_sd_and_seeds_like_the_markdown(tmp_path):
+    paths = render_all(make_group_board(), tmp_path / "out")
+    (tmp_path / "dom.js").write_text(NODE_DOM)
+    out = subprocess.run([NODE, str(tmp_path / "dom.js"), str(paths["html"])], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    built = json.loads(out)
+    assert built["headers"] == [["Entry", "Mean", "Interaction", "Sequence", "Questions", "Seeds", "Source"]]
+    built = built["rows"]
+    assert [r["entry"] for r in built] == list(GROUP_EXPECTED)
+    for row in built:
+        cells = row["cells"]
+        assert (cells["score"], cells["type/Interaction"], cells["type/Sequence"], cells["seeds"]) == \
+            GROUP_EXPECTED[row["entry"]], row
+    # a board without seed groups gets no Seeds column
+    plain = render_all(make_board(), tmp_path / "plain")
+    built = json.loads(subprocess.run([NODE, str(tmp_path / "dom.js"), str(plain["html"])], capture_output=True,
+                                      text=True, timeout=60, check=True).stdout)
+    assert all("Seeds" not in h for h in built["headers"]) and len(built["headers"]) == 2
+    assert all("seeds" not in r["cells"] for r in built["rows"])
+
+
+def test_the_score_plot_draws_a_seed_groups_mean_as_its_bar_and_each_seed_as_a_dot():
+    (table,) = make_group_board()["tables"]
+    (ax,) = lb_plots._score_figure(table).axes
+    assert [p.get_height() for p in ax.patches] == [90.125, 88.0, 60.0]
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [(list(d.get_xdata()), list(d.get_ydata())) for d in dots] == [([0, 0, 0], [89.0, 91.5, 89.875]),
+                                                                          ([2], [60.0])]
+    assert plot_scores(table).startswith(PNG_MAGIC)

@@ -11,6 +11,9 @@ Why the work is organised this way:
 * **Shared work.** In one process, every entry evaluated on a benchmark uses the same
   built dataset (one feature store, one set of records), and models whose frozen text
   encoder is the same (name and weights) share it and its cache of encoded texts.
+* **A seed group is its checkpoints.** Each checkpoint of an entry with ``checkpoints:``
+  is its own work item (:attr:`WorkItem.seed`), result folder and cache key, so a seed
+  added later is the only thing computed, and ``jobs`` and shards spread the seeds too.
 * **Parallel and distributed.** ``jobs`` spreads entries over processes on one machine;
   ``shard=(i, n)`` takes the i-th of n disjoint parts of the work, so a scheduler's job
   array can spread one leaderboard over machines that share the output folder. Each
@@ -46,12 +49,20 @@ _INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
 
 @dataclass(frozen=True)
 class WorkItem:
+    """One result to compute: an entry (one seed of it, for a seed group) on one split."""
+
     entry: str
     benchmark: str
     split: str
+    seed: Optional[int] = None  # a seed group's member; None for a single checkpoint or predictions
+
+    @property
+    def member(self) -> str:
+        """The entry as the board names this result: ``name`` or ``name (seed N)``."""
+        return self.entry if self.seed is None else f"{self.entry} (seed {self.seed})"
 
     def __str__(self) -> str:
-        return f"{self.entry} / {self.benchmark} / {self.split}"
+        return f"{self.member} / {self.benchmark} / {self.split}"
 
 
 @dataclass
@@ -267,14 +278,18 @@ class Evaluation:
         return self._sha256[key]
 
     # -- one item -------------------------------------------------------------------------
+    def paths(self, item: WorkItem) -> ResultPaths:
+        return ResultPaths(self.root, item.entry, item.benchmark, item.split, seed=item.seed)
+
     def entry_config(self, item: WorkItem):
         from gf.common.config import build_config
 
         entry = self.manifest.entry(item.entry)
         run = self.manifest.run
-        options = [*entry.options, f"model.checkpoint={entry.checkpoint}", f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
+        options = [*entry.options, f"model.checkpoint={entry.checkpoint_for(item.seed)}",
+                   f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
                    f"run.num_workers={run['num_workers']}", "run.progress=false",
-                   f"run.output_dir={ResultPaths(self.root, item.entry, item.benchmark, item.split).folder}"]
+                   f"run.output_dir={self.paths(item).folder}"]
         return build_config(entry.config, options)
 
     def _source(self, item: WorkItem) -> Tuple[Path, str]:
@@ -286,7 +301,7 @@ class Evaluation:
             return path, self.sha256(path)
         from gf.models import zoo
 
-        path = Path(zoo.resolve_checkpoint(entry.checkpoint, progress=False))
+        path = Path(zoo.resolve_checkpoint(entry.checkpoint_for(item.seed), progress=False))
         return path, self.sha256(path)
 
     def _config_hash(self, item: WorkItem, cfg) -> str:
@@ -330,7 +345,7 @@ class Evaluation:
 
         from gf.common.io import output_lock, remove_stale_temp_files
 
-        paths = ResultPaths(self.root, item.entry, item.benchmark, item.split)
+        paths = self.paths(item)
         with ExitStack() as stack:
             try:
                 stack.enter_context(output_lock(paths.folder, "gf leaderboard run"))
@@ -353,8 +368,10 @@ class Evaluation:
                 provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
                               "split_fingerprint": fingerprint, "date": utc_now(), "host": self.host, "result_key": key}
                 if entry.kind == "model":
-                    provenance.update(checkpoint=entry.checkpoint, checkpoint_sha256=source_sha,
+                    provenance.update(checkpoint=entry.checkpoint_for(item.seed), checkpoint_sha256=source_sha,
                                       predictions_sha256=None)
+                    if item.seed is not None:
+                        provenance["seed"] = item.seed
                     predictions = self._predict(item, cfg, ds, source, source_sha)
                 else:
                     provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
@@ -366,14 +383,14 @@ class Evaluation:
                 VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info,
                                      expected_ids=split_ds.question_ids(), output_dir=paths.folder, tag=TAG,
                                      provenance=provenance)
-                paths.write_done({"key": key, "entry": item.entry, "benchmark": item.benchmark, "split": item.split,
-                                  "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
+                paths.write_done({"key": key, "entry": item.entry, "seed": item.seed, "benchmark": item.benchmark,
+                                  "split": item.split, "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
                                   "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
                                   "predictions": paths.predictions.name, "report": paths.report.name})
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
                 paths.clear_done()
-                paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry,
+                paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry, "seed": item.seed,
                                     "benchmark": item.benchmark, "split": item.split, "run_id": self.run_id})
                 raise
 
@@ -517,7 +534,8 @@ def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], ru
     return summary
 
 
-def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str, str]], run_id: str, queue,
+def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str, str, Optional[int]]], run_id: str,
+            queue,
             threads: int, plugins: Sequence[str]) -> None:
     """One ``--jobs`` process: its entries' items, each outcome sent to the parent."""
     import torch
@@ -530,7 +548,7 @@ def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str
     manifest.output_dir = manifest_data["output_dir"]
 
     def report(item: WorkItem, outcome: str, error: Optional[str]) -> None:
-        queue.put((item.entry, item.benchmark, item.split, outcome, error))
+        queue.put((item.entry, item.benchmark, item.split, item.seed, outcome, error))
 
     try:
         evaluate_items(manifest, Path(root), [WorkItem(*i) for i in items], run_id, on_item=report)
@@ -582,10 +600,10 @@ def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run
                   jobs: int, tick, plugins: Sequence[str]) -> RunSummary:
     import multiprocessing as mp
 
-    groups: Dict[str, List[Tuple[str, str, str]]] = {}
-    for item in items:
-        groups.setdefault(item.entry, []).append((item.entry, item.benchmark, item.split))
-    buckets: List[List[Tuple[str, str, str]]] = [[] for _ in range(min(jobs, len(groups)))]
+    groups: Dict[str, List[Tuple[str, str, str, Optional[int]]]] = {}
+    for item in items:  # a seed group's members are different models: spread them too
+        groups.setdefault(item.member, []).append((item.entry, item.benchmark, item.split, item.seed))
+    buckets: List[List[Tuple[str, str, str, Optional[int]]]] = [[] for _ in range(min(jobs, len(groups)))]
     for k, entry_items in enumerate(groups.values()):
         buckets[k % len(buckets)].extend(entry_items)
     ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited torch threads or locks
@@ -610,8 +628,8 @@ def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run
             if message is None:
                 finished += 1
                 continue
-            entry, benchmark, split, outcome, error = message
-            item = WorkItem(entry, benchmark, split)
+            entry, benchmark, split, seed, outcome, error = message
+            item = WorkItem(entry, benchmark, split, seed)
             part = RunSummary()
             if outcome == "failed":
                 part.failed[item] = error

@@ -24,6 +24,11 @@ Layout::
         options: [model.model_type=demo_sup_grounded]
         checkpoint: output/.../checkpoint_best.pth           # path, URL or zoo:<name>
         benchmarks: [synthetic]                  # optional: default, every benchmark
+      - name: demo_sup                           # a seed group: several trainings of one model
+        config: projects/glance_focus/demo/train_sup.yaml
+        options: [model.model_type=demo_sup]
+        checkpoints: output/demo/demo_sup/seed*/checkpoint_best.pth   # a glob, or a list of checkpoints
+        seeds: [0, 1, 2]                         # optional (see below)
       - name: their_model
         predictions: {synthetic: {val: val.json, test: test.json}}  # gf or NExT-QA official format
     reported:                                    # figures from papers; shown, never compared
@@ -33,12 +38,27 @@ Layout::
         source: Bai et al., NeurIPS 2023, Table 1
         score: 53.94
         cells: {type/Interaction: 56.89}
+
+Seed groups: ``checkpoints:`` (instead of ``checkpoint:``) names several checkpoints of one
+model, trained with different seeds: a list, or one glob pattern (``*``, ``?``, ``[...]``;
+``**`` spans folders) that must match at least one file. Each checkpoint is evaluated as its
+own result, under ``results/<entry>/seed<N>/``, and cached by its own key, so adding a seed
+computes only that one. Each checkpoint's seed is, in this order: ``seeds:`` (a list as
+long as the checkpoints; for a glob, in the sorted order of the matches); else, when every
+path has a ``seed<N>`` folder (what ``SEEDS="0 1 2"`` training writes:
+``<output_dir>/seed<N>/checkpoint_best.pth``), that N; else, when every checkpoint is a
+local gf checkpoint, its stored config's ``run.seed``; else its position (0, 1, ...). Two
+checkpoints with one seed are an error. The board shows the group's mean, its sample sd
+over the seeds and a two-level interval (:mod:`gf.leaderboards.seed_stats`).
 """
 from __future__ import annotations
 
+import glob
 import math
+import os
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
@@ -50,8 +70,9 @@ TOP_KEYS = ("name", "output_dir", "run", "statistics", "benchmarks", "entries", 
 RUN_KEYS = ("device", "eval_batch_size", "num_workers")
 STATISTICS_KEYS = ("confidence", "bootstrap_samples", "seed", "alpha")
 BENCHMARK_KEYS = ("config", "dataset", "options", "splits")
-ENTRY_KEYS = ("name", "config", "options", "checkpoint", "benchmarks", "predictions")
+ENTRY_KEYS = ("name", "config", "options", "checkpoint", "checkpoints", "seeds", "benchmarks", "predictions")
 REPORTED_KEYS = ("name", "benchmark", "split", "source", "score", "cells")
+_SEED_FOLDER = re.compile(r"seed(\d+)")
 _PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+")
 
 
@@ -66,7 +87,8 @@ class BenchmarkSpec:
 
 @dataclass(frozen=True)
 class EntrySpec:
-    """A model (config + checkpoint) or a set of existing predictions files."""
+    """A model (config + checkpoint, or a seed group: config + checkpoints, one per seed) or
+    a set of existing predictions files."""
 
     name: str
     config: Optional[str] = None
@@ -74,10 +96,30 @@ class EntrySpec:
     checkpoint: Optional[str] = None
     benchmarks: Optional[Tuple[str, ...]] = None
     predictions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # benchmark -> split -> file
+    checkpoints: Tuple[str, ...] = ()          # a seed group's checkpoints, in the order of ``seeds``
+    seeds: Tuple[int, ...] = ()                # ascending
+    checkpoints_pattern: Optional[str] = None  # the glob they were found with, if any
 
     @property
     def kind(self) -> str:
         return "predictions" if self.predictions else "model"
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.checkpoints)
+
+    def members(self) -> Tuple[Optional[int], ...]:
+        """What each of its results is told apart by: the seeds of a group, else ``(None,)``."""
+        return self.seeds if self.is_group else (None,)
+
+    def checkpoint_for(self, seed: Optional[int]) -> str:
+        """The checkpoint of one seed of a group (``seed=None``: a single checkpoint's)."""
+        if seed is None and not self.is_group:
+            return self.checkpoint
+        if seed in self.seeds:
+            return self.checkpoints[self.seeds.index(seed)]
+        raise ConfigError(f"entry {self.name} has no checkpoint for seed {seed!r} (its seeds: "
+                          f"{', '.join(map(str, self.seeds)) or 'none, it is a single checkpoint'})")
 
 
 @dataclass(frozen=True)
@@ -104,17 +146,19 @@ class Manifest:
     statistics: Dict[str, Any]
     source: Dict[str, Any] = field(default_factory=dict)  # the data as read, for worker processes
 
-    def work_items(self) -> List[Tuple[str, str, str]]:
-        """Every (entry, benchmark, split) to evaluate, in manifest order."""
+    def work_items(self) -> List[Tuple[str, str, str, Optional[int]]]:
+        """Every (entry, benchmark, split, seed) to evaluate, in manifest order; the seed is
+        ``None`` but for the members of a seed group, one item per seed."""
         items = []
         for entry in self.entries:
             for bench in self.benchmarks.values():
                 if entry.kind == "predictions":
                     for split in bench.splits:
                         if split in entry.predictions.get(bench.name, {}):
-                            items.append((entry.name, bench.name, split))
+                            items.append((entry.name, bench.name, split, None))
                 elif entry.benchmarks is None or bench.name in entry.benchmarks:
-                    items.extend((entry.name, bench.name, split) for split in bench.splits)
+                    items.extend((entry.name, bench.name, split, seed) for split in bench.splits
+                                 for seed in entry.members())
         return items
 
     def entry(self, name: str) -> EntrySpec:
@@ -132,7 +176,10 @@ class Manifest:
                                     "splits": list(b.splits)} for b in self.benchmarks.values()},
             "entries": [{"name": e.name, "config": e.config, "options": list(e.options), "checkpoint": e.checkpoint,
                          "benchmarks": list(e.benchmarks) if e.benchmarks is not None else None,
-                         "predictions": {b: dict(s) for b, s in e.predictions.items()}} for e in self.entries],
+                         "predictions": {b: dict(s) for b, s in e.predictions.items()},
+                         **({"checkpoints": list(e.checkpoints), "seeds": list(e.seeds),
+                             "checkpoints_pattern": e.checkpoints_pattern} if e.is_group else {})}
+                        for e in self.entries],
             "reported": [{"name": r.name, "benchmark": r.benchmark, "split": r.split, "source": r.source,
                           "score": r.score, "cells": dict(r.cells)} for r in self.reported],
         }
@@ -202,7 +249,16 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
         if key not in data:
             c.fail(key, "is required")
     name = c.text(data["name"], "name", plain=True)
+    run, stats = _run_and_statistics(c, data)
+    benchmarks = _benchmarks(c, data["benchmarks"])
+    entries = _entries(c, data["entries"], benchmarks)
+    reported = _reported(c, data.get("reported") or [], benchmarks, {e.name for e in entries})
+    output_dir = data.get("output_dir") or f"output/leaderboards/{name}"
+    return Manifest(name=name, path=where, output_dir=str(c.text(output_dir, "output_dir")), benchmarks=benchmarks,
+                    entries=entries, reported=reported, run=run, statistics=stats, source=dict(data))
 
+
+def _run_and_statistics(c: _Checker, data: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     run = dict(DEFAULT_RUN)
     run.update(c.mapping(data.get("run") or {}, "run"))
     c.keys(run, RUN_KEYS, "run")
@@ -218,9 +274,12 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
     c.number(stats["bootstrap_samples"], "statistics.bootstrap_samples", low=100, high=100_000, integer=True)
     c.number(stats["seed"], "statistics.seed", low=0, integer=True)
     c.number(stats["alpha"], "statistics.alpha", low=1e-6, high=0.5)
+    return run, stats
 
+
+def _benchmarks(c: _Checker, raw: Any) -> Dict[str, BenchmarkSpec]:
     benchmarks: Dict[str, BenchmarkSpec] = {}
-    raw_benchmarks = c.mapping(data["benchmarks"], "benchmarks")
+    raw_benchmarks = c.mapping(raw, "benchmarks")
     if not raw_benchmarks:
         c.fail("benchmarks", "lists no benchmark")
     for bname, spec in raw_benchmarks.items():
@@ -240,9 +299,11 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
             name=bname, config=c.text(spec["config"], f"{key}.config"),
             dataset=c.text(dataset, f"{key}.dataset") if dataset is not None else None,
             options=c.strings(spec.get("options"), f"{key}.options"), splits=splits)
+    return benchmarks
 
+
+def _entries(c: _Checker, raw_entries: Any, benchmarks: Mapping[str, BenchmarkSpec]) -> List[EntrySpec]:
     entries: List[EntrySpec] = []
-    raw_entries = data["entries"]
     if not isinstance(raw_entries, list) or not raw_entries:
         c.fail("entries", "must be a non-empty list of entries")
     seen = set()
@@ -254,42 +315,139 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
         if ename in seen:
             c.fail(f"{key}.name", "is used by two entries; names must be unique")
         seen.add(ename)
-        has_model = "checkpoint" in spec or "config" in spec
+        has_model = any(k in spec for k in ("checkpoint", "checkpoints", "config"))
         if has_model == ("predictions" in spec):
-            c.fail(key, "give either config + checkpoint (a model to evaluate) or predictions (files to score)")
+            c.fail(key, "give either config + checkpoint (a model to evaluate), config + checkpoints (a seed "
+                        "group) or predictions (files to score)")
         if has_model:
-            for needed in ("config", "checkpoint"):
-                if not spec.get(needed):
-                    c.fail(f"{key}.{needed}", "is required for a model entry")
-            wanted = spec.get("benchmarks")
-            wanted = c.strings(wanted, f"{key}.benchmarks") if wanted is not None else None
-            if wanted is not None and not wanted:
-                c.fail(f"{key}.benchmarks", "is empty, so the entry would evaluate nothing; list benchmarks or drop "
-                                            "the key (every benchmark)")
-            for b in wanted or ():
-                if b not in benchmarks:
-                    c.fail(f"{key}.benchmarks", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
-            entries.append(EntrySpec(name=ename, config=c.text(spec["config"], f"{key}.config"),
-                                     options=c.strings(spec.get("options"), f"{key}.options"),
-                                     checkpoint=c.text(spec["checkpoint"], f"{key}.checkpoint"), benchmarks=wanted))
+            entries.append(_model_entry(c, spec, key, ename, benchmarks))
         else:
-            predictions: Dict[str, Dict[str, str]] = {}
-            for b, files in c.mapping(spec["predictions"], f"{key}.predictions").items():
-                if b not in benchmarks:
-                    c.fail(f"{key}.predictions", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
-                files = c.mapping(files, f"{key}.predictions.{b}")
-                for split, file in files.items():
-                    if split not in benchmarks[b].splits:
-                        c.fail(f"{key}.predictions.{b}.{split}", f"benchmarks.{b}.splits does not list {split!r} "
-                                                                 f"({', '.join(benchmarks[b].splits)})")
-                    c.text(file, f"{key}.predictions.{b}.{split}")
-                predictions[b] = dict(files)
-            if not any(predictions.values()):
-                c.fail(f"{key}.predictions", "names no file")
-            entries.append(EntrySpec(name=ename, predictions=predictions))
+            entries.append(_predictions_entry(c, spec, key, ename, benchmarks))
+    return entries
 
+
+def _model_entry(c: _Checker, spec: Mapping[str, Any], key: str, name: str,
+                 benchmarks: Mapping[str, BenchmarkSpec]) -> EntrySpec:
+    if not spec.get("config"):
+        c.fail(f"{key}.config", "is required for a model entry")
+    if "checkpoint" in spec and "checkpoints" in spec:
+        c.fail(f"{key}.checkpoints", "and checkpoint: are both given; give checkpoint: (one checkpoint) or "
+                                     "checkpoints: (a seed group), not both")
+    if "seeds" in spec and "checkpoints" not in spec:
+        c.fail(f"{key}.seeds", "is only for a seed group (checkpoints:); a single checkpoint has no seeds")
+    wanted = spec.get("benchmarks")
+    wanted = c.strings(wanted, f"{key}.benchmarks") if wanted is not None else None
+    if wanted is not None and not wanted:
+        c.fail(f"{key}.benchmarks", "is empty, so the entry would evaluate nothing; list benchmarks or drop "
+                                    "the key (every benchmark)")
+    for b in wanted or ():
+        if b not in benchmarks:
+            c.fail(f"{key}.benchmarks", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
+    common = dict(name=name, config=c.text(spec["config"], f"{key}.config"),
+                  options=c.strings(spec.get("options"), f"{key}.options"), benchmarks=wanted)
+    if "checkpoints" in spec:
+        checkpoints, seeds, pattern = _seed_group(c, spec, key)
+        return EntrySpec(**common, checkpoints=checkpoints, seeds=seeds, checkpoints_pattern=pattern)
+    if not spec.get("checkpoint"):
+        c.fail(f"{key}.checkpoint", "is required for a model entry (or checkpoints: for a seed group)")
+    return EntrySpec(**common, checkpoint=c.text(spec["checkpoint"], f"{key}.checkpoint"))
+
+
+def _seed_group(c: _Checker, spec: Mapping[str, Any],
+                key: str) -> Tuple[Tuple[str, ...], Tuple[int, ...], Optional[str]]:
+    """A group's checkpoints and seeds, ordered by seed (see the module docstring)."""
+    raw, pattern = spec["checkpoints"], None
+    if isinstance(raw, str):
+        pattern = c.text(raw, f"{key}.checkpoints")
+        paths = tuple(sorted(glob.glob(os.path.expanduser(pattern), recursive=True)))
+        if not paths:
+            c.fail(f"{key}.checkpoints", f"the pattern {pattern!r} matches no file (relative to "
+                                         f"{os.getcwd()}); train the seeds first, or fix the pattern")
+    else:
+        paths = c.strings(raw, f"{key}.checkpoints")
+        if not paths:
+            c.fail(f"{key}.checkpoints", "is empty: list the group's checkpoints, or give a glob pattern")
+        twice = sorted({p for p in paths if paths.count(p) > 1})
+        if twice:
+            c.fail(f"{key}.checkpoints", f"lists {', '.join(map(repr, twice))} more than once")
+    if spec.get("seeds") is not None:
+        seeds = spec["seeds"]
+        if not isinstance(seeds, (list, tuple)):
+            c.fail(f"{key}.seeds", f"must be a list of integers, got {type(seeds).__name__}")
+        seeds = tuple(c.number(s, f"{key}.seeds[{i}]", low=0, integer=True) for i, s in enumerate(seeds))
+        if len(seeds) != len(paths):
+            found = f"the pattern {pattern!r} matches" if pattern else "checkpoints: lists"
+            c.fail(f"{key}.seeds", f"lists {len(seeds)} seeds but {found} {len(paths)} checkpoints; the lengths "
+                                   f"must be equal")
+        source = "seeds:"
+    else:
+        seeds, source = _implied_seeds(paths)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        clash = [f"{p} (seed {s})" for p, s in zip(paths, seeds) if s in repeated]
+        c.fail(f"{key}.seeds", f"seed {', '.join(map(str, repeated))} is given to several checkpoints (seeds from "
+                               f"{source}): {', '.join(clash)}; give each its own seed with seeds: [...]")
+    order = sorted(range(len(paths)), key=lambda i: seeds[i])
+    return tuple(paths[i] for i in order), tuple(int(seeds[i]) for i in order), pattern
+
+
+def _implied_seeds(paths: Sequence[str]) -> Tuple[Tuple[int, ...], str]:
+    """Seeds when ``seeds:`` is not given: the ``seed<N>`` folders, else the checkpoints'
+    stored ``run.seed``, else the positions; with where they came from."""
+    from_paths = [seed_from_path(p) for p in paths]
+    if all(s is not None for s in from_paths):
+        return tuple(from_paths), "the seed<N> folders"
+    stored = [stored_seed(p) for p in paths]
+    if all(s is not None for s in stored):
+        return tuple(stored), "the checkpoints' run.seed"
+    return tuple(range(len(paths))), "the positions"
+
+
+def seed_from_path(path: str) -> Optional[int]:
+    """N of the innermost ``seed<N>`` folder in ``path`` (``.../seed3/checkpoint_best.pth``: 3)."""
+    for part in reversed(PurePath(path).parts[:-1]):
+        match = _SEED_FOLDER.fullmatch(part)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def stored_seed(path: str) -> Optional[int]:
+    """``run.seed`` of the config a local gf checkpoint was trained with, or None (not a
+    local file, not a gf checkpoint, no seed recorded, unreadable)."""
+    if not Path(path).expanduser().is_file():
+        return None
+    try:
+        from gf.common.io import torch_load_safe
+
+        checkpoint = torch_load_safe(Path(path).expanduser(), mmap=True)
+        seed = checkpoint["config"]["run"]["seed"]
+    except Exception:  # any reason not to know: the caller falls back to the positions
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None
+
+
+def _predictions_entry(c: _Checker, spec: Mapping[str, Any], key: str, name: str,
+                       benchmarks: Mapping[str, BenchmarkSpec]) -> EntrySpec:
+    predictions: Dict[str, Dict[str, str]] = {}
+    for b, files in c.mapping(spec["predictions"], f"{key}.predictions").items():
+        if b not in benchmarks:
+            c.fail(f"{key}.predictions", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
+        files = c.mapping(files, f"{key}.predictions.{b}")
+        for split, file in files.items():
+            if split not in benchmarks[b].splits:
+                c.fail(f"{key}.predictions.{b}.{split}", f"benchmarks.{b}.splits does not list {split!r} "
+                                                         f"({', '.join(benchmarks[b].splits)})")
+            c.text(file, f"{key}.predictions.{b}.{split}")
+        predictions[b] = dict(files)
+    if not any(predictions.values()):
+        c.fail(f"{key}.predictions", "names no file")
+    return EntrySpec(name=name, predictions=predictions)
+
+
+def _reported(c: _Checker, raw_reported: Any, benchmarks: Mapping[str, BenchmarkSpec],
+              measured: set) -> List[ReportedFigure]:
     reported: List[ReportedFigure] = []
-    raw_reported = data.get("reported") or []
     if not isinstance(raw_reported, list):
         c.fail("reported", "must be a list")
     for i, spec in enumerate(raw_reported):
@@ -303,7 +461,7 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
             c.fail(f"{key}.benchmark", f"{spec['benchmark']!r} is not under benchmarks: ({', '.join(benchmarks)})")
         if spec["split"] not in benchmarks[spec["benchmark"]].splits:
             c.fail(f"{key}.split", f"{spec['split']!r} is not among benchmarks.{spec['benchmark']}.splits")
-        if spec["name"] in seen:
+        if spec["name"] in measured:
             c.fail(f"{key}.name", f"{spec['name']!r} is also a measured entry; a reported figure needs its own name")
         score = spec.get("score")
         if score is not None:
@@ -317,7 +475,4 @@ def manifest_from_dict(data: Any, *, where: str = "manifest") -> Manifest:
                                        split=spec["split"], source=c.text(spec["source"], f"{key}.source"),
                                        score=None if score is None else float(score),
                                        cells={k: float(v) for k, v in cells.items()}))
-
-    output_dir = data.get("output_dir") or f"output/leaderboards/{name}"
-    return Manifest(name=name, path=where, output_dir=str(c.text(output_dir, "output_dir")), benchmarks=benchmarks,
-                    entries=entries, reported=reported, run=run, statistics=stats, source=dict(data))
+    return reported

@@ -118,9 +118,22 @@ def plot_file_stem(table: Mapping[str, Any]) -> str:
     return stem or "table"
 
 
+def _seed_dots(ax, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Each seed's score of a seed group, as dots on its bar (the bar is their mean)."""
+    labelled = False
+    for x, row in enumerate(rows):
+        group = row.get("group") if isinstance(row.get("group"), Mapping) else {}
+        scores = [v for v in (_number(s) for s in group.get("scores") or []) if v is not None]
+        if scores:
+            ax.plot([x] * len(scores), scores, linestyle="none", marker="o", markersize=4, color="white",
+                    markeredgecolor="black", label=None if labelled else "one seed")
+            labelled = True
+
+
 def _score_figure(table: Mapping[str, Any]):
     """The score plot as a Figure: one bar per measured row with a score (whiskers: its
-    interval), one dashed line per reported row with a score. Kept separate from
+    interval; a seed group's bar is its mean, with a dot per seed), one dashed line per
+    reported row with a score. Kept separate from
     :func:`plot_scores` so tests can count the bars."""
     measured = [(r, _number(r.get("score"))) for r in _rows(table, "measured")]
     measured = [(r, v) for r, v in measured if v is not None]
@@ -139,6 +152,7 @@ def _score_figure(table: Mapping[str, Any]):
             sub_v = [values[i] for i in with_ci]
             ax.errorbar(with_ci, sub_v, yerr=_errors(sub_v, [intervals[i] for i in with_ci]),
                         fmt="none", ecolor="black", elinewidth=1.2, capsize=4)
+        _seed_dots(ax, [r for r, _ in measured])
         ax.set_xticks(xs)
         ax.set_xticklabels([_label(r.get("entry")) for r, _ in measured], rotation=30, ha="right")
     else:

@@ -16,7 +16,11 @@ They are all rendered from the same board by the rules below, so they cannot dis
   copied from a paper: it was not measured on this split with these intervals, so it is
   never bold and never marked;
 * ``None`` (not measured) shows as ``n/a`` (an empty field in the CSV, where a reader
-  parses numbers).
+  parses numbers);
+* a seed group's figure is its mean over the seeds with their sample sd and its interval,
+  ``80.13 ± 1.25 [74.00, 86.00]``; a table with a seed group gets a "Seeds" column (how many
+  seeds, and the worst seed's score) and the CSV of a board with one gets ``*_sd`` and seed
+  fields. A board without seed groups is written exactly as before.
 
 Every file is written through :func:`gf.common.io.atomic_write`: a viewer never sees half
 a page, and a run killed mid-write leaves the previous version.
@@ -38,6 +42,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from gf.common.io import atomic_write, atomic_write_text
 from gf.common.utils import PathLike
 from gf.common.utils import finite_number as _number
+from gf.leaderboards.page_assets import CSS as _CSS
+from gf.leaderboards.page_assets import SCRIPT as _SCRIPT
 from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_scores
 
 __all__ = [
@@ -54,6 +60,8 @@ BELOW_MARK = "▼"
 #: Provenance fields the CSV always has (in this order); others found in the board follow.
 PROVENANCE_FIELDS = ("checkpoint_sha256", "split_fingerprint", "config_hash", "gf_version", "git_commit",
                      "date", "host")
+#: What the CSV of a board with a seed group says of each row's seeds.
+SEED_FIELDS = ("n_seeds", "seeds", "worst_seed", "worst_seed_score")
 _CENT = Decimal("0.01")
 
 
@@ -85,11 +93,16 @@ def _interval(ci: Any) -> Optional[Tuple[Any, Any]]:
     return None
 
 
-def format_value(value: Any, ci: Any = None) -> str:
-    """``93.67 [91.02, 95.88]``: the value and its interval; ``n/a`` when there is no value."""
+def format_value(value: Any, ci: Any = None, sd: Any = None) -> str:
+    """``93.67 [91.02, 95.88]``: the value and its interval; with a seed group's ``sd``,
+    ``93.67 ± 1.20 [91.02, 95.88]``; ``n/a`` when there is no value."""
     text = format_figure(value)
+    if text == NA:
+        return text
+    if _number(sd) is not None:
+        text += f" ± {format_figure(sd)}"
     interval = _interval(ci)
-    if text == NA or interval is None:
+    if interval is None:
         return text
     return f"{text} [{format_figure(interval[0])}, {format_figure(interval[1])}]"
 
@@ -134,6 +147,36 @@ def _cell(row: Mapping[str, Any], key: str) -> Tuple[Any, Any]:
     if not isinstance(cell, Mapping):
         return None, None
     return cell.get("value"), cell.get("ci")
+
+
+def _cell_sd(row: Mapping[str, Any], key: Optional[str]) -> Any:
+    """A seed group's sd of the score (``key`` None) or of a cell; None for other rows."""
+    if key is None:
+        return row.get("sd")
+    cell = (row.get("cells") or {}).get(key)
+    return cell.get("sd") if isinstance(cell, Mapping) else None
+
+
+def _group(row: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    group = row.get("group")
+    return group if isinstance(group, Mapping) else None
+
+
+def _has_groups(table: Mapping[str, Any]) -> bool:
+    return any(_group(r) is not None for r in _table_rows(table))
+
+
+def _seeds_text(row: Mapping[str, Any]) -> str:
+    """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
+    measured checkpoint, ``n/a`` for a reported row."""
+    group = _group(row)
+    if group is None:
+        return "1" if row.get("kind") == "measured" else NA
+    text = format_count(group.get("n"))
+    worst = group.get("worst")
+    if isinstance(worst, Mapping) and _number(worst.get("score")) is not None:
+        text += f" (worst {format_figure(worst['score'])}, seed {worst.get('seed')})"
+    return text
 
 
 def _score_label(table: Mapping[str, Any]) -> str:
@@ -191,6 +234,9 @@ def _statistics_text(board: Mapping[str, Any]) -> str:
     if alpha is not None:
         text += f" Pairs of measured rows are compared with paired tests at alpha {alpha}"
         text += f", p-values adjusted by {correction}." if correction else "."
+    if any(_has_groups(t) for t in _tables(board)):
+        text += (" A seed group's figures are mean ± sd over its seeds (sample sd); its interval resamples the "
+                 "seeds, then the videos (two-level bootstrap), and so do its paired tests.")
     return text
 
 
@@ -256,23 +302,8 @@ def render_markdown(board: Mapping[str, Any]) -> str:
         lines += ["No tables yet.", ""]
     for table in tables:
         lines += [f"## {md_escape(_title(table))}", "", md_escape(_table_note(table)), ""]
-        rows, columns, best = _table_rows(table), _columns(table), _best(table)
-        if rows:
-            header = ["Entry", md_escape(_score_label(table))] + [md_escape(c.get("label") or c["key"])
-                                                                  for c in columns] + ["Questions", "Source"]
-            align = ["---", "---:"] + ["---:"] * len(columns) + ["---:", "---"]
-            body = []
-            for i, row in enumerate(rows):
-                entry = md_escape(row.get("entry"))
-                if _is_below(row):
-                    entry += f" {BELOW_MARK}"
-                cells = [entry, _md_figure(row.get("score"), row.get("ci"), i in best[None])]
-                for col in columns:
-                    value, ci = _cell(row, col["key"])
-                    cells.append(_md_figure(value, ci, i in best[col["key"]]))
-                cells += [format_count(row.get("num_questions")), md_escape(_source_text(row))]
-                body.append(cells)
-            lines += _md_table(header, align, body) + ["", md_escape(_legend_text(board)), ""]
+        if _table_rows(table):
+            lines += _md_rows(table) + ["", md_escape(_legend_text(board)), ""]
         else:
             lines += ["No rows yet.", ""]
         pending = [str(p) for p in table.get("pending") or []]
@@ -301,8 +332,31 @@ def render_markdown(board: Mapping[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _md_figure(value: Any, ci: Any, bold: bool) -> str:
-    text = format_value(value, ci)
+def _md_rows(table: Mapping[str, Any]) -> List[str]:
+    """A table's rows as a Markdown table (a "Seeds" column when it has a seed group)."""
+    rows, columns, best, groups = _table_rows(table), _columns(table), _best(table), _has_groups(table)
+    header = ["Entry", md_escape(_score_label(table))] + [md_escape(c.get("label") or c["key"])
+                                                          for c in columns] + ["Questions"]
+    header += ["Seeds", "Source"] if groups else ["Source"]
+    align = ["---", "---:"] + ["---:"] * len(columns) + ["---:"] + (["---:", "---"] if groups else ["---"])
+    body = []
+    for i, row in enumerate(rows):
+        entry = md_escape(row.get("entry"))
+        if _is_below(row):
+            entry += f" {BELOW_MARK}"
+        cells = [entry, _md_figure(row.get("score"), row.get("ci"), i in best[None], row.get("sd"))]
+        for col in columns:
+            value, ci = _cell(row, col["key"])
+            cells.append(_md_figure(value, ci, i in best[col["key"]], _cell_sd(row, col["key"])))
+        cells.append(format_count(row.get("num_questions")))
+        if groups:
+            cells.append(md_escape(_seeds_text(row)))
+        body.append(cells + [md_escape(_source_text(row))])
+    return _md_table(header, align, body)
+
+
+def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
+    text = format_value(value, ci, sd)
     if bold and text != NA:
         figure, _, rest = text.partition(" ")
         return f"**{figure}**" + (f" {rest}" if rest else "")
@@ -322,9 +376,15 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     Fixed fields, then value/ci_low/ci_high per column key (the union over all tables, in
     order of first appearance), then counts, source and provenance (the listed fields, then
     any other the board holds, sorted). A column key that equals another field name would
-    overwrite it, so it becomes ``column:<key>``."""
-    head = ["benchmark", "split", "entry", "kind", "score", "score_ci_low", "score_ci_high"]
-    tail = ["num_questions", "significantly_below_best", "source", *PROVENANCE_FIELDS]
+    overwrite it, so it becomes ``column:<key>``. A board with a seed group also has
+    ``score_sd`` and ``<column>_sd`` (empty for single checkpoints), and ``n_seeds``,
+    ``seeds`` (space-separated), ``worst_seed`` and ``worst_seed_score`` after
+    ``num_questions``."""
+    groups = any(_has_groups(t) for t in _tables(board))
+    suffixes = ("_ci_low", "_ci_high", "_sd") if groups else ("_ci_low", "_ci_high")
+    head = ["benchmark", "split", "entry", "kind", "score", *("score" + x for x in suffixes)]
+    tail = ["num_questions", *(SEED_FIELDS if groups else ()), "significantly_below_best", "source",
+            *PROVENANCE_FIELDS]
     # Provenance keys named like a row field (e.g. "score") are left out: they would overwrite it.
     tail += sorted({str(k) for t in _tables(board) for r in _table_rows(t)
                     for k in (r.get("provenance") or {}) if str(k) not in head + tail})
@@ -337,12 +397,23 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
             if key in names:
                 continue
             name = key
-            while {name, f"{name}_ci_low", f"{name}_ci_high"} & taken:
+            while {name, *(name + x for x in suffixes)} & taken:
                 name = f"column:{name}"
             names[key] = name
-            middle += [name, f"{name}_ci_low", f"{name}_ci_high"]
-            taken.update(middle[-3:])
+            middle += [name, *(name + x for x in suffixes)]
+            taken.update(middle[-1 - len(suffixes):])
     return head + middle + tail, names
+
+
+def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
+    group = _group(row) or {}
+    worst = group.get("worst") if isinstance(group.get("worst"), Mapping) else {}
+    return {"score_sd": _csv_number(row.get("sd")),
+            "n_seeds": format_count(group.get("n")).replace(NA, "") if group else
+            ("1" if row.get("kind") == "measured" else ""),
+            "seeds": " ".join(str(x) for x in group.get("seeds") or []),
+            "worst_seed": "" if worst.get("seed") is None else str(worst["seed"]),
+            "worst_seed_score": _csv_number(worst.get("score"))}
 
 
 def csv_fields(board: Mapping[str, Any]) -> List[str]:
@@ -354,6 +425,7 @@ def render_csv(board: Mapping[str, Any]) -> str:
     """One CSV row per (table, row), figures rounded like the Markdown; empty where not
     measured."""
     fields, names = _csv_layout(board)
+    groups = "score_sd" in fields
     provenance = set(fields[fields.index(PROVENANCE_FIELDS[0]):]) - set(names.values())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -376,6 +448,10 @@ def render_csv(board: Mapping[str, Any]) -> str:
                 low, high = _interval(cell_ci) or (None, None)
                 record.update({name: _csv_number(value), f"{name}_ci_low": _csv_number(low),
                                f"{name}_ci_high": _csv_number(high)})
+                if groups:
+                    record[f"{name}_sd"] = _csv_number(_cell_sd(row, col["key"]))
+            if groups:
+                record.update(_csv_seed_fields(row))
             for key, value in (row.get("provenance") or {}).items():
                 if str(key) in provenance:
                     record[str(key)] = "" if value is None else value
@@ -412,248 +488,6 @@ def _script_json(obj: Any) -> str:
     switch the HTML parser's script state (``<!--``); non-ASCII as escapes too."""
     text = json.dumps(_strict(obj), ensure_ascii=True, allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.6em; } h2 { margin-top: 2em; font-size: 1.3em; } h3 { font-size: 1.05em; }
-table { border-collapse: collapse; margin: 0.8em 0; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
-th { background: #f3f3f3; }
-th button { font: inherit; font-weight: bold; border: 0; background: none; cursor: pointer; padding: 0; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-.ci { color: #666; font-size: 0.9em; }
-tr[data-kind="reported"] td { font-style: italic; color: #555; background: #fafafa; }
-.tag { font-size: 0.8em; border: 1px solid #999; border-radius: 3px; padding: 0 0.3em; margin-left: 0.4em; }
-.below { color: #b22; margin-left: 0.3em; }
-.note, .legend { color: #555; font-size: 0.9em; }
-pre.error { background: #fff4f4; border: 1px solid #e0b4b4; padding: 0.4em; white-space: pre-wrap; }
-img.plot { max-width: 100%; margin: 0.5em 1em 0.5em 0; border: 1px solid #eee; }
-""".strip()
-
-# Builds the page from the embedded board with DOM methods and textContent only: the data
-# (entry names, error texts) never goes through an HTML parser. fixed() is the JavaScript
-# half of format_figure (toFixed, without "-0.00"); best/sorting follow the module docstring.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var board = JSON.parse(document.getElementById("gf-board").textContent);
-  var plots = JSON.parse(document.getElementById("gf-plots").textContent);
-  var root = document.getElementById("gf-tables");
-  var NA = "n/a";
-
-  function num(x) { return (typeof x === "number" && isFinite(x)) ? x : null; }
-  function given(x) { return x !== undefined && x !== null && x !== ""; }
-  function fixed(x, places) {
-    x = num(x);
-    if (x === null) { return NA; }
-    var s = Math.abs(x).toFixed(places);
-    return (x < 0 && /[1-9]/.test(s)) ? "-" + s : s;
-  }
-  function interval(ci) {
-    if (!Array.isArray(ci) || ci.length !== 2 || (num(ci[0]) === null && num(ci[1]) === null)) { return null; }
-    return "[" + fixed(ci[0], 2) + ", " + fixed(ci[1], 2) + "]";
-  }
-  function pvalue(p) { p = num(p); return p === null ? NA : (p < 0.001 ? "<0.001" : fixed(p, 3)); }
-  function count(n) { n = num(n); return n === null ? NA : (Number.isInteger(n) ? String(n) : fixed(n, 2)); }
-  function yesNo(flag) { return flag === true ? "yes" : (flag === false ? "no" : NA); }
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
-    if (text !== undefined && text !== null) { e.textContent = String(text); }
-    return e;
-  }
-  function rows(table) { return (table.rows || []).filter(function (r) { return r && typeof r === "object"; }); }
-  function columns(table) {
-    return (table.columns || []).filter(function (c) { return c && c.key !== undefined && c.key !== null; });
-  }
-  function cell(row, key) {
-    var c = (row.cells || {})[key];
-    return (c && typeof c === "object") ? c : {value: null, ci: null};
-  }
-  function title(table) {
-    var parts = [table.benchmark, table.split].filter(given);
-    return parts.length ? parts.map(String).join(" / ") : String(table.id || "table");
-  }
-  function rounded(x) { var t = fixed(x, 2); return t === NA ? null : parseFloat(t); }
-  function best(table, getter) {
-    var top = null, values = [];
-    rows(table).forEach(function (r, i) {
-      var v = r.kind === "measured" ? rounded(getter(r)) : null;
-      values.push(v);
-      if (v !== null && (top === null || v > top)) { top = v; }
-    });
-    return values.map(function (v) { return top !== null && v === top; });
-  }
-  function figureCell(key, value, ci, bold) {
-    var td = el("td", {"class": "num", "data-col": key});
-    var text = fixed(value, 2);
-    td.appendChild(el(bold && text !== NA ? "strong" : "span", {"class": "value"}, text));
-    var range = text === NA ? null : interval(ci);
-    if (range !== null) {
-      td.appendChild(document.createTextNode(" "));
-      td.appendChild(el("span", {"class": "ci"}, range));
-    }
-    td.setAttribute("data-sort", num(value) === null ? "" : String(value));
-    return td;
-  }
-  function sourceText(row) {
-    if (row.kind === "reported") {
-      return given(row.source) ? "reported: " + row.source : "reported";
-    }
-    return String(row.kind || "measured");
-  }
-
-  function sortBy(tbody, headers, index, kind) {
-    var th = headers[index];
-    var dir = th.getAttribute("aria-sort") === "descending" ? "ascending" : "descending";
-    if (kind === "text" && th.getAttribute("aria-sort") === null) { dir = "ascending"; }
-    headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir);
-    var sign = dir === "ascending" ? 1 : -1;
-    var trs = Array.prototype.slice.call(tbody.children).map(function (tr, pos) { return {tr: tr, pos: pos}; });
-    function key(tr) {
-      var td = tr.children[index];
-      if (kind === "text") { return tr.getAttribute("data-entry"); }
-      var s = td.getAttribute("data-sort");
-      return s === null || s === "" ? null : parseFloat(s);
-    }
-    trs.sort(function (a, b) {
-      // Measured rows stay above reported ones; missing values last; ties keep board order.
-      var ga = a.tr.getAttribute("data-kind") === "measured" ? 0 : 1;
-      var gb = b.tr.getAttribute("data-kind") === "measured" ? 0 : 1;
-      if (ga !== gb) { return ga - gb; }
-      var ka = key(a.tr), kb = key(b.tr);
-      if (ka === null || kb === null) { return (ka === null) - (kb === null) || a.pos - b.pos; }
-      var c = kind === "text" ? (ka < kb ? -1 : (ka > kb ? 1 : 0)) : ka - kb;
-      return c !== 0 ? sign * c : a.pos - b.pos;
-    });
-    trs.forEach(function (o) { tbody.appendChild(o.tr); });
-  }
-
-  function buildTable(table, index) {
-    var section = el("section", {"class": "gf-table", "data-table": table.id || title(table)});
-    section.appendChild(el("h2", {}, title(table)));
-    var note = [];
-    if (table.evaluator) { note.push("evaluator " + table.evaluator); }
-    note.push("score: " + String(table.score_label || table.score_key || "Score"));
-    if (table.resampling_unit) { note.push("intervals resample by " + table.resampling_unit); }
-    var noteText = note.join("; ");
-    section.appendChild(el("p", {"class": "note"}, noteText.charAt(0).toUpperCase() + noteText.slice(1) + "."));
-    var rs = rows(table), cols = columns(table);
-    if (rs.length) {
-      var t = el("table", {"class": "board"});
-      var thead = el("thead"), hr = el("tr"), headers = [];
-      var scoreLabel = String(table.score_label || table.score_key || "Score");
-      var defs = [["Entry", "text", "entry"], [scoreLabel, "num", "score"]];
-      cols.forEach(function (c) { defs.push([String(c.label || c.key), "num", String(c.key)]); });
-      defs.push(["Questions", "num", "num_questions"]);
-      defs.forEach(function (d, i) {
-        var th = el("th", {"scope": "col", "data-col": d[2]});
-        var button = el("button", {"type": "button", "title": "sort by this column"}, d[0]);
-        th.appendChild(button);
-        headers.push(th);
-        hr.appendChild(th);
-      });
-      var sourceTh = el("th", {"scope": "col"}, "Source");
-      hr.appendChild(sourceTh);
-      thead.appendChild(hr);
-      t.appendChild(thead);
-      var tbody = el("tbody");
-      defs.forEach(function (d, i) {
-        headers[i].firstChild.addEventListener("click", function () { sortBy(tbody, headers, i, d[1]); });
-      });
-      var bestScore = best(table, function (r) { return r.score; });
-      var bestCols = cols.map(function (c) { return best(table, function (r) { return cell(r, c.key).value; }); });
-      rs.forEach(function (row, i) {
-        var tr = el("tr", {"data-entry": String(row.entry), "data-kind": String(row.kind)});
-        var entry = el("td", {"class": "entry"}, String(row.entry));
-        if (row.kind === "measured" && row.significantly_below_best === true) {
-          var mark = {"class": "below", "title": "significantly below the best measured row"};
-          entry.appendChild(el("span", mark, "\u25bc"));
-        }
-        if (row.kind === "reported") { entry.appendChild(el("span", {"class": "tag"}, "reported")); }
-        tr.appendChild(entry);
-        tr.appendChild(figureCell("score", row.score, row.ci, bestScore[i]));
-        cols.forEach(function (c, j) {
-          var x = cell(row, c.key);
-          tr.appendChild(figureCell(String(c.key), x.value, x.ci, bestCols[j][i]));
-        });
-        var q = el("td", {"class": "num", "data-col": "num_questions"}, count(row.num_questions));
-        q.setAttribute("data-sort", num(row.num_questions) === null ? "" : String(row.num_questions));
-        tr.appendChild(q);
-        tr.appendChild(el("td", {"class": "source"}, sourceText(row)));
-        tbody.appendChild(tr);
-      });
-      t.appendChild(tbody);
-      section.appendChild(t);
-      section.appendChild(el("p", {"class": "legend"}, document.getElementById("gf-legend").textContent));
-    } else {
-      section.appendChild(el("p", {"class": "note"}, "No rows yet."));
-    }
-    var pending = table.pending || [];
-    if (pending.length) {
-      section.appendChild(el("p", {"class": "pending"},
-        "Pending (not finished yet, e.g. another shard is still running): " + pending.map(String).join(", ") + "."));
-    }
-    var failures = (table.failures || []).filter(function (f) { return f && typeof f === "object"; });
-    if (failures.length) {
-      section.appendChild(el("h3", {}, "Failed"));
-      var ul = el("ul", {"class": "failures"});
-      failures.forEach(function (f) {
-        var li = el("li", {"data-entry": String(f.entry)});
-        li.appendChild(el("strong", {}, String(f.entry)));
-        li.appendChild(el("pre", {"class": "error"}, String(f.error || "unknown error").trim()));
-        ul.appendChild(li);
-      });
-      section.appendChild(ul);
-    }
-    var pairs = (table.pairs || []).filter(function (p) { return p && typeof p === "object"; });
-    if (pairs.length) {
-      var correction = (board.statistics || {}).correction || "adjusted";
-      section.appendChild(el("h3", {}, "Pairwise comparisons"));
-      var pt = el("table", {"class": "pairs"});
-      var ph = el("tr");
-      ["A", "B", "Difference (A - B)", "Test", "p", "p (" + correction + ")", "Significant"].forEach(function (h) {
-        ph.appendChild(el("th", {"scope": "col"}, h));
-      });
-      var phead = el("thead"); phead.appendChild(ph); pt.appendChild(phead);
-      var pbody = el("tbody");
-      pairs.forEach(function (p) {
-        var tr = el("tr", {"data-a": String(p.a), "data-b": String(p.b)});
-        tr.appendChild(el("td", {}, String(p.a)));
-        tr.appendChild(el("td", {}, String(p.b)));
-        tr.appendChild(figureCell("difference", p.difference, p.ci, false));
-        tr.appendChild(el("td", {}, given(p.test) ? String(p.test) : NA));
-        tr.appendChild(el("td", {"class": "num"}, pvalue(p.p)));
-        tr.appendChild(el("td", {"class": "num"}, pvalue(p.p_holm)));
-        tr.appendChild(el("td", {}, yesNo(p.significant)));
-        pbody.appendChild(tr);
-      });
-      pt.appendChild(pbody);
-      section.appendChild(pt);
-    }
-    var images = plots.tables[index] || {};
-    [["score", "per entry, with confidence intervals"], ["breakdown", "breakdown per column"]].forEach(function (k) {
-      if (images[k[0]]) {
-        section.appendChild(el("img", {"class": "plot", "src": images[k[0]], "alt": title(table) + ": " + k[1]}));
-      }
-    });
-    return section;
-  }
-
-  var tables = (board.tables || []).filter(function (t) { return t && typeof t === "object"; });
-  if (!tables.length) { root.appendChild(el("p", {"class": "note"}, "No tables yet.")); }
-  tables.forEach(function (table, i) { root.appendChild(buildTable(table, i)); });
-  if (plots.other.length) {
-    var other = el("section", {"class": "gf-other-plots"});
-    other.appendChild(el("h2", {}, "Other plots"));
-    plots.other.forEach(function (p) { other.appendChild(el("img", {"class": "plot", "src": p[1], "alt": p[0]})); });
-    root.appendChild(other);
-  }
-  document.documentElement.setAttribute("data-gf-built", "1");
-})();
-""".strip()
 
 
 def _plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str]]:

@@ -1,6 +1,7 @@
 """Where a leaderboard keeps each result, and when a kept result may be trusted.
 
-One folder per (entry, benchmark, split) under ``<output_dir>/results/``. A result is done
+One folder per (entry, benchmark, split) under ``<output_dir>/results/`` (per seed, for a
+seed group's members: ``results/<entry>/seed<N>/<benchmark>/<split>``). A result is done
 when its ``result.json`` exists and records the same *key* as the work would have now: a
 sha256 over what the figures depend on (the checkpoint's or predictions file's sha256, the
 split's fingerprint, the evaluation config's hash). ``result.json`` is written last and
@@ -49,11 +50,13 @@ def read_json_or_none(path: Path, what: str) -> Optional[Any]:
 
 
 class ResultPaths:
-    """The files of one (entry, benchmark, split) under a leaderboard's output folder."""
+    """The files of one (entry, benchmark, split) under a leaderboard's output folder; a
+    seed group's member (``seed``) has its own, under ``results/<entry>/seed<N>/``."""
 
-    def __init__(self, root: PathLike, entry: str, benchmark: str, split: str):
+    def __init__(self, root: PathLike, entry: str, benchmark: str, split: str, seed: Optional[int] = None):
         self.root = Path(root)
-        self.folder = self.root / "results" / entry / benchmark / split
+        member = Path(entry) if seed is None else Path(entry) / f"seed{int(seed)}"
+        self.folder = self.root / "results" / member / benchmark / split
         self.done = self.folder / "result.json"
         self.failed = self.folder / "failed.json"
         self.predictions = self.folder / f"{split}_{TAG}_predictions.json"

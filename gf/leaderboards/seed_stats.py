@@ -1,0 +1,266 @@
+"""Statistics of seed groups: several training runs (seeds) of one model on one split.
+
+One checkpoint's interval (:mod:`.stats`) says how much its score could move had the
+questions been drawn again; it says nothing of how much the *model* could move had it been
+trained again with another seed, and one lucky seed can look like a significant win. A
+seed group's row therefore shows the mean and the sample standard deviation (n - 1) of
+its seeds' figures, and an interval that includes both sources of variation.
+
+Methods
+-------
+Intervals: a seeded *two-level bootstrap*. Each resample first draws the group's seeds
+with replacement, then the clusters (videos) with replacement, as :mod:`.stats` does; the
+resampled statistic is the mean, over the drawn seeds (counted as often as drawn), of each
+seed's score under the drawn clusters. One cluster draw serves every seed of a resample:
+the seeds were all scored on the same questions, so the question-sampling error is shared
+by them and does not average out over seeds. Assumptions: the seeds are exchangeable
+draws of "train this model again" (no seed was picked for its score), and the videos are
+independent clusters. With few seeds the seed level is estimated crudely (three seeds give
+only ten distinct seed resamples) and the interval is then too narrow when the seeds
+differ more than the question sampling does; ``docs/leaderboards.md`` gives the coverage
+measured by simulation.
+
+Pairs: two groups on the same split are compared on the difference of their means. Each
+resample draws each group's seeds independently (they are different trainings) and one
+set of clusters for both (the same questions: the comparison is paired by question); the
+difference's percentile interval and the centred two-sided p-value
+``(1 + #{|d* - d| >= |d|}) / (1 + B)`` follow, as for single checkpoints. A single
+checkpoint compared with a group is a group of one. McNemar's test has no counterpart
+here: it conditions on one pair of answer vectors, and a group has several.
+
+Reproducibility: ``numpy.random.default_rng(seed)``; resample ``i`` (in order) is, for
+each group in the given order, one call ``rng.integers(0, n_seeds, size=n_seeds)`` (the
+seed counts), then one call ``rng.integers(0, n_clusters, size=n_clusters)`` (the cluster
+weights, exactly as in :mod:`.stats`). Results do not depend on the chunking.
+"""
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from gf.leaderboards.stats import (
+    QuestionOutcomes,
+    _check_paired,
+    _check_settings,
+    _interval,
+    _Prepared,
+    _samples_per_chunk,
+    compare_all,
+    holm,
+    point_scores,
+)
+
+__all__ = ["compare_groups", "group_comparison", "group_intervals", "group_points", "mean_sd"]
+
+#: The test of a pair that involves a seed group (see the module docstring).
+TWO_LEVEL_TEST = "two_level_bootstrap"
+
+
+def mean_sd(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """The mean and the sample standard deviation (n - 1; ``None`` for one value)."""
+    x = np.asarray(list(values), dtype=np.float64)
+    if not len(x):
+        raise ValueError("mean_sd needs at least one value")
+    return float(x.mean()), (float(x.std(ddof=1)) if len(x) > 1 else None)
+
+
+def _check_group(members: Sequence[QuestionOutcomes], what: str = "the group") -> List[QuestionOutcomes]:
+    """The seeds of a group must be paired (same questions, clusters, official score) and
+    have the same cells, which the resampling adds up column by column."""
+    members = list(members)
+    if not members:
+        raise ValueError(f"{what} has no seed")
+    for k, member in enumerate(members[1:], start=1):
+        try:
+            _check_paired(members[0], member)
+        except ValueError as error:
+            raise ValueError(f"{what}: seed {k} and seed 0: {error}") from None
+        if tuple(member.cells) != tuple(members[0].cells):
+            raise ValueError(f"{what}: seed {k} has the cells {list(member.cells)}, seed 0 "
+                             f"{list(members[0].cells)}")
+    return members
+
+
+def group_points(members: Sequence[QuestionOutcomes]) -> Dict[str, Any]:
+    """The per-seed official scores and cell accuracies (percent) and their mean and sd.
+
+    Returns ``{"scores": [...], "score": mean, "sd": sd, "cells": {key: (mean, sd)}}``;
+    ``score`` and a cell's pair are ``None`` where a seed has nothing to score there.
+    """
+    members = _check_group(members)
+    points = [point_scores(o) for o in members]
+    scores = [s for s, _ in points]
+    out: Dict[str, Any] = {"scores": scores, "score": None, "sd": None, "cells": {}}
+    if all(s is not None for s in scores):
+        out["score"], out["sd"] = mean_sd(scores)
+    for key in members[0].cells:
+        values = [cells[key] for _, cells in points]
+        out["cells"][key] = mean_sd(values) if all(v is not None for v in values) else None
+    return out
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _draw(groups: Sequence[Sequence[_Prepared]], n_clusters: int, rng: np.random.Generator,
+          b: int) -> Tuple[List[np.ndarray], np.ndarray]:
+    """``b`` resamples: per group its seed counts ``[S, b]``, and the cluster weights
+    ``[K, b]`` shared by all groups (one call per group, then one for the clusters, per
+    resample in order: the stream does not depend on the chunking)."""
+    seed_counts = [np.empty((len(g), b)) for g in groups]
+    weights_t = np.empty((n_clusters, b))
+    for j in range(b):
+        for counts, g in zip(seed_counts, groups):
+            counts[:, j] = np.bincount(rng.integers(0, len(g), size=len(g)), minlength=len(g))
+        weights_t[:, j] = np.bincount(rng.integers(0, n_clusters, size=n_clusters), minlength=n_clusters)
+    return seed_counts, weights_t
+
+
+def _group_mean(group: Sequence[_Prepared], counts: np.ndarray,
+                weights_t: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``(accuracies [b, 1 + C], scores [b])``: per resample, the mean over the drawn
+    seeds of each seed's figures under the drawn clusters (NaN where they are empty)."""
+    n = len(group)
+    accuracies = np.zeros((weights_t.shape[1], group[0].n_cols))
+    scores = np.zeros(weights_t.shape[1])
+    for s, prepared in enumerate(group):
+        acc = prepared.accuracies(weights_t)
+        drawn = counts[s] > 0  # a seed not drawn adds nothing, even where its figure is NaN
+        accuracies += np.where(drawn[:, None], counts[s][:, None] * acc, 0.0)
+        scores += np.where(drawn, counts[s] * prepared.scores(acc), 0.0)
+    return accuracies / n, scores / n
+
+
+def _resample_groups(groups: Sequence[Sequence[QuestionOutcomes]], samples: int, seed: int,
+                     chunk: Optional[int]) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Per group, ``(accuracies [B, 1 + C], scores [B])`` of its mean over ``samples``
+    two-level resamples (see the module docstring); all groups see the same clusters."""
+    prepared = [[_Prepared(o) for o in g] for g in groups]
+    n_clusters = prepared[0][0].n_clusters
+    out = [(np.full((samples, g[0].n_cols), np.nan), np.full(samples, np.nan)) for g in prepared]
+    if n_clusters == 0:
+        return out
+    if chunk is None:
+        chunk = _samples_per_chunk(n_clusters)
+    elif isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk size must be a positive integer, got {chunk!r}")
+    rng = np.random.default_rng(seed)
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        seed_counts, weights_t = _draw(prepared, n_clusters, rng, stop - start)
+        for g, counts, (accuracies, scores) in zip(prepared, seed_counts, out):
+            accuracies[start:stop], scores[start:stop] = _group_mean(g, counts, weights_t)
+    return out
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def group_intervals(members: Sequence[QuestionOutcomes], *, samples: int = 1000, seed: int = 0,
+                    confidence: float = 0.95,
+                    _chunk_samples: Optional[int] = None) -> Dict[str, Any]:
+    """Two-level percentile intervals (percent) of a group's mean score and mean cells.
+
+    Returns ``{"score": (lo, hi) or None, "cells": {key: (lo, hi) or None}}``, ``None``
+    where a seed has nothing to score. ``members``: one :class:`QuestionOutcomes` per
+    seed, on the same questions. With one seed this is the video bootstrap of
+    :func:`gf.leaderboards.stats.bootstrap_intervals` (other draws, the same method).
+    """
+    _check_settings(samples, seed, confidence)
+    members = _check_group(members)
+    points = group_points(members)
+    [(accuracies, scores)] = _resample_groups([members], int(samples), int(seed), _chunk_samples)
+    return {
+        "score": None if points["score"] is None else _interval(scores, confidence),
+        "cells": {key: None if points["cells"][key] is None else _interval(accuracies[:, 1 + i], confidence)
+                  for i, key in enumerate(members[0].cells)},
+    }
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def _as_group(value: Union[QuestionOutcomes, Sequence[QuestionOutcomes]]) -> List[QuestionOutcomes]:
+    return [value] if isinstance(value, QuestionOutcomes) else list(value)
+
+
+def _group_pair(a: Sequence[QuestionOutcomes], scores_a: np.ndarray, b: Sequence[QuestionOutcomes],
+                scores_b: np.ndarray, confidence: float) -> Dict[str, Any]:
+    mean_a, mean_b = group_points(a)["score"], group_points(b)["score"]
+    if mean_a is None or mean_b is None:
+        return {"difference": None, "ci": None, "p_bootstrap": None}
+    d = mean_a - mean_b
+    diffs = scores_a - scores_b
+    diffs = diffs[np.isfinite(diffs)]
+    extreme = int(np.count_nonzero(np.abs(diffs - d) >= abs(d)))  # centred: the null is d* - d
+    return {"difference": float(d), "ci": _interval(diffs, confidence),
+            "p_bootstrap": (1 + extreme) / (1 + len(diffs))}
+
+
+def group_comparison(a: Union[QuestionOutcomes, Sequence[QuestionOutcomes]],
+                     b: Union[QuestionOutcomes, Sequence[QuestionOutcomes]], *, samples: int = 1000,
+                     seed: int = 0, confidence: float = 0.95,
+                     _chunk_samples: Optional[int] = None) -> Dict[str, Any]:
+    """Compare two groups (a single checkpoint is a group of one): ``mean(a) - mean(b)``.
+
+    Returns ``{"difference", "ci", "p_bootstrap"}`` from the paired two-level bootstrap
+    (each group's seeds drawn independently, the same clusters for both). Raises
+    ``ValueError`` when the seeds did not answer the same questions with the same clusters
+    and the same official score.
+    """
+    _check_settings(samples, seed, confidence)
+    groups = [_check_group(_as_group(a), "a"), _check_group(_as_group(b), "b")]
+    _check_paired(groups[0][0], groups[1][0])
+    (_, sa), (_, sb) = _resample_groups(groups, int(samples), int(seed), _chunk_samples)
+    return _group_pair(groups[0], sa, groups[1], sb, confidence)
+
+
+def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[QuestionOutcomes]]], *,
+                   samples: int = 1000, seed: int = 0, confidence: float = 0.95, alpha: float = 0.05,
+                   _chunk_samples: Optional[int] = None) -> List[Dict[str, Any]]:
+    """Every unordered pair of a table whose entries are single checkpoints
+    (:class:`QuestionOutcomes`) or seed groups (a sequence of them), Holm across all pairs.
+
+    Pairs follow the mapping's order and have the keys of
+    :func:`gf.leaderboards.stats.compare_all`'s. A pair of two single checkpoints is
+    decided as there (McNemar's test or the paired bootstrap, its raw p-value unchanged);
+    a pair with a group is decided by the paired two-level bootstrap (``test`` is
+    ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over
+    every pair of the table together.
+    """
+    _check_settings(samples, seed, confidence)
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}")
+    names = list(entries)
+    groups = {n: _check_group(_as_group(entries[n]), repr(n)) for n in names}
+    for name in names[1:]:
+        try:
+            _check_paired(groups[names[0]][0], groups[name][0])
+        except ValueError as error:
+            raise ValueError(f"entries {names[0]!r} and {name!r}: {error}") from None
+    singles = [n for n in names if isinstance(entries[n], QuestionOutcomes)]
+    single_pairs = {(r["a"], r["b"]): r for r in compare_all(
+        {n: entries[n] for n in singles}, samples=samples, seed=seed, confidence=confidence, alpha=alpha,
+        _chunk_samples=_chunk_samples)}
+    resampled = _resample_groups([groups[n] for n in names], int(samples), int(seed), _chunk_samples)
+    scores = {n: s for n, (_, s) in zip(names, resampled)}
+    results: List[Dict[str, Any]] = []
+    for i, name_a in enumerate(names):
+        for name_b in names[i + 1:]:
+            if (name_a, name_b) in single_pairs:
+                results.append(dict(single_pairs[(name_a, name_b)]))
+                continue
+            pair = _group_pair(groups[name_a], scores[name_a], groups[name_b], scores[name_b], confidence)
+            results.append({"a": name_a, "b": name_b, "difference": pair["difference"], "ci": pair["ci"],
+                            "test": TWO_LEVEL_TEST, "p": pair["p_bootstrap"], "p_holm": None,
+                            "significant": False, "p_bootstrap": pair["p_bootstrap"], "mcnemar": None})
+    tested = [r for r in results if r["p"] is not None]
+    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
+        r["p_holm"] = adjusted
+        r["significant"] = bool(adjusted < alpha)
+    for r in results:
+        if r["p"] is None:
+            r["p_holm"], r["significant"] = None, False
+    return results
