@@ -25,6 +25,7 @@ KIND_ALIASES = {
     "converters": "converter", "converter": "converter",
     "feature_stores": "feature_store", "feature_store": "feature_store", "stores": "feature_store",
     "pretrained": "pretrained", "zoo": "pretrained",
+    "probes": "probe", "probe": "probe",
 }
 
 
@@ -174,7 +175,17 @@ def cmd_evaluate(args) -> int:
     from gf.runners import build_runner
 
     splits = args.splits or list(cfg.run.test_splits)
+    if args.probe:
+        from gf.probes import get_probe
+
+        for name in args.probe:  # an unknown name fails before anything is built
+            get_probe(name)
     with build_runner(cfg, splits=splits) as runner:  # initialises the model from model.checkpoint
+        if args.probe:
+            from gf.probes.evaluate import evaluate_with_probes
+
+            evaluate_with_probes(runner, splits, args.probe, args.probe_seed, args.tag)
+            return 0
         for name in runner.dataset_names():
             for split in splits:
                 runner.evaluate_split(split, tag=args.tag, dataset=name)
@@ -268,6 +279,16 @@ def cmd_leaderboard(args) -> int:
     return run(args)
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gf import __version__
 
@@ -277,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     p = sub.add_parser("list", help="list registered components")
     p.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | hooks | optimizers | "
-                                           "lr_schedulers | evaluators | converters | feature_stores | pretrained")
+                                           "lr_schedulers | evaluators | converters | feature_stores | pretrained | probes")
     p.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
     p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (as under plugins:)")
     p.set_defaults(func=cmd_list)
@@ -319,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="with --predictions: write the report JSON here")
     p.add_argument("--plugins", nargs="+", metavar="MODULE",
                    help="with --predictions: modules to import first (a plugin benchmark's evaluator)")
+    p.add_argument("--probe", nargs="+", metavar="NAME",
+                   help="also evaluate with the video perturbed (shuffle, reverse, static, zeros, noise, swap_events, "
+                        "...: gf list probes); each probe gets its own files (tag <tag>_probe-<name>-s<seed>) and a "
+                        "comparison with the unperturbed answers (<split>_<tag>_probes.json)")
+    p.add_argument("--probe-seed", type=_non_negative_int, default=0, metavar="S",
+                   help="seeds the probes' per-question draws (default 0)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("prepare", help="convert a benchmark's official release into gf's layout")

@@ -139,6 +139,7 @@ class _GlobalRegistry:
         "converter": ("gf.datasets.converters",),
         "feature_store": ("gf.datasets.feature_stores",),
         "pretrained": ("gf.models.zoo",),
+        "probe": ("gf.probes.frames",),
     }
 
     def __init__(self):

@@ -24,7 +24,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
-from gf.common.registry import Registry
+from gf.common.registry import registry
 
 __all__ = [
     "PROBES",
@@ -40,7 +40,7 @@ __all__ = [
 
 #: Registry of probes by name (``get_probe`` / ``probe_names``); an unknown name is a
 #: ``RegistryError`` that lists the known ones and the close ones.
-PROBES = Registry("probe")
+PROBES = registry.kind("probe")  # gf list probes
 
 #: Why ``swap_events`` leaves a clip as it is.
 NO_EVENT_PAIR = "fewer than two annotated events that do not overlap (in frames)"

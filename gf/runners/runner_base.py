@@ -338,7 +338,7 @@ class Runner:
         predictions = self.predict_split(split, name)
         report = None
         if self.is_main:
-            out = self.output_dir / "eval" if name == self.train_dataset else self.output_dir / "eval" / name
+            out = self.eval_dir(name)
             expected = ds.splits[split].question_ids()
             report = self.task.evaluate(ds.benchmark, split, predictions, ds.info, expected_ids=expected,
                                         output_dir=out, tag=tag, provenance=self.provenance(name, split))
@@ -347,6 +347,11 @@ class Runner:
             print(f"\n[gf] {name} {split} ({tag})\n{format_report(report)}", flush=True)
         self._call("after_eval", name, split, tag, report)
         return report
+
+    def eval_dir(self, dataset: str) -> Path:
+        """Where evaluations of ``dataset`` are written: ``eval/``, or ``eval/<name>/`` for a
+        dataset other than the training one."""
+        return self.output_dir / "eval" if dataset == self.train_dataset else self.output_dir / "eval" / dataset
 
     def provenance(self, dataset: str, split: str) -> Dict[str, Any]:
         """What a report's figures were computed from: the weights (their hash, and the
@@ -360,6 +365,11 @@ class Runner:
             if key not in self._provenance_cache:
                 self._provenance_cache[key] = sha256sum(self.weights_source)
             prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=self._provenance_cache[key])
+        from gf.probes.dataset import ProbedDataset
+
+        split_dataset = self.datasets[dataset].splits.get(split)
+        if isinstance(split_dataset, ProbedDataset):  # gf evaluate --probe: which probe made the report
+            prov.update(split_dataset.provenance())
         fingerprint = self.datasets[dataset].fingerprint
         if fingerprint is not None:
             key = ("split", dataset, split)

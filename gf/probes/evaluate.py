@@ -1,0 +1,95 @@
+"""``gf evaluate --probe NAME ...``: a checkpoint's answers with and without each probe.
+
+Why beside the unperturbed evaluation, in one command: a probe's figure alone says little;
+what tells whether a model uses the video, and its order, is the change from the same
+checkpoint's unperturbed answers on the same questions -- the accuracy drop, the share of
+answers that flip, and a paired test. So each split is evaluated unperturbed first (tag
+``<tag>``), then under each probe (tag ``<tag>_probe-<name>-s<seed>``: its own
+predictions and report files, never over the unperturbed ones; the report's provenance
+names the probe and its seed), and the comparison is printed and written to
+``<split>_<tag>_probes.json``: overall and per breakdown cell (the evaluator's own
+categories).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence
+
+from gf.common.io import atomic_write_text
+from gf.probes.compare import probe_test
+from gf.probes.dataset import ProbedDataset
+
+__all__ = ["evaluate_with_probes", "probe_tag", "format_probe_table"]
+
+
+def probe_tag(tag: str, probe: str, seed: int) -> str:
+    """The file tag of a probed evaluation: ``<tag>_probe-<name>-s<seed>``."""
+    return f"{tag}_probe-{probe}-s{seed}"
+
+
+def _by_category(plain, probed, evaluator, info) -> Dict[str, Dict[str, Any]]:
+    """``probe_test`` per breakdown cell: ``{"<breakdown>/<cell>": result}``."""
+    cells: Dict[str, List[str]] = defaultdict(list)
+    for qid, record in plain.predictions.items():
+        if record.get("answer") is None:
+            continue
+        for breakdown, names in evaluator.question_categories(qid, record, info).items():
+            for cell in names:
+                cells[f"{breakdown}/{cell}"].append(qid)
+    return {cell: probe_test(plain, probed, ids=ids) for cell, ids in cells.items()}
+
+
+def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Mapping[str, Any]) -> Dict[str, Any]:
+    """Overall and per-category comparison of two saved predictions files of one split."""
+    from gf.evaluation import get_evaluator, load_predictions
+
+    plain, probed = load_predictions(plain_path), load_predictions(probed_path)
+    result = probe_test(plain, probed)
+    result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info)
+    return result
+
+
+def format_probe_table(split: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
+    """The printed table: one line per probe (accuracy, drop, flips, McNemar p)."""
+    lines = [f"[gf] probes on {split}: accuracy (unperturbed -> probed), drop, answers flipped, McNemar p",
+             f"  {'probe':<14} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9}"]
+    for probe, r in rows.items():
+        if r["accuracy"] is None:
+            lines.append(f"  {probe:<14} {'(no labels)':>17} {'':>7} {100 * r['flip_rate']:>7.2f}% {'':>9}")
+            continue
+        lines.append(f"  {probe:<14} {r['accuracy']:>7.2f} -> {r['accuracy_probe']:>6.2f} {r['drop']:>7.2f} "
+                     f"{100 * r['flip_rate']:>7.2f}% {r['p']:>9.2g}")
+    return "\n".join(lines)
+
+
+def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], probe_seed: int,
+                         tag: str) -> Dict[str, Dict[str, Any]]:
+    """Evaluate ``splits`` of every dataset unperturbed and under each probe; returns the
+    comparisons keyed by ``<dataset>/<split>`` (rank 0; other ranks take part and get {})."""
+    import json
+
+    comparisons: Dict[str, Dict[str, Any]] = {}
+    for name in runner.dataset_names():
+        ds = runner.datasets[name]
+        for split in splits:
+            runner.evaluate_split(split, tag=tag, dataset=name)
+            original = ds.splits[split]
+            rows: Dict[str, Any] = {}
+            for probe in probes:
+                ds.splits[split] = ProbedDataset(original, probe, probe_seed)  # refuses what cannot apply
+                try:
+                    runner.evaluate_split(split, tag=probe_tag(tag, probe, probe_seed), dataset=name)
+                finally:
+                    ds.splits[split] = original
+                if runner.is_main:
+                    out = runner.eval_dir(name)
+                    rows[probe] = compare_files(out / f"{split}_{tag}_predictions.json",
+                                                out / f"{split}_{probe_tag(tag, probe, probe_seed)}_predictions.json",
+                                                ds.benchmark, ds.info)
+            if runner.is_main:
+                record = {"dataset": name, "split": split, "tag": tag, "probe_seed": probe_seed, "probes": rows}
+                atomic_write_text(runner.eval_dir(name) / f"{split}_{tag}_probes.json", json.dumps(record, indent=2))
+                print(format_probe_table(split, rows), flush=True)
+                comparisons[f"{name}/{split}"] = rows
+    return comparisons

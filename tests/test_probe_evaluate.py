@@ -1,0 +1,105 @@
+"""``gf evaluate --probe``: probed answers in their own files, compared with the unperturbed ones."""
+import hashlib
+import json
+
+import pytest
+
+from gf.cli import main as gf_main
+from gf.probes import flip_rate
+from gf.evaluation import load_predictions
+
+from test_runner import PLUGINS, write_config
+
+
+@pytest.fixture(autouse=True)
+def plugin_path(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGINS)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, PLUGINS)
+    root = tmp_path_factory.mktemp("probe_eval")
+    runs = {}
+    for video_input in ("frames", "none"):
+        cfg = write_config(root / video_input, epochs=6, dropout=0.0, lr=0.003)
+        options = ["model.grounded_answer=true", f"model.video_input={video_input}"]
+        assert gf_main(["train", "--cfg-path", str(cfg), "--options", *options]) == 0
+        runs[video_input] = (cfg, root / video_input / "out", options)
+    return runs
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _evaluate(run, *extra):
+    cfg, out, options = run
+    return gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(out / "checkpoint_best.pth"),
+                    "--splits", "test", *extra, "--options", *options])
+
+
+def test_each_probe_writes_its_own_files_and_the_comparison(trained, capsys, monkeypatch):
+    from gf.models.glance_focus import GlanceFocus
+
+    _, out, _ = trained["frames"]
+    assert _evaluate(trained["frames"]) == 0
+    plain = out / "eval" / "test_eval_predictions.json"
+    before = load_predictions(plain).predictions
+    seen = []  # what the model is given, pass after pass: the probe must reach it
+    forward = GlanceFocus.forward
+    monkeypatch.setattr(GlanceFocus, "forward", lambda self, batch: (seen.append(batch["video"].clone()),
+                                                                     forward(self, batch))[1])
+    assert _evaluate(trained["frames"], "--probe", "shuffle", "zeros", "--probe-seed", "3") == 0
+    import torch
+
+    passes = [torch.cat(seen[i:i + 3]) for i in range(0, len(seen), 3)]  # 12 questions, batches of 5
+    assert len(passes) == 3
+    plain_video, shuffled, zeros = passes
+    assert plain_video.abs().sum() > 0 and not zeros.any()
+    assert not torch.equal(shuffled, plain_video)
+    torch.testing.assert_close(shuffled.sum(1), plain_video.sum(1))  # the same frames, in another order
+    assert load_predictions(plain).predictions == before  # the unperturbed answers are the same answers
+    printed = capsys.readouterr().out
+    assert "probes on test" in printed and "shuffle" in printed and "zeros" in printed
+    comparison = json.loads((out / "eval" / "test_eval_probes.json").read_text())
+    assert comparison["probe_seed"] == 3 and set(comparison["probes"]) == {"shuffle", "zeros"}
+    for probe in ("shuffle", "zeros"):
+        probed = out / "eval" / f"test_eval_probe-{probe}-s3_predictions.json"
+        report = json.loads((out / "eval" / f"test_eval_probe-{probe}-s3_report.json").read_text())
+        assert report["provenance"]["probe"] == probe and report["provenance"]["probe_seed"] == 3
+        row = comparison["probes"][probe]
+        assert row["flip_rate"] == pytest.approx(flip_rate(load_predictions(plain), load_predictions(probed)))
+        assert row["accuracy_probe"] == pytest.approx(report["overall"])
+        cells = row["categories"]
+        assert set(cells) == {f"type/{t}" for t in ("Interaction", "Sequence", "Prediction", "Feasibility")}
+        assert sum(c["questions"] for c in cells.values()) == row["questions"] == 12
+
+
+def test_another_probe_seed_gives_other_files(trained):
+    _, out, _ = trained["frames"]
+    assert _evaluate(trained["frames"], "--probe", "shuffle", "--probe-seed", "0") == 0
+    first = _sha(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json")
+    assert _evaluate(trained["frames"], "--probe", "shuffle", "--probe-seed", "1") == 0
+    assert (out / "eval" / "test_eval_probe-shuffle-s1_predictions.json").is_file()
+    assert _sha(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json") == first
+
+
+def test_a_blind_model_is_unchanged_by_every_probe(trained):
+    _, out, _ = trained["none"]
+    probes = ["shuffle", "reverse", "static", "zeros", "noise", "swap_events"]
+    assert _evaluate(trained["none"], "--probe", *probes) == 0
+    comparison = json.loads((out / "eval" / "test_eval_probes.json").read_text())
+    for probe in probes:
+        row = comparison["probes"][probe]
+        assert row["flip_rate"] == 0.0 and row["drop"] == 0.0 and row["p"] == 1.0, probe
+
+
+def test_an_unknown_probe_is_refused_before_anything_runs(trained, capsys):
+    cfg, out, options = trained["frames"]
+    assert _evaluate(trained["frames"], "--probe", "shufle") != 0
+    err = capsys.readouterr().err
+    assert "shufle" in err and "shuffle" in err
+    assert not (out / "eval" / "test_eval_probe-shufle-s0_predictions.json").exists()
