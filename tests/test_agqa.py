@@ -269,9 +269,10 @@ TINY_RUN = {"epochs": 1, "batch_size": 8, "eval_batch_size": 8, "num_workers": 0
             "log_every": 1, "progress": False, "device": "cpu"}
 
 
-def _train(agqa_root, tmp_path, memory: str, dataset_extra: dict) -> Path:
+def _train(agqa_root, tmp_path, memory: str, dataset_extra: dict, video_input: str = "frames") -> Path:
     out = tmp_path / f"out_{memory}"
-    cfg = {"model": {"name": "glance_focus", "model_type": f"agqa_{memory}", **TINY_MODEL},
+    cfg = {"model": {"name": "glance_focus", "model_type": f"agqa_{memory}", "video_input": video_input,
+                     **TINY_MODEL},
            "datasets": {"agqa": {"data_root": str(agqa_root.parent), "max_feats": 6, "max_events": 4,
                                  **dataset_extra}},
            "run": {**TINY_RUN, "output_dir": str(out)}}
@@ -308,6 +309,16 @@ def test_gf_train_sup_with_events_then_eval_script(agqa_root, tmp_path):
     bad = subprocess.run(["bash", str(REPO / "run_scripts/glance_focus/agqa/eval.sh")],
                          env={**env, "MEMORY": "both"}, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "MEMORY must be sup or uns" in bad.stderr
+
+
+@pytest.mark.parametrize("video_input", ["none", "mean"])
+def test_blind_and_atemporal_baselines_train_and_evaluate(video_input, agqa_root, tmp_path):
+    """The baselines of "does the model use the video?" (model.video_input) on AGQA (open-ended)."""
+    out = _train(agqa_root, tmp_path, "uns", {}, video_input=video_input)
+    ckpt = torch.load(out / "checkpoint_best.pth", weights_only=True)
+    assert ckpt["extra"]["model_config"]["video_input"] == video_input
+    report = json.loads((out / "eval/test_best_report.json").read_text())
+    assert report["benchmark"] == "agqa" and report["num_questions"] == 4
 
 
 def test_gf_train_uns_without_events(agqa_root, tmp_path):

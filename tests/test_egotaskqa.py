@@ -426,6 +426,34 @@ def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
     assert json.loads(next(out.glob("test_*_report.json")).read_text())["num_questions"] == 4
 
 
+@pytest.mark.parametrize("video_input", ["none", "mean"])
+def test_blind_and_atemporal_baselines_train_and_evaluate(video_input, prepared, tmp_path):
+    """The baselines of "does the model use the video?" (model.video_input) on EgoTaskQA."""
+    cfg = tmp_path / "ego.yaml"
+    model = "".join(f"  {k}: {v}\n" for k, v in {**TINY_MODEL, "video_input": video_input}.items())
+    cfg.write_text("model:\n  name: glance_focus\n  model_type: egotaskqa_uns\n" + model + textwrap.dedent(f"""\
+        datasets:
+          egotaskqa:
+            data_root: {prepared['data']}
+            max_events: 4
+        run:
+          output_dir: {tmp_path / 'out'}
+          epochs: 1
+          batch_size: 4
+          eval_batch_size: 4
+          num_workers: 0
+          lr: 0.001
+          best_metric: overall
+          valid_splits: [val]
+          test_splits: [test]
+          progress: false
+        """))
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    ckpt = torch.load(tmp_path / "out" / "checkpoint_best.pth", weights_only=True)
+    assert ckpt["extra"]["model_config"]["video_input"] == video_input
+    assert json.loads(next((tmp_path / "out" / "eval").glob("test_*_report.json")).read_text())["num_questions"] == 4
+
+
 def test_run_script_trains_on_the_prepared_data(prepared, tmp_path):
     env = dict(os.environ, DATA_ROOT=str(prepared["data"]), OUTPUT_DIR=str(tmp_path / "run"), OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),

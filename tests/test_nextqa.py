@@ -254,6 +254,25 @@ def test_gf_train_reports_official_groups_and_results_round_trip(nextqa_root, tm
     assert "Why\tHow\tBef&Aft" in nextqa_eval.official_table(report)
 
 
+@pytest.mark.parametrize("video_input", ["none", "mean"])
+def test_blind_and_atemporal_baselines_train_and_evaluate(video_input, nextqa_root, tmp_path):
+    """The baselines of "does the model use the video?" (model.video_input) on NExT-QA."""
+    out = tmp_path / "out"
+    cfg = {"model": {"name": "glance_focus", "model_type": "nextqa_uns", "video_input": video_input, **TINY_MODEL},
+           "datasets": {"nextqa": {"data_root": str(nextqa_root.parent), "max_feats": 8}},
+           "run": {**TINY_RUN, "output_dir": str(out), "best_metric": "overall"}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(json.dumps(cfg))
+    assert gf_main(["train", "--cfg-path", str(path)]) == 0
+    ckpt = torch.load(out / "checkpoint_best.pth", weights_only=True)
+    assert ckpt["extra"]["model_config"]["video_input"] == video_input
+    assert json.loads((out / "eval/test_best_report.json").read_text())["num_questions"] == 4
+    assert gf_main(["evaluate", "--cfg-path", str(path), "--checkpoint", str(out / "checkpoint_best.pth"),
+                    "--splits", "test"]) == 0
+    assert (json.loads((out / "eval/test_eval_report.json").read_text())["overall"]
+            == json.loads((out / "eval/test_best_report.json").read_text())["overall"])
+
+
 def test_run_script_trains_end_to_end(nextqa_root, tmp_path):
     env = dict(os.environ, DATA_ROOT=str(nextqa_root.parent), OUTPUT_DIR=str(tmp_path / "run"),
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
