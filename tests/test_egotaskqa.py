@@ -389,9 +389,9 @@ TINY_MODEL = dict(text_encoder=TINY_TEXT_ENCODER, freeze_text_encoder=True, d_mo
                   num_queries=4)
 
 
-def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
+def _tiny_config(prepared, tmp_path, **model_extra):
     cfg = tmp_path / "ego.yaml"
-    model = "".join(f"  {k}: {v}\n" for k, v in TINY_MODEL.items())
+    model = "".join(f"  {k}: {v}\n" for k, v in {**TINY_MODEL, **model_extra}.items())
     cfg.write_text("model:\n  name: glance_focus\n  model_type: egotaskqa_uns\n" + model + textwrap.dedent(f"""\
         datasets:
           egotaskqa:
@@ -409,6 +409,11 @@ def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
           test_splits: [test]
           progress: false
         """))
+    return cfg
+
+
+def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
+    cfg = _tiny_config(prepared, tmp_path)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     out = tmp_path / "out" / "eval"
     val_preds = load_predictions(next(out.glob("val_*_predictions.json")))
@@ -429,25 +434,7 @@ def test_gf_train_then_report_by_reasoning_type(prepared, tmp_path):
 @pytest.mark.parametrize("video_input", ["none", "mean"])
 def test_blind_and_atemporal_baselines_train_and_evaluate(video_input, prepared, tmp_path):
     """The baselines of "does the model use the video?" (model.video_input) on EgoTaskQA."""
-    cfg = tmp_path / "ego.yaml"
-    model = "".join(f"  {k}: {v}\n" for k, v in {**TINY_MODEL, "video_input": video_input}.items())
-    cfg.write_text("model:\n  name: glance_focus\n  model_type: egotaskqa_uns\n" + model + textwrap.dedent(f"""\
-        datasets:
-          egotaskqa:
-            data_root: {prepared['data']}
-            max_events: 4
-        run:
-          output_dir: {tmp_path / 'out'}
-          epochs: 1
-          batch_size: 4
-          eval_batch_size: 4
-          num_workers: 0
-          lr: 0.001
-          best_metric: overall
-          valid_splits: [val]
-          test_splits: [test]
-          progress: false
-        """))
+    cfg = _tiny_config(prepared, tmp_path, video_input=video_input)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     ckpt = torch.load(tmp_path / "out" / "checkpoint_best.pth", weights_only=True)
     assert ckpt["extra"]["model_config"]["video_input"] == video_input
