@@ -78,8 +78,11 @@ def save_untrained(cfg_path: Path, out: Path, seed: int, options=()) -> Path:
                            extra={"model_config": model_config})
 
 
-def write_manifest(tmp_path: Path, entries: str, *, name="tiny", reported: str = "", out=None) -> Path:
+def write_manifest(tmp_path: Path, entries: str, *, name="tiny", reported: str = "", out=None,
+                   splits: str = "[val, test]", benchmark_extra: str = "") -> Path:
+    """``benchmark_extra``: more keys of the benchmark, one per line (e.g. ``probes: [shuffle]``)."""
     cfg = tmp_path / "tiny.yaml"
+    extra = "".join(f"\n            {line}" for line in textwrap.dedent(benchmark_extra).strip().splitlines())
     text = f"""
         name: {name}
         output_dir: {out or tmp_path / 'board'}
@@ -88,7 +91,7 @@ def write_manifest(tmp_path: Path, entries: str, *, name="tiny", reported: str =
         benchmarks:
           tiny:
             config: {cfg}
-            splits: [val, test]
+            splits: {splits}{extra}
         entries:
     """
     body = textwrap.dedent(text) + textwrap.indent(textwrap.dedent(entries).strip("\n"), "  ") + "\n"
@@ -614,7 +617,9 @@ def test_the_demo_manifest_ranks_the_seed_groups_that_demo_sh_trains(tmp_path, m
     script = (REPO / "run_scripts/leaderboard/demo.sh").read_text().replace("\\\n", " ")
     options = dict(re.findall(r'^train "\$runs/([^"]+)" (.*)$', script, re.M))
     trained = list(options)
-    assert len(trained) == 5 and 'SEEDS="${SEEDS:-0 1 2}"' in script
+    assert len(trained) == 7 and 'SEEDS="${SEEDS:-0 1 2}"' in script
+    assert options["blind"] == "model.model_type=demo_sup_grounded model.video_input=none"
+    assert options["atemporal"] == "model.model_type=demo_sup_grounded model.video_input=mean"
     for name in trained:  # the layout of `SEEDS="0 1 2" train_sup.sh`: <variant>/seed<N>/
         for seed in (0, 1, 2):
             path = tmp_path / "glance_focus/demo/seeds" / name / f"seed{seed}" / "checkpoint_best.pth"
@@ -628,3 +633,219 @@ def test_the_demo_manifest_ranks_the_seed_groups_that_demo_sh_trains(tmp_path, m
         assert list(entry.options) == options[entry.name].split()  # evaluated as it was trained
         assert entry.checkpoint_for(1) == str(tmp_path / "glance_focus/demo/seeds" / entry.name / "seed1" /
                                               "checkpoint_best.pth")
+    assert manifest.benchmarks["synthetic"].probes == ("shuffle", "reverse", "static", "zeros")
+    assert manifest.benchmarks["synthetic"].probe_seed == 0
+
+
+# ---------------------------------------------------------------------------------------
+# temporal probes
+# ---------------------------------------------------------------------------------------
+PROBES = ("shuffle", "reverse", "static", "zeros")
+
+
+def sha256_files(folder: Path):
+    """The sha256 of each file directly in ``folder`` (a result's own files, not its probes')."""
+    from gf.common.download import sha256sum
+
+    return {p.name: sha256sum(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def read_result(root: Path, entry: str, seed=None, probe=None, probe_seed=0, split="val"):
+    """(predictions, report) of one kept result, read from its files."""
+    folder = root / "results" / entry / (f"seed{seed}" if seed is not None else "") / "tiny" / split
+    if probe is not None:
+        folder = folder / f"probe-{probe}-s{probe_seed}"
+    predictions = json.loads((folder / f"{split}_leaderboard_predictions.json").read_text())["predictions"]
+    return predictions, json.loads((folder / f"{split}_leaderboard_report.json").read_text())
+
+
+def test_probe_results_are_cached_by_probe_and_probe_seed_and_never_touch_the_unperturbed_result(
+        board_setup, count_predictions):
+    tmp_path, cfg, a, b, _ = board_setup
+    entries = model_entry("a", a, cfg)
+    plain = load_manifest(write_manifest(tmp_path, entries, name="probed", splits="[val]"))
+    assert len(run_leaderboard(plain, progress=False).computed) == 1
+    root = Path(plain.output_dir)
+    folder = root / "results/a/tiny/val"
+    before = sha256_files(folder)
+    assert "val_leaderboard_predictions.json" in before and "result.json" in before
+
+    probed = write_manifest(tmp_path, entries, name="probed", splits="[val]", benchmark_extra="probes: [shuffle, zeros]")
+    first = run_leaderboard(load_manifest(probed), progress=False)
+    assert [(i.probe, i.probe_seed) for i in first.computed] == [("shuffle", 0), ("zeros", 0)]
+    assert [(i.entry, i.probe) for i in first.cached] == [("a", None)] and len(count_predictions) == 3
+    assert sha256_files(folder) == before  # the probes wrote into their own folders only
+    plain_key = json.loads((folder / "result.json").read_text())["key"]
+    for probe in ("shuffle", "zeros"):
+        record = json.loads((folder / f"probe-{probe}-s0" / "result.json").read_text())
+        assert (record["probe"], record["probe_seed"]) == (probe, 0) and record["key"] != plain_key
+        assert (record["provenance"]["probe"], record["provenance"]["probe_seed"]) == (probe, 0)
+    kept = {probe: sha256_files(folder / f"probe-{probe}-s0") for probe in ("shuffle", "zeros")}
+
+    again = run_leaderboard(load_manifest(probed), progress=False)
+    assert not again.computed and len(again.cached) == 3 and len(count_predictions) == 3  # nothing recomputed
+
+    reseeded = write_manifest(tmp_path, entries, name="probed", splits="[val]",
+                              benchmark_extra="probes: [shuffle, zeros]\nprobe_seed: 1")
+    other_seed = run_leaderboard(load_manifest(reseeded), progress=False)
+    assert [(i.probe, i.probe_seed) for i in other_seed.computed] == [("shuffle", 1), ("zeros", 1)]
+    assert len(count_predictions) == 5 and sha256_files(folder) == before
+    assert {probe: sha256_files(folder / f"probe-{probe}-s0") for probe in kept} == kept  # seed 0's are kept
+    for probe in ("shuffle", "zeros"):  # the probe seed is part of the key, not only of the folder
+        keys = {json.loads((folder / f"probe-{probe}-s{s}" / "result.json").read_text())["key"] for s in (0, 1)}
+        assert len(keys) == 2
+    (table,) = assemble_board(root)["tables"]
+    assert table["probes"]["probe_seed"] == 1 and table["probes"]["probes"] == ["shuffle", "zeros"]
+    # the unperturbed result's writer cleans its own folder only: the probe folders have their own locks
+    writing = folder / "probe-shuffle-s1" / ".val_leaderboard_report.json.abcd1234.tmp"
+    writing.write_text("another process is writing this")
+    evaluation = Evaluation(load_manifest(reseeded), root, "run")
+    assert evaluation.run(WorkItem("a", "tiny", "val")) == "cached" and writing.exists()
+
+
+@pytest.fixture(scope="module")
+def probed_board(tmp_path_factory):
+    """One run: a single checkpoint, a 2-seed group, a blind (text-only) model and a
+    predictions entry, under four probes on the val split; the board assembled from it."""
+    tmp_path = tmp_path_factory.mktemp("probed")
+    cfg = write_data_config(tmp_path)
+    a = save_untrained(cfg, tmp_path / "a.pth", seed=1)
+    blind = save_untrained(cfg, tmp_path / "blind.pth", seed=3, options=["model.video_input=none"])
+    save_seeds(cfg, tmp_path / "g", (0, 1))
+    files = tmp_path / "board/results/a/tiny/val/val_leaderboard_predictions.json"  # a's, written first
+    entries = (model_entry("a", a, cfg) + group_entry("g", f"'{tmp_path / 'g'}/seed*/checkpoint_best.pth'", cfg)
+               + f"""
+        - name: blind
+          config: {cfg}
+          options: [model.video_input=none]
+          checkpoint: {blind}
+        - name: a_files
+          predictions: {{tiny: {{val: {files}}}}}
+    """)
+    manifest = load_manifest(write_manifest(tmp_path, entries, splits="[val]",
+                                            benchmark_extra=f"probes: [{', '.join(PROBES)}]"))
+    summary = run_leaderboard(manifest, progress=False)
+    assert not summary.failed and len(summary.computed) == 3 * 5 + 5 + 1
+    root = Path(manifest.output_dir)
+    return root, assemble_board(root)
+
+
+def test_the_sensitivity_table_equals_the_saved_probe_predictions_and_reports(probed_board):
+    import statistics
+
+    from gf.leaderboards.stats import holm
+    from gf.probes import flip_rate, probe_test
+
+    root, board = probed_board
+    (table,) = board["tables"]
+    section = table["probes"]
+    assert section["probes"] == list(PROBES) and section["probe_seed"] == 0
+    measured = [r for r in table["rows"] if r["kind"] == "measured"]
+    assert [r["entry"] for r in section["rows"]] == [r["entry"] for r in measured if r["entry"] != "a_files"]
+    assert any("a_files" in note and "not probed" in note for note in section["notes"])
+    score_key = table["score_key"]
+    for row in section["rows"]:
+        main = next(r for r in measured if r["entry"] == row["entry"])
+        assert row["unperturbed"]["score"] == main["score"] and row["unperturbed"]["cells"] == main["cells"]
+        seeds = [0, 1] if row["entry"] == "g" else [None]
+        for probe in PROBES:
+            cell = row["probes"][probe]
+            plain = [read_result(root, row["entry"], s) for s in seeds]
+            probed = [read_result(root, row["entry"], s, probe) for s in seeds]
+            flips = [100 * flip_rate(p, q) for (p, _), (q, _) in zip(plain, probed)]
+            assert cell["flip_rate"] == pytest.approx(statistics.mean(flips)), (row["entry"], probe)
+            scores = [report[score_key] for _, report in probed]
+            assert cell["score"] == pytest.approx(statistics.mean(scores))
+            assert cell["drop"] == pytest.approx(statistics.mean(r[score_key] for _, r in plain) - cell["score"])
+            for key, figure in cell["cells"].items():
+                breakdown, category = key.split("/", 1)
+                values = [report["breakdowns"][breakdown][category]["accuracy"] for _, report in probed]
+                assert figure["value"] == pytest.approx(statistics.mean(values))
+            assert cell["ci"][0] <= cell["score"] <= cell["ci"][1]
+            if row["entry"] == "g":
+                assert cell["test"] == "seed_paired_two_level_bootstrap" and cell["seeds"] == [0, 1]
+                assert cell["flip_rates"] == pytest.approx(flips)
+            else:  # STAR's Mean is a macro score: the paired bootstrap decides; McNemar's counts are kept
+                assert cell["test"] == "paired_bootstrap"
+                assert cell["mcnemar"]["p"] == pytest.approx(probe_test(plain[0][0], probed[0][0])["p"])
+    cells = [row["probes"][p] for row in section["rows"] for p in PROBES]
+    raw = [c["p"] for c in cells]
+    assert [c["p_holm"] for c in cells] == pytest.approx(holm(raw))  # Holm across the table's probe tests
+    assert any(c["p_holm"] > p for c, p in zip(cells, raw) if p < 1), "Holm must change some p-value here"
+    assert all(c["significant"] == (c["p_holm"] < 0.05) for c in cells)
+
+
+def test_a_text_only_model_flips_nothing_under_any_probe(probed_board):
+    root, board = probed_board
+    (table,) = board["tables"]
+    (row,) = [r for r in table["probes"]["rows"] if r["entry"] == "blind"]
+    for probe in PROBES:
+        cell = row["probes"][probe]
+        assert cell["flip_rate"] == 0 and cell["drop"] == 0, probe
+        assert cell["p"] == 1 and cell["p_holm"] == 1 and cell["significant"] is False
+        assert cell["score"] == row["unperturbed"]["score"]
+    other = [r for r in table["probes"]["rows"] if r["entry"] != "blind"]  # the video-reading ones do flip
+    assert any(r["probes"][p]["flip_rate"] > 0 for r in other for p in PROBES)
+
+
+def test_the_written_board_shows_the_sensitivity_table_of_the_results(probed_board):
+    import csv
+
+    from gf.leaderboards.render import format_figure, render_all
+
+    root, board = probed_board
+    paths = render_all(board, root)
+    (table,) = board["tables"]
+    md = paths["markdown"].read_text(encoding="utf-8")
+    assert "### Temporal sensitivity: tiny / val" in md and "#### Temporal sensitivity per category" in md
+    with open(paths["probes_csv"], newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(table["probes"]["rows"]) * len(PROBES)
+    for record in rows:
+        cell = next(r for r in table["probes"]["rows"] if r["entry"] == record["entry"])["probes"][record["probe"]]
+        assert record["flip_rate"] == format_figure(cell["flip_rate"]) and record["score"] == format_figure(cell["score"])
+    assert (root / "plots/tiny_val_probes.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_swap_events_on_a_split_without_events_fails_that_result_only(board_setup, capsys):
+    tmp_path, cfg, a, b, _ = board_setup
+    manifest_path = write_manifest(tmp_path, model_entry("a", a, cfg), name="bare", splits="[val]",
+                                   benchmark_extra="options: [datasets.synthetic_star.events=null, "
+                                                   "datasets.synthetic_star.grounding=null]\n"
+                                                   "probes: [swap_events, reverse]")
+    code = gf_main(["leaderboard", "run", "--manifest", str(manifest_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 5 and "2 computed, 0 already done" in err
+    assert "a / tiny / val / probe swap_events (seed 0)" in err and "needs annotated events" in err
+    folder = tmp_path / "board/results/a/tiny/val"
+    failed = json.loads((folder / "probe-swap_events-s0/failed.json").read_text())
+    assert failed["error_type"] == "ConfigError" and failed["probe"] == "swap_events"
+    assert not (folder / "probe-swap_events-s0/val_leaderboard_predictions.json").exists()
+    assert (folder / "result.json").exists() and (folder / "probe-reverse-s0/result.json").exists()
+    board = json.loads((tmp_path / "board/leaderboard.json").read_text())
+    (table,) = board["tables"]
+    (failure,) = table["probes"]["failures"]
+    assert failure["entry"] == "a under swap_events" and "needs annotated events" in failure["error"]
+    (row,) = table["probes"]["rows"]
+    assert row["probes"]["swap_events"] is None and row["probes"]["reverse"]["flip_rate"] is not None
+    assert "Probe results failed" in (tmp_path / "board/leaderboard.md").read_text()
+
+
+def test_an_unknown_probe_is_a_manifest_error_naming_the_file_key_and_known_probes(board_setup):
+    from gf.probes import probe_names
+
+    tmp_path, cfg, a, b, _ = board_setup
+    for extra, key in (("probes: [shuffle, shufle]", "benchmarks.tiny.probes[1]"),
+                       ("probes: [zeros]\nprobe_seed: -1", "benchmarks.tiny.probe_seed"),
+                       ("probes: [zeros, zeros]", "benchmarks.tiny.probes"),
+                       ("probe_seed: 3", "benchmarks.tiny.probe_seed")):
+        path = write_manifest(tmp_path, model_entry("a", a, cfg), benchmark_extra=extra)
+        with pytest.raises(ConfigError) as info:
+            load_manifest(path)
+        message = str(info.value)
+        assert str(path) in message and key in message, message
+    path = write_manifest(tmp_path, model_entry("a", a, cfg), benchmark_extra="probes: [shuffle, shufle]")
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert "unknown probe 'shufle'" in str(info.value) and "Did you mean: 'shuffle'" in str(info.value)
+    assert f"Known probes: {', '.join(probe_names())}" in str(info.value)

@@ -146,17 +146,23 @@ def md_cells(line):
 
 
 def parse_markdown(md):
-    """{table title: {"header": [...], "rows": [[cell, ...]], "pairs": [[...]], "text": section}}."""
+    """{table title: {"header": [...], "rows": [[cell, ...]], "pairs": [[...]], "probes": [[...]],
+    "probe_cells": [[...]], "text": section}}; pairs, probes and probe_cells start with their header."""
     tables, current, target = {}, None, None
     for line in md.splitlines():
         if line.startswith("## "):
-            current = tables.setdefault(md_unescape(line[3:]), {"header": None, "rows": [], "pairs": [], "text": []})
+            current = tables.setdefault(md_unescape(line[3:]), {"header": None, "rows": [], "pairs": [], "text": [],
+                                                                "probes": [], "probe_cells": []})
             target = "rows"
             continue
         if current is None:
             continue
         current["text"].append(line)
-        if line.startswith("### "):
+        if line.startswith("#### Temporal sensitivity per category"):
+            target = "probe_cells"
+        elif line.startswith("### Temporal sensitivity"):
+            target = "probes"
+        elif line.startswith("### "):
             target = "pairs"
         elif line.startswith("|"):
             cells = md_cells(line)
@@ -690,19 +696,32 @@ const ids = {"gf-board": {textContent: json("gf-board")}, "gf-plots": {textConte
 global.document = {getElementById: id => ids[id], createElement: t => new El(t), documentElement: new El("html"),
                    createTextNode: t => { const n = new El("#text"); n.text = String(t); return n; }};
 eval(script);
-const rows = [], headers = [];
+const rows = [], headers = [], probeRows = [], probeHeaders = {}, lists = [], images = [];
 (function walk(e) {
   if (e.tag === "table" && e.attrs["class"] === "board") {
     headers.push(e.children[0].children[0].children.map(th => th.textContent));
+  }
+  if (e.tag === "table" && (e.attrs["class"] === "probes" || e.attrs["class"] === "probe-categories")) {
+    probeHeaders[e.attrs["class"]] = e.children[0].children[0].children.map(th => th.textContent);
   }
   if (e.tag === "tr" && e.attrs["data-entry"] !== undefined) {
     const cells = {};
     e.children.forEach(td => { cells[td.attrs["data-col"] || td.attrs["class"]] = td.textContent; });
     rows.push({entry: e.attrs["data-entry"], cells: cells});
   }
+  if (e.tag === "tr" && e.attrs["data-probe-entry"] !== undefined) {
+    const cells = {};
+    e.children.forEach(td => { cells[td.attrs["data-col"]] = td.textContent; });
+    probeRows.push({entry: e.attrs["data-probe-entry"], category: e.attrs["data-category"] || null, cells: cells});
+  }
+  if (e.tag === "ul" && e.attrs["class"] !== undefined) {
+    lists.push([e.attrs["class"], e.children.map(li => li.textContent)]);
+  }
+  if (e.tag === "img") { images.push(e.attrs["alt"]); }
   (e.children || []).forEach(walk);
 })(ids["gf-tables"]);
-console.log(JSON.stringify({rows: rows, headers: headers}));
+console.log(JSON.stringify({rows: rows, headers: headers, probe_rows: probeRows, probe_headers: probeHeaders,
+                            lists: lists, images: images}));
 """
 NODE = shutil.which("node") or shutil.which("nodejs")
 
@@ -737,3 +756,165 @@ def test_the_score_plot_draws_a_seed_groups_mean_as_its_bar_and_each_seed_as_a_d
     assert [(list(d.get_xdata()), list(d.get_ydata())) for d in dots] == [([0, 0, 0], [89.0, 91.5, 89.875]),
                                                                           ([2], [60.0])]
     assert plot_scores(table).startswith(PNG_MAGIC)
+
+
+# ---------------------------------------------------------------------------------------
+# temporal sensitivity
+# ---------------------------------------------------------------------------------------
+def make_probe_board():
+    """The seed-group board with a temporal sensitivity section: a seed group and a single
+    checkpoint (named with HTML/Markdown specials) under two probes, one probe result
+    missing, a failure, a pending result and a note."""
+    board = make_group_board()
+    (table,) = board["tables"]
+    grounded, single = table["rows"][0], table["rows"][1]
+    table["rows"][1] = dict(single, entry=AWKWARD)
+    table["probes"] = {
+        "probes": ["shuffle", "zeros"], "probe_seed": 3, "score_key": "mean", "score_label": "Mean",
+        "columns": table["columns"],
+        "rows": [
+            {"entry": "grounded", "kind": "measured", "group": {"n": 3, "seeds": [0, 1, 2]},
+             "unperturbed": {k: grounded[k] for k in ("score", "sd", "ci", "cells")},
+             "probes": {
+                 "shuffle": {"score": 70.0, "sd": 2.25, "ci": [65.0, 75.0], "num_questions": 600,
+                             "cells": {"type/Interaction": {"value": 80.0, "ci": [70.0, 90.0], "sd": 1.0},
+                                       "type/Sequence": {"value": 60.125, "ci": None, "sd": None}},
+                             # 20.125 and 12.125 are exact binary ties: toFixed and Python must both go up
+                             "drop": 20.125, "drop_ci": [15.0, 25.5], "flip_rate": 12.125, "flip_rates": [10, 12.125, 14.25],
+                             "seeds": [0, 1, 2], "test": "seed_paired_two_level_bootstrap", "p": 0.000999,
+                             "p_holm": 0.002997, "significant": True, "mcnemar": None,
+                             "provenance": {"checkpoint_sha256": "ck0; ck1; ck2", "result_key": "rk-g-shuffle"}},
+                 "zeros": None}},
+            {"entry": AWKWARD, "kind": "measured",
+             "unperturbed": {k: single.get(k) for k in ("score", "sd", "ci", "cells")},
+             "probes": {
+                 "shuffle": {"score": 87.5, "ci": [84.0, 91.0], "num_questions": 600,
+                             "cells": {"type/Interaction": {"value": 95.0, "ci": [92.0, 98.0]},
+                                       "type/Sequence": {"value": 80.0, "ci": [74.0, 86.0]}},
+                             "drop": 0.5, "drop_ci": [-1.0, 2.0], "flip_rate": 4.0, "test": "mcnemar", "p": 0.5,
+                             "p_holm": 1.0, "significant": False, "mcnemar": {"only_a": 3, "only_b": 2, "p": 0.5},
+                             "provenance": {"checkpoint_sha256": "ck1", "result_key": "rk-s-shuffle"}},
+                 "zeros": {"score": 50.0, "ci": None, "num_questions": 600, "cells": {}, "drop": 38.0,
+                           "drop_ci": None, "flip_rate": 60.0, "test": "mcnemar", "p": 0.25, "p_holm": 0.5,
+                           "significant": False, "mcnemar": {"only_a": 40, "only_b": 2, "p": 0.25}}}},
+        ],
+        "failures": [{"entry": "grounded (seed 1) under zeros", "error": "ConfigError: x | <y>"}],
+        "pending": ["one_seed under zeros"],
+        "notes": ["demo_files: a predictions entry has no model to run under a probe, so it is not probed"],
+    }
+    return board
+
+
+#: Hand-written: each format's summary row: Mean (unperturbed), then per probe Mean, drop, flips, p (holm).
+PROBE_EXPECTED = {
+    "grounded": ["90.13 ± 1.50 [87.50, 92.25]",
+                 "70.00 ± 2.25 [65.00, 75.00]", "20.13 [15.00, 25.50]", "12.13", "0.003",
+                 "n/a", "n/a", "n/a", "n/a"],
+    AWKWARD: ["88.00 [85.00, 91.00]",
+              "87.50 [84.00, 91.00]", "0.50 [-1.00, 2.00]", "4.00", "1.000",
+              "50.00", "38.00", "60.00", "0.500"],
+}
+#: Per category: (entry, category) -> unperturbed, shuffle, zeros.
+PROBE_CATEGORIES = {
+    ("grounded", "Interaction"): ["95.00 ± 0.50 [92.00, 97.50]", "80.00 ± 1.00 [70.00, 90.00]", "n/a"],
+    ("grounded", "Sequence"): ["85.25 ± 2.75 [80.00, 90.00]", "60.13", "n/a"],
+    (AWKWARD, "Interaction"): ["96.00 [93.00, 99.00]", "95.00 [92.00, 98.00]", "n/a"],
+    (AWKWARD, "Sequence"): ["80.00 [74.00, 86.00]", "80.00 [74.00, 86.00]", "n/a"],
+}
+PROBE_HEADER = ["Entry", "Mean (unperturbed)", "shuffle: Mean", "shuffle: drop", "shuffle: flips (%)",
+                "shuffle: p (holm)", "zeros: Mean", "zeros: drop", "zeros: flips (%)", "zeros: p (holm)"]
+
+
+def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(tmp_path):
+    board = make_probe_board()
+    paths = render_all(board, tmp_path / "out")
+    text = paths["markdown"].read_text(encoding="utf-8")
+    md = parse_markdown(text)["synthetic / test"]
+    assert md["probes"][0] == PROBE_HEADER
+    assert {md_unescape(r[0]): [md_unescape(c) for c in r[1:]] for r in md["probes"][1:]} == PROBE_EXPECTED
+    assert md["probe_cells"][0] == ["Entry", "Category", "Unperturbed", "shuffle", "zeros"]
+    assert {(md_unescape(r[0]), r[1]): r[2:] for r in md["probe_cells"][1:]} == PROBE_CATEGORIES
+    section = md_unescape(md["text"].split("### Temporal sensitivity", 1)[1])
+    assert "probe seed 3" in section and "(seed_paired_two_level_bootstrap, mcnemar)" in section
+    assert "- grounded (seed 1) under zeros: ConfigError: x | <y>" in section
+    assert "Probe results pending: one_seed under zeros." in section and "not probed" in section
+    assert not re.search(r"(?<!\\)[<>&]", text), "no raw HTML or entity anywhere"
+    assert all(len(row) == len(PROBE_HEADER) for row in md["probes"])
+
+    with open(paths["probes_csv"], newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["entry"], r["probe"]) for r in rows] == [("grounded", "shuffle"), ("grounded", "zeros"),
+                                                        (AWKWARD, "shuffle"), (AWKWARD, "zeros")]
+    g, g_zeros, s, s_zeros = rows
+    assert (g["probe_seed"], g["n_seeds"], g["seeds"], g["unperturbed"], g["unperturbed_sd"]) == (
+        "3", "3", "0 1 2", "90.13", "1.50")
+    assert (g["score"], g["score_ci_low"], g["score_ci_high"], g["score_sd"], g["drop"], g["drop_ci_low"],
+            g["drop_ci_high"], g["flip_rate"]) == ("70.00", "65.00", "75.00", "2.25", "20.13", "15.00", "25.50", "12.13")
+    assert (g["test"], g["p"], g["p_holm"], g["significant"]) == ("seed_paired_two_level_bootstrap", "0.000999",
+                                                                  "0.002997", "true")
+    assert (g["type/Interaction_unperturbed"], g["type/Interaction"], g["type/Interaction_ci_low"],
+            g["type/Interaction_sd"], g["type/Sequence"], g["type/Sequence_ci_low"]) == (
+        "95.00", "80.00", "70.00", "1.00", "60.13", "")
+    assert (g["checkpoint_sha256"], g["result_key"]) == ("ck0; ck1; ck2", "rk-g-shuffle")
+    assert (g_zeros["score"], g_zeros["flip_rate"], g_zeros["significant"], g_zeros["unperturbed"]) == (
+        "", "", "", "90.13")
+    assert (s["n_seeds"], s["seeds"], s["test"], s["p"], s["p_holm"], s["score_sd"]) == (
+        "1", "", "mcnemar", "0.5", "1", "")
+    assert (s_zeros["score"], s_zeros["drop"], s_zeros["drop_ci_low"], s_zeros["flip_rate"]) == (
+        "50.00", "38.00", "", "60.00")
+    assert json.loads(paths["json"].read_text(encoding="utf-8")) == board
+    assert json.loads(parse_html(paths["html"].read_text(encoding="utf-8")).scripts["gf-board"]) == board
+    # the main table and CSV do not change with probes
+    plain = make_group_board()
+    plain["tables"][0]["rows"][1]["entry"] = AWKWARD
+    assert paths["csv"].read_text(encoding="utf-8") == render_csv(plain)
+    assert text.startswith(render_markdown(plain).rstrip("\n"))
+
+
+def test_a_board_without_probes_has_no_sensitivity_table_csv_or_plot(tmp_path):
+    paths = render_all(make_board(), tmp_path / "out")
+    assert "probes_csv" not in paths and not (tmp_path / "out/leaderboard_probes.csv").exists()
+    assert not list((tmp_path / "out/plots").glob("*_probes.png"))
+    assert "Temporal sensitivity" not in paths["markdown"].read_text(encoding="utf-8")
+    assert lb_plots.plot_probes(make_board()["tables"][0]) is None
+
+
+@pytest.mark.skipif(NODE is None, reason="no node binary on PATH: the page's script cannot be run here")
+def test_the_pages_script_builds_the_sensitivity_table_like_the_markdown(tmp_path):
+    paths = render_all(make_probe_board(), tmp_path / "out")
+    (tmp_path / "dom.js").write_text(NODE_DOM)
+    built = json.loads(subprocess.run([NODE, str(tmp_path / "dom.js"), str(paths["html"])], capture_output=True,
+                                      text=True, timeout=60, check=True).stdout)
+    assert built["probe_headers"]["probes"] == PROBE_HEADER
+    assert built["probe_headers"]["probe-categories"] == ["Entry", "Category", "Unperturbed", "shuffle", "zeros"]
+    summary = [r for r in built["probe_rows"] if r["category"] is None]
+    keys = ["unperturbed"] + [f"{p}:{k}" for p in ("shuffle", "zeros") for k in ("score", "drop", "flips", "p_holm")]
+    assert {r["entry"]: [r["cells"][k] for k in keys] for r in summary} == PROBE_EXPECTED
+    assert all(r["cells"]["entry"] == r["entry"] for r in summary)  # the name as text, exact
+    per_category = {(r["entry"], r["cells"]["category"]): [r["cells"][k] for k in ("unperturbed", "shuffle", "zeros")]
+                    for r in built["probe_rows"] if r["category"] is not None}
+    assert per_category == PROBE_CATEGORIES
+    lists = dict(built["lists"])
+    assert lists["failures"] == ["grounded (seed 1) under zeros: ConfigError: x | <y>"]
+    assert lists["pending"] == ["one_seed under zeros"] and "not probed" in lists["notes"][0]
+    assert "synthetic / test: temporal sensitivity" in built["images"]
+
+
+def test_the_sensitivity_plot_has_a_panel_per_entry_and_a_bar_per_figure(tmp_path):
+    import matplotlib.image
+
+    (table,) = make_probe_board()["tables"]
+    fig = lb_plots._probes_figure(table)
+    grounded, single = fig.axes
+    # groups: Mean, Interaction, Sequence; bars: unperturbed, shuffle, zeros (grounded has no zeros result)
+    assert [p.get_height() for p in grounded.patches] == [90.125, 95.0, 85.25, 70.0, 80.0, 60.125]
+    assert [p.get_height() for p in single.patches] == [88.0, 96.0, 80.0, 87.5, 95.0, 80.0, 50.0]
+    assert [t.get_text() for t in grounded.get_xticklabels()] == ["Mean", "Interaction", "Sequence"]
+    assert [t.get_text() for t in grounded.get_legend().get_texts()] == ["unperturbed", "shuffle", "zeros"]
+    assert grounded.get_title() == "grounded"
+    png = lb_plots.plot_probes(table)
+    assert png.startswith(PNG_MAGIC) and lb_plots.plot_probes(table) == png
+    assert matplotlib.image.imread(io.BytesIO(png), format="png").std() > 0
+    paths = render_all(make_probe_board(), tmp_path / "out")
+    assert (tmp_path / "out/plots/synthetic_test_probes.png").read_bytes() == png
+    assert tmp_path / "out/plots/synthetic_test_probes.png" in paths["plots"]

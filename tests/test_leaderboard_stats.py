@@ -21,7 +21,14 @@ from gf.leaderboards.stats import (
     paired_comparison,
     point_scores,
 )
-from gf.leaderboards.seed_stats import compare_groups, group_comparison, group_intervals, group_points, mean_sd
+from gf.leaderboards.seed_stats import (
+    compare_groups,
+    group_comparison,
+    group_intervals,
+    group_points,
+    mean_sd,
+    seed_paired_comparison,
+)
 
 
 def outcomes(correct, clusters=None, cells=None, macro_over=None, ids=None):
@@ -651,3 +658,31 @@ def test_seed_group_members_must_answer_the_same_questions():
         compare_groups({"x": [a], "y": [b]}, samples=10)
     with pytest.raises(ValueError, match="no seed"):
         group_intervals([], samples=10)
+
+
+# --------------------------------------------------------------------------- a group against itself under a probe
+
+
+def test_a_seed_paired_comparison_draws_each_seed_once_for_both_sides():
+    """Seeds far apart (about 55, 70 and 85%), each losing about 5 points under a probe:
+    drawn once for both sides, the seeds' spread cancels in the difference; drawn
+    independently (two separate groups) it swamps it."""
+    rng = np.random.default_rng(8)
+    base = outcomes(np.zeros(600, dtype=bool), clusters=np.arange(600) // 6)
+    plain = [rng.random(600) < p for p in (0.55, 0.70, 0.85)]
+    lost = [c & (rng.random(600) > 0.07) for c in plain]  # each seed loses about 5 points, question by question
+    a, b = with_group(base, plain), with_group(base, lost)
+    paired = seed_paired_comparison(a, b, samples=400, seed=0)
+    independent = group_comparison(a, b, samples=400, seed=0)
+    assert paired["difference"] == pytest.approx(independent["difference"]) and paired["difference"] > 3
+    assert paired["ci"][0] > 0 and paired["p_bootstrap"] < 0.01  # the drop is clear ...
+    assert independent["ci"][0] < 0 and independent["p_bootstrap"] > 0.2  # ... and lost in the seeds' spread
+    # the documented draws: per resample the seeds (once), then the clusters, as group_intervals' for one group
+    naive_a, = naive_two_level([a], 150, 4)
+    naive_b, = naive_two_level([b], 150, 4)  # the same stream: the same seeds and clusters as for a
+    got = seed_paired_comparison(a, b, samples=150, seed=4, _chunk_samples=7)
+    assert got["ci"] == pytest.approx(tuple(np.percentile(naive_a[:, 0] - naive_b[:, 0], [2.5, 97.5])), abs=1e-9)
+    same = seed_paired_comparison(a, a, samples=200, seed=1)
+    assert same["difference"] == 0 and same["p_bootstrap"] == 1 and same["ci"] == (0.0, 0.0)
+    with pytest.raises(ValueError, match="same seeds"):
+        seed_paired_comparison(a, b[:2])

@@ -15,6 +15,9 @@ finished seeds' reports and their sample sd (``sd``), with the two-level interva
 :mod:`.seed_stats`; ``group`` says how many seeds, which, each one's score and the worst;
 ``members`` keeps each seed's provenance. Its pairs use the two-level paired bootstrap,
 those of two single checkpoints the tests of :mod:`.stats`, with Holm across all of them.
+
+A table of a benchmark with ``probes:`` also holds ``probes``, its temporal sensitivity
+table (:mod:`.probe_table`); a table without probes is exactly as before.
 """
 from __future__ import annotations
 
@@ -82,11 +85,14 @@ class _Measured:
 
 
 def _load_result(root: Path, name: str, seed: Optional[int], benchmark: str, split: str,
-                 split_record: Optional[Mapping[str, Any]], table: Dict[str, Any]) -> Optional[_Result]:
-    """A finished, current result; else None, with the entry (and seed) listed as failed or
-    pending in ``table``."""
+                 split_record: Optional[Mapping[str, Any]], table: Dict[str, Any], probe: Optional[str] = None,
+                 probe_seed: Optional[int] = None) -> Optional[_Result]:
+    """A finished, current result (under ``probe``, if given); else None, with the entry (and
+    seed, and probe) listed as failed or pending in ``table``."""
     label = name if seed is None else f"{name} (seed {seed})"
-    paths = ResultPaths(root, name, benchmark, split, seed=seed)
+    if probe is not None:
+        label += f" under {probe}"
+    paths = ResultPaths(root, name, benchmark, split, seed=seed, probe=probe, probe_seed=probe_seed)
     done = paths.done_record()
     if done is None or split_record is None:
         failed = read_json_or_none(paths.failed, "leaderboard failure record")
@@ -389,6 +395,11 @@ def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
         table["notes"].append(note)
     if split_record is not None and not outcomes and measured:
         table["notes"].append("no labelled questions: scores are n/a (e.g. a test split whose answers are hidden)")
+    if manifest["benchmarks"][benchmark].get("probes"):
+        from gf.leaderboards.probe_table import sensitivity_table
+
+        table["probes"] = sensitivity_table(manifest, root, table, measured, outcomes, evaluator, split_record,
+                                            statistics)
     return table
 
 

@@ -14,6 +14,13 @@ Why the work is organised this way:
 * **A seed group is its checkpoints.** Each checkpoint of an entry with ``checkpoints:``
   is its own work item (:attr:`WorkItem.seed`), result folder and cache key, so a seed
   added later is the only thing computed, and ``jobs`` and shards spread the seeds too.
+* **A probe is a result of its own.** A benchmark's ``probes:`` add, per model entry (and
+  seed), split and probe, an item (:attr:`WorkItem.probe`) that evaluates the split
+  wrapped in :class:`gf.probes.ProbedDataset`, with its own folder inside the unperturbed
+  result's and its own key (probe and probe seed included). It comes right after the
+  unperturbed item of the same checkpoint, so the model is loaded once for all of them. A
+  probe a split cannot take (``swap_events`` without events) fails that item only, before
+  any model is loaded.
 * **Parallel and distributed.** ``jobs`` spreads entries over processes on one machine;
   ``shard=(i, n)`` takes the i-th of n disjoint parts of the work, so a scheduler's job
   array can spread one leaderboard over machines that share the output folder. Each
@@ -29,7 +36,7 @@ import time
 import traceback
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -37,7 +44,9 @@ from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLocked
 from gf.common.io import atomic_write_json
 from gf.common.utils import utc_now
 from gf.leaderboards.manifest import Manifest, manifest_from_dict
+from gf.leaderboards.prediction_files import read_predictions
 from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, read_json_or_none, result_key, split_file
+from gf.leaderboards.text_pool import FrozenTextEncoderPool
 
 __all__ = ["RunSummary", "WorkItem", "parse_shard", "plan", "run_leaderboard", "select_shard"]
 
@@ -49,20 +58,28 @@ _INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One result to compute: an entry (one seed of it, for a seed group) on one split."""
+    """One result to compute: an entry (one seed of it, for a seed group) on one split,
+    unperturbed or under one temporal probe."""
 
     entry: str
     benchmark: str
     split: str
     seed: Optional[int] = None  # a seed group's member; None for a single checkpoint or predictions
+    probe: Optional[str] = None       # a probe's name; None: the split as it is
+    probe_seed: Optional[int] = None  # the probe's seed (with probe)
 
     @property
     def member(self) -> str:
         """The entry as the board names this result: ``name`` or ``name (seed N)``."""
         return self.entry if self.seed is None else f"{self.entry} (seed {self.seed})"
 
+    def as_tuple(self) -> Tuple[Any, ...]:
+        """Plain data for another process (``WorkItem(*t)`` gives it back)."""
+        return astuple(self)
+
     def __str__(self) -> str:
-        return f"{self.member} / {self.benchmark} / {self.split}"
+        where = f"{self.member} / {self.benchmark} / {self.split}"
+        return where if self.probe is None else f"{where} / probe {self.probe} (seed {self.probe_seed})"
 
 
 @dataclass
@@ -126,45 +143,6 @@ def _git_commit() -> Optional[str]:
     if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package_root:
         return None  # gf installed inside some other repository: its commit says nothing about gf
     return lines[1]
-
-
-class FrozenTextEncoderPool:
-    """Lets models whose frozen text encoder is the same share it: one backbone in memory and
-    one cache of encoded texts, so a question is encoded once per leaderboard process, not
-    once per entry. "The same" is the name, tokenisation settings and the backbone's weights."""
-
-    def __init__(self):
-        self._first: Dict[Tuple[Any, ...], Any] = {}
-        self.shared = 0
-
-    @staticmethod
-    def _digest(module) -> str:
-        import hashlib
-
-        import torch
-
-        h = hashlib.sha256()
-        for name, tensor in module.state_dict().items():
-            h.update(name.encode())
-            h.update(str(tensor.dtype).encode())
-            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()
-
-    def share(self, model, context: Tuple[Any, ...] = ()) -> bool:
-        """``context``: what else changes the encoded states (mixed precision, device)."""
-        encoder = getattr(model, "text_encoder", None)
-        if encoder is None or not getattr(encoder, "use_cache", False):
-            return False
-        signature = (encoder.name, encoder.max_length, encoder.truncation, tuple(context),
-                     self._digest(encoder.backbone))
-        first = self._first.setdefault(signature, encoder)
-        if first is encoder:
-            return False
-        encoder.backbone = first.backbone
-        encoder.tokenizer = first.tokenizer
-        encoder._cache = first._cache
-        self.shared += 1
-        return True
 
 
 class Evaluation:
@@ -279,7 +257,8 @@ class Evaluation:
 
     # -- one item -------------------------------------------------------------------------
     def paths(self, item: WorkItem) -> ResultPaths:
-        return ResultPaths(self.root, item.entry, item.benchmark, item.split, seed=item.seed)
+        return ResultPaths(self.root, item.entry, item.benchmark, item.split, seed=item.seed, probe=item.probe,
+                           probe_seed=item.probe_seed)
 
     def entry_config(self, item: WorkItem):
         from gf.common.config import build_config
@@ -351,48 +330,73 @@ class Evaluation:
                 stack.enter_context(output_lock(paths.folder, "gf leaderboard run"))
             except OutputLockedError:
                 return "busy"
-            remove_stale_temp_files(paths.folder)
+            remove_stale_temp_files(paths.folder, recursive=False)  # the probe folders below have their own locks
             key = None
             try:
                 entry = self.manifest.entry(item.entry)
+                if item.probe is not None and entry.kind != "model":
+                    raise ConfigError(f"entry {item.entry}: a predictions entry cannot be probed (no model to run)")
                 cfg = self.entry_config(item) if entry.kind == "model" else None
                 source, source_sha = self._source(item)
                 config_hash = self._config_hash(item, cfg)
                 fingerprint = self.fingerprint(item.benchmark, item.split)
-                key = result_key(source_sha, fingerprint, config_hash)
+                key = result_key(source_sha, fingerprint, config_hash, item.probe, item.probe_seed)
                 if paths.is_done(key) and self._split_is_current(item, fingerprint):
                     return "cached"
                 paths.clear_done()
-                start = time.perf_counter()
-                ds = self.dataset(item.benchmark, item.split)
                 provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
-                              "split_fingerprint": fingerprint, "date": utc_now(), "host": self.host, "result_key": key}
-                if entry.kind == "model":
-                    provenance.update(checkpoint=entry.checkpoint_for(item.seed), checkpoint_sha256=source_sha,
-                                      predictions_sha256=None)
-                    if item.seed is not None:
-                        provenance["seed"] = item.seed
-                    predictions = self._predict(item, cfg, ds, source, source_sha)
-                else:
-                    provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
-                                      predictions_sha256=source_sha)
-                    predictions = _read_predictions(source, ds, item)
-                from gf.tasks.videoqa import VideoQATask
-
-                split_ds = ds.splits[item.split]
-                VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info,
-                                     expected_ids=split_ds.question_ids(), output_dir=paths.folder, tag=TAG,
-                                     provenance=provenance)
-                paths.write_done({"key": key, "entry": item.entry, "seed": item.seed, "benchmark": item.benchmark,
-                                  "split": item.split, "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
-                                  "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
-                                  "predictions": paths.predictions.name, "report": paths.report.name})
+                              "split_fingerprint": fingerprint, "date": utc_now(), "host": self.host,
+                              "result_key": key}
+                self._compute(item, paths, cfg, source, source_sha, provenance)
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
                 paths.clear_done()
                 paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry, "seed": item.seed,
-                                    "benchmark": item.benchmark, "split": item.split, "run_id": self.run_id})
+                                    "benchmark": item.benchmark, "split": item.split,
+                                    **self._probe_fields(item), "run_id": self.run_id})
                 raise
+
+    @staticmethod
+    def _probe_fields(item: WorkItem) -> Dict[str, Any]:
+        return {} if item.probe is None else {"probe": item.probe, "probe_seed": item.probe_seed}
+
+    def _probed(self, ds, item: WorkItem):
+        """The built split under ``item``'s probe (the shared one is left as it is). A probe the
+        split cannot take (``swap_events`` without events) is a ConfigError here, before any
+        model is loaded."""
+        from gf.probes import ProbedDataset
+
+        probed = ProbedDataset(ds.splits[item.split], item.probe, item.probe_seed)
+        return replace(ds, splits={**ds.splits, item.split: probed})
+
+    def _compute(self, item: WorkItem, paths: ResultPaths, cfg, source: Path, source_sha: str,
+                 provenance: Dict[str, Any]) -> None:
+        """Predict (or read the predictions file), score and save; ``result.json`` last."""
+        from gf.tasks.videoqa import VideoQATask
+
+        start = time.perf_counter()
+        ds = self.dataset(item.benchmark, item.split)
+        if item.probe is not None:
+            ds = self._probed(ds, item)
+            provenance.update(ds.splits[item.split].provenance())
+        if cfg is not None:
+            provenance.update(checkpoint=self.manifest.entry(item.entry).checkpoint_for(item.seed),
+                              checkpoint_sha256=source_sha, predictions_sha256=None)
+            if item.seed is not None:
+                provenance["seed"] = item.seed
+            predictions = self._predict(item, cfg, ds, source, source_sha)
+        else:
+            provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
+                              predictions_sha256=source_sha)
+            predictions = read_predictions(source, ds, item.benchmark, item.split)
+        split_ds = ds.splits[item.split]
+        VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info, expected_ids=split_ds.question_ids(),
+                             output_dir=paths.folder, tag=TAG, provenance=provenance)
+        paths.write_done({"key": provenance["result_key"], "entry": item.entry, "seed": item.seed,
+                          "benchmark": item.benchmark, "split": item.split, **self._probe_fields(item),
+                          "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
+                          "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
+                          "predictions": paths.predictions.name, "report": paths.report.name})
 
     def _predict(self, item: WorkItem, cfg, ds, source: Path, source_sha: str) -> Dict[str, Dict[str, Any]]:
         from gf.common.config import to_dict
@@ -421,51 +425,6 @@ def _gf_version() -> str:
     from gf import __version__
 
     return __version__
-
-
-def _read_predictions(path: Path, ds, item: WorkItem) -> Dict[str, Dict[str, Any]]:
-    """A predictions file as records for this split: gf's format, or NExT-QA's official result
-    file (whose category fields come from the split's own records)."""
-    from gf.evaluation import is_predictions_file, load_predictions
-
-    records = {r["question_id"]: r for r in ds.splits[item.split].records}
-    if is_predictions_file(path):
-        pf = load_predictions(path)
-        if pf.benchmark != ds.benchmark:
-            raise EvaluationError(f"{path} holds {pf.benchmark} predictions; benchmark {item.benchmark} is scored "
-                                  f"as {ds.benchmark}")
-        if pf.split != item.split:
-            logger.warning("%s says split %r; scoring it as %s/%s", path, pf.split, item.benchmark, item.split)
-        for qid, record in pf.predictions.items():  # a file is scored against the split, not its own labels
-            mine = records.get(qid)
-            if mine is None:
-                continue  # the coverage check names every such question
-            if record.get("answer") != mine.get("answer"):
-                raise EvaluationError(f"{path}: question {qid!r} has answer {record.get('answer')!r} but the split's "
-                                      f"annotation says {mine.get('answer')!r}: the file was made for other "
-                                      f"annotations (or carries labels the split hides)")
-            fields = record.get("fields") or {}
-            differing = [k for k, v in (mine.get("fields") or {}).items() if k in fields and fields[k] != v]
-            if differing:
-                raise EvaluationError(f"{path}: question {qid!r}: fields {', '.join(differing)} differ from the "
-                                      f"split's annotation; categories come from the split")
-        return {qid: dict(r, fields={**(r.get("fields") or {}), **(records[qid].get("fields") or {})})
-                if qid in records else r for qid, r in pf.predictions.items()}
-    if ds.benchmark != "nextqa":
-        raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions); only NExT-QA also "
-                              f"accepts its official results format")
-    from gf.evaluation.nextqa import read_official_results
-
-    results = read_official_results(path)
-    out = {}
-    for qid, result in results.items():
-        record = records.get(qid)
-        if record is not None and record.get("answer") is not None and record["answer"] != result["answer"]:
-            raise EvaluationError(f"{path}: question {qid!r} has answer {result['answer']} but the split's "
-                                  f"annotation says {record['answer']}: the file was made for other annotations")
-        out[qid] = {"prediction": result["prediction"], "answer": result["answer"],
-                    "fields": dict(record.get("fields") or {}) if record is not None else {}}
-    return out
 
 
 def one_line(message: Optional[str], limit: int = 600) -> str:
@@ -534,8 +493,7 @@ def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], ru
     return summary
 
 
-def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str, str, Optional[int]]], run_id: str,
-            queue,
+def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...]], run_id: str, queue,
             threads: int, plugins: Sequence[str]) -> None:
     """One ``--jobs`` process: its entries' items, each outcome sent to the parent."""
     import torch
@@ -548,7 +506,7 @@ def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[str, str
     manifest.output_dir = manifest_data["output_dir"]
 
     def report(item: WorkItem, outcome: str, error: Optional[str]) -> None:
-        queue.put((item.entry, item.benchmark, item.split, item.seed, outcome, error))
+        queue.put((item.as_tuple(), outcome, error))
 
     try:
         evaluate_items(manifest, Path(root), [WorkItem(*i) for i in items], run_id, on_item=report)
@@ -600,10 +558,10 @@ def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run
                   jobs: int, tick, plugins: Sequence[str]) -> RunSummary:
     import multiprocessing as mp
 
-    groups: Dict[str, List[Tuple[str, str, str, Optional[int]]]] = {}
+    groups: Dict[str, List[Tuple[Any, ...]]] = {}
     for item in items:  # a seed group's members are different models: spread them too
-        groups.setdefault(item.member, []).append((item.entry, item.benchmark, item.split, item.seed))
-    buckets: List[List[Tuple[str, str, str, Optional[int]]]] = [[] for _ in range(min(jobs, len(groups)))]
+        groups.setdefault(item.member, []).append(item.as_tuple())
+    buckets: List[List[Tuple[Any, ...]]] = [[] for _ in range(min(jobs, len(groups)))]
     for k, entry_items in enumerate(groups.values()):
         buckets[k % len(buckets)].extend(entry_items)
     ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited torch threads or locks
@@ -628,8 +586,8 @@ def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run
             if message is None:
                 finished += 1
                 continue
-            entry, benchmark, split, seed, outcome, error = message
-            item = WorkItem(entry, benchmark, split, seed)
+            fields, outcome, error = message
+            item = WorkItem(*fields)
             part = RunSummary()
             if outcome == "failed":
                 part.failed[item] = error

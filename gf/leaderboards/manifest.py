@@ -18,6 +18,8 @@ Layout::
         dataset: synthetic_star                  # which entry of datasets: (optional if one)
         options: [datasets.synthetic_star.data_root=gf_data]
         splits: [val, test]
+        probes: [shuffle, reverse, static, zeros]   # optional: temporal probes (below)
+        probe_seed: 0                            # optional (default 0): seeds the probes' draws
     entries:
       - name: demo_sup_grounded                  # letters, digits, _ . - + (a folder name)
         config: projects/glance_focus/demo/train_sup.yaml   # its model: section is read
@@ -50,6 +52,15 @@ path has a ``seed<N>`` folder (what ``SEEDS="0 1 2"`` training writes:
 local gf checkpoint, its stored config's ``run.seed``; else its position (0, 1, ...). Two
 checkpoints with one seed are an error. The board shows the group's mean, its sample sd
 over the seeds and a two-level interval (:mod:`gf.leaderboards.seed_stats`).
+
+Temporal probes: ``probes:`` under a benchmark lists registered probe names
+(:func:`gf.probes.probe_names`; an unknown one is an error naming the key and the known
+names). Every model entry (a single checkpoint, or each seed of a group) on that benchmark
+is then evaluated once more per probe and split, with the split wrapped in
+:class:`gf.probes.ProbedDataset` (``probe_seed`` seeds its draws), each its own cached
+result under ``results/<entry>[/seed<N>]/<benchmark>/<split>/probe-<name>-s<seed>/``.
+A predictions entry has no model to run, so it is not probed. The board adds a temporal
+sensitivity table (:mod:`gf.leaderboards.probe_table`).
 """
 from __future__ import annotations
 
@@ -69,7 +80,7 @@ __all__ = ["BenchmarkSpec", "EntrySpec", "Manifest", "ReportedFigure", "load_man
 TOP_KEYS = ("name", "output_dir", "run", "statistics", "benchmarks", "entries", "reported")
 RUN_KEYS = ("device", "eval_batch_size", "num_workers")
 STATISTICS_KEYS = ("confidence", "bootstrap_samples", "seed", "alpha")
-BENCHMARK_KEYS = ("config", "dataset", "options", "splits")
+BENCHMARK_KEYS = ("config", "dataset", "options", "splits", "probes", "probe_seed")
 ENTRY_KEYS = ("name", "config", "options", "checkpoint", "checkpoints", "seeds", "benchmarks", "predictions")
 REPORTED_KEYS = ("name", "benchmark", "split", "source", "score", "cells")
 _SEED_FOLDER = re.compile(r"seed(\d+)")
@@ -83,6 +94,8 @@ class BenchmarkSpec:
     dataset: Optional[str]
     options: Tuple[str, ...]
     splits: Tuple[str, ...]
+    probes: Tuple[str, ...] = ()   # temporal probes each model entry is also evaluated under
+    probe_seed: int = 0            # seeds their per-question draws (gf.probes.question_seed)
 
 
 @dataclass(frozen=True)
@@ -146,19 +159,23 @@ class Manifest:
     statistics: Dict[str, Any]
     source: Dict[str, Any] = field(default_factory=dict)  # the data as read, for worker processes
 
-    def work_items(self) -> List[Tuple[str, str, str, Optional[int]]]:
-        """Every (entry, benchmark, split, seed) to evaluate, in manifest order; the seed is
-        ``None`` but for the members of a seed group, one item per seed."""
+    def work_items(self) -> List[Tuple[str, str, str, Optional[int], Optional[str], Optional[int]]]:
+        """Every (entry, benchmark, split, seed, probe, probe_seed) to evaluate, in manifest
+        order; the seed is ``None`` but for the members of a seed group, one item per seed;
+        the probe is ``None`` for the unperturbed evaluation, which comes first, followed
+        by one item per probe of the benchmark (model entries only), so that consecutive
+        items share a loaded model."""
         items = []
         for entry in self.entries:
             for bench in self.benchmarks.values():
                 if entry.kind == "predictions":
                     for split in bench.splits:
                         if split in entry.predictions.get(bench.name, {}):
-                            items.append((entry.name, bench.name, split, None))
+                            items.append((entry.name, bench.name, split, None, None, None))
                 elif entry.benchmarks is None or bench.name in entry.benchmarks:
-                    items.extend((entry.name, bench.name, split, seed) for split in bench.splits
-                                 for seed in entry.members())
+                    probes = [(None, None)] + [(p, bench.probe_seed) for p in bench.probes]
+                    items.extend((entry.name, bench.name, split, seed, probe, probe_seed) for split in bench.splits
+                                 for seed in entry.members() for probe, probe_seed in probes)
         return items
 
     def entry(self, name: str) -> EntrySpec:
@@ -173,7 +190,9 @@ class Manifest:
             "name": self.name, "path": self.path, "output_dir": self.output_dir, "run": dict(self.run),
             "statistics": dict(self.statistics),
             "benchmarks": {b.name: {"config": b.config, "dataset": b.dataset, "options": list(b.options),
-                                    "splits": list(b.splits)} for b in self.benchmarks.values()},
+                                    "splits": list(b.splits),
+                                    **({"probes": list(b.probes), "probe_seed": b.probe_seed} if b.probes else {})}
+                           for b in self.benchmarks.values()},
             "entries": [{"name": e.name, "config": e.config, "options": list(e.options), "checkpoint": e.checkpoint,
                          "benchmarks": list(e.benchmarks) if e.benchmarks is not None else None,
                          "predictions": {b: dict(s) for b, s in e.predictions.items()},
@@ -295,11 +314,39 @@ def _benchmarks(c: _Checker, raw: Any) -> Dict[str, BenchmarkSpec]:
         if len(set(splits)) != len(splits):
             c.fail(f"{key}.splits", f"lists a split twice: {list(splits)}")
         dataset = spec.get("dataset")
+        probes, probe_seed = _probes(c, spec, key)
         benchmarks[bname] = BenchmarkSpec(
             name=bname, config=c.text(spec["config"], f"{key}.config"),
             dataset=c.text(dataset, f"{key}.dataset") if dataset is not None else None,
-            options=c.strings(spec.get("options"), f"{key}.options"), splits=splits)
+            options=c.strings(spec.get("options"), f"{key}.options"), splits=splits, probes=probes,
+            probe_seed=probe_seed)
     return benchmarks
+
+
+def _probes(c: _Checker, spec: Mapping[str, Any], key: str) -> Tuple[Tuple[str, ...], int]:
+    """A benchmark's ``probes:`` (registered probe names, each once) and ``probe_seed:``."""
+    if "probe_seed" in spec and not spec.get("probes"):
+        c.fail(f"{key}.probe_seed", "is given but probes: lists no probe; add probes: [...] or drop it")
+    probe_seed = c.number(spec.get("probe_seed", 0), f"{key}.probe_seed", low=0, integer=True)
+    if spec.get("probes") is None:
+        return (), probe_seed
+    probes = c.strings(spec["probes"], f"{key}.probes")
+    if not probes:
+        c.fail(f"{key}.probes", "is empty: list probe names (e.g. [shuffle, reverse, static, zeros]) or drop the key")
+    from gf.common.utils import did_you_mean
+    from gf.probes import probe_names
+
+    known = probe_names()
+    for i, probe in enumerate(probes):
+        if probe not in known:
+            c.fail(f"{key}.probes[{i}]", f"unknown probe {probe!r}.{did_you_mean(probe, known)} Known probes: "
+                                         f"{', '.join(known)}")
+    twice = sorted({p for p in probes if probes.count(p) > 1})
+    if twice:
+        c.fail(f"{key}.probes", f"lists {', '.join(map(repr, twice))} more than once")
+    for i, probe in enumerate(probes):  # each names a folder of results
+        c.text(probe, f"{key}.probes[{i}]", plain=True)
+    return probes, probe_seed
 
 
 def _entries(c: _Checker, raw_entries: Any, benchmarks: Mapping[str, BenchmarkSpec]) -> List[EntrySpec]:

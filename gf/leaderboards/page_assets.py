@@ -6,7 +6,8 @@ Python: the script builds the tables from the board embedded in the page, with D
 and ``textContent`` only, so the data (entry names, error texts) never goes through an HTML
 parser. ``fixed()`` is the JavaScript half of :func:`~gf.leaderboards.render.format_figure`
 (``toFixed``, without ``-0.00``); "best", the marks, the seed groups' ``± sd`` and "Seeds"
-column and the sorting follow the render module's docstring.
+column and the sorting follow the render module's docstring; the temporal sensitivity
+section follows :mod:`gf.leaderboards.probe_render` (the same cells as its Markdown).
 """
 
 __all__ = ["CSS", "SCRIPT"]
@@ -110,6 +111,95 @@ SCRIPT = r"""
       return given(row.source) ? "reported: " + row.source : "reported";
     }
     return String(row.kind || "measured");
+  }
+
+  function valueText(value, ci, sd) {
+    var text = fixed(value, 2);
+    if (text === NA) { return text; }
+    if (num(sd) !== null) { text += " \u00b1 " + fixed(sd, 2); }
+    var range = interval(ci);
+    return range === null ? text : text + " " + range;
+  }
+  function probeCell(row, probe) {
+    var c = (row.probes || {})[probe];
+    return (c && typeof c === "object") ? c : {};
+  }
+  function categoryOf(figures, key) {
+    var c = ((figures || {}).cells || {})[key];
+    return (c && typeof c === "object") ? c : {};
+  }
+  function plainTable(cls, header, body) {
+    // body: [{attrs, cells: [[data-col, text], ...]}]; the first cell is a name, the others figures
+    var t = el("table", {"class": cls}), head = el("thead"), hr = el("tr"), tbody = el("tbody");
+    header.forEach(function (h) { hr.appendChild(el("th", {"scope": "col"}, h)); });
+    head.appendChild(hr); t.appendChild(head);
+    body.forEach(function (r) {
+      var tr = el("tr", r.attrs);
+      r.cells.forEach(function (c, i) { tr.appendChild(el("td", {"class": i < r.names ? "entry" : "num", "data-col": c[0]}, c[1])); });
+      tbody.appendChild(tr);
+    });
+    t.appendChild(tbody);
+    return t;
+  }
+  function listSection(parent, title, items, cls) {
+    if (!items.length) { return; }
+    parent.appendChild(el("p", {"class": "note"}, title));
+    var ul = el("ul", {"class": cls});
+    items.forEach(function (x) { ul.appendChild(el("li", {}, x)); });
+    parent.appendChild(ul);
+  }
+  function buildProbes(table, image) {
+    var p = table.probes;
+    if (!p || typeof p !== "object") { return null; }
+    var probes = (p.probes || []).map(String), label = String(p.score_label || p.score_key || "Score");
+    var prs = rows(p), cols = columns(p), correction = (board.statistics || {}).correction || "adjusted";
+    var box = el("div", {"class": "gf-probes"});
+    box.appendChild(el("h3", {}, "Temporal sensitivity"));
+    box.appendChild(el("p", {"class": "note"}, "Each model entry evaluated again with what it sees of each clip " +
+      "perturbed (probe seed " + String(p.probe_seed) + "; see docs/probes.md): per probe the " + label +
+      " under it, its drop from the unperturbed " + label + " (points), flips (% of questions whose answer " +
+      "changes) and p: the paired test against the same entry unperturbed, " + correction + "-adjusted across " +
+      "the probe tests of this table. Without training under a probe, a drop measures reliance, not capability."));
+    if (!prs.length) { box.appendChild(el("p", {"class": "note"}, "No probed rows yet.")); }
+    if (prs.length) {
+      var header = ["Entry", label + " (unperturbed)"];
+      probes.forEach(function (q) {
+        header.push(q + ": " + label, q + ": drop", q + ": flips (%)", q + ": p (" + correction + ")");
+      });
+      box.appendChild(plainTable("probes", header, prs.map(function (r) {
+        var u = r.unperturbed || {}, cells = [["entry", String(r.entry)], ["unperturbed", valueText(u.score, u.ci, u.sd)]];
+        probes.forEach(function (q) {
+          var c = probeCell(r, q);
+          cells.push([q + ":score", valueText(c.score, c.ci, c.sd)], [q + ":drop", valueText(c.drop, c.drop_ci)],
+                     [q + ":flips", fixed(c.flip_rate, 2)], [q + ":p_holm", pvalue(c.p_holm)]);
+        });
+        return {attrs: {"data-probe-entry": String(r.entry)}, cells: cells, names: 1};
+      })));
+    }
+    if (prs.length && cols.length) {
+      box.appendChild(el("h3", {}, "Temporal sensitivity per category"));
+      var body = [];
+      prs.forEach(function (r) {
+        cols.forEach(function (col) {
+          var u = categoryOf(r.unperturbed, col.key);
+          var cells = [["entry", String(r.entry)], ["category", String(col.label || col.key)],
+                       ["unperturbed", valueText(u.value, u.ci, u.sd)]];
+          probes.forEach(function (q) { var c = categoryOf(probeCell(r, q), col.key); cells.push([q, valueText(c.value, c.ci, c.sd)]); });
+          body.push({attrs: {"data-probe-entry": String(r.entry), "data-category": String(col.key)}, cells: cells, names: 2});
+        });
+      });
+      box.appendChild(plainTable("probe-categories", ["Entry", "Category", "Unperturbed"].concat(probes), body));
+    }
+    listSection(box, "Probe results pending:", (p.pending || []).map(String), "pending");
+    var failures = (p.failures || []).filter(function (f) { return f && typeof f === "object"; });
+    listSection(box, "Probe results failed:", failures.map(function (f) {
+      return String(f.entry) + ": " + String(f.error || "unknown error").trim();
+    }), "failures");
+    listSection(box, "Notes:", (p.notes || []).map(String), "notes");
+    if (image) {
+      box.appendChild(el("img", {"class": "plot", "src": image, "alt": title(table) + ": temporal sensitivity"}));
+    }
+    return box;
   }
 
   function sortBy(tbody, headers, index, kind) {
@@ -255,6 +345,8 @@ SCRIPT = r"""
         section.appendChild(el("img", {"class": "plot", "src": images[k[0]], "alt": title(table) + ": " + k[1]}));
       }
     });
+    var probesBox = buildProbes(table, images.probes);
+    if (probesBox !== null) { section.appendChild(probesBox); }
     return section;
   }
 

@@ -1,5 +1,5 @@
-"""PNG plots of a leaderboard table: the official score with its confidence interval, and
-the per-category breakdown.
+"""PNG plots of a leaderboard table: the official score with its confidence interval, the
+per-category breakdown, and (a table with temporal probes) the sensitivity plot.
 
 Why pictures next to the tables: a column of numbers with intervals hides how much the
 intervals overlap; bars with whiskers show at a glance which differences are within noise.
@@ -11,6 +11,12 @@ The figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, 
 pyplot: no global figure registry to leak into, no GUI backend chosen by the environment,
 safe in a worker process. PNGs are written at a fixed dpi without the "Software" metadata
 entry (which names the matplotlib version), so the same table gives the same bytes.
+
+The sensitivity plot has one panel per entry (the rows of the table's ``probes``
+section): per group (the official score, then each breakdown cell) one bar unperturbed
+and one per probe, with their intervals. One panel per entry rather than every entry in
+one axes: an entry's bars are compared with each other (what the probe took away), and
+entries x probes x categories bars in one axes could not be read.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
 
-__all__ = ["plot_breakdown", "plot_file_stem", "plot_scores"]
+__all__ = ["plot_breakdown", "plot_file_stem", "plot_probes", "plot_scores"]
 
 #: Fixed resolution: plots are compared by eye across runs and embedded in the HTML page.
 DPI = 100
@@ -247,4 +253,78 @@ def plot_breakdown(table: Mapping[str, Any]) -> Optional[bytes]:
     """PNG bytes of the per-column breakdown as grouped bars, or None when the table has
     no breakdown columns (there is nothing to draw, and an empty plot would mislead)."""
     fig = _breakdown_figure(table)
+    return None if fig is None else _png(fig)
+
+
+def _figures_at(figures: Any, key: Optional[str]) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
+    """``(value, interval)`` of the official score (``key`` None) or a cell of a figure set."""
+    if not isinstance(figures, Mapping):
+        return None, None
+    if key is None:
+        return _number(figures.get("score")), _interval(figures.get("ci"))
+    return _cell(figures, key)
+
+
+def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str], str]],
+                 probes: Sequence[str], legend: bool) -> List[float]:
+    """One entry's panel; returns the plotted values and interval tops (for the y limit)."""
+    series = [("unperturbed", row.get("unperturbed"))] + [(p, (row.get("probes") or {}).get(p)) for p in probes]
+    width = 0.8 / len(series)
+    tops: List[float] = []
+    for k, (name, figures) in enumerate(series):
+        xs, values, intervals = [], [], []
+        for j, (key, _) in enumerate(groups):
+            value, ci = _figures_at(figures, key)
+            if value is not None:
+                xs.append(j - 0.4 + width * (k + 0.5))
+                values.append(value)
+                intervals.append(ci)
+        color = _MEASURED_COLOR if k == 0 else f"C{k % 10}"
+        ax.bar(xs, values, width=width * 0.95, color=color, label=_label(name) if legend else None)
+        with_ci = [i for i, ci in enumerate(intervals) if ci]
+        if with_ci:
+            sub = [values[i] for i in with_ci]
+            ax.errorbar([xs[i] for i in with_ci], sub, yerr=_errors(sub, [intervals[i] for i in with_ci]),
+                        fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        tops += values + [ci[1] for ci in intervals if ci]
+    ax.set_xticks(list(range(len(groups))))
+    ax.set_xticklabels([_label(label) for _, label in groups], rotation=20, ha="right")
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_title(_plain(_label(row.get("entry"))), fontsize=10)
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    return tops
+
+
+def _probes_figure(table: Mapping[str, Any]):
+    """The sensitivity plot as a Figure (see the module docstring), or None when the table
+    has no probed row. Kept separate from :func:`plot_probes` so tests can count the bars."""
+    section = table.get("probes")
+    if not isinstance(section, Mapping):
+        return None
+    rows = [r for r in section.get("rows") or [] if isinstance(r, Mapping)]
+    if not rows:
+        return None
+    probes = [str(p) for p in section.get("probes") or []]
+    columns = [c for c in section.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+    label = str(section.get("score_label") or section.get("score_key") or "score")
+    groups = [(None, label)] + [(str(c["key"]), str(c.get("label") or c["key"])) for c in columns]
+    fig = _new_figure(max(4.0, 1.2 + len(groups) * (0.5 + 0.22 * (1 + len(probes)))) + 2.4, 0.8 + 2.8 * len(rows))
+    axes = [fig.add_subplot(len(rows), 1, i + 1) for i in range(len(rows))]
+    tops = []
+    for i, (ax, row) in enumerate(zip(axes, rows)):
+        tops += _probe_panel(ax, row, groups, probes, legend=i == 0)
+    for ax in axes:
+        ax.set_ylim(0.0, _top(tops))
+    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.suptitle(_title(table, f"temporal sensitivity (probe seed {section.get('probe_seed')})"), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probes(table: Mapping[str, Any]) -> Optional[bytes]:
+    """PNG bytes of the table's temporal sensitivity (see the module docstring), or None
+    when it has no probes or no probed row."""
+    fig = _probes_figure(table)
     return None if fig is None else _png(fig)

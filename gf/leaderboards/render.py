@@ -20,7 +20,10 @@ They are all rendered from the same board by the rules below, so they cannot dis
 * a seed group's figure is its mean over the seeds with their sample sd and its interval,
   ``80.13 ± 1.25 [74.00, 86.00]``; a table with a seed group gets a "Seeds" column (how many
   seeds, and the worst seed's score) and the CSV of a board with one gets ``*_sd`` and seed
-  fields. A board without seed groups is written exactly as before.
+  fields. A board without seed groups is written exactly as before;
+* a table with temporal probes gets its sensitivity section (:mod:`.probe_render`), its
+  rows in ``leaderboard_probes.csv`` and a ``<stem>_probes.png`` plot; a board without
+  probes is written exactly as before.
 
 Every file is written through :func:`gf.common.io.atomic_write`: a viewer never sees half
 a page, and a run killed mid-write leaves the previous version.
@@ -44,7 +47,7 @@ from gf.common.utils import PathLike
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.page_assets import CSS as _CSS
 from gf.leaderboards.page_assets import SCRIPT as _SCRIPT
-from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_scores
+from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_probes, plot_scores
 
 __all__ = [
     "format_figure",
@@ -329,6 +332,9 @@ def render_markdown(board: Mapping[str, Any]) -> str:
                      md_escape(p.get("test") or NA), md_escape(format_p(p.get("p"))),
                      md_escape(format_p(p.get("p_holm"))), _yes_no(p.get("significant"))] for p in pairs]
             lines += _md_table(header, ["---", "---", "---:", "---", "---:", "---:", "---"], body) + [""]
+        from gf.leaderboards.probe_render import probe_markdown
+
+        lines += probe_markdown(table, board)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -490,10 +496,10 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str]]:
-    """``(score, breakdown)`` PNG file names per table: ``<stem>_score.png`` and
-    ``<stem>_breakdown.png``, with ``_2``, ``_3``... added to a stem two tables share (their
-    names differ only in characters a file name cannot keep)."""
+def _plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
+    """``(score, breakdown, probes)`` PNG file names per table: ``<stem>_score.png``,
+    ``<stem>_breakdown.png`` and ``<stem>_probes.png``, with ``_2``, ``_3``... added to a stem
+    two tables share (their names differ only in characters a file name cannot keep)."""
     seen: Dict[str, int] = {}
     names = []
     for table in _tables(board):
@@ -501,7 +507,7 @@ def _plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str]]:
         seen[stem] = seen.get(stem, 0) + 1
         if seen[stem] > 1:
             stem = f"{stem}_{seen[stem]}"
-        names.append((f"{stem}_score.png", f"{stem}_breakdown.png"))
+        names.append((f"{stem}_score.png", f"{stem}_breakdown.png", f"{stem}_probes.png"))
     return names
 
 
@@ -526,9 +532,9 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
     by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}
     used = set()
     per_table = []
-    for score_name, breakdown_name in _plot_names(board):
+    for score_name, breakdown_name, probes_name in _plot_names(board):
         entry = {}
-        for kind, name in (("score", score_name), ("breakdown", breakdown_name)):
+        for kind, name in (("score", score_name), ("breakdown", breakdown_name), ("probes", probes_name)):
             if name in by_name:
                 entry[kind] = _data_uri(by_name[name])
                 used.add(name)
@@ -570,14 +576,19 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
 def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     """Write ``leaderboard.{md,csv,json,html}`` and ``plots/<stem>_{score,breakdown}.png``
     into ``out_dir``, each atomically; return ``{"markdown", "csv", "json", "html": Path,
-    "plots": [Path, ...]}``. Other files in ``out_dir`` (e.g. plots of tables no longer in
-    the board) are left alone: the folder may hold things gf did not write."""
+    "plots": [Path, ...]}``. A board with probes also gets ``leaderboard_probes.csv``
+    (``"probes_csv"``) and ``plots/<stem>_probes.png``. Other files in ``out_dir`` (e.g.
+    plots of tables no longer in the board) are left alone: the folder may hold things gf
+    did not write."""
+    from gf.leaderboards.probe_render import render_probes_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots: Dict[str, bytes] = {}
     plot_paths: List[Path] = []
-    for table, (score_name, breakdown_name) in zip(_tables(board), _plot_names(board)):
-        for name, png in ((score_name, plot_scores(table)), (breakdown_name, plot_breakdown(table))):
+    for table, (score_name, breakdown_name, probes_name) in zip(_tables(board), _plot_names(board)):
+        for name, png in ((score_name, plot_scores(table)), (breakdown_name, plot_breakdown(table)),
+                          (probes_name, plot_probes(table))):
             if png is None:
                 continue
             path = out / "plots" / name
@@ -589,6 +600,10 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
              "markdown": out / "leaderboard.md", "html": out / "leaderboard.html"}
     atomic_write_text(paths["json"], render_json(board))
     atomic_write_text(paths["csv"], render_csv(board))
+    probes_csv = render_probes_csv(board)
+    if probes_csv is not None:
+        paths["probes_csv"] = out / "leaderboard_probes.csv"
+        atomic_write_text(paths["probes_csv"], probes_csv)
     atomic_write_text(paths["markdown"], render_markdown(board))
     atomic_write_text(paths["html"], render_html(board, plots))
     return {**paths, "plots": plot_paths}

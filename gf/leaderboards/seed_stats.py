@@ -28,6 +28,12 @@ difference's percentile interval and the centred two-sided p-value
 checkpoint compared with a group is a group of one. McNemar's test has no counterpart
 here: it conditions on one pair of answer vectors, and a group has several.
 
+The same seeds evaluated twice (unperturbed and under a temporal probe:
+:func:`seed_paired_comparison`) are paired at both levels: each resample draws the seeds
+once for both (seed s unperturbed is compared with seed s probed, the same checkpoint) and
+the clusters once for both. Drawing them independently, as for two separate groups, would
+add the seeds' spread to a difference that does not contain it.
+
 Reproducibility: ``numpy.random.default_rng(seed)``; resample ``i`` (in order) is, for
 each group in the given order, one call ``rng.integers(0, n_seeds, size=n_seeds)`` (the
 seed counts), then one call ``rng.integers(0, n_clusters, size=n_clusters)`` (the cluster
@@ -52,10 +58,13 @@ from gf.leaderboards.stats import (
     point_scores,
 )
 
-__all__ = ["compare_groups", "group_comparison", "group_intervals", "group_points", "mean_sd"]
+__all__ = ["compare_groups", "group_comparison", "group_intervals", "group_points", "mean_sd",
+           "seed_paired_comparison"]
 
 #: The test of a pair that involves a seed group (see the module docstring).
 TWO_LEVEL_TEST = "two_level_bootstrap"
+#: The test of one group's seeds against themselves under a probe (seeds drawn once for both).
+SEED_PAIRED_TEST = "seed_paired_two_level_bootstrap"
 
 
 def mean_sd(values: Sequence[float]) -> Tuple[float, Optional[float]]:
@@ -264,3 +273,37 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
         if r["p"] is None:
             r["p_holm"], r["significant"] = None, False
     return results
+
+
+def seed_paired_comparison(a: Sequence[QuestionOutcomes], b: Sequence[QuestionOutcomes], *, samples: int = 1000,
+                           seed: int = 0, confidence: float = 0.95,
+                           _chunk_samples: Optional[int] = None) -> Dict[str, Any]:
+    """The same seeds evaluated twice: ``a[k]`` and ``b[k]`` are one checkpoint's outcomes
+    (e.g. unperturbed and under a probe). ``mean(a) - mean(b)`` by a two-level bootstrap
+    paired at both levels: per resample one draw of the seeds (used for ``a`` and ``b``),
+    then one of the clusters (the stream of :func:`group_intervals` for one group).
+
+    Returns ``{"difference", "ci", "p_bootstrap"}`` as :func:`group_comparison`. Raises
+    ``ValueError`` when the lists differ in length or the outcomes are not paired.
+    """
+    _check_settings(samples, seed, confidence)
+    a, b = _check_group(a, "a"), _check_group(b, "b")
+    if len(a) != len(b):
+        raise ValueError(f"a has {len(a)} seeds and b {len(b)}; a seed-paired comparison needs the same seeds")
+    for k, (x, y) in enumerate(zip(a, b)):
+        try:
+            _check_paired(x, y)
+        except ValueError as error:
+            raise ValueError(f"seed {k}: {error}") from None
+    pa, pb = [_Prepared(o) for o in a], [_Prepared(o) for o in b]
+    scores_a, scores_b = np.full(int(samples), np.nan), np.full(int(samples), np.nan)
+    n_clusters = pa[0].n_clusters
+    if n_clusters:
+        chunk = _chunk_samples or _samples_per_chunk(n_clusters)
+        rng = np.random.default_rng(int(seed))
+        for start in range(0, int(samples), chunk):
+            stop = min(int(samples), start + chunk)
+            (counts,), weights_t = _draw([pa], n_clusters, rng, stop - start)
+            scores_a[start:stop] = _group_mean(pa, counts, weights_t)[1]
+            scores_b[start:stop] = _group_mean(pb, counts, weights_t)[1]
+    return _group_pair(a, scores_a, b, scores_b, confidence)

@@ -2,8 +2,10 @@
 # The demo leaderboard: train the demo variants over three seeds each (a finished seed is
 # reused, an interrupted one continued), then rank them as seed groups (mean ± sd over the
 # seeds, two-level intervals and tests) on the synthetic benchmark's val and test splits
-# with projects/leaderboards/demo.yaml. Results are cached per checkpoint: a rerun only
-# evaluates what changed, and a seed added later only that seed.
+# with projects/leaderboards/demo.yaml, each also under the temporal probes shuffle,
+# reverse, static and zeros (the board's temporal sensitivity table; the blind and
+# atemporal baselines show what the probes measure). Results are cached per checkpoint and
+# probe: a rerun only evaluates what changed, and a seed added later only that seed.
 # Each variant trains into $OUTPUT_ROOT/glance_focus/demo/seeds/<variant>/seed<N>/ (the
 # layout of `SEEDS="..." train_sup.sh`); the manifest finds them with the glob
 # <variant>/seed*/checkpoint_best.pth, so every seed there is ranked.
@@ -37,4 +39,7 @@ train "$runs/demo_sup_paper" model.model_type=demo_sup model.focus_query=resized
     model.sort_background_last=false
 train "$runs/demo_sup_reference" model.model_type=demo_sup model.arch=reference
 train "$runs/demo_uns" model.model_type=demo_uns
+# Baselines for the temporal sensitivity table: no video, and the video without its order.
+train "$runs/blind" model.model_type=demo_sup_grounded model.video_input=none
+train "$runs/atemporal" model.model_type=demo_sup_grounded model.video_input=mean
 python -m gf leaderboard run --manifest "$ROOT/projects/leaderboards/demo.yaml" --jobs "${JOBS:-1}" "$@"

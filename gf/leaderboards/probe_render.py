@@ -1,0 +1,254 @@
+"""The temporal sensitivity table (:mod:`.probe_table`) in the board's Markdown and in its
+own CSV, ``leaderboard_probes.csv``; the page builds it from the embedded board
+(:mod:`.page_assets`) and :func:`gf.leaderboards.plots.plot_probes` draws it.
+
+The rules are the board's (:mod:`.render`): figures rounded by :func:`format_figure`,
+``n/a`` (an empty CSV field) where nothing was measured, names escaped for Markdown, the
+CSV written by the csv module. Nothing here bolds or marks: a probe compares an entry with
+itself, not entries with each other.
+
+Layout:
+
+* Markdown, per table with probes: "Temporal sensitivity", one row per entry: its
+  unperturbed official score, then per probe the score under it, the drop (points, with
+  the paired interval), flips (% of questions whose answer changes) and the Holm-adjusted
+  p; then "Temporal sensitivity per category", one row per (entry, breakdown cell): the
+  unperturbed accuracy and the accuracy under each probe; then pending and failed probe
+  results and the notes.
+* CSV: long, one row per (table, entry, probe), so a spreadsheet can filter by probe:
+  ``benchmark, split, entry, probe, probe_seed, n_seeds, seeds, unperturbed,
+  unperturbed_sd, score, score_ci_low, score_ci_high, score_sd, drop, drop_ci_low,
+  drop_ci_high, flip_rate, test, p, p_holm, significant``, per breakdown cell
+  ``<cell>_unperturbed, <cell>, <cell>_ci_low, <cell>_ci_high, <cell>_sd``, then
+  ``checkpoint_sha256, result_key``. Figures have 2 decimals; p-values 4 significant
+  digits.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from gf.common.utils import finite_number as _number
+from gf.leaderboards.render import (
+    _csv_number,
+    _interval,
+    _md_table,
+    _score_label,
+    _tables,
+    _title,
+    format_count,
+    format_figure,
+    format_p,
+    format_value,
+    md_escape,
+)
+
+__all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
+
+CSV_HEAD = ("benchmark", "split", "entry", "probe", "probe_seed", "n_seeds", "seeds", "unperturbed", "unperturbed_sd",
+            "score", "score_ci_low", "score_ci_high", "score_sd", "drop", "drop_ci_low", "drop_ci_high", "flip_rate",
+            "test", "p", "p_holm", "significant")
+CSV_TAIL = ("checkpoint_sha256", "result_key")
+
+
+# ---------------------------------------------------------------------------------------
+# reading the section (tolerant, as the board's renderer)
+# ---------------------------------------------------------------------------------------
+def section_of(table: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    section = table.get("probes")
+    return section if isinstance(section, Mapping) else None
+
+
+def has_probes(board: Mapping[str, Any]) -> bool:
+    return any(section_of(t) is not None for t in _tables(board))
+
+
+def _probes(section: Mapping[str, Any]) -> List[str]:
+    return [str(p) for p in section.get("probes") or []]
+
+
+def _rows(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [r for r in section.get("rows") or [] if isinstance(r, Mapping)]
+
+
+def _columns(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [c for c in section.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+
+
+def probe_cell(row: Mapping[str, Any], probe: str) -> Mapping[str, Any]:
+    """An entry's figures under ``probe``; ``{}`` when there are none."""
+    cell = (row.get("probes") or {}).get(probe)
+    return cell if isinstance(cell, Mapping) else {}
+
+
+def category(figures: Mapping[str, Any], key: str) -> Tuple[Any, Any, Any]:
+    """``(value, ci, sd)`` of a breakdown cell of an unperturbed or probed figure set."""
+    cell = (figures.get("cells") or {}).get(key)
+    if not isinstance(cell, Mapping):
+        return None, None, None
+    return cell.get("value"), cell.get("ci"), cell.get("sd")
+
+
+def _tests(section: Mapping[str, Any]) -> List[str]:
+    found = [probe_cell(r, p).get("test") for r in _rows(section) for p in _probes(section)]
+    return list(dict.fromkeys(str(t) for t in found if t))
+
+
+def _note(section: Mapping[str, Any], board: Mapping[str, Any]) -> str:
+    label = _score_label(section)
+    correction = (board.get("statistics") or {}).get("correction") or "adjusted"
+    tests = ", ".join(_tests(section)) or "none yet"
+    return (f"Each model entry evaluated again with what it sees of each clip perturbed (probe seed "
+            f"{section.get('probe_seed')}; see docs/probes.md). Per probe: the {label} under it, its drop from the "
+            f"unperturbed {label} (points, with the paired interval), flips (the percentage of questions whose "
+            f"answer changes) and p: the paired test against the same entry unperturbed ({tests}), "
+            f"{correction}-adjusted across the probe tests of this table. A model not trained under a probe shows "
+            f"how much it relies on what the probe removes, not what it could do without it.")
+
+
+# ---------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------
+def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
+    """The Markdown lines of ``table``'s temporal sensitivity section ([] without probes)."""
+    section = section_of(table)
+    if section is None:
+        return []
+    title = md_escape(_title(table))
+    lines = [f"### Temporal sensitivity: {title}", "", md_escape(_note(section, board)), ""]
+    if _rows(section):
+        lines += _md_summary(section, board) + [""]
+        if _columns(section):
+            lines += [f"#### Temporal sensitivity per category: {title}", ""] + _md_categories(section) + [""]
+    else:
+        lines += ["No probed rows yet.", ""]
+    pending = [str(p) for p in section.get("pending") or []]
+    if pending:
+        lines += ["Probe results pending: " + ", ".join(md_escape(p) for p in pending) + ".", ""]
+    failures = [f for f in section.get("failures") or [] if isinstance(f, Mapping)]
+    if failures:
+        lines += ["Probe results failed:", ""]
+        lines += [f"- {md_escape(f.get('entry'))}: {md_escape(str(f.get('error') or 'unknown error').strip())}"
+                  for f in failures] + [""]
+    notes = [str(n) for n in section.get("notes") or []]
+    if notes:
+        lines += ["Notes:", ""] + [f"- {md_escape(n)}" for n in notes] + [""]
+    return lines
+
+
+def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
+    """A row of the summary table as text: entry, unperturbed score, then per probe its
+    score, drop, flips and Holm-adjusted p (the page's script writes the same)."""
+    plain = row.get("unperturbed") or {}
+    cells = [str(row.get("entry")), format_value(plain.get("score"), plain.get("ci"), plain.get("sd"))]
+    for probe in probes:
+        cell = probe_cell(row, probe)
+        cells += [format_value(cell.get("score"), cell.get("ci"), cell.get("sd")),
+                  format_value(cell.get("drop"), cell.get("drop_ci")), format_figure(cell.get("flip_rate")),
+                  format_p(cell.get("p_holm"))]
+    return cells
+
+
+def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
+    label = md_escape(_score_label(section))
+    correction = md_escape((board.get("statistics") or {}).get("correction") or "adjusted")
+    header = ["Entry", f"{label} (unperturbed)"]
+    for probe in map(md_escape, _probes(section)):
+        header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
+    body = []
+    for row in _rows(section):
+        cells = summary_cells(row, _probes(section))
+        # the entry and p-values ("<0.001") are escaped; figures with [intervals] are written as the main table's
+        body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % 4 == 3) else text
+                     for i, text in enumerate(cells)])
+    return _md_table(header, ["---"] + ["---:"] * (len(header) - 1), body)
+
+
+def _md_categories(section: Mapping[str, Any]) -> List[str]:
+    probes = _probes(section)
+    header = ["Entry", "Category", "Unperturbed"] + [md_escape(p) for p in probes]
+    body = []
+    for row in _rows(section):
+        plain = row.get("unperturbed") or {}
+        for col in _columns(section):
+            key = col["key"]
+            cells = [md_escape(row.get("entry")), md_escape(col.get("label") or key),
+                     format_value(*category(plain, key))]
+            cells += [format_value(*category(probe_cell(row, p), key)) for p in probes]
+            body.append(cells)
+    return _md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------------------
+def _csv_p(p: Any) -> str:
+    x = _number(p)
+    return "" if x is None else f"{x:.4g}"
+
+
+def _csv_names(board: Mapping[str, Any]) -> Dict[str, str]:
+    """Each breakdown cell's CSV name; ``column:<key>`` where the key would clash with a field."""
+    taken = set(CSV_HEAD + CSV_TAIL)
+    suffixes = ("_unperturbed", "_ci_low", "_ci_high", "_sd")
+    names: Dict[str, str] = {}
+    for table in _tables(board):
+        for col in _columns(section_of(table) or {}):
+            key = str(col["key"])
+            if key in names:
+                continue
+            name = key
+            while {name, *(name + s for s in suffixes)} & taken:
+                name = f"column:{name}"
+            names[key] = name
+            taken.update({name, *(name + s for s in suffixes)})
+    return names
+
+
+def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mapping[str, Any], probe: str,
+                names: Mapping[str, str]) -> Dict[str, Any]:
+    plain, cell = row.get("unperturbed") or {}, probe_cell(row, probe)
+    group = row.get("group") if isinstance(row.get("group"), Mapping) else None
+    ci, drop_ci = _interval(cell.get("ci")) or (None, None), _interval(cell.get("drop_ci")) or (None, None)
+    seeds = cell.get("seeds") if group else None
+    record = {"benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
+              "entry": row.get("entry") or "", "probe": probe, "probe_seed": section.get("probe_seed", ""),
+              "n_seeds": format_count(len(seeds)) if seeds else ("1" if cell else ""),
+              "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": _csv_number(plain.get("score")),
+              "unperturbed_sd": _csv_number(plain.get("sd")), "score": _csv_number(cell.get("score")),
+              "score_ci_low": _csv_number(ci[0]), "score_ci_high": _csv_number(ci[1]),
+              "score_sd": _csv_number(cell.get("sd")), "drop": _csv_number(cell.get("drop")),
+              "drop_ci_low": _csv_number(drop_ci[0]), "drop_ci_high": _csv_number(drop_ci[1]),
+              "flip_rate": _csv_number(cell.get("flip_rate")), "test": cell.get("test") or "",
+              "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
+              "significant": {True: "true", False: "false"}.get(cell.get("significant"), "") if cell else ""}
+    for col in _columns(section):
+        name = names[str(col["key"])]
+        value, cell_ci, sd = category(cell, col["key"])
+        low, high = _interval(cell_ci) or (None, None)
+        record.update({f"{name}_unperturbed": _csv_number(category(plain, col["key"])[0]), name: _csv_number(value),
+                       f"{name}_ci_low": _csv_number(low), f"{name}_ci_high": _csv_number(high),
+                       f"{name}_sd": _csv_number(sd)})
+    provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
+    record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
+    return record
+
+
+def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
+    """``leaderboard_probes.csv`` (see the module docstring); None when no table has probes."""
+    if not has_probes(board):
+        return None
+    names = _csv_names(board)
+    middle: List[str] = []
+    for name in names.values():
+        middle += [f"{name}_unperturbed", name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_sd"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*CSV_HEAD, *middle, *CSV_TAIL], lineterminator="\n")
+    writer.writeheader()
+    for table in _tables(board):
+        section = section_of(table)
+        for row in _rows(section or {}):
+            for probe in _probes(section):
+                writer.writerow(_csv_record(table, section, row, probe, names))
+    return buf.getvalue()

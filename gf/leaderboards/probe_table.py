@@ -1,0 +1,201 @@
+"""The temporal sensitivity table of a board: each model entry under each probe of its
+benchmark, compared with itself unperturbed.
+
+Why a table of its own: a leaderboard ranks entries against each other; a probe compares
+one entry with itself (the same checkpoint, the same questions, only what it sees of each
+clip perturbed; see docs/probes.md), so its figures are a drop, a flip rate and a paired
+test against the entry's own unperturbed answers, not a rank.
+
+Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>-s<seed>/``):
+
+* ``score``, ``cells``: the evaluator's report under the probe, with the intervals the
+  board gives any row (the video bootstrap; a seed group: mean, sd and two-level interval
+  over its seeds whose probe result is finished);
+* ``flip_rate``: percent of questions whose predicted answer changes from the entry's
+  unperturbed predictions to the probed ones (100 x :func:`gf.probes.flip_rate`); a seed
+  group: the mean over its seeds, each seed against its own unperturbed predictions
+  (``flip_rates``: each seed's);
+* ``drop``, ``drop_ci``: the unperturbed official score minus the probed one (points),
+  with the paired bootstrap's interval;
+* ``test``, ``p``: the paired test against the same entry unperturbed. A single
+  checkpoint: McNemar's exact test (the p of :func:`gf.probes.probe_test`) when the
+  official score is micro accuracy, and the paired bootstrap when it is a macro mean
+  (STAR's "Mean"), as for the board's pairs and as docs/probes.md advises; McNemar's
+  counts are kept under ``mcnemar`` either way. A seed group: the seed-paired two-level
+  bootstrap (:func:`gf.leaderboards.seed_stats.seed_paired_comparison`). ``p_holm``:
+  Holm's adjustment across every probe test of the table; ``significant``: ``p_holm <
+  alpha``.
+
+A probe result is compared only with the unperturbed result of the same checkpoint and
+evaluation config (their provenance must agree); one made for another (the checkpoint
+changed and only the unperturbed result was redone yet) is listed as pending. A
+predictions entry has no model to run under a probe: it has no row, and a note says so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from gf.leaderboards.board import _entries_for, _group_row, _load_result, _Measured, _Result, _single_row
+
+__all__ = ["sensitivity_table"]
+
+#: Provenance that must agree between a probe result and the unperturbed one it is compared with.
+_SAME_MODEL = ("checkpoint_sha256", "config_hash", "split_fingerprint")
+
+
+def sensitivity_table(manifest: Mapping[str, Any], root: Path, table: Mapping[str, Any],
+                      measured: Sequence[_Measured], outcomes: Mapping[str, Any], evaluator,
+                      split_record: Optional[Mapping[str, Any]], statistics: Mapping[str, Any]) -> Dict[str, Any]:
+    """The ``probes`` section of ``table`` (see the module docstring): rows in the order of
+    the table's measured rows, then failures, pending results and notes."""
+    bench = manifest["benchmarks"][table["benchmark"]]
+    out = {"probes": list(bench["probes"]), "probe_seed": int(bench.get("probe_seed", 0)),
+           "score_key": table["score_key"], "score_label": table["score_label"], "columns": list(table["columns"]),
+           "rows": [], "failures": [], "pending": [], "notes": []}
+    by_name = {m.name: m for m in measured}
+    main_rows = {r["entry"]: r for r in table["rows"] if r.get("kind") == "measured"}
+    order = [r["entry"] for r in table["rows"] if r.get("kind") == "measured"]
+    entries = _entries_for(manifest, table["benchmark"], table["split"])
+    skipped = [e["name"] for e in entries if e["predictions"]]
+    if skipped:
+        out["notes"].append(f"{', '.join(skipped)}: a predictions entry has no model to run under a probe, so it "
+                            f"is not probed")
+    models = [e for e in entries if not e["predictions"]]
+    models.sort(key=lambda e: order.index(e["name"]) if e["name"] in order else len(order))
+    for entry in models:
+        found = {probe: _load_probe(root, entry, probe, out["probe_seed"], table, split_record, out)
+                 for probe in out["probes"]}
+        if entry["name"] not in by_name:
+            continue  # no unperturbed result yet: the main table lists it as pending or failed
+        row = _entry_row(by_name[entry["name"]], main_rows[entry["name"]])
+        for probe, results in found.items():
+            row["probes"][probe] = _probe_cell(by_name[entry["name"]], probe, results,
+                                               outcomes.get(entry["name"]), evaluator, split_record, out,
+                                               statistics)
+        out["rows"].append(row)
+    _holm(out, statistics["alpha"])
+    return out
+
+
+def _load_probe(root: Path, entry: Mapping[str, Any], probe: str, probe_seed: int, table: Mapping[str, Any],
+                split_record: Optional[Mapping[str, Any]], out: Dict[str, Any]) -> List[_Result]:
+    """The finished results of ``entry`` (each seed of a group) under ``probe``; the others
+    are listed in ``out`` as pending or failed."""
+    seeds = entry.get("seeds") if entry.get("checkpoints") else None
+    found = [_load_result(root, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
+                          probe=probe, probe_seed=probe_seed) for seed in (seeds or [None])]
+    return [r for r in found if r is not None]
+
+
+def _entry_row(entry: _Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
+    """A row's unperturbed figures, as the table's own row shows them."""
+    row = {"entry": entry.name, "kind": "measured",
+           "unperturbed": {"score": main_row.get("score"), "sd": main_row.get("sd"), "ci": main_row.get("ci"),
+                           "cells": main_row.get("cells") or {}},
+           "probes": {}}
+    if entry.is_group:
+        row["group"] = {"n": len(entry.results), "seeds": [r.seed for r in entry.results]}
+    return row
+
+
+def _paired_results(entry: _Measured, probe: str, results: Sequence[_Result],
+                    out: Dict[str, Any]) -> List[_Result]:
+    """The probe results that have an unperturbed result of the same checkpoint and config."""
+    plain = {r.seed: r for r in entry.results}
+    paired = []
+    for result in results:
+        label = entry.name if result.seed is None else f"{entry.name} (seed {result.seed})"
+        mine = plain.get(result.seed)
+        if mine is None:
+            continue  # that seed's unperturbed result is pending or failed: listed in the main table
+        differing = [k for k in _SAME_MODEL if mine.provenance.get(k) != result.provenance.get(k)]
+        if differing:
+            out["pending"].append(f"{label} under {probe}")
+            out["notes"].append(f"{label} under {probe}: made for another {', '.join(differing)} than its "
+                                f"unperturbed result; rerun `gf leaderboard run` to evaluate it again")
+            continue
+        paired.append(result)
+    return paired
+
+
+def _probe_cell(entry: _Measured, probe: str, results: Sequence[_Result], plain_outcomes: Any, evaluator,
+                split_record: Optional[Mapping[str, Any]], out: Dict[str, Any],
+                statistics: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """One entry under one probe (see the module docstring); None when no result is usable."""
+    results = _paired_results(entry, probe, results, out)
+    if not results or split_record is None:
+        return None
+    sub = {"score_key": out["score_key"], "notes": out["notes"]}
+    build = _group_row if entry.is_group else _single_row
+    row, probe_outcomes = build(_Measured(f"{entry.name} under {probe}", entry.is_group, list(results)), evaluator,
+                                split_record, sub, statistics)
+    if entry.is_group and len(results) < len(entry.results):
+        out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
+                            f"finished; its figures are over those (seeds {', '.join(str(r.seed) for r in results)})")
+    plain = {r.seed: r for r in entry.results}
+    flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
+    cell = {"score": row["score"], "ci": row["ci"], "cells": row["cells"], "num_questions": row["num_questions"],
+            "flip_rate": None if None in flips else sum(flips) / len(flips), "drop": None, "drop_ci": None,
+            "test": None, "p": None, "p_holm": None, "significant": False, "mcnemar": None,
+            "provenance": row["provenance"]}
+    if entry.is_group:
+        cell.update(sd=row["sd"], seeds=[r.seed for r in results], flip_rates=flips)
+    plain_scores = [plain[r.seed].report.get(out["score_key"]) for r in results]
+    if cell["score"] is not None and None not in plain_scores:
+        cell["drop"] = sum(plain_scores) / len(plain_scores) - cell["score"]
+    if plain_outcomes is not None and probe_outcomes is not None:
+        _test(cell, entry, results, plain_outcomes, probe_outcomes, statistics, out)
+    return cell
+
+
+def _flip_rate(plain: _Result, probed: _Result, label: str, out: Dict[str, Any]) -> Optional[float]:
+    """Percent of questions whose predicted answer differs between the two results."""
+    from gf.common.errors import EvaluationError
+    from gf.probes import flip_rate
+
+    try:
+        return 100.0 * flip_rate(plain.predictions, probed.predictions)
+    except EvaluationError as error:
+        out["notes"].append(f"{label}: no flip rate: {error}")
+        return None
+
+
+def _test(cell: Dict[str, Any], entry: _Measured, results: Sequence[_Result], plain_outcomes: Any,
+          probe_outcomes: Any, statistics: Mapping[str, Any], out: Dict[str, Any]) -> None:
+    """The paired test of the entry unperturbed against the entry under the probe (see the
+    module docstring), written into ``cell``."""
+    from gf.leaderboards import seed_stats, stats
+
+    settings = dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],
+                    confidence=statistics["confidence"])
+    try:
+        if entry.is_group:
+            by_seed = {r.seed: qo for r, qo in zip(entry.results, plain_outcomes)}
+            plain = [by_seed[r.seed] for r in results]
+            result = seed_stats.seed_paired_comparison(plain, probe_outcomes, **settings)
+            test, p = seed_stats.SEED_PAIRED_TEST, result["p_bootstrap"]
+        else:
+            result = stats.paired_comparison(plain_outcomes, probe_outcomes, **settings)
+            micro = plain_outcomes.macro_over is None
+            test = "mcnemar" if micro else "paired_bootstrap"
+            p = result["mcnemar"]["p"] if micro else result["p_bootstrap"]
+            cell["mcnemar"] = result["mcnemar"]
+    except ValueError as error:  # scored on other questions: no paired test
+        out["notes"].append(f"{entry.name}: no paired test under a probe: {error}")
+        return
+    if result["difference"] is None:
+        return
+    ci = result["ci"]
+    cell.update(drop=result["difference"], drop_ci=list(ci) if ci is not None else None, test=test, p=p)
+
+
+def _holm(out: Dict[str, Any], alpha: float) -> None:
+    """Holm's adjustment across every probe test of the table."""
+    from gf.leaderboards.stats import holm
+
+    tested = [cell for row in out["rows"] for cell in row["probes"].values() if cell is not None
+              and cell["p"] is not None]
+    for cell, adjusted in zip(tested, holm([c["p"] for c in tested])):
+        cell["p_holm"] = adjusted
+        cell["significant"] = bool(adjusted < alpha)

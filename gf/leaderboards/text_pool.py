@@ -1,0 +1,50 @@
+"""Sharing one frozen text encoder between the models a leaderboard process evaluates.
+
+Why: entries of one board are often variants of one model with the same frozen text
+backbone; sharing it keeps one copy in memory and one cache of encoded texts, so each
+question is encoded once per process rather than once per entry.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+__all__ = ["FrozenTextEncoderPool"]
+
+
+class FrozenTextEncoderPool:
+    """Lets models whose frozen text encoder is the same share it: one backbone in memory and
+    one cache of encoded texts, so a question is encoded once per leaderboard process, not
+    once per entry. "The same" is the name, tokenisation settings and the backbone's weights."""
+
+    def __init__(self):
+        self._first: Dict[Tuple[Any, ...], Any] = {}
+        self.shared = 0
+
+    @staticmethod
+    def _digest(module) -> str:
+        import hashlib
+
+        import torch
+
+        h = hashlib.sha256()
+        for name, tensor in module.state_dict().items():
+            h.update(name.encode())
+            h.update(str(tensor.dtype).encode())
+            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    def share(self, model, context: Tuple[Any, ...] = ()) -> bool:
+        """``context``: what else changes the encoded states (mixed precision, device)."""
+        encoder = getattr(model, "text_encoder", None)
+        if encoder is None or not getattr(encoder, "use_cache", False):
+            return False
+        signature = (encoder.name, encoder.max_length, encoder.truncation, tuple(context),
+                     self._digest(encoder.backbone))
+        first = self._first.setdefault(signature, encoder)
+        if first is encoder:
+            return False
+        encoder.backbone = first.backbone
+        encoder.tokenizer = first.tokenizer
+        encoder._cache = first._cache
+        self.shared += 1
+        return True
