@@ -74,7 +74,7 @@ def test_model_types_and_unknown_model_type_error():
 def test_every_kind_lists_and_unknown_kind_is_clear():
     assert "cosine" in registry.list_lr_schedulers()
     with pytest.raises(RegistryError, match="Kinds: builder, converter, evaluator, feature_store, hook, lr_scheduler, "
-                                            "model, optimizer, pretrained, processor, runner, task"):
+                                            "model, optimizer, pretrained, probe, processor, runner, task"):
         registry.kind("widgets")
 
 
