@@ -395,6 +395,26 @@ def test_csv_has_columns_per_key_and_the_provenance():
     assert rows[4]["score"] == "61.23" and rows[4]["column:score"] == "1.00"
 
 
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://example.invalid","x")', "+1+1", "-2+3", "@SUM(A1)",
+                                  "\tcmd", "\r=1"])
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised(name):
+    """OWASP's CSV injection rule: a leading =, +, -, @, tab or CR gets a quote; numbers,
+    negative ones included, stay numbers."""
+    from gf.leaderboards.probe_render import render_probes_csv  # noqa: F401  (same writer)
+
+    board = make_board()
+    board["tables"][0]["rows"][1]["entry"] = name
+    board["tables"][0]["rows"][3]["source"] = name
+    board["tables"][0]["columns"][1]["key"] = name
+    board["tables"][0]["rows"][0]["cells"][name] = {"value": -3.2, "ci": [-5.5, -1.0]}
+    text = render_csv(board)
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert rows[1]["entry"] == "'" + name and rows[3]["source"] == "'" + name
+    assert "'" + name in rows[0]  # the header cell too
+    assert rows[0]["'" + name] == "-3.20" and rows[0]["'" + name + "_ci_low"] == "-5.50"
+    assert rows[0]["entry"] == "demo_sup_grounded" and rows[0]["score"] == "93.67"
+
+
 def test_html_is_self_contained_and_escapes_the_data():
     board = make_board()
     png = plot_scores(board["tables"][0])
@@ -867,7 +887,7 @@ def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(t
     # the main table and CSV do not change with probes
     plain = make_group_board()
     plain["tables"][0]["rows"][1]["entry"] = AWKWARD
-    assert paths["csv"].read_text(encoding="utf-8") == render_csv(plain)
+    assert paths["csv"].read_bytes().decode("utf-8") == render_csv(plain)  # CRLF line ends, as written
     assert text.startswith(render_markdown(plain).rstrip("\n"))
 
 

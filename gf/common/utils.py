@@ -84,3 +84,23 @@ def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
         shown += f" (and {len(ids) - limit} more)"
     return shown
 
+
+
+#: A cell a spreadsheet reads as a plain number (it is shown, never evaluated).
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text rather than evaluates.
+
+    Why: gf's CSVs hold names others chose (entries, categories, sources). A cell starting
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is run as a formula by Excel
+    or LibreOffice when the file is opened, so such a cell gets a leading ``'``, as OWASP
+    recommends. Plain numbers (``-3.20``) are left alone: they are not formulas, and the
+    figures must stay numbers. Anything that is not a string is returned as it is.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value

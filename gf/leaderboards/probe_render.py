@@ -25,12 +25,12 @@ Layout:
 """
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.render import (
+    safe_csv_writer,
     _csv_number,
     _interval,
     _md_table,
@@ -244,7 +244,7 @@ def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     for name in names.values():
         middle += [f"{name}_unperturbed", name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_sd"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[*CSV_HEAD, *middle, *CSV_TAIL], lineterminator="\n")
+    writer = safe_csv_writer(buf, [*CSV_HEAD, *middle, *CSV_TAIL])
     writer.writeheader()
     for table in _tables(board):
         section = section_of(table)

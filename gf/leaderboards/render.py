@@ -43,7 +43,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import atomic_write, atomic_write_text
-from gf.common.utils import PathLike
+from gf.common.utils import PathLike, spreadsheet_safe
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.page_assets import CSS as _CSS
 from gf.leaderboards.page_assets import SCRIPT as _SCRIPT
@@ -372,6 +372,24 @@ def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
 # ---------------------------------------------------------------------------------------
 # CSV
 # ---------------------------------------------------------------------------------------
+class _SafeDictWriter(csv.DictWriter):
+    """A ``csv.DictWriter`` whose every cell, header included, goes through
+    :func:`~gf.common.utils.spreadsheet_safe`."""
+
+    def writeheader(self):
+        return self.writer.writerow([spreadsheet_safe(str(f)) for f in self.fieldnames])
+
+    def writerow(self, rowdict):
+        return super().writerow({k: spreadsheet_safe(v) for k, v in rowdict.items()})
+
+
+def safe_csv_writer(buf, fields: Sequence[str]) -> csv.DictWriter:
+    """The writer of every CSV the board writes: cells a spreadsheet would run are neutralised,
+    and lines end in CRLF (RFC 4180), which also makes the csv module quote a cell holding a
+    lone carriage return (with "\n" line ends it would not, and the row would break)."""
+    return _SafeDictWriter(buf, fieldnames=list(fields), lineterminator="\r\n")
+
+
 def _csv_number(x: Any) -> str:
     return format_figure(x, na="")
 
@@ -434,7 +452,7 @@ def render_csv(board: Mapping[str, Any]) -> str:
     groups = "score_sd" in fields
     provenance = set(fields[fields.index(PROVENANCE_FIELDS[0]):]) - set(names.values())
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = safe_csv_writer(buf, fields)
     writer.writeheader()
     for table in _tables(board):
         for row in _table_rows(table):
