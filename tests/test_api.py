@@ -139,6 +139,29 @@ def test_predict_example_agrees_with_predict():
         model.predict_example(np.zeros((4, 10)), QUESTIONS[0], OPTIONS[0])
 
 
+@pytest.mark.parametrize("question,options,match", [
+    ("", None, "the question is empty"),
+    ("  \n\t ", None, "the question is empty"),
+    (None, None, "the question is empty"),
+    ("what happened?", ["a", "", "c", "d"], "option 1 is empty"),
+    ("what happened?", ["a", "b", "   ", "d"], "option 2 is empty"),
+    ("what happened?", ["took the cup", "b", "took  the cup ", "d"], "options 0 and 2 are the same"),
+    ("what happened?", ["a", "a", "c", "d"], "options 0 and 1 are the same"),
+])
+def test_predict_example_refuses_empty_questions_and_options(question, options, match):
+    from gf.common.errors import ModelInputError
+
+    torch.manual_seed(0)
+    model = GlanceFocus.from_config(dict(TINY, model_type="star_sup")).eval()
+    feats = clips(frames=(20,))[0]
+    with pytest.raises(ModelInputError, match=match):
+        model.predict_example(feats, question, options if options is not None else OPTIONS[0])
+    if options is None:  # open-ended: the question alone is checked
+        oe = GlanceFocus.from_config(dict(TINY, answer_mode="oe", num_answers=9)).eval()
+        with pytest.raises(ModelInputError, match=match):
+            oe.predict_example(feats, question)
+
+
 def test_predict_example_open_ended():
     torch.manual_seed(0)
     model = GlanceFocus.from_config(dict(TINY, answer_mode="oe", num_answers=9)).eval()

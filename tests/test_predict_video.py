@@ -136,6 +136,22 @@ def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(traine
     assert "records no feature recipe" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("question,options,match", [
+    (" ", OPTIONS, "the question is empty"),
+    ("what happened?", [OPTIONS[0], " ", *OPTIONS[2:]], "option 1 is empty"),
+    ("what happened?", [OPTIONS[0], OPTIONS[0], *OPTIONS[2:]], "options 0 and 1 are the same"),
+])
+def test_predict_refuses_an_empty_question_or_option_before_extracting(trained, question, options, match, capsys,
+                                                                        monkeypatch):
+    from gf.inference import predict as predict_module
+
+    root, cfg, videos, ids = trained
+    monkeypatch.setattr(predict_module, "_extract", lambda *a, **k: pytest.fail("extracted before checking"))
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", question, "--options", *options]) == 3
+    assert match in capsys.readouterr().err
+
+
 def test_recorded_weights_must_be_the_file_given():
     """A recipe made with a weights file needs that very file (its sha256), or nothing runs."""
     import hashlib

@@ -141,6 +141,9 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     from gf.common.io import torch_load_safe
     from gf.models import zoo
 
+    from gf.processors.text import check_question
+
+    check_question(question, options)  # before anything is extracted
     video = Path(video)
     if not video.is_file():
         raise DataFileError(f"video {video} not found")

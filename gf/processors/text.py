@@ -20,7 +20,7 @@ from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys
 
-__all__ = ["VideoQATextProcessor", "normalize_whitespace"]
+__all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
 
 _PLACEHOLDERS = {"question", "option"}
 
@@ -28,6 +28,33 @@ _PLACEHOLDERS = {"question", "option"}
 def normalize_whitespace(text: str) -> str:
     """Collapse every run of whitespace to one space and strip the ends."""
     return " ".join(text.split())
+
+
+def check_question(question: Any, options: Optional[Sequence[Any]] = None) -> None:
+    """Refuse a question nobody could answer: an empty or whitespace-only question, an empty
+    or whitespace-only option, or two options that read the same once whitespace is
+    normalised.
+
+    Why: the model would still return an answer -- for identical options, one of two equal
+    scores; for an empty question, whatever the options alone suggest -- and nothing would
+    say it means nothing. Used by ``gf predict`` and ``GlanceFocus.predict_example`` before
+    any work is done. Raises :class:`~gf.common.errors.ModelInputError`.
+    """
+    from gf.common.errors import ModelInputError
+
+    if not isinstance(question, str) or not question.strip():
+        raise ModelInputError(f"the question is empty ({question!r}); give the question to answer")
+    if options is None:
+        return
+    seen = {}
+    for k, option in enumerate(options):
+        if not isinstance(option, str) or not option.strip():
+            raise ModelInputError(f"option {k} is empty ({option!r}); every option must say something")
+        text = normalize_whitespace(option)
+        if text in seen:
+            raise ModelInputError(f"options {seen[text]} and {k} are the same ({text!r}); the model could not tell "
+                                  f"them apart, so one of them would be picked at random")
+        seen[text] = k
 
 
 def _check_format(text_format: str) -> None:

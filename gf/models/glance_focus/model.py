@@ -394,10 +394,11 @@ class GlanceFocus(nn.Module):
         (the glance stage's event slots: class scores, last = no event, and (centre, width)
         spans in [0, 1] of the clip).
         """
-        from gf.processors.text import VideoQATextProcessor
+        from gf.processors.text import VideoQATextProcessor, check_question
         from gf.processors.video import VideoFeatureProcessor
 
         cfg = self.config
+        check_question(question, options if cfg.answer_mode == "mc" and not isinstance(options, str) else None)
         feats = torch.as_tensor(features)
         if video_mask is not None:
             keep = torch.as_tensor(video_mask).bool()
