@@ -152,6 +152,32 @@ def test_predict_refuses_an_empty_question_or_option_before_extracting(trained, 
     assert match in capsys.readouterr().err
 
 
+def test_plot_never_replaces_an_input_or_a_file_gf_predict_did_not_write(trained, tmp_path, capsys):
+    import hashlib
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    video = videos / f"{ids[0]}.mp4"
+    other = tmp_path / "notes.png"
+    other.write_text("my notes, not a picture")
+    link = tmp_path / "video_link.mp4"
+    link.symlink_to(video)
+    args = ["predict", "--checkpoint", str(ckpt), "--video", str(video), "--question", "q", "--options", *OPTIONS]
+    for target, why in ((video, "is an input of this command"), (ckpt, "is an input of this command"),
+                        (link, "is an input of this command"), (other, "was not written by gf predict"),
+                        (tmp_path, "is a folder")):
+        before = hashlib.sha256(Path(target).read_bytes()).hexdigest() if Path(target).is_file() else None
+        assert gf_main([*args, "--plot", str(target)]) == 2, target
+        assert why in capsys.readouterr().err
+        if before is not None:
+            assert hashlib.sha256(Path(target).read_bytes()).hexdigest() == before
+    mine = tmp_path / "timeline.png"
+    assert gf_main([*args, "--plot", str(mine)]) == 0
+    first = mine.stat().st_mtime_ns
+    assert gf_main([*args, "--plot", str(mine)]) == 0  # its own picture is replaced
+    assert mine.stat().st_mtime_ns >= first and mine.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_recorded_weights_must_be_the_file_given():
     """A recipe made with a weights file needs that very file (its sha256), or nothing runs."""
     import hashlib

@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from gf.inference.predict import answer_video, plot_timeline
+    from gf.inference.predict import answer_video, check_plot_path, plot_timeline
 
+    if args.plot:  # before any work: never over an input or a file gf predict does not own
+        check_plot_path(args.plot, [args.video, args.checkpoint, args.weights])
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
                           weights=args.weights, backbone=args.backbone, device=args.device)
     print(f"answer: {result.answer}  (option {result.prediction})" if result.options

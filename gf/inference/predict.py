@@ -199,6 +199,38 @@ def _events(model, features, glance, class_names, window) -> List[Event]:
     return sorted(events, key=lambda e: (e.start, e.end))
 
 
+#: The PNG ``Software`` text of a ``gf predict --plot`` picture: what marks a file as gf's to replace.
+PLOT_SOFTWARE = "gf predict"
+
+
+def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
+    """Refuse a ``--plot`` path that is one of the command's inputs, or an existing file that
+    ``gf predict`` did not write (a picture it wrote earlier is replaced). Why: a typo'd
+    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns."""
+    import os
+
+    from gf.common.errors import ConfigError
+
+    path = Path(path)
+    for source in inputs:
+        if source is not None and Path(source).exists() and path.exists() and os.path.samefile(path, source):
+            raise ConfigError(f"--plot {path} is an input of this command ({source}); choose another path")
+    if path.is_dir():
+        raise ConfigError(f"--plot {path} is a folder; give a .png file path")
+    if path.exists() and not _written_by_predict(path):
+        raise ConfigError(f"--plot {path} exists and was not written by gf predict; delete it or choose another path")
+
+
+def _written_by_predict(path: Path) -> bool:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == PLOT_SOFTWARE
+    except Exception:  # not an image at all
+        return False
+
+
 def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumbnails: int = 6) -> Path:
     """The glance's events on the video's timeline, with a few frame thumbnails above it
     (matplotlib, written atomically as PNG)."""
@@ -241,7 +273,7 @@ def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumb
     chosen = answer.options[answer.prediction] if answer.options else answer.answer
     ax.set_title(f"predicted events; answer: {chosen}", fontsize=9)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    fig.savefig(buf, format="png", metadata={"Software": PLOT_SOFTWARE})
     path = Path(path)
     with atomic_write(path, "wb", encoding=None) as fh:
         fh.write(buf.getvalue())
