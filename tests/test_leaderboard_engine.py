@@ -849,3 +849,36 @@ def test_an_unknown_probe_is_a_manifest_error_naming_the_file_key_and_known_prob
         load_manifest(path)
     assert "unknown probe 'shufle'" in str(info.value) and "Did you mean: 'shuffle'" in str(info.value)
     assert f"Known probes: {', '.join(probe_names())}" in str(info.value)
+
+
+@pytest.mark.parametrize("content", ['{"my": "own data"}', "not json at all", ""])
+def test_a_manifest_json_the_leaderboard_did_not_write_is_never_replaced(board_setup, content, capsys):
+    tmp_path, cfg, a, b, manifest = board_setup
+    board = tmp_path / "board"
+    board.mkdir()
+    mine = board / "manifest.json"
+    mine.write_text(content)
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--no-progress"]) == 2
+    assert "was not written by gf leaderboard" in capsys.readouterr().err
+    assert mine.read_text() == content and sorted(p.name for p in board.iterdir()) == ["manifest.json"]
+
+
+def test_the_leaderboards_own_manifest_record_is_replaced_and_a_refused_run_creates_nothing(board_setup, capsys):
+    tmp_path, cfg, a, b, manifest = board_setup
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--only", "a", "--no-progress"]) == 0
+    record = json.loads((tmp_path / "board" / "manifest.json").read_text())
+    assert record["format"] == "gf-leaderboard-manifest"
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--only", "a", "--no-progress"]) == 0
+    # a manifest whose output_dir would put manifest.json over the manifest itself
+    own = tmp_path / "self" / "manifest.json"
+    own.parent.mkdir()
+    own.write_text(manifest.read_text().replace(str(tmp_path / "board"), str(own.parent)))
+    before = own.read_text()
+    assert gf_main(["leaderboard", "run", "--manifest", str(own), "--no-progress"]) == 2
+    assert "over this manifest itself" in capsys.readouterr().err and own.read_text() == before
+    # a folder that does not exist is not created by a refused run
+    elsewhere = tmp_path / "new" / "board"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(manifest.read_text().replace(str(tmp_path / "board"), str(elsewhere)))
+    assert gf_main(["leaderboard", "run", "--manifest", str(bad), "--only", "nobody", "--no-progress"]) == 2
+    assert not elsewhere.exists()

@@ -514,6 +514,31 @@ def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...
         queue.put(None)
 
 
+#: What marks ``<output_dir>/manifest.json`` as the leaderboard's own record (replaced on every run).
+MANIFEST_RECORD_FORMAT = "gf-leaderboard-manifest"
+
+
+def _check_manifest_record(path: Path, manifest: Manifest) -> None:
+    """``manifest.json`` is replaced only when it is the record a leaderboard run wrote; the
+    manifest being run, or any other file of that name, is refused with what to do."""
+    from gf.common.io import load_json
+
+    if not path.exists():
+        return
+    if manifest.path and Path(manifest.path).exists() and os.path.samefile(path, manifest.path):
+        raise ConfigError(f"{manifest.path}: output_dir {manifest.output_dir} would put the leaderboard's "
+                          f"manifest.json over this manifest itself; choose another output_dir")
+    try:
+        data = load_json(path, "leaderboard manifest record")
+    except GfError:
+        data = None
+    ours = isinstance(data, dict) and (data.get("format") == MANIFEST_RECORD_FORMAT
+                                       or (set(data) == {"manifest", "source"}))  # written before the marker
+    if not ours:
+        raise ConfigError(f"{path} exists and was not written by gf leaderboard; the leaderboard keeps its own "
+                          f"manifest.json there. Move that file, or choose another output_dir in {manifest.path}")
+
+
 def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
                     only: Optional[Sequence[str]] = None, shard: Optional[Tuple[int, int]] = None,
                     progress: bool = True, plugins: Sequence[str] = ()) -> RunSummary:
@@ -525,10 +550,15 @@ def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
     from tqdm.auto import tqdm
 
     root = Path(manifest.output_dir)
+    record = root / "manifest.json"
+    # everything that can refuse the run comes before the folder is made: a refused run leaves nothing
+    items = select_shard(plan(manifest, only), shard)
+    _check_manifest_record(record, manifest)
     root.mkdir(parents=True, exist_ok=True)
     with hold_board(root):
-        atomic_write_json(root / "manifest.json", {"manifest": manifest.to_dict(), "source": manifest.source})
-    items = select_shard(plan(manifest, only), shard)
+        _check_manifest_record(record, manifest)
+        atomic_write_json(record, {"format": MANIFEST_RECORD_FORMAT, "manifest": manifest.to_dict(),
+                                   "source": manifest.source})
     run_id = uuid.uuid4().hex
     summary = RunSummary()
     if not items:
