@@ -148,10 +148,12 @@ def _rescore(args) -> int:
         if len(matching) != 1:
             raise ConfigError(f"{args.cfg_path}: expected one dataset whose benchmark is {pf.benchmark!r} (the "
                               f"predictions' benchmark) under datasets:, found {matching or 'none'}")
-        ds = build_datasets(cfg, {matching[0]: [pf.split]})[matching[0]]
+        # scoring reads the annotations only: the features need not be there
+        ds = build_datasets(cfg, {matching[0]: [pf.split]}, features=False)[matching[0]]
         info, expected = ds.info, ds.splits[pf.split].question_ids()
         if ds.fingerprint is not None:
-            provenance = {"split_fingerprint": ds.fingerprint(pf.split)}
+            provenance = {"split_fingerprint": ds.fingerprint(pf.split),
+                          "split_fingerprint_scope": "features" if ds.features else "annotations"}
     report = evaluate_predictions(pf, info, expected_ids=expected, provenance=provenance)
     print(format_report(report))
     if args.report:

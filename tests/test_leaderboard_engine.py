@@ -882,3 +882,51 @@ def test_the_leaderboards_own_manifest_record_is_replaced_and_a_refused_run_crea
     bad.write_text(manifest.read_text().replace(str(tmp_path / "board"), str(elsewhere)))
     assert gf_main(["leaderboard", "run", "--manifest", str(bad), "--only", "nobody", "--no-progress"]) == 2
     assert not elsewhere.exists()
+
+
+def test_a_predictions_entry_is_ranked_where_the_features_are_absent(board_setup, capsys):
+    """Scoring reads the annotations only: with the feature file gone, a predictions entry is
+    scored (its fingerprint covers the annotations and says so), a model entry fails."""
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    run_leaderboard(load_manifest(manifest_path), progress=False, only=["a"])
+    files = {s: tmp_path / "board" / f"results/a/tiny/{s}/{s}_leaderboard_predictions.json" for s in ("val", "test")}
+    expected = figures(assemble_board(tmp_path / "board"))
+    features = tmp_path / "data" / "SYNTHETIC_STAR" / "vis_db" / "s3d.pth"
+    features.rename(features.with_suffix(".moved"))
+    # the same files read as a STAR release (the synthetic builder would regenerate a folder missing them)
+    star = tmp_path / "star"
+    star.mkdir()
+    from omegaconf import OmegaConf
+
+    loaded = OmegaConf.to_container(OmegaConf.load(cfg))
+    dataset = loaded["datasets"].pop("synthetic_star")
+    dataset.pop("generator")
+    loaded["datasets"]["star"] = {**dataset, "dataset_dir": "SYNTHETIC_STAR", "unlabelled_splits": []}
+    star_cfg = star / "tiny.yaml"
+    star_cfg.write_text(OmegaConf.to_yaml(OmegaConf.create(loaded)))
+    entries = model_entry("b", b, star_cfg) + f"""
+        - name: a_files
+          predictions: {{tiny: {{val: {files['val']}, test: {files['test']}}}}}
+    """
+    second = write_manifest(star, entries, name="nofeatures", out=tmp_path / "nofeatures")
+    summary = run_leaderboard(load_manifest(second), progress=False)
+    assert sorted({item.entry for item in summary.failed}) == ["b"]
+    board = assemble_board(tmp_path / "nofeatures")
+    now = figures(board)
+    for split in ("val", "test"):
+        assert now[(f"tiny/{split}", "a_files")] == expected[(f"tiny/{split}", "a")]
+        done = json.loads((tmp_path / f"nofeatures/results/a_files/tiny/{split}/result.json").read_text())
+        assert done["provenance"]["split_fingerprint_scope"] == "annotations"
+    # cached on a rerun, still without the features
+    again = run_leaderboard(load_manifest(second), progress=False, only=["a_files"])
+    assert again.computed == [] and len(again.cached) == 2
+    # gf evaluate --predictions --cfg-path: the same, without the features
+    report = tmp_path / "rescored.json"
+    assert gf_main(["evaluate", "--predictions", str(files["val"]), "--cfg-path", str(star_cfg),
+                    "--report", str(report)]) == 0
+    rescored = json.loads(report.read_text())
+    assert rescored["coverage_checked"] is True and rescored["provenance"]["split_fingerprint_scope"] == "annotations"
+    assert rescored["mean"] == pytest.approx(expected[("tiny/val", "a")][0])
+    # and a model entry cannot be scored without its features: it failed, naming the file
+    failed = json.loads((tmp_path / "nofeatures/results/b/tiny/val/failed.json").read_text())
+    assert "s3d.pth" in failed["error"]

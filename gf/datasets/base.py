@@ -537,7 +537,12 @@ class VideoQABuilder(BaseBuilder):
         return {"answers_outside_vocab": oov}
 
     # -- public API --------------------------------------------------------------------------
-    def build_datasets(self, splits: Optional[Sequence[str]] = None) -> Dict[str, "VideoQADataset"]:
+    def build_datasets(self, splits: Optional[Sequence[str]] = None, *,
+                       features: bool = True) -> Dict[str, "VideoQADataset"]:
+        """One :class:`VideoQADataset` per split. ``features=False`` builds the splits for
+        scoring only (questions, answers, categories, videos) without opening the feature
+        store, so a predictions file can be scored where the features are absent; such a
+        split refuses to give samples."""
         from gf.datasets.videoqa import VideoQADataset
 
         c = self.config
@@ -548,13 +553,14 @@ class VideoQABuilder(BaseBuilder):
         ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
                                           f"{self.display_name} annotation file for split {s!r}") for s in splits}
         vocab = self.answer_vocab()
-        store = self.feature_store()
-        if self.streams():
+        store = self.feature_store() if features else None
+        streams = features and self.streams()
+        if streams:
             self._check_streamable(store)
         # The dimension every sample is checked against: the configured one, else the store's
         # first key's. Passed to the processor so a store mixing dimensions fails at the
         # sample that differs (naming its key), in training and evaluation alike.
-        feature_dim = c["feature_dim"] or store.feature_dim
+        feature_dim = c["feature_dim"] or (store.feature_dim if store is not None else None)
         events = self.event_table()
         grounding = self.grounding()
         skip_ids = self._skip_ids()
@@ -585,7 +591,7 @@ class VideoQABuilder(BaseBuilder):
             self.stats["splits"][split] = dict(ds.stats)
             logger.info("%s %s: %s", self.benchmark, split, ds.stats)
             # only the training split streams: evaluation must see every question exactly once
-            datasets[split] = self._stream(ds, store) if train and self.streams() else ds
+            datasets[split] = self._stream(ds, store) if train and streams else ds
         return datasets
 
     # -- traceability ------------------------------------------------------------------------
@@ -612,9 +618,10 @@ class VideoQABuilder(BaseBuilder):
                                                             f"{self.display_name} answer vocabulary")))
         return files
 
-    def split_fingerprint(self, split: str) -> str:
+    def split_fingerprint(self, split: str, *, features: bool = True) -> str:
         """A sha256 (hex) naming exactly what split ``split`` is built from, for reports and
-        checkpoints to record.
+        checkpoints to record. ``features=False``: what scoring reads only (the annotation
+        files below, not the feature store), marked as such so the two never coincide.
 
         It covers: the builder class and its full config (``json`` with sorted keys); the
         **bytes** of the split's annotation file and, when configured, of the skip file, the
@@ -635,6 +642,8 @@ class VideoQABuilder(BaseBuilder):
             digest.update(data)
 
         part("gf-split-fingerprint", b"1")
+        if not features:
+            part("scope", b"annotations")
         part("builder", f"{type(self).__module__}.{type(self).__qualname__}".encode("utf-8"))
         part("split", split.encode("utf-8"))
         part("config", json.dumps(to_plain(self.config), sort_keys=True, default=str).encode("utf-8"))
@@ -644,7 +653,7 @@ class VideoQABuilder(BaseBuilder):
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     file_hash.update(chunk)
             part(f"file:{label}", f"{path}\0".encode("utf-8") + file_hash.digest())
-        for path in _store_files(self.feature_store()):
+        for path in (_store_files(self.feature_store()) if features else ()):
             try:
                 st = os.stat(path)
                 ident = f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
@@ -687,21 +696,23 @@ class VideoQABuilder(BaseBuilder):
             return None
         return recipe
 
-    def info(self) -> Dict[str, Any]:
+    def info(self, *, features: bool = True) -> Dict[str, Any]:
         """What the runner, the model and the evaluators need to know about this benchmark:
         sizes, the answer vocabulary, the event ``class_names`` (the class list's lines, or
         ``None``) and the ``feature_recipe`` (:meth:`feature_recipe`); the last two travel
-        with every checkpoint, so its predictions can be read and its features reproduced."""
+        with every checkpoint, so its predictions can be read and its features reproduced.
+        ``features=False`` (scoring only): what the feature store would say is left out
+        (``feature_dim`` unless configured, ``feature_recipe``), so the store is not opened."""
         classes = self.class_names()
         num_classes = len(classes) if classes is not None else None
         return {
             "num_options": self.NUM_OPTIONS,
             "num_event_classes": num_classes,
             "event_pred_dim": num_classes + 1 if num_classes is not None else None,  # + background
-            "feature_dim": self.config["feature_dim"] or self.feature_store().feature_dim,
+            "feature_dim": self.config["feature_dim"] or (self.feature_store().feature_dim if features else None),
             "max_feats": self.config["max_feats"],
             "max_events": self.config.get("max_events"),
             "answer_vocab": list(self.answer_vocab()) if self.answer_mode == "oe" else None,
             "class_names": list(classes) if classes is not None else None,
-            "feature_recipe": self.feature_recipe(),
+            "feature_recipe": self.feature_recipe() if features else None,
         }

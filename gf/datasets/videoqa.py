@@ -324,7 +324,8 @@ class VideoQADataset(torch.utils.data.Dataset):
         self.answer_mode = self._answer_mode()
         if skipped:
             logger.warning("%s %s: skipped %d question(s) listed in the skip file", benchmark, split, skipped)
-        self._check_features()
+        if feature_store is not None:  # None: built for scoring only (builder.build_datasets(features=False))
+            self._check_features()
         self._check_grounding()
 
         capped = 0 if max_events is None else sum(self.events.count(r[key_field]) > max_events for r in self.records)
@@ -523,6 +524,9 @@ class VideoQADataset(torch.utils.data.Dataset):
 
     def read_features(self, index: int) -> torch.Tensor:
         """Question ``index``'s raw features ``[T, D]`` from the store (a fresh float32 tensor)."""
+        if self.feature_store is None:
+            raise DatasetError(f"{self.benchmark} {self.split} was built for scoring only, without its features; "
+                               f"build it with features to read samples")
         return torch.as_tensor(self.feature_store[self.feature_key(index)])
 
     def sample_from_features(self, index: int, feats: torch.Tensor) -> Dict[str, Any]:

@@ -101,7 +101,9 @@ def _load_result(root: Path, name: str, seed: Optional[int], benchmark: str, spl
         else:
             table["pending"].append(label)
         return None
-    if split_record.get("fingerprint") != done["provenance"].get("split_fingerprint"):
+    scope = done["provenance"].get("split_fingerprint_scope", "features")
+    on_record = split_record.get("annotations_fingerprint" if scope == "annotations" else "fingerprint")
+    if on_record != done["provenance"].get("split_fingerprint"):
         table["pending"].append(label)  # computed on other annotations/features: wait for the rerun
         table["notes"].append(f"{label}: its result was computed on another version of the split; rerun "
                               f"`gf leaderboard run` to evaluate it on this one")

@@ -156,10 +156,10 @@ class Evaluation:
         self.host = socket.gethostname()
         self._benchmark_cfg: Dict[str, Any] = {}
         self._builders: Dict[str, Any] = {}
-        self._built: Dict[Tuple[str, str], Any] = {}          # (benchmark, split) -> BuiltDataset
-        self._fingerprints: Dict[Tuple[str, str], Optional[str]] = {}
+        self._built: Dict[Tuple[str, str, bool], Any] = {}    # (benchmark, split, features) -> BuiltDataset
+        self._fingerprints: Dict[Tuple[str, str, bool], Optional[str]] = {}
         self._sha256: Dict[Tuple[str, int, int], str] = {}
-        self._split_records: Dict[Path, Tuple[Tuple[int, int], Optional[str]]] = {}  # file -> (stat, fingerprint)
+        self._split_records: Dict[Path, Tuple[Tuple[int, int], Dict[str, Any]]] = {}  # file -> (stat, record)
         self._model_key: Optional[Tuple[str, str]] = None
         self._model: Any = None
         self.text_pool = FrozenTextEncoderPool()
@@ -193,17 +193,33 @@ class Evaluation:
             self._builders[name] = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
         return self._builders[name]
 
-    def fingerprint(self, benchmark: str, split: str) -> Optional[str]:
-        key = (benchmark, split)
+    def scores_without_features(self, benchmark: str) -> bool:
+        """Whether this benchmark's builder can build and fingerprint a split for scoring only
+        (gf's builders can; a plugin's may not, and then its predictions entries need the
+        features like a model does)."""
+        from gf.runners.build import takes_features_flag
+
+        builder = self.builder(benchmark)
+        fp = getattr(builder, "split_fingerprint", None)
+        return (fp is not None and all(takes_features_flag(m) for m in (builder.build_datasets, fp, builder.info)))
+
+    def fingerprint(self, benchmark: str, split: str, features: bool = True) -> Optional[str]:
+        """The split's fingerprint; ``features=False``: of what scoring reads only (its annotations)."""
+        features = features or not self.scores_without_features(benchmark)
+        key = (benchmark, split, features)
         if key not in self._fingerprints:
-            builder = self.builder(benchmark)
-            fp = getattr(builder, "split_fingerprint", None)
-            self._fingerprints[key] = fp(split) if fp is not None else None
+            fp = getattr(self.builder(benchmark), "split_fingerprint", None)
+            self._fingerprints[key] = None if fp is None else (fp(split) if features else fp(split, features=False))
         return self._fingerprints[key]
 
-    def dataset(self, benchmark: str, split: str):
-        """The built split, shared by every entry this process evaluates on it."""
-        key = (benchmark, split)
+    def dataset(self, benchmark: str, split: str, features: bool = True):
+        """The built split, shared by every entry this process evaluates on it. ``features=False``
+        (predictions entries): built without opening the feature store, which scoring does not
+        read; a split already built with its features serves as well."""
+        features = features or not self.scores_without_features(benchmark)
+        if not features and (benchmark, split, True) in self._built:
+            return self._built[(benchmark, split, True)]
+        key = (benchmark, split, features)
         if key not in self._built:
             from gf.runners.runner_base import BuiltDataset
 
@@ -211,12 +227,13 @@ class Evaluation:
             _, name = self.benchmark_config(benchmark)
             from torch.utils.data import IterableDataset
 
+            built = builder.build_datasets([split]) if features else builder.build_datasets([split], features=False)
             # a streamed training split is scored by index, every question once
-            splits = {name: (ds.dataset if isinstance(ds, IterableDataset) else ds)
-                      for name, ds in builder.build_datasets([split]).items()}
+            splits = {name: (ds.dataset if isinstance(ds, IterableDataset) else ds) for name, ds in built.items()}
             self.builds += 1
             self._built[key] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                                            info=dict(builder.info()), splits=dict(splits),
+                                            info=dict(builder.info() if features else builder.info(features=False)),
+                                            splits=dict(splits), features=features,
                                             fingerprint=getattr(builder, "split_fingerprint", None))
             self._save_split(benchmark, split, self._built[key])
         return self._built[key]
@@ -235,14 +252,17 @@ class Evaluation:
             return
         try:
             remove_stale_temp_files(path.parent)
-            fingerprint = self.fingerprint(benchmark, split)
-            existing = read_json_or_none(path, "leaderboard split record")
-            if existing and existing.get("fingerprint") == fingerprint and fingerprint is not None:
+            existing = read_json_or_none(path, "leaderboard split record") or {}
+            annotations = self.fingerprint(benchmark, split, features=False)
+            # built without features: the full fingerprint cannot be taken; the one on record stays
+            fingerprint = self.fingerprint(benchmark, split) if ds.features else existing.get("fingerprint")
+            if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
+                    and annotations is not None):
                 return
             info = {k: ds.info[k] for k in _INFO_KEYS if ds.info.get(k) is not None}
             atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
-                                     "fingerprint": fingerprint, "info": info,
-                                     "videos": ds.splits[split].video_ids()}, indent=None)
+                                     "fingerprint": fingerprint, "annotations_fingerprint": annotations,
+                                     "info": info, "videos": ds.splits[split].video_ids()}, indent=None)
         finally:
             lock.__exit__(None, None, None)
 
@@ -298,9 +318,11 @@ class Evaluation:
             what["predictions"] = True
         return canonical_hash(what)
 
-    def _split_is_current(self, item: WorkItem, fingerprint: Optional[str]) -> bool:
+    def _split_is_current(self, item: WorkItem, fingerprint: Optional[str], scope: str = "features") -> bool:
         """The saved split record describes the split as it is now (a run on another version
-        of the data rewrites it, and results keyed to the old one are then not trusted)."""
+        of the data rewrites it, and results keyed to the old one are then not trusted).
+        ``scope``: which of its fingerprints the result was keyed by (``features``, or
+        ``annotations`` for a predictions entry scored without the features)."""
         path = split_file(self.root, item.benchmark, item.split)
         try:
             stat = path.stat()
@@ -310,8 +332,8 @@ class Evaluation:
         cached = self._split_records.get(path)
         if cached is None or cached[0] != stamp:  # the record lists every question: read it once, not per item
             record = read_json_or_none(path, "leaderboard split record") or {}
-            cached = self._split_records[path] = (stamp, record.get("fingerprint"))
-        return cached[1] == fingerprint
+            cached = self._split_records[path] = (stamp, {k: record.get(k) for k in RECORD_FINGERPRINTS.values()})
+        return cached[1].get(RECORD_FINGERPRINTS[scope]) == fingerprint
 
     def run(self, item: WorkItem) -> str:
         """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy".
@@ -339,14 +361,17 @@ class Evaluation:
                 cfg = self.entry_config(item) if entry.kind == "model" else None
                 source, source_sha = self._source(item)
                 config_hash = self._config_hash(item, cfg)
-                fingerprint = self.fingerprint(item.benchmark, item.split)
+                # scoring a predictions file reads the annotations only: no feature file needed
+                features = cfg is not None or not self.scores_without_features(item.benchmark)
+                scope = "features" if features else "annotations"
+                fingerprint = self.fingerprint(item.benchmark, item.split, features)
                 key = result_key(source_sha, fingerprint, config_hash, item.probe, item.probe_seed)
-                if paths.is_done(key) and self._split_is_current(item, fingerprint):
+                if paths.is_done(key) and self._split_is_current(item, fingerprint, scope):
                     return "cached"
                 paths.clear_done()
                 provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
-                              "split_fingerprint": fingerprint, "date": utc_now(), "host": self.host,
-                              "result_key": key}
+                              "split_fingerprint": fingerprint, "split_fingerprint_scope": scope,
+                              "date": utc_now(), "host": self.host, "result_key": key}
                 self._compute(item, paths, cfg, source, source_sha, provenance)
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
@@ -375,7 +400,7 @@ class Evaluation:
         from gf.tasks.videoqa import VideoQATask
 
         start = time.perf_counter()
-        ds = self.dataset(item.benchmark, item.split)
+        ds = self.dataset(item.benchmark, item.split, features=provenance["split_fingerprint_scope"] == "features")
         if item.probe is not None:
             ds = self._probed(ds, item)
             provenance.update(ds.splits[item.split].provenance())
@@ -513,6 +538,9 @@ def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...
     finally:
         queue.put(None)
 
+
+#: The split record's fingerprint for each scope a result can be keyed by.
+RECORD_FINGERPRINTS = {"features": "fingerprint", "annotations": "annotations_fingerprint"}
 
 #: What marks ``<output_dir>/manifest.json`` as the leaderboard's own record (replaced on every run).
 MANIFEST_RECORD_FORMAT = "gf-leaderboard-manifest"

@@ -6,6 +6,8 @@ model is constructed after them, so a run's random state depends only on the con
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import random
 import shutil
@@ -38,19 +40,39 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]]) -> Dict[str, BuiltDataset]:
+def takes_features_flag(method) -> bool:
+    """Whether a builder's ``build_datasets`` / ``split_fingerprint`` accepts ``features=``
+    (gf's builders do; a plugin's own may not, and then builds with its features)."""
+    import inspect
+
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+    return "features" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]], *,
+                   features: bool = True) -> Dict[str, BuiltDataset]:
     """``datasets.<name>`` through its registered builder, with the splits asked for, for
-    each name in ``splits_by_dataset`` (in config order)."""
+    each name in ``splits_by_dataset`` (in config order). ``features=False``: for scoring
+    predictions only, without opening the feature store; ``fingerprint`` then covers what
+    scoring reads (the annotations) and says so."""
     built = {}
     for name, dataset_cfg in cfg.datasets.items():
         if name not in splits_by_dataset:
             continue
         builder = registry.get_builder_class(name)(to_dict(dataset_cfg))
         wanted = list(dict.fromkeys(splits_by_dataset[name]))
-        splits = builder.build_datasets(wanted)
+        without = not features and all(takes_features_flag(m) for m in (builder.build_datasets, builder.info))
+        splits = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
+        fingerprint = getattr(builder, "split_fingerprint", None)
+        if fingerprint is not None and without and takes_features_flag(fingerprint):
+            fingerprint = functools.partial(fingerprint, features=False)
         built[name] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                                   info=dict(builder.info()), splits=dict(splits),
-                                   fingerprint=getattr(builder, "split_fingerprint", None))
+                                   info=dict(builder.info(features=False) if without else builder.info()),
+                                   splits=dict(splits), fingerprint=fingerprint,
+                                   features=not without)
     return built
 
 

@@ -43,6 +43,7 @@ class BuiltDataset:
     info: Dict[str, Any]                         # the builder's info(): sizes, vocabulary, ...
     splits: Dict[str, Any] = field(default_factory=dict)
     fingerprint: Optional[Callable[[str], str]] = None  # split -> digest of its annotations and features
+    features: bool = True  # False: built for scoring only; ``fingerprint`` then covers the annotations only
 
 
 class ShardedEvalSampler(Sampler):

@@ -201,5 +201,5 @@ class EgoTaskQABuilder(VideoQABuilder):
                                                                "EgoTaskQA reasoning types")))
         return files
 
-    def info(self) -> Dict[str, Any]:
-        return {**super().info(), "all_reasoning_types": self.reasoning_types()}
+    def info(self, **kwargs) -> Dict[str, Any]:
+        return {**super().info(**kwargs), "all_reasoning_types": self.reasoning_types()}

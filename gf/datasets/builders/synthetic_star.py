@@ -46,14 +46,14 @@ class SyntheticStarBuilder(StarBuilder):
             ensure_synthetic_star(self.dataset_dir, self.generator_config)
             self._generated = True
 
-    def build_datasets(self, splits: Optional[Sequence[str]] = None):
+    def build_datasets(self, splits: Optional[Sequence[str]] = None, **kwargs):
         self._ensure()
-        return super().build_datasets(splits)
+        return super().build_datasets(splits, **kwargs)
 
-    def split_fingerprint(self, split: str) -> str:
+    def split_fingerprint(self, split: str, **kwargs) -> str:
         self._ensure()
-        return super().split_fingerprint(split)
+        return super().split_fingerprint(split, **kwargs)
 
-    def info(self) -> Dict[str, Any]:
+    def info(self, **kwargs) -> Dict[str, Any]:
         self._ensure()
-        return super().info()
+        return super().info(**kwargs)
