@@ -52,6 +52,7 @@ from gf.leaderboards.stats import (
     _check_settings,
     _interval,
     _Prepared,
+    _chunk_size,
     _samples_per_chunk,
     compare_all,
     holm,
@@ -151,10 +152,7 @@ def _resample_groups(groups: Sequence[Sequence[QuestionOutcomes]], samples: int,
     out = [(np.full((samples, g[0].n_cols), np.nan), np.full(samples, np.nan)) for g in prepared]
     if n_clusters == 0:
         return out
-    if chunk is None:
-        chunk = _samples_per_chunk(n_clusters)
-    elif isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk size must be a positive integer, got {chunk!r}")
+    chunk = _chunk_size(chunk, n_clusters)
     rng = np.random.default_rng(seed)
     for start in range(0, samples, chunk):
         stop = min(samples, start + chunk)

@@ -251,6 +251,15 @@ def _samples_per_chunk(n_clusters: int) -> int:
     return max(1, _CHUNK_BYTES // (8 * max(1, n_clusters)))
 
 
+def _chunk_size(chunk: Any, n_clusters: int) -> int:
+    """``chunk`` resamples per block, or as many as fit in memory when it is None."""
+    if chunk is None:
+        return _samples_per_chunk(n_clusters)
+    if isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
+        raise ValueError(f"chunk size must be a positive integer, got {chunk!r}")
+    return int(chunk)
+
+
 def _check_settings(samples: Any, seed: Any, confidence: Any) -> None:
     if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
@@ -271,10 +280,7 @@ def _resample(prepared: Sequence[_Prepared], samples: int, seed: int,
         for a in accuracies:
             a.fill(np.nan)
     else:
-        if chunk is None:
-            chunk = _samples_per_chunk(n_clusters)
-        elif isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
-            raise ValueError(f"chunk size must be a positive integer, got {chunk!r}")
+        chunk = _chunk_size(chunk, n_clusters)
         rng = np.random.default_rng(seed)
         for start in range(0, samples, chunk):
             stop = min(samples, start + chunk)
