@@ -197,11 +197,10 @@ class Evaluation:
         """Whether this benchmark's builder can build and fingerprint a split for scoring only
         (gf's builders can; a plugin's may not, and then its predictions entries need the
         features like a model does)."""
-        from gf.runners.build import takes_features_flag
+        from gf.runners.build import builds_without_features
 
         builder = self.builder(benchmark)
-        fp = getattr(builder, "split_fingerprint", None)
-        return (fp is not None and all(takes_features_flag(m) for m in (builder.build_datasets, fp, builder.info)))
+        return getattr(builder, "split_fingerprint", None) is not None and builds_without_features(builder)
 
     def fingerprint(self, benchmark: str, split: str, features: bool = True) -> Optional[str]:
         """The split's fingerprint; ``features=False``: of what scoring reads only (its annotations)."""

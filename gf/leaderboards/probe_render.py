@@ -30,6 +30,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.render import (
+    _columns,
+    _table_rows as _rows,
     safe_csv_writer,
     _csv_number,
     _interval,
@@ -66,14 +68,6 @@ def has_probes(board: Mapping[str, Any]) -> bool:
 
 def _probes(section: Mapping[str, Any]) -> List[str]:
     return [str(p) for p in section.get("probes") or []]
-
-
-def _rows(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [r for r in section.get("rows") or [] if isinstance(r, Mapping)]
-
-
-def _columns(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [c for c in section.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
 
 
 def probe_cell(row: Mapping[str, Any], probe: str) -> Mapping[str, Any]:

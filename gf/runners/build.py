@@ -52,6 +52,16 @@ def takes_features_flag(method) -> bool:
     return "features" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def builds_without_features(builder) -> bool:
+    """Whether ``builder`` can build, describe and fingerprint a split for scoring only
+    (``features=False``): gf's builders can; a plugin's may not, and then builds with them."""
+    methods = [builder.build_datasets, builder.info]
+    fingerprint = getattr(builder, "split_fingerprint", None)
+    if fingerprint is not None:
+        methods.append(fingerprint)
+    return all(takes_features_flag(m) for m in methods)
+
+
 def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]], *,
                    features: bool = True) -> Dict[str, BuiltDataset]:
     """``datasets.<name>`` through its registered builder, with the splits asked for, for
@@ -64,10 +74,10 @@ def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str
             continue
         builder = registry.get_builder_class(name)(to_dict(dataset_cfg))
         wanted = list(dict.fromkeys(splits_by_dataset[name]))
-        without = not features and all(takes_features_flag(m) for m in (builder.build_datasets, builder.info))
+        without = not features and builds_without_features(builder)
         splits = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
         fingerprint = getattr(builder, "split_fingerprint", None)
-        if fingerprint is not None and without and takes_features_flag(fingerprint):
+        if fingerprint is not None and without:
             fingerprint = functools.partial(fingerprint, features=False)
         built[name] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
                                    info=dict(builder.info(features=False) if without else builder.info()),
