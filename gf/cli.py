@@ -219,9 +219,12 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from gf.common.download import download, sha256sum
+    from gf.common.download import check_transfer_options, download, sha256sum
     from gf.common.errors import ConfigError
 
+    # Checked before anything else, so a refused command creates no folder, part or lock file.
+    transfer = dict(timeout=args.timeout, retries=args.retries, backoff=args.backoff)
+    check_transfer_options(**transfer, names=("--timeout", "--retries", "--backoff"), where="")
     if args.url.startswith("data:"):
         if args.sha256 or args.dest:
             raise ConfigError("a data bundle pins its own hash and extracts into the data root; drop --sha256/--dest "
@@ -229,7 +232,7 @@ def cmd_download(args) -> int:
         from gf.datasets import data_zoo
 
         target = data_zoo.download_data(args.url, args.data_root, url=args.mirror, overwrite=args.overwrite,
-                                        progress=not args.quiet)
+                                        progress=not args.quiet, **transfer)
         print(f"{target}\nsha256 {data_zoo.get_data(args.url).sha256}")
         return 0
     if args.mirror or args.data_root:
@@ -239,10 +242,10 @@ def cmd_download(args) -> int:
             raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest/--overwrite")
         from gf.models import zoo
 
-        path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet)
+        path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet, **transfer)
     else:
         path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, **transfer)
     print(f"{path}\nsha256 {sha256sum(path)}")
     return 0
 
@@ -367,7 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="with --dest: replace an existing file (otherwise it is verified against --sha256 or refused); "
-                        "with data:<name>: replace a <data_root>/<folder> that gf did not make")
+                        "with data:<name>: replace files at the bundle's paths that gf did not install or that "
+                        "changed since (other files in the folder are never touched)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds per connect or read, > 0 and at most 86400 (default 30)")
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="attempts in all, 1 (no retry) to 100 (default 3); a transfer cut short resumes its .part file")
+    p.add_argument("--backoff", type=float, default=1.0, metavar="S",
+                   help="seconds before the second retry, doubled each time, 0 to 60 (default 1)")
     p.add_argument("--url", dest="mirror", metavar="URL",
                    help="with data:<name>: fetch the bundle from this mirror (verified against the same sha256; "
                         "default $GF_DATA_URL_<NAME>, else the entry's URL)")

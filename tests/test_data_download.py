@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import stat
 import tarfile
@@ -24,15 +25,16 @@ import torch
 from gf.common import archives
 from gf.common.archives import ArchiveError, archive_format, check_archive, safe_extract
 from gf.common.download import ChecksumError, DestinationExistsError, DownloadError
+from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.datasets import data_zoo
 from gf.datasets.data_zoo import BundleLayoutError, UnknownDataError, download_data, get_data, list_data
 from gf.models import zoo
 
 try:
-    from helpers_http import LocalHTTPServer, ServedFile
+    from helpers_http import ServedFile, server  # noqa: F401 (server: a fixture)
 except ImportError:  # tests/ imported as a package
-    from tests.helpers_http import LocalHTTPServer, ServedFile
+    from tests.helpers_http import ServedFile, server  # noqa: F401
 
 D = 8
 STAR_URL = "https://drive.google.com/file/d/11sI_iW_42yetN2U8WdwsdARmQPhdhQht/view?usp=sharing"
@@ -44,12 +46,6 @@ def _isolated(isolated_cache, monkeypatch):
     monkeypatch.delenv("GF_DATA_URL_STAR", raising=False)
     monkeypatch.delenv("DATA_ROOT", raising=False)
     return isolated_cache
-
-
-@pytest.fixture
-def server():
-    with LocalHTTPServer(lifetime=60) as srv:
-        yield srv
 
 
 # ------------------------------------------------------------------ tiny bundles
@@ -132,6 +128,30 @@ def recorded(name: str = "data:star") -> Optional[dict]:
     if not path.exists():
         return None
     return json.loads(path.read_text()).get("recorded_hashes", {}).get(name)
+
+
+def snapshot(root: Path, names) -> Dict[str, Tuple[bytes, int, int]]:
+    """Content, inode and mtime of each file: equal snapshots mean "not touched"."""
+    result = {}
+    for name in names:
+        st = (root / name).stat()
+        result[name] = ((root / name).read_bytes(), st.st_ino, st.st_mtime_ns)
+    return result
+
+
+def installed(target: Path) -> Dict[str, dict]:
+    """The files the marker records as installed by the bundle."""
+    marker = json.loads((target / data_zoo.MARKER).read_text())
+    assert "installing" not in marker
+    return marker["files"]
+
+
+def forget_record(name: str = "data:star") -> None:
+    """Delete a recorded hash from the zoo file, as a user accepting a new bundle does."""
+    path = zoo.user_zoo_file()
+    raw = json.loads(path.read_text())
+    del raw["recorded_hashes"][name]
+    path.write_text(json.dumps(raw))
 
 
 def build_split(data_root: Path, split: str = "val"):
@@ -242,6 +262,8 @@ UNSAFE = {
     "tar_symlink": ("tar", "STAR/txt_db/link", tarfile.SYMTYPE, "train.jsonl", "symbolic link"),
     "tar_hardlink": ("tar", "STAR/txt_db/hard", tarfile.LNKTYPE, "STAR/txt_db/train.jsonl", "hard link"),
     "tar_fifo": ("tar", "STAR/fifo", tarfile.FIFOTYPE, "", "FIFO"),
+    "tar_nested_dotdot": ("tar", "STAR/ok/../../../evil.txt", tarfile.REGTYPE, "", "'..' component"),
+    "tar_symlink_to_etc": ("tar", "STAR/abs_link", tarfile.SYMTYPE, "/etc/passwd", "symbolic link"),
     "zip_dotdot": ("zip", "../evil.txt", None, "", "'..' component"),
     "zip_absolute": ("zip", ABSOLUTE, None, "", "absolute path"),
     "zip_symlink": ("zip", "STAR/txt_db/link", "symlink", "train.jsonl", "symbolic link (unix mode bits)"),
@@ -283,6 +305,73 @@ def test_unsafe_bundle_download_writes_nothing_and_is_not_trusted(server, tmp_pa
         download_data("star", root, url=server.url("/bundle"), progress=False)
     assert tree(root) == [] and not (tmp_path / "evil.txt").exists() and not (tmp_path / "evil_absolute.txt").exists()
     assert recorded() is None  # an archive that failed the checks is not recorded as the bundle
+
+
+# ------------------------------------------------------------------ damaged archives and trust on first use
+
+
+def flip_byte_in(data: bytes, inside: bytes) -> bytes:
+    """``data`` with one byte changed in the middle of where ``inside`` is stored."""
+    at = data.index(inside) + len(inside) // 2
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+def damaged_bundles(folder: Path) -> Dict[str, Tuple[bytes, str]]:
+    """Archives that pass the member checks but are not whole: (bytes, what the error says)."""
+    files = star_files()
+    stored = folder / "stored.zip"
+    fork = b"a macOS resource fork, skipped when extracting " * 4
+    with zipfile.ZipFile(stored, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in files.items():
+            zf.writestr("STAR/" + name, data)
+        zf.writestr("__MACOSX/STAR/._train.jsonl", fork)
+    plain_tar = make_tar(folder / "plain.tar", files, top="STAR", mode="w").read_bytes()
+    gz = make_tar(folder / "b.tgz", files, top="STAR").read_bytes()
+    members_end = 512 * sum(1 + -(-len(d) // 512) for d in files.values())  # headers and data, before the end blocks
+    return {
+        "zip_bad_crc": (flip_byte_in(stored.read_bytes(), files["txt_db/events.json"]),
+                        r"damaged \(member .STAR/txt_db/events.json."),
+        "zip_bad_crc_in_a_skipped_member": (flip_byte_in(stored.read_bytes(), fork), r"damaged \(member .__MACOSX/"),
+        "tar_cut_at_a_member_boundary": (plain_tar[:members_end], "end-of-archive"),
+        "tgz_without_its_gzip_trailer": (gz[:-8], "damaged"),
+    }
+
+
+@pytest.mark.parametrize("case", ["zip_bad_crc", "zip_bad_crc_in_a_skipped_member", "tar_cut_at_a_member_boundary",
+                                  "tgz_without_its_gzip_trailer"])
+def test_a_damaged_archive_is_never_trusted_and_the_fixed_one_installs(server, tmp_path, case):
+    bad, says = damaged_bundles(tmp_path)[case]
+    good = make_zip(tmp_path / "good.zip", star_files(), top="STAR").read_bytes()
+    route = ServedFile(bad)
+    server.routes["/bundle"] = route
+    url = server.url("/bundle")
+    root = tmp_path / "data"
+    with pytest.raises(ArchiveError, match=says) as err:
+        download_data("star", root, url=url, progress=False)
+    assert "no sha256 was recorded" in str(err.value)
+    assert recorded() is None and get_data("star").sha256 is None
+    assert not data_zoo._cache_path(get_data("star"), url).exists()  # the next run downloads afresh
+    assert not (root / "STAR").exists()
+
+    route.data = good  # the mirror fixed its file
+    target = download_data("star", root, url=url, progress=False)
+    assert (target / "txt_db" / "events.json").read_bytes() == star_files()["txt_db/events.json"]
+    assert recorded()["sha256"] == hashlib.sha256(good).hexdigest()
+
+
+def test_verify_archive_reads_every_member_to_its_end(tmp_path):
+    for case, (data, says) in damaged_bundles(tmp_path).items():
+        path = tmp_path / case
+        path.write_bytes(data)
+        check_archive(path)  # the member list alone looks fine
+        with pytest.raises(ArchiveError, match=says):
+            archives.verify_archive(path)
+    archives.verify_archive(make_tar(tmp_path / "ok.tgz", star_files()))
+    archives.verify_archive(make_zip(tmp_path / "ok.zip", star_files()))
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(b"\x80\x02" + b"a pickle-era checkpoint" * 40)
+    assert archives.looks_like_archive(tmp_path / "zip_bad_crc") and archives.looks_like_archive(tmp_path / "plain.tar")
+    assert not archives.looks_like_archive(legacy)
 
 
 # ------------------------------------------------------------------ interruptions
@@ -365,19 +454,173 @@ def test_bundle_in_another_layout_names_what_is_missing_and_what_was_found(serve
         data_zoo._plan_layout(other, get_data("star"), check_archive(other))
 
 
-def test_existing_folder_not_made_by_gf_is_refused_unless_overwrite(server, tmp_path):
+def test_folder_not_made_by_gf_keeps_its_files_and_only_collisions_are_refused(server, tmp_path):
+    archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
+    server.routes["/a.zip"] = ServedFile(archive.read_bytes())
+    url = server.url("/a.zip")
+    root = tmp_path / "data"
+    (root / "STAR" / "vis_db").mkdir(parents=True)
+    (root / "STAR" / "mine.txt").write_text("keep")
+    (root / "STAR" / "vis_db" / "clip.pth").write_bytes(b"my features")
+    (root / "STAR" / "txt_db").mkdir()
+    (root / "STAR" / "txt_db" / "train.jsonl").write_text("my own annotations\n")
+    mine = snapshot(root / "STAR", ["mine.txt", "vis_db/clip.pth", "txt_db/train.jsonl"])
+    with pytest.raises(DestinationExistsError) as err:
+        download_data("star", root, url=url, progress=False)
+    message = str(err.value)
+    assert "'txt_db/train.jsonl' (not installed by gf)" in message and "--overwrite" in message
+    assert "mine.txt" not in message and "clip.pth" not in message  # only the collision is named
+    assert tree(root / "STAR") == ["mine.txt", "txt_db", "txt_db/train.jsonl", "vis_db", "vis_db/clip.pth"]
+    assert snapshot(root / "STAR", mine) == mine
+
+    # --overwrite replaces the colliding file only; the others stay exactly as they were
+    target = download_data("star", root, url=url, overwrite=True, progress=False)
+    assert (target / "txt_db" / "train.jsonl").read_bytes() == star_files()["txt_db/train.jsonl"]
+    assert snapshot(target, ["mine.txt", "vis_db/clip.pth"]) == {k: mine[k] for k in ("mine.txt", "vis_db/clip.pth")}
+    assert [p for p in tree(target) if "gf-staging" in p] == [] and not list(root.glob("*.gf-staging"))
+    assert set(installed(target)) == set(star_files())
+
+    # a user file that holds exactly the bundle's bytes is no collision: it is kept as it is
+    other = tmp_path / "other"
+    (other / "STAR" / "txt_db").mkdir(parents=True)
+    (other / "STAR" / "txt_db" / "val.jsonl").write_bytes(star_files()["txt_db/val.jsonl"])
+    same = snapshot(other / "STAR", ["txt_db/val.jsonl"])
+    download_data("star", other, url=url, progress=False)
+    assert snapshot(other / "STAR", same) == same and "txt_db/val.jsonl" in installed(other / "STAR")
+
+
+def test_a_folder_or_link_in_the_way_is_refused_even_with_overwrite(server, tmp_path):
+    archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
+    server.routes["/a.zip"] = ServedFile(archive.read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root = tmp_path / "data"
+    (root / "STAR").mkdir(parents=True)
+    (root / "STAR" / "vis_db").symlink_to(elsewhere, target_is_directory=True)
+    for overwrite in (False, True):
+        with pytest.raises(DestinationExistsError, match=r"'vis_db/s3d.pth'.*folder or a link is in the way"):
+            download_data("star", root, url=server.url("/a.zip"), overwrite=overwrite, progress=False)
+    assert list(elsewhere.iterdir()) == [] and tree(root / "STAR") == ["vis_db"]
+
+
+def test_user_features_survive_a_version_change(server, tmp_path):
+    v1 = star_files()
+    server.routes["/v1.zip"] = ServedFile(make_zip(tmp_path / "v1.zip", v1, top="STAR").read_bytes())
+    root = tmp_path / "data"
+    target = download_data("star", root, url=server.url("/v1.zip"), progress=False)
+    # what the README tells users to do: their own features next to the bundle's
+    (target / "vis_db" / "clip_vit.pth").write_bytes(b"user features")
+    (target / "vis_db" / "clip_vit").mkdir()
+    (target / "vis_db" / "clip_vit" / "shard-0.tar").write_bytes(b"shard")
+    (target / "notes.md").write_text("mine")
+    users = ["vis_db/clip_vit.pth", "vis_db/clip_vit/shard-0.tar", "notes.md"]
+    kept = snapshot(target, users)
+
+    v2 = dict(v1)
+    v2["vis_db/s3d.pth"] = v1["vis_db/s3d.pth"] + b"v2"
+    del v2["vis_db/strID2numID.json"]  # no longer in the bundle: removed (it is unchanged)
+    v2["vis_db/new_in_v2.json"] = b"{}"
+    server.routes["/v2.zip"] = ServedFile(make_zip(tmp_path / "v2.zip", v2, top="STAR").read_bytes())
+    forget_record()  # the documented way to accept a different bundle
+    assert download_data("star", root, url=server.url("/v2.zip"), progress=False) == target
+    assert snapshot(target, users) == kept  # not rewritten, not even touched
+    for name, data in v2.items():
+        assert (target / name).read_bytes() == data
+    assert not (target / "vis_db" / "strID2numID.json").exists()
+    assert set(installed(target)) == set(v2)
+    assert recorded()["sha256"] == sha(tmp_path / "v2.zip")
+
+
+def test_a_missing_bundle_file_is_restored_without_touching_the_others(server, tmp_path):
     archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
     server.routes["/a.zip"] = ServedFile(archive.read_bytes())
     root = tmp_path / "data"
-    (root / "STAR").mkdir(parents=True)
-    (root / "STAR" / "mine.txt").write_text("keep")
-    with pytest.raises(DestinationExistsError, match="not made by `gf download data:star`"):
-        download_data("star", root, url=server.url("/a.zip"), progress=False)
-    assert server.requests == [] and (root / "STAR" / "mine.txt").read_text() == "keep"
+    target = download_data("star", root, url=server.url("/a.zip"), progress=False)
+    (target / "txt_db" / "val.jsonl").unlink()
+    others = snapshot(target, [n for n in star_files() if n != "txt_db/val.jsonl"])
+    requests = len(server.requests)
+    assert download_data("star", root, url=server.url("/a.zip"), progress=False) == target
+    assert (target / "txt_db" / "val.jsonl").read_bytes() == star_files()["txt_db/val.jsonl"]
+    assert snapshot(target, others) == others  # same inode and mtime: not rewritten
+    assert len(server.requests) == requests  # the verified cached archive was used
 
-    target = download_data("star", root, url=server.url("/a.zip"), overwrite=True, progress=False)
-    assert not (target / "mine.txt").exists() and (target / "txt_db" / "train.jsonl").is_file()
-    assert [p for p in root.iterdir() if p.name.endswith(".gf-staging")] == []
+
+def test_a_modified_installed_file_is_refused_and_kept(server, tmp_path):
+    v1 = star_files()
+    server.routes["/a.zip"] = ServedFile(make_zip(tmp_path / "a.zip", v1, top="STAR").read_bytes())
+    root = tmp_path / "data"
+    target = download_data("star", root, url=server.url("/a.zip"), progress=False)
+    (target / "txt_db" / "train.jsonl").write_text("edited by hand\n")
+    (target / "vis_db" / "strID2numID.json").write_text('{"edited": 1}')
+    (target / "txt_db" / "val.jsonl").unlink()  # so the bundle is not complete: the next call must act
+    with pytest.raises(DestinationExistsError, match=r"'txt_db/train.jsonl' \(changed since gf installed it\)"):
+        download_data("star", root, url=server.url("/a.zip"), progress=False)
+    assert (target / "txt_db" / "train.jsonl").read_text() == "edited by hand\n"
+    assert not (target / "txt_db" / "val.jsonl").exists()  # refused means nothing changed
+
+    # a new version without strID2numID.json: the edited file is not removed, it is the user's now
+    v2 = {k: v for k, v in v1.items() if k != "vis_db/strID2numID.json"}
+    v2["txt_db/train.jsonl"] = b"edited by hand\n"  # the same bytes as the user's: no collision
+    server.routes["/v2.zip"] = ServedFile(make_zip(tmp_path / "v2.zip", v2, top="STAR").read_bytes())
+    forget_record()
+    download_data("star", root, url=server.url("/v2.zip"), progress=False)
+    assert (target / "vis_db" / "strID2numID.json").read_text() == '{"edited": 1}'
+    assert "vis_db/strID2numID.json" not in installed(target)
+    assert (target / "txt_db" / "val.jsonl").read_bytes() == v1["txt_db/val.jsonl"]
+
+
+def test_an_interrupted_install_is_finished_by_the_next_run(server, tmp_path, monkeypatch):
+    v1 = star_files()
+    server.routes["/v1.zip"] = ServedFile(make_zip(tmp_path / "v1.zip", v1, top="STAR").read_bytes())
+    root = tmp_path / "data"
+    target = download_data("star", root, url=server.url("/v1.zip"), progress=False)
+    v2 = {name: data + b" v2" for name, data in v1.items() if name.startswith("txt_db/")}
+    v2["vis_db/s3d.pth"] = v1["vis_db/s3d.pth"]
+    server.routes["/v2.zip"] = ServedFile(make_zip(tmp_path / "v2.zip", v2, top="STAR").read_bytes())
+    forget_record()
+    real, moved = os.replace, []
+
+    def killed(src, dst):
+        if ".gf-staging." in str(src):  # a bundle file moving into place, not a marker or zoo file
+            if len(moved) == 2:
+                raise KeyboardInterrupt  # killed between two files of the install
+            moved.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(data_zoo.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        download_data("star", root, url=server.url("/v2.zip"), progress=False)
+    monkeypatch.setattr(data_zoo.os, "replace", real)
+    assert len(moved) == 2  # some files are v2 now, the others v1: none of them counts as the user's
+    assert download_data("star", root, url=server.url("/v2.zip"), progress=False) == target
+    for name, data in v2.items():
+        assert (target / name).read_bytes() == data
+    assert not (target / "vis_db" / "strID2numID.json").exists() and set(installed(target)) == set(v2)
+
+    # interrupted again, and then another version arrives: both older versions are gf's
+    v3 = {name: data + b" v3" for name, data in v2.items()}
+    server.routes["/v3.zip"] = ServedFile(make_zip(tmp_path / "v3.zip", v3, top="STAR").read_bytes())
+    v4 = {name: data + b" v4" for name, data in v2.items()}
+    server.routes["/v4.zip"] = ServedFile(make_zip(tmp_path / "v4.zip", v4, top="STAR").read_bytes())
+    forget_record()
+    moved.clear()
+    monkeypatch.setattr(data_zoo.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        download_data("star", root, url=server.url("/v3.zip"), progress=False)
+    monkeypatch.setattr(data_zoo.os, "replace", real)
+    forget_record()
+    assert download_data("star", root, url=server.url("/v4.zip"), progress=False) == target
+    assert all((target / name).read_bytes() == data for name, data in v4.items())
+
+
+def test_bad_transfer_options_are_refused_even_with_nothing_left_to_do(server, tmp_path):
+    """A NaN or a zero is an error, also on the call that would return at once."""
+    server.routes["/a.zip"] = ServedFile(make_zip(tmp_path / "a.zip", star_files(), top="STAR").read_bytes())
+    root = tmp_path / "data"
+    download_data("star", root, url=server.url("/a.zip"), progress=False)
+    for bad in (dict(timeout=float("nan")), dict(retries=0), dict(backoff=float("inf"))):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            download_data("star", root, url=server.url("/a.zip"), progress=False, **bad)
 
 
 def test_format_is_read_from_the_content(tmp_path):

@@ -1,55 +1,39 @@
 """gf.common.download against servers on 127.0.0.1 started by the tests (no network)."""
 from __future__ import annotations
 
-import hashlib
-import io
+import json
 import logging
 import multiprocessing
-import random
-import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from gf.common.download import (
-    ArchiveError,
     ChecksumError,
     DownloadError,
     InvalidURLError,
     OfflineError,
     cache_dir,
     download,
-    extract_archive,
     gdrive_file_id,
     parse_hf_url,
     sha256sum,
 )
 
 try:
-    from helpers_http import LocalHTTPServer, ServedFile, SilentServer
+    from helpers_http import LocalHTTPServer, ServedFile, SilentServer, random_bytes, server, sha256_hex  # noqa: F401
 except ImportError:  # tests/ imported as a package
-    from tests.helpers_http import LocalHTTPServer, ServedFile, SilentServer
+    from tests.helpers_http import (LocalHTTPServer, ServedFile, SilentServer, random_bytes, server,  # noqa: F401
+                                    sha256_hex)
 
 
-def _payload(n: int = 200_000, seed: int = 0) -> bytes:
-    return random.Random(seed).getrandbits(8 * n).to_bytes(n, "little")
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+_payload, _sha = random_bytes, sha256_hex
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(isolated_cache):
     return isolated_cache
-
-
-@pytest.fixture
-def server():
-    with LocalHTTPServer(lifetime=60) as srv:
-        yield srv
 
 
 def _files_under(root: Path):
@@ -159,40 +143,54 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
 
 def test_later_call_resumes_left_over_part_file(server, tmp_path):
     data = _payload(seed=2)
-    route = ServedFile(data)
+    route = ServedFile(data, drop_first=1, drop_after=12345)
     server.routes["/big.bin"] = route
-    (tmp_path / "big.bin.part").write_bytes(data[:12345])  # an earlier, interrupted call
+    with pytest.raises(DownloadError, match="partial file"):  # an earlier, interrupted call
+        download(server.url("/big.bin"), sha256=_sha(data), dest=tmp_path / "big.bin", retries=1, progress=False)
+    assert (tmp_path / "big.bin.part").stat().st_size == 12345
     got = download(server.url("/big.bin"), sha256=_sha(data), dest=tmp_path / "big.bin", progress=False)
     assert got.read_bytes() == data
-    (only,) = server.requests_to("/big.bin")
-    assert only.headers["range"] == "bytes=12345-" and route.statuses == [206]
+    first, second = server.requests_to("/big.bin")
+    assert second.headers["range"] == "bytes=12345-" and second.headers["if-range"] == route.current_etag()
+    assert route.statuses == [200, 206] and route.body_bytes == [12345, len(data) - 12345]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["big.bin"]
+
+
+def _part_as_gf_leaves_it(part: Path, data: bytes, url: str, etag: str) -> None:
+    """A .part file and the validator gf recorded when its transfer started."""
+    part.write_bytes(data)
+    part.with_name(part.name + ".json").write_text(json.dumps({"url": url, "validator": ["etag", etag]}))
 
 
 def test_part_file_the_server_cannot_resume(server, tmp_path):
     data = _payload(seed=8)
     route = ServedFile(data)
     server.routes["/f.bin"] = route
+    url = server.url("/f.bin")
     # Complete .part (killed before the rename): 416, the hash says it is whole, no body.
-    (tmp_path / "a.bin.part").write_bytes(data)
-    assert download(server.url("/f.bin"), sha256=_sha(data), dest=tmp_path / "a.bin",
-                    retries=1, progress=False).read_bytes() == data
+    _part_as_gf_leaves_it(tmp_path / "a.bin.part", data, url, route.current_etag())
+    assert download(url, sha256=_sha(data), dest=tmp_path / "a.bin", retries=1, progress=False).read_bytes() == data
+    assert route.statuses == [416]
+    # The same, left by a gf that recorded no validator: the hash alone says it is whole.
+    (tmp_path / "a2.bin.part").write_bytes(data)
+    assert download(url, sha256=_sha(data), dest=tmp_path / "a2.bin", progress=False).read_bytes() == data
     assert route.statuses == [416]
     # An over-long stale .part and no hash to judge it: 416, then a fresh full request.
-    (tmp_path / "b.bin.part").write_bytes(b"stale" * 50_000)
-    assert download(server.url("/f.bin"), dest=tmp_path / "b.bin", retries=1,
-                    progress=False).read_bytes() == data
+    _part_as_gf_leaves_it(tmp_path / "b.bin.part", b"stale" * 50_000, url, route.current_etag())
+    assert download(url, dest=tmp_path / "b.bin", retries=1, progress=False).read_bytes() == data
     assert route.statuses == [416, 416, 200]
 
     def wrong_range(handler):  # answers any resume with the file from byte 0 as a "206"
         status = 206 if "Range" in handler.headers else 200
-        handler.send_bytes(data, status=status,
-                           headers={"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"})
+        handler.send_bytes(data, status=status, headers={"ETag": '"v1"',
+                                                         "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"})
 
     server.routes["/wrong"] = wrong_range
-    (tmp_path / "c.bin.part").write_bytes(data[:1000])
+    _part_as_gf_leaves_it(tmp_path / "c.bin.part", data[:1000], server.url("/wrong"), '"v1"')
     assert download(server.url("/wrong"), dest=tmp_path / "c.bin", retries=1,
                     progress=False).read_bytes() == data
     assert ["range" in r.headers for r in server.requests_to("/wrong")] == [True, False]
+    assert not (tmp_path / "c.bin.part.json").exists()
 
 
 def test_retries_5xx_then_succeeds_and_404_is_final(server, tmp_path):
@@ -214,6 +212,23 @@ def test_retries_5xx_then_succeeds_and_404_is_final(server, tmp_path):
         download(server.url("/nope"), dest=tmp_path / "n.bin", retries=3, backoff=0.01, progress=False)
     assert server.url("/nope") in str(err.value)
     assert len(server.requests_to("/nope")) == 1  # a 404 is not retried
+
+
+def test_the_file_is_kept_as_the_server_stores_it(server, tmp_path):
+    """A server that labels a .gz file ``Content-Encoding: gzip`` (a common misconfiguration):
+    the bytes stored and hashed are the file's, not a decompressed copy; gf asks for no
+    encoding, so byte ranges and hashes are over the stored bytes."""
+    import gzip
+
+    stored = gzip.compress(b"annotations " * 5000)
+
+    def mislabelled(handler):
+        handler.send_bytes(stored, "application/x-tar", headers={"Content-Encoding": "gzip"})
+
+    server.routes["/bundle.tar.gz"] = mislabelled
+    got = download(server.url("/bundle.tar.gz"), sha256=_sha(stored), dest=tmp_path / "b.tgz", progress=False)
+    assert got.read_bytes() == stored
+    assert server.requests_to("/bundle.tar.gz")[0].headers["accept-encoding"] == "identity"
 
 
 def test_checksum_mismatch_deletes_everything(server, tmp_path):
@@ -316,95 +331,6 @@ def test_offline_uses_cache_and_never_contacts_server(server, tmp_path, monkeypa
     monkeypatch.setenv("GF_OFFLINE", "maybe")
     with pytest.raises(ValueError, match="GF_OFFLINE"):
         download(server.url("/c.bin"))
-
-
-# ------------------------------------------------------------------ archives
-
-
-def _tar_with(path: Path, members):
-    """members: (TarInfo, bytes or None)."""
-    with tarfile.open(path, "w:gz" if path.name.endswith("gz") else "w") as tar:
-        for info, payload in members:
-            if payload is not None:
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-            else:
-                tar.addfile(info)
-    return path
-
-
-def _file(name: str, payload: bytes):
-    return tarfile.TarInfo(name), payload
-
-
-def _symlink(name: str, target: str):
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = tarfile.SYMTYPE, target
-    return info, None
-
-
-@pytest.mark.parametrize("member", [
-    _file("../evil.txt", b"x"),
-    _file("/abs/evil.txt", b"x"),
-    _file("ok/../../evil.txt", b"x"),
-    _symlink("link", "../../outside"),
-    _symlink("abs_link", "/etc/passwd"),
-])
-def test_unsafe_tar_members_are_rejected(tmp_path, member):
-    archive = _tar_with(tmp_path / "bad.tar", [_file("fine.txt", b"ok"), member])
-    with pytest.raises(ArchiveError, match="refusing to extract member") as err:
-        extract_archive(archive, tmp_path / "out")
-    assert repr(member[0].name) in str(err.value)
-    assert not (tmp_path / "out").exists() and not (tmp_path / "evil.txt").exists()
-    assert [p.name for p in tmp_path.iterdir() if "extracting" in p.name] == []
-
-
-def test_tar_path_through_link_member_is_rejected(tmp_path):
-    archive = _tar_with(tmp_path / "bad.tar", [_symlink("d", "."), _file("d/x.txt", b"x")])
-    with pytest.raises(ArchiveError, match="'d/x.txt'.*through a link"):
-        extract_archive(archive, tmp_path / "out")
-
-
-def test_unsafe_zip_members_are_rejected(tmp_path):
-    for name in ("../evil.txt", "/abs.txt"):
-        archive = tmp_path / "bad.zip"
-        with zipfile.ZipFile(archive, "w") as zf:
-            zf.writestr("fine.txt", "ok")
-            zf.writestr(zipfile.ZipInfo(name), "x")
-        with pytest.raises(ArchiveError, match=f"member {name!r}"):
-            extract_archive(archive, tmp_path / "out")
-        assert not (tmp_path / "out").exists()
-
-
-def test_good_archives_extract_idempotently(tmp_path):
-    tgz = _tar_with(tmp_path / "bundle.tar.gz", [_file("feats/a.txt", b"A"), _file("b.txt", b"B"),
-                                                  _symlink("feats/alias.txt", "a.txt")])
-    out = extract_archive(tgz, tmp_path / "bundle")
-    assert (out / "feats" / "a.txt").read_bytes() == b"A" and (out / "b.txt").read_bytes() == b"B"
-    assert (out / "feats" / "alias.txt").read_bytes() == b"A"
-
-    # Same archive again: nothing is re-extracted (a local edit survives).
-    (out / "b.txt").write_bytes(b"edited")
-    assert extract_archive(tgz, tmp_path / "bundle") == out
-    assert (out / "b.txt").read_bytes() == b"edited"
-
-    # A different archive for the same folder replaces it as a whole.
-    _tar_with(tgz, [_file("c.txt", b"C")])
-    extract_archive(tgz, out)
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["c.txt"]
-
-    zipped = tmp_path / "bundle.zip"
-    with zipfile.ZipFile(zipped, "w") as zf:
-        zf.writestr("dir/z.txt", "Z")
-    assert (extract_archive(zipped, tmp_path / "z") / "dir" / "z.txt").read_text() == "Z"
-
-    # A folder gf did not create is never overwritten.
-    foreign = tmp_path / "foreign"
-    foreign.mkdir()
-    (foreign / "mine.txt").write_text("keep")
-    with pytest.raises(ArchiveError, match="not made by gf"):
-        extract_archive(zipped, foreign)
-    assert (foreign / "mine.txt").read_text() == "keep"
 
 
 # ------------------------------------------------------------------ Google Drive (through gdown)

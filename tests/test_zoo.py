@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from conftest import REFERENCE, TINY_TEXT_ENCODER
-from helpers_http import LocalHTTPServer, ServedFile
+from helpers_http import LocalHTTPServer, ServedFile, server  # noqa: F401 (server: a fixture)
 
+from gf.common.archives import ArchiveError
 from gf.common.download import ChecksumError, OfflineError, gdrive_file_id, sha256sum
 from gf.models import zoo
 from gf.models.glance_focus import GlanceFocus
@@ -27,12 +28,6 @@ AUTHORS_CASE = REFERENCE / "star_mc"
 def isolated_zoo(isolated_cache):
     """The zoo file inside the isolated cache (see conftest.isolated_cache)."""
     return isolated_cache / "zoo.json"
-
-
-@pytest.fixture
-def server():
-    with LocalHTTPServer(lifetime=60) as srv:
-        yield srv
 
 
 def make_checkpoint(path: Path, seed: int = 0) -> GlanceFocus:
@@ -235,6 +230,30 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m2.tar"), "format": "authors"}},
               hashes={name: record})
     assert zoo.get_pretrained(name).sha256 is None
+
+
+def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path, server, isolated_zoo):
+    """Trust on first use trusts a file only once it has been read whole: torch's zip
+    checkpoints carry a CRC-32 per member, checked before the hash is recorded."""
+    ckpt = tmp_path / "c.pth"
+    model = make_checkpoint(ckpt)
+    good = ckpt.read_bytes()
+    weights = model.state_dict()["qa_embed.weight"].numpy().tobytes()
+    at = good.index(weights) + len(weights) // 2
+    route = ServedFile(good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:])
+    server.routes["/c.pth"] = route
+    name = "glance_focus/unpinned_zip"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/c.pth")}})
+    with pytest.raises(ArchiveError, match="damaged.*no sha256 was recorded") as err:
+        zoo.download_pretrained(name, progress=False)
+    assert name in str(err.value) and server.url("/c.pth") in str(err.value)
+    assert json.loads(isolated_zoo.read_text())["recorded_hashes"] == {}
+    assert files_under(tmp_path / "cache" / "models") == []  # deleted: the next call downloads afresh
+
+    route.data = good
+    path = zoo.download_pretrained(name, progress=False)
+    assert path.read_bytes() == good
+    assert json.loads(isolated_zoo.read_text())["recorded_hashes"][name]["sha256"] == sha256sum(ckpt)
 
 
 def test_offline_mode_uses_the_cached_file(tmp_path, monkeypatch):

@@ -23,24 +23,35 @@ Errors are :class:`ArchiveError` (a :class:`~gf.common.errors.DownloadError`, ex
 6) naming the archive and the member.
 
 Extraction writes into a folder that must not exist yet or be empty (callers extract into
-a staging folder and rename it into place, see :mod:`gf.datasets.data_zoo`), optionally
+a staging folder and move the files into place, see :mod:`gf.datasets.data_zoo`), optionally
 stripping a leading folder (``strip="STAR/"``) and skipping members (``exclude``).
+
+A damaged archive is an error, never a shorter one: extraction reads every member to its
+end (zip checks each member's CRC-32 there), reads a compressed tar to the end of its
+stream (gzip, bzip2 and xz check their own CRCs there) and requires tar's end-of-archive
+block, which ``tarfile`` alone does not (it takes a tar cut at a member boundary, or
+inside a header, for a complete one). :func:`verify_archive` does the same reading
+without writing anything. Only then may a caller trust the archive, for example record
+its sha256 on first use.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import lzma
 import os
 import re
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
 from gf.common.download import ArchiveError
+from gf.common.errors import DownloadError
 from gf.common.utils import PathLike
 
 __all__ = [
@@ -48,7 +59,9 @@ __all__ = [
     "Member",
     "archive_format",
     "check_archive",
+    "looks_like_archive",
     "safe_extract",
+    "verify_archive",
 ]
 
 logger = logging.getLogger(__name__)
@@ -109,6 +122,18 @@ def _is_tar(archive: Path) -> bool:
         return tarfile.is_tarfile(archive)
     except (OSError, EOFError, tarfile.TarError):
         return False
+
+
+def looks_like_archive(path: PathLike) -> bool:
+    """Whether the first bytes are those of a zip, a compressed stream or a tar header.
+
+    From the magic numbers only, so that a damaged archive still counts as one (and is
+    then refused by :func:`verify_archive`), while a file of another kind (a pickle-era
+    checkpoint) is not mistaken for a broken archive.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    return head.startswith(_ZIP + (_GZIP, _BZIP2, _XZ)) or head[257:262] == b"ustar"
 
 
 # --------------------------------------------------------------------------- checks
@@ -204,11 +229,31 @@ def check_archive(path: PathLike, dest: Optional[PathLike] = None, *,
                 members = [_check_zip_member(archive, info, root) for info in zf.infolist()]
     except ArchiveError:
         raise
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise ArchiveError(f"{archive}: cannot read the archive ({type(err).__name__}: {err}); the file may be "
-                           f"truncated or corrupt: download it again.") from err
+    except _DAMAGED + (OSError,) as err:
+        raise _damaged(archive, err) from err
     _check_tree(archive, members)
     return members
+
+
+#: What zipfile, tarfile and the decompressors raise for bytes that are not a sound
+#: archive (gzip's BadGzipFile and bz2's "Invalid data stream" are OSErrors without errno).
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, ValueError, zlib.error, lzma.LZMAError,
+            NotImplementedError)
+
+
+def _damaged(archive: Path, err: BaseException, member: Optional[str] = None) -> ArchiveError:
+    where = f" (member {member!r})" if member else ""
+    return ArchiveError(f"{archive}: the archive is damaged{where}: {type(err).__name__}: {err}. The file may be "
+                        f"truncated or corrupt: download it again.")
+
+
+def _read_failure(archive: Path, out: Path, err: BaseException, member: Optional[str] = None) -> Exception:
+    """A failure part-way through extraction: the archive's bytes (:class:`ArchiveError`),
+    or the disk it was written to (an OSError with an errno: full, read-only)."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return DownloadError(f"cannot write the files of {archive} under {out}: {err}. Free some space or "
+                             f"choose a writable folder, then run the command again.")
+    return _damaged(archive, err, member)
 
 
 def _is_root(raw: str, is_dir: bool) -> bool:
@@ -273,11 +318,14 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
     ``dest`` must not exist or be an empty folder: it is created only once all checks
     passed, so a refused archive writes nothing. ``strip`` is a folder prefix removed from
     every member (``"STAR/"``); a member outside it is an error, the folder itself is
-    skipped. ``exclude(name)`` returning True skips a member (checked all the same).
-    Returns the members written, with their names as written (after ``strip``).
+    skipped. ``exclude(name)`` returning True skips a member (checked all the same, and
+    read to its end in a zip, for its CRC). Returns the members written, with their names
+    as written (after ``strip``), once the whole archive has been read and found sound
+    (see the module docstring); a damaged one raises :class:`ArchiveError`, a write
+    failure (disk full) a :class:`~gf.common.errors.DownloadError`.
 
     An exception part-way (disk full, interrupt) leaves ``dest`` partly written: extract
-    into a staging folder and rename it into place, as :mod:`gf.datasets.data_zoo` does.
+    into a staging folder and move the files into place, as :mod:`gf.datasets.data_zoo` does.
     """
     archive = Path(path)
     out = Path(dest)
@@ -307,25 +355,87 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
 
     bar = tqdm(total=sum(m.size for _, m in plan), unit="B", unit_scale=True, unit_divisor=1024,
                desc=f"extracting {archive.name}", disable=None if progress else True)
+    planned = {index for index, _ in plan}
+    current = None  # the member being read, for the error message
     try:
         if archive_format(archive) == "tar":
             with tarfile.open(archive, "r:*") as tar:
                 infos = tar.getmembers()
                 for index, member in plan:
+                    current = infos[index].name
                     _extract_one(tar, infos[index], member, out, root)
                     bar.update(member.size)
+                current = None
+                _check_tar_end(archive, tar)
         else:
             with zipfile.ZipFile(archive) as zf:
                 infos = zf.infolist()
                 for index, member in plan:
+                    current = infos[index].filename
                     _extract_one(zf, infos[index], member, out, root)
                     bar.update(member.size)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, ValueError) as err:
-        raise ArchiveError(f"{archive}: extraction failed ({type(err).__name__}: {err}); the file may be "
-                           f"truncated or corrupt: download it again.") from err
+                current = None
+                for index, info in enumerate(infos):  # skipped members are checked too
+                    if index not in planned and not info.is_dir():
+                        _read_zip_member(archive, zf, info)
+    except (ArchiveError, DownloadError):
+        raise
+    except _DAMAGED + (OSError,) as err:
+        raise _read_failure(archive, out, err, current) from err
     finally:
         bar.close()
     return [m for _, m in plan]
+
+
+def verify_archive(path: PathLike) -> None:
+    """Read every member of ``path`` to its end and check what can be checked, writing nothing.
+
+    zip: each member's CRC-32 (``ZipFile.testzip``); tar: every member's data, the
+    end-of-archive block and, for gzip/bzip2/xz, the compressed stream's own checks.
+    Raises :class:`ArchiveError` naming the archive (and the member, where known).
+    """
+    archive = Path(path)
+    try:
+        if archive_format(archive) == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                raise _damaged(archive, zipfile.BadZipFile("bad CRC-32 or header"), bad)
+            return
+        with tarfile.open(archive, "r:*") as tar:
+            for info in tar:
+                if info.isreg():
+                    with tar.extractfile(info) as fh:
+                        while fh.read(_CHUNK):
+                            pass
+            _check_tar_end(archive, tar)
+    except ArchiveError:
+        raise
+    except _DAMAGED + (OSError,) as err:
+        raise _damaged(archive, err) from err
+
+
+def _read_zip_member(archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Read one member to its end, which is where zipfile compares its CRC-32."""
+    try:
+        with zf.open(info) as fh:
+            while fh.read(_CHUNK):
+                pass
+    except _DAMAGED as err:
+        raise _damaged(archive, err, info.filename) from err
+
+
+def _check_tar_end(archive: Path, tar: tarfile.TarFile) -> None:
+    """Require the end-of-archive block after the last member, then read the stream to its
+    end: tarfile stops quietly at a missing or cut header, and gzip/bzip2/xz check their
+    CRCs only at the end of the stream."""
+    stream = tar.fileobj
+    stream.seek(tar.offset)
+    if stream.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+        raise ArchiveError(f"{archive}: the tar archive stops without its end-of-archive block after "
+                           f"{len(tar.getmembers())} member(s): it is truncated. Download it again.")
+    while stream.read(_CHUNK):
+        pass
 
 
 def _extract_one(handle: Union[tarfile.TarFile, zipfile.ZipFile], info, member: Member, out: Path,

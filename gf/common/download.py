@@ -3,14 +3,18 @@
 Why this module exists: checkpoints and feature bundles are large, hosted on servers
 that drop connections (lab web servers, Google Drive, the Hugging Face Hub), and fetched
 by many processes at once (torchrun ranks, parallel leaderboard jobs). A download must
-therefore survive a dropped connection without starting over, never hand a truncated or
-wrong file to a later run, happen once per machine however many processes ask for it,
-and work without network once the file is in the cache.
+therefore survive a dropped connection without starting over, never hand a truncated,
+mixed or wrong file to a later run, happen once per machine however many processes ask
+for it, and work without network once the file is in the cache.
 
-How: every transfer writes ``<dest>.part`` (resumed with an HTTP ``Range`` request when
-the server supports it), is verified against the expected sha256, and only then renamed
-onto ``<dest>``. A ``filelock.FileLock`` on ``<dest>.lock`` makes concurrent callers
-wait for the one that downloads. ``GF_OFFLINE=1`` turns every call into a cache lookup.
+How: every transfer writes ``<dest>.part``, is verified against the expected sha256, and
+only then renamed onto ``<dest>``. A lock (:func:`gf.common.locks.file_lock` on
+``<dest>.lock``) makes concurrent callers wait for the one that downloads.
+``GF_OFFLINE=1`` turns every call into a cache lookup.
+
+A resume continues the part only while the server still has the same file (``If-Range``
+with the validator recorded when the transfer started; see :mod:`gf.common.http_transfer`):
+a changed file is fetched whole, never spliced onto the old one's first bytes.
 
 A file already at a caller's ``dest`` is not trusted: it is returned only when it has
 the expected sha256; without one (or on a mismatch) it is refused and left in place,
@@ -20,8 +24,10 @@ URL leaves its folder.
 
 Supported URLs:
 
-- ``http://`` / ``https://`` through the standard library (``urllib``), redirects
-  included;
+- ``http://`` / ``https://`` through ``requests`` (:mod:`gf.common.http_transfer`),
+  redirects included; connection errors, timeouts and busy answers (408, 429, 5xx) are
+  retried by urllib3's ``Retry`` with exponential backoff, and a body cut short is resumed
+  as above. ``requests`` is imported only when an http(s) URL is actually downloaded;
 - ``file://`` (copied, still verified and placed atomically);
 - ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (also ``hf://datasets/...`` and
   ``hf://spaces/...``) through ``huggingface_hub.hf_hub_download`` and its own cache;
@@ -32,35 +38,29 @@ Supported URLs:
   atomic rename and offline mode; a gdown failure becomes a :class:`DownloadError`
   naming the link and what to do. ``gdown`` is imported only when a Drive link is
   actually downloaded.
+
+Archives are extracted by :mod:`gf.common.archives`, not here.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import http.client
 import logging
 import os
 import posixpath
 import re
 import shutil
-import socket
 import sys
-import tarfile
-import tempfile
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
-from numbers import Integral, Real
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Optional
+from numbers import Integral
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
-from gf import __version__
 from gf.common.errors import ConfigError, DownloadError
-from gf.common.io import atomic_write_json
-from gf.common.utils import PathLike, normalize_sha256
+from gf.common.http_transfer import MAX_BACKOFF_S, discard_part, fetch_http, progress_bar, state_path
+from gf.common.locks import file_lock
+from gf.common.utils import PathLike, finite_number, normalize_sha256
 
 __all__ = [
     "ArchiveError",
@@ -71,8 +71,8 @@ __all__ = [
     "InvalidURLError",
     "OfflineError",
     "cache_dir",
+    "check_transfer_options",
     "download",
-    "extract_archive",
     "gdrive_file_id",
     "is_offline",
     "parse_hf_url",
@@ -82,10 +82,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHUNK = 256 * 1024
-_MAX_BACKOFF_S = 60.0
-_LOCK_LOG_EVERY_S = 30.0
-_USER_AGENT = f"gf/{__version__} (+python-urllib)"
-_EXTRACT_MARKER = ".gf_extracted.json"
+_MAX_TIMEOUT_S = 24 * 3600.0
+_MAX_ATTEMPTS = 100
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _GDRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
@@ -114,12 +112,6 @@ class ArchiveError(DownloadError):
     """An archive is unreadable or unsafe to extract (the message names the member)."""
 
 
-class _TransientError(Exception):
-    """A failure worth retrying: connection error, timeout, 5xx, truncated body."""
-
-    def __init__(self, message: str, timed_out: bool = False):
-        super().__init__(message)
-        self.timed_out = timed_out
 
 
 # --------------------------------------------------------------------------- basics
@@ -229,6 +221,7 @@ def gdrive_file_id(url: str) -> Optional[str]:
     return None
 
 
+
 # --------------------------------------------------------------------------- download
 
 
@@ -238,7 +231,7 @@ def download(
     dest: Optional[PathLike] = None,
     *,
     filename: Optional[str] = None,
-    timeout: float = 30,
+    timeout: Optional[float] = 30,
     retries: int = 3,
     backoff: float = 1.0,
     progress: bool = True,
@@ -260,12 +253,15 @@ def download(
         filename: name of the file when ``dest`` is not a file path. Default: the last
             URL path component (the file id for Drive links); it never contains a path
             separator, so the file stays in its folder.
-        timeout: seconds per socket operation (connect, each read).
-        retries: attempts in all (1 = no retry) on connection errors, timeouts, HTTP
-            5xx/408/429 and truncated transfers; each retry resumes the ``.part`` file.
-            Drive links pass ``retries - 1`` to gdown, which retries the same way.
-        backoff: first delay between attempts in seconds, doubled each time (gdown
-            uses its own backoff for Drive links).
+        timeout: seconds per socket operation (connect, each read), > 0 and at most a
+            day; None waits as long as the server takes.
+        retries: attempts in all, 1 (no retry) to 100, shared by connection errors,
+            timeouts, HTTP 408/429/5xx and transfers cut short (each of those resumes the
+            ``.part`` file). Drive links pass ``retries - 1`` to gdown, which retries the
+            same way.
+        backoff: seconds, 0 to 60: the first retry comes at once, the next after
+            ``backoff`` seconds, doubled each time, at most 60 s (urllib3's ``Retry``;
+            gdown uses its own backoff for Drive links).
         progress: show a tqdm bar (only when stderr is a terminal).
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
         overwrite: allow replacing a file already at ``dest`` that cannot be verified
@@ -282,13 +278,16 @@ def download(
     verified and returned when it matches, and a mismatch raises
     :class:`DestinationExistsError` naming both hashes (the file is left in place);
     without ``sha256`` it is refused. ``overwrite=True`` downloads over it instead.
+
+    Every argument is checked before anything is created: a refused call leaves no
+    folder, part file or lock file behind.
     """
     url = _check_url_text(url)
     expected = (normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError)
                 if sha256 is not None else None)
     offline = is_offline(offline)
     _check_filename(filename)
-    attempts = _check_transfer_options(timeout, retries, backoff)
+    attempts = check_transfer_options(timeout, retries, backoff)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     explicit = dest is not None and not dest_is_cache
     if scheme == "hf":
@@ -330,7 +329,7 @@ def download(
 
     _make_parent(target)
     part = target.with_name(target.name + ".part")
-    with _file_lock(target, url):
+    with file_lock(_lock_path(target), url):
         # Another process may have finished while we waited for the lock.
         if explicit:
             if _placed_meanwhile(target, before, expected):
@@ -345,12 +344,13 @@ def download(
             _fetch_gdrive(url, drive_id, part, target, expected=expected, timeout=timeout,
                           attempts=attempts, progress=progress)
         else:
-            def attempt() -> None:
-                _fetch_http(url, part, timeout=timeout, progress=progress, label=target.name,
-                            expected=expected)
-
-            _with_retries(url, attempt, attempts=attempts, backoff=backoff, timeout=timeout)
+            fetch_http(url, part, timeout=timeout, attempts=attempts, backoff=backoff, progress=progress,
+                        label=target.name, expected=expected)
         return _finalize(part, target, expected, url)
+
+
+def _lock_path(target: Path) -> Path:
+    return target.with_name(target.name + ".lock")
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -395,18 +395,35 @@ def _check_filename(filename: Any) -> None:
                           f"'..'), got {filename!r}.")
 
 
-def _check_transfer_options(timeout: Any, retries: Any, backoff: Any) -> int:
-    """Attempts in all; numbers that make no sense are errors, not silent defaults."""
-    for key, value in (("timeout", timeout), ("backoff", backoff)):
-        if key == "timeout" and value is None:
-            continue  # no timeout: wait as long as the server takes
-        if isinstance(value, bool) or not isinstance(value, Real) or value != value or value < 0 \
-                or (key == "timeout" and value == 0):
-            raise ConfigError(f"download: {key} must be a {'positive' if key == 'timeout' else 'non-negative'} "
-                              f"number of seconds, got {value!r}.")
-    if isinstance(retries, bool) or not isinstance(retries, Integral):
-        raise ConfigError(f"download: retries must be an integer (attempts in all), got {retries!r}.")
-    return max(1, int(retries))
+
+def check_transfer_options(timeout: Any = 30, retries: Any = 3, backoff: Any = 1.0, *,
+                           names: Sequence[str] = ("timeout", "retries", "backoff"),
+                           where: str = "download") -> int:
+    """Attempts in all, once every option is known to make sense.
+
+    Why strict: a NaN or infinite timeout waits forever on a dead server, a zero or
+    negative one fails at once, and a count of 0 attempts used to turn silently into 1.
+    Each is a :class:`ConfigError` naming the option as the caller spells it (``names``:
+    ``("--timeout", "--retries", "--backoff")`` for the command line), after ``where``.
+    """
+    timeout_name, retries_name, backoff_name = names
+    where = f"{where}: " if where else ""
+    if timeout is not None and not _number_in(timeout, 0.0, _MAX_TIMEOUT_S, low_open=True):
+        raise ConfigError(f"{where}{timeout_name} must be a finite number of seconds above 0 and at most "
+                          f"{_MAX_TIMEOUT_S:.0f} (one day), got {timeout!r}.")
+    if isinstance(retries, bool) or not isinstance(retries, Integral) or not 1 <= retries <= _MAX_ATTEMPTS:
+        raise ConfigError(f"{where}{retries_name} must be a whole number of attempts in all, from 1 (no retry) "
+                          f"to {_MAX_ATTEMPTS}, got {retries!r}.")
+    if not _number_in(backoff, 0.0, MAX_BACKOFF_S):
+        raise ConfigError(f"{where}{backoff_name} must be a finite number of seconds from 0 to "
+                          f"{MAX_BACKOFF_S:.0f} (the longest wait between attempts), got {backoff!r}.")
+    return int(retries)
+
+
+def _number_in(value: Any, low: float, high: float, *, low_open: bool = False) -> bool:
+    """``value`` is a finite real number (not a bool) in ``[low, high]`` (``(low, high]``)."""
+    number = finite_number(value)
+    return number is not None and (number > low if low_open else number >= low) and number <= high
 
 
 def _filename_from_url(url: str) -> str:
@@ -554,175 +571,6 @@ def _offline_message(url: str, target: Path, expected: Optional[str], actual: Op
     )
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path, what: str) -> Iterator[None]:
-    """Hold ``<path>.lock``; log periodically while another process holds it."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path) + ".lock")
-    waited = 0.0
-    while True:
-        try:
-            lock.acquire(timeout=_LOCK_LOG_EVERY_S)
-            break
-        except Timeout:
-            waited += _LOCK_LOG_EVERY_S
-            logger.info("waiting %.0fs so far for another process working on %s (lock %s.lock)",
-                        waited, what, path)
-        except (OSError, ValueError) as err:
-            raise DownloadError(f"cannot create the lock file {path}.lock ({type(err).__name__}: {err}); "
-                                f"the folder must be writable: choose another dest (or set GF_CACHE_DIR).") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _with_retries(url: str, attempt: Callable[[], None], *, attempts: int, backoff: float,
-                  timeout: float) -> None:
-    last: Optional[_TransientError] = None
-    for number in range(1, attempts + 1):
-        try:
-            attempt()
-            return
-        except _TransientError as err:
-            last = err
-            if number < attempts:
-                delay = min(backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
-                logger.warning("download of %s failed (attempt %d/%d: %s); retrying in %.1fs",
-                               url, number, attempts, err, delay)
-                time.sleep(delay)
-    assert last is not None
-    if last.timed_out:
-        raise DownloadError(
-            f"{url} timed out after {attempts} attempt(s) (timeout={timeout}s each). The server "
-            f"is not answering: check the URL and your network, or raise timeout=/retries=. "
-            f"A partial file, if any, is kept and the next call resumes it."
-        ) from last
-    raise DownloadError(
-        f"could not download {url} after {attempts} attempt(s): {last}. Check the URL and your "
-        f"network, then try again (a partial file, if any, is kept and resumed)."
-    ) from last
-
-
-def _open(request: urllib.request.Request, timeout: float):
-    """``urlopen`` with failures sorted into retryable and final ones."""
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        err.close()
-        if err.code >= 500 or err.code in (408, 429):
-            raise _TransientError(f"HTTP {err.code} {err.reason}") from err
-        raise  # the caller decides (416 means something there)
-    except urllib.error.URLError as err:
-        raise _TransientError(f"{err.reason}", timed_out=_is_timeout(err.reason)) from err
-    except (socket.timeout, TimeoutError) as err:
-        raise _TransientError("timed out", timed_out=True) from err
-    except (ConnectionError, http.client.HTTPException) as err:
-        raise _TransientError(f"{type(err).__name__}: {err}") from err
-
-
-def _is_timeout(reason: object) -> bool:
-    return isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
-
-
-def _http_error(url: str, err: urllib.error.HTTPError) -> DownloadError:
-    hint = {
-        401: "the server wants credentials; the file may be private",
-        403: "access denied; the file may be private or the link expired",
-        404: "no file at this URL; check it (the file may have moved)",
-    }.get(err.code, "the server refused the request")
-    return DownloadError(f"HTTP {err.code} {err.reason} for {url}: {hint}.")
-
-
-def _fetch_http(url: str, part: Path, *, timeout: float, progress: bool, label: str,
-                expected: Optional[str]) -> None:
-    """One attempt: append to ``part`` from where it stops (or restart from zero).
-
-    A server that cannot resume (416, or a 206 for the wrong range) gets one immediate
-    request from byte 0: the .part is deleted first, so this cannot loop.
-    """
-    restart = dict(timeout=timeout, progress=progress, label=label, expected=expected)
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": _USER_AGENT}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        response = _open(request, timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and offset:
-            if expected is not None and sha256sum(part) == expected:
-                return  # the .part was complete already (killed before the rename)
-            logger.info("%s refused to resume %s (HTTP 416); restarting from byte 0", url, part.name)
-            part.unlink()
-            return _fetch_http(url, part, **restart)
-        raise _http_error(url, err) from err
-    with response:
-        plan = _plan_resume(response, offset)
-        if plan is not None:
-            start, total = plan
-            if offset and not start:
-                logger.info("%s ignored the Range request; restarting from byte 0", url)
-            received = _stream_to_part(response, part, start, total, label, progress)
-    if plan is None:
-        logger.info("%s answered the resume request with Content-Range %r; restarting from byte 0",
-                    url, response.headers.get("Content-Range"))
-        part.unlink()
-        return _fetch_http(url, part, **restart)
-    if total is not None and received < total:
-        raise _TransientError(f"connection closed after {received} of {total} bytes")
-
-
-def _stream_to_part(response, part: Path, start: int, total: Optional[int], label: str,
-                    progress: bool) -> int:
-    """Write the body to ``part`` (appending from ``start``); return the size reached."""
-    received = start
-    try:
-        with open(part, "ab" if start else "wb") as fh, _progress_bar(total, start, label, progress) as bar:
-            for block in iter(lambda: response.read(_CHUNK), b""):
-                fh.write(block)
-                received += len(block)
-                bar.update(len(block))
-            fh.flush()
-            os.fsync(fh.fileno())
-    except (socket.timeout, TimeoutError) as err:
-        raise _TransientError(f"timed out after {received} bytes", timed_out=True) from err
-    except (ConnectionError, http.client.HTTPException) as err:
-        raise _TransientError(f"connection lost after {received} bytes ({type(err).__name__})") from err
-    return received
-
-
-def _plan_resume(response, offset: int):
-    """(first byte this response writes, total file size or None); None if unusable.
-
-    A 206 whose Content-Range does not start at ``offset`` cannot be appended; the
-    caller then starts over.
-    """
-    length = response.headers.get("Content-Length")
-    length = int(length) if length and length.isdigit() else None
-    if response.status == 206 and offset:
-        match = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
-        if not match or int(match.group(1)) != offset:
-            return None
-        size = match.group(3)
-        total = int(size) if size != "*" else (offset + length if length is not None else None)
-        return offset, total
-    return 0, length
-
-
-@contextlib.contextmanager
-def _progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
-    from tqdm import tqdm
-
-    # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
-    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=label, disable=None if enabled else True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
 
 def _copy_file_url(url: str, part: Path, progress: bool) -> None:
     parts = urllib.parse.urlsplit(url)
@@ -732,7 +580,7 @@ def _copy_file_url(url: str, part: Path, progress: bool) -> None:
     if not source.is_file():
         raise DownloadError(f"{url}: no such file {source}; check the path.")
     with open(source, "rb") as fin, open(part, "wb") as fout, \
-            _progress_bar(source.stat().st_size, 0, source.name, progress) as bar:
+            progress_bar(source.stat().st_size, 0, source.name, progress) as bar:
         for block in iter(lambda: fin.read(_CHUNK), b""):
             fout.write(block)
             bar.update(len(block))
@@ -744,13 +592,14 @@ def _finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Pa
     """Verify ``part`` and rename it onto ``target``; delete it on a hash mismatch."""
     actual = sha256sum(part)
     if expected is not None and actual != expected:
-        part.unlink()
+        discard_part(part)
         raise ChecksumError(
             f"sha256 mismatch for {url}: expected {expected}, got {actual}. The file was deleted. "
             f"Retry (the transfer may have been corrupted); if the file changed upstream, check "
             f"its provenance and pin the new hash with sha256=."
         )
     os.replace(part, target)
+    state_path(part).unlink(missing_ok=True)
     if expected is None:
         logger.info("downloaded %s to %s; sha256 %s (pass sha256=%s to pin it)", url, target, actual, actual)
     else:
@@ -897,163 +746,9 @@ def _download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
         return local
     _make_parent(target)
     part = target.with_name(target.name + ".part")
-    with _file_lock(target, url):
+    with file_lock(_lock_path(target), url):
         if explicit and _placed_meanwhile(target, before, expected):
             return target
         shutil.copyfile(local, part)
         return _finalize(part, target, expected, url)
 
-
-# --------------------------------------------------------------------------- archives
-
-
-def extract_archive(path: PathLike, out_dir: PathLike) -> Path:
-    """Extract a .zip, .tar, .tar.gz/.tgz (also .tar.bz2/.tar.xz) into ``out_dir``.
-
-    Every member is checked before anything is written: absolute names, ``..``
-    components, links leaving ``out_dir``, paths through a link member and device files
-    are refused with an :class:`ArchiveError` naming the member. Extraction happens in a
-    temporary sibling folder that is renamed to ``out_dir`` at the end, so ``out_dir``
-    is either absent or complete. A marker file in ``out_dir`` records the archive's
-    sha256: a second call with the same archive returns at once; a changed archive
-    replaces the folder. ``out_dir`` belongs to the archive: an existing non-empty
-    folder without the marker is refused rather than overwritten.
-    """
-    archive = Path(path)
-    out = Path(out_dir)
-    if not archive.is_file():
-        raise ArchiveError(f"archive not found: {archive}")
-    kind = _archive_kind(archive)
-    digest = sha256sum(archive)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(out, str(archive)):
-        recorded = _extraction_marker(out)
-        if recorded == digest:
-            return out
-        if recorded is None and out.is_dir() and any(out.iterdir()):
-            raise ArchiveError(
-                f"cannot extract {archive} into {out}: the folder exists, is not empty and was not "
-                f"made by gf's extract_archive. Move it away or choose another output folder."
-            )
-        if out.exists() and not out.is_dir():
-            raise ArchiveError(f"cannot extract {archive} into {out}: a file of that name exists.")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".extracting", dir=out.parent))
-        try:
-            if kind == "zip":
-                _extract_zip(archive, staging)
-            else:
-                _extract_tar(archive, staging)
-            atomic_write_json(staging / _EXTRACT_MARKER, {"archive": archive.name, "sha256": digest})
-            _move_into_place(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    logger.info("extracted %s to %s", archive, out)
-    return out
-
-
-def _archive_kind(archive: Path) -> str:
-    name = archive.name.lower()
-    if name.endswith(".zip"):
-        return "zip"
-    if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")):
-        return "tar"
-    # No telling suffix (Drive downloads named by file id): look at the bytes.
-    if zipfile.is_zipfile(archive):
-        return "zip"
-    if tarfile.is_tarfile(archive):
-        return "tar"
-    raise ArchiveError(f"{archive}: not a zip or tar archive (supported: .zip, .tar, .tar.gz, .tgz).")
-
-
-def _extraction_marker(out: Path) -> Optional[str]:
-    import json
-
-    marker = out / _EXTRACT_MARKER
-    if not marker.is_file():
-        return None
-    with contextlib.suppress(OSError, ValueError):
-        return str(json.loads(marker.read_text(encoding="utf-8")).get("sha256"))
-    return ""
-
-
-def _unsafe_name(name: str) -> Optional[str]:
-    if not name:
-        return "empty member name"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in re.split(r"[\\/]+", name):
-        return "'..' component would write outside the output folder"
-    return None
-
-
-def _escapes(link_target: str, base_dir: str) -> bool:
-    target = link_target.replace("\\", "/")
-    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
-        return True
-    normalized = posixpath.normpath(posixpath.join(base_dir, target))
-    return normalized == ".." or normalized.startswith("../")
-
-
-def _refuse(archive: Path, member: str, reason: str) -> ArchiveError:
-    return ArchiveError(
-        f"{archive}: refusing to extract member {member!r}: {reason}. Nothing was extracted; the "
-        f"archive is corrupt or malicious, get it from a trusted source."
-    )
-
-
-def _extract_tar(archive: Path, staging: Path) -> None:
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            links = set()
-            for member in members:
-                name = member.name.rstrip("/")
-                reason = _unsafe_name(member.name)
-                parents = PurePosixPath(name).parents
-                if reason is None and any(str(p) in links for p in parents):
-                    reason = "its path goes through a link member"
-                if reason is None and member.issym() and _escapes(member.linkname, posixpath.dirname(name)):
-                    reason = f"symlink to {member.linkname!r} points outside the output folder"
-                if reason is None and member.islnk() and _escapes(member.linkname, ""):
-                    reason = f"hard link to {member.linkname!r} points outside the output folder"
-                if reason is None and (member.ischr() or member.isblk() or member.isfifo()):
-                    reason = "device or FIFO special file"
-                if reason is not None:
-                    raise _refuse(archive, member.name, reason)
-                if member.issym() or member.islnk():
-                    links.add(name)
-            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(staging, members=members, **extra)
-    except ArchiveError:
-        raise
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise ArchiveError(f"{archive}: cannot extract ({type(err).__name__}: {err}); the file may be "
-                           f"truncated, download it again.") from err
-
-
-def _extract_zip(archive: Path, staging: Path) -> None:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                reason = _unsafe_name(info.filename)
-                if reason is not None:
-                    raise _refuse(archive, info.filename, reason)
-            # zipfile never creates symlinks (a link entry becomes a small regular file).
-            zf.extractall(staging, members=infos)
-    except ArchiveError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise ArchiveError(f"{archive}: cannot extract ({type(err).__name__}: {err}); the file may be "
-                           f"truncated, download it again.") from err
-
-
-def _move_into_place(staging: Path, out: Path) -> None:
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rename(out, retired / out.name)
-    os.rename(staging, out)
-    shutil.rmtree(retired, ignore_errors=True)

@@ -10,21 +10,30 @@ hash, the folder it becomes and the files that folder must hold under one name.
 What :func:`download_data` guarantees:
 
 - the archive goes to gf's cache through :func:`gf.common.download.download`: an
-  interrupted transfer resumes from its ``.part`` file, and a file that does not have the
-  expected sha256 is never used;
+  interrupted transfer resumes from its ``.part`` file (only while the server still has
+  the same file), and a file that does not have the expected sha256 is never used;
 - trust on first use, as for the model zoo: an entry without a pinned ``sha256`` is
   hashed on its first download and the digest is recorded in the user zoo file
-  (:func:`gf.models.zoo.user_zoo_file`) under ``recorded_hashes["data:<name>"]``; every
-  later download, cached copy or mirror is verified against it. Delete that record to
-  accept a different bundle;
+  (:func:`gf.models.zoo.user_zoo_file`) under ``recorded_hashes["data:<name>"]`` by
+  :func:`gf.models.zoo.record_first_use_hash`; every later download, cached copy or
+  mirror is verified against it. The hash is recorded only once the archive has been read
+  whole and extracted (CRCs and the end of the archive checked); an unpinned archive that
+  fails a check is deleted from the cache, so the next run downloads it afresh. Delete the
+  record to accept a different bundle;
 - the archive is checked before anything is written (:mod:`gf.common.archives`: no
   member outside the target, no links or special files) and so is its layout (a bundle
   that lacks a required file is an error naming what is missing and what was found);
-- it is extracted into a hidden staging folder next to the target and renamed into place
-  only when complete, so an interrupted extraction never leaves a half folder where the
-  builder looks; a marker file (``.gf_data.json``) in the target records the archive's
-  sha256, so a second call with the same bundle returns at once;
-- a target folder gf did not make is never replaced unless ``overwrite=True``.
+- the command replaces only files it owns: the marker file (``.gf_data.json``) in the
+  target lists every file the bundle installed (path, size, sha256). Another version of
+  the bundle replaces those files (and removes the ones it no longer has, if they are
+  unchanged); every other file in the folder, such as features a user extracted into
+  ``STAR/vis_db/``, is left alone. A bundle file that would replace a file gf did not
+  install, or one changed since gf installed it, is refused with an error naming it,
+  unless ``overwrite=True``;
+- files are extracted into a hidden staging folder inside the target (same filesystem)
+  and each is moved into place with one ``os.replace``, so a reader never sees a half
+  file; the marker lists the files of an install in progress too, so an interrupted run
+  is finished by the next one. A second call with the same bundle returns at once.
 
 Mirrors: ``download_data(name, url=...)`` (``gf download data:star --url URL``) or the
 environment variable ``GF_DATA_URL_<NAME>`` (``GF_DATA_URL_STAR``) fetch the same
@@ -46,12 +55,16 @@ import tempfile
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from gf.common.archives import Member, check_archive, safe_extract
-from gf.common.download import DestinationExistsError, cache_dir, download, gdrive_file_id, sha256sum
+from gf import __version__
+from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
+from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download, gdrive_file_id,
+                                sha256sum)
 from gf.common.errors import ConfigError, DataFileError, DownloadError, RegistryError
-from gf.common.utils import PathLike, did_you_mean, normalize_sha256, utc_now
+from gf.common.io import atomic_write_json
+from gf.common.locks import file_lock
+from gf.common.utils import PathLike, describe_ids, did_you_mean, normalize_sha256, utc_now
 
 __all__ = [
     "DATA_PREFIX",
@@ -72,7 +85,9 @@ logger = logging.getLogger(__name__)
 DATA_PREFIX = "data:"
 MARKER = ".gf_data.json"
 MARKER_FORMAT = "gf-data"
-_STAGING_SUFFIX = ".gf-staging"
+MARKER_VERSION = 2  # 2: lists the files the bundle installed
+_STAGING_SUFFIX = ".gf-staging"  # staging folders of gf before per-file installs, beside the target
+_STAGING_PREFIX = ".gf-staging."  # staging folders inside the target
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _FOLDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # Resource forks that macOS's zip tool adds; never part of a bundle.
@@ -254,10 +269,12 @@ def _with_recorded_hash(entry: DataEntry) -> DataEntry:
     rec = _recorded(entry)
     if rec is None:
         return entry
-    if rec.get("entry_url", rec["url"]) != entry.url:
+    from gf.models.zoo import recorded_for
+
+    if recorded_for(rec) != entry.url:
         logger.warning("data: the sha256 recorded for %s in %s was for %s, but the entry now points at %s; "
                        "ignoring it (the new bundle is hashed on its first download)",
-                       entry.key, rec["file"], rec.get("entry_url", rec["url"]), entry.url)
+                       entry.key, rec["file"], recorded_for(rec), entry.url)
         return entry
     return replace(entry, sha256=rec["sha256"],
                    hash_origin=f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}")
@@ -266,38 +283,16 @@ def _with_recorded_hash(entry: DataEntry) -> DataEntry:
 def record_data_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
     """Record the sha256 of a bundle whose entry pins none (trust on first use).
 
-    Written atomically, under the file's lock, to the user zoo file's ``recorded_hashes``
-    as ``data:<name>`` (model entries are ``<model>/<tag>``, so the names never clash). A
-    known hash is never changed: a different value is an error; delete the record to
-    accept a new bundle.
+    Written by :func:`gf.models.zoo.record_first_use_hash`, the recorder the model zoo
+    uses too, to the user zoo file's ``recorded_hashes`` as ``data:<name>`` (model
+    entries are ``<model>/<tag>``, so the names never clash). A known hash is never
+    changed: a different value is an error; delete the record to accept a new bundle.
     """
-    from gf import __version__
     from gf.models import zoo
 
     entry = get_data(name)
-    digest = normalize_sha256(sha256, where=f"record_data_hash({entry.key!r})", error=ConfigError)
-    if entry.sha256 is not None:
-        if entry.sha256 != digest:
-            raise DownloadError(f"data bundle {entry.key!r} is pinned to sha256 {entry.sha256} ({entry.hash_origin}); "
-                                f"refusing to record {digest}. If the bundle changed on purpose, delete the "
-                                f"record {entry.key!r} from {zoo.user_zoo_file()}.")
-        return
-    path = zoo.user_zoo_file()
-
-    def change(raw: Dict[str, Any]) -> None:
-        old = raw["recorded_hashes"].get(entry.key)
-        if (isinstance(old, dict) and old.get("entry_url", old.get("url")) == entry.url
-                and str(old.get("sha256")).lower() != digest):
-            raise DownloadError(f"zoo file {path}: {entry.key!r} already has sha256 {old.get('sha256')} recorded; "
-                                f"refusing to replace it with {digest}.")
-        raw["recorded_hashes"][entry.key] = {
-            "sha256": digest, "url": url or entry.url, "entry_url": entry.url,
-            "recorded_at": utc_now(), "gf_version": __version__}
-
-    zoo._update_file(path, change)
-    logger.warning("data bundle %s had no sha256: recorded %s (from its first download, %s) in %s. Later downloads "
-                   "are verified against it; delete that record to accept a different bundle.",
-                   entry.key, digest, url or entry.url, path)
+    zoo.record_first_use_hash(entry.key, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
+                              pinned_origin=entry.hash_origin or "", what="data bundle", error=DownloadError)
 
 
 # --------------------------------------------------------------------------- paths
@@ -342,33 +337,47 @@ def _missing(folder: Path, entry: DataEntry) -> List[str]:
     return [r for r in entry.required if not (folder / r).is_file()]
 
 
+def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List[Dict[str, Any]]]:
+    """Files the marker says ``entry`` installed, each with the versions gf wrote there:
+    the finished install's (``files``: path -> record), or during an install every
+    version, old and new (``installing``: path -> records), so that an interrupted install
+    is finished by the next run. A marker of gf before per-file records owns nothing."""
+    owned: Dict[str, List[Dict[str, Any]]] = {}
+    if marker is None or marker.get("entry") != entry.name:
+        return owned
+    for key in ("files", "installing"):
+        table = marker.get(key)
+        for rel, recs in (table.items() if isinstance(table, dict) else ()):
+            for rec in (recs if isinstance(recs, list) else [recs]):
+                if isinstance(rec, dict) and isinstance(rel, str) and _plain_rel(rel) == rel:
+                    owned.setdefault(rel, []).append(rec)
+    return owned
+
+
 def _is_done(target: Path, entry: DataEntry, digest: Optional[str]) -> bool:
+    """The bundle with sha256 ``digest`` is installed, finished, and each of its files is
+    still there at its size (a cheap check, so a second call costs nothing)."""
     marker = _read_marker(target)
-    return (digest is not None and marker is not None and marker.get("entry") == entry.name
-            and marker.get("sha256") == digest and not _missing(target, entry))
+    if (digest is None or marker is None or marker.get("entry") != entry.name or marker.get("sha256") != digest
+            or "installing" in marker or _missing(target, entry)):
+        return False
+    files = marker.get("files")
+    if not isinstance(files, dict):
+        return True  # installed whole by a gf before per-file records
+    return all(_regular_file(target / rel) and (target / rel).stat().st_size == rec.get("size")
+               for rel, rec in files.items() if isinstance(rec, dict))
 
 
-def _check_target_free(target: Path, entry: DataEntry, overwrite: bool) -> None:
-    """Refuse a target folder gf did not make (or a file in its place) unless ``overwrite``."""
-    if not target.exists() and not target.is_symlink():
-        return
-    if target.is_dir() and not target.is_symlink():
-        marker = _read_marker(target)
-        if marker is not None and marker.get("entry") == entry.name:
-            # gf's own extraction of this entry (another archive, or files gone): replaced whole.
-            logger.info("%s holds %s extracted from the archive with sha256 %s; re-extracting it",
-                        target, entry.key, marker.get("sha256"))
-            return
-        if not any(target.iterdir()):
-            return
-    if overwrite:
-        logger.warning("%s exists and was not made by `gf download %s`; replacing it (overwrite=True)",
-                       target, entry.key)
-        return
-    raise DestinationExistsError(
-        f"{target} already exists and was not made by `gf download {entry.key}` (no {MARKER} marker); it was "
-        f"left as it is and nothing was downloaded. Move it away, choose another data root, or pass "
-        f"overwrite=True (gf download {entry.key} --overwrite) to replace it.")
+def _regular_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _check_target(target: Path, entry: DataEntry) -> None:
+    """The target must be a folder (or absent): a file in its place is never replaced."""
+    if (target.exists() or target.is_symlink()) and not target.is_dir():
+        raise DestinationExistsError(
+            f"{target} exists and is not a folder, so the {entry.key} bundle cannot be installed there; it was left "
+            f"as it is and nothing was downloaded. Move it away or choose another data root.")
 
 
 # --------------------------------------------------------------------------- layout
@@ -415,10 +424,10 @@ def _is_junk(name: str) -> bool:
 
 def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optional[str] = None,
                   overwrite: bool = False, offline: Optional[bool] = None, progress: bool = True,
-                  timeout: float = 30, retries: int = 3, backoff: float = 1.0) -> Path:
-    """Download bundle ``name`` (``star`` / ``data:star``) and extract it into ``data_root``.
+                  timeout: Optional[float] = 30, retries: int = 3, backoff: float = 1.0) -> Path:
+    """Download bundle ``name`` (``star`` / ``data:star``) and install its files into ``data_root``.
 
-    Returns the extracted folder, ``<data_root>/<entry.target>`` (``$DATA_ROOT/STAR``),
+    Returns the bundle's folder, ``<data_root>/<entry.target>`` (``$DATA_ROOT/STAR``),
     which the entry's builder reads with ``data_root`` as its ``data_root``.
 
     Args:
@@ -426,14 +435,19 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
         data_root: folder that holds the datasets; default ``$DATA_ROOT`` or ``gf_data``.
         url: a mirror of the bundle (default ``$GF_DATA_URL_<NAME>``, else the entry's URL);
             verified against the entry's pinned or recorded sha256.
-        overwrite: replace a target folder that gf did not make.
+        overwrite: replace files at the bundle's paths that gf did not install, or that
+            changed since it installed them (otherwise they are refused, by name).
         offline: as for :func:`gf.common.download.download` (``GF_OFFLINE``).
         progress: progress bars (only on a terminal).
-        timeout, retries, backoff: as for :func:`gf.common.download.download`; a transfer
-            that still fails keeps its ``.part`` file and the next call resumes it.
+        timeout, retries, backoff: as for :func:`gf.common.download.download`, checked
+            before anything else; a transfer that still fails keeps its ``.part`` file and
+            the next call resumes it.
 
-    A second call after a finished extraction of the same bundle does nothing (no network).
+    Only the bundle's own files are written or removed (see the module docstring); a
+    second call after a finished install of the same bundle does nothing (no network).
+    A refused call creates nothing in the data root.
     """
+    check_transfer_options(timeout, retries, backoff)
     entry = get_data(name)
     source = data_url(entry, url)
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
@@ -441,9 +455,9 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
         raise ConfigError(f"data root {root} is a file, not a folder.")
     target = root / entry.target
     if _is_done(target, entry, entry.sha256):
-        logger.info("%s is already extracted in %s (sha256 %s); nothing to do", entry.key, target, entry.sha256)
+        logger.info("%s is already installed in %s (sha256 %s); nothing to do", entry.key, target, entry.sha256)
         return target
-    _check_target_free(target, entry, overwrite)  # before a multi-GB download, not after
+    _check_target(target, entry)  # before a multi-GB download, not after
 
     if entry.sha256 is None:
         logger.info("data bundle %s has no sha256 yet: its first download will be hashed and the hash recorded",
@@ -451,75 +465,186 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     archive = download(source, sha256=entry.sha256, dest=_cache_path(entry, source), progress=progress,
                        offline=offline, dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
     digest = entry.sha256 or sha256sum(archive)
-    if _is_done(target, entry, digest):
+
+    def trust() -> None:
+        """Record the hash of an unpinned bundle, once its archive was read whole and verified."""
         if entry.sha256 is None:
             record_data_hash(entry.name, digest, url=source)
+
+    if _is_done(target, entry, digest):  # installed from this very archive before
+        trust()
         return target
+    try:
+        members = check_archive(archive, target, format=entry.format)
+        prefix = _plan_layout(archive, entry, members)
+        return _install(archive, entry, root, target, prefix, digest, source, overwrite, progress, trust)
+    except (ArchiveError, BundleLayoutError) as err:
+        if entry.sha256 is not None:
+            raise  # the archive has the known hash: downloading it again gives the same bytes
+        archive.unlink(missing_ok=True)
+        raise type(err)(f"{err} The archive was not trusted ({entry.key} has no pinned or recorded sha256): it was "
+                        f"deleted from the cache and no sha256 was recorded, so the next run downloads it "
+                        f"afresh.") from err
 
-    # Everything is checked before anything is written in the data root.
-    members = check_archive(archive, target, format=entry.format)
-    prefix = _plan_layout(archive, entry, members)
-    if entry.sha256 is None:  # only a bundle that passed the checks is trusted
-        record_data_hash(entry.name, digest, url=source)
-    return _extract_into_place(archive, entry, root, target, prefix, digest, source, overwrite, progress)
 
-
-def _extract_into_place(archive: Path, entry: DataEntry, root: Path, target: Path, prefix: str, digest: str,
-                        source: str, overwrite: bool, progress: bool) -> Path:
-    """Extract to a hidden staging folder beside ``target``, verify, then rename into place."""
-    from filelock import FileLock
-
+def _install(archive: Path, entry: DataEntry, root: Path, target: Path, prefix: str, digest: str, source: str,
+             overwrite: bool, progress: bool, trust: Callable[[], None]) -> Path:
+    """Extract into a staging folder inside ``target`` (so every move is a rename on one
+    filesystem), decide file by file what may be replaced, then move the files into place."""
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create the data root {root}: {err}") from None
-    with FileLock(str(root / f".{entry.target}.gf.lock")):
+    with file_lock(root / f".{entry.target}.gf.lock", f"{entry.key} in {target}"):
         if _is_done(target, entry, digest):  # another process finished while we waited
             return target
-        _check_target_free(target, entry, overwrite)
-        _remove_stale_staging(root, entry)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.target}.", suffix=_STAGING_SUFFIX, dir=root))
+        _check_target(target, entry)
+        created = not (target.exists() or target.is_symlink())
+        target.mkdir(exist_ok=True)
+        _remove_stale_staging(root, target, entry)
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=target))
         try:
-            folder = staging / entry.target
-            safe_extract(archive, folder, strip=prefix, exclude=_is_junk, format=entry.format, progress=progress)
-            missing = _missing(folder, entry)
+            written = safe_extract(archive, staging, strip=prefix, exclude=_is_junk, format=entry.format,
+                                   progress=progress)
+            missing = _missing(staging, entry)
             if missing:  # listed, but not written as files (cannot happen with a sound archive)
                 raise BundleLayoutError(f"{archive}: after extraction {', '.join(missing)} are missing from "
                                         f"{entry.target}/; nothing was put in place.")
-            from gf import __version__
-            from gf.common.io import atomic_write_json
-
-            atomic_write_json(folder / MARKER, {
-                "format": MARKER_FORMAT, "entry": entry.name, "sha256": digest, "url": source,
-                "archive": archive.name, "stripped": prefix + "/" if prefix else "",
-                "extracted_at": utc_now(),
-                "gf_version": __version__})
-            _swap_into_place(folder, target, staging)
+            reserved = [m.name for m in written if m.name == MARKER or m.name.startswith(_STAGING_PREFIX)]
+            if reserved:
+                raise BundleLayoutError(f"{archive}: the bundle holds {describe_ids(reserved)}, names gf keeps for "
+                                        f"its own bookkeeping in {entry.target}/; nothing was put in place.")
+            trust()  # every member was read to its end and checked
+            files = {m.name: _describe(staging / m.name) for m in written if not m.is_dir}
+            marker = _read_marker(target)
+            install, remove = _plan_install(target, entry, files, marker, overwrite)
+            record = {"format": MARKER_FORMAT, "version": MARKER_VERSION, "entry": entry.name, "url": source,
+                      "archive": archive.name, "stripped": prefix + "/" if prefix else "", "gf_version": __version__}
+            every = _owned(marker, entry)
+            for rel, new in files.items():
+                every.setdefault(rel, []).append(new)
+            atomic_write_json(target / MARKER, dict(record, sha256=None, installing=every))
+            _move_into_place(staging, target, install, remove)
+            atomic_write_json(target / MARKER, dict(record, sha256=digest, files=files, installed_at=utc_now()))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    logger.info("extracted %s (%s, sha256 %s) into %s", entry.key, archive.name, digest, target)
+            if created:
+                _remove_if_empty(target)
+    logger.info("installed %s (%s, sha256 %s) into %s: %d file(s) written, %d removed, every other file left as it "
+                "was", entry.key, archive.name, digest, target, len(install), len(remove))
     return target
 
 
-def _swap_into_place(folder: Path, target: Path, staging: Path) -> None:
-    """Rename ``folder`` onto ``target``; an old ``target`` is moved into ``staging`` first
-    (and deleted with it), so a reader never finds a half-extracted folder: between the two
-    renames there is briefly no folder at all, which a builder reports as missing."""
-    if target.exists() or target.is_symlink():
-        retired = staging / "retired"
-        os.rename(target, retired)
-        try:
-            os.rename(folder, target)
-        except OSError:
-            os.rename(retired, target)  # put the old folder back
-            raise
-        return
-    os.rename(folder, target)
+def _describe(path: Path) -> Dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": sha256sum(path)}
 
 
-def _remove_stale_staging(root: Path, entry: DataEntry) -> None:
-    """Staging folders left by a killed process (we hold the lock, so none is in use)."""
-    for stale in root.glob(f".{entry.target}.*{_STAGING_SUFFIX}"):
-        if stale.is_dir() and not stale.is_symlink():
-            logger.info("removing %s, left by an interrupted extraction", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+def _plan_install(target: Path, entry: DataEntry, files: Dict[str, Dict[str, Any]],
+                  marker: Optional[Dict[str, Any]], overwrite: bool) -> Tuple[List[str], List[str]]:
+    """(bundle files to move into ``target``, files of the old install to remove).
+
+    A path may be written when nothing is there, or when what is there is a version gf
+    installed, unchanged; a path that already holds the bundle's bytes is left as it is.
+    Anything else at a bundle path (a file gf did not install, one changed since, a link)
+    is refused by name unless ``overwrite``; a folder or a link in the way is refused
+    always. Old files the bundle no longer has are removed only when unchanged.
+    """
+    owned = _owned(marker, entry)
+    if marker is not None and marker.get("entry") not in (None, entry.name):
+        logger.warning("%s holds a marker of %s, not %s; none of its files count as installed by %s",
+                       target, DATA_PREFIX + str(marker.get("entry")), entry.key, entry.key)
+    install: List[str] = []
+    refused: List[str] = []
+    blocked: List[str] = []
+    for rel, new in sorted(files.items()):
+        dest = target / rel
+        if _blocked(target, rel):
+            blocked.append(rel)
+        elif not (dest.exists() or dest.is_symlink()):
+            install.append(rel)
+        elif dest.is_dir() and not dest.is_symlink():
+            blocked.append(rel)
+        elif _regular_file(dest) and _same_content(dest, [new]):
+            continue  # already the bundle's bytes: not touched
+        elif _regular_file(dest) and _same_content(dest, owned.get(rel, [])):
+            install.append(rel)
+        elif overwrite:
+            logger.warning("%s: replacing %s, which gf did not install or which changed since (overwrite=True)",
+                           target, rel)
+            install.append(rel)
+        else:
+            refused.append(f"{rel!r} ({'changed since gf installed it' if rel in owned else 'not installed by gf'})")
+    if blocked:
+        raise DestinationExistsError(
+            f"{target}: the {entry.key} bundle has files at {describe_ids(blocked)}, where a folder or a link is in "
+            f"the way; nothing was changed. Move those away (gf never replaces a folder or writes through a link), "
+            f"then run the command again.")
+    if refused:
+        raise DestinationExistsError(
+            f"{target}: {len(refused)} file(s) of the {entry.key} bundle would replace files gf did not install, or "
+            f"that changed since it installed them: {', '.join(refused[:10])}{' ...' if len(refused) > 10 else ''}. "
+            f"Nothing was changed. Move them away (other files in the folder are never touched), or pass "
+            f"--overwrite (overwrite=True) to replace them with the bundle's files. The archive stays in the cache, "
+            f"so the next run does not download it again.")
+    remove = []
+    for rel, recs in sorted(owned.items()):
+        dest = target / rel
+        if rel in files or not (dest.exists() or dest.is_symlink()):
+            continue
+        if _regular_file(dest) and not _blocked(target, rel) and _same_content(dest, recs):
+            remove.append(rel)
+        else:
+            logger.warning("%s: kept %s: the new %s bundle no longer has it, but it changed since gf installed it, "
+                           "so it is yours now", target, rel, entry.key)
+    return install, remove
+
+
+def _blocked(target: Path, rel: str) -> bool:
+    """A folder on the way to ``rel`` is a link or not a folder (never written through)."""
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        folder = target.joinpath(*parts[:i])
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            return True
+    return False
+
+
+def _same_content(path: Path, records: List[Dict[str, Any]]) -> bool:
+    """``path`` has the size and sha256 of one of ``records`` (the size first: cheap)."""
+    size = path.stat().st_size
+    candidates = [r for r in records if r.get("size") == size and r.get("sha256")]
+    return bool(candidates) and sha256sum(path) in {r["sha256"] for r in candidates}
+
+
+def _move_into_place(staging: Path, target: Path, install: List[str], remove: List[str]) -> None:
+    """One ``os.replace`` per file (staging is inside ``target``: same filesystem), then the
+    old install's leftovers, and the folders that emptied with them."""
+    for rel in install:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, dest)
+    for rel in remove:
+        (target / rel).unlink(missing_ok=True)
+        parent = (target / rel).parent
+        while parent != target and _remove_if_empty(parent):
+            parent = parent.parent
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_staging(root: Path, target: Path, entry: DataEntry) -> None:
+    """Staging folders left by a killed process (we hold the lock, so none is in use):
+    inside the target, and beside it from gf versions that swapped the whole folder."""
+    stale = list(root.glob(f".{entry.target}.*{_STAGING_SUFFIX}"))
+    if target.is_dir():
+        stale += list(target.glob(_STAGING_PREFIX + "*"))
+    for folder in stale:
+        if folder.is_dir() and not folder.is_symlink():
+            logger.info("removing %s, left by an interrupted extraction", folder)
+            shutil.rmtree(folder, ignore_errors=True)

@@ -27,7 +27,11 @@ User zoo file layout (JSON)::
     {"format": "gf-zoo", "version": 1,
      "entries": {"glance_focus/demo_sup": {<PretrainedEntry fields>}},
      "recorded_hashes": {"glance_focus/star_reference_authors":
-                         {"sha256": "...", "url": "...", "recorded_at": "...", "gf_version": "..."}}}
+                         {"sha256": "...", "url": "<downloaded from>", "entry_url": "<the entry's url>",
+                          "recorded_at": "...", "gf_version": "..."}}}
+
+Data bundles (:mod:`gf.datasets.data_zoo`) record their hashes in the same place, as
+``data:<name>``, through the same :func:`record_first_use_hash`.
 
 Nothing here imports torch until a checkpoint is actually read or a model built.
 """
@@ -42,11 +46,14 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
-from gf.common.download import cache_dir, download, gdrive_file_id, sha256sum
-from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, RegistryError
+from gf import __version__
+from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
+from gf.common.errors import (CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, GfError,
+                              RegistryError)
 from gf.common.io import atomic_write_json
+from gf.common.locks import file_lock
 from gf.common.registry import registry
 from gf.common.utils import PathLike, check_known_keys, did_you_mean, normalize_sha256, utc_now
 
@@ -63,6 +70,7 @@ __all__ = [
     "load_model_file",
     "load_pretrained",
     "publish_checkpoint",
+    "record_first_use_hash",
     "record_hash",
     "register_pretrained",
     "resolve_checkpoint",
@@ -308,11 +316,9 @@ def _parse_file(path: Path) -> Dict[str, Any]:
 
 def _update_file(path: Path, change) -> None:
     """Read-modify-write ``path`` under its lock; ``change(raw)`` edits the JSON object."""
-    from filelock import FileLock
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
+        with file_lock(str(path) + ".lock", f"zoo file {path}", error=ZooError):
             raw = _read_raw(path)
             raw = {"format": ZOO_FORMAT, "version": ZOO_VERSION, "entries": raw.get("entries", {}),
                    "recorded_hashes": raw.get("recorded_hashes", {})}
@@ -347,10 +353,10 @@ def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, P
         entry = added.get(name) or registered.get(name)
         if entry is None or entry.sha256 is not None:
             continue
-        if rec["url"] != entry.url:
+        if recorded_for(rec) != entry.url:
             logger.warning("zoo: the sha256 recorded for %s in %s was for %s, but the entry now points at %s; "
                            "ignoring it (the new file will be hashed on its first download)",
-                           name, rec["file"], rec["url"], entry.url)
+                           name, rec["file"], recorded_for(rec), entry.url)
             continue
         added[name] = dataclasses.replace(
             entry, sha256=rec["sha256"],
@@ -458,6 +464,44 @@ def check_inside(root: Path, path: Path, *, what: str) -> None:
                        f"refusing. Fix the entry's name, filename or url.")
 
 
+def recorded_for(record: Mapping[str, Any]) -> str:
+    """The entry URL a recorded hash belongs to (records before ``entry_url`` existed: their ``url``)."""
+    return record.get("entry_url", record.get("url"))
+
+
+def record_first_use_hash(key: str, sha256: str, *, url: str, entry_url: str, pinned: Optional[str],
+                          pinned_origin: str, what: str, error: Type[GfError]) -> None:
+    """Record the sha256 of the first download of ``key`` in the user zoo file (trust on first use).
+
+    One recorder for checkpoints (``<model>/<tag>``) and data bundles (``data:<name>``), so
+    both keep the same record (``url`` it came from, ``entry_url`` it belongs to, when,
+    which gf) and the same rule: a known hash is never changed. ``pinned`` (the hash the
+    entry or an earlier record already has) must equal ``sha256``; a record for the same
+    ``entry_url`` with another hash is refused too. Either refusal is ``error``, naming
+    the record to delete to accept a new file. Callers record only a file they have
+    fully read and verified.
+    """
+    digest = normalize_sha256(sha256, where=f"recording the sha256 of {what} {key!r}", error=error)
+    path = user_zoo_file()
+    if pinned is not None:
+        if pinned != digest:
+            raise error(f"{what} {key!r} is pinned to sha256 {pinned} ({pinned_origin}); refusing to record "
+                        f"{digest}. If the file changed on purpose, delete the record {key!r} from {path}.")
+        return
+
+    def change(raw: Dict[str, Any]) -> None:
+        old = raw["recorded_hashes"].get(key)
+        if isinstance(old, dict) and recorded_for(old) == entry_url and str(old.get("sha256")).lower() != digest:
+            raise error(f"zoo file {path}: {key!r} already has sha256 {old.get('sha256')} recorded for {entry_url}; "
+                        f"refusing to replace it with {digest}. Delete that record to accept the new file.")
+        raw["recorded_hashes"][key] = {"sha256": digest, "url": url, "entry_url": entry_url,
+                                       "recorded_at": utc_now(), "gf_version": __version__}
+
+    _update_file(path, change)
+    logger.warning("%s %s had no sha256: recorded %s (from its first download, %s) in %s. Later downloads are "
+                   "verified against it; delete that record to accept a different file.", what, key, digest, url, path)
+
+
 def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
     """Record the sha256 of an entry that had none, in the user zoo file.
 
@@ -467,47 +511,47 @@ def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
     never changed: a different value is an error (delete the record to accept a new file).
     """
     entry = get_pretrained(name)
-    digest = normalize_sha256(sha256, where=f"record_hash({entry.name!r})", error=ZooError)
-    url = url or entry.url
-    if entry.sha256 is not None:
-        if entry.sha256 != digest:
-            raise ZooError(f"zoo entry {entry.name!r} is pinned to sha256 {entry.sha256} "
-                           f"({entry.hash_origin or entry.origin}); refusing to record {digest}. If the file "
-                           f"changed on purpose, delete the old record from {user_zoo_file()}.")
-        return
-    path = user_zoo_file()
-    from gf import __version__
-
-    def change(raw: Dict[str, Any]) -> None:
-        hashes = raw["recorded_hashes"]
-        old = hashes.get(entry.name)
-        if old is not None and old.get("url") == url and str(old.get("sha256")).lower() != digest:
-            raise ZooError(f"zoo file {path}: {entry.name!r} already has sha256 {old.get('sha256')} recorded "
-                           f"for {url}; refusing to replace it with {digest}.")
-        hashes[entry.name] = {"sha256": digest, "url": url,
-                              "recorded_at": utc_now(),
-                              "gf_version": __version__}
-
-    _update_file(path, change)
-    logger.warning("zoo entry %s had no sha256: recorded %s (computed from its first download of %s) in %s. "
-                   "Later downloads are verified against it; delete that record to accept a different file.",
-                   entry.name, digest, url, path)
+    record_first_use_hash(entry.name, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
+                          pinned_origin=entry.hash_origin or entry.origin, what="zoo entry", error=ZooError)
 
 
-def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
+def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: bool = True,
+                        timeout: Optional[float] = 30, retries: int = 3, backoff: float = 1.0) -> Path:
     """The local file of a zoo entry, downloaded once into ``cache_dir()/models`` and verified.
 
-    ``GF_OFFLINE=1`` (or ``offline=True``) uses the cached copy only.
+    ``GF_OFFLINE=1`` (or ``offline=True``) uses the cached copy only. ``timeout``,
+    ``retries``, ``backoff``: as for :func:`gf.common.download.download`, checked first.
+    An entry without a sha256 has it recorded (:func:`record_hash`) only once the file
+    has been read whole: a file in an archive format (torch's zip checkpoints) must pass
+    :func:`gf.common.archives.verify_archive`, and one that does not is deleted from the
+    cache, with nothing recorded.
     """
+    check_transfer_options(timeout, retries, backoff)
     entry = get_pretrained(name)
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
                     "recorded in %s", entry.name, user_zoo_file())
     path = download(entry.url, sha256=entry.sha256, dest=_cache_path(entry), progress=progress, offline=offline,
-                    dest_is_cache=True)
+                    dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
     if entry.sha256 is None:
+        _verify_before_trusting(path, entry)
         record_hash(entry.name, sha256sum(path), url=entry.url)
     return path
+
+
+def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
+    """A damaged first download must not become the hash every later download is held to."""
+    from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
+
+    if not looks_like_archive(path):
+        return  # not a container gf can check without unpickling it
+    try:
+        verify_archive(path)
+    except ArchiveError as err:
+        path.unlink(missing_ok=True)
+        raise ArchiveError(f"zoo entry {entry.name!r}: the file downloaded from {entry.url} is damaged: {err} It "
+                           f"was deleted from the cache and no sha256 was recorded; run the command again to "
+                           f"download it afresh, or report the broken file to whoever publishes it.") from err
 
 
 def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
