@@ -193,10 +193,14 @@ def test_windows_key_by_question_id_with_times_inside_the_window(videos, tmp_pat
     clipped = json.loads(members["Interaction_T1_3.json"])
     assert clipped["window_used"] == [2.0, 3.0] and clipped["times"] == [2.1, 2.3, 2.6, 2.8]
     assert "window_used" not in json.loads(members["Sequence_T2_7.json"])
-    failures = {f["key"]: f["reason"] for f in map(json.loads, (out / "failures.jsonl").read_text().splitlines())}
+    records = {f["key"]: f for f in map(json.loads, (out / "failures.jsonl").read_text().splitlines())}
+    failures = {k: f["reason"] for k, f in records.items()}
     assert set(failures) == {"Prediction_T3_9", "Interaction_T1_2"}
-    assert failures["Prediction_T3_9"].startswith("window outside the video")
+    assert failures["Prediction_T3_9"] == ("window 5-6 s is outside the 2.0 s video: it starts at or after the "
+                                           "video's end")
+    assert records["Prediction_T3_9"]["kind"] == "window" and records["Prediction_T3_9"]["window"] == [5.0, 6.0]
     assert failures["Interaction_T1_2"].startswith("no video file for video_id 'nope'")
+    assert records["Interaction_T1_2"]["kind"] == "no-video"
     recipe = json.loads((out / "features.json").read_text())
     import hashlib
 
@@ -342,7 +346,7 @@ def test_rerun_with_another_recipe_is_refused(good_run, videos, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     np.save(foreign / "x.npy", np.zeros((2, 3)))
-    with pytest.raises(ConfigError, match="without a features.json"):
+    with pytest.raises(ConfigError, match="holds files but no features.json"):
         extract(videos / "good.txt", foreign, "--format", "npy")
 
 
@@ -461,3 +465,194 @@ def test_a_builder_gives_the_same_batches_from_the_shards_as_from_an_npy_folder(
     assert shards["question_id"] == folder["question_id"] == ["v1", "v2", "v3"]
     assert torch.equal(shards["video"], folder["video"]) and torch.equal(shards["video_mask"], folder["video_mask"])
     assert shards["video"].abs().sum() > 0 and shards["video"].shape[-1] == 256
+
+
+# ---------------------------------------------------------------------------------------
+# never destroy what the user owns: --out against every input, and folders gf did not make
+# ---------------------------------------------------------------------------------------
+def _snapshot(folder: Path) -> dict:
+    """``{relative path: bytes}`` of every file under ``folder`` (to show nothing changed)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", ["out is --videos", "out holds --videos", "out is a symlink to --videos",
+                                  "out holds --windows", "out is --weights", "out holds a listed video"])
+def test_an_out_that_is_or_holds_an_input_is_refused_naming_both(case, tmp_path):
+    src = tmp_path / "data"
+    videos = src / "videos"
+    write_video(videos / "v1.mp4", 1.0)
+    windows = src / "train.jsonl"
+    windows.write_text(json.dumps({"question_id": "q1", "video_id": "v1", "start": 0, "end": 0.5}) + "\n")
+    weights = src / "w.pth"
+    weights.write_bytes(b"weights")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{videos / 'v1.mp4'}\n")
+    link = tmp_path / "link"
+    link.symlink_to(videos)
+    out, extra, want = {
+        "out is --videos": (videos, [], r"--out .*videos is the same file as --videos .*videos, an input"),
+        "out holds --videos": (src, [], r"--out .*data holds --videos .*videos, an input of this command"),
+        "out is a symlink to --videos": (link, [], r"--out .*link is the same file as --videos"),
+        "out holds --windows": (src, ["--windows", windows], r"--out .*data holds --videos"),
+        "out is --weights": (weights, ["--weights", weights], r"--out .*w\.pth is the same file as --weights"),
+        "out holds a listed video": (videos, [], r"--out .*videos holds video .*v1\.mp4 of --videos"),
+    }[case]
+    given = listing if case == "out holds a listed video" else videos
+    if case == "out holds --windows":  # the videos elsewhere: the windows file is what --out holds
+        given = tmp_path / "elsewhere"
+        shutil.copytree(videos, given)
+        want = r"--out .*data holds --windows .*train\.jsonl, an input of this command"
+    before = _snapshot(tmp_path)
+    with pytest.raises(ConfigError, match=want) as err:
+        extract(given, out, *extra)
+    assert err.value.exit_code == 2
+    assert _snapshot(tmp_path) == before  # nothing written, nothing replaced
+
+
+def test_an_out_that_is_a_file_or_a_folder_gf_extract_did_not_make_is_refused(videos, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    with pytest.raises(ConfigError, match=r"--out .*notes\.txt is a file; gf extract writes a folder"):
+        extract(videos / "good.txt", notes)
+    assert notes.read_text() == "my notes"
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "sub" / "thesis.tex").write_text("chapter 1")
+    for content in ("sub", "README.md"):
+        if content == "README.md":
+            shutil.rmtree(mine / "sub")
+            (mine / "README.md").write_text("my project")
+        before = _snapshot(mine)
+        with pytest.raises(ConfigError, match=rf"--out .*mine holds files but no features\.json \(e\.g\. {content}\)"):
+            extract(videos / "good.txt", mine)
+        assert _snapshot(mine) == before and not (mine / "features.json").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".gf.lock").write_text('{"pid": 1}\n')  # a killed gf run's lock is gf's, not content
+    assert extract(videos / "good.txt", empty) == 0
+    assert sorted(open_feature_store(empty).keys()) == ["v1", "v2", "v3"]
+
+
+# ---------------------------------------------------------------------------------------
+# every number an option takes is checked, before anything is made
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flags, match", [
+    (["--num-frames", "0"], r"--num-frames must be an integer >= 1, got 0"),
+    (["--num-frames", "-3"], r"--num-frames must be an integer >= 1, got -3"),
+    (["--fps", "nan"], r"--fps must be a finite number > 0, got nan"),
+    (["--fps", "inf"], r"--fps must be a finite number > 0, got inf"),
+    (["--fps", "0"], r"--fps must be a finite number > 0, got 0\.0"),
+    (["--fps", "-2"], r"--fps must be a finite number > 0, got -2\.0"),
+    (["--batch-size", "0"], r"--batch-size must be an integer >= 1, got 0"),
+    (["--workers", "-1"], r"--workers must be an integer >= 0 \(0 = decode in this process\), got -1"),
+    (["--shard-size", "0"], r"--shard-size must be an integer >= 1, got 0"),
+    (["--window-tolerance", "nan"], r"--window-tolerance must be a finite number >= 0, got nan"),
+    (["--window-tolerance", "-0.5"], r"--window-tolerance must be a finite number >= 0, got -0\.5"),
+    (["--timeout-per-video", "nan"], r"--timeout-per-video must be a finite number >= 0 \(0 = no limit\), got nan"),
+    (["--timeout-per-video", "inf"], r"--timeout-per-video must be a finite number >= 0 \(0 = no limit\), got inf"),
+    (["--timeout-per-video", "-1"], r"--timeout-per-video must be a finite number >= 0"),
+    (["--input-size", "0"], r"--input-size must be an integer >= 1 pixels, got 0"),
+    (["--seed", "-1"], r"--seed must be an integer from 0 to 18446744073709551615, got -1"),
+    (["--device", "gpu0"], r"--device 'gpu0' is not a torch device"),
+])
+def test_every_number_option_is_checked_and_a_refused_run_leaves_nothing(videos, tmp_path, flags, match):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(ConfigError, match=match) as err:
+        extract(videos / "good.txt", out, *flags)
+    assert err.value.exit_code == 2
+    assert not (tmp_path / "new").exists()  # not even the parent of --out
+
+
+def test_verify_checks_min_cosine_and_its_report_path(good_run, tmp_path):
+    for value in ("nan", "inf", "1.5", "-2"):
+        with pytest.raises(ConfigError, match=rf"--min-cosine must be a finite number >= -1 and <= 1, got {value}"):
+            gf_extract("--verify", good_run, "--out", good_run, "--min-cosine", value)
+    reference = tmp_path / "ref.pth"
+    torch.save({"v1": torch.zeros(4, 256)}, reference)
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    (tmp_path / "reports").mkdir()
+    for report, match in ((reference, r"--report .*ref\.pth is the same file as --verify"),
+                          (good_run / "features.json", r"--report .*features\.json exists and was not written by "
+                                                       r"gf extract --verify"),
+                          (notes, r"--report .*notes\.json exists and was not written by gf extract --verify"),
+                          (tmp_path / "reports", r"--report .*reports is a folder; give the path of a JSON file")):
+        before = _snapshot(tmp_path) if report != good_run / "features.json" else report.read_bytes()
+        with pytest.raises(ConfigError, match=match):
+            gf_extract("--verify", reference, "--out", good_run, "--report", report)
+        assert (_snapshot(tmp_path) if report != good_run / "features.json" else report.read_bytes()) == before
+    mine = tmp_path / "report.json"
+    assert gf_extract("--verify", good_run, "--out", good_run, "--report", mine) == 0
+    first = json.loads(mine.read_text())
+    assert first["written_by"] == "gf extract --verify" and first["summary"]["ok"]
+    assert gf_extract("--verify", good_run, "--out", good_run, "--report", mine) == 0  # its own report is replaced
+
+
+def test_a_refused_or_failed_run_does_not_lock_out_the_corrected_rerun(videos, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="--fps"):
+        extract(videos / "good.txt", out, "--fps", "nan")
+    assert not out.exists()
+    assert extract(videos / "good.txt", out, "--fps", "2") == 0
+    assert json.loads((out / "features.json").read_text())["sampling"]["fps"] == 2.0
+
+    # a run that dies after writing its recipe, before storing a sample (say out of memory at
+    # this input size): the folder it created is removed, so another size is not "another recipe"
+    from gf.extraction import backbone as backbone_module
+
+    real = backbone_module.create_backbone
+
+    def runs_out_of_memory(*a, **k):
+        made = real(*a, **k)
+        made.model = lambda x: (_ for _ in ()).throw(RuntimeError("CUDA out of memory"))
+        return made
+
+    monkeypatch.setattr(backbone_module, "create_backbone", runs_out_of_memory)
+    oom = tmp_path / "oom"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        extract(videos / "good.txt", oom, "--input-size", "96")
+    assert not oom.exists()
+    monkeypatch.setattr(backbone_module, "create_backbone", real)
+    assert extract(videos / "good.txt", oom, "--input-size", "64") == 0
+
+    # a run where every video failed stored nothing: its recipe does not refuse the next one
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{videos / 'bad.mp4'}\n")
+    failed = tmp_path / "failed"
+    with pytest.raises(DataFileError, match="1 of 1 videos failed"):
+        extract(bad, failed, "--num-frames", "5")
+    assert (failed / "features.json").exists() and (failed / "failures.jsonl").exists()
+    assert extract(videos / "good.txt", failed, "--num-frames", "4") == 0
+    assert json.loads((failed / "features.json").read_text())["sampling"]["num_frames"] == 4
+    assert not (failed / "failures.jsonl").exists()
+    with pytest.raises(ConfigError, match="another recipe"):  # now it stores features: a change is refused
+        extract(videos / "good.txt", failed, "--num-frames", "5")
+
+
+# ---------------------------------------------------------------------------------------
+# an error shows its reason
+# ---------------------------------------------------------------------------------------
+def test_the_failure_error_names_the_first_failed_video_and_its_reason(base_run, videos, tmp_path):
+    out, err = base_run
+    assert "(the first: bad.mp4: cannot decode: decord:" in str(err)
+    windows = tmp_path / "w.jsonl"
+    windows.write_text(json.dumps({"question_id": "Sequence_T1_9", "video_id": "v2", "start": 10, "end": 20}) + "\n")
+    with pytest.raises(DataFileError, match=r"the first: question Sequence_T1_9 of v2\.mp4: window 10-20 s is "
+                                            r"outside the 2\.0 s video: it starts at or after the video's end\)"):
+        extract(videos / "good.txt", tmp_path / "out", "--windows", windows)
+
+
+def test_a_gf_error_in_a_decoding_worker_is_gfs_own_one_line_message(videos, tmp_path, monkeypatch, capsys):
+    from gf.cli import main as gf_main
+    from gf.extraction.extract import FrameDataset
+
+    def damaged(self, i):
+        raise DataFileError(f"{self.jobs[i].path}: the frame cache is damaged; delete it and rerun")
+
+    monkeypatch.setattr(FrameDataset, "__getitem__", damaged)  # the forked worker inherits the patch
+    argv = ["extract", "--videos", str(videos / "good.txt"), "--out", str(tmp_path / "out"), "--no-progress",
+            *[x for kv in DEFAULTS.items() if kv[0] != "--workers" for x in kv], "--workers", "1"]
+    assert gf_main(argv) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gf extract: error: {videos / 'v1.mp4'}: the frame cache is damaged; delete it and rerun"]
+    assert not (tmp_path / "out").exists()  # it created the folder and stored nothing: removed

@@ -1,6 +1,8 @@
-"""gf.common.io: the shared JSONL writer and load_json's pass-through of json.load options."""
+"""gf.common.io: the shared JSONL writer, load_json's pass-through of json.load options, and the checks that
+keep a command's outputs off its inputs and off files it did not write."""
 import json
 import os
+import re
 
 import pytest
 
@@ -51,3 +53,53 @@ def test_current_umask_reads_the_process_umask():
         assert os.umask(0o027) == 0o027  # reading it did not change it
     finally:
         os.umask(previous)
+
+
+def test_check_outputs_apart_refuses_an_output_that_is_or_holds_an_input(tmp_path):
+    from gf.common.errors import ConfigError
+    from gf.common.io import check_outputs_apart
+
+    data = tmp_path / "data"
+    video = data / "clips" / "a.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"video")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(video)
+    hard = tmp_path / "hard.mp4"
+    os.link(video, hard)
+    inputs = [("--video", video), ("--weights", None)]
+    cases = [(video, "is the same file as --video"), (link, "is the same file as --video"),
+             (hard, "is the same file as --video"), (data / "clips" / ".." / "clips" / "a.mp4", "is the same file"),
+             (data, "holds --video"), (data / "clips", "holds --video"), (tmp_path, "holds --video")]
+    for out, says in cases:
+        with pytest.raises(ConfigError, match=rf"^--out {re.escape(str(out))} {says} .*a\.mp4, an input of this "
+                                              rf"command"):
+            check_outputs_apart({"--out": out}, inputs, command="gf test")
+    # beside or below an input, or a new path: fine (None paths are skipped)
+    for out in (tmp_path / "features", data / "clips" / "a.mp4.features", data / "other", None):
+        check_outputs_apart([("--out", out)], inputs, command="gf test")
+    assert video.read_bytes() == b"video"
+
+
+def test_check_replaceable_replaces_only_what_the_command_wrote(tmp_path):
+    from gf.common.errors import ConfigError
+    from gf.common.io import check_replaceable
+
+    ours = tmp_path / "report.json"
+    ours.write_text('{"written_by": "gf test"}')
+    theirs = tmp_path / "notes.json"
+    theirs.write_text("my notes")
+    owned = lambda path: "gf test" in path.read_text()  # noqa: E731
+    check_replaceable(ours, "--report", owned=owned, command="gf test")
+    check_replaceable(tmp_path / "new.json", "--report", owned=owned, command="gf test")
+    with pytest.raises(ConfigError, match=r"--report .*notes\.json exists and was not written by gf test"):
+        check_replaceable(theirs, "--report", owned=owned, command="gf test")
+    with pytest.raises(ConfigError, match=r"--report .* is a folder; give the path of a JSON file"):
+        check_replaceable(tmp_path, "--report", owned=owned, command="gf test", kind="JSON file")
+
+
+def test_is_gf_leftover_knows_the_lock_and_interrupted_writes_only():
+    from gf.common.io import LOCK_NAME, is_gf_leftover
+
+    assert is_gf_leftover(LOCK_NAME) and is_gf_leftover(".features.json.ab12cd34.tmp")
+    assert not any(map(is_gf_leftover, ["features.json", "notes.tmp", ".hidden", "x.npy"]))

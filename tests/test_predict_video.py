@@ -5,9 +5,12 @@ model is trained on them in STAR's layout, and `gf predict` on a video must give
 `gf evaluate` gives on the same clip.
 """
 import json
+import os
+import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gf.cli import main as gf_main
@@ -163,8 +166,8 @@ def test_plot_never_replaces_an_input_or_a_file_gf_predict_did_not_write(trained
     link = tmp_path / "video_link.mp4"
     link.symlink_to(video)
     args = ["predict", "--checkpoint", str(ckpt), "--video", str(video), "--question", "q", "--options", *OPTIONS]
-    for target, why in ((video, "is an input of this command"), (ckpt, "is an input of this command"),
-                        (link, "is an input of this command"), (other, "was not written by gf predict"),
+    for target, why in ((video, "an input of this command"), (ckpt, "an input of this command"),
+                        (link, "an input of this command"), (other, "was not written by gf predict"),
                         (tmp_path, "is a folder")):
         before = hashlib.sha256(Path(target).read_bytes()).hexdigest() if Path(target).is_file() else None
         assert gf_main([*args, "--plot", str(target)]) == 2, target
@@ -196,3 +199,68 @@ def test_recorded_weights_must_be_the_file_given():
     recipe["backbone"]["weights"]["sha256"] = hashlib.sha256(other.read_bytes()).hexdigest()
     options = extraction_options(recipe, "v.mp4", "out", weights=str(other))
     assert options.weights == str(other) and options.num_frames == 8 and options.input_size == 224
+
+
+def test_a_window_outside_the_video_or_an_undecodable_video_says_why_naming_the_users_inputs(trained, tmp_path,
+                                                                                            capsys):
+    """The reason itself, about the video and the options given: gf extract's failures list
+    is in a temporary folder that is gone by the time the error is shown."""
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    video = videos / f"{ids[0]}.mp4"  # 2.0 s
+    args = ["predict", "--checkpoint", str(ckpt), "--question", "q", "--options", *OPTIONS]
+    assert gf_main([*args, "--video", str(video), "--start", "10", "--end", "20"]) == 2
+    err = capsys.readouterr().err
+    assert (f"--start 10 --end 20: window 10-20 s is outside the 2.0 s video: it starts at or after the video's end "
+            f"({video}); choose a window inside the video") in err
+    assert "failures.jsonl" not in err and "gf-predict-" not in err
+    assert gf_main([*args, "--video", str(video), "--start", "1", "--end", "3"]) == 2  # 1 s past the end
+    assert "it ends 1.000 s after the video's end (more than the tolerance of 0.5 s)" in capsys.readouterr().err
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(np.random.default_rng(0).bytes(3000))
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    for path, reason in ((broken, "cannot decode: decord:"), (empty, "empty file (0 bytes)")):
+        assert gf_main([*args, "--video", str(path)]) == 3
+        err = capsys.readouterr().err
+        line = [x for x in err.splitlines() if x.startswith("gf predict: error:")]
+        assert len(line) == 1 and line[0].startswith(f"gf predict: error: video {path}: {reason}"), err
+        assert "failures.jsonl" not in err and "gf-predict-" not in err
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--start", "nan", "--end", "1"], r"--start must be a finite number >= 0 \(seconds from the video's first "
+                                       r"frame\), got nan"),
+    (["--start", "-1", "--end", "1"], r"--start must be a finite number >= 0 .*got -1\.0"),
+    (["--start", "0", "--end", "inf"], r"--end must be a finite number > 0 \(after --start 0\), got inf"),
+    (["--start", "1.5", "--end", "1.5"], r"--end must be a finite number > 1\.5 \(after --start 1\.5\), got 1\.5"),
+    (["--start", "2", "--end", "1"], r"--end must be a finite number > 2 .*got 1\.0"),
+    (["--start", "1"], r"give both --start and --end \(seconds\), or neither"),
+    (["--device", "gpu0"], r"--device 'gpu0' is not a torch device"),
+])
+def test_predict_checks_window_and_device_before_loading_anything(trained, flags, match, capsys, monkeypatch):
+    from gf.models import zoo
+
+    root, cfg, videos, ids = trained
+    monkeypatch.setattr(zoo, "resolve_checkpoint", lambda *a, **k: pytest.fail("loaded the checkpoint first"))
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, *flags]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_plot_never_replaces_the_weights_nor_sits_over_an_input(tmp_path):
+    from gf.common.errors import ConfigError
+    from gf.inference.predict import check_plot_path
+
+    video, ckpt, weights = (tmp_path / n for n in ("v.mp4", "c.pth", "w.safetensors"))
+    for path in (video, ckpt, weights):
+        path.write_bytes(b"mine")
+    with pytest.raises(ConfigError, match=r"--plot .*w\.safetensors is the same file as --weights"):
+        check_plot_path(weights, [video, ckpt, weights])
+    hard = tmp_path / "hard.png"
+    os.link(ckpt, hard)  # another name for the checkpoint
+    with pytest.raises(ConfigError, match=r"--plot .*hard\.png is the same file as --checkpoint"):
+        check_plot_path(hard, [video, ckpt, None])
+    check_plot_path(tmp_path / "new.png", [video, ckpt, None])  # a new file: fine
+    assert [p.read_bytes() for p in (video, ckpt, weights)] == [b"mine"] * 3

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from gf.common.errors import DataFileError, DatasetError, RegistryError
-from gf.common.io import atomic_write, check_plain_name, torch_load_safe
+from gf.common.io import atomic_write, check_plain_name, load_npy_safe, torch_load_safe
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 
@@ -380,7 +380,12 @@ class HDF5Store(FeatureStore):
         return _State(index, file=fh, dataset=feats)
 
     def _read(self, state: _State, location: int) -> np.ndarray:
-        return state.dataset[location]
+        try:
+            return state.dataset[location]
+        except (OSError, ValueError) as e:  # h5py: a chunk that cannot be read or decompressed
+            raise DataFileError(f"{self._path}: row {location} of dataset {self.features!r} cannot be read: the "
+                                f"file is truncated or damaged ({str(e).strip()[:200]}). Produce or copy it "
+                                f"again.") from None
 
     @property
     def feature_dim(self) -> int:
@@ -397,7 +402,8 @@ class HDF5Store(FeatureStore):
 # ---------------------------------------------------------------------------------------
 @registry.register_feature_store("npy")
 class NpyFolderStore(FeatureStore):
-    """One ``<dir>/<key>.npy`` per key, read with ``np.load(mmap_mode="r")``.
+    """One ``<dir>/<key>.npy`` per key, memory-mapped by :func:`~gf.common.io.load_npy_safe`
+    (numbers only: a file holding pickled objects is refused, a truncated one called so).
 
     The key list is the folder listing taken once per process, so lookups never build a
     path from an unchecked key; a key that could not be a file name in the folder (``..``,
@@ -425,10 +431,7 @@ class NpyFolderStore(FeatureStore):
         return _State(index)
 
     def _read(self, state: _State, location: str) -> np.ndarray:
-        try:
-            return np.load(location, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise DataFileError(f"{location}: not a readable .npy array: {e}") from e
+        return load_npy_safe(location, what="feature file", mmap=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -476,10 +479,7 @@ def npy_bytes(value: Any, key: str) -> bytes:
 
 
 def _load_npy_bytes(data: bytes, where: str) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as e:
-        raise DataFileError(f"{where}: not a readable .npy array: {e}") from e
+    return load_npy_safe(data, where=where, what="feature member")
 
 
 def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
@@ -573,9 +573,14 @@ class WebDatasetStore(FeatureStore):
         if fh is None:
             fh = state.files[shard_no] = open(self.shards[shard_no], "rb", buffering=0)
         data = os.pread(fh.fileno(), size, offset)
-        if len(data) != size:
-            raise DataFileError(f"{self.shards[shard_no]}: truncated member at offset {offset}")
-        return _load_npy_bytes(data, f"{self.shards[shard_no]} @ {offset}")
+        try:
+            if len(data) != size:
+                raise DataFileError(f"{self.shards[shard_no]}: the shard is truncated: the member at byte {offset} "
+                                    f"needs {size} bytes, {len(data)} are left. Produce or copy the shard again.")
+            return _load_npy_bytes(data, f"{self.shards[shard_no]} (member at byte {offset})")
+        except DataFileError as e:  # name the key: the one lookup that is worth a scan of the index
+            key = next((k for k, loc in state.index.items() if loc == location), None)
+            raise DataFileError(f"feature key {key!r}: {e}") from None
 
 
 def write_webdataset_shards(

@@ -189,6 +189,13 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         args["input_size"] = (3, int(input_size), int(input_size))
     config = resolve_model_data_config(model, args=args or None)
     transform = create_transform(**config, is_training=False)
-    with torch.inference_mode():
-        dim = int(model(torch.zeros(1, *config["input_size"], device=device)).shape[-1])
+    try:
+        with torch.inference_mode():
+            dim = int(model(torch.zeros(1, *config["input_size"], device=device)).shape[-1])
+    except RuntimeError as e:  # e.g. an input smaller than the network's downsampling
+        if not input_size:
+            raise
+        raise ConfigError(f"--input-size {input_size}: {name} cannot run on {input_size}x{input_size} images "
+                          f"({str(e).strip().splitlines()[0][:200]}); use a larger size, or leave --input-size "
+                          f"out for the model's own {tuple(model.pretrained_cfg.get('input_size', ()))}") from None
     return Backbone(model, transform, data_config_json(config), source, dim, name)

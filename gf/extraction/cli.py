@@ -67,13 +67,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
 
 
+def _check_report_path(args) -> None:
+    """``--report`` never replaces the stores it compares, nor a file that is not a report
+    of ``gf extract --verify`` (a rerun replaces its own report)."""
+    from gf.common.io import check_outputs_apart, check_replaceable
+    from gf.extraction.verify import is_verify_report
+
+    check_outputs_apart({"--report": args.report}, {"--out": args.out, "--verify": args.verify},
+                        command="gf extract --verify")
+    check_replaceable(args.report, "--report", owned=is_verify_report, command="gf extract --verify",
+                      kind="JSON file")
+
+
 def _verify(args) -> int:
     from gf.common.io import atomic_write_json
+    from gf.extraction.extract import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
     extra = [name for name in ("videos", "backbone", "windows", "weights") if getattr(args, name, None)]
     if extra:
         raise ConfigError(f"--verify compares existing features; drop --{extra[0]}")
+    check_number_option("--min-cosine", args.min_cosine, -1, maximum=1)
+    if args.report:
+        _check_report_path(args)
     kw = {"features": args.reference_dataset} if args.reference_dataset else {}
     output = open_any_store(args.out)
     reference = open_any_store(args.verify, args.reference_format, **kw)

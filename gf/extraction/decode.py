@@ -64,6 +64,12 @@ class Deadline:
             raise VideoTimeout(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
 
 
+def seconds(value: float) -> str:
+    """A duration for messages: up to 3 decimals, at least one (``4.0``, ``2.04``)."""
+    text = f"{value:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return (text[0] if text else type(e).__name__)[:300]
@@ -198,14 +204,14 @@ def resolve_window(start: Optional[float], end: Optional[float], duration: float
     """
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
+    outside = f"window {s:g}-{e:g} s is outside the {seconds(duration)} s video"
     if s >= duration:
-        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s starts at or after its end "
-                            f"(duration {duration:.3f} s)")
+        raise DecodeFailure(f"{outside}: it starts at or after the video's end")
     if e > duration + tolerance:
-        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s ends {e - duration:.3f} s after its end "
-                            f"(duration {duration:.3f} s; tolerance {tolerance:g} s)")
+        raise DecodeFailure(f"{outside}: it ends {e - duration:.3f} s after the video's end (more than the "
+                            f"tolerance of {tolerance:g} s)")
     if s < -tolerance:
-        raise DecodeFailure(f"window outside the video: [{s:g}, {e:g}] s starts before 0")
+        raise DecodeFailure(f"{outside}: it starts before 0")
     return max(s, 0.0), min(e, duration)
 
 

@@ -15,6 +15,7 @@ list. Failed keys are not stored, so the next run tries them again.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -25,10 +26,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
+from gf.common.utils import finite_number
 from gf.extraction import decode
 from gf.extraction.sources import Job, make_jobs
 
-__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset"]
+__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "check_device", "check_int_option",
+           "check_number_option", "describe_failure", "failure_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,54 @@ def _worker_init(_worker_id: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# options: every number checked before anything is read or written
+# ---------------------------------------------------------------------------------------
+#: torch.manual_seed takes 0 .. 2**64 - 1
+MAX_SEED = 2 ** 64 - 1
+
+
+def check_int_option(option: str, value: Any, minimum: int, maximum: Optional[int] = None, note: str = "") -> int:
+    """``value`` if it is an integer in ``[minimum, maximum]``, else a ConfigError naming
+    ``option``, the value and the range (``note`` says what a bound means, e.g. "0 = ...")."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum and \
+        (maximum is None or value <= maximum)
+    if not ok:
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(f"{option} must be an integer {bounds}{note}, got {value!r}")
+    return int(value)
+
+
+def check_number_option(option: str, value: Any, minimum: float, *, exclusive: bool = False,
+                        maximum: Optional[float] = None, note: str = "") -> float:
+    """``value`` as a float if it is a finite number ``>= minimum`` (``> minimum`` when
+    ``exclusive``) and ``<= maximum``, else a ConfigError naming ``option``, the value and
+    the range. NaN and infinity are refused: a NaN passes every ``<`` test unnoticed."""
+    number = finite_number(value)
+    ok = number is not None and (number > minimum if exclusive else number >= minimum) and \
+        (maximum is None or number <= maximum)
+    if not ok:
+        bounds = f"{'>' if exclusive else '>='} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        raise ConfigError(f"{option} must be a finite number {bounds}{note}, got {value!r}")
+    return float(number)
+
+
+def check_device(device: Optional[str]) -> None:
+    """A device torch knows, and that this machine has (checked before any output is made)."""
+    import torch
+
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"--device {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index or 0) >= count:
+            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s); use cpu"
+                              + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
+
+
 def _check_options(o: ExtractOptions) -> ExtractOptions:
     from gf.extraction.writers import normalise_format
 
@@ -136,26 +187,55 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
         raise ConfigError("give --num-frames or --fps, not both")
     if o.num_frames is None and o.fps is None:
         o.num_frames = DEFAULT_NUM_FRAMES
-    if o.num_frames is not None and (not isinstance(o.num_frames, int) or o.num_frames < 1):
-        raise ConfigError(f"--num-frames must be an integer >= 1, got {o.num_frames!r}")
-    if o.fps is not None and not (o.fps > 0):
-        raise ConfigError(f"--fps must be > 0, got {o.fps!r}")
+    if o.num_frames is not None:
+        o.num_frames = check_int_option("--num-frames", o.num_frames, 1)
+    if o.fps is not None:
+        o.fps = check_number_option("--fps", o.fps, 0, exclusive=True)
     o.format = normalise_format(o.format)
     if o.format == "hdf5" and o.fps is not None:
         raise ConfigError("--format h5 stores one [N, T, D] array, so every sample needs the same T: use "
                           "--num-frames (or --format webdataset/pth/npy with --fps)")
-    for name in ("batch_size", "shard_size"):
-        if not isinstance(getattr(o, name), int) or getattr(o, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {getattr(o, name)!r}")
-    if not isinstance(o.workers, int) or o.workers < 0:
-        raise ConfigError(f"--workers must be an integer >= 0 (0 = decode in this process), got {o.workers!r}")
-    if o.window_tolerance < 0:
-        raise ConfigError(f"--window-tolerance must be >= 0, got {o.window_tolerance!r}")
+    o.batch_size = check_int_option("--batch-size", o.batch_size, 1)
+    o.shard_size = check_int_option("--shard-size", o.shard_size, 1)
+    o.workers = check_int_option("--workers", o.workers, 0, note=" (0 = decode in this process)")
+    o.seed = check_int_option("--seed", o.seed, 0, MAX_SEED)
+    o.window_tolerance = check_number_option("--window-tolerance", o.window_tolerance, 0)
+    if o.timeout is not None:
+        o.timeout = check_number_option("--timeout-per-video", o.timeout, 0, note=" (0 = no limit)")
+    if o.input_size is not None:
+        o.input_size = check_int_option("--input-size", o.input_size, 1, note=" pixels")
+    check_device(o.device)
     if o.weights and not os.path.isfile(o.weights):
         from gf.common.errors import CheckpointNotFoundError
 
         raise CheckpointNotFoundError(f"--weights {o.weights}: no such file")
     return o
+
+
+def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
+    """Refuse an ``--out`` that could destroy what the user owns, before it is created:
+    one that is an input or holds one (a video, the list, a windows file, the weights),
+    a file, or an existing folder that gf extract did not make (no ``features.json``)
+    and is not empty. Returns whether ``--out`` exists."""
+    from gf.common.io import check_outputs_apart, is_gf_leftover
+    from gf.extraction.recipe import RECIPE_NAME, read_recipe
+
+    inputs = [("--videos", o.videos), ("--weights", o.weights)]
+    inputs += [("--windows", w) for w in o.windows or ()]
+    inputs += [(f"video {job.source} of --videos", job.path) for job in jobs]
+    check_outputs_apart([("--out", o.out)], inputs, command="gf extract")
+    if not os.path.lexists(o.out):
+        return False
+    if not os.path.isdir(o.out):
+        raise ConfigError(f"--out {o.out} is a file; gf extract writes a folder. Choose another --out.")
+    if read_recipe(o.out) is None:
+        content = sorted(name for name in os.listdir(o.out) if not is_gf_leftover(name))
+        if content:
+            raise ConfigError(
+                f"--out {o.out} holds files but no {RECIPE_NAME} (e.g. {content[0]}): it is not a folder gf extract "
+                f"made, so its files are not gf extract's to write among or replace. Give a new or empty folder "
+                f"(or an earlier gf extract output to resume it).")
+    return True
 
 
 def _write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
@@ -171,25 +251,63 @@ def _write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
     atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))
 
 
+def _bookkeeping() -> tuple:
+    """Files of an output folder that are not features: the recipe, the shard index, the lists."""
+    from gf.extraction.recipe import RECIPE_NAME
+    from gf.extraction.writers import SHARD_INDEX
+
+    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME
+
+
+def _holds_features(out: str) -> bool:
+    """Whether ``out`` holds anything but gf extract's bookkeeping (recipe, shard index,
+    failure lists, lock, temporary files, empty metadata folders), in any format. Why not
+    ask the writer: a rerun may name another format than the one the folder was made with."""
+    from gf.common.io import is_gf_leftover
+
+    bookkeeping = _bookkeeping()
+    for dirpath, _, filenames in os.walk(out):
+        top = dirpath == out
+        if any(not (is_gf_leftover(n) or (top and n in bookkeeping)) for n in filenames):
+            return True
+    return False
+
+
+def _remove_bookkeeping(out: str) -> bool:
+    """Remove gf extract's own files from an ``out`` that holds no features (a run that
+    created it failed or was stopped before storing a sample); returns whether it did.
+    Why: the folder would keep a recipe that nothing follows. The caller removes the
+    folder itself once its lock is released (``os.rmdir``: only if nothing else is there)."""
+    if _holds_features(out):
+        return False
+    for name in _bookkeeping():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(out, name))
+    return True
+
+
 def extract(options: ExtractOptions) -> ExtractSummary:
     """Run an extraction (see the module doc); returns the summary, failures included.
 
     Raises a :class:`~gf.common.errors.GfError` only for input that stops the whole run
-    (options, the videos folder, a windows file, a recipe mismatch); per-video failures
-    are in ``summary.failures``.
+    (options, the videos folder, a windows file, an ``--out`` that is not gf extract's, a
+    recipe mismatch); per-video failures are in ``summary.failures``. Everything that can be
+    refused is checked before ``--out`` is created, and a run that stops before storing a
+    sample removes the ``--out`` it created, so a refused or failed command leaves nothing
+    behind that the corrected rerun would trip over.
     """
     import torch
-    from tqdm import tqdm
 
     from gf.common.download import sha256sum
-    from gf.common.io import output_lock, remove_stale_temp_files
+    from gf.common.io import output_lock
     from gf.extraction.backbone import create_backbone
-    from gf.extraction.recipe import RECIPE_NAME, check_or_write_recipe, make_recipe, read_recipe
-    from gf.extraction.writers import check_keys, make_writer
+    from gf.extraction.recipe import make_recipe
+    from gf.extraction.writers import check_keys
 
     o = _check_options(options)
     jobs, failures = make_jobs(o.videos, o.windows)
     check_keys([k for job in jobs for k, _, _ in job.windows], o.format)
+    existed = _check_output(o, jobs)
     device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
     backbone = create_backbone(o.backbone, weights=o.weights, pretrained=o.pretrained, seed=o.seed,
                                input_size=o.input_size, device=device)
@@ -197,99 +315,140 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     recipe = make_recipe(backbone=backbone, num_frames=o.num_frames, fps=o.fps, windows=windows_id,
                          window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size)
     summary = ExtractSummary(out=o.out)
-    os.makedirs(o.out, exist_ok=True)
-    with output_lock(o.out, "gf extract"):
-        remove_stale_temp_files(o.out)
-        writer = make_writer(o.out, o.format, o.shard_size)
-        if read_recipe(o.out) is None:
-            foreign = writer.foreign_files()
-            if foreign:
-                raise ConfigError(f"{o.out} holds feature files without a {RECIPE_NAME} (e.g. {foreign[0]}): not "
-                                  f"written by gf extract, so a rerun cannot tell what they are. Use another --out.")
-        check_or_write_recipe(o.out, recipe)
-        done = writer.completed()
-        pending: List[Job] = []
-        for job in jobs:
-            todo = [w for w in job.windows if w[0] not in done]
-            summary.skipped += len(job.windows) - len(todo)
-            if todo:
-                pending.append(Job(job.path, job.source, job.video_id, todo))
-        failures = [f for f in failures if f["key"] not in done]
-        summary.total = sum(len(j.windows) for j in pending) + len(failures)
-        if summary.skipped:
-            logger.info("%s: %d samples already stored, skipped", o.out, summary.skipped)
-
-        dataset = FrameDataset(pending, backbone.transform, num_frames=o.num_frames, fps=o.fps,
-                               timeout=o.timeout, tolerance=o.window_tolerance)
-        loader = None
-        if pending:
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_size=None, shuffle=False, num_workers=o.workers, collate_fn=_identity,
-                worker_init_fn=_worker_init if o.workers else None, pin_memory=device.startswith("cuda"),
-                prefetch_factor=2 if o.workers else None, persistent_workers=False)
-        bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
-                   file=sys.stderr, dynamic_ncols=True)
-        buffer: List[Dict[str, Any]] = []
-        t0 = time.perf_counter()
-
-        def run_backbone(items: List[Dict[str, Any]]) -> None:
-            frames = torch.cat([it["frames"] for it in items])
-            outs = []
-            with torch.inference_mode():
-                for s in range(0, len(frames), o.batch_size):
-                    chunk = frames[s:s + o.batch_size].to(device, non_blocking=True)
-                    outs.append(backbone.model(chunk).float().cpu())
-            feats = torch.cat(outs).numpy()
-            offset = 0
-            for it in items:
-                job = pending[it["index"]]
-                n = len(it["frames"])
-                video_feats = feats[offset:offset + n]
-                offset += n
-                for sample in it["samples"]:
-                    if "error" in sample:
-                        continue
-                    meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
-                            "times": sample["times"], "window": sample["window"], **it["info"]}
-                    if "window_used" in sample:
-                        meta["window_used"] = sample["window_used"]
-                    writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
-                    summary.written += 1
-                summary.frames += n
-
-        try:
-            for item in (loader if loader is not None else ()):
-                job = pending[item["index"]]
-                summary.videos += 1
-                if "error" in item:
-                    failures += [{"key": k, "video_id": job.video_id, "source": job.source, "reason": item["error"]}
-                                 for k, _, _ in job.windows]
-                else:
-                    failures += [{"key": s["key"], "video_id": job.video_id, "source": job.source,
-                                  "reason": s["error"]} for s in item["samples"] if "error" in s]
-                    if item["frames"] is not None:
-                        buffer.append(item)
-                        if sum(len(it["frames"]) for it in buffer) >= o.batch_size:
-                            run_backbone(buffer)
-                            buffer = []
-                bar.update(1)
-                bar.set_postfix(failed=len(failures), refresh=False)
-            if buffer:
-                run_backbone(buffer)
-        finally:
-            bar.close()
-            writer.close()  # what was extracted before an error or a Ctrl-C is kept
-            summary.seconds = time.perf_counter() - t0
-            summary.failures = failures
-            _write_failures(o.out, failures)
+    created = not existed and not os.path.lexists(o.out)
+    emptied = False
+    try:
+        with output_lock(o.out, "gf extract"):
+            try:
+                _run(o, jobs, failures, backbone, recipe, device, summary)
+            except BaseException:
+                emptied = created and summary.written == 0 and _remove_bookkeeping(o.out)
+                raise
+    finally:
+        if emptied:  # the lock file is gone now; a folder someone else wrote into stays
+            for folder in (os.path.join(o.out, "meta"), os.path.join(o.out, ".parts"), o.out):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
     return summary
 
 
+def _failure(job: Job, key: str, reason: str, kind: str, window: Optional[tuple] = None) -> Dict[str, Any]:
+    """One line of failures.jsonl; ``kind`` is ``video`` (the file cannot give frames) or
+    ``window`` (this question's window does not fit its video)."""
+    record = {"key": key, "video_id": job.video_id, "source": job.source, "reason": reason, "kind": kind}
+    if window is not None and window[0] is not None:
+        record["window"] = [window[0], window[1]]
+    return record
+
+
+def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], backbone, recipe: Dict[str, Any],
+         device: str, summary: ExtractSummary) -> None:
+    """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write."""
+    import torch
+    from tqdm import tqdm
+
+    from gf.common.io import remove_stale_temp_files
+    from gf.common.workers import iter_loader
+    from gf.extraction.recipe import check_or_write_recipe
+    from gf.extraction.writers import make_writer
+
+    remove_stale_temp_files(o.out)
+    check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
+    writer = make_writer(o.out, o.format, o.shard_size)
+    done = writer.completed()
+    pending: List[Job] = []
+    for job in jobs:
+        todo = [w for w in job.windows if w[0] not in done]
+        summary.skipped += len(job.windows) - len(todo)
+        if todo:
+            pending.append(Job(job.path, job.source, job.video_id, todo))
+    failures = [f for f in failures if f["key"] not in done]
+    summary.total = sum(len(j.windows) for j in pending) + len(failures)
+    if summary.skipped:
+        logger.info("%s: %d samples already stored, skipped", o.out, summary.skipped)
+
+    dataset = FrameDataset(pending, backbone.transform, num_frames=o.num_frames, fps=o.fps,
+                           timeout=o.timeout, tolerance=o.window_tolerance)
+    loader = None
+    if pending:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=None, shuffle=False, num_workers=o.workers, collate_fn=_identity,
+            worker_init_fn=_worker_init if o.workers else None, pin_memory=device.startswith("cuda"),
+            prefetch_factor=2 if o.workers else None, persistent_workers=False)
+    bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
+               file=sys.stderr, dynamic_ncols=True)
+    buffer: List[Dict[str, Any]] = []
+    t0 = time.perf_counter()
+
+    def run_backbone(items: List[Dict[str, Any]]) -> None:
+        frames = torch.cat([it["frames"] for it in items])
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(frames), o.batch_size):
+                chunk = frames[s:s + o.batch_size].to(device, non_blocking=True)
+                outs.append(backbone.model(chunk).float().cpu())
+        feats = torch.cat(outs).numpy()
+        offset = 0
+        for it in items:
+            job = pending[it["index"]]
+            n = len(it["frames"])
+            video_feats = feats[offset:offset + n]
+            offset += n
+            for sample in it["samples"]:
+                if "error" in sample:
+                    continue
+                meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
+                        "times": sample["times"], "window": sample["window"], **it["info"]}
+                if "window_used" in sample:
+                    meta["window_used"] = sample["window_used"]
+                writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
+                summary.written += 1
+            summary.frames += n
+
+    try:
+        for item in (iter_loader(loader) if loader is not None else ()):
+            job = pending[item["index"]]
+            windows = {k: (s, e) for k, s, e in job.windows}
+            summary.videos += 1
+            if "error" in item:
+                failures += [_failure(job, k, item["error"], "video", windows[k]) for k in windows]
+            else:
+                failures += [_failure(job, s["key"], s["error"], "window", windows[s["key"]])
+                             for s in item["samples"] if "error" in s]
+                if item["frames"] is not None:
+                    buffer.append(item)
+                    if sum(len(it["frames"]) for it in buffer) >= o.batch_size:
+                        run_backbone(buffer)
+                        buffer = []
+            bar.update(1)
+            bar.set_postfix(failed=len(failures), refresh=False)
+        if buffer:
+            run_backbone(buffer)
+    finally:
+        bar.close()
+        writer.close()  # what was extracted before an error or a Ctrl-C is kept
+        summary.seconds = time.perf_counter() - t0
+        summary.failures = failures
+        _write_failures(o.out, failures)
+
+
+def describe_failure(failure: Dict[str, Any]) -> str:
+    """One failure as a sentence naming the user's input: the video as listed (or the
+    video id when no file was found), the question id when it is not the video's key,
+    and the reason."""
+    video = failure.get("source") or f"video_id {failure.get('video_id')!r}"
+    key = failure.get("key")
+    question = f"question {key} of " if key is not None and key != failure.get("video_id") else ""
+    return f"{question}{video}: {failure.get('reason')}"
+
+
 def failure_error(summary: ExtractSummary, windows: bool) -> DataFileError:
-    """The error that ends a run with failures: how many, and where the list is."""
+    """The error that ends a run with failures: how many, the first one's reason, and where
+    the list is."""
     what = "questions" if windows else "videos"
+    first = describe_failure(summary.failures[0]) if summary.failures else ""
     return DataFileError(
-        f"{len(summary.failures)} of {summary.total} {what} failed; the reasons are listed in "
+        f"{len(summary.failures)} of {summary.total} {what} failed (the first: {first}); the reasons are listed in "
         f"{os.path.join(summary.out, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
         f"{os.path.join(summary.out, FAILED_KEYS_NAME)}). The other {summary.written} were written; fix or remove "
         f"the failed videos and rerun: stored samples are skipped.")

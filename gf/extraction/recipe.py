@@ -10,6 +10,7 @@ instead of silently mixing two kinds of features.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -25,6 +26,8 @@ RECIPE_VERSION = 1
 
 #: where the features live inside the output folder, per format
 STORE_NAMES = {"webdataset": ".", "npy": ".", "pth": "features.pth", "hdf5": "features.h5"}
+
+logger = logging.getLogger(__name__)
 
 
 def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
@@ -100,16 +103,24 @@ def read_recipe(out: str) -> Optional[Dict[str, Any]]:
     return recipe
 
 
-def check_or_write_recipe(out: str, recipe: Dict[str, Any]) -> Dict[str, Any]:
+def check_or_write_recipe(out: str, recipe: Dict[str, Any], *, stored: bool = True) -> Dict[str, Any]:
     """Write ``recipe`` into a new output folder, or check it against the one already there.
 
-    The check runs before anything is decoded, so a refused rerun costs nothing.
+    The check runs before anything is decoded, so a refused rerun costs nothing. A folder
+    that stores no sample yet (``stored=False``: an earlier run failed or was stopped before
+    writing one) has nothing a new recipe could mix with, so its recipe is replaced rather
+    than refused: a run corrected after a failure is not locked out by the failed one.
     """
     old = read_recipe(out)
     if old is None:
         atomic_write_json(os.path.join(out, RECIPE_NAME), recipe)
         return recipe
     diff = _differences(identity(old), identity(recipe))
+    if diff and not stored:
+        logger.info("%s: no features stored yet; the recipe of the earlier run is replaced (%s)", out,
+                    "; ".join(diff[:3]))
+        atomic_write_json(os.path.join(out, RECIPE_NAME), recipe)
+        return recipe
     if diff:
         shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
         raise ConfigError(

@@ -158,7 +158,8 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
     for w in read_windows(windows_files):
         if w.video_id not in by_id:
             failures.append({"key": w.key, "video_id": w.video_id, "source": None,
-                             "reason": f"no video file for video_id {w.video_id!r} under --videos {videos}"})
+                             "reason": f"no video file for video_id {w.video_id!r} under --videos {videos}",
+                             "kind": "no-video", "window": [w.start, w.end]})
             continue
         if w.video_id not in jobs:
             path, source = by_id[w.video_id]

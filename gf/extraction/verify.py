@@ -9,16 +9,28 @@ by amounts that depend on their scale, while their direction is what a model use
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from gf.common.errors import ConfigError
+__all__ = ["VerifyReport", "verify_features", "open_any_store", "is_verify_report", "REPORT_MARK"]
 
-__all__ = ["VerifyReport", "verify_features", "open_any_store"]
+#: ``written_by`` of a ``--report`` file: what marks it as gf's to replace on a rerun.
+REPORT_MARK = "gf extract --verify"
+
+
+def is_verify_report(path) -> bool:
+    """Whether ``path`` is a report ``gf extract --verify --report`` wrote (its mark)."""
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("written_by") == REPORT_MARK
 
 
 def open_any_store(path: str, fmt: Optional[str] = None, **kw):
@@ -84,7 +96,7 @@ class VerifyReport:
         }
 
     def to_json(self) -> Dict[str, Any]:
-        return {"summary": self.summary(), "only_in_output": self.only_output,
+        return {"written_by": REPORT_MARK, "summary": self.summary(), "only_in_output": self.only_output,
                 "only_in_reference": self.only_reference, "per_key": self.per_key}
 
     def format(self, limit: int = 10) -> str:
@@ -118,8 +130,9 @@ def verify_features(output, reference, *, min_cosine: float = 0.99) -> VerifyRep
     cosine similarity; when only T differs, the cosine of the frame-averaged vectors
     (reported, but the key still counts as a mismatch); when D differs, no cosine.
     """
-    if not (isinstance(min_cosine, (int, float)) and -1 <= min_cosine <= 1 and not math.isnan(min_cosine)):
-        raise ConfigError(f"--min-cosine must be in [-1, 1], got {min_cosine!r}")
+    from gf.extraction.extract import check_number_option
+
+    check_number_option("--min-cosine", min_cosine, -1, maximum=1)
     out_keys, ref_keys = output.keys(), reference.keys()
     ref_set, out_set = set(ref_keys), set(out_keys)
     report = VerifyReport(str(output.path), str(reference.path), float(min_cosine))

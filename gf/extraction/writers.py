@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterable, List, Set, Tuple
 import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
+from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json, load_npy_safe
 from gf.datasets.feature_stores import decode_wds_key, encode_wds_key, npy_bytes
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
@@ -82,14 +82,6 @@ class FeatureWriter:
 
     def close(self) -> None:
         pass
-
-    def foreign_files(self) -> List[str]:
-        """Feature files in ``out``, checked when it has no recipe: gf extract writes the
-        recipe before any feature, so these are another tool's."""
-        names = []
-        for pattern in ("*.tar", "*.npy", "*.pth", "*.pt", "*.h5", "*.hdf5"):
-            names += glob.glob(os.path.join(glob.escape(self.out), pattern))
-        return sorted(names)
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,7 +234,7 @@ class GatheredWriter(FeatureWriter):
         meta_path = os.path.join(self.out, "frames.json")
         meta = load_json(meta_path, "frame metadata") if os.path.exists(meta_path) else {}
         for key, path in parts.items():
-            arrays[key] = np.load(path, allow_pickle=False)
+            arrays[key] = load_npy_safe(path, what="staged feature part")
             meta_file = path[:-4] + ".json"
             meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
         keys = list(arrays)

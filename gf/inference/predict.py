@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
 from gf.common.utils import PathLike
 
-__all__ = ["Event", "VideoAnswer", "answer_video", "extraction_options", "plot_timeline"]
+__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_window", "extraction_options",
+           "plot_timeline"]
 
 
 @dataclass
@@ -96,19 +97,41 @@ def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike
                           progress=False, **options)
 
 
+def check_window(start: Optional[float], end: Optional[float]) -> None:
+    """``--start``/``--end``: both or neither, finite seconds, ``0 <= start < end``. Checked
+    before anything is loaded, so the message names the options, not a temporary file."""
+    from gf.extraction.extract import check_number_option
+
+    if start is None and end is None:
+        return
+    if start is None or end is None:
+        raise ConfigError("give both --start and --end (seconds), or neither")
+    check_number_option("--start", start, 0, note=" (seconds from the video's first frame)")
+    check_number_option("--end", end, float(start), exclusive=True, note=f" (after --start {start:g})")
+
+
+def _failure_error(failure: Mapping[str, Any], video: Path, start, end) -> Exception:
+    """Why the video could not be extracted, said about the user's own inputs: the video
+    file, and --start/--end for a window that does not fit it (gf extract's failures list
+    lives in a temporary folder that is gone when this error is shown)."""
+    reason = failure.get("reason")
+    if failure.get("kind") == "window":
+        return ConfigError(f"--start {start:g} --end {end:g}: {reason} ({video}); choose a window inside the video")
+    return DataFileError(f"video {video}: {reason}")
+
+
 def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, device):
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
-    from gf.extraction.extract import extract, failure_error
+    from gf.extraction.extract import extract
     from gf.extraction.recipe import identity, read_recipe
 
+    check_window(start, end)
     key = video.stem
     listing = work / "videos.txt"
     listing.write_text(str(video.absolute()) + "\n")  # not resolved: the key is the name given, link or not
     windows_file = None
-    if start is not None or end is not None:
-        if start is None or end is None:
-            raise ConfigError("give both --start and --end (seconds), or neither")
+    if start is not None:
         windows_file = work / "window.jsonl"
         windows_file.write_text(json.dumps({"question_id": "query", "video_id": key, "start": start, "end": end}))
         key = "query"
@@ -116,7 +139,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
                                  windows_file=str(windows_file) if windows_file else None, device=device)
     summary = extract(options)
     if summary.failures:
-        raise failure_error(summary, windows_file is not None)
+        raise _failure_error(summary.failures[0], video, start, end)
     made = read_recipe(str(work / "features"))
     if identity(made)["backbone"] != identity(recipe)["backbone"]:
         raise CheckpointError(f"the backbone made here ({made['backbone']}) differs from the checkpoint's recipe "
@@ -139,11 +162,13 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     import torch
 
     from gf.common.io import torch_load_safe
+    from gf.extraction.extract import check_device
     from gf.models import zoo
-
     from gf.processors.text import check_question
 
-    check_question(question, options)  # before anything is extracted
+    check_question(question, options)  # before anything is loaded or extracted
+    check_window(start, end)
+    check_device(device)
     video = Path(video)
     if not video.is_file():
         raise DataFileError(f"video {video} not found")
@@ -204,24 +229,20 @@ PLOT_SOFTWARE = "gf predict"
 
 
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
-    """Refuse a ``--plot`` path that is one of the command's inputs, or an existing file that
-    ``gf predict`` did not write (a picture it wrote earlier is replaced). Why: a typo'd
-    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns."""
-    import os
+    """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
+    ``--checkpoint``, ``--weights``, in that order), or an existing file that ``gf predict``
+    did not write (a picture it wrote earlier is replaced). Why: a typo'd ``--plot`` must
+    never overwrite the video, the checkpoint or anything else the user owns."""
+    from gf.common.io import check_outputs_apart, check_replaceable
 
-    from gf.common.errors import ConfigError
-
-    path = Path(path)
-    for source in inputs:
-        if source is not None and Path(source).exists() and path.exists() and os.path.samefile(path, source):
-            raise ConfigError(f"--plot {path} is an input of this command ({source}); choose another path")
-    if path.is_dir():
-        raise ConfigError(f"--plot {path} is a folder; give a .png file path")
-    if path.exists() and not _written_by_predict(path):
-        raise ConfigError(f"--plot {path} exists and was not written by gf predict; delete it or choose another path")
+    labels = ("--video", "--checkpoint", "--weights")
+    check_outputs_apart({"--plot": path}, [(labels[i] if i < len(labels) else "an input", source)
+                                           for i, source in enumerate(inputs)], command="gf predict")
+    check_replaceable(path, "--plot", owned=_written_by_predict, command="gf predict", kind=".png file")
 
 
 def _written_by_predict(path: Path) -> bool:
+    """Whether ``path`` is a PNG whose ``Software`` text says gf predict wrote it."""
     try:
         from PIL import Image
 

@@ -27,6 +27,7 @@ from gf.common.config import save_config
 from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
+from gf.common.workers import gf_worker_errors
 from gf.runners.checkpointer import (check_model_config, load_checkpoint, load_model_weights, restore_rng_state,
                                      save_checkpoint)
 
@@ -266,10 +267,11 @@ class Runner:
                 self.ddp_model.train()
                 self.epoch_stats = {"loss": 0.0, "correct": 0, "count": 0, "batches": 0}
                 self._call("before_epoch")
-                for batch in self.train_loader:
-                    self._run_step(_to_device(batch, self.device))
-                    if max_steps is not None and self.step >= max_steps:
-                        break
+                with gf_worker_errors():  # a worker's GfError as its own one-line message
+                    for batch in self.train_loader:
+                        self._run_step(_to_device(batch, self.device))
+                        if max_steps is not None and self.step >= max_steps:
+                            break
                 self.epoch = epoch
                 self._call("after_epoch")
         finally:
@@ -316,10 +318,11 @@ class Runner:
         records: Dict[str, Dict[str, Any]] = {}
         bar = tqdm(loader, desc=f"eval {split}", disable=not (self.cfg.run.progress and self.is_main),
                    dynamic_ncols=True, leave=False)
-        for batch in bar:
-            batch = _to_device(batch, self.device)
-            with self._autocast():
-                records.update(self.task.valid_step(self.model, batch))
+        with gf_worker_errors():  # a worker's GfError as its own one-line message
+            for batch in bar:
+                batch = _to_device(batch, self.device)
+                with self._autocast():
+                    records.update(self.task.valid_step(self.model, batch))
         merged: Dict[str, Dict[str, Any]] = {}
         for part in dist.all_gather_objects(records):
             overlap = merged.keys() & part.keys()
