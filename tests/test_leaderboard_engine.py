@@ -438,8 +438,10 @@ def test_a_changed_split_is_evaluated_again_and_its_old_results_are_not_shown(bo
     only_a = run_leaderboard(load_manifest(manifest_path), only=["a"], progress=False)
     assert sorted((i.entry, i.split) for i in only_a.computed) == [("a", "val")]
     val_table = next(t for t in assemble_board(manifest.output_dir)["tables"] if t["split"] == "val")
-    assert [r["entry"] for r in val_table["rows"]] == ["a"] and val_table["pending"] == ["b"]  # b's is stale
-    assert any("another version of the split" in n for n in val_table["notes"])
+    assert [(r["entry"], r["kind"]) for r in val_table["rows"]] == [("a", "measured"), ("b", "stale")]
+    assert val_table["rows"][1]["score"] is None and val_table["pairs"] == []  # b's old figure is not shown
+    (stale,) = val_table["stale"]
+    assert stale["entry"] == "b" and "another version of the split" in stale["reason"]
     again = run_leaderboard(load_manifest(manifest_path), progress=False)
     assert sorted((i.entry, i.split) for i in again.computed) == [("b", "val")]
     assert len(again.cached) == 3 and len(count_predictions) == 6

@@ -24,7 +24,15 @@ import pytest
 
 from gf.leaderboards import plots as lb_plots
 from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_scores
-from gf.leaderboards.render import format_figure, render_all, render_csv, render_html, render_json, render_markdown
+from gf.leaderboards.render import (
+    format_figure,
+    md_escape,
+    render_all,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+)
 
 AWKWARD = 'a<b & "c" | *x* </script><!--'
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -938,3 +946,80 @@ def test_the_sensitivity_plot_has_a_panel_per_entry_and_a_bar_per_figure(tmp_pat
     paths = render_all(make_probe_board(), tmp_path / "out")
     assert (tmp_path / "out/plots/synthetic_test_probes.png").read_bytes() == png
     assert tmp_path / "out/plots/synthetic_test_probes.png" in paths["plots"]
+
+
+# ---------------------------------------------------------------------------------------
+# stale rows (a kept result whose inputs changed since: gf.leaderboards.freshness)
+# ---------------------------------------------------------------------------------------
+STALE_REASON = "its checkpoint /runs/b.pth changed (sha256 65e6b87bd81c... then, e749fad5a039... now)"
+STALE_REFRESH = "gf leaderboard run --manifest /work/m.yaml --only old_b"
+
+
+def make_stale_board():
+    """make_board() with a stale row in its first table (after the measured rows)."""
+    board = make_board()
+    table = board["tables"][0]
+    stale = {"entry": "old_b", "kind": "stale", "stale": True, "stale_reason": STALE_REASON, "score": None,
+             "ci": None, "cells": {}, "num_questions": None, "provenance": dict(PROVENANCE, result_key="rk-old")}
+    table["rows"].insert(3, stale)
+    table["stale"] = [{"entry": "old_b", "reason": STALE_REASON, "refresh": STALE_REFRESH, "provenance": {}}]
+    return board
+
+
+def test_a_stale_row_shows_no_figure_in_any_format_and_is_never_best_or_compared(tmp_path):
+    board = make_stale_board()
+    paths = render_all(board, tmp_path / "out")
+    text = paths["markdown"].read_text(encoding="utf-8")
+    md = parse_markdown(text)["synthetic / val"]
+    (row,) = [r for r in md["rows"] if r[0] == "old_b"]
+    assert row[1:4] == ["n/a"] * 3 and row[-1] == "stale (see below)"
+    assert [md_unescape(r[0]).removesuffix(" ▼") for r in md["rows"]] == [r["entry"] for r in board["tables"][0]["rows"]]
+    for key, entries in EXPECTED_BOLD["synthetic / val"].items():  # best and bold as without it
+        column = 1 + (["score"] + [c["key"] for c in board["tables"][0]["columns"]]).index(key)
+        assert {md_unescape(r[0]).removesuffix(" ▼") for r in md["rows"] if md_figure(r[column])[1]} == entries
+    assert "Stale (an input changed since the result was computed" in text
+    assert f"- {md_escape(f'old_b: {STALE_REASON}. Refresh: {STALE_REFRESH}')}" in text
+
+    with open(paths["csv"], newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    fields = list(records[0])
+    assert fields[fields.index("source") + 1:fields.index("source") + 3] == ["stale", "stale_reason"]
+    by_entry = {r["entry"]: r for r in records if r["split"] == "val"}
+    assert (by_entry["old_b"]["kind"], by_entry["old_b"]["stale"], by_entry["old_b"]["score"]) == ("stale", "true", "")
+    assert by_entry["old_b"]["stale_reason"] == STALE_REASON and by_entry["demo_sup"]["stale"] == "false"
+    assert "stale" not in render_csv(make_board()).splitlines()[0]  # a board without one: as before
+    assert json.loads(paths["json"].read_text(encoding="utf-8")) == board
+    assert json.loads(parse_html(paths["html"].read_text(encoding="utf-8")).scripts["gf-board"]) == board
+    if NODE is not None:
+        (tmp_path / "dom.js").write_text(NODE_DOM)
+        built = json.loads(subprocess.run([NODE, str(tmp_path / "dom.js"), str(paths["html"])], capture_output=True,
+                                          text=True, timeout=60, check=True).stdout)
+        (shown,) = [r for r in built["rows"] if r["entry"] == "old_b"]
+        assert shown["cells"]["score"] == "n/a" and shown["cells"]["source"] == "stale (see below)"
+        assert dict(built["lists"])["stale"] == [f"old_b: {STALE_REASON}. Refresh: {STALE_REFRESH}"]
+
+
+# ---------------------------------------------------------------------------------------
+# the page's stylesheet and script are files, inlined
+# ---------------------------------------------------------------------------------------
+def test_the_pages_stylesheet_and_script_are_the_asset_files_inlined_and_allowed_by_hash():
+    import base64
+    import hashlib
+    from importlib import resources
+
+    import gf.leaderboards
+
+    folder = resources.files("gf.leaderboards") / "assets"
+    css, script = ((folder / name).read_text(encoding="utf-8").strip() for name in ("board.css", "board.js"))
+    page = render_html(make_board(), {})
+    assert re.search(r"<style>(.*?)</style>", page, re.S).group(1) == css
+    assert parse_html(page).scripts["inline"] == script
+    for text, directive in ((css, "style-src"), (script, "script-src")):
+        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+        assert f"{directive} 'sha256-{digest}'" in page
+    package = Path(gf.leaderboards.__file__).parent
+    for source in package.glob("*.py"):  # no CSS or JavaScript left in Python strings
+        code = source.read_text(encoding="utf-8")
+        assert "border-collapse" not in code and "createElement" not in code and "function (" not in code, source
+    for name in ("render.py", "engine.py"):
+        assert len((package / name).read_text(encoding="utf-8").splitlines()) < 600, name

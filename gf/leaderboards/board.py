@@ -18,6 +18,14 @@ those of two single checkpoints the tests of :mod:`.stats`, with Holm across all
 
 A table of a benchmark with ``probes:`` also holds ``probes``, its temporal sensitivity
 table (:mod:`.probe_table`); a table without probes is exactly as before.
+
+Only current results become figures. Each kept result is checked against its inputs (its
+checkpoint or predictions file, its config files, what the manifest says of it, its own
+predictions and report, and the split it was computed on; :mod:`.freshness`): one that no
+longer matches is listed in the table's ``stale`` (what changed, and the command that
+evaluates it again), and an entry with no current result but a stale one gets a row of
+kind ``stale`` with no figures, after the measured rows: never bold, never ranked, never
+in a pair. A seed group's stale seeds are left out of its row like unfinished ones.
 """
 from __future__ import annotations
 
@@ -29,9 +37,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.common.errors import EvaluationError
+from gf.common.errors import GfError
 from gf.common.io import load_json
 from gf.common.utils import PathLike
+from gf.leaderboards.freshness import ResultCheck, question_problems, read_done
 from gf.leaderboards.results import ResultPaths, read_json_or_none, split_file
 from gf.leaderboards.stats import QuestionOutcomes
 
@@ -46,11 +55,10 @@ _TOLERANCE = 1e-6
 
 
 def load_saved_manifest(root: PathLike) -> Dict[str, Any]:
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        raise EvaluationError(f"{root} holds no leaderboard (no manifest.json): run `gf leaderboard run --manifest "
-                              f"M` first, or give the folder it wrote")
-    return load_json(path, "leaderboard manifest record")["manifest"]
+    """The manifest the last run of the leaderboard in ``root`` read (``Manifest.to_dict()`` form)."""
+    from gf.leaderboards.folder import load_saved_record
+
+    return load_saved_record(root)["manifest"]
 
 
 def _entries_for(manifest: Mapping[str, Any], benchmark: str, split: str) -> List[Mapping[str, Any]]:
@@ -84,16 +92,20 @@ class _Measured:
     results: List[_Result]
 
 
-def _load_result(root: Path, name: str, seed: Optional[int], benchmark: str, split: str,
+def _load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: str, split: str,
                  split_record: Optional[Mapping[str, Any]], table: Dict[str, Any], probe: Optional[str] = None,
                  probe_seed: Optional[int] = None) -> Optional[_Result]:
     """A finished, current result (under ``probe``, if given); else None, with the entry (and
-    seed, and probe) listed as failed or pending in ``table``."""
+    seed, and probe) listed in ``table`` as failed, pending or stale (a kept result whose
+    inputs or files changed since, or that was computed on another version of the split:
+    :mod:`.freshness`)."""
     label = name if seed is None else f"{name} (seed {seed})"
     if probe is not None:
         label += f" under {probe}"
-    paths = ResultPaths(root, name, benchmark, split, seed=seed, probe=probe, probe_seed=probe_seed)
-    done = paths.done_record()
+    paths = ResultPaths(check.root, name, benchmark, split, seed=seed, probe=probe, probe_seed=probe_seed)
+    done, damaged = read_done(paths)
+    if damaged is not None:
+        return _mark_stale(check, table, label, name, [damaged], None)
     if done is None or split_record is None:
         failed = read_json_or_none(paths.failed, "leaderboard failure record")
         if failed is not None:
@@ -103,29 +115,64 @@ def _load_result(root: Path, name: str, seed: Optional[int], benchmark: str, spl
         return None
     scope = done["provenance"].get("split_fingerprint_scope", "features")
     on_record = split_record.get("annotations_fingerprint" if scope == "annotations" else "fingerprint")
-    if on_record != done["provenance"].get("split_fingerprint"):
-        table["pending"].append(label)  # computed on other annotations/features: wait for the rerun
-        table["notes"].append(f"{label}: its result was computed on another version of the split; rerun "
-                              f"`gf leaderboard run` to evaluate it on this one")
-        return None
-    return _Result(seed=seed, evaluator=done["evaluator"], report=load_json(paths.report, "leaderboard report"),
-                   predictions=load_json(paths.predictions, "leaderboard predictions")["predictions"],
+    problems = [] if on_record == done["provenance"].get("split_fingerprint") else [
+        "its result was computed on another version of the split (a later run evaluated other entries on the "
+        "split as it is now)"]
+    problems += check.problems(paths, done, name, benchmark, split, seed)
+    if not problems:
+        try:
+            report = load_json(paths.report, "leaderboard report")
+            predictions = load_json(paths.predictions, "leaderboard predictions")["predictions"]
+            if split_record.get("videos"):
+                problems += question_problems(predictions, list(split_record["videos"]), paths.predictions)
+        except (GfError, KeyError, TypeError) as error:
+            problems.append(f"its files cannot be read ({error})")
+    if problems:
+        return _mark_stale(check, table, label, name, problems, done)
+    return _Result(seed=seed, evaluator=done["evaluator"], report=report, predictions=predictions,
                    provenance=done["provenance"])
 
 
-def _load(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
-          split_record: Optional[Mapping[str, Any]], table: Dict[str, Any]) -> List[_Measured]:
-    measured = []
+def _mark_stale(check: ResultCheck, table: Dict[str, Any], label: str, name: str, problems: Sequence[str],
+                done: Optional[Mapping[str, Any]]) -> None:
+    """List a kept result that is not current under ``table["stale"]``: what changed, and the
+    command that evaluates it again."""
+    table["stale"].append({"entry": label, "reason": "; ".join(problems), "refresh": check.refresh_command(name),
+                           "provenance": dict((done or {}).get("provenance") or {})})
+    return None
+
+
+def _stale_row(name: str, stale: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The row of an entry none of whose results is current but some are stale: no figures
+    (a figure of inputs that changed is not this entry's), never ranked or compared."""
+    reason = stale[0]["reason"] if len(stale) == 1 else "; ".join(f"{s['entry']}: {s['reason']}" for s in stale)
+    return {"entry": name, "kind": "stale", "stale": True, "stale_reason": reason, "score": None, "ci": None,
+            "cells": {}, "num_questions": None, "provenance": stale[0]["provenance"]}
+
+
+def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split: str,
+          split_record: Optional[Mapping[str, Any]], table: Dict[str, Any]) -> Tuple[List[_Measured], List[Dict]]:
+    """The entries with current results, and the stale rows of those with none."""
+    measured, stale_rows = [], []
     for entry in _entries_for(manifest, benchmark, split):
         seeds = entry.get("seeds") if entry.get("checkpoints") else None
-        results = [r for r in (_load_result(root, entry["name"], seed, benchmark, split, split_record, table)
+        before = len(table["stale"])
+        results = [r for r in (_load_result(check, entry["name"], seed, benchmark, split, split_record, table)
                                for seed in (seeds or [None])) if r is not None]
         if seeds and results and len(results) < len(seeds):
-            table["notes"].append(f"{entry['name']}: {len(results)} of its {len(seeds)} seeds are finished; its "
-                                  f"row is over those (seeds {', '.join(str(r.seed) for r in results)})")
+            table["notes"].append(f"{entry['name']}: {len(results)} of its {len(seeds)} seeds are finished and "
+                                  f"current; its row is over those (seeds {', '.join(str(r.seed) for r in results)})")
+        new = check.new_checkpoints(entry) if seeds else []
+        if new:
+            table["pending"] += [f"{entry['name']} (new checkpoint {path})" for path in new]
+            table["notes"].append(f"{entry['name']}: its checkpoints pattern now also matches {', '.join(new)}, "
+                                  f"which the last run did not evaluate; its row is over its other seeds. Refresh: "
+                                  f"{check.refresh_command(entry['name'])}")
         if results:
             measured.append(_Measured(name=entry["name"], is_group=bool(seeds), results=results))
-    return measured
+        elif len(table["stale"]) > before:
+            stale_rows.append(_stale_row(entry["name"], table["stale"][before:]))
+    return measured, stale_rows
 
 
 def _outcomes(evaluator, records: Mapping[str, Mapping[str, Any]], info: Mapping[str, Any],
@@ -279,7 +326,7 @@ def _group_row(entry: _Measured, evaluator, split_record: Mapping[str, Any], tab
 def _new_table(benchmark: str, split: str) -> Dict[str, Any]:
     return {"id": f"{benchmark}/{split}", "benchmark": benchmark, "split": split, "evaluator": None,
             "score_key": None, "score_label": None, "columns": [], "resampling_unit": None, "rows": [],
-            "pairs": [], "failures": [], "pending": [], "notes": []}
+            "pairs": [], "failures": [], "pending": [], "stale": [], "notes": []}
 
 
 def _set_evaluator(table: Dict[str, Any], measured: Sequence[_Measured], split_record: Optional[Mapping[str, Any]]):
@@ -371,11 +418,11 @@ def _version_note(rows: Sequence[Mapping[str, Any]]) -> Optional[str]:
             + "); rerun the older ones if gf's scoring or model code changed between them")
 
 
-def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
+def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split: str,
            statistics: Mapping[str, Any]) -> Dict[str, Any]:
     table = _new_table(benchmark, split)
-    split_record = read_json_or_none(split_file(root, benchmark, split), "leaderboard split record")
-    measured = _load(manifest, root, benchmark, split, split_record, table)
+    split_record = read_json_or_none(split_file(check.root, benchmark, split), "leaderboard split record")
+    measured, stale_rows = _load(manifest, check, benchmark, split, split_record, table)
     evaluator = _set_evaluator(table, measured, split_record)
     rows, outcomes = [], {}
     for entry in measured:
@@ -391,7 +438,7 @@ def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
         table["notes"].append("pairs with a seed group are tested with the paired two-level bootstrap (its seeds, "
                               "then the table's resampling unit); McNemar's test compares two single checkpoints "
                               "only")
-    table["rows"] = rows + _reported_rows(manifest, table)
+    table["rows"] = rows + stale_rows + _reported_rows(manifest, table)
     note = _version_note(table["rows"])
     if note:
         table["notes"].append(note)
@@ -400,7 +447,7 @@ def _table(manifest: Mapping[str, Any], root: Path, benchmark: str, split: str,
     if manifest["benchmarks"][benchmark].get("probes"):
         from gf.leaderboards.probe_table import sensitivity_table
 
-        table["probes"] = sensitivity_table(manifest, root, table, measured, outcomes, evaluator, split_record,
+        table["probes"] = sensitivity_table(manifest, check, table, measured, outcomes, evaluator, split_record,
                                             statistics)
     return table
 
@@ -409,10 +456,13 @@ def assemble_board(root: PathLike) -> Dict[str, Any]:
     """The board of a leaderboard output folder (schema: ``gf-leaderboard`` version 1)."""
     from datetime import datetime, timezone
 
-    root = Path(root)
-    manifest = load_saved_manifest(root)
+    from gf.leaderboards.folder import load_saved_record
+
+    record = load_saved_record(root)
+    check = ResultCheck(Path(root), record)
+    manifest = record["manifest"]
     statistics = dict(manifest["statistics"])
-    tables = [_table(manifest, root, bname, split, statistics)
+    tables = [_table(manifest, check, bname, split, statistics)
               for bname, bench in manifest["benchmarks"].items() for split in bench["splits"]]
     return {"format": BOARD_FORMAT, "version": BOARD_VERSION, "name": manifest["name"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

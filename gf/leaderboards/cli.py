@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", help="evaluate every entry x benchmark x split of a manifest (cached, resumable), "
                                    "then write the board")
     p.add_argument("--manifest", required=True, help="leaderboard manifest YAML (projects/leaderboards/<name>.yaml)")
-    p.add_argument("--jobs", type=int, default=1, help="evaluate entries in this many processes (default 1)")
+    p.add_argument("--jobs", default="1", help="evaluate entries in this many processes (an integer >= 1; "
+                                               "default 1)")
     p.add_argument("--only", nargs="+", metavar="ENTRY", help="evaluate only these entries (the board shows all)")
     p.add_argument("--shard", metavar="I/N", help="run the I-th (from 0) of N disjoint parts of the work, e.g. "
                                                   "${SLURM_ARRAY_TASK_ID}/4; shards share the output folder")
@@ -25,11 +26,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (plugin benchmarks)")
 
 
+def _jobs(text: str) -> int:
+    """``--jobs`` as an integer >= 1 (read here, not by argparse, so that a bad value is a
+    ConfigError naming the option, the value and the range)."""
+    from gf.common.errors import ConfigError
+    from gf.leaderboards.engine import check_jobs
+
+    try:
+        return check_jobs(int(str(text).strip()))
+    except ValueError:  # not a number, or one out of range (ConfigError is a ValueError)
+        raise ConfigError(f"--jobs must be an integer >= 1 (the number of processes), got {text!r}") from None
+
+
 def _render(root: Path) -> None:
     from gf.leaderboards.board import assemble_board
-    from gf.leaderboards.engine import hold_board
+    from gf.leaderboards.folder import hold_board, load_saved_record
     from gf.leaderboards.render import render_all, render_markdown
 
+    load_saved_record(root)  # a folder without a leaderboard is refused before the lock would create it
     with hold_board(root):
         board = assemble_board(root)
         written = render_all(board, root)
@@ -40,7 +54,7 @@ def _render(root: Path) -> None:
 
 def run(args) -> int:
     from gf.common.config import load_plugins
-    from gf.common.errors import ConfigError, EvaluationError
+    from gf.common.errors import EvaluationError
 
     load_plugins(args.plugins or [])
     if args.leaderboard_command == "show":
@@ -49,13 +63,12 @@ def run(args) -> int:
     from gf.leaderboards.engine import one_line, parse_shard, run_leaderboard
     from gf.leaderboards.manifest import load_manifest
 
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    jobs = _jobs(args.jobs)  # every option is checked before anything is read or written
+    shard = parse_shard(args.shard) if args.shard is not None else None
     manifest = load_manifest(args.manifest)
     if args.output_dir:
         manifest.output_dir = args.output_dir
-    shard = parse_shard(args.shard) if args.shard else None
-    summary = run_leaderboard(manifest, jobs=args.jobs, only=args.only, shard=shard, progress=not args.no_progress,
+    summary = run_leaderboard(manifest, jobs=jobs, only=args.only, shard=shard, progress=not args.no_progress,
                               plugins=args.plugins or [])
     print(f"[gf] {len(summary.computed)} computed, {len(summary.cached)} already done, "
           f"{len(summary.busy)} being computed by another process, {len(summary.failed)} failed", file=sys.stderr)

@@ -4,7 +4,9 @@ Why the work is organised this way:
 
 * **Cached by what the figures depend on.** Each result is keyed (:mod:`.results`); a
   rerun skips what is done, a killed run resumes with what is not, and a changed
-  checkpoint or split is evaluated again.
+  checkpoint or split is evaluated again. Each result also records its input files and
+  its own files (:mod:`.freshness`), so a damaged one is computed again, an unchanged
+  checkpoint is not hashed again, and the board can tell a stale row from a current one.
 * **One failure is one failure.** An entry that cannot be evaluated (a missing file, a
   checkpoint made for another config, NaN scores) is recorded in its ``failed.json`` with
   its error; the other results go on, and the command ends non-zero naming the failures.
@@ -29,32 +31,37 @@ Why the work is organised this way:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import time
 import traceback
 import uuid
-from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
-from gf.common.io import atomic_write_json
+from gf.common.io import load_json
 from gf.common.utils import utc_now
-from gf.leaderboards.manifest import Manifest, manifest_from_dict
+from gf.leaderboards.freshness import (
+    SOURCE_ROLES,
+    FileHashes,
+    file_problems,
+    question_problems,
+    read_done,
+    result_files,
+    spec_hash,
+)
+from gf.leaderboards.manifest import Manifest
 from gf.leaderboards.prediction_files import read_predictions
-from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, read_json_or_none, result_key, split_file
+from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, result_key
+from gf.leaderboards.split_records import SplitRecords
 from gf.leaderboards.text_pool import FrozenTextEncoderPool
 
-__all__ = ["RunSummary", "WorkItem", "parse_shard", "plan", "run_leaderboard", "select_shard"]
+__all__ = ["RunSummary", "WorkItem", "check_jobs", "check_shard", "parse_shard", "plan", "run_leaderboard",
+           "select_shard"]
 
 logger = logging.getLogger("gf.leaderboard")
-
-#: What the board needs from a builder's info() to re-score without the data.
-_INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
-
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -98,15 +105,41 @@ class RunSummary:
         self.failed.update(other.failed)
 
 
+def check_jobs(jobs: Any, option: str = "--jobs") -> int:
+    """``jobs`` as the number of processes to use: an integer >= 1, else a ConfigError naming
+    the option, the value and the range."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"{option} must be an integer >= 1 (the number of processes), got {jobs!r}")
+    return jobs
+
+
+def check_shard(shard: Any, text: Optional[str] = None) -> Optional[Tuple[int, int]]:
+    """``(I, N)`` with integers N >= 1 and 0 <= I < N, or None (all the work); ``text``: the
+    option as given, for the message."""
+    if shard is None:
+        return None
+    shown = repr(text) if text is not None else repr(shard)
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise ConfigError(f"--shard must be a pair (I, N) of integers, 0 <= I < N, got {shown}") from None
+    if any(isinstance(x, bool) or not isinstance(x, int) for x in (index, count)):
+        raise ConfigError(f"--shard must be a pair (I, N) of integers, 0 <= I < N, got {shown}")
+    if count < 1:
+        raise ConfigError(f"--shard {shown}: N (the number of shards) must be >= 1")
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard {shown}: I must be in 0..{count - 1} (0 <= I < N; shards are numbered from 0, "
+                          f"as SLURM array ids are)")
+    return index, count
+
+
 def parse_shard(text: str) -> Tuple[int, int]:
     """``"I/N"`` (0 <= I < N) -> (I, N); SLURM arrays count from 0: ``${SLURM_ARRAY_TASK_ID}/N``."""
     try:
         index, count = (int(part) for part in str(text).split("/"))
     except ValueError:
-        raise ConfigError(f"--shard must look like I/N with integers (e.g. 0/4), got {text!r}") from None
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard {text}: need 0 <= I < N (shards are numbered from 0, as SLURM array ids are)")
-    return index, count
+        raise ConfigError(f"--shard must look like I/N with integers, 0 <= I < N (e.g. 0/4), got {text!r}") from None
+    return check_shard((index, count), text)
 
 
 def plan(manifest: Manifest, only: Optional[Sequence[str]] = None) -> List[WorkItem]:
@@ -158,8 +191,9 @@ class Evaluation:
         self._builders: Dict[str, Any] = {}
         self._built: Dict[Tuple[str, str, bool], Any] = {}    # (benchmark, split, features) -> BuiltDataset
         self._fingerprints: Dict[Tuple[str, str, bool], Optional[str]] = {}
-        self._sha256: Dict[Tuple[str, int, int], str] = {}
-        self._split_records: Dict[Path, Tuple[Tuple[int, int], Dict[str, Any]]] = {}  # file -> (stat, record)
+        self.hashes = FileHashes()  # each file hashed once, or not at all when its record still fits
+        self.splits = SplitRecords(root)
+        self._manifest_dict = manifest.to_dict()
         self._model_key: Optional[Tuple[str, str]] = None
         self._model: Any = None
         self.text_pool = FrozenTextEncoderPool()
@@ -238,41 +272,13 @@ class Evaluation:
         return self._built[key]
 
     def _save_split(self, benchmark: str, split: str, ds) -> None:
-        """What the board needs of the split, once, under the split record's own lock (so a
-        write that a kill interrupted is cleaned up by the next writer). Processes of one
-        leaderboard write the same content, so one that finds the lock held leaves it."""
-        from gf.common.io import output_lock, remove_stale_temp_files
-
-        path = split_file(self.root, benchmark, split)
-        try:
-            lock = output_lock(path.parent, "gf leaderboard run")
-            lock.__enter__()
-        except OutputLockedError:
-            return
-        try:
-            remove_stale_temp_files(path.parent)
-            existing = read_json_or_none(path, "leaderboard split record") or {}
-            annotations = self.fingerprint(benchmark, split, features=False)
-            # built without features: the full fingerprint cannot be taken; the one on record stays
-            fingerprint = self.fingerprint(benchmark, split) if ds.features else existing.get("fingerprint")
-            if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
-                    and annotations is not None):
-                return
-            info = {k: ds.info[k] for k in _INFO_KEYS if ds.info.get(k) is not None}
-            atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
-                                     "fingerprint": fingerprint, "annotations_fingerprint": annotations,
-                                     "info": info, "videos": ds.splits[split].video_ids()}, indent=None)
-        finally:
-            lock.__exit__(None, None, None)
+        """The split's record for the board (built without features: the full fingerprint
+        cannot be taken, and the one on record stays)."""
+        fingerprint = self.fingerprint(benchmark, split) if ds.features else None
+        self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False))
 
     def sha256(self, path: Path) -> str:
-        from gf.common.download import sha256sum
-
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in self._sha256:
-            self._sha256[key] = sha256sum(path)
-        return self._sha256[key]
+        return self.hashes.sha256(path)
 
     # -- one item -------------------------------------------------------------------------
     def paths(self, item: WorkItem) -> ResultPaths:
@@ -290,17 +296,53 @@ class Evaluation:
                    f"run.output_dir={self.paths(item).folder}"]
         return build_config(entry.config, options)
 
-    def _source(self, item: WorkItem) -> Tuple[Path, str]:
+    def _source(self, item: WorkItem, kept: Optional[Dict[str, Any]]) -> Tuple[Path, str]:
+        """The checkpoint (resolved to a local file) or predictions file, and its sha256 (the
+        kept result's, when the file's size and mtime are still those it recorded)."""
         entry = self.manifest.entry(item.entry)
+        recorded = ((kept or {}).get("inputs") or {}).get(SOURCE_ROLES[entry.kind])
         if entry.kind == "predictions":
             path = Path(entry.predictions[item.benchmark][item.split])
             if not path.is_file():
                 raise EvaluationError(f"entry {item.entry}: predictions file {path} not found")
-            return path, self.sha256(path)
+            return path, self.hashes.sha256(path, recorded)
         from gf.models import zoo
 
         path = Path(zoo.resolve_checkpoint(entry.checkpoint_for(item.seed), progress=False))
-        return path, self.sha256(path)
+        return path, self.hashes.sha256(path, recorded)
+
+    def _inputs(self, item: WorkItem, source: Path, kept: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+        """What the result is computed from, as :mod:`.freshness` records it: the source file
+        and the config files (the entry's, the benchmark's)."""
+        entry = self.manifest.entry(item.entry)
+        recorded = (kept or {}).get("inputs") or {}
+        files = {SOURCE_ROLES[entry.kind]: source, "benchmark config": self.manifest.benchmarks[item.benchmark].config}
+        if entry.config:
+            files["config"] = entry.config
+        return {role: self.hashes.state(path, recorded.get(role)) for role, path in files.items()}
+
+    def _kept(self, item: WorkItem, paths: ResultPaths, key: str, fingerprint: Optional[str], scope: str,
+              kept: Optional[Dict[str, Any]]) -> bool:
+        """Whether the kept result is this item's, current and whole: its key, the split it was
+        computed on, and its own files as written (else it is computed again, with the reason
+        logged)."""
+        if not kept or kept.get("key") != key or not self.splits.is_current(item.benchmark, item.split, fingerprint, scope):
+            return False
+        if "files" in kept:
+            problems = file_problems(paths, kept["files"], self.hashes)
+        else:  # kept by an older gf: the files are read whole once, then recorded
+            try:
+                predictions = load_json(paths.predictions, "leaderboard predictions").get("predictions")
+                load_json(paths.report, "leaderboard report")
+                problems = question_problems(predictions, self.splits.question_ids(item.benchmark, item.split), paths.predictions)
+            except (GfError, AttributeError) as error:
+                problems = [f"its files cannot be read ({error})"]
+        if problems:
+            logger.warning("%s: %s; computing it again", item, "; ".join(problems))
+        return not problems
+
+    def _spec(self, item: WorkItem) -> Optional[str]:
+        return spec_hash(self._manifest_dict, item.entry, item.benchmark, item.split, item.seed)
 
     def _config_hash(self, item: WorkItem, cfg) -> str:
         from gf.common.config import to_dict
@@ -316,23 +358,6 @@ class Evaluation:
         else:
             what["predictions"] = True
         return canonical_hash(what)
-
-    def _split_is_current(self, item: WorkItem, fingerprint: Optional[str], scope: str = "features") -> bool:
-        """The saved split record describes the split as it is now (a run on another version
-        of the data rewrites it, and results keyed to the old one are then not trusted).
-        ``scope``: which of its fingerprints the result was keyed by (``features``, or
-        ``annotations`` for a predictions entry scored without the features)."""
-        path = split_file(self.root, item.benchmark, item.split)
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return False
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        cached = self._split_records.get(path)
-        if cached is None or cached[0] != stamp:  # the record lists every question: read it once, not per item
-            record = read_json_or_none(path, "leaderboard split record") or {}
-            cached = self._split_records[path] = (stamp, {k: record.get(k) for k in RECORD_FINGERPRINTS.values()})
-        return cached[1].get(RECORD_FINGERPRINTS[scope]) == fingerprint
 
     def run(self, item: WorkItem) -> str:
         """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy".
@@ -358,20 +383,23 @@ class Evaluation:
                 if item.probe is not None and entry.kind != "model":
                     raise ConfigError(f"entry {item.entry}: a predictions entry cannot be probed (no model to run)")
                 cfg = self.entry_config(item) if entry.kind == "model" else None
-                source, source_sha = self._source(item)
+                kept, _ = read_done(paths)  # a damaged result.json is a result to compute again
+                source, source_sha = self._source(item, kept)
                 config_hash = self._config_hash(item, cfg)
                 # scoring a predictions file reads the annotations only: no feature file needed
                 features = cfg is not None or not self.scores_without_features(item.benchmark)
                 scope = "features" if features else "annotations"
                 fingerprint = self.fingerprint(item.benchmark, item.split, features)
                 key = result_key(source_sha, fingerprint, config_hash, item.probe, item.probe_seed)
-                if paths.is_done(key) and self._split_is_current(item, fingerprint, scope):
+                inputs = self._inputs(item, source, kept)
+                if self._kept(item, paths, key, fingerprint, scope, kept):
+                    self._refresh(item, paths, kept, inputs)
                     return "cached"
                 paths.clear_done()
                 provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
                               "split_fingerprint": fingerprint, "split_fingerprint_scope": scope,
                               "date": utc_now(), "host": self.host, "result_key": key}
-                self._compute(item, paths, cfg, source, source_sha, provenance)
+                self._compute(item, paths, cfg, source, source_sha, provenance, inputs)
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
                 paths.clear_done()
@@ -379,6 +407,16 @@ class Evaluation:
                                     "benchmark": item.benchmark, "split": item.split,
                                     **self._probe_fields(item), "run_id": self.run_id})
                 raise
+
+    def _refresh(self, item: WorkItem, paths: ResultPaths, kept: Dict[str, Any],
+                 inputs: Dict[str, Dict[str, Any]]) -> None:
+        """Record the inputs of a result found current as they are now (a file touched
+        without a change, a manifest reworded to the same work, a result of an older gf), so
+        that the next check is a few ``stat`` calls again."""
+        fresh = {"inputs": inputs, "files": result_files(paths, self.hashes, kept.get("files")),
+                 "spec": self._spec(item)}
+        if any(kept.get(k) != v for k, v in fresh.items()):
+            paths.write_done({**kept, **fresh})
 
     @staticmethod
     def _probe_fields(item: WorkItem) -> Dict[str, Any]:
@@ -394,7 +432,7 @@ class Evaluation:
         return replace(ds, splits={**ds.splits, item.split: probed})
 
     def _compute(self, item: WorkItem, paths: ResultPaths, cfg, source: Path, source_sha: str,
-                 provenance: Dict[str, Any]) -> None:
+                 provenance: Dict[str, Any], inputs: Dict[str, Dict[str, Any]]) -> None:
         """Predict (or read the predictions file), score and save; ``result.json`` last."""
         from gf.tasks.videoqa import VideoQATask
 
@@ -420,7 +458,8 @@ class Evaluation:
                           "benchmark": item.benchmark, "split": item.split, **self._probe_fields(item),
                           "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
                           "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
-                          "predictions": paths.predictions.name, "report": paths.report.name})
+                          "predictions": paths.predictions.name, "report": paths.report.name,
+                          "inputs": inputs, "files": result_files(paths, self.hashes), "spec": self._spec(item)})
 
     def _predict(self, item: WorkItem, cfg, ds, source: Path, source_sha: str) -> Dict[str, Dict[str, Any]]:
         from gf.common.config import to_dict
@@ -455,31 +494,6 @@ def one_line(message: Optional[str], limit: int = 600) -> str:
     """A failure's message on one line, shortened: enough to act on in a summary."""
     text = " ".join(line.strip() for line in (message or "").splitlines() if line.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@contextmanager
-def hold_board(root: Path, wait_s: float = 300.0):
-    """Hold the leaderboard folder's own lock (for ``manifest.json`` and the board files;
-    every result has its own) and remove what a killed writer left there. Shards take it
-    in turn, each briefly, so a busy lock is waited for."""
-    from gf.common.io import output_lock, remove_stale_temp_files
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        lock = output_lock(root, "gf leaderboard")
-        try:
-            lock.__enter__()
-            break
-        except OutputLockedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
-        remove_stale_temp_files(root, recursive=False)
-        remove_stale_temp_files(root / "plots")
-        yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _describe_failure(error: BaseException) -> Dict[str, Any]:
@@ -517,55 +531,6 @@ def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], ru
     return summary
 
 
-def _worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...]], run_id: str, queue,
-            threads: int, plugins: Sequence[str]) -> None:
-    """One ``--jobs`` process: its entries' items, each outcome sent to the parent."""
-    import torch
-
-    from gf.common.config import load_plugins
-
-    torch.set_num_threads(max(1, threads))
-    load_plugins(plugins)
-    manifest = manifest_from_dict(manifest_data["source"], where=manifest_data["path"])
-    manifest.output_dir = manifest_data["output_dir"]
-
-    def report(item: WorkItem, outcome: str, error: Optional[str]) -> None:
-        queue.put((item.as_tuple(), outcome, error))
-
-    try:
-        evaluate_items(manifest, Path(root), [WorkItem(*i) for i in items], run_id, on_item=report)
-    finally:
-        queue.put(None)
-
-
-#: The split record's fingerprint for each scope a result can be keyed by.
-RECORD_FINGERPRINTS = {"features": "fingerprint", "annotations": "annotations_fingerprint"}
-
-#: What marks ``<output_dir>/manifest.json`` as the leaderboard's own record (replaced on every run).
-MANIFEST_RECORD_FORMAT = "gf-leaderboard-manifest"
-
-
-def _check_manifest_record(path: Path, manifest: Manifest) -> None:
-    """``manifest.json`` is replaced only when it is the record a leaderboard run wrote; the
-    manifest being run, or any other file of that name, is refused with what to do."""
-    from gf.common.io import load_json
-
-    if not path.exists():
-        return
-    if manifest.path and Path(manifest.path).exists() and os.path.samefile(path, manifest.path):
-        raise ConfigError(f"{manifest.path}: output_dir {manifest.output_dir} would put the leaderboard's "
-                          f"manifest.json over this manifest itself; choose another output_dir")
-    try:
-        data = load_json(path, "leaderboard manifest record")
-    except GfError:
-        data = None
-    ours = isinstance(data, dict) and (data.get("format") == MANIFEST_RECORD_FORMAT
-                                       or (set(data) == {"manifest", "source"}))  # written before the marker
-    if not ours:
-        raise ConfigError(f"{path} exists and was not written by gf leaderboard; the leaderboard keeps its own "
-                          f"manifest.json there. Move that file, or choose another output_dir in {manifest.path}")
-
-
 def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
                     only: Optional[Sequence[str]] = None, shard: Optional[Tuple[int, int]] = None,
                     progress: bool = True, plugins: Sequence[str] = ()) -> RunSummary:
@@ -576,16 +541,15 @@ def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
     """
     from tqdm.auto import tqdm
 
-    root = Path(manifest.output_dir)
-    record = root / "manifest.json"
+    from gf.leaderboards.folder import check_manifest_record, write_manifest_record
+
     # everything that can refuse the run comes before the folder is made: a refused run leaves nothing
+    jobs = check_jobs(jobs)
+    shard = check_shard(shard)
+    root = Path(manifest.output_dir)
     items = select_shard(plan(manifest, only), shard)
-    _check_manifest_record(record, manifest)
-    root.mkdir(parents=True, exist_ok=True)
-    with hold_board(root):
-        _check_manifest_record(record, manifest)
-        atomic_write_json(record, {"format": MANIFEST_RECORD_FORMAT, "manifest": manifest.to_dict(),
-                                   "source": manifest.source})
+    check_manifest_record(root / "manifest.json", manifest)
+    write_manifest_record(root, manifest, plugins)
     run_id = uuid.uuid4().hex
     summary = RunSummary()
     if not items:
@@ -605,59 +569,9 @@ def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
         if jobs <= 1:
             summary = evaluate_items(manifest, root, items, run_id, on_item=tick)
         else:
-            summary = _run_parallel(manifest, root, items, run_id, jobs, tick, plugins)
+            from gf.leaderboards.parallel import run_parallel
+
+            summary = run_parallel(manifest, root, items, run_id, jobs, tick, plugins)
     finally:
         bar.close()
-    return summary
-
-
-def _run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_id: str,
-                  jobs: int, tick, plugins: Sequence[str]) -> RunSummary:
-    import multiprocessing as mp
-
-    groups: Dict[str, List[Tuple[Any, ...]]] = {}
-    for item in items:  # a seed group's members are different models: spread them too
-        groups.setdefault(item.member, []).append(item.as_tuple())
-    buckets: List[List[Tuple[Any, ...]]] = [[] for _ in range(min(jobs, len(groups)))]
-    for k, entry_items in enumerate(groups.values()):
-        buckets[k % len(buckets)].extend(entry_items)
-    ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited torch threads or locks
-    queue = ctx.Queue()
-    threads = max(1, (os.cpu_count() or 1) // len(buckets))
-    data = {"source": manifest.source, "path": manifest.path, "output_dir": manifest.output_dir}
-    procs = [ctx.Process(target=_worker, args=(data, str(root), bucket, run_id, queue, threads, list(plugins)),
-                         daemon=False) for bucket in buckets]
-    for p in procs:
-        p.start()
-    summary = RunSummary()
-    finished = 0
-    try:
-        while finished < len(procs):
-            try:
-                message = queue.get(timeout=1.0)
-            except Exception:  # queue.Empty: check that the workers are alive
-                if all(p.exitcode is not None for p in procs) and any(p.exitcode != 0 for p in procs):
-                    if queue.empty():  # every message of the workers that did report has been read
-                        break
-                continue
-            if message is None:
-                finished += 1
-                continue
-            fields, outcome, error = message
-            item = WorkItem(*fields)
-            part = RunSummary()
-            if outcome == "failed":
-                part.failed[item] = error
-            else:
-                getattr(part, outcome).append(item)
-            summary.merge(part)
-            tick(item, outcome, error)
-    finally:
-        for p in procs:
-            p.join()
-    done = set(summary.computed) | set(summary.cached) | set(summary.busy) | set(summary.failed)
-    for item in items:  # a worker that died (killed, out of memory) left its items unreported
-        if item not in done:
-            summary.failed[item] = "the worker process evaluating it exited before reporting a result " \
-                                   f"(exit codes {[p.exitcode for p in procs]})"
     return summary

@@ -3,7 +3,9 @@ published figures.
 
 Validated like every gf config before any work starts: an unknown key, a missing one or a
 value of the wrong kind is a :class:`~gf.common.errors.ConfigError` naming the key and the
-file. Relative paths are taken from the current folder, as in run configs. The manifest
+file. Every number is checked for its kind and range: not finite (NaN, inf), not an integer
+where one is counted, or out of range, it is refused with the value and the range allowed
+(the table is in docs/leaderboards.md). Relative paths are taken from the current folder, as in run configs. The manifest
 is YAML read by OmegaConf, so ``${oc.env:OUTPUT_DIR,output}`` works.
 
 Layout::
@@ -84,6 +86,8 @@ BENCHMARK_KEYS = ("config", "dataset", "options", "splits", "probes", "probe_see
 ENTRY_KEYS = ("name", "config", "options", "checkpoint", "checkpoints", "seeds", "benchmarks", "predictions")
 REPORTED_KEYS = ("name", "benchmark", "split", "source", "score", "cells")
 _SEED_FOLDER = re.compile(r"seed(\d+)")
+#: The largest integer a manifest value may be.
+MAX_INTEGER = 2 ** 63 - 1
 _PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+")
 
 
@@ -238,12 +242,26 @@ class _Checker:
             self.fail(key, f"must be a list of strings, got {type(value).__name__}")
         return tuple(self.text(v, f"{key}[{i}]", plain=plain) for i, v in enumerate(value))
 
-    def number(self, value: Any, key: str, *, low: float, high: float = math.inf, integer: bool = False) -> Any:
+    def number(self, value: Any, key: str, *, low: float, high: Optional[float] = None, integer: bool = False) -> Any:
+        """``value`` when it is a finite number (an integer, with ``integer``) in [low, high];
+        else a ConfigError naming the key, the value and the range. Integers stop at
+        :data:`MAX_INTEGER` (seeds reach torch's generators and name folders)."""
+        if integer and high is None:
+            high = MAX_INTEGER
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok or not (low <= value <= high) or not math.isfinite(value):
-            kind = "an integer" if integer else "a number"
-            self.fail(key, f"must be {kind} in [{low}, {high}], got {value!r}")
+        if (isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value))
+                or not low <= value <= (math.inf if high is None else high)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            self.fail(key, f"must be {_range_text(low, high, integer)}, got {shown}")
         return value
+
+
+def _range_text(low: float, high: Optional[float], integer: bool) -> str:
+    """``an integer >= 1``, ``a number in [0.5, 0.999]``: what a numeric key accepts."""
+    kind = "an integer" if integer else "a finite number"
+    if high is None or (integer and high == MAX_INTEGER):
+        return f"{kind} >= {low}" + (" (at most 2**63 - 1)" if integer and high == MAX_INTEGER else "")
+    return f"{kind} in [{low}, {high}]"
 
 
 def load_manifest(path: PathLike) -> Manifest:

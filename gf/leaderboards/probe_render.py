@@ -1,6 +1,6 @@
 """The temporal sensitivity table (:mod:`.probe_table`) in the board's Markdown and in its
 own CSV, ``leaderboard_probes.csv``; the page builds it from the embedded board
-(:mod:`.page_assets`) and :func:`gf.leaderboards.plots.plot_probes` draws it.
+(``assets/board.js``) and :func:`gf.leaderboards.plots.plot_probes` draws it.
 
 The rules are the board's (:mod:`.render`): figures rounded by :func:`format_figure`,
 ``n/a`` (an empty CSV field) where nothing was measured, names escaped for Markdown, the
@@ -44,6 +44,7 @@ from gf.leaderboards.render import (
     format_p,
     format_value,
     md_escape,
+    md_stale,
 )
 
 __all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
@@ -120,6 +121,7 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     pending = [str(p) for p in section.get("pending") or []]
     if pending:
         lines += ["Probe results pending: " + ", ".join(md_escape(p) for p in pending) + ".", ""]
+    lines += md_stale(section, "Probe results stale (an input changed since they were computed; not shown):")
     failures = [f for f in section.get("failures") or [] if isinstance(f, Mapping)]
     if failures:
         lines += ["Probe results failed:", ""]

@@ -28,15 +28,16 @@ Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>
 
 A probe result is compared only with the unperturbed result of the same checkpoint and
 evaluation config (their provenance must agree); one made for another (the checkpoint
-changed and only the unperturbed result was redone yet) is listed as pending. A
+changed and only the unperturbed result was redone yet) is listed as pending; one whose
+checkpoint, config or files changed since (:mod:`.freshness`) is listed as stale. A
 predictions entry has no model to run under a probe: it has no row, and a note says so.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.leaderboards.board import _entries_for, _group_row, _load_result, _Measured, _Result, _single_row
+from gf.leaderboards.freshness import ResultCheck
 
 __all__ = ["sensitivity_table"]
 
@@ -44,15 +45,15 @@ __all__ = ["sensitivity_table"]
 _SAME_MODEL = ("checkpoint_sha256", "config_hash", "split_fingerprint")
 
 
-def sensitivity_table(manifest: Mapping[str, Any], root: Path, table: Mapping[str, Any],
+def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Mapping[str, Any],
                       measured: Sequence[_Measured], outcomes: Mapping[str, Any], evaluator,
                       split_record: Optional[Mapping[str, Any]], statistics: Mapping[str, Any]) -> Dict[str, Any]:
     """The ``probes`` section of ``table`` (see the module docstring): rows in the order of
-    the table's measured rows, then failures, pending results and notes."""
+    the table's measured rows, then failures, pending and stale results and notes."""
     bench = manifest["benchmarks"][table["benchmark"]]
     out = {"probes": list(bench["probes"]), "probe_seed": int(bench.get("probe_seed", 0)),
            "score_key": table["score_key"], "score_label": table["score_label"], "columns": list(table["columns"]),
-           "rows": [], "failures": [], "pending": [], "notes": []}
+           "rows": [], "failures": [], "pending": [], "stale": [], "notes": []}
     by_name = {m.name: m for m in measured}
     main_rows = {r["entry"]: r for r in table["rows"] if r.get("kind") == "measured"}
     order = [r["entry"] for r in table["rows"] if r.get("kind") == "measured"]
@@ -64,7 +65,7 @@ def sensitivity_table(manifest: Mapping[str, Any], root: Path, table: Mapping[st
     models = [e for e in entries if not e["predictions"]]
     models.sort(key=lambda e: order.index(e["name"]) if e["name"] in order else len(order))
     for entry in models:
-        found = {probe: _load_probe(root, entry, probe, out["probe_seed"], table, split_record, out)
+        found = {probe: _load_probe(check, entry, probe, out["probe_seed"], table, split_record, out)
                  for probe in out["probes"]}
         if entry["name"] not in by_name:
             continue  # no unperturbed result yet: the main table lists it as pending or failed
@@ -78,12 +79,13 @@ def sensitivity_table(manifest: Mapping[str, Any], root: Path, table: Mapping[st
     return out
 
 
-def _load_probe(root: Path, entry: Mapping[str, Any], probe: str, probe_seed: int, table: Mapping[str, Any],
-                split_record: Optional[Mapping[str, Any]], out: Dict[str, Any]) -> List[_Result]:
-    """The finished results of ``entry`` (each seed of a group) under ``probe``; the others
-    are listed in ``out`` as pending or failed."""
+def _load_probe(check: ResultCheck, entry: Mapping[str, Any], probe: str, probe_seed: int,
+                table: Mapping[str, Any], split_record: Optional[Mapping[str, Any]],
+                out: Dict[str, Any]) -> List[_Result]:
+    """The finished, current results of ``entry`` (each seed of a group) under ``probe``; the
+    others are listed in ``out`` as pending, failed or stale."""
     seeds = entry.get("seeds") if entry.get("checkpoints") else None
-    found = [_load_result(root, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
+    found = [_load_result(check, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
                           probe=probe, probe_seed=probe_seed) for seed in (seeds or [None])]
     return [r for r in found if r is not None]
 

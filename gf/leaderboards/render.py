@@ -23,31 +23,33 @@ They are all rendered from the same board by the rules below, so they cannot dis
   fields. A board without seed groups is written exactly as before;
 * a table with temporal probes gets its sensitivity section (:mod:`.probe_render`), its
   rows in ``leaderboard_probes.csv`` and a ``<stem>_probes.png`` plot; a board without
-  probes is written exactly as before.
+  probes is written exactly as before;
+* a *stale* row (kind ``stale``: its kept result no longer matches its inputs, see
+  :mod:`.board`) shows ``n/a`` for every figure and "stale (see below)" as its source, is
+  never bold, marked, plotted or sorted among the measured rows, and the table lists what
+  changed and the command that refreshes it. The CSV of a board with a stale row gets
+  ``stale`` and ``stale_reason`` after ``source``.
 
 Every file is written through :func:`gf.common.io.atomic_write`: a viewer never sees half
 a page, and a run killed mid-write leaves the previous version.
 """
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
-import html
 import io
 import json
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import atomic_write, atomic_write_text
 from gf.common.utils import PathLike, spreadsheet_safe
 from gf.common.utils import finite_number as _number
-from gf.leaderboards.page_assets import CSS as _CSS
-from gf.leaderboards.page_assets import SCRIPT as _SCRIPT
-from gf.leaderboards.plots import plot_breakdown, plot_file_stem, plot_probes, plot_scores
+from gf.leaderboards.page_assets import plot_names as _plot_names
+from gf.leaderboards.page_assets import render_html
+from gf.leaderboards.plots import plot_breakdown, plot_probes, plot_scores
 
 __all__ = [
     "format_figure",
@@ -220,7 +222,31 @@ def _source_text(row: Mapping[str, Any]) -> str:
     if row.get("kind") == "reported":
         source = row.get("source")
         return f"reported: {source}" if source not in (None, "") else "reported"
+    if row.get("kind") == "stale":
+        return "stale (see below)"
     return str(row.get("kind") or "measured")
+
+
+#: What the board says above its list of stale results (the page's script says the same).
+STALE_TITLE = ("Stale (an input changed since the result was computed, so it shows no figures and is neither "
+               "ranked nor compared):")
+
+
+def stale_items(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """The stale results a table (or its probe section) lists."""
+    return [s for s in section.get("stale") or [] if isinstance(s, Mapping)]
+
+
+def stale_text(item: Mapping[str, Any]) -> str:
+    """``entry: what changed. Refresh: command``, one stale result as the board lists it."""
+    text = f"{item.get('entry')}: {str(item.get('reason') or 'its inputs changed').strip()}"
+    return text + (f". Refresh: {item['refresh']}" if item.get("refresh") else "")
+
+
+def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
+    """The Markdown list of a table's (or probe section's) stale results; [] without any."""
+    items = stale_items(section)
+    return ([title, ""] + [f"- {md_escape(stale_text(s))}" for s in items] + [""]) if items else []
 
 
 def _statistics_text(board: Mapping[str, Any]) -> str:
@@ -313,6 +339,7 @@ def render_markdown(board: Mapping[str, Any]) -> str:
         if pending:
             lines += ["Pending (not finished yet, e.g. another shard is still running): "
                       + ", ".join(md_escape(p) for p in pending) + ".", ""]
+        lines += md_stale(table)
         failures = [f for f in table.get("failures") or [] if isinstance(f, Mapping)]
         if failures:
             lines += ["Failed:", ""]
@@ -403,11 +430,12 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     overwrite it, so it becomes ``column:<key>``. A board with a seed group also has
     ``score_sd`` and ``<column>_sd`` (empty for single checkpoints), and ``n_seeds``,
     ``seeds`` (space-separated), ``worst_seed`` and ``worst_seed_score`` after
-    ``num_questions``."""
+    ``num_questions``; a board with a stale row, ``stale`` and ``stale_reason`` after ``source``."""
     groups = any(_has_groups(t) for t in _tables(board))
+    stale = ("stale", "stale_reason") if _has_stale(board) else ()
     suffixes = ("_ci_low", "_ci_high", "_sd") if groups else ("_ci_low", "_ci_high")
     head = ["benchmark", "split", "entry", "kind", "score", *("score" + x for x in suffixes)]
-    tail = ["num_questions", *(SEED_FIELDS if groups else ()), "significantly_below_best", "source",
+    tail = ["num_questions", *(SEED_FIELDS if groups else ()), "significantly_below_best", "source", *stale,
             *PROVENANCE_FIELDS]
     # Provenance keys named like a row field (e.g. "score") are left out: they would overwrite it.
     tail += sorted({str(k) for t in _tables(board) for r in _table_rows(t)
@@ -427,6 +455,10 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
             middle += [name, *(name + x for x in suffixes)]
             taken.update(middle[-1 - len(suffixes):])
     return head + middle + tail, names
+
+
+def _has_stale(board: Mapping[str, Any]) -> bool:
+    return any(r.get("kind") == "stale" for t in _tables(board) for r in _table_rows(t))
 
 
 def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
@@ -466,6 +498,9 @@ def render_csv(board: Mapping[str, Any]) -> str:
                 "significantly_below_best": {True: "true", False: "false"}.get(row.get("significantly_below_best"), ""),
                 "source": row.get("source") or "",
             }
+            if "stale" in fields:
+                record.update(stale="true" if row.get("kind") == "stale" else "false",
+                              stale_reason=row.get("stale_reason") or "")
             for col in _columns(table):
                 name = names[str(col["key"])]
                 value, cell_ci = _cell(row, col["key"])
@@ -501,91 +536,6 @@ def _strict(obj: Any) -> Any:
 def render_json(board: Mapping[str, Any]) -> str:
     """The board at full precision, ``indent=2`` (what ``gf leaderboard show`` reads back)."""
     return json.dumps(_strict(board), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
-
-
-# ---------------------------------------------------------------------------------------
-# HTML
-# ---------------------------------------------------------------------------------------
-def _script_json(obj: Any) -> str:
-    """JSON that is safe inside ``<script type="application/json">``: every ``<``, ``>`` and
-    ``&`` written as a ``\\u`` escape, so no data can close the element (``</script>``) or
-    switch the HTML parser's script state (``<!--``); non-ASCII as escapes too."""
-    text = json.dumps(_strict(obj), ensure_ascii=True, allow_nan=False, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
-    """``(score, breakdown, probes)`` PNG file names per table: ``<stem>_score.png``,
-    ``<stem>_breakdown.png`` and ``<stem>_probes.png``, with ``_2``, ``_3``... added to a stem
-    two tables share (their names differ only in characters a file name cannot keep)."""
-    seen: Dict[str, int] = {}
-    names = []
-    for table in _tables(board):
-        stem = plot_file_stem(table)
-        seen[stem] = seen.get(stem, 0) + 1
-        if seen[stem] > 1:
-            stem = f"{stem}_{seen[stem]}"
-        names.append((f"{stem}_score.png", f"{stem}_breakdown.png", f"{stem}_probes.png"))
-    return names
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
-
-
-def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
-    """One self-contained page: the board embedded as JSON (``#gf-board``), the tables built
-    from it by the inline script (sortable; see :data:`_SCRIPT`), and ``plots`` (file name,
-    with or without a ``plots/`` folder, -> PNG bytes) inline as ``data:`` images next to
-    their table; a plot that belongs to no table is shown at the end.
-
-    A Content-Security-Policy allows only this page's own script and style (by hash) and
-    ``data:`` images: the page loads nothing from anywhere, and should data ever reach the
-    DOM as markup, no script in it would run.
-    """
-    by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}
-    used = set()
-    per_table = []
-    for score_name, breakdown_name, probes_name in _plot_names(board):
-        entry = {}
-        for kind, name in (("score", score_name), ("breakdown", breakdown_name), ("probes", probes_name)):
-            if name in by_name:
-                entry[kind] = _data_uri(by_name[name])
-                used.add(name)
-        per_table.append(entry)
-    other = [[name, _data_uri(data)] for name, data in sorted(by_name.items()) if name not in used]
-    name = str(board.get("name") or "unnamed")
-    created = f"Created {board['created']}. " if board.get("created") else ""
-    csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(_CSS)}; script-src {_csp_hash(_SCRIPT)}; "
-           f"base-uri 'none'; form-action 'none'")
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp, quote=False)}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>gf leaderboard: {html.escape(name)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>gf leaderboard: {html.escape(name)}</h1>",
-        f'<p class="note">{html.escape(created + _statistics_text(board))} Click a column header to sort.</p>',
-        f'<p id="gf-legend" hidden>{html.escape(_legend_text(board))}</p>',
-        '<div id="gf-tables"></div>',
-        "<noscript><p>This page builds its tables with JavaScript; the same figures are in "
-        "leaderboard.md, leaderboard.csv and leaderboard.json.</p></noscript>",
-        f'<script type="application/json" id="gf-board">{_script_json(board)}</script>',
-        f'<script type="application/json" id="gf-plots">{_script_json({"tables": per_table, "other": other})}</script>',
-        f"<script>{_SCRIPT}</script>",
-        "</body>",
-        "</html>",
-        "",
-    ])
 
 
 # ---------------------------------------------------------------------------------------

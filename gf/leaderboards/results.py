@@ -4,10 +4,11 @@ One folder per (entry, benchmark, split) under ``<output_dir>/results/`` (per se
 seed group's members: ``results/<entry>/seed<N>/<benchmark>/<split>``). A result is done
 when its ``result.json`` exists and records the same *key* as the work would have now: a
 sha256 over what the figures depend on (the checkpoint's or predictions file's sha256, the
-split's fingerprint, the evaluation config's hash). ``result.json`` is written last and
-atomically, after the predictions and the report, so a killed run leaves either a whole
-result or none that is trusted; a changed checkpoint or split changes the key, and the
-result is computed again.
+split's fingerprint, the evaluation config's hash), and its predictions and report are
+the files it wrote (:mod:`.freshness`). ``result.json`` is written last and atomically,
+after the predictions and the report, so a killed run leaves either a whole result or none
+that is trusted; a changed checkpoint or split changes the key, and the result is computed
+again.
 
 A result under a temporal probe (``probes:`` in the manifest) has its own folder inside
 the unperturbed one, ``.../<split>/probe-<name>-s<probe seed>/``, and a key that also
@@ -87,10 +88,6 @@ class ResultPaths:
 
     def done_record(self) -> Optional[Dict[str, Any]]:
         return read_json_or_none(self.done, "leaderboard result record")
-
-    def is_done(self, key: str) -> bool:
-        record = self.done_record()
-        return bool(record) and record.get("key") == key and self.predictions.is_file() and self.report.is_file()
 
     def write_done(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.done, dict(record))

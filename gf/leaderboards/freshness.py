@@ -1,0 +1,243 @@
+"""Whether a kept leaderboard result still describes its inputs, checked cheaply.
+
+Why: the board is written by every ``gf leaderboard run``, whatever part of the work it
+evaluated (``--only``, ``--shard``), and by ``gf leaderboard show``, which evaluates
+nothing. A result kept from before its checkpoint was replaced, its config edited or its
+predictions file damaged must never be shown as a current figure. So each result records
+(``result.json``):
+
+* ``inputs``: per role (``checkpoint`` or ``predictions file``, ``config``, ``benchmark
+  config``) the local file's absolute path, size, ``mtime_ns`` and sha256;
+* ``files``: the same for the result's own predictions and report (by name, inside the
+  result's folder, so a moved leaderboard folder stays checkable);
+* ``spec``: a hash of what the manifest says about the work (:func:`spec_hash`): the
+  entry's config, options and checkpoint (or predictions file), the benchmark's config,
+  dataset and options, and ``run.device``.
+
+A check stats each file first and hashes it only when its size or mtime moved: an
+unchanged board costs a few ``stat`` calls, and a file touched without a change (a new
+mtime, the same bytes) is confirmed by its hash and stays current. A file that is not
+there (removed, or a copy of the folder on a machine without the checkpoints) cannot be
+checked, so its result is not shown as current either.
+
+A result kept by an older gf, without ``inputs``, is checked against the sha256 its
+provenance holds (the checkpoint's or predictions file's), which hashes that file on every
+check until a ``gf leaderboard run`` records its inputs.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from gf.common.errors import GfError
+from gf.leaderboards.results import ResultPaths, canonical_hash
+
+__all__ = ["FileHashes", "ResultCheck", "file_problems", "input_problems", "question_problems", "read_done",
+           "result_files", "spec_hash"]
+
+#: What each role of an input is called in a stale row's reason.
+SOURCE_ROLES = {"model": "checkpoint", "predictions": "predictions file"}
+
+
+def _short(sha: Optional[str]) -> str:
+    return f"{sha[:12]}..." if sha else "none"
+
+
+class FileHashes:
+    """sha256 of files, each computed at most once per (path, size, ``mtime_ns``), and taken
+    from a record without reading the file when its size and mtime are the recorded ones."""
+
+    def __init__(self):
+        self._known: Dict[tuple, str] = {}
+
+    def state(self, path: os.PathLike, recorded: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """``{"path", "size", "mtime_ns", "sha256"}`` of ``path`` as it is now (absolute path,
+        symbolic links kept: the file the manifest names is the one checked)."""
+        from gf.common.download import sha256sum
+
+        path = Path(os.path.abspath(path))
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._known:  # a record of this file (a result's own files are recorded by name only)
+            same = (isinstance(recorded, Mapping) and recorded.get("path", str(path)) == str(path)
+                    and recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns
+                    and recorded.get("sha256"))
+            self._known[key] = recorded["sha256"] if same else sha256sum(path)
+        return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": self._known[key]}
+
+    def sha256(self, path: os.PathLike, recorded: Optional[Mapping[str, Any]] = None) -> str:
+        return self.state(path, recorded)["sha256"]
+
+    def changed(self, path: os.PathLike, recorded: Mapping[str, Any]) -> Optional[str]:
+        """Why ``path`` is no longer the recorded file (it is gone, or its bytes differ); None
+        when it is, by size and mtime or else by its sha256."""
+        try:
+            now = self.state(path, recorded)
+        except FileNotFoundError:
+            return "is not there any more"
+        except OSError as error:
+            return f"cannot be read ({error.strerror or error})"
+        if now["sha256"] != recorded.get("sha256"):
+            return f"changed (sha256 {_short(recorded.get('sha256'))} when the result was computed, " \
+                   f"{_short(now['sha256'])} now)"
+        return None
+
+
+def input_problems(inputs: Mapping[str, Mapping[str, Any]], hashes: FileHashes) -> List[str]:
+    """Why the recorded ``inputs`` (role -> file state) no longer hold: one reason per input."""
+    problems = []
+    for role, recorded in inputs.items():
+        why = hashes.changed(recorded.get("path", ""), recorded)
+        if why is not None:
+            problems.append(f"its {role} {recorded.get('path')} {why}")
+    return problems
+
+
+def result_files(paths: ResultPaths, hashes: FileHashes,
+                 recorded: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
+    """The state of a result's own predictions and report, by file name (see the module
+    docstring), for its ``result.json``."""
+    out = {}
+    for role, path in (("predictions", paths.predictions), ("report", paths.report)):
+        state = hashes.state(path, (recorded or {}).get(role))
+        out[role] = {"name": path.name, **{k: state[k] for k in ("size", "mtime_ns", "sha256")}}
+    return out
+
+
+def file_problems(paths: ResultPaths, files: Mapping[str, Mapping[str, Any]], hashes: FileHashes) -> List[str]:
+    """Why a result's own files are not the ones its ``result.json`` describes (truncated,
+    edited, removed): they would not give its figures."""
+    problems = []
+    for role, path in (("predictions", paths.predictions), ("report", paths.report)):
+        recorded = files.get(role)
+        if not isinstance(recorded, Mapping):
+            problems.append(f"its result.json records no {role} file")
+            continue
+        why = hashes.changed(path, recorded)
+        if why is not None:
+            problems.append(f"its {role} file {path} {why}: damaged or edited after it was written")
+    return problems
+
+
+def _given_source(entry: Mapping[str, Any], benchmark: str, split: str, seed: Optional[int]) -> Optional[str]:
+    """What the manifest (as saved by :meth:`Manifest.to_dict`) names as the result's source."""
+    if entry.get("predictions"):
+        return (entry["predictions"].get(benchmark) or {}).get(split)
+    if entry.get("checkpoints"):
+        seeds = list(entry.get("seeds") or [])
+        return entry["checkpoints"][seeds.index(seed)] if seed in seeds else None
+    return entry.get("checkpoint")
+
+
+def spec_hash(manifest: Mapping[str, Any], entry_name: str, benchmark: str, split: str,
+              seed: Optional[int]) -> Optional[str]:
+    """A hash of what the manifest (``Manifest.to_dict()`` form) says about one result; None
+    when the manifest no longer has that entry, benchmark or seed."""
+    entry = next((e for e in manifest.get("entries") or [] if e.get("name") == entry_name), None)
+    bench = (manifest.get("benchmarks") or {}).get(benchmark)
+    if entry is None or bench is None:
+        return None
+    source = _given_source(entry, benchmark, split, seed)
+    if source is None:
+        return None
+    return canonical_hash({"config": entry.get("config"), "options": list(entry.get("options") or []),
+                           "source": source, "benchmark": {k: bench.get(k) for k in ("config", "dataset", "options")},
+                           "device": (manifest.get("run") or {}).get("device")})
+
+
+class ResultCheck:
+    """Checks the kept results of one leaderboard folder for its board (see the module
+    docstring), and says how to refresh one that is stale."""
+
+    def __init__(self, root: Path, record: Mapping[str, Any], hashes: Optional[FileHashes] = None):
+        self.root = Path(root)
+        self.manifest = record["manifest"]
+        self.record = record
+        self.cwd = record.get("cwd") or os.getcwd()
+        self.hashes = hashes or FileHashes()
+
+    def problems(self, paths: ResultPaths, done: Mapping[str, Any], entry: str, benchmark: str, split: str,
+                 seed: Optional[int]) -> List[str]:
+        """Why the kept result ``done`` is not current; [] when it is."""
+        if "inputs" not in done:
+            return self._legacy_problems(paths, done, entry, benchmark, split, seed)
+        problems = []
+        if done.get("spec") != spec_hash(self.manifest, entry, benchmark, split, seed):
+            problems.append("the manifest describes it differently now (its config, options, checkpoint or "
+                            "predictions file, its benchmark's config, dataset or options, or run.device changed)")
+        problems += input_problems(done["inputs"], self.hashes)
+        return problems + file_problems(paths, done.get("files") or {}, self.hashes)
+
+    def _legacy_problems(self, paths: ResultPaths, done: Mapping[str, Any], entry: str, benchmark: str, split: str,
+                         seed: Optional[int]) -> List[str]:
+        """A result kept by an older gf (no ``inputs``): its source file against its provenance's sha256."""
+        provenance = done.get("provenance") or {}
+        spec = next((e for e in self.manifest.get("entries") or [] if e.get("name") == entry), {})
+        given = _given_source(spec, benchmark, split, seed)
+        recorded_given = provenance.get("predictions") if spec.get("predictions") else provenance.get("checkpoint")
+        sha = provenance.get("predictions_sha256") if spec.get("predictions") else provenance.get("checkpoint_sha256")
+        if given is None or str(recorded_given) != str(given):
+            return [f"the manifest now names {given} as its source; the result is of {recorded_given}"]
+        path = Path(self.cwd, os.path.expanduser(str(given)))
+        if not sha or not path.is_file():
+            return [f"it was kept by an older gf that did not record its inputs, and {given} is not a local file "
+                    f"here to check it against"]
+        why = self.hashes.changed(path, {"sha256": sha})
+        return [] if why is None else [f"its {SOURCE_ROLES['predictions' if spec.get('predictions') else 'model']} "
+                                       f"{path} {why}"]
+
+    def refresh_command(self, entry: str) -> str:
+        """The command that evaluates ``entry`` again into this folder."""
+        manifest_path = self.manifest.get("path")
+        words = ["gf", "leaderboard", "run", "--manifest",
+                 os.path.join(self.cwd, manifest_path) if manifest_path else "<manifest>"]
+        source = self.record.get("source") or {}
+        default = source.get("output_dir") or f"output/leaderboards/{self.manifest.get('name')}"
+        if os.path.abspath(os.path.join(self.cwd, default)) != os.path.abspath(self.root):
+            words += ["--output-dir", str(self.root)]
+        if self.record.get("plugins"):
+            words += ["--plugins", *self.record["plugins"]]
+        return " ".join(shlex.quote(str(w)) for w in words + ["--only", entry])
+
+    def new_checkpoints(self, entry: Mapping[str, Any]) -> List[str]:
+        """Files a seed group's glob matches now that the last run did not know (a seed added
+        since): the group's row is over its known seeds only."""
+        pattern = entry.get("checkpoints_pattern")
+        if not pattern:
+            return []
+        found = glob.glob(os.path.join(self.cwd, os.path.expanduser(pattern)), recursive=True)
+        known = {os.path.abspath(os.path.join(self.cwd, os.path.expanduser(p))) for p in entry.get("checkpoints") or []}
+        return sorted(p for p in map(os.path.abspath, found) if p not in known)
+
+
+def read_done(paths: ResultPaths) -> tuple:
+    """``(record, problem)``: a result's ``result.json`` (None when there is none), or the
+    reason it cannot be read (a damaged record is a result to compute again, not an error
+    that stops the board)."""
+    try:
+        record = paths.done_record()
+    except GfError as error:
+        return None, f"its result.json is damaged ({error})"
+    if record is not None and not (isinstance(record, dict) and isinstance(record.get("provenance"), dict)
+                                   and "evaluator" in record):
+        return None, "its result.json is not a leaderboard result record (no provenance or evaluator)"
+    return record, None
+
+
+def question_problems(predictions: Any, expected: Sequence[str], path: Path) -> List[str]:
+    """Why a kept predictions mapping does not answer exactly the split's questions."""
+    if not isinstance(predictions, Mapping):
+        return [f"its predictions file {path} holds no predictions mapping"]
+    wanted = set(expected)
+    missing = [q for q in expected if q not in predictions]
+    extra = [q for q in predictions if q not in wanted]
+    if not missing and not extra:
+        return []
+    from gf.common.utils import describe_ids
+
+    parts = ([f"misses {len(missing)} of the split's questions ({describe_ids(missing)})"] if missing else []) + \
+            ([f"answers {len(extra)} questions the split does not have ({describe_ids(extra)})"] if extra else [])
+    return [f"its predictions file {path} {' and '.join(parts)}"]

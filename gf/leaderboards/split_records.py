@@ -1,0 +1,89 @@
+"""The per-split records of a leaderboard folder (``splits/<benchmark>/<split>/record.json``).
+
+Why apart from the engine: the board reads them without the data (``gf leaderboard show``),
+and both the engine and :mod:`.freshness` ask them whether a kept result was computed on
+the split as it is now. A record holds the split's fingerprints (of the features and
+annotations, and of the annotations only), the evaluator, what the board needs of the
+builder's ``info()`` to score again, and each question's video (its keys are the split's
+questions).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from gf.common.errors import OutputLockedError
+from gf.common.io import atomic_write_json
+from gf.leaderboards.results import read_json_or_none, split_file
+
+__all__ = ["INFO_KEYS", "RECORD_FINGERPRINTS", "SplitRecords"]
+
+#: What the board needs from a builder's info() to re-score without the data.
+INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
+#: The split record's fingerprint for each scope a result can be keyed by.
+RECORD_FINGERPRINTS = {"features": "fingerprint", "annotations": "annotations_fingerprint"}
+
+
+class SplitRecords:
+    """Reads and writes the split records under ``root``, reading each record once per change
+    (a record lists every question)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._read: Dict[Path, Tuple[Tuple[int, int], Dict[str, Any]]] = {}  # file -> (stat, record)
+
+    def save(self, benchmark: str, split: str, ds, fingerprint: Optional[str], annotations: Optional[str]) -> None:
+        """What the board needs of the split, under the split record's own lock (so a write
+        that a kill interrupted is cleaned up by the next writer). Processes of one
+        leaderboard write the same content, so one that finds the lock held leaves it.
+        ``fingerprint`` None: the split was built without its features, and the full
+        fingerprint on record stays."""
+        from gf.common.io import output_lock, remove_stale_temp_files
+
+        path = split_file(self.root, benchmark, split)
+        try:
+            lock = output_lock(path.parent, "gf leaderboard run")
+            lock.__enter__()
+        except OutputLockedError:
+            return
+        try:
+            remove_stale_temp_files(path.parent)
+            existing = read_json_or_none(path, "leaderboard split record") or {}
+            fingerprint = fingerprint if ds.features else existing.get("fingerprint")
+            if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
+                    and annotations is not None):
+                return
+            info = {k: ds.info[k] for k in INFO_KEYS if ds.info.get(k) is not None}
+            atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
+                                     "fingerprint": fingerprint, "annotations_fingerprint": annotations,
+                                     "info": info, "videos": ds.splits[split].video_ids()}, indent=None)
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _record(self, benchmark: str, split: str) -> Optional[Dict[str, Any]]:
+        path = split_file(self.root, benchmark, split)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._read.get(path)
+        if cached is None or cached[0] != stamp:
+            record = read_json_or_none(path, "leaderboard split record") or {}
+            kept = {k: record.get(k) for k in RECORD_FINGERPRINTS.values()}
+            kept["questions"] = list(record.get("videos") or [])
+            cached = self._read[path] = (stamp, kept)
+        return cached[1]
+
+    def is_current(self, benchmark: str, split: str, fingerprint: Optional[str], scope: str = "features") -> bool:
+        """The saved record describes the split as it is now (a run on another version of the
+        data rewrites it, and results keyed to the old one are then not trusted). ``scope``:
+        which of its fingerprints the result was keyed by (``features``, or ``annotations``
+        for a predictions entry scored without the features)."""
+        record = self._record(benchmark, split)
+        return record is not None and record.get(RECORD_FINGERPRINTS[scope]) == fingerprint
+
+    def question_ids(self, benchmark: str, split: str) -> List[str]:
+        """The split's questions, in its order ([] before a record is written)."""
+        record = self._record(benchmark, split)
+        return list(record["questions"]) if record else []
