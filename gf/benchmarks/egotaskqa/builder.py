@@ -174,7 +174,7 @@ class EgoTaskQABuilder(VideoQABuilder):
         return self._store
 
     def reasoning_types(self) -> Optional[List[str]]:
-        """Tokens of ``all_reasoning_types.txt``, for ``gf.evaluation.egotaskqa.evaluate``."""
+        """Tokens of ``all_reasoning_types.txt``, for ``gf.benchmarks.egotaskqa.evaluator.evaluate``."""
         if self._types is None and self.config["reasoning_types"]:
             path = self.require_path("reasoning_types", self.config["reasoning_types"], "EgoTaskQA reasoning types")
             self._types = read_class_lines(path)
