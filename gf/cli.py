@@ -197,10 +197,12 @@ def cmd_evaluate(args) -> int:
 def cmd_prepare(args) -> int:
     import json
 
+    from gf.common.config import load_plugins
     from gf.datasets.converters import prepare
 
     from gf.common.errors import ConfigError
 
+    load_plugins(args.plugins or [])
     options = {}
     for item in args.set or []:
         if "=" not in item:
@@ -284,6 +286,12 @@ def cmd_leaderboard(args) -> int:
     return run(args)
 
 
+def cmd_demo_data(args) -> int:
+    from gf.benchmarks.synthetic.cli import run
+
+    return run(args)
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -354,12 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("prepare", help="convert a benchmark's official release into gf's layout")
-    p.add_argument("benchmark", help="star | agqa | egotaskqa | nextqa")
+    p.add_argument("benchmark", help="star | agqa | egotaskqa | nextqa (gf list converters)")
     p.add_argument("--raw", required=True, help="folder with the official release files")
     p.add_argument("--out", required=True, help="output folder, e.g. $DATA_ROOT/NExT-QA")
     p.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="converter options (JSON values)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the annotations gf prepare wrote before (other files in --out are kept)")
+    p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (a plugin's converter)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("download", help="download a file (http(s)://, file://, hf://, Google Drive) into the cache, "
@@ -417,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     leaderboard_arguments(p)
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("demo-data", help="the synthetic demo benchmark of a config (generated through its builder "
+                                         "when needed), rendered as small videos for the demo from pixels")
+    from gf.benchmarks.synthetic.cli import add_arguments as demo_data_arguments
+
+    demo_data_arguments(p)
+    p.set_defaults(func=cmd_demo_data)
     return parser
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
+from gf.benchmarks.agqa.converter import convert, read_charades_csv
 from gf.cli import main as gf_main
 from gf.common.io import DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters import prepare
-from gf.datasets.converters.agqa import convert, read_charades_csv
 from gf.datasets.videoqa import collate_videoqa
 from gf.evaluation import evaluate_predictions
 from gf.evaluation.predictions import PredictionsFile

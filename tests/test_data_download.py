@@ -163,7 +163,7 @@ def build_split(data_root: Path, split: str = "val"):
 
 
 def test_star_entry_lists_the_authors_link_and_the_files_the_builder_reads():
-    from gf.datasets.builders.star import StarBuilder
+    from gf.benchmarks.star.builder import StarBuilder
 
     entry = get_data("data:star")
     assert entry is not None and get_data("star") == entry

@@ -19,13 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
+from gf.benchmarks.egotaskqa.builder import ConcatFeatureStore, EgoTaskQABuilder
+from gf.benchmarks.egotaskqa.converter import convert, parse_interval
 from gf.cli import main as gf_main
 from gf.common.io import DataFileError
 from gf.common.registry import registry
-from gf.datasets.builders.egotaskqa import ConcatFeatureStore, EgoTaskQABuilder
 from gf.datasets.converters import prepare
-from gf.datasets.converters.egotaskqa import convert, parse_interval
 from gf.datasets.videoqa import collate_videoqa
 from gf.evaluation import evaluate_predictions, load_predictions
 

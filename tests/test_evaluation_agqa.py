@@ -2,7 +2,8 @@
 out-of-vocabulary answers (-1) scored wrong."""
 import pytest
 
-from gf.evaluation import EvaluationError, agqa, evaluate_predictions, save_predictions
+from gf.benchmarks.agqa import evaluator as agqa
+from gf.evaluation import EvaluationError, evaluate_predictions, save_predictions
 
 
 def rec(prediction, answer, global_, semantic, structural, ans_type):

@@ -2,7 +2,8 @@
 structural token, categories taken from the data (or a given list)."""
 import pytest
 
-from gf.evaluation import EvaluationError, egotaskqa
+from gf.benchmarks.egotaskqa import evaluator as egotaskqa
+from gf.evaluation import EvaluationError
 
 
 def rec(prediction, answer, reasoning_type):

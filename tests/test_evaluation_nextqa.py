@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gf.evaluation import EvaluationError, MissingPredictionError, nextqa
+from gf.benchmarks.nextqa import evaluator as nextqa
+from gf.evaluation import EvaluationError, MissingPredictionError
 
 REAL_VAL_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "real_data" / "nextqa" / "val.csv"
 HEADER = "Why\tHow\tBef&Aft\tWhen\tCnt\tLoc\tOther\tAcc_C\tAcc_T\tAcc_D\t"

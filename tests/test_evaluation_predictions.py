@@ -3,20 +3,20 @@ import json
 
 import pytest
 
+from gf.benchmarks.agqa import evaluator as agqa
+from gf.benchmarks.egotaskqa import evaluator as egotaskqa
+from gf.benchmarks.nextqa import evaluator as nextqa
+from gf.benchmarks.star import evaluator as star
 from gf.evaluation import (
     EvaluationError,
     MissingPredictionError,
     PredictionsFile,
     PredictionsFileError,
-    agqa,
-    egotaskqa,
     evaluate_predictions,
     format_report,
     load_predictions,
-    nextqa,
     save_predictions,
     save_report,
-    star,
 )
 
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from gf.evaluation import EvaluationError, format_report, star
+from gf.benchmarks.star import evaluator as star
+from gf.evaluation import EvaluationError, format_report
 
 
 def rec(prediction, answer, **fields):

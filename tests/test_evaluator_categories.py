@@ -5,13 +5,12 @@ import random
 import numpy as np
 import pytest
 
-import gf.evaluation  # noqa: F401  (registers the built-in evaluators)
+from gf.benchmarks.agqa.evaluator import ANSWER_TYPES, REASONING_TYPES, SEMANTIC_TYPES, STRUCTURAL_TYPES
+from gf.benchmarks.nextqa.evaluator import MERGED_TYPES, GROUPS
+from gf.benchmarks.star.evaluator import STAR_TYPES
 from gf.common.registry import registry
 from gf.evaluation import get_evaluator
-from gf.evaluation.agqa import ANSWER_TYPES, REASONING_TYPES, SEMANTIC_TYPES, STRUCTURAL_TYPES
 from gf.evaluation.core import outcome
-from gf.evaluation.nextqa import MERGED_TYPES, GROUPS
-from gf.evaluation.star import STAR_TYPES
 
 
 def star_records(rng):

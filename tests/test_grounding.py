@@ -10,10 +10,11 @@ import math
 import pytest
 import torch
 
+from gf.benchmarks.synthetic.generate import (OBJECTS, VERBS, ActionVocabulary, SyntheticStarConfig,
+                                              generate_synthetic_star)
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.grounding import NO_EVENT, grounding_from_raw
-from gf.datasets.synthetic import OBJECTS, VERBS, ActionVocabulary, SyntheticStarConfig, generate_synthetic_star
 from gf.models.glance_focus import GlanceFocus
 from gf.models.glance_focus.criterion import GlanceFocusCriterion, grounding_slots
 

@@ -19,18 +19,17 @@ import numpy as np
 import pytest
 import torch
 
-import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
-import gf.datasets.converters.nextqa as nextqa_converter
+import gf.benchmarks.nextqa.converter as nextqa_converter
+from gf.benchmarks.egotaskqa.converter import read_answer_set
+from gf.benchmarks.nextqa.converter import read_split_csv
+from gf.benchmarks.star.builder import StarBuilder
 from gf.common.errors import (CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, DatasetError,
                               GfError, OutputLockedError)
 from gf.common.io import (LOCK_NAME, atomic_write_text, load_json, load_jsonl, output_lock, remove_stale_temp_files,
                           torch_load_safe)
 from gf.datasets.base import read_class_lines
-from gf.datasets.builders.star import StarBuilder
 from gf.datasets.converters import prepare
 from gf.datasets.converters.charades import read_charades_csvs
-from gf.datasets.converters.egotaskqa import read_answer_set
-from gf.datasets.converters.nextqa import read_split_csv
 from gf.datasets.feature_stores import NpyFolderStore, PthDictStore, write_webdataset_shards
 
 from test_nextqa import write_nextqa_raw

@@ -379,9 +379,9 @@ def test_nextqa_official_result_files_score_like_gf_predictions_with_video_resam
     split's own categories, exactly as the same predictions in gf's format."""
     import random
 
-    from gf.datasets.converters.nextqa import convert
+    from gf.benchmarks.nextqa.converter import convert
     from gf.evaluation import save_predictions
-    from gf.evaluation.nextqa import write_official_results
+    from gf.benchmarks.nextqa.evaluator import write_official_results
 
     from test_nextqa import ROWS, write_features, write_nextqa_raw
 

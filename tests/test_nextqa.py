@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
+from gf.benchmarks.nextqa import evaluator as nextqa_eval
+from gf.benchmarks.nextqa.converter import convert, read_split_csv
 from gf.cli import main as gf_main
 from gf.common.io import DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters import prepare
-from gf.datasets.converters.nextqa import convert, read_split_csv
 from gf.datasets.videoqa import collate_videoqa
-from gf.evaluation import nextqa as nextqa_eval
 
 from conftest import SHARED, TINY_TEXT_ENCODER
 

@@ -19,22 +19,22 @@ import torch
 from conftest import TINY_TEXT_ENCODER
 from helpers_http import LocalHTTPServer, ServedFile
 
+from gf.benchmarks.agqa import evaluator as agqa
+from gf.benchmarks.egotaskqa import evaluator as egotaskqa
+from gf.benchmarks.nextqa import evaluator as nextqa
+from gf.benchmarks.star import evaluator as star
 from gf.common.download import DestinationExistsError, InvalidURLError, cache_dir, download
 from gf.common.errors import ConfigError, EvaluationError, GfError
 from gf.evaluation import (
     COVERAGE_NOT_CHECKED,
     MissingPredictionError,
     PredictionsFileError,
-    agqa,
     check_distinct_paths,
-    egotaskqa,
     evaluate_predictions,
     format_report,
     load_predictions,
-    nextqa,
     save_predictions,
     save_report,
-    star,
 )
 from gf.evaluation import report as report_module
 from gf.models import zoo

@@ -299,7 +299,7 @@ def test_every_gf_error_derives_from_the_root():
     import gf.models.checkpoint as checkpoint
     import gf.models.zoo as zoo
     from gf.common import errors
-    from gf.datasets.synthetic import SyntheticBenchmarkError
+    from gf.benchmarks.synthetic.generate import SyntheticBenchmarkError
 
     classes = [download.ChecksumError, download.OfflineError, download.InvalidURLError, download.ArchiveError,
                stores.FeatureKeyError, evaluation.MissingPredictionError, evaluation.PredictionsFileError,

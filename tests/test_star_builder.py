@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import gf.datasets.builders  # noqa: F401  (registers the built-in builders)
+from gf.benchmarks.star.builder import StarBuilder
 from gf.common.errors import ConfigError, DatasetError, RegistryError
 from gf.common.io import DataFileError
 from gf.common.registry import registry
 from gf.datasets.base import BaseBuilder
-from gf.datasets.builders.star import StarBuilder
 from gf.datasets.videoqa import collate_videoqa
 
 D = 8

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from gf.common.io import load_json, load_jsonl
-from gf.datasets import synthetic
-from gf.datasets.synthetic import (
+from gf.benchmarks.synthetic import generate as synthetic
+from gf.benchmarks.synthetic.generate import (
     QUESTION_TYPES,
     SPLITS,
     VERBS,
@@ -419,7 +419,7 @@ def test_config_dict_round_trip_and_unknown_keys():
 def test_a_process_finishing_second_does_not_replace_the_folder_in_use(tmp_path, monkeypatch):
     """Two torchrun ranks generate on first use; the loser must not swap its copy in while
     the winner's files are being read (seen as a vanished action_mapping.txt under torchrun)."""
-    import gf.datasets.synthetic as synthetic
+    import gf.benchmarks.synthetic.generate as synthetic
 
     cfg = synthetic.SyntheticStarConfig(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8)
     out = tmp_path / "SYN"

@@ -1,7 +1,7 @@
 import pytest
 
 from gf.common.registry import registry
-from gf.datasets.synthetic import SyntheticBenchmarkError
+from gf.benchmarks.synthetic.generate import SyntheticBenchmarkError
 
 TINY = dict(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8, max_event_frames=3, max_gap_frames=1)
 

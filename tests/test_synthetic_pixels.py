@@ -1,4 +1,4 @@
-"""The synthetic benchmark rendered as videos (gf.datasets.synthetic_pixels), end to end.
+"""The synthetic benchmark rendered as videos (gf.benchmarks.synthetic.pixels), end to end.
 
 Why real files all the way: what can go wrong lies between the steps -- a clip one frame
 short, timestamps that put a frame in the wrong second, a partial file a later step
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gf.datasets.synthetic_pixels as sp
+import gf.benchmarks.synthetic.pixels as sp
+from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
+from gf.cli import main as gf_main
 from gf.common.errors import ConfigError, DataFileError
-from gf.datasets.synthetic import SyntheticStarConfig, ensure_synthetic_star
 
 GENERATOR = dict(version=2, train_per_type=2, val_per_type=1, test_per_type=1, min_event_frames=2,
                  max_event_frames=4, max_gap_frames=2, max_edge_frames=1)
@@ -233,7 +234,7 @@ def test_entry_point_generates_through_the_config_and_renders(tmp_path, capsys):
     cfg = Path(__file__).resolve().parents[1] / "projects" / "glance_focus" / "demo" / "train_pixels.yaml"
     options = [f"datasets.synthetic_star.generator.{k}={v}" for k, v in
                dict(train_per_type=1, val_per_type=1, test_per_type=1).items()]
-    rc = sp.main(["--cfg-path", str(cfg), "--data-root", str(tmp_path), "--no-progress", "--fps", "1",
+    rc = gf_main(["demo-data", "--cfg-path", str(cfg), "--data-root", str(tmp_path), "--no-progress", "--fps", "1",
                   "--options", *options])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -243,5 +244,8 @@ def test_entry_point_generates_through_the_config_and_renders(tmp_path, capsys):
     meta = json.loads((bench / "meta.json").read_text())
     assert meta["config"]["version"] == 2 and meta["config"]["max_event_frames"] == 4  # the yaml's generator
     # the same config, other generator sizes: the builder's refusal, as a one-line error
-    rc = sp.main(["--cfg-path", str(cfg), "--data-root", str(tmp_path), "--no-progress"])
+    rc = gf_main(["demo-data", "--cfg-path", str(cfg), "--data-root", str(tmp_path), "--no-progress"])
     assert rc == 3 and "another config" in capsys.readouterr().err
+    # no config and no folder: no default reached into projects/, a one-line error instead
+    assert gf_main(["demo-data", "--data-root", str(tmp_path)]) == 2
+    assert "give --cfg-path" in capsys.readouterr().err

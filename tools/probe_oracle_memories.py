@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gf.benchmarks.synthetic.models import demo_sup, demo_sup_grounded
 from gf.common.registry import registry
 from gf.models.glance_focus.model import GlanceFocus
-from gf.models.glance_focus.variants import demo_sup, demo_sup_grounded
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "glance_focus_oracle_memories"
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
             # generate the benchmark now (as the builder would on first use) to list its ids
             from omegaconf import OmegaConf
 
-            from gf.datasets.synthetic import SyntheticStarConfig, ensure_synthetic_star
+            from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
 
             generator = OmegaConf.to_container(OmegaConf.create(project).datasets.synthetic_star.generator)
             if args.train_per_type is not None:

@@ -6,12 +6,15 @@ package and named under ``plugins:``) is picked up everywhere without edits to g
 
 Built-in components register lazily: the first lookup or listing of a kind imports the
 gf modules that hold that kind, so ``import gf`` stays fast and never imports heavy
-optional libraries.
+optional libraries. Builders, converters, evaluators and model types come from the
+benchmark folders (``gf.benchmarks.*``: every package under :mod:`gf.benchmarks`), so a new
+in-tree benchmark is registered by its folder alone.
 """
 from __future__ import annotations
 
 import fnmatch
 import importlib
+import pkgutil
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from gf.common.errors import RegistryError
@@ -61,7 +64,8 @@ class Registry:
             return
         self._builtins_loaded = True
         for mod in self._builtin_modules:
-            importlib.import_module(mod)
+            for name in _expand(mod):
+                importlib.import_module(name)
 
     def entries(self, dynamic: bool = True) -> Dict[str, Any]:
         """name -> object: the registered objects, plus ``extra_entries`` when ``dynamic``."""
@@ -102,6 +106,14 @@ class Registry:
         return f"Registry({self.kind!r}, {len(self._objects)} entries)"
 
 
+def _expand(mod: str) -> List[str]:
+    """``mod``, or for ``pkg.*`` every subpackage of ``pkg`` (sorted), e.g. one per benchmark folder."""
+    if not mod.endswith(".*"):
+        return [mod]
+    pkg = importlib.import_module(mod[:-2])
+    return [f"{pkg.__name__}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg]
+
+
 def _same_object(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -127,16 +139,16 @@ class _GlobalRegistry:
     """
 
     KINDS = {
-        "model": ("gf.models",),
-        "builder": ("gf.datasets.builders",),
+        "model": ("gf.models", "gf.benchmarks.*"),  # the benchmarks' models.py: model types
+        "builder": ("gf.benchmarks.*",),
         "processor": ("gf.processors",),
         "task": ("gf.tasks",),
         "runner": ("gf.runners",),
         "hook": ("gf.runners.hooks",),
         "optimizer": ("gf.common.optim",),
         "lr_scheduler": ("gf.common.optim",),
-        "evaluator": ("gf.evaluation",),
-        "converter": ("gf.datasets.converters",),
+        "evaluator": ("gf.benchmarks.*",),
+        "converter": ("gf.benchmarks.*",),
         "feature_store": ("gf.datasets.feature_stores",),
         "pretrained": ("gf.models.zoo",),
         "probe": ("gf.probes.frames",),
@@ -147,7 +159,7 @@ class _GlobalRegistry:
             kind: Registry(kind, mods) for kind, mods in self.KINDS.items()
         }
         self._model_types: Dict[str, Dict[str, Callable[[], dict]]] = {}
-        # Variants are declared next to their model, so the model kind's builtins cover them.
+        # Variants are declared in the benchmark folders, which the model kind's builtins cover.
 
     def kind(self, kind: str) -> Registry:
         try:
@@ -265,10 +277,8 @@ class _GlobalRegistry:
 
     def get_model_type(self, model_name: str, model_type: str) -> dict:
         """The config overrides of a registered variant."""
+        self.get_model_class(model_name)  # loads builtins (a plugin's variants may come first)
         types = self._model_types.get(model_name, {})
-        if not types:
-            self.get_model_class(model_name)
-            types = self._model_types.get(model_name, {})
         if model_type not in types:
             known = sorted(types)
             raise RegistryError(

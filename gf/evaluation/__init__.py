@@ -2,13 +2,10 @@
 
 Flow: a task writes a predictions file (:func:`save_predictions`); any time later
 :func:`evaluate_predictions` re-scores it with the evaluator registered for the file's
-benchmark (:mod:`~gf.evaluation.star`, :mod:`~gf.evaluation.agqa`,
-:mod:`~gf.evaluation.egotaskqa`, :mod:`~gf.evaluation.nextqa`, or a plugin's),
-:func:`format_report` prints it and :func:`save_report` stores it. Every accuracy is in
-percent; ``None`` means "nothing was scored". Importing this package registers the
-built-in evaluators.
+benchmark (each benchmark folder's ``evaluator.py``, ``gf/benchmarks/<name>/``, or a
+plugin's), :func:`format_report` prints it and :func:`save_report` stores it. Every
+accuracy is in percent; ``None`` means "nothing was scored".
 """
-from gf.evaluation import agqa, egotaskqa, nextqa, star
 from gf.evaluation.core import OOV_ANSWER, EvaluationError, MissingPredictionError
 from gf.evaluation.predictions import (
     PredictionsFile,
@@ -35,16 +32,12 @@ __all__ = [
     "OOV_ANSWER",
     "PredictionsFile",
     "PredictionsFileError",
-    "agqa",
     "check_distinct_paths",
-    "egotaskqa",
     "evaluate_predictions",
     "format_report",
     "get_evaluator",
     "is_predictions_file",
     "load_predictions",
-    "nextqa",
     "save_predictions",
     "save_report",
-    "star",
 ]

@@ -48,7 +48,7 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
     if ds.benchmark != "nextqa":
         raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions); only NExT-QA also "
                               f"accepts its official results format")
-    from gf.evaluation.nextqa import read_official_results
+    from gf.benchmarks.nextqa.evaluator import read_official_results
 
     results = read_official_results(path)
     out = {}

@@ -1,11 +1,10 @@
-"""Converters from each benchmark's official release to gf's on-disk layout (`gf prepare`).
+"""Running converters from a benchmark's official release to gf's on-disk layout (`gf prepare`).
 
-Each converter module registers one function ``convert(raw_dir, out_dir, **options) ->
-dict`` (a summary of what was written) as a ``converter`` in gf's registry
-(``@registry.register_converter("star")``), so a plugin can add a benchmark the same way,
-and declares the files it may write (``@owns(...)``, see
-:mod:`gf.datasets.converters.staging`). The registry imports this package on the first
-converter lookup, so `import gf` stays light.
+Each benchmark folder's ``converter.py`` (``gf/benchmarks/<name>/``) registers one function
+``convert(raw_dir, out_dir, **options) -> dict`` (a summary of what was written) as a
+``converter`` in gf's registry (``@registry.register_converter("star")``), so a plugin can
+add a benchmark the same way, and declares the files it may write (``@owns(...)``, see
+:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`).
 
 :func:`prepare` is the safe way to run one: it never replaces existing annotations unless
 asked (``overwrite=True``), locks the output folder, and puts the converter's files in
@@ -14,21 +13,13 @@ place only once the conversion has finished.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-# Imported for their registrations (the registry's lazy builtin import lands here).
-from gf.datasets.converters import agqa, egotaskqa, nextqa, star  # noqa: E402,F401
-
-__all__ = ["list_converters", "prepare"]
-
-
-def list_converters(pattern: Optional[str] = None) -> List[str]:
-    """Registered converter names (built-in and plugins), sorted."""
-    return registry.list("converter", pattern)
+__all__ = ["prepare"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:

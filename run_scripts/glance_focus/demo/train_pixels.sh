@@ -21,7 +21,7 @@ SECONDS=0
 
 # 1. the benchmark (generated through the config's builder) and its videos
 echo "[train_pixels] rendering the clips"
-RENDERED="$(python -m gf.datasets.synthetic_pixels --cfg-path "$CFG" --data-root "$DATA_ROOT" \
+RENDERED="$(python -m gf demo-data --cfg-path "$CFG" --data-root "$DATA_ROOT" \
              --workers "$WORKERS" --options "$@")"
 echo "$RENDERED"
 BENCH="$(python -c 'import json,sys; print(json.load(sys.stdin)["benchmark"])' <<< "$RENDERED")"

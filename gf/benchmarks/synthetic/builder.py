@@ -1,6 +1,6 @@
 """The offline demo benchmark, served through the real STAR code path.
 
-On first use the synthetic benchmark (``gf.datasets.synthetic``) is generated into
+On first use the synthetic benchmark (:mod:`.generate`) is generated into
 ``<data_root>/<dataset_dir>`` in the authors' STAR layout; from then on this is the
 ``star`` builder reading those files. Its test split carries answers (it is ours), so the
 demo ends with a scored per-type table.
@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+from gf.benchmarks.star.builder import StarBuilder
+from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
 from gf.common.registry import registry
-from gf.datasets.builders.star import StarBuilder
-from gf.datasets.synthetic import SyntheticStarConfig, ensure_synthetic_star
 
 
 @registry.register_builder("synthetic_star")

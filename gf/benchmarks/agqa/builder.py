@@ -121,7 +121,7 @@ class AGQABuilder(VideoQABuilder):
 
     # -- records -----------------------------------------------------------------------------
     def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
-        from gf.datasets.converters.agqa import check_record, read_balanced_file
+        from gf.benchmarks.agqa.converter import check_record, read_balanced_file
 
         if path.suffix.lower() != ".jsonl":
             return read_balanced_file(path)  # the official {question_id: record} file

@@ -1,6 +1,6 @@
 """Render the synthetic multi-event benchmark as small videos, so the demo can start from pixels.
 
-Why: the synthetic benchmark (:mod:`gf.datasets.synthetic`) hands the model ready-made
+Why: the synthetic benchmark (:mod:`gf.benchmarks.synthetic.generate`) hands the model ready-made
 feature rows. Rendering each question's clip as an H.264 video lets the whole real
 pipeline run offline -- decode, frame backbone (``gf extract``), train, ``gf predict`` on
 a video file -- on data whose answers are known.
@@ -34,11 +34,8 @@ with another style or onto another benchmark is refused rather than mixed in.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
-import json
-import logging
 import math
 import sys
 import time
@@ -48,7 +45,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.common.errors import ConfigError, DataFileError, GfError
+from gf.benchmarks.synthetic.generate import GENERATOR_NAME, SPLITS
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
 from gf.common.utils import PathLike, check_known_keys
 
@@ -66,12 +64,9 @@ __all__ = [
     "encode_video",
     "read_clips",
     "render_benchmark",
-    "ensure_benchmark",
-    "main",
 ]
 
-logger = logging.getLogger(__name__)
-
+#: Written into ``render.json`` (this module's former path, kept so rendered folders stay valid).
 RENDERER_NAME = "gf.datasets.synthetic_pixels"
 #: Bumped whenever the same style and benchmark would give other frames.
 RENDER_FORMAT_VERSION = 1
@@ -295,8 +290,6 @@ class Clip:
 
 
 def _benchmark_meta(dataset_dir: Path) -> Dict[str, Any]:
-    from gf.datasets.synthetic import GENERATOR_NAME
-
     meta = load_json(dataset_dir / "meta.json", what="synthetic benchmark meta.json")
     if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
         raise DataFileError(f"{dataset_dir}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
@@ -311,8 +304,6 @@ def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
     Unannotated clips (``unannotated_fraction > 0``) still show their events but
     ``events.json`` does not list them, so they cannot be drawn: such a benchmark is refused.
     """
-    from gf.datasets.synthetic import SPLITS
-
     folder = Path(dataset_dir)
     meta = _benchmark_meta(folder)
     config = meta.get("config") or {}
@@ -430,7 +421,7 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
                             f"{len(PALETTE)} x {len(SHAPES)}")
     summary = RenderSummary(out=str(out), total=len(clips))
     out.mkdir(parents=True, exist_ok=True)
-    with output_lock(out, "gf synthetic_pixels render"):
+    with output_lock(out, "gf demo-data (render)"):
         summary.removed_partial = len(remove_stale_temp_files(out))
         _check_or_write_manifest(out, _manifest(dataset_dir, meta, style))
         todo = []
@@ -463,88 +454,3 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
             summary.seconds = time.perf_counter() - t0
     return summary
 
-
-# ---------------------------------------------------------------------------------------
-# the benchmark itself: generated through the builder, with the project's settings
-# ---------------------------------------------------------------------------------------
-def ensure_benchmark(cfg_path: Optional[PathLike], options: Sequence[str] = (), dataset: str = "synthetic_star",
-                     data_root: Optional[str] = None) -> Path:
-    """The benchmark folder of ``datasets.<dataset>`` in the config, generated on first use.
-
-    Through the builder and its config (``generator`` settings, ``data_root``,
-    ``dataset_dir``), so the folder is exactly the one ``gf train`` with that config reads,
-    and a folder generated with other settings is refused the same way.
-    """
-    from gf.common.config import build_config, to_dict
-    from gf.common.registry import registry
-    from gf.datasets.synthetic import ensure_synthetic_star
-
-    opts = list(options)
-    if data_root:
-        opts.append(f"datasets.{dataset}.data_root={data_root}")
-    cfg = build_config(str(cfg_path) if cfg_path else None, opts)
-    if dataset not in cfg.datasets:
-        raise ConfigError(f"{cfg_path}: no datasets.{dataset} section")
-    builder = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
-    config = getattr(builder, "generator_config", None)
-    if config is None:
-        raise ConfigError(f"datasets.{dataset} is not a synthetic benchmark builder (no generator settings)")
-    return ensure_synthetic_star(builder.dataset_dir, config)
-
-
-def _default_cfg() -> Optional[Path]:
-    path = Path(__file__).resolve().parents[2] / "projects" / "glance_focus" / "demo" / "train_pixels.yaml"
-    return path if path.is_file() else None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m gf.datasets.synthetic_pixels",
-        description="Render the synthetic benchmark's clips as small H.264 videos (one per question id), generating "
-                    "the benchmark first when needed (through the config's synthetic_star builder).")
-    p.add_argument("--data-root", help="data root of the config's dataset (default: the config's, i.e. $DATA_ROOT "
-                                       "or gf_data)")
-    p.add_argument("--dataset-dir", help="render this existing benchmark folder instead (no config, no generation)")
-    p.add_argument("--out", help="folder of the videos (default: <benchmark folder>/videos)")
-    p.add_argument("--cfg-path", help="project config whose datasets.<dataset> generates the benchmark "
-                                      "(default: the demo's train_pixels.yaml)")
-    p.add_argument("--dataset", default="synthetic_star", help="dataset name in the config (default synthetic_star)")
-    p.add_argument("--options", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="config overrides, as for gf train (e.g. datasets.synthetic_star.generator.train_per_type=150)")
-    p.add_argument("--splits", nargs="+", help="render only these splits (default: all)")
-    defaults = PixelStyle()
-    p.add_argument("--size", type=int, default=defaults.size, help=f"frame size in pixels (default {defaults.size})")
-    p.add_argument("--fps", type=int, default=defaults.fps,
-                   help=f"frames per second; one second = one feature row (default {defaults.fps})")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the pixel noise (default 0)")
-    p.add_argument("--noise-std", type=float, default=defaults.noise_std,
-                   help=f"pixel noise std (default {defaults.noise_std})")
-    p.add_argument("--workers", type=int, default=1, help="encoding processes (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.dataset_dir:
-            dataset_dir = Path(args.dataset_dir)
-        else:
-            cfg_path = args.cfg_path or _default_cfg()
-            if cfg_path is None:
-                raise ConfigError("give --cfg-path (a project config with datasets.synthetic_star) or --dataset-dir")
-            dataset_dir = ensure_benchmark(cfg_path, args.options, args.dataset, args.data_root)
-        style = PixelStyle(size=args.size, fps=args.fps, seed=args.seed, noise_std=args.noise_std)
-        out = Path(args.out) if args.out else dataset_dir / "videos"
-        summary = render_benchmark(dataset_dir, out, style, splits=args.splits, workers=args.workers,
-                                   progress=not args.no_progress)
-    except GfError as e:
-        print(f"synthetic_pixels: error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 1)
-    print(json.dumps({"benchmark": str(dataset_dir), **summary.to_json()}, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

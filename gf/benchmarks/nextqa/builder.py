@@ -94,7 +94,7 @@ class NextQABuilder(VideoQABuilder):
     # -- records -----------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """Annotation rows -> dataset records (values are checked again by the dataset)."""
-        from gf.datasets.converters.nextqa import QUESTION_TYPES, read_split_csv
+        from gf.benchmarks.nextqa.converter import QUESTION_TYPES, read_split_csv
 
         rows = read_split_csv(path) if path.suffix.lower() == ".csv" else load_jsonl(path, "NExT-QA annotation file")
         records = []

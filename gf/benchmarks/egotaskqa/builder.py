@@ -28,14 +28,16 @@ vocabulary (scored wrong, never trained on).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
-
-import torch
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
-from gf.datasets.feature_stores import FeatureStore, HDF5Store, open_feature_store
+
+if TYPE_CHECKING:  # imported where used: registering the benchmark (gf prepare, gf evaluate) needs no torch
+    import torch
+
+    from gf.datasets.feature_stores import FeatureStore
 
 __all__ = ["EgoTaskQABuilder", "ConcatFeatureStore"]
 
@@ -74,6 +76,8 @@ class ConcatFeatureStore:
         return key in self.appearance and key in self.motion
 
     def __getitem__(self, key) -> torch.Tensor:
+        import torch
+
         app, mot = self.appearance[key], self.motion[key]
         if len(mot) == 0 or len(app) % len(mot):
             raise DataFileError(f"{self.path}: key {key!r} has {len(app)} appearance rows and {len(mot)} motion "
@@ -158,6 +162,8 @@ class EgoTaskQABuilder(VideoQABuilder):
 
     # -- shared resources --------------------------------------------------------------------
     def _open_store(self, key: str, dataset_key: str, what: str) -> FeatureStore:
+        from gf.datasets.feature_stores import HDF5Store, open_feature_store
+
         path = self.require_path(key, self.config[key], what)
         if path.suffix.lower() in (".h5", ".hdf5"):
             return HDF5Store(path, features=self.config[dataset_key], ids=self.config["ids_dataset"])
@@ -174,7 +180,7 @@ class EgoTaskQABuilder(VideoQABuilder):
         return self._store
 
     def reasoning_types(self) -> Optional[List[str]]:
-        """Tokens of ``all_reasoning_types.txt``, for ``gf.evaluation.egotaskqa.evaluate``."""
+        """Tokens of ``all_reasoning_types.txt``, for ``gf.benchmarks.egotaskqa.evaluator.evaluate``."""
         if self._types is None and self.config["reasoning_types"]:
             path = self.require_path("reasoning_types", self.config["reasoning_types"], "EgoTaskQA reasoning types")
             self._types = read_class_lines(path)

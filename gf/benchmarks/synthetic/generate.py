@@ -80,6 +80,7 @@ FORMAT_VERSION = 2
 #: Generator versions (``SyntheticStarConfig.version``) and each one's class grid default.
 GENERATOR_VERSIONS = (1, 2)
 _GRID_DEFAULTS = {1: (5, 4), 2: (8, 6)}  # (num_verbs, num_objects)
+#: Written into ``meta.json`` and README.md (this module's former path, kept so folders stay byte-identical).
 GENERATOR_NAME = "gf.datasets.synthetic"
 QUESTION_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 SPLITS = ("train", "val", "test")

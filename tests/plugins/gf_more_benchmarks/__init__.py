@@ -1,0 +1,1 @@
+"""A user's package of benchmarks, laid out like ``gf/benchmarks/``: one folder each."""
