@@ -5,9 +5,8 @@ themselves in :data:`gf.registry` and are imported on first lookup; the Python A
 (``gf.load_model``, ``gf.load_model_and_preprocess``, ``gf.load_dataset``) is imported on
 first use.
 """
-__version__ = "0.1.0"
-
-from gf.common.registry import registry  # noqa: E402  (light: no torch)
+from gf.common.registry import registry  # light: no torch
+from gf.version import __version__
 
 _LAZY_API = ("load_model", "load_model_and_preprocess", "load_dataset")
 

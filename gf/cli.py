@@ -12,21 +12,20 @@ import argparse
 import sys
 from typing import List, Optional
 
-KIND_ALIASES = {
-    "models": "model", "model": "model",
-    "datasets": "builder", "dataset": "builder", "builders": "builder", "builder": "builder",
-    "processors": "processor", "processor": "processor",
-    "tasks": "task", "task": "task",
-    "runners": "runner", "runner": "runner",
-    "hooks": "hook", "hook": "hook",
-    "optimizers": "optimizer", "optimizer": "optimizer",
-    "lr_schedulers": "lr_scheduler", "lr_scheduler": "lr_scheduler", "schedulers": "lr_scheduler",
-    "evaluators": "evaluator", "evaluator": "evaluator",
-    "converters": "converter", "converter": "converter",
-    "feature_stores": "feature_store", "feature_store": "feature_store", "stores": "feature_store",
-    "pretrained": "pretrained", "zoo": "pretrained",
-    "probes": "probe", "probe": "probe",
-}
+def _kind_aliases():
+    """Every name ``gf list`` takes for a kind: each of ``registry.KINDS`` as it is and in the
+    plural (``model``, ``models``), plus a few other words users type. A kind added to the
+    registry is listed with no edit here."""
+    from gf.common.registry import registry
+
+    aliases = {"datasets": "builder", "dataset": "builder", "schedulers": "lr_scheduler", "stores": "feature_store",
+               "zoo": "pretrained"}
+    for kind in registry.KINDS:
+        aliases[kind] = aliases[kind if kind == "pretrained" else f"{kind}s"] = kind
+    return aliases
+
+
+KIND_ALIASES = _kind_aliases()
 
 
 def cmd_list(args) -> int:
@@ -221,7 +220,8 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from gf.common.download import check_transfer_options, download, sha256sum
+    from gf.common.download import check_transfer_options, download
+    from gf.common.io import sha256sum
     from gf.common.errors import ConfigError
 
     # Checked before anything else, so a refused command creates no folder, part or lock file.
@@ -303,7 +303,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gf import __version__
+    from gf.version import __version__
 
     parser = argparse.ArgumentParser(prog="gf", description="Glance-Focus and multi-event VideoQA suite")
     parser.add_argument("--version", action="version", version=f"gf {__version__}")

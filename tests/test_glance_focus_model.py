@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gf.common.registry import registry
-from gf.models.checkpoint import CheckpointMismatchError, load_state_dict_checked
+from gf.models.state_dict import CheckpointMismatchError, load_state_dict_checked
 from gf.models.glance_focus import GlanceFocus, GlanceFocusConfig
 
 TINY = dict(d_model=32, nhead=4, dim_feedforward=64, num_queries=5, feature_dim=12, max_feats=16,

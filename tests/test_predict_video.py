@@ -129,7 +129,7 @@ def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(traine
     assert "randomly initialised backbone (seed 0); --weights does not apply" in capsys.readouterr().err
 
     from gf.common.io import torch_load_safe
-    from gf.runners.checkpointer import save_checkpoint
+    from gf.models.checkpoint import save_checkpoint
 
     data = torch_load_safe(ckpt)
     extra = dict(data["extra"], feature_recipe=None)

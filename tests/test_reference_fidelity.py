@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from gf.models.checkpoint import CheckpointMismatchError
+from gf.models.state_dict import CheckpointMismatchError
 from gf.models.glance_focus.matcher import HungarianMatcher
 from gf.models.glance_focus.reference_checkpoint import (infer_reference_config, load_reference_checkpoint,
                                                          map_reference_keys, read_reference_state_dict)

@@ -17,7 +17,7 @@ from gf.common.archives import ArchiveError
 from gf.common.download import ChecksumError, OfflineError, gdrive_file_id, sha256sum
 from gf.models import zoo
 from gf.models.glance_focus import GlanceFocus
-from gf.runners.checkpointer import save_checkpoint
+from gf.models.checkpoint import save_checkpoint
 
 TINY = dict(d_model=32, nhead=4, dim_feedforward=64, num_queries=5, feature_dim=12, max_feats=16,
             event_pred_dim=7, dropout=0.0, resizer_dropout=0.0, text_encoder=TINY_TEXT_ENCODER)

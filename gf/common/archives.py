@@ -50,8 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
-from gf.common.download import ArchiveError
-from gf.common.errors import DownloadError
+from gf.common.errors import ArchiveError, DownloadError
 from gf.common.utils import PathLike
 
 __all__ = [

@@ -57,7 +57,9 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from gf.common.errors import ConfigError, DownloadError
+from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
+                              InvalidURLError, OfflineError)
+from gf.common.io import sha256sum
 from gf.common.http_transfer import MAX_BACKOFF_S, discard_part, fetch_http, progress_bar, state_path
 from gf.common.locks import file_lock
 from gf.common.utils import PathLike, finite_number, normalize_sha256
@@ -87,29 +89,6 @@ _MAX_ATTEMPTS = 100
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 _GDRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ChecksumError(DownloadError):
-    """The downloaded bytes do not have the expected sha256 (the bad file is deleted)."""
-
-
-class OfflineError(DownloadError):
-    """Offline mode is on and the file is not in the cache."""
-
-
-class InvalidURLError(DownloadError, ValueError):
-    """The URL's scheme or shape is not one gf can download."""
-
-
-class DestinationExistsError(DownloadError, FileExistsError):
-    """``dest`` already holds a file that gf cannot verify as the download (it is left as it is)."""
-
-
-class ArchiveError(DownloadError):
-    """An archive is unreadable or unsafe to extract (the message names the member)."""
 
 
 
@@ -143,15 +122,6 @@ def is_offline(offline: Optional[bool] = None) -> bool:
     raise ConfigError(
         f"GF_OFFLINE={os.environ['GF_OFFLINE']!r} is not understood; use 1 (offline) or 0 (online)."
     )
-
-
-def sha256sum(path: PathLike, chunk_size: int = 1024 * 1024) -> str:
-    """Hex sha256 of a file, read in chunks so multi-GB checkpoints fit in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- URL shapes

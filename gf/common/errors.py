@@ -114,6 +114,26 @@ class DownloadError(GfError, RuntimeError):
     exit_code = 6
 
 
+class ChecksumError(DownloadError):
+    """The downloaded bytes do not have the expected sha256 (the bad file is deleted)."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and the file is not in the cache."""
+
+
+class InvalidURLError(DownloadError, ValueError):
+    """The URL's scheme or shape is not one gf can download."""
+
+
+class DestinationExistsError(DownloadError, FileExistsError):
+    """``dest`` already holds a file that gf cannot verify as the download (it is left as it is)."""
+
+
+class ArchiveError(DownloadError):
+    """An archive is unreadable or unsafe to extract (the message names the member)."""
+
+
 class TrainingError(GfError, RuntimeError):
     """A run cannot go on; the last good checkpoint is left as it was."""
 

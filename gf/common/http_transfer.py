@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple
 
-from gf import __version__
-from gf.common.errors import DownloadError
-from gf.common.io import atomic_write_json
+from gf.version import __version__
+from gf.common.errors import DownloadError, InvalidURLError
+from gf.common.io import atomic_write_json, sha256sum
 
 __all__ = ["MAX_BACKOFF_S", "discard_part", "fetch_http", "progress_bar", "state_path"]
 
@@ -179,7 +179,7 @@ def _resume_point(part: Path, url: str, expected: Optional[str]) -> Tuple[Option
         validator = None  # none recorded, or not one gf wrote
     if offset and validator is not None:
         return offset, validator
-    if offset and expected is not None and _sha256sum(part) == expected:
+    if offset and expected is not None and sha256sum(part) == expected:
         return None, None  # complete, from a gf that recorded no validator
     if offset:
         logger.info("%s: no validator is recorded for %s (the server sent no strong ETag or Last-Modified, or an "
@@ -231,8 +231,6 @@ def _get(session, url: str, headers: dict, timeout: Optional[float], attempts: i
         return session.get(url, headers=headers, timeout=timeout, stream=True)
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
             requests.exceptions.MissingSchema) as err:
-        from gf.common.download import InvalidURLError
-
         raise InvalidURLError(f"cannot download {url!r}: {err}") from err
     except requests.exceptions.TooManyRedirects as err:
         raise DownloadError(f"{url} redirects in a loop ({err}); check the URL.") from err
@@ -307,10 +305,3 @@ def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
         yield bar
     finally:
         bar.close()
-
-
-def _sha256sum(path: Path) -> str:
-    """gf's one file hash; imported here, not at the top, since that module imports this one."""
-    from gf.common.download import sha256sum
-
-    return sha256sum(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_torch_save",
     "check_outputs_apart",
+    "sha256sum",
     "check_plain_name",
     "check_replaceable",
     "decode_utf8",
@@ -631,3 +633,12 @@ def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Pa
                 path.unlink()
                 removed.append(path)
     return sorted(removed)
+
+
+def sha256sum(path, chunk_size: int = 1024 * 1024) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB checkpoints fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()

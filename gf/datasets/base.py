@@ -673,7 +673,7 @@ class VideoQABuilder(BaseBuilder):
         recipe, so it is left out (logged) rather than recorded wrongly. A ``features.json``
         that is not a recipe is an error naming it.
         """
-        from gf.extraction.recipe import RECIPE_NAME, read_recipe, store_path
+        from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe, store_path
 
         store = self.feature_store()
         files = [os.path.abspath(f) for f in _store_files(store)]

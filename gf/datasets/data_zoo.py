@@ -57,7 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from gf import __version__
+from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
 from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download, gdrive_file_id,
                                 sha256sum)

@@ -179,7 +179,7 @@ def save_predictions(
     "split_fingerprint": ...}``) is stored in the file with the writing gf's version
     (``gf_version``), so a later report can say what it scored.
     """
-    from gf import __version__
+    from gf.version import __version__
 
     where = f"predictions for {path}"
     for key, value in (("benchmark", benchmark), ("split", split)):

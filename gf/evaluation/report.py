@@ -49,7 +49,7 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     the file's own (what wrote it) updated by the ``provenance`` given here (e.g.
     ``{"checkpoint": ..., "checkpoint_sha256": ..., "split_fingerprint": ...}``).
     """
-    from gf import __version__
+    from gf.version import __version__
 
     if not isinstance(pred_file, PredictionsFile):
         pred_file = load_predictions(pred_file)

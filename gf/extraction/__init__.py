@@ -5,7 +5,7 @@ Modules: :mod:`~gf.extraction.sources` (videos and question windows -> keys),
 :mod:`~gf.extraction.decode` (decord with a PyAV fallback, frame sampling, time limit),
 :mod:`~gf.extraction.backbone` (timm model and its own preprocessing),
 :mod:`~gf.extraction.writers` (webdataset / pth / HDF5 / npy, resumable),
-:mod:`~gf.extraction.recipe` (``features.json``), :mod:`~gf.extraction.extract` (the run),
+:mod:`~gf.datasets.feature_recipe` (``features.json``), :mod:`~gf.extraction.extract` (the run),
 :mod:`~gf.extraction.verify` (comparison with a reference), :mod:`~gf.extraction.cli`.
 
 Why nothing is imported here: ``gf.cli`` imports this package to add the command's

@@ -154,7 +154,7 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
     import torch
     from timm.data import create_transform, resolve_model_data_config
 
-    from gf.common.download import sha256sum
+    from gf.common.io import sha256sum
     from gf.common.utils import did_you_mean
 
     if not isinstance(name, str) or not timm.is_model(name):

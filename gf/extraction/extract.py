@@ -218,7 +218,7 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
     a file, or an existing folder that gf extract did not make (no ``features.json``)
     and is not empty. Returns whether ``--out`` exists."""
     from gf.common.io import check_outputs_apart, is_gf_leftover
-    from gf.extraction.recipe import RECIPE_NAME, read_recipe
+    from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe
 
     inputs = [("--videos", o.videos), ("--weights", o.weights)]
     inputs += [("--windows", w) for w in o.windows or ()]
@@ -253,7 +253,7 @@ def _write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
 
 def _bookkeeping() -> tuple:
     """Files of an output folder that are not features: the recipe, the shard index, the lists."""
-    from gf.extraction.recipe import RECIPE_NAME
+    from gf.datasets.feature_recipe import RECIPE_NAME
     from gf.extraction.writers import SHARD_INDEX
 
     return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME
@@ -298,10 +298,10 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     """
     import torch
 
-    from gf.common.download import sha256sum
+    from gf.common.io import sha256sum
     from gf.common.io import output_lock
     from gf.extraction.backbone import create_backbone
-    from gf.extraction.recipe import make_recipe
+    from gf.datasets.feature_recipe import make_recipe
     from gf.extraction.writers import check_keys
 
     o = _check_options(options)
@@ -349,7 +349,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], bac
 
     from gf.common.io import remove_stale_temp_files
     from gf.common.workers import iter_loader
-    from gf.extraction.recipe import check_or_write_recipe
+    from gf.datasets.feature_recipe import check_or_write_recipe
     from gf.extraction.writers import make_writer
 
     remove_stale_temp_files(o.out)

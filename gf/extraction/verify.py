@@ -37,7 +37,7 @@ def open_any_store(path: str, fmt: Optional[str] = None, **kw):
     """A feature store for ``path``: a gf extract output folder (its recipe names the
     format and file), or any store ``open_feature_store`` reads."""
     from gf.datasets.feature_stores import open_feature_store
-    from gf.extraction.recipe import RECIPE_NAME, store_path
+    from gf.datasets.feature_recipe import RECIPE_NAME, store_path
 
     if fmt is None and os.path.isdir(path) and os.path.exists(os.path.join(path, RECIPE_NAME)):
         path, fmt = store_path(path)

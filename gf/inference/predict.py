@@ -58,7 +58,7 @@ def _recipe_of(ckpt: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
 def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike, *, weights: Optional[str] = None,
                        backbone: Optional[str] = None, windows_file: Optional[str] = None, device: str = "cpu"):
     """``gf extract`` options that reproduce ``recipe`` for one video."""
-    from gf.common.download import sha256sum
+    from gf.common.io import sha256sum
     from gf.extraction.extract import ExtractOptions
 
     spec = recipe["backbone"]
@@ -124,7 +124,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract
-    from gf.extraction.recipe import identity, read_recipe
+    from gf.datasets.feature_recipe import identity, read_recipe
 
     check_window(start, end)
     key = video.stem

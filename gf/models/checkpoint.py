@@ -1,54 +1,131 @@
-"""The one way weights enter a gf model: checked, all-or-nothing.
+"""gf checkpoints: written so that they resume exactly, read without executing pickled
+code, and loaded into a model all or nothing.
 
-A checkpoint that does not fit the model raises :class:`CheckpointMismatchError` listing
-every missing, unexpected and shape-mismatched key, before anything is copied: a
-partial load silently mixes trained and random weights.
+A gf checkpoint is a ``torch.save`` of plain containers and tensors only, so it loads
+with ``torch.load(weights_only=True)``. It carries the resolved config, the model,
+optimizer and scheduler states, the RNG states, epoch, step and best metric, the gf
+version and a hash of the weights. Writes are atomic: a run killed while saving leaves
+the previous file intact.
+
+Weights enter the model all or nothing (:mod:`gf.models.state_dict`).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Tuple
+import hashlib
+import random
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
 
 import torch
-from torch import nn
 
 from gf.common.errors import CheckpointError
+from gf.common.io import atomic_torch_save, torch_load_safe
+from gf.models.state_dict import load_state_dict_checked
+
+FORMAT = "gf-checkpoint"
+VERSION = 1
 
 
-class CheckpointMismatchError(CheckpointError):
-    """Every missing, unexpected and shape-mismatched key, before anything is copied."""
-
-    def __init__(self, source: str, missing: List[str], unexpected: List[str],
-                 mismatched: List[Tuple[str, tuple, tuple]]):
-        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
-        lines = [f"checkpoint {source} does not fit the model; nothing was loaded."]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): " + ", ".join(missing))
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): " + ", ".join(unexpected))
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): " + ", ".join(
-                f"{k} checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched))
-        lines.append("  Check that the model config (sizes, number of answers/classes, text "
-                     "encoder) matches the one the checkpoint was trained with.")
-        super().__init__("\n".join(lines))
+def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Hash of the weights (names, shapes, dtypes, bytes), independent of file layout."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
-def compare_state_dicts(model: nn.Module, state: Mapping[str, torch.Tensor]):
-    own = model.state_dict()
-    missing = sorted(k for k in own if k not in state)
-    unexpected = sorted(k for k in state if k not in own)
-    mismatched = sorted((k, tuple(state[k].shape), tuple(own[k].shape))
-                        for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
-    return missing, unexpected, mismatched
+def capture_rng_state() -> Dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "<state dict>",
-                            ignore_missing: Iterable[str] = ()) -> Dict[str, List]:
-    """Load ``state`` into ``model`` only if every key and shape matches."""
-    missing, unexpected, mismatched = compare_state_dicts(model, state)
-    ignore = set(ignore_missing)
-    missing = [k for k in missing if k not in ignore]
-    if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(source, missing, unexpected, mismatched)
-    model.load_state_dict(dict(state), strict=not ignore)
-    return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],
+                    optimizer=None, scheduler=None, scaler=None, epoch: int = -1, step: int = 0,
+                    best_metric: Optional[float] = None, extra: Optional[Mapping[str, Any]] = None) -> Path:
+    from gf.version import __version__
+
+    payload = {
+        "format": FORMAT, "version": VERSION, "gf_version": __version__,
+        "config": dict(config), "model": dict(model_state),
+        "weights_sha256": weights_sha256(model_state),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "rng": capture_rng_state(), "epoch": int(epoch), "step": int(step),
+        "best_metric": None if best_metric is None else float(best_metric),
+        "extra": dict(extra or {}),
+    }
+    atomic_torch_save(payload, path)
+    return Path(path)
+
+
+class NotAGfCheckpointError(CheckpointError):
+    """The file loads but is not a gf checkpoint (it may be the authors' ``model_N.tar``)."""
+
+
+def _is_gf_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def load_checkpoint(path) -> Dict[str, Any]:
+    ckpt = torch_load_safe(path)
+    if not _is_gf_checkpoint(ckpt):
+        raise NotAGfCheckpointError(
+            f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' model_N.tar files use "
+            f"gf.models.glance_focus.reference_checkpoint")
+    return ckpt
+
+
+def load_model_weights(model, path, checkpoint: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Initialise ``model`` from a gf checkpoint or the authors' ``model_N.tar``, all or nothing.
+
+    Every missing, unexpected or mismatched key is named before anything is copied
+    (:class:`~gf.models.checkpoint.CheckpointMismatchError`). Returns the gf checkpoint
+    (empty for the authors' format, which carries no gf state).
+    """
+    if checkpoint is None:
+        loaded = torch_load_safe(path)  # read once, whichever format it is
+        if not _is_gf_checkpoint(loaded):
+            from gf.models.glance_focus.reference_checkpoint import load_reference_weights, reference_state_dict
+
+            load_reference_weights(model, reference_state_dict(loaded, path), source=str(path))
+            return {}
+        checkpoint = loaded
+    load_state_dict_checked(model, checkpoint["model"], source=str(path))
+    return dict(checkpoint)
+
+
+#: Model config keys that change training but not what a trained model computes: they may
+#: differ when a checkpoint is evaluated (a moved tokenizer folder included), never when
+#: a run is resumed.
+EVALUATION_MAY_DIFFER = ("dropout", "resizer_dropout", "loss_weights", "cost_cls", "cost_l1", "eos_coef",
+                         "freeze_text_encoder", "cache_text_features", "text_encoder_init", "text_encoder",
+                         "glance_per_option", "model_type")
+
+
+def check_model_config(checkpoint: Mapping[str, Any], model_config: Mapping[str, Any], path,
+                       allowed=EVALUATION_MAY_DIFFER) -> None:
+    """Refuse a gf checkpoint whose recorded model config differs from the one about to
+    use it (resuming or evaluating), naming every differing key with both values."""
+    recorded = (checkpoint.get("extra") or {}).get("model_config")
+    if not recorded:
+        return  # older checkpoints carry none; the weights' own key/shape check still applies
+    keys = sorted((set(recorded) | set(model_config)) - set(allowed))
+    differing = [(k, recorded.get(k, "<absent>"), model_config.get(k, "<absent>")) for k in keys
+                 if recorded.get(k, "<absent>") != model_config.get(k, "<absent>")]
+    if differing:
+        detail = "; ".join(f"model.{k}: checkpoint {a!r}, config {b!r}" for k, a, b in differing)
+        raise CheckpointError(f"{path} was trained with another model config ({detail}). Use the config it was "
+                              f"trained with (its config.yaml) or drop the differing --options.")

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
-from gf import __version__
+from gf.version import __version__
 from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
 from gf.common.errors import (CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, GfError,
                               RegistryError)
@@ -600,7 +600,7 @@ def load_model_file(path: PathLike, *, model: str = "glance_focus", model_type: 
 def _load_model_file(path, *, model, model_type, config, format, device, **overrides):
     """:func:`load_model_file` plus what the file says about its inputs (``text_format``)."""
     from gf.common.registry import registry
-    from gf.runners.checkpointer import load_checkpoint
+    from gf.models.checkpoint import load_checkpoint
 
     path = Path(path)
     if format not in FORMATS + ("auto",):
@@ -625,8 +625,8 @@ def _load_model_file(path, *, model, model_type, config, format, device, **overr
 
 
 def _build_gf(path: Path, ckpt: Mapping[str, Any], model: str, model_cls, model_type, config, overrides):
-    from gf.models.checkpoint import load_state_dict_checked
-    from gf.runners.checkpointer import weights_sha256
+    from gf.models.checkpoint import weights_sha256
+    from gf.models.state_dict import load_state_dict_checked
 
     trained_as = ((ckpt.get("config") or {}).get("model") or {}).get("name")
     if trained_as and trained_as != model:
@@ -703,7 +703,7 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     must be identical). ``reported`` defaults to the best validation figure stored in the
     checkpoint. ``name`` may omit the ``<model>/`` prefix. Re-publishing a name replaces it.
     """
-    from gf.runners.checkpointer import load_checkpoint, weights_sha256
+    from gf.models.checkpoint import load_checkpoint, weights_sha256
 
     if not isinstance(name, str) or not name or name.count("/") > 1 or not all(
             _PART_RE.fullmatch(part) for part in name.split("/")):

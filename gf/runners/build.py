@@ -139,7 +139,7 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
     if not spec:
         return model, None
     from gf.models import zoo
-    from gf.runners.checkpointer import check_model_config, load_model_weights
+    from gf.models.checkpoint import check_model_config, load_model_weights
 
     path = Path(zoo.resolve_checkpoint(spec))
     ckpt = load_model_weights(model, path)

@@ -28,7 +28,7 @@ from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
-from gf.runners.checkpointer import (check_model_config, load_checkpoint, load_model_weights, restore_rng_state,
+from gf.models.checkpoint import (check_model_config, load_checkpoint, load_model_weights, restore_rng_state,
                                      save_checkpoint)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
@@ -361,7 +361,7 @@ class Runner:
         """What a report's figures were computed from: the weights (their hash, and the
         checkpoint file with its sha256 when they are that file's) and the split's fingerprint."""
         from gf.common.download import sha256sum
-        from gf.runners.checkpointer import weights_sha256
+        from gf.models.checkpoint import weights_sha256
 
         prov: Dict[str, Any] = {"weights_sha256": weights_sha256(self.model.state_dict())}
         if self.weights_source is not None:

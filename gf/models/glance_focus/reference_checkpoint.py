@@ -16,7 +16,7 @@ import torch
 from gf.common.errors import CheckpointError
 from gf.common.io import torch_load_safe
 from gf.common.utils import describe_ids
-from gf.models.checkpoint import load_state_dict_checked
+from gf.models.state_dict import load_state_dict_checked
 
 from .model import GlanceFocus
 

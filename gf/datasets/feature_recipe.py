@@ -6,6 +6,9 @@ yet a model trained on one set is wrong on the other. The recipe names every inp
 changes a feature's value (weights by sha256, windows files by sha256), so a folder can
 be reproduced, and a rerun into the same folder that would change any of them is refused
 instead of silently mixing two kinds of features.
+
+It lives with the datasets, not with extraction: builders read it (a checkpoint records
+the recipe of its training features), and ``gf extract`` writes it.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
     import timm
     import torch
 
-    from gf import __version__
+    from gf.version import __version__
 
     return {
         "recipe_version": RECIPE_VERSION,
