@@ -1,6 +1,7 @@
 """A benchmark added as one folder (builder, converter, evaluator, model type, default config)
-in a plugin package, laid out like gf's own ``gf/benchmarks/<name>/``: it is prepared, trained
-and evaluated through the CLI with nothing in gf changed (tests/plugins/gf_more_benchmarks/toy_order/)."""
+in a plugin package, laid out like gf's own ``gf/benchmarks/<name>/``: it is prepared, trained,
+evaluated and ranked in a leaderboard through the CLI with nothing in gf changed
+(tests/plugins/gf_more_benchmarks/toy_order/)."""
 import json
 import textwrap
 from pathlib import Path
@@ -75,3 +76,24 @@ def test_a_benchmark_folder_in_a_plugin_package_is_prepared_trained_and_evaluate
     run_gf(["evaluate", "--predictions", str(tmp_path / "out/eval/test_best_predictions.json"),
             "--plugins", plugin, "--report", str(tmp_path / "rescored.json")])
     assert json.loads((tmp_path / "rescored.json").read_text())["breakdowns"] == report["breakdowns"]
+
+    # ranked in a leaderboard beside a second checkpoint, by the plugin's evaluator
+    manifest = tmp_path / "board.yaml"
+    manifest.write_text(textwrap.dedent(f"""
+        name: toy
+        output_dir: {tmp_path / 'board'}
+        statistics: {{bootstrap_samples: 200}}
+        benchmarks:
+          toy_order: {{config: {cfg}, splits: [test]}}
+        entries:
+          - {{name: last, config: {cfg}, checkpoint: {tmp_path / 'out/checkpoint_last.pth'}}}
+          - {{name: best, config: {cfg}, checkpoint: {tmp_path / 'out/checkpoint_best.pth'}}}
+    """))
+    run_gf(["leaderboard", "run", "--manifest", str(manifest), "--plugins", plugin, "--no-progress"])
+    table, = json.loads((tmp_path / "board/leaderboard.json").read_text())["tables"]
+    assert (table["id"], table["evaluator"]) == ("toy_order/test", "toy_order")
+    assert [c["label"] for c in table["columns"]] == ["first", "last"]  # the plugin evaluator's breakdown
+    rows = {row["entry"]: row for row in table["rows"]}
+    assert set(rows) == {"last", "best"} and {row["kind"] for row in rows.values()} == {"measured"}
+    assert rows["best"]["num_questions"] == 6
+    assert rows["best"]["score"] == report["overall"]  # the same checkpoint and split as gf train's test report

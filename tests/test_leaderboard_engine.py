@@ -19,8 +19,9 @@ from gf.cli import main as gf_main
 from gf.common.errors import ConfigError
 from gf.leaderboards import engine
 from gf.leaderboards.board import assemble_board
-from gf.leaderboards.engine import Evaluation, WorkItem, run_leaderboard
+from gf.leaderboards.engine import WorkItem, run_leaderboard
 from gf.leaderboards.manifest import load_manifest
+from gf.leaderboards.work import Evaluation
 
 from conftest import TINY_TEXT_ENCODER
 
@@ -67,7 +68,7 @@ def save_untrained(cfg_path: Path, out: Path, seed: int, options=()) -> Path:
     from gf.common.config import build_config, to_dict
     from gf.common.registry import registry
     from gf.runners.build import build_datasets, model_config_for
-    from gf.runners.checkpointer import save_checkpoint
+    from gf.models.checkpoint import save_checkpoint
 
     cfg = build_config(str(cfg_path), list(options))
     ds = build_datasets(cfg, {"synthetic_star": ["val"]})["synthetic_star"]
@@ -735,7 +736,7 @@ def probed_board(tmp_path_factory):
 def test_the_sensitivity_table_equals_the_saved_probe_predictions_and_reports(probed_board):
     import statistics
 
-    from gf.leaderboards.stats import holm
+    from gf.evaluation.stats import holm
     from gf.probes import flip_rate, probe_test
 
     root, board = probed_board

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from gf.leaderboards import stats
-from gf.leaderboards.stats import (
+from gf.evaluation import stats
+from gf.evaluation.stats import (
     QuestionOutcomes,
     bootstrap_intervals,
     compare_all,

@@ -5,7 +5,7 @@ reports) and the per-split records that :mod:`.engine` saved are enough, so ``gf
 show`` can merge the results of several shards, or re-render after a crash.
 
 Figures: each row's official score and breakdown cells are the evaluator's report,
-unchanged; the intervals and paired tests come from :mod:`.stats`, computed on the same
+unchanged; the intervals and paired tests come from :mod:`gf.evaluation.stats`, computed on the same
 per-question outcomes (the evaluator's :meth:`~gf.evaluation.base.Evaluator.question_categories`
 says which cells a question counts in). Where the outcomes do not reproduce a report's
 figure, that figure keeps no interval rather than a wrong one.
@@ -14,7 +14,7 @@ A seed group's row (an entry with ``checkpoints:``) holds, per figure, the mean 
 finished seeds' reports and their sample sd (``sd``), with the two-level interval of
 :mod:`.seed_stats`; ``group`` says how many seeds, which, each one's score and the worst;
 ``members`` keeps each seed's provenance. Its pairs use the two-level paired bootstrap,
-those of two single checkpoints the tests of :mod:`.stats`, with Holm across all of them.
+those of two single checkpoints the tests of :mod:`gf.evaluation.stats`, with Holm across all of them.
 
 A table of a benchmark with ``probes:`` also holds ``probes``, its temporal sensitivity
 table (:mod:`.probe_table`); a table without probes is exactly as before.
@@ -30,19 +30,14 @@ in a pair. A seed group's stale seeds are left out of its row like unfinished on
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
-
-from gf.common.errors import GfError
-from gf.common.io import load_json
 from gf.common.utils import PathLike
-from gf.leaderboards.freshness import ResultCheck, question_problems, read_done
-from gf.leaderboards.results import ResultPaths, read_json_or_none, split_file
-from gf.leaderboards.stats import QuestionOutcomes
+from gf.evaluation.stats import QuestionOutcomes
+from gf.leaderboards.freshness import ResultCheck
+from gf.leaderboards.results import read_json_or_none, split_file
+from gf.leaderboards.rows import Measured, entries_for, group_row, load_result, single_row
 
 __all__ = ["BOARD_FORMAT", "assemble_board", "load_saved_manifest"]
 
@@ -50,8 +45,6 @@ logger = logging.getLogger("gf.leaderboard")
 
 BOARD_FORMAT = "gf-leaderboard"
 BOARD_VERSION = 1
-#: A cell's accuracy recomputed from per-question outcomes must match the report to this.
-_TOLERANCE = 1e-6
 
 
 def load_saved_manifest(root: PathLike) -> Dict[str, Any]:
@@ -59,87 +52,6 @@ def load_saved_manifest(root: PathLike) -> Dict[str, Any]:
     from gf.leaderboards.folder import load_saved_record
 
     return load_saved_record(root)["manifest"]
-
-
-def _entries_for(manifest: Mapping[str, Any], benchmark: str, split: str) -> List[Mapping[str, Any]]:
-    entries = []
-    for entry in manifest["entries"]:
-        if entry["predictions"]:
-            if split in (entry["predictions"].get(benchmark) or {}):
-                entries.append(entry)
-        elif entry["benchmarks"] is None or benchmark in entry["benchmarks"]:
-            entries.append(entry)
-    return entries
-
-
-@dataclass
-class _Result:
-    """One finished result: an entry's, or one seed's of a seed group."""
-
-    seed: Optional[int]
-    evaluator: str
-    report: Dict[str, Any]
-    predictions: Dict[str, Any]
-    provenance: Dict[str, Any]
-
-
-@dataclass
-class _Measured:
-    """An entry with its finished results (one, or one per finished seed of a group)."""
-
-    name: str
-    is_group: bool
-    results: List[_Result]
-
-
-def _load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: str, split: str,
-                 split_record: Optional[Mapping[str, Any]], table: Dict[str, Any], probe: Optional[str] = None,
-                 probe_seed: Optional[int] = None) -> Optional[_Result]:
-    """A finished, current result (under ``probe``, if given); else None, with the entry (and
-    seed, and probe) listed in ``table`` as failed, pending or stale (a kept result whose
-    inputs or files changed since, or that was computed on another version of the split:
-    :mod:`.freshness`)."""
-    label = name if seed is None else f"{name} (seed {seed})"
-    if probe is not None:
-        label += f" under {probe}"
-    paths = ResultPaths(check.root, name, benchmark, split, seed=seed, probe=probe, probe_seed=probe_seed)
-    done, damaged = read_done(paths)
-    if damaged is not None:
-        return _mark_stale(check, table, label, name, [damaged], None)
-    if done is None or split_record is None:
-        failed = read_json_or_none(paths.failed, "leaderboard failure record")
-        if failed is not None:
-            table["failures"].append({"entry": label, "error": failed.get("error", "")})
-        else:
-            table["pending"].append(label)
-        return None
-    scope = done["provenance"].get("split_fingerprint_scope", "features")
-    on_record = split_record.get("annotations_fingerprint" if scope == "annotations" else "fingerprint")
-    problems = [] if on_record == done["provenance"].get("split_fingerprint") else [
-        "its result was computed on another version of the split (a later run evaluated other entries on the "
-        "split as it is now)"]
-    problems += check.problems(paths, done, name, benchmark, split, seed)
-    if not problems:
-        try:
-            report = load_json(paths.report, "leaderboard report")
-            predictions = load_json(paths.predictions, "leaderboard predictions")["predictions"]
-            if split_record.get("videos"):
-                problems += question_problems(predictions, list(split_record["videos"]), paths.predictions)
-        except (GfError, KeyError, TypeError) as error:
-            problems.append(f"its files cannot be read ({error})")
-    if problems:
-        return _mark_stale(check, table, label, name, problems, done)
-    return _Result(seed=seed, evaluator=done["evaluator"], report=report, predictions=predictions,
-                   provenance=done["provenance"])
-
-
-def _mark_stale(check: ResultCheck, table: Dict[str, Any], label: str, name: str, problems: Sequence[str],
-                done: Optional[Mapping[str, Any]]) -> None:
-    """List a kept result that is not current under ``table["stale"]``: what changed, and the
-    command that evaluates it again."""
-    table["stale"].append({"entry": label, "reason": "; ".join(problems), "refresh": check.refresh_command(name),
-                           "provenance": dict((done or {}).get("provenance") or {})})
-    return None
 
 
 def _stale_row(name: str, stale: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -151,13 +63,13 @@ def _stale_row(name: str, stale: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
 
 
 def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split: str,
-          split_record: Optional[Mapping[str, Any]], table: Dict[str, Any]) -> Tuple[List[_Measured], List[Dict]]:
+          split_record: Optional[Mapping[str, Any]], table: Dict[str, Any]) -> Tuple[List[Measured], List[Dict]]:
     """The entries with current results, and the stale rows of those with none."""
     measured, stale_rows = [], []
-    for entry in _entries_for(manifest, benchmark, split):
+    for entry in entries_for(manifest, benchmark, split):
         seeds = entry.get("seeds") if entry.get("checkpoints") else None
         before = len(table["stale"])
-        results = [r for r in (_load_result(check, entry["name"], seed, benchmark, split, split_record, table)
+        results = [r for r in (load_result(check, entry["name"], seed, benchmark, split, split_record, table)
                                for seed in (seeds or [None])) if r is not None]
         if seeds and results and len(results) < len(seeds):
             table["notes"].append(f"{entry['name']}: {len(results)} of its {len(seeds)} seeds are finished and "
@@ -169,158 +81,10 @@ def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split
                                   f"which the last run did not evaluate; its row is over its other seeds. Refresh: "
                                   f"{check.refresh_command(entry['name'])}")
         if results:
-            measured.append(_Measured(name=entry["name"], is_group=bool(seeds), results=results))
+            measured.append(Measured(name=entry["name"], is_group=bool(seeds), results=results))
         elif len(table["stale"]) > before:
             stale_rows.append(_stale_row(entry["name"], table["stale"][before:]))
     return measured, stale_rows
-
-
-def _outcomes(evaluator, records: Mapping[str, Mapping[str, Any]], info: Mapping[str, Any],
-              videos: Mapping[str, str], macro_over: Optional[List[str]], order: List[str]):
-    """The per-question outcomes of one result, in the split's question order; None when the
-    split is unlabelled. Cells are None when the evaluator cannot say per question."""
-    from gf.evaluation.core import outcome
-    from gf.leaderboards.stats import QuestionOutcomes
-
-    qids = [q for q in order if outcome(records[q]) is not None]
-    if not qids:
-        return None
-    correct = np.array([bool(outcome(records[q])) for q in qids])
-    video_index: Dict[str, int] = {}
-    clusters = np.array([video_index.setdefault(videos.get(q, q), len(video_index)) for q in qids], dtype=np.int64)
-    cells: Dict[str, np.ndarray] = {}
-    try:
-        for i, q in enumerate(qids):
-            for breakdown, categories in evaluator.question_categories(q, records[q], info).items():
-                for category in categories:
-                    key = f"{breakdown}/{category}"
-                    if key not in cells:
-                        cells[key] = np.zeros(len(qids), dtype=bool)
-                    cells[key][i] = True
-        categorised = True
-    except NotImplementedError:
-        cells, categorised = {}, False
-    macro = tuple(macro_over) if macro_over is not None and categorised else None
-    return QuestionOutcomes(question_ids=tuple(qids), correct=correct, clusters=clusters, cells=cells,
-                            macro_over=macro), categorised
-
-
-def _report_cells(report: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    return {f"{b}/{c}": cell for b, cells in report.get("breakdowns", {}).items() for c, cell in cells.items()}
-
-
-def _close(a: Optional[float], b: Optional[float]) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=0, abs_tol=_TOLERANCE)
-
-
-def _checked_outcomes(label: str, result: _Result, evaluator, split_record: Mapping[str, Any],
-                      score_key: str, table: Dict[str, Any]):
-    """The result's per-question outcomes and which of its report's cells they reproduce,
-    when they reproduce its official score; else None (with a note when that is a surprise)."""
-    from gf.leaderboards import stats
-
-    report = result.report
-    macro_over = None
-    if getattr(evaluator, "macro_breakdown", None) and report.get("mean_over") is not None:
-        macro_over = [f"{evaluator.macro_breakdown}/{c}" for c in report["mean_over"]]
-    found = _outcomes(evaluator, result.predictions, split_record.get("info", {}), split_record.get("videos", {}),
-                      macro_over, list(split_record.get("videos") or sorted(result.predictions)))
-    if found is None:
-        return None
-    qo, categorised = found
-    point, point_cells = stats.point_scores(qo)
-    if not categorised and getattr(evaluator, "macro_breakdown", None):
-        table["notes"].append(f"{label}: the evaluator does not say which category each question is in, so its "
-                              f"macro score has no interval")
-        return None
-    if not _close(point, report.get(score_key)):
-        table["notes"].append(f"{label}: per-question outcomes give {point} where the report says "
-                              f"{report.get(score_key)}; no interval or test is shown for it (an evaluator whose "
-                              f"question_categories disagree with its report)")
-        return None
-    reproduced = {key: key in point_cells and _close(point_cells[key], cell.get("accuracy"))
-                  for key, cell in _report_cells(report).items()}
-    return qo, reproduced
-
-
-def _single_row(entry: _Measured, evaluator, split_record: Mapping[str, Any], table: Dict[str, Any],
-                statistics: Mapping[str, Any]):
-    """A single checkpoint's (or predictions file's) row, and its outcomes for the pairs."""
-    from gf.leaderboards import stats
-
-    [result] = entry.results
-    report = result.report
-    cells = {k: {"value": v.get("accuracy"), "ci": None} for k, v in _report_cells(report).items()}
-    row = {"entry": entry.name, "kind": "measured", "provenance": result.provenance,
-           "score": report.get(table["score_key"]), "ci": None, "cells": cells,
-           "num_questions": report.get("num_questions"), "significantly_below_best": False}
-    checked = _checked_outcomes(entry.name, result, evaluator, split_record, table["score_key"], table)
-    if checked is None:
-        return row, None
-    qo, reproduced = checked
-    intervals = stats.bootstrap_intervals(qo, samples=statistics["bootstrap_samples"], seed=statistics["seed"],
-                                          confidence=statistics["confidence"])
-    row["ci"] = list(intervals["score"]) if intervals["score"] is not None else None
-    for key, cell in cells.items():
-        if reproduced.get(key) and intervals["cells"].get(key) is not None:
-            cell["ci"] = list(intervals["cells"][key])
-    return row, qo
-
-
-def _shared_provenance(results: Sequence[_Result]) -> Dict[str, Any]:
-    """A group's provenance: each field's value where its seeds agree, else their values
-    joined with "; " in seed order (each seed's own is under the row's ``members``; the
-    seeds themselves under ``group``)."""
-    keys = [k for k in dict.fromkeys(k for r in results for k in r.provenance) if k != "seed"]
-    out = {}
-    for key in keys:
-        values = [r.provenance.get(key) for r in results]
-        out[key] = values[0] if all(v == values[0] for v in values) else "; ".join(str(v) for v in values)
-    return out
-
-
-def _mean_sd_or_none(values: Sequence[Any]) -> Tuple[Optional[float], Optional[float]]:
-    from gf.leaderboards.seed_stats import mean_sd
-
-    if not values or any(v is None for v in values):
-        return None, None
-    return mean_sd(values)
-
-
-def _group_row(entry: _Measured, evaluator, split_record: Mapping[str, Any], table: Dict[str, Any],
-               statistics: Mapping[str, Any]):
-    """A seed group's row: per figure the mean and sample sd over its finished seeds and the
-    two-level interval (:mod:`.seed_stats`); and its seeds' outcomes for the pairs."""
-    from gf.leaderboards import seed_stats
-
-    results = entry.results
-    scores = [r.report.get(table["score_key"]) for r in results]
-    score, sd = _mean_sd_or_none(scores)
-    cells = {}
-    for key in _report_cells(results[0].report):
-        value, cell_sd = _mean_sd_or_none([_report_cells(r.report).get(key, {}).get("accuracy") for r in results])
-        cells[key] = {"value": value, "ci": None, "sd": cell_sd}
-    worst = None if score is None else min(zip(scores, [r.seed for r in results]))
-    row = {"entry": entry.name, "kind": "measured", "provenance": _shared_provenance(results),
-           "score": score, "sd": sd, "ci": None, "cells": cells,
-           "num_questions": results[0].report.get("num_questions"), "significantly_below_best": False,
-           "group": {"n": len(results), "seeds": [r.seed for r in results], "scores": scores,
-                     "worst": None if worst is None else {"seed": worst[1], "score": worst[0]}},
-           "members": [{"seed": r.seed, "score": s, "provenance": r.provenance} for r, s in zip(results, scores)]}
-    checked = [_checked_outcomes(f"{entry.name} (seed {r.seed})", r, evaluator, split_record, table["score_key"],
-                                 table) for r in results]
-    if any(c is None for c in checked):
-        return row, None
-    members = [qo for qo, _ in checked]
-    intervals = seed_stats.group_intervals(members, samples=statistics["bootstrap_samples"],
-                                           seed=statistics["seed"], confidence=statistics["confidence"])
-    row["ci"] = list(intervals["score"]) if intervals["score"] is not None else None
-    for key, cell in cells.items():
-        if all(reproduced.get(key) for _, reproduced in checked) and intervals["cells"].get(key) is not None:
-            cell["ci"] = list(intervals["cells"][key])
-    return row, members
 
 
 def _new_table(benchmark: str, split: str) -> Dict[str, Any]:
@@ -329,7 +93,7 @@ def _new_table(benchmark: str, split: str) -> Dict[str, Any]:
             "pairs": [], "failures": [], "pending": [], "stale": [], "notes": []}
 
 
-def _set_evaluator(table: Dict[str, Any], measured: Sequence[_Measured], split_record: Optional[Mapping[str, Any]]):
+def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_record: Optional[Mapping[str, Any]]):
     """The table's evaluator, official score and columns (the report's breakdowns, in order)."""
     from gf.evaluation import get_evaluator
 
@@ -370,7 +134,8 @@ def _resampling_unit(outcomes: Mapping[str, Any]) -> Optional[str]:
 def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[str, Any],
            statistics: Mapping[str, Any]) -> None:
     """Every pair of measured rows with outcomes, Holm-adjusted; rows below the best marked."""
-    from gf.leaderboards import seed_stats, stats
+    from gf.evaluation import stats
+    from gf.leaderboards import seed_stats
 
     if len(outcomes) < 2:
         return
@@ -426,7 +191,7 @@ def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, spli
     evaluator = _set_evaluator(table, measured, split_record)
     rows, outcomes = [], {}
     for entry in measured:
-        row, found = (_group_row if entry.is_group else _single_row)(entry, evaluator, split_record, table,
+        row, found = (group_row if entry.is_group else single_row)(entry, evaluator, split_record, table,
                                                                      statistics)
         rows.append(row)
         if found is not None:

@@ -10,7 +10,7 @@ page's Content-Security-Policy.
 The script builds the tables from the board embedded in the page, with DOM methods and
 ``textContent`` only, so the data (entry names, error texts) never goes through an HTML
 parser. Its ``fixed()`` is the JavaScript half of
-:func:`~gf.leaderboards.render.format_figure` (``toFixed``, without ``-0.00``); "best",
+:func:`~gf.leaderboards.cells.format_figure` (``toFixed``, without ``-0.00``); "best",
 the marks, the seed groups' ``± sd`` and "Seeds" column, stale rows and the sorting
 follow the render module's docstring; the temporal sensitivity section follows
 :mod:`gf.leaderboards.probe_render` (the same cells as its Markdown).
@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any, Dict, List, Mapping, Tuple
 
+from gf.leaderboards.cells import board_tables, legend_text, statistics_text, strict_json
 from gf.leaderboards.plots import plot_file_stem
 
 __all__ = ["asset", "plot_names", "render_html"]
@@ -42,9 +43,7 @@ def _script_json(obj: Any) -> str:
     """JSON that is safe inside ``<script type="application/json">``: every ``<``, ``>`` and
     ``&`` written as a ``\\u`` escape, so no data can close the element (``</script>``) or
     switch the HTML parser's script state (``<!--``); non-ASCII as escapes too."""
-    from gf.leaderboards.render import _strict
-
-    text = json.dumps(_strict(obj), ensure_ascii=True, allow_nan=False, default=str)
+    text = json.dumps(strict_json(obj), ensure_ascii=True, allow_nan=False, default=str)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -52,11 +51,9 @@ def plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
     """``(score, breakdown, probes)`` PNG file names per table: ``<stem>_score.png``,
     ``<stem>_breakdown.png`` and ``<stem>_probes.png``, with ``_2``, ``_3``... added to a stem
     two tables share (their names differ only in characters a file name cannot keep)."""
-    from gf.leaderboards.render import _tables
-
     seen: Dict[str, int] = {}
     names = []
-    for table in _tables(board):
+    for table in board_tables(board):
         stem = plot_file_stem(table)
         seen[stem] = seen.get(stem, 0) + 1
         if seen[stem] > 1:
@@ -83,8 +80,6 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
     ``data:`` images: the page loads nothing from anywhere, and should data ever reach the
     DOM as markup, no script in it would run.
     """
-    from gf.leaderboards.render import _legend_text, _statistics_text
-
     css, script = asset("board.css"), asset("board.js")
     by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}
     used = set()
@@ -113,8 +108,8 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
         "</head>",
         "<body>",
         f"<h1>gf leaderboard: {html.escape(name)}</h1>",
-        f'<p class="note">{html.escape(created + _statistics_text(board))} Click a column header to sort.</p>',
-        f'<p id="gf-legend" hidden>{html.escape(_legend_text(board))}</p>',
+        f'<p class="note">{html.escape(created + statistics_text(board))} Click a column header to sort.</p>',
+        f'<p id="gf-legend" hidden>{html.escape(legend_text(board))}</p>',
         '<div id="gf-tables"></div>',
         "<noscript><p>This page builds its tables with JavaScript; the same figures are in "
         "leaderboard.md, leaderboard.csv and leaderboard.json.</p></noscript>",

@@ -1,6 +1,6 @@
 """``gf leaderboard run --jobs N``: the work spread over N fresh processes on one machine.
 
-Why apart from the engine: the engine evaluates items in one process; this only deals the
+Why apart from the engine: :mod:`.work` evaluates items in one process; this only deals the
 items out (an entry's items, a seed group member's, stay together, so its model is built
 once per process), gathers each outcome as it comes and notices a worker that died without
 reporting (killed, out of memory), whose items then count as failed.
@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gf.leaderboards.engine import RunSummary, WorkItem, evaluate_items
 from gf.leaderboards.manifest import Manifest, manifest_from_dict
+from gf.leaderboards.work import RunSummary, WorkItem, evaluate_items
 
 __all__ = ["run_parallel"]
 

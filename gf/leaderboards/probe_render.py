@@ -29,22 +29,22 @@ import io
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
-from gf.leaderboards.render import (
-    _columns,
-    _table_rows as _rows,
-    safe_csv_writer,
-    _csv_number,
-    _interval,
-    _md_table,
-    _score_label,
-    _tables,
-    _title,
+from gf.leaderboards.cells import (
+    board_tables,
+    csv_number,
     format_count,
     format_figure,
     format_p,
     format_value,
+    interval_of,
     md_escape,
     md_stale,
+    md_table,
+    safe_csv_writer,
+    score_label,
+    table_columns,
+    table_rows,
+    table_title,
 )
 
 __all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
@@ -64,7 +64,7 @@ def section_of(table: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
 
 
 def has_probes(board: Mapping[str, Any]) -> bool:
-    return any(section_of(t) is not None for t in _tables(board))
+    return any(section_of(t) is not None for t in board_tables(board))
 
 
 def _probes(section: Mapping[str, Any]) -> List[str]:
@@ -86,12 +86,12 @@ def category(figures: Mapping[str, Any], key: str) -> Tuple[Any, Any, Any]:
 
 
 def _tests(section: Mapping[str, Any]) -> List[str]:
-    found = [probe_cell(r, p).get("test") for r in _rows(section) for p in _probes(section)]
+    found = [probe_cell(r, p).get("test") for r in table_rows(section) for p in _probes(section)]
     return list(dict.fromkeys(str(t) for t in found if t))
 
 
 def _note(section: Mapping[str, Any], board: Mapping[str, Any]) -> str:
-    label = _score_label(section)
+    label = score_label(section)
     correction = (board.get("statistics") or {}).get("correction") or "adjusted"
     tests = ", ".join(_tests(section)) or "none yet"
     return (f"Each model entry evaluated again with what it sees of each clip perturbed (probe seed "
@@ -110,11 +110,11 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     section = section_of(table)
     if section is None:
         return []
-    title = md_escape(_title(table))
+    title = md_escape(table_title(table))
     lines = [f"### Temporal sensitivity: {title}", "", md_escape(_note(section, board)), ""]
-    if _rows(section):
+    if table_rows(section):
         lines += _md_summary(section, board) + [""]
-        if _columns(section):
+        if table_columns(section):
             lines += [f"#### Temporal sensitivity per category: {title}", ""] + _md_categories(section) + [""]
     else:
         lines += ["No probed rows yet.", ""]
@@ -147,33 +147,33 @@ def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
 
 
 def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
-    label = md_escape(_score_label(section))
+    label = md_escape(score_label(section))
     correction = md_escape((board.get("statistics") or {}).get("correction") or "adjusted")
     header = ["Entry", f"{label} (unperturbed)"]
     for probe in map(md_escape, _probes(section)):
         header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
     body = []
-    for row in _rows(section):
+    for row in table_rows(section):
         cells = summary_cells(row, _probes(section))
         # the entry and p-values ("<0.001") are escaped; figures with [intervals] are written as the main table's
         body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % 4 == 3) else text
                      for i, text in enumerate(cells)])
-    return _md_table(header, ["---"] + ["---:"] * (len(header) - 1), body)
+    return md_table(header, ["---"] + ["---:"] * (len(header) - 1), body)
 
 
 def _md_categories(section: Mapping[str, Any]) -> List[str]:
     probes = _probes(section)
     header = ["Entry", "Category", "Unperturbed"] + [md_escape(p) for p in probes]
     body = []
-    for row in _rows(section):
+    for row in table_rows(section):
         plain = row.get("unperturbed") or {}
-        for col in _columns(section):
+        for col in table_columns(section):
             key = col["key"]
             cells = [md_escape(row.get("entry")), md_escape(col.get("label") or key),
                      format_value(*category(plain, key))]
             cells += [format_value(*category(probe_cell(row, p), key)) for p in probes]
             body.append(cells)
-    return _md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
+    return md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
 
 
 # ---------------------------------------------------------------------------------------
@@ -189,8 +189,8 @@ def _csv_names(board: Mapping[str, Any]) -> Dict[str, str]:
     taken = set(CSV_HEAD + CSV_TAIL)
     suffixes = ("_unperturbed", "_ci_low", "_ci_high", "_sd")
     names: Dict[str, str] = {}
-    for table in _tables(board):
-        for col in _columns(section_of(table) or {}):
+    for table in board_tables(board):
+        for col in table_columns(section_of(table) or {}):
             key = str(col["key"])
             if key in names:
                 continue
@@ -206,26 +206,26 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
                 names: Mapping[str, str]) -> Dict[str, Any]:
     plain, cell = row.get("unperturbed") or {}, probe_cell(row, probe)
     group = row.get("group") if isinstance(row.get("group"), Mapping) else None
-    ci, drop_ci = _interval(cell.get("ci")) or (None, None), _interval(cell.get("drop_ci")) or (None, None)
+    ci, drop_ci = interval_of(cell.get("ci")) or (None, None), interval_of(cell.get("drop_ci")) or (None, None)
     seeds = cell.get("seeds") if group else None
     record = {"benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
               "entry": row.get("entry") or "", "probe": probe, "probe_seed": section.get("probe_seed", ""),
               "n_seeds": format_count(len(seeds)) if seeds else ("1" if cell else ""),
-              "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": _csv_number(plain.get("score")),
-              "unperturbed_sd": _csv_number(plain.get("sd")), "score": _csv_number(cell.get("score")),
-              "score_ci_low": _csv_number(ci[0]), "score_ci_high": _csv_number(ci[1]),
-              "score_sd": _csv_number(cell.get("sd")), "drop": _csv_number(cell.get("drop")),
-              "drop_ci_low": _csv_number(drop_ci[0]), "drop_ci_high": _csv_number(drop_ci[1]),
-              "flip_rate": _csv_number(cell.get("flip_rate")), "test": cell.get("test") or "",
+              "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": csv_number(plain.get("score")),
+              "unperturbed_sd": csv_number(plain.get("sd")), "score": csv_number(cell.get("score")),
+              "score_ci_low": csv_number(ci[0]), "score_ci_high": csv_number(ci[1]),
+              "score_sd": csv_number(cell.get("sd")), "drop": csv_number(cell.get("drop")),
+              "drop_ci_low": csv_number(drop_ci[0]), "drop_ci_high": csv_number(drop_ci[1]),
+              "flip_rate": csv_number(cell.get("flip_rate")), "test": cell.get("test") or "",
               "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
               "significant": {True: "true", False: "false"}.get(cell.get("significant"), "") if cell else ""}
-    for col in _columns(section):
+    for col in table_columns(section):
         name = names[str(col["key"])]
         value, cell_ci, sd = category(cell, col["key"])
-        low, high = _interval(cell_ci) or (None, None)
-        record.update({f"{name}_unperturbed": _csv_number(category(plain, col["key"])[0]), name: _csv_number(value),
-                       f"{name}_ci_low": _csv_number(low), f"{name}_ci_high": _csv_number(high),
-                       f"{name}_sd": _csv_number(sd)})
+        low, high = interval_of(cell_ci) or (None, None)
+        record.update({f"{name}_unperturbed": csv_number(category(plain, col["key"])[0]), name: csv_number(value),
+                       f"{name}_ci_low": csv_number(low), f"{name}_ci_high": csv_number(high),
+                       f"{name}_sd": csv_number(sd)})
     provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
     record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
     return record
@@ -242,9 +242,9 @@ def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     buf = io.StringIO()
     writer = safe_csv_writer(buf, [*CSV_HEAD, *middle, *CSV_TAIL])
     writer.writeheader()
-    for table in _tables(board):
+    for table in board_tables(board):
         section = section_of(table)
-        for row in _rows(section or {}):
+        for row in table_rows(section or {}):
             for probe in _probes(section):
                 writer.writerow(_csv_record(table, section, row, probe, names))
     return buf.getvalue()

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from gf.leaderboards.board import _entries_for, _group_row, _load_result, _Measured, _Result, _single_row
 from gf.leaderboards.freshness import ResultCheck
+from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_result, single_row
 
 __all__ = ["sensitivity_table"]
 
@@ -46,7 +46,7 @@ _SAME_MODEL = ("checkpoint_sha256", "config_hash", "split_fingerprint")
 
 
 def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Mapping[str, Any],
-                      measured: Sequence[_Measured], outcomes: Mapping[str, Any], evaluator,
+                      measured: Sequence[Measured], outcomes: Mapping[str, Any], evaluator,
                       split_record: Optional[Mapping[str, Any]], statistics: Mapping[str, Any]) -> Dict[str, Any]:
     """The ``probes`` section of ``table`` (see the module docstring): rows in the order of
     the table's measured rows, then failures, pending and stale results and notes."""
@@ -57,7 +57,7 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
     by_name = {m.name: m for m in measured}
     main_rows = {r["entry"]: r for r in table["rows"] if r.get("kind") == "measured"}
     order = [r["entry"] for r in table["rows"] if r.get("kind") == "measured"]
-    entries = _entries_for(manifest, table["benchmark"], table["split"])
+    entries = entries_for(manifest, table["benchmark"], table["split"])
     skipped = [e["name"] for e in entries if e["predictions"]]
     if skipped:
         out["notes"].append(f"{', '.join(skipped)}: a predictions entry has no model to run under a probe, so it "
@@ -81,16 +81,16 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
 
 def _load_probe(check: ResultCheck, entry: Mapping[str, Any], probe: str, probe_seed: int,
                 table: Mapping[str, Any], split_record: Optional[Mapping[str, Any]],
-                out: Dict[str, Any]) -> List[_Result]:
+                out: Dict[str, Any]) -> List[Result]:
     """The finished, current results of ``entry`` (each seed of a group) under ``probe``; the
     others are listed in ``out`` as pending, failed or stale."""
     seeds = entry.get("seeds") if entry.get("checkpoints") else None
-    found = [_load_result(check, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
+    found = [load_result(check, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
                           probe=probe, probe_seed=probe_seed) for seed in (seeds or [None])]
     return [r for r in found if r is not None]
 
 
-def _entry_row(entry: _Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
+def _entry_row(entry: Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
     """A row's unperturbed figures, as the table's own row shows them."""
     row = {"entry": entry.name, "kind": "measured",
            "unperturbed": {"score": main_row.get("score"), "sd": main_row.get("sd"), "ci": main_row.get("ci"),
@@ -101,8 +101,8 @@ def _entry_row(entry: _Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
     return row
 
 
-def _paired_results(entry: _Measured, probe: str, results: Sequence[_Result],
-                    out: Dict[str, Any]) -> List[_Result]:
+def _paired_results(entry: Measured, probe: str, results: Sequence[Result],
+                    out: Dict[str, Any]) -> List[Result]:
     """The probe results that have an unperturbed result of the same checkpoint and config."""
     plain = {r.seed: r for r in entry.results}
     paired = []
@@ -121,7 +121,7 @@ def _paired_results(entry: _Measured, probe: str, results: Sequence[_Result],
     return paired
 
 
-def _probe_cell(entry: _Measured, probe: str, results: Sequence[_Result], plain_outcomes: Any, evaluator,
+def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_outcomes: Any, evaluator,
                 split_record: Optional[Mapping[str, Any]], out: Dict[str, Any],
                 statistics: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """One entry under one probe (see the module docstring); None when no result is usable."""
@@ -129,8 +129,8 @@ def _probe_cell(entry: _Measured, probe: str, results: Sequence[_Result], plain_
     if not results or split_record is None:
         return None
     sub = {"score_key": out["score_key"], "notes": out["notes"]}
-    build = _group_row if entry.is_group else _single_row
-    row, probe_outcomes = build(_Measured(f"{entry.name} under {probe}", entry.is_group, list(results)), evaluator,
+    build = group_row if entry.is_group else single_row
+    row, probe_outcomes = build(Measured(f"{entry.name} under {probe}", entry.is_group, list(results)), evaluator,
                                 split_record, sub, statistics)
     if entry.is_group and len(results) < len(entry.results):
         out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
@@ -151,7 +151,7 @@ def _probe_cell(entry: _Measured, probe: str, results: Sequence[_Result], plain_
     return cell
 
 
-def _flip_rate(plain: _Result, probed: _Result, label: str, out: Dict[str, Any]) -> Optional[float]:
+def _flip_rate(plain: Result, probed: Result, label: str, out: Dict[str, Any]) -> Optional[float]:
     """Percent of questions whose predicted answer differs between the two results."""
     from gf.common.errors import EvaluationError
     from gf.probes import flip_rate
@@ -163,11 +163,12 @@ def _flip_rate(plain: _Result, probed: _Result, label: str, out: Dict[str, Any])
         return None
 
 
-def _test(cell: Dict[str, Any], entry: _Measured, results: Sequence[_Result], plain_outcomes: Any,
+def _test(cell: Dict[str, Any], entry: Measured, results: Sequence[Result], plain_outcomes: Any,
           probe_outcomes: Any, statistics: Mapping[str, Any], out: Dict[str, Any]) -> None:
     """The paired test of the entry unperturbed against the entry under the probe (see the
     module docstring), written into ``cell``."""
-    from gf.leaderboards import seed_stats, stats
+    from gf.evaluation import stats
+    from gf.leaderboards import seed_stats
 
     settings = dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],
                     confidence=statistics["confidence"])
@@ -194,7 +195,7 @@ def _test(cell: Dict[str, Any], entry: _Measured, results: Sequence[_Result], pl
 
 def _holm(out: Dict[str, Any], alpha: float) -> None:
     """Holm's adjustment across every probe test of the table."""
-    from gf.leaderboards.stats import holm
+    from gf.evaluation.stats import holm
 
     tested = [cell for row in out["rows"] for cell in row["probes"].values() if cell is not None
               and cell["p"] is not None]

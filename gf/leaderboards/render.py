@@ -35,18 +35,41 @@ a page, and a run killed mid-write leaves the previous version.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from gf.common.io import atomic_write, atomic_write_text
-from gf.common.utils import PathLike, spreadsheet_safe
+from gf.common.utils import PathLike
 from gf.common.utils import finite_number as _number
+from gf.leaderboards.cells import (
+    BELOW_MARK,
+    NA,
+    board_tables,
+    csv_number,
+    format_count,
+    format_figure,
+    format_p,
+    format_value,
+    has_groups,
+    interval_of,
+    legend_text,
+    md_escape,
+    md_stale,
+    md_table,
+    rounded,
+    row_group,
+    safe_csv_writer,
+    score_label,
+    statistics_text,
+    strict_json,
+    table_columns,
+    table_rows,
+    table_title,
+)
 from gf.leaderboards.page_assets import plot_names as _plot_names
 from gf.leaderboards.page_assets import render_html
 from gf.leaderboards.plots import plot_breakdown, plot_probes, plot_scores
@@ -60,8 +83,6 @@ __all__ = [
     "render_markdown",
 ]
 
-NA = "n/a"
-BELOW_MARK = "▼"
 #: Provenance fields the CSV always has (in this order); others found in the board follow.
 PROVENANCE_FIELDS = ("checkpoint_sha256", "split_fingerprint", "config_hash", "gf_version", "git_commit",
                      "date", "host")
@@ -71,62 +92,8 @@ _CENT = Decimal("0.01")
 
 
 # ---------------------------------------------------------------------------------------
-# numbers
+# numbers (the rules themselves are in :mod:`.cells`)
 # ---------------------------------------------------------------------------------------
-def _rounded(x: Any, places: int = 2) -> Optional[Decimal]:
-    """``x`` rounded half away from zero on its exact value (see the module docstring)."""
-    x = _number(x)
-    if x is None:
-        return None
-    return Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def format_figure(x: Any, places: int = 2, na: str = NA) -> str:
-    """``x`` with ``places`` decimals as JavaScript's ``toFixed`` writes it (no ``-0.00``);
-    ``na`` for None and anything that is not a finite number."""
-    d = _rounded(x, places)
-    if d is None:
-        return na
-    text = format(abs(d), "f")
-    return "-" + text if d < 0 else text  # Decimal("-0.00") < 0 is False: no "-0.00"
-
-
-def _interval(ci: Any) -> Optional[Tuple[Any, Any]]:
-    """``ci`` as ``(low, high)`` when it is a pair with at least one number, else None."""
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and any(_number(v) is not None for v in ci):
-        return ci[0], ci[1]
-    return None
-
-
-def format_value(value: Any, ci: Any = None, sd: Any = None) -> str:
-    """``93.67 [91.02, 95.88]``: the value and its interval; with a seed group's ``sd``,
-    ``93.67 ± 1.20 [91.02, 95.88]``; ``n/a`` when there is no value."""
-    text = format_figure(value)
-    if text == NA:
-        return text
-    if _number(sd) is not None:
-        text += f" ± {format_figure(sd)}"
-    interval = _interval(ci)
-    if interval is None:
-        return text
-    return f"{text} [{format_figure(interval[0])}, {format_figure(interval[1])}]"
-
-
-def format_p(p: Any) -> str:
-    """A p-value: 3 decimals, or ``<0.001`` (a bootstrap p has no meaningful digits below that)."""
-    x = _number(p)
-    if x is None:
-        return NA
-    return "<0.001" if x < 0.001 else format_figure(x, 3)
-
-
-def format_count(n: Any) -> str:
-    x = _number(n)
-    if x is None:
-        return NA
-    return str(int(x)) if float(x).is_integer() else format_figure(x)
-
-
 def _yes_no(flag: Any) -> str:
     return "yes" if flag is True else "no" if flag is False else NA
 
@@ -134,18 +101,6 @@ def _yes_no(flag: Any) -> str:
 # ---------------------------------------------------------------------------------------
 # reading a board (tolerant: a missing key is "not measured", not a crash)
 # ---------------------------------------------------------------------------------------
-def _tables(board: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [t for t in board.get("tables") or [] if isinstance(t, Mapping)]
-
-
-def _table_rows(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [r for r in table.get("rows") or [] if isinstance(r, Mapping)]
-
-
-def _columns(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [c for c in table.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
-
-
 def _cell(row: Mapping[str, Any], key: str) -> Tuple[Any, Any]:
     """``(value, ci)`` of a breakdown cell; ``(None, None)`` when absent."""
     cell = (row.get("cells") or {}).get(key)
@@ -162,19 +117,10 @@ def _cell_sd(row: Mapping[str, Any], key: Optional[str]) -> Any:
     return cell.get("sd") if isinstance(cell, Mapping) else None
 
 
-def _group(row: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
-    group = row.get("group")
-    return group if isinstance(group, Mapping) else None
-
-
-def _has_groups(table: Mapping[str, Any]) -> bool:
-    return any(_group(r) is not None for r in _table_rows(table))
-
-
 def _seeds_text(row: Mapping[str, Any]) -> str:
     """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
     measured checkpoint, ``n/a`` for a reported row."""
-    group = _group(row)
+    group = row_group(row)
     if group is None:
         return "1" if row.get("kind") == "measured" else NA
     text = format_count(group.get("n"))
@@ -184,29 +130,20 @@ def _seeds_text(row: Mapping[str, Any]) -> str:
     return text
 
 
-def _score_label(table: Mapping[str, Any]) -> str:
-    return str(table.get("score_label") or table.get("score_key") or "Score")
-
-
-def _title(table: Mapping[str, Any]) -> str:
-    parts = [str(table.get(k)) for k in ("benchmark", "split") if table.get(k) not in (None, "")]
-    return " / ".join(parts) if parts else str(table.get("id") or "table")
-
-
 def _best(table: Mapping[str, Any]) -> Dict[Optional[str], set]:
     """Row indices holding the best measured figure per column (``None``: the score).
 
     Compared at the displayed precision, so rows showing the same best figure are all
     bold; reported rows never take part (see the module docstring)."""
-    rows = _table_rows(table)
+    rows = table_rows(table)
     out: Dict[Optional[str], set] = {}
-    keys: List[Optional[str]] = [None] + [c["key"] for c in _columns(table)]
+    keys: List[Optional[str]] = [None] + [c["key"] for c in table_columns(table)]
     for key in keys:
         values = {}
         for i, row in enumerate(rows):
             if row.get("kind") != "measured":
                 continue
-            d = _rounded(row.get("score") if key is None else _cell(row, key)[0])
+            d = rounded(row.get("score") if key is None else _cell(row, key)[0])
             if d is not None:
                 values[i] = d
         top = max(values.values(), default=None)
@@ -227,62 +164,11 @@ def _source_text(row: Mapping[str, Any]) -> str:
     return str(row.get("kind") or "measured")
 
 
-#: What the board says above its list of stale results (the page's script says the same).
-STALE_TITLE = ("Stale (an input changed since the result was computed, so it shows no figures and is neither "
-               "ranked nor compared):")
-
-
-def stale_items(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    """The stale results a table (or its probe section) lists."""
-    return [s for s in section.get("stale") or [] if isinstance(s, Mapping)]
-
-
-def stale_text(item: Mapping[str, Any]) -> str:
-    """``entry: what changed. Refresh: command``, one stale result as the board lists it."""
-    text = f"{item.get('entry')}: {str(item.get('reason') or 'its inputs changed').strip()}"
-    return text + (f". Refresh: {item['refresh']}" if item.get("refresh") else "")
-
-
-def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
-    """The Markdown list of a table's (or probe section's) stale results; [] without any."""
-    items = stale_items(section)
-    return ([title, ""] + [f"- {md_escape(stale_text(s))}" for s in items] + [""]) if items else []
-
-
-def _statistics_text(board: Mapping[str, Any]) -> str:
-    """One sentence on how the intervals and tests were made (from ``board["statistics"]``)."""
-    stats = board.get("statistics") or {}
-    confidence = _number(stats.get("confidence"))
-    level = f"{confidence * 100:g}% " if confidence is not None else ""
-    parts = [f"Scores are percentages; [low, high] is the {level}confidence interval"]
-    samples, seed = stats.get("bootstrap_samples"), stats.get("seed")
-    if samples is not None:
-        parts.append(f" from {samples} bootstrap resamples" + (f" (seed {seed})" if seed is not None else ""))
-    text = "".join(parts) + "."
-    alpha, correction = stats.get("alpha"), stats.get("correction")
-    if alpha is not None:
-        text += f" Pairs of measured rows are compared with paired tests at alpha {alpha}"
-        text += f", p-values adjusted by {correction}." if correction else "."
-    if any(_has_groups(t) for t in _tables(board)):
-        text += (" A seed group's figures are mean ± sd over its seeds (sample sd); its interval resamples the "
-                 "seeds, then the videos (two-level bootstrap), and so do its paired tests.")
-    return text
-
-
-def _legend_text(board: Mapping[str, Any]) -> str:
-    stats = board.get("statistics") or {}
-    alpha, correction = stats.get("alpha", 0.05), stats.get("correction")
-    adjusted = f"{correction}-adjusted " if correction else ""
-    return (f"Bold: best measured value per column. {BELOW_MARK}: significantly below the best measured row "
-            f"(paired test, {adjusted}p < {alpha}). Reported rows are figures from their source, not measured "
-            f"here: never bold, never compared.")
-
-
 def _table_note(table: Mapping[str, Any]) -> str:
     bits = []
     if table.get("evaluator"):
         bits.append(f"evaluator {table['evaluator']}")
-    bits.append(f"score: {_score_label(table)}")
+    bits.append(f"score: {score_label(table)}")
     if table.get("resampling_unit"):
         bits.append(f"intervals resample by {table['resampling_unit']}")
     text = "; ".join(bits)
@@ -292,24 +178,6 @@ def _table_note(table: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 # Markdown
 # ---------------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"[\\`*\[\]<>&|~#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
-
-
-def md_escape(text: Any) -> str:
-    """``text`` as literal Markdown inline text on one line: newlines become spaces, and the
-    characters that could start emphasis, code, links, HTML or entities, or end a table
-    cell (``|``) get a backslash. ``_`` inside a word (``demo_sup``) cannot start emphasis
-    and is left as is, so names stay readable in the raw file."""
-    one_line = " ".join(str(text).splitlines())
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), one_line)
-
-
-def _md_table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return lines
-
-
 def _md_code_block(text: str, indent: str = "") -> List[str]:
     """``text`` verbatim in a fenced block whose fence is longer than any backtick run in it."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -323,16 +191,16 @@ def render_markdown(board: Mapping[str, Any]) -> str:
     text, and the pairwise comparisons."""
     lines = [f"# gf leaderboard: {md_escape(board.get('name') or 'unnamed')}", ""]
     if board.get("created"):
-        lines += [f"Created {md_escape(board['created'])}. {md_escape(_statistics_text(board))}", ""]
+        lines += [f"Created {md_escape(board['created'])}. {md_escape(statistics_text(board))}", ""]
     else:
-        lines += [md_escape(_statistics_text(board)), ""]
-    tables = _tables(board)
+        lines += [md_escape(statistics_text(board)), ""]
+    tables = board_tables(board)
     if not tables:
         lines += ["No tables yet.", ""]
     for table in tables:
-        lines += [f"## {md_escape(_title(table))}", "", md_escape(_table_note(table)), ""]
-        if _table_rows(table):
-            lines += _md_rows(table) + ["", md_escape(_legend_text(board)), ""]
+        lines += [f"## {md_escape(table_title(table))}", "", md_escape(_table_note(table)), ""]
+        if table_rows(table):
+            lines += _md_rows(table) + ["", md_escape(legend_text(board)), ""]
         else:
             lines += ["No rows yet.", ""]
         pending = [str(p) for p in table.get("pending") or []]
@@ -353,12 +221,12 @@ def render_markdown(board: Mapping[str, Any]) -> str:
         pairs = [p for p in table.get("pairs") or [] if isinstance(p, Mapping)]
         if pairs:
             correction = (board.get("statistics") or {}).get("correction") or "adjusted"
-            lines += [f"### Pairwise comparisons: {md_escape(_title(table))}", ""]
+            lines += [f"### Pairwise comparisons: {md_escape(table_title(table))}", ""]
             header = ["A", "B", "Difference (A - B)", "Test", "p", md_escape(f"p ({correction})"), "Significant"]
             body = [[md_escape(p.get("a")), md_escape(p.get("b")), format_value(p.get("difference"), p.get("ci")),
                      md_escape(p.get("test") or NA), md_escape(format_p(p.get("p"))),
                      md_escape(format_p(p.get("p_holm"))), _yes_no(p.get("significant"))] for p in pairs]
-            lines += _md_table(header, ["---", "---", "---:", "---", "---:", "---:", "---"], body) + [""]
+            lines += md_table(header, ["---", "---", "---:", "---", "---:", "---:", "---"], body) + [""]
         from gf.leaderboards.probe_render import probe_markdown
 
         lines += probe_markdown(table, board)
@@ -367,8 +235,8 @@ def render_markdown(board: Mapping[str, Any]) -> str:
 
 def _md_rows(table: Mapping[str, Any]) -> List[str]:
     """A table's rows as a Markdown table (a "Seeds" column when it has a seed group)."""
-    rows, columns, best, groups = _table_rows(table), _columns(table), _best(table), _has_groups(table)
-    header = ["Entry", md_escape(_score_label(table))] + [md_escape(c.get("label") or c["key"])
+    rows, columns, best, groups = table_rows(table), table_columns(table), _best(table), has_groups(table)
+    header = ["Entry", md_escape(score_label(table))] + [md_escape(c.get("label") or c["key"])
                                                           for c in columns] + ["Questions"]
     header += ["Seeds", "Source"] if groups else ["Source"]
     align = ["---", "---:"] + ["---:"] * len(columns) + ["---:"] + (["---:", "---"] if groups else ["---"])
@@ -385,7 +253,7 @@ def _md_rows(table: Mapping[str, Any]) -> List[str]:
         if groups:
             cells.append(md_escape(_seeds_text(row)))
         body.append(cells + [md_escape(_source_text(row))])
-    return _md_table(header, align, body)
+    return md_table(header, align, body)
 
 
 def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
@@ -399,28 +267,6 @@ def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
 # ---------------------------------------------------------------------------------------
 # CSV
 # ---------------------------------------------------------------------------------------
-class _SafeDictWriter(csv.DictWriter):
-    """A ``csv.DictWriter`` whose every cell, header included, goes through
-    :func:`~gf.common.utils.spreadsheet_safe`."""
-
-    def writeheader(self):
-        return self.writer.writerow([spreadsheet_safe(str(f)) for f in self.fieldnames])
-
-    def writerow(self, rowdict):
-        return super().writerow({k: spreadsheet_safe(v) for k, v in rowdict.items()})
-
-
-def safe_csv_writer(buf, fields: Sequence[str]) -> csv.DictWriter:
-    """The writer of every CSV the board writes: cells a spreadsheet would run are neutralised,
-    and lines end in CRLF (RFC 4180), which also makes the csv module quote a cell holding a
-    lone carriage return (with "\n" line ends it would not, and the row would break)."""
-    return _SafeDictWriter(buf, fieldnames=list(fields), lineterminator="\r\n")
-
-
-def _csv_number(x: Any) -> str:
-    return format_figure(x, na="")
-
-
 def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     """The CSV header and the field name of each column key.
 
@@ -431,20 +277,20 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     ``score_sd`` and ``<column>_sd`` (empty for single checkpoints), and ``n_seeds``,
     ``seeds`` (space-separated), ``worst_seed`` and ``worst_seed_score`` after
     ``num_questions``; a board with a stale row, ``stale`` and ``stale_reason`` after ``source``."""
-    groups = any(_has_groups(t) for t in _tables(board))
+    groups = any(has_groups(t) for t in board_tables(board))
     stale = ("stale", "stale_reason") if _has_stale(board) else ()
     suffixes = ("_ci_low", "_ci_high", "_sd") if groups else ("_ci_low", "_ci_high")
     head = ["benchmark", "split", "entry", "kind", "score", *("score" + x for x in suffixes)]
     tail = ["num_questions", *(SEED_FIELDS if groups else ()), "significantly_below_best", "source", *stale,
             *PROVENANCE_FIELDS]
     # Provenance keys named like a row field (e.g. "score") are left out: they would overwrite it.
-    tail += sorted({str(k) for t in _tables(board) for r in _table_rows(t)
+    tail += sorted({str(k) for t in board_tables(board) for r in table_rows(t)
                     for k in (r.get("provenance") or {}) if str(k) not in head + tail})
     taken = set(head + tail)
     names: Dict[str, str] = {}
     middle: List[str] = []
-    for table in _tables(board):
-        for col in _columns(table):
+    for table in board_tables(board):
+        for col in table_columns(table):
             key = str(col["key"])
             if key in names:
                 continue
@@ -458,18 +304,18 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
 
 
 def _has_stale(board: Mapping[str, Any]) -> bool:
-    return any(r.get("kind") == "stale" for t in _tables(board) for r in _table_rows(t))
+    return any(r.get("kind") == "stale" for t in board_tables(board) for r in table_rows(t))
 
 
 def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
-    group = _group(row) or {}
+    group = row_group(row) or {}
     worst = group.get("worst") if isinstance(group.get("worst"), Mapping) else {}
-    return {"score_sd": _csv_number(row.get("sd")),
+    return {"score_sd": csv_number(row.get("sd")),
             "n_seeds": format_count(group.get("n")).replace(NA, "") if group else
             ("1" if row.get("kind") == "measured" else ""),
             "seeds": " ".join(str(x) for x in group.get("seeds") or []),
             "worst_seed": "" if worst.get("seed") is None else str(worst["seed"]),
-            "worst_seed_score": _csv_number(worst.get("score"))}
+            "worst_seed_score": csv_number(worst.get("score"))}
 
 
 def csv_fields(board: Mapping[str, Any]) -> List[str]:
@@ -486,14 +332,14 @@ def render_csv(board: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     writer = safe_csv_writer(buf, fields)
     writer.writeheader()
-    for table in _tables(board):
-        for row in _table_rows(table):
-            ci = _interval(row.get("ci")) or (None, None)
+    for table in board_tables(board):
+        for row in table_rows(table):
+            ci = interval_of(row.get("ci")) or (None, None)
             record: Dict[str, Any] = {
                 "benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
                 "entry": row.get("entry") or "", "kind": row.get("kind") or "",
-                "score": _csv_number(row.get("score")), "score_ci_low": _csv_number(ci[0]),
-                "score_ci_high": _csv_number(ci[1]),
+                "score": csv_number(row.get("score")), "score_ci_low": csv_number(ci[0]),
+                "score_ci_high": csv_number(ci[1]),
                 "num_questions": format_count(row.get("num_questions")).replace(NA, ""),
                 "significantly_below_best": {True: "true", False: "false"}.get(row.get("significantly_below_best"), ""),
                 "source": row.get("source") or "",
@@ -501,14 +347,14 @@ def render_csv(board: Mapping[str, Any]) -> str:
             if "stale" in fields:
                 record.update(stale="true" if row.get("kind") == "stale" else "false",
                               stale_reason=row.get("stale_reason") or "")
-            for col in _columns(table):
+            for col in table_columns(table):
                 name = names[str(col["key"])]
                 value, cell_ci = _cell(row, col["key"])
-                low, high = _interval(cell_ci) or (None, None)
-                record.update({name: _csv_number(value), f"{name}_ci_low": _csv_number(low),
-                               f"{name}_ci_high": _csv_number(high)})
+                low, high = interval_of(cell_ci) or (None, None)
+                record.update({name: csv_number(value), f"{name}_ci_low": csv_number(low),
+                               f"{name}_ci_high": csv_number(high)})
                 if groups:
-                    record[f"{name}_sd"] = _csv_number(_cell_sd(row, col["key"]))
+                    record[f"{name}_sd"] = csv_number(_cell_sd(row, col["key"]))
             if groups:
                 record.update(_csv_seed_fields(row))
             for key, value in (row.get("provenance") or {}).items():
@@ -521,21 +367,9 @@ def render_csv(board: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 # JSON
 # ---------------------------------------------------------------------------------------
-def _strict(obj: Any) -> Any:
-    """``obj`` as strict JSON data: NaN and infinities become null (``json.dumps`` would
-    write ``NaN``, which ``JSON.parse`` and most readers reject), tuples become lists."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
-
-
 def render_json(board: Mapping[str, Any]) -> str:
     """The board at full precision, ``indent=2`` (what ``gf leaderboard show`` reads back)."""
-    return json.dumps(_strict(board), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    return json.dumps(strict_json(board), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -554,7 +388,7 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     plots: Dict[str, bytes] = {}
     plot_paths: List[Path] = []
-    for table, (score_name, breakdown_name, probes_name) in zip(_tables(board), _plot_names(board)):
+    for table, (score_name, breakdown_name, probes_name) in zip(board_tables(board), _plot_names(board)):
         for name, png in ((score_name, plot_scores(table)), (breakdown_name, plot_breakdown(table)),
                           (probes_name, plot_probes(table))):
             if png is None:

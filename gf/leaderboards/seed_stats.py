@@ -1,6 +1,6 @@
 """Statistics of seed groups: several training runs (seeds) of one model on one split.
 
-One checkpoint's interval (:mod:`.stats`) says how much its score could move had the
+One checkpoint's interval (:mod:`gf.evaluation.stats`) says how much its score could move had the
 questions been drawn again; it says nothing of how much the *model* could move had it been
 trained again with another seed, and one lucky seed can look like a significant win. A
 seed group's row therefore shows the mean and the sample standard deviation (n - 1) of
@@ -9,7 +9,7 @@ its seeds' figures, and an interval that includes both sources of variation.
 Methods
 -------
 Intervals: a seeded *two-level bootstrap*. Each resample first draws the group's seeds
-with replacement, then the clusters (videos) with replacement, as :mod:`.stats` does; the
+with replacement, then the clusters (videos) with replacement, as :mod:`gf.evaluation.stats` does; the
 resampled statistic is the mean, over the drawn seeds (counted as often as drawn), of each
 seed's score under the drawn clusters. One cluster draw serves every seed of a resample:
 the seeds were all scored on the same questions, so the question-sampling error is shared
@@ -37,7 +37,7 @@ add the seeds' spread to a difference that does not contain it.
 Reproducibility: ``numpy.random.default_rng(seed)``; resample ``i`` (in order) is, for
 each group in the given order, one call ``rng.integers(0, n_seeds, size=n_seeds)`` (the
 seed counts), then one call ``rng.integers(0, n_clusters, size=n_clusters)`` (the cluster
-weights, exactly as in :mod:`.stats`). Results do not depend on the chunking.
+weights, exactly as in :mod:`gf.evaluation.stats`). Results do not depend on the chunking.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from gf.leaderboards.stats import (
+from gf.evaluation.stats import (
     QuestionOutcomes,
     _check_paired,
     _check_settings,
@@ -173,7 +173,7 @@ def group_intervals(members: Sequence[QuestionOutcomes], *, samples: int = 1000,
     Returns ``{"score": (lo, hi) or None, "cells": {key: (lo, hi) or None}}``, ``None``
     where a seed has nothing to score. ``members``: one :class:`QuestionOutcomes` per
     seed, on the same questions. With one seed this is the video bootstrap of
-    :func:`gf.leaderboards.stats.bootstrap_intervals` (other draws, the same method).
+    :func:`gf.evaluation.stats.bootstrap_intervals` (other draws, the same method).
     """
     _check_settings(samples, seed, confidence)
     members = _check_group(members)
@@ -231,7 +231,7 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
     (:class:`QuestionOutcomes`) or seed groups (a sequence of them), Holm across all pairs.
 
     Pairs follow the mapping's order and have the keys of
-    :func:`gf.leaderboards.stats.compare_all`'s. A pair of two single checkpoints is
+    :func:`gf.evaluation.stats.compare_all`'s. A pair of two single checkpoints is
     decided as there (McNemar's test or the paired bootstrap, its raw p-value unchanged);
     a pair with a group is decided by the paired two-level bootstrap (``test`` is
     ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over

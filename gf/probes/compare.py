@@ -4,7 +4,7 @@ Why paired: the probed and unperturbed runs answer the same questions, so the qu
 not whether two accuracies differ but on how many questions the answer moved. The flip
 rate counts answers that changed whatever the truth; the paired test asks whether the
 changes that matter (right -> wrong against wrong -> right) are more than chance, with
-McNemar's exact test from :mod:`gf.leaderboards.stats` (imported when used, so that
+McNemar's exact test from :mod:`gf.evaluation.stats` (imported when used, so that
 probing samples in DataLoader workers never loads scipy).
 
 Predictions are what the runner returns and predictions files hold: ``{question_id:
@@ -118,7 +118,7 @@ def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None) 
     two-sided exact McNemar p-value on those two counts. Accuracy fields and ``p`` are
     ``None`` when no compared question is labelled.
     """
-    from gf.leaderboards.stats import mcnemar_exact
+    from gf.evaluation.stats import mcnemar_exact
 
     (a, name_a), (b, name_b) = _records(plain, "unperturbed"), _records(probed, "probed")
     chosen = _paired_ids(a, b, (name_a, name_b), ids)

@@ -29,7 +29,7 @@ def make_checkpoints(data_root: Path, out: Path, count: int):
     from gf.common.config import build_config, to_dict
     from gf.common.registry import registry
     from gf.runners.build import build_datasets, model_config_for
-    from gf.runners.checkpointer import save_checkpoint
+    from gf.models.checkpoint import save_checkpoint
 
     cfg = build_config(str(CONFIG), [f"datasets.synthetic_star.data_root={data_root}", "model.model_type=demo_sup"])
     ds = build_datasets(cfg, {"synthetic_star": ["val"]})["synthetic_star"]

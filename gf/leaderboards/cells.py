@@ -1,0 +1,208 @@
+"""Reading a board and formatting its figures: what every output of it shares.
+
+:mod:`.render` (Markdown, CSV, JSON), :mod:`.probe_render` (the temporal sensitivity
+section) and :mod:`.page_assets` (the HTML page) all format with these, by the rules in
+:mod:`.render`'s docstring: figures rounded by :func:`format_figure`, ``n/a`` where nothing
+was measured, names escaped for Markdown, every CSV written by :func:`safe_csv_writer`.
+Reading a board is tolerant: a missing key is "not measured", not a crash.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+from gf.common.utils import finite_number as _number
+from gf.common.utils import spreadsheet_safe
+
+NA = "n/a"
+BELOW_MARK = "▼"
+
+
+def rounded(x: Any, places: int = 2) -> Optional[Decimal]:
+    """``x`` rounded half away from zero on its exact value (see :mod:`.render`'s docstring)."""
+    x = _number(x)
+    if x is None:
+        return None
+    return Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_figure(x: Any, places: int = 2, na: str = NA) -> str:
+    """``x`` with ``places`` decimals as JavaScript's ``toFixed`` writes it (no ``-0.00``);
+    ``na`` for None and anything that is not a finite number."""
+    d = rounded(x, places)
+    if d is None:
+        return na
+    text = format(abs(d), "f")
+    return "-" + text if d < 0 else text  # Decimal("-0.00") < 0 is False: no "-0.00"
+
+
+def interval_of(ci: Any) -> Optional[Tuple[Any, Any]]:
+    """``ci`` as ``(low, high)`` when it is a pair with at least one number, else None."""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and any(_number(v) is not None for v in ci):
+        return ci[0], ci[1]
+    return None
+
+
+def format_value(value: Any, ci: Any = None, sd: Any = None) -> str:
+    """``93.67 [91.02, 95.88]``: the value and its interval; with a seed group's ``sd``,
+    ``93.67 ± 1.20 [91.02, 95.88]``; ``n/a`` when there is no value."""
+    text = format_figure(value)
+    if text == NA:
+        return text
+    if _number(sd) is not None:
+        text += f" ± {format_figure(sd)}"
+    interval = interval_of(ci)
+    if interval is None:
+        return text
+    return f"{text} [{format_figure(interval[0])}, {format_figure(interval[1])}]"
+
+
+def format_p(p: Any) -> str:
+    """A p-value: 3 decimals, or ``<0.001`` (a bootstrap p has no meaningful digits below that)."""
+    x = _number(p)
+    if x is None:
+        return NA
+    return "<0.001" if x < 0.001 else format_figure(x, 3)
+
+
+def format_count(n: Any) -> str:
+    x = _number(n)
+    if x is None:
+        return NA
+    return str(int(x)) if float(x).is_integer() else format_figure(x)
+
+
+def board_tables(board: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [t for t in board.get("tables") or [] if isinstance(t, Mapping)]
+
+
+def table_rows(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [r for r in table.get("rows") or [] if isinstance(r, Mapping)]
+
+
+def table_columns(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [c for c in table.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+
+
+def row_group(row: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    group = row.get("group")
+    return group if isinstance(group, Mapping) else None
+
+
+def has_groups(table: Mapping[str, Any]) -> bool:
+    return any(row_group(r) is not None for r in table_rows(table))
+
+
+def score_label(table: Mapping[str, Any]) -> str:
+    return str(table.get("score_label") or table.get("score_key") or "Score")
+
+
+def table_title(table: Mapping[str, Any]) -> str:
+    parts = [str(table.get(k)) for k in ("benchmark", "split") if table.get(k) not in (None, "")]
+    return " / ".join(parts) if parts else str(table.get("id") or "table")
+
+
+#: What the board says above its list of stale results (the page's script says the same).
+STALE_TITLE = ("Stale (an input changed since the result was computed, so it shows no figures and is neither "
+               "ranked nor compared):")
+
+
+def stale_items(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """The stale results a table (or its probe section) lists."""
+    return [s for s in section.get("stale") or [] if isinstance(s, Mapping)]
+
+
+def stale_text(item: Mapping[str, Any]) -> str:
+    """``entry: what changed. Refresh: command``, one stale result as the board lists it."""
+    text = f"{item.get('entry')}: {str(item.get('reason') or 'its inputs changed').strip()}"
+    return text + (f". Refresh: {item['refresh']}" if item.get("refresh") else "")
+
+
+def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
+    """The Markdown list of a table's (or probe section's) stale results; [] without any."""
+    items = stale_items(section)
+    return ([title, ""] + [f"- {md_escape(stale_text(s))}" for s in items] + [""]) if items else []
+
+
+def statistics_text(board: Mapping[str, Any]) -> str:
+    """One sentence on how the intervals and tests were made (from ``board["statistics"]``)."""
+    stats = board.get("statistics") or {}
+    confidence = _number(stats.get("confidence"))
+    level = f"{confidence * 100:g}% " if confidence is not None else ""
+    parts = [f"Scores are percentages; [low, high] is the {level}confidence interval"]
+    samples, seed = stats.get("bootstrap_samples"), stats.get("seed")
+    if samples is not None:
+        parts.append(f" from {samples} bootstrap resamples" + (f" (seed {seed})" if seed is not None else ""))
+    text = "".join(parts) + "."
+    alpha, correction = stats.get("alpha"), stats.get("correction")
+    if alpha is not None:
+        text += f" Pairs of measured rows are compared with paired tests at alpha {alpha}"
+        text += f", p-values adjusted by {correction}." if correction else "."
+    if any(has_groups(t) for t in board_tables(board)):
+        text += (" A seed group's figures are mean ± sd over its seeds (sample sd); its interval resamples the "
+                 "seeds, then the videos (two-level bootstrap), and so do its paired tests.")
+    return text
+
+
+def legend_text(board: Mapping[str, Any]) -> str:
+    stats = board.get("statistics") or {}
+    alpha, correction = stats.get("alpha", 0.05), stats.get("correction")
+    adjusted = f"{correction}-adjusted " if correction else ""
+    return (f"Bold: best measured value per column. {BELOW_MARK}: significantly below the best measured row "
+            f"(paired test, {adjusted}p < {alpha}). Reported rows are figures from their source, not measured "
+            f"here: never bold, never compared.")
+
+
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<>&|~#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md_escape(text: Any) -> str:
+    """``text`` as literal Markdown inline text on one line: newlines become spaces, and the
+    characters that could start emphasis, code, links, HTML or entities, or end a table
+    cell (``|``) get a backslash. ``_`` inside a word (``demo_sup``) cannot start emphasis
+    and is left as is, so names stay readable in the raw file."""
+    one_line = " ".join(str(text).splitlines())
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), one_line)
+
+
+def md_table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+class _SafeDictWriter(csv.DictWriter):
+    """A ``csv.DictWriter`` whose every cell, header included, goes through
+    :func:`~gf.common.utils.spreadsheet_safe`."""
+
+    def writeheader(self):
+        return self.writer.writerow([spreadsheet_safe(str(f)) for f in self.fieldnames])
+
+    def writerow(self, rowdict):
+        return super().writerow({k: spreadsheet_safe(v) for k, v in rowdict.items()})
+
+
+def safe_csv_writer(buf, fields: Sequence[str]) -> csv.DictWriter:
+    """The writer of every CSV the board writes: cells a spreadsheet would run are neutralised,
+    and lines end in CRLF (RFC 4180), which also makes the csv module quote a cell holding a
+    lone carriage return (with "\n" line ends it would not, and the row would break)."""
+    return _SafeDictWriter(buf, fieldnames=list(fields), lineterminator="\r\n")
+
+
+def csv_number(x: Any) -> str:
+    return format_figure(x, na="")
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` as strict JSON data: NaN and infinities become null (``json.dumps`` would
+    write ``NaN``, which ``JSON.parse`` and most readers reject), tuples become lists."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj

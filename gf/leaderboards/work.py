@@ -1,0 +1,441 @@
+"""Evaluating work items in this process: what ``gf leaderboard run`` computes, one item at a time.
+
+:mod:`.engine` plans the work and runs it here (one process) or through :mod:`.parallel`
+(``--jobs N``, each process running :func:`evaluate_items`); the reasons for the way the
+work is organised are in :mod:`.engine`.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import astuple, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
+from gf.common.io import load_json
+from gf.common.utils import utc_now
+from gf.leaderboards.freshness import (
+    SOURCE_ROLES,
+    FileHashes,
+    file_problems,
+    question_problems,
+    read_done,
+    result_files,
+    spec_hash,
+)
+from gf.leaderboards.manifest import Manifest
+from gf.leaderboards.prediction_files import read_predictions
+from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, result_key
+from gf.leaderboards.split_records import SplitRecords
+from gf.leaderboards.text_pool import FrozenTextEncoderPool
+
+__all__ = ["Evaluation", "RunSummary", "WorkItem", "evaluate_items"]
+
+logger = logging.getLogger("gf.leaderboard")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One result to compute: an entry (one seed of it, for a seed group) on one split,
+    unperturbed or under one temporal probe."""
+
+    entry: str
+    benchmark: str
+    split: str
+    seed: Optional[int] = None  # a seed group's member; None for a single checkpoint or predictions
+    probe: Optional[str] = None       # a probe's name; None: the split as it is
+    probe_seed: Optional[int] = None  # the probe's seed (with probe)
+
+    @property
+    def member(self) -> str:
+        """The entry as the board names this result: ``name`` or ``name (seed N)``."""
+        return self.entry if self.seed is None else f"{self.entry} (seed {self.seed})"
+
+    def as_tuple(self) -> Tuple[Any, ...]:
+        """Plain data for another process (``WorkItem(*t)`` gives it back)."""
+        return astuple(self)
+
+    def __str__(self) -> str:
+        where = f"{self.member} / {self.benchmark} / {self.split}"
+        return where if self.probe is None else f"{where} / probe {self.probe} (seed {self.probe_seed})"
+
+
+@dataclass
+class RunSummary:
+    """What one ``gf leaderboard run`` did: counts by outcome and the failures' messages."""
+
+    computed: List[WorkItem] = field(default_factory=list)
+    cached: List[WorkItem] = field(default_factory=list)
+    busy: List[WorkItem] = field(default_factory=list)       # locked by another process
+    failed: Dict[WorkItem, str] = field(default_factory=dict)
+
+    def merge(self, other: "RunSummary") -> None:
+        self.computed += other.computed
+        self.cached += other.cached
+        self.busy += other.busy
+        self.failed.update(other.failed)
+
+
+def _git_commit() -> Optional[str]:
+    """The commit of the gf source tree, when gf runs from a git checkout."""
+    package_root = Path(__file__).resolve().parents[2]  # the folder holding the gf package
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=package_root, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != package_root:
+        return None  # gf installed inside some other repository: its commit says nothing about gf
+    return lines[1]
+
+
+class Evaluation:
+    """Evaluates work items in this process, sharing datasets and text encoders between them."""
+
+    def __init__(self, manifest: Manifest, root: Path, run_id: str):
+        self.manifest = manifest
+        self.root = root
+        self.run_id = run_id
+        self.commit = _git_commit()
+        self.host = socket.gethostname()
+        self._benchmark_cfg: Dict[str, Any] = {}
+        self._builders: Dict[str, Any] = {}
+        self._built: Dict[Tuple[str, str, bool], Any] = {}    # (benchmark, split, features) -> BuiltDataset
+        self._fingerprints: Dict[Tuple[str, str, bool], Optional[str]] = {}
+        self.hashes = FileHashes()  # each file hashed once, or not at all when its record still fits
+        self.splits = SplitRecords(root)
+        self._manifest_dict = manifest.to_dict()
+        self._model_key: Optional[Tuple[str, str]] = None
+        self._model: Any = None
+        self.text_pool = FrozenTextEncoderPool()
+        self.builds = 0  # datasets built in this process (measured by the benchmark script)
+
+    # -- data -----------------------------------------------------------------------------
+    def benchmark_config(self, name: str):
+        if name not in self._benchmark_cfg:
+            from gf.common.config import build_config
+
+            spec = self.manifest.benchmarks[name]
+            cfg = build_config(spec.config, list(spec.options))
+            dataset = spec.dataset
+            if dataset is None:
+                if len(cfg.datasets) != 1:
+                    raise ConfigError(f"{self.manifest.path}: benchmarks.{name}: {spec.config} lists several datasets "
+                                      f"({', '.join(cfg.datasets)}); say which with dataset:")
+                dataset = next(iter(cfg.datasets))
+            elif dataset not in cfg.datasets:
+                raise ConfigError(f"{self.manifest.path}: benchmarks.{name}.dataset is {dataset!r}, which is not "
+                                  f"under datasets: in {spec.config} ({', '.join(cfg.datasets)})")
+            self._benchmark_cfg[name] = (cfg, dataset)
+        return self._benchmark_cfg[name]
+
+    def builder(self, name: str):
+        if name not in self._builders:
+            from gf.common.config import to_dict
+            from gf.common.registry import registry
+
+            cfg, dataset = self.benchmark_config(name)
+            self._builders[name] = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
+        return self._builders[name]
+
+    def scores_without_features(self, benchmark: str) -> bool:
+        """Whether this benchmark's builder can build and fingerprint a split for scoring only
+        (gf's builders can; a plugin's may not, and then its predictions entries need the
+        features like a model does)."""
+        from gf.runners.build import builds_without_features
+
+        builder = self.builder(benchmark)
+        return getattr(builder, "split_fingerprint", None) is not None and builds_without_features(builder)
+
+    def fingerprint(self, benchmark: str, split: str, features: bool = True) -> Optional[str]:
+        """The split's fingerprint; ``features=False``: of what scoring reads only (its annotations)."""
+        features = features or not self.scores_without_features(benchmark)
+        key = (benchmark, split, features)
+        if key not in self._fingerprints:
+            fp = getattr(self.builder(benchmark), "split_fingerprint", None)
+            self._fingerprints[key] = None if fp is None else (fp(split) if features else fp(split, features=False))
+        return self._fingerprints[key]
+
+    def dataset(self, benchmark: str, split: str, features: bool = True):
+        """The built split, shared by every entry this process evaluates on it. ``features=False``
+        (predictions entries): built without opening the feature store, which scoring does not
+        read; a split already built with its features serves as well."""
+        features = features or not self.scores_without_features(benchmark)
+        if not features and (benchmark, split, True) in self._built:
+            return self._built[(benchmark, split, True)]
+        key = (benchmark, split, features)
+        if key not in self._built:
+            from gf.runners.runner_base import BuiltDataset
+
+            builder = self.builder(benchmark)
+            _, name = self.benchmark_config(benchmark)
+            from torch.utils.data import IterableDataset
+
+            built = builder.build_datasets([split]) if features else builder.build_datasets([split], features=False)
+            # a streamed training split is scored by index, every question once
+            splits = {name: (ds.dataset if isinstance(ds, IterableDataset) else ds) for name, ds in built.items()}
+            self.builds += 1
+            self._built[key] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
+                                            info=dict(builder.info() if features else builder.info(features=False)),
+                                            splits=dict(splits), features=features,
+                                            fingerprint=getattr(builder, "split_fingerprint", None))
+            self._save_split(benchmark, split, self._built[key])
+        return self._built[key]
+
+    def _save_split(self, benchmark: str, split: str, ds) -> None:
+        """The split's record for the board (built without features: the full fingerprint
+        cannot be taken, and the one on record stays)."""
+        fingerprint = self.fingerprint(benchmark, split) if ds.features else None
+        self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False))
+
+    def sha256(self, path: Path) -> str:
+        return self.hashes.sha256(path)
+
+    # -- one item -------------------------------------------------------------------------
+    def paths(self, item: WorkItem) -> ResultPaths:
+        return ResultPaths(self.root, item.entry, item.benchmark, item.split, seed=item.seed, probe=item.probe,
+                           probe_seed=item.probe_seed)
+
+    def entry_config(self, item: WorkItem):
+        from gf.common.config import build_config
+
+        entry = self.manifest.entry(item.entry)
+        run = self.manifest.run
+        options = [*entry.options, f"model.checkpoint={entry.checkpoint_for(item.seed)}",
+                   f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
+                   f"run.num_workers={run['num_workers']}", "run.progress=false",
+                   f"run.output_dir={self.paths(item).folder}"]
+        return build_config(entry.config, options)
+
+    def _source(self, item: WorkItem, kept: Optional[Dict[str, Any]]) -> Tuple[Path, str]:
+        """The checkpoint (resolved to a local file) or predictions file, and its sha256 (the
+        kept result's, when the file's size and mtime are still those it recorded)."""
+        entry = self.manifest.entry(item.entry)
+        recorded = ((kept or {}).get("inputs") or {}).get(SOURCE_ROLES[entry.kind])
+        if entry.kind == "predictions":
+            path = Path(entry.predictions[item.benchmark][item.split])
+            if not path.is_file():
+                raise EvaluationError(f"entry {item.entry}: predictions file {path} not found")
+            return path, self.hashes.sha256(path, recorded)
+        from gf.models import zoo
+
+        path = Path(zoo.resolve_checkpoint(entry.checkpoint_for(item.seed), progress=False))
+        return path, self.hashes.sha256(path, recorded)
+
+    def _inputs(self, item: WorkItem, source: Path, kept: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+        """What the result is computed from, as :mod:`.freshness` records it: the source file
+        and the config files (the entry's, the benchmark's)."""
+        entry = self.manifest.entry(item.entry)
+        recorded = (kept or {}).get("inputs") or {}
+        files = {SOURCE_ROLES[entry.kind]: source, "benchmark config": self.manifest.benchmarks[item.benchmark].config}
+        if entry.config:
+            files["config"] = entry.config
+        return {role: self.hashes.state(path, recorded.get(role)) for role, path in files.items()}
+
+    def _kept(self, item: WorkItem, paths: ResultPaths, key: str, fingerprint: Optional[str], scope: str,
+              kept: Optional[Dict[str, Any]]) -> bool:
+        """Whether the kept result is this item's, current and whole: its key, the split it was
+        computed on, and its own files as written (else it is computed again, with the reason
+        logged)."""
+        if not kept or kept.get("key") != key or not self.splits.is_current(item.benchmark, item.split, fingerprint, scope):
+            return False
+        if "files" in kept:
+            problems = file_problems(paths, kept["files"], self.hashes)
+        else:  # kept by an older gf: the files are read whole once, then recorded
+            try:
+                predictions = load_json(paths.predictions, "leaderboard predictions").get("predictions")
+                load_json(paths.report, "leaderboard report")
+                problems = question_problems(predictions, self.splits.question_ids(item.benchmark, item.split), paths.predictions)
+            except (GfError, AttributeError) as error:
+                problems = [f"its files cannot be read ({error})"]
+        if problems:
+            logger.warning("%s: %s; computing it again", item, "; ".join(problems))
+        return not problems
+
+    def _spec(self, item: WorkItem) -> Optional[str]:
+        return spec_hash(self._manifest_dict, item.entry, item.benchmark, item.split, item.seed)
+
+    def _config_hash(self, item: WorkItem, cfg) -> str:
+        from gf.common.config import to_dict
+
+        bench_cfg, dataset = self.benchmark_config(item.benchmark)
+        what: Dict[str, Any] = {"dataset": dataset, "dataset_config": to_dict(bench_cfg.datasets[dataset])}
+        if cfg is not None:
+            model = {k: v for k, v in to_dict(cfg.model).items() if k != "checkpoint"}
+            from gf.runners.runner_base import pick_device
+
+            # mixed precision (CUDA only) and the device change the figures too
+            what.update(model=model, task=cfg.run.task, amp=cfg.run.amp, device=pick_device(cfg.run.device).type)
+        else:
+            what["predictions"] = True
+        return canonical_hash(what)
+
+    def run(self, item: WorkItem) -> str:
+        """Evaluate ``item`` unless its result is already done: "computed", "cached" or "busy".
+
+        Everything happens under the result's lock. Once the result is found out of date,
+        its old ``result.json`` is removed before anything else is written, so a failed
+        recomputation leaves a failure (``failed.json``, with the error and the key), never
+        the old figures looking current."""
+        from contextlib import ExitStack
+
+        from gf.common.io import output_lock, remove_stale_temp_files
+
+        paths = self.paths(item)
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(output_lock(paths.folder, "gf leaderboard run"))
+            except OutputLockedError:
+                return "busy"
+            remove_stale_temp_files(paths.folder, recursive=False)  # the probe folders below have their own locks
+            key = None
+            try:
+                entry = self.manifest.entry(item.entry)
+                if item.probe is not None and entry.kind != "model":
+                    raise ConfigError(f"entry {item.entry}: a predictions entry cannot be probed (no model to run)")
+                cfg = self.entry_config(item) if entry.kind == "model" else None
+                kept, _ = read_done(paths)  # a damaged result.json is a result to compute again
+                source, source_sha = self._source(item, kept)
+                config_hash = self._config_hash(item, cfg)
+                # scoring a predictions file reads the annotations only: no feature file needed
+                features = cfg is not None or not self.scores_without_features(item.benchmark)
+                scope = "features" if features else "annotations"
+                fingerprint = self.fingerprint(item.benchmark, item.split, features)
+                key = result_key(source_sha, fingerprint, config_hash, item.probe, item.probe_seed)
+                inputs = self._inputs(item, source, kept)
+                if self._kept(item, paths, key, fingerprint, scope, kept):
+                    self._refresh(item, paths, kept, inputs)
+                    return "cached"
+                paths.clear_done()
+                provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
+                              "split_fingerprint": fingerprint, "split_fingerprint_scope": scope,
+                              "date": utc_now(), "host": self.host, "result_key": key}
+                self._compute(item, paths, cfg, source, source_sha, provenance, inputs)
+                return "computed"
+            except Exception as error:  # recorded while the lock is held; the caller reports it
+                paths.clear_done()
+                paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry, "seed": item.seed,
+                                    "benchmark": item.benchmark, "split": item.split,
+                                    **self._probe_fields(item), "run_id": self.run_id})
+                raise
+
+    def _refresh(self, item: WorkItem, paths: ResultPaths, kept: Dict[str, Any],
+                 inputs: Dict[str, Dict[str, Any]]) -> None:
+        """Record the inputs of a result found current as they are now (a file touched
+        without a change, a manifest reworded to the same work, a result of an older gf), so
+        that the next check is a few ``stat`` calls again."""
+        fresh = {"inputs": inputs, "files": result_files(paths, self.hashes, kept.get("files")),
+                 "spec": self._spec(item)}
+        if any(kept.get(k) != v for k, v in fresh.items()):
+            paths.write_done({**kept, **fresh})
+
+    @staticmethod
+    def _probe_fields(item: WorkItem) -> Dict[str, Any]:
+        return {} if item.probe is None else {"probe": item.probe, "probe_seed": item.probe_seed}
+
+    def _probed(self, ds, item: WorkItem):
+        """The built split under ``item``'s probe (the shared one is left as it is). A probe the
+        split cannot take (``swap_events`` without events) is a ConfigError here, before any
+        model is loaded."""
+        from gf.probes import ProbedDataset
+
+        probed = ProbedDataset(ds.splits[item.split], item.probe, item.probe_seed)
+        return replace(ds, splits={**ds.splits, item.split: probed})
+
+    def _compute(self, item: WorkItem, paths: ResultPaths, cfg, source: Path, source_sha: str,
+                 provenance: Dict[str, Any], inputs: Dict[str, Dict[str, Any]]) -> None:
+        """Predict (or read the predictions file), score and save; ``result.json`` last."""
+        from gf.tasks.videoqa import VideoQATask
+
+        start = time.perf_counter()
+        ds = self.dataset(item.benchmark, item.split, features=provenance["split_fingerprint_scope"] == "features")
+        if item.probe is not None:
+            ds = self._probed(ds, item)
+            provenance.update(ds.splits[item.split].provenance())
+        if cfg is not None:
+            provenance.update(checkpoint=self.manifest.entry(item.entry).checkpoint_for(item.seed),
+                              checkpoint_sha256=source_sha, predictions_sha256=None)
+            if item.seed is not None:
+                provenance["seed"] = item.seed
+            predictions = self._predict(item, cfg, ds, source, source_sha)
+        else:
+            provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
+                              predictions_sha256=source_sha)
+            predictions = read_predictions(source, ds, item.benchmark, item.split)
+        split_ds = ds.splits[item.split]
+        VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info, expected_ids=split_ds.question_ids(),
+                             output_dir=paths.folder, tag=TAG, provenance=provenance)
+        paths.write_done({"key": provenance["result_key"], "entry": item.entry, "seed": item.seed,
+                          "benchmark": item.benchmark, "split": item.split, **self._probe_fields(item),
+                          "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
+                          "computed_at": utc_now(), "seconds": round(time.perf_counter() - start, 3),
+                          "predictions": paths.predictions.name, "report": paths.report.name,
+                          "inputs": inputs, "files": result_files(paths, self.hashes), "spec": self._spec(item)})
+
+    def _predict(self, item: WorkItem, cfg, ds, source: Path, source_sha: str) -> Dict[str, Dict[str, Any]]:
+        from gf.common.config import to_dict
+        from gf.common.registry import registry
+        from gf.runners.build import build_model, model_config_for
+        from gf.runners.runner_base import Runner, pick_device
+
+        model_config = model_config_for(to_dict(cfg.model), ds)
+        model_key = (item.entry, source_sha, canonical_hash(model_config))
+        if self._model_key != model_key:
+            self._model = None  # one model in memory at a time
+            model, loaded_from = build_model(cfg, model_config, evaluating=True)
+            if self.sha256(Path(loaded_from)) != source_sha:  # rewritten since it was hashed (a training still running?)
+                raise EvaluationError(f"checkpoint {loaded_from} changed while it was being evaluated (sha256 "
+                                      f"{source_sha} when the result's key was made); rerun once it is final")
+            self.text_pool.share(model, context=(cfg.run.amp, pick_device(cfg.run.device).type))
+            self._model, self._model_key = (model, loaded_from, model_config), model_key
+        model, source, model_config = self._model
+        task = registry.get_task_class(cfg.run.task)()
+        runner = Runner(cfg, task, model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
+                        device=pick_device(cfg.run.device), model_config=model_config, weights_source=source)
+        return runner.predict_split(item.split, ds.name)
+
+
+def _gf_version() -> str:
+    from gf.version import __version__
+
+    return __version__
+
+
+def _describe_failure(error: BaseException) -> Dict[str, Any]:
+    message = str(error).strip() or type(error).__name__
+    record = {"error_type": type(error).__name__, "error": f"{type(error).__name__}: {message}", "date": utc_now()}
+    if not isinstance(error, GfError):  # gf's own errors say what to do; anything else is a bug to report
+        record["traceback"] = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return record
+
+
+def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_id: str,
+                   on_item: Optional[Callable[[WorkItem, str, Optional[str]], None]] = None,
+                   evaluation: Optional[Evaluation] = None) -> RunSummary:
+    """Evaluate ``items`` in this process, in order; one item's failure is recorded and the
+    rest go on. ``on_item(item, outcome, error)`` is called after each."""
+    evaluation = evaluation or Evaluation(manifest, root, run_id)
+    summary = RunSummary()
+    for item in items:
+        try:
+            outcome = evaluation.run(item)
+            error = None
+        except Exception as e:  # one entry's failure must not stop the others (run() recorded it)
+            outcome, error = "failed", _describe_failure(e)["error"]
+            logger.debug("%s failed", item, exc_info=True)
+        if outcome == "computed":
+            summary.computed.append(item)
+        elif outcome == "cached":
+            summary.cached.append(item)
+        elif outcome == "busy":
+            summary.busy.append(item)
+        else:
+            summary.failed[item] = error
+        if on_item is not None:
+            on_item(item, outcome, error)
+    return summary
