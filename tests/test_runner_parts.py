@@ -296,7 +296,7 @@ def test_every_gf_error_derives_from_the_root():
     import gf.common.download as download
     import gf.datasets.feature_stores as stores
     import gf.evaluation as evaluation
-    import gf.models.checkpoint as checkpoint
+    import gf.models.state_dict as checkpoint
     import gf.models.zoo as zoo
     from gf.common import errors
     from gf.benchmarks.synthetic.generate import SyntheticBenchmarkError

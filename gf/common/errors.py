@@ -23,16 +23,21 @@ Exit codes of the ``gf`` command (also in the README):
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "ChecksumError",
     "ConfigError",
     "DataFileError",
     "DatasetError",
+    "DestinationExistsError",
     "DownloadError",
     "EvaluationError",
     "GfError",
+    "InvalidURLError",
     "ModelInputError",
     "NonFiniteLossError",
+    "OfflineError",
     "OutputLockedError",
     "RegistryError",
     "TrainingError",
