@@ -94,7 +94,7 @@ def run(args) -> int:
     if not cfg.model.checkpoint:
         raise ConfigError(f"{args.cfg_path}: nothing to evaluate: give --checkpoint (a gf checkpoint, the authors' "
                           f"model_N.tar, a URL or zoo:<name>) or set model.checkpoint")
-    from gf.runners import build_runner
+    from gf.runners.build import build_runner
 
     splits = args.splits or list(cfg.run.test_splits)
     if args.probe:

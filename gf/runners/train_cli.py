@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train_one(cfg) -> None:
     """One run: train, then test ``run.test_splits`` (every seed of ``--seeds`` is one)."""
-    from gf.runners import build_runner
+    from gf.runners.build import build_runner
 
     with build_runner(cfg) as runner:  # closes, without waiting for other ranks if this one failed
         runner.train()
