@@ -178,7 +178,7 @@ def test_seeds_options_and_folders_that_are_refused(tmp_path, capsys):
     assert gf_main(["train", "--cfg-path", str(cfg), "--options", "run.seeds=[1,1]"]) == 2
     assert "run.seeds" in capsys.readouterr().err
     # --seeds wins over run.seeds
-    from gf.cli import _config
+    from gf.runners.run_config import config_from_args as _config
 
     args = build_parser().parse_args(["train", "--cfg-path", str(cfg), "--options", "run.seeds=[5]", "--seeds", "3"])
     assert list(_config(args).run.seeds) == [3]

@@ -55,7 +55,7 @@ import urllib.request
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
                               InvalidURLError, OfflineError)
@@ -262,6 +262,16 @@ def download(
     explicit = dest is not None and not dest_is_cache
     if scheme == "hf":
         return _download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite)
+    _check_scheme(url, scheme)
+    drive_id, target = _target_of(url, dest, filename, expected)
+    return _fetch_unless_present(url, scheme, drive_id, target, expected, explicit=explicit, overwrite=overwrite,
+                                 offline=offline, timeout=timeout, attempts=attempts, backoff=backoff,
+                                 progress=progress)
+
+
+def _check_scheme(url: str, scheme: str) -> None:
+    """Refuse a scheme gf cannot fetch (hf:// is handled before), and a malformed URL,
+    before anything is created."""
     if scheme not in ("http", "https", "file"):
         local = " (for a local file write file:///absolute/path)" if not scheme or len(scheme) == 1 else ""
         raise InvalidURLError(
@@ -270,6 +280,11 @@ def download(
         )
     _check_url_shape(url, scheme)
 
+
+def _target_of(url: str, dest: Optional[PathLike], filename: Optional[str],
+               expected: Optional[str]) -> Tuple[Optional[str], Path]:
+    """The Drive file id (None for other URLs) and the local path of ``url``. A Drive file is
+    cached by its id, not its link, since one file has many link shapes."""
     drive_id = gdrive_file_id(url)
     if drive_id is not None:
         name = filename or drive_id
@@ -282,8 +297,15 @@ def download(
     else:
         name = filename or _filename_from_url(url)
         cache_key = url
-    target = _resolve_dest(dest, name, expected or hashlib.sha256(cache_key.encode()).hexdigest())
+    return drive_id, _resolve_dest(dest, name, expected or hashlib.sha256(cache_key.encode()).hexdigest())
 
+
+def _fetch_unless_present(url: str, scheme: str, drive_id: Optional[str], target: Path, expected: Optional[str], *,
+                          explicit: bool, overwrite: bool, offline: bool, timeout: Optional[float], attempts: int,
+                          backoff: float, progress: bool) -> Path:
+    """Return ``target`` when the file already there may be used; otherwise fetch it into a
+    ``.part`` file under the target's lock and move it in once verified. An explicit ``dest``
+    is the user's file and is checked by the stricter rules of ``_existing_dest``."""
     before = None
     if explicit:
         usable, before = _existing_dest(target, expected, overwrite)

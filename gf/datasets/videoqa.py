@@ -72,6 +72,56 @@ class _Where:
         return f"{self.source}: key {self.key!r}"
 
 
+def _action_row(action: Any, j: int, where: _Where, num_classes: Optional[int]) -> Tuple[float, float, int]:
+    """One checked ``[class_idx, start_s, end_s]`` as ``(start, end, class)``; a malformed action
+    means the file is not what the builder thinks it is, so it is an error, not a skip."""
+    if not isinstance(action, (list, tuple)) or len(action) != 3:
+        raise DataFileError(f"{where}: action {j} is {action!r}; expected [class_idx, start_s, end_s]")
+    cls_id, start, end = action
+    if not _is_int(cls_id):
+        raise DataFileError(f"{where}: action {j} has class index {cls_id!r}; expected an integer class index")
+    if num_classes is not None and not 0 <= cls_id < num_classes:
+        raise DataFileError(
+            f"{where}: action {j} has class index {cls_id}, outside [0, {num_classes}) "
+            f"(the class list has {num_classes} lines). Wrong class list or events file?"
+        )
+    if num_classes is None and cls_id < 0:
+        raise DataFileError(f"{where}: action {j} has negative class index {cls_id}")
+    if not (_is_number(start) and _is_number(end) and math.isfinite(start) and math.isfinite(end)):
+        raise DataFileError(f"{where}: action {j} has non-numeric times {start!r}, {end!r}")
+    if end < start:
+        raise DataFileError(f"{where}: action {j} ends before it starts ({start} > {end}); are start and end swapped?")
+    return float(start), float(end), int(cls_id)
+
+
+def _clip_entry(entry: Any, where: _Where, num_classes: Optional[int]) -> Tuple[Any, List[Tuple[float, float, int]]]:
+    """A clip's checked duration and its actions as ``(start, end, class)`` sorted by time
+    (stable: ties keep file order). The duration must be positive: spans are divided by it."""
+    if not isinstance(entry, Mapping):
+        raise DataFileError(f"{where}: expected {{'duration': s, 'actions': [...]}}, got {type(entry).__name__}")
+    duration = entry.get("duration")
+    if not _is_number(duration) or not math.isfinite(duration):
+        raise DataFileError(f"{where}: 'duration' must be a number of seconds, got {duration!r}")
+    if duration <= 0:
+        raise DataFileError(f"{where}: duration {duration!r} <= 0; spans are divided by it, fix the entry")
+    actions = entry.get("actions", [])
+    if not isinstance(actions, list):
+        raise DataFileError(f"{where}: 'actions' must be a list of [class_idx, start_s, end_s], got {type(actions).__name__}")
+    rows = [_action_row(action, j, where, num_classes) for j, action in enumerate(actions)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return duration, rows
+
+
+def _centre_width(norm_xx: List[Tuple[float, float]]) -> np.ndarray:
+    """(start, end) -> (centre, width) in float32. numpy rather than the model's
+    ``spans_seconds_to_cxw``: importing gf.models pulls in the whole model package and
+    scipy in every process and DataLoader worker. Bit-identical to it: the same float32
+    operations, and ``norm_xx`` is already divided by the duration and clipped to [0, 1],
+    which float32 rounding cannot leave, so its clamp had nothing to do."""
+    xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
+    return np.stack([0.5 * (xx[:, 0] + xx[:, 1]), xx[:, 1] - xx[:, 0]], 1)
+
+
 class EventTable:
     """Event targets of every clip, packed into two arrays plus an offset per key.
 
@@ -121,37 +171,7 @@ class EventTable:
         dropped, dropped_clips, examples = 0, 0, []
         for raw_key, entry in raw.items():
             key = str(raw_key)
-            where = _Where(source, key)
-            if not isinstance(entry, Mapping):
-                raise DataFileError(f"{where}: expected {{'duration': s, 'actions': [...]}}, got {type(entry).__name__}")
-            duration = entry.get("duration")
-            if not _is_number(duration) or not math.isfinite(duration):
-                raise DataFileError(f"{where}: 'duration' must be a number of seconds, got {duration!r}")
-            if duration <= 0:
-                raise DataFileError(f"{where}: duration {duration!r} <= 0; spans are divided by it, fix the entry")
-            actions = entry.get("actions", [])
-            if not isinstance(actions, list):
-                raise DataFileError(f"{where}: 'actions' must be a list of [class_idx, start_s, end_s], got {type(actions).__name__}")
-            rows: List[Tuple[float, float, int]] = []
-            for j, action in enumerate(actions):
-                if not isinstance(action, (list, tuple)) or len(action) != 3:
-                    raise DataFileError(f"{where}: action {j} is {action!r}; expected [class_idx, start_s, end_s]")
-                cls_id, start, end = action
-                if not _is_int(cls_id):
-                    raise DataFileError(f"{where}: action {j} has class index {cls_id!r}; expected an integer class index")
-                if num_classes is not None and not 0 <= cls_id < num_classes:
-                    raise DataFileError(
-                        f"{where}: action {j} has class index {cls_id}, outside [0, {num_classes}) "
-                        f"(the class list has {num_classes} lines). Wrong class list or events file?"
-                    )
-                if num_classes is None and cls_id < 0:
-                    raise DataFileError(f"{where}: action {j} has negative class index {cls_id}")
-                if not (_is_number(start) and _is_number(end) and math.isfinite(start) and math.isfinite(end)):
-                    raise DataFileError(f"{where}: action {j} has non-numeric times {start!r}, {end!r}")
-                if end < start:
-                    raise DataFileError(f"{where}: action {j} ends before it starts ({start} > {end}); are start and end swapped?")
-                rows.append((float(start), float(end), int(cls_id)))
-            rows.sort(key=lambda r: (r[0], r[1]))  # stable: ties keep file order
+            duration, rows = _clip_entry(entry, _Where(source, key), num_classes)
             lo = len(classes_flat)
             n_drop = 0
             for start, end, cls_id in rows:
@@ -174,17 +194,10 @@ class EventTable:
                 "(zero length or outside the clip); their questions are kept. Examples (key, [class, start, end], duration): %s",
                 source, dropped, dropped_clips, examples,
             )
-        # (start, end) -> (centre, width) in float32. numpy rather than the model's
-        # ``spans_seconds_to_cxw``: importing gf.models pulls in the whole model package and
-        # scipy in every process and DataLoader worker. Bit-identical to it: the same
-        # float32 operations, and ``norm_xx`` is already divided by the duration and clipped
-        # to [0, 1], which float32 rounding cannot leave, so its clamp had nothing to do.
-        xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
-        spans = np.stack([0.5 * (xx[:, 0] + xx[:, 1]), xx[:, 1] - xx[:, 0]], 1)
         classes = np.asarray(classes_flat, dtype=np.int64)
         stats = {"clips": len(offsets), "events": len(classes_flat), "dropped_events": dropped,
                  "clips_with_dropped_events": dropped_clips, "dropped_examples": examples}
-        return cls(spans, classes, offsets, stats, num_classes)
+        return cls(_centre_width(norm_xx), classes, offsets, stats, num_classes)
 
     def __len__(self) -> int:
         return len(self.offsets)

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -341,10 +341,71 @@ def _failure(job: Job, key: str, reason: str, kind: str, window: Optional[tuple]
     return record
 
 
+def _resume(jobs: List[Job], failures: List[Dict[str, Any]], done, summary: ExtractSummary,
+            out: str) -> Tuple[List[Job], List[Dict[str, Any]]]:
+    """Leave out the samples ``--out`` already holds (a rerun resumes); returns the jobs with
+    windows left to extract and the failures of samples not stored, and counts both in ``summary``."""
+    pending: List[Job] = []
+    for job in jobs:
+        todo = [w for w in job.windows if w[0] not in done]
+        summary.skipped += len(job.windows) - len(todo)
+        if todo:
+            pending.append(Job(job.path, job.source, job.video_id, todo))
+    failures = [f for f in failures if f["key"] not in done]
+    summary.total = sum(len(j.windows) for j in pending) + len(failures)
+    if summary.skipped:
+        logger.info("%s: %d samples already stored, skipped", out, summary.skipped)
+    return pending, failures
+
+
+def _frame_loader(o: ExtractOptions, pending: List[Job], backbone, device: str):
+    """The loader that decodes the pending videos in worker processes (None when nothing is pending)."""
+    import torch
+
+    dataset = FrameDataset(pending, backbone.transform, num_frames=o.num_frames, fps=o.fps,
+                           timeout=o.timeout, tolerance=o.window_tolerance)
+    if not pending:
+        return None
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=o.workers, collate_fn=_identity,
+        worker_init_fn=_worker_init if o.workers else None, pin_memory=device.startswith("cuda"),
+        prefetch_factor=2 if o.workers else None, persistent_workers=False)
+
+
+def _embed_and_write(items: List[Dict[str, Any]], pending: List[Job], backbone, batch_size: int, device: str,
+                     writer, summary: ExtractSummary) -> None:
+    """Run the backbone over the frames of ``items`` in batches of ``batch_size`` and store each
+    sample's rows with its metadata; frames of several videos share a batch to keep the device busy."""
+    import torch
+
+    frames = torch.cat([it["frames"] for it in items])
+    outs = []
+    with torch.inference_mode():
+        for s in range(0, len(frames), batch_size):
+            chunk = frames[s:s + batch_size].to(device, non_blocking=True)
+            outs.append(backbone.model(chunk).float().cpu())
+    feats = torch.cat(outs).numpy()
+    offset = 0
+    for it in items:
+        job = pending[it["index"]]
+        n = len(it["frames"])
+        video_feats = feats[offset:offset + n]
+        offset += n
+        for sample in it["samples"]:
+            if "error" in sample:
+                continue
+            meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
+                    "times": sample["times"], "window": sample["window"], **it["info"]}
+            if "window_used" in sample:
+                meta["window_used"] = sample["window_used"]
+            writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
+            summary.written += 1
+        summary.frames += n
+
+
 def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], backbone, recipe: Dict[str, Any],
          device: str, summary: ExtractSummary) -> None:
     """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write."""
-    import torch
     from tqdm import tqdm
 
     from gf.common.io import remove_stale_temp_files
@@ -355,56 +416,12 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], bac
     remove_stale_temp_files(o.out)
     check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
     writer = make_writer(o.out, o.format, o.shard_size)
-    done = writer.completed()
-    pending: List[Job] = []
-    for job in jobs:
-        todo = [w for w in job.windows if w[0] not in done]
-        summary.skipped += len(job.windows) - len(todo)
-        if todo:
-            pending.append(Job(job.path, job.source, job.video_id, todo))
-    failures = [f for f in failures if f["key"] not in done]
-    summary.total = sum(len(j.windows) for j in pending) + len(failures)
-    if summary.skipped:
-        logger.info("%s: %d samples already stored, skipped", o.out, summary.skipped)
-
-    dataset = FrameDataset(pending, backbone.transform, num_frames=o.num_frames, fps=o.fps,
-                           timeout=o.timeout, tolerance=o.window_tolerance)
-    loader = None
-    if pending:
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=None, shuffle=False, num_workers=o.workers, collate_fn=_identity,
-            worker_init_fn=_worker_init if o.workers else None, pin_memory=device.startswith("cuda"),
-            prefetch_factor=2 if o.workers else None, persistent_workers=False)
+    pending, failures = _resume(jobs, failures, writer.completed(), summary, o.out)
+    loader = _frame_loader(o, pending, backbone, device)
     bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
                file=sys.stderr, dynamic_ncols=True)
     buffer: List[Dict[str, Any]] = []
     t0 = time.perf_counter()
-
-    def run_backbone(items: List[Dict[str, Any]]) -> None:
-        frames = torch.cat([it["frames"] for it in items])
-        outs = []
-        with torch.inference_mode():
-            for s in range(0, len(frames), o.batch_size):
-                chunk = frames[s:s + o.batch_size].to(device, non_blocking=True)
-                outs.append(backbone.model(chunk).float().cpu())
-        feats = torch.cat(outs).numpy()
-        offset = 0
-        for it in items:
-            job = pending[it["index"]]
-            n = len(it["frames"])
-            video_feats = feats[offset:offset + n]
-            offset += n
-            for sample in it["samples"]:
-                if "error" in sample:
-                    continue
-                meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
-                        "times": sample["times"], "window": sample["window"], **it["info"]}
-                if "window_used" in sample:
-                    meta["window_used"] = sample["window_used"]
-                writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
-                summary.written += 1
-            summary.frames += n
-
     try:
         for item in (iter_loader(loader) if loader is not None else ()):
             job = pending[item["index"]]
@@ -418,12 +435,12 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], bac
                 if item["frames"] is not None:
                     buffer.append(item)
                     if sum(len(it["frames"]) for it in buffer) >= o.batch_size:
-                        run_backbone(buffer)
+                        _embed_and_write(buffer, pending, backbone, o.batch_size, device, writer, summary)
                         buffer = []
             bar.update(1)
             bar.set_postfix(failed=len(failures), refresh=False)
         if buffer:
-            run_backbone(buffer)
+            _embed_and_write(buffer, pending, backbone, o.batch_size, device, writer, summary)
     finally:
         bar.close()
         writer.close()  # what was extracted before an error or a Ctrl-C is kept

@@ -1,6 +1,17 @@
-"""Runners (the training / evaluation loop), its hooks, and :func:`build_runner`.
+"""Runners (the training / evaluation loop), its hooks, :func:`build_runner`, and the
+commands that run them (``gf train``, ``gf evaluate``, ``gf validate``,
+``gf summarize-seeds``).
 
-Importing this package registers the built-in runner and hooks.
+Importing this package is light (no torch), so ``gf evaluate --predictions`` and
+``gf validate`` start fast; the registry imports the runner and the hooks when they are
+first looked up (``KINDS`` in :mod:`gf.common.registry`).
 """
-from gf.runners import grounding_diagnostics, hooks, runner_base  # noqa: F401
-from gf.runners.build import build_runner  # noqa: F401
+
+
+def __getattr__(name):
+    # PEP 562: ``from gf.runners import build_runner`` imports torch only when it is asked for.
+    if name == "build_runner":
+        from gf.runners.build import build_runner
+
+        return build_runner
+    raise AttributeError(f"module 'gf.runners' has no attribute {name!r}")

@@ -381,6 +381,88 @@ def owned_paths(split_type: str = "direct", **options: Any) -> List[str]:
     return [f"{st}/txt_db/{n}" for n in names] + [f"{st}/prepare_summary.json"]
 
 
+def _read_answers(qa_dir: Path) -> List[str]:
+    """The answer vocabulary the official encoder wrote next to the QA files; labels are indices into it."""
+    answer_path = _find("answer_set.txt", [qa_dir])
+    if answer_path is None:
+        raise DataFileError(f"{qa_dir}: answer_set.txt not found (written by the official "
+                            f"mode_qas2mode_qas_encode.py next to the QA files)")
+    return read_answer_set(answer_path)
+
+
+def _check_unique_ids(records: Mapping[str, List[Dict[str, Any]]], qa_paths: Mapping[str, Path]) -> None:
+    """A question id appears once per split: predictions and scores are keyed by it."""
+    for split, recs in records.items():
+        dup = [q for q, n in Counter(r["question_id"] for r in recs).items() if n > 1]
+        if dup:
+            raise DataFileError(f"{qa_paths[split]}: question_id(s) {describe_ids(dup)} appear more than once")
+
+
+def _reasoning_types(qa_dir: Path, records: Mapping[str, List[Dict[str, Any]]],
+                     qa_paths: Mapping[str, Path]) -> Tuple[List[str], Optional[Path]]:
+    """The reasoning-type list and the file it came from (None when generated). A released
+    ``all_reasoning_types.txt`` must cover every token the questions use; without one the
+    list is built as the official reasoning_types.py does."""
+    types_path = _find("all_reasoning_types.txt", [qa_dir])
+    if types_path is not None:
+        reasoning_types = read_reasoning_types(types_path)
+        known = set(reasoning_types)
+        for split, recs in records.items():
+            for r in recs:
+                unknown = [t for t in r["reasoning_type"].split("$") if t not in known]
+                if unknown:
+                    raise DataFileError(f"{qa_paths[split]}: question {r['question_id']} has reasoning-type "
+                                        f"token(s) {unknown} missing from {types_path}")
+    else:  # as the official reasoning_types.py: first-seen order over train, test, val
+        reasoning_types = list(dict.fromkeys(t for s in ("train", "test", "val")
+                                             for r in records[s] for t in r["reasoning_type"].split("$")))
+    return reasoning_types, types_path
+
+
+def _hoi_names(hoi_vocab: Optional[PathLike], num_hoi_classes: Optional[int],
+               shared_dirs: Sequence[Path]) -> Tuple[List[str], Optional[Path]]:
+    """The event-class names and the vocabulary file read (None when only a class count was
+    given); the count bounds the class ids accepted in events.json."""
+    vocab_path = Path(hoi_vocab) if hoi_vocab else _find("hois_full_trans.json", shared_dirs)
+    if vocab_path is not None:
+        if not vocab_path.is_file():
+            raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
+        return read_hoi_vocab(vocab_path), vocab_path
+    if num_hoi_classes is not None:
+        if not isinstance(num_hoi_classes, int) or num_hoi_classes < 1:
+            raise DatasetError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
+        return [f"hoi_{i}" for i in range(num_hoi_classes)], None
+    raise DataFileError(f"no event-class vocabulary: hois_full_trans.json is not in "
+                        f"{', '.join(map(str, shared_dirs))}; pass hoi_vocab=PATH, or num_hoi_classes=N if "
+                        f"you know the class count")
+
+
+def _read_events(shared_dirs: Sequence[Path], clips: Dict[str, str], num_classes: int, time_base: str):
+    """Find and convert the Glance-Focus events.json for the questions' clips; returns
+    (events, event counts)."""
+    events_path = _find("events.json", shared_dirs)
+    if events_path is None:
+        raise DataFileError(f"events.json (the Glance-Focus EgoTaskQA event annotations) not found in "
+                            f"{', '.join(map(str, shared_dirs))}")
+    return _convert_events(load_json(events_path, "EgoTaskQA events"), events_path, clips, num_classes, time_base)
+
+
+def _write_layout(out: Path, split_type: str, records: Mapping[str, List[Dict[str, Any]]], answers: List[str],
+                  reasoning_types: List[str], hoi_names: List[str], events: Mapping[str, Any]) -> None:
+    """Write ``<split_type>/txt_db``, and the features README only where none exists (the
+    folder is shared by the split types and may hold the user's own notes)."""
+    txt = out / split_type / "txt_db"
+    for split, recs in records.items():
+        atomic_write_jsonl(txt / f"{split}.jsonl", recs, ensure_ascii=False)
+    atomic_write_json(txt / "answer_vocab.json", answers, indent=None)
+    atomic_write_text(txt / "all_reasoning_types.txt", "".join(t + "\n" for t in reasoning_types))
+    atomic_write_text(txt / "hoi_classes.txt", "".join(n + "\n" for n in hoi_names))
+    atomic_write_json(txt / "events.json", events, indent=None)
+    readme = out / "hcrn_data" / "README.md"
+    if not readme.exists():
+        atomic_write_text(readme, FEATURES_README)
+
+
 @registry.register_converter("egotaskqa")
 @owns(owned_paths)
 def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", span_time_base: str = "absolute",
@@ -401,67 +483,16 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
     qa_dir, qa_paths = _qa_dir(raw, split_type)
     shared_dirs = [qa_dir, raw / split_type, raw, raw / "txt_db"]
 
-    answer_path = _find("answer_set.txt", [qa_dir])
-    if answer_path is None:
-        raise DataFileError(f"{qa_dir}: answer_set.txt not found (written by the official "
-                            f"mode_qas2mode_qas_encode.py next to the QA files)")
-    answers = read_answer_set(answer_path)
+    answers = _read_answers(qa_dir)
     vocab = {a: i for i, a in enumerate(answers)}
-    unk1 = vocab.get(UNK1)
-
     stats = _Stats()
-    records = {s: _convert_records(p, s, vocab, unk1, stats) for s, p in qa_paths.items()}
-    for split, recs in records.items():
-        dup = [q for q, n in Counter(r["question_id"] for r in recs).items() if n > 1]
-        if dup:
-            raise DataFileError(f"{qa_paths[split]}: question_id(s) {describe_ids(dup)} appear more than once")
-
-    types_path = _find("all_reasoning_types.txt", [qa_dir])
-    if types_path is not None:
-        reasoning_types = read_reasoning_types(types_path)
-        known = set(reasoning_types)
-        for split, recs in records.items():
-            for r in recs:
-                unknown = [t for t in r["reasoning_type"].split("$") if t not in known]
-                if unknown:
-                    raise DataFileError(f"{qa_paths[split]}: question {r['question_id']} has reasoning-type "
-                                        f"token(s) {unknown} missing from {types_path}")
-    else:  # as the official reasoning_types.py: first-seen order over train, test, val
-        reasoning_types = list(dict.fromkeys(t for s in ("train", "test", "val")
-                                             for r in records[s] for t in r["reasoning_type"].split("$")))
-
-    vocab_path = Path(hoi_vocab) if hoi_vocab else _find("hois_full_trans.json", shared_dirs)
-    if vocab_path is not None:
-        if not vocab_path.is_file():
-            raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
-        hoi_names = read_hoi_vocab(vocab_path)
-    elif num_hoi_classes is not None:
-        if not isinstance(num_hoi_classes, int) or num_hoi_classes < 1:
-            raise DatasetError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
-        hoi_names = [f"hoi_{i}" for i in range(num_hoi_classes)]
-    else:
-        raise DataFileError(f"no event-class vocabulary: hois_full_trans.json is not in "
-                            f"{', '.join(map(str, shared_dirs))}; pass hoi_vocab=PATH, or num_hoi_classes=N if "
-                            f"you know the class count")
-
-    events_path = _find("events.json", shared_dirs)
-    if events_path is None:
-        raise DataFileError(f"events.json (the Glance-Focus EgoTaskQA event annotations) not found in "
-                            f"{', '.join(map(str, shared_dirs))}")
+    records = {s: _convert_records(p, s, vocab, vocab.get(UNK1), stats) for s, p in qa_paths.items()}
+    _check_unique_ids(records, qa_paths)
+    reasoning_types, types_path = _reasoning_types(qa_dir, records, qa_paths)
+    hoi_names, vocab_path = _hoi_names(hoi_vocab, num_hoi_classes, shared_dirs)
     clips = _clip_table(records)
-    events, event_counts = _convert_events(load_json(events_path, "EgoTaskQA events"), events_path, clips,
-                                           len(hoi_names), span_time_base)
-
-    txt = out / split_type / "txt_db"
-    for split, recs in records.items():
-        atomic_write_jsonl(txt / f"{split}.jsonl", recs, ensure_ascii=False)
-    atomic_write_json(txt / "answer_vocab.json", answers, indent=None)
-    atomic_write_text(txt / "all_reasoning_types.txt", "".join(t + "\n" for t in reasoning_types))
-    atomic_write_text(txt / "hoi_classes.txt", "".join(n + "\n" for n in hoi_names))
-    atomic_write_json(txt / "events.json", events, indent=None)
-    readme = out / "hcrn_data" / "README.md"
-    if not readme.exists():
-        atomic_write_text(readme, FEATURES_README)
+    events, event_counts = _read_events(shared_dirs, clips, len(hoi_names), span_time_base)
+    _write_layout(out, split_type, records, answers, reasoning_types, hoi_names, events)
 
     summary = {
         "benchmark": "egotaskqa",

@@ -244,23 +244,18 @@ def owned_paths(**options: Any) -> List[str]:
                "vis_db/README.md", "prepare_summary.json"])
 
 
-@registry.register_converter("star")
-@owns(owned_paths)
-def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, PathLike, Sequence[PathLike]] = None,
-            charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
-    """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
-
-    ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
-    found in ``raw_dir`` or ``raw_dir/Charades``). ``charades_classes``: the Charades class
-    list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
-    """
-    raw, out = Path(raw_dir), Path(out_dir)
-    if not raw.is_dir():
-        raise DataFileError(f"STAR raw folder not found: {raw}")
+def _question_files(raw: Path) -> Dict[str, Path]:
+    """The ``STAR_{split}.json`` files present; at least one must be, or ``raw`` is the wrong folder."""
     qa_paths = {s: raw / f"STAR_{s}.json" for s in SPLITS if (raw / f"STAR_{s}.json").is_file()}
     if not qa_paths:
         raise DataFileError(f"{raw}: none of STAR_train.json, STAR_val.json, STAR_test.json is there; "
                             f"--raw must be the folder with STAR's question files")
+    return qa_paths
+
+
+def _star_class_files(raw: Path) -> Tuple[Path, Path, List[Tuple[str, str]]]:
+    """STAR's class files and its class list; the two files must list the same ids in the same
+    order, since the class index written to events.json is a position in that list."""
     action_classes = _find(raw, ["action_classes.txt"], CLASS_DIRS)
     action_mapping = _find(raw, ["action_mapping.txt"], CLASS_DIRS)
     if action_classes is None or action_mapping is None:
@@ -271,33 +266,42 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     if mapping_ids != [i for i, _ in star_classes]:
         raise DataFileError(f"{action_mapping} and {action_classes} list different action ids in different "
                             f"orders; they must be the same {len(star_classes)} ids")
-    star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
+    return action_classes, action_mapping, star_classes
 
+
+def _charades_csv_paths(raw: Path, charades_csv: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
+    """The Charades CSVs given, or the default ones found under ``raw``; STAR needs both train and test."""
     csv_paths = _as_paths(charades_csv) or [p for p in (_find(raw, [n], CHARADES_DIRS) for n in CHARADES_CSVS) if p]
     if not csv_paths:
         raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
                             f"and Charades_v1_test.csv: STAR's videos come from both)")
-    videos = read_charades_csvs(csv_paths, _actions)
+    return csv_paths
 
-    # Which id space does the CSV use?
+
+def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], csv_paths: List[Path],
+              star_classes: List[Tuple[str, str]], action_classes: Path,
+              charades_classes: Optional[PathLike]) -> Tuple[Dict[str, str], str, Optional[Path]]:
+    """Which id space the CSV uses, and the map from its ids to STAR's; returns
+    (to_star, id_space, classes_path). Charades c-ids map only through the class descriptions."""
     used_ids = {a for acts in videos.values() for a, _, _ in acts}
     if used_ids and all(a.startswith("a") for a in used_ids):
-        unknown = sorted(used_ids - set(star_index))
+        unknown = sorted(used_ids - {sid for sid, _ in star_classes})
         if unknown:
             raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
-        to_star = {a: a for a in used_ids}
-        id_space = "star"
-        classes_path = None
-    else:
-        classes_path = Path(charades_classes) if charades_classes else _find(raw, ["Charades_v1_classes.txt"], CHARADES_DIRS)
-        if classes_path is None or not classes_path.is_file():
-            raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
-                                f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
-                                f"by description")
-        to_star = charades_to_star_ids(star_classes, _id_lines(classes_path), source=f"{classes_path} vs {action_classes}")
-        id_space = "charades"
+        return {a: a for a in used_ids}, "star", None
+    classes_path = Path(charades_classes) if charades_classes else _find(raw, ["Charades_v1_classes.txt"], CHARADES_DIRS)
+    if classes_path is None or not classes_path.is_file():
+        raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
+                            f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
+                            f"by description")
+    to_star = charades_to_star_ids(star_classes, _id_lines(classes_path), source=f"{classes_path} vs {action_classes}")
+    return to_star, "charades", classes_path
 
-    # Questions.
+
+def _read_questions(qa_paths: Mapping[str, Path]):
+    """Each split's question records, and each question's clip ``(video, start, end, file)``;
+    returns (records, clip_of). Question ids must be unique across splits because events.json
+    and the features are keyed by them."""
     records: Dict[str, List[Dict[str, Any]]] = {}
     clip_of: Dict[str, Tuple[str, float, float, str]] = {}
     for split, path in qa_paths.items():
@@ -318,13 +322,13 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
                                     f"across splits")
             clip_of[r["question_id"]] = clip
         records[split] = recs
+    return records, clip_of
 
-    no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
-    if no_video:
-        raise DataFileError(f"{len(no_video)} STAR video(s) are not in {[str(p) for p in csv_paths]}: "
-                            f"{describe_ids(no_video)}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
 
-    # Events per question.
+def _question_events(videos: Mapping[str, List[Tuple[str, float, float]]], to_star: Mapping[str, str],
+                     star_index: Mapping[str, int], clip_of: Mapping[str, Tuple[str, float, float, str]]):
+    """Each question's events: its video's STAR actions clipped to the question's clip; returns
+    (events, actions outside STAR's space, actions dropped outside the clip, questions without events)."""
     star_actions: Dict[str, List[Tuple[int, float, float]]] = {}
     non_star = 0
     for vid, acts in videos.items():
@@ -343,16 +347,50 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
         dropped += n_drop
         no_events += not kept
         events[qid] = {"duration": round(end - start, 4), "actions": kept}
+    return events, non_star, dropped, no_events
 
-    # Write.
+
+def _write_layout(out: Path, records: Mapping[str, List[Dict[str, Any]]], events: Mapping[str, Any],
+                  class_files: Sequence[Path]) -> None:
+    """Write the authors' layout: the split files, events.json, the class files byte for byte
+    (the builder reads them as released) and the vis_db README."""
     txt = out / "txt_db"
     for split, recs in records.items():
         atomic_write_jsonl(txt / f"{split}.jsonl", recs, ensure_ascii=False)
     atomic_write_json(txt / "events.json", events, indent=None)
-    for src in (action_mapping, action_classes):
+    for src in class_files:
         with atomic_write(txt / src.name, "wb") as fh:
             fh.write(src.read_bytes())
     atomic_write_text(out / "vis_db" / "README.md", VIS_DB_README)
+
+
+@registry.register_converter("star")
+@owns(owned_paths)
+def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, PathLike, Sequence[PathLike]] = None,
+            charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
+    """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
+
+    ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
+    found in ``raw_dir`` or ``raw_dir/Charades``). ``charades_classes``: the Charades class
+    list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
+    """
+    raw, out = Path(raw_dir), Path(out_dir)
+    if not raw.is_dir():
+        raise DataFileError(f"STAR raw folder not found: {raw}")
+    qa_paths = _question_files(raw)
+    action_classes, action_mapping, star_classes = _star_class_files(raw)
+    star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
+    csv_paths = _charades_csv_paths(raw, charades_csv)
+    videos = read_charades_csvs(csv_paths, _actions)
+    to_star, id_space, classes_path = _id_space(raw, videos, csv_paths, star_classes, action_classes,
+                                                charades_classes)
+    records, clip_of = _read_questions(qa_paths)
+    no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
+    if no_video:
+        raise DataFileError(f"{len(no_video)} STAR video(s) are not in {[str(p) for p in csv_paths]}: "
+                            f"{describe_ids(no_video)}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
+    events, non_star, dropped, no_events = _question_events(videos, to_star, star_index, clip_of)
+    _write_layout(out, records, events, (action_mapping, action_classes))
     summary = {
         "benchmark": "star",
         "raw_dir": str(raw), "out_dir": str(reported_path(out)),

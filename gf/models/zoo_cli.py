@@ -1,0 +1,34 @@
+"""Arguments and entry point of ``gf zoo list`` and ``gf zoo publish``: the pretrained model entries."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    zsub = parser.add_subparsers(dest="zoo_command", metavar="<zoo command>", required=True)
+    z = zsub.add_parser("list", help="list zoo entries")
+    z.add_argument("model", nargs="?")
+    z = zsub.add_parser("publish", help="publish a gf checkpoint as a zoo entry (sha256 recorded)")
+    z.add_argument("checkpoint")
+    z.add_argument("--name", required=True, help="e.g. glance_focus/demo_sup")
+    z.add_argument("--url", help="where the file will be served (default: its file:// URI)")
+    z.add_argument("--zoo-file", help="zoo JSON to write (default: $GF_ZOO or $GF_CACHE_DIR/zoo.json)")
+    z.add_argument("--reported", help="JSON dict of reported figures (with a 'source')")
+
+
+def run(args) -> int:
+    import json
+
+    from gf.models import zoo
+
+    if args.zoo_command == "publish":
+        entry = zoo.publish_checkpoint(args.checkpoint, args.name, url=args.url, zoo_file=args.zoo_file,
+                                       reported=json.loads(args.reported) if args.reported else None)
+        print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {zoo.user_zoo_file()}")
+        return 0
+    for name in zoo.list_pretrained(args.model):
+        e = zoo.get_pretrained(name)
+        print(f"{name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
+    return 0

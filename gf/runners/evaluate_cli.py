@@ -1,0 +1,114 @@
+"""Arguments and entry point of ``gf evaluate``: evaluate a checkpoint, or re-score a
+predictions file without the model."""
+from __future__ import annotations
+
+import argparse
+
+from gf.runners.run_config import add_config_arguments, config_from_args
+
+__all__ = ["add_arguments", "run"]
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    p = parser
+    add_config_arguments(p, required=False)
+    p.add_argument("--checkpoint", help="gf checkpoint, the authors' model_N.tar, a URL or zoo:<name> "
+                                        "(default: model.checkpoint of the config)")
+    p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
+    p.add_argument("--tag", default="eval", help="name used in the output files")
+    p.add_argument("--predictions", help="a gf predictions file to re-score without the model (with --cfg-path: "
+                                         "checked against the split's questions)")
+    p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
+    p.add_argument("--split", help="with --predictions: the split name to report")
+    p.add_argument("--report", help="with --predictions: write the report JSON here")
+    p.add_argument("--plugins", nargs="+", metavar="MODULE",
+                   help="with --predictions: modules to import first (a plugin benchmark's evaluator)")
+    p.add_argument("--probe", nargs="+", metavar="NAME",
+                   help="also evaluate with the video perturbed (shuffle, reverse, static, zeros, noise, swap_events, "
+                        "...: gf list probes); each probe gets its own files (tag <tag>_probe-<name>-s<seed>) and a "
+                        "comparison with the unperturbed answers (<split>_<tag>_probes.json)")
+    p.add_argument("--probe-seed", type=_non_negative_int, default=0, metavar="S",
+                   help="seeds the probes' per-question draws (default 0)")
+
+
+def _rescore(args) -> int:
+    """``gf evaluate --predictions P``: score a predictions file without the model. With
+    ``--cfg-path``, the split is read through its builder, so every question of the split
+    must be predicted and no other (without it, the report says coverage was not checked)."""
+    from gf.common.config import load_plugins
+    from gf.common.errors import ConfigError
+    from gf.evaluation import check_distinct_paths, evaluate_predictions, format_report, load_predictions, save_report
+
+    load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
+    if args.report:
+        check_distinct_paths({"--predictions": args.predictions}, {"--report": args.report})
+    pf = load_predictions(args.predictions)
+    if args.benchmark and args.benchmark != pf.benchmark:
+        raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
+    if args.split:
+        pf.split = args.split
+    info, expected, provenance = None, None, None
+    if args.cfg_path:
+        from gf.common.registry import registry
+        from gf.runners.build import build_datasets
+
+        cfg = config_from_args(args)
+        matching = [name for name in cfg.datasets
+                    if getattr(registry.get_builder_class(name), "benchmark", None) == pf.benchmark]
+        if len(matching) != 1:
+            raise ConfigError(f"{args.cfg_path}: expected one dataset whose benchmark is {pf.benchmark!r} (the "
+                              f"predictions' benchmark) under datasets:, found {matching or 'none'}")
+        # scoring reads the annotations only: the features need not be there
+        ds = build_datasets(cfg, {matching[0]: [pf.split]}, features=False)[matching[0]]
+        info, expected = ds.info, ds.splits[pf.split].question_ids()
+        if ds.fingerprint is not None:
+            provenance = {"split_fingerprint": ds.fingerprint(pf.split),
+                          "split_fingerprint_scope": "features" if ds.features else "annotations"}
+    report = evaluate_predictions(pf, info, expected_ids=expected, provenance=provenance)
+    print(format_report(report))
+    if args.report:
+        save_report(args.report, report)
+    return 0
+
+
+def run(args) -> int:
+    from gf.common.errors import ConfigError
+
+    if args.predictions:
+        return _rescore(args)
+    if not args.cfg_path:
+        raise ConfigError("give --cfg-path (with --checkpoint, or model.checkpoint in the config), or --predictions")
+    if args.checkpoint:
+        args.options = [*args.options, f"model.checkpoint={args.checkpoint}"]
+    cfg = config_from_args(args)
+    if not cfg.model.checkpoint:
+        raise ConfigError(f"{args.cfg_path}: nothing to evaluate: give --checkpoint (a gf checkpoint, the authors' "
+                          f"model_N.tar, a URL or zoo:<name>) or set model.checkpoint")
+    from gf.runners.build import build_runner
+
+    splits = args.splits or list(cfg.run.test_splits)
+    if args.probe:
+        from gf.probes import get_probe
+
+        for name in args.probe:  # an unknown name fails before anything is built
+            get_probe(name)
+    with build_runner(cfg, splits=splits) as runner:  # initialises the model from model.checkpoint
+        if args.probe:
+            from gf.probes.evaluate import evaluate_with_probes
+
+            evaluate_with_probes(runner, splits, args.probe, args.probe_seed, args.tag)
+            return 0
+        for name in runner.dataset_names():
+            for split in splits:
+                runner.evaluate_split(split, tag=args.tag, dataset=name)
+    return 0
