@@ -18,14 +18,14 @@ from typing import List, Optional
 
 #: name -> (module with ``add_arguments(parser)`` and ``run(args)``, help), in ``gf --help``'s order
 COMMANDS = {
-    "list": ("gf.common.registry_cli", "list registered components"),
+    "list": ("gf.list_cli", "list registered components"),
     "validate": ("gf.runners.validate_cli", "check a config without running it"),
     "train": ("gf.runners.train_cli", "train (and finally test) as the config says"),
     "summarize-seeds": ("gf.runners.seeds_cli", "re-write the seeds summary of a gf train --seeds folder from its "
                                                 "seed<N> runs (e.g. after a SLURM array), without training"),
     "evaluate": ("gf.runners.evaluate_cli", "evaluate a checkpoint, or re-score a predictions file"),
     "prepare": ("gf.datasets.converters.cli", "convert a benchmark's official release into gf's layout"),
-    "download": ("gf.common.download_cli", "download a file (http(s)://, file://, hf://, Google Drive) into the "
+    "download": ("gf.datasets.download_cli", "download a file (http(s)://, file://, hf://, Google Drive) into the "
                                            "cache, or a data bundle (data:star) into the data root"),
     "zoo": ("gf.models.zoo_cli", "pretrained model entries: list, publish"),
     "extract": ("gf.extraction.cli", "frame features from videos with a timm backbone (decord, PyAV fallback) "

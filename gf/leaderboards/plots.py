@@ -319,7 +319,7 @@ def _probes_figure(table: Mapping[str, Any]):
         ax.set_ylim(0.0, _top(tops))
     axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.suptitle(_title(table, f"temporal sensitivity (probe seed {section.get('probe_seed')})"), fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.4 / fig.get_figheight()))  # 0.4 in for the title, above the panels
     return fig
 
 

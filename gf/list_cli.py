@@ -1,5 +1,6 @@
 """Arguments and entry point of ``gf list``: the registered components, the zoo's pretrained entries
-and the data bundles."""
+and the data bundles. At the top of the package because it reads every layer (the registry,
+the model zoo, the data bundles); ``gf/common`` must not import the layers above it."""
 from __future__ import annotations
 
 import argparse
