@@ -186,9 +186,8 @@ def _toy_benchmark(root: Path) -> None:
     torch.save(feats, root / "features.pth")
 
 
-def test_a_plugin_benchmark_trains_and_evaluates_through_the_cli(tmp_path):
-    from test_runner import run_gf
-
+def toy_config(tmp_path, *, batch_size: int = 8, num_workers: int = 0):
+    """The plugin benchmark's files under ``tmp_path/TOY`` and a tiny config that trains on them."""
     _toy_benchmark(tmp_path / "TOY")
     cfg = tmp_path / "toy.yaml"
     cfg.write_text(textwrap.dedent(f"""
@@ -204,8 +203,16 @@ def test_a_plugin_benchmark_trains_and_evaluates_through_the_cli(tmp_path):
           num_queries: 4
         datasets:
           toy_counting: {{data_root: {tmp_path}}}
-        run: {{output_dir: {tmp_path / 'out'}, epochs: 1, batch_size: 8, num_workers: 0, progress: false, lr: 0.001}}
+        run: {{output_dir: {tmp_path / 'out'}, epochs: 1, batch_size: {batch_size}, num_workers: {num_workers},
+               progress: false, lr: 0.001}}
     """))
+    return cfg
+
+
+def test_a_plugin_benchmark_trains_and_evaluates_through_the_cli(tmp_path):
+    from test_runner import run_gf
+
+    cfg = toy_config(tmp_path)
     run_gf(["train", "--cfg-path", str(cfg)])
     report = json.loads((tmp_path / "out/eval/test_best_report.json").read_text())
     assert report["benchmark"] == "toy_counting" and report["num_questions"] == 6

@@ -1,9 +1,7 @@
-"""`gf train` and `gf evaluate` with DataLoader workers: a GfError a worker raises (a damaged
+"""`gf train` with DataLoader workers (its training loop, and the evaluation loop `gf evaluate` shares): a GfError a worker raises (a damaged
 feature file, say) reaches the user as gf's own one-line message and exit code, not as
 torch's "Caught DataFileError in DataLoader worker process 0 ... Traceback" text."""
 from __future__ import annotations
-
-import textwrap
 
 import pytest
 
@@ -11,9 +9,8 @@ from gf.cli import main as gf_main
 from gf.common.errors import DataFileError
 from gf.datasets.videoqa import VideoQADataset
 
-from conftest import REFERENCE
 from test_runner import PLUGINS
-from test_runner_parts import _toy_benchmark
+from test_runner_parts import toy_config as toy_config_file
 
 MESSAGE = "TOY/features.pth: the row of video {split}1 is damaged; extract it again."
 
@@ -21,25 +18,7 @@ MESSAGE = "TOY/features.pth: the row of video {split}1 is damaged; extract it ag
 @pytest.fixture
 def toy_config(tmp_path, monkeypatch, isolated_cache):
     monkeypatch.syspath_prepend(PLUGINS)
-    _toy_benchmark(tmp_path / "TOY")
-    cfg = tmp_path / "toy.yaml"
-    cfg.write_text(textwrap.dedent(f"""
-        plugins: [gf_toy_counting]
-        model:
-          name: glance_focus
-          model_type: demo_uns
-          text_encoder: {REFERENCE / 'star_mc' / 'text_encoder'}
-          freeze_text_encoder: true
-          d_model: 32
-          nhead: 4
-          dim_feedforward: 64
-          num_queries: 4
-        datasets:
-          toy_counting: {{data_root: {tmp_path}}}
-        run: {{output_dir: {tmp_path / 'out'}, epochs: 1, batch_size: 4, num_workers: 1, progress: false,
-               lr: 0.001}}
-    """))
-    return cfg
+    return toy_config_file(tmp_path, batch_size=4, num_workers=1)
 
 
 def _damaged_in(monkeypatch, split):
