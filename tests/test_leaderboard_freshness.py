@@ -141,11 +141,11 @@ def test_show_marks_a_replaced_checkpoint_stale(lb, capsys):
 
 
 def test_a_touched_but_unchanged_checkpoint_stays_current_and_a_run_records_it(lb, monkeypatch, count_predictions):
-    import gf.common.download
+    import gf.common.io
 
     hashed = []
-    original = gf.common.download.sha256sum
-    monkeypatch.setattr(gf.common.download, "sha256sum", lambda path, *a, **k: hashed.append(Path(path)) or
+    original = gf.common.io.sha256sum
+    monkeypatch.setattr(gf.common.io, "sha256sum", lambda path, *a, **k: hashed.append(Path(path)) or
                         original(path, *a, **k))
     stat = lb.b.stat()
     os.utime(lb.b, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # a new mtime, the same bytes
@@ -294,3 +294,45 @@ def test_a_probe_result_of_a_replaced_checkpoint_is_listed_stale_in_the_sensitiv
     assert item["entry"] == "a under shuffle" and "its checkpoint" in item["reason"] and "--only a" in item["refresh"]
     md = (root / "leaderboard.md").read_text(encoding="utf-8")
     assert "Probe results stale" in md and "- a under shuffle: its checkpoint" in md
+
+
+# ---------------------------------------------------------------------------------------
+# the split's own files changed: show builds no split, yet shows no figure on the old one
+# ---------------------------------------------------------------------------------------
+def assert_all_stale(root: Path, entries, *words: str) -> None:
+    """Every entry a stale row (no figure), listed with what changed, in JSON, Markdown and CSV."""
+    table = val_table(root)
+    assert {r["entry"]: r["kind"] for r in table["rows"]} == {e: "stale" for e in entries}
+    assert table["pairs"] == [] and all(r["score"] is None for r in table["rows"])
+    for item in table["stale"]:
+        for word in words:
+            assert word in item["reason"], item["reason"]
+    md = (root / "leaderboard.md").read_text(encoding="utf-8")
+    assert all("stale (see below)" in next(line for line in md.splitlines() if line.startswith(f"| {e} |"))
+               for e in entries)
+    with open(root / "leaderboard.csv", newline="", encoding="utf-8") as fh:
+        assert {r["entry"]: (r["stale"], r["score"]) for r in csv.DictReader(fh)} == {e: ("true", "") for e in entries}
+
+
+def test_show_marks_every_row_stale_when_the_splits_annotations_or_features_changed(lb):
+    data = lb.tmp / "data" / "SYNTHETIC_STAR"
+    annotations = data / "txt_db" / "val.jsonl"
+    before = annotations.read_bytes()
+    annotations.write_bytes(before)  # touched, same bytes: confirmed by the hash, still current
+    assert run("show", lb.root) == 0
+    assert_current(lb.root, lb.before)
+    lines = before.decode("utf-8").splitlines(keepends=True)
+    record = json.loads(lines[0])
+    record["question"] += " (edited)"
+    annotations.write_text(json.dumps(record) + "\n" + "".join(lines[1:]), encoding="utf-8")
+    assert run("show", lb.root) == 0
+    assert_all_stale(lb.root, ("a", "b"), "the split's annotations file", str(annotations), "changed")
+    annotations.write_bytes(before)  # back as it was: current again, without a run
+    assert run("show", lb.root) == 0
+    assert_current(lb.root, lb.before)
+    features = next((data / "vis_db").iterdir())
+    os.utime(features, ns=(features.stat().st_atime_ns, features.stat().st_mtime_ns + 10**9))
+    assert run("show", lb.root) == 0  # a feature file is known by its size and mtime, as in the fingerprint
+    assert_all_stale(lb.root, ("a", "b"), "the split's features file", "changed")
+    assert run("run", "--manifest", lb.manifest, "--no-progress") == 0  # a run computes them again
+    assert {r["kind"] for r in rows(lb.root).values()} == {"measured"} and val_table(lb.root)["stale"] == []

@@ -618,6 +618,15 @@ class VideoQABuilder(BaseBuilder):
                                                             f"{self.display_name} answer vocabulary")))
         return files
 
+    def split_data_files(self, split: str, *, features: bool = True) -> List[Tuple[str, str]]:
+        """``(label, path)`` of every file split ``split`` is built from: the files whose bytes
+        :meth:`split_fingerprint` hashes, then (``features=True``) the feature store's files
+        (label ``features``), whose identity it records. What a leaderboard checks, cheaply,
+        before it shows a figure computed on this split."""
+        (split,) = self._requested_splits([split])
+        files = [(label, str(path)) for label, path in self._fingerprint_files(split)]
+        return files + ([("features", path) for path in _store_files(self.feature_store())] if features else [])
+
     def split_fingerprint(self, split: str, *, features: bool = True) -> str:
         """A sha256 (hex) naming exactly what split ``split`` is built from, for reports and
         checkpoints to record. ``features=False``: what scoring reads only (the annotation

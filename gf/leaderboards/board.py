@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import PathLike
 from gf.evaluation.stats import QuestionOutcomes
-from gf.leaderboards.freshness import ResultCheck
+from gf.leaderboards.freshness import ResultCheck, split_data_problems
 from gf.leaderboards.results import read_json_or_none, split_file
 from gf.leaderboards.rows import Measured, entries_for, group_row, load_result, single_row
 
@@ -187,6 +187,8 @@ def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, spli
            statistics: Mapping[str, Any]) -> Dict[str, Any]:
     table = _new_table(benchmark, split)
     split_record = read_json_or_none(split_file(check.root, benchmark, split), "leaderboard split record")
+    if split_record is not None:  # a split changed on disk since: no figure on it is current
+        split_record = {**split_record, "changed": split_data_problems(split_record, check.hashes)}
     measured, stale_rows = _load(manifest, check, benchmark, split, split_record, table)
     evaluator = _set_evaluator(table, measured, split_record)
     rows, outcomes = [], {}

@@ -36,7 +36,7 @@ from gf.common.errors import GfError
 from gf.leaderboards.results import ResultPaths, canonical_hash
 
 __all__ = ["FileHashes", "ResultCheck", "file_problems", "input_problems", "question_problems", "read_done",
-           "result_files", "spec_hash"]
+           "result_files", "spec_hash", "split_data_problems", "split_file_states"]
 
 #: What each role of an input is called in a stale row's reason.
 SOURCE_ROLES = {"model": "checkpoint", "predictions": "predictions file"}
@@ -56,7 +56,7 @@ class FileHashes:
     def state(self, path: os.PathLike, recorded: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """``{"path", "size", "mtime_ns", "sha256"}`` of ``path`` as it is now (absolute path,
         symbolic links kept: the file the manifest names is the one checked)."""
-        from gf.common.download import sha256sum
+        from gf.common.io import sha256sum
 
         path = Path(os.path.abspath(path))
         stat = path.stat()
@@ -84,6 +84,45 @@ class FileHashes:
             return f"changed (sha256 {_short(recorded.get('sha256'))} when the result was computed, " \
                    f"{_short(now['sha256'])} now)"
         return None
+
+
+def split_file_states(files: Sequence[tuple], hashes: FileHashes) -> List[Dict[str, Any]]:
+    """What a split record keeps of the files the split is built from (``(label, path)``, the
+    builder's ``split_data_files``): each text file's size, ``mtime_ns`` and sha256; the
+    feature files' size and ``mtime_ns`` only, as the split fingerprint does (they can be
+    many GB)."""
+    states = []
+    for label, path in files:
+        if label == "features":
+            stat = os.stat(path)
+            states.append({"label": label, "path": os.path.abspath(path), "size": stat.st_size,
+                           "mtime_ns": stat.st_mtime_ns})
+        else:
+            states.append({"label": label, **hashes.state(path)})
+    return states
+
+
+def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes) -> List[str]:
+    """Why the split on record is no longer the split on disk: one reason per file that is
+    gone or changed since (a text file by size and mtime, else its sha256; a feature file by
+    size and mtime). ``gf leaderboard show`` builds no split, so this is how it learns that
+    every figure on the split is out of date. A record without ``data_files`` (an older gf)
+    says nothing."""
+    problems = []
+    for state in (record or {}).get("data_files") or []:
+        what = f"the split's {state.get('label')} file {state.get('path')}"
+        if state.get("sha256"):
+            reason = hashes.changed(state["path"], state)
+        else:
+            try:
+                stat = os.stat(state["path"])
+                reason = None if (stat.st_size, stat.st_mtime_ns) == (state.get("size"), state.get("mtime_ns")) \
+                    else "changed (its size or modification time differs)"
+            except OSError:
+                reason = "is not there any more"
+        if reason:
+            problems.append(f"{what} {reason}")
+    return problems
 
 
 def input_problems(inputs: Mapping[str, Mapping[str, Any]], hashes: FileHashes) -> List[str]:

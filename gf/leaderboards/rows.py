@@ -81,6 +81,7 @@ def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: s
     problems = [] if on_record == done["provenance"].get("split_fingerprint") else [
         "its result was computed on another version of the split (a later run evaluated other entries on the "
         "split as it is now)"]
+    problems += split_record.get("changed") or []  # the split's files changed on disk since
     problems += check.problems(paths, done, name, benchmark, split, seed)
     if not problems:
         try:

@@ -32,7 +32,8 @@ class SplitRecords:
         self.root = Path(root)
         self._read: Dict[Path, Tuple[Tuple[int, int], Dict[str, Any]]] = {}  # file -> (stat, record)
 
-    def save(self, benchmark: str, split: str, ds, fingerprint: Optional[str], annotations: Optional[str]) -> None:
+    def save(self, benchmark: str, split: str, ds, fingerprint: Optional[str], annotations: Optional[str],
+             data_files: Optional[list] = None) -> None:
         """What the board needs of the split, under the split record's own lock (so a write
         that a kill interrupted is cleaned up by the next writer). Processes of one
         leaderboard write the same content, so one that finds the lock held leaves it.
@@ -50,13 +51,15 @@ class SplitRecords:
             remove_stale_temp_files(path.parent)
             existing = read_json_or_none(path, "leaderboard split record") or {}
             fingerprint = fingerprint if ds.features else existing.get("fingerprint")
+            data_files = data_files if ds.features else existing.get("data_files", data_files)
             if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
-                    and annotations is not None):
+                    and annotations is not None and existing.get("data_files") == data_files):
                 return
             info = {k: ds.info[k] for k in INFO_KEYS if ds.info.get(k) is not None}
             atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
                                      "fingerprint": fingerprint, "annotations_fingerprint": annotations,
-                                     "info": info, "videos": ds.splits[split].video_ids()}, indent=None)
+                                     "info": info, "videos": ds.splits[split].video_ids(),
+                                     "data_files": data_files}, indent=None)
         finally:
             lock.__exit__(None, None, None)
 

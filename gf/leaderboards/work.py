@@ -26,6 +26,7 @@ from gf.leaderboards.freshness import (
     read_done,
     result_files,
     spec_hash,
+    split_file_states,
 )
 from gf.leaderboards.manifest import Manifest
 from gf.leaderboards.prediction_files import read_predictions
@@ -191,7 +192,10 @@ class Evaluation:
         """The split's record for the board (built without features: the full fingerprint
         cannot be taken, and the one on record stays)."""
         fingerprint = self.fingerprint(benchmark, split) if ds.features else None
-        self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False))
+        listing = getattr(self.builder(benchmark), "split_data_files", None)
+        data_files = None if listing is None else split_file_states(listing(split, features=ds.features), self.hashes)
+        self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False),
+                         data_files=data_files)
 
     def sha256(self, path: Path) -> str:
         return self.hashes.sha256(path)
