@@ -951,8 +951,8 @@ def test_the_sensitivity_plot_has_a_panel_per_entry_and_a_bar_per_figure(tmp_pat
 # ---------------------------------------------------------------------------------------
 # stale rows (a kept result whose inputs changed since: gf.leaderboards.freshness)
 # ---------------------------------------------------------------------------------------
-STALE_REASON = "its checkpoint /runs/b.pth changed (sha256 65e6b87bd81c... then, e749fad5a039... now)"
-STALE_REFRESH = "gf leaderboard run --manifest /work/m.yaml --only old_b"
+STALE_REASON = "its checkpoint runs/b.pth changed (sha256 65e6b87bd81c... then, e749fad5a039... now)"
+STALE_REFRESH = "gf leaderboard run --manifest projects/leaderboards/m.yaml --only old_b"
 
 
 def make_stale_board():

@@ -41,6 +41,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_torch_save",
     "check_outputs_apart",
+    "same_file",
     "sha256sum",
     "check_plain_name",
     "check_replaceable",
@@ -436,6 +437,13 @@ def _same_inode(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether two paths name one file: equal after resolving ``~``, ``..`` and symbolic
+    links, or (both existing) the same inode (hard links, case-insensitive names)."""
+    ra, rb = _real(a), _real(b)
+    return ra == rb or _same_inode(ra, rb)
+
+
 def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command: str) -> None:
     """Refuse an output that is one of the command's inputs, or a folder an input lies in.
 
@@ -456,7 +464,7 @@ def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command:
             continue
         out = _real(out_path)
         for in_label, in_path, real in real_inputs:
-            if real == out or _same_inode(real, out):
+            if same_file(real, out):
                 raise ConfigError(f"{out_label} {out_path} is the same file as {in_label} {in_path}, an input of "
                                   f"this command; writing it would destroy the input. Choose another {out_label}.")
             if out in real.parents:

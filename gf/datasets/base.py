@@ -656,19 +656,19 @@ class VideoQABuilder(BaseBuilder):
         part("builder", f"{type(self).__module__}.{type(self).__qualname__}".encode("utf-8"))
         part("split", split.encode("utf-8"))
         part("config", json.dumps(to_plain(self.config), sort_keys=True, default=str).encode("utf-8"))
-        for label, path in self._fingerprint_files(split):
+        for label, path in self.split_data_files(split, features=features):  # text files first, then features
+            if label == "features":
+                try:
+                    st = os.stat(path)
+                except OSError as e:
+                    raise DataFileError(f"feature file {path} cannot be read: {e}") from None
+                part("features", f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8"))
+                continue
             file_hash = hashlib.sha256()
             with open(path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     file_hash.update(chunk)
             part(f"file:{label}", f"{path}\0".encode("utf-8") + file_hash.digest())
-        for path in (_store_files(self.feature_store()) if features else ()):
-            try:
-                st = os.stat(path)
-                ident = f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
-            except OSError as e:
-                raise DataFileError(f"feature file {path} cannot be read: {e}") from None
-            part("features", ident.encode("utf-8"))
         return digest.hexdigest()
 
     def feature_recipe(self) -> Optional[Dict[str, Any]]:

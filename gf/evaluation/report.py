@@ -7,11 +7,10 @@ is scored by every command without changes here.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from gf.common.errors import ConfigError, EvaluationError, RegistryError
-from gf.common.io import PathLike, atomic_write_json
+from gf.common.io import PathLike, atomic_write_json, same_file
 from gf.common.registry import registry
 from gf.evaluation.core import check_complete, nothing_to_score
 from gf.evaluation.predictions import PredictionsFile, check_provenance, is_predictions_file, load_predictions
@@ -100,16 +99,6 @@ def _labelled(paths: Any, kind: str) -> List[Tuple[str, str]]:
     return out
 
 
-def _same_file(a: str, b: str) -> bool:
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    if pa.exists() and pb.exists():
-        try:
-            return os.path.samefile(pa, pb)
-        except OSError:
-            pass
-    return pa.resolve() == pb.resolve()
-
-
 def check_distinct_paths(inputs: Any, outputs: Any) -> None:
     """Refuse outputs that would overwrite an input, or each other.
 
@@ -122,11 +111,11 @@ def check_distinct_paths(inputs: Any, outputs: Any) -> None:
     ins, outs = _labelled(inputs, "input"), _labelled(outputs, "output")
     for i, (out_label, out_path) in enumerate(outs):
         for in_label, in_path in ins:
-            if _same_file(out_path, in_path):
+            if same_file(out_path, in_path):
                 raise ConfigError(f"{out_label} ({out_path}) is the same file as {in_label} ({in_path}); "
                                   f"writing it would destroy the input. Choose another output path.")
         for other_label, other_path in outs[:i]:
-            if _same_file(out_path, other_path):
+            if same_file(out_path, other_path):
                 raise ConfigError(f"{out_label} ({out_path}) and {other_label} ({other_path}) are the same "
                                   f"file; one output would overwrite the other. Choose distinct paths.")
 
