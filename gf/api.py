@@ -72,6 +72,8 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
     from gf.common.errors import CheckpointError, ConfigError
     from gf.common.registry import registry
     from gf.models import zoo
+    from gf.models.checkpoint import read_checkpoint
+    from gf.models.loading import model_from_checkpoint
 
     if checkpoint is not None and pretrained is not None:
         raise ConfigError("give either checkpoint= or pretrained=, not both")
@@ -84,18 +86,18 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
             raise CheckpointError(f"zoo entry {entry.name!r} is a {entry.model!r} model, not {name!r}.")
         if model_type is not None and entry.model_type is not None and model_type != entry.model_type:
             raise CheckpointError(f"zoo entry {entry.name!r} is model_type {entry.model_type!r}, not {model_type!r}; "
-                             f"drop model_type or pass {entry.model_type!r}.")
-        model, meta = zoo._load_pretrained(entry.name, device=device, **overrides)
-        return model, meta["text_format"]
-    if checkpoint is not None:
-        path = zoo.resolve_checkpoint(checkpoint)
-        model, meta = zoo._load_model_file(path, model=name, model_type=model_type, config=None, format="auto",
-                                           device=device, **overrides)
-        return model, meta["text_format"]
-    cfg = dict(overrides)
-    cfg["model_type"] = model_type
-    model = registry.get_model_class(name).from_config(cfg)
-    return model.to(device), None
+                                  f"drop model_type or pass {entry.model_type!r}.")
+        checkpoint = read_checkpoint(zoo.download_pretrained(entry.name))
+        how = dict(model=entry.model, model_type=entry.model_type, config=entry.config, format=entry.format)
+        text_format = entry.text_format
+    elif checkpoint is not None:
+        checkpoint = read_checkpoint(zoo.resolve_checkpoint(checkpoint))
+        how, text_format = dict(model=name, model_type=model_type), None
+    else:
+        model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type))
+        return model.to(device), None
+    model = model_from_checkpoint(checkpoint, device=device, **how, **overrides)
+    return model, text_format or checkpoint.text_format
 
 
 def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Optional[Sequence[str]] = None,
@@ -106,12 +108,12 @@ def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Opt
     ``{"data_root": "/data", "features": "vis_db/s3d.pth"}``; ``data_root`` is a shortcut
     for that key. ``splits`` defaults to the builder's configured splits.
     """
-    from gf.common.registry import registry
+    from gf.common.config import make_builder
 
     config = dict(cfg or {})
     if data_root is not None:
         config["data_root"] = str(data_root)
-    builder = registry.get_builder_class(name)(config)
+    builder = make_builder(name, config)
     if isinstance(splits, str):
         splits = [splits]
     return builder.build_datasets(None if splits is None else list(splits))

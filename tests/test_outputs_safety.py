@@ -101,7 +101,7 @@ def test_zoo_publish_refuses_names_that_escape_the_cache(tmp_path, isolated_cach
     # a plain name is still published, and its cache folder is inside the cache
     entry = zoo.publish_checkpoint(ckpt, "run1", zoo_file=zoo_file)
     assert entry.name == "glance_focus/run1"
-    assert _inside(isolated_cache / "models" / "glance_focus" / "run1", zoo._cache_path(entry))
+    assert _inside(isolated_cache / "models" / "glance_focus" / "run1", zoo.cache_path_of(entry))
 
 
 def test_zoo_entries_refuse_names_that_escape_the_cache(tmp_path, isolated_cache):
@@ -121,7 +121,7 @@ def test_zoo_entries_refuse_names_that_escape_the_cache(tmp_path, isolated_cache
     path.unlink()
     entry = zoo.PretrainedEntry(name="glance_focus/ok", model="glance_focus",
                                 url="https://example.org/a/..%5C..%5C..%5Cw.pth")
-    cached = zoo._cache_path(entry)
+    cached = zoo.cache_path_of(entry)
     assert cached.name == "w.pth" and _inside(isolated_cache / "models" / "glance_focus" / "ok", cached)
 
 

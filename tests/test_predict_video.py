@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gf.cli import main as gf_main
+from gf.models.loading import model_from_checkpoint
 
 from conftest import TINY_TEXT_ENCODER
 from video_fixtures import write_video
@@ -79,11 +80,10 @@ def evaluation_scores(cfg, ckpt, qids):
 
     from gf.common.config import build_config
     from gf.datasets.videoqa import collate_videoqa
-    from gf.models import zoo
     from gf.runners.build import build_datasets
 
     split = build_datasets(build_config(str(cfg)), {"star": ["test"]})["star"].splits["test"]
-    model = zoo.load_model_file(ckpt, format="gf")
+    model = model_from_checkpoint(ckpt, format="gf")
     index = {q: i for i, q in enumerate(split.question_ids())}
     with torch.no_grad():
         return {q: torch.softmax(model.predict(collate_videoqa([split[index[q]]]))["scores"][0], -1).tolist()

@@ -8,13 +8,25 @@ import torch
 
 from gf.models.state_dict import CheckpointMismatchError
 from gf.models.glance_focus.matcher import HungarianMatcher
-from gf.models.glance_focus.reference_checkpoint import (infer_reference_config, load_reference_checkpoint,
-                                                         map_reference_keys, read_reference_state_dict)
+from gf.models.checkpoint import read_checkpoint
+from gf.models.glance_focus.reference_checkpoint import (infer_reference_config, map_reference_keys,
+                                                         reference_state_dict)
+from gf.models.loading import model_from_checkpoint
 
 from conftest import REFERENCE
 
 CASES = ["star_mc", "agqa_oe"]
 TOL = 1e-5
+
+
+def read_reference_state_dict(path):
+    return reference_state_dict(read_checkpoint(path).content, path)
+
+
+def load_reference_checkpoint(path, text_encoder, nhead, **overrides):
+    """The authors' file as gf builds it: sizes from the weights, ``arch: reference``."""
+    return model_from_checkpoint(path, format="authors", config={"text_encoder": text_encoder, "nhead": nhead},
+                                 **overrides)
 
 
 def _load(case):

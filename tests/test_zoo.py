@@ -15,6 +15,7 @@ from helpers_http import LocalHTTPServer, ServedFile, server  # noqa: F401 (serv
 
 from gf.common.archives import ArchiveError
 from gf.common.download import ChecksumError, OfflineError, gdrive_file_id, sha256sum
+from gf.common.errors import CheckpointError
 from gf.models import zoo
 from gf.models.glance_focus import GlanceFocus
 from gf.models.checkpoint import save_checkpoint
@@ -177,7 +178,7 @@ def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
     payload = torch.load(ckpt, weights_only=True)
     payload["model"]["qa_embed.weight"] += 1.0  # weights no longer match weights_sha256
     torch.save(payload, ckpt)
-    with pytest.raises(zoo.ZooError, match="weights_sha256"):
+    with pytest.raises(CheckpointError, match="weights_sha256"):
         zoo.publish_checkpoint(ckpt, "tampered")
     payload["extra"] = {}
     torch.save(payload, ckpt)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -270,3 +269,12 @@ def to_dict(cfg) -> Any:
     if isinstance(cfg, (DictConfig, ListConfig)):
         return OmegaConf.to_container(cfg, resolve=True)
     return cfg
+
+
+def make_builder(name: str, section: Any):
+    """The registered builder of dataset ``name``, made from its config section
+    (``cfg.datasets[name]`` of a run config, or a plain mapping of the builder's keys).
+
+    The one place a builder is made, so training, evaluation, leaderboards, ``gf.load_dataset``
+    and the demo's data generation hand a builder the same plain dict."""
+    return registry.get_builder_class(name)(dict(to_dict(section)))

@@ -14,8 +14,8 @@ What :func:`download_data` guarantees:
   the same file), and a file that does not have the expected sha256 is never used;
 - trust on first use, as for the model zoo: an entry without a pinned ``sha256`` is
   hashed on its first download and the digest is recorded in the user zoo file
-  (:func:`gf.models.zoo.user_zoo_file`) under ``recorded_hashes["data:<name>"]`` by
-  :func:`gf.models.zoo.record_first_use_hash`; every later download, cached copy or
+  (:func:`gf.common.zoo_file.user_zoo_file`) under ``recorded_hashes["data:<name>"]`` by
+  :func:`gf.common.zoo_file.record_first_use_hash`; every later download, cached copy or
   mirror is verified against it. The hash is recorded only once the archive has been read
   whole and extracted (CRCs and the end of the archive checked); an unpinned archive that
   fails a check is deleted from the cache, so the next run downloads it afresh. Delete the
@@ -246,17 +246,6 @@ def list_data() -> List[DataEntry]:
     return [get_data(name) for name in sorted(_ENTRIES)]
 
 
-def _recorded(entry: DataEntry) -> Optional[Dict[str, Any]]:
-    """The record of ``entry`` in the user zoo files (the first file that has one)."""
-    from gf.models import zoo
-
-    for path in zoo.zoo_files():
-        rec = zoo._parse_file(path)["hashes"].get(entry.key)
-        if rec is not None:
-            return rec
-    return None
-
-
 def _with_recorded_hash(entry: DataEntry) -> DataEntry:
     """The entry with the sha256 recorded on its first download, when it pins none.
 
@@ -266,33 +255,27 @@ def _with_recorded_hash(entry: DataEntry) -> DataEntry:
     """
     if entry.sha256 is not None:
         return replace(entry, hash_origin="pinned by the entry")
-    rec = _recorded(entry)
-    if rec is None:
-        return entry
-    from gf.models.zoo import recorded_for
+    from gf.common.zoo_file import recorded_hash
 
-    if recorded_for(rec) != entry.url:
-        logger.warning("data: the sha256 recorded for %s in %s was for %s, but the entry now points at %s; "
-                       "ignoring it (the new bundle is hashed on its first download)",
-                       entry.key, rec["file"], recorded_for(rec), entry.url)
+    found = recorded_hash(entry.key, entry.url, "data bundle")
+    if found is None:
         return entry
-    return replace(entry, sha256=rec["sha256"],
-                   hash_origin=f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}")
+    return replace(entry, sha256=found[0], hash_origin=found[1])
 
 
 def record_data_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
     """Record the sha256 of a bundle whose entry pins none (trust on first use).
 
-    Written by :func:`gf.models.zoo.record_first_use_hash`, the recorder the model zoo
+    Written by :func:`gf.common.zoo_file.record_first_use_hash`, the recorder the model zoo
     uses too, to the user zoo file's ``recorded_hashes`` as ``data:<name>`` (model
     entries are ``<model>/<tag>``, so the names never clash). A known hash is never
     changed: a different value is an error; delete the record to accept a new bundle.
     """
-    from gf.models import zoo
+    from gf.common.zoo_file import record_first_use_hash
 
     entry = get_data(name)
-    zoo.record_first_use_hash(entry.key, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
-                              pinned_origin=entry.hash_origin or "", what="data bundle", error=DownloadError)
+    record_first_use_hash(entry.key, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
+                          pinned_origin=entry.hash_origin or "", what="data bundle", error=DownloadError)
 
 
 # --------------------------------------------------------------------------- paths

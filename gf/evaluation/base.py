@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, EvaluationError
 
 __all__ = ["Evaluator", "answer_vocab_size", "output_file"]
 
@@ -71,6 +71,14 @@ class Evaluator:
     def evaluate(self, predictions: Mapping[str, Mapping[str, Any]], info: Mapping[str, Any],
                  expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
         raise NotImplementedError
+
+    def read_results_file(self, path: Path) -> Dict[str, Dict[str, Any]]:
+        """Predictions in the benchmark's own results format (not gf's), as ``{question id:
+        {"prediction", "answer"}}``; categories then come from the split. Reading that
+        format is the evaluator's job, since the format is the benchmark's; a benchmark
+        without one refuses any file that is not gf's."""
+        raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions), and {type(self).__name__} "
+                              f"reads no results format of its own")
 
     def after_evaluation(self, predictions: Mapping[str, Mapping[str, Any]], *, split: str, output_dir: Path,
                          tag: str) -> List[Path]:

@@ -45,8 +45,8 @@ class VideoAnswer:
     frame_times: List[float] = field(default_factory=list)
 
 
-def _recipe_of(ckpt: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
-    recipe = (ckpt.get("extra") or {}).get("feature_recipe")
+def _recipe_of(extra: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
+    recipe = extra.get("feature_recipe")
     if not recipe:
         raise CheckpointError(
             f"{path} records no feature recipe: it was trained on features that gf extract did not make (or by a "
@@ -161,9 +161,10 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     """Extract ``video`` with ``checkpoint``'s recipe and answer ``question``."""
     import torch
 
-    from gf.common.io import torch_load_safe
     from gf.extraction.extract import check_device
     from gf.models import zoo
+    from gf.models.checkpoint import read_checkpoint
+    from gf.models.loading import model_from_checkpoint
     from gf.processors.text import check_question
 
     check_question(question, options)  # before anything is loaded or extracted
@@ -173,25 +174,19 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     if not video.is_file():
         raise DataFileError(f"video {video} not found")
     path = Path(zoo.resolve_checkpoint(checkpoint, progress=False))
-    ckpt = torch_load_safe(path)
-    if not isinstance(ckpt, dict) or ckpt.get("format") is None:
-        raise CheckpointError(f"{path} is not a gf checkpoint; gf predict needs one (it carries the model config "
-                              f"and the feature recipe)")
-    recipe = _recipe_of(ckpt, path)
-    extra = ckpt.get("extra") or {}
-    config = ckpt.get("config") or {}
-    dataset_cfg = (config.get("datasets") or {}).get(extra.get("dataset"), {})
-    text_format = dataset_cfg.get("text_format", "{question} {option}")
-    model = zoo.load_model_file(path, format="gf", device=device)
+    ckpt = read_checkpoint(path).require_gf("gf predict needs one (it carries the model config and the feature "
+                                            "recipe)")
+    recipe = _recipe_of(ckpt.extra, path)
+    model = model_from_checkpoint(ckpt, format="gf", device=device)
     with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
                                    end=end, device=device)
     if options is not None and len(options) != getattr(model.config, "num_options", len(options)):
         raise ModelInputError(f"the model answers with {model.config.num_options} options; got {len(options)}")
     result = model.predict_example(features, question, list(options) if options is not None else None,
-                                   text_format=text_format)
+                                   text_format=ckpt.text_format or "{question} {option}")
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
-    events = _events(model, features, result.get("glance"), extra.get("class_names"), window)
+    events = _events(model, features, result.get("glance"), ckpt.extra.get("class_names"), window)
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
                        options=list(options) if options is not None else None, events=events, window=window,
                        frame_times=times)

@@ -483,10 +483,9 @@ def stored_seed(path: str) -> Optional[int]:
     if not Path(path).expanduser().is_file():
         return None
     try:
-        from gf.common.io import torch_load_safe
+        from gf.models.checkpoint import read_checkpoint
 
-        checkpoint = torch_load_safe(Path(path).expanduser(), mmap=True)
-        seed = checkpoint["config"]["run"]["seed"]
+        seed = read_checkpoint(Path(path).expanduser(), mmap=True).run_config["run"]["seed"]
     except Exception:  # any reason not to know: the caller falls back to the positions
         return None
     return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None

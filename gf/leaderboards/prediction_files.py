@@ -18,8 +18,9 @@ logger = logging.getLogger("gf.leaderboard")
 
 
 def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Dict[str, Any]]:
-    """A predictions file as records for this split: gf's format, or NExT-QA's official result
-    file (whose category fields come from the split's own records)."""
+    """A predictions file as records for this split: gf's format, or the benchmark's own
+    results format, read by its evaluator (NExT-QA's official result file; categories come
+    from the split's own records)."""
     from gf.evaluation import is_predictions_file, load_predictions
 
     records = {r["question_id"]: r for r in ds.splits[split].records}
@@ -45,12 +46,9 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
                                       f"split's annotation; categories come from the split")
         return {qid: dict(r, fields={**(r.get("fields") or {}), **(records[qid].get("fields") or {})})
                 if qid in records else r for qid, r in pf.predictions.items()}
-    if ds.benchmark != "nextqa":
-        raise EvaluationError(f"{path} is not a gf predictions file (format gf-predictions); only NExT-QA also "
-                              f"accepts its official results format")
-    from gf.benchmarks.nextqa.evaluator import read_official_results
+    from gf.evaluation import get_evaluator
 
-    results = read_official_results(path)
+    results = get_evaluator(ds.benchmark).read_results_file(path)
     out = {}
     for qid, result in results.items():
         record = records.get(qid)

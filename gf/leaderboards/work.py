@@ -106,6 +106,7 @@ class Evaluation:
         self.host = socket.gethostname()
         self._benchmark_cfg: Dict[str, Any] = {}
         self._builders: Dict[str, Any] = {}
+        self._tasks: Dict[str, Any] = {}
         self._built: Dict[Tuple[str, str, bool], Any] = {}    # (benchmark, split, features) -> BuiltDataset
         self._fingerprints: Dict[Tuple[str, str, bool], Optional[str]] = {}
         self.hashes = FileHashes()  # each file hashed once, or not at all when its record still fits
@@ -137,12 +138,21 @@ class Evaluation:
 
     def builder(self, name: str):
         if name not in self._builders:
-            from gf.common.config import to_dict
-            from gf.common.registry import registry
+            from gf.common.config import make_builder
 
             cfg, dataset = self.benchmark_config(name)
-            self._builders[name] = registry.get_builder_class(dataset)(to_dict(cfg.datasets[dataset]))
+            self._builders[name] = make_builder(dataset, cfg.datasets[dataset])
         return self._builders[name]
+
+    def task(self, benchmark: str):
+        """The registered task of the benchmark's config (``run.task``), which scores every
+        result on it: a plugin's task scores its board as it scores its runs."""
+        if benchmark not in self._tasks:
+            from gf.common.registry import registry
+
+            cfg, _ = self.benchmark_config(benchmark)
+            self._tasks[benchmark] = registry.get_task_class(cfg.run.task)()
+        return self._tasks[benchmark]
 
     def scores_without_features(self, benchmark: str) -> bool:
         """Whether this benchmark's builder can build and fingerprint a split for scoring only
@@ -171,20 +181,12 @@ class Evaluation:
             return self._built[(benchmark, split, True)]
         key = (benchmark, split, features)
         if key not in self._built:
-            from gf.runners.runner_base import BuiltDataset
+            from gf.runners.build import build_split_set
 
-            builder = self.builder(benchmark)
             _, name = self.benchmark_config(benchmark)
-            from torch.utils.data import IterableDataset
-
-            built = builder.build_datasets([split]) if features else builder.build_datasets([split], features=False)
-            # a streamed training split is scored by index, every question once
-            splits = {name: (ds.dataset if isinstance(ds, IterableDataset) else ds) for name, ds in built.items()}
+            self._built[key] = build_split_set(name, self.builder(benchmark), [split], features=features,
+                                               indexed=True)
             self.builds += 1
-            self._built[key] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                                            info=dict(builder.info() if features else builder.info(features=False)),
-                                            splits=dict(splits), features=features,
-                                            fingerprint=getattr(builder, "split_fingerprint", None))
             self._save_split(benchmark, split, self._built[key])
         return self._built[key]
 
@@ -353,9 +355,8 @@ class Evaluation:
 
     def _compute(self, item: WorkItem, paths: ResultPaths, cfg, source: Path, source_sha: str,
                  provenance: Dict[str, Any], inputs: Dict[str, Dict[str, Any]]) -> None:
-        """Predict (or read the predictions file), score and save; ``result.json`` last."""
-        from gf.tasks.videoqa import VideoQATask
-
+        """Predict (or read the predictions file), score through the benchmark's registered
+        task (``run.task`` of its config) and save; ``result.json`` last."""
         start = time.perf_counter()
         ds = self.dataset(item.benchmark, item.split, features=provenance["split_fingerprint_scope"] == "features")
         if item.probe is not None:
@@ -372,8 +373,9 @@ class Evaluation:
                               predictions_sha256=source_sha)
             predictions = read_predictions(source, ds, item.benchmark, item.split)
         split_ds = ds.splits[item.split]
-        VideoQATask.evaluate(ds.benchmark, item.split, predictions, ds.info, expected_ids=split_ds.question_ids(),
-                             output_dir=paths.folder, tag=TAG, provenance=provenance)
+        self.task(item.benchmark).evaluate(ds.benchmark, item.split, predictions, ds.info,
+                                           expected_ids=split_ds.question_ids(), output_dir=paths.folder, tag=TAG,
+                                           provenance=provenance)
         paths.write_done({"key": provenance["result_key"], "entry": item.entry, "seed": item.seed,
                           "benchmark": item.benchmark, "split": item.split, **self._probe_fields(item),
                           "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
@@ -383,7 +385,6 @@ class Evaluation:
 
     def _predict(self, item: WorkItem, cfg, ds, source: Path, source_sha: str) -> Dict[str, Dict[str, Any]]:
         from gf.common.config import to_dict
-        from gf.common.registry import registry
         from gf.runners.build import build_model, model_config_for
         from gf.runners.runner_base import Runner, pick_device
 
@@ -398,8 +399,7 @@ class Evaluation:
             self.text_pool.share(model, context=(cfg.run.amp, pick_device(cfg.run.device).type))
             self._model, self._model_key = (model, loaded_from, model_config), model_key
         model, source, model_config = self._model
-        task = registry.get_task_class(cfg.run.task)()
-        runner = Runner(cfg, task, model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
+        runner = Runner(cfg, self.task(item.benchmark), model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
                         device=pick_device(cfg.run.device), model_config=model_config, weights_source=source)
         return runner.predict_split(item.split, ds.name)
 

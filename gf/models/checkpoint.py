@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
@@ -75,36 +76,96 @@ class NotAGfCheckpointError(CheckpointError):
     """The file loads but is not a gf checkpoint (it may be the authors' ``model_N.tar``)."""
 
 
+@dataclass(frozen=True)
+class CheckpointFile:
+    """A model checkpoint read once, whichever its format, and what it says about itself.
+
+    Why one reader: evaluating, resuming, publishing, ``gf predict`` and ``gf.load_model``
+    all start from a file that is either gf's checkpoint (which records its config, its
+    dataset's text format and feature recipe) or the authors' ``model_N.tar`` (weights
+    only). Deciding which, and reading those records, is done here and nowhere else.
+    ``content`` is the loaded gf checkpoint, or the authors' file as loaded.
+    """
+
+    path: Path
+    format: str  # "gf" or "authors"
+    content: Mapping[str, Any]
+
+    @property
+    def is_gf(self) -> bool:
+        return self.format == "gf"
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        return dict(self.content.get("extra") or {}) if self.is_gf else {}
+
+    @property
+    def run_config(self) -> Dict[str, Any]:
+        """The resolved config the checkpoint was trained with (``{}`` for the authors' format)."""
+        return dict(self.content.get("config") or {}) if self.is_gf else {}
+
+    @property
+    def model_config(self) -> Dict[str, Any]:
+        """The exact model kwargs it was trained with (``extra.model_config``; ``{}``: none recorded)."""
+        return dict(self.extra.get("model_config") or {})
+
+    @property
+    def model_name(self) -> Optional[str]:
+        return (self.run_config.get("model") or {}).get("name")
+
+    @property
+    def dataset_config(self) -> Dict[str, Any]:
+        """The config of the dataset it was trained on (``{}`` when unknown)."""
+        found = (self.run_config.get("datasets") or {}).get(self.extra.get("dataset"))
+        return dict(found) if isinstance(found, Mapping) else {}
+
+    @property
+    def text_format(self) -> Optional[str]:
+        """How its questions and options were joined into texts (``None``: the default)."""
+        return self.dataset_config.get("text_format")
+
+    def require_gf(self, why: str) -> "CheckpointFile":
+        if not self.is_gf:
+            raise NotAGfCheckpointError(f"{self.path} is not a gf checkpoint (format {FORMAT!r}); {why}")
+        return self
+
+
+def read_checkpoint(path, *, mmap: Optional[bool] = None) -> CheckpointFile:
+    """Read ``path`` once (``weights_only``: nothing pickled runs) and say which format it is."""
+    loaded = torch_load_safe(path, mmap=mmap)
+    return CheckpointFile(Path(path), "gf" if _is_gf_checkpoint(loaded) else "authors", loaded)
+
+
 def _is_gf_checkpoint(obj: Any) -> bool:
     return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
-def load_checkpoint(path) -> Dict[str, Any]:
-    ckpt = torch_load_safe(path)
-    if not _is_gf_checkpoint(ckpt):
-        raise NotAGfCheckpointError(
-            f"{path} is not a gf checkpoint (format {FORMAT!r}); for the authors' model_N.tar files use "
-            f"gf.models.glance_focus.reference_checkpoint")
-    return ckpt
-
-
-def load_model_weights(model, path, checkpoint: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """Initialise ``model`` from a gf checkpoint or the authors' ``model_N.tar``, all or nothing.
+def load_model_weights(model, source) -> Dict[str, Any]:
+    """Initialise ``model`` from ``source`` (a :class:`CheckpointFile` or a path to one: gf's
+    checkpoint or the authors' ``model_N.tar``), all or nothing.
 
     Every missing, unexpected or mismatched key is named before anything is copied
-    (:class:`~gf.models.checkpoint.CheckpointMismatchError`). Returns the gf checkpoint
-    (empty for the authors' format, which carries no gf state).
+    (:class:`~gf.models.state_dict.CheckpointMismatchError`); gf's stored weights hash is
+    checked first. Returns the gf checkpoint (empty for the authors' format, which
+    carries no gf state).
     """
-    if checkpoint is None:
-        loaded = torch_load_safe(path)  # read once, whichever format it is
-        if not _is_gf_checkpoint(loaded):
-            from gf.models.glance_focus.reference_checkpoint import load_reference_weights, reference_state_dict
+    ckpt = source if isinstance(source, CheckpointFile) else read_checkpoint(source)
+    if not ckpt.is_gf:
+        from gf.models.glance_focus.reference_checkpoint import load_reference_weights, reference_state_dict
 
-            load_reference_weights(model, reference_state_dict(loaded, path), source=str(path))
-            return {}
-        checkpoint = loaded
-    load_state_dict_checked(model, checkpoint["model"], source=str(path))
-    return dict(checkpoint)
+        load_reference_weights(model, reference_state_dict(ckpt.content, ckpt.path), source=str(ckpt.path))
+        return {}
+    check_weights_hash(ckpt)
+    load_state_dict_checked(model, ckpt.content["model"], source=str(ckpt.path))
+    return dict(ckpt.content)
+
+
+def check_weights_hash(ckpt: CheckpointFile) -> None:
+    """Refuse gf weights that differ from the ``weights_sha256`` stored beside them."""
+    expected = ckpt.content.get("weights_sha256")
+    if expected and weights_sha256(ckpt.content["model"]) != expected:
+        raise CheckpointError(f"{ckpt.path}: the weights do not match the weights_sha256 stored with them; the "
+                              f"file is corrupt or was edited. Download or copy it again.")
 
 
 #: Model config keys that change training but not what a trained model computes: they may

@@ -17,13 +17,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from omegaconf import DictConfig
 
 from gf.common import dist
-from gf.common.config import to_dict
+from gf.common.config import make_builder, to_dict
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
 from gf.runners.runner_base import BuiltDataset, pick_device
 
-__all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "model_config_for", "seed_everything"]
+__all__ = ["build_datasets", "build_hooks", "build_split_set", "build_model", "build_runner", "model_config_for", "seed_everything"]
 
 logger = logging.getLogger("gf.runner")
 
@@ -66,24 +66,33 @@ def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str
                    features: bool = True) -> Dict[str, BuiltDataset]:
     """``datasets.<name>`` through its registered builder, with the splits asked for, for
     each name in ``splits_by_dataset`` (in config order). ``features=False``: for scoring
-    predictions only, without opening the feature store; ``fingerprint`` then covers what
-    scoring reads (the annotations) and says so."""
-    built = {}
-    for name, dataset_cfg in cfg.datasets.items():
-        if name not in splits_by_dataset:
-            continue
-        builder = registry.get_builder_class(name)(to_dict(dataset_cfg))
-        wanted = list(dict.fromkeys(splits_by_dataset[name]))
-        without = not features and builds_without_features(builder)
-        splits = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
-        fingerprint = getattr(builder, "split_fingerprint", None)
-        if fingerprint is not None and without:
-            fingerprint = functools.partial(fingerprint, features=False)
-        built[name] = BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                                   info=dict(builder.info(features=False) if without else builder.info()),
-                                   splits=dict(splits), fingerprint=fingerprint,
-                                   features=not without)
-    return built
+    predictions only, without opening the feature store (see :func:`build_split_set`)."""
+    return {name: build_split_set(name, make_builder(name, dataset_cfg), splits_by_dataset[name], features=features)
+            for name, dataset_cfg in cfg.datasets.items() if name in splits_by_dataset}
+
+
+def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool = True,
+                    indexed: bool = False) -> BuiltDataset:
+    """``splits`` of one dataset built by ``builder``, with what the builder says about them.
+
+    ``features=False``: for scoring predictions only, without opening the feature store, when
+    the builder can (gf's can; a plugin's may not, and then builds with its features);
+    ``fingerprint`` then covers what scoring reads (the annotations) and says so.
+    ``indexed``: a streamed split is given as the indexed dataset under it, so that every
+    question is scored once (for evaluation outside a training run)."""
+    from torch.utils.data import IterableDataset
+
+    wanted = list(dict.fromkeys(splits))
+    without = not features and builds_without_features(builder)
+    built = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
+    if indexed:
+        built = {split: (ds.dataset if isinstance(ds, IterableDataset) else ds) for split, ds in built.items()}
+    fingerprint = getattr(builder, "split_fingerprint", None)
+    if fingerprint is not None and without:
+        fingerprint = functools.partial(fingerprint, features=False)
+    return BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
+                        info=dict(builder.info(features=False) if without else builder.info()),
+                        splits=dict(built), fingerprint=fingerprint, features=not without)
 
 
 def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:
@@ -139,12 +148,13 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
     if not spec:
         return model, None
     from gf.models import zoo
-    from gf.models.checkpoint import check_model_config, load_model_weights
+    from gf.models.checkpoint import check_model_config, load_model_weights, read_checkpoint
 
     path = Path(zoo.resolve_checkpoint(spec))
-    ckpt = load_model_weights(model, path)
-    if ckpt and evaluating:
-        check_model_config(ckpt, model_config, path)
+    ckpt = read_checkpoint(path)
+    load_model_weights(model, ckpt)
+    if ckpt.is_gf and evaluating:
+        check_model_config(ckpt.content, model_config, path)
     logger.info("model initialised from %s", path)
     return model, path
 

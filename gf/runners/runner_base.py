@@ -28,7 +28,7 @@ from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
-from gf.models.checkpoint import (check_model_config, load_checkpoint, load_model_weights, restore_rng_state,
+from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
                                      save_checkpoint)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
@@ -231,9 +231,10 @@ class Runner:
     def restore(self, path) -> None:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run
         continues exactly where that checkpoint's epoch ended."""
-        ckpt = load_checkpoint(path)
+        loaded = read_checkpoint(path).require_gf("a run resumes from its own checkpoint_last.pth")
+        ckpt = loaded.content
         check_model_config(ckpt, self.model_config, path, allowed=())
-        load_model_weights(self.model, path, checkpoint=ckpt)
+        load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler is not None and self.scaler.is_enabled():

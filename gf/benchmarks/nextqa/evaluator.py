@@ -219,3 +219,7 @@ class NextqaEvaluator(Evaluator):
 
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids)
+
+    def read_results_file(self, path):
+        """The official ``eval_mc.py`` result file (``{"<video>_<qid>": {"prediction", "answer"}}``)."""
+        return read_official_results(path)

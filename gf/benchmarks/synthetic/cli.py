@@ -41,14 +41,13 @@ def _benchmark(args) -> Path:
     builder (``generator`` settings, ``data_root``, ``dataset_dir``): exactly the folder
     ``gf train`` with that config reads, and one generated with other settings is refused."""
     from gf.benchmarks.synthetic.generate import ensure_synthetic_star
-    from gf.common.config import build_config, to_dict
-    from gf.common.registry import registry
+    from gf.common.config import build_config, make_builder
 
     options = list(args.options) + ([f"datasets.{args.dataset}.data_root={args.data_root}"] if args.data_root else [])
     cfg = build_config(args.cfg_path, options)
     if args.dataset not in cfg.datasets:
         raise ConfigError(f"{args.cfg_path}: no datasets.{args.dataset} section")
-    builder = registry.get_builder_class(args.dataset)(to_dict(cfg.datasets[args.dataset]))
+    builder = make_builder(args.dataset, cfg.datasets[args.dataset])
     config = getattr(builder, "generator_config", None)
     if config is None:
         raise ConfigError(f"datasets.{args.dataset} is not a synthetic benchmark builder (no generator settings)")

@@ -8,13 +8,11 @@ with ``weights_only=True`` (no pickled code runs), renames the keys onto
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Tuple
 
 import torch
 
 from gf.common.errors import CheckpointError
-from gf.common.io import torch_load_safe
 from gf.common.utils import describe_ids
 from gf.models.state_dict import load_state_dict_checked
 
@@ -60,10 +58,6 @@ def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, tor
     return mapped, ignored
 
 
-def read_reference_state_dict(path) -> Dict[str, torch.Tensor]:
-    return reference_state_dict(torch_load_safe(path), path)
-
-
 def reference_state_dict(ckpt: Any, path) -> Dict[str, torch.Tensor]:
     """The weights inside an already loaded authors' file (``model_state_dict``, or a bare state dict)."""
     if isinstance(ckpt, Mapping) and "model_state_dict" in ckpt:
@@ -99,28 +93,11 @@ def infer_reference_config(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
     return cfg
 
 
-def load_reference_checkpoint(path, text_encoder: str = "roberta-base", nhead: int = 8,
-                              **overrides) -> GlanceFocus:
-    """Build ``arch: reference`` with the checkpoint's sizes and load its weights.
-
-    ``text_encoder`` names the encoder the checkpoint was trained with (its config and
-    tokenizer are needed; its weights come from the checkpoint, so it is built from its
-    config, not downloaded weights). ``nhead`` cannot be read from the weights.
-    """
-    state = read_reference_state_dict(path)
-    cfg = infer_reference_config(state)
-    cfg.update(text_encoder=text_encoder, text_encoder_init="config", nhead=nhead)
-    cfg.update(overrides)
-    model = GlanceFocus(cfg)
-    load_reference_weights(model, state, source=str(path))
-    return model
-
-
-def load_reference_weights(model: GlanceFocus, state_or_path, source: str | None = None) -> List[str]:
-    """Load the authors' weights into an existing model; returns the ignored keys."""
-    if isinstance(state_or_path, (str, Path)):
-        source = source or str(state_or_path)
-        state_or_path = read_reference_state_dict(state_or_path)
-    mapped, ignored = map_reference_keys(state_or_path)
+def load_reference_weights(model: GlanceFocus, state: Mapping[str, torch.Tensor],
+                           source: str | None = None) -> List[str]:
+    """Load the authors' weights (:func:`reference_state_dict`) into an existing model;
+    returns the ignored keys. Files are read by :func:`gf.models.checkpoint.read_checkpoint`
+    and models built by :func:`gf.models.loading.model_from_checkpoint`."""
+    mapped, ignored = map_reference_keys(state)
     load_state_dict_checked(model, mapped, source=source or "<authors' state dict>")
     return ignored

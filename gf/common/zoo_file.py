@@ -1,0 +1,194 @@
+"""The user zoo file: where published entries and first-use hashes are kept.
+
+Why in ``gf.common``: two kinds of downloads trust a file on first use, checkpoints
+(:mod:`gf.models.zoo`) and data bundles (:mod:`gf.datasets.data_zoo`). Both keep their
+record in the same JSON file, through the one recorder here, so the rule (a known hash is
+never changed; a record names the URL it was made for) is written once and the file is
+only ever changed read-modify-write under its lock, atomically.
+
+The file (JSON)::
+
+    {"format": "gf-zoo", "version": 1,
+     "entries": {"glance_focus/demo_sup": {<zoo entry fields>}},
+     "recorded_hashes": {"glance_focus/star_reference_authors":
+                         {"sha256": "...", "url": "<downloaded from>", "entry_url": "<the entry's url>",
+                          "recorded_at": "...", "gf_version": "..."}}}
+
+``$GF_ZOO`` (one path, or several separated by ``os.pathsep``; gf writes to the first)
+or, when it is unset, ``$GF_CACHE_DIR/zoo.json``. Files are read on first use (never at
+import) and re-read when they change.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+
+from gf.common.download import cache_dir
+from gf.common.errors import DataFileError, GfError
+from gf.common.locks import file_lock
+from gf.common.io import atomic_write_json
+from gf.common.utils import check_known_keys, normalize_sha256, utc_now
+from gf.version import __version__
+
+__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "read_zoo_file", "record_first_use_hash", "recorded_for",
+           "recorded_hash", "recorded_hashes", "update_zoo_file", "user_zoo_file", "zoo_files"]
+
+logger = logging.getLogger("gf.models.zoo")
+
+ZOO_FORMAT = "gf-zoo"
+ZOO_VERSION = 1
+_ZOO_FILE_KEYS = ("format", "version", "entries", "recorded_hashes")
+
+
+class ZooError(DataFileError):
+    """A zoo file or entry is invalid, or an operation on it is refused; the message says why."""
+
+
+def zoo_files() -> List[Path]:
+    """The user zoo files, in lookup order: ``$GF_ZOO`` paths, else ``cache_dir()/zoo.json``."""
+    raw = os.environ.get("GF_ZOO", "")
+    paths = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    return paths or [cache_dir() / "zoo.json"]
+
+
+def user_zoo_file() -> Path:
+    """The zoo file gf writes to (published entries, recorded hashes): the first of :func:`zoo_files`."""
+    return zoo_files()[0]
+
+
+_FILE_CACHE: Dict[Path, Tuple[Tuple[int, int, int], Dict[str, Any]]] = {}
+
+
+def _read_raw(path: Path) -> Dict[str, Any]:
+    """The file's JSON object, checked at the top level; ``{}`` for a missing file."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ZooError(f"zoo file {path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. "
+                       f"Fix or delete the file (it holds published entries and recorded hashes).") from e
+    except OSError as e:
+        raise ZooError(f"zoo file {path}: cannot be read: {e}") from e
+    if not isinstance(data, dict):
+        raise ZooError(f"zoo file {path}: must hold a JSON object, got {type(data).__name__}.")
+    if data.get("format", ZOO_FORMAT) != ZOO_FORMAT:
+        raise ZooError(f"zoo file {path}: 'format' is {data.get('format')!r}, expected {ZOO_FORMAT!r}.")
+    version = data.get("version", ZOO_VERSION)
+    if not isinstance(version, int) or version > ZOO_VERSION:
+        raise ZooError(f"zoo file {path}: version {version!r} is newer than this gf understands "
+                       f"({ZOO_VERSION}); upgrade gf.")
+    check_known_keys(sorted(data), _ZOO_FILE_KEYS, owner=f"zoo file {path} (top level)", error=ZooError)
+    for key in ("entries", "recorded_hashes"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ZooError(f"zoo file {path}: '{key}' must be a JSON object mapping names to records.")
+    return data
+
+
+
+def read_zoo_file(path: Path) -> Dict[str, Any]:
+    """``{"entries": {name: raw record}, "hashes": {key: record}}`` of one zoo file (empty
+    for a missing file), cached until the file changes. Each hash record is checked and
+    says which ``file`` it came from."""
+    try:
+        st = path.stat()
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    except FileNotFoundError:
+        return {"entries": {}, "hashes": {}}
+    cached = _FILE_CACHE.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    raw = _read_raw(path)
+    hashes: Dict[str, Dict[str, Any]] = {}
+    for name, rec in raw.get("recorded_hashes", {}).items():
+        where = f"zoo file {path}: recorded_hashes[{name!r}]"
+        if not isinstance(rec, dict) or "sha256" not in rec or "url" not in rec:
+            raise ZooError(f"{where}: must be an object with 'sha256' and 'url'.")
+        hashes[name] = dict(rec, sha256=normalize_sha256(rec["sha256"], where=where, error=ZooError),
+                            file=str(path))
+    parsed = {"entries": dict(raw.get("entries", {})), "hashes": hashes}
+    _FILE_CACHE[path] = (key, parsed)
+    return parsed
+
+
+def recorded_hashes() -> Dict[str, Dict[str, Any]]:
+    """Every recorded hash of the user zoo files; for a key in several files, the first file's."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for path in zoo_files():
+        for key, rec in read_zoo_file(path)["hashes"].items():
+            found.setdefault(key, rec)
+    return found
+
+
+def update_zoo_file(path: Path, change: Callable[[Dict[str, Any]], None]) -> None:
+    """Read-modify-write ``path`` under its lock; ``change(raw)`` edits the JSON object."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(str(path) + ".lock", f"zoo file {path}", error=ZooError):
+            raw = _read_raw(path)
+            raw = {"format": ZOO_FORMAT, "version": ZOO_VERSION, "entries": raw.get("entries", {}),
+                   "recorded_hashes": raw.get("recorded_hashes", {})}
+            change(raw)
+            atomic_write_json(path, raw)
+    except OSError as e:
+        raise ZooError(f"cannot write zoo file {path}: {e}. gf writes to the first file of GF_ZOO (or to "
+                       f"$GF_CACHE_DIR/zoo.json); put a writable file first.") from e
+    finally:
+        _FILE_CACHE.pop(path, None)
+
+
+def recorded_for(record: Mapping[str, Any]) -> str:
+    """The entry URL a recorded hash belongs to (records before ``entry_url`` existed: their ``url``)."""
+    return record.get("entry_url", record.get("url"))
+
+
+def record_first_use_hash(key: str, sha256: str, *, url: str, entry_url: str, pinned: Optional[str],
+                          pinned_origin: str, what: str, error: Type[GfError]) -> None:
+    """Record the sha256 of the first download of ``key`` in the user zoo file (trust on first use).
+
+    One recorder for checkpoints (``<model>/<tag>``) and data bundles (``data:<name>``), so
+    both keep the same record (``url`` it came from, ``entry_url`` it belongs to, when,
+    which gf) and the same rule: a known hash is never changed. ``pinned`` (the hash the
+    entry or an earlier record already has) must equal ``sha256``; a record for the same
+    ``entry_url`` with another hash is refused too. Either refusal is ``error``, naming
+    the record to delete to accept a new file. Callers record only a file they have
+    fully read and verified.
+    """
+    digest = normalize_sha256(sha256, where=f"recording the sha256 of {what} {key!r}", error=error)
+    path = user_zoo_file()
+    if pinned is not None:
+        if pinned != digest:
+            raise error(f"{what} {key!r} is pinned to sha256 {pinned} ({pinned_origin}); refusing to record "
+                        f"{digest}. If the file changed on purpose, delete the record {key!r} from {path}.")
+        return
+
+    def change(raw: Dict[str, Any]) -> None:
+        old = raw["recorded_hashes"].get(key)
+        if isinstance(old, dict) and recorded_for(old) == entry_url and str(old.get("sha256")).lower() != digest:
+            raise error(f"zoo file {path}: {key!r} already has sha256 {old.get('sha256')} recorded for {entry_url}; "
+                        f"refusing to replace it with {digest}. Delete that record to accept the new file.")
+        raw["recorded_hashes"][key] = {"sha256": digest, "url": url, "entry_url": entry_url,
+                                       "recorded_at": utc_now(), "gf_version": __version__}
+
+    update_zoo_file(path, change)
+    logger.warning("%s %s had no sha256: recorded %s (from its first download, %s) in %s. Later downloads are "
+                   "verified against it; delete that record to accept a different file.", what, key, digest, url, path)
+
+
+def recorded_hash(key: str, entry_url: str, what: str) -> Optional[Tuple[str, str]]:
+    """``(sha256, where it was recorded)`` for ``key`` when the user zoo files hold a record
+    made for ``entry_url``; ``None`` otherwise. A record made for another URL (the entry
+    moved to a new file) no longer applies: it is ignored with a warning, and the new file
+    is hashed on its first download."""
+    rec = recorded_hashes().get(key)
+    if rec is None:
+        return None
+    if recorded_for(rec) != entry_url:
+        logger.warning("%s %s: the sha256 recorded in %s was for %s, but the entry now points at %s; ignoring it "
+                       "(the new file is hashed on its first download)", what, key, rec["file"], recorded_for(rec),
+                       entry_url)
+        return None
+    return rec["sha256"], f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}"

@@ -1,0 +1,38 @@
+"""The model zoo: named pretrained checkpoints, where to get them, and how to build them.
+
+Why a zoo rather than bare URLs: a checkpoint is useless without the exact model it was
+trained as (variant, sizes, text encoder, the authors' or gf's file layout), and a
+download is only trustworthy against a pinned sha256. An entry keeps all of that under
+one name (``glance_focus/star_reference_authors``), so ``gf.load_model_and_preprocess(...,
+pretrained=name)`` and ``gf evaluate --checkpoint zoo:name`` need nothing else.
+
+One module per job:
+
+- :mod:`~gf.models.zoo.entries`: what an entry is, registering one (the registry kind
+  ``"pretrained"``: gf's built-in entries and a plugin's), the user zoo files' entries
+  and lookup with "did you mean";
+- :mod:`~gf.models.zoo.fetch`: an entry's file downloaded once into the cache and
+  verified (trust on first use for entries published without a hash), any checkpoint
+  spec (path, URL, ``zoo:<name>``) resolved to a local file, and ``load_pretrained``;
+- :mod:`~gf.models.zoo.publish`: a gf checkpoint written to the user zoo file as an entry.
+
+The user zoo file itself (``$GF_ZOO`` or ``$GF_CACHE_DIR/zoo.json``: published entries
+and recorded hashes, shared with the data bundles) is :mod:`gf.common.zoo_file`; a model
+is built from a file by :func:`gf.models.loading.model_from_checkpoint`.
+
+Nothing here imports torch until a checkpoint is actually read or a model built.
+"""
+from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file, zoo_files
+from gf.models.loading import FORMATS
+from gf.models.zoo.entries import (PretrainedEntry, UnknownPretrainedError, check_name, get_pretrained,
+                                   list_pretrained, register_pretrained, zoo_name_of)
+from gf.models.zoo.fetch import (cache_path_of, check_inside, download_pretrained, load_pretrained, record_hash,
+                                 resolve_checkpoint)
+from gf.models.zoo.publish import publish_checkpoint
+
+__all__ = [
+    "FORMATS", "PretrainedEntry", "UnknownPretrainedError", "ZooError", "cache_path_of", "check_inside",
+    "check_name", "download_pretrained", "get_pretrained", "list_pretrained", "load_pretrained",
+    "publish_checkpoint", "record_first_use_hash", "record_hash", "register_pretrained", "resolve_checkpoint",
+    "user_zoo_file", "zoo_files", "zoo_name_of",
+]

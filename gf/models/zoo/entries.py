@@ -1,0 +1,272 @@
+"""Zoo entries: what a named checkpoint is, where entries come from, and looking them up.
+
+Entries are the registry kind ``"pretrained"``: gf's own and a plugin's are registered
+with :func:`register_pretrained`; the user zoo files (:mod:`gf.common.zoo_file`) add
+theirs and the hashes recorded on first download through the kind's ``extra_entries``
+hook, so ``registry.get("pretrained", name)`` and ``gf list`` see them all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import urllib.parse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from gf.common.errors import RegistryError
+from gf.common.registry import registry
+from gf.common.utils import check_known_keys, did_you_mean, normalize_sha256
+from gf.common.zoo_file import ZooError, read_zoo_file, recorded_hash, zoo_files
+from gf.models.loading import FORMATS
+
+__all__ = ["PretrainedEntry", "UnknownPretrainedError", "check_name", "get_pretrained", "list_pretrained",
+           "register_pretrained", "zoo_name_of"]
+
+logger = logging.getLogger("gf.models.zoo")
+
+ZOO_PREFIXES = ("zoo:", "model:")  # "model:<name>" is what `gf download` users type
+_URL_SCHEMES = ("http", "https", "file", "hf")
+# Each part is a folder of the cache (models/<model>/<tag>/...): it starts with a letter,
+# digit or '_', so '.', '..' and hidden names can never be one.
+_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_NAME_RE = re.compile(rf"^{_PART}/{_PART}$")
+_PART_RE = re.compile(rf"^{_PART}$")
+_NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter, digit or '_', so "
+              "that it is a folder inside the cache ('.', '..' and '/'-separated paths are refused)")
+
+
+class UnknownPretrainedError(RegistryError):
+    """No zoo entry has this name; the message lists the close matches and the known names."""
+
+
+
+
+
+
+@dataclass
+class PretrainedEntry:
+    """One named checkpoint and everything needed to turn it into a model.
+
+    ``config`` holds the model kwargs on top of the ``model_type`` variant (for the
+    authors' format, on top of the sizes read from the file, which cannot hold ``nhead``
+    or the text encoder). ``reported`` holds figures with their ``source`` (paper table,
+    run report, ...), so a listing never shows a number without saying where it is from.
+    ``sha256 = None`` means "not yet known": see :func:`record_hash`.
+    """
+
+    name: str
+    model: str
+    url: str
+    format: str = "gf"
+    model_type: Optional[str] = None
+    sha256: Optional[str] = None
+    config: Dict[str, Any] = field(default_factory=dict)
+    benchmark: Optional[str] = None
+    reported: Dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    filename: Optional[str] = None
+    text_format: Optional[str] = None  # None: the processors' default "{question} {option}"
+    # Where the entry (and its hash) came from; informational, not stored in zoo files.
+    origin: str = field(default="built-in", compare=False)
+    hash_origin: Optional[str] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"zoo entry {self.name!r} ({self.origin})"
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+            raise ZooError(f"{where}: name must look like '<model>/<tag>' ({_NAME_RULE}), "
+                           f"e.g. 'glance_focus/star_sup_run1'.")
+        if not isinstance(self.model, str) or self.name.split("/", 1)[0] != self.model:
+            raise ZooError(f"{where}: the name must start with the model name {self.model!r}/ "
+                           f"(e.g. '{self.model}/{self.name.split('/', 1)[-1]}').")
+        if not isinstance(self.url, str) or not self.url:
+            raise ZooError(f"{where}: url must be a non-empty string.")
+        if self.format not in FORMATS:
+            raise ZooError(f"{where}: format must be one of {', '.join(map(repr, FORMATS))} ('gf' = a gf "
+                           f"checkpoint, 'authors' = the authors' model_N.tar); got {self.format!r}.")
+        if self.format == "authors" and self.model != "glance_focus":
+            raise ZooError(f"{where}: format 'authors' exists only for model 'glance_focus'.")
+        if self.sha256 is not None:
+            self.sha256 = normalize_sha256(self.sha256, where=where, error=ZooError)
+        for key in ("config", "reported"):
+            if not isinstance(getattr(self, key), Mapping):
+                raise ZooError(f"{where}: {key} must be a mapping, got {type(getattr(self, key)).__name__}.")
+            setattr(self, key, dict(getattr(self, key)))
+        if "model_type" in self.config:
+            raise ZooError(f"{where}: put the variant in model_type, not in config.")
+        if self.reported and "source" not in self.reported:
+            raise ZooError(f"{where}: reported figures need a 'source' (paper table, report file, ...).")
+        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename
+                                          or "/" in self.filename or "\\" in self.filename
+                                          or "\x00" in self.filename or self.filename in (".", "..")):
+            raise ZooError(f"{where}: filename must be a plain file name, got {self.filename!r}.")
+        for key in ("model_type", "benchmark", "text_format"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise ZooError(f"{where}: {key} must be a string or null, got {value!r}.")
+        if not isinstance(self.notes, str):
+            raise ZooError(f"{where}: notes must be a string.")
+
+    @property
+    def tag(self) -> str:
+        return self.name.split("/", 1)[1]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields a zoo file stores (provenance fields are recomputed on reading)."""
+        data = dataclasses.asdict(self)
+        data.pop("origin")
+        data.pop("hash_origin")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str, name: Optional[str] = None) -> "PretrainedEntry":
+        where = f"{origin}: entry {name!r}" if name else origin
+        if not isinstance(data, Mapping):
+            raise ZooError(f"{where}: must be a JSON object, got {type(data).__name__}.")
+        data = dict(data)
+        if name is not None:
+            if data.setdefault("name", name) != name:
+                raise ZooError(f"{where}: its 'name' field says {data['name']!r}; the key and the name must agree.")
+        known = [f.name for f in dataclasses.fields(cls) if f.name not in ("origin", "hash_origin")]
+        check_known_keys(sorted(data), known, owner=where, error=ZooError)
+        missing = [k for k in ("name", "model", "url") if k not in data]
+        if missing:
+            raise ZooError(f"{where}: missing required key(s) {', '.join(missing)}.")
+        return cls(**data, origin=origin)
+
+
+# --------------------------------------------------------------------------- built-in entries
+
+def _registered() -> Dict[str, PretrainedEntry]:
+    """Entries registered in this process (gf's and plugins'), without the user zoo files."""
+    return registry.kind("pretrained").entries(dynamic=False)
+
+
+def register_pretrained(entry: PretrainedEntry) -> PretrainedEntry:
+    """Add an entry for this process (gf's own, or a plugin's) to the registry kind
+    ``"pretrained"``. Registering an equal entry again is a no-op; another entry under a
+    registered name is an error."""
+    if not isinstance(entry, PretrainedEntry):
+        raise TypeError(f"register_pretrained expects a PretrainedEntry, got {type(entry).__name__}")
+    old = _registered().get(entry.name)
+    if old is not None:
+        if old != entry:
+            raise ZooError(f"zoo entry {entry.name!r} is already registered ({old.origin}) with other "
+                           f"fields; choose another name.")
+        return old
+    return registry.register("pretrained", entry.name, entry)
+
+
+register_pretrained(PretrainedEntry(
+    name="glance_focus/star_reference_authors",
+    model="glance_focus",
+    model_type="star_reference",
+    url="https://drive.google.com/file/d/1oZHqHQI9rUCpKIwJQvVQf4sNyeu1E_Du/view?usp=sharing",
+    sha256=None,
+    format="authors",
+    config={"text_encoder": "roberta-base", "nhead": 8},
+    benchmark="star",
+    reported={},
+    filename="glance_focus_star_sup_authors.tar",
+    notes=(
+        "The Glance-Focus authors' released checkpoint, 'Supervised trained on STAR dataset' "
+        "(Glance-Focus README, section 'Available checkpoints', Google Drive link). Loaded as "
+        "arch 'reference' so it gives the authors' answers. sha256: not yet known: recorded on "
+        "first download, see record_hash (trust on first use; later downloads are verified). "
+        "Sizes are read from the file; nhead 8 and roberta-base are the authors' settings, which "
+        "the file cannot record. Reported figures: the README states none for this file; the "
+        "paper's STAR table (arXiv 2401.01529) reports the method, not this file, so none are "
+        "listed here."
+    ),
+))
+
+
+# --------------------------------------------------------------------------- user zoo files
+
+def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, PretrainedEntry]:
+    """What the user zoo files add to the registered entries: their own entries (the first
+    file wins) and, for entries without a sha256, the hash recorded on first download.
+
+    This is the ``extra_entries`` hook of the registry kind ``"pretrained"``, so every
+    lookup of that kind reads the files (re-parsed only when they change).
+    """
+    added: Dict[str, PretrainedEntry] = {}
+    for path in zoo_files():
+        for name, rec in read_zoo_file(path)["entries"].items():
+            if name in registered:
+                raise ZooError(f"zoo file {path}: entry {name!r} has the name of a built-in entry; "
+                               f"rename it (user entries never replace gf's own).")
+            if name not in added:
+                added[name] = PretrainedEntry.from_dict(rec, origin=f"zoo file {path}", name=name)
+    for name, entry in {**registered, **added}.items():
+        found = None if entry.sha256 is not None else recorded_hash(name, entry.url, "zoo entry")
+        if found is not None:
+            added[name] = dataclasses.replace(entry, sha256=found[0], hash_origin=found[1])
+    return added
+
+
+registry.kind("pretrained").extra_entries = _user_file_entries
+
+
+def _all_entries() -> Dict[str, PretrainedEntry]:
+    """Every entry: registered ones, then user-file ones, with recorded hashes applied."""
+    return registry.kind("pretrained").entries()
+
+# --------------------------------------------------------------------------- lookup
+
+
+def list_pretrained(model: Optional[str] = None) -> List[str]:
+    """Sorted entry names, optionally only those of one model (``glance_focus``)."""
+    names = sorted(_all_entries())
+    return [n for n in names if model is None or n.split("/", 1)[0] == model]
+
+
+def get_pretrained(name: str) -> PretrainedEntry:
+    """The entry called ``name`` (``model/tag``; the bare tag works when it is unambiguous)."""
+    entries = _all_entries()
+    name = str(name)
+    for prefix in ZOO_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if name in entries:
+        return entries[name]
+    if "/" not in name:
+        by_tag = [n for n in entries if n.split("/", 1)[1] == name]
+        if len(by_tag) == 1:
+            return entries[by_tag[0]]
+    known = sorted(entries)
+    hint = did_you_mean(name, known) or did_you_mean(name, [n.split("/", 1)[1] for n in known])
+    raise UnknownPretrainedError(
+        f"unknown pretrained model {name!r}.{hint} Known: {', '.join(known) or '(none)'}. User entries "
+        f"are read from {', '.join(map(str, zoo_files()))} (set GF_ZOO to use other files).")
+
+
+def zoo_name_of(spec: Any) -> Optional[str]:
+    """The entry name ``spec`` refers to (``zoo:<name>``, ``model:<name>`` or a bare entry
+    name that is not an existing path), or None when it is a path or URL."""
+    text = str(spec)
+    for prefix in ZOO_PREFIXES:
+        if text.startswith(prefix):
+            return get_pretrained(text[len(prefix):]).name
+    if _is_url(text) or Path(text).expanduser().exists():
+        return None
+    try:
+        return get_pretrained(text).name
+    except UnknownPretrainedError:
+        return None
+
+
+def _is_url(text: str) -> bool:
+    return urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES and "://" in text
+
+
+
+def check_name(name: Any, *, what: str = "zoo entry name") -> str:
+    """``name`` if it is a valid zoo entry name (``<model>/<tag>``), else a :class:`ZooError`
+    naming it: every part must be a plain folder name, so the entry's cache folder
+    (``cache_dir()/models/<model>/<tag>``) stays inside the cache."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ZooError(f"{what} {name!r} is not a valid zoo name: it must look like '<model>/<tag>' "
+                       f"({_NAME_RULE}), e.g. 'glance_focus/star_sup_run1'.")
+    return name

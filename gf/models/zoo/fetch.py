@@ -1,0 +1,152 @@
+"""Zoo downloads: an entry's file fetched once into the cache, verified, and built into a model.
+
+Trust on first use: the authors published their checkpoint without a hash. An entry
+without ``sha256`` is downloaded once, its digest recorded in the user zoo file
+(:func:`gf.common.zoo_file.record_first_use_hash`, logged as a warning with the file it
+went to) and every later download or cached copy is verified against it. Remove the
+record to accept a new file.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any, Optional
+
+from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
+from gf.common.errors import CheckpointNotFoundError
+from gf.common.utils import did_you_mean
+from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
+from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
+
+__all__ = ["cache_path_of", "check_inside", "download_pretrained", "load_pretrained", "record_hash",
+           "resolve_checkpoint"]
+
+logger = logging.getLogger("gf.models.zoo")
+
+
+def cache_path_of(entry: PretrainedEntry) -> Path:
+    """Where an entry's file lives: keyed by name and URL, not by hash, so the copy found
+    before the hash was known is the one verified after it was recorded.
+
+    The path is always ``cache_dir()/models/<model>/<tag>/<url key>/<file name>``: the
+    name's parts are plain folder names (see :class:`PretrainedEntry`) and a file name
+    taken from the URL is its last component, ``/`` and ``\\`` both counting as separators."""
+    url_key = hashlib.sha256(entry.url.encode()).hexdigest()[:12]
+    filename = entry.filename
+    if filename is None:
+        if gdrive_file_id(entry.url):
+            filename = entry.tag
+        else:
+            raw = urllib.parse.unquote(urllib.parse.urlsplit(entry.url).path)
+            filename = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip() or entry.tag
+            if filename in (".", "..") or len(filename.encode("utf-8")) > 200:
+                filename = entry.tag
+    root = cache_dir() / "models"
+    path = root / entry.model / entry.tag / url_key / filename
+    check_inside(root / entry.model / entry.tag, path, what=f"zoo entry {entry.name!r}")
+    return path
+
+
+
+def check_inside(root: Path, path: Path, *, what: str) -> None:
+    """Refuse a ``path`` that would leave ``root`` (``..``, absolute parts)."""
+    root_s, path_s = os.path.abspath(root), os.path.abspath(path)
+    if os.path.commonpath([root_s, path_s]) != root_s or path_s == root_s:
+        raise ZooError(f"{what}: its file would be written to {path_s}, outside its cache folder {root_s}; "
+                       f"refusing. Fix the entry's name, filename or url.")
+
+
+def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
+    """Record the sha256 of an entry that had none, in the user zoo file.
+
+    Called by :func:`download_pretrained` after the first download of such an entry
+    (trust on first use); from then on downloads and cached copies must match it. An
+    entry whose hash is already known, from the entry itself or an earlier record, is
+    never changed: a different value is an error (delete the record to accept a new file).
+    """
+    entry = get_pretrained(name)
+    record_first_use_hash(entry.name, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
+                          pinned_origin=entry.hash_origin or entry.origin, what="zoo entry", error=ZooError)
+
+
+def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: bool = True,
+                        timeout: Optional[float] = 30, retries: int = 3, backoff: float = 1.0) -> Path:
+    """The local file of a zoo entry, downloaded once into ``cache_dir()/models`` and verified.
+
+    ``GF_OFFLINE=1`` (or ``offline=True``) uses the cached copy only. ``timeout``,
+    ``retries``, ``backoff``: as for :func:`gf.common.download.download`, checked first.
+    An entry without a sha256 has it recorded (:func:`record_hash`) only once the file
+    has been read whole: a file in an archive format (torch's zip checkpoints) must pass
+    :func:`gf.common.archives.verify_archive`, and one that does not is deleted from the
+    cache, with nothing recorded.
+    """
+    check_transfer_options(timeout, retries, backoff)
+    entry = get_pretrained(name)
+    if entry.sha256 is None:
+        logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
+                    "recorded in %s", entry.name, user_zoo_file())
+    path = download(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress, offline=offline,
+                    dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
+    if entry.sha256 is None:
+        _verify_before_trusting(path, entry)
+        record_hash(entry.name, sha256sum(path), url=entry.url)
+    return path
+
+
+def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
+    """A damaged first download must not become the hash every later download is held to."""
+    from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
+
+    if not looks_like_archive(path):
+        return  # not a container gf can check without unpickling it
+    try:
+        verify_archive(path)
+    except ArchiveError as err:
+        path.unlink(missing_ok=True)
+        raise ArchiveError(f"zoo entry {entry.name!r}: the file downloaded from {entry.url} is damaged: {err} It "
+                           f"was deleted from the cache and no sha256 was recorded; run the command again to "
+                           f"download it afresh, or report the broken file to whoever publishes it.") from err
+
+
+def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
+    """A checkpoint spec as a local file.
+
+    ``spec`` is a local path, a URL (``http(s)://``, ``file://``, ``hf://``, Google Drive;
+    downloaded once into the cache, unverified unless it is a zoo entry), ``zoo:<name>`` /
+    ``model:<name>``, or a bare zoo name. An existing local path wins over a zoo name.
+    """
+    text = str(spec)
+    name = zoo_name_of(text)
+    if name is not None:
+        return download_pretrained(name, offline=offline, progress=progress)
+    if _is_url(text):
+        return download(text, progress=progress, offline=offline)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise CheckpointNotFoundError(f"checkpoint {text!r} is a folder, not a checkpoint file.")
+    hint = did_you_mean(text, list_pretrained())
+    raise CheckpointNotFoundError(
+        f"checkpoint {text!r} not found: it is not a file, not a URL (http(s)://, file://, hf://) "
+        f"and not a zoo entry (zoo:<name>; see `gf list` / gf.models.zoo.list_pretrained()).{hint}")
+
+
+# --------------------------------------------------------------------------- building models
+
+
+def load_pretrained(name: str, device: Any = "cpu", **overrides):
+    """Download (once) and build a zoo entry's model with its weights, in eval mode.
+
+    ``overrides`` change model kwargs that do not change the weights' shapes, e.g. a
+    local ``text_encoder`` folder or ``glance_per_option``.
+    """
+    from gf.models.loading import model_from_checkpoint
+
+    entry = get_pretrained(name)
+    return model_from_checkpoint(download_pretrained(entry.name), model=entry.model, model_type=entry.model_type,
+                                 config=entry.config, format=entry.format, device=device, **overrides)

@@ -1,0 +1,95 @@
+"""Publishing: a gf checkpoint becomes an entry of the user zoo file."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+from gf.common.download import sha256sum
+from gf.common.utils import PathLike
+from gf.common.zoo_file import ZooError, update_zoo_file, user_zoo_file
+from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry, _registered, check_name
+
+__all__ = ["publish_checkpoint"]
+
+logger = logging.getLogger("gf.models.zoo")
+
+
+def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] = None,
+                       zoo_file: Optional[PathLike] = None, reported: Optional[Mapping[str, Any]] = None,
+                       notes: str = "") -> PretrainedEntry:
+    """Make a zoo entry for a gf checkpoint and write it to the user zoo file (or ``zoo_file``).
+
+    The entry records the checkpoint's model, model type and exact model kwargs
+    (``extra.model_config``), its file sha256, benchmark and text format; ``url`` defaults
+    to the file's ``file://`` URI (publish a copy on a server by passing its URL; the bytes
+    must be identical). ``reported`` defaults to the best validation figure stored in the
+    checkpoint. ``name`` may omit the ``<model>/`` prefix. Re-publishing a name replaces it.
+    """
+    from gf.models.checkpoint import check_weights_hash, read_checkpoint
+
+    if not isinstance(name, str) or not name or name.count("/") > 1 or not all(
+            _PART_RE.fullmatch(part) for part in name.split("/")):
+        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' ({_NAME_RULE}), "
+                       f"e.g. 'star_sup_run1'.")
+    path = Path(checkpoint_path).expanduser().resolve()
+    loaded = read_checkpoint(path).require_gf("only gf checkpoints (which record their model config) are published")
+    ckpt = loaded.content
+    model_config = loaded.model_config
+    if not model_config:
+        raise ZooError(f"{path}: no extra.model_config in this checkpoint (it was not written by gf's runner); "
+                       f"a zoo entry needs the exact model kwargs it was trained with.")
+    check_weights_hash(loaded)
+    model = loaded.model_name or "glance_focus"
+    if not isinstance(model, str) or not _PART_RE.fullmatch(model):
+        raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
+                       f"({_NAME_RULE}).")
+    full_name = check_name(name if "/" in name else f"{model}/{name}",
+                           what=f"cannot publish {path}: the name")
+    config = dict(model_config)
+    model_type = config.pop("model_type", None)
+    dataset = loaded.extra.get("dataset")
+    text_format = loaded.text_format
+    if reported is not None:
+        figures = dict(reported)
+        figures.setdefault("source", f"given when publishing {path.name}")
+    else:
+        figures = _figures_in_checkpoint(path, ckpt)
+    entry = PretrainedEntry(
+        name=full_name, model=model, url=url or path.as_uri(), format="gf", model_type=model_type,
+        sha256=sha256sum(path), config=config, benchmark=loaded.extra.get("benchmark"), reported=figures,
+        filename=path.name, text_format=text_format,
+        notes=notes or (f"published from {path} (gf {ckpt.get('gf_version')}, dataset {dataset}, "
+                        f"epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')}, "
+                        f"weights_sha256 {ckpt.get('weights_sha256')})"),
+    )
+    if full_name in _registered():
+        raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
+    target = Path(zoo_file).expanduser() if zoo_file is not None else user_zoo_file()
+    entry.origin = f"zoo file {target}"
+    replaced = []
+
+    def change(raw: Dict[str, Any]) -> None:
+        if full_name in raw["entries"]:
+            replaced.append(raw["entries"][full_name].get("sha256"))
+        raw["entries"][full_name] = entry.to_dict()
+        raw["recorded_hashes"].pop(full_name, None)  # the entry pins its own hash now
+
+    update_zoo_file(target, change)
+    if replaced:
+        logger.warning("zoo: replaced entry %s in %s (sha256 %s -> %s)", full_name, target, replaced[0], entry.sha256)
+    logger.info("zoo: published %s -> %s in %s", full_name, entry.url, target)
+    return entry
+
+
+def _figures_in_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Dict[str, Any]:
+    best = ckpt.get("best_metric")
+    if best is None:
+        return {}
+    run = (ckpt.get("config") or {}).get("run") or {}
+    metric = run.get("best_metric", "best_metric")
+    splits = run.get("valid_splits") or []
+    split = splits[0] if splits else None
+    return {metric: best, "split": split,
+            "source": f"best validation {metric}{f' on {split}' if split else ''} stored in {path.name} "
+                      f"(epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')})"}
