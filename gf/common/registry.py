@@ -151,6 +151,7 @@ class _GlobalRegistry:
         "converter": ("gf.benchmarks.*",),
         "feature_store": ("gf.datasets.feature_stores",),
         "pretrained": ("gf.models.zoo",),
+        "data": ("gf.datasets.data_entries",),  # data bundles (``gf download data:<name>``)
         "probe": ("gf.probes.frames",),
     }
 
