@@ -16,7 +16,8 @@ import torch
 
 from gf.common.errors import CheckpointError, DataFileError
 from gf.common.io import load_npy_safe, refused_pickled_object, torch_load_safe
-from gf.datasets.feature_stores import HDF5Store, NpyFolderStore, PthDictStore, WebDatasetStore
+from gf.datasets.feature_stores import HDF5Store, NpyFolderStore, PthDictStore
+from gf.datasets.webdataset_store import WebDatasetStore
 
 
 class Custom:

@@ -30,7 +30,8 @@ from gf.common.io import (LOCK_NAME, atomic_write_text, load_json, load_jsonl, o
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters import prepare
 from gf.datasets.converters.charades import read_charades_csvs
-from gf.datasets.feature_stores import NpyFolderStore, PthDictStore, write_webdataset_shards
+from gf.datasets.feature_stores import NpyFolderStore, PthDictStore
+from gf.datasets.webdataset_store import write_webdataset_shards
 
 from test_nextqa import write_nextqa_raw
 from test_star_builder import MAX_FEATS, write_star_bundle

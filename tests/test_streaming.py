@@ -21,7 +21,8 @@ from gf.common.config import build_config
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.io import torch_load_safe
 from gf.common.registry import registry
-from gf.datasets.feature_stores import PthDictStore, write_webdataset_shards
+from gf.datasets.feature_stores import PthDictStore
+from gf.datasets.webdataset_store import write_webdataset_shards
 from gf.datasets.streaming import StreamingVideoQADataset, worker_share
 from gf.datasets.videoqa import VideoQADataset, collate_videoqa
 from gf.runners.hooks import HookBase

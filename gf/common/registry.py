@@ -149,7 +149,7 @@ class _GlobalRegistry:
         "lr_scheduler": ("gf.common.optim",),
         "evaluator": ("gf.benchmarks.*",),
         "converter": ("gf.benchmarks.*",),
-        "feature_store": ("gf.datasets.feature_stores",),
+        "feature_store": ("gf.datasets.feature_stores", "gf.datasets.webdataset_store"),
         "pretrained": ("gf.models.zoo",),
         "data": ("gf.datasets.data_entries",),  # data bundles (``gf download data:<name>``)
         "probe": ("gf.probes.frames",),

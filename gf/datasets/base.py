@@ -391,7 +391,7 @@ class VideoQABuilder(BaseBuilder):
     def _check_streamable(self, store) -> None:
         """Streaming reads webdataset shards; any other store with ``stream.enabled`` is a
         config error (naming the key) rather than a silent fall-back to random access."""
-        from gf.datasets.feature_stores import WebDatasetStore
+        from gf.datasets.webdataset_store import WebDatasetStore
 
         if not isinstance(store, WebDatasetStore):
             p = self.config_prefix
@@ -399,7 +399,7 @@ class VideoQABuilder(BaseBuilder):
             raise ConfigError(
                 f"{p}.stream.enabled is true but the feature store {getattr(store, 'path', store)} is a {fmt} "
                 f"store; streaming reads webdataset shards. Point {p}.features at a folder of .tar shards "
-                f"(gf extract --format webdataset, or gf.datasets.feature_stores.write_webdataset_shards) or set "
+                f"(gf extract --format webdataset, or gf.datasets.webdataset_store.write_webdataset_shards) or set "
                 f"{p}.stream.enabled to false.")
 
     def _stream(self, ds: "VideoQADataset", store):
