@@ -259,7 +259,7 @@ def test_grounding_metrics_count_the_pointer_on_the_matched_slot(bench, offset, 
 def test_the_hook_logs_every_epoch_and_does_not_change_training(tmp_path, monkeypatch):
     """An observer: the run's weights are bit-identical with and without it."""
     from gf.cli import main as gf_main
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
 
     from test_runner import PLUGINS, write_config
 

@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gf.cli import main as gf_main
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 
 from conftest import REFERENCE
 from test_runner import PLUGINS, REPO, write_config

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from gf.cli import main as gf_main
 from gf.common.config import build_config
 from gf.common.errors import ConfigError, DatasetError
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 from gf.common.registry import registry
 from gf.datasets.feature_stores import PthDictStore
 from gf.datasets.webdataset_store import write_webdataset_shards

@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from gf.common.errors import DataFileError, RegistryError
-from gf.common.io import check_plain_name, load_npy_safe, torch_load_safe
+from gf.common.io import check_plain_name
+from gf.common.safe_load import load_npy_safe, torch_load_safe
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 
@@ -394,7 +395,7 @@ class HDF5Store(FeatureStore):
 # ---------------------------------------------------------------------------------------
 @registry.register_feature_store("npy")
 class NpyFolderStore(FeatureStore):
-    """One ``<dir>/<key>.npy`` per key, memory-mapped by :func:`~gf.common.io.load_npy_safe`
+    """One ``<dir>/<key>.npy`` per key, memory-mapped by :func:`~gf.common.safe_load.load_npy_safe`
     (numbers only: a file holding pickled objects is refused, a truncated one called so).
 
     The key list is the folder listing taken once per process, so lookups never build a

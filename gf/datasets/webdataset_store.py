@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import atomic_write, check_plain_name, load_npy_safe
+from gf.common.io import atomic_write, check_plain_name
+from gf.common.safe_load import load_npy_safe
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 from gf.datasets.feature_stores import FeatureStore, StoreState, as_key, to_frames

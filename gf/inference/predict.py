@@ -161,7 +161,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     """Extract ``video`` with ``checkpoint``'s recipe and answer ``question``."""
     import torch
 
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
     from gf.extraction.extract import check_device
     from gf.models import zoo
     from gf.processors.text import check_question

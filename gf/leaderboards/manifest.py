@@ -483,7 +483,7 @@ def stored_seed(path: str) -> Optional[int]:
     if not Path(path).expanduser().is_file():
         return None
     try:
-        from gf.common.io import torch_load_safe
+        from gf.common.safe_load import torch_load_safe
 
         checkpoint = torch_load_safe(Path(path).expanduser(), mmap=True)
         seed = checkpoint["config"]["run"]["seed"]

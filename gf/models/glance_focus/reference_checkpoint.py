@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 import torch
 
 from gf.common.errors import CheckpointError
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 from gf.common.utils import describe_ids
 from gf.models.state_dict import load_state_dict_checked
 
