@@ -26,7 +26,8 @@ from gf.datasets.builder_config import merge_builder_config, positive_int
 from gf.datasets.split_provenance import SplitProvenance
 
 if TYPE_CHECKING:  # imported where used: converters import this module and need none of it
-    from gf.datasets.videoqa import EventTable, VideoQADataset
+    from gf.datasets.events import EventTable
+    from gf.datasets.videoqa import VideoQADataset
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +402,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
     def event_table(self) -> Optional["EventTable"]:
         if not self._events_loaded:
             if self.config.get("events"):
-                from gf.datasets.videoqa import EventTable
+                from gf.datasets.events import EventTable
 
                 what = f"{self.display_name} events file"
                 path = self.require_path("events", self.config["events"], what)
