@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 
-from gf.benchmarks.synthetic.generate import (OBJECTS, VERBS, ActionVocabulary, SyntheticStarConfig,
-                                              generate_synthetic_star)
+from gf.benchmarks.synthetic.config import OBJECTS, VERBS, SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import generate_synthetic_star
+from gf.benchmarks.synthetic.questions import ActionVocabulary
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.grounding import NO_EVENT, grounding_from_raw
