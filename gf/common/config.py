@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
