@@ -1,5 +1,5 @@
 """Arguments and entry point of ``gf list``: the registered components, the zoo's pretrained entries
-and the data bundles. At the top of the package because it reads every layer (the registry,
+and the data bundles (every kind of ``registry.KINDS``). At the top of the package because it reads every layer (the registry,
 the model zoo, the data bundles); ``gf/common`` must not import the layers above it."""
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ def _kind_aliases():
     from gf.common.registry import registry
 
     aliases = {"datasets": "builder", "dataset": "builder", "schedulers": "lr_scheduler", "stores": "feature_store",
-               "zoo": "pretrained"}
+               "zoo": "pretrained", "bundles": "data"}
     for kind in registry.KINDS:
-        aliases[kind] = aliases[kind if kind == "pretrained" else f"{kind}s"] = kind
+        aliases[kind] = aliases[_label(kind)] = kind
     return aliases
+
+
+def _label(kind: str) -> str:
+    """The kind as ``gf list`` heads it: in the plural, but for the mass nouns."""
+    return kind if kind in ("pretrained", "data") else f"{kind}s"
 
 
 KIND_ALIASES = _kind_aliases()
@@ -26,7 +31,8 @@ KIND_ALIASES = _kind_aliases()
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", nargs="?", help="models | datasets | processors | tasks | runners | hooks | optimizers | "
-                                                "lr_schedulers | evaluators | converters | feature_stores | pretrained | probes")
+                                                "lr_schedulers | evaluators | converters | feature_stores | pretrained | data | "
+                                                "probes")
     parser.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
     parser.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (as under plugins:)")
 
@@ -45,9 +51,12 @@ def run(args) -> int:
     kinds = [KIND_ALIASES[args.kind]] if args.kind else list(registry.registries)
     for kind in kinds:
         names = registry.list(kind, args.pattern)
-        label = kind if kind == "pretrained" else f"{kind}s"
+        label = _label(kind)
         print(f"{label}:" if len(kinds) > 1 else f"{label} ({len(names)}):")
         for name in names:
+            if kind == "data":  # the bundle's key, target folder, url and sha256
+                print(f"  {registry.get('data', name).summary()}")
+                continue
             line = f"  {name}"
             if kind == "model":
                 types = registry.list_model_types(name)
@@ -63,11 +72,4 @@ def run(args) -> int:
                           f"sha256 {entry.sha256 or 'not yet known'})")
         if not names:
             print("  (none)")
-    if args.kind is None or KIND_ALIASES[args.kind] == "pretrained":
-        from gf.datasets import data_zoo
-
-        entries = [e for e in data_zoo.list_data() if not args.pattern or args.pattern in e.key]
-        print("data:")
-        for e in entries:
-            print(f"  {e.summary()}")
     return 0

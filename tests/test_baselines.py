@@ -71,7 +71,7 @@ def test_an_unknown_video_input_is_refused(tiny_text_encoder):
 @pytest.mark.parametrize("video_input", ["none", "mean"])
 def test_baselines_train_and_evaluate_on_the_demo_through_the_cli(video_input, tmp_path, monkeypatch):
     from gf.cli import main as gf_main
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
 
     from test_runner import PLUGINS, write_config
 

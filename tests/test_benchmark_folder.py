@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 from test_runner import PLUGINS, run_gf
 
 from conftest import TINY_TEXT_ENCODER

@@ -1,8 +1,8 @@
 """A damaged array is called damaged, a pickled one is refused as pickled, and neither passes
 on numpy's or torch's advice to load the file unsafely (``allow_pickle``, ``weights_only=False``).
 
-Every case goes through the readers gf uses: :func:`gf.common.io.load_npy_safe` and the npy,
-webdataset and pth feature stores, :func:`gf.common.io.torch_load_safe` for checkpoints.
+Every case goes through the readers gf uses: :func:`gf.common.safe_load.load_npy_safe` and the npy,
+webdataset and pth feature stores, :func:`gf.common.safe_load.torch_load_safe` for checkpoints.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from gf.common.errors import CheckpointError, DataFileError
-from gf.common.io import load_npy_safe, refused_pickled_object, torch_load_safe
-from gf.datasets.feature_stores import HDF5Store, NpyFolderStore, PthDictStore, WebDatasetStore
+from gf.common.safe_load import load_npy_safe, refused_pickled_object, torch_load_safe
+from gf.datasets.feature_stores import HDF5Store, NpyFolderStore, PthDictStore
+from gf.datasets.webdataset_store import WebDatasetStore
 
 
 class Custom:

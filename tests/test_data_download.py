@@ -28,7 +28,8 @@ from gf.common.download import ChecksumError, DestinationExistsError, DownloadEr
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.datasets import data_zoo
-from gf.datasets.data_zoo import BundleLayoutError, UnknownDataError, download_data, get_data, list_data
+from gf.datasets.data_entries import UnknownDataError, get_data, list_data
+from gf.datasets.data_zoo import BundleLayoutError, download_data
 from gf.models import zoo
 
 try:
@@ -672,7 +673,7 @@ def test_tar_of_a_folder_with_its_root_entry_and_zip_with_macos_junk(server, tmp
 
 
 def test_gf_download_data_star_through_the_command(server, tmp_path, capsys):
-    """`gf download data:star --url MIRROR --data-root R`, and `gf list pretrained` shows the entry."""
+    """`gf download data:star --url MIRROR --data-root R`, and `gf list data` shows the entry."""
     from gf.cli import main as gf_main
 
     archive = make_tar(tmp_path / "a.tgz", star_files())
@@ -683,7 +684,7 @@ def test_gf_download_data_star_through_the_command(server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert str(root / "STAR") in out and sha(archive) in out
     assert build_split(root, "val")[0]["video"].shape == (4, D)
-    assert gf_main(["list", "pretrained"]) == 0
+    assert gf_main(["list", "data"]) == 0
     assert f"data:star  -> <data_root>/STAR" in capsys.readouterr().out
     assert gf_main(["download", "data:star", "--dest", str(tmp_path / "x")]) == 2
     assert gf_main(["download", "https://example.org/f.bin", "--data-root", str(root)]) == 2

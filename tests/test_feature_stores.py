@@ -20,18 +20,9 @@ import gf.datasets.feature_stores as fs
 from gf.common.errors import RegistryError
 from gf.common.io import DataFileError
 from gf.common.registry import registry
-from gf.datasets.feature_stores import (
-    FeatureKeyError,
-    HDF5Store,
-    NpyFolderStore,
-    PthDictStore,
-    WebDatasetStore,
-    decode_wds_key,
-    encode_wds_key,
-    iter_webdataset_features,
-    open_feature_store,
-    write_webdataset_shards,
-)
+from gf.datasets.feature_stores import FeatureKeyError, HDF5Store, NpyFolderStore, PthDictStore, open_feature_store
+from gf.datasets.webdataset_store import (WebDatasetStore, decode_wds_key, encode_wds_key, iter_webdataset_features,
+                                          write_webdataset_shards)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DIM = 6
@@ -473,7 +464,7 @@ def test_a_plugin_adds_a_feature_store_format(tmp_path, monkeypatch):
         extensions = (".jsonfeat",)
 
         def _open(self):
-            return fs._State(json.loads(Path(self.path).read_text()))
+            return fs.StoreState(json.loads(Path(self.path).read_text()))
 
         def _read(self, state, location):
             return np.asarray(location, dtype=np.float32)

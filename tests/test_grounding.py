@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 
-from gf.benchmarks.synthetic.generate import (OBJECTS, VERBS, ActionVocabulary, SyntheticStarConfig,
-                                              generate_synthetic_star)
+from gf.benchmarks.synthetic.config import OBJECTS, VERBS, SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import generate_synthetic_star
+from gf.benchmarks.synthetic.questions import ActionVocabulary
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.grounding import NO_EVENT, grounding_from_raw
@@ -259,7 +260,7 @@ def test_grounding_metrics_count_the_pointer_on_the_matched_slot(bench, offset, 
 def test_the_hook_logs_every_epoch_and_does_not_change_training(tmp_path, monkeypatch):
     """An observer: the run's weights are bit-identical with and without it."""
     from gf.cli import main as gf_main
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
 
     from test_runner import PLUGINS, write_config
 

@@ -25,12 +25,13 @@ from gf.benchmarks.nextqa.converter import read_split_csv
 from gf.benchmarks.star.builder import StarBuilder
 from gf.common.errors import (CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, DatasetError,
                               GfError, OutputLockedError)
-from gf.common.io import (LOCK_NAME, atomic_write_text, load_json, load_jsonl, output_lock, remove_stale_temp_files,
-                          torch_load_safe)
+from gf.common.io import LOCK_NAME, atomic_write_text, load_json, load_jsonl, output_lock, remove_stale_temp_files
+from gf.common.safe_load import torch_load_safe
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters import prepare
 from gf.datasets.converters.charades import read_charades_csvs
-from gf.datasets.feature_stores import NpyFolderStore, PthDictStore, write_webdataset_shards
+from gf.datasets.feature_stores import NpyFolderStore, PthDictStore
+from gf.datasets.webdataset_store import write_webdataset_shards
 
 from test_nextqa import write_nextqa_raw
 from test_star_builder import MAX_FEATS, write_star_bundle

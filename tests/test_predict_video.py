@@ -128,7 +128,7 @@ def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(traine
                     *OPTIONS, "--weights", str(weights)]) == 2
     assert "randomly initialised backbone (seed 0); --weights does not apply" in capsys.readouterr().err
 
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
     from gf.models.checkpoint import save_checkpoint
 
     data = torch_load_safe(ckpt)

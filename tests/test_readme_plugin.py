@@ -5,7 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from gf.benchmarks.synthetic.generate import SyntheticStarConfig, generate_synthetic_star
+from gf.benchmarks.synthetic.config import SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import generate_synthetic_star
 from gf.cli import main as gf_main
 
 from conftest import TINY_TEXT_ENCODER

@@ -73,8 +73,9 @@ def test_model_types_and_unknown_model_type_error():
 
 def test_every_kind_lists_and_unknown_kind_is_clear():
     assert "cosine" in registry.list_lr_schedulers()
-    with pytest.raises(RegistryError, match="Kinds: builder, converter, evaluator, feature_store, hook, lr_scheduler, "
-                                            "model, optimizer, pretrained, probe, processor, runner, task"):
+    with pytest.raises(RegistryError, match="Kinds: builder, converter, data, evaluator, feature_store, hook, "
+                                            "lr_scheduler, model, optimizer, pretrained, probe, processor, runner, "
+                                            "task"):
         registry.kind("widgets")
 
 
@@ -91,3 +92,23 @@ def test_cli_list(capsys):
 def test_python_dash_m_gf_works():
     out = subprocess.run([sys.executable, "-m", "gf", "list", "models"], capture_output=True, text=True)
     assert out.returncode == 0 and "glance_focus" in out.stdout
+
+
+def test_data_bundles_are_a_registry_kind(capsys):
+    """Data bundles register like `pretrained`: the registry, `gf list data` and get_data see one table."""
+    from gf.common.errors import ConfigError
+    from gf.datasets.data_entries import DataEntry, get_data, register_data
+
+    assert "star" in registry.list("data")
+    assert registry.get("data", "star") == get_data("data:star")
+    entry = DataEntry(name="toy-registry-bundle", url="https://example.org/toy.zip", target="TOY",
+                      required=("a.txt",))
+    assert register_data(entry) is entry
+    assert register_data(DataEntry(**{**entry.__dict__})) is entry  # an equal entry again: a no-op
+    with pytest.raises(ConfigError, match="already registered"):
+        register_data(DataEntry(name="toy-registry-bundle", url="https://example.org/other.zip", target="TOY",
+                                required=("a.txt",)))
+    assert gf_main(["list", "bundles", "toy-registry"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "data (1):", "  data:toy-registry-bundle  -> <data_root>/TOY  url https://example.org/toy.zip  "
+                     "sha256 not yet known"]

@@ -13,7 +13,7 @@ import torch
 
 from gf.cli import main as gf_main
 from gf.common.config import build_config
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 
 from test_runner import PLUGINS, REPO, run_gf, write_config
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gf.cli import main as gf_main
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 
 from conftest import TINY_TEXT_ENCODER
 

@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gf.cli import main as gf_main
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 
 from conftest import REFERENCE
 from test_runner import PLUGINS, REPO, write_config
@@ -239,6 +239,7 @@ def test_a_plugin_benchmark_trains_and_evaluates_through_the_cli(tmp_path):
     ("converters", ["agqa", "egotaskqa", "nextqa", "star"]),
     ("feature_stores", ["hdf5", "npy", "pth", "webdataset"]),
     ("pretrained", ["glance_focus/star_reference_authors"]),
+    ("data", ["data:star"]),
     ("hooks", ["checkpointer", "evaluation", "lr_scheduler", "metric_logger", "nonfinite_loss", "progress"]),
     ("optimizers", ["adam", "adamw", "sgd"]),
 ])
@@ -252,7 +253,7 @@ def test_gf_list_without_a_kind_shows_them_all(capsys, isolated_cache):
     assert gf_main(["list"]) == 0
     out = capsys.readouterr().out
     for header in ("models:", "builders:", "processors:", "tasks:", "runners:", "hooks:", "optimizers:",
-                   "lr_schedulers:", "evaluators:", "converters:", "feature_stores:", "pretrained:"):
+                   "lr_schedulers:", "evaluators:", "converters:", "feature_stores:", "pretrained:", "data:"):
         assert header in out
 
 

@@ -19,9 +19,10 @@ from torch.utils.data import DataLoader
 from gf.cli import main as gf_main
 from gf.common.config import build_config
 from gf.common.errors import ConfigError, DatasetError
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 from gf.common.registry import registry
-from gf.datasets.feature_stores import PthDictStore, write_webdataset_shards
+from gf.datasets.feature_stores import PthDictStore
+from gf.datasets.webdataset_store import write_webdataset_shards
 from gf.datasets.streaming import StreamingVideoQADataset, worker_share
 from gf.datasets.videoqa import VideoQADataset, collate_videoqa
 from gf.runners.hooks import HookBase

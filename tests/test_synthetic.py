@@ -18,15 +18,8 @@ import torch
 
 from gf.common.io import load_json, load_jsonl
 from gf.benchmarks.synthetic import generate as synthetic
-from gf.benchmarks.synthetic.generate import (
-    QUESTION_TYPES,
-    SPLITS,
-    VERBS,
-    SyntheticBenchmarkError,
-    SyntheticStarConfig,
-    ensure_synthetic_star,
-    generate_synthetic_star,
-)
+from gf.benchmarks.synthetic.config import QUESTION_TYPES, SPLITS, VERBS, SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import SyntheticBenchmarkError, ensure_synthetic_star, generate_synthetic_star
 
 TINY = SyntheticStarConfig(seed=3, train_per_type=8, val_per_type=4, test_per_type=4, feature_dim=32)
 AUDIT = SyntheticStarConfig(seed=11, train_per_type=300, val_per_type=4, test_per_type=200, feature_dim=4)
@@ -421,7 +414,7 @@ def test_a_process_finishing_second_does_not_replace_the_folder_in_use(tmp_path,
     the winner's files are being read (seen as a vanished action_mapping.txt under torchrun)."""
     import gf.benchmarks.synthetic.generate as synthetic
 
-    cfg = synthetic.SyntheticStarConfig(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8)
+    cfg = SyntheticStarConfig(train_per_type=2, val_per_type=1, test_per_type=1, feature_dim=8)
     out = tmp_path / "SYN"
     real_write = synthetic._write_tree
 

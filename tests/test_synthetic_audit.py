@@ -38,7 +38,8 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence
 import pytest
 
 from gf.common.io import load_json, load_jsonl
-from gf.benchmarks.synthetic.generate import QUESTION_TYPES, VERBS, SyntheticStarConfig, generate_synthetic_star
+from gf.benchmarks.synthetic.config import QUESTION_TYPES, VERBS, SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import generate_synthetic_star
 
 V2 = SyntheticStarConfig(seed=11, train_per_type=400, val_per_type=1, test_per_type=600, feature_dim=4,
                          version=2)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import gf.benchmarks.synthetic.pixels as sp
-from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
+from gf.benchmarks.synthetic.config import SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import ensure_synthetic_star
 from gf.cli import main as gf_main
 from gf.common.errors import ConfigError, DataFileError
 

@@ -10,7 +10,8 @@ import gf.processors  # noqa: F401  (registers the built-in processors)
 from gf.common.io import DataFileError
 from gf.common.registry import registry
 from gf.datasets.feature_stores import open_feature_store
-from gf.datasets.videoqa import IGNORE_INDEX, EventTable, VideoQADataset, collate_videoqa
+from gf.datasets.events import EventTable
+from gf.datasets.videoqa import IGNORE_INDEX, VideoQADataset, collate_videoqa
 from gf.processors.text import VideoQATextProcessor
 from gf.processors.video import VideoFeatureProcessor
 

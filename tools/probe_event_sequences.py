@@ -23,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gf.api import load_dataset, load_model
-from gf.common.io import torch_load_safe
+from gf.common.safe_load import torch_load_safe
 from gf.models.glance_focus.model import duplicate_events
 
 

@@ -95,7 +95,8 @@ def main(argv=None) -> int:
             # generate the benchmark now (as the builder would on first use) to list its ids
             from omegaconf import OmegaConf
 
-            from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
+            from gf.benchmarks.synthetic.config import SyntheticStarConfig
+            from gf.benchmarks.synthetic.generate import ensure_synthetic_star
 
             generator = OmegaConf.to_container(OmegaConf.create(project).datasets.synthetic_star.generator)
             if args.train_per_type is not None:

@@ -133,9 +133,10 @@ class _GlobalRegistry:
     """The registries of gf, one per kind, with LAVIS-style decorator helpers.
 
     Every kind works the same way: ``@registry.register_<kind>(name)`` (or
-    ``registry.register(kind, name)``), ``registry.get(kind, name)`` whose failure lists
-    the known and close names, and ``registry.list(kind, pattern)``. ``gf list`` shows
-    every kind.
+    ``registry.register(kind, name)``), ``registry.get(kind, name)`` (or
+    ``get_<kind>_class``) whose failure lists the known and close names, and
+    ``registry.list(kind, pattern)`` (or ``list_<kind>s``); see :func:`_add_kind_helpers`.
+    ``gf list`` shows every kind.
     """
 
     KINDS = {
@@ -149,8 +150,9 @@ class _GlobalRegistry:
         "lr_scheduler": ("gf.common.optim",),
         "evaluator": ("gf.benchmarks.*",),
         "converter": ("gf.benchmarks.*",),
-        "feature_store": ("gf.datasets.feature_stores",),
+        "feature_store": ("gf.datasets.feature_stores", "gf.datasets.webdataset_store"),
         "pretrained": ("gf.models.zoo",),
+        "data": ("gf.datasets.data_entries",),  # data bundles (``gf download data:<name>``)
         "probe": ("gf.probes.frames",),
     }
 
@@ -180,40 +182,6 @@ class _GlobalRegistry:
     def list(self, kind: str, pattern: Optional[str] = None) -> List[str]:
         return self.kind(kind).names(pattern)
 
-    # decorators -------------------------------------------------------------------
-    def register_model(self, name: str):
-        return self.register("model", name)
-
-    def register_builder(self, name: str):
-        return self.register("builder", name)
-
-    def register_processor(self, name: str):
-        return self.register("processor", name)
-
-    def register_task(self, name: str):
-        return self.register("task", name)
-
-    def register_runner(self, name: str):
-        return self.register("runner", name)
-
-    def register_hook(self, name: str):
-        return self.register("hook", name)
-
-    def register_optimizer(self, name: str):
-        return self.register("optimizer", name)
-
-    def register_lr_scheduler(self, name: str):
-        return self.register("lr_scheduler", name)
-
-    def register_evaluator(self, name: str):
-        return self.register("evaluator", name)
-
-    def register_converter(self, name: str):
-        return self.register("converter", name)
-
-    def register_feature_store(self, name: str):
-        return self.register("feature_store", name)
-
     def register_model_type(self, model_name: str, model_type: str):
         """Register a named variant (timm style: one function per variant).
 
@@ -234,43 +202,6 @@ class _GlobalRegistry:
 
         return deco
 
-    # lookups ------------------------------------------------------------------------
-    def get_model_class(self, name: str):
-        return self.get("model", name)
-
-    def get_builder_class(self, name: str):
-        return self.get("builder", name)
-
-    def get_processor_class(self, name: str):
-        return self.get("processor", name)
-
-    def get_task_class(self, name: str):
-        return self.get("task", name)
-
-    def get_runner_class(self, name: str):
-        return self.get("runner", name)
-
-    def get_lr_scheduler_class(self, name: str):
-        return self.get("lr_scheduler", name)
-
-    def list_models(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("model", pattern)
-
-    def list_builders(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("builder", pattern)
-
-    def list_processors(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("processor", pattern)
-
-    def list_tasks(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("task", pattern)
-
-    def list_runners(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("runner", pattern)
-
-    def list_lr_schedulers(self, pattern: Optional[str] = None) -> List[str]:
-        return self.list("lr_scheduler", pattern)
-
     def list_model_types(self, model_name: str) -> List[str]:
         self.get_model_class(model_name)  # loads builtins; unknown model -> clear error
         return sorted(self._model_types.get(model_name, {}))
@@ -289,4 +220,16 @@ class _GlobalRegistry:
         return dict(types[model_type]())
 
 
-registry = _GlobalRegistry()
+def _add_kind_helpers(cls: type) -> type:
+    """Give every kind the same three helpers, LAVIS style: ``register_<kind>(name)`` (a
+    decorator), ``get_<kind>_class(name)`` and ``list_<kind>s(pattern)`` (``list_pretrained``,
+    ``list_data``). Written once here so a kind added to ``KINDS`` gets them with no edit."""
+    for kind in cls.KINDS:
+        plural = kind if kind in ("pretrained", "data") else f"{kind}s"
+        setattr(cls, f"register_{kind}", lambda self, name, _kind=kind: self.register(_kind, name))
+        setattr(cls, f"get_{kind}_class", lambda self, name, _kind=kind: self.get(_kind, name))
+        setattr(cls, f"list_{plural}", lambda self, pattern=None, _kind=kind: self.list(_kind, pattern))
+    return cls
+
+
+registry = _add_kind_helpers(_GlobalRegistry)()

@@ -13,8 +13,6 @@ The B codes below name defects of the authors' loaders, listed in docs/data_form
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -24,51 +22,18 @@ from gf.common.errors import ConfigError, DataFileError, DatasetError, RegistryE
 from gf.common.io import load_json, read_text_utf8
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys
+from gf.datasets.builder_config import merge_builder_config, positive_int
+from gf.datasets.split_provenance import SplitProvenance
 
 if TYPE_CHECKING:  # imported where used: converters import this module and need none of it
-    from gf.datasets.videoqa import EventTable, VideoQADataset
+    from gf.datasets.events import EventTable
+    from gf.datasets.videoqa import VideoQADataset
 
 logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "merge_builder_config", "read_class_lines", "to_plain"]
-
-
-def positive_int(value: Any) -> bool:
-    """A config value that must be a count: an int >= 1 (``True`` is not a count)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def to_plain(obj: Any) -> Any:
-    """Mappings -> dict and sequences -> list, recursively (OmegaConf containers included)."""
-    if isinstance(obj, Mapping):
-        return {k: to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
-        return [to_plain(v) for v in obj]
-    return obj
-
-
-def merge_builder_config(defaults: Mapping[str, Any], cfg: Optional[Mapping[str, Any]], owner: str) -> Dict[str, Any]:
-    """``cfg`` over ``defaults``; unknown top-level keys are a :class:`DatasetError`.
-
-    Dict-valued defaults (e.g. ``annotations: {train: ..., val: ...}``) are merged one
-    level deep, so overriding one split's file keeps the others; new keys inside them
-    are accepted (an extra split is legitimate, not a typo).
-    """
-    merged = copy.deepcopy(dict(defaults))
-    if cfg is None:
-        return merged
-    if not isinstance(cfg, Mapping):
-        raise DatasetError(f"{owner}: config must be a mapping, got {type(cfg).__name__}: {cfg!r}")
-    cfg = to_plain(cfg)
-    check_known_keys(cfg, defaults, owner=owner, error=ConfigError)
-    for key, value in cfg.items():
-        if isinstance(defaults[key], dict) and isinstance(value, dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
+__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "read_class_lines"]
 
 
 def check_answer_vocab(vocab: Any, path: os.PathLike | str) -> List[str]:
@@ -106,18 +71,6 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
     if not lines:
         raise DataFileError(f"{path}: class list is empty")
     return [line.strip() for line in lines]
-
-
-def _store_files(store: Any) -> List[str]:
-    """The files a feature store reads (its ``files()``; else its ``path``, a folder listed
-    recursively), for :meth:`VideoQABuilder.split_fingerprint`."""
-    files = getattr(store, "files", None)
-    if callable(files):
-        return [str(f) for f in files()]
-    path = str(getattr(store, "path", ""))
-    if os.path.isdir(path):
-        return sorted(str(Path(d) / n) for d, _, names in os.walk(path) for n in names)
-    return [path]
 
 
 def _registered_name(cls: type) -> Optional[str]:
@@ -259,10 +212,11 @@ STREAM_DEFAULTS: Dict[str, Any] = {
 }
 
 
-class VideoQABuilder(BaseBuilder):
+class VideoQABuilder(SplitProvenance, BaseBuilder):
     """What the benchmark builders share: config checks, the resources every split reads
     (one feature store, one event table, the class list, the answer vocabulary) and the
-    per-split loop that turns annotation records into :class:`VideoQADataset`\\ s.
+    per-split loop that turns annotation records into :class:`VideoQADataset`\\ s; what a
+    split is built from (files, fingerprint, feature recipe) comes from :class:`SplitProvenance`.
 
     Why one class: the benchmarks differ in how their annotation files read, not in what a
     split is made of; with one loop a fix (or a new stat) reaches every benchmark. A
@@ -391,7 +345,7 @@ class VideoQABuilder(BaseBuilder):
     def _check_streamable(self, store) -> None:
         """Streaming reads webdataset shards; any other store with ``stream.enabled`` is a
         config error (naming the key) rather than a silent fall-back to random access."""
-        from gf.datasets.feature_stores import WebDatasetStore
+        from gf.datasets.webdataset_store import WebDatasetStore
 
         if not isinstance(store, WebDatasetStore):
             p = self.config_prefix
@@ -399,7 +353,7 @@ class VideoQABuilder(BaseBuilder):
             raise ConfigError(
                 f"{p}.stream.enabled is true but the feature store {getattr(store, 'path', store)} is a {fmt} "
                 f"store; streaming reads webdataset shards. Point {p}.features at a folder of .tar shards "
-                f"(gf extract --format webdataset, or gf.datasets.feature_stores.write_webdataset_shards) or set "
+                f"(gf extract --format webdataset, or gf.datasets.webdataset_store.write_webdataset_shards) or set "
                 f"{p}.stream.enabled to false.")
 
     def _stream(self, ds: "VideoQADataset", store):
@@ -448,7 +402,7 @@ class VideoQABuilder(BaseBuilder):
     def event_table(self) -> Optional["EventTable"]:
         if not self._events_loaded:
             if self.config.get("events"):
-                from gf.datasets.videoqa import EventTable
+                from gf.datasets.events import EventTable
 
                 what = f"{self.display_name} events file"
                 path = self.require_path("events", self.config["events"], what)
@@ -593,117 +547,6 @@ class VideoQABuilder(BaseBuilder):
             # only the training split streams: evaluation must see every question exactly once
             datasets[split] = self._stream(ds, store) if train and streams else ds
         return datasets
-
-    # -- traceability ------------------------------------------------------------------------
-    def _fingerprint_files(self, split: str) -> List[Tuple[str, Path]]:
-        """``(label, path)`` of the files whose bytes :meth:`split_fingerprint` hashes: the
-        split's annotation file and, when configured, the skip file, the events file, the class
-        list (when the builder reads it) and the answer vocabulary. A builder that reads more
-        files (EgoTaskQA's reasoning types) adds them."""
-        c = self.config
-        files = [("annotations", self.require_path(f"annotations.{split}", c["annotations"][split],
-                                                   f"{self.display_name} annotation file for split {split!r}"))]
-        if c.get("skip_file"):
-            files.append(("skip_file", self.require_path("skip_file", c["skip_file"], "skip file")))
-        if c.get("events"):
-            files.append(("events", self.require_path("events", c["events"], f"{self.display_name} events file")))
-        if c.get("grounding"):
-            files.append(("grounding", self.require_path("grounding", c["grounding"],
-                                                         f"{self.display_name} grounding file")))
-        key = self.CLASS_KEY
-        if key and c.get(key) and (self.CLASSES_WITHOUT_EVENTS or c.get("events")):
-            files.append((key, self.require_path(key, c[key], self.CLASS_LIST_WHAT)))
-        if c.get("answer_vocab"):
-            files.append(("answer_vocab", self.require_path("answer_vocab", c["answer_vocab"],
-                                                            f"{self.display_name} answer vocabulary")))
-        return files
-
-    def split_data_files(self, split: str, *, features: bool = True) -> List[Tuple[str, str]]:
-        """``(label, path)`` of every file split ``split`` is built from: the files whose bytes
-        :meth:`split_fingerprint` hashes, then (``features=True``) the feature store's files
-        (label ``features``), whose identity it records. What a leaderboard checks, cheaply,
-        before it shows a figure computed on this split."""
-        (split,) = self._requested_splits([split])
-        files = [(label, str(path)) for label, path in self._fingerprint_files(split)]
-        return files + ([("features", path) for path in _store_files(self.feature_store())] if features else [])
-
-    def split_fingerprint(self, split: str, *, features: bool = True) -> str:
-        """A sha256 (hex) naming exactly what split ``split`` is built from, for reports and
-        checkpoints to record. ``features=False``: what scoring reads only (the annotation
-        files below, not the feature store), marked as such so the two never coincide.
-
-        It covers: the builder class and its full config (``json`` with sorted keys); the
-        **bytes** of the split's annotation file and, when configured, of the skip file, the
-        events file, the class list and the answer vocabulary (:meth:`_fingerprint_files`);
-        and the **identity** of the feature store's files -- each file's path, size and
-        ``mtime_ns`` -- not their bytes, which can be many GB (a feature file rewritten in
-        place with the same size and mtime is therefore not noticed; a copy with a new mtime
-        changes the fingerprint although its bytes are equal). Deterministic for the same
-        inputs; any changed input changes it. Reads the text files once (streamed) and stats
-        the feature files; the feature store is opened as when the splits are built (for a
-        ``.pth`` file that can mean loading it), not read key by key.
-        """
-        (split,) = self._requested_splits([split])
-        digest = hashlib.sha256()
-
-        def part(label: str, data: bytes) -> None:  # length-framed, so parts never run together
-            digest.update(f"{label}\0{len(data)}\0".encode("utf-8"))
-            digest.update(data)
-
-        part("gf-split-fingerprint", b"1")
-        if not features:
-            part("scope", b"annotations")
-        part("builder", f"{type(self).__module__}.{type(self).__qualname__}".encode("utf-8"))
-        part("split", split.encode("utf-8"))
-        part("config", json.dumps(to_plain(self.config), sort_keys=True, default=str).encode("utf-8"))
-        for label, path in self.split_data_files(split, features=features):  # text files first, then features
-            if label == "features":
-                try:
-                    st = os.stat(path)
-                except OSError as e:
-                    raise DataFileError(f"feature file {path} cannot be read: {e}") from None
-                part("features", f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8"))
-                continue
-            file_hash = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    file_hash.update(chunk)
-            part(f"file:{label}", f"{path}\0".encode("utf-8") + file_hash.digest())
-        return digest.hexdigest()
-
-    def feature_recipe(self) -> Optional[Dict[str, Any]]:
-        """The ``features.json`` that ``gf extract`` wrote beside this builder's features, else ``None``.
-
-        Why: features from another backbone or sampling load without complaint, so a
-        checkpoint records how its training features were made (the runner stores this in
-        its ``extra``). The recipe must describe the configured store: the folder itself
-        (webdataset or ``.npy`` output) or the file it names (``features.pth``,
-        ``features.h5``); a ``features.json`` beside some other file is not that file's
-        recipe, so it is left out (logged) rather than recorded wrongly. A ``features.json``
-        that is not a recipe is an error naming it.
-        """
-        from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe, store_path
-
-        store = self.feature_store()
-        files = [os.path.abspath(f) for f in _store_files(store)]
-        path = str(getattr(store, "path", ""))
-        folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(files[0]) if files else ""
-        if not folder or not os.path.isfile(os.path.join(folder, RECIPE_NAME)):
-            return None
-        recipe = read_recipe(folder)
-        try:
-            described, fmt = store_path(folder, recipe)
-        except DataFileError as e:  # an output format this gf does not know
-            logger.warning("%s: %s; the recipe is not recorded", self.config_prefix, e)
-            return None
-        described = os.path.abspath(described)
-        # the same format, and the folder itself (webdataset, npy) or the one file it names (pth, hdf5)
-        same = fmt == getattr(store, "format_name", None) and (described == folder or described in files)
-        if not same:
-            logger.warning("%s: %s describes %s features in %s, not the configured features %s; the recipe is "
-                           "not recorded", self.config_prefix, os.path.join(folder, RECIPE_NAME), fmt, described, path)
-            return None
-        return recipe
 
     def info(self, *, features: bool = True) -> Dict[str, Any]:
         """What the runner, the model and the evaluators need to know about this benchmark:

@@ -1,11 +1,6 @@
-"""Data bundles: named archives of annotations and features, downloaded and extracted
-into the data root in the layout gf's builders read (``gf download data:star``).
-
-Why entries rather than "download this URL and unpack it yourself": a bundle is only
-useful in the exact layout its builder reads (``$DATA_ROOT/STAR/txt_db/...``), it is
-large (the STAR bundle carries S3D features) and hosted where connections drop (Google
-Drive), and it is trustworthy only against a known sha256. An entry keeps the URL, the
-hash, the folder it becomes and the files that folder must hold under one name.
+"""Data bundles: download a bundle's archive and install its files into the data root, in the
+layout gf's builders read (``gf download data:star``). The named entries (URL, sha256,
+target folder, required files) are the registry kind ``"data"``: :mod:`gf.datasets.data_entries`.
 
 What :func:`download_data` guarantees:
 
@@ -34,14 +29,6 @@ What :func:`download_data` guarantees:
   and each is moved into place with one ``os.replace``, so a reader never sees a half
   file; the marker lists the files of an install in progress too, so an interrupted run
   is finished by the next one. A second call with the same bundle returns at once.
-
-Mirrors: ``download_data(name, url=...)`` (``gf download data:star --url URL``) or the
-environment variable ``GF_DATA_URL_<NAME>`` (``GF_DATA_URL_STAR``) fetch the same
-bundle from elsewhere; it is verified against the same hash.
-
-Entries live in a module-level table (:func:`register_data` for plugins), not in the
-component registry: adding a registry kind means editing ``gf/common/registry.py``, and
-the ``pretrained`` kind holds model checkpoints only.
 """
 from __future__ import annotations
 
@@ -53,7 +40,6 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -61,41 +47,24 @@ from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
 from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download, gdrive_file_id,
                                 sha256sum)
-from gf.common.errors import ConfigError, DataFileError, DownloadError, RegistryError
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
-from gf.common.utils import PathLike, describe_ids, did_you_mean, normalize_sha256, utc_now
+from gf.common.utils import PathLike, describe_ids, utc_now
+from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data, plain_rel,
+                                      record_data_hash)
 
-__all__ = [
-    "DATA_PREFIX",
-    "BundleLayoutError",
-    "DataEntry",
-    "UnknownDataError",
-    "data_url",
-    "default_data_root",
-    "download_data",
-    "get_data",
-    "list_data",
-    "record_data_hash",
-    "register_data",
-]
+__all__ = ["BundleLayoutError", "download_data"]
 
 logger = logging.getLogger(__name__)
 
-DATA_PREFIX = "data:"
 MARKER = ".gf_data.json"
 MARKER_FORMAT = "gf-data"
 MARKER_VERSION = 2  # 2: lists the files the bundle installed
 _STAGING_SUFFIX = ".gf-staging"  # staging folders of gf before per-file installs, beside the target
 _STAGING_PREFIX = ".gf-staging."  # staging folders inside the target
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_FOLDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # Resource forks that macOS's zip tool adds; never part of a bundle.
 _JUNK_TOP = "__MACOSX"
-
-
-class UnknownDataError(RegistryError):
-    """No data entry has this name; the message lists the known and close names."""
 
 
 class BundleLayoutError(DataFileError):
@@ -103,195 +72,7 @@ class BundleLayoutError(DataFileError):
     missing and what the archive holds."""
 
 
-# --------------------------------------------------------------------------- entries
-
-
-@dataclass(frozen=True)
-class DataEntry:
-    """One downloadable data bundle.
-
-    ``target`` is the folder inside the data root the bundle becomes (the builder's
-    ``dataset_dir``); ``required`` lists files (relative to it) that must exist after
-    extraction. ``strip_top``: None = strip the archive's single top folder when the
-    required files are under it rather than at the archive root (bundles zipped as
-    ``STAR/...`` or as ``txt_db/...`` both work); True = always strip it; False = never.
-    ``format`` (``"zip"`` / ``"tar"``) is checked against the content when given; None =
-    detect from the content. ``sha256 = None`` means "not yet known": recorded on the
-    first download (see :func:`record_data_hash`).
-    """
-
-    name: str
-    url: str
-    target: str
-    required: Tuple[str, ...]
-    sha256: Optional[str] = None
-    format: Optional[str] = None
-    strip_top: Optional[bool] = None
-    builder: Optional[str] = None
-    notes: str = ""
-    filename: Optional[str] = None
-    hash_origin: Optional[str] = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        where = f"data entry {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
-            raise ConfigError(f"{where}: name must be lower-case letters, digits, '_', '.', '-' "
-                              f"(e.g. 'star').")
-        if not isinstance(self.url, str) or not self.url:
-            raise ConfigError(f"{where}: url must be a non-empty string.")
-        if not isinstance(self.target, str) or not _FOLDER_RE.fullmatch(self.target):
-            raise ConfigError(f"{where}: target must be one plain folder name inside the data root "
-                              f"(e.g. 'STAR'), got {self.target!r}.")
-        required = tuple(self.required)
-        if not required or any(not isinstance(r, str) or _plain_rel(r) != r for r in required):
-            raise ConfigError(f"{where}: required must list relative file paths inside the target "
-                              f"(e.g. 'txt_db/train.jsonl'), got {self.required!r}.")
-        object.__setattr__(self, "required", required)
-        if self.sha256 is not None:
-            object.__setattr__(self, "sha256", normalize_sha256(self.sha256, where=where, error=ConfigError))
-        if self.format not in (None, "zip", "tar"):
-            raise ConfigError(f"{where}: format must be 'zip', 'tar' or None (detect), got {self.format!r}.")
-        if self.strip_top not in (None, True, False):
-            raise ConfigError(f"{where}: strip_top must be None (auto), True or False.")
-        if self.filename is not None and (not isinstance(self.filename, str)
-                                          or not _FOLDER_RE.fullmatch(self.filename)):
-            raise ConfigError(f"{where}: filename must be a plain file name, got {self.filename!r}.")
-
-    @property
-    def key(self) -> str:
-        """The name as users type it and as the hash is recorded: ``data:<name>``."""
-        return DATA_PREFIX + self.name
-
-    @property
-    def url_env(self) -> str:
-        """Environment variable that points the entry at a mirror."""
-        return "GF_DATA_URL_" + re.sub(r"[^A-Z0-9]", "_", self.name.upper())
-
-    def summary(self) -> str:
-        """One line for listings: name, target folder, url, sha256 (or "not yet known")."""
-        digest = self.sha256 or "not yet known"
-        origin = f" ({self.hash_origin})" if self.hash_origin else ""
-        return f"{self.key}  -> <data_root>/{self.target}  url {self.url}  sha256 {digest}{origin}"
-
-
-def _plain_rel(path: str) -> Optional[str]:
-    """``path`` as a plain relative POSIX path, or None when it is not one."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        return None
-    return path
-
-
-_ENTRIES: Dict[str, DataEntry] = {}
-
-
-def register_data(entry: DataEntry) -> DataEntry:
-    """Add a data entry for this process (gf's own, or a plugin's). Registering an equal
-    entry again is a no-op; another entry under a registered name is an error."""
-    if not isinstance(entry, DataEntry):
-        raise TypeError(f"register_data expects a DataEntry, got {type(entry).__name__}")
-    old = _ENTRIES.get(entry.name)
-    if old is not None and old != entry:
-        raise ConfigError(f"data entry {entry.key!r} is already registered with other fields; choose another name.")
-    _ENTRIES.setdefault(entry.name, entry)
-    return _ENTRIES[entry.name]
-
-
-# The files the `star` builder reads with its default config (StarBuilder.DEFAULT_CONFIG);
-# tests/test_data_download.py checks that the two stay in step.
-STAR_REQUIRED = (
-    "txt_db/train.jsonl",
-    "txt_db/val.jsonl",
-    "txt_db/test.jsonl",
-    "txt_db/events.json",
-    "txt_db/action_mapping.txt",
-    "vis_db/s3d.pth",
-)
-
-register_data(DataEntry(
-    name="star",
-    url="https://drive.google.com/file/d/11sI_iW_42yetN2U8WdwsdARmQPhdhQht/view?usp=sharing",
-    target="STAR",
-    required=STAR_REQUIRED,
-    sha256=None,
-    builder="star",
-    filename="star_bundle",
-    notes=("The Glance-Focus authors' STAR bundle (their README, 'Data Preparation', option 1): "
-           "txt_db/ annotations, events and action classes, vis_db/s3d.pth S3D features. sha256: not "
-           "yet known: recorded on first download (trust on first use), verified afterwards."),
-))
-
-
-# --------------------------------------------------------------------------- lookup and hashes
-
-
-def _strip_prefix(name: str) -> str:
-    text = str(name)
-    return text[len(DATA_PREFIX):] if text.startswith(DATA_PREFIX) else text
-
-
-def get_data(name: str) -> DataEntry:
-    """The entry ``name`` (``star`` or ``data:star``), with a recorded hash applied."""
-    key = _strip_prefix(name)
-    entry = _ENTRIES.get(key)
-    if entry is None:
-        known = sorted(_ENTRIES)
-        raise UnknownDataError(f"unknown data bundle {name!r}.{did_you_mean(key, known)} Known: "
-                               f"{', '.join(DATA_PREFIX + k for k in known) or '(none)'}.")
-    return _with_recorded_hash(entry)
-
-
-def list_data() -> List[DataEntry]:
-    """Every data entry, sorted by name, with recorded hashes applied (see :meth:`DataEntry.summary`)."""
-    return [get_data(name) for name in sorted(_ENTRIES)]
-
-
-def _with_recorded_hash(entry: DataEntry) -> DataEntry:
-    """The entry with the sha256 recorded on its first download, when it pins none.
-
-    A record is for the entry's URL at the time (``entry_url``): when gf's entry moves to
-    a new bundle the old record no longer applies. Which mirror it was downloaded from
-    does not matter: a mirror serves the same bytes or is refused.
-    """
-    if entry.sha256 is not None:
-        return replace(entry, hash_origin="pinned by the entry")
-    from gf.common.zoo_file import recorded_hash
-
-    found = recorded_hash(entry.key, entry.url, "data bundle")
-    if found is None:
-        return entry
-    return replace(entry, sha256=found[0], hash_origin=found[1])
-
-
-def record_data_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
-    """Record the sha256 of a bundle whose entry pins none (trust on first use).
-
-    Written by :func:`gf.common.zoo_file.record_first_use_hash`, the recorder the model zoo
-    uses too, to the user zoo file's ``recorded_hashes`` as ``data:<name>`` (model
-    entries are ``<model>/<tag>``, so the names never clash). A known hash is never
-    changed: a different value is an error; delete the record to accept a new bundle.
-    """
-    from gf.common.zoo_file import record_first_use_hash
-
-    entry = get_data(name)
-    record_first_use_hash(entry.key, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
-                          pinned_origin=entry.hash_origin or "", what="data bundle", error=DownloadError)
-
-
 # --------------------------------------------------------------------------- paths
-
-
-def default_data_root() -> Path:
-    """``$DATA_ROOT``, else ``gf_data``: the same default as the project configs."""
-    return Path(os.environ.get("DATA_ROOT") or "gf_data").expanduser()
-
-
-def data_url(entry: DataEntry, url: Optional[str] = None) -> str:
-    """Where to fetch ``entry``: ``url`` if given, else ``$GF_DATA_URL_<NAME>``, else the entry's URL."""
-    if url is not None and str(url).strip():
-        return str(url).strip()
-    mirror = os.environ.get(entry.url_env, "").strip()
-    return mirror or entry.url
 
 
 def _cache_path(entry: DataEntry, url: str) -> Path:
@@ -332,7 +113,7 @@ def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List
         table = marker.get(key)
         for rel, recs in (table.items() if isinstance(table, dict) else ()):
             for rec in (recs if isinstance(recs, list) else [recs]):
-                if isinstance(rec, dict) and isinstance(rel, str) and _plain_rel(rel) == rel:
+                if isinstance(rec, dict) and isinstance(rel, str) and plain_rel(rel) == rel:
                     owned.setdefault(rel, []).append(rec)
     return owned
 

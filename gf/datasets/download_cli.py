@@ -41,11 +41,12 @@ def run(args) -> int:
         if args.sha256 or args.dest:
             raise ConfigError("a data bundle pins its own hash and extracts into the data root; drop --sha256/--dest "
                               "(use --data-root, and --url for a mirror)")
-        from gf.datasets import data_zoo
+        from gf.datasets.data_entries import get_data
+        from gf.datasets.data_zoo import download_data
 
-        target = data_zoo.download_data(args.url, args.data_root, url=args.mirror, overwrite=args.overwrite,
-                                        progress=not args.quiet, **transfer)
-        print(f"{target}\nsha256 {data_zoo.get_data(args.url).sha256}")
+        target = download_data(args.url, args.data_root, url=args.mirror, overwrite=args.overwrite,
+                               progress=not args.quiet, **transfer)
+        print(f"{target}\nsha256 {get_data(args.url).sha256}")
         return 0
     if args.mirror or args.data_root:
         raise ConfigError("--url and --data-root go with data:<name> only")

@@ -27,25 +27,24 @@ format name, which is what a builder's ``feature_format`` and :func:`open_featur
 ``format=`` look up, and its ``extensions`` drive detection from a path. A plugin adds a
 format by subclassing :class:`FeatureStore` (``_open``/``_read``, ``format_name``,
 ``extensions``) and decorating it with ``@registry.register_feature_store("<format>")``.
+The webdataset shard store, with the shards' writer and streamer, is
+:mod:`gf.datasets.webdataset_store`.
 """
 from __future__ import annotations
 
 import abc
 import difflib
 import glob
-import io
 import os
-import tarfile
 import zipfile
-from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import unquote
 
 import numpy as np
 import torch
 
-from gf.common.errors import DataFileError, DatasetError, RegistryError
-from gf.common.io import atomic_write, check_plain_name, load_npy_safe, torch_load_safe
+from gf.common.errors import DataFileError, RegistryError
+from gf.common.io import check_plain_name
+from gf.common.safe_load import load_npy_safe, torch_load_safe
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 
@@ -55,14 +54,8 @@ __all__ = [
     "PthDictStore",
     "HDF5Store",
     "NpyFolderStore",
-    "WebDatasetStore",
     "open_feature_store",
     "feature_store_class",
-    "write_webdataset_shards",
-    "iter_webdataset_features",
-    "encode_wds_key",
-    "decode_wds_key",
-    "resolve_shards",
 ]
 
 
@@ -76,7 +69,7 @@ class FeatureKeyError(DataFileError, KeyError):
 # ---------------------------------------------------------------------------------------
 # helpers shared by all stores
 # ---------------------------------------------------------------------------------------
-def _as_key(key: Any) -> str:
+def as_key(key: Any) -> str:
     """Normalise a lookup key to ``str``; ints are accepted because ids are often ints."""
     if isinstance(key, str):
         return key
@@ -92,7 +85,7 @@ def _stored_key(key: Any, path: str) -> str:
     if isinstance(key, torch.Tensor) and key.numel() == 1 and not key.is_floating_point():
         key = int(key.item())
     try:
-        return _as_key(key)
+        return as_key(key)
     except (TypeError, UnicodeDecodeError) as e:
         raise DataFileError(f"{path}: unsupported feature key {key!r}: {e}") from e
 
@@ -100,7 +93,7 @@ def _stored_key(key: Any, path: str) -> str:
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
-def _to_frames(value: Any, path: str, key: str) -> torch.Tensor:
+def to_frames(value: Any, path: str, key: str) -> torch.Tensor:
     """A stored array of any rank >= 1 -> new float32 tensor ``[T, D]``.
 
     The result is always a copy: it must not alias mmapped storage or a cache the store
@@ -185,18 +178,18 @@ class FeatureStore(abc.ABC):
         return [self._path]
 
     def __getitem__(self, key: Any) -> torch.Tensor:
-        k = _as_key(key)
+        k = as_key(key)
         state = self._current()
         try:
             location = state.index[k]
         except KeyError:
             self._check_key(k)  # a key that would leave the store's folder gets its own message
             raise self._missing_key_error(k) from None
-        return _to_frames(self._read(state, location), self._path, k)
+        return to_frames(self._read(state, location), self._path, k)
 
     def __contains__(self, key: Any) -> bool:
         try:
-            k = _as_key(key)
+            k = as_key(key)
         except TypeError:
             return False
         return k in self._index()
@@ -218,7 +211,7 @@ class FeatureStore(abc.ABC):
         """
         index = self._index()
         out = []
-        for k in map(_as_key, keys):
+        for k in map(as_key, keys):
             if k not in index:
                 self._check_key(k)
                 out.append(k)
@@ -259,7 +252,7 @@ class FeatureStore(abc.ABC):
         return f"{type(self).__name__}({self._path!r})"
 
 
-class _State:
+class StoreState:
     """Per-process state of a store: an index plus whatever handles the format needs."""
 
     def __init__(self, index: Dict[str, Any], **handles: Any):
@@ -292,7 +285,7 @@ class PthDictStore(FeatureStore):
         super().__init__(path)
         _require_exists(self._path, "feature file (.pth)")
 
-    def _open(self) -> _State:
+    def _open(self) -> StoreState:
         mmap = zipfile.is_zipfile(self._path)
         obj = torch_load_safe(self._path, map_location="cpu", mmap=mmap, what="feature file")
         if not isinstance(obj, Mapping):
@@ -314,9 +307,9 @@ class PthDictStore(FeatureStore):
                     f"expected a tensor [T, D]"
                 )
             index[key] = value
-        return _State(index)
+        return StoreState(index)
 
-    def _read(self, state: _State, location: torch.Tensor) -> torch.Tensor:
+    def _read(self, state: StoreState, location: torch.Tensor) -> torch.Tensor:
         return location
 
 
@@ -343,7 +336,7 @@ class HDF5Store(FeatureStore):
         self.ids = ids
         _require_exists(self._path, "HDF5 feature file")
 
-    def _open(self) -> _State:
+    def _open(self) -> StoreState:
         import h5py
 
         try:
@@ -377,9 +370,9 @@ class HDF5Store(FeatureStore):
                     f"and {row}); ids must be unique."
                 )
             index[key] = row
-        return _State(index, file=fh, dataset=feats)
+        return StoreState(index, file=fh, dataset=feats)
 
-    def _read(self, state: _State, location: int) -> np.ndarray:
+    def _read(self, state: StoreState, location: int) -> np.ndarray:
         try:
             return state.dataset[location]
         except (OSError, ValueError) as e:  # h5py: a chunk that cannot be read or decompressed
@@ -402,7 +395,7 @@ class HDF5Store(FeatureStore):
 # ---------------------------------------------------------------------------------------
 @registry.register_feature_store("npy")
 class NpyFolderStore(FeatureStore):
-    """One ``<dir>/<key>.npy`` per key, memory-mapped by :func:`~gf.common.io.load_npy_safe`
+    """One ``<dir>/<key>.npy`` per key, memory-mapped by :func:`~gf.common.safe_load.load_npy_safe`
     (numbers only: a file holding pickled objects is refused, a truncated one called so).
 
     The key list is the folder listing taken once per process, so lookups never build a
@@ -423,268 +416,15 @@ class NpyFolderStore(FeatureStore):
     def files(self) -> List[str]:
         return sorted(e.path for e in os.scandir(self._path) if e.name.endswith(".npy") and e.is_file())
 
-    def _open(self) -> _State:
+    def _open(self) -> StoreState:
         index = {}
         for entry in sorted(os.scandir(self._path), key=lambda e: e.name):
             if entry.name.endswith(".npy") and entry.is_file():
                 index[entry.name[: -len(".npy")]] = entry.path
-        return _State(index)
+        return StoreState(index)
 
-    def _read(self, state: _State, location: str) -> np.ndarray:
+    def _read(self, state: StoreState, location: str) -> np.ndarray:
         return load_npy_safe(location, what="feature file", mmap=True)
-
-
-# ---------------------------------------------------------------------------------------
-# webdataset shards
-# ---------------------------------------------------------------------------------------
-# webdataset takes everything before the first "." of a member's base name as the sample
-# key, and "/" makes directories. Keys are therefore percent-encoded for "%", "." and "/"
-# (in that order of escaping, so the mapping is reversible): "a.b/c" -> "a%2Eb%2Fc".
-_WDS_ESCAPES = (("%", "%25"), (".", "%2E"), ("/", "%2F"))
-
-
-def encode_wds_key(key: str) -> str:
-    """Feature key -> webdataset ``__key__`` (no dots or slashes; reversible)."""
-    for raw, esc in _WDS_ESCAPES:
-        key = key.replace(raw, esc)
-    return key
-
-
-def decode_wds_key(wds_key: str) -> str:
-    """Inverse of :func:`encode_wds_key`."""
-    return unquote(wds_key)
-
-
-def _wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
-    """Member name -> (sample key, extension) exactly as webdataset groups members."""
-    slash = name.rfind("/") + 1
-    dot = name.find(".", slash)
-    if dot <= slash:
-        return None, None
-    return name[:dot], name[dot + 1 :].lower()
-
-
-def npy_bytes(value: Any, key: str) -> bytes:
-    """A numeric ``[T, D]`` array (or tensor) as ``.npy`` bytes, never pickled: what a
-    webdataset shard member holds, whoever writes the shard."""
-    arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    if arr.ndim == 0 or arr.dtype.kind not in "fiu":
-        raise DatasetError(
-            f"feature {key!r}: expected a numeric array [T, D], got dtype {arr.dtype} "
-            f"shape {arr.shape}"
-        )
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _load_npy_bytes(data: bytes, where: str) -> np.ndarray:
-    return load_npy_safe(data, where=where, what="feature member")
-
-
-def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
-    """Shard paths from a folder, a single ``.tar``, a glob or brace pattern, or a list."""
-    if isinstance(source, (list, tuple)):
-        paths = [str(p) for p in source]
-    else:
-        src = str(source)
-        if os.path.isdir(src):
-            paths = sorted(glob.glob(os.path.join(glob.escape(src), "*.tar")))
-            if not paths:
-                raise DataFileError(f"no .tar shards in folder {src}")
-        elif "{" in src:
-            import braceexpand
-
-            paths = list(braceexpand.braceexpand(src))
-        elif glob.has_magic(src):
-            paths = sorted(glob.glob(src))
-            if not paths:
-                raise DataFileError(f"no shards match {src}")
-        else:
-            paths = [src]
-    if not paths:
-        raise DataFileError(f"no webdataset shards given ({source!r})")
-    absent = [p for p in paths if not os.path.isfile(p)]
-    if absent:
-        more = f" (and {len(absent) - 3} more)" if len(absent) > 3 else ""
-        raise DataFileError(f"webdataset shard not found: {', '.join(absent[:3])}{more}")
-    return paths
-
-
-@registry.register_feature_store("webdataset")
-class WebDatasetStore(FeatureStore):
-    """Random access to features in webdataset ``.tar`` shards (uncompressed).
-
-    The first access in a process scans the tar headers of every shard (no data is
-    read) into ``key -> (shard, data offset, size)``; a read is then one ``pread``.
-    Use :func:`iter_webdataset_features` instead to stream the shards in order.
-    ``ext`` is the member extension holding the array (``npy`` as written by
-    :func:`write_webdataset_shards`); other members of a sample are ignored.
-    """
-
-    format_name = "webdataset"
-    extensions = (".tar",)
-
-    def __init__(self, path: Union[PathLike, Sequence[PathLike]], ext: str = "npy"):
-        self.shards = resolve_shards(path)
-        # `path` names the store in messages: the given folder/pattern, or for an
-        # explicit list of shards the folder of the first one.
-        super().__init__(path if isinstance(path, (str, os.PathLike)) else os.path.dirname(self.shards[0]))
-        self.ext = ext.lower().lstrip(".")
-
-    def _open(self) -> _State:
-        index: Dict[str, Tuple[int, int, int]] = {}
-        for shard_no, shard in enumerate(self.shards):
-            try:
-                tf = tarfile.open(shard, "r:")
-            except tarfile.ReadError as e:
-                raise DataFileError(
-                    f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
-                    f".tar shards (stream compressed ones with iter_webdataset_features)."
-                ) from e
-            with tf:
-                for member in tf:
-                    if not member.isfile():
-                        continue
-                    wkey, ext = _wds_split_member(member.name)
-                    if ext != self.ext:
-                        continue
-                    key = decode_wds_key(wkey)
-                    if key in index:
-                        other = self.shards[index[key][0]]
-                        raise DataFileError(
-                            f"feature key {key!r} is stored twice: in {other} and in {shard}; "
-                            f"rewrite the shards so each key appears once."
-                        )
-                    index[key] = (shard_no, member.offset_data, member.size)
-        if not index:
-            raise DataFileError(
-                f"no '.{self.ext}' members in webdataset shards {self._path} "
-                f"({len(self.shards)} shards); pass ext= to choose another member."
-            )
-        return _State(index, files={})
-
-    def files(self) -> List[str]:
-        return list(self.shards)
-
-    def _read(self, state: _State, location: Tuple[int, int, int]) -> np.ndarray:
-        shard_no, offset, size = location
-        fh = state.files.get(shard_no)
-        if fh is None:
-            fh = state.files[shard_no] = open(self.shards[shard_no], "rb", buffering=0)
-        data = os.pread(fh.fileno(), size, offset)
-        try:
-            if len(data) != size:
-                raise DataFileError(f"{self.shards[shard_no]}: the shard is truncated: the member at byte {offset} "
-                                    f"needs {size} bytes, {len(data)} are left. Produce or copy the shard again.")
-            return _load_npy_bytes(data, f"{self.shards[shard_no]} (member at byte {offset})")
-        except DataFileError as e:  # name the key: the one lookup that is worth a scan of the index
-            key = next((k for k, loc in state.index.items() if loc == location), None)
-            raise DataFileError(f"feature key {key!r}: {e}") from None
-
-
-def write_webdataset_shards(
-    features: Mapping[Any, Any],
-    out_dir: PathLike,
-    num_shards: int,
-    prefix: str = "features",
-    ext: str = "npy",
-    overwrite: bool = False,
-) -> List[str]:
-    """Write ``features`` into ``num_shards`` tar shards ``<out_dir>/<prefix>-NNNNNN.tar``.
-
-    Each sample is ``{"__key__": encode_wds_key(key), "npy": <array as .npy>}`` (arrays as
-    ``.npy``, never pickled ``.pth``). Keys are split into contiguous, near-equal chunks, so
-    every shard holds at least one key: write at least as many shards as DataLoader
-    workers (times DDP ranks) that will stream them, since webdataset gives each worker
-    whole shards. Each shard is written atomically. Existing ``<prefix>-*.tar`` files in
-    ``out_dir`` are an error unless ``overwrite=True`` (then stale extra shards from an
-    earlier, larger write are removed, so a folder never mixes two writes).
-
-    Every key becomes a member name inside the shard (``encode_wds_key(key) + "." + ext``),
-    so a key that cannot (empty, or with a NUL character) is a :class:`DataFileError`
-    naming it, as are a ``prefix`` or ``ext`` that is not a plain name.
-
-    Returns the shard paths.
-    """
-    from webdataset import TarWriter
-
-    if not isinstance(num_shards, int) or num_shards < 1:
-        raise DatasetError(f"num_shards must be an integer >= 1, got {num_shards!r}")
-    check_plain_name(prefix, "shard prefix", where="write_webdataset_shards")
-    ext = check_plain_name(ext, "member extension", where="write_webdataset_shards").lower().lstrip(".")
-    if not ext or "." in ext:
-        raise DataFileError(f"write_webdataset_shards: member extension {ext!r} must be one plain extension "
-                            f"such as 'npy'")
-    keys = [_as_key(k) for k in features]
-    if not keys:
-        raise DatasetError("no features to write")
-    for key in keys:  # encoding escapes "/" and ".", so only these could not be a member name
-        if not key or "\x00" in key:
-            raise DataFileError(f"feature key {key!r} cannot be written to webdataset shards in {out_dir}: a key "
-                                f"becomes a tar member name, which must be non-empty and without NUL characters.")
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise DatasetError(f"key {dup!r} occurs more than once once ids are converted to str")
-    if num_shards > len(keys):
-        raise DatasetError(
-            f"cannot spread {len(keys)} keys over {num_shards} shards: each shard needs at "
-            f"least one key (webdataset workers fail on empty shards)."
-        )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    existing = sorted(glob.glob(os.path.join(glob.escape(str(out)), glob.escape(prefix) + "-*.tar")))
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{out} already holds shards {existing[0]}...; pass overwrite=True or choose "
-            f"another prefix/folder."
-        )
-    raw_values = list(features.values())
-    bounds = np.linspace(0, len(keys), num_shards + 1).round().astype(int)
-    paths = []
-    for shard_no in range(num_shards):
-        path = out / f"{prefix}-{shard_no:06d}.tar"
-        with atomic_write(path, "wb") as fh:
-            writer = TarWriter(fh, encoder=False, format="PAX_FORMAT", mtime=0)
-            with writer:
-                for i in range(bounds[shard_no], bounds[shard_no + 1]):
-                    writer.write({"__key__": encode_wds_key(keys[i]), ext: npy_bytes(raw_values[i], keys[i])})
-        paths.append(str(path))
-    for stale in set(existing) - set(paths):
-        os.unlink(stale)
-    return paths
-
-
-def _wds_sample_to_pair(sample: Dict[str, Any], ext: str) -> Tuple[str, np.ndarray]:
-    key = decode_wds_key(sample["__key__"])
-    where = f"{sample.get('__url__', '?')}: sample {key!r}"
-    if ext not in sample:
-        members = sorted(k for k in sample if not k.startswith("__"))
-        raise DataFileError(f"{where} has no '.{ext}' member (members: {', '.join(members)})")
-    arr = _load_npy_bytes(sample[ext], where)
-    return key, _to_frames(arr, where, key).numpy()
-
-
-def iter_webdataset_features(
-    shards: Union[PathLike, Sequence[PathLike]],
-    shardshuffle: Union[bool, int] = False,
-    ext: str = "npy",
-):
-    """Stream ``(key, float32 array [T, D])`` pairs through ``webdataset.WebDataset``.
-
-    Returns the webdataset pipeline (an ``IterableDataset``), so it can be handed to a
-    ``DataLoader``: each worker reads whole shards, and under DDP ``split_by_node`` gives
-    each rank its own shards (a no-op on one process). ``shardshuffle`` is passed
-    explicitly (``False`` = file order; an int = shuffle buffer of shards).
-    """
-    import functools
-
-    import webdataset as wds
-
-    paths = resolve_shards(shards)
-    ext = ext.lower().lstrip(".")
-    dataset = wds.WebDataset(paths, shardshuffle=shardshuffle, nodesplitter=wds.split_by_node)
-    return dataset.map(functools.partial(_wds_sample_to_pair, ext=ext))
 
 
 # ---------------------------------------------------------------------------------------

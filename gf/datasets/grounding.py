@@ -9,7 +9,7 @@ its ``grounding`` key to such a file.
 
 File format: ``{question_id: {"named_event": i | null, "answer_event": j | null}}``, where
 ``i`` and ``j`` are positions among the clip's annotated events sorted by start time (the
-order of :class:`~gf.datasets.videoqa.EventTable`). ``null`` (or a missing question) means
+order of :class:`~gf.datasets.events.EventTable`). ``null`` (or a missing question) means
 the question names no event ("What will the person do next?") or its answer is not an event
 of the clip.
 """

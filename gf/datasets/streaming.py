@@ -1,7 +1,7 @@
 """Streaming a training split from webdataset shards, for benchmarks too large for random access.
 
 Why a second way to read the same split: random access (:class:`~gf.datasets.videoqa.VideoQADataset`
-over a :class:`~gf.datasets.feature_stores.WebDatasetStore`) reads one tar member per sample
+over a :class:`~gf.datasets.webdataset_store.WebDatasetStore`) reads one tar member per sample
 at a random offset, which on a network file system or a cold disk costs a seek per sample.
 Streaming reads whole shards front to back; the price is that samples come in the order of
 the shards, mixed only by shuffling the shard list and by a shuffle buffer.
@@ -201,9 +201,9 @@ class StreamingVideoQADataset(IterableDataset):
         (a store's reads never alias), and the questions of one key leave the shuffle buffer
         at different times.
         """
-        from gf.datasets.feature_stores import _wds_sample_to_pair
+        from gf.datasets.webdataset_store import wds_sample_to_pair
 
-        key, arr = _wds_sample_to_pair(sample, self.ext)
+        key, arr = wds_sample_to_pair(sample, self.ext)
         feats = torch.from_numpy(arr)
         return [(i, feats if n == 0 else feats.clone()) for n, i in enumerate(self.indices_by_key[key])]
 
@@ -213,7 +213,7 @@ class StreamingVideoQADataset(IterableDataset):
         shuffles them in the buffer."""
         import webdataset as wds
 
-        from gf.datasets.feature_stores import decode_wds_key
+        from gf.datasets.webdataset_store import decode_wds_key
 
         wanted = self.indices_by_key
         stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=wds.split_by_node,

@@ -65,7 +65,7 @@ def load_state_dict_file(path: str) -> Dict[str, Any]:
     """
     import torch
 
-    from gf.common.io import torch_load_safe
+    from gf.common.safe_load import torch_load_safe
 
     if not os.path.exists(path):
         raise CheckpointNotFoundError(f"backbone weights not found: {path}")

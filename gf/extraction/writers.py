@@ -34,8 +34,9 @@ from typing import Any, Dict, Iterable, List, Set, Tuple
 import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json, load_npy_safe
-from gf.datasets.feature_stores import decode_wds_key, encode_wds_key, npy_bytes
+from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
+from gf.common.safe_load import load_npy_safe
+from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
            "normalise_format", "check_keys"]

@@ -20,7 +20,8 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from gf.common.errors import CheckpointError
-from gf.common.io import atomic_torch_save, torch_load_safe
+from gf.common.io import atomic_torch_save
+from gf.common.safe_load import torch_load_safe
 from gf.models.state_dict import load_state_dict_checked
 
 FORMAT = "gf-checkpoint"

@@ -53,7 +53,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from gf.datasets.feature_stores import iter_webdataset_features, open_feature_store
+    from gf.datasets.feature_stores import open_feature_store
+    from gf.datasets.webdataset_store import iter_webdataset_features
     from gf.extraction.backbone import create_backbone
     from gf.extraction.extract import ExtractOptions, FrameDataset, extract
     from gf.extraction.sources import make_jobs

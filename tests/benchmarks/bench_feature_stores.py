@@ -70,7 +70,7 @@ def write_all(root: Path, n: int, t: int, d: int, shards: int) -> dict:
     import numpy as np
     import torch
 
-    from gf.datasets.feature_stores import write_webdataset_shards
+    from gf.datasets.webdataset_store import write_webdataset_shards
 
     torch.manual_seed(0)
     feats = {f"video{i:05d}": torch.randn(t, d) for i in range(n)}

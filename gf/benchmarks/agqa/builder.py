@@ -6,7 +6,7 @@ vocabulary and crashed at start-up (B5), an answer outside the vocabulary raised
 instead of the vocabulary size (B9), and event spans were start-end for a centre-width
 head (B1). Here the vocabulary size is the model's answer count, val/test answers outside
 the vocabulary get the label -1 (kept, and scored wrong by the evaluator, as MIST does),
-and events go through the shared :class:`~gf.datasets.videoqa.EventTable`. B codes:
+and events go through the shared :class:`~gf.datasets.events.EventTable`. B codes:
 docs/data_formats.md §6.
 
 Expected tree (relative paths are relative to ``<data_root>/<dataset_dir>``)::

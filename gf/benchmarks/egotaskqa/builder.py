@@ -64,9 +64,9 @@ class ConcatFeatureStore:
 
     def files(self) -> List[str]:
         """The files of both streams (for a split's fingerprint)."""
-        from gf.datasets.base import _store_files
+        from gf.datasets.split_provenance import store_files
 
-        return _store_files(self.appearance) + _store_files(self.motion)
+        return store_files(self.appearance) + store_files(self.motion)
 
     def missing(self, keys) -> List[str]:
         keys = list(keys)

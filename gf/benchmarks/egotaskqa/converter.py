@@ -5,7 +5,7 @@ events by ``interval`` and features by ``video_id``, normalised spans by the cli
 absolute end frame, shuffled spans and classes independently and crashed on clips
 without events (B16, docs/data_formats.md §6). Here every question becomes one plain
 record keyed like the features, and events are written in the clip's own time base, so
-the shared :class:`~gf.datasets.videoqa.EventTable` normalises them by the clip length.
+the shared :class:`~gf.datasets.events.EventTable` normalises them by the clip length.
 
 Input (``raw_dir``; the QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
 ``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins)::

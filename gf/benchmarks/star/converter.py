@@ -48,7 +48,6 @@ events.json applied one].
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter

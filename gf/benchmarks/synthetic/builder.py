@@ -11,7 +11,8 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from gf.benchmarks.star.builder import StarBuilder
-from gf.benchmarks.synthetic.generate import SyntheticStarConfig, ensure_synthetic_star
+from gf.benchmarks.synthetic.config import SyntheticStarConfig
+from gf.benchmarks.synthetic.generate import ensure_synthetic_star
 from gf.common.registry import registry
 
 

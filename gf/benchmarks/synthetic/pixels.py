@@ -45,7 +45,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.benchmarks.synthetic.generate import GENERATOR_NAME, SPLITS
+from gf.benchmarks.synthetic.config import SPLITS
+from gf.benchmarks.synthetic.generate import GENERATOR_NAME
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
 from gf.common.utils import PathLike, check_known_keys
