@@ -103,3 +103,35 @@ def test_is_gf_leftover_knows_the_lock_and_interrupted_writes_only():
 
     assert is_gf_leftover(LOCK_NAME) and is_gf_leftover(".features.json.ab12cd34.tmp")
     assert not any(map(is_gf_leftover, ["features.json", "notes.tmp", ".hidden", "x.npy"]))
+
+
+def _hold_in_another_process(folder, seconds):
+    """A second process that holds ``folder``'s output lock for ``seconds``; returns once it holds it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from gf.common.io import output_lock\n"
+            "with output_lock(sys.argv[1], 'holder'):\n"
+            "    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_waiting_output_lock_gets_the_folder_once_the_holder_leaves_and_gives_up_after_its_wait(tmp_path):
+    from gf.common.errors import OutputLockedError
+    from gf.common.io import output_lock
+
+    holder = _hold_in_another_process(tmp_path, 1.0)
+    with pytest.raises(OutputLockedError, match="holder"):  # not waiting: refused at once, naming the holder
+        output_lock(tmp_path, "me").acquire()
+    with output_lock(tmp_path, "me", wait_s=60) as lock:  # waits for the holder to finish
+        assert lock.held and holder.poll() is not None
+        assert json.loads((tmp_path / ".gf.lock").read_text())["command"] == "me"
+    holder = _hold_in_another_process(tmp_path, 30)
+    try:
+        with pytest.raises(OutputLockedError, match="holder"):  # a holder that stays: the wait ends
+            output_lock(tmp_path, "me", wait_s=0.3).acquire()
+    finally:
+        holder.kill()
+        holder.wait()

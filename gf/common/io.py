@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
@@ -335,9 +336,10 @@ def _read_lock_holder(path: Path) -> tuple:
 class OutputLock:
     """An exclusive OS lock on ``<folder>/.gf.lock``; see :func:`output_lock`."""
 
-    def __init__(self, folder: PathLike, command: str):
+    def __init__(self, folder: PathLike, command: str, wait_s: float = 0.0):
         self.folder = Path(folder)
         self.command = str(command)
+        self.wait_s = float(wait_s)
         self.path = self.folder / LOCK_NAME
         self._fd: Optional[int] = None
 
@@ -346,6 +348,25 @@ class OutputLock:
         return self._fd is not None
 
     def acquire(self) -> "OutputLock":
+        """Take the lock; while another process holds it, wait up to ``wait_s`` seconds
+        (checking again after 0.05 s, doubling to 1 s, and saying so in the log every 30 s),
+        then raise :class:`~gf.common.errors.OutputLockedError` naming the holder."""
+        deadline = time.monotonic() + self.wait_s
+        delay, next_log = 0.05, time.monotonic() + 30.0
+        while True:
+            try:
+                return self._try_acquire()
+            except OutputLockedError as busy:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise
+                if now >= next_log:
+                    logger.info("waiting for %s (%s)", self.folder, busy)
+                    next_log = now + 30.0
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 1.0)
+
+    def _try_acquire(self) -> "OutputLock":
         if self._fd is not None:
             raise RuntimeError(f"{self.path}: this lock is already held by this object")
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -407,7 +428,7 @@ class OutputLock:
         return f"OutputLock({str(self.folder)!r}, {self.command!r}, held={self.held})"
 
 
-def output_lock(folder: PathLike, command: str) -> OutputLock:
+def output_lock(folder: PathLike, command: str, wait_s: float = 0.0) -> OutputLock:
     """Hold ``folder`` for this process while a gf command writes into it::
 
         with output_lock(run_dir, "gf train"):
@@ -415,9 +436,9 @@ def output_lock(folder: PathLike, command: str) -> OutputLock:
 
     Entering creates ``folder`` if needed and takes an exclusive, non-blocking OS lock
     (``flock``) on ``folder/.gf.lock``, into which it writes this process's pid and
-    ``command``. If another process holds it, entering raises
-    :class:`~gf.common.errors.OutputLockedError` (exit code 2) naming the folder, that
-    process's pid and command. A process that dies (even by ``kill -9``) releases its lock
+    ``command``. If another process holds it, entering waits up to ``wait_s`` seconds
+    (default: not at all) and then raises :class:`~gf.common.errors.OutputLockedError`
+    (exit code 2) naming the folder, that process's pid and command. A process that dies (even by ``kill -9``) releases its lock
     with it, so a stale ``.gf.lock`` left behind is simply taken over. Leaving removes
     the lock file. Also usable without ``with``: ``lock = output_lock(...); lock.__enter__()``
     and later ``lock.__exit__(None, None, None)``.
@@ -425,7 +446,7 @@ def output_lock(folder: PathLike, command: str) -> OutputLock:
     flock is per open file: a second ``output_lock`` on the same folder in the same process
     is refused too. On network filesystems without flock support the lock may not hold.
     """
-    return OutputLock(folder, command)
+    return OutputLock(folder, command, wait_s)
 
 
 def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Path]:

@@ -10,12 +10,11 @@ the manifest are taken from there) and the plugins it loaded.
 from __future__ import annotations
 
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
+from gf.common.errors import ConfigError, EvaluationError, GfError
 from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import PathLike
 
@@ -30,25 +29,13 @@ MANIFEST_RECORD_FORMAT = "gf-leaderboard-manifest"
 def hold_board(root: Path, wait_s: float = 300.0):
     """Hold the leaderboard folder's own lock (for ``manifest.json`` and the board files;
     every result has its own) and remove what a killed writer left there. Shards take it
-    in turn, each briefly, so a busy lock is waited for."""
+    in turn, each briefly, so a busy lock is waited for (up to ``wait_s``)."""
     from gf.common.io import output_lock, remove_stale_temp_files
 
-    deadline = time.monotonic() + wait_s
-    while True:
-        lock = output_lock(root, "gf leaderboard")
-        try:
-            lock.__enter__()
-            break
-        except OutputLockedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
+    with output_lock(root, "gf leaderboard", wait_s=wait_s):
         remove_stale_temp_files(root, recursive=False)
         remove_stale_temp_files(root / "plots")
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def check_manifest_record(path: Path, manifest) -> None:
