@@ -39,6 +39,21 @@ def test_a_plugin_hook_is_called_at_each_point_of_the_loop(tmp_path):
                                         ("synthetic_star", "test", "best")]
 
 
+def test_a_hook_keeps_its_own_state_across_a_resume_and_the_best_metric_rides_with_the_evaluation_hook(tmp_path):
+    from gf_test_plugins import CountStepsWithStateHook
+
+    CountStepsWithStateHook.seen = []
+    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [count_steps_with_state]")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    first = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")
+    assert first["hooks"]["CountStepsWithStateHook"] == {"steps": 6}  # 24 questions, batch 4
+    assert first["hooks"]["EvalHook"] == {"best": first["best_metric"]} and first["best_metric"] is not None
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", "run.epochs=2", "run.resume=auto"]) == 0
+    assert CountStepsWithStateHook.seen == [6, 12]  # went on from its checkpointed count
+    second = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")
+    assert second["hooks"]["EvalHook"]["best"] == second["best_metric"] >= first["best_metric"]
+
+
 def test_an_unknown_hook_is_refused_before_any_work(tmp_path, capsys):
     cfg = write_config(tmp_path, extra_run="hooks: [count_call]")
     assert gf_main(["validate", "--cfg-path", str(cfg)]) == 2

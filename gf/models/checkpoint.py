@@ -5,7 +5,7 @@ A gf checkpoint is a ``torch.save`` of plain containers and tensors only, so it 
 with ``torch.load(weights_only=True)``. It carries the resolved config, the model,
 optimizer and scheduler states, the RNG states, epoch, step and best metric, the gf
 version and a hash of the weights. Writes are atomic: a run killed while saving leaves
-the previous file intact.
+the previous file intact. Each hook's resume state (``HookBase.state_dict``) rides along under ``hooks``.
 
 Weights enter the model all or nothing (:mod:`gf.models.state_dict`).
 """
@@ -55,7 +55,8 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
 
 def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],
                     optimizer=None, scheduler=None, scaler=None, epoch: int = -1, step: int = 0,
-                    best_metric: Optional[float] = None, extra: Optional[Mapping[str, Any]] = None) -> Path:
+                    best_metric: Optional[float] = None, hook_states: Optional[Mapping[str, Any]] = None,
+                    extra: Optional[Mapping[str, Any]] = None) -> Path:
     from gf.version import __version__
 
     payload = {
@@ -67,6 +68,7 @@ def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Ma
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "rng": capture_rng_state(), "epoch": int(epoch), "step": int(step),
         "best_metric": None if best_metric is None else float(best_metric),
+        "hooks": dict(hook_states or {}),
         "extra": dict(extra or {}),
     }
     atomic_torch_save(payload, path)

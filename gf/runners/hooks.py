@@ -72,6 +72,15 @@ class HookBase:
     def after_eval(self, dataset: str, split: str, tag: str, report: Optional[Mapping[str, Any]]) -> None:
         """After a split was predicted and scored (``report`` is None on ranks other than 0)."""
 
+    def state_dict(self) -> Dict[str, Any]:
+        """What this hook must carry across a resume: saved in every checkpoint under the
+        hook's class name (plain values and tensors only), given back by :meth:`load_state_dict`
+        when the run resumes. Most hooks keep no state."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned when the checkpoint was written."""
+
 
 def _metric(report: Optional[Mapping[str, Any]], key: str) -> Optional[float]:
     value = (report or {}).get(key)
@@ -230,7 +239,17 @@ class MetricLogger(HookBase):
 @registry.register_hook("evaluation")
 class EvalHook(HookBase):
     """Evaluates ``run.valid_splits`` of every dataset after each epoch. The first
-    valid split of the training dataset decides ``checkpoint_best`` (``run.best_metric``)."""
+    valid split of the training dataset decides ``checkpoint_best`` (``run.best_metric``):
+    the best value so far is this hook's state, carried across a resume."""
+
+    def __init__(self) -> None:
+        self.best: Optional[float] = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = state.get("best")
 
     def after_epoch(self) -> None:
         r = self.runner
@@ -242,8 +261,8 @@ class EvalHook(HookBase):
                 if name == r.train_dataset:
                     r.val_reports[split] = report
                 value = _metric(report, r.cfg.run.best_metric)
-                if primary and value is not None and (r.best is None or value > r.best):
-                    r.best = value
+                if primary and value is not None and (self.best is None or value > self.best):
+                    self.best = value
                     r.improved = True
 
 

@@ -119,7 +119,7 @@ class Runner:
         self.scheduler = None
         self.scaler = None  # fp16 loss scaling (CUDA); a pass-through otherwise
         self.train_loader = None
-        self.epoch, self.current_epoch, self.step, self.best = -1, -1, 0, None
+        self.epoch, self.current_epoch, self.step = -1, -1, 0
         self.improved = False
         self.batch: Optional[Dict[str, Any]] = None
         self.step_output: Optional[Dict[str, Any]] = None
@@ -136,6 +136,20 @@ class Runner:
             # DDP wrapper) alive until interpreter shutdown, after the process group is gone
             hook.runner = weakref.proxy(self)
             self.hooks.append(hook)
+
+    @property
+    def best(self) -> Optional[float]:
+        """The best validation metric so far, as the hook that tracks it (``best``) holds it."""
+        return next((hook.best for hook in self.hooks if getattr(hook, "best", None) is not None), None)
+
+    def hook_states(self) -> Dict[str, Any]:
+        """Every hook's resume state, by class name (what a checkpoint carries)."""
+        return {type(hook).__name__: hook.state_dict() for hook in self.hooks if hasattr(hook, "state_dict")}
+
+    def load_hook_states(self, states: Mapping[str, Any]) -> None:
+        for hook in self.hooks:
+            if type(hook).__name__ in states and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(states[type(hook).__name__])
 
     def _call(self, point: str, *args) -> None:
         for hook in self.hooks:
@@ -219,7 +233,7 @@ class Runner:
         save_checkpoint(self.output_dir / name, model_state=self.model.state_dict(),
                         config=OmegaConf.to_container(self.cfg, resolve=True), optimizer=self.optimizer,
                         scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch, step=self.step,
-                        best_metric=self.best,
+                        best_metric=self.best, hook_states=self.hook_states(),
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config,
                                # how the training features were made (gf extract's features.json)
@@ -239,7 +253,9 @@ class Runner:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt.get("scaler") and self.scaler is not None and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.step, self.best = ckpt["epoch"], ckpt["step"], ckpt["best_metric"]
+        self.epoch, self.step = ckpt["epoch"], ckpt["step"]
+        # checkpoints written before hooks kept their own state recorded only the best metric
+        self.load_hook_states(ckpt.get("hooks") or {"EvalHook": {"best": ckpt["best_metric"]}})
         restore_rng_state(ckpt["rng"])
 
     # -- training ------------------------------------------------------------------------------

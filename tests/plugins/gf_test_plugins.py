@@ -145,3 +145,26 @@ class FailOnRank1AfterFirstEpoch(HookBase):
 
         if dist.get_rank() == 1:
             raise TrainingError("rank 1 failed on purpose")
+
+
+@registry.register_hook("count_steps_with_state")
+class CountStepsWithStateHook(HookBase):
+    """Counts training steps over the whole run, resumes included: the count is its own
+    resume state (``state_dict``), so a resumed run goes on from the count in its checkpoint."""
+
+    seen: list = []
+
+    def __init__(self):
+        self.steps = 0
+
+    def after_step(self):
+        self.steps += 1
+
+    def after_train(self):
+        CountStepsWithStateHook.seen.append(self.steps)
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state["steps"]
