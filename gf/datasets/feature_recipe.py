@@ -40,7 +40,7 @@ TIMM_FEATURES = "pooled pre-logits (timm create_model(num_classes=0) forward)"
 CLIP_PLACEMENT = ("N clips of clip_len frames clip_stride frames apart, centred on the frames shown at the centres "
                   "of N equal segments of the video or window, shifted inside it")
 ROW_TIMES = ("times: the centre of each clip's span; spans: [first frame's time, the time the frame after its "
-             "last starts); frame_times: the appearance frame of each row, the frame shown at its clip's centre")
+             "last starts); frame_times: the time of each row's appearance frame, its clip's middle frame")
 
 
 def _backbone_record(backbone) -> Dict[str, Any]:

@@ -161,7 +161,7 @@ class HFClips(torch.nn.Module):
         return self.encoder(pixel_values=x).last_hidden_state.mean(1)
 
 
-def _folder_digest(folder: str) -> str:
+def folder_digest(folder: str) -> str:
     """sha256 over the files that change a feature: the config, the preprocessor config, the weights."""
     import hashlib
 
@@ -230,7 +230,7 @@ def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optio
                               f"{', '.join(missing[:3])}); is it a {kind} checkpoint?")
     vision = config.vision_config if kind == "xclip" else config
     encoder = model.vision_model if kind == "xclip" else model
-    source = ({"kind": "folder", "folder": os.path.basename(os.path.normpath(ref)), "sha256": _folder_digest(ref)}
+    source = ({"kind": "folder", "folder": os.path.basename(os.path.normpath(ref)), "sha256": folder_digest(ref)}
               if local else {"kind": "pretrained", "hub": ref, "tag": getattr(config, "_commit_hash", None) or ""})
     frames = int(getattr(vision, "num_frames", 16) or 16)
     return HFClips(encoder, kind), _hf_config(ref, config, vision), source, _HF_TYPES[kind], frames, kind != "xclip"

@@ -13,7 +13,9 @@ centred on the frame shown at its segment's centre, among the frames inside the 
 A clip that would reach past the window's first or last frame is shifted inside it; a
 window with fewer frames than a clip spans repeats its last frame (a fixed clip length is
 what a 3-D CNN takes). The row's time is the middle of the seconds its frames are shown,
-``[time of its first frame, time the frame after its last one starts)``.
+``[time of its first frame, time the frame after its last one starts)``. The frame an
+appearance stream takes for a clip is the clip's middle frame (position ``clip_len // 2``),
+shown at the clip's centre (for an even ``clip_len`` the centre is the moment it appears).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class ClipSampling:
     indices: np.ndarray  # int64 [N, clip_len]: frame indices of each clip
     spans: np.ndarray  # float64 [N, 2]: [start, end) seconds each clip's frames are shown
     centres: np.ndarray  # float64 [N]: the middle of each span, the row's time
-    centre_frames: np.ndarray  # int64 [N]: the frame shown at each centre (the appearance stream's frame)
+    centre_frames: np.ndarray  # int64 [N]: each clip's middle frame (the appearance stream's frame)
 
 
 def frame_end_times(frame_times: np.ndarray, duration: float) -> np.ndarray:
@@ -61,9 +63,8 @@ def sample_clips(frame_times: np.ndarray, duration: float, start: float, end: fl
     indices = inside[positions]
     ends = frame_end_times(frame_times, duration)
     spans = np.stack([frame_times[indices[:, 0]], ends[indices[:, -1]]], axis=1)
-    centres = spans.mean(axis=1)
-    at_centre = np.clip(np.searchsorted(local, centres, side="right") - 1, 0, inside.size - 1)
-    return ClipSampling(indices.astype(np.int64), spans, centres, inside[at_centre].astype(np.int64))
+    middle = indices[:, clip_len // 2]  # by position, not by time: a centre on a frame boundary is no tie
+    return ClipSampling(indices.astype(np.int64), spans, spans.mean(axis=1), middle.astype(np.int64))
 
 
 def _rounded(values) -> list:
