@@ -16,7 +16,7 @@ from gf.datasets.feature_stores import open_feature_store
 from gf.extraction.clips import sample_clips
 
 from test_extraction import as_dict, gf_extract, wds_members
-from video_fixtures import write_test_videos
+from video_fixtures import save_tiny_videomae, write_test_videos
 
 R21D = ["--backbone", "torchvision:r2plus1d_18", "--input-size", "32", "--clip-len", "4"]
 TIMES = np.arange(25) / 10.0  # v1: 25 frames at 10 fps, 2.5 s
@@ -44,14 +44,7 @@ def clip_run(videos, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_videomae(tmp_path_factory):
-    from transformers import VideoMAEConfig, VideoMAEModel
-
-    folder = tmp_path_factory.mktemp("hf") / "tiny-videomae"
-    config = VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
-                            num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    torch.manual_seed(1)
-    VideoMAEModel(config).eval().save_pretrained(folder)
-    return folder
+    return save_tiny_videomae(tmp_path_factory.mktemp("hf") / "tiny-videomae")
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,20 +14,14 @@ from gf.common.errors import CheckpointError, ConfigError
 from gf.cli import main as gf_main
 
 from test_predict_video import OPTIONS, predict_matches_evaluate, train_on_extracted
+from video_fixtures import save_tiny_videomae
 
 CLIP_RECIPE = ("--backbone", "torchvision:r2plus1d_18", "--input-size", "32", "--clip-len", "4", "--num-clips", "4")
 
 
 @pytest.fixture(scope="module")
 def videomae_folder(tmp_path_factory):
-    from transformers import VideoMAEConfig, VideoMAEModel
-
-    folder = tmp_path_factory.mktemp("hf") / "tiny-videomae"
-    config = VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
-                            num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-    torch.manual_seed(2)
-    VideoMAEModel(config).eval().save_pretrained(folder)
-    return folder
+    return save_tiny_videomae(tmp_path_factory.mktemp("hf") / "tiny-videomae", layers=1, seed=2)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def check_clip_options(o) -> bool:
     """Check and complete the clip options of ``o``; returns whether the run is clip-level
     (a clip backbone, alone or as the motion stream)."""
     from gf.extraction.clip_backbone import HF, TORCHVISION, is_clip_backbone
-    from gf.extraction.extract import check_int_option, check_number_option
+    from gf.extraction.extract import check_count_or_rate, check_int_option
 
     clip = is_clip_backbone(o.backbone)
     if o.motion_backbone is not None:
@@ -53,14 +53,7 @@ def check_clip_options(o) -> bool:
         if getattr(o, name) is not None:
             raise ConfigError(f"{_flag(name)}: a clip-level run places clips, not frames; use --num-clips N or "
                               f"--clips-per-second F (and --clip-len, --clip-stride)")
-    if o.num_clips is not None and o.clips_per_second is not None:
-        raise ConfigError("give --num-clips or --clips-per-second, not both")
-    if o.num_clips is None and o.clips_per_second is None:
-        o.num_clips = DEFAULT_NUM_CLIPS
-    if o.num_clips is not None:
-        o.num_clips = check_int_option("--num-clips", o.num_clips, 1)
-    if o.clips_per_second is not None:
-        o.clips_per_second = check_number_option("--clips-per-second", o.clips_per_second, 0, exclusive=True)
+    check_count_or_rate(o, "num_clips", "clips_per_second", DEFAULT_NUM_CLIPS)
     if o.clip_len is not None:
         o.clip_len = check_int_option("--clip-len", o.clip_len, 1, note=" frames")
     o.clip_stride = check_int_option("--clip-stride", 1 if o.clip_stride is None else o.clip_stride, 1,

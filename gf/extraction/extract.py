@@ -153,15 +153,18 @@ def check_device(device: Optional[str]) -> None:
                               + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
 
 
-def _check_frame_sampling(o: ExtractOptions) -> None:
-    if o.num_frames is not None and o.fps is not None:
-        raise ConfigError("give --num-frames or --fps, not both")
-    if o.num_frames is None and o.fps is None:
-        o.num_frames = DEFAULT_NUM_FRAMES
-    if o.num_frames is not None:
-        o.num_frames = check_int_option("--num-frames", o.num_frames, 1)
-    if o.fps is not None:
-        o.fps = check_number_option("--fps", o.fps, 0, exclusive=True)
+def check_count_or_rate(o, count: str, rate: str, default: int) -> None:
+    """The sampling of ``o``: ``count`` per sample (an integer >= 1) or ``rate`` per second (a
+    finite number > 0), not both; ``count = default`` when neither (e.g. ``num_frames``/``fps``)."""
+    flags = {name: "--" + name.replace("_", "-") for name in (count, rate)}
+    if getattr(o, count) is not None and getattr(o, rate) is not None:
+        raise ConfigError(f"give {flags[count]} or {flags[rate]}, not both")
+    if getattr(o, count) is None and getattr(o, rate) is None:
+        setattr(o, count, default)
+    if getattr(o, count) is not None:
+        setattr(o, count, check_int_option(flags[count], getattr(o, count), 1))
+    if getattr(o, rate) is not None:
+        setattr(o, rate, check_number_option(flags[rate], getattr(o, rate), 0, exclusive=True))
 
 
 def _check_options(o: ExtractOptions) -> ExtractOptions:
@@ -169,7 +172,7 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
     from gf.extraction.writers import normalise_format
 
     if not check_clip_options(o):  # a clip-level run places clips instead of frames
-        _check_frame_sampling(o)
+        check_count_or_rate(o, "num_frames", "fps", DEFAULT_NUM_FRAMES)
     o.format = normalise_format(o.format)
     if o.format == "hdf5" and (o.fps is not None or o.clips_per_second is not None):
         raise ConfigError("--format h5 stores one [N, T, D] array, so every sample needs the same T: use "
