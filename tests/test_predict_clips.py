@@ -8,7 +8,6 @@ a folder as the motion stream), a tiny model is trained on them in STAR's layout
 import json
 
 import pytest
-import torch
 
 from gf.common.errors import CheckpointError, ConfigError
 from gf.cli import main as gf_main

@@ -27,7 +27,6 @@ import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.utils import finite_number
-from gf.extraction import decode
 from gf.extraction.sources import Job, make_jobs
 from gf.extraction.streams import FrameDataset
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 
@@ -36,7 +36,6 @@ __all__ = ["Stream", "FrameDataset", "build_streams", "make_sampler", "embed_and
 class Stream:
     role: str  # "frames" | "clips" | "appearance" | "motion": the key of its input in an item
     backbone: Any  # gf.extraction.backbone.Backbone or gf.extraction.clip_backbone.ClipBackbone
-    options: Sequence[str] = ("--backbone", "--weights", "--input-size")  # the options that set it
 
 
 def build_streams(o, device: str) -> List[Stream]:
@@ -56,8 +55,7 @@ def build_streams(o, device: str) -> List[Stream]:
     motion = create_clip_backbone(o.motion_backbone, weights=o.motion_weights, pretrained=o.pretrained, seed=o.seed,
                                   input_size=o.motion_input_size, clip_len=o.clip_len, device=device)
     o.clip_len = motion.clip_len
-    return [Stream("appearance", frame),
-            Stream("motion", motion, ("--motion-backbone", "--motion-weights", "--motion-input-size"))]
+    return [Stream("appearance", frame), Stream("motion", motion)]
 
 
 def make_sampler(o, streams: Sequence[Stream]) -> Callable:
@@ -180,7 +178,3 @@ def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stre
             writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
             summary.written += 1
         summary.frames += n
-
-
-def stream_dims(streams: Sequence[Stream]) -> Optional[List[int]]:
-    return [int(s.backbone.feature_dim) for s in streams]
