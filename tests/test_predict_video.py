@@ -23,17 +23,21 @@ TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 OPTIONS = ["the red box", "the green cup", "a blue door", "nothing at all"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict")
+#: gf extract's flags of the frame-level recipe the module's model is trained on
+FRAME_RECIPE = ("--backbone", "test_efficientnet", "--input-size", "64", "--num-frames", "6")
+
+
+def train_on_extracted(root, recipe_flags, max_feats: int = 6):
+    """Videos named by STAR question ids, extracted with ``recipe_flags`` into STAR's layout,
+    and a tiny model trained on them: ``(root, cfg, videos, ids)``."""
     videos = root / "videos"
     ids = [f"{TYPES[i % 4]}_T1_{i}" for i in range(8)]
     for i, qid in enumerate(ids):
         write_video(videos / f"{qid}.mp4", seconds=2.0 + 0.25 * (i % 3), hue=31 * i)
     star = root / "data" / "STAR"
     feats = star / "vis_db" / "extracted"
-    assert gf_main(["extract", "--videos", str(videos), "--out", str(feats), "--backbone", "test_efficientnet",
-                    "--input-size", "64", "--num-frames", "6", "--workers", "0", "--no-progress"]) == 0
+    assert gf_main(["extract", "--videos", str(videos), "--out", str(feats), *recipe_flags, "--workers", "0",
+                    "--no-progress"]) == 0
     txt = star / "txt_db"
     txt.mkdir(parents=True)
     lines = [json.dumps({"question_id": qid, "video_id": f"vid{i}", "question": f"What did the person do {i}?",
@@ -56,7 +60,7 @@ def trained(tmp_path_factory):
             data_root: {root / 'data'}
             features: vis_db/extracted
             events: null
-            max_feats: 6
+            max_feats: {max_feats}
             max_events: 4
             unlabelled_splits: []
         run:
@@ -71,6 +75,11 @@ def trained(tmp_path_factory):
     """))
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     return root, cfg, videos, ids
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_on_extracted(tmp_path_factory.mktemp("predict"), FRAME_RECIPE)
 
 
 def evaluation_scores(cfg, ckpt, qids):
@@ -90,7 +99,10 @@ def evaluation_scores(cfg, ckpt, qids):
                 for q in qids}
 
 
-def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsys):
+def predict_matches_evaluate(trained, count: int = 8, **kw):
+    """``answer_video`` on each of the first ``count`` videos gives `gf evaluate`'s prediction
+    and, to the last bit of the features, its probabilities; returns the checkpoint and the
+    predictions."""
     from gf.inference.predict import answer_video
 
     root, cfg, videos, ids = trained
@@ -98,13 +110,20 @@ def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsy
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(ckpt), "--splits", "test",
                     "--tag", "same"]) == 0
     expected = json.loads((root / "out/eval/test_same_predictions.json").read_text())["predictions"]
+    ids = ids[:count]
     reference = evaluation_scores(cfg, ckpt, ids)
     for i, qid in enumerate(ids):
-        got = answer_video(ckpt, videos / f"{qid}.mp4", f"What did the person do {i}?", OPTIONS)
+        got = answer_video(ckpt, videos / f"{qid}.mp4", f"What did the person do {i}?", OPTIONS, **kw)
         assert got.prediction == expected[qid]["prediction"]
         # the same features to the last bit: the probabilities agree, not only their argmax
         assert got.probabilities == pytest.approx(reference[qid], abs=1e-6)
     assert len({tuple(round(p, 4) for p in reference[q]) for q in ids}) == len(ids)  # the clips differ
+    return ckpt, expected
+
+
+def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsys):
+    root, cfg, videos, ids = trained
+    ckpt, expected = predict_matches_evaluate(trained)
     capsys.readouterr()
     plot = root / "timeline.png"
     assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", str(videos / f"{ids[1]}.mp4"), "--question",

@@ -55,3 +55,16 @@ def write_test_videos(folder, corrupt: bool = True) -> Dict[str, Path]:
         (folder / "empty.mp4").write_bytes(b"")
         out["bad"], out["empty"] = folder / "bad.mp4", folder / "empty.mp4"
     return out
+
+
+def save_tiny_videomae(folder, layers: int = 2, seed: int = 1) -> Path:
+    """A random-init VideoMAE (32 px, 4 frames, 32-d) saved with ``save_pretrained``: what
+    ``gf extract --backbone hf:FOLDER`` reads, built here because nothing is downloaded."""
+    import torch
+    from transformers import VideoMAEConfig, VideoMAEModel
+
+    config = VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
+                            num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(seed)
+    VideoMAEModel(config).eval().save_pretrained(folder)
+    return Path(folder)

@@ -33,55 +33,104 @@ STORE_NAMES = {"webdataset": ".", "npy": ".", "pth": "features.pth", "hdf5": "fe
 logger = logging.getLogger(__name__)
 
 
-def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
-                windows: Optional[Sequence[Dict[str, str]]], window_tolerance: float, fmt: str,
-                shard_size: Optional[int]) -> Dict[str, Any]:
+#: what a row of a timm frame backbone is (a clip backbone says its own: ``features``)
+TIMM_FEATURES = "pooled pre-logits (timm create_model(num_classes=0) forward)"
+
+#: how clip rows are placed and timed (gf.extraction.clips)
+CLIP_PLACEMENT = ("N clips of clip_len frames clip_stride frames apart, centred on the frames shown at the centres "
+                  "of N equal segments of the video or window, shifted inside it")
+ROW_TIMES = ("times: the centre of each clip's span; spans: [first frame's time, the time the frame after its "
+             "last starts); frame_times: the time of each row's appearance frame, its clip's middle frame")
+
+
+def _backbone_record(backbone) -> Dict[str, Any]:
+    return {
+        "name": backbone.name,
+        "weights": backbone.weights,
+        "data_config": backbone.data_config,
+        "features": getattr(backbone, "features", TIMM_FEATURES),
+        "feature_dim": backbone.feature_dim,
+    }
+
+
+def _software(*backbones) -> Dict[str, str]:
     import timm
     import torch
 
     from gf.version import __version__
 
-    return {
-        "recipe_version": RECIPE_VERSION,
-        "backbone": {
-            "name": backbone.name,
-            "weights": backbone.weights,
-            "data_config": backbone.data_config,
-            "features": "pooled pre-logits (timm create_model(num_classes=0) forward)",
-            "feature_dim": backbone.feature_dim,
-        },
-        "sampling": {
-            "num_frames": num_frames,
-            "fps": fps,
-            "windows": list(windows) if windows else None,
-            "window_tolerance_s": window_tolerance if windows else None,
-            "frame_times": "seconds from the video's first frame",
-        },
-        "output": {
-            "format": fmt,
-            "dtype": "float16",
-            "store": STORE_NAMES[fmt],
-            "shard_size": shard_size if fmt == "webdataset" else None,
-        },
-        "software": {"gf": __version__, "timm": timm.__version__, "torch": torch.__version__},
-        "created": utc_now(),
+    out = {"gf": __version__, "timm": timm.__version__, "torch": torch.__version__}
+    names = [b.name for b in backbones if b is not None]
+    if any(n.startswith("torchvision:") for n in names):
+        import torchvision
+
+        out["torchvision"] = torchvision.__version__
+    if any(n.startswith("hf:") for n in names):
+        import transformers
+
+        out["transformers"] = transformers.__version__
+    return out
+
+
+def make_recipe(*, backbone, num_frames: Optional[int], fps: Optional[float],
+                windows: Optional[Sequence[Dict[str, str]]], window_tolerance: float, fmt: str,
+                shard_size: Optional[int], motion=None, clips: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The recipe of a run. ``backbone`` is the frame backbone, or the clip backbone of a
+    clip-level run; ``motion`` the clip backbone of a two-stream run (``backbone`` is then
+    its appearance stream, and each row is the appearance feature followed by the motion
+    feature); ``clips`` where clips lie (``None``: frames). The keys a frame-level recipe
+    had before clips existed are unchanged, so its folders resume as they did."""
+    recipe: Dict[str, Any] = {"recipe_version": RECIPE_VERSION, "backbone": _backbone_record(backbone)}
+    if motion is not None:
+        recipe["motion_backbone"] = _backbone_record(motion)
+    sampling: Dict[str, Any] = {
+        "num_frames": num_frames,
+        "fps": fps,
+        "windows": list(windows) if windows else None,
+        "window_tolerance_s": window_tolerance if windows else None,
+        "frame_times": "seconds from the video's first frame",
     }
+    if clips is not None:
+        sampling["clips"] = dict(clips, placement=CLIP_PLACEMENT, row_times=ROW_TIMES)
+    recipe["sampling"] = sampling
+    recipe["output"] = {
+        "format": fmt,
+        "dtype": "float16",
+        "store": STORE_NAMES[fmt],
+        "shard_size": shard_size if fmt == "webdataset" else None,
+    }
+    if motion is not None:
+        recipe["output"]["feature_dim"] = backbone.feature_dim + motion.feature_dim
+        recipe["output"]["columns"] = {"appearance": [0, backbone.feature_dim],
+                                       "motion": [backbone.feature_dim, backbone.feature_dim + motion.feature_dim]}
+    recipe["software"] = _software(backbone, motion)
+    recipe["created"] = utc_now()
+    return recipe
+
+
+def _weights_identity(record: Dict[str, Any]) -> Dict[str, Any]:
+    """A backbone record without what does not change a feature: the weights file's name."""
+    record = dict(record or {})
+    weights = dict(record.get("weights") or {})
+    for name in ("file", "text", "folder"):
+        weights.pop(name, None)
+    record["weights"] = weights
+    return record
 
 
 def identity(recipe: Dict[str, Any]) -> Dict[str, Any]:
     """The parts of a recipe that change a feature's value or where it is stored; file
-    names, software versions, dates and the shard size do not."""
-    backbone = dict(recipe.get("backbone") or {})
-    weights = dict(backbone.get("weights") or {})
-    weights.pop("file", None)
-    weights.pop("text", None)
-    backbone["weights"] = weights
+    and folder names, software versions, dates and the shard size do not."""
+    backbone = _weights_identity(recipe.get("backbone"))
     sampling = dict(recipe.get("sampling") or {})
     if sampling.get("windows"):
         sampling["windows"] = [w.get("sha256") for w in sampling["windows"]]
     output = recipe.get("output") or {}
-    return {"backbone": backbone, "sampling": sampling,
-            "output": {"format": output.get("format"), "dtype": output.get("dtype")}}
+    out = {"backbone": backbone, "sampling": sampling,
+           "output": {"format": output.get("format"), "dtype": output.get("dtype")}}
+    if recipe.get("motion_backbone"):
+        out["motion_backbone"] = _weights_identity(recipe["motion_backbone"])
+    return out
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> List[str]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError
 
-__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "data_config_json"]
+__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "data_config_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,15 +110,18 @@ def _classifier_prefixes(model) -> tuple:
     return tuple(f"{n}." for n in names)
 
 
-def _apply_state_dict(model, state: Dict[str, Any], path: str) -> None:
+def apply_state_dict(model, state: Dict[str, Any], path: str, *, heads: Optional[tuple] = None,
+                     architecture: Optional[str] = None) -> None:
     """Load ``state`` into ``model`` strictly, except the classifier the features do not use.
 
-    The model is built with ``num_classes=0`` (no classifier), so a full classification
-    checkpoint's head weights are expected extras; any other missing or unexpected name,
-    or a shape that differs, means the file is for another architecture.
+    The model is built without its classifier (timm: ``num_classes=0``; torchvision: the
+    head replaced by an identity), so a full classification checkpoint's head weights
+    (names starting with ``heads``) are expected extras; any other missing or unexpected
+    name, or a shape that differs, means the file is for another architecture.
     """
     own = model.state_dict()
-    heads = _classifier_prefixes(model)
+    heads = _classifier_prefixes(model) if heads is None else heads
+    architecture = architecture or f"timm model {model.pretrained_cfg.get('architecture')!r}"
     unexpected = [k for k in state if k not in own]
     dropped = [k for k in unexpected if k.startswith(heads)] if heads else []
     unexpected = [k for k in unexpected if k not in dropped]
@@ -133,8 +136,8 @@ def _apply_state_dict(model, state: Dict[str, Any], path: str) -> None:
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if shape:
             parts.append(f"{len(shape)} of another shape (e.g. {'; '.join(shape[:2])})")
-        raise CheckpointError(f"{path} does not fit timm model {model.pretrained_cfg.get('architecture')!r}: "
-                              f"{', '.join(parts)}. Is it a timm state dict of this architecture?")
+        raise CheckpointError(f"{path} does not fit {architecture}: {', '.join(parts)}. Is it a state dict of this "
+                              f"architecture?")
     if dropped:
         logger.info("%s: classifier weights not used for features: %s", path, ", ".join(dropped))
     model.load_state_dict({k: v for k, v in state.items() if k not in dropped}, strict=True)
@@ -171,7 +174,7 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
                                   f"{e}); download them where there is a network and pass --weights FILE") from None
         raise
     if weights:
-        _apply_state_dict(model, load_state_dict_file(weights), weights)
+        apply_state_dict(model, load_state_dict_file(weights), weights)
         source = {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
     elif pretrained:
         cfg = model.pretrained_cfg

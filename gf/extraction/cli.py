@@ -35,19 +35,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--fps", type=float, metavar="F", help="F frames per second of video or window")
     g.add_argument("--timeout-per-video", type=float, default=300.0, metavar="S",
                    help="a video whose decoding takes longer fails with that reason (default 300; 0 = no limit)")
+    g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
+    c = g.add_mutually_exclusive_group()
+    c.add_argument("--num-clips", type=int, metavar="N",
+                   help="N clips per sample, uniformly over the video or window (default 8)")
+    c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
+    g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
+                                                             "torchvision's)")
+    g.add_argument("--clip-stride", type=int, default=1, metavar="S",
+                   help="a clip takes every S-th frame of the video (default 1)")
+    g.add_argument("--motion-backbone", metavar="NAME",
+                   help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
+                        "each row is the appearance feature of the frame at a clip's centre followed by the clip's")
+    g.add_argument("--motion-weights", metavar="FILE", help="local weights of --motion-backbone (a state dict)")
+    g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
     g = parser.add_argument_group("backbone")
-    g.add_argument("--backbone", metavar="NAME", help="any timm model name (timm.list_models())")
+    g.add_argument("--backbone", metavar="NAME",
+                   help="a timm model name (timm.list_models()): one row per frame; or a clip model, "
+                        "torchvision:NAME (torchvision's video models, e.g. torchvision:s3d) or hf:FOLDER|ID "
+                        "(VideoMAE, X-CLIP's vision tower): one row per clip")
     g.add_argument("--weights", metavar="FILE",
-                   help="local weights: a timm state dict as .safetensors or torch.save file (read without "
-                        "unpickling objects)")
+                   help="local weights: a timm (or torchvision) state dict as .safetensors or torch.save file "
+                        "(read without unpickling objects)")
     g.add_argument("--pretrained", action="store_true",
-                   help="without --weights: let timm download the model's default pretrained weights")
+                   help="without --weights: let timm (torchvision, transformers) download the model's default "
+                        "pretrained weights")
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the random initialisation when neither --weights nor --pretrained (tests only)")
     g.add_argument("--input-size", type=int, metavar="PX",
                    help="override the model's square input size (the rest of its data config is kept)")
     g.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--batch-size", type=int, default=64, help="frames per forward pass, across videos (default 64)")
+    g.add_argument("--batch-size", type=int, default=64,
+                   help="frames (clips, for a clip model) per forward pass, across videos (default 64)")
     g.add_argument("--workers", type=int, default=2,
                    help="DataLoader processes decoding videos while the backbone runs (0 = in this process; "
                         "default 2)")
@@ -84,7 +103,8 @@ def _verify(args) -> int:
     from gf.extraction.extract import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
-    extra = [name for name in ("videos", "backbone", "windows", "weights") if getattr(args, name, None)]
+    extra = [name for name in ("videos", "backbone", "windows", "weights", "motion_backbone")
+             if getattr(args, name, None)]
     if extra:
         raise ConfigError(f"--verify compares existing features; drop --{extra[0]}")
     check_number_option("--min-cosine", args.min_cosine, -1, maximum=1)
@@ -120,12 +140,15 @@ def run(args) -> int:
         windows=args.windows, window_tolerance=args.window_tolerance, format=args.format,
         batch_size=args.batch_size, workers=args.workers, timeout=args.timeout_per_video,
         shard_size=args.shard_size, device=args.device, input_size=args.input_size,
-        progress=not args.no_progress)
+        progress=not args.no_progress, clip_len=args.clip_len, clip_stride=args.clip_stride,
+        num_clips=args.num_clips, clips_per_second=args.clips_per_second, motion_backbone=args.motion_backbone,
+        motion_weights=args.motion_weights, motion_input_size=args.motion_input_size)
     summary = extract(options)
+    unit = "frames" if options.clip_len is None else "clips"
     print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,
-                      "failed": len(summary.failures), "videos": summary.videos, "frames": summary.frames,
+                      "failed": len(summary.failures), "videos": summary.videos, unit: summary.frames,
                       "seconds": round(summary.seconds, 2), "videos_per_s": round(summary.videos_per_s, 2),
-                      "frames_per_s": round(summary.frames_per_s, 1)}, indent=2))
+                      f"{unit}_per_s": round(summary.frames_per_s, 1)}, indent=2))
     sys.stdout.flush()
     if summary.failures:
         raise failure_error(summary, bool(args.windows))

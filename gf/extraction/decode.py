@@ -24,6 +24,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gf.extraction.clips import frame_sampler
+
 __all__ = [
     "DecodeFailure",
     "VideoTimeout",
@@ -252,14 +254,21 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
                  num_frames: Optional[int] = None, fps: Optional[float] = None,
                  timeout: Optional[float] = None, tolerance: float = 0.5, threads: int = 1,
                  deadline: Optional[Deadline] = None,
-                 opener: Callable[..., VideoReader] = open_video) -> DecodedVideo:
+                 opener: Callable[..., VideoReader] = open_video,
+                 sampler: Optional[Callable[..., tuple]] = None) -> DecodedVideo:
     """Decode the frames every window ``(key, start, end)`` of ``path`` needs, once each.
+
+    ``sampler(frame_times, duration, start, end)`` picks a window's frames as named index
+    arrays (``{"frames": [T]}`` for a frame backbone, ``{"clips": [N, L], ...}`` for a clip
+    backbone: :mod:`gf.extraction.clips`) and the rows' times; each sample gets them back
+    as ``rows``, the same arrays indexing ``frames``. Default: ``num_frames``/``fps`` frames.
 
     Whole-video failures (unreadable, timed out) raise :class:`DecodeFailure`; a window
     that does not fit the video fails alone (its sample carries ``error``), so one bad
     question does not cost the other questions of its video.
     """
     deadline = deadline or Deadline(timeout)
+    sampler = sampler or functools.partial(frame_sampler, num_frames=num_frames, fps=fps)
     reader = opener(path, threads)
     try:
         deadline.check("opening the file")
@@ -270,10 +279,10 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
             except DecodeFailure as err:
                 samples.append({"key": key, "error": err.reason})
                 continue
-            idx = sample_indices(reader.frame_times, s, e, num_frames=num_frames, fps=fps)
-            wanted.update(int(i) for i in idx)
-            sample = {"key": key, "indices": idx,
-                      "window": None if start is None and end is None else [float(start), float(end)]}
+            sets, meta = sampler(reader.frame_times, reader.duration, s, e)
+            wanted.update(int(i) for a in sets.values() for i in np.ravel(a))
+            sample = {"key": key, "indices": sets,
+                      "window": None if start is None and end is None else [float(start), float(end)], **meta}
             if sample["window"] is not None and [s, e] != sample["window"]:
                 sample["window_used"] = [round(s, 6), round(e, 6)]  # clipped to the video
             samples.append(sample)
@@ -290,14 +299,12 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
             if reader.decoder == "pyav" or opener is not open_video:
                 raise DecodeFailure(f"cannot decode: {reader.decoder}: {_first_line(e)}") from None
             return decode_video(path, windows, num_frames=num_frames, fps=fps, tolerance=tolerance,
-                                threads=threads, deadline=deadline,
+                                threads=threads, deadline=deadline, sampler=sampler,
                                 opener=functools.partial(open_video, decoders=("pyav",)))
-        row_of = {int(i): r for r, i in enumerate(order)}
         for sample in samples:
-            if "indices" in sample:
-                idx = sample.pop("indices")
-                sample["rows"] = np.array([row_of[int(i)] for i in idx], dtype=np.int64)
-                sample["times"] = [round(float(reader.frame_times[i]), 6) for i in idx]
+            if "indices" in sample:  # frame index -> row of ``frames`` (``order`` is sorted and holds them all)
+                sample["rows"] = {name: np.searchsorted(order, a).astype(np.int64)
+                                  for name, a in sample.pop("indices").items()}
         return DecodedVideo(frames, samples, info)
     finally:
         reader.close()

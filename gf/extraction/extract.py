@@ -27,8 +27,8 @@ import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.utils import finite_number
-from gf.extraction import decode
 from gf.extraction.sources import Job, make_jobs
+from gf.extraction.streams import FrameDataset
 
 __all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "check_device", "check_int_option",
            "check_number_option", "describe_failure", "failure_error"]
@@ -60,6 +60,14 @@ class ExtractOptions:
     device: Optional[str] = None
     input_size: Optional[int] = None
     progress: bool = True
+    # clip backbones (torchvision:NAME, hf:...) and the motion stream of a two-stream run
+    clip_len: Optional[int] = None
+    clip_stride: int = 1
+    num_clips: Optional[int] = None
+    clips_per_second: Optional[float] = None
+    motion_backbone: Optional[str] = None
+    motion_weights: Optional[str] = None
+    motion_input_size: Optional[int] = None
 
 
 @dataclass
@@ -69,7 +77,7 @@ class ExtractSummary:
     skipped: int = 0
     total: int = 0  # samples this run tried (failures before decoding included)
     videos: int = 0
-    frames: int = 0
+    frames: int = 0  # rows embedded: frames, or clips for a clip-level recipe
     seconds: float = 0.0
     failures: List[Dict[str, Any]] = field(default_factory=list)
 
@@ -85,42 +93,6 @@ class ExtractSummary:
 # ---------------------------------------------------------------------------------------
 # decoding + preprocessing, in DataLoader workers
 # ---------------------------------------------------------------------------------------
-class FrameDataset:
-    """Map-style dataset: item ``i`` is job ``i`` decoded and preprocessed (never raises
-    for a bad video: the failure travels back as the item's ``error``)."""
-
-    def __init__(self, jobs: Sequence[Job], transform, *, num_frames, fps, timeout, tolerance):
-        self.jobs = list(jobs)
-        self.transform = transform
-        self.num_frames, self.fps = num_frames, fps
-        self.timeout, self.tolerance = timeout, tolerance
-
-    def __len__(self) -> int:
-        return len(self.jobs)
-
-    def __getitem__(self, i: int) -> Dict[str, Any]:
-        import torch
-        from PIL import Image
-
-        job = self.jobs[i]
-        deadline = decode.Deadline(self.timeout)
-        try:
-            video = decode.decode_video(job.path, job.windows, num_frames=self.num_frames, fps=self.fps,
-                                        tolerance=self.tolerance, deadline=deadline)
-            frames = None
-            if video.frames is not None:
-                rows = []
-                for frame in video.frames:
-                    rows.append(self.transform(Image.fromarray(frame)))
-                    deadline.check("preprocessing frames")
-                frames = torch.stack(rows)
-        except decode.DecodeFailure as e:
-            return {"index": i, "error": e.reason}
-        except Exception as e:  # a decoder's or PIL's own error on a damaged file
-            return {"index": i, "error": f"cannot decode: {type(e).__name__}: {str(e).strip()[:300]}"}
-        return {"index": i, "frames": frames, "samples": video.samples, "info": video.info}
-
-
 def _identity(item):
     return item
 
@@ -180,21 +152,30 @@ def check_device(device: Optional[str]) -> None:
                               + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
 
 
+def check_count_or_rate(o, count: str, rate: str, default: int) -> None:
+    """The sampling of ``o``: ``count`` per sample (an integer >= 1) or ``rate`` per second (a
+    finite number > 0), not both; ``count = default`` when neither (e.g. ``num_frames``/``fps``)."""
+    flags = {name: "--" + name.replace("_", "-") for name in (count, rate)}
+    if getattr(o, count) is not None and getattr(o, rate) is not None:
+        raise ConfigError(f"give {flags[count]} or {flags[rate]}, not both")
+    if getattr(o, count) is None and getattr(o, rate) is None:
+        setattr(o, count, default)
+    if getattr(o, count) is not None:
+        setattr(o, count, check_int_option(flags[count], getattr(o, count), 1))
+    if getattr(o, rate) is not None:
+        setattr(o, rate, check_number_option(flags[rate], getattr(o, rate), 0, exclusive=True))
+
+
 def _check_options(o: ExtractOptions) -> ExtractOptions:
+    from gf.extraction.clip_options import check_clip_options
     from gf.extraction.writers import normalise_format
 
-    if o.num_frames is not None and o.fps is not None:
-        raise ConfigError("give --num-frames or --fps, not both")
-    if o.num_frames is None and o.fps is None:
-        o.num_frames = DEFAULT_NUM_FRAMES
-    if o.num_frames is not None:
-        o.num_frames = check_int_option("--num-frames", o.num_frames, 1)
-    if o.fps is not None:
-        o.fps = check_number_option("--fps", o.fps, 0, exclusive=True)
+    if not check_clip_options(o):  # a clip-level run places clips instead of frames
+        check_count_or_rate(o, "num_frames", "fps", DEFAULT_NUM_FRAMES)
     o.format = normalise_format(o.format)
-    if o.format == "hdf5" and o.fps is not None:
+    if o.format == "hdf5" and (o.fps is not None or o.clips_per_second is not None):
         raise ConfigError("--format h5 stores one [N, T, D] array, so every sample needs the same T: use "
-                          "--num-frames (or --format webdataset/pth/npy with --fps)")
+                          "--num-frames or --num-clips (or --format webdataset/pth/npy with a rate)")
     o.batch_size = check_int_option("--batch-size", o.batch_size, 1)
     o.shard_size = check_int_option("--shard-size", o.shard_size, 1)
     o.workers = check_int_option("--workers", o.workers, 0, note=" (0 = decode in this process)")
@@ -220,7 +201,7 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
     from gf.common.io import check_outputs_apart, is_gf_leftover
     from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe
 
-    inputs = [("--videos", o.videos), ("--weights", o.weights)]
+    inputs = [("--videos", o.videos), ("--weights", o.weights), ("--motion-weights", o.motion_weights)]
     inputs += [("--windows", w) for w in o.windows or ()]
     inputs += [(f"video {job.source} of --videos", job.path) for job in jobs]
     check_outputs_apart([("--out", o.out)], inputs, command="gf extract")
@@ -300,8 +281,8 @@ def extract(options: ExtractOptions) -> ExtractSummary:
 
     from gf.common.io import sha256sum
     from gf.common.io import output_lock
-    from gf.extraction.backbone import create_backbone
     from gf.datasets.feature_recipe import make_recipe
+    from gf.extraction.streams import build_streams
     from gf.extraction.writers import check_keys
 
     o = _check_options(options)
@@ -309,18 +290,18 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     check_keys([k for job in jobs for k, _, _ in job.windows], o.format)
     existed = _check_output(o, jobs)
     device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    backbone = create_backbone(o.backbone, weights=o.weights, pretrained=o.pretrained, seed=o.seed,
-                               input_size=o.input_size, device=device)
+    streams = build_streams(o, device)
     windows_id = [{"file": os.path.basename(p), "sha256": sha256sum(p)} for p in o.windows] if o.windows else None
-    recipe = make_recipe(backbone=backbone, num_frames=o.num_frames, fps=o.fps, windows=windows_id,
-                         window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size)
+    recipe = make_recipe(backbone=streams[0].backbone, num_frames=o.num_frames, fps=o.fps, windows=windows_id,
+                         window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size,
+                         motion=streams[1].backbone if len(streams) > 1 else None, clips=_clip_sampling(o, streams))
     summary = ExtractSummary(out=o.out)
     created = not existed and not os.path.lexists(o.out)
     emptied = False
     try:
         with output_lock(o.out, "gf extract"):
             try:
-                _run(o, jobs, failures, backbone, recipe, device, summary)
+                _run(o, jobs, failures, streams, recipe, device, summary)
             except BaseException:
                 emptied = created and summary.written == 0 and _remove_bookkeeping(o.out)
                 raise
@@ -358,11 +339,21 @@ def _resume(jobs: List[Job], failures: List[Dict[str, Any]], done, summary: Extr
     return pending, failures
 
 
-def _frame_loader(o: ExtractOptions, pending: List[Job], backbone, device: str):
+def _clip_sampling(o: ExtractOptions, streams) -> Optional[Dict[str, Any]]:
+    """The recipe's record of where clips lie (``None`` for a frame-level run)."""
+    if streams[0].role == "frames":
+        return None
+    return {"clip_len": o.clip_len, "clip_stride": o.clip_stride, "num_clips": o.num_clips,
+            "clips_per_second": o.clips_per_second, "layout": [s.role for s in streams]}
+
+
+def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
     """The loader that decodes the pending videos in worker processes (None when nothing is pending)."""
     import torch
 
-    dataset = FrameDataset(pending, backbone.transform, num_frames=o.num_frames, fps=o.fps,
+    from gf.extraction.streams import make_sampler
+
+    dataset = FrameDataset(pending, {s.role: s.backbone.transform for s in streams}, sampler=make_sampler(o, streams),
                            timeout=o.timeout, tolerance=o.window_tolerance)
     if not pending:
         return None
@@ -372,38 +363,7 @@ def _frame_loader(o: ExtractOptions, pending: List[Job], backbone, device: str):
         prefetch_factor=2 if o.workers else None, persistent_workers=False)
 
 
-def _embed_and_write(items: List[Dict[str, Any]], pending: List[Job], backbone, batch_size: int, device: str,
-                     writer, summary: ExtractSummary) -> None:
-    """Run the backbone over the frames of ``items`` in batches of ``batch_size`` and store each
-    sample's rows with its metadata; frames of several videos share a batch to keep the device busy."""
-    import torch
-
-    frames = torch.cat([it["frames"] for it in items])
-    outs = []
-    with torch.inference_mode():
-        for s in range(0, len(frames), batch_size):
-            chunk = frames[s:s + batch_size].to(device, non_blocking=True)
-            outs.append(backbone.model(chunk).float().cpu())
-    feats = torch.cat(outs).numpy()
-    offset = 0
-    for it in items:
-        job = pending[it["index"]]
-        n = len(it["frames"])
-        video_feats = feats[offset:offset + n]
-        offset += n
-        for sample in it["samples"]:
-            if "error" in sample:
-                continue
-            meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
-                    "times": sample["times"], "window": sample["window"], **it["info"]}
-            if "window_used" in sample:
-                meta["window_used"] = sample["window_used"]
-            writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
-            summary.written += 1
-        summary.frames += n
-
-
-def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], backbone, recipe: Dict[str, Any],
+def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], streams, recipe: Dict[str, Any],
          device: str, summary: ExtractSummary) -> None:
     """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write."""
     from tqdm import tqdm
@@ -411,13 +371,14 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], bac
     from gf.common.io import remove_stale_temp_files
     from gf.common.workers import iter_loader
     from gf.datasets.feature_recipe import check_or_write_recipe
+    from gf.extraction.streams import embed_and_write, units
     from gf.extraction.writers import make_writer
 
     remove_stale_temp_files(o.out)
     check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
     writer = make_writer(o.out, o.format, o.shard_size)
     pending, failures = _resume(jobs, failures, writer.completed(), summary, o.out)
-    loader = _frame_loader(o, pending, backbone, device)
+    loader = _frame_loader(o, pending, streams, device)
     bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
                file=sys.stderr, dynamic_ncols=True)
     buffer: List[Dict[str, Any]] = []
@@ -432,15 +393,15 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], bac
             else:
                 failures += [_failure(job, s["key"], s["error"], "window", windows[s["key"]])
                              for s in item["samples"] if "error" in s]
-                if item["frames"] is not None:
+                if item["inputs"] is not None:
                     buffer.append(item)
-                    if sum(len(it["frames"]) for it in buffer) >= o.batch_size:
-                        _embed_and_write(buffer, pending, backbone, o.batch_size, device, writer, summary)
+                    if sum(units(it) for it in buffer) >= o.batch_size:
+                        embed_and_write(buffer, pending, streams, o.batch_size, device, writer, summary)
                         buffer = []
             bar.update(1)
             bar.set_postfix(failed=len(failures), refresh=False)
         if buffer:
-            _embed_and_write(buffer, pending, backbone, o.batch_size, device, writer, summary)
+            embed_and_write(buffer, pending, streams, o.batch_size, device, writer, summary)
     finally:
         bar.close()
         writer.close()  # what was extracted before an error or a Ctrl-C is kept

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=float)
     parser.add_argument("--weights", help="the backbone weights file the checkpoint's features were made with "
                                           "(checked against the recorded sha256)")
+    parser.add_argument("--motion-weights", help="the motion stream's weights file, for a checkpoint trained on "
+                                                 "appearance + motion features (checked against the recorded sha256)")
     parser.add_argument("--backbone", help="must be the recipe's backbone (a different one is refused)")
     parser.add_argument("--plot", metavar="PNG", help="draw the predicted events on the video's timeline")
     parser.add_argument("--device", default="cpu")
@@ -25,9 +27,10 @@ def run(args) -> int:
     from gf.inference.predict import answer_video, check_plot_path, plot_timeline
 
     if args.plot:  # before any work: never over an input or a file gf predict does not own
-        check_plot_path(args.plot, [args.video, args.checkpoint, args.weights])
+        check_plot_path(args.plot, [args.video, args.checkpoint, args.weights, args.motion_weights])
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
-                          weights=args.weights, backbone=args.backbone, device=args.device)
+                          weights=args.weights, backbone=args.backbone, device=args.device,
+                          motion_weights=args.motion_weights)
     print(f"answer: {result.answer}  (option {result.prediction})" if result.options
           else f"answer: {result.answer}  (index {result.prediction})")
     if result.options:

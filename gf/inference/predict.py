@@ -11,6 +11,7 @@ recipe, weights other than the recorded ones, or another backbone are refused.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,62 @@ def _recipe_of(extra: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
     return recipe
 
 
-def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike, *, weights: Optional[str] = None,
-                       backbone: Optional[str] = None, windows_file: Optional[str] = None, device: str = "cpu"):
-    """``gf extract`` options that reproduce ``recipe`` for one video."""
+def _weights_options(spec: Mapping[str, Any], given: Optional[str], option: str) -> Dict[str, Any]:
+    """How to rebuild one recorded backbone's weights: the file (or, for ``hf:``, the folder)
+    ``given`` with ``option``, checked against the recorded sha256; the hub; or the seed."""
     from gf.common.io import sha256sum
+
+    source = spec.get("weights") or {}
+    kind = source.get("kind")
+    if kind in ("file", "folder"):
+        what = "weights file" if kind == "file" else "model folder"
+        if not given:
+            raise ConfigError(f"the checkpoint's features were made with the {what} {source.get(kind)} "
+                              f"(sha256 {source.get('sha256')}); give it with {option}")
+        if kind == "folder":
+            from gf.extraction.clip_backbone import folder_digest
+
+            if not os.path.isdir(given):
+                raise ConfigError(f"{option} {given}: the checkpoint's backbone {spec['name']} was read from a folder "
+                                  f"({source.get('folder')}); give that folder")
+            digest = folder_digest(given)
+        else:
+            digest = sha256sum(given)
+        if digest != source.get("sha256"):
+            raise CheckpointError(f"{option} {given} has sha256 {digest}, but the checkpoint's features were made "
+                                  f"with {source.get(kind)} (sha256 {source.get('sha256')}); use that {what}")
+        return {"weights": str(given), "folder": kind == "folder"}
+    if kind == "pretrained":
+        return {"pretrained": True}
+    if kind == "random-init":
+        if given:
+            raise ConfigError("the checkpoint's features came from a randomly initialised backbone (seed "
+                              f"{source.get('seed')}); {option} does not apply")
+        return {"seed": int(source.get("seed", 0))}
+    raise CheckpointError(f"the checkpoint's feature recipe names backbone weights of an unknown kind {kind!r}")
+
+
+def _backbone_options(spec: Mapping[str, Any], given: Optional[str], option: str) -> tuple:
+    """``(backbone name, weights options, input size)`` that rebuild one recorded backbone."""
+    chosen = _weights_options(spec, given, option)
+    name = spec["name"]
+    if chosen.pop("folder", False):  # hf:FOLDER records the folder's name; the path is the one given
+        name, chosen = f"hf:{chosen['weights']}", {}
+    config = spec.get("data_config") or {}
+    if name.startswith("hf:"):
+        size = None  # a transformers model takes its own size
+    elif name.startswith("torchvision:"):
+        size = config.get("crop_size", [None])[0]
+    else:
+        size = (config.get("input_size") or [None])[-1]
+    return name, chosen, int(size) if size else None
+
+
+def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike, *, weights: Optional[str] = None,
+                       backbone: Optional[str] = None, windows_file: Optional[str] = None, device: str = "cpu",
+                       motion_weights: Optional[str] = None):
+    """``gf extract`` options that reproduce ``recipe`` for one video: frame, clip-level and
+    two-stream (appearance + motion) recipes alike."""
     from gf.extraction.extract import ExtractOptions
 
     spec = recipe["backbone"]
@@ -66,35 +119,24 @@ def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike
         raise ConfigError(f"--backbone {backbone} differs from the checkpoint's recipe ({spec['name']}): the model "
                           f"was trained on {spec['name']} features; drop --backbone or use a checkpoint trained on "
                           f"{backbone} features")
-    source = spec.get("weights") or {}
-    kind = source.get("kind")
-    options: Dict[str, Any] = {}
-    if kind == "file":
-        if not weights:
-            raise ConfigError(f"the checkpoint's features were made with the weights file {source.get('file')} "
-                              f"(sha256 {source.get('sha256')}); give it with --weights")
-        digest = sha256sum(weights)
-        if digest != source.get("sha256"):
-            raise CheckpointError(f"--weights {weights} has sha256 {digest}, but the checkpoint's features were made "
-                                  f"with {source.get('file')} (sha256 {source.get('sha256')}); use that file")
-        options["weights"] = str(weights)
-    elif kind == "pretrained":
-        options["pretrained"] = True
-    elif kind == "random-init":
-        if weights:
-            raise ConfigError("the checkpoint's features came from a randomly initialised backbone (seed "
-                              f"{source.get('seed')}); --weights does not apply")
-        options["seed"] = int(source.get("seed", 0))
-    else:
-        raise CheckpointError(f"the checkpoint's feature recipe names backbone weights of an unknown kind {kind!r}")
+    name, options, input_size = _backbone_options(spec, weights, "--weights")
+    motion = recipe.get("motion_backbone")
+    if motion:
+        mname, mopts, msize = _backbone_options(motion, motion_weights, "--motion-weights")
+        options.update(motion_backbone=mname, motion_weights=mopts.get("weights"), motion_input_size=msize)
+        options["pretrained"] = options.get("pretrained", False) or mopts.get("pretrained", False)
+    elif motion_weights:
+        raise ConfigError("--motion-weights: the checkpoint's features have no motion stream")
     sampling = recipe.get("sampling") or {}
-    input_size = (spec.get("data_config") or {}).get("input_size")
-    return ExtractOptions(videos=str(video), out=str(out), backbone=spec["name"], num_frames=sampling.get("num_frames"),
+    clips = sampling.get("clips") or {}
+    if clips:
+        options.update(clip_len=clips.get("clip_len"), clip_stride=clips.get("clip_stride", 1),
+                       num_clips=clips.get("num_clips"), clips_per_second=clips.get("clips_per_second"))
+    return ExtractOptions(videos=str(video), out=str(out), backbone=name, num_frames=sampling.get("num_frames"),
                           fps=sampling.get("fps"), windows=[windows_file] if windows_file else None,
                           window_tolerance=(0.5 if sampling.get("window_tolerance_s") is None
                                             else float(sampling["window_tolerance_s"])), format="npy",
-                          workers=0, device=device, input_size=int(input_size[-1]) if input_size else None,
-                          progress=False, **options)
+                          workers=0, device=device, input_size=input_size, progress=False, **options)
 
 
 def check_window(start: Optional[float], end: Optional[float]) -> None:
@@ -120,7 +162,7 @@ def _failure_error(failure: Mapping[str, Any], video: Path, start, end) -> Excep
     return DataFileError(f"video {video}: {reason}")
 
 
-def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, device):
+def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, device, motion_weights=None):
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract
@@ -136,15 +178,18 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
         windows_file.write_text(json.dumps({"question_id": "query", "video_id": key, "start": start, "end": end}))
         key = "query"
     options = extraction_options(recipe, listing, work / "features", weights=weights, backbone=backbone,
-                                 windows_file=str(windows_file) if windows_file else None, device=device)
+                                 windows_file=str(windows_file) if windows_file else None, device=device,
+                                 motion_weights=motion_weights)
     summary = extract(options)
     if summary.failures:
         raise _failure_error(summary.failures[0], video, start, end)
     made = read_recipe(str(work / "features"))
-    if identity(made)["backbone"] != identity(recipe)["backbone"]:
-        raise CheckpointError(f"the backbone made here ({made['backbone']}) differs from the checkpoint's recipe "
-                              f"({recipe['backbone']}): other weights or preprocessing (a different timm version?) "
-                              f"would give other features than the model was trained on")
+    for part in ("backbone", "motion_backbone"):
+        if identity(made).get(part) != identity(recipe).get(part):
+            raise CheckpointError(f"the {part.replace('_', ' ')} made here ({made.get(part)}) differs from the "
+                                  f"checkpoint's recipe ({recipe.get(part)}): other weights or preprocessing (another "
+                                  f"timm, torchvision or transformers version?) would give other features than the "
+                                  f"model was trained on")
     store = open_feature_store(str(work / "features"), format="npy")
     features = store[key]
     meta = json.loads((work / "features" / "meta" / f"{key}.json").read_text())
@@ -157,8 +202,10 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
 
 def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: Optional[Sequence[str]] = None, *,
                  start: Optional[float] = None, end: Optional[float] = None, weights: Optional[str] = None,
-                 backbone: Optional[str] = None, device: str = "cpu") -> VideoAnswer:
-    """Extract ``video`` with ``checkpoint``'s recipe and answer ``question``."""
+                 backbone: Optional[str] = None, device: str = "cpu",
+                 motion_weights: Optional[str] = None) -> VideoAnswer:
+    """Extract ``video`` with ``checkpoint``'s recipe (frame, clip-level or two-stream) and
+    answer ``question``; ``frame_times`` of the answer are the rows' times (clip centres for clips)."""
     import torch
 
     from gf.extraction.extract import check_device
@@ -180,7 +227,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     model = model_from_checkpoint(ckpt, format="gf", device=device)
     with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
-                                   end=end, device=device)
+                                           end=end, device=device, motion_weights=motion_weights)
     if options is not None and len(options) != getattr(model.config, "num_options", len(options)):
         raise ModelInputError(f"the model answers with {model.config.num_options} options; got {len(options)}")
     result = model.predict_example(features, question, list(options) if options is not None else None,
@@ -230,7 +277,7 @@ def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> Non
     never overwrite the video, the checkpoint or anything else the user owns."""
     from gf.common.io import check_outputs_apart, check_replaceable
 
-    labels = ("--video", "--checkpoint", "--weights")
+    labels = ("--video", "--checkpoint", "--weights", "--motion-weights")
     check_outputs_apart({"--plot": path}, [(labels[i] if i < len(labels) else "an input", source)
                                            for i, source in enumerate(inputs)], command="gf predict")
     check_replaceable(path, "--plot", owned=_written_by_predict, command="gf predict", kind=".png file")

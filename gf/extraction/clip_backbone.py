@@ -1,0 +1,281 @@
+"""Clip backbones: video models that take a clip of frames and give one feature per clip.
+
+``--backbone torchvision:NAME`` is one of torchvision's video models (``s3d``,
+``r2plus1d_18``, ``r3d_18``, ``mc3_18``, ``mvit_v2_s``, ``swin3d_t``, ...) and
+``--backbone hf:ID_OR_FOLDER`` a Hugging Face ``transformers`` video encoder (VideoMAE,
+or X-CLIP's vision tower). Every clip backbone has one interface, :class:`ClipBackbone`:
+``transform`` maps decoded uint8 frames ``[U, H, W, 3]`` to float ``[C, U, h, w]`` and
+``model`` maps a batch of clips ``[B, C, L, h, w]`` to ``[B, D]``.
+
+Why the transform runs over frames, not clips: the video models' preprocessing (resize,
+centre crop, normalisation) acts on each frame alone, so the frames of a video are
+preprocessed once and the clips gathered from them; overlapping clips cost no more.
+
+What a row is (``features`` in the recipe), a documented choice per family:
+
+* torchvision: the pooled activations before the classifier (the head, ``fc`` /
+  ``classifier`` / ``head``, replaced by an identity): 1024-d for S3D, 512-d for the
+  R(2+1)D / R3D / MC3 ResNets, 768-d (the class token) for MViT.
+* VideoMAE: the mean over all tokens of the last hidden state (VideoMAE's own
+  ``use_mean_pooling`` classifier input, without its ``fc_norm``).
+* X-CLIP vision tower: each frame's pooled output (the class token after the last layer
+  norm), averaged over the clip's frames. X-CLIP's cross-frame prompt and multi-frame
+  integration transformer belong to its text-matching head and are not used.
+
+Why torch is imported at the top, unlike the frame backbone's module: this module is only
+imported once an extraction with a clip backbone starts, never by ``gf --help``.
+
+Why weights come from a local file or folder unless ``--pretrained``: a weights file is
+input from outside, read without unpickling (``weights_only`` / safetensors); a Hub
+folder must hold safetensors weights, so nothing pickled is ever loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import torch
+
+from gf.common.errors import CheckpointError, ConfigError
+
+__all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]
+
+TORCHVISION = "torchvision:"
+HF = "hf:"
+#: names of the classifier module of torchvision's video models, replaced by an identity
+_HEADS = ("fc", "classifier", "head")
+#: the Hugging Face model types gf reads, and what a row is for each
+_HF_TYPES = {"videomae": "mean over tokens of VideoMAEModel's last_hidden_state",
+             "xclip": "XCLIPVisionModel pooler_output per frame, averaged over the clip's frames"}
+#: PIL resampling numbers of preprocessor_config.json -> torchvision interpolation names
+_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+@dataclass
+class ClipBackbone:
+    model: Any  # torch.nn.Module in eval mode: float [B, C, L, h, w] -> [B, D]
+    transform: Callable  # uint8 tensor [U, H, W, 3] -> float [C, U, h, w]
+    data_config: Dict[str, Any]
+    weights: Dict[str, Any]
+    feature_dim: int
+    name: str
+    features: str  # what one row is, for the recipe
+    clip_len: int  # frames per clip
+    fixed_clip_len: bool = False  # the model's position embeddings take only this many frames
+
+
+def is_clip_backbone(name: Optional[str]) -> bool:
+    return isinstance(name, str) and name.startswith((TORCHVISION, HF))
+
+
+class FrameTransform:
+    """uint8 ``[U, H, W, 3]`` -> float ``[C, U, h, w]``: torchvision's ``VideoClassification``
+    preset (resize, centre crop, scale to [0, 1], normalise), built from plain values so
+    it pickles into DataLoader workers and is recorded as it is."""
+
+    def __init__(self, config: Dict[str, Any]):
+        self.config = config
+
+    def __call__(self, frames):
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms._presets import VideoClassification
+
+        c = self.config
+        preset = VideoClassification(crop_size=c["crop_size"], resize_size=c["resize_size"], mean=c["mean"],
+                                     std=c["std"], interpolation=InterpolationMode(c["interpolation"]))
+        return preset(torch.as_tensor(frames).permute(0, 3, 1, 2))
+
+
+# ---------------------------------------------------------------------------------------
+# torchvision
+# ---------------------------------------------------------------------------------------
+def _torchvision_config(preset, input_size: Optional[int]) -> Dict[str, Any]:
+    crop, resize = list(preset.crop_size), list(preset.resize_size)
+    if input_size:
+        scale = input_size / crop[0]
+        crop, resize = [input_size, input_size], [max(1, round(r * scale)) for r in resize]
+    return {"crop_size": crop, "resize_size": resize, "mean": list(preset.mean), "std": list(preset.std),
+            "interpolation": preset.interpolation.value}
+
+
+def _drop_head(model) -> str:
+    for attr in _HEADS:
+        if isinstance(getattr(model, attr, None), torch.nn.Module):
+            setattr(model, attr, torch.nn.Identity())
+            return attr
+    raise ConfigError(f"{type(model).__name__} has no classifier named {', '.join(_HEADS)}; gf cannot tell its "
+                      f"features from its logits")
+
+
+def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):
+    import torchvision
+
+    from gf.common.io import sha256sum
+    from gf.common.utils import did_you_mean
+    from gf.extraction.backbone import apply_state_dict, load_state_dict_file
+
+    names = torchvision.models.list_models(module=torchvision.models.video)
+    if arch not in names:
+        raise ConfigError(f"--backbone {TORCHVISION}{arch}: not a torchvision video model.{did_you_mean(arch, names)} "
+                          f"They are: {', '.join(names)}")
+    enum = torchvision.models.get_model_weights(arch).DEFAULT  # its transforms() need no download
+    try:
+        model = torchvision.models.get_model(arch, weights=enum if pretrained else None)
+    except Exception as e:
+        if not pretrained:
+            raise
+        raise CheckpointError(f"torchvision could not download the weights {enum} ({type(e).__name__}: {e}); "
+                              f"download them where there is a network and pass --weights FILE") from None
+    head = _drop_head(model)
+    if weights:
+        apply_state_dict(model, load_state_dict_file(weights), weights, heads=(f"{head}.",),
+                         architecture=f"torchvision model {arch!r}")
+        source = {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
+    elif pretrained:
+        source = {"kind": "pretrained", "hub": enum.url, "tag": str(enum)}
+    else:
+        source = None
+    config = _torchvision_config(enum.transforms(), input_size)
+    fixed = arch.startswith("mvit")  # MViT's position embeddings are for 16 frames
+    what = f"torchvision {arch}: pooled activations before the classifier ({head} replaced by an identity)"
+    return model, config, source, what, 16, fixed
+
+
+# ---------------------------------------------------------------------------------------
+# Hugging Face transformers
+# ---------------------------------------------------------------------------------------
+class HFClips(torch.nn.Module):
+    """A transformers video encoder as a module over ``[B, C, L, h, w]`` clips (see the module doc)."""
+
+    def __init__(self, encoder, kind: str):
+        super().__init__()
+        self.encoder, self.kind = encoder, kind
+
+    def forward(self, x):
+        x = x.permute(0, 2, 1, 3, 4)  # transformers' video layout: [B, L, C, h, w]
+        if self.kind == "xclip":
+            b, length = x.shape[:2]
+            return self.encoder(pixel_values=x.flatten(0, 1)).pooler_output.view(b, length, -1).mean(1)
+        return self.encoder(pixel_values=x).last_hidden_state.mean(1)
+
+
+def folder_digest(folder: str) -> str:
+    """sha256 over the files that change a feature: the config, the preprocessor config, the weights."""
+    import hashlib
+
+    from gf.common.io import sha256sum
+
+    names = sorted(n for n in os.listdir(folder)
+                   if n in ("config.json", "preprocessor_config.json") or n.endswith(".safetensors"))
+    h = hashlib.sha256()
+    for n in names:
+        h.update(f"{n}\0{sha256sum(os.path.join(folder, n))}\n".encode())
+    return h.hexdigest()
+
+
+def _hf_config(folder_or_id: str, model_config, vision) -> Dict[str, Any]:
+    """The preprocessing: the folder's ``preprocessor_config.json`` when it has one, else the
+    model's image size with ImageNet mean/std (VideoMAE's default; X-CLIP's processor gives CLIP's)."""
+    size = int(vision.image_size)
+    config = {"crop_size": [size, size], "resize_size": [size], "mean": [0.485, 0.456, 0.406],
+              "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
+    path = os.path.join(folder_or_id, "preprocessor_config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            p = json.load(fh)
+        s, c = p.get("size") or {}, p.get("crop_size") or {}
+        if "shortest_edge" in s:
+            config["resize_size"] = [int(s["shortest_edge"])]
+        elif "height" in s:
+            config["resize_size"] = [int(s["height"]), int(s["width"])]
+        if c and p.get("do_center_crop", True):
+            config["crop_size"] = [int(c["height"]), int(c["width"])]
+        config["mean"], config["std"] = list(p.get("image_mean", config["mean"])), list(p.get("image_std", config["std"]))
+        config["interpolation"] = _RESAMPLE.get(p.get("resample"), "bilinear")
+    return config
+
+
+def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):
+    import transformers
+
+    if weights:
+        raise ConfigError(f"--backbone {HF}{ref}: the folder holds the weights; --weights is for timm and "
+                          f"torchvision backbones")
+    if input_size:
+        raise ConfigError(f"--input-size: {HF}{ref} takes its own image size (its position embeddings are for it)")
+    local = os.path.isdir(ref)
+    if not local and not pretrained:
+        raise ConfigError(f"--backbone {HF}{ref}: no such folder. Give a folder holding config.json and "
+                          f"model.safetensors (save_pretrained), or --pretrained to download {ref!r} from the Hub")
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        config = transformers.AutoConfig.from_pretrained(ref)
+    except Exception as e:
+        raise CheckpointError(f"--backbone {HF}{ref}: no readable config.json ({type(e).__name__}: "
+                              f"{str(e).strip()[:200]})") from None
+    kind = config.model_type
+    if kind not in _HF_TYPES:
+        raise ConfigError(f"--backbone {HF}{ref} is a {kind!r} model; gf reads {', '.join(_HF_TYPES)} video encoders")
+    cls = transformers.XCLIPModel if kind == "xclip" else transformers.VideoMAEModel
+    try:
+        model, info = cls.from_pretrained(ref, use_safetensors=True, output_loading_info=True)
+    except Exception as e:
+        raise CheckpointError(f"--backbone {HF}{ref}: cannot load safetensors weights ({type(e).__name__}: "
+                              f"{str(e).strip()[:200]}); gf reads only .safetensors (never pickled .bin files)") from None
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise CheckpointError(f"--backbone {HF}{ref}: the weights lack {len(missing)} of the model's tensors (e.g. "
+                              f"{', '.join(missing[:3])}); is it a {kind} checkpoint?")
+    vision = config.vision_config if kind == "xclip" else config
+    encoder = model.vision_model if kind == "xclip" else model
+    source = ({"kind": "folder", "folder": os.path.basename(os.path.normpath(ref)), "sha256": folder_digest(ref)}
+              if local else {"kind": "pretrained", "hub": ref, "tag": getattr(config, "_commit_hash", None) or ""})
+    frames = int(getattr(vision, "num_frames", 16) or 16)
+    return HFClips(encoder, kind), _hf_config(ref, config, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
+
+
+def hf_name(ref: str) -> str:
+    """The name a recipe records for ``hf:REF``: a local folder by its own name (the
+    machine's path is not the model's), a Hub id as it is."""
+    return HF + (os.path.basename(os.path.normpath(ref)) if os.path.isdir(ref) else ref)
+
+
+def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained: bool = False, seed: int = 0,
+                         input_size: Optional[int] = None, clip_len: Optional[int] = None,
+                         device: str = "cpu") -> ClipBackbone:
+    """A clip backbone for ``torchvision:NAME`` or ``hf:ID_OR_FOLDER`` (see the module doc).
+
+    torchvision weights: ``weights`` (a local state dict, recorded by sha256), else
+    ``pretrained`` (the weights enum's default, downloaded), else a random initialisation
+    seeded by ``seed`` (tests and benchmarks only). The preprocessing is the weights enum's
+    own ``transforms()`` either way (it needs no download); ``input_size`` scales its crop
+    and resize sizes. Hugging Face: the folder (or, with ``pretrained``, the Hub id).
+    ``clip_len`` (default: the model's own, 16 for torchvision) is checked by one forward
+    pass, which also gives the feature width.
+    """
+    if weights and pretrained:
+        raise ConfigError("give either --weights FILE or --pretrained, not both")
+    torch.manual_seed(int(seed))
+    build = _torchvision if name.startswith(TORCHVISION) else _hf
+    ref = name.split(":", 1)[1]
+    model, config, source, what, frames, fixed = build(ref, weights=weights, pretrained=pretrained,
+                                                       input_size=input_size)
+    if source is None:
+        source = {"kind": "random-init", "seed": int(seed), "text": f"random-init seed {int(seed)}"}
+    if clip_len is not None and fixed and clip_len != frames:
+        raise ConfigError(f"--clip-len {clip_len}: {name} takes clips of exactly {frames} frames (its position "
+                          f"embeddings are for them); use --clip-len {frames}")
+    clip_len = frames if clip_len is None else int(clip_len)
+    model.eval().to(device)
+    h, w = config["crop_size"]
+    try:
+        with torch.inference_mode():
+            dim = int(model(torch.zeros(1, 3, clip_len, h, w, device=device)).shape[-1])
+    except RuntimeError as e:  # a clip too short for the temporal strides, an input too small
+        raise ConfigError(f"--backbone {name} cannot run on clips of {clip_len} frames at {h}x{w} "
+                          f"({str(e).strip().splitlines()[0][:200]}); use a longer --clip-len or a larger "
+                          f"--input-size") from None
+    recorded = hf_name(ref) if name.startswith(HF) else name
+    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len, fixed)

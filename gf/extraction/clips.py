@@ -1,0 +1,96 @@
+"""Where the clips of a clip-level backbone lie: frame indices per clip, and the seconds each covers.
+
+Why a pure function on frame times: the time a feature row covers is what aligns it with
+the questions (STAR's windows, the glance stage's event spans) and with another stream
+(an appearance frame per clip), so it is computed once, here, from the decoder's own
+presentation times, and recorded with every row; nothing downstream re-derives it.
+
+A clip is ``clip_len`` frames, ``clip_stride`` frames apart (in the video's own frame
+numbering, so a stride of 2 on a 30 fps video gives a clip at 15 fps). Clips are placed
+like frames are (:func:`gf.extraction.decode.sample_indices`): ``num_clips`` equal
+segments of the window (or ``round(length x clips_per_second)`` of them), each clip
+centred on the frame shown at its segment's centre, among the frames inside the window.
+A clip that would reach past the window's first or last frame is shifted inside it; a
+window with fewer frames than a clip spans repeats its last frame (a fixed clip length is
+what a 3-D CNN takes). The row's time is the middle of the seconds its frames are shown,
+``[time of its first frame, time the frame after its last one starts)``. The frame an
+appearance stream takes for a clip is the clip's middle frame (position ``clip_len // 2``),
+shown at the clip's centre (for an even ``clip_len`` the centre is the moment it appears).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["ClipSampling", "sample_clips", "frame_end_times", "clip_sampler", "frame_sampler"]
+
+
+@dataclass
+class ClipSampling:
+    indices: np.ndarray  # int64 [N, clip_len]: frame indices of each clip
+    spans: np.ndarray  # float64 [N, 2]: [start, end) seconds each clip's frames are shown
+    centres: np.ndarray  # float64 [N]: the middle of each span, the row's time
+    centre_frames: np.ndarray  # int64 [N]: each clip's middle frame (the appearance stream's frame)
+
+
+def frame_end_times(frame_times: np.ndarray, duration: float) -> np.ndarray:
+    """When each frame stops being shown: the next frame's time, the video's end for the last."""
+    return np.append(np.asarray(frame_times[1:], dtype=np.float64), float(duration))
+
+
+def sample_clips(frame_times: np.ndarray, duration: float, start: float, end: float, *, clip_len: int,
+                 clip_stride: int = 1, num_clips: Optional[int] = None,
+                 clips_per_second: Optional[float] = None) -> ClipSampling:
+    """The clips of ``[start, end]`` (see the module doc)."""
+    if (num_clips is None) == (clips_per_second is None):
+        raise ValueError("give exactly one of num_clips and clips_per_second")
+    if clip_len < 1 or clip_stride < 1:
+        raise ValueError("clip_len and clip_stride must be >= 1")
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    length = end - start
+    count = int(num_clips) if num_clips is not None else max(1, int(round(length * float(clips_per_second))))
+    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
+    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
+        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
+    local = frame_times[inside]
+    targets = start + (np.arange(count) + 0.5) * (length / count)
+    centre = np.clip(np.searchsorted(local, targets, side="right") - 1, 0, inside.size - 1)
+    reach = (clip_len - 1) * clip_stride  # positions from a clip's first frame to its last
+    first = np.clip(centre - reach // 2, 0, max(0, inside.size - 1 - reach))
+    positions = np.minimum(first[:, None] + np.arange(clip_len)[None, :] * clip_stride, inside.size - 1)
+    indices = inside[positions]
+    ends = frame_end_times(frame_times, duration)
+    spans = np.stack([frame_times[indices[:, 0]], ends[indices[:, -1]]], axis=1)
+    middle = indices[:, clip_len // 2]  # by position, not by time: a centre on a frame boundary is no tie
+    return ClipSampling(indices.astype(np.int64), spans, spans.mean(axis=1), middle.astype(np.int64))
+
+
+def _rounded(values) -> list:
+    return np.round(np.asarray(values, dtype=np.float64), 6).tolist()
+
+
+def frame_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *,
+                  num_frames: Optional[int], fps: Optional[float]) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """Frames for a frame backbone: ``{"frames": [T]}``, and each row's time (its frame's)."""
+    from gf.extraction.decode import sample_indices
+
+    idx = sample_indices(frame_times, start, end, num_frames=num_frames, fps=fps)
+    return {"frames": idx}, {"times": _rounded(frame_times[idx])}
+
+
+def clip_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *, clip_len: int,
+                 clip_stride: int, num_clips: Optional[int], clips_per_second: Optional[float],
+                 appearance: bool) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """Clips (and, for two streams, the frame at each clip's centre): ``{"clips": [N, L],
+    "centre": [N]}``, and per row its time (the clip's centre), its span and, with an
+    appearance stream, the time of its appearance frame."""
+    c = sample_clips(frame_times, duration, start, end, clip_len=clip_len, clip_stride=clip_stride,
+                     num_clips=num_clips, clips_per_second=clips_per_second)
+    meta: Dict[str, Any] = {"times": _rounded(c.centres), "spans": _rounded(c.spans)}
+    sets = {"clips": c.indices}
+    if appearance:
+        sets["centre"] = c.centre_frames
+        meta["frame_times"] = _rounded(frame_times[c.centre_frames])
+    return sets, meta

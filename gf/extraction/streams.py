@@ -1,0 +1,180 @@
+"""What one feature row is made of: the streams of an extraction, their inputs and their forward passes.
+
+Three kinds of run share this code:
+
+* ``frames``: a timm image model on single frames (``--backbone NAME``);
+* ``clips``: a clip-level video model (``--backbone torchvision:NAME`` or ``hf:...``), one
+  row per clip;
+* ``appearance`` + ``motion``: a timm model on the frame shown at each clip's centre, and a
+  clip model on the clip (``--backbone NAME --motion-backbone torchvision:NAME``), one row
+  per clip, the two features side by side (HCRN and HGA's appearance + motion). Both
+  streams come from one decoding, on one time grid, so row i of both is the same moment.
+
+Why decoding and preprocessing happen in the dataset (DataLoader workers) and the forward
+passes in :func:`embed_and_write`: workers decode the next videos while the main process
+runs the models, and the main process gathers rows of several videos into each batch,
+so short videos do not leave the backbone running on tiny batches.
+
+A sample's ``rows`` index the units of its video's item (unique frames, or unique clips:
+windows of one video that share a clip embed it once).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Sequence
+
+import numpy as np
+
+from gf.extraction import decode
+from gf.extraction.clips import clip_sampler, frame_sampler
+
+__all__ = ["Stream", "FrameDataset", "build_streams", "make_sampler", "embed_and_write", "units"]
+
+
+@dataclass
+class Stream:
+    role: str  # "frames" | "clips" | "appearance" | "motion": the key of its input in an item
+    backbone: Any  # gf.extraction.backbone.Backbone or gf.extraction.clip_backbone.ClipBackbone
+
+
+def build_streams(o, device: str) -> List[Stream]:
+    """The streams ``o`` (checked :class:`~gf.extraction.extract.ExtractOptions`) asks for, built."""
+    from gf.extraction.backbone import create_backbone
+    from gf.extraction.clip_backbone import create_clip_backbone, is_clip_backbone
+
+    if is_clip_backbone(o.backbone):
+        clip = create_clip_backbone(o.backbone, weights=o.weights, pretrained=o.pretrained, seed=o.seed,
+                                    input_size=o.input_size, clip_len=o.clip_len, device=device)
+        o.clip_len = clip.clip_len
+        return [Stream("clips", clip)]
+    frame = create_backbone(o.backbone, weights=o.weights, pretrained=o.pretrained, seed=o.seed,
+                            input_size=o.input_size, device=device)
+    if not o.motion_backbone:
+        return [Stream("frames", frame)]
+    motion = create_clip_backbone(o.motion_backbone, weights=o.motion_weights, pretrained=o.pretrained, seed=o.seed,
+                                  input_size=o.motion_input_size, clip_len=o.clip_len, device=device)
+    o.clip_len = motion.clip_len
+    return [Stream("appearance", frame), Stream("motion", motion)]
+
+
+def make_sampler(o, streams: Sequence[Stream]) -> Callable:
+    """The picklable sampler :func:`gf.extraction.decode.decode_video` calls per window."""
+    if streams[0].role == "frames":
+        return functools.partial(frame_sampler, num_frames=o.num_frames, fps=o.fps)
+    return functools.partial(clip_sampler, clip_len=o.clip_len, clip_stride=o.clip_stride, num_clips=o.num_clips,
+                             clips_per_second=o.clips_per_second, appearance=streams[0].role == "appearance")
+
+
+def units(item: Dict[str, Any]) -> int:
+    """How many rows (frames or clips) an item gives each stream."""
+    return len(next(iter(item["inputs"].values())))
+
+
+# ---------------------------------------------------------------------------------------
+# decoding + preprocessing, in DataLoader workers
+# ---------------------------------------------------------------------------------------
+class FrameDataset:
+    """Map-style dataset: item ``i`` is job ``i`` decoded and preprocessed, ``inputs`` holding
+    one tensor per stream role (never raises for a bad video: the failure travels back as
+    the item's ``error``).
+
+    ``transforms`` maps each role to its preprocessing: a timm transform (PIL image ->
+    ``[3, H, W]``) for ``frames``/``appearance``, a clip backbone's frame transform (uint8
+    ``[U, H, W, 3]`` -> ``[C, U, h, w]``) for ``clips``/``motion``.
+    """
+
+    def __init__(self, jobs, transforms: Dict[str, Callable], *, sampler: Callable, timeout, tolerance):
+        self.jobs = list(jobs)
+        self.transforms = dict(transforms)
+        self.sampler = sampler
+        self.timeout, self.tolerance = timeout, tolerance
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> Dict[str, Any]:
+        job = self.jobs[i]
+        deadline = decode.Deadline(self.timeout)
+        try:
+            video = decode.decode_video(job.path, job.windows, sampler=self.sampler, tolerance=self.tolerance,
+                                        deadline=deadline)
+            inputs = None if video.frames is None else self._inputs(video, deadline)
+        except decode.DecodeFailure as e:
+            return {"index": i, "error": e.reason}
+        except Exception as e:  # a decoder's or PIL's own error on a damaged file
+            return {"index": i, "error": f"cannot decode: {type(e).__name__}: {str(e).strip()[:300]}"}
+        return {"index": i, "inputs": inputs, "samples": video.samples, "info": video.info}
+
+    def _images(self, role: str, frames: np.ndarray, deadline) -> Any:
+        import torch
+        from PIL import Image
+
+        rows = []
+        for frame in frames:
+            rows.append(self.transforms[role](Image.fromarray(frame)))
+            deadline.check("preprocessing frames")
+        return torch.stack(rows)
+
+    def _inputs(self, video, deadline) -> Dict[str, Any]:
+        """Each stream's input tensor, one row per unit; each sample's ``rows`` become indices of units."""
+        live = [s for s in video.samples if "rows" in s]
+        if "frames" in self.transforms:
+            for s in live:
+                s["rows"] = s["rows"]["frames"]
+            return {"frames": self._images("frames", video.frames, deadline)}
+        appearance = "appearance" in self.transforms
+        per_sample = [np.concatenate([s["rows"]["clips"], s["rows"]["centre"][:, None]], axis=1) if appearance
+                      else s["rows"]["clips"] for s in live]
+        unique, inverse = np.unique(np.concatenate(per_sample), axis=0, return_inverse=True)
+        inverse, offset = inverse.reshape(-1), 0
+        for s, rows in zip(live, per_sample):
+            s["rows"], offset = inverse[offset:offset + len(rows)], offset + len(rows)
+        role = "motion" if appearance else "clips"
+        frames = self.transforms[role](video.frames)  # [C, U, h, w]: each frame preprocessed once
+        deadline.check("preprocessing frames")
+        length = unique.shape[1] - (1 if appearance else 0)
+        inputs = {role: frames[:, unique[:, :length]].permute(1, 0, 2, 3, 4).contiguous()}  # [K, C, L, h, w]
+        if appearance:
+            inputs = {"appearance": self._images("appearance", video.frames[unique[:, length]], deadline), **inputs}
+        return inputs
+
+
+# ---------------------------------------------------------------------------------------
+# forward passes, in the main process
+# ---------------------------------------------------------------------------------------
+def _forward(model, x, batch_size: int, device: str):
+    import torch
+
+    outs = []
+    with torch.inference_mode():
+        for s in range(0, len(x), batch_size):
+            outs.append(model(x[s:s + batch_size].to(device, non_blocking=True)).float().cpu())
+    return torch.cat(outs)
+
+
+def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stream], batch_size: int, device: str,
+                    writer, summary) -> None:
+    """Run each stream's model over the units of ``items`` in batches of ``batch_size`` (units
+    of several videos share a batch), concatenate the streams per row, and store each
+    sample's rows with its metadata (``times``, and for clips ``spans``, for two streams
+    ``frame_times``)."""
+    import torch
+
+    parts = [_forward(s.backbone.model, torch.cat([it["inputs"][s.role] for it in items]), batch_size, device)
+             for s in streams]
+    feats = torch.cat(parts, dim=1).numpy()
+    offset = 0
+    for it in items:
+        job = pending[it["index"]]
+        n = units(it)
+        video_feats = feats[offset:offset + n]
+        offset += n
+        for sample in it["samples"]:
+            if "error" in sample:
+                continue
+            meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
+                    **{k: v for k, v in sample.items() if k not in ("key", "rows")}, **it["info"]}
+            writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
+            summary.written += 1
+        summary.frames += n
