@@ -141,8 +141,8 @@ def _check(plans: List[Dict[str, Any]], layout: Dict[str, Any], stored: Dict[str
 
 def merge(out: str) -> MergeSummary:
     """Check the parts of ``out`` and write its merged failure lists and ``index.json``;
-    raises a :class:`DataFileError` naming every problem (and writes nothing) when the
-    folder is not whole. Failed samples are returned in the summary, not raised."""
+    raises a :class:`DataFileError` naming every problem when the folder is not whole (and
+    writes nothing; an ``index.json`` of an earlier merge is removed). Failed samples are returned in the summary, not raised."""
     from gf.extraction.extract import _write_failures
 
     recipe, layout = _layout(out)
@@ -153,7 +153,9 @@ def merge(out: str) -> MergeSummary:
         stored = _stored(out, fmt)
         failures = [f for plan in plans for f in _part_failures(out, plan, stored)]
         problems += _check(plans, layout, stored, failures)
-        if problems:
+        if problems:  # an index of an earlier merge no longer describes the folder
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(out, INDEX_NAME))
             raise DataFileError(f"--merge --out {out}: the {count} parts are not whole: " + "; ".join(problems))
         _write_failures(out, failures)
         by_file: Dict[str, List[str]] = {}
