@@ -302,3 +302,40 @@ def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_
         with pytest.raises(DataFileError, match=r"part 1/3 is still running \(process \d+\)"):
             gf_extract("--merge", "--out", out)
     assert not (out / "index.json").exists()  # a refused merge removes the earlier merge's index
+
+
+def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_part(tmp_path):
+    """With `python` and `sbatch` faked (recording their arguments): --array=1-4 gives parts
+    0..3 of 4, only the first task queues the merge, GF_EXTRACT_PARTS reruns one part alone,
+    and a call outside an array or without --out runs nothing."""
+    from gf.cli import build_parser
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    for name in ("python", "sbatch"):
+        (bin_dir / name).write_text(f'#!/usr/bin/env bash\nprintf "%s\\0" {name} "$@" >> {calls}\necho >> {calls}\n')
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
+    script = str(REPO / "run_scripts/extract/slurm_array.sh")
+    args = ["bash", script, "--videos", "v", "--out=/data/o u t", "--backbone", "b"]
+
+    def run(**slurm):
+        calls.unlink(missing_ok=True)
+        proc = subprocess.run(args, env={**env, **slurm}, capture_output=True, text=True)
+        recorded = [line.strip("\0").split("\0") for line in calls.read_text().splitlines()] if calls.exists() else []
+        return proc.returncode, recorded
+
+    array = {"SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_JOB_ID": "77"}
+    code, recorded = run(**array, SLURM_ARRAY_TASK_ID="3")
+    assert code == 0 and recorded == [["python", "-m", "gf", "extract", *args[2:], "--shard", "2/4", "--no-progress"]]
+    build_parser().parse_args(recorded[0][3:])  # a command gf accepts
+    code, recorded = run(**array, SLURM_ARRAY_TASK_ID="1")
+    assert code == 0 and [r[0] for r in recorded] == ["sbatch", "python"] and recorded[1][-2] == "0/4"
+    assert recorded[0][1:3] == ["--dependency=afterany:77", "--job-name=gf-extract-merge"]
+    assert recorded[0][3] == "--wrap=python -m gf extract --merge --out /data/o\\ u\\ t"
+    rerun = {"SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_JOB_ID": "78"}
+    code, recorded = run(**rerun, SLURM_ARRAY_TASK_ID="5", GF_EXTRACT_PARTS="8")
+    assert code == 0 and recorded[0][1] == "--dependency=afterany:78" and recorded[1][-2] == "5/8"
+    assert run()[0] != 0 and not calls.exists()  # not an array task
+    args.remove("--out=/data/o u t")
+    assert run(**array, SLURM_ARRAY_TASK_ID="1")[0] == 2 and not calls.exists()
