@@ -155,6 +155,7 @@ class Part:
         self.total = len(sample_keys(jobs, failures))
         self.jobs, self.failures = split_samples(jobs, failures, shard)
         self.keys = sample_keys(self.jobs, self.failures)
+        self._own_files = {f"{k}.npy" for k in self.keys} | {f"{k}.json" for k in self.keys}  # npy and meta/
         self._lock = None
 
     @property
@@ -229,10 +230,7 @@ class Part:
     def _mine(self, name: str, meta: bool) -> bool:
         if self.fmt == "webdataset":
             return not meta and name.startswith(f"{self.name}-") and name.endswith(".tar")
-        own = getattr(self, "_own_names", None)
-        if own is None:
-            own = self._own_names = {f"{k}.npy" for k in self.keys} | {f"{k}.json" for k in self.keys}
-        return name in own
+        return name in self._own_files
 
     def remove_own_temp_files(self) -> List[str]:
         """The temporary files a killed run of this part left (never another job's, which may
