@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="webdataset (default: tar shards) | pth | h5 | npy")
     g.add_argument("--shard-size", type=int, default=1000, metavar="N", help="samples per webdataset shard")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = parser.add_argument_group("job array (see gf.extraction.shards)")
+    g.add_argument("--shard", metavar="I/N",
+                   help="extract the I-th (from 0) of N disjoint parts into --out, beside the other jobs' parts "
+                        "(e.g. ${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}); --format webdataset or npy")
+    g.add_argument("--merge", action="store_true",
+                   help="once every part is done: check that each sample is stored once or failed, merge the "
+                        "failure lists and write index.json (only --out is read)")
     g = parser.add_argument_group("verify (instead of extracting)")
     g.add_argument("--verify", metavar="REFERENCE",
                    help="compare --out's features with this feature file or folder (any store format)")
@@ -126,14 +133,35 @@ def _verify(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from gf.extraction.extract import failure_error
+    from gf.extraction.merge import merge
+
+    extra = [name for name in ("videos", "backbone", "windows", "weights", "verify", "shard")
+             if getattr(args, name, None)]
+    if extra:
+        raise ConfigError(f"--merge joins the parts already in --out; drop --{extra[0]}")
+    summary = merge(args.out)
+    print(json.dumps({"out": summary.out, "parts": summary.parts, "samples": summary.samples,
+                      "failed": len(summary.failures)}, indent=2))
+    sys.stdout.flush()
+    if summary.failures:
+        raise failure_error(summary, summary.windows)
+    return 0
+
+
 def run(args) -> int:
+    if args.merge:
+        return _merge(args)
     if args.verify:
         return _verify(args)
+    from gf.common.sharding import parse_shard
     from gf.extraction.extract import ExtractOptions, extract, failure_error
 
     for name in ("videos", "backbone"):
         if not getattr(args, name):
             raise ConfigError(f"--{name} is required to extract (or give --verify REFERENCE to compare)")
+    shard = parse_shard(args.shard) if args.shard is not None else None
     options = ExtractOptions(
         videos=args.videos, out=args.out, backbone=args.backbone, weights=args.weights,
         pretrained=args.pretrained, seed=args.seed, num_frames=args.num_frames, fps=args.fps,
@@ -142,7 +170,7 @@ def run(args) -> int:
         shard_size=args.shard_size, device=args.device, input_size=args.input_size,
         progress=not args.no_progress, clip_len=args.clip_len, clip_stride=args.clip_stride,
         num_clips=args.num_clips, clips_per_second=args.clips_per_second, motion_backbone=args.motion_backbone,
-        motion_weights=args.motion_weights, motion_input_size=args.motion_input_size)
+        motion_weights=args.motion_weights, motion_input_size=args.motion_input_size, shard=shard)
     summary = extract(options)
     unit = "frames" if options.clip_len is None else "clips"
     print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,

@@ -68,6 +68,7 @@ class ExtractOptions:
     motion_backbone: Optional[str] = None
     motion_weights: Optional[str] = None
     motion_input_size: Optional[int] = None
+    shard: Optional[Tuple[int, int]] = None  # (I, N): part I of N of a job array (gf.extraction.shards)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class ExtractSummary:
     frames: int = 0  # rows embedded: frames, or clips for a clip-level recipe
     seconds: float = 0.0
     failures: List[Dict[str, Any]] = field(default_factory=list)
+    lists: Optional[str] = None  # folder of failures.jsonl when not ``out`` (a job array's part)
 
     @property
     def videos_per_s(self) -> float:
@@ -186,6 +188,12 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
     if o.input_size is not None:
         o.input_size = check_int_option("--input-size", o.input_size, 1, note=" pixels")
     check_device(o.device)
+    if o.shard is not None:
+        from gf.common.sharding import check_shard
+        from gf.extraction.shards import check_format
+
+        o.shard = check_shard(o.shard)
+        check_format(o.format)
     if o.weights and not os.path.isfile(o.weights):
         from gf.common.errors import CheckpointNotFoundError
 
@@ -209,6 +217,10 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
         return False
     if not os.path.isdir(o.out):
         raise ConfigError(f"--out {o.out} is a file; gf extract writes a folder. Choose another --out.")
+    if o.shard is None:
+        from gf.extraction.shards import refuse_unsharded
+
+        refuse_unsharded(o.out)
     if read_recipe(o.out) is None:
         content = sorted(name for name in os.listdir(o.out) if not is_gf_leftover(name))
         if content:
@@ -233,22 +245,28 @@ def _write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
 
 
 def _bookkeeping() -> tuple:
-    """Files of an output folder that are not features: the recipe, the shard index, the lists."""
+    """Files of an output folder that are not features: the recipe, the shard index, the lists,
+    the index of a merged job array."""
     from gf.datasets.feature_recipe import RECIPE_NAME
+    from gf.extraction.shards import INDEX_NAME
     from gf.extraction.writers import SHARD_INDEX
 
-    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME
+    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME
 
 
 def _holds_features(out: str) -> bool:
     """Whether ``out`` holds anything but gf extract's bookkeeping (recipe, shard index,
     failure lists, lock, temporary files, empty metadata folders), in any format. Why not
-    ask the writer: a rerun may name another format than the one the folder was made with."""
+    ask the writer: a rerun may name another format than the one the folder was made with.
+    The bookkeeping of a job array's parts (``parts/``) is not looked into either."""
     from gf.common.io import is_gf_leftover
+    from gf.extraction.shards import PARTS_DIR
 
     bookkeeping = _bookkeeping()
-    for dirpath, _, filenames in os.walk(out):
+    for dirpath, dirnames, filenames in os.walk(out):
         top = dirpath == out
+        if top and PARTS_DIR in dirnames:
+            dirnames.remove(PARTS_DIR)
         if any(not (is_gf_leftover(n) or (top and n in bookkeeping)) for n in filenames):
             return True
     return False
@@ -296,6 +314,14 @@ def extract(options: ExtractOptions) -> ExtractSummary:
                          window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size,
                          motion=streams[1].backbone if len(streams) > 1 else None, clips=_clip_sampling(o, streams))
     summary = ExtractSummary(out=o.out)
+    if o.shard is not None:  # one job of an array: its part, beside the other jobs' (gf.extraction.shards)
+        from gf.extraction.shards import part_of_array
+
+        with part_of_array(o, jobs, failures, recipe) as part:
+            summary.lists = part.folder  # gf extract --merge gathers them into --out
+            _run(o, part.jobs, part.failures, streams, recipe, device, summary, part)
+            part.finish(summary.written + summary.skipped, len(summary.failures))
+        return summary
     created = not existed and not os.path.lexists(o.out)
     emptied = False
     try:
@@ -364,8 +390,10 @@ def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
 
 
 def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], streams, recipe: Dict[str, Any],
-         device: str, summary: ExtractSummary) -> None:
-    """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write."""
+         device: str, summary: ExtractSummary, part=None) -> None:
+    """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write.
+    ``part``: a job array's :class:`~gf.extraction.shards.Part` (its recipe already checked, its
+    own lock held), which gives the writer and the folder of the failure lists."""
     from tqdm import tqdm
 
     from gf.common.io import remove_stale_temp_files
@@ -374,9 +402,12 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
     from gf.extraction.streams import embed_and_write, units
     from gf.extraction.writers import make_writer
 
-    remove_stale_temp_files(o.out)
-    check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
-    writer = make_writer(o.out, o.format, o.shard_size)
+    if part is None:
+        remove_stale_temp_files(o.out)
+        check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
+        writer = make_writer(o.out, o.format, o.shard_size)
+    else:
+        writer = part.writer()
     pending, failures = _resume(jobs, failures, writer.completed(), summary, o.out)
     loader = _frame_loader(o, pending, streams, device)
     bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
@@ -407,7 +438,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
         writer.close()  # what was extracted before an error or a Ctrl-C is kept
         summary.seconds = time.perf_counter() - t0
         summary.failures = failures
-        _write_failures(o.out, failures)
+        _write_failures(o.out if part is None else part.folder, failures)
 
 
 def describe_failure(failure: Dict[str, Any]) -> str:
@@ -425,8 +456,9 @@ def failure_error(summary: ExtractSummary, windows: bool) -> DataFileError:
     the list is."""
     what = "questions" if windows else "videos"
     first = describe_failure(summary.failures[0]) if summary.failures else ""
+    lists = getattr(summary, "lists", None) or summary.out
     return DataFileError(
         f"{len(summary.failures)} of {summary.total} {what} failed (the first: {first}); the reasons are listed in "
-        f"{os.path.join(summary.out, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
-        f"{os.path.join(summary.out, FAILED_KEYS_NAME)}). The other {summary.written} were written; fix or remove "
+        f"{os.path.join(lists, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
+        f"{os.path.join(lists, FAILED_KEYS_NAME)}). The other {summary.written} were written; fix or remove "
         f"the failed videos and rerun: stored samples are skipped.")

@@ -45,7 +45,6 @@ __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "
 FORMATS = {"webdataset": "webdataset", "wds": "webdataset", "tar": "webdataset", "npy": "npy",
            "pth": "pth", "pt": "pth", "torch": "pth", "h5": "hdf5", "hdf5": "hdf5"}
 SHARD_PREFIX = "features"
-_SHARD_RE = re.compile(rf"{SHARD_PREFIX}-(\d{{6}})\.tar")
 SHARD_INDEX = "shards.json"
 
 
@@ -87,9 +86,16 @@ class FeatureWriter:
 
 # ---------------------------------------------------------------------------------------
 class WebDatasetWriter(FeatureWriter):
-    def __init__(self, out: str, shard_size: int = 1000):
+    """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of
+    their key cache: a job of an array (``gf extract --shard``) writes its own shards and
+    cache beside the other jobs' (see :mod:`gf.extraction.shards`), never one of theirs."""
+
+    def __init__(self, out: str, shard_size: int = 1000, prefix: str = SHARD_PREFIX, index: str = ""):
         super().__init__(out)
         self.shard_size = int(shard_size)
+        self.prefix = prefix
+        self._pattern = re.compile(rf"{re.escape(prefix)}-(\d{{6}})\.tar")
+        self.index = index or os.path.join(out, SHARD_INDEX)
         self._buffer: List[Tuple[str, bytes, bytes]] = []
         self._shards: Dict[str, Dict[str, Any]] = {}
         self._next = 0
@@ -113,17 +119,16 @@ class WebDatasetWriter(FeatureWriter):
         return keys
 
     def completed(self) -> Set[str]:
-        index_path = os.path.join(self.out, SHARD_INDEX)
         cached: Dict[str, Any] = {}
-        if os.path.exists(index_path):
+        if os.path.exists(self.index):
             with contextlib.suppress(DataFileError):
-                data = load_json(index_path, "shard index")
+                data = load_json(self.index, "shard index")
                 cached = data.get("shards", {}) if isinstance(data, dict) else {}
         done: Dict[str, str] = {}
         numbers = []
-        for path in sorted(glob.glob(os.path.join(glob.escape(self.out), f"{SHARD_PREFIX}-*.tar"))):
+        for path in sorted(glob.glob(os.path.join(glob.escape(self.out), f"{glob.escape(self.prefix)}-*.tar"))):
             name = os.path.basename(path)
-            m = _SHARD_RE.fullmatch(name)
+            m = self._pattern.fullmatch(name)
             if not m:
                 continue
             numbers.append(int(m.group(1)))
@@ -144,7 +149,7 @@ class WebDatasetWriter(FeatureWriter):
         return set(done)
 
     def _write_index(self) -> None:
-        atomic_write_json(os.path.join(self.out, SHARD_INDEX), {"shards": self._shards}, indent=None)
+        atomic_write_json(self.index, {"shards": self._shards}, indent=None)
 
     def add(self, key, array, meta):
         enc = encode_wds_key(key)
@@ -155,7 +160,7 @@ class WebDatasetWriter(FeatureWriter):
     def _flush(self) -> None:
         if not self._buffer:
             return
-        name = f"{SHARD_PREFIX}-{self._next:06d}.tar"
+        name = f"{self.prefix}-{self._next:06d}.tar"
         path = os.path.join(self.out, name)
         with atomic_write(path, "wb") as fh:
             with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tf:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
+from gf.common.sharding import check_shard, parse_shard  # noqa: F401 (re-exported: the option moved)
 from gf.leaderboards.manifest import Manifest
 from gf.leaderboards.work import RunSummary, WorkItem, evaluate_items
 
@@ -48,35 +49,6 @@ def check_jobs(jobs: Any, option: str = "--jobs") -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"{option} must be an integer >= 1 (the number of processes), got {jobs!r}")
     return jobs
-
-
-def check_shard(shard: Any, text: Optional[str] = None) -> Optional[Tuple[int, int]]:
-    """``(I, N)`` with integers N >= 1 and 0 <= I < N, or None (all the work); ``text``: the
-    option as given, for the message."""
-    if shard is None:
-        return None
-    shown = repr(text) if text is not None else repr(shard)
-    try:
-        index, count = shard
-    except (TypeError, ValueError):
-        raise ConfigError(f"--shard must be a pair (I, N) of integers, 0 <= I < N, got {shown}") from None
-    if any(isinstance(x, bool) or not isinstance(x, int) for x in (index, count)):
-        raise ConfigError(f"--shard must be a pair (I, N) of integers, 0 <= I < N, got {shown}")
-    if count < 1:
-        raise ConfigError(f"--shard {shown}: N (the number of shards) must be >= 1")
-    if not 0 <= index < count:
-        raise ConfigError(f"--shard {shown}: I must be in 0..{count - 1} (0 <= I < N; shards are numbered from 0, "
-                          f"as SLURM array ids are)")
-    return index, count
-
-
-def parse_shard(text: str) -> Tuple[int, int]:
-    """``"I/N"`` (0 <= I < N) -> (I, N); SLURM arrays count from 0: ``${SLURM_ARRAY_TASK_ID}/N``."""
-    try:
-        index, count = (int(part) for part in str(text).split("/"))
-    except ValueError:
-        raise ConfigError(f"--shard must look like I/N with integers, 0 <= I < N (e.g. 0/4), got {text!r}") from None
-    return check_shard((index, count), text)
 
 
 def plan(manifest: Manifest, only: Optional[Sequence[str]] = None) -> List[WorkItem]:

@@ -1,0 +1,302 @@
+"""``gf extract --shard I/N``: one job of a job array extracting its part into a shared folder.
+
+Why the folder is laid out this way: N jobs on N machines write into one ``--out`` at
+once, so no file may have two writers, and nothing one job writes may be trusted before it
+is complete:
+
+* **The split** is decided by the samples alone: the videos (by ``video_id``, sorted), the
+  i-th of them to part ``i % N``; every question of a video goes with it, so a video is
+  decoded by one job only. A video that fails to decode does not move the split: every
+  job lists the same videos, whatever fails later.
+* **Own files.** Part I writes its shards as ``part-I-of-N-NNNNNN.tar`` (``--format npy``:
+  ``<key>.npy`` of its own keys), and its bookkeeping in ``parts/part-I-of-N/``: its plan
+  (the keys it owns, and ``done`` once it has tried them all), its failures and its shard
+  cache, under its own lock; a killed job leaves a plan that is not done and at most a
+  temporary file of its own, which its rerun removes before resuming.
+* **One recipe, one layout.** ``features.json`` and ``parts/layout.json`` (the number of
+  parts and a fingerprint of every sample key) are written by the first job and checked by
+  every other, under the folder's lock held for those few file operations only: a job with
+  other options, another N or other videos is refused naming the differences.
+* **The merge** (:mod:`gf.extraction.merge`) checks that every key is stored once or
+  listed as failed, merges the failure lists and writes one index.
+
+``pth`` and ``h5`` gather every sample into one file, which N jobs cannot write together:
+they are refused with ``--shard``.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from gf.common.errors import ConfigError, OutputLockedError
+from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
+    remove_stale_temp_files
+from gf.common.utils import utc_now
+from gf.extraction.sources import Job
+
+__all__ = ["PARTS_DIR", "LAYOUT_NAME", "PLAN_NAME", "INDEX_NAME", "SHARDABLE_FORMATS", "check_format",
+           "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
+           "Part", "part_of_array"]
+
+logger = logging.getLogger(__name__)
+
+PARTS_DIR = "parts"
+LAYOUT_NAME = "layout.json"
+PLAN_NAME = "plan.json"
+INDEX_NAME = "index.json"
+#: formats whose files are per sample or per shard, so that N jobs never write one file
+SHARDABLE_FORMATS = ("webdataset", "npy")
+#: holders of the folder lock that hold it for a moment only (another job waits for them)
+_BRIEF_HOLDERS = ("gf extract --shard", "gf extract --merge")
+_WAIT_LOG_S = 30.0
+_TEMP_TAIL = len(".abcdefgh.tmp")  # atomic_write's temporary name: .<name>.<8 characters>.tmp
+
+
+def check_format(fmt: str) -> None:
+    """Refuse ``--shard`` with a format gathered into one file (before anything is made)."""
+    if fmt not in SHARDABLE_FORMATS:
+        shown = {"hdf5": "h5"}.get(fmt, fmt)
+        raise ConfigError(
+            f"--format {shown} gathers every sample into one file, which the jobs of an array cannot write "
+            f"together: use --shard with --format webdataset (default) or npy, which the builders read as they "
+            f"are, or extract without --shard")
+
+
+def refuse_unsharded(out: str) -> None:
+    """An extraction without ``--shard`` into a folder a job array writes would write the
+    same keys again under other names: refused, naming what to run instead."""
+    if os.path.isdir(os.path.join(out, PARTS_DIR)):
+        layout = read_layout(out)
+        count = layout.get("parts", "N") if isinstance(layout, dict) else "N"
+        raise ConfigError(
+            f"--out {out} is extracted by a job array ({os.path.join(out, PARTS_DIR)} holds its parts): run its "
+            f"parts with --shard I/{count}, or gf extract --merge --out {out} once they are done; a run without "
+            f"--shard would store their samples a second time")
+
+
+def part_name(index: int, count: int) -> str:
+    return f"part-{index}-of-{count}"
+
+
+def split_samples(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]], shard: Tuple[int, int]
+                  ) -> Tuple[List[Job], List[Dict[str, Any]]]:
+    """Part ``shard = (I, N)`` of the jobs and of the failures found before decoding
+    (questions without a video): every ``video_id`` in sorted order, the k-th to part k % N."""
+    index, count = shard
+    ids = sorted({job.video_id for job in jobs} | {str(f["video_id"]) for f in failures})
+    mine = {vid for k, vid in enumerate(ids) if k % count == index}
+    return [j for j in jobs if j.video_id in mine], [f for f in failures if str(f["video_id"]) in mine]
+
+
+def sample_keys(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]) -> List[str]:
+    return sorted([k for job in jobs for k, _, _ in job.windows] + [str(f["key"]) for f in failures])
+
+
+def fingerprint(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]) -> str:
+    """sha256 of every sample's key and video id: equal in every job that lists the same
+    samples, whatever folder the videos are mounted at."""
+    pairs = sorted([[k, job.video_id] for job in jobs for k, _, _ in job.windows]
+                   + [[str(f["key"]), str(f["video_id"])] for f in failures])
+    return hashlib.sha256(json.dumps(pairs).encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def folder_lock(out: str, command: str) -> Iterator[None]:
+    """The folder's own lock (:func:`gf.common.io.output_lock`), waited for while another
+    job of the array or a merge holds it (moments), refused while a run without
+    ``--shard`` does (hours: it would write the same samples)."""
+    waited, last_log = 0.0, 0.0
+    while True:
+        lock = output_lock(out, command)
+        try:
+            lock.acquire()
+            break
+        except OutputLockedError as e:
+            if not (e.command or "").startswith(_BRIEF_HOLDERS):
+                raise
+        time.sleep(0.05)
+        waited += 0.05
+        if waited - last_log >= _WAIT_LOG_S:
+            last_log = waited
+            logger.info("%s: waiting %.0fs so far for another job of the array to set up", out, waited)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def read_layout(out: str) -> Optional[Dict[str, Any]]:
+    path = os.path.join(out, PARTS_DIR, LAYOUT_NAME)
+    return load_json(path, "job array layout") if os.path.exists(path) else None
+
+
+def _started_parts(out: str) -> List[str]:
+    """Names of the part folders that hold a plan (the jobs that have started)."""
+    root = os.path.join(out, PARTS_DIR)
+    if not os.path.isdir(root):
+        return []
+    return sorted(e.name for e in os.scandir(root) if e.is_dir() and os.path.exists(os.path.join(e.path, PLAN_NAME)))
+
+
+class Part:
+    """Part ``(index, count)`` of ``out``: its samples, its folder, its lock and its writer."""
+
+    def __init__(self, out: str, shard: Tuple[int, int], fmt: str, shard_size: int,
+                 jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]):
+        self.out, self.shard, self.fmt, self.shard_size = out, shard, fmt, shard_size
+        self.name = part_name(*shard)
+        self.folder = os.path.join(out, PARTS_DIR, self.name)
+        self.fingerprint = fingerprint(jobs, failures)
+        self.total = len(sample_keys(jobs, failures))
+        self.jobs, self.failures = split_samples(jobs, failures, shard)
+        self.keys = sample_keys(self.jobs, self.failures)
+        self._own_files = {f"{k}.npy" for k in self.keys} | {f"{k}.json" for k in self.keys}  # npy and meta/
+        self._lock = None
+
+    @property
+    def option(self) -> str:
+        return f"--shard {self.shard[0]}/{self.shard[1]}"
+
+    def setup(self, recipe: Dict[str, Any]) -> None:
+        """Under the folder's lock: check (or, first, write) the layout and the recipe, take
+        this part's own lock, and record its plan (not done)."""
+        from gf.extraction.extract import _holds_features
+
+        with folder_lock(self.out, f"gf extract {self.option} (setting up)"):
+            others = [p for p in _started_parts(self.out) if p != self.name]
+            fresh = not others and not _holds_features(self.out)
+            self._check_layout(fresh)
+            self._check_recipe(recipe, fresh, others)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.out, INDEX_NAME))  # the folder changes: merge again
+            lock = output_lock(self.folder, f"gf extract {self.option}")
+            lock.acquire()  # refused while the same part runs elsewhere
+            self._lock = lock
+            self._write_plan(done=False)
+
+    def _check_layout(self, fresh: bool) -> None:
+        index, count = self.shard
+        layout = read_layout(self.out)
+        if layout is None and not fresh:
+            raise ConfigError(
+                f"{self.option}: --out {self.out} holds features of a run without --shard: a job array would store "
+                f"its samples a second time under other names. Use another --out, or finish it without --shard.")
+        if fresh or layout is None:
+            atomic_write_json(os.path.join(self.out, PARTS_DIR, LAYOUT_NAME),
+                              {"parts": count, "samples": self.total, "fingerprint": self.fingerprint,
+                               "format": self.fmt})
+            return
+        if layout.get("parts") != count:
+            raise ConfigError(
+                f"{self.option}: {self.out} is extracted in {layout.get('parts')} parts "
+                f"({os.path.join(self.out, PARTS_DIR, LAYOUT_NAME)}), not {count}: give --shard I/{layout.get('parts')} "
+                f"(the same N in every job), or use another --out")
+        if layout.get("fingerprint") != self.fingerprint:
+            raise ConfigError(
+                f"{self.option}: this job lists other samples ({self.total}) than the job that started "
+                f"{self.out} ({layout.get('samples')}; {os.path.join(self.out, PARTS_DIR, LAYOUT_NAME)}): every job "
+                f"of the array must be given the same --videos and --windows, so that the parts split the same "
+                f"list. Use another --out for another list.")
+
+    def _check_recipe(self, recipe: Dict[str, Any], fresh: bool, others: List[str]) -> None:
+        """One recipe for the whole array: the first job writes it; any job whose features
+        would differ is refused, naming the differences and the jobs that follow it."""
+        from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
+
+        path = os.path.join(self.out, RECIPE_NAME)
+        old = read_recipe(self.out)
+        if old is None or fresh:
+            atomic_write_json(path, recipe)
+            return
+        diff = _differences(identity(old), identity(recipe))
+        if diff:
+            shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
+            started = ", ".join(others) if others else "an earlier run"
+            raise ConfigError(
+                f"{self.option}: {path} (the recipe of {self.out}, followed by {started}) differs from this job's "
+                f"(recipe's value -> this job's): {shown}. Every job of the array must be given the same options; "
+                f"use another --out for another recipe, or delete {self.out} to start over.")
+
+    def _write_plan(self, done: bool, **extra: Any) -> None:
+        atomic_write_json(os.path.join(self.folder, PLAN_NAME),
+                          {"shard": list(self.shard), "fingerprint": self.fingerprint, "done": done,
+                           "written": utc_now(), "keys": self.keys, **extra}, indent=None)
+
+    def _mine(self, name: str, meta: bool) -> bool:
+        if self.fmt == "webdataset":
+            return not meta and name.startswith(f"{self.name}-") and name.endswith(".tar")
+        return name in self._own_files
+
+    def remove_own_temp_files(self) -> List[str]:
+        """The temporary files a killed run of this part left (never another job's, which may
+        be writing its own right now)."""
+        removed = [str(p) for p in remove_stale_temp_files(self.folder)]
+        for folder, meta in ((self.out, False), (os.path.join(self.out, "meta"), True)):
+            if not os.path.isdir(folder):
+                continue
+            for entry in os.scandir(folder):
+                name = entry.name
+                if name != LOCK_NAME and is_gf_leftover(name) and entry.is_file(follow_symlinks=False) \
+                        and self._mine(name[1:-_TEMP_TAIL], meta):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(entry.path)
+        return removed
+
+    def writer(self):
+        """This part's writer, once its own leftovers are gone."""
+        from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
+
+        self.remove_own_temp_files()
+        if self.fmt == "npy":
+            return NpyWriter(self.out)
+        return WebDatasetWriter(self.out, self.shard_size, prefix=self.name,
+                                index=os.path.join(self.folder, SHARD_INDEX))
+
+    def finish(self, written: int, failed: int) -> None:
+        self._write_plan(done=True, stored=written, failed=failed)
+        done = [p for p in _started_parts(self.out) if _plan_done(os.path.join(self.out, PARTS_DIR, p))]
+        count = self.shard[1]
+        if len([p for p in done if p.endswith(f"-of-{count}")]) == count:
+            logger.info("%s: all %d parts are done; merge them with gf extract --merge --out %s", self.out, count,
+                        self.out)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _plan_done(folder: str) -> bool:
+    with contextlib.suppress(Exception):
+        return bool(load_json(os.path.join(folder, PLAN_NAME), "part plan").get("done"))
+    return False
+
+
+@contextlib.contextmanager
+def part_of_array(o, jobs: Sequence[Job], failures: Sequence[Dict[str, Any]], recipe: Dict[str, Any]
+                  ) -> Iterator[Part]:
+    """Set part ``o.shard`` of ``o.out`` up, yield it for the run, and mark it done when the
+    run returns (a run stopped by an error or a kill leaves it not done: the merge refuses
+    it until a rerun of the part completes). A setup refused in a folder this job created
+    leaves no folder behind."""
+    created = not os.path.lexists(o.out)
+    part = Part(o.out, o.shard, o.format, o.shard_size, jobs, failures)
+    try:
+        part.setup(recipe)
+    except BaseException:
+        part.release()
+        if created:
+            for folder in (part.folder, os.path.join(o.out, PARTS_DIR), o.out):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+        raise
+    try:
+        yield part
+    finally:
+        part.release()
