@@ -6,6 +6,7 @@ one video's frames, in one run as in a part, so the features must be equal bit f
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -339,3 +340,26 @@ def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_
     assert run()[0] != 0 and not calls.exists()  # not an array task
     args.remove("--out=/data/o u t")
     assert run(**array, SLURM_ARRAY_TASK_ID="1")[0] == 2 and not calls.exists()
+
+
+def test_a_two_stream_clip_recipe_works_sharded_and_merges_into_the_one_run(videos, tmp_path):
+    """Appearance (timm) + motion (random-init r2plus1d_18 clips) rows, three parts then the
+    merge: the same rows as one run (one video per forward pass in both), one recipe."""
+    from test_extraction_clips import extract as clip_extract
+
+    flags = ["--backbone", "test_efficientnet", "--input-size", "64", "--motion-backbone", "torchvision:r2plus1d_18",
+             "--motion-input-size", "32", "--clip-len", "4", "--num-clips", "2", "--batch-size", "2"]
+    with pytest.raises(DataFileError, match="2 of 9 videos failed"):
+        clip_extract(videos, tmp_path / "one", *flags)
+    for i in range(3):
+        with pytest.raises(DataFileError) if i < 2 else contextlib.nullcontext():  # 'bad', 'empty': parts 0, 1
+            clip_extract(videos, tmp_path / "parts", *flags, "--shard", f"{i}/3")
+    with pytest.raises(DataFileError, match="2 of 9 videos failed"):
+        gf_extract("--merge", "--out", tmp_path / "parts")
+    got, want = as_dict(open_feature_store(tmp_path / "parts")), as_dict(open_feature_store(tmp_path / "one"))
+    assert sorted(got) == sorted(want) and len(want) == 7
+    for key in want:
+        assert got[key].shape == (2, 256 + 512) and np.array_equal(got[key], want[key]), key
+    recipe = json.loads((tmp_path / "parts" / "features.json").read_text())
+    assert recipe["motion_backbone"]["name"] == "torchvision:r2plus1d_18"
+    assert identity(recipe) == identity(json.loads((tmp_path / "one" / "features.json").read_text()))
