@@ -107,7 +107,7 @@ def _check_report_path(args) -> None:
 
 def _verify(args) -> int:
     from gf.common.io import atomic_write_json
-    from gf.extraction.extract import check_number_option
+    from gf.extraction.options import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
     extra = [name for name in ("videos", "backbone", "windows", "weights", "motion_backbone")

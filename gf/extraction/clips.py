@@ -7,7 +7,7 @@ presentation times, and recorded with every row; nothing downstream re-derives i
 
 A clip is ``clip_len`` frames, ``clip_stride`` frames apart (in the video's own frame
 numbering, so a stride of 2 on a 30 fps video gives a clip at 15 fps). Clips are placed
-like frames are (:func:`gf.extraction.decode.sample_indices`): ``num_clips`` equal
+like frames are (:func:`sample_indices`): ``num_clips`` equal
 segments of the window (or ``round(length x clips_per_second)`` of them), each clip
 centred on the frame shown at its segment's centre, among the frames inside the window.
 A clip that would reach past the window's first or last frame is shifted inside it; a
@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["ClipSampling", "sample_clips", "frame_end_times", "clip_sampler", "frame_sampler"]
+__all__ = ["ClipSampling", "sample_clips", "sample_indices", "frame_end_times", "clip_sampler", "frame_sampler"]
 
 
 @dataclass
@@ -71,10 +71,32 @@ def _rounded(values) -> list:
     return np.round(np.asarray(values, dtype=np.float64), 6).tolist()
 
 
+def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
+                   num_frames: Optional[int] = None, fps: Optional[float] = None) -> np.ndarray:
+    """Frame indices for ``[start, end]``: ``num_frames`` uniformly, or ``fps`` per second.
+
+    Uniform sampling takes, for each of N equal segments, the last frame shown at the
+    segment's centre, among the frames whose time lies in the window; so every time is
+    inside the window, and a window shorter than N frames repeats frames rather than
+    returning fewer (a fixed T is what HDF5 and most models need). ``fps`` is the same
+    with N = round(length x fps) (at least 1): the rate is F up to rounding and the frames
+    stay centred in the window.
+    """
+    if (num_frames is None) == (fps is None):
+        raise ValueError("give exactly one of num_frames and fps")
+    length = end - start
+    count = int(num_frames) if num_frames is not None else max(1, int(round(length * float(fps))))
+    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
+    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
+        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
+    targets = start + (np.arange(count) + 0.5) * (length / count)
+    pos = np.searchsorted(frame_times[inside], targets, side="right") - 1
+    return inside[np.clip(pos, 0, inside.size - 1)]
+
+
 def frame_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *,
                   num_frames: Optional[int], fps: Optional[float]) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     """Frames for a frame backbone: ``{"frames": [T]}``, and each row's time (its frame's)."""
-    from gf.extraction.decode import sample_indices
 
     idx = sample_indices(frame_times, start, end, num_frames=num_frames, fps=fps)
     return {"frames": idx}, {"times": _rounded(frame_times[idx])}

@@ -32,7 +32,6 @@ __all__ = [
     "Deadline",
     "VideoReader",
     "open_video",
-    "sample_indices",
     "resolve_window",
     "DecodedVideo",
     "decode_video",
@@ -215,29 +214,6 @@ def resolve_window(start: Optional[float], end: Optional[float], duration: float
     if s < -tolerance:
         raise DecodeFailure(f"{outside}: it starts before 0")
     return max(s, 0.0), min(e, duration)
-
-
-def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
-                   num_frames: Optional[int] = None, fps: Optional[float] = None) -> np.ndarray:
-    """Frame indices for ``[start, end]``: ``num_frames`` uniformly, or ``fps`` per second.
-
-    Uniform sampling takes, for each of N equal segments, the last frame shown at the
-    segment's centre, among the frames whose time lies in the window; so every time is
-    inside the window, and a window shorter than N frames repeats frames rather than
-    returning fewer (a fixed T is what HDF5 and most models need). ``fps`` is the same
-    with N = round(length x fps) (at least 1): the rate is F up to rounding and the frames
-    stay centred in the window.
-    """
-    if (num_frames is None) == (fps is None):
-        raise ValueError("give exactly one of num_frames and fps")
-    length = end - start
-    count = int(num_frames) if num_frames is not None else max(1, int(round(length * float(fps))))
-    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
-    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
-        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
-    targets = start + (np.arange(count) + 0.5) * (length / count)
-    pos = np.searchsorted(frame_times[inside], targets, side="right") - 1
-    return inside[np.clip(pos, 0, inside.size - 1)]
 
 
 @dataclass

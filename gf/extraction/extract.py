@@ -23,20 +23,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.utils import finite_number
+from gf.extraction.out_folder import FAILED_KEYS_NAME, FAILURES_NAME, holds_features, remove_bookkeeping, write_failures
+from gf.extraction.options import (MAX_SEED, check_clip_options, check_count_or_rate, check_device, check_int_option,
+                                   check_number_option)
 from gf.extraction.sources import Job, make_jobs
 from gf.extraction.streams import FrameDataset
 
-__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "check_device", "check_int_option",
-           "check_number_option", "describe_failure", "failure_error"]
+__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "describe_failure", "failure_error"]
 
 logger = logging.getLogger(__name__)
 
-FAILURES_NAME = "failures.jsonl"
-FAILED_KEYS_NAME = "failed_keys.txt"
 DEFAULT_NUM_FRAMES = 32
 
 
@@ -105,71 +102,7 @@ def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)  # each worker decodes one video; the backbone has the main process's threads
 
 
-# ---------------------------------------------------------------------------------------
-# options: every number checked before anything is read or written
-# ---------------------------------------------------------------------------------------
-#: torch.manual_seed takes 0 .. 2**64 - 1
-MAX_SEED = 2 ** 64 - 1
-
-
-def check_int_option(option: str, value: Any, minimum: int, maximum: Optional[int] = None, note: str = "") -> int:
-    """``value`` if it is an integer in ``[minimum, maximum]``, else a ConfigError naming
-    ``option``, the value and the range (``note`` says what a bound means, e.g. "0 = ...")."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum and \
-        (maximum is None or value <= maximum)
-    if not ok:
-        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        raise ConfigError(f"{option} must be an integer {bounds}{note}, got {value!r}")
-    return int(value)
-
-
-def check_number_option(option: str, value: Any, minimum: float, *, exclusive: bool = False,
-                        maximum: Optional[float] = None, note: str = "") -> float:
-    """``value`` as a float if it is a finite number ``>= minimum`` (``> minimum`` when
-    ``exclusive``) and ``<= maximum``, else a ConfigError naming ``option``, the value and
-    the range. NaN and infinity are refused: a NaN passes every ``<`` test unnoticed."""
-    number = finite_number(value)
-    ok = number is not None and (number > minimum if exclusive else number >= minimum) and \
-        (maximum is None or number <= maximum)
-    if not ok:
-        bounds = f"{'>' if exclusive else '>='} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
-        raise ConfigError(f"{option} must be a finite number {bounds}{note}, got {value!r}")
-    return float(number)
-
-
-def check_device(device: Optional[str]) -> None:
-    """A device torch knows, and that this machine has (checked before any output is made)."""
-    import torch
-
-    if device is None:
-        return
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"--device {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (parsed.index or 0) >= count:
-            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s); use cpu"
-                              + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
-
-
-def check_count_or_rate(o, count: str, rate: str, default: int) -> None:
-    """The sampling of ``o``: ``count`` per sample (an integer >= 1) or ``rate`` per second (a
-    finite number > 0), not both; ``count = default`` when neither (e.g. ``num_frames``/``fps``)."""
-    flags = {name: "--" + name.replace("_", "-") for name in (count, rate)}
-    if getattr(o, count) is not None and getattr(o, rate) is not None:
-        raise ConfigError(f"give {flags[count]} or {flags[rate]}, not both")
-    if getattr(o, count) is None and getattr(o, rate) is None:
-        setattr(o, count, default)
-    if getattr(o, count) is not None:
-        setattr(o, count, check_int_option(flags[count], getattr(o, count), 1))
-    if getattr(o, rate) is not None:
-        setattr(o, rate, check_number_option(flags[rate], getattr(o, rate), 0, exclusive=True))
-
-
 def _check_options(o: ExtractOptions) -> ExtractOptions:
-    from gf.extraction.clip_options import check_clip_options
     from gf.extraction.writers import normalise_format
 
     if not check_clip_options(o):  # a clip-level run places clips instead of frames
@@ -231,60 +164,6 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
     return True
 
 
-def _write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
-    from gf.common.io import atomic_write_jsonl, atomic_write_text
-
-    paths = [os.path.join(out, FAILURES_NAME), os.path.join(out, FAILED_KEYS_NAME)]
-    if not failures:  # a list from an earlier run would name keys that are now stored
-        for path in paths:
-            if os.path.exists(path):
-                os.unlink(path)
-        return
-    atomic_write_jsonl(paths[0], failures)
-    atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))
-
-
-def _bookkeeping() -> tuple:
-    """Files of an output folder that are not features: the recipe, the shard index, the lists,
-    the index of a merged job array."""
-    from gf.datasets.feature_recipe import RECIPE_NAME
-    from gf.extraction.shards import INDEX_NAME
-    from gf.extraction.writers import SHARD_INDEX
-
-    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME
-
-
-def _holds_features(out: str) -> bool:
-    """Whether ``out`` holds anything but gf extract's bookkeeping (recipe, shard index,
-    failure lists, lock, temporary files, empty metadata folders), in any format. Why not
-    ask the writer: a rerun may name another format than the one the folder was made with.
-    The bookkeeping of a job array's parts (``parts/``) is not looked into either."""
-    from gf.common.io import is_gf_leftover
-    from gf.extraction.shards import PARTS_DIR
-
-    bookkeeping = _bookkeeping()
-    for dirpath, dirnames, filenames in os.walk(out):
-        top = dirpath == out
-        if top and PARTS_DIR in dirnames:
-            dirnames.remove(PARTS_DIR)
-        if any(not (is_gf_leftover(n) or (top and n in bookkeeping)) for n in filenames):
-            return True
-    return False
-
-
-def _remove_bookkeeping(out: str) -> bool:
-    """Remove gf extract's own files from an ``out`` that holds no features (a run that
-    created it failed or was stopped before storing a sample); returns whether it did.
-    Why: the folder would keep a recipe that nothing follows. The caller removes the
-    folder itself once its lock is released (``os.rmdir``: only if nothing else is there)."""
-    if _holds_features(out):
-        return False
-    for name in _bookkeeping():
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(out, name))
-    return True
-
-
 def extract(options: ExtractOptions) -> ExtractSummary:
     """Run an extraction (see the module doc); returns the summary, failures included.
 
@@ -329,7 +208,7 @@ def extract(options: ExtractOptions) -> ExtractSummary:
             try:
                 _run(o, jobs, failures, streams, recipe, device, summary)
             except BaseException:
-                emptied = created and summary.written == 0 and _remove_bookkeeping(o.out)
+                emptied = created and summary.written == 0 and remove_bookkeeping(o.out)
                 raise
     finally:
         if emptied:  # the lock file is gone now; a folder someone else wrote into stays
@@ -404,7 +283,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
 
     if part is None:
         remove_stale_temp_files(o.out)
-        check_or_write_recipe(o.out, recipe, stored=_holds_features(o.out))
+        check_or_write_recipe(o.out, recipe, stored=holds_features(o.out))
         writer = make_writer(o.out, o.format, o.shard_size)
     else:
         writer = part.writer()
@@ -438,7 +317,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
         writer.close()  # what was extracted before an error or a Ctrl-C is kept
         summary.seconds = time.perf_counter() - t0
         summary.failures = failures
-        _write_failures(o.out if part is None else part.folder, failures)
+        write_failures(o.out if part is None else part.folder, failures)
 
 
 def describe_failure(failure: Dict[str, Any]) -> str:

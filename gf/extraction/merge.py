@@ -22,7 +22,8 @@ from typing import Any, Dict, List, Tuple
 from gf.common.errors import ConfigError, DataFileError, OutputLockedError
 from gf.common.io import atomic_write_json, load_json, load_jsonl, output_lock
 from gf.common.utils import describe_ids, utc_now
-from gf.extraction.shards import INDEX_NAME, LAYOUT_NAME, PARTS_DIR, PLAN_NAME, folder_lock, part_name, \
+from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, write_failures
+from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
     read_layout
 
 __all__ = ["MergeSummary", "merge"]
@@ -105,7 +106,6 @@ def _stored(out: str, fmt: str) -> Dict[str, List[str]]:
 
 
 def _part_failures(out: str, plan: Dict[str, Any], stored: Dict[str, List[str]]) -> List[Dict[str, Any]]:
-    from gf.extraction.extract import FAILURES_NAME
 
     path = os.path.join(out, PARTS_DIR, part_name(*plan["shard"]), FAILURES_NAME)
     rows = load_jsonl(path, "failures list") if os.path.exists(path) else []
@@ -143,7 +143,6 @@ def merge(out: str) -> MergeSummary:
     """Check the parts of ``out`` and write its merged failure lists and ``index.json``;
     raises a :class:`DataFileError` naming every problem when the folder is not whole (and
     writes nothing; an ``index.json`` of an earlier merge is removed). Failed samples are returned in the summary, not raised."""
-    from gf.extraction.extract import _write_failures
 
     recipe, layout = _layout(out)
     count = int(layout["parts"])
@@ -157,7 +156,7 @@ def merge(out: str) -> MergeSummary:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(out, INDEX_NAME))
             raise DataFileError(f"--merge --out {out}: the {count} parts are not whole: " + "; ".join(problems))
-        _write_failures(out, failures)
+        write_failures(out, failures)
         by_file: Dict[str, List[str]] = {}
         for key in sorted(stored):
             by_file.setdefault(stored[key][0], []).append(key)

@@ -37,18 +37,17 @@ from gf.common.errors import ConfigError, OutputLockedError
 from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
     remove_stale_temp_files
 from gf.common.utils import utc_now
+from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
 from gf.extraction.sources import Job
 
-__all__ = ["PARTS_DIR", "LAYOUT_NAME", "PLAN_NAME", "INDEX_NAME", "SHARDABLE_FORMATS", "check_format",
+__all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
            "Part", "part_of_array"]
 
 logger = logging.getLogger(__name__)
 
-PARTS_DIR = "parts"
 LAYOUT_NAME = "layout.json"
 PLAN_NAME = "plan.json"
-INDEX_NAME = "index.json"
 #: formats whose files are per sample or per shard, so that N jobs never write one file
 SHARDABLE_FORMATS = ("webdataset", "npy")
 #: holders of the folder lock that hold it for a moment only (another job waits for them)
@@ -165,11 +164,10 @@ class Part:
     def setup(self, recipe: Dict[str, Any]) -> None:
         """Under the folder's lock: check (or, first, write) the layout and the recipe, take
         this part's own lock, and record its plan (not done)."""
-        from gf.extraction.extract import _holds_features
 
         with folder_lock(self.out, f"gf extract {self.option} (setting up)"):
             others = [p for p in _started_parts(self.out) if p != self.name]
-            fresh = not others and not _holds_features(self.out)
+            fresh = not others and not holds_features(self.out)
             self._check_layout(fresh)
             self._check_recipe(recipe, fresh, others)
             with contextlib.suppress(FileNotFoundError):

@@ -130,7 +130,7 @@ def verify_features(output, reference, *, min_cosine: float = 0.99) -> VerifyRep
     cosine similarity; when only T differs, the cosine of the frame-averaged vectors
     (reported, but the key still counts as a mismatch); when D differs, no cosine.
     """
-    from gf.extraction.extract import check_number_option
+    from gf.extraction.options import check_number_option
 
     check_number_option("--min-cosine", min_cosine, -1, maximum=1)
     out_keys, ref_keys = output.keys(), reference.keys()

@@ -142,7 +142,7 @@ def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike
 def check_window(start: Optional[float], end: Optional[float]) -> None:
     """``--start``/``--end``: both or neither, finite seconds, ``0 <= start < end``. Checked
     before anything is loaded, so the message names the options, not a temporary file."""
-    from gf.extraction.extract import check_number_option
+    from gf.extraction.options import check_number_option
 
     if start is None and end is None:
         return
@@ -208,7 +208,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     answer ``question``; ``frame_times`` of the answer are the rows' times (clip centres for clips)."""
     import torch
 
-    from gf.extraction.extract import check_device
+    from gf.extraction.options import check_device
     from gf.models import zoo
     from gf.models.checkpoint import read_checkpoint
     from gf.models.loading import model_from_checkpoint

@@ -1,0 +1,72 @@
+"""What in a ``gf extract`` output folder is gf's own bookkeeping, not features.
+
+Why one place: a run decides from it whether ``--out`` already holds features (to resume,
+or to refuse a folder it did not make), a failed first run removes exactly these files,
+and a job array's parts and its merge name the same files.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Dict, List
+
+from gf.common.io import atomic_write_jsonl, atomic_write_text, is_gf_leftover
+from gf.datasets.feature_recipe import RECIPE_NAME
+from gf.extraction.writers import SHARD_INDEX
+
+__all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "holds_features", "remove_bookkeeping",
+           "write_failures"]
+
+FAILURES_NAME = "failures.jsonl"
+FAILED_KEYS_NAME = "failed_keys.txt"
+#: a job array's own folder (its layout and each part's plan, lists and lock)
+PARTS_DIR = "parts"
+#: the index a merged job array gets (every file and its keys)
+INDEX_NAME = "index.json"
+
+
+def _bookkeeping() -> tuple:
+    """Files of an output folder that are not features: the recipe, the shard index, the lists,
+    the index of a merged job array."""
+    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME
+
+
+def holds_features(out: str) -> bool:
+    """Whether ``out`` holds anything but gf extract's bookkeeping (recipe, shard index,
+    failure lists, lock, temporary files, empty metadata folders), in any format. Why not
+    ask the writer: a rerun may name another format than the one the folder was made with.
+    The bookkeeping of a job array's parts (``parts/``) is not looked into either."""
+    bookkeeping = _bookkeeping()
+    for dirpath, dirnames, filenames in os.walk(out):
+        top = dirpath == out
+        if top and PARTS_DIR in dirnames:
+            dirnames.remove(PARTS_DIR)
+        if any(not (is_gf_leftover(n) or (top and n in bookkeeping)) for n in filenames):
+            return True
+    return False
+
+
+def remove_bookkeeping(out: str) -> bool:
+    """Remove gf extract's own files from an ``out`` that holds no features (a run that
+    created it failed or was stopped before storing a sample); returns whether it did.
+    Why: the folder would keep a recipe that nothing follows. The caller removes the
+    folder itself once its lock is released (``os.rmdir``: only if nothing else is there)."""
+    if holds_features(out):
+        return False
+    for name in _bookkeeping():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(out, name))
+    return True
+
+
+def write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
+    """The failure lists of ``out`` (``failures.jsonl`` with reasons, ``failed_keys.txt`` for a
+    builder's ``skip_file``), written atomically; none left when nothing failed."""
+    paths = [os.path.join(out, FAILURES_NAME), os.path.join(out, FAILED_KEYS_NAME)]
+    if not failures:  # a list from an earlier run would name keys that are now stored
+        for path in paths:
+            if os.path.exists(path):
+                os.unlink(path)
+        return
+    atomic_write_jsonl(paths[0], failures)
+    atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))
