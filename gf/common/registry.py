@@ -58,6 +58,16 @@ class Registry:
             return _do(obj)
         return _do
 
+    def register_entry(self, name: str, entry: Any, conflict: Callable[[Any], Exception]) -> Any:
+        """Register a value (a zoo or data entry, not a class): an equal one again is a no-op
+        that returns the first; another one under the same name raises ``conflict(old)``."""
+        old = self.entries(dynamic=False).get(name)
+        if old is not None:
+            if old != entry:
+                raise conflict(old)
+            return old
+        return self.register(name, entry)
+
     # -- lookup -------------------------------------------------------------------
     def _load_builtins(self) -> None:
         if self._builtins_loaded:

@@ -133,24 +133,14 @@ def plain_rel(path: str) -> Optional[str]:
     return path
 
 
-def _registered() -> Dict[str, DataEntry]:
-    """Entries registered in this process (gf's and plugins'), without recorded hashes."""
-    return registry.kind("data").entries(dynamic=False)
-
-
 def register_data(entry: DataEntry) -> DataEntry:
     """Add a data entry for this process (gf's own, or a plugin's) to the registry kind
     ``"data"``. Registering an equal entry again is a no-op; another entry under a
     registered name is an error."""
     if not isinstance(entry, DataEntry):
         raise TypeError(f"register_data expects a DataEntry, got {type(entry).__name__}")
-    old = _registered().get(entry.name)
-    if old is not None:
-        if old != entry:
-            raise ConfigError(f"data entry {entry.key!r} is already registered with other fields; "
-                              f"choose another name.")
-        return old
-    return registry.register("data", entry.name, entry)
+    return registry.kind("data").register_entry(entry.name, entry, lambda old: ConfigError(
+        f"data entry {entry.key!r} is already registered with other fields; choose another name."))
 
 
 # The files the `star` builder reads with its default config (StarBuilder.DEFAULT_CONFIG);

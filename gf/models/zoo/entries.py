@@ -149,13 +149,8 @@ def register_pretrained(entry: PretrainedEntry) -> PretrainedEntry:
     registered name is an error."""
     if not isinstance(entry, PretrainedEntry):
         raise TypeError(f"register_pretrained expects a PretrainedEntry, got {type(entry).__name__}")
-    old = _registered().get(entry.name)
-    if old is not None:
-        if old != entry:
-            raise ZooError(f"zoo entry {entry.name!r} is already registered ({old.origin}) with other "
-                           f"fields; choose another name.")
-        return old
-    return registry.register("pretrained", entry.name, entry)
+    return registry.kind("pretrained").register_entry(entry.name, entry, lambda old: ZooError(
+        f"zoo entry {entry.name!r} is already registered ({old.origin}) with other fields; choose another name."))
 
 
 register_pretrained(PretrainedEntry(
