@@ -12,7 +12,7 @@ import csv
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from gf.common.utils import finite_number as _number
 from gf.common.utils import spreadsheet_safe
@@ -194,6 +194,42 @@ def safe_csv_writer(buf, fields: Sequence[str]) -> csv.DictWriter:
 
 def csv_number(x: Any) -> str:
     return format_figure(x, na="")
+
+
+def csv_interval(ci: Any) -> Tuple[str, str]:
+    """An interval's two CSV fields (empty where there is none)."""
+    low, high = interval_of(ci) or (None, None)
+    return csv_number(low), csv_number(high)
+
+
+def csv_flag(flag: Any) -> str:
+    return {True: "true", False: "false"}.get(flag, "")
+
+
+def csv_names(columns: Iterable[Mapping[str, Any]], taken: Set[str], suffixes: Sequence[str]) -> Dict[str, str]:
+    """Each column key's CSV field name, in order of first appearance. A key whose name, or a
+    name with one of ``suffixes``, equals a field already ``taken`` would overwrite it, so
+    it becomes ``column:<key>`` (again until it is free); ``taken`` grows by the names given."""
+    names: Dict[str, str] = {}
+    for col in columns:
+        key = str(col["key"])
+        if key in names:
+            continue
+        name = key
+        while {name, *(name + x for x in suffixes)} & taken:
+            name = f"column:{name}"
+        names[key] = name
+        taken.update({name, *(name + x for x in suffixes)})
+    return names
+
+
+def cell_figures(figures: Mapping[str, Any], key: Any) -> Tuple[Any, Any, Any]:
+    """``(value, ci, sd)`` of a breakdown cell of a row (or of a probe's figure set);
+    ``(None, None, None)`` when absent."""
+    cell = (figures.get("cells") or {}).get(key)
+    if not isinstance(cell, Mapping):
+        return None, None, None
+    return cell.get("value"), cell.get("ci"), cell.get("sd")
 
 
 def strict_json(obj: Any) -> Any:
