@@ -121,10 +121,14 @@ def stale_text(item: Mapping[str, Any]) -> str:
     return text + (f". Refresh: {item['refresh']}" if item.get("refresh") else "")
 
 
+def md_list(title: str, texts: Sequence[str]) -> List[str]:
+    """``title`` and a Markdown bullet per text (escaped, one line each); [] without texts."""
+    return ([title, ""] + [f"- {md_escape(t)}" for t in texts] + [""]) if texts else []
+
+
 def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
     """The Markdown list of a table's (or probe section's) stale results; [] without any."""
-    items = stale_items(section)
-    return ([title, ""] + [f"- {md_escape(stale_text(s))}" for s in items] + [""]) if items else []
+    return md_list(title, [stale_text(s) for s in stale_items(section)])
 
 
 def statistics_text(board: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ from gf.leaderboards.cells import (
     format_p,
     format_value,
     md_escape,
+    md_list,
     md_stale,
     md_table,
     safe_csv_writer,
@@ -117,15 +118,11 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     if pending:
         lines += ["Probe results pending: " + ", ".join(md_escape(p) for p in pending) + ".", ""]
     lines += md_stale(section, "Probe results stale (an input changed since they were computed; not shown):")
-    failures = [f for f in section.get("failures") or [] if isinstance(f, Mapping)]
-    if failures:
-        lines += ["Probe results failed:", ""]
-        lines += [f"- {md_escape(f.get('entry'))}: {md_escape(str(f.get('error') or 'unknown error').strip())}"
-                  for f in failures] + [""]
-    notes = [str(n) for n in section.get("notes") or []]
-    if notes:
-        lines += ["Notes:", ""] + [f"- {md_escape(n)}" for n in notes] + [""]
-    return lines
+    # the entry on one line first, so that a line break ending it reads as the main table's does
+    lines += md_list("Probe results failed:", [" ".join(str(f.get("entry")).splitlines()) + ": "
+                                               + str(f.get("error") or "unknown error").strip()
+                                               for f in section.get("failures") or [] if isinstance(f, Mapping)])
+    return lines + md_list("Notes:", [str(n) for n in section.get("notes") or []])
 
 
 def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
