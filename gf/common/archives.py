@@ -357,26 +357,19 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
     planned = {index for index, _ in plan}
     current = None  # the member being read, for the error message
     try:
-        if archive_format(archive) == "tar":
-            with tarfile.open(archive, "r:*") as tar:
-                infos = tar.getmembers()
-                for index, member in plan:
-                    current = infos[index].name
-                    _extract_one(tar, infos[index], member, out, root)
-                    bar.update(member.size)
-                current = None
-                _check_tar_end(archive, tar)
-        else:
-            with zipfile.ZipFile(archive) as zf:
-                infos = zf.infolist()
-                for index, member in plan:
-                    current = infos[index].filename
-                    _extract_one(zf, infos[index], member, out, root)
-                    bar.update(member.size)
-                current = None
-                for index, info in enumerate(infos):  # skipped members are checked too
-                    if index not in planned and not info.is_dir():
-                        _read_zip_member(archive, zf, info)
+        is_tar = archive_format(archive) == "tar"
+        with (tarfile.open(archive, "r:*") if is_tar else zipfile.ZipFile(archive)) as handle:
+            infos = handle.getmembers() if is_tar else handle.infolist()
+            for index, member in plan:
+                current = infos[index].name if is_tar else infos[index].filename
+                _extract_one(handle, infos[index], member, out, root)
+                bar.update(member.size)
+            current = None
+            if is_tar:
+                _check_tar_end(archive, handle)
+            for index, info in enumerate([] if is_tar else infos):  # a zip's skipped members are checked too
+                if index not in planned and not info.is_dir():
+                    _read_zip_member(archive, handle, info)
     except (ArchiveError, DownloadError):
         raise
     except _DAMAGED + (OSError,) as err:

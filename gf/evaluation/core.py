@@ -24,6 +24,7 @@ __all__ = [
     "check_complete",
     "describe_ids",
     "normalise_predictions",
+    "note_out_of_vocabulary",
     "nothing_to_score",
     "outcome",
     "validate_record",
@@ -118,8 +119,10 @@ def normalise_predictions(
     benchmark: str,
     num_classes: Optional[int] = None,
     open_ended: bool = True,
+    expected_ids: Optional[Iterable[Any]] = None,
 ) -> Dict[str, Dict[str, Any]]:
-    """Validate every record and key it by ``str(question_id)``.
+    """Validate every record and key it by ``str(question_id)``; with ``expected_ids``, also
+    refuse a set that does not cover exactly those questions (:func:`check_complete`).
 
     ``predictions`` is a mapping ``question_id -> record`` or a loaded ``PredictionsFile``.
 
@@ -149,6 +152,7 @@ def normalise_predictions(
     if duplicates:
         raise EvaluationError(f"{benchmark}: duplicate question id(s) {describe_ids(duplicates)}; "
                               f"each question must be predicted exactly once")
+    check_complete(out, expected_ids, benchmark)
     return out
 
 
@@ -281,6 +285,16 @@ def base_report(benchmark: str, outcomes: Iterable[Optional[bool]]) -> Dict[str,
         "breakdowns": {},
         "notes": notes,
     }
+
+
+def note_out_of_vocabulary(report: Dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> None:
+    """Count the answers outside the vocabulary into ``report`` (open-ended benchmarks), with
+    a note when there are any: they are scored wrong, which lowers every accuracy."""
+    oov = sum(1 for r in records.values() if r["answer"] == OOV_ANSWER)
+    report["out_of_vocabulary_answers"] = oov
+    if oov:
+        report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
+                               f"they are scored wrong.")
 
 
 def nothing_to_score(benchmark: str, where: Optional[str] = None) -> str:

@@ -39,19 +39,12 @@ from gf.leaderboards.freshness import ResultCheck, split_data_problems
 from gf.leaderboards.results import read_json_or_none, split_file
 from gf.leaderboards.rows import Measured, entries_for, group_row, load_result, single_row
 
-__all__ = ["BOARD_FORMAT", "assemble_board", "load_saved_manifest"]
+__all__ = ["BOARD_FORMAT", "assemble_board"]
 
 logger = logging.getLogger("gf.leaderboard")
 
 BOARD_FORMAT = "gf-leaderboard"
 BOARD_VERSION = 1
-
-
-def load_saved_manifest(root: PathLike) -> Dict[str, Any]:
-    """The manifest the last run of the leaderboard in ``root`` read (``Manifest.to_dict()`` form)."""
-    from gf.leaderboards.folder import load_saved_record
-
-    return load_saved_record(root)["manifest"]
 
 
 def _stale_row(name: str, stale: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

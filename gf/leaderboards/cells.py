@@ -12,7 +12,7 @@ import csv
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from gf.common.utils import finite_number as _number
 from gf.common.utils import spreadsheet_safe
@@ -121,10 +121,14 @@ def stale_text(item: Mapping[str, Any]) -> str:
     return text + (f". Refresh: {item['refresh']}" if item.get("refresh") else "")
 
 
+def md_list(title: str, texts: Sequence[str]) -> List[str]:
+    """``title`` and a Markdown bullet per text (escaped, one line each); [] without texts."""
+    return ([title, ""] + [f"- {md_escape(t)}" for t in texts] + [""]) if texts else []
+
+
 def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
     """The Markdown list of a table's (or probe section's) stale results; [] without any."""
-    items = stale_items(section)
-    return ([title, ""] + [f"- {md_escape(stale_text(s))}" for s in items] + [""]) if items else []
+    return md_list(title, [stale_text(s) for s in stale_items(section)])
 
 
 def statistics_text(board: Mapping[str, Any]) -> str:
@@ -194,6 +198,42 @@ def safe_csv_writer(buf, fields: Sequence[str]) -> csv.DictWriter:
 
 def csv_number(x: Any) -> str:
     return format_figure(x, na="")
+
+
+def csv_interval(ci: Any) -> Tuple[str, str]:
+    """An interval's two CSV fields (empty where there is none)."""
+    low, high = interval_of(ci) or (None, None)
+    return csv_number(low), csv_number(high)
+
+
+def csv_flag(flag: Any) -> str:
+    return {True: "true", False: "false"}.get(flag, "")
+
+
+def csv_names(columns: Iterable[Mapping[str, Any]], taken: Set[str], suffixes: Sequence[str]) -> Dict[str, str]:
+    """Each column key's CSV field name, in order of first appearance. A key whose name, or a
+    name with one of ``suffixes``, equals a field already ``taken`` would overwrite it, so
+    it becomes ``column:<key>`` (again until it is free); ``taken`` grows by the names given."""
+    names: Dict[str, str] = {}
+    for col in columns:
+        key = str(col["key"])
+        if key in names:
+            continue
+        name = key
+        while {name, *(name + x for x in suffixes)} & taken:
+            name = f"column:{name}"
+        names[key] = name
+        taken.update({name, *(name + x for x in suffixes)})
+    return names
+
+
+def cell_figures(figures: Mapping[str, Any], key: Any) -> Tuple[Any, Any, Any]:
+    """``(value, ci, sd)`` of a breakdown cell of a row (or of a probe's figure set);
+    ``(None, None, None)`` when absent."""
+    cell = (figures.get("cells") or {}).get(key)
+    if not isinstance(cell, Mapping):
+        return None, None, None
+    return cell.get("value"), cell.get("ci"), cell.get("sd")
 
 
 def strict_json(obj: Any) -> Any:

@@ -103,6 +103,23 @@ def _errors(values: Sequence[float], intervals: Sequence[Optional[Tuple[float, f
     return [[max(b, 0.0) for b in below], [max(a, 0.0) for a in above]]
 
 
+def _bars(ax, xs: Sequence[float], values: Sequence[float], intervals: Sequence[Optional[Tuple[float, float]]],
+          *, elinewidth: float = 0.8, capsize: float = 2, **bar: Any) -> None:
+    """Bars (``bar``: ``ax.bar``'s options) with black whiskers on those that have an interval."""
+    ax.bar(xs, values, **bar)
+    with_ci = [i for i, ci in enumerate(intervals) if ci]
+    if with_ci:
+        sub = [values[i] for i in with_ci]
+        ax.errorbar([xs[i] for i in with_ci], sub, yerr=_errors(sub, [intervals[i] for i in with_ci]),
+                    fmt="none", ecolor="black", elinewidth=elinewidth, capsize=capsize)
+
+
+def _grid(ax, ylabel: str = "accuracy (%)") -> None:
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
 def _top(values: Sequence[Optional[float]]) -> float:
     """Upper y limit: scores are percentages, so 0..100 unless a value goes beyond."""
     finite = [v for v in values if v is not None]
@@ -152,12 +169,8 @@ def _score_figure(table: Mapping[str, Any]):
     values = [v for _, v in measured]
     intervals = [_interval(r.get("ci")) for r, _ in measured]
     if measured:
-        ax.bar(xs, values, width=0.6, color=_MEASURED_COLOR, label="measured")
-        with_ci = [i for i, ci in enumerate(intervals) if ci]
-        if with_ci:
-            sub_v = [values[i] for i in with_ci]
-            ax.errorbar(with_ci, sub_v, yerr=_errors(sub_v, [intervals[i] for i in with_ci]),
-                        fmt="none", ecolor="black", elinewidth=1.2, capsize=4)
+        _bars(ax, xs, values, intervals, elinewidth=1.2, capsize=4, width=0.6, color=_MEASURED_COLOR,
+              label="measured")
         _seed_dots(ax, [r for r, _ in measured])
         ax.set_xticks(xs)
         ax.set_xticklabels([_label(r.get("entry")) for r, _ in measured], rotation=30, ha="right")
@@ -173,10 +186,8 @@ def _score_figure(table: Mapping[str, Any]):
                     ha="right", va="bottom", fontsize=8, color=_REPORTED_COLOR,
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.0})
     ax.set_ylim(0.0, _top(values + [v for _, v in reported] + [ci[1] for ci in intervals if ci]))
-    ax.set_ylabel(_plain(f"{table.get('score_label') or table.get('score_key') or 'score'} (%)"))
+    _grid(ax, _plain(f"{table.get('score_label') or table.get('score_key') or 'score'} (%)"))
     ax.set_title(_title(table, str(table.get("score_label") or table.get("score_key") or "score")))
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
     fig.tight_layout()
     return fig
 
@@ -212,12 +223,7 @@ def _breakdown_figure(table: Mapping[str, Any]):
         color = palette[i % len(palette)]
         hatch = None if i < len(palette) else "//"  # more rows than colours: tell them apart
         # The legend entry must exist even when the row has no value in any column.
-        ax.bar(xs, values, width=width * 0.95, color=color, hatch=hatch, label=_label(row.get("entry")))
-        with_ci = [k for k, ci in enumerate(intervals) if ci]
-        if with_ci:
-            sub_v = [values[k] for k in with_ci]
-            ax.errorbar([xs[k] for k in with_ci], sub_v, yerr=_errors(sub_v, [intervals[k] for k in with_ci]),
-                        fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        _bars(ax, xs, values, intervals, width=width * 0.95, color=color, hatch=hatch, label=_label(row.get("entry")))
     for i, row in enumerate(reported):
         labelled = False
         for j, col in enumerate(columns):
@@ -233,10 +239,8 @@ def _breakdown_figure(table: Mapping[str, Any]):
     ax.set_xticklabels([_label(c.get("label") or c.get("key")) for c in columns], rotation=20, ha="right")
     ax.set_xlim(-0.6, len(columns) - 0.4)
     ax.set_ylim(0.0, _top(all_values))
-    ax.set_ylabel("accuracy (%)")
+    _grid(ax)
     ax.set_title(_title(table, "breakdown"))
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
     if measured or reported:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
@@ -280,20 +284,13 @@ def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str
                 values.append(value)
                 intervals.append(ci)
         color = _MEASURED_COLOR if k == 0 else f"C{k % 10}"
-        ax.bar(xs, values, width=width * 0.95, color=color, label=_label(name) if legend else None)
-        with_ci = [i for i, ci in enumerate(intervals) if ci]
-        if with_ci:
-            sub = [values[i] for i in with_ci]
-            ax.errorbar([xs[i] for i in with_ci], sub, yerr=_errors(sub, [intervals[i] for i in with_ci]),
-                        fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+        _bars(ax, xs, values, intervals, width=width * 0.95, color=color, label=_label(name) if legend else None)
         tops += values + [ci[1] for ci in intervals if ci]
     ax.set_xticks(list(range(len(groups))))
     ax.set_xticklabels([_label(label) for _, label in groups], rotation=20, ha="right")
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_title(_plain(_label(row.get("entry"))), fontsize=10)
-    ax.set_ylabel("accuracy (%)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
+    _grid(ax)
     return tops
 
 

@@ -26,18 +26,22 @@ Layout:
 from __future__ import annotations
 
 import io
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.cells import (
     board_tables,
+    cell_figures,
+    csv_flag,
+    csv_interval,
+    csv_names,
     csv_number,
     format_count,
     format_figure,
     format_p,
     format_value,
-    interval_of,
     md_escape,
+    md_list,
     md_stale,
     md_table,
     safe_csv_writer,
@@ -77,14 +81,6 @@ def probe_cell(row: Mapping[str, Any], probe: str) -> Mapping[str, Any]:
     return cell if isinstance(cell, Mapping) else {}
 
 
-def category(figures: Mapping[str, Any], key: str) -> Tuple[Any, Any, Any]:
-    """``(value, ci, sd)`` of a breakdown cell of an unperturbed or probed figure set."""
-    cell = (figures.get("cells") or {}).get(key)
-    if not isinstance(cell, Mapping):
-        return None, None, None
-    return cell.get("value"), cell.get("ci"), cell.get("sd")
-
-
 def _tests(section: Mapping[str, Any]) -> List[str]:
     found = [probe_cell(r, p).get("test") for r in table_rows(section) for p in _probes(section)]
     return list(dict.fromkeys(str(t) for t in found if t))
@@ -122,15 +118,11 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     if pending:
         lines += ["Probe results pending: " + ", ".join(md_escape(p) for p in pending) + ".", ""]
     lines += md_stale(section, "Probe results stale (an input changed since they were computed; not shown):")
-    failures = [f for f in section.get("failures") or [] if isinstance(f, Mapping)]
-    if failures:
-        lines += ["Probe results failed:", ""]
-        lines += [f"- {md_escape(f.get('entry'))}: {md_escape(str(f.get('error') or 'unknown error').strip())}"
-                  for f in failures] + [""]
-    notes = [str(n) for n in section.get("notes") or []]
-    if notes:
-        lines += ["Notes:", ""] + [f"- {md_escape(n)}" for n in notes] + [""]
-    return lines
+    # the entry on one line first, so that a line break ending it reads as the main table's does
+    lines += md_list("Probe results failed:", [" ".join(str(f.get("entry")).splitlines()) + ": "
+                                               + str(f.get("error") or "unknown error").strip()
+                                               for f in section.get("failures") or [] if isinstance(f, Mapping)])
+    return lines + md_list("Notes:", [str(n) for n in section.get("notes") or []])
 
 
 def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
@@ -170,8 +162,8 @@ def _md_categories(section: Mapping[str, Any]) -> List[str]:
         for col in table_columns(section):
             key = col["key"]
             cells = [md_escape(row.get("entry")), md_escape(col.get("label") or key),
-                     format_value(*category(plain, key))]
-            cells += [format_value(*category(probe_cell(row, p), key)) for p in probes]
+                     format_value(*cell_figures(plain, key))]
+            cells += [format_value(*cell_figures(probe_cell(row, p), key)) for p in probes]
             body.append(cells)
     return md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
 
@@ -184,48 +176,28 @@ def _csv_p(p: Any) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def _csv_names(board: Mapping[str, Any]) -> Dict[str, str]:
-    """Each breakdown cell's CSV name; ``column:<key>`` where the key would clash with a field."""
-    taken = set(CSV_HEAD + CSV_TAIL)
-    suffixes = ("_unperturbed", "_ci_low", "_ci_high", "_sd")
-    names: Dict[str, str] = {}
-    for table in board_tables(board):
-        for col in table_columns(section_of(table) or {}):
-            key = str(col["key"])
-            if key in names:
-                continue
-            name = key
-            while {name, *(name + s for s in suffixes)} & taken:
-                name = f"column:{name}"
-            names[key] = name
-            taken.update({name, *(name + s for s in suffixes)})
-    return names
-
-
 def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mapping[str, Any], probe: str,
                 names: Mapping[str, str]) -> Dict[str, Any]:
     plain, cell = row.get("unperturbed") or {}, probe_cell(row, probe)
     group = row.get("group") if isinstance(row.get("group"), Mapping) else None
-    ci, drop_ci = interval_of(cell.get("ci")) or (None, None), interval_of(cell.get("drop_ci")) or (None, None)
     seeds = cell.get("seeds") if group else None
     record = {"benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
               "entry": row.get("entry") or "", "probe": probe, "probe_seed": section.get("probe_seed", ""),
               "n_seeds": format_count(len(seeds)) if seeds else ("1" if cell else ""),
               "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": csv_number(plain.get("score")),
               "unperturbed_sd": csv_number(plain.get("sd")), "score": csv_number(cell.get("score")),
-              "score_ci_low": csv_number(ci[0]), "score_ci_high": csv_number(ci[1]),
+              **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(cell.get("ci")))),
               "score_sd": csv_number(cell.get("sd")), "drop": csv_number(cell.get("drop")),
-              "drop_ci_low": csv_number(drop_ci[0]), "drop_ci_high": csv_number(drop_ci[1]),
+              **dict(zip(("drop_ci_low", "drop_ci_high"), csv_interval(cell.get("drop_ci")))),
               "flip_rate": csv_number(cell.get("flip_rate")), "test": cell.get("test") or "",
               "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
-              "significant": {True: "true", False: "false"}.get(cell.get("significant"), "") if cell else ""}
+              "significant": csv_flag(cell.get("significant")) if cell else ""}
     for col in table_columns(section):
         name = names[str(col["key"])]
-        value, cell_ci, sd = category(cell, col["key"])
-        low, high = interval_of(cell_ci) or (None, None)
-        record.update({f"{name}_unperturbed": csv_number(category(plain, col["key"])[0]), name: csv_number(value),
-                       f"{name}_ci_low": csv_number(low), f"{name}_ci_high": csv_number(high),
-                       f"{name}_sd": csv_number(sd)})
+        value, cell_ci, sd = cell_figures(cell, col["key"])
+        low, high = csv_interval(cell_ci)
+        record.update({f"{name}_unperturbed": csv_number(cell_figures(plain, col["key"])[0]), name: csv_number(value),
+                       f"{name}_ci_low": low, f"{name}_ci_high": high, f"{name}_sd": csv_number(sd)})
     provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
     record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
     return record
@@ -235,10 +207,9 @@ def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     """``leaderboard_probes.csv`` (see the module docstring); None when no table has probes."""
     if not has_probes(board):
         return None
-    names = _csv_names(board)
-    middle: List[str] = []
-    for name in names.values():
-        middle += [f"{name}_unperturbed", name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_sd"]
+    names = csv_names((c for t in board_tables(board) for c in table_columns(section_of(t) or {})),
+                      set(CSV_HEAD + CSV_TAIL), ("_unperturbed", "_ci_low", "_ci_high", "_sd"))
+    middle = [f for n in names.values() for f in (f"{n}_unperturbed", n, f"{n}_ci_low", f"{n}_ci_high", f"{n}_sd")]
     buf = io.StringIO()
     writer = safe_csv_writer(buf, [*CSV_HEAD, *middle, *CSV_TAIL])
     writer.writeheader()

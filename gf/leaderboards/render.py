@@ -38,7 +38,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -49,13 +48,16 @@ from gf.leaderboards.cells import (
     BELOW_MARK,
     NA,
     board_tables,
+    cell_figures,
+    csv_flag,
+    csv_interval,
+    csv_names,
     csv_number,
     format_count,
     format_figure,
     format_p,
     format_value,
     has_groups,
-    interval_of,
     legend_text,
     md_escape,
     md_stale,
@@ -88,7 +90,6 @@ PROVENANCE_FIELDS = ("checkpoint_sha256", "split_fingerprint", "config_hash", "g
                      "date", "host")
 #: What the CSV of a board with a seed group says of each row's seeds.
 SEED_FIELDS = ("n_seeds", "seeds", "worst_seed", "worst_seed_score")
-_CENT = Decimal("0.01")
 
 
 # ---------------------------------------------------------------------------------------
@@ -101,22 +102,6 @@ def _yes_no(flag: Any) -> str:
 # ---------------------------------------------------------------------------------------
 # reading a board (tolerant: a missing key is "not measured", not a crash)
 # ---------------------------------------------------------------------------------------
-def _cell(row: Mapping[str, Any], key: str) -> Tuple[Any, Any]:
-    """``(value, ci)`` of a breakdown cell; ``(None, None)`` when absent."""
-    cell = (row.get("cells") or {}).get(key)
-    if not isinstance(cell, Mapping):
-        return None, None
-    return cell.get("value"), cell.get("ci")
-
-
-def _cell_sd(row: Mapping[str, Any], key: Optional[str]) -> Any:
-    """A seed group's sd of the score (``key`` None) or of a cell; None for other rows."""
-    if key is None:
-        return row.get("sd")
-    cell = (row.get("cells") or {}).get(key)
-    return cell.get("sd") if isinstance(cell, Mapping) else None
-
-
 def _seeds_text(row: Mapping[str, Any]) -> str:
     """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
     measured checkpoint, ``n/a`` for a reported row."""
@@ -143,7 +128,7 @@ def _best(table: Mapping[str, Any]) -> Dict[Optional[str], set]:
         for i, row in enumerate(rows):
             if row.get("kind") != "measured":
                 continue
-            d = rounded(row.get("score") if key is None else _cell(row, key)[0])
+            d = rounded(row.get("score") if key is None else cell_figures(row, key)[0])
             if d is not None:
                 values[i] = d
         top = max(values.values(), default=None)
@@ -247,8 +232,8 @@ def _md_rows(table: Mapping[str, Any]) -> List[str]:
             entry += f" {BELOW_MARK}"
         cells = [entry, _md_figure(row.get("score"), row.get("ci"), i in best[None], row.get("sd"))]
         for col in columns:
-            value, ci = _cell(row, col["key"])
-            cells.append(_md_figure(value, ci, i in best[col["key"]], _cell_sd(row, col["key"])))
+            value, ci, sd = cell_figures(row, col["key"])
+            cells.append(_md_figure(value, ci, i in best[col["key"]], sd))
         cells.append(format_count(row.get("num_questions")))
         if groups:
             cells.append(md_escape(_seeds_text(row)))
@@ -286,21 +271,8 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     # Provenance keys named like a row field (e.g. "score") are left out: they would overwrite it.
     tail += sorted({str(k) for t in board_tables(board) for r in table_rows(t)
                     for k in (r.get("provenance") or {}) if str(k) not in head + tail})
-    taken = set(head + tail)
-    names: Dict[str, str] = {}
-    middle: List[str] = []
-    for table in board_tables(board):
-        for col in table_columns(table):
-            key = str(col["key"])
-            if key in names:
-                continue
-            name = key
-            while {name, *(name + x for x in suffixes)} & taken:
-                name = f"column:{name}"
-            names[key] = name
-            middle += [name, *(name + x for x in suffixes)]
-            taken.update(middle[-1 - len(suffixes):])
-    return head + middle + tail, names
+    names = csv_names((c for t in board_tables(board) for c in table_columns(t)), set(head + tail), suffixes)
+    return head + [f for name in names.values() for f in (name, *(name + x for x in suffixes))] + tail, names
 
 
 def _has_stale(board: Mapping[str, Any]) -> bool:
@@ -318,11 +290,6 @@ def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
             "worst_seed_score": csv_number(worst.get("score"))}
 
 
-def csv_fields(board: Mapping[str, Any]) -> List[str]:
-    """The CSV header (see :func:`_csv_layout`)."""
-    return _csv_layout(board)[0]
-
-
 def render_csv(board: Mapping[str, Any]) -> str:
     """One CSV row per (table, row), figures rounded like the Markdown; empty where not
     measured."""
@@ -334,14 +301,12 @@ def render_csv(board: Mapping[str, Any]) -> str:
     writer.writeheader()
     for table in board_tables(board):
         for row in table_rows(table):
-            ci = interval_of(row.get("ci")) or (None, None)
             record: Dict[str, Any] = {
                 "benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
-                "entry": row.get("entry") or "", "kind": row.get("kind") or "",
-                "score": csv_number(row.get("score")), "score_ci_low": csv_number(ci[0]),
-                "score_ci_high": csv_number(ci[1]),
+                "entry": row.get("entry") or "", "kind": row.get("kind") or "", "score": csv_number(row.get("score")),
+                **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(row.get("ci")))),
                 "num_questions": format_count(row.get("num_questions")).replace(NA, ""),
-                "significantly_below_best": {True: "true", False: "false"}.get(row.get("significantly_below_best"), ""),
+                "significantly_below_best": csv_flag(row.get("significantly_below_best")),
                 "source": row.get("source") or "",
             }
             if "stale" in fields:
@@ -349,12 +314,11 @@ def render_csv(board: Mapping[str, Any]) -> str:
                               stale_reason=row.get("stale_reason") or "")
             for col in table_columns(table):
                 name = names[str(col["key"])]
-                value, cell_ci = _cell(row, col["key"])
-                low, high = interval_of(cell_ci) or (None, None)
-                record.update({name: csv_number(value), f"{name}_ci_low": csv_number(low),
-                               f"{name}_ci_high": csv_number(high)})
+                value, cell_ci, sd = cell_figures(row, col["key"])
+                record.update({name: csv_number(value), **dict(zip((f"{name}_ci_low", f"{name}_ci_high"),
+                                                                   csv_interval(cell_ci)))})
                 if groups:
-                    record[f"{name}_sd"] = csv_number(_cell_sd(row, col["key"]))
+                    record[f"{name}_sd"] = csv_number(sd)
             if groups:
                 record.update(_csv_seed_fields(row))
             for key, value in (row.get("provenance") or {}).items():

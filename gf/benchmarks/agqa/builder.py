@@ -31,18 +31,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from gf.common.io import DataFileError, load_json, load_jsonl
+from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import VideoQABuilder, check_answer_vocab
+from gf.datasets.base import VideoQABuilder
 from gf.evaluation.core import OOV_ANSWER
 
-__all__ = ["AGQABuilder", "load_answer_vocab"]
-
-
-def load_answer_vocab(path: Path) -> List[str]:
-    """The answer list (index = label) from gf's ``answer_vocab.json`` (a JSON list) or an
-    HCRN-style vocabulary (``{"answer_token_to_idx": {answer: index}}``, the authors')."""
-    return check_answer_vocab(_answers_of(load_json(path, "AGQA answer vocabulary"), path), path)
+__all__ = ["AGQABuilder"]
 
 
 def _answers_of(data: Any, path: Path) -> Any:

@@ -12,14 +12,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, answer_vocab_size
-from gf.evaluation.core import (
-    EvaluationError,
-    Tally,
-    base_report,
-    check_complete,
-    normalise_predictions,
-    outcome,
-)
+from gf.evaluation.core import (EvaluationError, Tally, base_report, normalise_predictions, note_out_of_vocabulary,
+                                outcome)
 
 __all__ = ["ANSWER_TYPES", "BENCHMARK", "REASONING_TYPES", "SEMANTIC_TYPES", "STRUCTURAL_TYPES", "evaluate"]
 
@@ -63,19 +57,16 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     number of questions; ``overall`` is plain micro accuracy over questions.
     """
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
-                                    num_classes=answer_vocab_size, open_ended=True)
-    check_complete(records, expected_ids, BENCHMARK)
+                                    num_classes=answer_vocab_size, open_ended=True, expected_ids=expected_ids)
     reasoning = Tally(REASONING_TYPES, sort_new=True)
     semantic = Tally(SEMANTIC_TYPES, sort_new=True)
     structural = Tally(STRUCTURAL_TYPES, sort_new=True)
     answer_type = Tally(ANSWER_TYPES)
     outcomes = []
-    oov = 0
     for qid, record in records.items():
         global_types, sem, struct, ans_type = _fields(qid, record)
         result = outcome(record)
         outcomes.append(result)
-        oov += record["answer"] == -1
         # A type listed twice in one question still counts the question once.
         for r in dict.fromkeys(global_types):
             reasoning.add(r, result)
@@ -90,10 +81,7 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
         "structural": structural.as_dict(),
         "answer_type": answer_type.as_dict(),
     }
-    report["out_of_vocabulary_answers"] = int(oov)
-    if oov:
-        report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
-                               f"they are scored wrong.")
+    note_out_of_vocabulary(report, records)
     return report
 
 

@@ -19,14 +19,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, answer_vocab_size
-from gf.evaluation.core import (
-    EvaluationError,
-    Tally,
-    base_report,
-    check_complete,
-    normalise_predictions,
-    outcome,
-)
+from gf.evaluation.core import (EvaluationError, Tally, base_report, normalise_predictions, note_out_of_vocabulary,
+                                outcome)
 
 __all__ = ["BENCHMARK", "SEPARATOR", "evaluate", "reasoning_tokens"]
 
@@ -64,8 +58,7 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
              answer_vocab_size: Optional[int] = None) -> Dict[str, Any]:
     """Score EgoTaskQA predictions (answer = index in ``answer_set.txt``, -1 = OOV)."""
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
-                                    num_classes=answer_vocab_size, open_ended=True)
-    check_complete(records, expected_ids, BENCHMARK)
+                                    num_classes=answer_vocab_size, open_ended=True, expected_ids=expected_ids)
     known = None
     if all_reasoning_types is not None:
         known = list(dict.fromkeys(str(t) for t in all_reasoning_types))
@@ -102,11 +95,7 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
             f"{len(neither)} question(s) have neither {OPEN_TOKEN!r} nor {BINARY_TOKEN!r} in "
             f"reasoning_type; they count in overall but in neither open nor binary "
             f"(e.g. {', '.join(map(repr, neither[:3]))}).")
-    oov = sum(1 for r in records.values() if r["answer"] == -1)
-    report["out_of_vocabulary_answers"] = oov
-    if oov:
-        report["notes"].append(f"{oov} question(s) have an answer outside the vocabulary (-1); "
-                               f"they are scored wrong.")
+    note_out_of_vocabulary(report, records)
     return report
 
 

@@ -13,17 +13,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from gf.common.io import PathLike, atomic_write_json
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator
-from gf.evaluation.core import (
-    EvaluationError,
-    MissingPredictionError,
-    Tally,
-    base_report,
-    check_complete,
-    describe_ids,
-    normalise_predictions,
-    outcome,
-    validate_record,
-)
+from gf.evaluation.core import (EvaluationError, MissingPredictionError, Tally, base_report, describe_ids,
+                                normalise_predictions, outcome, validate_record)
 from gf.evaluation.predictions import PredictionsFileError, load_json_strict
 
 __all__ = [
@@ -75,8 +66,7 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
              expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
     """Score gf predictions keyed ``"<video>_<qid>"`` with ``fields.type`` from the CSV."""
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
-                                    num_classes=NUM_CHOICES, open_ended=False)
-    check_complete(records, expected_ids, BENCHMARK)
+                                    num_classes=NUM_CHOICES, open_ended=False, expected_ids=expected_ids)
     outcomes = []
     for qid, record in records.items():
         qtype = record["fields"].get("type")

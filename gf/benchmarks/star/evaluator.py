@@ -12,14 +12,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from gf.common.io import PathLike, atomic_write_json
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, output_file
-from gf.evaluation.core import (
-    EvaluationError,
-    Tally,
-    base_report,
-    check_complete,
-    normalise_predictions,
-    outcome,
-)
+from gf.evaluation.core import EvaluationError, Tally, base_report, normalise_predictions, outcome
 
 __all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "write_submission"]
 
@@ -57,8 +50,7 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     than counting the absent type as 0%.
     """
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
-                                    num_classes=NUM_CHOICES, open_ended=False)
-    check_complete(records, expected_ids, BENCHMARK)
+                                    num_classes=NUM_CHOICES, open_ended=False, expected_ids=expected_ids)
     by_type = Tally(order=STAR_TYPES)
     outcomes = []
     for qid, record in records.items():
