@@ -138,8 +138,9 @@ def _load_without_pooler(loader, path: str, **kwargs):
     """
     from transformers.utils import logging as hf_logging
 
-    previous = hf_logging.get_verbosity()
+    previous, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # the dropped pooler would be reported as "unexpected"
+    hf_logging.disable_progress_bar()  # a bar per model built (every leaderboard entry) is noise in logs
     try:
         try:
             return loader(path, add_pooling_layer=False, **kwargs)
@@ -147,3 +148,5 @@ def _load_without_pooler(loader, path: str, **kwargs):
             return loader(path, **kwargs)
     finally:
         hf_logging.set_verbosity(previous)
+        if bar:
+            hf_logging.enable_progress_bar()
