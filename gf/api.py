@@ -15,7 +15,6 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["load_dataset", "load_model", "load_model_and_preprocess"]
 
-DEFAULT_TEXT_FORMAT = "{question} {option}"
 
 
 def load_model(name: str, model_type: Optional[str] = None, is_eval: bool = True, device: Any = "cpu",
@@ -50,7 +49,7 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
     returns the texts in the format the weights were trained with (one per option).
     """
     from gf.common.errors import ConfigError
-    from gf.processors.text import VideoQATextProcessor
+    from gf.processors.text import DEFAULT_TEXT_FORMAT, VideoQATextProcessor
     from gf.processors.video import VideoFeatureProcessor
 
     model, text_format = _load(name, model_type, device, checkpoint, pretrained, overrides)

@@ -434,11 +434,11 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0) -> OutputLo
         with output_lock(run_dir, "gf train"):
             ...
 
-    Entering creates ``folder`` if needed and takes an exclusive, non-blocking OS lock
-    (``flock``) on ``folder/.gf.lock``, into which it writes this process's pid and
-    ``command``. If another process holds it, entering waits up to ``wait_s`` seconds
-    (default: not at all) and then raises :class:`~gf.common.errors.OutputLockedError`
-    (exit code 2) naming the folder, that process's pid and command. A process that dies (even by ``kill -9``) releases its lock
+    Entering creates ``folder`` if needed and takes an exclusive OS lock (``flock``) on
+    ``folder/.gf.lock``, into which it writes this process's pid and ``command``. If another
+    process holds it, entering waits up to ``wait_s`` seconds (default: not at all) and then
+    raises :class:`~gf.common.errors.OutputLockedError` (exit code 2) naming the folder, that
+    process's pid and command. A process that dies (even by ``kill -9``) releases its lock
     with it, so a stale ``.gf.lock`` left behind is simply taken over. Leaving removes
     the lock file. Also usable without ``with``: ``lock = output_lock(...); lock.__enter__()``
     and later ``lock.__exit__(None, None, None)``.

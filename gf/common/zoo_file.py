@@ -20,6 +20,7 @@ import) and re-read when they change.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
 __all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "read_zoo_file", "record_first_use_hash", "recorded_for",
-           "recorded_hash", "recorded_hashes", "update_zoo_file", "user_zoo_file", "zoo_files"]
+           "recorded_hashes", "update_zoo_file", "user_zoo_file", "with_recorded_hashes", "zoo_files"]
 
 logger = logging.getLogger("gf.models.zoo")
 
@@ -178,17 +179,28 @@ def record_first_use_hash(key: str, sha256: str, *, url: str, entry_url: str, pi
                    "verified against it; delete that record to accept a different file.", what, key, digest, url, path)
 
 
-def recorded_hash(key: str, entry_url: str, what: str) -> Optional[Tuple[str, str]]:
-    """``(sha256, where it was recorded)`` for ``key`` when the user zoo files hold a record
-    made for ``entry_url``; ``None`` otherwise. A record made for another URL (the entry
-    moved to a new file) no longer applies: it is ignored with a warning, and the new file
-    is hashed on its first download."""
-    rec = recorded_hashes().get(key)
-    if rec is None:
-        return None
-    if recorded_for(rec) != entry_url:
-        logger.warning("%s %s: the sha256 recorded in %s was for %s, but the entry now points at %s; ignoring it "
-                       "(the new file is hashed on its first download)", what, key, rec["file"], recorded_for(rec),
-                       entry_url)
-        return None
-    return rec["sha256"], f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}"
+def with_recorded_hashes(entries: Mapping[str, Any], what: str,
+                         key: Callable[[str, Any], str] = lambda name, entry: name) -> Dict[str, Any]:
+    """The ``entries`` that pin no ``sha256`` but have one recorded on their first download,
+    with it applied (``dataclasses.replace``: ``sha256`` and ``hash_origin``), by name.
+
+    ``entries`` are zoo or data entries (fields ``sha256``, ``url``, ``hash_origin``); ``key``
+    gives the record's key (a data bundle's is ``data:<name>``). The records are read once
+    for all entries. A record made for another URL (the entry moved to a new file) no longer
+    applies: it is ignored with a warning, and the new file is hashed on its first download.
+    """
+    hashes = recorded_hashes()
+    found: Dict[str, Any] = {}
+    for name, entry in entries.items():
+        rec = None if entry.sha256 is not None else hashes.get(key(name, entry))
+        if rec is None:
+            continue
+        if recorded_for(rec) != entry.url:
+            logger.warning("%s %s: the sha256 recorded in %s was for %s, but the entry now points at %s; ignoring "
+                           "it (the new file is hashed on its first download)", what, key(name, entry), rec["file"],
+                           recorded_for(rec), entry.url)
+            continue
+        found[name] = dataclasses.replace(
+            entry, sha256=rec["sha256"],
+            hash_origin=f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}")
+    return found

@@ -498,10 +498,11 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
         store, so a predictions file can be scored where the features are absent; such a
         split refuses to give samples."""
         from gf.datasets.videoqa import VideoQADataset
+        from gf.processors.text import DEFAULT_TEXT_FORMAT
 
         c = self.config
         video_processor = registry.get("processor", self.VIDEO_PROCESSOR)
-        text_processor = registry.get("processor", self.TEXT_PROCESSOR)(c.get("text_format", "{question} {option}"))
+        text_processor = registry.get("processor", self.TEXT_PROCESSOR)(c.get("text_format", DEFAULT_TEXT_FORMAT))
         splits = self._requested_splits(splits)
         # Resolve every path before reading anything, so a wrong data_root fails at once.
         ann_paths = {s: self.require_path(f"annotations.{s}", c["annotations"][s],
@@ -535,7 +536,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
             ds = VideoQADataset(
                 records, store, video_processor(c["max_feats"], feature_dim, train=train), events,
                 split=split, benchmark=self.benchmark, max_events=c.get("max_events"), train=train, seed=c["seed"],
-                key_field=c["key_field"], text_format=c.get("text_format", "{question} {option}"),
+                key_field=c["key_field"], text_format=c.get("text_format", DEFAULT_TEXT_FORMAT),
                 skip_ids=skip_ids, skip_source=skip_source, source=str(ann_paths[split]), num_options=self.NUM_OPTIONS,
                 num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
                 frame_probe=c.get("frame_probe"), grounding=grounding,

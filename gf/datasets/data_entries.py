@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from gf.common.errors import ConfigError, DownloadError, RegistryError
 from gf.common.registry import registry
 from gf.common.utils import did_you_mean, normalize_sha256
-from gf.common.zoo_file import record_first_use_hash, recorded_hash
+from gf.common.zoo_file import record_first_use_hash, with_recorded_hashes
 
 __all__ = [
     "DATA_PREFIX",
@@ -193,24 +193,18 @@ def list_data() -> List[DataEntry]:
     return [entries[name] for name in sorted(entries)]
 
 
-def _with_recorded_hash(entry: DataEntry) -> DataEntry:
-    """The entry with the sha256 recorded on its first download, when it pins none.
+def _recorded_hashes(registered: Mapping[str, DataEntry]) -> Dict[str, DataEntry]:
+    """The ``extra_entries`` hook of the kind ``"data"``: every entry with where its hash comes
+    from, the entry itself or the record of its first download.
 
     A record is for the entry's URL at the time (``entry_url``): when gf's entry moves to
     a new bundle the old record no longer applies. Which mirror it was downloaded from
     does not matter: a mirror serves the same bytes or is refused.
     """
-    if entry.sha256 is not None:
-        return replace(entry, hash_origin="pinned by the entry")
-    found = recorded_hash(entry.key, entry.url, "data bundle")
-    if found is None:
-        return entry
-    return replace(entry, sha256=found[0], hash_origin=found[1])
-
-
-def _recorded_hashes(registered: Mapping[str, DataEntry]) -> Dict[str, DataEntry]:
-    """The ``extra_entries`` hook of the kind ``"data"``: every entry with its recorded hash applied."""
-    return {name: _with_recorded_hash(entry) for name, entry in registered.items()}
+    pinned = {name: replace(entry, hash_origin="pinned by the entry")
+              for name, entry in registered.items() if entry.sha256 is not None}
+    return {**registered, **pinned,
+            **with_recorded_hashes(registered, "data bundle", key=lambda name, entry: entry.key)}
 
 
 registry.kind("data").extra_entries = _recorded_hashes

@@ -231,7 +231,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     if options is not None and len(options) != getattr(model.config, "num_options", len(options)):
         raise ModelInputError(f"the model answers with {model.config.num_options} options; got {len(options)}")
     result = model.predict_example(features, question, list(options) if options is not None else None,
-                                   text_format=ckpt.text_format or "{question} {option}")
+                                   text_format=ckpt.text_format)
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
     events = _events(model, features, result.get("glance"), ckpt.extra.get("class_names"), window)
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,

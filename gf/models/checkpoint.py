@@ -123,9 +123,11 @@ class CheckpointFile:
         return dict(found) if isinstance(found, Mapping) else {}
 
     @property
-    def text_format(self) -> Optional[str]:
-        """How its questions and options were joined into texts (``None``: the default)."""
-        return self.dataset_config.get("text_format")
+    def text_format(self) -> str:
+        """How its questions and options were joined into texts (the default when it does not say)."""
+        from gf.processors.text import DEFAULT_TEXT_FORMAT
+
+        return self.dataset_config.get("text_format") or DEFAULT_TEXT_FORMAT
 
     def require_gf(self, why: str) -> "CheckpointFile":
         if not self.is_gf:

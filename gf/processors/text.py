@@ -18,6 +18,9 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
+
+#: How a question and an option become one text when a config or checkpoint says nothing.
+DEFAULT_TEXT_FORMAT = "{question} {option}"
 from gf.common.utils import check_known_keys
 
 __all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
@@ -89,7 +92,7 @@ class VideoQATextProcessor:
     identical.
     """
 
-    def __init__(self, text_format: str = "{question} {option}", max_words: Optional[int] = None):
+    def __init__(self, text_format: str = DEFAULT_TEXT_FORMAT, max_words: Optional[int] = None):
         _check_format(text_format)
         if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1):
             raise ConfigError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")

@@ -23,7 +23,8 @@ from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
 from gf.runners.runner_base import BuiltDataset, pick_device
 
-__all__ = ["build_datasets", "build_hooks", "build_split_set", "build_model", "build_runner", "model_config_for", "seed_everything"]
+__all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "build_split_set", "model_config_for",
+           "seed_everything"]
 
 logger = logging.getLogger("gf.runner")
 

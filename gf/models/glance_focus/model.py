@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
+from gf.processors.text import DEFAULT_TEXT_FORMAT
 
 from .config import GlanceFocusConfig
 from .criterion import GlanceFocusCriterion
@@ -376,7 +377,7 @@ class GlanceFocus(nn.Module):
 
     @torch.no_grad()
     def predict_example(self, features, question: str, options: Optional[Sequence[str]] = None,
-                        video_mask=None, *, text_format: str = "{question} {option}",
+                        video_mask=None, *, text_format: str = DEFAULT_TEXT_FORMAT,
                         answer_vocab: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         """Answer one question about one video given its raw ``[T, D]`` features.
 

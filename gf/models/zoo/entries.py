@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from gf.common.errors import RegistryError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys, did_you_mean, normalize_sha256
-from gf.common.zoo_file import ZooError, read_zoo_file, recorded_hash, zoo_files
+from gf.common.zoo_file import ZooError, read_zoo_file, with_recorded_hashes, zoo_files
 from gf.models.loading import FORMATS
 
 __all__ = ["PretrainedEntry", "UnknownPretrainedError", "check_name", "get_pretrained", "list_pretrained",
@@ -194,10 +194,7 @@ def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, P
                                f"rename it (user entries never replace gf's own).")
             if name not in added:
                 added[name] = PretrainedEntry.from_dict(rec, origin=f"zoo file {path}", name=name)
-    for name, entry in {**registered, **added}.items():
-        found = None if entry.sha256 is not None else recorded_hash(name, entry.url, "zoo entry")
-        if found is not None:
-            added[name] = dataclasses.replace(entry, sha256=found[0], hash_origin=found[1])
+    added.update(with_recorded_hashes({**registered, **added}, "zoo entry"))
     return added
 
 
