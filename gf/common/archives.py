@@ -66,7 +66,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
-FORMATS = ("zip", "tar")
 
 # Magic numbers of the containers gf reads, and of things a file host serves instead.
 _GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
@@ -222,10 +221,13 @@ def check_archive(path: PathLike, dest: Optional[PathLike] = None, *,
     try:
         if kind == "tar":
             with tarfile.open(archive, "r:*") as tar:
-                members = [_check_tar_member(archive, info, root) for info in tar.getmembers()]
+                members = [_check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info),
+                                         lambda info=info: _data_filter_problem(info, root))
+                           for info in tar.getmembers()]
         else:
             with zipfile.ZipFile(archive) as zf:
-                members = [_check_zip_member(archive, info, root) for info in zf.infolist()]
+                members = [_check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
+                           for info in zf.infolist()]
     except ArchiveError:
         raise
     except _DAMAGED + (OSError,) as err:
@@ -278,21 +280,15 @@ def _check_member(archive: Path, root: str, raw: str, is_dir: bool, size: int, k
     return Member(name, is_dir, 0 if is_dir else int(size))
 
 
-def _check_tar_member(archive: Path, info: tarfile.TarInfo, root: str) -> Member:
-    def data_filter() -> Optional[str]:
-        if not hasattr(tarfile, "data_filter"):
-            return None
-        try:
-            tarfile.data_filter(info, root)
-        except tarfile.FilterError as err:
-            return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+def _data_filter_problem(info: tarfile.TarInfo, root: str) -> Optional[str]:
+    """What ``tarfile.data_filter`` (where Python has it) says against ``info``, or None."""
+    if not hasattr(tarfile, "data_filter"):
         return None
-
-    return _check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info), data_filter)
-
-
-def _check_zip_member(archive: Path, info: zipfile.ZipInfo, root: str) -> Member:
-    return _check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
+    try:
+        tarfile.data_filter(info, root)
+    except tarfile.FilterError as err:
+        return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+    return None
 
 
 def _check_tree(archive: Path, members: Sequence[Member]) -> None:
