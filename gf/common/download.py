@@ -63,7 +63,7 @@ from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, Destinat
                               InvalidURLError, OfflineError)
 from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http, progress_bar
 from gf.common.io import sha256sum
-from gf.common.utils import PathLike, finite_number, normalize_sha256
+from gf.common.utils import PathLike, finite_number, is_plain_file_name, normalize_sha256
 
 __all__ = [
     "ArchiveError",
@@ -257,10 +257,7 @@ def _check_url_text(url: Any) -> str:
 
 
 def _check_filename(filename: Any) -> None:
-    if filename is None:
-        return
-    if (not isinstance(filename, str) or not filename or "/" in filename or "\\" in filename
-            or "\x00" in filename or filename in (".", "..")):
+    if filename is not None and not is_plain_file_name(filename):
         raise ConfigError(f"filename must be a plain file name (no folder, no '/' or '\\', not '.' or "
                           f"'..'), got {filename!r}.")
 

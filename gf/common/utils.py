@@ -12,8 +12,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Type, Union
 
-__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "normalize_sha256",
-           "utc_now"]
+__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
+           "normalize_sha256", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -60,6 +60,12 @@ def normalize_sha256(value: Any, *, where: str = "sha256", error: Type[Exception
     if not _SHA256_RE.fullmatch(text):
         raise error(f"{where}: sha256 must be 64 hexadecimal characters, got {value!r}.")
     return text
+
+
+def is_plain_file_name(name: Any) -> bool:
+    """Whether ``name`` names one file inside its folder: a non-empty string without ``/``,
+    ``\\`` or NUL, and not ``.`` or ``..``."""
+    return isinstance(name, str) and bool(name) and not any(c in name for c in "/\\\x00") and name not in (".", "..")
 
 
 def finite_number(x: Any) -> Optional[float]:

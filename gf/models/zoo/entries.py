@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from gf.common.errors import RegistryError
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys, did_you_mean, normalize_sha256
+from gf.common.utils import check_known_keys, did_you_mean, is_plain_file_name, normalize_sha256
 from gf.common.zoo_file import ZooError, read_zoo_file, with_recorded_hashes, zoo_files
 from gf.models.loading import FORMATS
 
@@ -97,9 +97,7 @@ class PretrainedEntry:
             raise ZooError(f"{where}: put the variant in model_type, not in config.")
         if self.reported and "source" not in self.reported:
             raise ZooError(f"{where}: reported figures need a 'source' (paper table, report file, ...).")
-        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename
-                                          or "/" in self.filename or "\\" in self.filename
-                                          or "\x00" in self.filename or self.filename in (".", "..")):
+        if self.filename is not None and not is_plain_file_name(self.filename):
             raise ZooError(f"{where}: filename must be a plain file name, got {self.filename!r}.")
         for key in ("model_type", "benchmark", "text_format"):
             value = getattr(self, key)
