@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
 from gf.common.errors import ArchiveError, DownloadError
-from gf.common.utils import PathLike
+from gf.common.utils import PathLike, progress_bar
 
 __all__ = [
     "ArchiveError",
@@ -346,15 +346,12 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
     _check_space(archive, out, sum(m.size for _, m in plan))
 
     out.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(m.size for _, m in plan), unit="B", unit_scale=True, unit_divisor=1024,
-               desc=f"extracting {archive.name}", disable=None if progress else True)
     planned = {index for index, _ in plan}
     current = None  # the member being read, for the error message
     try:
         is_tar = archive_format(archive) == "tar"
-        with (tarfile.open(archive, "r:*") if is_tar else zipfile.ZipFile(archive)) as handle:
+        with (tarfile.open(archive, "r:*") if is_tar else zipfile.ZipFile(archive)) as handle, \
+                progress_bar(sum(m.size for _, m in plan), 0, f"extracting {archive.name}", progress) as bar:
             infos = handle.getmembers() if is_tar else handle.infolist()
             for index, member in plan:
                 current = infos[index].name if is_tar else infos[index].filename
@@ -370,8 +367,6 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
         raise
     except _DAMAGED + (OSError,) as err:
         raise _read_failure(archive, out, err, current) from err
-    finally:
-        bar.close()
     return [m for _, m in plan]
 
 

@@ -61,9 +61,9 @@ from gf.common.download_hosts import (HfLocation, download_hf, fetch_gdrive, gdr
                                       parse_hf_url)
 from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
                               InvalidURLError, OfflineError)
-from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http, progress_bar
+from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http
 from gf.common.io import sha256sum
-from gf.common.utils import PathLike, finite_number, is_plain_file_name, normalize_sha256
+from gf.common.utils import PathLike, finite_number, is_plain_file_name, normalize_sha256, progress_bar
 
 __all__ = [
     "ArchiveError",

@@ -5,6 +5,7 @@ code is loaded.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Type, Union
 
 __all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
-           "normalize_sha256", "utc_now"]
+           "normalize_sha256", "progress_bar", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -110,3 +111,17 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+@contextlib.contextmanager
+def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
+    """A tqdm bar over ``total`` bytes (None: unknown) starting at ``initial``: a download or an extraction."""
+    from tqdm import tqdm
+
+    # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
+    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=label, disable=None if enabled else True)
+    try:
+        yield bar
+    finally:
+        bar.close()
