@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
 from gf.common.errors import ArchiveError, DownloadError
-from gf.common.utils import PathLike
+from gf.common.utils import PathLike, progress_bar
 
 __all__ = [
     "ArchiveError",
@@ -66,7 +66,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
-FORMATS = ("zip", "tar")
 
 # Magic numbers of the containers gf reads, and of things a file host serves instead.
 _GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
@@ -222,10 +221,13 @@ def check_archive(path: PathLike, dest: Optional[PathLike] = None, *,
     try:
         if kind == "tar":
             with tarfile.open(archive, "r:*") as tar:
-                members = [_check_tar_member(archive, info, root) for info in tar.getmembers()]
+                members = [_check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info),
+                                         lambda info=info: _data_filter_problem(info, root))
+                           for info in tar.getmembers()]
         else:
             with zipfile.ZipFile(archive) as zf:
-                members = [_check_zip_member(archive, info, root) for info in zf.infolist()]
+                members = [_check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
+                           for info in zf.infolist()]
     except ArchiveError:
         raise
     except _DAMAGED + (OSError,) as err:
@@ -278,21 +280,15 @@ def _check_member(archive: Path, root: str, raw: str, is_dir: bool, size: int, k
     return Member(name, is_dir, 0 if is_dir else int(size))
 
 
-def _check_tar_member(archive: Path, info: tarfile.TarInfo, root: str) -> Member:
-    def data_filter() -> Optional[str]:
-        if not hasattr(tarfile, "data_filter"):
-            return None
-        try:
-            tarfile.data_filter(info, root)
-        except tarfile.FilterError as err:
-            return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+def _data_filter_problem(info: tarfile.TarInfo, root: str) -> Optional[str]:
+    """What ``tarfile.data_filter`` (where Python has it) says against ``info``, or None."""
+    if not hasattr(tarfile, "data_filter"):
         return None
-
-    return _check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info), data_filter)
-
-
-def _check_zip_member(archive: Path, info: zipfile.ZipInfo, root: str) -> Member:
-    return _check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
+    try:
+        tarfile.data_filter(info, root)
+    except tarfile.FilterError as err:
+        return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
+    return None
 
 
 def _check_tree(archive: Path, members: Sequence[Member]) -> None:
@@ -350,15 +346,12 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
     _check_space(archive, out, sum(m.size for _, m in plan))
 
     out.mkdir(parents=True, exist_ok=True)
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(m.size for _, m in plan), unit="B", unit_scale=True, unit_divisor=1024,
-               desc=f"extracting {archive.name}", disable=None if progress else True)
     planned = {index for index, _ in plan}
     current = None  # the member being read, for the error message
     try:
         is_tar = archive_format(archive) == "tar"
-        with (tarfile.open(archive, "r:*") if is_tar else zipfile.ZipFile(archive)) as handle:
+        with (tarfile.open(archive, "r:*") if is_tar else zipfile.ZipFile(archive)) as handle, \
+                progress_bar(sum(m.size for _, m in plan), 0, f"extracting {archive.name}", progress) as bar:
             infos = handle.getmembers() if is_tar else handle.infolist()
             for index, member in plan:
                 current = infos[index].name if is_tar else infos[index].filename
@@ -374,8 +367,6 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
         raise
     except _DAMAGED + (OSError,) as err:
         raise _read_failure(archive, out, err, current) from err
-    finally:
-        bar.close()
     return [m for _, m in plan]
 
 

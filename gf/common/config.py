@@ -71,13 +71,10 @@ def _where(source: str) -> str:
     return "--options" if source == "--options" else f"file {source}"
 
 
-def _check_keys(section: str, given: Mapping, known: Sequence[str], source: str) -> None:
-    prefix = "" if section.startswith("<") else f"{section}."
-    check_known_keys(given, known, owner=_where(source), error=ConfigError, prefix=prefix)
-
-
-def _merge_typed(section: str, base: DictConfig, update: Mapping, source: str) -> DictConfig:
-    """Merge with OmegaConf's type checks, re-raised with the key and its source."""
+def _merge_section(section: str, base: DictConfig, update: Mapping, source: str) -> DictConfig:
+    """Merge ``update`` onto ``base``: a key ``base`` lacks is refused, then OmegaConf's type
+    checks apply; either error names the key and its source."""
+    check_known_keys(update, list(base.keys()), owner=_where(source), error=ConfigError, prefix=f"{section}.")
     try:
         return OmegaConf.merge(base, update)
     except Exception as e:  # omegaconf.errors.ValidationError / ConfigKeyError
@@ -145,7 +142,7 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     for data, source in layers:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{_where(source)}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
-        _check_keys("<top level>", data, TOP_LEVEL, source)
+        check_known_keys(data, TOP_LEVEL, owner=_where(source), error=ConfigError)
 
     plugins: List[str] = []
     for data, _ in layers:
@@ -158,9 +155,7 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
         model_raw.update({k: v for k, v in (data.get("model") or {}).items() if k in ("name", "model_type")})
     model = _model_schema(model_raw)
     for data, source in layers:
-        section = data.get("model") or {}
-        _check_keys("model", section, list(model.keys()), source)
-        model = _merge_typed("model", model, section, source)
+        model = _merge_section("model", model, data.get("model") or {}, source)
 
     # datasets: each named builder's defaults, then each layer
     datasets: Dict[str, DictConfig] = {}
@@ -171,17 +166,13 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
                     datasets[name] = _builder_schema(name)
                 except KeyError as e:
                     raise ConfigError(f"datasets.{name} in {_where(source)}: {e}") from None
-            section = section or {}
-            _check_keys(f"datasets.{name}", section, list(datasets[name].keys()), source)
-            datasets[name] = _merge_typed(f"datasets.{name}", datasets[name], section, source)
+            datasets[name] = _merge_section(f"datasets.{name}", datasets[name], section or {}, source)
     if not datasets:
         raise ConfigError("the config names no dataset under datasets: (see `gf list datasets`)")
 
     run = _struct(RunConfig())
     for data, source in layers:
-        section = data.get("run") or {}
-        _check_keys("run", section, list(run.keys()), source)
-        run = _merge_typed("run", run, section, source)
+        run = _merge_section("run", run, data.get("run") or {}, source)
 
     cfg = OmegaConf.create({"plugins": plugins, "model": model, "datasets": datasets, "run": run})
     _validate_values(cfg)

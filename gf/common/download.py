@@ -51,20 +51,19 @@ import hashlib
 import os
 import urllib.parse
 import urllib.request
+from functools import partial
 from numbers import Integral
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
-from gf.common.download_dest import (cache_dir, existing_dest, existing_file_ok, filename_from_url, finalize, lock_path,
-                                     make_parent, placed_meanwhile, resolve_dest)
+from gf.common.download_dest import cache_dir, filename_from_url, place, resolve_dest, usable_at
 from gf.common.download_hosts import (HfLocation, download_hf, fetch_gdrive, gdrive_file_id, is_gdrive_host,
                                       parse_hf_url)
 from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
                               InvalidURLError, OfflineError)
-from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http, progress_bar
+from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http
 from gf.common.io import sha256sum
-from gf.common.locks import file_lock
-from gf.common.utils import PathLike, finite_number, normalize_sha256
+from gf.common.utils import PathLike, finite_number, is_plain_file_name, normalize_sha256, progress_bar
 
 __all__ = [
     "ArchiveError",
@@ -190,7 +189,17 @@ def _check_scheme(url: str, scheme: str) -> None:
             f"cannot download {url!r}: unsupported scheme {scheme or '(none)'!r}; "
             f"use http(s)://, file://, hf://<org>/<repo>/<path> or a Google Drive link{local}."
         )
-    _check_url_shape(url, scheme)
+    if scheme == "file":
+        return
+    parts = urllib.parse.urlsplit(url)  # http(s): refuse what could never be fetched, before any retry loop
+    try:
+        parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as err:
+        raise InvalidURLError(f"cannot download {url!r}: bad port ({err}).") from None
+    if not parts.hostname:
+        raise InvalidURLError(f"cannot download {url!r}: no host name; expected {scheme}://<host>/<path>.")
+    if any(ch.isspace() for ch in url):
+        raise InvalidURLError(f"cannot download {url!r}: URLs cannot contain spaces; write them as %20.")
 
 
 def _target_of(url: str, dest: Optional[PathLike], filename: Optional[str],
@@ -216,41 +225,21 @@ def _fetch_unless_present(url: str, scheme: str, drive_id: Optional[str], target
                           explicit: bool, overwrite: bool, offline: bool, timeout: Optional[float], attempts: int,
                           backoff: float, progress: bool) -> Path:
     """Return ``target`` when the file already there may be used; otherwise fetch it into a
-    ``.part`` file under the target's lock and move it in once verified. An explicit ``dest``
-    is the user's file and is checked by the stricter rules of ``existing_dest``."""
-    before = None
-    if explicit:
-        usable, before = existing_dest(target, expected, overwrite)
-        if usable:
-            return target
-        actual = None
-    else:
-        usable, actual = existing_file_ok(target, expected)
-        if usable:
-            return target
+    ``.part`` file under the target's lock and move it in once verified."""
+    usable, before, actual = usable_at(target, expected, explicit=explicit, overwrite=overwrite)
+    if usable:
+        return target
     if offline:
         raise OfflineError(_offline_message(url, target, expected, actual))
-
-    make_parent(target)
-    part = target.with_name(target.name + ".part")
-    with file_lock(lock_path(target), url):
-        # Another process may have finished while we waited for the lock.
-        if explicit:
-            if placed_meanwhile(target, before, expected):
-                return target
-        else:
-            usable, _ = existing_file_ok(target, expected, quiet=True)
-            if usable:
-                return target
-        if scheme == "file":
-            _copy_file_url(url, part, progress)
-        elif drive_id is not None:
-            fetch_gdrive(url, drive_id, part, target, expected=expected, timeout=timeout,
-                          attempts=attempts, progress=progress)
-        else:
-            fetch_http(url, part, timeout=timeout, attempts=attempts, backoff=backoff, progress=progress,
-                        label=target.name, expected=expected)
-        return finalize(part, target, expected, url)
+    if scheme == "file":
+        fill = partial(_copy_file_url, url, progress=progress)
+    elif drive_id is not None:
+        fill = partial(fetch_gdrive, url, drive_id, target=target, expected=expected, timeout=timeout,
+                       attempts=attempts, progress=progress)
+    else:
+        fill = partial(fetch_http, url, timeout=timeout, attempts=attempts, backoff=backoff, progress=progress,
+                       label=target.name, expected=expected)
+    return place(target, url, fill, expected, explicit=explicit, before=before)
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -267,26 +256,8 @@ def _check_url_text(url: Any) -> str:
     return text
 
 
-def _check_url_shape(url: str, scheme: str) -> None:
-    """Refuse http(s) URLs that could never be fetched, before any retry loop."""
-    if scheme not in ("http", "https"):
-        return
-    parts = urllib.parse.urlsplit(url)
-    try:
-        parts.port  # raises ValueError for a port that is not a number in range
-    except ValueError as err:
-        raise InvalidURLError(f"cannot download {url!r}: bad port ({err}).") from None
-    if not parts.hostname:
-        raise InvalidURLError(f"cannot download {url!r}: no host name; expected {scheme}://<host>/<path>.")
-    if any(ch.isspace() for ch in url):
-        raise InvalidURLError(f"cannot download {url!r}: URLs cannot contain spaces; write them as %20.")
-
-
 def _check_filename(filename: Any) -> None:
-    if filename is None:
-        return
-    if (not isinstance(filename, str) or not filename or "/" in filename or "\\" in filename
-            or "\x00" in filename or filename in (".", "..")):
+    if filename is not None and not is_plain_file_name(filename):
         raise ConfigError(f"filename must be a plain file name (no folder, no '/' or '\\', not '.' or "
                           f"'..'), got {filename!r}.")
 

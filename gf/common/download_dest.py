@@ -17,11 +17,12 @@ import posixpath
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from gf.common.errors import ChecksumError, ConfigError, DestinationExistsError, DownloadError
 from gf.common.http_transfer import discard_part, state_path
 from gf.common.io import sha256sum
+from gf.common.locks import file_lock
 from gf.common.utils import PathLike
 
 __all__ = ["cache_dir"]
@@ -48,21 +49,26 @@ def cache_dir() -> Path:
     return base / "gf"
 
 
-def filename_from_url(url: str) -> str:
+def filename_from_url(url: str, fallback: Optional[str] = None) -> str:
     """The URL's last path component, as a plain file name that stays in its folder.
 
     Both ``/`` and ``\\`` count as separators (``%2F``/``%5C`` included, once unquoted),
-    so a URL such as ``https://host/a/..%5C..%5Cx`` names ``x``, never a path.
+    so a URL such as ``https://host/a/..%5C..%5Cx`` names ``x``, never a path. See
+    :func:`plain_name` for ``fallback``.
     """
-    return plain_name(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    return plain_name(urllib.parse.unquote(urllib.parse.urlsplit(url).path), fallback)
 
 
-def plain_name(raw: str) -> str:
-    """The last component of ``raw`` (``/`` or ``\\`` separated) as a file name."""
+def plain_name(raw: str, fallback: Optional[str] = None) -> str:
+    """The last component of ``raw`` (``/`` or ``\\`` separated) as a file name; ``fallback``,
+    when given, replaces one that is empty, ``.``, ``..`` or too long."""
     name = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip()
+    too_long = len(name.encode("utf-8")) > _MAX_NAME_BYTES
+    if fallback is not None and (too_long or name in ("", ".", "..")):
+        return fallback
     if name in ("", ".", ".."):
         return "download"
-    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+    if too_long:
         suffix = posixpath.splitext(name)[1]
         suffix = suffix if 0 < len(suffix.encode("utf-8")) <= 16 else ""
         name = f"download-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:16]}{suffix}"
@@ -184,6 +190,33 @@ def existing_file_ok(target: Path, expected: Optional[str], quiet: bool = False)
         return True, actual
     logger.warning("%s has sha256 %s but %s is expected; not using it", target, actual, expected)
     return False, actual
+
+
+def usable_at(target: Path, expected: Optional[str], *, explicit: bool, overwrite: bool):
+    """(usable, stat of the file before or None, its sha256 or None) for a file already at
+    ``target``. An explicit ``dest`` is the user's file and is checked by the stricter rules
+    of :func:`existing_dest`; a cache slot by :func:`existing_file_ok`."""
+    if explicit:
+        usable, before = existing_dest(target, expected, overwrite)
+        return usable, before, None
+    usable, actual = existing_file_ok(target, expected)
+    return usable, None, actual
+
+
+def place(target: Path, url: str, fill: Callable[[Path], None], expected: Optional[str], *, explicit: bool,
+          before) -> Path:
+    """Have ``fill`` write ``<target>.part`` under the target's lock, then verify it and move
+    it in (:func:`finalize`); a file another process placed meanwhile is used instead."""
+    make_parent(target)
+    part = target.with_name(target.name + ".part")
+    with file_lock(lock_path(target), url):
+        if explicit:
+            if placed_meanwhile(target, before, expected):
+                return target
+        elif existing_file_ok(target, expected, quiet=True)[0]:
+            return target
+        fill(part)
+        return finalize(part, target, expected, url)
 
 
 def finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Path:

@@ -14,14 +14,13 @@ import shutil
 import sys
 import urllib.parse
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
-from gf.common.download_dest import (existing_dest, existing_file_ok, finalize, lock_path, make_parent, placed_meanwhile,
-                                     plain_name, resolve_dest)
+from gf.common.download_dest import place, plain_name, resolve_dest, usable_at
 from gf.common.errors import ChecksumError, DownloadError, InvalidURLError, OfflineError
 from gf.common.io import sha256sum
-from gf.common.locks import file_lock
 from gf.common.utils import PathLike
 
 __all__ = ["HfLocation", "gdrive_file_id", "parse_hf_url"]
@@ -168,14 +167,10 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
     ``explicit``: ``dest`` is the caller's (an existing file there is verified or
     refused, see :func:`download`), not a cache slot of gf's."""
     location = parse_hf_url(url)
-    target = None
-    before = None
+    target = before = None
     if dest is not None:
         target = resolve_dest(dest, filename or plain_name(location.filename), "")
-        if explicit:
-            usable, before = existing_dest(target, expected, overwrite)
-        else:
-            usable, _ = existing_file_ok(target, expected)
+        usable, before, _ = usable_at(target, expected, explicit=explicit, overwrite=overwrite)
         if usable:
             return target
     try:
@@ -227,10 +222,4 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
             )
     if target is None:
         return local
-    make_parent(target)
-    part = target.with_name(target.name + ".part")
-    with file_lock(lock_path(target), url):
-        if explicit and placed_meanwhile(target, before, expected):
-            return target
-        shutil.copyfile(local, part)
-        return finalize(part, target, expected, url)
+    return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)

@@ -25,7 +25,6 @@ verifies and renames the result. ``requests`` is imported only when a transfer s
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -37,8 +36,9 @@ from typing import Optional, Tuple
 from gf.version import __version__
 from gf.common.errors import DownloadError, InvalidURLError
 from gf.common.io import atomic_write_json, sha256sum
+from gf.common.utils import progress_bar
 
-__all__ = ["MAX_BACKOFF_S", "discard_part", "fetch_http", "progress_bar", "state_path"]
+__all__ = ["MAX_BACKOFF_S", "discard_part", "fetch_http", "state_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -292,16 +292,3 @@ def _stream_to_part(response, part: Path, start: int, total: Optional[int], labe
                        f"({type(err).__name__})", timed_out=timed_out, used=used) from err
     return received
 
-
-@contextlib.contextmanager
-def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
-    """A tqdm bar for a transfer of ``total`` bytes (None: unknown) starting at ``initial``."""
-    from tqdm import tqdm
-
-    # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
-    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=label, disable=None if enabled else True)
-    try:
-        yield bar
-    finally:
-        bar.close()

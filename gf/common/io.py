@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
-from gf.common.errors import DataFileError, OutputLockedError
+from gf.common.errors import ConfigError, DataFileError, OutputLockedError
 from gf.common.utils import PathLike
 
 try:  # POSIX; elsewhere output_lock degrades to no lock (with a warning)
@@ -137,15 +137,16 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
 # ---------------------------------------------------------------------------------------
 # reading text: UTF-8 or a message naming the line
 # ---------------------------------------------------------------------------------------
-def decode_utf8(data: bytes, path: PathLike, what: str = "text file", encoding: str = "utf-8") -> str:
-    """``data`` (the bytes of ``path``) as text; bytes that are not UTF-8 are a
-    :class:`DataFileError` naming the file, the line and the column of the first bad byte
-    and saying to re-save the file as UTF-8 (``encoding`` may be ``"utf-8-sig"`` to drop a BOM)."""
+def decode_utf8(data: bytes, path: PathLike, what: str = "text file", encoding: str = "utf-8",
+                first_line: int = 1) -> str:
+    """``data`` (the bytes of ``path`` from line ``first_line`` on) as text; bytes that are not
+    UTF-8 are a :class:`DataFileError` naming the file, the line and the column of the first bad
+    byte and saying to re-save the file as UTF-8 (``encoding`` may be ``"utf-8-sig"`` to drop a BOM)."""
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
         start = e.start + (3 if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf") else 0)
-        line = data.count(b"\n", 0, start) + 1
+        line = data.count(b"\n", 0, start) + first_line
         column = start - (data.rfind(b"\n", 0, start) + 1) + 1
         bad = data[start:start + 1].hex()
         raise DataFileError(
@@ -188,14 +189,7 @@ def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataFileError(
-                    f"{path}:{lineno}: {what} is not UTF-8 (byte 0x{raw[e.start:e.start + 1].hex()} at "
-                    f"column {e.start + 1}: {e.reason}); gf reads text files as UTF-8, so re-save the file as "
-                    f"UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
-                ) from None
+            line = decode_utf8(raw, path, what, first_line=lineno)
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
@@ -270,8 +264,6 @@ def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command:
     output path must never be able to reach the video, annotations, checkpoint or config
     it reads. Raises :class:`~gf.common.errors.ConfigError` naming both paths.
     """
-    from gf.common.errors import ConfigError
-
     pairs = (lambda given: given.items() if isinstance(given, Mapping) else given)
     real_inputs = [(label, path, _real(path)) for label, path in pairs(inputs) if path is not None]
     for out_label, out_path in pairs(outputs):
@@ -296,8 +288,6 @@ def check_replaceable(path: PathLike, option: str, *, owned: Callable[[Path], bo
     Why: a command replaces its own earlier output (a rerun), never a file the user made
     that happens to sit at the path given. Raises :class:`~gf.common.errors.ConfigError`.
     """
-    from gf.common.errors import ConfigError
-
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder; give the path of a {kind}.")

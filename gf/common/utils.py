@@ -5,6 +5,7 @@ code is loaded.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
@@ -12,8 +13,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Type, Union
 
-__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "normalize_sha256",
-           "utc_now"]
+__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
+           "normalize_sha256", "progress_bar", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -62,6 +63,12 @@ def normalize_sha256(value: Any, *, where: str = "sha256", error: Type[Exception
     return text
 
 
+def is_plain_file_name(name: Any) -> bool:
+    """Whether ``name`` names one file inside its folder: a non-empty string without ``/``,
+    ``\\`` or NUL, and not ``.`` or ``..``."""
+    return isinstance(name, str) and bool(name) and not any(c in name for c in "/\\\x00") and name not in (".", "..")
+
+
 def finite_number(x: Any) -> Optional[float]:
     """``x`` as a float when it is a finite number, else None: records mark what was not
     measured with null, a bool is not a number, and a NaN must never pass for a figure."""
@@ -104,3 +111,17 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+@contextlib.contextmanager
+def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
+    """A tqdm bar over ``total`` bytes (None: unknown) starting at ``initial``: a download or an extraction."""
+    from tqdm import tqdm
+
+    # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
+    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=label, disable=None if enabled else True)
+    try:
+        yield bar
+    finally:
+        bar.close()

@@ -8,7 +8,7 @@ checkpoints (:mod:`gf.models.checkpoint`) and the authors' (after their keys are
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import List, Mapping, Tuple
 
 import torch
 from torch import nn
@@ -35,22 +35,13 @@ class CheckpointMismatchError(CheckpointError):
         super().__init__("\n".join(lines))
 
 
-def compare_state_dicts(model: nn.Module, state: Mapping[str, torch.Tensor]):
+def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> None:
+    """Load ``state`` into ``model`` only if every key and shape matches."""
     own = model.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
     mismatched = sorted((k, tuple(state[k].shape), tuple(own[k].shape))
                         for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
-    return missing, unexpected, mismatched
-
-
-def load_state_dict_checked(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "<state dict>",
-                            ignore_missing: Iterable[str] = ()) -> Dict[str, List]:
-    """Load ``state`` into ``model`` only if every key and shape matches."""
-    missing, unexpected, mismatched = compare_state_dicts(model, state)
-    ignore = set(ignore_missing)
-    missing = [k for k in missing if k not in ignore]
     if missing or unexpected or mismatched:
         raise CheckpointMismatchError(source, missing, unexpected, mismatched)
-    model.load_state_dict(dict(state), strict=not ignore)
-    return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+    model.load_state_dict(dict(state), strict=True)

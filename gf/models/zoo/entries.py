@@ -17,11 +17,11 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from gf.common.errors import RegistryError
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys, did_you_mean, normalize_sha256
+from gf.common.utils import check_known_keys, did_you_mean, is_plain_file_name, normalize_sha256
 from gf.common.zoo_file import ZooError, read_zoo_file, with_recorded_hashes, zoo_files
 from gf.models.loading import FORMATS
 
-__all__ = ["PretrainedEntry", "UnknownPretrainedError", "check_name", "get_pretrained", "list_pretrained",
+__all__ = ["PretrainedEntry", "UnknownPretrainedError", "get_pretrained", "list_pretrained",
            "register_pretrained", "zoo_name_of"]
 
 logger = logging.getLogger("gf.models.zoo")
@@ -97,9 +97,7 @@ class PretrainedEntry:
             raise ZooError(f"{where}: put the variant in model_type, not in config.")
         if self.reported and "source" not in self.reported:
             raise ZooError(f"{where}: reported figures need a 'source' (paper table, report file, ...).")
-        if self.filename is not None and (not isinstance(self.filename, str) or not self.filename
-                                          or "/" in self.filename or "\\" in self.filename
-                                          or "\x00" in self.filename or self.filename in (".", "..")):
+        if self.filename is not None and not is_plain_file_name(self.filename):
             raise ZooError(f"{where}: filename must be a plain file name, got {self.filename!r}.")
         for key in ("model_type", "benchmark", "text_format"):
             value = getattr(self, key)
@@ -238,9 +236,8 @@ def zoo_name_of(spec: Any) -> Optional[str]:
     """The entry name ``spec`` refers to (``zoo:<name>``, ``model:<name>`` or a bare entry
     name that is not an existing path), or None when it is a path or URL."""
     text = str(spec)
-    for prefix in ZOO_PREFIXES:
-        if text.startswith(prefix):
-            return get_pretrained(text[len(prefix):]).name
+    if text.startswith(ZOO_PREFIXES):
+        return get_pretrained(text).name  # which drops the prefix
     if _is_url(text) or Path(text).expanduser().exists():
         return None
     try:
@@ -251,14 +248,3 @@ def zoo_name_of(spec: Any) -> Optional[str]:
 
 def _is_url(text: str) -> bool:
     return urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES and "://" in text
-
-
-
-def check_name(name: Any, *, what: str = "zoo entry name") -> str:
-    """``name`` if it is a valid zoo entry name (``<model>/<tag>``), else a :class:`ZooError`
-    naming it: every part must be a plain folder name, so the entry's cache folder
-    (``cache_dir()/models/<model>/<tag>``) stays inside the cache."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise ZooError(f"{what} {name!r} is not a valid zoo name: it must look like '<model>/<tag>' "
-                       f"({_NAME_RULE}), e.g. 'glance_focus/star_sup_run1'.")
-    return name

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
-import urllib.parse
 from pathlib import Path
 from typing import Any, Optional
 
 from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
+from gf.common.download_dest import filename_from_url
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
@@ -38,13 +37,7 @@ def cache_path_of(entry: PretrainedEntry) -> Path:
     url_key = hashlib.sha256(entry.url.encode()).hexdigest()[:12]
     filename = entry.filename
     if filename is None:
-        if gdrive_file_id(entry.url):
-            filename = entry.tag
-        else:
-            raw = urllib.parse.unquote(urllib.parse.urlsplit(entry.url).path)
-            filename = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip() or entry.tag
-            if filename in (".", "..") or len(filename.encode("utf-8")) > 200:
-                filename = entry.tag
+        filename = entry.tag if gdrive_file_id(entry.url) else filename_from_url(entry.url, fallback=entry.tag)
     root = cache_dir() / "models"
     path = root / entry.model / entry.tag / url_key / filename
     check_inside(root / entry.model / entry.tag, path, what=f"zoo entry {entry.name!r}")

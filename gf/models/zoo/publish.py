@@ -8,7 +8,7 @@ from typing import Any, Dict, Mapping, Optional
 from gf.common.download import sha256sum
 from gf.common.utils import PathLike
 from gf.common.zoo_file import ZooError, update_zoo_file, user_zoo_file
-from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry, _registered, check_name
+from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry, _registered
 
 __all__ = ["publish_checkpoint"]
 
@@ -44,8 +44,7 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     if not isinstance(model, str) or not _PART_RE.fullmatch(model):
         raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
                        f"({_NAME_RULE}).")
-    full_name = check_name(name if "/" in name else f"{model}/{name}",
-                           what=f"cannot publish {path}: the name")
+    full_name = name if "/" in name else f"{model}/{name}"  # both parts passed _PART_RE above
     config = dict(model_config)
     model_type = config.pop("model_type", None)
     dataset = loaded.extra.get("dataset")
