@@ -59,9 +59,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json, read_text_utf8
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
+from gf.datasets.base import text_lines
 from gf.datasets.converters import first_file
 from gf.datasets.converters.staging import owns, reported_path
 
@@ -105,16 +106,9 @@ def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
     return start, end
 
 
-def _lines(path: Path) -> List[str]:
-    lines = read_text_utf8(path).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
 def read_answer_set(path: Path) -> List[str]:
     """``answer_set.txt`` -> answers in index order (line i = label i)."""
-    answers = _lines(path)
+    answers = text_lines(path)
     for lineno, a in enumerate(answers, start=1):
         if not a.strip():
             raise DataFileError(f"{path}:{lineno}: blank line; line i is answer i-1, so a blank line would "
@@ -131,7 +125,7 @@ def read_reasoning_types(path: Path) -> List[str]:
     """``all_reasoning_types.txt`` -> tokens. Format: one token per line, as the official
     ``baselines/preprocess/reasoning_types.py`` writes it; blank lines are ignored."""
     tokens = []
-    for lineno, line in enumerate(_lines(path), start=1):
+    for lineno, line in enumerate(text_lines(path), start=1):
         token = line.strip()
         if not token:
             continue
