@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "read_class_lines"]
+__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "read_class_lines", "text_lines"]
 
 
 def check_answer_vocab(vocab: Any, path: os.PathLike | str) -> List[str]:
@@ -50,6 +50,14 @@ def check_answer_vocab(vocab: Any, path: os.PathLike | str) -> List[str]:
     return list(vocab)
 
 
+def text_lines(path: os.PathLike | str, what: str = "text file") -> List[str]:
+    """The lines of a UTF-8 text file (``splitlines()``), trailing blank lines dropped."""
+    lines = read_text_utf8(path, what).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
 def read_class_lines(path: os.PathLike | str) -> List[str]:
     """The lines of a class-list file; line i is class i.
 
@@ -59,9 +67,7 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
     A file that is not UTF-8 is an error naming the line.
     """
     path = Path(path)
-    lines = read_text_utf8(path, "class list").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = text_lines(path, "class list")
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             raise DataFileError(

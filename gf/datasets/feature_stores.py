@@ -114,10 +114,6 @@ def to_frames(value: Any, path: str, key: str) -> torch.Tensor:
     return torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
 
 
-def _close_keys(key: str, keys: Sequence[str], n: int = 5) -> List[str]:
-    return difflib.get_close_matches(key, keys, n=n, cutoff=0.6)
-
-
 class FeatureStore(abc.ABC):
     """Abstract lazy mapping ``key -> FloatTensor [T, D]``.
 
@@ -229,7 +225,7 @@ class FeatureStore(abc.ABC):
 
     def _missing_key_error(self, key: str) -> FeatureKeyError:
         keys = list(self._index())
-        close = _close_keys(key, keys)
+        close = difflib.get_close_matches(key, keys, n=5, cutoff=0.6)
         msg = f"key {key!r} not found in {self.format_name} feature store {self._path} ({len(keys)} keys)."
         if close:
             msg += f" Close keys: {', '.join(repr(c) for c in close)}."

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from gf.common.errors import DataFileError
+from gf.common.io import sha256sum
 from gf.datasets.builder_config import to_plain
 
 __all__ = ["SplitProvenance", "store_files"]
@@ -110,11 +111,7 @@ class SplitProvenance:
                     raise DataFileError(f"feature file {path} cannot be read: {e}") from None
                 part("features", f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8"))
                 continue
-            file_hash = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    file_hash.update(chunk)
-            part(f"file:{label}", f"{path}\0".encode("utf-8") + file_hash.digest())
+            part(f"file:{label}", f"{path}\0".encode("utf-8") + bytes.fromhex(sha256sum(path)))
         return digest.hexdigest()
 
     def feature_recipe(self) -> Optional[Dict[str, Any]]:

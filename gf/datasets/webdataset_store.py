@@ -81,10 +81,6 @@ def npy_bytes(value: Any, key: str) -> bytes:
     return buf.getvalue()
 
 
-def _load_npy_bytes(data: bytes, where: str) -> np.ndarray:
-    return load_npy_safe(data, where=where, what="feature member")
-
-
 def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
     """Shard paths from a folder, a single ``.tar``, a glob or brace pattern, or a list."""
     if isinstance(source, (list, tuple)):
@@ -180,7 +176,8 @@ class WebDatasetStore(FeatureStore):
             if len(data) != size:
                 raise DataFileError(f"{self.shards[shard_no]}: the shard is truncated: the member at byte {offset} "
                                     f"needs {size} bytes, {len(data)} are left. Produce or copy the shard again.")
-            return _load_npy_bytes(data, f"{self.shards[shard_no]} (member at byte {offset})")
+            return load_npy_safe(data, where=f"{self.shards[shard_no]} (member at byte {offset})",
+                                 what="feature member")
         except DataFileError as e:  # name the key: the one lookup that is worth a scan of the index
             key = next((k for k, loc in state.index.items() if loc == location), None)
             raise DataFileError(f"feature key {key!r}: {e}") from None
@@ -264,7 +261,7 @@ def wds_sample_to_pair(sample: Dict[str, Any], ext: str) -> Tuple[str, np.ndarra
     if ext not in sample:
         members = sorted(k for k in sample if not k.startswith("__"))
         raise DataFileError(f"{where} has no '.{ext}' member (members: {', '.join(members)})")
-    arr = _load_npy_bytes(sample[ext], where)
+    arr = load_npy_safe(sample[ext], where=where, what="feature member")
     return key, to_frames(arr, where, key).numpy()
 
 

@@ -9,7 +9,7 @@ Only the category breakdowns differ, and those live in the benchmark modules.
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.errors import EvaluationError
 from gf.common.utils import describe_ids
@@ -27,6 +27,7 @@ __all__ = [
     "note_out_of_vocabulary",
     "nothing_to_score",
     "outcome",
+    "score_by_category",
     "validate_record",
     "Tally",
 ]
@@ -285,6 +286,25 @@ def base_report(benchmark: str, outcomes: Iterable[Optional[bool]]) -> Dict[str,
         "breakdowns": {},
         "notes": notes,
     }
+
+
+def score_by_category(benchmark: str, records: Mapping[str, Mapping[str, Any]],
+                      categories: Callable[[str, Mapping[str, Any]], Mapping[str, Sequence[str]]],
+                      tallies: Mapping[str, Tally]) -> Dict[str, Any]:
+    """:func:`base_report` with ``breakdowns``: each record counts in the cells
+    ``categories(qid, record)`` names (``{breakdown: [cell, ...]}``), the same function an
+    evaluator's ``question_categories`` answers with, so the two cannot disagree."""
+    outcomes = []
+    for qid, record in records.items():
+        cells = categories(qid, record)
+        result = outcome(record)
+        outcomes.append(result)
+        for breakdown, names in cells.items():
+            for name in names:
+                tallies[breakdown].add(name, result)
+    report = base_report(benchmark, outcomes)
+    report["breakdowns"] = {breakdown: tally.as_dict() for breakdown, tally in tallies.items()}
+    return report
 
 
 def note_out_of_vocabulary(report: Dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> None:

@@ -8,12 +8,11 @@ wrong (B8), never dropped.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, answer_vocab_size
-from gf.evaluation.core import (EvaluationError, Tally, base_report, normalise_predictions, note_out_of_vocabulary,
-                                outcome)
+from gf.evaluation.core import EvaluationError, Tally, normalise_predictions, note_out_of_vocabulary, score_by_category
 
 __all__ = ["ANSWER_TYPES", "BENCHMARK", "REASONING_TYPES", "SEMANTIC_TYPES", "STRUCTURAL_TYPES", "evaluate"]
 
@@ -27,7 +26,7 @@ STRUCTURAL_TYPES = ("query", "compare", "choose", "logic", "verify")
 ANSWER_TYPES = ("binary", "open")
 
 
-def _fields(qid: str, record: Mapping[str, Any]) -> tuple:
+def _categories(qid: str, record: Mapping[str, Any]) -> Dict[str, List[str]]:
     fields = record["fields"]
 
     def need_str(key: str) -> str:
@@ -45,7 +44,9 @@ def _fields(qid: str, record: Mapping[str, Any]) -> tuple:
     if ans_type not in ANSWER_TYPES:
         raise EvaluationError(f"agqa: question {qid!r}: fields.ans_type is {ans_type!r}, "
                               f"expected one of {', '.join(ANSWER_TYPES)}")
-    return reasoning, need_str("semantic"), need_str("structural"), ans_type
+    # A type listed twice in one question still counts the question once.
+    return {"reasoning": list(dict.fromkeys(reasoning)), "semantic": [need_str("semantic")],
+            "structural": [need_str("structural")], "answer_type": [ans_type]}
 
 
 def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
@@ -58,29 +59,12 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     """
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
                                     num_classes=answer_vocab_size, open_ended=True, expected_ids=expected_ids)
-    reasoning = Tally(REASONING_TYPES, sort_new=True)
-    semantic = Tally(SEMANTIC_TYPES, sort_new=True)
-    structural = Tally(STRUCTURAL_TYPES, sort_new=True)
-    answer_type = Tally(ANSWER_TYPES)
-    outcomes = []
-    for qid, record in records.items():
-        global_types, sem, struct, ans_type = _fields(qid, record)
-        result = outcome(record)
-        outcomes.append(result)
-        # A type listed twice in one question still counts the question once.
-        for r in dict.fromkeys(global_types):
-            reasoning.add(r, result)
-        semantic.add(sem, result)
-        structural.add(struct, result)
-        answer_type.add(ans_type, result)
-
-    report = base_report(BENCHMARK, outcomes)
-    report["breakdowns"] = {
-        "reasoning": reasoning.as_dict(),
-        "semantic": semantic.as_dict(),
-        "structural": structural.as_dict(),
-        "answer_type": answer_type.as_dict(),
-    }
+    report = score_by_category(BENCHMARK, records, _categories, {
+        "reasoning": Tally(REASONING_TYPES, sort_new=True),
+        "semantic": Tally(SEMANTIC_TYPES, sort_new=True),
+        "structural": Tally(STRUCTURAL_TYPES, sort_new=True),
+        "answer_type": Tally(ANSWER_TYPES),
+    })
     note_out_of_vocabulary(report, records)
     return report
 
@@ -91,9 +75,7 @@ class AgqaEvaluator(Evaluator):
     vocabulary ``info`` gives."""
 
     def question_categories(self, question_id, record, info):
-        global_types, semantic, structural, ans_type = _fields(question_id, record)
-        return {"reasoning": list(dict.fromkeys(global_types)), "semantic": [semantic],
-                "structural": [structural], "answer_type": [ans_type]}
+        return _categories(question_id, record)
 
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids, answer_vocab_size=answer_vocab_size(info))

@@ -59,9 +59,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json, read_text_utf8
+from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
+from gf.datasets.base import text_lines
+from gf.datasets.converters import first_file
 from gf.datasets.converters.staging import owns, reported_path
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
@@ -104,16 +106,9 @@ def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
     return start, end
 
 
-def _lines(path: Path) -> List[str]:
-    lines = read_text_utf8(path).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
 def read_answer_set(path: Path) -> List[str]:
     """``answer_set.txt`` -> answers in index order (line i = label i)."""
-    answers = _lines(path)
+    answers = text_lines(path)
     for lineno, a in enumerate(answers, start=1):
         if not a.strip():
             raise DataFileError(f"{path}:{lineno}: blank line; line i is answer i-1, so a blank line would "
@@ -130,7 +125,7 @@ def read_reasoning_types(path: Path) -> List[str]:
     """``all_reasoning_types.txt`` -> tokens. Format: one token per line, as the official
     ``baselines/preprocess/reasoning_types.py`` writes it; blank lines are ignored."""
     tokens = []
-    for lineno, line in enumerate(_lines(path), start=1):
+    for lineno, line in enumerate(text_lines(path), start=1):
         token = line.strip()
         if not token:
             continue
@@ -203,13 +198,6 @@ def _qa_dir(raw: Path, split_type: str) -> Tuple[Path, Dict[str, Path]]:
             return d, found
     raise DataFileError(f"no EgoTaskQA QA files ({', '.join(n.format(split='train') for n in QA_NAMES)}) in "
                         f"{', '.join(str(c) for c in candidates)}")
-
-
-def _find(name: str, dirs: Sequence[Path]) -> Optional[Path]:
-    for d in dirs:
-        if (d / name).is_file():
-            return d / name
-    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -383,7 +371,7 @@ def owned_paths(split_type: str = "direct", **options: Any) -> List[str]:
 
 def _read_answers(qa_dir: Path) -> List[str]:
     """The answer vocabulary the official encoder wrote next to the QA files; labels are indices into it."""
-    answer_path = _find("answer_set.txt", [qa_dir])
+    answer_path = first_file([qa_dir / "answer_set.txt"])
     if answer_path is None:
         raise DataFileError(f"{qa_dir}: answer_set.txt not found (written by the official "
                             f"mode_qas2mode_qas_encode.py next to the QA files)")
@@ -403,7 +391,7 @@ def _reasoning_types(qa_dir: Path, records: Mapping[str, List[Dict[str, Any]]],
     """The reasoning-type list and the file it came from (None when generated). A released
     ``all_reasoning_types.txt`` must cover every token the questions use; without one the
     list is built as the official reasoning_types.py does."""
-    types_path = _find("all_reasoning_types.txt", [qa_dir])
+    types_path = first_file([qa_dir / "all_reasoning_types.txt"])
     if types_path is not None:
         reasoning_types = read_reasoning_types(types_path)
         known = set(reasoning_types)
@@ -423,7 +411,7 @@ def _hoi_names(hoi_vocab: Optional[PathLike], num_hoi_classes: Optional[int],
                shared_dirs: Sequence[Path]) -> Tuple[List[str], Optional[Path]]:
     """The event-class names and the vocabulary file read (None when only a class count was
     given); the count bounds the class ids accepted in events.json."""
-    vocab_path = Path(hoi_vocab) if hoi_vocab else _find("hois_full_trans.json", shared_dirs)
+    vocab_path = Path(hoi_vocab) if hoi_vocab else first_file(d / "hois_full_trans.json" for d in shared_dirs)
     if vocab_path is not None:
         if not vocab_path.is_file():
             raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
@@ -440,7 +428,7 @@ def _hoi_names(hoi_vocab: Optional[PathLike], num_hoi_classes: Optional[int],
 def _read_events(shared_dirs: Sequence[Path], clips: Dict[str, str], num_classes: int, time_base: str):
     """Find and convert the Glance-Focus events.json for the questions' clips; returns
     (events, event counts)."""
-    events_path = _find("events.json", shared_dirs)
+    events_path = first_file(d / "events.json" for d in shared_dirs)
     if events_path is None:
         raise DataFileError(f"events.json (the Glance-Focus EgoTaskQA event annotations) not found in "
                             f"{', '.join(map(str, shared_dirs))}")

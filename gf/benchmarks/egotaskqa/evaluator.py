@@ -19,8 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, answer_vocab_size
-from gf.evaluation.core import (EvaluationError, Tally, base_report, normalise_predictions, note_out_of_vocabulary,
-                                outcome)
+from gf.evaluation.core import EvaluationError, Tally, normalise_predictions, note_out_of_vocabulary, score_by_category
 
 __all__ = ["BENCHMARK", "SEPARATOR", "evaluate", "reasoning_tokens"]
 
@@ -52,6 +51,14 @@ def _answer_type(qid: str, tokens: Sequence[str]) -> Optional[str]:
     return "open" if is_open else "binary" if is_binary else None
 
 
+def _categories(qid: str, record: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """Every token (a repeated one counts twice, as in the official calculator) and the
+    answer type, if the tokens say it."""
+    tokens = reasoning_tokens(qid, record)
+    answer_type = _answer_type(qid, tokens)
+    return {"reasoning_type": tokens, "answer_type": [answer_type] if answer_type is not None else []}
+
+
 def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
              expected_ids: Optional[Iterable[Any]] = None,
              all_reasoning_types: Optional[Sequence[str]] = None,
@@ -63,33 +70,23 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     if all_reasoning_types is not None:
         known = list(dict.fromkeys(str(t) for t in all_reasoning_types))
     by_token = Tally(order=known or (), sort_new=True)
-    by_answer_type = Tally(order=("open", "binary"))
-    outcomes = []
     neither: List[str] = []
-    for qid, record in records.items():
-        tokens = reasoning_tokens(qid, record)
-        if known is not None:
-            unknown = [t for t in tokens if t not in by_token]
+
+    def categories(qid: str, record: Mapping[str, Any]) -> Dict[str, List[str]]:
+        if known is not None:  # checked before the answer type, as a question's first error
+            unknown = [t for t in reasoning_tokens(qid, record) if t not in by_token]
             if unknown:
                 raise EvaluationError(f"egotaskqa: question {qid!r}: reasoning-type token(s) "
                                       f"{', '.join(map(repr, unknown))} are not in "
                                       f"all_reasoning_types; pass the list generated for this "
                                       f"split, or omit it to take categories from the data")
-        result = outcome(record)
-        outcomes.append(result)
-        for token in tokens:  # every token, as the official calculator does
-            by_token.add(token, result)
-        answer_type = _answer_type(qid, tokens)
-        if answer_type is None:
+        cells = _categories(qid, record)
+        if not cells["answer_type"]:
             neither.append(qid)
-        else:
-            by_answer_type.add(answer_type, result)
+        return cells
 
-    report = base_report(BENCHMARK, outcomes)
-    report["breakdowns"] = {
-        "reasoning_type": by_token.as_dict(),
-        "answer_type": by_answer_type.as_dict(),
-    }
+    report = score_by_category(BENCHMARK, records, categories, {
+        "reasoning_type": by_token, "answer_type": Tally(order=("open", "binary"))})
     if neither:
         report["notes"].append(
             f"{len(neither)} question(s) have neither {OPEN_TOKEN!r} nor {BINARY_TOKEN!r} in "
@@ -108,10 +105,8 @@ class EgoTaskQAEvaluator(Evaluator):
         # A token repeated in one question counts twice in the official calculator; a
         # membership cannot say that, so such a cell's interval is left out (the leaderboard
         # checks every cell against the report).
-        tokens = reasoning_tokens(question_id, record)
-        answer_type = _answer_type(question_id, tokens)
-        return {"reasoning_type": list(dict.fromkeys(tokens)),
-                "answer_type": [answer_type] if answer_type is not None else []}
+        cells = _categories(question_id, record)
+        return {**cells, "reasoning_type": list(dict.fromkeys(cells["reasoning_type"]))}
 
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids,

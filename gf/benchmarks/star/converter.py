@@ -58,6 +58,7 @@ from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import read_class_lines
+from gf.datasets.converters import first_file
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns, reported_path
 
@@ -85,15 +86,6 @@ webdataset shards). `strID2numID.json` is not needed by gf.
 # ---------------------------------------------------------------------------------------
 # class files and the Charades -> STAR id map
 # ---------------------------------------------------------------------------------------
-def _find(raw: Path, names: Sequence[str], dirs: Sequence[str]) -> Optional[Path]:
-    for d in dirs:
-        for name in names:
-            path = raw / d / name
-            if path.is_file():
-                return path
-    return None
-
-
 def _id_lines(path: Path) -> List[Tuple[str, str]]:
     """``"<id> <rest>"`` lines -> [(id, rest)]; every line must have an id."""
     out = []
@@ -255,8 +247,8 @@ def _question_files(raw: Path) -> Dict[str, Path]:
 def _star_class_files(raw: Path) -> Tuple[Path, Path, List[Tuple[str, str]]]:
     """STAR's class files and its class list; the two files must list the same ids in the same
     order, since the class index written to events.json is a position in that list."""
-    action_classes = _find(raw, ["action_classes.txt"], CLASS_DIRS)
-    action_mapping = _find(raw, ["action_mapping.txt"], CLASS_DIRS)
+    action_classes = first_file(raw / d / "action_classes.txt" for d in CLASS_DIRS)
+    action_mapping = first_file(raw / d / "action_mapping.txt" for d in CLASS_DIRS)
     if action_classes is None or action_mapping is None:
         raise DataFileError(f"{raw}: action_classes.txt and action_mapping.txt (STAR's classes.zip) not found "
                             f"in any of {', '.join(CLASS_DIRS)}")
@@ -270,7 +262,8 @@ def _star_class_files(raw: Path) -> Tuple[Path, Path, List[Tuple[str, str]]]:
 
 def _charades_csv_paths(raw: Path, charades_csv: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
     """The Charades CSVs given, or the default ones found under ``raw``; STAR needs both train and test."""
-    csv_paths = _as_paths(charades_csv) or [p for p in (_find(raw, [n], CHARADES_DIRS) for n in CHARADES_CSVS) if p]
+    csv_paths = _as_paths(charades_csv) or [p for p in (first_file(raw / d / n for d in CHARADES_DIRS)
+                                                        for n in CHARADES_CSVS) if p]
     if not csv_paths:
         raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
                             f"and Charades_v1_test.csv: STAR's videos come from both)")
@@ -288,7 +281,8 @@ def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], c
         if unknown:
             raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
         return {a: a for a in used_ids}, "star", None
-    classes_path = Path(charades_classes) if charades_classes else _find(raw, ["Charades_v1_classes.txt"], CHARADES_DIRS)
+    classes_path = (Path(charades_classes) if charades_classes
+                    else first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS))
     if classes_path is None or not classes_path.is_file():
         raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
                             f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "

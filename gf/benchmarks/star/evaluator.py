@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from gf.common.io import PathLike, atomic_write_json
 from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, output_file
-from gf.evaluation.core import EvaluationError, Tally, base_report, normalise_predictions, outcome
+from gf.evaluation.core import EvaluationError, Tally, normalise_predictions, score_by_category
 
 __all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "write_submission"]
 
@@ -40,6 +40,10 @@ def _type_of(qid: str, record: Mapping[str, Any]) -> str:
     return qtype
 
 
+def _categories(qid: str, record: Mapping[str, Any]) -> Dict[str, List[str]]:
+    return {"type": [_type_of(qid, record)]}
+
+
 def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
              expected_ids: Optional[Iterable[Any]] = None) -> Dict[str, Any]:
     """Score STAR predictions.
@@ -51,16 +55,8 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     """
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
                                     num_classes=NUM_CHOICES, open_ended=False, expected_ids=expected_ids)
-    by_type = Tally(order=STAR_TYPES)
-    outcomes = []
-    for qid, record in records.items():
-        result = outcome(record)
-        outcomes.append(result)
-        by_type.add(_type_of(qid, record), result)
-
-    report = base_report(BENCHMARK, outcomes)
-    cells = by_type.as_dict()
-    report["breakdowns"]["type"] = cells
+    report = score_by_category(BENCHMARK, records, _categories, {"type": Tally(order=STAR_TYPES)})
+    cells = report["breakdowns"]["type"]
     present = [t for t in STAR_TYPES if cells[t]["accuracy"] is not None]
     report["primary_metric"] = "mean"
     report["mean"] = (sum(cells[t]["accuracy"] for t in present) / len(present)) if present else None
@@ -100,7 +96,7 @@ class StarEvaluator(Evaluator):
     macro_breakdown = "type"
 
     def question_categories(self, question_id, record, info):
-        return {"type": [_type_of(question_id, record)]}
+        return _categories(question_id, record)
 
     def evaluate(self, predictions, info, expected_ids=None):
         return evaluate(predictions, expected_ids=expected_ids)

@@ -13,13 +13,14 @@ place only once the conversion has finished.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional
 
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["prepare"]
+__all__ = ["first_file", "prepare"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -47,3 +48,8 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
                           f"{', '.join(params) or '(none)'}.") from None
     return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
+
+
+def first_file(paths: Iterable[Path]) -> Optional[Path]:
+    """The first of ``paths`` that is a file (where a converter looks for a release file), else ``None``."""
+    return next((path for path in paths if path.is_file()), None)
