@@ -124,9 +124,12 @@ def _figure_td(key: str, value: Any, ci: Any, bold: bool, sd: Any = None) -> lis
 def _plain_table(cls: str, header: Sequence[str], body: Sequence[tuple]) -> list:
     """``body``: ``(attributes, [(data-col, text), ...], names)``; the first ``names`` cells
     are names, the others figures."""
+    trs = []
+    for attrs, cells, names in body:
+        trs.append(["tr", attrs, *(["td", {"class": "entry" if i < names else "num", "data-col": col}, text]
+                                   for i, (col, text) in enumerate(cells))])
     return ["table", {"class": cls}, ["thead", {}, ["tr", {}, *(["th", {"scope": "col"}, h] for h in header)]],
-            ["tbody", {}, *(["tr", attrs, *(["td", {"class": "entry" if i < names else "num", "data-col": col}, text]
-                                              for i, (col, text) in enumerate(cells))] for attrs, cells, names in body)]]
+            ["tbody", {}, *trs]]
 
 
 def _list(title: str, items: Sequence[str], cls: str) -> list:

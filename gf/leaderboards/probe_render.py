@@ -1,5 +1,6 @@
 """The temporal sensitivity table (:mod:`.probe_table`) in the board's Markdown and in its
-own CSV, ``leaderboard_probes.csv``; the page shows the same cells (:mod:`.page_assets`) and :func:`gf.leaderboards.plots.plot_probes` draws it.
+own CSV, ``leaderboard_probes.csv``; the page shows the same cells (:mod:`.page_assets`)
+and :func:`gf.leaderboards.plots.plot_probes` draws it.
 
 The rules are the board's (:mod:`.render`): figures rounded by :func:`format_figure`,
 ``n/a`` (an empty CSV field) where nothing was measured, names escaped for Markdown, the
