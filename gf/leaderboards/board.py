@@ -37,7 +37,7 @@ from gf.common.utils import PathLike
 from gf.evaluation.stats import QuestionOutcomes
 from gf.leaderboards.freshness import ResultCheck, split_data_problems
 from gf.leaderboards.results import read_json_or_none, split_file
-from gf.leaderboards.rows import Measured, entries_for, group_row, load_result, single_row
+from gf.leaderboards.rows import Measured, entries_for, group_row, load_results, resampling, single_row
 
 __all__ = ["BOARD_FORMAT", "assemble_board"]
 
@@ -62,8 +62,7 @@ def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split
     for entry in entries_for(manifest, benchmark, split):
         seeds = entry.get("seeds") if entry.get("checkpoints") else None
         before = len(table["stale"])
-        results = [r for r in (load_result(check, entry["name"], seed, benchmark, split, split_record, table)
-                               for seed in (seeds or [None])) if r is not None]
+        results = load_results(check, entry, benchmark, split, split_record, table)
         if seeds and results and len(results) < len(seeds):
             table["notes"].append(f"{entry['name']}: {len(results)} of its {len(seeds)} seeds are finished and "
                                   f"current; its row is over those (seeds {', '.join(str(r.seed) for r in results)})")
@@ -134,10 +133,9 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
         return
     ordered = {r["entry"]: outcomes[r["entry"]] for r in rows if r["entry"] in outcomes}
     grouped = any(not isinstance(o, QuestionOutcomes) for o in ordered.values())
-    settings = dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],
-                    confidence=statistics["confidence"], alpha=statistics["alpha"])
     try:
-        pairs = (seed_stats.compare_groups if grouped else stats.compare_all)(ordered, **settings)
+        pairs = (seed_stats.compare_groups if grouped else stats.compare_all)(ordered, **resampling(statistics),
+                                                                              alpha=statistics["alpha"])
     except ValueError as e:  # entries scored on different questions cannot be paired
         pairs = []
         table["notes"].append(f"no paired tests: {e}")

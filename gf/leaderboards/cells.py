@@ -12,7 +12,7 @@ import csv
 import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from gf.common.utils import finite_number as _number
 from gf.common.utils import spreadsheet_safe
@@ -105,7 +105,7 @@ def table_title(table: Mapping[str, Any]) -> str:
     return " / ".join(parts) if parts else str(table.get("id") or "table")
 
 
-#: What the board says above its list of stale results (the page's script says the same).
+#: What the board says above its list of stale results (the page says the same).
 STALE_TITLE = ("Stale (an input changed since the result was computed, so it shows no figures and is neither "
                "ranked nor compared):")
 
@@ -246,3 +246,95 @@ def strict_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [strict_json(v) for v in obj]
     return obj
+
+
+# ---------------------------------------------------------------------------------------
+# a table's cells as text, shared by the Markdown and the page (:mod:`.render`'s rules)
+# ---------------------------------------------------------------------------------------
+def yes_no(flag: Any) -> str:
+    return "yes" if flag is True else "no" if flag is False else NA
+
+
+def seeds_text(row: Mapping[str, Any]) -> str:
+    """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
+    measured checkpoint, ``n/a`` for a reported row."""
+    group = row_group(row)
+    if group is None:
+        return "1" if row.get("kind") == "measured" else NA
+    text = format_count(group.get("n"))
+    worst = group.get("worst")
+    if isinstance(worst, Mapping) and _number(worst.get("score")) is not None:
+        text += f" (worst {format_figure(worst['score'])}, seed {worst.get('seed')})"
+    return text
+
+
+def figure_cells(table: Mapping[str, Any]) -> List[List[Tuple[str, Any, Any, Any, bool]]]:
+    """Per row, ``(key, value, ci, sd, bold)`` of its score (key ``score``) and of each column.
+
+    Bold is the best measured figure of the column, compared at the displayed precision, so
+    rows showing the same best figure are all bold; reported rows never take part (see
+    :mod:`.render`'s docstring)."""
+    rows = table_rows(table)
+    keys = [None] + [c["key"] for c in table_columns(table)]
+    figures = [[(row.get("score"), row.get("ci"), row.get("sd")) if key is None else cell_figures(row, key)
+                for key in keys] for row in rows]
+    shown = [[rounded(f[0]) if row.get("kind") == "measured" else None for f in figs]
+             for row, figs in zip(rows, figures)]
+    tops = [max((s[j] for s in shown if s[j] is not None), default=None) for j in range(len(keys))]
+    return [[("score" if key is None else str(key), *fig, tops[j] is not None and s[j] == tops[j])
+             for j, (key, fig) in enumerate(zip(keys, figs))] for figs, s in zip(figures, shown)]
+
+
+def is_below(row: Mapping[str, Any]) -> bool:
+    return row.get("kind") == "measured" and row.get("significantly_below_best") is True
+
+
+def source_text(row: Mapping[str, Any]) -> str:
+    if row.get("kind") == "reported":
+        source = row.get("source")
+        return f"reported: {source}" if source not in (None, "") else "reported"
+    if row.get("kind") == "stale":
+        return "stale (see below)"
+    return str(row.get("kind") or "measured")
+
+
+def table_note(table: Mapping[str, Any]) -> str:
+    bits = []
+    if table.get("evaluator"):
+        bits.append(f"evaluator {table['evaluator']}")
+    bits.append(f"score: {score_label(table)}")
+    if table.get("resampling_unit"):
+        bits.append(f"intervals resample by {table['resampling_unit']}")
+    text = "; ".join(bits)
+    return text[:1].upper() + text[1:] + "."
+
+
+def correction_of(board: Mapping[str, Any]) -> str:
+    return (board.get("statistics") or {}).get("correction") or "adjusted"
+
+
+def table_pairs(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [p for p in table.get("pairs") or [] if isinstance(p, Mapping)]
+
+
+def table_failures(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    return [f for f in table.get("failures") or [] if isinstance(f, Mapping)]
+
+
+def pairs_header(board: Mapping[str, Any]) -> List[str]:
+    return ["A", "B", "Difference (A - B)", "Test", "p", f"p ({correction_of(board)})", "Significant"]
+
+
+def header_cells(table: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    """``(key, label)`` of a table's sortable columns, Source (last, not sortable) left out:
+    entry, score, each column, questions, and "Seeds" when the table has a seed group."""
+    return ([("entry", "Entry"), ("score", score_label(table))]
+            + [(str(c["key"]), str(c.get("label") or c["key"])) for c in table_columns(table)]
+            + [("num_questions", "Questions")] + ([("seeds", "Seeds")] if has_groups(table) else []))
+
+
+def pending_text(table: Mapping[str, Any], escape: Callable[[Any], str] = str) -> Optional[str]:
+    pending = [escape(str(p)) for p in table.get("pending") or []]
+    if not pending:
+        return None
+    return "Pending (not finished yet, e.g. another shard is still running): " + ", ".join(pending) + "."

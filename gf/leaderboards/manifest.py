@@ -242,6 +242,11 @@ class _Checker:
             self.fail(key, f"must be a list of strings, got {type(value).__name__}")
         return tuple(self.text(v, f"{key}[{i}]", plain=plain) for i, v in enumerate(value))
 
+    def once(self, values: Sequence[str], key: str) -> None:
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            self.fail(key, f"lists {', '.join(map(repr, twice))} more than once")
+
     def number(self, value: Any, key: str, *, low: float, high: Optional[float] = None, integer: bool = False) -> Any:
         """``value`` when it is a finite number (an integer, with ``integer``) in [low, high];
         else a ConfigError naming the key, the value and the range. Integers stop at
@@ -359,9 +364,7 @@ def _probes(c: _Checker, spec: Mapping[str, Any], key: str) -> Tuple[Tuple[str, 
         if probe not in known:
             c.fail(f"{key}.probes[{i}]", f"unknown probe {probe!r}.{did_you_mean(probe, known)} Known probes: "
                                          f"{', '.join(known)}")
-    twice = sorted({p for p in probes if probes.count(p) > 1})
-    if twice:
-        c.fail(f"{key}.probes", f"lists {', '.join(map(repr, twice))} more than once")
+    c.once(probes, f"{key}.probes")
     for i, probe in enumerate(probes):  # each names a folder of results
         c.text(probe, f"{key}.probes[{i}]", plain=True)
     return probes, probe_seed
@@ -432,9 +435,7 @@ def _seed_group(c: _Checker, spec: Mapping[str, Any],
         paths = c.strings(raw, f"{key}.checkpoints")
         if not paths:
             c.fail(f"{key}.checkpoints", "is empty: list the group's checkpoints, or give a glob pattern")
-        twice = sorted({p for p in paths if paths.count(p) > 1})
-        if twice:
-            c.fail(f"{key}.checkpoints", f"lists {', '.join(map(repr, twice))} more than once")
+        c.once(paths, f"{key}.checkpoints")
     if spec.get("seeds") is not None:
         seeds = spec["seeds"]
         if not isinstance(seeds, (list, tuple)):

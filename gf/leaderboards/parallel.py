@@ -74,12 +74,7 @@ def run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_
                 continue
             fields, outcome, error = message
             item = WorkItem(*fields)
-            part = RunSummary()
-            if outcome == "failed":
-                part.failed[item] = error
-            else:
-                getattr(part, outcome).append(item)
-            summary.merge(part)
+            summary.add(item, outcome, error)
             tick(item, outcome, error)
     finally:
         for p in procs:

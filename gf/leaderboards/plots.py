@@ -25,6 +25,7 @@ import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
+from gf.leaderboards.cells import table_columns, table_rows, table_title
 
 __all__ = ["plot_breakdown", "plot_file_stem", "plot_probes", "plot_scores"]
 
@@ -64,7 +65,7 @@ def _label(text: Any) -> str:
 
 
 def _rows(table: Mapping[str, Any], kind: str) -> List[Mapping[str, Any]]:
-    return [r for r in table.get("rows") or [] if isinstance(r, Mapping) and r.get("kind") == kind]
+    return [r for r in table_rows(table) if r.get("kind") == kind]
 
 
 def _cell(row: Mapping[str, Any], key: str) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
@@ -75,8 +76,7 @@ def _cell(row: Mapping[str, Any], key: str) -> Tuple[Optional[float], Optional[T
 
 
 def _title(table: Mapping[str, Any], what: str) -> str:
-    where = " / ".join(str(p) for p in (table.get("benchmark"), table.get("split")) if p not in (None, ""))
-    return _plain(f"{where or table.get('id') or 'table'}: {what}")
+    return _plain(f"{table_title(table)}: {what}")
 
 
 def _new_figure(width: float, height: float):
@@ -196,7 +196,7 @@ def _breakdown_figure(table: Mapping[str, Any]):
     """The breakdown as a Figure, or None when the table has no columns: one group per
     column, one bar per measured row that has a value there (whiskers: its interval);
     reported values as dashed segments across their group."""
-    columns = [c for c in table.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+    columns = table_columns(table)
     if not columns:
         return None
     measured = _rows(table, "measured")
@@ -300,11 +300,11 @@ def _probes_figure(table: Mapping[str, Any]):
     section = table.get("probes")
     if not isinstance(section, Mapping):
         return None
-    rows = [r for r in section.get("rows") or [] if isinstance(r, Mapping)]
+    rows = table_rows(section)
     if not rows:
         return None
     probes = [str(p) for p in section.get("probes") or []]
-    columns = [c for c in section.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+    columns = table_columns(section)
     label = str(section.get("score_label") or section.get("score_key") or "score")
     groups = [(None, label)] + [(str(c["key"]), str(c.get("label") or c["key"])) for c in columns]
     fig = _new_figure(max(4.0, 1.2 + len(groups) * (0.5 + 0.22 * (1 + len(probes)))) + 2.4, 0.8 + 2.8 * len(rows))

@@ -1,6 +1,6 @@
 """The temporal sensitivity table (:mod:`.probe_table`) in the board's Markdown and in its
-own CSV, ``leaderboard_probes.csv``; the page builds it from the embedded board
-(``assets/board.js``) and :func:`gf.leaderboards.plots.plot_probes` draws it.
+own CSV, ``leaderboard_probes.csv``; the page shows the same cells (:mod:`.page_assets`)
+and :func:`gf.leaderboards.plots.plot_probes` draws it.
 
 The rules are the board's (:mod:`.render`): figures rounded by :func:`format_figure`,
 ``n/a`` (an empty CSV field) where nothing was measured, names escaped for Markdown, the
@@ -32,6 +32,7 @@ from gf.common.utils import finite_number as _number
 from gf.leaderboards.cells import (
     board_tables,
     cell_figures,
+    correction_of,
     csv_flag,
     csv_interval,
     csv_names,
@@ -47,6 +48,7 @@ from gf.leaderboards.cells import (
     safe_csv_writer,
     score_label,
     table_columns,
+    table_failures,
     table_rows,
     table_title,
 )
@@ -57,6 +59,8 @@ CSV_HEAD = ("benchmark", "split", "entry", "probe", "probe_seed", "n_seeds", "se
             "score", "score_ci_low", "score_ci_high", "score_sd", "drop", "drop_ci_low", "drop_ci_high", "flip_rate",
             "test", "p", "p_holm", "significant")
 CSV_TAIL = ("checkpoint_sha256", "result_key")
+#: What the section says above its list of stale probe results (the page says the same).
+PROBE_STALE_TITLE = "Probe results stale (an input changed since they were computed; not shown):"
 
 
 # ---------------------------------------------------------------------------------------
@@ -71,7 +75,7 @@ def has_probes(board: Mapping[str, Any]) -> bool:
     return any(section_of(t) is not None for t in board_tables(board))
 
 
-def _probes(section: Mapping[str, Any]) -> List[str]:
+def probe_names(section: Mapping[str, Any]) -> List[str]:
     return [str(p) for p in section.get("probes") or []]
 
 
@@ -82,13 +86,13 @@ def probe_cell(row: Mapping[str, Any], probe: str) -> Mapping[str, Any]:
 
 
 def _tests(section: Mapping[str, Any]) -> List[str]:
-    found = [probe_cell(r, p).get("test") for r in table_rows(section) for p in _probes(section)]
+    found = [probe_cell(r, p).get("test") for r in table_rows(section) for p in probe_names(section)]
     return list(dict.fromkeys(str(t) for t in found if t))
 
 
 def _note(section: Mapping[str, Any], board: Mapping[str, Any]) -> str:
     label = score_label(section)
-    correction = (board.get("statistics") or {}).get("correction") or "adjusted"
+    correction = correction_of(board)
     tests = ", ".join(_tests(section)) or "none yet"
     return (f"Each model entry evaluated again with what it sees of each clip perturbed (probe seed "
             f"{section.get('probe_seed')}; see docs/probes.md). Per probe: the {label} under it, its drop from the "
@@ -117,17 +121,17 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     pending = [str(p) for p in section.get("pending") or []]
     if pending:
         lines += ["Probe results pending: " + ", ".join(md_escape(p) for p in pending) + ".", ""]
-    lines += md_stale(section, "Probe results stale (an input changed since they were computed; not shown):")
+    lines += md_stale(section, PROBE_STALE_TITLE)
     # the entry on one line first, so that a line break ending it reads as the main table's does
     lines += md_list("Probe results failed:", [" ".join(str(f.get("entry")).splitlines()) + ": "
                                                + str(f.get("error") or "unknown error").strip()
-                                               for f in section.get("failures") or [] if isinstance(f, Mapping)])
+                                               for f in table_failures(section)])
     return lines + md_list("Notes:", [str(n) for n in section.get("notes") or []])
 
 
 def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
     """A row of the summary table as text: entry, unperturbed score, then per probe its
-    score, drop, flips and Holm-adjusted p (the page's script writes the same)."""
+    score, drop, flips and Holm-adjusted p (the page writes the same)."""
     plain = row.get("unperturbed") or {}
     cells = [str(row.get("entry")), format_value(plain.get("score"), plain.get("ci"), plain.get("sd"))]
     for probe in probes:
@@ -140,31 +144,32 @@ def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
 
 def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
     label = md_escape(score_label(section))
-    correction = md_escape((board.get("statistics") or {}).get("correction") or "adjusted")
+    correction = md_escape(correction_of(board))
     header = ["Entry", f"{label} (unperturbed)"]
-    for probe in map(md_escape, _probes(section)):
+    for probe in map(md_escape, probe_names(section)):
         header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
     body = []
     for row in table_rows(section):
-        cells = summary_cells(row, _probes(section))
+        cells = summary_cells(row, probe_names(section))
         # the entry and p-values ("<0.001") are escaped; figures with [intervals] are written as the main table's
         body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % 4 == 3) else text
                      for i, text in enumerate(cells)])
     return md_table(header, ["---"] + ["---:"] * (len(header) - 1), body)
 
 
+def category_cells(row: Mapping[str, Any], col: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
+    """A row of the per-category table as text: entry, category, its unperturbed figure,
+    then its figure under each probe (the page writes the same)."""
+    plain = row.get("unperturbed") or {}
+    cells = [str(row.get("entry")), str(col.get("label") or col["key"]), format_value(*cell_figures(plain, col["key"]))]
+    return cells + [format_value(*cell_figures(probe_cell(row, p), col["key"])) for p in probes]
+
+
 def _md_categories(section: Mapping[str, Any]) -> List[str]:
-    probes = _probes(section)
+    probes = probe_names(section)
     header = ["Entry", "Category", "Unperturbed"] + [md_escape(p) for p in probes]
-    body = []
-    for row in table_rows(section):
-        plain = row.get("unperturbed") or {}
-        for col in table_columns(section):
-            key = col["key"]
-            cells = [md_escape(row.get("entry")), md_escape(col.get("label") or key),
-                     format_value(*cell_figures(plain, key))]
-            cells += [format_value(*cell_figures(probe_cell(row, p), key)) for p in probes]
-            body.append(cells)
+    body = [[md_escape(text) if i < 2 else text for i, text in enumerate(category_cells(row, col, probes))]
+            for row in table_rows(section) for col in table_columns(section)]
     return md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
 
 
@@ -216,6 +221,6 @@ def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     for table in board_tables(board):
         section = section_of(table)
         for row in table_rows(section or {}):
-            for probe in _probes(section):
+            for probe in probe_names(section):
                 writer.writerow(_csv_record(table, section, row, probe, names))
     return buf.getvalue()

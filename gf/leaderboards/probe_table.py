@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.leaderboards.freshness import ResultCheck
-from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_result, single_row
+from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_results, resampling, single_row
 
 __all__ = ["sensitivity_table"]
 
@@ -65,8 +65,8 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
     models = [e for e in entries if not e["predictions"]]
     models.sort(key=lambda e: order.index(e["name"]) if e["name"] in order else len(order))
     for entry in models:
-        found = {probe: _load_probe(check, entry, probe, out["probe_seed"], table, split_record, out)
-                 for probe in out["probes"]}
+        found = {probe: load_results(check, entry, table["benchmark"], table["split"], split_record, out, probe,
+                                     out["probe_seed"]) for probe in out["probes"]}
         if entry["name"] not in by_name:
             continue  # no unperturbed result yet: the main table lists it as pending or failed
         row = _entry_row(by_name[entry["name"]], main_rows[entry["name"]])
@@ -77,17 +77,6 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
         out["rows"].append(row)
     _holm(out, statistics["alpha"])
     return out
-
-
-def _load_probe(check: ResultCheck, entry: Mapping[str, Any], probe: str, probe_seed: int,
-                table: Mapping[str, Any], split_record: Optional[Mapping[str, Any]],
-                out: Dict[str, Any]) -> List[Result]:
-    """The finished, current results of ``entry`` (each seed of a group) under ``probe``; the
-    others are listed in ``out`` as pending, failed or stale."""
-    seeds = entry.get("seeds") if entry.get("checkpoints") else None
-    found = [load_result(check, entry["name"], seed, table["benchmark"], table["split"], split_record, out,
-                          probe=probe, probe_seed=probe_seed) for seed in (seeds or [None])]
-    return [r for r in found if r is not None]
 
 
 def _entry_row(entry: Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
@@ -170,8 +159,7 @@ def _test(cell: Dict[str, Any], entry: Measured, results: Sequence[Result], plai
     from gf.evaluation import stats
     from gf.leaderboards import seed_stats
 
-    settings = dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],
-                    confidence=statistics["confidence"])
+    settings = resampling(statistics)
     try:
         if entry.is_group:
             by_seed = {r.seed: qo for r, qo in zip(entry.results, plain_outcomes)}

@@ -8,7 +8,7 @@ They are all rendered from the same board by the rules below, so they cannot dis
 
 * figures are rounded to 2 decimals by one rule in every format: half away from zero on the
   float's exact binary value (:func:`format_figure`). That is exactly what JavaScript's
-  ``Number.prototype.toFixed`` does, so the page's script shows the same digits as the
+  ``Number.prototype.toFixed`` does, so a script shows the same digits as the
   Markdown and CSV (Python's ``format(x, ".2f")`` rounds exact ties such as ``80.125`` to
   even and would disagree);
 * "best" is the highest value of a column among *measured* rows, compared at the displayed
@@ -39,11 +39,10 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 from gf.common.io import atomic_write, atomic_write_text
 from gf.common.utils import PathLike
-from gf.common.utils import finite_number as _number
 from gf.leaderboards.cells import (
     BELOW_MARK,
     NA,
@@ -53,28 +52,38 @@ from gf.leaderboards.cells import (
     csv_interval,
     csv_names,
     csv_number,
+    figure_cells,
     format_count,
     format_figure,
     format_p,
     format_value,
     has_groups,
+    header_cells,
+    is_below,
     legend_text,
     md_escape,
     md_stale,
     md_table,
-    rounded,
+    pairs_header,
+    pending_text,
     row_group,
     safe_csv_writer,
-    score_label,
+    seeds_text,
+    source_text,
     statistics_text,
     strict_json,
     table_columns,
+    table_failures,
+    table_note,
+    table_pairs,
     table_rows,
     table_title,
+    yes_no,
 )
 from gf.leaderboards.page_assets import plot_names as _plot_names
 from gf.leaderboards.page_assets import render_html
 from gf.leaderboards.plots import plot_breakdown, plot_probes, plot_scores
+from gf.leaderboards.probe_render import probe_markdown, render_probes_csv
 
 __all__ = [
     "format_figure",
@@ -90,74 +99,6 @@ PROVENANCE_FIELDS = ("checkpoint_sha256", "split_fingerprint", "config_hash", "g
                      "date", "host")
 #: What the CSV of a board with a seed group says of each row's seeds.
 SEED_FIELDS = ("n_seeds", "seeds", "worst_seed", "worst_seed_score")
-
-
-# ---------------------------------------------------------------------------------------
-# numbers (the rules themselves are in :mod:`.cells`)
-# ---------------------------------------------------------------------------------------
-def _yes_no(flag: Any) -> str:
-    return "yes" if flag is True else "no" if flag is False else NA
-
-
-# ---------------------------------------------------------------------------------------
-# reading a board (tolerant: a missing key is "not measured", not a crash)
-# ---------------------------------------------------------------------------------------
-def _seeds_text(row: Mapping[str, Any]) -> str:
-    """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
-    measured checkpoint, ``n/a`` for a reported row."""
-    group = row_group(row)
-    if group is None:
-        return "1" if row.get("kind") == "measured" else NA
-    text = format_count(group.get("n"))
-    worst = group.get("worst")
-    if isinstance(worst, Mapping) and _number(worst.get("score")) is not None:
-        text += f" (worst {format_figure(worst['score'])}, seed {worst.get('seed')})"
-    return text
-
-
-def _best(table: Mapping[str, Any]) -> Dict[Optional[str], set]:
-    """Row indices holding the best measured figure per column (``None``: the score).
-
-    Compared at the displayed precision, so rows showing the same best figure are all
-    bold; reported rows never take part (see the module docstring)."""
-    rows = table_rows(table)
-    out: Dict[Optional[str], set] = {}
-    keys: List[Optional[str]] = [None] + [c["key"] for c in table_columns(table)]
-    for key in keys:
-        values = {}
-        for i, row in enumerate(rows):
-            if row.get("kind") != "measured":
-                continue
-            d = rounded(row.get("score") if key is None else cell_figures(row, key)[0])
-            if d is not None:
-                values[i] = d
-        top = max(values.values(), default=None)
-        out[key] = {i for i, d in values.items() if d == top} if top is not None else set()
-    return out
-
-
-def _is_below(row: Mapping[str, Any]) -> bool:
-    return row.get("kind") == "measured" and row.get("significantly_below_best") is True
-
-
-def _source_text(row: Mapping[str, Any]) -> str:
-    if row.get("kind") == "reported":
-        source = row.get("source")
-        return f"reported: {source}" if source not in (None, "") else "reported"
-    if row.get("kind") == "stale":
-        return "stale (see below)"
-    return str(row.get("kind") or "measured")
-
-
-def _table_note(table: Mapping[str, Any]) -> str:
-    bits = []
-    if table.get("evaluator"):
-        bits.append(f"evaluator {table['evaluator']}")
-    bits.append(f"score: {score_label(table)}")
-    if table.get("resampling_unit"):
-        bits.append(f"intervals resample by {table['resampling_unit']}")
-    text = "; ".join(bits)
-    return text[:1].upper() + text[1:] + "."
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,17 +124,16 @@ def render_markdown(board: Mapping[str, Any]) -> str:
     if not tables:
         lines += ["No tables yet.", ""]
     for table in tables:
-        lines += [f"## {md_escape(table_title(table))}", "", md_escape(_table_note(table)), ""]
+        lines += [f"## {md_escape(table_title(table))}", "", md_escape(table_note(table)), ""]
         if table_rows(table):
             lines += _md_rows(table) + ["", md_escape(legend_text(board)), ""]
         else:
             lines += ["No rows yet.", ""]
-        pending = [str(p) for p in table.get("pending") or []]
+        pending = pending_text(table, md_escape)
         if pending:
-            lines += ["Pending (not finished yet, e.g. another shard is still running): "
-                      + ", ".join(md_escape(p) for p in pending) + ".", ""]
+            lines += [pending, ""]
         lines += md_stale(table)
-        failures = [f for f in table.get("failures") or [] if isinstance(f, Mapping)]
+        failures = table_failures(table)
         if failures:
             lines += ["Failed:", ""]
             for failure in failures:
@@ -203,42 +143,31 @@ def render_markdown(board: Mapping[str, Any]) -> str:
                 else:
                     lines.append(f"- {md_escape(failure.get('entry'))}: {md_escape(error.strip())}")
             lines.append("")
-        pairs = [p for p in table.get("pairs") or [] if isinstance(p, Mapping)]
+        pairs = table_pairs(table)
         if pairs:
-            correction = (board.get("statistics") or {}).get("correction") or "adjusted"
             lines += [f"### Pairwise comparisons: {md_escape(table_title(table))}", ""]
-            header = ["A", "B", "Difference (A - B)", "Test", "p", md_escape(f"p ({correction})"), "Significant"]
             body = [[md_escape(p.get("a")), md_escape(p.get("b")), format_value(p.get("difference"), p.get("ci")),
                      md_escape(p.get("test") or NA), md_escape(format_p(p.get("p"))),
-                     md_escape(format_p(p.get("p_holm"))), _yes_no(p.get("significant"))] for p in pairs]
-            lines += md_table(header, ["---", "---", "---:", "---", "---:", "---:", "---"], body) + [""]
-        from gf.leaderboards.probe_render import probe_markdown
-
+                     md_escape(format_p(p.get("p_holm"))), yes_no(p.get("significant"))] for p in pairs]
+            lines += md_table([md_escape(h) for h in pairs_header(board)],
+                              ["---", "---", "---:", "---", "---:", "---:", "---"], body) + [""]
         lines += probe_markdown(table, board)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _md_rows(table: Mapping[str, Any]) -> List[str]:
     """A table's rows as a Markdown table (a "Seeds" column when it has a seed group)."""
-    rows, columns, best, groups = table_rows(table), table_columns(table), _best(table), has_groups(table)
-    header = ["Entry", md_escape(score_label(table))] + [md_escape(c.get("label") or c["key"])
-                                                          for c in columns] + ["Questions"]
-    header += ["Seeds", "Source"] if groups else ["Source"]
-    align = ["---", "---:"] + ["---:"] * len(columns) + ["---:"] + (["---:", "---"] if groups else ["---"])
+    header, groups = header_cells(table), has_groups(table)
+    align = ["---"] + ["---:"] * (len(header) - 1) + ["---"]
     body = []
-    for i, row in enumerate(rows):
-        entry = md_escape(row.get("entry"))
-        if _is_below(row):
-            entry += f" {BELOW_MARK}"
-        cells = [entry, _md_figure(row.get("score"), row.get("ci"), i in best[None], row.get("sd"))]
-        for col in columns:
-            value, ci, sd = cell_figures(row, col["key"])
-            cells.append(_md_figure(value, ci, i in best[col["key"]], sd))
+    for row, figures in zip(table_rows(table), figure_cells(table)):
+        entry = md_escape(row.get("entry")) + (f" {BELOW_MARK}" if is_below(row) else "")
+        cells = [entry] + [_md_figure(value, ci, bold, sd) for _, value, ci, sd, bold in figures]
         cells.append(format_count(row.get("num_questions")))
         if groups:
-            cells.append(md_escape(_seeds_text(row)))
-        body.append(cells + [md_escape(_source_text(row))])
-    return md_table(header, align, body)
+            cells.append(md_escape(seeds_text(row)))
+        body.append(cells + [md_escape(source_text(row))])
+    return md_table([md_escape(label) for _, label in header] + ["Source"], align, body)
 
 
 def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
@@ -346,8 +275,6 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     (``"probes_csv"``) and ``plots/<stem>_probes.png``. Other files in ``out_dir`` (e.g.
     plots of tables no longer in the board) are left alone: the folder may hold things gf
     did not write."""
-    from gf.leaderboards.probe_render import render_probes_csv
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plots: Dict[str, bytes] = {}

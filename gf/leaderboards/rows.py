@@ -19,10 +19,16 @@ from gf.common.io import load_json
 from gf.leaderboards.freshness import ResultCheck, question_problems, read_done
 from gf.leaderboards.results import ResultPaths, read_json_or_none
 
-__all__ = ["Measured", "Result", "entries_for", "group_row", "load_result", "single_row"]
+__all__ = ["Measured", "Result", "entries_for", "group_row", "load_results", "resampling", "single_row"]
 
 #: A cell's accuracy recomputed from per-question outcomes must match the report to this.
 _TOLERANCE = 1e-6
+
+def resampling(statistics: Mapping[str, Any]) -> Dict[str, Any]:
+    """The resampling settings of the manifest's ``statistics`` (for intervals and tests)."""
+    return dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],
+                confidence=statistics["confidence"])
+
 
 def entries_for(manifest: Mapping[str, Any], benchmark: str, split: str) -> List[Mapping[str, Any]]:
     entries = []
@@ -55,9 +61,20 @@ class Measured:
     results: List[Result]
 
 
-def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: str, split: str,
+def load_results(check: ResultCheck, entry: Mapping[str, Any], benchmark: str, split: str,
                  split_record: Optional[Mapping[str, Any]], table: Dict[str, Any], probe: Optional[str] = None,
-                 probe_seed: Optional[int] = None) -> Optional[Result]:
+                 probe_seed: Optional[int] = None) -> List[Result]:
+    """The finished, current results of ``entry`` (one per seed of a seed group) by
+    :func:`load_result`; the others are listed in ``table``."""
+    seeds = entry.get("seeds") if entry.get("checkpoints") else None
+    found = [load_result(check, entry["name"], seed, benchmark, split, split_record, table, probe, probe_seed)
+             for seed in (seeds or [None])]
+    return [r for r in found if r is not None]
+
+
+def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: str, split: str,
+                split_record: Optional[Mapping[str, Any]], table: Dict[str, Any], probe: Optional[str] = None,
+                probe_seed: Optional[int] = None) -> Optional[Result]:
     """A finished, current result (under ``probe``, if given); else None, with the entry (and
     seed, and probe) listed in ``table`` as failed, pending or stale (a kept result whose
     inputs or files changed since, or that was computed on another version of the split:
@@ -191,8 +208,7 @@ def single_row(entry: Measured, evaluator, split_record: Mapping[str, Any], tabl
     if checked is None:
         return row, None
     qo, reproduced = checked
-    intervals = stats.bootstrap_intervals(qo, samples=statistics["bootstrap_samples"], seed=statistics["seed"],
-                                          confidence=statistics["confidence"])
+    intervals = stats.bootstrap_intervals(qo, **resampling(statistics))
     row["ci"] = list(intervals["score"]) if intervals["score"] is not None else None
     for key, cell in cells.items():
         if reproduced.get(key) and intervals["cells"].get(key) is not None:
@@ -245,8 +261,7 @@ def group_row(entry: Measured, evaluator, split_record: Mapping[str, Any], table
     if any(c is None for c in checked):
         return row, None
     members = [qo for qo, _ in checked]
-    intervals = seed_stats.group_intervals(members, samples=statistics["bootstrap_samples"],
-                                           seed=statistics["seed"], confidence=statistics["confidence"])
+    intervals = seed_stats.group_intervals(members, **resampling(statistics))
     row["ci"] = list(intervals["score"]) if intervals["score"] is not None else None
     for key, cell in cells.items():
         if all(reproduced.get(key) for _, reproduced in checked) and intervals["cells"].get(key) is not None:

@@ -74,11 +74,12 @@ class RunSummary:
     busy: List[WorkItem] = field(default_factory=list)       # locked by another process
     failed: Dict[WorkItem, str] = field(default_factory=dict)
 
-    def merge(self, other: "RunSummary") -> None:
-        self.computed += other.computed
-        self.cached += other.cached
-        self.busy += other.busy
-        self.failed.update(other.failed)
+    def add(self, item: WorkItem, outcome: str, error: Optional[str] = None) -> None:
+        """Count ``item`` under its outcome ("computed", "cached", "busy" or "failed")."""
+        if outcome == "failed":
+            self.failed[item] = error
+        else:
+            getattr(self, outcome).append(item)
 
 
 def _git_commit() -> Optional[str]:
@@ -432,14 +433,7 @@ def evaluate_items(manifest: Manifest, root: Path, items: Sequence[WorkItem], ru
         except Exception as e:  # one entry's failure must not stop the others (run() recorded it)
             outcome, error = "failed", _describe_failure(e)["error"]
             logger.debug("%s failed", item, exc_info=True)
-        if outcome == "computed":
-            summary.computed.append(item)
-        elif outcome == "cached":
-            summary.cached.append(item)
-        elif outcome == "busy":
-            summary.busy.append(item)
-        else:
-            summary.failed[item] = error
+        summary.add(item, outcome, error)
         if on_item is not None:
             on_item(item, outcome, error)
     return summary
