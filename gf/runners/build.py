@@ -28,10 +28,6 @@ __all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "buil
 
 logger = logging.getLogger("gf.runner")
 
-#: Model config keys that a dataset dictates (its feature size, answers, classes).
-DATA_DICTATED_KEYS = ("feature_dim", "max_feats", "event_pred_dim", "answer_mode", "num_options", "num_answers")
-
-
 def seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -83,17 +79,17 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
     question is scored once (for evaluation outside a training run)."""
     from torch.utils.data import IterableDataset
 
-    wanted = list(dict.fromkeys(splits))
     without = not features and builds_without_features(builder)
-    built = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
+    kw = {"features": False} if without else {}
+    built = builder.build_datasets(list(dict.fromkeys(splits)), **kw)
     if indexed:
         built = {split: (ds.dataset if isinstance(ds, IterableDataset) else ds) for split, ds in built.items()}
     fingerprint = getattr(builder, "split_fingerprint", None)
     if fingerprint is not None and without:
-        fingerprint = functools.partial(fingerprint, features=False)
+        fingerprint = functools.partial(fingerprint, **kw)
     return BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                        info=dict(builder.info(features=False) if without else builder.info()),
-                        splits=dict(built), fingerprint=fingerprint, features=not without)
+                        info=dict(builder.info(**kw)), splits=dict(built), fingerprint=fingerprint,
+                        features=not without)
 
 
 def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:

@@ -181,26 +181,21 @@ class Runner:
         from gf.datasets.videoqa import collate_videoqa
 
         run = self.cfg.run
+        if isinstance(dataset, IterableDataset) and not train:
+            dataset = dataset.dataset  # a streamed split evaluates by index
         if isinstance(dataset, IterableDataset):
-            if not train:
-                dataset = dataset.dataset  # a streamed split evaluates by index
-            else:
-                dataset.check_epoch_length()
-                dataset.check_readers(self.world, run.num_workers)
-                dataset.set_seed(run.seed)
-                dataset.set_batch_size(run.batch_size)
-                return DataLoader(dataset, batch_size=run.batch_size, num_workers=run.num_workers,
-                                  collate_fn=collate_videoqa, persistent_workers=False,
-                                  pin_memory=self.device.type == "cuda")
-        if train:
+            dataset.check_epoch_length()
+            dataset.check_readers(self.world, run.num_workers)
+            dataset.set_seed(run.seed)
+            dataset.set_batch_size(run.batch_size)
+            sampler = None
+        elif train:
             sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
                                          seed=run.seed, drop_last=False)
-            batch_size = run.batch_size
         else:
             sampler = ShardedEvalSampler(len(dataset), self.rank, self.world)
-            batch_size = run.eval_batch_size
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=run.num_workers,
-                          collate_fn=collate_videoqa, persistent_workers=False,
+        return DataLoader(dataset, batch_size=run.batch_size if train else run.eval_batch_size, sampler=sampler,
+                          num_workers=run.num_workers, collate_fn=collate_videoqa, persistent_workers=False,
                           pin_memory=self.device.type == "cuda")
 
     def _build_optimizer(self, steps_per_epoch: int) -> None:
@@ -381,11 +376,11 @@ class Runner:
         from gf.models.checkpoint import weights_sha256
 
         prov: Dict[str, Any] = {"weights_sha256": weights_sha256(self.model.state_dict())}
+        cache = self._provenance_cache
         if self.weights_source is not None:
             key = ("file", str(self.weights_source), self.weights_source.stat().st_mtime_ns)
-            if key not in self._provenance_cache:
-                self._provenance_cache[key] = sha256sum(self.weights_source)
-            prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=self._provenance_cache[key])
+            cache[key] = cache.get(key) or sha256sum(self.weights_source)
+            prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=cache[key])
         from gf.probes.dataset import ProbedDataset
 
         split_dataset = self.datasets[dataset].splits.get(split)
@@ -394,9 +389,8 @@ class Runner:
         fingerprint = self.datasets[dataset].fingerprint
         if fingerprint is not None:
             key = ("split", dataset, split)
-            if key not in self._provenance_cache:
-                self._provenance_cache[key] = fingerprint(split)
-            prov["split_fingerprint"] = self._provenance_cache[key]
+            cache[key] = cache.get(key) or fingerprint(split)
+            prov["split_fingerprint"] = cache[key]
         return prov
 
     def test(self) -> Dict[str, Any]:

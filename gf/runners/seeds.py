@@ -262,11 +262,10 @@ def _best_epoch(layout: _Layout) -> Optional[int]:
     if not valid:
         return None
     pattern = re.compile(re.escape(valid[0]) + r"_epoch(\d+)_report\.json")
-    epochs = sorted(int(m.group(1)) for p in layout.eval_dir(layout.datasets[0]).glob("*_report.json")
+    epochs = sorted((int(m.group(1)), p) for p in layout.eval_dir(layout.datasets[0]).glob("*_report.json")
                     if (m := pattern.fullmatch(p.name)))
-    best, best_value = (epochs[-1] if epochs else None), None
-    for epoch in epochs:
-        path = layout.eval_dir(layout.datasets[0]) / f"{valid[0]}_epoch{epoch}_report.json"
+    best, best_value = (epochs[-1][0] if epochs else None), None
+    for epoch, path in epochs:
         value = _read_report(path).get(layout.run.get("best_metric", "overall"))
         if isinstance(value, (int, float)) and (best_value is None or value > best_value):
             best, best_value = epoch, value
