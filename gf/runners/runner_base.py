@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from gf.common import dist
 from gf.common.config import save_config
@@ -45,20 +45,6 @@ class BuiltDataset:
     splits: Dict[str, Any] = field(default_factory=dict)
     fingerprint: Optional[Callable[[str], str]] = None  # split -> digest of its annotations and features
     features: bool = True  # False: built for scoring only; ``fingerprint`` then covers the annotations only
-
-
-class ShardedEvalSampler(Sampler):
-    """Rank r takes indices r, r+W, r+2W...: every index exactly once over all ranks
-    (DistributedSampler pads with repeats, which would count questions twice)."""
-
-    def __init__(self, size: int, rank: int, world: int):
-        self.indices = list(range(rank, size, world))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self):
-        return len(self.indices)
 
 
 def pick_device(name: str) -> torch.device:
@@ -159,10 +145,6 @@ class Runner:
         """The training dataset first, then the others in config order."""
         return [self.train_dataset] + [n for n in self.datasets if n != self.train_dataset]
 
-    @property
-    def info(self) -> Dict[str, Any]:
-        return self.datasets[self.train_dataset].info
-
     def _loader(self, dataset, train: bool) -> DataLoader:
         """The DataLoader of a split: training shuffles with a :class:`DistributedSampler`
         seeded by ``run.seed`` (the sampler's ``set_epoch`` reshuffles each epoch); evaluation
@@ -193,7 +175,9 @@ class Runner:
             sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
                                          seed=run.seed, drop_last=False)
         else:
-            sampler = ShardedEvalSampler(len(dataset), self.rank, self.world)
+            # rank r takes indices r, r+W, r+2W...: every index exactly once over all ranks
+            # (DistributedSampler pads with repeats, which would count questions twice)
+            sampler = range(self.rank, len(dataset), self.world)
         return DataLoader(dataset, batch_size=run.batch_size if train else run.eval_batch_size, sampler=sampler,
                           num_workers=run.num_workers, collate_fn=collate_videoqa, persistent_workers=False,
                           pin_memory=self.device.type == "cuda")
