@@ -63,7 +63,6 @@ class ClipBackbone:
     name: str
     features: str  # what one row is, for the recipe
     clip_len: int  # frames per clip
-    fixed_clip_len: bool = False  # the model's position embeddings take only this many frames
 
 
 def is_clip_backbone(name: Optional[str]) -> bool:
@@ -278,4 +277,4 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
                           f"({str(e).strip().splitlines()[0][:200]}); use a longer --clip-len or a larger "
                           f"--input-size") from None
     recorded = hf_name(ref) if name.startswith(HF) else name
-    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len, fixed)
+    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len)

@@ -89,9 +89,6 @@ class ExtractSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-# ---------------------------------------------------------------------------------------
-# decoding + preprocessing, in DataLoader workers
-# ---------------------------------------------------------------------------------------
 def _identity(item):
     return item
 

@@ -230,10 +230,10 @@ class Part:
             return not meta and name.startswith(f"{self.name}-") and name.endswith(".tar")
         return name in self._own_files
 
-    def remove_own_temp_files(self) -> List[str]:
-        """The temporary files a killed run of this part left (never another job's, which may
-        be writing its own right now)."""
-        removed = [str(p) for p in remove_stale_temp_files(self.folder)]
+    def remove_own_temp_files(self) -> None:
+        """Remove the temporary files a killed run of this part left (never another job's, which
+        may be writing its own right now)."""
+        remove_stale_temp_files(self.folder)
         for folder, meta in ((self.out, False), (os.path.join(self.out, "meta"), True)):
             if not os.path.isdir(folder):
                 continue
@@ -243,8 +243,6 @@ class Part:
                         and self._mine(name[1:-_TEMP_TAIL], meta):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
-                        removed.append(entry.path)
-        return removed
 
     def writer(self):
         """This part's writer, once its own leftovers are gone."""
