@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from gf.common.errors import CheckpointError, ConfigError
+from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
 __all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]
 
@@ -111,9 +112,7 @@ def _drop_head(model) -> str:
 def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):
     import torchvision
 
-    from gf.common.io import sha256sum
     from gf.common.utils import did_you_mean
-    from gf.extraction.backbone import apply_state_dict, load_state_dict_file
 
     names = torchvision.models.list_models(module=torchvision.models.video)
     if arch not in names:
@@ -131,11 +130,7 @@ def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_s
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights, heads=(f"{head}.",),
                          architecture=f"torchvision model {arch!r}")
-        source = {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
-    elif pretrained:
-        source = {"kind": "pretrained", "hub": enum.url, "tag": str(enum)}
-    else:
-        source = None
+    source = {"kind": "pretrained", "hub": enum.url, "tag": str(enum)} if pretrained else None
     config = _torchvision_config(enum.transforms(), input_size)
     fixed = arch.startswith("mvit")  # MViT's position embeddings are for 16 frames
     what = f"torchvision {arch}: pooled activations before the classifier ({head} replaced by an identity)"
@@ -261,8 +256,7 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
     ref = name.split(":", 1)[1]
     model, config, source, what, frames, fixed = build(ref, weights=weights, pretrained=pretrained,
                                                        input_size=input_size)
-    if source is None:
-        source = {"kind": "random-init", "seed": int(seed), "text": f"random-init seed {int(seed)}"}
+    source = weights_source(weights, source, seed)
     if clip_len is not None and fixed and clip_len != frames:
         raise ConfigError(f"--clip-len {clip_len}: {name} takes clips of exactly {frames} frames (its position "
                           f"embeddings are for them); use --clip-len {frames}")
