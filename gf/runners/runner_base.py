@@ -242,8 +242,7 @@ class Runner:
         """Train on the training dataset; returns the last report of each valid split."""
         run = self.cfg.run
         if self.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.cfg, self.output_dir / "config.yaml")
+            save_config(self.cfg, self.output_dir / "config.yaml")  # atomic_write makes the folder
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
         self._build_optimizer(len(self.train_loader))
