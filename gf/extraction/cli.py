@@ -117,7 +117,8 @@ def _verify(args) -> int:
     from gf.extraction.options import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
-    _refuse(args, ("videos", "backbone", "windows", "weights", "motion_backbone"), "--verify compares existing features")
+    _refuse(args, ("videos", "backbone", "windows", "weights", "motion_backbone"),
+            "--verify compares existing features")
     check_number_option("--min-cosine", args.min_cosine, -1, maximum=1)
     if args.report:
         _check_report_path(args)
@@ -163,10 +164,10 @@ def run(args) -> int:
     for name in ("videos", "backbone"):
         if not getattr(args, name):
             raise ConfigError(f"--{name} is required to extract (or give --verify REFERENCE to compare)")
-    renamed = {"timeout": "timeout_per_video", "progress": None, "shard": None}
-    options = ExtractOptions(**{f.name: getattr(args, renamed.get(f.name, f.name)) for f in fields(ExtractOptions)
-                                if renamed.get(f.name, f.name)},
-                             progress=not args.no_progress, shard=parse_shard(args.shard) if args.shard is not None else None)
+    given = {"timeout": args.timeout_per_video, "progress": not args.no_progress,  # the rest: same name
+             "shard": parse_shard(args.shard) if args.shard is not None else None}
+    options = ExtractOptions(**{f.name: given[f.name] if f.name in given else getattr(args, f.name)
+                                for f in fields(ExtractOptions)})
     summary = extract(options)
     unit = "frames" if options.clip_len is None else "clips"
     print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,

@@ -42,7 +42,8 @@ def frame_end_times(frame_times: np.ndarray, duration: float) -> np.ndarray:
 
 def _centred(frame_times: np.ndarray, start: float, end: float, count: Optional[int], rate: Optional[float],
              names: Tuple[str, str]) -> Tuple[np.ndarray, np.ndarray]:
-    """The frames inside ``[start, end]``, and the position among them at each segment's centre (:func:`sample_indices`)."""
+    """The frames inside ``[start, end]``, and the position among them at each segment's
+    centre (:func:`sample_indices`)."""
     if (count is None) == (rate is None):
         raise ValueError(f"give exactly one of {names[0]} and {names[1]}")
     length = end - start
