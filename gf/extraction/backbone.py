@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError
 from gf.common.io import sha256sum
+from gf.common.utils import did_you_mean
 
 __all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "data_config_json",
            "weights_source"]
@@ -165,8 +166,6 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
     import timm
     import torch
     from timm.data import create_transform, resolve_model_data_config
-
-    from gf.common.utils import did_you_mean
 
     if not isinstance(name, str) or not timm.is_model(name):
         raise ConfigError(f"--backbone {name!r} is not a timm model.{did_you_mean(name, timm.list_models())} "

@@ -31,6 +31,7 @@ folder must hold safetensors weights, so nothing pickled is ever loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from gf.common.errors import CheckpointError, ConfigError
+from gf.common.io import sha256sum
+from gf.common.utils import did_you_mean
 from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
 __all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]
@@ -112,8 +115,6 @@ def _drop_head(model) -> str:
 def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):
     import torchvision
 
-    from gf.common.utils import did_you_mean
-
     names = torchvision.models.list_models(module=torchvision.models.video)
     if arch not in names:
         raise ConfigError(f"--backbone {TORCHVISION}{arch}: not a torchvision video model.{did_you_mean(arch, names)} "
@@ -157,10 +158,6 @@ class HFClips(torch.nn.Module):
 
 def folder_digest(folder: str) -> str:
     """sha256 over the files that change a feature: the config, the preprocessor config, the weights."""
-    import hashlib
-
-    from gf.common.io import sha256sum
-
     names = sorted(n for n in os.listdir(folder)
                    if n in ("config.json", "preprocessor_config.json") or n.endswith(".safetensors"))
     h = hashlib.sha256()

@@ -37,8 +37,10 @@ from gf.common.errors import ConfigError, OutputLockedError
 from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
     remove_stale_temp_files
 from gf.common.utils import utc_now
+from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
 from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
 from gf.extraction.sources import Job
+from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
 
 __all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
@@ -204,8 +206,6 @@ class Part:
     def _check_recipe(self, recipe: Dict[str, Any], fresh: bool, others: List[str]) -> None:
         """One recipe for the whole array: the first job writes it; any job whose features
         would differ is refused, naming the differences and the jobs that follow it."""
-        from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
-
         path = os.path.join(self.out, RECIPE_NAME)
         old = read_recipe(self.out)
         if old is None or fresh:
@@ -246,8 +246,6 @@ class Part:
 
     def writer(self):
         """This part's writer, once its own leftovers are gone."""
-        from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
-
         self.remove_own_temp_files()
         if self.fmt == "npy":
             return NpyWriter(self.out)

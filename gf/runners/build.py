@@ -7,17 +7,21 @@ model is constructed after them, so a run's random state depends only on the con
 from __future__ import annotations
 
 import functools
-
+import inspect
 import logging
 import random
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+import numpy as np
+import torch
 from omegaconf import DictConfig
+from torch.utils.data import IterableDataset
 
 from gf.common import dist
 from gf.common.config import make_builder, to_dict
+from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
@@ -28,10 +32,8 @@ __all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "buil
 
 logger = logging.getLogger("gf.runner")
 
-def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
 
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -40,8 +42,6 @@ def seed_everything(seed: int) -> None:
 def takes_features_flag(method) -> bool:
     """Whether a builder's ``build_datasets`` / ``split_fingerprint`` accepts ``features=``
     (gf's builders do; a plugin's own may not, and then builds with its features)."""
-    import inspect
-
     try:
         params = inspect.signature(method).parameters
     except (TypeError, ValueError):
@@ -77,8 +77,6 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
     ``fingerprint`` then covers what scoring reads (the annotations) and says so.
     ``indexed``: a streamed split is given as the indexed dataset under it, so that every
     question is scored once (for evaluation outside a training run)."""
-    from torch.utils.data import IterableDataset
-
     without = not features and builds_without_features(builder)
     kw = {"features": False} if without else {}
     built = builder.build_datasets(list(dict.fromkeys(splits)), **kw)
@@ -184,8 +182,6 @@ def claim_output_dir(cfg: DictConfig, command: str):
     killed atomic write left. Training refuses a folder that already holds a run unless it
     resumes (``run.resume``) or starts again (``run.overwrite``, which deletes that run's
     files). Returns the held lock; release it with ``lock.__exit__``."""
-    from gf.common.io import output_lock, remove_stale_temp_files
-
     out = Path(cfg.run.output_dir)
     lock = output_lock(out, command)
     lock.__enter__()

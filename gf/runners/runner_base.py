@@ -29,7 +29,7 @@ from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
-                                     save_checkpoint)
+                                     save_checkpoint, weights_sha256)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
 
@@ -356,7 +356,6 @@ class Runner:
         """What a report's figures were computed from: the weights (their hash, and the
         checkpoint file with its sha256 when they are that file's) and the split's fingerprint."""
         from gf.common.download import sha256sum
-        from gf.models.checkpoint import weights_sha256
 
         prov: Dict[str, Any] = {"weights_sha256": weights_sha256(self.model.state_dict())}
         cache = self._provenance_cache
