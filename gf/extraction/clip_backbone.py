@@ -166,7 +166,7 @@ def folder_digest(folder: str) -> str:
     return h.hexdigest()
 
 
-def _hf_config(folder_or_id: str, model_config, vision) -> Dict[str, Any]:
+def _hf_config(folder_or_id: str, vision) -> Dict[str, Any]:
     """The preprocessing: the folder's ``preprocessor_config.json`` when it has one, else the
     model's image size with ImageNet mean/std (VideoMAE's default; X-CLIP's processor gives CLIP's)."""
     size = int(vision.image_size)
@@ -224,7 +224,7 @@ def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optio
     source = ({"kind": "folder", "folder": os.path.basename(os.path.normpath(ref)), "sha256": folder_digest(ref)}
               if local else {"kind": "pretrained", "hub": ref, "tag": getattr(config, "_commit_hash", None) or ""})
     frames = int(getattr(vision, "num_frames", 16) or 16)
-    return HFClips(encoder, kind), _hf_config(ref, config, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
+    return HFClips(encoder, kind), _hf_config(ref, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
 
 
 def hf_name(ref: str) -> str:

@@ -44,9 +44,7 @@ class Job:
 
 
 def _video_id(path: str) -> str:
-    name = os.path.basename(path)
-    stem, ext = os.path.splitext(name)
-    return stem if ext else name
+    return os.path.splitext(os.path.basename(path))[0]  # no extension: the whole name
 
 
 def list_videos(videos: str) -> List[Tuple[str, str]]:

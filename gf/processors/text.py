@@ -108,10 +108,7 @@ class VideoQATextProcessor:
     def question_text(self, question: str) -> str:
         if not isinstance(question, str):
             raise TypeError(f"question must be a string, got {type(question).__name__}: {question!r}")
-        words = question.split()
-        if self.max_words is not None:
-            words = words[: self.max_words]
-        return " ".join(words)
+        return " ".join(question.split()[: self.max_words])  # max_words None: every word
 
     def __call__(self, question: str, options: Optional[Sequence[str]] = None) -> List[str]:
         q = self.question_text(question)
