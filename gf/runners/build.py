@@ -181,10 +181,9 @@ def claim_output_dir(cfg: DictConfig, command: str):
     pid; a killed holder's lock is released by the OS) and remove temporary files that a
     killed atomic write left. Training refuses a folder that already holds a run unless it
     resumes (``run.resume``) or starts again (``run.overwrite``, which deletes that run's
-    files). Returns the held lock; release it with ``lock.__exit__``."""
+    files). Returns the held lock; release it with ``lock.release()``."""
     out = Path(cfg.run.output_dir)
-    lock = output_lock(out, command)
-    lock.__enter__()
+    lock = output_lock(out, command).acquire()
     try:
         removed = remove_stale_temp_files(out)
         if removed:
@@ -201,7 +200,7 @@ def claim_output_dir(cfg: DictConfig, command: str):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
                 logger.warning("run.overwrite: removed %s", path)
     except BaseException:
-        lock.__exit__(None, None, None)
+        lock.release()
         raise
     return lock
 
@@ -218,7 +217,7 @@ def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
         return _assemble(cfg, splits, device, lock)
     except BaseException:
         if lock is not None:
-            lock.__exit__(None, None, None)
+            lock.release()
         raise
 
 

@@ -406,4 +406,4 @@ class Runner:
         dist.cleanup(wait=not failed)
         lock, self.output_lock = self.output_lock, None
         if lock is not None:
-            lock.__exit__(None, None, None)
+            lock.release()
