@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError
+from gf.common.io import sha256sum
+from gf.common.utils import did_you_mean
 
-__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "data_config_json"]
+__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "data_config_json",
+           "weights_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,13 @@ class Backbone:
 def data_config_json(config: Mapping[str, Any]) -> Dict[str, Any]:
     """timm's data config (tuples) as plain JSON values, so recipes compare equal after a round trip."""
     return json.loads(json.dumps(dict(config)))
+
+
+def weights_source(weights: Optional[str], hub: Optional[Dict[str, Any]], seed: int) -> Dict[str, Any]:
+    """The recipe's record of how the weights were set: the file, else ``hub``, else a seeded random init."""
+    if weights:
+        return {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
+    return hub or {"kind": "random-init", "seed": int(seed), "text": f"random-init seed {int(seed)}"}
 
 
 def _is_safetensors(path: str) -> bool:
@@ -157,9 +167,6 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
     import torch
     from timm.data import create_transform, resolve_model_data_config
 
-    from gf.common.io import sha256sum
-    from gf.common.utils import did_you_mean
-
     if not isinstance(name, str) or not timm.is_model(name):
         raise ConfigError(f"--backbone {name!r} is not a timm model.{did_you_mean(name, timm.list_models())} "
                           f"List them with: python -c \"import timm; print(timm.list_models('*resnet*'))\"")
@@ -175,13 +182,9 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         raise
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights)
-        source = {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
-    elif pretrained:
-        cfg = model.pretrained_cfg
-        source = {"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "",
-                  "tag": cfg.get("tag") or ""}
-    else:
-        source = {"kind": "random-init", "seed": int(seed), "text": f"random-init seed {int(seed)}"}
+    cfg = model.pretrained_cfg
+    hub = {"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "", "tag": cfg.get("tag") or ""}
+    source = weights_source(weights, hub if pretrained else None, seed)
     model.eval().to(device)
     args = {}
     if input_size:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 
 from gf.common.errors import ConfigError, DataFileError
 
@@ -105,15 +106,19 @@ def _check_report_path(args) -> None:
                       kind="JSON file")
 
 
+def _refuse(args, names, mode: str) -> None:
+    extra = [name for name in names if getattr(args, name, None)]
+    if extra:
+        raise ConfigError(f"{mode}; drop --{extra[0]}")
+
+
 def _verify(args) -> int:
     from gf.common.io import atomic_write_json
     from gf.extraction.options import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
-    extra = [name for name in ("videos", "backbone", "windows", "weights", "motion_backbone")
-             if getattr(args, name, None)]
-    if extra:
-        raise ConfigError(f"--verify compares existing features; drop --{extra[0]}")
+    _refuse(args, ("videos", "backbone", "windows", "weights", "motion_backbone"),
+            "--verify compares existing features")
     check_number_option("--min-cosine", args.min_cosine, -1, maximum=1)
     if args.report:
         _check_report_path(args)
@@ -137,10 +142,8 @@ def _merge(args) -> int:
     from gf.extraction.extract import failure_error
     from gf.extraction.merge import merge
 
-    extra = [name for name in ("videos", "backbone", "windows", "weights", "verify", "shard")
-             if getattr(args, name, None)]
-    if extra:
-        raise ConfigError(f"--merge joins the parts already in --out; drop --{extra[0]}")
+    _refuse(args, ("videos", "backbone", "windows", "weights", "verify", "shard"),
+            "--merge joins the parts already in --out")
     summary = merge(args.out)
     print(json.dumps({"out": summary.out, "parts": summary.parts, "samples": summary.samples,
                       "failed": len(summary.failures)}, indent=2))
@@ -161,16 +164,10 @@ def run(args) -> int:
     for name in ("videos", "backbone"):
         if not getattr(args, name):
             raise ConfigError(f"--{name} is required to extract (or give --verify REFERENCE to compare)")
-    shard = parse_shard(args.shard) if args.shard is not None else None
-    options = ExtractOptions(
-        videos=args.videos, out=args.out, backbone=args.backbone, weights=args.weights,
-        pretrained=args.pretrained, seed=args.seed, num_frames=args.num_frames, fps=args.fps,
-        windows=args.windows, window_tolerance=args.window_tolerance, format=args.format,
-        batch_size=args.batch_size, workers=args.workers, timeout=args.timeout_per_video,
-        shard_size=args.shard_size, device=args.device, input_size=args.input_size,
-        progress=not args.no_progress, clip_len=args.clip_len, clip_stride=args.clip_stride,
-        num_clips=args.num_clips, clips_per_second=args.clips_per_second, motion_backbone=args.motion_backbone,
-        motion_weights=args.motion_weights, motion_input_size=args.motion_input_size, shard=shard)
+    given = {"timeout": args.timeout_per_video, "progress": not args.no_progress,  # the rest: same name
+             "shard": parse_shard(args.shard) if args.shard is not None else None}
+    options = ExtractOptions(**{f.name: given[f.name] if f.name in given else getattr(args, f.name)
+                                for f in fields(ExtractOptions)})
     summary = extract(options)
     unit = "frames" if options.clip_len is None else "clips"
     print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,

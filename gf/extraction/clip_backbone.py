@@ -31,6 +31,7 @@ folder must hold safetensors weights, so nothing pickled is ever loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from gf.common.errors import CheckpointError, ConfigError
+from gf.common.io import sha256sum
+from gf.common.utils import did_you_mean
+from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
 __all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]
 
@@ -63,7 +67,6 @@ class ClipBackbone:
     name: str
     features: str  # what one row is, for the recipe
     clip_len: int  # frames per clip
-    fixed_clip_len: bool = False  # the model's position embeddings take only this many frames
 
 
 def is_clip_backbone(name: Optional[str]) -> bool:
@@ -112,10 +115,6 @@ def _drop_head(model) -> str:
 def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):
     import torchvision
 
-    from gf.common.io import sha256sum
-    from gf.common.utils import did_you_mean
-    from gf.extraction.backbone import apply_state_dict, load_state_dict_file
-
     names = torchvision.models.list_models(module=torchvision.models.video)
     if arch not in names:
         raise ConfigError(f"--backbone {TORCHVISION}{arch}: not a torchvision video model.{did_you_mean(arch, names)} "
@@ -132,11 +131,7 @@ def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_s
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights, heads=(f"{head}.",),
                          architecture=f"torchvision model {arch!r}")
-        source = {"kind": "file", "file": os.path.basename(weights), "sha256": sha256sum(weights)}
-    elif pretrained:
-        source = {"kind": "pretrained", "hub": enum.url, "tag": str(enum)}
-    else:
-        source = None
+    source = {"kind": "pretrained", "hub": enum.url, "tag": str(enum)} if pretrained else None
     config = _torchvision_config(enum.transforms(), input_size)
     fixed = arch.startswith("mvit")  # MViT's position embeddings are for 16 frames
     what = f"torchvision {arch}: pooled activations before the classifier ({head} replaced by an identity)"
@@ -163,10 +158,6 @@ class HFClips(torch.nn.Module):
 
 def folder_digest(folder: str) -> str:
     """sha256 over the files that change a feature: the config, the preprocessor config, the weights."""
-    import hashlib
-
-    from gf.common.io import sha256sum
-
     names = sorted(n for n in os.listdir(folder)
                    if n in ("config.json", "preprocessor_config.json") or n.endswith(".safetensors"))
     h = hashlib.sha256()
@@ -175,7 +166,7 @@ def folder_digest(folder: str) -> str:
     return h.hexdigest()
 
 
-def _hf_config(folder_or_id: str, model_config, vision) -> Dict[str, Any]:
+def _hf_config(folder_or_id: str, vision) -> Dict[str, Any]:
     """The preprocessing: the folder's ``preprocessor_config.json`` when it has one, else the
     model's image size with ImageNet mean/std (VideoMAE's default; X-CLIP's processor gives CLIP's)."""
     size = int(vision.image_size)
@@ -233,7 +224,7 @@ def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optio
     source = ({"kind": "folder", "folder": os.path.basename(os.path.normpath(ref)), "sha256": folder_digest(ref)}
               if local else {"kind": "pretrained", "hub": ref, "tag": getattr(config, "_commit_hash", None) or ""})
     frames = int(getattr(vision, "num_frames", 16) or 16)
-    return HFClips(encoder, kind), _hf_config(ref, config, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
+    return HFClips(encoder, kind), _hf_config(ref, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
 
 
 def hf_name(ref: str) -> str:
@@ -262,8 +253,7 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
     ref = name.split(":", 1)[1]
     model, config, source, what, frames, fixed = build(ref, weights=weights, pretrained=pretrained,
                                                        input_size=input_size)
-    if source is None:
-        source = {"kind": "random-init", "seed": int(seed), "text": f"random-init seed {int(seed)}"}
+    source = weights_source(weights, source, seed)
     if clip_len is not None and fixed and clip_len != frames:
         raise ConfigError(f"--clip-len {clip_len}: {name} takes clips of exactly {frames} frames (its position "
                           f"embeddings are for them); use --clip-len {frames}")
@@ -278,4 +268,4 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
                           f"({str(e).strip().splitlines()[0][:200]}); use a longer --clip-len or a larger "
                           f"--input-size") from None
     recorded = hf_name(ref) if name.startswith(HF) else name
-    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len, fixed)
+    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len)

@@ -40,23 +40,29 @@ def frame_end_times(frame_times: np.ndarray, duration: float) -> np.ndarray:
     return np.append(np.asarray(frame_times[1:], dtype=np.float64), float(duration))
 
 
+def _centred(frame_times: np.ndarray, start: float, end: float, count: Optional[int], rate: Optional[float],
+             names: Tuple[str, str]) -> Tuple[np.ndarray, np.ndarray]:
+    """The frames inside ``[start, end]``, and the position among them at each segment's
+    centre (:func:`sample_indices`)."""
+    if (count is None) == (rate is None):
+        raise ValueError(f"give exactly one of {names[0]} and {names[1]}")
+    length = end - start
+    count = int(count) if count is not None else max(1, int(round(length * float(rate))))
+    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
+    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
+        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
+    targets = start + (np.arange(count) + 0.5) * (length / count)
+    return inside, np.clip(np.searchsorted(frame_times[inside], targets, side="right") - 1, 0, inside.size - 1)
+
+
 def sample_clips(frame_times: np.ndarray, duration: float, start: float, end: float, *, clip_len: int,
                  clip_stride: int = 1, num_clips: Optional[int] = None,
                  clips_per_second: Optional[float] = None) -> ClipSampling:
     """The clips of ``[start, end]`` (see the module doc)."""
-    if (num_clips is None) == (clips_per_second is None):
-        raise ValueError("give exactly one of num_clips and clips_per_second")
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    inside, centre = _centred(frame_times, start, end, num_clips, clips_per_second, ("num_clips", "clips_per_second"))
     if clip_len < 1 or clip_stride < 1:
         raise ValueError("clip_len and clip_stride must be >= 1")
-    frame_times = np.asarray(frame_times, dtype=np.float64)
-    length = end - start
-    count = int(num_clips) if num_clips is not None else max(1, int(round(length * float(clips_per_second))))
-    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
-    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
-        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
-    local = frame_times[inside]
-    targets = start + (np.arange(count) + 0.5) * (length / count)
-    centre = np.clip(np.searchsorted(local, targets, side="right") - 1, 0, inside.size - 1)
     reach = (clip_len - 1) * clip_stride  # positions from a clip's first frame to its last
     first = np.clip(centre - reach // 2, 0, max(0, inside.size - 1 - reach))
     positions = np.minimum(first[:, None] + np.arange(clip_len)[None, :] * clip_stride, inside.size - 1)
@@ -82,16 +88,8 @@ def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
     with N = round(length x fps) (at least 1): the rate is F up to rounding and the frames
     stay centred in the window.
     """
-    if (num_frames is None) == (fps is None):
-        raise ValueError("give exactly one of num_frames and fps")
-    length = end - start
-    count = int(num_frames) if num_frames is not None else max(1, int(round(length * float(fps))))
-    inside = np.flatnonzero((frame_times >= start) & (frame_times < end))
-    if inside.size == 0:  # a window shorter than one frame period: the frame nearest its centre
-        inside = np.array([int(np.argmin(np.abs(frame_times - (start + end) / 2)))])
-    targets = start + (np.arange(count) + 0.5) * (length / count)
-    pos = np.searchsorted(frame_times[inside], targets, side="right") - 1
-    return inside[np.clip(pos, 0, inside.size - 1)]
+    inside, pos = _centred(frame_times, start, end, num_frames, fps, ("num_frames", "fps"))
+    return inside[pos]
 
 
 def frame_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *,

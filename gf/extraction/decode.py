@@ -98,10 +98,10 @@ class VideoReader:
 class _DecordReader(VideoReader):
     decoder = "decord"
 
-    def __init__(self, path: str, threads: int = 1):
+    def __init__(self, path: str):
         import decord
 
-        self._vr = decord.VideoReader(path, num_threads=threads)
+        self._vr = decord.VideoReader(path, num_threads=1)
         n = len(self._vr)
         if n == 0:
             raise DecodeFailure("the video has no frames")
@@ -125,7 +125,7 @@ class _DecordReader(VideoReader):
 class _PyAVReader(VideoReader):
     decoder = "pyav"
 
-    def __init__(self, path: str, threads: int = 1):
+    def __init__(self, path: str):
         import av
 
         self._path = path
@@ -143,7 +143,6 @@ class _PyAVReader(VideoReader):
         self.frame_times = times
         self.fps = rate
         self.duration = float(times[-1] + 1.0 / rate)
-        self._threads = threads
 
     def read(self, indices, deadline):
         import av
@@ -153,7 +152,7 @@ class _PyAVReader(VideoReader):
         last = max(wanted)
         with av.open(self._path) as container:
             stream = container.streams.video[0]
-            stream.thread_count = self._threads
+            stream.thread_count = 1
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
                     out[wanted[n]] = frame.to_ndarray(format="rgb24")
@@ -167,7 +166,7 @@ class _PyAVReader(VideoReader):
         return np.stack(out)  # type: ignore[arg-type]
 
 
-def open_video(path: str, threads: int = 1, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:
+def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:
     """A reader for ``path``: decord, or PyAV when decord cannot open the file.
 
     A missing or empty file fails before either decoder is tried, so its reason says so
@@ -183,7 +182,7 @@ def open_video(path: str, threads: int = 1, *, decoders: Sequence[str] = ("decor
     for name in decoders:
         cls = {"decord": _DecordReader, "pyav": _PyAVReader}[name]
         try:
-            return cls(path, threads)
+            return cls(path)
         except DecodeFailure as e:
             reasons.append(f"{name}: {e.reason}")
         except Exception as e:  # decoders raise many kinds for a bad file
@@ -228,8 +227,7 @@ class DecodedVideo:
 
 def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Optional[float]]], *,
                  num_frames: Optional[int] = None, fps: Optional[float] = None,
-                 timeout: Optional[float] = None, tolerance: float = 0.5, threads: int = 1,
-                 deadline: Optional[Deadline] = None,
+                 tolerance: float = 0.5, deadline: Optional[Deadline] = None,
                  opener: Callable[..., VideoReader] = open_video,
                  sampler: Optional[Callable[..., tuple]] = None) -> DecodedVideo:
     """Decode the frames every window ``(key, start, end)`` of ``path`` needs, once each.
@@ -243,9 +241,9 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
     that does not fit the video fails alone (its sample carries ``error``), so one bad
     question does not cost the other questions of its video.
     """
-    deadline = deadline or Deadline(timeout)
+    deadline = deadline or Deadline(None)
     sampler = sampler or functools.partial(frame_sampler, num_frames=num_frames, fps=fps)
-    reader = opener(path, threads)
+    reader = opener(path)
     try:
         deadline.check("opening the file")
         samples, wanted = [], set()
@@ -274,8 +272,7 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
         except Exception as e:  # opened but cannot read: PyAV may still (frame numbering is its own)
             if reader.decoder == "pyav" or opener is not open_video:
                 raise DecodeFailure(f"cannot decode: {reader.decoder}: {_first_line(e)}") from None
-            return decode_video(path, windows, num_frames=num_frames, fps=fps, tolerance=tolerance,
-                                threads=threads, deadline=deadline, sampler=sampler,
+            return decode_video(path, windows, tolerance=tolerance, deadline=deadline, sampler=sampler,
                                 opener=functools.partial(open_video, decoders=("pyav",)))
         for sample in samples:
             if "indices" in sample:  # frame index -> row of ``frames`` (``order`` is sorted and holds them all)

@@ -23,12 +23,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gf.common.errors import ConfigError, DataFileError
+import torch
+from tqdm import tqdm
+
+from gf.common.errors import CheckpointNotFoundError, ConfigError, DataFileError
+from gf.common.io import check_outputs_apart, is_gf_leftover, output_lock, remove_stale_temp_files, sha256sum
+from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe, make_recipe, read_recipe
 from gf.extraction.out_folder import FAILED_KEYS_NAME, FAILURES_NAME, holds_features, remove_bookkeeping, write_failures
 from gf.extraction.options import (MAX_SEED, check_clip_options, check_count_or_rate, check_device, check_int_option,
                                    check_number_option)
 from gf.extraction.sources import Job, make_jobs
-from gf.extraction.streams import FrameDataset
+from gf.extraction.streams import FrameDataset, build_streams, embed_and_write, make_sampler, units
+from gf.extraction.writers import check_keys, make_writer, normalise_format
 
 __all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "describe_failure", "failure_error"]
 
@@ -89,22 +95,15 @@ class ExtractSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-# ---------------------------------------------------------------------------------------
-# decoding + preprocessing, in DataLoader workers
-# ---------------------------------------------------------------------------------------
 def _identity(item):
     return item
 
 
 def _worker_init(_worker_id: int) -> None:
-    import torch
-
     torch.set_num_threads(1)  # each worker decodes one video; the backbone has the main process's threads
 
 
 def _check_options(o: ExtractOptions) -> ExtractOptions:
-    from gf.extraction.writers import normalise_format
-
     if not check_clip_options(o):  # a clip-level run places clips instead of frames
         check_count_or_rate(o, "num_frames", "fps", DEFAULT_NUM_FRAMES)
     o.format = normalise_format(o.format)
@@ -128,8 +127,6 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
         o.shard = check_shard(o.shard)
         check_format(o.format)
     if o.weights and not os.path.isfile(o.weights):
-        from gf.common.errors import CheckpointNotFoundError
-
         raise CheckpointNotFoundError(f"--weights {o.weights}: no such file")
     return o
 
@@ -139,9 +136,6 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
     one that is an input or holds one (a video, the list, a windows file, the weights),
     a file, or an existing folder that gf extract did not make (no ``features.json``)
     and is not empty. Returns whether ``--out`` exists."""
-    from gf.common.io import check_outputs_apart, is_gf_leftover
-    from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe
-
     inputs = [("--videos", o.videos), ("--weights", o.weights), ("--motion-weights", o.motion_weights)]
     inputs += [("--windows", w) for w in o.windows or ()]
     inputs += [(f"video {job.source} of --videos", job.path) for job in jobs]
@@ -174,14 +168,6 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     sample removes the ``--out`` it created, so a refused or failed command leaves nothing
     behind that the corrected rerun would trip over.
     """
-    import torch
-
-    from gf.common.io import sha256sum
-    from gf.common.io import output_lock
-    from gf.datasets.feature_recipe import make_recipe
-    from gf.extraction.streams import build_streams
-    from gf.extraction.writers import check_keys
-
     o = _check_options(options)
     jobs, failures = make_jobs(o.videos, o.windows)
     check_keys([k for job in jobs for k, _, _ in job.windows], o.format)
@@ -254,10 +240,6 @@ def _clip_sampling(o: ExtractOptions, streams) -> Optional[Dict[str, Any]]:
 
 def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
     """The loader that decodes the pending videos in worker processes (None when nothing is pending)."""
-    import torch
-
-    from gf.extraction.streams import make_sampler
-
     dataset = FrameDataset(pending, {s.role: s.backbone.transform for s in streams}, sampler=make_sampler(o, streams),
                            timeout=o.timeout, tolerance=o.window_tolerance)
     if not pending:
@@ -273,13 +255,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
     """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write.
     ``part``: a job array's :class:`~gf.extraction.shards.Part` (its recipe already checked, its
     own lock held), which gives the writer and the folder of the failure lists."""
-    from tqdm import tqdm
-
-    from gf.common.io import remove_stale_temp_files
     from gf.common.workers import iter_loader
-    from gf.datasets.feature_recipe import check_or_write_recipe
-    from gf.extraction.streams import embed_and_write, units
-    from gf.extraction.writers import make_writer
 
     if part is None:
         remove_stale_temp_files(o.out)

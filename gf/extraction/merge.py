@@ -22,9 +22,11 @@ from typing import Any, Dict, List, Tuple
 from gf.common.errors import ConfigError, DataFileError, OutputLockedError
 from gf.common.io import atomic_write_json, load_json, load_jsonl, output_lock
 from gf.common.utils import describe_ids, utc_now
+from gf.datasets.feature_recipe import read_recipe
 from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, write_failures
 from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
     read_layout
+from gf.extraction.writers import WebDatasetWriter
 
 __all__ = ["MergeSummary", "merge"]
 
@@ -48,8 +50,6 @@ class MergeSummary:
 
 def _layout(out: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """``(recipe, layout)`` of a job array's folder, or an error saying what ``out`` is."""
-    from gf.datasets.feature_recipe import read_recipe
-
     if not os.path.isdir(out):
         raise ConfigError(f"--merge --out {out}: no such folder")
     recipe = read_recipe(out)
@@ -90,8 +90,6 @@ def _plans(out: str, count: int, stack: contextlib.ExitStack) -> Tuple[List[Dict
 def _stored(out: str, fmt: str) -> Dict[str, List[str]]:
     """``key -> [files holding it]``, read from the features themselves: every ``.tar`` in
     ``out`` (as the builders' store reads the folder), or every ``.npy``."""
-    from gf.extraction.writers import WebDatasetWriter
-
     stored: Dict[str, List[str]] = {}
     for name in sorted(os.listdir(out)):
         path = os.path.join(out, name)

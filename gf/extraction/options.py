@@ -70,7 +70,7 @@ def check_device(device: Optional[str]) -> None:
 def check_count_or_rate(o, count: str, rate: str, default: int) -> None:
     """The sampling of ``o``: ``count`` per sample (an integer >= 1) or ``rate`` per second (a
     finite number > 0), not both; ``count = default`` when neither (e.g. ``num_frames``/``fps``)."""
-    flags = {name: "--" + name.replace("_", "-") for name in (count, rate)}
+    flags = {name: _flag(name) for name in (count, rate)}
     if getattr(o, count) is not None and getattr(o, rate) is not None:
         raise ConfigError(f"give {flags[count]} or {flags[rate]}, not both")
     if getattr(o, count) is None and getattr(o, rate) is None:

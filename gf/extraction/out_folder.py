@@ -25,10 +25,9 @@ PARTS_DIR = "parts"
 INDEX_NAME = "index.json"
 
 
-def _bookkeeping() -> tuple:
-    """Files of an output folder that are not features: the recipe, the shard index, the lists,
-    the index of a merged job array."""
-    return RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME
+#: files of an output folder that are not features: the recipe, the shard index, the lists,
+#: the index of a merged job array
+_BOOKKEEPING = (RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME)
 
 
 def holds_features(out: str) -> bool:
@@ -36,12 +35,11 @@ def holds_features(out: str) -> bool:
     failure lists, lock, temporary files, empty metadata folders), in any format. Why not
     ask the writer: a rerun may name another format than the one the folder was made with.
     The bookkeeping of a job array's parts (``parts/``) is not looked into either."""
-    bookkeeping = _bookkeeping()
     for dirpath, dirnames, filenames in os.walk(out):
         top = dirpath == out
         if top and PARTS_DIR in dirnames:
             dirnames.remove(PARTS_DIR)
-        if any(not (is_gf_leftover(n) or (top and n in bookkeeping)) for n in filenames):
+        if any(not (is_gf_leftover(n) or (top and n in _BOOKKEEPING)) for n in filenames):
             return True
     return False
 
@@ -53,7 +51,7 @@ def remove_bookkeeping(out: str) -> bool:
     folder itself once its lock is released (``os.rmdir``: only if nothing else is there)."""
     if holds_features(out):
         return False
-    for name in _bookkeeping():
+    for name in _BOOKKEEPING:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(out, name))
     return True

@@ -37,8 +37,10 @@ from gf.common.errors import ConfigError, OutputLockedError
 from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
     remove_stale_temp_files
 from gf.common.utils import utc_now
+from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
 from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
 from gf.extraction.sources import Job
+from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
 
 __all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
@@ -204,8 +206,6 @@ class Part:
     def _check_recipe(self, recipe: Dict[str, Any], fresh: bool, others: List[str]) -> None:
         """One recipe for the whole array: the first job writes it; any job whose features
         would differ is refused, naming the differences and the jobs that follow it."""
-        from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
-
         path = os.path.join(self.out, RECIPE_NAME)
         old = read_recipe(self.out)
         if old is None or fresh:
@@ -230,10 +230,10 @@ class Part:
             return not meta and name.startswith(f"{self.name}-") and name.endswith(".tar")
         return name in self._own_files
 
-    def remove_own_temp_files(self) -> List[str]:
-        """The temporary files a killed run of this part left (never another job's, which may
-        be writing its own right now)."""
-        removed = [str(p) for p in remove_stale_temp_files(self.folder)]
+    def remove_own_temp_files(self) -> None:
+        """Remove the temporary files a killed run of this part left (never another job's, which
+        may be writing its own right now)."""
+        remove_stale_temp_files(self.folder)
         for folder, meta in ((self.out, False), (os.path.join(self.out, "meta"), True)):
             if not os.path.isdir(folder):
                 continue
@@ -243,13 +243,9 @@ class Part:
                         and self._mine(name[1:-_TEMP_TAIL], meta):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
-                        removed.append(entry.path)
-        return removed
 
     def writer(self):
         """This part's writer, once its own leftovers are gone."""
-        from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
-
         self.remove_own_temp_files()
         if self.fmt == "npy":
             return NpyWriter(self.out)

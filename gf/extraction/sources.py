@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number
-from gf.common.errors import ConfigError, DataFileError
+from gf.common.errors import DataFileError
 from gf.common.io import read_text_utf8
 
 __all__ = ["VIDEO_EXTENSIONS", "Job", "Window", "list_videos", "read_windows", "make_jobs"]
@@ -44,9 +44,7 @@ class Job:
 
 
 def _video_id(path: str) -> str:
-    name = os.path.basename(path)
-    stem, ext = os.path.splitext(name)
-    return stem if ext else name
+    return os.path.splitext(os.path.basename(path))[0]  # no extension: the whole name
 
 
 def list_videos(videos: str) -> List[Tuple[str, str]]:
@@ -165,6 +163,4 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
             path, source = by_id[w.video_id]
             jobs[w.video_id] = Job(path, source, w.video_id)
         jobs[w.video_id].windows.append((w.key, w.start, w.end))
-    if not jobs and not failures:  # pragma: no cover - read_windows refuses an empty file
-        raise ConfigError("nothing to extract")
     return list(jobs.values()), failures

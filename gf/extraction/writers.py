@@ -32,10 +32,12 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
+import torch
 
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.io import atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
+from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
 from gf.common.safe_load import load_npy_safe
+from gf.datasets.feature_stores import open_feature_store
 from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
@@ -207,8 +209,6 @@ class GatheredWriter(FeatureWriter):
                 if e.name.endswith(".npy") and e.is_file()}
 
     def _store(self):
-        from gf.datasets.feature_stores import open_feature_store
-
         if self.fmt == "pth":
             return open_feature_store(self.path, "pth")
         return open_feature_store(self.path, "hdf5", features="features")
@@ -245,10 +245,6 @@ class GatheredWriter(FeatureWriter):
             meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
         keys = list(arrays)
         if self.fmt == "pth":
-            import torch
-
-            from gf.common.io import atomic_torch_save
-
             atomic_torch_save({k: torch.from_numpy(np.ascontiguousarray(arrays[k])) for k in keys}, self.path)
         else:
             self._write_h5(keys, arrays)

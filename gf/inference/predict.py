@@ -168,7 +168,6 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     from gf.extraction.extract import extract
     from gf.datasets.feature_recipe import identity, read_recipe
 
-    check_window(start, end)
     key = video.stem
     listing = work / "videos.txt"
     listing.write_text(str(video.absolute()) + "\n")  # not resolved: the key is the name given, link or not

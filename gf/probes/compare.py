@@ -44,11 +44,13 @@ def _records(preds: Any, default: str) -> Tuple[Dict[str, Tuple[Any, Any]], str]
     return out, name
 
 
-def _paired_ids(a: Mapping[str, Any], b: Mapping[str, Any], names: Tuple[str, str],
-                ids: Optional[Iterable[str]]) -> List[str]:
-    """The questions to compare: all of them, which must be the same in both (predictions
-    of different splits, or of a run that lost questions, are not a paired comparison), or
-    the given ``ids``, each of which both must have."""
+def _paired(preds_a: Any, preds_b: Any, ids: Optional[Iterable[str]], defaults: Tuple[str, str] = ("a", "b")):
+    """``(a, b, chosen, names)``: both sets' records and the questions to compare: all of
+    them, which must be the same in both (predictions of different splits, or of a run that
+    lost questions, are not a paired comparison), or the given ``ids``, each of which both
+    must have."""
+    (a, name_a), (b, name_b) = _records(preds_a, defaults[0]), _records(preds_b, defaults[1])
+    names = (name_a, name_b)
     if ids is None:
         only_a = [q for q in a if q not in b]
         only_b = [q for q in b if q not in a]
@@ -67,13 +69,12 @@ def _paired_ids(a: Mapping[str, Any], b: Mapping[str, Any], names: Tuple[str, st
                                       f"compare: {describe_ids(missing)}")
     if not chosen:
         raise EvaluationError("no questions to compare")
-    return chosen
+    return a, b, chosen, names
 
 
 def flipped_ids(preds_a: Any, preds_b: Any, *, ids: Optional[Iterable[str]] = None) -> List[str]:
     """The questions whose predicted answer differs between ``preds_a`` and ``preds_b``."""
-    (a, name_a), (b, name_b) = _records(preds_a, "a"), _records(preds_b, "b")
-    chosen = _paired_ids(a, b, (name_a, name_b), ids)
+    a, b, chosen, _ = _paired(preds_a, preds_b, ids)
     return [q for q in chosen if a[q][0] != b[q][0]]
 
 
@@ -84,8 +85,7 @@ def flip_rate(preds_a: Any, preds_b: Any, *, ids: Optional[Iterable[str]] = None
     names the ids found in only one), or over ``ids`` (e.g. one question type). Labels are
     not needed: a flip is a change of answer, right or wrong.
     """
-    (a, name_a), (b, name_b) = _records(preds_a, "a"), _records(preds_b, "b")
-    chosen = _paired_ids(a, b, (name_a, name_b), ids)
+    a, b, chosen, _ = _paired(preds_a, preds_b, ids)
     return sum(a[q][0] != b[q][0] for q in chosen) / len(chosen)
 
 
@@ -120,9 +120,8 @@ def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None) 
     """
     from gf.evaluation.stats import mcnemar_exact
 
-    (a, name_a), (b, name_b) = _records(plain, "unperturbed"), _records(probed, "probed")
-    chosen = _paired_ids(a, b, (name_a, name_b), ids)
-    answers = _answers(a, b, chosen, (name_a, name_b))
+    a, b, chosen, names = _paired(plain, probed, ids, ("unperturbed", "probed"))
+    answers = _answers(a, b, chosen, names)
     right_a = {q: ans != OOV_ANSWER and a[q][0] == ans for q, ans in answers.items()}
     right_b = {q: ans != OOV_ANSWER and b[q][0] == ans for q, ans in answers.items()}
     only_a = sum(right_a[q] and not right_b[q] for q in answers)

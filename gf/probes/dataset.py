@@ -158,12 +158,6 @@ class ProbedDataset(Dataset):
         return apply_probe(self.dataset.sample_from_features(index, feats), self.probe, self.probe_seed,
                            source_frames=frames)
 
-    def question_ids(self) -> List[str]:
-        return self.dataset.question_ids()
-
-    def video_ids(self) -> Dict[str, str]:
-        return self.dataset.video_ids()
-
     def provenance(self) -> Dict[str, Any]:
         """What to record next to a probed report: ``{"probe": name, "probe_seed": seed}``."""
         return {"probe": self.probe.name, "probe_seed": self.probe_seed}

@@ -12,11 +12,13 @@ categories).
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
 from gf.common.io import atomic_write_text
+from gf.evaluation import get_evaluator, load_predictions
 from gf.probes.compare import probe_test
 from gf.probes.dataset import ProbedDataset
 
@@ -42,8 +44,6 @@ def _by_category(plain, probed, evaluator, info) -> Dict[str, Dict[str, Any]]:
 
 def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Mapping[str, Any]) -> Dict[str, Any]:
     """Overall and per-category comparison of two saved predictions files of one split."""
-    from gf.evaluation import get_evaluator, load_predictions
-
     plain, probed = load_predictions(plain_path), load_predictions(probed_path)
     result = probe_test(plain, probed)
     result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info)
@@ -67,8 +67,6 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
                          tag: str) -> Dict[str, Dict[str, Any]]:
     """Evaluate ``splits`` of every dataset unperturbed and under each probe; returns the
     comparisons keyed by ``<dataset>/<split>`` (rank 0; other ranks take part and get {})."""
-    import json
-
     comparisons: Dict[str, Dict[str, Any]] = {}
     for name in runner.dataset_names():
         ds = runner.datasets[name]

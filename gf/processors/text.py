@@ -16,7 +16,7 @@ from __future__ import annotations
 import string
 from typing import Any, List, Mapping, Optional, Sequence
 
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
 
 #: How a question and an option become one text when a config or checkpoint says nothing.
@@ -43,8 +43,6 @@ def check_question(question: Any, options: Optional[Sequence[Any]] = None) -> No
     say it means nothing. Used by ``gf predict`` and ``GlanceFocus.predict_example`` before
     any work is done. Raises :class:`~gf.common.errors.ModelInputError`.
     """
-    from gf.common.errors import ModelInputError
-
     if not isinstance(question, str) or not question.strip():
         raise ModelInputError(f"the question is empty ({question!r}); give the question to answer")
     if options is None:
@@ -110,10 +108,7 @@ class VideoQATextProcessor:
     def question_text(self, question: str) -> str:
         if not isinstance(question, str):
             raise TypeError(f"question must be a string, got {type(question).__name__}: {question!r}")
-        words = question.split()
-        if self.max_words is not None:
-            words = words[: self.max_words]
-        return " ".join(words)
+        return " ".join(question.split()[: self.max_words])  # max_words None: every word
 
     def __call__(self, question: str, options: Optional[Sequence[str]] = None) -> List[str]:
         q = self.question_text(question)

@@ -47,9 +47,7 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
     if num_frames < max_feats:
         frames = feats.new_zeros((max_feats, dim))
         frames[:num_frames] = feats
-        mask = torch.zeros(max_feats, dtype=torch.bool)
-        mask[:num_frames] = True
-        return frames, mask
+        return frames, torch.arange(max_feats) < num_frames
     rows = torch.arange(max_feats, dtype=torch.long) * num_frames // max_feats
     return feats.index_select(0, rows), torch.ones(max_feats, dtype=torch.bool)
 

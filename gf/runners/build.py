@@ -7,17 +7,21 @@ model is constructed after them, so a run's random state depends only on the con
 from __future__ import annotations
 
 import functools
-
+import inspect
 import logging
 import random
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+import numpy as np
+import torch
 from omegaconf import DictConfig
+from torch.utils.data import IterableDataset
 
 from gf.common import dist
 from gf.common.config import make_builder, to_dict
+from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
@@ -28,14 +32,8 @@ __all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "buil
 
 logger = logging.getLogger("gf.runner")
 
-#: Model config keys that a dataset dictates (its feature size, answers, classes).
-DATA_DICTATED_KEYS = ("feature_dim", "max_feats", "event_pred_dim", "answer_mode", "num_options", "num_answers")
-
 
 def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -44,8 +42,6 @@ def seed_everything(seed: int) -> None:
 def takes_features_flag(method) -> bool:
     """Whether a builder's ``build_datasets`` / ``split_fingerprint`` accepts ``features=``
     (gf's builders do; a plugin's own may not, and then builds with its features)."""
-    import inspect
-
     try:
         params = inspect.signature(method).parameters
     except (TypeError, ValueError):
@@ -81,19 +77,17 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
     ``fingerprint`` then covers what scoring reads (the annotations) and says so.
     ``indexed``: a streamed split is given as the indexed dataset under it, so that every
     question is scored once (for evaluation outside a training run)."""
-    from torch.utils.data import IterableDataset
-
-    wanted = list(dict.fromkeys(splits))
     without = not features and builds_without_features(builder)
-    built = builder.build_datasets(wanted, features=False) if without else builder.build_datasets(wanted)
+    kw = {"features": False} if without else {}
+    built = builder.build_datasets(list(dict.fromkeys(splits)), **kw)
     if indexed:
         built = {split: (ds.dataset if isinstance(ds, IterableDataset) else ds) for split, ds in built.items()}
     fingerprint = getattr(builder, "split_fingerprint", None)
     if fingerprint is not None and without:
-        fingerprint = functools.partial(fingerprint, features=False)
+        fingerprint = functools.partial(fingerprint, **kw)
     return BuiltDataset(name=name, benchmark=builder.benchmark, answer_mode=builder.answer_mode,
-                        info=dict(builder.info(features=False) if without else builder.info()),
-                        splits=dict(built), fingerprint=fingerprint, features=not without)
+                        info=dict(builder.info(**kw)), splits=dict(built), fingerprint=fingerprint,
+                        features=not without)
 
 
 def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:
@@ -187,12 +181,9 @@ def claim_output_dir(cfg: DictConfig, command: str):
     pid; a killed holder's lock is released by the OS) and remove temporary files that a
     killed atomic write left. Training refuses a folder that already holds a run unless it
     resumes (``run.resume``) or starts again (``run.overwrite``, which deletes that run's
-    files). Returns the held lock; release it with ``lock.__exit__``."""
-    from gf.common.io import output_lock, remove_stale_temp_files
-
+    files). Returns the held lock; release it with ``lock.release()``."""
     out = Path(cfg.run.output_dir)
-    lock = output_lock(out, command)
-    lock.__enter__()
+    lock = output_lock(out, command).acquire()
     try:
         removed = remove_stale_temp_files(out)
         if removed:
@@ -209,7 +200,7 @@ def claim_output_dir(cfg: DictConfig, command: str):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
                 logger.warning("run.overwrite: removed %s", path)
     except BaseException:
-        lock.__exit__(None, None, None)
+        lock.release()
         raise
     return lock
 
@@ -226,7 +217,7 @@ def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
         return _assemble(cfg, splits, device, lock)
     except BaseException:
         if lock is not None:
-            lock.__exit__(None, None, None)
+            lock.release()
         raise
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gf.common.errors import ConfigError
 from gf.runners.run_config import add_config_arguments, config_from_args
 
 __all__ = ["add_arguments", "run"]
@@ -46,7 +47,6 @@ def _rescore(args) -> int:
     ``--cfg-path``, the split is read through its builder, so every question of the split
     must be predicted and no other (without it, the report says coverage was not checked)."""
     from gf.common.config import load_plugins
-    from gf.common.errors import ConfigError
     from gf.evaluation import check_distinct_paths, evaluate_predictions, format_report, load_predictions, save_report
 
     load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
@@ -82,8 +82,6 @@ def _rescore(args) -> int:
 
 
 def run(args) -> int:
-    from gf.common.errors import ConfigError
-
     if args.predictions:
         return _rescore(args)
     if not args.cfg_path:

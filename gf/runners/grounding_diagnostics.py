@@ -31,6 +31,7 @@ from collections import defaultdict
 from typing import Any, Dict
 
 import torch
+from torch.utils.data import DataLoader
 
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
@@ -120,8 +121,6 @@ class GroundingDiagnostics(HookBase):
             logger.warning("grounding_diagnostics: the model has no grounded-score pointer on supervised memories "
                            "(grounded_answer: true, memory: sup); nothing to measure, the hook stays idle")
             return
-        from torch.utils.data import DataLoader
-
         from gf.datasets.videoqa import collate_videoqa
 
         split = r.cfg.run.valid_splits[0]

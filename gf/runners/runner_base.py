@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from gf.common import dist
 from gf.common.config import save_config
@@ -29,7 +29,7 @@ from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
-                                     save_checkpoint)
+                                     save_checkpoint, weights_sha256)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
 
@@ -45,20 +45,6 @@ class BuiltDataset:
     splits: Dict[str, Any] = field(default_factory=dict)
     fingerprint: Optional[Callable[[str], str]] = None  # split -> digest of its annotations and features
     features: bool = True  # False: built for scoring only; ``fingerprint`` then covers the annotations only
-
-
-class ShardedEvalSampler(Sampler):
-    """Rank r takes indices r, r+W, r+2W...: every index exactly once over all ranks
-    (DistributedSampler pads with repeats, which would count questions twice)."""
-
-    def __init__(self, size: int, rank: int, world: int):
-        self.indices = list(range(rank, size, world))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self):
-        return len(self.indices)
 
 
 def pick_device(name: str) -> torch.device:
@@ -159,10 +145,6 @@ class Runner:
         """The training dataset first, then the others in config order."""
         return [self.train_dataset] + [n for n in self.datasets if n != self.train_dataset]
 
-    @property
-    def info(self) -> Dict[str, Any]:
-        return self.datasets[self.train_dataset].info
-
     def _loader(self, dataset, train: bool) -> DataLoader:
         """The DataLoader of a split: training shuffles with a :class:`DistributedSampler`
         seeded by ``run.seed`` (the sampler's ``set_epoch`` reshuffles each epoch); evaluation
@@ -181,26 +163,23 @@ class Runner:
         from gf.datasets.videoqa import collate_videoqa
 
         run = self.cfg.run
+        if isinstance(dataset, IterableDataset) and not train:
+            dataset = dataset.dataset  # a streamed split evaluates by index
         if isinstance(dataset, IterableDataset):
-            if not train:
-                dataset = dataset.dataset  # a streamed split evaluates by index
-            else:
-                dataset.check_epoch_length()
-                dataset.check_readers(self.world, run.num_workers)
-                dataset.set_seed(run.seed)
-                dataset.set_batch_size(run.batch_size)
-                return DataLoader(dataset, batch_size=run.batch_size, num_workers=run.num_workers,
-                                  collate_fn=collate_videoqa, persistent_workers=False,
-                                  pin_memory=self.device.type == "cuda")
-        if train:
+            dataset.check_epoch_length()
+            dataset.check_readers(self.world, run.num_workers)
+            dataset.set_seed(run.seed)
+            dataset.set_batch_size(run.batch_size)
+            sampler = None
+        elif train:
             sampler = DistributedSampler(dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
                                          seed=run.seed, drop_last=False)
-            batch_size = run.batch_size
         else:
-            sampler = ShardedEvalSampler(len(dataset), self.rank, self.world)
-            batch_size = run.eval_batch_size
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=run.num_workers,
-                          collate_fn=collate_videoqa, persistent_workers=False,
+            # rank r takes indices r, r+W, r+2W...: every index exactly once over all ranks
+            # (DistributedSampler pads with repeats, which would count questions twice)
+            sampler = range(self.rank, len(dataset), self.world)
+        return DataLoader(dataset, batch_size=run.batch_size if train else run.eval_batch_size, sampler=sampler,
+                          num_workers=run.num_workers, collate_fn=collate_videoqa, persistent_workers=False,
                           pin_memory=self.device.type == "cuda")
 
     def _build_optimizer(self, steps_per_epoch: int) -> None:
@@ -263,8 +242,7 @@ class Runner:
         """Train on the training dataset; returns the last report of each valid split."""
         run = self.cfg.run
         if self.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.cfg, self.output_dir / "config.yaml")
+            save_config(self.cfg, self.output_dir / "config.yaml")  # atomic_write makes the folder
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
         self._build_optimizer(len(self.train_loader))
@@ -378,14 +356,13 @@ class Runner:
         """What a report's figures were computed from: the weights (their hash, and the
         checkpoint file with its sha256 when they are that file's) and the split's fingerprint."""
         from gf.common.download import sha256sum
-        from gf.models.checkpoint import weights_sha256
 
         prov: Dict[str, Any] = {"weights_sha256": weights_sha256(self.model.state_dict())}
+        cache = self._provenance_cache
         if self.weights_source is not None:
             key = ("file", str(self.weights_source), self.weights_source.stat().st_mtime_ns)
-            if key not in self._provenance_cache:
-                self._provenance_cache[key] = sha256sum(self.weights_source)
-            prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=self._provenance_cache[key])
+            cache[key] = cache.get(key) or sha256sum(self.weights_source)
+            prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=cache[key])
         from gf.probes.dataset import ProbedDataset
 
         split_dataset = self.datasets[dataset].splits.get(split)
@@ -394,9 +371,8 @@ class Runner:
         fingerprint = self.datasets[dataset].fingerprint
         if fingerprint is not None:
             key = ("split", dataset, split)
-            if key not in self._provenance_cache:
-                self._provenance_cache[key] = fingerprint(split)
-            prov["split_fingerprint"] = self._provenance_cache[key]
+            cache[key] = cache.get(key) or fingerprint(split)
+            prov["split_fingerprint"] = cache[key]
         return prov
 
     def test(self) -> Dict[str, Any]:
@@ -430,4 +406,4 @@ class Runner:
         dist.cleanup(wait=not failed)
         lock, self.output_lock = self.output_lock, None
         if lock is not None:
-            lock.__exit__(None, None, None)
+            lock.release()

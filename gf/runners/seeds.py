@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from gf.common.errors import ConfigError, EvaluationError
+from gf.common.io import atomic_write_json, atomic_write_text, load_json
 
 __all__ = ["SeedRun", "find_seeds", "format_summary", "is_finished", "plan_seeds", "seed_config", "summarize",
            "train_seeds", "write_summary"]
@@ -248,12 +249,6 @@ def find_seeds(parent) -> List[int]:
     return sorted(found)
 
 
-def _read_report(path: Path) -> Dict[str, Any]:
-    from gf.common.io import load_json
-
-    return load_json(path, what="report")
-
-
 def _best_epoch(layout: _Layout) -> Optional[int]:
     """The epoch ``checkpoint_best`` holds, by the evaluation hook's rule: the first epoch
     whose first valid split's ``run.best_metric`` beats every earlier one (the last epoch
@@ -262,12 +257,11 @@ def _best_epoch(layout: _Layout) -> Optional[int]:
     if not valid:
         return None
     pattern = re.compile(re.escape(valid[0]) + r"_epoch(\d+)_report\.json")
-    epochs = sorted(int(m.group(1)) for p in layout.eval_dir(layout.datasets[0]).glob("*_report.json")
+    epochs = sorted((int(m.group(1)), p) for p in layout.eval_dir(layout.datasets[0]).glob("*_report.json")
                     if (m := pattern.fullmatch(p.name)))
-    best, best_value = (epochs[-1] if epochs else None), None
-    for epoch in epochs:
-        path = layout.eval_dir(layout.datasets[0]) / f"{valid[0]}_epoch{epoch}_report.json"
-        value = _read_report(path).get(layout.run.get("best_metric", "overall"))
+    best, best_value = (epochs[-1][0] if epochs else None), None
+    for epoch, path in epochs:
+        value = load_json(path, what="report").get(layout.run.get("best_metric", "overall"))
         if isinstance(value, (int, float)) and (best_value is None or value > best_value):
             best, best_value = epoch, value
     return best
@@ -316,7 +310,7 @@ def seed_stats(values: Dict[int, Optional[float]]) -> Dict[str, Any]:
 
 
 def _summarize_split(parent: Path, files: Dict[int, Path]) -> Dict[str, Any]:
-    reports = {seed: _read_report(path) for seed, path in files.items()}
+    reports = {seed: load_json(path, what="report") for seed, path in files.items()}
     figures = {seed: report_figures(r) for seed, r in reports.items()}
     metrics = list(dict.fromkeys(m for f in figures.values() for m in f))
     first = next(iter(reports.values()))
@@ -373,7 +367,5 @@ def format_summary(summary: Dict[str, Any]) -> str:
 
 def write_summary(parent, summary: Dict[str, Any]) -> None:
     """``seeds_summary.json`` and ``seeds_summary.md`` in ``parent``, each written atomically."""
-    from gf.common.io import atomic_write_json, atomic_write_text
-
     atomic_write_json(Path(parent) / SUMMARY_JSON, summary, allow_nan=False)
     atomic_write_text(Path(parent) / SUMMARY_MD, format_summary(summary))

@@ -1,7 +1,6 @@
 """Arguments and entry point of ``gf validate``: check a config without running it."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from gf.runners.run_config import add_config_arguments, config_from_args
@@ -9,8 +8,7 @@ from gf.runners.run_config import add_config_arguments, config_from_args
 __all__ = ["add_arguments", "run"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
+add_arguments = add_config_arguments
 
 
 def run(args) -> int:
