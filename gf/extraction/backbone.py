@@ -182,9 +182,11 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         raise
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights)
-    cfg = model.pretrained_cfg
-    hub = {"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "", "tag": cfg.get("tag") or ""}
-    source = weights_source(weights, hub if pretrained else None, seed)
+    hub = None
+    if pretrained:  # what timm downloaded, as its pretrained_cfg names it
+        cfg = model.pretrained_cfg
+        hub = {"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "", "tag": cfg.get("tag") or ""}
+    source = weights_source(weights, hub, seed)
     model.eval().to(device)
     args = {}
     if input_size:

@@ -59,10 +59,10 @@ def sample_clips(frame_times: np.ndarray, duration: float, start: float, end: fl
                  clip_stride: int = 1, num_clips: Optional[int] = None,
                  clips_per_second: Optional[float] = None) -> ClipSampling:
     """The clips of ``[start, end]`` (see the module doc)."""
-    frame_times = np.asarray(frame_times, dtype=np.float64)
-    inside, centre = _centred(frame_times, start, end, num_clips, clips_per_second, ("num_clips", "clips_per_second"))
     if clip_len < 1 or clip_stride < 1:
         raise ValueError("clip_len and clip_stride must be >= 1")
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    inside, centre = _centred(frame_times, start, end, num_clips, clips_per_second, ("num_clips", "clips_per_second"))
     reach = (clip_len - 1) * clip_stride  # positions from a clip's first frame to its last
     first = np.clip(centre - reach // 2, 0, max(0, inside.size - 1 - reach))
     positions = np.minimum(first[:, None] + np.arange(clip_len)[None, :] * clip_stride, inside.size - 1)

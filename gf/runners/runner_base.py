@@ -361,7 +361,8 @@ class Runner:
         cache = self._provenance_cache
         if self.weights_source is not None:
             key = ("file", str(self.weights_source), self.weights_source.stat().st_mtime_ns)
-            cache[key] = cache.get(key) or sha256sum(self.weights_source)
+            if key not in cache:
+                cache[key] = sha256sum(self.weights_source)
             prov.update(checkpoint=str(self.weights_source), checkpoint_sha256=cache[key])
         from gf.probes.dataset import ProbedDataset
 
@@ -371,7 +372,8 @@ class Runner:
         fingerprint = self.datasets[dataset].fingerprint
         if fingerprint is not None:
             key = ("split", dataset, split)
-            cache[key] = cache.get(key) or fingerprint(split)
+            if key not in cache:
+                cache[key] = fingerprint(split)
             prov["split_fingerprint"] = cache[key]
         return prov
 
