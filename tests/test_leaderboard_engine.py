@@ -282,6 +282,30 @@ def test_entries_on_one_split_share_the_dataset_and_the_frozen_text_encoder(boar
     assert len(encoder._cache) > 0
 
 
+def test_each_annotation_file_is_hashed_once_for_the_split_fingerprints_and_record(board_setup, monkeypatch):
+    """The split's two fingerprints and its record's file states read each text file once
+    (through the run's hash cache), not once each."""
+    import collections
+
+    import gf.common.io as gio
+    import gf.datasets.split_provenance as provenance
+
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    counts, real = collections.Counter(), gio.sha256sum
+
+    def counting(path, *args, **kw):
+        counts[str(path)] += 1
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(gio, "sha256sum", counting)
+    monkeypatch.setattr(provenance, "sha256sum", counting)
+    manifest = load_manifest(manifest_path)
+    evaluation = Evaluation(manifest, Path(manifest.output_dir), "run")
+    assert evaluation.run(WorkItem("a", "tiny", "val")) == "computed"
+    text_files = {p: n for p, n in counts.items() if p.endswith((".jsonl", ".json", ".txt")) and "/data/" in p}
+    assert text_files and set(text_files.values()) == {1}, text_files
+
+
 def test_a_predictions_entry_is_scored_like_the_model_it_came_from_and_reported_rows_stay_apart(board_setup):
     tmp_path, cfg, a, b, manifest_path = board_setup
     run_leaderboard(load_manifest(manifest_path), progress=False)

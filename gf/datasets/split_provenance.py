@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gf.common.errors import DataFileError
 from gf.common.io import sha256sum
@@ -74,7 +74,8 @@ class SplitProvenance:
         files = [(label, str(path)) for label, path in self._fingerprint_files(split)]
         return files + ([("features", path) for path in store_files(self.feature_store())] if features else [])
 
-    def split_fingerprint(self, split: str, *, features: bool = True) -> str:
+    def split_fingerprint(self, split: str, *, features: bool = True,
+                          sha256: Callable[[str], str] = sha256sum) -> str:
         """A sha256 (hex) naming exactly what split ``split`` is built from, for reports and
         checkpoints to record. ``features=False``: what scoring reads only (the annotation
         files below, not the feature store), marked as such so the two never coincide.
@@ -88,7 +89,8 @@ class SplitProvenance:
         changes the fingerprint although its bytes are equal). Deterministic for the same
         inputs; any changed input changes it. Reads the text files once (streamed) and stats
         the feature files; the feature store is opened as when the splits are built (for a
-        ``.pth`` file that can mean loading it), not read key by key.
+        ``.pth`` file that can mean loading it), not read key by key. ``sha256``: how a text
+        file is hashed (a leaderboard passes its cache, which also records each file's hash).
         """
         (split,) = self._requested_splits([split])
         digest = hashlib.sha256()
@@ -111,7 +113,7 @@ class SplitProvenance:
                     raise DataFileError(f"feature file {path} cannot be read: {e}") from None
                 part("features", f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8"))
                 continue
-            part(f"file:{label}", f"{path}\0".encode("utf-8") + bytes.fromhex(sha256sum(path)))
+            part(f"file:{label}", f"{path}\0".encode("utf-8") + bytes.fromhex(sha256(path)))
         return digest.hexdigest()
 
     def feature_recipe(self) -> Optional[Dict[str, Any]]:

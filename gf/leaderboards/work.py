@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
 from gf.common.io import load_json
 from gf.common.utils import utc_now
+from gf.datasets.split_provenance import SplitProvenance
 from gf.leaderboards.freshness import (
     SOURCE_ROLES,
     FileHashes,
@@ -169,8 +170,13 @@ class Evaluation:
         features = features or not self.scores_without_features(benchmark)
         key = (benchmark, split, features)
         if key not in self._fingerprints:
-            fp = getattr(self.builder(benchmark), "split_fingerprint", None)
-            self._fingerprints[key] = None if fp is None else (fp(split) if features else fp(split, features=False))
+            builder = self.builder(benchmark)
+            fp = getattr(builder, "split_fingerprint", None)
+            # gf's builders hash the text files through this run's cache, which the split's
+            # record (split_file_states) then reads instead of hashing each file again
+            how = {"sha256": self.hashes.sha256} if isinstance(builder, SplitProvenance) else {}
+            self._fingerprints[key] = None if fp is None else fp(split, **({} if features else {"features": False}),
+                                                                 **how)
         return self._fingerprints[key]
 
     def dataset(self, benchmark: str, split: str, features: bool = True):
