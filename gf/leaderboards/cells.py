@@ -30,8 +30,8 @@ def rounded(x: Any, places: int = 2) -> Optional[Decimal]:
 
 
 def format_figure(x: Any, places: int = 2, na: str = NA) -> str:
-    """``x`` with ``places`` decimals as JavaScript's ``toFixed`` writes it (no ``-0.00``);
-    ``na`` for None and anything that is not a finite number."""
+    """``x`` with ``places`` decimals, half away from zero on its exact binary value (no
+    ``-0.00``); ``na`` for None and anything that is not a finite number."""
     d = rounded(x, places)
     if d is None:
         return na
@@ -96,8 +96,8 @@ def has_groups(table: Mapping[str, Any]) -> bool:
     return any(row_group(r) is not None for r in table_rows(table))
 
 
-def score_label(table: Mapping[str, Any]) -> str:
-    return str(table.get("score_label") or table.get("score_key") or "Score")
+def score_label(table: Mapping[str, Any], default: str = "Score") -> str:
+    return str(table.get("score_label") or table.get("score_key") or default)
 
 
 def table_title(table: Mapping[str, Any]) -> str:

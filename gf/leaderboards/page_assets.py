@@ -29,7 +29,6 @@ from gf.leaderboards.cells import (
     NA,
     STALE_TITLE,
     board_tables,
-    correction_of,
     figure_cells,
     format_count,
     format_figure,
@@ -42,7 +41,6 @@ from gf.leaderboards.cells import (
     pairs_header,
     pending_text,
     row_group,
-    score_label,
     seeds_text,
     source_text,
     stale_items,
@@ -58,7 +56,8 @@ from gf.leaderboards.cells import (
     yes_no,
 )
 from gf.leaderboards.plots import plot_file_stem
-from gf.leaderboards.probe_render import PROBE_STALE_TITLE, category_cells, probe_names, section_of, summary_cells
+from gf.leaderboards.probe_render import (PROBE_STALE_TITLE, category_cells, probe_names, probe_note, section_of,
+                                          summary_cells, summary_header)
 
 __all__ = ["asset", "plot_names", "render_html"]
 
@@ -142,7 +141,7 @@ def _board_table(table: Mapping[str, Any]) -> list:
     header = [["th", {"scope": "col", "data-col": key},
                ["button", {"type": "button", "title": "sort by this column"}, label]]
               for key, label in header_cells(table)]
-    body = []
+    body, grouped = [], has_groups(table)
     for row, figures in zip(table_rows(table), figure_cells(table)):
         entry = ["td", {"class": "entry"}, str(row.get("entry"))]
         if is_below(row):
@@ -154,7 +153,7 @@ def _board_table(table: Mapping[str, Any]) -> list:
               *(_figure_td(key, value, ci, bold, sd) for key, value, ci, sd, bold in figures),
               ["td", {"class": "num", "data-col": "num_questions", "data-sort": _sort_key(row.get("num_questions"))},
                format_count(row.get("num_questions"))]]
-        if has_groups(table):
+        if grouped:
             group = row_group(row)
             n = group.get("n") if group is not None else 1 if row.get("kind") == "measured" else None
             tr.append(["td", {"class": "num", "data-col": "seeds", "data-sort": _sort_key(n)}, seeds_text(row)])
@@ -182,24 +181,17 @@ def _probes_box(table: Mapping[str, Any], board: Mapping[str, Any], image: Optio
     section = section_of(table)
     if section is None:
         return []
-    probes, label, correction = probe_names(section), score_label(section), correction_of(board)
-    rows, columns = table_rows(section), table_columns(section)
-    box = ["div", {"class": "gf-probes"}, ["h3", {}, "Temporal sensitivity"], ["p", {"class": "note"}, (
-        f"Each model entry evaluated again with what it sees of each clip perturbed (probe seed "
-        f"{section.get('probe_seed')}; see docs/probes.md): per probe the {label} under it, its drop from the "
-        f"unperturbed {label} (points), flips (% of questions whose answer changes) and p: the paired test "
-        f"against the same entry unperturbed, {correction}-adjusted across the probe tests of this table. Without "
-        f"training under a probe, a drop measures reliance, not capability.")]]
+    probes, rows, columns = probe_names(section), table_rows(section), table_columns(section)
+    box = ["div", {"class": "gf-probes"}, ["h3", {}, "Temporal sensitivity"],
+           ["p", {"class": "note"}, probe_note(section, board)]]
     if not rows:
         box.append(["p", {"class": "note"}, "No probed rows yet."])
     else:
-        header = ["Entry", f"{label} (unperturbed)"]
         cols = ["entry", "unperturbed"]
         for probe in probes:
-            header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
             cols += [f"{probe}:score", f"{probe}:drop", f"{probe}:flips", f"{probe}:p_holm"]
-        box.append(_plain_table("probes", header, [({"data-probe-entry": str(r.get("entry"))},
-                                                    list(zip(cols, summary_cells(r, probes))), 1) for r in rows]))
+        body = [({"data-probe-entry": str(r.get("entry"))}, list(zip(cols, summary_cells(r, probes))), 1) for r in rows]
+        box.append(_plain_table("probes", summary_header(section, board), body))
     if rows and columns:
         body = [({"data-probe-entry": str(r.get("entry")), "data-category": str(c["key"])},
                  list(zip(["entry", "category", "unperturbed", *probes], category_cells(r, c, probes))), 2)
@@ -224,8 +216,9 @@ def _table_section(table: Mapping[str, Any], board: Mapping[str, Any], index: in
         section += [_board_table(table), ["p", {"class": "legend"}, legend_text(board)]]
     else:
         section.append(["p", {"class": "note"}, "No rows yet."])
-    if pending_text(table):
-        section.append(["p", {"class": "pending"}, pending_text(table)])
+    pending = pending_text(table)
+    if pending:
+        section.append(["p", {"class": "pending"}, pending])
     section += _list(STALE_TITLE, [stale_text(s) for s in stale_items(table)], "stale")
     failures = table_failures(table)
     if failures:
@@ -254,8 +247,9 @@ def page_elements(board: Mapping[str, Any], plots: Mapping[str, Any]) -> List[li
 
 
 def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
-    """One self-contained page: the board embedded as JSON (``#gf-board``), the tables built
-    from it by the inline script (sortable; ``assets/board.js``), and ``plots`` (file name,
+    """One self-contained page: the board embedded as JSON (``#gf-board``, as data), the
+    tables with their cells formatted here (:func:`page_elements`) and built by the inline
+    script (sortable; ``assets/board.js``), and ``plots`` (file name,
     with or without a ``plots/`` folder, -> PNG bytes) inline as ``data:`` images next to
     their table; a plot that belongs to no table is shown at the end.
 

@@ -25,7 +25,8 @@ import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
-from gf.leaderboards.cells import table_columns, table_rows, table_title
+from gf.leaderboards.cells import score_label, table_columns, table_rows, table_title
+from gf.leaderboards.probe_render import probe_names, section_of
 
 __all__ = ["plot_breakdown", "plot_file_stem", "plot_probes", "plot_scores"]
 
@@ -186,8 +187,8 @@ def _score_figure(table: Mapping[str, Any]):
                     ha="right", va="bottom", fontsize=8, color=_REPORTED_COLOR,
                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.0})
     ax.set_ylim(0.0, _top(values + [v for _, v in reported] + [ci[1] for ci in intervals if ci]))
-    _grid(ax, _plain(f"{table.get('score_label') or table.get('score_key') or 'score'} (%)"))
-    ax.set_title(_title(table, str(table.get("score_label") or table.get("score_key") or "score")))
+    _grid(ax, _plain(f"{score_label(table, 'score')} (%)"))
+    ax.set_title(_title(table, score_label(table, "score")))
     fig.tight_layout()
     return fig
 
@@ -297,15 +298,15 @@ def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str
 def _probes_figure(table: Mapping[str, Any]):
     """The sensitivity plot as a Figure (see the module docstring), or None when the table
     has no probed row. Kept separate from :func:`plot_probes` so tests can count the bars."""
-    section = table.get("probes")
-    if not isinstance(section, Mapping):
+    section = section_of(table)
+    if section is None:
         return None
     rows = table_rows(section)
     if not rows:
         return None
-    probes = [str(p) for p in section.get("probes") or []]
+    probes = probe_names(section)
     columns = table_columns(section)
-    label = str(section.get("score_label") or section.get("score_key") or "score")
+    label = score_label(section, "score")
     groups = [(None, label)] + [(str(c["key"]), str(c.get("label") or c["key"])) for c in columns]
     fig = _new_figure(max(4.0, 1.2 + len(groups) * (0.5 + 0.22 * (1 + len(probes)))) + 2.4, 0.8 + 2.8 * len(rows))
     axes = [fig.add_subplot(len(rows), 1, i + 1) for i in range(len(rows))]

@@ -45,6 +45,7 @@ from gf.leaderboards.cells import (
     md_list,
     md_stale,
     md_table,
+    row_group,
     safe_csv_writer,
     score_label,
     table_columns,
@@ -90,7 +91,8 @@ def _tests(section: Mapping[str, Any]) -> List[str]:
     return list(dict.fromkeys(str(t) for t in found if t))
 
 
-def _note(section: Mapping[str, Any], board: Mapping[str, Any]) -> str:
+def probe_note(section: Mapping[str, Any], board: Mapping[str, Any]) -> str:
+    """What the probe section's figures are (the Markdown's note and the page's)."""
     label = score_label(section)
     correction = correction_of(board)
     tests = ", ".join(_tests(section)) or "none yet"
@@ -111,7 +113,7 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     if section is None:
         return []
     title = md_escape(table_title(table))
-    lines = [f"### Temporal sensitivity: {title}", "", md_escape(_note(section, board)), ""]
+    lines = [f"### Temporal sensitivity: {title}", "", md_escape(probe_note(section, board)), ""]
     if table_rows(section):
         lines += _md_summary(section, board) + [""]
         if table_columns(section):
@@ -142,12 +144,17 @@ def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
     return cells
 
 
-def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
-    label = md_escape(score_label(section))
-    correction = md_escape(correction_of(board))
+def summary_header(section: Mapping[str, Any], board: Mapping[str, Any], escape=str) -> List[str]:
+    """The summary table's header (the Markdown's, escaped; the page's)."""
+    label, correction = escape(score_label(section)), escape(correction_of(board))
     header = ["Entry", f"{label} (unperturbed)"]
-    for probe in map(md_escape, probe_names(section)):
+    for probe in map(escape, probe_names(section)):
         header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
+    return header
+
+
+def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
+    header = summary_header(section, board, md_escape)
     body = []
     for row in table_rows(section):
         cells = summary_cells(row, probe_names(section))
@@ -184,7 +191,7 @@ def _csv_p(p: Any) -> str:
 def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mapping[str, Any], probe: str,
                 names: Mapping[str, str]) -> Dict[str, Any]:
     plain, cell = row.get("unperturbed") or {}, probe_cell(row, probe)
-    group = row.get("group") if isinstance(row.get("group"), Mapping) else None
+    group = row_group(row)
     seeds = cell.get("seeds") if group else None
     record = {"benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
               "entry": row.get("entry") or "", "probe": probe, "probe_seed": section.get("probe_seed", ""),

@@ -6,11 +6,10 @@ CSV into spreadsheets, the JSON back into gf (``gf leaderboard show`` re-renders
 without evaluating anything), and the HTML page is what a person opens to sort and look.
 They are all rendered from the same board by the rules below, so they cannot disagree:
 
-* figures are rounded to 2 decimals by one rule in every format: half away from zero on the
-  float's exact binary value (:func:`format_figure`). That is exactly what JavaScript's
-  ``Number.prototype.toFixed`` does, so a script shows the same digits as the
-  Markdown and CSV (Python's ``format(x, ".2f")`` rounds exact ties such as ``80.125`` to
-  even and would disagree);
+* figures are rounded to 2 decimals by one rule in every format, the page's included (its
+  cells are formatted here too): half away from zero on the float's exact binary value
+  (:func:`format_figure`; Python's ``format(x, ".2f")`` would round exact ties such as
+  ``80.125`` to even);
 * "best" is the highest value of a column among *measured* rows, compared at the displayed
   precision (rows that show the same best figure are all bold). A reported row is a figure
   copied from a paper: it was not measured on this split with these intervals, so it is

@@ -130,10 +130,11 @@ def _outcomes(evaluator, records: Mapping[str, Mapping[str, Any]], info: Mapping
     from gf.evaluation.core import outcome
     from gf.evaluation.stats import QuestionOutcomes
 
-    qids = [q for q in order if outcome(records[q]) is not None]
+    known = {q: outcome(records[q]) for q in order}
+    qids = [q for q in order if known[q] is not None]
     if not qids:
         return None
-    correct = np.array([bool(outcome(records[q])) for q in qids])
+    correct = np.array([bool(known[q]) for q in qids])
     video_index: Dict[str, int] = {}
     clusters = np.array([video_index.setdefault(videos.get(q, q), len(video_index)) for q in qids], dtype=np.int64)
     cells: Dict[str, np.ndarray] = {}
@@ -245,9 +246,9 @@ def group_row(entry: Measured, evaluator, split_record: Mapping[str, Any], table
     results = entry.results
     scores = [r.report.get(table["score_key"]) for r in results]
     score, sd = _mean_sd_or_none(scores)
-    cells = {}
-    for key in _report_cells(results[0].report):
-        value, cell_sd = _mean_sd_or_none([_report_cells(r.report).get(key, {}).get("accuracy") for r in results])
+    cells, by_seed = {}, [_report_cells(r.report) for r in results]
+    for key in by_seed[0]:
+        value, cell_sd = _mean_sd_or_none([seed_cells.get(key, {}).get("accuracy") for seed_cells in by_seed])
         cells[key] = {"value": value, "ci": None, "sd": cell_sd}
     worst = None if score is None else min(zip(scores, [r.seed for r in results]))
     row = {"entry": entry.name, "kind": "measured", "provenance": _shared_provenance(results),

@@ -67,14 +67,17 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
     """Score gf predictions keyed ``"<video>_<qid>"`` with ``fields.type`` from the CSV."""
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
                                     num_classes=NUM_CHOICES, open_ended=False, expected_ids=expected_ids)
-    outcomes = []
-    for qid, record in records.items():
-        qtype = record["fields"].get("type")
-        if qtype is None:
-            raise EvaluationError(f"nextqa: question {qid!r}: fields.type is missing (the CSV "
-                                  f"'type' column, e.g. 'CW')")
-        outcomes.append((_group(qtype, f"nextqa: question {qid!r}"), outcome(record)))
-    return _report(outcomes)
+    return _report([(_categories(qid, record)["type"][0], outcome(record)) for qid, record in records.items()])
+
+
+def _categories(qid: Any, record: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """A question's group and super-group (the evaluator's ``question_categories``)."""
+    qtype = record["fields"].get("type")
+    if qtype is None:
+        raise EvaluationError(f"nextqa: question {qid!r}: fields.type is missing (the CSV "
+                              f"'type' column, e.g. 'CW')")
+    group = _group(qtype, f"nextqa: question {qid!r}")
+    return {"type": [group], "super_type": [group[0]]}
 
 
 def official_table(report: Mapping[str, Any]) -> str:
@@ -201,8 +204,7 @@ class NextqaEvaluator(Evaluator):
     score_label = "Acc"
 
     def question_categories(self, question_id, record, info):
-        group = _group(record["fields"].get("type"), f"nextqa: question {question_id!r}")
-        return {"type": [group], "super_type": [group[0]]}
+        return _categories(question_id, record)
 
     def column_label(self, breakdown, category):
         return OFFICIAL_NAMES.get(category, category)

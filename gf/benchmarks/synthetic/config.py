@@ -93,8 +93,8 @@ class SyntheticStarConfig:
       train/val/test_per_type  questions of each type in each split (4 types per split)
       num_verbs, num_objects   the class grid; verbs/objects come from a fixed readable lexicon
       feature_dim           width of a feature row (the demo model reads 64)
-      min_events, max_events   events per clip (each type also needs a minimum: Sequence 5,
-                            Prediction 4 shown + 1 hidden, Feasibility 4)
+      min_events, max_events   events per clip (each type also needs a minimum: Sequence 5
+                            (6 in version 2), Prediction 4 shown + 1 hidden, Feasibility 4)
       min/max_event_frames  length of an event, in rows (= seconds)
       min/max_gap_frames    background rows between two events
       max_edge_frames       background rows before the first and after the last event (0..max)
