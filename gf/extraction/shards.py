@@ -30,10 +30,9 @@ import hashlib
 import json
 import logging
 import os
-import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from gf.common.errors import ConfigError, OutputLockedError
+from gf.common.errors import ConfigError
 from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
     remove_stale_temp_files
 from gf.common.utils import utc_now
@@ -54,7 +53,9 @@ PLAN_NAME = "plan.json"
 SHARDABLE_FORMATS = ("webdataset", "npy")
 #: holders of the folder lock that hold it for a moment only (another job waits for them)
 _BRIEF_HOLDERS = ("gf extract --shard", "gf extract --merge")
-_WAIT_LOG_S = 30.0
+#: how long a job waits for them: N jobs setting up take moments; a merge reads every shard's
+#: headers. A holder still there after this is stuck, and the job says which one it is.
+BRIEF_WAIT_S = 600.0
 _TEMP_TAIL = len(".abcdefgh.tmp")  # atomic_write's temporary name: .<name>.<8 characters>.tmp
 
 
@@ -109,26 +110,12 @@ def fingerprint(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]) -> str:
 @contextlib.contextmanager
 def folder_lock(out: str, command: str) -> Iterator[None]:
     """The folder's own lock (:func:`gf.common.io.output_lock`), waited for while another
-    job of the array or a merge holds it (moments), refused while a run without
-    ``--shard`` does (hours: it would write the same samples)."""
-    waited, last_log = 0.0, 0.0
-    while True:
-        lock = output_lock(out, command)
-        try:
-            lock.acquire()
-            break
-        except OutputLockedError as e:
-            if not (e.command or "").startswith(_BRIEF_HOLDERS):
-                raise
-        time.sleep(0.05)
-        waited += 0.05
-        if waited - last_log >= _WAIT_LOG_S:
-            last_log = waited
-            logger.info("%s: waiting %.0fs so far for another job of the array to set up", out, waited)
-    try:
+    job of the array or a merge holds it (moments; at most :data:`BRIEF_WAIT_S`, then the
+    error names the holder), refused at once while a run without ``--shard`` does (hours: it
+    would write the same samples)."""
+    with output_lock(out, command, wait_s=BRIEF_WAIT_S,
+                     wait_for=lambda holder: (holder or "").startswith(_BRIEF_HOLDERS)):
         yield
-    finally:
-        lock.release()
 
 
 def read_layout(out: str) -> Optional[Dict[str, Any]]:
