@@ -303,7 +303,7 @@ def check_replaceable(path: PathLike, option: str, *, owned: Callable[[Path], bo
 LOCK_NAME = ".gf.lock"
 
 #: ``atomic_write``'s temporary names: ``.<name>.<8 random chars of mkstemp>.tmp``.
-_ATOMIC_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_ATOMIC_TEMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def is_gf_leftover(name: str) -> bool:
@@ -452,9 +452,13 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0,
     return OutputLock(folder, command, wait_s, wait_for)
 
 
-def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Path]:
+def remove_stale_temp_files(folder: PathLike, recursive: bool = True,
+                            owned: Optional[Callable[[str], bool]] = None) -> List[Path]:
     """Delete the temporary files of interrupted :func:`atomic_write` calls under ``folder``
-    (recursively, or in ``folder`` itself only) and return their paths, sorted.
+    (recursively, or in ``folder`` itself only) and return their paths, sorted. With
+    ``owned``, only those for whose file it returns true (called with the name of the file the
+    temporary one was written for, ``features.json`` for ``.features.json.ab12cd34.tmp``):
+    in a folder several processes write, each removes only its own.
 
     Those are regular files named ``.<name>.<8 characters>.tmp`` (``mkstemp`` with
     ``prefix=".<name>."``, ``suffix=".tmp"``). Call it only while holding
@@ -470,7 +474,8 @@ def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Pa
         if not recursive:
             dirnames.clear()  # subfolders may be other writers' (each under its own lock)
         for name in filenames:
-            if not _ATOMIC_TEMP.fullmatch(name):
+            match = _ATOMIC_TEMP.fullmatch(name)
+            if not match or (owned is not None and not owned(match.group(1))):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() or not path.is_file():

@@ -33,8 +33,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
-from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
-    remove_stale_temp_files
+from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
 from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
 from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
@@ -56,7 +55,6 @@ _BRIEF_HOLDERS = ("gf extract --shard", "gf extract --merge")
 #: how long a job waits for them: N jobs setting up take moments; a merge reads every shard's
 #: headers. A holder still there after this is stuck, and the job says which one it is.
 BRIEF_WAIT_S = 600.0
-_TEMP_TAIL = len(".abcdefgh.tmp")  # atomic_write's temporary name: .<name>.<8 characters>.tmp
 
 
 def check_format(fmt: str) -> None:
@@ -221,15 +219,9 @@ class Part:
         """Remove the temporary files a killed run of this part left (never another job's, which
         may be writing its own right now)."""
         remove_stale_temp_files(self.folder)
-        for folder, meta in ((self.out, False), (os.path.join(self.out, "meta"), True)):
-            if not os.path.isdir(folder):
-                continue
-            for entry in os.scandir(folder):
-                name = entry.name
-                if name != LOCK_NAME and is_gf_leftover(name) and entry.is_file(follow_symlinks=False) \
-                        and self._mine(name[1:-_TEMP_TAIL], meta):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+        remove_stale_temp_files(self.out, recursive=False, owned=lambda name: self._mine(name, meta=False))
+        remove_stale_temp_files(os.path.join(self.out, "meta"), recursive=False,
+                                owned=lambda name: self._mine(name, meta=True))
 
     def writer(self):
         """This part's writer, once its own leftovers are gone."""
