@@ -35,7 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
-from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
+from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
 from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
 from gf.extraction.sources import Job
 from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
@@ -192,18 +192,14 @@ class Part:
         """One recipe for the whole array: the first job writes it; any job whose features
         would differ is refused, naming the differences and the jobs that follow it."""
         path = os.path.join(self.out, RECIPE_NAME)
-        old = read_recipe(self.out)
-        if old is None or fresh:
+        if fresh:
             atomic_write_json(path, recipe)
             return
-        diff = _differences(identity(old), identity(recipe))
-        if diff:
-            shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
-            started = ", ".join(others) if others else "an earlier run"
-            raise ConfigError(
-                f"{self.option}: {path} (the recipe of {self.out}, followed by {started}) differs from this job's "
-                f"(recipe's value -> this job's): {shown}. Every job of the array must be given the same options; "
-                f"use another --out for another recipe, or delete {self.out} to start over.")
+        started = ", ".join(others) if others else "an earlier run"
+        check_or_write_recipe(self.out, recipe, update=False, refusal=lambda shown: (
+            f"{self.option}: {path} (the recipe of {self.out}, followed by {started}) differs from this job's "
+            f"(recipe's value -> this job's): {shown}. Every job of the array must be given the same options; "
+            f"use another --out for another recipe, or delete {self.out} to start over."))
 
     def _write_plan(self, done: bool, **extra: Any) -> None:
         atomic_write_json(os.path.join(self.folder, PLAN_NAME),
