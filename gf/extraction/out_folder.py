@@ -12,9 +12,8 @@ from typing import Any, Dict, List
 
 from gf.common.io import atomic_write_jsonl, atomic_write_text, is_gf_leftover
 from gf.datasets.feature_recipe import RECIPE_NAME
-from gf.extraction.writers import SHARD_INDEX
 
-__all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "holds_features", "remove_bookkeeping",
+__all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "holds_features", "remove_bookkeeping",
            "write_failures"]
 
 FAILURES_NAME = "failures.jsonl"
@@ -23,6 +22,8 @@ FAILED_KEYS_NAME = "failed_keys.txt"
 PARTS_DIR = "parts"
 #: the index a merged job array gets (every file and its keys)
 INDEX_NAME = "index.json"
+#: the webdataset writer's cache of each shard's keys and size (gf.extraction.writers)
+SHARD_INDEX = "shards.json"
 
 
 #: files of an output folder that are not features: the recipe, the shard index, the lists,

@@ -36,9 +36,9 @@ from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
-from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
+from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, SHARD_INDEX, holds_features
 from gf.extraction.sources import Job
-from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
+from gf.extraction.writers import NpyWriter, WebDatasetWriter
 
 __all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
