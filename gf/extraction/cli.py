@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="a clip takes every S-th frame of the video (default 1)")
     g.add_argument("--motion-backbone", metavar="NAME",
                    help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
-                        "each row is the appearance feature of the frame at a clip's centre followed by the clip's")
+                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
     g.add_argument("--motion-weights", metavar="FILE", help="local weights of --motion-backbone (a state dict)")
     g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
     g = parser.add_argument_group("backbone")
