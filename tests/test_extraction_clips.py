@@ -68,6 +68,16 @@ def test_clips_are_centred_on_equal_segments_and_report_the_seconds_they_cover()
     assert len(sample_clips(TIMES, 2.5, 1.0, 1.3, clip_len=4, clips_per_second=1).indices) == 1  # at least one
 
 
+@pytest.mark.parametrize("clip_len,stride,offset", [(9, 1, 0.5), (9, 3, 0.5), (8, 1, 0.0), (8, 2, -0.5), (8, 3, -1.0)])
+def test_the_appearance_frame_is_the_clips_middle_frame_by_position_near_the_rows_time(clip_len, stride, offset):
+    """As clips.py says: at a constant rate the row's time is half a frame into the middle
+    frame (odd clip_len), at its start (even, stride 1), or (stride - 1) / 2 frames before it."""
+    times = np.arange(300) / 30.0
+    c = sample_clips(times, 10.0, 0.0, 10.0, clip_len=clip_len, clip_stride=stride, num_clips=4)
+    assert np.array_equal(c.centre_frames, c.indices[:, clip_len // 2])
+    assert np.allclose((c.centres - times[c.centre_frames]) * 30.0, offset)
+
+
 # ---------------------------------------------------------------------------------------
 # one backbone, one row per clip
 # ---------------------------------------------------------------------------------------
@@ -181,7 +191,7 @@ def test_appearance_and_motion_rows_line_up_in_time(clip_run, videos, tmp_path):
     meta = json.loads(wds_members(out)["v1.json"])
     assert meta["times"] == [0.5, 1.3, 2.1] and meta["frame_times"] == [0.5, 1.3, 2.1]
     assert all(s <= t < e for t, (s, e) in zip(meta["frame_times"], meta["spans"]))
-    # the motion half is the clip-level run's row; the appearance half the frame at the clip's centre
+    # the motion half is the clip-level run's row; the appearance half the clip's middle frame
     assert torch.allclose(rows[:, 256:], open_feature_store(clip_run)["v1"], rtol=1e-2, atol=1e-3)
     torch.manual_seed(0)
     model = timm.create_model("test_efficientnet", num_classes=0).eval()

@@ -277,7 +277,7 @@ def test_jobs_of_one_array_must_agree_and_the_folder_is_one_kind(videos, one_run
 
 
 def test_a_job_waits_for_another_jobs_setup_and_refuses_a_run_without_shard(videos, tmp_path, monkeypatch):
-    from gf.extraction import shards
+    from gf.common import io
 
     out = tmp_path / "out"
     with output_lock(out, "gf extract"):  # a run without --shard holds the folder for hours
@@ -285,9 +285,31 @@ def test_a_job_waits_for_another_jobs_setup_and_refuses_a_run_without_shard(vide
             extract(videos, out, "--shard", "2/3")
     setup = output_lock(out, "gf extract --shard 0/3 (setting up)").acquire()
     sleeps = []
-    monkeypatch.setattr(shards.time, "sleep", lambda s: sleeps.append(s) or setup.release())
+    monkeypatch.setattr(io.time, "sleep", lambda s: sleeps.append(s) or setup.release())
     assert extract(videos, out, "--shard", "2/3", "--batch-size", "4") == 0  # waited once, then went on
     assert len(sleeps) == 1 and sorted(open_feature_store(out).keys()) == PARTS[2]
+
+
+def test_a_job_waits_for_a_stuck_merge_ten_minutes_then_gives_up_naming_it(videos, tmp_path, monkeypatch):
+    """A holder that should take moments but stays (a hung merge) ends the wait with an error
+    naming it, instead of a job spinning forever. The clock is faked: sleeps advance it."""
+    from gf.common import io
+
+    out = tmp_path / "out"
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+        if clock[0] > 3600:
+            raise RuntimeError("still waiting after an hour: the job never gives up")
+
+    monkeypatch.setattr(io.time, "sleep", sleep)
+    monkeypatch.setattr(io.time, "monotonic", lambda: clock[0])
+    with output_lock(out, "gf extract --merge"):
+        with pytest.raises(OutputLockedError, match=r"in use by process \d+ \(gf extract --merge\).* \(gave up "
+                                                    r"after waiting 600 s\)"):
+            extract(videos, out, "--shard", "1/3")
+    assert 600 <= clock[0] < 602
 
 
 def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_ran(videos, tmp_path):

@@ -355,6 +355,21 @@ def test_remove_stale_temp_files_deletes_only_atomic_write_leftovers(tmp_path):
     assert remove_stale_temp_files(tmp_path) == [] and remove_stale_temp_files(tmp_path / "absent") == []
 
 
+def test_remove_stale_temp_files_with_owned_deletes_only_the_leftovers_of_the_files_it_names(tmp_path):
+    """A job of an array removes its own half-written files, never another job's (being written)."""
+    (tmp_path / "meta").mkdir()
+    paths = {}
+    for folder, name in ((tmp_path, "part-0-of-2-000000.tar"), (tmp_path, "part-1-of-2-000000.tar"),
+                         (tmp_path / "meta", "part-0-of-2-000001.tar")):
+        fd, paths[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=str(folder))
+        os.close(fd)
+    asked = []
+    mine = (lambda name: asked.append(name) or name.startswith("part-0-of-2-"))
+    assert remove_stale_temp_files(tmp_path, recursive=False, owned=mine) == [Path(paths["part-0-of-2-000000.tar"])]
+    assert sorted(asked) == ["part-0-of-2-000000.tar", "part-1-of-2-000000.tar"]  # the names they were written for
+    assert os.path.exists(paths["part-1-of-2-000000.tar"]) and os.path.exists(paths["part-0-of-2-000001.tar"])
+
+
 # ------------------------------------------------------------------------------------------
 # 5. names that become paths stay inside their folder
 # ------------------------------------------------------------------------------------------

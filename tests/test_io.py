@@ -135,3 +135,23 @@ def test_a_waiting_output_lock_gets_the_folder_once_the_holder_leaves_and_gives_
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_output_lock_waits_only_for_the_holders_wait_for_accepts_and_says_how_long_it_waited(tmp_path):
+    import time
+
+    from gf.common.errors import OutputLockedError
+    from gf.common.io import output_lock
+
+    holder = _hold_in_another_process(tmp_path, 30)
+    try:
+        start = time.monotonic()
+        with pytest.raises(OutputLockedError, match=r"\(holder\): .*another folder\.$"):  # not one to wait for
+            output_lock(tmp_path, "me", wait_s=60, wait_for=lambda command: command != "holder").acquire()
+        assert time.monotonic() - start < 10  # refused at once, not after the 60 s
+        with pytest.raises(OutputLockedError, match=r"\(holder\): .* \(gave up after waiting 0 s\)$") as e:
+            output_lock(tmp_path, "me", wait_s=0.3, wait_for=lambda command: command == "holder").acquire()
+        assert e.value.command == "holder" and e.value.pid == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

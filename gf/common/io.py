@@ -303,7 +303,7 @@ def check_replaceable(path: PathLike, option: str, *, owned: Callable[[Path], bo
 LOCK_NAME = ".gf.lock"
 
 #: ``atomic_write``'s temporary names: ``.<name>.<8 random chars of mkstemp>.tmp``.
-_ATOMIC_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_ATOMIC_TEMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def is_gf_leftover(name: str) -> bool:
@@ -326,10 +326,12 @@ def _read_lock_holder(path: Path) -> tuple:
 class OutputLock:
     """An exclusive OS lock on ``<folder>/.gf.lock``; see :func:`output_lock`."""
 
-    def __init__(self, folder: PathLike, command: str, wait_s: float = 0.0):
+    def __init__(self, folder: PathLike, command: str, wait_s: float = 0.0,
+                 wait_for: Optional[Callable[[Optional[str]], bool]] = None):
         self.folder = Path(folder)
         self.command = str(command)
         self.wait_s = float(wait_s)
+        self.wait_for = wait_for
         self.path = self.folder / LOCK_NAME
         self._fd: Optional[int] = None
 
@@ -340,16 +342,24 @@ class OutputLock:
     def acquire(self) -> "OutputLock":
         """Take the lock; while another process holds it, wait up to ``wait_s`` seconds
         (checking again after 0.05 s, doubling to 1 s, and saying so in the log every 30 s),
-        then raise :class:`~gf.common.errors.OutputLockedError` naming the holder."""
-        deadline = time.monotonic() + self.wait_s
-        delay, next_log = 0.05, time.monotonic() + 30.0
+        then raise :class:`~gf.common.errors.OutputLockedError` naming the holder (and how
+        long it waited). With ``wait_for``, only a holder whose command (``None``: not
+        written yet) it accepts is waited for; any other is refused at once."""
+        start = time.monotonic()
+        deadline = start + self.wait_s
+        delay, next_log = 0.05, start + 30.0
         while True:
             try:
                 return self._try_acquire()
             except OutputLockedError as busy:
                 now = time.monotonic()
-                if now >= deadline:
+                if self.wait_for is not None and not self.wait_for(busy.command):
                     raise
+                if now >= deadline:
+                    if self.wait_s <= 0:
+                        raise
+                    raise OutputLockedError(f"{busy} (gave up after waiting {now - start:.0f} s)",
+                                            folder=busy.folder, pid=busy.pid, command=busy.command) from None
                 if now >= next_log:
                     logger.info("waiting for %s (%s)", self.folder, busy)
                     next_log = now + 30.0
@@ -418,7 +428,8 @@ class OutputLock:
         return f"OutputLock({str(self.folder)!r}, {self.command!r}, held={self.held})"
 
 
-def output_lock(folder: PathLike, command: str, wait_s: float = 0.0) -> OutputLock:
+def output_lock(folder: PathLike, command: str, wait_s: float = 0.0,
+                wait_for: Optional[Callable[[Optional[str]], bool]] = None) -> OutputLock:
     """Hold ``folder`` for this process while a gf command writes into it::
 
         with output_lock(run_dir, "gf train"):
@@ -428,7 +439,9 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0) -> OutputLo
     ``folder/.gf.lock``, into which it writes this process's pid and ``command``. If another
     process holds it, entering waits up to ``wait_s`` seconds (default: not at all) and then
     raises :class:`~gf.common.errors.OutputLockedError` (exit code 2) naming the folder, that
-    process's pid and command. A process that dies (even by ``kill -9``) releases its lock
+    process's pid and command; ``wait_for(command)``, if given, says which holders are worth
+    waiting for (a job of an array waits for another's brief setup, never for an hours-long
+    run). A process that dies (even by ``kill -9``) releases its lock
     with it, so a stale ``.gf.lock`` left behind is simply taken over. Leaving removes
     the lock file. Also usable without ``with``: ``lock = output_lock(...); lock.__enter__()``
     and later ``lock.__exit__(None, None, None)``.
@@ -436,12 +449,16 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0) -> OutputLo
     flock is per open file: a second ``output_lock`` on the same folder in the same process
     is refused too. On network filesystems without flock support the lock may not hold.
     """
-    return OutputLock(folder, command, wait_s)
+    return OutputLock(folder, command, wait_s, wait_for)
 
 
-def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Path]:
+def remove_stale_temp_files(folder: PathLike, recursive: bool = True,
+                            owned: Optional[Callable[[str], bool]] = None) -> List[Path]:
     """Delete the temporary files of interrupted :func:`atomic_write` calls under ``folder``
-    (recursively, or in ``folder`` itself only) and return their paths, sorted.
+    (recursively, or in ``folder`` itself only) and return their paths, sorted. With
+    ``owned``, only those for whose file it returns true (called with the name of the file the
+    temporary one was written for, ``features.json`` for ``.features.json.ab12cd34.tmp``):
+    in a folder several processes write, each removes only its own.
 
     Those are regular files named ``.<name>.<8 characters>.tmp`` (``mkstemp`` with
     ``prefix=".<name>."``, ``suffix=".tmp"``). Call it only while holding
@@ -457,7 +474,8 @@ def remove_stale_temp_files(folder: PathLike, recursive: bool = True) -> List[Pa
         if not recursive:
             dirnames.clear()  # subfolders may be other writers' (each under its own lock)
         for name in filenames:
-            if not _ATOMIC_TEMP.fullmatch(name):
+            match = _ATOMIC_TEMP.fullmatch(name)
+            if not match or (owned is not None and not owned(match.group(1))):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() or not path.is_file():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from gf.common.utils import utc_now
 from gf.common.errors import ConfigError, DataFileError
@@ -155,13 +155,18 @@ def read_recipe(out: str) -> Optional[Dict[str, Any]]:
     return recipe
 
 
-def check_or_write_recipe(out: str, recipe: Dict[str, Any], *, stored: bool = True) -> Dict[str, Any]:
+def check_or_write_recipe(out: str, recipe: Dict[str, Any], *, stored: bool = True, update: bool = True,
+                          refusal: Optional[Callable[[str], str]] = None) -> Dict[str, Any]:
     """Write ``recipe`` into a new output folder, or check it against the one already there.
 
     The check runs before anything is decoded, so a refused rerun costs nothing. A folder
     that stores no sample yet (``stored=False``: an earlier run failed or was stopped before
     writing one) has nothing a new recipe could mix with, so its recipe is replaced rather
     than refused: a run corrected after a failure is not locked out by the failed one.
+    A recipe that differs is refused with ``refusal(differences)`` as the message (default:
+    a rerun's), the differences shown as ``path: old -> new``, six of them and a count of the
+    rest; one that matches gets this run's software versions, unless ``update=False`` (a job
+    of an array, which follows the first job's recipe as it is).
     """
     old = read_recipe(out)
     if old is None:
@@ -175,10 +180,12 @@ def check_or_write_recipe(out: str, recipe: Dict[str, Any], *, stored: bool = Tr
         return recipe
     if diff:
         shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
-        raise ConfigError(
-            f"{out} holds features made with another recipe ({os.path.join(out, RECIPE_NAME)}): {shown}. "
-            f"A rerun only resumes the same recipe; mixing two would give features that look alike but differ. "
-            f"Use another --out folder, or delete this one to start over.")
+        raise ConfigError(refusal(shown) if refusal is not None else
+                          f"{out} holds features made with another recipe ({os.path.join(out, RECIPE_NAME)}): "
+                          f"{shown}. A rerun only resumes the same recipe; mixing two would give features that look "
+                          f"alike but differ. Use another --out folder, or delete this one to start over.")
+    if not update:
+        return old
     merged = dict(old)
     merged["software"] = recipe["software"]
     merged["updated"] = utc_now()

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="a clip takes every S-th frame of the video (default 1)")
     g.add_argument("--motion-backbone", metavar="NAME",
                    help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
-                        "each row is the appearance feature of the frame at a clip's centre followed by the clip's")
+                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
     g.add_argument("--motion-weights", metavar="FILE", help="local weights of --motion-backbone (a state dict)")
     g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
     g = parser.add_argument_group("backbone")
@@ -139,8 +139,8 @@ def _verify(args) -> int:
 
 
 def _merge(args) -> int:
-    from gf.extraction.extract import failure_error
     from gf.extraction.merge import merge
+    from gf.extraction.out_folder import failure_error
 
     _refuse(args, ("videos", "backbone", "windows", "weights", "verify", "shard"),
             "--merge joins the parts already in --out")
@@ -149,7 +149,7 @@ def _merge(args) -> int:
                       "failed": len(summary.failures)}, indent=2))
     sys.stdout.flush()
     if summary.failures:
-        raise failure_error(summary, summary.windows)
+        raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows)
     return 0
 
 
@@ -176,5 +176,6 @@ def run(args) -> int:
                       f"{unit}_per_s": round(summary.frames_per_s, 1)}, indent=2))
     sys.stdout.flush()
     if summary.failures:
-        raise failure_error(summary, bool(args.windows))
+        raise failure_error(summary.failures, summary.total, summary.written, summary.lists or summary.out,
+                            bool(args.windows))
     return 0

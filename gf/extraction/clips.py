@@ -14,8 +14,13 @@ A clip that would reach past the window's first or last frame is shifted inside 
 window with fewer frames than a clip spans repeats its last frame (a fixed clip length is
 what a 3-D CNN takes). The row's time is the middle of the seconds its frames are shown,
 ``[time of its first frame, time the frame after its last one starts)``. The frame an
-appearance stream takes for a clip is the clip's middle frame (position ``clip_len // 2``),
-shown at the clip's centre (for an even ``clip_len`` the centre is the moment it appears).
+appearance stream takes for a clip is the clip's middle frame by position (``clip_len // 2``),
+which is near the row's time, not always at it. At a constant frame rate, for an odd
+``clip_len`` the row's time falls while that frame is shown; for an even ``clip_len`` the
+frame appears at the row's time with ``clip_stride`` 1, and ``(clip_stride - 1) / 2`` frame
+periods after it with a larger stride (the row's time then falls between the clip's two
+middle frames, on a frame the clip skips). A variable frame rate, or a clip that repeats its
+last frame, moves it further. Each row records that frame's own time (``frame_times``).
 """
 from __future__ import annotations
 
@@ -103,9 +108,10 @@ def frame_sampler(frame_times: np.ndarray, duration: float, start: float, end: f
 def clip_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *, clip_len: int,
                  clip_stride: int, num_clips: Optional[int], clips_per_second: Optional[float],
                  appearance: bool) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
-    """Clips (and, for two streams, the frame at each clip's centre): ``{"clips": [N, L],
-    "centre": [N]}``, and per row its time (the clip's centre), its span and, with an
-    appearance stream, the time of its appearance frame."""
+    """Clips (and, for two streams, each clip's middle frame by position, the appearance
+    frame): ``{"clips": [N, L], "centre": [N]}``, and per row its time (the centre of the
+    clip's span), its span and, with an appearance stream, the time of its appearance frame
+    (near the row's time, not always at it: see the module doc)."""
     c = sample_clips(frame_times, duration, start, end, clip_len=clip_len, clip_stride=clip_stride,
                      num_clips=num_clips, clips_per_second=clips_per_second)
     meta: Dict[str, Any] = {"times": _rounded(c.centres), "spans": _rounded(c.spans)}

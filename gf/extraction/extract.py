@@ -26,10 +26,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from tqdm import tqdm
 
-from gf.common.errors import CheckpointNotFoundError, ConfigError, DataFileError
+from gf.common.errors import CheckpointNotFoundError, ConfigError
 from gf.common.io import check_outputs_apart, is_gf_leftover, output_lock, remove_stale_temp_files, sha256sum
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe, make_recipe, read_recipe
-from gf.extraction.out_folder import FAILED_KEYS_NAME, FAILURES_NAME, holds_features, remove_bookkeeping, write_failures
+from gf.extraction.out_folder import describe_failure, failure_error, holds_features, remove_bookkeeping, \
+    write_failures
 from gf.extraction.options import (MAX_SEED, check_clip_options, check_count_or_rate, check_device, check_int_option,
                                    check_number_option)
 from gf.extraction.sources import Job, make_jobs
@@ -294,26 +295,3 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
         summary.seconds = time.perf_counter() - t0
         summary.failures = failures
         write_failures(o.out if part is None else part.folder, failures)
-
-
-def describe_failure(failure: Dict[str, Any]) -> str:
-    """One failure as a sentence naming the user's input: the video as listed (or the
-    video id when no file was found), the question id when it is not the video's key,
-    and the reason."""
-    video = failure.get("source") or f"video_id {failure.get('video_id')!r}"
-    key = failure.get("key")
-    question = f"question {key} of " if key is not None and key != failure.get("video_id") else ""
-    return f"{question}{video}: {failure.get('reason')}"
-
-
-def failure_error(summary: ExtractSummary, windows: bool) -> DataFileError:
-    """The error that ends a run with failures: how many, the first one's reason, and where
-    the list is."""
-    what = "questions" if windows else "videos"
-    first = describe_failure(summary.failures[0]) if summary.failures else ""
-    lists = getattr(summary, "lists", None) or summary.out
-    return DataFileError(
-        f"{len(summary.failures)} of {summary.total} {what} failed (the first: {first}); the reasons are listed in "
-        f"{os.path.join(lists, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
-        f"{os.path.join(lists, FAILED_KEYS_NAME)}). The other {summary.written} were written; fix or remove "
-        f"the failed videos and rerun: stored samples are skipped.")

@@ -43,10 +43,6 @@ class MergeSummary:
     def total(self) -> int:
         return self.samples + len(self.failures)
 
-    @property
-    def written(self) -> int:  # as ExtractSummary names it, for failure_error
-        return self.samples
-
 
 def _layout(out: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """``(recipe, layout)`` of a job array's folder, or an error saying what ``out`` is."""

@@ -2,7 +2,8 @@
 
 Why one place: a run decides from it whether ``--out`` already holds features (to resume,
 or to refuse a folder it did not make), a failed first run removes exactly these files,
-and a job array's parts and its merge name the same files.
+and a job array's parts and its merge name the same files (and the error that ends a run or
+a merge with failures points at the same lists).
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import contextlib
 import os
 from typing import Any, Dict, List
 
+from gf.common.errors import DataFileError
 from gf.common.io import atomic_write_jsonl, atomic_write_text, is_gf_leftover
 from gf.datasets.feature_recipe import RECIPE_NAME
-from gf.extraction.writers import SHARD_INDEX
 
-__all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "holds_features", "remove_bookkeeping",
-           "write_failures"]
+__all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "describe_failure",
+           "failure_error", "holds_features", "remove_bookkeeping", "write_failures"]
 
 FAILURES_NAME = "failures.jsonl"
 FAILED_KEYS_NAME = "failed_keys.txt"
@@ -23,6 +24,8 @@ FAILED_KEYS_NAME = "failed_keys.txt"
 PARTS_DIR = "parts"
 #: the index a merged job array gets (every file and its keys)
 INDEX_NAME = "index.json"
+#: the webdataset writer's cache of each shard's keys and size (gf.extraction.writers)
+SHARD_INDEX = "shards.json"
 
 
 #: files of an output folder that are not features: the recipe, the shard index, the lists,
@@ -68,3 +71,26 @@ def write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
         return
     atomic_write_jsonl(paths[0], failures)
     atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))
+
+
+def describe_failure(failure: Dict[str, Any]) -> str:
+    """One failure as a sentence naming the user's input: the video as listed (or the
+    video id when no file was found), the question id when it is not the video's key,
+    and the reason."""
+    video = failure.get("source") or f"video_id {failure.get('video_id')!r}"
+    key = failure.get("key")
+    question = f"question {key} of " if key is not None and key != failure.get("video_id") else ""
+    return f"{question}{video}: {failure.get('reason')}"
+
+
+def failure_error(failures: List[Dict[str, Any]], total: int, written: int, lists: str,
+                  windows: bool) -> DataFileError:
+    """The error that ends a run (or a merge) with failures: how many of ``total``, the first
+    one's reason, where the lists are (the folder ``lists``), and how many were ``written``."""
+    what = "questions" if windows else "videos"
+    first = describe_failure(failures[0]) if failures else ""
+    return DataFileError(
+        f"{len(failures)} of {total} {what} failed (the first: {first}); the reasons are listed in "
+        f"{os.path.join(lists, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
+        f"{os.path.join(lists, FAILED_KEYS_NAME)}). The other {written} were written; fix or remove "
+        f"the failed videos and rerun: stored samples are skipped.")

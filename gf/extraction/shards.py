@@ -30,17 +30,15 @@ import hashlib
 import json
 import logging
 import os
-import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from gf.common.errors import ConfigError, OutputLockedError
-from gf.common.io import LOCK_NAME, atomic_write_json, is_gf_leftover, load_json, output_lock, \
-    remove_stale_temp_files
+from gf.common.errors import ConfigError
+from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
-from gf.datasets.feature_recipe import RECIPE_NAME, _differences, identity, read_recipe
-from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, holds_features
+from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
+from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, SHARD_INDEX, holds_features
 from gf.extraction.sources import Job
-from gf.extraction.writers import SHARD_INDEX, NpyWriter, WebDatasetWriter
+from gf.extraction.writers import NpyWriter, WebDatasetWriter
 
 __all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
@@ -54,8 +52,9 @@ PLAN_NAME = "plan.json"
 SHARDABLE_FORMATS = ("webdataset", "npy")
 #: holders of the folder lock that hold it for a moment only (another job waits for them)
 _BRIEF_HOLDERS = ("gf extract --shard", "gf extract --merge")
-_WAIT_LOG_S = 30.0
-_TEMP_TAIL = len(".abcdefgh.tmp")  # atomic_write's temporary name: .<name>.<8 characters>.tmp
+#: how long a job waits for them: N jobs setting up take moments; a merge reads every shard's
+#: headers. A holder still there after this is stuck, and the job says which one it is.
+BRIEF_WAIT_S = 600.0
 
 
 def check_format(fmt: str) -> None:
@@ -109,26 +108,12 @@ def fingerprint(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]) -> str:
 @contextlib.contextmanager
 def folder_lock(out: str, command: str) -> Iterator[None]:
     """The folder's own lock (:func:`gf.common.io.output_lock`), waited for while another
-    job of the array or a merge holds it (moments), refused while a run without
-    ``--shard`` does (hours: it would write the same samples)."""
-    waited, last_log = 0.0, 0.0
-    while True:
-        lock = output_lock(out, command)
-        try:
-            lock.acquire()
-            break
-        except OutputLockedError as e:
-            if not (e.command or "").startswith(_BRIEF_HOLDERS):
-                raise
-        time.sleep(0.05)
-        waited += 0.05
-        if waited - last_log >= _WAIT_LOG_S:
-            last_log = waited
-            logger.info("%s: waiting %.0fs so far for another job of the array to set up", out, waited)
-    try:
+    job of the array or a merge holds it (moments; at most :data:`BRIEF_WAIT_S`, then the
+    error names the holder), refused at once while a run without ``--shard`` does (hours: it
+    would write the same samples)."""
+    with output_lock(out, command, wait_s=BRIEF_WAIT_S,
+                     wait_for=lambda holder: (holder or "").startswith(_BRIEF_HOLDERS)):
         yield
-    finally:
-        lock.release()
 
 
 def read_layout(out: str) -> Optional[Dict[str, Any]]:
@@ -207,18 +192,14 @@ class Part:
         """One recipe for the whole array: the first job writes it; any job whose features
         would differ is refused, naming the differences and the jobs that follow it."""
         path = os.path.join(self.out, RECIPE_NAME)
-        old = read_recipe(self.out)
-        if old is None or fresh:
+        if fresh:
             atomic_write_json(path, recipe)
             return
-        diff = _differences(identity(old), identity(recipe))
-        if diff:
-            shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
-            started = ", ".join(others) if others else "an earlier run"
-            raise ConfigError(
-                f"{self.option}: {path} (the recipe of {self.out}, followed by {started}) differs from this job's "
-                f"(recipe's value -> this job's): {shown}. Every job of the array must be given the same options; "
-                f"use another --out for another recipe, or delete {self.out} to start over.")
+        started = ", ".join(others) if others else "an earlier run"
+        check_or_write_recipe(self.out, recipe, update=False, refusal=lambda shown: (
+            f"{self.option}: {path} (the recipe of {self.out}, followed by {started}) differs from this job's "
+            f"(recipe's value -> this job's): {shown}. Every job of the array must be given the same options; "
+            f"use another --out for another recipe, or delete {self.out} to start over."))
 
     def _write_plan(self, done: bool, **extra: Any) -> None:
         atomic_write_json(os.path.join(self.folder, PLAN_NAME),
@@ -234,15 +215,9 @@ class Part:
         """Remove the temporary files a killed run of this part left (never another job's, which
         may be writing its own right now)."""
         remove_stale_temp_files(self.folder)
-        for folder, meta in ((self.out, False), (os.path.join(self.out, "meta"), True)):
-            if not os.path.isdir(folder):
-                continue
-            for entry in os.scandir(folder):
-                name = entry.name
-                if name != LOCK_NAME and is_gf_leftover(name) and entry.is_file(follow_symlinks=False) \
-                        and self._mine(name[1:-_TEMP_TAIL], meta):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+        remove_stale_temp_files(self.out, recursive=False, owned=lambda name: self._mine(name, meta=False))
+        remove_stale_temp_files(os.path.join(self.out, "meta"), recursive=False,
+                                owned=lambda name: self._mine(name, meta=True))
 
     def writer(self):
         """This part's writer, once its own leftovers are gone."""

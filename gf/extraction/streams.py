@@ -5,10 +5,13 @@ Three kinds of run share this code:
 * ``frames``: a timm image model on single frames (``--backbone NAME``);
 * ``clips``: a clip-level video model (``--backbone torchvision:NAME`` or ``hf:...``), one
   row per clip;
-* ``appearance`` + ``motion``: a timm model on the frame shown at each clip's centre, and a
+* ``appearance`` + ``motion``: a timm model on each clip's middle frame (by position), and a
   clip model on the clip (``--backbone NAME --motion-backbone torchvision:NAME``), one row
   per clip, the two features side by side (HCRN and HGA's appearance + motion). Both
-  streams come from one decoding, on one time grid, so row i of both is the same moment.
+  streams come from one decoding, so row i of both belongs to the same clip; the appearance
+  frame is shown near the row's time, not always at it (with ``--clip-stride`` > 1 and an
+  even clip length, up to ``(stride - 1) / 2`` frame periods off: :mod:`gf.extraction.clips`),
+  and each row records its own time (``frame_times``).
 
 Why decoding and preprocessing happen in the dataset (DataLoader workers) and the forward
 passes in :func:`embed_and_write`: workers decode the next videos while the main process

@@ -32,13 +32,13 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
-import torch
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
 from gf.common.safe_load import load_npy_safe
 from gf.datasets.feature_stores import open_feature_store
 from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes
+from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
            "normalise_format", "check_keys"]
@@ -47,7 +47,6 @@ __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "
 FORMATS = {"webdataset": "webdataset", "wds": "webdataset", "tar": "webdataset", "npy": "npy",
            "pth": "pth", "pt": "pth", "torch": "pth", "h5": "hdf5", "hdf5": "hdf5"}
 SHARD_PREFIX = "features"
-SHARD_INDEX = "shards.json"
 
 
 def normalise_format(fmt: str) -> str:
@@ -245,6 +244,8 @@ class GatheredWriter(FeatureWriter):
             meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
         keys = list(arrays)
         if self.fmt == "pth":
+            import torch  # here only: a run in another format, and gf extract --merge, need no torch
+
             atomic_torch_save({k: torch.from_numpy(np.ascontiguousarray(arrays[k])) for k in keys}, self.path)
         else:
             self._write_h5(keys, arrays)
