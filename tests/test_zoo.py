@@ -2,6 +2,7 @@
 publishing gf checkpoints and loading the authors' format (local servers only, no network)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -112,6 +113,36 @@ def test_zoo_entries_are_the_registry_kind_pretrained(isolated_zoo, monkeypatch)
 
 
 # ------------------------------------------------------------------ user zoo files
+
+
+def test_lookups_read_the_zoo_files_once_per_change(isolated_zoo, caplog, capsys):
+    """Every lookup runs the kind's hook; its entries are rebuilt (and a stale record warned
+    about) only when a zoo file changed, yet an edited file is seen at the next lookup."""
+    from gf.common.registry import registry
+    from gf.datasets.data_entries import get_data, list_data
+    from gf.models import zoo_cli
+
+    builtin = "glance_focus/star_reference_authors"
+    stale = {"sha256": "ab" * 32, "url": "https://old.example/m.tar"}  # recorded for the entry's old URL
+    write_zoo(isolated_zoo, hashes={builtin: stale, "data:star": stale})
+    with caplog.at_level(logging.WARNING, logger="gf.models.zoo"):
+        for _ in range(3):
+            assert zoo.get_pretrained(builtin).sha256 is None and builtin in registry.kind("pretrained")
+            assert zoo.zoo_name_of("zoo:" + builtin) == builtin and builtin in zoo.list_pretrained()
+            assert get_data("star").sha256 is None and list_data()
+        zoo_cli.run(argparse.Namespace(zoo_command="list", model=None))
+    assert builtin in capsys.readouterr().out
+    warned = [r.getMessage() for r in caplog.records if "recorded in" in r.getMessage()]
+    assert len(warned) == 2 and any(builtin in w for w in warned) and any("data:star" in w for w in warned)
+
+    # an edited file is seen at once: a new entry, and the record now for the entry's URL
+    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "file:///lab.pth"}},
+              hashes={builtin: dict(stale, url=zoo.get_pretrained(builtin).url)})
+    assert zoo.get_pretrained("glance_focus/lab").url == "file:///lab.pth"
+    assert zoo.get_pretrained(builtin).sha256 == "ab" * 32
+    isolated_zoo.unlink()
+    assert zoo.list_pretrained() == [builtin] and zoo.get_pretrained(builtin).sha256 is None
+
 
 
 def test_bad_zoo_files_are_errors_naming_file_entry_and_key(isolated_zoo):

@@ -34,7 +34,9 @@ class Registry:
         #: Optional ``extra_entries(registered) -> {name: object}`` for a kind whose entries
         #: also come from elsewhere (the pretrained kind's user zoo files): called on each
         #: lookup (``get``, ``names``, ``in``) with the registered objects; its entries are
-        #: added to them and win on a shared name (so it may bring one up to date).
+        #: added to them and win on a shared name (so it may bring one up to date). A hook
+        #: that reads files keeps its result until they change
+        #: (:func:`gf.common.zoo_file.cached_on_zoo_files`).
         self.extra_entries: Optional[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = None
 
     # -- registration -------------------------------------------------------------
