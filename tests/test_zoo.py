@@ -217,6 +217,14 @@ def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
         zoo.publish_checkpoint(ckpt, "bare")
     with pytest.raises(ValueError, match="not a gf checkpoint"):
         zoo.publish_checkpoint(AUTHORS_CASE / "model_3.tar", "authors")
+    # a built-in entry's name is refused before the file is read: here it is not even a checkpoint
+    not_a_checkpoint = tmp_path / "notes.txt"
+    not_a_checkpoint.write_text("not a checkpoint")
+    with pytest.raises(zoo.ZooError, match="a built-in entry has that name"):
+        zoo.publish_checkpoint(not_a_checkpoint, "glance_focus/star_reference_authors")
+    make_checkpoint(ckpt)
+    with pytest.raises(zoo.ZooError, match="a built-in entry has that name"):  # a bare tag: once its model is read
+        zoo.publish_checkpoint(ckpt, "star_reference_authors")
 
 
 # ------------------------------------------------------------------ downloads
