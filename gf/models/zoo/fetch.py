@@ -20,7 +20,7 @@ from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
 from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
 
-__all__ = ["cache_path_of", "download_pretrained", "load_pretrained", "record_hash",
+__all__ = ["build_pretrained", "cache_path_of", "download_pretrained", "load_pretrained", "record_hash",
            "resolve_checkpoint"]
 
 logger = logging.getLogger("gf.models.zoo")
@@ -126,8 +126,18 @@ def load_pretrained(name: str, device: Any = "cpu", **overrides):
     ``overrides`` change model kwargs that do not change the weights' shapes, e.g. a
     local ``text_encoder`` folder or ``glance_per_option``.
     """
+    return build_pretrained(get_pretrained(name), device, **overrides)[0]
+
+
+def build_pretrained(entry: PretrainedEntry, device: Any = "cpu", **overrides):
+    """``(model, checkpoint file)``: the entry's file downloaded (once) and read, and the model
+    built from it as the entry says (model, model_type, config, format), in eval mode.
+    Shared by :func:`load_pretrained` and ``gf.load_model(pretrained=...)``, which also
+    reads the file's text format."""
+    from gf.models.checkpoint import read_checkpoint
     from gf.models.loading import model_from_checkpoint
 
-    entry = get_pretrained(name)
-    return model_from_checkpoint(download_pretrained(entry.name), model=entry.model, model_type=entry.model_type,
-                                 config=entry.config, format=entry.format, device=device, **overrides)
+    checkpoint = read_checkpoint(download_pretrained(entry.name))
+    model = model_from_checkpoint(checkpoint, model=entry.model, model_type=entry.model_type, config=entry.config,
+                                  format=entry.format, device=device, **overrides)
+    return model, checkpoint
