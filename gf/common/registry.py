@@ -152,7 +152,7 @@ class _GlobalRegistry:
     """
 
     KINDS = {
-        "model": ("gf.models", "gf.benchmarks.*"),  # the benchmarks' models.py: model types
+        "model": ("gf.models.glance_focus", "gf.benchmarks.*"),  # the benchmarks' models.py: model types
         "builder": ("gf.benchmarks.*",),
         "processor": ("gf.processors",),
         "task": ("gf.tasks",),
