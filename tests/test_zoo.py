@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -270,6 +271,35 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m2.tar"), "format": "authors"}},
               hashes={name: record})
     assert zoo.get_pretrained(name).sha256 is None
+
+
+def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeypatch, capsys):
+    """The hash computed as the download is verified is the one recorded and printed."""
+    import sys
+
+    import gf.common.io
+    from gf.cli import main as gf_main
+
+    hashed = []
+    real = gf.common.io.sha256sum
+    for module in [m for n, m in list(sys.modules.items()) if n.startswith("gf.") and m is not None]:
+        if getattr(module, "sha256sum", None) is real:
+            monkeypatch.setattr(module, "sha256sum", lambda path, *a, **k: hashed.append(Path(path).name) or
+                                real(path, *a, **k))
+    data = b"first release " * 1000
+    name = "glance_focus/unpinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
+    server.routes["/m.tar"] = ServedFile(data)
+    zoo.download_pretrained(name, progress=False)
+    digest = hashlib.sha256(data).hexdigest()
+    assert hashed == ["m.tar.part"] and zoo.get_pretrained(name).sha256 == digest  # recorded without a second read
+    hashed.clear()
+    server.routes["/f.bin"] = ServedFile(data)
+    assert gf_main(["download", server.url("/f.bin"), "--quiet"]) == 0
+    assert hashed == ["f.bin.part"] and capsys.readouterr().out.strip().endswith(f"sha256 {digest}")
+    hashed.clear()
+    assert gf_main(["download", "zoo:" + name, "--quiet"]) == 0  # cached and verified: one read, none to print
+    assert hashed == ["m.tar"] and capsys.readouterr().out.strip().endswith(f"sha256 {digest}")
 
 
 def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path, server, isolated_zoo):

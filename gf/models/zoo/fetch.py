@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
+from gf.common.download import (cache_dir, check_transfer_options, download, download_with_sha256, gdrive_file_id,
+                                sha256sum)
 from gf.common.download_dest import filename_from_url
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
@@ -70,11 +71,12 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
                     "recorded in %s", entry.name, user_zoo_file())
-    path = download(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress, offline=offline,
-                    dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
+    path, digest = download_with_sha256(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress,
+                                        offline=offline, dest_is_cache=True, timeout=timeout, retries=retries,
+                                        backoff=backoff)
     if entry.sha256 is None:
         _verify_before_trusting(path, entry)
-        record_hash(entry.name, sha256sum(path), url=entry.url)
+        record_hash(entry.name, digest or sha256sum(path), url=entry.url)  # a fresh download was hashed once
     return path
 
 
