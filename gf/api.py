@@ -86,17 +86,14 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
         if model_type is not None and entry.model_type is not None and model_type != entry.model_type:
             raise CheckpointError(f"zoo entry {entry.name!r} is model_type {entry.model_type!r}, not {model_type!r}; "
                                   f"drop model_type or pass {entry.model_type!r}.")
-        checkpoint = read_checkpoint(zoo.download_pretrained(entry.name))
-        how = dict(model=entry.model, model_type=entry.model_type, config=entry.config, format=entry.format)
-        text_format = entry.text_format
-    elif checkpoint is not None:
+        model, checkpoint = zoo.build_pretrained(entry, device, **overrides)
+        return model, entry.text_format or checkpoint.text_format
+    if checkpoint is not None:
         checkpoint = read_checkpoint(zoo.resolve_checkpoint(checkpoint))
-        how, text_format = dict(model=name, model_type=model_type), None
-    else:
-        model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type))
-        return model.to(device), None
-    model = model_from_checkpoint(checkpoint, device=device, **how, **overrides)
-    return model, text_format or checkpoint.text_format
+        model = model_from_checkpoint(checkpoint, model=name, model_type=model_type, device=device, **overrides)
+        return model, checkpoint.text_format
+    model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type))
+    return model.to(device), None
 
 
 def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Optional[Sequence[str]] = None,

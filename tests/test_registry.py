@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -61,6 +62,18 @@ def test_import_gf_is_light():
     code = "import sys, gf; print(sorted(m for m in ('torch','timm','torchvision','decord','transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_zoo_lists_its_entries_without_torch(tmp_path):
+    """gf.models.zoo (gf zoo list, gf list pretrained) imports no torch; the model is still
+    registered when the kind is looked up, and gf.models.GlanceFocus is there on first use."""
+    code = ("import sys; from gf.models import zoo; names = zoo.list_pretrained(); "
+            "assert names and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:3]; "
+            "import gf; from gf.models import GlanceFocus; "
+            "assert gf.registry.get_model_class('glance_focus') is GlanceFocus; print('ok')")
+    env = dict(os.environ, GF_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-500:]
 
 
 def test_model_types_and_unknown_model_type_error():

@@ -109,6 +109,11 @@ def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_pat
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.focus_residual=false", f"run.output_dir={tmp_path / 'ev'}"]) == 4
     assert "model.focus_residual: checkpoint True, config False" in _last_line(capsys.readouterr().err)
+    # one that changes the weights' shapes is named as a config difference too, not as a shape mismatch
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
+                    "--options", "model.dim_feedforward=32", f"run.output_dir={tmp_path / 'ev'}"]) == 4
+    err = _last_line(capsys.readouterr().err)
+    assert "model.dim_feedforward: checkpoint 64, config 32" in err and "shape" not in err
     # settings that only matter in training may differ
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.dropout=0.3", f"run.output_dir={tmp_path / 'ev'}"]) == 0

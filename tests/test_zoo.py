@@ -2,7 +2,9 @@
 publishing gf checkpoints and loading the authors' format (local servers only, no network)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -114,6 +116,36 @@ def test_zoo_entries_are_the_registry_kind_pretrained(isolated_zoo, monkeypatch)
 # ------------------------------------------------------------------ user zoo files
 
 
+def test_lookups_read_the_zoo_files_once_per_change(isolated_zoo, caplog, capsys):
+    """Every lookup runs the kind's hook; its entries are rebuilt (and a stale record warned
+    about) only when a zoo file changed, yet an edited file is seen at the next lookup."""
+    from gf.common.registry import registry
+    from gf.datasets.data_entries import get_data, list_data
+    from gf.models import zoo_cli
+
+    builtin = "glance_focus/star_reference_authors"
+    stale = {"sha256": "ab" * 32, "url": "https://old.example/m.tar"}  # recorded for the entry's old URL
+    write_zoo(isolated_zoo, hashes={builtin: stale, "data:star": stale})
+    with caplog.at_level(logging.WARNING, logger="gf.models.zoo"):
+        for _ in range(3):
+            assert zoo.get_pretrained(builtin).sha256 is None and builtin in registry.kind("pretrained")
+            assert zoo.zoo_name_of("zoo:" + builtin) == builtin and builtin in zoo.list_pretrained()
+            assert get_data("star").sha256 is None and list_data()
+        zoo_cli.run(argparse.Namespace(zoo_command="list", model=None))
+    assert builtin in capsys.readouterr().out
+    warned = [r.getMessage() for r in caplog.records if "recorded in" in r.getMessage()]
+    assert len(warned) == 2 and any(builtin in w for w in warned) and any("data:star" in w for w in warned)
+
+    # an edited file is seen at once: a new entry, and the record now for the entry's URL
+    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "file:///lab.pth"}},
+              hashes={builtin: dict(stale, url=zoo.get_pretrained(builtin).url)})
+    assert zoo.get_pretrained("glance_focus/lab").url == "file:///lab.pth"
+    assert zoo.get_pretrained(builtin).sha256 == "ab" * 32
+    isolated_zoo.unlink()
+    assert zoo.list_pretrained() == [builtin] and zoo.get_pretrained(builtin).sha256 is None
+
+
+
 def test_bad_zoo_files_are_errors_naming_file_entry_and_key(isolated_zoo):
     isolated_zoo.parent.mkdir(parents=True)
     isolated_zoo.write_text('{"entries": {\n  "glance_focus/x": }')
@@ -186,6 +218,14 @@ def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
         zoo.publish_checkpoint(ckpt, "bare")
     with pytest.raises(ValueError, match="not a gf checkpoint"):
         zoo.publish_checkpoint(AUTHORS_CASE / "model_3.tar", "authors")
+    # a built-in entry's name is refused before the file is read: here it is not even a checkpoint
+    not_a_checkpoint = tmp_path / "notes.txt"
+    not_a_checkpoint.write_text("not a checkpoint")
+    with pytest.raises(zoo.ZooError, match="a built-in entry has that name"):
+        zoo.publish_checkpoint(not_a_checkpoint, "glance_focus/star_reference_authors")
+    make_checkpoint(ckpt)
+    with pytest.raises(zoo.ZooError, match="a built-in entry has that name"):  # a bare tag: once its model is read
+        zoo.publish_checkpoint(ckpt, "star_reference_authors")
 
 
 # ------------------------------------------------------------------ downloads
@@ -231,6 +271,35 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m2.tar"), "format": "authors"}},
               hashes={name: record})
     assert zoo.get_pretrained(name).sha256 is None
+
+
+def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeypatch, capsys):
+    """The hash computed as the download is verified is the one recorded and printed."""
+    import sys
+
+    import gf.common.io
+    from gf.cli import main as gf_main
+
+    hashed = []
+    real = gf.common.io.sha256sum
+    for module in [m for n, m in list(sys.modules.items()) if n.startswith("gf.") and m is not None]:
+        if getattr(module, "sha256sum", None) is real:
+            monkeypatch.setattr(module, "sha256sum", lambda path, *a, **k: hashed.append(Path(path).name) or
+                                real(path, *a, **k))
+    data = b"first release " * 1000
+    name = "glance_focus/unpinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
+    server.routes["/m.tar"] = ServedFile(data)
+    zoo.download_pretrained(name, progress=False)
+    digest = hashlib.sha256(data).hexdigest()
+    assert hashed == ["m.tar.part"] and zoo.get_pretrained(name).sha256 == digest  # recorded without a second read
+    hashed.clear()
+    server.routes["/f.bin"] = ServedFile(data)
+    assert gf_main(["download", server.url("/f.bin"), "--quiet"]) == 0
+    assert hashed == ["f.bin.part"] and capsys.readouterr().out.strip().endswith(f"sha256 {digest}")
+    hashed.clear()
+    assert gf_main(["download", "zoo:" + name, "--quiet"]) == 0  # cached and verified: one read, none to print
+    assert hashed == ["m.tar"] and capsys.readouterr().out.strip().endswith(f"sha256 {digest}")
 
 
 def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path, server, isolated_zoo):

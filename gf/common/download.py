@@ -76,6 +76,7 @@ __all__ = [
     "cache_dir",
     "check_transfer_options",
     "download",
+    "download_with_sha256",
     "gdrive_file_id",
     "is_offline",
     "parse_hf_url",
@@ -163,6 +164,19 @@ def download(
     Every argument is checked before anything is created: a refused call leaves no
     folder, part file or lock file behind.
     """
+    return download_with_sha256(url, sha256, dest, filename=filename, timeout=timeout, retries=retries,
+                                backoff=backoff, progress=progress, offline=offline, overwrite=overwrite,
+                                dest_is_cache=dest_is_cache)[0]
+
+
+def download_with_sha256(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = None, *,
+                         filename: Optional[str] = None, timeout: Optional[float] = 30, retries: int = 3,
+                         backoff: float = 1.0, progress: bool = True, offline: Optional[bool] = None,
+                         overwrite: bool = False, dest_is_cache: bool = False) -> Tuple[Path, Optional[str]]:
+    """:func:`download` (same arguments), and the file's sha256 when this call computed it: a
+    fresh download is hashed once, as it is verified, so a caller that records the hash
+    (trust on first use) or prints it need not read the file again. None when no hash
+    was computed (an unpinned file already in the cache, a Hub file without ``sha256``)."""
     url = _check_url_text(url)
     expected = (normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError)
                 if sha256 is not None else None)
@@ -172,7 +186,7 @@ def download(
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     explicit = dest is not None and not dest_is_cache
     if scheme == "hf":
-        return download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite)
+        return download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite), expected
     _check_scheme(url, scheme)
     drive_id, target = _target_of(url, dest, filename, expected)
     return _fetch_unless_present(url, scheme, drive_id, target, expected, explicit=explicit, overwrite=overwrite,
@@ -223,12 +237,12 @@ def _target_of(url: str, dest: Optional[PathLike], filename: Optional[str],
 
 def _fetch_unless_present(url: str, scheme: str, drive_id: Optional[str], target: Path, expected: Optional[str], *,
                           explicit: bool, overwrite: bool, offline: bool, timeout: Optional[float], attempts: int,
-                          backoff: float, progress: bool) -> Path:
+                          backoff: float, progress: bool) -> Tuple[Path, Optional[str]]:
     """Return ``target`` when the file already there may be used; otherwise fetch it into a
     ``.part`` file under the target's lock and move it in once verified."""
     usable, before, actual = usable_at(target, expected, explicit=explicit, overwrite=overwrite)
     if usable:
-        return target
+        return target, actual
     if offline:
         raise OfflineError(_offline_message(url, target, expected, actual))
     if scheme == "file":

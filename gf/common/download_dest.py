@@ -17,7 +17,7 @@ import posixpath
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from gf.common.errors import ChecksumError, ConfigError, DestinationExistsError, DownloadError
 from gf.common.http_transfer import discard_part, state_path
@@ -204,23 +204,27 @@ def usable_at(target: Path, expected: Optional[str], *, explicit: bool, overwrit
 
 
 def place(target: Path, url: str, fill: Callable[[Path], None], expected: Optional[str], *, explicit: bool,
-          before) -> Path:
+          before) -> Tuple[Path, Optional[str]]:
     """Have ``fill`` write ``<target>.part`` under the target's lock, then verify it and move
-    it in (:func:`finalize`); a file another process placed meanwhile is used instead."""
+    it in (:func:`finalize`); a file another process placed meanwhile is used instead.
+    Returns ``(target, its sha256)``, the sha256 None when it was not computed here."""
     make_parent(target)
     part = target.with_name(target.name + ".part")
     with file_lock(lock_path(target), url):
         if explicit:
             if placed_meanwhile(target, before, expected):
-                return target
-        elif existing_file_ok(target, expected, quiet=True)[0]:
-            return target
+                return target, expected
+        else:
+            usable, actual = existing_file_ok(target, expected, quiet=True)
+            if usable:
+                return target, actual
         fill(part)
         return finalize(part, target, expected, url)
 
 
-def finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Path:
-    """Verify ``part`` and rename it onto ``target``; delete it on a hash mismatch."""
+def finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Tuple[Path, str]:
+    """Verify ``part`` and rename it onto ``target``; delete it on a hash mismatch. Returns
+    ``(target, its sha256)``: the one hash of a fresh download, which callers reuse."""
     actual = sha256sum(part)
     if expected is not None and actual != expected:
         discard_part(part)
@@ -235,4 +239,4 @@ def finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Pat
         logger.info("downloaded %s to %s; sha256 %s (pass sha256=%s to pin it)", url, target, actual, actual)
     else:
         logger.info("downloaded %s to %s (sha256 verified)", url, target)
-    return target
+    return target, actual

@@ -222,4 +222,4 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
             )
     if target is None:
         return local
-    return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)
+    return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)[0]

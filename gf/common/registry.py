@@ -34,7 +34,9 @@ class Registry:
         #: Optional ``extra_entries(registered) -> {name: object}`` for a kind whose entries
         #: also come from elsewhere (the pretrained kind's user zoo files): called on each
         #: lookup (``get``, ``names``, ``in``) with the registered objects; its entries are
-        #: added to them and win on a shared name (so it may bring one up to date).
+        #: added to them and win on a shared name (so it may bring one up to date). A hook
+        #: that reads files keeps its result until they change
+        #: (:func:`gf.common.zoo_file.cached_on_zoo_files`).
         self.extra_entries: Optional[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = None
 
     # -- registration -------------------------------------------------------------
@@ -150,7 +152,7 @@ class _GlobalRegistry:
     """
 
     KINDS = {
-        "model": ("gf.models", "gf.benchmarks.*"),  # the benchmarks' models.py: model types
+        "model": ("gf.models.glance_focus", "gf.benchmarks.*"),  # the benchmarks' models.py: model types
         "builder": ("gf.benchmarks.*",),
         "processor": ("gf.processors",),
         "task": ("gf.tasks",),

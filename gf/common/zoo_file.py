@@ -34,8 +34,9 @@ from gf.common.io import atomic_write_json
 from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
-__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "read_zoo_file", "record_first_use_hash", "recorded_for",
-           "recorded_hashes", "update_zoo_file", "user_zoo_file", "with_recorded_hashes", "zoo_files"]
+__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "read_zoo_file", "record_first_use_hash",
+           "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file", "with_recorded_hashes",
+           "zoo_files", "zoo_files_state"]
 
 logger = logging.getLogger("gf.models.zoo")
 
@@ -61,6 +62,40 @@ def user_zoo_file() -> Path:
 
 
 _FILE_CACHE: Dict[Path, Tuple[Tuple[int, int, int], Dict[str, Any]]] = {}
+
+
+def _stat_key(path: Path) -> Optional[Tuple[int, int, int]]:
+    """What changes when ``path`` is written (gf replaces it atomically: a new inode); None: missing."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def zoo_files_state() -> Tuple[Tuple[str, Optional[Tuple[int, int, int]]], ...]:
+    """The user zoo files with their stat keys: it changes when one is written, created or
+    deleted, or when ``GF_ZOO`` / ``GF_CACHE_DIR`` name other files."""
+    return tuple((str(path), _stat_key(path)) for path in zoo_files())
+
+
+def cached_on_zoo_files(hook: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+                        ) -> Callable[[Mapping[str, Any]], Dict[str, Any]]:
+    """``hook(registered)`` (a registry kind's ``extra_entries``, which reads the zoo files)
+    run again only when the zoo files (:func:`zoo_files_state`) or the registered entries
+    changed, not on every lookup: it rebuilds every entry and warns about stale records.
+    A hook that raises is not cached (the error comes again on the next lookup)."""
+    last: Dict[str, Any] = {}
+
+    def cached(registered: Mapping[str, Any]) -> Dict[str, Any]:
+        state, registered = zoo_files_state(), dict(registered)  # stat before reading: a later write is seen
+        if last and last["state"] == state and last["registered"] == registered:
+            return dict(last["value"])
+        value = dict(hook(registered))
+        last.update(state=state, registered=registered, value=value)
+        return dict(value)
+
+    return cached
 
 
 def _read_raw(path: Path) -> Dict[str, Any]:
@@ -94,10 +129,8 @@ def read_zoo_file(path: Path) -> Dict[str, Any]:
     """``{"entries": {name: raw record}, "hashes": {key: record}}`` of one zoo file (empty
     for a missing file), cached until the file changes. Each hash record is checked and
     says which ``file`` it came from."""
-    try:
-        st = path.stat()
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
-    except FileNotFoundError:
+    key = _stat_key(path)
+    if key is None:
         return {"entries": {}, "hashes": {}}
     cached = _FILE_CACHE.get(path)
     if cached is not None and cached[0] == key:

@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from gf.common.errors import ConfigError, DownloadError, RegistryError
 from gf.common.registry import registry
 from gf.common.utils import did_you_mean, normalize_sha256
-from gf.common.zoo_file import record_first_use_hash, with_recorded_hashes
+from gf.common.zoo_file import cached_on_zoo_files, record_first_use_hash, with_recorded_hashes
 
 __all__ = [
     "DATA_PREFIX",
@@ -199,7 +199,8 @@ def _recorded_hashes(registered: Mapping[str, DataEntry]) -> Dict[str, DataEntry
 
     A record is for the entry's URL at the time (``entry_url``): when gf's entry moves to
     a new bundle the old record no longer applies. Which mirror it was downloaded from
-    does not matter: a mirror serves the same bytes or is refused.
+    does not matter: a mirror serves the same bytes or is refused. Kept until a zoo file
+    or the registered entries change (:func:`cached_on_zoo_files`).
     """
     pinned = {name: replace(entry, hash_origin="pinned by the entry")
               for name, entry in registered.items() if entry.sha256 is not None}
@@ -207,7 +208,7 @@ def _recorded_hashes(registered: Mapping[str, DataEntry]) -> Dict[str, DataEntry
             **with_recorded_hashes(registered, "data bundle", key=lambda name, entry: entry.key)}
 
 
-registry.kind("data").extra_entries = _recorded_hashes
+registry.kind("data").extra_entries = cached_on_zoo_files(_recorded_hashes)
 
 
 def record_data_hash(name: str, sha256: str, url: Optional[str] = None) -> None:

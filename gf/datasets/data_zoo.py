@@ -36,17 +36,16 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
-from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download, gdrive_file_id,
-                                sha256sum)
+from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download_with_sha256,
+                                gdrive_file_id, sha256sum)
+from gf.common.download_dest import filename_from_url
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
@@ -81,10 +80,8 @@ def _cache_path(entry: DataEntry, url: str) -> Path:
     key = hashlib.sha256(url.encode()).hexdigest()[:12]
     filename = entry.filename
     if filename is None:
-        raw = "" if gdrive_file_id(url) else urllib.parse.unquote(urllib.parse.urlsplit(url).path)
-        filename = re.split(r"[\\/]", raw)[-1].replace("\x00", "").strip()
-        if not filename or filename in (".", "..") or len(filename.encode()) > 200:
-            filename = f"{entry.name}_bundle"
+        fallback = f"{entry.name}_bundle"
+        filename = fallback if gdrive_file_id(url) else filename_from_url(url, fallback=fallback)
     return cache_dir() / "data" / entry.name / key / filename
 
 
@@ -226,9 +223,10 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     if entry.sha256 is None:
         logger.info("data bundle %s has no sha256 yet: its first download will be hashed and the hash recorded",
                     entry.key)
-    archive = download(source, sha256=entry.sha256, dest=_cache_path(entry, source), progress=progress,
-                       offline=offline, dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
-    digest = entry.sha256 or sha256sum(archive)
+    archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
+                                           progress=progress, offline=offline, dest_is_cache=True, timeout=timeout,
+                                           retries=retries, backoff=backoff)
+    digest = entry.sha256 or digest or sha256sum(archive)  # a fresh download was hashed once, as it was verified
 
     def trust() -> None:
         """Record the hash of an unpinned bundle, once its archive was read whole and verified."""

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from gf.common.download import check_transfer_options, download
+    from gf.common.download import check_transfer_options, download_with_sha256
     from gf.common.io import sha256sum
     from gf.common.errors import ConfigError
 
@@ -55,9 +55,11 @@ def run(args) -> int:
             raise ConfigError("a zoo entry pins its own hash and cache place; drop --sha256/--dest/--overwrite")
         from gf.models import zoo
 
-        path = zoo.download_pretrained(args.url.split(":", 1)[1], progress=not args.quiet, **transfer)
+        name = args.url.split(":", 1)[1]
+        path = zoo.download_pretrained(name, progress=not args.quiet, **transfer)
+        digest = zoo.get_pretrained(name).sha256  # verified against, or recorded from, this very file
     else:
-        path = download(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet,
-                        overwrite=args.overwrite, **transfer)
-    print(f"{path}\nsha256 {sha256sum(path)}")
+        path, digest = download_with_sha256(args.url, sha256=args.sha256, dest=args.dest, progress=not args.quiet,
+                                            overwrite=args.overwrite, **transfer)
+    print(f"{path}\nsha256 {digest or sha256sum(path)}")
     return 0

@@ -181,11 +181,12 @@ EVALUATION_MAY_DIFFER = ("dropout", "resizer_dropout", "loss_weights", "cost_cls
                          "glance_per_option", "model_type")
 
 
-def check_model_config(checkpoint: Mapping[str, Any], model_config: Mapping[str, Any], path,
-                       allowed=EVALUATION_MAY_DIFFER) -> None:
+def check_model_config(ckpt: CheckpointFile, model_config: Mapping[str, Any], allowed=EVALUATION_MAY_DIFFER) -> None:
     """Refuse a gf checkpoint whose recorded model config differs from the one about to
-    use it (resuming or evaluating), naming every differing key with both values."""
-    recorded = (checkpoint.get("extra") or {}).get("model_config")
+    use it (resuming or evaluating), naming every differing key with both values. Called
+    before its weights are loaded, so a difference that changes their shapes is named as
+    such rather than as a key or shape mismatch."""
+    recorded = ckpt.model_config
     if not recorded:
         return  # older checkpoints carry none; the weights' own key/shape check still applies
     keys = sorted((set(recorded) | set(model_config)) - set(allowed))
@@ -193,5 +194,5 @@ def check_model_config(checkpoint: Mapping[str, Any], model_config: Mapping[str,
                  if recorded.get(k, "<absent>") != model_config.get(k, "<absent>")]
     if differing:
         detail = "; ".join(f"model.{k}: checkpoint {a!r}, config {b!r}" for k, a, b in differing)
-        raise CheckpointError(f"{path} was trained with another model config ({detail}). Use the config it was "
+        raise CheckpointError(f"{ckpt.path} was trained with another model config ({detail}). Use the config it was "
                               f"trained with (its config.yaml) or drop the differing --options.")

@@ -28,7 +28,6 @@ def run(args) -> int:
                                        reported=json.loads(args.reported) if args.reported else None)
         print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {zoo.user_zoo_file()}")
         return 0
-    for name in zoo.list_pretrained(args.model):
-        e = zoo.get_pretrained(name)
-        print(f"{name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
+    for e in zoo.pretrained_entries(args.model):
+        print(f"{e.name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
     return 0

@@ -147,9 +147,9 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
 
     path = Path(zoo.resolve_checkpoint(spec))
     ckpt = read_checkpoint(path)
+    if ckpt.is_gf and evaluating:  # first: a config that changes the weights' shapes is named as such
+        check_model_config(ckpt, model_config)
     load_model_weights(model, ckpt)
-    if ckpt.is_gf and evaluating:
-        check_model_config(ckpt.content, model_config, path)
     logger.info("model initialised from %s", path)
     return model, path
 

@@ -226,7 +226,7 @@ class Runner:
         continues exactly where that checkpoint's epoch ended."""
         loaded = read_checkpoint(path).require_gf("a run resumes from its own checkpoint_last.pth")
         ckpt = loaded.content
-        check_model_config(ckpt, self.model_config, path, allowed=())
+        check_model_config(loaded, self.model_config, allowed=())
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])

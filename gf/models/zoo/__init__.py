@@ -25,14 +25,14 @@ Nothing here imports torch until a checkpoint is actually read or a model built.
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file, zoo_files
 from gf.models.loading import FORMATS
 from gf.models.zoo.entries import (PretrainedEntry, UnknownPretrainedError, get_pretrained,
-                                   list_pretrained, register_pretrained, zoo_name_of)
-from gf.models.zoo.fetch import (cache_path_of, check_inside, download_pretrained, load_pretrained, record_hash,
+                                   list_pretrained, pretrained_entries, register_pretrained, zoo_name_of)
+from gf.models.zoo.fetch import (build_pretrained, cache_path_of, download_pretrained, load_pretrained, record_hash,
                                  resolve_checkpoint)
 from gf.models.zoo.publish import publish_checkpoint
 
 __all__ = [
-    "FORMATS", "PretrainedEntry", "UnknownPretrainedError", "ZooError", "cache_path_of", "check_inside",
-    "download_pretrained", "get_pretrained", "list_pretrained", "load_pretrained",
+    "FORMATS", "PretrainedEntry", "UnknownPretrainedError", "ZooError", "build_pretrained", "cache_path_of",
+    "download_pretrained", "get_pretrained", "list_pretrained", "load_pretrained", "pretrained_entries",
     "publish_checkpoint", "record_first_use_hash", "record_hash", "register_pretrained", "resolve_checkpoint",
     "user_zoo_file", "zoo_files", "zoo_name_of",
 ]

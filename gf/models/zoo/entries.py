@@ -18,10 +18,10 @@ from typing import Any, Dict, List, Mapping, Optional
 from gf.common.errors import RegistryError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys, did_you_mean, is_plain_file_name, normalize_sha256
-from gf.common.zoo_file import ZooError, read_zoo_file, with_recorded_hashes, zoo_files
+from gf.common.zoo_file import ZooError, cached_on_zoo_files, read_zoo_file, with_recorded_hashes, zoo_files
 from gf.models.loading import FORMATS
 
-__all__ = ["PretrainedEntry", "UnknownPretrainedError", "get_pretrained", "list_pretrained",
+__all__ = ["PretrainedEntry", "UnknownPretrainedError", "get_pretrained", "list_pretrained", "pretrained_entries",
            "register_pretrained", "zoo_name_of"]
 
 logger = logging.getLogger("gf.models.zoo")
@@ -181,8 +181,9 @@ def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, P
     """What the user zoo files add to the registered entries: their own entries (the first
     file wins) and, for entries without a sha256, the hash recorded on first download.
 
-    This is the ``extra_entries`` hook of the registry kind ``"pretrained"``, so every
-    lookup of that kind reads the files (re-parsed only when they change).
+    This is the ``extra_entries`` hook of the registry kind ``"pretrained"``; its result is
+    kept until a zoo file or the registered entries change (:func:`cached_on_zoo_files`),
+    so a lookup costs a ``stat`` of each file, and a stale record is warned about once.
     """
     added: Dict[str, PretrainedEntry] = {}
     for path in zoo_files():
@@ -196,7 +197,7 @@ def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, P
     return added
 
 
-registry.kind("pretrained").extra_entries = _user_file_entries
+registry.kind("pretrained").extra_entries = cached_on_zoo_files(_user_file_entries)
 
 
 def _all_entries() -> Dict[str, PretrainedEntry]:
@@ -206,10 +207,16 @@ def _all_entries() -> Dict[str, PretrainedEntry]:
 # --------------------------------------------------------------------------- lookup
 
 
+def pretrained_entries(model: Optional[str] = None) -> List[PretrainedEntry]:
+    """The entries sorted by name, optionally only those of one model (``glance_focus``),
+    read once: for listings that show each entry's fields."""
+    entries = _all_entries()
+    return [entries[n] for n in sorted(entries) if model is None or n.split("/", 1)[0] == model]
+
+
 def list_pretrained(model: Optional[str] = None) -> List[str]:
     """Sorted entry names, optionally only those of one model (``glance_focus``)."""
-    names = sorted(_all_entries())
-    return [n for n in names if model is None or n.split("/", 1)[0] == model]
+    return [entry.name for entry in pretrained_entries(model)]
 
 
 def get_pretrained(name: str) -> PretrainedEntry:

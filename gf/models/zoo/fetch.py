@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Optional
 
-from gf.common.download import cache_dir, check_transfer_options, download, gdrive_file_id, sha256sum
+from gf.common.download import (cache_dir, check_transfer_options, download, download_with_sha256, gdrive_file_id,
+                                sha256sum)
 from gf.common.download_dest import filename_from_url
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
 from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
 
-__all__ = ["cache_path_of", "check_inside", "download_pretrained", "load_pretrained", "record_hash",
+__all__ = ["build_pretrained", "cache_path_of", "download_pretrained", "load_pretrained", "record_hash",
            "resolve_checkpoint"]
 
 logger = logging.getLogger("gf.models.zoo")
@@ -33,24 +33,13 @@ def cache_path_of(entry: PretrainedEntry) -> Path:
 
     The path is always ``cache_dir()/models/<model>/<tag>/<url key>/<file name>``: the
     name's parts are plain folder names (see :class:`PretrainedEntry`) and a file name
-    taken from the URL is its last component, ``/`` and ``\\`` both counting as separators."""
+    taken from the URL is its last component, ``/`` and ``\\`` both counting as separators, so
+    the file cannot leave its folder."""
     url_key = hashlib.sha256(entry.url.encode()).hexdigest()[:12]
     filename = entry.filename
     if filename is None:
         filename = entry.tag if gdrive_file_id(entry.url) else filename_from_url(entry.url, fallback=entry.tag)
-    root = cache_dir() / "models"
-    path = root / entry.model / entry.tag / url_key / filename
-    check_inside(root / entry.model / entry.tag, path, what=f"zoo entry {entry.name!r}")
-    return path
-
-
-
-def check_inside(root: Path, path: Path, *, what: str) -> None:
-    """Refuse a ``path`` that would leave ``root`` (``..``, absolute parts)."""
-    root_s, path_s = os.path.abspath(root), os.path.abspath(path)
-    if os.path.commonpath([root_s, path_s]) != root_s or path_s == root_s:
-        raise ZooError(f"{what}: its file would be written to {path_s}, outside its cache folder {root_s}; "
-                       f"refusing. Fix the entry's name, filename or url.")
+    return cache_dir() / "models" / entry.model / entry.tag / url_key / filename
 
 
 def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
@@ -82,11 +71,12 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
                     "recorded in %s", entry.name, user_zoo_file())
-    path = download(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress, offline=offline,
-                    dest_is_cache=True, timeout=timeout, retries=retries, backoff=backoff)
+    path, digest = download_with_sha256(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress,
+                                        offline=offline, dest_is_cache=True, timeout=timeout, retries=retries,
+                                        backoff=backoff)
     if entry.sha256 is None:
         _verify_before_trusting(path, entry)
-        record_hash(entry.name, sha256sum(path), url=entry.url)
+        record_hash(entry.name, digest or sha256sum(path), url=entry.url)  # a fresh download was hashed once
     return path
 
 
@@ -138,8 +128,18 @@ def load_pretrained(name: str, device: Any = "cpu", **overrides):
     ``overrides`` change model kwargs that do not change the weights' shapes, e.g. a
     local ``text_encoder`` folder or ``glance_per_option``.
     """
+    return build_pretrained(get_pretrained(name), device, **overrides)[0]
+
+
+def build_pretrained(entry: PretrainedEntry, device: Any = "cpu", **overrides):
+    """``(model, checkpoint file)``: the entry's file downloaded (once) and read, and the model
+    built from it as the entry says (model, model_type, config, format), in eval mode.
+    Shared by :func:`load_pretrained` and ``gf.load_model(pretrained=...)``, which also
+    reads the file's text format."""
+    from gf.models.checkpoint import read_checkpoint
     from gf.models.loading import model_from_checkpoint
 
-    entry = get_pretrained(name)
-    return model_from_checkpoint(download_pretrained(entry.name), model=entry.model, model_type=entry.model_type,
-                                 config=entry.config, format=entry.format, device=device, **overrides)
+    checkpoint = read_checkpoint(download_pretrained(entry.name))
+    model = model_from_checkpoint(checkpoint, model=entry.model, model_type=entry.model_type, config=entry.config,
+                                  format=entry.format, device=device, **overrides)
+    return model, checkpoint

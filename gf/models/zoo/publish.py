@@ -32,6 +32,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
             _PART_RE.fullmatch(part) for part in name.split("/")):
         raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' ({_NAME_RULE}), "
                        f"e.g. 'star_sup_run1'.")
+    if "/" in name:
+        _refuse_builtin_name(name)  # before the file is read
     path = Path(checkpoint_path).expanduser().resolve()
     loaded = read_checkpoint(path).require_gf("only gf checkpoints (which record their model config) are published")
     ckpt = loaded.content
@@ -39,12 +41,13 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     if not model_config:
         raise ZooError(f"{path}: no extra.model_config in this checkpoint (it was not written by gf's runner); "
                        f"a zoo entry needs the exact model kwargs it was trained with.")
-    check_weights_hash(loaded)
     model = loaded.model_name or "glance_focus"
     if not isinstance(model, str) or not _PART_RE.fullmatch(model):
         raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
                        f"({_NAME_RULE}).")
     full_name = name if "/" in name else f"{model}/{name}"  # both parts passed _PART_RE above
+    _refuse_builtin_name(full_name)  # a bare tag's model is known only now; before hashing the weights and file
+    check_weights_hash(loaded)
     config = dict(model_config)
     model_type = config.pop("model_type", None)
     dataset = loaded.extra.get("dataset")
@@ -62,8 +65,6 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
                         f"epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')}, "
                         f"weights_sha256 {ckpt.get('weights_sha256')})"),
     )
-    if full_name in _registered():
-        raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
     target = Path(zoo_file).expanduser() if zoo_file is not None else user_zoo_file()
     entry.origin = f"zoo file {target}"
     replaced = []
@@ -79,6 +80,11 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         logger.warning("zoo: replaced entry %s in %s (sha256 %s -> %s)", full_name, target, replaced[0], entry.sha256)
     logger.info("zoo: published %s -> %s in %s", full_name, entry.url, target)
     return entry
+
+
+def _refuse_builtin_name(full_name: str) -> None:
+    if full_name in _registered():
+        raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
 
 
 def _figures_in_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Dict[str, Any]:
