@@ -66,9 +66,8 @@ def run(args) -> int:
             if kind == "model":
                 from gf.models import zoo
 
-                for entry_name in zoo.list_pretrained(name):
-                    entry = zoo.get_pretrained(entry_name)
-                    print(f"    pretrained {entry_name}  ({entry.format}, {entry.benchmark or '-'}, "
+                for entry in zoo.pretrained_entries(name):
+                    print(f"    pretrained {entry.name}  ({entry.format}, {entry.benchmark or '-'}, "
                           f"sha256 {entry.sha256 or 'not yet known'})")
         if not names:
             print("  (none)")
