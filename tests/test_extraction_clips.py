@@ -216,6 +216,73 @@ def test_a_rerun_with_another_motion_stream_is_refused(videos, tmp_path):
         extract(videos, tmp_path / "o", *base, "--motion-backbone", "torchvision:r3d_18")
 
 
+def _cache_pretrained(tmp_path, monkeypatch):
+    """Seeded weights where torchvision's and timm's downloads look first (the torch hub
+    cache under TORCH_HOME, the Hugging Face cache), so ``--pretrained`` and
+    ``--motion-pretrained`` load them offline through the libraries' own code; returns
+    their state dicts (r2plus1d_18's, test_efficientnet's)."""
+    import huggingface_hub.constants
+    import timm
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    r21d = torchvision.models.get_model("r2plus1d_18").state_dict()
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(r21d, hub / torchvision.models.get_model_weights("r2plus1d_18").DEFAULT.url.rsplit("/", 1)[1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    torch.manual_seed(6)
+    eff = timm.create_model("test_efficientnet").state_dict()
+    repo, revision = tmp_path / "hf" / "models--timm--test_efficientnet.r160_in1k", "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    save_file(eff, repo / "snapshots" / revision / "model.safetensors")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    return r21d, eff
+
+
+def test_each_stream_takes_its_own_weights_and_predict_rebuilds_them(videos, tmp_path, monkeypatch):
+    """--pretrained covers both streams unless --motion-weights gives the motion stream's;
+    --motion-pretrained downloads the motion stream's beside --weights FILE. gf predict's
+    options rebuild either mix from the recipe."""
+    from safetensors.torch import save_file
+
+    from gf.datasets.feature_recipe import identity
+    from gf.extraction.extract import extract as run_extract
+    from gf.inference.predict import extraction_options
+
+    r21d, eff = _cache_pretrained(tmp_path, monkeypatch)
+    save_file(r21d, tmp_path / "r21d.safetensors")
+    save_file(eff, tmp_path / "eff.safetensors")
+    base = ["--backbone", "test_efficientnet", "--input-size", "64", "--motion-backbone", "torchvision:r2plus1d_18",
+            "--motion-input-size", "32", "--clip-len", "4", "--num-clips", "2"]
+    runs = {"both": ["--pretrained"], "files": ["--weights", tmp_path / "eff.safetensors", "--motion-weights",
+                                                tmp_path / "r21d.safetensors"],
+            "motion_hub": ["--weights", tmp_path / "eff.safetensors", "--motion-pretrained"],
+            "appearance_hub": ["--pretrained", "--motion-weights", tmp_path / "r21d.safetensors"]}
+    for name, flags in runs.items():
+        assert extract(videos, tmp_path / name, *base, *flags) == 0, name
+    rows = {name: open_feature_store(tmp_path / name)["v1"] for name in runs}
+    for name in runs:  # the same weights, whether from the hub caches or the files
+        assert torch.allclose(rows[name], rows["files"], rtol=1e-3, atol=1e-4), name
+    recipes = {name: json.loads((tmp_path / name / "features.json").read_text()) for name in runs}
+    kinds = {name: (r["backbone"]["weights"]["kind"], r["motion_backbone"]["weights"]["kind"])
+             for name, r in recipes.items()}
+    assert kinds == {"both": ("pretrained", "pretrained"), "files": ("file", "file"),
+                     "motion_hub": ("file", "pretrained"), "appearance_hub": ("pretrained", "file")}
+    listing = tmp_path / "one.txt"
+    listing.write_text(str(videos / "v1.mp4") + "\n")
+    given = {"motion_hub": {"weights": str(tmp_path / "eff.safetensors")},
+             "appearance_hub": {"motion_weights": str(tmp_path / "r21d.safetensors")}}
+    for name, files in given.items():  # what gf predict runs for a checkpoint of each mix
+        run_extract(extraction_options(recipes[name], listing, tmp_path / f"again_{name}", **files))
+        again = json.loads((tmp_path / f"again_{name}" / "features.json").read_text())
+        for part in ("backbone", "motion_backbone"):
+            assert identity(again)[part] == identity(recipes[name])[part], (name, part)
+
+
 @pytest.mark.parametrize("flags,match", [
     ([*R21D, "--num-frames", "4"], "--num-frames: a clip-level run places clips"),
     (["--backbone", "test_efficientnet", "--clip-len", "4"], "--clip-len applies to clip backbones"),
@@ -223,6 +290,10 @@ def test_a_rerun_with_another_motion_stream_is_refused(videos, tmp_path):
     (["--backbone", "test_efficientnet", "--motion-backbone", "resnet18"], "--motion-backbone 'resnet18': a clip model"),
     ([*R21D, "--motion-backbone", "torchvision:r3d_18"], "goes with a frame .timm. --backbone"),
     ([*R21D, "--motion-weights", "w.pth"], "--motion-weights applies to --motion-backbone"),
+    ([*R21D, "--motion-pretrained"], "--motion-pretrained applies to --motion-backbone; .* use --pretrained"),
+    (["--backbone", "test_efficientnet", "--motion-pretrained"], "--motion-pretrained applies to clip backbones"),
+    (["--backbone", "test_efficientnet", "--motion-backbone", "torchvision:r2plus1d_18", "--motion-weights", "w.pth",
+      "--motion-pretrained"], "either --motion-weights FILE or --motion-pretrained"),
     ([*R21D, "--num-clips", "0"], "--num-clips must be an integer >= 1"),
     ([*R21D, "--clips-per-second", "nan"], "--clips-per-second must be a finite number > 0"),
     ([*R21D[:-1], "0"], "--clip-len must be an integer >= 1"),

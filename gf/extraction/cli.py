@@ -48,7 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--motion-backbone", metavar="NAME",
                    help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
                         "each row is the appearance feature of the clip's middle frame followed by the clip's")
-    g.add_argument("--motion-weights", metavar="FILE", help="local weights of --motion-backbone (a state dict)")
+    g.add_argument("--motion-weights", metavar="FILE",
+                   help="local weights of --motion-backbone (a state dict); with --pretrained, only the appearance "
+                        "stream downloads")
+    g.add_argument("--motion-pretrained", action="store_true",
+                   help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
+                        "appearance stream's (--pretrained alone already covers both streams)")
     g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
     g = parser.add_argument_group("backbone")
     g.add_argument("--backbone", metavar="NAME",

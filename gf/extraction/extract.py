@@ -71,6 +71,7 @@ class ExtractOptions:
     clips_per_second: Optional[float] = None
     motion_backbone: Optional[str] = None
     motion_weights: Optional[str] = None
+    motion_pretrained: bool = False  # completed by check_clip_options: --pretrained covers both streams
     motion_input_size: Optional[int] = None
     shard: Optional[Tuple[int, int]] = None  # (I, N): part I of N of a job array (gf.extraction.shards)
 

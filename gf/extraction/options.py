@@ -11,7 +11,7 @@ who passes ``--num-frames 32`` to an S3D run would otherwise get 8 clips.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -84,7 +84,13 @@ def check_count_or_rate(o, count: str, rate: str, default: int) -> None:
 #: clips per sample when neither --num-clips nor --clips-per-second is given (HCRN's 8)
 DEFAULT_NUM_CLIPS = 8
 
-_CLIP_ONLY = ("clip_len", "num_clips", "clips_per_second", "motion_weights", "motion_input_size")
+_CLIP_ONLY = ("clip_len", "num_clips", "clips_per_second", "motion_weights", "motion_pretrained", "motion_input_size")
+_MOTION_ONLY = ("motion_weights", "motion_pretrained", "motion_input_size")
+
+
+def _given(o, names) -> List[str]:
+    """The flags among ``names`` that ``o`` sets (a switch counts when it is on)."""
+    return [_flag(n) for n in names if getattr(o, n, None) not in (None, False)]
 
 
 def _flag(name: str) -> str:
@@ -105,14 +111,13 @@ def check_clip_options(o) -> bool:
             raise ConfigError(f"--motion-backbone goes with a frame (timm) --backbone, the appearance stream; "
                               f"--backbone {o.backbone} is a clip model")
     if not clip and o.motion_backbone is None:
-        given = [_flag(n) for n in _CLIP_ONLY if getattr(o, n) is not None] + \
-            (["--clip-stride"] if o.clip_stride not in (None, 1) else [])
+        given = _given(o, _CLIP_ONLY) + (["--clip-stride"] if o.clip_stride not in (None, 1) else [])
         if given:
             raise ConfigError(f"{given[0]} applies to clip backbones ({TORCHVISION}NAME, {HF}FOLDER, or "
                               f"--motion-backbone); --backbone {o.backbone} is a frame model")
         return False
     if o.motion_backbone is None:
-        given = [_flag(n) for n in ("motion_weights", "motion_input_size") if getattr(o, n) is not None]
+        given = _given(o, _MOTION_ONLY)
         if given:
             raise ConfigError(f"{given[0]} applies to --motion-backbone; for --backbone {o.backbone} use "
                               f"{given[0].replace('motion-', '')}")
@@ -127,6 +132,17 @@ def check_clip_options(o) -> bool:
                                      note=" frames")
     if o.motion_input_size is not None:
         o.motion_input_size = check_int_option("--motion-input-size", o.motion_input_size, 1, note=" pixels")
+    if o.motion_backbone is not None:
+        _complete_motion_weights(o)
     if o.motion_weights and not os.path.isfile(o.motion_weights):
         raise CheckpointNotFoundError(f"--motion-weights {o.motion_weights}: no such file")
     return True
+
+
+def _complete_motion_weights(o) -> None:
+    """Where the motion stream's weights come from: ``--motion-weights FILE``, else a download
+    with ``--motion-pretrained`` or with ``--pretrained`` (which covers both streams unless
+    the motion stream has its own file), else the seeded random initialisation."""
+    if o.motion_weights and o.motion_pretrained:
+        raise ConfigError("give either --motion-weights FILE or --motion-pretrained, not both")
+    o.motion_pretrained = bool(o.motion_pretrained or (o.pretrained and not o.motion_weights))

@@ -55,8 +55,8 @@ def build_streams(o, device: str) -> List[Stream]:
                             input_size=o.input_size, device=device)
     if not o.motion_backbone:
         return [Stream("frames", frame)]
-    motion = create_clip_backbone(o.motion_backbone, weights=o.motion_weights, pretrained=o.pretrained, seed=o.seed,
-                                  input_size=o.motion_input_size, clip_len=o.clip_len, device=device)
+    motion = create_clip_backbone(o.motion_backbone, weights=o.motion_weights, pretrained=o.motion_pretrained,
+                                  seed=o.seed, input_size=o.motion_input_size, clip_len=o.clip_len, device=device)
     o.clip_len = motion.clip_len
     return [Stream("appearance", frame), Stream("motion", motion)]
 

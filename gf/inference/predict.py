@@ -123,8 +123,8 @@ def extraction_options(recipe: Mapping[str, Any], video: PathLike, out: PathLike
     motion = recipe.get("motion_backbone")
     if motion:
         mname, mopts, msize = _backbone_options(motion, motion_weights, "--motion-weights")
-        options.update(motion_backbone=mname, motion_weights=mopts.get("weights"), motion_input_size=msize)
-        options["pretrained"] = options.get("pretrained", False) or mopts.get("pretrained", False)
+        options.update(motion_backbone=mname, motion_weights=mopts.get("weights"),
+                       motion_pretrained=mopts.get("pretrained", False), motion_input_size=msize)
     elif motion_weights:
         raise ConfigError("--motion-weights: the checkpoint's features have no motion stream")
     sampling = recipe.get("sampling") or {}
