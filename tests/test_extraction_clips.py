@@ -283,6 +283,28 @@ def test_each_stream_takes_its_own_weights_and_predict_rebuilds_them(videos, tmp
             assert identity(again)[part] == identity(recipes[name])[part], (name, part)
 
 
+def test_a_stream_with_random_weights_is_said(videos, tmp_path, caplog):
+    """A forgotten --pretrained (or --motion-weights) gives features of a random network:
+    the run says which stream, and what to give."""
+    import timm
+    from safetensors.torch import save_file
+
+    save_file(timm.create_model("test_efficientnet").state_dict(), tmp_path / "eff.safetensors")
+    assert extract(videos, tmp_path / "two", "--backbone", "test_efficientnet", "--input-size", "64",
+                   "--weights", tmp_path / "eff.safetensors", "--motion-backbone", "torchvision:r2plus1d_18",
+                   "--motion-input-size", "32", "--clip-len", "4", "--num-clips", "2") == 0
+    said = [r.getMessage() for r in caplog.records if "random weights" in r.getMessage()]
+    assert said == ["gf extract: the motion backbone torchvision:r2plus1d_18 has random weights (seed 0): its "
+                    "features are for tests and benchmarks only; give --motion-weights FILE or --motion-pretrained "
+                    "for features a model can learn from"]
+    caplog.clear()
+    assert extract(videos, tmp_path / "one", *R21D, "--num-clips", "2", "--seed", "3") == 0
+    said = [r.getMessage() for r in caplog.records if "random weights" in r.getMessage()]
+    assert said == ["gf extract: the backbone torchvision:r2plus1d_18 has random weights (seed 3): its features are "
+                    "for tests and benchmarks only; give --weights FILE or --pretrained for features a model can "
+                    "learn from"]
+
+
 @pytest.mark.parametrize("flags,match", [
     ([*R21D, "--num-frames", "4"], "--num-frames: a clip-level run places clips"),
     (["--backbone", "test_efficientnet", "--clip-len", "4"], "--clip-len applies to clip backbones"),

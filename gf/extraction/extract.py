@@ -34,7 +34,8 @@ from gf.extraction.out_folder import describe_failure, failure_error, holds_feat
 from gf.extraction.options import (MAX_SEED, check_clip_options, check_count_or_rate, check_device, check_int_option,
                                    check_number_option)
 from gf.extraction.sources import Job, make_jobs
-from gf.extraction.streams import FrameDataset, build_streams, embed_and_write, make_sampler, units
+from gf.extraction.streams import FrameDataset, build_streams, embed_and_write, make_sampler, units, \
+    warn_random_weights
 from gf.extraction.writers import check_keys, make_writer, normalise_format
 
 __all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "describe_failure", "failure_error"]
@@ -176,6 +177,7 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     existed = _check_output(o, jobs)
     device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
     streams = build_streams(o, device)
+    warn_random_weights(streams)
     windows_id = [{"file": os.path.basename(p), "sha256": sha256sum(p)} for p in o.windows] if o.windows else None
     recipe = make_recipe(backbone=streams[0].backbone, num_frames=o.num_frames, fps=o.fps, windows=windows_id,
                          window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size,

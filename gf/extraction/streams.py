@@ -24,6 +24,7 @@ windows of one video that share a clip embed it once).
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -32,7 +33,10 @@ import numpy as np
 from gf.extraction import decode
 from gf.extraction.clips import clip_sampler, frame_sampler
 
-__all__ = ["Stream", "FrameDataset", "build_streams", "make_sampler", "embed_and_write", "units"]
+__all__ = ["Stream", "FrameDataset", "build_streams", "make_sampler", "embed_and_write", "units",
+           "warn_random_weights"]
+
+logger = logging.getLogger("gf.extraction.extract")  # the extraction's logger, where its other messages go
 
 
 @dataclass
@@ -59,6 +63,23 @@ def build_streams(o, device: str) -> List[Stream]:
                                   seed=o.seed, input_size=o.motion_input_size, clip_len=o.clip_len, device=device)
     o.clip_len = motion.clip_len
     return [Stream("appearance", frame), Stream("motion", motion)]
+
+
+_WEIGHT_FLAGS = {"motion": "--motion-weights FILE or --motion-pretrained"}
+
+
+def warn_random_weights(streams: Sequence[Stream]) -> None:
+    """Say so when a stream's backbone has random weights: its features carry no learned
+    meaning (the recipe records it, but a forgotten ``--pretrained`` would otherwise pass
+    unseen until a model trained on them fails to learn)."""
+    for s in streams:
+        source = s.backbone.weights
+        if source.get("kind") == "random-init":
+            which = f"{s.role} backbone" if s.role in ("appearance", "motion") else "backbone"
+            logger.warning("gf extract: the %s %s has random weights (seed %s): its features are for tests and "
+                           "benchmarks only; give %s for features a model can learn from", which, s.backbone.name,
+                           source.get("seed"),
+                           _WEIGHT_FLAGS.get(s.role, "--weights FILE or --pretrained"))
 
 
 def make_sampler(o, streams: Sequence[Stream]) -> Callable:
