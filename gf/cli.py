@@ -95,6 +95,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         print(f"gf {args.command}: error: {message}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"gf {args.command}: interrupted; {_AFTER_INTERRUPT.get(args.command, _ATOMIC)}", file=sys.stderr)
+        return 130  # the shell's code for a command stopped by SIGINT
+
+
+_ATOMIC = "files are written whole or not at all, so nothing half-written is left"
+#: What continues an interrupted command, where it can be continued.
+_AFTER_INTERRUPT = {
+    "train": f"{_ATOMIC}. Continue with --resume auto (from checkpoint_last.pth, written after each epoch)",
+    "extract": f"{_ATOMIC}. Run the same command again: it skips the videos already stored",
+    "download": f"{_ATOMIC}. Run the same command again: it resumes the partial download",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

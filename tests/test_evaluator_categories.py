@@ -73,6 +73,8 @@ def test_question_categories_reproduce_every_cell_of_the_report(benchmark):
     expected = {(b, c): [cell["correct"], cell["total"]] for b, cells in report["breakdowns"].items()
                 for c, cell in cells.items() if cell["total"] or cell["unlabelled"]}
     assert tally == expected
+    assert all(isinstance(report[m], float) for m in evaluator.metrics)  # what run.best_metric is checked against
+    assert report["primary_metric"] in evaluator.metrics
     if evaluator.macro_breakdown:
         cells = report["breakdowns"][evaluator.macro_breakdown]
         mean = np.mean([cells[c]["correct"] * 100.0 / cells[c]["total"] for c in report["mean_over"]])

@@ -54,6 +54,25 @@ def test_a_hook_keeps_its_own_state_across_a_resume_and_the_best_metric_rides_wi
     assert second["hooks"]["EvalHook"]["best"] == second["best_metric"] >= first["best_metric"]
 
 
+def test_a_best_metric_the_reports_lack_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """A typo in run.best_metric would let no epoch count as best, and the test splits be
+    scored with the last checkpoint: refused by gf validate, and by gf train before the
+    data is made; an evaluator whose reports lack a metric it declares stops the run at
+    the first evaluation."""
+    from gf.benchmarks.star.evaluator import StarEvaluator
+
+    cfg = write_config(tmp_path, epochs=1)
+    for command in ("validate", "train"):
+        assert gf_main([command, "--cfg-path", str(cfg), "--options", "run.best_metric=accuracy"]) == 2
+        err = capsys.readouterr().err
+        assert "run.best_metric is 'accuracy', which star's reports do not have; they have overall, mean." in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+    monkeypatch.setattr(StarEvaluator, "metrics", ("overall", "mean", "accuracy"))
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", "run.best_metric=accuracy"]) == 2
+    assert ("run.best_metric 'accuracy' is not a metric of the synthetic_star val report; it has overall, mean "
+            "(its primary metric is 'mean')") in capsys.readouterr().err
+
+
 def test_an_unknown_hook_is_refused_before_any_work(tmp_path, capsys):
     cfg = write_config(tmp_path, extra_run="hooks: [count_call]")
     assert gf_main(["validate", "--cfg-path", str(cfg)]) == 2
@@ -297,6 +316,34 @@ CASES = {
     "zoo": (lambda t: ["zoo", "publish", str(REFERENCE / "star_mc" / "model_3.tar"), "--name", "glance_focus/x"], 4,
             "not a gf checkpoint"),
 }
+
+
+def test_ctrl_c_stops_training_with_one_line_and_the_run_resumes(tmp_path):
+    """SIGINT during gf train: exit 130, one line saying how to continue (no traceback),
+    and --resume auto goes on from the last epoch's checkpoint."""
+    import signal
+    import time
+
+    cfg = write_config(tmp_path, epochs=200)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PLUGINS, str(REPO)]), "GF_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gf", "train", "--cfg-path", str(cfg)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "out" / "checkpoint_last.pth"
+    deadline = time.monotonic() + 120
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "gf train: interrupted; files are written whole or not at all, so nothing half-written is left. Continue "
+        "with --resume auto (from checkpoint_last.pth, written after each epoch)")
+    done = torch_load_safe(last)["epoch"] + 1  # "epoch" is the finished epoch's index
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", f"run.epochs={done + 1}"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if r["kind"] == "epoch"] == list(range(done + 1))  # one more, none twice
 
 
 @pytest.mark.parametrize("command", sorted(CASES))

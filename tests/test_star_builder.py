@@ -381,6 +381,17 @@ def test_video_id_key_field(bundle):
     assert torch.allclose(s["spans"], torch.tensor([[0.4, 0.4], [0.9, 0.2]]))
 
 
+def test_questions_whose_clip_is_absent_from_the_events_file_are_said(bundle, caplog):
+    """gf prepare writes every clip (an empty list where it has none), so an absent key is a
+    partial file: the clip still trains as one without events, but the run says so."""
+    train = make_builder(bundle).build_datasets(["train", "val"])
+    said = [r.getMessage() for r in caplog.records if "find no entry" in r.getMessage()]
+    assert said == [f"star train: 1 of 8 question(s) find no entry for their clip in the events file "
+                    f"{bundle['dir'] / 'txt_db' / 'events.json'} (e.g. Feasibility_T1_3); they count as clips without events (no event "
+                    f"targets). A partial events file? Write it again with gf prepare"]
+    assert train["train"].stats["no_events"] == 2  # the absent clip and Prediction_T1_2's empty list
+
+
 def test_events_keyed_differently_from_the_records_is_an_error(bundle):
     # The authors' events.json is keyed by question id; looked up by video id, no question
     # would find its events and training would silently run without event targets.

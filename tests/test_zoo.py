@@ -204,6 +204,25 @@ def test_publish_records_model_kwargs_hash_and_figures(tmp_path, isolated_zoo):
         zoo.publish_checkpoint(ckpt, "other_model/x")
 
 
+def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_weight(tmp_path):
+    from gf.models.checkpoint import load_model_weights
+
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    payload = torch.load(ckpt, weights_only=True)
+    payload["model"]["qa_embed.weight"] = "edited"
+    for name, content in (("hashed.pth", payload), ("unhashed.pth", {**payload, "weights_sha256": None})):
+        torch.save(content, tmp_path / name)
+        with pytest.raises(CheckpointError, match=rf"{name}: weight 'qa_embed.weight' is a str, not a tensor. The "
+                                                  r"file is damaged or was edited"):
+            load_model_weights(None, tmp_path / name)  # refused before any model is touched
+    with pytest.raises(CheckpointError, match="weight 'qa_embed.weight' is a str"):
+        zoo.publish_checkpoint(tmp_path / "hashed.pth", "edited")
+    torch.save({**payload, "model": [1, 2]}, tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match="weights under 'model' as a mapping of names to tensors; found list"):
+        load_model_weights(None, tmp_path / "list.pth")
+
+
 def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
     ckpt = tmp_path / "c.pth"
     make_checkpoint(ckpt)

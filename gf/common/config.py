@@ -20,7 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys
+from gf.common.utils import check_known_keys, did_you_mean
 
 TOP_LEVEL = ("plugins", "model", "datasets", "run")
 MODEL_META_KEYS = ("name", "model_type", "glance_per_option", "checkpoint")
@@ -213,6 +213,7 @@ def _validate_values(cfg: DictConfig) -> None:
         if run[key] < 0:
             raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
     _validate_seeds(run)
+    _validate_best_metric(cfg)
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:
@@ -228,6 +229,20 @@ def _validate_values(cfg: DictConfig) -> None:
             config_class(**values)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"model: {e}") from None
+
+
+def _validate_best_metric(cfg: DictConfig) -> None:
+    """``run.best_metric`` names an accuracy of the training dataset's reports (its
+    evaluator's ``metrics``): a typo would otherwise let no epoch count as best, and the test
+    splits would be scored with the last checkpoint without a word."""
+    name = cfg.run.train_dataset or next(iter(cfg.datasets))
+    benchmark = getattr(registry.get_builder_class(name), "benchmark", "")
+    if benchmark not in registry.list("evaluator"):
+        return  # refused with its own message where the split is scored
+    metrics = registry.get("evaluator", benchmark).metrics
+    if cfg.run.best_metric not in metrics:
+        raise ConfigError(f"run.best_metric is {cfg.run.best_metric!r}, which {benchmark}'s reports do not have; "
+                          f"they have {', '.join(metrics)}.{did_you_mean(cfg.run.best_metric, metrics)}")
 
 
 def _validate_seeds(run: DictConfig) -> None:

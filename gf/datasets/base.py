@@ -482,10 +482,17 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
         label -1 -- kept and scored wrong, so a large count (files that do not belong
         together) deserves a warning rather than silence."""
         events, key = self.event_table(), self.config["key_field"]
-        if events is not None and len(events) and len(ds) and not any(r[key] in events for r in ds.records):
+        absent = [r["question_id"] for r in ds.records if r[key] not in events] if events is not None else []
+        if events is not None and len(events) and len(ds) and len(absent) == len(ds):
             raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
                                 f"events file (looked up by {key}); the events file is keyed "
                                 f"differently (the converter keys it by {self.EVENTS_KEY})")
+        if absent:  # gf prepare writes every clip, an empty list where it has no event: these were left out
+            logger.warning("%s %s: %d of %d question(s) find no entry for their clip in the events file %s (e.g. "
+                           "%s); they count as clips without events (no event targets). A partial events file? "
+                           "Write it again with gf prepare", self.benchmark, split, len(absent), len(ds),
+                           self.require_path("events", self.config["events"], f"{self.display_name} events file"),
+                           ", ".join(map(str, absent[:3])))
         if self.answer_mode != "oe":
             return {}
         from gf.evaluation.core import OOV_ANSWER  # here: converters import this module

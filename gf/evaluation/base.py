@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError
 
@@ -56,6 +56,9 @@ class Evaluator:
     #: the report's ``mean_over`` says which cells); ``None``: the official score is the
     #: micro accuracy over questions (``overall``).
     macro_breakdown: Optional[str] = None
+    #: The report's accuracies a run may pick ``checkpoint_best`` by (``run.best_metric``),
+    #: checked against the config before training starts.
+    metrics: Tuple[str, ...] = ("overall",)
 
     def question_categories(self, question_id: str, record: Mapping[str, Any],
                             info: Mapping[str, Any]) -> Mapping[str, Sequence[str]]:

@@ -32,7 +32,7 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from gf.common import dist
-from gf.common.errors import NonFiniteLossError, TrainingError
+from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 
 __all__ = ["DEFAULT_HOOKS", "HookBase"]
@@ -82,8 +82,18 @@ class HookBase:
         """Take back what :meth:`state_dict` returned when the checkpoint was written."""
 
 
-def _metric(report: Optional[Mapping[str, Any]], key: str) -> Optional[float]:
-    value = (report or {}).get(key)
+def _metric(report: Optional[Mapping[str, Any]], key: str, where: str) -> Optional[float]:
+    """``report[key]`` as a float (None where nothing was scored, or on ranks without a
+    report). A key the report lacks is a typo in ``run.best_metric``: without this error no
+    epoch would ever count as best and the test splits would silently use the last one."""
+    if report is None:
+        return None
+    if key not in report:
+        metrics = [k for k, v in report.items() if v is None or isinstance(v, float)]
+        raise ConfigError(f"run.best_metric {key!r} is not a metric of the {where} report; it has "
+                          f"{', '.join(metrics)} (its primary metric is {report.get('primary_metric')!r}). Set "
+                          f"run.best_metric to one of them")
+    value = report[key]
     return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -260,8 +270,10 @@ class EvalHook(HookBase):
                 primary = name == r.train_dataset and split == r.cfg.run.valid_splits[0]
                 if name == r.train_dataset:
                     r.val_reports[split] = report
-                value = _metric(report, r.cfg.run.best_metric)
-                if primary and value is not None and (self.best is None or value > self.best):
+                if not primary:  # another dataset's report may not have the metric at all (STAR's mean)
+                    continue
+                value = _metric(report, r.cfg.run.best_metric, f"{name} {split}")
+                if value is not None and (self.best is None or value > self.best):
                     self.best = value
                     r.improved = True
 

@@ -94,6 +94,7 @@ class StarEvaluator(Evaluator):
 
     score_label = "Mean"
     macro_breakdown = "type"
+    metrics = ("overall", "mean")
 
     def question_categories(self, question_id, record, info):
         return _categories(question_id, record)

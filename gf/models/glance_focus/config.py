@@ -85,6 +85,10 @@ class GlanceFocusConfig:
         for name in ("num_queries", "max_feats", "feature_dim", "d_model", "event_pred_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "resizer_dropout"):  # torch would refuse them only when the model is built
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ConfigError(f"{name} is a probability in [0, 1), got {value!r}")
         if self.answer_mode == "mc" and self.num_options < 2:
             raise ConfigError(f"num_options must be >= 2 for multiple choice, got {self.num_options}")
         if self.answer_mode == "oe" and self.num_answers < 2:
