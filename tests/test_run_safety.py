@@ -114,6 +114,11 @@ def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_pat
                     "--options", "model.dim_feedforward=32", f"run.output_dir={tmp_path / 'ev'}"]) == 4
     err = _last_line(capsys.readouterr().err)
     assert "model.dim_feedforward: checkpoint 64, config 32" in err and "shape" not in err
+    # compared before the model is built: a text encoder that would be a download is not reached
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val", "--options",
+                    "model.dim_feedforward=32", "model.text_encoder=gf-tests/no-such-encoder",
+                    f"run.output_dir={tmp_path / 'ev'}"]) == 4
+    assert "model.dim_feedforward: checkpoint 64, config 32" in _last_line(capsys.readouterr().err)
     # settings that only matter in training may differ
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.dropout=0.3", f"run.output_dir={tmp_path / 'ev'}"]) == 0

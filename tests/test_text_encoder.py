@@ -1,5 +1,7 @@
 """The text encoder is built from a local folder quietly: no transformers progress bar per
-model (a leaderboard builds one model per entry and seed), and the bar setting is restored."""
+model (a leaderboard builds one model per entry and seed), and the bar setting is restored;
+one that cannot be loaded is named by its config key, with what to do."""
+import pytest
 from transformers.utils import logging as hf_logging
 
 from gf.models.glance_focus.text_encoder import TextEncoder
@@ -14,3 +16,18 @@ def test_building_the_text_encoder_shows_no_loading_bar_and_restores_the_setting
     err = capfd.readouterr().err
     assert "Loading weights" not in err and "%|" not in err
     assert hf_logging.is_progress_bar_enabled()  # the user's setting is left as it was
+
+
+def test_a_text_encoder_that_cannot_be_loaded_names_the_key_and_what_to_do(tmp_path):
+    """Offline (as the tests run), a Hub name transformers has not cached is a download
+    error naming model.text_encoder and the offline choices, not transformers' traceback; a
+    folder that does not load is named as a damaged folder."""
+    from gf.common.errors import CheckpointError, DownloadError
+
+    with pytest.raises(DownloadError, match=r"model.text_encoder 'gf-tests/no-such-encoder': transformers could not "
+                                            r"load it from its cache or the Hub \(OSError: .*to 'minilm'"):
+        TextEncoder("gf-tests/no-such-encoder", 16)
+    (tmp_path / "enc").mkdir()
+    (tmp_path / "enc" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"cannot load the folder .*enc .*save_pretrained writes"):
+        TextEncoder(str(tmp_path / "enc"), 16)

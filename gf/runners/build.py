@@ -138,17 +138,18 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
     training may differ); fine-tuning from one may change them all. The authors' format
     records no config; its sizes are checked key by key.
     """
-    model = registry.get_model_class(cfg.model.name).from_config(dict(model_config))
+    model_cls = registry.get_model_class(cfg.model.name)
     spec = cfg.model.get("checkpoint")
     if not spec:
-        return model, None
+        return model_cls.from_config(dict(model_config)), None
     from gf.models import zoo
     from gf.models.checkpoint import check_model_config, load_model_weights, read_checkpoint
 
     path = Path(zoo.resolve_checkpoint(spec))
     ckpt = read_checkpoint(path)
-    if ckpt.is_gf and evaluating:  # first: a config that changes the weights' shapes is named as such
-        check_model_config(ckpt, model_config)
+    if ckpt.is_gf and evaluating:  # before the model is built (its text encoder may be a download): a config that
+        check_model_config(ckpt, model_config)  # changes the weights' shapes is named as such
+    model = model_cls.from_config(dict(model_config))
     load_model_weights(model, ckpt)
     logger.info("model initialised from %s", path)
     return model, path

@@ -27,6 +27,20 @@ def resolve_text_encoder_path(name: str) -> str:
     return os.path.expanduser(name)
 
 
+def _not_loadable(name: str, path: str, error: OSError) -> Exception:
+    """The config key and what to do, instead of transformers' traceback: a folder that does
+    not load is damaged; a Hub name that does not is (usually) a download without a network."""
+    from gf.common.errors import CheckpointError, DownloadError
+
+    reason = " ".join(str(error).split())[:300]
+    if os.path.isdir(path):
+        return CheckpointError(f"model.text_encoder {name!r}: transformers cannot load the folder {path} ({reason}); "
+                               f"it should hold what save_pretrained writes (config.json, the weights, the tokenizer)")
+    return DownloadError(f"model.text_encoder {name!r}: transformers could not load it from its cache or the Hub "
+                         f"({type(error).__name__}: {reason}). Without a network, set model.text_encoder to a local "
+                         f"folder written by save_pretrained, or to 'minilm' (all-MiniLM-L6-v2, installed with gf)")
+
+
 class FeatureResizer(nn.Module):
     """Linear -> LayerNorm(eps 1e-12) -> dropout: projects text states to ``d_model``."""
 
@@ -56,12 +70,15 @@ class TextEncoder(nn.Module):
 
         path = resolve_text_encoder_path(name)
         self.name = name
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        if init == "pretrained":
-            self.backbone = _load_without_pooler(AutoModel.from_pretrained, path)
-        else:
-            config = AutoConfig.from_pretrained(path)
-            self.backbone = _load_without_pooler(lambda p, **kw: AutoModel.from_config(config, **kw), path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            if init == "pretrained":
+                self.backbone = _load_without_pooler(AutoModel.from_pretrained, path)
+            else:
+                config = AutoConfig.from_pretrained(path)
+                self.backbone = _load_without_pooler(lambda p, **kw: AutoModel.from_config(config, **kw), path)
+        except OSError as e:  # transformers' way of saying "not in the cache, not on the Hub, not readable"
+            raise _not_loadable(name, path, e) from None
         self.hidden_size = int(self.backbone.config.hidden_size)
         self.resizer = FeatureResizer(self.hidden_size, d_model, resizer_dropout)
         self.max_length = max_length
