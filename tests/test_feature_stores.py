@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tarfile
@@ -408,6 +409,27 @@ def test_wds_store_accepts_brace_pattern_and_list_and_rejects_duplicates(tmp_pat
     twice = WebDatasetStore(paths + [str(tmp_path / "b" / "features-000000.tar")])
     with pytest.raises(DataFileError, match="'vid0' is stored twice"):
         len(twice)
+
+
+@pytest.mark.parametrize("where", ["in a member's data", "in a member's header", "between two members"])
+def test_a_truncated_shard_is_an_error_naming_it(where, tmp_path):
+    """A shard cut short (a copy that stopped) failed tarfile's header scan with a raw
+    ``ReadError: unexpected end of data`` (cut in a member's data), or ended it quietly as if
+    the shard ended there (cut in a header, or between two members: its other keys were
+    silently absent): gf's own error names the shard and what to do."""
+    paths = write_webdataset_shards(_features(), tmp_path, num_shards=3)
+    shard = Path(paths[1])
+    with tarfile.open(shard) as tf:
+        first, second = tf.getmembers()[:2]
+    data = shard.read_bytes()
+    cut = {"in a member's data": first.offset_data + 10, "in a member's header": second.offset + 100,
+           "between two members": second.offset}[where]
+    shard.write_bytes(data[:cut])
+    store = WebDatasetStore(tmp_path)
+    with pytest.raises(DataFileError, match=rf"{re.escape(str(shard))}: the webdataset shard is truncated or damaged "
+                                            rf"\(.*\): delete it and rerun the gf extract command that wrote it "
+                                            rf"\(it resumes\), or re-download it"):
+        store.keys()
 
 
 # ------------------------------------------------------------------------------------------

@@ -258,14 +258,20 @@ class VideoQADataset(torch.utils.data.Dataset):
         missing = set(self.feature_store.missing(keys))
         if not missing:
             return
+        from gf.datasets.extract_state import explain_missing
+
         qids = [r["question_id"] for r in self.records if r[self.key_field] in missing]
         by_key = "" if self.key_field == "question_id" else f" (missing {self.key_field}s: {describe_ids(sorted(missing))})"
+        # a gf extract output that did not finish, or lost a shard, says so: leaving its
+        # questions out (skip_file) would drop samples the rerun extracts
+        why = explain_missing(self.feature_store)
+        advice = why + "." if why else (
+            f"Use the feature file that matches these annotations, or list the question ids to leave out, one per "
+            f"line, in a file and set datasets.{self.benchmark}.skip_file to it.")
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
             f"features in {self._store_name()} (looked up by "
-            f"{self.key_field}): {describe_ids(qids)}{by_key}. Use the feature file that matches these "
-            f"annotations, or list the question ids to leave out, one per line, in a file and set "
-            f"datasets.{self.benchmark}.skip_file to it."
+            f"{self.key_field}): {describe_ids(qids)}{by_key}. {advice}"
         )
 
     # -- dataset API -----------------------------------------------------------------------

@@ -35,6 +35,8 @@ __all__ = [
     "iter_webdataset_features",
     "npy_bytes",
     "resolve_shards",
+    "shard_members",
+    "tar_file_members",
     "wds_sample_to_pair",
     "write_webdataset_shards",
 ]
@@ -110,6 +112,51 @@ def resolve_shards(source: Union[PathLike, Sequence[PathLike]]) -> List[str]:
     return paths
 
 
+def tar_file_members(tf: tarfile.TarFile, size: int) -> List[tarfile.TarInfo]:
+    """The file members of the open tar ``tf`` of ``size`` bytes (headers only; no data is
+    read), or ``tarfile.ReadError`` when it was cut short.
+
+    A tar cut short (a copy or download that stopped, a full disk) fails tarfile's header
+    scan (``unexpected end of data``) only when the cut falls inside a member's data; cut
+    inside a header or between two members (copies often stop at a multiple of 512 bytes),
+    tarfile ends the scan quietly as if the archive ended there, and a member's data may lie
+    past the end of the file. Those are told here: where the scan stopped, a whole archive
+    has its end-of-archive blocks (zeros), which every tar writer puts there."""
+    members = []
+    for member in tf:
+        if member.offset_data + member.size > size:
+            raise tarfile.ReadError(f"member {member.name} is cut off at byte {size}")
+        if member.isfile():
+            members.append(member)
+    tf.fileobj.seek(tf.offset)
+    end = tf.fileobj.read(tarfile.BLOCKSIZE)
+    if end.strip(b"\0"):
+        raise tarfile.ReadError(f"the member header at byte {tf.offset} is cut off or damaged")
+    if not end and tf.offset > 0:
+        raise tarfile.ReadError(f"it ends at byte {tf.offset} without the end-of-archive blocks: cut off")
+    return members
+
+
+def shard_members(shard: str) -> List[tarfile.TarInfo]:
+    """:func:`tar_file_members` of the file ``shard``; a file that is no uncompressed tar, or
+    one truncated or damaged, is a :class:`DataFileError` naming it and what to do."""
+    try:
+        tf = tarfile.open(shard, "r:")
+    except tarfile.ReadError as e:
+        raise DataFileError(
+            f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
+            f".tar shards (stream compressed ones with iter_webdataset_features)."
+        ) from e
+    try:
+        with tf:
+            return tar_file_members(tf, os.path.getsize(shard))
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataFileError(
+            f"{shard}: the webdataset shard is truncated or damaged ({e}): delete it and rerun the gf extract "
+            f"command that wrote it (it resumes), or re-download it."
+        ) from None
+
+
 @registry.register_feature_store("webdataset")
 class WebDatasetStore(FeatureStore):
     """Random access to features in webdataset ``.tar`` shards (uncompressed).
@@ -134,28 +181,18 @@ class WebDatasetStore(FeatureStore):
     def _open(self) -> StoreState:
         index: Dict[str, Tuple[int, int, int]] = {}
         for shard_no, shard in enumerate(self.shards):
-            try:
-                tf = tarfile.open(shard, "r:")
-            except tarfile.ReadError as e:
-                raise DataFileError(
-                    f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
-                    f".tar shards (stream compressed ones with iter_webdataset_features)."
-                ) from e
-            with tf:
-                for member in tf:
-                    if not member.isfile():
-                        continue
-                    wkey, ext = _wds_split_member(member.name)
-                    if ext != self.ext:
-                        continue
-                    key = decode_wds_key(wkey)
-                    if key in index:
-                        other = self.shards[index[key][0]]
-                        raise DataFileError(
-                            f"feature key {key!r} is stored twice: in {other} and in {shard}; "
-                            f"rewrite the shards so each key appears once."
-                        )
-                    index[key] = (shard_no, member.offset_data, member.size)
+            for member in shard_members(shard):
+                wkey, ext = _wds_split_member(member.name)
+                if ext != self.ext:
+                    continue
+                key = decode_wds_key(wkey)
+                if key in index:
+                    other = self.shards[index[key][0]]
+                    raise DataFileError(
+                        f"feature key {key!r} is stored twice: in {other} and in {shard}; "
+                        f"rewrite the shards so each key appears once."
+                    )
+                index[key] = (shard_no, member.offset_data, member.size)
         if not index:
             raise DataFileError(
                 f"no '.{self.ext}' members in webdataset shards {self._path} "

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from gf.common.errors import CheckpointNotFoundError, ConfigError
 from gf.common.io import check_outputs_apart, is_gf_leftover, output_lock, remove_stale_temp_files, sha256sum
+from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe, make_recipe, read_recipe
 from gf.extraction.out_folder import describe_failure, failure_error, holds_features, remove_bookkeeping, \
     write_failures
@@ -197,6 +198,9 @@ def extract(options: ExtractOptions) -> ExtractSummary:
         with output_lock(o.out, "gf extract"):
             try:
                 _run(o, jobs, failures, streams, recipe, device, summary)
+                # every sample is stored or listed as failed: only now is the folder whole
+                write_state(o.out, done=True, stored=summary.written + summary.skipped,
+                            failed=len(summary.failures))
             except BaseException:
                 emptied = created and summary.written == 0 and remove_bookkeeping(o.out)
                 raise
@@ -264,6 +268,7 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
     if part is None:
         remove_stale_temp_files(o.out)
         check_or_write_recipe(o.out, recipe, stored=holds_features(o.out))
+        write_state(o.out, done=False)  # until this run ends: a kill leaves the folder marked unfinished
         writer = make_writer(o.out, o.format, o.shard_size)
     else:
         writer = part.writer()

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Tuple
 from gf.common.errors import ConfigError, DataFileError, OutputLockedError
 from gf.common.io import atomic_write_json, load_json, load_jsonl, output_lock
 from gf.common.utils import describe_ids, utc_now
+from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import read_recipe
 from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, write_failures
 from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
@@ -136,7 +137,9 @@ def _check(plans: List[Dict[str, Any]], layout: Dict[str, Any], stored: Dict[str
 def merge(out: str) -> MergeSummary:
     """Check the parts of ``out`` and write its merged failure lists and ``index.json``;
     raises a :class:`DataFileError` naming every problem when the folder is not whole (and
-    writes nothing; an ``index.json`` of an earlier merge is removed). Failed samples are returned in the summary, not raised."""
+    writes nothing but ``state.json``, ``done: false``; an ``index.json`` of an earlier merge is
+    removed). A whole folder is marked ``done: true`` (:mod:`gf.datasets.extract_state`).
+    Failed samples are returned in the summary, not raised."""
 
     recipe, layout = _layout(out)
     count = int(layout["parts"])
@@ -146,9 +149,10 @@ def merge(out: str) -> MergeSummary:
         stored = _stored(out, fmt)
         failures = [f for plan in plans for f in _part_failures(out, plan, stored)]
         problems += _check(plans, layout, stored, failures)
-        if problems:  # an index of an earlier merge no longer describes the folder
+        if problems:  # an index of an earlier merge no longer describes the folder, nor is it whole
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(out, INDEX_NAME))
+            write_state(out, done=False, parts=count)
             raise DataFileError(f"--merge --out {out}: the {count} parts are not whole: " + "; ".join(problems))
         write_failures(out, failures)
         by_file: Dict[str, List[str]] = {}
@@ -159,5 +163,6 @@ def merge(out: str) -> MergeSummary:
             "written_by": "gf extract --merge", "written": utc_now(), "format": fmt, "parts": count,
             "fingerprint": layout.get("fingerprint"), "samples": len(stored), "failed": len(failures),
             "files": files}, indent=None)
+        write_state(out, done=True, parts=count, stored=len(stored), failed=len(failures))
     windows = bool((recipe.get("sampling") or {}).get("windows"))
     return MergeSummary(out=out, parts=count, samples=len(stored), failures=failures, windows=windows)

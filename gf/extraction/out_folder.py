@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 
 from gf.common.errors import DataFileError
 from gf.common.io import atomic_write_jsonl, atomic_write_text, is_gf_leftover
+from gf.datasets.extract_state import STATE_NAME
 from gf.datasets.feature_recipe import RECIPE_NAME
 
 __all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "describe_failure",
@@ -29,8 +30,8 @@ SHARD_INDEX = "shards.json"
 
 
 #: files of an output folder that are not features: the recipe, the shard index, the lists,
-#: the index of a merged job array
-_BOOKKEEPING = (RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME)
+#: the index of a merged job array, whether the extraction finished (gf.datasets.extract_state)
+_BOOKKEEPING = (RECIPE_NAME, SHARD_INDEX, FAILURES_NAME, FAILED_KEYS_NAME, INDEX_NAME, STATE_NAME)
 
 
 def holds_features(out: str) -> bool:

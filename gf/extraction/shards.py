@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
+from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
 from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, SHARD_INDEX, holds_features
 from gf.extraction.sources import Job
@@ -159,6 +160,7 @@ class Part:
             self._check_recipe(recipe, fresh, others)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.out, INDEX_NAME))  # the folder changes: merge again
+            write_state(self.out, done=False, parts=self.shard[1])  # whole again only after a merge
             lock = output_lock(self.folder, f"gf extract {self.option}")
             lock.acquire()  # refused while the same part runs elsewhere
             self._lock = lock

@@ -37,7 +37,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
 from gf.common.safe_load import load_npy_safe
 from gf.datasets.feature_stores import open_feature_store
-from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes
+from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes, tar_file_members
 from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
@@ -107,11 +107,9 @@ class WebDatasetWriter(FeatureWriter):
         size = os.path.getsize(path)
         try:
             with tarfile.open(path, "r:") as tf:
-                for member in tf:
-                    if member.offset_data + member.size > size:  # tarfile reads a cut archive as a short one
-                        raise tarfile.ReadError(f"member {member.name} is cut off at byte {size}")
+                for member in tar_file_members(tf, size):  # tarfile reads a cut archive as a short one
                     base = member.name.rsplit("/", 1)[-1]
-                    if member.isfile() and base.endswith(".npy") and "." not in base[:-4]:
+                    if base.endswith(".npy") and "." not in base[:-4]:
                         keys.append(decode_wds_key(base[:-4]))
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataFileError(f"{path}: not a readable tar shard ({e}). gf extract renames a shard into place "
