@@ -283,6 +283,19 @@ def test_each_stream_takes_its_own_weights_and_predict_rebuilds_them(videos, tmp
             assert identity(again)[part] == identity(recipes[name])[part], (name, part)
 
 
+def test_pretrained_weights_that_cannot_be_fetched_are_a_download_error(videos, tmp_path, monkeypatch):
+    """Exit 6 (a download failed), not 4 (a checkpoint that does not fit): offline, with
+    nothing in the Hub cache."""
+    import huggingface_hub.constants
+
+    from gf.common.errors import DownloadError
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    with pytest.raises(DownloadError, match="timm could not load the pretrained weights of 'test_efficientnet'"):
+        extract(videos, tmp_path / "out", "--backbone", "test_efficientnet", "--pretrained")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_stream_with_random_weights_is_said(videos, tmp_path, caplog):
     """A forgotten --pretrained (or --motion-weights) gives features of a random network:
     the run says which stream, and what to give."""

@@ -142,5 +142,5 @@ def test_a_refused_command_in_a_leaderboard_folder_changes_nothing_and_the_corre
 
 def test_show_of_a_folder_without_a_leaderboard_creates_nothing(tmp_path, capsys):
     missing = tmp_path / "no" / "board"
-    assert gf_main(["leaderboard", "show", str(missing)]) == 5
+    assert gf_main(["leaderboard", "show", str(missing)]) == 2  # the command line names the wrong folder
     assert "holds no leaderboard" in capsys.readouterr().err and not missing.parent.exists()

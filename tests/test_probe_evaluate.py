@@ -103,3 +103,16 @@ def test_an_unknown_probe_is_refused_before_anything_runs(trained, capsys):
     err = capsys.readouterr().err
     assert "shufle" in err and "shuffle" in err
     assert not (out / "eval" / "test_eval_probe-shufle-s0_predictions.json").exists()
+
+
+def test_a_probe_that_cannot_apply_is_refused_before_any_split_is_evaluated(trained, capsys):
+    """swap_events on a split without events: refused before the unperturbed evaluation
+    (on a full split that is minutes of work thrown away)."""
+    cfg, out, options = trained["frames"]
+    eval_dir = out / "eval_no_events"
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(out / "checkpoint_best.pth"), "--splits",
+                    "test", "--probe", "shuffle", "swap_events", "--options", *options,
+                    "datasets.synthetic_star.events=null", "datasets.synthetic_star.grounding=null",
+                    f"run.output_dir={eval_dir}"]) == 2
+    assert "probe 'swap_events' needs annotated events" in capsys.readouterr().err
+    assert not list(eval_dir.rglob("*_predictions.json"))

@@ -151,7 +151,19 @@ def test_class_file_without_final_newline_counts_every_class(bundle):
     info = make_builder(bundle, feature_dim=D).info()
     assert info == {"num_options": 4, "num_event_classes": NUM_CLASSES, "event_pred_dim": NUM_CLASSES + 1,
                     "feature_dim": D, "max_feats": MAX_FEATS, "max_events": 3, "answer_vocab": None,
-                    "class_names": [line.strip() for line in text.splitlines()], "feature_recipe": None}
+                    "class_names": [line.strip() for line in text.splitlines()], "feature_recipe": None,
+                    "class_labels": None}  # no action_classes.txt in this bundle
+
+
+def test_event_classes_are_named_from_action_classes_where_listed(bundle):
+    """gf predict shows events by STAR's action names: each action_mapping line's code
+    looked up in action_classes.txt (a code it lacks keeps its mapping line)."""
+    text = (bundle["dir"] / "txt_db" / "action_mapping.txt").read_text()
+    (bundle["dir"] / "txt_db" / "action_classes.txt").write_text("a000 hold some clothes\na002 take a towel")
+    labels = make_builder(bundle, feature_dim=D).info()["class_labels"]
+    assert labels[0] == "a000 hold some clothes" and labels[2] == "a002 take a towel"
+    assert labels[1] == text.splitlines()[1] and len(labels) == NUM_CLASSES
+    assert make_builder(bundle, feature_dim=D, action_classes=None).info()["class_labels"] is None
 
 
 def test_spans_are_clipped_centre_width_and_empty_events_are_dropped(bundle):

@@ -341,6 +341,8 @@ def test_gf_train_streams_and_records_the_recipe_and_class_names(bench, tmp_path
     assert ckpt["extra"]["feature_recipe"] == recipe
     names = ckpt["extra"]["class_names"]
     assert len(names) == 20 and names[0] == "a000 v000 o000"  # the class list's lines
+    labels = (bench["root"] / "data" / "SYNTHETIC_STAR" / "txt_db" / "action_classes.txt").read_text().splitlines()
+    assert ckpt["extra"]["class_labels"] == labels  # their names, which gf predict shows
     last = torch_load_safe(run_dir / "out" / "checkpoint_last.pth")
     assert last["step"] == 2 * 6 and last["extra"]["feature_recipe"] == recipe
     # each epoch read every question once, in the order the stream gives for (run.seed, epoch)

@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional
 
-from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, DataFileError, \
+    DownloadError
 from gf.common.io import sha256sum
 from gf.common.utils import did_you_mean
 
@@ -177,7 +178,7 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         model = timm.create_model(name, pretrained=bool(pretrained), num_classes=0)
     except Exception as e:
         if pretrained:
-            raise CheckpointError(f"timm could not load the pretrained weights of {name!r} ({type(e).__name__}: "
+            raise DownloadError(f"timm could not load the pretrained weights of {name!r} ({type(e).__name__}: "
                                   f"{e}); download them where there is a network and pass --weights FILE") from None
         raise
     if weights:

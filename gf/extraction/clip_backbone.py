@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, Optional
 
 import torch
 
-from gf.common.errors import CheckpointError, ConfigError
+from gf.common.errors import CheckpointError, ConfigError, DownloadError
 from gf.common.io import sha256sum
 from gf.common.utils import did_you_mean
 from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
@@ -125,7 +125,7 @@ def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_s
     except Exception as e:
         if not pretrained:
             raise
-        raise CheckpointError(f"torchvision could not download the weights {enum} ({type(e).__name__}: {e}); "
+        raise DownloadError(f"torchvision could not download the weights {enum} ({type(e).__name__}: {e}); "
                               f"download them where there is a network and pass --weights FILE") from None
     head = _drop_head(model)
     if weights:
@@ -203,9 +203,10 @@ def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optio
     transformers.utils.logging.disable_progress_bar()
     try:
         config = transformers.AutoConfig.from_pretrained(ref)
-    except Exception as e:
-        raise CheckpointError(f"--backbone {HF}{ref}: no readable config.json ({type(e).__name__}: "
-                              f"{str(e).strip()[:200]})") from None
+    except Exception as e:  # from the Hub: a download that failed; a folder: a damaged one
+        error = CheckpointError if local else DownloadError
+        raise error(f"--backbone {HF}{ref}: no readable config.json ({type(e).__name__}: "
+                    f"{str(e).strip()[:200]})") from None
     kind = config.model_type
     if kind not in _HF_TYPES:
         raise ConfigError(f"--backbone {HF}{ref} is a {kind!r} model; gf reads {', '.join(_HF_TYPES)} video encoders")

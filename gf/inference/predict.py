@@ -29,7 +29,7 @@ class Event:
     """One event the glance stage predicts: its class and its span in seconds of the video."""
 
     class_index: int
-    class_name: str
+    class_name: str  # its named line (STAR's action_classes: "a000 hold some clothes"), else its class-list line
     start: float
     end: float
     confidence: float
@@ -232,7 +232,8 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     result = model.predict_example(features, question, list(options) if options is not None else None,
                                    text_format=ckpt.text_format)
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
-    events = _events(model, features, result.get("glance"), ckpt.extra.get("class_names"), window)
+    events = _events(model, features, result.get("glance"), ckpt.extra.get("class_labels")
+                     or ckpt.extra.get("class_names"), window)
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
                        options=list(options) if options is not None else None, events=events, window=window,
                        frame_times=times)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from gf.common.errors import ConfigError, EvaluationError, GfError
+from gf.common.errors import ConfigError, DataFileError, GfError
 from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import PathLike
 
@@ -72,10 +72,10 @@ def load_saved_record(root: PathLike) -> Dict[str, Any]:
     before anything is created when the folder holds no leaderboard."""
     path = Path(root) / "manifest.json"
     if not path.is_file():
-        raise EvaluationError(f"{root} holds no leaderboard (no manifest.json): run `gf leaderboard run --manifest "
+        raise ConfigError(f"{root} holds no leaderboard (no manifest.json): run `gf leaderboard run --manifest "
                               f"M` first, or give the folder it wrote")
     record = load_json(path, "leaderboard manifest record")
     if not isinstance(record, dict) or not isinstance(record.get("manifest"), dict):
-        raise EvaluationError(f"{path} is not a leaderboard's manifest record (no manifest: mapping); run "
+        raise DataFileError(f"{path} is not a leaderboard's manifest record (no manifest: mapping); run "
                               f"`gf leaderboard run --manifest M` to write it again")
     return record

@@ -68,6 +68,10 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
     """Evaluate ``splits`` of every dataset unperturbed and under each probe; returns the
     comparisons keyed by ``<dataset>/<split>`` (rank 0; other ranks take part and get {})."""
     comparisons: Dict[str, Dict[str, Any]] = {}
+    for name in runner.dataset_names():  # what cannot apply is refused before any split is evaluated
+        for split in splits:
+            for probe in probes:
+                ProbedDataset(runner.datasets[name].splits[split], probe, probe_seed)
     for name in runner.dataset_names():
         ds = runner.datasets[name]
         for split in splits:
@@ -75,7 +79,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
             original = ds.splits[split]
             rows: Dict[str, Any] = {}
             for probe in probes:
-                ds.splits[split] = ProbedDataset(original, probe, probe_seed)  # refuses what cannot apply
+                ds.splits[split] = ProbedDataset(original, probe, probe_seed)
                 try:
                     runner.evaluate_split(split, tag=probe_tag(tag, probe, probe_seed), dataset=name)
                 finally:

@@ -219,7 +219,8 @@ class Runner:
                                # and what the event classes are: the checkpoint alone then says
                                # which features it expects and what its event predictions mean
                                "feature_recipe": ds.info.get("feature_recipe"),
-                               "class_names": ds.info.get("class_names")})
+                               "class_names": ds.info.get("class_names"),
+                               "class_labels": ds.info.get("class_labels")})
 
     def restore(self, path) -> None:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run

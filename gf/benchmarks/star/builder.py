@@ -9,11 +9,11 @@ of those is handled explicitly; see docs/data_formats.md §1 and §6.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
-from gf.datasets.base import VideoQABuilder
+from gf.datasets.base import VideoQABuilder, read_class_lines
 
 __all__ = ["StarBuilder"]
 
@@ -39,6 +39,9 @@ class StarBuilder(VideoQABuilder):
       (the default: STAR's release has none) = not annotated.
     * ``action_mapping`` -- class list, line i = class i (all lines, last one included:
       111 STAR actions, so ``event_pred_dim`` = 112 with the background slot).
+    * ``action_classes`` -- optional: STAR's names of the actions (``a000 hold some
+      clothes``; ``gf prepare star`` copies it), read only to show events by name (``gf
+      predict``); absent or ``null``: events are shown by their ``action_mapping`` line.
     * ``features`` / ``feature_format`` -- feature store path and format (``null`` =
       detect from the path); the authors ship ``vis_db/s3d.pth`` keyed by question id.
       ``strID2numID.json`` is not needed.
@@ -82,6 +85,7 @@ class StarBuilder(VideoQABuilder):
         "events": "txt_db/events.json",
         "grounding": None,
         "action_mapping": "txt_db/action_mapping.txt",
+        "action_classes": "txt_db/action_classes.txt",
         "features": "vis_db/s3d.pth",
         "feature_format": None,
         "key_field": "question_id",
@@ -94,6 +98,20 @@ class StarBuilder(VideoQABuilder):
         "unlabelled_splits": ["test"],
         "seed": 0,
     }
+
+    def class_labels(self) -> Optional[List[str]]:
+        """Each event class's name, aligned with :meth:`class_names`: the ``action_classes``
+        line whose code (``a000``) starts the class's ``action_mapping`` line (``a000 v004
+        o019``), or that line where no name is listed; ``None`` without the file. Shown to
+        people only, never used to train, so a bundle without it (the authors') loses nothing."""
+        classes, names = self.class_names(), self.config.get("action_classes")
+        if not classes or not names or not self.resolve_path(names).is_file():
+            return None
+        by_code = {line.split(maxsplit=1)[0]: line for line in read_class_lines(self.resolve_path(names))}
+        return [by_code.get(c.split(maxsplit=1)[0], c) for c in classes]
+
+    def info(self, *, features: bool = True) -> Dict[str, Any]:
+        return {**super().info(features=features), "class_labels": self.class_labels()}
 
     # -- records -----------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
