@@ -394,3 +394,18 @@ def test_authors_format_entry_reproduces_the_reference_outputs(isolated_zoo):
     with torch.no_grad():
         out = model({"video": expected["frames"], "text": expected["texts"]})
     torch.testing.assert_close(out["pred_answer"], expected["pred_answer"], atol=1e-5, rtol=0)
+
+
+def test_gf_zoo_publish_says_where_it_wrote_and_refuses_figures_that_are_not_json(tmp_path, capsys, isolated_cache):
+    from gf.cli import main as gf_main
+
+    ckpt, zoo_file = tmp_path / "c.pth", tmp_path / "team" / "zoo.json"
+    make_checkpoint(ckpt)
+    assert gf_main(["zoo", "publish", str(ckpt), "--name", "glance_focus/team_run", "--zoo-file", str(zoo_file),
+                    "--reported", '{"mean": 50.0, "source": "a test"}']) == 0
+    assert f"written to {zoo_file}" in capsys.readouterr().out and zoo_file.is_file()
+    for reported, said in (("{mean: 50}", "--reported is not JSON"), ("[50]", "must be a JSON object of figures, "
+                                                                               "got list")):
+        assert gf_main(["zoo", "publish", str(ckpt), "--name", "glance_focus/x", "--zoo-file", str(zoo_file),
+                        "--reported", reported]) == 2
+        assert said in capsys.readouterr().err

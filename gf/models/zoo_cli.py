@@ -19,15 +19,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import json
-
     from gf.models import zoo
 
     if args.zoo_command == "publish":
         entry = zoo.publish_checkpoint(args.checkpoint, args.name, url=args.url, zoo_file=args.zoo_file,
-                                       reported=json.loads(args.reported) if args.reported else None)
-        print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {zoo.user_zoo_file()}")
+                                       reported=_reported(args.reported))
+        written = args.zoo_file or zoo.user_zoo_file()
+        print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {written}")
         return 0
     for e in zoo.pretrained_entries(args.model):
         print(f"{e.name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
     return 0
+
+
+def _reported(text):
+    """``--reported``: a JSON object, or an error saying so (not a JSONDecodeError traceback)."""
+    import json
+
+    from gf.common.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--reported is not JSON ({e}); give an object, e.g. "
+                          f"'{{\"mean\": 96.5, \"source\": \"gf evaluate, seeds 0-9\"}}'") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"--reported must be a JSON object of figures, got {type(value).__name__}")
+    return value
