@@ -3,7 +3,9 @@
 # each question's clip as a small H.264 video, extract frame features with a small timm CNN
 # (random weights, fixed seed: no pretrained weights are reachable offline), train
 # Glance-Focus (demo_sup_grounded) on them, print the per-type test table, then answer one
-# rendered test video with `gf predict`. Every step resumes: a rerun skips what is done.
+# rendered test video with `gf predict`. Every step resumes: a rerun reuses the benchmark, skips
+# rendered videos and stored features, continues training from checkpoint_last.pth (a finished
+# run is tested again, not retrained; run.overwrite=true trains it again) and predicts again.
 # Env: DATA_ROOT (default gf_data), OUTPUT_DIR, NPROC, WORKERS (rendering and decoding
 # processes, default 2), SEEDS (e.g. "0 1 2": one training run per seed, docs/seeds.md). Extra arguments become --options of every step (e.g.
 # datasets.synthetic_star.generator.train_per_type=150 for a smaller benchmark).
@@ -34,8 +36,14 @@ python -m gf extract --videos "$VIDEOS" --out "$FEATURES" --backbone "$BACKBONE"
     --fps 1 --seed 0 --workers "$WORKERS" --batch-size 256
 echo "[train_pixels] features in $FEATURES (${SECONDS}s so far)"
 
-# 3. train (ends with the per-type test table of checkpoint_best)
-gf_run train "$CFG" synthetic_star "$OUT" "datasets.synthetic_star.features=$FEATURES" "$@"
+# 3. train (ends with the per-type test table of checkpoint_best). run.resume=auto continues the
+#    run in OUT from its checkpoint_last.pth (a finished run is only tested again; an empty
+#    folder starts from scratch), unless the arguments say run.resume or run.overwrite themselves.
+RESUME=(run.resume=auto)
+for arg in "$@"; do
+  case "$arg" in run.resume=*|run.overwrite=*) RESUME=() ;; esac
+done
+gf_run train "$CFG" synthetic_star "$OUT" "datasets.synthetic_star.features=$FEATURES" ${RESUME[@]+"${RESUME[@]}"} "$@"
 echo "[train_pixels] trained (${SECONDS}s so far)"
 
 # 4. one rendered test video through gf predict (features made again from the video file,
