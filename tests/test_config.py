@@ -87,6 +87,9 @@ def test_value_checks_before_any_work(tmp_path, plugin):
     path = write(tmp_path, base_yaml(plugin, extra_run="lr_sched: cosin"), "b.yaml")
     with pytest.raises(Exception, match="cosine"):
         build_config(str(path))
+    path = write(tmp_path, base_yaml(plugin, extra_run="best_metric: ${oc.env:GF_TEST_UNSET_VARIABLE}"), "d.yaml")
+    with pytest.raises(ConfigError, match="config interpolation failed"):  # before the value is looked at
+        build_config(str(path))
     for name, value in (("dropout", "1.5"), ("resizer_dropout", "-0.1"), ("dropout", "1.0")):
         path = write(tmp_path, base_yaml(plugin, extra_model=f"{name}: {value}"), "c.yaml")
         with pytest.raises(ConfigError, match=rf"model: {name} is a probability in \[0, 1\), got {value}"):

@@ -121,10 +121,11 @@ def predict_matches_evaluate(trained, count: int = 8, **kw):
     return ckpt, expected
 
 
-def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsys):
+def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsys, caplog):
     root, cfg, videos, ids = trained
     ckpt, expected = predict_matches_evaluate(trained)
     capsys.readouterr()
+    caplog.clear()
     plot = root / "timeline.png"
     assert gf_main(["predict", "--checkpoint", str(ckpt), "--video", str(videos / f"{ids[1]}.mp4"), "--question",
                     "What did the person do 1?", "--options", *OPTIONS, "--plot", str(plot)]) == 0
@@ -132,6 +133,8 @@ def test_predict_gives_the_answer_evaluate_gives_on_the_same_clip(trained, capsy
     chosen = expected[ids[1]]["prediction"]
     assert f"answer: {OPTIONS[chosen]}  (option {chosen})" in out and "events the glance stage predicts" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
+    # the recipe's backbone is random-init: gf extract's advice to give weights does not apply here
+    assert not [r for r in caplog.records if "random weights" in r.getMessage()]
 
 
 def test_predict_refuses_another_backbone_and_a_checkpoint_without_recipe(trained, tmp_path, capsys):

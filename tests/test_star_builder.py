@@ -164,6 +164,10 @@ def test_event_classes_are_named_from_action_classes_where_listed(bundle):
     assert labels[0] == "a000 hold some clothes" and labels[2] == "a002 take a towel"
     assert labels[1] == text.splitlines()[1] and len(labels) == NUM_CLASSES
     assert make_builder(bundle, feature_dim=D, action_classes=None).info()["class_labels"] is None
+    with pytest.raises(DataFileError, match=r"STAR action names not found: .*names.txt .*action_classes"):
+        make_builder(bundle, feature_dim=D, action_classes="txt_db/names.txt").info()  # a path given must exist
+    (bundle["dir"] / "txt_db" / "action_classes.txt").write_text("a000 hold some clothes\n\na002 take a towel")
+    assert make_builder(bundle, feature_dim=D).info()["class_labels"] is None  # damaged: warned, not fatal
 
 
 def test_spans_are_clipped_centre_width_and_empty_events_are_dropped(bundle):
@@ -394,13 +398,14 @@ def test_video_id_key_field(bundle):
 
 
 def test_questions_whose_clip_is_absent_from_the_events_file_are_said(bundle, caplog):
-    """gf prepare writes every clip (an empty list where it has none), so an absent key is a
-    partial file: the clip still trains as one without events, but the run says so."""
+    """A clip absent from the events file trains as one without events (gf prepare agqa
+    leaves out videos its Charades CSVs lack), but a partial file would look the same, so
+    the run counts and names them."""
     train = make_builder(bundle).build_datasets(["train", "val"])
     said = [r.getMessage() for r in caplog.records if "find no entry" in r.getMessage()]
     assert said == [f"star train: 1 of 8 question(s) find no entry for their clip in the events file "
-                    f"{bundle['dir'] / 'txt_db' / 'events.json'} (e.g. Feasibility_T1_3); they count as clips without events (no event "
-                    f"targets). A partial events file? Write it again with gf prepare"]
+                    f"{bundle['dir'] / 'txt_db' / 'events.json'} (e.g. Feasibility_T1_3); they train as clips without events (no "
+                    f"event targets)"]
     assert train["train"].stats["no_events"] == 2  # the absent clip and Prediction_T1_2's empty list
 
 

@@ -1,6 +1,8 @@
 """The text encoder is built from a local folder quietly: no transformers progress bar per
 model (a leaderboard builds one model per entry and seed), and the bar setting is restored;
 one that cannot be loaded is named by its config key, with what to do."""
+import shutil
+
 import pytest
 from transformers.utils import logging as hf_logging
 
@@ -31,3 +33,11 @@ def test_a_text_encoder_that_cannot_be_loaded_names_the_key_and_what_to_do(tmp_p
     (tmp_path / "enc" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"cannot load the folder .*enc .*save_pretrained writes"):
         TextEncoder(str(tmp_path / "enc"), 16)
+    cut = tmp_path / "cut"  # a copy whose weights file is truncated: safetensors' own error, named alike
+    shutil.copytree(TINY_TEXT_ENCODER, cut)
+    weights = cut / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"cannot load the folder .*cut"):
+        TextEncoder(str(cut), 16)
+    with pytest.raises(CheckpointError, match=r"model.text_encoder '.*no-such-folder': no such folder"):
+        TextEncoder(str(tmp_path / "no-such-folder"), 16)

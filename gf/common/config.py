@@ -213,11 +213,11 @@ def _validate_values(cfg: DictConfig) -> None:
         if run[key] < 0:
             raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
     _validate_seeds(run)
-    _validate_best_metric(cfg)
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:
         raise ConfigError(f"config interpolation failed: {e}") from None
+    _validate_best_metric(cfg)
     # The model validates its own value ranges (choices, divisibility) at construction;
     # check them now rather than after data loading.
     model_cls = registry.get_model_class(cfg.model.name)
@@ -234,13 +234,14 @@ def _validate_values(cfg: DictConfig) -> None:
 def _validate_best_metric(cfg: DictConfig) -> None:
     """``run.best_metric`` names an accuracy of the training dataset's reports (its
     evaluator's ``metrics``): a typo would otherwise let no epoch count as best, and the test
-    splits would be scored with the last checkpoint without a word."""
+    splits would be scored with the last checkpoint without a word. An evaluator that does
+    not declare its metrics (a plugin's) is checked at the first evaluation instead."""
     name = cfg.run.train_dataset or next(iter(cfg.datasets))
     benchmark = getattr(registry.get_builder_class(name), "benchmark", "")
     if benchmark not in registry.list("evaluator"):
         return  # refused with its own message where the split is scored
     metrics = registry.get("evaluator", benchmark).metrics
-    if cfg.run.best_metric not in metrics:
+    if metrics is not None and cfg.run.best_metric not in metrics:
         raise ConfigError(f"run.best_metric is {cfg.run.best_metric!r}, which {benchmark}'s reports do not have; "
                           f"they have {', '.join(metrics)}.{did_you_mean(cfg.run.best_metric, metrics)}")
 

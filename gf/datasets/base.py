@@ -487,10 +487,10 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
             raise DataFileError(f"{self.config_prefix}: no question of split {split!r} finds its clip in the "
                                 f"events file (looked up by {key}); the events file is keyed "
                                 f"differently (the converter keys it by {self.EVENTS_KEY})")
-        if absent:  # gf prepare writes every clip, an empty list where it has no event: these were left out
+        if absent:  # said, not absorbed: a partial events file would look like clips without events
             logger.warning("%s %s: %d of %d question(s) find no entry for their clip in the events file %s (e.g. "
-                           "%s); they count as clips without events (no event targets). A partial events file? "
-                           "Write it again with gf prepare", self.benchmark, split, len(absent), len(ds),
+                           "%s); they train as clips without events (no event targets)", self.benchmark, split,
+                           len(absent), len(ds),
                            self.require_path("events", self.config["events"], f"{self.display_name} events file"),
                            ", ".join(map(str, absent[:3])))
         if self.answer_mode != "oe":

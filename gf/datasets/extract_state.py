@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from gf.common.errors import DataFileError
 from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import utc_now
-from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe, store_path
+from gf.datasets.split_provenance import recipe_describing
 
 __all__ = ["STATE_NAME", "write_state", "read_state", "explain_missing"]
 
@@ -62,20 +62,13 @@ def read_state(folder: str) -> Optional[Dict[str, Any]]:
 
 
 def _extract_folder(store) -> Optional[str]:
-    """The gf extract output folder ``store`` reads, or ``None``: the folder itself (webdataset,
-    npy), a pattern or list of its shards, or the one file its recipe names (pth, h5); a file
-    of another name beside a recipe is not that recipe's."""
-    path = str(getattr(store, "path", ""))
-    folder = path if os.path.isdir(path) else os.path.dirname(path) or "."
-    if not os.path.isfile(os.path.join(folder, RECIPE_NAME)):
-        return None
+    """The gf extract output folder ``store`` reads (the folder whose recipe describes it), or
+    ``None`` (no recipe beside it, one that describes other features, or a ``features.json``
+    that is not a recipe: not gf extract's folder)."""
     try:
-        described, fmt = store_path(folder, read_recipe(folder))
-    except DataFileError:  # a features.json that is not a recipe: not gf extract's folder
+        return recipe_describing(store)[0]
+    except DataFileError:
         return None
-    described = os.path.abspath(described)
-    same = described in (os.path.abspath(folder), os.path.abspath(path))
-    return folder if same and fmt == getattr(store, "format_name", None) else None
 
 
 def _load_mapping(path: str, what: str, field: str) -> Dict[str, Any]:

@@ -22,7 +22,7 @@ from gf.common.errors import DataFileError
 from gf.common.io import sha256sum
 from gf.datasets.builder_config import to_plain
 
-__all__ = ["SplitProvenance", "store_files"]
+__all__ = ["SplitProvenance", "recipe_describing", "store_files"]
 
 logger = logging.getLogger("gf.datasets.base")  # the builders' logger, as before the split
 
@@ -37,6 +37,33 @@ def store_files(store: Any) -> List[str]:
     if os.path.isdir(path):
         return sorted(str(Path(d) / n) for d, _, names in os.walk(path) for n in names)
     return [path]
+
+
+def recipe_describing(store: Any) -> Tuple[Optional[str], Optional[Dict[str, Any]], Optional[str]]:
+    """``(folder, recipe, mismatch)``: the ``gf extract`` output folder whose recipe
+    (``features.json``) describes ``store`` -- the folder itself (webdataset, npy) or the one
+    file it names (pth, h5), in the store's format -- and that recipe; all ``None`` where no
+    recipe lies beside the features. ``mismatch`` says why a recipe found there does not
+    describe them (folder and recipe are then ``None``). A ``features.json`` that is not a
+    recipe is an error naming it. One rule for the recipe a checkpoint records and for the
+    folder whose ``state.json`` explains missing features."""
+    from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe, store_path
+
+    files = [os.path.abspath(f) for f in store_files(store)]
+    path = str(getattr(store, "path", ""))
+    folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(files[0]) if files else ""
+    if not folder or not os.path.isfile(os.path.join(folder, RECIPE_NAME)):
+        return None, None, None
+    recipe = read_recipe(folder)
+    try:
+        described, fmt = store_path(folder, recipe)
+    except DataFileError as e:  # an output format this gf does not know
+        return None, None, str(e)
+    described = os.path.abspath(described)
+    if fmt != getattr(store, "format_name", None) or not (described == folder or described in files):
+        return None, None, (f"{os.path.join(folder, RECIPE_NAME)} describes {fmt} features in {described}, not the "
+                            f"configured features {path}")
+    return folder, recipe, None
 
 
 class SplitProvenance:
@@ -127,25 +154,7 @@ class SplitProvenance:
         recipe, so it is left out (logged) rather than recorded wrongly. A ``features.json``
         that is not a recipe is an error naming it.
         """
-        from gf.datasets.feature_recipe import RECIPE_NAME, read_recipe, store_path
-
-        store = self.feature_store()
-        files = [os.path.abspath(f) for f in store_files(store)]
-        path = str(getattr(store, "path", ""))
-        folder = os.path.abspath(path) if os.path.isdir(path) else os.path.dirname(files[0]) if files else ""
-        if not folder or not os.path.isfile(os.path.join(folder, RECIPE_NAME)):
-            return None
-        recipe = read_recipe(folder)
-        try:
-            described, fmt = store_path(folder, recipe)
-        except DataFileError as e:  # an output format this gf does not know
-            logger.warning("%s: %s; the recipe is not recorded", self.config_prefix, e)
-            return None
-        described = os.path.abspath(described)
-        # the same format, and the folder itself (webdataset, npy) or the one file it names (pth, hdf5)
-        same = fmt == getattr(store, "format_name", None) and (described == folder or described in files)
-        if not same:
-            logger.warning("%s: %s describes %s features in %s, not the configured features %s; the recipe is "
-                           "not recorded", self.config_prefix, os.path.join(folder, RECIPE_NAME), fmt, described, path)
-            return None
+        _, recipe, mismatch = recipe_describing(self.feature_store())
+        if mismatch:
+            logger.warning("%s: %s; the recipe is not recorded", self.config_prefix, mismatch)
         return recipe

@@ -57,8 +57,9 @@ class Evaluator:
     #: micro accuracy over questions (``overall``).
     macro_breakdown: Optional[str] = None
     #: The report's accuracies a run may pick ``checkpoint_best`` by (``run.best_metric``),
-    #: checked against the config before training starts.
-    metrics: Tuple[str, ...] = ("overall",)
+    #: checked against the config before training starts; ``None`` (undeclared): checked
+    #: against the first report instead. Every report has ``overall``.
+    metrics: Optional[Tuple[str, ...]] = None
 
     def question_categories(self, question_id: str, record: Mapping[str, Any],
                             info: Mapping[str, Any]) -> Mapping[str, Sequence[str]]:

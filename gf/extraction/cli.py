@@ -81,7 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
 
 
-
 def _add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
     c = g.add_mutually_exclusive_group()
@@ -102,6 +101,7 @@ def _add_clip_arguments(parser: argparse.ArgumentParser) -> None:
                    help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
                         "appearance stream's (--pretrained alone already covers both streams)")
     g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
+
 
 def _check_report_path(args) -> None:
     """``--report`` never replaces the stores it compares, nor a file that is not a report

@@ -162,8 +162,10 @@ def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
     return True
 
 
-def extract(options: ExtractOptions) -> ExtractSummary:
+def extract(options: ExtractOptions, *, warn_random: bool = True) -> ExtractSummary:
     """Run an extraction (see the module doc); returns the summary, failures included.
+    ``warn_random``: say when a stream has random weights (``gf predict`` reproducing a
+    random-init recipe does not: the advice to give weights does not apply there).
 
     Raises a :class:`~gf.common.errors.GfError` only for input that stops the whole run
     (options, the videos folder, a windows file, an ``--out`` that is not gf extract's, a
@@ -178,7 +180,8 @@ def extract(options: ExtractOptions) -> ExtractSummary:
     existed = _check_output(o, jobs)
     device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
     streams = build_streams(o, device)
-    warn_random_weights(streams)
+    if warn_random:
+        warn_random_weights(streams)
     windows_id = [{"file": os.path.basename(p), "sha256": sha256sum(p)} for p in o.windows] if o.windows else None
     recipe = make_recipe(backbone=streams[0].backbone, num_frames=o.num_frames, fps=o.fps, windows=windows_id,
                          window_tolerance=o.window_tolerance, fmt=o.format, shard_size=o.shard_size,

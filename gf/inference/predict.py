@@ -179,7 +179,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     options = extraction_options(recipe, listing, work / "features", weights=weights, backbone=backbone,
                                  windows_file=str(windows_file) if windows_file else None, device=device,
                                  motion_weights=motion_weights)
-    summary = extract(options)
+    summary = extract(options, warn_random=False)  # the recipe's own weights, whatever they are
     if summary.failures:
         raise _failure_error(summary.failures[0], video, start, end)
     made = read_recipe(str(work / "features"))

@@ -84,16 +84,19 @@ class HookBase:
 
 def _metric(report: Optional[Mapping[str, Any]], key: str, where: str) -> Optional[float]:
     """``report[key]`` as a float (None where nothing was scored, or on ranks without a
-    report). A key the report lacks is a typo in ``run.best_metric``: without this error no
-    epoch would ever count as best and the test splits would silently use the last one."""
-    if report is None:
-        return None
-    if key not in report:
+    report). A key the report lacks is a typo in ``run.best_metric`` (one the config check
+    could not see: an evaluator that does not declare its metrics): without this error no
+    epoch would ever count as best and the test splits would silently use the last one.
+    Every rank raises it, not only the one holding the report, so none waits for the others."""
+    problem = None
+    if report is not None and key not in report:
         metrics = [k for k, v in report.items() if v is None or isinstance(v, float)]
-        raise ConfigError(f"run.best_metric {key!r} is not a metric of the {where} report; it has "
-                          f"{', '.join(metrics)} (its primary metric is {report.get('primary_metric')!r}). Set "
-                          f"run.best_metric to one of them")
-    value = report[key]
+        problem = (f"run.best_metric {key!r} is not a metric of the {where} report; it has {', '.join(metrics)} (its "
+                   f"primary metric is {report.get('primary_metric')!r}). Set run.best_metric to one of them")
+    problem = next((p for p in dist.all_gather_objects(problem) if p), None)
+    if problem:
+        raise ConfigError(problem)
+    value = (report or {}).get(key)
     return float(value) if isinstance(value, (int, float)) else None
 
 

@@ -74,6 +74,8 @@ class AgqaEvaluator(Evaluator):
     """Reasoning, semantic, structural and answer-type breakdowns; answers bounded by the
     vocabulary ``info`` gives."""
 
+    metrics = ("overall",)
+
     def question_categories(self, question_id, record, info):
         return _categories(question_id, record)
 

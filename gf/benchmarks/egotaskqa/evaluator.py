@@ -101,6 +101,8 @@ class EgoTaskQAEvaluator(Evaluator):
     """Accuracy per reasoning-type token (rows from ``info["all_reasoning_types"]`` when
     the builder read that file) and open/binary; answers bounded by the vocabulary."""
 
+    metrics = ("overall",)
+
     def question_categories(self, question_id, record, info):
         # A token repeated in one question counts twice in the official calculator; a
         # membership cannot say that, so such a cell's interval is left out (the leaderboard

@@ -201,6 +201,8 @@ def evaluate_against_csv(results: Mapping[str, Mapping[str, Any]], csv_path: Pat
 class NextqaEvaluator(Evaluator):
     """The official ``eval_mc.py`` breakdown (causal, temporal, descriptive groups)."""
 
+    metrics = ("overall",)
+
     score_label = "Acc"
 
     def question_categories(self, question_id, record, info):

@@ -8,12 +8,15 @@ of those is handled explicitly; see docs/data_formats.md §1 and §6.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["StarBuilder"]
 
@@ -105,9 +108,17 @@ class StarBuilder(VideoQABuilder):
         o019``), or that line where no name is listed; ``None`` without the file. Shown to
         people only, never used to train, so a bundle without it (the authors') loses nothing."""
         classes, names = self.class_names(), self.config.get("action_classes")
-        if not classes or not names or not self.resolve_path(names).is_file():
+        if not classes or not names:
             return None
-        by_code = {line.split(maxsplit=1)[0]: line for line in read_class_lines(self.resolve_path(names))}
+        default = names == self.DEFAULT_CONFIG["action_classes"]  # optional where gf put it; a path given must be there
+        path = self.require_path("action_classes", names, "STAR action names", must_exist=not default)
+        if not path.is_file():
+            return None
+        try:
+            by_code = {line.split(maxsplit=1)[0]: line for line in read_class_lines(path)}
+        except DataFileError as e:  # shown to people only: a damaged names file must not stop a run
+            logger.warning("%s; events are shown by their action_mapping lines", e)
+            return None
         return [by_code.get(c.split(maxsplit=1)[0], c) for c in classes]
 
     def info(self, *, features: bool = True) -> Dict[str, Any]:

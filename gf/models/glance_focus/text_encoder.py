@@ -70,6 +70,12 @@ class TextEncoder(nn.Module):
 
         path = resolve_text_encoder_path(name)
         self.name = name
+        local = os.path.isdir(path)
+        if not local and (os.path.isabs(path) or name.startswith((".", "~"))):  # a folder, not a Hub name
+            from gf.common.errors import CheckpointNotFoundError
+
+            raise CheckpointNotFoundError(f"model.text_encoder {name!r}: no such folder ({path}); give a folder "
+                                          f"written by save_pretrained, a Hub name, or 'minilm'")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             if init == "pretrained":
@@ -77,7 +83,9 @@ class TextEncoder(nn.Module):
             else:
                 config = AutoConfig.from_pretrained(path)
                 self.backbone = _load_without_pooler(lambda p, **kw: AutoModel.from_config(config, **kw), path)
-        except OSError as e:  # transformers' way of saying "not in the cache, not on the Hub, not readable"
+        except Exception as e:  # OSError: not cached, not on the Hub; a damaged folder: whatever its reader raises
+            if not (local or isinstance(e, OSError)):
+                raise
             raise _not_loadable(name, path, e) from None
         self.hidden_size = int(self.backbone.config.hidden_size)
         self.resizer = FeatureResizer(self.hidden_size, d_model, resizer_dropout)
