@@ -329,6 +329,22 @@ def test_oov_answer_is_minus_one_in_val_and_refused_in_train(prepared):
         builder(prepared["data"], max_events=4).build_datasets(["train"])
 
 
+def test_a_reasoning_type_the_evaluator_cannot_score_is_refused_as_the_file_is_read(prepared):
+    """Missing, malformed or unlisted reasoning types were found only when the split was
+    scored, after an epoch of training; now the builder names the line."""
+    path = prepared["data"] / "EgoTaskQA" / "direct" / "txt_db" / "val.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for value, said in ((None, "reasoning_type must be the '\\$'-joined string .* got None"),
+                        ("world$$query", "reasoning_type must be .* got 'world\\$\\$query'"),
+                        ("world$spooky$query", "reasoning_type .* has token\\(s\\) 'spooky' that .*direct/txt_db/all_reasoning_types.txt "
+                                               "does not list")):
+        rows[1]["reasoning_type"] = value
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        with pytest.raises(DataFileError, match=rf"val\.jsonl:2: question '{rows[1]['question_id']}': {said}.*gf "
+                                                rf"prepare egotaskqa"):
+            builder(prepared["data"], max_events=4).build_datasets(["val"])
+
+
 def test_integer_question_ids_become_strings_but_a_boolean_is_refused(prepared):
     path = prepared["data"] / "EgoTaskQA" / "direct" / "txt_db" / "val.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]

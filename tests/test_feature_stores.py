@@ -209,6 +209,14 @@ def test_pth_non_tensor_value_is_an_error(tmp_path):
         PthDictStore(tmp_path / "f.pth")["a"]
 
 
+@pytest.mark.parametrize("shape", [(4, 0), (0,), (2, 3, 0)])
+def test_rows_of_width_zero_are_an_error_naming_the_key(tmp_path, shape):
+    """Not a reshape traceback from deep in training: the file and key, and what to do."""
+    torch.save({"a": torch.zeros(shape)}, tmp_path / "f.pth")
+    with pytest.raises(DataFileError, match=rf"f\.pth: feature 'a' has shape \({shape[0]},.*rows of width 0"):
+        PthDictStore(tmp_path / "f.pth")["a"]
+
+
 def _spy_torch_load(monkeypatch):
     calls = []
     real_load = torch.load

@@ -397,6 +397,25 @@ def test_video_id_key_field(bundle):
     assert torch.allclose(s["spans"], torch.tensor([[0.4, 0.4], [0.9, 0.2]]))
 
 
+def test_an_hdf5_store_reads_the_datasets_the_config_names(bundle):
+    """Every builder takes features_dataset / ids_dataset (an HDF5 file whose features are
+    not under resnet_features could not be read through a config); other stores refuse them."""
+    import h5py
+
+    qids = [r["question_id"] for rows in bundle["splits"].values() for r in rows]
+    rows = torch.stack([bundle["features"][q][:3] for q in qids])
+    with h5py.File(bundle["dir"] / "vis_db" / "clip.h5", "w") as fh:
+        fh["features"], fh["qids"] = rows.numpy(), [q.encode() for q in qids]
+    with pytest.raises(DataFileError, match="no dataset 'ids'.*datasets.<name>.features_dataset in a config"):
+        len(make_builder(bundle, features="vis_db/clip.h5").feature_store())
+    store = make_builder(bundle, features="vis_db/clip.h5", features_dataset="features",
+                         ids_dataset="qids").feature_store()
+    assert torch.equal(store[qids[4]], rows[4])
+    with pytest.raises(ConfigError, match=r"datasets\.star\.features_dataset names a dataset inside an HDF5 feature "
+                                          r"file; .*s3d\.pth is a pth store"):
+        make_builder(bundle, features_dataset="features").feature_store()
+
+
 def test_questions_whose_clip_is_absent_from_the_events_file_are_said(bundle, caplog):
     """A clip absent from the events file trains as one without events (gf prepare agqa
     leaves out videos its Charades CSVs lack), but a partial file would look the same, so

@@ -49,6 +49,7 @@ __all__ = [
     "decode_utf8",
     "is_gf_leftover",
     "load_json",
+    "line_of_record",
     "load_jsonl",
     "output_lock",
     "read_text_utf8",
@@ -176,6 +177,24 @@ def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:
         return json.loads(text, **json_kw)
     except json.JSONDecodeError as e:
         raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+
+
+def line_of_record(source: Optional[PathLike], index: int) -> Optional[int]:
+    """Line number of the ``index``-th record of a JSONL file (blank lines are skipped, as
+    :func:`load_jsonl` skips them); ``None`` for a file that is not JSONL or not there.
+
+    Only called on the error path, so records need not carry their line numbers.
+    """
+    if not source or not str(source).endswith(".jsonl") or not Path(source).is_file():
+        return None
+    seen = -1
+    with open(source, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                seen += 1
+                if seen == index:
+                    return lineno
+    return None
 
 
 def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:

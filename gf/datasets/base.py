@@ -174,9 +174,16 @@ class BaseBuilder:
                                        must_exist=not (set(str(v)) & _WILDCARDS)))  # patterns: the store checks
                  for v in values]
         path = paths if isinstance(value, list) else paths[0]
-        from gf.datasets.feature_stores import open_feature_store
+        from gf.datasets.feature_stores import HDF5Store, open_feature_store
 
-        return self._check_feature_dim(open_feature_store(path, self.config["feature_format"]), path)
+        store = open_feature_store(path, self.config["feature_format"])
+        for key, attr in (("features_dataset", "features"), ("ids_dataset", "ids")):
+            if self.config.get(key) is not None:  # read when the store opens: set before
+                if not isinstance(store, HDF5Store):
+                    raise ConfigError(f"{self.config_prefix}.{key} names a dataset inside an HDF5 feature file; "
+                                      f"{path} is a {store.format_name} store. Set it to null")
+                setattr(store, attr, self.config[key])
+        return self._check_feature_dim(store, path)
 
     def _check_feature_dim(self, store, path: Any):
         """``store``, if its dimension is the configured ``feature_dim`` (or that is null)."""
@@ -247,18 +254,20 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
     TEXT_PROCESSOR: str = "videoqa_text"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Give every benchmark builder the ``stream`` key (:data:`STREAM_DEFAULTS`).
+        """Give every benchmark builder the ``stream`` key (:data:`STREAM_DEFAULTS`) and the
+        HDF5 dataset names ``features_dataset`` / ``ids_dataset`` (``null``: the store's own).
 
-        Why here and not in each ``DEFAULT_CONFIG``: streaming is a property of how the
-        shared per-split loop reads features, not of a benchmark; a builder declared with its
-        own ``DEFAULT_CONFIG`` (a plugin's included) gets the key without listing it, and the
-        config schema, which reads ``DEFAULT_CONFIG``, accepts it. A builder that declares
-        ``stream`` itself keeps its own defaults.
+        Why here and not in each ``DEFAULT_CONFIG``: how features are streamed or found in
+        an HDF5 file is a property of the shared feature store, not of a benchmark; a builder
+        declared with its own ``DEFAULT_CONFIG`` (a plugin's included) gets the keys without
+        listing them, and the config schema, which reads ``DEFAULT_CONFIG``, accepts them. A
+        builder that declares one itself keeps its own default.
         """
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("DEFAULT_CONFIG")
-        if isinstance(own, dict) and "stream" not in own:
-            cls.DEFAULT_CONFIG = {**own, "stream": copy.deepcopy(STREAM_DEFAULTS)}
+        if isinstance(own, dict):
+            shared = {"stream": copy.deepcopy(STREAM_DEFAULTS), "features_dataset": None, "ids_dataset": None}
+            cls.DEFAULT_CONFIG = {**shared, **own}
 
     def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
         super().__init__(cfg)

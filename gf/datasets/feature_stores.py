@@ -108,6 +108,9 @@ def to_frames(value: Any, path: str, key: str) -> torch.Tensor:
         raise DataFileError(f"{path}: feature {key!r} is a scalar; expected an array [T, D]")
     if not numeric:
         raise DataFileError(f"{path}: feature {key!r} has dtype {value.dtype}; expected a float array")
+    if value.shape[-1] == 0:
+        raise DataFileError(f"{path}: feature {key!r} has shape {tuple(value.shape)}: rows of width 0 hold no "
+                            f"features; extract them again")
     value = value.reshape(-1, value.shape[-1])
     if isinstance(value, torch.Tensor):
         return value.to(torch.float32, copy=True).contiguous()
@@ -345,7 +348,8 @@ class HDF5Store(FeatureStore):
                 fh.close()
                 raise DataFileError(
                     f"{self._path}: no dataset {name!r}; datasets in the file: "
-                    f"{', '.join(available) or '(none)'}. Pass features=/ids= to choose."
+                    f"{', '.join(available) or '(none)'}. Name the ones to read with the dataset's features_dataset / "
+                    f"ids_dataset keys (datasets.<name>.features_dataset in a config; features=/ids= in Python)."
                 )
         feats = fh[self.features]
         raw_ids = fh[self.ids][()]

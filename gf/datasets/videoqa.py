@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import random
 import zlib
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from gf.common.errors import DataFileError, DatasetError
+from gf.common.io import line_of_record
 from gf.common.utils import MAX_IDS_IN_MESSAGE, describe_ids
 from gf.datasets.events import EventTable, is_int
 from gf.datasets.grounding import GROUNDING_FIELDS, NO_EVENT
@@ -48,23 +48,6 @@ FRAME_PROBES = (None, "shuffle", "zeros")
 # ---------------------------------------------------------------------------------------
 # dataset
 # ---------------------------------------------------------------------------------------
-def _line_of_record(source: Optional[str], index: int) -> Optional[int]:
-    """Line number of the ``index``-th record of a JSONL file (blank lines are skipped).
-
-    Only called on the error path, so records need not carry their line numbers.
-    """
-    if not source or not str(source).endswith(".jsonl") or not Path(source).is_file():
-        return None
-    seen = -1
-    with open(source, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                seen += 1
-                if seen == index:
-                    return lineno
-    return None
-
-
 class VideoQADataset(torch.utils.data.Dataset):
     """One split of a VideoQA benchmark: records + lazy features + event targets.
 
@@ -180,7 +163,7 @@ class VideoQADataset(torch.utils.data.Dataset):
     # -- validation ----------------------------------------------------------------------
     def _where(self, index: int, rec: Mapping[str, Any]) -> str:
         qid = rec.get("question_id") if isinstance(rec, Mapping) else None
-        line = _line_of_record(self.source, index)
+        line = line_of_record(self.source, index)
         place = f"{self.source}:{line}" if line else (f"{self.source}, record {index}" if self.source else f"record {index}")
         return f"{self.benchmark} {self.split} ({place}, question_id {qid!r})"
 

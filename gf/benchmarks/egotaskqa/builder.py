@@ -30,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from gf.common.io import DataFileError, load_jsonl
+from gf.common.io import DataFileError, line_of_record, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
 
@@ -189,7 +189,8 @@ class EgoTaskQABuilder(VideoQABuilder):
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         key_field = self.config["key_field"]
         records = []
-        for _, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
+        for i, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
+            self._check_reasoning_type(row.get("reasoning_type"), path, i, row.get("question_id"))
             records.append({
                 "question_id": self._id_text(row.get("question_id")),
                 "question": row.get("question"),
@@ -199,6 +200,28 @@ class EgoTaskQABuilder(VideoQABuilder):
                 key_field: self._id_text(row.get(key_field)),
             })
         return records
+
+    def _check_reasoning_type(self, value: Any, path: Path, index: int, qid: Any) -> None:
+        """Each record's ``reasoning_type`` is the ``$``-joined tokens the evaluator scores by
+        (and, with ``reasoning_types``, tokens that file lists): checked as the file is read,
+        naming its line, rather than after an epoch of training when the split is scored."""
+        from gf.benchmarks.egotaskqa.evaluator import SEPARATOR
+
+        tokens = value.split(SEPARATOR) if isinstance(value, str) and value else None
+        if tokens is not None and all(tokens):
+            types = self.reasoning_types()
+            unknown = [t for t in tokens if types is not None and t not in types]
+            if not unknown:
+                return
+            listed = self.require_path("reasoning_types", self.config["reasoning_types"], "EgoTaskQA reasoning types")
+            problem = f"reasoning_type {value!r} has token(s) {', '.join(map(repr, unknown))} that {listed} does not list"
+        else:
+            problem = (f"reasoning_type must be the '$'-joined string of the EgoTaskQA record (e.g. "
+                       f"'counterfactual$world$action$verify$direct'), got {value!r}")
+        line = line_of_record(path, index)
+        place = f"{path}:{line}" if line else f"{path}, record {index}"
+        raise DataFileError(f"{place}: question {qid!r}: {problem}. Write the split again with gf prepare "
+                            f"egotaskqa, or fix that record")
 
     def _fingerprint_files(self, split: str):
         files = super()._fingerprint_files(split)
