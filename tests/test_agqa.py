@@ -171,6 +171,9 @@ def test_other_bad_inputs(tmp_path):
         convert(raw, tmp_path / "out")
     with pytest.raises(ValueError, match="val_fraction"):
         convert(raw, tmp_path / "out", val_fraction=1.0)
+    (raw / "test_balanced.txt").write_text("{}")  # refused before anything is written, as an empty train file
+    with pytest.raises(DataFileError, match=r"test_balanced\.txt: no questions"):
+        convert(raw, tmp_path / "out")
     (raw / "test_balanced.txt").unlink()
     with pytest.raises(DataFileError, match=r"test_balanced\.txt"):
         convert(raw, tmp_path / "out")

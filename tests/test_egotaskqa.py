@@ -227,6 +227,7 @@ def _mutate(raw: Path, split: str, fn):
     ("unknown_reasoning_token", "missing from"),
     ("unpaired_events", "must be lists of equal length"),
     ("hoi_out_of_range", "outside \\[0, 14\\)"),
+    ("hoi_not_an_integer", "hoi 2 is 3.0; expected an integer class index"),
     ("relative_spans_read_as_absolute", "span_time_base='relative'"),
 ])
 def test_converter_errors_name_the_problem(tmp_path, case, match):
@@ -247,6 +248,8 @@ def test_converter_errors_name_the_problem(tmp_path, case, match):
             events["kitchen_1|P1|1200|1800"]["hoi"] = [3, 1]
         elif case == "hoi_out_of_range":
             events["kitchen_1|P1|1200|1800"]["hoi"] = [3, 1, NUM_HOI]
+        elif case == "hoi_not_an_integer":
+            events["kitchen_1|P1|1200|1800"]["hoi"] = [3, 1, 3.0]
         else:  # clip-relative spans: most fall before the clip's absolute start frame
             events["kitchen_1|P1|1200|1800"]["span"] = [[10, 20], [30, 60], [100, 200]]
             events["kitchen_3|P1|100|500"]["span"] = [[k, k + 5] for k in range(12)]

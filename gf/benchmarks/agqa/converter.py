@@ -301,6 +301,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
         splits["val"] = [r for r in train if r["video_id"] in held_out]
     del train
     splits["test"] = read_balanced_file(raw_dir / RAW_FILES["test"])
+    if not splits["test"]:  # refused here, before anything is written, as an empty train file is
+        raise DataFileError(f"{raw_dir / RAW_FILES['test']}: no questions")
 
     txt_db = out_dir / "txt_db"
     for split, rows in splits.items():

@@ -334,7 +334,9 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
                     raise DataFileError(f"{where}: span {j} is {span!r}; expected [start_frame, end_frame]")
                 if span[1] < span[0]:
                     raise DataFileError(f"{where}: span {j} {span!r} ends before it starts")
-                if not isinstance(hoi, int) or isinstance(hoi, bool) or not 0 <= hoi < num_classes:
+                if not isinstance(hoi, int) or isinstance(hoi, bool):
+                    raise DataFileError(f"{where}: hoi {j} is {hoi!r}; expected an integer class index")
+                if not 0 <= hoi < num_classes:
                     raise DataFileError(f"{where}: hoi {j} is {hoi!r}, outside [0, {num_classes}) "
                                         f"(the event-class vocabulary has {num_classes} entries)")
                 s, e = span[0] - offset, span[1] - offset
