@@ -234,6 +234,25 @@ def test_publish_records_model_kwargs_hash_and_figures(tmp_path, isolated_zoo):
         zoo.publish_checkpoint(ckpt, "other_model/x")
 
 
+def test_publish_over_an_entry_that_is_not_an_object_is_the_error_gf_zoo_list_gives(tmp_path, isolated_zoo, capsys):
+    from gf.cli import main as gf_main
+
+    ckpt = tmp_path / "ck.pth"
+    make_checkpoint(ckpt)
+    write_zoo(isolated_zoo, {"glance_focus/run1": "oops"})
+    before = isolated_zoo.read_bytes()
+    with pytest.raises(zoo.ZooError) as listed:
+        zoo.list_pretrained()
+    with pytest.raises(zoo.ZooError) as published:
+        zoo.publish_checkpoint(ckpt, "glance_focus/run1")
+    assert str(published.value) == str(listed.value)
+    assert "entry 'glance_focus/run1': must be a JSON object, got str" in str(published.value)
+    assert gf_main(["zoo", "publish", str(ckpt), "--name", "glance_focus/run1"]) == 3
+    err = capsys.readouterr().err
+    assert str(isolated_zoo) in err and "must be a JSON object" in err and "Traceback" not in err
+    assert isolated_zoo.read_bytes() == before  # the file is left as it was
+
+
 def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_weight(tmp_path):
     from gf.models.checkpoint import load_model_weights
 
