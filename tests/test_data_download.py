@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -268,6 +269,9 @@ UNSAFE = {
     "zip_dotdot": ("zip", "../evil.txt", None, "", "'..' component"),
     "zip_absolute": ("zip", ABSOLUTE, None, "", "absolute path"),
     "zip_symlink": ("zip", "STAR/txt_db/link", "symlink", "train.jsonl", "symbolic link (unix mode bits)"),
+    # a second copy of a bundle file, with other bytes: the later one would silently replace the first
+    "tar_duplicate": ("tar", "STAR/txt_db/train.jsonl", tarfile.REGTYPE, "", "appears twice"),
+    "zip_duplicate": ("zip", "STAR/txt_db/./train.jsonl", None, "", "'STAR/txt_db/train.jsonl' appears twice"),
 }
 
 
@@ -296,7 +300,7 @@ def test_unsafe_archive_is_refused_with_nothing_written(tmp_path, case):
     assert tree(tmp_path) == before  # neither the target nor anything beside or above it
 
 
-@pytest.mark.parametrize("case", ["tar_dotdot", "tar_symlink", "zip_symlink"])
+@pytest.mark.parametrize("case", ["tar_dotdot", "tar_symlink", "zip_symlink", "tar_duplicate", "zip_duplicate"])
 def test_unsafe_bundle_download_writes_nothing_and_is_not_trusted(server, tmp_path, case):
     archive, member, reason = unsafe_archive(tmp_path, case)
     server.routes["/bundle"] = ServedFile(archive.read_bytes())
@@ -306,6 +310,45 @@ def test_unsafe_bundle_download_writes_nothing_and_is_not_trusted(server, tmp_pa
         download_data("star", root, url=server.url("/bundle"), progress=False)
     assert tree(root) == [] and not (tmp_path / "evil.txt").exists() and not (tmp_path / "evil_absolute.txt").exists()
     assert recorded() is None  # an archive that failed the checks is not recorded as the bundle
+
+
+def archive_of(path: Path, names: List[str]) -> Path:
+    """A zip or tar (from the suffix) with one entry per name, in order: a folder where the
+    name ends in "/", else a file holding ``copy <n>`` (so repeated names hold other bytes)."""
+    if path.suffix == ".zip":
+        with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as zf:
+            warnings.simplefilter("ignore", UserWarning)  # zipfile warns "Duplicate name", and writes it
+            for n, name in enumerate(names):
+                zf.writestr(name, b"" if name.endswith("/") else f"copy {n}".encode())
+        return path
+    with tarfile.open(path, "w") as tar:
+        for n, name in enumerate(names):
+            info = tarfile.TarInfo(name.rstrip("/"))
+            data = b"" if name.endswith("/") else f"copy {n}".encode()
+            info.type, info.size = (tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE), len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+@pytest.mark.parametrize("names", [["STAR/a.txt", "STAR/a.txt"], ["STAR/a.txt", "./STAR/./a.txt"],
+                                   ["STAR/a.txt", "STAR//a.txt"], ["STAR/a.txt", "STAR/a.txt/"],
+                                   ["STAR/a.txt/", "STAR/a.txt"]],
+                         ids=["exact", "dot", "double_slash", "file_then_folder", "folder_then_file"])
+def test_a_name_twice_is_refused_with_nothing_written(tmp_path, kind, names):
+    """Names are compared after normalisation; a file and a folder of one name clash too."""
+    archive = archive_of(tmp_path / f"twice.{kind}", names)
+    with pytest.raises(ArchiveError, match="'STAR/a.txt' appears twice") as err:
+        safe_extract(archive, tmp_path / "out")
+    assert str(archive) in str(err.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_folder_entry_twice_is_harmless(tmp_path, kind):
+    archive = archive_of(tmp_path / f"folders.{kind}", ["STAR/", "STAR/a.txt", "./STAR/"])
+    assert [(m.name, m.is_dir) for m in safe_extract(archive, tmp_path / "out")] == [
+        ("STAR", True), ("STAR/a.txt", False), ("STAR", True)]
+    assert (tmp_path / "out" / "STAR" / "a.txt").read_bytes() == b"copy 1"
 
 
 # ------------------------------------------------------------------ damaged archives and trust on first use
@@ -637,13 +680,28 @@ def test_format_is_read_from_the_content(tmp_path):
         check_archive(tmp_path / "y.zip", format="zip")
     truncated = tmp_path / "cut.tar.gz"
     truncated.write_bytes((tmp_path / "y.zip").read_bytes()[:30])
-    with pytest.raises(ArchiveError):
+    with pytest.raises(ArchiveError, match="gzip-compressed .* truncated or corrupt"):
         check_archive(truncated)
     out = tmp_path / "out"
     assert [m.name for m in safe_extract(tmp_path / "x.tar.gz", out)] == ["a.txt"]
     assert (out / "a.txt").read_bytes() == b"A"
     with pytest.raises(ArchiveError, match="not an empty folder"):
         safe_extract(tmp_path / "x.tar.gz", out)
+
+
+def test_a_truncated_zip_is_called_truncated_and_not_trusted(server, tmp_path):
+    """A download cut short keeps the zip signature but loses the central directory (at the end)."""
+    whole = make_zip(tmp_path / "whole.zip", star_files(), top="STAR").read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(whole[:-10])
+    with pytest.raises(ArchiveError, match=r"cut\.zip starts with a zip signature \(bytes 50 4b 03 04\) .* "
+                                           r"truncated or corrupt\. Download it again") as err:
+        check_archive(cut)
+    assert "not a zip or tar archive" not in str(err.value) and "browser" not in str(err.value)
+    server.routes["/bundle"] = ServedFile(whole[:len(whole) // 2])
+    with pytest.raises(ArchiveError, match="truncated or corrupt.*no sha256 was recorded"):
+        download_data("star", tmp_path / "data", url=server.url("/bundle"), progress=False)
+    assert recorded() is None
 
 
 def test_tar_of_a_folder_with_its_root_entry_and_zip_with_macos_junk(server, tmp_path):

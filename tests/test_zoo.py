@@ -164,6 +164,36 @@ def test_bad_zoo_files_are_errors_naming_file_entry_and_key(isolated_zoo):
         zoo.list_pretrained()
 
 
+def test_a_zoo_file_not_utf8_is_a_one_line_error_naming_it(isolated_zoo, capsys):
+    from gf.cli import main as gf_main
+
+    isolated_zoo.parent.mkdir(parents=True)
+    isolated_zoo.write_bytes(b"\xff\xfe{")
+    with pytest.raises(zoo.ZooError, match=r"zoo\.json:1: zoo file is not UTF-8 \(byte 0xff"):
+        zoo.list_pretrained()
+    assert gf_main(["zoo", "list"]) == 3
+    err = capsys.readouterr().err
+    assert str(isolated_zoo) in err and "not UTF-8" in err and "Traceback" not in err
+
+
+def test_a_name_written_twice_in_a_zoo_file_is_refused_not_reduced_to_the_last(isolated_zoo, capsys):
+    from gf.cli import main as gf_main
+
+    isolated_zoo.parent.mkdir(parents=True)
+    first = '{"model": "glance_focus", "url": "file:///run1.pth"}'
+    second = '{"model": "glance_focus", "url": "file:///run1.pth", "sha256": "%s"}' % ("0" * 64)
+    isolated_zoo.write_text('{"format": "gf-zoo", "version": 1, "entries": {\n'
+                            f'  "glance_focus/run1": {first},\n  "glance_focus/run1": {second}}}}}')
+    with pytest.raises(zoo.ZooError, match=r"zoo\.json: the key 'glance_focus/run1' appears twice"):
+        zoo.list_pretrained()
+    assert gf_main(["zoo", "list"]) == 3
+    assert "'glance_focus/run1' appears twice" in capsys.readouterr().err
+    isolated_zoo.write_text('{"entries": {"glance_focus/run1": {"model": "glance_focus", "url": "file:///a", '
+                            '"url": "file:///b"}}}')  # inside an entry too
+    with pytest.raises(zoo.ZooError, match="the key 'url' appears twice"):
+        zoo.list_pretrained()
+
+
 def test_gf_zoo_lists_several_files_and_the_first_is_written(tmp_path, monkeypatch):
     first, second = tmp_path / "mine.json", tmp_path / "lab.json"
     write_zoo(second, {"glance_focus/lab": {"model": "glance_focus", "url": "file:///lab.pth"}})
@@ -202,6 +232,25 @@ def test_publish_records_model_kwargs_hash_and_figures(tmp_path, isolated_zoo):
         zoo.publish_checkpoint(ckpt, "star_reference_authors")
     with pytest.raises(zoo.ZooError, match="must start with the model name"):
         zoo.publish_checkpoint(ckpt, "other_model/x")
+
+
+def test_publish_over_an_entry_that_is_not_an_object_is_the_error_gf_zoo_list_gives(tmp_path, isolated_zoo, capsys):
+    from gf.cli import main as gf_main
+
+    ckpt = tmp_path / "ck.pth"
+    make_checkpoint(ckpt)
+    write_zoo(isolated_zoo, {"glance_focus/run1": "oops"})
+    before = isolated_zoo.read_bytes()
+    with pytest.raises(zoo.ZooError) as listed:
+        zoo.list_pretrained()
+    with pytest.raises(zoo.ZooError) as published:
+        zoo.publish_checkpoint(ckpt, "glance_focus/run1")
+    assert str(published.value) == str(listed.value)
+    assert "entry 'glance_focus/run1': must be a JSON object, got str" in str(published.value)
+    assert gf_main(["zoo", "publish", str(ckpt), "--name", "glance_focus/run1"]) == 3
+    err = capsys.readouterr().err
+    assert str(isolated_zoo) in err and "must be a JSON object" in err and "Traceback" not in err
+    assert isolated_zoo.read_bytes() == before  # the file is left as it was
 
 
 def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_weight(tmp_path):

@@ -17,7 +17,12 @@ leaves no file behind, not even the output folder):
 - zip: entries whose unix mode bits (``external_attr >> 16``) say symlink, device, FIFO
   or socket are refused (``zipfile`` would write a symlink entry as a small file holding
   the link target, silently changing the data), as are encrypted entries;
-- no member lies inside another member that is a file.
+- no member lies inside another member that is a file;
+- no name appears twice, compared after normalisation (``a/./b``, ``./a/b`` and ``a\\b``
+  are ``a/b``): extracting would let the later copy silently replace the earlier one, and
+  which copy is "the" file would depend on the tool. A folder entry repeated is harmless
+  (it writes nothing) and is allowed; a name that is a file in one entry and a folder in
+  another is refused like a repeated file.
 
 Errors are :class:`ArchiveError` (a :class:`~gf.common.errors.DownloadError`, exit code
 6) naming the archive and the member.
@@ -48,7 +53,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from gf.common.errors import ArchiveError, DownloadError
 from gf.common.utils import PathLike, progress_bar
@@ -90,7 +95,9 @@ def archive_format(path: PathLike) -> str:
     Why from the content: Google Drive downloads are named by file id, and mirrors may
     rename files, so the suffix says little. A file that is neither is usually an HTML
     page a file host served instead (quota exceeded, sign-in, virus-scan notice); the
-    error says so.
+    error says so. One that starts with a zip signature or a gzip/bzip2/xz header but
+    cannot be opened is called truncated or corrupt (a download cut short), not "not an
+    archive".
     """
     archive = Path(path)
     try:
@@ -107,12 +114,31 @@ def archive_format(path: PathLike) -> str:
         return "zip"
     elif _is_tar(archive):  # old (v7) tar headers have no "ustar" magic
         return "tar"
+    _raise_if_cut_short(archive, head)
     text = head.lstrip().lower()
     looks = ("an HTML page (a file host often serves one instead of the file: download quota "
              "exceeded, sign-in or virus-scan notice)" if text.startswith((b"<!doctype html", b"<html"))
              else "empty" if not head else f"starting with bytes {head[:8].hex(' ')}")
     raise ArchiveError(f"{archive} is not a zip or tar archive: it is {looks}. Open the URL in a browser "
                        f"to see what it serves, or use a mirror (see docs/data_download.md).")
+
+
+_STREAMS = ((_GZIP, "gzip"), (_BZIP2, "bzip2"), (_XZ, "xz"))
+
+
+def _raise_if_cut_short(archive: Path, head: bytes) -> None:
+    """A file that starts like a zip, or like a compressed stream, but that zipfile or
+    tarfile cannot open: it is truncated or damaged (most often a download cut short),
+    which is what the message says, rather than "not an archive"."""
+    magic = f"bytes {head[:4].hex(' ')}"
+    if head.startswith(_ZIP):
+        raise ArchiveError(f"{archive} starts with a zip signature ({magic}) but cannot be read as a zip archive "
+                           f"(its central directory, at the end of the file, is missing or damaged): the file is "
+                           f"truncated or corrupt. Download it again.")
+    for magic_bytes, stream in _STREAMS:
+        if head.startswith(magic_bytes):
+            raise ArchiveError(f"{archive} is {stream}-compressed ({magic}) but holds no readable tar archive: the "
+                               f"file is truncated or corrupt (download it again), or it is not a tar bundle.")
 
 
 def _is_tar(archive: Path) -> bool:
@@ -221,17 +247,21 @@ def check_archive(path: PathLike, dest: Optional[PathLike] = None, *,
     try:
         if kind == "tar":
             with tarfile.open(archive, "r:*") as tar:
+                infos = tar.getmembers()
+                raw_names = [info.name for info in infos]
                 members = [_check_member(archive, root, info.name, info.isdir(), info.size, _tar_kind(info),
                                          lambda info=info: _data_filter_problem(info, root))
-                           for info in tar.getmembers()]
+                           for info in infos]
         else:
             with zipfile.ZipFile(archive) as zf:
+                raw_names = [info.filename for info in zf.infolist()]
                 members = [_check_member(archive, root, info.filename, info.is_dir(), info.file_size, _zip_kind(info))
                            for info in zf.infolist()]
     except ArchiveError:
         raise
     except _DAMAGED + (OSError,) as err:
         raise _damaged(archive, err) from err
+    _check_unique(archive, members, raw_names)
     _check_tree(archive, members)
     return members
 
@@ -289,6 +319,21 @@ def _data_filter_problem(info: tarfile.TarInfo, root: str) -> Optional[str]:
     except tarfile.FilterError as err:
         return f"tarfile's data filter refuses it ({type(err).__name__}: {err})"
     return None
+
+
+def _check_unique(archive: Path, members: Sequence[Member], raw_names: Sequence[str]) -> None:
+    """No normalised name twice, unless every entry of it is a folder (see the module docstring).
+
+    ``raw_names[i]`` is the name of ``members[i]`` as stored, for the message."""
+    seen: Dict[str, int] = {}  # normalised name -> index of its first entry
+    for index, member in enumerate(members):
+        first = seen.setdefault(member.name, index)
+        if first == index or (member.is_dir and members[first].is_dir):
+            continue
+        raw, first_raw = raw_names[index], raw_names[first]
+        also = f" (first as {first_raw!r})" if first_raw != raw else ""
+        raise _refuse(archive, raw, f"the name {member.name!r} appears twice{also}; extracting would let one "
+                                    f"copy silently replace the other")
 
 
 def _check_tree(archive: Path, members: Sequence[Member]) -> None:
