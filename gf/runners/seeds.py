@@ -18,12 +18,15 @@ one after the other, and summarises the reports they wrote:
   from the seed folders' own report files (also ``gf summarize-seeds DIR``, e.g. after a
   SLURM array): per split and metric, each seed's figure as its report has it, the mean,
   the sample standard deviation (n - 1; null for a single seed), the minimum and the seed
-  that gave it.
+  that gave it. The valid figures are those of the epoch the run records for
+  checkpoint_best (its ``epoch``, else log.jsonl), never of whichever reports are there: a
+  missing one, or a damaged config.yaml, report or log, is a gf error naming file and key.
 """
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import statistics
@@ -33,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gf.common.errors import ConfigError, EvaluationError
+from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 
 __all__ = ["SeedRun", "find_seeds", "format_summary", "is_finished", "plan_seeds", "seed_config", "summarize",
@@ -77,14 +80,61 @@ class _Layout:
         return split if name == self.datasets[0] else f"{name}/{split}"  # as Runner.test keys them
 
 
-def _layout(folder: Path) -> Optional[_Layout]:
-    path = folder / "config.yaml"
-    if not path.is_file():
-        return None
+def _damaged_config(path: Path, key: str, found: str, wanted: str) -> ConfigError:
+    return ConfigError(f"{path}: {key} {found}, not {wanted}. This seed's saved config is damaged: restore it "
+                       f"(it is the config the seed was trained with), or delete {path.parent} so that the seed is "
+                       f"trained again.")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"is {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _check_run(path: Path, run: Dict[str, Any], datasets: Dict[str, Any]) -> None:
+    """The run keys the summary reads, each of the type gf wrote it as."""
+    for key in ("valid_splits", "test_splits"):
+        value = run.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(s, str) for s in value)):
+            raise _damaged_config(path, f"run.{key}", _shown(value), "a list of split names")
+    train = run.get("train_dataset")
+    if train is not None and (not isinstance(train, str) or train not in datasets):
+        raise _damaged_config(path, "run.train_dataset", _shown(train), f"one of datasets: {', '.join(datasets)}")
+    if not isinstance(run.get("best_metric", "overall"), str):
+        raise _damaged_config(path, "run.best_metric", _shown(run["best_metric"]), "a metric name")
+    for key, optional in (("epochs", False), ("max_steps", True)):
+        value = run.get(key)
+        if not (optional and value is None) and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _damaged_config(path, f"run.{key}", "is missing" if key not in run else _shown(value),
+                                  "an integer" + (" or null" if optional else ""))
+
+
+def _read_config(path: Path) -> Dict[str, Any]:
+    """A seed's saved config.yaml, checked where the summary reads it (ConfigError naming
+    the key otherwise)."""
     try:
         cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     except Exception as e:
         raise ConfigError(f"{path}: could not read the run's config: {e}") from None
+    if not isinstance(cfg, dict) or not cfg:
+        raise _damaged_config(path, "the file", "is empty" if not cfg else f"holds a {type(cfg).__name__}",
+                              "a mapping with model:, datasets: and run: sections")
+    datasets, run = cfg.get("datasets"), cfg.get("run")
+    if not isinstance(datasets, dict) or not datasets:
+        raise _damaged_config(path, "datasets", "is missing" if "datasets" not in cfg else _shown(datasets),
+                              "a mapping of dataset names to their settings")
+    if not isinstance(run, dict) or not run:
+        raise _damaged_config(path, "run", "is missing" if "run" not in cfg else _shown(run),
+                              "the mapping of run settings")
+    _check_run(path, run, datasets)
+    return cfg
+
+
+def _layout(folder: Path) -> Optional[_Layout]:
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return None
+    cfg = _read_config(path)
     names = list(cfg["datasets"])
     train = cfg["run"].get("train_dataset") or names[0]
     return _Layout(folder, [train] + [n for n in names if n != train], cfg["run"])
@@ -99,23 +149,39 @@ def _test_report(layout: _Layout, name: str, split: str) -> Optional[Path]:
     return None
 
 
+def _log_records(path: Path) -> List[Dict[str, Any]]:
+    """The records of a run's log.jsonl (a line cut by a kill, or not a record, is skipped)."""
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a kill
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _counter(record: Dict[str, Any], key: str, path: Path) -> int:
+    value = record.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DataFileError(f"{path}: a {record.get('kind')!r} record's {key} {_shown(value)}, not an integer: "
+                            f"the log is damaged. Delete {path.parent} and train that seed again.")
+    return value
+
+
 def _training_done(layout: _Layout) -> bool:
     """Without test splits nothing is written at the end: the last epoch record of
     log.jsonl says whether training reached run.epochs or run.max_steps."""
     path = layout.folder / "log.jsonl"
     if not (layout.folder / "checkpoint_last.pth").is_file() or not path.is_file():
         return False
-    last = None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-        if record.get("kind") == "epoch":
-            last = record
+    epochs = [r for r in _log_records(path) if r.get("kind") == "epoch"]
+    if not epochs:
+        return False
     run = layout.run
-    return last is not None and (last["epoch"] >= run["epochs"] - 1
-                                 or (run.get("max_steps") is not None and last["step"] >= run["max_steps"]))
+    return (_counter(epochs[-1], "epoch", path) >= run["epochs"] - 1
+            or (run.get("max_steps") is not None and _counter(epochs[-1], "step", path) >= run["max_steps"]))
 
 
 def is_finished(folder) -> bool:
@@ -158,7 +224,13 @@ def check_same_config(folder: Path, cfg: DictConfig) -> None:
     path = folder / "config.yaml"
     if not path.is_file():
         return
-    saved = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+    try:
+        saved = _flatten(OmegaConf.to_container(OmegaConf.create(_read_config(path)), resolve=True))
+    except ConfigError:
+        raise
+    except Exception as e:  # an interpolation that no longer resolves (gf saves configs resolved)
+        raise ConfigError(f"{path}: could not resolve the run's config: {e}. Restore it, or delete {folder} so "
+                          f"that the seed is trained again.") from None
     wanted = _flatten(OmegaConf.to_container(cfg, resolve=True))
     differ = sorted(k for k in saved.keys() | wanted.keys()
                     if saved.get(k) != wanted.get(k) and not k.startswith(NOT_COMPARED))
@@ -249,35 +321,82 @@ def find_seeds(parent) -> List[int]:
     return sorted(found)
 
 
+def _checkpoint_epoch(path: Path) -> int:
+    """The 0-based epoch a gf checkpoint was saved after (``mmap``: its weights are mapped,
+    not read; ``weights_only``: nothing pickled runs)."""
+    from gf.models.checkpoint import read_checkpoint
+
+    content = read_checkpoint(path, mmap=True).require_gf("the seeds summary reads its epoch").content
+    epoch = content.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise DataFileError(f"{path}: its 'epoch' {_shown(epoch)}, not the index of a finished epoch (an integer "
+                            f">= 0), so the epoch of its valid reports is unknown. The checkpoint is damaged: delete "
+                            f"{path.parent} and train that seed again.")
+    return epoch
+
+
+def _logged_best_epoch(layout: _Layout, valid: str) -> int:
+    """Without checkpoint_best.pth (no epoch had a value, so the test used the final weights;
+    or the file was deleted): the evaluation hook's rule over the values log.jsonl recorded
+    for the first valid split, the first epoch that beat every earlier one, else the last."""
+    path = layout.folder / "log.jsonl"
+    if not path.is_file():
+        raise DataFileError(f"{layout.folder}: neither checkpoint_best.pth nor log.jsonl is there, so the epoch "
+                            f"whose {valid} reports the summary should use is unknown. Delete {layout.folder} and "
+                            f"train that seed again.")
+    metric, best, best_value, last = layout.run.get("best_metric", "overall"), None, None, None
+    for record in _log_records(path):
+        if record.get("kind") == "epoch":
+            last = _counter(record, "epoch", path)
+        elif record.get("kind") == f"val_{valid}":
+            value = record.get(metric)
+            if isinstance(value, (int, float)) and (best_value is None or value > best_value):
+                best, best_value = _counter(record, "epoch", path), value
+    if last is None:
+        raise DataFileError(f"{path} records no finished epoch, so the epoch whose {valid} reports the summary "
+                            f"should use is unknown. Delete {layout.folder} and train that seed again.")
+    return (best if best is not None else last) + 1
+
+
 def _best_epoch(layout: _Layout) -> Optional[int]:
-    """The epoch ``checkpoint_best`` holds, by the evaluation hook's rule: the first epoch
-    whose first valid split's ``run.best_metric`` beats every earlier one (the last epoch
-    when none has a value: the test then used the final weights)."""
+    """The epoch (counted from 1, as report files are tagged) whose valid reports go into
+    the summary: the one ``checkpoint_best.pth`` was saved after, as it records itself;
+    without that file, as log.jsonl records it (:func:`_logged_best_epoch`). Never from
+    which report files happen to be there: a missing one would silently change the epoch."""
     valid = layout.run.get("valid_splits") or []
     if not valid:
         return None
-    pattern = re.compile(re.escape(valid[0]) + r"_epoch(\d+)_report\.json")
-    epochs = sorted((int(m.group(1)), p) for p in layout.eval_dir(layout.datasets[0]).glob("*_report.json")
-                    if (m := pattern.fullmatch(p.name)))
-    best, best_value = (epochs[-1][0] if epochs else None), None
-    for epoch, path in epochs:
-        value = load_json(path, what="report").get(layout.run.get("best_metric", "overall"))
-        if isinstance(value, (int, float)) and (best_value is None or value > best_value):
-            best, best_value = epoch, value
-    return best
+    best = layout.folder / "checkpoint_best.pth"
+    return _checkpoint_epoch(best) + 1 if best.is_file() else _logged_best_epoch(layout, valid[0])
+
+
+def _recreate(folder: Path, split: str, tag: str) -> str:
+    """How to write a seed's ``<split>_<tag>_report.json`` again."""
+    checkpoint = folder / ("checkpoint_last.pth" if tag == "last" else "checkpoint_best.pth")
+    retrain = f"delete {folder} and train that seed again"
+    if not checkpoint.is_file():
+        return f"To recreate it, {retrain}."
+    return (f"Recreate it with `gf evaluate --cfg-path {folder / 'config.yaml'} --checkpoint {checkpoint} --splits "
+            f"{split} --tag {tag} --options run.output_dir={folder}`, or {retrain}.")
 
 
 def seed_reports(folder: Path) -> Dict[str, Dict[str, Path]]:
     """The report files of a finished run: ``{"valid": {label: path}, "test": {label: path}}``,
-    valid splits at the epoch of checkpoint_best, test splits as ``Runner.test`` wrote them."""
+    valid splits at the epoch of checkpoint_best, test splits as ``Runner.test`` wrote them.
+    A missing valid report of that epoch is a DataFileError saying how to recreate it."""
     layout = _layout(folder)
     out: Dict[str, Dict[str, Path]] = {"valid": {}, "test": {}}
     epoch = _best_epoch(layout)
+    source = ("the one checkpoint_best.pth was saved after" if (folder / "checkpoint_best.pth").is_file() else
+              "the one log.jsonl records as best (the last one when no epoch had a value)")
     for name in layout.datasets:
         for split in layout.run.get("valid_splits") or []:
             path = layout.eval_dir(name) / f"{split}_epoch{epoch}_report.json"
-            if epoch is not None and path.is_file():
-                out["valid"][layout.label(name, split)] = path
+            if not path.is_file():
+                raise DataFileError(f"{path} is missing: the summary's {layout.label(name, split)} figures come from "
+                                    f"epoch {epoch}, {source}, and no other epoch's report may stand in for it. "
+                                    f"{_recreate(folder, split, f'epoch{epoch}')}")
+            out["valid"][layout.label(name, split)] = path
         for split in layout.run.get("test_splits") or []:
             path = _test_report(layout, name, split)
             if path is not None:
@@ -285,14 +404,36 @@ def seed_reports(folder: Path) -> Dict[str, Dict[str, Path]]:
     return out
 
 
-def report_figures(report: Dict[str, Any]) -> Dict[str, Optional[float]]:
+def _figure(value: Any, key: str, where: str, fix: str) -> Optional[float]:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        return value
+    raise DataFileError(f"{where}: {key} {_shown(value)}, not a number or null: the report is damaged. {fix}".rstrip())
+
+
+def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "") -> Dict[str, Optional[float]]:
     """The figures a summary keeps from one report: its primary metric, ``overall``, and
-    every breakdown cell's accuracy (``<breakdown>/<cell>``), as the report has them."""
+    every breakdown cell's accuracy (``<breakdown>/<cell>``), as the report has them.
+    A report not shaped so is a DataFileError naming ``where`` and the key (``fix``: what to do)."""
+    def bad(key: str, value: Any, wanted: str) -> DataFileError:
+        return DataFileError(f"{where}: {key} {_shown(value)}, not {wanted}: the report is damaged. {fix}".rstrip())
+
+    if not isinstance(report, dict):
+        raise bad("the file", report, "a JSON object")
     primary = report.get("primary_metric") or "overall"
-    figures = {primary: report.get(primary), "overall": report.get("overall")}
-    for breakdown, cells in (report.get("breakdowns") or {}).items():
+    if not isinstance(primary, str):
+        raise bad("primary_metric", primary, "a metric name")
+    figures = {key: _figure(report.get(key), key, where, fix) for key in (primary, "overall")}
+    breakdowns = report.get("breakdowns") or {}
+    if not isinstance(breakdowns, dict):
+        raise bad("breakdowns", breakdowns, "an object of breakdowns")
+    for breakdown, cells in breakdowns.items():
+        if not isinstance(cells, dict):
+            raise bad(f"breakdowns.{breakdown}", cells, "an object of cells")
         for cell, values in cells.items():
-            figures[f"{breakdown}/{cell}"] = values.get("accuracy")
+            if not isinstance(values, dict):
+                raise bad(f"breakdowns.{breakdown}.{cell}", values, "an object with an accuracy")
+            key = f"breakdowns.{breakdown}.{cell}.accuracy"
+            figures[f"{breakdown}/{cell}"] = _figure(values.get("accuracy"), key, where, fix)
     return figures
 
 
@@ -309,9 +450,15 @@ def seed_stats(values: Dict[int, Optional[float]]) -> Dict[str, Any]:
     return out
 
 
+def _report_fix(parent: Path, seed: int, path: Path) -> str:
+    m = re.fullmatch(r"(.+)_(epoch\d+|best|last)_report\.json", path.name)
+    return _recreate(seed_folder(parent, seed), m.group(1), m.group(2)) if m else ""
+
+
 def _summarize_split(parent: Path, files: Dict[int, Path]) -> Dict[str, Any]:
     reports = {seed: load_json(path, what="report") for seed, path in files.items()}
-    figures = {seed: report_figures(r) for seed, r in reports.items()}
+    figures = {seed: report_figures(r, str(files[seed]), _report_fix(parent, seed, files[seed]))
+               for seed, r in reports.items()}
     metrics = list(dict.fromkeys(m for f in figures.values() for m in f))
     first = next(iter(reports.values()))
     return {"primary_metric": first.get("primary_metric") or "overall",
