@@ -41,3 +41,28 @@ def test_a_text_encoder_that_cannot_be_loaded_names_the_key_and_what_to_do(tmp_p
         TextEncoder(str(cut), 16)
     with pytest.raises(CheckpointError, match=r"model.text_encoder '.*no-such-folder': no such folder"):
         TextEncoder(str(tmp_path / "no-such-folder"), 16)
+
+
+def test_gf_offline_makes_transformers_read_only_its_cache(monkeypatch):
+    """GF_OFFLINE=1 holds for the text encoder too: with the Hub reachable in principle
+    (HF_HUB_OFFLINE off), transformers is told to read only its cache, so a compute node
+    without network fails (or loads from the cache) at once instead of retrying the Hub."""
+    import huggingface_hub.constants
+    import transformers
+
+    from gf.common.errors import DownloadError
+
+    seen = []
+    real = transformers.AutoTokenizer.from_pretrained
+
+    def spy(path, **kwargs):
+        seen.append(kwargs.get("local_files_only"))
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", spy)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("GF_OFFLINE", "1")
+    with pytest.raises(DownloadError, match=r"from its cache \(GF_OFFLINE is set\)"):
+        TextEncoder("gf-tests/no-such-encoder", 16)
+    assert TextEncoder(TINY_TEXT_ENCODER, 16).hidden_size > 0  # a folder loads as before
+    assert seen == [True, True]

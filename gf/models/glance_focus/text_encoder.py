@@ -30,13 +30,15 @@ def resolve_text_encoder_path(name: str) -> str:
 def _not_loadable(name: str, path: str, error: OSError) -> Exception:
     """The config key and what to do, instead of transformers' traceback: a folder that does
     not load is damaged; a Hub name that does not is (usually) a download without a network."""
+    from gf.common.download import is_offline
     from gf.common.errors import CheckpointError, DownloadError
 
     reason = " ".join(str(error).split())[:300]
     if os.path.isdir(path):
         return CheckpointError(f"model.text_encoder {name!r}: transformers cannot load the folder {path} ({reason}); "
                                f"it should hold what save_pretrained writes (config.json, the weights, the tokenizer)")
-    return DownloadError(f"model.text_encoder {name!r}: transformers could not load it from its cache or the Hub "
+    where = "its cache (GF_OFFLINE is set)" if is_offline() else "its cache or the Hub"
+    return DownloadError(f"model.text_encoder {name!r}: transformers could not load it from {where} "
                          f"({type(error).__name__}: {reason}). Without a network, set model.text_encoder to a local "
                          f"folder written by save_pretrained, or to 'minilm' (all-MiniLM-L6-v2, installed with gf)")
 
@@ -76,12 +78,17 @@ class TextEncoder(nn.Module):
 
             raise CheckpointNotFoundError(f"model.text_encoder {name!r}: no such folder ({path}); give a folder "
                                           f"written by save_pretrained, a Hub name, or 'minilm'")
+        from gf.common.download import is_offline
+
+        # GF_OFFLINE=1 (a compute node without network): transformers reads only its cache,
+        # instead of retrying the Hub for about a minute before it fails or falls back
+        cache_only = {"local_files_only": True} if is_offline() else {}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.tokenizer = AutoTokenizer.from_pretrained(path, **cache_only)
             if init == "pretrained":
-                self.backbone = _load_without_pooler(AutoModel.from_pretrained, path)
+                self.backbone = _load_without_pooler(AutoModel.from_pretrained, path, **cache_only)
             else:
-                config = AutoConfig.from_pretrained(path)
+                config = AutoConfig.from_pretrained(path, **cache_only)
                 self.backbone = _load_without_pooler(lambda p, **kw: AutoModel.from_config(config, **kw), path)
         except Exception as e:  # OSError: not cached, not on the Hub; a damaged folder: whatever its reader raises
             if not (local or isinstance(e, OSError)):
