@@ -77,6 +77,7 @@ __all__ = [
     "check_transfer_options",
     "download",
     "download_with_sha256",
+    "cache_slot",
     "gdrive_file_id",
     "is_offline",
     "parse_hf_url",
@@ -89,6 +90,15 @@ _MAX_ATTEMPTS = 100
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
+
+def cache_slot(url: str, filename: Optional[str], fallback: str) -> Tuple[str, str]:
+    """``(url key, file name)`` of a cache slot for ``url``: 12 hex of the URL's sha256 (so a
+    copy made before its hash was known is the one verified later) and ``filename``, else the
+    URL's last component (``fallback`` for a Google Drive link, whose URL names no file)."""
+    key = hashlib.sha256(url.encode()).hexdigest()[:12]
+    if filename is None:
+        filename = fallback if gdrive_file_id(url) else filename_from_url(url, fallback=fallback)
+    return key, filename
 
 def is_offline(offline: Optional[bool] = None) -> bool:
     """``offline`` if given, else ``$GF_OFFLINE`` (1/true/yes/on or 0/false/no/off)."""

@@ -198,7 +198,7 @@ def usable_at(target: Path, expected: Optional[str], *, explicit: bool, overwrit
     of :func:`existing_dest`; a cache slot by :func:`existing_file_ok`."""
     if explicit:
         usable, before = existing_dest(target, expected, overwrite)
-        return usable, before, None
+        return usable, before, expected if usable else None  # usable: its sha256 was just found to be expected
     usable, actual = existing_file_ok(target, expected)
     return usable, None, actual
 

@@ -32,7 +32,6 @@ What :func:`download_data` guarantees:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -43,9 +42,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
-from gf.common.download import (DestinationExistsError, cache_dir, check_transfer_options, download_with_sha256,
-                                gdrive_file_id, sha256sum)
-from gf.common.download_dest import filename_from_url
+from gf.common.download import (DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
+                                download_with_sha256, sha256sum)
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
@@ -77,11 +75,7 @@ class BundleLayoutError(DataFileError):
 def _cache_path(entry: DataEntry, url: str) -> Path:
     """``cache_dir()/data/<name>/<url key>/<file>``: keyed by name and URL (not hash), so the
     copy downloaded before the hash was known is the one verified once it is recorded."""
-    key = hashlib.sha256(url.encode()).hexdigest()[:12]
-    filename = entry.filename
-    if filename is None:
-        fallback = f"{entry.name}_bundle"
-        filename = fallback if gdrive_file_id(url) else filename_from_url(url, fallback=fallback)
+    key, filename = cache_slot(url, entry.filename, fallback=f"{entry.name}_bundle")
     return cache_dir() / "data" / entry.name / key / filename
 
 

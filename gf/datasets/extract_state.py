@@ -36,13 +36,16 @@ from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import utc_now
 from gf.datasets.split_provenance import recipe_describing
 
-__all__ = ["STATE_NAME", "write_state", "read_state", "explain_missing"]
+__all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state", "read_state", "explain_missing"]
 
 STATE_NAME = "state.json"
 _WRITER = "gf extract"
-#: the files that list which features a folder holds: the run's shard index (each job of an
-#: array keeps its own under parts/), and the index of a merged array
-_SHARD_INDEX, _MERGE_INDEX = "shards.json", "index.json"
+#: the webdataset writer's cache of each shard's keys and size (gf.extraction.writers)
+SHARD_INDEX = "shards.json"
+#: the index a merged job array gets (every file and its keys)
+INDEX_NAME = "index.json"
+#: a job array's own folder (its layout and each part's plan, lists, lock and shard index)
+PARTS_DIR = "parts"
 
 
 def write_state(out: str, done: bool, **info: Any) -> None:
@@ -84,12 +87,12 @@ def _listed_files(folder: str) -> List[Tuple[str, Optional[int], str]]:
     """``(name, size or None, index file)`` of every file the folder's indexes list: the run's
     shard index, each array job's own (under ``parts/``), and a merged array's index."""
     listed = []
-    indexes = [os.path.join(folder, _SHARD_INDEX)] + sorted(glob.glob(
-        os.path.join(glob.escape(folder), "parts", "*", _SHARD_INDEX)))
+    indexes = [os.path.join(folder, SHARD_INDEX)] + sorted(glob.glob(
+        os.path.join(glob.escape(folder), PARTS_DIR, "*", SHARD_INDEX)))
     for index in indexes:
         for name, entry in _load_mapping(index, "shard index", "shards").items():
             listed.append((name, entry.get("size") if isinstance(entry, dict) else None, index))
-    merged = os.path.join(folder, _MERGE_INDEX)
+    merged = os.path.join(folder, INDEX_NAME)
     listed += [(name, None, merged) for name in _load_mapping(merged, "merge index", "files")]
     return listed
 

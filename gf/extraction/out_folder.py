@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 from gf.common.errors import DataFileError
 from gf.common.io import atomic_write_jsonl, atomic_write_text, is_gf_leftover
-from gf.datasets.extract_state import STATE_NAME
+from gf.datasets.extract_state import INDEX_NAME, PARTS_DIR, SHARD_INDEX, STATE_NAME
 from gf.datasets.feature_recipe import RECIPE_NAME
 
 __all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "describe_failure",
@@ -21,12 +21,6 @@ __all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHAR
 
 FAILURES_NAME = "failures.jsonl"
 FAILED_KEYS_NAME = "failed_keys.txt"
-#: a job array's own folder (its layout and each part's plan, lists and lock)
-PARTS_DIR = "parts"
-#: the index a merged job array gets (every file and its keys)
-INDEX_NAME = "index.json"
-#: the webdataset writer's cache of each shard's keys and size (gf.extraction.writers)
-SHARD_INDEX = "shards.json"
 
 
 #: files of an output folder that are not features: the recipe, the shard index, the lists,

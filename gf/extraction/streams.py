@@ -65,9 +65,6 @@ def build_streams(o, device: str) -> List[Stream]:
     return [Stream("appearance", frame), Stream("motion", motion)]
 
 
-_WEIGHT_FLAGS = {"motion": "--motion-weights FILE or --motion-pretrained"}
-
-
 def warn_random_weights(streams: Sequence[Stream]) -> None:
     """Say so when a stream's backbone has random weights: its features carry no learned
     meaning (the recipe records it, but a forgotten ``--pretrained`` would otherwise pass
@@ -79,7 +76,8 @@ def warn_random_weights(streams: Sequence[Stream]) -> None:
             logger.warning("gf extract: the %s %s has random weights (seed %s): its features are for tests and "
                            "benchmarks only; give %s for features a model can learn from", which, s.backbone.name,
                            source.get("seed"),
-                           _WEIGHT_FLAGS.get(s.role, "--weights FILE or --pretrained"))
+                           "--motion-weights FILE or --motion-pretrained" if s.role == "motion" else
+                           "--weights FILE or --pretrained")
 
 
 def make_sampler(o, streams: Sequence[Stream]) -> Callable:

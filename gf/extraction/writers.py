@@ -242,7 +242,7 @@ class GatheredWriter(FeatureWriter):
             meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
         keys = list(arrays)
         if self.fmt == "pth":
-            import torch  # here only: a run in another format, and gf extract --merge, need no torch
+            import torch
 
             atomic_torch_save({k: torch.from_numpy(np.ascontiguousarray(arrays[k])) for k in keys}, self.path)
         else:

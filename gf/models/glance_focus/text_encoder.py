@@ -27,17 +27,16 @@ def resolve_text_encoder_path(name: str) -> str:
     return os.path.expanduser(name)
 
 
-def _not_loadable(name: str, path: str, error: OSError) -> Exception:
+def _not_loadable(name: str, path: str, error: Exception, *, local: bool, offline: bool) -> Exception:
     """The config key and what to do, instead of transformers' traceback: a folder that does
     not load is damaged; a Hub name that does not is (usually) a download without a network."""
-    from gf.common.download import is_offline
     from gf.common.errors import CheckpointError, DownloadError
 
     reason = " ".join(str(error).split())[:300]
-    if os.path.isdir(path):
+    if local:
         return CheckpointError(f"model.text_encoder {name!r}: transformers cannot load the folder {path} ({reason}); "
                                f"it should hold what save_pretrained writes (config.json, the weights, the tokenizer)")
-    where = "its cache (GF_OFFLINE is set)" if is_offline() else "its cache or the Hub"
+    where = "its cache (GF_OFFLINE is set)" if offline else "its cache or the Hub"
     return DownloadError(f"model.text_encoder {name!r}: transformers could not load it from {where} "
                          f"({type(error).__name__}: {reason}). Without a network, set model.text_encoder to a local "
                          f"folder written by save_pretrained, or to 'minilm' (all-MiniLM-L6-v2, installed with gf)")
@@ -82,7 +81,8 @@ class TextEncoder(nn.Module):
 
         # GF_OFFLINE=1 (a compute node without network): transformers reads only its cache,
         # instead of retrying the Hub for about a minute before it fails or falls back
-        cache_only = {"local_files_only": True} if is_offline() else {}
+        offline = is_offline()
+        cache_only = {"local_files_only": True} if offline else {}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, **cache_only)
             if init == "pretrained":
@@ -93,7 +93,7 @@ class TextEncoder(nn.Module):
         except Exception as e:  # OSError: not cached, not on the Hub; a damaged folder: whatever its reader raises
             if not (local or isinstance(e, OSError)):
                 raise
-            raise _not_loadable(name, path, e) from None
+            raise _not_loadable(name, path, e, local=local, offline=offline) from None
         self.hidden_size = int(self.backbone.config.hidden_size)
         self.resizer = FeatureResizer(self.hidden_size, d_model, resizer_dropout)
         self.max_length = max_length

@@ -8,14 +8,12 @@ record to accept a new file.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from gf.common.download import (cache_dir, check_transfer_options, download, download_with_sha256, gdrive_file_id,
+from gf.common.download import (cache_dir, cache_slot, check_transfer_options, download, download_with_sha256,
                                 sha256sum)
-from gf.common.download_dest import filename_from_url
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
@@ -35,10 +33,7 @@ def cache_path_of(entry: PretrainedEntry) -> Path:
     name's parts are plain folder names (see :class:`PretrainedEntry`) and a file name
     taken from the URL is its last component, ``/`` and ``\\`` both counting as separators, so
     the file cannot leave its folder."""
-    url_key = hashlib.sha256(entry.url.encode()).hexdigest()[:12]
-    filename = entry.filename
-    if filename is None:
-        filename = entry.tag if gdrive_file_id(entry.url) else filename_from_url(entry.url, fallback=entry.tag)
+    url_key, filename = cache_slot(entry.url, entry.filename, fallback=entry.tag)
     return cache_dir() / "models" / entry.model / entry.tag / url_key / filename
 
 

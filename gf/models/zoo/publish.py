@@ -46,7 +46,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
                        f"({_NAME_RULE}).")
     full_name = name if "/" in name else f"{model}/{name}"  # both parts passed _PART_RE above
-    _refuse_builtin_name(full_name)  # a bare tag's model is known only now; before hashing the weights and file
+    if "/" not in name:
+        _refuse_builtin_name(full_name)  # a bare tag's model is known only now; before hashing the weights and file
     check_weights_hash(loaded)
     config = dict(model_config)
     model_type = config.pop("model_type", None)
