@@ -341,12 +341,11 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     assert zoo.get_pretrained(name).sha256 is None
 
 
-def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeypatch, capsys):
-    """The hash computed as the download is verified is the one recorded and printed."""
+def _count_hashes(monkeypatch) -> list:
+    """The names of the files gf hashes from now on (every module's ``sha256sum``)."""
     import sys
 
     import gf.common.io
-    from gf.cli import main as gf_main
 
     hashed = []
     real = gf.common.io.sha256sum
@@ -354,6 +353,14 @@ def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeyp
         if getattr(module, "sha256sum", None) is real:
             monkeypatch.setattr(module, "sha256sum", lambda path, *a, **k: hashed.append(Path(path).name) or
                                 real(path, *a, **k))
+    return hashed
+
+
+def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeypatch, capsys):
+    """The hash computed as the download is verified is the one recorded and printed."""
+    from gf.cli import main as gf_main
+
+    hashed = _count_hashes(monkeypatch)
     data = b"first release " * 1000
     name = "glance_focus/unpinned"
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
@@ -368,6 +375,19 @@ def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeyp
     hashed.clear()
     assert gf_main(["download", "zoo:" + name, "--quiet"]) == 0  # cached and verified: one read, none to print
     assert hashed == ["m.tar"] and capsys.readouterr().out.strip().endswith(f"sha256 {digest}")
+
+
+def test_a_first_hub_download_is_hashed_once(isolated_zoo, fake_hub, monkeypatch):
+    """An unpinned hf:// entry is hashed as it is copied into gf's cache, and that hash is
+    the one recorded (it was read a second time to record it)."""
+    hub_file, _ = fake_hub
+    name = "glance_focus/hub_unpinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": "hf://org/repo/star/ckpt.pth@v1",
+                                    "format": "authors"}})
+    hashed = _count_hashes(monkeypatch)
+    path = zoo.download_pretrained(name, progress=False)
+    assert path.read_bytes() == b"weights" and hashed == ["ckpt.pth.part"]
+    assert zoo.get_pretrained(name).sha256 == hashlib.sha256(b"weights").hexdigest()
 
 
 def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path, server, isolated_zoo):

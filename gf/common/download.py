@@ -56,7 +56,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
-from gf.common.download_dest import cache_dir, filename_from_url, place, resolve_dest, usable_at
+from gf.common.download_dest import cache_dir, filename_from_url, place, plain_name, resolve_dest, usable_at
 from gf.common.download_hosts import (HfLocation, download_hf, fetch_gdrive, gdrive_file_id, is_gdrive_host,
                                       parse_hf_url)
 from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
@@ -94,11 +94,16 @@ _FALSE = {"", "0", "false", "no", "off"}
 def cache_slot(url: str, filename: Optional[str], fallback: str) -> Tuple[str, str]:
     """``(url key, file name)`` of a cache slot for ``url``: 12 hex of the URL's sha256 (so a
     copy made before its hash was known is the one verified later) and ``filename``, else the
-    URL's last component (``fallback`` for a Google Drive link, whose URL names no file)."""
+    URL's last component (``fallback`` for a Google Drive link, whose URL names no file; the
+    path's, without its ``@revision``, for ``hf://``)."""
     key = hashlib.sha256(url.encode()).hexdigest()[:12]
-    if filename is None:
-        filename = fallback if gdrive_file_id(url) else filename_from_url(url, fallback=fallback)
+    if filename is None and gdrive_file_id(url):
+        filename = fallback
+    elif filename is None:
+        hf_path = parse_hf_url(url).filename if url.startswith("hf://") else None
+        filename = plain_name(hf_path, fallback) if hf_path else filename_from_url(url, fallback=fallback)
     return key, filename
+
 
 def is_offline(offline: Optional[bool] = None) -> bool:
     """``offline`` if given, else ``$GF_OFFLINE`` (1/true/yes/on or 0/false/no/off)."""
@@ -186,7 +191,8 @@ def download_with_sha256(url: str, sha256: Optional[str] = None, dest: Optional[
     """:func:`download` (same arguments), and the file's sha256 when this call computed it: a
     fresh download is hashed once, as it is verified, so a caller that records the hash
     (trust on first use) or prints it need not read the file again. None when no hash
-    was computed (an unpinned file already in the cache, a Hub file without ``sha256``)."""
+    was computed (an unpinned file already in the cache, a Hub file without ``sha256`` used from
+    the Hugging Face cache)."""
     url = _check_url_text(url)
     expected = (normalize_sha256(sha256, where=f"download({url!r})", error=ConfigError)
                 if sha256 is not None else None)
@@ -196,7 +202,7 @@ def download_with_sha256(url: str, sha256: Optional[str] = None, dest: Optional[
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     explicit = dest is not None and not dest_is_cache
     if scheme == "hf":
-        return download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite), expected
+        return download_hf(url, expected, dest, filename, offline, explicit=explicit, overwrite=overwrite)
     _check_scheme(url, scheme)
     drive_id, target = _target_of(url, dest, filename, expected)
     return _fetch_unless_present(url, scheme, drive_id, target, expected, explicit=explicit, overwrite=overwrite,

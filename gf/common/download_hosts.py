@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from gf.common.download_dest import place, plain_name, resolve_dest, usable_at
 from gf.common.errors import ChecksumError, DownloadError, InvalidURLError, OfflineError
@@ -161,8 +161,10 @@ def _hf_errors(*names: str) -> tuple:
 
 def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
                  filename: Optional[str], offline: bool, *, explicit: bool = True,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False) -> Tuple[Path, Optional[str]]:
     """Delegate to ``hf_hub_download`` (its cache, auth and revisions), then verify.
+    Returns the path and its sha256 when one is known here (pinned, or hashed on the copy
+    to ``dest``), so that a caller recording it need not read the file again.
 
     ``explicit``: ``dest`` is the caller's (an existing file there is verified or
     refused, see :func:`download`), not a cache slot of gf's."""
@@ -170,9 +172,9 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
     target = before = None
     if dest is not None:
         target = resolve_dest(dest, filename or plain_name(location.filename), "")
-        usable, before, _ = usable_at(target, expected, explicit=explicit, overwrite=overwrite)
+        usable, before, actual = usable_at(target, expected, explicit=explicit, overwrite=overwrite)
         if usable:
-            return target
+            return target, actual
     try:
         import huggingface_hub
         from huggingface_hub import constants as hf_constants
@@ -221,5 +223,5 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
                 f"from (hf://...@<commit>) or update sha256=."
             )
     if target is None:
-        return local
-    return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)[0]
+        return local, expected
+    return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)
