@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -75,11 +77,92 @@ def _merge_section(section: str, base: DictConfig, update: Mapping, source: str)
     """Merge ``update`` onto ``base``: a key ``base`` lacks is refused, then OmegaConf's type
     checks apply; either error names the key and its source."""
     check_known_keys(update, list(base.keys()), owner=_where(source), error=ConfigError, prefix=f"{section}.")
+    _check_shapes(f"{section}.", OmegaConf.to_container(base, resolve=False), update, source)
     try:
         return OmegaConf.merge(base, update)
     except Exception as e:  # omegaconf.errors.ValidationError / ConfigKeyError
         key = getattr(e, "full_key", None) or ""
         raise ConfigError(f"invalid value for {section}.{key} in {_where(source)}: {e}".replace("\n", " ")) from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _wrong_type(key: str, value: Any, expected: str, source: str) -> ConfigError:
+    return ConfigError(f"{key} in {_where(source)} must be {expected}, got {type(value).__name__} "
+                       f"{reprlib.repr(value)}")
+
+
+def _is_interpolation(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def _parse_options(options: Sequence[str]) -> Dict[str, Any]:
+    """``--options key=value`` entries as one nested dict.
+
+    Each entry is parsed on its own first, so a value YAML cannot read (``run.hooks=[a``),
+    an interpolation OmegaConf cannot parse (``run.lr=${``) or bytes that are not UTF-8 (a
+    shell's ``$(printf '\\xff')``) is an error naming that entry, not the parser's traceback."""
+    bad = [o for o in options if "=" not in o]
+    if bad:
+        raise ConfigError(f"--options entries must look like key=value; got {bad}")
+    for option in options:
+        try:
+            option.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(option).decode("utf-8", "backslashreplace")
+            raise ConfigError(f"--options entry '{shown}' holds bytes that are not UTF-8 text; gf reads "
+                              f"options (and the paths in them) as UTF-8. Rename the path or give a UTF-8 one.") from None
+        try:
+            OmegaConf.from_dotlist([option])
+        except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError
+            raise ConfigError(f"--options entry {option!r}: the value cannot be read ({_one_line(e)}). A list "
+                              f"is written [a,b]; text holding brackets, braces or quotes goes in double quotes "
+                              f"inside the entry ('key=\"[text\"'), and a literal '${{' is written '\\${{'.") from None
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(options)))
+    except Exception as e:  # a key set both as a value and as a section (a=1 a.b=2)
+        raise ConfigError(f"--options {list(options)} do not fit together: {_one_line(e)}") from None
+
+
+def _check_layer(data: Any, source: str) -> None:
+    """The sections of one layer have the shapes gf reads them with: ``plugins`` a list of
+    module names; ``model``, ``run``, ``datasets`` and each ``datasets.<name>`` mappings (null
+    is an empty section). Checked before any is read, so ``run: 3`` or ``plugins: foo`` is one
+    message naming the section, not a traceback or a plugin named 'f'."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{_where(source)}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
+    check_known_keys(data, TOP_LEVEL, owner=_where(source), error=ConfigError)
+    plugins = data.get("plugins")
+    if plugins is not None and not isinstance(plugins, (list, tuple)):
+        raise _wrong_type("plugins", plugins, "a list of module names (e.g. [my_plugin])", source)
+    for item in plugins or ():
+        if not isinstance(item, str) or not item.strip() or item.startswith("."):
+            raise _wrong_type("each item of plugins", item, "a module name (a string such as my_plugin)", source)
+    for section in ("model", "run", "datasets"):
+        if data.get(section) is not None and not isinstance(data[section], Mapping):
+            raise _wrong_type(section, data[section], "a mapping of keys to values", source)
+    for name, section in (data.get("datasets") or {}).items():
+        if section is not None and not isinstance(section, Mapping):
+            raise _wrong_type(f"datasets.{name}", section, "a mapping of the builder's keys to values", source)
+
+
+def _check_shapes(prefix: str, base: Mapping, update: Mapping, source: str) -> None:
+    """A key whose default is a mapping (``generator``, ``annotations``) takes a mapping, and
+    one whose default is a list takes a list (null and interpolations aside). OmegaConf
+    checks this only for typed fields; a builder's defaults are untyped, so without it
+    ``generator: 7`` would pass validation and fail inside the builder."""
+    for key, value in update.items():
+        default = base.get(key)
+        if value is None or _is_interpolation(value):
+            continue
+        if isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                raise _wrong_type(f"{prefix}{key}", value, "a mapping", source)
+            _check_shapes(f"{prefix}{key}.", default, value, source)
+        elif isinstance(default, list) and not isinstance(value, (list, tuple)):
+            raise _wrong_type(f"{prefix}{key}", value, "a list", source)
 
 
 def load_plugins(modules: Sequence[str]) -> None:
@@ -134,15 +217,9 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     if extra:
         layers.append((dict(extra), "<extra>"))
     if options:
-        bad = [o for o in options if "=" not in o]
-        if bad:
-            raise ConfigError(f"--options entries must look like key=value; got {bad}")
-        layers.append((OmegaConf.to_container(OmegaConf.from_dotlist(list(options))), "--options"))
-
+        layers.append((_parse_options(options), "--options"))
     for data, source in layers:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{_where(source)}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
-        check_known_keys(data, TOP_LEVEL, owner=_where(source), error=ConfigError)
+        _check_layer(data, source)
 
     plugins: List[str] = []
     for data, _ in layers:
@@ -180,6 +257,30 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
 
 
 def _validate_values(cfg: DictConfig) -> None:
+    """Values the schema's types cannot catch. Interpolations are resolved first, so one
+    that fails is the one clean message whichever key holds it, before any value is read."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:
+        raise ConfigError(f"config interpolation failed: {_one_line(e)}") from None
+    _validate_run(cfg)
+    _validate_seeds(cfg.run)
+    _validate_data_roots(cfg)
+    _validate_best_metric(cfg)
+    # The model validates its own value ranges (choices, divisibility) at construction;
+    # check them now rather than after data loading.
+    model_cls = registry.get_model_class(cfg.model.name)
+    config_class = getattr(model_cls, "config_class", None)
+    if config_class is not None:
+        values = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
+                  if k not in MODEL_META_KEYS}
+        try:
+            config_class(**values)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model: {e}") from None
+
+
+def _validate_run(cfg: DictConfig) -> None:
     run = cfg.run
     registry.get_task_class(run.task)
     registry.get_runner_class(run.runner)
@@ -193,10 +294,22 @@ def _validate_values(cfg: DictConfig) -> None:
     if run.train_dataset is None and len(cfg.datasets) > 1:
         raise ConfigError(f"the config lists several datasets ({', '.join(cfg.datasets)}); set run.train_dataset "
                           f"to the one to train on (every listed dataset is evaluated).")
+    if not run.output_dir.strip():
+        raise ConfigError("run.output_dir is empty: name the folder the run writes into (e.g. output/run); "
+                          "use '.' to mean the current folder")
+    for key in ("valid_splits", "test_splits"):  # each split is one evaluation and one record per epoch
+        repeated = sorted({s for s in run[key] if list(run[key]).count(s) > 1})
+        if repeated:
+            raise ConfigError(f"run.{key} lists {', '.join(map(repr, repeated))} more than once "
+                              f"({list(run[key])}): each split is evaluated once")
     if run.amp not in ("none", "bf16", "fp16"):
         raise ConfigError(f"run.amp must be none, bf16 or fp16, got {run.amp!r}")
     if run.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"run.device must be auto, cpu or cuda, got {run.device!r}")
+    _validate_run_numbers(run)
+
+
+def _validate_run_numbers(run: DictConfig) -> None:
     for key in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if run[key] < 1:
             raise ConfigError(f"run.{key} must be >= 1, got {run[key]}")
@@ -212,23 +325,19 @@ def _validate_values(cfg: DictConfig) -> None:
     for key in ("warmup_steps", "num_workers"):
         if run[key] < 0:
             raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
-    _validate_seeds(run)
-    try:
-        OmegaConf.to_container(cfg, resolve=True)
-    except Exception as e:
-        raise ConfigError(f"config interpolation failed: {e}") from None
-    _validate_best_metric(cfg)
-    # The model validates its own value ranges (choices, divisibility) at construction;
-    # check them now rather than after data loading.
-    model_cls = registry.get_model_class(cfg.model.name)
-    config_class = getattr(model_cls, "config_class", None)
-    if config_class is not None:
-        values = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
-                  if k not in MODEL_META_KEYS}
-        try:
-            config_class(**values)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"model: {e}") from None
+
+
+def _validate_data_roots(cfg: DictConfig) -> None:
+    """A builder whose ``data_root`` defaults to a folder (``gf_data``) reads -- the synthetic
+    one also writes -- ``<data_root>/<dataset_dir>``; a null or empty ``data_root`` would
+    silently mean the current folder. A builder whose own default is null keeps its meaning."""
+    for name, section in cfg.datasets.items():
+        default = getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}).get("data_root")
+        if isinstance(default, str) and default and "data_root" in section:
+            value = section.data_root
+            if value is None or not str(value).strip():
+                raise ConfigError(f"datasets.{name}.data_root is {'null' if value is None else repr(value)}: name the folder that holds the data "
+                                  f"(default {default!r}; '.' for the current folder)")
 
 
 def _validate_best_metric(cfg: DictConfig) -> None:
@@ -247,10 +356,14 @@ def _validate_best_metric(cfg: DictConfig) -> None:
 
 
 def _validate_seeds(run: DictConfig) -> None:
-    """``run.seeds`` names run folders (``seed<N>``) and seeds numpy, so each must be a
-    distinct integer numpy accepts; a checkpoint path in ``run.resume`` fits one run, not
-    several (each seed resumes from its own folder)."""
+    """``run.seed`` seeds numpy, which takes [0, 2**32) only (each seed replaces it when
+    ``run.seeds`` is set, so it is checked only without). ``run.seeds`` names run folders
+    (``seed<N>``) and seeds numpy, so each must be a distinct integer numpy accepts; a
+    checkpoint path in ``run.resume`` fits one run, not several (each seed resumes from its
+    own folder)."""
     if run.seeds is None:
+        if not 0 <= run.seed < 2 ** 32:
+            raise ConfigError(f"run.seed must be an integer in [0, 2**32) (numpy's seed range), got {run.seed}")
         return
     seeds = list(run.seeds)
     if not seeds:

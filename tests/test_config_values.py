@@ -1,0 +1,93 @@
+"""Config sections, ``--options`` entries and run values that gf used to take with a raw
+traceback, or accept and then fail on (or misuse) at train time: each is a ConfigError
+naming the key, what was found and what is expected, from ``gf validate`` already."""
+import re
+
+import pytest
+import yaml
+
+from gf.cli import main as gf_main
+from gf.common.config import ConfigError, build_config
+
+
+def write_cfg(tmp_path, **sections):
+    """The synthetic demo config with ``sections`` replacing whole top-level sections."""
+    cfg = {"model": {"name": "glance_focus", "model_type": "demo_sup"},
+           "datasets": {"synthetic_star": {"data_root": str(tmp_path / "data")}},
+           "run": {"output_dir": str(tmp_path / "out"), "best_metric": "mean"}}
+    cfg.update(sections)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_the_base_config_is_valid(tmp_path):
+    cfg = build_config(write_cfg(tmp_path), ["datasets.synthetic_star.data_root=."])
+    assert cfg.datasets.synthetic_star.data_root == "."  # the current folder, said explicitly
+
+
+@pytest.mark.parametrize("sections, options, message", [
+    ({}, ["run=3"], r"^run in --options must be a mapping .*got int 3$"),
+    ({}, ["model=3"], r"^model in --options must be a mapping .*got int 3$"),
+    ({"model": [1, 2]}, [], r"^model in file .*cfg\.yaml must be a mapping .*got list \[1, 2\]$"),
+    ({"datasets": 5}, [], r"^datasets in file .*cfg\.yaml must be a mapping .*got int 5$"),
+    ({}, ["datasets.synthetic_star=3"], r"^datasets\.synthetic_star in --options must be a mapping .*got int 3$"),
+    ({"plugins": [3]}, [], r"^each item of plugins in file .*must be a module name .*got int 3$"),
+    ({}, ["plugins=3"], r"^plugins in --options must be a list of module names .*got int 3$"),
+    ({"plugins": "foo"}, [], r"^plugins in file .*must be a list of module names .*got str 'foo'$"),
+    ({"plugins": {"a": 1}}, [], r"^plugins in file .*must be a list of module names .*got dict \{'a': 1\}$"),
+    ({}, ["datasets.synthetic_star.generator=7"],
+     r"^datasets\.synthetic_star\.generator in --options must be a mapping, got int 7$"),
+    ({}, ["datasets.synthetic_star.splits=train"],
+     r"^datasets\.synthetic_star\.splits in --options must be a list, got str 'train'$"),
+])
+def test_sections_of_the_wrong_type_name_section_and_types(tmp_path, sections, options, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(write_cfg(tmp_path, **sections), options)
+
+
+@pytest.mark.parametrize("option", ["run.hooks=[a", "run.lr={", "run.lr='", "run.lr=${"])
+def test_unreadable_options_name_the_entry(tmp_path, option):
+    with pytest.raises(ConfigError, match=rf"^--options entry .{re.escape(option)}.: the value cannot be read"):
+        build_config(write_cfg(tmp_path), [option])
+
+
+def test_options_that_are_not_utf8_name_the_entry(tmp_path, capsys):
+    option = "run.output_dir=/tmp/u\udcff"  # how Python hands over the argument bytes /tmp/u\xff
+    with pytest.raises(ConfigError, match=r"^--options entry 'run\.output_dir=/tmp/u\\xff' holds bytes that are not UTF-8"):
+        build_config(write_cfg(tmp_path), [option])
+    assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_interpolation_error_in_a_numeric_run_key_is_the_clean_message(tmp_path):
+    path = write_cfg(tmp_path, run={"lr": "${nosuch.key}", "best_metric": "mean"})
+    with pytest.raises(ConfigError, match=r"^config interpolation failed: .*nosuch\.key.*run\.lr"):
+        build_config(path)
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_run_seed_outside_numpys_range_is_refused(tmp_path, seed):
+    with pytest.raises(ConfigError, match=rf"^run\.seed must be an integer in \[0, 2\*\*32\).*got {seed}$"):
+        build_config(write_cfg(tmp_path), [f"run.seed={seed}"])
+    # with run.seeds, each seed replaces run.seed: it is not used, so not refused
+    assert build_config(write_cfg(tmp_path), [f"run.seed={seed}", "run.seeds=[0,1]"]).run.seeds == [0, 1]
+
+
+@pytest.mark.parametrize("option, message", [
+    ("run.valid_splits=[val,val]", r"^run\.valid_splits lists 'val' more than once"),
+    ("run.test_splits=[test,val,test]", r"^run\.test_splits lists 'test' more than once"),
+    ('run.output_dir=""', r"^run\.output_dir is empty"),
+    ("datasets.synthetic_star.data_root=null", r"^datasets\.synthetic_star\.data_root is null: name the folder"),
+    ('datasets.synthetic_star.data_root=""', r"^datasets\.synthetic_star\.data_root is '': name the folder"),
+])
+def test_values_that_would_be_misused_are_refused(tmp_path, option, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(write_cfg(tmp_path), [option])
+
+
+def test_gf_validate_refuses_what_train_would_fail_on(tmp_path, capsys):
+    for option in ("datasets.synthetic_star.generator=7", "run.seed=-1", "run=3"):
+        assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and option.split("=")[0] in err
