@@ -112,8 +112,8 @@ def _parse_options(options: Sequence[str]) -> Dict[str, Any]:
             option.encode("utf-8")
         except UnicodeEncodeError:
             shown = os.fsencode(option).decode("utf-8", "backslashreplace")
-            raise ConfigError(f"--options entry '{shown}' holds bytes that are not UTF-8 text; gf reads "
-                              f"options (and the paths in them) as UTF-8. Rename the path or give a UTF-8 one.") from None
+            raise ConfigError(f"--options entry '{shown}' holds bytes that are not UTF-8 text; gf reads options "
+                              f"(and the paths in them) as UTF-8. Rename the path or give a UTF-8 one.") from None
         try:
             OmegaConf.from_dotlist([option])
         except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError
@@ -336,7 +336,8 @@ def _validate_data_roots(cfg: DictConfig) -> None:
         if isinstance(default, str) and default and "data_root" in section:
             value = section.data_root
             if value is None or not str(value).strip():
-                raise ConfigError(f"datasets.{name}.data_root is {'null' if value is None else repr(value)}: name the folder that holds the data "
+                shown = "null" if value is None else repr(value)
+                raise ConfigError(f"datasets.{name}.data_root is {shown}: name the folder that holds the data "
                                   f"(default {default!r}; '.' for the current folder)")
 
 
