@@ -4,6 +4,7 @@ and a damaged config.yaml, report or log is a one-line gf error naming the file 
 in ``gf train --seeds`` (before any seed trains) and in ``gf summarize-seeds``."""
 import json
 import shlex
+import shutil
 
 import pytest
 import torch
@@ -119,3 +120,56 @@ def test_a_damaged_report_is_a_data_file_error_naming_the_key(two_seeds, tmp_pat
     code, err = _summarize(out, capsys)
     assert code == 3 and f"{path}: {says}" in err and "gf evaluate" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def _edit_config(folder, **run):
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    cfg["run"].update(run)
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+@pytest.mark.parametrize("run, says", [({"seed": 42}, "run.seed is 42, not 1"),
+                                       ({"lr": 0.01}, "run.lr: 0.01 there, 0.001 in seed0")])
+def test_a_seed_folder_of_another_seed_or_config_is_refused_not_averaged(two_seeds, tmp_path, capsys, run, says):
+    cfg, out = _copy(two_seeds, tmp_path)
+    # what gf train --seeds may set per seed is no difference
+    _edit_config(out / "seed1", resume="auto", num_workers=1, output_dir="/elsewhere/seed1")
+    assert _summarize(out, capsys)[0] == 0
+    (out / "seeds_summary.json").unlink()
+    _edit_config(out / "seed1", **run)  # e.g. a single run trained with run.seed=42 copied in as seed1
+    code, err = _summarize(out, capsys)
+    assert code == 2 and says in err and str(out / "seed1") in err and len(err.strip().splitlines()) == 1, err
+    assert not (out / "seeds_summary.json").exists()
+
+
+def test_seed_folders_and_seeds_that_are_not_canonical_are_refused(two_seeds, tmp_path, capsys):
+    cfg, out = _copy(two_seeds, tmp_path)
+    assert _summarize(out, capsys)[0] == 0
+    summary = (out / "seeds_summary.json").read_text()
+    capsys.readouterr()
+    assert gf_main(["summarize-seeds", str(out), "--seeds", "0", "0"]) == 2  # was columns "seed 0 | seed 0"
+    assert "more than once" in capsys.readouterr().err
+    shutil.copytree(out / "seed1", out / "seed01")  # was read as seed 1: "Finished seeds: 0, 1, 1"
+    code, err = _summarize(out, capsys)
+    assert code == 2 and f"{out / 'seed01'}: not a seed folder name" in err, err
+    assert (out / "seeds_summary.json").read_text() == summary  # untouched by either
+
+
+@pytest.mark.parametrize("report", ["test_best", "best_valid"])
+def test_a_report_of_other_weights_is_refused(two_seeds, tmp_path, capsys, report):
+    cfg, out = _copy(two_seeds, tmp_path)
+    seed0, seed1 = out / "seed0", out / "seed1"
+    name = (lambda folder: f"val_{_best_tag(folder)}") if report == "best_valid" else (lambda folder: report)
+    path = seed0 / "eval" / f"{name(seed0)}_report.json"
+    _edit_json(path, lambda r: r.pop("provenance"))  # unverifiable (e.g. scored from a predictions file)
+    code, err = _summarize(out, capsys)
+    assert code == 3 and f"{path}: provenance.weights_sha256 is missing" in err and "gf evaluate" in err, err
+    # what gf evaluate --tag best with seed 1's checkpoint writes into seed 0's folder
+    shutil.copy(seed1 / "eval" / f"{name(seed1)}_report.json", path)
+    code, err = _summarize(out, capsys)
+    assert code == 3 and f"is not that of {seed0 / 'checkpoint_best.pth'}" in err, err
+    assert not (out / "seeds_summary.json").exists()
+    if report == "test_best":  # checkpoint_best deleted: the checkpoint the report names is another folder's
+        (seed0 / "checkpoint_best.pth").unlink()
+        code, err = _summarize(out, capsys)
+        assert code == 3 and "provenance.checkpoint" in err and "seed1/checkpoint_best.pth" in err, err

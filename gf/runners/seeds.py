@@ -21,6 +21,8 @@ one after the other, and summarises the reports they wrote:
   that gave it. The valid figures are those of the epoch the run records for
   checkpoint_best (its ``epoch``, else log.jsonl), never of whichever reports are there: a
   missing one, or a damaged config.yaml, report or log, is a gf error naming file and key.
+  Each seed folder must hold its seed's run under the others' config, and each report must
+  have scored that folder's checkpoint (its provenance's weights hash): else an error too.
 """
 from __future__ import annotations
 
@@ -36,11 +38,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from gf.common.config import _validate_seeds
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 
-__all__ = ["SeedRun", "find_seeds", "format_summary", "is_finished", "plan_seeds", "seed_config", "summarize",
-           "train_seeds", "write_summary"]
+__all__ = ["SeedRun", "check_one_config", "config_differences", "find_seeds", "format_summary", "is_finished",
+           "plan_seeds", "seed_config", "summarize", "train_seeds", "write_summary"]
 
 SUMMARY_JSON = "seeds_summary.json"
 SUMMARY_MD = "seeds_summary.md"
@@ -218,12 +221,12 @@ def _flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def check_same_config(folder: Path, cfg: DictConfig) -> None:
-    """Refuse to reuse or continue a seed folder made under another config: its figures
-    would enter a summary that claims to be this config's."""
+def config_differences(folder: Path, cfg: DictConfig, where: str = "now") -> str:
+    """How the config saved in ``folder`` differs from ``cfg`` (keys, at most 5 shown, with
+    ``where`` naming cfg's side; "" when they agree), apart from NOT_COMPARED."""
     path = folder / "config.yaml"
     if not path.is_file():
-        return
+        return ""
     try:
         saved = _flatten(OmegaConf.to_container(OmegaConf.create(_read_config(path)), resolve=True))
     except ConfigError:
@@ -234,10 +237,16 @@ def check_same_config(folder: Path, cfg: DictConfig) -> None:
     wanted = _flatten(OmegaConf.to_container(cfg, resolve=True))
     differ = sorted(k for k in saved.keys() | wanted.keys()
                     if saved.get(k) != wanted.get(k) and not k.startswith(NOT_COMPARED))
+    shown = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} {where}" for k in differ[:5])
+    return shown + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+
+
+def check_same_config(folder: Path, cfg: DictConfig) -> None:
+    """Refuse to reuse or continue a seed folder made under another config: its figures
+    would enter a summary that claims to be this config's."""
+    differ = config_differences(folder, cfg)
     if differ:
-        shown = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differ[:5])
-        more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-        raise ConfigError(f"{folder} holds a run of another config ({shown}{more}). Train these seeds into another "
+        raise ConfigError(f"{folder} holds a run of another config ({differ}). Train these seeds into another "
                           f"run.output_dir, or start them again with run.overwrite=true (deletes their runs).")
 
 
@@ -311,23 +320,32 @@ def train_seeds(cfg: DictConfig, train_one: Callable[[DictConfig], Any]) -> Opti
 
 # -- the summary --------------------------------------------------------------------------------
 def find_seeds(parent) -> List[int]:
-    """The seeds that have a ``seed<N>`` folder in ``parent``, in order."""
+    """The seeds that have a ``seed<N>`` folder in ``parent``, in order; a folder named so
+    but not as gf writes it (``seed01``) is refused, never read as another seed's."""
     parent = Path(parent)
     if not parent.is_dir():
         raise ConfigError(f"{parent}: no such folder")
-    found = [int(m.group(1)) for p in parent.iterdir() if p.is_dir() and (m := re.fullmatch(r"seed(\d+)", p.name))]
-    if not found:
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and re.fullmatch(r"seed\d+", p.name))
+    odd = [name for name in names if name != f"seed{int(name[4:])}"]
+    if odd:  # seed01 would be read as seed 1, beside (or instead of) the real seed1/
+        raise ConfigError(f"{parent / odd[0]}: not a seed folder name gf writes (seed<N>, N without leading zeros: "
+                          f"seed{int(odd[0][4:])}), so which seed it holds is unclear. Move it out of {parent}, or "
+                          f"rename it seed{int(odd[0][4:])} if it holds that seed's run and no such folder exists.")
+    if not names:
         raise ConfigError(f"{parent} holds no seed<N> folder: give the run.output_dir of a gf train --seeds run")
-    return sorted(found)
+    return sorted(int(name[4:]) for name in names)
+
+
+def _checkpoint_record(path: Path) -> Dict[str, Any]:
+    """A gf checkpoint's records (``mmap``: weights mapped, not read; nothing pickled runs)."""
+    from gf.models.checkpoint import read_checkpoint
+
+    return read_checkpoint(path, mmap=True).require_gf("the seeds summary reads its epoch and weights hash").content
 
 
 def _checkpoint_epoch(path: Path) -> int:
-    """The 0-based epoch a gf checkpoint was saved after (``mmap``: its weights are mapped,
-    not read; ``weights_only``: nothing pickled runs)."""
-    from gf.models.checkpoint import read_checkpoint
-
-    content = read_checkpoint(path, mmap=True).require_gf("the seeds summary reads its epoch").content
-    epoch = content.get("epoch")
+    """The 0-based epoch a gf checkpoint was saved after."""
+    epoch = _checkpoint_record(path).get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise DataFileError(f"{path}: its 'epoch' {_shown(epoch)}, not the index of a finished epoch (an integer "
                             f">= 0), so the epoch of its valid reports is unknown. The checkpoint is damaged: delete "
@@ -370,9 +388,14 @@ def _best_epoch(layout: _Layout) -> Optional[int]:
     return _checkpoint_epoch(best) + 1 if best.is_file() else _logged_best_epoch(layout, valid[0])
 
 
+def _scored_with(folder: Path, tag: str) -> Path:
+    """The checkpoint whose weights a seed's ``<split>_<tag>_report.json`` scored (valid: best)."""
+    return folder / ("checkpoint_last.pth" if tag == "last" else "checkpoint_best.pth")
+
+
 def _recreate(folder: Path, split: str, tag: str) -> str:
     """How to write a seed's ``<split>_<tag>_report.json`` again."""
-    checkpoint = folder / ("checkpoint_last.pth" if tag == "last" else "checkpoint_best.pth")
+    checkpoint = _scored_with(folder, tag)
     retrain = f"delete {folder} and train that seed again"
     if not checkpoint.is_file():
         return f"To recreate it, {retrain}."
@@ -450,13 +473,45 @@ def seed_stats(values: Dict[int, Optional[float]]) -> Dict[str, Any]:
     return out
 
 
+def _split_tag(path: Path) -> Optional[re.Match]:
+    return re.fullmatch(r"(.+)_(epoch\d+|best|last)_report\.json", path.name)
+
+
+def _check_scored_weights(folder: Path, path: Path, report: Any, fix: str) -> None:
+    """A seed's report counts only if it scored its own folder's weights: ``gf evaluate
+    --tag best`` with another seed's checkpoint writes the same file name. The report's
+    provenance ``weights_sha256`` must equal the one the checkpoint it stands for records;
+    with that checkpoint deleted, the provenance's ``checkpoint``, if any, must be that
+    file of a folder of this name (the folder may have been moved). A DataFileError otherwise."""
+    m = _split_tag(path)
+    if m is None or not isinstance(report, dict):
+        return  # a report not shaped so is named by report_figures
+    checkpoint = _scored_with(folder, m.group(2))
+    provenance = report.get("provenance") if isinstance(report.get("provenance"), dict) else {}
+    if checkpoint.is_file():
+        wanted, found = _checkpoint_record(checkpoint).get("weights_sha256"), provenance.get("weights_sha256")
+        if found != wanted:
+            why = ("is missing, so which weights it scored is unknown" if found is None else
+                   f"({str(found)[:12]}...) is not that of {checkpoint} ({str(wanted)[:12]}...): the report scored "
+                   f"other weights (gf evaluate --tag {m.group(2)} with another checkpoint?)")
+            raise DataFileError(f"{path}: provenance.weights_sha256 {why}; it is not seed {folder.name[4:]}'s. "
+                                f"{fix}".rstrip())
+    elif not m.group(2).startswith("epoch") and provenance.get("checkpoint") is not None \
+            and Path(str(provenance["checkpoint"])).parts[-2:] != (folder.name, checkpoint.name):
+        raise DataFileError(f"{path}: provenance.checkpoint is {provenance['checkpoint']!r}, not "
+                            f"{folder.name}/{checkpoint.name}: the report scored another checkpoint, so it is not "
+                            f"seed {folder.name[4:]}'s. {fix}".rstrip())
+
+
 def _report_fix(parent: Path, seed: int, path: Path) -> str:
-    m = re.fullmatch(r"(.+)_(epoch\d+|best|last)_report\.json", path.name)
+    m = _split_tag(path)
     return _recreate(seed_folder(parent, seed), m.group(1), m.group(2)) if m else ""
 
 
 def _summarize_split(parent: Path, files: Dict[int, Path]) -> Dict[str, Any]:
     reports = {seed: load_json(path, what="report") for seed, path in files.items()}
+    for seed, report in reports.items():
+        _check_scored_weights(seed_folder(parent, seed), files[seed], report, _report_fix(parent, seed, files[seed]))
     figures = {seed: report_figures(r, str(files[seed]), _report_fix(parent, seed, files[seed]))
                for seed, r in reports.items()}
     metrics = list(dict.fromkeys(m for f in figures.values() for m in f))
@@ -466,15 +521,39 @@ def _summarize_split(parent: Path, files: Dict[int, Path]) -> Dict[str, Any]:
             "metrics": {m: seed_stats({seed: f.get(m) for seed, f in figures.items()}) for m in metrics}}
 
 
+def check_one_config(parent: Path, seeds: Sequence[int]) -> None:
+    """Each ``seed<N>/`` holds a run with ``run.seed`` N, and all of them the same config
+    apart from what ``gf train --seeds`` sets per seed (:func:`config_differences`): a
+    folder copied in from another run or config is refused (ConfigError), not averaged."""
+    first = seed_folder(parent, seeds[0])
+    reference = OmegaConf.load(first / "config.yaml")
+    for seed in seeds:
+        folder = seed_folder(parent, seed)
+        saved = _layout(folder).run.get("seed")
+        if saved != seed:
+            raise ConfigError(f"{folder / 'config.yaml'}: run.seed {_shown(saved)}, not {seed}: {folder} holds a run "
+                              f"of another seed, which would be summarised as seed {seed}. Move it out of {parent}, "
+                              f"or train seed {seed} into it again (gf train --seeds {seed} with run.overwrite=true).")
+        reference.run.seed = seed
+        differ = config_differences(folder, reference, f"in {first.name}")
+        if differ:
+            raise ConfigError(f"{folder} holds a run of another config than {first} ({differ}): a summary averages "
+                              f"the seeds of one config. Move one of them out of {parent}, or leave it out with "
+                              f"--seeds.")
+
+
 def summarize(parent, seeds: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """The summary of the finished runs among ``seeds`` (default: every ``seed<N>`` folder
     in ``parent``), read from their report files; unfinished seeds are listed, not counted."""
     parent = Path(parent)
+    if seeds is not None:
+        _validate_seeds(OmegaConf.create({"seeds": list(seeds), "resume": None}))  # run.seeds' own rule
     seeds = list(seeds) if seeds is not None else find_seeds(parent)
     finished = [s for s in seeds if is_finished(seed_folder(parent, s))]
     if not finished:
         raise EvaluationError(f"{parent}: none of seeds {seeds} has a finished run (seed<N>/ with its test "
                               f"reports) to summarise")
+    check_one_config(parent, finished)
     per_seed = {s: seed_reports(seed_folder(parent, s)) for s in finished}
     summary: Dict[str, Any] = {"output_dir": str(parent), "seeds": finished,
                                "unfinished": [s for s in seeds if s not in finished], "sd": SD_NOTE}

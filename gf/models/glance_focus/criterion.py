@@ -5,13 +5,17 @@ Reference behaviour and the corrections (docs/differences_from_authors.md):
   the corrected model also trains unmatched queries towards the background class,
   weighted by ``eos_coef`` (R7, as in DETR);
 - samples with no annotated events contribute no event loss in both archs (R10); a batch
-  with none at all gives zero event losses instead of NaN.
+  with none at all gives zero event losses instead of NaN;
+- under torch.distributed the L1 and class losses are divided by the count summed over
+  ranks (as DETR does), so N processes of batch B train as one process of batch N*B; on
+  one process they are the plain means, bit for bit.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
 import torch
+import torch.distributed as tdist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -20,6 +24,21 @@ from gf.common.errors import ModelInputError
 from .config import GlanceFocusConfig
 from .matcher import Assignment, HungarianMatcher
 from .spans import generalized_temporal_iou, span_cxw_to_xx
+
+
+def _distributed() -> bool:
+    return tdist.is_available() and tdist.is_initialized()
+
+
+def _mean_over_ranks(total: Tensor, count) -> Tensor:
+    """``total`` (this rank's sum) divided by ``count`` summed over the ranks and divided by
+    the world size. Why: DDP averages the ranks' gradients, so a per-rank mean would weight a
+    rank's few matched events like another's many; this makes the averaged gradient that
+    of the mean over every rank's events. Every rank must call it (a collective); the
+    clamp only matters when no rank has any (then every total is 0)."""
+    count = torch.as_tensor(count, dtype=total.dtype, device=total.device).detach().clone()
+    tdist.all_reduce(count)
+    return total / (count.clamp(min=1) / tdist.get_world_size())
 
 
 def grounding_slots(indices: List[Assignment], order: Tensor, events: Tensor) -> Tensor:
@@ -84,29 +103,37 @@ class GlanceFocusCriterion(nn.Module):
     def loss_l1(self, pred_spans: Tensor, target_spans: Sequence[Tensor], indices: List[Assignment]) -> Tensor:
         batch_idx, src_idx = self._matched(indices)
         if src_idx.numel() == 0:
-            return pred_spans.sum() * 0.0
+            zero = pred_spans.sum() * 0.0
+            return _mean_over_ranks(zero, 0) if _distributed() else zero
         src = pred_spans[batch_idx.to(pred_spans.device), src_idx.to(pred_spans.device)]
         tgt = torch.cat([t.reshape(-1, 2)[j] for t, (_, j) in zip(target_spans, indices)]).to(src)
-        return F.l1_loss(src, tgt, reduction="none").mean()
+        l1 = F.l1_loss(src, tgt, reduction="none")
+        return _mean_over_ranks(l1.sum(), l1.numel()) if _distributed() else l1.mean()
 
     def loss_cls_supervised(self, pred_logits: Tensor, target_classes: Sequence[Tensor],
                             indices: List[Assignment]) -> Tensor:
         device = pred_logits.device
         batch_idx, src_idx = self._matched(indices)
         if src_idx.numel() == 0:
-            return pred_logits.sum() * 0.0
+            zero = pred_logits.sum() * 0.0
+            return _mean_over_ranks(zero, 0) if _distributed() else zero
         matched_classes = torch.cat([c.reshape(-1)[j] for c, (_, j) in zip(target_classes, indices)]).to(device)
         weight = self.empty_weight.to(pred_logits)
         if self.reference:
             logits = pred_logits[batch_idx.to(device), src_idx.to(device)]
-            return F.cross_entropy(logits, matched_classes.long(), weight, reduction="none").mean()
+            nll = F.cross_entropy(logits, matched_classes.long(), weight, reduction="none")
+            return _mean_over_ranks(nll.sum(), nll.numel()) if _distributed() else nll.mean()
         # Corrected (R7): every query of a video with events gets a target; unmatched ones
         # the background class (the last index).
         has_events = torch.tensor([int(c.numel()) > 0 for c in target_classes], device=device)
         background = pred_logits.shape[-1] - 1
         targets = torch.full(pred_logits.shape[:2], background, dtype=torch.long, device=device)
         targets[batch_idx.to(device), src_idx.to(device)] = matched_classes.long()
-        return F.cross_entropy(pred_logits[has_events].transpose(1, 2), targets[has_events], weight)
+        logits, targets = pred_logits[has_events].transpose(1, 2), targets[has_events]
+        if not _distributed():
+            return F.cross_entropy(logits, targets, weight)
+        # the weighted mean's divisor is the targets' summed weight, over every rank
+        return _mean_over_ranks(F.cross_entropy(logits, targets, weight, reduction="sum"), weight[targets].sum())
 
     @staticmethod
     def loss_pointer(pointer: Dict[str, Tensor], indices: List[Assignment], named_events: Tensor,
