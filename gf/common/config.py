@@ -264,7 +264,7 @@ def _validate_values(cfg: DictConfig) -> None:
     except Exception as e:
         raise ConfigError(f"config interpolation failed: {_one_line(e)}") from None
     _validate_run(cfg)
-    _validate_seeds(cfg.run)
+    validate_seeds(cfg.run)
     _validate_data_roots(cfg)
     _validate_best_metric(cfg)
     # The model validates its own value ranges (choices, divisibility) at construction;
@@ -356,7 +356,7 @@ def _validate_best_metric(cfg: DictConfig) -> None:
                           f"they have {', '.join(metrics)}.{did_you_mean(cfg.run.best_metric, metrics)}")
 
 
-def _validate_seeds(run: DictConfig) -> None:
+def validate_seeds(run: DictConfig) -> None:
     """``run.seed`` seeds numpy, which takes [0, 2**32) only (each seed replaces it when
     ``run.seeds`` is set, so it is checked only without). ``run.seeds`` names run folders
     (``seed<N>``) and seeds numpy, so each must be a distinct integer numpy accepts; a

@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gf.common.config import _validate_seeds
+from gf.common.config import validate_seeds
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 
@@ -526,7 +526,7 @@ def check_one_config(parent: Path, seeds: Sequence[int]) -> None:
     apart from what ``gf train --seeds`` sets per seed (:func:`config_differences`): a
     folder copied in from another run or config is refused (ConfigError), not averaged."""
     first = seed_folder(parent, seeds[0])
-    reference = OmegaConf.load(first / "config.yaml")
+    reference = OmegaConf.create(_read_config(first / "config.yaml"))
     for seed in seeds:
         folder = seed_folder(parent, seed)
         saved = _layout(folder).run.get("seed")
@@ -547,7 +547,7 @@ def summarize(parent, seeds: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     in ``parent``), read from their report files; unfinished seeds are listed, not counted."""
     parent = Path(parent)
     if seeds is not None:
-        _validate_seeds(OmegaConf.create({"seeds": list(seeds), "resume": None}))  # run.seeds' own rule
+        validate_seeds(OmegaConf.create({"seeds": list(seeds), "resume": None}))  # run.seeds' own rule
     seeds = list(seeds) if seeds is not None else find_seeds(parent)
     finished = [s for s in seeds if is_finished(seed_folder(parent, s))]
     if not finished:
