@@ -368,7 +368,11 @@ class Evaluation:
         ds = self.dataset(item.benchmark, item.split, features=provenance["split_fingerprint_scope"] == "features")
         if item.probe is not None:
             ds = self._probed(ds, item)
-            provenance.update(ds.splits[item.split].provenance())
+            probed = ds.splits[item.split]
+            provenance.update(probed.provenance())
+            # how many clips the probe changed: its figures mean little without it (gf.probes.coverage_warning)
+            coverage = probed.coverage()
+            provenance["probe_coverage"] = {k: coverage[k] for k in ("questions", "changed", "unchanged", "reasons")}
         if cfg is not None:
             provenance.update(checkpoint=self.manifest.entry(item.entry).checkpoint_for(item.seed),
                               checkpoint_sha256=source_sha, predictions_sha256=None)
