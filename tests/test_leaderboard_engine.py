@@ -835,6 +835,31 @@ def test_the_written_board_shows_the_sensitivity_table_of_the_results(probed_boa
     assert (root / "plots/tiny_val_probes.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_probe_that_changed_no_clip_is_counted_and_warned_about_on_the_board(board_setup, capsys):
+    """On one-frame clips shuffle changes nothing: its drop 0 and flips 0 would read as "the
+    model ignores the order". The board records how many clips it changed (and why not) and
+    warns in the notes of the Markdown; the probe CSV has the counts."""
+    tmp_path, cfg, *_ = board_setup
+    one_frame = "datasets.synthetic_star.max_feats=1"
+    ckpt = save_untrained(cfg, tmp_path / "one_frame.pth", seed=1, options=[one_frame])
+    manifest_path = write_manifest(tmp_path, model_entry("a", ckpt, cfg), name="one_frame", splits="[val]",
+                                   benchmark_extra=f"options: [{one_frame}]\nprobes: [shuffle]")
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest_path), "--no-progress"]) == 0
+    board = json.loads((tmp_path / "board/leaderboard.json").read_text())
+    (table,) = board["tables"]
+    (row,) = table["probes"]["rows"]
+    questions = row["probes"]["shuffle"]["num_questions"]
+    assert row["probes"]["shuffle"]["coverage"] == {"questions": questions, "changed": 0, "unchanged": questions,
+                                                   "reasons": {"the clip has one real frame": questions}}
+    warning = (f"a: WARNING: shuffle changed no clip (all {questions} unchanged: the clip has one real frame "
+               f"({questions})); its drop, flip rate and p say nothing about the model")
+    assert warning in table["probes"]["notes"]
+    md = (tmp_path / "board/leaderboard.md").read_text()
+    assert "shuffle: clips changed" in md and f"| 0/{questions} |" in md and warning in md
+    csv_text = (tmp_path / "board/leaderboard_probes.csv").read_text()
+    assert f",0,{questions},the clip has one real frame: {questions}," in csv_text
+
+
 def test_swap_events_on_a_split_without_events_fails_that_result_only(board_setup, capsys):
     tmp_path, cfg, a, b, _ = board_setup
     manifest_path = write_manifest(tmp_path, model_entry("a", a, cfg), name="bare", splits="[val]",

@@ -144,3 +144,38 @@ def test_show_of_a_folder_without_a_leaderboard_creates_nothing(tmp_path, capsys
     missing = tmp_path / "no" / "board"
     assert gf_main(["leaderboard", "show", str(missing)]) == 2  # the command line names the wrong folder
     assert "holds no leaderboard" in capsys.readouterr().err and not missing.parent.exists()
+
+
+def test_a_reported_cell_the_evaluator_does_not_have_is_refused_naming_the_manifest_entry_and_cells(setup, capsys):
+    """{type/Nope: 3} was accepted and silently missing from leaderboard.md and .csv."""
+    tmp_path, cfg, a, out, manifest = setup
+    manifest.write_text(manifest.read_text() + "reported:\n  - {name: paper, benchmark: tiny, split: val, source: s, "
+                                               "cells: {type/Interaction: 50, type/Nope: 3}}\n")
+    message = refused(["run", "--manifest", manifest, "--no-progress"], capsys)
+    assert (f"{manifest}: reported[0] (paper).cells: 'type/Nope' is not a cell of tiny / val (evaluator star); its "
+            f"cells are type/Interaction, type/Sequence, type/Prediction, type/Feasibility") in message, message
+
+
+def test_a_bad_entry_option_names_the_manifest_and_the_entry(setup, capsys):
+    """gf's config says "--options: unknown key ..."; the user wrote it in the manifest's entry."""
+    tmp_path, cfg, a, out, manifest = setup
+    manifest.write_text(manifest.read_text().replace(f"checkpoint: {a}", f"checkpoint: {a}\n    options: "
+                                                                         f"[model.nosuch=1]"))
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--no-progress"]) == 5
+    err = capsys.readouterr().err
+    assert f"{manifest}: entries[0] (a).options: unknown key 'model.nosuch'. Known keys of model:" in err, err
+    assert "--options" not in err
+
+
+def test_a_table_whose_every_row_failed_says_its_score_is_not_known_and_keeps_every_reported_cell(setup, capsys):
+    """Every entry failed: no evaluator, so the note read "Score: Score."; the columns of the
+    reported figures were the first figure's only (a second one's other cells went missing)."""
+    tmp_path, cfg, a, out, manifest = setup
+    manifest.write_text(manifest.read_text().replace(f"checkpoint: {a}", f"checkpoint: {tmp_path / 'nope.pth'}")
+                        + "reported:\n  - {name: p1, benchmark: tiny, split: val, source: s, cells: {type/A: 50}}\n"
+                          "  - {name: p2, benchmark: tiny, split: val, source: s, score: 40, cells: {type/B: 30}}\n")
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--no-progress"]) == 5
+    md = (out / "leaderboard.md").read_text()
+    assert "Score: not known yet (no result has finished)." in md and "Score: Score" not in md
+    assert "| Entry | Score | A | B | Questions | Source |" in md
+    assert "| p2 | 40.00 | n/a | 30.00 | n/a | reported: s |" in md

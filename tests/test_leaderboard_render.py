@@ -809,6 +809,7 @@ def make_probe_board():
                                        "type/Sequence": {"value": 60.125, "ci": None, "sd": None}},
                              # 20.125 and 12.125 are exact binary ties: toFixed and Python must both go up
                              "drop": 20.125, "drop_ci": [15.0, 25.5], "flip_rate": 12.125, "flip_rates": [10, 12.125, 14.25],
+                             "coverage": {"questions": 600, "changed": 600, "unchanged": 0, "reasons": {}},
                              "seeds": [0, 1, 2], "test": "seed_paired_two_level_bootstrap", "p": 0.000999,
                              "p_holm": 0.002997, "significant": True, "mcnemar": None,
                              "provenance": {"checkpoint_sha256": "ck0; ck1; ck2", "result_key": "rk-g-shuffle"}},
@@ -819,6 +820,8 @@ def make_probe_board():
                  "shuffle": {"score": 87.5, "ci": [84.0, 91.0], "num_questions": 600,
                              "cells": {"type/Interaction": {"value": 95.0, "ci": [92.0, 98.0]},
                                        "type/Sequence": {"value": 80.0, "ci": [74.0, 86.0]}},
+                             "coverage": {"questions": 600, "changed": 150, "unchanged": 450,
+                                          "reasons": {"the clip has one real frame": 450}},
                              "drop": 0.5, "drop_ci": [-1.0, 2.0], "flip_rate": 4.0, "test": "mcnemar", "p": 0.5,
                              "p_holm": 1.0, "significant": False, "mcnemar": {"only_a": 3, "only_b": 2, "p": 0.5},
                              "provenance": {"checkpoint_sha256": "ck1", "result_key": "rk-s-shuffle"}},
@@ -833,14 +836,15 @@ def make_probe_board():
     return board
 
 
-#: Hand-written: each format's summary row: Mean (unperturbed), then per probe Mean, drop, flips, p (holm).
+#: Hand-written: each format's summary row: Mean (unperturbed), then per probe Mean, drop, flips, clips changed,
+#: p (holm); a result without a recorded coverage (an older gf's) shows n/a.
 PROBE_EXPECTED = {
     "grounded": ["90.13 ± 1.50 [87.50, 92.25]",
-                 "70.00 ± 2.25 [65.00, 75.00]", "20.13 [15.00, 25.50]", "12.13", "0.003",
-                 "n/a", "n/a", "n/a", "n/a"],
+                 "70.00 ± 2.25 [65.00, 75.00]", "20.13 [15.00, 25.50]", "12.13", "600/600", "0.003",
+                 "n/a", "n/a", "n/a", "n/a", "n/a"],
     AWKWARD: ["88.00 [85.00, 91.00]",
-              "87.50 [84.00, 91.00]", "0.50 [-1.00, 2.00]", "4.00", "1.000",
-              "50.00", "38.00", "60.00", "0.500"],
+              "87.50 [84.00, 91.00]", "0.50 [-1.00, 2.00]", "4.00", "150/600", "1.000",
+              "50.00", "38.00", "60.00", "n/a", "0.500"],
 }
 #: Per category: (entry, category) -> unperturbed, shuffle, zeros.
 PROBE_CATEGORIES = {
@@ -850,7 +854,8 @@ PROBE_CATEGORIES = {
     (AWKWARD, "Sequence"): ["80.00 [74.00, 86.00]", "80.00 [74.00, 86.00]", "n/a"],
 }
 PROBE_HEADER = ["Entry", "Mean (unperturbed)", "shuffle: Mean", "shuffle: drop", "shuffle: flips (%)",
-                "shuffle: p (holm)", "zeros: Mean", "zeros: drop", "zeros: flips (%)", "zeros: p (holm)"]
+                "shuffle: clips changed", "shuffle: p (holm)", "zeros: Mean", "zeros: drop", "zeros: flips (%)",
+                "zeros: clips changed", "zeros: p (holm)"]
 
 
 def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(tmp_path):
@@ -878,6 +883,10 @@ def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(t
         "3", "3", "0 1 2", "90.13", "1.50")
     assert (g["score"], g["score_ci_low"], g["score_ci_high"], g["score_sd"], g["drop"], g["drop_ci_low"],
             g["drop_ci_high"], g["flip_rate"]) == ("70.00", "65.00", "75.00", "2.25", "20.13", "15.00", "25.50", "12.13")
+    assert (g["clips_changed"], g["clips"], g["unchanged_reasons"]) == ("600", "600", "")
+    assert (s["clips_changed"], s["clips"], s["unchanged_reasons"]) == ("150", "600",
+                                                                        "the clip has one real frame: 450")
+    assert (s_zeros["clips_changed"], s_zeros["clips"]) == ("", "")  # not recorded (a result of an older gf)
     assert (g["test"], g["p"], g["p_holm"], g["significant"]) == ("seed_paired_two_level_bootstrap", "0.000999",
                                                                   "0.002997", "true")
     assert (g["type/Interaction_unperturbed"], g["type/Interaction"], g["type/Interaction_ci_low"],
@@ -916,7 +925,8 @@ def test_the_pages_script_builds_the_sensitivity_table_like_the_markdown(tmp_pat
     assert built["probe_headers"]["probes"] == PROBE_HEADER
     assert built["probe_headers"]["probe-categories"] == ["Entry", "Category", "Unperturbed", "shuffle", "zeros"]
     summary = [r for r in built["probe_rows"] if r["category"] is None]
-    keys = ["unperturbed"] + [f"{p}:{k}" for p in ("shuffle", "zeros") for k in ("score", "drop", "flips", "p_holm")]
+    keys = ["unperturbed"] + [f"{p}:{k}" for p in ("shuffle", "zeros") for k in ("score", "drop", "flips", "changed",
+                                                                                       "p_holm")]
     assert {r["entry"]: [r["cells"][k] for k in keys] for r in summary} == PROBE_EXPECTED
     assert all(r["cells"]["entry"] == r["entry"] for r in summary)  # the name as text, exact
     per_category = {(r["entry"], r["cells"]["category"]): [r["cells"][k] for k in ("unperturbed", "shuffle", "zeros")]

@@ -177,6 +177,41 @@ def test_predict_refuses_an_empty_question_or_option_before_extracting(trained, 
     assert match in capsys.readouterr().err
 
 
+def test_predict_refuses_a_question_so_long_that_the_options_would_be_cut(trained, capsys, monkeypatch):
+    """"{question} {option}" is cut at text_max_length (100 tokens): with a long question no
+    option reaches the model, all options tie and option 0 would be printed as the answer."""
+    from gf.inference import predict as predict_module
+
+    root, cfg, videos, ids = trained
+    monkeypatch.setattr(predict_module, "_extract", lambda *a, **k: pytest.fail("extracted before checking"))
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "what did the person do " * 24, "--options",
+                    *OPTIONS]) == 3
+    assert re.search(r"--question: the question \+ its longest option \(option [0-3]\) is 1\d\d tokens, but the "
+                     r"model reads at most 100 \(its text_max_length\).*shorten the question",
+                     capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flag, value, named", [
+    ("--question", "What \udcff?", r"--question b'What \\xff\?' is not UTF-8 text \(byte 0xff\); give the text"),
+    ("--options", "a\udcfe", r"--options \(option 1\) b'a\\xfe' is not UTF-8 text \(byte 0xfe\)"),
+    ("--video", "v\udcff.mp4", r"--video b'v\\xff.mp4' is not UTF-8 text \(byte 0xff\); rename the file"),
+])
+def test_predict_names_an_argument_that_is_not_utf8(trained, flag, value, named, capsys):
+    """Bytes that are not UTF-8 reach Python's argv as lone surrogates; the tokenizer and the
+    video listing cannot take them (a TypeError, a UnicodeEncodeError): the argument is named."""
+    root, cfg, videos, ids = trained
+    given = {"--question": "what happened?", "--video": str(videos / f"{ids[0]}.mp4")}
+    options = list(OPTIONS)
+    if flag == "--options":
+        options[1] = value
+    else:
+        given[flag] = value
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video", given["--video"],
+                    "--question", given["--question"], "--options", *options]) == 2
+    assert re.search(named, capsys.readouterr().err)
+
+
 def test_plot_never_replaces_an_input_or_a_file_gf_predict_did_not_write(trained, tmp_path, capsys):
     import hashlib
 

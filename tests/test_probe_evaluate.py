@@ -116,3 +116,38 @@ def test_a_probe_that_cannot_apply_is_refused_before_any_split_is_evaluated(trai
                     f"run.output_dir={eval_dir}"]) == 2
     assert "probe 'swap_events' needs annotated events" in capsys.readouterr().err
     assert not list(eval_dir.rglob("*_predictions.json"))
+
+
+def test_probes_that_change_no_clip_say_so_and_the_comparison_records_the_coverage(tmp_path, capsys):
+    """On one-frame clips no probe changes anything: "drop 0.00, 0.00% flipped, p 1" would
+    read as "the model ignores the order". The table says how many clips each probe changed
+    and warns; the probes file records the coverage (changed, unchanged, why)."""
+    cfg = write_config(tmp_path, epochs=1)
+    options = ["datasets.synthetic_star.max_feats=1"]
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", *options]) == 0
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(tmp_path / "out" / "checkpoint_best.pth"),
+                    "--splits", "test", "--probe", "shuffle", "static", "--options", *options]) == 0
+    printed = capsys.readouterr().out
+    assert "clips changed" in printed and printed.count(" 0/12 ") == 2
+    for probe in ("shuffle", "static"):
+        assert (f"WARNING: {probe} changed no clip (all 12 unchanged: the clip has one real frame (12)); its drop, "
+                f"flip rate and p say nothing about the model") in printed
+    coverage = json.loads((tmp_path / "out" / "eval" / "test_eval_probes.json").read_text())["probes"]["shuffle"][
+        "coverage"]
+    assert coverage["questions"] == 12 and coverage["changed"] == 0 and coverage["unchanged"] == 12
+    assert coverage["reasons"] == {"the clip has one real frame": 12} and len(coverage["unchanged_ids"]) == 12
+
+
+def test_a_probe_that_changed_few_clips_is_warned_about_and_one_that_changed_most_is_not():
+    from gf.probes.evaluate import format_probe_table
+
+    row = {"accuracy": 50.0, "accuracy_probe": 50.0, "drop": 0.0, "flip_rate": 0.0, "p": 1.0}
+    few = {"probe": "swap_events", "questions": 10, "changed": 3, "unchanged": 7,
+           "reasons": {"fewer than two events": 7}}
+    most = {**few, "probe": "shuffle", "changed": 9, "unchanged": 1, "reasons": {"the clip has one real frame": 1}}
+    table = format_probe_table("test", {"swap_events": {**row, "coverage": few}, "shuffle": {**row, "coverage": most}})
+    assert "3/10" in table and "9/10" in table
+    assert ("WARNING: swap_events changed only 3 of 10 clips (30%; unchanged: fewer than two events (7)); its drop "
+            "and flip rate are over all 10, so they understate the effect on the changed clips") in table
+    assert "WARNING: shuffle" not in table

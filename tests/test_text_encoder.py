@@ -66,3 +66,30 @@ def test_gf_offline_makes_transformers_read_only_its_cache(monkeypatch):
         TextEncoder("gf-tests/no-such-encoder", 16)
     assert TextEncoder(TINY_TEXT_ENCODER, 16).hidden_size > 0  # a folder loads as before
     assert seen == [True, True]
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_texts_cut_at_max_length_are_counted_and_warned_once_per_mode_without_changing_them(frozen, caplog):
+    """A long question pushes the option out of "{question} {option}": the cut stays (the
+    numerics are the configured ones) but is counted, distinct texts once, and warned once in
+    training and once in evaluation; a text that just fits is not counted."""
+    import logging
+
+    import torch
+
+    encoder = TextEncoder(TINY_TEXT_ENCODER, 16, freeze=frozen, resizer_dropout=0.0, max_length=12)
+    short, long_ = "what did the person do ? the box", "what did the person do " * 6 + "the box"
+    fits = next(" ".join(["a"] * k) for k in range(1, 20) if encoder.token_counts([" ".join(["a"] * k)])[0] == 12)
+    assert encoder.overlong([short, long_, fits]) == [(1, encoder.token_counts([long_])[0])]
+    caplog.set_level(logging.WARNING, logger="gf.models.glance_focus.text_encoder")
+    encoder.train()
+    states, pad = encoder.encode_states([short, long_, fits])
+    assert states.shape[1] == 12 and int((~pad[1]).sum()) == 12  # still cut at max_length
+    encoder.encode_states([long_, short])  # the same cut text again: not counted twice, not warned twice
+    encoder.eval()
+    with torch.no_grad():
+        encoder.encode_states([long_ + " again", short])
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and "(training)" in warnings[0] and "(evaluation)" in warnings[1]
+    assert "longer than model.text_max_length=12 tokens" in warnings[0] and "is the option" in warnings[0]
+    assert encoder.truncated_texts == 2

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "check_utf8_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +23,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
+def check_utf8_arguments(args) -> None:
+    """Refuse --question, --options and --video holding bytes that are not UTF-8.
+
+    Why: Python hands such argv bytes over as lone surrogates ('\\udcff'); the tokenizer
+    cannot take them (a TypeError from inside transformers) nor can the video listing that
+    gf extract reads (a UnicodeEncodeError), so the argument is named here instead.
+    """
+    from gf.common.errors import ConfigError
+
+    given = [("--question", args.question), ("--video", args.video)]
+    given += [(f"--options (option {i})", option) for i, option in enumerate(args.options or [])]
+    for name, value in given:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raw = value.encode("utf-8", "surrogateescape")
+            advice = ("rename the file (or link it) to a UTF-8 name" if name == "--video"
+                      else "give the text in UTF-8 (check the terminal's or the script's encoding)")
+            byte = ord(value[e.start]) - 0xDC00  # surrogateescape: U+DC80..U+DCFF stand for bytes 0x80..0xff
+            raise ConfigError(f"{name} {raw!r} is not UTF-8 text (byte {byte:#04x}); {advice}") from None
+
+
 def run(args) -> int:
     from gf.inference.predict import answer_video, check_plot_path, plot_timeline
 
+    check_utf8_arguments(args)
     if args.plot:  # before any work: never over an input or a file gf predict does not own
         check_plot_path(args.plot, [args.video, args.checkpoint, args.weights, args.motion_weights])
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,

@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
 from gf.common.utils import PathLike
 
-__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_window", "extraction_options",
-           "plot_timeline"]
+__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_text_fits", "check_window",
+           "extraction_options", "plot_timeline"]
 
 
 @dataclass
@@ -152,6 +152,31 @@ def check_window(start: Optional[float], end: Optional[float]) -> None:
     check_number_option("--end", end, float(start), exclusive=True, note=f" (after --start {start:g})")
 
 
+def check_text_fits(model, question: str, options: Optional[Sequence[str]], text_format: str) -> None:
+    """Refuse a question whose text the model would cut at its ``text_max_length``.
+
+    Why: the cut takes the end of ``"{question} {option}"``; with a long question no option
+    text reaches the model, every option gets the same score and the first one is printed
+    as the answer, which looks like an answer and is a tie-break. The texts are made by the
+    template the model was trained with and counted by the model's own tokenizer.
+    """
+    from gf.processors.text import VideoQATextProcessor
+
+    encoder = getattr(model, "text_encoder", None)
+    if encoder is None:
+        return
+    texts = VideoQATextProcessor(text_format)(question, options)
+    cut = encoder.overlong(texts)
+    if not cut:
+        return
+    index, tokens = max(cut, key=lambda c: c[1])
+    what = "the question" if options is None else f"the question + its longest option (option {index})"
+    raise ModelInputError(f"--question: {what} is {tokens} tokens, but the model reads at most "
+                          f"{encoder.max_length} (its text_max_length), so the end of the text"
+                          f"{'' if options is None else ', the option,'} would be cut and the answer would not "
+                          f"depend on it; shorten the question")
+
+
 def _failure_error(failure: Mapping[str, Any], video: Path, start, end) -> Exception:
     """Why the video could not be extracted, said about the user's own inputs: the video
     file, and --start/--end for a window that does not fit it (gf extract's failures list
@@ -224,6 +249,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
                                             "recipe)")
     recipe = _recipe_of(ckpt.extra, path)
     model = model_from_checkpoint(ckpt, format="gf", device=device)
+    check_text_fits(model, question, options, ckpt.text_format)  # before the video is extracted
     with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
                                            end=end, device=device, motion_weights=motion_weights)

@@ -33,8 +33,10 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from gf.common.errors import ConfigError
 from gf.common.utils import PathLike
 from gf.evaluation.stats import QuestionOutcomes
+from gf.leaderboards.cells import table_title
 from gf.leaderboards.freshness import ResultCheck, split_data_problems
 from gf.leaderboards.results import read_json_or_none, split_file
 from gf.leaderboards.rows import Measured, entries_for, group_row, load_results, resampling, single_row
@@ -150,14 +152,26 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
 
 
 def _reported_rows(manifest: Mapping[str, Any], table: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The table's reported figures. Their cells must be the evaluator's (the columns of the
+    measured results' reports): a cell the table has no column for would be missing from
+    every output without a word, so it is refused. Without measured results the reported
+    cells are the columns."""
     rows = []
-    for figure in manifest.get("reported", []):
-        if figure["benchmark"] == table["benchmark"] and figure["split"] == table["split"]:
-            rows.append({"entry": figure["name"], "kind": "reported", "score": figure["score"], "ci": None,
-                         "cells": {k: {"value": v, "ci": None} for k, v in figure["cells"].items()},
-                         "num_questions": None, "source": figure["source"], "significantly_below_best": False})
-            if not table["columns"]:
-                table["columns"] = [{"key": k, "label": k.split("/", 1)[-1]} for k in figure["cells"]]
+    known = [str(c["key"]) for c in table["columns"]]
+    for i, figure in enumerate(manifest.get("reported", [])):
+        if figure["benchmark"] != table["benchmark"] or figure["split"] != table["split"]:
+            continue
+        unknown = [k for k in figure["cells"] if known and k not in known]
+        if unknown:
+            raise ConfigError(f"{manifest.get('path')}: reported[{i}] ({figure['name']}).cells: "
+                              f"{', '.join(map(repr, unknown))} is not a cell of {table_title(table)} (evaluator "
+                              f"{table['evaluator']}); its cells are {', '.join(known)}")
+        rows.append({"entry": figure["name"], "kind": "reported", "score": figure["score"], "ci": None,
+                     "cells": {k: {"value": v, "ci": None} for k, v in figure["cells"].items()},
+                     "num_questions": None, "source": figure["source"], "significantly_below_best": False})
+        if not known:  # every reported figure's cells, not only the first one's
+            table["columns"] += [{"key": k, "label": k.split("/", 1)[-1]} for k in figure["cells"]
+                                 if k not in {c["key"] for c in table["columns"]}]
     return rows
 
 

@@ -189,7 +189,7 @@ def _probes_box(table: Mapping[str, Any], board: Mapping[str, Any], image: Optio
     else:
         cols = ["entry", "unperturbed"]
         for probe in probes:
-            cols += [f"{probe}:score", f"{probe}:drop", f"{probe}:flips", f"{probe}:p_holm"]
+            cols += [f"{probe}:score", f"{probe}:drop", f"{probe}:flips", f"{probe}:changed", f"{probe}:p_holm"]
         body = [({"data-probe-entry": str(r.get("entry"))}, list(zip(cols, summary_cells(r, probes))), 1) for r in rows]
         box.append(_plain_table("probes", summary_header(section, board), body))
     if rows and columns:

@@ -11,14 +11,16 @@ Layout:
 
 * Markdown, per table with probes: "Temporal sensitivity", one row per entry: its
   unperturbed official score, then per probe the score under it, the drop (points, with
-  the paired interval), flips (% of questions whose answer changes) and the Holm-adjusted
-  p; then "Temporal sensitivity per category", one row per (entry, breakdown cell): the
+  the paired interval), flips (% of questions whose answer changes), the clips it changed
+  (``changed/total``; the notes warn when none or few) and the Holm-adjusted p; then
+  "Temporal sensitivity per category", one row per (entry, breakdown cell): the
   unperturbed accuracy and the accuracy under each probe; then pending and failed probe
   results and the notes.
 * CSV: long, one row per (table, entry, probe), so a spreadsheet can filter by probe:
   ``benchmark, split, entry, probe, probe_seed, n_seeds, seeds, unperturbed,
   unperturbed_sd, score, score_ci_low, score_ci_high, score_sd, drop, drop_ci_low,
-  drop_ci_high, flip_rate, test, p, p_holm, significant``, per breakdown cell
+  drop_ci_high, flip_rate, clips_changed, clips, unchanged_reasons, test, p, p_holm,
+  significant``, per breakdown cell
   ``<cell>_unperturbed, <cell>, <cell>_ci_low, <cell>_ci_high, <cell>_sd``, then
   ``checkpoint_sha256, result_key``. Figures have 2 decimals; p-values 4 significant
   digits.
@@ -58,7 +60,9 @@ __all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
 
 CSV_HEAD = ("benchmark", "split", "entry", "probe", "probe_seed", "n_seeds", "seeds", "unperturbed", "unperturbed_sd",
             "score", "score_ci_low", "score_ci_high", "score_sd", "drop", "drop_ci_low", "drop_ci_high", "flip_rate",
-            "test", "p", "p_holm", "significant")
+            "clips_changed", "clips", "unchanged_reasons", "test", "p", "p_holm", "significant")
+#: Summary columns per probe: score, drop, flips, clips changed, p.
+PER_PROBE = 5
 CSV_TAIL = ("checkpoint_sha256", "result_key")
 #: What the section says above its list of stale probe results (the page says the same).
 PROBE_STALE_TITLE = "Probe results stale (an input changed since they were computed; not shown):"
@@ -133,15 +137,28 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
 
 def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
     """A row of the summary table as text: entry, unperturbed score, then per probe its
-    score, drop, flips and Holm-adjusted p (the page writes the same)."""
+    score, drop, flips, clips changed and Holm-adjusted p (the page writes the same)."""
     plain = row.get("unperturbed") or {}
     cells = [str(row.get("entry")), format_value(plain.get("score"), plain.get("ci"), plain.get("sd"))]
     for probe in probes:
         cell = probe_cell(row, probe)
         cells += [format_value(cell.get("score"), cell.get("ci"), cell.get("sd")),
                   format_value(cell.get("drop"), cell.get("drop_ci")), format_figure(cell.get("flip_rate")),
-                  format_p(cell.get("p_holm"))]
+                  format_changed(cell), format_p(cell.get("p_holm"))]
     return cells
+
+
+def _coverage(cell: Mapping[str, Any]) -> Mapping[str, Any]:
+    coverage = cell.get("coverage")
+    return coverage if isinstance(coverage, Mapping) else {}
+
+
+def format_changed(cell: Mapping[str, Any]) -> str:
+    """``changed/questions``: the clips the probe changed (n/a for a result without the count)."""
+    coverage = _coverage(cell)
+    if not isinstance(coverage.get("changed"), int) or not isinstance(coverage.get("questions"), int):
+        return "n/a"
+    return f"{coverage['changed']}/{coverage['questions']}"
 
 
 def summary_header(section: Mapping[str, Any], board: Mapping[str, Any], escape=str) -> List[str]:
@@ -149,7 +166,8 @@ def summary_header(section: Mapping[str, Any], board: Mapping[str, Any], escape=
     label, correction = escape(score_label(section)), escape(correction_of(board))
     header = ["Entry", f"{label} (unperturbed)"]
     for probe in map(escape, probe_names(section)):
-        header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: p ({correction})"]
+        header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: clips changed",
+                   f"{probe}: p ({correction})"]
     return header
 
 
@@ -159,7 +177,7 @@ def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[st
     for row in table_rows(section):
         cells = summary_cells(row, probe_names(section))
         # the entry and p-values ("<0.001") are escaped; figures with [intervals] are written as the main table's
-        body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % 4 == 3) else text
+        body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % PER_PROBE == PER_PROBE - 1) else text
                      for i, text in enumerate(cells)])
     return md_table(header, ["---"] + ["---:"] * (len(header) - 1), body)
 
@@ -201,7 +219,7 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
               **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(cell.get("ci")))),
               "score_sd": csv_number(cell.get("sd")), "drop": csv_number(cell.get("drop")),
               **dict(zip(("drop_ci_low", "drop_ci_high"), csv_interval(cell.get("drop_ci")))),
-              "flip_rate": csv_number(cell.get("flip_rate")), "test": cell.get("test") or "",
+              "flip_rate": csv_number(cell.get("flip_rate")), **_csv_coverage(cell), "test": cell.get("test") or "",
               "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
               "significant": csv_flag(cell.get("significant")) if cell else ""}
     for col in table_columns(section):
@@ -213,6 +231,15 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
     provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
     record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
     return record
+
+
+def _csv_coverage(cell: Mapping[str, Any]) -> Dict[str, str]:
+    """``clips_changed``, ``clips`` and ``unchanged_reasons`` ("reason: count; ..."), empty when unknown."""
+    coverage = _coverage(cell)
+    reasons = coverage.get("reasons") if isinstance(coverage.get("reasons"), Mapping) else {}
+    count = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else "" for k, v in coverage.items()}
+    return {"clips_changed": count.get("changed", ""), "clips": count.get("questions", ""),
+            "unchanged_reasons": "; ".join(f"{reason}: {n}" for reason, n in reasons.items())}
 
 
 def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:

@@ -11,6 +11,11 @@ Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>
 * ``score``, ``cells``: the evaluator's report under the probe, with the intervals the
   board gives any row (the video bootstrap; a seed group: mean, sd and two-level interval
   over its seeds whose probe result is finished);
+* ``coverage``: how many of the split's clips the probe changed (``questions``,
+  ``changed``, ``unchanged``, ``reasons``: why the others are unchanged), recorded when the
+  probe result was computed (None for a result of an older gf); a probe that changed no
+  clip, or fewer than half, gets a warning in the notes: its drop and flips are then about
+  clips it did not change;
 * ``flip_rate``: percent of questions whose predicted answer changes from the entry's
   unperturbed predictions to the probed ones (100 x :func:`gf.probes.flip_rate`); a seed
   group: the mean over its seeds, each seed against its own unperturbed predictions
@@ -114,6 +119,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
                 split_record: Optional[Mapping[str, Any]], out: Dict[str, Any],
                 statistics: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """One entry under one probe (see the module docstring); None when no result is usable."""
+    from gf.probes import coverage_warning  # torch: only where a board has probes
+
     results = _paired_results(entry, probe, results, out)
     if not results or split_record is None:
         return None
@@ -126,7 +133,12 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
                             f"finished; its figures are over those (seeds {', '.join(str(r.seed) for r in results)})")
     plain = {r.seed: r for r in entry.results}
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
+    coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed
+    warning = coverage_warning({**coverage, "probe": probe}) if isinstance(coverage, Mapping) else None
+    if warning:
+        out["notes"].append(f"{entry.name}: WARNING: {warning}")
     cell = {"score": row["score"], "ci": row["ci"], "cells": row["cells"], "num_questions": row["num_questions"],
+            "coverage": coverage if isinstance(coverage, Mapping) else None,
             "flip_rate": None if None in flips else sum(flips) / len(flips), "drop": None, "drop_ci": None,
             "test": None, "p": None, "p_holm": None, "significant": False, "mcnemar": None,
             "provenance": row["provenance"]}

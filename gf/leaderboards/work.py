@@ -122,10 +122,8 @@ class Evaluation:
     # -- data -----------------------------------------------------------------------------
     def benchmark_config(self, name: str):
         if name not in self._benchmark_cfg:
-            from gf.common.config import build_config
-
             spec = self.manifest.benchmarks[name]
-            cfg = build_config(spec.config, list(spec.options))
+            cfg = self._build_config(spec.config, list(spec.options), f"benchmarks.{name}")
             dataset = spec.dataset
             if dataset is None:
                 if len(cfg.datasets) != 1:
@@ -215,15 +213,28 @@ class Evaluation:
                            probe_seed=item.probe_seed)
 
     def entry_config(self, item: WorkItem):
-        from gf.common.config import build_config
-
         entry = self.manifest.entry(item.entry)
         run = self.manifest.run
         options = [*entry.options, f"model.checkpoint={entry.checkpoint_for(item.seed)}",
                    f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
                    f"run.num_workers={run['num_workers']}", "run.progress=false",
                    f"run.output_dir={self.paths(item).folder}"]
-        return build_config(entry.config, options)
+        index = [e.name for e in self.manifest.entries].index(entry.name)
+        return self._build_config(entry.config, options, f"entries[{index}] ({entry.name})")
+
+    def _build_config(self, path: str, options: List[str], key: str):
+        """The config with the manifest's options; an error in them names the manifest and
+        ``<key>.options`` (gf's config calls them "--options", which the user never typed here)."""
+        from gf.common.config import build_config
+
+        try:
+            return build_config(path, options)
+        except ConfigError as error:
+            message = str(error)
+            if "--options" not in message:
+                raise
+            message = message.replace("--options: ", "", 1).replace(" in --options", "", 1)
+            raise ConfigError(f"{self.manifest.path}: {key}.options: {message}") from None
 
     def _source(self, item: WorkItem, kept: Optional[Dict[str, Any]]) -> Tuple[Path, str]:
         """The checkpoint (resolved to a local file) or predictions file, and its sha256 (the
@@ -368,7 +379,11 @@ class Evaluation:
         ds = self.dataset(item.benchmark, item.split, features=provenance["split_fingerprint_scope"] == "features")
         if item.probe is not None:
             ds = self._probed(ds, item)
-            provenance.update(ds.splits[item.split].provenance())
+            probed = ds.splits[item.split]
+            provenance.update(probed.provenance())
+            # how many clips the probe changed: its figures mean little without it (gf.probes.coverage_warning)
+            coverage = probed.coverage()
+            provenance["probe_coverage"] = {k: coverage[k] for k in ("questions", "changed", "unchanged", "reasons")}
         if cfg is not None:
             provenance.update(checkpoint=self.manifest.entry(item.entry).checkpoint_for(item.seed),
                               checkpoint_sha256=source_sha, predictions_sha256=None)

@@ -10,11 +10,19 @@ survive ``zeros`` or ``noise`` does not use the video. See docs/probes.md.
   ``static_first|middle|last``, ``zeros``, ``noise``, ``swap_events``), their registry and
   the event-to-frame rule.
 * :mod:`gf.probes.dataset`: :func:`apply_probe` on one sample, :class:`ProbedDataset` over
-  a split, :func:`probe_coverage` (which questions a probe could not change).
+  a split, :func:`probe_coverage` (which questions a probe could not change) and
+  :func:`coverage_warning` (what to say when it changed few or none).
 * :mod:`gf.probes.compare`: :func:`flip_rate` and the paired test :func:`probe_test`.
 """
 from gf.probes.compare import flip_rate, flipped_ids, probe_test
-from gf.probes.dataset import ProbedDataset, ProbeOutcome, apply_probe, probe_coverage, probe_sample
+from gf.probes.dataset import (
+    ProbedDataset,
+    ProbeOutcome,
+    apply_probe,
+    coverage_warning,
+    probe_coverage,
+    probe_sample,
+)
 from gf.probes.frames import (
     PROBES,
     Probe,
@@ -33,6 +41,7 @@ __all__ = [
     "ProbeOutcome",
     "ProbedDataset",
     "apply_probe",
+    "coverage_warning",
     "event_blocks",
     "flip_rate",
     "flipped_ids",

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, IterableDataset
 from gf.common.errors import ConfigError, DatasetError
 from gf.probes.frames import Probe, event_blocks, get_probe, question_seed
 
-__all__ = ["ProbeOutcome", "ProbedDataset", "apply_probe", "probe_coverage", "probe_sample"]
+__all__ = ["ProbeOutcome", "ProbedDataset", "apply_probe", "coverage_warning", "probe_coverage", "probe_sample"]
 
 ProbeLike = Union[str, Probe]
 
@@ -27,6 +27,9 @@ ProbeLike = Union[str, Probe]
 #: under ``shuffle``, or a clip whose frames are all alike under ``static``).
 NO_EFFECT = "the perturbed frames equal the original ones"
 NO_FRAMES = "the clip has no real frames"
+ONE_FRAME = "the clip has one real frame"
+#: Below this share of changed clips a probe's figures are mostly the unchanged clips' (a warning says so).
+FEW_CHANGED = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,16 @@ def probe_sample(sample: Mapping[str, Any], probe: ProbeLike, seed: int = 0, *,
     spans = sample.get("spans")
     blocks = None if spans is None else event_blocks(spans, len(rows), source_frames)
     out = probe.perturb(frames, blocks, question_seed(seed, str(sample["question_id"])))
+    unchanged = ONE_FRAME if len(rows) == 1 else NO_EFFECT  # one frame: nothing to reorder, average or swap
     if out is None:
-        return ProbeOutcome(dict(sample), False, probe.skip_reason or NO_EFFECT)
+        return ProbeOutcome(dict(sample), False, probe.skip_reason or unchanged)
     if out.shape != frames.shape:
         raise DatasetError(f"probe {probe.name!r} returned frames of shape {tuple(out.shape)} for "
                            f"{tuple(frames.shape)}; a probe must keep the number of frames and their size")
     new = video.clone()
     new[rows] = out.to(video.dtype)
     changed = not torch.equal(new, video)
-    return ProbeOutcome({**sample, "video": new}, changed, None if changed else NO_EFFECT)
+    return ProbeOutcome({**sample, "video": new}, changed, None if changed else unchanged)
 
 
 def apply_probe(sample: Mapping[str, Any], probe: ProbeLike, seed: int = 0, *,
@@ -201,3 +205,22 @@ def probe_coverage(dataset: Any, probe: ProbeLike, seed: int = 0) -> Dict[str, A
     return {"probe": probe.name, "probe_seed": seed, "questions": len(dataset),
             "changed": len(dataset) - len(unchanged), "unchanged": len(unchanged),
             "unchanged_ids": unchanged, "reasons": reasons}
+
+
+def coverage_warning(coverage: Mapping[str, Any]) -> Optional[str]:
+    """What to say when a probe changed no clip, or fewer than :data:`FEW_CHANGED` of them
+    (``coverage``: :func:`probe_coverage`'s record); None otherwise.
+
+    Why: a drop of 0 and no flipped answer read as "the model ignores what the probe
+    removes", but on clips the probe could not change they only mean it saw the same video.
+    """
+    total, changed = int(coverage["questions"]), int(coverage["changed"])
+    if total == 0 or changed >= FEW_CHANGED * total:
+        return None
+    why = "; ".join(f"{reason} ({n})" for reason, n in sorted(coverage.get("reasons", {}).items(), key=lambda r: -r[1]))
+    probe = coverage.get("probe", "the probe")
+    if changed == 0:
+        return (f"{probe} changed no clip (all {total} unchanged: {why}); its drop, flip rate and p say nothing "
+                f"about the model")
+    return (f"{probe} changed only {changed} of {total} clips ({100 * changed / total:.0f}%; unchanged: {why}); its "
+            f"drop and flip rate are over all {total}, so they understate the effect on the changed clips")

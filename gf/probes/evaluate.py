@@ -8,7 +8,9 @@ answers that flip, and a paired test. So each split is evaluated unperturbed fir
 predictions and report files, never over the unperturbed ones; the report's provenance
 names the probe and its seed), and the comparison is printed and written to
 ``<split>_<tag>_probes.json``: overall and per breakdown cell (the evaluator's own
-categories).
+categories), with the probe's ``coverage`` (:func:`~gf.probes.dataset.probe_coverage`:
+how many clips it changed, and why the others are unchanged) -- a flip rate of 0 on clips
+the probe could not change is no finding, so the table warns when it changed none, or few.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 from gf.common.io import atomic_write_text
 from gf.evaluation import get_evaluator, load_predictions
 from gf.probes.compare import probe_test
-from gf.probes.dataset import ProbedDataset
+from gf.probes.dataset import ProbedDataset, coverage_warning
 
 __all__ = ["evaluate_with_probes", "probe_tag", "format_probe_table"]
 
@@ -50,16 +52,26 @@ def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Map
     return result
 
 
+def _changed(r: Mapping[str, Any]) -> str:
+    coverage = r.get("coverage")
+    return "?" if not coverage else f"{coverage['changed']}/{coverage['questions']}"
+
+
 def format_probe_table(split: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """The printed table: one line per probe (accuracy, drop, flips, McNemar p)."""
-    lines = [f"[gf] probes on {split}: accuracy (unperturbed -> probed), drop, answers flipped, McNemar p",
-             f"  {'probe':<14} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9}"]
+    """The printed table: one line per probe (clips it changed, accuracy, drop, flips,
+    McNemar p), then a warning for each probe that changed no clip, or few."""
+    lines = [f"[gf] probes on {split}: clips changed, accuracy (unperturbed -> probed), drop, answers flipped, "
+             f"McNemar p",
+             f"  {'probe':<14} {'changed':>9} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9}"]
     for probe, r in rows.items():
         if r["accuracy"] is None:
-            lines.append(f"  {probe:<14} {'(no labels)':>17} {'':>7} {100 * r['flip_rate']:>7.2f}% {'':>9}")
+            lines.append(f"  {probe:<14} {_changed(r):>9} {'(no labels)':>17} {'':>7} {100 * r['flip_rate']:>7.2f}% "
+                         f"{'':>9}")
             continue
-        lines.append(f"  {probe:<14} {r['accuracy']:>7.2f} -> {r['accuracy_probe']:>6.2f} {r['drop']:>7.2f} "
-                     f"{100 * r['flip_rate']:>7.2f}% {r['p']:>9.2g}")
+        lines.append(f"  {probe:<14} {_changed(r):>9} {r['accuracy']:>7.2f} -> {r['accuracy_probe']:>6.2f} "
+                     f"{r['drop']:>7.2f} {100 * r['flip_rate']:>7.2f}% {r['p']:>9.2g}")
+    warnings = [coverage_warning(r["coverage"]) for r in rows.values() if r.get("coverage")]
+    lines += [f"  WARNING: {w}" for w in warnings if w]
     return "\n".join(lines)
 
 
@@ -79,7 +91,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
             original = ds.splits[split]
             rows: Dict[str, Any] = {}
             for probe in probes:
-                ds.splits[split] = ProbedDataset(original, probe, probe_seed)
+                ds.splits[split] = probed = ProbedDataset(original, probe, probe_seed)
                 try:
                     runner.evaluate_split(split, tag=probe_tag(tag, probe, probe_seed), dataset=name)
                 finally:
@@ -89,6 +101,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
                     rows[probe] = compare_files(out / f"{split}_{tag}_predictions.json",
                                                 out / f"{split}_{probe_tag(tag, probe, probe_seed)}_predictions.json",
                                                 ds.benchmark, ds.info)
+                    rows[probe]["coverage"] = probed.coverage()  # what the figures are about
             if runner.is_main:
                 record = {"dataset": name, "split": split, "tag": tag, "probe_seed": probe_seed, "probes": rows}
                 atomic_write_text(runner.eval_dir(name) / f"{split}_{tag}_probes.json", json.dumps(record, indent=2))

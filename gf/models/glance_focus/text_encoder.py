@@ -6,12 +6,15 @@ network when the user has one). Tests use local folders only.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
 
 MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
@@ -105,6 +108,9 @@ class TextEncoder(nn.Module):
         self.use_cache = bool(freeze and cache)
         self._cache: "OrderedDict[str, Tuple[Tensor, List[int]]]" = OrderedDict()  # text -> (states, ids)
         self._cache_size = cache_size
+        self.truncated_texts = 0  # distinct texts cut at max_length (see _note_truncated)
+        self._truncated_seen: set = set()  # their hashes; the uncached path tokenises them every batch
+        self._truncation_warned: set = set()  # "training" / "evaluation": warned once each
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -119,6 +125,7 @@ class TextEncoder(nn.Module):
             return self._encode_cached(list(texts), device)
         tok = self.tokenizer(list(texts), padding="longest", max_length=self.max_length,
                              truncation=self.truncation, return_tensors="pt").to(device)
+        self._note_truncated(list(texts), tok["attention_mask"].sum(1).tolist())
         if self.frozen:
             with torch.no_grad():
                 states = self.backbone(**tok).last_hidden_state
@@ -134,6 +141,7 @@ class TextEncoder(nn.Module):
                                      truncation=self.truncation, return_tensors="pt").to(device)
                 states = self.backbone(**tok).last_hidden_state
             lengths = tok["attention_mask"].sum(1).tolist()
+            self._note_truncated(todo, lengths)
             for t, s, ids, n in zip(todo, states, tok["input_ids"].tolist(), lengths):
                 self._cache[t] = (s[: int(n)].detach(), ids[: int(n)])
                 if len(self._cache) > self._cache_size:
@@ -155,6 +163,40 @@ class TextEncoder(nn.Module):
         if self.use_cache and all(t in self._cache for t in texts):
             return [self._cache[t][1] for t in texts]
         return self.tokenizer(list(texts), max_length=self.max_length, truncation=self.truncation)["input_ids"]
+
+    def token_counts(self, texts: Sequence[str]) -> List[int]:
+        """Each text's number of tokens before any cut (special tokens included)."""
+        return [len(ids) for ids in self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
+
+    def overlong(self, texts: Sequence[str]) -> List[Tuple[int, int]]:
+        """``(index, tokens)`` of the texts that ``max_length`` cuts. Why it matters: the cut
+        takes the end of ``"{question} {option}"``, i.e. the option, so a long question leaves
+        the model options it cannot read (none are cut when truncation is off)."""
+        if not self.truncation:
+            return []
+        return [(i, n) for i, n in enumerate(self.token_counts(texts)) if n > self.max_length]
+
+    def _note_truncated(self, texts: List[str], lengths: Sequence[int]) -> None:
+        """Count the distinct texts cut at ``max_length`` and warn once in training and once in
+        evaluation. The cut itself stays (the numerics are the configured ones); only texts that
+        reached ``max_length`` are tokenised again to tell a cut one from one that just fits."""
+        full = [t for t, n in zip(texts, lengths) if int(n) >= self.max_length]
+        if not self.truncation or not full:
+            return
+        cut = [(t, n) for t, n in zip(full, self.token_counts(full)) if n > self.max_length]
+        fresh = [(t, n) for t, n in cut if hash(t) not in self._truncated_seen]
+        self._truncated_seen.update(hash(t) for t, _ in fresh)
+        self.truncated_texts += len(fresh)
+        mode = "training" if self.training else "evaluation"
+        if not cut or mode in self._truncation_warned:
+            return
+        self._truncation_warned.add(mode)
+        text, n = cut[0]
+        logger.warning("text encoder (%s): %d text(s) of this batch are longer than model.text_max_length=%d tokens "
+                       "and are cut, e.g. %r (%d tokens): the model does not read their end, which for "
+                       "'{question} {option}' is the option. Raise model.text_max_length or shorten the questions; "
+                       "further cut texts are counted (text_encoder.truncated_texts), not reported again in %s.",
+                       mode, len(cut), self.max_length, text[:120], n, mode)
 
     def forward(self, texts: Sequence[str]) -> Tuple[Tensor, Tensor]:
         """Resized states [N, L, d_model] and padding mask [N, L] (True = padding)."""
