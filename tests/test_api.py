@@ -204,3 +204,16 @@ def test_lazy_api_on_gf_imports_no_torch_until_used():
     code = ("import sys, gf; assert 'torch' not in sys.modules; "
             "gf.load_model, gf.load_model_and_preprocess, gf.load_dataset")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_predict_example_refuses_a_question_that_would_cut_the_options():
+    """The text is cut at text_max_length from its end, which is the option: every option
+    would score alike and option 0 come out as a tie-break."""
+    from gf.common.errors import ModelInputError
+
+    torch.manual_seed(0)
+    model = GlanceFocus.from_config(dict(TINY, model_type="star_sup", text_max_length=16)).eval()
+    feats = clips(frames=(20,))[0]
+    model.predict_example(feats, "what did the person do?", OPTIONS[0])  # fits
+    with pytest.raises(ModelInputError, match=r"longest option \(option \d\) is \d+ tokens.*at most 16"):
+        model.predict_example(feats, "what did the person do " * 6, OPTIONS[0])

@@ -153,28 +153,18 @@ def check_window(start: Optional[float], end: Optional[float]) -> None:
 
 
 def check_text_fits(model, question: str, options: Optional[Sequence[str]], text_format: str) -> None:
-    """Refuse a question whose text the model would cut at its ``text_max_length``.
-
-    Why: the cut takes the end of ``"{question} {option}"``; with a long question no option
-    text reaches the model, every option gets the same score and the first one is printed
-    as the answer, which looks like an answer and is a tie-break. The texts are made by the
-    template the model was trained with and counted by the model's own tokenizer.
-    """
+    """Refuse, before any video is extracted, a question whose text the model would cut at
+    its ``text_max_length`` (the texts made by the template the model was trained with, and
+    counted by its own tokenizer; see ``TextEncoder.check_fits``)."""
     from gf.processors.text import VideoQATextProcessor
 
     encoder = getattr(model, "text_encoder", None)
     if encoder is None:
         return
-    texts = VideoQATextProcessor(text_format)(question, options)
-    cut = encoder.overlong(texts)
-    if not cut:
-        return
-    index, tokens = max(cut, key=lambda c: c[1])
-    what = "the question" if options is None else f"the question + its longest option (option {index})"
-    raise ModelInputError(f"--question: {what} is {tokens} tokens, but the model reads at most "
-                          f"{encoder.max_length} (its text_max_length), so the end of the text"
-                          f"{'' if options is None else ', the option,'} would be cut and the answer would not "
-                          f"depend on it; shorten the question")
+    try:
+        encoder.check_fits(VideoQATextProcessor(text_format)(question, options), options is not None)
+    except ModelInputError as error:
+        raise ModelInputError(f"--question: {error}") from None
 
 
 def _failure_error(failure: Mapping[str, Any], video: Path, start, end) -> Exception:

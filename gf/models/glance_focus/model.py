@@ -422,6 +422,7 @@ class GlanceFocus(nn.Module):
                 raise ModelInputError(f"answer_vocab has {len(answer_vocab)} entries but the model scores "
                                  f"num_answers={cfg.num_answers}")
         texts = VideoQATextProcessor(text_format)(question, options)
+        self.text_encoder.check_fits(texts, options is not None)  # a cut option would be a tie-break
         param = next(self.parameters())
         batch = {"video": sample["video"].to(param.device, param.dtype).unsqueeze(0),
                  "video_mask": sample["video_mask"].to(param.device).unsqueeze(0), "text": texts}

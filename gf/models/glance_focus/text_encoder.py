@@ -176,6 +176,23 @@ class TextEncoder(nn.Module):
             return []
         return [(i, n) for i, n in enumerate(self.token_counts(texts)) if n > self.max_length]
 
+    def check_fits(self, texts: Sequence[str], with_options: bool) -> None:
+        """Refuse one question's texts when ``max_length`` would cut any (ModelInputError).
+
+        Why: the cut takes the end of ``"{question} {option}"``; with a long question no
+        option text reaches the model, every option gets the same score and the first one
+        comes out as the answer, which looks like an answer and is a tie-break."""
+        from gf.common.errors import ModelInputError
+
+        cut = self.overlong(texts)
+        if not cut:
+            return
+        index, tokens = max(cut, key=lambda c: c[1])
+        what = f"the question + its longest option (option {index})" if with_options else "the question"
+        raise ModelInputError(f"{what} is {tokens} tokens, but the model reads at most {self.max_length} (its "
+                              f"text_max_length), so the end of the text{', the option,' if with_options else ''} "
+                              f"would be cut and the answer would not depend on it; shorten the question")
+
     def _note_truncated(self, texts: List[str], lengths: Sequence[int]) -> None:
         """Count the distinct texts cut at ``max_length`` and warn once in training and once in
         evaluation. The cut itself stays (the numerics are the configured ones); only texts that
