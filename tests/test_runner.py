@@ -153,13 +153,14 @@ def test_nan_loss_stops_with_step_and_ids_and_keeps_last_checkpoint(tmp_path):
     assert last["epoch"] == 0 and last["step"] == 6
 
 
-@pytest.mark.parametrize("memory", ["uns", "sup"])
+@pytest.mark.parametrize("memory", ["uns", "sup_grounded"])
 def test_torchrun_two_processes_match_one(tmp_path, memory):
     """2 processes x batch 2 == 1 process x batch 4 (dropout 0): same weights, same metrics,
     and every test question evaluated exactly once. SGD: Adam's first steps are ~lr*sign(g),
-    which turns float noise on near-zero gradients into lr-sized differences. sup: the
-    matched-event losses divide by the events of both ranks (3e-3 apart when each rank
-    averaged its own)."""
+    which turns float noise on near-zero gradients into lr-sized differences. sup_grounded
+    (demo_sup_grounded, pointer_loss 1): the matched-event L1 and class losses and the
+    pointer loss divide by the events / event-naming questions of both ranks (3e-3 apart
+    when each rank averaged its own L1 and class losses, 8e-3 its own pointer loss)."""
     kw = dict(memory=memory, dropout=0.0, epochs=1, extra_run="max_steps: 3", optimizer="sgd", lr=0.05)
     one = write_config(tmp_path / "one", batch_size=4, **kw)
     two = write_config(tmp_path / "two", batch_size=2, **kw)
@@ -170,7 +171,9 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
     b = weights(tmp_path / "two" / "out" / "checkpoint_last.pth")
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a), \
         max((a[k] - b[k]).abs().max().item() for k in a)
-    if memory == "sup":
+    if memory == "sup_grounded":
+        steps = [json.loads(line) for line in (tmp_path / "one" / "out" / "log.jsonl").read_text().splitlines()]
+        assert all(s["loss_pointer"] > 0 for s in steps if s["kind"] == "train")  # the pointer loss was trained
         return  # evaluating does not depend on the memory kind: checked once
     # the same checkpoint evaluated by 1 and by 2 processes
     ckpt = str(tmp_path / "one" / "out" / "checkpoint_last.pth")

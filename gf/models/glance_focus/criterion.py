@@ -6,9 +6,9 @@ Reference behaviour and the corrections (docs/differences_from_authors.md):
   weighted by ``eos_coef`` (R7, as in DETR);
 - samples with no annotated events contribute no event loss in both archs (R10); a batch
   with none at all gives zero event losses instead of NaN;
-- under torch.distributed the L1 and class losses are divided by the count summed over
-  ranks (as DETR does), so N processes of batch B train as one process of batch N*B; on
-  one process they are the plain means, bit for bit.
+- under torch.distributed the L1, class and pointer losses are divided by the counts summed
+  over ranks (as DETR does), so N processes of batch B train as one process of batch N*B;
+  on one process they are the plain means, bit for bit.
 """
 from __future__ import annotations
 
@@ -55,6 +55,26 @@ def grounding_slots(indices: List[Assignment], order: Tensor, events: Tensor) ->
             slot = int(src.cpu()[hit[0]])
             out[b] = int((order[b] == slot).nonzero().flatten()[0])
     return out
+
+
+def _pointer_over_ranks(pointer: Dict[str, Tensor], indices: List[Assignment], named: Tensor,
+                        answer_events: Optional[Tensor]) -> Tensor:
+    """``loss_pointer`` under torch.distributed: its two means divided by their counts summed
+    over the ranks. Why: how many questions name an event differs between ranks, so per-rank
+    means would not average (DDP) to the mean over all the questions. Every rank makes the
+    same all_reduce calls whatever its data (none may return early: the others would hang);
+    whether ``answer_events`` is given is the same on every rank (a batch key)."""
+    logits = pointer["anchor_logits"]
+    rows = named >= 0  # an empty selection sums to a zero that keeps the graph (and DDP) whole
+    ce = F.cross_entropy(logits[rows], named[rows].to(logits.device), reduction="sum")
+    loss = _mean_over_ranks(ce, rows.sum())
+    if answer_events is None:
+        return loss
+    k = int(pointer["num_texts"])
+    answer = grounding_slots(indices, pointer["order"][::k], answer_events).repeat_interleave(k)
+    both = rows & (answer >= 0)
+    picked = pointer["weights"][both].gather(1, answer[both].to(logits.device).unsqueeze(1))
+    return loss - _mean_over_ranks(torch.log(picked.clamp_min(1e-6)).sum(), both.sum())
 
 
 class GlanceFocusCriterion(nn.Module):
@@ -148,6 +168,8 @@ class GlanceFocusCriterion(nn.Module):
         """
         k = int(pointer["num_texts"])
         named = grounding_slots(indices, pointer["order"][::k], named_events).repeat_interleave(k)
+        if _distributed():
+            return _pointer_over_ranks(pointer, indices, named, answer_events)
         logits = pointer["anchor_logits"]
         rows = named >= 0
         if not bool(rows.any()):
