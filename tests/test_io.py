@@ -155,3 +155,37 @@ def test_an_output_lock_waits_only_for_the_holders_wait_for_accepts_and_says_how
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_file_in_the_way_of_an_output_is_a_config_error_naming_it(tmp_path):
+    """Not FileExistsError / NotADirectoryError / IsADirectoryError: an output path is the user's to fix."""
+    from gf.common.errors import ConfigError
+    from gf.common.io import atomic_write_text, output_lock
+
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match=re.escape(f"{afile} cannot be an output folder: it is a file")):
+        output_lock(afile, "me").acquire()
+    with pytest.raises(ConfigError, match=re.escape(f"it lies under {afile}, which is a file")):
+        atomic_write_text(afile / "sub" / "report.json", "{}")
+    (tmp_path / "report.json").mkdir()
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'report.json'} is a folder")):
+        atomic_write_text(tmp_path / "report.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "report.json"]  # no temporary file left
+
+
+def test_an_output_lock_removes_the_folders_it_made_when_they_stay_empty(tmp_path):
+    """A command refused after taking its folder's lock leaves no empty folder behind; a
+    folder that existed, or that got content, stays."""
+    from gf.common.io import output_lock
+
+    with output_lock(tmp_path / "a" / "b", "me"):
+        assert (tmp_path / "a" / "b" / ".gf.lock").is_file()
+    assert list(tmp_path.iterdir()) == []
+    with output_lock(tmp_path / "a" / "b", "me"):
+        (tmp_path / "a" / "b" / "report.json").write_text("{}")
+    assert (tmp_path / "a" / "b" / "report.json").is_file()
+    (tmp_path / "c").mkdir()
+    with output_lock(tmp_path / "c", "me"):
+        pass
+    assert (tmp_path / "c").is_dir()

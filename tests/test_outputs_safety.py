@@ -89,6 +89,17 @@ def _make_checkpoint(path: Path) -> None:
 # ------------------------------------------------------------------ 1. names that become paths
 
 
+@pytest.mark.parametrize("tag", ["../../escaped", "a/b", "", ".hidden", "a b"])
+def test_evaluate_tags_are_plain_names(tag, capsys):
+    """--tag becomes part of file names in the output folder (the run's own tags: test_run_safety)."""
+    from gf.cli import build_parser, main as gf_main
+
+    with pytest.raises(SystemExit) as e:
+        gf_main(["evaluate", "--cfg-path", "unread.yaml", "--tag", tag])
+    assert e.value.code == 2 and f"{tag!r} is not a plain name" in capsys.readouterr().err
+    assert build_parser().parse_args(["evaluate", "--tag", "zoo-v1.2_b"]).tag == "zoo-v1.2_b"
+
+
 def test_zoo_publish_refuses_names_that_escape_the_cache(tmp_path, isolated_cache):
     ckpt = tmp_path / "ckpt.pth"
     _make_checkpoint(ckpt)

@@ -3,6 +3,7 @@ would do nothing: output folders, locks, interrupted saves, checkpoint configs, 
 settings, fp16 loss scaling, and a log that tells the truth after a resume."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from gf.cli import main as gf_main
 from gf.common.config import build_config
@@ -101,6 +103,72 @@ def test_resume_refuses_a_different_model_config(tmp_path, capsys):
     assert "model.dim_feedforward: checkpoint 64, config 32" in err
 
 
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished tiny run (1 epoch, cosine schedule): its config and folder. Tests copy
+    the folder before resuming in it."""
+    root = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(PLUGINS)
+        cfg = write_config(root, epochs=1)
+        assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    return cfg, root / "out"
+
+
+def _files(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_refused_resume_leaves_the_run_folder_as_it_was(finished, tmp_path):
+    """The checks that refuse a resume come before anything is written: config.yaml still
+    records what the checkpoint was trained with (it was rewritten before them)."""
+    cfg, run = finished
+    out = tmp_path / "copy"
+    shutil.copytree(run, out)
+    before = _files(out)
+    for option in ("model.d_model=64", "run.lr=0.01"):
+        assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", f"run.output_dir={out}",
+                        option]) == 4
+        assert _files(out) == before
+
+
+def test_a_resume_from_a_missing_checkpoint_or_a_folder_is_refused_and_leaves_no_folder(finished, tmp_path, capsys):
+    """Exit 4 (a checkpoint is missing), and the new output folder is not left behind: a
+    fresh run there later is not refused as "already holds a run"."""
+    cfg, run = finished
+    new = tmp_path / "new"
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", str(tmp_path / "nonexistent.pth"),
+                    "--options", f"run.output_dir={new}"]) == 4
+    assert f"checkpoint not found: {tmp_path / 'nonexistent.pth'}" in _last_line(capsys.readouterr().err)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", str(run), "--options", f"run.output_dir={new}"]) == 4
+    assert (f"{run} is a folder, not a checkpoint; give its checkpoint, {run / 'checkpoint_last.pth'}"
+            in _last_line(capsys.readouterr().err))
+    assert not new.exists()
+
+
+def test_a_resume_refuses_run_settings_its_restored_state_overrides(finished, tmp_path, capsys):
+    """The restored optimizer and schedule keep the checkpoint's lr (base_lrs), the RNG
+    its seed, and a cosine schedule spans the run's length: a new value would be ignored
+    or change the run midway while config.yaml recorded it. Settings the restored state
+    does not decide may change."""
+    cfg, run = finished
+    ckpt, new = run / "checkpoint_last.pth", tmp_path / "new"
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", f"run.output_dir={new}", f"run.resume={ckpt}",
+                    "run.lr=0.01", "run.seed=7", "run.epochs=3"]) == 4
+    err = _last_line(capsys.readouterr().err)
+    for part in ("run.lr: checkpoint 0.001 -> config 0.01", "run.seed: checkpoint 42 -> config 7",
+                 "run.epochs: checkpoint 1 -> config 3", "cosine schedule spans the whole run (6 steps then, 18 now)",
+                 f"model.checkpoint={ckpt}"):
+        assert part in err
+    assert not new.exists()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--options", f"run.output_dir={new}", f"run.resume={ckpt}",
+                    "run.log_every=5", "run.eval_batch_size=3"]) == 0
+    saved = OmegaConf.load(new / "config.yaml").run
+    assert saved.log_every == 5 and saved.lr == 0.001
+
+
 def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_path, capsys):
     cfg = write_config(tmp_path, epochs=1)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
@@ -109,6 +177,7 @@ def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_pat
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.focus_residual=false", f"run.output_dir={tmp_path / 'ev'}"]) == 4
     assert "model.focus_residual: checkpoint True, config False" in _last_line(capsys.readouterr().err)
+    assert not (tmp_path / "ev").exists()  # a refused evaluation leaves no empty output folder
     # one that changes the weights' shapes is named as a config difference too, not as a shape mismatch
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.dim_feedforward=32", f"run.output_dir={tmp_path / 'ev'}"]) == 4
@@ -122,6 +191,43 @@ def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_pat
     # settings that only matter in training may differ
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", ckpt, "--splits", "val",
                     "--options", "model.dropout=0.3", f"run.output_dir={tmp_path / 'ev'}"]) == 0
+
+
+def test_evaluate_never_replaces_a_report_the_run_wrote_under_its_own_tag(finished, tmp_path, capsys):
+    """best, last and epoch<N> tag the run's reports (the seeds summary reads them): gf
+    evaluate may recreate a missing one, never replace one."""
+    cfg, run = finished
+    out = tmp_path / "copy"
+    shutil.copytree(run, out)
+    report = out / "eval" / "test_best_report.json"
+    before = report.read_bytes()
+    evaluate = ["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(out / "checkpoint_last.pth"), "--splits",
+                "test", "--options", f"run.output_dir={out}", "--tag"]
+    capsys.readouterr()
+    assert gf_main([*evaluate, "best"]) == 2
+    assert f"--tag best would replace {report}" in _last_line(capsys.readouterr().err)
+    assert report.read_bytes() == before
+    report.unlink()
+    assert gf_main([*evaluate, "best"]) == 0 and report.is_file()
+
+
+def test_an_output_folder_that_is_a_file_or_lies_under_one_is_refused_naming_it(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for out, says in ((afile, "it is a file"), (afile / "sub", f"it lies under {afile}, which is a file")):
+        for command in (["train"], ["evaluate", "--checkpoint", str(tmp_path / "none.pth")]):
+            assert gf_main([*command, "--cfg-path", str(cfg), "--options", f"run.output_dir={out}"]) == 2
+            assert f"{out} cannot be an output folder: {says}" in _last_line(capsys.readouterr().err)
+
+
+def test_a_folder_named_like_a_run_file_is_refused_before_training(tmp_path, capsys):
+    """Not a raw IsADirectoryError at the first checkpoint save, an epoch of training later."""
+    cfg = write_config(tmp_path, epochs=1)
+    (tmp_path / "out" / "checkpoint_best.pth").mkdir(parents=True)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 2
+    assert "checkpoint_best.pth is not a file" in _last_line(capsys.readouterr().err)
+    assert not (tmp_path / "data").exists()  # refused before the benchmark was generated
 
 
 @pytest.mark.parametrize("option, fragment", [
@@ -154,7 +260,8 @@ def test_fp16_scales_the_loss_and_the_scaler_state_travels_with_checkpoints(tmp_
         scales.append(self.get_scale())
 
     monkeypatch.setattr(torch.amp.GradScaler, "update", spy)
-    cfg = write_config(tmp_path, epochs=1, extra_run="amp: fp16\n          grad_clip: 1.0")
+    cfg = write_config(tmp_path, epochs=1, extra_run="amp: fp16\n          grad_clip: 1.0",
+                       lr_sched="constant")  # constant: a resumed run may train longer
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     assert len(scales) == 6 and all(s > 1 for s in scales)
     saved = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["scaler"]

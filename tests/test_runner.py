@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def write_config(tmp_path, *, memory="sup", dropout=0.1, epochs=3, batch_size=4, extra_run="", name="cfg.yaml",
-                 lr=0.001, optimizer="adam"):
+                 lr=0.001, optimizer="adam", lr_sched="cosine"):
     text = f"""
         plugins: [gf_test_plugins]
         model:
@@ -55,7 +55,7 @@ def write_config(tmp_path, *, memory="sup", dropout=0.1, epochs=3, batch_size=4,
           num_workers: 0
           lr: {lr}
           optimizer: {optimizer}
-          lr_sched: cosine
+          lr_sched: {lr_sched}
           warmup_steps: 2
           best_metric: mean
           log_every: 1

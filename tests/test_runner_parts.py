@@ -43,7 +43,8 @@ def test_a_hook_keeps_its_own_state_across_a_resume_and_the_best_metric_rides_wi
     from gf_test_plugins import CountStepsWithStateHook
 
     CountStepsWithStateHook.seen = []
-    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [count_steps_with_state]")
+    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [count_steps_with_state]",
+                       lr_sched="constant")  # constant: a resumed run may train longer
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     first = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")
     assert first["hooks"]["CountStepsWithStateHook"] == {"steps": 6}  # 24 questions, batch 4
@@ -323,7 +324,7 @@ def test_ctrl_c_stops_training_with_one_line_and_the_run_resumes(tmp_path):
     import signal
     import time
 
-    cfg = write_config(tmp_path, epochs=200)
+    cfg = write_config(tmp_path, epochs=200, lr_sched="constant")  # constant: a resumed run may change its length
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([PLUGINS, str(REPO)]), "GF_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "gf", "train", "--cfg-path", str(cfg)], cwd=tmp_path, env=env,

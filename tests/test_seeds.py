@@ -192,6 +192,20 @@ def test_seeds_options_and_folders_that_are_refused(tmp_path, capsys):
     assert gf_main(["summarize-seeds", str(tmp_path / "out")]) == 2
 
 
+def test_a_single_run_into_a_seed_sweep_folder_is_refused(tmp_path, capsys):
+    """The reverse of "holds a single run": a run beside seed<N>/ would lock the sweep out."""
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    (out / "seed0").mkdir(parents=True)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 2
+    assert f"{out} holds a seed sweep (seed0)" in capsys.readouterr().err
+    (out / "seed0").rmdir()
+    (out / "seeds_summary.json").write_text("{}")
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 2
+    assert "holds a seed sweep (seeds_summary.json)" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["seeds_summary.json"] and not (tmp_path / "data").exists()
+
+
 def test_the_same_seed_gives_bit_identical_weights_and_another_seed_does_not(two_seeds, tmp_path):
     cfg, out = two_seeds
     # the same config and seed as an ordinary run in another folder

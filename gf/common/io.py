@@ -51,6 +51,7 @@ __all__ = [
     "load_json",
     "line_of_record",
     "load_jsonl",
+    "make_folder",
     "output_lock",
     "read_text_utf8",
     "remove_stale_temp_files",
@@ -79,6 +80,38 @@ def current_umask() -> int:
     return mask
 
 
+def missing_folders(folder: PathLike) -> List[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first: what
+    :func:`make_folder` would create."""
+    missing, path = [], Path(folder)
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def make_folder(folder: PathLike) -> Path:
+    """``folder.mkdir(parents=True, exist_ok=True)``, where a file in the way is a
+    :class:`~gf.common.errors.ConfigError` naming it (not ``FileExistsError`` or
+    ``NotADirectoryError``): an output path is the user's to fix. A parent removed by another
+    process between two of mkdir's steps (an output lock leaving a folder it made empty) is
+    made again."""
+    folder = Path(folder)
+    for attempt in range(3):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        except (FileExistsError, NotADirectoryError):
+            blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+            where = "is a file" if blocker == folder else f"lies under {blocker}, which is a file"
+            raise ConfigError(f"{folder} cannot be an output folder: it {where}. Choose another output path, or "
+                              f"move that file.") from None
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success.
@@ -89,7 +122,10 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     readable by the other users of a shared data root.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # os.replace would fail only after the whole file was written
+        raise ConfigError(f"{path} is a folder, so gf cannot write its file there; move or delete that folder, or "
+                          f"choose another output path.")
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         os.chmod(tmp, 0o666 & ~current_umask())
@@ -353,6 +389,7 @@ class OutputLock:
         self.wait_for = wait_for
         self.path = self.folder / LOCK_NAME
         self._fd: Optional[int] = None
+        self._made: List[Path] = []  # the folders acquiring created, innermost first
 
     @property
     def held(self) -> bool:
@@ -388,13 +425,18 @@ class OutputLock:
     def _try_acquire(self) -> "OutputLock":
         if self._fd is not None:
             raise RuntimeError(f"{self.path}: this lock is already held by this object")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        made = missing_folders(self.folder)
+        make_folder(self.folder)
         if fcntl is None:  # pragma: no cover - no flock on this platform
             logger.warning("no fcntl on this platform: %s is not locked against a second gf process", self.folder)
             self._fd = -1
             return self
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:  # the holder before us removed the folder it had made
+                make_folder(self.folder)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -424,16 +466,23 @@ class OutputLock:
                         previous_pid, previous_command or "unknown command")
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps({"pid": os.getpid(), "command": self.command}) + "\n").encode("utf-8"), 0)
-        self._fd = fd
+        self._fd, self._made = fd, made
         return self
 
     def release(self) -> None:
+        """Remove the lock file, and the folders acquiring made if they are still empty: a
+        command refused after taking the lock leaves nothing behind (no empty output folder)."""
         fd, self._fd = self._fd, None
         if fd is None or fd == -1:
             return
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)  # while still locked: nobody can take it in between
+            for folder in self._made:
+                try:
+                    folder.rmdir()  # only an empty one
+                except OSError:
+                    break
         finally:
             os.close(fd)  # releases the flock
 

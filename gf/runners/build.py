@@ -10,6 +10,7 @@ import functools
 import inspect
 import logging
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -175,6 +176,30 @@ def train_dataset_name(cfg: DictConfig) -> str:
 
 #: What a run leaves in its output folder; their presence means "a run is here".
 RUN_FILES = ("checkpoint_last.pth", "checkpoint_best.pth", "log.jsonl", "config.yaml", "eval", "tb")
+#: Those of RUN_FILES that are folders; the others must be files.
+RUN_FOLDERS = ("eval", "tb")
+
+
+def _check_single_run_folder(out: Path) -> None:
+    """Refuse a folder that a single run cannot use: a seed sweep's (``seed<N>/`` folders or
+    its summary), where the run would land beside the seeds and lock the sweep out (it refuses
+    a folder holding a single run), or one where a run file's name is taken by a folder, which
+    would fail the first checkpoint save, an epoch of training later."""
+    from gf.runners.seeds import SUMMARY_JSON, SUMMARY_MD
+
+    if not out.is_dir():
+        return
+    sweep = sorted(p.name for p in out.iterdir()
+                   if p.name in (SUMMARY_JSON, SUMMARY_MD) or (p.is_dir() and re.fullmatch(r"seed\d+", p.name)))
+    if sweep:
+        raise ConfigError(f"{out} holds a seed sweep ({', '.join(sweep)}); a single run there would land beside its "
+                          f"seed<N>/ folders. Continue the sweep with gf train --seeds (run.seeds), or choose another "
+                          f"run.output_dir.")
+    taken = [name for name in RUN_FILES if name not in RUN_FOLDERS and (out / name).exists()
+             and not (out / name).is_file()]
+    if taken:
+        raise ConfigError(f"{out}: {', '.join(taken)} is not a file, so the run could not write it there; move or "
+                          f"delete it, or choose another run.output_dir.")
 
 
 def claim_output_dir(cfg: DictConfig, command: str):
@@ -190,6 +215,8 @@ def claim_output_dir(cfg: DictConfig, command: str):
         if removed:
             logger.warning("removed %d temporary file(s) left by an interrupted write in %s: %s", len(removed), out,
                            ", ".join(str(p) for p in removed))
+        if command == "gf train":
+            _check_single_run_folder(out)
         if command == "gf train" and not cfg.run.resume:
             existing = [name for name in RUN_FILES if (out / name).exists()]
             if existing and not cfg.run.overwrite:

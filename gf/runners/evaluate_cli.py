@@ -3,6 +3,7 @@ predictions file without the model."""
 from __future__ import annotations
 
 import argparse
+import re
 
 from gf.common.errors import ConfigError
 from gf.runners.run_config import add_config_arguments, config_from_args
@@ -20,13 +21,40 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+#: Tags the training run gives its own evaluations (EvalHook: epoch<N>; Runner.test: best or last).
+_RUN_TAGS = re.compile(r"best|last|epoch\d+")
+
+
+def _tag(text: str) -> str:
+    """``--tag``: a plain name, since it becomes part of file names in the output folder."""
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: use letters, digits, '.', '_' and '-', not "
+                                         f"starting with '.' (it becomes part of the output file names)")
+    return text
+
+
+def _check_run_tag(runner, splits, tag: str) -> None:
+    """A run's own tag (best, last, epoch<N>) may recreate one of its reports that is missing
+    (as the seeds summary's message advises), never replace one: the summary reads them as
+    the run's figures."""
+    if not _RUN_TAGS.fullmatch(tag):
+        return
+    existing = [str(path) for name in runner.dataset_names() for split in splits
+                if (path := runner.eval_dir(name) / f"{split}_{tag}_report.json").exists()]
+    if existing:
+        raise ConfigError(f"--tag {tag} would replace {', '.join(existing)}: best, last and epoch<N> tag the training "
+                          f"run's own reports. Choose another --tag (e.g. {tag}-eval).")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
     add_config_arguments(p, required=False)
     p.add_argument("--checkpoint", help="gf checkpoint, the authors' model_N.tar, a URL or zoo:<name> "
                                         "(default: model.checkpoint of the config)")
     p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
-    p.add_argument("--tag", default="eval", help="name used in the output files")
+    p.add_argument("--tag", type=_tag, default="eval",
+                   help="name used in the output files: letters, digits, '.', '_', '-' (best, last and epoch<N>, the "
+                        "training run's own, only to recreate a missing report)")
     p.add_argument("--predictions", help="a gf predictions file to re-score without the model (with --cfg-path: "
                                          "checked against the split's questions)")
     p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
@@ -101,6 +129,7 @@ def run(args) -> int:
         for name in args.probe:  # an unknown name fails before anything is built
             get_probe(name)
     with build_runner(cfg, splits=splits) as runner:  # initialises the model from model.checkpoint
+        _check_run_tag(runner, splits, args.tag)
         if args.probe:
             from gf.probes.evaluate import evaluate_with_probes
 

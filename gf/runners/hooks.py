@@ -32,7 +32,7 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from gf.common import dist
-from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, NonFiniteLossError
 from gf.common.registry import registry
 
 __all__ = ["DEFAULT_HOOKS", "HookBase"]
@@ -292,12 +292,16 @@ class CheckpointHook(HookBase):
         if not resume:
             return
         path = r.output_dir / "checkpoint_last.pth" if resume == "auto" else Path(resume)
-        if not path.is_file():
+        if path.is_dir():
+            inside = path / "checkpoint_last.pth"
+            hint = f"; give its checkpoint, {inside}" if inside.is_file() else "; give a checkpoint file"
+            raise CheckpointError(f"run.resume: {path} is a folder, not a checkpoint{hint}.")
+        if not path.exists():
             if resume == "auto":
                 logger.info("resume auto: no %s yet, starting from scratch", path)
                 return
-            raise TrainingError(f"run.resume: checkpoint not found: {path}. Use run.resume=auto to start from "
-                                f"scratch when no checkpoint exists yet.")
+            raise CheckpointNotFoundError(f"run.resume: checkpoint not found: {path}. Use run.resume=auto to start "
+                                          f"from scratch when no checkpoint exists yet.")
         r.restore(path)
         if r.is_main:
             print(f"[gf] resumed from {path}: epoch {r.epoch + 1} done, step {r.step}", flush=True)

@@ -24,14 +24,14 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from gf.common import dist
 from gf.common.config import save_config
-from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
+from gf.common.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
                                      save_checkpoint, weights_sha256)
 
-__all__ = ["BuiltDataset", "Runner", "pick_device"]
+__all__ = ["BuiltDataset", "Runner", "check_resumed_run", "pick_device", "schedule_length"]
 
 
 @dataclass
@@ -67,6 +67,59 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> Dict[str, Any]
         else:
             out[k] = v
     return out
+
+
+#: Run settings a resumed run keeps: the checkpoint's optimizer (its kind, learning rate and
+#: weight decay), schedule, random state, sampler order and best-so-far metric are restored as
+#: they were made, so a new value would be ignored, or would change the run midway while
+#: config.yaml records it as the whole run's. ``valid_splits[0]`` is the split whose metric
+#: the restored best value is of.
+RESUME_KEEPS = ("seed", "batch_size", "optimizer", "lr", "weight_decay", "lr_sched", "warmup_steps", "min_lr_ratio",
+                "grad_clip", "amp", "train_dataset", "train_split", "best_metric", "valid_splits[0]")
+#: Learning-rate schedules that do not depend on the run's length: with them alone may a
+#: resumed run change run.epochs or run.max_steps (train longer).
+LENGTH_FREE_SCHEDULES = ("constant",)
+
+
+def schedule_length(run: Mapping[str, Any], steps_per_epoch: int) -> int:
+    """The optimizer steps the learning-rate schedule spans: run.epochs of them, or run.max_steps if fewer."""
+    total = steps_per_epoch * run["epochs"]
+    return total if run.get("max_steps") is None else min(run["max_steps"], total)
+
+
+def _kept(run: Mapping[str, Any]) -> Dict[str, Any]:
+    view = {key: run[key] for key in RESUME_KEEPS if key in run}
+    if run.get("valid_splits"):
+        view["valid_splits[0]"] = run["valid_splits"][0]
+    return view
+
+
+def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int) -> None:
+    """Refuse to resume ``ckpt`` with run settings that its restored state overrides
+    (:data:`RESUME_KEEPS`), or with another run length under a schedule that spans the run,
+    naming every differing key with both values (as ``check_model_config`` does for the model).
+    Keys the checkpoint does not record (an older gf) are not compared."""
+    recorded = ckpt.run_config.get("run")
+    if not isinstance(recorded, Mapping):
+        return
+    old, new = _kept(recorded), _kept(run)
+    differing = [(key, old[key], new.get(key)) for key in old if old[key] != new.get(key)]
+    length = ""
+    if run["lr_sched"] not in LENGTH_FREE_SCHEDULES and "epochs" in recorded and \
+            schedule_length(recorded, steps_per_epoch) != schedule_length(run, steps_per_epoch):
+        differing += [(key, recorded.get(key), run.get(key)) for key in ("epochs", "max_steps")
+                      if recorded.get(key) != run.get(key)]
+        length = (f" The {run['lr_sched']} schedule spans the whole run ({schedule_length(recorded, steps_per_epoch)} "
+                  f"steps then, {schedule_length(run, steps_per_epoch)} now), so a new length would change the "
+                  f"learning rate of the steps already done; only lr_sched constant trains longer on resume.")
+    if differing:
+        detail = "; ".join(f"run.{key}: checkpoint {a!r} -> config {b!r}" for key, a, b in differing)
+        raise CheckpointError(
+            f"{ckpt.path} was trained with other run settings ({detail}). A resumed run goes on with the "
+            f"checkpoint's optimizer, schedule and random state, so these values would be ignored or change the "
+            f"run midway.{length} Resume with the checkpoint's values (its config.yaml: drop the differing "
+            f"--options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} starts it "
+            f"from these weights).")
 
 
 @registry.register_runner("runner_base")
@@ -186,11 +239,9 @@ class Runner:
         run = self.cfg.run
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = registry.get("optimizer", run.optimizer)(params, lr=run.lr, weight_decay=run.weight_decay)
-        total = steps_per_epoch * run.epochs
-        if run.max_steps is not None:
-            total = min(run.max_steps, total)
         self.scheduler = registry.get("lr_scheduler", run.lr_sched)(
-            self.optimizer, total_steps=total, warmup_steps=run.warmup_steps, min_lr_ratio=run.min_lr_ratio)
+            self.optimizer, total_steps=schedule_length(run, steps_per_epoch), warmup_steps=run.warmup_steps,
+            min_lr_ratio=run.min_lr_ratio)
 
     def _amp_dtype(self) -> Optional[torch.dtype]:
         """The autocast dtype, or None: mixed precision runs on CUDA only (fp32 on CPU,
@@ -228,6 +279,7 @@ class Runner:
         loaded = read_checkpoint(path).require_gf("a run resumes from its own checkpoint_last.pth")
         ckpt = loaded.content
         check_model_config(loaded, self.model_config, allowed=())
+        check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader))
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -242,14 +294,14 @@ class Runner:
     def train(self) -> Dict[str, Any]:
         """Train on the training dataset; returns the last report of each valid split."""
         run = self.cfg.run
-        if self.is_main:
-            save_config(self.cfg, self.output_dir / "config.yaml")  # atomic_write makes the folder
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
         self._build_optimizer(len(self.train_loader))
         self.weights_source = None  # training changes them
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
-        self._call("before_train")
+        self._call("before_train")  # resumes: a refused resume has written nothing, config.yaml included
+        if self.is_main:
+            save_config(self.cfg, self.output_dir / "config.yaml")
         max_steps = run.max_steps
         try:
             for epoch in range(self.epoch + 1, run.epochs):
