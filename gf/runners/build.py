@@ -26,6 +26,7 @@ from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
+from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SUMMARY_JSON, SUMMARY_MD
 from gf.runners.runner_base import BuiltDataset, pick_device
 
 __all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "build_split_set", "model_config_for",
@@ -174,19 +175,12 @@ def train_dataset_name(cfg: DictConfig) -> str:
     return chosen
 
 
-#: What a run leaves in its output folder; their presence means "a run is here".
-RUN_FILES = ("checkpoint_last.pth", "checkpoint_best.pth", "log.jsonl", "config.yaml", "eval", "tb")
-#: Those of RUN_FILES that are folders; the others must be files.
-RUN_FOLDERS = ("eval", "tb")
-
 
 def _check_single_run_folder(out: Path) -> None:
     """Refuse a folder that a single run cannot use: a seed sweep's (``seed<N>/`` folders or
     its summary), where the run would land beside the seeds and lock the sweep out (it refuses
     a folder holding a single run), or one where a run file's name is taken by a folder, which
     would fail the first checkpoint save, an epoch of training later."""
-    from gf.runners.seeds import SUMMARY_JSON, SUMMARY_MD
-
     if not out.is_dir():
         return
     sweep = sorted(p.name for p in out.iterdir()

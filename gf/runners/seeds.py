@@ -41,12 +41,11 @@ from omegaconf import DictConfig, OmegaConf
 from gf.common.config import validate_seeds
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
+from gf.runners.run_layout import RUN_FILES, SUMMARY_JSON, SUMMARY_MD
 
 __all__ = ["SeedRun", "check_one_config", "config_differences", "find_seeds", "format_summary", "is_finished",
            "plan_seeds", "seed_config", "summarize", "train_seeds", "write_summary"]
 
-SUMMARY_JSON = "seeds_summary.json"
-SUMMARY_MD = "seeds_summary.md"
 #: Run settings that may differ between a seed folder's config and the command continuing it
 #: (the folder itself may have been moved or copied).
 NOT_COMPARED = ("run.output_dir", "run.resume", "run.overwrite", "run.progress", "run.num_workers", "run.seeds")
@@ -253,8 +252,6 @@ def check_same_config(folder: Path, cfg: DictConfig) -> None:
 def plan_seeds(cfg: DictConfig) -> List[SeedRun]:
     """What to do with each seed of ``run.seeds``, decided before anything is trained, so
     a config mismatch in the last seed's folder stops the command before the first trains."""
-    from gf.runners.build import RUN_FILES
-
     parent = Path(cfg.run.output_dir)
     single = [name for name in RUN_FILES if (parent / name).exists()]
     if single:
