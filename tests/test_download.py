@@ -156,6 +156,32 @@ def test_later_call_resumes_left_over_part_file(server, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["big.bin"]
 
 
+def test_a_kill_after_the_new_files_validator_is_recorded_cannot_splice_two_versions(server, tmp_path,
+                                                                                      monkeypatch):
+    """The file changed on the server between a cut transfer and its resume: the whole new
+    file comes (200) and its validator is recorded. Killed before the old bytes were
+    dropped, the next call would append the new file's tail to the old head under the new
+    validator, and (unpinned) install the splice. The old part goes before the record."""
+    import gf.common.http_transfer as http_transfer
+
+    old, new = _payload(seed=3), _payload(seed=4)
+    route = ServedFile(old, drop_first=1, drop_after=50_000)
+    server.routes["/v.bin"] = route
+    dest, url = tmp_path / "v.bin", server.url("/v.bin")
+    with pytest.raises(DownloadError):  # cut: the part holds the head of the old file
+        download(url, dest=dest, retries=1, progress=False)
+    route.data = new  # the server now has another file (and ETag)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies before it writes the new body
+
+    monkeypatch.setattr(http_transfer, "_stream_to_part", killed)
+    with pytest.raises(KeyboardInterrupt):
+        download(url, dest=dest, retries=1, progress=False)
+    monkeypatch.undo()
+    assert download(url, dest=dest, progress=False).read_bytes() == new
+
+
 def _part_as_gf_leaves_it(part: Path, data: bytes, url: str, etag: str) -> None:
     """A .part file and the validator gf recorded when its transfer started."""
     part.write_bytes(data)

@@ -151,6 +151,10 @@ def _transfer(session, url: str, part: Path, *, timeout: Optional[float], attemp
                     if offset:
                         logger.info("%s sent the whole file instead of bytes %d- (it changed on the server, or the "
                                     "server cannot resume); starting again from byte 0", url, offset)
+                    # emptied before the new validator is recorded: a kill in between must not
+                    # leave the old file's bytes under the new file's validator (a later resume
+                    # would append the new tail to the old head)
+                    part.unlink(missing_ok=True)
                     atomic_write_json(state_path(part), {"url": url, "validator": _validator(response)})
                 received = _stream_to_part(response, part, start, total, label, progress, used)
     if restart is not None and not offset:
