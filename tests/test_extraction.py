@@ -656,3 +656,27 @@ def test_a_gf_error_in_a_decoding_worker_is_gfs_own_one_line_message(videos, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"gf extract: error: {videos / 'v1.mp4'}: the frame cache is damaged; delete it and rerun"]
     assert not (tmp_path / "out").exists()  # it created the folder and stored nothing: removed
+
+
+@pytest.mark.parametrize("fmt", ["pth", "h5"])
+def test_a_close_killed_while_removing_its_parts_keeps_the_frame_metadata(tmp_path, fmt):
+    """A kill inside close()'s removal of .parts/ can leave a part's .npy without its .json.
+    The rerun gathers it again; its frames.json entry (times, source, window) must stay the
+    one written before, not become {} in a run that reports success."""
+    import shutil
+
+    from gf.extraction.writers import make_writer
+
+    out = tmp_path / "feats"
+    writer = make_writer(str(out), fmt)
+    metas = {f"v{i}": {"times": [0.5 * i, 0.5 * i + 1.0], "source": f"v{i}.mp4"} for i in range(3)}
+    for key, meta in metas.items():
+        writer.add(key, np.full((2, 4), float(key[1:]), np.float32), meta)
+    kept = {p.name: p.read_bytes() for p in (out / ".parts").iterdir()}
+    writer.close()
+    assert json.loads((out / "frames.json").read_text()) == metas
+    (out / ".parts").mkdir()  # what the interrupted rmtree left: v1's array, not its metadata
+    npy = next(name for name in kept if name.endswith(".npy") and "v1" in name)
+    (out / ".parts" / npy).write_bytes(kept[npy])
+    make_writer(str(out), fmt).close()
+    assert json.loads((out / "frames.json").read_text()) == metas

@@ -239,7 +239,9 @@ class GatheredWriter(FeatureWriter):
         for key, path in parts.items():
             arrays[key] = load_npy_safe(path, what="staged feature part")
             meta_file = path[:-4] + ".json"
-            meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else {}
+            # A part's .json is written before its .npy, so an .npy alone is a leftover of a close
+            # killed while removing the parts: its entry is already in frames.json; keep it.
+            meta[key] = load_json(meta_file, "frame metadata") if os.path.exists(meta_file) else meta.get(key, {})
         keys = list(arrays)
         if self.fmt == "pth":
             import torch
