@@ -69,20 +69,16 @@ def _struct(obj) -> DictConfig:
     return cfg
 
 
-def _where(source: str) -> str:
-    return "--options" if source == "--options" else f"file {source}"
-
-
 def _merge_section(section: str, base: DictConfig, update: Mapping, source: str) -> DictConfig:
     """Merge ``update`` onto ``base``: a key ``base`` lacks is refused, then OmegaConf's type
     checks apply; either error names the key and its source."""
-    check_known_keys(update, list(base.keys()), owner=_where(source), error=ConfigError, prefix=f"{section}.")
+    check_known_keys(update, list(base.keys()), owner=source, error=ConfigError, prefix=f"{section}.")
     _check_shapes(f"{section}.", OmegaConf.to_container(base, resolve=False), update, source)
     try:
         return OmegaConf.merge(base, update)
     except Exception as e:  # omegaconf.errors.ValidationError / ConfigKeyError
         key = getattr(e, "full_key", None) or ""
-        raise ConfigError(f"invalid value for {section}.{key} in {_where(source)}: {e}".replace("\n", " ")) from None
+        raise ConfigError(f"invalid value for {section}.{key} in {source}: {e}".replace("\n", " ")) from None
 
 
 def _one_line(error: Exception) -> str:
@@ -90,7 +86,7 @@ def _one_line(error: Exception) -> str:
 
 
 def _wrong_type(key: str, value: Any, expected: str, source: str) -> ConfigError:
-    return ConfigError(f"{key} in {_where(source)} must be {expected}, got {type(value).__name__} "
+    return ConfigError(f"{key} in {source} must be {expected}, got {type(value).__name__} "
                        f"{reprlib.repr(value)}")
 
 
@@ -98,32 +94,32 @@ def _is_interpolation(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
-def _parse_options(options: Sequence[str]) -> Dict[str, Any]:
-    """``--options key=value`` entries as one nested dict.
+def _parse_options(options: Sequence[str], name: str = "--options") -> Dict[str, Any]:
+    """``--options key=value`` entries as one nested dict (``name``: what the user calls them).
 
     Each entry is parsed on its own first, so a value YAML cannot read (``run.hooks=[a``),
     an interpolation OmegaConf cannot parse (``run.lr=${``) or bytes that are not UTF-8 (a
     shell's ``$(printf '\\xff')``) is an error naming that entry, not the parser's traceback."""
     bad = [o for o in options if "=" not in o]
     if bad:
-        raise ConfigError(f"--options entries must look like key=value; got {bad}")
+        raise ConfigError(f"{name} entries must look like key=value; got {bad}")
     for option in options:
         try:
             option.encode("utf-8")
         except UnicodeEncodeError:
             shown = os.fsencode(option).decode("utf-8", "backslashreplace")
-            raise ConfigError(f"--options entry '{shown}' holds bytes that are not UTF-8 text; gf reads options "
+            raise ConfigError(f"{name} entry '{shown}' holds bytes that are not UTF-8 text; gf reads options "
                               f"(and the paths in them) as UTF-8. Rename the path or give a UTF-8 one.") from None
         try:
             OmegaConf.from_dotlist([option])
         except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError
-            raise ConfigError(f"--options entry {option!r}: the value cannot be read ({_one_line(e)}). A list "
+            raise ConfigError(f"{name} entry {option!r}: the value cannot be read ({_one_line(e)}). A list "
                               f"is written [a,b]; text holding brackets, braces or quotes goes in double quotes "
                               f"inside the entry ('key=\"[text\"'), and a literal '${{' is written '\\${{'.") from None
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(list(options)))
     except Exception as e:  # a key set both as a value and as a section (a=1 a.b=2)
-        raise ConfigError(f"--options {list(options)} do not fit together: {_one_line(e)}") from None
+        raise ConfigError(f"{name} {list(options)} do not fit together: {_one_line(e)}") from None
 
 
 def _check_layer(data: Any, source: str) -> None:
@@ -132,8 +128,8 @@ def _check_layer(data: Any, source: str) -> None:
     is an empty section). Checked before any is read, so ``run: 3`` or ``plugins: foo`` is one
     message naming the section, not a traceback or a plugin named 'f'."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{_where(source)}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
-    check_known_keys(data, TOP_LEVEL, owner=_where(source), error=ConfigError)
+        raise ConfigError(f"{source}: the top level must be a mapping with {', '.join(TOP_LEVEL)}")
+    check_known_keys(data, TOP_LEVEL, owner=source, error=ConfigError)
     plugins = data.get("plugins")
     if plugins is not None and not isinstance(plugins, (list, tuple)):
         raise _wrong_type("plugins", plugins, "a list of module names (e.g. [my_plugin])", source)
@@ -203,21 +199,23 @@ def _builder_schema(name: str) -> DictConfig:
 
 
 def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
-                 extra: Optional[Mapping] = None) -> DictConfig:
-    """Load, merge and validate a run config. ``extra`` is a dict layer above the YAML."""
+                 extra: Optional[Mapping] = None, options_name: str = "--options") -> DictConfig:
+    """Load, merge and validate a run config. ``extra`` is a dict layer above the YAML.
+    ``options_name``: what errors call ``options`` (a leaderboard manifest's entry names its
+    own key, since the user never typed --options there)."""
     layers: List[tuple] = []
     if cfg_path:
         path = Path(cfg_path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            layers.append((OmegaConf.to_container(OmegaConf.load(path), resolve=False) or {}, str(path)))
+            layers.append((OmegaConf.to_container(OmegaConf.load(path), resolve=False) or {}, f"file {path}"))
         except Exception as e:
             raise ConfigError(f"could not parse {path}: {e}") from e
     if extra:
-        layers.append((dict(extra), "<extra>"))
+        layers.append((dict(extra), "file <extra>"))
     if options:
-        layers.append((_parse_options(options), "--options"))
+        layers.append((_parse_options(options, options_name), options_name))
     for data, source in layers:
         _check_layer(data, source)
 
@@ -242,7 +240,7 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
                 try:
                     datasets[name] = _builder_schema(name)
                 except KeyError as e:
-                    raise ConfigError(f"datasets.{name} in {_where(source)}: {e}") from None
+                    raise ConfigError(f"datasets.{name} in {source}: {e}") from None
             datasets[name] = _merge_section(f"datasets.{name}", datasets[name], section or {}, source)
     if not datasets:
         raise ConfigError("the config names no dataset under datasets: (see `gf list datasets`)")
@@ -264,7 +262,7 @@ def _validate_values(cfg: DictConfig) -> None:
     except Exception as e:
         raise ConfigError(f"config interpolation failed: {_one_line(e)}") from None
     _validate_run(cfg)
-    validate_seeds(cfg.run)
+    _validate_seeds(cfg.run)
     _validate_data_roots(cfg)
     _validate_best_metric(cfg)
     # The model validates its own value ranges (choices, divisibility) at construction;
@@ -356,29 +354,34 @@ def _validate_best_metric(cfg: DictConfig) -> None:
                           f"they have {', '.join(metrics)}.{did_you_mean(cfg.run.best_metric, metrics)}")
 
 
-def validate_seeds(run: DictConfig) -> None:
+def check_seed_list(seeds: Sequence[Any], name: str = "run.seeds") -> None:
+    """A list of seeds (``name``: how the user gave it) names run folders (``seed<N>``) and
+    seeds numpy, so each must be a distinct integer numpy accepts, and there must be one."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError(f"{name} is empty: list one seed or more (run.seeds=[0,1,2]), or leave it null for a "
+                          f"single run seeded by run.seed")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{name} lists {repeated} more than once ({seeds}): each seed is one run folder")
+    bad = [s for s in seeds if not 0 <= s < 2 ** 32]
+    if bad:
+        raise ConfigError(f"{name} must be integers in [0, 2**32) (numpy's seed range), got {bad}")
+
+
+def _validate_seeds(run: DictConfig) -> None:
     """``run.seed`` seeds numpy, which takes [0, 2**32) only (each seed replaces it when
-    ``run.seeds`` is set, so it is checked only without). ``run.seeds`` names run folders
-    (``seed<N>``) and seeds numpy, so each must be a distinct integer numpy accepts; a
-    checkpoint path in ``run.resume`` fits one run, not several (each seed resumes from its
-    own folder)."""
+    ``run.seeds`` is set, so it is checked only without). ``run.seeds``: see
+    :func:`check_seed_list`; a checkpoint path in ``run.resume`` fits one run, not several
+    (each seed resumes from its own folder)."""
     if run.seeds is None:
         if not 0 <= run.seed < 2 ** 32:
             raise ConfigError(f"run.seed must be an integer in [0, 2**32) (numpy's seed range), got {run.seed}")
         return
-    seeds = list(run.seeds)
-    if not seeds:
-        raise ConfigError("run.seeds is empty: list one seed or more (run.seeds=[0,1,2]), or leave it null for a "
-                          "single run seeded by run.seed")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise ConfigError(f"run.seeds lists {repeated} more than once ({seeds}): each seed is one run folder")
-    bad = [s for s in seeds if not 0 <= s < 2 ** 32]
-    if bad:
-        raise ConfigError(f"run.seeds must be integers in [0, 2**32) (numpy's seed range), got {bad}")
+    check_seed_list(run.seeds)
     if run.resume not in (None, "auto"):
-        raise ConfigError(f"run.resume is a checkpoint ({run.resume}) but run.seeds lists {len(seeds)} seed(s): each "
-                          f"seed resumes from its own folder. Use run.resume=auto or leave it null.")
+        raise ConfigError(f"run.resume is a checkpoint ({run.resume}) but run.seeds lists {len(run.seeds)} seed(s): "
+                          f"each seed resumes from its own folder. Use run.resume=auto or leave it null.")
 
 
 def save_config(cfg: DictConfig, path) -> None:

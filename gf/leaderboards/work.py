@@ -224,17 +224,10 @@ class Evaluation:
 
     def _build_config(self, path: str, options: List[str], key: str):
         """The config with the manifest's options; an error in them names the manifest and
-        ``<key>.options`` (gf's config calls them "--options", which the user never typed here)."""
+        ``<key>.options`` (the user never typed --options here)."""
         from gf.common.config import build_config
 
-        try:
-            return build_config(path, options)
-        except ConfigError as error:
-            message = str(error)
-            if "--options" not in message:
-                raise
-            message = message.replace("--options: ", "", 1).replace(" in --options", "", 1)
-            raise ConfigError(f"{self.manifest.path}: {key}.options: {message}") from None
+        return build_config(path, options, options_name=f"{self.manifest.path}: {key}.options")
 
     def _source(self, item: WorkItem, kept: Optional[Dict[str, Any]]) -> Tuple[Path, str]:
         """The checkpoint (resolved to a local file) or predictions file, and its sha256 (the

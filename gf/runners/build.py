@@ -10,7 +10,6 @@ import functools
 import inspect
 import logging
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -26,7 +25,7 @@ from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
-from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SUMMARY_JSON, SUMMARY_MD
+from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
 from gf.runners.runner_base import BuiltDataset, pick_device
 
 __all__ = ["build_datasets", "build_hooks", "build_model", "build_runner", "build_split_set", "model_config_for",
@@ -184,7 +183,7 @@ def _check_single_run_folder(out: Path) -> None:
     if not out.is_dir():
         return
     sweep = sorted(p.name for p in out.iterdir()
-                   if p.name in (SUMMARY_JSON, SUMMARY_MD) or (p.is_dir() and re.fullmatch(r"seed\d+", p.name)))
+                   if p.name in (SUMMARY_JSON, SUMMARY_MD) or (p.is_dir() and SEED_FOLDER.fullmatch(p.name)))
     if sweep:
         raise ConfigError(f"{out} holds a seed sweep ({', '.join(sweep)}); a single run there would land beside its "
                           f"seed<N>/ folders. Continue the sweep with gf train --seeds (run.seeds), or choose another "

@@ -7,6 +7,7 @@ import re
 
 from gf.common.errors import ConfigError
 from gf.runners.run_config import add_config_arguments, config_from_args
+from gf.runners.run_layout import RUN_TAGS
 
 __all__ = ["add_arguments", "run"]
 
@@ -21,10 +22,6 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-#: Tags the training run gives its own evaluations (EvalHook: epoch<N>; Runner.test: best or last).
-_RUN_TAGS = re.compile(r"best|last|epoch\d+")
-
-
 def _tag(text: str) -> str:
     """``--tag``: a plain name, since it becomes part of file names in the output folder."""
     if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
@@ -37,7 +34,7 @@ def _check_run_tag(runner, splits, tag: str) -> None:
     """A run's own tag (best, last, epoch<N>) may recreate one of its reports that is missing
     (as the seeds summary's message advises), never replace one: the summary reads them as
     the run's figures."""
-    if not _RUN_TAGS.fullmatch(tag):
+    if not RUN_TAGS.fullmatch(tag):
         return
     existing = [str(path) for name in runner.dataset_names() for split in splits
                 if (path := runner.eval_dir(name) / f"{split}_{tag}_report.json").exists()]

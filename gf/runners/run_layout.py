@@ -4,6 +4,8 @@ Why a module of its own: the single-run path (:mod:`gf.runners.build`) and the s
 (:mod:`gf.runners.seeds`) each refuse a folder that holds the other's layout, so both read
 these names, and neither imports the other for them.
 """
+import re
+
 #: What a run leaves in its output folder; their presence means "a run is here".
 RUN_FILES = ("checkpoint_last.pth", "checkpoint_best.pth", "log.jsonl", "config.yaml", "eval", "tb")
 #: Those of RUN_FILES that are folders; the others must be files.
@@ -11,3 +13,8 @@ RUN_FOLDERS = ("eval", "tb")
 #: The seed sweep's summary, beside its ``seed<N>/`` folders.
 SUMMARY_JSON = "seeds_summary.json"
 SUMMARY_MD = "seeds_summary.md"
+#: A seed's folder in a sweep: ``seed<N>`` (gf writes N without leading zeros).
+SEED_FOLDER = re.compile(r"seed\d+")
+#: The tags a training run gives its own reports: ``epoch<N>`` (each evaluation during
+#: training), ``best`` and ``last`` (the test splits, with checkpoint_best / checkpoint_last).
+RUN_TAGS = re.compile(r"epoch\d+|best|last")

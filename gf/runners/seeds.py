@@ -38,10 +38,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gf.common.config import validate_seeds
+from gf.common.config import check_seed_list
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
-from gf.runners.run_layout import RUN_FILES, SUMMARY_JSON, SUMMARY_MD
+from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
 
 __all__ = ["SeedRun", "check_one_config", "config_differences", "find_seeds", "format_summary", "is_finished",
            "plan_seeds", "seed_config", "summarize", "train_seeds", "write_summary"]
@@ -322,7 +322,7 @@ def find_seeds(parent) -> List[int]:
     parent = Path(parent)
     if not parent.is_dir():
         raise ConfigError(f"{parent}: no such folder")
-    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and re.fullmatch(r"seed\d+", p.name))
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir() and SEED_FOLDER.fullmatch(p.name))
     odd = [name for name in names if name != f"seed{int(name[4:])}"]
     if odd:  # seed01 would be read as seed 1, beside (or instead of) the real seed1/
         raise ConfigError(f"{parent / odd[0]}: not a seed folder name gf writes (seed<N>, N without leading zeros: "
@@ -333,16 +333,25 @@ def find_seeds(parent) -> List[int]:
     return sorted(int(name[4:]) for name in names)
 
 
-def _checkpoint_record(path: Path) -> Dict[str, Any]:
-    """A gf checkpoint's records (``mmap``: weights mapped, not read; nothing pickled runs)."""
+#: What a summary reads of each checkpoint: read once per summary (``records``, keyed by path).
+CheckpointRecords = Dict[Path, Dict[str, Any]]
+
+
+def _checkpoint_record(path: Path, records: CheckpointRecords) -> Dict[str, Any]:
+    """A gf checkpoint's ``epoch`` and ``weights_sha256`` (``mmap``: weights mapped, not read;
+    nothing pickled runs), read once per summary however many reports name the checkpoint."""
     from gf.models.checkpoint import read_checkpoint
 
-    return read_checkpoint(path, mmap=True).require_gf("the seeds summary reads its epoch and weights hash").content
+    if path not in records:
+        content = read_checkpoint(path, mmap=True).require_gf("the seeds summary reads its epoch and weights "
+                                                               "hash").content
+        records[path] = {key: content.get(key) for key in ("epoch", "weights_sha256")}
+    return records[path]
 
 
-def _checkpoint_epoch(path: Path) -> int:
+def _checkpoint_epoch(path: Path, records: CheckpointRecords) -> int:
     """The 0-based epoch a gf checkpoint was saved after."""
-    epoch = _checkpoint_record(path).get("epoch")
+    epoch = _checkpoint_record(path, records).get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         raise DataFileError(f"{path}: its 'epoch' {_shown(epoch)}, not the index of a finished epoch (an integer "
                             f">= 0), so the epoch of its valid reports is unknown. The checkpoint is damaged: delete "
@@ -373,7 +382,7 @@ def _logged_best_epoch(layout: _Layout, valid: str) -> int:
     return (best if best is not None else last) + 1
 
 
-def _best_epoch(layout: _Layout) -> Optional[int]:
+def _best_epoch(layout: _Layout, records: CheckpointRecords) -> Optional[int]:
     """The epoch (counted from 1, as report files are tagged) whose valid reports go into
     the summary: the one ``checkpoint_best.pth`` was saved after, as it records itself;
     without that file, as log.jsonl records it (:func:`_logged_best_epoch`). Never from
@@ -382,7 +391,7 @@ def _best_epoch(layout: _Layout) -> Optional[int]:
     if not valid:
         return None
     best = layout.folder / "checkpoint_best.pth"
-    return _checkpoint_epoch(best) + 1 if best.is_file() else _logged_best_epoch(layout, valid[0])
+    return _checkpoint_epoch(best, records) + 1 if best.is_file() else _logged_best_epoch(layout, valid[0])
 
 
 def _scored_with(folder: Path, tag: str) -> Path:
@@ -400,13 +409,13 @@ def _recreate(folder: Path, split: str, tag: str) -> str:
             f"{split} --tag {tag} --options run.output_dir={folder}`, or {retrain}.")
 
 
-def seed_reports(folder: Path) -> Dict[str, Dict[str, Path]]:
+def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str, Path]]:
     """The report files of a finished run: ``{"valid": {label: path}, "test": {label: path}}``,
     valid splits at the epoch of checkpoint_best, test splits as ``Runner.test`` wrote them.
     A missing valid report of that epoch is a DataFileError saying how to recreate it."""
     layout = _layout(folder)
     out: Dict[str, Dict[str, Path]] = {"valid": {}, "test": {}}
-    epoch = _best_epoch(layout)
+    epoch = _best_epoch(layout, records)
     source = ("the one checkpoint_best.pth was saved after" if (folder / "checkpoint_best.pth").is_file() else
               "the one log.jsonl records as best (the last one when no epoch had a value)")
     for name in layout.datasets:
@@ -471,10 +480,10 @@ def seed_stats(values: Dict[int, Optional[float]]) -> Dict[str, Any]:
 
 
 def _split_tag(path: Path) -> Optional[re.Match]:
-    return re.fullmatch(r"(.+)_(epoch\d+|best|last)_report\.json", path.name)
+    return re.fullmatch(rf"(.+)_({RUN_TAGS.pattern})_report\.json", path.name)
 
 
-def _check_scored_weights(folder: Path, path: Path, report: Any, fix: str) -> None:
+def _check_scored_weights(folder: Path, path: Path, report: Any, fix: str, records: CheckpointRecords) -> None:
     """A seed's report counts only if it scored its own folder's weights: ``gf evaluate
     --tag best`` with another seed's checkpoint writes the same file name. The report's
     provenance ``weights_sha256`` must equal the one the checkpoint it stands for records;
@@ -486,7 +495,7 @@ def _check_scored_weights(folder: Path, path: Path, report: Any, fix: str) -> No
     checkpoint = _scored_with(folder, m.group(2))
     provenance = report.get("provenance") if isinstance(report.get("provenance"), dict) else {}
     if checkpoint.is_file():
-        wanted, found = _checkpoint_record(checkpoint).get("weights_sha256"), provenance.get("weights_sha256")
+        wanted, found = _checkpoint_record(checkpoint, records)["weights_sha256"], provenance.get("weights_sha256")
         if found != wanted:
             why = ("is missing, so which weights it scored is unknown" if found is None else
                    f"({str(found)[:12]}...) is not that of {checkpoint} ({str(wanted)[:12]}...): the report scored "
@@ -505,12 +514,12 @@ def _report_fix(parent: Path, seed: int, path: Path) -> str:
     return _recreate(seed_folder(parent, seed), m.group(1), m.group(2)) if m else ""
 
 
-def _summarize_split(parent: Path, files: Dict[int, Path]) -> Dict[str, Any]:
+def _summarize_split(parent: Path, files: Dict[int, Path], records: CheckpointRecords) -> Dict[str, Any]:
     reports = {seed: load_json(path, what="report") for seed, path in files.items()}
+    fixes = {seed: _report_fix(parent, seed, path) for seed, path in files.items()}
     for seed, report in reports.items():
-        _check_scored_weights(seed_folder(parent, seed), files[seed], report, _report_fix(parent, seed, files[seed]))
-    figures = {seed: report_figures(r, str(files[seed]), _report_fix(parent, seed, files[seed]))
-               for seed, r in reports.items()}
+        _check_scored_weights(seed_folder(parent, seed), files[seed], report, fixes[seed], records)
+    figures = {seed: report_figures(r, str(files[seed]), fixes[seed]) for seed, r in reports.items()}
     metrics = list(dict.fromkeys(m for f in figures.values() for m in f))
     first = next(iter(reports.values()))
     return {"primary_metric": first.get("primary_metric") or "overall",
@@ -544,20 +553,21 @@ def summarize(parent, seeds: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     in ``parent``), read from their report files; unfinished seeds are listed, not counted."""
     parent = Path(parent)
     if seeds is not None:
-        validate_seeds(OmegaConf.create({"seeds": list(seeds), "resume": None}))  # run.seeds' own rule
+        check_seed_list(seeds, "--seeds")  # run.seeds' own rule
     seeds = list(seeds) if seeds is not None else find_seeds(parent)
     finished = [s for s in seeds if is_finished(seed_folder(parent, s))]
     if not finished:
         raise EvaluationError(f"{parent}: none of seeds {seeds} has a finished run (seed<N>/ with its test "
                               f"reports) to summarise")
     check_one_config(parent, finished)
-    per_seed = {s: seed_reports(seed_folder(parent, s)) for s in finished}
+    records: CheckpointRecords = {}
+    per_seed = {s: seed_reports(seed_folder(parent, s), records) for s in finished}
     summary: Dict[str, Any] = {"output_dir": str(parent), "seeds": finished,
                                "unfinished": [s for s in seeds if s not in finished], "sd": SD_NOTE}
     for kind in ("valid", "test"):
         labels = list(dict.fromkeys(label for r in per_seed.values() for label in r[kind]))
         summary[kind] = {label: _summarize_split(parent, {s: r[kind][label] for s, r in per_seed.items()
-                                                          if label in r[kind]}) for label in labels}
+                                                          if label in r[kind]}, records) for label in labels}
     return summary
 
 

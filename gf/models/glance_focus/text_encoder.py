@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -109,7 +109,7 @@ class TextEncoder(nn.Module):
         self._cache: "OrderedDict[str, Tuple[Tensor, List[int]]]" = OrderedDict()  # text -> (states, ids)
         self._cache_size = cache_size
         self.truncated_texts = 0  # distinct texts cut at max_length (see _note_truncated)
-        self._truncated_seen: set = set()  # their hashes; the uncached path tokenises them every batch
+        self._full_lengths: Dict[int, int] = {}  # hash -> uncut token count, of texts that reached max_length
         self._truncation_warned: set = set()  # "training" / "evaluation": warned once each
 
     def train(self, mode: bool = True):
@@ -196,14 +196,16 @@ class TextEncoder(nn.Module):
     def _note_truncated(self, texts: List[str], lengths: Sequence[int]) -> None:
         """Count the distinct texts cut at ``max_length`` and warn once in training and once in
         evaluation. The cut itself stays (the numerics are the configured ones); only texts that
-        reached ``max_length`` are tokenised again to tell a cut one from one that just fits."""
+        reached ``max_length`` are tokenised again, once each, to tell a cut one from one that
+        just fits (the uncached path meets the same texts every epoch)."""
         full = [t for t, n in zip(texts, lengths) if int(n) >= self.max_length]
         if not self.truncation or not full:
             return
-        cut = [(t, n) for t, n in zip(full, self.token_counts(full)) if n > self.max_length]
-        fresh = [(t, n) for t, n in cut if hash(t) not in self._truncated_seen]
-        self._truncated_seen.update(hash(t) for t, _ in fresh)
-        self.truncated_texts += len(fresh)
+        unknown = [t for t in dict.fromkeys(full) if hash(t) not in self._full_lengths]
+        for text, n in zip(unknown, self.token_counts(unknown) if unknown else ()):
+            self._full_lengths[hash(text)] = n
+            self.truncated_texts += n > self.max_length
+        cut = [(t, self._full_lengths[hash(t)]) for t in full if self._full_lengths[hash(t)] > self.max_length]
         mode = "training" if self.training else "evaluation"
         if not cut or mode in self._truncation_warned:
             return
