@@ -54,7 +54,7 @@ def test_unreadable_options_name_the_entry(tmp_path, option):
 
 def test_options_that_are_not_utf8_name_the_entry(tmp_path, capsys):
     option = "run.output_dir=/tmp/u\udcff"  # how Python hands over the argument bytes /tmp/u\xff
-    with pytest.raises(ConfigError, match=r"^--options entry 'run\.output_dir=/tmp/u\\xff' holds bytes that are not UTF-8"):
+    with pytest.raises(ConfigError, match=r"^--options entry 'run\.output_dir=/tmp/u\\xff' \(byte 0xff\) is not UTF-8 text"):
         build_config(write_cfg(tmp_path), [option])
     assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == 2
     assert "not UTF-8" in capsys.readouterr().err

@@ -603,6 +603,7 @@ def test_seeds_come_from_the_folders_the_stored_config_or_the_list(tmp_path):
 
     assert seed_from_path("out/demo/seed12/checkpoint_best.pth") == 12
     assert seed_from_path("out/seed1/run/seed3/c.pth") == 3 and seed_from_path("out/seed/c.pth") is None
+    assert seed_from_path("out/seed01/c.pth") is None  # not a name gf writes: never read as seed 1
     assert seed_from_path("seed4.pth") is None
     cfg = write_data_config(tmp_path)
     x = save_untrained(cfg, tmp_path / "x.pth", seed=1, options=["run.seed=7"])
@@ -835,27 +836,37 @@ def test_the_written_board_shows_the_sensitivity_table_of_the_results(probed_boa
     assert (root / "plots/tiny_val_probes.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_a_probe_that_changed_no_clip_is_counted_and_warned_about_on_the_board(board_setup, capsys):
+def test_a_probe_that_changed_no_clip_is_counted_and_warned_about_on_the_board(board_setup, capsys, monkeypatch):
     """On one-frame clips shuffle changes nothing: its drop 0 and flips 0 would read as "the
-    model ignores the order". The board records how many clips it changed (and why not) and
-    warns in the notes of the Markdown; the probe CSV has the counts."""
+    model ignores the order". The board records how many questions' clips it changed (and why
+    not), counted once for all entries (the same data), and warns once in the notes of the
+    Markdown; the probe CSV has the counts."""
+    from gf.probes import ProbedDataset
+
     tmp_path, cfg, *_ = board_setup
     one_frame = "datasets.synthetic_star.max_feats=1"
-    ckpt = save_untrained(cfg, tmp_path / "one_frame.pth", seed=1, options=[one_frame])
-    manifest_path = write_manifest(tmp_path, model_entry("a", ckpt, cfg), name="one_frame", splits="[val]",
+    entries = ""
+    for i, name in enumerate("ab"):
+        ckpt = save_untrained(cfg, tmp_path / f"one_frame_{name}.pth", seed=1 + i, options=[one_frame])
+        entries += model_entry(name, ckpt, cfg)
+    manifest_path = write_manifest(tmp_path, entries, name="one_frame", splits="[val]",
                                    benchmark_extra=f"options: [{one_frame}]\nprobes: [shuffle]")
+    passes = []
+    coverage = ProbedDataset.coverage
+    monkeypatch.setattr(ProbedDataset, "coverage", lambda self: passes.append(1) or coverage(self))
     assert gf_main(["leaderboard", "run", "--manifest", str(manifest_path), "--no-progress"]) == 0
+    assert len(passes) == 1
     board = json.loads((tmp_path / "board/leaderboard.json").read_text())
     (table,) = board["tables"]
-    (row,) = table["probes"]["rows"]
+    row = table["probes"]["rows"][0]
     questions = row["probes"]["shuffle"]["num_questions"]
     assert row["probes"]["shuffle"]["coverage"] == {"questions": questions, "changed": 0, "unchanged": questions,
                                                    "reasons": {"the clip has one real frame": questions}}
-    warning = (f"a: WARNING: shuffle changed no clip (all {questions} unchanged: the clip has one real frame "
+    warning = (f"WARNING: shuffle changed no question's clip (all {questions} unchanged: the clip has one real frame "
                f"({questions})); its drop, flip rate and p say nothing about the model")
-    assert warning in table["probes"]["notes"]
+    assert table["probes"]["notes"].count(warning) == 1
     md = (tmp_path / "board/leaderboard.md").read_text()
-    assert "shuffle: clips changed" in md and f"| 0/{questions} |" in md and warning in md
+    assert "shuffle: questions changed" in md and f"| 0/{questions} |" in md and warning in md
     csv_text = (tmp_path / "board/leaderboard_probes.csv").read_text()
     assert f",0,{questions},the clip has one real frame: {questions}," in csv_text
 

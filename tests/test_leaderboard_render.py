@@ -836,7 +836,7 @@ def make_probe_board():
     return board
 
 
-#: Hand-written: each format's summary row: Mean (unperturbed), then per probe Mean, drop, flips, clips changed,
+#: Hand-written: each format's summary row: Mean (unperturbed), then per probe Mean, drop, flips, questions changed,
 #: p (holm); a result without a recorded coverage (an older gf's) shows n/a.
 PROBE_EXPECTED = {
     "grounded": ["90.13 ± 1.50 [87.50, 92.25]",
@@ -854,8 +854,8 @@ PROBE_CATEGORIES = {
     (AWKWARD, "Sequence"): ["80.00 [74.00, 86.00]", "80.00 [74.00, 86.00]", "n/a"],
 }
 PROBE_HEADER = ["Entry", "Mean (unperturbed)", "shuffle: Mean", "shuffle: drop", "shuffle: flips (%)",
-                "shuffle: clips changed", "shuffle: p (holm)", "zeros: Mean", "zeros: drop", "zeros: flips (%)",
-                "zeros: clips changed", "zeros: p (holm)"]
+                "shuffle: questions changed", "shuffle: p (holm)", "zeros: Mean", "zeros: drop", "zeros: flips (%)",
+                "zeros: questions changed", "zeros: p (holm)"]
 
 
 def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(tmp_path):
@@ -883,10 +883,10 @@ def test_the_sensitivity_table_shows_the_same_figures_in_markdown_csv_and_json(t
         "3", "3", "0 1 2", "90.13", "1.50")
     assert (g["score"], g["score_ci_low"], g["score_ci_high"], g["score_sd"], g["drop"], g["drop_ci_low"],
             g["drop_ci_high"], g["flip_rate"]) == ("70.00", "65.00", "75.00", "2.25", "20.13", "15.00", "25.50", "12.13")
-    assert (g["clips_changed"], g["clips"], g["unchanged_reasons"]) == ("600", "600", "")
-    assert (s["clips_changed"], s["clips"], s["unchanged_reasons"]) == ("150", "600",
+    assert (g["questions_changed"], g["questions"], g["unchanged_reasons"]) == ("600", "600", "")
+    assert (s["questions_changed"], s["questions"], s["unchanged_reasons"]) == ("150", "600",
                                                                         "the clip has one real frame: 450")
-    assert (s_zeros["clips_changed"], s_zeros["clips"]) == ("", "")  # not recorded (a result of an older gf)
+    assert (s_zeros["questions_changed"], s_zeros["questions"]) == ("", "")  # not recorded (a result of an older gf)
     assert (g["test"], g["p"], g["p_holm"], g["significant"]) == ("seed_paired_two_level_bootstrap", "0.000999",
                                                                   "0.002997", "true")
     assert (g["type/Interaction_unperturbed"], g["type/Interaction"], g["type/Interaction_ci_low"],

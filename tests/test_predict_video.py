@@ -193,9 +193,9 @@ def test_predict_refuses_a_question_so_long_that_the_options_would_be_cut(traine
 
 
 @pytest.mark.parametrize("flag, value, named", [
-    ("--question", "What \udcff?", r"--question b'What \\xff\?' is not UTF-8 text \(byte 0xff\); give the text"),
-    ("--options", "a\udcfe", r"--options \(option 1\) b'a\\xfe' is not UTF-8 text \(byte 0xfe\)"),
-    ("--video", "v\udcff.mp4", r"--video b'v\\xff.mp4' is not UTF-8 text \(byte 0xff\); rename the file"),
+    ("--question", "What \udcff?", r"--question 'What \\xff\?' \(byte 0xff\) is not UTF-8 text; give the text"),
+    ("--options", "a\udcfe", r"--options \(option 1\) 'a\\xfe' \(byte 0xfe\) is not UTF-8 text"),
+    ("--video", "v\udcff.mp4", r"--video 'v\\xff\.mp4' \(byte 0xff\) is not UTF-8 text; rename the file"),
 ])
 def test_predict_names_an_argument_that_is_not_utf8(trained, flag, value, named, capsys):
     """Bytes that are not UTF-8 reach Python's argv as lone surrogates; the tokenizer and the

@@ -129,10 +129,10 @@ def test_probes_that_change_no_clip_say_so_and_the_comparison_records_the_covera
     assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(tmp_path / "out" / "checkpoint_best.pth"),
                     "--splits", "test", "--probe", "shuffle", "static", "--options", *options]) == 0
     printed = capsys.readouterr().out
-    assert "clips changed" in printed and printed.count(" 0/12 ") == 2
+    assert "questions whose clip changed" in printed and printed.count(" 0/12 ") == 2
     for probe in ("shuffle", "static"):
-        assert (f"WARNING: {probe} changed no clip (all 12 unchanged: the clip has one real frame (12)); its drop, "
-                f"flip rate and p say nothing about the model") in printed
+        assert (f"WARNING: {probe} changed no question's clip (all 12 unchanged: the clip has one real frame "
+                f"(12)); its drop, flip rate and p say nothing about the model") in printed
     coverage = json.loads((tmp_path / "out" / "eval" / "test_eval_probes.json").read_text())["probes"]["shuffle"][
         "coverage"]
     assert coverage["questions"] == 12 and coverage["changed"] == 0 and coverage["unchanged"] == 12
@@ -148,6 +148,6 @@ def test_a_probe_that_changed_few_clips_is_warned_about_and_one_that_changed_mos
     most = {**few, "probe": "shuffle", "changed": 9, "unchanged": 1, "reasons": {"the clip has one real frame": 1}}
     table = format_probe_table("test", {"swap_events": {**row, "coverage": few}, "shuffle": {**row, "coverage": most}})
     assert "3/10" in table and "9/10" in table
-    assert ("WARNING: swap_events changed only 3 of 10 clips (30%; unchanged: fewer than two events (7)); its drop "
-            "and flip rate are over all 10, so they understate the effect on the changed clips") in table
+    assert ("WARNING: swap_events changed the clips of only 3 of 10 questions (30%; unchanged: fewer than two events "
+            "(7)); its drop and flip rate are over all 10, so they understate the effect on the changed clips") in table
     assert "WARNING: shuffle" not in table

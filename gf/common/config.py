@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-import os
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys, did_you_mean
+from gf.common.utils import check_known_keys, did_you_mean, non_utf8
 
 TOP_LEVEL = ("plugins", "model", "datasets", "run")
 MODEL_META_KEYS = ("name", "model_type", "glance_per_option", "checkpoint")
@@ -104,12 +103,10 @@ def _parse_options(options: Sequence[str], name: str = "--options") -> Dict[str,
     if bad:
         raise ConfigError(f"{name} entries must look like key=value; got {bad}")
     for option in options:
-        try:
-            option.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(option).decode("utf-8", "backslashreplace")
-            raise ConfigError(f"{name} entry '{shown}' holds bytes that are not UTF-8 text; gf reads options "
-                              f"(and the paths in them) as UTF-8. Rename the path or give a UTF-8 one.") from None
+        shown = non_utf8(option)
+        if shown:
+            raise ConfigError(f"{name} entry {shown} is not UTF-8 text; gf reads options (and the paths in them) "
+                              f"as UTF-8. Rename the path or give a UTF-8 one.")
         try:
             OmegaConf.from_dotlist([option])
         except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError

@@ -1,7 +1,7 @@
 """Distributed helpers that are no-ops on one process (detectron2's habit).
 
 Runs under ``torchrun`` are detected from its environment (``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``); gloo on CPU, NCCL on CUDA. Only what the runner uses lives here.
+``LOCAL_RANK``); gloo on CPU, NCCL on CUDA. Only what the runner and the losses use lives here.
 """
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def all_reduce_mean(value: float) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / get_world_size()
+
+
+def sum_over_ranks_mean(total: torch.Tensor, count: Any) -> torch.Tensor:
+    """``total`` (this process's sum of a loss) divided by ``count`` summed over the processes
+    and divided by the world size, so that DDP's average of the processes' gradients is the
+    gradient of the mean over every process's items (DETR's normalisation): per-process means
+    would weight one process's few items like another's many. A collective: every process
+    calls it, whatever its data. The clamp only matters when no process has any item (then
+    every total is 0). On one process: ``total / max(count, 1)``."""
+    count = torch.as_tensor(count, dtype=total.dtype, device=total.device).detach().clone()
+    if is_dist():
+        dist.all_reduce(count)
+    return total / (count.clamp(min=1) / get_world_size())
 
 
 def cleanup(wait: bool = True) -> None:

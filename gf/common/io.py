@@ -51,7 +51,6 @@ __all__ = [
     "load_json",
     "line_of_record",
     "load_jsonl",
-    "make_folder",
     "output_lock",
     "read_text_utf8",
     "remove_stale_temp_files",
@@ -96,8 +95,8 @@ def make_folder(folder: PathLike) -> Path:
     ``NotADirectoryError``): an output path is the user's to fix. A parent removed by another
     process between two of mkdir's steps (an output lock leaving a folder it made empty) is
     made again."""
-    folder = Path(folder)
-    for attempt in range(3):
+    folder, retries = Path(folder), 2
+    while True:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             return folder
@@ -107,9 +106,9 @@ def make_folder(folder: PathLike) -> Path:
             raise ConfigError(f"{folder} cannot be an output folder: it {where}. Choose another output path, or "
                               f"move that file.") from None
         except FileNotFoundError:
-            if attempt == 2:
+            if not retries:
                 raise
-    return folder
+            retries -= 1
 
 
 @contextlib.contextmanager

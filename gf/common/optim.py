@@ -3,7 +3,9 @@
 An optimizer is a factory ``(params, lr, weight_decay) -> torch.optim.Optimizer``; a
 schedule is a factory ``(optimizer, total_steps, warmup_steps, **kw) -> LambdaLR`` so that
 the runner can checkpoint and resume both through their standard ``state_dict``. A plugin
-adds either with the same decorators.
+adds either with the same decorators. A schedule whose factor does not depend on
+``total_steps`` sets ``length_free = True`` on its factory: only under such a schedule may
+a resumed run change its length (the others would change the rate of the steps done).
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def sgd(params, lr: float, weight_decay: float = 0.0):
 def constant_schedule(optimizer, total_steps: int, warmup_steps: int = 0, **_):
     """The authors' recipe: a constant learning rate (optionally after a linear warm-up)."""
     return _warmup_then(optimizer, total_steps, warmup_steps, lambda progress: 1.0)
+
+
+constant_schedule.length_free = True
 
 
 def _warmup_then(optimizer, total_steps: int, warmup_steps: int, decay):

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Type, Union
 
 __all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
-           "normalize_sha256", "progress_bar", "utc_now"]
+           "non_utf8", "normalize_sha256", "progress_bar", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -125,3 +125,22 @@ def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
         yield bar
     finally:
         bar.close()
+
+
+def non_utf8(text: str) -> Optional[str]:
+    """``text`` shown for a message when it holds bytes that are not UTF-8, else None.
+
+    Why: Python hands such command-line bytes over as lone surrogates (``\\udcff``), which a
+    tokenizer or a file write cannot take, so the argument is named instead, its bad bytes
+    written ``\\xff`` and the first one given: ``'What \\xff?' (byte 0xff)``."""
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as error:
+        try:
+            shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte (not from argv)
+            shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        code = ord(text[error.start])
+        what = f"byte {code - 0xDC00:#04x}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
+        return f"'{shown}' ({what})"

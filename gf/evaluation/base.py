@@ -12,16 +12,17 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError
 
-__all__ = ["Evaluator", "answer_vocab_size", "output_file"]
+__all__ = ["PLAIN_NAME", "Evaluator", "answer_vocab_size", "output_file"]
 
-_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+#: A split or tag that may be part of an output file name: no separator, no leading '.'.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
 
 
 def output_file(output_dir: Any, split: str, tag: str, kind: str) -> Path:
     """``<output_dir>/<split>_<tag>_<kind>``, refusing a split or tag that is not a plain
     name (a ``/``, ``..`` or an absolute path would put the file outside ``output_dir``)."""
     for key, value in (("split", split), ("tag", tag)):
-        if not isinstance(value, str) or not _PLAIN.fullmatch(value):
+        if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
             raise ConfigError(f"{key} {value!r} cannot be part of an output file name: use letters, digits and "
                               f"'_', '.', '-', '+', '=' (starting with a letter, digit or '_'), so that the "
                               f"file stays in {output_dir}.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_arguments", "check_utf8_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,25 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_utf8_arguments(args) -> None:
-    """Refuse --question, --options and --video holding bytes that are not UTF-8.
-
-    Why: Python hands such argv bytes over as lone surrogates ('\\udcff'); the tokenizer
-    cannot take them (a TypeError from inside transformers) nor can the video listing that
-    gf extract reads (a UnicodeEncodeError), so the argument is named here instead.
-    """
+    """Refuse --question, --options and --video holding bytes that are not UTF-8: the
+    tokenizer cannot take them (a TypeError from inside transformers) nor can the video
+    listing that gf extract reads (a UnicodeEncodeError), so the argument is named here."""
     from gf.common.errors import ConfigError
+    from gf.common.utils import non_utf8
 
     given = [("--question", args.question), ("--video", args.video)]
     given += [(f"--options (option {i})", option) for i, option in enumerate(args.options or [])]
     for name, value in given:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raw = value.encode("utf-8", "surrogateescape")
+        shown = non_utf8(value)
+        if shown:
             advice = ("rename the file (or link it) to a UTF-8 name" if name == "--video"
                       else "give the text in UTF-8 (check the terminal's or the script's encoding)")
-            byte = ord(value[e.start]) - 0xDC00  # surrogateescape: U+DC80..U+DCFF stand for bytes 0x80..0xff
-            raise ConfigError(f"{name} {raw!r} is not UTF-8 text (byte {byte:#04x}); {advice}") from None
+            raise ConfigError(f"{name} {shown} is not UTF-8 text; {advice}")
 
 
 def run(args) -> int:

@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
 from gf.common.utils import PathLike
 
-__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_text_fits", "check_window",
-           "extraction_options", "plot_timeline"]
+__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_window", "extraction_options",
+           "plot_timeline"]
 
 
 @dataclass

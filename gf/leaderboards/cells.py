@@ -302,9 +302,8 @@ def table_note(table: Mapping[str, Any]) -> str:
     bits = []
     if table.get("evaluator"):
         bits.append(f"evaluator {table['evaluator']}")
-    label = table.get("score_label") or table.get("score_key")
     # no result finished and no split record: the evaluator, so its score's name, is not known yet
-    bits.append(f"score: {label}" if label else "score: not known yet (no result has finished)")
+    bits.append(f"score: {score_label(table, default='not known yet (no result has finished)')}")
     if table.get("resampling_unit"):
         bits.append(f"intervals resample by {table['resampling_unit']}")
     text = "; ".join(bits)

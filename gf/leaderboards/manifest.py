@@ -69,13 +69,13 @@ from __future__ import annotations
 import glob
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
 from gf.common.utils import PathLike, check_known_keys
+from gf.runners.run_layout import seed_of_folder
 
 __all__ = ["BenchmarkSpec", "EntrySpec", "Manifest", "ReportedFigure", "load_manifest"]
 
@@ -85,7 +85,6 @@ STATISTICS_KEYS = ("confidence", "bootstrap_samples", "seed", "alpha")
 BENCHMARK_KEYS = ("config", "dataset", "options", "splits", "probes", "probe_seed")
 ENTRY_KEYS = ("name", "config", "options", "checkpoint", "checkpoints", "seeds", "benchmarks", "predictions")
 REPORTED_KEYS = ("name", "benchmark", "split", "source", "score", "cells")
-_SEED_FOLDER = re.compile(r"seed(\d+)")
 #: The largest integer a manifest value may be.
 MAX_INTEGER = 2 ** 63 - 1
 _PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-+")
@@ -470,11 +469,12 @@ def _implied_seeds(paths: Sequence[str]) -> Tuple[Tuple[int, ...], str]:
 
 
 def seed_from_path(path: str) -> Optional[int]:
-    """N of the innermost ``seed<N>`` folder in ``path`` (``.../seed3/checkpoint_best.pth``: 3)."""
+    """N of the innermost ``seed<N>`` folder in ``path`` (``.../seed3/checkpoint_best.pth``: 3),
+    named as gf writes it (:func:`gf.runners.run_layout.seed_of_folder`)."""
     for part in reversed(PurePath(path).parts[:-1]):
-        match = _SEED_FOLDER.fullmatch(part)
-        if match:
-            return int(match.group(1))
+        seed = seed_of_folder(part)
+        if seed is not None:
+            return seed
     return None
 
 

@@ -11,15 +11,15 @@ Layout:
 
 * Markdown, per table with probes: "Temporal sensitivity", one row per entry: its
   unperturbed official score, then per probe the score under it, the drop (points, with
-  the paired interval), flips (% of questions whose answer changes), the clips it changed
-  (``changed/total``; the notes warn when none or few) and the Holm-adjusted p; then
+  the paired interval), flips (% of questions whose answer changes), the questions whose
+  clip it changed (``changed/total``; the notes warn when none or few) and the Holm-adjusted p; then
   "Temporal sensitivity per category", one row per (entry, breakdown cell): the
   unperturbed accuracy and the accuracy under each probe; then pending and failed probe
   results and the notes.
 * CSV: long, one row per (table, entry, probe), so a spreadsheet can filter by probe:
   ``benchmark, split, entry, probe, probe_seed, n_seeds, seeds, unperturbed,
   unperturbed_sd, score, score_ci_low, score_ci_high, score_sd, drop, drop_ci_low,
-  drop_ci_high, flip_rate, clips_changed, clips, unchanged_reasons, test, p, p_holm,
+  drop_ci_high, flip_rate, questions_changed, questions, unchanged_reasons, test, p, p_holm,
   significant``, per breakdown cell
   ``<cell>_unperturbed, <cell>, <cell>_ci_low, <cell>_ci_high, <cell>_sd``, then
   ``checkpoint_sha256, result_key``. Figures have 2 decimals; p-values 4 significant
@@ -60,8 +60,8 @@ __all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
 
 CSV_HEAD = ("benchmark", "split", "entry", "probe", "probe_seed", "n_seeds", "seeds", "unperturbed", "unperturbed_sd",
             "score", "score_ci_low", "score_ci_high", "score_sd", "drop", "drop_ci_low", "drop_ci_high", "flip_rate",
-            "clips_changed", "clips", "unchanged_reasons", "test", "p", "p_holm", "significant")
-#: Summary columns per probe: score, drop, flips, clips changed, p.
+            "questions_changed", "questions", "unchanged_reasons", "test", "p", "p_holm", "significant")
+#: Summary columns per probe: score, drop, flips, questions changed, p.
 PER_PROBE = 5
 CSV_TAIL = ("checkpoint_sha256", "result_key")
 #: What the section says above its list of stale probe results (the page says the same).
@@ -137,7 +137,7 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
 
 def summary_cells(row: Mapping[str, Any], probes: Sequence[str]) -> List[str]:
     """A row of the summary table as text: entry, unperturbed score, then per probe its
-    score, drop, flips, clips changed and Holm-adjusted p (the page writes the same)."""
+    score, drop, flips, questions changed and Holm-adjusted p (the page writes the same)."""
     plain = row.get("unperturbed") or {}
     cells = [str(row.get("entry")), format_value(plain.get("score"), plain.get("ci"), plain.get("sd"))]
     for probe in probes:
@@ -154,7 +154,7 @@ def _coverage(cell: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def format_changed(cell: Mapping[str, Any]) -> str:
-    """``changed/questions``: the clips the probe changed (n/a for a result without the count)."""
+    """``changed/questions``: the questions whose clip the probe changed (n/a for a result without the count)."""
     coverage = _coverage(cell)
     if not isinstance(coverage.get("changed"), int) or not isinstance(coverage.get("questions"), int):
         return "n/a"
@@ -166,7 +166,7 @@ def summary_header(section: Mapping[str, Any], board: Mapping[str, Any], escape=
     label, correction = escape(score_label(section)), escape(correction_of(board))
     header = ["Entry", f"{label} (unperturbed)"]
     for probe in map(escape, probe_names(section)):
-        header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: clips changed",
+        header += [f"{probe}: {label}", f"{probe}: drop", f"{probe}: flips (%)", f"{probe}: questions changed",
                    f"{probe}: p ({correction})"]
     return header
 
@@ -234,11 +234,11 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
 
 
 def _csv_coverage(cell: Mapping[str, Any]) -> Dict[str, str]:
-    """``clips_changed``, ``clips`` and ``unchanged_reasons`` ("reason: count; ..."), empty when unknown."""
+    """``questions_changed``, ``questions`` and ``unchanged_reasons`` ("reason: count; ..."), empty when unknown."""
     coverage = _coverage(cell)
     reasons = coverage.get("reasons") if isinstance(coverage.get("reasons"), Mapping) else {}
     count = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else "" for k, v in coverage.items()}
-    return {"clips_changed": count.get("changed", ""), "clips": count.get("questions", ""),
+    return {"questions_changed": count.get("changed", ""), "questions": count.get("questions", ""),
             "unchanged_reasons": "; ".join(f"{reason}: {n}" for reason, n in reasons.items())}
 
 

@@ -11,7 +11,7 @@ Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>
 * ``score``, ``cells``: the evaluator's report under the probe, with the intervals the
   board gives any row (the video bootstrap; a seed group: mean, sd and two-level interval
   over its seeds whose probe result is finished);
-* ``coverage``: how many of the split's clips the probe changed (``questions``,
+* ``coverage``: how many of the split's questions the probe changed the clip of (``questions``,
   ``changed``, ``unchanged``, ``reasons``: why the others are unchanged), recorded when the
   probe result was computed (None for a result of an older gf); a probe that changed no
   clip, or fewer than half, gets a warning in the notes: its drop and flips are then about
@@ -135,8 +135,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
     coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed
     warning = coverage_warning({**coverage, "probe": probe}) if isinstance(coverage, Mapping) else None
-    if warning:
-        out["notes"].append(f"{entry.name}: WARNING: {warning}")
+    if warning and f"WARNING: {warning}" not in out["notes"]:  # said once per probe, not per entry
+        out["notes"].append(f"WARNING: {warning}")
     cell = {"score": row["score"], "ci": row["ci"], "cells": row["cells"], "num_questions": row["num_questions"],
             "coverage": coverage if isinstance(coverage, Mapping) else None,
             "flip_rate": None if None in flips else sum(flips) / len(flips), "drop": None, "drop_ci": None,

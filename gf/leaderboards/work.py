@@ -111,6 +111,7 @@ class Evaluation:
         self._tasks: Dict[str, Any] = {}
         self._built: Dict[Tuple[str, str, bool], Any] = {}    # (benchmark, split, features) -> BuiltDataset
         self._fingerprints: Dict[Tuple[str, str, bool], Optional[str]] = {}
+        self._coverages: Dict[Tuple[Any, ...], Dict[str, Any]] = {}  # see _coverage
         self.hashes = FileHashes()  # each file hashed once, or not at all when its record still fits
         self.splits = SplitRecords(root)
         self._manifest_dict = manifest.to_dict()
@@ -355,6 +356,16 @@ class Evaluation:
     def _probe_fields(item: WorkItem) -> Dict[str, Any]:
         return {} if item.probe is None else {"probe": item.probe, "probe_seed": item.probe_seed}
 
+    def _coverage(self, probed, item: WorkItem, scope: str) -> Dict[str, Any]:
+        """How many questions' clips the probe changed (its figures mean little without it:
+        gf.probes.coverage_warning). A pass over the split: made once per split, probe and
+        probe seed, since every entry and seed reads the same data."""
+        key = (item.benchmark, item.split, scope, item.probe, item.probe_seed)
+        if key not in self._coverages:
+            coverage = probed.coverage()
+            self._coverages[key] = {k: coverage[k] for k in ("questions", "changed", "unchanged", "reasons")}
+        return self._coverages[key]
+
     def _probed(self, ds, item: WorkItem):
         """The built split under ``item``'s probe (the shared one is left as it is). A probe the
         split cannot take (``swap_events`` without events) is a ConfigError here, before any
@@ -374,9 +385,7 @@ class Evaluation:
             ds = self._probed(ds, item)
             probed = ds.splits[item.split]
             provenance.update(probed.provenance())
-            # how many clips the probe changed: its figures mean little without it (gf.probes.coverage_warning)
-            coverage = probed.coverage()
-            provenance["probe_coverage"] = {k: coverage[k] for k in ("questions", "changed", "unchanged", "reasons")}
+            provenance["probe_coverage"] = self._coverage(probed, item, provenance["split_fingerprint_scope"])
         if cfg is not None:
             provenance.update(checkpoint=self.manifest.entry(item.entry).checkpoint_for(item.seed),
                               checkpoint_sha256=source_sha, predictions_sha256=None)

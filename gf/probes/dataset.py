@@ -208,8 +208,9 @@ def probe_coverage(dataset: Any, probe: ProbeLike, seed: int = 0) -> Dict[str, A
 
 
 def coverage_warning(coverage: Mapping[str, Any]) -> Optional[str]:
-    """What to say when a probe changed no clip, or fewer than :data:`FEW_CHANGED` of them
-    (``coverage``: :func:`probe_coverage`'s record); None otherwise.
+    """What to say when a probe changed no question's clip, or those of fewer than
+    :data:`FEW_CHANGED` of the questions (``coverage``: :func:`probe_coverage`'s record, which
+    counts questions: several may share one video); None otherwise.
 
     Why: a drop of 0 and no flipped answer read as "the model ignores what the probe
     removes", but on clips the probe could not change they only mean it saw the same video.
@@ -220,7 +221,8 @@ def coverage_warning(coverage: Mapping[str, Any]) -> Optional[str]:
     why = "; ".join(f"{reason} ({n})" for reason, n in sorted(coverage.get("reasons", {}).items(), key=lambda r: -r[1]))
     probe = coverage.get("probe", "the probe")
     if changed == 0:
-        return (f"{probe} changed no clip (all {total} unchanged: {why}); its drop, flip rate and p say nothing "
-                f"about the model")
-    return (f"{probe} changed only {changed} of {total} clips ({100 * changed / total:.0f}%; unchanged: {why}); its "
-            f"drop and flip rate are over all {total}, so they understate the effect on the changed clips")
+        return (f"{probe} changed no question's clip (all {total} unchanged: {why}); its drop, flip rate and p say "
+                f"nothing about the model")
+    return (f"{probe} changed the clips of only {changed} of {total} questions ({100 * changed / total:.0f}%; "
+            f"unchanged: {why}); its drop and flip rate are over all {total}, so they understate the effect on the "
+            f"changed clips")

@@ -9,7 +9,7 @@ predictions and report files, never over the unperturbed ones; the report's prov
 names the probe and its seed), and the comparison is printed and written to
 ``<split>_<tag>_probes.json``: overall and per breakdown cell (the evaluator's own
 categories), with the probe's ``coverage`` (:func:`~gf.probes.dataset.probe_coverage`:
-how many clips it changed, and why the others are unchanged) -- a flip rate of 0 on clips
+how many questions' clips it changed, and why the others are unchanged) -- a flip rate of 0 on clips
 the probe could not change is no finding, so the table warns when it changed none, or few.
 """
 from __future__ import annotations
@@ -58,9 +58,9 @@ def _changed(r: Mapping[str, Any]) -> str:
 
 
 def format_probe_table(split: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """The printed table: one line per probe (clips it changed, accuracy, drop, flips,
-    McNemar p), then a warning for each probe that changed no clip, or few."""
-    lines = [f"[gf] probes on {split}: clips changed, accuracy (unperturbed -> probed), drop, answers flipped, "
+    """The printed table: one line per probe (questions whose clip it changed, accuracy, drop,
+    flips, McNemar p), then a warning for each probe that changed none, or few."""
+    lines = [f"[gf] probes on {split}: questions whose clip changed, accuracy (unperturbed -> probed), drop, answers flipped, "
              f"McNemar p",
              f"  {'probe':<14} {'changed':>9} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9}"]
     for probe, r in rows.items():

@@ -3,7 +3,6 @@ predictions file without the model."""
 from __future__ import annotations
 
 import argparse
-import re
 
 from gf.common.errors import ConfigError
 from gf.runners.run_config import add_config_arguments, config_from_args
@@ -23,10 +22,14 @@ def _non_negative_int(text: str) -> int:
 
 
 def _tag(text: str) -> str:
-    """``--tag``: a plain name, since it becomes part of file names in the output folder."""
-    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: use letters, digits, '.', '_' and '-', not "
-                                         f"starting with '.' (it becomes part of the output file names)")
+    """``--tag``: a plain name (``gf.evaluation.base.PLAIN_NAME``, the rule of every output
+    file name), checked before anything is built."""
+    from gf.evaluation.base import PLAIN_NAME
+
+    if not PLAIN_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: use letters, digits and '_', '.', '-', '+', "
+                                         f"'=', starting with a letter, digit or '_' (it becomes part of the output "
+                                         f"file names)")
     return text
 
 
@@ -36,8 +39,10 @@ def _check_run_tag(runner, splits, tag: str) -> None:
     the run's figures."""
     if not RUN_TAGS.fullmatch(tag):
         return
+    from gf.evaluation.base import output_file
+
     existing = [str(path) for name in runner.dataset_names() for split in splits
-                if (path := runner.eval_dir(name) / f"{split}_{tag}_report.json").exists()]
+                if (path := output_file(runner.eval_dir(name), split, tag, "report.json")).exists()]
     if existing:
         raise ConfigError(f"--tag {tag} would replace {', '.join(existing)}: best, last and epoch<N> tag the training "
                           f"run's own reports. Choose another --tag (e.g. {tag}-eval).")

@@ -31,7 +31,7 @@ from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
                                      save_checkpoint, weights_sha256)
 
-__all__ = ["BuiltDataset", "Runner", "check_resumed_run", "pick_device", "schedule_length"]
+__all__ = ["BuiltDataset", "Runner", "pick_device"]
 
 
 @dataclass
@@ -72,13 +72,10 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> Dict[str, Any]
 #: Run settings a resumed run keeps: the checkpoint's optimizer (its kind, learning rate and
 #: weight decay), schedule, random state, sampler order and best-so-far metric are restored as
 #: they were made, so a new value would be ignored, or would change the run midway while
-#: config.yaml records it as the whole run's. ``valid_splits[0]`` is the split whose metric
-#: the restored best value is of.
+#: config.yaml records it as the whole run's. So is ``valid_splits[0]``, the split whose
+#: metric the restored best value is of (compared by :func:`_kept`).
 RESUME_KEEPS = ("seed", "batch_size", "optimizer", "lr", "weight_decay", "lr_sched", "warmup_steps", "min_lr_ratio",
-                "grad_clip", "amp", "train_dataset", "train_split", "best_metric", "valid_splits[0]")
-#: Learning-rate schedules that do not depend on the run's length: with them alone may a
-#: resumed run change run.epochs or run.max_steps (train longer).
-LENGTH_FREE_SCHEDULES = ("constant",)
+                "grad_clip", "amp", "train_dataset", "train_split", "best_metric")
 
 
 def schedule_length(run: Mapping[str, Any], steps_per_epoch: int) -> int:
@@ -105,13 +102,15 @@ def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int) -> Non
     old, new = _kept(recorded), _kept(run)
     differing = [(key, old[key], new.get(key)) for key in old if old[key] != new.get(key)]
     length = ""
-    if run["lr_sched"] not in LENGTH_FREE_SCHEDULES and "epochs" in recorded and \
+    length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
+    if not length_free and "epochs" in recorded and \
             schedule_length(recorded, steps_per_epoch) != schedule_length(run, steps_per_epoch):
         differing += [(key, recorded.get(key), run.get(key)) for key in ("epochs", "max_steps")
                       if recorded.get(key) != run.get(key)]
         length = (f" The {run['lr_sched']} schedule spans the whole run ({schedule_length(recorded, steps_per_epoch)} "
                   f"steps then, {schedule_length(run, steps_per_epoch)} now), so a new length would change the "
-                  f"learning rate of the steps already done; only lr_sched constant trains longer on resume.")
+                  f"learning rate of the steps already done; only a schedule that does not depend on the run's "
+                  f"length (lr_sched constant) trains longer on resume.")
     if differing:
         detail = "; ".join(f"run.{key}: checkpoint {a!r} -> config {b!r}" for key, a, b in differing)
         raise CheckpointError(

@@ -41,10 +41,10 @@ from omegaconf import DictConfig, OmegaConf
 from gf.common.config import check_seed_list
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
-from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
+from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD, seed_of_folder
 
-__all__ = ["SeedRun", "check_one_config", "config_differences", "find_seeds", "format_summary", "is_finished",
-           "plan_seeds", "seed_config", "summarize", "train_seeds", "write_summary"]
+__all__ = ["SeedRun", "find_seeds", "format_summary", "is_finished", "plan_seeds", "seed_config", "summarize",
+           "train_seeds", "write_summary"]
 
 #: Run settings that may differ between a seed folder's config and the command continuing it
 #: (the folder itself may have been moved or copied).
@@ -323,14 +323,14 @@ def find_seeds(parent) -> List[int]:
     if not parent.is_dir():
         raise ConfigError(f"{parent}: no such folder")
     names = sorted(p.name for p in parent.iterdir() if p.is_dir() and SEED_FOLDER.fullmatch(p.name))
-    odd = [name for name in names if name != f"seed{int(name[4:])}"]
+    odd = [name for name in names if seed_of_folder(name) is None]
     if odd:  # seed01 would be read as seed 1, beside (or instead of) the real seed1/
         raise ConfigError(f"{parent / odd[0]}: not a seed folder name gf writes (seed<N>, N without leading zeros: "
                           f"seed{int(odd[0][4:])}), so which seed it holds is unclear. Move it out of {parent}, or "
                           f"rename it seed{int(odd[0][4:])} if it holds that seed's run and no such folder exists.")
     if not names:
         raise ConfigError(f"{parent} holds no seed<N> folder: give the run.output_dir of a gf train --seeds run")
-    return sorted(int(name[4:]) for name in names)
+    return sorted(seed_of_folder(name) for name in names)
 
 
 #: What a summary reads of each checkpoint: read once per summary (``records``, keyed by path).

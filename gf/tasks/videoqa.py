@@ -58,16 +58,17 @@ class VideoQATask:
         own files (``after_evaluation``) are saved there as ``<split>_<tag>_*``. ``provenance``
         (weights, checkpoint, split fingerprint) is recorded in both files."""
         from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
+        from gf.evaluation.base import output_file
 
         evaluator = get_evaluator(benchmark)
         vocab = info.get("answer_vocab")
         if output_dir is not None:
-            save_predictions(Path(output_dir) / f"{split}_{tag}_predictions.json", benchmark, split, predictions,
+            save_predictions(output_file(output_dir, split, tag, "predictions.json"), benchmark, split, predictions,
                              answer_vocab=vocab, provenance=provenance)
         pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=vocab)
         report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance)
         report["tag"] = tag
         if output_dir is not None:
-            save_report(Path(output_dir) / f"{split}_{tag}_report.json", report)
+            save_report(output_file(output_dir, split, tag, "report.json"), report)
             evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
         return report

@@ -15,30 +15,15 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.distributed as tdist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gf.common import dist
 from gf.common.errors import ModelInputError
 
 from .config import GlanceFocusConfig
 from .matcher import Assignment, HungarianMatcher
 from .spans import generalized_temporal_iou, span_cxw_to_xx
-
-
-def _distributed() -> bool:
-    return tdist.is_available() and tdist.is_initialized()
-
-
-def _mean_over_ranks(total: Tensor, count) -> Tensor:
-    """``total`` (this rank's sum) divided by ``count`` summed over the ranks and divided by
-    the world size. Why: DDP averages the ranks' gradients, so a per-rank mean would weight a
-    rank's few matched events like another's many; this makes the averaged gradient that
-    of the mean over every rank's events. Every rank must call it (a collective); the
-    clamp only matters when no rank has any (then every total is 0)."""
-    count = torch.as_tensor(count, dtype=total.dtype, device=total.device).detach().clone()
-    tdist.all_reduce(count)
-    return total / (count.clamp(min=1) / tdist.get_world_size())
 
 
 def grounding_slots(indices: List[Assignment], order: Tensor, events: Tensor) -> Tensor:
@@ -67,14 +52,14 @@ def _pointer_over_ranks(pointer: Dict[str, Tensor], indices: List[Assignment], n
     logits = pointer["anchor_logits"]
     rows = named >= 0  # an empty selection sums to a zero that keeps the graph (and DDP) whole
     ce = F.cross_entropy(logits[rows], named[rows].to(logits.device), reduction="sum")
-    loss = _mean_over_ranks(ce, rows.sum())
+    loss = dist.sum_over_ranks_mean(ce, rows.sum())
     if answer_events is None:
         return loss
     k = int(pointer["num_texts"])
     answer = grounding_slots(indices, pointer["order"][::k], answer_events).repeat_interleave(k)
     both = rows & (answer >= 0)
     picked = pointer["weights"][both].gather(1, answer[both].to(logits.device).unsqueeze(1))
-    return loss - _mean_over_ranks(torch.log(picked.clamp_min(1e-6)).sum(), both.sum())
+    return loss - dist.sum_over_ranks_mean(torch.log(picked.clamp_min(1e-6)).sum(), both.sum())
 
 
 class GlanceFocusCriterion(nn.Module):
@@ -124,11 +109,11 @@ class GlanceFocusCriterion(nn.Module):
         batch_idx, src_idx = self._matched(indices)
         if src_idx.numel() == 0:
             zero = pred_spans.sum() * 0.0
-            return _mean_over_ranks(zero, 0) if _distributed() else zero
+            return dist.sum_over_ranks_mean(zero, 0)  # a collective under torchrun; zero on one process
         src = pred_spans[batch_idx.to(pred_spans.device), src_idx.to(pred_spans.device)]
         tgt = torch.cat([t.reshape(-1, 2)[j] for t, (_, j) in zip(target_spans, indices)]).to(src)
         l1 = F.l1_loss(src, tgt, reduction="none")
-        return _mean_over_ranks(l1.sum(), l1.numel()) if _distributed() else l1.mean()
+        return dist.sum_over_ranks_mean(l1.sum(), l1.numel()) if dist.is_dist() else l1.mean()
 
     def loss_cls_supervised(self, pred_logits: Tensor, target_classes: Sequence[Tensor],
                             indices: List[Assignment]) -> Tensor:
@@ -136,13 +121,13 @@ class GlanceFocusCriterion(nn.Module):
         batch_idx, src_idx = self._matched(indices)
         if src_idx.numel() == 0:
             zero = pred_logits.sum() * 0.0
-            return _mean_over_ranks(zero, 0) if _distributed() else zero
+            return dist.sum_over_ranks_mean(zero, 0)  # a collective under torchrun; zero on one process
         matched_classes = torch.cat([c.reshape(-1)[j] for c, (_, j) in zip(target_classes, indices)]).to(device)
         weight = self.empty_weight.to(pred_logits)
         if self.reference:
             logits = pred_logits[batch_idx.to(device), src_idx.to(device)]
             nll = F.cross_entropy(logits, matched_classes.long(), weight, reduction="none")
-            return _mean_over_ranks(nll.sum(), nll.numel()) if _distributed() else nll.mean()
+            return dist.sum_over_ranks_mean(nll.sum(), nll.numel()) if dist.is_dist() else nll.mean()
         # Corrected (R7): every query of a video with events gets a target; unmatched ones
         # the background class (the last index).
         has_events = torch.tensor([int(c.numel()) > 0 for c in target_classes], device=device)
@@ -150,10 +135,10 @@ class GlanceFocusCriterion(nn.Module):
         targets = torch.full(pred_logits.shape[:2], background, dtype=torch.long, device=device)
         targets[batch_idx.to(device), src_idx.to(device)] = matched_classes.long()
         logits, targets = pred_logits[has_events].transpose(1, 2), targets[has_events]
-        if not _distributed():
+        if not dist.is_dist():
             return F.cross_entropy(logits, targets, weight)
         # the weighted mean's divisor is the targets' summed weight, over every rank
-        return _mean_over_ranks(F.cross_entropy(logits, targets, weight, reduction="sum"), weight[targets].sum())
+        return dist.sum_over_ranks_mean(F.cross_entropy(logits, targets, weight, reduction="sum"), weight[targets].sum())
 
     @staticmethod
     def loss_pointer(pointer: Dict[str, Tensor], indices: List[Assignment], named_events: Tensor,
@@ -168,7 +153,7 @@ class GlanceFocusCriterion(nn.Module):
         """
         k = int(pointer["num_texts"])
         named = grounding_slots(indices, pointer["order"][::k], named_events).repeat_interleave(k)
-        if _distributed():
+        if dist.is_dist():
             return _pointer_over_ranks(pointer, indices, named, answer_events)
         logits = pointer["anchor_logits"]
         rows = named >= 0
