@@ -23,11 +23,12 @@ one after the other, and summarises the reports they wrote:
   missing one, or a damaged config.yaml, report or log, is a gf error naming file and key.
   Each seed folder must hold its seed's run under the others' config, and each report must
   have scored that folder's checkpoint (its provenance's weights hash): else an error too.
+
+Each seed folder is read by :mod:`gf.runners.seed_layout`.
 """
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import re
@@ -42,6 +43,8 @@ from gf.common.config import check_seed_list
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD, seed_of_folder
+from gf.runners.seed_layout import (SeedLayout, is_finished, log_counter, log_records, read_seed_config, seed_folder,
+                                    seed_layout, shown_value, test_report_of)
 
 __all__ = ["SeedRun", "find_seeds", "format_summary", "is_finished", "plan_seeds", "seed_config", "summarize",
            "train_seeds", "write_summary"]
@@ -52,10 +55,6 @@ NOT_COMPARED = ("run.output_dir", "run.resume", "run.overwrite", "run.progress",
 SD_NOTE = "sample standard deviation (n - 1); null for a single seed"
 
 
-def seed_folder(output_dir, seed: int) -> Path:
-    return Path(output_dir) / f"seed{seed}"
-
-
 @dataclass
 class SeedRun:
     """One seed of the plan: ``action`` is reuse (finished), resume (continue the run in
@@ -64,138 +63,6 @@ class SeedRun:
     seed: int
     folder: Path
     action: str
-
-
-# -- reading a seed folder --------------------------------------------------------------------
-@dataclass
-class _Layout:
-    """Where a run's reports are, from the config.yaml it saved."""
-
-    folder: Path
-    datasets: List[str]  # the training dataset first
-    run: Dict[str, Any]
-
-    def eval_dir(self, name: str) -> Path:
-        return self.folder / "eval" if name == self.datasets[0] else self.folder / "eval" / name
-
-    def label(self, name: str, split: str) -> str:
-        return split if name == self.datasets[0] else f"{name}/{split}"  # as Runner.test keys them
-
-
-def _damaged_config(path: Path, key: str, found: str, wanted: str) -> ConfigError:
-    return ConfigError(f"{path}: {key} {found}, not {wanted}. This seed's saved config is damaged: restore it "
-                       f"(it is the config the seed was trained with), or delete {path.parent} so that the seed is "
-                       f"trained again.")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return f"is {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def _check_run(path: Path, run: Dict[str, Any], datasets: Dict[str, Any]) -> None:
-    """The run keys the summary reads, each of the type gf wrote it as."""
-    for key in ("valid_splits", "test_splits"):
-        value = run.get(key)
-        if value is not None and not (isinstance(value, list) and all(isinstance(s, str) for s in value)):
-            raise _damaged_config(path, f"run.{key}", _shown(value), "a list of split names")
-    train = run.get("train_dataset")
-    if train is not None and (not isinstance(train, str) or train not in datasets):
-        raise _damaged_config(path, "run.train_dataset", _shown(train), f"one of datasets: {', '.join(datasets)}")
-    if not isinstance(run.get("best_metric", "overall"), str):
-        raise _damaged_config(path, "run.best_metric", _shown(run["best_metric"]), "a metric name")
-    for key, optional in (("epochs", False), ("max_steps", True)):
-        value = run.get(key)
-        if not (optional and value is None) and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _damaged_config(path, f"run.{key}", "is missing" if key not in run else _shown(value),
-                                  "an integer" + (" or null" if optional else ""))
-
-
-def _read_config(path: Path) -> Dict[str, Any]:
-    """A seed's saved config.yaml, checked where the summary reads it (ConfigError naming
-    the key otherwise)."""
-    try:
-        cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    except Exception as e:
-        raise ConfigError(f"{path}: could not read the run's config: {e}") from None
-    if not isinstance(cfg, dict) or not cfg:
-        raise _damaged_config(path, "the file", "is empty" if not cfg else f"holds a {type(cfg).__name__}",
-                              "a mapping with model:, datasets: and run: sections")
-    datasets, run = cfg.get("datasets"), cfg.get("run")
-    if not isinstance(datasets, dict) or not datasets:
-        raise _damaged_config(path, "datasets", "is missing" if "datasets" not in cfg else _shown(datasets),
-                              "a mapping of dataset names to their settings")
-    if not isinstance(run, dict) or not run:
-        raise _damaged_config(path, "run", "is missing" if "run" not in cfg else _shown(run),
-                              "the mapping of run settings")
-    _check_run(path, run, datasets)
-    return cfg
-
-
-def _layout(folder: Path) -> Optional[_Layout]:
-    path = folder / "config.yaml"
-    if not path.is_file():
-        return None
-    cfg = _read_config(path)
-    names = list(cfg["datasets"])
-    train = cfg["run"].get("train_dataset") or names[0]
-    return _Layout(folder, [train] + [n for n in names if n != train], cfg["run"])
-
-
-def _test_report(layout: _Layout, name: str, split: str) -> Optional[Path]:
-    """The report ``Runner.test`` wrote: tag ``best`` (checkpoint_best), else ``last``."""
-    for tag in ("best", "last"):
-        path = layout.eval_dir(name) / f"{split}_{tag}_report.json"
-        if path.is_file():
-            return path
-    return None
-
-
-def _log_records(path: Path) -> List[Dict[str, Any]]:
-    """The records of a run's log.jsonl (a line cut by a kill, or not a record, is skipped)."""
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def _counter(record: Dict[str, Any], key: str, path: Path) -> int:
-    value = record.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DataFileError(f"{path}: a {record.get('kind')!r} record's {key} {_shown(value)}, not an integer: "
-                            f"the log is damaged. Delete {path.parent} and train that seed again.")
-    return value
-
-
-def _training_done(layout: _Layout) -> bool:
-    """Without test splits nothing is written at the end: the last epoch record of
-    log.jsonl says whether training reached run.epochs or run.max_steps."""
-    path = layout.folder / "log.jsonl"
-    if not (layout.folder / "checkpoint_last.pth").is_file() or not path.is_file():
-        return False
-    epochs = [r for r in _log_records(path) if r.get("kind") == "epoch"]
-    if not epochs:
-        return False
-    run = layout.run
-    return (_counter(epochs[-1], "epoch", path) >= run["epochs"] - 1
-            or (run.get("max_steps") is not None and _counter(epochs[-1], "step", path) >= run["max_steps"]))
-
-
-def is_finished(folder) -> bool:
-    """Whether ``folder`` holds a run that ended: its test report for every dataset and
-    ``run.test_splits`` (what the runner writes last), or training done without test splits."""
-    layout = _layout(Path(folder))
-    if layout is None:
-        return False
-    tests = layout.run.get("test_splits") or []
-    if not tests:
-        return _training_done(layout)
-    return all(_test_report(layout, name, split) is not None for name in layout.datasets for split in tests)
 
 
 # -- planning and running -------------------------------------------------------------------------
@@ -227,7 +94,7 @@ def config_differences(folder: Path, cfg: DictConfig, where: str = "now") -> str
     if not path.is_file():
         return ""
     try:
-        saved = _flatten(OmegaConf.to_container(OmegaConf.create(_read_config(path)), resolve=True))
+        saved = _flatten(OmegaConf.to_container(OmegaConf.create(read_seed_config(path)), resolve=True))
     except ConfigError:
         raise
     except Exception as e:  # an interpolation that no longer resolves (gf saves configs resolved)
@@ -353,13 +220,13 @@ def _checkpoint_epoch(path: Path, records: CheckpointRecords) -> int:
     """The 0-based epoch a gf checkpoint was saved after."""
     epoch = _checkpoint_record(path, records).get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise DataFileError(f"{path}: its 'epoch' {_shown(epoch)}, not the index of a finished epoch (an integer "
+        raise DataFileError(f"{path}: its 'epoch' {shown_value(epoch)}, not the index of a finished epoch (an integer "
                             f">= 0), so the epoch of its valid reports is unknown. The checkpoint is damaged: delete "
                             f"{path.parent} and train that seed again.")
     return epoch
 
 
-def _logged_best_epoch(layout: _Layout, valid: str) -> int:
+def _logged_best_epoch(layout: SeedLayout, valid: str) -> int:
     """Without checkpoint_best.pth (no epoch had a value, so the test used the final weights;
     or the file was deleted): the evaluation hook's rule over the values log.jsonl recorded
     for the first valid split, the first epoch that beat every earlier one, else the last."""
@@ -369,20 +236,20 @@ def _logged_best_epoch(layout: _Layout, valid: str) -> int:
                             f"whose {valid} reports the summary should use is unknown. Delete {layout.folder} and "
                             f"train that seed again.")
     metric, best, best_value, last = layout.run.get("best_metric", "overall"), None, None, None
-    for record in _log_records(path):
+    for record in log_records(path):
         if record.get("kind") == "epoch":
-            last = _counter(record, "epoch", path)
+            last = log_counter(record, "epoch", path)
         elif record.get("kind") == f"val_{valid}":
             value = record.get(metric)
             if isinstance(value, (int, float)) and (best_value is None or value > best_value):
-                best, best_value = _counter(record, "epoch", path), value
+                best, best_value = log_counter(record, "epoch", path), value
     if last is None:
         raise DataFileError(f"{path} records no finished epoch, so the epoch whose {valid} reports the summary "
                             f"should use is unknown. Delete {layout.folder} and train that seed again.")
     return (best if best is not None else last) + 1
 
 
-def _best_epoch(layout: _Layout, records: CheckpointRecords) -> Optional[int]:
+def _best_epoch(layout: SeedLayout, records: CheckpointRecords) -> Optional[int]:
     """The epoch (counted from 1, as report files are tagged) whose valid reports go into
     the summary: the one ``checkpoint_best.pth`` was saved after, as it records itself;
     without that file, as log.jsonl records it (:func:`_logged_best_epoch`). Never from
@@ -413,7 +280,7 @@ def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str
     """The report files of a finished run: ``{"valid": {label: path}, "test": {label: path}}``,
     valid splits at the epoch of checkpoint_best, test splits as ``Runner.test`` wrote them.
     A missing valid report of that epoch is a DataFileError saying how to recreate it."""
-    layout = _layout(folder)
+    layout = seed_layout(folder)
     out: Dict[str, Dict[str, Path]] = {"valid": {}, "test": {}}
     epoch = _best_epoch(layout, records)
     source = ("the one checkpoint_best.pth was saved after" if (folder / "checkpoint_best.pth").is_file() else
@@ -427,7 +294,7 @@ def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str
                                     f"{_recreate(folder, split, f'epoch{epoch}')}")
             out["valid"][layout.label(name, split)] = path
         for split in layout.run.get("test_splits") or []:
-            path = _test_report(layout, name, split)
+            path = test_report_of(layout, name, split)
             if path is not None:
                 out["test"][layout.label(name, split)] = path
     return out
@@ -436,7 +303,8 @@ def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str
 def _figure(value: Any, key: str, where: str, fix: str) -> Optional[float]:
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
         return value
-    raise DataFileError(f"{where}: {key} {_shown(value)}, not a number or null: the report is damaged. {fix}".rstrip())
+    raise DataFileError(f"{where}: {key} {shown_value(value)}, not a number or null: the report is damaged. "
+                        f"{fix}".rstrip())
 
 
 def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "") -> Dict[str, Optional[float]]:
@@ -444,7 +312,8 @@ def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "")
     every breakdown cell's accuracy (``<breakdown>/<cell>``), as the report has them.
     A report not shaped so is a DataFileError naming ``where`` and the key (``fix``: what to do)."""
     def bad(key: str, value: Any, wanted: str) -> DataFileError:
-        return DataFileError(f"{where}: {key} {_shown(value)}, not {wanted}: the report is damaged. {fix}".rstrip())
+        return DataFileError(f"{where}: {key} {shown_value(value)}, not {wanted}: the report is damaged. "
+                             f"{fix}".rstrip())
 
     if not isinstance(report, dict):
         raise bad("the file", report, "a JSON object")
@@ -532,14 +401,15 @@ def check_one_config(parent: Path, seeds: Sequence[int]) -> None:
     apart from what ``gf train --seeds`` sets per seed (:func:`config_differences`): a
     folder copied in from another run or config is refused (ConfigError), not averaged."""
     first = seed_folder(parent, seeds[0])
-    reference = OmegaConf.create(_read_config(first / "config.yaml"))
+    reference = OmegaConf.create(read_seed_config(first / "config.yaml"))
     for seed in seeds:
         folder = seed_folder(parent, seed)
-        saved = _layout(folder).run.get("seed")
+        saved = seed_layout(folder).run.get("seed")
         if saved != seed:
-            raise ConfigError(f"{folder / 'config.yaml'}: run.seed {_shown(saved)}, not {seed}: {folder} holds a run "
-                              f"of another seed, which would be summarised as seed {seed}. Move it out of {parent}, "
-                              f"or train seed {seed} into it again (gf train --seeds {seed} with run.overwrite=true).")
+            raise ConfigError(f"{folder / 'config.yaml'}: run.seed {shown_value(saved)}, not {seed}: {folder} holds a "
+                              f"run of another seed, which would be summarised as seed {seed}. Move it out of "
+                              f"{parent}, or train seed {seed} into it again (gf train --seeds {seed} with "
+                              f"run.overwrite=true).")
         reference.run.seed = seed
         differ = config_differences(folder, reference, f"in {first.name}")
         if differ:
