@@ -51,10 +51,12 @@ __all__ = [
     "load_json",
     "line_of_record",
     "load_jsonl",
+    "no_repeated_keys",
     "output_lock",
     "read_text_utf8",
     "remove_stale_temp_files",
     "DataFileError",
+    "RepeatedKeysError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -212,6 +214,29 @@ def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:
         return json.loads(text, **json_kw)
     except json.JSONDecodeError as e:
         raise DataFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+
+
+class RepeatedKeysError(ValueError):
+    """Keys written twice in one JSON object, found by :func:`no_repeated_keys` (inside
+    ``json.loads``); ``keys`` lists them, in order."""
+
+    def __init__(self, keys: List[str]):
+        super().__init__(keys)
+        self.keys = keys
+
+
+def no_repeated_keys(pairs: List[Tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` that refuses a key written twice in one JSON object: ``json``
+    keeps only the last of two equal keys, so a second entry of one name (a repeated
+    question id) would silently replace the first."""
+    data, repeated = {}, []
+    for key, value in pairs:
+        if key in data:
+            repeated.append(key)
+        data[key] = value
+    if repeated:
+        raise RepeatedKeysError(repeated)
+    return data
 
 
 def line_of_record(source: Optional[PathLike], index: int) -> Optional[int]:

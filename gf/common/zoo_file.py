@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 from gf.common.download import cache_dir
 from gf.common.errors import DataFileError, GfError
 from gf.common.locks import file_lock
-from gf.common.io import atomic_write_json, decode_utf8
+from gf.common.io import RepeatedKeysError, atomic_write_json, decode_utf8, no_repeated_keys
 from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
@@ -99,21 +99,6 @@ def cached_on_zoo_files(hook: Callable[[Mapping[str, Any]], Mapping[str, Any]]
     return cached
 
 
-class _RepeatedKey(ValueError):
-    """A key written twice in one JSON object of a zoo file (raised inside ``json.loads``)."""
-
-
-def _no_repeated_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    """``object_pairs_hook`` for the whole zoo file: ``json.loads`` would keep only the last
-    of two equal keys (a second entry of one name would silently replace the first)."""
-    data: Dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise _RepeatedKey(key)
-        data[key] = value
-    return data
-
-
 def _read_raw(path: Path) -> Dict[str, Any]:
     """The file's JSON object, checked at the top level; ``{}`` for a missing file.
 
@@ -123,13 +108,13 @@ def _read_raw(path: Path) -> Dict[str, Any]:
         return {}
     fix = "Fix or delete the file (it holds published entries and recorded hashes)."
     try:
-        data = json.loads(decode_utf8(path.read_bytes(), path, "zoo file"), object_pairs_hook=_no_repeated_keys)
+        data = json.loads(decode_utf8(path.read_bytes(), path, "zoo file"), object_pairs_hook=no_repeated_keys)
     except DataFileError as e:  # not UTF-8: the message names the line and the byte
         raise ZooError(f"{e} {fix}") from None
     except json.JSONDecodeError as e:
         raise ZooError(f"zoo file {path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}. {fix}") from e
-    except _RepeatedKey as e:
-        raise ZooError(f"zoo file {path}: the key {e.args[0]!r} appears twice in one JSON object; JSON readers keep "
+    except RepeatedKeysError as e:
+        raise ZooError(f"zoo file {path}: the key {e.keys[0]!r} appears twice in one JSON object; JSON readers keep "
                        f"only one of them silently. Keep the one you mean and delete the other.") from None
     except OSError as e:
         raise ZooError(f"zoo file {path}: cannot be read: {e}") from e
@@ -146,7 +131,6 @@ def _read_raw(path: Path) -> Dict[str, Any]:
         if not isinstance(data.get(key, {}), dict):
             raise ZooError(f"zoo file {path}: '{key}' must be a JSON object mapping names to records.")
     return data
-
 
 
 def read_zoo_file(path: Path) -> Dict[str, Any]:

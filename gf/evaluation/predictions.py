@@ -27,7 +27,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from gf.common.io import DataFileError, PathLike, atomic_write_json
+from gf.common.io import DataFileError, PathLike, RepeatedKeysError, atomic_write_json, load_json, no_repeated_keys
 from gf.evaluation.core import EvaluationError, describe_ids, validate_record
 
 __all__ = [
@@ -195,40 +195,16 @@ def save_predictions(
     return pf
 
 
-def _refuse_duplicate_keys(pairs: List[tuple]) -> Dict[str, Any]:
-    """``json`` silently keeps the last of two equal keys; a duplicated question id in a
-    predictions file must be an error instead, so keep them all and let the caller see."""
-    seen: Dict[str, Any] = {}
-    dups = []
-    for k, v in pairs:
-        if k in seen:
-            dups.append(k)
-        seen[k] = v
-    if dups:
-        raise _DuplicateKeys(dups)
-    return seen
-
-
-class _DuplicateKeys(Exception):
-    def __init__(self, keys: List[str]):
-        super().__init__(keys)
-        self.keys = keys
-
-
 def load_json_strict(path: PathLike, what: str) -> Any:
-    """Read JSON, refusing duplicate object keys (named in the error)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PredictionsFileError(f"{what} not found: {path}")
+    """Read JSON (:func:`~gf.common.io.load_json`), refusing duplicate object keys (named in
+    the error); every error is a :class:`PredictionsFileError`."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh, object_pairs_hook=_refuse_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise PredictionsFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: "
-                                   f"{e.msg}") from e
-    except _DuplicateKeys as e:
-        raise PredictionsFileError(f"{path}: duplicate key(s) {describe_ids(e.keys)}; each "
+        return load_json(path, what, object_pairs_hook=no_repeated_keys)
+    except RepeatedKeysError as e:
+        raise PredictionsFileError(f"{Path(path)}: duplicate key(s) {describe_ids(e.keys)}; each "
                                    f"question id may appear only once") from None
+    except DataFileError as e:  # missing, not UTF-8 or malformed
+        raise PredictionsFileError(str(e)) from e.__cause__
 
 
 def load_predictions(path: PathLike) -> PredictionsFile:
