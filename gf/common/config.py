@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
@@ -178,15 +178,11 @@ def _model_schema(model_cfg: Mapping) -> DictConfig:
         defaults.update(registry.get_model_type(name, model_cfg["model_type"]))
     config_class = getattr(model_cls, "config_class", None)
     base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
-    if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
-        OmegaConf.set_struct(base, False)
-        base.loss_weights = dict(defaults.get("loss_weights") or {})
-        OmegaConf.set_struct(base, True)
-    meta = OmegaConf.create({"name": name, "model_type": model_cfg.get("model_type"),
-                             "glance_per_option": False, "checkpoint": None})
-    OmegaConf.set_struct(base, False)
-    base = OmegaConf.merge(base, meta)
-    OmegaConf.set_struct(base, True)
+    with open_dict(base):
+        if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
+            base.loss_weights = dict(defaults.get("loss_weights") or {})
+        base.merge_with({"name": name, "model_type": model_cfg.get("model_type"),
+                         "glance_per_option": False, "checkpoint": None})
     return base
 
 
