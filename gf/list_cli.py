@@ -12,18 +12,13 @@ def _kind_aliases():
     """Every name ``gf list`` takes for a kind: each of ``registry.KINDS`` as it is and in the
     plural (``model``, ``models``), plus a few other words users type. A kind added to the
     registry is listed with no edit here."""
-    from gf.common.registry import registry
+    from gf.common.registry import plural, registry
 
     aliases = {"datasets": "builder", "dataset": "builder", "schedulers": "lr_scheduler", "stores": "feature_store",
                "zoo": "pretrained", "bundles": "data"}
     for kind in registry.KINDS:
-        aliases[kind] = aliases[_label(kind)] = kind
+        aliases[kind] = aliases[plural(kind)] = kind
     return aliases
-
-
-def _label(kind: str) -> str:
-    """The kind as ``gf list`` heads it: in the plural, but for the mass nouns."""
-    return kind if kind in ("pretrained", "data") else f"{kind}s"
 
 
 KIND_ALIASES = _kind_aliases()
@@ -39,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from gf.common.config import load_plugins
-    from gf.common.registry import registry
+    from gf.common.registry import plural, registry
 
     from gf.common.errors import ConfigError
     from gf.common.utils import did_you_mean
@@ -51,7 +46,7 @@ def run(args) -> int:
     kinds = [KIND_ALIASES[args.kind]] if args.kind else list(registry.registries)
     for kind in kinds:
         names = registry.list(kind, args.pattern)
-        label = _label(kind)
+        label = plural(kind)
         print(f"{label}:" if len(kinds) > 1 else f"{label} ({len(names)}):")
         for name in names:
             if kind == "data":  # the bundle's key, target folder, url and sha256

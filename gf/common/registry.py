@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 from gf.common.errors import RegistryError
 from gf.common.utils import did_you_mean
 
-__all__ = ["Registry", "RegistryError", "registry"]
+__all__ = ["Registry", "RegistryError", "plural", "registry"]
 
 
 class Registry:
@@ -232,15 +232,20 @@ class _GlobalRegistry:
         return dict(types[model_type]())
 
 
+def plural(kind: str) -> str:
+    """A kind in the plural, but for the mass nouns: ``models``, ``pretrained``, ``data``
+    (how ``list_<kinds>`` is named and ``gf list`` heads a kind)."""
+    return kind if kind in ("pretrained", "data") else f"{kind}s"
+
+
 def _add_kind_helpers(cls: type) -> type:
     """Give every kind the same three helpers, LAVIS style: ``register_<kind>(name)`` (a
     decorator), ``get_<kind>_class(name)`` and ``list_<kind>s(pattern)`` (``list_pretrained``,
     ``list_data``). Written once here so a kind added to ``KINDS`` gets them with no edit."""
     for kind in cls.KINDS:
-        plural = kind if kind in ("pretrained", "data") else f"{kind}s"
         setattr(cls, f"register_{kind}", lambda self, name, _kind=kind: self.register(_kind, name))
         setattr(cls, f"get_{kind}_class", lambda self, name, _kind=kind: self.get(_kind, name))
-        setattr(cls, f"list_{plural}", lambda self, pattern=None, _kind=kind: self.list(_kind, pattern))
+        setattr(cls, f"list_{plural(kind)}", lambda self, pattern=None, _kind=kind: self.list(_kind, pattern))
     return cls
 
 
