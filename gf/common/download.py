@@ -122,20 +122,7 @@ def is_offline(offline: Optional[bool] = None) -> bool:
 # --------------------------------------------------------------------------- download
 
 
-def download(
-    url: str,
-    sha256: Optional[str] = None,
-    dest: Optional[PathLike] = None,
-    *,
-    filename: Optional[str] = None,
-    timeout: Optional[float] = 30,
-    retries: int = 3,
-    backoff: float = 1.0,
-    progress: bool = True,
-    offline: Optional[bool] = None,
-    overwrite: bool = False,
-    dest_is_cache: bool = False,
-) -> Path:
+def download(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = None, **options: Any) -> Path:
     """Fetch ``url`` once, verify it, and return the local path.
 
     Args:
@@ -177,11 +164,10 @@ def download(
     without ``sha256`` it is refused. ``overwrite=True`` downloads over it instead.
 
     Every argument is checked before anything is created: a refused call leaves no
-    folder, part file or lock file behind.
+    folder, part file or lock file behind. The keyword arguments are those of
+    :func:`download_with_sha256`, which does the work.
     """
-    return download_with_sha256(url, sha256, dest, filename=filename, timeout=timeout, retries=retries,
-                                backoff=backoff, progress=progress, offline=offline, overwrite=overwrite,
-                                dest_is_cache=dest_is_cache)[0]
+    return download_with_sha256(url, sha256, dest, **options)[0]
 
 
 def download_with_sha256(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = None, *,
