@@ -16,7 +16,6 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 __all__ = ["load_dataset", "load_model", "load_model_and_preprocess"]
 
 
-
 def load_model(name: str, model_type: Optional[str] = None, is_eval: bool = True, device: Any = "cpu",
                checkpoint: Any = None, pretrained: Optional[str] = None, **overrides):
     """Build model ``name`` (variant ``model_type``), with weights only if asked for.

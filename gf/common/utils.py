@@ -92,7 +92,6 @@ def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
     return shown
 
 
-
 #: A cell a spreadsheet reads as a plain number (it is shown, never evaluated).
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").

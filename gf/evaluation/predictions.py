@@ -86,13 +86,12 @@ class PredictionsFile:
         return data
 
 
-def check_provenance(value: Any, where: str, error: type = None) -> Optional[Dict[str, Any]]:
+def check_provenance(value: Any, where: str, error: type = PredictionsFileError) -> Optional[Dict[str, Any]]:
     """``value`` as a plain JSON object (a copy), or None; anything else is ``error``.
 
     Provenance is free-form (``checkpoint``, ``checkpoint_sha256``, ``split_fingerprint``,
     ...), but it must be a mapping with string keys that JSON can hold exactly (no NaN),
     because it is written into predictions files and reports."""
-    error = error or PredictionsFileError
     if value is None:
         return None
     if not isinstance(value, Mapping):

@@ -97,8 +97,7 @@ def _probed_item(dataset: Any, index: int, probe: Probe, seed: int) -> ProbeOutc
     sampling is known, else as ``dataset[index]``."""
     if hasattr(dataset, "read_features") and hasattr(dataset, "sample_from_features"):
         feats = dataset.read_features(index)
-        frames = len(feats)
-        return probe_sample(dataset.sample_from_features(index, feats), probe, seed, source_frames=frames)
+        return probe_sample(dataset.sample_from_features(index, feats), probe, seed, source_frames=len(feats))
     return probe_sample(dataset[index], probe, seed)
 
 
@@ -158,9 +157,8 @@ class ProbedDataset(Dataset):
         return _probed_item(self.dataset, index, self.probe, self.probe_seed).sample
 
     def sample_from_features(self, index: int, feats: torch.Tensor) -> Dict[str, Any]:
-        frames = len(feats)
         return apply_probe(self.dataset.sample_from_features(index, feats), self.probe, self.probe_seed,
-                           source_frames=frames)
+                           source_frames=len(feats))
 
     def provenance(self) -> Dict[str, Any]:
         """What to record next to a probed report: ``{"probe": name, "probe_seed": seed}``."""

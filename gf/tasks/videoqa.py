@@ -41,12 +41,10 @@ class VideoQATask:
         preds = out["prediction"].tolist()
         answers = batch.get("answer")
         answers = answers.tolist() if answers is not None else [None] * len(preds)
-        records = {}
-        for qid, pred, ans, fields in zip(batch["question_id"], preds, answers, batch["fields"]):
-            records[str(qid)] = {"prediction": int(pred),
-                                 "answer": None if ans is None or ans == IGNORE_INDEX else int(ans),
-                                 "fields": dict(fields or {})}
-        return records
+        return {str(qid): {"prediction": int(pred),
+                           "answer": None if ans is None or ans == IGNORE_INDEX else int(ans),
+                           "fields": dict(fields or {})}
+                for qid, pred, ans, fields in zip(batch["question_id"], preds, answers, batch["fields"])}
 
     @staticmethod
     def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]], info: Mapping[str, Any], *,
