@@ -45,7 +45,6 @@ __all__ = [
 FORMAT_NAME = "gf-predictions"
 FORMAT_VERSION = 1
 _TOP_KEYS = ("format", "version", "benchmark", "split", "answer_vocab", "predictions", "provenance")
-_REQUIRED_KEYS = ("format", "version", "benchmark", "split", "predictions")
 
 
 class PredictionsFileError(DataFileError, EvaluationError):

@@ -376,11 +376,8 @@ def _check_paired(a: QuestionOutcomes, b: QuestionOutcomes) -> None:
         only_a = [q for q in a.question_ids if q not in set_b]
         only_b = [q for q in b.question_ids if q not in set_a]
         if only_a or only_b:
-            parts = []
-            if only_a:
-                parts.append(f"{len(only_a)} only in a ({describe_ids(only_a)})")
-            if only_b:
-                parts.append(f"{len(only_b)} only in b ({describe_ids(only_b)})")
+            parts = [f"{len(only)} only in {name} ({describe_ids(only)})"
+                     for only, name in ((only_a, "a"), (only_b, "b")) if only]
             raise ValueError("paired comparison needs the same question_ids in a and b; "
                              + "; ".join(parts))
         pos = next(i for i, (x, y) in enumerate(zip(a.question_ids, b.question_ids)) if x != y)
