@@ -50,7 +50,7 @@ class GfError(Exception):
     exit_code = 1
 
 
-class _PlainMessage:
+class PlainMessage:
     """``KeyError`` quotes its message when printed; gf's messages are sentences."""
 
     def __str__(self) -> str:
@@ -73,7 +73,7 @@ class OutputLockedError(ConfigError):
         self.folder, self.pid, self.command = folder, pid, command
 
 
-class RegistryError(_PlainMessage, GfError, KeyError):
+class RegistryError(PlainMessage, GfError, KeyError):
     """A name is not registered (or taken); the message lists the known and close names."""
 
     exit_code = 2

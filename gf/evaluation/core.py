@@ -11,7 +11,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from gf.common.errors import EvaluationError
+from gf.common.errors import EvaluationError, PlainMessage
 from gf.common.utils import describe_ids
 
 __all__ = [
@@ -40,15 +40,12 @@ OOV_ANSWER = -1
 RECORD_KEYS = ("prediction", "answer", "fields")
 
 
-class MissingPredictionError(EvaluationError, KeyError):
+class MissingPredictionError(PlainMessage, EvaluationError, KeyError):
     """A question that must be scored has no prediction.
 
     Also a ``KeyError``, because that is what the official NExT-QA script raises in the
     same situation and callers ported from it may catch that.
     """
-
-    def __str__(self) -> str:  # KeyError would quote the whole message.
-        return str(self.args[0]) if self.args else ""
 
 
 def _as_int(value: Any) -> Optional[int]:
