@@ -316,20 +316,14 @@ def _real(path: PathLike) -> Path:
     return Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
 
 
-def _same_inode(a: Path, b: Path) -> bool:
-    """Whether two existing paths are one file (hard links, case-insensitive names)."""
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
 def same_file(a: PathLike, b: PathLike) -> bool:
     """Whether two paths name one file: equal after resolving ``~``, ``..`` and symbolic
     links, or (both existing) the same inode (hard links, case-insensitive names)."""
     ra, rb = _real(a), _real(b)
-    return ra == rb or _same_inode(ra, rb)
+    try:
+        return ra == rb or os.path.samefile(ra, rb)
+    except OSError:  # one of them does not exist (or cannot be read)
+        return False
 
 
 def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command: str) -> None:
