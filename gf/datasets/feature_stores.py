@@ -242,10 +242,7 @@ class FeatureStore(abc.ABC):
         state = dict(self.__dict__)
         state["_state"] = None
         state["_state_pid"] = None
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        return state  # unpickling puts it back into __dict__ (pickle's default)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._path!r})"
