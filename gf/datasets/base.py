@@ -203,11 +203,8 @@ class BaseBuilder:
         if not value:
             return set()
         path = self.require_path("skip_file", value, "skip file")
-        ids = set()
-        for line in read_text_utf8(path, "skip file").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                ids.add(line)
+        ids = {line.split("#", 1)[0].strip() for line in read_text_utf8(path, "skip file").splitlines()}
+        ids.discard("")  # blank and comment-only lines
         logger.info("%s: %d question id(s) to skip from %s", self.config_prefix, len(ids), path)
         return ids
 

@@ -52,6 +52,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from gf.common.errors import ConfigError, DatasetError
+from gf.datasets.builder_config import positive_int
 
 __all__ = ["StreamingVideoQADataset", "worker_share"]
 
@@ -92,8 +93,7 @@ class StreamingVideoQADataset(IterableDataset):
         super().__init__()
         if not shards:
             raise DatasetError(f"{dataset.benchmark} {dataset.split}: no webdataset shards to stream")
-        if epoch_length is not None and (not isinstance(epoch_length, int) or isinstance(epoch_length, bool)
-                                         or epoch_length < 1):
+        if epoch_length is not None and not positive_int(epoch_length):
             raise ConfigError(f"{epoch_length_key} must be a positive integer (samples per rank per epoch), "
                               f"got {epoch_length!r}")
         if not isinstance(shuffle_buffer, int) or isinstance(shuffle_buffer, bool) or shuffle_buffer < 0:
@@ -152,7 +152,7 @@ class StreamingVideoQADataset(IterableDataset):
 
     def set_batch_size(self, batch_size: int) -> None:
         """The DataLoader's batch size: a rank's batches are dealt whole to its workers."""
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        if not positive_int(batch_size):
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
 
