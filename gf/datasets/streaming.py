@@ -44,6 +44,7 @@ others (:meth:`gf.datasets.base.VideoQABuilder._stream`).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -219,7 +220,7 @@ class StreamingVideoQADataset(IterableDataset):
         stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=wds.split_by_node,
                                 workersplitter=wds.split_by_worker, empty_check=False)
         stream = stream.select(lambda s: decode_wds_key(s["__key__"]) in wanted)
-        stream = stream.map(self._decode).compose(_flatten)
+        stream = stream.map(self._decode).compose(itertools.chain.from_iterable)  # lists of questions -> questions
         if self.shuffle_buffer > 0:
             stream = stream.shuffle(self.shuffle_buffer, seed=f"gf-buffer/{self.seed}/{self.epoch}/{pass_no}/"
                                                                f"{rank}/{worker}")
@@ -254,9 +255,3 @@ class StreamingVideoQADataset(IterableDataset):
         return (f"StreamingVideoQADataset({self.benchmark} {self.split}: {len(self.dataset.records)} questions, "
                 f"{len(self.shards)} shards, epoch_length={self.epoch_length}, shuffle_buffer={self.shuffle_buffer}, "
                 f"shard_shuffle={self.shard_shuffle})")
-
-
-def _flatten(source):
-    """Lists of items -> the items (a webdataset pipeline stage)."""
-    for items in source:
-        yield from items
