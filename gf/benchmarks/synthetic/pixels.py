@@ -51,7 +51,7 @@ from gf.benchmarks.synthetic.config import SPLITS
 from gf.benchmarks.synthetic.generate import GENERATOR_NAME
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
-from gf.common.utils import PathLike, check_known_keys
+from gf.common.utils import PathLike
 
 __all__ = [
     "RENDERER_NAME",
@@ -157,11 +157,6 @@ class PixelStyle:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "PixelStyle":
-        check_known_keys(values, [f.name for f in dataclasses.fields(cls)], owner="PixelStyle", error=ConfigError)
-        return cls(**dict(values))
 
 
 # ---------------------------------------------------------------------------------------
