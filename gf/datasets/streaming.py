@@ -71,6 +71,11 @@ def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: i
     return sum(batch_size if j < batches - 1 else epoch_length - (batches - 1) * batch_size for j in mine)
 
 
+def _of_dataset(name: str) -> property:
+    """A read-only attribute of the wrapped random-access split (``self.dataset``)."""
+    return property(lambda self: getattr(self.dataset, name))
+
+
 class StreamingVideoQADataset(IterableDataset):
     """A training split read as a stream of webdataset shards (see the module docs).
 
@@ -115,25 +120,11 @@ class StreamingVideoQADataset(IterableDataset):
             self.indices_by_key.setdefault(rec[dataset.key_field], []).append(i)
 
     # -- what the runner and the evaluation read -----------------------------------------------
-    @property
-    def records(self) -> List[Dict[str, Any]]:
-        return self.dataset.records
-
-    @property
-    def stats(self) -> Dict[str, Any]:
-        return self.dataset.stats
-
-    @property
-    def split(self) -> str:
-        return self.dataset.split
-
-    @property
-    def benchmark(self) -> str:
-        return self.dataset.benchmark
-
-    @property
-    def answer_mode(self) -> str:
-        return self.dataset.answer_mode
+    records = _of_dataset("records")
+    stats = _of_dataset("stats")
+    split = _of_dataset("split")
+    benchmark = _of_dataset("benchmark")
+    answer_mode = _of_dataset("answer_mode")
 
     def question_ids(self) -> List[str]:
         return self.dataset.question_ids()
