@@ -175,8 +175,7 @@ def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -
     if n_val >= len(videos):
         raise DatasetError(f"agqa converter: val_fraction {val_fraction} of {len(videos)} train video(s) "
                            f"leaves no training video; lower val_fraction")
-    rng = random.Random(seed)
-    rng.shuffle(videos)
+    random.Random(seed).shuffle(videos)
     return sorted(videos[:n_val])
 
 
