@@ -81,8 +81,6 @@ def read_class_lines(path: os.PathLike | str) -> List[str]:
 
 def _registered_name(cls: type) -> Optional[str]:
     """The one builder name ``cls`` is registered under, else ``None``."""
-    from gf.common.registry import registry
-
     names = [n for n in registry.list("builder") if registry.get("builder", n) is cls]
     return names[0] if len(names) == 1 else None
 
@@ -196,20 +194,18 @@ class BaseBuilder:
             )
         return store
 
-    def _skip_ids(self) -> set:
-        """Question ids listed in ``skip_file`` (one per line, ``#`` comments); shared so
-        every builder reads the file the same way and logs how many it will leave out."""
+    def _skip_ids(self) -> Tuple[set, Optional[str]]:
+        """Question ids listed in ``skip_file`` (one per line, ``#`` comments) and the file's
+        path (``None`` without one); shared so every builder reads the file the same way and
+        logs how many it will leave out."""
         value = self.config["skip_file"]
         if not value:
-            return set()
+            return set(), None
         path = self.require_path("skip_file", value, "skip file")
-        ids = set()
-        for line in read_text_utf8(path, "skip file").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                ids.add(line)
+        ids = {line.split("#", 1)[0].strip() for line in read_text_utf8(path, "skip file").splitlines()}
+        ids.discard("")  # blank and comment-only lines
         logger.info("%s: %d question id(s) to skip from %s", self.config_prefix, len(ids), path)
-        return ids
+        return ids, str(path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(benchmark={self.benchmark!r}, dataset_dir={str(self.dataset_dir)!r})"
@@ -540,8 +536,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
         feature_dim = c["feature_dim"] or (store.feature_dim if store is not None else None)
         events = self.event_table()
         grounding = self.grounding()
-        skip_ids = self._skip_ids()
-        skip_source = str(self.require_path("skip_file", c["skip_file"], "skip file")) if c.get("skip_file") else None
+        skip_ids, skip_source = self._skip_ids()
         datasets: Dict[str, VideoQADataset] = {}
         for split in splits:
             train = split == "train"

@@ -171,14 +171,9 @@ register_data(DataEntry(
 # --------------------------------------------------------------------------- lookup and hashes
 
 
-def _strip_prefix(name: str) -> str:
-    text = str(name)
-    return text[len(DATA_PREFIX):] if text.startswith(DATA_PREFIX) else text
-
-
 def get_data(name: str) -> DataEntry:
     """The entry ``name`` (``star`` or ``data:star``), with a recorded hash applied."""
-    key = _strip_prefix(name)
+    key = str(name).removeprefix(DATA_PREFIX)
     entries = registry.kind("data").entries()
     if key not in entries:
         known = sorted(entries)

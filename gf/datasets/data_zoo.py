@@ -358,11 +358,8 @@ def _plan_install(target: Path, entry: DataEntry, files: Dict[str, Dict[str, Any
 def _blocked(target: Path, rel: str) -> bool:
     """A folder on the way to ``rel`` is a link or not a folder (never written through)."""
     parts = rel.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        folder = target.joinpath(*parts[:i])
-        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-            return True
-    return False
+    folders = (target.joinpath(*parts[:i]) for i in range(1, len(parts) + 1))
+    return any(folder.is_symlink() or (folder.exists() and not folder.is_dir()) for folder in folders)
 
 
 def _same_content(path: Path, records: List[Dict[str, Any]]) -> bool:

@@ -135,10 +135,8 @@ def identity(recipe: Dict[str, Any]) -> Dict[str, Any]:
 
 def _differences(old: Any, new: Any, prefix: str = "") -> List[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new), key=str):
-            out += _differences(old.get(k), new.get(k), f"{prefix}{k}.")
-        return out
+        keys = sorted(set(old) | set(new), key=str)
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
     if old != new:
         return [f"{prefix.rstrip('.')}: {json.dumps(old)} -> {json.dumps(new)}"]
     return []

@@ -242,10 +242,7 @@ class FeatureStore(abc.ABC):
         state = dict(self.__dict__)
         state["_state"] = None
         state["_state_pid"] = None
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        return state  # unpickling puts it back into __dict__ (pickle's default)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._path!r})"
@@ -417,11 +414,8 @@ class NpyFolderStore(FeatureStore):
         return sorted(e.path for e in os.scandir(self._path) if e.name.endswith(".npy") and e.is_file())
 
     def _open(self) -> StoreState:
-        index = {}
-        for entry in sorted(os.scandir(self._path), key=lambda e: e.name):
-            if entry.name.endswith(".npy") and entry.is_file():
-                index[entry.name[: -len(".npy")]] = entry.path
-        return StoreState(index)
+        entries = sorted(os.scandir(self._path), key=lambda e: e.name)
+        return StoreState({e.name[: -len(".npy")]: e.path for e in entries if e.name.endswith(".npy") and e.is_file()})
 
     def _read(self, state: StoreState, location: str) -> np.ndarray:
         return load_npy_safe(location, what="feature file", mmap=True)

@@ -44,6 +44,7 @@ others (:meth:`gf.datasets.base.VideoQABuilder._stream`).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -52,6 +53,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from gf.common.errors import ConfigError, DatasetError
+from gf.datasets.builder_config import positive_int
 
 __all__ = ["StreamingVideoQADataset", "worker_share"]
 
@@ -67,6 +69,11 @@ def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: i
     batches = math.ceil(epoch_length / batch_size)
     mine = range(worker, batches, num_workers)
     return sum(batch_size if j < batches - 1 else epoch_length - (batches - 1) * batch_size for j in mine)
+
+
+def _of_dataset(name: str) -> property:
+    """A read-only attribute of the wrapped random-access split (``self.dataset``)."""
+    return property(lambda self: getattr(self.dataset, name))
 
 
 class StreamingVideoQADataset(IterableDataset):
@@ -92,8 +99,7 @@ class StreamingVideoQADataset(IterableDataset):
         super().__init__()
         if not shards:
             raise DatasetError(f"{dataset.benchmark} {dataset.split}: no webdataset shards to stream")
-        if epoch_length is not None and (not isinstance(epoch_length, int) or isinstance(epoch_length, bool)
-                                         or epoch_length < 1):
+        if epoch_length is not None and not positive_int(epoch_length):
             raise ConfigError(f"{epoch_length_key} must be a positive integer (samples per rank per epoch), "
                               f"got {epoch_length!r}")
         if not isinstance(shuffle_buffer, int) or isinstance(shuffle_buffer, bool) or shuffle_buffer < 0:
@@ -114,25 +120,11 @@ class StreamingVideoQADataset(IterableDataset):
             self.indices_by_key.setdefault(rec[dataset.key_field], []).append(i)
 
     # -- what the runner and the evaluation read -----------------------------------------------
-    @property
-    def records(self) -> List[Dict[str, Any]]:
-        return self.dataset.records
-
-    @property
-    def stats(self) -> Dict[str, Any]:
-        return self.dataset.stats
-
-    @property
-    def split(self) -> str:
-        return self.dataset.split
-
-    @property
-    def benchmark(self) -> str:
-        return self.dataset.benchmark
-
-    @property
-    def answer_mode(self) -> str:
-        return self.dataset.answer_mode
+    records = _of_dataset("records")
+    stats = _of_dataset("stats")
+    split = _of_dataset("split")
+    benchmark = _of_dataset("benchmark")
+    answer_mode = _of_dataset("answer_mode")
 
     def question_ids(self) -> List[str]:
         return self.dataset.question_ids()
@@ -152,7 +144,7 @@ class StreamingVideoQADataset(IterableDataset):
 
     def set_batch_size(self, batch_size: int) -> None:
         """The DataLoader's batch size: a rank's batches are dealt whole to its workers."""
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        if not positive_int(batch_size):
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
 
@@ -219,7 +211,7 @@ class StreamingVideoQADataset(IterableDataset):
         stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=wds.split_by_node,
                                 workersplitter=wds.split_by_worker, empty_check=False)
         stream = stream.select(lambda s: decode_wds_key(s["__key__"]) in wanted)
-        stream = stream.map(self._decode).compose(_flatten)
+        stream = stream.map(self._decode).compose(itertools.chain.from_iterable)  # lists of questions -> questions
         if self.shuffle_buffer > 0:
             stream = stream.shuffle(self.shuffle_buffer, seed=f"gf-buffer/{self.seed}/{self.epoch}/{pass_no}/"
                                                                f"{rank}/{worker}")
@@ -254,9 +246,3 @@ class StreamingVideoQADataset(IterableDataset):
         return (f"StreamingVideoQADataset({self.benchmark} {self.split}: {len(self.dataset.records)} questions, "
                 f"{len(self.shards)} shards, epoch_length={self.epoch_length}, shuffle_buffer={self.shuffle_buffer}, "
                 f"shard_shuffle={self.shard_shuffle})")
-
-
-def _flatten(source):
-    """Lists of items -> the items (a webdataset pipeline stage)."""
-    for items in source:
-        yield from items

@@ -419,10 +419,8 @@ def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         raise DatasetError(f"collate_videoqa: video features of different shapes in one batch ({detail}); "
                            f"use one video processor (same max_feats) and one feature store per dataset.")
     answers = [s.get("answer") for s in samples]
-    if all(a is None for a in answers):
-        answer = None
-    else:
-        answer = torch.tensor([IGNORE_INDEX if a is None else int(a) for a in answers], dtype=torch.long)
+    answer = (None if all(a is None for a in answers)
+              else torch.tensor([IGNORE_INDEX if a is None else int(a) for a in answers], dtype=torch.long))
     return {
         "question_id": [s["question_id"] for s in samples],
         "video": torch.stack([s["video"] for s in samples]),

@@ -39,26 +39,6 @@ from gf.evaluation.core import OOV_ANSWER
 __all__ = ["AGQABuilder"]
 
 
-def _answers_of(data: Any, path: Path) -> Any:
-    """The vocabulary file's JSON -> the answer list; the list itself is checked by
-    :func:`~gf.datasets.base.check_answer_vocab`, as for every benchmark."""
-    if isinstance(data, dict) and "answer_token_to_idx" in data:
-        mapping = data["answer_token_to_idx"]
-        if not isinstance(mapping, dict) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                    for i in mapping.values()):
-            raise DataFileError(f"{path}: 'answer_token_to_idx' must map answer strings to integer indices")
-        by_index = sorted(mapping.items(), key=lambda kv: kv[1])
-        indices = [i for _, i in by_index]
-        if indices != list(range(len(indices))):
-            raise DataFileError(f"{path}: 'answer_token_to_idx' indices must be 0..{len(indices) - 1} with "
-                                f"each used once; a gap or repeat would make labels ambiguous")
-        return [a for a, _ in by_index]
-    if isinstance(data, list):
-        return data
-    raise DataFileError(f"{path}: expected a JSON list of answers (gf prepare agqa) or an object with "
-                        f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
-
-
 @registry.register_builder("agqa")
 class AGQABuilder(VideoQABuilder):
     """Builds AGQA 2.0 train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
@@ -111,7 +91,23 @@ class AGQABuilder(VideoQABuilder):
     }
 
     def _answer_list(self, data: Any, path: Path) -> Any:
-        return _answers_of(data, path)  # the authors' HCRN-style file works too
+        """The vocabulary file's JSON (the authors' HCRN-style file works too) -> the answer list;
+        the list itself is checked by :func:`~gf.datasets.base.check_answer_vocab`, as for every benchmark."""
+        if isinstance(data, dict) and "answer_token_to_idx" in data:
+            mapping = data["answer_token_to_idx"]
+            if not isinstance(mapping, dict) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                        for i in mapping.values()):
+                raise DataFileError(f"{path}: 'answer_token_to_idx' must map answer strings to integer indices")
+            by_index = sorted(mapping.items(), key=lambda kv: kv[1])
+            indices = [i for _, i in by_index]
+            if indices != list(range(len(indices))):
+                raise DataFileError(f"{path}: 'answer_token_to_idx' indices must be 0..{len(indices) - 1} with "
+                                    f"each used once; a gap or repeat would make labels ambiguous")
+            return [a for a, _ in by_index]
+        if isinstance(data, list):
+            return data
+        raise DataFileError(f"{path}: expected a JSON list of answers (gf prepare agqa) or an object with "
+                            f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
 
     # -- records -----------------------------------------------------------------------------
     def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:

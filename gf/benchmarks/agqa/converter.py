@@ -111,9 +111,7 @@ def check_record(qid: Any, rec: Any, where: str) -> Dict[str, Any]:
 
 
 class _DuplicateQuestion(Exception):
-    def __init__(self, qid: str):
-        super().__init__(qid)
-        self.qid = qid
+    """Raised by :func:`_pairs_hook` with the repeated question id."""
 
 
 def _pairs_hook(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
@@ -144,7 +142,7 @@ def read_balanced_file(path: Union[str, Path]) -> List[Dict[str, Any]]:
         raise DataFileError(f"{e}. Expected the AGQA 2.0 balanced file: one JSON object "
                             f"{{question_id: record}} (despite the .txt name).") from None
     except _DuplicateQuestion as e:
-        raise DataFileError(f"{path}: question id {e.qid!r} appears twice; ids must be unique") from None
+        raise DataFileError(f"{path}: question id {e.args[0]!r} appears twice; ids must be unique") from None
     if not isinstance(data, dict):
         raise DataFileError(f"{path}: top level is a JSON {type(data).__name__}; expected an object "
                             f"{{question_id: record}} (the AGQA 2.0 balanced format)")
@@ -177,8 +175,7 @@ def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -
     if n_val >= len(videos):
         raise DatasetError(f"agqa converter: val_fraction {val_fraction} of {len(videos)} train video(s) "
                            f"leaves no training video; lower val_fraction")
-    rng = random.Random(seed)
-    rng.shuffle(videos)
+    random.Random(seed).shuffle(videos)
     return sorted(videos[:n_val])
 
 

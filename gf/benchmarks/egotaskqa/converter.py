@@ -164,12 +164,8 @@ def read_hoi_vocab(path: Path) -> List[str]:
         raise DataFileError(f"{path}: expected a JSON list or object of event classes, got {type(vocab).__name__}")
     if not names:
         raise DataFileError(f"{path}: no event classes")
-    out = []
-    for name in names:
-        text = name if isinstance(name, str) else json.dumps(name, ensure_ascii=False)
-        text = " ".join(text.split())
-        out.append(text or "(unnamed)")
-    return out
+    texts = (name if isinstance(name, str) else json.dumps(name, ensure_ascii=False) for name in names)
+    return [" ".join(text.split()) or "(unnamed)" for text in texts]
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,12 +174,8 @@ def read_hoi_vocab(path: Path) -> List[str]:
 def _qa_dir(raw: Path, split_type: str) -> Tuple[Path, Dict[str, Path]]:
     candidates = [raw / split_type, raw / split_type / "txt_db", raw, raw / "txt_db"]
     for d in candidates:
-        found = {}
-        for split in SPLITS:
-            for name in QA_NAMES:
-                if (d / name.format(split=split)).is_file():
-                    found[split] = d / name.format(split=split)
-                    break
+        first = {split: first_file(d / name.format(split=split) for name in QA_NAMES) for split in SPLITS}
+        found = {split: path for split, path in first.items() if path is not None}
         if found:
             if set(found) != set(SPLITS):
                 raise DataFileError(f"{d}: QA files for {sorted(found)} but not {sorted(set(SPLITS) - set(found))}; "

@@ -322,17 +322,9 @@ def _question_events(videos: Mapping[str, List[Tuple[str, float, float]]], to_st
                      star_index: Mapping[str, int], clip_of: Mapping[str, Tuple[str, float, float, str]]):
     """Each question's events: its video's STAR actions clipped to the question's clip; returns
     (events, actions outside STAR's space, actions dropped outside the clip, questions without events)."""
-    star_actions: Dict[str, List[Tuple[int, float, float]]] = {}
-    non_star = 0
-    for vid, acts in videos.items():
-        kept = []
-        for a, s, e in acts:
-            sid = to_star.get(a)
-            if sid is None:
-                non_star += 1
-            else:
-                kept.append((star_index[sid], s, e))
-        star_actions[vid] = kept
+    star_actions = {vid: [(star_index[to_star[a]], s, e) for a, s, e in acts if a in to_star]
+                    for vid, acts in videos.items()}
+    non_star = sum(a not in to_star for acts in videos.values() for a, _, _ in acts)
     events: Dict[str, Dict[str, Any]] = {}
     dropped = no_events = 0
     for qid, (vid, start, end, _) in clip_of.items():

@@ -104,11 +104,7 @@ def _prototypes(rng: np.random.Generator, cfg: SyntheticStarConfig) -> np.ndarra
     """
     k, d = cfg.num_classes + 1, cfg.feature_dim
     raw = rng.standard_normal((d, k))
-    if k <= d:
-        q, _ = np.linalg.qr(raw)
-        rows = q.T
-    else:
-        rows = raw.T
+    rows = np.linalg.qr(raw)[0].T if k <= d else raw.T
     rows = rows / np.linalg.norm(rows, axis=1, keepdims=True) * np.sqrt(d)
     return rows.astype(np.float32)
 

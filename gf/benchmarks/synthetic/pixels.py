@@ -34,9 +34,11 @@ with another style or onto another benchmark is refused rather than mixed in.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
+import multiprocessing
 import sys
 import time
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ from gf.benchmarks.synthetic.config import SPLITS
 from gf.benchmarks.synthetic.generate import GENERATOR_NAME
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
-from gf.common.utils import PathLike, check_known_keys
+from gf.common.utils import PathLike
 
 __all__ = [
     "RENDERER_NAME",
@@ -155,11 +157,6 @@ class PixelStyle:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "PixelStyle":
-        check_known_keys(values, [f.name for f in dataclasses.fields(cls)], owner="PixelStyle", error=ConfigError)
-        return cls(**dict(values))
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,16 +374,15 @@ class RenderSummary:
     rendered: int = 0
     skipped: int = 0
     frames: int = 0
-    seconds: float = 0.0
     removed_partial: int = 0
+    seconds: float = 0.0
 
     @property
     def videos_per_s(self) -> float:
         return self.rendered / self.seconds if self.seconds else 0.0
 
     def to_json(self) -> Dict[str, Any]:
-        return {"out": self.out, "total": self.total, "rendered": self.rendered, "skipped": self.skipped,
-                "frames": self.frames, "removed_partial": self.removed_partial, "seconds": round(self.seconds, 2),
+        return {**dataclasses.asdict(self), "seconds": round(self.seconds, 2),
                 "videos_per_s": round(self.videos_per_s, 2)}
 
 
@@ -435,20 +431,13 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
         bar = tqdm(total=len(todo), unit="video", desc="render", disable=not progress, file=sys.stderr,
                    dynamic_ncols=True)
         t0 = time.perf_counter()
+        parallel = workers > 1 and len(todo) > 1
         try:
-            if workers > 1 and len(todo) > 1:
-                import multiprocessing
-
-                ctx = multiprocessing.get_context("spawn")
-                with ctx.Pool(workers) as pool:
-                    for n in pool.imap_unordered(_render_one, todo, chunksize=8):
-                        summary.rendered += 1
-                        summary.frames += n
-                        bar.update(1)
-            else:
-                for task in todo:
-                    summary.frames += _render_one(task)
+            with (multiprocessing.get_context("spawn").Pool(workers) if parallel else contextlib.nullcontext()) as pool:
+                frame_counts = pool.imap_unordered(_render_one, todo, chunksize=8) if parallel else map(_render_one, todo)
+                for n in frame_counts:
                     summary.rendered += 1
+                    summary.frames += n
                     bar.update(1)
         finally:
             bar.close()

@@ -137,12 +137,14 @@ def _existing_annotations(out: Path, owned: Optional[List[str]]) -> List[str]:
     return found
 
 
-def _refuse(out: Path, found: Sequence[str]) -> None:
-    raise DatasetError(
-        f"{out} already holds annotations ({describe_ids(found)}); gf prepare does not replace them unless "
-        f"asked to. Pass overwrite=True (gf prepare --overwrite) to replace the converter's files (other files "
-        f"there, such as features in vis_db/, are kept), or choose another output folder."
-    )
+def _refuse_if_any(out: Path, found: Sequence[str]) -> None:
+    """Refuse ``out`` when it holds ``found`` (annotations a conversion would replace)."""
+    if found:
+        raise DatasetError(
+            f"{out} already holds annotations ({describe_ids(found)}); gf prepare does not replace them unless "
+            f"asked to. Pass overwrite=True (gf prepare --overwrite) to replace the converter's files (other files "
+            f"there, such as features in vis_db/, are kept), or choose another output folder."
+        )
 
 
 def _remove_stale_staging(out: Path) -> None:
@@ -184,18 +186,14 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
         raise DatasetError(f"output folder {out} exists and is not a folder; choose another --out")
     owned = _owned(convert, options)
     if not overwrite:  # before the lock and the (slow) conversion
-        found = _existing_annotations(out, owned)
-        if found:
-            _refuse(out, found)
+        _refuse_if_any(out, _existing_annotations(out, owned))
     created = not _exists(out)
     lock = output_lock(out, command)
     try:
         with lock:
             _remove_stale_staging(out)
             if not overwrite:  # again, now that no other gf prepare can write here
-                found = _existing_annotations(out, owned)
-                if found:
-                    _refuse(out, found)
+                _refuse_if_any(out, _existing_annotations(out, owned))
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=str(out)))
             try:
                 new, old = staging / "new", staging / "old"
@@ -208,9 +206,8 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
                 written = _files_under(new)
                 if owned is None:  # a converter that declares nothing owns what it wrote
                     install, remove = written, []
-                    clash = [rel for rel in written if _exists(out / rel)]
-                    if clash and not overwrite:
-                        _refuse(out, clash)
+                    if not overwrite:
+                        _refuse_if_any(out, [rel for rel in written if _exists(out / rel)])
                 else:
                     owned_set: Set[str] = set(owned)
                     install = [rel for rel in written if rel in owned_set or not _exists(out / rel)]
