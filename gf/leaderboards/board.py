@@ -30,6 +30,7 @@ in a pair. A seed group's stale seeds are left out of its row like unfinished on
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -107,9 +108,7 @@ def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_re
         return None
     labels = [(f"{b}/{c}", evaluator.column_label(b, c)) for b, cells in first.report.get("breakdowns", {}).items()
               for c in cells]
-    counts: Dict[str, int] = {}
-    for _, label in labels:
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(label for _, label in labels)
     table["columns"] = [{"key": k, "label": label if counts[label] == 1 else f"{k.split('/')[0]}: {label}"}
                         for k, label in labels]
     return evaluator

@@ -255,15 +255,9 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
     """
     css, script = asset("board.css"), asset("board.js")
     by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}
-    used = set()
-    per_table = []
-    for score_name, breakdown_name, probes_name in plot_names(board):
-        entry = {}
-        for kind, name in (("score", score_name), ("breakdown", breakdown_name), ("probes", probes_name)):
-            if name in by_name:
-                entry[kind] = _data_uri(by_name[name])
-                used.add(name)
-        per_table.append(entry)
+    names = [dict(zip(("score", "breakdown", "probes"), three)) for three in plot_names(board)]
+    per_table = [{kind: _data_uri(by_name[name]) for kind, name in table.items() if name in by_name} for table in names]
+    used = {name for table in names for name in table.values()}
     other = [[name, _data_uri(data)] for name, data in sorted(by_name.items()) if name not in used]
     plots_json = {"tables": per_table, "other": other}
     plots_json["page"] = page_elements(board, plots_json)
