@@ -142,12 +142,11 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
         table["notes"].append(f"no paired tests: {e}")
     table["pairs"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()} for p in pairs]
     best = next(iter(ordered))
-    for pair in table["pairs"]:
-        if pair["significant"] and best in (pair["a"], pair["b"]):
-            other = pair["b"] if pair["a"] == best else pair["a"]
-            for row in rows:
-                if row["entry"] == other:
-                    row["significantly_below_best"] = True
+    below = {p["b"] if p["a"] == best else p["a"] for p in table["pairs"]
+             if p["significant"] and best in (p["a"], p["b"])}
+    for row in rows:
+        if row["entry"] in below:
+            row["significantly_below_best"] = True
 
 
 def _reported_rows(manifest: Mapping[str, Any], table: Dict[str, Any]) -> List[Dict[str, Any]]:
