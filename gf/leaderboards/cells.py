@@ -193,10 +193,10 @@ def csv_number(x: Any) -> str:
     return format_figure(x, na="")
 
 
-def csv_interval(ci: Any) -> Tuple[str, str]:
-    """An interval's two CSV fields (empty where there is none)."""
+def csv_interval(name: str, ci: Any) -> Dict[str, str]:
+    """An interval's two CSV fields, ``<name>_ci_low`` and ``<name>_ci_high`` (empty if none)."""
     low, high = interval_of(ci) or (None, None)
-    return csv_number(low), csv_number(high)
+    return {f"{name}_ci_low": csv_number(low), f"{name}_ci_high": csv_number(high)}
 
 
 def csv_flag(flag: Any) -> str:

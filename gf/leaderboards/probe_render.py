@@ -214,18 +214,17 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
               "n_seeds": format_count(len(seeds)) if seeds else ("1" if cell else ""),
               "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": csv_number(plain.get("score")),
               "unperturbed_sd": csv_number(plain.get("sd")), "score": csv_number(cell.get("score")),
-              **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(cell.get("ci")))),
+              **csv_interval("score", cell.get("ci")),
               "score_sd": csv_number(cell.get("sd")), "drop": csv_number(cell.get("drop")),
-              **dict(zip(("drop_ci_low", "drop_ci_high"), csv_interval(cell.get("drop_ci")))),
+              **csv_interval("drop", cell.get("drop_ci")),
               "flip_rate": csv_number(cell.get("flip_rate")), **_csv_coverage(cell), "test": cell.get("test") or "",
               "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
               "significant": csv_flag(cell.get("significant")) if cell else ""}
     for col in table_columns(section):
         name = names[str(col["key"])]
         value, cell_ci, sd = cell_figures(cell, col["key"])
-        low, high = csv_interval(cell_ci)
         record.update({f"{name}_unperturbed": csv_number(cell_figures(plain, col["key"])[0]), name: csv_number(value),
-                       f"{name}_ci_low": low, f"{name}_ci_high": high, f"{name}_sd": csv_number(sd)})
+                       **csv_interval(name, cell_ci), f"{name}_sd": csv_number(sd)})
     provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
     record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
     return record

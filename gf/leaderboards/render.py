@@ -229,7 +229,7 @@ def render_csv(board: Mapping[str, Any]) -> str:
             record: Dict[str, Any] = {
                 "benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
                 "entry": row.get("entry") or "", "kind": row.get("kind") or "", "score": csv_number(row.get("score")),
-                **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(row.get("ci")))),
+                **csv_interval("score", row.get("ci")),
                 "num_questions": format_count(row.get("num_questions")).replace(NA, ""),
                 "significantly_below_best": csv_flag(row.get("significantly_below_best")),
                 "source": row.get("source") or "",
@@ -240,8 +240,7 @@ def render_csv(board: Mapping[str, Any]) -> str:
             for col in table_columns(table):
                 name = names[str(col["key"])]
                 value, cell_ci, sd = cell_figures(row, col["key"])
-                record.update({name: csv_number(value), **dict(zip((f"{name}_ci_low", f"{name}_ci_high"),
-                                                                   csv_interval(cell_ci)))})
+                record.update({name: csv_number(value), **csv_interval(name, cell_ci)})
                 if groups:
                     record[f"{name}_sd"] = csv_number(sd)
             if groups:
