@@ -30,6 +30,7 @@ in a pair. A seed group's stale seeds are left out of its row like unfinished on
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -107,9 +108,7 @@ def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_re
         return None
     labels = [(f"{b}/{c}", evaluator.column_label(b, c)) for b, cells in first.report.get("breakdowns", {}).items()
               for c in cells]
-    counts: Dict[str, int] = {}
-    for _, label in labels:
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(label for _, label in labels)
     table["columns"] = [{"key": k, "label": label if counts[label] == 1 else f"{k.split('/')[0]}: {label}"}
                         for k, label in labels]
     return evaluator
@@ -143,12 +142,11 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
         table["notes"].append(f"no paired tests: {e}")
     table["pairs"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()} for p in pairs]
     best = next(iter(ordered))
-    for pair in table["pairs"]:
-        if pair["significant"] and best in (pair["a"], pair["b"]):
-            other = pair["b"] if pair["a"] == best else pair["a"]
-            for row in rows:
-                if row["entry"] == other:
-                    row["significantly_below_best"] = True
+    below = {p["b"] if p["a"] == best else p["a"] for p in table["pairs"]
+             if p["significant"] and best in (p["a"], p["b"])}
+    for row in rows:
+        if row["entry"] in below:
+            row["significantly_below_best"] = True
 
 
 def _reported_rows(manifest: Mapping[str, Any], table: Dict[str, Any]) -> List[Dict[str, Any]]:

@@ -75,16 +75,14 @@ def format_count(n: Any) -> str:
     return str(int(x)) if float(x).is_integer() else format_figure(x)
 
 
-def board_tables(board: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [t for t in board.get("tables") or [] if isinstance(t, Mapping)]
-
-
-def table_rows(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [r for r in table.get("rows") or [] if isinstance(r, Mapping)]
+def mappings(section: Mapping[str, Any], key: str) -> List[Mapping[str, Any]]:
+    """The mappings listed under ``key`` of a board, table or probe section (``tables``,
+    ``rows``, ``pairs``, ``failures``, ``stale``); anything else there is skipped."""
+    return [x for x in section.get(key) or [] if isinstance(x, Mapping)]
 
 
 def table_columns(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [c for c in table.get("columns") or [] if isinstance(c, Mapping) and c.get("key") is not None]
+    return [c for c in mappings(table, "columns") if c.get("key") is not None]
 
 
 def row_group(row: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
@@ -93,7 +91,7 @@ def row_group(row: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
 
 
 def has_groups(table: Mapping[str, Any]) -> bool:
-    return any(row_group(r) is not None for r in table_rows(table))
+    return any(row_group(r) is not None for r in mappings(table, "rows"))
 
 
 def score_label(table: Mapping[str, Any], default: str = "Score") -> str:
@@ -110,11 +108,6 @@ STALE_TITLE = ("Stale (an input changed since the result was computed, so it sho
                "ranked nor compared):")
 
 
-def stale_items(section: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    """The stale results a table (or its probe section) lists."""
-    return [s for s in section.get("stale") or [] if isinstance(s, Mapping)]
-
-
 def stale_text(item: Mapping[str, Any]) -> str:
     """``entry: what changed. Refresh: command``, one stale result as the board lists it."""
     text = f"{item.get('entry')}: {str(item.get('reason') or 'its inputs changed').strip()}"
@@ -128,7 +121,7 @@ def md_list(title: str, texts: Sequence[str]) -> List[str]:
 
 def md_stale(section: Mapping[str, Any], title: str = STALE_TITLE) -> List[str]:
     """The Markdown list of a table's (or probe section's) stale results; [] without any."""
-    return md_list(title, [stale_text(s) for s in stale_items(section)])
+    return md_list(title, [stale_text(s) for s in mappings(section, "stale")])
 
 
 def statistics_text(board: Mapping[str, Any]) -> str:
@@ -145,7 +138,7 @@ def statistics_text(board: Mapping[str, Any]) -> str:
     if alpha is not None:
         text += f" Pairs of measured rows are compared with paired tests at alpha {alpha}"
         text += f", p-values adjusted by {correction}." if correction else "."
-    if any(has_groups(t) for t in board_tables(board)):
+    if any(has_groups(t) for t in mappings(board, "tables")):
         text += (" A seed group's figures are mean ± sd over its seeds (sample sd); its interval resamples the "
                  "seeds, then the videos (two-level bootstrap), and so do its paired tests.")
     return text
@@ -200,10 +193,10 @@ def csv_number(x: Any) -> str:
     return format_figure(x, na="")
 
 
-def csv_interval(ci: Any) -> Tuple[str, str]:
-    """An interval's two CSV fields (empty where there is none)."""
+def csv_interval(name: str, ci: Any) -> Dict[str, str]:
+    """An interval's two CSV fields, ``<name>_ci_low`` and ``<name>_ci_high`` (empty if none)."""
     low, high = interval_of(ci) or (None, None)
-    return csv_number(low), csv_number(high)
+    return {f"{name}_ci_low": csv_number(low), f"{name}_ci_high": csv_number(high)}
 
 
 def csv_flag(flag: Any) -> str:
@@ -274,7 +267,7 @@ def figure_cells(table: Mapping[str, Any]) -> List[List[Tuple[str, Any, Any, Any
     Bold is the best measured figure of the column, compared at the displayed precision, so
     rows showing the same best figure are all bold; reported rows never take part (see
     :mod:`.render`'s docstring)."""
-    rows = table_rows(table)
+    rows = mappings(table, "rows")
     keys = [None] + [c["key"] for c in table_columns(table)]
     figures = [[(row.get("score"), row.get("ci"), row.get("sd")) if key is None else cell_figures(row, key)
                 for key in keys] for row in rows]
@@ -312,14 +305,6 @@ def table_note(table: Mapping[str, Any]) -> str:
 
 def correction_of(board: Mapping[str, Any]) -> str:
     return (board.get("statistics") or {}).get("correction") or "adjusted"
-
-
-def table_pairs(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [p for p in table.get("pairs") or [] if isinstance(p, Mapping)]
-
-
-def table_failures(table: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    return [f for f in table.get("failures") or [] if isinstance(f, Mapping)]
 
 
 def pairs_header(board: Mapping[str, Any]) -> List[str]:

@@ -127,12 +127,8 @@ def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes)
 
 def input_problems(inputs: Mapping[str, Mapping[str, Any]], hashes: FileHashes) -> List[str]:
     """Why the recorded ``inputs`` (role -> file state) no longer hold: one reason per input."""
-    problems = []
-    for role, recorded in inputs.items():
-        why = hashes.changed(recorded.get("path", ""), recorded)
-        if why is not None:
-            problems.append(f"its {role} {recorded.get('path')} {why}")
-    return problems
+    whys = {role: hashes.changed(recorded.get("path", ""), recorded) for role, recorded in inputs.items()}
+    return [f"its {role} {inputs[role].get('path')} {why}" for role, why in whys.items() if why is not None]
 
 
 def result_files(paths: ResultPaths, hashes: FileHashes,

@@ -386,10 +386,7 @@ def _entries(c: _Checker, raw_entries: Any, benchmarks: Mapping[str, BenchmarkSp
         if has_model == ("predictions" in spec):
             c.fail(key, "give either config + checkpoint (a model to evaluate), config + checkpoints (a seed "
                         "group) or predictions (files to score)")
-        if has_model:
-            entries.append(_model_entry(c, spec, key, ename, benchmarks))
-        else:
-            entries.append(_predictions_entry(c, spec, key, ename, benchmarks))
+        entries.append((_model_entry if has_model else _predictions_entry)(c, spec, key, ename, benchmarks))
     return entries
 
 
@@ -471,11 +468,8 @@ def _implied_seeds(paths: Sequence[str]) -> Tuple[Tuple[int, ...], str]:
 def seed_from_path(path: str) -> Optional[int]:
     """N of the innermost ``seed<N>`` folder in ``path`` (``.../seed3/checkpoint_best.pth``: 3),
     named as gf writes it (:func:`gf.runners.run_layout.seed_of_folder`)."""
-    for part in reversed(PurePath(path).parts[:-1]):
-        seed = seed_of_folder(part)
-        if seed is not None:
-            return seed
-    return None
+    seeds = (seed_of_folder(part) for part in reversed(PurePath(path).parts[:-1]))
+    return next((seed for seed in seeds if seed is not None), None)
 
 
 def stored_seed(path: str) -> Optional[int]:

@@ -28,7 +28,6 @@ from gf.leaderboards.cells import (
     BELOW_MARK,
     NA,
     STALE_TITLE,
-    board_tables,
     figure_cells,
     format_count,
     format_figure,
@@ -38,20 +37,17 @@ from gf.leaderboards.cells import (
     interval_of,
     is_below,
     legend_text,
+    mappings,
     pairs_header,
     pending_text,
     row_group,
     seeds_text,
     source_text,
-    stale_items,
     stale_text,
     statistics_text,
     strict_json,
     table_columns,
-    table_failures,
     table_note,
-    table_pairs,
-    table_rows,
     table_title,
     yes_no,
 )
@@ -83,7 +79,7 @@ def plot_names(board: Mapping[str, Any]) -> List[Tuple[str, str, str]]:
     two tables share (their names differ only in characters a file name cannot keep)."""
     seen: Dict[str, int] = {}
     names = []
-    for table in board_tables(board):
+    for table in mappings(board, "tables"):
         stem = plot_file_stem(table)
         seen[stem] = seen.get(stem, 0) + 1
         if seen[stem] > 1:
@@ -142,7 +138,7 @@ def _board_table(table: Mapping[str, Any]) -> list:
                ["button", {"type": "button", "title": "sort by this column"}, label]]
               for key, label in header_cells(table)]
     body, grouped = [], has_groups(table)
-    for row, figures in zip(table_rows(table), figure_cells(table)):
+    for row, figures in zip(mappings(table, "rows"), figure_cells(table)):
         entry = ["td", {"class": "entry"}, str(row.get("entry"))]
         if is_below(row):
             entry.append(["span", {"class": "below", "title": "significantly below the best measured row"},
@@ -163,7 +159,7 @@ def _board_table(table: Mapping[str, Any]) -> list:
 
 
 def _pairs(table: Mapping[str, Any], board: Mapping[str, Any]) -> list:
-    pairs = table_pairs(table)
+    pairs = mappings(table, "pairs")
     if not pairs:
         return []
     body = [["tr", {"data-a": str(p.get("a")), "data-b": str(p.get("b"))}, ["td", {}, str(p.get("a"))],
@@ -181,7 +177,7 @@ def _probes_box(table: Mapping[str, Any], board: Mapping[str, Any], image: Optio
     section = section_of(table)
     if section is None:
         return []
-    probes, rows, columns = probe_names(section), table_rows(section), table_columns(section)
+    probes, rows, columns = probe_names(section), mappings(section, "rows"), table_columns(section)
     box = ["div", {"class": "gf-probes"}, ["h3", {}, "Temporal sensitivity"],
            ["p", {"class": "note"}, probe_note(section, board)]]
     if not rows:
@@ -199,9 +195,9 @@ def _probes_box(table: Mapping[str, Any], board: Mapping[str, Any], image: Optio
         box += [["h3", {}, "Temporal sensitivity per category"],
                 _plain_table("probe-categories", ["Entry", "Category", "Unperturbed", *probes], body)]
     box += _list("Probe results pending:", [str(p) for p in section.get("pending") or []], "pending")
-    box += _list(PROBE_STALE_TITLE, [stale_text(s) for s in stale_items(section)], "stale")
+    box += _list(PROBE_STALE_TITLE, [stale_text(s) for s in mappings(section, "stale")], "stale")
     box += _list("Probe results failed:", [f"{f.get('entry')}: {str(f.get('error') or 'unknown error').strip()}"
-                                           for f in table_failures(section)], "failures")
+                                           for f in mappings(section, "failures")], "failures")
     box += _list("Notes:", [str(n) for n in section.get("notes") or []], "notes")
     if image is not None:
         box.append(["img", {"class": "plot", "src": image, "alt": f"{table_title(table)}: temporal sensitivity"}])
@@ -212,15 +208,15 @@ def _table_section(table: Mapping[str, Any], board: Mapping[str, Any], index: in
     title = table_title(table)
     section = ["section", {"class": "gf-table", "data-table": str(table.get("id") or title)}, ["h2", {}, title],
                ["p", {"class": "note"}, table_note(table)]]
-    if table_rows(table):
+    if mappings(table, "rows"):
         section += [_board_table(table), ["p", {"class": "legend"}, legend_text(board)]]
     else:
         section.append(["p", {"class": "note"}, "No rows yet."])
     pending = pending_text(table)
     if pending:
         section.append(["p", {"class": "pending"}, pending])
-    section += _list(STALE_TITLE, [stale_text(s) for s in stale_items(table)], "stale")
-    failures = table_failures(table)
+    section += _list(STALE_TITLE, [stale_text(s) for s in mappings(table, "stale")], "stale")
+    failures = mappings(table, "failures")
     if failures:
         section += [["h3", {}, "Failed"], ["ul", {"class": "failures"}, *(
             ["li", {"data-entry": str(f.get("entry"))}, ["strong", {}, str(f.get("entry"))],
@@ -235,7 +231,7 @@ def _table_section(table: Mapping[str, Any], board: Mapping[str, Any], index: in
 def page_elements(board: Mapping[str, Any], plots: Mapping[str, Any]) -> List[list]:
     """The children of the page's ``#gf-tables``: a section per table, then the plots that
     belong to no table (``plots``: ``{"tables": [{kind: data URI}], "other": [[name, data URI]]}``)."""
-    tables = board_tables(board)
+    tables = mappings(board, "tables")
     out = [_table_section(t, board, i, images) for i, (t, images) in enumerate(zip(tables, plots["tables"]))]
     if not tables:
         out.append(["p", {"class": "note"}, "No tables yet."])
@@ -259,15 +255,9 @@ def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
     """
     css, script = asset("board.css"), asset("board.js")
     by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}
-    used = set()
-    per_table = []
-    for score_name, breakdown_name, probes_name in plot_names(board):
-        entry = {}
-        for kind, name in (("score", score_name), ("breakdown", breakdown_name), ("probes", probes_name)):
-            if name in by_name:
-                entry[kind] = _data_uri(by_name[name])
-                used.add(name)
-        per_table.append(entry)
+    names = [dict(zip(("score", "breakdown", "probes"), three)) for three in plot_names(board)]
+    per_table = [{kind: _data_uri(by_name[name]) for kind, name in table.items() if name in by_name} for table in names]
+    used = {name for table in names for name in table.values()}
     other = [[name, _data_uri(data)] for name, data in sorted(by_name.items()) if name not in used]
     plots_json = {"tables": per_table, "other": other}
     plots_json["page"] = page_elements(board, plots_json)

@@ -25,7 +25,7 @@ import re
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.utils import finite_number as _number
-from gf.leaderboards.cells import score_label, table_columns, table_rows, table_title
+from gf.leaderboards.cells import cell_figures, mappings, score_label, table_columns, table_title
 from gf.leaderboards.probe_render import probe_names, section_of
 
 __all__ = ["plot_breakdown", "plot_file_stem", "plot_probes", "plot_scores"]
@@ -66,14 +66,7 @@ def _label(text: Any) -> str:
 
 
 def _rows(table: Mapping[str, Any], kind: str) -> List[Mapping[str, Any]]:
-    return [r for r in table_rows(table) if r.get("kind") == kind]
-
-
-def _cell(row: Mapping[str, Any], key: str) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
-    cell = (row.get("cells") or {}).get(key)
-    if not isinstance(cell, Mapping):
-        return None, None
-    return _number(cell.get("value")), _interval(cell.get("ci"))
+    return [r for r in mappings(table, "rows") if r.get("kind") == kind]
 
 
 def _title(table: Mapping[str, Any], what: str) -> str:
@@ -104,6 +97,16 @@ def _errors(values: Sequence[float], intervals: Sequence[Optional[Tuple[float, f
     return [[max(b, 0.0) for b in below], [max(a, 0.0) for a in above]]
 
 
+def _figures_at(figures: Any, key: Optional[str]) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
+    """``(value, interval)`` of the official score (``key`` None) or a cell of a row or figure set."""
+    if not isinstance(figures, Mapping):
+        return None, None
+    if key is None:
+        return _number(figures.get("score")), _interval(figures.get("ci"))
+    value, ci, _ = cell_figures(figures, key)
+    return _number(value), _interval(ci)
+
+
 def _bars(ax, xs: Sequence[float], values: Sequence[float], intervals: Sequence[Optional[Tuple[float, float]]],
           *, elinewidth: float = 0.8, capsize: float = 2, **bar: Any) -> None:
     """Bars (``bar``: ``ax.bar``'s options) with black whiskers on those that have an interval."""
@@ -113,6 +116,21 @@ def _bars(ax, xs: Sequence[float], values: Sequence[float], intervals: Sequence[
         sub = [values[i] for i in with_ci]
         ax.errorbar([xs[i] for i in with_ci], sub, yerr=_errors(sub, [intervals[i] for i in with_ci]),
                     fmt="none", ecolor="black", elinewidth=elinewidth, capsize=capsize)
+
+
+def _series(ax, figures: Any, keys: Sequence[Optional[str]], k: int, width: float, **bar: Any) -> List[float]:
+    """The ``k``-th bar of each group (group ``j`` shows ``keys[j]``: the score for None, else
+    a cell) where ``figures`` has a value, by :func:`_bars`; returns the values and interval
+    tops (for the y limit)."""
+    xs, values, intervals = [], [], []
+    for j, key in enumerate(keys):
+        value, ci = _figures_at(figures, key)
+        if value is not None:
+            xs.append(j - 0.4 + width * (k + 0.5))
+            values.append(value)
+            intervals.append(ci)
+    _bars(ax, xs, values, intervals, width=width * 0.95, **bar)
+    return values + [ci[1] for ci in intervals if ci]
 
 
 def _grid(ax, ylabel: str = "accuracy (%)") -> None:
@@ -203,8 +221,7 @@ def _breakdown_figure(table: Mapping[str, Any]):
     measured = _rows(table, "measured")
     reported = _rows(table, "reported")
     n = max(len(measured), 1)
-    group = 0.8
-    width = group / n
+    width = 0.8 / n
 
     # The legend sits right of the axes; the figure is widened for it so the bars keep their room.
     fig = _new_figure(max(3.5, 1.2 + len(columns) * (0.5 + 0.35 * n)) + 2.8, 4.6)
@@ -212,27 +229,19 @@ def _breakdown_figure(table: Mapping[str, Any]):
     palette = [f"C{i}" for i in range(10)]
     all_values: List[Optional[float]] = []
     for i, row in enumerate(measured):
-        xs, values, intervals = [], [], []
-        for j, col in enumerate(columns):
-            value, ci = _cell(row, col["key"])
-            if value is None:
-                continue
-            xs.append(j - group / 2 + width * (i + 0.5))
-            values.append(value)
-            intervals.append(ci)
-        all_values += values + [ci[1] for ci in intervals if ci]
         color = palette[i % len(palette)]
         hatch = None if i < len(palette) else "//"  # more rows than colours: tell them apart
         # The legend entry must exist even when the row has no value in any column.
-        _bars(ax, xs, values, intervals, width=width * 0.95, color=color, hatch=hatch, label=_label(row.get("entry")))
+        all_values += _series(ax, row, [c["key"] for c in columns], i, width, color=color, hatch=hatch,
+                              label=_label(row.get("entry")))
     for i, row in enumerate(reported):
         labelled = False
         for j, col in enumerate(columns):
-            value, _ = _cell(row, col["key"])
+            value, _ = _figures_at(row, col["key"])
             if value is None:
                 continue
             all_values.append(value)
-            ax.plot([j - group / 2, j + group / 2], [value, value], color=_REPORTED_COLOR,
+            ax.plot([j - 0.4, j + 0.4], [value, value], color=_REPORTED_COLOR,
                     linestyle=["--", ":", "-."][i % 3], linewidth=1.2,
                     label=None if labelled else f"{_label(row.get('entry'))} (reported)")
             labelled = True
@@ -261,15 +270,6 @@ def plot_breakdown(table: Mapping[str, Any]) -> Optional[bytes]:
     return None if fig is None else _png(fig)
 
 
-def _figures_at(figures: Any, key: Optional[str]) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
-    """``(value, interval)`` of the official score (``key`` None) or a cell of a figure set."""
-    if not isinstance(figures, Mapping):
-        return None, None
-    if key is None:
-        return _number(figures.get("score")), _interval(figures.get("ci"))
-    return _cell(figures, key)
-
-
 def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str], str]],
                  probes: Sequence[str], legend: bool) -> List[float]:
     """One entry's panel; returns the plotted values and interval tops (for the y limit)."""
@@ -277,16 +277,9 @@ def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str
     width = 0.8 / len(series)
     tops: List[float] = []
     for k, (name, figures) in enumerate(series):
-        xs, values, intervals = [], [], []
-        for j, (key, _) in enumerate(groups):
-            value, ci = _figures_at(figures, key)
-            if value is not None:
-                xs.append(j - 0.4 + width * (k + 0.5))
-                values.append(value)
-                intervals.append(ci)
         color = _MEASURED_COLOR if k == 0 else f"C{k % 10}"
-        _bars(ax, xs, values, intervals, width=width * 0.95, color=color, label=_label(name) if legend else None)
-        tops += values + [ci[1] for ci in intervals if ci]
+        tops += _series(ax, figures, [key for key, _ in groups], k, width, color=color,
+                        label=_label(name) if legend else None)
     ax.set_xticks(list(range(len(groups))))
     ax.set_xticklabels([_label(label) for _, label in groups], rotation=20, ha="right")
     ax.set_xlim(-0.6, len(groups) - 0.4)
@@ -301,7 +294,7 @@ def _probes_figure(table: Mapping[str, Any]):
     section = section_of(table)
     if section is None:
         return None
-    rows = table_rows(section)
+    rows = mappings(section, "rows")
     if not rows:
         return None
     probes = probe_names(section)

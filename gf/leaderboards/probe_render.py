@@ -32,7 +32,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.utils import finite_number as _number
 from gf.leaderboards.cells import (
-    board_tables,
     cell_figures,
     correction_of,
     csv_flag,
@@ -43,6 +42,7 @@ from gf.leaderboards.cells import (
     format_figure,
     format_p,
     format_value,
+    mappings,
     md_escape,
     md_list,
     md_stale,
@@ -51,8 +51,6 @@ from gf.leaderboards.cells import (
     safe_csv_writer,
     score_label,
     table_columns,
-    table_failures,
-    table_rows,
     table_title,
 )
 
@@ -77,7 +75,7 @@ def section_of(table: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
 
 
 def has_probes(board: Mapping[str, Any]) -> bool:
-    return any(section_of(t) is not None for t in board_tables(board))
+    return any(section_of(t) is not None for t in mappings(board, "tables"))
 
 
 def probe_names(section: Mapping[str, Any]) -> List[str]:
@@ -91,7 +89,7 @@ def probe_cell(row: Mapping[str, Any], probe: str) -> Mapping[str, Any]:
 
 
 def _tests(section: Mapping[str, Any]) -> List[str]:
-    found = [probe_cell(r, p).get("test") for r in table_rows(section) for p in probe_names(section)]
+    found = [probe_cell(r, p).get("test") for r in mappings(section, "rows") for p in probe_names(section)]
     return list(dict.fromkeys(str(t) for t in found if t))
 
 
@@ -118,7 +116,7 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
         return []
     title = md_escape(table_title(table))
     lines = [f"### Temporal sensitivity: {title}", "", md_escape(probe_note(section, board)), ""]
-    if table_rows(section):
+    if mappings(section, "rows"):
         lines += _md_summary(section, board) + [""]
         if table_columns(section):
             lines += [f"#### Temporal sensitivity per category: {title}", ""] + _md_categories(section) + [""]
@@ -131,7 +129,7 @@ def probe_markdown(table: Mapping[str, Any], board: Mapping[str, Any]) -> List[s
     # the entry on one line first, so that a line break ending it reads as the main table's does
     lines += md_list("Probe results failed:", [" ".join(str(f.get("entry")).splitlines()) + ": "
                                                + str(f.get("error") or "unknown error").strip()
-                                               for f in table_failures(section)])
+                                               for f in mappings(section, "failures")])
     return lines + md_list("Notes:", [str(n) for n in section.get("notes") or []])
 
 
@@ -174,7 +172,7 @@ def summary_header(section: Mapping[str, Any], board: Mapping[str, Any], escape=
 def _md_summary(section: Mapping[str, Any], board: Mapping[str, Any]) -> List[str]:
     header = summary_header(section, board, md_escape)
     body = []
-    for row in table_rows(section):
+    for row in mappings(section, "rows"):
         cells = summary_cells(row, probe_names(section))
         # the entry and p-values ("<0.001") are escaped; figures with [intervals] are written as the main table's
         body.append([md_escape(text) if i == 0 or (i > 1 and (i - 2) % PER_PROBE == PER_PROBE - 1) else text
@@ -194,7 +192,7 @@ def _md_categories(section: Mapping[str, Any]) -> List[str]:
     probes = probe_names(section)
     header = ["Entry", "Category", "Unperturbed"] + [md_escape(p) for p in probes]
     body = [[md_escape(text) if i < 2 else text for i, text in enumerate(category_cells(row, col, probes))]
-            for row in table_rows(section) for col in table_columns(section)]
+            for row in mappings(section, "rows") for col in table_columns(section)]
     return md_table(header, ["---", "---"] + ["---:"] * (len(header) - 2), body)
 
 
@@ -216,18 +214,17 @@ def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mappi
               "n_seeds": format_count(len(seeds)) if seeds else ("1" if cell else ""),
               "seeds": " ".join(str(s) for s in seeds or []), "unperturbed": csv_number(plain.get("score")),
               "unperturbed_sd": csv_number(plain.get("sd")), "score": csv_number(cell.get("score")),
-              **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(cell.get("ci")))),
+              **csv_interval("score", cell.get("ci")),
               "score_sd": csv_number(cell.get("sd")), "drop": csv_number(cell.get("drop")),
-              **dict(zip(("drop_ci_low", "drop_ci_high"), csv_interval(cell.get("drop_ci")))),
+              **csv_interval("drop", cell.get("drop_ci")),
               "flip_rate": csv_number(cell.get("flip_rate")), **_csv_coverage(cell), "test": cell.get("test") or "",
               "p": _csv_p(cell.get("p")), "p_holm": _csv_p(cell.get("p_holm")),
               "significant": csv_flag(cell.get("significant")) if cell else ""}
     for col in table_columns(section):
         name = names[str(col["key"])]
         value, cell_ci, sd = cell_figures(cell, col["key"])
-        low, high = csv_interval(cell_ci)
         record.update({f"{name}_unperturbed": csv_number(cell_figures(plain, col["key"])[0]), name: csv_number(value),
-                       f"{name}_ci_low": low, f"{name}_ci_high": high, f"{name}_sd": csv_number(sd)})
+                       **csv_interval(name, cell_ci), f"{name}_sd": csv_number(sd)})
     provenance = cell.get("provenance") if isinstance(cell.get("provenance"), Mapping) else {}
     record.update({k: "" if provenance.get(k) is None else provenance[k] for k in CSV_TAIL})
     return record
@@ -246,15 +243,15 @@ def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     """``leaderboard_probes.csv`` (see the module docstring); None when no table has probes."""
     if not has_probes(board):
         return None
-    names = csv_names((c for t in board_tables(board) for c in table_columns(section_of(t) or {})),
+    names = csv_names((c for t in mappings(board, "tables") for c in table_columns(section_of(t) or {})),
                       set(CSV_HEAD + CSV_TAIL), ("_unperturbed", "_ci_low", "_ci_high", "_sd"))
     middle = [f for n in names.values() for f in (f"{n}_unperturbed", n, f"{n}_ci_low", f"{n}_ci_high", f"{n}_sd")]
     buf = io.StringIO()
     writer = safe_csv_writer(buf, [*CSV_HEAD, *middle, *CSV_TAIL])
     writer.writeheader()
-    for table in board_tables(board):
+    for table in mappings(board, "tables"):
         section = section_of(table)
-        for row in table_rows(section or {}):
+        for row in mappings(section or {}, "rows"):
             for probe in probe_names(section):
                 writer.writerow(_csv_record(table, section, row, probe, names))
     return buf.getvalue()

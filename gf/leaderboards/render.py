@@ -45,7 +45,6 @@ from gf.common.utils import PathLike
 from gf.leaderboards.cells import (
     BELOW_MARK,
     NA,
-    board_tables,
     cell_figures,
     csv_flag,
     csv_interval,
@@ -60,6 +59,7 @@ from gf.leaderboards.cells import (
     header_cells,
     is_below,
     legend_text,
+    mappings,
     md_escape,
     md_stale,
     md_table,
@@ -72,10 +72,7 @@ from gf.leaderboards.cells import (
     statistics_text,
     strict_json,
     table_columns,
-    table_failures,
     table_note,
-    table_pairs,
-    table_rows,
     table_title,
     yes_no,
 )
@@ -119,12 +116,12 @@ def render_markdown(board: Mapping[str, Any]) -> str:
         lines += [f"Created {md_escape(board['created'])}. {md_escape(statistics_text(board))}", ""]
     else:
         lines += [md_escape(statistics_text(board)), ""]
-    tables = board_tables(board)
+    tables = mappings(board, "tables")
     if not tables:
         lines += ["No tables yet.", ""]
     for table in tables:
         lines += [f"## {md_escape(table_title(table))}", "", md_escape(table_note(table)), ""]
-        if table_rows(table):
+        if mappings(table, "rows"):
             lines += _md_rows(table) + ["", md_escape(legend_text(board)), ""]
         else:
             lines += ["No rows yet.", ""]
@@ -132,7 +129,7 @@ def render_markdown(board: Mapping[str, Any]) -> str:
         if pending:
             lines += [pending, ""]
         lines += md_stale(table)
-        failures = table_failures(table)
+        failures = mappings(table, "failures")
         if failures:
             lines += ["Failed:", ""]
             for failure in failures:
@@ -142,7 +139,7 @@ def render_markdown(board: Mapping[str, Any]) -> str:
                 else:
                     lines.append(f"- {md_escape(failure.get('entry'))}: {md_escape(error.strip())}")
             lines.append("")
-        pairs = table_pairs(table)
+        pairs = mappings(table, "pairs")
         if pairs:
             lines += [f"### Pairwise comparisons: {md_escape(table_title(table))}", ""]
             body = [[md_escape(p.get("a")), md_escape(p.get("b")), format_value(p.get("difference"), p.get("ci")),
@@ -159,7 +156,7 @@ def _md_rows(table: Mapping[str, Any]) -> List[str]:
     header, groups = header_cells(table), has_groups(table)
     align = ["---"] + ["---:"] * (len(header) - 1) + ["---"]
     body = []
-    for row, figures in zip(table_rows(table), figure_cells(table)):
+    for row, figures in zip(mappings(table, "rows"), figure_cells(table)):
         entry = md_escape(row.get("entry")) + (f" {BELOW_MARK}" if is_below(row) else "")
         cells = [entry] + [_md_figure(value, ci, bold, sd) for _, value, ci, sd, bold in figures]
         cells.append(format_count(row.get("num_questions")))
@@ -190,21 +187,21 @@ def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
     ``score_sd`` and ``<column>_sd`` (empty for single checkpoints), and ``n_seeds``,
     ``seeds`` (space-separated), ``worst_seed`` and ``worst_seed_score`` after
     ``num_questions``; a board with a stale row, ``stale`` and ``stale_reason`` after ``source``."""
-    groups = any(has_groups(t) for t in board_tables(board))
+    groups = any(has_groups(t) for t in mappings(board, "tables"))
     stale = ("stale", "stale_reason") if _has_stale(board) else ()
     suffixes = ("_ci_low", "_ci_high", "_sd") if groups else ("_ci_low", "_ci_high")
     head = ["benchmark", "split", "entry", "kind", "score", *("score" + x for x in suffixes)]
     tail = ["num_questions", *(SEED_FIELDS if groups else ()), "significantly_below_best", "source", *stale,
             *PROVENANCE_FIELDS]
     # Provenance keys named like a row field (e.g. "score") are left out: they would overwrite it.
-    tail += sorted({str(k) for t in board_tables(board) for r in table_rows(t)
+    tail += sorted({str(k) for t in mappings(board, "tables") for r in mappings(t, "rows")
                     for k in (r.get("provenance") or {}) if str(k) not in head + tail})
-    names = csv_names((c for t in board_tables(board) for c in table_columns(t)), set(head + tail), suffixes)
+    names = csv_names((c for t in mappings(board, "tables") for c in table_columns(t)), set(head + tail), suffixes)
     return head + [f for name in names.values() for f in (name, *(name + x for x in suffixes))] + tail, names
 
 
 def _has_stale(board: Mapping[str, Any]) -> bool:
-    return any(r.get("kind") == "stale" for t in board_tables(board) for r in table_rows(t))
+    return any(r.get("kind") == "stale" for t in mappings(board, "tables") for r in mappings(t, "rows"))
 
 
 def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
@@ -227,12 +224,12 @@ def render_csv(board: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     writer = safe_csv_writer(buf, fields)
     writer.writeheader()
-    for table in board_tables(board):
-        for row in table_rows(table):
+    for table in mappings(board, "tables"):
+        for row in mappings(table, "rows"):
             record: Dict[str, Any] = {
                 "benchmark": table.get("benchmark") or "", "split": table.get("split") or "",
                 "entry": row.get("entry") or "", "kind": row.get("kind") or "", "score": csv_number(row.get("score")),
-                **dict(zip(("score_ci_low", "score_ci_high"), csv_interval(row.get("ci")))),
+                **csv_interval("score", row.get("ci")),
                 "num_questions": format_count(row.get("num_questions")).replace(NA, ""),
                 "significantly_below_best": csv_flag(row.get("significantly_below_best")),
                 "source": row.get("source") or "",
@@ -243,8 +240,7 @@ def render_csv(board: Mapping[str, Any]) -> str:
             for col in table_columns(table):
                 name = names[str(col["key"])]
                 value, cell_ci, sd = cell_figures(row, col["key"])
-                record.update({name: csv_number(value), **dict(zip((f"{name}_ci_low", f"{name}_ci_high"),
-                                                                   csv_interval(cell_ci)))})
+                record.update({name: csv_number(value), **csv_interval(name, cell_ci)})
                 if groups:
                     record[f"{name}_sd"] = csv_number(sd)
             if groups:
@@ -278,7 +274,7 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     plots: Dict[str, bytes] = {}
     plot_paths: List[Path] = []
-    for table, (score_name, breakdown_name, probes_name) in zip(board_tables(board), _plot_names(board)):
+    for table, (score_name, breakdown_name, probes_name) in zip(mappings(board, "tables"), _plot_names(board)):
         for name, png in ((score_name, plot_scores(table)), (breakdown_name, plot_breakdown(table)),
                           (probes_name, plot_probes(table))):
             if png is None:

@@ -91,16 +91,14 @@ class ResultPaths:
 
     def write_done(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.done, dict(record))
-        if self.failed.exists():
-            self.failed.unlink()
+        self.failed.unlink(missing_ok=True)
 
     def write_failed(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.failed, dict(record))
 
     def clear_done(self) -> None:
         """Forget the kept result: it no longer describes what this entry would give now."""
-        if self.done.exists():
-            self.done.unlink()
+        self.done.unlink(missing_ok=True)
 
 
 def split_file(root: PathLike, benchmark: str, split: str) -> Path:

@@ -9,6 +9,7 @@ row, with its per-question outcomes for the paired tests (:mod:`gf.evaluation.st
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -137,20 +138,17 @@ def _outcomes(evaluator, records: Mapping[str, Mapping[str, Any]], info: Mapping
     correct = np.array([bool(known[q]) for q in qids])
     video_index: Dict[str, int] = {}
     clusters = np.array([video_index.setdefault(videos.get(q, q), len(video_index)) for q in qids], dtype=np.int64)
-    cells: Dict[str, np.ndarray] = {}
+    cells: Dict[str, np.ndarray] = defaultdict(lambda: np.zeros(len(qids), dtype=bool))
     try:
         for i, q in enumerate(qids):
             for breakdown, categories in evaluator.question_categories(q, records[q], info).items():
                 for category in categories:
-                    key = f"{breakdown}/{category}"
-                    if key not in cells:
-                        cells[key] = np.zeros(len(qids), dtype=bool)
-                    cells[key][i] = True
+                    cells[f"{breakdown}/{category}"][i] = True
         categorised = True
     except NotImplementedError:
         cells, categorised = {}, False
     macro = tuple(macro_over) if macro_over is not None and categorised else None
-    return QuestionOutcomes(question_ids=tuple(qids), correct=correct, clusters=clusters, cells=cells,
+    return QuestionOutcomes(question_ids=tuple(qids), correct=correct, clusters=clusters, cells=dict(cells),
                             macro_over=macro), categorised
 
 

@@ -53,7 +53,6 @@ from gf.evaluation.stats import (
     _interval,
     _Prepared,
     _chunk_size,
-    _samples_per_chunk,
     compare_all,
     holm,
     point_scores,
@@ -144,9 +143,10 @@ def _group_mean(group: Sequence[_Prepared], counts: np.ndarray,
 
 
 def _resample_groups(groups: Sequence[Sequence[QuestionOutcomes]], samples: int, seed: int,
-                     chunk: Optional[int]) -> List[Tuple[np.ndarray, np.ndarray]]:
+                     chunk: Optional[int], *, same_seeds: bool = False) -> List[Tuple[np.ndarray, np.ndarray]]:
     """Per group, ``(accuracies [B, 1 + C], scores [B])`` of its mean over ``samples``
-    two-level resamples (see the module docstring); all groups see the same clusters."""
+    two-level resamples (see the module docstring); all groups see the same clusters, and
+    with ``same_seeds`` (the same seeds evaluated twice) the first group's seed draw too."""
     prepared = [[_Prepared(o) for o in g] for g in groups]
     n_clusters = prepared[0][0].n_clusters
     out = [(np.full((samples, g[0].n_cols), np.nan), np.full(samples, np.nan)) for g in prepared]
@@ -156,7 +156,9 @@ def _resample_groups(groups: Sequence[Sequence[QuestionOutcomes]], samples: int,
     rng = np.random.default_rng(seed)
     for start in range(0, samples, chunk):
         stop = min(samples, start + chunk)
-        seed_counts, weights_t = _draw(prepared, n_clusters, rng, stop - start)
+        seed_counts, weights_t = _draw(prepared[:1] if same_seeds else prepared, n_clusters, rng, stop - start)
+        if same_seeds:
+            seed_counts = seed_counts * len(prepared)
         for g, counts, (accuracies, scores) in zip(prepared, seed_counts, out):
             accuracies[start:stop], scores[start:stop] = _group_mean(g, counts, weights_t)
     return out
@@ -267,9 +269,6 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
     for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
         r["p_holm"] = adjusted
         r["significant"] = bool(adjusted < alpha)
-    for r in results:
-        if r["p"] is None:
-            r["p_holm"], r["significant"] = None, False
     return results
 
 
@@ -293,15 +292,6 @@ def seed_paired_comparison(a: Sequence[QuestionOutcomes], b: Sequence[QuestionOu
             _check_paired(x, y)
         except ValueError as error:
             raise ValueError(f"seed {k}: {error}") from None
-    pa, pb = [_Prepared(o) for o in a], [_Prepared(o) for o in b]
-    scores_a, scores_b = np.full(int(samples), np.nan), np.full(int(samples), np.nan)
-    n_clusters = pa[0].n_clusters
-    if n_clusters:
-        chunk = _chunk_samples or _samples_per_chunk(n_clusters)
-        rng = np.random.default_rng(int(seed))
-        for start in range(0, int(samples), chunk):
-            stop = min(int(samples), start + chunk)
-            (counts,), weights_t = _draw([pa], n_clusters, rng, stop - start)
-            scores_a[start:stop] = _group_mean(pa, counts, weights_t)[1]
-            scores_b[start:stop] = _group_mean(pb, counts, weights_t)[1]
+    (_, scores_a), (_, scores_b) = _resample_groups([a, b], int(samples), int(seed), _chunk_samples,
+                                                    same_seeds=True)
     return _group_pair(a, scores_a, b, scores_b, confidence)

@@ -9,6 +9,7 @@ questions).
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -42,12 +43,11 @@ class SplitRecords:
         from gf.common.io import output_lock, remove_stale_temp_files
 
         path = split_file(self.root, benchmark, split)
-        try:
-            lock = output_lock(path.parent, "gf leaderboard run")
-            lock.__enter__()
-        except OutputLockedError:
-            return
-        try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(output_lock(path.parent, "gf leaderboard run"))
+            except OutputLockedError:
+                return
             remove_stale_temp_files(path.parent)
             existing = read_json_or_none(path, "leaderboard split record") or {}
             fingerprint = fingerprint if ds.features else existing.get("fingerprint")
@@ -60,8 +60,6 @@ class SplitRecords:
                                      "fingerprint": fingerprint, "annotations_fingerprint": annotations,
                                      "info": info, "videos": ds.splits[split].video_ids(),
                                      "data_files": data_files}, indent=None)
-        finally:
-            lock.__exit__(None, None, None)
 
     def _record(self, benchmark: str, split: str) -> Optional[Dict[str, Any]]:
         path = split_file(self.root, benchmark, split)

@@ -34,6 +34,7 @@ from gf.leaderboards.prediction_files import read_predictions
 from gf.leaderboards.results import ResultPaths, TAG, canonical_hash, result_key
 from gf.leaderboards.split_records import SplitRecords
 from gf.leaderboards.text_pool import FrozenTextEncoderPool
+from gf.version import __version__
 
 __all__ = ["Evaluation", "RunSummary", "WorkItem", "evaluate_items"]
 
@@ -205,9 +206,6 @@ class Evaluation:
         self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False),
                          data_files=data_files)
 
-    def sha256(self, path: Path) -> str:
-        return self.hashes.sha256(path)
-
     # -- one item -------------------------------------------------------------------------
     def paths(self, item: WorkItem) -> ResultPaths:
         return ResultPaths(self.root, item.entry, item.benchmark, item.split, seed=item.seed, probe=item.probe,
@@ -330,7 +328,7 @@ class Evaluation:
                     self._refresh(item, paths, kept, inputs)
                     return "cached"
                 paths.clear_done()
-                provenance = {"gf_version": _gf_version(), "git_commit": self.commit, "config_hash": config_hash,
+                provenance = {"gf_version": __version__, "git_commit": self.commit, "config_hash": config_hash,
                               "split_fingerprint": fingerprint, "split_fingerprint_scope": scope,
                               "date": utc_now(), "host": self.host, "result_key": key}
                 self._compute(item, paths, cfg, source, source_sha, provenance, inputs)
@@ -417,7 +415,8 @@ class Evaluation:
         if self._model_key != model_key:
             self._model = None  # one model in memory at a time
             model, loaded_from = build_model(cfg, model_config, evaluating=True)
-            if self.sha256(Path(loaded_from)) != source_sha:  # rewritten since it was hashed (a training still running?)
+            # rewritten since it was hashed (a training still running?)
+            if self.hashes.sha256(Path(loaded_from)) != source_sha:
                 raise EvaluationError(f"checkpoint {loaded_from} changed while it was being evaluated (sha256 "
                                       f"{source_sha} when the result's key was made); rerun once it is final")
             self.text_pool.share(model, context=(cfg.run.amp, pick_device(cfg.run.device).type))
@@ -426,12 +425,6 @@ class Evaluation:
         runner = Runner(cfg, self.task(item.benchmark), model, {ds.name: ds}, hooks=[], train_dataset=ds.name,
                         device=pick_device(cfg.run.device), model_config=model_config, weights_source=source)
         return runner.predict_split(item.split, ds.name)
-
-
-def _gf_version() -> str:
-    from gf.version import __version__
-
-    return __version__
 
 
 def _describe_failure(error: BaseException) -> Dict[str, Any]:
