@@ -35,6 +35,13 @@ def init_distributed(device: torch.device) -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    # torch.distributed.nn.functional takes group.WORLD as the default argument of ten
+    # functions when it is first imported (transformers imports it as it loads the text
+    # encoder). Imported after init_process_group, it holds the process group past
+    # destroy_process_group: gloo's threads then live into interpreter shutdown and now and
+    # then abort a finished rank at exit (SIGABRT, "terminate called without an active
+    # exception"). Imported first, those defaults are None.
+    import torch.distributed.nn.functional  # noqa: F401
     dist.init_process_group(backend=backend)
     return True
 
