@@ -138,11 +138,8 @@ class CheckpointFile:
 def read_checkpoint(path, *, mmap: Optional[bool] = None) -> CheckpointFile:
     """Read ``path`` once (``weights_only``: nothing pickled runs) and say which format it is."""
     loaded = torch_load_safe(path, mmap=mmap)
-    return CheckpointFile(Path(path), "gf" if _is_gf_checkpoint(loaded) else "authors", loaded)
-
-
-def _is_gf_checkpoint(obj: Any) -> bool:
-    return isinstance(obj, dict) and obj.get("format") == FORMAT
+    is_gf = isinstance(loaded, dict) and loaded.get("format") == FORMAT
+    return CheckpointFile(Path(path), "gf" if is_gf else "authors", loaded)
 
 
 def load_model_weights(model, source) -> Dict[str, Any]:
