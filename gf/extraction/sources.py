@@ -67,14 +67,9 @@ def list_videos(videos: str) -> List[Tuple[str, str]]:
         return out
     if not root.is_file():
         raise DataFileError(f"--videos {videos}: no such folder or list file")
-    text = read_text_utf8(root, "video list")
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        path = line if os.path.isabs(line) else str(root.parent / line)
-        out.append((path, line))
+    lines = [line.strip() for line in read_text_utf8(root, "video list").splitlines()]
+    out = [(line if os.path.isabs(line) else str(root.parent / line), line)
+           for line in lines if line and not line.startswith("#")]
     if not out:
         raise DataFileError(f"--videos {videos}: the list names no videos (one path per line)")
     return out
