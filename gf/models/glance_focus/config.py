@@ -122,8 +122,7 @@ class GlanceFocusConfig:
 
     @classmethod
     def from_dict(cls, cfg: Optional[Mapping[str, Any]] = None, **overrides) -> "GlanceFocusConfig":
-        data = dict(cfg or {})
-        data.update(overrides)
+        data = {**(cfg or {}), **overrides}
         check_known_keys(data, [f.name for f in dataclasses.fields(cls)], owner="Glance-Focus config",
                          error=ConfigError)
         if "loss_weights" in data and data["loss_weights"] is not None:

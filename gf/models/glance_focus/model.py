@@ -165,15 +165,11 @@ class GlanceFocus(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None, **overrides) -> "GlanceFocus":
-        cfg = dict(cfg or {})
-        cfg.update(overrides)
+        cfg = {**(cfg or {}), **overrides}
         model_type = cfg.pop("model_type", None)
         glance_per_option = bool(cfg.pop("glance_per_option", False))
-        base: Dict[str, Any] = {}
-        if model_type:
-            base = registry.get_model_type("glance_focus", model_type)
-        base.update(cfg)
-        return cls(base, glance_per_option=glance_per_option)
+        base = registry.get_model_type("glance_focus", model_type) if model_type else {}
+        return cls({**base, **cfg}, glance_per_option=glance_per_option)
 
     # -- stages ---------------------------------------------------------------------------
     def _project_frames(self, video: Tensor) -> Tensor:

@@ -41,10 +41,6 @@ class UnknownPretrainedError(RegistryError):
     """No zoo entry has this name; the message lists the close matches and the known names."""
 
 
-
-
-
-
 @dataclass
 class PretrainedEntry:
     """One named checkpoint and everything needed to turn it into a model.
