@@ -108,10 +108,7 @@ class PretrainedEntry:
 
     def to_dict(self) -> Dict[str, Any]:
         """The fields a zoo file stores (provenance fields are recomputed on reading)."""
-        data = dataclasses.asdict(self)
-        data.pop("origin")
-        data.pop("hash_origin")
-        return data
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("origin", "hash_origin")}
 
     @classmethod
     def from_dict(cls, data: Any, origin: str, name: Optional[str] = None) -> "PretrainedEntry":
