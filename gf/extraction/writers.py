@@ -55,10 +55,6 @@ def normalise_format(fmt: str) -> str:
         raise ConfigError(f"--format {fmt!r}: choose webdataset (default), pth, h5 or npy") from None
 
 
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, sort_keys=True) + "\n").encode("utf-8")
-
-
 def check_keys(keys: Iterable[str], fmt: str) -> None:
     """Refuse, before any decoding, a key the format cannot store under its own name."""
     for key in keys:
@@ -150,8 +146,8 @@ class WebDatasetWriter(FeatureWriter):
         atomic_write_json(self.index, {"shards": self._shards}, indent=None)
 
     def add(self, key, array, meta):
-        enc = encode_wds_key(key)
-        self._buffer.append((enc, npy_bytes(array, key), _json_bytes(meta)))
+        meta_bytes = (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8")
+        self._buffer.append((encode_wds_key(key), npy_bytes(array, key), meta_bytes))
         if len(self._buffer) >= self.shard_size:
             self._flush()
 
