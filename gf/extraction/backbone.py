@@ -110,7 +110,7 @@ def load_state_dict_file(path: str) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: entries that are not tensors: {', '.join(map(repr, bad[:5]))}; expected a "
                               f"state dict {{name: tensor}}")
     if all(str(k).startswith("module.") for k in obj):
-        obj = {str(k)[len("module."):]: v for k, v in obj.items()}
+        obj = {str(k).removeprefix("module."): v for k, v in obj.items()}
     return dict(obj)
 
 

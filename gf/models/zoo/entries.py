@@ -217,8 +217,7 @@ def get_pretrained(name: str) -> PretrainedEntry:
     entries = _all_entries()
     name = str(name)
     for prefix in ZOO_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix):]
+        name = name.removeprefix(prefix)
     if name in entries:
         return entries[name]
     if "/" not in name:
