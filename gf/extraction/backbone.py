@@ -110,7 +110,7 @@ def load_state_dict_file(path: str) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: entries that are not tensors: {', '.join(map(repr, bad[:5]))}; expected a "
                               f"state dict {{name: tensor}}")
     if all(str(k).startswith("module.") for k in obj):
-        obj = {str(k)[len("module."):]: v for k, v in obj.items()}
+        obj = {str(k).removeprefix("module."): v for k, v in obj.items()}
     return dict(obj)
 
 
@@ -183,18 +183,15 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         raise
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights)
-    hub = None
-    if pretrained:  # what timm downloaded, as its pretrained_cfg names it
-        cfg = model.pretrained_cfg
-        hub = {"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "", "tag": cfg.get("tag") or ""}
+    cfg = model.pretrained_cfg
+    hub = ({"kind": "pretrained", "hub": cfg.get("hf_hub_id") or cfg.get("url") or "", "tag": cfg.get("tag") or ""}
+           if pretrained else None)  # what timm downloaded, as its pretrained_cfg names it
     source = weights_source(weights, hub, seed)
     model.eval().to(device)
     args = {}
     if input_size:
-        if model.pretrained_cfg.get("fixed_input_size") and \
-                tuple(model.pretrained_cfg.get("input_size", ()))[1:] != (input_size, input_size):
-            raise ConfigError(f"--input-size {input_size}: {name} takes a fixed input size "
-                              f"{model.pretrained_cfg.get('input_size')}")
+        if cfg.get("fixed_input_size") and tuple(cfg.get("input_size", ()))[1:] != (input_size, input_size):
+            raise ConfigError(f"--input-size {input_size}: {name} takes a fixed input size {cfg.get('input_size')}")
         args["input_size"] = (3, int(input_size), int(input_size))
     config = resolve_model_data_config(model, args=args or None)
     transform = create_transform(**config, is_training=False)
@@ -206,5 +203,5 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
             raise
         raise ConfigError(f"--input-size {input_size}: {name} cannot run on {input_size}x{input_size} images "
                           f"({str(e).strip().splitlines()[0][:200]}); use a larger size, or leave --input-size "
-                          f"out for the model's own {tuple(model.pretrained_cfg.get('input_size', ()))}") from None
+                          f"out for the model's own {tuple(cfg.get('input_size', ()))}") from None
     return Backbone(model, transform, data_config_json(config), source, dim, name)

@@ -100,7 +100,6 @@ def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
 def frame_sampler(frame_times: np.ndarray, duration: float, start: float, end: float, *,
                   num_frames: Optional[int], fps: Optional[float]) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     """Frames for a frame backbone: ``{"frames": [T]}``, and each row's time (its frame's)."""
-
     idx = sample_indices(frame_times, start, end, num_frames=num_frames, fps=fps)
     return {"frames": idx}, {"times": _rounded(frame_times[idx])}
 

@@ -101,7 +101,6 @@ def _stored(out: str, fmt: str) -> Dict[str, List[str]]:
 
 
 def _part_failures(out: str, plan: Dict[str, Any], stored: Dict[str, List[str]]) -> List[Dict[str, Any]]:
-
     path = os.path.join(out, PARTS_DIR, part_name(*plan["shard"]), FAILURES_NAME)
     rows = load_jsonl(path, "failures list") if os.path.exists(path) else []
     return [r for r in rows if isinstance(r, dict) and str(r.get("key")) not in stored]

@@ -7,8 +7,8 @@ a merge with failures points at the same lists).
 """
 from __future__ import annotations
 
-import contextlib
 import os
+from pathlib import Path
 from typing import Any, Dict, List
 
 from gf.common.errors import DataFileError
@@ -50,8 +50,7 @@ def remove_bookkeeping(out: str) -> bool:
     if holds_features(out):
         return False
     for name in _BOOKKEEPING:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(out, name))
+        Path(out, name).unlink(missing_ok=True)
     return True
 
 
@@ -61,8 +60,7 @@ def write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
     paths = [os.path.join(out, FAILURES_NAME), os.path.join(out, FAILED_KEYS_NAME)]
     if not failures:  # a list from an earlier run would name keys that are now stored
         for path in paths:
-            if os.path.exists(path):
-                os.unlink(path)
+            Path(path).unlink(missing_ok=True)
         return
     atomic_write_jsonl(paths[0], failures)
     atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))

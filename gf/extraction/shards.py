@@ -33,7 +33,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
-from gf.common.io import atomic_write_json, load_json, output_lock, remove_stale_temp_files
+from gf.common.io import OutputLock, atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
@@ -106,15 +106,13 @@ def fingerprint(jobs: Sequence[Job], failures: Sequence[Dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(pairs).encode("utf-8")).hexdigest()
 
 
-@contextlib.contextmanager
-def folder_lock(out: str, command: str) -> Iterator[None]:
+def folder_lock(out: str, command: str) -> OutputLock:
     """The folder's own lock (:func:`gf.common.io.output_lock`), waited for while another
     job of the array or a merge holds it (moments; at most :data:`BRIEF_WAIT_S`, then the
     error names the holder), refused at once while a run without ``--shard`` does (hours: it
     would write the same samples)."""
-    with output_lock(out, command, wait_s=BRIEF_WAIT_S,
-                     wait_for=lambda holder: (holder or "").startswith(_BRIEF_HOLDERS)):
-        yield
+    return output_lock(out, command, wait_s=BRIEF_WAIT_S,
+                       wait_for=lambda holder: (holder or "").startswith(_BRIEF_HOLDERS))
 
 
 def read_layout(out: str) -> Optional[Dict[str, Any]]:

@@ -43,10 +43,6 @@ class Job:
     windows: List[Tuple[str, Optional[float], Optional[float]]] = field(default_factory=list)
 
 
-def _video_id(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]  # no extension: the whole name
-
-
 def list_videos(videos: str) -> List[Tuple[str, str]]:
     """``(path, shown source)`` of every video: the files with a video ending under a folder
     (recursively, sorted), or the lines of a list file (``#`` comments, blank lines skipped;
@@ -67,14 +63,9 @@ def list_videos(videos: str) -> List[Tuple[str, str]]:
         return out
     if not root.is_file():
         raise DataFileError(f"--videos {videos}: no such folder or list file")
-    text = read_text_utf8(root, "video list")
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        path = line if os.path.isabs(line) else str(root.parent / line)
-        out.append((path, line))
+    lines = [line.strip() for line in read_text_utf8(root, "video list").splitlines()]
+    out = [(line if os.path.isabs(line) else str(root.parent / line), line)
+           for line in lines if line and not line.startswith("#")]
     if not out:
         raise DataFileError(f"--videos {videos}: the list names no videos (one path per line)")
     return out
@@ -144,7 +135,7 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
     listed = list_videos(videos)
     by_id: Dict[str, Tuple[str, str]] = {}
     for path, source in listed:
-        vid = _video_id(path)
+        vid = os.path.splitext(os.path.basename(path))[0]  # no extension: the whole name
         if vid in by_id:
             raise DataFileError(f"--videos {videos}: two videos have the id {vid!r} (the file name without "
                                 f"extension, the feature key): {by_id[vid][1]} and {source}; keep one")

@@ -168,11 +168,9 @@ class FrameDataset:
 def _forward(model, x, batch_size: int, device: str):
     import torch
 
-    outs = []
     with torch.inference_mode():
-        for s in range(0, len(x), batch_size):
-            outs.append(model(x[s:s + batch_size].to(device, non_blocking=True)).float().cpu())
-    return torch.cat(outs)
+        return torch.cat([model(x[s:s + batch_size].to(device, non_blocking=True)).float().cpu()
+                          for s in range(0, len(x), batch_size)])
 
 
 def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stream], batch_size: int, device: str,

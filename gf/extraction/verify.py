@@ -101,21 +101,19 @@ class VerifyReport:
 
     def format(self, limit: int = 10) -> str:
         lines = []
-        worst = sorted(self.per_key.items(), key=lambda kv: (kv[1]["cosine"] is not None,
-                                                             kv[1]["cosine"] if kv[1]["cosine"] is not None else 0))
+        fmt = (lambda x: "n/a" if x is None else f"{x:.6f}")
+        worst = sorted(self.per_key.items(), key=lambda kv: (kv[1]["cosine"] is not None, kv[1]["cosine"] or 0))
         differing = set(self.low) | set(self.shape_mismatches)
         shown = [(k, v) for k, v in worst if k in differing][:limit]
         if shown:
             lines.append("keys that differ (worst first):")
             for k, v in shown:
-                cos = "n/a" if v["cosine"] is None else f"{v['cosine']:.6f}"
-                lines.append(f"  {k}: shape {v['output_shape']} vs {v['reference_shape']}, cosine {cos}")
+                lines.append(f"  {k}: shape {v['output_shape']} vs {v['reference_shape']}, cosine {fmt(v['cosine'])}")
         for name, keys in (("only in the output", self.only_output), ("only in the reference", self.only_reference)):
             if keys:
                 more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
                 lines.append(f"{len(keys)} keys {name}: {', '.join(keys[:limit])}{more}")
         s = self.summary()
-        fmt = (lambda x: "n/a" if x is None else f"{x:.6f}")
         lines.append(f"compared {s['compared']} keys: mean cosine {fmt(s['mean_cosine'])}, min cosine "
                      f"{fmt(s['min_cosine'])} (required >= {self.min_cosine_required:g}); "
                      f"{s['shape_mismatches']} shape mismatches; {s['only_in_output']} only in output, "

@@ -28,13 +28,12 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, current_umask, load_json
+from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, load_json
 from gf.common.safe_load import load_npy_safe
 from gf.datasets.feature_stores import open_feature_store
 from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes, tar_file_members
@@ -54,10 +53,6 @@ def normalise_format(fmt: str) -> str:
         return FORMATS[str(fmt).lower()]
     except KeyError:
         raise ConfigError(f"--format {fmt!r}: choose webdataset (default), pth, h5 or npy") from None
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, sort_keys=True) + "\n").encode("utf-8")
 
 
 def check_keys(keys: Iterable[str], fmt: str) -> None:
@@ -151,8 +146,8 @@ class WebDatasetWriter(FeatureWriter):
         atomic_write_json(self.index, {"shards": self._shards}, indent=None)
 
     def add(self, key, array, meta):
-        enc = encode_wds_key(key)
-        self._buffer.append((enc, npy_bytes(array, key), _json_bytes(meta)))
+        meta_bytes = (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8")
+        self._buffer.append((encode_wds_key(key), npy_bytes(array, key), meta_bytes))
         if len(self._buffer) >= self.shard_size:
             self._flush()
 
@@ -262,21 +257,10 @@ class GatheredWriter(FeatureWriter):
         if len(shapes) != 1:
             raise DataFileError(f"{self.path}: HDF5 stores one [N, T, D] array, but the samples have shapes "
                                 f"{sorted(shapes)[:4]}; use --num-frames, or another --format")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.name}.", suffix=".tmp", dir=self.out)
-        os.close(fd)
-        try:
-            os.chmod(tmp, 0o666 & ~current_umask())
-            with h5py.File(tmp, "w") as fh:
-                fh.create_dataset("ids", data=np.array(keys, dtype=object), dtype=h5py.string_dtype("utf-8"))
-                fh.create_dataset("features", data=np.stack([arrays[k] for k in keys]).astype(np.float16))
-                fh["resnet_features"] = fh["features"]
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(self.path, "w+b") as raw, h5py.File(raw, "w") as fh:  # h5py needs a readable file
+            fh.create_dataset("ids", data=np.array(keys, dtype=object), dtype=h5py.string_dtype("utf-8"))
+            fh.create_dataset("features", data=np.stack([arrays[k] for k in keys]).astype(np.float16))
+            fh["resnet_features"] = fh["features"]
 
 
 def make_writer(out: str, fmt: str, shard_size: int = 1000) -> FeatureWriter:

@@ -138,11 +138,8 @@ class CheckpointFile:
 def read_checkpoint(path, *, mmap: Optional[bool] = None) -> CheckpointFile:
     """Read ``path`` once (``weights_only``: nothing pickled runs) and say which format it is."""
     loaded = torch_load_safe(path, mmap=mmap)
-    return CheckpointFile(Path(path), "gf" if _is_gf_checkpoint(loaded) else "authors", loaded)
-
-
-def _is_gf_checkpoint(obj: Any) -> bool:
-    return isinstance(obj, dict) and obj.get("format") == FORMAT
+    is_gf = isinstance(loaded, dict) and loaded.get("format") == FORMAT
+    return CheckpointFile(Path(path), "gf" if is_gf else "authors", loaded)
 
 
 def load_model_weights(model, source) -> Dict[str, Any]:
@@ -165,10 +162,11 @@ def load_model_weights(model, source) -> Dict[str, Any]:
     return dict(ckpt.content)
 
 
-def _check_weights_are_tensors(ckpt: CheckpointFile) -> None:
-    """A gf checkpoint's ``model`` maps names to tensors; anything else (an edited or
-    foreign file that still says ``gf-checkpoint``) is named here, not met as a torch
-    traceback halfway through hashing or loading."""
+def check_weights_hash(ckpt: CheckpointFile) -> None:
+    """Refuse gf weights that are not all tensors, or that differ from the
+    ``weights_sha256`` stored beside them. A gf checkpoint's ``model`` maps names to tensors;
+    anything else (an edited or foreign file that still says ``gf-checkpoint``) is named
+    here, not met as a torch traceback halfway through hashing or loading."""
     weights = ckpt.content.get("model")
     if not isinstance(weights, Mapping):
         raise CheckpointError(f"{ckpt.path}: a gf checkpoint holds its weights under 'model' as a mapping of names "
@@ -178,12 +176,6 @@ def _check_weights_are_tensors(ckpt: CheckpointFile) -> None:
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
             raise CheckpointError(f"{ckpt.path}: weight {name!r} is a {type(value).__name__}, not a tensor. The "
                                   f"file is damaged or was edited; download or copy it again")
-
-
-def check_weights_hash(ckpt: CheckpointFile) -> None:
-    """Refuse gf weights that are not all tensors, or that differ from the
-    ``weights_sha256`` stored beside them."""
-    _check_weights_are_tensors(ckpt)
     expected = ckpt.content.get("weights_sha256")
     if expected and weights_sha256(ckpt.content["model"]) != expected:
         raise CheckpointError(f"{ckpt.path}: the weights do not match the weights_sha256 stored with them; the "

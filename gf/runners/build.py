@@ -53,11 +53,8 @@ def takes_features_flag(method) -> bool:
 def builds_without_features(builder) -> bool:
     """Whether ``builder`` can build, describe and fingerprint a split for scoring only
     (``features=False``): gf's builders can; a plugin's may not, and then builds with them."""
-    methods = [builder.build_datasets, builder.info]
-    fingerprint = getattr(builder, "split_fingerprint", None)
-    if fingerprint is not None:
-        methods.append(fingerprint)
-    return all(takes_features_flag(m) for m in methods)
+    methods = (builder.build_datasets, builder.info, getattr(builder, "split_fingerprint", None))
+    return all(m is None or takes_features_flag(m) for m in methods)
 
 
 def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]], *,
@@ -172,7 +169,6 @@ def train_dataset_name(cfg: DictConfig) -> str:
     if chosen not in names:
         raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
     return chosen
-
 
 
 def _check_single_run_folder(out: Path) -> None:

@@ -42,25 +42,18 @@ __all__ = ["GroundingDiagnostics", "grounding_metrics"]
 logger = logging.getLogger("gf.runner")
 
 
-class _Counts:
-    def __init__(self):
-        self.hits: Dict[str, int] = defaultdict(int)
-        self.total: Dict[str, int] = defaultdict(int)
-
-    def add(self, name: str, hits: torch.Tensor, mask: torch.Tensor) -> None:
-        self.hits[name] += int((hits & mask).sum())
-        self.total[name] += int(mask.sum())
-
-    def percent(self) -> Dict[str, float]:
-        return {k: 100.0 * self.hits[k] / n for k, n in sorted(self.total.items()) if n}
-
-
 @torch.no_grad()
 def grounding_metrics(model, loader) -> Dict[str, float]:
     """The metrics above over ``loader`` (batches from ``collate_videoqa``) with ``model`` as it is."""
     from gf.models.glance_focus.criterion import grounding_slots
 
-    counts = _Counts()
+    hits: Dict[str, int] = defaultdict(int)  # metric -> questions (or events) on target
+    total: Dict[str, int] = defaultdict(int)  # metric -> questions (or events) measured
+
+    def count(name: str, hit: torch.Tensor, mask: torch.Tensor) -> None:
+        hits[name] += int((hit & mask).sum())
+        total[name] += int(mask.sum())
+
     positions: Dict[int, int] = defaultdict(int)  # anchor slot position -> questions (naming an event)
     device = next(model.parameters()).device
     for batch in loader:
@@ -88,17 +81,17 @@ def grounding_metrics(model, loader) -> Dict[str, float]:
         types = [str((f or {}).get("type", "")) for f in batch["fields"]]
         for name, hit, mask in (("anchor_on_named", anchor == named, has_named),
                                 ("pointer_on_answer", weights == answer, has_answer)):
-            counts.add(name, hit, mask)
+            count(name, hit, mask)
             for t in set(types) - {""}:
                 of_type = torch.tensor([x == t for x in types])
-                counts.add(f"{name}/{t}", hit, mask & of_type)
+                count(f"{name}/{t}", hit, mask & of_type)
         predicted = out["pred_logits"].argmax(-1).cpu()
         for i, (src, tgt) in enumerate(indices):
             if len(src):
                 target = batch["event_classes"][i].reshape(-1)[tgt].long()
                 correct = predicted[i, src.cpu()] == target
-                counts.add("glance_cls_acc", correct, torch.ones_like(correct))
-    metrics = counts.percent()
+                count("glance_cls_acc", correct, torch.ones_like(correct))
+    metrics = {k: 100.0 * hits[k] / n for k, n in sorted(total.items()) if n}
     if positions:
         metrics["anchor_mode_share"] = 100.0 * max(positions.values()) / sum(positions.values())
     return metrics

@@ -8,12 +8,11 @@ docs/differences_from_authors.md (which also lists which switches are gf's own a
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 from gf.common.errors import ConfigError
-from gf.common.utils import check_known_keys
+from gf.common.utils import check_known_keys, finite_number
 
 ARCHS = ("paper", "reference")
 MEMORY_MODES = ("sup", "uns")
@@ -103,8 +102,7 @@ class GlanceFocusConfig:
         if self.suppress_duplicate_events and (self.arch != "paper" or self.memory != "sup"):
             raise ConfigError("suppress_duplicate_events needs arch 'paper' and memory 'sup' (it reads the glance's "
                               f"class predictions); got arch {self.arch!r}, memory {self.memory!r}")
-        if isinstance(self.pointer_loss, bool) or not isinstance(self.pointer_loss, (int, float)) \
-                or not math.isfinite(self.pointer_loss) or self.pointer_loss < 0:
+        if finite_number(self.pointer_loss) is None or self.pointer_loss < 0:
             raise ConfigError(f"pointer_loss must be a finite number >= 0, got {self.pointer_loss!r}")
         if self.pointer_loss and not (self.grounded_answer and self.memory == "sup"):
             raise ConfigError("pointer_loss trains the grounded answer score's pointer on the matched events: it "
@@ -122,8 +120,7 @@ class GlanceFocusConfig:
 
     @classmethod
     def from_dict(cls, cfg: Optional[Mapping[str, Any]] = None, **overrides) -> "GlanceFocusConfig":
-        data = dict(cfg or {})
-        data.update(overrides)
+        data = {**(cfg or {}), **overrides}
         check_known_keys(data, [f.name for f in dataclasses.fields(cls)], owner="Glance-Focus config",
                          error=ConfigError)
         if "loss_weights" in data and data["loss_weights"] is not None:

@@ -31,7 +31,7 @@ from gf.processors.text import DEFAULT_TEXT_FORMAT
 
 from .config import GlanceFocusConfig
 from .criterion import GlanceFocusCriterion
-from .grounded import GroundedAnswerScore, option_token_masks
+from .grounded import GroundedAnswerScore, _masked_mean, option_token_masks
 from .text_encoder import TextEncoder
 from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 
@@ -64,11 +64,9 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
     def forward(self, x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.relu(x)
-        return x
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x)
 
 
 def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> Tensor:
@@ -167,15 +165,11 @@ class GlanceFocus(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None = None, **overrides) -> "GlanceFocus":
-        cfg = dict(cfg or {})
-        cfg.update(overrides)
+        cfg = {**(cfg or {}), **overrides}
         model_type = cfg.pop("model_type", None)
         glance_per_option = bool(cfg.pop("glance_per_option", False))
-        base: Dict[str, Any] = {}
-        if model_type:
-            base = registry.get_model_type("glance_focus", model_type)
-        base.update(cfg)
-        return cls(base, glance_per_option=glance_per_option)
+        base = registry.get_model_type("glance_focus", model_type) if model_type else {}
+        return cls({**base, **cfg}, glance_per_option=glance_per_option)
 
     # -- stages ---------------------------------------------------------------------------
     def _project_frames(self, video: Tensor) -> Tensor:
@@ -201,8 +195,7 @@ class GlanceFocus(nn.Module):
             return torch.zeros_like(video)
         real = (torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if video_mask is None
                 else video_mask.bool())
-        weights = real.to(video.dtype).unsqueeze(-1)
-        mean = (video * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp_min(1.0)
+        mean = _masked_mean(video, real).unsqueeze(1)
         return torch.where(real.unsqueeze(-1), mean.expand_as(video), video)
 
     def _frame_padding(self, video_mask: Optional[Tensor], shape, device) -> Optional[Tensor]:

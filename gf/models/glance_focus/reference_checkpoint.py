@@ -47,11 +47,7 @@ def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, tor
         if any(re.search(p, key) for p in _IGNORED):
             ignored.append(key)
             continue
-        new = key
-        for pattern, repl in _KEY_RULES:
-            if re.search(pattern, key):
-                new = re.sub(pattern, repl, key)
-                break
+        new = next((re.sub(pattern, repl, key) for pattern, repl in _KEY_RULES if re.search(pattern, key)), key)
         if new == "input_proj.weight_g":
             value = value.reshape(())
         mapped[new] = value

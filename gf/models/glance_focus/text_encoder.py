@@ -6,6 +6,7 @@ network when the user has one). Tests use local folders only.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import OrderedDict
@@ -126,10 +127,7 @@ class TextEncoder(nn.Module):
         tok = self.tokenizer(list(texts), padding="longest", max_length=self.max_length,
                              truncation=self.truncation, return_tensors="pt").to(device)
         self._note_truncated(list(texts), tok["attention_mask"].sum(1).tolist())
-        if self.frozen:
-            with torch.no_grad():
-                states = self.backbone(**tok).last_hidden_state
-        else:
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
             states = self.backbone(**tok).last_hidden_state
         return states, tok["attention_mask"].eq(0)
 
@@ -147,13 +145,9 @@ class TextEncoder(nn.Module):
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         seqs = [self._cache[t][0].to(device) for t in texts]
-        longest = max(s.shape[0] for s in seqs)
-        out = seqs[0].new_zeros(len(seqs), longest, self.hidden_size)
-        pad = torch.ones(len(seqs), longest, dtype=torch.bool, device=device)
-        for i, s in enumerate(seqs):
-            out[i, : s.shape[0]] = s
-            pad[i, : s.shape[0]] = False
-        return out, pad
+        lengths = torch.tensor([s.shape[0] for s in seqs], device=device)
+        pad = torch.arange(int(lengths.max()), device=device)[None, :] >= lengths[:, None]
+        return nn.utils.rnn.pad_sequence(seqs, batch_first=True), pad
 
     def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
         """Each text's token ids, tokenised exactly as :meth:`encode_states` does (rows align).

@@ -128,21 +128,17 @@ class Decoder(nn.Module):
         # avoids that (used by the corrected arch; the reference keeps zeros).
         self.zero_init_targets = zero_init_targets
 
-    def _initial_targets(self, query_pos: Tensor) -> Tensor:
-        return torch.zeros_like(query_pos) if self.zero_init_targets else query_pos
-
-    def glance(self, query_pos: Tensor, frames: Tensor, frame_pad: Optional[Tensor]) -> Tensor:
-        tgt = self._initial_targets(query_pos)
+    def _run(self, step: str, query_pos: Tensor, *args, **kwargs) -> Tensor:
+        """Each layer's ``step`` (``forward_glance``/``forward_focus``) in turn, every output through the norm."""
+        tgt = torch.zeros_like(query_pos) if self.zero_init_targets else query_pos
         outs = []
         for layer in self.layers:
-            tgt = layer.forward_glance(tgt, query_pos, frames, frame_pad)
+            tgt = getattr(layer, step)(tgt, query_pos, *args, **kwargs)
             outs.append(self.norm(tgt))
         return torch.stack(outs)  # [layers, Q+1, B, d]
 
+    def glance(self, query_pos: Tensor, frames: Tensor, frame_pad: Optional[Tensor]) -> Tensor:
+        return self._run("forward_glance", query_pos, frames, frame_pad)
+
     def focus(self, query_pos: Tensor, **memories) -> Tensor:
-        tgt = self._initial_targets(query_pos)
-        outs = []
-        for layer in self.layers:
-            tgt = layer.forward_focus(tgt, query_pos, **memories)
-            outs.append(self.norm(tgt))
-        return torch.stack(outs)
+        return self._run("forward_focus", query_pos, **memories)

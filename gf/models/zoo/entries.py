@@ -41,10 +41,6 @@ class UnknownPretrainedError(RegistryError):
     """No zoo entry has this name; the message lists the close matches and the known names."""
 
 
-
-
-
-
 @dataclass
 class PretrainedEntry:
     """One named checkpoint and everything needed to turn it into a model.
@@ -112,10 +108,7 @@ class PretrainedEntry:
 
     def to_dict(self) -> Dict[str, Any]:
         """The fields a zoo file stores (provenance fields are recomputed on reading)."""
-        data = dataclasses.asdict(self)
-        data.pop("origin")
-        data.pop("hash_origin")
-        return data
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("origin", "hash_origin")}
 
     @classmethod
     def from_dict(cls, data: Any, origin: str, name: Optional[str] = None) -> "PretrainedEntry":
@@ -224,8 +217,7 @@ def get_pretrained(name: str) -> PretrainedEntry:
     entries = _all_entries()
     name = str(name)
     for prefix in ZOO_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix):]
+        name = name.removeprefix(prefix)
     if name in entries:
         return entries[name]
     if "/" not in name:

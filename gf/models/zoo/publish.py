@@ -103,8 +103,7 @@ def _figures_in_checkpoint(path: Path, ckpt: Mapping[str, Any]) -> Dict[str, Any
         return {}
     run = (ckpt.get("config") or {}).get("run") or {}
     metric = run.get("best_metric", "best_metric")
-    splits = run.get("valid_splits") or []
-    split = splits[0] if splits else None
+    split = next(iter(run.get("valid_splits") or []), None)
     return {metric: best, "split": split,
             "source": f"best validation {metric}{f' on {split}' if split else ''} stored in {path.name} "
                       f"(epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')})"}
