@@ -115,6 +115,9 @@ def test_missing_file_and_invalid_json(tmp_path):
     (tmp_path / "t.json").write_text('{"format": ')
     with pytest.raises(PredictionsFileError, match="t.json: invalid JSON at line 1"):
         load_predictions(tmp_path / "t.json")
+    (tmp_path / "latin1.json").write_bytes('{"format": "gf-predictions", "split": "v\xe4l"}'.encode("latin-1"))
+    with pytest.raises(PredictionsFileError, match="latin1.json.*UTF-8"):  # was a UnicodeDecodeError traceback
+        load_predictions(tmp_path / "latin1.json")
 
 
 def test_dispatch_report_text_and_saved_report(tmp_path):
