@@ -385,3 +385,16 @@ def test_download_argument_errors_are_one_clear_gf_error(tmp_path, server):
         assert isinstance(info.value, GfError) and "\n" not in str(info.value), kwargs
     assert not (tmp_path / "missing_dir").exists()
     assert server.requests_to("/w.bin") == []
+
+
+def test_the_report_is_written_after_the_evaluators_own_files(tmp_path, monkeypatch):
+    """A seed whose test reports exist counts as finished (gf.runners.seed_layout.is_finished):
+    a run stopped while STAR's submission file was being written must leave no report."""
+    from gf.tasks.videoqa import VideoQATask
+
+    def stopped(self, predictions, **kw):
+        raise KeyboardInterrupt  # the run is stopped here
+    monkeypatch.setattr(star.StarEvaluator, "after_evaluation", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        VideoQATask.evaluate("star", "test", _star_preds(), {}, output_dir=tmp_path, tag="final")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test_final_predictions.json"]

@@ -52,9 +52,11 @@ class VideoQATask:
                  provenance: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Score with the benchmark's registered evaluator (``info``: what the builder says
         about the data, e.g. the answer vocabulary). With ``output_dir``, the predictions
-        (written first, so they survive a scoring error), the report and the evaluator's
-        own files (``after_evaluation``) are saved there as ``<split>_<tag>_*``. ``provenance``
-        (weights, checkpoint, split fingerprint) is recorded in both files."""
+        (written first, so they survive a scoring error), the evaluator's own files
+        (``after_evaluation``, e.g. STAR's submission) and the report, last, are saved there
+        as ``<split>_<tag>_*``: a seed whose test reports exist counts as finished, so a run
+        killed before its submission is written must not have one. ``provenance`` (weights,
+        checkpoint, split fingerprint) is recorded in both files."""
         from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
         from gf.evaluation.base import output_file
 
@@ -66,7 +68,7 @@ class VideoQATask:
         pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=vocab)
         report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance)
         report["tag"] = tag
-        if output_dir is not None:
-            save_report(output_file(output_dir, split, tag, "report.json"), report)
+        if output_dir is not None:  # the report last: a run whose reports are all there has ended
             evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
+            save_report(output_file(output_dir, split, tag, "report.json"), report)
         return report
