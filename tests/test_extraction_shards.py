@@ -288,6 +288,16 @@ def test_a_job_waits_for_another_jobs_setup_and_refuses_a_run_without_shard(vide
     monkeypatch.setattr(io.time, "sleep", lambda s: sleeps.append(s) or setup.release())
     assert extract(videos, out, "--shard", "2/3", "--batch-size", "4") == 0  # waited once, then went on
     assert len(sleeps) == 1 and sorted(open_feature_store(out).keys()) == PARTS[2]
+    # a job that has taken the lock but not yet written its command into it is waited for
+    # too (it was refused as if it were a run without --shard)
+    import fcntl
+    fd = os.open(out / ".gf.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.ftruncate(fd, 0)
+    sleeps.clear()
+    monkeypatch.setattr(io.time, "sleep", lambda s: sleeps.append(s) or os.close(fd))
+    assert extract(videos, out, "--shard", "2/3", "--batch-size", "4") == 0  # its samples stored: skipped
+    assert len(sleeps) == 1
 
 
 def test_a_job_waits_for_a_stuck_merge_ten_minutes_then_gives_up_naming_it(videos, tmp_path, monkeypatch):

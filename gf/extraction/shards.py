@@ -110,9 +110,10 @@ def folder_lock(out: str, command: str) -> OutputLock:
     """The folder's own lock (:func:`gf.common.io.output_lock`), waited for while another
     job of the array or a merge holds it (moments; at most :data:`BRIEF_WAIT_S`, then the
     error names the holder), refused at once while a run without ``--shard`` does (hours: it
-    would write the same samples)."""
+    would write the same samples). A holder that has not written its command yet (``None``:
+    it took the lock a moment ago) is waited for; the next look sees what it is."""
     return output_lock(out, command, wait_s=BRIEF_WAIT_S,
-                       wait_for=lambda holder: (holder or "").startswith(_BRIEF_HOLDERS))
+                       wait_for=lambda holder: holder is None or holder.startswith(_BRIEF_HOLDERS))
 
 
 def read_layout(out: str) -> Optional[Dict[str, Any]]:
