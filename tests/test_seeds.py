@@ -162,6 +162,20 @@ def test_an_interrupted_seed_continues_from_its_checkpoint(two_seeds, tmp_path, 
     # encodes texts in padded batches, so a resumed run's cached states differ in the last bits)
 
 
+def test_a_seed_another_command_is_training_is_refused_without_calling_it_failed(two_seeds, tmp_path, capsys):
+    """A second gf train --seeds while the first trains seed 1: the lock error alone, not
+    'seed 1 failed ... the same command continues it' (it has not failed; the other runs it)."""
+    from gf.common.io import output_lock
+
+    cfg, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    capsys.readouterr()
+    with output_lock(out / "seed1", "gf train"):
+        assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "in use by process" in captured.err and "(gf train)" in captured.err
+    assert "failed" not in captured.out + captured.err
+
+
 @pytest.mark.parametrize("value, says", [("[0,0]", "more than once"), ("[]", "empty"), ("[a]", "run.seeds"),
                                          ("[1.5]", "run.seeds"), ("3", "run.seeds"), ("[-1]", "2**32")])
 def test_bad_run_seeds_are_config_errors_naming_the_key(tmp_path, value, says):

@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from gf.common.config import check_seed_list
-from gf.common.errors import ConfigError, DataFileError, EvaluationError
+from gf.common.errors import ConfigError, DataFileError, EvaluationError, OutputLockedError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD, seed_of_folder
 from gf.runners.seed_layout import (SeedLayout, is_finished, log_counter, log_records, read_seed_config, seed_folder,
@@ -161,6 +161,8 @@ def run_plan(cfg: DictConfig, plan: Sequence[SeedRun], train_one: Callable[[Dict
             continue
         try:
             train_one(seed_config(cfg, item.seed, item.action))
+        except OutputLockedError:  # another command is training this seed: it has not failed
+            raise
         except BaseException:
             if main:
                 print(f"[gf] seed {item.seed} failed in {item.folder}; the same command continues it and reuses "
