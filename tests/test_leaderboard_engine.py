@@ -994,3 +994,40 @@ def test_a_predictions_entry_is_ranked_where_the_features_are_absent(board_setup
     # and a model entry cannot be scored without its features: it failed, naming the file
     failed = json.loads((tmp_path / "nofeatures/results/b/tiny/val/failed.json").read_text())
     assert "s3d.pth" in failed["error"]
+
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie (ended; a container's init may be slow to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_jobs_workers_end_when_the_leaderboard_process_is_killed(board_setup):
+    """kill -9 of `gf leaderboard run --jobs 2` runs no cleanup: each worker watches its
+    parent and ends with it (they went on evaluating for a board nobody would write)."""
+    tmp_path, cfg, a, b, manifest_path = board_setup
+    marks = tmp_path / "workers"
+    marks.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests" / "plugins")]),
+               OMP_NUM_THREADS="1", GF_TEST_SLOW_LEADERBOARD_WORKER=str(marks))
+    cmd = [sys.executable, "-m", "gf", "leaderboard", "run", "--manifest", str(manifest_path), "--no-progress",
+           "--jobs", "2", "--plugins", "gf_test_plugins"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(list(marks.iterdir())) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(p.name) for p in marks.iterdir()]
+    assert len(workers) == 2, "both workers were to be evaluating"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while not all(_ended(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if not _ended(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "workers outlived the killed leaderboard process"

@@ -14,12 +14,36 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from gf.leaderboards.manifest import Manifest, manifest_from_dict
 from gf.leaderboards.work import RunSummary, WorkItem, evaluate_items
 
-__all__ = ["run_parallel"]
+__all__ = ["exit_with_parent", "run_parallel"]
+
+
+def exit_with_parent() -> None:
+    """End this process when the process that started it ends: a ``gf leaderboard run``
+    killed outright (``kill -9``, out of memory) runs no cleanup, and its workers would go on
+    evaluating, holding locks, for a board nobody writes. A watcher thread waits on
+    multiprocessing's sentinel of the parent; nothing a worker writes is lost by its exit
+    (writes are atomic and the next run recomputes what is missing)."""
+    import multiprocessing as mp
+    import sys
+    import threading
+
+    parent = mp.parent_process()
+    if parent is None:  # not started by multiprocessing
+        return
+
+    def watch() -> None:
+        parent.join()
+        print(f"[gf] leaderboard worker {os.getpid()}: the gf leaderboard process ended; stopping",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gf-exit-with-parent", daemon=True).start()
 
 
 def worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...]], run_id: str, queue,
            threads: int, plugins: Sequence[str]) -> None:
     """One ``--jobs`` process: its entries' items, each outcome sent to the parent."""
+    exit_with_parent()
     import torch
 
     from gf.common.config import load_plugins

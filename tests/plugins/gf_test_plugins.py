@@ -1,6 +1,7 @@
 """Components that the runner tests register through ``plugins:`` (as users would)."""
 import os
 import signal
+from pathlib import Path
 
 import torch
 
@@ -168,3 +169,20 @@ class CountStepsWithStateHook(HookBase):
 
     def load_state_dict(self, state):
         self.steps = state["steps"]
+
+
+if os.environ.get("GF_TEST_SLOW_LEADERBOARD_WORKER"):
+    import gf.leaderboards.parallel as _parallel
+
+    _evaluate_items = _parallel.evaluate_items
+
+    def _slow_evaluate_items(*args, **kwargs):
+        """A ``--jobs`` worker marks itself (a file named by its pid in the folder
+        ``$GF_TEST_SLOW_LEADERBOARD_WORKER``) and takes two minutes before its items."""
+        import time
+
+        (Path(os.environ["GF_TEST_SLOW_LEADERBOARD_WORKER"]) / str(os.getpid())).touch()
+        time.sleep(120)
+        return _evaluate_items(*args, **kwargs)
+
+    _parallel.evaluate_items = _slow_evaluate_items
