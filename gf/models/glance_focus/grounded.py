@@ -60,7 +60,8 @@ def option_token_masks(token_ids: Sequence[Sequence[int]], num_options: int,
     return option, real & ~option
 
 
-def _masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    """Mean over dim 1 of the positions ``mask`` keeps (0 where it keeps none)."""
     weights = mask.to(states.dtype).unsqueeze(-1)
     return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
@@ -101,7 +102,7 @@ class GroundedAnswerScore(nn.Module):
         the slots) and after it (the event the options are compared with, as probabilities).
         The pointer loss (``pointer_loss``) and the ``grounding_diagnostics`` hook read them.
         """
-        question = _masked_mean(text_states, question_mask)
+        question = masked_mean(text_states, question_mask)
         # each question word votes for the memories it matches (no pooling first: pooled,
         # the few words that name the event are drowned by the words every question shares)
         votes = torch.einsum("nld,nqd->nlq", self.anchor_query(text_states), self.anchor_key(memories)) * self.scale
@@ -113,7 +114,7 @@ class GroundedAnswerScore(nn.Module):
         gate = torch.softmax(self.shift(question), dim=-1)
         weights = gate[:, :1] * anchor + gate[:, 1:2] * before + gate[:, 2:] * after
         selected = torch.einsum("nq,nqd->nd", weights, memories)
-        option = _masked_mean(text_states, option_mask)
+        option = masked_mean(text_states, option_mask)
         score = (self.selected_proj(selected) * self.option_proj(option)).sum(-1) * self.scale
         if return_pointer:
             return score.unsqueeze(-1), {"anchor_logits": anchor_logits, "weights": weights}

@@ -31,7 +31,7 @@ from gf.processors.text import DEFAULT_TEXT_FORMAT
 
 from .config import GlanceFocusConfig
 from .criterion import GlanceFocusCriterion
-from .grounded import GroundedAnswerScore, _masked_mean, option_token_masks
+from .grounded import GroundedAnswerScore, masked_mean, option_token_masks
 from .text_encoder import TextEncoder
 from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 
@@ -195,7 +195,7 @@ class GlanceFocus(nn.Module):
             return torch.zeros_like(video)
         real = (torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if video_mask is None
                 else video_mask.bool())
-        mean = _masked_mean(video, real).unsqueeze(1)
+        mean = masked_mean(video, real).unsqueeze(1)
         return torch.where(real.unsqueeze(-1), mean.expand_as(video), video)
 
     def _frame_padding(self, video_mask: Optional[Tensor], shape, device) -> Optional[Tensor]:
