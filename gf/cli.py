@@ -1,7 +1,7 @@
-"""The ``gf`` command line: ``gf <command> ...``. Each command lives in the ``cli`` module of
-the package it belongs to, with ``add_arguments(parser)`` and ``run(args)``; :data:`COMMANDS`
-names them, and a command's module is imported only when that command is parsed (so ``gf
---help`` imports no torch).
+"""The ``gf`` command line: ``gf <command> ...``. Each command lives in one module of the
+package it belongs to (``cli``, or ``<command>_cli`` where a package has several), with
+``add_arguments(parser)`` and ``run(args)``; :data:`COMMANDS` names them, and a command's
+module is imported only when that command is parsed (so ``gf --help`` imports no torch).
 
 Every error gf raises on purpose derives from :class:`gf.common.errors.GfError`; the
 command prints it as one line (``gf <command>: error: ...``) and exits with that error's

@@ -7,8 +7,8 @@
 # rendered videos and stored features, continues training from checkpoint_last.pth (a finished
 # run is tested again, not retrained; run.overwrite=true trains it again) and predicts again.
 # Env: DATA_ROOT (default gf_data), OUTPUT_DIR, NPROC, WORKERS (rendering and decoding
-# processes, default 2), SEEDS (e.g. "0 1 2": one training run per seed, docs/seeds.md). Extra arguments become --options of every step (e.g.
-# datasets.synthetic_star.generator.train_per_type=150 for a smaller benchmark).
+# processes, default 2), SEEDS (e.g. "0 1 2": one training run per seed, docs/seeds.md). Extra arguments become --options of rendering (gf demo-data)
+# and training (e.g. datasets.synthetic_star.generator.train_per_type=150 for a smaller benchmark).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 source "$ROOT/run_scripts/common.sh"
