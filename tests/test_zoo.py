@@ -253,6 +253,34 @@ def test_publish_over_an_entry_that_is_not_an_object_is_the_error_gf_zoo_list_gi
     assert isolated_zoo.read_bytes() == before  # the file is left as it was
 
 
+def test_publish_refuses_non_finite_figures_and_a_url_that_is_not_one(tmp_path, isolated_zoo, capsys):
+    """Python's json writes NaN/Infinity, which strict JSON readers refuse, and a url without a
+    scheme failed only at download: both are refused at publish, before the zoo file changes."""
+    from gf.cli import main as gf_main
+    from gf.common.zoo_file import update_zoo_file
+
+    ckpt = tmp_path / "ck.pth"
+    make_checkpoint(ckpt)
+    zoo.publish_checkpoint(ckpt, "kept")
+    before = isolated_zoo.read_bytes()
+    for extra, shown in ((["--reported", '{"mean": NaN, "source": "x"}'], "reported['mean'] is nan"),
+                         (["--reported", '{"mean": 1e999, "source": "x"}'], "reported['mean'] is inf"),
+                         (["--reported", '{"cells": {"a": [-Infinity]}, "source": "x"}'],
+                          "reported['cells']['a'][0] is -inf"),
+                         (["--url", "not a url"], "url must be a URL gf can download")):
+        assert gf_main(["zoo", "publish", str(ckpt), "--name", "t1", *extra]) == 3
+        err = capsys.readouterr().err
+        assert f"zoo entry 'glance_focus/t1' (zoo file {isolated_zoo}): {shown}" in err and "Traceback" not in err
+    with pytest.raises(zoo.ZooError, match=r"reported\['mean'\] is nan"):
+        zoo.publish_checkpoint(ckpt, "t1", reported={"mean": float("nan")})
+    with pytest.raises(zoo.ZooError, match=r"not written: \['entries'\]\['x'\] would be inf"):
+        update_zoo_file(isolated_zoo, lambda raw: raw["entries"].update(x=float("inf")))
+    assert isolated_zoo.read_bytes() == before and "NaN" not in before.decode()
+    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "/models/lab.pth"}})
+    with pytest.raises(zoo.ZooError, match="entry 'glance_focus/lab'.*url must be a URL.*got '/models/lab.pth'"):
+        zoo.list_pretrained()
+
+
 def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_weight(tmp_path):
     from gf.models.checkpoint import load_model_weights
 

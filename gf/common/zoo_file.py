@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
@@ -36,8 +37,8 @@ from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
 __all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "read_zoo_file", "record_first_use_hash",
-           "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file", "with_recorded_hashes",
-           "zoo_files", "zoo_files_state"]
+           "non_finite_at", "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file",
+           "with_recorded_hashes", "zoo_files", "zoo_files_state"]
 
 logger = logging.getLogger("gf.models.zoo")
 
@@ -165,8 +166,23 @@ def recorded_hashes() -> Dict[str, Dict[str, Any]]:
     return found
 
 
+def non_finite_at(value: Any, at: str = "") -> Optional[Tuple[str, float]]:
+    """``(where, number)`` of the first NaN or infinite number in ``value`` (``where`` as
+    ``['reported']['mean']``), or None. A zoo file is standard JSON, which has no such
+    numbers: Python would write ``NaN``/``Infinity`` and strict JSON readers refuse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at, value
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_at(item, f"{at}[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
 def update_zoo_file(path: Path, change: Callable[[Dict[str, Any]], None]) -> None:
-    """Read-modify-write ``path`` under its lock; ``change(raw)`` edits the JSON object."""
+    """Read-modify-write ``path`` under its lock; ``change(raw)`` edits the JSON object.
+    The file stays standard JSON: a NaN or infinite number is refused before anything is written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(str(path) + ".lock", f"zoo file {path}", error=ZooError):
@@ -174,7 +190,11 @@ def update_zoo_file(path: Path, change: Callable[[Dict[str, Any]], None]) -> Non
             raw = {"format": ZOO_FORMAT, "version": ZOO_VERSION, "entries": raw.get("entries", {}),
                    "recorded_hashes": raw.get("recorded_hashes", {})}
             change(raw)
-            atomic_write_json(path, raw)
+            bad = non_finite_at(raw)
+            if bad is not None:
+                raise ZooError(f"zoo file {path}: not written: {bad[0]} would be {bad[1]!r}, which standard JSON "
+                               f"cannot hold (strict readers would refuse the file). Give a finite number there.")
+            atomic_write_json(path, raw, allow_nan=False)
     except OSError as e:
         raise ZooError(f"cannot write zoo file {path}: {e}. gf writes to the first file of GF_ZOO (or to "
                        f"$GF_CACHE_DIR/zoo.json); put a writable file first.") from e

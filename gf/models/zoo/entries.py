@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Mapping, Optional
 from gf.common.errors import RegistryError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys, did_you_mean, is_plain_file_name, normalize_sha256
-from gf.common.zoo_file import ZooError, cached_on_zoo_files, read_zoo_file, with_recorded_hashes, zoo_files
+from gf.common.zoo_file import (ZooError, cached_on_zoo_files, non_finite_at, read_zoo_file, with_recorded_hashes,
+                                zoo_files)
 from gf.models.loading import FORMATS
 
 __all__ = ["PretrainedEntry", "UnknownPretrainedError", "get_pretrained", "list_pretrained", "pretrained_entries",
@@ -35,6 +36,11 @@ _NAME_RE = re.compile(rf"^{_PART}/{_PART}$")
 _PART_RE = re.compile(rf"^{_PART}$")
 _NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter, digit or '_', so "
               "that it is a folder inside the cache ('.', '..' and '/'-separated paths are refused)")
+
+
+def _is_url(text: str) -> bool:
+    """A URL gf downloads (checkpoint specs, entry urls); defined before the built-in entries, which use it."""
+    return urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES and "://" in text
 
 
 class UnknownPretrainedError(RegistryError):
@@ -76,8 +82,10 @@ class PretrainedEntry:
         if not isinstance(self.model, str) or self.name.split("/", 1)[0] != self.model:
             raise ZooError(f"{where}: the name must start with the model name {self.model!r}/ "
                            f"(e.g. '{self.model}/{self.name.split('/', 1)[-1]}').")
-        if not isinstance(self.url, str) or not self.url:
-            raise ZooError(f"{where}: url must be a non-empty string.")
+        if not isinstance(self.url, str) or not _is_url(self.url):  # else it would fail only at download
+            raise ZooError(f"{where}: url must be a URL gf can download ({', '.join(s + '://' for s in _URL_SCHEMES)} "
+                           f"or a Google Drive https:// link), got {self.url!r}; for a local file write "
+                           f"file:///absolute/path.")
         if self.format not in FORMATS:
             raise ZooError(f"{where}: format must be one of {', '.join(map(repr, FORMATS))} ('gf' = a gf "
                            f"checkpoint, 'authors' = the authors' model_N.tar); got {self.format!r}.")
@@ -89,6 +97,10 @@ class PretrainedEntry:
             if not isinstance(getattr(self, key), Mapping):
                 raise ZooError(f"{where}: {key} must be a mapping, got {type(getattr(self, key)).__name__}.")
             setattr(self, key, dict(getattr(self, key)))
+            bad = non_finite_at(getattr(self, key), key)
+            if bad is not None:  # Python would write NaN/Infinity, which is not JSON
+                raise ZooError(f"{where}: {bad[0]} is {bad[1]!r}; a zoo entry holds only finite numbers (standard "
+                               f"JSON has no NaN or Infinity). Give a finite number, or leave the key out.")
         if "model_type" in self.config:
             raise ZooError(f"{where}: put the variant in model_type, not in config.")
         if self.reported and "source" not in self.reported:
@@ -244,6 +256,3 @@ def zoo_name_of(spec: Any) -> Optional[str]:
     except UnknownPretrainedError:
         return None
 
-
-def _is_url(text: str) -> bool:
-    return urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES and "://" in text

@@ -58,6 +58,7 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         figures.setdefault("source", f"given when publishing {path.name}")
     else:
         figures = _figures_in_checkpoint(path, ckpt)
+    target = Path(zoo_file).expanduser() if zoo_file is not None else user_zoo_file()
     entry = PretrainedEntry(
         name=full_name, model=model, url=url or path.as_uri(), format="gf", model_type=model_type,
         sha256=sha256sum(path), config=config, benchmark=loaded.extra.get("benchmark"), reported=figures,
@@ -65,9 +66,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         notes=notes or (f"published from {path} (gf {ckpt.get('gf_version')}, dataset {dataset}, "
                         f"epoch {int(ckpt.get('epoch', -1)) + 1}, step {ckpt.get('step')}, "
                         f"weights_sha256 {ckpt.get('weights_sha256')})"),
+        origin=f"zoo file {target}",  # what its errors name (a bad url or figure)
     )
-    target = Path(zoo_file).expanduser() if zoo_file is not None else user_zoo_file()
-    entry.origin = f"zoo file {target}"
     replaced = []
 
     def change(raw: Dict[str, Any]) -> None:
