@@ -137,6 +137,15 @@ def test_bad_rows_name_file_line_and_column(tmp_path, edit, expected):
     assert not (tmp_path / "out").exists()  # nothing written when any split is bad
 
 
+@pytest.mark.parametrize("value", ["5", "null", '["val", 1]'])
+def test_splits_of_the_wrong_json_type_are_config_errors(tmp_path, capsys, value):
+    raw = write_nextqa_raw(tmp_path / "raw")
+    rc = gf_main(["prepare", "nextqa", "--raw", str(raw), "--out", str(tmp_path / "out"), "--set", f"splits={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "splits must be a split name or a list of split names" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "txt_db").exists()
+
+
 def test_line_numbers_count_quoted_newlines(tmp_path):
     raw = write_nextqa_raw(tmp_path / "raw")
     _rewrite(raw / "val.csv", lambda ls: ls[:1] + [ls[1].replace("what happened", '"what\nhappened', 1)

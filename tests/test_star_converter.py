@@ -260,3 +260,15 @@ def test_errors_name_file_and_question(tmp_path, case, match):
     with pytest.raises(DataFileError, match=match):
         convert(raw, tmp_path / "out")
     assert not (tmp_path / "out" / "txt_db" / "train.jsonl").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("option, value", [
+    ("charades_csv", "123"), ("charades_csv", '["a.csv", 5]'), ("charades_csv", '""'),
+    ("charades_classes", "5"), ("charades_classes", "[]"),
+])
+def test_path_options_of_the_wrong_json_type_are_config_errors(tmp_path, capsys, option, value):
+    raw = write_release(tmp_path)["raw"]
+    rc = gf_main(["prepare", "star", "--raw", str(raw), "--out", str(tmp_path / "out"), "--set", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"star converter: {option} must be a path" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "txt_db").exists()

@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from gf.common.errors import DataFileError, DatasetError
+from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
 from gf.common.registry import registry
@@ -211,10 +211,15 @@ def _readme(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _split_names(splits: Union[str, Sequence[str]]) -> List[str]:
+def _split_names(splits: Any) -> List[str]:
     """``splits`` as a list of plain names: each becomes ``<raw>/<split>.csv`` and
-    ``txt_db/<split>.jsonl``, so none may reach outside those folders."""
-    splits = [splits] if isinstance(splits, str) else list(splits)
+    ``txt_db/<split>.jsonl``, so none may reach outside those folders. It comes from
+    ``--set`` as any JSON value, so its type is checked here (a ConfigError, not a TypeError)."""
+    if isinstance(splits, str):
+        splits = [splits]
+    elif not isinstance(splits, (list, tuple)) or not all(isinstance(s, str) for s in splits):
+        raise ConfigError(f"nextqa converter: splits must be a split name or a list of split names "
+                          f"(--set 'splits=[\"val\",\"test\"]'), got {splits!r}")
     for split in splits:
         check_plain_name(split, "split name", where="nextqa converter: splits", error=DatasetError)
     return splits

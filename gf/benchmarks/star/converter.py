@@ -54,6 +54,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from gf.common.errors import ConfigError
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
@@ -220,12 +221,15 @@ def _clip_events(actions: Iterable[Tuple[int, float, float]], start: float, end:
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
-def _as_paths(value: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
-    if value is None:
-        return []
-    if isinstance(value, (str, Path)):
-        return [Path(value)]
-    return [Path(v) for v in value]
+def _path_option(name: str, value: Any, *, many: bool = False) -> List[Path]:
+    """An option's path(s); ``[]`` when not given. Options come from ``--set`` as any JSON
+    value, so a number, ``null`` inside a list or an empty string is a ConfigError naming the
+    option, not a TypeError (or the current folder) further down."""
+    items = value if many and isinstance(value, (list, tuple)) else [] if value is None else [value]
+    if not all(isinstance(v, Path) or (isinstance(v, str) and v) for v in items):
+        expected = "a path or a list of paths" if many else "a path"
+        raise ConfigError(f"star converter: {name} must be {expected} (--set {name}=path/to/file), got {value!r}")
+    return [Path(v) for v in items]
 
 
 def owned_paths(**options: Any) -> List[str]:
@@ -260,10 +264,9 @@ def _star_class_files(raw: Path) -> Tuple[Path, Path, List[Tuple[str, str]]]:
     return action_classes, action_mapping, star_classes
 
 
-def _charades_csv_paths(raw: Path, charades_csv: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
+def _charades_csv_paths(raw: Path, given: List[Path]) -> List[Path]:
     """The Charades CSVs given, or the default ones found under ``raw``; STAR needs both train and test."""
-    csv_paths = _as_paths(charades_csv) or [p for p in (first_file(raw / d / n for d in CHARADES_DIRS)
-                                                        for n in CHARADES_CSVS) if p]
+    csv_paths = given or [p for p in (first_file(raw / d / n for d in CHARADES_DIRS) for n in CHARADES_CSVS) if p]
     if not csv_paths:
         raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
                             f"and Charades_v1_test.csv: STAR's videos come from both)")
@@ -272,7 +275,7 @@ def _charades_csv_paths(raw: Path, charades_csv: Union[None, PathLike, Sequence[
 
 def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], csv_paths: List[Path],
               star_classes: List[Tuple[str, str]], action_classes: Path,
-              charades_classes: Optional[PathLike]) -> Tuple[Dict[str, str], str, Optional[Path]]:
+              charades_classes: Optional[Path]) -> Tuple[Dict[str, str], str, Optional[Path]]:
     """Which id space the CSV uses, and the map from its ids to STAR's; returns
     (to_star, id_space, classes_path). Charades c-ids map only through the class descriptions."""
     used_ids = {a for acts in videos.values() for a, _, _ in acts}
@@ -281,8 +284,7 @@ def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], c
         if unknown:
             raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
         return {a: a for a in used_ids}, "star", None
-    classes_path = (Path(charades_classes) if charades_classes
-                    else first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS))
+    classes_path = charades_classes or first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS)
     if classes_path is None or not classes_path.is_file():
         raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
                             f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
@@ -360,15 +362,17 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
+    csv_given = _path_option("charades_csv", charades_csv, many=True)
+    classes_given = next(iter(_path_option("charades_classes", charades_classes)), None)
     if not raw.is_dir():
         raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)
     action_classes, action_mapping, star_classes = _star_class_files(raw)
     star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
-    csv_paths = _charades_csv_paths(raw, charades_csv)
+    csv_paths = _charades_csv_paths(raw, csv_given)
     videos = read_charades_csvs(csv_paths, _actions)
     to_star, id_space, classes_path = _id_space(raw, videos, csv_paths, star_classes, action_classes,
-                                                charades_classes)
+                                                classes_given)
     records, clip_of = _read_questions(qa_paths)
     no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
     if no_video:
