@@ -36,7 +36,8 @@ gerunds in base form ("Watching/Reading/Looking at a book" -> "watch/read/look a
 book"). All 111 STAR classes match exactly one Charades class this way on the Charades
 class list [checked against a third-party copy of ``Charades_v1_classes.txt``;
 unverified against the official file]; anything else is an error. A CSV that already
-uses STAR ``a``-ids is taken as is. Charades actions outside STAR's space are left out
+uses STAR ``a``-ids is taken as is. An id in neither class list, or a- and c-ids mixed, is
+an error naming the file and line. Charades actions outside STAR's space are left out
 and counted (STAR's own preprocessing keeps only its action space).
 
 Events per question: the actions of the question's video that overlap ``[start, end]``,
@@ -158,9 +159,13 @@ def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
 # ---------------------------------------------------------------------------------------
 # Charades action annotations
 # ---------------------------------------------------------------------------------------
-def _actions(row: Mapping[str, str], where: str) -> List[Tuple[str, float, float]]:
-    """A row's actions with their ids as written: a- or c-ids, mapped to STAR's classes later."""
-    return parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+def _actions(row: Mapping[str, str], where: str, first_seen: Dict[str, str]) -> List[Tuple[str, float, float]]:
+    """A row's actions with their ids as written: a- or c-ids, checked and mapped to STAR's
+    classes later, so each id's first ``<file>:<line>`` is kept in ``first_seen`` for the errors."""
+    actions = parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+    for a, _, _ in actions:
+        first_seen.setdefault(a, where)
+    return actions
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,23 +278,41 @@ def _charades_csv_paths(raw: Path, given: List[Path]) -> List[Path]:
     return csv_paths
 
 
-def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], csv_paths: List[Path],
+def _unknown_ids(first_seen: Mapping[str, str], known: Iterable[str], listed_in: Path) -> None:
+    """An action id in no class list is a typo or a foreign file, not an action outside STAR:
+    it is an error naming where it first occurs, never dropped and counted."""
+    known = set(known)
+    unknown = [a for a in first_seen if a not in known]
+    if unknown:
+        raise DataFileError(f"{first_seen[unknown[0]]}: column 'actions': action id {unknown[0]!r} is not in "
+                            f"{listed_in}" + (f" (nor are {describe_ids(unknown[1:])})" if unknown[1:] else "")
+                            + "; fix the id or pass the class list the CSV was written with")
+
+
+def _id_space(raw: Path, first_seen: Mapping[str, str], csv_paths: List[Path],
               star_classes: List[Tuple[str, str]], action_classes: Path,
               charades_classes: Optional[Path]) -> Tuple[Dict[str, str], str, Optional[Path]]:
-    """Which id space the CSV uses, and the map from its ids to STAR's; returns
-    (to_star, id_space, classes_path). Charades c-ids map only through the class descriptions."""
-    used_ids = {a for acts in videos.values() for a, _, _ in acts}
-    if used_ids and all(a.startswith("a") for a in used_ids):
-        unknown = sorted(used_ids - {sid for sid, _ in star_classes})
-        if unknown:
-            raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
-        return {a: a for a in used_ids}, "star", None
+    """Which id space the CSVs use, and the map from their ids to STAR's; returns
+    (to_star, id_space, classes_path). ``first_seen`` is ``{action id: "<file>:<line>"}`` of its
+    first use. The CSVs use STAR's a-ids or Charades' c-ids throughout, every id in its class
+    list; Charades c-ids map only through the class descriptions."""
+    star_ids = [a for a in first_seen if a.startswith("a")]
+    other_ids = [a for a in first_seen if not a.startswith("a")]
+    if star_ids and other_ids:
+        raise DataFileError(f"{first_seen[star_ids[0]]}: column 'actions': action id {star_ids[0]!r} is a STAR "
+                            f"a-id, but {first_seen[other_ids[0]]} uses {other_ids[0]!r}; the Charades CSVs must "
+                            f"use STAR's a-ids or Charades' c-ids throughout")
+    if star_ids:
+        _unknown_ids(first_seen, (sid for sid, _ in star_classes), action_classes)
+        return {a: a for a in first_seen}, "star", None
     classes_path = charades_classes or first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS)
     if classes_path is None or not classes_path.is_file():
         raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
                             f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
                             f"by description")
-    to_star = charades_to_star_ids(star_classes, _id_lines(classes_path), source=f"{classes_path} vs {action_classes}")
+    charades = _id_lines(classes_path)
+    _unknown_ids(first_seen, (cid for cid, _ in charades), classes_path)
+    to_star = charades_to_star_ids(star_classes, charades, source=f"{classes_path} vs {action_classes}")
     return to_star, "charades", classes_path
 
 
@@ -370,8 +393,9 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     action_classes, action_mapping, star_classes = _star_class_files(raw)
     star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
     csv_paths = _charades_csv_paths(raw, csv_given)
-    videos = read_charades_csvs(csv_paths, _actions)
-    to_star, id_space, classes_path = _id_space(raw, videos, csv_paths, star_classes, action_classes,
+    first_seen: Dict[str, str] = {}
+    videos = read_charades_csvs(csv_paths, lambda row, where: _actions(row, where, first_seen))
+    to_star, id_space, classes_path = _id_space(raw, first_seen, csv_paths, star_classes, action_classes,
                                                 classes_given)
     records, clip_of = _read_questions(qa_paths)
     no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
