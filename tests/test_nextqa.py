@@ -121,6 +121,11 @@ def _rewrite(path: Path, edit) -> None:
     (lambda ls: ls + [ls[1]], ["val.csv:8", "'qid'", "line 2", "4010069381_6"]),
     (lambda ls: ls[:5] + [ls[5].rsplit(",", 1)[0] + ","] + ls[6:], ["val.csv:6", "'a4'", "empty"]),
     (lambda ls: [ls[0].replace("qid", "question_no")] + ls[1:], ["val.csv:1", "'qid'"]),
+    # str.isdigit() digits that are not 0-9: int() raised on '²' and read '٥' as qid 5
+    (lambda ls: ls[:1] + [ls[1].replace(",0,6,CH,", ",0,\u00b2,CH,")] + ls[2:], ["val.csv:2", "'qid'", "'\u00b2'"]),
+    (lambda ls: ls[:3] + [ls[3].replace(",1,1,TP,", ",1,\u0665,TP,")] + ls[4:], ["val.csv:4", "'qid'", "'\u0665'"]),
+    (lambda ls: ls[:2] + [ls[2].replace(",2,1,CW,", ",\u0662,1,CW,")] + ls[3:], ["val.csv:3", "'answer'"]),
+    (lambda ls: ls[:2] + ["\u0664" + ls[2]] + ls[3:], ["val.csv:3", "'video'", "non-ASCII digits"]),
 ])
 def test_bad_rows_name_file_line_and_column(tmp_path, edit, expected):
     raw = write_nextqa_raw(tmp_path / "raw")
@@ -130,6 +135,15 @@ def test_bad_rows_name_file_line_and_column(tmp_path, edit, expected):
     for part in expected:
         assert part in str(e.value)
     assert not (tmp_path / "out").exists()  # nothing written when any split is bad
+
+
+@pytest.mark.parametrize("value", ["5", "null", '["val", 1]'])
+def test_splits_of_the_wrong_json_type_are_config_errors(tmp_path, capsys, value):
+    raw = write_nextqa_raw(tmp_path / "raw")
+    rc = gf_main(["prepare", "nextqa", "--raw", str(raw), "--out", str(tmp_path / "out"), "--set", f"splits={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "splits must be a split name or a list of split names" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "txt_db").exists()
 
 
 def test_line_numbers_count_quoted_newlines(tmp_path):

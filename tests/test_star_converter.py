@@ -260,3 +260,35 @@ def test_errors_name_file_and_question(tmp_path, case, match):
     with pytest.raises(DataFileError, match=match):
         convert(raw, tmp_path / "out")
     assert not (tmp_path / "out" / "txt_db" / "train.jsonl").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("id_space, old, new, match", [
+    # a typo in neither class list was counted as a Charades class outside STAR and dropped
+    ("charades", "c004 3.10", "c0O4 3.10", r"Charades_v1_train.csv:3: column 'actions': action id 'c0O4' is not in "
+                                           r".*Charades_v1_classes.txt"),
+    ("star", "a003 3.10", "aO03 3.10", r"Charades_v1_train.csv:3: column 'actions': action id 'aO03' is not in "
+                                       r".*action_classes.txt"),
+    # a STAR a-id among Charades c-ids is not a Charades class either
+    ("charades", "c004 3.10", "a003 3.10", r"Charades_v1_train.csv:3: column 'actions': action id 'a003' is a STAR "
+                                           r"a-id, but .*Charades_v1_train.csv:2 uses 'c000'"),
+])
+def test_unknown_or_mixed_action_ids_name_file_line_and_id(tmp_path, id_space, old, new, match):
+    raw = write_release(tmp_path, id_space=id_space)["raw"]
+    csv_path = raw / "Charades_v1_train.csv"
+    assert old in csv_path.read_text()
+    csv_path.write_text(csv_path.read_text().replace(old, new))
+    with pytest.raises(DataFileError, match=match):
+        convert(raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("charades_csv", "123"), ("charades_csv", '["a.csv", 5]'), ("charades_csv", '""'),
+    ("charades_classes", "5"), ("charades_classes", "[]"),
+])
+def test_path_options_of_the_wrong_json_type_are_config_errors(tmp_path, capsys, option, value):
+    raw = write_release(tmp_path)["raw"]
+    rc = gf_main(["prepare", "star", "--raw", str(raw), "--out", str(tmp_path / "out"), "--set", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"star converter: {option} must be a path" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "txt_db").exists()

@@ -22,7 +22,7 @@ Output (``out_dir``)::
 
 CSV cells are read as strings with the ``csv`` module, so an option spelled like an NA
 marker ("None", "null") stays the released text and an empty cell is reported as missing
-(pandas, which the official scripts use, would make both ``nan``). Video ids made of digits
+(pandas, which the official scripts use, would make both ``nan``). Video ids made of digits 0-9
 are written as ``str(int(video))``, which is what the official scripts (pandas int64)
 and int-keyed feature files produce.
 """
@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from gf.common.errors import DataFileError, DatasetError
+from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
 from gf.common.registry import registry
@@ -78,8 +78,18 @@ def _csv_rows(path: Path) -> List[Tuple[int, List[str]]]:
     return rows
 
 
-def _canonical_video(value: str) -> str:
+def _ascii_digits(text: str) -> bool:
+    """Only ``0``-``9``: ``str.isdigit`` also accepts ``'²'`` (which ``int`` rejects) and
+    ``'٣'`` (which ``int`` silently reads as 3, so a corrupt cell would become another id)."""
+    return text.isascii() and text.isdigit()
+
+
+def _canonical_video(value: str, where: str) -> str:
+    """A digit video id as ``str(int(video))``; other text as written. Non-ASCII digits are an
+    error: they are a corrupt cell, not an id the official scripts (pandas int64) could read."""
     value = value.strip()
+    if value.isdigit() and not value.isascii():
+        raise DataFileError(f"{where}: {value!r} has non-ASCII digits; a video id is written with 0-9")
     return str(int(value)) if value.isdigit() else value
 
 
@@ -130,14 +140,14 @@ def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
         if len(cells) > len(columns):
             raise DataFileError(f"{path}:{line}: {len(cells)} cells but the header has {len(columns)} "
                                 f"columns; is a cell with a comma not quoted?")
-        video = _canonical_video(cell(line, cells, video_col))
+        video = _canonical_video(cell(line, cells, video_col), f"{path}:{line}: column {video_col!r}")
         qid = cell(line, cells, "qid")
         qid_text = qid.strip()
-        if not qid_text.isdigit():
-            fail(line, "qid", f"{qid!r} is not a non-negative integer")
+        if not _ascii_digits(qid_text):
+            fail(line, "qid", f"{qid!r} is not a non-negative integer (digits 0-9)")
         answer = cell(line, cells, "answer")
         answer_text = answer.strip()
-        if not answer_text.isdigit() or int(answer_text) >= NUM_OPTIONS:
+        if not _ascii_digits(answer_text) or int(answer_text) >= NUM_OPTIONS:
             fail(line, "answer", f"{answer!r} is not an option index in 0..{NUM_OPTIONS - 1}")
         qtype = cell(line, cells, "type").strip()
         if qtype not in QUESTION_TYPES:
@@ -201,10 +211,15 @@ def _readme(summary: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _split_names(splits: Union[str, Sequence[str]]) -> List[str]:
+def _split_names(splits: Any) -> List[str]:
     """``splits`` as a list of plain names: each becomes ``<raw>/<split>.csv`` and
-    ``txt_db/<split>.jsonl``, so none may reach outside those folders."""
-    splits = [splits] if isinstance(splits, str) else list(splits)
+    ``txt_db/<split>.jsonl``, so none may reach outside those folders. It comes from
+    ``--set`` as any JSON value, so its type is checked here (a ConfigError, not a TypeError)."""
+    if isinstance(splits, str):
+        splits = [splits]
+    elif not isinstance(splits, (list, tuple)) or not all(isinstance(s, str) for s in splits):
+        raise ConfigError(f"nextqa converter: splits must be a split name or a list of split names "
+                          f"(--set 'splits=[\"val\",\"test\"]'), got {splits!r}")
     for split in splits:
         check_plain_name(split, "split name", where="nextqa converter: splits", error=DatasetError)
     return splits

@@ -36,7 +36,8 @@ gerunds in base form ("Watching/Reading/Looking at a book" -> "watch/read/look a
 book"). All 111 STAR classes match exactly one Charades class this way on the Charades
 class list [checked against a third-party copy of ``Charades_v1_classes.txt``;
 unverified against the official file]; anything else is an error. A CSV that already
-uses STAR ``a``-ids is taken as is. Charades actions outside STAR's space are left out
+uses STAR ``a``-ids is taken as is. An id in neither class list, or a- and c-ids mixed, is
+an error naming the file and line. Charades actions outside STAR's space are left out
 and counted (STAR's own preprocessing keeps only its action space).
 
 Events per question: the actions of the question's video that overlap ``[start, end]``,
@@ -54,6 +55,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from gf.common.errors import ConfigError
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
@@ -157,9 +159,13 @@ def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
 # ---------------------------------------------------------------------------------------
 # Charades action annotations
 # ---------------------------------------------------------------------------------------
-def _actions(row: Mapping[str, str], where: str) -> List[Tuple[str, float, float]]:
-    """A row's actions with their ids as written: a- or c-ids, mapped to STAR's classes later."""
-    return parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+def _actions(row: Mapping[str, str], where: str, first_seen: Dict[str, str]) -> List[Tuple[str, float, float]]:
+    """A row's actions with their ids as written: a- or c-ids, checked and mapped to STAR's
+    classes later, so each id's first ``<file>:<line>`` is kept in ``first_seen`` for the errors."""
+    actions = parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+    for a, _, _ in actions:
+        first_seen.setdefault(a, where)
+    return actions
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,12 +226,15 @@ def _clip_events(actions: Iterable[Tuple[int, float, float]], start: float, end:
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
-def _as_paths(value: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
-    if value is None:
-        return []
-    if isinstance(value, (str, Path)):
-        return [Path(value)]
-    return [Path(v) for v in value]
+def _path_option(name: str, value: Any, *, many: bool = False) -> List[Path]:
+    """An option's path(s); ``[]`` when not given. Options come from ``--set`` as any JSON
+    value, so a number, ``null`` inside a list or an empty string is a ConfigError naming the
+    option, not a TypeError (or the current folder) further down."""
+    items = value if many and isinstance(value, (list, tuple)) else [] if value is None else [value]
+    if not all(isinstance(v, Path) or (isinstance(v, str) and v) for v in items):
+        expected = "a path or a list of paths" if many else "a path"
+        raise ConfigError(f"star converter: {name} must be {expected} (--set {name}=path/to/file), got {value!r}")
+    return [Path(v) for v in items]
 
 
 def owned_paths(**options: Any) -> List[str]:
@@ -260,34 +269,50 @@ def _star_class_files(raw: Path) -> Tuple[Path, Path, List[Tuple[str, str]]]:
     return action_classes, action_mapping, star_classes
 
 
-def _charades_csv_paths(raw: Path, charades_csv: Union[None, PathLike, Sequence[PathLike]]) -> List[Path]:
+def _charades_csv_paths(raw: Path, given: List[Path]) -> List[Path]:
     """The Charades CSVs given, or the default ones found under ``raw``; STAR needs both train and test."""
-    csv_paths = _as_paths(charades_csv) or [p for p in (first_file(raw / d / n for d in CHARADES_DIRS)
-                                                        for n in CHARADES_CSVS) if p]
+    csv_paths = given or [p for p in (first_file(raw / d / n for d in CHARADES_DIRS) for n in CHARADES_CSVS) if p]
     if not csv_paths:
         raise DataFileError(f"{raw}: no Charades action annotations; pass charades_csv= (Charades_v1_train.csv "
                             f"and Charades_v1_test.csv: STAR's videos come from both)")
     return csv_paths
 
 
-def _id_space(raw: Path, videos: Mapping[str, List[Tuple[str, float, float]]], csv_paths: List[Path],
+def _unknown_ids(first_seen: Mapping[str, str], known: Iterable[str], listed_in: Path) -> None:
+    """An action id in no class list is a typo or a foreign file, not an action outside STAR:
+    it is an error naming where it first occurs, never dropped and counted."""
+    known = set(known)
+    unknown = [a for a in first_seen if a not in known]
+    if unknown:
+        raise DataFileError(f"{first_seen[unknown[0]]}: column 'actions': action id {unknown[0]!r} is not in "
+                            f"{listed_in}" + (f" (nor are {describe_ids(unknown[1:])})" if unknown[1:] else "")
+                            + "; fix the id or pass the class list the CSV was written with")
+
+
+def _id_space(raw: Path, first_seen: Mapping[str, str], csv_paths: List[Path],
               star_classes: List[Tuple[str, str]], action_classes: Path,
-              charades_classes: Optional[PathLike]) -> Tuple[Dict[str, str], str, Optional[Path]]:
-    """Which id space the CSV uses, and the map from its ids to STAR's; returns
-    (to_star, id_space, classes_path). Charades c-ids map only through the class descriptions."""
-    used_ids = {a for acts in videos.values() for a, _, _ in acts}
-    if used_ids and all(a.startswith("a") for a in used_ids):
-        unknown = sorted(used_ids - {sid for sid, _ in star_classes})
-        if unknown:
-            raise DataFileError(f"{csv_paths}: action ids {describe_ids(unknown)} are not in {action_classes}")
-        return {a: a for a in used_ids}, "star", None
-    classes_path = (Path(charades_classes) if charades_classes
-                    else first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS))
+              charades_classes: Optional[Path]) -> Tuple[Dict[str, str], str, Optional[Path]]:
+    """Which id space the CSVs use, and the map from their ids to STAR's; returns
+    (to_star, id_space, classes_path). ``first_seen`` is ``{action id: "<file>:<line>"}`` of its
+    first use. The CSVs use STAR's a-ids or Charades' c-ids throughout, every id in its class
+    list; Charades c-ids map only through the class descriptions."""
+    star_ids = [a for a in first_seen if a.startswith("a")]
+    other_ids = [a for a in first_seen if not a.startswith("a")]
+    if star_ids and other_ids:
+        raise DataFileError(f"{first_seen[star_ids[0]]}: column 'actions': action id {star_ids[0]!r} is a STAR "
+                            f"a-id, but {first_seen[other_ids[0]]} uses {other_ids[0]!r}; the Charades CSVs must "
+                            f"use STAR's a-ids or Charades' c-ids throughout")
+    if star_ids:
+        _unknown_ids(first_seen, (sid for sid, _ in star_classes), action_classes)
+        return {a: a for a in first_seen}, "star", None
+    classes_path = charades_classes or first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS)
     if classes_path is None or not classes_path.is_file():
         raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
                             f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
                             f"by description")
-    to_star = charades_to_star_ids(star_classes, _id_lines(classes_path), source=f"{classes_path} vs {action_classes}")
+    charades = _id_lines(classes_path)
+    _unknown_ids(first_seen, (cid for cid, _ in charades), classes_path)
+    to_star = charades_to_star_ids(star_classes, charades, source=f"{classes_path} vs {action_classes}")
     return to_star, "charades", classes_path
 
 
@@ -360,15 +385,18 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
+    csv_given = _path_option("charades_csv", charades_csv, many=True)
+    classes_given = next(iter(_path_option("charades_classes", charades_classes)), None)
     if not raw.is_dir():
         raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)
     action_classes, action_mapping, star_classes = _star_class_files(raw)
     star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}
-    csv_paths = _charades_csv_paths(raw, charades_csv)
-    videos = read_charades_csvs(csv_paths, _actions)
-    to_star, id_space, classes_path = _id_space(raw, videos, csv_paths, star_classes, action_classes,
-                                                charades_classes)
+    csv_paths = _charades_csv_paths(raw, csv_given)
+    first_seen: Dict[str, str] = {}
+    videos = read_charades_csvs(csv_paths, lambda row, where: _actions(row, where, first_seen))
+    to_star, id_space, classes_path = _id_space(raw, first_seen, csv_paths, star_classes, action_classes,
+                                                classes_given)
     records, clip_of = _read_questions(qa_paths)
     no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
     if no_video:
