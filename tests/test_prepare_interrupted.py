@@ -101,3 +101,16 @@ def test_a_staging_folder_holding_old_files_without_a_plan_is_kept_and_named(con
         prepare("nextqa", raw, out, overwrite=True)
     assert (left / "train.jsonl").read_text() == "the only copy\n"
 
+
+def test_prepare_into_a_closed_pipe_ends_quietly(converted, tmp_path):
+    raw = converted[0]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (`| head`) has gone
+    try:
+        proc = subprocess.run([sys.executable, "-m", "gf", "prepare", "nextqa", "--raw", str(raw), "--out",
+                               str(tmp_path / "piped")], stdout=write_end, stderr=subprocess.PIPE, env=ENV,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
+    assert (tmp_path / "piped" / "txt_db" / "val.jsonl").is_file()  # the conversion itself is complete
