@@ -7,12 +7,14 @@ Every error gf raises on purpose derives from :class:`gf.common.errors.GfError`;
 command prints it as one line (``gf <command>: error: ...``) and exits with that error's
 ``exit_code`` (2 config/usage, 3 data, 4 checkpoint, 5 evaluation, 6 download, 1 training);
 ``gf --debug <command>`` shows the traceback instead. Anything else is a bug in gf and
-keeps its traceback.
+keeps its traceback. A command whose output reader has gone (``gf list | head``) ends
+quietly with 141, as one stopped by SIGPIPE does.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional
 
@@ -88,7 +90,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gf.common.errors import GfError
 
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a reader gone early is handled below and not at exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        # the reader (``gf ... | head``) has what it wanted: end quietly, as a command stopped by SIGPIPE does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except GfError as e:
         if args.debug:
             raise
@@ -100,6 +110,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"gf {args.command}: interrupted; {_AFTER_INTERRUPT.get(args.command, _ATOMIC)}", file=sys.stderr)
         return 130  # the shell's code for a command stopped by SIGINT
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it. Why ask: a BrokenPipeError from
+    anything else (a socket, a worker's pipe) is a real failure and keeps its traceback."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no real stdout
+        return False
 
 
 _ATOMIC = "files are written whole or not at all, so nothing half-written is left"

@@ -14,12 +14,15 @@ then read as one dataset. :func:`run_staged` instead
 4. only once it has finished, moves its files into ``out_dir``, replacing the
    converter's own files (and removing those of an earlier run that this run did not
    write, so a folder never mixes two conversions), and leaves every other entry --
-   the user's ``vis_db/`` features, a skip file in ``txt_db/`` -- untouched. If a move
-   fails, the moves already made are undone.
+   the user's ``vis_db/`` features, a skip file in ``txt_db/`` -- untouched. Before the
+   first move it writes the plan of moves (``install.json`` in the staging folder). If a
+   move fails, the moves already made are undone.
 
-A converter that fails leaves ``out_dir`` as it was and no staging folder behind; one
-killed outright leaves a staging folder, which the next ``gf prepare`` into that folder
-removes once it holds the lock.
+A converter that fails leaves ``out_dir`` as it was and no staging folder behind. A run
+killed outright leaves its staging folder, which the next ``gf prepare`` into that folder
+handles once it holds the lock: without a plan (killed while converting: nothing in
+``out_dir`` was touched) it is removed; with one (killed while moving), the moves are
+finished, so ``out_dir`` holds the old conversion or the new one, never a mix of both.
 
 Converters declare the files they may write as ``convert.owned_paths(**options) ->
 [relative posix path]`` (see :func:`owns`). A converter without the declaration (a
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from gf.common.errors import DatasetError
-from gf.common.io import output_lock
+from gf.common.io import atomic_write_json, load_json, output_lock
 from gf.common.utils import PathLike, describe_ids
 
 __all__ = ["STAGING_PATTERN", "owns", "reported_path", "run_staged"]
@@ -51,6 +54,9 @@ logger = logging.getLogger(__name__)
 #: Names of staging folders inside ``out_dir`` (``tempfile.mkdtemp`` with this prefix/suffix).
 STAGING_PREFIX, STAGING_SUFFIX = ".gf-prepare-", ".tmp"
 STAGING_PATTERN = re.compile(re.escape(STAGING_PREFIX) + r".+" + re.escape(STAGING_SUFFIX))
+
+#: In a staging folder: what to move, written before the first move (see :func:`_install`).
+PLAN_NAME = "install.json"
 
 #: (staging folder the converter writes into, the out_dir it stands for) during run_staged.
 _STAGED: contextvars.ContextVar[Optional[Tuple[Path, Path]]] = contextvars.ContextVar("gf_prepare_staged",
@@ -112,16 +118,21 @@ def _move(src: Path, dst: Path) -> None:
         os.unlink(src)
 
 
+def _inside(rel: str) -> bool:
+    """Whether ``rel`` is a relative path that stays inside the folder it is relative to."""
+    path = Path(rel)
+    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+
+
 def _owned(convert: Callable[..., Any], options: Dict[str, Any]) -> Optional[List[str]]:
     declared = getattr(convert, "owned_paths", None)
     if declared is None:
         return None
     paths = []
     for rel in declared(**options):
-        rel_path = Path(rel)
-        if rel_path.is_absolute() or ".." in rel_path.parts or not rel_path.parts:
+        if not _inside(rel):
             raise DatasetError(f"converter declares owned path {rel!r}, which is not inside out_dir")
-        paths.append(rel_path.as_posix())
+        paths.append(Path(rel).as_posix())
     return sorted(set(paths))
 
 
@@ -147,34 +158,101 @@ def _refuse_if_any(out: Path, found: Sequence[str]) -> None:
         )
 
 
-def _remove_stale_staging(out: Path) -> None:
-    for entry in out.iterdir():
-        if STAGING_PATTERN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            logger.warning("removing %s, left by an interrupted gf prepare", entry)
-            shutil.rmtree(entry, ignore_errors=True)
+def _staging_folders(out: Path) -> List[Path]:
+    """The staging folders (of interrupted runs) in ``out``."""
+    return [entry for entry in sorted(out.iterdir())
+            if STAGING_PATTERN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink()]
 
 
-def _install(out: Path, new: Path, old: Path, install: Sequence[str], remove: Sequence[str]) -> None:
-    """Move ``install`` (relative paths) from ``new`` into ``out``, after moving what they
-    replace and ``remove`` into ``old``; all or nothing (moves are undone on a failure)."""
-    moved_old: List[Tuple[Path, Path]] = []
-    moved_new: List[Path] = []
+def _read_plan(staging: Path) -> Tuple[List[str], List[str]]:
+    """The ``install`` and ``remove`` lists :func:`_install` wrote before its first move."""
+    plan = load_json(staging / PLAN_NAME, "gf prepare install plan")
+    lists = [plan.get(key) if isinstance(plan, dict) else None for key in ("install", "remove")]
+    if not all(isinstance(v, list) and all(isinstance(rel, str) and _inside(rel) for rel in v) for v in lists):
+        raise DatasetError(f"{staging / PLAN_NAME} is not an install plan gf prepare wrote (lists 'install' and "
+                           f"'remove' of relative paths); the files an interrupted gf prepare moved out of "
+                           f"{staging.parent} are in {staging / 'old'}: move them back, then delete {staging}.")
+    return lists[0], lists[1]
+
+
+def _recover(out: Path) -> None:
+    """Finish what an interrupted (killed) ``gf prepare`` into ``out`` left; called holding the lock.
+
+    Why: its staging folder may hold the earlier conversion's files (``old/``) and the rest
+    of a complete new one (``new/``); deleting it would lose both. A folder with a plan is
+    finished from ``new/`` (that conversion was complete, and the user asked for it); one
+    without a plan never moved anything out of ``out`` and is deleted."""
+    for staging in _staging_folders(out):
+        if _exists(staging / PLAN_NAME):
+            install, remove = _read_plan(staging)
+            logger.warning("%s: finishing the install of the conversion an interrupted gf prepare had completed in "
+                           "%s", out, staging)
+            _apply(out, staging, install, remove)
+            _finish(staging)
+        elif _files_under(staging / "old"):  # left by a gf prepare from before the plans
+            raise DatasetError(f"{staging} holds files that an interrupted gf prepare moved out of {out} (in old/); "
+                               f"move them back into {out}, then delete {staging}.")
+        else:
+            logger.warning("removing %s, left by an interrupted gf prepare", staging)
+        _discard(staging)
+
+
+def _apply(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str]) -> None:
+    """Move ``install`` from ``staging/new`` into ``out``, after moving what they replace and
+    ``remove`` into ``staging/old``. Every step looks where the file is now, so the moves of a
+    run killed half-way can be run again to finish them (:func:`_recover`)."""
+    new, old = staging / "new", staging / "old"
+    pending = [rel for rel in install if _exists(new / rel)]
+    for rel in sorted(set(pending) | set(remove)):
+        if _exists(out / rel):
+            _move(out / rel, old / rel)
+    for rel in pending:
+        _move(new / rel, out / rel)
+
+
+def _undo(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str]) -> bool:
+    """Put back what :func:`_apply` moved; the new files go back into ``new/``, so the plan
+    still holds if this is interrupted too. False if something could not be put back."""
+    new, old = staging / "new", staging / "old"
     try:
-        for rel in sorted(set(install) | set(remove)):
-            if _exists(out / rel):
-                _move(out / rel, old / rel)
-                moved_old.append((out / rel, old / rel))
         for rel in install:
-            _move(new / rel, out / rel)
-            moved_new.append(out / rel)
+            if not _exists(new / rel) and _exists(out / rel):
+                _move(out / rel, new / rel)
+        for rel in sorted(set(install) | set(remove)):
+            if _exists(old / rel):
+                _move(old / rel, out / rel)
+        return True
+    except OSError as e:
+        logger.error("could not undo the install into %s (%s); the next gf prepare into it finishes the install "
+                     "from %s", out, e, staging)
+        return False
+
+
+def _install(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str]) -> None:
+    """:func:`_apply`, all or nothing: a failed move is undone; a kill leaves the plan
+    (written first, atomically), from which the next run finishes the install."""
+    atomic_write_json(staging / PLAN_NAME, {"install": list(install), "remove": list(remove)})
+    try:
+        _apply(out, staging, install, remove)
     except BaseException:
-        for path in reversed(moved_new):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        for original, kept in reversed(moved_old):
-            with contextlib.suppress(OSError):
-                _move(kept, original)
+        if _undo(out, staging, install, remove):
+            os.unlink(staging / PLAN_NAME)
         raise
+    _finish(staging)
+
+
+def _finish(staging: Path) -> None:
+    """Drop the replaced files of a finished install, then its plan (the plan goes last, so a
+    staging folder with files in ``old/`` always has one)."""
+    shutil.rmtree(staging / "old", ignore_errors=True)
+    if not _exists(staging / "old"):
+        os.unlink(staging / PLAN_NAME)
+
+
+def _discard(staging: Path) -> None:
+    """Delete a staging folder, unless its plan says it still holds files (see :func:`_undo`)."""
+    if not _exists(staging / PLAN_NAME):
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out_dir: PathLike, *,
@@ -185,18 +263,18 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
     if _exists(out) and not out.is_dir():
         raise DatasetError(f"output folder {out} exists and is not a folder; choose another --out")
     owned = _owned(convert, options)
-    if not overwrite:  # before the lock and the (slow) conversion
+    if not overwrite and not (_exists(out) and _staging_folders(out)):  # before the lock and the conversion
         _refuse_if_any(out, _existing_annotations(out, owned))
     created = not _exists(out)
     lock = output_lock(out, command)
     try:
         with lock:
-            _remove_stale_staging(out)
+            _recover(out)
             if not overwrite:  # again, now that no other gf prepare can write here
                 _refuse_if_any(out, _existing_annotations(out, owned))
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=str(out)))
             try:
-                new, old = staging / "new", staging / "old"
+                new = staging / "new"
                 new.mkdir()
                 token = _STAGED.set((new, out))
                 try:
@@ -213,13 +291,13 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
                     install = [rel for rel in written if rel in owned_set or not _exists(out / rel)]
                     remove = [rel for rel in owned if rel not in set(written)]
                 replaced = [rel for rel in install + remove if _exists(out / rel)]
-                _install(out, new, old, install, remove)
+                _install(out, staging, install, remove)
                 if replaced:
                     logger.warning("%s: replaced %d file(s) of an earlier conversion in %s: %s", command,
                                    len(replaced), out, describe_ids(replaced))
                 return result
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                _discard(staging)
     except BaseException:
         if created:  # leave no empty folder behind for a conversion that failed
             with contextlib.suppress(OSError):
