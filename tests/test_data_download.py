@@ -254,6 +254,27 @@ def test_tampered_archive_after_the_hash_was_recorded_is_refused(server, tmp_pat
     assert cached.read_bytes() == good.read_bytes()
 
 
+def test_a_mismatch_with_the_recorded_hash_names_the_record_to_delete(server, tmp_path):
+    """gf download refuses --sha256 for data:<name>, so the message says where the expected
+    hash came from (the first download's record) and which record to delete; doing so works."""
+    good = make_zip(tmp_path / "good.zip", star_files(), top="STAR")
+    other = make_zip(tmp_path / "other.zip", dict(star_files(), **{"extra.txt": b"hello"}), top="STAR")
+    server.routes["/good.zip"] = ServedFile(good.read_bytes())
+    server.routes["/other.zip"] = ServedFile(other.read_bytes())
+    download_data("star", tmp_path / "first", url=server.url("/good.zip"), progress=False)
+    with pytest.raises(ChecksumError) as err:
+        download_data("star", tmp_path / "second", url=server.url("/other.zip"), progress=False)
+    message, zoo_file = str(err.value), zoo.user_zoo_file()
+    assert f"data bundle data:star: the file from {server.url('/other.zip')} has sha256 {sha(other)}, not the " \
+           f"expected {sha(good)} (recorded on first download (" in message
+    assert f"(from {server.url('/good.zip')})" in message and "trust-on-first-use record" in message
+    assert f"delete the record 'data:star' under \"recorded_hashes\" in {zoo_file}" in message
+    assert "sha256=" not in message and not (tmp_path / "second").exists()
+    forget_record()  # what the message says to do
+    assert (download_data("star", tmp_path / "second", url=server.url("/other.zip"), progress=False)
+            / "extra.txt").read_bytes() == b"hello"
+
+
 # ------------------------------------------------------------------ unsafe archives
 
 VALID = {"STAR/" + k: v for k, v in star_files().items()}

@@ -44,8 +44,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
-from gf.common.download import (DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
+from gf.common.download import (ChecksumError, DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
                                 download_with_sha256, sha256sum)
+from gf.common.download_dest import entry_checksum_error
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
@@ -240,9 +241,13 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     if entry.sha256 is None:
         logger.info("data bundle %s has no sha256 yet: its first download will be hashed and the hash recorded",
                     entry.key)
-    archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
-                                           progress=progress, offline=offline, dest_is_cache=True, timeout=timeout,
-                                           retries=retries, backoff=backoff)
+    try:
+        archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
+                                               progress=progress, offline=offline, dest_is_cache=True,
+                                               timeout=timeout, retries=retries, backoff=backoff)
+    except ChecksumError as err:
+        raise entry_checksum_error(err, what="data bundle", key=entry.key, url=source, expected=entry.sha256,
+                                   origin=entry.hash_origin or "pinned by the entry") from None
     digest = entry.sha256 or digest or sha256sum(archive)  # a fresh download was hashed once, as it was verified
 
     def trust() -> None:
