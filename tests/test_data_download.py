@@ -26,7 +26,7 @@ import torch
 from gf.common import archives
 from gf.common.archives import ArchiveError, archive_format, check_archive, safe_extract
 from gf.common.download import ChecksumError, DestinationExistsError, DownloadError
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets import data_zoo
 from gf.datasets.data_entries import UnknownDataError, get_data, list_data
@@ -252,6 +252,27 @@ def test_tampered_archive_after_the_hash_was_recorded_is_refused(server, tmp_pat
     target = download_data("star", fresh, url=server.url("/good.zip"), progress=False)
     assert (target / "txt_db" / "val.jsonl").read_bytes() == star_files()["txt_db/val.jsonl"]
     assert cached.read_bytes() == good.read_bytes()
+
+
+def test_a_mismatch_with_the_recorded_hash_names_the_record_to_delete(server, tmp_path):
+    """gf download refuses --sha256 for data:<name>, so the message says where the expected
+    hash came from (the first download's record) and which record to delete; doing so works."""
+    good = make_zip(tmp_path / "good.zip", star_files(), top="STAR")
+    other = make_zip(tmp_path / "other.zip", dict(star_files(), **{"extra.txt": b"hello"}), top="STAR")
+    server.routes["/good.zip"] = ServedFile(good.read_bytes())
+    server.routes["/other.zip"] = ServedFile(other.read_bytes())
+    download_data("star", tmp_path / "first", url=server.url("/good.zip"), progress=False)
+    with pytest.raises(ChecksumError) as err:
+        download_data("star", tmp_path / "second", url=server.url("/other.zip"), progress=False)
+    message, zoo_file = str(err.value), zoo.user_zoo_file()
+    assert f"data bundle data:star: the file from {server.url('/other.zip')} has sha256 {sha(other)}, not the " \
+           f"expected {sha(good)} (recorded on first download (" in message
+    assert f"(from {server.url('/good.zip')})" in message and "trust-on-first-use record" in message
+    assert f"delete the record 'data:star' under \"recorded_hashes\" in {zoo_file}" in message
+    assert "sha256=" not in message and not (tmp_path / "second").exists()
+    forget_record()  # what the message says to do
+    assert (download_data("star", tmp_path / "second", url=server.url("/other.zip"), progress=False)
+            / "extra.txt").read_bytes() == b"hello"
 
 
 # ------------------------------------------------------------------ unsafe archives
@@ -655,6 +676,39 @@ def test_an_interrupted_install_is_finished_by_the_next_run(server, tmp_path, mo
     forget_record()
     assert download_data("star", root, url=server.url("/v4.zip"), progress=False) == target
     assert all((target / name).read_bytes() == data for name, data in v4.items())
+
+
+def test_builders_refuse_a_bundle_folder_whose_install_was_interrupted(server, tmp_path, monkeypatch):
+    """A kill between two files leaves old and new bundle files side by side; the marker
+    says so ('installing'), and the builder refuses the folder, naming the command that
+    finishes the install, instead of training on the mix."""
+    v1 = star_files()
+    server.routes["/v1.zip"] = ServedFile(make_zip(tmp_path / "v1.zip", v1, top="STAR").read_bytes())
+    v2 = dict(v1, **{f"txt_db/{s}.jsonl": v1[f"txt_db/{s}.jsonl"].replace(b"What", b"Which") for s in ("train", "val")})
+    server.routes["/v2.zip"] = ServedFile(make_zip(tmp_path / "v2.zip", v2, top="STAR").read_bytes())
+    root = tmp_path / "data"
+    target = download_data("star", root, url=server.url("/v1.zip"), progress=False)
+    forget_record()
+    real = os.replace
+
+    def killed(src, dst):
+        real(src, dst)
+        if str(dst).endswith("train.jsonl"):
+            raise KeyboardInterrupt  # killed after train.jsonl moved in, before val.jsonl
+
+    monkeypatch.setattr(data_zoo.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        download_data("star", root, url=server.url("/v2.zip"), progress=False)
+    monkeypatch.setattr(data_zoo.os, "replace", real)
+    assert (target / "txt_db" / "train.jsonl").read_bytes() == v2["txt_db/train.jsonl"]
+    assert (target / "txt_db" / "val.jsonl").read_bytes() == v1["txt_db/val.jsonl"]  # the mix
+    rerun = f"gf download data:star --url {server.url('/v2.zip')} --data-root {root}"
+    for split in ("train", "val"):
+        with pytest.raises(DataFileError, match="unfinished install of the data:star bundle") as err:
+            build_split(root, split)
+        assert rerun in str(err.value) and "installing" in str(err.value)
+    download_data("star", root, url=server.url("/v2.zip"), progress=False)  # finishes the install
+    assert build_split(root, "val").records[0]["question"].startswith("Which")
 
 
 def test_bad_transfer_options_are_refused_even_with_nothing_left_to_do(server, tmp_path):

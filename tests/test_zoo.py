@@ -369,6 +369,32 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     assert zoo.get_pretrained(name).sha256 is None
 
 
+def test_a_mismatch_names_where_the_expected_hash_came_from_and_what_to_do(tmp_path, server, isolated_zoo):
+    """gf download refuses --sha256 for a zoo entry, so "pin the new hash with sha256=" was
+    no advice: the message names the hash's origin and, for a recorded one, the record."""
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    zoo.publish_checkpoint(ckpt, "served", url=server.url("/c.pth"))  # pinned in the user zoo file
+    server.routes["/c.pth"] = ServedFile(ckpt.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ChecksumError) as err:
+        zoo.download_pretrained("served", progress=False)
+    assert f"pinned by the entry (zoo file {isolated_zoo})" in str(err.value) and "sha256=" not in str(err.value)
+    assert "The entry pins that hash" in str(err.value)
+
+    name = "glance_focus/unpinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
+    server.routes["/m.tar"] = ServedFile(b"first release " * 100)
+    zoo.download_pretrained(name, progress=False).unlink()  # the next call downloads again
+    server.routes["/m.tar"] = ServedFile(b"second release " * 100)
+    with pytest.raises(ChecksumError) as err:
+        zoo.download_pretrained(name, progress=False)
+    message = str(err.value)
+    assert f"zoo entry {name}: the file from {server.url('/m.tar')} has sha256 " in message
+    assert "recorded on first download" in message and "trust-on-first-use record" in message
+    assert f"delete the record {name!r} under \"recorded_hashes\" in {isolated_zoo}" in message
+    assert "sha256=" not in message
+
+
 def _count_hashes(monkeypatch) -> list:
     """The names of the files gf hashes from now on (every module's ``sha256sum``)."""
     import sys

@@ -137,11 +137,15 @@ class BaseBuilder:
         return value
 
     def require_path(self, config_key: str, value: Any, what: str, *, must_exist: bool = True) -> Path:
-        """Resolve a configured path and fail, naming the config key, if it is not there."""
+        """Resolve a configured path and fail, naming the config key, if it is not there (or lies
+        in a bundle folder whose `gf download` has not finished: its files may mix two versions)."""
         value = self._fill_path(value)
         if value is None or value == "":
             raise DataFileError(f"{what}: {self.config_prefix}.{config_key} is not set.")
         path = self.resolve_path(value)
+        from gf.datasets.data_zoo import refuse_unfinished_install  # here: converters need no download code
+
+        refuse_unfinished_install(path)  # a half-installed bundle mixes two versions of its files
         if must_exist and not path.exists():
             raise DataFileError(
                 f"{what} not found: {path} (from {self.config_prefix}.{config_key}={value!r}, "

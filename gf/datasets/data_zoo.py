@@ -28,13 +28,15 @@ What :func:`download_data` guarantees:
 - files are extracted into a hidden staging folder inside the target (same filesystem)
   and each is moved into place with one ``os.replace``, so a reader never sees a half
   file; the marker lists the files of an install in progress too, so an interrupted run
-  is finished by the next one. A second call with the same bundle returns at once.
+  is finished by the next one, and until then every builder refuses the folder
+  (:func:`refuse_unfinished_install`). A second call with the same bundle returns at once.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -42,8 +44,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
-from gf.common.download import (DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
+from gf.common.download import (ChecksumError, DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
                                 download_with_sha256, sha256sum)
+from gf.common.download_dest import entry_checksum_error
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
@@ -51,7 +54,7 @@ from gf.common.utils import PathLike, describe_ids, utc_now
 from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data, plain_rel,
                                       record_data_hash)
 
-__all__ = ["BundleLayoutError", "download_data"]
+__all__ = ["BundleLayoutError", "download_data", "refuse_unfinished_install"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,27 @@ def _read_marker(target: Path) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
+
+
+def refuse_unfinished_install(path: PathLike) -> None:
+    """Refuse ``path`` when it lies in a bundle folder whose install has not finished.
+
+    Why: an install moves the bundle's files in one by one (beside the user's own files,
+    so the folder cannot be swapped whole); until the marker says the install finished, a
+    kill or a running download may leave old and new files of the bundle side by side.
+    Every builder resolves its files through :meth:`gf.datasets.base.BaseBuilder.require_path`,
+    which calls this, so none reads such a mix. Costs a stat per folder above ``path``.
+    """
+    for folder in Path(os.path.abspath(path)).parents:
+        marker = _read_marker(folder) if (folder / MARKER).is_file() else None
+        if marker is not None and "installing" in marker:
+            key = DATA_PREFIX + str(marker.get("entry"))
+            url = f" --url {shlex.quote(marker['url'])}" if isinstance(marker.get("url"), str) else ""
+            command = f"gf download {key}{url} --data-root {shlex.quote(str(folder.parent))}"
+            raise DataFileError(
+                f"{path}: {folder} holds an unfinished install of the {key} bundle ({folder / MARKER} says "
+                f"'installing': a gf download was interrupted or is still running), so its files may mix two "
+                f"versions of the bundle. Run `{command}` to finish the install, then run this again.")
 
 
 def _missing(folder: Path, entry: DataEntry) -> List[str]:
@@ -217,9 +241,13 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     if entry.sha256 is None:
         logger.info("data bundle %s has no sha256 yet: its first download will be hashed and the hash recorded",
                     entry.key)
-    archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
-                                           progress=progress, offline=offline, dest_is_cache=True, timeout=timeout,
-                                           retries=retries, backoff=backoff)
+    try:
+        archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
+                                               progress=progress, offline=offline, dest_is_cache=True,
+                                               timeout=timeout, retries=retries, backoff=backoff)
+    except ChecksumError as err:
+        raise entry_checksum_error(err, what="data bundle", key=entry.key, url=source, expected=entry.sha256,
+                                   origin=entry.hash_origin or "pinned by the entry") from None
     digest = entry.sha256 or digest or sha256sum(archive)  # a fresh download was hashed once, as it was verified
 
     def trust() -> None:

@@ -12,8 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from gf.common.download import (cache_dir, cache_slot, check_transfer_options, download, download_with_sha256,
-                                sha256sum)
+from gf.common.download import (ChecksumError, cache_dir, cache_slot, check_transfer_options, download,
+                                download_with_sha256, sha256sum)
+from gf.common.download_dest import entry_checksum_error
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
@@ -66,9 +67,13 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
                     "recorded in %s", entry.name, user_zoo_file())
-    path, digest = download_with_sha256(entry.url, sha256=entry.sha256, dest=cache_path_of(entry), progress=progress,
-                                        offline=offline, dest_is_cache=True, timeout=timeout, retries=retries,
-                                        backoff=backoff)
+    try:
+        path, digest = download_with_sha256(entry.url, sha256=entry.sha256, dest=cache_path_of(entry),
+                                            progress=progress, offline=offline, dest_is_cache=True, timeout=timeout,
+                                            retries=retries, backoff=backoff)
+    except ChecksumError as err:
+        raise entry_checksum_error(err, what="zoo entry", key=entry.name, url=entry.url, expected=entry.sha256,
+                                   origin=entry.hash_origin or f"pinned by the entry ({entry.origin})") from None
     if entry.sha256 is None:
         _verify_before_trusting(path, entry)
         record_hash(entry.name, digest or sha256sum(path), url=entry.url)  # a fresh download was hashed once
