@@ -25,7 +25,7 @@ from gf.common.io import sha256sum
 from gf.common.locks import file_lock
 from gf.common.utils import PathLike
 
-__all__ = ["cache_dir", "entry_checksum_error"]
+__all__ = ["cache_dir"]
 
 logger = logging.getLogger("gf.common.download")  # one logger for every part of a download
 
@@ -242,26 +242,3 @@ def finalize(part: Path, target: Path, expected: Optional[str], url: str) -> Tup
     else:
         logger.info("downloaded %s to %s (sha256 verified)", url, target)
     return target, actual
-
-
-def entry_checksum_error(err: ChecksumError, *, what: str, key: str, url: str, expected: str,
-                         origin: str) -> ChecksumError:
-    """``err`` retold for a named entry (``zoo:<model>/<tag>``, ``data:<name>``), whose hash the
-    user cannot pass (``gf download`` refuses ``--sha256`` for one): the message names where
-    the expected hash came from (``origin``) and, when it is a trust-on-first-use record, the
-    record to delete in which zoo file to accept the new file."""
-    from gf.common.zoo_file import recorded_hashes  # here: zoo_file imports the download modules
-
-    actual = getattr(err, "actual", None)
-    got = f"has sha256 {actual}, not" if actual else "does not have"
-    rec = recorded_hashes().get(key)
-    head = (f"{what} {key}: the file from {url} {got} the expected {expected} ({origin}). It was not used, and "
-            f"nothing was installed or recorded. If the transfer may have been corrupted, run the command again.")
-    if rec is not None and str(rec.get("sha256")).lower() == expected:
-        return ChecksumError(
-            f"{head} The expected hash is a trust-on-first-use record: the hash of the first file downloaded for "
-            f"{key} (from {rec.get('url')}). If the file changed on purpose and you trust where it comes from, "
-            f"delete the record {key!r} under \"recorded_hashes\" in {rec['file']} and run the command again; the "
-            f"new file's hash is then recorded.")
-    return ChecksumError(f"{head} The entry pins that hash, so gf accepts no other file for it: check that the "
-                         f"URL (or mirror) serves the file the entry pins.")

@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from gf.common.download import cache_dir
-from gf.common.errors import DataFileError, GfError
+from gf.common.errors import ChecksumError, DataFileError, GfError
 from gf.common.locks import file_lock
 from gf.common.io import RepeatedKeysError, atomic_write_json, decode_utf8, no_repeated_keys
 from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
-__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "read_zoo_file", "record_first_use_hash",
-           "non_finite_at", "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file",
+__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "entry_checksum_error", "read_zoo_file",
+           "record_first_use_hash", "non_finite_at", "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file",
            "with_recorded_hashes", "zoo_files", "zoo_files_state"]
 
 logger = logging.getLogger("gf.models.zoo")
@@ -265,3 +265,24 @@ def with_recorded_hashes(entries: Mapping[str, Any], what: str,
             entry, sha256=rec["sha256"],
             hash_origin=f"recorded on first download ({rec.get('recorded_at', '?')}) in {rec['file']}")
     return found
+
+
+def entry_checksum_error(err: ChecksumError, *, what: str, key: str, url: str, expected: str,
+                         origin: str) -> ChecksumError:
+    """``err`` retold for a named entry (``zoo:<model>/<tag>``, ``data:<name>``), whose hash the
+    user cannot pass (``gf download`` refuses ``--sha256`` for one): the message names where
+    the expected hash came from (``origin``) and, when it is a trust-on-first-use record, the
+    record to delete in which zoo file to accept the new file."""
+    actual = getattr(err, "actual", None)
+    got = f"has sha256 {actual}, not" if actual else "does not have"
+    rec = recorded_hashes().get(key)
+    head = (f"{what} {key}: the file from {url} {got} the expected {expected} ({origin}). It was not used, and "
+            f"nothing was installed or recorded. If the transfer may have been corrupted, run the command again.")
+    if rec is not None and str(rec.get("sha256")).lower() == expected:
+        return ChecksumError(
+            f"{head} The expected hash is a trust-on-first-use record: the hash of the first file downloaded for "
+            f"{key} (from {rec.get('url')}). If the file changed on purpose and you trust where it comes from, "
+            f"delete the record {key!r} under \"recorded_hashes\" in {rec['file']} and run the command again; the "
+            f"new file's hash is then recorded.")
+    return ChecksumError(f"{head} The entry pins that hash, so gf accepts no other file for it: check that the "
+                         f"URL (or mirror) serves the file the entry pins.")

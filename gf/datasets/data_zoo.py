@@ -46,7 +46,7 @@ from gf.version import __version__
 from gf.common.archives import ArchiveError, Member, check_archive, safe_extract
 from gf.common.download import (ChecksumError, DestinationExistsError, cache_dir, cache_slot, check_transfer_options,
                                 download_with_sha256, sha256sum)
-from gf.common.download_dest import entry_checksum_error
+from gf.common.zoo_file import entry_checksum_error
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock

@@ -14,10 +14,9 @@ from typing import Any, Optional
 
 from gf.common.download import (ChecksumError, cache_dir, cache_slot, check_transfer_options, download,
                                 download_with_sha256, sha256sum)
-from gf.common.download_dest import entry_checksum_error
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
-from gf.common.zoo_file import ZooError, record_first_use_hash, user_zoo_file
+from gf.common.zoo_file import ZooError, entry_checksum_error, record_first_use_hash, user_zoo_file
 from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
 
 __all__ = ["build_pretrained", "cache_path_of", "download_pretrained", "load_pretrained", "record_hash",
