@@ -10,6 +10,7 @@ synthetic builder.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,31 @@ def test_entry_point_generates_through_the_config_and_renders(tmp_path, capsys):
     # no config and no folder: no default reached into projects/, a one-line error instead
     assert gf_main(["demo-data", "--data-root", str(tmp_path)]) == 2
     assert "give --cfg-path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--seed", "-1"], r"PixelStyle.seed=-1 \(--seed\): must be >= 0"),
+    (["--noise-std", "inf"], r"noise_std=inf \(--noise-std\): must be a finite number"),
+    (["--splits", "valid"], r"--splits: unknown split\(s\) 'valid'; choose from train, val, test"),
+])
+def test_demo_data_refuses_bad_style_and_split_names_before_any_work(bench, tmp_path, capsys, argv, match):
+    """A negative seed was a numpy traceback after render.json was written; an infinite noise
+    std rendered pure noise; a mistyped split rendered nothing and exited 0."""
+    out = tmp_path / "videos"
+    rc = gf_main(["demo-data", "--dataset-dir", str(bench), "--out", str(out), "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(match, err) and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="unknown split"):
+        sp.render_benchmark(bench, out, STYLE, splits=["valid"], progress=False)
+
+
+def test_demo_data_out_on_or_under_a_file_is_a_one_line_error(bench, tmp_path, capsys):
+    """--out a file was FileExistsError, --out under a file NotADirectoryError."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    for out, where in ((blocker, "it is a file"), (blocker / "sub", "lies under")):
+        rc = gf_main(["demo-data", "--dataset-dir", str(bench), "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "cannot be an output folder" in err and where in err and "Traceback" not in err
+    assert blocker.read_text() == "mine"

@@ -55,12 +55,14 @@ def _benchmark(args) -> Path:
 
 
 def run(args) -> int:
-    from gf.benchmarks.synthetic.pixels import PixelStyle, render_benchmark
+    from gf.benchmarks.synthetic.pixels import PixelStyle, check_splits, render_benchmark
 
     if not (args.dataset_dir or args.cfg_path):
         raise ConfigError("give --cfg-path (a project config with datasets.synthetic_star) or --dataset-dir")
-    dataset_dir = Path(args.dataset_dir) if args.dataset_dir else _benchmark(args)
+    # bad style or split names are refused before a benchmark is generated
     style = PixelStyle(size=args.size, fps=args.fps, seed=args.seed, noise_std=args.noise_std)
+    check_splits(args.splits)
+    dataset_dir = Path(args.dataset_dir) if args.dataset_dir else _benchmark(args)
     out = Path(args.out) if args.out else dataset_dir / "videos"
     summary = render_benchmark(dataset_dir, out, style, splits=args.splits, workers=args.workers,
                                progress=not args.no_progress)

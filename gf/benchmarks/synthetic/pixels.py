@@ -50,7 +50,8 @@ import numpy as np
 from gf.benchmarks.synthetic.config import SPLITS
 from gf.benchmarks.synthetic.generate import GENERATOR_NAME
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.io import atomic_write, atomic_write_json, load_json, load_jsonl, output_lock, remove_stale_temp_files
+from gf.common.io import (atomic_write, atomic_write_json, load_json, load_jsonl, make_folder, output_lock,
+                          remove_stale_temp_files)
 from gf.common.utils import PathLike
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "render_clip_frames",
     "encode_video",
     "read_clips",
+    "check_splits",
     "render_benchmark",
 ]
 
@@ -131,8 +133,9 @@ class PixelStyle:
     preset: str = "veryfast"
 
     def __post_init__(self) -> None:
-        def fail(name: str, why: str) -> None:
-            raise ConfigError(f"PixelStyle.{name}={getattr(self, name)!r}: {why}")
+        def fail(name: str, why: str) -> None:  # names the gf demo-data option too, where there is one
+            flag = f" (--{name.replace('_', '-')})" if name in ("size", "fps", "seed", "noise_std") else ""
+            raise ConfigError(f"PixelStyle.{name}={getattr(self, name)!r}{flag}: {why}")
 
         for name in ("size", "fps", "seed", "background", "qp"):
             value = getattr(self, name)
@@ -142,12 +145,15 @@ class PixelStyle:
             fail("size", "must be an even number >= 16 (H.264 4:2:0 needs even sizes)")
         if self.fps < 1:
             fail("fps", "must be >= 1")
+        if self.seed < 0:  # numpy's SeedSequence takes only non-negative entropy
+            fail("seed", "must be >= 0")
         if not 0 <= self.background <= 255:
             fail("background", "must be in 0..255")
         if not 0 <= self.qp <= 51:
             fail("qp", "must be in 0..51 (x264)")
-        if not self.noise_std >= 0:
-            fail("noise_std", "must be >= 0")
+        if isinstance(self.noise_std, bool) or not isinstance(self.noise_std, (int, float)) \
+                or not 0 <= self.noise_std < math.inf:  # inf would draw pure saturated noise
+            fail("noise_std", "must be a finite number >= 0")
         if not 0.05 <= self.radius <= 0.5:
             fail("radius", "must be in 0.05..0.5 (of the frame size)")
         if not 0 <= self.drift <= 1 - 2 * self.radius:
@@ -395,6 +401,17 @@ def _render_one(task: Tuple[str, float, Tuple[Tuple[int, float, float], ...], in
     return int(frames.shape[0])
 
 
+def check_splits(splits: Optional[Sequence[str]]) -> None:
+    """Refuse a split name the benchmark does not have: a typo would otherwise render
+    nothing and succeed."""
+    if splits is None:
+        return
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown or not splits:
+        what = f"unknown split(s) {', '.join(map(repr, unknown))}" if unknown else "no split given"
+        raise ConfigError(f"--splits: {what}; choose from {', '.join(SPLITS)}")
+
+
 def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[PixelStyle] = None, *,
                      splits: Optional[Sequence[str]] = None, workers: int = 1,
                      progress: bool = True) -> RenderSummary:
@@ -408,6 +425,7 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
 
     style = style or PixelStyle()
     dataset_dir, out = Path(dataset_dir), Path(out)
+    check_splits(splits)
     clips, meta = read_clips(dataset_dir)
     if splits is not None:
         clips = [c for c in clips if c.split in set(splits)]
@@ -417,7 +435,7 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
         raise DataFileError(f"{dataset_dir}: {num_verbs} verbs x {num_objects} objects; the renderer draws at most "
                             f"{len(PALETTE)} x {len(SHAPES)}")
     summary = RenderSummary(out=str(out), total=len(clips))
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)  # a file in the way is the user's ConfigError, not a traceback
     with output_lock(out, "gf demo-data (render)"):
         summary.removed_partial = len(remove_stale_temp_files(out))
         _check_or_write_manifest(out, _manifest(dataset_dir, meta, style))
