@@ -325,6 +325,9 @@ def test_blind_and_atemporal_baselines_train_and_evaluate(video_input, agqa_root
 
 def test_gf_train_uns_without_events(agqa_root, tmp_path):
     uns = _train(agqa_root, tmp_path, "uns", {})
+    # the answers' texts travel with the model (gf predict answers with them)
+    vocab = json.loads((agqa_root / "txt_db/answer_vocab.json").read_text())
+    assert torch.load(uns / "checkpoint_best.pth", weights_only=True)["extra"]["answer_vocab"] == vocab
     report = json.loads((uns / "eval/test_best_report.json").read_text())
     assert report["benchmark"] == "agqa" and report["num_questions"] == 4
     assert report["out_of_vocabulary_answers"] == 1

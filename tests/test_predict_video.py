@@ -321,3 +321,92 @@ def test_plot_never_replaces_the_weights_nor_sits_over_an_input(tmp_path):
         check_plot_path(hard, [video, ckpt, None])
     check_plot_path(tmp_path / "new.png", [video, ckpt, None])  # a new file: fine
     assert [p.read_bytes() for p in (video, ckpt, weights)] == [b"mine"] * 3
+
+
+def test_a_video_name_with_outer_spaces_or_a_newline_is_that_very_file(trained, tmp_path):
+    """gf extract's list file strips its lines: "clip.mp4 " passed through it answered about
+    clip.mp4 (exit 0), and "a\\nb.mp4" was "file not found"."""
+    import shutil
+
+    from gf.inference.predict import answer_video
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    shutil.copy(videos / f"{ids[0]}.mp4", tmp_path / "clip.mp4")  # 2.0 s
+    for name in ("clip.mp4 ", " clip.mp4", "a\nb.mp4"):
+        shutil.copy(videos / f"{ids[2]}.mp4", tmp_path / name)  # 2.5 s
+        got = answer_video(ckpt, tmp_path / name, "q", OPTIONS)
+        assert got.window == (0.0, 2.5), repr(name)
+    want = answer_video(ckpt, videos / f"{ids[2]}.mp4", "q", OPTIONS)
+    assert got.probabilities == want.probabilities
+
+
+def test_predict_names_a_weights_file_that_is_missing_or_a_folder(tmp_path):
+    from gf.common.errors import ConfigError
+    from gf.inference.predict import extraction_options
+
+    recipe = {"backbone": {"name": "resnet18", "data_config": {"input_size": [3, 224, 224]},
+                           "weights": {"kind": "file", "file": "r18.pth", "sha256": "0" * 64}},
+              "motion_backbone": {"name": "resnet18", "data_config": {"input_size": [3, 224, 224]},
+                                  "weights": {"kind": "file", "file": "m.pth", "sha256": "1" * 64}},
+              "sampling": {"num_frames": 8}}
+    for option, given, why in (("--weights", tmp_path / "nothere.pth", "does not exist"),
+                               ("--weights", tmp_path, "is a folder")):
+        with pytest.raises(ConfigError, match=rf"^{option} {re.escape(str(given))} {why}; give the weights file "
+                                              r"r18\.pth \(sha256 0{64}\)"):
+            extraction_options(recipe, "v.mp4", "out", weights=str(given))
+    recipe["backbone"]["weights"]["sha256"] = __import__("hashlib").sha256(Path(__file__).read_bytes()).hexdigest()
+    with pytest.raises(ConfigError, match=r"^--motion-weights .* is a folder; give the weights file m\.pth"):
+        extraction_options(recipe, "v.mp4", "out", weights=__file__, motion_weights=str(tmp_path))
+
+
+def test_predict_names_options_before_extracting_and_an_open_ended_answer_is_its_text(trained, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """Multiple choice without --options, or with another count, names --options before any
+    extraction; an open-ended checkpoint answers with its recorded vocabulary's text, refuses
+    --options (not "the model answers with 4 options"), and one without a vocabulary (older
+    checkpoints) still answers, with the index said to be one."""
+    from gf.common.safe_load import torch_load_safe
+    from gf.inference import predict as predict_module
+    from gf.models.checkpoint import save_checkpoint
+    from gf.models.glance_focus.model import GlanceFocus
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    args = ["predict", "--video", str(videos / f"{ids[0]}.mp4"), "--question", "q"]
+    extract = predict_module._extract
+    monkeypatch.setattr(predict_module, "_extract", lambda *a, **k: pytest.fail("extracted before checking"))
+    for options, got in (([], "none"), (OPTIONS[:2], "2")):
+        assert gf_main([*args, "--checkpoint", str(ckpt), *(["--options", *options] if options else [])]) == 3
+        assert (f"--options: the checkpoint's model is multiple-choice with 4 options per question; got {got}. "
+                f"Give the 4 answer options after --options") in capsys.readouterr().err
+
+    data = torch_load_safe(ckpt)
+    config = dict(data["extra"]["model_config"], answer_mode="oe", num_answers=3, num_options=None)
+    model = GlanceFocus.from_config(config)
+    vocab = ["no", "yes", "a blanket"]
+    extra = dict(data["extra"], model_config=config, answer_vocab=vocab)
+    oe = save_checkpoint(tmp_path / "oe.pth", model_state=model.state_dict(), config=data["config"], extra=extra)
+    assert gf_main([*args, "--checkpoint", str(oe), "--options", "yes", "no"]) == 3
+    assert ("--options: the checkpoint's model is open-ended: it answers from its vocabulary of 3 answers, not from "
+            "options; drop --options") in capsys.readouterr().err
+    monkeypatch.setattr(predict_module, "_extract", extract)
+    assert gf_main([*args, "--checkpoint", str(oe)]) == 0
+    assert re.search(r"^answer: (no|yes|a blanket)  \(index [0-2]\)$", capsys.readouterr().out, re.M)
+    old = save_checkpoint(tmp_path / "old.pth", model_state=model.state_dict(), config=data["config"],
+                          extra={k: v for k, v in extra.items() if k != "answer_vocab"})
+    assert gf_main([*args, "--checkpoint", str(old)]) == 0
+    assert re.search(r"^answer: index [0-2] of the training split's answer vocabulary \(this checkpoint, older "
+                     r"than checkpoints that record it, does not say its text", capsys.readouterr().out, re.M)
+
+
+def test_plot_under_a_file_is_refused_before_any_work(trained, tmp_path, capsys, monkeypatch):
+    from gf.models import zoo
+
+    root, cfg, videos, ids = trained
+    video = videos / f"{ids[0]}.mp4"
+    monkeypatch.setattr(zoo, "resolve_checkpoint", lambda *a, **k: pytest.fail("loaded the checkpoint first"))
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video", str(video),
+                    "--question", "q", "--options", *OPTIONS, "--plot", str(video / "sub" / "x.png")]) == 2
+    assert (f"--plot {video / 'sub' / 'x.png'} lies under {video}, which is a file, so no picture can be written "
+            f"there; choose another --plot path") in capsys.readouterr().err

@@ -49,8 +49,14 @@ def run(args) -> int:
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
                           weights=args.weights, backbone=args.backbone, device=args.device,
                           motion_weights=args.motion_weights)
-    print(f"answer: {result.answer}  (option {result.prediction})" if result.options
-          else f"answer: {result.answer}  (index {result.prediction})")
+    if result.options:
+        print(f"answer: {result.answer}  (option {result.prediction})")
+    elif isinstance(result.answer, str):
+        print(f"answer: {result.answer}  (index {result.prediction})")
+    else:  # an open-ended checkpoint written before checkpoints recorded the answer vocabulary
+        print(f"answer: index {result.prediction} of the training split's answer vocabulary (this checkpoint, "
+              f"older than checkpoints that record it, does not say its text: look the index up in the training "
+              f"dataset's answer vocabulary file)")
     if result.options:
         width = max(len(o) for o in result.options)
         for i, (option, p) in enumerate(zip(result.options, result.probabilities)):

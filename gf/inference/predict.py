@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
 from gf.common.utils import PathLike
 
-__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_window", "extraction_options",
-           "plot_timeline"]
+__all__ = ["Event", "VideoAnswer", "answer_video", "check_options", "check_plot_path", "check_window",
+           "extraction_options", "plot_timeline"]
 
 
 @dataclass
@@ -76,6 +76,10 @@ def _weights_options(spec: Mapping[str, Any], given: Optional[str], option: str)
                                   f"({source.get('folder')}); give that folder")
             digest = folder_digest(given)
         else:
+            if not os.path.isfile(given):
+                why = "is a folder" if os.path.isdir(given) else "does not exist"
+                raise ConfigError(f"{option} {given} {why}; give the weights file {source.get('file')} (sha256 "
+                                  f"{source.get('sha256')}) the checkpoint's features were made with")
             digest = sha256sum(given)
         if digest != source.get("sha256"):
             raise CheckpointError(f"{option} {given} has sha256 {digest}, but the checkpoint's features were made "
@@ -167,11 +171,29 @@ def check_text_fits(model, question: str, options: Optional[Sequence[str]], text
         raise ModelInputError(f"--question: {error}") from None
 
 
-def _failure_error(failure: Mapping[str, Any], video: Path, start, end) -> Exception:
+def check_options(config, options: Optional[Sequence[str]]) -> None:
+    """``--options`` against how the checkpoint's model answers, before the video is
+    extracted. Why here: the model's own check comes after the extraction and speaks of
+    ``answer_vocab``, an argument ``gf predict`` does not have. A multiple-choice model
+    needs exactly its number of options; an open-ended one answers from its vocabulary."""
+    if getattr(config, "answer_mode", "mc") == "oe":
+        if options is not None:
+            raise ModelInputError(f"--options: the checkpoint's model is open-ended: it answers from its vocabulary "
+                                  f"of {config.num_answers} answers, not from options; drop --options")
+        return
+    wanted = getattr(config, "num_options", None)
+    if options is None or (wanted is not None and len(options) != wanted):
+        got = "none" if options is None else len(options)
+        raise ModelInputError(f"--options: the checkpoint's model is multiple-choice with {wanted} options per "
+                              f"question; got {got}. Give the {wanted} answer options after --options")
+
+
+def _failure_error(failure: Mapping[str, Any], video: Path, start, end, link: Path) -> Exception:
     """Why the video could not be extracted, said about the user's own inputs: the video
-    file, and --start/--end for a window that does not fit it (gf extract's failures list
-    lives in a temporary folder that is gone when this error is shown)."""
-    reason = failure.get("reason")
+    file (not ``link``, the name gf extract read it by), and --start/--end for a window that
+    does not fit it (gf extract's failures list lives in a temporary folder that is gone when
+    this error is shown)."""
+    reason = str(failure.get("reason")).replace(str(link), str(video))
     if failure.get("kind") == "window":
         return ConfigError(f"--start {start:g} --end {end:g}: {reason} ({video}); choose a window inside the video")
     return DataFileError(f"video {video}: {reason}")
@@ -182,10 +204,16 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract
     from gf.datasets.feature_recipe import identity, read_recipe
+    from gf.extraction.sources import VIDEO_EXTENSIONS
 
-    key = video.stem
+    # Why a link: gf extract's list file strips its lines, so the video's own name (outer
+    # spaces, a newline) could name another file; the link's plain name is read as written.
+    suffix = video.suffix.lower() if video.suffix.lower() in VIDEO_EXTENSIONS else ""
+    link = work / f"video{suffix}"
+    link.symlink_to(video.absolute())  # absolute: the link lives in another folder
+    key = "video"
     listing = work / "videos.txt"
-    listing.write_text(str(video.absolute()) + "\n")  # not resolved: the key is the name given, link or not
+    listing.write_text(link.name + "\n")
     windows_file = None
     if start is not None:
         windows_file = work / "window.jsonl"
@@ -196,7 +224,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
                                  motion_weights=motion_weights)
     summary = extract(options, warn_random=False)  # the recipe's own weights, whatever they are
     if summary.failures:
-        raise _failure_error(summary.failures[0], video, start, end)
+        raise _failure_error(summary.failures[0], video, start, end, link)
     made = read_recipe(str(work / "features"))
     for part in ("backbone", "motion_backbone"):
         if identity(made).get(part) != identity(recipe).get(part):
@@ -239,14 +267,14 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
                                             "recipe)")
     recipe = _recipe_of(ckpt.extra, path)
     model = model_from_checkpoint(ckpt, format="gf", device=device)
-    check_text_fits(model, question, options, ckpt.text_format)  # before the video is extracted
+    check_options(model.config, options)  # before the video is extracted
+    check_text_fits(model, question, options, ckpt.text_format)
     with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
                                            end=end, device=device, motion_weights=motion_weights)
-    if options is not None and len(options) != getattr(model.config, "num_options", len(options)):
-        raise ModelInputError(f"the model answers with {model.config.num_options} options; got {len(options)}")
+    vocab = ckpt.extra.get("answer_vocab") if options is None else None  # None in older checkpoints: the index
     result = model.predict_example(features, question, list(options) if options is not None else None,
-                                   text_format=ckpt.text_format)
+                                   text_format=ckpt.text_format, answer_vocab=vocab)
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
     events = _events(model, features, result.get("glance"), ckpt.extra.get("class_labels")
                      or ckpt.extra.get("class_names"), window)
@@ -289,14 +317,19 @@ PLOT_SOFTWARE = "gf predict"
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
     """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
     ``--checkpoint``, ``--weights``, in that order), or an existing file that ``gf predict``
-    did not write (a picture it wrote earlier is replaced). Why: a typo'd ``--plot`` must
-    never overwrite the video, the checkpoint or anything else the user owns."""
+    did not write (a picture it wrote earlier is replaced), or one under a file. Why: a typo'd
+    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns,
+    nor fail only after the whole prediction."""
     from gf.common.io import check_outputs_apart, check_replaceable
 
     labels = ("--video", "--checkpoint", "--weights", "--motion-weights")
     check_outputs_apart({"--plot": path}, [(labels[i] if i < len(labels) else "an input", source)
                                            for i, source in enumerate(inputs)], command="gf predict")
     check_replaceable(path, "--plot", owned=_written_by_predict, command="gf predict", kind=".png file")
+    blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # else found only when the picture is written, after all the work
+        raise ConfigError(f"--plot {path} lies under {blocker}, which is a file, so no picture can be written "
+                          f"there; choose another --plot path")
 
 
 def _written_by_predict(path: Path) -> bool:

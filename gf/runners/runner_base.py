@@ -270,7 +270,9 @@ class Runner:
                                # which features it expects and what its event predictions mean
                                "feature_recipe": ds.info.get("feature_recipe"),
                                "class_names": ds.info.get("class_names"),
-                               "class_labels": ds.info.get("class_labels")})
+                               "class_labels": ds.info.get("class_labels"),
+                               # an open-ended model answers with an index into it (gf predict)
+                               "answer_vocab": ds.info.get("answer_vocab")})
 
     def restore(self, path) -> None:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run
