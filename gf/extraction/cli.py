@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from gf.common.errors import ConfigError, DataFileError
 
@@ -113,12 +114,28 @@ def _check_report_path(args) -> None:
                         command="gf extract --verify")
     check_replaceable(args.report, "--report", owned=is_verify_report, command="gf extract --verify",
                       kind="JSON file")
+    report = Path(args.report).expanduser().resolve()
+    for option in ("--out", "--verify"):  # a file inside a store folder would be read as one of its keys
+        store = Path(getattr(args, option[2:])).expanduser().resolve()
+        if store.is_dir() and store in report.parents:
+            raise ConfigError(f"--report {args.report} lies inside {option} {getattr(args, option[2:])}, a feature "
+                              f"store: the report would be read as one of its features. Write it elsewhere.")
+
+
+#: options only an extraction uses: --verify and --merge refuse them rather than ignore them
+_EXTRACT_ONLY = ("videos", "backbone", "windows", "weights", "pretrained", "num_frames", "fps", "input_size",
+                 "device", "shard", "num_clips", "clips_per_second", "clip_len", "motion_backbone",
+                 "motion_weights", "motion_pretrained", "motion_input_size")
+#: options only --verify uses
+_VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "report")
 
 
 def _refuse(args, names, mode: str) -> None:
+    """A given option this mode does not use is refused (a silently ignored option is a
+    wrong result the user never hears of), named as typed on the command line."""
     extra = [name for name in names if getattr(args, name, None)]
     if extra:
-        raise ConfigError(f"{mode}; drop --{extra[0]}")
+        raise ConfigError(f"{mode}; drop --{extra[0].replace('_', '-')}")
 
 
 def _verify(args) -> int:
@@ -126,24 +143,26 @@ def _verify(args) -> int:
     from gf.extraction.options import check_number_option
     from gf.extraction.verify import open_any_store, verify_features
 
-    _refuse(args, ("videos", "backbone", "windows", "weights", "motion_backbone"),
-            "--verify compares existing features")
+    _refuse(args, _EXTRACT_ONLY, "--verify compares existing features")
     check_number_option("--min-cosine", args.min_cosine, -1, maximum=1)
     if args.report:
         _check_report_path(args)
-    kw = {"features": args.reference_dataset} if args.reference_dataset else {}
-    output = open_any_store(args.out)
-    reference = open_any_store(args.verify, args.reference_format, **kw)
+    output = open_any_store(args.out, option="--out", format_option=None)
+    reference = open_any_store(args.verify, args.reference_format, dataset=args.reference_dataset)
     report = verify_features(output, reference, min_cosine=args.min_cosine)
     print(report.format())
     if args.report:
-        atomic_write_json(args.report, report.to_json())
+        atomic_write_json(args.report, report.to_json(), allow_nan=False)
+    s = report.summary()
+    if not (s["compared"] or s["only_in_output"] or s["only_in_reference"]):
+        raise DataFileError(f"{args.out} and {args.verify} hold no features at all: nothing was compared. Check "
+                            f"that both paths are the stores you meant.")
     if not report.ok:
-        s = report.summary()
         raise DataFileError(
             f"{args.out} differs from {args.verify}: {s['only_in_output']} keys only in the output, "
             f"{s['only_in_reference']} only in the reference, {s['shape_mismatches']} shape mismatches, "
-            f"{s['below_threshold']} keys below cosine {args.min_cosine:g} (min {s['min_cosine']})")
+            f"{s['below_threshold']} keys below cosine {args.min_cosine:g} (min {s['min_cosine']}), "
+            f"{s['non_finite']} keys holding NaN/inf values")
     return 0
 
 
@@ -151,8 +170,7 @@ def _merge(args) -> int:
     from gf.extraction.merge import merge
     from gf.extraction.out_folder import failure_error
 
-    _refuse(args, ("videos", "backbone", "windows", "weights", "verify", "shard"),
-            "--merge joins the parts already in --out")
+    _refuse(args, _EXTRACT_ONLY + _VERIFY_ONLY, "--merge joins the parts already in --out")
     summary = merge(args.out)
     print(json.dumps({"out": summary.out, "parts": summary.parts, "samples": summary.samples,
                       "failed": len(summary.failures)}, indent=2))
@@ -170,6 +188,7 @@ def run(args) -> int:
     from gf.common.sharding import parse_shard
     from gf.extraction.extract import ExtractOptions, extract, failure_error
 
+    _refuse(args, _VERIFY_ONLY, "these options belong to --verify REFERENCE (without it, gf extract extracts)")
     for name in ("videos", "backbone"):
         if not getattr(args, name):
             raise ConfigError(f"--{name} is required to extract (or give --verify REFERENCE to compare)")

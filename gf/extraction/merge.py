@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
 from gf.common.errors import ConfigError, DataFileError, OutputLockedError
-from gf.common.io import atomic_write_json, load_json, load_jsonl, output_lock
+from gf.common.io import atomic_write_json, load_jsonl, output_lock
 from gf.common.utils import describe_ids, utc_now
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import read_recipe
 from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, write_failures
 from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
-    read_layout
+    read_layout, read_plan
 from gf.extraction.writers import WebDatasetWriter
 
 __all__ = ["MergeSummary", "merge"]
@@ -75,7 +75,7 @@ def _plans(out: str, count: int, stack: contextlib.ExitStack) -> Tuple[List[Dict
             who = f"process {e.pid}" if e.pid is not None else "another process"
             problems.append(f"part {index}/{count} is still running ({who}): wait for it")
             continue
-        plan = load_json(plan_path, "part plan")
+        plan = read_plan(plan_path, (index, count))
         if not plan.get("done"):
             problems.append(f"part {index}/{count} did not finish (stopped or killed): rerun it with the same "
                             f"command (--shard {index}/{count}); it resumes")

@@ -32,7 +32,7 @@ import logging
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import OutputLock, atomic_write_json, load_json, output_lock, remove_stale_temp_files
 from gf.common.utils import utc_now
 from gf.datasets.extract_state import write_state
@@ -43,7 +43,7 @@ from gf.extraction.writers import NpyWriter, WebDatasetWriter
 
 __all__ = ["LAYOUT_NAME", "PLAN_NAME", "SHARDABLE_FORMATS", "check_format",
            "refuse_unsharded", "part_name", "split_samples", "fingerprint", "folder_lock", "read_layout",
-           "Part", "part_of_array"]
+           "read_plan", "Part", "part_of_array"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,34 @@ def folder_lock(out: str, command: str) -> OutputLock:
 
 
 def read_layout(out: str) -> Optional[Dict[str, Any]]:
+    """``parts/layout.json`` of ``out`` (``None`` when absent), checked: gf wrote it, so any
+    other shape is damage, named rather than left to fail as a traceback further on."""
     path = os.path.join(out, PARTS_DIR, LAYOUT_NAME)
-    return load_json(path, "job array layout") if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    layout = load_json(path, "job array layout")
+    parts = layout.get("parts") if isinstance(layout, dict) else None
+    if not (isinstance(parts, int) and not isinstance(parts, bool) and parts >= 1
+            and isinstance(layout.get("fingerprint"), str)):
+        raise DataFileError(
+            f"{path}: not a job array layout (an object with an integer \"parts\" >= 1 and a \"fingerprint\" "
+            f"string), so the parts of {out} cannot be checked: it was edited or damaged. Restore it from a "
+            f"backup, or extract the array again into a new --out.")
+    return layout
+
+
+def read_plan(path: str, shard: Tuple[int, int]) -> Dict[str, Any]:
+    """A part's ``plan.json``, checked against the part it belongs to (``shard``); damage is a
+    :class:`DataFileError` saying to rerun the part, which rewrites its plan and resumes."""
+    plan = load_json(path, "part plan")
+    keys = plan.get("keys") if isinstance(plan, dict) else None
+    if not (isinstance(plan, dict) and plan.get("shard") == list(shard) and isinstance(keys, list)
+            and all(isinstance(k, str) for k in keys)):
+        raise DataFileError(
+            f"{path}: not the plan of part {shard[0]}/{shard[1]} (an object with \"shard\": {list(shard)} and a "
+            f"list of \"keys\"): it was edited or damaged. Rerun that part with the same command "
+            f"(--shard {shard[0]}/{shard[1]}): it writes its plan again and resumes.")
+    return plan
 
 
 def _started_parts(out: str) -> List[str]:

@@ -183,7 +183,9 @@ def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stre
 
     parts = [_forward(s.backbone.model, torch.cat([it["inputs"][s.role] for it in items]), batch_size, device)
              for s in streams]
-    feats = torch.cat(parts, dim=1).numpy()
+    with np.errstate(over="ignore"):  # as stored: a float16 overflow becomes inf, refused next
+        feats = torch.cat(parts, dim=1).numpy().astype(np.float16)
+    _check_finite(items, pending, streams, [p.shape[1] for p in parts], feats)
     offset = 0
     for it in items:
         job = pending[it["index"]]
@@ -195,6 +197,36 @@ def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stre
                 continue
             meta = {"key": sample["key"], "video_id": job.video_id, "source": job.source,
                     **{k: v for k, v in sample.items() if k not in ("key", "rows")}, **it["info"]}
-            writer.add(sample["key"], video_feats[sample["rows"]].astype(np.float16), meta)
+            writer.add(sample["key"], video_feats[sample["rows"]], meta)
             summary.written += 1
         summary.frames += n
+
+
+def _check_finite(items, pending, streams: Sequence[Stream], widths: Sequence[int], feats: np.ndarray) -> None:
+    """Refuse a batch whose stored (float16) rows hold NaN or inf, before any of it is written.
+
+    Why refuse the run rather than store or skip: such rows poison every model trained on
+    them, and they come from the backbone (weights that overflow float16's range of 65504,
+    a broken checkpoint), so every later video would give them too; the error names the
+    first video and stream, and the videos extracted before stay stored."""
+    bad = ~np.isfinite(feats)
+    if not bad.any():
+        return
+    offset = 0
+    for it in items:
+        n = units(it)
+        col = 0
+        for stream, width in zip(streams, widths):
+            block = bad[offset:offset + n, col:col + width]
+            if block.any():
+                from gf.common.errors import ModelInputError
+
+                job = pending[it["index"]]
+                raise ModelInputError(
+                    f"video {job.video_id} ({job.source}): the {stream.role} backbone {stream.backbone.name} gave "
+                    f"{int(block.sum())} NaN/inf feature value(s) of {block.size} (stored as float16, whose largest "
+                    f"value is 65504: an overflow, or weights that are broken); nothing of this video was written. "
+                    f"Check the --weights{' / --motion-weights' if len(streams) > 1 else ''} given (e.g. a "
+                    f"checkpoint of another model, or one saved with scaled values).")
+            col += width
+        offset += n

@@ -33,17 +33,40 @@ def is_verify_report(path) -> bool:
     return isinstance(data, dict) and data.get("written_by") == REPORT_MARK
 
 
-def open_any_store(path: str, fmt: Optional[str] = None, **kw):
+def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[str] = None,
+                   option: str = "--verify", format_option: Optional[str] = "--reference-format"):
     """A feature store for ``path``: a gf extract output folder (its recipe names the
-    format and file), or any store ``open_feature_store`` reads."""
-    from gf.datasets.feature_stores import open_feature_store
-    from gf.datasets.feature_recipe import RECIPE_NAME, store_path
+    format and file), or any store ``open_feature_store`` reads.
 
+    The format is settled first, so that errors name the command's options rather than the
+    library's keywords: a path whose format cannot be told names ``format_option``, and
+    ``dataset`` (``--reference-dataset``) is refused unless the store is HDF5, the only
+    format with named datasets."""
+    from gf.common.errors import ConfigError, DataFileError
+    from gf.common.registry import registry
+    from gf.datasets.feature_recipe import RECIPE_NAME, store_path
+    from gf.datasets.feature_stores import HDF5Store, _detect_format, feature_store_class
+
+    kw = {}
     if fmt is None and os.path.isdir(path) and os.path.exists(os.path.join(path, RECIPE_NAME)):
         path, fmt = store_path(path)
-        if fmt == "hdf5":
-            kw.setdefault("features", "features")
-    return open_feature_store(path, fmt, **kw)
+        kw["features"] = "features"  # gf extract's HDF5 dataset (other formats: dropped below)
+    elif fmt is None:
+        try:
+            fmt = _detect_format(str(path))
+        except DataFileError as e:
+            how = f"give {format_option}" if format_option else "give a gf extract output folder or a feature file"
+            raise DataFileError(f"{option} {str(e).split('; pass format')[0]}; {how} "
+                                f"(formats: {', '.join(registry.list('feature_store'))})") from None
+    cls = feature_store_class(fmt)
+    if not issubclass(cls, HDF5Store):
+        if dataset:
+            raise ConfigError(f"--reference-dataset {dataset} names a dataset inside an HDF5 reference, but "
+                              f"{option} {path} is a {fmt} store: drop --reference-dataset")
+        kw = {}
+    elif dataset:
+        kw["features"] = dataset
+    return cls(path, **kw)
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -75,13 +98,20 @@ class VerifyReport:
         return [k for k, v in self.per_key.items() if v["output_shape"] != v["reference_shape"]]
 
     @property
+    def non_finite(self) -> List[str]:
+        return [k for k, v in self.per_key.items() if v.get("non_finite")]
+
+    @property
     def low(self) -> List[str]:
-        return [k for k, v in self.per_key.items()
-                if v["cosine"] is None or v["cosine"] < self.min_cosine_required]
+        return [k for k, v in self.per_key.items() if not v.get("non_finite")
+                and (v["cosine"] is None or v["cosine"] < self.min_cosine_required)]
 
     @property
     def ok(self) -> bool:
-        return not (self.only_output or self.only_reference or self.shape_mismatches or self.low)
+        """Same keys, shapes and directions; two stores without any key compared nothing, so
+        they are not reported as equal."""
+        return bool(self.per_key) and not (self.only_output or self.only_reference or self.shape_mismatches
+                                           or self.low or self.non_finite)
 
     def summary(self) -> Dict[str, Any]:
         cos = self.cosines
@@ -91,6 +121,7 @@ class VerifyReport:
             "min_cosine": round(float(np.min(cos)), 6) if cos else None,
             "min_cosine_required": self.min_cosine_required,
             "shape_mismatches": len(self.shape_mismatches), "below_threshold": len(self.low),
+            "non_finite": len(self.non_finite),
             "only_in_output": len(self.only_output), "only_in_reference": len(self.only_reference),
             "ok": self.ok,
         }
@@ -103,12 +134,15 @@ class VerifyReport:
         lines = []
         fmt = (lambda x: "n/a" if x is None else f"{x:.6f}")
         worst = sorted(self.per_key.items(), key=lambda kv: (kv[1]["cosine"] is not None, kv[1]["cosine"] or 0))
-        differing = set(self.low) | set(self.shape_mismatches)
+        differing = set(self.low) | set(self.shape_mismatches) | set(self.non_finite)
         shown = [(k, v) for k, v in worst if k in differing][:limit]
         if shown:
             lines.append("keys that differ (worst first):")
             for k, v in shown:
-                lines.append(f"  {k}: shape {v['output_shape']} vs {v['reference_shape']}, cosine {fmt(v['cosine'])}")
+                bad = (f", NaN/inf values: {v['non_finite'][0]} in the output, {v['non_finite'][1]} in the reference"
+                       if v.get("non_finite") else "")
+                lines.append(f"  {k}: shape {v['output_shape']} vs {v['reference_shape']}, "
+                             f"cosine {fmt(v['cosine'])}{bad}")
         for name, keys in (("only in the output", self.only_output), ("only in the reference", self.only_reference)):
             if keys:
                 more = f" (and {len(keys) - limit} more)" if len(keys) > limit else ""
@@ -116,7 +150,8 @@ class VerifyReport:
         s = self.summary()
         lines.append(f"compared {s['compared']} keys: mean cosine {fmt(s['mean_cosine'])}, min cosine "
                      f"{fmt(s['min_cosine'])} (required >= {self.min_cosine_required:g}); "
-                     f"{s['shape_mismatches']} shape mismatches; {s['only_in_output']} only in output, "
+                     f"{s['shape_mismatches']} shape mismatches; {s['non_finite']} with NaN/inf values; "
+                     f"{s['only_in_output']} only in output, "
                      f"{s['only_in_reference']} only in reference: {'OK' if self.ok else 'DIFFERENT'}")
         return "\n".join(lines)
 
@@ -124,9 +159,10 @@ class VerifyReport:
 def verify_features(output, reference, *, min_cosine: float = 0.99) -> VerifyReport:
     """Compare two feature stores key by key.
 
-    Per key: the ``[T, D]`` shapes; when equal, the mean over frames of the per-frame
-    cosine similarity; when only T differs, the cosine of the frame-averaged vectors
-    (reported, but the key still counts as a mismatch); when D differs, no cosine.
+    Per key: the ``[T, D]`` shapes; any NaN or infinite values (then no cosine); when the
+    shapes are equal, the mean over frames of the per-frame cosine similarity; when only T
+    differs, the cosine of the frame-averaged vectors (reported, but the key still counts as
+    a mismatch); when D differs, no cosine.
     """
     from gf.extraction.options import check_number_option
 
@@ -137,14 +173,21 @@ def verify_features(output, reference, *, min_cosine: float = 0.99) -> VerifyRep
     report.only_output = sorted(k for k in out_keys if k not in ref_set)
     report.only_reference = sorted(k for k in ref_keys if k not in out_set)
     for key in sorted(out_set & ref_set):
-        a, b = output[key].numpy(), reference[key].numpy()
-        if a.shape == b.shape:
-            cos: Optional[float] = float(_cosines(a, b).mean())
-        elif a.shape[1] == b.shape[1]:
-            cos = float(_cosines(a.mean(0, keepdims=True), b.mean(0, keepdims=True))[0])
-        else:
-            cos = None
-        report.per_key[key] = {"output_shape": list(a.shape), "reference_shape": list(b.shape),
-                               "frames": [int(a.shape[0]), int(b.shape[0])],
-                               "cosine": None if cos is None else round(cos, 6)}
+        report.per_key[key] = _compare(output[key].numpy(), reference[key].numpy())
     return report
+
+
+def _compare(a: np.ndarray, b: np.ndarray) -> Dict[str, Any]:
+    """One key's entry of the report. A NaN or infinite value (e.g. a float16 overflow) has no
+    direction to compare: the key gets no cosine and counts as differing, with the number of
+    such values on each side, rather than a NaN cosine that every threshold test lets pass."""
+    entry: Dict[str, Any] = {"output_shape": list(a.shape), "reference_shape": list(b.shape),
+                             "frames": [int(a.shape[0]), int(b.shape[0])], "cosine": None}
+    bad = [int(np.size(x) - np.isfinite(x).sum()) for x in (a, b)]
+    if any(bad):
+        entry["non_finite"] = bad
+    elif a.shape == b.shape:
+        entry["cosine"] = round(float(_cosines(a, b).mean()), 6)
+    elif a.shape[1] == b.shape[1]:
+        entry["cosine"] = round(float(_cosines(a.mean(0, keepdims=True), b.mean(0, keepdims=True))[0]), 6)
+    return entry
