@@ -15,6 +15,7 @@ from gf.evaluation import (
     evaluate_predictions,
     format_report,
     load_predictions,
+    match_split,
     save_predictions,
     save_report,
 )
@@ -167,3 +168,31 @@ def test_all_unlabelled_gives_null_not_zero(module, fields):
     for cells in report["breakdowns"].values():
         assert all(c["accuracy"] is None for c in cells.values())
     json.dumps(report, allow_nan=False)
+
+
+def test_a_file_is_checked_against_the_splits_labels(tmp_path):
+    """gf evaluate --predictions --cfg-path scores the split, so a record whose answer is not
+    the split's label is refused (naming the question and both answers); a question
+    unlabelled in both (hidden test labels) passes, and the split's fields fill in."""
+    pf = save_predictions(tmp_path / "p.json", "star", "val", star_preds())
+    split = [{"question_id": q, "answer": r["answer"], "fields": {"type": r["fields"]["type"], "video": "v"}}
+             for q, r in star_preds().items()]
+    checked = match_split(pf, split)
+    assert checked["Prediction_T1_3"]["answer"] is None
+    assert checked["Sequence_T1_2"]["fields"] == {"type": "Sequence", "video": "v"}
+    split[1]["answer"] = 3  # the split's label differs from the file's
+    with pytest.raises(EvaluationError, match=r"p.json: question 'Sequence_T1_2' has answer 1 but the split's "
+                                              r"annotation says 3.*predict this split again"):
+        match_split(pf, split)
+    split[1]["answer"], split[2]["answer"] = 1, 0  # the file lacks a label the split has
+    with pytest.raises(EvaluationError, match="'Prediction_T1_3' has answer None but .* says 0"):
+        match_split(pf, split)
+
+
+def test_a_report_keeps_the_files_provenance_it_replaces(tmp_path):
+    pf = save_predictions(tmp_path / "p.json", "star", "val", star_preds(),
+                          provenance={"split_fingerprint": "old", "checkpoint": "c.pth"})
+    report = evaluate_predictions(pf, provenance={"split_fingerprint": "new", "checkpoint": "c.pth"})
+    prov = report["provenance"]
+    assert (prov["split_fingerprint"], prov["predictions_file_split_fingerprint"]) == ("new", "old")
+    assert "predictions_file_checkpoint" not in prov  # the same value: nothing to keep

@@ -353,6 +353,11 @@ def test_report_output_cannot_overwrite_its_predictions_file(tmp_path):
     assert path.read_bytes() == before and link.read_bytes() == before
     save_report(tmp_path / "r.json", report)
     save_report(tmp_path / "r.json", report)  # a report may replace a report
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ConfigError, match="was not written by gf evaluate"):  # nor anything but a report
+        save_report(notes, report)
+    assert notes.read_text() == "mine"
     assert json.loads((tmp_path / "r.json").read_text())["overall"] == report["overall"]
 
 

@@ -319,6 +319,43 @@ def test_a_report_never_overwrites_the_predictions_it_scores(tmp_path, capsys):
     assert preds.read_bytes() == before
 
 
+def test_rescoring_with_the_config_refuses_labels_other_than_the_splits(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    data = json.loads((tmp_path / "out" / "eval" / "test_best_predictions.json").read_text())
+    qid = sorted(data["predictions"])[0]
+    record = data["predictions"][qid]
+    label, record["answer"] = record["answer"], record["prediction"] ^ 1 if record["answer"] == record["prediction"] \
+        else record["prediction"]  # relabelled: the file now scores another answer right or wrong
+    relabelled = tmp_path / "relabelled.json"
+    relabelled.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--predictions", str(relabelled), "--cfg-path", str(cfg),
+                    "--report", str(tmp_path / "r.json")]) == 5
+    error = _last_line(capsys.readouterr().err)
+    assert f"question {qid!r} has answer {record['answer']} but the split's annotation says {label}" in error
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_rescoring_report_replaces_only_a_gf_report(tmp_path, capsys):
+    cfg = write_config(tmp_path, epochs=1)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    preds = str(tmp_path / "out" / "eval" / "test_best_predictions.json")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    kept = {path: path.read_bytes() for path in (cfg, tmp_path / "out" / "checkpoint_best.pth", notes)}
+    for target, with_cfg, says in ((cfg, True, "not gf evaluate's"), (notes, False, "not gf evaluate's"),
+                                   (tmp_path / "out" / "checkpoint_best.pth", True, "not gf evaluate's"),
+                                   (tmp_path / "out", False, "is a folder")):
+        capsys.readouterr()
+        assert gf_main(["evaluate", "--predictions", preds, "--report", str(target)]
+                       + (["--cfg-path", str(cfg)] if with_cfg else [])) == 2
+        assert says in _last_line(capsys.readouterr().err)
+    assert {path: path.read_bytes() for path in kept} == kept
+    for _ in range(2):  # a report replaces a report
+        assert gf_main(["evaluate", "--predictions", preds, "--report", str(tmp_path / "r.json")]) == 0
+
+
 def test_reports_of_a_run_record_what_they_were_computed_from(tmp_path):
     cfg = write_config(tmp_path, epochs=1)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0

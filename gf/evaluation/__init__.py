@@ -12,6 +12,7 @@ from gf.evaluation.predictions import (
     PredictionsFileError,
     is_predictions_file,
     load_predictions,
+    match_split,
     save_predictions,
 )
 from gf.evaluation.base import Evaluator
@@ -38,6 +39,7 @@ __all__ = [
     "get_evaluator",
     "is_predictions_file",
     "load_predictions",
+    "match_split",
     "save_predictions",
     "save_report",
 ]

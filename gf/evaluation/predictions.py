@@ -39,6 +39,8 @@ __all__ = [
     "is_predictions_file",
     "load_json_strict",
     "load_predictions",
+    "match_split",
+    "read_json_object",
     "save_predictions",
 ]
 
@@ -234,19 +236,58 @@ def load_predictions(path: PathLike) -> PredictionsFile:
                            answer_vocab=vocab, path=where, provenance=provenance)
 
 
-def is_predictions_file(path: PathLike) -> bool:
-    """Whether ``path`` is an existing file that declares itself a gf predictions file
-    (``"format": "gf-predictions"``); its predictions are not validated."""
+def read_json_object(path: PathLike) -> Optional[Dict[str, Any]]:
+    """The JSON object in the existing file ``path``, or None when it is not one. Why the
+    peek at the first bytes: a checkpoint or a video given by mistake is never read whole."""
     path = Path(path)
     if not path.is_file():
-        return False
+        return None
     try:
         with open(path, "rb") as fh:
             head = fh.read(64).lstrip()
         if not head.startswith(b"{"):
-            return False  # not a JSON object (a checkpoint, a text file, ...): never read whole
+            return None  # not a JSON object (a checkpoint, a text file, ...)
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_predictions_file(path: PathLike) -> bool:
+    """Whether ``path`` is an existing file that declares itself a gf predictions file
+    (``"format": "gf-predictions"``); its predictions are not validated."""
+    data = read_json_object(path)
+    return data is not None and data.get("format") == FORMAT_NAME
+
+
+def match_split(pf: PredictionsFile, split_records: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """``pf``'s records checked against the split's annotation records, with the split's
+    category fields filled in (NExT-QA's official format has none of its own).
+
+    Why: a file is scored against the split, never against the labels it carries; a record
+    whose answer (or category) differs from the split's annotation was made for other
+    annotations, was relabelled, or carries labels the split hides, and scoring it would
+    report the file's labels under the split's name. Such a file is refused, naming the
+    question and both values; a question unlabelled in both (answer null: a test split
+    whose labels are hidden) passes. Questions the split lacks are left to the coverage
+    check, which names them all."""
+    where = pf.path or "predictions"
+    records = {str(r["question_id"]): r for r in split_records}
+    for qid, record in pf.predictions.items():
+        mine = records.get(qid)
+        if mine is None:
+            continue
+        if record.get("answer") != mine.get("answer"):
+            raise EvaluationError(
+                f"{where}: question {qid!r} has answer {record.get('answer')!r} but the split's annotation says "
+                f"{mine.get('answer')!r}: the file was made for other annotations (or carries labels the split "
+                f"hides), and it is scored with the split's labels. Give the config of the annotations it was "
+                f"made for, or predict this split again.")
+        fields = record.get("fields") or {}
+        differing = [k for k, v in (mine.get("fields") or {}).items() if k in fields and fields[k] != v]
+        if differing:
+            raise EvaluationError(f"{where}: question {qid!r}: fields {', '.join(differing)} differ from the "
+                                  f"split's annotation; categories come from the split")
+    return {qid: dict(r, fields={**(r.get("fields") or {}), **(records[qid].get("fields") or {})})
+            if qid in records else r for qid, r in pf.predictions.items()}

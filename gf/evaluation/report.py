@@ -10,17 +10,22 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from gf.common.errors import ConfigError, EvaluationError, RegistryError
-from gf.common.io import PathLike, atomic_write_json, same_file
+from gf.common.io import PathLike, atomic_write_json, check_replaceable, same_file
 from gf.common.registry import registry
 from gf.evaluation.core import check_complete, nothing_to_score
-from gf.evaluation.predictions import PredictionsFile, check_provenance, is_predictions_file, load_predictions
+from gf.evaluation.predictions import (PredictionsFile, check_provenance, is_predictions_file, load_predictions,
+                                      read_json_object)
 
-__all__ = ["COVERAGE_NOT_CHECKED", "check_distinct_paths", "evaluate_predictions", "format_report",
-           "get_evaluator", "save_report"]
+__all__ = ["COVERAGE_NOT_CHECKED", "check_distinct_paths", "check_report_path", "evaluate_predictions",
+           "format_report", "get_evaluator", "is_report", "merge_provenance", "save_report"]
 
 #: The note of a report whose predictions were not checked against the split's questions.
 COVERAGE_NOT_CHECKED = ("question coverage not checked against the split: pass the dataset config to check "
                         "that every question is predicted")
+
+#: Fields every report has (:func:`~gf.evaluation.core.base_report`, read by
+#: :func:`format_report`): what marks a file as a gf report, which a rerun may replace.
+_REPORT_KEYS = frozenset({"benchmark", "overall", "num_correct", "num_questions", "num_predictions"})
 
 
 def get_evaluator(benchmark: str, where: str = "predictions"):
@@ -76,8 +81,20 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     if pred_file.path is not None:
         report["predictions_file"] = os.fspath(pred_file.path)
     report["gf_version"] = __version__
-    report["provenance"] = {**(pred_file.provenance or {}), **given}
+    report["provenance"] = merge_provenance(pred_file.provenance or {}, given)
     return report
+
+
+def merge_provenance(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> Dict[str, Any]:
+    """The file's provenance updated by ``given``; a value ``given`` replaces with a different
+    one stays beside it as ``predictions_file_<key>``. Why: the file's split fingerprint
+    says what the predictions were made on, the given one what they were scored against;
+    a report that kept only the latter would hide that the split changed in between."""
+    merged = {**recorded, **given}
+    for key, value in recorded.items():
+        if key in given and given[key] != value:
+            merged[f"predictions_file_{key}"] = value
+    return merged
 
 
 def _labelled(paths: Any, kind: str) -> List[Tuple[str, str]]:
@@ -120,18 +137,32 @@ def check_distinct_paths(inputs: Any, outputs: Any) -> None:
                                   f"file; one output would overwrite the other. Choose distinct paths.")
 
 
+def is_report(path: PathLike) -> bool:
+    """Whether ``path`` is an existing report gf wrote (the fields every report has)."""
+    data = read_json_object(path)
+    return data is not None and _REPORT_KEYS <= data.keys()
+
+
+def check_report_path(path: PathLike, option: str = "the report path") -> None:
+    """Refuse a report path that is a folder or an existing file other than a gf report.
+    Why: a typo'd ``--report`` must never replace the config, a checkpoint, a predictions
+    file or the user's notes (the inputs included); a rerun replaces its own report."""
+    if is_predictions_file(path):
+        raise ConfigError(f"{option} {os.fspath(path)} is a gf predictions file, and the report would replace "
+                          f"it. Choose another {option}.")
+    check_replaceable(path, option, owned=is_report, command="gf evaluate", kind="JSON report")
+
+
 def save_report(path: PathLike, report: Mapping[str, Any]) -> None:
     """Write the report as JSON atomically (NaN refused: missing figures are null).
 
-    A gf predictions file at ``path`` is never overwritten (nor the file the report
-    scored): that would destroy what the report was computed from.
+    Only a gf report at ``path`` is replaced (:func:`check_report_path`), never the file
+    the report scored: that would destroy what the report was computed from.
     """
     scored = report.get("predictions_file") if isinstance(report, Mapping) else None
     if scored:
         check_distinct_paths({"the predictions file scored": scored}, {"the report path": path})
-    if is_predictions_file(path):
-        raise ConfigError(f"refusing to write the report to {os.fspath(path)}: that file is a gf predictions "
-                          f"file, and the report would replace it. Choose another report path.")
+    check_report_path(path)
     atomic_write_json(path, report, allow_nan=False)
 
 

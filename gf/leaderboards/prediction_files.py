@@ -21,9 +21,8 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
     """A predictions file as records for this split: gf's format, or the benchmark's own
     results format, read by its evaluator (NExT-QA's official result file; categories come
     from the split's own records)."""
-    from gf.evaluation import is_predictions_file, load_predictions
+    from gf.evaluation import is_predictions_file, load_predictions, match_split
 
-    records = {r["question_id"]: r for r in ds.splits[split].records}
     if is_predictions_file(path):
         pf = load_predictions(path)
         if pf.benchmark != ds.benchmark:
@@ -31,23 +30,10 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
                                   f"as {ds.benchmark}")
         if pf.split != split:
             logger.warning("%s says split %r; scoring it as %s/%s", path, pf.split, benchmark, split)
-        for qid, record in pf.predictions.items():  # a file is scored against the split, not its own labels
-            mine = records.get(qid)
-            if mine is None:
-                continue  # the coverage check names every such question
-            if record.get("answer") != mine.get("answer"):
-                raise EvaluationError(f"{path}: question {qid!r} has answer {record.get('answer')!r} but the split's "
-                                      f"annotation says {mine.get('answer')!r}: the file was made for other "
-                                      f"annotations (or carries labels the split hides)")
-            fields = record.get("fields") or {}
-            differing = [k for k, v in (mine.get("fields") or {}).items() if k in fields and fields[k] != v]
-            if differing:
-                raise EvaluationError(f"{path}: question {qid!r}: fields {', '.join(differing)} differ from the "
-                                      f"split's annotation; categories come from the split")
-        return {qid: dict(r, fields={**(r.get("fields") or {}), **(records[qid].get("fields") or {})})
-                if qid in records else r for qid, r in pf.predictions.items()}
+        return match_split(pf, ds.splits[split].records)  # scored against the split, not its own labels
     from gf.evaluation import get_evaluator
 
+    records = {r["question_id"]: r for r in ds.splits[split].records}
     results = get_evaluator(ds.benchmark).read_results_file(path)
     out = {}
     for qid, result in results.items():

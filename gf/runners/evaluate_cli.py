@@ -75,13 +75,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _rescore(args) -> int:
     """``gf evaluate --predictions P``: score a predictions file without the model. With
     ``--cfg-path``, the split is read through its builder, so every question of the split
-    must be predicted and no other (without it, the report says coverage was not checked)."""
+    must be predicted and no other, each with the split's label (without it, the report
+    says coverage was not checked)."""
     from gf.common.config import load_plugins
-    from gf.evaluation import check_distinct_paths, evaluate_predictions, format_report, load_predictions, save_report
+    from gf.evaluation import evaluate_predictions, format_report, load_predictions, match_split, save_report
+    from gf.evaluation.report import check_report_path
 
     load_plugins(args.plugins or [])  # a plugin benchmark's evaluator
     if args.report:
-        check_distinct_paths({"--predictions": args.predictions}, {"--report": args.report})
+        check_report_path(args.report, "--report")  # the config, a checkpoint, the predictions: refused
     pf = load_predictions(args.predictions)
     if args.benchmark and args.benchmark != pf.benchmark:
         raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
@@ -101,6 +103,7 @@ def _rescore(args) -> int:
         # scoring reads the annotations only: the features need not be there
         ds = build_datasets(cfg, {matching[0]: [pf.split]}, features=False)[matching[0]]
         info, expected = ds.info, ds.splits[pf.split].question_ids()
+        pf.predictions = match_split(pf, ds.splits[pf.split].records)
         if ds.fingerprint is not None:
             provenance = {"split_fingerprint": ds.fingerprint(pf.split),
                           "split_fingerprint_scope": "features" if ds.features else "annotations"}
