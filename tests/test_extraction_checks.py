@@ -81,6 +81,8 @@ def test_verify_names_its_own_options_for_a_reference_it_cannot_read_and_a_repor
     with pytest.raises(DataFileError, match=r"--verify .*good\.txt: cannot tell the feature format from the name; "
                                             r"give --reference-format \(formats: .*npy"):
         gf_extract("--verify", videos / "good.txt", "--out", npy_run)
+    with pytest.raises(DataFileError, match=r"^--verify .*nothere\.pth: no such file or folder$"):  # no format advice
+        gf_extract("--verify", tmp_path / "nothere.pth", "--out", npy_run)
     out = tmp_path / "out"
     shutil.copytree(npy_run, out)
     before = sorted(p.name for p in out.iterdir())

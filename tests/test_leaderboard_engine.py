@@ -996,7 +996,6 @@ def test_a_predictions_entry_is_ranked_where_the_features_are_absent(board_setup
     assert "s3d.pth" in failed["error"]
 
 
-
 def _ended(pid: int) -> bool:
     """Gone, or a zombie (ended; a container's init may be slow to reap it)."""
     try:

@@ -403,3 +403,16 @@ def test_the_report_is_written_after_the_evaluators_own_files(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         VideoQATask.evaluate("star", "test", _star_preds(), {}, output_dir=tmp_path, tag="final")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_final_predictions.json"]
+
+
+def test_a_runs_report_path_holding_another_file_is_refused_naming_the_runs_folder(tmp_path):
+    """The run's own report path is not the user's choice: the refusal says to free it or
+    to give the run another run.output_dir (not 'choose another path')."""
+    from gf.tasks.videoqa import VideoQATask
+
+    (tmp_path / "test_final_report.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"test_final_report\.json exists and was not written by gf, so it is not "
+                                          r"gf's to replace; delete it, or give the run another output folder "
+                                          r"\(run\.output_dir\)\.$"):
+        VideoQATask.evaluate("star", "test", _star_preds(), {}, output_dir=tmp_path, tag="final")
+    assert (tmp_path / "test_final_report.json").read_text() == "{}"

@@ -276,9 +276,10 @@ def test_publish_refuses_non_finite_figures_and_a_url_that_is_not_one(tmp_path, 
     with pytest.raises(zoo.ZooError, match=r"not written: \['entries'\]\['x'\] would be inf"):
         update_zoo_file(isolated_zoo, lambda raw: raw["entries"].update(x=float("inf")))
     assert isolated_zoo.read_bytes() == before and "NaN" not in before.decode()
-    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "/models/lab.pth"}})
-    with pytest.raises(zoo.ZooError, match="entry 'glance_focus/lab'.*url must be a URL.*got '/models/lab.pth'"):
-        zoo.list_pretrained()
+    # a zoo file written before these checks (by hand, or by an older gf zoo publish) is still read
+    write_zoo(isolated_zoo, {"glance_focus/lab": {"model": "glance_focus", "url": "/models/lab.pth",
+                                                  "reported": {"mean": float("nan"), "source": "x"}}})
+    assert "glance_focus/lab" in zoo.list_pretrained() and "glance_focus/star_reference_authors" in zoo.list_pretrained()
 
 
 def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_weight(tmp_path):
@@ -442,6 +443,19 @@ def test_a_first_hub_download_is_hashed_once(isolated_zoo, fake_hub, monkeypatch
     path = zoo.download_pretrained(name, progress=False)
     assert path.read_bytes() == b"weights" and hashed == ["ckpt.pth.part"]
     assert zoo.get_pretrained(name).sha256 == hashlib.sha256(b"weights").hexdigest()
+
+
+def test_a_hub_mismatch_keeps_the_hubs_advice_and_the_actual_hash(isolated_zoo, fake_hub):
+    """A pinned hf:// entry whose revision now serves other bytes: the message names the
+    entry, both hashes and the Hub's advice (pin the commit), not 'run the command again'."""
+    name = "glance_focus/hub_pinned"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": "hf://org/repo/star/ckpt.pth@v1",
+                                    "format": "authors", "sha256": "a" * 64}})
+    with pytest.raises(ChecksumError) as err:
+        zoo.download_pretrained(name, progress=False)
+    text = str(err.value)
+    assert f"zoo entry {name}" in text and f"has sha256 {hashlib.sha256(b'weights').hexdigest()}" in text
+    assert "hf://...@<commit>" in text and "run the command again" not in text
 
 
 def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path, server, isolated_zoo):

@@ -217,11 +217,15 @@ def download_hf(url: str, expected: Optional[str], dest: Optional[PathLike],
         if actual != expected:
             # The Hub file is what the Hub serves for this revision, not a corrupt transfer;
             # it stays in the HF cache and nothing is copied to dest.
-            raise ChecksumError(
+            err = ChecksumError(
                 f"sha256 mismatch for {url}: expected {expected}, got {actual}. The Hub serves "
                 f"different bytes for revision {revision!r}: pin the commit the hash was taken "
                 f"from (hf://...@<commit>) or update sha256=."
             )
+            err.actual = actual
+            err.advice = (f"The Hub serves other bytes for revision {revision!r} (not a corrupt transfer): if the "
+                          f"hash was taken from one commit, point the entry's url at it (hf://...@<commit>).")
+            raise err
     if target is None:
         return local, expected
     return place(target, url, partial(shutil.copyfile, local), expected, explicit=explicit, before=before)

@@ -354,7 +354,7 @@ def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command:
 
 
 def check_replaceable(path: PathLike, option: str, *, owned: Callable[[Path], bool], command: str,
-                      kind: str = "file") -> None:
+                      kind: str = "file", fix: str = "delete it or choose another path") -> None:
     """Refuse an output ``path`` that is a folder, or an existing file ``owned(path)`` does
     not recognise as one ``command`` wrote (a marker it records in what it writes).
 
@@ -366,7 +366,7 @@ def check_replaceable(path: PathLike, option: str, *, owned: Callable[[Path], bo
         raise ConfigError(f"{option} {path} is a folder; give the path of a {kind}.")
     if path.exists() and not owned(path):
         raise ConfigError(f"{option} {path} exists and was not written by {command}, so it is not {command}'s to "
-                          f"replace; delete it or choose another path.")
+                          f"replace; {fix}.")
 
 
 # ---------------------------------------------------------------------------------------

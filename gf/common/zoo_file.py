@@ -36,9 +36,9 @@ from gf.common.io import RepeatedKeysError, atomic_write_json, decode_utf8, no_r
 from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
-__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "entry_checksum_error", "read_zoo_file",
-           "record_first_use_hash", "non_finite_at", "recorded_for", "recorded_hashes", "update_zoo_file", "user_zoo_file",
-           "with_recorded_hashes", "zoo_files", "zoo_files_state"]
+__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "entry_checksum_error", "non_finite_at",
+           "read_zoo_file", "record_first_use_hash", "recorded_for", "recorded_hashes", "update_zoo_file",
+           "user_zoo_file", "with_recorded_hashes", "zoo_files", "zoo_files_state"]
 
 logger = logging.getLogger("gf.models.zoo")
 
@@ -276,8 +276,9 @@ def entry_checksum_error(err: ChecksumError, *, what: str, key: str, url: str, e
     actual = getattr(err, "actual", None)
     got = f"has sha256 {actual}, not" if actual else "does not have"
     rec = recorded_hashes().get(key)
+    advice = getattr(err, "advice", None) or "If the transfer may have been corrupted, run the command again."
     head = (f"{what} {key}: the file from {url} {got} the expected {expected} ({origin}). It was not used, and "
-            f"nothing was installed or recorded. If the transfer may have been corrupted, run the command again.")
+            f"nothing was installed or recorded. {advice}")
     if rec is not None and str(rec.get("sha256")).lower() == expected:
         return ChecksumError(
             f"{head} The expected hash is a trust-on-first-use record: the hash of the first file downloaded for "

@@ -143,26 +143,29 @@ def is_report(path: PathLike) -> bool:
     return data is not None and _REPORT_KEYS <= data.keys()
 
 
-def check_report_path(path: PathLike, option: str = "the report path") -> None:
+def check_report_path(path: PathLike, option: str = "the report path", command: str = "gf evaluate",
+                      fix: str = "delete it or choose another path") -> None:
     """Refuse a report path that is a folder or an existing file other than a gf report.
     Why: a typo'd ``--report`` must never replace the config, a checkpoint, a predictions
     file or the user's notes (the inputs included); a rerun replaces its own report."""
     if is_predictions_file(path):
         raise ConfigError(f"{option} {os.fspath(path)} is a gf predictions file, and the report would replace "
                           f"it. Choose another {option}.")
-    check_replaceable(path, option, owned=is_report, command="gf evaluate", kind="JSON report")
+    check_replaceable(path, option, owned=is_report, command=command, kind="JSON report", fix=fix)
 
 
-def save_report(path: PathLike, report: Mapping[str, Any]) -> None:
+def save_report(path: PathLike, report: Mapping[str, Any], *, command: str = "gf evaluate",
+                fix: str = "delete it or choose another path") -> None:
     """Write the report as JSON atomically (NaN refused: missing figures are null).
 
-    Only a gf report at ``path`` is replaced (:func:`check_report_path`), never the file
-    the report scored: that would destroy what the report was computed from.
+    Only a gf report at ``path`` is replaced (:func:`check_report_path`; ``command`` and
+    ``fix`` word its refusal), never the file the report scored: that would destroy what
+    the report was computed from.
     """
     scored = report.get("predictions_file") if isinstance(report, Mapping) else None
     if scored:
         check_distinct_paths({"the predictions file scored": scored}, {"the report path": path})
-    check_report_path(path)
+    check_report_path(path, command=command, fix=fix)
     atomic_write_json(path, report, allow_nan=False)
 
 

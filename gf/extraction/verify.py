@@ -52,6 +52,8 @@ def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[st
         path, fmt = store_path(path)
         kw["features"] = "features"  # gf extract's HDF5 dataset (other formats: dropped below)
     elif fmt is None:
+        if not os.path.exists(path):  # not a format question: say only that it is missing
+            raise DataFileError(f"{option} {path}: no such file or folder")
         try:
             fmt = _detect_format(str(path))
         except DataFileError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +211,10 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     # spaces, a newline) could name another file; the link's plain name is read as written.
     suffix = video.suffix.lower() if video.suffix.lower() in VIDEO_EXTENSIONS else ""
     link = work / f"video{suffix}"
-    link.symlink_to(video.absolute())  # absolute: the link lives in another folder
+    try:
+        link.symlink_to(video.absolute())  # absolute: the link lives in another folder
+    except OSError:  # a temporary folder without symbolic links (FAT, some FUSE mounts)
+        shutil.copyfile(video, link)
     key = "video"
     listing = work / "videos.txt"
     listing.write_text(link.name + "\n")

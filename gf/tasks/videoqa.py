@@ -70,5 +70,6 @@ class VideoQATask:
         report["tag"] = tag
         if output_dir is not None:  # the report last: a run whose reports are all there has ended
             evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
-            save_report(output_file(output_dir, split, tag, "report.json"), report)
+            save_report(output_file(output_dir, split, tag, "report.json"), report, command="gf",
+                        fix="delete it, or give the run another output folder (run.output_dir)")
         return report

@@ -451,8 +451,12 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
         t0 = time.perf_counter()
         parallel = workers > 1 and len(todo) > 1
         try:
-            with (multiprocessing.get_context("spawn").Pool(workers) if parallel else contextlib.nullcontext()) as pool:
-                frame_counts = pool.imap_unordered(_render_one, todo, chunksize=8) if parallel else map(_render_one, todo)
+            pool = multiprocessing.get_context("spawn").Pool(workers) if parallel else contextlib.nullcontext()
+            with pool:
+                if parallel:
+                    frame_counts = pool.imap_unordered(_render_one, todo, chunksize=8)
+                else:
+                    frame_counts = map(_render_one, todo)
                 for n in frame_counts:
                     summary.rendered += 1
                     summary.frames += n

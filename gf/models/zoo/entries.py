@@ -82,10 +82,6 @@ class PretrainedEntry:
         if not isinstance(self.model, str) or self.name.split("/", 1)[0] != self.model:
             raise ZooError(f"{where}: the name must start with the model name {self.model!r}/ "
                            f"(e.g. '{self.model}/{self.name.split('/', 1)[-1]}').")
-        if not isinstance(self.url, str) or not _is_url(self.url):  # else it would fail only at download
-            raise ZooError(f"{where}: url must be a URL gf can download ({', '.join(s + '://' for s in _URL_SCHEMES)} "
-                           f"or a Google Drive https:// link), got {self.url!r}; for a local file write "
-                           f"file:///absolute/path.")
         if self.format not in FORMATS:
             raise ZooError(f"{where}: format must be one of {', '.join(map(repr, FORMATS))} ('gf' = a gf "
                            f"checkpoint, 'authors' = the authors' model_N.tar); got {self.format!r}.")
@@ -97,10 +93,6 @@ class PretrainedEntry:
             if not isinstance(getattr(self, key), Mapping):
                 raise ZooError(f"{where}: {key} must be a mapping, got {type(getattr(self, key)).__name__}.")
             setattr(self, key, dict(getattr(self, key)))
-            bad = non_finite_at(getattr(self, key), key)
-            if bad is not None:  # Python would write NaN/Infinity, which is not JSON
-                raise ZooError(f"{where}: {bad[0]} is {bad[1]!r}; a zoo entry holds only finite numbers (standard "
-                               f"JSON has no NaN or Infinity). Give a finite number, or leave the key out.")
         if "model_type" in self.config:
             raise ZooError(f"{where}: put the variant in model_type, not in config.")
         if self.reported and "source" not in self.reported:
@@ -113,6 +105,22 @@ class PretrainedEntry:
                 raise ZooError(f"{where}: {key} must be a string or null, got {value!r}.")
         if not isinstance(self.notes, str):
             raise ZooError(f"{where}: notes must be a string.")
+
+    def check_publishable(self) -> None:
+        """What ``gf zoo publish`` refuses to write: a url gf cannot download (it would fail
+        only at download) and a figure that is not finite (Python writes NaN/Infinity, which
+        is not JSON). Checked when an entry is published, not when a zoo file is read, so a
+        file written before these checks keeps working."""
+        where = f"zoo entry {self.name!r} ({self.origin})"
+        if not isinstance(self.url, str) or not _is_url(self.url):
+            raise ZooError(f"{where}: url must be a URL gf can download ({', '.join(s + '://' for s in _URL_SCHEMES)} "
+                           f"or a Google Drive https:// link), got {self.url!r}; for a local file write "
+                           f"file:///absolute/path.")
+        for key in ("config", "reported"):
+            bad = non_finite_at(getattr(self, key), key)
+            if bad is not None:
+                raise ZooError(f"{where}: {bad[0]} is {bad[1]!r}; a zoo entry holds only finite numbers (standard "
+                               f"JSON has no NaN or Infinity). Give a finite number, or leave the key out.")
 
     @property
     def tag(self) -> str:

@@ -68,6 +68,7 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
                         f"weights_sha256 {ckpt.get('weights_sha256')})"),
         origin=f"zoo file {target}",  # what its errors name (a bad url or figure)
     )
+    entry.check_publishable()
     replaced = []
 
     def change(raw: Dict[str, Any]) -> None:
