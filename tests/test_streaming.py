@@ -173,6 +173,37 @@ def test_two_ranks_read_disjoint_halves_that_cover_the_split(bench, monkeypatch)
     assert set(first[0]) != set(halves[0])  # the shard permutation moves shards between ranks
 
 
+def test_generic_worker_env_vars_do_not_split_the_shards(bench, monkeypatch):
+    """WORKER / NUM_WORKERS (webdataset's override) once made both DataLoader workers read
+    worker 0's shards, and a loader without workers read a third; the DataLoader decides now."""
+    monkeypatch.setenv("WORKER", "0")
+    monkeypatch.setenv("NUM_WORKERS", "3")
+    stream = _streamed(bench)
+    assert _ids(stream) == bench["ids"]
+    monkeypatch.setenv("NUM_WORKERS", "2")
+    stream.set_batch_size(4)
+    loader = DataLoader(stream, batch_size=4, num_workers=2, collate_fn=collate_videoqa)
+    assert sorted(q for b in loader for q in b["question_id"]) == sorted(bench["ids"])
+
+
+def test_an_initialised_process_group_outranks_rank_env_vars(bench, monkeypatch, tmp_path):
+    """A process group of one with RANK=1 WORLD_SIZE=2 left in the environment reads the whole
+    split (it read half); without a group, RANK / WORLD_SIZE no launcher sets are refused."""
+    import torch.distributed as dist
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    stream = _streamed(bench)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        assert _ids(stream) == bench["ids"]
+    finally:
+        dist.destroy_process_group()
+    monkeypatch.setenv("RANK", "two")
+    with pytest.raises(ConfigError, match=r"RANK='two' WORLD_SIZE='2': streaming splits shards by them"):
+        list(stream)
+
+
 # ------------------------------------------------------------------ order
 
 

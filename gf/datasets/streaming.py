@@ -12,9 +12,12 @@ the method random access uses, from the float32 features the store would have re
 shuffling off, one process and no DataLoader workers, the stream yields exactly the samples of
 ``dataset[0], dataset[1], ...`` when the shards hold the keys in record order.
 
-Order: each pass over the shards is planned by :func:`webdataset.WebDataset` with
-``nodesplitter=split_by_node`` and ``workersplitter=split_by_worker``: every rank (``torchrun``)
-and every DataLoader worker of a rank reads its own whole shards. With ``shard_shuffle`` the
+Order: each pass over the shards is planned by :func:`webdataset.WebDataset`, split by gf's
+own splitters: every rank (``torchrun``) and every DataLoader worker of a rank reads its own
+whole shards. The rank is torch.distributed's when a process group is initialised, else
+torchrun's ``RANK`` / ``WORLD_SIZE``; the worker is always the DataLoader's
+(:func:`torch.utils.data.get_worker_info`), never the generic ``WORKER`` / ``NUM_WORKERS``
+variables webdataset's splitters would obey (:func:`reader_position`). With ``shard_shuffle`` the
 shard list is permuted *before* it is split, identically on every rank and worker (the
 permutation is seeded by ``(seed, epoch, pass)``), so each epoch spreads other shards over the
 ranks; webdataset's own ``shardshuffle`` would only reorder each worker's fixed share. The
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -55,7 +59,7 @@ from torch.utils.data import IterableDataset
 from gf.common.errors import ConfigError, DatasetError
 from gf.datasets.builder_config import positive_int
 
-__all__ = ["StreamingVideoQADataset", "worker_share"]
+__all__ = ["StreamingVideoQADataset", "reader_position", "worker_share"]
 
 
 def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: int) -> int:
@@ -69,6 +73,49 @@ def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: i
     batches = math.ceil(epoch_length / batch_size)
     mine = range(worker, batches, num_workers)
     return sum(batch_size if j < batches - 1 else epoch_length - (batches - 1) * batch_size for j in mine)
+
+
+def _torchrun_rank() -> Tuple[int, int]:
+    """torchrun's ``(RANK, WORLD_SIZE)``, or ``(0, 1)`` where it did not set both; a
+    :class:`ConfigError` for values no launcher would set (rather than splitting by them)."""
+    text = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if None in text:
+        return 0, 1
+    try:
+        rank, world = (int(t) for t in text)
+    except ValueError:
+        rank, world = -1, 0
+    if not 0 <= rank < world:
+        raise ConfigError(f"environment variables RANK={text[0]!r} WORLD_SIZE={text[1]!r}: streaming splits shards by "
+                          f"them (torchrun's), so they must be integers with 0 <= RANK < WORLD_SIZE; unset them or "
+                          f"launch with torchrun")
+    return rank, world
+
+
+def reader_position() -> Tuple[int, int, int, int]:
+    """``(rank, world, worker, num_workers)`` of the process iterating a stream.
+
+    Why gf decides this rather than webdataset's ``pytorch_worker_info``: that one lets the
+    generic ``WORKER`` / ``NUM_WORKERS`` environment variables override the DataLoader's own
+    worker numbers (every worker then read the same shards) and ``RANK`` / ``WORLD_SIZE``
+    override an initialised process group. Here the rank is torch.distributed's when it is
+    initialised, else torchrun's variables (a DataLoader worker started by ``spawn`` has no
+    process group), else 0 of 1; the worker is :func:`torch.utils.data.get_worker_info`'s.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        rank, world = _torchrun_rank()
+    info = torch.utils.data.get_worker_info()
+    worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    return rank, world, worker, num_workers
+
+
+def _every(start: int, step: int):
+    """A webdataset splitter: items ``start, start + step, ...`` of the shard list."""
+    return lambda src: itertools.islice(src, start, None, step)
 
 
 def _of_dataset(name: str) -> property:
@@ -199,17 +246,19 @@ class StreamingVideoQADataset(IterableDataset):
         feats = torch.from_numpy(arr)
         return [(i, feats if n == 0 else feats.clone()) for n, i in enumerate(self.indices_by_key[key])]
 
-    def _pipeline(self, pass_no: int, rank: int, worker: int):
-        """One pass of this worker over its shards: webdataset splits the (shuffled) shard
-        list by rank and worker, skips keys of no question, expands keys to questions and
-        shuffles them in the buffer."""
+    def _pipeline(self, pass_no: int, position: Tuple[int, int, int, int]):
+        """One pass of this worker over its shards: the (shuffled) shard list is split by the
+        ``(rank, world, worker, num_workers)`` of :func:`reader_position`, the one the share was
+        computed from; keys of no question are skipped, keys expanded to questions and these
+        shuffled in the buffer."""
         import webdataset as wds
 
         from gf.datasets.webdataset_store import decode_wds_key
 
+        rank, world, worker, num_workers = position
         wanted = self.indices_by_key
-        stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=wds.split_by_node,
-                                workersplitter=wds.split_by_worker, empty_check=False)
+        stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=_every(rank, world),
+                                workersplitter=_every(worker, num_workers), empty_check=False)
         stream = stream.select(lambda s: decode_wds_key(s["__key__"]) in wanted)
         stream = stream.map(self._decode).compose(itertools.chain.from_iterable)  # lists of questions -> questions
         if self.shuffle_buffer > 0:
@@ -218,19 +267,15 @@ class StreamingVideoQADataset(IterableDataset):
         return stream
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        from webdataset.utils import pytorch_worker_info
-
         epoch_length = self.check_epoch_length()
-        # webdataset's view (torch.distributed or RANK/WORLD_SIZE; the DataLoader's worker), the
-        # one its split_by_node / split_by_worker use, so shares and shards always agree
-        rank, world, worker, num_workers = pytorch_worker_info()
+        position = rank, world, worker, num_workers = reader_position()  # splits the shards too
         share = worker_share(epoch_length, self.batch_size, num_workers, worker)
         if share:
             self.check_readers(world, num_workers)
         done, pass_no = 0, 0
         while done < share:
             before = done
-            for index, feats in self._pipeline(pass_no, rank, worker):
+            for index, feats in self._pipeline(pass_no, position):
                 yield self.dataset.sample_from_features(index, feats)
                 done += 1
                 if done == share:
