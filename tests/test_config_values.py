@@ -91,3 +91,21 @@ def test_gf_validate_refuses_what_train_would_fail_on(tmp_path, capsys):
         assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err and option.split("=")[0] in err
+
+
+@pytest.mark.parametrize("option, code, message", [
+    ("datasets.synthetic_star.max_feats=0", 2, r"datasets\.synthetic_star\.max_feats must be a positive integer"),
+    ("datasets.synthetic_star.frame_probe=shufle", 2, r"datasets\.synthetic_star\.frame_probe must be null, shuffle"),
+    ("datasets.synthetic_star.text_format={q}", 2, r"datasets\.synthetic_star\.text_format: text_format must be a str"),
+    ('datasets.synthetic_star.text_format="{q}"', 2, r"datasets\.synthetic_star\.text_format: .*unknown placeholder"),
+    ("datasets.synthetic_star.seed=true", 2, r"datasets\.synthetic_star\.seed must be an integer, got True"),
+    ("run.valid_splits=[vall]", 3, r"datasets\.synthetic_star: unknown split\(s\) \['vall'\]"),
+    ("run.train_split=trian", 3, r"datasets\.synthetic_star: unknown split\(s\) \['trian'\]"),
+])
+def test_gf_validate_runs_the_dataset_checks_of_gf_train(tmp_path, capsys, option, code, message):
+    """Each was printed 'valid' and then refused by gf train (a bad text_format with exit 3,
+    a dataset error, where every other config key exits 2). No data is generated to check."""
+    assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == code
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and "valid\n" not in err
+    assert not (tmp_path / "data").exists()

@@ -166,6 +166,10 @@ class BaseBuilder:
                                f"configured for {sorted(c['annotations'])}")
         return splits
 
+    def check_splits(self, splits: Sequence[str]) -> None:
+        """Refuse a split without an annotation file as :meth:`build_datasets` would, reading no data (gf validate)."""
+        self._requested_splits(splits)
+
     def _open_configured_store(self, what: str):
         """Open ``features`` (a path, a pattern or a list of webdataset shards) once and
         check ``feature_dim``; shared because every builder keeps one store for all splits
@@ -315,7 +319,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
             try:
                 VideoQATextProcessor(c["text_format"])
             except ValueError as e:
-                raise DatasetError(f"{p}.text_format: {e}") from None
+                raise ConfigError(f"{p}.text_format: {e}") from None
         if "frame_probe" in c:
             from gf.datasets.videoqa import FRAME_PROBES
 
