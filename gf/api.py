@@ -25,14 +25,15 @@ def load_model(name: str, model_type: Optional[str] = None, is_eval: bool = True
         model_type: registered variant (``gf list models``); may be omitted with weights
             whose entry or file records it. When both are known they must agree.
         is_eval: eval mode (dropout off) if True, train mode otherwise.
-        device: where the model goes (``"cpu"``, ``"cuda"``, a ``torch.device``).
+        device: where the model goes (``"cpu"``, ``"cuda"``, a ``torch.device``); one this
+            machine lacks is a ConfigError.
         checkpoint: a local file (gf checkpoint or the authors' ``model_N.tar``), a URL, or
             ``zoo:<name>`` (see :func:`gf.models.zoo.resolve_checkpoint`).
         pretrained: a zoo entry name (``gf.models.zoo.list_pretrained()``).
         **overrides: model config keys on top of the variant (or of the checkpoint's
             recorded config), e.g. ``text_encoder="/path/to/local/roberta"``.
     """
-    model, _ = _load(name, model_type, device, checkpoint, pretrained, overrides)
+    model = _load(name, model_type, device, checkpoint, pretrained, overrides)
     return model.eval() if is_eval else model.train()
 
 
@@ -51,8 +52,9 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
     from gf.processors.text import DEFAULT_TEXT_FORMAT, VideoQATextProcessor
     from gf.processors.video import VideoFeatureProcessor
 
-    model, text_format = _load(name, model_type, device, checkpoint, pretrained, overrides)
+    model = _load(name, model_type, device, checkpoint, pretrained, overrides)
     model = model.eval() if is_eval else model.train()
+    text_format = getattr(model, "text_format", None)
     cfg = getattr(model, "config", None)
     max_feats, feature_dim = getattr(cfg, "max_feats", None), getattr(cfg, "feature_dim", None)
     if max_feats is None:
@@ -66,6 +68,18 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
 
 def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pretrained: Optional[str],
           overrides: Mapping[str, Any]):
+    """The model on ``device``; ``model.text_format`` is the text format its weights were
+    trained with (so ``predict_example`` answers as evaluation does), None without weights."""
+    from gf.extraction.options import check_device
+
+    check_device(device, name="device")  # before any download or build, as a one-line error
+    model, text_format = _build(name, model_type, device, checkpoint, pretrained, overrides)
+    model.text_format = text_format
+    return model
+
+
+def _build(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pretrained: Optional[str],
+           overrides: Mapping[str, Any]):
     """(model on device, text format of its weights or None)."""
     from gf.common.errors import CheckpointError, ConfigError
     from gf.common.registry import registry
@@ -104,7 +118,11 @@ def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Opt
     for that key. ``splits`` defaults to the builder's configured splits.
     """
     from gf.common.config import make_builder
+    from gf.common.errors import ConfigError
 
+    if cfg is not None and not isinstance(cfg, Mapping):
+        raise ConfigError(f"load_dataset({name!r}): cfg must be a mapping of the builder's keys (e.g. "
+                          f"{{'data_root': '/data'}}), got {type(cfg).__name__}: {cfg!r}; splits go in splits=")
     config = dict(cfg or {})
     if data_root is not None:
         config["data_root"] = str(data_root)

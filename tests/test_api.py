@@ -217,3 +217,72 @@ def test_predict_example_refuses_a_question_that_would_cut_the_options():
     model.predict_example(feats, "what did the person do?", OPTIONS[0])  # fits
     with pytest.raises(ModelInputError, match=r"longest option \(option \d\) is \d+ tokens.*at most 16"):
         model.predict_example(feats, "what did the person do " * 6, OPTIONS[0])
+
+
+def test_nan_features_are_refused_by_the_api_processors_and_predict_example():
+    """NaN/Inf features used to pass through and give an answer from NaN scores."""
+    from gf.common.errors import DataFileError
+
+    torch.manual_seed(0)
+    model, _, processors = load_model_and_preprocess("glance_focus", model_type="star_sup", **TINY)
+    feats = torch.randn(20, 12)
+    feats[3, 5], feats[7, 0] = float("nan"), float("inf")
+    for call in (processors["video"], lambda f: model.predict_example(f, QUESTIONS[0], OPTIONS[0])):
+        with pytest.raises(DataFileError, match=r"1 NaN and 1 infinite value\(s\), in frame\(s\) 3, 7"):
+            call(feats)
+
+
+def test_load_model_answers_with_the_checkpoints_text_format(tmp_path):
+    """predict_example of gf.load_model(checkpoint=...) used "{question} {option}" whatever the
+    weights were trained with; now it defaults to the checkpoint's format, as evaluation does."""
+    make_checkpoint(tmp_path / "ck.pth", text_format="Q: {question} A: {option}")
+    model = load_model("glance_focus", checkpoint=tmp_path / "ck.pth")
+    assert model.text_format == "Q: {question} A: {option}"
+    feats = clips(frames=(20,))[0]
+    one = model.predict_example(feats, QUESTIONS[0], OPTIONS[0])
+    assert one == model.predict_example(feats, QUESTIONS[0], OPTIONS[0], text_format="Q: {question} A: {option}")
+    assert one["scores"] != model.predict_example(feats, QUESTIONS[0], OPTIONS[0],
+                                                  text_format="{question} {option}")["scores"]
+    assert load_model_and_preprocess("glance_focus", checkpoint=tmp_path / "ck.pth")[2]["text"].text_format == \
+        "Q: {question} A: {option}"
+
+
+def test_api_refuses_bad_arguments_with_gf_errors(tmp_path):
+    """Each of these was a raw TypeError/RuntimeError/ValueError/KeyError from deep inside."""
+    from gf.common.errors import ConfigError, ModelInputError
+
+    with pytest.raises(ConfigError, match="d_model must be an integer, got str 'abc'"):
+        load_model("glance_focus", model_type="star_sup", **dict(TINY, d_model="abc"))
+    make_checkpoint(tmp_path / "ck.pth")
+    with pytest.raises(ConfigError, match="device 'gpu' is not a torch device"):
+        load_model("glance_focus", checkpoint=tmp_path / "ck.pth", device="gpu")
+    with pytest.raises(ConfigError, match="device 'gpu' is not a torch device"):
+        load_model("glance_focus", model_type="star_sup", device="gpu", **TINY)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device cuda: this machine has 0 CUDA device"):
+            load_model("glance_focus", checkpoint=tmp_path / "ck.pth", device="cuda")
+    with pytest.raises(ConfigError, match="cfg must be a mapping.*got list"):
+        load_dataset("synthetic_star", ["a"])
+    model = load_model("glance_focus", checkpoint=tmp_path / "ck.pth")
+    with pytest.raises(ModelInputError, match="give options as a list of strings"):
+        model.predict_example(clips(frames=(20,))[0], QUESTIONS[0], {"a": 1, "b": 2, "c": 3, "d": 4})
+
+
+def test_predict_example_checks_the_mask_and_the_option_count():
+    """An all-False mask was blamed on a feature file, a 0.5 mask read as all True, and a
+    4-option model took 3 or 5 options (gf predict refuses them)."""
+    from gf.common.errors import ModelInputError
+
+    torch.manual_seed(0)
+    model = GlanceFocus.from_config(dict(TINY, model_type="star_sup")).eval()
+    feats = clips(frames=(12,))[0]
+    with pytest.raises(ModelInputError, match="video_mask is all False"):
+        model.predict_example(feats, QUESTIONS[0], OPTIONS[0], video_mask=np.zeros(12, dtype=bool))
+    with pytest.raises(ModelInputError, match="video_mask must be bool or 0/1.*0.5"):
+        model.predict_example(feats, QUESTIONS[0], OPTIONS[0], video_mask=np.full(12, 0.5))
+    mask = np.array([1] * 7 + [0] * 5)
+    assert model.predict_example(feats, QUESTIONS[0], OPTIONS[0], video_mask=mask) == \
+        model.predict_example(feats[:7], QUESTIONS[0], OPTIONS[0])
+    for options in (OPTIONS[0][:3], OPTIONS[0] + ["Ran away."]):
+        with pytest.raises(ModelInputError, match=f"multiple-choice with 4 options per question; got {len(options)}"):
+            model.predict_example(feats, QUESTIONS[0], options)

@@ -50,8 +50,9 @@ def check_number_option(option: str, value: Any, minimum: float, *, exclusive: b
     return float(number)
 
 
-def check_device(device: Optional[str]) -> None:
-    """A device torch knows, and that this machine has (checked before any output is made)."""
+def check_device(device: Optional[str], name: str = "--device") -> None:
+    """A device torch knows, and that this machine has (checked before any output is made).
+    ``name``: what the device is called in the errors (``device=`` for the Python API)."""
     import torch
 
     if device is None:
@@ -59,11 +60,11 @@ def check_device(device: Optional[str]) -> None:
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"--device {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
+        raise ConfigError(f"{name} {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (parsed.index or 0) >= count:
-            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s); use cpu"
+            raise ConfigError(f"{name} {device}: this machine has {count} CUDA device(s); use cpu"
                               + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
 
 

@@ -172,21 +172,24 @@ def check_text_fits(model, question: str, options: Optional[Sequence[str]], text
         raise ModelInputError(f"--question: {error}") from None
 
 
-def check_options(config, options: Optional[Sequence[str]]) -> None:
+def check_options(config, options: Optional[Sequence[str]], name: str = "--options") -> None:
     """``--options`` against how the checkpoint's model answers, before the video is
     extracted. Why here: the model's own check comes after the extraction and speaks of
     ``answer_vocab``, an argument ``gf predict`` does not have. A multiple-choice model
-    needs exactly its number of options; an open-ended one answers from its vocabulary."""
+    needs exactly its number of options; an open-ended one answers from its vocabulary.
+    ``name``: what the options are called in the errors (``predict_example`` applies the
+    same rule to its ``options``)."""
     if getattr(config, "answer_mode", "mc") == "oe":
         if options is not None:
-            raise ModelInputError(f"--options: the checkpoint's model is open-ended: it answers from its vocabulary "
-                                  f"of {config.num_answers} answers, not from options; drop --options")
+            raise ModelInputError(f"{name}: the checkpoint's model is open-ended: it answers from its vocabulary "
+                                  f"of {config.num_answers} answers, not from options; drop {name}")
         return
     wanted = getattr(config, "num_options", None)
     if options is None or (wanted is not None and len(options) != wanted):
         got = "none" if options is None else len(options)
-        raise ModelInputError(f"--options: the checkpoint's model is multiple-choice with {wanted} options per "
-                              f"question; got {got}. Give the {wanted} answer options after --options")
+        raise ModelInputError(f"{name}: the checkpoint's model is multiple-choice with {wanted} options per "
+                              f"question; got {got}. Give the {wanted} answer options"
+                              + (f" after {name}" if name.startswith("--") else ""))
 
 
 def _failure_error(failure: Mapping[str, Any], video: Path, start, end, link: Path) -> Exception:

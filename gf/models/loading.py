@@ -44,7 +44,10 @@ def model_from_checkpoint(checkpoint: "CheckpointFile | PathLike", *, model: str
     ``format``: "gf", "authors" or "auto" (whatever the file is). ``model_type``, when both
     it and the file name a variant, must agree with the file.
     """
+    from gf.extraction.options import check_device
     from gf.models.checkpoint import CheckpointFile, load_model_weights, read_checkpoint
+
+    check_device(device, name="device")  # torch's own error would be a traceback, after the build
 
     if format not in FORMATS + ("auto",):
         raise ConfigError(f"format must be 'gf', 'authors' or 'auto', got {format!r}")

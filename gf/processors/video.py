@@ -14,7 +14,7 @@ import torch
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys
+from gf.common.utils import check_known_keys, describe_ids
 
 __all__ = ["sample_frames", "VideoFeatureProcessor"]
 
@@ -50,6 +50,21 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
         return frames, torch.arange(max_feats) < num_frames
     rows = torch.arange(max_feats, dtype=torch.long) * num_frames // max_feats
     return feats.index_select(0, rows), torch.ones(max_feats, dtype=torch.bool)
+
+
+def _check_finite(feats: torch.Tensor) -> None:
+    """Refuse NaN/Inf features: the model would still answer, from scores that mean nothing
+    (every score NaN, argmax 0). The datasets check their stores with the file named; this
+    covers features handed in directly (``predict_example``, the API's processors)."""
+    if not feats.is_floating_point() or bool(torch.isfinite(feats).all()):
+        return
+    bad = ~torch.isfinite(feats)
+    rows = bad.reshape(len(feats), -1).any(dim=1).nonzero().flatten().tolist() if feats.ndim else [0]
+    raise DataFileError(
+        f"video features hold {int(torch.isnan(feats).sum())} NaN and {int(torch.isinf(feats).sum())} "
+        f"infinite value(s), in frame(s) {describe_ids(rows)}; re-extract the features of that clip "
+        f"(or drop those frames)."
+    )
 
 
 @registry.register_processor("video_features")
@@ -90,6 +105,7 @@ class VideoFeatureProcessor:
                 f"expects feature_dim={self.feature_dim}; use the feature file of the right "
                 f"backbone or set feature_dim to {got}."
             )
+        _check_finite(feats)
         video, mask = sample_frames(feats, self.max_feats)
         return {"video": video, "video_mask": mask}
 

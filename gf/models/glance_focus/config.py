@@ -72,6 +72,7 @@ class GlanceFocusConfig:
     eos_coef: float = 0.1
 
     def __post_init__(self):
+        _check_numbers(self)
         _check_choice("arch", self.arch, ARCHS)
         _check_choice("memory", self.memory, MEMORY_MODES)
         _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
@@ -88,9 +89,9 @@ class GlanceFocusConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ConfigError(f"{name} is a probability in [0, 1), got {value!r}")
-        if self.answer_mode == "mc" and self.num_options < 2:
+        if self.answer_mode == "mc" and (self.num_options is None or self.num_options < 2):
             raise ConfigError(f"num_options must be >= 2 for multiple choice, got {self.num_options}")
-        if self.answer_mode == "oe" and self.num_answers < 2:
+        if self.answer_mode == "oe" and (self.num_answers is None or self.num_answers < 2):
             raise ConfigError(f"num_answers must be >= 2 for open-ended QA, got {self.num_answers}")
         if self.arch == "reference" and self.num_encoder_layers != self.num_decoder_layers:
             raise ConfigError("arch 'reference' uses as many encoder as decoder layers")
@@ -140,3 +141,18 @@ def default_loss_weights(memory: str) -> Dict[str, float]:
 def _check_choice(name: str, value: Any, choices) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def _check_numbers(cfg: GlanceFocusConfig) -> None:
+    """The int and float fields hold numbers of their type. Why here: ``gf.load_model``'s
+    keyword overrides reach the dataclass unchecked (YAML goes through the config schema),
+    and a string would fail later as a raw TypeError (``d_model % nhead``). The count of the
+    answer mode not used may be None (it is checked with the mode below)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value is None and f.name in ("num_options", "num_answers"):
+            continue
+        ok = {"int": (int,), "float": (int, float)}.get(str(f.type))
+        if ok is not None and (isinstance(value, bool) or not isinstance(value, ok)):
+            kind = "an integer" if f.type == "int" else "a number"
+            raise ConfigError(f"Glance-Focus config: {f.name} must be {kind}, got {type(value).__name__} {value!r}")

@@ -370,16 +370,17 @@ class GlanceFocus(nn.Module):
 
     @torch.no_grad()
     def predict_example(self, features, question: str, options: Optional[Sequence[str]] = None,
-                        video_mask=None, *, text_format: str = DEFAULT_TEXT_FORMAT,
+                        video_mask=None, *, text_format: Optional[str] = None,
                         answer_vocab: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         """Answer one question about one video given its raw ``[T, D]`` features.
 
         Why this exists: a user with one clip should get exactly the answer that evaluation
         would give, so the features go through the datasets' own sampling/padding
         (``VideoFeatureProcessor`` with this model's ``max_feats``/``feature_dim``) and the
-        texts through the training template (``"{question} {option}"`` unless
-        ``text_format`` says otherwise). ``video_mask`` ([T], True = real frame) drops
-        padded rows before sampling. Multiple choice needs ``options`` (>= 2); open-ended
+        texts through the training template (``text_format``, else the format of the
+        weights ``gf.load_model`` read, else ``"{question} {option}"``). ``video_mask``
+        ([T], bool or 0/1, True = real frame) drops padded rows before sampling. Multiple
+        choice needs ``options``, a list of exactly ``num_options`` strings; open-ended
         takes none and maps the index through ``answer_vocab`` when given. Dropout follows
         the module's mode: call ``eval()`` first for deterministic answers.
 
@@ -391,20 +392,18 @@ class GlanceFocus(nn.Module):
         from gf.processors.text import VideoQATextProcessor, check_question
         from gf.processors.video import VideoFeatureProcessor
 
+        from gf.inference.predict import check_options
+
         cfg = self.config
-        check_question(question, options if cfg.answer_mode == "mc" and not isinstance(options, str) else None)
+        if cfg.answer_mode == "mc" and not isinstance(options, (list, tuple)):
+            raise ModelInputError(f"multiple-choice model: give options as a list of strings, got {options!r}")
+        check_question(question, options if cfg.answer_mode == "mc" else None)
         feats = torch.as_tensor(features)
         if video_mask is not None:
-            keep = torch.as_tensor(video_mask).bool()
-            if feats.ndim != 2 or keep.shape != feats.shape[:1]:
-                raise ModelInputError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
-                                 f"video_mask {tuple(keep.shape)}")
-            feats = feats[keep]
+            feats = feats[_frames_kept(feats, video_mask)]
         sample = VideoFeatureProcessor(cfg.max_feats, cfg.feature_dim)(feats)
         if cfg.answer_mode == "mc":
-            if options is None or isinstance(options, str) or len(options) < 2:
-                raise ModelInputError(f"multiple-choice model: give options as a list of at least 2 strings, "
-                                 f"got {options!r}")
+            check_options(cfg, options, name="options")  # the rule gf predict applies: the trained count
             if answer_vocab is not None:
                 raise ModelInputError("answer_vocab is for open-ended models; multiple choice answers with options")
         else:
@@ -414,7 +413,8 @@ class GlanceFocus(nn.Module):
             if answer_vocab is not None and len(answer_vocab) != cfg.num_answers:
                 raise ModelInputError(f"answer_vocab has {len(answer_vocab)} entries but the model scores "
                                  f"num_answers={cfg.num_answers}")
-        texts = VideoQATextProcessor(text_format)(question, options)
+        texts = VideoQATextProcessor(text_format or getattr(self, "text_format", None) or DEFAULT_TEXT_FORMAT)(
+            question, options)
         self.text_encoder.check_fits(texts, options is not None)  # a cut option would be a tie-break
         param = next(self.parameters())
         batch = {"video": sample["video"].to(param.device, param.dtype).unsqueeze(0),
@@ -431,3 +431,20 @@ class GlanceFocus(nn.Module):
                   "pred_spans": out["pred_spans"][0].float().cpu().tolist()}
         return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer,
                 "glance": glance}
+
+
+def _frames_kept(feats: Tensor, video_mask) -> Tensor:
+    """``video_mask`` as a bool index of the frames to keep. Why strict: a mask of other values
+    (0.5) would be read as all True, and an all-False one would leave no frame -- an error the
+    feature processor would blame on a feature file."""
+    mask = torch.as_tensor(video_mask)
+    if feats.ndim != 2 or mask.shape != feats.shape[:1]:
+        raise ModelInputError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
+                              f"video_mask {tuple(mask.shape)}")
+    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        bad = mask[(mask != 0) & (mask != 1)][0].item()
+        raise ModelInputError(f"video_mask must be bool or 0/1 (True = real frame), got the value {bad!r}")
+    keep = mask.bool()
+    if not bool(keep.any()):
+        raise ModelInputError("video_mask is all False: it marks no frame as real; give at least one real frame")
+    return keep
