@@ -70,7 +70,7 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
           overrides: Mapping[str, Any]):
     """The model on ``device``; ``model.text_format`` is the text format its weights were
     trained with (so ``predict_example`` answers as evaluation does), None without weights."""
-    from gf.extraction.options import check_device
+    from gf.common.utils import check_device
 
     check_device(device, name="device")  # before any download or build, as a one-line error
     model, text_format = _build(name, model_type, device, checkpoint, pretrained, overrides)

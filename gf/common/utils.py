@@ -13,7 +13,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Type, Union
 
-__all__ = ["PathLike", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
+from gf.common.errors import ConfigError
+
+__all__ = ["PathLike", "check_device", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
            "non_utf8", "normalize_sha256", "progress_bar", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
@@ -143,3 +145,21 @@ def non_utf8(text: str) -> Optional[str]:
         code = ord(text[error.start])
         what = f"byte {code - 0xDC00:#04x}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
         return f"'{shown}' ({what})"
+
+
+def check_device(device: Optional[str], name: str = "--device") -> None:
+    """A device torch knows, and that this machine has (checked before any output is made).
+    ``name``: what the device is called in the errors (``device=`` for the Python API)."""
+    import torch
+
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ConfigError(f"{name} {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index or 0) >= count:
+            raise ConfigError(f"{name} {device}: this machine has {count} CUDA device(s); use cpu"
+                              + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))

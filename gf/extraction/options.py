@@ -16,7 +16,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from gf.common.errors import CheckpointNotFoundError, ConfigError
-from gf.common.utils import finite_number
+from gf.common.utils import check_device, finite_number  # check_device: shared with gf predict and gf.api
 
 __all__ = ["DEFAULT_NUM_CLIPS", "MAX_SEED", "check_clip_options", "check_count_or_rate", "check_device",
            "check_int_option", "check_number_option"]
@@ -48,24 +48,6 @@ def check_number_option(option: str, value: Any, minimum: float, *, exclusive: b
         bounds = f"{'>' if exclusive else '>='} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
         raise ConfigError(f"{option} must be a finite number {bounds}{note}, got {value!r}")
     return float(number)
-
-
-def check_device(device: Optional[str], name: str = "--device") -> None:
-    """A device torch knows, and that this machine has (checked before any output is made).
-    ``name``: what the device is called in the errors (``device=`` for the Python API)."""
-    import torch
-
-    if device is None:
-        return
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ConfigError(f"{name} {device!r} is not a torch device ({e}); use cpu, cuda or cuda:N") from None
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (parsed.index or 0) >= count:
-            raise ConfigError(f"{name} {device}: this machine has {count} CUDA device(s); use cpu"
-                              + (f" or cuda:0 .. cuda:{count - 1}" if count else ""))
 
 
 def check_count_or_rate(o, count: str, rate: str, default: int) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import CheckpointError, ConfigError, DataFileError, ModelInputError
 from gf.common.utils import PathLike
 
-__all__ = ["Event", "VideoAnswer", "answer_video", "check_options", "check_plot_path", "check_window",
+__all__ = ["Event", "VideoAnswer", "answer_video", "check_plot_path", "check_window",
            "extraction_options", "plot_timeline"]
 
 
@@ -172,26 +172,6 @@ def check_text_fits(model, question: str, options: Optional[Sequence[str]], text
         raise ModelInputError(f"--question: {error}") from None
 
 
-def check_options(config, options: Optional[Sequence[str]], name: str = "--options") -> None:
-    """``--options`` against how the checkpoint's model answers, before the video is
-    extracted. Why here: the model's own check comes after the extraction and speaks of
-    ``answer_vocab``, an argument ``gf predict`` does not have. A multiple-choice model
-    needs exactly its number of options; an open-ended one answers from its vocabulary.
-    ``name``: what the options are called in the errors (``predict_example`` applies the
-    same rule to its ``options``)."""
-    if getattr(config, "answer_mode", "mc") == "oe":
-        if options is not None:
-            raise ModelInputError(f"{name}: the checkpoint's model is open-ended: it answers from its vocabulary "
-                                  f"of {config.num_answers} answers, not from options; drop {name}")
-        return
-    wanted = getattr(config, "num_options", None)
-    if options is None or (wanted is not None and len(options) != wanted):
-        got = "none" if options is None else len(options)
-        raise ModelInputError(f"{name}: the checkpoint's model is multiple-choice with {wanted} options per "
-                              f"question; got {got}. Give the {wanted} answer options"
-                              + (f" after {name}" if name.startswith("--") else ""))
-
-
 def _failure_error(failure: Mapping[str, Any], video: Path, start, end, link: Path) -> Exception:
     """Why the video could not be extracted, said about the user's own inputs: the video
     file (not ``link``, the name gf extract read it by), and --start/--end for a window that
@@ -257,8 +237,9 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     answer ``question``; ``frame_times`` of the answer are the rows' times (clip centres for clips)."""
     import torch
 
-    from gf.extraction.options import check_device
+    from gf.common.utils import check_device
     from gf.models import zoo
+    from gf.models.glance_focus.model import check_options
     from gf.models.checkpoint import read_checkpoint
     from gf.models.loading import model_from_checkpoint
     from gf.processors.text import check_question

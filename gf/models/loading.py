@@ -44,7 +44,7 @@ def model_from_checkpoint(checkpoint: "CheckpointFile | PathLike", *, model: str
     ``format``: "gf", "authors" or "auto" (whatever the file is). ``model_type``, when both
     it and the file name a variant, must agree with the file.
     """
-    from gf.extraction.options import check_device
+    from gf.common.utils import check_device
     from gf.models.checkpoint import CheckpointFile, load_model_weights, read_checkpoint
 
     check_device(device, name="device")  # torch's own error would be a traceback, after the build

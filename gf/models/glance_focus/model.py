@@ -99,6 +99,25 @@ def duplicate_events(pred_logits: Tensor, pred_spans: Tensor) -> Tensor:
     return (same & overlap & beats).any(-1)
 
 
+def check_options(config, options: Optional[Sequence[str]], name: str = "--options") -> None:
+    """Options against how the model answers; ``gf predict`` calls it before the video is
+    extracted (the later checks speak of ``answer_vocab``, an argument it does not have). A multiple-choice model
+    needs exactly its number of options; an open-ended one answers from its vocabulary.
+    ``name``: what the options are called in the errors (``predict_example`` applies the
+    same rule to its ``options``)."""
+    if getattr(config, "answer_mode", "mc") == "oe":
+        if options is not None:
+            raise ModelInputError(f"{name}: the checkpoint's model is open-ended: it answers from its vocabulary "
+                                  f"of {config.num_answers} answers, not from options; drop {name}")
+        return
+    wanted = getattr(config, "num_options", None)
+    if options is None or (wanted is not None and len(options) != wanted):
+        got = "none" if options is None else len(options)
+        raise ModelInputError(f"{name}: the checkpoint's model is multiple-choice with {wanted} options per "
+                              f"question; got {got}. Give the {wanted} answer options"
+                              + (f" after {name}" if name.startswith("--") else ""))
+
+
 @registry.register_model("glance_focus")
 class GlanceFocus(nn.Module):
     """The model. ``forward(batch)`` returns outputs and, when labels are given, losses.
@@ -391,8 +410,6 @@ class GlanceFocus(nn.Module):
         """
         from gf.processors.text import VideoQATextProcessor, check_question
         from gf.processors.video import VideoFeatureProcessor
-
-        from gf.inference.predict import check_options
 
         cfg = self.config
         if cfg.answer_mode == "mc" and not isinstance(options, (list, tuple)):
