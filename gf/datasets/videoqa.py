@@ -32,6 +32,7 @@ from gf.datasets.events import EventTable, is_int
 from gf.datasets.grounding import GROUNDING_FIELDS, NO_EVENT
 from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
+from gf.processors.video import non_finite
 
 __all__ = ["VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "OOV_ANSWER"]
 
@@ -314,14 +315,12 @@ class VideoQADataset(torch.utils.data.Dataset):
     def _video(self, key: str, rec: Mapping[str, Any], feats: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``key``'s features (as the store gives them), checked (finite, dimension) and processed."""
         feats = torch.as_tensor(feats)
-        if feats.is_floating_point() and not bool(torch.isfinite(feats).all()):
-            bad = ~torch.isfinite(feats)
-            rows = bad.reshape(len(feats), -1).any(dim=1).nonzero().flatten().tolist() if feats.ndim else [0]
+        bad = non_finite(feats)
+        if bad is not None:
             raise DataFileError(
                 f"feature file {self._store_name()}: feature key {key!r} (question {rec['question_id']!r}, "
-                f"{self.benchmark} {self.split}) holds {int(torch.isnan(feats).sum())} NaN and "
-                f"{int(torch.isinf(feats).sum())} infinite value(s), in frame(s) {describe_ids(rows)}; re-extract "
-                f"the features of that clip, or list the question in datasets.{self.benchmark}.skip_file."
+                f"{self.benchmark} {self.split}) holds {bad}; re-extract the features of that clip, or list the "
+                f"question in datasets.{self.benchmark}.skip_file."
             )
         try:
             return self.video_processor(feats)

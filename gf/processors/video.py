@@ -16,7 +16,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys, describe_ids
 
-__all__ = ["sample_frames", "VideoFeatureProcessor"]
+__all__ = ["non_finite", "sample_frames", "VideoFeatureProcessor"]
 
 
 def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -52,19 +52,23 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
     return feats.index_select(0, rows), torch.ones(max_feats, dtype=torch.bool)
 
 
-def _check_finite(feats: torch.Tensor) -> None:
-    """Refuse NaN/Inf features: the model would still answer, from scores that mean nothing
-    (every score NaN, argmax 0). The datasets check their stores with the file named; this
-    covers features handed in directly (``predict_example``, the API's processors)."""
+def non_finite(feats: torch.Tensor) -> Optional[str]:
+    """``"N NaN and M infinite value(s), in frame(s) ..."`` for features that hold any, else
+    None: the model would still answer them, from scores that mean nothing (every score NaN,
+    argmax 0). Shared by the datasets (which name the store and question) and the processor."""
     if not feats.is_floating_point() or bool(torch.isfinite(feats).all()):
-        return
+        return None
     bad = ~torch.isfinite(feats)
     rows = bad.reshape(len(feats), -1).any(dim=1).nonzero().flatten().tolist() if feats.ndim else [0]
-    raise DataFileError(
-        f"video features hold {int(torch.isnan(feats).sum())} NaN and {int(torch.isinf(feats).sum())} "
-        f"infinite value(s), in frame(s) {describe_ids(rows)}; re-extract the features of that clip "
-        f"(or drop those frames)."
-    )
+    return (f"{int(torch.isnan(feats).sum())} NaN and {int(torch.isinf(feats).sum())} infinite value(s), in "
+            f"frame(s) {describe_ids(rows)}")
+
+
+def _check_finite(feats: torch.Tensor) -> None:
+    """Refuse NaN/Inf features handed in directly (``predict_example``, the API's processors)."""
+    bad = non_finite(feats)
+    if bad is not None:
+        raise DataFileError(f"video features hold {bad}; re-extract the features of that clip (or drop those frames).")
 
 
 @registry.register_processor("video_features")
