@@ -451,15 +451,17 @@ def _formats_by_extension(path: str) -> List[str]:
             if lower.endswith(tuple(getattr(registry.get("feature_store", name), "extensions", ())))]
 
 
-def _detect_format(path: str) -> str:
+def _detect_format(path: str, hint: Optional[str] = None) -> str:
+    """The format of the store at ``path``; ``hint``: what a caller's error should advise
+    when the format cannot be told (default: the ``format=`` argument)."""
     if os.path.isdir(path):
         names = os.listdir(path)
         has_npy = any(n.endswith(".npy") for n in names)
         has_tar = any(n.endswith(".tar") for n in names)
         if has_npy and has_tar:
             raise DataFileError(
-                f"{path} holds both .npy files and .tar shards; pass format='npy' or "
-                f"format='webdataset'."
+                f"{path} holds both .npy files and .tar shards; "
+                + (hint or "pass format='npy' or format='webdataset'.")
             )
         if has_npy:
             return "npy"
@@ -468,14 +470,14 @@ def _detect_format(path: str) -> str:
         matches = _formats_by_extension(path.rstrip("/" + os.sep))  # a plugin's folder format
         if len(matches) == 1:
             return matches[0]
-        raise DataFileError(f"{path}: folder holds neither .npy files nor .tar shards")
+        raise DataFileError(f"{path}: folder holds neither .npy files nor .tar shards" + (f"; {hint}" if hint else ""))
     matches = _formats_by_extension(path)
     if len(matches) != 1:
         _require_exists(path, "feature file")
         why = (f"formats {', '.join(matches)} all claim its extension" if matches
                else "cannot tell the feature format from the name")
         raise DataFileError(
-            f"{path}: {why}; pass format= one of {', '.join(registry.list('feature_store'))}."
+            f"{path}: {why}; " + (hint or f"pass format= one of {', '.join(registry.list('feature_store'))}.")
         )
     fmt = matches[0]
     if fmt != "webdataset" or not ("{" in path or glob.has_magic(path)):

@@ -322,8 +322,9 @@ class VideoQADataset(torch.utils.data.Dataset):
                 f"{self.benchmark} {self.split}) holds {bad}; re-extract the features of that clip, or list the "
                 f"question in datasets.{self.benchmark}.skip_file."
             )
+        process = getattr(self.video_processor, "process", self.video_processor)  # finiteness checked above
         try:
-            return self.video_processor(feats)
+            return process(feats)
         except DataFileError as e:
             raise DataFileError(f"feature file {self._store_name()}: feature key {key!r} (question "
                                 f"{rec['question_id']!r}, {self.benchmark} {self.split}): {e}") from None

@@ -13,7 +13,8 @@ from gf.common.errors import ConfigError, EvaluationError, RegistryError
 from gf.common.io import PathLike, atomic_write_json, check_replaceable, same_file
 from gf.common.registry import registry
 from gf.evaluation.core import check_complete, nothing_to_score
-from gf.evaluation.predictions import (PredictionsFile, check_provenance, is_predictions_file, load_predictions,
+from gf.evaluation.predictions import FORMAT_NAME as PREDICTIONS_FORMAT
+from gf.evaluation.predictions import (PredictionsFile, check_provenance, load_predictions,
                                       read_json_object)
 
 __all__ = ["COVERAGE_NOT_CHECKED", "check_distinct_paths", "check_report_path", "evaluate_predictions",
@@ -139,7 +140,10 @@ def check_distinct_paths(inputs: Any, outputs: Any) -> None:
 
 def is_report(path: PathLike) -> bool:
     """Whether ``path`` is an existing report gf wrote (the fields every report has)."""
-    data = read_json_object(path)
+    return _holds_report(read_json_object(path))
+
+
+def _holds_report(data: Optional[Mapping[str, Any]]) -> bool:
     return data is not None and _REPORT_KEYS <= data.keys()
 
 
@@ -148,10 +152,12 @@ def check_report_path(path: PathLike, option: str = "the report path", command: 
     """Refuse a report path that is a folder or an existing file other than a gf report.
     Why: a typo'd ``--report`` must never replace the config, a checkpoint, a predictions
     file or the user's notes (the inputs included); a rerun replaces its own report."""
-    if is_predictions_file(path):
+    data = read_json_object(path)  # read once for both questions (it may be a large predictions file)
+    if data is not None and data.get("format") == PREDICTIONS_FORMAT:
         raise ConfigError(f"{option} {os.fspath(path)} is a gf predictions file, and the report would replace "
                           f"it. Choose another {option}.")
-    check_replaceable(path, option, owned=is_report, command=command, kind="JSON report", fix=fix)
+    check_replaceable(path, option, owned=lambda _: _holds_report(data),
+                      command=command, kind="JSON report", fix=fix)
 
 
 def save_report(path: PathLike, report: Mapping[str, Any], *, command: str = "gf evaluate",

@@ -54,12 +54,11 @@ def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[st
     elif fmt is None:
         if not os.path.exists(path):  # not a format question: say only that it is missing
             raise DataFileError(f"{option} {path}: no such file or folder")
+        how = f"give {format_option}" if format_option else "give a gf extract output folder or a feature file"
         try:
-            fmt = _detect_format(str(path))
+            fmt = _detect_format(str(path), hint=f"{how} (formats: {', '.join(registry.list('feature_store'))})")
         except DataFileError as e:
-            how = f"give {format_option}" if format_option else "give a gf extract output folder or a feature file"
-            raise DataFileError(f"{option} {str(e).split('; pass format')[0]}; {how} "
-                                f"(formats: {', '.join(registry.list('feature_store'))})") from None
+            raise DataFileError(f"{option} {e}") from None
     cls = feature_store_class(fmt)
     if not issubclass(cls, HDF5Store):
         if dataset:

@@ -102,6 +102,14 @@ class VideoFeatureProcessor:
 
     def __call__(self, feats: torch.Tensor) -> Dict[str, torch.Tensor]:
         feats = torch.as_tensor(feats)
+        _check_finite(feats)
+        return self.process(feats)
+
+    def process(self, feats: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:meth:`__call__` without the finiteness check, for a caller that has made it with
+        the sample named (the dataset): the check is a pass over every value, as long as
+        the rest of the processing, and twice per sample would double it."""
+        feats = torch.as_tensor(feats)
         if self.feature_dim is not None and (feats.ndim < 1 or feats.shape[-1] != self.feature_dim):
             got = feats.shape[-1] if feats.ndim else "a scalar"
             raise DataFileError(
@@ -109,7 +117,6 @@ class VideoFeatureProcessor:
                 f"expects feature_dim={self.feature_dim}; use the feature file of the right "
                 f"backbone or set feature_dim to {got}."
             )
-        _check_finite(feats)
         video, mask = sample_frames(feats, self.max_feats)
         return {"video": video, "video_mask": mask}
 

@@ -25,6 +25,7 @@ from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.hooks import DEFAULT_HOOKS
+from gf.runners.run_config import train_dataset_name, wanted_splits
 from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
 from gf.runners.runner_base import BuiltDataset, pick_device
 
@@ -158,19 +159,6 @@ def build_hooks(cfg: DictConfig) -> List[Any]:
     return [registry.get("hook", name)() for name in [*DEFAULT_HOOKS, *cfg.run.hooks]]
 
 
-def train_dataset_name(cfg: DictConfig) -> str:
-    names = list(cfg.datasets)
-    chosen = cfg.run.get("train_dataset")
-    if chosen is None:
-        if len(names) > 1:
-            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set run.train_dataset to the "
-                              f"one to train on (every listed dataset is evaluated).")
-        return names[0]
-    if chosen not in names:
-        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
-    return chosen
-
-
 def _check_single_run_folder(out: Path) -> None:
     """Refuse a folder that a single run cannot use: a seed sweep's (``seed<N>/`` folders or
     its summary), where the run would land beside the seeds and lock the sweep out (it refuses
@@ -242,12 +230,7 @@ def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
     run = cfg.run
     seed_everything(run.seed)
     train_name = train_dataset_name(cfg)
-    if splits is not None:
-        wanted = {name: list(splits) for name in cfg.datasets}
-    else:
-        evaluated = [*run.valid_splits, *run.test_splits]
-        wanted = {name: ([run.train_split] if name == train_name else []) + evaluated for name in cfg.datasets}
-    datasets = build_datasets(cfg, wanted)
+    datasets = build_datasets(cfg, wanted_splits(cfg, splits))
     model_config = model_config_for(to_dict(cfg.model), datasets[train_name])
     for name, ds in datasets.items():
         if name != train_name:

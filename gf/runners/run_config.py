@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_arguments", "config_from_args"]
+__all__ = ["add_config_arguments", "config_from_args", "train_dataset_name", "wanted_splits"]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -22,3 +22,30 @@ def config_from_args(args):
     if getattr(args, "seeds", None):  # last: --seeds wins over run.seeds of the YAML and --options
         options.append(f"run.seeds=[{','.join(str(s) for s in args.seeds)}]")
     return build_config(args.cfg_path, options)
+
+
+def train_dataset_name(cfg) -> str:
+    """The dataset the run trains on: ``run.train_dataset``, or the only one listed."""
+    from gf.common.errors import ConfigError
+
+    names = list(cfg.datasets)
+    chosen = cfg.run.get("train_dataset")
+    if chosen is None:
+        if len(names) > 1:
+            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set run.train_dataset to the "
+                              f"one to train on (every listed dataset is evaluated).")
+        return names[0]
+    if chosen not in names:
+        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
+    return chosen
+
+
+def wanted_splits(cfg, splits=None) -> dict:
+    """The splits a run builds of each dataset: ``splits`` for every dataset (evaluation
+    only); else the training dataset's train split plus the valid and test splits, and the
+    valid and test splits of the others. One rule for ``gf train`` and ``gf validate``."""
+    if splits is not None:
+        return {name: list(splits) for name in cfg.datasets}
+    run, train = cfg.run, train_dataset_name(cfg)
+    evaluated = [*run.valid_splits, *run.test_splits]
+    return {name: ([run.train_split] if name == train else []) + evaluated for name in cfg.datasets}

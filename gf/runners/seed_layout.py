@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 
 from gf.common.errors import ConfigError, DataFileError
+from gf.evaluation.base import output_file
 
 __all__ = ["SeedLayout", "damaged_config", "is_finished", "log_counter", "log_records", "read_seed_config",
            "seed_folder", "seed_layout", "shown_value", "test_report_of", "training_done"]
@@ -102,7 +103,7 @@ def seed_layout(folder: Path) -> Optional[SeedLayout]:
 def test_report_of(layout: SeedLayout, name: str, split: str) -> Optional[Path]:
     """The report ``Runner.test`` wrote: tag ``best`` (checkpoint_best), else ``last``."""
     for tag in ("best", "last"):
-        path = layout.eval_dir(name) / f"{split}_{tag}_report.json"
+        path = output_file(layout.eval_dir(name), split, tag, "report.json")
         if path.is_file():
             return path
     return None

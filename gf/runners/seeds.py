@@ -42,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from gf.common.config import check_seed_list
 from gf.common.errors import ConfigError, DataFileError, EvaluationError, OutputLockedError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
+from gf.evaluation.base import output_file
 from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD, seed_of_folder
 from gf.runners.seed_layout import (SeedLayout, is_finished, log_counter, log_records, read_seed_config, seed_folder,
                                     seed_layout, shown_value, test_report_of)
@@ -289,7 +290,7 @@ def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str
               "the one log.jsonl records as best (the last one when no epoch had a value)")
     for name in layout.datasets:
         for split in layout.run.get("valid_splits") or []:
-            path = layout.eval_dir(name) / f"{split}_epoch{epoch}_report.json"
+            path = output_file(layout.eval_dir(name), split, f"epoch{epoch}", "report.json")
             if not path.is_file():
                 raise DataFileError(f"{path} is missing: the summary's {layout.label(name, split)} figures come from "
                                     f"epoch {epoch}, {source}, and no other epoch's report may stand in for it. "

@@ -19,13 +19,11 @@ def _check_datasets(cfg) -> None:
     from gf.common.config import make_builder
     from gf.common.registry import registry
     from gf.datasets.base import BaseBuilder
+    from gf.runners.run_config import wanted_splits
 
-    run = cfg.run
-    train = run.train_dataset or next(iter(cfg.datasets))  # build_config requires it when several
-    evaluated = [*run.valid_splits, *run.test_splits]
-    for name, section in cfg.datasets.items():
+    for name, splits in wanted_splits(cfg).items():
         if issubclass(registry.get_builder_class(name), BaseBuilder):
-            make_builder(name, section).check_splits(([run.train_split] if name == train else []) + evaluated)
+            make_builder(name, cfg.datasets[name]).check_splits(splits)
 
 
 def run(args) -> int:
