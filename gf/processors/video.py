@@ -107,8 +107,8 @@ class VideoFeatureProcessor:
 
     def process(self, feats: torch.Tensor) -> Dict[str, torch.Tensor]:
         """:meth:`__call__` without the finiteness check, for a caller that has made it with
-        the sample named (the dataset): the check is a pass over every value, as long as
-        the rest of the processing, and twice per sample would double it."""
+        the sample named (the dataset): the check reads every value and costs more than the
+        rest (80x1024 features: 93 us against 25 us), so twice per sample would show."""
         feats = torch.as_tensor(feats)
         if self.feature_dim is not None and (feats.ndim < 1 or feats.shape[-1] != self.feature_dim):
             got = feats.shape[-1] if feats.ndim else "a scalar"
