@@ -194,16 +194,16 @@ def claim_output_dir(cfg: DictConfig, command: str):
                            ", ".join(str(p) for p in removed))
         if command == "gf train":
             _check_single_run_folder(out)
-        if command == "gf train" and not cfg.run.resume:
-            existing = [name for name in RUN_FILES if (out / name).exists()]
-            if existing and not cfg.run.overwrite:
-                raise ConfigError(f"{out} already holds a run ({', '.join(existing)}). Continue it with "
-                                  f"run.resume=auto (gf train --resume auto), or start again with run.overwrite=true "
-                                  f"(deletes those files) or another run.output_dir.")
-            for name in existing:
-                path = out / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-                logger.warning("run.overwrite: removed %s", path)
+            if not cfg.run.resume:
+                existing = [name for name in RUN_FILES if (out / name).exists()]
+                if existing and not cfg.run.overwrite:
+                    raise ConfigError(f"{out} already holds a run ({', '.join(existing)}). Continue it with "
+                                      f"run.resume=auto (gf train --resume auto), or start again with "
+                                      f"run.overwrite=true (deletes those files) or another run.output_dir.")
+                for name in existing:
+                    path = out / name
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    logger.warning("run.overwrite: removed %s", path)
     except BaseException:
         lock.release()
         raise

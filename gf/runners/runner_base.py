@@ -103,12 +103,13 @@ def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int) -> Non
     differing = [(key, old[key], new.get(key)) for key in old if old[key] != new.get(key)]
     length = ""
     length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
-    if not length_free and "epochs" in recorded and \
-            schedule_length(recorded, steps_per_epoch) != schedule_length(run, steps_per_epoch):
+    then = schedule_length(recorded, steps_per_epoch) if "epochs" in recorded else None
+    now = schedule_length(run, steps_per_epoch)
+    if not length_free and then is not None and then != now:
         differing += [(key, recorded.get(key), run.get(key)) for key in ("epochs", "max_steps")
                       if recorded.get(key) != run.get(key)]
-        length = (f" The {run['lr_sched']} schedule spans the whole run ({schedule_length(recorded, steps_per_epoch)} "
-                  f"steps then, {schedule_length(run, steps_per_epoch)} now), so a new length would change the "
+        length = (f" The {run['lr_sched']} schedule spans the whole run ({then} "
+                  f"steps then, {now} now), so a new length would change the "
                   f"learning rate of the steps already done; only a schedule that does not depend on the run's "
                   f"length (lr_sched constant) trains longer on resume.")
     if differing:
