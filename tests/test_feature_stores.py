@@ -391,6 +391,22 @@ def test_iter_webdataset_features_streams_every_key_once(tmp_path):
     assert sorted(streamed) == sorted(feats)
 
 
+def test_iter_webdataset_features_ignores_stray_worker_variables(tmp_path, monkeypatch):
+    """WORKER / NUM_WORKERS (webdataset's override of the DataLoader's worker info) made a
+    plain iteration read every other shard; gf's reader position decides, as for streaming."""
+    feats = _features()
+    write_webdataset_shards(feats, tmp_path / "wds", num_shards=4)
+    monkeypatch.setenv("WORKER", "0")
+    monkeypatch.setenv("NUM_WORKERS", "2")
+    assert [k for k, _ in iter_webdataset_features(tmp_path / "wds")] == list(feats)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun's: rank 1 of 2 reads shards 1 and 3
+    second = [k for k, _ in iter_webdataset_features(tmp_path / "wds")]
+    monkeypatch.setenv("RANK", "0")
+    first = [k for k, _ in iter_webdataset_features(tmp_path / "wds")]
+    assert first and second and sorted(first + second) == sorted(feats)
+
+
 def test_write_webdataset_shards_refuses_bad_shard_counts_and_overwrites(tmp_path):
     feats = _features()
     with pytest.raises(ValueError, match="num_shards"):

@@ -17,7 +17,7 @@ own splitters: every rank (``torchrun``) and every DataLoader worker of a rank r
 whole shards. The rank is torch.distributed's when a process group is initialised, else
 torchrun's ``RANK`` / ``WORLD_SIZE``; the worker is always the DataLoader's
 (:func:`torch.utils.data.get_worker_info`), never the generic ``WORKER`` / ``NUM_WORKERS``
-variables webdataset's splitters would obey (:func:`reader_position`). With ``shard_shuffle`` the
+variables webdataset's splitters would obey (:func:`gf.common.sharding.reader_position`). With ``shard_shuffle`` the
 shard list is permuted *before* it is split, identically on every rank and worker (the
 permutation is seeded by ``(seed, epoch, pass)``), so each epoch spreads other shards over the
 ranks; webdataset's own ``shardshuffle`` would only reorder each worker's fixed share. The
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import random
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -57,9 +56,10 @@ import torch
 from torch.utils.data import IterableDataset
 
 from gf.common.errors import ConfigError, DatasetError
+from gf.common.sharding import every, reader_position
 from gf.datasets.builder_config import positive_int
 
-__all__ = ["StreamingVideoQADataset", "reader_position", "worker_share"]
+__all__ = ["StreamingVideoQADataset", "worker_share"]
 
 
 def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: int) -> int:
@@ -73,49 +73,6 @@ def worker_share(epoch_length: int, batch_size: int, num_workers: int, worker: i
     batches = math.ceil(epoch_length / batch_size)
     mine = range(worker, batches, num_workers)
     return sum(batch_size if j < batches - 1 else epoch_length - (batches - 1) * batch_size for j in mine)
-
-
-def _torchrun_rank() -> Tuple[int, int]:
-    """torchrun's ``(RANK, WORLD_SIZE)``, or ``(0, 1)`` where it did not set both; a
-    :class:`ConfigError` for values no launcher would set (rather than splitting by them)."""
-    text = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
-    if None in text:
-        return 0, 1
-    try:
-        rank, world = (int(t) for t in text)
-    except ValueError:
-        rank, world = -1, 0
-    if not 0 <= rank < world:
-        raise ConfigError(f"environment variables RANK={text[0]!r} WORLD_SIZE={text[1]!r}: streaming splits shards by "
-                          f"them (torchrun's), so they must be integers with 0 <= RANK < WORLD_SIZE; unset them or "
-                          f"launch with torchrun")
-    return rank, world
-
-
-def reader_position() -> Tuple[int, int, int, int]:
-    """``(rank, world, worker, num_workers)`` of the process iterating a stream.
-
-    Why gf decides this rather than webdataset's ``pytorch_worker_info``: that one lets the
-    generic ``WORKER`` / ``NUM_WORKERS`` environment variables override the DataLoader's own
-    worker numbers (every worker then read the same shards) and ``RANK`` / ``WORLD_SIZE``
-    override an initialised process group. Here the rank is torch.distributed's when it is
-    initialised, else torchrun's variables (a DataLoader worker started by ``spawn`` has no
-    process group), else 0 of 1; the worker is :func:`torch.utils.data.get_worker_info`'s.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        rank, world = dist.get_rank(), dist.get_world_size()
-    else:
-        rank, world = _torchrun_rank()
-    info = torch.utils.data.get_worker_info()
-    worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-    return rank, world, worker, num_workers
-
-
-def _every(start: int, step: int):
-    """A webdataset splitter: items ``start, start + step, ...`` of the shard list."""
-    return lambda src: itertools.islice(src, start, None, step)
 
 
 def _of_dataset(name: str) -> property:
@@ -257,8 +214,8 @@ class StreamingVideoQADataset(IterableDataset):
 
         rank, world, worker, num_workers = position
         wanted = self.indices_by_key
-        stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=_every(rank, world),
-                                workersplitter=_every(worker, num_workers), empty_check=False)
+        stream = wds.WebDataset(self._pass_shards(pass_no), shardshuffle=False, nodesplitter=every(rank, world),
+                                workersplitter=every(worker, num_workers), empty_check=False)
         stream = stream.select(lambda s: decode_wds_key(s["__key__"]) in wanted)
         stream = stream.map(self._decode).compose(itertools.chain.from_iterable)  # lists of questions -> questions
         if self.shuffle_buffer > 0:

@@ -310,17 +310,22 @@ def iter_webdataset_features(
     """Stream ``(key, float32 array [T, D])`` pairs through ``webdataset.WebDataset``.
 
     Returns the webdataset pipeline (an ``IterableDataset``), so it can be handed to a
-    ``DataLoader``: each worker reads whole shards, and under DDP ``split_by_node`` gives
-    each rank its own shards (a no-op on one process). ``shardshuffle`` is passed
-    explicitly (``False`` = file order; an int = shuffle buffer of shards).
+    ``DataLoader``: each worker reads whole shards, and under DDP or torchrun each rank
+    its own (:func:`gf.common.sharding.reader_position` decides, as for gf's streaming
+    dataset: webdataset's own splitters obey stray ``WORKER``/``NUM_WORKERS`` variables).
+    ``shardshuffle`` is passed explicitly (``False`` = file order; an int = shuffle buffer
+    of shards).
     """
     import functools
 
     import webdataset as wds
 
+    from gf.common.sharding import split_by_rank, split_by_worker
+
     paths = resolve_shards(shards)
     ext = ext.lower().lstrip(".")
-    dataset = wds.WebDataset(paths, shardshuffle=shardshuffle, nodesplitter=wds.split_by_node)
+    dataset = wds.WebDataset(paths, shardshuffle=shardshuffle, nodesplitter=split_by_rank,
+                             workersplitter=split_by_worker)
     return dataset.map(functools.partial(wds_sample_to_pair, ext=ext))
 
 
