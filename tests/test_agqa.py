@@ -185,6 +185,25 @@ def test_other_bad_inputs(tmp_path):
         read_charades_csv(bad)
 
 
+@pytest.mark.parametrize("value", ["123", '["Charades_v1_train.csv", null]', '""', "{}"])
+def test_charades_csv_of_the_wrong_json_type_is_a_config_error(tmp_path, capsys, value):
+    """Was a TypeError traceback ('int' object is not iterable)."""
+    write_agqa_raw(tmp_path / "raw")
+    rc = gf_main(["prepare", "agqa", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"),
+                  "--set", f"charades_csv={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "agqa converter: charades_csv must be a path or a list of paths" in err, err
+    assert "Traceback" not in err and not (tmp_path / "out" / "txt_db").exists()
+
+
+def test_charades_csv_the_csv_module_cannot_read_names_the_file_and_line(tmp_path):
+    """An over-long field (csv's limit is 131072 characters) was a raw _csv.Error traceback."""
+    bad = tmp_path / "charades.csv"
+    bad.write_text('id,length,actions\nYSKX3,30,\nA1B2C,30,"' + "x" * 200_000 + '"\n')
+    with pytest.raises(DataFileError, match=r"charades\.csv:3: not a readable CSV row \(field larger than field limit"):
+        read_charades_csv(bad)
+
+
 # ---------------------------------------------------------------------------------------
 # builder
 # ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -271,6 +272,65 @@ def test_relative_time_base_and_generated_reasoning_types(tmp_path):
     # generated like the official script: first-seen tokens over train, test, val
     assert s["reasoning_types_source"].startswith("generated")
     assert (out / "all_reasoning_types.txt").read_text().splitlines()[:5] == RTYPES[0].split("$")
+
+
+@pytest.mark.parametrize("vocab, said", [
+    ({**{f"hoi {k}": k for k in range(NUM_HOI)}, "hoi zero (alt)": 0, "hoi one (alt)": 1},
+     "0..15 \\(16 classes\\), each once; repeated: 0, 1; missing: 14, 15"),
+    ({f"hoi {k}": k + 1 for k in range(NUM_HOI)}, "0..13 \\(14 classes\\), each once; missing: 0; outside 0..13: 14"),
+])
+def test_hoi_vocab_with_integer_values_not_each_of_0_to_n_minus_1_is_refused(tmp_path, vocab, said):
+    """Such a file was read by key order: every class named after another, exit 0."""
+    raw = write_raw(tmp_path)
+    (raw / "hois_full_trans.json").write_text(json.dumps(vocab))
+    with pytest.raises(DataFileError, match=rf"hois_full_trans\.json: the values must be the class indices {said}\. "
+                                            rf".*--set hoi_vocab=PATH"):
+        convert(raw, tmp_path / "out")
+
+
+@pytest.mark.parametrize("split, value, token", [
+    ("val", "descriptive$$world$action$query$direct", "''"),
+    ("val", "descriptive$ world$action$query$direct", "' world'"),
+    ("train", "descriptive$world$action$query$direct$", "''"),
+])
+def test_reasoning_type_tokens_must_be_words_even_without_a_released_list(tmp_path, split, value, token):
+    """Without all_reasoning_types.txt these were written to the generated list (a blank or
+    spaced line) and only the builder refused them, asking to run this converter again."""
+    raw = write_raw(tmp_path)
+    (raw / "direct" / "all_reasoning_types.txt").unlink()
+    _mutate(raw, split, lambda rows: rows[0].update(reasoning_type=value))
+    with pytest.raises(DataFileError, match=rf"formatted_{split}_qas_encode\.json: record 0 \(question_id \d+\): "
+                                            rf"reasoning_type .* has token\(s\) {token}; each"):
+        convert(raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("video_id", "--3", "'video_id' must be an integer"),
+    ("video_id", "\u00b2", "'video_id' must be an integer"),        # isdigit, but int() raises
+    ("video_id", "\u0663", "'video_id' must be an integer"),        # Arabic-Indic 3: int() reads it as clip 3
+    ("answer_encode", "--1", "'answer_encode' '--1' is not an integer"),
+])
+def test_malformed_integer_strings_are_data_file_errors(tmp_path, key, value, said):
+    raw = write_raw(tmp_path)
+    _mutate(raw, "val", lambda rows: rows[0].update({key: value}))
+    with pytest.raises(DataFileError, match=rf"formatted_val_qas_encode\.json: record 0 .*{said}"):
+        convert(raw, tmp_path / "out")
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("hoi_vocab", "5", "hoi_vocab must be a path"),
+    ("hoi_vocab", '["a.json"]', "hoi_vocab must be a path"),
+    ("num_hoi_classes", "true", "num_hoi_classes must be a positive integer .* got True"),
+    ("num_hoi_classes", '"14"', "num_hoi_classes must be a positive integer .* got '14'"),
+])
+def test_set_options_of_the_wrong_json_type_are_config_errors(tmp_path, capsys, option, value, said):
+    raw = write_raw(tmp_path)
+    rc = gf_main(["prepare", "egotaskqa", "--raw", str(raw), "--out", str(tmp_path / "out"), "--set", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    assert re.search(f"egotaskqa converter: {said}", err), err
+    assert not (tmp_path / "out" / "direct").exists()
 
 
 # ---------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
+from gf.datasets.converters import path_option
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns
 
@@ -212,7 +213,7 @@ def read_charades_csv(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> Di
     A video listed twice (in one file or across files) must have the same entry both
     times. Errors name the file, the line and the column.
     """
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    paths = path_option("agqa", "charades_csv", paths, many=True)
     if not paths:
         raise DatasetError("agqa converter: charades_csv is an empty list")
     return read_charades_csvs(paths, _charades_entry, columns=("id", "length", "actions"))
@@ -285,7 +286,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
         raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "
                             f"(AGQA 2.0 'Balanced AGQA') into {raw_dir}.")
     _check_split_args(val_fraction, seed)  # before the slow reads
-    events = read_charades_csv(charades_csv) if charades_csv else None
+    csv_paths = path_option("agqa", "charades_csv", charades_csv, many=True)
+    events = read_charades_csv(csv_paths) if csv_paths else None
 
     train = read_balanced_file(raw_dir / RAW_FILES["train"])
     if not train:
@@ -325,7 +327,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
                           "".join(f"c{i:03d}\n" for i in range(NUM_CHARADES_CLASSES)))
         qa_videos = {r["video_id"] for rows in splits.values() for r in rows}
         summary["events"] = {
-            "sources": [str(p) for p in ([charades_csv] if isinstance(charades_csv, (str, Path)) else charades_csv)],
+            "sources": [str(p) for p in csv_paths],
             "videos": len(events),
             "actions": sum(len(e["actions"]) for e in events.values()),
             "classes": NUM_CHARADES_CLASSES,

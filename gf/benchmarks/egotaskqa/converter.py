@@ -54,16 +54,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from gf.common.errors import DataFileError, DatasetError
+from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import text_lines
-from gf.datasets.converters import first_file
+from gf.datasets.converters import first_file, path_option
 from gf.datasets.converters.staging import owns, reported_path
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
@@ -140,12 +141,29 @@ def read_reasoning_types(path: Path) -> List[str]:
     return tokens
 
 
+def _check_index_values(path: Path, values: List[int]) -> None:
+    """Integer values of ``{name: index}`` must be 0..n-1, each once (line i of hoi_classes.txt is class i)."""
+    counts = Counter(values)
+    n = len(values)
+    problems = [f"{label}: {describe_ids(sorted(ids))}" for label, ids in (
+        ("repeated", [v for v, c in counts.items() if c > 1]),
+        ("missing", [i for i in range(n) if i not in counts]),
+        (f"outside 0..{n - 1}", [v for v in counts if not 0 <= v < n]),
+    ) if ids]
+    if problems:
+        raise DataFileError(f"{path}: the values must be the class indices 0..{n - 1} ({n} classes), each once; "
+                            f"{'; '.join(problems)}. Fix the file, or write the class names in index order as a "
+                            f"JSON list and pass it with --set hoi_vocab=PATH")
+
+
 def read_hoi_vocab(path: Path) -> List[str]:
     """``hois_full_trans.json`` -> class names in index order.
 
     Its layout is not documented [unverified]; accepted: a list (index = position), a
     dict whose values are the indices 0..n-1, a dict whose keys are "0".."n-1", or any
-    other dict (index = key order in the file). Names are made single-line for
+    other dict whose values are not all integers (index = key order in the file). Integer
+    values that are not 0..n-1 each once (1-based, repeated) are an error: read by key
+    order, every class would get another's name. Names are made single-line for
     ``hoi_classes.txt``.
     """
     vocab = load_json(path, "EgoTaskQA event-class vocabulary")
@@ -154,7 +172,8 @@ def read_hoi_vocab(path: Path) -> List[str]:
     elif isinstance(vocab, dict):
         n = len(vocab)
         values = list(vocab.values())
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and sorted(values) == list(range(n)):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            _check_index_values(path, values)
             names = [k for k, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         elif sorted(vocab) == sorted(str(i) for i in range(n)):
             names = [vocab[str(i)] for i in range(n)]
@@ -196,25 +215,36 @@ def _qa_dir(raw: Path, split_type: str) -> Tuple[Path, Dict[str, Path]]:
 # records
 # ---------------------------------------------------------------------------------------
 def _as_int(value: Any) -> Optional[int]:
+    """An integer or its ASCII-digit text, else ``None``: ``str.isdigit`` also takes ``'²'``
+    (which ``int`` rejects) and ``'٣'`` (which ``int`` reads as 3, another clip's id)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value)
     return None
 
 
 def _reasoning_type(qa: Mapping[str, Any], where: str) -> str:
+    """The record's ``$``-joined reasoning type. Its tokens become lines of
+    all_reasoning_types.txt and the evaluator's categories, so an empty token or one with
+    spaces is refused here, as the builder would refuse the written record."""
     value = qa.get("reasoning_type")
-    if isinstance(value, str) and value:
-        return value
-    # The official split.py joins these; rebuild it the same way when a file lacks it.
-    parts = [qa.get("type"), qa.get("category"), qa.get("semantic"), qa.get("structural"), qa.get("reference")]
-    if isinstance(parts[0], list) and isinstance(parts[1], list) and all(isinstance(p, str) for p in parts[2:]):
-        return "$".join(list(parts[0]) + list(parts[1]) + parts[2:])
-    raise DataFileError(f"{where}: no 'reasoning_type' (and no type/category/semantic/structural/reference to "
-                        f"build it from)")
+    if not (isinstance(value, str) and value):
+        # The official split.py joins these; rebuild it the same way when a file lacks it.
+        parts = [qa.get("type"), qa.get("category"), qa.get("semantic"), qa.get("structural"), qa.get("reference")]
+        tokens = [*parts[0], *parts[1], *parts[2:]] if all(isinstance(p, list) for p in parts[:2]) else [None]
+        if not all(isinstance(t, str) for t in tokens):
+            raise DataFileError(f"{where}: no 'reasoning_type' (and no type/category/semantic/structural/reference "
+                                f"strings to build it from)")
+        value = "$".join(tokens)
+    bad = [t for t in value.split("$") if t.split() != [t]]
+    if bad:
+        raise DataFileError(f"{where}: reasoning_type {value!r} has token(s) {describe_ids(bad)}; each '$'-separated "
+                            f"token must be one word without spaces (e.g. 'descriptive$world$action$query$direct'); "
+                            f"fix that record")
+    return value
 
 
 class _Stats:
@@ -405,14 +435,13 @@ def _hoi_names(hoi_vocab: Optional[PathLike], num_hoi_classes: Optional[int],
                shared_dirs: Sequence[Path]) -> Tuple[List[str], Optional[Path]]:
     """The event-class names and the vocabulary file read (None when only a class count was
     given); the count bounds the class ids accepted in events.json."""
-    vocab_path = Path(hoi_vocab) if hoi_vocab else first_file(d / "hois_full_trans.json" for d in shared_dirs)
+    given = path_option("egotaskqa", "hoi_vocab", hoi_vocab)
+    vocab_path = given[0] if given else first_file(d / "hois_full_trans.json" for d in shared_dirs)
     if vocab_path is not None:
         if not vocab_path.is_file():
             raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
         return read_hoi_vocab(vocab_path), vocab_path
     if num_hoi_classes is not None:
-        if not isinstance(num_hoi_classes, int) or num_hoi_classes < 1:
-            raise DatasetError(f"egotaskqa: num_hoi_classes must be a positive integer, got {num_hoi_classes!r}")
         return [f"hoi_{i}" for i in range(num_hoi_classes)], None
     raise DataFileError(f"no event-class vocabulary: hois_full_trans.json is not in "
                         f"{', '.join(map(str, shared_dirs))}; pass hoi_vocab=PATH, or num_hoi_classes=N if "
@@ -459,6 +488,11 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
         raise DatasetError(f"egotaskqa: split_type must be one of {SPLIT_TYPES}, got {split_type!r}")
     if span_time_base not in TIME_BASES:
         raise DatasetError(f"egotaskqa: span_time_base must be one of {TIME_BASES}, got {span_time_base!r}")
+    if num_hoi_classes is not None and (isinstance(num_hoi_classes, bool) or not isinstance(num_hoi_classes, int)
+                                        or num_hoi_classes < 1):  # a bool is an int: true would be 1 class
+        raise ConfigError(f"egotaskqa converter: num_hoi_classes must be a positive integer (--set "
+                          f"num_hoi_classes=N), got {num_hoi_classes!r}")
+    path_option("egotaskqa", "hoi_vocab", hoi_vocab)  # before the slow reads
     raw, out = Path(raw_dir), Path(out_dir)
     if not raw.is_dir():
         raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")

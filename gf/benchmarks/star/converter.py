@@ -55,12 +55,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from gf.common.errors import ConfigError
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import read_class_lines
-from gf.datasets.converters import first_file
+from gf.datasets.converters import first_file, path_option
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns, reported_path
 
@@ -226,17 +225,6 @@ def _clip_events(actions: Iterable[Tuple[int, float, float]], start: float, end:
 # ---------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------
-def _path_option(name: str, value: Any, *, many: bool = False) -> List[Path]:
-    """An option's path(s); ``[]`` when not given. Options come from ``--set`` as any JSON
-    value, so a number, ``null`` inside a list or an empty string is a ConfigError naming the
-    option, not a TypeError (or the current folder) further down."""
-    items = value if many and isinstance(value, (list, tuple)) else [] if value is None else [value]
-    if not all(isinstance(v, Path) or (isinstance(v, str) and v) for v in items):
-        expected = "a path or a list of paths" if many else "a path"
-        raise ConfigError(f"star converter: {name} must be {expected} (--set {name}=path/to/file), got {value!r}")
-    return [Path(v) for v in items]
-
-
 def owned_paths(**options: Any) -> List[str]:
     """Every file ``convert`` may write (relative to ``out_dir``); ``vis_db/`` features are the user's."""
     return ([f"txt_db/{s}.jsonl" for s in SPLITS]
@@ -385,8 +373,8 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
-    csv_given = _path_option("charades_csv", charades_csv, many=True)
-    classes_given = next(iter(_path_option("charades_classes", charades_classes)), None)
+    csv_given = path_option("star", "charades_csv", charades_csv, many=True)
+    classes_given = next(iter(path_option("star", "charades_classes", charades_classes)), None)
     if not raw.is_dir():
         raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)

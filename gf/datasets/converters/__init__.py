@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from gf.common.errors import ConfigError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["first_file", "prepare"]
+__all__ = ["first_file", "path_option", "prepare"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -53,3 +53,16 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
     """The first of ``paths`` that is a file (where a converter looks for a release file), else ``None``."""
     return next((path for path in paths if path.is_file()), None)
+
+
+def path_option(converter: str, name: str, value: Any, *, many: bool = False) -> List[Path]:
+    """A converter option's path(s); ``[]`` when not given. Options come from ``gf prepare
+    --set`` as any JSON value, so a number, ``null`` inside a list or an empty string is a
+    ConfigError naming the converter and the option, not a TypeError (or the current
+    folder) further down. Every converter's path options are checked here."""
+    items = value if many and isinstance(value, (list, tuple)) else [] if value is None else [value]
+    if not all(isinstance(v, Path) or (isinstance(v, str) and v) for v in items):
+        expected = "a path or a list of paths" if many else "a path"
+        raise ConfigError(f"{converter} converter: {name} must be {expected} (--set {name}=path/to/file), "
+                          f"got {value!r}")
+    return [Path(v) for v in items]

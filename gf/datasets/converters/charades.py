@@ -16,7 +16,7 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence, Tuple, Union
 
 from gf.common.io import DataFileError, read_text_utf8
 
@@ -55,23 +55,34 @@ def read_charades_csvs(paths: Sequence[Union[str, Path]], entry: Callable[[Mappi
     origin: Dict[str, str] = {}
     compared = " or ".join(c for c in columns if c != "id")
     for path in map(Path, paths):
-        text = read_text_utf8(path, "Charades annotation CSV")
-        with io.StringIO(text, newline="") as fh:
-            reader = csv.DictReader(fh)
+        for row, where in _csv_rows(path, columns):
+            vid = (row.get("id") or "").strip()
+            if not vid:
+                raise DataFileError(f"{where}: column 'id' is empty")
+            value = entry(row, where)
+            if vid in videos and videos[vid] != value:
+                raise DataFileError(f"{where}: video {vid!r} is also listed at {origin[vid]} with "
+                                    f"different {compared}")
+            videos[vid] = value
+            origin.setdefault(vid, where)
+    return videos
+
+
+def _csv_rows(path: Path, columns: Sequence[str]) -> Iterator[Tuple[Dict[str, str], str]]:
+    """``(row, "<file>:<line>")`` for each row of one CSV, after checking its header. What
+    the csv module cannot parse (a field over its size limit, a stray quote in strict mode)
+    is a DataFileError naming the line, not a ``_csv.Error`` traceback."""
+    text = read_text_utf8(path, "Charades annotation CSV")
+    with io.StringIO(text, newline="") as fh:
+        reader = csv.DictReader(fh)
+        try:
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise DataFileError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the Charades "
                                     f"annotation header (id, ..., length, actions), with actions like "
                                     f"\"c092 11.90 21.20;...\"")
             for row in reader:
-                where = f"{path}:{reader.line_num}"
-                vid = (row.get("id") or "").strip()
-                if not vid:
-                    raise DataFileError(f"{where}: column 'id' is empty")
-                value = entry(row, where)
-                if vid in videos and videos[vid] != value:
-                    raise DataFileError(f"{where}: video {vid!r} is also listed at {origin[vid]} with "
-                                        f"different {compared}")
-                videos[vid] = value
-                origin.setdefault(vid, where)
-    return videos
+                yield row, f"{path}:{reader.line_num}"
+        except csv.Error as e:  # line_num counts the rows read whole: the bad one starts on the next line
+            raise DataFileError(f"{path}:{reader.line_num + 1}: not a readable CSV row ({e}); the Charades "
+                                f"annotation CSV has short fields, so this file is damaged or not that CSV") from None
