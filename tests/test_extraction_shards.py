@@ -185,6 +185,34 @@ def test_a_part_killed_while_writing_a_shard_resumes_and_the_merge_waits_for_it(
     assert_same_as_one_run(out, one_run)
 
 
+SETUP_KILLER = """
+import os, signal, sys
+from gf.extraction import shards
+real = shards.atomic_write_json
+def first_write_then_die(*a, **k):  # the first file the setup of a fresh folder writes, then SIGKILL
+    real(*a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)
+shards.atomic_write_json = first_write_then_die
+from gf.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_first_job_killed_while_setting_the_folder_up_is_resumed_by_its_rerun(videos, tmp_path):
+    """Killed after the first of the setup's writes, nothing stored yet: the rerun (and the
+    other parts) carry on; the layout was written first and locked the folder for good."""
+    out = tmp_path / "out"
+    killer = tmp_path / "killer.py"
+    killer.write_text(SETUP_KILLER)
+    killed = subprocess.run([sys.executable, str(killer), *gf_command(videos, out, "--shard", "2/3")[3:]],
+                            env=env_with(), capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not list(out.glob("*.tar"))
+    assert extract(videos, out, "--shard", "2/3", "--batch-size", "4", "--shard-size", "1") == 0
+    assert sorted(open_feature_store(out).keys()) == PARTS[2]
+    assert json.loads((out / "parts" / "layout.json").read_text())["parts"] == 3
+
+
 def test_npy_works_sharded_and_a_builder_reads_the_merged_windows(videos, tmp_path):
     """STAR-style windows (questions split with their video; one whose video is missing is
     a failure of the part its video id falls in), --format npy, parts run one after the
