@@ -353,13 +353,22 @@ def test_a_job_waits_for_a_stuck_merge_ten_minutes_then_gives_up_naming_it(video
 def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_ran(videos, tmp_path):
     out = tmp_path / "out"
     assert sorted(extract_parts(videos, out, "--batch-size", "4", "--shard-size", "1")) == [0, 1]
+    merged = [out / name for name in ("index.json", "failures.jsonl", "failed_keys.txt")]
+    # the advice names the reruns of the parts holding the failed videos, then the merge
+    with pytest.raises(DataFileError, match=r"2 of 9 videos failed .*fix or remove the failed videos and rerun the "
+                                            r"parts that hold them \(--shard 0/3, --shard 1/3; stored samples are "
+                                            r"skipped\), then gf extract --merge --out .*out again\.$"):
+        gf_extract("--merge", "--out", out)
+    assert all(p.exists() for p in merged)
+    assert extract(videos, out, "--shard", "2/3", "--batch-size", "4", "--shard-size", "1") == 0
+    assert not any(p.exists() for p in merged)  # a part rerun: the merge's lists go with its index
     with pytest.raises(DataFileError, match="2 of 9 videos failed"):
         gf_extract("--merge", "--out", out)
-    assert (out / "index.json").exists()
     shutil.copy(out / "part-2-of-3-000000.tar", out / "copy.tar")
     with pytest.raises(DataFileError, match=r"1 key\(s\) stored more than once, e.g. 'v1' in copy\.tar and "
                                             r"part-2-of-3-000000\.tar"):
         gf_extract("--merge", "--out", out)
+    assert not any(p.exists() for p in merged)  # so does a refused merge
     os.unlink(out / "copy.tar")
     os.unlink(out / "part-1-of-3-000001.tar")
     with pytest.raises(DataFileError, match=r"1 sample\(s\) neither stored nor listed as failed \('w2'\) of part\(s\) "

@@ -194,7 +194,10 @@ def _merge(args) -> int:
                       "failed": len(summary.failures)}, indent=2))
     sys.stdout.flush()
     if summary.failures:
-        raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows)
+        reruns = ", ".join(f"--shard {part}" for part in summary.failed_parts)
+        raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows,
+                            rerun=f"rerun the parts that hold them ({reruns}; stored samples are skipped), then "
+                                  f"gf extract --merge --out {summary.out} again")
     return 0
 
 

@@ -37,7 +37,7 @@ from gf.common.io import OutputLock, atomic_write_json, load_json, output_lock, 
 from gf.common.utils import utc_now
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
-from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, SHARD_INDEX, holds_features
+from gf.extraction.out_folder import PARTS_DIR, SHARD_INDEX, forget_merge, holds_features
 from gf.extraction.sources import Job
 from gf.extraction.writers import NpyWriter, WebDatasetWriter
 
@@ -191,9 +191,8 @@ class Part:
                 atomic_write_json(os.path.join(self.out, PARTS_DIR, LAYOUT_NAME),
                                   {"parts": self.shard[1], "samples": self.total, "fingerprint": self.fingerprint,
                                    "format": self.fmt})
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.out, INDEX_NAME))  # the folder changes: merge again
             write_state(self.out, done=False, parts=self.shard[1])  # whole again only after a merge
+            forget_merge(self.out)  # the folder changes: merge again
             lock = output_lock(self.folder, f"gf extract {self.option}")
             lock.acquire()  # refused while the same part runs elsewhere
             self._lock = lock
