@@ -385,8 +385,9 @@ def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_
 
 def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_part(tmp_path):
     """With `python` and `sbatch` faked (recording their arguments): --array=1-4 gives parts
-    0..3 of 4, only the first task queues the merge, GF_EXTRACT_PARTS reruns one part alone,
-    and a call outside an array or without --out runs nothing."""
+    0..3 of 4, only the first task queues the merge, GF_EXTRACT_PARTS reruns one part alone
+    (GF_EXTRACT_FIRST: the original array's first id), and a call outside an array, without
+    --out or with a bad GF_EXTRACT_FIRST runs nothing."""
     from gf.cli import build_parser
 
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
@@ -415,6 +416,12 @@ def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_
     rerun = {"SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_JOB_ID": "78"}
     code, recorded = run(**rerun, SLURM_ARRAY_TASK_ID="5", GF_EXTRACT_PARTS="8")
     assert code == 0 and recorded[0][1] == "--dependency=afterany:78" and recorded[1][-2] == "5/8"
+    # a rerun of task 6 of --array=1-8 runs part 5, given the original array's first id
+    code, recorded = run(**{**rerun, "SLURM_ARRAY_TASK_MIN": "6"}, SLURM_ARRAY_TASK_ID="6", GF_EXTRACT_PARTS="8",
+                         GF_EXTRACT_FIRST="1")
+    assert code == 0 and recorded[1][-2] == "5/8"
+    assert run(**rerun, SLURM_ARRAY_TASK_ID="5", GF_EXTRACT_PARTS="8", GF_EXTRACT_FIRST="x")[0] == 2 and not calls.exists()
+    assert run(**array, SLURM_ARRAY_TASK_ID="1", GF_EXTRACT_FIRST="1")[0] == 2 and not calls.exists()
     assert run()[0] != 0 and not calls.exists()  # not an array task
     args.remove("--out=/data/o u t")
     assert run(**array, SLURM_ARRAY_TASK_ID="1")[0] == 2 and not calls.exists()
