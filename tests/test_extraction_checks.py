@@ -68,6 +68,10 @@ def test_verify_refuses_two_stores_without_features(tmp_path):
     (["--motion-backbone", "x"], "--verify compares existing features; drop --motion-backbone$"),
     (["--shard", "0/2"], "drop --shard$"),
     (["--num-frames", "8"], "drop --num-frames$"),
+    # options with a default are refused too, even given at their default value
+    (["--format", "npy"], "drop --format$"), (["--seed", "0"], "drop --seed$"), (["--workers", "0"], "drop --workers$"),
+    (["--window-tolerance", "3", "--batch-size", "64"], "drop --window-tolerance$"),
+    (["--clip-stride", "1"], "drop --clip-stride$"), (["--timeout-per-video", "9"], "drop --timeout-per-video$"),
     (["--reference-dataset", "x"], r"--reference-dataset x names a dataset inside an HDF5 reference, but --verify "
                                    r".* is a npy store: drop --reference-dataset"),
 ])
@@ -96,6 +100,13 @@ def test_merge_and_extract_refuse_the_options_of_verify(videos, tmp_path):
         gf_extract("--merge", "--out", tmp_path / "out", "--report", tmp_path / "mr.json")
     with pytest.raises(ConfigError, match="drop --report$"):
         extract(videos / "good.txt", tmp_path / "out", "--report", tmp_path / "r.json")
+    # options that have a default, given at it or not: --merge uses none, an extraction not --min-cosine
+    for flags in (["--format", "h5"], ["--seed", "4"], ["--shard-size", "1000"], ["--min-cosine", "0.99"],
+                  ["--no-progress"]):
+        with pytest.raises(ConfigError, match=f"--merge joins the parts already in --out; drop {flags[0]}$"):
+            gf_extract("--merge", "--out", tmp_path / "out", *flags)
+    with pytest.raises(ConfigError, match="belong to --verify REFERENCE .*; drop --min-cosine$"):
+        extract(videos / "good.txt", tmp_path / "out", "--min-cosine", "0.99")
     assert not (tmp_path / "mr.json").exists() and not (tmp_path / "out").exists()
 
 

@@ -185,6 +185,34 @@ def test_a_part_killed_while_writing_a_shard_resumes_and_the_merge_waits_for_it(
     assert_same_as_one_run(out, one_run)
 
 
+SETUP_KILLER = """
+import os, signal, sys
+from gf.extraction import shards
+real = shards.atomic_write_json
+def first_write_then_die(*a, **k):  # the first file the setup of a fresh folder writes, then SIGKILL
+    real(*a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)
+shards.atomic_write_json = first_write_then_die
+from gf.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_first_job_killed_while_setting_the_folder_up_is_resumed_by_its_rerun(videos, tmp_path):
+    """Killed after the first of the setup's writes, nothing stored yet: the rerun (and the
+    other parts) carry on; the layout was written first and locked the folder for good."""
+    out = tmp_path / "out"
+    killer = tmp_path / "killer.py"
+    killer.write_text(SETUP_KILLER)
+    killed = subprocess.run([sys.executable, str(killer), *gf_command(videos, out, "--shard", "2/3")[3:]],
+                            env=env_with(), capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not list(out.glob("*.tar"))
+    assert extract(videos, out, "--shard", "2/3", "--batch-size", "4", "--shard-size", "1") == 0
+    assert sorted(open_feature_store(out).keys()) == PARTS[2]
+    assert json.loads((out / "parts" / "layout.json").read_text())["parts"] == 3
+
+
 def test_npy_works_sharded_and_a_builder_reads_the_merged_windows(videos, tmp_path):
     """STAR-style windows (questions split with their video; one whose video is missing is
     a failure of the part its video id falls in), --format npy, parts run one after the
@@ -325,13 +353,22 @@ def test_a_job_waits_for_a_stuck_merge_ten_minutes_then_gives_up_naming_it(video
 def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_ran(videos, tmp_path):
     out = tmp_path / "out"
     assert sorted(extract_parts(videos, out, "--batch-size", "4", "--shard-size", "1")) == [0, 1]
+    merged = [out / name for name in ("index.json", "failures.jsonl", "failed_keys.txt")]
+    # the advice names the reruns of the parts holding the failed videos, then the merge
+    with pytest.raises(DataFileError, match=r"2 of 9 videos failed .*fix or remove the failed videos and rerun the "
+                                            r"parts that hold them \(--shard 0/3, --shard 1/3; stored samples are "
+                                            r"skipped\), then gf extract --merge --out .*out again\.$"):
+        gf_extract("--merge", "--out", out)
+    assert all(p.exists() for p in merged)
+    assert extract(videos, out, "--shard", "2/3", "--batch-size", "4", "--shard-size", "1") == 0
+    assert not any(p.exists() for p in merged)  # a part rerun: the merge's lists go with its index
     with pytest.raises(DataFileError, match="2 of 9 videos failed"):
         gf_extract("--merge", "--out", out)
-    assert (out / "index.json").exists()
     shutil.copy(out / "part-2-of-3-000000.tar", out / "copy.tar")
     with pytest.raises(DataFileError, match=r"1 key\(s\) stored more than once, e.g. 'v1' in copy\.tar and "
                                             r"part-2-of-3-000000\.tar"):
         gf_extract("--merge", "--out", out)
+    assert not any(p.exists() for p in merged)  # so does a refused merge
     os.unlink(out / "copy.tar")
     os.unlink(out / "part-1-of-3-000001.tar")
     with pytest.raises(DataFileError, match=r"1 sample\(s\) neither stored nor listed as failed \('w2'\) of part\(s\) "
@@ -348,8 +385,9 @@ def test_the_merge_names_a_key_stored_twice_a_missing_one_and_a_part_that_never_
 
 def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_part(tmp_path):
     """With `python` and `sbatch` faked (recording their arguments): --array=1-4 gives parts
-    0..3 of 4, only the first task queues the merge, GF_EXTRACT_PARTS reruns one part alone,
-    and a call outside an array or without --out runs nothing."""
+    0..3 of 4, only the first task queues the merge, GF_EXTRACT_PARTS reruns one part alone
+    (GF_EXTRACT_FIRST: the original array's first id), and a call outside an array, without
+    --out or with a bad GF_EXTRACT_FIRST runs nothing."""
     from gf.cli import build_parser
 
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
@@ -378,6 +416,12 @@ def test_the_array_script_numbers_parts_from_the_arrays_first_id_and_reruns_one_
     rerun = {"SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_JOB_ID": "78"}
     code, recorded = run(**rerun, SLURM_ARRAY_TASK_ID="5", GF_EXTRACT_PARTS="8")
     assert code == 0 and recorded[0][1] == "--dependency=afterany:78" and recorded[1][-2] == "5/8"
+    # a rerun of task 6 of --array=1-8 runs part 5, given the original array's first id
+    code, recorded = run(**{**rerun, "SLURM_ARRAY_TASK_MIN": "6"}, SLURM_ARRAY_TASK_ID="6", GF_EXTRACT_PARTS="8",
+                         GF_EXTRACT_FIRST="1")
+    assert code == 0 and recorded[1][-2] == "5/8"
+    assert run(**rerun, SLURM_ARRAY_TASK_ID="5", GF_EXTRACT_PARTS="8", GF_EXTRACT_FIRST="x")[0] == 2 and not calls.exists()
+    assert run(**array, SLURM_ARRAY_TASK_ID="1", GF_EXTRACT_FIRST="1")[0] == 2 and not calls.exists()
     assert run()[0] != 0 and not calls.exists()  # not an array task
     args.remove("--out=/data/o u t")
     assert run(**array, SLURM_ARRAY_TASK_ID="1")[0] == 2 and not calls.exists()

@@ -16,6 +16,12 @@ from gf.common.errors import ConfigError, DataFileError
 
 __all__ = ["add_arguments", "run"]
 
+#: the defaults of the options that have one, filled in by :func:`_fill_defaults` only after
+#: each mode has refused the options it does not use: parsed as ``None``, an option the
+#: user typed is told from one left out even when its value is the default
+_DEFAULTS = {"window_tolerance": 0.5, "timeout_per_video": 300.0, "clip_stride": 1, "seed": 0, "batch_size": 64,
+             "workers": 2, "format": "webdataset", "shard_size": 1000, "min_cosine": 0.99}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("what to extract")
@@ -27,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--windows", nargs="+", metavar="ANNOTATIONS",
                    help="STAR-style annotation files (JSON list or JSONL with question_id, video_id, start, end in "
                         "seconds): one sample per question over its [start, end], keyed by question_id")
-    g.add_argument("--window-tolerance", type=float, default=0.5, metavar="S",
+    g.add_argument("--window-tolerance", type=float, metavar="S",
                    help="a window may end up to S seconds after the video's end (clipped); more is a failure "
                         "(default 0.5)")
     g = parser.add_argument_group("frames")
@@ -35,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--num-frames", type=int, metavar="N",
                    help="N frames per sample, uniformly over the video or window (default 32)")
     s.add_argument("--fps", type=float, metavar="F", help="F frames per second of video or window")
-    g.add_argument("--timeout-per-video", type=float, default=300.0, metavar="S",
+    g.add_argument("--timeout-per-video", type=float, metavar="S",
                    help="a video whose decoding takes longer fails with that reason (default 300; 0 = no limit)")
     _add_clip_arguments(parser)
     g = parser.add_argument_group("backbone")
@@ -49,20 +55,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--pretrained", action="store_true",
                    help="without --weights: let timm (torchvision, transformers) download the model's default "
                         "pretrained weights")
-    g.add_argument("--seed", type=int, default=0,
-                   help="seed of the random initialisation when neither --weights nor --pretrained (tests only)")
+    g.add_argument("--seed", type=int,
+                   help="seed of the random initialisation when neither --weights nor --pretrained (tests only; "
+                        "default 0)")
     g.add_argument("--input-size", type=int, metavar="PX",
                    help="override the model's square input size (the rest of its data config is kept)")
     g.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    g.add_argument("--batch-size", type=int, default=64,
+    g.add_argument("--batch-size", type=int,
                    help="frames (clips, for a clip model) per forward pass, across videos (default 64)")
-    g.add_argument("--workers", type=int, default=2,
+    g.add_argument("--workers", type=int,
                    help="DataLoader processes decoding videos while the backbone runs (0 = in this process; "
                         "default 2)")
     g = parser.add_argument_group("output")
-    g.add_argument("--format", default="webdataset", metavar="FMT",
+    g.add_argument("--format", metavar="FMT",
                    help="webdataset (default: tar shards) | pth | h5 | npy")
-    g.add_argument("--shard-size", type=int, default=1000, metavar="N", help="samples per webdataset shard")
+    g.add_argument("--shard-size", type=int, metavar="N", help="samples per webdataset shard (default 1000)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = parser.add_argument_group("job array (see gf.extraction.shards)")
     g.add_argument("--shard", metavar="I/N",
@@ -77,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--reference-format", metavar="FMT", help="store format of REFERENCE (default: detected)")
     g.add_argument("--reference-dataset", metavar="NAME",
                    help="HDF5 reference: the dataset holding the features (default resnet_features)")
-    g.add_argument("--min-cosine", type=float, default=0.99,
+    g.add_argument("--min-cosine", type=float,
                    help="fail when a key's mean per-frame cosine similarity is below this (default 0.99)")
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
 
@@ -90,7 +97,7 @@ def _add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
     g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
                                                              "torchvision's)")
-    g.add_argument("--clip-stride", type=int, default=1, metavar="S",
+    g.add_argument("--clip-stride", type=int, metavar="S",
                    help="a clip takes every S-th frame of the video (default 1)")
     g.add_argument("--motion-backbone", metavar="NAME",
                    help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
@@ -123,19 +130,30 @@ def _check_report_path(args) -> None:
 
 
 #: options only an extraction uses: --verify and --merge refuse them rather than ignore them
-_EXTRACT_ONLY = ("videos", "backbone", "windows", "weights", "pretrained", "num_frames", "fps", "input_size",
-                 "device", "shard", "num_clips", "clips_per_second", "clip_len", "motion_backbone",
-                 "motion_weights", "motion_pretrained", "motion_input_size")
+_EXTRACT_ONLY = ("videos", "backbone", "windows", "window_tolerance", "weights", "pretrained", "seed", "num_frames",
+                 "fps", "timeout_per_video", "input_size", "device", "batch_size", "workers", "format", "shard_size",
+                 "no_progress", "shard", "num_clips", "clips_per_second", "clip_len", "clip_stride",
+                 "motion_backbone", "motion_weights", "motion_pretrained", "motion_input_size")
 #: options only --verify uses
-_VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "report")
+_VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "min_cosine", "report")
 
 
 def _refuse(args, names, mode: str) -> None:
     """A given option this mode does not use is refused (a silently ignored option is a
-    wrong result the user never hears of), named as typed on the command line."""
-    extra = [name for name in names if getattr(args, name, None)]
+    wrong result the user never hears of), named as typed on the command line. Given means
+    typed: not ``None`` (options with a default are parsed as ``None``, see :data:`_DEFAULTS`)
+    and not an unset flag (``False``); ``--seed 0`` or ``--workers 0`` is given."""
+    extra = [name for name in names if getattr(args, name, None) is not None and getattr(args, name) is not False]
     if extra:
         raise ConfigError(f"{mode}; drop --{extra[0].replace('_', '-')}")
+    _fill_defaults(args)
+
+
+def _fill_defaults(args) -> None:
+    """The defaults of the options left out (:data:`_DEFAULTS`), once the mode's check is done."""
+    for name, value in _DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
 
 
 def _verify(args) -> int:
@@ -176,7 +194,10 @@ def _merge(args) -> int:
                       "failed": len(summary.failures)}, indent=2))
     sys.stdout.flush()
     if summary.failures:
-        raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows)
+        reruns = ", ".join(f"--shard {part}" for part in summary.failed_parts)
+        raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows,
+                            rerun=f"rerun the parts that hold them ({reruns}; stored samples are skipped), then "
+                                  f"gf extract --merge --out {summary.out} again")
     return 0
 
 

@@ -24,7 +24,7 @@ from gf.common.io import atomic_write_json, load_jsonl, output_lock
 from gf.common.utils import describe_ids, utc_now
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import read_recipe
-from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, write_failures
+from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, forget_merge, write_failures
 from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
     read_layout, read_plan
 from gf.extraction.writers import WebDatasetWriter
@@ -39,6 +39,7 @@ class MergeSummary:
     samples: int = 0  # stored
     failures: List[Dict[str, Any]] = field(default_factory=list)
     windows: bool = False
+    failed_parts: List[str] = field(default_factory=list)  # "I/N" of the parts whose samples failed
 
     @property
     def total(self) -> int:
@@ -136,8 +137,8 @@ def _check(plans: List[Dict[str, Any]], layout: Dict[str, Any], stored: Dict[str
 def merge(out: str) -> MergeSummary:
     """Check the parts of ``out`` and write its merged failure lists and ``index.json``;
     raises a :class:`DataFileError` naming every problem when the folder is not whole (and
-    writes nothing but ``state.json``, ``done: false``; an ``index.json`` of an earlier merge is
-    removed). A whole folder is marked ``done: true`` (:mod:`gf.datasets.extract_state`).
+    writes nothing but ``state.json``, ``done: false``; what an earlier merge wrote, the index
+    and the merged failure lists, is removed). A whole folder is marked ``done: true`` (:mod:`gf.datasets.extract_state`).
     Failed samples are returned in the summary, not raised."""
 
     recipe, layout = _layout(out)
@@ -146,12 +147,12 @@ def merge(out: str) -> MergeSummary:
     with folder_lock(out, "gf extract --merge"), contextlib.ExitStack() as stack:
         plans, problems = _plans(out, count, stack)
         stored = _stored(out, fmt)
-        failures = [f for plan in plans for f in _part_failures(out, plan, stored)]
+        by_part = {"{}/{}".format(*plan["shard"]): _part_failures(out, plan, stored) for plan in plans}
+        failures = [f for part_failures in by_part.values() for f in part_failures]
         problems += _check(plans, layout, stored, failures)
-        if problems:  # an index of an earlier merge no longer describes the folder, nor is it whole
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out, INDEX_NAME))
+        if problems:  # what an earlier merge wrote no longer describes the folder, nor is it whole
             write_state(out, done=False, parts=count)
+            forget_merge(out)
             raise DataFileError(f"--merge --out {out}: the {count} parts are not whole: " + "; ".join(problems))
         write_failures(out, failures)
         by_file: Dict[str, List[str]] = {}
@@ -164,4 +165,5 @@ def merge(out: str) -> MergeSummary:
             "files": files}, indent=None)
         write_state(out, done=True, parts=count, stored=len(stored), failed=len(failures))
     windows = bool((recipe.get("sampling") or {}).get("windows"))
-    return MergeSummary(out=out, parts=count, samples=len(stored), failures=failures, windows=windows)
+    return MergeSummary(out=out, parts=count, samples=len(stored), failures=failures, windows=windows,
+                        failed_parts=[part for part, rows in by_part.items() if rows])

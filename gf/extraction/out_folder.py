@@ -17,7 +17,7 @@ from gf.datasets.extract_state import INDEX_NAME, PARTS_DIR, SHARD_INDEX, STATE_
 from gf.datasets.feature_recipe import RECIPE_NAME
 
 __all__ = ["FAILED_KEYS_NAME", "FAILURES_NAME", "INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "describe_failure",
-           "failure_error", "holds_features", "remove_bookkeeping", "write_failures"]
+           "failure_error", "forget_merge", "holds_features", "remove_bookkeeping", "write_failures"]
 
 FAILURES_NAME = "failures.jsonl"
 FAILED_KEYS_NAME = "failed_keys.txt"
@@ -66,6 +66,15 @@ def write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
     atomic_write_text(paths[1], "".join(f"{f['key']}\n" for f in failures))
 
 
+def forget_merge(out: str) -> None:
+    """Remove what a job array's merge wrote beside the parts (``index.json`` and the merged
+    failure lists): once a part reruns or a merge is refused they describe a folder that has
+    changed (the lists may name keys that are stored now). Called after ``state.json`` says
+    ``done: false``, so a kill between the removals leaves a folder marked unfinished."""
+    for name in (INDEX_NAME, FAILURES_NAME, FAILED_KEYS_NAME):
+        Path(out, name).unlink(missing_ok=True)
+
+
 def describe_failure(failure: Dict[str, Any]) -> str:
     """One failure as a sentence naming the user's input: the video as listed (or the
     video id when no file was found), the question id when it is not the video's key,
@@ -77,13 +86,14 @@ def describe_failure(failure: Dict[str, Any]) -> str:
 
 
 def failure_error(failures: List[Dict[str, Any]], total: int, written: int, lists: str,
-                  windows: bool) -> DataFileError:
+                  windows: bool, rerun: str = "rerun: stored samples are skipped") -> DataFileError:
     """The error that ends a run (or a merge) with failures: how many of ``total``, the first
-    one's reason, where the lists are (the folder ``lists``), and how many were ``written``."""
+    one's reason, where the lists are (the folder ``lists``), how many were ``written``, and
+    what to ``rerun`` once the videos are fixed (a merge names its parts' reruns)."""
     what = "questions" if windows else "videos"
     first = describe_failure(failures[0]) if failures else ""
     return DataFileError(
         f"{len(failures)} of {total} {what} failed (the first: {first}); the reasons are listed in "
         f"{os.path.join(lists, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
         f"{os.path.join(lists, FAILED_KEYS_NAME)}). The other {written} were written; fix or remove "
-        f"the failed videos and rerun: stored samples are skipped.")
+        f"the failed videos and {rerun}.")

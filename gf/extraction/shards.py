@@ -37,7 +37,7 @@ from gf.common.io import OutputLock, atomic_write_json, load_json, output_lock, 
 from gf.common.utils import utc_now
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe
-from gf.extraction.out_folder import INDEX_NAME, PARTS_DIR, SHARD_INDEX, holds_features
+from gf.extraction.out_folder import PARTS_DIR, SHARD_INDEX, forget_merge, holds_features
 from gf.extraction.sources import Job
 from gf.extraction.writers import NpyWriter, WebDatasetWriter
 
@@ -176,33 +176,36 @@ class Part:
 
     def setup(self, recipe: Dict[str, Any]) -> None:
         """Under the folder's lock: check (or, first, write) the layout and the recipe, take
-        this part's own lock, and record its plan (not done)."""
+        this part's own lock, and record its plan (not done). The first job writes the recipe
+        before the layout: a job killed between the two leaves a recipe and no plan, which
+        its rerun (or any other part) takes as a fresh folder; a layout without a recipe
+        would make the folder look like one gf extract did not make, refused for good."""
 
         with folder_lock(self.out, f"gf extract {self.option} (setting up)"):
             others = [p for p in _started_parts(self.out) if p != self.name]
             fresh = not others and not holds_features(self.out)
-            self._check_layout(fresh)
+            if not fresh:
+                self._check_layout()
             self._check_recipe(recipe, fresh, others)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.out, INDEX_NAME))  # the folder changes: merge again
+            if fresh:
+                atomic_write_json(os.path.join(self.out, PARTS_DIR, LAYOUT_NAME),
+                                  {"parts": self.shard[1], "samples": self.total, "fingerprint": self.fingerprint,
+                                   "format": self.fmt})
             write_state(self.out, done=False, parts=self.shard[1])  # whole again only after a merge
+            forget_merge(self.out)  # the folder changes: merge again
             lock = output_lock(self.folder, f"gf extract {self.option}")
             lock.acquire()  # refused while the same part runs elsewhere
             self._lock = lock
             self._write_plan(done=False)
 
-    def _check_layout(self, fresh: bool) -> None:
-        index, count = self.shard
+    def _check_layout(self) -> None:
+        """A started folder's layout against this job: the same N and the same samples."""
+        count = self.shard[1]
         layout = read_layout(self.out)
-        if layout is None and not fresh:
+        if layout is None:
             raise ConfigError(
                 f"{self.option}: --out {self.out} holds features of a run without --shard: a job array would store "
                 f"its samples a second time under other names. Use another --out, or finish it without --shard.")
-        if fresh or layout is None:
-            atomic_write_json(os.path.join(self.out, PARTS_DIR, LAYOUT_NAME),
-                              {"parts": count, "samples": self.total, "fingerprint": self.fingerprint,
-                               "format": self.fmt})
-            return
         if layout.get("parts") != count:
             raise ConfigError(
                 f"{self.option}: {self.out} is extracted in {layout.get('parts')} parts "

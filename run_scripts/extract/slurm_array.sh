@@ -9,10 +9,12 @@
 #
 #   sbatch --array=0-7 run_scripts/extract/slurm_array.sh --videos DIR --out OUT --backbone NAME [options]
 #
-# A task that was killed or failed: rerun it alone, giving the array's size (its part
+# A task that was killed or failed: rerun it alone, giving the array's size and, for an
+# array whose ids did not start at 0, its first id (task T runs part T - first; its part
 # resumes; the merge is queued again behind it):
 #
 #   GF_EXTRACT_PARTS=8 sbatch --array=5 run_scripts/extract/slurm_array.sh (the same arguments)
+#   GF_EXTRACT_PARTS=8 GF_EXTRACT_FIRST=1 sbatch --array=6 ...   (task 6 of --array=1-8: part 5)
 #
 #SBATCH --job-name=gf-extract
 #SBATCH --cpus-per-task=8
@@ -20,9 +22,17 @@
 set -euo pipefail
 usage="usage: sbatch --array=0-(N-1) $0 --videos DIR|LIST --out DIR --backbone NAME [gf extract options]"
 TASK="${SLURM_ARRAY_TASK_ID:?run me as a job array: $usage}"
-if [ -n "${GF_EXTRACT_PARTS:-}" ]; then  # one task rerun alone: its id is its part
+FIRST="${GF_EXTRACT_FIRST:-0}"
+if ! [[ "$FIRST" =~ ^[0-9]+$ ]]; then
+  echo "GF_EXTRACT_FIRST=$FIRST: give the first id of the original array (a whole number, e.g. 1 for --array=1-8)" >&2
+  exit 2
+fi
+if [ -n "${GF_EXTRACT_PARTS:-}" ]; then  # one task rerun alone: its id, less the original array's first id
   COUNT="$GF_EXTRACT_PARTS"
-  INDEX="$TASK"
+  INDEX=$(( TASK - FIRST ))
+elif [ -n "${GF_EXTRACT_FIRST:-}" ]; then  # a whole array counts from its own first id
+  echo "GF_EXTRACT_FIRST is for rerunning one task with GF_EXTRACT_PARTS=N; a whole array counts from its first id" >&2
+  exit 2
 else
   COUNT="${SLURM_ARRAY_TASK_COUNT:?run me as a job array: $usage}"
   INDEX=$(( TASK - ${SLURM_ARRAY_TASK_MIN:-0} ))  # --array=1-8 works as well as 0-7
