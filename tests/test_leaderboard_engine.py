@@ -875,6 +875,25 @@ def test_a_probe_missing_a_seed_is_compared_with_the_unperturbed_figures_of_its_
     assert row["unperturbed"]["score"] == pytest.approx(plain) and row["unperturbed"]["sd"] is None
 
 
+def test_a_board_without_probes_removes_the_probe_csv_and_plots_an_earlier_render_wrote(probed_board, tmp_path):
+    """The probe CSV and probes plot of an earlier render would show figures the board no
+    longer has: a render without probes removes them, and a table gone takes its plots
+    along; a file gf did not write stays."""
+    from gf.leaderboards.render import render_all
+
+    _, board = probed_board
+    render_all(board, tmp_path)
+    plots = tmp_path / "plots"
+    assert (tmp_path / "leaderboard_probes.csv").is_file() and (plots / "tiny_val_probes.png").is_file()
+    (plots / "mine.png").write_bytes(b"not gf's")
+    (table,) = board["tables"]
+    render_all({**board, "tables": [{k: v for k, v in table.items() if k != "probes"}]}, tmp_path)
+    assert not (tmp_path / "leaderboard_probes.csv").exists() and not (plots / "tiny_val_probes.png").exists()
+    assert (plots / "tiny_val_score.png").is_file() and (plots / "mine.png").read_bytes() == b"not gf's"
+    render_all({**board, "tables": []}, tmp_path)
+    assert sorted(p.name for p in plots.iterdir()) == ["mine.png"]
+
+
 def test_a_probe_that_changed_no_clip_is_counted_and_warned_about_on_the_board(board_setup, capsys, monkeypatch):
     """On one-frame clips shuffle changes nothing: its drop 0 and flips 0 would read as "the
     model ignores the order". The board records how many questions' clips it changed (and why
