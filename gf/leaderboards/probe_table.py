@@ -170,7 +170,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
                                 split_record, sub, statistics)
     if entry.is_group and len(results) < len(entry.results):
         out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
-                            f"finished; its figures, and the unperturbed ones it is compared with, are over those (seeds {', '.join(str(r.seed) for r in results)})")
+                            f"finished; its figures, and the unperturbed ones it is compared with, are over those "
+                            f"(seeds {', '.join(str(r.seed) for r in results)})")
     plain = {r.seed: r for r in entry.results}
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
     coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed
