@@ -836,6 +836,64 @@ def test_the_written_board_shows_the_sensitivity_table_of_the_results(probed_boa
     assert (root / "plots/tiny_val_probes.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_probe_missing_a_seed_is_compared_with_the_unperturbed_figures_of_its_own_seeds(probed_board, tmp_path):
+    """g's seed 1 is pending under shuffle: the shuffle cell, its CSV row and (once every probe
+    is over seed 0 alone) the summary compare seed 0 probed with seed 0 unperturbed, never
+    with the mean over seeds 0 and 1."""
+    import csv
+    import shutil
+
+    from gf.leaderboards.render import format_figure, render_all
+
+    root = tmp_path / "board"
+    shutil.copytree(probed_board[0], root)
+    (root / "results/g/seed1/tiny/val/probe-shuffle-s0/result.json").unlink()
+    board = assemble_board(root)
+    (table,) = board["tables"]
+    (row,) = [r for r in table["probes"]["rows"] if r["entry"] == "g"]
+    (main,) = [r for r in table["rows"] if r["entry"] == "g"]
+    _, seed0 = read_result(root, "g", 0)
+    plain = seed0[table["score_key"]]
+    assert plain != pytest.approx(main["score"])  # else the test could not tell the two apart
+    shuffle = row["probes"]["shuffle"]
+    assert shuffle["seeds"] == [0] and shuffle["unperturbed"]["score"] == pytest.approx(plain)
+    assert shuffle["unperturbed"]["score"] - shuffle["score"] == pytest.approx(shuffle["drop"])
+    for key, figure in shuffle["unperturbed"]["cells"].items():
+        breakdown, category = key.split("/", 1)
+        assert figure["value"] == pytest.approx(seed0["breakdowns"][breakdown][category]["accuracy"])
+    assert row["probes"]["zeros"]["unperturbed"]["score"] == main["score"]  # zeros is over both seeds
+    assert row["unperturbed"]["score"] == main["score"]
+    assert any(n.startswith("g: its probes are over different seeds") for n in table["probes"]["notes"])
+    with open(render_all(board, root)["probes_csv"], newline="", encoding="utf-8") as fh:
+        (record,) = [r for r in csv.DictReader(fh) if (r["entry"], r["probe"]) == ("g", "shuffle")]
+    assert (record["seeds"], record["unperturbed"], record["unperturbed_sd"]) == ("0", format_figure(plain), "")
+
+    for probe in PROBES[1:]:  # now every probe is over seed 0 alone: so is the summary's unperturbed column
+        (root / f"results/g/seed1/tiny/val/probe-{probe}-s0/result.json").unlink()
+    (table,) = assemble_board(root)["tables"]
+    (row,) = [r for r in table["probes"]["rows"] if r["entry"] == "g"]
+    assert row["unperturbed"]["score"] == pytest.approx(plain) and row["unperturbed"]["sd"] is None
+
+
+def test_a_board_without_probes_removes_the_probe_csv_and_plots_an_earlier_render_wrote(probed_board, tmp_path):
+    """The probe CSV and probes plot of an earlier render would show figures the board no
+    longer has: a render without probes removes them, and a table gone takes its plots
+    along; a file gf did not write stays."""
+    from gf.leaderboards.render import render_all
+
+    _, board = probed_board
+    render_all(board, tmp_path)
+    plots = tmp_path / "plots"
+    assert (tmp_path / "leaderboard_probes.csv").is_file() and (plots / "tiny_val_probes.png").is_file()
+    (plots / "mine.png").write_bytes(b"not gf's")
+    (table,) = board["tables"]
+    render_all({**board, "tables": [{k: v for k, v in table.items() if k != "probes"}]}, tmp_path)
+    assert not (tmp_path / "leaderboard_probes.csv").exists() and not (plots / "tiny_val_probes.png").exists()
+    assert (plots / "tiny_val_score.png").is_file() and (plots / "mine.png").read_bytes() == b"not gf's"
+    render_all({**board, "tables": []}, tmp_path)
+    assert sorted(p.name for p in plots.iterdir()) == ["mine.png"]
+
+
 def test_a_probe_that_changed_no_clip_is_counted_and_warned_about_on_the_board(board_setup, capsys, monkeypatch):
     """On one-frame clips shuffle changes nothing: its drop 0 and flips 0 would read as "the
     model ignores the order". The board records how many questions' clips it changed (and why

@@ -336,3 +336,40 @@ def test_show_marks_every_row_stale_when_the_splits_annotations_or_features_chan
     assert_all_stale(lb.root, ("a", "b"), "the split's features file", "changed")
     assert run("run", "--manifest", lb.manifest, "--no-progress") == 0  # a run computes them again
     assert {r["kind"] for r in rows(lb.root).values()} == {"measured"} and val_table(lb.root)["stale"] == []
+
+
+@pytest.mark.parametrize("damage", ["garbage\n", "[]", "videos null"])
+def test_a_damaged_split_record_is_shown_stale_and_a_run_writes_it_again_keeping_the_results(
+        lb, count_predictions, damage):
+    """A damaged or wrong-shaped split record is treated as a damaged result.json: show lists
+    the split's results stale (no crash), and a run computes one result again, which writes
+    the record again; the other kept results stay and are current (they were deleted, and
+    every later run failed again)."""
+    record = lb.root / "splits/tiny/val/record.json"
+    good = json.loads(record.read_text())
+    record.write_text(json.dumps({**good, "videos": None}) if damage == "videos null" else damage)
+    assert run("show", lb.root) == 0
+    assert_all_stale(lb.root, ("a", "b"), "split record")
+    assert run("run", "--manifest", lb.manifest, "--no-progress") == 0
+    assert count_predictions == [("a", "tiny", "val")]  # the first one rewrites the record; b is kept
+    assert json.loads(record.read_text())["videos"] == good["videos"]
+    assert_current(lb.root, lb.before)
+
+
+def test_a_failure_before_the_result_is_found_out_of_date_keeps_it(lb, monkeypatch):
+    """A run that fails on something not the result's own (here the split's fingerprint
+    cannot be taken) records the failure and keeps the kept result.json: it was deleted."""
+    from gf.common.errors import DataFileError
+    from gf.leaderboards.work import Evaluation
+
+    def broken(self, *args, **kwargs):
+        raise DataFileError("data.json: cannot be read")
+
+    monkeypatch.setattr(Evaluation, "fingerprint", broken)
+    assert run("run", "--manifest", lb.manifest, "--no-progress") != 0
+    folder = lb.root / "results/b/tiny/val"
+    assert (folder / "result.json").is_file()
+    assert "cannot be read" in json.loads((folder / "failed.json").read_text())["error"]
+    monkeypatch.undo()
+    assert run("show", lb.root) == 0
+    assert_current(lb.root, lb.before)

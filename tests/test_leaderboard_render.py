@@ -512,7 +512,9 @@ def test_render_all_writes_atomically_and_leaves_other_files(tmp_path, monkeypat
     assert paths["plots"] == [out / "plots" / "synthetic_val_score.png", out / "plots" / "synthetic_val_breakdown.png",
                               out / "plots" / "next_qa_v2_test_score.png"]
     written = [paths[k] for k in ("markdown", "csv", "json", "html")] + paths["plots"]
-    assert sorted(replaced) == sorted(written), "every output is renamed into place"
+    record = out / ".gf_rendered.json"  # what it wrote, so that a later render removes what it no longer writes
+    assert sorted(r for r in replaced if r != record) == sorted(written), "every output is renamed into place"
+    assert record in replaced
     assert (tmp_path / "old_md_link").read_text() == "old\n", "the old file was replaced, not rewritten in place"
     assert paths["markdown"].read_text(encoding="utf-8") == render_markdown(board)
     assert paths["json"].read_text(encoding="utf-8") == render_json(board)
@@ -520,7 +522,7 @@ def test_render_all_writes_atomically_and_leaves_other_files(tmp_path, monkeypat
     for path in paths["plots"]:
         assert path.read_bytes().startswith(PNG_MAGIC)
     assert (out / "notes.txt").read_text() == "mine\n" and (out / "plots" / "gone_table_score.png").exists()
-    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".") and p != record]
     assert leftovers == []
     # a failing render leaves the previous files as they were, and no temporary file
     before = paths["html"].read_bytes()

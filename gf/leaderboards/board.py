@@ -39,8 +39,9 @@ from gf.common.utils import PathLike
 from gf.evaluation.stats import QuestionOutcomes
 from gf.leaderboards.cells import table_title
 from gf.leaderboards.freshness import ResultCheck, split_data_problems
-from gf.leaderboards.results import read_json_or_none, split_file
+from gf.leaderboards.results import split_file
 from gf.leaderboards.rows import Measured, entries_for, group_row, load_results, resampling, single_row
+from gf.leaderboards.split_records import read_split_record
 
 __all__ = ["BOARD_FORMAT", "assemble_board"]
 
@@ -189,10 +190,11 @@ def _version_note(rows: Sequence[Mapping[str, Any]]) -> Optional[str]:
 def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split: str,
            statistics: Mapping[str, Any]) -> Dict[str, Any]:
     table = _new_table(benchmark, split)
-    split_record = read_json_or_none(split_file(check.root, benchmark, split), "leaderboard split record")
+    split_record, table["split_problem"] = read_split_record(split_file(check.root, benchmark, split))
     if split_record is not None:  # a split changed on disk since: no figure on it is current
         split_record = {**split_record, "changed": split_data_problems(split_record, check.hashes)}
     measured, stale_rows = _load(manifest, check, benchmark, split, split_record, table)
+    del table["split_problem"]  # each kept result on the split now says it as its stale reason
     evaluator = _set_evaluator(table, measured, split_record)
     rows, outcomes = [], {}
     for entry in measured:

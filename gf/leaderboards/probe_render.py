@@ -22,7 +22,8 @@ Layout:
   drop_ci_high, flip_rate, questions_changed, questions, unchanged_reasons, test, p, p_holm,
   significant``, per breakdown cell
   ``<cell>_unperturbed, <cell>, <cell>_ci_low, <cell>_ci_high, <cell>_sd``, then
-  ``checkpoint_sha256, result_key``. Figures have 2 decimals; p-values 4 significant
+  ``checkpoint_sha256, result_key``. A row's unperturbed figures are the probe cell's own,
+  over the same seeds as its probe figures. Figures have 2 decimals; p-values 4 significant
   digits.
 """
 from __future__ import annotations
@@ -206,7 +207,9 @@ def _csv_p(p: Any) -> str:
 
 def _csv_record(table: Mapping[str, Any], section: Mapping[str, Any], row: Mapping[str, Any], probe: str,
                 names: Mapping[str, str]) -> Dict[str, Any]:
-    plain, cell = row.get("unperturbed") or {}, probe_cell(row, probe)
+    cell = probe_cell(row, probe)
+    # the unperturbed figures over this probe's own seeds (the row's may be over others)
+    plain = cell.get("unperturbed") if isinstance(cell.get("unperturbed"), Mapping) else row.get("unperturbed") or {}
     group = row_group(row)
     seeds = cell.get("seeds") if group else None
     record = {"benchmark": table.get("benchmark") or "", "split": table.get("split") or "",

@@ -20,6 +20,9 @@ Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>
   unperturbed predictions to the probed ones (100 x :func:`gf.probes.flip_rate`); a seed
   group: the mean over its seeds, each seed against its own unperturbed predictions
   (``flip_rates``: each seed's);
+* ``unperturbed``: the entry's unperturbed figures over the same seeds (a group with a
+  probe result pending for some seeds: over the others; the row's ``unperturbed`` is its
+  probes' when they share their seeds, else all seeds', with a note);
 * ``drop``, ``drop_ci``: the unperturbed official score minus the probed one (points),
   with the paired bootstrap's interval;
 * ``test``, ``p``: the paired test against the same entry unperturbed. A single
@@ -74,11 +77,16 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
                                      out["probe_seed"]) for probe in out["probes"]}
         if entry["name"] not in by_name:
             continue  # no unperturbed result yet: the main table lists it as pending or failed
-        row = _entry_row(by_name[entry["name"]], main_rows[entry["name"]])
+        measured_entry = by_name[entry["name"]]
+        row = _entry_row(measured_entry, main_rows[entry["name"]])
         for probe, results in found.items():
-            row["probes"][probe] = _probe_cell(by_name[entry["name"]], probe, results,
-                                               outcomes.get(entry["name"]), evaluator, split_record, out,
-                                               statistics)
+            cell = _probe_cell(measured_entry, probe, results, outcomes.get(entry["name"]), evaluator,
+                               split_record, out, statistics)
+            if cell is not None:
+                cell["unperturbed"] = _unperturbed_over(measured_entry, cell, row["unperturbed"], evaluator,
+                                                        split_record, out["score_key"], statistics)
+            row["probes"][probe] = cell
+        _settle_unperturbed(row, out)
         out["rows"].append(row)
     _holm(out, statistics["alpha"])
     return out
@@ -93,6 +101,38 @@ def _entry_row(entry: Measured, main_row: Mapping[str, Any]) -> Dict[str, Any]:
     if entry.is_group:
         row["group"] = {"n": len(entry.results), "seeds": [r.seed for r in entry.results]}
     return row
+
+
+def _unperturbed_over(entry: Measured, cell: Mapping[str, Any], everything: Mapping[str, Any], evaluator,
+                      split_record: Mapping[str, Any], score_key: str,
+                      statistics: Mapping[str, Any]) -> Dict[str, Any]:
+    """The entry's unperturbed figures over the seeds of ``cell`` (those with a usable probe
+    result), so that a probe figure and its drop are read against the same seeds: a group's
+    mean over all its seeds beside a probe figure over some of them would show a drop the
+    table did not measure. All seeds (or a single checkpoint): the table's own row."""
+    seeds = cell.get("seeds")
+    if not entry.is_group or seeds == [r.seed for r in entry.results]:
+        return dict(everything)
+    subset = Measured(entry.name, True, [r for r in entry.results if r.seed in seeds])
+    # the main table already noted anything about these seeds' outcomes: not said again
+    figures, _ = group_row(subset, evaluator, split_record, {"score_key": score_key, "notes": []}, statistics)
+    return {"score": figures["score"], "sd": figures["sd"], "ci": figures["ci"], "cells": figures["cells"],
+            "seeds": list(seeds)}
+
+
+def _settle_unperturbed(row: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """The row's unperturbed column: its probes' own when they are all over the same seeds;
+    else all seeds, with a note that each probe's drop is over its own seeds (each probe's
+    unperturbed figures are in its cell and in leaderboard_probes.csv)."""
+    figures = [cell["unperturbed"] for cell in row["probes"].values() if cell is not None]
+    if not figures:
+        return
+    if len({tuple(f.get("seeds") or ()) for f in figures}) == 1:
+        row["unperturbed"] = figures[0]
+        return
+    out["notes"].append(f"{row['entry']}: its probes are over different seeds; its unperturbed column is over all "
+                        f"its seeds, each probe's drop over that probe's seeds (leaderboard_probes.csv gives "
+                        f"each probe's unperturbed figures)")
 
 
 def _paired_results(entry: Measured, probe: str, results: Sequence[Result],
@@ -130,7 +170,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
                                 split_record, sub, statistics)
     if entry.is_group and len(results) < len(entry.results):
         out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
-                            f"finished; its figures are over those (seeds {', '.join(str(r.seed) for r in results)})")
+                            f"finished; its figures, and the unperturbed ones it is compared with, are over those "
+                            f"(seeds {', '.join(str(r.seed) for r in results)})")
     plain = {r.seed: r for r in entry.results}
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
     coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed

@@ -267,11 +267,15 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     """Write ``leaderboard.{md,csv,json,html}`` and ``plots/<stem>_{score,breakdown}.png``
     into ``out_dir``, each atomically; return ``{"markdown", "csv", "json", "html": Path,
     "plots": [Path, ...]}``. A board with probes also gets ``leaderboard_probes.csv``
-    (``"probes_csv"``) and ``plots/<stem>_probes.png``. Other files in ``out_dir`` (e.g.
-    plots of tables no longer in the board) are left alone: the folder may hold things gf
-    did not write."""
+    (``"probes_csv"``) and ``plots/<stem>_probes.png``. The probe CSV and plots an earlier
+    render wrote and this one does not (a table gone, or without probes now) are removed,
+    since they would show figures the board no longer has (:func:`_remove_earlier_outputs`);
+    other files in ``out_dir`` are left alone: the folder may hold things gf did not write."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _written_before(out)
+    now = ["plots/" + n for names in _plot_names(board) for n in names] + ["leaderboard_probes.csv"]
+    _record_written(out, sorted(set(earlier) | set(now)))  # first: a kill while writing forgets nothing
     plots: Dict[str, bytes] = {}
     plot_paths: List[Path] = []
     for table, (score_name, breakdown_name, probes_name) in zip(mappings(board, "tables"), _plot_names(board)):
@@ -294,4 +298,35 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
         atomic_write_text(paths["probes_csv"], probes_csv)
     atomic_write_text(paths["markdown"], render_markdown(board))
     atomic_write_text(paths["html"], render_html(board, plots))
+    written = [p.relative_to(out).as_posix() for p in plot_paths + [paths.get("probes_csv")] if p is not None]
+    _remove_earlier_outputs(out, earlier, written)
     return {**paths, "plots": plot_paths}
+
+
+#: What render_all wrote last (plots and the probe CSV), so that a later render removes those
+#: it no longer writes: never a file gf did not write, which may share the folder.
+_WRITTEN = ".gf_rendered.json"
+
+
+def _written_before(out: Path) -> List[str]:
+    """The optional outputs an earlier render wrote ([] when unknown or unreadable)."""
+    try:
+        names = json.loads((out / _WRITTEN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _record_written(out: Path, names: List[str]) -> None:
+    atomic_write_text(out / _WRITTEN, json.dumps(names) + "\n")
+
+
+def _remove_earlier_outputs(out: Path, earlier: List[str], written: List[str]) -> None:
+    """Remove the outputs of an earlier render that this one did not write again (a
+    leaderboard_probes.csv or probes plot beside a board without probes would show figures
+    the board no longer has), then record what this one wrote."""
+    allowed = {p.relative_to(out).as_posix() for p in (out / "plots").glob("*.png")} | {"leaderboard_probes.csv"}
+    for name in set(earlier) - set(written):
+        if name in allowed:  # a name gf writes, inside the folder
+            (out / name).unlink(missing_ok=True)
+    _record_written(out, sorted(written))

@@ -87,6 +87,8 @@ def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: s
     done, damaged = read_done(paths)
     if damaged is not None:
         return _mark_stale(check, table, label, name, [damaged], None)
+    if done is not None and table.get("split_problem"):  # a damaged split record: nothing on it can be checked
+        return _mark_stale(check, table, label, name, [table["split_problem"]], done)
     if done is None or split_record is None:
         failed = read_json_or_none(paths.failed, "leaderboard failure record")
         if failed is not None:

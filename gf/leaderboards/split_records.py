@@ -9,20 +9,47 @@ questions).
 """
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from gf.common.errors import OutputLockedError
+from gf.common.errors import GfError, OutputLockedError
 from gf.common.io import atomic_write_json
 from gf.leaderboards.results import read_json_or_none, split_file
 
-__all__ = ["INFO_KEYS", "RECORD_FINGERPRINTS", "SplitRecords"]
+__all__ = ["INFO_KEYS", "RECORD_FINGERPRINTS", "SplitRecords", "read_split_record"]
+
+logger = logging.getLogger(__name__)
 
 #: What the board needs from a builder's info() to re-score without the data.
 INFO_KEYS = ("answer_vocab", "answer_vocab_size", "all_reasoning_types")
 #: The split record's fingerprint for each scope a result can be keyed by.
 RECORD_FINGERPRINTS = {"features": "fingerprint", "annotations": "annotations_fingerprint"}
+
+
+#: The keys of a split record and the types they must have (None: may be null).
+_SHAPE = {"evaluator": (str,), "videos": (dict,), "info": (dict,), "fingerprint": (str, type(None)),
+          "annotations_fingerprint": (str, type(None)), "data_files": (list, type(None))}
+
+
+def read_split_record(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """``(record, problem)``: the split record at ``path`` (None when there is none), or why
+    it cannot be used. A damaged or wrong-shaped record is treated as a damaged
+    ``result.json`` is: as absent (the next run that builds the split writes it again), never
+    an error that stops the run or the board, and never a reason to distrust the results."""
+    try:
+        record = read_json_or_none(path, "leaderboard split record")
+    except GfError as error:
+        return None, f"its split record is damaged ({error})"
+    if record is None:
+        return None, None
+    if not isinstance(record, dict):
+        return None, f"the split record {path} is not a JSON object"
+    wrong = [k for k, types in _SHAPE.items() if not isinstance(record.get(k), types)]
+    if wrong or not all(isinstance(f, dict) for f in record.get("data_files") or []):
+        return None, f"the split record {path} has no valid {', '.join(wrong) or 'data_files'}"
+    return record, None
 
 
 class SplitRecords:
@@ -49,7 +76,7 @@ class SplitRecords:
             except OutputLockedError:
                 return
             remove_stale_temp_files(path.parent)
-            existing = read_json_or_none(path, "leaderboard split record") or {}
+            existing = read_split_record(path)[0] or {}  # damaged: written again
             fingerprint = fingerprint if ds.features else existing.get("fingerprint")
             data_files = data_files if ds.features else existing.get("data_files", data_files)
             if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
@@ -70,9 +97,13 @@ class SplitRecords:
         stamp = (stat.st_mtime_ns, stat.st_size)
         cached = self._read.get(path)
         if cached is None or cached[0] != stamp:
-            record = read_json_or_none(path, "leaderboard split record") or {}
-            kept = {k: record.get(k) for k in RECORD_FINGERPRINTS.values()}
-            kept["questions"] = list(record.get("videos") or [])
+            record, problem = read_split_record(path)
+            kept = None  # damaged: no result is current on it until a run writes it again
+            if problem:
+                logger.warning("%s; computing a result on the split again writes it again", problem)
+            else:
+                kept = {k: record.get(k) for k in RECORD_FINGERPRINTS.values()}
+                kept["questions"] = list(record.get("videos") or [])
             cached = self._read[path] = (stamp, kept)
         return cached[1]
 

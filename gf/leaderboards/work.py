@@ -334,7 +334,9 @@ class Evaluation:
                 self._compute(item, paths, cfg, source, source_sha, provenance, inputs)
                 return "computed"
             except Exception as error:  # recorded while the lock is held; the caller reports it
-                paths.clear_done()
+                # the kept result was removed above once found out of date; a failure before that
+                # (a damaged split record, an unreadable config) is not its own: it stays, and
+                # the board's freshness checks decide whether it is current
                 paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry, "seed": item.seed,
                                     "benchmark": item.benchmark, "split": item.split,
                                     **self._probe_fields(item), "run_id": self.run_id})
