@@ -378,6 +378,21 @@ def test_markdown_lists_pairs_failures_and_pending_and_escapes_names():
     assert "  ````\n  Traceback:\n    ```x```\n  ValueError: y\n  ````" in text
 
 
+def test_a_tables_notes_are_shown_in_the_markdown_and_the_page():
+    """A table's notes (a seed group over some of its seeds, rows of other gf versions, a
+    split without labels) were kept in leaderboard.json only: a reader of the Markdown or the
+    page saw a group's mean with no word that it is over part of its seeds."""
+    board = make_board()
+    note = "grouped: 2 of its 3 seeds are finished and its figures are over those <seeds 0, 1>"
+    board["tables"][0]["notes"] = [note]
+    section = parse_markdown(render_markdown(board))["synthetic / val"]["text"]
+    assert "Notes:" in section and "- " + md_escape(note) in section.splitlines()
+    page = json.dumps(json.loads(parse_html(render_html(board, {})).scripts["gf-plots"])["page"])
+    assert '"Notes:"' in page and json.dumps(note) in page  # built by the page's script as text
+    board["tables"][0]["notes"] = []
+    assert "Notes:" not in render_markdown(board).split("## ")[1]
+
+
 def test_csv_has_columns_per_key_and_the_provenance():
     board = make_board()
     rows = list(csv.DictReader(io.StringIO(render_csv(board))))

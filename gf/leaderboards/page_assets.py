@@ -221,6 +221,7 @@ def _table_section(table: Mapping[str, Any], board: Mapping[str, Any], index: in
         section += [["h3", {}, "Failed"], ["ul", {"class": "failures"}, *(
             ["li", {"data-entry": str(f.get("entry"))}, ["strong", {}, str(f.get("entry"))],
              ["pre", {"class": "error"}, str(f.get("error") or "unknown error").strip()]] for f in failures)]]
+    section += _list("Notes:", [str(n) for n in table.get("notes") or []], "notes")
     section += _pairs(table, board)
     for kind, what in (("score", "per entry, with confidence intervals"), ("breakdown", "breakdown per column")):
         if kind in images:

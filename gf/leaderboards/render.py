@@ -61,6 +61,7 @@ from gf.leaderboards.cells import (
     legend_text,
     mappings,
     md_escape,
+    md_list,
     md_stale,
     md_table,
     pairs_header,
@@ -110,7 +111,8 @@ def _md_code_block(text: str, indent: str = "") -> List[str]:
 def render_markdown(board: Mapping[str, Any]) -> str:
     """The board as Markdown: per table a heading, the table (see the module docstring for
     rounding, bold and marks), a legend line, pending entries, failures with their error
-    text, and the pairwise comparisons."""
+    text, the table's notes (e.g. a seed group over some of its seeds, rows from different
+    gf versions), and the pairwise comparisons."""
     lines = [f"# gf leaderboard: {md_escape(board.get('name') or 'unnamed')}", ""]
     if board.get("created"):
         lines += [f"Created {md_escape(board['created'])}. {md_escape(statistics_text(board))}", ""]
@@ -139,6 +141,7 @@ def render_markdown(board: Mapping[str, Any]) -> str:
                 else:
                     lines.append(f"- {md_escape(failure.get('entry'))}: {md_escape(error.strip())}")
             lines.append("")
+        lines += md_list("Notes:", [str(n) for n in table.get("notes") or []])
         pairs = mappings(table, "pairs")
         if pairs:
             lines += [f"### Pairwise comparisons: {md_escape(table_title(table))}", ""]
