@@ -211,6 +211,29 @@ def test_evaluate_never_replaces_a_report_the_run_wrote_under_its_own_tag(finish
     assert gf_main([*evaluate, "best"]) == 0 and report.is_file()
 
 
+def test_evaluate_writes_no_last_report_into_a_run_that_tests_with_checkpoint_best(finished, tmp_path, capsys):
+    """Such a run's test report is tagged best; a 'last' report beside it would be read as the
+    run's figures (it scored other weights), so --tag last is refused there."""
+    cfg, run = finished
+    out = tmp_path / "copy"
+    shutil.copytree(run, out)
+    assert (out / "checkpoint_best.pth").is_file()
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(out / "checkpoint_last.pth"), "--splits",
+                    "test", "--tag", "last", "--options", f"run.output_dir={out}"]) == 2
+    err = _last_line(capsys.readouterr().err)
+    assert f"--tag last: {out} has checkpoint_best.pth" in err and "--tag best" in err
+    assert not (out / "eval" / "test_last_report.json").exists()
+
+
+def test_a_run_folder_given_as_the_config_is_named_with_its_config_yaml(finished, capsys):
+    cfg, run = finished
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(run), "--checkpoint", str(run / "checkpoint_best.pth")]) == 2
+    err = _last_line(capsys.readouterr().err)
+    assert err.endswith(f"config file {run} is a folder, not a config file: give its config, {run / 'config.yaml'}")
+
+
 def test_an_output_folder_that_is_a_file_or_lies_under_one_is_refused_naming_it(tmp_path, capsys):
     cfg = write_config(tmp_path, epochs=1)
     afile = tmp_path / "afile"
@@ -275,7 +298,14 @@ def test_fp16_scales_the_loss_and_the_scaler_state_travels_with_checkpoints(tmp_
 
 
 # -- traceability ------------------------------------------------------------------------------
-def test_the_log_does_not_repeat_the_epoch_re_run_after_a_resume(tmp_path):
+def _tensorboard_steps(folder: Path, tag: str) -> list:
+    """The steps TensorBoard shows for ``tag`` (it reads every event file, purges included)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return [event.step for event in EventAccumulator(str(folder)).Reload().Scalars(tag)]
+
+
+def test_the_log_and_tensorboard_do_not_repeat_the_epoch_re_run_after_a_resume(tmp_path):
     cfg = write_config(tmp_path, epochs=3, extra_run="task: videoqa_killed_at_step")
     killed = run_gf(["train", "--cfg-path", str(cfg)], env_extra={"GF_TEST_KILL_AT_STEP": "9"}, check=False)
     assert killed.returncode == -9
@@ -284,6 +314,10 @@ def test_the_log_does_not_repeat_the_epoch_re_run_after_a_resume(tmp_path):
     train_steps = [r["step"] for r in log if r["kind"] == "train"]
     assert train_steps == list(range(1, 19))  # every step once, none of the killed epoch's twice
     assert [r["epoch"] for r in log if r["kind"] == "epoch"] == [0, 1, 2]
+    tb = tmp_path / "out" / "tb"
+    assert len(list(tb.glob("events.out.tfevents.*"))) == 2  # the killed attempt's file and the resumed one's
+    assert _tensorboard_steps(tb, "train/loss") == list(range(1, 19))
+    assert _tensorboard_steps(tb, "epoch/train_loss") == [6, 12, 18]
 
 
 def test_rescoring_with_the_config_checks_every_question_of_the_split(tmp_path, capsys):

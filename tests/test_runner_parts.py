@@ -55,6 +55,15 @@ def test_a_hook_keeps_its_own_state_across_a_resume_and_the_best_metric_rides_wi
     assert second["hooks"]["EvalHook"]["best"] == second["best_metric"] >= first["best_metric"]
 
 
+def test_a_checkpoint_is_saved_after_every_hook_s_after_epoch(tmp_path):
+    """A plugin hook's after_epoch runs before the checkpointer saves: the checkpoint holds
+    the state it reached in that epoch (saved before it, a kill in between lost the update)."""
+    cfg = write_config(tmp_path, epochs=1, extra_run="hooks: [count_epochs_with_state]")
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    saved = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")
+    assert saved["hooks"]["CountEpochsWithStateHook"] == {"epochs": 1}
+
+
 def test_a_best_metric_the_reports_lack_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
     """A typo in run.best_metric would let no epoch count as best, and the test splits be
     scored with the last checkpoint: refused by gf validate, and by gf train before the

@@ -17,7 +17,7 @@ from gf.cli import build_parser, main as gf_main
 from gf.common.config import build_config
 from gf.common.errors import ConfigError, TrainingError
 from gf.runners.hooks import CheckpointHook
-from gf.runners.seeds import format_summary, summarize
+from gf.runners.seeds import format_summary, is_finished, summarize
 
 from test_runner import PLUGINS, REPO, write_config
 
@@ -134,20 +134,20 @@ def test_a_resume_trains_only_the_missing_seeds(two_seeds, tmp_path, capsys):
 
 def test_an_interrupted_seed_continues_from_its_checkpoint(two_seeds, tmp_path, monkeypatch, capsys):
     cfg, out = _copy(two_seeds, tmp_path, seeds=(0,))
-    save_and_go_on = CheckpointHook.after_epoch
+    save_and_go_on = CheckpointHook.save_epoch
 
     def save_and_stop_seed1(hook):
         save_and_go_on(hook)
         if hook.runner.output_dir.name == "seed1" and hook.runner.epoch == 0:
             raise TrainingError("stopped after the first epoch (test)")
 
-    monkeypatch.setattr(CheckpointHook, "after_epoch", save_and_stop_seed1)
+    monkeypatch.setattr(CheckpointHook, "save_epoch", save_and_stop_seed1)
     assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 1
     seed1 = out / "seed1"
     assert torch.load(seed1 / "checkpoint_last.pth", weights_only=True)["epoch"] == 0
     assert not (seed1 / "eval/test_best_report.json").exists()
     first_epoch = (seed1 / "log.jsonl").read_text().splitlines()
-    monkeypatch.setattr(CheckpointHook, "after_epoch", save_and_go_on)
+    monkeypatch.setattr(CheckpointHook, "save_epoch", save_and_go_on)
     capsys.readouterr()
     assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 0
     printed = capsys.readouterr().out
@@ -160,6 +160,53 @@ def test_an_interrupted_seed_continues_from_its_checkpoint(two_seeds, tmp_path, 
     assert json.loads((out / "seeds_summary.json").read_text())["seeds"] == [0, 1]
     # (not compared with the uninterrupted seed 1 bit for bit: the frozen text encoder's cache
     # encodes texts in padded batches, so a resumed run's cached states differ in the last bits)
+
+
+def test_a_seed_stopped_before_its_last_epoch_was_saved_is_continued_not_reused(tmp_path, monkeypatch, capsys):
+    """Without test splits, training is done when checkpoint_last.pth holds the last epoch:
+    log.jsonl records the epoch before its evaluation and save, so a seed stopped in between
+    is continued, and the summary does not count it."""
+    from gf.runners.hooks import EvalHook
+
+    cfg = write_config(tmp_path, epochs=2, extra_run="test_splits: []")
+    evaluate = EvalHook.after_epoch
+
+    def stop_in_the_last_evaluation(hook):
+        if hook.runner.epoch == 1:
+            raise TrainingError("stopped in the last epoch's evaluation (test)")
+        evaluate(hook)
+
+    monkeypatch.setattr(EvalHook, "after_epoch", stop_in_the_last_evaluation)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "1"]) == 1
+    seed1 = tmp_path / "out" / "seed1"
+    assert '"kind": "epoch", "epoch": 1' in (seed1 / "log.jsonl").read_text()
+    assert torch.load(seed1 / "checkpoint_last.pth", weights_only=True)["epoch"] == 0
+    assert not is_finished(seed1)
+    monkeypatch.setattr(EvalHook, "after_epoch", evaluate)
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "1"]) == 0
+    assert f"{seed1}: continues the run there" in capsys.readouterr().out
+    assert torch.load(seed1 / "checkpoint_last.pth", weights_only=True)["epoch"] == 1 and is_finished(seed1)
+
+
+def test_a_last_test_report_does_not_stand_for_the_best_one_the_run_writes(two_seeds, tmp_path):
+    """A seed with checkpoint_best.pth tests with it: a test report tagged last (gf evaluate
+    from checkpoint_last) neither finishes it nor gives its figures."""
+    _, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    eval_dir = out / "seed0" / "eval"
+    assert (out / "seed0" / "checkpoint_best.pth").is_file()
+    (eval_dir / "test_best_report.json").rename(eval_dir / "test_last_report.json")
+    assert not is_finished(out / "seed0")
+
+
+def test_a_seed_whose_folder_cannot_be_used_is_refused_without_calling_it_failed(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "seed1").write_text("")
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot be an output folder: it is a file" in captured.err
+    assert "failed" not in captured.out + captured.err
 
 
 def test_a_seed_another_command_is_training_is_refused_without_calling_it_failed(two_seeds, tmp_path, capsys):

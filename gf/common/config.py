@@ -199,6 +199,9 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     layers: List[tuple] = []
     if cfg_path:
         path = Path(cfg_path)
+        if path.is_dir():
+            hint = f": give its config, {path / 'config.yaml'}" if (path / "config.yaml").is_file() else ""
+            raise ConfigError(f"config file {path} is a folder, not a config file{hint}")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:

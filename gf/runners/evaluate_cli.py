@@ -35,8 +35,8 @@ def _tag(text: str) -> str:
 
 def _check_run_tag(runner, splits, tag: str) -> None:
     """A run's own tag (best, last, epoch<N>) may recreate one of its reports that is missing
-    (as the seeds summary's message advises), never replace one: the summary reads them as
-    the run's figures."""
+    (as the seeds summary's message advises), never replace one, nor make one the run never
+    writes (``last`` beside checkpoint_best.pth): the summary reads them as the run's figures."""
     if not RUN_TAGS.fullmatch(tag):
         return
     from gf.evaluation.base import output_file
@@ -46,6 +46,11 @@ def _check_run_tag(runner, splits, tag: str) -> None:
     if existing:
         raise ConfigError(f"--tag {tag} would replace {', '.join(existing)}: best, last and epoch<N> tag the training "
                           f"run's own reports. Choose another --tag (e.g. {tag}-eval).")
+    best = runner.output_dir / "checkpoint_best.pth"
+    if tag == "last" and best.is_file():
+        raise ConfigError(f"--tag last: {runner.output_dir} has {best.name}, so its run tests with it and writes no "
+                          f"'last' report; one written here would stand for the run's test. Recreate the run's test "
+                          f"report with --checkpoint {best} --tag best, or choose another --tag (e.g. last-eval).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ never by editing the runner::
             print(self.runner.step, self.runner.step_output["loss"].item())
 
 Calling order at each point is the order of the hook list: the built-in hooks
-(:data:`DEFAULT_HOOKS`) first, then those of ``run.hooks``. What a hook can read on
+(:data:`DEFAULT_HOOKS`) first, then those of ``run.hooks``. Checkpoints are written at
+``save_epoch``, after every hook's ``after_epoch``. What a hook can read on
 ``self.runner``: ``cfg``, ``model``, ``optimizer``, ``scheduler``, ``epoch`` (last finished
 epoch, -1 before the first), ``current_epoch``, ``step`` (optimizer steps done), ``batch``
 and ``step_output`` (the task's ``train_step`` result) during a step, ``epoch_stats``,
@@ -65,6 +66,11 @@ class HookBase:
 
     def after_epoch(self) -> None:
         """``runner.epoch`` is the epoch just finished."""
+
+    def save_epoch(self) -> None:
+        """After every hook's ``after_epoch``: the checkpointer saves here, so a checkpoint
+        holds what each hook did in ``after_epoch`` (its state, its log records), and a run
+        killed before the save re-runs that whole epoch on resume, hooks included."""
 
     def after_train(self) -> None:
         pass
@@ -159,6 +165,7 @@ class MetricLogger(HookBase):
         self._writer = None
         self._training = False
         self._trimmed = False
+        self._purge_step: Optional[int] = None
 
     def before_train(self) -> None:
         self._training = True
@@ -170,6 +177,7 @@ class MetricLogger(HookBase):
         if not self._trimmed:
             self._trimmed = True
             self._trim_log(self.runner.step)
+            self._purge_step = self.runner.step + 1  # TensorBoard's copy of what the trim drops
 
     def after_step(self) -> None:
         r = self.runner
@@ -242,7 +250,10 @@ class MetricLogger(HookBase):
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._writer = SummaryWriter(log_dir=str(self.runner.output_dir / "tb"))
+                tb = self.runner.output_dir / "tb"
+                # an earlier attempt's events: TensorBoard hides those of the steps re-run from here
+                purge = self._purge_step if tb.is_dir() and any(tb.iterdir()) else None
+                self._writer = SummaryWriter(log_dir=str(tb), purge_step=purge)
             except Exception as e:  # tensorboard missing or broken: logging continues to JSONL
                 logger.warning("TensorBoard disabled: %s", e)
                 self._writer = False
@@ -284,7 +295,8 @@ class EvalHook(HookBase):
 @registry.register_hook("checkpointer")
 class CheckpointHook(HookBase):
     """Resumes from ``run.resume`` before training; writes ``checkpoint_best.pth`` when
-    the evaluation improved and ``checkpoint_last.pth`` after every epoch (atomically)."""
+    the evaluation improved and ``checkpoint_last.pth`` after every epoch (atomically), at
+    :meth:`HookBase.save_epoch`, once every hook's ``after_epoch`` has run."""
 
     def before_train(self) -> None:
         r = self.runner
@@ -306,7 +318,7 @@ class CheckpointHook(HookBase):
         if r.is_main:
             print(f"[gf] resumed from {path}: epoch {r.epoch + 1} done, step {r.step}", flush=True)
 
-    def after_epoch(self) -> None:
+    def save_epoch(self) -> None:
         r = self.runner
         if r.improved:
             r.save_checkpoint("checkpoint_best.pth")

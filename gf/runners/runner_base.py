@@ -324,6 +324,7 @@ class Runner:
                             break
                 self.epoch = epoch
                 self._call("after_epoch")
+                self._call("save_epoch")  # after every after_epoch: the checkpoint holds all it did
         finally:
             self._call("after_train")
         return self.val_reports

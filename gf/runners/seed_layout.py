@@ -101,8 +101,11 @@ def seed_layout(folder: Path) -> Optional[SeedLayout]:
 
 
 def test_report_of(layout: SeedLayout, name: str, split: str) -> Optional[Path]:
-    """The report ``Runner.test`` wrote: tag ``best`` (checkpoint_best), else ``last``."""
-    for tag in ("best", "last"):
+    """The report ``Runner.test`` wrote: tag ``best`` when the run has checkpoint_best.pth
+    (a ``last`` report beside it scored other weights than the run's test: it never counts),
+    else ``best`` (checkpoint_best since deleted) or ``last``."""
+    tags = ("best",) if (layout.folder / "checkpoint_best.pth").is_file() else ("best", "last")
+    for tag in tags:
         path = output_file(layout.eval_dir(name), split, tag, "report.json")
         if path.is_file():
             return path
@@ -131,17 +134,28 @@ def log_counter(record: Dict[str, Any], key: str, path: Path) -> int:
 
 
 def training_done(layout: SeedLayout) -> bool:
-    """Without test splits nothing is written at the end: the last epoch record of
-    log.jsonl says whether training reached run.epochs or run.max_steps."""
-    path = layout.folder / "log.jsonl"
-    if not (layout.folder / "checkpoint_last.pth").is_file() or not path.is_file():
+    """Without test splits nothing is written at the end: checkpoint_last.pth, saved once
+    everything of its epoch is done, says whether training reached run.epochs or
+    run.max_steps. Not log.jsonl: its epoch record precedes the evaluation and the save, so
+    a kill in between leaves it claiming an epoch the checkpoint does not hold."""
+    path = layout.folder / "checkpoint_last.pth"
+    if not path.is_file():
         return False
-    epochs = [r for r in log_records(path) if r.get("kind") == "epoch"]
-    if not epochs:
-        return False
+    from gf.models.checkpoint import read_checkpoint
+
+    content = read_checkpoint(path, mmap=True).require_gf("its epoch and step say whether the seed's training "
+                                                          "is done").content
+    epoch, step = (_checkpoint_counter(content, key, path) for key in ("epoch", "step"))
     run = layout.run
-    return (log_counter(epochs[-1], "epoch", path) >= run["epochs"] - 1
-            or (run.get("max_steps") is not None and log_counter(epochs[-1], "step", path) >= run["max_steps"]))
+    return epoch >= run["epochs"] - 1 or (run.get("max_steps") is not None and step >= run["max_steps"])
+
+
+def _checkpoint_counter(content: Dict[str, Any], key: str, path: Path) -> int:
+    value = content.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DataFileError(f"{path}: its {key!r} {shown_value(value)}, not an integer: the checkpoint is damaged. "
+                            f"Delete {path.parent} and train that seed again.")
+    return value
 
 
 def is_finished(folder) -> bool:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from gf.common.config import check_seed_list
-from gf.common.errors import ConfigError, DataFileError, EvaluationError, OutputLockedError
+from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 from gf.evaluation.base import output_file
 from gf.runners.run_layout import RUN_FILES, RUN_TAGS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD, seed_of_folder
@@ -162,7 +162,7 @@ def run_plan(cfg: DictConfig, plan: Sequence[SeedRun], train_one: Callable[[Dict
             continue
         try:
             train_one(seed_config(cfg, item.seed, item.action))
-        except OutputLockedError:  # another command is training this seed: it has not failed
+        except ConfigError:  # refused (another command trains it, or its folder cannot be used): not failed
             raise
         except BaseException:
             if main:

@@ -186,3 +186,21 @@ if os.environ.get("GF_TEST_SLOW_LEADERBOARD_WORKER"):
         return _evaluate_items(*args, **kwargs)
 
     _parallel.evaluate_items = _slow_evaluate_items
+
+
+@registry.register_hook("count_epochs_with_state")
+class CountEpochsWithStateHook(HookBase):
+    """Counts finished epochs in ``after_epoch``; the count is its resume state, so the
+    checkpoint of an epoch must be written after this hook's ``after_epoch`` of that epoch."""
+
+    def __init__(self):
+        self.epochs = 0
+
+    def after_epoch(self):
+        self.epochs += 1
+
+    def state_dict(self):
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = state["epochs"]
