@@ -1,7 +1,8 @@
 """The baselines of "does the model use the video, and its order?": ``model.video_input``.
 
-``none`` (blind) answers from the text alone; ``mean`` (atemporal) sees what the frames show
-but not their order. Both are the same model otherwise (text encoder, answer head, runner),
+``none`` (blind) answers from the text alone (not even the clip's length reaches it);
+``mean`` (atemporal) sees what the frames show, and how many real frames there are, but not
+their order. Both are the same model otherwise (text encoder, answer head, runner),
 so the gap between them and the full model is what the video, and its order, add.
 """
 import json
@@ -44,6 +45,13 @@ def test_blind_model_ignores_the_video(answer_mode, tiny_text_encoder):
     batch = random_batch(model, with_labels=False)
     other = dict(batch, video=torch.randn_like(batch["video"]) * 3)
     torch.testing.assert_close(_scores(model, batch), _scores(model, other), atol=0, rtol=0)
+    # nor its length: zeros over the real frames told it through the mask (5 or 10 real frames
+    # changed the answers), nor the batch's padded length
+    for real in (1, 5, 10):
+        torch.testing.assert_close(_scores(model, batch), _scores(model, _padded(other, real)), atol=0, rtol=0)
+    longer = dict(batch, video=torch.randn(batch["video"].shape[0], 40, batch["video"].shape[-1]),
+                  video_mask=torch.ones(batch["video"].shape[0], 40, dtype=torch.bool))
+    torch.testing.assert_close(_scores(model, batch), _scores(model, longer), atol=0, rtol=0)
     full = tiny_model(tiny_text_encoder, answer_mode=answer_mode).eval()
     assert not torch.allclose(_scores(full, batch), _scores(full, other))
 

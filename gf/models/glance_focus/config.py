@@ -41,9 +41,10 @@ class GlanceFocusConfig:
     feature_dim: int = 1024
     event_pred_dim: int = 112          # event classes + 1 background (STAR: 111 + 1)
     frame_pos: str = "sine"            # paper arch only: temporal positions of frames (R1)
-    video_input: str = "frames"        # baselines (gf addition): "frames" (the model), "none" (blind: the
-                                       # video is replaced by zeros), "mean" (atemporal: every real frame is
-                                       # replaced by the clip's mean frame, so no order is left)
+    video_input: str = "frames"        # baselines (gf addition): "frames" (the model), "none" (blind: one
+                                       # zero frame, no mask: nothing of the clip, not even its length),
+                                       # "mean" (atemporal: every real frame is replaced by the clip's mean
+                                       # frame, so no order is left; the count of real frames is)
     # paper arch only (the reference always uses the authors' choices: "resized", False):
     focus_query: str = "encoded"       # question queries of the multi-level attention: the text states
                                        # after the focus encoder ("encoded") or before it ("resized")

@@ -19,7 +19,7 @@ once per video and its memories are broadcast to the options (R8), unless
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -203,19 +203,21 @@ class GlanceFocus(nn.Module):
             return x + self.frame_pos_embed.weight[:t]
         return x + sinusoidal_positions(t, x.shape[-1], x.device, x.dtype)
 
-    def _video_input(self, video: Tensor, video_mask: Optional[Tensor]) -> Tensor:
-        """The baselines' view of the video (``video_input``): all of it, none of it (zeros,
-        so the answer can only come from the text), or its mean frame at every real position
-        (what the frames show is kept, their order is not)."""
+    def _video_input(self, video: Tensor, video_mask: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The baselines' view of the video (``video_input``) and its mask: all of it; none of
+        it (one zero frame and no mask for every clip, so the answer can only come from the
+        text: zeros over the clip's real frames would still tell its length through the mask);
+        or its mean frame at every real position (what the frames show is kept, and how many
+        there are, but not their order)."""
         mode = self.config.video_input
         if mode == "frames":
-            return video
+            return video, video_mask
         if mode == "none":
-            return torch.zeros_like(video)
+            return video.new_zeros(video.shape[0], 1, video.shape[-1]), None
         real = (torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if video_mask is None
                 else video_mask.bool())
         mean = masked_mean(video, real).unsqueeze(1)
-        return torch.where(real.unsqueeze(-1), mean.expand_as(video), video)
+        return torch.where(real.unsqueeze(-1), mean.expand_as(video), video), video_mask
 
     def _frame_padding(self, video_mask: Optional[Tensor], shape, device) -> Optional[Tensor]:
         if self.reference:  # the authors' all-ones float mask: +1 on every score (R4)
@@ -325,14 +327,14 @@ class GlanceFocus(nn.Module):
 
     # -- public API -------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
-        video = batch["video"]
         texts = list(batch["text"])
-        b, t = video.shape[:2]
-        num_texts = self._texts_per_video(b, len(texts))
         video_mask = batch.get("video_mask")
         if video_mask is not None:
-            video_mask = video_mask.to(video.device)
-        frames = self._project_frames(self._video_input(video, video_mask))
+            video_mask = video_mask.to(batch["video"].device)
+        video, video_mask = self._video_input(batch["video"], video_mask)
+        b, t = video.shape[:2]
+        num_texts = self._texts_per_video(b, len(texts))
+        frames = self._project_frames(video)
         frame_pad = self._frame_padding(video_mask, (b, t), video.device)
 
         def rep(x: Optional[Tensor]) -> Optional[Tensor]:  # one copy per option text
