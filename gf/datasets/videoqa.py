@@ -34,7 +34,7 @@ from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
 from gf.processors.video import non_finite
 
-__all__ = ["VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "OOV_ANSWER"]
+__all__ = ["VideoQADataset", "collate_videoqa", "skipped_questions", "IGNORE_INDEX", "OOV_ANSWER"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class VideoQADataset(torch.utils.data.Dataset):
     * ``num_options`` / ``num_answers``: if given, every MC question must have exactly
       ``num_options`` options / every OE answer must be below ``num_answers``.
 
-    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_ids_not_in_split``,
-    ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
+    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_file`` (its path, ``None``
+    when nothing was skipped), ``skip_ids_not_in_split``, ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
     more than ``max_events`` events).
     """
 
@@ -156,6 +156,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             "questions": len(self.records),
             "labelled": sum(r.get("answer") is not None for r in self.records),
             "skipped": skipped,
+            "skip_file": skip_source if skipped else None,
             "skip_ids_not_in_split": len(skip - all_ids),
             "no_events": sum(self.events.count(r[key_field]) == 0 for r in self.records),
             "events_capped": capped,
@@ -396,6 +397,17 @@ class VideoQADataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------
 # collator
 # ---------------------------------------------------------------------------------------
+def skipped_questions(split_dataset: Any) -> Optional[Dict[str, Any]]:
+    """``{"questions": n, "skip_file": path}`` when the split's skip file left questions out,
+    else ``None``. Scoring passes it on (``expected_ids`` are the questions left), so that a
+    report over such a subset says so instead of passing for the official split. Read from
+    ``stats``, which the streaming and probe wrappers forward."""
+    stats = getattr(split_dataset, "stats", None) or {}
+    if not stats.get("skipped"):
+        return None
+    return {"questions": int(stats["skipped"]), "skip_file": stats.get("skip_file")}
+
+
 def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """Samples -> batch (see the module docs and ``GlanceFocus.forward``).
 
