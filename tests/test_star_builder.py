@@ -251,6 +251,16 @@ def test_answer_out_of_range_names_file_line_and_question(bundle):
         make_builder(bundle).build_datasets(["val"])
 
 
+def test_an_id_without_a_star_type_prefix_is_refused_when_the_split_is_built(bundle):
+    """The evaluator reads the type from the id: such an id used to fail only when scored,
+    after a whole training epoch."""
+    val = bundle["dir"] / "txt_db" / "val.jsonl"
+    val.write_text(val.read_text().replace('"Sequence_T1_9"', '"Sequenc_T1_9"'))
+    with pytest.raises(DataFileError, match=rf"^{val}:2: question id 'Sequenc_T1_9' does not start with a STAR "
+                                            rf"question type \(Interaction, .*Correct the id"):
+        make_builder(bundle).build_datasets(["val"])
+
+
 def test_missing_features_error_names_ids_and_suggests_skip_file(bundle):
     feats = dict(bundle["features"])
     gone = ["Sequence_T1_5", "Interaction_T1_4"]
