@@ -250,9 +250,13 @@ class VideoQADataset(torch.utils.data.Dataset):
         # a gf extract output that did not finish, or lost a shard, says so: leaving its
         # questions out (skip_file) would drop samples the rerun extracts
         why = explain_missing(self.feature_store)
-        advice = why + "." if why else (
-            f"Use the feature file that matches these annotations, or list the question ids to leave out, one per "
-            f"line, in a file and set datasets.{self.benchmark}.skip_file to it.")
+        if why:
+            advice = why + "."
+        elif len(missing) == len(set(keys)):  # nothing matches: a skip file would leave nothing
+            advice = _no_key_matches(self.feature_store, sorted(missing), self.key_field)
+        else:
+            advice = (f"Use the feature file that matches these annotations, or list the question ids to leave out, "
+                      f"one per line, in a file and set datasets.{self.benchmark}.skip_file to it.")
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
             f"features in {self._store_name()} (looked up by "
@@ -397,6 +401,26 @@ class VideoQADataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------
 # collator
 # ---------------------------------------------------------------------------------------
+def _no_key_matches(store: Any, expected: Sequence[str], key_field: str) -> str:
+    """Advice when not one key the split looks up is in the store: a few of the store's keys
+    beside a few expected ones, since the keys' form (e.g. VidOR's ``<folder>/<video>`` paths
+    where the annotations give ``<video>``) is then what is wrong, not a few questions."""
+    try:
+        held = [str(k) for k in store.keys()]
+    except (AttributeError, TypeError, NotImplementedError):  # a plugin store that cannot list its keys
+        return "Not one key matches: use the feature file that matches these annotations."
+    if not held:
+        return "The store holds no features at all: use the feature file that matches these annotations."
+    shown = (f"the store's keys look like {describe_ids(held[:3])}, the {key_field}s looked up like "
+             f"{describe_ids(expected[:3])}")
+    wanted = set(expected)
+    path = next((k for k in held if "/" in k and k.rsplit("/", 1)[1] in wanted), None)
+    if path is not None:
+        return (f"Not one key matches: {shown}; the store's keys look like paths whose last part is the "
+                f"{key_field} (e.g. {path!r} for {path.rsplit('/', 1)[1]!r}): key the features by that last part.")
+    return f"Not one key matches: {shown}. Use the feature file that matches these annotations."
+
+
 def skipped_questions(split_dataset: Any) -> Optional[Dict[str, Any]]:
     """``{"questions": n, "skip_file": path}`` when the split's skip file left questions out,
     else ``None``. Scoring passes it on (``expected_ids`` are the questions left), so that a
