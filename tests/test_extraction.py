@@ -442,7 +442,7 @@ def test_the_gf_command_prints_one_line_and_exits_with_the_data_code(videos, tmp
 
 def test_a_builder_gives_the_same_batches_from_the_shards_as_from_an_npy_folder(videos, good_run, tmp_path):
     """The `star` builder reads `gf extract`'s shards and its `.npy` folder of the same
-    videos into identical batches (keys = the question ids the annotations name)."""
+    videos into identical batches (keys = the video ids the annotations name)."""
     from gf.common.registry import registry
     from gf.datasets.videoqa import collate_videoqa
 
@@ -450,7 +450,7 @@ def test_a_builder_gives_the_same_batches_from_the_shards_as_from_an_npy_folder(
     assert extract(videos / "good.txt", npy, "--format", "npy") == 0
     star = tmp_path / "STAR" / "txt_db"
     star.mkdir(parents=True)
-    rows = [{"question_id": key, "video_id": key, "question": f"what happens in {key}?",
+    rows = [{"question_id": f"Interaction_{key}", "video_id": key, "question": f"what happens in {key}?",
              "options": ["a", "b", "c", "d"], "answer": i % 4} for i, key in enumerate(("v1", "v2", "v3"))]
     (star / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (star / "action_mapping.txt").write_text("open\nclose")
@@ -458,11 +458,12 @@ def test_a_builder_gives_the_same_batches_from_the_shards_as_from_an_npy_folder(
     for features in (good_run, npy):
         builder = registry.get_builder_class("star")({
             "data_root": str(tmp_path), "features": str(features), "events": None, "max_feats": 6,
-            "annotations": {"val": "txt_db/val.jsonl"}, "splits": ["val"], "unlabelled_splits": []})
+            "key_field": "video_id", "annotations": {"val": "txt_db/val.jsonl"}, "splits": ["val"],
+            "unlabelled_splits": []})
         split = builder.build_datasets(["val"])["val"]
         batches.append(collate_videoqa([split[i] for i in range(len(split))]))
     shards, folder = batches
-    assert shards["question_id"] == folder["question_id"] == ["v1", "v2", "v3"]
+    assert shards["question_id"] == folder["question_id"] == ["Interaction_v1", "Interaction_v2", "Interaction_v3"]
     assert torch.equal(shards["video"], folder["video"]) and torch.equal(shards["video_mask"], folder["video_mask"])
     assert shards["video"].abs().sum() > 0 and shards["video"].shape[-1] == 256
 

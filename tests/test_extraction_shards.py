@@ -220,7 +220,7 @@ def test_npy_works_sharded_and_a_builder_reads_the_merged_windows(videos, tmp_pa
     from gf.common.registry import registry
     from gf.datasets.videoqa import collate_videoqa
 
-    windows = [{"question_id": f"q{i}", "video_id": vid, "start": 0.1 * i, "end": 0.1 * i + 0.8}
+    windows = [{"question_id": f"Interaction_q{i}", "video_id": vid, "start": 0.1 * i, "end": 0.1 * i + 0.8}
                for i, vid in enumerate(["v1", "v1", "v2", "v3", "w0", "w1", "w2", "w3", "nope"])]
     ann = tmp_path / "STAR" / "txt_db" / "val.jsonl"
     ann.parent.mkdir(parents=True)
@@ -231,7 +231,7 @@ def test_npy_works_sharded_and_a_builder_reads_the_merged_windows(videos, tmp_pa
     with pytest.raises(DataFileError, match="1 of 9 questions failed"):
         extract(videos, tmp_path / "one", *flags)
     errors = extract_parts(videos, tmp_path / "parts", *flags)
-    assert list(errors) == [0] and "question q8" in errors[0]  # 'nope' sorts first: part 0
+    assert list(errors) == [0] and "question Interaction_q8" in errors[0]  # 'nope' sorts first: part 0
     assert str(tmp_path / "parts" / "parts" / "part-0-of-3" / "failures.jsonl") in errors[0]
     with pytest.raises(DataFileError, match="1 of 9 questions failed"):
         gf_extract("--merge", "--out", tmp_path / "parts")
@@ -244,7 +244,7 @@ def test_npy_works_sharded_and_a_builder_reads_the_merged_windows(videos, tmp_pa
             "skip_file": str(tmp_path / features / "failed_keys.txt")})
         split = builder.build_datasets(["val"])["val"]
         batches.append(collate_videoqa([split[i] for i in range(len(split))]))
-    assert batches[0]["question_id"] == batches[1]["question_id"] == [f"q{i}" for i in range(8)]
+    assert batches[0]["question_id"] == batches[1]["question_id"] == [f"Interaction_q{i}" for i in range(8)]
     assert batches[1]["video"].abs().sum() > 0
     for name in ("video", "video_mask"):
         assert np.array_equal(batches[0][name].numpy(), batches[1][name].numpy())

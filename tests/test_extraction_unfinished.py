@@ -34,16 +34,17 @@ def videos(tmp_path_factory):
 
 
 def build(root: Path, features, keys=KEYS):
-    """The `star` builder's val split over ``keys`` (question id = feature key), as gf train builds it."""
+    """The `star` builder's val split over ``keys`` (the feature key is the video id; question ids
+    carry a STAR type, as the builder requires), as gf train builds it."""
     from gf.common.registry import registry
 
     ann = root / "STAR" / "txt_db"
     ann.mkdir(parents=True, exist_ok=True)
-    rows = [{"question_id": k, "video_id": k, "question": "q?", "options": list("abcd"), "answer": 0} for k in keys]
+    rows = [{"question_id": f"Interaction_{k}", "video_id": k, "question": "q?", "options": list("abcd"), "answer": 0} for k in keys]
     (ann / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (ann / "action_mapping.txt").write_text("open\nclose")
     builder = registry.get_builder_class("star")({
-        "data_root": str(root), "features": str(features), "events": None, "max_feats": 6,
+        "data_root": str(root), "features": str(features), "events": None, "max_feats": 6, "key_field": "video_id",
         "annotations": {"val": "txt_db/val.jsonl"}, "splits": ["val"], "unlabelled_splits": []})
     return builder.build_datasets(["val"])["val"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,16 @@ def test_answer_out_of_range_names_file_line_and_question(bundle):
         make_builder(bundle).build_datasets(["val"])
 
 
+def test_an_id_without_a_star_type_prefix_is_refused_when_the_split_is_built(bundle):
+    """The evaluator reads the type from the id: such an id used to fail only when scored,
+    after a whole training epoch."""
+    val = bundle["dir"] / "txt_db" / "val.jsonl"
+    val.write_text(val.read_text().replace('"Sequence_T1_9"', '"Sequenc_T1_9"'))
+    with pytest.raises(DataFileError, match=rf"^{val}:2: question id 'Sequenc_T1_9' does not start with a STAR "
+                                            rf"question type \(Interaction, .*Correct the id"):
+        make_builder(bundle).build_datasets(["val"])
+
+
 def test_missing_features_error_names_ids_and_suggests_skip_file(bundle):
     feats = dict(bundle["features"])
     gone = ["Sequence_T1_5", "Interaction_T1_4"]
@@ -261,6 +272,24 @@ def test_missing_features_error_names_ids_and_suggests_skip_file(bundle):
         make_builder(bundle).build_datasets(["train"])
     msg = str(err.value)
     assert all(qid in msg for qid in gone) and "2 of 8" in msg and "skip_file" in msg
+
+
+@pytest.mark.parametrize("prefix, advice", [
+    ("0001/", r"the store's keys look like paths whose last part is the question_id \(e\.g\. '0001/\w+_T1_\d+' for "
+              r"'\w+_T1_\d+'\): key the features by that last part\.$"),
+    ("other-", r"Use the feature file that matches these annotations\.$"),
+])
+def test_no_key_matching_shows_the_stores_keys_not_skip_file(bundle, prefix, advice):
+    """When not one key matches, leaving questions out (skip_file) is no help: the store's
+    keys are shown beside the expected ones, and keys like '<folder>/<id>' are named as such."""
+    torch.save({prefix + k: v for k, v in bundle["features"].items()}, bundle["dir"] / "vis_db" / "s3d.pth")
+    with pytest.raises(DataFileError) as err:
+        make_builder(bundle).build_datasets(["train"])
+    msg = str(err.value)
+    assert "8 of 8" in msg and "skip_file" not in msg
+    assert f"Not one key matches: the store's keys look like '{prefix}" in msg
+    assert "the question_ids looked up like 'Feasibility_T1_3'" in msg
+    assert re.search(advice, msg), msg
 
 
 def test_skip_file_skips_and_counts(bundle, caplog):

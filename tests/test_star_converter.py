@@ -237,6 +237,8 @@ def _edit(raw: Path, split: str, index: int, fn):
     ("duplicate_id", "question_id 'Interaction_T1_0' appears again"),
     ("video_not_in_csv", r"not in .*Charades.*: 'VID99'; pass both"),
     ("no_charades_classes", "pass charades_classes"),
+    ("unknown_type_prefix", r"STAR_val.json: record 0 \(question_id 'Interact_T1_8'\): question id 'Interact_T1_8' "
+                            r"does not start with a STAR question type"),
 ])
 def test_errors_name_file_and_question(tmp_path, case, match):
     raw = write_release(tmp_path)["raw"]
@@ -253,6 +255,8 @@ def test_errors_name_file_and_question(tmp_path, case, match):
         _edit(raw, "test", 0, lambda q: q.update(answer=q["choices"][0]["choice"]))
     elif case == "duplicate_id":
         _edit(raw, "val", 0, lambda q: q.update(question_id="Interaction_T1_0"))
+    elif case == "unknown_type_prefix":  # scoring reads the type from the id: refused here, not after training
+        _edit(raw, "val", 0, lambda q: q.update(question_id="Interact_T1_8"))
     elif case == "video_not_in_csv":
         _edit(raw, "test", 1, lambda q: q.update(video_id="VID99"))
     else:

@@ -34,7 +34,7 @@ from gf.evaluation.core import OOV_ANSWER
 from gf.processors.text import VideoQATextProcessor
 from gf.processors.video import non_finite
 
-__all__ = ["VideoQADataset", "collate_videoqa", "IGNORE_INDEX", "OOV_ANSWER"]
+__all__ = ["VideoQADataset", "collate_videoqa", "skipped_questions", "IGNORE_INDEX", "OOV_ANSWER"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class VideoQADataset(torch.utils.data.Dataset):
     * ``num_options`` / ``num_answers``: if given, every MC question must have exactly
       ``num_options`` options / every OE answer must be below ``num_answers``.
 
-    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_ids_not_in_split``,
-    ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
+    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_file`` (its path, ``None``
+    when nothing was skipped), ``skip_ids_not_in_split``, ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
     more than ``max_events`` events).
     """
 
@@ -156,6 +156,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             "questions": len(self.records),
             "labelled": sum(r.get("answer") is not None for r in self.records),
             "skipped": skipped,
+            "skip_file": skip_source if skipped else None,
             "skip_ids_not_in_split": len(skip - all_ids),
             "no_events": sum(self.events.count(r[key_field]) == 0 for r in self.records),
             "events_capped": capped,
@@ -249,9 +250,13 @@ class VideoQADataset(torch.utils.data.Dataset):
         # a gf extract output that did not finish, or lost a shard, says so: leaving its
         # questions out (skip_file) would drop samples the rerun extracts
         why = explain_missing(self.feature_store)
-        advice = why + "." if why else (
-            f"Use the feature file that matches these annotations, or list the question ids to leave out, one per "
-            f"line, in a file and set datasets.{self.benchmark}.skip_file to it.")
+        if why:
+            advice = why + "."
+        elif len(missing) == len(set(keys)):  # nothing matches: a skip file would leave nothing
+            advice = _no_key_matches(self.feature_store, sorted(missing), self.key_field)
+        else:
+            advice = (f"Use the feature file that matches these annotations, or list the question ids to leave out, "
+                      f"one per line, in a file and set datasets.{self.benchmark}.skip_file to it.")
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
             f"features in {self._store_name()} (looked up by "
@@ -396,6 +401,37 @@ class VideoQADataset(torch.utils.data.Dataset):
 # ---------------------------------------------------------------------------------------
 # collator
 # ---------------------------------------------------------------------------------------
+def _no_key_matches(store: Any, expected: Sequence[str], key_field: str) -> str:
+    """Advice when not one key the split looks up is in the store: a few of the store's keys
+    beside a few expected ones, since the keys' form (e.g. VidOR's ``<folder>/<video>`` paths
+    where the annotations give ``<video>``) is then what is wrong, not a few questions."""
+    try:
+        held = [str(k) for k in store.keys()]
+    except (AttributeError, TypeError, NotImplementedError):  # a plugin store that cannot list its keys
+        return "Not one key matches: use the feature file that matches these annotations."
+    if not held:
+        return "The store holds no features at all: use the feature file that matches these annotations."
+    shown = (f"the store's keys look like {describe_ids(held[:3])}, the {key_field}s looked up like "
+             f"{describe_ids(expected[:3])}")
+    wanted = set(expected)
+    path = next((k for k in held if "/" in k and k.rsplit("/", 1)[1] in wanted), None)
+    if path is not None:
+        return (f"Not one key matches: {shown}; the store's keys look like paths whose last part is the "
+                f"{key_field} (e.g. {path!r} for {path.rsplit('/', 1)[1]!r}): key the features by that last part.")
+    return f"Not one key matches: {shown}. Use the feature file that matches these annotations."
+
+
+def skipped_questions(split_dataset: Any) -> Optional[Dict[str, Any]]:
+    """``{"questions": n, "skip_file": path}`` when the split's skip file left questions out,
+    else ``None``. Scoring passes it on (``expected_ids`` are the questions left), so that a
+    report over such a subset says so instead of passing for the official split. Read from
+    ``stats``, which the streaming and probe wrappers forward."""
+    stats = getattr(split_dataset, "stats", None) or {}
+    if not stats.get("skipped"):
+        return None
+    return {"questions": int(stats["skipped"]), "skip_file": stats.get("skip_file")}
+
+
 def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """Samples -> batch (see the module docs and ``GlanceFocus.forward``).
 

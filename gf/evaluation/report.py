@@ -40,7 +40,8 @@ def get_evaluator(benchmark: str, where: str = "predictions"):
 
 def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Optional[Mapping[str, Any]] = None, *,
                          expected_ids: Optional[Iterable[Any]] = None,
-                         provenance: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                         provenance: Optional[Mapping[str, Any]] = None,
+                         skipped: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Score a predictions file (or a loaded one).
 
     ``info`` is what the evaluator may need beyond the predictions (``answer_vocab``,
@@ -49,6 +50,9 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     every one must be predicted and nothing else (the error names the ids). Without them
     the report says so: ``coverage_checked`` is False and a note asks for the dataset
     config. Zero predictions is an error ("nothing to score"), never an empty success.
+    ``skipped`` (:func:`gf.datasets.videoqa.skipped_questions`): the questions a skip file
+    took out of the split; the report records them (``skipped``) with a note that its
+    figures are over a subset, since ``expected_ids`` are then only the questions left.
 
     The report records the scoring gf's version (``gf_version``) and ``provenance``:
     the file's own (what wrote it) updated by the ``provenance`` given here (e.g.
@@ -78,12 +82,22 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     else:
         report["coverage_checked"] = False
         report["notes"].append(COVERAGE_NOT_CHECKED)
+    if skipped:
+        report["skipped"] = dict(skipped)
+        report["notes"].append(skipped_note(skipped))
     report["split"] = pred_file.split
     if pred_file.path is not None:
         report["predictions_file"] = os.fspath(pred_file.path)
     report["gf_version"] = __version__
     report["provenance"] = merge_provenance(pred_file.provenance or {}, given)
     return report
+
+
+def skipped_note(skipped: Mapping[str, Any]) -> str:
+    """The report's note on questions a skip file took out of the split."""
+    source = f" (skip file {skipped['skip_file']})" if skipped.get("skip_file") else ""
+    return (f"{skipped['questions']} question(s) of the split were left out{source}: every figure here, and the "
+            f"coverage check, is over the questions left, a subset, not comparable to the official results")
 
 
 def merge_provenance(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> Dict[str, Any]:

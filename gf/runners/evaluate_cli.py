@@ -94,9 +94,10 @@ def _rescore(args) -> int:
         raise ConfigError(f"{args.predictions} holds {pf.benchmark} predictions, not {args.benchmark}")
     if args.split:
         pf.split = args.split
-    info, expected, provenance = None, None, None
+    info, expected, provenance, skipped = None, None, None, None
     if args.cfg_path:
         from gf.common.registry import registry
+        from gf.datasets.videoqa import skipped_questions
         from gf.runners.build import build_datasets
 
         cfg = config_from_args(args)
@@ -108,11 +109,12 @@ def _rescore(args) -> int:
         # scoring reads the annotations only: the features need not be there
         ds = build_datasets(cfg, {matching[0]: [pf.split]}, features=False)[matching[0]]
         info, expected = ds.info, ds.splits[pf.split].question_ids()
+        skipped = skipped_questions(ds.splits[pf.split])
         pf.predictions = match_split(pf, ds.splits[pf.split].records)
         if ds.fingerprint is not None:
             provenance = {"split_fingerprint": ds.fingerprint(pf.split),
                           "split_fingerprint_scope": "features" if ds.features else "annotations"}
-    report = evaluate_predictions(pf, info, expected_ids=expected, provenance=provenance)
+    report = evaluate_predictions(pf, info, expected_ids=expected, provenance=provenance, skipped=skipped)
     print(format_report(report))
     if args.report:
         save_report(args.report, report)

@@ -394,9 +394,12 @@ class Runner:
         report = None
         if self.is_main:
             out = self.eval_dir(name)
-            expected = ds.splits[split].question_ids()
+            from gf.datasets.videoqa import skipped_questions
+
+            expected = ds.splits[split].question_ids()  # the questions a skip file left: the report says so
             report = self.task.evaluate(ds.benchmark, split, predictions, ds.info, expected_ids=expected,
-                                        output_dir=out, tag=tag, provenance=self.provenance(name, split))
+                                        output_dir=out, tag=tag, provenance=self.provenance(name, split),
+                                        skipped=skipped_questions(ds.splits[split]))
             from gf.evaluation import format_report
 
             print(f"\n[gf] {name} {split} ({tag})\n{format_report(report)}", flush=True)

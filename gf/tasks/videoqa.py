@@ -7,6 +7,7 @@ benchmark needs beyond its metrics (STAR's test-server file) is its evaluator's
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional
 
@@ -16,6 +17,20 @@ from gf.common.errors import NonFiniteLossError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.datasets.videoqa import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+
+def _flag_incomplete(written: Iterable[Any], skipped: Mapping[str, Any], report: Dict[str, Any]) -> None:
+    """Say loudly (a warning, a report note) that the evaluator's files, e.g. STAR's EvalAI
+    submission, lack the skipped questions: written as they are, they look complete."""
+    files = ", ".join(str(p) for p in written)
+    source = f" {skipped['skip_file']}" if skipped.get("skip_file") else ""
+    note = (f"WARNING: {files} hold(s) no answer for the {skipped['questions']} question(s) left out by the skip file"
+            f"{source}: a test server counts those {skipped['questions']} as missing "
+            f"(wrong), so this is not a complete submission")
+    logger.warning(note)
+    report["notes"].append(note)
 
 
 @registry.register_task("videoqa")
@@ -49,14 +64,18 @@ class VideoQATask:
     @staticmethod
     def evaluate(benchmark: str, split: str, predictions: Dict[str, Dict[str, Any]], info: Mapping[str, Any], *,
                  expected_ids: Optional[Iterable[Any]] = None, output_dir=None, tag: str = "final",
-                 provenance: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                 provenance: Optional[Mapping[str, Any]] = None,
+                 skipped: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Score with the benchmark's registered evaluator (``info``: what the builder says
         about the data, e.g. the answer vocabulary). With ``output_dir``, the predictions
         (written first, so they survive a scoring error), the evaluator's own files
         (``after_evaluation``, e.g. STAR's submission) and the report, last, are saved there
         as ``<split>_<tag>_*``: a seed whose test reports exist counts as finished, so a run
         killed before its submission is written must not have one. ``provenance`` (weights,
-        checkpoint, split fingerprint) is recorded in both files."""
+        checkpoint, split fingerprint) is recorded in both files. ``skipped``: the questions a
+        skip file left out (:func:`~gf.evaluation.evaluate_predictions`); the evaluator's files
+        then lack them, which a warning and a report note say (a test server counts them as
+        missing)."""
         from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
         from gf.evaluation.base import output_file
 
@@ -66,10 +85,12 @@ class VideoQATask:
             save_predictions(output_file(output_dir, split, tag, "predictions.json"), benchmark, split, predictions,
                              answer_vocab=vocab, provenance=provenance)
         pf = PredictionsFile(benchmark=benchmark, split=split, predictions=predictions, answer_vocab=vocab)
-        report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance)
+        report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance, skipped=skipped)
         report["tag"] = tag
         if output_dir is not None:  # the report last: a run whose reports are all there has ended
-            evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
+            written = evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
+            if written and skipped:
+                _flag_incomplete(written, skipped, report)
             save_report(output_file(output_dir, split, tag, "report.json"), report, command="gf",
                         fix="delete it, or give the run another output folder (run.output_dir)")
         return report

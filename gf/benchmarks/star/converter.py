@@ -55,6 +55,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from gf.benchmarks.star.evaluator import type_problem
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
@@ -182,6 +183,9 @@ def _convert_question(q: Any, i: int, path: Path) -> Dict[str, Any]:
     for key, kind in (("question_id", str), ("question", str), ("video_id", str)):
         if not isinstance(q.get(key), kind) or not q.get(key):
             raise DataFileError(f"{where}: '{key}' must be a non-empty string, got {q.get(key)!r}")
+    problem = type_problem(qid)
+    if problem:  # scoring reads the type from the id: refused here, not after a training epoch
+        raise DataFileError(f"{where}: {problem}")
     start, end = q.get("start"), q.get("end")
     if not (_number(start) and _number(end)):
         raise DataFileError(f"{where}: 'start'/'end' must be numbers of seconds, got {start!r}, {end!r}")

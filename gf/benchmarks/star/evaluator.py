@@ -14,21 +14,29 @@ from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, output_file
 from gf.evaluation.core import EvaluationError, Tally, normalise_predictions, score_by_category
 
-__all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "write_submission"]
+__all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "type_problem", "write_submission"]
 
 BENCHMARK = "star"
 STAR_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 NUM_CHOICES = 4
 
 
+def type_problem(question_id: Any) -> Optional[str]:
+    """Why ``question_id`` names no STAR question type (``None``: it names one). Shared with
+    the builder and the converter, so that such an id is refused where it is read, not
+    after a training epoch, when scoring first asks for its type."""
+    if str(question_id).split("_")[0] in STAR_TYPES:
+        return None
+    return (f"question id {question_id!r} does not start with a STAR question type ({', '.join(STAR_TYPES)}) "
+            f"followed by '_'; STAR ids look like 'Interaction_T1_4'")
+
+
 def question_type(question_id: str) -> str:
     """``"Interaction_T1_4" -> "Interaction"``; an id without a known prefix is an error."""
-    qtype = str(question_id).split("_")[0]
-    if qtype not in STAR_TYPES:
-        raise EvaluationError(f"star: question id {question_id!r} does not start with a STAR "
-                              f"question type ({', '.join(STAR_TYPES)}) followed by '_'; STAR "
-                              f"ids look like 'Interaction_T1_4'")
-    return qtype
+    problem = type_problem(question_id)
+    if problem:
+        raise EvaluationError(f"star: {problem}")
+    return str(question_id).split("_")[0]
 
 
 def _type_of(qid: str, record: Mapping[str, Any]) -> str:
