@@ -49,3 +49,31 @@ def test_skipped_questions_are_in_every_report_and_the_star_submission_is_flagge
                     "--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["skipped"] == {"questions": 1, "skip_file": str(skip)}
 
+
+
+def test_the_skip_file_advice_names_the_builders_own_config_key(tmp_path):
+    """The advice said datasets.<benchmark>.skip_file: datasets.star.skip_file for the
+    synthetic_star dataset, a key that adds a second dataset to the run instead."""
+    import pytest
+    import torch
+
+    from gf.common.errors import DataFileError
+    from gf.common.registry import registry
+
+    from test_synthetic import TINY
+
+    def build():
+        return registry.get_builder_class("synthetic_star")({"data_root": str(tmp_path), "max_feats": 12,
+                                                              "generator": TINY.to_dict()}).build_datasets(["val"])
+
+    val = build()["val"]
+    store = tmp_path / "SYNTHETIC_STAR" / "vis_db" / "s3d.pth"
+    feats = torch.load(store)
+    feats[val.records[0][val.key_field]][0, 0] = float("nan")
+    torch.save(feats, store)
+    with pytest.raises(DataFileError, match=r"list the question in datasets\.synthetic_star\.skip_file\.$"):
+        build()["val"][0]
+    del feats[val.records[0][val.key_field]]
+    torch.save(feats, store)
+    with pytest.raises(DataFileError, match=r"set datasets\.synthetic_star\.skip_file to it"):
+        build()

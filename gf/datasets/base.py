@@ -566,6 +566,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
                 num_answers=len(vocab) if vocab is not None else None, text_processor=text_processor,
                 frame_probe=c.get("frame_probe"), grounding=grounding,
                 grounding_source=str(self.resolve_path(c["grounding"])) if grounding is not None else None,
+                config_prefix=self.config_prefix,
             )
             ds.stats.update(self._split_stats(split, ds))
             self.stats["splits"][split] = dict(ds.stats)

@@ -93,7 +93,8 @@ class VideoQADataset(torch.utils.data.Dataset):
                  num_options: Optional[int] = None, num_answers: Optional[int] = None,
                  text_processor: Any = None, skip_source: Optional[str] = None,
                  frame_probe: Optional[str] = None,
-                 grounding: Optional[Mapping[str, Tuple[int, int]]] = None, grounding_source: Optional[str] = None):
+                 grounding: Optional[Mapping[str, Tuple[int, int]]] = None, grounding_source: Optional[str] = None,
+                 config_prefix: Optional[str] = None):
         if frame_probe not in FRAME_PROBES:
             raise DatasetError(f"frame_probe must be one of {FRAME_PROBES}, got {frame_probe!r}")
         self.frame_probe = frame_probe
@@ -103,6 +104,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             raise DatasetError(f"seed must be an integer, got {seed!r}")
         self.split = split
         self.benchmark = benchmark
+        self.config_prefix = config_prefix or f"datasets.{benchmark}"  # the builder's keys, for advice
         self.feature_store = feature_store
         self.video_processor = video_processor
         # a builder passes the processor it looked up in the registry; text_format alone
@@ -256,7 +258,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             advice = _no_key_matches(self.feature_store, sorted(missing), self.key_field)
         else:
             advice = (f"Use the feature file that matches these annotations, or list the question ids to leave out, "
-                      f"one per line, in a file and set datasets.{self.benchmark}.skip_file to it.")
+                      f"one per line, in a file and set {self.config_prefix}.skip_file to it.")
         raise DataFileError(
             f"{self.benchmark} {self.split}: {len(qids)} of {len(self.records)} questions have no "
             f"features in {self._store_name()} (looked up by "
@@ -325,7 +327,7 @@ class VideoQADataset(torch.utils.data.Dataset):
             raise DataFileError(
                 f"feature file {self._store_name()}: feature key {key!r} (question {rec['question_id']!r}, "
                 f"{self.benchmark} {self.split}) holds {bad}; re-extract the features of that clip, or list the "
-                f"question in datasets.{self.benchmark}.skip_file."
+                f"question in {self.config_prefix}.skip_file."
             )
         process = getattr(self.video_processor, "process", self.video_processor)  # finiteness checked above
         try:

@@ -396,10 +396,12 @@ class Evaluation:
             provenance.update(checkpoint=None, checkpoint_sha256=None, predictions=str(source),
                               predictions_sha256=source_sha)
             predictions = read_predictions(source, ds, item.benchmark, item.split)
+        from gf.datasets.videoqa import skipped_questions
+
         split_ds = ds.splits[item.split]
         self.task(item.benchmark).evaluate(ds.benchmark, item.split, predictions, ds.info,
                                            expected_ids=split_ds.question_ids(), output_dir=paths.folder, tag=TAG,
-                                           provenance=provenance)
+                                           provenance=provenance, skipped=skipped_questions(split_ds))
         paths.write_done({"key": provenance["result_key"], "entry": item.entry, "seed": item.seed,
                           "benchmark": item.benchmark, "split": item.split, **self._probe_fields(item),
                           "evaluator": ds.benchmark, "provenance": provenance, "run_id": self.run_id,
