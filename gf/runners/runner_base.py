@@ -91,35 +91,43 @@ def _kept(run: Mapping[str, Any]) -> Dict[str, Any]:
     return view
 
 
-def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int) -> None:
+def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int, *, world_size: int) -> None:
     """Refuse to resume ``ckpt`` with run settings that its restored state overrides
-    (:data:`RESUME_KEEPS`), or with another run length under a schedule that spans the run,
-    naming every differing key with both values (as ``check_model_config`` does for the model).
+    (:data:`RESUME_KEEPS`), with another run length under a schedule that spans the run, or
+    with another number of processes (the world size: it sets the steps per epoch the
+    restored schedule was built over, the effective batch and the sampler's order), naming
+    every differing key with both values (as ``check_model_config`` does for the model).
     Keys the checkpoint does not record (an older gf) are not compared."""
     recorded = ckpt.run_config.get("run")
     if not isinstance(recorded, Mapping):
         return
     old, new = _kept(recorded), _kept(run)
-    differing = [(key, old[key], new.get(key)) for key in old if old[key] != new.get(key)]
+    differing = [f"run.{key}: checkpoint {old[key]!r} -> config {new.get(key)!r}"
+                 for key in old if old[key] != new.get(key)]
+    hint = ""
+    world_then = ckpt.extra.get("world_size")
+    if world_then is not None and world_then != world_size:
+        differing.append(f"number of processes (world size): checkpoint {world_then} -> now {world_size}")
+        hint = (" Resume on 1 process (without torchrun)." if world_then == 1 else
+                f" Resume on {world_then} processes (torchrun --nproc_per_node={world_then}).")
     length = ""
     length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
     then = schedule_length(recorded, steps_per_epoch) if "epochs" in recorded else None
     now = schedule_length(run, steps_per_epoch)
     if not length_free and then is not None and then != now:
-        differing += [(key, recorded.get(key), run.get(key)) for key in ("epochs", "max_steps")
-                      if recorded.get(key) != run.get(key)]
+        differing += [f"run.{key}: checkpoint {recorded.get(key)!r} -> config {run.get(key)!r}"
+                      for key in ("epochs", "max_steps") if recorded.get(key) != run.get(key)]
         length = (f" The {run['lr_sched']} schedule spans the whole run ({then} "
                   f"steps then, {now} now), so a new length would change the "
                   f"learning rate of the steps already done; only a schedule that does not depend on the run's "
                   f"length (lr_sched constant) trains longer on resume.")
     if differing:
-        detail = "; ".join(f"run.{key}: checkpoint {a!r} -> config {b!r}" for key, a, b in differing)
         raise CheckpointError(
-            f"{ckpt.path} was trained with other run settings ({detail}). A resumed run goes on with the "
-            f"checkpoint's optimizer, schedule and random state, so these values would be ignored or change the "
-            f"run midway.{length} Resume with the checkpoint's values (its config.yaml: drop the differing "
-            f"--options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} starts it "
-            f"from these weights).")
+            f"{ckpt.path} was trained with other run settings ({'; '.join(differing)}). A resumed run goes on "
+            f"with the checkpoint's optimizer, schedule and random state, so these values would be ignored or "
+            f"change the run midway.{length}{hint} Resume with the checkpoint's values (its config.yaml: drop the "
+            f"differing --options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} "
+            f"starts it from these weights).")
 
 
 @registry.register_runner("runner_base")
@@ -266,6 +274,7 @@ class Runner:
                         best_metric=self.best, hook_states=self.hook_states(),
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config,
+                               "world_size": self.world,  # a resume with another is refused (check_resumed_run)
                                # how the training features were made (gf extract's features.json)
                                # and what the event classes are: the checkpoint alone then says
                                # which features it expects and what its event predictions mean
@@ -281,7 +290,8 @@ class Runner:
         loaded = read_checkpoint(path).require_gf("a run resumes from its own checkpoint_last.pth")
         ckpt = loaded.content
         check_model_config(loaded, self.model_config, allowed=())
-        check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader))
+        check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader),
+                          world_size=self.world)
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
