@@ -171,6 +171,11 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
     b = weights(tmp_path / "two" / "out" / "checkpoint_last.pth")
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a), \
         max((a[k] - b[k]).abs().max().item() for k in a)
+    # log.jsonl records the losses of both processes (their mean), not rank 0's alone
+    log1, log2 = (_train_records(tmp_path / run / "out") for run in ("one", "two"))
+    assert [r.keys() for r in log1] == [r.keys() for r in log2] and len(log1) == 4  # 3 steps, 1 epoch
+    for r1, r2 in zip(log1, log2):
+        assert all(r1[k] == pytest.approx(r2[k], abs=1e-5) for k in r1), (r1, r2)
     if memory == "sup_grounded":
         steps = [json.loads(line) for line in (tmp_path / "one" / "out" / "log.jsonl").read_text().splitlines()]
         assert all(s["loss_pointer"] > 0 for s in steps if s["kind"] == "train")  # the pointer loss was trained
@@ -187,6 +192,11 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
         p1 = json.loads((tmp_path / "one" / "out" / f"eval/{split}_p1_predictions.json").read_text())
         p2 = json.loads((tmp_path / "one" / "out" / f"eval/{split}_p2_predictions.json").read_text())
         assert p1["predictions"] == p2["predictions"]
+
+
+def _train_records(out):
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in records if r["kind"] in ("train", "epoch")]
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path, capsys):

@@ -6,7 +6,7 @@ Runs under ``torchrun`` are detected from its environment (``RANK``, ``WORLD_SIZ
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any, Dict, List, Mapping
 
 import torch
 import torch.distributed as dist
@@ -61,13 +61,22 @@ def all_gather_objects(obj: Any) -> List[Any]:
 
 
 def all_reduce_mean(value: float) -> float:
+    return all_reduce_means({"value": value})["value"]
+
+
+def all_reduce_means(values: Mapping[str, float]) -> Dict[str, float]:
+    """Each value's mean over the processes, in one collective: what a log records must be
+    the run's figure, not rank 0's share of it. Every rank calls it with the same keys; on
+    one process the values come back as they are."""
     if not is_dist():
-        return value
+        return dict(values)
+    keys = sorted(values)  # the same order on every rank
     # NCCL reduces CUDA tensors only (init_distributed set this rank's device).
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    t = torch.tensor([value], dtype=torch.float64, device=device)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return float(t.item()) / get_world_size()
+    means = dict(zip(keys, (v / get_world_size() for v in t.tolist())))
+    return {k: means[k] for k in values}
 
 
 def sum_over_ranks_mean(total: torch.Tensor, count: Any) -> torch.Tensor:

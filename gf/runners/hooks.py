@@ -182,17 +182,20 @@ class MetricLogger(HookBase):
     def after_step(self) -> None:
         r = self.runner
         if r.step % r.cfg.run.log_every == 0:
-            self.write({"kind": "train", "epoch": r.current_epoch, "step": r.step,
-                        "loss": float(r.step_output["loss"].detach()),
-                        "lr": r.optimizer.param_groups[0]["lr"], **r.step_output["losses"]})
+            # collective (DDP keeps every rank's step count equal): the losses of all processes
+            losses = dist.all_reduce_means({"loss": float(r.step_output["loss"].detach()),
+                                            **r.step_output["losses"]})
+            self.write({"kind": "train", "epoch": r.current_epoch, "step": r.step, "loss": losses.pop("loss"),
+                        "lr": r.optimizer.param_groups[0]["lr"], **losses})
 
     def after_epoch(self) -> None:
         r = self.runner
         s = r.epoch_stats
         # collective: every rank takes part, rank 0 writes
-        train_acc = 100.0 * dist.all_reduce_mean(s["correct"]) / max(1.0, dist.all_reduce_mean(s["count"]))
+        totals = dist.all_reduce_means({k: s[k] for k in ("loss", "correct", "count")})
         self.write({"kind": "epoch", "epoch": r.epoch, "step": r.step,
-                    "train_loss": s["loss"] / max(1, s["batches"]), "train_acc": train_acc})
+                    "train_loss": totals["loss"] / max(1, s["batches"]),
+                    "train_acc": 100.0 * totals["correct"] / max(1.0, totals["count"])})
 
     def after_eval(self, dataset, split, tag, report) -> None:
         if not (self._training and report):
