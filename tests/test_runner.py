@@ -213,7 +213,9 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
 
 def test_an_error_on_one_torchrun_rank_ends_the_run_with_that_error(tmp_path):
     """The failing rank leaves without waiting at the closing barrier, so torchrun stops
-    the others and the error is shown, instead of every rank hanging."""
+    the others and the error is shown, instead of every rank hanging. The rank left waiting
+    on it says so in one line, not with gloo's "Connection closed by peer" traceback, which
+    read as the cause."""
     cfg = write_config(tmp_path, memory="uns", epochs=3, batch_size=2,
                        extra_run="hooks: [fail_on_rank_1_after_first_epoch]")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
@@ -223,3 +225,5 @@ def test_an_error_on_one_torchrun_rank_ends_the_run_with_that_error(tmp_path):
                           timeout=240)
     assert proc.returncode != 0
     assert "gf train: error: rank 1 failed on purpose" in proc.stderr
+    assert "[rank0]: Traceback" not in proc.stderr and "[rank0]: RuntimeError" not in proc.stderr, proc.stderr
+    assert "gf train: error: rank 0: another process of this torchrun run failed" in proc.stderr, proc.stderr

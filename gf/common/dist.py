@@ -46,6 +46,28 @@ def init_distributed(device: torch.device) -> bool:
     return True
 
 
+#: What gloo's failed collectives say (plain RuntimeErrors; NCCL's are DistErrors).
+_PEER_GONE = ("gloo/transport", "Connection closed by peer", "Connection reset by peer")
+
+
+def peer_failure(exc: BaseException):
+    """The :class:`~gf.common.errors.DistributedPeerError` standing for ``exc`` when it is a
+    collective that failed under torchrun because another process left (gloo or NCCL),
+    else None. Decided here, for every collective at once (DDP's inside ``backward``
+    included), from what torch raises; the process group may already be gone by then."""
+    from gf.common.errors import DistributedPeerError
+
+    if not _launched_by_torchrun() or not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)
+    if not (isinstance(exc, dist.DistError) or any(mark in text for mark in _PEER_GONE)):
+        return None
+    reason = text.strip().splitlines()[0].split(". ")[0] if text.strip() else type(exc).__name__
+    return DistributedPeerError(f"rank {os.environ.get('RANK', '?')}: another process of this torchrun run failed "
+                                f"or stopped answering, so this one cannot go on; its error is above (torch: "
+                                f"{reason})")
+
+
 def barrier() -> None:
     """Wait for every rank; returns at once on one process."""
     if is_dist():
