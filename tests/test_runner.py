@@ -194,6 +194,26 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
         assert p1["predictions"] == p2["predictions"]
 
 
+def test_an_uneven_training_split_under_torchrun_says_which_questions_repeat(tmp_path, capsys):
+    """23 questions on 2 processes: torch's DistributedSampler pads with 1 repeat so that
+    both take 6 steps (without it DDP would hang). The training is not changed; a warning
+    says so at the start, and the epoch record names the repeat among the answers counted."""
+    cfg = write_config(tmp_path, memory="uns", dropout=0.0, epochs=1, batch_size=2)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0  # generates the data: 24 training questions
+    assert "trained (and counted in train_acc) twice" not in capsys.readouterr().err
+    one = [r for r in _train_records(tmp_path / "out") if r["kind"] == "epoch"]
+    assert [(r["train_count"], r["train_repeated"]) for r in one] == [(24, 0)]
+    txt = tmp_path / "data" / "SYNTHETIC_STAR" / "txt_db"
+    (txt / "train_odd.jsonl").write_text("".join((txt / "train.jsonl").read_text().splitlines(True)[:23]))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
+    proc = run_gf(["train", "--cfg-path", str(cfg), "--options", f"run.output_dir={tmp_path / 'odd'}",
+                   "datasets.synthetic_star.annotations.train=txt_db/train_odd.jsonl"],
+                  launcher=torchrun, env_extra={"OMP_NUM_THREADS": "1"})
+    assert "1 of the 23 training questions are trained (and counted in train_acc) twice" in proc.stderr
+    two = [r for r in _train_records(tmp_path / "odd") if r["kind"] == "epoch"]
+    assert [(r["step"], r["train_count"], r["train_repeated"]) for r in two] == [(6, 24, 1)]
+
+
 def _train_records(out):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k != "time"} for r in records if r["kind"] in ("train", "epoch")]

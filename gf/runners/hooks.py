@@ -193,9 +193,13 @@ class MetricLogger(HookBase):
         s = r.epoch_stats
         # collective: every rank takes part, rank 0 writes
         totals = dist.all_reduce_means({k: s[k] for k in ("loss", "correct", "count")})
+        # train_count: the answers train_acc is over, of which train_repeated are DistributedSampler's
+        # padded copies (each process's last question, so only in a whole epoch)
         self.write({"kind": "epoch", "epoch": r.epoch, "step": r.step,
                     "train_loss": totals["loss"] / max(1, s["batches"]),
-                    "train_acc": 100.0 * totals["correct"] / max(1.0, totals["count"])})
+                    "train_acc": 100.0 * totals["correct"] / max(1.0, totals["count"]),
+                    "train_count": round(totals["count"] * r.world),
+                    "train_repeated": r.train_repeats if s["batches"] == len(r.train_loader) else 0})
 
     def after_eval(self, dataset, split, tag, report) -> None:
         if not (self._training and report):

@@ -11,6 +11,7 @@ evaluated exactly once, and only rank 0 writes files.
 """
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from contextlib import nullcontext
@@ -32,6 +33,8 @@ from gf.models.checkpoint import (check_model_config, load_model_weights, read_c
                                      save_checkpoint, weights_sha256)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
+
+logger = logging.getLogger("gf.runner")
 
 
 @dataclass
@@ -166,6 +169,7 @@ class Runner:
         self.scheduler = None
         self.scaler = None  # fp16 loss scaling (CUDA); a pass-through otherwise
         self.train_loader = None
+        self.train_repeats = 0  # questions trained twice per epoch (DistributedSampler's padding)
         self.epoch, self.current_epoch, self.step = -1, -1, 0
         self.improved = False
         self.batch: Optional[Dict[str, Any]] = None
@@ -243,6 +247,20 @@ class Runner:
                           num_workers=run.num_workers, collate_fn=collate_videoqa, persistent_workers=False,
                           pin_memory=self.device.type == "cuda")
 
+    def _warn_repeats(self) -> None:
+        """Say how many questions each epoch trains twice: torch's DistributedSampler pads
+        the split to equal shares (a sampler without padding would give the processes unequal
+        step counts and hang DDP), so N processes of batch B equal one of batch N*B only when
+        the split divides by N. Each padded copy is the last question of its process's epoch."""
+        sampler = self.train_loader.sampler
+        if isinstance(sampler, DistributedSampler):
+            self.train_repeats = sampler.total_size - len(sampler.dataset)
+        if self.train_repeats and self.is_main:
+            logger.warning("%d of the %d training questions are trained (and counted in train_acc) twice per "
+                           "epoch: torch's DistributedSampler pads the split to equal shares of the %d processes. "
+                           "A split size divisible by the number of processes avoids it", self.train_repeats,
+                           len(sampler.dataset), self.world)
+
     def _build_optimizer(self, steps_per_epoch: int) -> None:
         run = self.cfg.run
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -308,6 +326,7 @@ class Runner:
         run = self.cfg.run
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
+        self._warn_repeats()
         self._build_optimizer(len(self.train_loader))
         self.weights_source = None  # training changes them
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
