@@ -5,7 +5,8 @@ module is imported only when that command is parsed (so ``gf --help`` imports no
 
 Every error gf raises on purpose derives from :class:`gf.common.errors.GfError`; the
 command prints it as one line (``gf <command>: error: ...``) and exits with that error's
-``exit_code`` (2 config/usage, 3 data, 4 checkpoint, 5 evaluation, 6 download, 1 training);
+``exit_code`` (2 config/usage, 3 data, 4 checkpoint, 5 evaluation, 6 download, 1 training, or
+another torchrun process failed);
 ``gf --debug <command>`` shows the traceback instead. Anything else is a bug in gf and
 keeps its traceback. A command whose output reader has gone (``gf list | head``) ends
 quietly with 141, as one stopped by SIGPIPE does.
@@ -102,14 +103,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     except GfError as e:
         if args.debug:
             raise
-        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-        print(f"gf {args.command}: error: {message}", file=sys.stderr)
-        return e.exit_code
+        return _report(args.command, e)
+    except RuntimeError as e:
+        peer = _peer_failure(e)
+        if peer is None or args.debug:
+            raise
+        return _report(args.command, peer)
     except KeyboardInterrupt:
         if args.debug:
             raise
         print(f"gf {args.command}: interrupted; {_AFTER_INTERRUPT.get(args.command, _ATOMIC)}", file=sys.stderr)
         return 130  # the shell's code for a command stopped by SIGINT
+
+
+def _report(command: str, error) -> int:
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    print(f"gf {command}: error: {message}", file=sys.stderr)
+    return error.exit_code
+
+
+def _peer_failure(error: RuntimeError):
+    """A torchrun peer's failure as gf's error (:func:`gf.common.dist.peer_failure`), else
+    None. Without torch.distributed loaded no collective ran, and gf --help imports no torch."""
+    if "torch.distributed" not in sys.modules:
+        return None
+    from gf.common.dist import peer_failure
+
+    return peer_failure(error)
 
 
 def _stdout_gone() -> bool:

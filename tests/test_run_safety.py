@@ -169,6 +169,30 @@ def test_a_resume_refuses_run_settings_its_restored_state_overrides(finished, tm
     assert saved.log_every == 5 and saved.lr == 0.001
 
 
+def test_a_resume_with_another_number_of_processes_is_refused(finished, tmp_path, capsys):
+    """The restored schedule was built over the steps per epoch of the checkpoint's world
+    size, and the effective batch and sampler order follow it too: resuming a 2-process
+    checkpoint on 1 process (or the reverse) is refused, naming both. A checkpoint without
+    the record (an older gf) is not compared."""
+    cfg, run = finished
+    assert torch_load_safe(run / "checkpoint_last.pth")["extra"]["world_size"] == 1
+    for world, code in ((2, 4), (None, 0)):
+        out = tmp_path / f"copy{world}"
+        shutil.copytree(run, out)
+        ckpt = torch_load_safe(out / "checkpoint_last.pth")
+        ckpt["extra"].pop("world_size")
+        if world is not None:
+            ckpt["extra"]["world_size"] = world
+        torch.save(ckpt, out / "checkpoint_last.pth")
+        capsys.readouterr()
+        assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto",
+                        "--options", f"run.output_dir={out}"]) == code
+        if world is not None:
+            err = _last_line(capsys.readouterr().err)
+            assert "number of processes (world size): checkpoint 2 -> now 1" in err
+            assert "torchrun --nproc_per_node=2" in err
+
+
 def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_path, capsys):
     cfg = write_config(tmp_path, epochs=1)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0

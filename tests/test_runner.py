@@ -171,6 +171,11 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
     b = weights(tmp_path / "two" / "out" / "checkpoint_last.pth")
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a), \
         max((a[k] - b[k]).abs().max().item() for k in a)
+    # log.jsonl records the losses of both processes (their mean), not rank 0's alone
+    log1, log2 = (_train_records(tmp_path / run / "out") for run in ("one", "two"))
+    assert [r.keys() for r in log1] == [r.keys() for r in log2] and len(log1) == 4  # 3 steps, 1 epoch
+    for r1, r2 in zip(log1, log2):
+        assert all(r1[k] == pytest.approx(r2[k], abs=1e-5) for k in r1), (r1, r2)
     if memory == "sup_grounded":
         steps = [json.loads(line) for line in (tmp_path / "one" / "out" / "log.jsonl").read_text().splitlines()]
         assert all(s["loss_pointer"] > 0 for s in steps if s["kind"] == "train")  # the pointer loss was trained
@@ -189,6 +194,31 @@ def test_torchrun_two_processes_match_one(tmp_path, memory):
         assert p1["predictions"] == p2["predictions"]
 
 
+def test_an_uneven_training_split_under_torchrun_says_which_questions_repeat(tmp_path, capsys):
+    """23 questions on 2 processes: torch's DistributedSampler pads with 1 repeat so that
+    both take 6 steps (without it DDP would hang). The training is not changed; a warning
+    says so at the start, and the epoch record names the repeat among the answers counted."""
+    cfg = write_config(tmp_path, memory="uns", dropout=0.0, epochs=1, batch_size=2)
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0  # generates the data: 24 training questions
+    assert "trained (and counted in train_acc) twice" not in capsys.readouterr().err
+    one = [r for r in _train_records(tmp_path / "out") if r["kind"] == "epoch"]
+    assert [(r["train_count"], r["train_repeated"]) for r in one] == [(24, 0)]
+    txt = tmp_path / "data" / "SYNTHETIC_STAR" / "txt_db"
+    (txt / "train_odd.jsonl").write_text("".join((txt / "train.jsonl").read_text().splitlines(True)[:23]))
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
+    proc = run_gf(["train", "--cfg-path", str(cfg), "--options", f"run.output_dir={tmp_path / 'odd'}",
+                   "datasets.synthetic_star.annotations.train=txt_db/train_odd.jsonl"],
+                  launcher=torchrun, env_extra={"OMP_NUM_THREADS": "1"})
+    assert "1 of the 23 training questions are trained (and counted in train_acc) twice" in proc.stderr
+    two = [r for r in _train_records(tmp_path / "odd") if r["kind"] == "epoch"]
+    assert [(r["step"], r["train_count"], r["train_repeated"]) for r in two] == [(6, 24, 1)]
+
+
+def _train_records(out):
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "time"} for r in records if r["kind"] in ("train", "epoch")]
+
+
 def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
     cfg = tmp_path / "star.yaml"
     cfg.write_text(textwrap.dedent(f"""
@@ -203,7 +233,9 @@ def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
 
 def test_an_error_on_one_torchrun_rank_ends_the_run_with_that_error(tmp_path):
     """The failing rank leaves without waiting at the closing barrier, so torchrun stops
-    the others and the error is shown, instead of every rank hanging."""
+    the others and the error is shown, instead of every rank hanging. The rank left waiting
+    on it says so in one line, not with gloo's "Connection closed by peer" traceback, which
+    read as the cause."""
     cfg = write_config(tmp_path, memory="uns", epochs=3, batch_size=2,
                        extra_run="hooks: [fail_on_rank_1_after_first_epoch]")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
@@ -213,3 +245,5 @@ def test_an_error_on_one_torchrun_rank_ends_the_run_with_that_error(tmp_path):
                           timeout=240)
     assert proc.returncode != 0
     assert "gf train: error: rank 1 failed on purpose" in proc.stderr
+    assert "[rank0]: Traceback" not in proc.stderr and "[rank0]: RuntimeError" not in proc.stderr, proc.stderr
+    assert "gf train: error: rank 0: another process of this torchrun run failed" in proc.stderr, proc.stderr

@@ -6,7 +6,7 @@ Runs under ``torchrun`` are detected from its environment (``RANK``, ``WORLD_SIZ
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any, Dict, List, Mapping
 
 import torch
 import torch.distributed as dist
@@ -46,6 +46,28 @@ def init_distributed(device: torch.device) -> bool:
     return True
 
 
+#: What gloo's failed collectives say (plain RuntimeErrors; NCCL's are DistErrors).
+_PEER_GONE = ("gloo/transport", "Connection closed by peer", "Connection reset by peer")
+
+
+def peer_failure(exc: BaseException):
+    """The :class:`~gf.common.errors.DistributedPeerError` standing for ``exc`` when it is a
+    collective that failed under torchrun because another process left (gloo or NCCL),
+    else None. Decided here, for every collective at once (DDP's inside ``backward``
+    included), from what torch raises; the process group may already be gone by then."""
+    from gf.common.errors import DistributedPeerError
+
+    if not _launched_by_torchrun() or not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)
+    if not (isinstance(exc, dist.DistError) or any(mark in text for mark in _PEER_GONE)):
+        return None
+    reason = text.strip().splitlines()[0].split(". ")[0] if text.strip() else type(exc).__name__
+    return DistributedPeerError(f"rank {os.environ.get('RANK', '?')}: another process of this torchrun run failed "
+                                f"or stopped answering, so this one cannot go on; its error is above (torch: "
+                                f"{reason})")
+
+
 def barrier() -> None:
     """Wait for every rank; returns at once on one process."""
     if is_dist():
@@ -61,13 +83,22 @@ def all_gather_objects(obj: Any) -> List[Any]:
 
 
 def all_reduce_mean(value: float) -> float:
+    return all_reduce_means({"value": value})["value"]
+
+
+def all_reduce_means(values: Mapping[str, float]) -> Dict[str, float]:
+    """Each value's mean over the processes, in one collective: what a log records must be
+    the run's figure, not rank 0's share of it. Every rank calls it with the same keys; on
+    one process the values come back as they are."""
     if not is_dist():
-        return value
+        return dict(values)
+    keys = sorted(values)  # the same order on every rank
     # NCCL reduces CUDA tensors only (init_distributed set this rank's device).
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
-    t = torch.tensor([value], dtype=torch.float64, device=device)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return float(t.item()) / get_world_size()
+    means = dict(zip(keys, (v / get_world_size() for v in t.tolist())))
+    return {k: means[k] for k in values}
 
 
 def sum_over_ranks_mean(total: torch.Tensor, count: Any) -> torch.Tensor:

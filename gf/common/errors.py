@@ -12,7 +12,8 @@ around a builder still works.
 Exit codes of the ``gf`` command (also in the README):
 
 ====  ===================================================================
- 1    a run failed while training (non-finite loss or matching cost)
+ 1    a run cannot go on: a non-finite loss or matching cost while training, or another
+      process of a torchrun run failed (:class:`DistributedPeerError`)
  2    the command line, a config or a registry name is wrong
  3    a data file, dataset or model input is wrong (annotations, features, vocabulary)
  4    a checkpoint is missing or does not fit the model
@@ -31,6 +32,7 @@ __all__ = [
     "DataFileError",
     "DatasetError",
     "DestinationExistsError",
+    "DistributedPeerError",
     "DownloadError",
     "EvaluationError",
     "GfError",
@@ -147,3 +149,9 @@ class TrainingError(GfError, RuntimeError):
 
 class NonFiniteLossError(TrainingError):
     """The loss (or a matching cost) became NaN or infinite; the message names the step."""
+
+
+class DistributedPeerError(TrainingError):
+    """Under torchrun, a collective (DDP's gradient all-reduce, a barrier, a gather) failed
+    because another process is gone: that process printed its own error, so this one says
+    only that, not torch's transport traceback, which would read as the cause."""

@@ -182,17 +182,24 @@ class MetricLogger(HookBase):
     def after_step(self) -> None:
         r = self.runner
         if r.step % r.cfg.run.log_every == 0:
-            self.write({"kind": "train", "epoch": r.current_epoch, "step": r.step,
-                        "loss": float(r.step_output["loss"].detach()),
-                        "lr": r.optimizer.param_groups[0]["lr"], **r.step_output["losses"]})
+            # collective (DDP keeps every rank's step count equal): the losses of all processes
+            losses = dist.all_reduce_means({"loss": float(r.step_output["loss"].detach()),
+                                            **r.step_output["losses"]})
+            self.write({"kind": "train", "epoch": r.current_epoch, "step": r.step, "loss": losses.pop("loss"),
+                        "lr": r.optimizer.param_groups[0]["lr"], **losses})
 
     def after_epoch(self) -> None:
         r = self.runner
         s = r.epoch_stats
         # collective: every rank takes part, rank 0 writes
-        train_acc = 100.0 * dist.all_reduce_mean(s["correct"]) / max(1.0, dist.all_reduce_mean(s["count"]))
+        totals = dist.all_reduce_means({k: s[k] for k in ("loss", "correct", "count")})
+        # train_count: the answers train_acc is over, of which train_repeated are DistributedSampler's
+        # padded copies (each process's last question, so only in a whole epoch)
         self.write({"kind": "epoch", "epoch": r.epoch, "step": r.step,
-                    "train_loss": s["loss"] / max(1, s["batches"]), "train_acc": train_acc})
+                    "train_loss": totals["loss"] / max(1, s["batches"]),
+                    "train_acc": 100.0 * totals["correct"] / max(1.0, totals["count"]),
+                    "train_count": round(totals["count"] * r.world),
+                    "train_repeated": r.train_repeats if s["batches"] == len(r.train_loader) else 0})
 
     def after_eval(self, dataset, split, tag, report) -> None:
         if not (self._training and report):

@@ -11,6 +11,7 @@ evaluated exactly once, and only rank 0 writes files.
 """
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from contextlib import nullcontext
@@ -32,6 +33,8 @@ from gf.models.checkpoint import (check_model_config, load_model_weights, read_c
                                      save_checkpoint, weights_sha256)
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
+
+logger = logging.getLogger("gf.runner")
 
 
 @dataclass
@@ -91,35 +94,43 @@ def _kept(run: Mapping[str, Any]) -> Dict[str, Any]:
     return view
 
 
-def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int) -> None:
+def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int, *, world_size: int) -> None:
     """Refuse to resume ``ckpt`` with run settings that its restored state overrides
-    (:data:`RESUME_KEEPS`), or with another run length under a schedule that spans the run,
-    naming every differing key with both values (as ``check_model_config`` does for the model).
+    (:data:`RESUME_KEEPS`), with another run length under a schedule that spans the run, or
+    with another number of processes (the world size: it sets the steps per epoch the
+    restored schedule was built over, the effective batch and the sampler's order), naming
+    every differing key with both values (as ``check_model_config`` does for the model).
     Keys the checkpoint does not record (an older gf) are not compared."""
     recorded = ckpt.run_config.get("run")
     if not isinstance(recorded, Mapping):
         return
     old, new = _kept(recorded), _kept(run)
-    differing = [(key, old[key], new.get(key)) for key in old if old[key] != new.get(key)]
+    differing = [f"run.{key}: checkpoint {old[key]!r} -> config {new.get(key)!r}"
+                 for key in old if old[key] != new.get(key)]
+    hint = ""
+    world_then = ckpt.extra.get("world_size")
+    if world_then is not None and world_then != world_size:
+        differing.append(f"number of processes (world size): checkpoint {world_then} -> now {world_size}")
+        hint = (" Resume on 1 process (without torchrun)." if world_then == 1 else
+                f" Resume on {world_then} processes (torchrun --nproc_per_node={world_then}).")
     length = ""
     length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
     then = schedule_length(recorded, steps_per_epoch) if "epochs" in recorded else None
     now = schedule_length(run, steps_per_epoch)
     if not length_free and then is not None and then != now:
-        differing += [(key, recorded.get(key), run.get(key)) for key in ("epochs", "max_steps")
-                      if recorded.get(key) != run.get(key)]
+        differing += [f"run.{key}: checkpoint {recorded.get(key)!r} -> config {run.get(key)!r}"
+                      for key in ("epochs", "max_steps") if recorded.get(key) != run.get(key)]
         length = (f" The {run['lr_sched']} schedule spans the whole run ({then} "
                   f"steps then, {now} now), so a new length would change the "
                   f"learning rate of the steps already done; only a schedule that does not depend on the run's "
                   f"length (lr_sched constant) trains longer on resume.")
     if differing:
-        detail = "; ".join(f"run.{key}: checkpoint {a!r} -> config {b!r}" for key, a, b in differing)
         raise CheckpointError(
-            f"{ckpt.path} was trained with other run settings ({detail}). A resumed run goes on with the "
-            f"checkpoint's optimizer, schedule and random state, so these values would be ignored or change the "
-            f"run midway.{length} Resume with the checkpoint's values (its config.yaml: drop the differing "
-            f"--options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} starts it "
-            f"from these weights).")
+            f"{ckpt.path} was trained with other run settings ({'; '.join(differing)}). A resumed run goes on "
+            f"with the checkpoint's optimizer, schedule and random state, so these values would be ignored or "
+            f"change the run midway.{length}{hint} Resume with the checkpoint's values (its config.yaml: drop the "
+            f"differing --options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} "
+            f"starts it from these weights).")
 
 
 @registry.register_runner("runner_base")
@@ -158,6 +169,7 @@ class Runner:
         self.scheduler = None
         self.scaler = None  # fp16 loss scaling (CUDA); a pass-through otherwise
         self.train_loader = None
+        self.train_repeats = 0  # questions trained twice per epoch (DistributedSampler's padding)
         self.epoch, self.current_epoch, self.step = -1, -1, 0
         self.improved = False
         self.batch: Optional[Dict[str, Any]] = None
@@ -235,6 +247,20 @@ class Runner:
                           num_workers=run.num_workers, collate_fn=collate_videoqa, persistent_workers=False,
                           pin_memory=self.device.type == "cuda")
 
+    def _warn_repeats(self) -> None:
+        """Say how many questions each epoch trains twice: torch's DistributedSampler pads
+        the split to equal shares (a sampler without padding would give the processes unequal
+        step counts and hang DDP), so N processes of batch B equal one of batch N*B only when
+        the split divides by N. Each padded copy is the last question of its process's epoch."""
+        sampler = self.train_loader.sampler
+        if isinstance(sampler, DistributedSampler):
+            self.train_repeats = sampler.total_size - len(sampler.dataset)
+        if self.train_repeats and self.is_main:
+            logger.warning("%d of the %d training questions are trained (and counted in train_acc) twice per "
+                           "epoch: torch's DistributedSampler pads the split to equal shares of the %d processes. "
+                           "A split size divisible by the number of processes avoids it", self.train_repeats,
+                           len(sampler.dataset), self.world)
+
     def _build_optimizer(self, steps_per_epoch: int) -> None:
         run = self.cfg.run
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -266,6 +292,7 @@ class Runner:
                         best_metric=self.best, hook_states=self.hook_states(),
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config,
+                               "world_size": self.world,  # a resume with another is refused (check_resumed_run)
                                # how the training features were made (gf extract's features.json)
                                # and what the event classes are: the checkpoint alone then says
                                # which features it expects and what its event predictions mean
@@ -281,7 +308,8 @@ class Runner:
         loaded = read_checkpoint(path).require_gf("a run resumes from its own checkpoint_last.pth")
         ckpt = loaded.content
         check_model_config(loaded, self.model_config, allowed=())
-        check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader))
+        check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader),
+                          world_size=self.world)
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -298,6 +326,7 @@ class Runner:
         run = self.cfg.run
         train_set = self.datasets[self.train_dataset].splits[run.train_split]
         self.train_loader = self._loader(train_set, train=True)
+        self._warn_repeats()
         self._build_optimizer(len(self.train_loader))
         self.weights_source = None  # training changes them
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self._amp_dtype() == torch.float16)
