@@ -25,9 +25,21 @@ is bootstrapped (its interval, and a two-sided p-value from the resampled differ
 centred on the observed one: ``(1 + #{|d* - d| >= |d|}) / (1 + B)``). For accuracy the
 exact test is McNemar's: only the questions one entry got right and the other wrong
 carry information, and under "equally good" each of them is a fair coin
-(``scipy.stats.binomtest``). The decision test of a pair is McNemar's when the official
-score is micro accuracy and the paired bootstrap when it is a macro mean (McNemar tests
-micro accuracy, which is not what a macro table ranks by).
+(``scipy.stats.binomtest``). But McNemar treats those questions as independent coins,
+which questions about one video are not: a model that fails one hard video fails all its
+questions together, and McNemar would count each as fresh evidence. So the decision test
+of a pair (:func:`deciding_test`, the one place that chooses) is McNemar's only when the
+official score is micro accuracy *and* every video holds one question (the clusters are
+the questions); otherwise it is the video-paired bootstrap, and McNemar's counts and p
+are still reported beside it. (McNemar also tests micro accuracy, which is not what a
+macro table ranks by.)
+
+A resampled statistic that cannot vary says nothing about sampling error: with fewer
+than two clusters every resample is the one video again, and when every resample gives
+the same non-zero difference the centred count finds no extreme resample and would give
+the smallest possible p, 1/(B + 1), for evidence that does not exist. Such a pair gets
+no interval and no bootstrap p (``None``, shown n/a) and a ``note`` saying why; a
+difference of 0 keeps p = 1. An interval is likewise ``None`` from a single cluster.
 
 Many pairs: a table of n entries makes n(n-1)/2 comparisons, and at 5% some would look
 significant by chance alone. Holm's step-down adjustment controls the chance of *any*
@@ -58,10 +70,13 @@ __all__ = [
     "QuestionOutcomes",
     "bootstrap_intervals",
     "compare_all",
+    "deciding_test",
     "holm",
     "mcnemar_exact",
+    "n_clusters",
     "paired_comparison",
     "point_scores",
+    "resampled_difference",
 ]
 
 #: Bytes of cluster weights one chunk of resamples may hold (float64, n_clusters per
@@ -313,7 +328,8 @@ def bootstrap_intervals(o: QuestionOutcomes, *, samples: int = 1000, seed: int =
     """Percentile intervals (percent) of the official score and of every cell.
 
     Returns ``{"score": (lo, hi) or None, "cells": {key: (lo, hi) or None}}``; ``None``
-    where the point score is ``None`` (nothing to score). Clusters, not questions, are
+    where the point score is ``None`` (nothing to score), and everywhere when there are
+    fewer than two clusters (resampling one video cannot vary). Clusters, not questions, are
     resampled (see the module docstring for why). ``_chunk_samples`` overrides how many
     resamples are processed at once (tests use it; results do not depend on it).
     """
@@ -321,6 +337,8 @@ def bootstrap_intervals(o: QuestionOutcomes, *, samples: int = 1000, seed: int =
     score, cells = point_scores(o)
     prepared = _Prepared(o)
     accuracies, scores = _resample([prepared], int(samples), int(seed), _chunk_samples)[0]
+    if prepared.n_clusters < 2:  # every resample is the one video again: no sampling error to show
+        score, cells = None, dict.fromkeys(cells)
     return {
         "score": None if score is None else _interval(scores, confidence),
         "cells": {key: None if cells[key] is None else _interval(accuracies[:, 1 + i], confidence)
@@ -398,6 +416,39 @@ def _check_paired(a: QuestionOutcomes, b: QuestionOutcomes) -> None:
                              f"cell {key!r} differs between a and b")
 
 
+def n_clusters(o: QuestionOutcomes) -> int:
+    """How many distinct clusters (videos) the questions are in."""
+    return len(np.unique(o.clusters))
+
+
+def resampled_difference(d: float, diffs: np.ndarray, clusters: int,
+                         confidence: float) -> Dict[str, Any]:
+    """``{"ci", "p_bootstrap", "note"}`` of an observed difference ``d`` from its resampled
+    values ``diffs`` (single checkpoints and seed groups alike).
+
+    Why the guard: a statistic whose resamples cannot vary (fewer than 2 clusters, or every
+    resample equal while ``d`` is not 0) finds no extreme resample and would get the
+    smallest possible p with a zero-width interval, which reads as strong evidence where
+    there is none. It gets ``None`` for both and a note; ``d == 0`` keeps p = 1.
+    """
+    diffs = diffs[np.isfinite(diffs)]
+    tol = 1e-9 * max(1.0, abs(d))
+    zero = abs(d) <= tol
+    note = None
+    if clusters < 2:
+        note = ("the questions are all about one video: resampling cannot vary the difference, so there is "
+                "no interval and no bootstrap p")
+    elif not len(diffs) or np.ptp(diffs) <= tol:
+        note = None if zero else ("every resample gives the same difference, so the bootstrap has no spread "
+                                  "to test it against: no interval and no bootstrap p")
+    if note is not None:
+        return {"ci": None, "p_bootstrap": 1.0 if zero else None, "note": note}
+    # Two-sided: how often the resampled difference strays from the observed one by at
+    # least the observed distance from 0 (the null distribution, shifted to centre 0).
+    extreme = int(np.count_nonzero(np.abs(diffs - d) >= abs(d)))
+    return {"ci": _interval(diffs, confidence), "p_bootstrap": (1 + extreme) / (1 + len(diffs)), "note": None}
+
+
 def _pair(a: Tuple[QuestionOutcomes, np.ndarray], b: Tuple[QuestionOutcomes, np.ndarray],
           confidence: float) -> Dict[str, Any]:
     (oa, scores_a), (ob, scores_b) = a, b
@@ -406,19 +457,27 @@ def _pair(a: Tuple[QuestionOutcomes, np.ndarray], b: Tuple[QuestionOutcomes, np.
     mcnemar = {"only_a": only_a, "only_b": only_b, "p": mcnemar_exact(only_a, only_b)}
     score_a, score_b = point_scores(oa)[0], point_scores(ob)[0]
     if score_a is None or score_b is None:
-        return {"difference": None, "ci": None, "p_bootstrap": None, "mcnemar": mcnemar}
+        return {"difference": None, "ci": None, "p_bootstrap": None, "note": None, "mcnemar": mcnemar}
     d = score_a - score_b
-    diffs = scores_a - scores_b
-    diffs = diffs[np.isfinite(diffs)]
-    # Two-sided: how often the resampled difference strays from the observed one by at
-    # least the observed distance from 0 (the null distribution, shifted to centre 0).
-    extreme = int(np.count_nonzero(np.abs(diffs - d) >= abs(d)))
-    return {
-        "difference": float(d),
-        "ci": _interval(diffs, confidence),
-        "p_bootstrap": (1 + extreme) / (1 + len(diffs)),
-        "mcnemar": mcnemar,
-    }
+    return {"difference": float(d),
+            **resampled_difference(d, scores_a - scores_b, n_clusters(oa), confidence),
+            "mcnemar": mcnemar}
+
+
+def deciding_test(o: QuestionOutcomes, pair: Mapping[str, Any]) -> Tuple[str, Optional[float]]:
+    """``(test, p)``: which p decides a paired comparison of entries scored like ``o``.
+
+    McNemar's exact test only when the official score is micro accuracy and every video
+    holds one question: it treats the discordant questions as independent coins, which
+    questions of one video are not. Otherwise the video-paired bootstrap's p (``None``
+    where it has none). The one place that chooses, for board pairs, seed-group tables and
+    the probe table alike; ``p`` is ``None`` when there is nothing to score.
+    """
+    independent = o.macro_over is None and n_clusters(o) == len(o.question_ids)
+    test = "mcnemar" if independent else "paired_bootstrap"
+    if pair["difference"] is None:
+        return test, None
+    return test, (pair["mcnemar"]["p"] if independent else pair["p_bootstrap"])
 
 
 def paired_comparison(a: QuestionOutcomes, b: QuestionOutcomes, *, samples: int = 1000,
@@ -426,13 +485,14 @@ def paired_comparison(a: QuestionOutcomes, b: QuestionOutcomes, *, samples: int 
                       _chunk_samples: Optional[int] = None) -> Dict[str, Any]:
     """Compare two entries on the same questions: ``score(a) - score(b)`` in points.
 
-    Returns ``{"difference", "ci", "p_bootstrap", "mcnemar": {"only_a", "only_b", "p"}}``.
+    Returns ``{"difference", "ci", "p_bootstrap", "note", "mcnemar": {"only_a", "only_b", "p"}}``.
     Each resample draws the same clusters for both entries, so what varies is only the
     difference, not the difficulty of the drawn questions (a paired test is far more
     sensitive than comparing two separate intervals). ``difference``, ``ci`` and
-    ``p_bootstrap`` are ``None`` when there is nothing to score. Raises ``ValueError``
-    when the entries did not answer the same questions in the same order with the same
-    clusters and the same official score.
+    ``p_bootstrap`` are ``None`` when there is nothing to score; ``ci`` and ``p_bootstrap``
+    also when the resamples cannot vary (``note`` says why; see the module docstring).
+    Raises ``ValueError`` when the entries did not answer the same questions in the same
+    order with the same clusters and the same official score.
     """
     _check_settings(samples, seed, confidence)
     _check_paired(a, b)
@@ -448,9 +508,10 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
 
     Pairs follow the mapping's order (``a`` before ``b``). Each is
     ``{"a", "b", "difference", "ci", "test", "p", "p_holm", "significant", "p_bootstrap",
-    "mcnemar"}``: ``test`` is ``"mcnemar"`` when the official score is micro accuracy and
-    ``"paired_bootstrap"`` when it is a macro mean; ``p`` is that test's p-value and
-    ``significant`` is ``p_holm < alpha``. A pair with nothing to score has ``p`` and
+    "mcnemar", "note"}``: ``test`` and ``p`` are :func:`deciding_test`'s (``"mcnemar"``
+    for micro accuracy with one question per video, else ``"paired_bootstrap"``) and
+    ``significant`` is ``p_holm < alpha``. A pair with nothing to score, or whose
+    bootstrap cannot vary when the bootstrap decides (``note`` says why), has ``p`` and
     ``p_holm`` ``None`` and is left out of the correction. Every pair sees the same
     resamples, so a pair's figures equal :func:`paired_comparison`'s with the same seed.
     """
@@ -474,14 +535,11 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
         for name_b in names[i + 1:]:
             oa, ob = outcomes[name_a], outcomes[name_b]
             pair = _pair((oa, scores[name_a]), (ob, scores[name_b]), confidence)
-            test = "mcnemar" if oa.macro_over is None else "paired_bootstrap"
-            p = pair["mcnemar"]["p"] if test == "mcnemar" else pair["p_bootstrap"]
-            if pair["difference"] is None:
-                p = None
+            test, p = deciding_test(oa, pair)
             results.append({"a": name_a, "b": name_b, "difference": pair["difference"],
                             "ci": pair["ci"], "test": test, "p": p, "p_holm": None,
                             "significant": False, "p_bootstrap": pair["p_bootstrap"],
-                            "mcnemar": pair["mcnemar"]})
+                            "mcnemar": pair["mcnemar"], "note": pair["note"]})
     tested = [r for r in results if r["p"] is not None]
     for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
         r["p_holm"] = adjusted

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
 from gf.common.utils import PathLike
-from gf.evaluation.stats import QuestionOutcomes
+from gf.evaluation.stats import QuestionOutcomes, n_clusters
 from gf.leaderboards.cells import table_title
 from gf.leaderboards.freshness import ResultCheck, split_data_problems
 from gf.leaderboards.results import split_file
@@ -142,12 +142,33 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
         pairs = []
         table["notes"].append(f"no paired tests: {e}")
     table["pairs"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()} for p in pairs]
+    _pair_notes(table)
     best = next(iter(ordered))
     below = {p["b"] if p["a"] == best else p["a"] for p in table["pairs"]
              if p["significant"] and best in (p["a"], p["b"])}
     for row in rows:
         if row["entry"] in below:
             row["significantly_below_best"] = True
+
+
+def _pair_notes(table: Dict[str, Any]) -> None:
+    """Why a pair shows n/a for its interval (and bootstrap p): one note per reason, naming
+    its pairs, so that a one-video split does not repeat it for every pair."""
+    by_note: Dict[str, List[str]] = {}
+    for p in table["pairs"]:
+        if p.get("note"):
+            by_note.setdefault(p["note"], []).append(f"{p['a']} vs {p['b']}")
+    for note, names in by_note.items():
+        table["notes"].append(f"{'; '.join(names)}: {note}")
+
+
+def _one_video_note(table: Dict[str, Any], outcomes: Mapping[str, Any]) -> None:
+    """Rows on a split whose questions are all about one video get no interval
+    (:func:`gf.evaluation.stats.bootstrap_intervals`); say so rather than leave n/a unexplained."""
+    firsts = [o if isinstance(o, QuestionOutcomes) else o[0] for o in outcomes.values()]
+    if firsts and n_clusters(firsts[0]) < 2:
+        table["notes"].append("the questions are all about one video: resampling it cannot vary a score, so there "
+                              "are no intervals")
 
 
 def _reported_rows(manifest: Mapping[str, Any], table: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -204,6 +225,7 @@ def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, spli
         if found is not None:
             outcomes[entry.name] = found
     table["resampling_unit"] = _resampling_unit(outcomes)
+    _one_video_note(table, outcomes)
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0)))
     _pairs(table, rows, outcomes, statistics)
     if any(r.get("group") for r in rows) and table["pairs"]:

@@ -26,10 +26,13 @@ Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>
 * ``drop``, ``drop_ci``: the unperturbed official score minus the probed one (points),
   with the paired bootstrap's interval;
 * ``test``, ``p``: the paired test against the same entry unperturbed. A single
-  checkpoint: McNemar's exact test (the p of :func:`gf.probes.probe_test`) when the
-  official score is micro accuracy, and the paired bootstrap when it is a macro mean
-  (STAR's "Mean"), as for the board's pairs and as docs/probes.md advises; McNemar's
-  counts are kept under ``mcnemar`` either way. A seed group: the seed-paired two-level
+  checkpoint: the board pairs' rule (:func:`gf.evaluation.stats.deciding_test`):
+  McNemar's exact test only when the official score is micro accuracy and every video
+  holds one question, else the video-paired bootstrap (questions of one video are not
+  independent; a macro mean such as STAR's "Mean" is not what McNemar tests); McNemar's
+  counts are kept under ``mcnemar`` either way. Where the bootstrap cannot vary (one
+  video, or every resample the same drop) ``drop_ci`` and a bootstrap ``p`` are None
+  (n/a), with a note. A seed group: the seed-paired two-level
   bootstrap (:func:`gf.leaderboards.seed_stats.seed_paired_comparison`). ``p_holm``:
   Holm's adjustment across every probe test of the table; ``significant``: ``p_holm <
   alpha``.
@@ -42,7 +45,7 @@ predictions entry has no model to run under a probe: it has no row, and a note s
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.leaderboards.freshness import ResultCheck
 from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_results, resampling, single_row
@@ -189,7 +192,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
     if cell["score"] is not None and None not in plain_scores:
         cell["drop"] = sum(plain_scores) / len(plain_scores) - cell["score"]
     if plain_outcomes is not None and probe_outcomes is not None:
-        _test(cell, entry, results, plain_outcomes, probe_outcomes, statistics, out)
+        _test(cell, f"{entry.name} under {probe}", entry, results, (plain_outcomes, probe_outcomes), statistics,
+              out)
     return cell
 
 
@@ -205,13 +209,14 @@ def _flip_rate(plain: Result, probed: Result, label: str, out: Dict[str, Any]) -
         return None
 
 
-def _test(cell: Dict[str, Any], entry: Measured, results: Sequence[Result], plain_outcomes: Any,
-          probe_outcomes: Any, statistics: Mapping[str, Any], out: Dict[str, Any]) -> None:
+def _test(cell: Dict[str, Any], label: str, entry: Measured, results: Sequence[Result], outcomes: Tuple[Any, Any],
+          statistics: Mapping[str, Any], out: Dict[str, Any]) -> None:
     """The paired test of the entry unperturbed against the entry under the probe (see the
-    module docstring), written into ``cell``."""
+    module docstring), written into ``cell``; ``outcomes``: (unperturbed, probed)."""
     from gf.evaluation import stats
     from gf.leaderboards import seed_stats
 
+    plain_outcomes, probe_outcomes = outcomes
     settings = resampling(statistics)
     try:
         if entry.is_group:
@@ -221,15 +226,15 @@ def _test(cell: Dict[str, Any], entry: Measured, results: Sequence[Result], plai
             test, p = seed_stats.SEED_PAIRED_TEST, result["p_bootstrap"]
         else:
             result = stats.paired_comparison(plain_outcomes, probe_outcomes, **settings)
-            micro = plain_outcomes.macro_over is None
-            test = "mcnemar" if micro else "paired_bootstrap"
-            p = result["mcnemar"]["p"] if micro else result["p_bootstrap"]
+            test, p = stats.deciding_test(plain_outcomes, result)
             cell["mcnemar"] = result["mcnemar"]
     except ValueError as error:  # scored on other questions: no paired test
         out["notes"].append(f"{entry.name}: no paired test under a probe: {error}")
         return
     if result["difference"] is None:
         return
+    if result["note"]:  # its drop has no interval (and the bootstrap, where it decides, no p): say why
+        out["notes"].append(f"{label}: {result['note']}")
     ci = result["ci"]
     cell.update(drop=result["difference"], drop_ci=list(ci) if ci is not None else None, test=test, p=p)
 

@@ -55,7 +55,9 @@ from gf.evaluation.stats import (
     _chunk_size,
     compare_all,
     holm,
+    n_clusters,
     point_scores,
+    resampled_difference,
 )
 
 __all__ = ["compare_groups", "group_comparison", "group_intervals", "group_points", "mean_sd",
@@ -173,7 +175,8 @@ def group_intervals(members: Sequence[QuestionOutcomes], *, samples: int = 1000,
     """Two-level percentile intervals (percent) of a group's mean score and mean cells.
 
     Returns ``{"score": (lo, hi) or None, "cells": {key: (lo, hi) or None}}``, ``None``
-    where a seed has nothing to score. ``members``: one :class:`QuestionOutcomes` per
+    where a seed has nothing to score, and everywhere from fewer than two clusters (the
+    question sampling cannot be resampled). ``members``: one :class:`QuestionOutcomes` per
     seed, on the same questions. With one seed this is the video bootstrap of
     :func:`gf.evaluation.stats.bootstrap_intervals` (other draws, the same method).
     """
@@ -181,6 +184,8 @@ def group_intervals(members: Sequence[QuestionOutcomes], *, samples: int = 1000,
     members = _check_group(members)
     points = group_points(members)
     [(accuracies, scores)] = _resample_groups([members], int(samples), int(seed), _chunk_samples)
+    if n_clusters(members[0]) < 2:  # one video: the seeds alone would vary, not the questions
+        points = {"score": None, "cells": dict.fromkeys(points["cells"])}
     return {
         "score": None if points["score"] is None else _interval(scores, confidence),
         "cells": {key: None if points["cells"][key] is None else _interval(accuracies[:, 1 + i], confidence)
@@ -199,13 +204,9 @@ def _group_pair(a: Sequence[QuestionOutcomes], scores_a: np.ndarray, b: Sequence
                 scores_b: np.ndarray, confidence: float) -> Dict[str, Any]:
     mean_a, mean_b = group_points(a)["score"], group_points(b)["score"]
     if mean_a is None or mean_b is None:
-        return {"difference": None, "ci": None, "p_bootstrap": None}
-    d = mean_a - mean_b
-    diffs = scores_a - scores_b
-    diffs = diffs[np.isfinite(diffs)]
-    extreme = int(np.count_nonzero(np.abs(diffs - d) >= abs(d)))  # centred: the null is d* - d
-    return {"difference": float(d), "ci": _interval(diffs, confidence),
-            "p_bootstrap": (1 + extreme) / (1 + len(diffs))}
+        return {"difference": None, "ci": None, "p_bootstrap": None, "note": None}
+    d = mean_a - mean_b  # the interval and centred p as for single checkpoints, with the same guard
+    return {"difference": float(d), **resampled_difference(d, scores_a - scores_b, n_clusters(a[0]), confidence)}
 
 
 def group_comparison(a: Union[QuestionOutcomes, Sequence[QuestionOutcomes]],
@@ -214,8 +215,10 @@ def group_comparison(a: Union[QuestionOutcomes, Sequence[QuestionOutcomes]],
                      _chunk_samples: Optional[int] = None) -> Dict[str, Any]:
     """Compare two groups (a single checkpoint is a group of one): ``mean(a) - mean(b)``.
 
-    Returns ``{"difference", "ci", "p_bootstrap"}`` from the paired two-level bootstrap
-    (each group's seeds drawn independently, the same clusters for both). Raises
+    Returns ``{"difference", "ci", "p_bootstrap", "note"}`` from the paired two-level
+    bootstrap (each group's seeds drawn independently, the same clusters for both); ``ci``
+    and ``p_bootstrap`` are ``None`` (``note``: why) when the resamples cannot vary, as in
+    :func:`gf.evaluation.stats.resampled_difference`. Raises
     ``ValueError`` when the seeds did not answer the same questions with the same clusters
     and the same official score.
     """
@@ -234,7 +237,9 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
 
     Pairs follow the mapping's order and have the keys of
     :func:`gf.evaluation.stats.compare_all`'s. A pair of two single checkpoints is
-    decided as there (McNemar's test or the paired bootstrap, its raw p-value unchanged);
+    decided as there (:func:`gf.evaluation.stats.deciding_test`: McNemar's test only for
+    micro accuracy with one question per video, else the paired bootstrap; its raw p-value
+    unchanged);
     a pair with a group is decided by the paired two-level bootstrap (``test`` is
     ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over
     every pair of the table together.
@@ -264,7 +269,8 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
             pair = _group_pair(groups[name_a], scores[name_a], groups[name_b], scores[name_b], confidence)
             results.append({"a": name_a, "b": name_b, "difference": pair["difference"], "ci": pair["ci"],
                             "test": TWO_LEVEL_TEST, "p": pair["p_bootstrap"], "p_holm": None,
-                            "significant": False, "p_bootstrap": pair["p_bootstrap"], "mcnemar": None})
+                            "significant": False, "p_bootstrap": pair["p_bootstrap"], "mcnemar": None,
+                            "note": pair["note"]})
     tested = [r for r in results if r["p"] is not None]
     for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
         r["p_holm"] = adjusted
@@ -280,7 +286,7 @@ def seed_paired_comparison(a: Sequence[QuestionOutcomes], b: Sequence[QuestionOu
     paired at both levels: per resample one draw of the seeds (used for ``a`` and ``b``),
     then one of the clusters (the stream of :func:`group_intervals` for one group).
 
-    Returns ``{"difference", "ci", "p_bootstrap"}`` as :func:`group_comparison`. Raises
+    Returns ``{"difference", "ci", "p_bootstrap", "note"}`` as :func:`group_comparison`. Raises
     ``ValueError`` when the lists differ in length or the outcomes are not paired.
     """
     _check_settings(samples, seed, confidence)

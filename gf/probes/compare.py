@@ -3,9 +3,13 @@
 Why paired: the probed and unperturbed runs answer the same questions, so the question is
 not whether two accuracies differ but on how many questions the answer moved. The flip
 rate counts answers that changed whatever the truth; the paired test asks whether the
-changes that matter (right -> wrong against wrong -> right) are more than chance, with
-McNemar's exact test from :mod:`gf.evaluation.stats` (imported when used, so that
-probing samples in DataLoader workers never loads scipy).
+changes that matter (right -> wrong against wrong -> right) are more than chance, by the
+leaderboard's rule (:func:`gf.evaluation.stats.deciding_test`, imported when used, so
+that probing samples in DataLoader workers never loads scipy): McNemar's exact test when
+every video holds one question, else the video-paired bootstrap, because McNemar treats
+the questions of one video as independent coins and they are not. Without the videos
+(``videos=None``) only McNemar can be computed, and it then treats every question as
+independent; ``gf evaluate --probe`` always passes the split's videos.
 
 Predictions are what the runner returns and predictions files hold: ``{question_id:
 {"prediction": p, "answer": a | -1 | None, ...}}``, a :class:`~gf.evaluation.PredictionsFile`,
@@ -107,16 +111,44 @@ def _answers(a: Mapping[str, Tuple[Any, Any]], b: Mapping[str, Tuple[Any, Any]],
     return answers
 
 
-def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None) -> Dict[str, Any]:
-    """Unperturbed vs probed answers of the same questions: accuracy drop, flips, McNemar.
+def _decide(right_a: Mapping[str, bool], right_b: Mapping[str, bool], videos: Optional[Mapping[str, str]],
+            mcnemar_p: float) -> Tuple[str, Optional[float]]:
+    """``(test, p)`` of the labelled questions by :func:`gf.evaluation.stats.deciding_test`:
+    McNemar's where every video holds one question (or the videos are not given), else
+    the video-paired bootstrap (1000 resamples, seed 0; ``None`` where it cannot vary)."""
+    if videos is None:
+        return "mcnemar", mcnemar_p
+    import numpy as np
+
+    from gf.evaluation import stats
+
+    ids = list(right_a)
+    missing = [q for q in ids if q not in videos]
+    if missing:
+        raise EvaluationError(f"the video of {len(missing)} question(s) is not known: {describe_ids(missing)}; "
+                              f"pass the split's video_ids()")
+    _, clusters = np.unique([str(videos[q]) for q in ids], return_inverse=True)
+    a, b = (stats.QuestionOutcomes(tuple(ids), np.array([r[q] for q in ids], dtype=bool), clusters.reshape(-1), {})
+            for r in (right_a, right_b))
+    return stats.deciding_test(a, stats.paired_comparison(a, b))
+
+
+def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None,
+               videos: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Unperturbed vs probed answers of the same questions: accuracy drop, flips, paired test.
 
     Returns ``{"questions", "labelled", "accuracy", "accuracy_probe", "drop", "flip_rate",
-    "only_plain", "only_probe", "p"}``: accuracies in percent over the labelled questions
-    (micro; an answer outside the vocabulary, -1, is always wrong), ``drop`` = accuracy -
-    accuracy_probe in points, ``flip_rate`` over all compared questions, ``only_plain`` /
-    ``only_probe`` the questions right only without / only with the probe, and ``p`` the
-    two-sided exact McNemar p-value on those two counts. Accuracy fields and ``p`` are
-    ``None`` when no compared question is labelled.
+    "only_plain", "only_probe", "p_mcnemar", "test", "p"}``: accuracies in percent over the
+    labelled questions (micro; an answer outside the vocabulary, -1, is always wrong),
+    ``drop`` = accuracy - accuracy_probe in points, ``flip_rate`` over all compared
+    questions, ``only_plain`` / ``only_probe`` the questions right only without / only with
+    the probe, ``p_mcnemar`` the two-sided exact McNemar p-value on those two counts, and
+    ``test`` / ``p`` the test that decides and its p (see the module docstring): with
+    ``videos`` (question id -> video, e.g. a split's ``video_ids()``) McNemar's only where
+    every video holds one question, else ``"paired_bootstrap"`` (``p`` None where the
+    bootstrap cannot vary, e.g. one video); without, McNemar's, treating the questions as
+    independent. Accuracy fields, ``test`` and the p-values are ``None`` when no compared
+    question is labelled.
     """
     from gf.evaluation.stats import mcnemar_exact
 
@@ -129,7 +161,9 @@ def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None) 
     n = len(answers)
     acc_a = 100.0 * sum(right_a.values()) / n if n else None
     acc_b = 100.0 * sum(right_b.values()) / n if n else None
+    p_mcnemar = mcnemar_exact(only_a, only_b) if n else None
+    test, p = _decide(right_a, right_b, videos, p_mcnemar) if n else (None, None)
     return {"questions": len(chosen), "labelled": n, "accuracy": acc_a, "accuracy_probe": acc_b,
             "drop": None if n == 0 else acc_a - acc_b,
             "flip_rate": sum(a[q][0] != b[q][0] for q in chosen) / len(chosen),
-            "only_plain": only_a, "only_probe": only_b, "p": mcnemar_exact(only_a, only_b) if n else None}
+            "only_plain": only_a, "only_probe": only_b, "p_mcnemar": p_mcnemar, "test": test, "p": p}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.io import atomic_write_text
 from gf.evaluation import get_evaluator, load_predictions
@@ -32,7 +32,7 @@ def probe_tag(tag: str, probe: str, seed: int) -> str:
     return f"{tag}_probe-{probe}-s{seed}"
 
 
-def _by_category(plain, probed, evaluator, info) -> Dict[str, Dict[str, Any]]:
+def _by_category(plain, probed, evaluator, info, videos) -> Dict[str, Dict[str, Any]]:
     """``probe_test`` per breakdown cell: ``{"<breakdown>/<cell>": result}``."""
     cells: Dict[str, List[str]] = defaultdict(list)
     for qid, record in plain.predictions.items():
@@ -41,14 +41,17 @@ def _by_category(plain, probed, evaluator, info) -> Dict[str, Dict[str, Any]]:
         for breakdown, names in evaluator.question_categories(qid, record, info).items():
             for cell in names:
                 cells[f"{breakdown}/{cell}"].append(qid)
-    return {cell: probe_test(plain, probed, ids=ids) for cell, ids in cells.items()}
+    return {cell: probe_test(plain, probed, ids=ids, videos=videos) for cell, ids in cells.items()}
 
 
-def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Mapping[str, Any]) -> Dict[str, Any]:
-    """Overall and per-category comparison of two saved predictions files of one split."""
+def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Mapping[str, Any],
+                  videos: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Overall and per-category comparison of two saved predictions files of one split;
+    ``videos`` (question id -> video) lets the paired test resample whole videos where a
+    video holds several questions (:func:`~gf.probes.compare.probe_test`)."""
     plain, probed = load_predictions(plain_path), load_predictions(probed_path)
-    result = probe_test(plain, probed)
-    result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info)
+    result = probe_test(plain, probed, videos=videos)
+    result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info, videos)
     return result
 
 
@@ -57,19 +60,26 @@ def _changed(r: Mapping[str, Any]) -> str:
     return "?" if not coverage else f"{coverage['changed']}/{coverage['questions']}"
 
 
+def _p(r: Mapping[str, Any]) -> str:
+    """The deciding p and its test (``n/a`` where the bootstrap cannot vary)."""
+    test = {"mcnemar": "McNemar", "paired_bootstrap": "bootstrap"}.get(r.get("test"), r.get("test") or "")
+    return f"{'n/a' if r.get('p') is None else format(r['p'], '.2g'):>9} {test}"
+
+
 def format_probe_table(split: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
     """The printed table: one line per probe (questions whose clip it changed, accuracy, drop,
-    flips, McNemar p), then a warning for each probe that changed none, or few."""
+    flips, the paired test's p and which test), then a warning for each probe that changed
+    none, or few."""
     lines = [f"[gf] probes on {split}: questions whose clip changed, accuracy (unperturbed -> probed), drop, answers flipped, "
-             f"McNemar p",
-             f"  {'probe':<14} {'changed':>9} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9}"]
+             f"p (McNemar where each video has one question, else the video bootstrap)",
+             f"  {'probe':<14} {'changed':>9} {'accuracy':>17} {'drop':>7} {'flipped':>8} {'p':>9} test"]
     for probe, r in rows.items():
         if r["accuracy"] is None:
             lines.append(f"  {probe:<14} {_changed(r):>9} {'(no labels)':>17} {'':>7} {100 * r['flip_rate']:>7.2f}% "
                          f"{'':>9}")
             continue
         lines.append(f"  {probe:<14} {_changed(r):>9} {r['accuracy']:>7.2f} -> {r['accuracy_probe']:>6.2f} "
-                     f"{r['drop']:>7.2f} {100 * r['flip_rate']:>7.2f}% {r['p']:>9.2g}")
+                     f"{r['drop']:>7.2f} {100 * r['flip_rate']:>7.2f}% {_p(r)}")
     warnings = [coverage_warning(r["coverage"]) for r in rows.values() if r.get("coverage")]
     lines += [f"  WARNING: {w}" for w in warnings if w]
     return "\n".join(lines)
@@ -90,6 +100,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
             runner.evaluate_split(split, tag=tag, dataset=name)
             original = ds.splits[split]
             rows: Dict[str, Any] = {}
+            videos = original.video_ids() if runner.is_main else None  # the paired test resamples whole videos
             for probe in probes:
                 ds.splits[split] = probed = ProbedDataset(original, probe, probe_seed)
                 try:
@@ -100,7 +111,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
                     out = runner.eval_dir(name)
                     rows[probe] = compare_files(out / f"{split}_{tag}_predictions.json",
                                                 out / f"{split}_{probe_tag(tag, probe, probe_seed)}_predictions.json",
-                                                ds.benchmark, ds.info)
+                                                ds.benchmark, ds.info, videos)
                     rows[probe]["coverage"] = probed.coverage()  # what the figures are about
             if runner.is_main:
                 record = {"dataset": name, "split": split, "tag": tag, "probe_seed": probe_seed, "probes": rows}
