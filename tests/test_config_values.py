@@ -109,3 +109,20 @@ def test_gf_validate_runs_the_dataset_checks_of_gf_train(tmp_path, capsys, optio
     err = capsys.readouterr().err
     assert re.search(message, err) and "Traceback" not in err and "valid\n" not in err
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ("[lr_scheduler]", r"run\.hooks lists 'lr_scheduler', a built-in hook that always runs"),
+    ("[grounding_diagnostics,evaluation]", r"run\.hooks lists 'evaluation', a built-in hook that always runs"),
+    ("[grounding_diagnostics,grounding_diagnostics]", r"run\.hooks lists 'grounding_diagnostics' more than once"),
+])
+def test_a_hook_that_would_run_twice_is_refused(tmp_path, capsys, hooks, message):
+    """Each ran twice (the learning rate stepped twice a step, two records an epoch), silently."""
+    from gf.runners.build import build_hooks
+
+    assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", f"run.hooks={hooks}"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    with pytest.raises(ConfigError, match=message):  # a run built from the config without the CLI
+        build_hooks(build_config(write_cfg(tmp_path), [f"run.hooks={hooks}"]))
+    assert len(build_hooks(build_config(write_cfg(tmp_path), ["run.hooks=[grounding_diagnostics]"]))) == 7
