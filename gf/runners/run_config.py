@@ -9,7 +9,7 @@ __all__ = ["add_config_arguments", "config_from_args", "hook_names", "train_data
 
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--cfg-path", required=required, help="project YAML (sections model, datasets, run)")
-    parser.add_argument("--options", nargs="+", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--options", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="overrides, e.g. run.lr=1e-4 datasets.star.data_root=/data")
 
 
