@@ -181,6 +181,7 @@ def _model_schema(model_cfg: Mapping) -> DictConfig:
     with open_dict(base):
         if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
             base.loss_weights = dict(defaults.get("loss_weights") or {})
+            OmegaConf.set_struct(base.loss_weights, False)  # any loss name: the model refuses unknown ones
         base.merge_with({"name": name, "model_type": model_cfg.get("model_type"),
                          "glance_per_option": False, "checkpoint": None})
     return base
