@@ -138,3 +138,13 @@ def test_loss_weights_can_be_set_from_options_and_yaml(tmp_path):
     with pytest.raises(ConfigError, match=r"^model: unknown loss weight\(s\) \['loss_qx'\]"):
         build_config(write_cfg(tmp_path), ["model.loss_weights.loss_qx=2.0"])
 
+
+def test_an_extra_split_is_accepted_and_other_sections_stay_closed(tmp_path):
+    """The builder takes a new split under annotations; the config layer refused it."""
+    options = ["datasets.synthetic_star.annotations.val_small=txt_db/val_small.jsonl",
+               "datasets.synthetic_star.splits=[train,val,val_small,test]"]
+    cfg = build_config(write_cfg(tmp_path), options)
+    assert cfg.datasets.synthetic_star.annotations.val_small == "txt_db/val_small.jsonl"
+    for option in ("datasets.synthetic_star.generator.train_per_typ=3", "datasets.synthetic_star.stream.enabld=1"):
+        with pytest.raises(ConfigError, match=r"is not in struct"):
+            build_config(write_cfg(tmp_path), [option])

@@ -188,8 +188,16 @@ def _model_schema(model_cfg: Mapping) -> DictConfig:
 
 
 def _builder_schema(name: str) -> DictConfig:
-    builder = registry.get_builder_class(name)
-    return _struct(dict(getattr(builder, "DEFAULT_CONFIG", {})))
+    """The builder's defaults, keys fixed, except that a mapping keyed by split (e.g.
+    ``annotations``) takes a new split, as the builder's own merge does: an extra split is
+    legitimate, not a typo. Other mappings (``generator``, ``stream``) stay closed."""
+    defaults = dict(getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}))
+    schema = _struct(defaults)
+    splits = set(defaults.get("splits") or ())
+    for key, value in defaults.items():
+        if isinstance(value, Mapping) and value and set(value) <= splits:
+            OmegaConf.set_struct(schema[key], False)
+    return schema
 
 
 def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
