@@ -148,3 +148,23 @@ def test_an_extra_split_is_accepted_and_other_sections_stay_closed(tmp_path):
     for option in ("datasets.synthetic_star.generator.train_per_typ=3", "datasets.synthetic_star.stream.enabld=1"):
         with pytest.raises(ConfigError, match=r"is not in struct"):
             build_config(write_cfg(tmp_path), [option])
+
+
+def test_model_type_from_an_environment_variable_is_resolved(tmp_path, monkeypatch):
+    """It was looked up unresolved: "unknown model type '${oc.env:MT,demo_sup}'"."""
+    option = "model.model_type=${oc.env:GF_TEST_MT,demo_sup}"
+    assert build_config(write_cfg(tmp_path), [option]).model.model_type == "demo_sup"
+    monkeypatch.setenv("GF_TEST_MT", "demo_uns")
+    assert build_config(write_cfg(tmp_path), [option]).model.memory == "uns"
+    with pytest.raises(ConfigError, match=r"^model\.model_type is '\$\{run\.seed\}', which cannot be resolved before"):
+        build_config(write_cfg(tmp_path), ["model.model_type=${run.seed}"])
+
+
+def test_a_number_from_oc_env_is_text_and_the_error_says_how_to_get_a_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("GF_TEST_MAXF", "20")
+    with pytest.raises(ConfigError, match=r"^datasets\.synthetic_star\.max_feats is '\$\{oc\.env:GF_TEST_MAXF,36\}', "
+                                          r"which gives the text '20', not a number: oc\.env gives text; write "
+                                          r"\$\{oc\.decode:\$\{oc\.env:VAR\}\} to get a number$"):
+        build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.env:GF_TEST_MAXF,36}"])
+    cfg = build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.decode:${oc.env:GF_TEST_MAXF}}"])
+    assert cfg.datasets.synthetic_star.max_feats == 20
