@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                 "lr_schedulers | evaluators | converters | feature_stores | pretrained | data | "
                                                 "probes")
     parser.add_argument("pattern", nargs="?", help="substring or shell pattern to filter names")
-    parser.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (as under plugins:)")
+    parser.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
+                        help="modules to import first (as under plugins:)")
 
 
 def run(args) -> int:

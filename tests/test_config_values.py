@@ -109,3 +109,62 @@ def test_gf_validate_runs_the_dataset_checks_of_gf_train(tmp_path, capsys, optio
     err = capsys.readouterr().err
     assert re.search(message, err) and "Traceback" not in err and "valid\n" not in err
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ("[lr_scheduler]", r"run\.hooks lists 'lr_scheduler', a built-in hook that always runs"),
+    ("[grounding_diagnostics,evaluation]", r"run\.hooks lists 'evaluation', a built-in hook that always runs"),
+    ("[grounding_diagnostics,grounding_diagnostics]", r"run\.hooks lists 'grounding_diagnostics' more than once"),
+])
+def test_a_hook_that_would_run_twice_is_refused(tmp_path, capsys, hooks, message):
+    """Each ran twice (the learning rate stepped twice a step, two records an epoch), silently."""
+    from gf.runners.build import build_hooks
+
+    assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", f"run.hooks={hooks}"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    with pytest.raises(ConfigError, match=message):  # a run built from the config without the CLI
+        build_hooks(build_config(write_cfg(tmp_path), [f"run.hooks={hooks}"]))
+    assert len(build_hooks(build_config(write_cfg(tmp_path), ["run.hooks=[grounding_diagnostics]"]))) == 7
+
+
+def test_loss_weights_can_be_set_from_options_and_yaml(tmp_path):
+    """Any key under model.loss_weights was refused ('not in struct'); the model's own check
+    still refuses a loss name it does not know."""
+    cfg = build_config(write_cfg(tmp_path), ["model.loss_weights.loss_qa=2.0"])
+    assert cfg.model.loss_weights == {"loss_qa": 2.0}
+    model = {"name": "glance_focus", "model_type": "demo_sup", "loss_weights": {"loss_qa": 2.0, "loss_cls": 1.5}}
+    assert build_config(write_cfg(tmp_path, model=model)).model.loss_weights == {"loss_qa": 2.0, "loss_cls": 1.5}
+    with pytest.raises(ConfigError, match=r"^model: unknown loss weight\(s\) \['loss_qx'\]"):
+        build_config(write_cfg(tmp_path), ["model.loss_weights.loss_qx=2.0"])
+
+
+def test_an_extra_split_is_accepted_and_other_sections_stay_closed(tmp_path):
+    """The builder takes a new split under annotations; the config layer refused it."""
+    options = ["datasets.synthetic_star.annotations.val_small=txt_db/val_small.jsonl",
+               "datasets.synthetic_star.splits=[train,val,val_small,test]"]
+    cfg = build_config(write_cfg(tmp_path), options)
+    assert cfg.datasets.synthetic_star.annotations.val_small == "txt_db/val_small.jsonl"
+    for option in ("datasets.synthetic_star.generator.train_per_typ=3", "datasets.synthetic_star.stream.enabld=1"):
+        with pytest.raises(ConfigError, match=r"is not in struct"):
+            build_config(write_cfg(tmp_path), [option])
+
+
+def test_model_type_from_an_environment_variable_is_resolved(tmp_path, monkeypatch):
+    """It was looked up unresolved: "unknown model type '${oc.env:MT,demo_sup}'"."""
+    option = "model.model_type=${oc.env:GF_TEST_MT,demo_sup}"
+    assert build_config(write_cfg(tmp_path), [option]).model.model_type == "demo_sup"
+    monkeypatch.setenv("GF_TEST_MT", "demo_uns")
+    assert build_config(write_cfg(tmp_path), [option]).model.memory == "uns"
+    with pytest.raises(ConfigError, match=r"^model\.model_type is '\$\{run\.seed\}', which cannot be resolved before"):
+        build_config(write_cfg(tmp_path), ["model.model_type=${run.seed}"])
+
+
+def test_a_number_from_oc_env_is_text_and_the_error_says_how_to_get_a_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("GF_TEST_MAXF", "20")
+    with pytest.raises(ConfigError, match=r"^datasets\.synthetic_star\.max_feats is '\$\{oc\.env:GF_TEST_MAXF,36\}', "
+                                          r"which gives the text '20', not a number: oc\.env gives text; write "
+                                          r"\$\{oc\.decode:\$\{oc\.env:VAR\}\} to get a number$"):
+        build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.env:GF_TEST_MAXF,36}"])
+    cfg = build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.decode:${oc.env:GF_TEST_MAXF}}"])
+    assert cfg.datasets.synthetic_star.max_feats == 20

@@ -10,6 +10,7 @@ refused one never happened.
 """
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,28 @@ def test_a_table_whose_every_row_failed_says_its_score_is_not_known_and_keeps_ev
     assert "Score: not known yet (no result has finished)." in md and "Score: Score" not in md
     assert "| Entry | Score | A | B | Questions | Source |" in md
     assert "| p2 | 40.00 | n/a | 30.00 | n/a | reported: s |" in md
+
+
+@pytest.mark.parametrize("option", ["datasets.synthetic_star.max_feats=4", "run.eval_batch_size=2"])
+def test_an_entry_option_the_entry_does_not_use_is_refused_before_any_work(setup, capsys, option):
+    """Only the entry's model: section and run.amp are read: its other datasets.* and run.*
+    options were accepted and silently ignored (the data comes from the benchmark)."""
+    tmp_path, cfg, a, out, manifest = setup
+    manifest.write_text(manifest.read_text().replace(f"checkpoint: {a}", f"checkpoint: {a}\n    options: "
+                                                                         f"[model.nhead=4, {option}]"))
+    message = refused(["run", "--manifest", manifest, "--no-progress"], capsys)
+    assert f"{manifest}: entries[0] (a).options[1]: '{option}' sets {option.split('=')[0]}, which an entry does " \
+           f"not use: only model.* options, run.amp" in message, message
+    assert not out.exists()
+
+
+def test_the_shipped_manifests_entry_options_are_accepted():
+    from omegaconf import OmegaConf
+
+    from gf.leaderboards.manifest import _Checker, _entry_options
+
+    paths = sorted((Path(__file__).parent.parent / "projects" / "leaderboards").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        for i, entry in enumerate(OmegaConf.to_container(OmegaConf.load(path))["entries"]):
+            _entry_options(_Checker(str(path)), entry.get("options"), f"entries[{i}].options")

@@ -125,3 +125,17 @@ def test_data_bundles_are_a_registry_kind(capsys):
     assert capsys.readouterr().out.splitlines() == [
         "data (1):", "  data:toy-registry-bundle  -> <data_root>/TOY  url https://example.org/toy.zip  "
                      "sha256 not yet known"]
+
+
+def test_a_plugin_clashing_with_a_builtin_is_the_one_refused(tmp_path):
+    """Plugins register before the lazily loaded built-ins, so the clash blamed the built-in
+    ("cannot register gf.common.optim.adamw"); the plugin is the one told to rename now."""
+    (tmp_path / "clash_plugin.py").write_text("from gf.common.registry import registry\n"
+                                              "@registry.register('optimizer', 'adamw')\n"
+                                              "def my_adamw(params, lr, weight_decay=0.0):\n    pass\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, str(tmp_path)]))
+    proc = subprocess.run([sys.executable, "-c", "import clash_plugin"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert ("RegistryError: optimizer name 'adamw' is already registered to gf.common.optim.adamw; cannot register "
+            "clash_plugin.my_adamw under the same name. Choose another name.") in proc.stderr, proc.stderr

@@ -168,6 +168,20 @@ def load_plugins(modules: Sequence[str]) -> None:
                               f"Install it or put it on PYTHONPATH.") from e
 
 
+def _resolve_alone(key: str, value: Any) -> Any:
+    """``model.name`` and ``model.model_type`` pick the model's schema before the config is put
+    together, so an interpolation there is resolved on its own: a resolver such as
+    ``${oc.env:MT,demo_sup}`` works; a reference to another key cannot."""
+    if not _is_interpolation(value):
+        return value
+    try:
+        return OmegaConf.create({"value": value}).value
+    except Exception as e:
+        raise ConfigError(f"{key} is {value!r}, which cannot be resolved before the config is put together (it "
+                          f"picks the model's defaults): use a resolver such as ${{oc.env:VAR,default}} or a plain "
+                          f"name, not a reference to another key ({_one_line(e)})") from None
+
+
 def _model_schema(model_cfg: Mapping) -> DictConfig:
     name = model_cfg.get("name")
     if not name:
@@ -181,14 +195,23 @@ def _model_schema(model_cfg: Mapping) -> DictConfig:
     with open_dict(base):
         if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
             base.loss_weights = dict(defaults.get("loss_weights") or {})
+            OmegaConf.set_struct(base.loss_weights, False)  # any loss name: the model refuses unknown ones
         base.merge_with({"name": name, "model_type": model_cfg.get("model_type"),
                          "glance_per_option": False, "checkpoint": None})
     return base
 
 
 def _builder_schema(name: str) -> DictConfig:
-    builder = registry.get_builder_class(name)
-    return _struct(dict(getattr(builder, "DEFAULT_CONFIG", {})))
+    """The builder's defaults, keys fixed, except that a mapping keyed by split (e.g.
+    ``annotations``) takes a new split, as the builder's own merge does: an extra split is
+    legitimate, not a typo. Other mappings (``generator``, ``stream``) stay closed."""
+    defaults = dict(getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}))
+    schema = _struct(defaults)
+    splits = set(defaults.get("splits") or ())
+    for key, value in defaults.items():
+        if isinstance(value, Mapping) and value and set(value) <= splits:
+            OmegaConf.set_struct(schema[key], False)
+    return schema
 
 
 def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
@@ -223,7 +246,8 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     # model: defaults of the named model and model type, then each layer
     model_raw: Dict[str, Any] = {}
     for data, _ in layers:
-        model_raw.update({k: v for k, v in (data.get("model") or {}).items() if k in ("name", "model_type")})
+        model_raw.update({k: _resolve_alone(f"model.{k}", v) for k, v in (data.get("model") or {}).items()
+                          if k in ("name", "model_type")})
     model = _model_schema(model_raw)
     for data, source in layers:
         model = _merge_section("model", model, data.get("model") or {}, source)
@@ -260,6 +284,7 @@ def _validate_values(cfg: DictConfig) -> None:
     _validate_run(cfg)
     _validate_seeds(cfg.run)
     _validate_data_roots(cfg)
+    _validate_interpolated_numbers(cfg)
     _validate_best_metric(cfg)
     # The model validates its own value ranges (choices, divisibility) at construction;
     # check them now rather than after data loading.
@@ -319,6 +344,22 @@ def _validate_run_numbers(run: DictConfig) -> None:
     for key in ("warmup_steps", "num_workers"):
         if run[key] < 0:
             raise ConfigError(f"run.{key} must be >= 0, got {run[key]}")
+
+
+def _validate_interpolated_numbers(cfg: DictConfig) -> None:
+    """A dataset key whose default is a number, set by an interpolation that gives text
+    (``${oc.env:MAXF,36}`` gives ``'36'``, a str): the builder would refuse ``'36'`` without
+    saying why, so say it here, with the resolver that gives a number."""
+    for name, section in cfg.datasets.items():
+        defaults = getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {})
+        raws = OmegaConf.to_container(section, resolve=False)
+        for key, default in defaults.items():
+            if not isinstance(default, (int, float)) or isinstance(default, bool) or key not in section:
+                continue
+            raw, value = raws[key], section[key]
+            if _is_interpolation(raw) and isinstance(value, str):
+                raise ConfigError(f"datasets.{name}.{key} is {raw!r}, which gives the text {value!r}, not a number: "
+                                  f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
 def _validate_data_roots(cfg: DictConfig) -> None:

@@ -46,6 +46,8 @@ class Registry:
             raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def _do(o):
+            if not _from_gf(o):  # a plugin: the built-ins first, so a clash refuses the plugin, not them
+                self._load_builtins()
             old = self._objects.get(name)
             if old is not None and not _same_object(old, o):
                 raise RegistryError(
@@ -124,6 +126,11 @@ def _expand(mod: str) -> List[str]:
         return [mod]
     pkg = importlib.import_module(mod[:-2])
     return [f"{pkg.__name__}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg]
+
+
+def _from_gf(obj: Any) -> bool:
+    """Whether ``obj`` is gf's own (a built-in, registered while its kind's built-ins load)."""
+    return str(getattr(obj, "__module__", None) or "").split(".")[0] == "gf"
 
 
 def _same_object(a: Any, b: Any) -> bool:

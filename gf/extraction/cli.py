@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with one video path per line (relative to the list's folder)")
     g.add_argument("--out", required=True, metavar="DIR",
                    help="output folder: the features, features.json (the recipe) and failures.jsonl")
-    g.add_argument("--windows", nargs="+", metavar="ANNOTATIONS",
+    g.add_argument("--windows", nargs="+", action="extend", metavar="ANNOTATIONS",
                    help="STAR-style annotation files (JSON list or JSONL with question_id, video_id, start, end in "
                         "seconds): one sample per question over its [start, end], keyed by question_id")
     g.add_argument("--window-tolerance", type=float, metavar="S",

@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "(path, URL or zoo:<name>)")
     parser.add_argument("--video", required=True, help="the video file")
     parser.add_argument("--question", required=True)
-    parser.add_argument("--options", nargs="+", help="the answer options (multiple-choice models)")
+    parser.add_argument("--options", nargs="+", action="extend", help="the answer options (multiple-choice models)")
     parser.add_argument("--start", type=float, help="seconds: answer about the clip [start, end] only")
     parser.add_argument("--end", type=float)
     parser.add_argument("--weights", help="the backbone weights file the checkpoint's features were made with "

@@ -15,15 +15,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="leaderboard manifest YAML (projects/leaderboards/<name>.yaml)")
     p.add_argument("--jobs", default="1", help="evaluate entries in this many processes (an integer >= 1; "
                                                "default 1)")
-    p.add_argument("--only", nargs="+", metavar="ENTRY", help="evaluate only these entries (the board shows all)")
+    p.add_argument("--only", nargs="+", action="extend", metavar="ENTRY",
+                   help="evaluate only these entries (the board shows all)")
     p.add_argument("--shard", metavar="I/N", help="run the I-th (from 0) of N disjoint parts of the work, e.g. "
                                                   "${SLURM_ARRAY_TASK_ID}/4; shards share the output folder")
     p.add_argument("--output-dir", help="override the manifest's output_dir")
-    p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (plugin benchmarks)")
+    p.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
+                   help="modules to import first (plugin benchmarks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("show", help="re-render the board of a leaderboard folder from the finished results")
     p.add_argument("folder", help="the leaderboard's output folder")
-    p.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (plugin benchmarks)")
+    p.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
+                   help="modules to import first (plugin benchmarks)")
 
 
 def _jobs(text: str) -> int:

@@ -25,7 +25,7 @@ Layout::
     entries:
       - name: demo_sup_grounded                  # letters, digits, _ . - + (a folder name)
         config: projects/glance_focus/demo/train_sup.yaml   # its model: section is read
-        options: [model.model_type=demo_sup_grounded]
+        options: [model.model_type=demo_sup_grounded]       # model.*, run.amp, plugins only
         checkpoint: output/.../checkpoint_best.pth           # path, URL or zoo:<name>
         benchmarks: [synthetic]                  # optional: default, every benchmark
       - name: demo_sup                           # a seed group: several trainings of one model
@@ -408,13 +408,31 @@ def _model_entry(c: _Checker, spec: Mapping[str, Any], key: str, name: str,
         if b not in benchmarks:
             c.fail(f"{key}.benchmarks", f"{b!r} is not under benchmarks: ({', '.join(benchmarks)})")
     common = dict(name=name, config=c.text(spec["config"], f"{key}.config"),
-                  options=c.strings(spec.get("options"), f"{key}.options"), benchmarks=wanted)
+                  options=_entry_options(c, spec.get("options"), f"{key}.options"), benchmarks=wanted)
     if "checkpoints" in spec:
         checkpoints, seeds, pattern = _seed_group(c, spec, key)
         return EntrySpec(**common, checkpoints=checkpoints, seeds=seeds, checkpoints_pattern=pattern)
     if not spec.get("checkpoint"):
         c.fail(f"{key}.checkpoint", "is required for a model entry (or checkpoints: for a seed group)")
     return EntrySpec(**common, checkpoint=c.text(spec["checkpoint"], f"{key}.checkpoint"))
+
+
+#: what an entry's options may set besides ``model.*``: the rest of its config is not read
+#: (the data is the benchmark's; device, batch size and workers are the manifest's run:)
+ENTRY_OPTION_KEYS = ("plugins", "run.amp")
+
+
+def _entry_options(c: _Checker, value: Any, key: str) -> Tuple[str, ...]:
+    """An entry's options; one that sets what the entry does not use (``datasets.*``, most of
+    ``run.*``) would be silently ignored, so it is refused before any work."""
+    options = c.strings(value, key)
+    for i, option in enumerate(options):
+        name = option.split("=", 1)[0].strip()
+        if "=" in option and name not in ENTRY_OPTION_KEYS and name.split(".", 1)[0] != "model":
+            c.fail(f"{key}[{i}]", f"{option!r} sets {name}, which an entry does not use: only model.* options, "
+                                  f"run.amp and plugins apply to an entry; dataset options belong under "
+                                  f"benchmarks.<name>.options, device, eval_batch_size and num_workers under run:")
+    return options
 
 
 def _seed_group(c: _Checker, spec: Mapping[str, Any],

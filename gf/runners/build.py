@@ -24,8 +24,7 @@ from gf.common.config import make_builder, to_dict
 from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
-from gf.runners.hooks import DEFAULT_HOOKS
-from gf.runners.run_config import train_dataset_name, wanted_splits
+from gf.runners.run_config import hook_names, train_dataset_name, wanted_splits
 from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
 from gf.runners.runner_base import BuiltDataset, pick_device
 
@@ -156,7 +155,7 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
 
 def build_hooks(cfg: DictConfig) -> List[Any]:
     """The built-in hooks, then ``run.hooks`` (registered names), each constructed once."""
-    return [registry.get("hook", name)() for name in [*DEFAULT_HOOKS, *cfg.run.hooks]]
+    return [registry.get("hook", name)() for name in hook_names(cfg.run)]
 
 
 def _check_single_run_folder(out: Path) -> None:

@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(p, required=False)
     p.add_argument("--checkpoint", help="gf checkpoint, the authors' model_N.tar, a URL or zoo:<name> "
                                         "(default: model.checkpoint of the config)")
-    p.add_argument("--splits", nargs="+", help="splits to evaluate (default: run.test_splits)")
+    p.add_argument("--splits", nargs="+", action="extend", help="splits to evaluate (default: run.test_splits)")
     p.add_argument("--tag", type=_tag, default="eval",
                    help="name used in the output files: letters, digits, '.', '_', '-' (best, last and epoch<N>, the "
                         "training run's own, only to recreate a missing report)")
@@ -67,9 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", help="with --predictions: check the file is for this benchmark")
     p.add_argument("--split", help="with --predictions: the split name to report")
     p.add_argument("--report", help="with --predictions: write the report JSON here")
-    p.add_argument("--plugins", nargs="+", metavar="MODULE",
+    p.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
                    help="with --predictions: modules to import first (a plugin benchmark's evaluator)")
-    p.add_argument("--probe", nargs="+", metavar="NAME",
+    p.add_argument("--probe", nargs="+", action="extend", metavar="NAME",
                    help="also evaluate with the video perturbed (shuffle, reverse, static, zeros, noise, swap_events, "
                         "...: gf list probes); each probe gets its own files (tag <tag>_probe-<name>-s<seed>) and a "
                         "comparison with the unperturbed answers (<split>_<tag>_probes.json)")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_arguments", "config_from_args", "train_dataset_name", "wanted_splits"]
+__all__ = ["add_config_arguments", "config_from_args", "hook_names", "train_dataset_name", "wanted_splits"]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--cfg-path", required=required, help="project YAML (sections model, datasets, run)")
-    parser.add_argument("--options", nargs="+", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--options", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="overrides, e.g. run.lr=1e-4 datasets.star.data_root=/data")
 
 
@@ -21,7 +21,28 @@ def config_from_args(args):
         options.append(f"run.resume={args.resume}")
     if getattr(args, "seeds", None):  # last: --seeds wins over run.seeds of the YAML and --options
         options.append(f"run.seeds=[{','.join(str(s) for s in args.seeds)}]")
-    return build_config(args.cfg_path, options)
+    cfg = build_config(args.cfg_path, options)
+    hook_names(cfg.run)  # refused before any work, and by gf validate
+    return cfg
+
+
+def hook_names(run) -> list:
+    """The hooks a run calls: the built-in ones, then ``run.hooks``. A name listed twice, or a
+    built-in one listed again, would run twice (the learning rate stepped twice a step, a split
+    evaluated twice an epoch), so it is refused; ``gf validate`` reaches this check too."""
+    from gf.common.errors import ConfigError
+    from gf.runners.hooks import DEFAULT_HOOKS
+
+    extra = list(run.hooks)
+    builtin = [name for name in extra if name in DEFAULT_HOOKS]
+    if builtin:
+        raise ConfigError(f"run.hooks lists {', '.join(map(repr, sorted(set(builtin))))}, a built-in hook that "
+                          f"always runs ({', '.join(DEFAULT_HOOKS)}); remove it from run.hooks")
+    repeated = sorted({name for name in extra if extra.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"run.hooks lists {', '.join(map(repr, repeated))} more than once ({extra}): "
+                          f"each hook runs once; list it once")
+    return [*DEFAULT_HOOKS, *extra]
 
 
 def train_dataset_name(cfg) -> str:

@@ -9,7 +9,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output_dir", help="the run.output_dir that holds seed<N>/ folders")
-    parser.add_argument("--seeds", type=int, nargs="+", metavar="N",
+    parser.add_argument("--seeds", type=int, nargs="+", action="extend", metavar="N",
                         help="the seeds to summarise (default: every seed<N> folder); unfinished ones are listed")
 
 

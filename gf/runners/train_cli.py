@@ -11,7 +11,7 @@ __all__ = ["add_arguments", "run", "train_one"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--resume", help="auto (continue from OUTPUT_DIR/checkpoint_last.pth) or a checkpoint path")
-    parser.add_argument("--seeds", type=int, nargs="+", metavar="N",
+    parser.add_argument("--seeds", type=int, nargs="+", action="extend", metavar="N",
                         help="one run per seed in OUTPUT_DIR/seed<N> (finished seeds reused, interrupted ones "
                              "continued), then OUTPUT_DIR/seeds_summary.{json,md}; wins over run.seeds")
 

@@ -22,9 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        "or gf_data)")
     p.add_argument("--out", help="folder of the videos (default: <benchmark folder>/videos)")
     p.add_argument("--dataset", default="synthetic_star", help="dataset name in the config (default synthetic_star)")
-    p.add_argument("--options", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--options", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="config overrides, as for gf train (e.g. datasets.synthetic_star.generator.train_per_type=150)")
-    p.add_argument("--splits", nargs="+", help="render only these splits (default: all)")
+    p.add_argument("--splits", nargs="+", action="extend", help="render only these splits (default: all)")
     defaults = PixelStyle()
     p.add_argument("--size", type=int, default=defaults.size, help=f"frame size in pixels (default {defaults.size})")
     p.add_argument("--fps", type=int, default=defaults.fps,

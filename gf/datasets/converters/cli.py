@@ -10,10 +10,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("benchmark", help="star | agqa | egotaskqa | nextqa (gf list converters)")
     parser.add_argument("--raw", required=True, help="folder with the official release files")
     parser.add_argument("--out", required=True, help="output folder, e.g. $DATA_ROOT/NExT-QA")
-    parser.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="converter options (JSON values)")
+    parser.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
+                        help="converter options (JSON values)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the annotations gf prepare wrote before (other files in --out are kept)")
-    parser.add_argument("--plugins", nargs="+", metavar="MODULE", help="modules to import first (a plugin's converter)")
+    parser.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
+                        help="modules to import first (a plugin's converter)")
 
 
 def run(args) -> int:
