@@ -92,6 +92,8 @@ def test_extracts_features_frame_times_float16_recipe_and_lists_failures(base_ru
 
     assert err.exit_code == 3
     assert "2 of 5 videos failed" in str(err) and str(out / "failures.jsonl") in str(err)
+    # the keys are video ids: a builder's skip_file (question ids) cannot take them as they are
+    assert "they are video ids: a builder's skip_file takes the ids of those videos' questions" in str(err)
     members = wds_members(out)
     assert sorted(members) == ["v1.json", "v1.npy", "v2.json", "v2.npy", "v3.json", "v3.npy"]
     for name in ("v1", "v2", "v3"):
@@ -174,7 +176,8 @@ def test_windows_key_by_question_id_with_times_inside_the_window(videos, tmp_pat
     real = decode.decode_video
     monkeypatch.setattr(decode, "decode_video", lambda path, *a, **k: calls.append(Path(path).name) or real(path, *a, **k))
     out = tmp_path / "out"
-    with pytest.raises(DataFileError, match="2 of 6 questions failed"):
+    with pytest.raises(DataFileError, match=r"2 of 6 questions failed.*failed_keys\.txt, which a builder's "
+                                            r"skip_file takes\)"):
         extract(videos, out, "--windows", ann)
     assert sorted(calls) == ["v1.mp4", "v2.mp4", "v3.mp4"]  # v1 decoded once for its two questions
     store = open_feature_store(out)

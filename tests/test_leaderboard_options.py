@@ -195,6 +195,18 @@ def test_an_entry_option_the_entry_does_not_use_is_refused_before_any_work(setup
     assert not out.exists()
 
 
+def test_an_entrys_model_checkpoint_option_is_refused_for_its_checkpoint_key(setup, capsys):
+    """model.checkpoint= in an entry's options passed as a model.* option, and the entry's
+    checkpoint: key, applied after it, was scored instead, without a word."""
+    tmp_path, cfg, a, out, manifest = setup
+    manifest.write_text(manifest.read_text().replace(f"checkpoint: {a}", f"checkpoint: {a}\n    options: "
+                                                                         f"[model.checkpoint={tmp_path / 'b.pth'}]"))
+    message = refused(["run", "--manifest", manifest, "--no-progress"], capsys)
+    assert "entries[0] (a).options[0]" in message and "checkpoint: (or checkpoints:) key names what is scored" \
+        in message, message
+    assert not out.exists()
+
+
 def test_the_shipped_manifests_entry_options_are_accepted():
     from omegaconf import OmegaConf
 

@@ -9,7 +9,8 @@ backbone running on tiny batches.
 
 Failures are data, not exceptions: a video that cannot be decoded, takes too long, or a
 question window that lies outside its video becomes a line in ``failures.jsonl`` (with
-the reason) and its key in ``failed_keys.txt`` (usable as a builder's ``skip_file``); the
+the reason) and its key in ``failed_keys.txt`` (with ``--windows``, question ids: a
+builder's ``skip_file``); the
 other samples are written, and the command ends with an error naming the count and the
 list. Failed keys are not stored, so the next run tries them again.
 """

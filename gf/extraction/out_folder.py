@@ -55,8 +55,9 @@ def remove_bookkeeping(out: str) -> bool:
 
 
 def write_failures(out: str, failures: List[Dict[str, Any]]) -> None:
-    """The failure lists of ``out`` (``failures.jsonl`` with reasons, ``failed_keys.txt`` for a
-    builder's ``skip_file``), written atomically; none left when nothing failed."""
+    """The failure lists of ``out`` (``failures.jsonl`` with reasons, ``failed_keys.txt`` the
+    keys: question ids with ``--windows``, a builder's ``skip_file`` as it is; else video
+    ids), written atomically; none left when nothing failed."""
     paths = [os.path.join(out, FAILURES_NAME), os.path.join(out, FAILED_KEYS_NAME)]
     if not failures:  # a list from an earlier run would name keys that are now stored
         for path in paths:
@@ -92,8 +93,11 @@ def failure_error(failures: List[Dict[str, Any]], total: int, written: int, list
     what to ``rerun`` once the videos are fixed (a merge names its parts' reruns)."""
     what = "questions" if windows else "videos"
     first = describe_failure(failures[0]) if failures else ""
+    # a skip_file lists question ids: the keys are those only for question windows
+    skip_note = (", which a builder's skip_file takes" if windows else
+                 "; they are video ids: a builder's skip_file takes the ids of those videos' questions")
     return DataFileError(
         f"{len(failures)} of {total} {what} failed (the first: {first}); the reasons are listed in "
-        f"{os.path.join(lists, FAILURES_NAME)} (their keys, for a builder's skip_file, in "
-        f"{os.path.join(lists, FAILED_KEYS_NAME)}). The other {written} were written; fix or remove "
+        f"{os.path.join(lists, FAILURES_NAME)} (their keys in {os.path.join(lists, FAILED_KEYS_NAME)}"
+        f"{skip_note}). The other {written} were written; fix or remove "
         f"the failed videos and {rerun}.")

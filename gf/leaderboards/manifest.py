@@ -428,6 +428,9 @@ def _entry_options(c: _Checker, value: Any, key: str) -> Tuple[str, ...]:
     options = c.strings(value, key)
     for i, option in enumerate(options):
         name = option.split("=", 1)[0].strip()
+        if "=" in option and name == "model.checkpoint":  # the entry's checkpoint(s): key is the one scored
+            c.fail(f"{key}[{i}]", f"{option!r} would be ignored: the entry's checkpoint: (or checkpoints:) key "
+                                  f"names what is scored; set the file there")
         if "=" in option and name not in ENTRY_OPTION_KEYS and name.split(".", 1)[0] != "model":
             c.fail(f"{key}[{i}]", f"{option!r} sets {name}, which an entry does not use: only model.* options, "
                                   f"run.amp and plugins apply to an entry; dataset options belong under "
