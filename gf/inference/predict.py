@@ -178,7 +178,7 @@ def _failure_error(failure: Mapping[str, Any], video: Path, start, end, link: Pa
     does not fit it (gf extract's failures list lives in a temporary folder that is gone when
     this error is shown)."""
     reason = str(failure.get("reason")).replace(str(link), str(video))
-    if failure.get("kind") == "window":
+    if failure.get("kind") == "window" and start is not None:
         return ConfigError(f"--start {start:g} --end {end:g}: {reason} ({video}); choose a window inside the video")
     return DataFileError(f"video {video}: {reason}")
 
