@@ -441,3 +441,29 @@ def test_a_whole_video_failure_is_said_about_the_video_not_a_window(tmp_path):
     error = _failure_error({"kind": "window", "reason": "no frames"}, tmp_path / "v.avi", None, None, tmp_path / "l")
     assert isinstance(error, DataFileError) and str(error) == f"video {tmp_path / 'v.avi'}: no frames"
 
+
+def test_plot_reads_its_thumbnails_as_extraction_does(trained, tmp_path, capsys, monkeypatch):
+    """A video decord opens but cannot read: the answer printed, then decord's traceback and
+    no picture (the plot had no PyAV fallback). Now the thumbnails are read as gf extract
+    reads the video (upright, too); a video that gives none is gf's one-line error."""
+    from gf.common.errors import DataFileError
+    from gf.extraction import decode
+
+    root, cfg, videos, ids = trained
+
+    def cannot_read(self, indices, deadline):
+        raise RuntimeError("DECORDError: Check failed: from_size == to_size (12288 vs. 9216)")
+
+    monkeypatch.setattr(decode._DecordReader, "read", cannot_read)
+    plot = tmp_path / "timeline.png"
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from gf.inference.predict import _thumbnails
+
+    portrait = write_video(tmp_path / "portrait.mp4", seconds=2.0, rotation=-90)
+    assert [f.shape for f in _thumbnails(portrait, [0.5, 1.5])] == [(64, 48, 3)] * 2  # 64 tall, as shown
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(DataFileError, match=rf"^--plot: video {re.escape(str(broken))}: cannot decode: decord: "):
+        _thumbnails(broken, [0.5])

@@ -331,6 +331,25 @@ def _written_by_predict(path: Path) -> bool:
         return False
 
 
+def _thumbnails(video: PathLike, times) -> list:
+    """The video's frames nearest ``times`` (seconds), read as gf extract reads them (the same
+    decoder choice and fallbacks, so the pictures are the frames the features came from); a
+    video that cannot give them is a :class:`DataFileError`, not a decoder's traceback."""
+    import numpy as np
+
+    from gf.extraction.decode import DecodeFailure, decode_video
+
+    def nearest(frame_times, duration, start, end):
+        index = np.abs(np.asarray(frame_times)[None, :] - np.asarray(times)[:, None]).argmin(axis=1)
+        return {"frames": index.astype(np.int64)}, {}
+
+    try:
+        decoded = decode_video(str(video), [("plot", None, None)], sampler=nearest)
+    except DecodeFailure as error:
+        raise DataFileError(f"--plot: video {video}: {error.reason}") from None
+    return list(decoded.frames[decoded.samples[0]["rows"]["frames"]])
+
+
 def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumbnails: int = 6) -> Path:
     """The glance's events on the video's timeline, with a few frame thumbnails above it
     (matplotlib, written atomically as PNG)."""
@@ -340,20 +359,12 @@ def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumb
     from matplotlib.figure import Figure
 
     from gf.common.io import atomic_write
-    from gf.extraction.decode import Deadline, open_video
 
     start, end = answer.window
     if end <= start:
         end = start + 1.0
     times = np.linspace(start, end, thumbnails + 2)[1:-1]
-    reader = open_video(str(video))
-    frames = []
-    try:
-        for t in times:
-            index = int(np.argmin(np.abs(reader.frame_times - t)))
-            frames.append((t, reader.read([index], Deadline(None))[0]))
-    finally:
-        reader.close()
+    frames = list(zip(times, _thumbnails(video, times)))
     fig = Figure(figsize=(10, 4), dpi=100)
     grid = fig.add_gridspec(2, thumbnails, height_ratios=[1.2, 1])
     for i, (t, frame) in enumerate(frames):
