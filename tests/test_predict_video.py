@@ -467,3 +467,15 @@ def test_plot_reads_its_thumbnails_as_extraction_does(trained, tmp_path, capsys,
     broken.write_bytes(np.random.default_rng(0).bytes(3000))
     with pytest.raises(DataFileError, match=rf"^--plot: video {re.escape(str(broken))}: cannot decode: decord: "):
         _thumbnails(broken, [0.5])
+
+
+def test_plot_that_is_not_named_png_is_refused_before_any_work(trained, tmp_path, capsys, monkeypatch):
+    from gf.models import zoo
+
+    root, cfg, videos, ids = trained
+    monkeypatch.setattr(zoo, "resolve_checkpoint", lambda *a, **k: pytest.fail("loaded the checkpoint first"))
+    plot = tmp_path / "out.jpg"
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 2
+    assert (f"--plot {plot}: the picture is a PNG, so its name must end in .png (not .jpg); choose a .png path"
+            in capsys.readouterr().err) and not plot.exists()

@@ -305,9 +305,10 @@ PLOT_SOFTWARE = "gf predict"
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
     """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
     ``--checkpoint``, ``--weights``, in that order), or an existing file that ``gf predict``
-    did not write (a picture it wrote earlier is replaced), or one under a file. Why: a typo'd
-    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns,
-    nor fail only after the whole prediction."""
+    did not write (a picture it wrote earlier is replaced), or one under a file, or one not
+    named ``.png`` (the bytes are PNG). Why: a typo'd ``--plot`` must never overwrite the
+    video, the checkpoint or anything else the user owns, nor fail only after the whole
+    prediction."""
     from gf.common.io import check_outputs_apart, check_replaceable
 
     labels = ("--video", "--checkpoint", "--weights", "--motion-weights")
@@ -318,6 +319,9 @@ def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> Non
     if blocker is not None:  # else found only when the picture is written, after all the work
         raise ConfigError(f"--plot {path} lies under {blocker}, which is a file, so no picture can be written "
                           f"there; choose another --plot path")
+    if Path(path).suffix.lower() != ".png":  # the picture is PNG bytes: a .jpg name would lie
+        raise ConfigError(f"--plot {path}: the picture is a PNG, so its name must end in .png "
+                          f"(not {Path(path).suffix or 'no suffix'}); choose a .png path")
 
 
 def _written_by_predict(path: Path) -> bool:
