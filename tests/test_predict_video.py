@@ -415,3 +415,67 @@ def test_plot_under_a_file_is_refused_before_any_work(trained, tmp_path, capsys,
                     "--question", "q", "--options", *OPTIONS, "--plot", str(video / "sub" / "x.png")]) == 2
     assert (f"--plot {video / 'sub' / 'x.png'} lies under {video}, which is a file, so no picture can be written "
             f"there; choose another --plot path") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, fmt, codec", [("clip.avi", "avi", "libx264"), ("clip.mpg", "mpeg", "mpeg2video")])
+def test_predict_knows_the_real_length_of_an_avi_and_an_mpeg_ps(trained, tmp_path, capsys, name, fmt, codec):
+    """decord gave these 4.0 s videos a length of 0.0 s (AVI with B-frames: a traceback, and
+    any window "outside the 0.0 s video") or 1e14 s (MPEG-PS: any window accepted)."""
+    root, cfg, videos, ids = trained
+    video = write_video(tmp_path / name, seconds=4.0, container_format=fmt, codec=codec)
+    args = ["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video", str(video),
+            "--question", "q", "--options", *OPTIONS]
+    assert gf_main(args) == 0
+    assert "events the glance stage predicts in [0.00, 4.00] s:" in capsys.readouterr().out
+    assert gf_main([*args, "--start", "1", "--end", "3"]) == 0
+    assert "events the glance stage predicts in [1.00, 3.00] s:" in capsys.readouterr().out
+    assert gf_main([*args, "--start", "1000", "--end", "2000"]) == 2
+    assert "window 1000-2000 s is outside the 4.0 s video" in capsys.readouterr().err
+
+
+def test_a_whole_video_failure_is_said_about_the_video_not_a_window(tmp_path):
+    """A failure of kind window without --start/--end formatted None (a TypeError traceback)."""
+    from gf.common.errors import DataFileError
+    from gf.inference.predict import _failure_error
+
+    error = _failure_error({"kind": "window", "reason": "no frames"}, tmp_path / "v.avi", None, None, tmp_path / "l")
+    assert isinstance(error, DataFileError) and str(error) == f"video {tmp_path / 'v.avi'}: no frames"
+
+
+def test_plot_reads_its_thumbnails_as_extraction_does(trained, tmp_path, capsys, monkeypatch):
+    """A video decord opens but cannot read: the answer printed, then decord's traceback and
+    no picture (the plot had no PyAV fallback). Now the thumbnails are read as gf extract
+    reads the video (upright, too); a video that gives none is gf's one-line error."""
+    from gf.common.errors import DataFileError
+    from gf.extraction import decode
+
+    root, cfg, videos, ids = trained
+
+    def cannot_read(self, indices, deadline):
+        raise RuntimeError("DECORDError: Check failed: from_size == to_size (12288 vs. 9216)")
+
+    monkeypatch.setattr(decode._DecordReader, "read", cannot_read)
+    plot = tmp_path / "timeline.png"
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from gf.inference.predict import _thumbnails
+
+    portrait = write_video(tmp_path / "portrait.mp4", seconds=2.0, rotation=-90)
+    assert [f.shape for f in _thumbnails(portrait, [0.5, 1.5])] == [(64, 48, 3)] * 2  # 64 tall, as shown
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(DataFileError, match=rf"^--plot: video {re.escape(str(broken))}: cannot decode: decord: "):
+        _thumbnails(broken, [0.5])
+
+
+def test_plot_that_is_not_named_png_is_refused_before_any_work(trained, tmp_path, capsys, monkeypatch):
+    from gf.models import zoo
+
+    root, cfg, videos, ids = trained
+    monkeypatch.setattr(zoo, "resolve_checkpoint", lambda *a, **k: pytest.fail("loaded the checkpoint first"))
+    plot = tmp_path / "out.jpg"
+    assert gf_main(["predict", "--checkpoint", str(root / "out" / "checkpoint_best.pth"), "--video",
+                    str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 2
+    assert (f"--plot {plot}: the picture is a PNG, so its name must end in .png (not .jpg); choose a .png path"
+            in capsys.readouterr().err) and not plot.exists()

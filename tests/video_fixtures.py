@@ -8,7 +8,7 @@ ramps and a growing bar), so frames taken at other times give other features.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -23,15 +23,20 @@ def frame_image(i: int, width: int, height: int, hue: int = 0) -> np.ndarray:
 
 
 def write_video(path, seconds: float = 2.5, fps: int = 10, width: int = 64, height: int = 48,
-                hue: int = 0) -> Path:
-    """An H.264 mp4 of ``round(seconds * fps)`` frames at a constant ``fps``."""
+                hue: int = 0, container_format: Optional[str] = None, codec: str = "libx264",
+                rotation: int = 0) -> Path:
+    """An H.264 mp4 of ``round(seconds * fps)`` frames at a constant ``fps`` (or another
+    ``container_format``/``codec``: ``"mpegts"``, ``"mpeg"`` + ``"mpeg2video"``, ``"avi"``);
+    ``rotation``: the display matrix's counterclockwise degrees (-90: a phone's portrait video)."""
     import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         for i in range(int(round(seconds * fps))):
             frame = av.VideoFrame.from_ndarray(frame_image(i, width, height, hue), format="rgb24")
             for packet in stream.encode(frame):

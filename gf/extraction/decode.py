@@ -5,6 +5,13 @@ as one batch, which is what sampling a few frames from a long video needs; it fa
 open some files (odd containers, some codecs) that FFmpeg's own demuxers, reached
 through PyAV, still read. A file neither can read is a failure with both reasons.
 
+Why decord is not always trusted when it opens a file: on some valid files it reads
+wrong, silently. In MPEG-TS and MPEG-PS it seeks to other frames than asked for (with the
+asked-for times), in AVI with B-frames and MPEG-PS its timestamps are all the same, and it
+turns only some rotated videos upright. So those containers and every video whose display
+matrix rotates it go to PyAV (which turns each frame upright by that matrix), and decord's
+timestamps are checked before they are used (:func:`_decord_unfit`, ``_DecordReader``).
+
 Frame times are seconds from the video's first frame (the decoders' presentation
 timestamps, shifted so the first frame is at 0), in the same time base as STAR's
 ``start``/``end``.
@@ -106,10 +113,15 @@ class _DecordReader(VideoReader):
         if n == 0:
             raise DecodeFailure("the video has no frames")
         stamps = np.asarray(self._vr.get_frame_timestamp(list(range(n))), dtype=np.float64).reshape(n, 2)
+        if not np.all(np.isfinite(stamps)) or np.any(np.diff(stamps[:, 0]) <= 0):
+            raise DecodeFailure("its frame timestamps do not increase from frame to frame")
         first = stamps[0, 0]
         self.frame_times = stamps[:, 0] - first
         self.duration = float(stamps[-1, 1] - first)
         self.fps = float(self._vr.get_avg_fps())
+        if not self.duration > 0 or (self.fps > 0 and not 0.25 <= self.duration * self.fps / n <= 4):
+            raise DecodeFailure(f"its duration ({self.duration:g} s) disagrees with its {n} frames at "
+                                f"{self.fps:g} fps")
 
     def read(self, indices, deadline):
         out = []
@@ -155,7 +167,7 @@ class _PyAVReader(VideoReader):
             stream.thread_count = 1
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
-                    out[wanted[n]] = frame.to_ndarray(format="rgb24")
+                    out[wanted[n]] = _upright(frame.to_ndarray(format="rgb24"), frame.rotation)
                 if n % CHUNK == CHUNK - 1:
                     deadline.check("decoding frames")
                 if n >= last:
@@ -166,11 +178,47 @@ class _PyAVReader(VideoReader):
         return np.stack(out)  # type: ignore[arg-type]
 
 
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """``image`` as the video is shown: ``rotation`` is PyAV's ``frame.rotation``, the
+    counterclockwise degrees of the display matrix (-90 for a phone's portrait video)."""
+    if rotation % 90:
+        raise DecodeFailure(f"its display matrix rotates the picture by {rotation} degrees; gf reads only "
+                            f"rotations by a multiple of 90 degrees")
+    return np.ascontiguousarray(np.rot90(image, k=(rotation // 90) % 4)) if rotation % 360 else image
+
+
+#: FFmpeg's names of the containers in which decord seeks to other frames than asked for
+_DECORD_UNSEEKABLE = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "mpegvideo": "MPEG video"}
+
+
+def _decord_unfit(path: str) -> Optional[str]:
+    """Why decord must not read ``path`` although it may open it (None: it may): a container
+    it seeks wrongly, or a rotated video (decord turns some angles upright, fails on others;
+    PyAV turns them all). A file PyAV cannot open is left to decord."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            name = container.format.name
+            if name in _DECORD_UNSEEKABLE:
+                return f"not used for an {_DECORD_UNSEEKABLE[name]} container (it reads other frames than asked for)"
+            if not container.streams.video:
+                return None
+            frame = next(container.decode(container.streams.video[0]), None)
+            if frame is not None and frame.rotation:
+                return f"not used for a video rotated by its display matrix ({frame.rotation} degrees)"
+    except Exception:  # PyAV cannot read it: decord may
+        return None
+    return None
+
+
 def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:
-    """A reader for ``path``: decord, or PyAV when decord cannot open the file.
+    """A reader for ``path``: decord, or PyAV when decord cannot open the file, reads its
+    container wrongly, gives timestamps that make no sense, or the video is rotated.
 
     A missing or empty file fails before either decoder is tried, so its reason says so
-    rather than quoting a demuxer's "moov atom not found".
+    rather than quoting a demuxer's "moov atom not found". ``decoders=("decord",)`` alone
+    is a caller's explicit choice (comparing the readers): decord is then used as it is.
     """
     if not os.path.exists(path):
         raise DecodeFailure("file not found")
@@ -181,6 +229,10 @@ def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> Vi
     reasons = []
     for name in decoders:
         cls = {"decord": _DecordReader, "pyav": _PyAVReader}[name]
+        unfit = _decord_unfit(path) if name == "decord" and len(decoders) > 1 else None
+        if unfit:
+            reasons.append(f"{name}: {unfit}")
+            continue
         try:
             return cls(path)
         except DecodeFailure as e:
@@ -202,6 +254,8 @@ def resolve_window(start: Optional[float], end: Optional[float], duration: float
     ``tolerance`` seconds is clipped, anything more means the window does not belong to
     this video, a failure.
     """
+    if not duration > 0:
+        raise DecodeFailure(f"the decoder reports a duration of {seconds(duration)} s, so no frames can be sampled")
     s = 0.0 if start is None else float(start)
     e = duration if end is None else float(end)
     outside = f"window {s:g}-{e:g} s is outside the {seconds(duration)} s video"
@@ -237,7 +291,7 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
     backbone: :mod:`gf.extraction.clips`) and the rows' times; each sample gets them back
     as ``rows``, the same arrays indexing ``frames``. Default: ``num_frames``/``fps`` frames.
 
-    Whole-video failures (unreadable, timed out) raise :class:`DecodeFailure`; a window
+    Whole-video failures (unreadable, timed out, no duration) raise :class:`DecodeFailure`; a window
     that does not fit the video fails alone (its sample carries ``error``), so one bad
     question does not cost the other questions of its video.
     """
@@ -251,6 +305,8 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
             try:
                 s, e = resolve_window(start, end, reader.duration, tolerance)
             except DecodeFailure as err:
+                if start is None and end is None:
+                    raise  # the whole video does not fit itself: a video failure, not a window's
                 samples.append({"key": key, "error": err.reason})
                 continue
             sets, meta = sampler(reader.frame_times, reader.duration, s, e)

@@ -178,7 +178,7 @@ def _failure_error(failure: Mapping[str, Any], video: Path, start, end, link: Pa
     does not fit it (gf extract's failures list lives in a temporary folder that is gone when
     this error is shown)."""
     reason = str(failure.get("reason")).replace(str(link), str(video))
-    if failure.get("kind") == "window":
+    if failure.get("kind") == "window" and start is not None:
         return ConfigError(f"--start {start:g} --end {end:g}: {reason} ({video}); choose a window inside the video")
     return DataFileError(f"video {video}: {reason}")
 
@@ -305,9 +305,10 @@ PLOT_SOFTWARE = "gf predict"
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
     """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
     ``--checkpoint``, ``--weights``, in that order), or an existing file that ``gf predict``
-    did not write (a picture it wrote earlier is replaced), or one under a file. Why: a typo'd
-    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns,
-    nor fail only after the whole prediction."""
+    did not write (a picture it wrote earlier is replaced), or one under a file, or one not
+    named ``.png`` (the bytes are PNG). Why: a typo'd ``--plot`` must never overwrite the
+    video, the checkpoint or anything else the user owns, nor fail only after the whole
+    prediction."""
     from gf.common.io import check_outputs_apart, check_replaceable
 
     labels = ("--video", "--checkpoint", "--weights", "--motion-weights")
@@ -318,6 +319,9 @@ def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> Non
     if blocker is not None:  # else found only when the picture is written, after all the work
         raise ConfigError(f"--plot {path} lies under {blocker}, which is a file, so no picture can be written "
                           f"there; choose another --plot path")
+    if Path(path).suffix.lower() != ".png":  # the picture is PNG bytes: a .jpg name would lie
+        raise ConfigError(f"--plot {path}: the picture is a PNG, so its name must end in .png "
+                          f"(not {Path(path).suffix or 'no suffix'}); choose a .png path")
 
 
 def _written_by_predict(path: Path) -> bool:
@@ -331,6 +335,25 @@ def _written_by_predict(path: Path) -> bool:
         return False
 
 
+def _thumbnails(video: PathLike, times) -> list:
+    """The video's frames nearest ``times`` (seconds), read as gf extract reads them (the same
+    decoder choice and fallbacks, so the pictures are the frames the features came from); a
+    video that cannot give them is a :class:`DataFileError`, not a decoder's traceback."""
+    import numpy as np
+
+    from gf.extraction.decode import DecodeFailure, decode_video
+
+    def nearest(frame_times, duration, start, end):
+        index = np.abs(np.asarray(frame_times)[None, :] - np.asarray(times)[:, None]).argmin(axis=1)
+        return {"frames": index.astype(np.int64)}, {}
+
+    try:
+        decoded = decode_video(str(video), [("plot", None, None)], sampler=nearest)
+    except DecodeFailure as error:
+        raise DataFileError(f"--plot: video {video}: {error.reason}") from None
+    return list(decoded.frames[decoded.samples[0]["rows"]["frames"]])
+
+
 def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumbnails: int = 6) -> Path:
     """The glance's events on the video's timeline, with a few frame thumbnails above it
     (matplotlib, written atomically as PNG)."""
@@ -340,20 +363,12 @@ def plot_timeline(answer: VideoAnswer, video: PathLike, path: PathLike, *, thumb
     from matplotlib.figure import Figure
 
     from gf.common.io import atomic_write
-    from gf.extraction.decode import Deadline, open_video
 
     start, end = answer.window
     if end <= start:
         end = start + 1.0
     times = np.linspace(start, end, thumbnails + 2)[1:-1]
-    reader = open_video(str(video))
-    frames = []
-    try:
-        for t in times:
-            index = int(np.argmin(np.abs(reader.frame_times - t)))
-            frames.append((t, reader.read([index], Deadline(None))[0]))
-    finally:
-        reader.close()
+    frames = list(zip(times, _thumbnails(video, times)))
     fig = Figure(figsize=(10, 4), dpi=100)
     grid = fig.add_gridspec(2, thumbnails, height_ratios=[1.2, 1])
     for i, (t, frame) in enumerate(frames):
