@@ -128,8 +128,9 @@ def test_two_datasets_without_train_dataset_are_refused(tmp_path, capsys):
 
 
 # -- model.checkpoint ---------------------------------------------------------------------------
-def _star_bundle_from_oracle(root: Path, expected) -> None:
-    """The reference oracle's three questions as a STAR bundle (txt_db/, vis_db/)."""
+def _star_bundle_from_oracle(root: Path, expected, num_classes: int = 12) -> None:
+    """The reference oracle's three questions as a STAR bundle (txt_db/, vis_db/); its class
+    file has ``num_classes`` lines and no final newline, as STAR ships it."""
     types = ["Interaction", "Sequence", "Prediction"]
     qids = [f"{t}_T1_{i}" for i, t in enumerate(types)]
     (root / "txt_db").mkdir(parents=True)
@@ -145,8 +146,7 @@ def _star_bundle_from_oracle(root: Path, expected) -> None:
     for split in ("train", "val", "test"):
         (root / "txt_db" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "txt_db" / "events.json").write_text(json.dumps(events))
-    # as STAR ships it, without a final newline: the authors' reader kept one class fewer (R6), 12 + background
-    (root / "txt_db" / "action_mapping.txt").write_text("\n".join(f"a{i:03d} action {i}" for i in range(13)))
+    (root / "txt_db" / "action_mapping.txt").write_text("\n".join(f"a{i:03d} action {i}" for i in range(num_classes)))
     torch.save({qid: expected["frames"][i].clone() for i, qid in enumerate(qids)}, root / "vis_db" / "s3d.pth")
 
 
@@ -202,17 +202,21 @@ def test_train_from_the_authors_checkpoint_starts_from_exactly_its_weights(tmp_p
 
 
 def test_star_reference_evaluates_the_authors_checkpoint_on_star_s_class_file(tmp_path):
-    """The builder counts every class of the file (13 + background); the reference keeps the
-    authors' head one below (R6), so their checkpoint loads and gives their answers."""
+    """STAR's class file as shipped: the builder counts every class (13 + background), the
+    authors' reader one fewer (R6), and their checkpoint has that head. arch: reference keeps
+    an event_pred_dim one below the dataset's (star_reference sets 111 for STAR's 112; here
+    13 for 14), so their checkpoint loads and gives their answers; before, the dataset's
+    size replaced it and nothing loaded."""
     case = REFERENCE / "star_mc"
     meta = json.loads((case / "meta.json").read_text())
     expected = torch.load(case / "expected.pt", weights_only=True)
-    _star_bundle_from_oracle(tmp_path / "STAR", expected)
+    _star_bundle_from_oracle(tmp_path / "STAR", expected, num_classes=13)
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(textwrap.dedent(f"""
         model:
           name: glance_focus
           model_type: star_reference
+          event_pred_dim: 13
           checkpoint: {case / 'model_3.tar'}
           text_encoder: {case / 'text_encoder'}
           d_model: {meta['d_model']}
