@@ -86,6 +86,21 @@ def test_values_that_would_be_misused_are_refused(tmp_path, option, message):
         build_config(write_cfg(tmp_path), [option])
 
 
+@pytest.mark.parametrize("option, message", [
+    *[(f"model.{key}={value}", rf"^model: {key} must be an integer >= 1, got {value}$")
+      for key in ("nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward", "text_max_length")
+      for value in (0, -1)],
+    *[(f"model.{key}={value}", rf"^model: {key} must be a finite number >= 0, got {shown}$")
+      for key in ("cost_cls", "cost_l1", "eos_coef", "loss_weights.loss_l1", "loss_weights.loss_qa")
+      for value, shown in ((-1, r"-1\.0"), (".nan", "nan"), (".inf", "inf"))],
+])
+def test_model_sizes_and_weights_out_of_range_are_refused_by_name(tmp_path, option, message):
+    """Each gave a raw ZeroDivisionError or RuntimeError at build time, or trained: without an
+    encoder, with an inverted matching (a negative cost), or into a NaN loss blamed on the lr."""
+    with pytest.raises(ConfigError, match=message):
+        build_config(write_cfg(tmp_path), [option])
+
+
 def test_gf_validate_refuses_what_train_would_fail_on(tmp_path, capsys):
     for option in ("datasets.synthetic_star.generator=7", "run.seed=-1", "run=3"):
         assert gf_main(["validate", "--cfg-path", write_cfg(tmp_path), "--options", option]) == 2

@@ -25,10 +25,47 @@ def test_option_tokens_are_where_the_texts_of_a_question_differ():
     assert not option[:, 8].any() and not question[:, 8].any()  # padding is neither
 
 
-def test_identical_options_fall_back_to_the_whole_text():
+def test_identical_options_fall_back_to_the_whole_text_and_keep_the_question():
     ids = [[101, 5, 6, 102], [101, 5, 6, 102]]
     option, question = option_token_masks(ids, 2, length=4)
-    assert option.all() and not question.any()
+    assert option.all() and question.all()  # the question was empty: a NaN score
+
+
+def test_an_option_that_is_the_others_common_prefix_keeps_the_shared_question():
+    """"open the box" beside "open the box lid": the first text has no token of its own."""
+    ids = [[101, 5, 6, 102], [101, 5, 6, 7, 102]]
+    option, question = option_token_masks(ids, 2, length=6)
+    assert _tokens(option[0], ids[0]) == ids[0] and _tokens(question[0], ids[0]) == ids[0]
+    assert _tokens(option[1], ids[1]) == [7] and _tokens(question[1], ids[1]) == [101, 5, 6, 102]
+
+
+def test_a_text_without_question_tokens_gets_a_uniform_pointer_and_finite_gradients():
+    head = GroundedAnswerScore(8)
+    memories, texts = torch.randn(2, 5, 8), torch.randn(2, 3, 8, requires_grad=True)
+    question_mask = torch.tensor([[False] * 3, [True, True, False]])
+    score, pointer = head(memories, texts, question_mask, torch.ones(2, 3, dtype=torch.bool), return_pointer=True)
+    assert torch.isfinite(score).all() and torch.equal(pointer["anchor_logits"][0], torch.zeros(5))
+    score.sum().backward()
+    assert torch.isfinite(texts.grad).all() and all(torch.isfinite(p.grad).all() for p in head.parameters())
+
+
+@pytest.mark.parametrize("overrides, options", [
+    ({}, [["the box", "the box lid", "the box top", "the box bottom"], ["the cup"] * 4]),
+    ({"text_max_length": 3}, None),  # truncation leaves identical texts
+])
+def test_grounded_scores_and_losses_stay_finite_when_the_question_is_all_shared(tiny_text_encoder, overrides,
+                                                                               options):
+    model = tiny_model(tiny_text_encoder, grounded_answer=True, pointer_loss=1.0, **overrides)
+    batch = random_batch(model)
+    if options:
+        batch["text"] = [f"what did the person open {o}" for group in options for o in group]
+    batch.update(named_event=torch.tensor([0, 0]), answer_event=torch.tensor([1, -1]))
+    out = model.train()(batch)
+    assert torch.isfinite(out["loss"]) and all(torch.isfinite(v) for v in out["losses"].values())
+    out["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    unlabelled = dict(random_batch(model, with_labels=False), text=batch["text"])
+    assert torch.isfinite(model.eval().predict(unlabelled)["scores"]).all()
 
 
 def _pointer_head(d=8):

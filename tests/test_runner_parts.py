@@ -128,8 +128,9 @@ def test_two_datasets_without_train_dataset_are_refused(tmp_path, capsys):
 
 
 # -- model.checkpoint ---------------------------------------------------------------------------
-def _star_bundle_from_oracle(root: Path, expected) -> None:
-    """The reference oracle's three questions as a STAR bundle (txt_db/, vis_db/)."""
+def _star_bundle_from_oracle(root: Path, expected, num_classes: int = 12) -> None:
+    """The reference oracle's three questions as a STAR bundle (txt_db/, vis_db/); its class
+    file has ``num_classes`` lines and no final newline, as STAR ships it."""
     types = ["Interaction", "Sequence", "Prediction"]
     qids = [f"{t}_T1_{i}" for i, t in enumerate(types)]
     (root / "txt_db").mkdir(parents=True)
@@ -145,7 +146,7 @@ def _star_bundle_from_oracle(root: Path, expected) -> None:
     for split in ("train", "val", "test"):
         (root / "txt_db" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (root / "txt_db" / "events.json").write_text(json.dumps(events))
-    (root / "txt_db" / "action_mapping.txt").write_text("\n".join(f"a{i:03d} action {i}" for i in range(12)))
+    (root / "txt_db" / "action_mapping.txt").write_text("\n".join(f"a{i:03d} action {i}" for i in range(num_classes)))
     torch.save({qid: expected["frames"][i].clone() for i, qid in enumerate(qids)}, root / "vis_db" / "s3d.pth")
 
 
@@ -198,6 +199,39 @@ def test_train_from_the_authors_checkpoint_starts_from_exactly_its_weights(tmp_p
     trained = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["model"]
     assert set(trained) == set(authors)
     assert any(not torch.equal(trained[k], authors[k]) for k in authors)
+
+
+def test_star_reference_evaluates_the_authors_checkpoint_on_star_s_class_file(tmp_path):
+    """STAR's class file as shipped: the builder counts every class (13 + background), the
+    authors' reader one fewer (R6), and their checkpoint has that head. arch: reference keeps
+    an event_pred_dim one below the dataset's (star_reference sets 111 for STAR's 112; here
+    13 for 14), so their checkpoint loads and gives their answers; before, the dataset's
+    size replaced it and nothing loaded."""
+    case = REFERENCE / "star_mc"
+    meta = json.loads((case / "meta.json").read_text())
+    expected = torch.load(case / "expected.pt", weights_only=True)
+    _star_bundle_from_oracle(tmp_path / "STAR", expected, num_classes=13)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(textwrap.dedent(f"""
+        model:
+          name: glance_focus
+          model_type: star_reference
+          event_pred_dim: 13
+          checkpoint: {case / 'model_3.tar'}
+          text_encoder: {case / 'text_encoder'}
+          d_model: {meta['d_model']}
+          nhead: {meta['nhead']}
+          dim_feedforward: {meta['dim_feedforward']}
+        datasets:
+          star: {{data_root: {tmp_path}, max_feats: {meta['frames']}, unlabelled_splits: []}}
+        run: {{output_dir: {tmp_path / 'out'}, batch_size: 3, num_workers: 0, progress: false, test_splits: []}}
+    """))
+    assert gf_main(["evaluate", "--cfg-path", str(cfg), "--splits", "val"]) == 0
+    files = list((tmp_path / "out").rglob("*predictions*.json"))
+    assert len(files) == 1, files
+    preds = json.loads(files[0].read_text())["predictions"]
+    qids = [f"{t}_T1_{i}" for i, t in enumerate(["Interaction", "Sequence", "Prediction"])]
+    assert [preds[q]["prediction"] for q in qids] == expected["pred_answer"].argmax(-1).tolist()
 
 
 def test_model_checkpoint_that_does_not_fit_is_refused_whole(tmp_path, capsys):

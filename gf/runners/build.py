@@ -89,11 +89,23 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
 
 
 def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:
-    """The model config with the sizes that the data dictates filled in from the dataset."""
+    """The model config with the sizes that the data dictates filled in from the dataset.
+
+    The data wins over the config (a size that does not fit the data cannot train), with one
+    exception: ``arch: reference`` keeps an ``event_pred_dim`` one below the dataset's, the
+    authors' head (R6 in docs/differences_from_authors.md; ``star_reference`` sets 111 for
+    STAR's 112): their reader drops the last line of a class file without a final newline
+    (STAR's as shipped), so their last class lands on the background slot. Their released
+    checkpoints have that shape; with the dataset's size they would not load. Any other
+    ``event_pred_dim`` is the dataset's, so checkpoints trained with it keep loading."""
     cfg = {k: v for k, v in model_cfg.items() if k not in ("name", "checkpoint")}
     info = ds.info
+    event_pred_dim = info.get("event_pred_dim")
+    authors_head = event_pred_dim is not None and cfg.get("event_pred_dim") == event_pred_dim - 1
+    if authors_head and cfg.get("arch") == "reference":
+        event_pred_dim = None  # the authors' head (R6): kept
     derived = {"feature_dim": info.get("feature_dim"), "max_feats": info.get("max_feats"),
-               "event_pred_dim": info.get("event_pred_dim")}
+               "event_pred_dim": event_pred_dim}
     if ds.answer_mode == "mc":
         derived.update(answer_mode="mc", num_options=info.get("num_options"))
     else:

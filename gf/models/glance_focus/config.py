@@ -81,11 +81,9 @@ class GlanceFocusConfig:
         _check_choice("video_input", self.video_input, VIDEO_INPUTS)
         _check_choice("focus_query", self.focus_query, ("encoded", "resized"))
         _check_choice("text_encoder_init", self.text_encoder_init, ("pretrained", "config"))
+        _check_ranges(self)
         if self.d_model % self.nhead:
             raise ConfigError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
-        for name in ("num_queries", "max_feats", "feature_dim", "d_model", "event_pred_dim"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dropout", "resizer_dropout"):  # torch would refuse them only when the model is built
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -104,8 +102,6 @@ class GlanceFocusConfig:
         if self.suppress_duplicate_events and (self.arch != "paper" or self.memory != "sup"):
             raise ConfigError("suppress_duplicate_events needs arch 'paper' and memory 'sup' (it reads the glance's "
                               f"class predictions); got arch {self.arch!r}, memory {self.memory!r}")
-        if finite_number(self.pointer_loss) is None or self.pointer_loss < 0:
-            raise ConfigError(f"pointer_loss must be a finite number >= 0, got {self.pointer_loss!r}")
         if self.pointer_loss and not (self.grounded_answer and self.memory == "sup"):
             raise ConfigError("pointer_loss trains the grounded answer score's pointer on the matched events: it "
                               f"needs grounded_answer: true and memory: sup; got grounded_answer "
@@ -117,6 +113,8 @@ class GlanceFocusConfig:
                 f"unknown loss weight(s) {sorted(unknown)} for memory={self.memory!r}; "
                 f"known: {sorted(weights)}"
             )
+        for key, value in self.loss_weights.items():
+            _check_weight(f"loss_weights.{key}", value)
         weights.update({k: float(v) for k, v in self.loss_weights.items()})
         self.loss_weights = weights
 
@@ -157,3 +155,26 @@ def _check_numbers(cfg: GlanceFocusConfig) -> None:
         if ok is not None and (isinstance(value, bool) or not isinstance(value, ok)):
             kind = "an integer" if f.type == "int" else "a number"
             raise ConfigError(f"Glance-Focus config: {f.name} must be {kind}, got {type(value).__name__} {value!r}")
+
+
+SIZES = ("d_model", "nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward", "num_queries",
+         "max_feats", "feature_dim", "event_pred_dim", "text_max_length")
+WEIGHTS = ("cost_cls", "cost_l1", "eos_coef", "pointer_loss")
+
+
+def _check_ranges(cfg: GlanceFocusConfig) -> None:
+    """Sizes >= 1 and weights finite and >= 0, refused here by name. Why: torch fails on them
+    late and blames something else (nhead 0: a ZeroDivisionError; no decoder layer: an
+    empty stack), or not at all (no encoder layer trains a different model; a negative
+    cost inverts the matching; a NaN weight stops training blaming the learning rate). The
+    authors never use 0 layers either."""
+    for name in SIZES:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {getattr(cfg, name)!r}")
+    for name in WEIGHTS:
+        _check_weight(name, getattr(cfg, name))
+
+
+def _check_weight(name: str, value: Any) -> None:
+    if finite_number(value) is None or value < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -17,7 +17,8 @@ the predicted events (README "Demo"); reading the raw memory prompts it was not 
 
 Which tokens are the option: those where the K texts of a question differ (everything
 between their longest common token prefix and suffix), so the head does not depend on
-the text template; the remaining real tokens are the question.
+the text template; the shared tokens are the question (see ``option_token_masks`` for a
+text with no token of its own).
 """
 from __future__ import annotations
 
@@ -34,12 +35,17 @@ def option_token_masks(token_ids: Sequence[Sequence[int]], num_options: int,
     """Boolean masks [N, length] of each text's option tokens and question tokens.
 
     ``token_ids`` holds the N = B*K texts' ids, grouped by question. Within a group the
-    option tokens are those after the longest common prefix and before the longest common
-    suffix; a text left with none (identical options) uses all its tokens as option.
+    question tokens are those the texts share (the longest common prefix and suffix) and
+    the option tokens are the rest. A text with no token of its own (its option is the
+    others' common prefix, "the box" beside "the box lid", or the options are identical, or
+    truncation left identical texts) uses all its tokens as option, and keeps the shared
+    ones as question: the question is what the texts have in common whatever the option,
+    so a question mask is empty only when the texts share no token at all (the head then
+    points nowhere in particular, see :meth:`GroundedAnswerScore.forward`).
     """
     n = len(token_ids)
     option = torch.zeros(n, length, dtype=torch.bool)
-    real = torch.zeros(n, length, dtype=torch.bool)
+    question = torch.zeros(n, length, dtype=torch.bool)
     for start in range(0, n, num_options):
         group: List[Sequence[int]] = [list(ids)[:length] for ids in token_ids[start:start + num_options]]
         shortest = min(len(ids) for ids in group)
@@ -52,12 +58,13 @@ def option_token_masks(token_ids: Sequence[Sequence[int]], num_options: int,
             suffix += 1
         for k, ids in enumerate(group):
             i = start + k
-            real[i, : len(ids)] = True
+            question[i, :prefix] = True
+            question[i, len(ids) - suffix: len(ids)] = True
             if len(ids) - suffix > prefix:
                 option[i, prefix: len(ids) - suffix] = True
             else:
                 option[i, : len(ids)] = True
-    return option, real & ~option
+    return option, question
 
 
 def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
@@ -101,13 +108,16 @@ class GroundedAnswerScore(nn.Module):
         the question points before the before/after shift (the event it names, as logits over
         the slots) and after it (the event the options are compared with, as probabilities).
         The pointer loss (``pointer_loss``) and the ``grounding_diagnostics`` hook read them.
+        A text without question tokens (its texts share none) has no word to vote: its
+        anchor logits are zero, a uniform pointer, where all -inf would make every score NaN.
         """
         question = masked_mean(text_states, question_mask)
         # each question word votes for the memories it matches (no pooling first: pooled,
         # the few words that name the event are drowned by the words every question shares)
         votes = torch.einsum("nld,nqd->nlq", self.anchor_query(text_states), self.anchor_key(memories)) * self.scale
-        votes = votes.masked_fill(~question_mask.unsqueeze(-1), float("-inf"))
-        anchor_logits = votes.logsumexp(dim=1)
+        mute = ~question_mask.any(dim=1)  # the zero fill keeps logsumexp and its gradient finite
+        votes = votes.masked_fill(~question_mask.unsqueeze(-1), float("-inf")).masked_fill(mute[:, None, None], 0.0)
+        anchor_logits = votes.logsumexp(dim=1).masked_fill(mute[:, None], 0.0)
         anchor = torch.softmax(anchor_logits, dim=1)
         before = F.pad(anchor, (0, 1))[:, 1:]   # slot j gets the weight of anchor j + 1
         after = F.pad(anchor, (1, 0))[:, :-1]   # slot j gets the weight of anchor j - 1
