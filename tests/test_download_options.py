@@ -8,13 +8,14 @@ any folder, part file or lock file exists and before the server is contacted.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from gf.cli import main as gf_main
 from gf.common.download import check_transfer_options, download
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, InvalidURLError
 from gf.datasets import data_zoo
 from gf.models import zoo
 
@@ -92,3 +93,25 @@ def test_numbers_in_range_pass_and_are_used(tmp_path, server):
     assert got.read_bytes() == b"weights" * 100
     assert gf_main(["download", server.url("/w.bin"), "--dest", str(tmp_path / "cli.bin"), "--timeout", "5",
                     "--retries", "2", "--backoff", "0.5", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.pth", "https://[zz]/x.pth"])
+def test_a_malformed_host_is_an_invalid_url_error_everywhere(tmp_path, server, capsys, monkeypatch, url):
+    """urlsplit raises a bare ValueError for these; every way in gives exit 6 naming the URL."""
+    zoo_file = tmp_path / "zoo.json"
+    zoo_file.write_text(json.dumps({"format": "gf-zoo", "version": 1, "entries": {
+        "glance_focus/badhost": {"name": "glance_focus/badhost", "model": "glance_focus", "url": url}}}))
+    monkeypatch.setenv("GF_ZOO", str(zoo_file))
+    with pytest.raises(InvalidURLError, match="the host is malformed"):
+        download(url, dest=tmp_path / "new" / "x.pth", progress=False)
+    commands = [
+        ["download", url],
+        ["download", "data:star", "--url", url, "--data-root", str(tmp_path / "new" / "data")],
+        ["download", "zoo:glance_focus/badhost"],
+    ]
+    for command in commands:
+        assert gf_main(command + ["--quiet"]) == InvalidURLError.exit_code == 6
+        err = capsys.readouterr().err
+        assert err.startswith(f"gf download: error: cannot download {url!r}: the host is malformed"), err
+        assert "Traceback" not in err and err.count("\n") == 1
+    _nothing_created(tmp_path, server)

@@ -150,3 +150,27 @@ def test_the_validator_file_is_written_when_the_transfer_starts(server, tmp_path
     part = _interrupt(server, route, tmp_path / "f.bin")
     state = json.loads(part.with_name("f.bin.part.json").read_text())
     assert state == {"url": server.url("/f.bin"), "validator": ["etag", route.current_etag()]}
+
+
+def test_a_416_from_a_server_that_ignores_if_range_is_not_taken_as_the_whole_file(server, tmp_path):
+    """The new file is exactly as long as the part: a server ignoring If-Range answers the
+    resume with 416 ``bytes */<part size>``. Without the recorded validator on that 416 (or
+    the expected hash) the part is the old file's first half, so it is thrown away."""
+    old, new = _payload(14), random_bytes(HALF, 15)
+    route = ServedFile(old, honor_if_range=False)
+    _interrupt(server, route, tmp_path / "f.bin")
+    route.data = new  # its 416 carries no ETag, and the ETag it now sends is another
+    assert download(server.url("/f.bin"), dest=tmp_path / "f.bin", progress=False).read_bytes() == new
+    assert route.statuses == [200, 416, 200] and "range" not in server.requests_to("/f.bin")[2].headers
+    assert _leftovers(tmp_path) == ["f.bin"]
+
+    def whole(handler):  # a 416 with the validator recorded for the part: the part is the whole file
+        handler.send_bytes(b"", status=416, headers={"ETag": '"v1"', "Content-Range": f"bytes */{HALF}"})
+
+    server.routes["/whole"] = whole
+    part = tmp_path / "w.bin.part"
+    part.write_bytes(old[:HALF])
+    state = {"url": server.url("/whole"), "validator": ["etag", '"v1"']}
+    part.with_name("w.bin.part.json").write_text(json.dumps(state))
+    assert download(server.url("/whole"), dest=tmp_path / "w.bin", progress=False).read_bytes() == old[:HALF]
+    assert len(server.requests_to("/whole")) == 1

@@ -46,6 +46,15 @@ def make_checkpoint(path: Path, seed: int = 0) -> GlanceFocus:
     return model
 
 
+def legacy_checkpoint(seed: int) -> bytes:
+    """A tiny checkpoint in torch's legacy (non-zip) format: what an unpinned entry may serve."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.full((256,), float(seed))}, buf, _use_new_zipfile_serialization=False)
+    return buf.getvalue()
+
+
 def write_zoo(path: Path, entries=None, hashes=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"format": "gf-zoo", "version": 1, "entries": entries or {},
@@ -341,7 +350,7 @@ def test_sha256_mismatch_is_an_error_and_nothing_is_kept(tmp_path, server):
 
 
 def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path, server, isolated_zoo, caplog):
-    data = b"first release " * 1000
+    data = legacy_checkpoint(1)
     name = "glance_focus/unpinned"
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
     server.routes["/m.tar"] = ServedFile(data)
@@ -360,7 +369,7 @@ def test_missing_hash_is_recorded_on_first_download_and_enforced_after(tmp_path,
     with pytest.raises(zoo.ZooError, match="refusing"):
         zoo.record_hash(name, "0" * 64)
     # the upstream file changes and the cached copy is damaged: the new bytes are refused
-    server.routes["/m.tar"] = ServedFile(b"second release " * 1000)
+    server.routes["/m.tar"] = ServedFile(legacy_checkpoint(2))
     path.write_bytes(b"damaged")
     with pytest.raises(ChecksumError, match=digest):
         zoo.download_pretrained(name, progress=False)
@@ -384,9 +393,9 @@ def test_a_mismatch_names_where_the_expected_hash_came_from_and_what_to_do(tmp_p
 
     name = "glance_focus/unpinned"
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
-    server.routes["/m.tar"] = ServedFile(b"first release " * 100)
+    server.routes["/m.tar"] = ServedFile(legacy_checkpoint(1))
     zoo.download_pretrained(name, progress=False).unlink()  # the next call downloads again
-    server.routes["/m.tar"] = ServedFile(b"second release " * 100)
+    server.routes["/m.tar"] = ServedFile(legacy_checkpoint(2))
     with pytest.raises(ChecksumError) as err:
         zoo.download_pretrained(name, progress=False)
     message = str(err.value)
@@ -416,7 +425,7 @@ def test_a_first_download_is_hashed_once(tmp_path, server, isolated_zoo, monkeyp
     from gf.cli import main as gf_main
 
     hashed = _count_hashes(monkeypatch)
-    data = b"first release " * 1000
+    data = legacy_checkpoint(1)
     name = "glance_focus/unpinned"
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
     server.routes["/m.tar"] = ServedFile(data)
@@ -436,13 +445,15 @@ def test_a_first_hub_download_is_hashed_once(isolated_zoo, fake_hub, monkeypatch
     """An unpinned hf:// entry is hashed as it is copied into gf's cache, and that hash is
     the one recorded (it was read a second time to record it)."""
     hub_file, _ = fake_hub
+    data = legacy_checkpoint(3)  # not byte-for-byte repeatable: written once
+    hub_file.write_bytes(data)
     name = "glance_focus/hub_unpinned"
     write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": "hf://org/repo/star/ckpt.pth@v1",
                                     "format": "authors"}})
     hashed = _count_hashes(monkeypatch)
     path = zoo.download_pretrained(name, progress=False)
-    assert path.read_bytes() == b"weights" and hashed == ["ckpt.pth.part"]
-    assert zoo.get_pretrained(name).sha256 == hashlib.sha256(b"weights").hexdigest()
+    assert path.read_bytes() == data and hashed == ["ckpt.pth.part"]
+    assert zoo.get_pretrained(name).sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_a_hub_mismatch_keeps_the_hubs_advice_and_the_actual_hash(isolated_zoo, fake_hub):
@@ -480,6 +491,24 @@ def test_a_damaged_first_download_is_not_recorded_and_the_fixed_file_is(tmp_path
     path = zoo.download_pretrained(name, progress=False)
     assert path.read_bytes() == good
     assert json.loads(isolated_zoo.read_text())["recorded_hashes"][name]["sha256"] == sha256sum(ckpt)
+
+
+def test_a_first_download_that_is_not_a_checkpoint_is_not_recorded(tmp_path, server, isolated_zoo):
+    """A quota page or a legacy torch file cut short is no zip, so no CRC catches it: it must
+    load as a checkpoint before its hash is trusted, else the real file is refused forever."""
+    good = legacy_checkpoint(4)
+    name = "glance_focus/unpinned_legacy"
+    write_zoo(isolated_zoo, {name: {"model": "glance_focus", "url": server.url("/m.tar"), "format": "authors"}})
+    for bad in (b"<!DOCTYPE html><html><body>Quota exceeded</body></html>", good[: len(good) // 2]):
+        server.routes["/m.tar"] = ServedFile(bad)
+        with pytest.raises(CheckpointError, match="not a checkpoint.*no sha256 was recorded") as err:
+            zoo.download_pretrained(name, progress=False)
+        assert name in str(err.value) and server.url("/m.tar") in str(err.value)
+        assert json.loads(isolated_zoo.read_text())["recorded_hashes"] == {}
+        assert files_under(tmp_path / "cache" / "models") == []
+    server.routes["/m.tar"] = ServedFile(good)
+    assert zoo.download_pretrained(name, progress=False).read_bytes() == good
+    assert zoo.get_pretrained(name).sha256 == hashlib.sha256(good).hexdigest()
 
 
 def test_offline_mode_uses_the_cached_file(tmp_path, monkeypatch):

@@ -96,6 +96,7 @@ def cache_slot(url: str, filename: Optional[str], fallback: str) -> Tuple[str, s
     copy made before its hash was known is the one verified later) and ``filename``, else the
     URL's last component (``fallback`` for a Google Drive link, whose URL names no file; the
     path's, without its ``@revision``, for ``hf://``)."""
+    _check_url_text(url)  # a malformed host is an InvalidURLError, not a ValueError from urlsplit below
     key = hashlib.sha256(url.encode()).hexdigest()[:12]
     if filename is None and gdrive_file_id(url):
         filename = fallback
@@ -269,6 +270,11 @@ def _check_url_text(url: Any) -> str:
     if any(ch in text for ch in ("\x00", "\n", "\r")):
         raise InvalidURLError(f"cannot download {text!r}: the URL contains a control character "
                               f"(NUL or line break); check how it was copied.")
+    try:  # checked once here, so no later urlsplit (cache slot, Drive test, scheme) meets a bad host
+        urllib.parse.urlsplit(text).hostname
+    except ValueError as err:
+        raise InvalidURLError(f"cannot download {text!r}: the host is malformed ({err}); check the host name, and "
+                              f"write an IPv6 address in brackets, e.g. http://[::1]:8000/file.") from None
     return text
 
 

@@ -10,7 +10,9 @@ sha256 nothing would catch it. So, with ``requests`` doing the HTTP:
 - a resume sends ``Range: bytes=<size of the part>-`` with ``If-Range: <validator>``. A
   server whose file changed answers with the whole new file (200), which replaces the
   part. A 206 is appended only when its ``Content-Range`` starts where the part ends and
-  it carries the same validator (a server that ignores ``If-Range`` is caught there);
+  it carries the same validator (a server that ignores ``If-Range`` is caught there). A
+  416 (``bytes */<size of the part>``) means the part is whole only when it carries the same
+  validator too, or the part has the expected sha256;
   anything else deletes the part and fetches the file from byte 0;
 - a part without a recorded validator (the server sent none, or an older gf wrote it) is
   never appended to: the transfer starts again from byte 0;
@@ -136,9 +138,10 @@ def _transfer(session, url: str, part: Path, *, timeout: Optional[float], attemp
     with response:
         used = 1 + len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
         if response.status_code == 416 and offset:
-            if re.fullmatch(rf"bytes\s+\*/{offset}", response.headers.get("Content-Range", "").strip()):
+            if _part_is_whole(response, part, offset, validator, expected):
                 return  # the part is whole (killed before the rename); the caller verifies it
-            restart = f"HTTP 416 (Content-Range {response.headers.get('Content-Range')!r})"
+            restart = (f"HTTP 416 with Content-Range {response.headers.get('Content-Range')!r} and validator "
+                       f"{_validator(response)!r}, not a whole part of {validator!r}")
         elif response.status_code not in (200, 206):
             raise _status_error(url, response, attempts)
         else:
@@ -191,6 +194,18 @@ def _resume_point(part: Path, url: str, expected: Optional[str]) -> Tuple[Option
                     "again from byte 0", url, part.name)
     discard_part(part)
     return 0, None
+
+
+def _part_is_whole(response, part: Path, offset: int, validator: list, expected: Optional[str]) -> bool:
+    """Whether a 416 to ``Range: bytes=<offset>-`` says the part already holds the whole file.
+
+    ``bytes */<offset>`` alone does not: a server that ignores ``If-Range`` answers so when
+    its *new* file is exactly as long as the old file's first bytes. So the 416 must also
+    carry the recorded validator, or the part must have the expected sha256.
+    """
+    if not re.fullmatch(rf"bytes\s+\*/{offset}", response.headers.get("Content-Range", "").strip()):
+        return False
+    return _validator(response) == validator or (expected is not None and sha256sum(part) == expected)
 
 
 def _validator(response) -> Optional[list]:

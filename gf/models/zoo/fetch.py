@@ -58,8 +58,9 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     ``retries``, ``backoff``: as for :func:`gf.common.download.download`, checked first.
     An entry without a sha256 has it recorded (:func:`record_hash`) only once the file
     has been read whole: a file in an archive format (torch's zip checkpoints) must pass
-    :func:`gf.common.archives.verify_archive`, and one that does not is deleted from the
-    cache, with nothing recorded.
+    :func:`gf.common.archives.verify_archive`, any other must load as a torch checkpoint
+    (``weights_only``), and one that does not is deleted from the cache, with nothing
+    recorded.
     """
     check_transfer_options(timeout, retries, backoff)
     entry = get_pretrained(name)
@@ -80,18 +81,28 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
 
 
 def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
-    """A damaged first download must not become the hash every later download is held to."""
-    from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
+    """A damaged first download must not become the hash every later download is held to.
 
-    if not looks_like_archive(path):
-        return  # not a container gf can check without unpickling it
+    A zip or tar is checked member by member (CRC-32); anything else must read as a torch
+    checkpoint (``weights_only``: nothing pickled runs), since an HTML quota page or a
+    legacy torch file cut short would otherwise be recorded and the real file refused
+    forever. One full read, on the first download only.
+    """
+    from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
+    from gf.common.errors import CheckpointError
+    from gf.common.safe_load import torch_load_safe
+
     try:
-        verify_archive(path)
-    except ArchiveError as err:
+        if looks_like_archive(path):
+            verify_archive(path)
+        else:
+            torch_load_safe(path, map_location="cpu")
+    except (ArchiveError, CheckpointError) as err:
         path.unlink(missing_ok=True)
-        raise ArchiveError(f"zoo entry {entry.name!r}: the file downloaded from {entry.url} is damaged: {err} It "
-                           f"was deleted from the cache and no sha256 was recorded; run the command again to "
-                           f"download it afresh, or report the broken file to whoever publishes it.") from err
+        raise type(err)(f"zoo entry {entry.name!r}: the file downloaded from {entry.url} is damaged or not a "
+                        f"checkpoint: {err} It was deleted from the cache and no sha256 was recorded; run the "
+                        f"command again to download it afresh, or report the broken file to whoever publishes "
+                        f"it.") from err
 
 
 def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
