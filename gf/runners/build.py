@@ -89,23 +89,13 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
 
 
 def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str, Any]:
-    """The model config with the sizes that the data dictates filled in from the dataset.
-
-    The data wins over the config (a size that does not fit the data cannot train), with one
-    exception: ``arch: reference`` keeps an ``event_pred_dim`` one below the dataset's, the
-    authors' head (R6 in docs/differences_from_authors.md; ``star_reference`` sets 111 for
-    STAR's 112): their reader drops the last line of a class file without a final newline
-    (STAR's as shipped), so their last class lands on the background slot. Their released
-    checkpoints have that shape; with the dataset's size they would not load. Any other
-    ``event_pred_dim`` is the dataset's, so checkpoints trained with it keep loading."""
+    """The model config with the sizes that the data dictates filled in from the dataset (a
+    size that does not fit the data cannot train; the authors' R6 event head is the one
+    exception, kept by :func:`build_model` for their own checkpoints)."""
     cfg = {k: v for k, v in model_cfg.items() if k not in ("name", "checkpoint")}
     info = ds.info
-    event_pred_dim = info.get("event_pred_dim")
-    authors_head = event_pred_dim is not None and cfg.get("event_pred_dim") == event_pred_dim - 1
-    if authors_head and cfg.get("arch") == "reference":
-        event_pred_dim = None  # the authors' head (R6): kept
     derived = {"feature_dim": info.get("feature_dim"), "max_feats": info.get("max_feats"),
-               "event_pred_dim": event_pred_dim}
+               "event_pred_dim": info.get("event_pred_dim")}
     if ds.answer_mode == "mc":
         derived.update(answer_mode="mc", num_options=info.get("num_options"))
     else:
@@ -157,12 +147,28 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
 
     path = Path(zoo.resolve_checkpoint(spec))
     ckpt = read_checkpoint(path)
+    model_config = _authors_head(cfg, model_config, ckpt)
     if ckpt.is_gf and evaluating:  # before the model is built (its text encoder may be a download): a config that
         check_model_config(ckpt, model_config)  # changes the weights' shapes is named as such
     model = model_cls.from_config(dict(model_config))
     load_model_weights(model, ckpt)
     logger.info("model initialised from %s", path)
     return model, path
+
+
+def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Mapping[str, Any]:
+    """``model_config`` with the configured ``event_pred_dim`` where it is the authors' head
+    for their own checkpoint (R6 in docs/differences_from_authors.md): ``arch: reference``,
+    one below the dataset's (``star_reference``: 111 for STAR's 112), weights in the
+    authors' format. Their reader drops the last line of a class file without a final
+    newline (STAR's as shipped), so their released checkpoints have one output fewer and
+    would not load with the dataset's size. A gf checkpoint keeps the dataset's size it was
+    trained with."""
+    wanted = cfg.model.get("event_pred_dim")
+    if (not ckpt.is_gf and model_config.get("arch") == "reference" and wanted is not None
+            and wanted == model_config.get("event_pred_dim", 0) - 1):
+        return {**model_config, "event_pred_dim": wanted}
+    return model_config
 
 
 def build_hooks(cfg: DictConfig) -> List[Any]:
