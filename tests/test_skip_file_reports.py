@@ -68,7 +68,7 @@ def test_the_skip_file_advice_names_the_builders_own_config_key(tmp_path):
 
     val = build()["val"]
     store = tmp_path / "SYNTHETIC_STAR" / "vis_db" / "s3d.pth"
-    feats = torch.load(store)
+    feats = torch.load(store, weights_only=True)
     feats[val.records[0][val.key_field]][0, 0] = float("nan")
     torch.save(feats, store)
     with pytest.raises(DataFileError, match=r"list the question in datasets\.synthetic_star\.skip_file\.$"):

@@ -82,10 +82,6 @@ def all_gather_objects(obj: Any) -> List[Any]:
     return out
 
 
-def all_reduce_mean(value: float) -> float:
-    return all_reduce_means({"value": value})["value"]
-
-
 def all_reduce_means(values: Mapping[str, float]) -> Dict[str, float]:
     """Each value's mean over the processes, in one collective: what a log records must be
     the run's figure, not rank 0's share of it. Every rank calls it with the same keys; on

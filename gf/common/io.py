@@ -50,6 +50,7 @@ __all__ = [
     "is_gf_leftover",
     "load_json",
     "line_of_record",
+    "record_place",
     "load_jsonl",
     "no_repeated_keys",
     "output_lock",
@@ -255,6 +256,15 @@ def line_of_record(source: Optional[PathLike], index: int) -> Optional[int]:
                 if seen == index:
                     return lineno
     return None
+
+
+def record_place(source: Optional[PathLike], index: int) -> str:
+    """Where the ``index``-th record is, for a message: ``file:line`` (JSONL), else
+    ``file, record i``, else ``record i`` when there is no file."""
+    line = line_of_record(source, index)
+    if line:
+        return f"{source}:{line}"
+    return f"{source}, record {index}" if source else f"record {index}"
 
 
 def load_jsonl(path: PathLike, what: str = "JSONL file") -> list:

@@ -76,13 +76,11 @@ def reader_position() -> Tuple[int, int, int, int]:
     initialised, else torchrun's variables (a DataLoader worker started by ``spawn`` has no
     process group), else 0 of 1; the worker is :func:`torch.utils.data.get_worker_info`'s.
     """
-    import torch.distributed as dist
     from torch.utils.data import get_worker_info
 
-    if dist.is_available() and dist.is_initialized():
-        rank, world = dist.get_rank(), dist.get_world_size()
-    else:
-        rank, world = _torchrun_rank()
+    from gf.common import dist
+
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_dist() else _torchrun_rank()
     info = get_worker_info()
     worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
     return rank, world, worker, num_workers

@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from gf.common.errors import DataFileError, DatasetError
-from gf.common.io import line_of_record
+from gf.common.io import record_place
 from gf.common.utils import MAX_IDS_IN_MESSAGE, describe_ids
 from gf.datasets.events import EventTable, is_int
 from gf.datasets.grounding import GROUNDING_FIELDS, NO_EVENT
@@ -82,8 +82,8 @@ class VideoQADataset(torch.utils.data.Dataset):
       ``num_options`` options / every OE answer must be below ``num_answers``.
 
     ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_file`` (its path, ``None``
-    when nothing was skipped), ``skip_ids_not_in_split``, ``no_events`` (questions whose clip has no events), ``events_capped`` (questions with
-    more than ``max_events`` events).
+    when nothing was skipped), ``skip_ids_not_in_split``, ``no_events`` (questions whose
+    clip has no events), ``events_capped`` (questions with more than ``max_events`` events).
     """
 
     def __init__(self, records: Sequence[Mapping[str, Any]], feature_store: Any, video_processor: Any,
@@ -167,9 +167,7 @@ class VideoQADataset(torch.utils.data.Dataset):
     # -- validation ----------------------------------------------------------------------
     def _where(self, index: int, rec: Mapping[str, Any]) -> str:
         qid = rec.get("question_id") if isinstance(rec, Mapping) else None
-        line = line_of_record(self.source, index)
-        place = f"{self.source}:{line}" if line else (f"{self.source}, record {index}" if self.source else f"record {index}")
-        return f"{self.benchmark} {self.split} ({place}, question_id {qid!r})"
+        return f"{self.benchmark} {self.split} ({record_place(self.source, index)}, question_id {qid!r})"
 
     def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:
         if not isinstance(rec, Mapping):

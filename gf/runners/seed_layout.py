@@ -125,12 +125,16 @@ def log_records(path: Path) -> List[Dict[str, Any]]:
     return records
 
 
-def log_counter(record: Dict[str, Any], key: str, path: Path) -> int:
-    value = record.get(key)
+def _counter(value: Any, path: Path, what: str, holder: str) -> int:
+    """``value``, an integer counter (epoch, step) read from a seed's ``holder`` file."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise DataFileError(f"{path}: a {record.get('kind')!r} record's {key} {shown_value(value)}, not an integer: "
-                            f"the log is damaged. Delete {path.parent} and train that seed again.")
+        raise DataFileError(f"{path}: {what} {shown_value(value)}, not an integer: the {holder} is damaged. "
+                            f"Delete {path.parent} and train that seed again.")
     return value
+
+
+def log_counter(record: Dict[str, Any], key: str, path: Path) -> int:
+    return _counter(record.get(key), path, f"a {record.get('kind')!r} record's {key}", "log")
 
 
 def training_done(layout: SeedLayout) -> bool:
@@ -145,17 +149,9 @@ def training_done(layout: SeedLayout) -> bool:
 
     content = read_checkpoint(path, mmap=True).require_gf("its epoch and step say whether the seed's training "
                                                           "is done").content
-    epoch, step = (_checkpoint_counter(content, key, path) for key in ("epoch", "step"))
+    epoch, step = (_counter(content.get(key), path, f"its {key!r}", "checkpoint") for key in ("epoch", "step"))
     run = layout.run
     return epoch >= run["epochs"] - 1 or (run.get("max_steps") is not None and step >= run["max_steps"])
-
-
-def _checkpoint_counter(content: Dict[str, Any], key: str, path: Path) -> int:
-    value = content.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DataFileError(f"{path}: its {key!r} {shown_value(value)}, not an integer: the checkpoint is damaged. "
-                            f"Delete {path.parent} and train that seed again.")
-    return value
 
 
 def is_finished(folder) -> bool:

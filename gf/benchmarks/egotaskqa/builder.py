@@ -30,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from gf.common.io import DataFileError, line_of_record, load_jsonl
+from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
 
@@ -218,10 +218,8 @@ class EgoTaskQABuilder(VideoQABuilder):
         else:
             problem = (f"reasoning_type must be the '$'-joined string of the EgoTaskQA record (e.g. "
                        f"'counterfactual$world$action$verify$direct'), got {value!r}")
-        line = line_of_record(path, index)
-        place = f"{path}:{line}" if line else f"{path}, record {index}"
-        raise DataFileError(f"{place}: question {qid!r}: {problem}. Write the split again with gf prepare "
-                            f"egotaskqa, or fix that record")
+        raise DataFileError(f"{record_place(path, index)}: question {qid!r}: {problem}. Write the split again with "
+                            f"gf prepare egotaskqa, or fix that record")
 
     def _fingerprint_files(self, split: str):
         files = super()._fingerprint_files(split)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from gf.benchmarks.star.evaluator import type_problem
-from gf.common.io import DataFileError, line_of_record, load_jsonl
+from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
 
@@ -135,8 +135,8 @@ class StarBuilder(VideoQABuilder):
             qid = self._id_text(row.get("question_id"))
             problem = type_problem(qid) if isinstance(qid, str) else None  # not a string: the dataset says so
             if problem:  # scoring reads the type from the id: refused here, not after a training epoch
-                place = f"{path}:{line_of_record(path, i)}" if line_of_record(path, i) else f"{path}, record {i}"
-                raise DataFileError(f"{place}: {problem}. Correct the id, or leave the question out of the file")
+                raise DataFileError(f"{record_place(path, i)}: {problem}. Correct the id, or leave the question out of "
+                                    f"the file")
             rec = {
                 "question_id": qid,
                 "question": row.get("question"),
