@@ -66,11 +66,14 @@ def validate_record(
     error: type = EvaluationError,
     num_classes: Optional[int] = None,
     open_ended: bool = True,
+    bound: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Check one prediction record and return it as plain ``{prediction, answer, fields}``.
 
     ``num_classes`` bounds both indices (choices for multiple choice, vocabulary size for
-    open-ended). Only open-ended benchmarks may store :data:`OOV_ANSWER` as the answer.
+    open-ended); ``bound`` says where that number comes from when it is not the benchmark's
+    (a predictions file's own ``answer_vocab``), so an index out of range names its real
+    cause. Only open-ended benchmarks may store :data:`OOV_ANSWER` as the answer.
     """
     prefix = f"{where}: question {qid!r}"
     if not isinstance(record, Mapping):
@@ -100,9 +103,9 @@ def validate_record(
     if num_classes is not None:
         for key, value in (("prediction", prediction), ("answer", answer)):
             if value is not None and value >= num_classes:
-                raise error(f"{prefix}: '{key}' {value} is out of range; this benchmark has "
-                            f"{num_classes} {'answers' if open_ended else 'choices'} "
-                            f"(indices 0..{num_classes - 1})")
+                raise error(f"{prefix}: '{key}' {value} is out of range; " + (bound or (
+                    f"this benchmark has {num_classes} {'answers' if open_ended else 'choices'} "
+                    f"(indices 0..{num_classes - 1})")))
     fields = record.get("fields", {})
     if fields is None:
         fields = {}
