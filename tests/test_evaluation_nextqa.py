@@ -67,6 +67,19 @@ def test_unknown_type_and_missing_type_are_errors():
         nextqa.evaluate({"1_0": {"prediction": 0, "answer": 0, "fields": {}}})
 
 
+
+@pytest.mark.parametrize("qtype", [["CW"], {"type": "CW"}])
+def test_a_type_that_is_not_a_string_is_an_evaluation_error(tmp_path, capsys, qtype):
+    """A list or an object as fields.type was a raw TypeError traceback (unhashable) and exit 1."""
+    from gf.cli import main as gf_main
+    from gf.evaluation import save_predictions
+
+    with pytest.raises(EvaluationError, match=r"question '1_0': fields.type must be a string, one of CW, .*got "):
+        nextqa.evaluate({"1_0": rec(0, 0, qtype)})
+    save_predictions(tmp_path / "p.json", "nextqa", "val", {"1_0": rec(1, 0, qtype)})
+    assert gf_main(["evaluate", "--predictions", str(tmp_path / "p.json")]) == 5
+    assert "fields.type must be a string" in capsys.readouterr().err
+
 def test_official_results_round_trip(tmp_path):
     path = tmp_path / "results.json"
     written = nextqa.write_official_results(path, small())

@@ -92,6 +92,19 @@ def test_bad_record_in_file_names_file_and_question(tmp_path, record, match):
     assert "bad.json" in str(err.value) and "'q42'" in str(err.value)
 
 
+
+def test_an_index_beyond_the_files_own_vocabulary_names_that_vocabulary(tmp_path):
+    """A STAR (multiple-choice) file with a stray answer_vocab ["yes"] was told "this benchmark
+    has 1 answers": the bound is the file's vocabulary, and the message says so."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "gf-predictions", "version": 1, "benchmark": "star", "split": "val",
+                                "answer_vocab": ["yes"],
+                                "predictions": {"Interaction_T1_1": {"prediction": 2, "answer": 2, "fields": {}}}}))
+    with pytest.raises(PredictionsFileError, match=r"p.json: question 'Interaction_T1_1': 'prediction' 2 is out of "
+                                                   r"range; the file's answer_vocab lists 1 answer\(s\) \(indices "
+                                                   r"0..0\); a multiple-choice benchmark's file has answer_vocab null"):
+        load_predictions(path)
+
 @pytest.mark.parametrize("change, match", [
     ({"format": "something"}, "'format'"),
     ({"version": 2}, "'version' 2 is not supported"),

@@ -1089,3 +1089,31 @@ def test_jobs_workers_end_when_the_leaderboard_process_is_killed(board_setup):
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, "workers outlived the killed leaderboard process"
+
+
+def test_an_official_result_file_is_refused_on_a_split_whose_labels_are_hidden(tmp_path):
+    """NExT-QA's official result file carries its own labels: on a split whose labels are
+    hidden (answer None), it was scored with them (100.00 on the board); now it is refused,
+    naming the file and the question, as gf's format is. On a labelled split, the scored
+    record takes the split's answer and categories."""
+    from types import SimpleNamespace
+
+    from gf.benchmarks.nextqa.evaluator import write_official_results
+    from gf.common.errors import EvaluationError
+    from gf.leaderboards.prediction_files import read_predictions
+
+    path = tmp_path / "official.json"
+    write_official_results(path, {"7_0": {"prediction": 1, "answer": 1, "fields": {}},
+                                  "7_1": {"prediction": 2, "answer": 0, "fields": {}}})
+
+    def split(answers):
+        records = [{"question_id": q, "answer": a, "fields": {"type": "CW"}} for q, a in answers.items()]
+        return SimpleNamespace(benchmark="nextqa", splits={"val": SimpleNamespace(records=records)})
+
+    got = read_predictions(path, split({"7_0": 1, "7_1": 0}), "nextqa", "val")
+    assert got["7_1"] == {"prediction": 2, "answer": 0, "fields": {"type": "CW"}}
+    with pytest.raises(EvaluationError, match=r"official\.json: question '7_0' has answer 1 but the split hides "
+                                              r"its labels"):
+        read_predictions(path, split({"7_0": None, "7_1": None}), "nextqa", "val")
+    with pytest.raises(EvaluationError, match=r"question '7_1' has answer 0 but the split's annotation says 3"):
+        read_predictions(path, split({"7_0": 1, "7_1": 3}), "nextqa", "val")

@@ -77,3 +77,30 @@ def test_the_skip_file_advice_names_the_builders_own_config_key(tmp_path):
     torch.save(feats, store)
     with pytest.raises(DataFileError, match=r"set datasets\.synthetic_star\.skip_file to it"):
         build()
+
+
+def test_a_prediction_for_a_question_the_skip_file_left_out_is_named_as_such(tmp_path, capsys):
+    """gf evaluate said such a question was "not in the split" and advised passing expected_ids
+    (an API argument); now it names the skip file and what to do, and the API wording stays
+    out of what commands print."""
+    from gf.benchmarks.nextqa.converter import convert
+    from gf.evaluation import save_predictions
+
+    from test_nextqa import ROWS, write_nextqa_raw
+
+    convert(write_nextqa_raw(tmp_path / "raw"), tmp_path / "data" / "NExT-QA")
+    skip = tmp_path / "skip.txt"
+    skip.write_text("4882821564_9\n")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"model: {{name: glance_focus, model_type: nextqa_uns}}\n"
+                   f"datasets:\n  nextqa: {{data_root: {tmp_path / 'data'}, skip_file: {skip}}}\n")
+    records = {f"{v}_{q}": {"prediction": 0, "answer": a, "fields": {"type": t}} for v, q, t, a in ROWS["val"]}
+    records["1_1"] = {"prediction": 0, "answer": 0, "fields": {"type": "CW"}}  # truly not in the split
+    save_predictions(tmp_path / "p.json", "nextqa", "val", records)
+    assert gf_main(["evaluate", "--predictions", str(tmp_path / "p.json"), "--cfg-path", str(cfg)]) == 5
+    err = capsys.readouterr().err
+    assert (f"1 prediction(s) are for questions not in the split: '1_1'; 1 prediction(s) are for questions the "
+            f"skip file {skip} leaves out of the split: '4882821564_9'; drop skip_file from the config to score "
+            f"them, or score a file predicted with that skip file. Predict every question of the split exactly "
+            f"once.") in err
+    assert "expected_ids" not in err

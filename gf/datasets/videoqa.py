@@ -134,7 +134,9 @@ class VideoQADataset(torch.utils.data.Dataset):
             all_ids.add(qid)
             if qid not in skip:
                 kept.append(dict(rec))
-        skipped = len(all_ids & skip)
+        #: the questions the skip file took out, so a predictions file that has them is told so
+        self.skipped_ids = sorted(all_ids & skip)
+        skipped = len(self.skipped_ids)
         where = f"{benchmark} {split} ({self.source or 'records'})"
         if not all_ids:
             raise DatasetError(f"{where}: the split has no questions; a run on it would train or score nothing. "
@@ -422,14 +424,17 @@ def _no_key_matches(store: Any, expected: Sequence[str], key_field: str) -> str:
 
 
 def skipped_questions(split_dataset: Any) -> Optional[Dict[str, Any]]:
-    """``{"questions": n, "skip_file": path}`` when the split's skip file left questions out,
-    else ``None``. Scoring passes it on (``expected_ids`` are the questions left), so that a
-    report over such a subset says so instead of passing for the official split. Read from
-    ``stats``, which the streaming and probe wrappers forward."""
+    """``{"questions": n, "skip_file": path, "ids": [...]}`` when the split's skip file left
+    questions out, else ``None``. Scoring passes it on (``expected_ids`` are the questions
+    left), so that a report over such a subset says so instead of passing for the official
+    split, and a prediction for a left-out question is named as such (``ids``, empty where
+    a wrapper does not forward them). Read from ``stats``, which the streaming and probe
+    wrappers forward."""
     stats = getattr(split_dataset, "stats", None) or {}
     if not stats.get("skipped"):
         return None
-    return {"questions": int(stats["skipped"]), "skip_file": stats.get("skip_file")}
+    return {"questions": int(stats["skipped"]), "skip_file": stats.get("skip_file"),
+            "ids": list(getattr(split_dataset, "skipped_ids", ()))}
 
 
 def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

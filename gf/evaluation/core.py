@@ -66,11 +66,14 @@ def validate_record(
     error: type = EvaluationError,
     num_classes: Optional[int] = None,
     open_ended: bool = True,
+    bound: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Check one prediction record and return it as plain ``{prediction, answer, fields}``.
 
     ``num_classes`` bounds both indices (choices for multiple choice, vocabulary size for
-    open-ended). Only open-ended benchmarks may store :data:`OOV_ANSWER` as the answer.
+    open-ended); ``bound`` says where that number comes from when it is not the benchmark's
+    (a predictions file's own ``answer_vocab``), so an index out of range names its real
+    cause. Only open-ended benchmarks may store :data:`OOV_ANSWER` as the answer.
     """
     prefix = f"{where}: question {qid!r}"
     if not isinstance(record, Mapping):
@@ -100,9 +103,9 @@ def validate_record(
     if num_classes is not None:
         for key, value in (("prediction", prediction), ("answer", answer)):
             if value is not None and value >= num_classes:
-                raise error(f"{prefix}: '{key}' {value} is out of range; this benchmark has "
-                            f"{num_classes} {'answers' if open_ended else 'choices'} "
-                            f"(indices 0..{num_classes - 1})")
+                raise error(f"{prefix}: '{key}' {value} is out of range; " + (bound or (
+                    f"this benchmark has {num_classes} {'answers' if open_ended else 'choices'} "
+                    f"(indices 0..{num_classes - 1})")))
     fields = record.get("fields", {})
     if fields is None:
         fields = {}
@@ -154,11 +157,17 @@ def normalise_predictions(
     return out
 
 
-def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], benchmark: str) -> None:
+def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], benchmark: str, *,
+                   skipped: Optional[Mapping[str, Any]] = None,
+                   advice: str = "Predict every question of the split exactly once, or pass the matching "
+                                 "expected_ids.") -> None:
     """Refuse a prediction set that does not cover exactly the split's questions.
 
     Why: a silently missing or surplus question changes every accuracy a little, and
-    nothing downstream could tell.
+    nothing downstream could tell. ``skipped`` (:func:`gf.datasets.videoqa.skipped_questions`)
+    names the questions a skip file took out of the split: a prediction for one of them is
+    not "not in the split" but left out by that file, and the message says so. ``advice``
+    ends the message; the default speaks to an API caller, who chose ``expected_ids``.
     """
     if expected_ids is None:
         return
@@ -175,7 +184,9 @@ def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], be
     got = list(ids)
     got_set = set(got)
     missing = [e for e in expected if e not in got_set]
-    extra = [g for g in got if g not in expected]
+    left_out = set((skipped or {}).get("ids") or ())
+    dropped = [g for g in got if g not in expected and g in left_out]
+    extra = [g for g in got if g not in expected and g not in left_out]
     problems = []
     if missing:
         problems.append(f"{len(missing)} question(s) of the split have no prediction: "
@@ -183,11 +194,14 @@ def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], be
     if extra:
         problems.append(f"{len(extra)} prediction(s) are for questions not in the split: "
                         f"{describe_ids(extra)}")
+    if dropped:
+        problems.append(f"{len(dropped)} prediction(s) are for questions the skip file {skipped.get('skip_file')} "
+                        f"leaves out of the split: {describe_ids(dropped)}; drop skip_file from the config to score "
+                        f"them, or score a file predicted with that skip file")
     if problems:
         cls = MissingPredictionError if missing else EvaluationError
-        raise cls(f"{benchmark}: predictions do not match the split; " + "; ".join(problems)
-                  + ". Predict every question of the split exactly once, or pass the "
-                    "matching expected_ids.")
+        raise cls(f"{benchmark}: predictions do not match the split; " + "; ".join(problems) + "."
+                  + (f" {advice}" if missing or extra else ""))
 
 
 def outcome(record: Mapping[str, Any]) -> Optional[bool]:

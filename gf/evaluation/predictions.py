@@ -124,6 +124,14 @@ def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
     return list(vocab)
 
 
+def _vocab_bound(size: int) -> str:
+    """Why an index is out of range of the file's own vocabulary. Not "this benchmark has N
+    answers": a multiple-choice file that carries a stray vocabulary would be told its
+    benchmark has that many answers."""
+    listed = f"lists {size} answer(s) (indices 0..{size - 1})" if size else "is empty"
+    return f"the file's answer_vocab {listed}; a multiple-choice benchmark's file has answer_vocab null"
+
+
 def _check_records(pairs: Iterable[tuple], vocab: Optional[List[str]], where: str) -> Dict[str, Dict[str, Any]]:
     """Validate ``(qid, record)`` pairs, refusing duplicates (after ``str()``)."""
     out: Dict[str, Dict[str, Any]] = {}
@@ -140,7 +148,7 @@ def _check_records(pairs: Iterable[tuple], vocab: Optional[List[str]], where: st
             num_classes=None if vocab is None else len(vocab),
             # Benchmark-specific ranges (MC choices, OOV allowed or not) are checked by
             # the evaluator, which knows the benchmark; here only the file's own rules.
-            open_ended=True,
+            open_ended=True, bound=None if vocab is None else _vocab_bound(len(vocab)),
         )
     if dups:
         raise PredictionsFileError(f"{where}: duplicate question id(s) {describe_ids(dups)}; "

@@ -68,22 +68,24 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     if not pred_file.predictions:
         raise EvaluationError(nothing_to_score(pred_file.benchmark, where if pred_file.path else None))
     if expected_ids is not None:
+        # Before the evaluator's own check (the built-in ones make it too), so that the message
+        # names the questions a skip file left out and speaks of the split, not of expected_ids;
+        # also keeps the report's claim true for a plugin evaluator that ignores expected_ids.
         expected_ids = list(expected_ids)
+        check_complete([str(q) for q in pred_file.predictions], expected_ids, pred_file.benchmark,
+                       skipped=skipped, advice="Predict every question of the split exactly once.")
     info = dict(info or {})
     if info.get("answer_vocab") is None and pred_file.answer_vocab is not None:
         info["answer_vocab"] = pred_file.answer_vocab
     report = evaluator.evaluate(pred_file.predictions, info, expected_ids=expected_ids)
     report.setdefault("notes", [])
     if expected_ids is not None:
-        # The built-in evaluators check this already; checking here too keeps the
-        # report's claim true for a plugin evaluator that ignores expected_ids.
-        check_complete([str(q) for q in pred_file.predictions], expected_ids, pred_file.benchmark)
         report["coverage_checked"] = True
     else:
         report["coverage_checked"] = False
         report["notes"].append(COVERAGE_NOT_CHECKED)
     if skipped:
-        report["skipped"] = dict(skipped)
+        report["skipped"] = {k: v for k, v in skipped.items() if k != "ids"}  # a count, not the whole list
         report["notes"].append(skipped_note(skipped))
     report["split"] = pred_file.split
     if pred_file.path is not None:

@@ -38,9 +38,26 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
     out = {}
     for qid, result in results.items():
         record = records.get(qid)
-        if record is not None and record.get("answer") is not None and record["answer"] != result["answer"]:
-            raise EvaluationError(f"{path}: question {qid!r} has answer {result['answer']} but the split's "
-                                  f"annotation says {record['answer']}: the file was made for other annotations")
-        out[qid] = {"prediction": result["prediction"], "answer": result["answer"],
-                    "fields": dict(record.get("fields") or {}) if record is not None else {}}
+        if record is None:  # not in the split: the coverage check names them all
+            out[qid] = {"prediction": result["prediction"], "answer": result["answer"], "fields": {}}
+            continue
+        _check_label(path, qid, result["answer"], record.get("answer"))
+        out[qid] = {"prediction": result["prediction"], "answer": record.get("answer"),
+                    "fields": dict(record.get("fields") or {})}
     return out
+
+
+def _check_label(path: Path, qid: str, theirs: Any, ours: Any) -> None:
+    """Refuse a results file whose label is not the split's, as ``match_split`` does for gf's
+    format. Why also when the split's label is None (its labels hidden, ``unlabelled_splits``):
+    an official results file always carries labels, and scoring them would put the file's own
+    labels on the board under the name of a split whose labels nobody may score against."""
+    if theirs == ours:
+        return
+    if ours is None:
+        raise EvaluationError(f"{path}: question {qid!r} has answer {theirs} but the split hides its labels (its "
+                              f"answer is None: unlabelled_splits, or a test split without answers): an official results file carries its "
+                              f"own labels, which are never scored in place of the split's. Score it on a split "
+                              f"whose labels the config gives, or on the benchmark's evaluation server.")
+    raise EvaluationError(f"{path}: question {qid!r} has answer {theirs} but the split's annotation says {ours}: the "
+                          f"file was made for other annotations")

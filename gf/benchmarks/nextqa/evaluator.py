@@ -76,6 +76,9 @@ def _categories(qid: Any, record: Mapping[str, Any]) -> Dict[str, List[str]]:
     if qtype is None:
         raise EvaluationError(f"nextqa: question {qid!r}: fields.type is missing (the CSV "
                               f"'type' column, e.g. 'CW')")
+    if not isinstance(qtype, str):  # a list or an object would fail as a raw TypeError in _group
+        raise EvaluationError(f"nextqa: question {qid!r}: fields.type must be a string, one of "
+                              f"{', '.join(GROUPS + tuple(MERGED_TYPES))} (the CSV 'type' column), got {qtype!r}")
     group = _group(qtype, f"nextqa: question {qid!r}")
     return {"type": [group], "super_type": [group[0]]}
 
