@@ -250,6 +250,31 @@ def test_evaluate_writes_no_last_report_into_a_run_that_tests_with_checkpoint_be
     assert not (out / "eval" / "test_last_report.json").exists()
 
 
+def test_evaluate_runs_each_hook_once_for_an_old_run_whose_config_lists_one_twice(finished, tmp_path, capsys,
+                                                                                  caplog):
+    """A run's config.yaml written before training refused run.hooks=[lr_scheduler] was
+    refused by gf evaluate too, though evaluation need not: it now evaluates, each hook once."""
+    import yaml
+
+    from gf.common.config import build_config
+    from gf.runners.build import build_hooks
+
+    cfg, run = finished
+    old = yaml.safe_load((run / "config.yaml").read_text())
+    old["run"]["hooks"] = ["lr_scheduler", "evaluation"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(tmp_path / "config.yaml"), "--checkpoint",
+                    str(run / "checkpoint_best.pth"), "--splits", "val", "--options",
+                    f"run.output_dir={tmp_path / 'ev'}"]) == 0
+    assert "evaluation runs each hook once" in caplog.text
+    assert len(list((tmp_path / "ev" / "eval").glob("val_eval_report.json"))) == 1
+    hooks = build_hooks(build_config(str(tmp_path / "config.yaml")), evaluating=True)
+    assert [type(h).__name__ for h in hooks] == [type(h).__name__ for h in build_hooks(build_config(str(cfg)))]
+    assert gf_main(["train", "--cfg-path", str(tmp_path / "config.yaml"), "--options",
+                    f"run.output_dir={tmp_path / 'tr'}"]) == 2  # training still refuses it
+
+
 def test_a_run_folder_given_as_the_config_is_named_with_its_config_yaml(finished, capsys):
     cfg, run = finished
     capsys.readouterr()

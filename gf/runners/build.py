@@ -171,9 +171,9 @@ def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Map
     return model_config
 
 
-def build_hooks(cfg: DictConfig) -> List[Any]:
+def build_hooks(cfg: DictConfig, evaluating: bool = False) -> List[Any]:
     """The built-in hooks, then ``run.hooks`` (registered names), each constructed once."""
-    return [registry.get("hook", name)() for name in hook_names(cfg.run)]
+    return [registry.get("hook", name)() for name in hook_names(cfg.run, evaluating)]
 
 
 def _check_single_run_folder(out: Path) -> None:
@@ -255,5 +255,5 @@ def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
     model, weights_source = build_model(cfg, model_config, evaluating=splits is not None)
     task = registry.get_task_class(run.task)()
     runner_cls = registry.get_runner_class(run.runner)
-    return runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
+    return runner_cls(cfg, task, model, datasets, build_hooks(cfg, splits is not None), train_dataset=train_name, device=device,
                       model_config=model_config, weights_source=weights_source, output_lock=lock)
