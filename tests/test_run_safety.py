@@ -193,6 +193,43 @@ def test_a_resume_with_another_number_of_processes_is_refused(finished, tmp_path
             assert "torchrun --nproc_per_node=2" in err
 
 
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one write: nothing after it runs."""
+
+
+@pytest.mark.parametrize("cut, best_epoch", [("checkpoint_last.pth", 0), ("checkpoint_best.pth", 1)])
+def test_a_run_killed_between_its_two_checkpoint_writes_tests_with_its_recorded_best_epoch(
+        tmp_path, monkeypatch, cut, best_epoch):
+    """Epoch 1 (of 0..2) improves and the run is killed while writing ``cut``. The resumed
+    attempt scores epoch 1 lower than the killed one did (as a GPU rerun may) and epoch 2
+    lower still, so the best recorded epoch is 0 when epoch 1's improvement was lost with its
+    checkpoint_last, else 1. checkpoint_best was written first and kept the abandoned
+    attempt's epoch 1 (tested with, the summary calling it the best), or it was never
+    completed (the test used epoch 0's weights)."""
+    import gf.runners.hooks as hooks
+    from gf.runners.runner_base import Runner
+
+    cfg = write_config(tmp_path, epochs=3)
+    scores = iter([0.5, 0.7, 0.4, 0.3] if cut == "checkpoint_last.pth" else [0.5, 0.7, 0.3])
+    monkeypatch.setattr(hooks, "_metric", lambda report, key, where: next(scores))
+    save = Runner.save_checkpoint
+
+    def killed_at_epoch_1(self, name):
+        if name == cut and self.epoch == 1:
+            raise _Killed
+        save(self, name)
+
+    monkeypatch.setattr(Runner, "save_checkpoint", killed_at_epoch_1)
+    with pytest.raises(_Killed):
+        gf_main(["train", "--cfg-path", str(cfg)])
+    monkeypatch.setattr(Runner, "save_checkpoint", save)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 0
+    assert next(scores, None) is None
+    out = tmp_path / "out"
+    assert torch_load_safe(out / "checkpoint_best.pth")["epoch"] == best_epoch
+    assert torch_load_safe(out / "checkpoint_last.pth")["epoch"] == 2
+
+
 def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_path, capsys):
     cfg = write_config(tmp_path, epochs=1)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
