@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import IterableDataset
 
 from gf.common import dist
-from gf.common.config import make_builder, to_dict
+from gf.common.config import make_builder, model_schema, to_dict
 from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
@@ -104,11 +104,20 @@ def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str
     if max_events is not None and num_queries is not None and max_events > num_queries:
         raise ConfigError(f"datasets.{ds.name}.max_events ({max_events}) exceeds model.num_queries ({num_queries}): "
                           f"events beyond the queries could never be matched. Lower max_events or raise num_queries.")
+    defaults = _model_defaults(model_cfg)
     for key, value in derived.items():
         if value is not None and cfg.get(key) != value:
-            logger.info("model.%s set to %s by dataset %s (config had %s)", key, value, ds.name, cfg.get(key))
+            # a value the user gave (not the model's default) is replaced aloud
+            log = logger.warning if cfg.get(key) != defaults.get(key) else logger.info
+            log("model.%s set to %s by dataset %s (config had %s): a size that does not fit the data cannot train",
+                key, value, ds.name, cfg.get(key))
             cfg[key] = value
     return cfg
+
+
+def _model_defaults(model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """The model's defaults for its ``model_type`` (what a config that sets nothing gets)."""
+    return to_dict(model_schema(model_cfg))
 
 
 def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: BuiltDataset) -> None:
