@@ -69,8 +69,8 @@ def test_verify_refuses_two_stores_without_features(tmp_path):
     (["--shard", "0/2"], "drop --shard$"),
     (["--num-frames", "8"], "drop --num-frames$"),
     # options with a default are refused too, even given at their default value
-    (["--format", "npy"], "drop --format$"), (["--seed", "0"], "drop --seed$"), (["--workers", "0"], "drop --workers$"),
-    (["--window-tolerance", "3", "--batch-size", "64"], "drop --window-tolerance$"),
+    (["--format", "npy"], "drop --format$"), (["--seed", "0"], "drop --seed$"),
+    (["--workers", "0", "--window-tolerance", "3", "--batch-size", "64"], "drop --window-tolerance$"),
     (["--clip-stride", "1"], "drop --clip-stride$"), (["--timeout-per-video", "9"], "drop --timeout-per-video$"),
     (["--reference-dataset", "x"], r"--reference-dataset x names a dataset inside an HDF5 reference, but --verify "
                                    r".* is a npy store: drop --reference-dataset"),
@@ -101,13 +101,22 @@ def test_merge_and_extract_refuse_the_options_of_verify(videos, tmp_path):
     with pytest.raises(ConfigError, match="drop --report$"):
         extract(videos / "good.txt", tmp_path / "out", "--report", tmp_path / "r.json")
     # options that have a default, given at it or not: --merge uses none, an extraction not --min-cosine
-    for flags in (["--format", "h5"], ["--seed", "4"], ["--shard-size", "1000"], ["--min-cosine", "0.99"],
-                  ["--no-progress"]):
+    for flags in (["--format", "h5"], ["--seed", "4"], ["--shard-size", "1000"], ["--min-cosine", "0.99"]):
         with pytest.raises(ConfigError, match=f"--merge joins the parts already in --out; drop {flags[0]}$"):
             gf_extract("--merge", "--out", tmp_path / "out", *flags)
     with pytest.raises(ConfigError, match="belong to --verify REFERENCE .*; drop --min-cosine$"):
         extract(videos / "good.txt", tmp_path / "out", "--min-cosine", "0.99")
     assert not (tmp_path / "mr.json").exists() and not (tmp_path / "out").exists()
+
+
+def test_verify_and_merge_accept_the_options_that_only_change_how_an_extraction_runs(npy_run, tmp_path):
+    """--no-progress, --workers and --batch-size were refused by --verify and --merge, so a
+    script passing one set of options to every step failed at its last one."""
+    how = ["--no-progress", "--workers", "0", "--batch-size", "8"]
+    gf_extract("--verify", npy_run, "--out", npy_run, *how)
+    with pytest.raises(ConfigError) as err:  # refused for what --out holds, not for the options
+        gf_extract("--merge", "--out", tmp_path / "none", *how)
+    assert str(err.value).endswith("none: no such folder")
 
 
 def test_merge_names_a_damaged_layout_or_plan(videos, tmp_path):

@@ -193,6 +193,43 @@ def test_a_resume_with_another_number_of_processes_is_refused(finished, tmp_path
             assert "torchrun --nproc_per_node=2" in err
 
 
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one write: nothing after it runs."""
+
+
+@pytest.mark.parametrize("cut, best_epoch", [("checkpoint_last.pth", 0), ("checkpoint_best.pth", 1)])
+def test_a_run_killed_between_its_two_checkpoint_writes_tests_with_its_recorded_best_epoch(
+        tmp_path, monkeypatch, cut, best_epoch):
+    """Epoch 1 (of 0..2) improves and the run is killed while writing ``cut``. The resumed
+    attempt scores epoch 1 lower than the killed one did (as a GPU rerun may) and epoch 2
+    lower still, so the best recorded epoch is 0 when epoch 1's improvement was lost with its
+    checkpoint_last, else 1. checkpoint_best was written first and kept the abandoned
+    attempt's epoch 1 (tested with, the summary calling it the best), or it was never
+    completed (the test used epoch 0's weights)."""
+    import gf.runners.hooks as hooks
+    from gf.runners.runner_base import Runner
+
+    cfg = write_config(tmp_path, epochs=3)
+    scores = iter([0.5, 0.7, 0.4, 0.3] if cut == "checkpoint_last.pth" else [0.5, 0.7, 0.3])
+    monkeypatch.setattr(hooks, "_metric", lambda report, key, where: next(scores))
+    save = Runner.save_checkpoint
+
+    def killed_at_epoch_1(self, name):
+        if name == cut and self.epoch == 1:
+            raise _Killed
+        save(self, name)
+
+    monkeypatch.setattr(Runner, "save_checkpoint", killed_at_epoch_1)
+    with pytest.raises(_Killed):
+        gf_main(["train", "--cfg-path", str(cfg)])
+    monkeypatch.setattr(Runner, "save_checkpoint", save)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 0
+    assert next(scores, None) is None
+    out = tmp_path / "out"
+    assert torch_load_safe(out / "checkpoint_best.pth")["epoch"] == best_epoch
+    assert torch_load_safe(out / "checkpoint_last.pth")["epoch"] == 2
+
+
 def test_evaluate_refuses_a_checkpoint_trained_with_another_model_config(tmp_path, capsys):
     cfg = write_config(tmp_path, epochs=1)
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
@@ -248,6 +285,31 @@ def test_evaluate_writes_no_last_report_into_a_run_that_tests_with_checkpoint_be
     err = _last_line(capsys.readouterr().err)
     assert f"--tag last: {out} has checkpoint_best.pth" in err and "--tag best" in err
     assert not (out / "eval" / "test_last_report.json").exists()
+
+
+def test_evaluate_runs_each_hook_once_for_an_old_run_whose_config_lists_one_twice(finished, tmp_path, capsys,
+                                                                                  caplog):
+    """A run's config.yaml written before training refused run.hooks=[lr_scheduler] was
+    refused by gf evaluate too, though evaluation need not: it now evaluates, each hook once."""
+    import yaml
+
+    from gf.common.config import build_config
+    from gf.runners.build import build_hooks
+
+    cfg, run = finished
+    old = yaml.safe_load((run / "config.yaml").read_text())
+    old["run"]["hooks"] = ["lr_scheduler", "evaluation"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(tmp_path / "config.yaml"), "--checkpoint",
+                    str(run / "checkpoint_best.pth"), "--splits", "val", "--options",
+                    f"run.output_dir={tmp_path / 'ev'}"]) == 0
+    assert "evaluation runs each hook once" in caplog.text
+    assert len(list((tmp_path / "ev" / "eval").glob("val_eval_report.json"))) == 1
+    hooks = build_hooks(build_config(str(tmp_path / "config.yaml")), evaluating=True)
+    assert [type(h).__name__ for h in hooks] == [type(h).__name__ for h in build_hooks(build_config(str(cfg)))]
+    assert gf_main(["train", "--cfg-path", str(tmp_path / "config.yaml"), "--options",
+                    f"run.output_dir={tmp_path / 'tr'}"]) == 2  # training still refuses it
 
 
 def test_a_run_folder_given_as_the_config_is_named_with_its_config_yaml(finished, capsys):

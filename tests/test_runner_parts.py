@@ -432,3 +432,26 @@ def test_every_gf_error_derives_from_the_root():
     for cls in classes:
         assert issubclass(cls, errors.GfError), cls
         assert isinstance(cls.exit_code, int) and cls.exit_code > 0
+
+
+def test_a_model_size_the_user_gave_and_the_data_replaces_is_a_warning(tmp_path, monkeypatch, caplog):
+    """Sizes the data dictates replace the config's; one the user set (not the model type's
+    default) was replaced with an info line only, unseen at the default log level."""
+    import logging
+
+    from gf.common.config import build_config, to_dict
+    from gf.runners.build import build_datasets, model_config_for
+
+    monkeypatch.syspath_prepend(PLUGINS)
+    path = write_config(tmp_path)
+    ds = build_datasets(build_config(str(path)), {"synthetic_star": ["val"]})["synthetic_star"]
+    with caplog.at_level(logging.INFO, logger="gf.runner"):
+        assert model_config_for(to_dict(build_config(str(path)).model), ds)["feature_dim"] == 16
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert "model.feature_dim set to 16 by dataset synthetic_star (config had 64)" in caplog.text  # the default
+        caplog.clear()
+        given = build_config(str(path), ["model.feature_dim=99"])
+        assert model_config_for(to_dict(given.model), ds)["feature_dim"] == 16
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == ["model.feature_dim set to 16 by dataset synthetic_star (config had 99): a size that does not "
+                      "fit the data cannot train"]

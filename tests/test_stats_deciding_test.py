@@ -67,6 +67,25 @@ def test_a_bootstrap_that_cannot_vary_gives_no_p_and_no_interval_never_the_small
     assert same["difference"] == 0.0 and same["p_bootstrap"] == 1.0 and same["ci"] is None
 
 
+def test_a_bootstrap_over_few_videos_is_never_more_sure_than_an_exact_sign_flip_test():
+    """Two videos, both favouring A (by 3 and 1 of 4 questions): every resample differs but
+    none crosses 0, so the bootstrap gave p = 1/(B + 1) and called the pair significant."""
+    clusters = np.repeat([0, 1], 4)
+    a = outcomes([1, 1, 1, 1, 1, 1, 1, 1], clusters=clusters)
+    b = with_correct(a, [0, 0, 0, 1, 0, 1, 1, 1])
+    [pair] = stats.compare_all({"a": a, "b": b}, samples=500)
+    assert pair["difference"] == 50.0 and pair["test"] == "paired_bootstrap" and pair["ci"] is not None
+    assert pair["p"] == 0.5 and not pair["significant"]
+    assert pair["note"].startswith("2 videos: the bootstrap p (0.002) is raised to 0.5")
+    # 8 videos, one question each. A right on 6 that B misses: hardly a resample reaches 0,
+    # so p (1/1001) is raised to 2^-7; A right on 4: p (4/501) is above 2^-7 and stays
+    many = outcomes([1] * 8, clusters=np.arange(8))
+    pair = stats.paired_comparison(many, with_correct(many, [0, 0, 0, 0, 0, 0, 1, 1]), samples=1000)
+    assert pair["p_bootstrap"] == 2 ** -7 and pair["note"].startswith("8 videos: the bootstrap p (0.001)")
+    pair = stats.paired_comparison(many, with_correct(many, [0, 0, 0, 1, 0, 1, 1, 1]), samples=500)
+    assert pair["p_bootstrap"] == 4 / 501 and pair["note"] is None
+
+
 def test_micro_pairs_use_mcnemar_only_when_every_video_holds_one_question():
     a, b = clustered_micro()
     [pair] = stats.compare_all({"a": a, "b": b}, samples=2000)

@@ -182,7 +182,8 @@ def _resolve_alone(key: str, value: Any) -> Any:
                           f"name, not a reference to another key ({_one_line(e)})") from None
 
 
-def _model_schema(model_cfg: Mapping) -> DictConfig:
+def model_schema(model_cfg: Mapping) -> DictConfig:
+    """The model's defaults for ``model.name`` and ``model.model_type``, keys fixed."""
     name = model_cfg.get("name")
     if not name:
         raise ConfigError("model.name is required (e.g. glance_focus); see `gf list models`")
@@ -248,7 +249,7 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     for data, _ in layers:
         model_raw.update({k: _resolve_alone(f"model.{k}", v) for k, v in (data.get("model") or {}).items()
                           if k in ("name", "model_type")})
-    model = _model_schema(model_raw)
+    model = model_schema(model_raw)
     for data, source in layers:
         model = _merge_section("model", model, data.get("model") or {}, source)
 

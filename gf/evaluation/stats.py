@@ -39,7 +39,10 @@ than two clusters every resample is the one video again, and when every resample
 the same non-zero difference the centred count finds no extreme resample and would give
 the smallest possible p, 1/(B + 1), for evidence that does not exist. Such a pair gets
 no interval and no bootstrap p (``None``, shown n/a) and a ``note`` saying why; a
-difference of 0 keeps p = 1. An interval is likewise ``None`` from a single cluster.
+difference of 0 keeps p = 1. An interval is likewise ``None`` from a single cluster. With
+few clusters the resamples vary but may all lie on one side of 0 (two videos, both
+favouring one entry): the bootstrap p is never below 2^(1-n) for n videos, the smallest
+an exact paired sign-flip test can give, and a note says so.
 
 Many pairs: a table of n entries makes n(n-1)/2 comparisons, and at 5% some would look
 significant by chance alone. Holm's step-down adjustment controls the chance of *any*
@@ -446,7 +449,11 @@ def resampled_difference(d: float, diffs: np.ndarray, clusters: int,
     # Two-sided: how often the resampled difference strays from the observed one by at
     # least the observed distance from 0 (the null distribution, shifted to centre 0).
     extreme = int(np.count_nonzero(np.abs(diffs - d) >= abs(d)))
-    return {"ci": _interval(diffs, confidence), "p_bootstrap": (1 + extreme) / (1 + len(diffs)), "note": None}
+    p, floor = (1 + extreme) / (1 + len(diffs)), 2.0 ** (1 - clusters)
+    if p < floor:  # few videos: the resamples vary, but none can cross 0
+        note = (f"{clusters} videos: the bootstrap p ({p:.2g}) is raised to {floor:.2g}, the smallest p an exact "
+                f"paired test can give with {clusters} videos (every sign flip of the per-video differences)")
+    return {"ci": _interval(diffs, confidence), "p_bootstrap": max(p, floor), "note": note}
 
 
 def _pair(a: Tuple[QuestionOutcomes, np.ndarray], b: Tuple[QuestionOutcomes, np.ndarray],

@@ -129,11 +129,14 @@ def _check_report_path(args) -> None:
                               f"store: the report would be read as one of its features. Write it elsewhere.")
 
 
-#: options only an extraction uses: --verify and --merge refuse them rather than ignore them
+#: options only an extraction uses: --verify and --merge refuse them rather than ignore them.
+#: ``--no-progress``, ``--workers`` and ``--batch-size`` are not among them: they change how an
+#: extraction runs, never what it stores, so a script passing one set of options to every step
+#: (extract, then merge or verify) is not refused over them
 _EXTRACT_ONLY = ("videos", "backbone", "windows", "window_tolerance", "weights", "pretrained", "seed", "num_frames",
-                 "fps", "timeout_per_video", "input_size", "device", "batch_size", "workers", "format", "shard_size",
-                 "no_progress", "shard", "num_clips", "clips_per_second", "clip_len", "clip_stride",
-                 "motion_backbone", "motion_weights", "motion_pretrained", "motion_input_size")
+                 "fps", "timeout_per_video", "input_size", "device", "format", "shard_size", "shard", "num_clips",
+                 "clips_per_second", "clip_len", "clip_stride", "motion_backbone", "motion_weights",
+                 "motion_pretrained", "motion_input_size")
 #: options only --verify uses
 _VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "min_cosine", "report")
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import IterableDataset
 
 from gf.common import dist
-from gf.common.config import make_builder, to_dict
+from gf.common.config import make_builder, model_schema, to_dict
 from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.registry import registry
@@ -104,11 +104,20 @@ def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str
     if max_events is not None and num_queries is not None and max_events > num_queries:
         raise ConfigError(f"datasets.{ds.name}.max_events ({max_events}) exceeds model.num_queries ({num_queries}): "
                           f"events beyond the queries could never be matched. Lower max_events or raise num_queries.")
+    defaults = _model_defaults(model_cfg)
     for key, value in derived.items():
         if value is not None and cfg.get(key) != value:
-            logger.info("model.%s set to %s by dataset %s (config had %s)", key, value, ds.name, cfg.get(key))
+            # a value the user gave (not the model's default) is replaced aloud
+            log = logger.warning if cfg.get(key) != defaults.get(key) else logger.info
+            log("model.%s set to %s by dataset %s (config had %s): a size that does not fit the data cannot train",
+                key, value, ds.name, cfg.get(key))
             cfg[key] = value
     return cfg
+
+
+def _model_defaults(model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """The model's defaults for its ``model_type`` (what a config that sets nothing gets)."""
+    return to_dict(model_schema(model_cfg))
 
 
 def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: BuiltDataset) -> None:
@@ -171,9 +180,9 @@ def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Map
     return model_config
 
 
-def build_hooks(cfg: DictConfig) -> List[Any]:
+def build_hooks(cfg: DictConfig, evaluating: bool = False) -> List[Any]:
     """The built-in hooks, then ``run.hooks`` (registered names), each constructed once."""
-    return [registry.get("hook", name)() for name in hook_names(cfg.run)]
+    return [registry.get("hook", name)() for name in hook_names(cfg.run, evaluating)]
 
 
 def _check_single_run_folder(out: Path) -> None:
@@ -255,5 +264,5 @@ def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
     model, weights_source = build_model(cfg, model_config, evaluating=splits is not None)
     task = registry.get_task_class(run.task)()
     runner_cls = registry.get_runner_class(run.runner)
-    return runner_cls(cfg, task, model, datasets, build_hooks(cfg), train_dataset=train_name, device=device,
+    return runner_cls(cfg, task, model, datasets, build_hooks(cfg, splits is not None), train_dataset=train_name, device=device,
                       model_config=model_config, weights_source=weights_source, output_lock=lock)

@@ -100,7 +100,7 @@ def _rescore(args) -> int:
         from gf.datasets.videoqa import skipped_questions
         from gf.runners.build import build_datasets
 
-        cfg = config_from_args(args)
+        cfg = config_from_args(args, evaluating=True)
         matching = [name for name in cfg.datasets
                     if getattr(registry.get_builder_class(name), "benchmark", None) == pf.benchmark]
         if len(matching) != 1:
@@ -128,7 +128,7 @@ def run(args) -> int:
         raise ConfigError("give --cfg-path (with --checkpoint, or model.checkpoint in the config), or --predictions")
     if args.checkpoint:
         args.options = [*args.options, f"model.checkpoint={args.checkpoint}"]
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, evaluating=True)
     if not cfg.model.checkpoint:
         raise ConfigError(f"{args.cfg_path}: nothing to evaluate: give --checkpoint (a gf checkpoint, the authors' "
                           f"model_N.tar, a URL or zoo:<name>) or set model.checkpoint")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
@@ -34,6 +35,7 @@ import torch
 
 from gf.common import dist
 from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigError, NonFiniteLossError
+from gf.common.io import atomic_write
 from gf.common.registry import registry
 
 __all__ = ["DEFAULT_HOOKS", "HookBase"]
@@ -301,9 +303,24 @@ class EvalHook(HookBase):
 
 @registry.register_hook("checkpointer")
 class CheckpointHook(HookBase):
-    """Resumes from ``run.resume`` before training; writes ``checkpoint_best.pth`` when
-    the evaluation improved and ``checkpoint_last.pth`` after every epoch (atomically), at
-    :meth:`HookBase.save_epoch`, once every hook's ``after_epoch`` has run."""
+    """Resumes from ``run.resume`` before training; writes ``checkpoint_last.pth`` after every
+    epoch and then ``checkpoint_best.pth`` when the evaluation improved (each atomically), at
+    :meth:`HookBase.save_epoch`, once every hook's ``after_epoch`` has run.
+
+    ``checkpoint_last`` comes first and records the best epoch (this hook's state), so a run
+    killed between the two writes has no ``checkpoint_best`` from a later epoch than the one it
+    resumes from (an abandoned attempt's weights, which a rerun that scores lower, as on a GPU,
+    would never replace); the resume completes the missing best from ``checkpoint_last``,
+    which then holds the same weights."""
+
+    def __init__(self) -> None:
+        self.best_epoch: Optional[int] = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best_epoch = state.get("best_epoch")
 
     def before_train(self) -> None:
         r = self.runner
@@ -323,11 +340,16 @@ class CheckpointHook(HookBase):
                                           f"from scratch when no checkpoint exists yet.")
         r.restore(path)
         if r.is_main:
+            if self.best_epoch is not None and self.best_epoch == r.epoch:  # its write may have been cut off
+                with atomic_write(r.output_dir / "checkpoint_best.pth", "wb") as out, open(path, "rb") as src:
+                    shutil.copyfileobj(src, out)
             print(f"[gf] resumed from {path}: epoch {r.epoch + 1} done, step {r.step}", flush=True)
 
     def save_epoch(self) -> None:
         r = self.runner
         if r.improved:
-            r.save_checkpoint("checkpoint_best.pth")
+            self.best_epoch = r.epoch
         r.save_checkpoint("checkpoint_last.pth")
+        if r.improved:
+            r.save_checkpoint("checkpoint_best.pth")
         dist.barrier()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 __all__ = ["add_config_arguments", "config_from_args", "hook_names", "train_dataset_name", "wanted_splits"]
+
+logger = logging.getLogger("gf.runner")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -13,7 +16,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True)
                         help="overrides, e.g. run.lr=1e-4 datasets.star.data_root=/data")
 
 
-def config_from_args(args):
+def config_from_args(args, evaluating: bool = False):
+    """The merged config. ``evaluating`` (``gf evaluate``): a run folder's ``config.yaml``
+    written before hooks were checked may list a hook twice; it is evaluated, not refused."""
     from gf.common.config import build_config
 
     options = list(args.options or [])
@@ -22,19 +27,26 @@ def config_from_args(args):
     if getattr(args, "seeds", None):  # last: --seeds wins over run.seeds of the YAML and --options
         options.append(f"run.seeds=[{','.join(str(s) for s in args.seeds)}]")
     cfg = build_config(args.cfg_path, options)
-    hook_names(cfg.run)  # refused before any work, and by gf validate
+    hook_names(cfg.run, evaluating)  # refused before any work, and by gf validate
     return cfg
 
 
-def hook_names(run) -> list:
+def hook_names(run, evaluating: bool = False) -> list:
     """The hooks a run calls: the built-in ones, then ``run.hooks``. A name listed twice, or a
     built-in one listed again, would run twice (the learning rate stepped twice a step, a split
-    evaluated twice an epoch), so it is refused; ``gf validate`` reaches this check too."""
+    evaluated twice an epoch), so training refuses it; ``gf validate`` reaches this check too.
+    Evaluation (``evaluating``) runs each listed hook once, with a warning: an old run's
+    ``config.yaml`` may list one twice, and its checkpoint is still worth evaluating."""
     from gf.common.errors import ConfigError
     from gf.runners.hooks import DEFAULT_HOOKS
 
     extra = list(run.hooks)
     builtin = [name for name in extra if name in DEFAULT_HOOKS]
+    if evaluating:
+        once = [name for i, name in enumerate(extra) if name not in DEFAULT_HOOKS and name not in extra[:i]]
+        if len(once) != len(extra):
+            logger.warning("run.hooks lists %s; evaluation runs each hook once (%s)", extra, [*DEFAULT_HOOKS, *once])
+        return [*DEFAULT_HOOKS, *once]
     if builtin:
         raise ConfigError(f"run.hooks lists {', '.join(map(repr, sorted(set(builtin))))}, a built-in hook that "
                           f"always runs ({', '.join(DEFAULT_HOOKS)}); remove it from run.hooks")
