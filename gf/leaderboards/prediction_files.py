@@ -56,8 +56,9 @@ def _check_label(path: Path, qid: str, theirs: Any, ours: Any) -> None:
         return
     if ours is None:
         raise EvaluationError(f"{path}: question {qid!r} has answer {theirs} but the split hides its labels (its "
-                              f"answer is None: unlabelled_splits, or a test split without answers): an official results file carries its "
-                              f"own labels, which are never scored in place of the split's. Score it on a split "
-                              f"whose labels the config gives, or on the benchmark's evaluation server.")
+                              f"answer is None: unlabelled_splits, or a test split without answers): an official "
+                              f"results file carries its own labels, which are never scored in place of the split's. "
+                              f"Score it on a split whose labels the config gives, or on the benchmark's evaluation "
+                              f"server.")
     raise EvaluationError(f"{path}: question {qid!r} has answer {theirs} but the split's annotation says {ours}: the "
                           f"file was made for other annotations")
