@@ -196,6 +196,23 @@ def test_charades_csv_of_the_wrong_json_type_is_a_config_error(tmp_path, capsys,
     assert "Traceback" not in err and not (tmp_path / "out" / "txt_db").exists()
 
 
+def test_a_charades_csv_given_by_its_bare_name_is_looked_up_in_the_current_folder_and_says_so(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """The README's recipe (bare names under --raw) failed with 'Charades annotation CSV not
+    found: Charades_v1_train.csv' (rc 3), not saying where gf looked nor that --raw is not used."""
+    write_agqa_raw(tmp_path / "raw")
+    write_charades_csv(tmp_path / "raw" / "Charades_v1_train.csv", TRAIN_VIDEOS + TEST_VIDEOS)
+    monkeypatch.chdir(tmp_path)
+    rc = gf_main(["prepare", "agqa", "--raw", "raw", "--out", "out", "--set", 'charades_csv=["Charades_v1_train.csv"]'])
+    assert rc == 2 and capsys.readouterr().err.strip().splitlines() == [
+        f"gf prepare: error: agqa converter: charades_csv: Charades_v1_train.csv not found (looked up from the current "
+        f"folder {Path.cwd()}); did you mean raw/Charades_v1_train.csv? --set paths are relative to the current "
+        f"folder, not to --raw"]
+    assert not (tmp_path / "out" / "txt_db").exists()
+    assert gf_main(["prepare", "agqa", "--raw", "raw", "--out", "out", "--set",
+                    'charades_csv=["raw/Charades_v1_train.csv"]']) == 0
+
+
 def test_charades_csv_the_csv_module_cannot_read_names_the_file_and_line(tmp_path):
     """An over-long field (csv's limit is 131072 characters) was a raw _csv.Error traceback."""
     bad = tmp_path / "charades.csv"

@@ -321,6 +321,8 @@ def test_malformed_integer_strings_are_data_file_errors(tmp_path, key, value, sa
 @pytest.mark.parametrize("option, value, said", [
     ("hoi_vocab", "5", "hoi_vocab must be a path"),
     ("hoi_vocab", '["a.json"]', "hoi_vocab must be a path"),
+    ("hoi_vocab", "no_such.json", r"hoi_vocab: no_such\.json not found \(looked up from the current folder "
+                                  r"\S+\); give the file's path"),
     ("num_hoi_classes", "true", "num_hoi_classes must be a positive integer .* got True"),
     ("num_hoi_classes", '"14"', "num_hoi_classes must be a positive integer .* got '14'"),
 ])

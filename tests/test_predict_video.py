@@ -382,7 +382,7 @@ def test_predict_names_options_before_extracting_and_an_open_ended_answer_is_its
     extract = predict_module._extract
     monkeypatch.setattr(predict_module, "_extract", lambda *a, **k: pytest.fail("extracted before checking"))
     for options, got in (([], "none"), (OPTIONS[:2], "2")):
-        assert gf_main([*args, "--checkpoint", str(ckpt), *(["--options", *options] if options else [])]) == 3
+        assert gf_main([*args, "--checkpoint", str(ckpt), *(["--options", *options] if options else [])]) == 2
         assert (f"--options: the checkpoint's model is multiple-choice with 4 options per question; got {got}. "
                 f"Give the 4 answer options after --options") in capsys.readouterr().err
 
@@ -392,7 +392,7 @@ def test_predict_names_options_before_extracting_and_an_open_ended_answer_is_its
     vocab = ["no", "yes", "a blanket"]
     extra = dict(data["extra"], model_config=config, answer_vocab=vocab)
     oe = save_checkpoint(tmp_path / "oe.pth", model_state=model.state_dict(), config=data["config"], extra=extra)
-    assert gf_main([*args, "--checkpoint", str(oe), "--options", "yes", "no"]) == 3
+    assert gf_main([*args, "--checkpoint", str(oe), "--options", "yes", "no"]) == 2
     assert ("--options: the checkpoint's model is open-ended: it answers from its vocabulary of 3 answers, not from "
             "options; drop --options") in capsys.readouterr().err
     monkeypatch.setattr(predict_module, "_extract", extract)

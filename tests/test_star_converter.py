@@ -236,7 +236,8 @@ def _edit(raw: Path, split: str, index: int, fn):
     ("some_test_answers", "1 of 4 questions have an 'answer'"),
     ("duplicate_id", "question_id 'Interaction_T1_0' appears again"),
     ("video_not_in_csv", r"not in .*Charades.*: 'VID99'; pass both"),
-    ("no_charades_classes", "pass charades_classes"),
+    ("no_charades_classes", r"Charades_v1_train\.csv, \S*Charades_v1_test\.csv use Charades c-ids.*"
+                            r"Charades_v1_classes\.txt is not in .*; pass charades_classes"),
     ("unknown_type_prefix", r"STAR_val.json: record 0 \(question_id 'Interact_T1_8'\): question id 'Interact_T1_8' "
                             r"does not start with a STAR question type"),
 ])
@@ -296,3 +297,25 @@ def test_path_options_of_the_wrong_json_type_are_config_errors(tmp_path, capsys,
     err = capsys.readouterr().err
     assert rc == 2 and f"star converter: {option} must be a path" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "txt_db").exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("charades_csv", '["Charades_v1_train.csv", "Charades_v1_test.csv"]'),
+    ("charades_classes", "Charades_v1_classes.txt"),
+])
+def test_a_set_path_missing_from_the_current_folder_says_where_it_was_looked_up(tmp_path, capsys, monkeypatch,
+                                                                               option, value):
+    """A bare release file name (the README's recipe) was 'Charades annotation CSV not found' (rc 3)
+    or, for charades_classes, a list of PosixPath(...) told to pass the very option given; --set
+    paths are read from the current folder, and the error says so and offers the --raw path."""
+    write_release(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    rc = gf_main(["prepare", "star", "--raw", "raw", "--out", "out", "--set", f"{option}={value}"])
+    err = capsys.readouterr().err
+    name = json.loads(value)[0] if value.startswith("[") else value
+    assert rc == 2 and err.strip().splitlines() == [
+        f"gf prepare: error: star converter: {option}: {name} not found (looked up from the current folder "
+        f"{Path.cwd()}); did you mean raw/{name}? --set paths are relative to the current folder, not to --raw"]
+    assert not (tmp_path / "out" / "txt_db").exists()
+    assert gf_main(["prepare", "star", "--raw", "raw", "--out", "out", "--set", f"{option}={value}"
+                    .replace("Charades_v1", "raw/Charades_v1")]) == 0

@@ -286,7 +286,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
         raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "
                             f"(AGQA 2.0 'Balanced AGQA') into {raw_dir}.")
     _check_split_args(val_fraction, seed)  # before the slow reads
-    csv_paths = path_option("agqa", "charades_csv", charades_csv, many=True)
+    csv_paths = path_option("agqa", "charades_csv", charades_csv, many=True, raw=raw_dir)
     events = read_charades_csv(csv_paths) if csv_paths else None
 
     train = read_balanced_file(raw_dir / RAW_FILES["train"])

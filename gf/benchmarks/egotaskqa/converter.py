@@ -492,7 +492,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
                                         or num_hoi_classes < 1):  # a bool is an int: true would be 1 class
         raise ConfigError(f"egotaskqa converter: num_hoi_classes must be a positive integer (--set "
                           f"num_hoi_classes=N), got {num_hoi_classes!r}")
-    path_option("egotaskqa", "hoi_vocab", hoi_vocab)  # before the slow reads
+    path_option("egotaskqa", "hoi_vocab", hoi_vocab, raw=Path(raw_dir))  # before the slow reads
     raw, out = Path(raw_dir), Path(out_dir)
     if not raw.is_dir():
         raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")

@@ -298,10 +298,12 @@ def _id_space(raw: Path, first_seen: Mapping[str, str], csv_paths: List[Path],
         _unknown_ids(first_seen, (sid for sid, _ in star_classes), action_classes)
         return {a: a for a in first_seen}, "star", None
     classes_path = charades_classes or first_file(raw / d / "Charades_v1_classes.txt" for d in CHARADES_DIRS)
-    if classes_path is None or not classes_path.is_file():
-        raise DataFileError(f"{csv_paths} use Charades c-ids, which are not STAR's a-ids (STAR renumbers the "
-                            f"111 classes it keeps); pass charades_classes=Charades_v1_classes.txt to map them "
-                            f"by description")
+    if classes_path is None:  # a given charades_classes is a file (path_option checked it)
+        raise DataFileError(f"{', '.join(map(str, csv_paths))} use Charades c-ids, which are not STAR's a-ids "
+                            f"(STAR renumbers the 111 classes it keeps), and Charades_v1_classes.txt is not in "
+                            f"{raw} (nor its {', '.join(d for d in CHARADES_DIRS if d != '.')} folder); pass "
+                            f"charades_classes=path/to/Charades_v1_classes.txt (relative to the current folder) "
+                            f"to map them by description")
     charades = _id_lines(classes_path)
     _unknown_ids(first_seen, (cid for cid, _ in charades), classes_path)
     to_star = charades_to_star_ids(star_classes, charades, source=f"{classes_path} vs {action_classes}")
@@ -377,8 +379,8 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
-    csv_given = path_option("star", "charades_csv", charades_csv, many=True)
-    classes_given = next(iter(path_option("star", "charades_classes", charades_classes)), None)
+    csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)
+    classes_given = next(iter(path_option("star", "charades_classes", charades_classes, raw=raw)), None)
     if not raw.is_dir():
         raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)
@@ -392,7 +394,7 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     records, clip_of = _read_questions(qa_paths)
     no_video = sorted({vid for vid, _, _, _ in clip_of.values() if vid not in videos})
     if no_video:
-        raise DataFileError(f"{len(no_video)} STAR video(s) are not in {[str(p) for p in csv_paths]}: "
+        raise DataFileError(f"{len(no_video)} STAR video(s) are not in {', '.join(map(str, csv_paths))}: "
                             f"{describe_ids(no_video)}; pass both Charades_v1_train.csv and Charades_v1_test.csv")
     events, non_star, dropped, no_events = _question_events(videos, to_star, star_index, clip_of)
     _write_layout(out, records, events, (action_mapping, action_classes))

@@ -55,14 +55,34 @@ def first_file(paths: Iterable[Path]) -> Optional[Path]:
     return next((path for path in paths if path.is_file()), None)
 
 
-def path_option(converter: str, name: str, value: Any, *, many: bool = False) -> List[Path]:
+def path_option(converter: str, name: str, value: Any, *, many: bool = False,
+                raw: Optional[Path] = None) -> List[Path]:
     """A converter option's path(s); ``[]`` when not given. Options come from ``gf prepare
     --set`` as any JSON value, so a number, ``null`` inside a list or an empty string is a
     ConfigError naming the converter and the option, not a TypeError (or the current
-    folder) further down. Every converter's path options are checked here."""
+    folder) further down. Every converter's path options are checked here.
+
+    With ``raw`` (the converter's ``--raw`` folder) each path must also be a file: a relative
+    path is read from the current folder, as in any shell command, while the defaults are
+    looked up under ``--raw``, so a bare release file name fails; the error says where gf
+    looked and, when the name is under ``--raw``, the path to give instead."""
     items = value if many and isinstance(value, (list, tuple)) else [] if value is None else [value]
     if not all(isinstance(v, Path) or (isinstance(v, str) and v) for v in items):
         expected = "a path or a list of paths" if many else "a path"
         raise ConfigError(f"{converter} converter: {name} must be {expected} (--set {name}=path/to/file), "
                           f"got {value!r}")
-    return [Path(v) for v in items]
+    paths = [Path(v) for v in items]
+    for path in paths if raw is not None else ():
+        if not path.is_file():
+            raise ConfigError(_missing_path_message(converter, name, path, Path(raw)))
+    return paths
+
+
+def _missing_path_message(converter: str, name: str, path: Path, raw: Path) -> str:
+    """Why a given path option is not a file, where it was looked up, and what to give instead."""
+    what = "is a folder, not a file" if path.is_dir() else "not found"
+    where = "" if path.is_absolute() else f" (looked up from the current folder {Path.cwd()})"
+    near = first_file(([] if path.is_absolute() else [raw / path]) + [raw / path.name])
+    advice = (f"did you mean {near}? --set paths are relative to the current folder, not to --raw" if near
+              else "give the file's path (absolute, or relative to the current folder)")
+    return f"{converter} converter: {name}: {path} {what}{where}; {advice}"

@@ -104,18 +104,21 @@ def check_options(config, options: Optional[Sequence[str]], name: str = "--optio
     extracted (the later checks speak of ``answer_vocab``, an argument it does not have). A multiple-choice model
     needs exactly its number of options; an open-ended one answers from its vocabulary.
     ``name``: what the options are called in the errors (``predict_example`` applies the
-    same rule to its ``options``)."""
+    same rule to its ``options``). Options named by a command-line flag (``--options``) are a
+    ConfigError (exit 2, "the command line"), the others a ModelInputError (exit 3); the
+    count is only known once the checkpoint is read, so the flag's name decides."""
+    error = ConfigError if name.startswith("--") else ModelInputError
     if getattr(config, "answer_mode", "mc") == "oe":
         if options is not None:
-            raise ModelInputError(f"{name}: the checkpoint's model is open-ended: it answers from its vocabulary "
-                                  f"of {config.num_answers} answers, not from options; drop {name}")
+            raise error(f"{name}: the checkpoint's model is open-ended: it answers from its vocabulary "
+                        f"of {config.num_answers} answers, not from options; drop {name}")
         return
     wanted = getattr(config, "num_options", None)
     if options is None or (wanted is not None and len(options) != wanted):
         got = "none" if options is None else len(options)
-        raise ModelInputError(f"{name}: the checkpoint's model is multiple-choice with {wanted} options per "
-                              f"question; got {got}. Give the {wanted} answer options"
-                              + (f" after {name}" if name.startswith("--") else ""))
+        raise error(f"{name}: the checkpoint's model is multiple-choice with {wanted} options per "
+                    f"question; got {got}. Give the {wanted} answer options"
+                    + (f" after {name}" if name.startswith("--") else ""))
 
 
 @registry.register_model("glance_focus")
