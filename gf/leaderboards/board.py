@@ -89,10 +89,29 @@ def _new_table(benchmark: str, split: str) -> Dict[str, Any]:
             "pairs": [], "failures": [], "pending": [], "stale": [], "notes": []}
 
 
-def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_record: Optional[Mapping[str, Any]]):
-    """The table's evaluator, official score and columns (the report's breakdowns, in order)."""
+def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
+    """``get_evaluator`` for one table: the plugins the split's benchmark config loaded (its
+    ``plugins:``, recorded with the split) are imported first, since ``show`` reads no config;
+    an evaluator still unknown is refused naming the folder and the command that loads it."""
+    from gf.common.config import load_plugins
+    from gf.common.errors import EvaluationError
     from gf.evaluation import get_evaluator
 
+    load_plugins((split_record or {}).get("plugins") or [])
+
+    def load(name: str):
+        try:
+            return get_evaluator(name, where=str(root))
+        except EvaluationError:
+            raise EvaluationError(f"{root}: its results were scored by evaluator {name!r}, which no loaded module "
+                                  f"registers; load the plugin that registers it: gf leaderboard show {root} "
+                                  f"--plugins MODULE") from None
+    return load
+
+
+def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_record: Optional[Mapping[str, Any]],
+                   get_evaluator):
+    """The table's evaluator, official score and columns (the report's breakdowns, in order)."""
     if measured:
         first = measured[0].results[0]
         evaluator = get_evaluator(first.evaluator)
@@ -216,7 +235,7 @@ def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, spli
         split_record = {**split_record, "changed": split_data_problems(split_record, check.hashes)}
     measured, stale_rows = _load(manifest, check, benchmark, split, split_record, table)
     del table["split_problem"]  # each kept result on the split now says it as its stale reason
-    evaluator = _set_evaluator(table, measured, split_record)
+    evaluator = _set_evaluator(table, measured, split_record, _evaluator_loader(check.root, split_record))
     rows, outcomes = [], {}
     for entry in measured:
         row, found = (group_row if entry.is_group else single_row)(entry, evaluator, split_record, table,

@@ -5,7 +5,8 @@ and they are where a refused command could leave something behind. Every result 
 own lock (:mod:`.engine`); the folder's lock guards ``manifest.json`` and the board files.
 ``manifest.json`` is the manifest as the last run read it, with what re-checking its
 results needs later (:mod:`.freshness`): the folder the run worked in (relative paths in
-the manifest are taken from there) and the plugins it loaded.
+the manifest are taken from there) and the plugins given with ``--plugins`` (a benchmark
+config's own ``plugins:`` are kept with its split record, :mod:`.split_records`).
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from gf.common.errors import GfError
 from gf.leaderboards.results import ResultPaths, canonical_hash
 
-__all__ = ["FileHashes", "ResultCheck", "file_problems", "input_problems", "question_problems", "read_done",
+__all__ = ["FileHashes", "ResultCheck", "file_problems", "question_problems", "read_done",
            "result_files", "spec_hash", "split_data_problems", "split_file_states"]
 
 #: What each role of an input is called in a stale row's reason.
@@ -102,12 +102,13 @@ def split_file_states(files: Sequence[tuple], hashes: FileHashes) -> List[Dict[s
     return states
 
 
-def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes) -> List[str]:
-    """Why the split on record is no longer the split on disk: one reason per file that is
-    gone or changed since (a text file by size and mtime, else its sha256; a feature file by
-    size and mtime). ``gf leaderboard show`` builds no split, so this is how it learns that
-    every figure on the split is out of date. A record without ``data_files`` (an older gf)
-    says nothing."""
+def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes) -> List[tuple]:
+    """Why the split on record is no longer the split on disk: ``(label, reason)`` per file
+    that is gone or changed since (a text file by size and mtime, else its sha256; a feature
+    file by size and mtime). ``gf leaderboard show`` builds no split, so this is how it learns
+    that every figure on the split is out of date; the label lets a result scored without the
+    features ignore a feature file. A record without ``data_files`` (an older gf) says
+    nothing."""
     problems = []
     for state in (record or {}).get("data_files") or []:
         what = f"the split's {state.get('label')} file {state.get('path')}"
@@ -121,14 +122,8 @@ def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes)
             except OSError:
                 reason = "is not there any more"
         if reason:
-            problems.append(f"{what} {reason}")
+            problems.append((state.get("label"), f"{what} {reason}"))
     return problems
-
-
-def input_problems(inputs: Mapping[str, Mapping[str, Any]], hashes: FileHashes) -> List[str]:
-    """Why the recorded ``inputs`` (role -> file state) no longer hold: one reason per input."""
-    whys = {role: hashes.changed(recorded.get("path", ""), recorded) for role, recorded in inputs.items()}
-    return [f"its {role} {inputs[role].get('path')} {why}" for role, why in whys.items() if why is not None]
 
 
 def result_files(paths: ResultPaths, hashes: FileHashes,
@@ -203,8 +198,51 @@ class ResultCheck:
         if done.get("spec") != spec_hash(self.manifest, entry, benchmark, split, seed):
             problems.append("the manifest describes it differently now (its config, options, checkpoint or "
                             "predictions file, its benchmark's config, dataset or options, or run.device changed)")
-        problems += input_problems(done["inputs"], self.hashes)
+        problems += self._input_problems(done["inputs"], entry, benchmark, split, seed)
         return problems + file_problems(paths, done.get("files") or {}, self.hashes)
+
+    def _input_problems(self, inputs: Mapping[str, Mapping[str, Any]], entry: str, benchmark: str, split: str,
+                        seed: Optional[int]) -> List[str]:
+        """Why the recorded ``inputs`` (role -> file state) no longer hold, one reason per input.
+        Each is checked as the file the manifest names now, read from the folder the last run
+        worked in: the same manifest run from another folder names other files by its
+        relative paths (its text, hence ``spec``, is the same), and the result is current
+        only if those hold the recorded bytes."""
+        spec = next((e for e in self.manifest.get("entries") or [] if e.get("name") == entry), {})
+        given = {SOURCE_ROLES["predictions" if spec.get("predictions") else "model"]:
+                 _given_source(spec, benchmark, split, seed), "config": spec.get("config"),
+                 "benchmark config": ((self.manifest.get("benchmarks") or {}).get(benchmark) or {}).get("config")}
+        problems = []
+        for role, recorded in inputs.items():
+            recorded = recorded if isinstance(recorded, Mapping) else {}
+            path = recorded.get("path", "")
+            named = self._named_file(role, given.get(role)) if "cwd" in self.record else None
+            why = self.hashes.changed(named or path, recorded)
+            if why is not None and named and named != path:
+                problems.append(f"its {role} is now {named} (the manifest's relative paths are taken from "
+                                f"{self.cwd}, where the last run worked), not {path}, and it {why}")
+            elif why is not None:
+                problems.append(f"its {role} {path} {why}")
+        return problems
+
+    def _named_file(self, role: str, given: Optional[str]) -> Optional[str]:
+        """The absolute path a run in the recorded folder takes ``given`` as; None when it names
+        no local path (nothing given, a URL, or a zoo name, which the run resolves into its
+        cache)."""
+        if not given:
+            return None
+        text = os.path.expanduser(str(given))
+        path = os.path.abspath(os.path.join(self.cwd, text))
+        if role != SOURCE_ROLES["model"] or os.path.lexists(path):
+            return path
+        if "://" in text:
+            return None
+        from gf.models.zoo.entries import zoo_name_of
+
+        try:
+            return None if zoo_name_of(text) is not None else path
+        except GfError:  # an unknown zoo:<name>: the run says so
+            return None
 
     def _legacy_problems(self, paths: ResultPaths, done: Mapping[str, Any], entry: str, benchmark: str, split: str,
                          seed: Optional[int]) -> List[str]:

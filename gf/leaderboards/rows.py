@@ -101,7 +101,9 @@ def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: s
     problems = [] if on_record == done["provenance"].get("split_fingerprint") else [
         "its result was computed on another version of the split (a later run evaluated other entries on the "
         "split as it is now)"]
-    problems += split_record.get("changed") or []  # the split's files changed on disk since
+    # the split's files changed on disk since (a feature file means nothing to a result scored without them)
+    problems += [why for label, why in split_record.get("changed") or []
+                 if not (scope == "annotations" and label == "features")]
     problems += check.problems(paths, done, name, benchmark, split, seed)
     if not problems:
         try:
@@ -189,6 +191,9 @@ def _checked_outcomes(label: str, result: Result, evaluator, split_record: Mappi
                               f"{report.get(score_key)}; no interval or test is shown for it (an evaluator whose "
                               f"question_categories disagree with its report)")
         return None
+    if not categorised and _report_cells(report):  # an evaluator without question_categories (it is optional)
+        table["notes"].append(f"{label}: the evaluator does not say which category each question is in, so its "
+                              f"breakdown cells have no interval")
     reproduced = {key: key in point_cells and _close(point_cells[key], cell.get("accuracy"))
                   for key, cell in _report_cells(report).items()}
     return qo, reproduced

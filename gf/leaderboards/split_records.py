@@ -3,16 +3,17 @@
 Why apart from the engine: the board reads them without the data (``gf leaderboard show``),
 and both the engine and :mod:`.freshness` ask them whether a kept result was computed on
 the split as it is now. A record holds the split's fingerprints (of the features and
-annotations, and of the annotations only), the evaluator, what the board needs of the
-builder's ``info()`` to score again, and each question's video (its keys are the split's
-questions).
+annotations, and of the annotations only), the evaluator and the plugins the benchmark's
+config loads (``show`` reads no config, and imports them to find the evaluator), what the
+board needs of the builder's ``info()`` to score again, and each question's video (its keys
+are the split's questions).
 """
 from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gf.common.errors import GfError, OutputLockedError
 from gf.common.io import atomic_write_json
@@ -30,7 +31,8 @@ RECORD_FINGERPRINTS = {"features": "fingerprint", "annotations": "annotations_fi
 
 #: The keys of a split record and the types they must have (None: may be null).
 _SHAPE = {"evaluator": (str,), "videos": (dict,), "info": (dict,), "fingerprint": (str, type(None)),
-          "annotations_fingerprint": (str, type(None)), "data_files": (list, type(None))}
+          "annotations_fingerprint": (str, type(None)), "data_files": (list, type(None)),
+          "plugins": (list, type(None))}
 
 
 def read_split_record(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
@@ -52,6 +54,23 @@ def read_split_record(path: Path) -> Tuple[Optional[Dict[str, Any]], Optional[st
     return record, None
 
 
+def _without_features(existing: Dict[str, Any], annotations: Optional[str],
+                      data_files: Optional[list]) -> Tuple[Optional[str], Optional[list]]:
+    """The full fingerprint and ``data_files`` to record for a split built without its
+    features (``data_files``: its annotation-side files as they are now). The annotation-side
+    states are the new ones, so a result keyed by the annotations is checked against the
+    files it was computed on; the feature files' states stay as recorded, so results keyed
+    by the features still see a feature change. The full fingerprint stays only while the
+    annotations are those it was taken on: else it describes a split that is gone."""
+    fingerprint = existing.get("fingerprint")
+    if existing.get("annotations_fingerprint") != annotations:
+        fingerprint = None
+    if data_files is None:
+        return fingerprint, existing.get("data_files")
+    features = [f for f in existing.get("data_files") or [] if f.get("label") == "features"]
+    return fingerprint, [f for f in data_files if f.get("label") != "features"] + features
+
+
 class SplitRecords:
     """Reads and writes the split records under ``root``, reading each record once per change
     (a record lists every question)."""
@@ -61,12 +80,12 @@ class SplitRecords:
         self._read: Dict[Path, Tuple[Tuple[int, int], Dict[str, Any]]] = {}  # file -> (stat, record)
 
     def save(self, benchmark: str, split: str, ds, fingerprint: Optional[str], annotations: Optional[str],
-             data_files: Optional[list] = None) -> None:
+             data_files: Optional[list] = None, plugins: Sequence[str] = ()) -> None:
         """What the board needs of the split, under the split record's own lock (so a write
         that a kill interrupted is cleaned up by the next writer). Processes of one
         leaderboard write the same content, so one that finds the lock held leaves it.
-        ``fingerprint`` None: the split was built without its features, and the full
-        fingerprint on record stays."""
+        ``fingerprint`` None: the split was built without its features (see
+        :func:`_without_features`)."""
         from gf.common.io import output_lock, remove_stale_temp_files
 
         path = split_file(self.root, benchmark, split)
@@ -77,16 +96,17 @@ class SplitRecords:
                 return
             remove_stale_temp_files(path.parent)
             existing = read_split_record(path)[0] or {}  # damaged: written again
-            fingerprint = fingerprint if ds.features else existing.get("fingerprint")
-            data_files = data_files if ds.features else existing.get("data_files", data_files)
+            if not ds.features:
+                fingerprint, data_files = _without_features(existing, annotations, data_files)
             if (existing.get("fingerprint") == fingerprint and existing.get("annotations_fingerprint") == annotations
-                    and annotations is not None and existing.get("data_files") == data_files):
+                    and annotations is not None and existing.get("data_files") == data_files
+                    and existing.get("plugins") == list(plugins)):
                 return
             info = {k: ds.info[k] for k in INFO_KEYS if ds.info.get(k) is not None}
             atomic_write_json(path, {"benchmark": benchmark, "split": split, "evaluator": ds.benchmark,
                                      "fingerprint": fingerprint, "annotations_fingerprint": annotations,
                                      "info": info, "videos": ds.splits[split].video_ids(),
-                                     "data_files": data_files}, indent=None)
+                                     "data_files": data_files, "plugins": list(plugins)}, indent=None)
 
     def _record(self, benchmark: str, split: str) -> Optional[Dict[str, Any]]:
         path = split_file(self.root, benchmark, split)

@@ -204,7 +204,7 @@ class Evaluation:
         listing = getattr(self.builder(benchmark), "split_data_files", None)
         data_files = None if listing is None else split_file_states(listing(split, features=ds.features), self.hashes)
         self.splits.save(benchmark, split, ds, fingerprint, self.fingerprint(benchmark, split, features=False),
-                         data_files=data_files)
+                         data_files=data_files, plugins=list(self.benchmark_config(benchmark)[0].plugins or []))
 
     # -- one item -------------------------------------------------------------------------
     def paths(self, item: WorkItem) -> ResultPaths:
@@ -228,20 +228,22 @@ class Evaluation:
 
         return build_config(path, options, options_name=f"{self.manifest.path}: {key}.options")
 
-    def _source(self, item: WorkItem, kept: Optional[Dict[str, Any]]) -> Tuple[Path, str]:
-        """The checkpoint (resolved to a local file) or predictions file, and its sha256 (the
-        kept result's, when the file's size and mtime are still those it recorded)."""
+    def _source(self, item: WorkItem) -> Tuple[Path, str]:
+        """The checkpoint (resolved to a local file) or predictions file, and its sha256, always
+        read from the file: it makes the result's key, and a file replaced by another of the
+        same size and mtime (``cp -p``, ``rsync -t``) must not keep the old key (the board's
+        quick check may trust size and mtime; the key may not). Evaluating reads the file
+        whole anyway; hashing 100 MB costs about 0.1 s."""
         entry = self.manifest.entry(item.entry)
-        recorded = ((kept or {}).get("inputs") or {}).get(SOURCE_ROLES[entry.kind])
         if entry.kind == "predictions":
             path = Path(entry.predictions[item.benchmark][item.split])
             if not path.is_file():
                 raise EvaluationError(f"entry {item.entry}: predictions file {path} not found")
-            return path, self.hashes.sha256(path, recorded)
+            return path, self.hashes.sha256(path)
         from gf.models import zoo
 
         path = Path(zoo.resolve_checkpoint(entry.checkpoint_for(item.seed), progress=False))
-        return path, self.hashes.sha256(path, recorded)
+        return path, self.hashes.sha256(path)
 
     def _inputs(self, item: WorkItem, source: Path, kept: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
         """What the result is computed from, as :mod:`.freshness` records it: the source file
@@ -316,7 +318,7 @@ class Evaluation:
                     raise ConfigError(f"entry {item.entry}: a predictions entry cannot be probed (no model to run)")
                 cfg = self.entry_config(item) if entry.kind == "model" else None
                 kept, _ = read_done(paths)  # a damaged result.json is a result to compute again
-                source, source_sha = self._source(item, kept)
+                source, source_sha = self._source(item)
                 config_hash = self._config_hash(item, cfg)
                 # scoring a predictions file reads the annotations only: no feature file needed
                 features = cfg is not None or not self.scores_without_features(item.benchmark)
