@@ -1,6 +1,8 @@
 """A resume continues the run its checkpoint was made in, or is refused: the same data, a run
 length that goes on from an epoch's end, and nothing kept from an abandoned attempt."""
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,13 +10,17 @@ import torch
 from gf.cli import main as gf_main
 from gf.common.safe_load import torch_load_safe
 
-from test_run_safety import _files, _last_line
+from test_run_safety import _Killed, _files, _last_line, _tensorboard_steps
 from test_runner import PLUGINS, write_config
 
 
 @pytest.fixture(autouse=True)
 def plugin_path(monkeypatch):
     monkeypatch.syspath_prepend(PLUGINS)
+
+
+def _log(out: Path) -> list:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
 
 def test_a_resume_on_other_training_or_validation_data_is_refused_naming_what_changed(tmp_path, capsys):
@@ -46,6 +52,38 @@ def test_a_resume_on_other_training_or_validation_data_is_refused_naming_what_ch
     torch.save(ckpt, out / "checkpoint_last.pth")
     assert gf_main(resume) == 0
     assert torch_load_safe(out / "checkpoint_last.pth")["epoch"] == 1
+
+
+@pytest.mark.parametrize("option", ["run.epochs=2", "run.max_steps=12"])
+def test_a_resume_that_trains_no_further_epoch_drops_the_abandoned_epoch_s_records(tmp_path, monkeypatch, option):
+    """Killed after epoch 3's evaluation, before its checkpoint; resumed as a run of 2 epochs
+    (12 steps), so no epoch is left to train: epoch 3's log records, TensorBoard points and
+    eval files (of weights no checkpoint holds) are gone all the same."""
+    from gf.runners.runner_base import Runner
+
+    cfg = write_config(tmp_path, epochs=3, lr_sched="constant")
+    save = Runner.save_checkpoint
+
+    def killed_at_epoch_3(self, name):
+        if self.epoch == 2:
+            raise _Killed
+        save(self, name)
+
+    monkeypatch.setattr(Runner, "save_checkpoint", killed_at_epoch_3)
+    with pytest.raises(_Killed):
+        gf_main(["train", "--cfg-path", str(cfg)])
+    out = tmp_path / "out"
+    assert (out / "eval" / "val_epoch3_report.json").is_file() and max(r["step"] for r in _log(out)) == 18
+    monkeypatch.setattr(Runner, "save_checkpoint", save)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", option]) == 0
+    log = _log(out)
+    assert max(r["step"] for r in log) == 12
+    assert [r["epoch"] for r in log if r["kind"] == "epoch"] == [0, 1]
+    assert [r["epoch"] for r in log if r["kind"] == "val_val"] == [0, 1]
+    assert not list((out / "eval").glob("*_epoch3_*"))
+    assert (out / "eval" / "val_epoch2_report.json").is_file() and (out / "eval" / "test_best_report.json").is_file()
+    assert _tensorboard_steps(out / "tb", "epoch/train_loss") == [6, 12]
+    assert _tensorboard_steps(out / "tb", "val_val/mean") == [6, 12]
 
 
 def test_a_resume_whose_length_does_not_continue_the_checkpoint_is_refused(tmp_path, capsys):
