@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -42,8 +43,9 @@ __all__ = ["DEFAULT_HOOKS", "HookBase"]
 
 logger = logging.getLogger("gf.runner")
 
-#: The built-in hooks every run gets, in calling order.
-DEFAULT_HOOKS = ("nonfinite_loss", "lr_scheduler", "progress", "metric_logger", "evaluation", "checkpointer")
+#: The built-in hooks every run gets, in calling order. The checkpointer comes before every
+#: hook that writes files: its ``before_train`` resumes, so theirs see where the run continues.
+DEFAULT_HOOKS = ("nonfinite_loss", "lr_scheduler", "checkpointer", "progress", "metric_logger", "evaluation")
 
 
 class HookBase:
@@ -52,7 +54,10 @@ class HookBase:
     runner: Any = None
 
     def before_train(self) -> None:
-        """After the optimizer is built, before the first epoch (resuming happens here)."""
+        """After the optimizer is built, before the first epoch. The checkpointer's runs
+        first and resumes: later hooks see the restored ``runner.epoch`` and ``runner.step``,
+        and what they wrote for later epochs or steps is an abandoned attempt's, which they
+        drop here (even when no epoch is left to train)."""
 
     def before_epoch(self) -> None:
         pass
@@ -166,20 +171,20 @@ class MetricLogger(HookBase):
     def __init__(self):
         self._writer = None
         self._training = False
-        self._trimmed = False
         self._purge_step: Optional[int] = None
 
     def before_train(self) -> None:
+        # After the checkpointer's resume: records past the step the run continues from are
+        # an abandoned attempt's (an epoch about to be re-run, or one that the resumed run
+        # does not train), so they go, and log.jsonl never holds an epoch twice or one that
+        # no checkpoint holds. TensorBoard hides its copies from a new event file, opened now.
         self._training = True
-
-    def before_epoch(self) -> None:
-        # After every before_train (the checkpointer's resume included): records past the
-        # step the run continues from belong to an epoch about to be re-run, so they go,
-        # and log.jsonl never holds an epoch twice.
-        if not self._trimmed:
-            self._trimmed = True
-            self._trim_log(self.runner.step)
-            self._purge_step = self.runner.step + 1  # TensorBoard's copy of what the trim drops
+        r = self.runner
+        self._trim_log(r.step)
+        self._purge_step = r.step + 1
+        tb = r.output_dir / "tb"
+        if r.is_main and tb.is_dir() and any(tb.iterdir()):
+            self._tensorboard()
 
     def after_step(self) -> None:
         r = self.runner
@@ -269,6 +274,10 @@ class MetricLogger(HookBase):
         return self._writer or None
 
 
+#: ``<split>_epoch<N>_<kind>``: a file of the evaluation after epoch N (:meth:`EvalHook.after_epoch`).
+EPOCH_FILE = re.compile(r".+_epoch([0-9]+)_[^_]+")
+
+
 @registry.register_hook("evaluation")
 class EvalHook(HookBase):
     """Evaluates ``run.valid_splits`` of every dataset after each epoch. The first
@@ -283,6 +292,23 @@ class EvalHook(HookBase):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.best = state.get("best")
+
+    def before_train(self) -> None:
+        """After the checkpointer's resume: the ``epoch<N>`` evaluations of epochs after the
+        one the run continues from are an abandoned attempt's (of weights no checkpoint
+        holds), so they go; kept, they would pass for this run's, with a better score than
+        any checkpoint's. Those of a re-run epoch are written again."""
+        r = self.runner
+        eval_dir = r.output_dir / "eval"
+        if not r.is_main or not eval_dir.is_dir():
+            return
+        abandoned = [path for path in sorted(eval_dir.rglob("*_epoch*_*"))
+                     if (m := EPOCH_FILE.fullmatch(path.name)) and int(m.group(1)) > r.epoch + 1 and path.is_file()]
+        for path in abandoned:
+            path.unlink()
+        if abandoned:
+            logger.info("removed %d evaluation file(s) of epochs after epoch %d (the run continues from there): %s",
+                        len(abandoned), r.epoch + 1, ", ".join(str(p.relative_to(eval_dir)) for p in abandoned))
 
     def after_epoch(self) -> None:
         r = self.runner

@@ -25,12 +25,13 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
 from gf.common import dist
 from gf.common.config import save_config
-from gf.common.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingError
+from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
                                      save_checkpoint, weights_sha256)
+from gf.runners.resume_check import check_resumed_run, schedule_length
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
 
@@ -70,67 +71,6 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> Dict[str, Any]
         else:
             out[k] = v
     return out
-
-
-#: Run settings a resumed run keeps: the checkpoint's optimizer (its kind, learning rate and
-#: weight decay), schedule, random state, sampler order and best-so-far metric are restored as
-#: they were made, so a new value would be ignored, or would change the run midway while
-#: config.yaml records it as the whole run's. So is ``valid_splits[0]``, the split whose
-#: metric the restored best value is of (compared by :func:`_kept`).
-RESUME_KEEPS = ("seed", "batch_size", "optimizer", "lr", "weight_decay", "lr_sched", "warmup_steps", "min_lr_ratio",
-                "grad_clip", "amp", "train_dataset", "train_split", "best_metric")
-
-
-def schedule_length(run: Mapping[str, Any], steps_per_epoch: int) -> int:
-    """The optimizer steps the learning-rate schedule spans: run.epochs of them, or run.max_steps if fewer."""
-    total = steps_per_epoch * run["epochs"]
-    return total if run.get("max_steps") is None else min(run["max_steps"], total)
-
-
-def _kept(run: Mapping[str, Any]) -> Dict[str, Any]:
-    view = {key: run[key] for key in RESUME_KEEPS if key in run}
-    if run.get("valid_splits"):
-        view["valid_splits[0]"] = run["valid_splits"][0]
-    return view
-
-
-def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int, *, world_size: int) -> None:
-    """Refuse to resume ``ckpt`` with run settings that its restored state overrides
-    (:data:`RESUME_KEEPS`), with another run length under a schedule that spans the run, or
-    with another number of processes (the world size: it sets the steps per epoch the
-    restored schedule was built over, the effective batch and the sampler's order), naming
-    every differing key with both values (as ``check_model_config`` does for the model).
-    Keys the checkpoint does not record (an older gf) are not compared."""
-    recorded = ckpt.run_config.get("run")
-    if not isinstance(recorded, Mapping):
-        return
-    old, new = _kept(recorded), _kept(run)
-    differing = [f"run.{key}: checkpoint {old[key]!r} -> config {new.get(key)!r}"
-                 for key in old if old[key] != new.get(key)]
-    hint = ""
-    world_then = ckpt.extra.get("world_size")
-    if world_then is not None and world_then != world_size:
-        differing.append(f"number of processes (world size): checkpoint {world_then} -> now {world_size}")
-        hint = (" Resume on 1 process (without torchrun)." if world_then == 1 else
-                f" Resume on {world_then} processes (torchrun --nproc_per_node={world_then}).")
-    length = ""
-    length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
-    then = schedule_length(recorded, steps_per_epoch) if "epochs" in recorded else None
-    now = schedule_length(run, steps_per_epoch)
-    if not length_free and then is not None and then != now:
-        differing += [f"run.{key}: checkpoint {recorded.get(key)!r} -> config {run.get(key)!r}"
-                      for key in ("epochs", "max_steps") if recorded.get(key) != run.get(key)]
-        length = (f" The {run['lr_sched']} schedule spans the whole run ({then} "
-                  f"steps then, {now} now), so a new length would change the "
-                  f"learning rate of the steps already done; only a schedule that does not depend on the run's "
-                  f"length (lr_sched constant) trains longer on resume.")
-    if differing:
-        raise CheckpointError(
-            f"{ckpt.path} was trained with other run settings ({'; '.join(differing)}). A resumed run goes on "
-            f"with the checkpoint's optimizer, schedule and random state, so these values would be ignored or "
-            f"change the run midway.{length}{hint} Resume with the checkpoint's values (its config.yaml: drop the "
-            f"differing --options), or start a new run in another run.output_dir (model.checkpoint={ckpt.path} "
-            f"starts it from these weights).")
 
 
 @registry.register_runner("runner_base")
@@ -293,6 +233,9 @@ class Runner:
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config,
                                "world_size": self.world,  # a resume with another is refused (check_resumed_run)
+                               # the data trained and validated on: a resume with other data is refused too
+                               "steps_per_epoch": len(self.train_loader),
+                               "split_fingerprints": self._resume_fingerprints(),
                                # how the training features were made (gf extract's features.json)
                                # and what the event classes are: the checkpoint alone then says
                                # which features it expects and what its event predictions mean
@@ -309,7 +252,8 @@ class Runner:
         ckpt = loaded.content
         check_model_config(loaded, self.model_config, allowed=())
         check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader),
-                          world_size=self.world)
+                          world_size=self.world, fingerprint=lambda split: self.split_fingerprint(self.train_dataset,
+                                                                                                  split))
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -457,13 +401,27 @@ class Runner:
         split_dataset = self.datasets[dataset].splits.get(split)
         if isinstance(split_dataset, ProbedDataset):  # gf evaluate --probe: which probe made the report
             prov.update(split_dataset.provenance())
-        fingerprint = self.datasets[dataset].fingerprint
+        fingerprint = self.split_fingerprint(dataset, split)
         if fingerprint is not None:
-            key = ("split", dataset, split)
-            if key not in cache:
-                cache[key] = fingerprint(split)
-            prov["split_fingerprint"] = cache[key]
+            prov["split_fingerprint"] = fingerprint
         return prov
+
+    def split_fingerprint(self, dataset: str, split: str) -> Optional[str]:
+        """The split's fingerprint (None when its builder gives none), computed once per run:
+        reports and checkpoints record it."""
+        fingerprint = self.datasets[dataset].fingerprint
+        key = ("split", dataset, split)
+        if fingerprint is not None and key not in self._provenance_cache:
+            self._provenance_cache[key] = fingerprint(split)
+        return self._provenance_cache.get(key)
+
+    def _resume_fingerprints(self) -> Dict[str, Optional[str]]:
+        """The fingerprints of the training split and of the first valid split (whose metric
+        picks the best epoch), which a checkpoint records so that a resume on other data is
+        refused (:func:`~gf.runners.resume_check.check_resumed_run`)."""
+        run = self.cfg.run
+        splits = [run.train_split, *list(run.valid_splits or [])[:1]]
+        return {split: self.split_fingerprint(self.train_dataset, split) for split in splits}
 
     def test(self) -> Dict[str, Any]:
         """Evaluate ``run.test_splits`` of every dataset with ``checkpoint_best`` (or the
