@@ -32,7 +32,7 @@ def test_a_resume_on_other_training_or_validation_data_is_refused_naming_what_ch
     assert gf_main(["train", "--cfg-path", str(cfg)]) == 0
     out = tmp_path / "out"
     extra = torch_load_safe(out / "checkpoint_last.pth")["extra"]
-    assert extra["steps_per_epoch"] == 6 and set(extra["split_fingerprints"]) == {"train", "val"}
+    assert extra["steps_per_epoch"] == 6 and set(extra["split_contents"]) == {"train", "val"}
     before = _files(out)
     resume = ["train", "--cfg-path", str(cfg), "--resume", "auto", "--options", "run.epochs=2"]
     other = f"datasets.synthetic_star.data_root={tmp_path / 'data2'}"
@@ -44,10 +44,16 @@ def test_a_resume_on_other_training_or_validation_data_is_refused_naming_what_ch
     assert gf_main([*resume, f"datasets.synthetic_star.data_root={tmp_path / 'data3'}",
                     "datasets.synthetic_star.generator.val_per_type=5"]) == 4
     err = _last_line(capsys.readouterr().err)
-    assert "split 'val' of synthetic_star" in err and "steps per epoch" not in err
+    assert "split 'val' of synthetic_star: other questions or labels" in err and "steps per epoch" not in err
     assert _files(out) == before  # refused before anything was written
+    moved = tmp_path / "moved"  # the same data in another folder (a node's scratch disk) resumes
+    shutil.copytree(tmp_path / "data", moved)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert gf_main([*resume, f"datasets.synthetic_star.data_root={moved}", f"run.output_dir={copy}"]) == 0
+    assert torch_load_safe(copy / "checkpoint_last.pth")["epoch"] == 1
     ckpt = torch_load_safe(out / "checkpoint_last.pth")
-    for key in ("steps_per_epoch", "split_fingerprints"):
+    for key in ("steps_per_epoch", "split_contents"):
         ckpt["extra"].pop(key)
     torch.save(ckpt, out / "checkpoint_last.pth")
     assert gf_main(resume) == 0

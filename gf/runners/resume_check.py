@@ -39,9 +39,9 @@ def _kept(run: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _data_differing(extra: Mapping[str, Any], steps_per_epoch: int,
-                    fingerprint: Callable[[str], Optional[str]]) -> List[str]:
+                    content: Callable[[str], Optional[str]]) -> List[str]:
     """The training data the checkpoint recorded (``steps_per_epoch`` and the
-    ``split_fingerprints`` of the training split and the first valid split) against today's.
+    ``split_contents`` of the training split and the first valid split) against today's.
     Why: another training split changes the schedule's steps and the sampler's order midway,
     and another valid split makes "best" a comparison of scores on different questions.
     A checkpoint of an older gf recorded neither: nothing to compare."""
@@ -49,19 +49,19 @@ def _data_differing(extra: Mapping[str, Any], steps_per_epoch: int,
     then = extra.get("steps_per_epoch")
     if then is not None and then != steps_per_epoch:
         differing.append(f"steps per epoch: checkpoint {then} -> now {steps_per_epoch}")
-    for split, recorded in (extra.get("split_fingerprints") or {}).items():
-        now = fingerprint(split)
+    for split, recorded in (extra.get("split_contents") or {}).items():
+        now = content(split)
         if recorded is not None and now is not None and now != recorded:
-            differing.append(f"split {split!r} of {extra.get('dataset')}: fingerprint checkpoint {recorded[:12]} -> "
-                             f"now {now[:12]}")
+            differing.append(f"split {split!r} of {extra.get('dataset')}: other questions or labels (content "
+                             f"checkpoint {recorded[:12]} -> now {now[:12]})")
     return differing
 
 
 def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int, *, world_size: int,
-                      fingerprint: Callable[[str], Optional[str]] = lambda split: None) -> None:
+                      content: Callable[[str], Optional[str]] = lambda split: None) -> None:
     """Refuse to resume ``ckpt`` with run settings that its restored state overrides
     (:data:`RESUME_KEEPS`), with other training or validation data (:func:`_data_differing`;
-    ``fingerprint``: a split of the training dataset -> its fingerprint today), with another
+    ``content``: a split of the training dataset -> its content hash today), with another
     run length under a schedule that spans the run, or with another number of processes (the
     world size: it sets the steps per epoch the restored schedule was built over, the
     effective batch and the sampler's order), naming every differing key with both values (as
@@ -80,11 +80,11 @@ def check_resumed_run(ckpt, run: Mapping[str, Any], steps_per_epoch: int, *, wor
         differing.append(f"number of processes (world size): checkpoint {world_then} -> now {world_size}")
         hint = (" Resume on 1 process (without torchrun)." if world_then == 1 else
                 f" Resume on {world_then} processes (torchrun --nproc_per_node={world_then}).")
-    data = _data_differing(ckpt.extra, steps_per_epoch, fingerprint)
+    data = _data_differing(ckpt.extra, steps_per_epoch, content)
     if data:
         differing += data
-        hint += (" A resumed run trains and validates on the data its checkpoint was made with (the fingerprint "
-                 "covers the dataset's config, its files' paths and contents, and the features' files).")
+        hint += (" A resumed run trains and validates on the data its checkpoint was made with (its questions, "
+                 "in order, with their labels; the data may have moved).")
     length = ""
     length_free = getattr(registry.get("lr_scheduler", run["lr_sched"]), "length_free", False)
     steps_then = ckpt.extra.get("steps_per_epoch") or steps_per_epoch

@@ -11,6 +11,8 @@ evaluated exactly once, and only rank 0 writes files.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import weakref
@@ -235,7 +237,7 @@ class Runner:
                                "world_size": self.world,  # a resume with another is refused (check_resumed_run)
                                # the data trained and validated on: a resume with other data is refused too
                                "steps_per_epoch": len(self.train_loader),
-                               "split_fingerprints": self._resume_fingerprints(),
+                               "split_contents": self._resume_contents(),
                                # how the training features were made (gf extract's features.json)
                                # and what the event classes are: the checkpoint alone then says
                                # which features it expects and what its event predictions mean
@@ -252,8 +254,7 @@ class Runner:
         ckpt = loaded.content
         check_model_config(loaded, self.model_config, allowed=())
         check_resumed_run(loaded, OmegaConf.to_container(self.cfg.run, resolve=True), len(self.train_loader),
-                          world_size=self.world, fingerprint=lambda split: self.split_fingerprint(self.train_dataset,
-                                                                                                  split))
+                          world_size=self.world, content=self.split_content)
         load_model_weights(self.model, loaded)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -415,13 +416,24 @@ class Runner:
             self._provenance_cache[key] = fingerprint(split)
         return self._provenance_cache.get(key)
 
-    def _resume_fingerprints(self) -> Dict[str, Optional[str]]:
-        """The fingerprints of the training split and of the first valid split (whose metric
-        picks the best epoch), which a checkpoint records so that a resume on other data is
-        refused (:func:`~gf.runners.resume_check.check_resumed_run`)."""
+    def split_content(self, split: str) -> Optional[str]:
+        """A sha256 of the training dataset's split ``split`` as built: its questions, in
+        order, every field (None for a dataset without records). Of the content, not of the
+        files' paths: a resume on the same data moved or copied elsewhere (a node's scratch
+        disk) goes on; one on other questions or labels is refused."""
+        key = ("content", split)
+        if key not in self._provenance_cache:
+            records = getattr(self.datasets[self.train_dataset].splits.get(split), "records", None)
+            self._provenance_cache[key] = None if records is None else hashlib.sha256(
+                json.dumps(records, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+        return self._provenance_cache[key]
+
+    def _resume_contents(self) -> Dict[str, Optional[str]]:
+        """:meth:`split_content` of the training split and of the first valid split (whose
+        metric picks the best epoch), which a checkpoint records so that a resume on other data
+        is refused (:func:`~gf.runners.resume_check.check_resumed_run`)."""
         run = self.cfg.run
-        splits = [run.train_split, *list(run.valid_splits or [])[:1]]
-        return {split: self.split_fingerprint(self.train_dataset, split) for split in splits}
+        return {split: self.split_content(split) for split in [run.train_split, *list(run.valid_splits or [])[:1]]}
 
     def test(self) -> Dict[str, Any]:
         """Evaluate ``run.test_splits`` of every dataset with ``checkpoint_best`` (or the
