@@ -222,6 +222,26 @@ def test_a_seed_cut_short_is_not_finished_by_a_test_report_and_gf_evaluate_does_
     assert not is_finished(seed0)
 
 
+def test_a_sweep_that_trains_a_seed_removes_the_earlier_summary_first(two_seeds, tmp_path, monkeypatch, capsys):
+    """The summary of an earlier sweep would outlive a sweep that trains seeds again and is
+    stopped: it is removed before the first seed trains (and written again at the end)."""
+    cfg, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    for name in ("seeds_summary.json", "seeds_summary.md"):
+        shutil.copy(two_seeds[1] / name, out / name)
+    start = CheckpointHook.before_train
+
+    def stop_seed1(hook):
+        if hook.runner.output_dir.name == "seed1":
+            raise TrainingError("stopped before seed 1 trains (test)")
+        start(hook)
+
+    monkeypatch.setattr(CheckpointHook, "before_train", stop_seed1)
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 1
+    assert "removed seeds_summary.md and seeds_summary.json" in capsys.readouterr().out
+    assert not (out / "seeds_summary.json").exists() and not (out / "seeds_summary.md").exists()
+
+
 def test_a_seed_whose_folder_cannot_be_used_is_refused_without_calling_it_failed(tmp_path, capsys):
     cfg = write_config(tmp_path)
     (tmp_path / "out").mkdir()
