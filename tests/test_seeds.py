@@ -199,6 +199,49 @@ def test_a_last_test_report_does_not_stand_for_the_best_one_the_run_writes(two_s
     assert not is_finished(out / "seed0")
 
 
+def test_a_seed_cut_short_is_not_finished_by_a_test_report_and_gf_evaluate_does_not_write_one(two_seeds, tmp_path,
+                                                                                              capsys):
+    """A seed killed before its last epoch's save has checkpoint_best.pth but no final
+    checkpoint_last.pth: a test report (gf evaluate --tag best) would make the sweep reuse
+    it and the summary count it. gf evaluate refuses the run's tags there, and a test report
+    alone does not finish it."""
+    _, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    seed0 = out / "seed0"
+    (seed0 / "checkpoint_last.pth").unlink()
+    report = seed0 / "eval" / "test_best_report.json"
+    kept = report.read_bytes()
+    report.unlink()
+    capsys.readouterr()
+    assert gf_main(["evaluate", "--cfg-path", str(seed0 / "config.yaml"), "--checkpoint",
+                    str(seed0 / "checkpoint_best.pth"), "--splits", "test", "--tag", "best",
+                    "--options", f"run.output_dir={seed0}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--tag best: the run in {seed0} has not finished training" in err and "--resume auto" in err
+    assert not report.exists()
+    report.write_bytes(kept)  # written by an older gf
+    assert not is_finished(seed0)
+
+
+def test_a_sweep_that_trains_a_seed_removes_the_earlier_summary_first(two_seeds, tmp_path, monkeypatch, capsys):
+    """The summary of an earlier sweep would outlive a sweep that trains seeds again and is
+    stopped: it is removed before the first seed trains (and written again at the end)."""
+    cfg, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    for name in ("seeds_summary.json", "seeds_summary.md"):
+        shutil.copy(two_seeds[1] / name, out / name)
+    start = CheckpointHook.before_train
+
+    def stop_seed1(hook):
+        if hook.runner.output_dir.name == "seed1":
+            raise TrainingError("stopped before seed 1 trains (test)")
+        start(hook)
+
+    monkeypatch.setattr(CheckpointHook, "before_train", stop_seed1)
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 1
+    assert "removed seeds_summary.md and seeds_summary.json" in capsys.readouterr().out
+    assert not (out / "seeds_summary.json").exists() and not (out / "seeds_summary.md").exists()
+
+
 def test_a_seed_whose_folder_cannot_be_used_is_refused_without_calling_it_failed(tmp_path, capsys):
     cfg = write_config(tmp_path)
     (tmp_path / "out").mkdir()

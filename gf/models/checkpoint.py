@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -51,6 +52,31 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+#: What ``torch.load(weights_only=True)`` reads back, by exact type: a subclass is pickled
+#: by its own class and refused (numpy's float64 is a float). Sets are left out: only recent
+#: torch versions read them.
+PLAIN_LEAVES = (str, bytes, bytearray, int, float, bool, complex, type(None), torch.Tensor, torch.nn.Parameter,
+                torch.Size, torch.dtype, torch.device)
+PLAIN_CONTAINERS = (dict, OrderedDict, list, tuple)
+
+
+def unloadable_value(value: Any, where: str = "") -> Optional[Tuple[str, str]]:
+    """The first thing inside ``value`` that a weights-only load refuses, as (where, as
+    ``[key][index]``; its type's name), or None when all of it loads."""
+    kind = type(value)
+    if kind in PLAIN_LEAVES:
+        return None
+    if kind not in PLAIN_CONTAINERS:
+        return where, kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        found = (unloadable_value(key, f"{where} key {key!r}") if isinstance(value, dict) else None) \
+            or unloadable_value(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
 
 
 def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],

@@ -181,8 +181,14 @@ def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Map
 
 
 def build_hooks(cfg: DictConfig, evaluating: bool = False) -> List[Any]:
-    """The built-in hooks, then ``run.hooks`` (registered names), each constructed once."""
-    return [registry.get("hook", name)() for name in hook_names(cfg.run, evaluating)]
+    """The built-in hooks, then ``run.hooks`` (registered names), each constructed once and
+    told its name (``hook_name``): checkpoints keep each hook's state under it."""
+    hooks = []
+    for name in hook_names(cfg.run, evaluating):
+        hook = registry.get("hook", name)()
+        hook.hook_name = name
+        hooks.append(hook)
+    return hooks
 
 
 def _check_single_run_folder(out: Path) -> None:

@@ -36,10 +36,20 @@ def _tag(text: str) -> str:
 def _check_run_tag(runner, splits, tag: str) -> None:
     """A run's own tag (best, last, epoch<N>) may recreate one of its reports that is missing
     (as the seeds summary's message advises), never replace one, nor make one the run never
-    writes (``last`` beside checkpoint_best.pth): the summary reads them as the run's figures."""
+    writes (``last`` beside checkpoint_best.pth, or any in a run whose training is not done,
+    where the best so far is not the run's): the summary reads them as the run's figures."""
     if not RUN_TAGS.fullmatch(tag):
         return
     from gf.evaluation.base import output_file
+    from gf.runners.seed_layout import seed_layout, training_done
+
+    layout = seed_layout(runner.output_dir)
+    if layout is not None and not training_done(layout):
+        raise ConfigError(f"--tag {tag}: the run in {runner.output_dir} has not finished training (its "
+                          f"checkpoint_last.pth is missing or from before run.epochs / run.max_steps), so a {tag} "
+                          f"report written there would stand for a run that did not end. Finish the run first (gf "
+                          f"train --cfg-path {layout.folder / 'config.yaml'} --resume auto), or choose another --tag "
+                          f"(e.g. {tag}-eval).")
 
     existing = [str(path) for name in runner.dataset_names() for split in splits
                 if (path := output_file(runner.eval_dir(name), split, tag, "report.json")).exists()]

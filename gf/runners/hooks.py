@@ -52,6 +52,7 @@ class HookBase:
     """Base of every hook: override the points you need; each is a no-op here."""
 
     runner: Any = None
+    hook_name: Optional[str] = None  # the registered name it was built under (build_hooks)
 
     def before_train(self) -> None:
         """After the optimizer is built, before the first epoch. The checkpointer's runs
@@ -87,8 +88,10 @@ class HookBase:
 
     def state_dict(self) -> Dict[str, Any]:
         """What this hook must carry across a resume: saved in every checkpoint under the
-        hook's class name (plain values and tensors only), given back by :meth:`load_state_dict`
-        when the run resumes. Most hooks keep no state."""
+        hook's registered name, given back by :meth:`load_state_dict` when the run resumes.
+        Plain values and tensors only (dict, list, tuple, str, int, float, bool, None): a
+        numpy scalar, a Path or a set is refused at the first save, since gf loads
+        checkpoints with ``torch.load(weights_only=True)``. Most hooks keep no state."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

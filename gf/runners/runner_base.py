@@ -32,7 +32,7 @@ from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
 from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
-                                     save_checkpoint, weights_sha256)
+                                     save_checkpoint, unloadable_value, weights_sha256)
 from gf.runners.resume_check import check_resumed_run, schedule_length
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
@@ -73,6 +73,26 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> Dict[str, Any]
         else:
             out[k] = v
     return out
+
+
+def state_key(hook) -> str:
+    """Where a checkpoint keeps ``hook``'s state: the name it was registered and listed under
+    (``hook_name``, set by :func:`gf.runners.build.build_hooks`; unique in a run), not its
+    class name, which two plugins' hooks may share. A hook built without one: its class name."""
+    return getattr(hook, "hook_name", None) or type(hook).__name__
+
+
+def check_hook_state(hook, state: Any) -> None:
+    """Refuse a hook state that ``torch.load(weights_only=True)`` would not read back, before
+    the checkpoint holding it is written: every gf command reads checkpoints that way, so the
+    run would otherwise go on writing checkpoints that nothing can resume or evaluate from."""
+    found = unloadable_value(state)
+    if found is not None:
+        where, kind = found
+        raise ConfigError(f"hook {state_key(hook)!r} ({type(hook).__qualname__}): its state_dict(){where} is a "
+                          f"{kind}, which a gf checkpoint cannot hold (gf reads checkpoints with "
+                          f"torch.load(weights_only=True)). Return plain values from state_dict(): dict, list, "
+                          f"tuple, str, int, float, bool, None and tensors (e.g. float(x), str(path), list(s)).")
 
 
 @registry.register_runner("runner_base")
@@ -124,7 +144,14 @@ class Runner:
 
     # -- parts -------------------------------------------------------------------------------
     def register_hooks(self, hooks: Sequence[Any]) -> None:
+        """Add ``hooks``; two with the same state key (:func:`state_key`) are refused, since
+        a checkpoint would keep only one of their states and give it to both on resume."""
         for hook in hooks:
+            taken = [other for other in self.hooks if state_key(other) == state_key(hook)]
+            if taken:
+                raise ConfigError(f"hooks {type(taken[0]).__qualname__} and {type(hook).__qualname__} both keep their "
+                                  f"resume state under {state_key(hook)!r}; register each under its own name "
+                                  f"(registry.register_hook) and list it in run.hooks")
             # a proxy, not a reference: a runner <-> hook cycle would keep the runner (and its
             # DDP wrapper) alive until interpreter shutdown, after the process group is gone
             hook.runner = weakref.proxy(self)
@@ -136,13 +163,24 @@ class Runner:
         return next((hook.best for hook in self.hooks if getattr(hook, "best", None) is not None), None)
 
     def hook_states(self) -> Dict[str, Any]:
-        """Every hook's resume state, by class name (what a checkpoint carries)."""
-        return {type(hook).__name__: hook.state_dict() for hook in self.hooks if hasattr(hook, "state_dict")}
+        """Every hook's resume state, by :func:`state_key` (what a checkpoint carries), each
+        checked now, at the first save, for what a checkpoint can hold (:func:`check_hook_state`)."""
+        states = {}
+        for hook in self.hooks:
+            if hasattr(hook, "state_dict"):
+                states[state_key(hook)] = state = hook.state_dict()
+                check_hook_state(hook, state)
+        return states
 
     def load_hook_states(self, states: Mapping[str, Any]) -> None:
+        """Give each hook its state back. A checkpoint keyed by registered name holds every
+        hook's, the built-in ones included; one holding none of these names predates that and
+        is keyed by class name (two hooks of one class name then shared a single state)."""
+        by_name = any(state_key(hook) in states for hook in self.hooks)
         for hook in self.hooks:
-            if type(hook).__name__ in states and hasattr(hook, "load_state_dict"):
-                hook.load_state_dict(states[type(hook).__name__])
+            key = state_key(hook) if by_name else type(hook).__name__
+            if key in states and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(states[key])
 
     def _call(self, point: str, *args) -> None:
         for hook in self.hooks:
@@ -225,13 +263,14 @@ class Runner:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, name: str) -> None:
+        hook_states = self.hook_states()  # on every rank: a state no checkpoint can hold stops them all alike
         if not self.is_main:
             return
         ds = self.datasets[self.train_dataset]
         save_checkpoint(self.output_dir / name, model_state=self.model.state_dict(),
                         config=OmegaConf.to_container(self.cfg, resolve=True), optimizer=self.optimizer,
                         scheduler=self.scheduler, scaler=self.scaler, epoch=self.epoch, step=self.step,
-                        best_metric=self.best, hook_states=self.hook_states(),
+                        best_metric=self.best, hook_states=hook_states,
                         extra={"benchmark": ds.benchmark, "dataset": ds.name,
                                "model_config": self.model_config,
                                "world_size": self.world,  # a resume with another is refused (check_resumed_run)

@@ -155,12 +155,12 @@ def training_done(layout: SeedLayout) -> bool:
 
 
 def is_finished(folder) -> bool:
-    """Whether ``folder`` holds a run that ended: its test report for every dataset and
-    ``run.test_splits`` (what the runner writes last), or training done without test splits."""
+    """Whether ``folder`` holds a run that ended: training done, and its test report for
+    every dataset and ``run.test_splits`` (what the runner writes last). Both: a test report
+    alone may come from ``gf evaluate --tag best`` in a run cut short, whose best epoch so far
+    is not the run's."""
     layout = seed_layout(Path(folder))
-    if layout is None:
+    if layout is None or not training_done(layout):
         return False
     tests = layout.run.get("test_splits") or []
-    if not tests:
-        return training_done(layout)
     return all(test_report_of(layout, name, split) is not None for name in layout.datasets for split in tests)

@@ -175,6 +175,8 @@ def train_seeds(cfg: DictConfig, train_one: Callable[[DictConfig], Any]) -> Opti
     """``gf train`` with ``run.seeds``: plan, train, then write and print the summary of
     these seeds (rank 0). Returns the summary (None on other ranks)."""
     plan = plan_seeds(cfg)
+    if _is_main_process() and any(item.action != "reuse" for item in plan):
+        _retire_summary(Path(cfg.run.output_dir))
     run_plan(cfg, plan, train_one)
     if not _is_main_process():
         return None
@@ -183,6 +185,23 @@ def train_seeds(cfg: DictConfig, train_one: Callable[[DictConfig], Any]) -> Opti
     write_summary(parent, summary)
     print(f"\n{format_summary(summary)}", flush=True)
     return summary
+
+
+def _retire_summary(parent: Path) -> None:
+    """Remove the summary of an earlier sweep before any seed trains again: from then on its
+    figures and file names are no longer the seed folders', and a command stopped before the
+    new summary is written must not leave the old one to be quoted. The Markdown goes first:
+    it is the file people quote."""
+    removed = []
+    for name in (SUMMARY_MD, SUMMARY_JSON):
+        path = parent / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    if removed:
+        print(f"[gf] removed {' and '.join(removed)} from {parent}: seeds are trained again, so it no longer "
+              f"describes them; it is written again when every seed has finished (or by gf summarize-seeds "
+              f"{parent})", flush=True)
 
 
 # -- the summary --------------------------------------------------------------------------------

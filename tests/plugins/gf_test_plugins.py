@@ -204,3 +204,55 @@ class CountEpochsWithStateHook(HookBase):
 
     def load_state_dict(self, state):
         self.epochs = state["epochs"]
+
+
+NAMED_COUNTER_TOTALS: dict = {}  # what -> the count at the end of the run
+
+
+def _same_class_name_counter(what):
+    """Two hooks whose classes are both named ``Counter`` (as two plugins' may be): each counts
+    ``what`` (steps or epochs) over the whole run, resumes included; the count is its state."""
+
+    class Counter(HookBase):
+        def __init__(self):
+            self.n = 0
+
+        def after_step(self):
+            self.n += what == "steps"
+
+        def after_epoch(self):
+            self.n += what == "epochs"
+
+        def after_train(self):
+            NAMED_COUNTER_TOTALS[what] = self.n
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    return Counter
+
+
+registry.register_hook("count_steps_named_counter")(_same_class_name_counter("steps"))
+registry.register_hook("count_epochs_named_counter")(_same_class_name_counter("epochs"))
+
+
+@registry.register_hook("numpy_state")
+class NumpyStateHook(HookBase):
+    """Keeps a numpy float as its state, which a weights-only load refuses."""
+
+    def __init__(self):
+        self.last = None
+
+    def after_epoch(self):
+        import numpy as np
+
+        self.last = np.float64(self.runner.epoch_stats["loss"])
+
+    def state_dict(self):
+        return {"last": self.last}
+
+    def load_state_dict(self, state):
+        self.last = state["last"]
