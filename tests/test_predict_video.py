@@ -479,3 +479,32 @@ def test_plot_that_is_not_named_png_is_refused_before_any_work(trained, tmp_path
                     str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 2
     assert (f"--plot {plot}: the picture is a PNG, so its name must end in .png (not .jpg); choose a .png path"
             in capsys.readouterr().err) and not plot.exists()
+
+
+def test_predict_names_a_video_folder_and_takes_a_moved_text_encoder(trained, tmp_path, capsys):
+    """A folder given as --video is said to be a folder, not "not found"; a checkpoint whose
+    recorded text-encoder folder moved is answered with --text-encoder, and its error names
+    that flag (model.text_encoder cannot be set in gf predict)."""
+    from gf.common.safe_load import torch_load_safe
+    from gf.models.checkpoint import save_checkpoint
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    ask = ["predict", "--question", "q", "--options", *OPTIONS]
+    assert gf_main([*ask, "--checkpoint", str(ckpt), "--video", str(videos)]) == 3
+    assert f"--video {videos} is a folder; name one video file inside it" in capsys.readouterr().err
+
+    data = torch_load_safe(ckpt)
+    gone = tmp_path / "te_before_the_move"
+    extra = dict(data["extra"], model_config=dict(data["extra"]["model_config"], text_encoder=str(gone)))
+    moved = save_checkpoint(tmp_path / "moved.pth", model_state=data["model"], config=data["config"], extra=extra)
+    video = str(videos / f"{ids[0]}.mp4")
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video]) == 4
+    err = capsys.readouterr().err
+    assert str(gone) in err and "pass gf predict --text-encoder FOLDER" in err and len(err.strip().splitlines()) == 1
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video, "--text-encoder", str(tmp_path / "no")]) == 4
+    assert "--text-encoder " in capsys.readouterr().err
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video, "--text-encoder", TINY_TEXT_ENCODER]) == 0
+    want = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
+    assert gf_main([*ask, "--checkpoint", str(ckpt), "--video", video]) == 0
+    assert want == [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
