@@ -508,3 +508,25 @@ def test_predict_names_a_video_folder_and_takes_a_moved_text_encoder(trained, tm
     want = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
     assert gf_main([*ask, "--checkpoint", str(ckpt), "--video", video]) == 0
     assert want == [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
+
+
+def test_evaluate_refuses_features_of_another_recipe_or_another_text_format(trained, capsys):
+    """gf evaluate scored a checkpoint on features of another recipe (same backbone and
+    size) or texts in another format without a word, so its answers differed from gf
+    predict's (which keeps the recorded recipe and format); both are refused now."""
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    other = root / "data" / "STAR" / "vis_db" / "other"
+    if not other.exists():
+        assert gf_main(["extract", "--videos", str(videos), "--out", str(other), "--backbone", "test_efficientnet",
+                        "--input-size", "32", "--num-frames", "3", "--workers", "0", "--no-progress"]) == 0
+    evaluate = ["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(ckpt), "--splits", "test"]
+    capsys.readouterr()
+    assert gf_main([*evaluate, "--tag", "other", "--options", "datasets.star.features=vis_db/other"]) == 4
+    err = capsys.readouterr().err
+    assert "datasets.star.features (vis_db/other) were made with another recipe" in err
+    assert "sampling.num_frames: 6 -> 3" in err and "backbone.data_config.input_size" in err
+    assert gf_main([*evaluate, "--tag", "fmt", "--options", 'datasets.star.text_format="{option} [SEP] {question}"']) == 4
+    assert "datasets.star.text_format '{option} [SEP] {question}' differs from '{question} {option}'" in \
+        capsys.readouterr().err
+    assert not list((root / "out" / "eval").glob("test_other*")) and not list((root / "out" / "eval").glob("test_fmt*"))

@@ -187,7 +187,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract
-    from gf.datasets.feature_recipe import identity, read_recipe
+    from gf.datasets.feature_recipe import read_recipe, recipe_differences
     from gf.extraction.sources import VIDEO_EXTENSIONS
 
     # Why a link: gf extract's list file strips its lines, so the video's own name (outer
@@ -213,12 +213,11 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     if summary.failures:
         raise _failure_error(summary.failures[0], video, start, end, link)
     made = read_recipe(str(work / "features"))
-    for part in ("backbone", "motion_backbone"):
-        if identity(made).get(part) != identity(recipe).get(part):
-            raise CheckpointError(f"the {part.replace('_', ' ')} made here ({made.get(part)}) differs from the "
-                                  f"checkpoint's recipe ({recipe.get(part)}): other weights or preprocessing (another "
-                                  f"timm, torchvision or transformers version?) would give other features than the "
-                                  f"model was trained on")
+    differences = recipe_differences(recipe, made)
+    if differences:
+        raise CheckpointError(f"the features made here differ from the checkpoint's recipe ({'; '.join(differences)}): "
+                              f"other weights or preprocessing (another timm, torchvision or transformers version?) "
+                              f"would give other features than the model was trained on")
     store = open_feature_store(str(work / "features"), format="npy")
     features = store[key]
     meta = json.loads((work / "features" / "meta" / f"{key}.json").read_text())
