@@ -560,6 +560,7 @@ def test_a_checkpoint_url_that_served_a_bad_body_is_not_kept_and_the_next_run_as
         with pytest.raises((CheckpointError, ArchiveError), match="damaged or not a checkpoint") as err:
             zoo.resolve_checkpoint(url, progress=False)
         assert url in str(err.value) and "the next run downloads it again" in str(err.value)
+        assert "produce or copy the checkpoint again" not in str(err.value)  # advice that cannot work for a URL
         assert files_under(tmp_path / "cache" / "downloads") == []
     server.routes["/c.pth"] = ServedFile(good)
     assert zoo.resolve_checkpoint(url, progress=False).read_bytes() == good

@@ -107,7 +107,8 @@ def _verify_whole(path: Path, what: str, after: str) -> None:
             torch_load_safe(path, map_location="cpu")
     except (ArchiveError, CheckpointError) as err:
         path.unlink(missing_ok=True)
-        raise type(err)(f"{what} is damaged or not a checkpoint: {err} {after}") from err
+        reason = str(err).split(". ")[0].rstrip(".")  # its advice (copy the file again) is replaced by ``after``
+        raise type(err)(f"{what} is damaged or not a checkpoint: {reason}. {after}") from err
 
 
 def _download_checkpoint(url: str, *, offline: Optional[bool], progress: bool) -> Path:
