@@ -526,7 +526,8 @@ def test_evaluate_refuses_features_of_another_recipe_or_another_text_format(trai
     err = capsys.readouterr().err
     assert "datasets.star.features (vis_db/other) were made with another recipe" in err
     assert "sampling.num_frames: 6 -> 3" in err and "backbone.data_config.input_size" in err
-    assert gf_main([*evaluate, "--tag", "fmt", "--options", 'datasets.star.text_format="{option} [SEP] {question}"']) == 4
+    swapped = 'datasets.star.text_format="{option} [SEP] {question}"'
+    assert gf_main([*evaluate, "--tag", "fmt", "--options", swapped]) == 4
     assert "datasets.star.text_format '{option} [SEP] {question}' differs from '{question} {option}'" in \
         capsys.readouterr().err
     assert not list((root / "out" / "eval").glob("test_other*")) and not list((root / "out" / "eval").glob("test_fmt*"))
