@@ -103,6 +103,20 @@ def test_authors_checkpoint_file_reproduces_the_reference():
     torch.testing.assert_close(out["pred_answer"], expected["pred_answer"], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("model_type", ["agqa_sup", "egotaskqa_uns"])
+def test_an_authors_checkpoint_is_refused_under_a_variant_with_another_answer_mode(model_type):
+    """The authors' file is multiple-choice; an open-ended variant would silently lose its
+    answer mode to the file yet keep its memory and max_feats: a model that is neither."""
+    from gf.common.errors import CheckpointError
+
+    case = REFERENCE / "star_mc"
+    with pytest.raises(CheckpointError, match=rf"multiple-choice \(mc\) weights, but model_type '{model_type}' "
+                                              r"is open-ended \(oe\)") as err:
+        load_model("glance_focus", model_type, checkpoint=case / "model_3.tar", nhead=4,
+                   text_encoder=str(case / "text_encoder"))
+    assert "model_3.tar" in str(err.value)
+
+
 def test_without_weights_the_variant_is_built_and_nothing_is_fetched(tmp_path):
     model, train, evaluation = load_model_and_preprocess("glance_focus", "demo_sup", is_eval=False,
                                                          text_encoder=TINY_TEXT_ENCODER, freeze_text_encoder=False)

@@ -240,6 +240,34 @@ def test_retries_5xx_then_succeeds_and_404_is_final(server, tmp_path):
     assert len(server.requests_to("/nope")) == 1  # a 404 is not retried
 
 
+def test_a_retry_after_longer_than_the_longest_backoff_is_capped_and_logged(server, tmp_path, monkeypatch, caplog):
+    """urllib3 honours Retry-After up to 6 h without a word: a download must wait at most
+    MAX_BACKOFF_S (the documented longest wait) and say that it waits."""
+    from gf.common.http_transfer import MAX_BACKOFF_S
+
+    data, calls, slept = b"payload" * 100, [], []
+    real_sleep = time.sleep
+
+    def busy_once(handler):
+        calls.append(1)
+        if len(calls) == 1:
+            handler.send_bytes(b"busy", "text/plain", status=503, headers={"Retry-After": "100000"})
+        else:
+            handler.send_bytes(data)
+
+    def recorded_sleep(seconds):
+        slept.append(seconds)
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(time, "sleep", recorded_sleep)
+    server.routes["/busy"] = busy_once
+    with caplog.at_level(logging.WARNING, logger="gf"):
+        got = download(server.url("/busy"), dest=tmp_path / "b.bin", retries=2, backoff=0.0, progress=False)
+    assert got.read_bytes() == data and len(calls) == 2
+    assert max(slept) == MAX_BACKOFF_S
+    assert "Retry-After" in caplog.text and "100000" in caplog.text
+
+
 def test_the_file_is_kept_as_the_server_stores_it(server, tmp_path):
     """A server that labels a .gz file ``Content-Encoding: gzip`` (a common misconfiguration):
     the bytes stored and hashed are the file's, not a decompressed copy; gf asks for no

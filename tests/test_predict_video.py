@@ -479,3 +479,55 @@ def test_plot_that_is_not_named_png_is_refused_before_any_work(trained, tmp_path
                     str(videos / f"{ids[0]}.mp4"), "--question", "q", "--options", *OPTIONS, "--plot", str(plot)]) == 2
     assert (f"--plot {plot}: the picture is a PNG, so its name must end in .png (not .jpg); choose a .png path"
             in capsys.readouterr().err) and not plot.exists()
+
+
+def test_predict_names_a_video_folder_and_takes_a_moved_text_encoder(trained, tmp_path, capsys):
+    """A folder given as --video is said to be a folder, not "not found"; a checkpoint whose
+    recorded text-encoder folder moved is answered with --text-encoder, and its error names
+    that flag (model.text_encoder cannot be set in gf predict)."""
+    from gf.common.safe_load import torch_load_safe
+    from gf.models.checkpoint import save_checkpoint
+
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    ask = ["predict", "--question", "q", "--options", *OPTIONS]
+    assert gf_main([*ask, "--checkpoint", str(ckpt), "--video", str(videos)]) == 3
+    assert f"--video {videos} is a folder; name one video file inside it" in capsys.readouterr().err
+
+    data = torch_load_safe(ckpt)
+    gone = tmp_path / "te_before_the_move"
+    extra = dict(data["extra"], model_config=dict(data["extra"]["model_config"], text_encoder=str(gone)))
+    moved = save_checkpoint(tmp_path / "moved.pth", model_state=data["model"], config=data["config"], extra=extra)
+    video = str(videos / f"{ids[0]}.mp4")
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video]) == 4
+    err = capsys.readouterr().err
+    assert str(gone) in err and "pass gf predict --text-encoder FOLDER" in err and len(err.strip().splitlines()) == 1
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video, "--text-encoder", str(tmp_path / "no")]) == 4
+    assert "--text-encoder " in capsys.readouterr().err
+    assert gf_main([*ask, "--checkpoint", str(moved), "--video", video, "--text-encoder", TINY_TEXT_ENCODER]) == 0
+    want = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
+    assert gf_main([*ask, "--checkpoint", str(ckpt), "--video", video]) == 0
+    assert want == [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer:")]
+
+
+def test_evaluate_refuses_features_of_another_recipe_or_another_text_format(trained, capsys):
+    """gf evaluate scored a checkpoint on features of another recipe (same backbone and
+    size) or texts in another format without a word, so its answers differed from gf
+    predict's (which keeps the recorded recipe and format); both are refused now."""
+    root, cfg, videos, ids = trained
+    ckpt = root / "out" / "checkpoint_best.pth"
+    other = root / "data" / "STAR" / "vis_db" / "other"
+    if not other.exists():
+        assert gf_main(["extract", "--videos", str(videos), "--out", str(other), "--backbone", "test_efficientnet",
+                        "--input-size", "32", "--num-frames", "3", "--workers", "0", "--no-progress"]) == 0
+    evaluate = ["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(ckpt), "--splits", "test"]
+    capsys.readouterr()
+    assert gf_main([*evaluate, "--tag", "other", "--options", "datasets.star.features=vis_db/other"]) == 4
+    err = capsys.readouterr().err
+    assert "datasets.star.features (vis_db/other) were made with another recipe" in err
+    assert "sampling.num_frames: 6 -> 3" in err and "backbone.data_config.input_size" in err
+    swapped = 'datasets.star.text_format="{option} [SEP] {question}"'
+    assert gf_main([*evaluate, "--tag", "fmt", "--options", swapped]) == 4
+    assert "datasets.star.text_format '{option} [SEP] {question}' differs from '{question} {option}'" in \
+        capsys.readouterr().err
+    assert not list((root / "out" / "eval").glob("test_other*")) and not list((root / "out" / "eval").glob("test_fmt*"))

@@ -546,6 +546,27 @@ def test_resolve_checkpoint_accepts_paths_urls_and_zoo_names(tmp_path, server):
         zoo.resolve_checkpoint("zoo:glance_focus/nope")
 
 
+def test_a_checkpoint_url_that_served_a_bad_body_is_not_kept_and_the_next_run_asks_again(tmp_path, server):
+    """A plain URL has no hash: an HTML page, a cut-short body or a gzip-encoded answer must
+    not become "the checkpoint" every later run reuses without asking the server."""
+    import gzip
+
+    ckpt = tmp_path / "c.pth"
+    make_checkpoint(ckpt)
+    good = ckpt.read_bytes()
+    url = server.url("/c.pth")
+    for bad in (b"<!DOCTYPE html><html><body>Sign in</body></html>", good[: len(good) // 2], gzip.compress(good)):
+        server.routes["/c.pth"] = ServedFile(bad)
+        with pytest.raises((CheckpointError, ArchiveError), match="damaged or not a checkpoint") as err:
+            zoo.resolve_checkpoint(url, progress=False)
+        assert url in str(err.value) and "the next run downloads it again" in str(err.value)
+        assert "produce or copy the checkpoint again" not in str(err.value)  # advice that cannot work for a URL
+        assert files_under(tmp_path / "cache" / "downloads") == []
+    server.routes["/c.pth"] = ServedFile(good)
+    assert zoo.resolve_checkpoint(url, progress=False).read_bytes() == good
+    assert len(server.requests_to("/c.pth")) == 4
+
+
 # ------------------------------------------------------------------ the authors' format
 
 

@@ -146,7 +146,8 @@ def download(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = 
             same way.
         backoff: seconds, 0 to 60: the first retry comes at once, the next after
             ``backoff`` seconds, doubled each time, at most 60 s (urllib3's ``Retry``;
-            gdown uses its own backoff for Drive links).
+            gdown uses its own backoff for Drive links). A server's ``Retry-After`` is
+            honoured up to 60 s too, and the wait logged.
         progress: show a tqdm bar (only when stderr is a terminal).
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
         overwrite: allow replacing a file already at ``dest`` that cannot be verified

@@ -17,8 +17,9 @@ sha256 nothing would catch it. So, with ``requests`` doing the HTTP:
 - a part without a recorded validator (the server sent none, or an older gf wrote it) is
   never appended to: the transfer starts again from byte 0;
 - connection errors, timeouts and busy answers (408, 429, 5xx) are retried by urllib3's
-  ``Retry`` with exponential backoff; a body cut short is resumed as above; both draw on
-  the same number of attempts;
+  ``Retry`` with exponential backoff (a server's ``Retry-After`` capped at
+  ``MAX_BACKOFF_S``, and logged); a body cut short is resumed as above; both draw on the
+  same number of attempts;
 - the body is written as the server sends it (``Accept-Encoding: identity``, no
   decoding): byte ranges and the sha256 are over the bytes the server stores.
 
@@ -82,7 +83,7 @@ def fetch_http(url: str, part: Path, *, timeout: Optional[float], attempts: int,
     left = attempts
     cuts = 0
     while True:
-        session = _session(left - 1, backoff)
+        session = _session(left - 1, backoff, url)
         try:
             _transfer(session, url, part, timeout=timeout, attempts=attempts, progress=progress, label=label,
                       expected=expected)
@@ -100,9 +101,10 @@ def fetch_http(url: str, part: Path, *, timeout: Optional[float], attempts: int,
             session.close()
 
 
-def _session(retries: int, backoff: float):
+def _session(retries: int, backoff: float, url: str):
     """A ``requests.Session`` that retries connection errors, timeouts and busy answers
-    ``retries`` more times, waiting ``backoff`` seconds before the second retry, doubling.
+    ``retries`` more times, waiting ``backoff`` seconds before the second retry, doubling;
+    a server's ``Retry-After`` is honoured up to ``MAX_BACKOFF_S`` too.
 
     ``Accept-Encoding: identity``: byte ranges and the sha256 are over the bytes the
     server stores, so nothing may be decompressed in transit.
@@ -111,8 +113,22 @@ def _session(retries: int, backoff: float):
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    retry = Retry(total=retries, status_forcelist=_RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
-                  backoff_factor=backoff / 2, backoff_max=MAX_BACKOFF_S, raise_on_status=False)
+    class CappedRetry(Retry):
+        """urllib3 honours ``Retry-After`` up to 6 h, silently: a busy server could stall a
+        download far past the documented longest wait. Capped at ``MAX_BACKOFF_S`` and logged."""
+
+        def get_retry_after(self, response):
+            asked = super().get_retry_after(response)
+            if asked is None:
+                return None
+            wait = min(asked, MAX_BACKOFF_S)
+            logger.warning("%s answered HTTP %s with Retry-After: %s; waiting %.1fs (at most %.0fs)",
+                           url, response.status, response.headers.get("Retry-After"),
+                           wait, MAX_BACKOFF_S)
+            return wait
+
+    retry = CappedRetry(total=retries, status_forcelist=_RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
+                        backoff_factor=backoff / 2, backoff_max=MAX_BACKOFF_S, raise_on_status=False)
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)

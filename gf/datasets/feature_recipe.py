@@ -22,7 +22,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json, load_json
 
 __all__ = ["RECIPE_NAME", "RECIPE_VERSION", "make_recipe", "identity", "check_or_write_recipe", "read_recipe",
-           "store_path"]
+           "recipe_differences", "store_path"]
 
 RECIPE_NAME = "features.json"
 RECIPE_VERSION = 1
@@ -131,6 +131,27 @@ def identity(recipe: Dict[str, Any]) -> Dict[str, Any]:
     if recipe.get("motion_backbone"):
         out["motion_backbone"] = _weights_identity(recipe["motion_backbone"])
     return out
+
+
+def recipe_differences(trained: Dict[str, Any], other: Dict[str, Any],
+                       parts: Sequence[str] = ("backbone", "motion_backbone")) -> List[str]:
+    """Why a model trained on ``trained``'s features would read ``other``'s wrongly:
+    ``part.key: trained -> other`` lines for the ``parts`` of :func:`identity` that differ.
+
+    Shared by ``gf predict`` (the video it extracts) and ``gf evaluate`` (the store it
+    scores), so the two refuse the same things and agree on what they answer. Under
+    ``sampling``, which clips a windows file cut belongs to the data (a test split has its
+    own file), and the tolerance only decides which windows are accepted: only whether
+    clips were cut is compared.
+    """
+    def part_of(recipe: Dict[str, Any], part: str) -> Any:
+        value = identity(recipe).get(part)
+        if part == "sampling" and value is not None:
+            value = dict(value, windows=bool(value.get("windows")))
+            value.pop("window_tolerance_s", None)
+        return value
+
+    return [line for part in parts for line in _differences(part_of(trained, part), part_of(other, part), part + ".")]
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> List[str]:

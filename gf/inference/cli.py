@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motion-weights", help="the motion stream's weights file, for a checkpoint trained on "
                                                  "appearance + motion features (checked against the recorded sha256)")
     parser.add_argument("--backbone", help="must be the recipe's backbone (a different one is refused)")
+    parser.add_argument("--text-encoder", metavar="PATH", help="the folder the checkpoint's text encoder "
+                                                              "(model.text_encoder) moved to")
     parser.add_argument("--plot", metavar="PNG", help="draw the predicted events on the video's timeline")
     parser.add_argument("--device", default="cpu")
 
@@ -48,7 +50,7 @@ def run(args) -> int:
         check_plot_path(args.plot, [args.video, args.checkpoint, args.weights, args.motion_weights])
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
                           weights=args.weights, backbone=args.backbone, device=args.device,
-                          motion_weights=args.motion_weights)
+                          motion_weights=args.motion_weights, text_encoder=args.text_encoder)
     if result.options:
         print(f"answer: {result.answer}  (option {result.prediction})")
     elif isinstance(result.answer, str):

@@ -187,7 +187,7 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     """The video's features and frame times, made by ``gf extract`` with the recipe."""
     from gf.datasets.feature_stores import open_feature_store
     from gf.extraction.extract import extract
-    from gf.datasets.feature_recipe import identity, read_recipe
+    from gf.datasets.feature_recipe import read_recipe, recipe_differences
     from gf.extraction.sources import VIDEO_EXTENSIONS
 
     # Why a link: gf extract's list file strips its lines, so the video's own name (outer
@@ -213,12 +213,11 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
     if summary.failures:
         raise _failure_error(summary.failures[0], video, start, end, link)
     made = read_recipe(str(work / "features"))
-    for part in ("backbone", "motion_backbone"):
-        if identity(made).get(part) != identity(recipe).get(part):
-            raise CheckpointError(f"the {part.replace('_', ' ')} made here ({made.get(part)}) differs from the "
-                                  f"checkpoint's recipe ({recipe.get(part)}): other weights or preprocessing (another "
-                                  f"timm, torchvision or transformers version?) would give other features than the "
-                                  f"model was trained on")
+    differences = recipe_differences(recipe, made)
+    if differences:
+        raise CheckpointError(f"the features made here differ from the checkpoint's recipe ({'; '.join(differences)}): "
+                              f"other weights or preprocessing (another timm, torchvision or transformers version?) "
+                              f"would give other features than the model was trained on")
     store = open_feature_store(str(work / "features"), format="npy")
     features = store[key]
     meta = json.loads((work / "features" / "meta" / f"{key}.json").read_text())
@@ -232,29 +231,31 @@ def _extract(recipe, video: Path, work: Path, *, weights, backbone, start, end, 
 def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: Optional[Sequence[str]] = None, *,
                  start: Optional[float] = None, end: Optional[float] = None, weights: Optional[str] = None,
                  backbone: Optional[str] = None, device: str = "cpu",
-                 motion_weights: Optional[str] = None) -> VideoAnswer:
+                 motion_weights: Optional[str] = None, text_encoder: Optional[str] = None) -> VideoAnswer:
     """Extract ``video`` with ``checkpoint``'s recipe (frame, clip-level or two-stream) and
-    answer ``question``; ``frame_times`` of the answer are the rows' times (clip centres for clips)."""
+    answer ``question``; ``frame_times`` of the answer are the rows' times (clip centres for clips).
+    ``text_encoder``: the folder the checkpoint's text encoder moved to (it records a path)."""
     import torch
 
     from gf.common.utils import check_device
     from gf.models import zoo
     from gf.models.glance_focus.model import check_options
     from gf.models.checkpoint import read_checkpoint
-    from gf.models.loading import model_from_checkpoint
     from gf.processors.text import check_question
 
     check_question(question, options)  # before anything is loaded or extracted
     check_window(start, end)
     check_device(device)
     video = Path(video)
+    if video.is_dir():
+        raise DataFileError(f"--video {video} is a folder; name one video file inside it")
     if not video.is_file():
         raise DataFileError(f"video {video} not found")
     path = Path(zoo.resolve_checkpoint(checkpoint, progress=False))
     ckpt = read_checkpoint(path).require_gf("gf predict needs one (it carries the model config and the feature "
                                             "recipe)")
     recipe = _recipe_of(ckpt.extra, path)
-    model = model_from_checkpoint(ckpt, format="gf", device=device)
+    model = _model_of(ckpt, device, text_encoder)
     check_options(model.config, options)  # before the video is extracted
     check_text_fits(model, question, options, ckpt.text_format)
     with tempfile.TemporaryDirectory(prefix="gf-predict-") as tmp:
@@ -269,6 +270,29 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
                        options=list(options) if options is not None else None, events=events, window=window,
                        frame_times=times)
+
+
+def _model_of(ckpt, device: str, text_encoder: Optional[str]):
+    """The checkpoint's model, its text encoder from ``text_encoder`` when given.
+
+    A checkpoint records ``model.text_encoder`` as the path it was trained with; once that
+    folder moves, the text encoder's error (which names the config key, not settable here)
+    is said about ``--text-encoder``, the flag that can point at its new place.
+    """
+    from gf.common.errors import DownloadError
+    from gf.models.loading import model_from_checkpoint
+
+    overrides = {"text_encoder": text_encoder} if text_encoder else {}
+    try:
+        return model_from_checkpoint(ckpt, format="gf", device=device, **overrides)
+    except (CheckpointError, DownloadError) as err:
+        text = str(err)
+        if not text.startswith("model.text_encoder "):
+            raise
+        if text_encoder:
+            raise type(err)("--text-encoder " + text[len("model.text_encoder "):]) from None
+        raise type(err)(f"the checkpoint's {text}; if the folder moved, pass gf predict --text-encoder FOLDER "
+                        f"(its new place)") from None
 
 
 def _events(model, features, glance, class_names, window) -> List[Event]:

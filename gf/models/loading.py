@@ -90,7 +90,26 @@ def _authors_config(ckpt: "CheckpointFile", model: str, model_type: Optional[str
 
     # Sizes come from the file; the text encoder's weights too, so it is built from its config.
     cfg = infer_reference_config(reference_state_dict(ckpt.content, ckpt.path))
+    _check_variant_answers(ckpt, model, model_type, cfg["answer_mode"])
     cfg["text_encoder_init"] = "config"
     cfg.update(config or {})
     cfg["model_type"] = model_type
     return cfg
+
+
+def _check_variant_answers(ckpt: "CheckpointFile", model: str, model_type: Optional[str], answer_mode: str) -> None:
+    """Refuse a variant whose answer mode the authors' weights contradict.
+
+    Their file records no variant, but its answer head shows multiple-choice or
+    open-ended; the file's mode would silently win while the variant's other keys (memory,
+    max_feats, ...) still applied, giving a model that is neither. Sizes, the number of
+    answers included (the data's vocabulary decides it), are left to the weights' check.
+    """
+    if not model_type:
+        return
+    wanted = registry.get_model_type(model, model_type).get("answer_mode")
+    if wanted and wanted != answer_mode:
+        names = {"mc": "multiple-choice (mc)", "oe": "open-ended (oe)"}
+        raise CheckpointError(f"{ckpt.path} holds {names.get(answer_mode, answer_mode)} weights, but model_type "
+                              f"{model_type!r} is {names.get(wanted, wanted)}; pass a {answer_mode} variant "
+                              f"(or no model_type).")

@@ -22,7 +22,7 @@ from torch.utils.data import IterableDataset
 from gf.common import dist
 from gf.common.config import make_builder, model_schema, to_dict
 from gf.common.io import output_lock, remove_stale_temp_files
-from gf.common.errors import ConfigError, DatasetError
+from gf.common.errors import CheckpointError, ConfigError, DatasetError
 from gf.common.registry import registry
 from gf.runners.run_config import hook_names, train_dataset_name, wanted_splits
 from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
@@ -138,14 +138,16 @@ def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: B
                            f"{'; '.join(problems)}. Evaluate it in a run of its own.")
 
 
-def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating: bool = False):
+def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating: bool = False,
+                datasets: Optional[Mapping[str, BuiltDataset]] = None):
     """The registered model and the file its weights came from (``None``: fresh weights).
 
     With ``model.checkpoint`` (a gf checkpoint, the authors' ``model_N.tar``, a URL or
     ``zoo:<name>``) the model is initialised from it, all or nothing. ``evaluating``: a gf
     checkpoint must have been trained with this model config (keys that only matter in
-    training may differ); fine-tuning from one may change them all. The authors' format
-    records no config; its sizes are checked key by key.
+    training may differ), and ``datasets`` (those evaluated) must give it the data it was
+    trained on (:func:`_check_evaluated_data`); fine-tuning from one may change them all.
+    The authors' format records no config; its sizes are checked key by key.
     """
     model_cls = registry.get_model_class(cfg.model.name)
     spec = cfg.model.get("checkpoint")
@@ -159,10 +161,42 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
     model_config = _authors_head(cfg, model_config, ckpt)
     if ckpt.is_gf and evaluating:  # before the model is built (its text encoder may be a download): a config that
         check_model_config(ckpt, model_config)  # changes the weights' shapes is named as such
+        _check_evaluated_data(cfg, ckpt, datasets or {})
     model = model_cls.from_config(dict(model_config))
     load_model_weights(model, ckpt)
     logger.info("model initialised from %s", path)
     return model, path
+
+
+def _check_evaluated_data(cfg: DictConfig, ckpt, datasets: Mapping[str, BuiltDataset]) -> None:
+    """Refuse to score a gf checkpoint on features made with another recipe, or texts joined
+    in another format, than it was trained with.
+
+    Such features have the same shape and load silently, and other texts tokenize
+    silently: the scores would differ from ``gf predict``'s for the same clip and
+    question (it extracts with the recorded recipe and joins with the recorded format). The
+    recipes are compared as ``gf predict`` compares them (:func:`recipe_differences`, plus
+    the frame sampling); features with no recipe recorded on either side are not compared.
+    """
+    from gf.datasets.feature_recipe import recipe_differences
+    from gf.processors.text import DEFAULT_TEXT_FORMAT
+
+    trained = ckpt.extra.get("feature_recipe")
+    for name, ds in datasets.items():
+        where = f"datasets.{name}"
+        recipe = ds.info.get("feature_recipe")
+        differences = recipe_differences(trained, recipe, ("backbone", "motion_backbone", "sampling")) \
+            if trained and recipe else []
+        if differences:
+            raise CheckpointError(
+                f"{where}.features ({cfg.datasets[name].get('features')}) were made with another recipe than "
+                f"{ckpt.path} was trained on ({'; '.join(differences)}, checkpoint -> store); evaluate on features "
+                f"made with the checkpoint's recipe (gf extract with its flags) or train on these")
+        text_format = cfg.datasets[name].get("text_format") or DEFAULT_TEXT_FORMAT
+        if text_format != ckpt.text_format:
+            raise CheckpointError(
+                f"{where}.text_format {text_format!r} differs from {ckpt.text_format!r}, the format {ckpt.path} was "
+                f"trained with (gf predict uses that one); set {where}.text_format to it or drop the override")
 
 
 def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Mapping[str, Any]:
@@ -267,7 +301,7 @@ def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
     for name, ds in datasets.items():
         if name != train_name:
             _check_evaluable(model_config, datasets[train_name], ds)
-    model, weights_source = build_model(cfg, model_config, evaluating=splits is not None)
+    model, weights_source = build_model(cfg, model_config, evaluating=splits is not None, datasets=datasets)
     task = registry.get_task_class(run.task)()
     runner_cls = registry.get_runner_class(run.runner)
     return runner_cls(cfg, task, model, datasets, build_hooks(cfg, splits is not None), train_dataset=train_name, device=device,

@@ -82,11 +82,19 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
 
 def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
     """A damaged first download must not become the hash every later download is held to.
+    One full read, on the first download only (later copies are held to the hash)."""
+    _verify_whole(path, f"zoo entry {entry.name!r}: the file downloaded from {entry.url}",
+                  "It was deleted from the cache and no sha256 was recorded; run the command again to download it "
+                  "afresh, or report the broken file to whoever publishes it.")
+
+
+def _verify_whole(path: Path, what: str, after: str) -> None:
+    """Delete ``path`` (a cache copy) and raise unless it reads whole.
 
     A zip or tar is checked member by member (CRC-32); anything else must read as a torch
-    checkpoint (``weights_only``: nothing pickled runs), since an HTML quota page or a
-    legacy torch file cut short would otherwise be recorded and the real file refused
-    forever. One full read, on the first download only.
+    checkpoint (``weights_only``: nothing pickled runs), since an HTML quota page, a body
+    cut short or a gzip-encoded answer would otherwise be kept and trusted by every later
+    run. ``what`` names the file and its URL, ``after`` says what happens next.
     """
     from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
     from gf.common.errors import CheckpointError
@@ -99,17 +107,32 @@ def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
             torch_load_safe(path, map_location="cpu")
     except (ArchiveError, CheckpointError) as err:
         path.unlink(missing_ok=True)
-        raise type(err)(f"zoo entry {entry.name!r}: the file downloaded from {entry.url} is damaged or not a "
-                        f"checkpoint: {err} It was deleted from the cache and no sha256 was recorded; run the "
-                        f"command again to download it afresh, or report the broken file to whoever publishes "
-                        f"it.") from err
+        reason = str(err).split(". ")[0].rstrip(".")  # its advice (copy the file again) is replaced by ``after``
+        raise type(err)(f"{what} is damaged or not a checkpoint: {reason}. {after}") from err
+
+
+def _download_checkpoint(url: str, *, offline: Optional[bool], progress: bool) -> Path:
+    """A checkpoint URL's cache copy, trusted only once it reads whole.
+
+    A plain URL has no hash to hold later copies to, so the copy is read whole on every
+    use (one extra read): a body that was not a checkpoint, including one cached by an
+    older gf, is deleted and named with its URL, and the next run downloads it again.
+    ``hf://`` files live in the Hugging Face cache, which verifies them and is not gf's to
+    delete from."""
+    path = download(url, progress=progress, offline=offline)
+    if not url.lower().startswith("hf://"):
+        _verify_whole(path, f"checkpoint {url}: the cached download {path}",
+                      "It was deleted from the cache; the next run downloads it again (if the server keeps "
+                      "answering this, fetch the file another way and pass its path).")
+    return path
 
 
 def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: bool = True) -> Path:
     """A checkpoint spec as a local file.
 
     ``spec`` is a local path, a URL (``http(s)://``, ``file://``, ``hf://``, Google Drive;
-    downloaded once into the cache, unverified unless it is a zoo entry), ``zoo:<name>`` /
+    downloaded once into the cache and used only while it reads whole: no hash unless it is a
+    zoo entry), ``zoo:<name>`` /
     ``model:<name>``, or a bare zoo name. An existing local path wins over a zoo name.
     """
     text = str(spec)
@@ -117,7 +140,7 @@ def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: b
     if name is not None:
         return download_pretrained(name, offline=offline, progress=progress)
     if _is_url(text):
-        return download(text, progress=progress, offline=offline)
+        return _download_checkpoint(text, offline=offline, progress=progress)
     path = Path(text).expanduser()
     if path.is_file():
         return path
