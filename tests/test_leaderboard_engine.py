@@ -76,7 +76,7 @@ def save_untrained(cfg_path: Path, out: Path, seed: int, options=()) -> Path:
     torch.manual_seed(seed)
     model = registry.get_model_class("glance_focus").from_config(dict(model_config))
     return save_checkpoint(out, model_state=model.state_dict(), config=to_dict(cfg),
-                           extra={"model_config": model_config})
+                           extra={"model_config": model_config, "dataset": ds.name, "benchmark": ds.benchmark})
 
 
 def write_manifest(tmp_path: Path, entries: str, *, name="tiny", reported: str = "", out=None,
@@ -218,19 +218,23 @@ def test_a_killed_run_leaves_no_trusted_partial_result_and_resumes(board_setup):
 def test_a_failing_entry_is_reported_with_its_error_and_the_others_finish(board_setup, capsys):
     tmp_path, cfg, a, b, _ = board_setup
     other = save_untrained(cfg, tmp_path / "wide.pth", seed=4, options=["model.d_model=64"])
+    # trained on texts joined in another format: its scores here would not be gf predict's
+    texts = save_untrained(cfg, tmp_path / "texts.pth", seed=5,
+                           options=['datasets.synthetic_star.text_format="{option} [SEP] {question}"'])
     entries = (model_entry("a", a, cfg) + model_entry("missing", tmp_path / "nope.pth", cfg)
-               + model_entry("other_config", other, cfg))
+               + model_entry("other_config", other, cfg) + model_entry("other_texts", texts, cfg))
     manifest_path = write_manifest(tmp_path, entries, name="failing")
     code = gf_main(["leaderboard", "run", "--manifest", str(manifest_path), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 5
-    assert "4 result(s) failed" in err and "missing / tiny / val" in err and "other_config / tiny / test" in err
+    assert "6 result(s) failed" in err and "missing / tiny / val" in err and "other_config / tiny / test" in err
+    assert "differs from '{option} [SEP] {question}', the format" in err and "other_texts / tiny / val" in err
     # each with its own reason: a checkpoint trained with another d_model is named as such (before its weights load)
     assert "nope.pth" in err and "was trained with another model config (model.d_model: checkpoint 64, config 32)" in err
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     for table in board["tables"]:
         assert [r["entry"] for r in table["rows"]] == ["a"] and table["rows"][0]["score"] is not None
-        assert sorted(f["entry"] for f in table["failures"]) == ["missing", "other_config"]
+        assert sorted(f["entry"] for f in table["failures"]) == ["missing", "other_config", "other_texts"]
     failed = json.loads((tmp_path / "board/results/missing/tiny/val/failed.json").read_text())
     assert failed["error_type"] == "CheckpointNotFoundError"
 

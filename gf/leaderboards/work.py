@@ -420,7 +420,7 @@ class Evaluation:
         model_key = (item.entry, source_sha, canonical_hash(model_config))
         if self._model_key != model_key:
             self._model = None  # one model in memory at a time
-            model, loaded_from = build_model(cfg, model_config, evaluating=True)
+            model, loaded_from = build_model(cfg, model_config, evaluating=True, datasets={ds.name: ds})
             # rewritten since it was hashed (a training still running?)
             if self.hashes.sha256(Path(loaded_from)) != source_sha:
                 raise EvaluationError(f"checkpoint {loaded_from} changed while it was being evaluated (sha256 "
