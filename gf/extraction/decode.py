@@ -17,7 +17,8 @@ of the frames returned, shifted so the first is at 0; frames an mp4 edit list hi
 neither returned nor counted), in the same time base as STAR's
 ``start``/``end``.
 
-The time limit is cooperative: the deadline is checked after opening the file, between
+The time limit is cooperative: the deadline is checked after opening the file (for PyAV,
+a pass that decodes every frame to learn its time), between
 chunks of frames and between frames being preprocessed, so a video that decodes slowly
 stops with a timeout within a chunk's time. A single call inside a decoder that never
 returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
