@@ -12,7 +12,7 @@ import pytest
 
 from gf.extraction import decode
 
-from video_fixtures import frame_image, write_video
+from video_fixtures import frame_image, write_cut_ts, write_trimmed_mp4, write_video
 
 REFS = np.stack([frame_image(i, 64, 48) for i in range(40)]).astype(float)
 #: the frames 6 evenly spaced samples of the 4.0 s videos are (read from the mp4)
@@ -80,3 +80,35 @@ def test_ordinary_files_stay_with_decord_and_agree_with_pyav(folder, name, fmt, 
     by_decord, by_pyav = six(path), six(path, ("pyav",))
     assert by_decord.info["decoder"] == "decord" and by_decord.info["duration"] == by_pyav.info["duration"] == 4.0
     assert identify(by_decord.frames) == identify(by_pyav.frames) == MP4_FRAMES
+
+
+@pytest.mark.parametrize("num_frames", [3, 30])
+def test_an_mp4_whose_edit_list_hides_frames_is_read_as_a_player_shows_it(folder, num_frames):
+    """``ffmpeg -ss 0.5 -c copy``: decord read the 5 hidden frames too (times from -0.5 s,
+    a 3.0 s video) and which frame an index gave depended on the batch; now PyAV reads the
+    25 shown frames, each at its own time, whatever the number of frames asked for."""
+    path = write_trimmed_mp4(folder / "trim.mp4", write_video(folder / "trim_src.mp4", seconds=3.0), hide=5)
+    with pytest.raises(decode.DecodeFailure, match="before the start"):
+        decode._DecordReader(str(path))
+    got = decode.decode_video(str(path), [("k", None, None)], num_frames=num_frames)
+    assert got.info["decoder"] == "pyav" and got.info["duration"] == 2.5 and got.info["video_frames"] == 25
+    sample = got.samples[0]
+    refs = np.stack([frame_image(i, 64, 48) for i in range(30)]).astype(float)
+    shown = identify(got.frames[sample["rows"]["frames"]], refs)
+    assert shown == [5 + round(t * 10) for t in sample["times"]] and max(sample["times"]) <= 2.4
+
+
+def test_frames_the_decoder_drops_do_not_shift_the_frames_after_them(folder):
+    """An open-GOP MPEG-TS cut at a keyframe: 59 packets, 57 frames. Times came from the
+    packets and frames by decode position, so each frame was 0.2 s later than its time and
+    sampling near the end failed; now both come from the frames decoded."""
+    path = write_cut_ts(folder / "cut.ts")
+    reader = decode.open_video(str(path))
+    assert reader.decoder == "pyav" and len(reader.frame_times) == 57
+    refs = np.stack([frame_image(i, 64, 48) for i in range(60)]).astype(float)
+    first = identify(reader.read([0], decode.Deadline(None)), refs)[0]
+    got = decode.decode_video(str(path), [("k", None, None)], num_frames=32)
+    sample = got.samples[0]
+    shown = identify(got.frames[sample["rows"]["frames"]], refs)
+    off = [s - (first + round(t * 10)) for s, t in zip(shown, sample["times"])]
+    assert max(map(abs, off)) <= 1 and off.count(0) >= 28  # MPEG-2 blurs a few frames into a neighbour

@@ -272,6 +272,23 @@ def test_a_damaged_shard_is_refused_not_trusted(good_run, videos, tmp_path):
         extract(videos / "good.txt", out)
 
 
+def test_a_shard_damaged_without_changing_size_is_reread_and_its_lost_samples_extracted(good_run, videos, tmp_path):
+    """A zero-filled tail (a crash, a preallocating copy) reads as a shorter tar of the same
+    size: the rerun trusted shards.json's key list, skipped the lost samples and wrote
+    done with 3 stored while the store held 1; now it reads the shard as the store does."""
+    out = tmp_path / "out"
+    shutil.copytree(good_run, out)
+    shard = out / "features-000000.tar"
+    with tarfile.open(shard) as tf:
+        cut = tf.getmembers()[2].offset  # the second sample's first header
+    data = shard.read_bytes()
+    shard.write_bytes(data[:cut] + bytes(len(data) - cut))
+    assert len(open_feature_store(out)) == 1
+    assert extract(videos / "good.txt", out) == 0
+    assert sorted(open_feature_store(out).keys()) == ["v1", "v2", "v3"]
+    assert json.loads((out / "state.json").read_text())["stored"] == 3
+
+
 def test_all_formats_read_back_equal_through_open_feature_store(videos, good_run, tmp_path):
     reference = as_dict(open_feature_store(good_run))
     for fmt, name, kw in (("npy", ".", {}), ("pth", "features.pth", {}), ("h5", "features.h5", {})):

@@ -74,6 +74,7 @@ def test_verify_refuses_two_stores_without_features(tmp_path):
     (["--clip-stride", "1"], "drop --clip-stride$"), (["--timeout-per-video", "9"], "drop --timeout-per-video$"),
     (["--reference-dataset", "x"], r"--reference-dataset x names a dataset inside an HDF5 reference, but --verify "
                                    r".* is a npy store: drop --reference-dataset"),
+    (["--reference-ids", "x"], r"--reference-ids x names a dataset .* is a npy store: drop --reference-ids"),
 ])
 def test_verify_refuses_options_it_does_not_use_naming_them(npy_run, extra, match):
     with pytest.raises(ConfigError, match=match):
@@ -93,6 +94,33 @@ def test_verify_names_its_own_options_for_a_reference_it_cannot_read_and_a_repor
     with pytest.raises(ConfigError, match=r"--report .*zz\.npy lies inside --out .*, a feature store"):
         gf_extract("--verify", npy_run, "--out", out, "--report", out / "zz.npy")
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_hdf5_reference_with_other_ids_is_named_by_the_commands_own_option(npy_run, tmp_path):
+    """The store's message named a config's ids_dataset key and Python's ids=, neither of
+    which gf extract --verify has; --reference-ids now names the ids dataset."""
+    import h5py
+
+    keys = ["v1", "v2", "v3"]
+    with h5py.File(tmp_path / "ref.h5", "w") as f:
+        f["resnet_features"] = np.stack([np.load(npy_run / f"{k}.npy").astype(np.float32) for k in keys])
+        f["video_ids"] = np.array([k.encode() for k in keys])
+    with pytest.raises(DataFileError, match=r"^--verify .*ref\.h5: no dataset 'ids'; datasets in the file: "
+                                            r"resnet_features, video_ids; name the right one with --reference-ids"):
+        gf_extract("--verify", tmp_path / "ref.h5", "--out", npy_run)
+    assert gf_extract("--verify", tmp_path / "ref.h5", "--reference-ids", "video_ids", "--out", npy_run) == 0
+
+
+def test_a_video_file_as_videos_and_a_folder_as_windows_say_what_to_give(videos, tmp_path):
+    """One video as --videos was read as a list (whole) and called "not UTF-8, re-save it";
+    a folder as --windows was "not found"."""
+    with pytest.raises(DataFileError, match=r"--videos .*v1\.mp4: is a video file; --videos takes a folder of "
+                                            r"videos or a list file .*put the video in a folder"):
+        extract(videos / "v1.mp4", tmp_path / "a")
+    (tmp_path / "wdir").mkdir()
+    with pytest.raises(DataFileError, match=r"windows file .*wdir is a folder, not a file; give the path of the file itself"):
+        extract(videos / "good.txt", tmp_path / "b", "--windows", tmp_path / "wdir")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_merge_and_extract_refuse_the_options_of_verify(videos, tmp_path):

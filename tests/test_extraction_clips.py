@@ -6,6 +6,7 @@ downloaded.
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -172,6 +173,59 @@ def test_hf_refusals_name_the_option(tiny_videomae, videos, tmp_path):
     with pytest.raises(CheckpointError, match="only .safetensors"):
         extract(videos, tmp_path / "c", "--backbone", f"hf:{unsafe}")
     assert not any((tmp_path / n).exists() for n in "abc")
+
+
+CLIP_NORM = {"image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}
+
+
+def test_hf_pretrained_takes_the_hub_models_preprocessor_config(tiny_videomae, videos, tmp_path, monkeypatch):
+    """--pretrained read preprocessor_config.json only from a local folder, so a Hub model
+    got ImageNet mean/std and a bilinear resize to its image size whatever its processor
+    says; now the file is resolved through the Hub cache (here a fake one, offline)."""
+    import huggingface_hub.constants
+
+    repo, revision = tmp_path / "hf" / "models--someorg--tiny-videomae", "1" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    shutil.copytree(tiny_videomae, repo / "snapshots" / revision)
+    (repo / "snapshots" / revision / "preprocessor_config.json").write_text(json.dumps(
+        {"size": {"shortest_edge": 40}, "crop_size": {"height": 32, "width": 32}, "resample": 3, **CLIP_NORM}))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    out = tmp_path / "out"
+    assert extract(videos, out, "--backbone", "hf:someorg/tiny-videomae", "--pretrained", "--num-clips", "2") == 0
+    data = json.loads((out / "features.json").read_text())["backbone"]["data_config"]
+    assert data == {"crop_size": [32, 32], "resize_size": [40], "mean": CLIP_NORM["image_mean"],
+                    "std": CLIP_NORM["image_std"], "interpolation": "bicubic"}
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"size": {"shortest_edge": 32},', r"preprocessor_config.json: invalid JSON at line 1"),
+    ('{"size": "big"}', r"preprocessor_config.json: size must be a positive int.*got 'big'"),
+    ('{"image_mean": [0.5, 0.5]}', r"preprocessor_config.json: image_mean must be a list of 3 numbers"),
+    ('{"resample": 9}', r"preprocessor_config.json: resample 9 is not one gf applies"),
+    ("[1, 2]", r"preprocessor_config.json: not a preprocessor config")])
+def test_a_bad_local_preprocessor_config_is_a_one_line_error_naming_it(tmp_path, text, match):
+    """A damaged file gave a raw TypeError / JSONDecodeError traceback."""
+    from types import SimpleNamespace
+
+    from gf.common.errors import DataFileError
+    from gf.extraction.clip_backbone import _hf_config
+
+    (tmp_path / "preprocessor_config.json").write_text(text)
+    with pytest.raises((CheckpointError, DataFileError), match=match):
+        _hf_config(str(tmp_path), SimpleNamespace(image_size=32))
+
+
+def test_the_int_size_form_transformers_reads_is_read_too(tmp_path):
+    """``"size": 32`` is the legacy form of ``{"shortest_edge": 32}`` (a square for crop_size)."""
+    from types import SimpleNamespace
+
+    from gf.extraction.clip_backbone import _hf_config
+
+    (tmp_path / "preprocessor_config.json").write_text('{"size": 36, "crop_size": 32, "resample": 2}')
+    got = _hf_config(str(tmp_path), SimpleNamespace(image_size=32))
+    assert got["resize_size"] == [36] and got["crop_size"] == [32, 32]
 
 
 # ---------------------------------------------------------------------------------------

@@ -73,3 +73,47 @@ def save_tiny_videomae(folder, layers: int = 2, seed: int = 1) -> Path:
     torch.manual_seed(seed)
     VideoMAEModel(config).eval().save_pretrained(folder)
     return Path(folder)
+
+
+def write_trimmed_mp4(path, source, hide: int = 5, fps: int = 10) -> Path:
+    """``source`` (an mp4 at ``fps``) with its timestamps moved ``hide`` frames back, so its
+    edit list hides the first ``hide`` frames: what ``ffmpeg -ss T -c copy`` writes."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(path), "w") as dst:
+        ist = src.streams.video[0]
+        ost = dst.add_stream_from_template(ist)
+        step = int(round(1 / (fps * float(ist.time_base))))
+        for packet in src.demux(ist):
+            if packet.dts is not None:
+                packet.pts -= hide * step
+                packet.dts -= hide * step
+                packet.stream = ost
+                dst.mux(packet)
+    return Path(path)
+
+
+def write_cut_ts(path, frames: int = 60, fps: int = 10) -> Path:
+    """An open-GOP MPEG-2 MPEG-TS cut at its second keyframe without re-encoding: the
+    decoder drops the leading B-frames that refer to the cut-off GOP."""
+    import av
+
+    whole = Path(str(path) + ".whole.ts")
+    with av.open(str(whole), "w", format="mpegts") as c:
+        s = c.add_stream("mpeg2video", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.gop_size, s.codec_context.max_b_frames = 12, 2
+        for i in range(frames):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame_image(i, 64, 48), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(whole)) as src, av.open(str(path), "w", format="mpegts") as dst:
+        ist = src.streams.video[0]
+        ost, keys = dst.add_stream_from_template(ist), 0
+        for p in src.demux(ist):
+            keys += bool(p.dts is not None and p.is_keyframe)
+            if p.dts is not None and keys >= 2:
+                p.stream = ost
+                dst.mux(p)
+    return Path(path)

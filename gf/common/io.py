@@ -198,6 +198,8 @@ def read_text_utf8(path: PathLike, what: str = "text file", encoding: str = "utf
     """The text of ``path``: missing is a :class:`DataFileError` ("<what> not found"), and so
     are bytes that are not UTF-8 (naming file and line, see :func:`decode_utf8`)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{what} {path} is a folder, not a file; give the path of the file itself")
     if not path.is_file():
         raise DataFileError(f"{what} not found: {path}")
     return decode_utf8(path.read_bytes(), path, what, encoding)

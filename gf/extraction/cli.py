@@ -84,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--reference-format", metavar="FMT", help="store format of REFERENCE (default: detected)")
     g.add_argument("--reference-dataset", metavar="NAME",
                    help="HDF5 reference: the dataset holding the features (default resnet_features)")
+    g.add_argument("--reference-ids", metavar="NAME",
+                   help="HDF5 reference: the dataset holding the ids, one per row (default ids)")
     g.add_argument("--min-cosine", type=float,
                    help="fail when a key's mean per-frame cosine similarity is below this (default 0.99)")
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
@@ -138,7 +140,7 @@ _EXTRACT_ONLY = ("videos", "backbone", "windows", "window_tolerance", "weights",
                  "clips_per_second", "clip_len", "clip_stride", "motion_backbone", "motion_weights",
                  "motion_pretrained", "motion_input_size")
 #: options only --verify uses
-_VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "min_cosine", "report")
+_VERIFY_ONLY = ("verify", "reference_format", "reference_dataset", "reference_ids", "min_cosine", "report")
 
 
 def _refuse(args, names, mode: str) -> None:
@@ -169,7 +171,8 @@ def _verify(args) -> int:
     if args.report:
         _check_report_path(args)
     output = open_any_store(args.out, option="--out", format_option=None)
-    reference = open_any_store(args.verify, args.reference_format, dataset=args.reference_dataset)
+    reference = open_any_store(args.verify, args.reference_format, dataset=args.reference_dataset,
+                               ids=args.reference_ids)
     report = verify_features(output, reference, min_cosine=args.min_cosine)
     print(report.format())
     if args.report:

@@ -32,7 +32,6 @@ folder must hold safetensors weights, so nothing pickled is ever loaded.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
@@ -40,7 +39,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from gf.common.errors import CheckpointError, ConfigError, DownloadError
-from gf.common.io import sha256sum
+from gf.common.io import load_json, sha256sum
 from gf.common.utils import did_you_mean
 from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
@@ -167,25 +166,72 @@ def folder_digest(folder: str) -> str:
 
 
 def _hf_config(folder_or_id: str, vision) -> Dict[str, Any]:
-    """The preprocessing: the folder's ``preprocessor_config.json`` when it has one, else the
-    model's image size with ImageNet mean/std (VideoMAE's default; X-CLIP's processor gives CLIP's)."""
+    """The preprocessing: the model's ``preprocessor_config.json`` (in the folder, or in the
+    Hub cache for a Hub id) when it has one, else the model's image size with ImageNet
+    mean/std (VideoMAE's default; X-CLIP's processor gives CLIP's).
+
+    Why the Hub's file is read too: ``--pretrained`` models carry their own normalisation
+    and resize (X-CLIP's are CLIP's), and the features are wrong without them."""
     size = int(vision.image_size)
     config = {"crop_size": [size, size], "resize_size": [size], "mean": [0.485, 0.456, 0.406],
               "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
-    path = os.path.join(folder_or_id, "preprocessor_config.json")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as fh:
-            p = json.load(fh)
-        s, c = p.get("size") or {}, p.get("crop_size") or {}
-        if "shortest_edge" in s:
-            config["resize_size"] = [int(s["shortest_edge"])]
-        elif "height" in s:
-            config["resize_size"] = [int(s["height"]), int(s["width"])]
-        if c and p.get("do_center_crop", True):
-            config["crop_size"] = [int(c["height"]), int(c["width"])]
-        config["mean"], config["std"] = list(p.get("image_mean", config["mean"])), list(p.get("image_std", config["std"]))
-        config["interpolation"] = _RESAMPLE.get(p.get("resample"), "bilinear")
+    path = _preprocessor_file(folder_or_id)
+    if path is None:
+        return config
+    p = load_json(path, "preprocessor config")
+    if not isinstance(p, dict):
+        raise CheckpointError(f"{path}: not a preprocessor config (a JSON object); re-save it with the model's "
+                              f"image processor (save_pretrained)")
+    if p.get("size") is not None:
+        config["resize_size"] = _edge_or_hw(p["size"], path, "size", square=False)
+    if p.get("crop_size") is not None and p.get("do_center_crop", True):
+        config["crop_size"] = _edge_or_hw(p["crop_size"], path, "crop_size", square=True)
+    for key, name in (("image_mean", "mean"), ("image_std", "std")):
+        value = p.get(key, config[name])
+        if not (isinstance(value, list) and len(value) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            raise CheckpointError(f"{path}: {key} must be a list of 3 numbers (one per RGB channel), got {value!r}")
+        config[name] = [float(v) for v in value]
+    resample = p.get("resample", 2)
+    if resample not in _RESAMPLE:
+        raise CheckpointError(f"{path}: resample {resample!r} is not one gf applies (0 nearest, 2 bilinear, "
+                              f"3 bicubic)")
+    config["interpolation"] = _RESAMPLE[resample]
     return config
+
+
+def _preprocessor_file(ref: str) -> Optional[str]:
+    """``preprocessor_config.json`` of a folder, or of a Hub model through the Hub cache
+    (downloaded, or read offline from the cache, as transformers' own processors read it);
+    None when the model has none."""
+    if os.path.isdir(ref):
+        path = os.path.join(ref, "preprocessor_config.json")
+        return path if os.path.isfile(path) else None
+    from transformers.utils import cached_file
+
+    try:
+        return cached_file(ref, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False)
+    except Exception as e:  # not cached and not downloadable: the features would use other preprocessing
+        raise DownloadError(f"--backbone {HF}{ref}: cannot fetch its preprocessor_config.json ({type(e).__name__}: "
+                            f"{str(e).strip()[:200]})") from None
+
+
+def _edge_or_hw(value, path: str, key: str, *, square: bool) -> list:
+    """A size as transformers reads it: ``{"shortest_edge": N}`` or an int (resize the short
+    side, or a square for ``crop_size``), ``{"height", "width"}`` or ``[h, w]``."""
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    if whole(value):
+        return [value, value] if square else [value]
+    if isinstance(value, dict) and whole(value.get("shortest_edge")) and not square:
+        return [value["shortest_edge"]]
+    if isinstance(value, dict) and whole(value.get("height")) and whole(value.get("width")):
+        return [value["height"], value["width"]]
+    if isinstance(value, list) and len(value) == 2 and all(map(whole, value)):
+        return list(value)
+    raise CheckpointError(f"{path}: {key} must be a positive int, {{\"shortest_edge\": N}}, "
+                          f"{{\"height\": H, \"width\": W}} or [H, W], got {value!r}")
 
 
 def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optional[int]):

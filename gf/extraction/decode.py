@@ -12,11 +12,13 @@ turns only some rotated videos upright. So those containers and every video whos
 matrix rotates it go to PyAV (which turns each frame upright by that matrix), and decord's
 timestamps are checked before they are used (:func:`_decord_unfit`, ``_DecordReader``).
 
-Frame times are seconds from the video's first frame (the decoders' presentation
-timestamps, shifted so the first frame is at 0), in the same time base as STAR's
+Frame times are seconds from the video's first shown frame (the presentation timestamps
+of the frames returned, shifted so the first is at 0; frames an mp4 edit list hides are
+neither returned nor counted), in the same time base as STAR's
 ``start``/``end``.
 
-The time limit is cooperative: the deadline is checked after opening the file, between
+The time limit is cooperative: the deadline is checked after opening the file (for PyAV,
+a pass that decodes every frame to learn its time), between
 chunks of frames and between frames being preprocessed, so a video that decodes slowly
 stops with a timeout within a chunk's time. A single call inside a decoder that never
 returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
@@ -116,6 +118,8 @@ class _DecordReader(VideoReader):
         if not np.all(np.isfinite(stamps)) or np.any(np.diff(stamps[:, 0]) <= 0):
             raise DecodeFailure("its frame timestamps do not increase from frame to frame")
         first = stamps[0, 0]
+        if first < 0:  # frames an edit list hides: decord reads them, a player does not
+            raise DecodeFailure(f"its first frame is at {first:g} s, before the start (an edit list hides it)")
         self.frame_times = stamps[:, 0] - first
         self.duration = float(stamps[-1, 1] - first)
         self.fps = float(self._vr.get_avg_fps())
@@ -135,6 +139,17 @@ class _DecordReader(VideoReader):
 
 
 class _PyAVReader(VideoReader):
+    """Frames as FFmpeg's decoder returns them: frame ``n`` is the ``n``-th frame decoded, at
+    the ``n``-th smallest of the decoded frames' presentation times.
+
+    Why decoded frames, not demuxed packets: a packet need not become a frame (an mp4 edit
+    list hides the frames before the cut, an open-GOP stream cut at a keyframe has leading
+    B-frames the decoder drops), so counting packets shifted every later frame off its time.
+    Why by position, with the times sorted: the decoder returns frames in display order
+    (the same on every pass with one thread), while AVI, which has no presentation times,
+    gets guessed ones that are out of order around its B-frames.
+    """
+
     decoder = "pyav"
 
     def __init__(self, path: str):
@@ -145,16 +160,18 @@ class _PyAVReader(VideoReader):
             if not container.streams.video:
                 raise DecodeFailure("the file has no video stream")
             stream = container.streams.video[0]
-            pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size > 0)
-            if not pts:
-                raise DecodeFailure("the video has no frames")
+            stream.thread_count = 1
+            pts = sorted(_frame_pts(frame) for frame in container.decode(stream))
             tb = float(stream.time_base)
-            rate = float(stream.average_rate or stream.guessed_rate or 0) or (
-                (len(pts) - 1) / ((pts[-1] - pts[0]) * tb) if len(pts) > 1 and pts[-1] > pts[0] else 1.0)
-        times = (np.asarray(pts, dtype=np.float64) - pts[0]) * tb
-        self.frame_times = times
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
+        if not pts:
+            raise DecodeFailure("the video has no frames")
+        self.frame_times = (np.asarray(pts, dtype=np.float64) - pts[0]) * tb
+        if not rate > 0:
+            span = self.frame_times[-1]
+            rate = (len(pts) - 1) / span if span > 0 else 1.0
         self.fps = rate
-        self.duration = float(times[-1] + 1.0 / rate)
+        self.duration = float(self.frame_times[-1] + 1.0 / rate)
 
     def read(self, indices, deadline):
         import av
@@ -178,6 +195,14 @@ class _PyAVReader(VideoReader):
         return np.stack(out)  # type: ignore[arg-type]
 
 
+def _frame_pts(frame) -> int:
+    """A decoded frame's presentation time (time-base units); a frame without one cannot be
+    placed in time, so the video fails rather than guessing."""
+    if frame.pts is None:
+        raise DecodeFailure("its decoded frames have no presentation timestamps")
+    return int(frame.pts)
+
+
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     """``image`` as the video is shown: ``rotation`` is PyAV's ``frame.rotation``, the
     counterclockwise degrees of the display matrix (-90 for a phone's portrait video)."""
@@ -194,7 +219,8 @@ _DECORD_UNSEEKABLE = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "mpegvideo": "MPEG
 def _decord_unfit(path: str) -> Optional[str]:
     """Why decord must not read ``path`` although it may open it (None: it may): a container
     it seeks wrongly, or a rotated video (decord turns some angles upright, fails on others;
-    PyAV turns them all). A file PyAV cannot open is left to decord."""
+    PyAV turns them all), or an mp4 whose edit list hides frames. A file PyAV cannot open
+    is left to decord."""
     try:
         import av
 
@@ -207,8 +233,30 @@ def _decord_unfit(path: str) -> Optional[str]:
             frame = next(container.decode(container.streams.video[0]), None)
             if frame is not None and frame.rotation:
                 return f"not used for a video rotated by its display matrix ({frame.rotation} degrees)"
+        with av.open(path) as container:
+            return _hidden_packets(container)
     except Exception:  # PyAV cannot read it: decord may
         return None
+
+
+#: packets looked at for an edit list that hides frames (they are the first ones demuxed)
+_EDIT_PACKETS = 32
+
+
+def _hidden_packets(container) -> Optional[str]:
+    """Why decord must not read a file whose first packets are not shown (None: they all are).
+
+    An mp4 cut without re-encoding (``ffmpeg -ss T -c copy``) keeps the frames before T and
+    hides them by an edit list: FFmpeg flags them discard (or gives them negative times).
+    decord returns them anyway, with times from below 0, and which frame an index gives
+    depends on the batch; PyAV decodes the file as a player shows it.
+    """
+    stream = container.streams.video[0]
+    for n, packet in enumerate(container.demux(stream)):
+        if n >= _EDIT_PACKETS:
+            break
+        if packet.size and (packet.is_discard or (packet.pts is not None and packet.pts < 0)):
+            return "not used for a video whose edit list hides its first frames (it reads the hidden frames)"
     return None
 
 

@@ -63,6 +63,9 @@ def list_videos(videos: str) -> List[Tuple[str, str]]:
         return out
     if not root.is_file():
         raise DataFileError(f"--videos {videos}: no such folder or list file")
+    if root.name.lower().endswith(VIDEO_EXTENSIONS):  # before reading it: a video is no list
+        raise DataFileError(f"--videos {videos}: is a video file; --videos takes a folder of videos or a list "
+                            f"file (one path per line), so put the video in a folder or name it in a list")
     lines = [line.strip() for line in read_text_utf8(root, "video list").splitlines()]
     out = [(line if os.path.isabs(line) else str(root.parent / line), line)
            for line in lines if line and not line.startswith("#")]

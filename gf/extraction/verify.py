@@ -34,14 +34,16 @@ def is_verify_report(path) -> bool:
 
 
 def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[str] = None,
-                   option: str = "--verify", format_option: Optional[str] = "--reference-format"):
+                   ids: Optional[str] = None, option: str = "--verify",
+                   format_option: Optional[str] = "--reference-format"):
     """A feature store for ``path``: a gf extract output folder (its recipe names the
     format and file), or any store ``open_feature_store`` reads.
 
     The format is settled first, so that errors name the command's options rather than the
     library's keywords: a path whose format cannot be told names ``format_option``, and
-    ``dataset`` (``--reference-dataset``) is refused unless the store is HDF5, the only
-    format with named datasets."""
+    ``dataset`` / ``ids`` (``--reference-dataset`` / ``--reference-ids``) are refused unless
+    the store is HDF5, the only format with named datasets, and an HDF5 dataset that is not
+    there names them too."""
     from gf.common.errors import ConfigError, DataFileError
     from gf.common.registry import registry
     from gf.datasets.feature_recipe import RECIPE_NAME, store_path
@@ -61,13 +63,34 @@ def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[st
             raise DataFileError(f"{option} {e}") from None
     cls = feature_store_class(fmt)
     if not issubclass(cls, HDF5Store):
-        if dataset:
-            raise ConfigError(f"--reference-dataset {dataset} names a dataset inside an HDF5 reference, but "
-                              f"{option} {path} is a {fmt} store: drop --reference-dataset")
-        kw = {}
-    elif dataset:
-        kw["features"] = dataset
+        for flag, value in (("--reference-dataset", dataset), ("--reference-ids", ids)):
+            if value:
+                raise ConfigError(f"{flag} {value} names a dataset inside an HDF5 reference, but "
+                                  f"{option} {path} is a {fmt} store: drop {flag}")
+        return cls(path)
+    kw.update({k: v for k, v in (("features", dataset), ("ids", ids)) if v})
+    _check_hdf5_names(path, kw.get("features", "resnet_features"), kw.get("ids", "ids"), option)
     return cls(path, **kw)
+
+
+def _check_hdf5_names(path: str, features: str, ids: str, option: str) -> None:
+    """Why checked here, not left to the store: its message names the library's keywords
+    (features=/ids=, a config's features_dataset), which this command does not have."""
+    import h5py
+
+    from gf.common.errors import DataFileError
+
+    try:
+        with h5py.File(path, "r") as fh:
+            available = sorted(fh.keys())
+    except OSError:
+        return  # not readable as HDF5: the store says so
+    for name, flag in ((features, "--reference-dataset"), (ids, "--reference-ids")):
+        if name not in available:
+            how = (f"name the right one with {flag} NAME" if option == "--verify"
+                   else "give a gf extract output folder")
+            raise DataFileError(f"{option} {path}: no dataset {name!r}; datasets in the file: "
+                                f"{', '.join(available) or '(none)'}; {how}")
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

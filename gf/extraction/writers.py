@@ -9,8 +9,8 @@ not yet in a complete file, and a rerun skips exactly the keys that are stored.
 
 * webdataset (default): ``features-NNNNNN.tar`` shards of ``--shard-size`` samples, each
   sample ``<key>.npy`` (float16 ``[T, D]``) and ``<key>.json`` (frame times, source).
-  ``shards.json`` caches each shard's keys and size; a shard it does not describe is
-  re-read (headers only), so the cache can be lost without losing anything.
+  ``shards.json`` lists each shard's keys and size for readers; a rerun re-reads every
+  shard's headers rather than trusting it, so it can be lost without losing anything.
 * npy: ``<key>.npy`` plus ``meta/<key>.json``; the ``.npy`` is renamed in last, so its
   presence means the sample is complete.
 * pth / hdf5: one file cannot be appended to atomically, so samples are staged as
@@ -20,7 +20,6 @@ not yet in a complete file, and a rerun skips exactly the keys that are stored.
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import io
 import json
@@ -113,11 +112,10 @@ class WebDatasetWriter(FeatureWriter):
         return keys
 
     def completed(self) -> Set[str]:
-        cached: Dict[str, Any] = {}
-        if os.path.exists(self.index):
-            with contextlib.suppress(DataFileError):
-                data = load_json(self.index, "shard index")
-                cached = data.get("shards", {}) if isinstance(data, dict) else {}
+        """The keys the shards hold, read from their headers on every run, as the store
+        reads them: a cached key list would also be trusted for a shard damaged without
+        changing size (a zero-filled tail reads as a shorter tar), and the samples the
+        shard lost would be skipped, never extracted again."""
         done: Dict[str, str] = {}
         numbers = []
         for path in sorted(glob.glob(os.path.join(glob.escape(self.out), f"{glob.escape(self.prefix)}-*.tar"))):
@@ -127,11 +125,7 @@ class WebDatasetWriter(FeatureWriter):
                 continue
             numbers.append(int(m.group(1)))
             size = os.path.getsize(path)
-            entry = cached.get(name)
-            if isinstance(entry, dict) and entry.get("size") == size and isinstance(entry.get("keys"), list):
-                keys = [str(k) for k in entry["keys"]]
-            else:
-                keys = self._scan(path)
+            keys = self._scan(path)
             for key in keys:
                 if key in done:
                     raise DataFileError(f"feature key {key!r} is in two shards, {done[key]} and {name}; "
