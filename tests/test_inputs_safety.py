@@ -130,6 +130,25 @@ def test_text_readers_name_the_line_that_is_not_utf8(tmp_path, reader, name):
         reader(path)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("reader, name, text, first", [
+    (load_json, "STAR_train.json", b'[{"id": 1}]', [{"id": 1}]),
+    (load_jsonl, "train.jsonl", b'{"id": 1}\n', [{"id": 1}]),
+    (read_class_lines, "action_classes.txt", b"a000 Holding a bag\r\na001 x\r\n", ["a000 Holding a bag", "a001 x"]),
+    (read_answer_set, "answer_set.txt", b"yes\r\nno\r\n", ["yes", "no"]),
+    (lambda p: read_charades_csvs([p], lambda row, where: row["actions"]), "Charades_v1_train.csv",
+     b"id,actions\nV1,c000 0 1\n", {"V1": "c000 0 1"}),
+])
+def test_text_readers_drop_a_utf8_bom_so_it_is_never_part_of_a_value(tmp_path, reader, name, text, first):
+    """A BOM (written by Windows editors) kept as U+FEFF would make the first class or answer
+    never match, the Charades header lack 'id', and JSON refuse the file."""
+    path = tmp_path / name
+    path.write_bytes(BOM + text)
+    assert reader(path) == first
+
+
 def test_skip_file_not_utf8_names_file_and_line(bundle):
     _not_utf8(bundle["dir"] / "skip.txt", lines_before=0)
     with pytest.raises(DataFileError, match=r"skip\.txt:1: skip file is not UTF-8"):

@@ -64,7 +64,7 @@ def _csv_rows(path: Path) -> List[Tuple[int, List[str]]]:
     whitespace-only lines are skipped, as pandas (the official scripts) skips them. A file
     that is not UTF-8 is an error naming the line."""
     rows = []
-    text = read_text_utf8(path, "NExT-QA split file", encoding="utf-8-sig")
+    text = read_text_utf8(path, "NExT-QA split file")
     try:
         with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh)
