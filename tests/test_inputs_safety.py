@@ -33,6 +33,7 @@ from gf.datasets.converters.charades import read_charades_csvs
 from gf.datasets.feature_stores import NpyFolderStore, PthDictStore
 from gf.datasets.webdataset_store import write_webdataset_shards
 
+from test_egotaskqa import write_raw as write_egotaskqa_raw
 from test_nextqa import write_nextqa_raw
 from test_star_builder import MAX_FEATS, write_star_bundle
 from test_star_converter import write_release
@@ -478,6 +479,25 @@ def test_an_annotation_file_without_questions_is_an_error_naming_file_and_split(
     with pytest.raises(DatasetError, match=r"val\.jsonl has no questions for split 'val'"):
         star_builder(bundle).build_datasets(["val"])
     assert len(star_builder(bundle).build_datasets(["train"])["train"]) == 8  # other splits are fine
+
+
+@pytest.mark.parametrize("benchmark, empty_file, fix", [
+    ("star", "STAR_val.json", "move it out of the --raw folder"),
+    ("nextqa", "test.csv", r"""leave it out: --set 'splits=\["train", "val"\]'"""),
+    ("egotaskqa", "direct/formatted_test_qas_encode.json", "each split type needs train, val and test"),
+])
+def test_prepare_refuses_a_split_without_questions_before_writing_anything(tmp_path, benchmark, empty_file, fix):
+    """Such a split was written as an empty <split>.jsonl, exit 0; only gf train refused it."""
+    if benchmark == "star":
+        write_release(tmp_path)
+    raw = write_nextqa_raw(tmp_path / "raw") if benchmark == "nextqa" else \
+        write_egotaskqa_raw(tmp_path) if benchmark == "egotaskqa" else tmp_path / "raw"
+    path = raw / empty_file
+    path.write_text(path.read_text().splitlines()[0] + "\n" if benchmark == "nextqa" else "[]")
+    split = "val" if benchmark == "star" else "test"
+    with pytest.raises(DataFileError, match=rf"{re.escape(str(path))}: no questions for split '{split}' .*{fix}"):
+        prepare(benchmark, raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_skip_file_that_removes_every_question_is_an_error(bundle):
