@@ -274,6 +274,18 @@ def test_relative_time_base_and_generated_reasoning_types(tmp_path):
     assert (out / "all_reasoning_types.txt").read_text().splitlines()[:5] == RTYPES[0].split("$")
 
 
+def test_files_saved_with_a_bom_and_crlf_convert_as_the_plain_ones(tmp_path):
+    """A BOM was kept as U+FEFF: answer_vocab.json recorded '\\ufeff<UNK0>', the first
+    reasoning type was 'missing' from the file listing it and the JSON files were refused."""
+    raw = write_raw(tmp_path)
+    for path in [*(raw / "direct").iterdir(), raw / "events.json"]:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    convert(raw, tmp_path / "out")
+    out = tmp_path / "out" / "direct" / "txt_db"
+    assert json.loads((out / "answer_vocab.json").read_text()) == ANSWERS
+    assert (out / "all_reasoning_types.txt").read_text().splitlines() == REASONING_TYPES
+
+
 @pytest.mark.parametrize("vocab, said", [
     ({**{f"hoi {k}": k for k in range(NUM_HOI)}, "hoi zero (alt)": 0, "hoi one (alt)": 1},
      "0..15 \\(16 classes\\), each once; repeated: 0, 1; missing: 14, 15"),

@@ -33,6 +33,7 @@ from gf.datasets.converters.charades import read_charades_csvs
 from gf.datasets.feature_stores import NpyFolderStore, PthDictStore
 from gf.datasets.webdataset_store import write_webdataset_shards
 
+from test_egotaskqa import write_raw as write_egotaskqa_raw
 from test_nextqa import write_nextqa_raw
 from test_star_builder import MAX_FEATS, write_star_bundle
 from test_star_converter import write_release
@@ -128,6 +129,25 @@ def test_text_readers_name_the_line_that_is_not_utf8(tmp_path, reader, name):
         _not_utf8(path)
     with pytest.raises(DataFileError, match=rf"{name}:3: .*not UTF-8.*re-save the file as UTF-8"):
         reader(path)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("reader, name, text, first", [
+    (load_json, "STAR_train.json", b'[{"id": 1}]', [{"id": 1}]),
+    (load_jsonl, "train.jsonl", b'{"id": 1}\n', [{"id": 1}]),
+    (read_class_lines, "action_classes.txt", b"a000 Holding a bag\r\na001 x\r\n", ["a000 Holding a bag", "a001 x"]),
+    (read_answer_set, "answer_set.txt", b"yes\r\nno\r\n", ["yes", "no"]),
+    (lambda p: read_charades_csvs([p], lambda row, where: row["actions"]), "Charades_v1_train.csv",
+     b"id,actions\nV1,c000 0 1\n", {"V1": "c000 0 1"}),
+])
+def test_text_readers_drop_a_utf8_bom_so_it_is_never_part_of_a_value(tmp_path, reader, name, text, first):
+    """A BOM (written by Windows editors) kept as U+FEFF would make the first class or answer
+    never match, the Charades header lack 'id', and JSON refuse the file."""
+    path = tmp_path / name
+    path.write_bytes(BOM + text)
+    assert reader(path) == first
 
 
 def test_skip_file_not_utf8_names_file_and_line(bundle):
@@ -459,6 +479,25 @@ def test_an_annotation_file_without_questions_is_an_error_naming_file_and_split(
     with pytest.raises(DatasetError, match=r"val\.jsonl has no questions for split 'val'"):
         star_builder(bundle).build_datasets(["val"])
     assert len(star_builder(bundle).build_datasets(["train"])["train"]) == 8  # other splits are fine
+
+
+@pytest.mark.parametrize("benchmark, empty_file, fix", [
+    ("star", "STAR_val.json", "move it out of the --raw folder"),
+    ("nextqa", "test.csv", r"""leave it out: --set 'splits=\["train", "val"\]'"""),
+    ("egotaskqa", "direct/formatted_test_qas_encode.json", "each split type needs train, val and test"),
+])
+def test_prepare_refuses_a_split_without_questions_before_writing_anything(tmp_path, benchmark, empty_file, fix):
+    """Such a split was written as an empty <split>.jsonl, exit 0; only gf train refused it."""
+    if benchmark == "star":
+        write_release(tmp_path)
+    raw = write_nextqa_raw(tmp_path / "raw") if benchmark == "nextqa" else \
+        write_egotaskqa_raw(tmp_path) if benchmark == "egotaskqa" else tmp_path / "raw"
+    path = raw / empty_file
+    path.write_text(path.read_text().splitlines()[0] + "\n" if benchmark == "nextqa" else "[]")
+    split = "val" if benchmark == "star" else "test"
+    with pytest.raises(DataFileError, match=rf"{re.escape(str(path))}: no questions for split '{split}' .*{fix}"):
+        prepare(benchmark, raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_skip_file_that_removes_every_question_is_an_error(bundle):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from gf.common.errors import DatasetError
+from gf.cli import main as gf_main
+from gf.common.errors import DataFileError, DatasetError
 from gf.datasets.converters import prepare
 from gf.datasets.converters import staging as staging_module
 
-from test_nextqa import write_nextqa_raw
+from test_nextqa import ROWS, builder, write_features, write_nextqa_raw
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -69,6 +72,21 @@ def test_prepare_killed_while_moving_is_finished_by_the_next_run(converted, capl
     assert "finishing the install of the conversion an interrupted gf prepare had completed" in caplog.text
     assert _tree(out) == new_tree  # the whole new conversion (train/test removed), nothing of the old one
     assert not any(p.name.startswith(".gf-prepare-") for p in out.iterdir())
+
+
+def test_a_builder_refuses_a_half_installed_prepare_naming_the_command_that_finishes_it(converted):
+    """It said "not found ... Check data_root", the wrong fix, as with a half-done gf download."""
+    raw, out, new_tree = converted
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, str(raw), str(out), "old", "1"], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    write_features(out / "vis_db" / "features.pth", [v for rs in ROWS.values() for v, *_ in rs])
+    command = (f"gf prepare nextqa --raw {raw} --out {out} --set 'splits=[\"val\"]' --overwrite")
+    with pytest.raises(DataFileError, match=rf"{out} holds an unfinished install of an interrupted gf prepare "
+                                            rf"\(.*install\.json exists.*Run `{re.escape(command)}` to finish it"):
+        builder(out).build_datasets(["val"])
+    assert gf_main(shlex.split(command)[1:]) == 0
+    assert len(builder(out).build_datasets(["val"])["val"]) == len(ROWS["val"])
 
 
 def test_a_failed_move_that_cannot_be_undone_is_kept_and_finished_by_the_next_run(converted, monkeypatch):

@@ -176,15 +176,15 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
 # ---------------------------------------------------------------------------------------
 # reading text: UTF-8 or a message naming the line
 # ---------------------------------------------------------------------------------------
-def decode_utf8(data: bytes, path: PathLike, what: str = "text file", encoding: str = "utf-8",
-                first_line: int = 1) -> str:
-    """``data`` (the bytes of ``path`` from line ``first_line`` on) as text; bytes that are not
-    UTF-8 are a :class:`DataFileError` naming the file, the line and the column of the first bad
-    byte and saying to re-save the file as UTF-8 (``encoding`` may be ``"utf-8-sig"`` to drop a BOM)."""
+def decode_utf8(data: bytes, path: PathLike, what: str = "text file", first_line: int = 1) -> str:
+    """``data`` (the bytes of ``path`` from line ``first_line`` on) as text, a leading UTF-8 BOM
+    dropped (editors on Windows write one, and kept it would become part of the first value);
+    bytes that are not UTF-8 are a :class:`DataFileError` naming the file, the line and the
+    column of the first bad byte and saying to re-save the file as UTF-8."""
     try:
-        return data.decode(encoding)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        start = e.start + (3 if encoding == "utf-8-sig" and data.startswith(b"\xef\xbb\xbf") else 0)
+        start = e.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
         line = data.count(b"\n", 0, start) + first_line
         column = start - (data.rfind(b"\n", 0, start) + 1) + 1
         bad = data[start:start + 1].hex()
@@ -194,15 +194,15 @@ def decode_utf8(data: bytes, path: PathLike, what: str = "text file", encoding: 
         ) from None
 
 
-def read_text_utf8(path: PathLike, what: str = "text file", encoding: str = "utf-8") -> str:
-    """The text of ``path``: missing is a :class:`DataFileError` ("<what> not found"), and so
-    are bytes that are not UTF-8 (naming file and line, see :func:`decode_utf8`)."""
+def read_text_utf8(path: PathLike, what: str = "text file") -> str:
+    """The text of ``path`` (without a BOM): missing is a :class:`DataFileError` ("<what> not
+    found"), and so are bytes that are not UTF-8 (naming file and line, see :func:`decode_utf8`)."""
     path = Path(path)
     if path.is_dir():
         raise DataFileError(f"{what} {path} is a folder, not a file; give the path of the file itself")
     if not path.is_file():
         raise DataFileError(f"{what} not found: {path}")
-    return decode_utf8(path.read_bytes(), path, what, encoding)
+    return decode_utf8(path.read_bytes(), path, what)
 
 
 def load_json(path: PathLike, what: str = "JSON file", **json_kw) -> Any:

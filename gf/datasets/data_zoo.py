@@ -51,6 +51,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
 from gf.common.utils import PathLike, describe_ids, utc_now
+from gf.datasets.converters.staging import interrupted_install
 from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data, plain_rel,
                                       record_data_hash)
 
@@ -92,13 +93,14 @@ def _read_marker(target: Path) -> Optional[Dict[str, Any]]:
 
 
 def refuse_unfinished_install(path: PathLike) -> None:
-    """Refuse ``path`` when it lies in a bundle folder whose install has not finished.
+    """Refuse ``path`` when it lies in a bundle folder whose install has not finished, or in
+    a folder an interrupted ``gf prepare`` was moving its files into.
 
     Why: an install moves the bundle's files in one by one (beside the user's own files,
     so the folder cannot be swapped whole); until the marker says the install finished, a
     kill or a running download may leave old and new files of the bundle side by side.
     Every builder resolves its files through :meth:`gf.datasets.base.BaseBuilder.require_path`,
-    which calls this, so none reads such a mix. Costs a stat per folder above ``path``.
+    which calls this, so none reads such a mix. Costs a stat and a listing per folder above ``path``.
     """
     for folder in Path(os.path.abspath(path)).parents:
         marker = _read_marker(folder) if (folder / MARKER).is_file() else None
@@ -110,6 +112,12 @@ def refuse_unfinished_install(path: PathLike) -> None:
                 f"{path}: {folder} holds an unfinished install of the {key} bundle ({folder / MARKER} says "
                 f"'installing': a gf download was interrupted or is still running), so its files may mix two "
                 f"versions of the bundle. Run `{command}` to finish the install, then run this again.")
+        prepared = interrupted_install(folder)
+        if prepared is not None:
+            raise DataFileError(
+                f"{path}: {folder} holds an unfinished install of an interrupted gf prepare ({prepared[0]} "
+                f"exists: it was killed while moving its files in, or is still running), so files of the "
+                f"conversion may be missing. Run `{prepared[1]}` to finish it, then run this again.")
 
 
 def _missing(folder: Path, entry: DataEntry) -> List[str]:

@@ -57,7 +57,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
-from gf.datasets.converters import path_option
+from gf.datasets.converters import path_option, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns
 
@@ -290,8 +290,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     events = read_charades_csv(csv_paths) if csv_paths else None
 
     train = read_balanced_file(raw_dir / RAW_FILES["train"])
-    if not train:
-        raise DataFileError(f"{raw_dir / RAW_FILES['train']}: no questions")
+    require_questions(train, raw_dir / RAW_FILES["train"], "train", "give the file from AGQA_balanced.zip")
     vocab = build_answer_vocab(r["answer"] for r in train)
     val_videos = split_val_videos((r["video_id"] for r in train), val_fraction, seed)
     held_out = set(val_videos)
@@ -300,8 +299,7 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
         splits["val"] = [r for r in train if r["video_id"] in held_out]
     del train
     splits["test"] = read_balanced_file(raw_dir / RAW_FILES["test"])
-    if not splits["test"]:  # refused here, before anything is written, as an empty train file is
-        raise DataFileError(f"{raw_dir / RAW_FILES['test']}: no questions")
+    require_questions(splits["test"], raw_dir / RAW_FILES["test"], "test", "give the file from AGQA_balanced.zip")
 
     txt_db = out_dir / "txt_db"
     for split, rows in splits.items():

@@ -64,7 +64,7 @@ from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_tex
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import text_lines
-from gf.datasets.converters import first_file, path_option
+from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.staging import owns, reported_path
 
 __all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
@@ -259,6 +259,8 @@ def _convert_records(path: Path, split: str, vocab: Dict[str, int], unk1: Option
     qas = load_json(path, f"EgoTaskQA {split} QA file")
     if not isinstance(qas, list):
         raise DataFileError(f"{path}: expected a JSON list of questions, got {type(qas).__name__}")
+    require_questions(qas, path, split, f"give the release's full {path.name} (each split type needs "
+                                        f"train, val and test questions)")
     out = []
     for i, qa in enumerate(qas):
         qid_raw = qa.get("question_id") if isinstance(qa, Mapping) else None

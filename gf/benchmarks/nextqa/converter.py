@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -39,6 +40,7 @@ from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
 from gf.common.registry import registry
+from gf.datasets.converters import require_questions
 from gf.datasets.converters.staging import owns
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
@@ -64,7 +66,7 @@ def _csv_rows(path: Path) -> List[Tuple[int, List[str]]]:
     whitespace-only lines are skipped, as pandas (the official scripts) skips them. A file
     that is not UTF-8 is an error naming the line."""
     rows = []
-    text = read_text_utf8(path, "NExT-QA split file", encoding="utf-8-sig")
+    text = read_text_utf8(path, "NExT-QA split file")
     try:
         with io.StringIO(text, newline="") as fh:
             reader = csv.reader(fh)
@@ -264,6 +266,10 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             raise DataFileError(f"{map_path}: expected a JSON object {{\"<video>\": \"<folder>/<video>\"}}")
 
     records = {split: read_split_csv(path) for split, path in paths.items()}  # all read before any write
+    for split, rows in records.items():
+        others = [s for s in records if s != split]
+        require_questions(rows, paths[split], split, f"give the release's full {split}.csv" + (
+            f", or leave it out: --set 'splits={json.dumps(others)}'" if others else ""))
 
     for split, rows in records.items():
         atomic_write_jsonl(out_dir / "txt_db" / f"{split}.jsonl", rows, ensure_ascii=False)

@@ -60,7 +60,7 @@ from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids
 from gf.datasets.base import read_class_lines
-from gf.datasets.converters import first_file, path_option
+from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns, reported_path
 
@@ -320,6 +320,8 @@ def _read_questions(qa_paths: Mapping[str, Path]):
         raw_qs = load_json(path, f"STAR {split} questions")
         if not isinstance(raw_qs, list):
             raise DataFileError(f"{path}: expected a JSON list of questions, got {type(raw_qs).__name__}")
+        require_questions(raw_qs, path, split, f"give the release's full {path.name}, or move it out of the "
+                                               f"--raw folder to convert only the other splits")
         recs = [_convert_question(q, i, path) for i, q in enumerate(raw_qs)]
         labelled = sum("answer" in r for r in recs)
         if 0 < labelled < len(recs):

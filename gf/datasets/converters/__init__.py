@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sized
 
-from gf.common.errors import ConfigError
+from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["first_file", "path_option", "prepare"]
+__all__ = ["first_file", "path_option", "prepare", "require_questions"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -53,6 +53,15 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
     """The first of ``paths`` that is a file (where a converter looks for a release file), else ``None``."""
     return next((path for path in paths if path.is_file()), None)
+
+
+def require_questions(questions: Sized, path: Path, split: str, fix: str) -> None:
+    """Refuse a release file without questions while converting, before anything is written.
+    Why here: written, it became an empty ``<split>.jsonl`` that only the builder refused, at
+    ``gf train``, naming gf's file instead of the release file. ``fix`` says what to do."""
+    if not len(questions):
+        raise DataFileError(f"{path}: no questions for split {split!r} (an empty {split}.jsonl would be refused "
+                            f"by every run); {fix}")
 
 
 def path_option(converter: str, name: str, value: Any, *, many: bool = False,

@@ -35,9 +35,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,7 +49,7 @@ from gf.common.errors import DatasetError
 from gf.common.io import atomic_write_json, load_json, output_lock
 from gf.common.utils import PathLike, describe_ids
 
-__all__ = ["STAGING_PATTERN", "owns", "reported_path", "run_staged"]
+__all__ = ["STAGING_PATTERN", "interrupted_install", "owns", "reported_path", "run_staged"]
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,34 @@ def _staging_folders(out: Path) -> List[Path]:
             if STAGING_PATTERN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink()]
 
 
+def interrupted_install(out: Path) -> Optional[Tuple[Path, str]]:
+    """``(plan, command that finishes it)`` when a gf prepare into ``out`` stopped (or is still
+    running) while moving its files in, else None. Why: until then ``out`` may lack files of
+    both conversions, and a builder reading it would say "not found, check data_root"."""
+    try:
+        plans = [s / PLAN_NAME for s in _staging_folders(out) if _exists(s / PLAN_NAME)]
+    except OSError:  # not a folder, or not readable: nothing gf prepare left there
+        return None
+    if not plans:
+        return None
+    try:
+        command = json.loads(plans[0].read_text(encoding="utf-8")).get("rerun")
+    except (OSError, ValueError, AttributeError):
+        command = None
+    if not isinstance(command, str):  # a plan of gf before it recorded the command
+        command = f"gf prepare <benchmark> --raw <release folder> --out {shlex.quote(str(out))} --overwrite"
+    return plans[0], command
+
+
+def _rerun_command(command: str, raw_dir: PathLike, out: Path, options: Dict[str, Any]) -> str:
+    """The command line that runs this ``gf prepare`` again (finishing an interrupted install),
+    recorded in the plan for :func:`interrupted_install`. ``--overwrite``: the rerun replaces
+    the files the interrupted run had already moved in."""
+    words = [command, "--raw", shlex.quote(os.path.abspath(raw_dir)), "--out", shlex.quote(os.path.abspath(out))]
+    words += ["--set " + shlex.quote(f"{k}={json.dumps(v, default=str)}") for k, v in options.items()]
+    return " ".join(words + ["--overwrite"])
+
+
 def _read_plan(staging: Path) -> Tuple[List[str], List[str]]:
     """The ``install`` and ``remove`` lists :func:`_install` wrote before its first move."""
     plan = load_json(staging / PLAN_NAME, "gf prepare install plan")
@@ -228,10 +258,10 @@ def _undo(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str
         return False
 
 
-def _install(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str]) -> None:
+def _install(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str], rerun: str) -> None:
     """:func:`_apply`, all or nothing: a failed move is undone; a kill leaves the plan
-    (written first, atomically), from which the next run finishes the install."""
-    atomic_write_json(staging / PLAN_NAME, {"install": list(install), "remove": list(remove)})
+    (written first, atomically), from which the next run (``rerun``) finishes the install."""
+    atomic_write_json(staging / PLAN_NAME, {"install": list(install), "remove": list(remove), "rerun": rerun})
     try:
         _apply(out, staging, install, remove)
     except BaseException:
@@ -291,7 +321,7 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
                     install = [rel for rel in written if rel in owned_set or not _exists(out / rel)]
                     remove = [rel for rel in owned if rel not in set(written)]
                 replaced = [rel for rel in install + remove if _exists(out / rel)]
-                _install(out, staging, install, remove)
+                _install(out, staging, install, remove, _rerun_command(command, raw_dir, out, options))
                 if replaced:
                     logger.warning("%s: replaced %d file(s) of an earlier conversion in %s: %s", command,
                                    len(replaced), out, describe_ids(replaced))
