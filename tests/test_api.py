@@ -156,8 +156,9 @@ def test_predict_example_agrees_with_predict():
 @pytest.mark.parametrize("question,options,match", [
     ("", None, "the question is empty"),
     ("  \n\t ", None, "the question is empty"),
-    (None, None, "the question is empty"),
+    (None, None, "the question must be a string, got NoneType None"),
     ("what happened?", ["a", "", "c", "d"], "option 1 is empty"),
+    ("what happened?", ["a", 2, "c", "d"], "option 1 must be a string, got int 2"),
     ("what happened?", ["a", "b", "   ", "d"], "option 2 is empty"),
     ("what happened?", ["took the cup", "b", "took  the cup ", "d"], "options 0 and 2 are the same"),
     ("what happened?", ["a", "a", "c", "d"], "options 0 and 1 are the same"),
@@ -174,6 +175,21 @@ def test_predict_example_refuses_empty_questions_and_options(question, options, 
         oe = GlanceFocus.from_config(dict(TINY, answer_mode="oe", num_answers=9)).eval()
         with pytest.raises(ModelInputError, match=match):
             oe.predict_example(feats, question)
+
+
+def test_the_text_processor_refuses_non_strings_with_a_model_input_error():
+    """eval_processors["text"] called directly: a question or option that is not a string is
+    a ModelInputError naming it (it was a raw TypeError; check_question called it empty)."""
+    from gf.common.errors import ModelInputError
+
+    texts = VideoQATextProcessor()
+    with pytest.raises(ModelInputError, match=r"^the question must be a string, got int 3$"):
+        texts(3, ["a", "b"])
+    with pytest.raises(ModelInputError, match=r"^option 1 must be a string, got int 2$"):
+        texts("what?", ["a", 2])
+    with pytest.raises(ModelInputError, match=r"^options must be a list of strings, got str 'ab'$"):
+        texts("what?", "ab")
+    assert texts("what?", ["a", "b"]) == ["what? a", "what? b"]
 
 
 def test_predict_example_open_ended():

@@ -259,3 +259,63 @@ def test_suppressed_duplicates_sort_after_the_events(tiny_text_encoder):
     assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 0, 3, 2]
     model.config.suppress_duplicate_events = False
     assert model.sort_memories(memory, spans, logits)[0, :, 0].tolist() == [1, 0, 2, 3]
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"answer": torch.tensor([4, 0])}, r"batch\['answer'\]\[0\] is 4, outside \[0, 4\)"),
+    ({"answer": torch.tensor([0, -1])}, r"batch\['answer'\]\[1\] is -1, outside \[0, 4\)"),
+    ({"video_mask": torch.ones(2, 7, dtype=torch.bool)}, r"batch\['video_mask'\] must be a \[batch, frames\] = "
+                                                         r"\(2, 10\) tensor .*got \(2, 7\)"),
+    ({"video_mask": torch.full((2, 10), 0.5)}, r"batch\['video_mask'\] must be bool or 0/1"),
+    ({"video_mask": torch.ones(2, 10, dtype=torch.bool).index_fill(0, torch.tensor([1]), False)},
+     r"batch\['video_mask'\] row 1 is all False"),
+    ({"spans": [torch.tensor([[0.2, 0.1], [0.6, 0.3]]), torch.zeros(1, 2)]},
+     r"video 1 of the batch: batch\['spans'\]\[1\] has shape \(1, 2\) and batch\['event_classes'\]\[1\] \(0,\)"),
+    ({"event_classes": [torch.tensor([1, 3])]}, r"one entry per video \(2\); got 2 and 1"),
+    ({"video": torch.randn(2, 10, 9)}, r"batch\['video'\] must be a \[batch, frames, feature_dim=12\] float tensor; "
+                                       r"got \(2, 10, 9\)"),
+    ({"video": torch.ones(2, 10, 12, dtype=torch.long)}, r"got dtype torch.int64"),
+])
+def test_a_hand_made_batch_that_does_not_fit_is_refused_naming_the_key(change, match, tiny_text_encoder):
+    """model(batch), the README's API: torch's IndexError/AssertionError/RuntimeError deep in
+    the model (or, for an all-False mask, an answer from no frame) became a ModelInputError
+    naming the key and what it must be."""
+    from gf.common.errors import ModelInputError
+
+    model = tiny_model(tiny_text_encoder).eval()
+    batch = {**random_batch(model), **change}
+    with pytest.raises(ModelInputError, match=match), torch.no_grad():
+        model(batch)
+
+
+def test_float64_features_are_read_as_the_models_dtype(tiny_text_encoder):
+    """numpy's default float64 gave "mat1 and mat2 must have the same dtype"; a float video of
+    another dtype is cast to the parameters' (what predict_example does), an unlabelled
+    answer (-100) is still ignored by the loss."""
+    model = tiny_model(tiny_text_encoder).eval()
+    batch = random_batch(model)
+    batch["answer"][1] = -100
+    with torch.no_grad():
+        want = model(batch)
+        got = model({**batch, "video": batch["video"].double()})
+    torch.testing.assert_close(got["pred_answer"], want["pred_answer"])
+    torch.testing.assert_close(got["loss"], want["loss"])
+
+
+def test_the_reference_arch_names_the_question_whose_text_it_cannot_read(tiny_text_encoder):
+    """arch reference does not cut texts (as the authors); one longer than the backbone's
+    positions crashed inside it. A batch without ids gets a ModelInputError; a dataset's
+    batch (question_id) a DataFileError naming the question. Freezing changes nothing (no
+    text cache in the reference arch)."""
+    from gf.common.errors import DataFileError, ModelInputError
+
+    for frozen in (False, True):
+        model = tiny_model(tiny_text_encoder, arch="reference", freeze_text_encoder=frozen).eval()
+        assert not model.text_encoder.use_cache
+        batch = random_batch(model, with_labels=False)
+        batch["text"][5] = "what did the person do " * 40 + batch["text"][5]
+        with pytest.raises(ModelInputError, match=r"^text 'what did .* is \d+ tokens, but the text encoder .* reads "
+                                                  r"at most 128"), torch.no_grad():
+            model(batch)
+        with pytest.raises(DataFileError, match=r"^question_id 'q2': text 'what did"), torch.no_grad():
+            model.predict({**batch, "question_id": ["q1", "q2"]})

@@ -93,3 +93,49 @@ def test_texts_cut_at_max_length_are_counted_and_warned_once_per_mode_without_ch
     assert len(warnings) == 2 and "(training)" in warnings[0] and "(evaluation)" in warnings[1]
     assert "longer than model.text_max_length=12 tokens" in warnings[0] and "is the option" in warnings[0]
     assert encoder.truncated_texts == 2
+
+
+def test_a_full_cache_never_evicts_a_text_the_call_reads():
+    """A frozen encoder's cache is bounded (cache_size); a full cache used to evict the
+    oldest entry while inserting the batch's new texts, even one of the same batch that was
+    a hit, which then crashed with a raw KeyError. Now a hit counts as a use and eviction
+    comes after the batch's states are read: the bound holds and the states are right."""
+    import torch
+
+    encoder = TextEncoder(TINY_TEXT_ENCODER, 16, freeze=True, cache=True, cache_size=5).eval()
+    uncached = TextEncoder(TINY_TEXT_ENCODER, 16, freeze=True, cache=False).eval()
+    with torch.no_grad():
+        encoder(["a cup", "the door", "a sofa", "the box", "a towel"])  # full
+        states, pad = encoder.encode_states(["a cup", "a sandwich"])  # 'a cup' is the oldest entry
+        want, want_pad = uncached.encode_states(["a cup", "a sandwich"])
+        assert torch.equal(pad, want_pad)
+        torch.testing.assert_close(states[~pad], want[~want_pad], atol=1e-5, rtol=0)
+        assert list(encoder._cache) == ["a sofa", "the box", "a towel", "a cup", "a sandwich"]
+        big = [f"text {i}" for i in range(7)]  # more distinct texts than the cache holds: still read
+        assert encoder.encode_states(big)[0].shape[0] == 7 and len(encoder._cache) == 5
+
+
+def test_texts_beyond_the_backbones_positions_are_refused_by_name(tmp_path):
+    """The tiny RoBERTa reads 128 tokens (130 positions less its offset of 2). Uncut texts
+    (arch reference) longer than that, and a text_max_length above it, used to crash in the
+    backbone (index 130 is out of bounds); now check_fits and encoding refuse such a text
+    with a ModelInputError (its place in the call as ``text_index``), and the config with a
+    ConfigError naming model.text_max_length."""
+    from gf.common.errors import ConfigError, ModelInputError
+
+    with pytest.raises(ConfigError, match=r"model.text_max_length is 300, but the text encoder .* reads at most "
+                                          r"128 tokens .*set model.text_max_length to 128 or less"):
+        TextEncoder(TINY_TEXT_ENCODER, 16, max_length=300)
+    assert TextEncoder(TINY_TEXT_ENCODER, 16, max_length=128).read_limit == 128
+    for cache in (False, True):
+        encoder = TextEncoder(TINY_TEXT_ENCODER, 16, truncation=False, freeze=True, cache=cache)
+        long_ = "what did the person do " * 40
+        texts = ["short one", long_ + "a", long_ + "b"]
+        with pytest.raises(ModelInputError, match=r"the question \+ its longest option \(option \d\) is \d+ tokens, "
+                                                  r"but the text encoder .* reads at most 128 .*shorten the question"):
+            encoder.check_fits(texts, True)
+        encoder.encode_states(["short one"])  # cached (when on): the long texts are the only new ones
+        with pytest.raises(ModelInputError, match="reads at most 128") as error:
+            encoder.encode_states(texts)
+        assert error.value.text_index == 1
+        encoder.check_fits(["short one", "what a"], True)  # what fits passes

@@ -43,19 +43,36 @@ def check_question(question: Any, options: Optional[Sequence[Any]] = None) -> No
     say it means nothing. Used by ``gf predict`` and ``GlanceFocus.predict_example`` before
     any work is done. Raises :class:`~gf.common.errors.ModelInputError`.
     """
-    if not isinstance(question, str) or not question.strip():
+    _check_string("the question", question)
+    if not question.strip():
         raise ModelInputError(f"the question is empty ({question!r}); give the question to answer")
     if options is None:
         return
     seen = {}
-    for k, option in enumerate(options):
-        if not isinstance(option, str) or not option.strip():
+    for k, option in enumerate(_checked_options(options)):
+        if not option.strip():
             raise ModelInputError(f"option {k} is empty ({option!r}); every option must say something")
         text = normalize_whitespace(option)
         if text in seen:
             raise ModelInputError(f"options {seen[text]} and {k} are the same ({text!r}); the model could not tell "
                                   f"them apart, so one of them would be picked at random")
         seen[text] = k
+
+
+def _check_string(what: str, value: Any) -> None:
+    """A question or option that is not a string is a ModelInputError saying so (not "empty",
+    not a TypeError: the API's callers catch gf's errors)."""
+    if not isinstance(value, str):
+        raise ModelInputError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+
+
+def _checked_options(options: Any) -> Sequence[Any]:
+    """``options`` as a list whose items are strings, or a ModelInputError naming the first that is not."""
+    if isinstance(options, str) or not isinstance(options, (list, tuple)):
+        raise ModelInputError(f"options must be a list of strings, got {type(options).__name__} {options!r}")
+    for k, option in enumerate(options):
+        _check_string(f"option {k}", option)
+    return options
 
 
 def _check_format(text_format: str) -> None:
@@ -106,22 +123,15 @@ class VideoQATextProcessor:
         return cls(**cfg)
 
     def question_text(self, question: str) -> str:
-        if not isinstance(question, str):
-            raise TypeError(f"question must be a string, got {type(question).__name__}: {question!r}")
+        _check_string("the question", question)
         return " ".join(question.split()[: self.max_words])  # max_words None: every word
 
     def __call__(self, question: str, options: Optional[Sequence[str]] = None) -> List[str]:
         q = self.question_text(question)
         if options is None:
             return [q]
-        if isinstance(options, str):
-            raise TypeError(f"options must be a list of strings, got a single string {options!r}")
-        texts = []
-        for i, option in enumerate(options):
-            if not isinstance(option, str):
-                raise TypeError(f"option {i} must be a string, got {type(option).__name__}: {option!r}")
-            texts.append(normalize_whitespace(self.text_format.format(question=q, option=normalize_whitespace(option))))
-        return texts
+        return [normalize_whitespace(self.text_format.format(question=q, option=normalize_whitespace(option)))
+                for option in _checked_options(options)]
 
     def __repr__(self) -> str:
         return f"VideoQATextProcessor(text_format={self.text_format!r}, max_words={self.max_words})"

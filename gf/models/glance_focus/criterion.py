@@ -62,6 +62,38 @@ def _pointer_over_ranks(pointer: Dict[str, Tensor], indices: List[Assignment], n
     return loss - dist.sum_over_ranks_mean(torch.log(picked.clamp_min(1e-6)).sum(), both.sum())
 
 
+UNLABELLED = -100  # F.cross_entropy's ignore_index: gf.datasets.videoqa.IGNORE_INDEX, an unlabelled question
+
+
+def check_answers(answers: Tensor, scores: Tensor) -> None:
+    """``answer`` of a batch: one index per question in ``[0, K)`` (options or vocabulary), or
+    ``-100`` for an unlabelled one; else a ModelInputError naming the key. Why: torch's
+    ``Target 4 is out of bounds`` names neither the key nor the range (one check, no loop)."""
+    b, k = scores.shape
+    if tuple(answers.shape) != (b,):
+        raise ModelInputError(f"batch['answer'] must hold one index per question ({b}); got shape "
+                              f"{tuple(answers.shape)}")
+    bad = ((answers < 0) | (answers >= k)) & (answers != UNLABELLED)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise ModelInputError(f"batch['answer'][{i}] is {int(answers[i])}, outside [0, {k}) (the model scores {k} "
+                              f"options or answers per question; -100 marks an unlabelled question)")
+
+
+def check_events(spans: Sequence[Tensor], classes: Sequence[Tensor], batch: int) -> None:
+    """``spans`` and ``event_classes``: one entry per video, and as many spans (``[n, 2]``) as
+    classes in each; else a ModelInputError naming the video. Why: the matcher would pair
+    them by position and fail with an index error, or silently drop the extra ones."""
+    if len(spans) != batch or len(classes) != batch:
+        raise ModelInputError(f"batch['spans'] and batch['event_classes'] must hold one entry per video ({batch}); "
+                              f"got {len(spans)} and {len(classes)}")
+    for i, (s, c) in enumerate(zip(spans, classes)):
+        if s.numel() % 2 or s.numel() // 2 != c.numel():
+            raise ModelInputError(f"video {i} of the batch: batch['spans'][{i}] has shape {tuple(s.shape)} and "
+                                  f"batch['event_classes'][{i}] {tuple(c.shape)}; give one (centre, width) span "
+                                  f"per event class, [n, 2] and [n]")
+
+
 class GlanceFocusCriterion(nn.Module):
     def __init__(self, config: GlanceFocusConfig):
         super().__init__()
@@ -79,12 +111,14 @@ class GlanceFocusCriterion(nn.Module):
                 target_spans: Optional[Sequence[Tensor]] = None,
                 target_classes: Optional[Sequence[Tensor]] = None, *,
                 named_events: Optional[Tensor] = None, answer_events: Optional[Tensor] = None) -> Dict[str, object]:
+        check_answers(answers, outputs["pred_answer"])
         losses: Dict[str, Tensor] = {"loss_qa": F.cross_entropy(outputs["pred_answer"], answers)}
         extra: Dict[str, object] = {}
         if self.memory == "sup":
             if target_spans is None or target_classes is None:
                 raise ModelInputError("supervised Glance-Focus needs 'spans' and 'event_classes' in the batch "
                                  "(use memory: uns for benchmarks without event annotations)")
+            check_events(target_spans, target_classes, len(answers))
             indices = self.matcher(outputs["pred_logits"], outputs["pred_spans"], target_spans, target_classes)
             extra["matcher_indices"] = indices
             losses["loss_l1"] = self.loss_l1(outputs["pred_spans"], target_spans, indices)

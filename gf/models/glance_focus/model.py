@@ -18,6 +18,7 @@ once per video and its memories are broadcast to the options (R8), unless
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gf.common.errors import ConfigError, ModelInputError
+from gf.common.errors import ConfigError, DataFileError, ModelInputError
 from gf.common.registry import registry
 from gf.processors.text import DEFAULT_TEXT_FORMAT
 
@@ -171,9 +172,11 @@ class GlanceFocus(nn.Module):
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
+        # no text cache in the reference arch: the cache encodes each text alone, and the
+        # authors' unmasked text padding (R4) lets the padded batch's states reach the answer
         self.text_encoder = TextEncoder(
             cfg.text_encoder, d, init=cfg.text_encoder_init, freeze=cfg.freeze_text_encoder,
-            cache=cfg.cache_text_features, max_length=cfg.text_max_length,
+            cache=cfg.cache_text_features and not self.reference, max_length=cfg.text_max_length,
             truncation=not self.reference, resizer_dropout=cfg.resizer_dropout,
         )
         self.criterion = GlanceFocusCriterion(cfg)
@@ -331,10 +334,8 @@ class GlanceFocus(nn.Module):
     # -- public API -------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
         texts = list(batch["text"])
-        video_mask = batch.get("video_mask")
-        if video_mask is not None:
-            video_mask = video_mask.to(batch["video"].device)
-        video, video_mask = self._video_input(batch["video"], video_mask)
+        video, video_mask = self._checked_video(batch)
+        video, video_mask = self._video_input(video, video_mask)
         b, t = video.shape[:2]
         num_texts = self._texts_per_video(b, len(texts))
         frames = self._project_frames(video)
@@ -343,20 +344,21 @@ class GlanceFocus(nn.Module):
         def rep(x: Optional[Tensor]) -> Optional[Tensor]:  # one copy per option text
             return None if x is None else x.repeat_interleave(num_texts, 0)
 
-        if self.glance_per_option and num_texts > 1:
-            events = self.glance(rep(frames), rep(frame_pad))
-            out = {k: v[::num_texts] for k, v in events.items()}
-            sorted_mem, pointer_mem = self._sorted_memories(events)
-            scores, pointer = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts, pointer_mem,
-                                         return_pointer=True)
-        else:
-            out = self.glance(frames, frame_pad)
-            sorted_mem, pointer_mem = self._sorted_memories(out)
-            if num_texts > 1:
-                frames, frame_pad, sorted_mem, pointer_mem = (rep(frames), rep(frame_pad), rep(sorted_mem),
-                                                              rep(pointer_mem))
-            scores, pointer = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem,
-                                         return_pointer=True)
+        with _naming_question(batch, num_texts):
+            if self.glance_per_option and num_texts > 1:
+                events = self.glance(rep(frames), rep(frame_pad))
+                out = {k: v[::num_texts] for k, v in events.items()}
+                sorted_mem, pointer_mem = self._sorted_memories(events)
+                scores, pointer = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts,
+                                             pointer_mem, return_pointer=True)
+            else:
+                out = self.glance(frames, frame_pad)
+                sorted_mem, pointer_mem = self._sorted_memories(out)
+                if num_texts > 1:
+                    frames, frame_pad, sorted_mem, pointer_mem = (rep(frames), rep(frame_pad), rep(sorted_mem),
+                                                                  rep(pointer_mem))
+                scores, pointer = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem,
+                                             return_pointer=True)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
         if pointer is not None:
             # the slots the pointer reads, in its order (one row per text, like its logits)
@@ -370,6 +372,40 @@ class GlanceFocus(nn.Module):
                                       named_events=batch.get("named_event"),
                                       answer_events=batch.get("answer_event")))
         return out
+
+    def _checked_video(self, batch: Mapping[str, Any]) -> Tuple[Tensor, Optional[Tensor]]:
+        """``video`` (on the parameters' device and dtype) and ``video_mask`` of a batch, or a
+        ModelInputError naming the key. Why: a batch built by hand (README, "The model from
+        Python") otherwise fails deep in torch (a matmul's shapes, an attention mask's
+        length) or, with an all-False mask, answers from no frame at all. Floating features
+        of another dtype (numpy's float64) are cast, as ``predict_example`` does; integer
+        or bool ones are refused (pixels or a mask, not features)."""
+        video, mask, cfg = batch.get("video"), batch.get("video_mask"), self.config
+        want = f"[batch, frames, feature_dim={cfg.feature_dim}] float tensor"
+        if not isinstance(video, Tensor) or video.ndim != 3 or video.shape[-1] != cfg.feature_dim \
+                or not video.shape[1]:
+            got = tuple(video.shape) if isinstance(video, Tensor) else type(video).__name__
+            raise ModelInputError(f"batch['video'] must be a {want}; got {got}")
+        if not video.is_floating_point():
+            raise ModelInputError(f"batch['video'] must be a {want}; got dtype {video.dtype} (features, not pixels "
+                                  f"or a mask)")
+        param = next(self.parameters())
+        video = video.to(param.device, param.dtype)
+        if mask is None:
+            return video, None
+        if not isinstance(mask, Tensor) or tuple(mask.shape) != tuple(video.shape[:2]):
+            got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise ModelInputError(f"batch['video_mask'] must be a [batch, frames] = {tuple(video.shape[:2])} tensor "
+                                  f"(True = real frame), like batch['video']; got {got}")
+        mask = mask.to(video.device)
+        if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+            raise ModelInputError(f"batch['video_mask'] must be bool or 0/1 (True = real frame); got other values "
+                                  f"({mask.dtype})")
+        empty = ~mask.bool().any(1)
+        if bool(empty.any()):
+            raise ModelInputError(f"batch['video_mask'] row {int(empty.nonzero()[0])} is all False: it marks no "
+                                  f"frame of that video as real; give at least one real frame per video")
+        return video, mask
 
     def _texts_per_video(self, batch: int, num_texts: int) -> int:
         if self.config.answer_mode == "oe":
@@ -453,6 +489,19 @@ class GlanceFocus(nn.Module):
                   "pred_spans": out["pred_spans"][0].float().cpu().tolist()}
         return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer,
                 "glance": glance}
+
+
+@contextlib.contextmanager
+def _naming_question(batch: Mapping[str, Any], num_texts: int):
+    """A text the encoder cannot read (``text_index``), named by its question where the batch
+    says which (a dataset's batch: the data is what is wrong, a DataFileError); else as raised."""
+    try:
+        yield
+    except ModelInputError as error:
+        index, ids = getattr(error, "text_index", None), batch.get("question_id")
+        if index is None or ids is None:
+            raise
+        raise DataFileError(f"question_id {ids[index // num_texts]!r}: {error}") from None
 
 
 def _frames_kept(feats: Tensor, video_mask) -> Tensor:

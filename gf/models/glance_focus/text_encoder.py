@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -102,6 +102,13 @@ class TextEncoder(nn.Module):
         self.resizer = FeatureResizer(self.hidden_size, d_model, resizer_dropout)
         self.max_length = max_length
         self.truncation = truncation
+        self.position_limit = _position_limit(self.backbone)
+        if truncation and self.position_limit is not None and max_length > self.position_limit:
+            from gf.common.errors import ConfigError
+
+            raise ConfigError(f"model.text_max_length is {max_length}, but the text encoder {name!r} reads at most "
+                              f"{self.position_limit} tokens (its table of positions); set model.text_max_length "
+                              f"to {self.position_limit} or less")
         self.frozen = freeze
         if freeze:
             for p in self.backbone.parameters():
@@ -126,25 +133,35 @@ class TextEncoder(nn.Module):
             return self._encode_cached(list(texts), device)
         tok = self.tokenizer(list(texts), padding="longest", max_length=self.max_length,
                              truncation=self.truncation, return_tensors="pt").to(device)
-        self._note_truncated(list(texts), tok["attention_mask"].sum(1).tolist())
+        lengths = tok["attention_mask"].sum(1).tolist()
+        self._check_readable(list(texts), lengths)
+        self._note_truncated(list(texts), lengths)
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
             states = self.backbone(**tok).last_hidden_state
         return states, tok["attention_mask"].eq(0)
 
     def _encode_cached(self, texts: List[str], device) -> Tuple[Tensor, Tensor]:
+        """States of ``texts`` from the cache, encoding the missing ones. The cache is bounded
+        (``cache_size``, least recently used out first); a hit counts as a use and eviction
+        comes only after this call's states are read, so a full cache never loses a text the
+        batch still needs."""
         todo = list(OrderedDict.fromkeys(t for t in texts if t not in self._cache))
+        for t in OrderedDict.fromkeys(texts):
+            if t in self._cache:
+                self._cache.move_to_end(t)
         if todo:
             with torch.no_grad():
                 tok = self.tokenizer(todo, padding="longest", max_length=self.max_length,
                                      truncation=self.truncation, return_tensors="pt").to(device)
+                lengths = tok["attention_mask"].sum(1).tolist()
+                self._check_readable(todo, lengths, within=texts)
                 states = self.backbone(**tok).last_hidden_state
-            lengths = tok["attention_mask"].sum(1).tolist()
             self._note_truncated(todo, lengths)
             for t, s, ids, n in zip(todo, states, tok["input_ids"].tolist(), lengths):
                 self._cache[t] = (s[: int(n)].detach(), ids[: int(n)])
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
         seqs = [self._cache[t][0].to(device) for t in texts]
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
         lengths = torch.tensor([s.shape[0] for s in seqs], device=device)
         pad = torch.arange(int(lengths.max()), device=device)[None, :] >= lengths[:, None]
         return nn.utils.rnn.pad_sequence(seqs, batch_first=True), pad
@@ -162,13 +179,40 @@ class TextEncoder(nn.Module):
         """Each text's number of tokens before any cut (special tokens included)."""
         return [len(ids) for ids in self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
 
+    @property
+    def read_limit(self):
+        """The most tokens of a text the model reads: ``max_length`` when texts are cut there,
+        else (``arch: reference``, no cut, as the authors) the backbone's table of positions,
+        beyond which it cannot run at all; None when neither bounds it."""
+        return self.max_length if self.truncation else self.position_limit
+
     def overlong(self, texts: Sequence[str]) -> List[Tuple[int, int]]:
-        """``(index, tokens)`` of the texts that ``max_length`` cuts. Why it matters: the cut
-        takes the end of ``"{question} {option}"``, i.e. the option, so a long question leaves
-        the model options it cannot read (none are cut when truncation is off)."""
-        if not self.truncation:
+        """``(index, tokens)`` of the texts longer than :attr:`read_limit`. Why it matters: the
+        cut takes the end of ``"{question} {option}"``, i.e. the option, so a long question
+        leaves the model options it cannot read; without a cut the backbone cannot run."""
+        if self.read_limit is None:
             return []
-        return [(i, n) for i, n in enumerate(self.token_counts(texts)) if n > self.max_length]
+        return [(i, n) for i, n in enumerate(self.token_counts(texts)) if n > self.read_limit]
+
+    def _too_long(self, what: str, tokens: int) -> str:
+        """The sentence saying that a text is beyond what the model reads (not cut: unreadable)."""
+        return (f"{what} is {tokens} tokens, but the text encoder {self.name!r} reads at most {self.read_limit} "
+                f"(its table of positions; arch 'reference' does not cut texts, as the authors' code does not); "
+                f"shorten the question")
+
+    def _check_readable(self, texts: List[str], lengths: Sequence[int], within: Optional[List[str]] = None) -> None:
+        """Uncut texts longer than the backbone's positions: a ModelInputError whose
+        ``text_index`` is the first such text's place in the call's texts (``within``, when
+        ``texts`` are its uncached ones), so the model can name its question, instead of the
+        backbone's index error. Cut texts (the paper arch) always fit."""
+        from gf.common.errors import ModelInputError
+
+        if self.truncation or self.position_limit is None or max(lengths, default=0) <= self.position_limit:
+            return
+        index = next(i for i, n in enumerate(lengths) if int(n) > self.position_limit)
+        error = ModelInputError(self._too_long(f"text {texts[index][:80]!r}", int(lengths[index])))
+        error.text_index = (within or texts).index(texts[index])
+        raise error
 
     def check_fits(self, texts: Sequence[str], with_options: bool) -> None:
         """Refuse one question's texts when ``max_length`` would cut any (ModelInputError).
@@ -183,6 +227,8 @@ class TextEncoder(nn.Module):
             return
         index, tokens = max(cut, key=lambda c: c[1])
         what = f"the question + its longest option (option {index})" if with_options else "the question"
+        if not self.truncation:
+            raise ModelInputError(self._too_long(what, tokens))
         raise ModelInputError(f"{what} is {tokens} tokens, but the model reads at most {self.max_length} (its "
                               f"text_max_length), so the end of the text{', the option,' if with_options else ''} "
                               f"would be cut and the answer would not depend on it; shorten the question")
@@ -215,6 +261,16 @@ class TextEncoder(nn.Module):
         """Resized states [N, L, d_model] and padding mask [N, L] (True = padding)."""
         states, pad = self.encode_states(texts)
         return self.resizer(states), pad
+
+
+def _position_limit(backbone) -> Optional[int]:
+    """How many tokens the backbone can read: its table of absolute positions, less the
+    offset RoBERTa-like models count from (``padding_idx + 1``: 512 of roberta-base's 514).
+    None without such a table (relative positions): no limit gf knows of."""
+    table = getattr(getattr(backbone, "embeddings", None), "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    return table.num_embeddings - (0 if table.padding_idx is None else table.padding_idx + 1)
 
 
 def _load_without_pooler(loader, path: str, **kwargs):
