@@ -12,10 +12,16 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError
 
-__all__ = ["PLAIN_NAME", "Evaluator", "answer_vocab_size", "output_file"]
+__all__ = ["PLAIN_NAME", "PROBE_TAG", "Evaluator", "answer_vocab_size", "output_file"]
 
 #: A split or tag that may be part of an output file name: no separator, no leading '.'.
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+
+#: The file tag of a probed evaluation, ``<tag>_probe-<name>-s<seed>``
+#: (:func:`gf.probes.evaluate.probe_tag`). Here, not in gf.probes (which imports torch), so
+#: that ``gf evaluate --tag`` can refuse it when parsing: no other evaluation may write
+#: under a probe's file names.
+PROBE_TAG = re.compile(r"(?P<tag>.+)_probe-(?P<probe>.+)-s(?P<seed>[0-9]+)")
 
 
 def output_file(output_dir: Any, split: str, tag: str, kind: str) -> Path:

@@ -217,6 +217,9 @@ def format_report(report: Mapping[str, Any]) -> str:
     if isinstance(provenance, Mapping) and provenance.get("checkpoint_sha256"):
         checkpoint = f" ({provenance['checkpoint']})" if provenance.get("checkpoint") else ""
         lines.append(f"  checkpoint sha256 {provenance['checkpoint_sha256']}{checkpoint}")
+    if isinstance(provenance, Mapping) and provenance.get("probe"):  # perturbed answers, not the model's own score
+        lines.append(f"  under probe {provenance['probe']} (seed {provenance.get('probe_seed')}): the video was "
+                     f"perturbed (docs/probes.md)")
     labels = [("overall", "overall (micro accuracy)", _acc(report["overall"]),
                f"{report['num_correct']}/{report['num_questions']}")]
     if "mean" in report:

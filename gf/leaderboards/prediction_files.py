@@ -25,6 +25,7 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
 
     if is_predictions_file(path):
         pf = load_predictions(path)
+        _refuse_probed(path, pf.provenance or {})
         if pf.benchmark != ds.benchmark:
             raise EvaluationError(f"{path} holds {pf.benchmark} predictions; benchmark {benchmark} is scored "
                                   f"as {ds.benchmark}")
@@ -45,6 +46,16 @@ def read_predictions(path: Path, ds, benchmark: str, split: str) -> Dict[str, Di
         out[qid] = {"prediction": result["prediction"], "answer": record.get("answer"),
                     "fields": dict(record.get("fields") or {})}
     return out
+
+
+def _refuse_probed(path: Path, provenance: Dict[str, Any]) -> None:
+    """Refuse the answers of a probed evaluation (``gf evaluate --probe``, a leaderboard's
+    probe folder). Why: a board ranks a predictions entry as the model's own measured score,
+    and a perturbed-video score read as that is a wrong number on the board."""
+    if provenance.get("probe"):
+        raise EvaluationError(f"{path} holds predictions under probe {provenance['probe']} (seed "
+                              f"{provenance.get('probe_seed')}), not the model's own answers; give the unperturbed "
+                              f"predictions file")
 
 
 def _check_label(path: Path, qid: str, theirs: Any, ours: Any) -> None:

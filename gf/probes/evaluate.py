@@ -11,6 +11,9 @@ names the probe and its seed), and the comparison is printed and written to
 categories), with the probe's ``coverage`` (:func:`~gf.probes.dataset.probe_coverage`:
 how many questions' clips it changed, and why the others are unchanged) -- a flip rate of 0 on clips
 the probe could not change is no finding, so the table warns when it changed none, or few.
+The record names the files it compared (name, sha256, provenance: the weights and the
+probe), and is removed before ``<split>_<tag>_predictions.json`` is rewritten (here or by a
+plain ``gf evaluate``), so it never stands beside predictions it was not computed from.
 """
 from __future__ import annotations
 
@@ -19,17 +22,39 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from gf.common.io import atomic_write_text
+from gf.common.io import atomic_write_text, sha256sum
 from gf.evaluation import get_evaluator, load_predictions
+from gf.evaluation.base import output_file
 from gf.probes.compare import probe_test
 from gf.probes.dataset import ProbedDataset, coverage_warning
 
-__all__ = ["evaluate_with_probes", "probe_tag", "format_probe_table"]
+__all__ = ["evaluate_with_probes", "probe_tag", "format_probe_table", "drop_probes_record"]
 
 
 def probe_tag(tag: str, probe: str, seed: int) -> str:
-    """The file tag of a probed evaluation: ``<tag>_probe-<name>-s<seed>``."""
+    """The file tag of a probed evaluation: ``<tag>_probe-<name>-s<seed>``
+    (``gf.evaluation.base.PROBE_TAG``, which ``gf evaluate --tag`` refuses)."""
     return f"{tag}_probe-{probe}-s{seed}"
+
+
+def drop_probes_record(runner, dataset: str, split: str, tag: str) -> None:
+    """Remove ``<split>_<tag>_probes.json`` (rank 0) before the evaluation that rewrites
+    ``<split>_<tag>_predictions.json``. Why: the record compares that file with the probed
+    ones; after another checkpoint's plain evaluation, or a ``--probe`` run killed before its
+    comparison is written, it would give figures the files beside it do not."""
+    if not runner.is_main:
+        return
+    path = output_file(runner.eval_dir(dataset), split, tag, "probes.json")
+    if path.exists():
+        path.unlink()
+        print(f"[gf] removed {path}: it compared probes with the {split} predictions this evaluation rewrites "
+              f"(gf evaluate --probe computes it again)", flush=True)
+
+
+def _side(path: Path, predictions) -> Dict[str, Any]:
+    """What a comparison was computed from: the file, its sha256 and its provenance (weights,
+    checkpoint, probe)."""
+    return {"file": path.name, "sha256": sha256sum(path), "provenance": predictions.provenance}
 
 
 def _by_category(plain, probed, evaluator, info, videos) -> Dict[str, Dict[str, Any]]:
@@ -52,6 +77,7 @@ def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Map
     plain, probed = load_predictions(plain_path), load_predictions(probed_path)
     result = probe_test(plain, probed, videos=videos)
     result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info, videos)
+    result["unperturbed"], result["probed"] = _side(plain_path, plain), _side(probed_path, probed)
     return result
 
 
@@ -97,6 +123,7 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
     for name in runner.dataset_names():
         ds = runner.datasets[name]
         for split in splits:
+            drop_probes_record(runner, name, split, tag)
             runner.evaluate_split(split, tag=tag, dataset=name)
             original = ds.splits[split]
             rows: Dict[str, Any] = {}

@@ -23,13 +23,18 @@ def _non_negative_int(text: str) -> int:
 
 def _tag(text: str) -> str:
     """``--tag``: a plain name (``gf.evaluation.base.PLAIN_NAME``, the rule of every output
-    file name), checked before anything is built."""
-    from gf.evaluation.base import PLAIN_NAME
+    file name) and not a probe's file tag (``PROBE_TAG``, so that a probed result and an
+    unperturbed one never share file names), checked before anything is built."""
+    from gf.evaluation.base import PLAIN_NAME, PROBE_TAG
 
     if not PLAIN_NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: use letters, digits and '_', '.', '-', '+', "
                                          f"'=', starting with a letter, digit or '_' (it becomes part of the output "
                                          f"file names)")
+    probed = PROBE_TAG.fullmatch(text)
+    if probed:  # unperturbed answers under a probe's file names would read as that probe's
+        raise argparse.ArgumentTypeError(f"{text} is the file tag of probe {probed['probe']} (seed {probed['seed']}) "
+                                         f"under tag {probed['tag']}; choose another tag")
     return text
 
 
@@ -83,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also evaluate with the video perturbed (shuffle, reverse, static, zeros, noise, swap_events, "
                         "...: gf list probes); each probe gets its own files (tag <tag>_probe-<name>-s<seed>) and a "
                         "comparison with the unperturbed answers (<split>_<tag>_probes.json)")
-    p.add_argument("--probe-seed", type=_non_negative_int, default=0, metavar="S",
+    p.add_argument("--probe-seed", type=_non_negative_int, metavar="S",
                    help="seeds the probes' per-question draws (default 0)")
 
 
@@ -131,7 +136,19 @@ def _rescore(args) -> int:
     return 0
 
 
+def _check_probe_arguments(args) -> None:
+    """``--probe`` / ``--probe-seed`` where they cannot apply are refused, not ignored: an
+    unperturbed report printed in their place would be taken for the probed one."""
+    if args.predictions and (args.probe or args.probe_seed is not None):
+        option = "--probe" if args.probe else "--probe-seed"
+        raise ConfigError(f"{option} needs a model to run (--cfg-path with --checkpoint); a predictions file cannot "
+                          f"be probed")
+    if args.probe_seed is not None and not args.probe:
+        raise ConfigError("--probe-seed seeds the probes' draws: give the probes too (--probe NAME ...)")
+
+
 def run(args) -> int:
+    _check_probe_arguments(args)
     if args.predictions:
         return _rescore(args)
     if not args.cfg_path:
@@ -155,9 +172,12 @@ def run(args) -> int:
         if args.probe:
             from gf.probes.evaluate import evaluate_with_probes
 
-            evaluate_with_probes(runner, splits, args.probe, args.probe_seed, args.tag)
+            evaluate_with_probes(runner, splits, args.probe, args.probe_seed or 0, args.tag)
             return 0
+        from gf.probes.evaluate import drop_probes_record
+
         for name in runner.dataset_names():
             for split in splits:
+                drop_probes_record(runner, name, split, args.tag)  # it compared the predictions rewritten here
                 runner.evaluate_split(split, tag=args.tag, dataset=name)
     return 0

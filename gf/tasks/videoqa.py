@@ -17,6 +17,7 @@ from gf.common.errors import NonFiniteLossError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.datasets.videoqa import IGNORE_INDEX
+from gf.evaluation.base import Evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,20 @@ def _flag_incomplete(written: Iterable[Any], skipped: Mapping[str, Any], report:
             f"(wrong), so this is not a complete submission")
     logger.warning(note)
     report["notes"].append(note)
+
+
+def _server_files(evaluator, predictions, split: str, output_dir: Path, tag: str,
+                  provenance: Optional[Mapping[str, Any]]) -> list:
+    """The evaluator's own files (``after_evaluation``), but none for a probed evaluation.
+    Why: they are for a test server (STAR's EvalAI submission), which cannot be told the
+    video was perturbed, so a probed one would be uploaded as the model's own answers."""
+    probe = (provenance or {}).get("probe")
+    if probe is None:
+        return evaluator.after_evaluation(predictions, split=split, output_dir=output_dir, tag=tag)
+    if type(evaluator).after_evaluation is not Evaluator.after_evaluation:
+        print(f"[gf] probe {probe}: no test-server file (e.g. STAR's submission) is written for the probed {split} "
+              f"answers; submit the unperturbed evaluation's", flush=True)
+    return []
 
 
 @registry.register_task("videoqa")
@@ -72,7 +87,8 @@ class VideoQATask:
         (``after_evaluation``, e.g. STAR's submission) and the report, last, are saved there
         as ``<split>_<tag>_*``: a seed whose test reports exist counts as finished, so a run
         killed before its submission is written must not have one. ``provenance`` (weights,
-        checkpoint, split fingerprint) is recorded in both files. ``skipped``: the questions a
+        checkpoint, split fingerprint) is recorded in both files; a probed evaluation's
+        (``provenance["probe"]``) gets no evaluator files (:func:`_server_files`). ``skipped``: the questions a
         skip file left out (:func:`~gf.evaluation.evaluate_predictions`); the evaluator's files
         then lack them, which a warning and a report note say (a test server counts them as
         missing)."""
@@ -88,7 +104,7 @@ class VideoQATask:
         report = evaluate_predictions(pf, info, expected_ids=expected_ids, provenance=provenance, skipped=skipped)
         report["tag"] = tag
         if output_dir is not None:  # the report last: a run whose reports are all there has ended
-            written = evaluator.after_evaluation(predictions, split=split, output_dir=Path(output_dir), tag=tag)
+            written = _server_files(evaluator, predictions, split, Path(output_dir), tag, provenance)
             if written and skipped:
                 _flag_incomplete(written, skipped, report)
             save_report(output_file(output_dir, split, tag, "report.json"), report, command="gf",
