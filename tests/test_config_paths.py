@@ -134,3 +134,20 @@ def test_prepare_set_keys_that_clash_with_its_own_flags_are_refused(tmp_path, ca
     assert gf_main(argv) == 2
     err = capsys.readouterr().err
     assert f"is given by {flag}, not --set" in err and "Traceback" not in err
+
+
+def test_gf_download_takes_plugins_so_a_plugin_data_bundle_downloads(tmp_path, monkeypatch, capsys):
+    """gf list --plugins listed a plugin's bundle, but gf download had no --plugins to fetch it."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as z:
+        z.writestr("txt_db/a.json", "{}")
+    (tmp_path / "cfg_data_plugin.py").write_text(
+        "from gf.datasets.data_entries import DataEntry, register_data\n"
+        f"register_data(DataEntry(name='cfgbundle', url='file://{tmp_path}/bundle.zip', target='CFGB', "
+        "required=('txt_db/a.json',)))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["download", "data:cfgbundle", "--data-root", str(tmp_path / "dr"), "--quiet"]
+    assert gf_main([*argv, "--plugins", "cfg_data_plugin"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "dr" / "CFGB" / "txt_db" / "a.json").read_text() == "{}"
