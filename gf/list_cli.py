@@ -40,7 +40,7 @@ def run(args) -> int:
     from gf.common.errors import ConfigError
     from gf.common.utils import did_you_mean
 
-    load_plugins(args.plugins or [])
+    load_plugins(args.plugins or [], "--plugins")
     if args.kind is not None and args.kind not in KIND_ALIASES:
         raise ConfigError(f"unknown kind {args.kind!r}.{did_you_mean(args.kind, KIND_ALIASES)} Choose from: "
                           f"{', '.join(sorted(set(KIND_ALIASES.values())))}.")

@@ -13,7 +13,7 @@ from gf.common.config import ConfigError, build_config
 def write_cfg(tmp_path, **sections):
     """The synthetic demo config with ``sections`` replacing whole top-level sections."""
     cfg = {"model": {"name": "glance_focus", "model_type": "demo_sup"},
-           "datasets": {"synthetic_star": {"data_root": str(tmp_path / "data")}},
+           "datasets": {"synthetic_star": {"data_root": str(tmp_path / "data"), "max_events": 8}},
            "run": {"output_dir": str(tmp_path / "out"), "best_metric": "mean"}}
     cfg.update(sections)
     path = tmp_path / "cfg.yaml"

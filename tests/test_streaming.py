@@ -298,7 +298,7 @@ def test_stream_options_are_checked_naming_the_key(bench, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(textwrap.dedent("""
         model: {name: glance_focus, model_type: demo_sup}
-        datasets: {synthetic_star: {stream: {enabled: true, epoch_length: 8}}}
+        datasets: {synthetic_star: {max_events: 8, stream: {enabled: true, epoch_length: 8}}}
     """))
     assert build_config(str(cfg)).datasets.synthetic_star.stream.epoch_length == 8
     cfg.write_text(cfg.read_text().replace("epoch_length", "epoch_lenght"))

@@ -11,12 +11,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import os
+import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf.nodes import BooleanNode, StringNode
 
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
@@ -108,15 +111,46 @@ def _parse_options(options: Sequence[str], name: str = "--options") -> Dict[str,
             raise ConfigError(f"{name} entry {shown} is not UTF-8 text; gf reads options (and the paths in them) "
                               f"as UTF-8. Rename the path or give a UTF-8 one.")
         try:
-            OmegaConf.from_dotlist([option])
+            parsed = OmegaConf.to_container(OmegaConf.from_dotlist([option]))
         except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError
             raise ConfigError(f"{name} entry {option!r}: the value cannot be read ({_one_line(e)}). A list "
                               f"is written [a,b]; text holding brackets, braces or quotes goes in double quotes "
                               f"inside the entry ('key=\"[text\"'), and a literal '${{' is written '\\${{'.") from None
+        _refuse_cut_comment(option, parsed, name)
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(list(options)))
     except Exception as e:  # a key set both as a value and as a section (a=1 a.b=2)
         raise ConfigError(f"{name} {list(options)} do not fit together: {_one_line(e)}") from None
+
+
+def _strings(value: Any) -> List[str]:
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def _refuse_cut_comment(option: str, parsed: Mapping, name: str) -> None:
+    """YAML reads `` #...`` (or a leading ``#``) as a comment and drops it without a word,
+    so ``run.output_dir=/runs/exp #2`` would write into ``/runs/exp``: refused, naming the
+    entry, when the parsed value holds fewer ``#`` than the text given."""
+    value = option.split("=", 1)[1]
+    if re.search(r"(^|\s)#", value) and "".join(_strings(parsed)).count("#") < value.count("#"):
+        key = option.split("=", 1)[0]
+        raise ConfigError(f"{name} entry {option!r}: YAML reads what follows '#' as a comment and would drop it. "
+                          f"Put the value in double quotes inside the entry ('{key}=\"{value}\"').")
+
+
+def escape_interpolations(value: Any) -> Any:
+    """``value`` with each ``${`` written ``\\${``, so that OmegaConf keeps it as text: a path
+    given to a typed flag, or a resolved value written back to ``config.yaml``, is read back
+    as the same text, never as an interpolation."""
+    if isinstance(value, Mapping):
+        return {k: escape_interpolations(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escape_interpolations(v) for v in value]
+    return value.replace("${", "\\${") if isinstance(value, str) else value
 
 
 def _check_layer(data: Any, source: str) -> None:
@@ -158,28 +192,42 @@ def _check_shapes(prefix: str, base: Mapping, update: Mapping, source: str) -> N
             raise _wrong_type(f"{prefix}{key}", value, "a list", source)
 
 
-def load_plugins(modules: Sequence[str]) -> None:
-    """Import user modules so that their ``@registry.register_*`` decorators run."""
+def load_plugins(modules: Sequence[str], source: str = "plugins:") -> None:
+    """Import user modules so that their ``@registry.register_*`` decorators run. ``source``:
+    where the names were given (``plugins:``, ``--plugins``), for the error. A name that is
+    not a module name ('', '.x') is refused as such, not left to importlib's traceback; a
+    module that imports but fails to import another names that other one."""
     for mod in modules or ():
+        if not isinstance(mod, str) or not mod.strip() or mod.startswith("."):
+            raise ConfigError(f"{source}: {mod!r} is not a module name (give an absolute one, e.g. my_plugin)")
         try:
             importlib.import_module(mod)
         except ImportError as e:
-            raise ConfigError(f"plugin {mod!r} (listed under plugins:) could not be imported: {e}. "
+            missing = getattr(e, "name", None)
+            if missing and mod != missing and not mod.startswith(missing + "."):
+                raise ConfigError(f"plugin {mod!r} (from {source}) was found but failed to import {missing!r}: "
+                                  f"{e}. Install {missing!r} or fix the plugin's import.") from e
+            raise ConfigError(f"plugin {mod!r} (from {source}) could not be imported: {e}. "
                               f"Install it or put it on PYTHONPATH.") from e
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"plugin {mod!r} (from {source}) could not be imported: {_one_line(e)}") from None
 
 
 def _resolve_alone(key: str, value: Any) -> Any:
     """``model.name`` and ``model.model_type`` pick the model's schema before the config is put
     together, so an interpolation there is resolved on its own: a resolver such as
     ``${oc.env:MT,demo_sup}`` works; a reference to another key cannot."""
-    if not _is_interpolation(value):
-        return value
-    try:
-        return OmegaConf.create({"value": value}).value
-    except Exception as e:
-        raise ConfigError(f"{key} is {value!r}, which cannot be resolved before the config is put together (it "
-                          f"picks the model's defaults): use a resolver such as ${{oc.env:VAR,default}} or a plain "
-                          f"name, not a reference to another key ({_one_line(e)})") from None
+    if _is_interpolation(value):
+        try:
+            value = OmegaConf.create({"value": value}).value
+        except Exception as e:
+            raise ConfigError(f"{key} is {value!r}, which cannot be resolved before the config is put together (it "
+                              f"picks the model's defaults): use a resolver such as ${{oc.env:VAR,default}} or a "
+                              f"plain name, not a reference to another key ({_one_line(e)})") from None
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a name (text), got {type(value).__name__} {reprlib.repr(value)}; "
+                          f"see `gf list models`")
+    return value
 
 
 def model_schema(model_cfg: Mapping) -> DictConfig:
@@ -189,17 +237,36 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
         raise ConfigError("model.name is required (e.g. glance_focus); see `gf list models`")
     model_cls = registry.get_model_class(name)
     defaults = dict(model_cls.default_config())
-    if model_cfg.get("model_type"):
-        defaults.update(registry.get_model_type(name, model_cfg["model_type"]))
+    model_type = model_cfg.get("model_type")
+    if model_type:
+        defaults.update(_model_type_overrides(name, model_type))
     config_class = getattr(model_cls, "config_class", None)
-    base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
+    try:
+        base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
+    except (TypeError, ValueError) as e:  # only a model type's overrides can be wrong here
+        raise ConfigError(f"model type {model_type!r} of model {name!r} gives overrides the model refuses: "
+                          f"{_one_line(e)}. Fix the function registered as that model type.") from None
     with open_dict(base):
         if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
             base.loss_weights = dict(defaults.get("loss_weights") or {})
             OmegaConf.set_struct(base.loss_weights, False)  # any loss name: the model refuses unknown ones
-        base.merge_with({"name": name, "model_type": model_cfg.get("model_type"),
-                         "glance_per_option": False, "checkpoint": None})
+        # typed, so that glance_per_option='false' or checkpoint=[1,2] is refused naming the key
+        base.name = StringNode(name, is_optional=False)
+        base.model_type = StringNode(model_type)
+        base.glance_per_option = BooleanNode(False, is_optional=False)
+        base.checkpoint = StringNode(None)
     return base
+
+
+def _model_type_overrides(name: str, model_type: str) -> Dict[str, Any]:
+    """A registered model type's overrides; its function is plugin code, so one that fails or
+    does not give a mapping is named, not a traceback."""
+    try:
+        overrides = registry.get_model_type(name, model_type)
+    except (TypeError, ValueError) as e:  # dict(None), dict(3): not a mapping
+        raise ConfigError(f"model type {model_type!r} of model {name!r} must return a dict of config overrides: "
+                          f"{_one_line(e)}. Fix the function registered as that model type.") from None
+    return overrides
 
 
 def _builder_schema(name: str) -> DictConfig:
@@ -216,10 +283,13 @@ def _builder_schema(name: str) -> DictConfig:
 
 
 def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
-                 extra: Optional[Mapping] = None, options_name: str = "--options") -> DictConfig:
+                 extra: Optional[Mapping] = None, options_name: str = "--options",
+                 flags: Optional[Mapping] = None, flags_name: str = "the command line") -> DictConfig:
     """Load, merge and validate a run config. ``extra`` is a dict layer above the YAML.
     ``options_name``: what errors call ``options`` (a leaderboard manifest's entry names its
-    own key, since the user never typed --options there)."""
+    own key, since the user never typed --options there). ``flags``: a nested dict of the
+    values typed flags give (``--resume``, ``--checkpoint``, ``--data-root``), the top layer;
+    taken as they are, not read as YAML, so a path holding ' #' or '${' stays that path."""
     layers: List[tuple] = []
     if cfg_path:
         path = Path(cfg_path)
@@ -236,6 +306,8 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
         layers.append((dict(extra), "file <extra>"))
     if options:
         layers.append((_parse_options(options, options_name), options_name))
+    if flags:
+        layers.append((escape_interpolations(flags), flags_name))
     for data, source in layers:
         _check_layer(data, source)
 
@@ -272,7 +344,18 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
 
     cfg = OmegaConf.create({"plugins": plugins, "model": model, "datasets": datasets, "run": run})
     _validate_values(cfg)
+    _expand_home(cfg.run)
     return cfg
+
+
+def _expand_home(run: DictConfig) -> None:
+    """``~`` in ``run.output_dir`` and a ``run.resume`` path means the home folder, as it does
+    in a dataset's ``data_root`` (bash leaves ``key=~/x`` and YAML values unexpanded): done
+    here, once, so the run writes, resumes and records ``config.yaml`` with the same path."""
+    for key in ("output_dir", "resume"):
+        value = run[key]
+        if isinstance(value, str) and value.startswith("~"):
+            run[key] = escape_interpolations(os.path.expanduser(value))
 
 
 def _validate_values(cfg: DictConfig) -> None:
@@ -286,6 +369,7 @@ def _validate_values(cfg: DictConfig) -> None:
     _validate_seeds(cfg.run)
     _validate_data_roots(cfg)
     _validate_interpolated_numbers(cfg)
+    _validate_max_events(cfg)
     _validate_best_metric(cfg)
     # The model validates its own value ranges (choices, divisibility) at construction;
     # check them now rather than after data loading.
@@ -363,6 +447,21 @@ def _validate_interpolated_numbers(cfg: DictConfig) -> None:
                                   f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
+def _validate_max_events(cfg: DictConfig) -> None:
+    """A dataset's configured ``max_events`` above ``model.num_queries``: events beyond the
+    queries could never be matched. Decided from the config, so ``gf validate`` refuses it as
+    ``gf train`` does (there, after the data is built or generated)."""
+    from gf.datasets.base import BaseBuilder  # here: config.py is imported before the builders
+
+    name = cfg.run.train_dataset or next(iter(cfg.datasets))  # the one the model's sizes come from
+    queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
+    if not issubclass(registry.get_builder_class(name), BaseBuilder):
+        return  # a plugin builder's info() may not report the configured value
+    if isinstance(events, int) and not isinstance(events, bool) and isinstance(queries, int) and events > queries:
+        raise ConfigError(f"datasets.{name}.max_events ({events}) exceeds model.num_queries ({queries}): events "
+                          f"beyond the queries could never be matched. Lower max_events or raise num_queries.")
+
+
 def _validate_data_roots(cfg: DictConfig) -> None:
     """A builder whose ``data_root`` defaults to a folder (``gf_data``) reads -- the synthetic
     one also writes -- ``<data_root>/<dataset_dir>``; a null or empty ``data_root`` would
@@ -422,9 +521,15 @@ def _validate_seeds(run: DictConfig) -> None:
                           f"each seed resumes from its own folder. Use run.resume=auto or leave it null.")
 
 
+def config_yaml(cfg: DictConfig) -> str:
+    """The resolved config as YAML that reads back as the same values: a literal ``${`` in a
+    resolved value (given as ``\\${``) is written ``\\${`` again, not as an interpolation."""
+    return OmegaConf.to_yaml(OmegaConf.create(escape_interpolations(OmegaConf.to_container(cfg, resolve=True))))
+
+
 def save_config(cfg: DictConfig, path) -> None:
     """Write the resolved config (what actually ran) atomically."""
-    atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(path, config_yaml(cfg))
 
 
 def to_dict(cfg) -> Any:

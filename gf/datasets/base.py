@@ -167,8 +167,13 @@ class BaseBuilder:
         return splits
 
     def check_splits(self, splits: Sequence[str]) -> None:
-        """Refuse a split without an annotation file as :meth:`build_datasets` would, reading no data (gf validate)."""
-        self._requested_splits(splits)
+        """Refuse a split without an annotation file as :meth:`build_datasets` would, reading no data (gf validate):
+        an unknown split, or one whose ``annotations`` entry is null or empty."""
+        for split in self._requested_splits(splits):
+            value = self.config["annotations"][split]
+            if value is None or value == "":
+                raise DataFileError(f"{self.display_name} annotation file for split {split!r}: "
+                                    f"{self.config_prefix}.annotations.{split} is not set.")
 
     def _open_configured_store(self, what: str):
         """Open ``features`` (a path, a pattern or a list of webdataset shards) once and

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default $GF_DATA_URL_<NAME>, else the entry's URL)")
     parser.add_argument("--data-root", help="with data:<name>: folder that holds the datasets (default $DATA_ROOT, "
                                             "else gf_data)")
+    parser.add_argument("--plugins", nargs="+", action="extend", default=[], metavar="MODULE",
+                        help="import these modules first, so a data bundle or zoo entry they register can be "
+                             "downloaded (as gf list --plugins lists it)")
 
 
 def run(args) -> int:
@@ -37,6 +40,9 @@ def run(args) -> int:
     # Checked before anything else, so a refused command creates no folder, part or lock file.
     transfer = dict(timeout=args.timeout, retries=args.retries, backoff=args.backoff)
     check_transfer_options(**transfer, names=("--timeout", "--retries", "--backoff"), where="")
+    from gf.common.config import load_plugins
+
+    load_plugins(args.plugins, "--plugins")  # a plugin's register_data / zoo entries
     if args.url.startswith("data:"):
         if args.sha256 or args.dest:
             raise ConfigError("a data bundle pins its own hash and extracts into the data root; drop --sha256/--dest "

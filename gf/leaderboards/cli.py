@@ -59,7 +59,7 @@ def run(args) -> int:
     from gf.common.config import load_plugins
     from gf.common.errors import EvaluationError
 
-    load_plugins(args.plugins or [])
+    load_plugins(args.plugins or [], "--plugins")
     if args.leaderboard_command == "show":
         _render(Path(args.folder))
         return 0

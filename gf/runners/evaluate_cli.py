@@ -153,8 +153,6 @@ def run(args) -> int:
         return _rescore(args)
     if not args.cfg_path:
         raise ConfigError("give --cfg-path (with --checkpoint, or model.checkpoint in the config), or --predictions")
-    if args.checkpoint:
-        args.options = [*args.options, f"model.checkpoint={args.checkpoint}"]
     cfg = config_from_args(args, evaluating=True)
     if not cfg.model.checkpoint:
         raise ConfigError(f"{args.cfg_path}: nothing to evaluate: give --checkpoint (a gf checkpoint, the authors' "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-__all__ = ["add_config_arguments", "config_from_args", "hook_names", "train_dataset_name", "wanted_splits"]
+__all__ = ["add_config_arguments", "add_run_flags", "config_from_args", "flag_values", "hook_names", "train_dataset_name", "wanted_splits"]
 
 logger = logging.getLogger("gf.runner")
 
@@ -16,19 +16,46 @@ def add_config_arguments(parser: argparse.ArgumentParser, required: bool = True)
                         help="overrides, e.g. run.lr=1e-4 datasets.star.data_root=/data")
 
 
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """``gf train``'s ``--resume`` and ``--seeds``; ``gf validate`` takes them too, so a train
+    command line can be checked as it stands."""
+    parser.add_argument("--resume", help="auto (continue from OUTPUT_DIR/checkpoint_last.pth) or a checkpoint path")
+    parser.add_argument("--seeds", type=int, nargs="+", action="extend", metavar="N",
+                        help="one run per seed in OUTPUT_DIR/seed<N> (finished seeds reused, interrupted ones "
+                             "continued), then OUTPUT_DIR/seeds_summary.{json,md}; wins over run.seeds")
+
+
 def config_from_args(args, evaluating: bool = False):
     """The merged config. ``evaluating`` (``gf evaluate``): a run folder's ``config.yaml``
     written before hooks were checked may list a hook twice; it is evaluated, not refused."""
     from gf.common.config import build_config
 
-    options = list(args.options or [])
-    if getattr(args, "resume", None):
-        options.append(f"run.resume={args.resume}")
-    if getattr(args, "seeds", None):  # last: --seeds wins over run.seeds of the YAML and --options
-        options.append(f"run.seeds=[{','.join(str(s) for s in args.seeds)}]")
-    cfg = build_config(args.cfg_path, options)
+    cfg = build_config(args.cfg_path, list(args.options or []), flags=flag_values(args))
     hook_names(cfg.run, evaluating)  # refused before any work, and by gf validate
     return cfg
+
+
+def flag_values(args) -> dict:
+    """What ``--resume``, ``--seeds`` and ``--checkpoint`` set, as typed values (a layer above
+    ``--options``, so a flag wins): a path is passed as it was typed, never read as YAML, where
+    ' #' would start a comment and '${' an interpolation. Seeds are checked here, naming the
+    flag the user typed."""
+    from gf.common.config import check_seed_list
+    from gf.common.errors import ConfigError
+
+    run, resume, seeds = {}, getattr(args, "resume", None), getattr(args, "seeds", None)
+    if resume:
+        run["resume"] = resume
+    if seeds:
+        check_seed_list(seeds, "--seeds")
+        if resume not in (None, "auto"):
+            raise ConfigError(f"--resume is a checkpoint ({resume}) but --seeds lists {len(seeds)} seed(s): each seed "
+                              f"resumes from its own folder. Use --resume auto or leave it out.")
+        run["seeds"] = list(seeds)
+    flags = {"run": run} if run else {}
+    if getattr(args, "checkpoint", None):
+        flags["model"] = {"checkpoint": args.checkpoint}
+    return flags
 
 
 def hook_names(run, evaluating: bool = False) -> list:

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from gf.runners.run_config import add_config_arguments, config_from_args
+from gf.runners.run_config import add_config_arguments, add_run_flags, config_from_args
 
 __all__ = ["add_arguments", "run", "train_one"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--resume", help="auto (continue from OUTPUT_DIR/checkpoint_last.pth) or a checkpoint path")
-    parser.add_argument("--seeds", type=int, nargs="+", action="extend", metavar="N",
-                        help="one run per seed in OUTPUT_DIR/seed<N> (finished seeds reused, interrupted ones "
-                             "continued), then OUTPUT_DIR/seeds_summary.{json,md}; wins over run.seeds")
+    add_run_flags(parser)
 
 
 def train_one(cfg) -> None:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import sys
 
-from gf.runners.run_config import add_config_arguments, config_from_args
+from gf.runners.run_config import add_config_arguments, add_run_flags, config_from_args
 
 __all__ = ["add_arguments", "run"]
 
 
-add_arguments = add_config_arguments
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    add_run_flags(parser)  # a gf train command line is checked as it stands
 
 
 def _check_datasets(cfg) -> None:
@@ -27,10 +29,10 @@ def _check_datasets(cfg) -> None:
 
 
 def run(args) -> int:
-    from omegaconf import OmegaConf
+    from gf.common.config import config_yaml
 
     cfg = config_from_args(args)
     _check_datasets(cfg)
-    print(OmegaConf.to_yaml(cfg, resolve=True))
+    print(config_yaml(cfg))
     print(f"[gf] {args.cfg_path}: valid", file=sys.stderr)
     return 0

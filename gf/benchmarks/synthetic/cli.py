@@ -43,8 +43,8 @@ def _benchmark(args) -> Path:
     from gf.benchmarks.synthetic.generate import ensure_synthetic_star
     from gf.common.config import build_config, make_builder
 
-    options = list(args.options) + ([f"datasets.{args.dataset}.data_root={args.data_root}"] if args.data_root else [])
-    cfg = build_config(args.cfg_path, options)
+    flags = {"datasets": {args.dataset: {"data_root": args.data_root}}} if args.data_root else None
+    cfg = build_config(args.cfg_path, list(args.options), flags=flags)  # the path as typed, not read as YAML
     if args.dataset not in cfg.datasets:
         raise ConfigError(f"{args.cfg_path}: no datasets.{args.dataset} section")
     builder = make_builder(args.dataset, cfg.datasets[args.dataset])

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="modules to import first (a plugin's converter)")
 
 
+_OWN_FLAGS = {"benchmark": "the benchmark argument", "raw_dir": "--raw", "out_dir": "--out", "overwrite": "--overwrite"}
+
+
 def run(args) -> int:
     import json
 
@@ -26,12 +29,14 @@ def run(args) -> int:
 
     from gf.common.errors import ConfigError
 
-    load_plugins(args.plugins or [])
+    load_plugins(args.plugins or [], "--plugins")
     options = {}
     for item in args.set or []:
         if "=" not in item:
             raise ConfigError(f"--set entries must look like key=value, got {item!r}")
         key, value = item.split("=", 1)
+        if key in _OWN_FLAGS:  # prepare's own parameters: a clash would be a TypeError
+            raise ConfigError(f"--set {item!r}: {key} is given by {_OWN_FLAGS[key]}, not --set")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -192,7 +192,9 @@ class GlanceFocus(nn.Module):
     def from_config(cls, cfg: Mapping[str, Any] | None = None, **overrides) -> "GlanceFocus":
         cfg = {**(cfg or {}), **overrides}
         model_type = cfg.pop("model_type", None)
-        glance_per_option = bool(cfg.pop("glance_per_option", False))
+        glance_per_option = cfg.pop("glance_per_option", False)
+        if not isinstance(glance_per_option, bool):  # bool('false') is True: refuse, do not guess
+            raise ConfigError(f"model.glance_per_option must be true or false, got {glance_per_option!r}")
         base = registry.get_model_type("glance_focus", model_type) if model_type else {}
         return cls({**base, **cfg}, glance_per_option=glance_per_option)
 
