@@ -68,12 +68,12 @@ def write_config(tmp_path, *, memory="sup", dropout=0.1, epochs=3, batch_size=4,
     return path
 
 
-def run_gf(args, env_extra=None, launcher=None, check=True):
+def run_gf(args, env_extra=None, launcher=None, check=True, timeout=600):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([PLUGINS, str(REPO), env.get("PYTHONPATH", "")])
     env.update(env_extra or {})
     cmd = (launcher or [sys.executable, "-m", "gf"]) + args
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
