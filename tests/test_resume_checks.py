@@ -115,3 +115,19 @@ def test_a_resume_whose_length_does_not_continue_the_checkpoint_is_refused(tmp_p
     shutil.rmtree(out / "eval")
     assert gf_main([*resume, "run.epochs=5"]) == 0  # same length: nothing to train, the test splits again
     assert torch_load_safe(out / "checkpoint_last.pth")["step"] == 4
+
+
+def test_each_rank_resumes_its_own_rng_state_and_a_single_state_serves_every_rank(tmp_path):
+    """Under torchrun the ranks' RNG states differ; a 1-process checkpoint (and an older
+    gf's) keeps its one state, in the format it always had."""
+    from gf.models.checkpoint import capture_rng_state, rank_rng_state, save_checkpoint
+
+    states = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        states.append(capture_rng_state())
+    one = torch_load_safe(save_checkpoint(tmp_path / "one.pth", model_state={}, config={}))
+    assert "rng_per_rank" not in one and rank_rng_state(one, 0) is one["rng"]
+    two = torch_load_safe(save_checkpoint(tmp_path / "two.pth", model_state={}, config={}, rng_per_rank=states))
+    for rank in (0, 1):
+        assert torch.equal(rank_rng_state(two, rank)["torch"], states[rank]["torch"])

@@ -8,6 +8,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from gf.common.errors import ConfigError, TrainingError
 from gf.runners.hooks import CheckpointHook
 from gf.runners.seeds import format_summary, is_finished, summarize
 
-from test_runner import PLUGINS, REPO, write_config
+from test_runner import PLUGINS, REPO, run_gf, write_config
 
 TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 
@@ -369,3 +370,16 @@ def test_seeds_env_reaches_gf_train_through_the_run_scripts(tmp_path):
     args = build_parser().parse_args(with_seeds[2:])
     assert args.seeds == [0, 1, 2]
     assert "--seeds" not in without
+
+
+def test_a_seeds_sweep_under_torchrun_trains_every_seed_in_one_launch(tmp_path):
+    """One process group for the whole command: each seed's run used to leave it, and the
+    next seed's new one then hung or failed with each rank blaming the other."""
+    cfg = write_config(tmp_path, memory="uns", epochs=1, batch_size=2, extra_run="max_steps: 2")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gf"]
+    proc = run_gf(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"], launcher=torchrun,
+                  env_extra={"OMP_NUM_THREADS": "1"}, timeout=300)
+    assert "another process" not in proc.stderr, proc.stderr
+    out = tmp_path / "out"
+    assert all(is_finished(out / f"seed{seed}") for seed in (0, 1))
+    assert (out / "seeds_summary.md").is_file() and "Finished seeds: 0, 1" in proc.stdout

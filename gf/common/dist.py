@@ -6,7 +6,8 @@ Runs under ``torchrun`` are detected from its environment (``RANK``, ``WORLD_SIZ
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Mapping
 
 import torch
 import torch.distributed as dist
@@ -110,12 +111,36 @@ def sum_over_ranks_mean(total: torch.Tensor, count: Any) -> torch.Tensor:
     return total / (count.clamp(min=1) / get_world_size())
 
 
+#: How many :func:`kept_process_group` blocks are open: while one is, :func:`cleanup` leaves the group.
+_kept = 0
+
+
+@contextmanager
+def kept_process_group(device: torch.device) -> Iterator[None]:
+    """Join torchrun's process group for a command that runs several runs one after the
+    other (``gf train --seeds``) and leave it once, at the end (at once if this rank
+    failed). Why: a process cannot reliably join a second group after leaving the first
+    (gloo's rendezvous then reaches the first group's addresses, and the ranks hang or
+    fail blaming each other), so each run's own :func:`cleanup` leaves it in place."""
+    global _kept
+    init_distributed(device)
+    _kept += 1
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        _kept -= 1
+        cleanup(wait=not failed)
+
+
 def cleanup(wait: bool = True) -> None:
     """Leave the process group once every rank is done: a rank that tears it down while
     another still finishes its last collective can abort the other (gloo). A rank that
     failed (``wait=False``) leaves at once: the others may never reach the barrier, and
-    its exit is what lets torchrun stop them and show its error."""
-    if is_dist():
+    its exit is what lets torchrun stop them and show its error. Inside
+    :func:`kept_process_group` it does nothing: the block leaves the group at its end."""
+    if is_dist() and not _kept:
         if wait:
             dist.barrier()
         dist.destroy_process_group()

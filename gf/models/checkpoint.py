@@ -16,7 +16,7 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -44,6 +44,15 @@ def capture_rng_state() -> Dict[str, Any]:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def rank_rng_state(content: Mapping[str, Any], rank: int) -> Mapping[str, Any]:
+    """The RNG state that process ``rank`` resumes from. Under torchrun each rank draws its
+    own numbers (dropout masks, event sampling), so a checkpoint written by several records
+    every rank's state (``rng_per_rank``); one written by 1 process, or by an older gf,
+    holds one state (``rng``), which every rank gets."""
+    per_rank = content.get("rng_per_rank")
+    return per_rank[rank] if per_rank else content["rng"]
 
 
 def restore_rng_state(state: Mapping[str, Any]) -> None:
@@ -82,7 +91,10 @@ def unloadable_value(value: Any, where: str = "") -> Optional[Tuple[str, str]]:
 def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Mapping[str, Any],
                     optimizer=None, scheduler=None, scaler=None, epoch: int = -1, step: int = 0,
                     best_metric: Optional[float] = None, hook_states: Optional[Mapping[str, Any]] = None,
-                    extra: Optional[Mapping[str, Any]] = None) -> Path:
+                    extra: Optional[Mapping[str, Any]] = None,
+                    rng_per_rank: Optional[Sequence[Mapping[str, Any]]] = None) -> Path:
+    """``rng_per_rank``: every process's :func:`capture_rng_state` (rank order) when several
+    trained; ``rng`` keeps this process's, as a 1-process checkpoint (and older gf) has it."""
     from gf.version import __version__
 
     payload = {
@@ -97,6 +109,8 @@ def save_checkpoint(path, *, model_state: Mapping[str, torch.Tensor], config: Ma
         "hooks": dict(hook_states or {}),
         "extra": dict(extra or {}),
     }
+    if rng_per_rank is not None and len(rng_per_rank) > 1:
+        payload["rng_per_rank"] = list(rng_per_rank)
     atomic_torch_save(payload, path)
     return Path(path)
 

@@ -376,9 +376,11 @@ class CheckpointHook(HookBase):
 
     def save_epoch(self) -> None:
         r = self.runner
-        if r.improved:
+        # rank 0 holds the report that decided it; every rank saves alike (each save gathers the ranks' RNG states)
+        improved = dist.all_gather_objects(r.improved)[0]
+        if improved:
             self.best_epoch = r.epoch
         r.save_checkpoint("checkpoint_last.pth")
-        if r.improved:
+        if improved:
             r.save_checkpoint("checkpoint_best.pth")
         dist.barrier()

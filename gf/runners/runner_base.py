@@ -31,8 +31,9 @@ from gf.common.errors import ConfigError, NonFiniteLossError, TrainingError
 from gf.common.registry import registry
 from gf.common.utils import describe_ids
 from gf.common.workers import gf_worker_errors
-from gf.models.checkpoint import (check_model_config, load_model_weights, read_checkpoint, restore_rng_state,
-                                     save_checkpoint, unloadable_value, weights_sha256)
+from gf.models.checkpoint import (capture_rng_state, check_model_config, load_model_weights, rank_rng_state,
+                                     read_checkpoint, restore_rng_state, save_checkpoint, unloadable_value,
+                                     weights_sha256)
 from gf.runners.resume_check import check_resumed_run, schedule_length
 
 __all__ = ["BuiltDataset", "Runner", "pick_device"]
@@ -263,7 +264,11 @@ class Runner:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self, name: str) -> None:
+        """Rank 0 writes ``output_dir/name``; a collective (it gathers every rank's RNG state),
+        so every rank calls it."""
         hook_states = self.hook_states()  # on every rank: a state no checkpoint can hold stops them all alike
+        # each rank's own RNG (its dropout masks differ): a resume gives every rank its own back
+        rng_per_rank = dist.all_gather_objects(capture_rng_state())
         if not self.is_main:
             return
         ds = self.datasets[self.train_dataset]
@@ -284,7 +289,7 @@ class Runner:
                                "class_names": ds.info.get("class_names"),
                                "class_labels": ds.info.get("class_labels"),
                                # an open-ended model answers with an index into it (gf predict)
-                               "answer_vocab": ds.info.get("answer_vocab")})
+                               "answer_vocab": ds.info.get("answer_vocab")}, rng_per_rank=rng_per_rank)
 
     def restore(self, path) -> None:
         """Weights, optimizer, schedule, counters and RNG from a gf checkpoint: the run
@@ -302,7 +307,10 @@ class Runner:
         self.epoch, self.step = ckpt["epoch"], ckpt["step"]
         # checkpoints written before hooks kept their own state recorded only the best metric
         self.load_hook_states(ckpt.get("hooks") or {"EvalHook": {"best": ckpt["best_metric"]}})
-        restore_rng_state(ckpt["rng"])
+        if self.world > 1 and not ckpt.get("rng_per_rank") and self.is_main:
+            logger.warning("%s holds rank 0's RNG state only (written by an older gf): every rank continues from "
+                           "it, so this resume does not match an uninterrupted run exactly", path)
+        restore_rng_state(rank_rng_state(ckpt, self.rank))
 
     # -- training ------------------------------------------------------------------------------
     def train(self) -> Dict[str, Any]:

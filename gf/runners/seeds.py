@@ -144,7 +144,7 @@ def plan_seeds(cfg: DictConfig) -> List[SeedRun]:
 
 
 def _is_main_process() -> bool:
-    """Rank 0 of a torchrun launch (each seed's run leaves the process group when it ends)."""
+    """Rank 0 of a torchrun launch (read from torchrun's environment: no process group is needed)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
@@ -155,20 +155,24 @@ def run_plan(cfg: DictConfig, plan: Sequence[SeedRun], train_one: Callable[[Dict
     main = _is_main_process()
     words = {"reuse": "reused (finished)", "resume": "continues the run there", "new": "new",
              "overwrite": "trained again (run.overwrite)"}
-    for i, item in enumerate(plan, start=1):
-        if main:
-            print(f"[gf] seed {item.seed} ({i}/{len(plan)}): {item.folder}: {words[item.action]}", flush=True)
-        if item.action == "reuse":
-            continue
-        try:
-            train_one(seed_config(cfg, item.seed, item.action))
-        except ConfigError:  # refused (another command trains it, or its folder cannot be used): not failed
-            raise
-        except BaseException:
+    from gf.common.dist import kept_process_group
+    from gf.runners.runner_base import pick_device
+
+    with kept_process_group(pick_device(cfg.run.device)):  # one torchrun group for every seed
+        for i, item in enumerate(plan, start=1):
             if main:
-                print(f"[gf] seed {item.seed} failed in {item.folder}; the same command continues it and reuses "
-                      f"the finished seeds", flush=True)
-            raise
+                print(f"[gf] seed {item.seed} ({i}/{len(plan)}): {item.folder}: {words[item.action]}", flush=True)
+            if item.action == "reuse":
+                continue
+            try:
+                train_one(seed_config(cfg, item.seed, item.action))
+            except ConfigError:  # refused (another command trains it, or its folder cannot be used): not failed
+                raise
+            except BaseException:
+                if main:
+                    print(f"[gf] seed {item.seed} failed in {item.folder}; the same command continues it and "
+                          f"reuses the finished seeds", flush=True)
+                raise
 
 
 def train_seeds(cfg: DictConfig, train_one: Callable[[DictConfig], Any]) -> Optional[Dict[str, Any]]:
