@@ -167,11 +167,9 @@ class BaseBuilder:
         return splits
 
     def check_splits(self, splits: Sequence[str]) -> None:
-        """Refuse a split without an annotation file as :meth:`build_datasets` would, reading no data (gf validate):
-        an unknown split, or one whose ``annotations`` entry is null or empty."""
+        """Refuse, reading no data (gf validate), an unknown split or a null/empty ``annotations`` entry."""
         for split in self._requested_splits(splits):
-            value = self.config["annotations"][split]
-            if value is None or value == "":
+            if self.config["annotations"][split] in (None, ""):
                 raise DataFileError(f"{self.display_name} annotation file for split {split!r}: "
                                     f"{self.config_prefix}.annotations.{split} is not set.")
 
