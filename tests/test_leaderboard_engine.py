@@ -5,6 +5,7 @@ predictions differ), evaluated on a tiny generated synthetic benchmark.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -1121,3 +1122,27 @@ def test_an_official_result_file_is_refused_on_a_split_whose_labels_are_hidden(t
         read_predictions(path, split({"7_0": None, "7_1": None}), "nextqa", "val")
     with pytest.raises(EvaluationError, match=r"question '7_1' has answer 0 but the split's annotation says 3"):
         read_predictions(path, split({"7_0": 1, "7_1": 3}), "nextqa", "val")
+
+
+def test_checkpoint_paths_holding_a_hash_or_a_dollar_brace_are_read_as_typed(board_setup):
+    """The board passed an entry's checkpoint as option text, so ' #2' was read as a YAML
+    comment and '${x}' as an interpolation: both entries failed, where gf evaluate
+    --checkpoint reads them. They score as the file they copy."""
+    tmp_path, cfg, a, _, _ = board_setup
+    for folder in ("ck #1", "ck${x}"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(a, tmp_path / folder / "a.pth")
+    entries = model_entry("a", a, cfg) + f"""
+        - name: hash
+          config: {cfg}
+          checkpoint: "{tmp_path}/ck #1/a.pth"
+        - name: dollar
+          config: {cfg}
+          checkpoint: '{tmp_path}/ck\\${{x}}/a.pth'
+    """
+    manifest = write_manifest(tmp_path, entries, name="typed")
+    assert gf_main(["leaderboard", "run", "--manifest", str(manifest), "--no-progress"]) == 0
+    board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    for table in board["tables"]:
+        scores = {row["entry"]: row["score"] for row in table["rows"]}
+        assert scores["hash"] == scores["dollar"] == scores["a"] is not None

@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
 from gf.common.io import load_json
@@ -214,19 +214,23 @@ class Evaluation:
     def entry_config(self, item: WorkItem):
         entry = self.manifest.entry(item.entry)
         run = self.manifest.run
-        options = [*entry.options, f"model.checkpoint={entry.checkpoint_for(item.seed)}",
-                   f"run.device={run['device']}", f"run.eval_batch_size={run['eval_batch_size']}",
-                   f"run.num_workers={run['num_workers']}", "run.progress=false",
-                   f"run.output_dir={self.paths(item).folder}"]
+        # the board's own values are typed values, not option text: a path holding ' #' or
+        # '${' is read as that path, as `gf evaluate --checkpoint` reads it
+        flags = {"model": {"checkpoint": str(entry.checkpoint_for(item.seed))},
+                 "run": {"device": run["device"], "eval_batch_size": run["eval_batch_size"],
+                         "num_workers": run["num_workers"], "progress": False,
+                         "output_dir": str(self.paths(item).folder)}}
         index = [e.name for e in self.manifest.entries].index(entry.name)
-        return self._build_config(entry.config, options, f"entries[{index}] ({entry.name})")
+        return self._build_config(entry.config, list(entry.options), f"entries[{index}] ({entry.name})", flags)
 
-    def _build_config(self, path: str, options: List[str], key: str):
+    def _build_config(self, path: str, options: List[str], key: str, flags: Optional[Mapping[str, Any]] = None):
         """The config with the manifest's options; an error in them names the manifest and
-        ``<key>.options`` (the user never typed --options here)."""
+        ``<key>.options`` (the user never typed --options here). ``flags``: the board's own
+        values (the entry's checkpoint, the manifest's run settings), named as the manifest's."""
         from gf.common.config import build_config
 
-        return build_config(path, options, options_name=f"{self.manifest.path}: {key}.options")
+        return build_config(path, options, options_name=f"{self.manifest.path}: {key}.options", flags=flags,
+                            flags_name=f"{self.manifest.path}: {key}")
 
     def _source(self, item: WorkItem) -> Tuple[Path, str]:
         """The checkpoint (resolved to a local file) or predictions file, and its sha256, always
