@@ -330,6 +330,24 @@ class EvalHook(HookBase):
                     r.improved = True
 
 
+def _refuse_orphaned_run(r, last: Path) -> None:
+    """``resume auto`` without checkpoint_last.pth starts from scratch, which is right before
+    a run's first save, but would silently overwrite a run whose checkpoint_last was deleted
+    (what it writes after that save, checkpoint_best.pth and the test reports, are there)."""
+    from gf.evaluation.base import output_file
+
+    found = [p for p in [r.output_dir / "checkpoint_best.pth",
+                         *(output_file(r.eval_dir(name), split, tag, "report.json") for name in r.dataset_names()
+                           for split in r.cfg.run.test_splits or [] for tag in ("best", "last"))] if p.is_file()]
+    if found:
+        raise CheckpointError(f"run.resume auto: {last} is missing, but {r.output_dir} holds a run's files "
+                              f"({', '.join(str(p.relative_to(r.output_dir)) for p in found)}); starting from "
+                              f"scratch would overwrite them. If that run finished, it needs no training. To continue "
+                              f"from its best epoch give --resume {r.output_dir / 'checkpoint_best.pth'}; to start "
+                              f"again, leave out --resume and set run.overwrite=true (deletes its files), or give "
+                              f"another run.output_dir.")
+
+
 @registry.register_hook("checkpointer")
 class CheckpointHook(HookBase):
     """Resumes from ``run.resume`` before training; writes ``checkpoint_last.pth`` after every
@@ -363,6 +381,7 @@ class CheckpointHook(HookBase):
             raise CheckpointError(f"run.resume: {path} is a folder, not a checkpoint{hint}.")
         if not path.exists():
             if resume == "auto":
+                _refuse_orphaned_run(r, path)
                 logger.info("resume auto: no %s yet, starting from scratch", path)
                 return
             raise CheckpointNotFoundError(f"run.resume: checkpoint not found: {path}. Use run.resume=auto to start "
