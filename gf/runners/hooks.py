@@ -278,7 +278,17 @@ class MetricLogger(HookBase):
 
 
 #: ``<split>_epoch<N>_<kind>``: a file of the evaluation after epoch N (:meth:`EvalHook.after_epoch`).
-EPOCH_FILE = re.compile(r".+_epoch([0-9]+)_[^_]+")
+EPOCH_FILE = re.compile(r"(.+)_epoch([0-9]+)_[^_]+")
+
+
+def _epoch_files(r) -> list:
+    """The files :meth:`EvalHook.after_epoch` writes: ``<valid split>_epoch<N>_<kind>`` in each
+    dataset's eval folder. Only those: ``gf evaluate --tag x_epoch3`` (a name it accepts) writes
+    ``<split>_x_epoch3_<kind>`` there, which is the user's, not the run's."""
+    valid = set(r.cfg.run.valid_splits or [])
+    return [path for name in r.dataset_names() if (folder := r.eval_dir(name)).is_dir()
+            for path in sorted(folder.iterdir())
+            if (m := EPOCH_FILE.fullmatch(path.name)) and m[1] in valid and path.is_file()]
 
 
 @registry.register_hook("evaluation")
@@ -305,8 +315,7 @@ class EvalHook(HookBase):
         eval_dir = r.output_dir / "eval"
         if not r.is_main or not eval_dir.is_dir():
             return
-        abandoned = [path for path in sorted(eval_dir.rglob("*_epoch*_*"))
-                     if (m := EPOCH_FILE.fullmatch(path.name)) and int(m.group(1)) > r.epoch + 1 and path.is_file()]
+        abandoned = [path for path in _epoch_files(r) if int(EPOCH_FILE.fullmatch(path.name)[2]) > r.epoch + 1]
         for path in abandoned:
             path.unlink()
         if abandoned:
