@@ -53,6 +53,22 @@ def test_home_is_expanded_in_output_dir_and_resume(tmp_path, monkeypatch):
     assert (cfg.run.output_dir, cfg.run.resume) == (f"{tmp_path}/home/runA", f"{tmp_path}/home/a.pth")
 
 
+def test_a_run_an_earlier_gf_wrote_to_a_literal_tilde_folder_is_refused_naming_both(tmp_path, monkeypatch):
+    """An earlier gf kept '~' literally and wrote the run to ./~/runs/t1: resuming it now
+    would start afresh in $HOME/runs/t1 without a word. Refused, naming both folders."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    literal = tmp_path / "~" / "runs" / "t1"
+    literal.mkdir(parents=True)
+    (literal / "checkpoint_last.pth").write_bytes(b"")
+    with pytest.raises(ConfigError, match=rf"^run.output_dir ~/runs/t1 now means {tmp_path}/home/runs/t1, but an "
+                                          rf"earlier gf wrote this run to {literal}.*Move that folder"):
+        build_config(write_cfg(tmp_path), ["run.output_dir=~/runs/t1"])
+    (tmp_path / "home" / "runs" / "t1").mkdir(parents=True)
+    (tmp_path / "home" / "runs" / "t1" / "checkpoint_last.pth").write_bytes(b"")  # moved: the home one is used
+    assert build_config(write_cfg(tmp_path), ["run.output_dir=~/runs/t1"]).run.output_dir == f"{tmp_path}/home/runs/t1"
+
+
 def test_a_literal_interpolation_reads_back_from_config_yaml_and_gf_validate(tmp_path, capsys):
     cfg = build_config(write_cfg(tmp_path), [f"run.output_dir={tmp_path}/out_\\${{x}}"])
     save_config(cfg, tmp_path / "config.yaml")

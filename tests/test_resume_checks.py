@@ -92,6 +92,31 @@ def test_a_resume_that_trains_no_further_epoch_drops_the_abandoned_epoch_s_recor
     assert _tensorboard_steps(out / "tb", "val_val/mean") == [6, 12]
 
 
+def test_a_resume_removes_only_the_run_s_own_epoch_files_not_a_user_s_tag_ending_in_epoch_n(tmp_path, monkeypatch):
+    """Killed before its first save; files named like an epoch's but of a `gf evaluate --tag
+    o2_epoch3` (or another split) are the user's: only <valid split>_epoch<N>_<kind> go."""
+    from gf.runners.runner_base import Runner
+
+    cfg = write_config(tmp_path, epochs=1, lr_sched="constant")
+    save = Runner.save_checkpoint
+
+    def killed(self, name):
+        raise _Killed
+
+    monkeypatch.setattr(Runner, "save_checkpoint", killed)
+    with pytest.raises(_Killed):
+        gf_main(["train", "--cfg-path", str(cfg)])
+    eval_dir = tmp_path / "out" / "eval"
+    users = [eval_dir / f"test_o2_epoch3_{kind}" for kind in ("report.json", "predictions.json")]
+    users.append(eval_dir / "val_x_epoch2_report.json")
+    abandoned = eval_dir / "val_epoch2_report.json"  # an attempt of more epochs
+    for path in (*users, abandoned):
+        path.write_text("{}")
+    monkeypatch.setattr(Runner, "save_checkpoint", save)
+    assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 0
+    assert all(path.read_text() == "{}" for path in users) and not abandoned.exists()
+
+
 def test_a_resume_whose_length_does_not_continue_the_checkpoint_is_refused(tmp_path, capsys):
     """run.max_steps 4 cut epoch 1 (of 6 steps) short. A resume goes on with the next epoch,
     so a longer run would skip steps 5-6 and its weights would not be those of the run its

@@ -88,6 +88,35 @@ def test_a_checkpoint_that_keyed_hook_states_by_class_name_still_resumes(tmp_pat
     assert resumed["best_metric"] >= 0 and resumed["hooks"]["checkpointer"] == {"best_epoch": 1}  # -1 was beaten
 
 
+def test_hook_states_are_keyed_per_hook_so_a_plugin_hook_named_as_its_class_keeps_the_old_best():
+    """An old checkpoint (keyed by class name) with a plugin hook registered as "EMA", its
+    class's name: that key made the whole checkpoint look keyed by registered name, and
+    EvalHook's best came back None (a tie then counted as improved)."""
+    from gf.runners.hooks import CheckpointHook, EvalHook, HookBase
+    from gf.runners.runner_base import Runner
+
+    class EMA(HookBase):
+        def __init__(self):
+            self.state = None
+
+        def state_dict(self):
+            return {"x": self.state}
+
+        def load_state_dict(self, state):
+            self.state = state["x"]
+
+    class Holder:
+        hooks = [EvalHook(), CheckpointHook(), EMA(), EMA()]
+
+    for hook, name in zip(Holder.hooks, ("evaluation", "checkpointer", "EMA", "ema2")):
+        hook.hook_name = name
+    Runner.load_hook_states(Holder, {"EvalHook": {"best": 8.33}, "CheckpointHook": {"best_epoch": 0}, "EMA": {"x": 1}})
+    assert [Holder.hooks[0].best, Holder.hooks[1].best_epoch, Holder.hooks[2].state] == [8.33, 0, 1]
+    Holder.hooks[3].state = None  # new keying: "ema2" has no state, and is not given "EMA"'s
+    Runner.load_hook_states(Holder, {"evaluation": {"best": 9.0}, "checkpointer": {"best_epoch": 1}, "EMA": {"x": 2}})
+    assert [Holder.hooks[0].best, Holder.hooks[2].state, Holder.hooks[3].state] == [9.0, 2, None]
+
+
 def test_a_hook_state_that_a_weights_only_load_refuses_fails_the_first_save(tmp_path, capsys):
     """A numpy float in a hook's state would make every checkpoint unreadable by gf (found
     only at the final test): refused at the first save, naming the hook, the key and the type."""

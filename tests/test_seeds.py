@@ -209,6 +209,7 @@ def test_a_seed_cut_short_is_not_finished_by_a_test_report_and_gf_evaluate_does_
     _, out = _copy(two_seeds, tmp_path, seeds=(0,))
     seed0 = out / "seed0"
     (seed0 / "checkpoint_last.pth").unlink()
+    _cut_log_after_epoch(seed0, 0)  # without this cut, a finished run whose checkpoint_last was deleted
     report = seed0 / "eval" / "test_best_report.json"
     kept = report.read_bytes()
     report.unlink()
@@ -221,6 +222,48 @@ def test_a_seed_cut_short_is_not_finished_by_a_test_report_and_gf_evaluate_does_
     assert not report.exists()
     report.write_bytes(kept)  # written by an older gf
     assert not is_finished(seed0)
+
+
+def _cut_log_after_epoch(folder, epoch):
+    """log.jsonl as a kill in the epoch after ``epoch`` leaves it."""
+    log = folder / "log.jsonl"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines()
+                           if json.loads(line).get("epoch", 0) <= epoch))
+
+
+def test_a_finished_seed_whose_checkpoint_last_was_deleted_is_reused_and_counted(two_seeds, tmp_path, capsys):
+    """Deleting checkpoint_last.pth of a finished seed is a normal thing to do (the summary
+    reads checkpoint_best and the reports): its log.jsonl says training ended, so the sweep
+    reuses it untouched and the summary counts it, as it did before gf read checkpoint_last."""
+    cfg, out = _copy(two_seeds, tmp_path)
+    seed1 = out / "seed1"
+    (seed1 / "checkpoint_last.pth").unlink()
+    before = _tree_state(seed1)
+    assert is_finished(seed1)
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("reused (finished)") == 2 and "continues the run there" not in printed
+    assert _tree_state(seed1) == before
+    assert json.loads((out / "seeds_summary.json").read_text())["seeds"] == [0, 1]
+
+
+def test_resume_auto_without_checkpoint_last_beside_a_run_s_files_is_refused_not_started_afresh(two_seeds, tmp_path,
+                                                                                                 capsys):
+    """A seed cut short whose checkpoint_last.pth was deleted still has checkpoint_best.pth and
+    reports: continuing it "from scratch" would overwrite them without a word. Refused,
+    saying what to do; nothing in the folder changes."""
+    cfg, out = _copy(two_seeds, tmp_path, seeds=(0,))
+    seed0 = out / "seed0"
+    (seed0 / "checkpoint_last.pth").unlink()
+    _cut_log_after_epoch(seed0, 0)
+    before = _tree_state(seed0)
+    capsys.readouterr()
+    assert gf_main(["train", "--cfg-path", str(cfg), "--seeds", "0"]) == 4
+    err = capsys.readouterr().err
+    assert f"run.resume auto: {seed0 / 'checkpoint_last.pth'} is missing, but {seed0} holds a run's files" in err
+    assert "checkpoint_best.pth" in err and "run.overwrite=true" in err and "Traceback" not in err
+    assert _tree_state(seed0) == before
 
 
 def test_a_sweep_that_trains_a_seed_removes_the_earlier_summary_first(two_seeds, tmp_path, monkeypatch, capsys):

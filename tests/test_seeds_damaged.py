@@ -59,6 +59,23 @@ def test_a_missing_valid_report_of_the_best_epoch_is_an_error_not_another_epoch(
         f"seed1/eval/val_{tag}_report.json"
 
 
+def test_the_recreate_command_keeps_a_folder_holding_hash_and_dollar_brace(two_seeds, tmp_path, capsys):
+    """The advised --options run.output_dir=<folder> was option text: ' #' cut the folder and
+    '${x}' was read as an interpolation. The value is now quoted and escaped."""
+    out = tmp_path / "runs #1 ${x}"
+    for seed in (0, 1):
+        shutil.copytree(two_seeds[1] / f"seed{seed}", out / f"seed{seed}")
+    tag = _best_tag(out / "seed1")
+    missing = out / "seed1" / "eval" / f"val_{tag}_report.json"
+    missing.unlink()
+    code, err = _summarize(out, capsys)
+    assert code == 3, err
+    command = shlex.split(err.split("`")[1])
+    capsys.readouterr()
+    assert gf_main(command[1:]) == 0, capsys.readouterr().err
+    assert missing.is_file() and _summarize(out, capsys)[0] == 0
+
+
 def test_the_valid_epoch_is_the_runs_record_not_recomputed_from_the_reports(two_seeds, tmp_path, capsys):
     cfg, out = _copy(two_seeds, tmp_path)
     expected = {}

@@ -355,7 +355,23 @@ def _expand_home(run: DictConfig) -> None:
     for key in ("output_dir", "resume"):
         value = run[key]
         if isinstance(value, str) and value.startswith("~"):
-            run[key] = escape_interpolations(os.path.expanduser(value))
+            expanded = os.path.expanduser(value)
+            if key == "output_dir":
+                _refuse_literal_tilde_run(value, Path(expanded))
+            run[key] = escape_interpolations(expanded)
+
+
+def _refuse_literal_tilde_run(value: str, expanded: Path) -> None:
+    """An earlier gf left ``~`` unexpanded and wrote the run to ``./~/...``: a resume or a
+    sweep would silently start again in the home folder, away from that run."""
+    def holds_run(folder: Path) -> bool:
+        return (folder / "checkpoint_last.pth").is_file() or any(folder.glob("seed*/checkpoint_last.pth"))
+
+    literal = Path(value)
+    if literal.is_dir() and holds_run(literal) and not holds_run(expanded):
+        raise ConfigError(f"run.output_dir {value} now means {expanded}, but an earlier gf wrote this run to "
+                          f"{literal.resolve()} (the '~' taken literally). Move that folder to {expanded}, or give "
+                          f"{literal.resolve()} as run.output_dir.")
 
 
 def _validate_values(cfg: DictConfig) -> None:

@@ -278,7 +278,17 @@ class MetricLogger(HookBase):
 
 
 #: ``<split>_epoch<N>_<kind>``: a file of the evaluation after epoch N (:meth:`EvalHook.after_epoch`).
-EPOCH_FILE = re.compile(r".+_epoch([0-9]+)_[^_]+")
+EPOCH_FILE = re.compile(r"(.+)_epoch([0-9]+)_[^_]+")
+
+
+def _epoch_files(r) -> list:
+    """The files :meth:`EvalHook.after_epoch` writes: ``<valid split>_epoch<N>_<kind>`` in each
+    dataset's eval folder. Only those: ``gf evaluate --tag x_epoch3`` (a name it accepts) writes
+    ``<split>_x_epoch3_<kind>`` there, which is the user's, not the run's."""
+    valid = set(r.cfg.run.valid_splits or [])
+    return [path for name in r.dataset_names() if (folder := r.eval_dir(name)).is_dir()
+            for path in sorted(folder.iterdir())
+            if (m := EPOCH_FILE.fullmatch(path.name)) and m[1] in valid and path.is_file()]
 
 
 @registry.register_hook("evaluation")
@@ -305,8 +315,7 @@ class EvalHook(HookBase):
         eval_dir = r.output_dir / "eval"
         if not r.is_main or not eval_dir.is_dir():
             return
-        abandoned = [path for path in sorted(eval_dir.rglob("*_epoch*_*"))
-                     if (m := EPOCH_FILE.fullmatch(path.name)) and int(m.group(1)) > r.epoch + 1 and path.is_file()]
+        abandoned = [path for path in _epoch_files(r) if int(EPOCH_FILE.fullmatch(path.name)[2]) > r.epoch + 1]
         for path in abandoned:
             path.unlink()
         if abandoned:
@@ -328,6 +337,24 @@ class EvalHook(HookBase):
                 if value is not None and (self.best is None or value > self.best):
                     self.best = value
                     r.improved = True
+
+
+def _refuse_orphaned_run(r, last: Path) -> None:
+    """``resume auto`` without checkpoint_last.pth starts from scratch, which is right before
+    a run's first save, but would silently overwrite a run whose checkpoint_last was deleted
+    (what it writes after that save, checkpoint_best.pth and the test reports, are there)."""
+    from gf.evaluation.base import output_file
+
+    found = [p for p in [r.output_dir / "checkpoint_best.pth",
+                         *(output_file(r.eval_dir(name), split, tag, "report.json") for name in r.dataset_names()
+                           for split in r.cfg.run.test_splits or [] for tag in ("best", "last"))] if p.is_file()]
+    if found:
+        raise CheckpointError(f"run.resume auto: {last} is missing, but {r.output_dir} holds a run's files "
+                              f"({', '.join(str(p.relative_to(r.output_dir)) for p in found)}); starting from "
+                              f"scratch would overwrite them. If that run finished, it needs no training. To continue "
+                              f"from its best epoch give --resume {r.output_dir / 'checkpoint_best.pth'}; to start "
+                              f"again, leave out --resume and set run.overwrite=true (deletes its files), or give "
+                              f"another run.output_dir.")
 
 
 @registry.register_hook("checkpointer")
@@ -363,6 +390,7 @@ class CheckpointHook(HookBase):
             raise CheckpointError(f"run.resume: {path} is a folder, not a checkpoint{hint}.")
         if not path.exists():
             if resume == "auto":
+                _refuse_orphaned_run(r, path)
                 logger.info("resume auto: no %s yet, starting from scratch", path)
                 return
             raise CheckpointNotFoundError(f"run.resume: checkpoint not found: {path}. Use run.resume=auto to start "

@@ -174,12 +174,16 @@ class Runner:
         return states
 
     def load_hook_states(self, states: Mapping[str, Any]) -> None:
-        """Give each hook its state back. A checkpoint keyed by registered name holds every
-        hook's, the built-in ones included; one holding none of these names predates that and
-        is keyed by class name (two hooks of one class name then shared a single state)."""
-        by_name = any(state_key(hook) in states for hook in self.hooks)
+        """Give each hook its state back, decided per hook: by its registered name when the
+        checkpoint holds it. A checkpoint keyed by registered name holds every hook's, the
+        built-in ones ('checkpointer', 'evaluation') included; one without those predates that
+        and is keyed by class name (two hooks of one class name then shared a single state),
+        where a plugin hook registered under its class name is found either way."""
+        from gf.runners.hooks import DEFAULT_HOOKS
+
+        by_class = not any(name in states for name in DEFAULT_HOOKS)
         for hook in self.hooks:
-            key = state_key(hook) if by_name else type(hook).__name__
+            key = state_key(hook) if state_key(hook) in states or not by_class else type(hook).__name__
             if key in states and hasattr(hook, "load_state_dict"):
                 hook.load_state_dict(states[key])
 

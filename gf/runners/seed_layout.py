@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from omegaconf import OmegaConf
 
@@ -141,17 +141,37 @@ def training_done(layout: SeedLayout) -> bool:
     """Without test splits nothing is written at the end: checkpoint_last.pth, saved once
     everything of its epoch is done, says whether training reached run.epochs or
     run.max_steps. Not log.jsonl: its epoch record precedes the evaluation and the save, so
-    a kill in between leaves it claiming an epoch the checkpoint does not hold."""
+    a kill in between leaves it claiming an epoch the checkpoint does not hold (a deleted
+    checkpoint_last: :func:`_logged_done`)."""
     path = layout.folder / "checkpoint_last.pth"
     if not path.is_file():
-        return False
+        return _logged_done(layout)
     from gf.models.checkpoint import read_checkpoint
 
     content = read_checkpoint(path, mmap=True).require_gf("its epoch and step say whether the seed's training "
                                                           "is done").content
     epoch, step = (_counter(content.get(key), path, f"its {key!r}", "checkpoint") for key in ("epoch", "step"))
-    run = layout.run
+    return _reaches_end(layout.run, epoch, step)
+
+
+def _reaches_end(run: Mapping[str, Any], epoch: int, step: int) -> bool:
     return epoch >= run["epochs"] - 1 or (run.get("max_steps") is not None and step >= run["max_steps"])
+
+
+def _logged_done(layout: SeedLayout) -> bool:
+    """A run whose checkpoint_last.pth was deleted once it ended (gf allows that: see
+    :func:`test_report_of`): log.jsonl's last epoch record says whether training ended. It is
+    trusted only beside what a run writes after that epoch's checkpoint_last (checkpoint_best.pth
+    or a test report), which a run killed before its first save lacks."""
+    log = layout.folder / "log.jsonl"
+    tests = layout.run.get("test_splits") or []
+    written_after = (layout.folder / "checkpoint_best.pth").is_file() or any(
+        test_report_of(layout, name, split) for name in layout.datasets for split in tests)
+    if not written_after or not log.is_file():
+        return False
+    epochs = [r for r in log_records(log) if r.get("kind") == "epoch"]
+    return bool(epochs) and _reaches_end(layout.run, log_counter(epochs[-1], "epoch", log),
+                                         log_counter(epochs[-1], "step", log))
 
 
 def is_finished(folder) -> bool:

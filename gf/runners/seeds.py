@@ -32,6 +32,7 @@ import copy
 import math
 import os
 import re
+import shlex
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gf.common.config import check_seed_list
+from gf.common.config import check_seed_list, escape_interpolations
 from gf.common.errors import ConfigError, DataFileError, EvaluationError
 from gf.common.io import atomic_write_json, atomic_write_text, load_json
 from gf.evaluation.base import output_file
@@ -298,8 +299,12 @@ def _recreate(folder: Path, split: str, tag: str) -> str:
     retrain = f"delete {folder} and train that seed again"
     if not checkpoint.is_file():
         return f"To recreate it, {retrain}."
-    return (f"Recreate it with `gf evaluate --cfg-path {folder / 'config.yaml'} --checkpoint {checkpoint} --splits "
-            f"{split} --tag {tag} --options run.output_dir={folder}`, or {retrain}.")
+    # the folder as a quoted YAML value, escaped: as plain option text, ' #' would start a comment and '${' an
+    # interpolation; each word quoted for the shell
+    output_dir = "run.output_dir='" + escape_interpolations(str(folder)).replace("'", "''") + "'"
+    words = ["--cfg-path", folder / "config.yaml", "--checkpoint", checkpoint, "--splits", split, "--tag", tag,
+             "--options", output_dir]
+    return f"Recreate it with `gf evaluate {shlex.join(map(str, words))}`, or {retrain}."
 
 
 def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str, Path]]:
