@@ -167,3 +167,17 @@ def test_gf_download_takes_plugins_so_a_plugin_data_bundle_downloads(tmp_path, m
     argv = ["download", "data:cfgbundle", "--data-root", str(tmp_path / "dr"), "--quiet"]
     assert gf_main([*argv, "--plugins", "cfg_data_plugin"]) == 0, capsys.readouterr().err
     assert (tmp_path / "dr" / "CFGB" / "txt_db" / "a.json").read_text() == "{}"
+
+
+def test_gf_zoo_list_takes_plugins_so_a_plugin_zoo_entry_is_listed(tmp_path, monkeypatch, capsys):
+    """gf list pretrained --plugins listed a plugin's zoo entry; gf zoo list could not."""
+    (tmp_path / "cfg_zoo_plugin.py").write_text(
+        "from gf.models.zoo.entries import PretrainedEntry, register_pretrained\n"
+        "register_pretrained(PretrainedEntry(name='glance_focus/cfg_plugin_entry', model='glance_focus', "
+        "model_type='demo_sup', url='file:///nowhere/cfg.pth', sha256=None, format='gf', config={}, "
+        "benchmark='star', reported={}))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    capsys.readouterr()
+    assert gf_main(["zoo", "list", "--plugins", "cfg_zoo_plugin"]) == 0
+    assert "glance_focus/cfg_plugin_entry  format=gf benchmark=star" in capsys.readouterr().out

@@ -10,6 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     zsub = parser.add_subparsers(dest="zoo_command", metavar="<zoo command>", required=True)
     z = zsub.add_parser("list", help="list zoo entries")
     z.add_argument("model", nargs="?")
+    z.add_argument("--plugins", nargs="+", action="extend", default=[], metavar="MODULE",
+                   help="modules to import first, whose zoo entries (register_pretrained) are listed too")
     z = zsub.add_parser("publish", help="publish a gf checkpoint as a zoo entry (sha256 recorded)")
     z.add_argument("checkpoint")
     z.add_argument("--name", required=True, help="e.g. glance_focus/demo_sup")
@@ -27,6 +29,9 @@ def run(args) -> int:
         written = args.zoo_file or zoo.user_zoo_file()
         print(f"{entry.name}\n  url {entry.url}\n  sha256 {entry.sha256}\n  written to {written}")
         return 0
+    from gf.common.config import load_plugins
+
+    load_plugins(args.plugins, "--plugins")
     for e in zoo.pretrained_entries(args.model):
         print(f"{e.name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
     return 0
