@@ -181,3 +181,22 @@ def test_gf_zoo_list_takes_plugins_so_a_plugin_zoo_entry_is_listed(tmp_path, mon
     capsys.readouterr()
     assert gf_main(["zoo", "list", "--plugins", "cfg_zoo_plugin"]) == 0
     assert "glance_focus/cfg_plugin_entry  format=gf benchmark=star" in capsys.readouterr().out
+
+
+def test_gf_predict_takes_plugins_so_a_plugin_zoo_entry_is_resolved(tmp_path, monkeypatch, capsys):
+    """gf predict had no --plugins, so --checkpoint zoo:<a plugin's entry> could not be
+    named; with it the entry is resolved (here to a file that is not there)."""
+    (tmp_path / "cfg_predict_plugin.py").write_text(
+        "from gf.models.zoo.entries import PretrainedEntry, register_pretrained\n"
+        "register_pretrained(PretrainedEntry(name='glance_focus/cfg_predict_entry', model='glance_focus', "
+        "model_type='demo_sup', url='file:///nowhere/predict.pth', sha256=None, format='gf', config={}, "
+        "benchmark='star', reported={}))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    capsys.readouterr()
+    assert gf_main(["predict", "--checkpoint", "zoo:glance_focus/cfg_predict_entry", "--video", str(video),
+                    "--question", "q", "--plugins", "cfg_predict_plugin"]) != 0
+    err = capsys.readouterr().err
+    assert "no such file /nowhere/predict.pth" in err, err

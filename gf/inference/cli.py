@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                               "(model.text_encoder) moved to")
     parser.add_argument("--plot", metavar="PNG", help="draw the predicted events on the video's timeline")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--plugins", nargs="+", action="extend", default=[], metavar="MODULE",
+                        help="modules to import first (a plugin's zoo entry as --checkpoint zoo:<name>, its backbone)")
 
 
 def check_utf8_arguments(args) -> None:
@@ -45,7 +47,10 @@ def check_utf8_arguments(args) -> None:
 def run(args) -> int:
     from gf.inference.predict import answer_video, check_plot_path, plot_timeline
 
+    from gf.common.config import load_plugins
+
     check_utf8_arguments(args)
+    load_plugins(args.plugins, "--plugins")
     if args.plot:  # before any work: never over an input or a file gf predict does not own
         check_plot_path(args.plot, [args.video, args.checkpoint, args.weights, args.motion_weights])
     result = answer_video(args.checkpoint, args.video, args.question, args.options, start=args.start, end=args.end,
