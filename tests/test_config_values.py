@@ -79,6 +79,10 @@ def test_run_seed_outside_numpys_range_is_refused(tmp_path, seed):
     ("run.test_splits=[test,val,test]", r"^run\.test_splits lists 'test' more than once"),
     ('run.output_dir=""', r"^run\.output_dir is empty"),
     ("datasets.synthetic_star.data_root=null", r"^datasets\.synthetic_star\.data_root is null: name the folder"),
+    # the whole data root would be the synthetic benchmark's folder, and "delete it to regenerate" advised
+    ("datasets.synthetic_star.dataset_dir=null", r"^datasets\.synthetic_star\.dataset_dir is null: name the folder "
+                                                r".*'\.' for data_root itself"),
+    ('datasets.synthetic_star.dataset_dir=""', r"^datasets\.synthetic_star\.dataset_dir is '': name the folder"),
     ('datasets.synthetic_star.data_root=""', r"^datasets\.synthetic_star\.data_root is '': name the folder"),
 ])
 def test_values_that_would_be_misused_are_refused(tmp_path, option, message):

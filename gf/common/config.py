@@ -479,15 +479,19 @@ def _validate_max_events(cfg: DictConfig) -> None:
 def _validate_data_roots(cfg: DictConfig) -> None:
     """A builder whose ``data_root`` defaults to a folder (``gf_data``) reads -- the synthetic
     one also writes -- ``<data_root>/<dataset_dir>``; a null or empty ``data_root`` would
-    silently mean the current folder. A builder whose own default is null keeps its meaning."""
+    silently mean the current folder, and a null or empty ``dataset_dir`` the whole data root
+    (which the synthetic builder would then call its benchmark, and advise deleting). A
+    builder whose own default is null keeps its meaning."""
     for name, section in cfg.datasets.items():
-        default = getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}).get("data_root")
-        if isinstance(default, str) and default and "data_root" in section:
-            value = section.data_root
-            if value is None or not str(value).strip():
-                shown = "null" if value is None else repr(value)
-                raise ConfigError(f"datasets.{name}.data_root is {shown}: name the folder that holds the data "
-                                  f"(default {default!r}; '.' for the current folder)")
+        defaults = getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {})
+        for key, dot in (("data_root", "the current folder"), ("dataset_dir", "data_root itself")):
+            default = defaults.get(key)
+            if isinstance(default, str) and default and key in section:
+                value = section[key]
+                if value is None or not str(value).strip():
+                    shown = "null" if value is None else repr(value)
+                    raise ConfigError(f"datasets.{name}.{key} is {shown}: name the folder that holds the data "
+                                      f"(default {default!r}; '.' for {dot})")
 
 
 def _validate_best_metric(cfg: DictConfig) -> None:
