@@ -62,8 +62,21 @@ def test_options_that_are_not_utf8_name_the_entry(tmp_path, capsys):
 
 def test_interpolation_error_in_a_numeric_run_key_is_the_clean_message(tmp_path):
     path = write_cfg(tmp_path, run={"lr": "${nosuch.key}", "best_metric": "mean"})
-    with pytest.raises(ConfigError, match=r"^config interpolation failed: .*nosuch\.key.*run\.lr"):
+    with pytest.raises(ConfigError, match=r"^config interpolation failed at run\.lr: .*nosuch\.key"):
         build_config(path)
+
+
+def test_a_list_key_given_text_or_an_index_names_the_key_and_the_fix(tmp_path, monkeypatch):
+    """Text from oc.env for a list key named no key ("full_key: object_type=None"), and
+    run.seeds.0=5 blamed the empty key "run."."""
+    monkeypatch.setenv("GF_TEST_SEEDS", "0,1")
+    with pytest.raises(ConfigError, match=r"^config interpolation failed at run\.seeds: .*oc\.decode:\$\{oc\.env:VAR\}"):
+        build_config(write_cfg(tmp_path), ["run.seeds=${oc.env:GF_TEST_SEEDS}"])
+    monkeypatch.setenv("GF_TEST_SEEDS", "[0,1]")
+    assert list(build_config(write_cfg(tmp_path), ["run.seeds=${oc.decode:${oc.env:GF_TEST_SEEDS}}"]).run.seeds) == [0, 1]
+    with pytest.raises(ConfigError, match=r"^invalid value for run\.seeds in --options: .*give the whole list "
+                                          r"\(run\.seeds=\[\.\.\.\]\)"):
+        build_config(write_cfg(tmp_path), ["run.seeds.0=5"])
 
 
 @pytest.mark.parametrize("seed", [-1, 2 ** 32])

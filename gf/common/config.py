@@ -80,7 +80,12 @@ def _merge_section(section: str, base: DictConfig, update: Mapping, source: str)
         return OmegaConf.merge(base, update)
     except Exception as e:  # omegaconf.errors.ValidationError / ConfigKeyError
         key = getattr(e, "full_key", None) or ""
-        raise ConfigError(f"invalid value for {section}.{key} in {source}: {e}".replace("\n", " ")) from None
+        hint = ""
+        if not key:  # OmegaConf names no key when a mapping meets a list (run.seeds.0=5)
+            lists = [k for k, v in update.items() if isinstance(v, Mapping) and v and all(str(i).isdigit() for i in v)]
+            key = lists[0] if lists else ", ".join(map(str, update))
+            hint = f"; {section}.{key} is a list: give the whole list ({section}.{key}=[...])" if lists else ""
+        raise ConfigError(f"invalid value for {section}.{key} in {source}: {e}{hint}".replace("\n", " ")) from None
 
 
 def _one_line(error: Exception) -> str:
@@ -380,7 +385,9 @@ def _validate_values(cfg: DictConfig) -> None:
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:
-        raise ConfigError(f"config interpolation failed: {_one_line(e)}") from None
+        hint = ("; an interpolation such as oc.env gives text: ${oc.decode:${oc.env:VAR}} gives a number or a list"
+                if "str is not" in str(e) else "")
+        raise ConfigError(f"config interpolation failed{_failing_key(cfg)}: {_one_line(e)}{hint}") from None
     _validate_run(cfg)
     _validate_seeds(cfg.run)
     _validate_data_roots(cfg)
@@ -398,6 +405,22 @@ def _validate_values(cfg: DictConfig) -> None:
             config_class(**values)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"model: {e}") from None
+
+
+def _failing_key(cfg: DictConfig, prefix: str = "") -> str:
+    """`` at <key>``: the first key whose interpolation fails (OmegaConf's error may name
+    none, e.g. text from ``oc.env`` given to a list key), else ``""``."""
+    for key in cfg.keys():
+        try:
+            value = cfg[key]
+            if OmegaConf.is_list(value):
+                OmegaConf.to_container(value, resolve=True)
+        except Exception:
+            return f" at {prefix}{key}"
+        found = _failing_key(value, f"{prefix}{key}.") if OmegaConf.is_dict(value) else ""
+        if found:
+            return found
+    return ""
 
 
 def _validate_run(cfg: DictConfig) -> None:
