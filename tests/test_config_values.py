@@ -200,3 +200,7 @@ def test_a_number_from_oc_env_is_text_and_the_error_says_how_to_get_a_number(tmp
         build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.env:GF_TEST_MAXF,36}"])
     cfg = build_config(write_cfg(tmp_path), ["datasets.synthetic_star.max_feats=${oc.decode:${oc.env:GF_TEST_MAXF}}"])
     assert cfg.datasets.synthetic_star.max_feats == 20
+    # a key of the generator mapping too (its error named SyntheticStarConfig.seed, not the config key)
+    with pytest.raises(ConfigError, match=r"^datasets\.synthetic_star\.generator\.seed is '\$\{oc\.env:GF_TEST_MAXF\}', "
+                                          r"which gives the text '20'"):
+        build_config(write_cfg(tmp_path), ["datasets.synthetic_star.generator.seed=${oc.env:GF_TEST_MAXF}"])

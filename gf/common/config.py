@@ -473,16 +473,23 @@ def _validate_run_numbers(run: DictConfig) -> None:
 def _validate_interpolated_numbers(cfg: DictConfig) -> None:
     """A dataset key whose default is a number, set by an interpolation that gives text
     (``${oc.env:MAXF,36}`` gives ``'36'``, a str): the builder would refuse ``'36'`` without
-    saying why, so say it here, with the resolver that gives a number."""
+    saying why, so say it here, with the resolver that gives a number. Keys of a mapping
+    (the synthetic builder's ``generator``) are looked at too."""
     for name, section in cfg.datasets.items():
         defaults = getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {})
-        raws = OmegaConf.to_container(section, resolve=False)
-        for key, default in defaults.items():
-            if not isinstance(default, (int, float)) or isinstance(default, bool) or key not in section:
-                continue
+        _check_numbers(f"datasets.{name}", defaults, section, OmegaConf.to_container(section, resolve=False))
+
+
+def _check_numbers(where: str, defaults: Mapping, section: DictConfig, raws: Mapping) -> None:
+    for key, default in defaults.items():
+        if key not in section:
+            continue
+        if isinstance(default, Mapping) and OmegaConf.is_dict(section[key]) and isinstance(raws[key], Mapping):
+            _check_numbers(f"{where}.{key}", default, section[key], raws[key])
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
             raw, value = raws[key], section[key]
             if _is_interpolation(raw) and isinstance(value, str):
-                raise ConfigError(f"datasets.{name}.{key} is {raw!r}, which gives the text {value!r}, not a number: "
+                raise ConfigError(f"{where}.{key} is {raw!r}, which gives the text {value!r}, not a number: "
                                   f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
