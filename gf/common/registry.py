@@ -209,12 +209,14 @@ class _GlobalRegistry:
         """
 
         def deco(fn: Callable[[], dict]):
+            if not _from_gf(fn):  # a plugin: the built-in variants first, so a clash refuses the plugin
+                self.kind("model")._load_builtins()
             types = self._model_types.setdefault(model_name, {})
             old = types.get(model_type)
             if old is not None and not _same_object(old, fn):
                 raise RegistryError(
                     f"model type {model_type!r} of model {model_name!r} is already registered "
-                    f"to {_describe(old)}."
+                    f"to {_describe(old)}; cannot register {_describe(fn)} under the same name. Choose another name."
                 )
             types[model_type] = fn
             return fn
