@@ -2,6 +2,7 @@
 path cut at ' #' or read as an interpolation, '~' kept literally, a '\\${' that config.yaml
 could not read back, meta keys of any type; and user input that ended in a traceback."""
 import argparse
+import os
 import re
 
 import pytest
@@ -169,34 +170,35 @@ def test_gf_download_takes_plugins_so_a_plugin_data_bundle_downloads(tmp_path, m
     assert (tmp_path / "dr" / "CFGB" / "txt_db" / "a.json").read_text() == "{}"
 
 
-def test_gf_zoo_list_takes_plugins_so_a_plugin_zoo_entry_is_listed(tmp_path, monkeypatch, capsys):
-    """gf list pretrained --plugins listed a plugin's zoo entry; gf zoo list could not."""
-    (tmp_path / "cfg_zoo_plugin.py").write_text(
+def _zoo_plugin(tmp_path, module: str, entry: str) -> None:
+    (tmp_path / f"{module}.py").write_text(
         "from gf.models.zoo.entries import PretrainedEntry, register_pretrained\n"
-        "register_pretrained(PretrainedEntry(name='glance_focus/cfg_plugin_entry', model='glance_focus', "
-        "model_type='demo_sup', url='file:///nowhere/cfg.pth', sha256=None, format='gf', config={}, "
+        f"register_pretrained(PretrainedEntry(name='glance_focus/{entry}', model='glance_focus', "
+        f"model_type='demo_sup', url='file:///nowhere/{entry}.pth', sha256=None, format='gf', config={{}}, "
         "benchmark='star', reported={}))\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
-    capsys.readouterr()
-    assert gf_main(["zoo", "list", "--plugins", "cfg_zoo_plugin"]) == 0
-    assert "glance_focus/cfg_plugin_entry  format=gf benchmark=star" in capsys.readouterr().out
 
 
-def test_gf_predict_takes_plugins_so_a_plugin_zoo_entry_is_resolved(tmp_path, monkeypatch, capsys):
+def _gf(tmp_path, *argv):
+    """gf in a process of its own: a plugin's zoo entry stays out of this one's registry."""
+    from test_runner import REPO, run_gf
+
+    path = os.pathsep.join([str(tmp_path), str(REPO)])
+    return run_gf(list(argv), env_extra={"PYTHONPATH": path, "GF_CACHE_DIR": str(tmp_path / "cache")}, check=False)
+
+
+def test_gf_zoo_list_takes_plugins_so_a_plugin_zoo_entry_is_listed(tmp_path):
+    """gf list pretrained --plugins listed a plugin's zoo entry; gf zoo list could not."""
+    _zoo_plugin(tmp_path, "cfg_zoo_plugin", "cfg_plugin_entry")
+    proc = _gf(tmp_path, "zoo", "list", "--plugins", "cfg_zoo_plugin")
+    assert proc.returncode == 0 and "glance_focus/cfg_plugin_entry  format=gf benchmark=star" in proc.stdout
+
+
+def test_gf_predict_takes_plugins_so_a_plugin_zoo_entry_is_resolved(tmp_path):
     """gf predict had no --plugins, so --checkpoint zoo:<a plugin's entry> could not be
     named; with it the entry is resolved (here to a file that is not there)."""
-    (tmp_path / "cfg_predict_plugin.py").write_text(
-        "from gf.models.zoo.entries import PretrainedEntry, register_pretrained\n"
-        "register_pretrained(PretrainedEntry(name='glance_focus/cfg_predict_entry', model='glance_focus', "
-        "model_type='demo_sup', url='file:///nowhere/predict.pth', sha256=None, format='gf', config={}, "
-        "benchmark='star', reported={}))\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("GF_CACHE_DIR", str(tmp_path / "cache"))
+    _zoo_plugin(tmp_path, "cfg_predict_plugin", "cfg_predict_entry")
     video = tmp_path / "v.mp4"
     video.write_bytes(b"")
-    capsys.readouterr()
-    assert gf_main(["predict", "--checkpoint", "zoo:glance_focus/cfg_predict_entry", "--video", str(video),
-                    "--question", "q", "--plugins", "cfg_predict_plugin"]) != 0
-    err = capsys.readouterr().err
-    assert "no such file /nowhere/predict.pth" in err, err
+    proc = _gf(tmp_path, "predict", "--checkpoint", "zoo:glance_focus/cfg_predict_entry", "--video", str(video),
+               "--question", "q", "--plugins", "cfg_predict_plugin")
+    assert proc.returncode != 0 and "no such file /nowhere/cfg_predict_entry.pth" in proc.stderr, proc.stderr

@@ -31,7 +31,7 @@ def run(args) -> int:
         return 0
     from gf.common.config import load_plugins
 
-    load_plugins(args.plugins, "--plugins")
+    load_plugins(getattr(args, "plugins", None) or [], "--plugins")
     for e in zoo.pretrained_entries(args.model):
         print(f"{e.name}  format={e.format} benchmark={e.benchmark} sha256={e.sha256 or 'not yet known'}")
     return 0
