@@ -127,30 +127,26 @@ def test_data_bundles_are_a_registry_kind(capsys):
                      "sha256 not yet known"]
 
 
-def test_a_plugin_clashing_with_a_builtin_is_the_one_refused(tmp_path):
-    """Plugins register before the lazily loaded built-ins, so the clash blamed the built-in
-    ("cannot register gf.common.optim.adamw"); the plugin is the one told to rename now."""
-    (tmp_path / "clash_plugin.py").write_text("from gf.common.registry import registry\n"
-                                              "@registry.register('optimizer', 'adamw')\n"
-                                              "def my_adamw(params, lr, weight_decay=0.0):\n    pass\n")
+@pytest.mark.parametrize("module, source, message", [
+    # Plugins register before the lazily loaded built-ins, so the clash blamed the built-in
+    # ("cannot register gf.common.optim.adamw")
+    ("clash_plugin", "@registry.register('optimizer', 'adamw')\ndef my_adamw(params, lr, weight_decay=0.0):\n"
+                     "    pass\n",
+     "RegistryError: optimizer name 'adamw' is already registered to gf.common.optim.adamw; cannot register "
+     "clash_plugin.my_adamw under the same name. Choose another name."),
+    # register_model_type did not load the built-ins first: the error came while gf's own
+    # variants were imported and named neither the clash nor what to do
+    ("clash_type_plugin", "@registry.register_model_type('glance_focus', 'demo_sup')\ndef my_demo_sup():\n"
+                          "    return dict(d_model=32)\n",
+     "RegistryError: model type 'demo_sup' of model 'glance_focus' is already registered to "
+     "gf.benchmarks.synthetic.models.demo_sup; cannot register clash_type_plugin.my_demo_sup under the same "
+     "name. Choose another name."),
+])
+def test_a_plugin_clashing_with_a_builtin_is_the_one_refused(tmp_path, module, source, message):
+    """The plugin is the one told to rename, for a registered name and a model type alike."""
+    (tmp_path / f"{module}.py").write_text("from gf.common.registry import registry\n" + source)
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, str(tmp_path)]))
-    proc = subprocess.run([sys.executable, "-c", "import clash_plugin"], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True, text=True)
     assert proc.returncode == 1
-    assert ("RegistryError: optimizer name 'adamw' is already registered to gf.common.optim.adamw; cannot register "
-            "clash_plugin.my_adamw under the same name. Choose another name.") in proc.stderr, proc.stderr
-
-
-def test_a_plugin_model_type_clashing_with_a_builtin_is_the_one_refused(tmp_path):
-    """register_model_type did not load the built-ins first: the error came while gf's own
-    variants were imported and named neither the clash nor what to do."""
-    (tmp_path / "clash_type_plugin.py").write_text("from gf.common.registry import registry\n"
-                                                   "@registry.register_model_type('glance_focus', 'demo_sup')\n"
-                                                   "def my_demo_sup():\n    return dict(d_model=32)\n")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, str(tmp_path)]))
-    proc = subprocess.run([sys.executable, "-c", "import clash_type_plugin"], env=env, capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert ("RegistryError: model type 'demo_sup' of model 'glance_focus' is already registered to "
-            "gf.benchmarks.synthetic.models.demo_sup; cannot register clash_type_plugin.my_demo_sup under the same "
-            "name. Choose another name.") in proc.stderr, proc.stderr
+    assert message in proc.stderr, proc.stderr

@@ -207,22 +207,22 @@ def test_a_run_killed_between_its_two_checkpoint_writes_tests_with_its_recorded_
     attempt's epoch 1 (tested with, the summary calling it the best), or it was never
     completed (the test used epoch 0's weights)."""
     import gf.runners.hooks as hooks
-    from gf.runners.runner_base import Runner
 
     cfg = write_config(tmp_path, epochs=3)
     scores = iter([0.5, 0.7, 0.4, 0.3] if cut == "checkpoint_last.pth" else [0.5, 0.7, 0.3])
     monkeypatch.setattr(hooks, "_metric", lambda report, key, where: next(scores))
-    save = Runner.save_checkpoint
+    replace, writes = os.replace, []
 
-    def killed_at_epoch_1(self, name):
-        if name == cut and self.epoch == 1:
+    def killed_at_epoch_1(src, dst):  # epochs 0 and 1 both improve: the second write of ``cut`` is epoch 1's
+        writes.append(Path(dst).name)
+        if writes.count(cut) == 2:
             raise _Killed
-        save(self, name)
+        replace(src, dst)
 
-    monkeypatch.setattr(Runner, "save_checkpoint", killed_at_epoch_1)
+    monkeypatch.setattr(os, "replace", killed_at_epoch_1)
     with pytest.raises(_Killed):
         gf_main(["train", "--cfg-path", str(cfg)])
-    monkeypatch.setattr(Runner, "save_checkpoint", save)
+    monkeypatch.setattr(os, "replace", replace)
     assert gf_main(["train", "--cfg-path", str(cfg), "--resume", "auto"]) == 0
     assert next(scores, None) is None
     out = tmp_path / "out"

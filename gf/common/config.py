@@ -494,16 +494,21 @@ def _check_numbers(where: str, defaults: Mapping, section: DictConfig, raws: Map
 
 
 def _validate_max_events(cfg: DictConfig) -> None:
-    """A dataset's configured ``max_events`` above ``model.num_queries``: events beyond the
-    queries could never be matched. Decided from the config, so ``gf validate`` refuses it as
-    ``gf train`` does (there, after the data is built or generated)."""
+    """The training dataset's configured ``max_events`` against ``model.num_queries``, from the
+    config: ``gf validate`` refuses it as ``gf train`` does once the data is built."""
     name = cfg.run.train_dataset or next(iter(cfg.datasets))  # the one the model's sizes come from
-    queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
     if "max_events" not in getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}):
         return  # a builder without the key of gf's builders may mean something else by it
-    if isinstance(events, int) and not isinstance(events, bool) and isinstance(queries, int) and events > queries:
-        raise ConfigError(f"datasets.{name}.max_events ({events}) exceeds model.num_queries ({queries}): events "
-                          f"beyond the queries could never be matched. Lower max_events or raise num_queries.")
+    queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
+    if isinstance(events, int) and not isinstance(events, bool) and isinstance(queries, int):
+        check_max_events(name, events, queries)
+
+
+def check_max_events(dataset: str, max_events: int, num_queries: int) -> None:
+    """Events beyond the queries could never be matched: refused from the config and the built data alike."""
+    if max_events > num_queries:
+        raise ConfigError(f"datasets.{dataset}.max_events ({max_events}) exceeds model.num_queries ({num_queries}): "
+                          f"events beyond the queries could never be matched. Lower max_events or raise num_queries.")
 
 
 def _validate_data_roots(cfg: DictConfig) -> None:

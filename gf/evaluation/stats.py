@@ -73,6 +73,7 @@ __all__ = [
     "QuestionOutcomes",
     "bootstrap_intervals",
     "compare_all",
+    "decided_by",
     "deciding_test",
     "holm",
     "mcnemar_exact",
@@ -480,11 +481,16 @@ def deciding_test(o: QuestionOutcomes, pair: Mapping[str, Any]) -> Tuple[str, Op
     where it has none). The one place that chooses, for board pairs, seed-group tables and
     the probe table alike; ``p`` is ``None`` when there is nothing to score.
     """
-    independent = o.macro_over is None and n_clusters(o) == len(o.question_ids)
-    test = "mcnemar" if independent else "paired_bootstrap"
+    test = decided_by(o)
     if pair["difference"] is None:
         return test, None
-    return test, (pair["mcnemar"]["p"] if independent else pair["p_bootstrap"])
+    return test, (pair["mcnemar"]["p"] if test == "mcnemar" else pair["p_bootstrap"])
+
+
+def decided_by(o: QuestionOutcomes) -> str:
+    """The test :func:`deciding_test` takes the p of, known before any resampling (a caller
+    that needs no interval skips the bootstrap when McNemar decides)."""
+    return "mcnemar" if o.macro_over is None and n_clusters(o) == len(o.question_ids) else "paired_bootstrap"
 
 
 def paired_comparison(a: QuestionOutcomes, b: QuestionOutcomes, *, samples: int = 1000,

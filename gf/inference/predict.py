@@ -159,8 +159,9 @@ def check_window(start: Optional[float], end: Optional[float]) -> None:
 
 def check_text_fits(model, question: str, options: Optional[Sequence[str]], text_format: str) -> None:
     """Refuse, before any video is extracted, a question whose text the model would cut at
-    its ``text_max_length`` (the texts made by the template the model was trained with, and
-    counted by its own tokenizer; see ``TextEncoder.check_fits``)."""
+    its ``text_max_length``, or (uncut) could not read past its text model's positions (the
+    texts made by the template the model was trained with, and counted by its own
+    tokenizer; see ``TextEncoder.check_fits``)."""
     from gf.processors.text import VideoQATextProcessor
 
     encoder = getattr(model, "text_encoder", None)
@@ -328,7 +329,7 @@ PLOT_SOFTWARE = "gf predict"
 
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
     """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
-    ``--checkpoint``, ``--weights``, in that order), or an existing file that ``gf predict``
+    ``--checkpoint``, ``--weights``, ``--motion-weights``, in that order), or an existing file that ``gf predict``
     did not write (a picture it wrote earlier is replaced), or one under a file, or one not
     named ``.png`` (the bytes are PNG). Why: a typo'd ``--plot`` must never overwrite the
     video, the checkpoint or anything else the user owns, nor fail only after the whole

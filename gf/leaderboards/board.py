@@ -101,7 +101,7 @@ def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
 
     def load(name: str):
         try:
-            return get_evaluator(name, where=str(root))
+            return get_evaluator(name)  # its own message is replaced below
         except EvaluationError:
             raise EvaluationError(f"{root}: its results were scored by evaluator {name!r}, which no loaded module "
                                   f"registers; load the plugin that registers it: gf leaderboard show {root} "
@@ -171,8 +171,9 @@ def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[
 
 
 def _pair_notes(table: Dict[str, Any]) -> None:
-    """Why a pair shows n/a for its interval (and bootstrap p): one note per reason, naming
-    its pairs, so that a one-video split does not repeat it for every pair."""
+    """Why a pair shows n/a for its interval (and bootstrap p), or a raised p: one note per
+    distinct text, naming its pairs, so that a one-video split does not repeat it for every
+    pair (the few-videos note gives each pair's own p, so it stays one per pair)."""
     by_note: Dict[str, List[str]] = {}
     for p in table["pairs"]:
         if p.get("note"):

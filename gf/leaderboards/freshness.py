@@ -68,8 +68,8 @@ class FileHashes:
             self._known[key] = recorded["sha256"] if same else sha256sum(path)
         return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": self._known[key]}
 
-    def sha256(self, path: os.PathLike, recorded: Optional[Mapping[str, Any]] = None) -> str:
-        return self.state(path, recorded)["sha256"]
+    def sha256(self, path: os.PathLike) -> str:
+        return self.state(path)["sha256"]
 
     def changed(self, path: os.PathLike, recorded: Mapping[str, Any]) -> Optional[str]:
         """Why ``path`` is no longer the recorded file (it is gone, or its bytes differ); None

@@ -130,6 +130,8 @@ def _decide(right_a: Mapping[str, bool], right_b: Mapping[str, bool], videos: Op
     _, clusters = np.unique([str(videos[q]) for q in ids], return_inverse=True)
     a, b = (stats.QuestionOutcomes(tuple(ids), np.array([r[q] for q in ids], dtype=bool), clusters.reshape(-1), {})
             for r in (right_a, right_b))
+    if stats.decided_by(a) == "mcnemar":  # its p is mcnemar_p: no resampling needed
+        return "mcnemar", mcnemar_p
     return stats.deciding_test(a, stats.paired_comparison(a, b))
 
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import IterableDataset
 
 from gf.common import dist
-from gf.common.config import make_builder, model_schema, to_dict
+from gf.common.config import check_max_events, make_builder, model_schema, to_dict
 from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import CheckpointError, ConfigError, DatasetError
 from gf.common.registry import registry
@@ -101,9 +101,8 @@ def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str
     else:
         derived.update(answer_mode="oe", num_answers=len(info["answer_vocab"]))
     max_events, num_queries = info.get("max_events"), cfg.get("num_queries")
-    if max_events is not None and num_queries is not None and max_events > num_queries:
-        raise ConfigError(f"datasets.{ds.name}.max_events ({max_events}) exceeds model.num_queries ({num_queries}): "
-                          f"events beyond the queries could never be matched. Lower max_events or raise num_queries.")
+    if max_events is not None and num_queries is not None:
+        check_max_events(ds.name, max_events, num_queries)
     defaults = _model_defaults(model_cfg)
     for key, value in derived.items():
         if value is not None and cfg.get(key) != value:

@@ -357,6 +357,13 @@ def _refuse_orphaned_run(r, last: Path) -> None:
                               f"another run.output_dir.")
 
 
+def _copy_to_best(last: Path, output_dir: Path) -> None:
+    """``checkpoint_best.pth`` as a copy of ``last`` (written atomically): the best epoch's
+    checkpoint is the ``checkpoint_last`` written at its end."""
+    with atomic_write(output_dir / "checkpoint_best.pth", "wb") as out, open(last, "rb") as src:
+        shutil.copyfileobj(src, out)
+
+
 @registry.register_hook("checkpointer")
 class CheckpointHook(HookBase):
     """Resumes from ``run.resume`` before training; writes ``checkpoint_last.pth`` after every
@@ -398,8 +405,7 @@ class CheckpointHook(HookBase):
         r.restore(path)
         if r.is_main:
             if self.best_epoch is not None and self.best_epoch == r.epoch:  # its write may have been cut off
-                with atomic_write(r.output_dir / "checkpoint_best.pth", "wb") as out, open(path, "rb") as src:
-                    shutil.copyfileobj(src, out)
+                _copy_to_best(path, r.output_dir)
             print(f"[gf] resumed from {path}: epoch {r.epoch + 1} done, step {r.step}", flush=True)
 
     def save_epoch(self) -> None:
@@ -409,6 +415,6 @@ class CheckpointHook(HookBase):
         if improved:
             self.best_epoch = r.epoch
         r.save_checkpoint("checkpoint_last.pth")
-        if improved:
-            r.save_checkpoint("checkpoint_best.pth")
+        if improved and r.is_main:  # the same state, so the same file: copied, not serialized again
+            _copy_to_best(r.output_dir / "checkpoint_last.pth", r.output_dir)
         dist.barrier()

@@ -31,7 +31,8 @@ def config_from_args(args, evaluating: bool = False):
     from gf.common.config import build_config
 
     cfg = build_config(args.cfg_path, list(args.options or []), flags=flag_values(args))
-    hook_names(cfg.run, evaluating)  # refused before any work, and by gf validate
+    if not evaluating:  # refused before any work, and by gf validate (evaluation warns once, building its hooks)
+        hook_names(cfg.run)
     return cfg
 
 

@@ -165,7 +165,8 @@ class Runner:
 
     def hook_states(self) -> Dict[str, Any]:
         """Every hook's resume state, by :func:`state_key` (what a checkpoint carries), each
-        checked now, at the first save, for what a checkpoint can hold (:func:`check_hook_state`)."""
+        checked at every save for what a checkpoint can hold (:func:`check_hook_state`), so
+        the first save refuses a state no checkpoint could hold."""
         states = {}
         for hook in self.hooks:
             if hasattr(hook, "state_dict"):
@@ -460,7 +461,7 @@ class Runner:
 
     def split_fingerprint(self, dataset: str, split: str) -> Optional[str]:
         """The split's fingerprint (None when its builder gives none), computed once per run:
-        reports and checkpoints record it."""
+        reports record it (checkpoints record :meth:`split_content`)."""
         fingerprint = self.datasets[dataset].fingerprint
         key = ("split", dataset, split)
         if fingerprint is not None and key not in self._provenance_cache:

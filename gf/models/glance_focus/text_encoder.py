@@ -215,7 +215,8 @@ class TextEncoder(nn.Module):
         raise error
 
     def check_fits(self, texts: Sequence[str], with_options: bool) -> None:
-        """Refuse one question's texts when ``max_length`` would cut any (ModelInputError).
+        """Refuse one question's texts when ``max_length`` would cut any, or (uncut, arch
+        ``reference``) any runs beyond the text model's positions (ModelInputError).
 
         Why: the cut takes the end of ``"{question} {option}"``; with a long question no
         option text reaches the model, every option gets the same score and the first one
