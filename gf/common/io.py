@@ -42,7 +42,6 @@ __all__ = [
     "decode_utf8",
     "is_gf_leftover",
     "load_json",
-    "line_of_record",
     "record_place",
     "load_jsonl",
     "no_repeated_keys",
