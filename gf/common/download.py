@@ -57,8 +57,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
 from gf.common.download_dest import cache_dir, filename_from_url, place, plain_name, resolve_dest, usable_at
-from gf.common.download_hosts import (HfLocation, download_hf, fetch_gdrive, gdrive_file_id, is_gdrive_host,
-                                      parse_hf_url)
+from gf.common.download_hosts import download_hf, fetch_gdrive, gdrive_file_id, is_gdrive_host, parse_hf_url
 from gf.common.errors import (ArchiveError, ChecksumError, ConfigError, DestinationExistsError, DownloadError,
                               InvalidURLError, OfflineError)
 from gf.common.http_transfer import MAX_BACKOFF_S, fetch_http
@@ -70,7 +69,6 @@ __all__ = [
     "ChecksumError",
     "DestinationExistsError",
     "DownloadError",
-    "HfLocation",
     "InvalidURLError",
     "OfflineError",
     "cache_dir",

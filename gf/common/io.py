@@ -13,7 +13,6 @@ without unpickling by :mod:`gf.common.safe_load`.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -26,12 +25,6 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, T
 
 from gf.common.errors import ConfigError, DataFileError, OutputLockedError
 from gf.common.utils import PathLike
-
-try:  # POSIX; elsewhere output_lock degrades to no lock (with a warning)
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 
 __all__ = [
     "LOCK_NAME",
@@ -49,7 +42,6 @@ __all__ = [
     "decode_utf8",
     "is_gf_leftover",
     "load_json",
-    "line_of_record",
     "record_place",
     "load_jsonl",
     "no_repeated_keys",
@@ -418,12 +410,12 @@ class OutputLock:
         self.wait_s = float(wait_s)
         self.wait_for = wait_for
         self.path = self.folder / LOCK_NAME
-        self._fd: Optional[int] = None
+        self._lock: Any = None  # the held filelock.FileLock
         self._made: List[Path] = []  # the folders acquiring created, innermost first
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock is not None
 
     def acquire(self) -> "OutputLock":
         """Take the lock; while another process holds it, wait up to ``wait_s`` seconds
@@ -453,26 +445,21 @@ class OutputLock:
                 delay = min(delay * 2, 1.0)
 
     def _try_acquire(self) -> "OutputLock":
-        if self._fd is not None:
+        from filelock import FileLock, Timeout
+
+        if self._lock is not None:
             raise RuntimeError(f"{self.path}: this lock is already held by this object")
         made = missing_folders(self.folder)
         make_folder(self.folder)
-        if fcntl is None:  # pragma: no cover - no flock on this platform
-            logger.warning("no fcntl on this platform: %s is not locked against a second gf process", self.folder)
-            self._fd = -1
-            return self
+        # filelock's flock never truncates the file it opens, so a holder's record stays readable
+        lock = FileLock(self.path, thread_local=False, on_acquired=self._record_holder)
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            except FileNotFoundError:  # the holder before us removed the folder it had made
-                make_folder(self.folder)
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                os.close(fd)
-                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
+                lock.acquire(blocking=False)
+                break
+            except Timeout:
+                if not self.path.exists():  # the holder before us removed it between our open and our lock
+                    continue
                 pid, command = _read_lock_holder(self.path)
                 who = f"process {pid}" if pid is not None else "another process"
                 doing = f" ({command})" if command else ""
@@ -481,29 +468,24 @@ class OutputLock:
                     f"folder. Wait for it to finish, or choose another folder.",
                     folder=self.folder, pid=pid, command=command,
                 ) from None
-            # The holder before us may have removed the file between our open and our lock;
-            # then we hold a lock on a deleted file: start again on the current one.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
+        self._lock, self._made = lock, made
+        return self
+
+    def _record_holder(self, fd: int) -> None:
+        """filelock's ``on_acquired``: say so when taking over a dead process's lock file, then
+        write this process's pid and command into it."""
         previous_pid, previous_command = _read_lock_holder(self.path)
         if previous_pid is not None and previous_pid != os.getpid():
             logger.info("%s: taking over the stale lock of process %s (%s), which has ended", self.folder,
                         previous_pid, previous_command or "unknown command")
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps({"pid": os.getpid(), "command": self.command}) + "\n").encode("utf-8"), 0)
-        self._fd, self._made = fd, made
-        return self
 
     def release(self) -> None:
         """Remove the lock file, and the folders acquiring made if they are still empty: a
         command refused after taking the lock leaves nothing behind (no empty output folder)."""
-        fd, self._fd = self._fd, None
-        if fd is None or fd == -1:
+        lock, self._lock = self._lock, None
+        if lock is None:
             return
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -514,7 +496,7 @@ class OutputLock:
                 except OSError:
                     break
         finally:
-            os.close(fd)  # releases the flock
+            lock.release()
 
     def __enter__(self) -> "OutputLock":
         return self.acquire()

@@ -36,9 +36,8 @@ from gf.common.io import RepeatedKeysError, atomic_write_json, decode_utf8, no_r
 from gf.common.utils import check_known_keys, normalize_sha256, utc_now
 from gf.version import __version__
 
-__all__ = ["ZooError", "ZOO_FORMAT", "ZOO_VERSION", "cached_on_zoo_files", "entry_checksum_error", "non_finite_at",
-           "read_zoo_file", "record_first_use_hash", "recorded_for", "recorded_hashes", "update_zoo_file",
-           "user_zoo_file", "with_recorded_hashes", "zoo_files", "zoo_files_state"]
+__all__ = ["ZooError", "cached_on_zoo_files", "entry_checksum_error", "non_finite_at", "read_zoo_file",
+           "record_first_use_hash", "update_zoo_file", "user_zoo_file", "with_recorded_hashes", "zoo_files"]
 
 logger = logging.getLogger("gf.models.zoo")
 
