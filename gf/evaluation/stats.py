@@ -221,7 +221,6 @@ class _Prepared:
     """
 
     def __init__(self, o: QuestionOutcomes) -> None:
-        self.outcomes = o
         self.keys = tuple(o.cells)
         _, inverse = np.unique(o.clusters, return_inverse=True)
         inverse = inverse.reshape(-1)
