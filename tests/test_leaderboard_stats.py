@@ -234,7 +234,7 @@ def test_results_do_not_depend_on_the_chunk_size():
 
 def test_default_chunks_bound_the_weights_memory_on_large_splits():
     for n_clusters in (1, 1000, 600_000, 5_000_000):
-        per_chunk = stats._samples_per_chunk(n_clusters)
+        per_chunk = stats._chunk_size(None, n_clusters)
         assert per_chunk >= 1
         assert per_chunk == 1 or per_chunk * n_clusters * 8 <= 64 * 2 ** 20
 

@@ -106,9 +106,7 @@ def validate_record(
                 raise error(f"{prefix}: '{key}' {value} is out of range; " + (bound or (
                     f"this benchmark has {num_classes} {'answers' if open_ended else 'choices'} "
                     f"(indices 0..{num_classes - 1})")))
-    fields = record.get("fields", {})
-    if fields is None:
-        fields = {}
+    fields = {} if record.get("fields") is None else record["fields"]
     if not isinstance(fields, Mapping):
         raise error(f"{prefix}: 'fields' must be an object, got {type(fields).__name__}")
     return {"prediction": prediction, "answer": answer, "fields": dict(fields)}

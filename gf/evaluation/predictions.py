@@ -46,6 +46,7 @@ __all__ = [
 
 FORMAT_NAME = "gf-predictions"
 FORMAT_VERSION = 1
+#: A file's keys, in the order :meth:`PredictionsFile.to_json` writes them.
 _TOP_KEYS = ("format", "version", "benchmark", "split", "answer_vocab", "predictions", "provenance")
 
 
@@ -74,16 +75,9 @@ class PredictionsFile:
     provenance: Optional[Dict[str, Any]] = None
 
     def to_json(self) -> Dict[str, Any]:
-        data = {
-            "format": self.format,
-            "version": self.version,
-            "benchmark": self.benchmark,
-            "split": self.split,
-            "answer_vocab": self.answer_vocab,
-            "predictions": self.predictions,
-        }
-        if self.provenance is not None:
-            data["provenance"] = self.provenance
+        data = {key: getattr(self, key) for key in _TOP_KEYS}
+        if self.provenance is None:
+            del data["provenance"]
         return data
 
 

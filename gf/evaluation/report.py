@@ -18,7 +18,7 @@ from gf.evaluation.predictions import (PredictionsFile, check_provenance, load_p
                                       read_json_object)
 
 __all__ = ["COVERAGE_NOT_CHECKED", "check_distinct_paths", "check_report_path", "evaluate_predictions",
-           "format_report", "get_evaluator", "is_report", "merge_provenance", "save_report"]
+           "format_report", "get_evaluator", "merge_provenance", "save_report"]
 
 #: The note of a report whose predictions were not checked against the split's questions.
 COVERAGE_NOT_CHECKED = ("question coverage not checked against the split: pass the dataset config to check "
@@ -79,10 +79,8 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
         info["answer_vocab"] = pred_file.answer_vocab
     report = evaluator.evaluate(pred_file.predictions, info, expected_ids=expected_ids)
     report.setdefault("notes", [])
-    if expected_ids is not None:
-        report["coverage_checked"] = True
-    else:
-        report["coverage_checked"] = False
+    report["coverage_checked"] = expected_ids is not None
+    if expected_ids is None:
         report["notes"].append(COVERAGE_NOT_CHECKED)
     if skipped:
         report["skipped"] = {k: v for k, v in skipped.items() if k != "ids"}  # a count, not the whole list
@@ -154,15 +152,6 @@ def check_distinct_paths(inputs: Any, outputs: Any) -> None:
                                   f"file; one output would overwrite the other. Choose distinct paths.")
 
 
-def is_report(path: PathLike) -> bool:
-    """Whether ``path`` is an existing report gf wrote (the fields every report has)."""
-    return _holds_report(read_json_object(path))
-
-
-def _holds_report(data: Optional[Mapping[str, Any]]) -> bool:
-    return data is not None and _REPORT_KEYS <= data.keys()
-
-
 def check_report_path(path: PathLike, option: str = "the report path", command: str = "gf evaluate",
                       fix: str = "delete it or choose another path") -> None:
     """Refuse a report path that is a folder or an existing file other than a gf report.
@@ -172,7 +161,7 @@ def check_report_path(path: PathLike, option: str = "the report path", command: 
     if data is not None and data.get("format") == PREDICTIONS_FORMAT:
         raise ConfigError(f"{option} {os.fspath(path)} is a gf predictions file, and the report would replace "
                           f"it. Choose another {option}.")
-    check_replaceable(path, option, owned=lambda _: _holds_report(data),
+    check_replaceable(path, option, owned=lambda _: data is not None and _REPORT_KEYS <= data.keys(),
                       command=command, kind="JSON report", fix=fix)
 
 

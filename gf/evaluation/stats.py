@@ -91,14 +91,17 @@ _CHUNK_BYTES = 32 * 2 ** 20
 # --------------------------------------------------------------------------- outcomes
 
 
-def _bool_vector(value: Any, what: str, length: int) -> np.ndarray:
+def _vector(value: Any, what: str, length: int, kind: type = np.bool_, dtype: type = np.bool_,
+            expected: str = "a boolean array") -> np.ndarray:
+    """``value`` as a read-only copy of dtype ``dtype``, refused unless its dtype is a ``kind``
+    and it holds one value per question."""
     array = np.asarray(value)
-    if array.dtype != np.bool_:
-        raise ValueError(f"{what} must be a boolean array, got dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, kind):
+        raise ValueError(f"{what} must be {expected}, got dtype {array.dtype}")
     if array.shape != (length,):
         raise ValueError(f"{what} must have shape ({length},) (one value per question id), "
                          f"got {array.shape}")
-    array = array.copy()
+    array = array.astype(dtype, copy=True)
     array.setflags(write=False)
     return array
 
@@ -141,17 +144,9 @@ class QuestionOutcomes:
                 seen.add(i)
             raise ValueError(f"question_ids must be unique; repeated: {describe_ids(dupes)}")
         n = len(ids)
-        correct = _bool_vector(self.correct, "correct", n)
-
-        clusters = np.asarray(self.clusters)
-        if not np.issubdtype(clusters.dtype, np.integer):
-            raise ValueError(f"clusters must be an integer array (one cluster number per "
-                             f"question), got dtype {clusters.dtype}")
-        if clusters.shape != (n,):
-            raise ValueError(f"clusters must have shape ({n},) (one value per question id), "
-                             f"got {clusters.shape}")
-        clusters = clusters.astype(np.int64, copy=True)
-        clusters.setflags(write=False)
+        correct = _vector(self.correct, "correct", n)
+        clusters = _vector(self.clusters, "clusters", n, np.integer, np.int64,
+                           "an integer array (one cluster number per question)")
 
         if not isinstance(self.cells, Mapping):
             raise ValueError(f"cells must be a mapping from column key to a boolean mask, "
@@ -160,7 +155,7 @@ class QuestionOutcomes:
         for key, mask in self.cells.items():
             if not isinstance(key, str):
                 raise ValueError(f"cells keys must be strings, got {key!r}")
-            cells[key] = _bool_vector(mask, f"cells[{key!r}]", n)
+            cells[key] = _vector(mask, f"cells[{key!r}]", n)
 
         macro = self.macro_over
         if macro is not None:
@@ -226,7 +221,6 @@ class _Prepared:
     """
 
     def __init__(self, o: QuestionOutcomes) -> None:
-        self.outcomes = o
         self.keys = tuple(o.cells)
         _, inverse = np.unique(o.clusters, return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -265,15 +259,11 @@ class _Prepared:
             return np.where(n > 0, total / n, np.nan)
 
 
-def _samples_per_chunk(n_clusters: int) -> int:
-    """How many resamples' weights fit in :data:`_CHUNK_BYTES` (at least one)."""
-    return max(1, _CHUNK_BYTES // (8 * max(1, n_clusters)))
-
-
 def _chunk_size(chunk: Any, n_clusters: int) -> int:
-    """``chunk`` resamples per block, or as many as fit in memory when it is None."""
+    """``chunk`` resamples per block, or when it is None as many as fit in
+    :data:`_CHUNK_BYTES` (at least one)."""
     if chunk is None:
-        return _samples_per_chunk(n_clusters)
+        return max(1, _CHUNK_BYTES // (8 * max(1, n_clusters)))
     if isinstance(chunk, bool) or not isinstance(chunk, Integral) or chunk < 1:
         raise ValueError(f"chunk size must be a positive integer, got {chunk!r}")
     return int(chunk)
@@ -294,11 +284,8 @@ def _resample(prepared: Sequence[_Prepared], samples: int, seed: int,
     """Per entry, ``(accuracies [B, 1 + C], scores [B])`` over the same ``samples``
     resamples of the clusters (the entries must share their clusters)."""
     n_clusters = prepared[0].n_clusters
-    accuracies = [np.empty((samples, p.n_cols)) for p in prepared]
-    if n_clusters == 0:
-        for a in accuracies:
-            a.fill(np.nan)
-    else:
+    accuracies = [np.full((samples, p.n_cols), np.nan) for p in prepared]
+    if n_clusters:
         chunk = _chunk_size(chunk, n_clusters)
         rng = np.random.default_rng(seed)
         for start in range(0, samples, chunk):
