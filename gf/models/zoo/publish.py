@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from gf.common.download import sha256sum
+from gf.common.registry import registry
 from gf.common.utils import PathLike
 from gf.common.zoo_file import ZooError, update_zoo_file, user_zoo_file
-from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry, _registered
+from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry
 
 __all__ = ["publish_checkpoint"]
 
@@ -94,7 +95,7 @@ def _checked_entries(raw: Mapping[str, Any], target: Path) -> Dict[str, Pretrain
 
 
 def _refuse_builtin_name(full_name: str) -> None:
-    if full_name in _registered():
+    if full_name in registry.kind("pretrained").entries(dynamic=False):  # gf's and plugins', not the user files
         raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
 
 
