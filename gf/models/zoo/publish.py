@@ -73,7 +73,10 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     replaced = []
 
     def change(raw: Dict[str, Any]) -> None:
-        existing = _checked_entries(raw, target)
+        # every entry of the file is checked as `gf zoo list` checks it: publishing rewrites
+        # the file, so it never keeps, or replaces, an entry that gf would refuse to read
+        existing = {key: PretrainedEntry.from_dict(rec, origin=entry.origin, name=key)
+                    for key, rec in raw["entries"].items()}
         if full_name in existing:
             replaced.append(existing[full_name].sha256)
         raw["entries"][full_name] = entry.to_dict()
@@ -84,14 +87,6 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         logger.warning("zoo: replaced entry %s in %s (sha256 %s -> %s)", full_name, target, replaced[0], entry.sha256)
     logger.info("zoo: published %s -> %s in %s", full_name, entry.url, target)
     return entry
-
-
-def _checked_entries(raw: Mapping[str, Any], target: Path) -> Dict[str, PretrainedEntry]:
-    """The entries of the zoo file being written, each checked as `gf zoo list` checks it
-    (:meth:`PretrainedEntry.from_dict`): publishing rewrites the file, so it never keeps, or
-    replaces, an entry that gf would refuse to read."""
-    origin = f"zoo file {target}"
-    return {name: PretrainedEntry.from_dict(rec, origin=origin, name=name) for name, rec in raw["entries"].items()}
 
 
 def _refuse_builtin_name(full_name: str) -> None:
