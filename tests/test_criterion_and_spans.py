@@ -4,8 +4,7 @@ import torch.nn.functional as F
 
 from gf.models.glance_focus.config import GlanceFocusConfig
 from gf.models.glance_focus.criterion import GlanceFocusCriterion
-from gf.models.glance_focus.spans import (generalized_temporal_iou, span_cxw_to_xx, span_xx_to_cxw,
-                                          spans_seconds_to_cxw, temporal_iou)
+from gf.models.glance_focus.spans import generalized_temporal_iou, span_cxw_to_xx, span_xx_to_cxw, temporal_iou
 
 
 def test_span_conversions_round_trip():
@@ -13,14 +12,6 @@ def test_span_conversions_round_trip():
     cxw = span_xx_to_cxw(xx)
     torch.testing.assert_close(cxw, torch.tensor([[0.5, 1.0], [0.3, 0.2]]))
     torch.testing.assert_close(span_cxw_to_xx(cxw), xx)
-
-
-def test_seconds_to_cxw_clips_to_the_clip():
-    # an action from 8 s to 14 s in a 10 s clip: (0.8, 1.0) after clipping -> centre 0.9, width 0.2
-    out = spans_seconds_to_cxw(torch.tensor([[8.0, 14.0], [-2.0, 3.0]]), 10.0)
-    torch.testing.assert_close(out, torch.tensor([[0.9, 0.2], [0.15, 0.3]]))
-    with pytest.raises(ValueError):
-        spans_seconds_to_cxw(torch.tensor([[0.0, 1.0]]), 0.0)
 
 
 def test_giou_hand_computed():

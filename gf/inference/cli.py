@@ -58,17 +58,16 @@ def run(args) -> int:
                           motion_weights=args.motion_weights, text_encoder=args.text_encoder)
     if result.options:
         print(f"answer: {result.answer}  (option {result.prediction})")
+        width = max(len(o) for o in result.options)
+        for i, (option, p) in enumerate(zip(result.options, result.probabilities)):
+            mark = "*" if i == result.prediction else " "
+            print(f" {mark} {i}  {option:<{width}}  {p:6.3f}")
     elif isinstance(result.answer, str):
         print(f"answer: {result.answer}  (index {result.prediction})")
     else:  # an open-ended checkpoint written before checkpoints recorded the answer vocabulary
         print(f"answer: index {result.prediction} of the training split's answer vocabulary (this checkpoint, "
               f"older than checkpoints that record it, does not say its text: look the index up in the training "
               f"dataset's answer vocabulary file)")
-    if result.options:
-        width = max(len(o) for o in result.options)
-        for i, (option, p) in enumerate(zip(result.options, result.probabilities)):
-            mark = "*" if i == result.prediction else " "
-            print(f" {mark} {i}  {option:<{width}}  {p:6.3f}")
     start, end = result.window
     print(f"events the glance stage predicts in [{start:.2f}, {end:.2f}] s:")
     for e in result.events:

@@ -193,9 +193,10 @@ def load_model_weights(model, source) -> Dict[str, Any]:
     """
     ckpt = source if isinstance(source, CheckpointFile) else read_checkpoint(source)
     if not ckpt.is_gf:
-        from gf.models.glance_focus.reference_checkpoint import load_reference_weights, reference_state_dict
+        from gf.models.glance_focus.reference_checkpoint import map_reference_keys, reference_state_dict
 
-        load_reference_weights(model, reference_state_dict(ckpt.content, ckpt.path), source=str(ckpt.path))
+        mapped, _ = map_reference_keys(reference_state_dict(ckpt.content, ckpt.path))
+        load_state_dict_checked(model, mapped, source=str(ckpt.path))
         return {}
     check_weights_hash(ckpt)
     load_state_dict_checked(model, ckpt.content["model"], source=str(ckpt.path))

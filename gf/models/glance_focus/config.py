@@ -85,9 +85,8 @@ class GlanceFocusConfig:
         if self.d_model % self.nhead:
             raise ConfigError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
         for name in ("dropout", "resizer_dropout"):  # torch would refuse them only when the model is built
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ConfigError(f"{name} is a probability in [0, 1), got {value!r}")
+            if not 0 <= getattr(self, name) < 1:  # a number: _check_numbers refused anything else
+                raise ConfigError(f"{name} is a probability in [0, 1), got {getattr(self, name)!r}")
         if self.answer_mode == "mc" and (self.num_options is None or self.num_options < 2):
             raise ConfigError(f"num_options must be >= 2 for multiple choice, got {self.num_options}")
         if self.answer_mode == "oe" and (self.num_answers is None or self.num_answers < 2):

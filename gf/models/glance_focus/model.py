@@ -162,9 +162,7 @@ class GlanceFocus(nn.Module):
         else:
             self.answer_head = nn.Linear(d, cfg.num_answers)
         self.grounded_answer = None
-        if cfg.grounded_answer:
-            if self.reference or cfg.answer_mode != "mc":
-                raise ConfigError("grounded_answer needs arch 'paper' and answer_mode 'mc'")
+        if cfg.grounded_answer:  # GlanceFocusConfig allows it only with arch 'paper' and answer_mode 'mc'
             self.grounded_answer = GroundedAnswerScore(
                 d, num_event_classes=cfg.event_pred_dim if cfg.memory == "sup" else None)
         if not self.reference and cfg.frame_pos == "learned":
@@ -287,13 +285,12 @@ class GlanceFocus(nn.Module):
         return sorted_mem, self.sort_memories(by_class, spans, logits)
 
     def focus(self, frames: Tensor, frame_pad: Optional[Tensor], memories: Tensor,
-              texts: Sequence[str], num_options: int = 1, pointer_memories: Optional[Tensor] = None,
-              return_pointer: bool = False):
-        """Answer scores from frames [N, T, d], sorted memories [N, Q, d] and N texts
-        (grouped by question, ``num_options`` per question for multiple choice).
-        ``pointer_memories`` (sorted like ``memories``) are what the grounded answer score
-        reads instead of the memory prompts, when given. ``return_pointer``: return
-        ``(scores, pointer)``, ``pointer`` being the grounded score's (None without one)."""
+              texts: Sequence[str], num_options: int = 1, pointer_memories: Optional[Tensor] = None):
+        """``(scores, pointer)``: answer scores from frames [N, T, d], sorted memories [N, Q, d]
+        and N texts (grouped by question, ``num_options`` per question for multiple choice),
+        and the grounded score's pointer (None without one). ``pointer_memories`` (sorted like
+        ``memories``) are what the grounded answer score reads instead of the memory prompts,
+        when given."""
         n, t = frames.shape[:2]
         q = self.config.num_queries
         text_states, text_pad = self.text_encoder(list(texts))
@@ -330,8 +327,7 @@ class GlanceFocus(nn.Module):
                                 text_pad=text_pad, **memories_kw).transpose(1, 2)
         answer_layer = 0 if self.reference else -1  # R3
         scores = self.answer_head(hs[answer_layer, :, -1])
-        scores = scores if grounded is None else scores + grounded
-        return (scores, pointer) if return_pointer else scores
+        return (scores if grounded is None else scores + grounded), pointer
 
     # -- public API -------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
@@ -351,16 +347,14 @@ class GlanceFocus(nn.Module):
                 events = self.glance(rep(frames), rep(frame_pad))
                 out = {k: v[::num_texts] for k, v in events.items()}
                 sorted_mem, pointer_mem = self._sorted_memories(events)
-                scores, pointer = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts,
-                                             pointer_mem, return_pointer=True)
+                scores, pointer = self.focus(rep(frames), rep(frame_pad), sorted_mem, texts, num_texts, pointer_mem)
             else:
                 out = self.glance(frames, frame_pad)
                 sorted_mem, pointer_mem = self._sorted_memories(out)
                 if num_texts > 1:
                     frames, frame_pad, sorted_mem, pointer_mem = (rep(frames), rep(frame_pad), rep(sorted_mem),
                                                                   rep(pointer_mem))
-                scores, pointer = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem,
-                                             return_pointer=True)
+                scores, pointer = self.focus(frames, frame_pad, sorted_mem, texts, num_texts, pointer_mem)
         out["pred_answer"] = scores.view(b, num_texts) if self.config.answer_mode == "mc" else scores
         if pointer is not None:
             # the slots the pointer reads, in its order (one row per text, like its logits)
@@ -481,12 +475,8 @@ class GlanceFocus(nn.Module):
                  "video_mask": sample["video_mask"].to(param.device).unsqueeze(0), "text": texts}
         out = self.predict(batch)
         prediction = int(out["prediction"][0])
-        if options is not None:
-            answer: Any = options[prediction]
-        elif answer_vocab is not None:
-            answer = answer_vocab[prediction]
-        else:
-            answer = prediction
+        labels = options if options is not None else answer_vocab
+        answer: Any = labels[prediction] if labels is not None else prediction
         glance = {"pred_logits": out["pred_logits"][0].float().cpu().tolist(),
                   "pred_spans": out["pred_spans"][0].float().cpu().tolist()}
         return {"prediction": prediction, "scores": out["scores"][0].float().cpu().tolist(), "answer": answer,

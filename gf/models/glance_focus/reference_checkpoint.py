@@ -3,7 +3,8 @@
 Their files are ``torch.save`` dicts ``{'model_state_dict', 'optimizer_state_dict',
 'loss', 'global_step'}`` whose state dict uses the authors' module names. gf reads them
 with ``weights_only=True`` (no pickled code runs), renames the keys onto
-``GlanceFocus(arch="reference")`` and loads all-or-nothing.
+``GlanceFocus(arch="reference")``; :func:`gf.models.checkpoint.load_model_weights` loads them
+all-or-nothing and :func:`gf.models.loading.model_from_checkpoint` builds the model for them.
 """
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ import torch
 
 from gf.common.errors import CheckpointError
 from gf.common.utils import describe_ids
-from gf.models.state_dict import load_state_dict_checked
-
-from .model import GlanceFocus
 
 # (pattern, replacement) applied in order; the first match wins.
 _KEY_RULES: List[Tuple[str, str]] = [
@@ -26,11 +24,9 @@ _KEY_RULES: List[Tuple[str, str]] = [
     (r"^transformer\.text_encoder\.", "text_encoder.backbone."),
     (r"^transformer\.resizer\.", "text_encoder.resizer."),
     # weight norm: the old hook names and the newer parametrization names
-    (r"^input_proj\.main\.0\.weight_g$", "input_proj.weight_g"),
-    (r"^input_proj\.main\.0\.weight_v$", "input_proj.weight_v"),
+    (r"^input_proj\.main\.0\.(weight_g|weight_v|bias)$", r"input_proj.\1"),
     (r"^input_proj\.main\.0\.parametrizations\.weight\.original0$", "input_proj.weight_g"),
     (r"^input_proj\.main\.0\.parametrizations\.weight\.original1$", "input_proj.weight_v"),
-    (r"^input_proj\.main\.0\.bias$", "input_proj.bias"),
     (r"^position_embeddings\.", "memory_pos_embed."),
     (r"^span_embed\.", "span_head."),
     (r"^event_class_embed\.", "event_class_head."),
@@ -88,12 +84,3 @@ def infer_reference_config(state: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
         cfg["num_answers"] = shape("answer_head.weight")[0]
     return cfg
 
-
-def load_reference_weights(model: GlanceFocus, state: Mapping[str, torch.Tensor],
-                           source: str | None = None) -> List[str]:
-    """Load the authors' weights (:func:`reference_state_dict`) into an existing model;
-    returns the ignored keys. Files are read by :func:`gf.models.checkpoint.read_checkpoint`
-    and models built by :func:`gf.models.loading.model_from_checkpoint`."""
-    mapped, ignored = map_reference_keys(state)
-    load_state_dict_checked(model, mapped, source=source or "<authors' state dict>")
-    return ignored

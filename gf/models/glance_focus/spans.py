@@ -27,18 +27,6 @@ def span_xx_to_cxw(spans: Tensor) -> Tensor:
     return torch.stack([0.5 * (spans[..., 0] + spans[..., 1]), spans[..., 1] - spans[..., 0]], dim=-1)
 
 
-def spans_seconds_to_cxw(spans_xx: Tensor, duration: float) -> Tensor:
-    """Absolute (start, end) in seconds -> normalised (centre, width) clipped to [0, 1].
-
-    Clipping happens on (start, end) first: annotated actions often run past the end of a
-    trimmed clip, and clipping the centre/width instead would move the event.
-    """
-    if duration <= 0:
-        raise ModelInputError(f"clip duration must be positive, got {duration}")
-    xx = (spans_xx.float() / float(duration)).clamp(0.0, 1.0)
-    return span_xx_to_cxw(xx)
-
-
 def temporal_iou(spans1: Tensor, spans2: Tensor) -> tuple[Tensor, Tensor]:
     """Pairwise IoU and union of (start, end) spans: [N, 2] x [M, 2] -> [N, M]."""
     len1 = spans1[:, 1] - spans1[:, 0]

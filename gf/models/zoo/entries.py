@@ -39,7 +39,7 @@ _NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter,
 
 
 def _is_url(text: str) -> bool:
-    """A URL gf downloads (checkpoint specs, entry urls); defined before the built-in entries, which use it."""
+    """A URL gf downloads (checkpoint specs, entry urls)."""
     return urllib.parse.urlsplit(text).scheme.lower() in _URL_SCHEMES and "://" in text
 
 
@@ -149,11 +149,6 @@ class PretrainedEntry:
 
 # --------------------------------------------------------------------------- built-in entries
 
-def _registered() -> Dict[str, PretrainedEntry]:
-    """Entries registered in this process (gf's and plugins'), without the user zoo files."""
-    return registry.kind("pretrained").entries(dynamic=False)
-
-
 def register_pretrained(entry: PretrainedEntry) -> PretrainedEntry:
     """Add an entry for this process (gf's own, or a plugin's) to the registry kind
     ``"pretrained"``. Registering an equal entry again is a no-op; another entry under a
@@ -213,17 +208,13 @@ def _user_file_entries(registered: Mapping[str, PretrainedEntry]) -> Dict[str, P
 registry.kind("pretrained").extra_entries = cached_on_zoo_files(_user_file_entries)
 
 
-def _all_entries() -> Dict[str, PretrainedEntry]:
-    """Every entry: registered ones, then user-file ones, with recorded hashes applied."""
-    return registry.kind("pretrained").entries()
-
 # --------------------------------------------------------------------------- lookup
 
 
 def pretrained_entries(model: Optional[str] = None) -> List[PretrainedEntry]:
     """The entries sorted by name, optionally only those of one model (``glance_focus``),
     read once: for listings that show each entry's fields."""
-    entries = _all_entries()
+    entries = registry.kind("pretrained").entries()  # registered, then the user files', hashes recorded
     return [entries[n] for n in sorted(entries) if model is None or n.split("/", 1)[0] == model]
 
 
@@ -234,7 +225,7 @@ def list_pretrained(model: Optional[str] = None) -> List[str]:
 
 def get_pretrained(name: str) -> PretrainedEntry:
     """The entry called ``name`` (``model/tag``; the bare tag works when it is unambiguous)."""
-    entries = _all_entries()
+    entries = registry.kind("pretrained").entries()
     name = str(name)
     for prefix in ZOO_PREFIXES:
         name = name.removeprefix(prefix)

@@ -75,17 +75,13 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
         raise entry_checksum_error(err, what="zoo entry", key=entry.name, url=entry.url, expected=entry.sha256,
                                    origin=entry.hash_origin or f"pinned by the entry ({entry.origin})") from None
     if entry.sha256 is None:
-        _verify_before_trusting(path, entry)
+        # A damaged first download must not become the hash every later download is held to:
+        # one full read, on the first download only (later copies are held to the hash).
+        _verify_whole(path, f"zoo entry {entry.name!r}: the file downloaded from {entry.url}",
+                      "It was deleted from the cache and no sha256 was recorded; run the command again to download "
+                      "it afresh, or report the broken file to whoever publishes it.")
         record_hash(entry.name, digest or sha256sum(path), url=entry.url)  # a fresh download was hashed once
     return path
-
-
-def _verify_before_trusting(path: Path, entry: PretrainedEntry) -> None:
-    """A damaged first download must not become the hash every later download is held to.
-    One full read, on the first download only (later copies are held to the hash)."""
-    _verify_whole(path, f"zoo entry {entry.name!r}: the file downloaded from {entry.url}",
-                  "It was deleted from the cache and no sha256 was recorded; run the command again to download it "
-                  "afresh, or report the broken file to whoever publishes it.")
 
 
 def _verify_whole(path: Path, what: str, after: str) -> None:

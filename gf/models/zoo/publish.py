@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from gf.common.download import sha256sum
+from gf.common.registry import registry
 from gf.common.utils import PathLike
 from gf.common.zoo_file import ZooError, update_zoo_file, user_zoo_file
-from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry, _registered
+from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry
 
 __all__ = ["publish_checkpoint"]
 
@@ -72,7 +73,10 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     replaced = []
 
     def change(raw: Dict[str, Any]) -> None:
-        existing = _checked_entries(raw, target)
+        # every entry of the file is checked as `gf zoo list` checks it: publishing rewrites
+        # the file, so it never keeps, or replaces, an entry that gf would refuse to read
+        existing = {key: PretrainedEntry.from_dict(rec, origin=entry.origin, name=key)
+                    for key, rec in raw["entries"].items()}
         if full_name in existing:
             replaced.append(existing[full_name].sha256)
         raw["entries"][full_name] = entry.to_dict()
@@ -85,16 +89,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     return entry
 
 
-def _checked_entries(raw: Mapping[str, Any], target: Path) -> Dict[str, PretrainedEntry]:
-    """The entries of the zoo file being written, each checked as `gf zoo list` checks it
-    (:meth:`PretrainedEntry.from_dict`): publishing rewrites the file, so it never keeps, or
-    replaces, an entry that gf would refuse to read."""
-    origin = f"zoo file {target}"
-    return {name: PretrainedEntry.from_dict(rec, origin=origin, name=name) for name, rec in raw["entries"].items()}
-
-
 def _refuse_builtin_name(full_name: str) -> None:
-    if full_name in _registered():
+    if full_name in registry.kind("pretrained").entries(dynamic=False):  # gf's and plugins', not the user files
         raise ZooError(f"cannot publish as {full_name!r}: a built-in entry has that name; choose another.")
 
 
