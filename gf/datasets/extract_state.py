@@ -64,16 +64,6 @@ def read_state(folder: str) -> Optional[Dict[str, Any]]:
     return state if isinstance(state, dict) and state.get("written_by") == _WRITER else None
 
 
-def _extract_folder(store) -> Optional[str]:
-    """The gf extract output folder ``store`` reads (the folder whose recipe describes it), or
-    ``None`` (no recipe beside it, one that describes other features, or a ``features.json``
-    that is not a recipe: not gf extract's folder)."""
-    try:
-        return recipe_describing(store)[0]
-    except DataFileError:
-        return None
-
-
 def _load_mapping(path: str, what: str, field: str) -> Dict[str, Any]:
     """``field`` of the JSON object in ``path``; ``{}`` when it is absent or not that shape."""
     with contextlib.suppress(DataFileError, OSError):
@@ -119,8 +109,11 @@ def explain_missing(store) -> Optional[str]:
     ``store`` is the feature store that lacks them. Said, in this order: the extraction into
     its folder did not finish (``state.json`` says ``done: false``); a shard its shard index or
     merge index lists is gone or has another size. Each names what to rerun."""
-    folder = _extract_folder(store)
-    if folder is None:
+    try:  # the folder whose recipe describes the store
+        folder = recipe_describing(store)[0]
+    except DataFileError:  # a features.json that is not a recipe: not gf extract's folder
+        return None
+    if folder is None:  # no recipe beside the features, or one that describes other features
         return None
     state = None
     with contextlib.suppress(DataFileError):  # an unreadable marker says nothing: as if absent
