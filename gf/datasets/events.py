@@ -19,7 +19,7 @@ import torch
 
 from gf.common.errors import DataFileError, DatasetError
 
-__all__ = ["EventTable", "is_int", "is_number"]
+__all__ = ["EventTable", "is_int"]
 
 logger = logging.getLogger("gf.datasets.videoqa")  # the dataset's logger, as before the split
 

@@ -36,7 +36,7 @@ from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import utc_now
 from gf.datasets.split_provenance import recipe_describing
 
-__all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state", "read_state", "explain_missing"]
+__all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state", "explain_missing"]
 
 STATE_NAME = "state.json"
 _WRITER = "gf extract"

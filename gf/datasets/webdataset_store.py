@@ -34,8 +34,6 @@ __all__ = [
     "encode_wds_key",
     "iter_webdataset_features",
     "npy_bytes",
-    "resolve_shards",
-    "shard_members",
     "tar_file_members",
     "wds_sample_to_pair",
     "write_webdataset_shards",
