@@ -454,19 +454,16 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
             return None
         if self._vocab is None:
             what = f"{self.display_name} answer vocabulary"
-            self._vocab = self._read_answer_vocab(self.require_path("answer_vocab", self.config["answer_vocab"], what))
+            path = self.require_path("answer_vocab", self.config["answer_vocab"], what)
+            # checked here for every benchmark: a non-empty list of strings, each once (a repeat
+            # would make labels ambiguous)
+            self._vocab = check_answer_vocab(self._answer_list(load_json(path, what), path), path)
         return self._vocab
-
-    def _read_answer_vocab(self, path: Path) -> List[str]:
-        """The vocabulary file through :meth:`_answer_list`, checked here for every benchmark:
-        a non-empty list of strings, each once (a repeat would make labels ambiguous)."""
-        return check_answer_vocab(self._answer_list(load_json(path, f"{self.display_name} answer vocabulary"), path),
-                                  path)
 
     def _answer_list(self, data: Any, path: Path) -> Any:
         """Hook: the vocabulary file's JSON -> the answer list (index = label). By default the
         file is that list; a benchmark with another layout (AGQA's HCRN-style files) overrides
-        this and leaves the checks to :meth:`_read_answer_vocab`."""
+        this and leaves the checks to :meth:`answer_vocab`."""
         return data
 
     # -- per split ---------------------------------------------------------------------------

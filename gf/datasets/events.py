@@ -19,7 +19,7 @@ import torch
 
 from gf.common.errors import DataFileError, DatasetError
 
-__all__ = ["EventTable", "is_int", "is_number"]
+__all__ = ["EventTable", "is_int"]
 
 logger = logging.getLogger("gf.datasets.videoqa")  # the dataset's logger, as before the split
 
@@ -113,14 +113,13 @@ class EventTable:
     """
 
     def __init__(self, spans: np.ndarray, classes: np.ndarray, offsets: Dict[str, Tuple[int, int]],
-                 stats: Optional[Dict[str, Any]] = None, num_classes: Optional[int] = None):
+                 stats: Optional[Dict[str, Any]] = None):
         self.spans = np.asarray(spans, dtype=np.float32).reshape(-1, 2)
         self.classes = np.asarray(classes, dtype=np.int64).reshape(-1)
         if len(self.spans) != len(self.classes):
             raise DatasetError(f"EventTable: {len(self.spans)} spans but {len(self.classes)} classes")
         self.offsets = dict(offsets)
         self.stats = dict(stats or {})
-        self.num_classes = num_classes
 
     @classmethod
     def empty(cls) -> "EventTable":
@@ -174,7 +173,7 @@ class EventTable:
         classes = np.asarray(classes_flat, dtype=np.int64)
         stats = {"clips": len(offsets), "events": len(classes_flat), "dropped_events": dropped,
                  "clips_with_dropped_events": dropped_clips, "dropped_examples": examples}
-        return cls(_centre_width(norm_xx), classes, offsets, stats, num_classes)
+        return cls(_centre_width(norm_xx), classes, offsets, stats)
 
     def __len__(self) -> int:
         return len(self.offsets)

@@ -36,7 +36,7 @@ from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import utc_now
 from gf.datasets.split_provenance import recipe_describing
 
-__all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state", "read_state", "explain_missing"]
+__all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state", "explain_missing"]
 
 STATE_NAME = "state.json"
 _WRITER = "gf extract"
@@ -62,16 +62,6 @@ def read_state(folder: str) -> Optional[Dict[str, Any]]:
         return None
     state = load_json(path, "gf extract state")
     return state if isinstance(state, dict) and state.get("written_by") == _WRITER else None
-
-
-def _extract_folder(store) -> Optional[str]:
-    """The gf extract output folder ``store`` reads (the folder whose recipe describes it), or
-    ``None`` (no recipe beside it, one that describes other features, or a ``features.json``
-    that is not a recipe: not gf extract's folder)."""
-    try:
-        return recipe_describing(store)[0]
-    except DataFileError:
-        return None
 
 
 def _load_mapping(path: str, what: str, field: str) -> Dict[str, Any]:
@@ -119,8 +109,11 @@ def explain_missing(store) -> Optional[str]:
     ``store`` is the feature store that lacks them. Said, in this order: the extraction into
     its folder did not finish (``state.json`` says ``done: false``); a shard its shard index or
     merge index lists is gone or has another size. Each names what to rerun."""
-    folder = _extract_folder(store)
-    if folder is None:
+    try:  # the folder whose recipe describes the store
+        folder = recipe_describing(store)[0]
+    except DataFileError:  # a features.json that is not a recipe: not gf extract's folder
+        return None
+    if folder is None:  # no recipe beside the features, or one that describes other features
         return None
     state = None
     with contextlib.suppress(DataFileError):  # an unreadable marker says nothing: as if absent

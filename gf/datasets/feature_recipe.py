@@ -21,8 +21,8 @@ from gf.common.utils import utc_now
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_write_json, load_json
 
-__all__ = ["RECIPE_NAME", "RECIPE_VERSION", "make_recipe", "identity", "check_or_write_recipe", "read_recipe",
-           "recipe_differences", "store_path"]
+__all__ = ["RECIPE_NAME", "make_recipe", "identity", "check_or_write_recipe", "read_recipe", "recipe_differences",
+           "store_path"]
 
 RECIPE_NAME = "features.json"
 RECIPE_VERSION = 1

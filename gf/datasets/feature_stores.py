@@ -496,10 +496,5 @@ def open_feature_store(path: Union[PathLike, Sequence[PathLike]], format: Option
     ``features="resnext_features"`` for HDF5). Nothing is loaded yet.
     """
     if format is None:
-        if isinstance(path, (list, tuple)):
-            fmt = "webdataset"
-        else:
-            fmt = _detect_format(str(path))
-    else:
-        fmt = format
-    return feature_store_class(fmt)(path, **kw)
+        format = "webdataset" if isinstance(path, (list, tuple)) else _detect_format(str(path))
+    return feature_store_class(format)(path, **kw)

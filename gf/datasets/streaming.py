@@ -99,7 +99,7 @@ class StreamingVideoQADataset(IterableDataset):
 
     def __init__(self, dataset: Any, shards: Sequence[str], *, epoch_length: Optional[int],
                  shuffle_buffer: int = 1000, shard_shuffle: bool = True, ext: str = "npy",
-                 seed: Optional[int] = None, epoch_length_key: str = "stream.epoch_length"):
+                 epoch_length_key: str = "stream.epoch_length"):
         super().__init__()
         if not shards:
             raise DatasetError(f"{dataset.benchmark} {dataset.split}: no webdataset shards to stream")
@@ -115,7 +115,7 @@ class StreamingVideoQADataset(IterableDataset):
         self.shuffle_buffer = shuffle_buffer
         self.shard_shuffle = bool(shard_shuffle)
         self.ext = ext.lower().lstrip(".")
-        self.seed = int(dataset.seed if seed is None else seed)
+        self.seed = int(dataset.seed)
         self.epoch = 0
         self.batch_size = 1
         # feature key -> indices of the split's questions with that key, in record order

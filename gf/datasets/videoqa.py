@@ -168,7 +168,7 @@ class VideoQADataset(torch.utils.data.Dataset):
 
     # -- validation ----------------------------------------------------------------------
     def _where(self, index: int, rec: Mapping[str, Any]) -> str:
-        qid = rec.get("question_id") if isinstance(rec, Mapping) else None
+        qid = rec.get("question_id")  # rec is a record, or {} for one that is not a mapping
         return f"{self.benchmark} {self.split} ({record_place(self.source, index)}, question_id {qid!r})"
 
     def _check_record(self, rec: Any, i: int, num_options: Optional[int], num_answers: Optional[int]) -> None:

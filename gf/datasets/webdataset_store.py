@@ -34,8 +34,6 @@ __all__ = [
     "encode_wds_key",
     "iter_webdataset_features",
     "npy_bytes",
-    "resolve_shards",
-    "shard_members",
     "tar_file_members",
     "wds_sample_to_pair",
     "write_webdataset_shards",
@@ -225,7 +223,6 @@ def write_webdataset_shards(
     out_dir: PathLike,
     num_shards: int,
     prefix: str = "features",
-    ext: str = "npy",
     overwrite: bool = False,
 ) -> List[str]:
     """Write ``features`` into ``num_shards`` tar shards ``<out_dir>/<prefix>-NNNNNN.tar``.
@@ -238,9 +235,9 @@ def write_webdataset_shards(
     ``out_dir`` are an error unless ``overwrite=True`` (then stale extra shards from an
     earlier, larger write are removed, so a folder never mixes two writes).
 
-    Every key becomes a member name inside the shard (``encode_wds_key(key) + "." + ext``),
+    Every key becomes a member name inside the shard (``encode_wds_key(key) + ".npy"``),
     so a key that cannot (empty, or with a NUL character) is a :class:`DataFileError`
-    naming it, as are a ``prefix`` or ``ext`` that is not a plain name.
+    naming it, as is a ``prefix`` that is not a plain name.
 
     Returns the shard paths.
     """
@@ -249,10 +246,6 @@ def write_webdataset_shards(
     if not isinstance(num_shards, int) or num_shards < 1:
         raise DatasetError(f"num_shards must be an integer >= 1, got {num_shards!r}")
     check_plain_name(prefix, "shard prefix", where="write_webdataset_shards")
-    ext = check_plain_name(ext, "member extension", where="write_webdataset_shards").lower().lstrip(".")
-    if not ext or "." in ext:
-        raise DataFileError(f"write_webdataset_shards: member extension {ext!r} must be one plain extension "
-                            f"such as 'npy'")
     keys = [as_key(k) for k in features]
     if not keys:
         raise DatasetError("no features to write")
@@ -285,7 +278,7 @@ def write_webdataset_shards(
             writer = TarWriter(fh, encoder=False, format="PAX_FORMAT", mtime=0)
             with writer:
                 for i in range(bounds[shard_no], bounds[shard_no + 1]):
-                    writer.write({"__key__": encode_wds_key(keys[i]), ext: npy_bytes(raw_values[i], keys[i])})
+                    writer.write({"__key__": encode_wds_key(keys[i]), "npy": npy_bytes(raw_values[i], keys[i])})
         paths.append(str(path))
     for stale in set(existing) - set(paths):
         os.unlink(stale)

@@ -49,7 +49,7 @@ from gf.common.errors import DatasetError
 from gf.common.io import atomic_write_json, load_json, output_lock
 from gf.common.utils import PathLike, describe_ids
 
-__all__ = ["STAGING_PATTERN", "interrupted_install", "owns", "reported_path", "run_staged"]
+__all__ = ["interrupted_install", "owns", "reported_path", "run_staged"]
 
 logger = logging.getLogger(__name__)
 
