@@ -90,11 +90,9 @@ def _clip_entry(entry: Any, where: _Where, num_classes: Optional[int]) -> Tuple[
 
 
 def _centre_width(norm_xx: List[Tuple[float, float]]) -> np.ndarray:
-    """(start, end) -> (centre, width) in float32. numpy rather than the model's
-    ``spans_seconds_to_cxw``: importing gf.models pulls in the whole model package and
-    scipy in every process and DataLoader worker. Bit-identical to it: the same float32
-    operations, and ``norm_xx`` is already divided by the duration and clipped to [0, 1],
-    which float32 rounding cannot leave, so its clamp had nothing to do."""
+    """(start, end) -> (centre, width) in float32, in numpy rather than torch: this runs in
+    every DataLoader worker, and importing gf.models there would pull in the whole model
+    package and scipy. ``norm_xx`` is already divided by the duration and clipped to [0, 1]."""
     xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
     return np.stack([0.5 * (xx[:, 0] + xx[:, 1]), xx[:, 1] - xx[:, 0]], 1)
 
