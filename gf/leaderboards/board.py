@@ -83,12 +83,6 @@ def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split
     return measured, stale_rows
 
 
-def _new_table(benchmark: str, split: str) -> Dict[str, Any]:
-    return {"id": f"{benchmark}/{split}", "benchmark": benchmark, "split": split, "evaluator": None,
-            "score_key": None, "score_label": None, "columns": [], "resampling_unit": None, "rows": [],
-            "pairs": [], "failures": [], "pending": [], "stale": [], "notes": []}
-
-
 def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
     """``get_evaluator`` for one table: the plugins the split's benchmark config loaded (its
     ``plugins:``, recorded with the split) are imported first, since ``show`` reads no config;
@@ -112,20 +106,16 @@ def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
 def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_record: Optional[Mapping[str, Any]],
                    get_evaluator):
     """The table's evaluator, official score and columns (the report's breakdowns, in order)."""
-    if measured:
-        first = measured[0].results[0]
-        evaluator = get_evaluator(first.evaluator)
-        table["evaluator"] = first.evaluator
-        table["score_key"] = first.report.get("primary_metric", "overall")
-        table["score_label"] = getattr(evaluator, "score_label", "Overall")
-    elif split_record is not None:
-        evaluator = get_evaluator(split_record["evaluator"])
-        table["evaluator"] = split_record["evaluator"]
-        table["score_label"] = getattr(evaluator, "score_label", "Overall")
+    if not measured and split_record is None:
+        return None
+    table["evaluator"] = measured[0].results[0].evaluator if measured else split_record["evaluator"]
+    evaluator = get_evaluator(table["evaluator"])
+    table["score_label"] = getattr(evaluator, "score_label", "Overall")
+    if not measured:
         table["score_key"] = "mean" if getattr(evaluator, "macro_breakdown", None) else "overall"
         return evaluator
-    else:
-        return None
+    first = measured[0].results[0]
+    table["score_key"] = first.report.get("primary_metric", "overall")
     labels = [(f"{b}/{c}", evaluator.column_label(b, c)) for b, cells in first.report.get("breakdowns", {}).items()
               for c in cells]
     counts = Counter(label for _, label in labels)
@@ -230,7 +220,9 @@ def _version_note(rows: Sequence[Mapping[str, Any]]) -> Optional[str]:
 
 def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split: str,
            statistics: Mapping[str, Any]) -> Dict[str, Any]:
-    table = _new_table(benchmark, split)
+    table = {"id": f"{benchmark}/{split}", "benchmark": benchmark, "split": split, "evaluator": None,
+             "score_key": None, "score_label": None, "columns": [], "resampling_unit": None, "rows": [],
+             "pairs": [], "failures": [], "pending": [], "stale": [], "notes": []}
     split_record, table["split_problem"] = read_split_record(split_file(check.root, benchmark, split))
     if split_record is not None:  # a split changed on disk since: no figure on it is current
         split_record = {**split_record, "changed": split_data_problems(split_record, check.hashes)}

@@ -70,7 +70,7 @@ def select_shard(items: Sequence[WorkItem], shard: Optional[Tuple[int, int]]) ->
     if shard is None:
         return list(items)
     index, count = shard
-    return [item for k, item in enumerate(items) if k % count == index]
+    return list(items[index::count])
 
 
 def one_line(message: Optional[str], limit: int = 600) -> str:

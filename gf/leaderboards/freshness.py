@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.errors import GfError
-from gf.leaderboards.results import ResultPaths, canonical_hash
+from gf.leaderboards.results import ResultPaths, canonical_hash, read_json_or_none
 
 __all__ = ["FileHashes", "ResultCheck", "file_problems", "question_problems", "read_done",
            "result_files", "spec_hash", "split_data_problems", "split_file_states"]
@@ -152,6 +152,15 @@ def file_problems(paths: ResultPaths, files: Mapping[str, Mapping[str, Any]], ha
     return problems
 
 
+def _entry_of(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """The entry called ``name`` of a manifest in ``Manifest.to_dict()`` form; {} when it has none."""
+    return next((e for e in manifest.get("entries") or [] if e.get("name") == name), {})
+
+
+def _source_role(entry: Mapping[str, Any]) -> str:
+    return SOURCE_ROLES["predictions" if entry.get("predictions") else "model"]
+
+
 def _given_source(entry: Mapping[str, Any], benchmark: str, split: str, seed: Optional[int]) -> Optional[str]:
     """What the manifest (as saved by :meth:`Manifest.to_dict`) names as the result's source."""
     if entry.get("predictions"):
@@ -166,9 +175,9 @@ def spec_hash(manifest: Mapping[str, Any], entry_name: str, benchmark: str, spli
               seed: Optional[int]) -> Optional[str]:
     """A hash of what the manifest (``Manifest.to_dict()`` form) says about one result; None
     when the manifest no longer has that entry, benchmark or seed."""
-    entry = next((e for e in manifest.get("entries") or [] if e.get("name") == entry_name), None)
+    entry = _entry_of(manifest, entry_name)
     bench = (manifest.get("benchmarks") or {}).get(benchmark)
-    if entry is None or bench is None:
+    if not entry or bench is None:
         return None
     source = _given_source(entry, benchmark, split, seed)
     if source is None:
@@ -192,25 +201,24 @@ class ResultCheck:
     def problems(self, paths: ResultPaths, done: Mapping[str, Any], entry: str, benchmark: str, split: str,
                  seed: Optional[int]) -> List[str]:
         """Why the kept result ``done`` is not current; [] when it is."""
+        spec = _entry_of(self.manifest, entry)
         if "inputs" not in done:
-            return self._legacy_problems(paths, done, entry, benchmark, split, seed)
+            return self._legacy_problems(done, spec, benchmark, split, seed)
         problems = []
         if done.get("spec") != spec_hash(self.manifest, entry, benchmark, split, seed):
             problems.append("the manifest describes it differently now (its config, options, checkpoint or "
                             "predictions file, its benchmark's config, dataset or options, or run.device changed)")
-        problems += self._input_problems(done["inputs"], entry, benchmark, split, seed)
+        problems += self._input_problems(done["inputs"], spec, benchmark, split, seed)
         return problems + file_problems(paths, done.get("files") or {}, self.hashes)
 
-    def _input_problems(self, inputs: Mapping[str, Mapping[str, Any]], entry: str, benchmark: str, split: str,
-                        seed: Optional[int]) -> List[str]:
+    def _input_problems(self, inputs: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any], benchmark: str,
+                        split: str, seed: Optional[int]) -> List[str]:
         """Why the recorded ``inputs`` (role -> file state) no longer hold, one reason per input.
         Each is checked as the file the manifest names now, read from the folder the last run
         worked in: the same manifest run from another folder names other files by its
         relative paths (its text, hence ``spec``, is the same), and the result is current
         only if those hold the recorded bytes."""
-        spec = next((e for e in self.manifest.get("entries") or [] if e.get("name") == entry), {})
-        given = {SOURCE_ROLES["predictions" if spec.get("predictions") else "model"]:
-                 _given_source(spec, benchmark, split, seed), "config": spec.get("config"),
+        given = {_source_role(spec): _given_source(spec, benchmark, split, seed), "config": spec.get("config"),
                  "benchmark config": ((self.manifest.get("benchmarks") or {}).get(benchmark) or {}).get("config")}
         problems = []
         for role, recorded in inputs.items():
@@ -244,11 +252,10 @@ class ResultCheck:
         except GfError:  # an unknown zoo:<name>: the run says so
             return None
 
-    def _legacy_problems(self, paths: ResultPaths, done: Mapping[str, Any], entry: str, benchmark: str, split: str,
+    def _legacy_problems(self, done: Mapping[str, Any], spec: Mapping[str, Any], benchmark: str, split: str,
                          seed: Optional[int]) -> List[str]:
         """A result kept by an older gf (no ``inputs``): its source file against its provenance's sha256."""
         provenance = done.get("provenance") or {}
-        spec = next((e for e in self.manifest.get("entries") or [] if e.get("name") == entry), {})
         given = _given_source(spec, benchmark, split, seed)
         recorded_given = provenance.get("predictions") if spec.get("predictions") else provenance.get("checkpoint")
         sha = provenance.get("predictions_sha256") if spec.get("predictions") else provenance.get("checkpoint_sha256")
@@ -259,8 +266,7 @@ class ResultCheck:
             return [f"it was kept by an older gf that did not record its inputs, and {given} is not a local file "
                     f"here to check it against"]
         why = self.hashes.changed(path, {"sha256": sha})
-        return [] if why is None else [f"its {SOURCE_ROLES['predictions' if spec.get('predictions') else 'model']} "
-                                       f"{path} {why}"]
+        return [] if why is None else [f"its {_source_role(spec)} {path} {why}"]
 
     def refresh_command(self, entry: str) -> str:
         """The command that evaluates ``entry`` again into this folder."""
@@ -291,7 +297,7 @@ def read_done(paths: ResultPaths) -> tuple:
     reason it cannot be read (a damaged record is a result to compute again, not an error
     that stops the board)."""
     try:
-        record = paths.done_record()
+        record = read_json_or_none(paths.done, "leaderboard result record")
     except GfError as error:
         return None, f"its result.json is damaged ({error})"
     if record is not None and not (isinstance(record, dict) and isinstance(record.get("provenance"), dict)

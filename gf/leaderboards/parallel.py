@@ -8,6 +8,7 @@ reporting (killed, out of memory), whose items then count as failed.
 from __future__ import annotations
 
 import os
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -54,7 +55,7 @@ def worker(manifest_data: Dict[str, Any], root: str, items: List[Tuple[Any, ...]
     manifest.output_dir = manifest_data["output_dir"]
 
     def report(item: WorkItem, outcome: str, error: Optional[str]) -> None:
-        queue.put((item.as_tuple(), outcome, error))
+        queue.put((astuple(item), outcome, error))
 
     try:
         evaluate_items(manifest, Path(root), [WorkItem(*i) for i in items], run_id, on_item=report)
@@ -70,7 +71,7 @@ def run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_
 
     groups: Dict[str, List[Tuple[Any, ...]]] = {}
     for item in items:  # a seed group's members are different models: spread them too
-        groups.setdefault(item.member, []).append(item.as_tuple())
+        groups.setdefault(item.member, []).append(astuple(item))  # WorkItem(*t) gives it back
     buckets: List[List[Tuple[Any, ...]]] = [[] for _ in range(min(jobs, len(groups)))]
     for k, entry_items in enumerate(groups.values()):
         buckets[k % len(buckets)].extend(entry_items)

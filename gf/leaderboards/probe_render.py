@@ -55,7 +55,7 @@ from gf.leaderboards.cells import (
     table_title,
 )
 
-__all__ = ["has_probes", "probe_markdown", "render_probes_csv"]
+__all__ = ["probe_markdown", "render_probes_csv"]
 
 CSV_HEAD = ("benchmark", "split", "entry", "probe", "probe_seed", "n_seeds", "seeds", "unperturbed", "unperturbed_sd",
             "score", "score_ci_low", "score_ci_high", "score_sd", "drop", "drop_ci_low", "drop_ci_high", "flip_rate",
@@ -73,10 +73,6 @@ PROBE_STALE_TITLE = "Probe results stale (an input changed since they were compu
 def section_of(table: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
     section = table.get("probes")
     return section if isinstance(section, Mapping) else None
-
-
-def has_probes(board: Mapping[str, Any]) -> bool:
-    return any(section_of(t) is not None for t in mappings(board, "tables"))
 
 
 def probe_names(section: Mapping[str, Any]) -> List[str]:
@@ -244,7 +240,7 @@ def _csv_coverage(cell: Mapping[str, Any]) -> Dict[str, str]:
 
 def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
     """``leaderboard_probes.csv`` (see the module docstring); None when no table has probes."""
-    if not has_probes(board):
+    if all(section_of(t) is None for t in mappings(board, "tables")):
         return None
     names = csv_names((c for t in mappings(board, "tables") for c in table_columns(section_of(t) or {})),
                       set(CSV_HEAD + CSV_TAIL), ("_unperturbed", "_ci_low", "_ci_high", "_sd"))

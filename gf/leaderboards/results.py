@@ -26,12 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import PathLike
 
-__all__ = ["KEY_VERSION", "ResultPaths", "canonical_hash", "probe_folder_name", "result_key", "read_json_or_none"]
+__all__ = ["KEY_VERSION", "ResultPaths", "canonical_hash", "result_key", "read_json_or_none"]
 
 #: Bumped when what a key covers changes, so older results are computed again.
 KEY_VERSION = 1
@@ -56,11 +56,6 @@ def result_key(source_sha256: str, split_fingerprint: Optional[str], config_hash
     return canonical_hash(what)
 
 
-def probe_folder_name(probe: str, probe_seed: int) -> str:
-    """``probe-<name>-s<seed>``: the folder of a result under a probe, inside the unperturbed one."""
-    return f"probe-{probe}-s{int(probe_seed)}"
-
-
 def read_json_or_none(path: Path, what: str) -> Optional[Any]:
     """The JSON in ``path``, or None when there is none; a damaged file is an error naming it."""
     if not path.is_file():
@@ -80,25 +75,15 @@ class ResultPaths:
         member = Path(entry) if seed is None else Path(entry) / f"seed{int(seed)}"
         self.folder = self.root / "results" / member / benchmark / split
         if probe is not None:
-            self.folder = self.folder / probe_folder_name(probe, probe_seed or 0)
+            self.folder = self.folder / f"probe-{probe}-s{int(probe_seed or 0)}"
         self.done = self.folder / "result.json"
         self.failed = self.folder / "failed.json"
         self.predictions = self.folder / f"{split}_{TAG}_predictions.json"
         self.report = self.folder / f"{split}_{TAG}_report.json"
 
-    def done_record(self) -> Optional[Dict[str, Any]]:
-        return read_json_or_none(self.done, "leaderboard result record")
-
     def write_done(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.done, dict(record))
         self.failed.unlink(missing_ok=True)
-
-    def write_failed(self, record: Mapping[str, Any]) -> None:
-        atomic_write_json(self.failed, dict(record))
-
-    def clear_done(self) -> None:
-        """Forget the kept result: it no longer describes what this entry would give now."""
-        self.done.unlink(missing_ok=True)
 
 
 def split_file(root: PathLike, benchmark: str, split: str) -> Path:

@@ -41,7 +41,6 @@ weights, exactly as in :mod:`gf.evaluation.stats`). Results do not depend on the
 """
 from __future__ import annotations
 
-from numbers import Real
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -244,9 +243,7 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
     ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over
     every pair of the table together.
     """
-    _check_settings(samples, seed, confidence)
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}")
+    _check_settings(samples, seed, confidence)  # alpha: by compare_all below, before anything is resampled
     names = list(entries)
     groups = {n: _check_group(_as_group(entries[n]), repr(n)) for n in names}
     for name in names[1:]:

@@ -20,26 +20,15 @@ class FrozenTextEncoderPool:
         self._first: Dict[Tuple[Any, ...], Any] = {}
         self.shared = 0
 
-    @staticmethod
-    def _digest(module) -> str:
-        import hashlib
-
-        import torch
-
-        h = hashlib.sha256()
-        for name, tensor in module.state_dict().items():
-            h.update(name.encode())
-            h.update(str(tensor.dtype).encode())
-            h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()
-
     def share(self, model, context: Tuple[Any, ...] = ()) -> bool:
         """``context``: what else changes the encoded states (mixed precision, device)."""
+        from gf.models.checkpoint import weights_sha256
+
         encoder = getattr(model, "text_encoder", None)
         if encoder is None or not getattr(encoder, "use_cache", False):
             return False
         signature = (encoder.name, encoder.max_length, encoder.truncation, tuple(context),
-                     self._digest(encoder.backbone))
+                     weights_sha256(encoder.backbone.state_dict()))
         first = self._first.setdefault(signature, encoder)
         if first is encoder:
             return False

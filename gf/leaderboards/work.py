@@ -11,12 +11,12 @@ import socket
 import subprocess
 import time
 import traceback
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
-from gf.common.io import load_json
+from gf.common.io import atomic_write_json, load_json
 from gf.common.utils import utc_now
 from gf.datasets.split_provenance import SplitProvenance
 from gf.leaderboards.freshness import (
@@ -57,10 +57,6 @@ class WorkItem:
     def member(self) -> str:
         """The entry as the board names this result: ``name`` or ``name (seed N)``."""
         return self.entry if self.seed is None else f"{self.entry} (seed {self.seed})"
-
-    def as_tuple(self) -> Tuple[Any, ...]:
-        """Plain data for another process (``WorkItem(*t)`` gives it back)."""
-        return astuple(self)
 
     def __str__(self) -> str:
         where = f"{self.member} / {self.benchmark} / {self.split}"
@@ -334,7 +330,7 @@ class Evaluation:
                 if self._kept(item, paths, key, fingerprint, scope, kept):
                     self._refresh(item, paths, kept, inputs)
                     return "cached"
-                paths.clear_done()
+                paths.done.unlink(missing_ok=True)  # it no longer describes what this entry would give now
                 provenance = {"gf_version": __version__, "git_commit": self.commit, "config_hash": config_hash,
                               "split_fingerprint": fingerprint, "split_fingerprint_scope": scope,
                               "date": utc_now(), "host": self.host, "result_key": key}
@@ -344,9 +340,9 @@ class Evaluation:
                 # the kept result was removed above once found out of date; a failure before that
                 # (a damaged split record, an unreadable config) is not its own: it stays, and
                 # the board's freshness checks decide whether it is current
-                paths.write_failed({**_describe_failure(error), "key": key, "entry": item.entry, "seed": item.seed,
-                                    "benchmark": item.benchmark, "split": item.split,
-                                    **self._probe_fields(item), "run_id": self.run_id})
+                atomic_write_json(paths.failed, {**_describe_failure(error), "key": key, "entry": item.entry,
+                                                 "seed": item.seed, "benchmark": item.benchmark, "split": item.split,
+                                                 **self._probe_fields(item), "run_id": self.run_id})
                 raise
 
     def _refresh(self, item: WorkItem, paths: ResultPaths, kept: Dict[str, Any],
