@@ -284,14 +284,6 @@ class Clip:
     split: str
 
 
-def _benchmark_meta(dataset_dir: Path) -> Dict[str, Any]:
-    meta = load_json(dataset_dir / "meta.json", what="synthetic benchmark meta.json")
-    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
-        raise DataFileError(f"{dataset_dir}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
-                            f"the synthetic benchmark only")
-    return meta
-
-
 def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
     """Every question's clip of a generated synthetic benchmark, in split and file order,
     and its ``meta.json``.
@@ -300,7 +292,10 @@ def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
     ``events.json`` does not list them, so they cannot be drawn: such a benchmark is refused.
     """
     folder = Path(dataset_dir)
-    meta = _benchmark_meta(folder)
+    meta = load_json(folder / "meta.json", what="synthetic benchmark meta.json")
+    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
+        raise DataFileError(f"{folder}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
+                            f"the synthetic benchmark only")
     config = meta.get("config") or {}
     if float(config.get("unannotated_fraction") or 0.0) > 0:
         raise DataFileError(f"{folder}: generated with unannotated_fraction={config['unannotated_fraction']}; the "
