@@ -110,25 +110,24 @@ class AGQABuilder(VideoQABuilder):
                             f"'answer_token_to_idx' (HCRN style), got {type(data).__name__}")
 
     # -- records -----------------------------------------------------------------------------
-    def _raw_rows(self, path: Path) -> List[Dict[str, Any]]:
+    def _records(self, path: Path) -> List[Dict[str, Any]]:
         from gf.benchmarks.agqa.converter import check_record, read_balanced_file
 
         if path.suffix.lower() != ".jsonl":
-            return read_balanced_file(path)  # the official {question_id: record} file
-        return [check_record(row.get("question_id"), row, f"{path}: record {i}")
-                for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
-
-    def _records(self, path: Path) -> List[Dict[str, Any]]:
+            rows = read_balanced_file(path)  # the official {question_id: record} file
+        else:
+            rows = [check_record(row.get("question_id"), row, f"{path}: record {i}")
+                    for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
         index = {a: i for i, a in enumerate(self.answer_vocab())}
         records = []
         key_field = self.config["key_field"]
-        for row in self._raw_rows(path):
+        for row in rows:
             records.append({
                 "question_id": row["question_id"],
                 "question": row["question"],
                 "options": None,
                 "answer": index.get(row["answer"], OOV_ANSWER),
-                key_field: row[key_field] if key_field != "question_id" else row["question_id"],
+                key_field: row[key_field],
                 "fields": {"global": row["global"], "semantic": row["semantic"],
                            "structural": row["structural"], "ans_type": row["ans_type"]},
             })

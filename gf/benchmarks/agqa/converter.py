@@ -54,28 +54,25 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
+from gf.benchmarks.agqa.evaluator import ANSWER_TYPES
 from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
+from gf.common.utils import finite_number
 from gf.datasets.converters import path_option, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns
 
 __all__ = [
-    "ANSWER_TYPES",
-    "NUM_CHARADES_CLASSES",
-    "build_answer_vocab",
     "check_record",
     "convert",
     "read_balanced_file",
     "read_charades_csv",
-    "split_val_videos",
 ]
 
 logger = logging.getLogger(__name__)
 
 RAW_FILES = {"train": "train_balanced.txt", "test": "test_balanced.txt"}
-ANSWER_TYPES = ("binary", "open")
 NUM_CHARADES_CLASSES = 157
 _STRING_FIELDS = ("question", "answer", "video_id", "semantic", "structural", "ans_type")
 OUTPUT_FIELDS = ("question_id", "video_id", "question", "answer", "global", "semantic", "structural", "ans_type")
@@ -157,8 +154,7 @@ def build_answer_vocab(answers: Iterable[str]) -> List[str]:
 
 
 def _check_split_args(val_fraction: Any, seed: Any) -> None:
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or \
-            not math.isfinite(val_fraction) or not 0 <= val_fraction < 1:
+    if finite_number(val_fraction) is None or not 0 <= val_fraction < 1:
         raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
@@ -168,7 +164,6 @@ def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -
     """The videos moved from train to val: ``round(val_fraction * n)`` of the ``n`` distinct
     videos (at least one when the fraction is > 0), drawn with ``random.Random(seed)`` from
     the sorted list, so the choice depends only on the set of videos, seed and fraction."""
-    _check_split_args(val_fraction, seed)
     videos = sorted(set(video_ids))
     if val_fraction == 0:
         return []

@@ -28,8 +28,9 @@ vocabulary (scored wrong, never trained on).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from gf.benchmarks.egotaskqa.converter import SPLIT_TYPES
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
@@ -40,8 +41,6 @@ if TYPE_CHECKING:  # imported where used: registering the benchmark (gf prepare,
     from gf.datasets.feature_stores import FeatureStore
 
 __all__ = ["EgoTaskQABuilder", "ConcatFeatureStore"]
-
-_SPLIT_TYPES = ("direct", "indirect")
 
 
 class ConcatFeatureStore:
@@ -122,6 +121,7 @@ class EgoTaskQABuilder(VideoQABuilder):
     KEY_FIELDS = ("video_id", "interval")
     CLASS_KEY = "hois"
     CLASS_LIST_WHAT = "EgoTaskQA event-class list"
+    _types: Optional[List[str]] = None  # all_reasoning_types.txt, read on first use
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         "data_root": "gf_data",
@@ -148,13 +148,9 @@ class EgoTaskQABuilder(VideoQABuilder):
         "seed": 0,
     }
 
-    def __init__(self, cfg: Optional[Mapping[str, Any]] = None):
-        super().__init__(cfg)
-        self._types: Optional[List[str]] = None
-
     def _check_config(self) -> None:
-        if self.config["split_type"] not in _SPLIT_TYPES:
-            self._bad("split_type", f"one of {list(_SPLIT_TYPES)}")
+        if self.config["split_type"] not in SPLIT_TYPES:
+            self._bad("split_type", f"one of {list(SPLIT_TYPES)}")
         super()._check_config()
 
     def _fill_path(self, value: Any) -> Any:

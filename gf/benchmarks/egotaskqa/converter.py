@@ -53,21 +53,22 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
-from gf.common.utils import PathLike, describe_ids
+from gf.common.utils import PathLike, describe_ids, finite_number
 from gf.datasets.base import text_lines
+from gf.datasets.builder_config import positive_int
 from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.staging import owns, reported_path
 
-__all__ = ["convert", "parse_interval", "read_answer_set", "read_reasoning_types", "read_hoi_vocab"]
+__all__ = ["convert", "parse_interval", "read_answer_set"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ The `egotaskqa` builder reads the appearance stream by default; set
 
 
 # ---------------------------------------------------------------------------------------
-# small readers (public: the builder and tests use them)
+# small readers (public: tests use them)
 # ---------------------------------------------------------------------------------------
 def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
     """``"<video>|P<k>|<start>|<end>"`` -> (start_frame, end_frame), end > start."""
@@ -247,15 +248,8 @@ def _reasoning_type(qa: Mapping[str, Any], where: str) -> str:
     return value
 
 
-class _Stats:
-    def __init__(self):
-        self.oov = Counter()
-        self.unk1_quirk = 0
-        self.lowercased = 0
-
-
 def _convert_records(path: Path, split: str, vocab: Dict[str, int], unk1: Optional[int],
-                     stats: _Stats) -> List[Dict[str, Any]]:
+                     stats: SimpleNamespace) -> List[Dict[str, Any]]:
     qas = load_json(path, f"EgoTaskQA {split} QA file")
     if not isinstance(qas, list):
         raise DataFileError(f"{path}: expected a JSON list of questions, got {type(qas).__name__}")
@@ -352,8 +346,8 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
                                     f"{len(hois) if isinstance(hois, list) else hois!r} classes")
             offset = start if time_base == "absolute" else 0
             for j, (span, hoi) in enumerate(zip(spans, hois)):
-                ok = isinstance(span, (list, tuple)) and len(span) == 2 and all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in span)
+                ok = (isinstance(span, (list, tuple)) and len(span) == 2
+                      and all(finite_number(x) is not None for x in span))
                 if not ok:
                     raise DataFileError(f"{where}: span {j} is {span!r}; expected [start_frame, end_frame]")
                 if span[1] < span[0]:
@@ -433,15 +427,13 @@ def _reasoning_types(qa_dir: Path, records: Mapping[str, List[Dict[str, Any]]],
     return reasoning_types, types_path
 
 
-def _hoi_names(hoi_vocab: Optional[PathLike], num_hoi_classes: Optional[int],
+def _hoi_names(given: List[Path], num_hoi_classes: Optional[int],
                shared_dirs: Sequence[Path]) -> Tuple[List[str], Optional[Path]]:
     """The event-class names and the vocabulary file read (None when only a class count was
-    given); the count bounds the class ids accepted in events.json."""
-    given = path_option("egotaskqa", "hoi_vocab", hoi_vocab)
+    given); the count bounds the class ids accepted in events.json. ``given``: the ``hoi_vocab``
+    option, already checked to be a file by :func:`path_option`."""
     vocab_path = given[0] if given else first_file(d / "hois_full_trans.json" for d in shared_dirs)
     if vocab_path is not None:
-        if not vocab_path.is_file():
-            raise DataFileError(f"event-class vocabulary not found: {vocab_path}")
         return read_hoi_vocab(vocab_path), vocab_path
     if num_hoi_classes is not None:
         return [f"hoi_{i}" for i in range(num_hoi_classes)], None
@@ -490,11 +482,10 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
         raise DatasetError(f"egotaskqa: split_type must be one of {SPLIT_TYPES}, got {split_type!r}")
     if span_time_base not in TIME_BASES:
         raise DatasetError(f"egotaskqa: span_time_base must be one of {TIME_BASES}, got {span_time_base!r}")
-    if num_hoi_classes is not None and (isinstance(num_hoi_classes, bool) or not isinstance(num_hoi_classes, int)
-                                        or num_hoi_classes < 1):  # a bool is an int: true would be 1 class
+    if num_hoi_classes is not None and not positive_int(num_hoi_classes):  # not a bool: true would be 1 class
         raise ConfigError(f"egotaskqa converter: num_hoi_classes must be a positive integer (--set "
                           f"num_hoi_classes=N), got {num_hoi_classes!r}")
-    path_option("egotaskqa", "hoi_vocab", hoi_vocab, raw=Path(raw_dir))  # before the slow reads
+    hoi_given = path_option("egotaskqa", "hoi_vocab", hoi_vocab, raw=Path(raw_dir))  # before the slow reads
     raw, out = Path(raw_dir), Path(out_dir)
     if not raw.is_dir():
         raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")
@@ -503,11 +494,11 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
 
     answers = _read_answers(qa_dir)
     vocab = {a: i for i, a in enumerate(answers)}
-    stats = _Stats()
+    stats = SimpleNamespace(oov=Counter(), unk1_quirk=0, lowercased=0)
     records = {s: _convert_records(p, s, vocab, vocab.get(UNK1), stats) for s, p in qa_paths.items()}
     _check_unique_ids(records, qa_paths)
     reasoning_types, types_path = _reasoning_types(qa_dir, records, qa_paths)
-    hoi_names, vocab_path = _hoi_names(hoi_vocab, num_hoi_classes, shared_dirs)
+    hoi_names, vocab_path = _hoi_names(hoi_given, num_hoi_classes, shared_dirs)
     clips = _clip_table(records)
     events, event_counts = _read_events(shared_dirs, clips, len(hoi_names), span_time_base)
     _write_layout(out, split_type, records, answers, reasoning_types, hoi_names, events)

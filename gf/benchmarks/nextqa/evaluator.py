@@ -21,8 +21,6 @@ __all__ = [
     "BENCHMARK",
     "GROUPS",
     "NUM_CHOICES",
-    "OFFICIAL_NAMES",
-    "SUPER_GROUPS",
     "evaluate",
     "evaluate_against_csv",
     "official_table",

@@ -50,15 +50,14 @@ events.json applied one].
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from gf.benchmarks.star.evaluator import type_problem
+from gf.benchmarks.star.evaluator import NUM_CHOICES, type_problem
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
-from gf.common.utils import PathLike, describe_ids
+from gf.common.utils import PathLike, describe_ids, finite_number
 from gf.datasets.base import read_class_lines
 from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
@@ -69,7 +68,6 @@ __all__ = ["convert", "charades_to_star_ids", "parse_charades_actions"]
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-NUM_CHOICES = 4
 CLASS_DIRS = (".", "classes", "STAR_classes", "annotations/STAR_classes")
 CHARADES_CSVS = ("Charades_v1_train.csv", "Charades_v1_test.csv")
 CHARADES_DIRS = (".", "Charades", "charades")
@@ -171,10 +169,6 @@ def _actions(row: Mapping[str, str], where: str, first_seen: Dict[str, str]) -> 
 # ---------------------------------------------------------------------------------------
 # questions
 # ---------------------------------------------------------------------------------------
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _convert_question(q: Any, i: int, path: Path) -> Dict[str, Any]:
     qid = q.get("question_id") if isinstance(q, Mapping) else None
     where = f"{path}: record {i} (question_id {qid!r})"
@@ -187,7 +181,7 @@ def _convert_question(q: Any, i: int, path: Path) -> Dict[str, Any]:
     if problem:  # scoring reads the type from the id: refused here, not after a training epoch
         raise DataFileError(f"{where}: {problem}")
     start, end = q.get("start"), q.get("end")
-    if not (_number(start) and _number(end)):
+    if finite_number(start) is None or finite_number(end) is None:
         raise DataFileError(f"{where}: 'start'/'end' must be numbers of seconds, got {start!r}, {end!r}")
     if end <= start:
         raise DataFileError(f"{where}: clip [{start}, {end}] is empty; end must be after start")

@@ -14,7 +14,7 @@ from gf.common.registry import registry
 from gf.evaluation.base import Evaluator, output_file
 from gf.evaluation.core import EvaluationError, Tally, normalise_predictions, score_by_category
 
-__all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "question_type", "type_problem", "write_submission"]
+__all__ = ["BENCHMARK", "NUM_CHOICES", "STAR_TYPES", "evaluate", "type_problem", "write_submission"]
 
 BENCHMARK = "star"
 STAR_TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
@@ -31,16 +31,12 @@ def type_problem(question_id: Any) -> Optional[str]:
             f"followed by '_'; STAR ids look like 'Interaction_T1_4'")
 
 
-def question_type(question_id: str) -> str:
+def _type_of(qid: str, record: Mapping[str, Any]) -> str:
     """``"Interaction_T1_4" -> "Interaction"``; an id without a known prefix is an error."""
-    problem = type_problem(question_id)
+    problem = type_problem(qid)
     if problem:
         raise EvaluationError(f"star: {problem}")
-    return str(question_id).split("_")[0]
-
-
-def _type_of(qid: str, record: Mapping[str, Any]) -> str:
-    qtype = question_type(qid)
+    qtype = str(qid).split("_")[0]
     declared = record["fields"].get("type")
     if declared is not None and declared != qtype:
         raise EvaluationError(f"star: question {qid!r}: fields.type is {declared!r} but the id "

@@ -55,17 +55,11 @@ from gf.common.io import (atomic_write, atomic_write_json, load_json, load_jsonl
 from gf.common.utils import PathLike
 
 __all__ = [
-    "RENDERER_NAME",
-    "RENDER_FORMAT_VERSION",
     "PixelStyle",
     "Clip",
     "RenderSummary",
-    "PALETTE",
-    "SHAPES",
     "class_pattern",
-    "shape_mask",
     "render_clip_frames",
-    "encode_video",
     "read_clips",
     "check_splits",
     "render_benchmark",
@@ -160,9 +154,6 @@ class PixelStyle:
             fail("drift", "must be in 0 .. 1 - 2 x radius, so the shape stays in the frame")
         if not isinstance(self.preset, str) or not self.preset:
             fail("preset", "must be an x264 preset name")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------------------------------
@@ -293,14 +284,6 @@ class Clip:
     split: str
 
 
-def _benchmark_meta(dataset_dir: Path) -> Dict[str, Any]:
-    meta = load_json(dataset_dir / "meta.json", what="synthetic benchmark meta.json")
-    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
-        raise DataFileError(f"{dataset_dir}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
-                            f"the synthetic benchmark only")
-    return meta
-
-
 def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
     """Every question's clip of a generated synthetic benchmark, in split and file order,
     and its ``meta.json``.
@@ -309,7 +292,10 @@ def read_clips(dataset_dir: PathLike) -> Tuple[List[Clip], Dict[str, Any]]:
     ``events.json`` does not list them, so they cannot be drawn: such a benchmark is refused.
     """
     folder = Path(dataset_dir)
-    meta = _benchmark_meta(folder)
+    meta = load_json(folder / "meta.json", what="synthetic benchmark meta.json")
+    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR_NAME:
+        raise DataFileError(f"{folder}/meta.json was not written by {GENERATOR_NAME}: the renderer draws "
+                            f"the synthetic benchmark only")
     config = meta.get("config") or {}
     if float(config.get("unannotated_fraction") or 0.0) > 0:
         raise DataFileError(f"{folder}: generated with unannotated_fraction={config['unannotated_fraction']}; the "
@@ -343,7 +329,7 @@ def _manifest(dataset_dir: Path, meta: Mapping[str, Any], style: PixelStyle) -> 
     return {
         "renderer": RENDERER_NAME,
         "format_version": RENDER_FORMAT_VERSION,
-        "style": style.to_dict(),
+        "style": dataclasses.asdict(style),
         "benchmark": {"generator_config": config, "sha256": _fingerprint(dataset_dir)},
         "classes": {"colour_by_verb": [list(c) for c in PALETTE[: int(config.get("num_verbs") or 0)]],
                     "shape_by_object": list(SHAPES[: int(config.get("num_objects") or 0)])},
@@ -383,19 +369,14 @@ class RenderSummary:
     removed_partial: int = 0
     seconds: float = 0.0
 
-    @property
-    def videos_per_s(self) -> float:
-        return self.rendered / self.seconds if self.seconds else 0.0
-
     def to_json(self) -> Dict[str, Any]:
         return {**dataclasses.asdict(self), "seconds": round(self.seconds, 2),
-                "videos_per_s": round(self.videos_per_s, 2)}
+                "videos_per_s": round(self.rendered / self.seconds if self.seconds else 0.0, 2)}
 
 
-def _render_one(task: Tuple[str, float, Tuple[Tuple[int, float, float], ...], int, Dict[str, Any], str]) -> int:
+def _render_one(task: Tuple[str, float, Tuple[Tuple[int, float, float], ...], int, PixelStyle, str]) -> int:
     """Worker body: draw and encode one clip; returns its frame count."""
-    key, duration, actions, num_verbs, style_dict, path = task
-    style = PixelStyle(**style_dict)
+    key, duration, actions, num_verbs, style, path = task
     frames = render_clip_frames(actions, duration, num_verbs, style, key)
     encode_video(path, frames, style)
     return int(frames.shape[0])
@@ -445,7 +426,7 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
             if path.is_file():
                 summary.skipped += 1
             else:
-                todo.append((clip.key, clip.duration, clip.actions, num_verbs, style.to_dict(), str(path)))
+                todo.append((clip.key, clip.duration, clip.actions, num_verbs, style, str(path)))
         bar = tqdm(total=len(todo), unit="video", desc="render", disable=not progress, file=sys.stderr,
                    dynamic_ncols=True)
         t0 = time.perf_counter()
