@@ -184,8 +184,7 @@ class GatheredWriter(FeatureWriter):
     def __init__(self, out: str, fmt: str):
         super().__init__(out)
         self.fmt = fmt
-        self.name = "features.pth" if fmt == "pth" else "features.h5"
-        self.path = os.path.join(out, self.name)
+        self.path = os.path.join(out, "features.pth" if fmt == "pth" else "features.h5")
         self.parts = os.path.join(out, ".parts")
 
     def _part_keys(self) -> Dict[str, str]:
