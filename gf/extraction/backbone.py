@@ -108,13 +108,6 @@ def load_state_dict_file(path: str) -> Dict[str, Any]:
     return dict(obj)
 
 
-def _classifier_prefixes(model) -> tuple:
-    names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
-    if isinstance(names, str):
-        names = (names,)
-    return tuple(f"{n}." for n in names)
-
-
 def apply_state_dict(model, state: Dict[str, Any], path: str, *, heads: Optional[tuple] = None,
                      architecture: Optional[str] = None) -> None:
     """Load ``state`` into ``model`` strictly, except the classifier the features do not use.
@@ -125,7 +118,9 @@ def apply_state_dict(model, state: Dict[str, Any], path: str, *, heads: Optional
     name, or a shape that differs, means the file is for another architecture.
     """
     own = model.state_dict()
-    heads = _classifier_prefixes(model) if heads is None else heads
+    if heads is None:  # a timm model names its classifier (one module or several) in its pretrained_cfg
+        names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
+        heads = tuple(f"{n}." for n in ((names,) if isinstance(names, str) else names))
     architecture = architecture or f"timm model {model.pretrained_cfg.get('architecture')!r}"
     unexpected = [k for k in state if k not in own]
     dropped = [k for k in unexpected if k.startswith(heads)] if heads else []
