@@ -23,8 +23,7 @@ from gf.common.errors import CheckpointError, CheckpointNotFoundError, ConfigErr
 from gf.common.io import sha256sum
 from gf.common.utils import did_you_mean
 
-__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "data_config_json",
-           "weights_source"]
+__all__ = ["Backbone", "create_backbone", "load_state_dict_file", "apply_state_dict", "weights_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +39,6 @@ class Backbone:
     weights: Dict[str, Any]  # how the weights were set: {"kind": "file"|"random-init"|"pretrained", ...}
     feature_dim: int
     name: str
-
-
-def data_config_json(config: Mapping[str, Any]) -> Dict[str, Any]:
-    """timm's data config (tuples) as plain JSON values, so recipes compare equal after a round trip."""
-    return json.loads(json.dumps(dict(config)))
 
 
 def weights_source(weights: Optional[str], hub: Optional[Dict[str, Any]], seed: int) -> Dict[str, Any]:
@@ -114,13 +108,6 @@ def load_state_dict_file(path: str) -> Dict[str, Any]:
     return dict(obj)
 
 
-def _classifier_prefixes(model) -> tuple:
-    names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
-    if isinstance(names, str):
-        names = (names,)
-    return tuple(f"{n}." for n in names)
-
-
 def apply_state_dict(model, state: Dict[str, Any], path: str, *, heads: Optional[tuple] = None,
                      architecture: Optional[str] = None) -> None:
     """Load ``state`` into ``model`` strictly, except the classifier the features do not use.
@@ -131,7 +118,9 @@ def apply_state_dict(model, state: Dict[str, Any], path: str, *, heads: Optional
     name, or a shape that differs, means the file is for another architecture.
     """
     own = model.state_dict()
-    heads = _classifier_prefixes(model) if heads is None else heads
+    if heads is None:  # a timm model names its classifier (one module or several) in its pretrained_cfg
+        names = getattr(model, "pretrained_cfg", {}).get("classifier") or ()
+        heads = tuple(f"{n}." for n in ((names,) if isinstance(names, str) else names))
     architecture = architecture or f"timm model {model.pretrained_cfg.get('architecture')!r}"
     unexpected = [k for k in state if k not in own]
     dropped = [k for k in unexpected if k.startswith(heads)] if heads else []
@@ -171,8 +160,6 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
     if not isinstance(name, str) or not timm.is_model(name):
         raise ConfigError(f"--backbone {name!r} is not a timm model.{did_you_mean(name, timm.list_models())} "
                           f"List them with: python -c \"import timm; print(timm.list_models('*resnet*'))\"")
-    if weights and pretrained:
-        raise ConfigError("give either --weights FILE or --pretrained, not both")
     torch.manual_seed(int(seed))
     try:
         model = timm.create_model(name, pretrained=bool(pretrained), num_classes=0)
@@ -204,4 +191,5 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
         raise ConfigError(f"--input-size {input_size}: {name} cannot run on {input_size}x{input_size} images "
                           f"({str(e).strip().splitlines()[0][:200]}); use a larger size, or leave --input-size "
                           f"out for the model's own {tuple(cfg.get('input_size', ()))}") from None
-    return Backbone(model, transform, data_config_json(config), source, dim, name)
+    plain = json.loads(json.dumps(dict(config)))  # tuples as JSON lists: recipes compare equal after a round trip
+    return Backbone(model, transform, plain, source, dim, name)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from gf.common.errors import ConfigError, DataFileError
 
 __all__ = ["add_arguments", "run"]
 
-#: the defaults of the options that have one, filled in by :func:`_fill_defaults` only after
+#: the defaults of the options that have one, filled in by :func:`_refuse` only after
 #: each mode has refused the options it does not use: parsed as ``None``, an option the
 #: user typed is told from one left out even when its value is the default
 _DEFAULTS = {"window_tolerance": 0.5, "timeout_per_video": 300.0, "clip_stride": 1, "seed": 0, "batch_size": 64,
@@ -43,7 +42,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--fps", type=float, metavar="F", help="F frames per second of video or window")
     g.add_argument("--timeout-per-video", type=float, metavar="S",
                    help="a video whose decoding takes longer fails with that reason (default 300; 0 = no limit)")
-    _add_clip_arguments(parser)
+    g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
+    c = g.add_mutually_exclusive_group()
+    c.add_argument("--num-clips", type=int, metavar="N",
+                   help="N clips per sample, uniformly over the video or window (default 8)")
+    c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
+    g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
+                                                             "torchvision's)")
+    g.add_argument("--clip-stride", type=int, metavar="S",
+                   help="a clip takes every S-th frame of the video (default 1)")
+    g.add_argument("--motion-backbone", metavar="NAME",
+                   help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
+                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
+    g.add_argument("--motion-weights", metavar="FILE",
+                   help="local weights of --motion-backbone (a state dict); with --pretrained, only the appearance "
+                        "stream downloads")
+    g.add_argument("--motion-pretrained", action="store_true",
+                   help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
+                        "appearance stream's (--pretrained alone already covers both streams)")
+    g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
     g = parser.add_argument_group("backbone")
     g.add_argument("--backbone", metavar="NAME",
                    help="a timm model name (timm.list_models()): one row per frame; or a clip model, "
@@ -91,28 +108,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
 
 
-def _add_clip_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
-    c = g.add_mutually_exclusive_group()
-    c.add_argument("--num-clips", type=int, metavar="N",
-                   help="N clips per sample, uniformly over the video or window (default 8)")
-    c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
-    g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
-                                                             "torchvision's)")
-    g.add_argument("--clip-stride", type=int, metavar="S",
-                   help="a clip takes every S-th frame of the video (default 1)")
-    g.add_argument("--motion-backbone", metavar="NAME",
-                   help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
-                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
-    g.add_argument("--motion-weights", metavar="FILE",
-                   help="local weights of --motion-backbone (a state dict); with --pretrained, only the appearance "
-                        "stream downloads")
-    g.add_argument("--motion-pretrained", action="store_true",
-                   help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
-                        "appearance stream's (--pretrained alone already covers both streams)")
-    g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
-
-
 def _check_report_path(args) -> None:
     """``--report`` never replaces the stores it compares, nor a file that is not a report
     of ``gf extract --verify`` (a rerun replaces its own report)."""
@@ -147,15 +142,11 @@ def _refuse(args, names, mode: str) -> None:
     """A given option this mode does not use is refused (a silently ignored option is a
     wrong result the user never hears of), named as typed on the command line. Given means
     typed: not ``None`` (options with a default are parsed as ``None``, see :data:`_DEFAULTS`)
-    and not an unset flag (``False``); ``--seed 0`` or ``--workers 0`` is given."""
+    and not an unset flag (``False``); ``--seed 0`` or ``--workers 0`` is given. Then the
+    options left out get their defaults (:data:`_DEFAULTS`)."""
     extra = [name for name in names if getattr(args, name, None) is not None and getattr(args, name) is not False]
     if extra:
         raise ConfigError(f"{mode}; drop --{extra[0].replace('_', '-')}")
-    _fill_defaults(args)
-
-
-def _fill_defaults(args) -> None:
-    """The defaults of the options left out (:data:`_DEFAULTS`), once the mode's check is done."""
     for name, value in _DEFAULTS.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
@@ -197,8 +188,7 @@ def _merge(args) -> int:
     _refuse(args, _EXTRACT_ONLY + _VERIFY_ONLY, "--merge joins the parts already in --out")
     summary = merge(args.out)
     print(json.dumps({"out": summary.out, "parts": summary.parts, "samples": summary.samples,
-                      "failed": len(summary.failures)}, indent=2))
-    sys.stdout.flush()
+                      "failed": len(summary.failures)}, indent=2), flush=True)
     if summary.failures:
         reruns = ", ".join(f"--shard {part}" for part in summary.failed_parts)
         raise failure_error(summary.failures, summary.total, summary.samples, summary.out, summary.windows,
@@ -213,7 +203,8 @@ def run(args) -> int:
     if args.verify:
         return _verify(args)
     from gf.common.sharding import parse_shard
-    from gf.extraction.extract import ExtractOptions, extract, failure_error
+    from gf.extraction.extract import ExtractOptions, extract
+    from gf.extraction.out_folder import failure_error
 
     _refuse(args, _VERIFY_ONLY, "these options belong to --verify REFERENCE (without it, gf extract extracts)")
     for name in ("videos", "backbone"):
@@ -228,8 +219,7 @@ def run(args) -> int:
     print(json.dumps({"out": summary.out, "written": summary.written, "skipped": summary.skipped,
                       "failed": len(summary.failures), "videos": summary.videos, unit: summary.frames,
                       "seconds": round(summary.seconds, 2), "videos_per_s": round(summary.videos_per_s, 2),
-                      f"{unit}_per_s": round(summary.frames_per_s, 1)}, indent=2))
-    sys.stdout.flush()
+                      f"{unit}_per_s": round(summary.frames_per_s, 1)}, indent=2), flush=True)
     if summary.failures:
         raise failure_error(summary.failures, summary.total, summary.written, summary.lists or summary.out,
                             bool(args.windows))

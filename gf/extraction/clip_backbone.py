@@ -274,12 +274,6 @@ def _hf(ref: str, *, weights: Optional[str], pretrained: bool, input_size: Optio
     return HFClips(encoder, kind), _hf_config(ref, vision), source, _HF_TYPES[kind], frames, kind != "xclip"
 
 
-def hf_name(ref: str) -> str:
-    """The name a recipe records for ``hf:REF``: a local folder by its own name (the
-    machine's path is not the model's), a Hub id as it is."""
-    return HF + (os.path.basename(os.path.normpath(ref)) if os.path.isdir(ref) else ref)
-
-
 def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained: bool = False, seed: int = 0,
                          input_size: Optional[int] = None, clip_len: Optional[int] = None,
                          device: str = "cpu") -> ClipBackbone:
@@ -293,8 +287,6 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
     ``clip_len`` (default: the model's own, 16 for torchvision) is checked by one forward
     pass, which also gives the feature width.
     """
-    if weights and pretrained:
-        raise ConfigError("give either --weights FILE or --pretrained, not both")
     torch.manual_seed(int(seed))
     build = _torchvision if name.startswith(TORCHVISION) else _hf
     ref = name.split(":", 1)[1]
@@ -314,5 +306,6 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
         raise ConfigError(f"--backbone {name} cannot run on clips of {clip_len} frames at {h}x{w} "
                           f"({str(e).strip().splitlines()[0][:200]}); use a longer --clip-len or a larger "
                           f"--input-size") from None
-    recorded = hf_name(ref) if name.startswith(HF) else name
-    return ClipBackbone(model, FrameTransform(config), config, source, dim, recorded, what, clip_len)
+    if name.startswith(HF):  # recorded: a local folder by its own name (the machine's path is not the model's)
+        name = HF + (os.path.basename(os.path.normpath(ref)) if os.path.isdir(ref) else ref)
+    return ClipBackbone(model, FrameTransform(config), config, source, dim, name, what, clip_len)

@@ -26,6 +26,7 @@ returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Pytho
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ from gf.extraction.clips import frame_sampler
 
 __all__ = [
     "DecodeFailure",
-    "VideoTimeout",
     "Deadline",
     "VideoReader",
     "open_video",
@@ -58,10 +58,6 @@ class DecodeFailure(Exception):
         self.reason = reason
 
 
-class VideoTimeout(DecodeFailure):
-    pass
-
-
 class Deadline:
     """A per-video time limit (``None`` or ``<= 0`` = no limit)."""
 
@@ -71,7 +67,7 @@ class Deadline:
 
     def check(self, doing: str) -> None:
         if self.seconds is not None and time.monotonic() - self.t0 > self.seconds:
-            raise VideoTimeout(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
+            raise DecodeFailure(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
 
 
 def seconds(value: float) -> str:
@@ -216,11 +212,21 @@ def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
 _DECORD_UNSEEKABLE = {"mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "mpegvideo": "MPEG video"}
 
 
+#: packets looked at for an edit list that hides frames (they are the first ones demuxed)
+_EDIT_PACKETS = 32
+
+
 def _decord_unfit(path: str) -> Optional[str]:
     """Why decord must not read ``path`` although it may open it (None: it may): a container
     it seeks wrongly, or a rotated video (decord turns some angles upright, fails on others;
     PyAV turns them all), or an mp4 whose edit list hides frames. A file PyAV cannot open
-    is left to decord."""
+    is left to decord.
+
+    An mp4 cut without re-encoding (``ffmpeg -ss T -c copy``) keeps the frames before T and
+    hides them by an edit list: FFmpeg flags their first packets discard (or gives them
+    negative times). decord returns them anyway, with times from below 0, and which frame an
+    index gives depends on the batch; PyAV decodes the file as a player shows it.
+    """
     try:
         import av
 
@@ -234,30 +240,12 @@ def _decord_unfit(path: str) -> Optional[str]:
             if frame is not None and frame.rotation:
                 return f"not used for a video rotated by its display matrix ({frame.rotation} degrees)"
         with av.open(path) as container:
-            return _hidden_packets(container)
+            for packet in itertools.islice(container.demux(container.streams.video[0]), _EDIT_PACKETS):
+                if packet.size and (packet.is_discard or (packet.pts is not None and packet.pts < 0)):
+                    return "not used for a video whose edit list hides its first frames (it reads the hidden frames)"
+        return None
     except Exception:  # PyAV cannot read it: decord may
         return None
-
-
-#: packets looked at for an edit list that hides frames (they are the first ones demuxed)
-_EDIT_PACKETS = 32
-
-
-def _hidden_packets(container) -> Optional[str]:
-    """Why decord must not read a file whose first packets are not shown (None: they all are).
-
-    An mp4 cut without re-encoding (``ffmpeg -ss T -c copy``) keeps the frames before T and
-    hides them by an edit list: FFmpeg flags them discard (or gives them negative times).
-    decord returns them anyway, with times from below 0, and which frame an index gives
-    depends on the batch; PyAV decodes the file as a player shows it.
-    """
-    stream = container.streams.video[0]
-    for n, packet in enumerate(container.demux(stream)):
-        if n >= _EDIT_PACKETS:
-            break
-        if packet.size and (packet.is_discard or (packet.pts is not None and packet.pts < 0)):
-            return "not used for a video whose edit list hides its first frames (it reads the hidden frames)"
-    return None
 
 
 def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:

@@ -31,8 +31,7 @@ from gf.common.errors import CheckpointNotFoundError, ConfigError
 from gf.common.io import check_outputs_apart, is_gf_leftover, output_lock, remove_stale_temp_files, sha256sum
 from gf.datasets.extract_state import write_state
 from gf.datasets.feature_recipe import RECIPE_NAME, check_or_write_recipe, make_recipe, read_recipe
-from gf.extraction.out_folder import describe_failure, failure_error, holds_features, remove_bookkeeping, \
-    write_failures
+from gf.extraction.out_folder import holds_features, remove_bookkeeping, write_failures
 from gf.extraction.options import (MAX_SEED, check_clip_options, check_count_or_rate, check_device, check_int_option,
                                    check_number_option)
 from gf.extraction.sources import Job, make_jobs
@@ -40,7 +39,7 @@ from gf.extraction.streams import FrameDataset, build_streams, embed_and_write, 
     warn_random_weights
 from gf.extraction.writers import check_keys, make_writer, normalise_format
 
-__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset", "describe_failure", "failure_error"]
+__all__ = ["ExtractOptions", "ExtractSummary", "extract", "FrameDataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +132,8 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
         check_format(o.format)
     if o.weights and not os.path.isfile(o.weights):
         raise CheckpointNotFoundError(f"--weights {o.weights}: no such file")
+    if o.weights and o.pretrained:
+        raise ConfigError("give either --weights FILE or --pretrained, not both")
     return o
 
 
@@ -193,7 +194,7 @@ def extract(options: ExtractOptions, *, warn_random: bool = True) -> ExtractSumm
 
         with part_of_array(o, jobs, failures, recipe) as part:
             summary.lists = part.folder  # gf extract --merge gathers them into --out
-            _run(o, part.jobs, part.failures, streams, recipe, device, summary, part)
+            _run(o, part.jobs, part.failures, streams, device, summary, part.writer())
             part.finish(summary.written + summary.skipped, len(summary.failures))
         return summary
     created = not existed and not os.path.lexists(o.out)
@@ -201,7 +202,10 @@ def extract(options: ExtractOptions, *, warn_random: bool = True) -> ExtractSumm
     try:
         with output_lock(o.out, "gf extract"):
             try:
-                _run(o, jobs, failures, streams, recipe, device, summary)
+                remove_stale_temp_files(o.out)
+                check_or_write_recipe(o.out, recipe, stored=holds_features(o.out))
+                write_state(o.out, done=False)  # until this run ends: a kill leaves the folder marked unfinished
+                _run(o, jobs, failures, streams, device, summary, make_writer(o.out, o.format, o.shard_size))
                 # every sample is stored or listed as failed: only now is the folder whole
                 write_state(o.out, done=True, stored=summary.written + summary.skipped,
                             failed=len(summary.failures))
@@ -216,12 +220,12 @@ def extract(options: ExtractOptions, *, warn_random: bool = True) -> ExtractSumm
     return summary
 
 
-def _failure(job: Job, key: str, reason: str, kind: str, window: Optional[tuple] = None) -> Dict[str, Any]:
+def _failure(job: Job, key: str, reason: str, kind: str, window: tuple) -> Dict[str, Any]:
     """One line of failures.jsonl; ``kind`` is ``video`` (the file cannot give frames) or
     ``window`` (this question's window does not fit its video)."""
     record = {"key": key, "video_id": job.video_id, "source": job.source, "reason": reason, "kind": kind}
-    if window is not None and window[0] is not None:
-        record["window"] = [window[0], window[1]]
+    if window[0] is not None:
+        record["window"] = list(window)
     return record
 
 
@@ -262,20 +266,13 @@ def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
         prefetch_factor=2 if o.workers else None, persistent_workers=False)
 
 
-def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], streams, recipe: Dict[str, Any],
-         device: str, summary: ExtractSummary, part=None) -> None:
-    """The run proper, under the output folder's lock (held by the caller): resume, decode, embed, write.
-    ``part``: a job array's :class:`~gf.extraction.shards.Part` (its recipe already checked, its
-    own lock held), which gives the writer and the folder of the failure lists."""
+def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], streams, device: str,
+         summary: ExtractSummary, writer) -> None:
+    """The run proper, its folder set up and locked by the caller (for a job array's part: its
+    recipe checked, its own lock held): resume, decode, embed, write with ``writer``. The
+    failure lists go to ``summary.lists`` (a part's folder), else to ``--out``."""
     from gf.common.workers import iter_loader
 
-    if part is None:
-        remove_stale_temp_files(o.out)
-        check_or_write_recipe(o.out, recipe, stored=holds_features(o.out))
-        write_state(o.out, done=False)  # until this run ends: a kill leaves the folder marked unfinished
-        writer = make_writer(o.out, o.format, o.shard_size)
-    else:
-        writer = part.writer()
     pending, failures = _resume(jobs, failures, writer.completed(), summary, o.out)
     loader = _frame_loader(o, pending, streams, device)
     bar = tqdm(total=len(pending), unit="video", desc="gf extract", disable=not o.progress,
@@ -306,4 +303,4 @@ def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], str
         writer.close()  # what was extracted before an error or a Ctrl-C is kept
         summary.seconds = time.perf_counter() - t0
         summary.failures = failures
-        write_failures(o.out if part is None else part.folder, failures)
+        write_failures(summary.lists or o.out, failures)

@@ -73,7 +73,7 @@ def refuse_unsharded(out: str) -> None:
     same keys again under other names: refused, naming what to run instead."""
     if os.path.isdir(os.path.join(out, PARTS_DIR)):
         layout = read_layout(out)
-        count = layout.get("parts", "N") if isinstance(layout, dict) else "N"
+        count = layout["parts"] if layout else "N"
         raise ConfigError(
             f"--out {out} is extracted by a job array ({os.path.join(out, PARTS_DIR)} holds its parts): run its "
             f"parts with --shard I/{count}, or gf extract --merge --out {out} once they are done; a run without "

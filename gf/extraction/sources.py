@@ -135,9 +135,8 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
               ) -> Tuple[List[Job], List[Dict[str, Any]]]:
     """Jobs (one per video, with its keys) and the samples that fail before decoding (a
     question whose video is not among the videos), as failure records."""
-    listed = list_videos(videos)
     by_id: Dict[str, Tuple[str, str]] = {}
-    for path, source in listed:
+    for path, source in list_videos(videos):
         vid = os.path.splitext(os.path.basename(path))[0]  # no extension: the whole name
         if vid in by_id:
             raise DataFileError(f"--videos {videos}: two videos have the id {vid!r} (the file name without "
@@ -153,8 +152,6 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
                              "reason": f"no video file for video_id {w.video_id!r} under --videos {videos}",
                              "kind": "no-video", "window": [w.start, w.end]})
             continue
-        if w.video_id not in jobs:
-            path, source = by_id[w.video_id]
-            jobs[w.video_id] = Job(path, source, w.video_id)
-        jobs[w.video_id].windows.append((w.key, w.start, w.end))
+        job = jobs.setdefault(w.video_id, Job(*by_id[w.video_id], w.video_id))
+        job.windows.append((w.key, w.start, w.end))
     return list(jobs.values()), failures

@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from gf.common.errors import ConfigError, DataFileError
+
 __all__ = ["VerifyReport", "verify_features", "open_any_store", "is_verify_report", "REPORT_MARK"]
 
 #: ``written_by`` of a ``--report`` file: what marks it as gf's to replace on a rerun.
@@ -44,7 +46,6 @@ def open_any_store(path: str, fmt: Optional[str] = None, *, dataset: Optional[st
     ``dataset`` / ``ids`` (``--reference-dataset`` / ``--reference-ids``) are refused unless
     the store is HDF5, the only format with named datasets, and an HDF5 dataset that is not
     there names them too."""
-    from gf.common.errors import ConfigError, DataFileError
     from gf.common.registry import registry
     from gf.datasets.feature_recipe import RECIPE_NAME, store_path
     from gf.datasets.feature_stores import HDF5Store, _detect_format, feature_store_class
@@ -77,8 +78,6 @@ def _check_hdf5_names(path: str, features: str, ids: str, option: str) -> None:
     """Why checked here, not left to the store: its message names the library's keywords
     (features=/ids=, a config's features_dataset), which this command does not have."""
     import h5py
-
-    from gf.common.errors import DataFileError
 
     try:
         with h5py.File(path, "r") as fh:

@@ -133,11 +133,8 @@ class WebDatasetWriter(FeatureWriter):
                 done[key] = name
             self._shards[name] = {"size": size, "keys": keys}
         self._next = max(numbers) + 1 if numbers else 0
-        self._write_index()
-        return set(done)
-
-    def _write_index(self) -> None:
         atomic_write_json(self.index, {"shards": self._shards}, indent=None)
+        return set(done)
 
     def add(self, key, array, meta):
         meta_bytes = (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8")
@@ -160,7 +157,7 @@ class WebDatasetWriter(FeatureWriter):
         self._shards[name] = {"size": os.path.getsize(path), "keys": [decode_wds_key(e) for e, _, _ in self._buffer]}
         self._next += 1
         self._buffer = []
-        self._write_index()
+        atomic_write_json(self.index, {"shards": self._shards}, indent=None)
 
     def close(self):
         self._flush()
@@ -184,8 +181,7 @@ class GatheredWriter(FeatureWriter):
     def __init__(self, out: str, fmt: str):
         super().__init__(out)
         self.fmt = fmt
-        self.name = "features.pth" if fmt == "pth" else "features.h5"
-        self.path = os.path.join(out, self.name)
+        self.path = os.path.join(out, "features.pth" if fmt == "pth" else "features.h5")
         self.parts = os.path.join(out, ".parts")
 
     def _part_keys(self) -> Dict[str, str]:
