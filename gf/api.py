@@ -52,8 +52,7 @@ def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_ev
     from gf.processors.text import DEFAULT_TEXT_FORMAT, VideoQATextProcessor
     from gf.processors.video import VideoFeatureProcessor
 
-    model = _load(name, model_type, device, checkpoint, pretrained, overrides)
-    model = model.eval() if is_eval else model.train()
+    model = load_model(name, model_type, is_eval, device, checkpoint, pretrained, **overrides)
     text_format = getattr(model, "text_format", None)
     cfg = getattr(model, "config", None)
     max_feats, feature_dim = getattr(cfg, "max_feats", None), getattr(cfg, "feature_dim", None)
@@ -70,23 +69,14 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
           overrides: Mapping[str, Any]):
     """The model on ``device``; ``model.text_format`` is the text format its weights were
     trained with (so ``predict_example`` answers as evaluation does), None without weights."""
-    from gf.common.utils import check_device
-
-    check_device(device, name="device")  # before any download or build, as a one-line error
-    model, text_format = _build(name, model_type, device, checkpoint, pretrained, overrides)
-    model.text_format = text_format
-    return model
-
-
-def _build(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pretrained: Optional[str],
-           overrides: Mapping[str, Any]):
-    """(model on device, text format of its weights or None)."""
     from gf.common.errors import CheckpointError, ConfigError
     from gf.common.registry import registry
+    from gf.common.utils import check_device
     from gf.models import zoo
     from gf.models.checkpoint import read_checkpoint
     from gf.models.loading import model_from_checkpoint
 
+    check_device(device, name="device")  # before any download or build, as a one-line error
     if checkpoint is not None and pretrained is not None:
         raise ConfigError("give either checkpoint= or pretrained=, not both")
     zoo_name = pretrained
@@ -100,13 +90,15 @@ def _build(name: str, model_type: Optional[str], device: Any, checkpoint: Any, p
             raise CheckpointError(f"zoo entry {entry.name!r} is model_type {entry.model_type!r}, not {model_type!r}; "
                                   f"drop model_type or pass {entry.model_type!r}.")
         model, checkpoint = zoo.build_pretrained(entry, device, **overrides)
-        return model, entry.text_format or checkpoint.text_format
-    if checkpoint is not None:
+        model.text_format = entry.text_format or checkpoint.text_format
+    elif checkpoint is not None:
         checkpoint = read_checkpoint(zoo.resolve_checkpoint(checkpoint))
         model = model_from_checkpoint(checkpoint, model=name, model_type=model_type, device=device, **overrides)
-        return model, checkpoint.text_format
-    model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type))
-    return model.to(device), None
+        model.text_format = checkpoint.text_format
+    else:
+        model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type)).to(device)
+        model.text_format = None
+    return model
 
 
 def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Optional[Sequence[str]] = None,

@@ -48,13 +48,7 @@ class Registry:
         def _do(o):
             if not _from_gf(o):  # a plugin: the built-ins first, so a clash refuses the plugin, not them
                 self._load_builtins()
-            old = self._objects.get(name)
-            if old is not None and not _same_object(old, o):
-                raise RegistryError(
-                    f"{self.kind} name {name!r} is already registered to "
-                    f"{_describe(old)}; cannot register {_describe(o)} under the same name. "
-                    f"Choose another name."
-                )
+            _refuse_clash(f"{self.kind} name {name!r}", self._objects.get(name), o)
             self._objects[name] = o
             return o
 
@@ -148,6 +142,14 @@ def _describe(o: Any) -> str:
     return f"{mod}.{qn}" if mod and qn else repr(o)
 
 
+def _refuse_clash(what: str, old: Any, new: Any) -> None:
+    """``what`` (``model name 'x'``) is already ``old``'s: registering ``new`` under it is
+    refused, unless it is the same component again."""
+    if old is not None and not _same_object(old, new):
+        raise RegistryError(f"{what} is already registered to {_describe(old)}; cannot register {_describe(new)} "
+                            f"under the same name. Choose another name.")
+
+
 class _GlobalRegistry:
     """The registries of gf, one per kind, with LAVIS-style decorator helpers.
 
@@ -212,12 +214,7 @@ class _GlobalRegistry:
             if not _from_gf(fn):  # a plugin: the built-in variants first, so a clash refuses the plugin
                 self.kind("model")._load_builtins()
             types = self._model_types.setdefault(model_name, {})
-            old = types.get(model_type)
-            if old is not None and not _same_object(old, fn):
-                raise RegistryError(
-                    f"model type {model_type!r} of model {model_name!r} is already registered "
-                    f"to {_describe(old)}; cannot register {_describe(fn)} under the same name. Choose another name."
-                )
+            _refuse_clash(f"model type {model_type!r} of model {model_name!r}", types.get(model_type), fn)
             types[model_type] = fn
             return fn
 

@@ -5,7 +5,6 @@ code is loaded.
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import math
 import os
@@ -57,9 +56,7 @@ def check_known_keys(given: Iterable[Any], known: Iterable[str], *, owner: str,
 
 def normalize_sha256(value: Any, *, where: str = "sha256", error: Type[Exception] = ValueError) -> str:
     """Lower-case hex digest; a ``sha256:`` prefix is accepted, anything else refused."""
-    text = str(value).strip().lower()
-    if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
+    text = str(value).strip().lower().removeprefix("sha256:")
     if not _SHA256_RE.fullmatch(text):
         raise error(f"{where}: sha256 must be 64 hexadecimal characters, got {value!r}.")
     return text
@@ -114,18 +111,14 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-@contextlib.contextmanager
 def progress_bar(total: Optional[int], initial: int, label: str, enabled: bool):
-    """A tqdm bar over ``total`` bytes (None: unknown) starting at ``initial``: a download or an extraction."""
+    """A tqdm bar over ``total`` bytes (None: unknown) starting at ``initial``: a download or an
+    extraction. A context manager (tqdm's own): the bar is closed when the block ends."""
     from tqdm import tqdm
 
     # disable=None lets tqdm turn itself off when stderr is not a terminal (logs, CI).
-    bar = tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=label, disable=None if enabled else True)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=label, disable=None if enabled else True)
 
 
 def non_utf8(text: str) -> Optional[str]:

@@ -103,7 +103,7 @@ def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str
     max_events, num_queries = info.get("max_events"), cfg.get("num_queries")
     if max_events is not None and num_queries is not None:
         check_max_events(ds.name, max_events, num_queries)
-    defaults = _model_defaults(model_cfg)
+    defaults = to_dict(model_schema(model_cfg))  # what a config that sets nothing gets
     for key, value in derived.items():
         if value is not None and cfg.get(key) != value:
             # a value the user gave (not the model's default) is replaced aloud
@@ -112,11 +112,6 @@ def model_config_for(model_cfg: Mapping[str, Any], ds: BuiltDataset) -> Dict[str
                 key, value, ds.name, cfg.get(key))
             cfg[key] = value
     return cfg
-
-
-def _model_defaults(model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """The model's defaults for its ``model_type`` (what a config that sets nothing gets)."""
-    return to_dict(model_schema(model_cfg))
 
 
 def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: BuiltDataset) -> None:
@@ -280,28 +275,24 @@ def build_runner(cfg: DictConfig, *, splits: Optional[Sequence[str]] = None):
     otherwise the training dataset gets train + valid + test splits and the others valid +
     test."""
     run = cfg.run
+    evaluating = splits is not None
     device = pick_device(run.device)
     dist.init_distributed(device)
-    lock = claim_output_dir(cfg, "gf train" if splits is None else "gf evaluate") if dist.get_rank() == 0 else None
+    lock = claim_output_dir(cfg, "gf evaluate" if evaluating else "gf train") if dist.get_rank() == 0 else None
     try:
-        return _assemble(cfg, splits, device, lock)
+        seed_everything(run.seed)
+        train_name = train_dataset_name(cfg)
+        datasets = build_datasets(cfg, wanted_splits(cfg, splits))
+        model_config = model_config_for(to_dict(cfg.model), datasets[train_name])
+        for name, ds in datasets.items():
+            if name != train_name:
+                _check_evaluable(model_config, datasets[train_name], ds)
+        model, weights_source = build_model(cfg, model_config, evaluating=evaluating, datasets=datasets)
+        task = registry.get_task_class(run.task)()
+        runner_cls = registry.get_runner_class(run.runner)
+        return runner_cls(cfg, task, model, datasets, build_hooks(cfg, evaluating), train_dataset=train_name,
+                          device=device, model_config=model_config, weights_source=weights_source, output_lock=lock)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
-
-
-def _assemble(cfg: DictConfig, splits: Optional[Sequence[str]], device, lock):
-    run = cfg.run
-    seed_everything(run.seed)
-    train_name = train_dataset_name(cfg)
-    datasets = build_datasets(cfg, wanted_splits(cfg, splits))
-    model_config = model_config_for(to_dict(cfg.model), datasets[train_name])
-    for name, ds in datasets.items():
-        if name != train_name:
-            _check_evaluable(model_config, datasets[train_name], ds)
-    model, weights_source = build_model(cfg, model_config, evaluating=splits is not None, datasets=datasets)
-    task = registry.get_task_class(run.task)()
-    runner_cls = registry.get_runner_class(run.runner)
-    return runner_cls(cfg, task, model, datasets, build_hooks(cfg, splits is not None), train_dataset=train_name, device=device,
-                      model_config=model_config, weights_source=weights_source, output_lock=lock)

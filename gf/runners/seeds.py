@@ -331,13 +331,6 @@ def seed_reports(folder: Path, records: CheckpointRecords) -> Dict[str, Dict[str
     return out
 
 
-def _figure(value: Any, key: str, where: str, fix: str) -> Optional[float]:
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
-        return value
-    raise DataFileError(f"{where}: {key} {shown_value(value)}, not a number or null: the report is damaged. "
-                        f"{fix}".rstrip())
-
-
 def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "") -> Dict[str, Optional[float]]:
     """The figures a summary keeps from one report: its primary metric, ``overall``, and
     every breakdown cell's accuracy (``<breakdown>/<cell>``), as the report has them.
@@ -346,12 +339,18 @@ def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "")
         return DataFileError(f"{where}: {key} {shown_value(value)}, not {wanted}: the report is damaged. "
                              f"{fix}".rstrip())
 
+    def figure(key: str, value: Any) -> Optional[float]:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or (number and math.isfinite(value)):
+            return value
+        raise bad(key, value, "a number or null")
+
     if not isinstance(report, dict):
         raise bad("the file", report, "a JSON object")
     primary = report.get("primary_metric") or "overall"
     if not isinstance(primary, str):
         raise bad("primary_metric", primary, "a metric name")
-    figures = {key: _figure(report.get(key), key, where, fix) for key in (primary, "overall")}
+    figures = {key: figure(key, report.get(key)) for key in (primary, "overall")}
     breakdowns = report.get("breakdowns") or {}
     if not isinstance(breakdowns, dict):
         raise bad("breakdowns", breakdowns, "an object of breakdowns")
@@ -362,7 +361,7 @@ def report_figures(report: Dict[str, Any], where: str = "report", fix: str = "")
             if not isinstance(values, dict):
                 raise bad(f"breakdowns.{breakdown}.{cell}", values, "an object with an accuracy")
             key = f"breakdowns.{breakdown}.{cell}.accuracy"
-            figures[f"{breakdown}/{cell}"] = _figure(values.get("accuracy"), key, where, fix)
+            figures[f"{breakdown}/{cell}"] = figure(key, values.get("accuracy"))
     return figures
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from gf.runners.run_config import add_config_arguments, add_run_flags, config_from_args
+from gf.runners.run_config import add_config_arguments, add_run_flags, config_from_args, wanted_splits
 
 __all__ = ["add_arguments", "run"]
 
@@ -21,7 +21,6 @@ def _check_datasets(cfg) -> None:
     from gf.common.config import make_builder
     from gf.common.registry import registry
     from gf.datasets.base import BaseBuilder
-    from gf.runners.run_config import wanted_splits
 
     for name, splits in wanted_splits(cfg).items():
         if issubclass(registry.get_builder_class(name), BaseBuilder):
