@@ -183,3 +183,20 @@ def test_extract_refuses_a_backbone_giving_inf_before_writing_that_video(videos,
         extract(videos / "good.txt", out, "--format", "npy", "--weights", tmp_path / "big.pth")
     assert err.value.exit_code == 3
     assert not out.exists()  # nothing stored: the folder it created is gone
+
+
+@pytest.mark.parametrize("create, name", [("gf.extraction.backbone:create_backbone", BACKBONE),
+                                          ("gf.extraction.clip_backbone:create_clip_backbone",
+                                           "torchvision:r3d_18")])
+def test_a_backbone_given_both_a_weights_file_and_pretrained_is_refused_before_any_download(create, name, tmp_path,
+                                                                                             monkeypatch):
+    """The Python API refuses the pair too, not only gf extract's options: nothing is
+    downloaded and no file is read (the Hub is never reached: offline)."""
+    import importlib
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    module, func = create.split(":")
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    with pytest.raises(ConfigError, match="either --weights FILE or --pretrained, not both"):
+        getattr(importlib.import_module(module), func)(name, weights=str(weights), pretrained=True)

@@ -160,6 +160,8 @@ def create_backbone(name: str, *, weights: Optional[str] = None, pretrained: boo
     if not isinstance(name, str) or not timm.is_model(name):
         raise ConfigError(f"--backbone {name!r} is not a timm model.{did_you_mean(name, timm.list_models())} "
                           f"List them with: python -c \"import timm; print(timm.list_models('*resnet*'))\"")
+    if weights and pretrained:
+        raise ConfigError("give either --weights FILE or --pretrained, not both")
     torch.manual_seed(int(seed))
     try:
         model = timm.create_model(name, pretrained=bool(pretrained), num_classes=0)

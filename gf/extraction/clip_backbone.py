@@ -287,6 +287,8 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
     ``clip_len`` (default: the model's own, 16 for torchvision) is checked by one forward
     pass, which also gives the feature width.
     """
+    if weights and pretrained:
+        raise ConfigError("give either --weights FILE or --pretrained, not both")
     torch.manual_seed(int(seed))
     build = _torchvision if name.startswith(TORCHVISION) else _hf
     ref = name.split(":", 1)[1]

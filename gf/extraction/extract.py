@@ -132,8 +132,6 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
         check_format(o.format)
     if o.weights and not os.path.isfile(o.weights):
         raise CheckpointNotFoundError(f"--weights {o.weights}: no such file")
-    if o.weights and o.pretrained:
-        raise ConfigError("give either --weights FILE or --pretrained, not both")
     return o
 
 
