@@ -24,7 +24,7 @@ setup(
         "transformers>=4.40",
         "omegaconf>=2.3",
         "tqdm",
-        "filelock>=3.30",  # FileLock(on_acquired=...): the output lock records its holder
+        "filelock>=4.2.1",  # FileLock(on_acquired=...), called before the file is emptied: the output lock records its holder
         "scipy",  # Hungarian matching of events
         "h5py",  # HDF5 feature stores
         "webdataset",  # tar-shard feature stores

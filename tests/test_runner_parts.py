@@ -548,3 +548,22 @@ def test_a_model_size_the_user_gave_and_the_data_replaces_is_a_warning(tmp_path,
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warned == ["model.feature_dim set to 16 by dataset synthetic_star (config had 99): a size that does not "
                       "fit the data cannot train"]
+
+
+@pytest.mark.parametrize("train_dataset, datasets, message", [
+    ("sta", ["star", "agqa"], r"run.train_dataset is 'sta', which is not under datasets: \(star, agqa\)"),
+    (None, ["star", "agqa"], r"lists several datasets \(star, agqa\); set run.train_dataset"),
+])
+def test_train_dataset_name_refuses_a_config_built_by_hand_that_names_no_listed_dataset(train_dataset, datasets,
+                                                                                         message):
+    """``gf.runners.build_runner(cfg)`` is documented for configs built in Python, which never
+    pass the config check: the training set is chosen by name or refused, never guessed."""
+    from omegaconf import OmegaConf
+
+    from gf.common.errors import ConfigError
+    from gf.runners.run_config import train_dataset_name
+
+    cfg = OmegaConf.create({"datasets": {name: {} for name in datasets}, "run": {"train_dataset": train_dataset}})
+    with pytest.raises(ConfigError, match=message):
+        train_dataset_name(cfg)
+    assert train_dataset_name(OmegaConf.create({"datasets": {"star": {}}, "run": {}})) == "star"

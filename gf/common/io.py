@@ -451,12 +451,15 @@ class OutputLock:
             raise RuntimeError(f"{self.path}: this lock is already held by this object")
         made = missing_folders(self.folder)
         make_folder(self.folder)
-        # filelock's flock never truncates the file it opens, so a holder's record stays readable
+        # filelock (>= 4.2.1) empties the file only once it holds the lock, after on_acquired has
+        # read the previous holder's record: a waiter always reads the holder's record
         lock = FileLock(self.path, thread_local=False, on_acquired=self._record_holder)
         while True:
             try:
                 lock.acquire(blocking=False)
                 break
+            except FileNotFoundError:  # the holder before us removed the folder it had made
+                make_folder(self.folder)
             except Timeout:
                 if not self.path.exists():  # the holder before us removed it between our open and our lock
                     continue
@@ -527,7 +530,10 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0,
     and later ``lock.__exit__(None, None, None)``.
 
     flock is per open file: a second ``output_lock`` on the same folder in the same process
-    is refused too. On network filesystems without flock support the lock may not hold.
+    is refused too. On network filesystems without flock support the lock may not hold. The
+    lock stands on :class:`filelock.FileLock`: a ``.gf.lock`` that is a symbolic link is
+    refused, not followed, and a lock object dropped without release is released when it is
+    garbage-collected (gf's commands keep theirs until they leave).
     """
     return OutputLock(folder, command, wait_s, wait_for)
 

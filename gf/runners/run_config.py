@@ -86,10 +86,19 @@ def hook_names(run, evaluating: bool = False) -> list:
 
 
 def train_dataset_name(cfg) -> str:
-    """The dataset the run trains on: ``run.train_dataset``, or the only one listed (the config
-    check, :func:`gf.common.config.build_config`, refuses a name not listed and several
-    datasets without one)."""
-    return cfg.run.get("train_dataset") or next(iter(cfg.datasets))
+    """The dataset the run trains on: ``run.train_dataset``, or the only one listed."""
+    from gf.common.errors import ConfigError
+
+    names = list(cfg.datasets)
+    chosen = cfg.run.get("train_dataset")
+    if chosen is None:
+        if len(names) > 1:
+            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set run.train_dataset to the "
+                              f"one to train on (every listed dataset is evaluated).")
+        return names[0]
+    if chosen not in names:
+        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
+    return chosen
 
 
 def wanted_splits(cfg, splits=None) -> dict:
