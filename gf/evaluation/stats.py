@@ -145,8 +145,8 @@ class QuestionOutcomes:
             raise ValueError(f"question_ids must be unique; repeated: {describe_ids(dupes)}")
         n = len(ids)
         correct = _vector(self.correct, "correct", n)
-        clusters = _vector(self.clusters, "clusters", n, np.integer, np.int64,
-                           "an integer array (one cluster number per question)")
+        clusters = _vector(self.clusters, "clusters", n, kind=np.integer, dtype=np.int64,
+                           expected="an integer array (one cluster number per question)")
 
         if not isinstance(self.cells, Mapping):
             raise ValueError(f"cells must be a mapping from column key to a boolean mask, "
