@@ -103,9 +103,7 @@ def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
     key ``"<video>_<qid>"`` that occurs twice (both lines named).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"NExT-QA split file not found: {path}")
-    rows = _csv_rows(path)
+    rows = _csv_rows(path)  # a missing file: "NExT-QA split file not found: <path>"
     if not rows:
         raise DataFileError(f"{path}: the file is empty; expected the header "
                             f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4")
