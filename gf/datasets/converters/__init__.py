@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sized
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sized
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["first_file", "path_option", "prepare", "require_questions"]
+__all__ = ["annotation_record", "first_file", "path_option", "prepare", "require_questions"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -52,6 +52,24 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         raise DataFileError(f"gf prepare {benchmark}: raw folder not found: {raw_dir}; --raw must be the folder with "
                             f"the benchmark's official release files")
     return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
+
+
+def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, answer: Any,
+                      fields: Dict[str, Any]) -> Dict[str, Any]:
+    """The dataset record a builder's ``_records`` makes of row ``i`` of the annotation file at
+    ``path`` (the layout its converter writes): the question, the options (multiple choice
+    only), ``answer`` and ``fields``, plus the ``key_field`` value as text when features are
+    not keyed by the question id. A multiple-choice row without options is refused, naming
+    the row: the dataset would otherwise take the question as open-ended."""
+    options = row.get("options") if builder.answer_mode == "mc" else None
+    if builder.answer_mode == "mc" and options is None:
+        raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; {builder.display_name} "
+                            f"questions have {builder.NUM_OPTIONS}")
+    rec = {"question_id": qid, "question": row.get("question"), "options": options, "answer": answer, "fields": fields}
+    key_field = builder.config["key_field"]
+    if key_field != "question_id":
+        rec[key_field] = builder._id_text(row.get(key_field))
+    return rec
 
 
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
