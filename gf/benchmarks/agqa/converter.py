@@ -153,13 +153,6 @@ def build_answer_vocab(answers: Iterable[str]) -> List[str]:
     return sorted(counts, key=lambda a: (-counts[a], a))
 
 
-def _check_split_args(val_fraction: Any, seed: Any) -> None:
-    if finite_number(val_fraction) is None or not 0 <= val_fraction < 1:
-        raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
-
-
 def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -> List[str]:
     """The videos moved from train to val: ``round(val_fraction * n)`` of the ``n`` distinct
     videos (at least one when the fraction is > 0), drawn with ``random.Random(seed)`` from
@@ -278,7 +271,10 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     if absent:
         raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "
                             f"(AGQA 2.0 'Balanced AGQA') into {raw_dir}.")
-    _check_split_args(val_fraction, seed)  # before the slow reads
+    if finite_number(val_fraction) is None or not 0 <= val_fraction < 1:  # checked before the slow reads
+        raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
     csv_paths = path_option("agqa", "charades_csv", charades_csv, many=True, raw=raw_dir)
     events = read_charades_csv(csv_paths) if csv_paths else None
 
