@@ -4,7 +4,8 @@ Each benchmark folder's ``converter.py`` (``gf/benchmarks/<name>/``) registers o
 ``convert(raw_dir, out_dir, **options) -> dict`` (a summary of what was written) as a
 ``converter`` in gf's registry (``@registry.register_converter("star")``), so a plugin can
 add a benchmark the same way, and declares the files it may write (``@owns(...)``, see
-:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`).
+:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`), and
+:func:`annotation_record`: the dataset record each builder makes of a row of that layout.
 
 :func:`prepare` is the safe way to run one: it never replaces existing annotations unless
 asked (``overwrite=True``), locks the output folder, and puts the converter's files in
