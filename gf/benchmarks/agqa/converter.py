@@ -59,7 +59,7 @@ from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import finite_number
-from gf.datasets.converters import path_option, require_questions
+from gf.datasets.converters import path_option, readme_head, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns
 
@@ -220,12 +220,7 @@ def _split_summary(rows: Sequence[Mapping[str, Any]], vocab: set) -> Dict[str, A
 
 
 def _readme(summary: Mapping[str, Any]) -> str:
-    lines = [
-        "# AGQA 2.0 (balanced) in gf's layout",
-        "",
-        f"Written by `gf prepare agqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
-        "",
-        "```",
+    lines = readme_head("AGQA 2.0 (balanced)", summary) + [
         "txt_db/<split>.jsonl       {question_id, video_id, question, answer (string), global, semantic, structural, ans_type}",
         "txt_db/answer_vocab.json   answers of the official train file, most frequent first (index = label)",
     ]

@@ -40,7 +40,7 @@ from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
 from gf.common.registry import registry
-from gf.datasets.converters import require_questions
+from gf.datasets.converters import readme_head, require_questions
 from gf.datasets.converters.staging import owns
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
@@ -185,12 +185,7 @@ def _split_summary(records: Sequence[Dict[str, Any]], video_map: Optional[Dict[s
 
 
 def _readme(summary: Dict[str, Any]) -> str:
-    lines = [
-        "# NExT-QA in gf's layout",
-        "",
-        f"Written by `gf prepare nextqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
-        "",
-        "```",
+    lines = readme_head("NExT-QA", summary) + [
         "txt_db/<split>.jsonl   {question_id: \"<video>_<qid>\", video_id, question, options: [a0..a4], answer: 0..4, type}",
     ]
     if summary["map_file"]:

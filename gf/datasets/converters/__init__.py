@@ -21,7 +21,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["annotation_record", "first_file", "path_option", "prepare", "require_questions"]
+__all__ = ["annotation_record", "first_file", "path_option", "prepare", "readme_head", "require_questions"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -76,6 +76,14 @@ def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, 
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
     """The first of ``paths`` that is a file (where a converter looks for a release file), else ``None``."""
     return next((path for path in paths if path.is_file()), None)
+
+
+def readme_head(title: str, summary: Mapping[str, Any]) -> List[str]:
+    """The first lines of the ``README.md`` a converter writes next to its files (``summary``
+    names the benchmark and the release folder): what wrote them, and the opening of the file list."""
+    return [f"# {title} in gf's layout", "",
+            f"Written by `gf prepare {summary['benchmark']}` from `{summary['source']}`. Do not edit by hand; "
+            f"re-run the converter.", "", "```"]
 
 
 def require_questions(questions: Sized, path: Path, split: str, fix: str) -> None:
