@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
+from gf.benchmarks.nextqa.converter import NUM_OPTIONS, QUESTION_TYPES, read_split_csv
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
@@ -73,7 +74,7 @@ class NextQABuilder(VideoQABuilder):
     benchmark = "nextqa"
     answer_mode = "mc"
     display_name = "NExT-QA"
-    NUM_OPTIONS = 5
+    NUM_OPTIONS = NUM_OPTIONS  # the converter's
     CLASS_KEY = None  # no event annotations
 
     DEFAULT_CONFIG: Dict[str, Any] = {
@@ -95,8 +96,6 @@ class NextQABuilder(VideoQABuilder):
     # -- records -----------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """Annotation rows -> dataset records (values are checked again by the dataset)."""
-        from gf.benchmarks.nextqa.converter import QUESTION_TYPES, read_split_csv
-
         rows = read_split_csv(path) if path.suffix.lower() == ".csv" else load_jsonl(path, "NExT-QA annotation file")
         records = []
         for i, row in self._objects(rows, path):

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from gf.benchmarks.star.evaluator import type_problem
+from gf.benchmarks.star.evaluator import NUM_CHOICES, type_problem
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
@@ -78,7 +78,7 @@ class StarBuilder(VideoQABuilder):
     benchmark = "star"
     answer_mode = "mc"
     display_name = "STAR"
-    NUM_OPTIONS = 4
+    NUM_OPTIONS = NUM_CHOICES
     KEY_FIELDS = ("question_id", "video_id")
     CLASS_LIST_WHAT = "STAR action class list"
     EVENTS_KEY = "question_id"  # one trimmed clip per question (the authors' bundle, gf prepare star)
