@@ -183,7 +183,7 @@ def _charades_entry(row: Mapping[str, str], where: str) -> Dict[str, Any]:
         raise DataFileError(f"{where}: column 'length' is {duration}, expected > 0 seconds")
     where = f"{where}: column 'actions'"
     actions = []
-    for cid, start, end in parse_charades_actions(row.get("actions") or "", where):
+    for cid, start, end in parse_charades_actions(row.get("actions"), where):
         match = _CHARADES_CLASS.fullmatch(cid)
         if match is None:
             raise DataFileError(f"{where}: action class {cid!r} is not a Charades class id 'cXXX' "

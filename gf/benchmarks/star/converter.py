@@ -160,7 +160,7 @@ def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
 def _actions(row: Mapping[str, str], where: str, first_seen: Dict[str, str]) -> List[Tuple[str, float, float]]:
     """A row's actions with their ids as written: a- or c-ids, checked and mapped to STAR's
     classes later, so each id's first ``<file>:<line>`` is kept in ``first_seen`` for the errors."""
-    actions = parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+    actions = parse_charades_actions(row.get("actions"), f"{where}: column 'actions'")
     for a, _, _ in actions:
         first_seen.setdefault(a, where)
     return actions
