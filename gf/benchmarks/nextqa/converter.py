@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from gf.benchmarks.nextqa.evaluator import NUM_CHOICES as NUM_OPTIONS
 from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
@@ -48,7 +49,6 @@ __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-NUM_OPTIONS = 5
 OPTION_COLUMNS = tuple(f"a{i}" for i in range(NUM_OPTIONS))
 #: Raw type codes: Causal (why, how), Temporal (next, previous, concurrent), Descriptive
 #: (count, location, other). The official scoring folds TP into TN; the data keeps TP.
