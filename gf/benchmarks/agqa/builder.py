@@ -34,6 +34,7 @@ from typing import Any, Dict, List
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
+from gf.datasets.converters import annotation_record
 from gf.evaluation.core import OOV_ANSWER
 
 __all__ = ["AGQABuilder"]
@@ -119,16 +120,6 @@ class AGQABuilder(VideoQABuilder):
             rows = [check_record(row.get("question_id"), row, f"{path}: record {i}")
                     for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
         index = {a: i for i, a in enumerate(self.answer_vocab())}
-        records = []
-        key_field = self.config["key_field"]
-        for row in rows:
-            records.append({
-                "question_id": row["question_id"],
-                "question": row["question"],
-                "options": None,
-                "answer": index.get(row["answer"], OOV_ANSWER),
-                key_field: row[key_field],
-                "fields": {"global": row["global"], "semantic": row["semantic"],
-                           "structural": row["structural"], "ans_type": row["ans_type"]},
-            })
-        return records
+        return [annotation_record(self, row, path, i, row["question_id"], index.get(row["answer"], OOV_ANSWER),
+                                  {k: row[k] for k in ("global", "semantic", "structural", "ans_type")})
+                for i, row in enumerate(rows)]

@@ -59,7 +59,7 @@ from gf.common.errors import DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import finite_number
-from gf.datasets.converters import path_option, require_questions
+from gf.datasets.converters import path_option, readme_head, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns
 
@@ -153,13 +153,6 @@ def build_answer_vocab(answers: Iterable[str]) -> List[str]:
     return sorted(counts, key=lambda a: (-counts[a], a))
 
 
-def _check_split_args(val_fraction: Any, seed: Any) -> None:
-    if finite_number(val_fraction) is None or not 0 <= val_fraction < 1:
-        raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
-
-
 def split_val_videos(video_ids: Iterable[str], val_fraction: float, seed: int) -> List[str]:
     """The videos moved from train to val: ``round(val_fraction * n)`` of the ``n`` distinct
     videos (at least one when the fraction is > 0), drawn with ``random.Random(seed)`` from
@@ -190,7 +183,7 @@ def _charades_entry(row: Mapping[str, str], where: str) -> Dict[str, Any]:
         raise DataFileError(f"{where}: column 'length' is {duration}, expected > 0 seconds")
     where = f"{where}: column 'actions'"
     actions = []
-    for cid, start, end in parse_charades_actions(row.get("actions") or "", where):
+    for cid, start, end in parse_charades_actions(row.get("actions"), where):
         match = _CHARADES_CLASS.fullmatch(cid)
         if match is None:
             raise DataFileError(f"{where}: action class {cid!r} is not a Charades class id 'cXXX' "
@@ -227,12 +220,7 @@ def _split_summary(rows: Sequence[Mapping[str, Any]], vocab: set) -> Dict[str, A
 
 
 def _readme(summary: Mapping[str, Any]) -> str:
-    lines = [
-        "# AGQA 2.0 (balanced) in gf's layout",
-        "",
-        f"Written by `gf prepare agqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
-        "",
-        "```",
+    lines = readme_head("AGQA 2.0 (balanced)", summary) + [
         "txt_db/<split>.jsonl       {question_id, video_id, question, answer (string), global, semantic, structural, ans_type}",
         "txt_db/answer_vocab.json   answers of the official train file, most frequent first (index = label)",
     ]
@@ -274,13 +262,14 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     Charades CSVs) into ``out_dir`` (layout in the module docs); returns the summary also
     written to ``meta.json``. Everything is read and checked before anything is written."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise DataFileError(f"AGQA raw folder not found: {raw_dir} (expected {', '.join(RAW_FILES.values())})")
     absent = [str(raw_dir / name) for name in RAW_FILES.values() if not (raw_dir / name).is_file()]
     if absent:
         raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "
                             f"(AGQA 2.0 'Balanced AGQA') into {raw_dir}.")
-    _check_split_args(val_fraction, seed)  # before the slow reads
+    if finite_number(val_fraction) is None or not 0 <= val_fraction < 1:  # checked before the slow reads
+        raise DatasetError(f"agqa converter: val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise DatasetError(f"agqa converter: seed must be an integer, got {seed!r}")
     csv_paths = path_option("agqa", "charades_csv", charades_csv, many=True, raw=raw_dir)
     events = read_charades_csv(csv_paths) if csv_paths else None
 

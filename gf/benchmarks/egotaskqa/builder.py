@@ -34,6 +34,7 @@ from gf.benchmarks.egotaskqa.converter import SPLIT_TYPES
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
+from gf.datasets.converters import annotation_record
 
 if TYPE_CHECKING:  # imported where used: registering the benchmark (gf prepare, gf evaluate) needs no torch
     import torch
@@ -183,18 +184,11 @@ class EgoTaskQABuilder(VideoQABuilder):
         return self._types
 
     def _records(self, path: Path) -> List[Dict[str, Any]]:
-        key_field = self.config["key_field"]
         records = []
         for i, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
             self._check_reasoning_type(row.get("reasoning_type"), path, i, row.get("question_id"))
-            records.append({
-                "question_id": self._id_text(row.get("question_id")),
-                "question": row.get("question"),
-                "options": None,
-                "answer": row.get("answer"),
-                "fields": {"reasoning_type": row.get("reasoning_type")},
-                key_field: self._id_text(row.get(key_field)),
-            })
+            records.append(annotation_record(self, row, path, i, self._id_text(row.get("question_id")),
+                                             row.get("answer"), {"reasoning_type": row.get("reasoning_type")}))
         return records
 
     def _check_reasoning_type(self, value: Any, path: Path, index: int, qid: Any) -> None:

@@ -26,9 +26,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
+from gf.benchmarks.nextqa.converter import NUM_OPTIONS, QUESTION_TYPES, read_split_csv
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
+from gf.datasets.converters import annotation_record
 
 __all__ = ["NextQABuilder"]
 
@@ -72,7 +74,7 @@ class NextQABuilder(VideoQABuilder):
     benchmark = "nextqa"
     answer_mode = "mc"
     display_name = "NExT-QA"
-    NUM_OPTIONS = 5
+    NUM_OPTIONS = NUM_OPTIONS  # the converter's
     CLASS_KEY = None  # no event annotations
 
     DEFAULT_CONFIG: Dict[str, Any] = {
@@ -94,30 +96,15 @@ class NextQABuilder(VideoQABuilder):
     # -- records -----------------------------------------------------------------------------
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """Annotation rows -> dataset records (values are checked again by the dataset)."""
-        from gf.benchmarks.nextqa.converter import QUESTION_TYPES, read_split_csv
-
         rows = read_split_csv(path) if path.suffix.lower() == ".csv" else load_jsonl(path, "NExT-QA annotation file")
         records = []
         for i, row in self._objects(rows, path):
-            where = f"{path}: record {i}"
             qid = row.get("question_id")
             qtype = row.get("type")
             if qtype not in QUESTION_TYPES:
                 raise DataFileError(
-                    f"{where} (question_id {qid!r}): 'type' is {qtype!r}, expected one of "
+                    f"{path}: record {i} (question_id {qid!r}): 'type' is {qtype!r}, expected one of "
                     f"{', '.join(QUESTION_TYPES)}; the per-type scoring needs it. Re-run `gf prepare nextqa`."
                 )
-            if row.get("options") is None:
-                raise DataFileError(f"{where} (question_id {qid!r}) has no 'options'; NExT-QA questions have 5")
-            rec = {
-                "question_id": qid,
-                "question": row.get("question"),
-                "options": row.get("options"),
-                "answer": row.get("answer"),
-                "fields": {"type": qtype},
-            }
-            key_field = self.config["key_field"]
-            if key_field != "question_id":
-                rec[key_field] = self._id_text(row.get(key_field))
-            records.append(rec)
+            records.append(annotation_record(self, row, path, i, qid, row.get("answer"), {"type": qtype}))
         return records

@@ -36,11 +36,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from gf.benchmarks.nextqa.evaluator import NUM_CHOICES as NUM_OPTIONS
 from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import (atomic_write_json, atomic_write_jsonl, atomic_write_text, check_plain_name, load_json,
                           read_text_utf8)
 from gf.common.registry import registry
-from gf.datasets.converters import require_questions
+from gf.datasets.converters import readme_head, require_questions
 from gf.datasets.converters.staging import owns
 
 __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv"]
@@ -48,7 +49,6 @@ __all__ = ["NUM_OPTIONS", "QUESTION_TYPES", "SPLITS", "convert", "read_split_csv
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-NUM_OPTIONS = 5
 OPTION_COLUMNS = tuple(f"a{i}" for i in range(NUM_OPTIONS))
 #: Raw type codes: Causal (why, how), Temporal (next, previous, concurrent), Descriptive
 #: (count, location, other). The official scoring folds TP into TN; the data keeps TP.
@@ -103,9 +103,7 @@ def read_split_csv(path: Union[str, Path]) -> List[Dict[str, Any]]:
     key ``"<video>_<qid>"`` that occurs twice (both lines named).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"NExT-QA split file not found: {path}")
-    rows = _csv_rows(path)
+    rows = _csv_rows(path)  # a missing file: "NExT-QA split file not found: <path>"
     if not rows:
         raise DataFileError(f"{path}: the file is empty; expected the header "
                             f"video,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4")
@@ -187,12 +185,7 @@ def _split_summary(records: Sequence[Dict[str, Any]], video_map: Optional[Dict[s
 
 
 def _readme(summary: Dict[str, Any]) -> str:
-    lines = [
-        "# NExT-QA in gf's layout",
-        "",
-        f"Written by `gf prepare nextqa` from `{summary['source']}`. Do not edit by hand; re-run the converter.",
-        "",
-        "```",
+    lines = readme_head("NExT-QA", summary) + [
         "txt_db/<split>.jsonl   {question_id: \"<video>_<qid>\", video_id, question, options: [a0..a4], answer: 0..4, type}",
     ]
     if summary["map_file"]:
@@ -244,8 +237,6 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     written to ``meta.json``.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    if not raw_dir.is_dir():
-        raise DataFileError(f"NExT-QA raw folder not found: {raw_dir} (expected train.csv, val.csv, test.csv)")
     splits = _split_names(splits)
     if not splits:
         raise DatasetError("nextqa converter: splits is empty; name at least one of train, val, test")

@@ -12,10 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from gf.benchmarks.star.evaluator import type_problem
+from gf.benchmarks.star.evaluator import NUM_CHOICES, type_problem
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder, read_class_lines
+from gf.datasets.converters import annotation_record
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class StarBuilder(VideoQABuilder):
     benchmark = "star"
     answer_mode = "mc"
     display_name = "STAR"
-    NUM_OPTIONS = 4
+    NUM_OPTIONS = NUM_CHOICES
     KEY_FIELDS = ("question_id", "video_id")
     CLASS_LIST_WHAT = "STAR action class list"
     EVENTS_KEY = "question_id"  # one trimmed clip per question (the authors' bundle, gf prepare star)
@@ -129,7 +130,6 @@ class StarBuilder(VideoQABuilder):
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """jsonl rows -> dataset records; values are validated by the dataset (file:line errors)."""
         rows = load_jsonl(path, "STAR annotation file")
-        key_field = self.config["key_field"]
         records = []
         for i, row in self._objects(rows, path):
             qid = self._id_text(row.get("question_id"))
@@ -137,18 +137,9 @@ class StarBuilder(VideoQABuilder):
             if problem:  # scoring reads the type from the id: refused here, not after a training epoch
                 raise DataFileError(f"{record_place(path, i)}: {problem}. Correct the id, or leave the question out of "
                                     f"the file")
-            rec = {
-                "question_id": qid,
-                "question": row.get("question"),
-                "options": row.get("options"),
-                "answer": row.get("answer"),
-                "fields": {"type": qid.split("_")[0]} if isinstance(qid, str) else {},
-            }
-            if key_field != "question_id":
-                rec[key_field] = self._id_text(row.get(key_field))
-            elif row.get("video_id") is not None:  # the video the trimmed clip comes from
-                rec["video_id"] = self._id_text(row["video_id"])
-            if rec["options"] is None:  # STAR is multiple choice: say so rather than go open-ended
-                raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; STAR questions have 4")
+            rec = annotation_record(self, row, path, i, qid, row.get("answer"),
+                                    {"type": qid.split("_")[0]} if isinstance(qid, str) else {})
+            if self.config["key_field"] == "question_id" and row.get("video_id") is not None:
+                rec["video_id"] = self._id_text(row["video_id"])  # the video the trimmed clip comes from
             records.append(rec)
         return records

@@ -160,7 +160,7 @@ def charades_to_star_ids(star_classes: Sequence[Tuple[str, str]],
 def _actions(row: Mapping[str, str], where: str, first_seen: Dict[str, str]) -> List[Tuple[str, float, float]]:
     """A row's actions with their ids as written: a- or c-ids, checked and mapped to STAR's
     classes later, so each id's first ``<file>:<line>`` is kept in ``first_seen`` for the errors."""
-    actions = parse_charades_actions(row.get("actions") or "", f"{where}: column 'actions'")
+    actions = parse_charades_actions(row.get("actions"), f"{where}: column 'actions'")
     for a, _, _ in actions:
         first_seen.setdefault(a, where)
     return actions
@@ -377,8 +377,6 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     raw, out = Path(raw_dir), Path(out_dir)
     csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)
     classes_given = next(iter(path_option("star", "charades_classes", charades_classes, raw=raw)), None)
-    if not raw.is_dir():
-        raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)
     action_classes, action_mapping, star_classes = _star_class_files(raw)
     star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}

@@ -4,7 +4,8 @@ Each benchmark folder's ``converter.py`` (``gf/benchmarks/<name>/``) registers o
 ``convert(raw_dir, out_dir, **options) -> dict`` (a summary of what was written) as a
 ``converter`` in gf's registry (``@registry.register_converter("star")``), so a plugin can
 add a benchmark the same way, and declares the files it may write (``@owns(...)``, see
-:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`).
+:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`), and
+:func:`annotation_record`: the dataset record each builder makes of a row of that layout.
 
 :func:`prepare` is the safe way to run one: it never replaces existing annotations unless
 asked (``overwrite=True``), locks the output folder, and puts the converter's files in
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sized
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sized
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["first_file", "path_option", "prepare", "require_questions"]
+__all__ = ["annotation_record", "first_file", "path_option", "prepare", "readme_head", "require_questions"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -37,8 +38,9 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
     * The converter writes into a staging folder inside ``out_dir``; its files are moved in
       only when it has finished, so a failed conversion leaves ``out_dir`` as it was.
 
-    An unknown ``benchmark`` raises the registry's error (listing the known and close
-    names) before anything is touched. ``options`` go to the converter.
+    An unknown ``benchmark`` (the registry's error, listing the known and close names), an
+    unknown option or a ``raw_dir`` that is not a folder is refused before anything is touched.
+    ``options`` go to the converter.
     """
     convert = registry.get("converter", benchmark)
     try:  # an unknown option is a message naming the converter's options, not a TypeError
@@ -47,12 +49,41 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         params = [p for p in inspect.signature(convert).parameters if p not in ("raw_dir", "out_dir")]
         raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
                           f"{', '.join(params) or '(none)'}.") from None
+    if not Path(raw_dir).is_dir():  # checked here once for every converter, before out_dir is locked
+        raise DataFileError(f"gf prepare {benchmark}: raw folder not found: {raw_dir}; --raw must be the folder with "
+                            f"the benchmark's official release files")
     return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
+
+
+def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, answer: Any,
+                      fields: Dict[str, Any]) -> Dict[str, Any]:
+    """The dataset record a builder's ``_records`` makes of row ``i`` of the annotation file at
+    ``path`` (the layout its converter writes): the question, the options (multiple choice
+    only), ``answer`` and ``fields``, plus the ``key_field`` value as text when features are
+    not keyed by the question id. A multiple-choice row without options is refused, naming
+    the row: the dataset would otherwise take the question as open-ended."""
+    options = row.get("options") if builder.answer_mode == "mc" else None
+    if builder.answer_mode == "mc" and options is None:
+        raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; {builder.display_name} "
+                            f"questions have {builder.NUM_OPTIONS}")
+    rec = {"question_id": qid, "question": row.get("question"), "options": options, "answer": answer, "fields": fields}
+    key_field = builder.config["key_field"]
+    if key_field != "question_id":
+        rec[key_field] = builder._id_text(row.get(key_field))
+    return rec
 
 
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
     """The first of ``paths`` that is a file (where a converter looks for a release file), else ``None``."""
     return next((path for path in paths if path.is_file()), None)
+
+
+def readme_head(title: str, summary: Mapping[str, Any]) -> List[str]:
+    """The first lines of the ``README.md`` a converter writes next to its files (``summary``
+    names the benchmark and the release folder): what wrote them, and the opening of the file list."""
+    return [f"# {title} in gf's layout", "",
+            f"Written by `gf prepare {summary['benchmark']}` from `{summary['source']}`. Do not edit by hand; "
+            f"re-run the converter.", "", "```"]
 
 
 def require_questions(questions: Sized, path: Path, split: str, fix: str) -> None:

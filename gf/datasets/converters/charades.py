@@ -16,15 +16,15 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from gf.common.io import DataFileError, read_text_utf8
 
 __all__ = ["parse_charades_actions", "read_charades_csvs"]
 
 
-def parse_charades_actions(text: str, where: str) -> List[Tuple[str, float, float]]:
-    """``"c092 11.90 21.20;c147 0.00 12.60"`` -> [(id, start_s, end_s)]; empty -> []."""
+def parse_charades_actions(text: Optional[str], where: str) -> List[Tuple[str, float, float]]:
+    """``"c092 11.90 21.20;c147 0.00 12.60"`` -> [(id, start_s, end_s)]; empty or ``None`` (no cell) -> []."""
     out = []
     for item in (text or "").split(";"):
         item = item.strip()

@@ -87,10 +87,6 @@ def reported_path(path: PathLike) -> Path:
     return path
 
 
-def _exists(path: Path) -> bool:
-    return os.path.lexists(path)
-
-
 def _files_under(root: Path) -> List[str]:
     """Every file (or link) under ``root`` as a relative posix path, sorted."""
     out = []
@@ -141,7 +137,7 @@ def _owned(convert: Callable[..., Any], options: Dict[str, Any]) -> Optional[Lis
 def _existing_annotations(out: Path, owned: Optional[List[str]]) -> List[str]:
     """What in ``out`` a conversion would replace: owned files that exist, and non-empty
     ``txt_db`` folders (the annotation folders) the converter writes into."""
-    found = [rel for rel in (owned or []) if _exists(out / rel)]
+    found = [rel for rel in (owned or []) if os.path.lexists(out / rel)]
     txt_dirs = {Path(rel).parent for rel in (owned or []) if Path(rel).parent.name == "txt_db"} or {Path("txt_db")}
     for d in sorted(txt_dirs):
         folder = out / d
@@ -171,7 +167,7 @@ def interrupted_install(out: Path) -> Optional[Tuple[Path, str]]:
     running) while moving its files in, else None. Why: until then ``out`` may lack files of
     both conversions, and a builder reading it would say "not found, check data_root"."""
     try:
-        plans = [s / PLAN_NAME for s in _staging_folders(out) if _exists(s / PLAN_NAME)]
+        plans = [s / PLAN_NAME for s in _staging_folders(out) if os.path.lexists(s / PLAN_NAME)]
     except OSError:  # not a folder, or not readable: nothing gf prepare left there
         return None
     if not plans:
@@ -213,7 +209,7 @@ def _recover(out: Path) -> None:
     finished from ``new/`` (that conversion was complete, and the user asked for it); one
     without a plan never moved anything out of ``out`` and is deleted."""
     for staging in _staging_folders(out):
-        if _exists(staging / PLAN_NAME):
+        if os.path.lexists(staging / PLAN_NAME):
             install, remove = _read_plan(staging)
             logger.warning("%s: finishing the install of the conversion an interrupted gf prepare had completed in "
                            "%s", out, staging)
@@ -232,9 +228,9 @@ def _apply(out: Path, staging: Path, install: Sequence[str], remove: Sequence[st
     ``remove`` into ``staging/old``. Every step looks where the file is now, so the moves of a
     run killed half-way can be run again to finish them (:func:`_recover`)."""
     new, old = staging / "new", staging / "old"
-    pending = [rel for rel in install if _exists(new / rel)]
+    pending = [rel for rel in install if os.path.lexists(new / rel)]
     for rel in sorted(set(pending) | set(remove)):
-        if _exists(out / rel):
+        if os.path.lexists(out / rel):
             _move(out / rel, old / rel)
     for rel in pending:
         _move(new / rel, out / rel)
@@ -246,10 +242,10 @@ def _undo(out: Path, staging: Path, install: Sequence[str], remove: Sequence[str
     new, old = staging / "new", staging / "old"
     try:
         for rel in install:
-            if not _exists(new / rel) and _exists(out / rel):
+            if not os.path.lexists(new / rel) and os.path.lexists(out / rel):
                 _move(out / rel, new / rel)
         for rel in sorted(set(install) | set(remove)):
-            if _exists(old / rel):
+            if os.path.lexists(old / rel):
                 _move(old / rel, out / rel)
         return True
     except OSError as e:
@@ -275,13 +271,13 @@ def _finish(staging: Path) -> None:
     """Drop the replaced files of a finished install, then its plan (the plan goes last, so a
     staging folder with files in ``old/`` always has one)."""
     shutil.rmtree(staging / "old", ignore_errors=True)
-    if not _exists(staging / "old"):
+    if not os.path.lexists(staging / "old"):
         os.unlink(staging / PLAN_NAME)
 
 
 def _discard(staging: Path) -> None:
     """Delete a staging folder, unless its plan says it still holds files (see :func:`_undo`)."""
-    if not _exists(staging / PLAN_NAME):
+    if not os.path.lexists(staging / PLAN_NAME):
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -290,12 +286,12 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
     """``convert(raw_dir, <staging>, **options)``, its files then moved into ``out_dir`` (see
     the module docs). Returns what ``convert`` returns."""
     out = Path(out_dir)
-    if _exists(out) and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise DatasetError(f"output folder {out} exists and is not a folder; choose another --out")
     owned = _owned(convert, options)
-    if not overwrite and not (_exists(out) and _staging_folders(out)):  # before the lock and the conversion
+    if not overwrite and not (os.path.lexists(out) and _staging_folders(out)):  # before the lock and the conversion
         _refuse_if_any(out, _existing_annotations(out, owned))
-    created = not _exists(out)
+    created = not os.path.lexists(out)
     lock = output_lock(out, command)
     try:
         with lock:
@@ -315,12 +311,12 @@ def run_staged(convert: Callable[..., Any], command: str, raw_dir: PathLike, out
                 if owned is None:  # a converter that declares nothing owns what it wrote
                     install, remove = written, []
                     if not overwrite:
-                        _refuse_if_any(out, [rel for rel in written if _exists(out / rel)])
+                        _refuse_if_any(out, [rel for rel in written if os.path.lexists(out / rel)])
                 else:
                     owned_set: Set[str] = set(owned)
-                    install = [rel for rel in written if rel in owned_set or not _exists(out / rel)]
+                    install = [rel for rel in written if rel in owned_set or not os.path.lexists(out / rel)]
                     remove = [rel for rel in owned if rel not in set(written)]
-                replaced = [rel for rel in install + remove if _exists(out / rel)]
+                replaced = [rel for rel in install + remove if os.path.lexists(out / rel)]
                 _install(out, staging, install, remove, _rerun_command(command, raw_dir, out, options))
                 if replaced:
                     logger.warning("%s: replaced %d file(s) of an earlier conversion in %s: %s", command,
