@@ -262,6 +262,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     Charades CSVs) into ``out_dir`` (layout in the module docs); returns the summary also
     written to ``meta.json``. Everything is read and checked before anything is written."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        raise DataFileError(f"AGQA raw folder not found: {raw_dir} (expected {', '.join(RAW_FILES.values())})")
     absent = [str(raw_dir / name) for name in RAW_FILES.values() if not (raw_dir / name).is_file()]
     if absent:
         raise DataFileError(f"AGQA file(s) not found: {', '.join(absent)}. Unzip AGQA_balanced.zip "

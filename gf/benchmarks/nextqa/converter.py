@@ -237,6 +237,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
     written to ``meta.json``.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if not raw_dir.is_dir():
+        raise DataFileError(f"NExT-QA raw folder not found: {raw_dir} (expected train.csv, val.csv, test.csv)")
     splits = _split_names(splits)
     if not splits:
         raise DatasetError("nextqa converter: splits is empty; name at least one of train, val, test")

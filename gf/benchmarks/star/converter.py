@@ -377,6 +377,8 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     raw, out = Path(raw_dir), Path(out_dir)
     csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)
     classes_given = next(iter(path_option("star", "charades_classes", charades_classes, raw=raw)), None)
+    if not raw.is_dir():
+        raise DataFileError(f"STAR raw folder not found: {raw}")
     qa_paths = _question_files(raw)
     action_classes, action_mapping, star_classes = _star_class_files(raw)
     star_index = {sid: k for k, (sid, _) in enumerate(star_classes)}

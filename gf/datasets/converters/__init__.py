@@ -38,9 +38,8 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
     * The converter writes into a staging folder inside ``out_dir``; its files are moved in
       only when it has finished, so a failed conversion leaves ``out_dir`` as it was.
 
-    An unknown ``benchmark`` (the registry's error, listing the known and close names), an
-    unknown option or a ``raw_dir`` that is not a folder is refused before anything is touched.
-    ``options`` go to the converter.
+    An unknown ``benchmark`` raises the registry's error (listing the known and close
+    names) before anything is touched. ``options`` go to the converter.
     """
     convert = registry.get("converter", benchmark)
     try:  # an unknown option is a message naming the converter's options, not a TypeError
@@ -49,9 +48,6 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         params = [p for p in inspect.signature(convert).parameters if p not in ("raw_dir", "out_dir")]
         raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
                           f"{', '.join(params) or '(none)'}.") from None
-    if not Path(raw_dir).is_dir():  # checked here once for every converter, before out_dir is locked
-        raise DataFileError(f"gf prepare {benchmark}: raw folder not found: {raw_dir}; --raw must be the folder with "
-                            f"the benchmark's official release files")
     return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
 
 
