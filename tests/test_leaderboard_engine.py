@@ -18,6 +18,7 @@ import torch
 
 from gf.cli import main as gf_main
 from gf.common.errors import ConfigError
+from gf.common.sharding import parse_shard
 from gf.leaderboards import engine
 from gf.leaderboards.board import assemble_board
 from gf.leaderboards.engine import WorkItem, run_leaderboard
@@ -402,7 +403,7 @@ def test_shard_and_only_select_disjoint_covering_parts(board_setup):
         engine.plan(manifest, only=["bb"])
     for bad in ("2/2", "x/3", "1"):
         with pytest.raises(ConfigError, match="--shard"):
-            engine.parse_shard(bad)
+            parse_shard(bad)
 
 
 def test_nextqa_official_result_files_score_like_gf_predictions_with_video_resampling(tmp_path):

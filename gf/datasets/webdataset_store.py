@@ -143,7 +143,8 @@ def shard_members(shard: str) -> List[tarfile.TarInfo]:
     except tarfile.ReadError as e:
         raise DataFileError(
             f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
-            f".tar shards (stream compressed ones with iter_webdataset_features)."
+            f".tar shards (stream compressed ones with iter_webdataset_features). A shard gf extract wrote "
+            f"reads so when damaged: delete it and rerun the gf extract command that wrote it (it resumes)."
         ) from e
     try:
         with tf:

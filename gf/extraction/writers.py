@@ -35,7 +35,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, load_json
 from gf.common.safe_load import load_npy_safe
 from gf.datasets.feature_stores import open_feature_store
-from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes, tar_file_members
+from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes, shard_members
 from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
@@ -98,17 +98,10 @@ class WebDatasetWriter(FeatureWriter):
     @staticmethod
     def _scan(path: str) -> List[str]:
         keys = []
-        size = os.path.getsize(path)
-        try:
-            with tarfile.open(path, "r:") as tf:
-                for member in tar_file_members(tf, size):  # tarfile reads a cut archive as a short one
-                    base = member.name.rsplit("/", 1)[-1]
-                    if base.endswith(".npy") and "." not in base[:-4]:
-                        keys.append(decode_wds_key(base[:-4]))
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataFileError(f"{path}: not a readable tar shard ({e}). gf extract renames a shard into place "
-                                f"only when complete, so this file came from elsewhere or was damaged; delete it "
-                                f"and rerun to extract its samples again.") from None
+        for member in shard_members(path):
+            base = member.name.rsplit("/", 1)[-1]
+            if base.endswith(".npy") and "." not in base[:-4]:
+                keys.append(decode_wds_key(base[:-4]))
         return keys
 
     def completed(self) -> Set[str]:

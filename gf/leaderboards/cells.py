@@ -248,14 +248,19 @@ def yes_no(flag: Any) -> str:
     return "yes" if flag is True else "no" if flag is False else NA
 
 
+def seed_count(row: Mapping[str, Any]) -> Any:
+    """How many seeds a row's figures are over: its group's ``n``, 1 for a single measured row, else None."""
+    group = row_group(row)
+    if group is not None:
+        return group.get("n")
+    return 1 if row.get("kind") == "measured" else None
+
+
 def seeds_text(row: Mapping[str, Any]) -> str:
     """The "Seeds" column: ``3 (worst 78.20, seed 1)`` for a group, ``1`` for a single
     measured checkpoint, ``n/a`` for a reported row."""
-    group = row_group(row)
-    if group is None:
-        return "1" if row.get("kind") == "measured" else NA
-    text = format_count(group.get("n"))
-    worst = group.get("worst")
+    text = format_count(seed_count(row))
+    worst = (row_group(row) or {}).get("worst")
     if isinstance(worst, Mapping) and _number(worst.get("score")) is not None:
         text += f" (worst {format_figure(worst['score'])}, seed {worst.get('seed')})"
     return text

@@ -63,7 +63,8 @@ def run(args) -> int:
     if args.leaderboard_command == "show":
         _render(Path(args.folder))
         return 0
-    from gf.leaderboards.engine import one_line, parse_shard, run_leaderboard
+    from gf.common.sharding import parse_shard
+    from gf.leaderboards.engine import one_line, run_leaderboard
     from gf.leaderboards.manifest import load_manifest
 
     jobs = _jobs(args.jobs)  # every option is checked before anything is read or written

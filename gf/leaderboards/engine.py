@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError
-from gf.common.sharding import check_shard, parse_shard  # noqa: F401 (re-exported: the option moved)
+from gf.common.sharding import check_shard
 from gf.leaderboards.manifest import Manifest
 from gf.leaderboards.work import RunSummary, WorkItem, evaluate_items
 
-__all__ = ["RunSummary", "WorkItem", "check_jobs", "check_shard", "parse_shard", "plan", "run_leaderboard",
-           "select_shard"]
+__all__ = ["RunSummary", "WorkItem", "check_jobs", "plan", "run_leaderboard", "select_shard"]
 
 
 def check_jobs(jobs: Any, option: str = "--jobs") -> int:

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from gf.common.errors import GfError
+from gf.common.io import load_json
 from gf.leaderboards.results import ResultPaths, canonical_hash, read_json_or_none
 
-__all__ = ["FileHashes", "ResultCheck", "file_problems", "question_problems", "read_done",
-           "result_files", "spec_hash", "split_data_problems", "split_file_states"]
+__all__ = ["FileHashes", "ResultCheck", "file_problems", "read_done",
+           "read_result_files", "result_files", "spec_hash", "split_data_problems", "split_file_states"]
 
 #: What each role of an input is called in a stale row's reason.
 SOURCE_ROLES = {"model": "checkpoint", "predictions": "predictions file"}
@@ -306,17 +307,25 @@ def read_done(paths: ResultPaths) -> tuple:
     return record, None
 
 
-def question_problems(predictions: Any, expected: Sequence[str], path: Path) -> List[str]:
-    """Why a kept predictions mapping does not answer exactly the split's questions."""
+def read_result_files(paths: ResultPaths, expected: Sequence[str]) -> tuple:
+    """``(report, predictions, problems)`` of a kept result, its files read whole: why they
+    cannot be read, or why its predictions do not answer exactly the split's ``expected``
+    questions (a kept result is current only when both hold)."""
+    try:
+        report = load_json(paths.report, "leaderboard report")
+        predictions = load_json(paths.predictions, "leaderboard predictions")
+    except GfError as error:
+        return None, None, [f"its files cannot be read ({error})"]
+    predictions = predictions.get("predictions") if isinstance(predictions, dict) else None
     if not isinstance(predictions, Mapping):
-        return [f"its predictions file {path} holds no predictions mapping"]
+        return report, None, [f"its predictions file {paths.predictions} holds no predictions mapping"]
     wanted = set(expected)
     missing = [q for q in expected if q not in predictions]
     extra = [q for q in predictions if q not in wanted]
     if not missing and not extra:
-        return []
+        return report, predictions, []
     from gf.common.utils import describe_ids
 
     parts = ([f"misses {len(missing)} of the split's questions ({describe_ids(missing)})"] if missing else []) + \
             ([f"answers {len(extra)} questions the split does not have ({describe_ids(extra)})"] if extra else [])
-    return [f"its predictions file {path} {' and '.join(parts)}"]
+    return report, predictions, [f"its predictions file {paths.predictions} {' and '.join(parts)}"]

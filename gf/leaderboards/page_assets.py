@@ -40,7 +40,7 @@ from gf.leaderboards.cells import (
     mappings,
     pairs_header,
     pending_text,
-    row_group,
+    seed_count,
     seeds_text,
     source_text,
     stale_text,
@@ -150,9 +150,8 @@ def _board_table(table: Mapping[str, Any]) -> list:
               ["td", {"class": "num", "data-col": "num_questions", "data-sort": _sort_key(row.get("num_questions"))},
                format_count(row.get("num_questions"))]]
         if grouped:
-            group = row_group(row)
-            n = group.get("n") if group is not None else 1 if row.get("kind") == "measured" else None
-            tr.append(["td", {"class": "num", "data-col": "seeds", "data-sort": _sort_key(n)}, seeds_text(row)])
+            tr.append(["td", {"class": "num", "data-col": "seeds", "data-sort": _sort_key(seed_count(row))},
+                       seeds_text(row)])
         body.append(tr + [["td", {"class": "source"}, source_text(row)]])
     return ["table", {"class": "board"}, ["thead", {}, ["tr", {}, *header, ["th", {"scope": "col"}, "Source"]]],
             ["tbody", {}, *body]]

@@ -68,6 +68,7 @@ from gf.leaderboards.cells import (
     pending_text,
     row_group,
     safe_csv_writer,
+    seed_count,
     seeds_text,
     source_text,
     statistics_text,
@@ -211,8 +212,7 @@ def _csv_seed_fields(row: Mapping[str, Any]) -> Dict[str, str]:
     group = row_group(row) or {}
     worst = group.get("worst") if isinstance(group.get("worst"), Mapping) else {}
     return {"score_sd": csv_number(row.get("sd")),
-            "n_seeds": format_count(group.get("n")).replace(NA, "") if group else
-            ("1" if row.get("kind") == "measured" else ""),
+            "n_seeds": format_count(seed_count(row)).replace(NA, ""),
             "seeds": " ".join(str(x) for x in group.get("seeds") or []),
             "worst_seed": "" if worst.get("seed") is None else str(worst["seed"]),
             "worst_seed_score": csv_number(worst.get("score"))}

@@ -15,9 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gf.common.errors import GfError
-from gf.common.io import load_json
-from gf.leaderboards.freshness import ResultCheck, question_problems, read_done
+from gf.leaderboards.freshness import ResultCheck, read_done, read_result_files
 from gf.leaderboards.results import ResultPaths, read_json_or_none
 
 __all__ = ["Measured", "Result", "entries_for", "group_row", "load_results", "resampling", "single_row"]
@@ -106,13 +104,7 @@ def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: s
                  if not (scope == "annotations" and label == "features")]
     problems += check.problems(paths, done, name, benchmark, split, seed)
     if not problems:
-        try:
-            report = load_json(paths.report, "leaderboard report")
-            predictions = load_json(paths.predictions, "leaderboard predictions")["predictions"]
-            if split_record.get("videos"):
-                problems += question_problems(predictions, list(split_record["videos"]), paths.predictions)
-        except (GfError, KeyError, TypeError) as error:
-            problems.append(f"its files cannot be read ({error})")
+        report, predictions, problems = read_result_files(paths, list(split_record["videos"]))
     if problems:
         return _mark_stale(check, table, label, name, problems, done)
     return Result(seed=seed, evaluator=done["evaluator"], report=report, predictions=predictions,

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.errors import ConfigError, EvaluationError, GfError, OutputLockedError
-from gf.common.io import atomic_write_json, load_json
+from gf.common.io import atomic_write_json
 from gf.common.utils import utc_now
 from gf.datasets.split_provenance import SplitProvenance
 from gf.leaderboards.freshness import (
     SOURCE_ROLES,
     FileHashes,
     file_problems,
-    question_problems,
     read_done,
+    read_result_files,
     result_files,
     spec_hash,
     split_file_states,
@@ -266,12 +266,7 @@ class Evaluation:
         if "files" in kept:
             problems = file_problems(paths, kept["files"], self.hashes)
         else:  # kept by an older gf: the files are read whole once, then recorded
-            try:
-                predictions = load_json(paths.predictions, "leaderboard predictions").get("predictions")
-                load_json(paths.report, "leaderboard report")
-                problems = question_problems(predictions, self.splits.question_ids(item.benchmark, item.split), paths.predictions)
-            except (GfError, AttributeError) as error:
-                problems = [f"its files cannot be read ({error})"]
+            problems = read_result_files(paths, self.splits.question_ids(item.benchmark, item.split))[2]
         if problems:
             logger.warning("%s: %s; computing it again", item, "; ".join(problems))
         return not problems
