@@ -800,3 +800,14 @@ def test_gf_download_data_star_through_the_command(server, tmp_path, capsys):
     assert f"data:star  -> <data_root>/STAR" in capsys.readouterr().out
     assert gf_main(["download", "data:star", "--dest", str(tmp_path / "x")]) == 2
     assert gf_main(["download", "https://example.org/f.bin", "--data-root", str(root)]) == 2
+
+
+def test_download_data_offline_uses_the_cache_only_and_says_so(tmp_path):
+    """``offline=True`` (as for ``download`` and ``download_pretrained``): a bundle not in the
+    cache is an OfflineError naming it, and nothing is fetched or written under data_root."""
+    from gf.common.download import OfflineError
+
+    root = tmp_path / "data"
+    with pytest.raises(OfflineError, match="offline"):
+        download_data("star", root, url="http://127.0.0.1:9/never.zip", offline=True, progress=False)
+    assert not (root / "STAR").exists()

@@ -416,6 +416,8 @@ def test_write_webdataset_shards_refuses_bad_shard_counts_and_overwrites(tmp_pat
     write_webdataset_shards(feats, tmp_path, num_shards=4)
     with pytest.raises(FileExistsError):
         write_webdataset_shards(feats, tmp_path, num_shards=2)
+    with pytest.raises(TypeError):  # overwrite is keyword-only: no positional value replaces the shards
+        write_webdataset_shards(feats, tmp_path, 2, "features", "npy")
     write_webdataset_shards(feats, tmp_path, num_shards=2, overwrite=True)
     assert len(glob.glob(str(tmp_path / "*.tar"))) == 2, "stale shards of the earlier write removed"
     store = WebDatasetStore(tmp_path)

@@ -688,3 +688,16 @@ def test_a_seed_paired_comparison_draws_each_seed_once_for_both_sides():
     assert same["difference"] == 0 and same["p_bootstrap"] == 1 and same["ci"] == (0.0, 0.0)
     with pytest.raises(ValueError, match="same seeds"):
         seed_paired_comparison(a, b[:2])
+
+
+def test_a_bad_alpha_is_named_before_the_groups_are_checked():
+    """compare_groups checks its settings first, alpha included: a bad alpha with groups
+    that are not paired is told as the bad alpha, as compare_all tells it."""
+    o = star_like()
+    rng = np.random.default_rng(3)
+    group = with_group(o, [rng.random(len(o.correct)) < 0.6])
+    for alpha in (1.5, 0, True, "0.05"):
+        with pytest.raises(ValueError, match="alpha must be between 0 and 1"):
+            compare_groups({"x": group, "y": []}, samples=10, alpha=alpha)
+        with pytest.raises(ValueError, match="alpha must be between 0 and 1"):
+            compare_all({"x": o, "y": o}, samples=10, alpha=alpha)

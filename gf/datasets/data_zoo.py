@@ -210,7 +210,7 @@ def _is_junk(name: str) -> bool:
 
 
 def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optional[str] = None,
-                  overwrite: bool = False, progress: bool = True,
+                  overwrite: bool = False, offline: Optional[bool] = None, progress: bool = True,
                   timeout: Optional[float] = 30, retries: int = 3, backoff: float = 1.0) -> Path:
     """Download bundle ``name`` (``star`` / ``data:star``) and install its files into ``data_root``.
 
@@ -224,6 +224,7 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
             verified against the entry's pinned or recorded sha256.
         overwrite: replace files at the bundle's paths that gf did not install, or that
             changed since it installed them (otherwise they are refused, by name).
+        offline: as for :func:`gf.common.download.download` (``GF_OFFLINE``).
         progress: progress bars (only on a terminal).
         timeout, retries, backoff: as for :func:`gf.common.download.download`, checked
             before anything else; a transfer that still fails keeps its ``.part`` file and
@@ -250,7 +251,7 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
                     entry.key)
     try:
         archive, digest = download_with_sha256(source, sha256=entry.sha256, dest=_cache_path(entry, source),
-                                               progress=progress, dest_is_cache=True,
+                                               progress=progress, offline=offline, dest_is_cache=True,
                                                timeout=timeout, retries=retries, backoff=backoff)
     except ChecksumError as err:
         raise entry_checksum_error(err, what="data bundle", key=entry.key, url=source, expected=entry.sha256,

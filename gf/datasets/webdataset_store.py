@@ -224,6 +224,7 @@ def write_webdataset_shards(
     out_dir: PathLike,
     num_shards: int,
     prefix: str = "features",
+    *,
     overwrite: bool = False,
 ) -> List[str]:
     """Write ``features`` into ``num_shards`` tar shards ``<out_dir>/<prefix>-NNNNNN.tar``.

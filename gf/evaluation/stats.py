@@ -269,7 +269,7 @@ def _chunk_size(chunk: Any, n_clusters: int) -> int:
     return int(chunk)
 
 
-def _check_settings(samples: Any, seed: Any, confidence: Any) -> None:
+def _check_settings(samples: Any, seed: Any, confidence: Any, alpha: Any = 0.05) -> None:
     if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
         raise ValueError(f"samples must be a positive integer, got {samples!r}")
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
@@ -277,6 +277,8 @@ def _check_settings(samples: Any, seed: Any, confidence: Any) -> None:
     if (isinstance(confidence, bool) or not isinstance(confidence, Real)
             or not 0.0 < float(confidence) < 1.0):
         raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}")
 
 
 def _resample(prepared: Sequence[_Prepared], samples: int, seed: int,
@@ -515,10 +517,7 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
     ``p_holm`` ``None`` and is left out of the correction. Every pair sees the same
     resamples, so a pair's figures equal :func:`paired_comparison`'s with the same seed.
     """
-    _check_settings(samples, seed, confidence)
-    if (isinstance(alpha, bool) or not isinstance(alpha, Real)
-            or not 0.0 < float(alpha) < 1.0):
-        raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}")
+    _check_settings(samples, seed, confidence, alpha)
     names = list(outcomes)
     if len(names) < 2:
         return []

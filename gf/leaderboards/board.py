@@ -106,16 +106,20 @@ def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
 def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_record: Optional[Mapping[str, Any]],
                    get_evaluator):
     """The table's evaluator, official score and columns (the report's breakdowns, in order)."""
-    if not measured and split_record is None:
-        return None
-    table["evaluator"] = measured[0].results[0].evaluator if measured else split_record["evaluator"]
-    evaluator = get_evaluator(table["evaluator"])
-    table["score_label"] = getattr(evaluator, "score_label", "Overall")
-    if not measured:
+    if measured:
+        first = measured[0].results[0]
+        evaluator = get_evaluator(first.evaluator)
+        table["evaluator"] = first.evaluator
+        table["score_key"] = first.report.get("primary_metric", "overall")
+        table["score_label"] = getattr(evaluator, "score_label", "Overall")
+    elif split_record is not None:  # nothing measured yet: the split record names the evaluator
+        evaluator = get_evaluator(split_record["evaluator"])
+        table["evaluator"] = split_record["evaluator"]
+        table["score_label"] = getattr(evaluator, "score_label", "Overall")
         table["score_key"] = "mean" if getattr(evaluator, "macro_breakdown", None) else "overall"
         return evaluator
-    first = measured[0].results[0]
-    table["score_key"] = first.report.get("primary_metric", "overall")
+    else:
+        return None
     labels = [(f"{b}/{c}", evaluator.column_label(b, c)) for b, cells in first.report.get("breakdowns", {}).items()
               for c in cells]
     counts = Counter(label for _, label in labels)

@@ -243,7 +243,7 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
     ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over
     every pair of the table together.
     """
-    _check_settings(samples, seed, confidence)  # alpha: by compare_all below, before anything is resampled
+    _check_settings(samples, seed, confidence, alpha)
     names = list(entries)
     groups = {n: _check_group(_as_group(entries[n]), repr(n)) for n in names}
     for name in names[1:]:
