@@ -42,25 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--fps", type=float, metavar="F", help="F frames per second of video or window")
     g.add_argument("--timeout-per-video", type=float, metavar="S",
                    help="a video whose decoding takes longer fails with that reason (default 300; 0 = no limit)")
-    g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
-    c = g.add_mutually_exclusive_group()
-    c.add_argument("--num-clips", type=int, metavar="N",
-                   help="N clips per sample, uniformly over the video or window (default 8)")
-    c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
-    g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
-                                                             "torchvision's)")
-    g.add_argument("--clip-stride", type=int, metavar="S",
-                   help="a clip takes every S-th frame of the video (default 1)")
-    g.add_argument("--motion-backbone", metavar="NAME",
-                   help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
-                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
-    g.add_argument("--motion-weights", metavar="FILE",
-                   help="local weights of --motion-backbone (a state dict); with --pretrained, only the appearance "
-                        "stream downloads")
-    g.add_argument("--motion-pretrained", action="store_true",
-                   help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
-                        "appearance stream's (--pretrained alone already covers both streams)")
-    g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
+    _add_clip_arguments(parser)
     g = parser.add_argument_group("backbone")
     g.add_argument("--backbone", metavar="NAME",
                    help="a timm model name (timm.list_models()): one row per frame; or a clip model, "
@@ -106,6 +88,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--min-cosine", type=float,
                    help="fail when a key's mean per-frame cosine similarity is below this (default 0.99)")
     g.add_argument("--report", metavar="FILE", help="with --verify: write the per-key comparison as JSON")
+
+
+def _add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("clips (clip backbones: torchvision:NAME, hf:FOLDER, --motion-backbone)")
+    c = g.add_mutually_exclusive_group()
+    c.add_argument("--num-clips", type=int, metavar="N",
+                   help="N clips per sample, uniformly over the video or window (default 8)")
+    c.add_argument("--clips-per-second", type=float, metavar="F", help="F clips per second of video or window")
+    g.add_argument("--clip-len", type=int, metavar="L", help="frames per clip (default: the model's own, 16 for "
+                                                             "torchvision's)")
+    g.add_argument("--clip-stride", type=int, metavar="S",
+                   help="a clip takes every S-th frame of the video (default 1)")
+    g.add_argument("--motion-backbone", metavar="NAME",
+                   help="with a timm --backbone: a clip model (torchvision:NAME or hf:FOLDER) as the motion stream; "
+                        "each row is the appearance feature of the clip's middle frame followed by the clip's")
+    g.add_argument("--motion-weights", metavar="FILE",
+                   help="local weights of --motion-backbone (a state dict); with --pretrained, only the appearance "
+                        "stream downloads")
+    g.add_argument("--motion-pretrained", action="store_true",
+                   help="download --motion-backbone's default pretrained weights while --weights FILE sets the "
+                        "appearance stream's (--pretrained alone already covers both streams)")
+    g.add_argument("--motion-input-size", type=int, metavar="PX", help="override --motion-backbone's crop size")
 
 
 def _check_report_path(args) -> None:
