@@ -526,3 +526,14 @@ def test_a_plugin_adds_a_feature_store_format(tmp_path, monkeypatch):
     assert by_extension["v1"].tolist() == [[1.0, 2.0], [3.0, 4.0]]
     with pytest.raises(FeatureKeyError, match="jsonfeat feature store"):
         by_name["v2"]
+
+
+def test_a_shard_that_cannot_be_read_is_a_data_error_naming_it(tmp_path):
+    """A folder with a shard's name (a glob of ``*.tar`` picks it up) or an unreadable file is
+    one line naming the shard and what to do, not an IsADirectoryError or PermissionError
+    traceback (gf extract's resume reads every shard's headers through shard_members)."""
+    from gf.datasets.webdataset_store import shard_members
+
+    (tmp_path / "features-000000.tar").mkdir()
+    with pytest.raises(DataFileError, match=r"features-000000\.tar: the webdataset shard cannot be read .*rerun"):
+        shard_members(str(tmp_path / "features-000000.tar"))

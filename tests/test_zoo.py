@@ -596,3 +596,11 @@ def test_gf_zoo_publish_says_where_it_wrote_and_refuses_figures_that_are_not_jso
         assert gf_main(["zoo", "publish", str(ckpt), "--name", "glance_focus/x", "--zoo-file", str(zoo_file),
                         "--reported", reported]) == 2
         assert said in capsys.readouterr().err
+
+
+def test_download_pretrained_checks_its_transfer_options_before_the_entry():
+    """A bad timeout is told first, as by gf.common.download.download, before the zoo is read."""
+    from gf.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="timeout"):
+        zoo.download_pretrained("no-such-entry", timeout=-1, progress=False)

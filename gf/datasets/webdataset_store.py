@@ -143,9 +143,13 @@ def shard_members(shard: str) -> List[tarfile.TarInfo]:
     except tarfile.ReadError as e:
         raise DataFileError(
             f"{shard}: not an uncompressed tar file ({e}); random access needs plain "
-            f".tar shards (stream compressed ones with iter_webdataset_features). A shard gf extract wrote "
-            f"reads so when damaged: delete it and rerun the gf extract command that wrote it (it resumes)."
+            f".tar shards (stream compressed ones with iter_webdataset_features). If gf extract wrote this "
+            f"shard, it is damaged (gf extract renames a shard into place only when complete): delete it and "
+            f"rerun the gf extract command that wrote it (it resumes)."
         ) from e
+    except OSError as e:  # unreadable (permissions), or a folder with a shard's name
+        raise DataFileError(f"{shard}: the webdataset shard cannot be read ({e}); make it a readable file, "
+                            f"or delete it and rerun the gf extract command that wrote it (it resumes).") from None
     try:
         with tf:
             return tar_file_members(tf, os.path.getsize(shard))

@@ -266,7 +266,7 @@ class Evaluation:
         if "files" in kept:
             problems = file_problems(paths, kept["files"], self.hashes)
         else:  # kept by an older gf: the files are read whole once, then recorded
-            problems = read_result_files(paths, self.splits.question_ids(item.benchmark, item.split))[2]
+            _, _, problems = read_result_files(paths, self.splits.question_ids(item.benchmark, item.split))
         if problems:
             logger.warning("%s: %s; computing it again", item, "; ".join(problems))
         return not problems

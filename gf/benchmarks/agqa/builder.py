@@ -120,6 +120,7 @@ class AGQABuilder(VideoQABuilder):
             rows = [check_record(row.get("question_id"), row, f"{path}: record {i}")
                     for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
         index = {a: i for i, a in enumerate(self.answer_vocab())}
-        return [annotation_record(self, row, path, i, row["question_id"], index.get(row["answer"], OOV_ANSWER),
-                                  {k: row[k] for k in ("global", "semantic", "structural", "ans_type")})
+        kinds = ("global", "semantic", "structural", "ans_type")
+        return [annotation_record(self, row, path, i, row["question_id"], answer=index.get(row["answer"], OOV_ANSWER),
+                                  fields={k: row[k] for k in kinds})
                 for i, row in enumerate(rows)]

@@ -188,7 +188,8 @@ class EgoTaskQABuilder(VideoQABuilder):
         for i, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
             self._check_reasoning_type(row.get("reasoning_type"), path, i, row.get("question_id"))
             records.append(annotation_record(self, row, path, i, self._id_text(row.get("question_id")),
-                                             row.get("answer"), {"reasoning_type": row.get("reasoning_type")}))
+                                             answer=row.get("answer"),
+                                             fields={"reasoning_type": row.get("reasoning_type")}))
         return records
 
     def _check_reasoning_type(self, value: Any, path: Path, index: int, qid: Any) -> None:

@@ -106,5 +106,5 @@ class NextQABuilder(VideoQABuilder):
                     f"{path}: record {i} (question_id {qid!r}): 'type' is {qtype!r}, expected one of "
                     f"{', '.join(QUESTION_TYPES)}; the per-type scoring needs it. Re-run `gf prepare nextqa`."
                 )
-            records.append(annotation_record(self, row, path, i, qid, row.get("answer"), {"type": qtype}))
+            records.append(annotation_record(self, row, path, i, qid, answer=row.get("answer"), fields={"type": qtype}))
         return records

@@ -137,8 +137,8 @@ class StarBuilder(VideoQABuilder):
             if problem:  # scoring reads the type from the id: refused here, not after a training epoch
                 raise DataFileError(f"{record_place(path, i)}: {problem}. Correct the id, or leave the question out of "
                                     f"the file")
-            rec = annotation_record(self, row, path, i, qid, row.get("answer"),
-                                    {"type": qid.split("_")[0]} if isinstance(qid, str) else {})
+            rec = annotation_record(self, row, path, i, qid, answer=row.get("answer"),
+                                    fields={"type": qid.split("_")[0]} if isinstance(qid, str) else {})
             if self.config["key_field"] == "question_id" and row.get("video_id") is not None:
                 rec["video_id"] = self._id_text(row["video_id"])  # the video the trimmed clip comes from
             records.append(rec)

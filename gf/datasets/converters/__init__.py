@@ -51,7 +51,7 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
     return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
 
 
-def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, answer: Any,
+def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, *, answer: Any,
                       fields: Dict[str, Any]) -> Dict[str, Any]:
     """The dataset record a builder's ``_records`` makes of row ``i`` of the annotation file at
     ``path`` (the layout its converter writes): the question, the options (multiple choice

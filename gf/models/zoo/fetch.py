@@ -12,7 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from gf.common.download import ChecksumError, cache_dir, cache_slot, download, download_with_sha256, sha256sum
+from gf.common.download import (ChecksumError, cache_dir, cache_slot, check_transfer_options, download,
+                                download_with_sha256, sha256sum)
 from gf.common.errors import CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, entry_checksum_error, record_first_use_hash, user_zoo_file
@@ -54,13 +55,14 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     """The local file of a zoo entry, downloaded once into ``cache_dir()/models`` and verified.
 
     ``GF_OFFLINE=1`` (or ``offline=True``) uses the cached copy only. ``timeout``,
-    ``retries``, ``backoff``: as for :func:`gf.common.download.download`, which checks them first.
+    ``retries``, ``backoff``: as for :func:`gf.common.download.download`, checked first.
     An entry without a sha256 has it recorded (:func:`record_hash`) only once the file
     has been read whole: a file in an archive format (torch's zip checkpoints) must pass
     :func:`gf.common.archives.verify_archive`, any other must load as a torch checkpoint
     (``weights_only``), and one that does not is deleted from the cache, with nothing
     recorded.
     """
+    check_transfer_options(timeout, retries, backoff)
     entry = get_pretrained(name)
     if entry.sha256 is None:
         logger.info("zoo entry %s has no sha256 yet: its first download will be hashed and the hash "
