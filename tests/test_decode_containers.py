@@ -56,8 +56,8 @@ def test_a_video_without_duration_is_a_video_failure_not_a_windows():
         decoder, frame_times, duration, fps = "fake", np.zeros(3), 0.0, 10.0
 
     with pytest.raises(decode.DecodeFailure, match=r"the decoder reports a duration of 0\.0 s"):
-        decode.decode_video("x.mp4", [("k", None, None)], num_frames=2, opener=lambda path: Empty())
-    got = decode.decode_video("x.mp4", [("q", 0.0, 1.0)], num_frames=2, opener=lambda path: Empty())
+        decode.decode_video("x.mp4", [("k", None, None)], num_frames=2, opener=lambda path, deadline: Empty())
+    got = decode.decode_video("x.mp4", [("q", 0.0, 1.0)], num_frames=2, opener=lambda path, deadline: Empty())
     assert "duration of 0.0 s" in got.samples[0]["error"]  # a question's window fails alone, as before
 
 
@@ -112,3 +112,17 @@ def test_frames_the_decoder_drops_do_not_shift_the_frames_after_them(folder):
     shown = identify(got.frames[sample["rows"]["frames"]], refs)
     off = [s - (first + round(t * 10)) for s, t in zip(shown, sample["times"])]
     assert max(map(abs, off)) <= 1 and off.count(0) >= 28  # MPEG-2 blurs a few frames into a neighbour
+
+
+def test_the_time_limit_holds_while_pyav_reads_every_frames_time_to_open_a_video(folder, monkeypatch):
+    """PyAV opens a file by decoding every frame (its true frame times): a long video must
+    not overrun the per-video limit in that pass, and the timeout is the video's failure,
+    not a reason to try another decoder."""
+    path = write_video(folder / "long.mpg", seconds=4.0, container_format="mpeg", codec="mpeg2video")
+    seen = []
+    real = decode._frame_pts
+    monkeypatch.setattr(decode, "_frame_pts", lambda frame: seen.append(1) or real(frame))
+    expired = decode.Deadline(1e-9)
+    with pytest.raises(decode.DecodeFailure, match=r"^timed out: .* while opening the file \(reading every frame"):
+        decode.decode_video(str(path), [("k", None, None)], num_frames=2, deadline=expired)
+    assert len(seen) == decode.CHUNK  # stopped at the first check, not after the whole video

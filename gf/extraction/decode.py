@@ -17,10 +17,10 @@ of the frames returned, shifted so the first is at 0; frames an mp4 edit list hi
 neither returned nor counted), in the same time base as STAR's
 ``start``/``end``.
 
-The time limit is cooperative: the deadline is checked after opening the file (for PyAV,
-a pass that decodes every frame to learn its time), between
-chunks of frames and between frames being preprocessed, so a video that decodes slowly
-stops with a timeout within a chunk's time. A single call inside a decoder that never
+The time limit is cooperative: the deadline is checked after opening the file, every
+``CHUNK`` frames of PyAV's opening pass (which decodes every frame to learn its time),
+between chunks of frames and between frames being preprocessed, so a video that decodes
+slowly stops with a timeout within a chunk's time. A single call inside a decoder that never
 returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
 """
 from __future__ import annotations
@@ -58,6 +58,11 @@ class DecodeFailure(Exception):
         self.reason = reason
 
 
+class VideoTimeout(DecodeFailure):
+    """The per-video time limit ran out: the video fails, whichever decoder was reading it
+    (no other decoder is tried)."""
+
+
 class Deadline:
     """A per-video time limit (``None`` or ``<= 0`` = no limit)."""
 
@@ -67,7 +72,7 @@ class Deadline:
 
     def check(self, doing: str) -> None:
         if self.seconds is not None and time.monotonic() - self.t0 > self.seconds:
-            raise DecodeFailure(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
+            raise VideoTimeout(f"timed out: over the per-video time limit of {self.seconds:g} s while {doing}")
 
 
 def seconds(value: float) -> str:
@@ -148,16 +153,22 @@ class _PyAVReader(VideoReader):
 
     decoder = "pyav"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, deadline: Optional[Deadline] = None):
         import av
 
         self._path = path
+        deadline = deadline or Deadline(None)
         with av.open(path) as container:
             if not container.streams.video:
                 raise DecodeFailure("the file has no video stream")
             stream = container.streams.video[0]
             stream.thread_count = 1
-            pts = sorted(_frame_pts(frame) for frame in container.decode(stream))
+            pts = []
+            for frame in container.decode(stream):  # a long video: the limit holds during this pass too
+                pts.append(_frame_pts(frame))
+                if len(pts) % CHUNK == 0:
+                    deadline.check("opening the file (reading every frame's time)")
+            pts.sort()
             tb = float(stream.time_base)
             rate = float(stream.average_rate or stream.guessed_rate or 0)
         if not pts:
@@ -248,13 +259,15 @@ def _decord_unfit(path: str) -> Optional[str]:
         return None
 
 
-def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> VideoReader:
+def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav"),
+               deadline: Optional[Deadline] = None) -> VideoReader:
     """A reader for ``path``: decord, or PyAV when decord cannot open the file, reads its
     container wrongly, gives timestamps that make no sense, or the video is rotated.
 
     A missing or empty file fails before either decoder is tried, so its reason says so
     rather than quoting a demuxer's "moov atom not found". ``decoders=("decord",)`` alone
     is a caller's explicit choice (comparing the readers): decord is then used as it is.
+    ``deadline`` is checked while PyAV opens the file (it decodes every frame to do so).
     """
     if not os.path.exists(path):
         raise DecodeFailure("file not found")
@@ -270,7 +283,9 @@ def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav")) -> Vi
             reasons.append(f"{name}: {unfit}")
             continue
         try:
-            return cls(path)
+            return cls(path, deadline) if name == "pyav" else cls(path)
+        except VideoTimeout:
+            raise
         except DecodeFailure as e:
             reasons.append(f"{name}: {e.reason}")
         except Exception as e:  # decoders raise many kinds for a bad file
@@ -326,6 +341,7 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
     arrays (``{"frames": [T]}`` for a frame backbone, ``{"clips": [N, L], ...}`` for a clip
     backbone: :mod:`gf.extraction.clips`) and the rows' times; each sample gets them back
     as ``rows``, the same arrays indexing ``frames``. Default: ``num_frames``/``fps`` frames.
+    ``opener(path, deadline=...)`` gives the reader (default :func:`open_video`).
 
     Whole-video failures (unreadable, timed out, no duration) raise :class:`DecodeFailure`; a window
     that does not fit the video fails alone (its sample carries ``error``), so one bad
@@ -333,7 +349,7 @@ def decode_video(path: str, windows: Sequence[Tuple[str, Optional[float], Option
     """
     deadline = deadline or Deadline(None)
     sampler = sampler or functools.partial(frame_sampler, num_frames=num_frames, fps=fps)
-    reader = opener(path)
+    reader = opener(path, deadline=deadline)
     try:
         deadline.check("opening the file")
         samples, wanted = [], set()
