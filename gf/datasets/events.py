@@ -90,9 +90,10 @@ def _clip_entry(entry: Any, where: _Where, num_classes: Optional[int]) -> Tuple[
 
 
 def _centre_width(norm_xx: List[Tuple[float, float]]) -> np.ndarray:
-    """(start, end) -> (centre, width) in float32, in numpy rather than torch: this runs in
-    every DataLoader worker, and importing gf.models there would pull in the whole model
-    package and scipy. ``norm_xx`` is already divided by the duration and clipped to [0, 1]."""
+    """(start, end) -> (centre, width) in float32, in numpy rather than the model's torch
+    code: importing gf.models here would pull the model package and scipy into every process
+    that imports the dataset, DataLoader workers included. ``norm_xx`` is already divided by
+    the duration and clipped to [0, 1]."""
     xx = np.asarray(norm_xx, dtype=np.float32).reshape(-1, 2)
     return np.stack([0.5 * (xx[:, 0] + xx[:, 1]), xx[:, 1] - xx[:, 0]], 1)
 

@@ -138,9 +138,9 @@ def recipe_differences(trained: Dict[str, Any], other: Dict[str, Any],
     """Why a model trained on ``trained``'s features would read ``other``'s wrongly:
     ``part.key: trained -> other`` lines for the ``parts`` of :func:`identity` that differ.
 
-    Shared by ``gf predict`` (the video it extracts) and ``gf evaluate`` (the store it
-    scores), so the two refuse the same things and agree on what they answer. Under
-    ``sampling``, which clips a windows file cut belongs to the data (a test split has its
+    Shared by ``gf predict`` (the video it extracts: backbones only) and ``gf evaluate``
+    (the store it scores: backbones and ``sampling``), so the two refuse the same backbone
+    mismatches and agree on what they answer. Under ``sampling``, which clips a windows file cut belongs to the data (a test split has its
     own file), and the tolerance only decides which windows are accepted: only whether
     clips were cut is compared.
     """

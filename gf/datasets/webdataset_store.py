@@ -34,6 +34,7 @@ __all__ = [
     "encode_wds_key",
     "iter_webdataset_features",
     "npy_bytes",
+    "shard_members",
     "tar_file_members",
     "wds_sample_to_pair",
     "write_webdataset_shards",

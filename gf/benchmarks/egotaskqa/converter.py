@@ -92,7 +92,7 @@ The `egotaskqa` builder reads the appearance stream by default; set
 
 
 # ---------------------------------------------------------------------------------------
-# small readers (public: tests use them)
+# small readers (the public ones: tests use them)
 # ---------------------------------------------------------------------------------------
 def parse_interval(interval: Any, where: str) -> Tuple[int, int]:
     """``"<video>|P<k>|<start>|<end>"`` -> (start_frame, end_frame), end > start."""
@@ -485,8 +485,8 @@ def convert(raw_dir: PathLike, out_dir: PathLike, split_type: str = "direct", sp
     if num_hoi_classes is not None and not positive_int(num_hoi_classes):  # not a bool: true would be 1 class
         raise ConfigError(f"egotaskqa converter: num_hoi_classes must be a positive integer (--set "
                           f"num_hoi_classes=N), got {num_hoi_classes!r}")
-    hoi_given = path_option("egotaskqa", "hoi_vocab", hoi_vocab, raw=Path(raw_dir))  # before the slow reads
     raw, out = Path(raw_dir), Path(out_dir)
+    hoi_given = path_option("egotaskqa", "hoi_vocab", hoi_vocab, raw=raw)  # before the slow reads
     if not raw.is_dir():
         raise DataFileError(f"EgoTaskQA raw folder not found: {raw}")
     qa_dir, qa_paths = _qa_dir(raw, split_type)
