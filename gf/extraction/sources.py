@@ -152,6 +152,7 @@ def make_jobs(videos: str, windows_files: Optional[Sequence[str]] = None
                              "reason": f"no video file for video_id {w.video_id!r} under --videos {videos}",
                              "kind": "no-video", "window": [w.start, w.end]})
             continue
-        job = jobs.setdefault(w.video_id, Job(*by_id[w.video_id], w.video_id))
-        job.windows.append((w.key, w.start, w.end))
+        if w.video_id not in jobs:  # one Job per video (setdefault would build one per window)
+            jobs[w.video_id] = Job(*by_id[w.video_id], w.video_id)
+        jobs[w.video_id].windows.append((w.key, w.start, w.end))
     return list(jobs.values()), failures
