@@ -244,7 +244,7 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
     defaults = dict(model_cls.default_config())
     model_type = model_cfg.get("model_type")
     if model_type:
-        defaults.update(_model_type_overrides(name, model_type))
+        defaults.update(registry.get_model_type(name, model_type))
     config_class = getattr(model_cls, "config_class", None)
     try:
         base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
@@ -261,17 +261,6 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
         base.glance_per_option = BooleanNode(False, is_optional=False)
         base.checkpoint = StringNode(None)
     return base
-
-
-def _model_type_overrides(name: str, model_type: str) -> Dict[str, Any]:
-    """A registered model type's overrides; its function is plugin code, so one that fails or
-    does not give a mapping is named, not a traceback."""
-    try:
-        overrides = registry.get_model_type(name, model_type)
-    except (TypeError, ValueError) as e:  # dict(None), dict(3): not a mapping
-        raise ConfigError(f"model type {model_type!r} of model {name!r} must return a dict of config overrides: "
-                          f"{_one_line(e)}. Fix the function registered as that model type.") from None
-    return overrides
 
 
 def _builder_schema(name: str) -> DictConfig:
