@@ -482,10 +482,15 @@ def _check_numbers(where: str, defaults: Mapping, section: DictConfig, raws: Map
                                   f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
+def _train_name(cfg: DictConfig) -> str:
+    """The training dataset: ``run.train_dataset``, or else the first of ``datasets``."""
+    return cfg.run.train_dataset or next(iter(cfg.datasets))
+
+
 def _validate_max_events(cfg: DictConfig) -> None:
     """The training dataset's configured ``max_events`` against ``model.num_queries``, from the
     config: ``gf validate`` refuses it as ``gf train`` does once the data is built."""
-    name = cfg.run.train_dataset or next(iter(cfg.datasets))  # the one the model's sizes come from
+    name = _train_name(cfg)  # the one the model's sizes come from
     if "max_events" not in getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}):
         return  # a builder without the key of gf's builders may mean something else by it
     queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
@@ -523,7 +528,7 @@ def _validate_best_metric(cfg: DictConfig) -> None:
     evaluator's ``metrics``): a typo would otherwise let no epoch count as best, and the test
     splits would be scored with the last checkpoint without a word. An evaluator that does
     not declare its metrics (a plugin's) is checked at the first evaluation instead."""
-    name = cfg.run.train_dataset or next(iter(cfg.datasets))
+    name = _train_name(cfg)
     benchmark = getattr(registry.get_builder_class(name), "benchmark", "")
     if benchmark not in registry.list("evaluator"):
         return  # refused with its own message where the split is scored
