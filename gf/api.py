@@ -32,43 +32,10 @@ def load_model(name: str, model_type: Optional[str] = None, is_eval: bool = True
         pretrained: a zoo entry name (``gf.models.zoo.list_pretrained()``).
         **overrides: model config keys on top of the variant (or of the checkpoint's
             recorded config), e.g. ``text_encoder="/path/to/local/roberta"``.
+
+    The model's ``text_format`` is the text format its weights were trained with (so
+    ``predict_example`` answers as evaluation does), None without weights.
     """
-    model = _load(name, model_type, device, checkpoint, pretrained, overrides)
-    return model.eval() if is_eval else model.train()
-
-
-def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_eval: bool = True,
-                              device: Any = "cpu", checkpoint: Any = None, pretrained: Optional[str] = None,
-                              **overrides) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
-    """:func:`load_model` plus the processors its inputs need.
-
-    Returns ``(model, train_processors, eval_processors)``, each processor dict being
-    ``{"video": ..., "text": ...}``: ``eval_processors["video"](feats)`` samples/pads
-    ``[T, D]`` features to the model's ``max_feats`` rows (checking ``feature_dim``) and
-    returns ``{"video", "video_mask"}``; ``eval_processors["text"](question, options)``
-    returns the texts in the format the weights were trained with (one per option).
-    """
-    from gf.common.errors import ConfigError
-    from gf.processors.text import DEFAULT_TEXT_FORMAT, VideoQATextProcessor
-    from gf.processors.video import VideoFeatureProcessor
-
-    model = load_model(name, model_type, is_eval, device, checkpoint, pretrained, **overrides)
-    text_format = getattr(model, "text_format", None)
-    cfg = getattr(model, "config", None)
-    max_feats, feature_dim = getattr(cfg, "max_feats", None), getattr(cfg, "feature_dim", None)
-    if max_feats is None:
-        raise ConfigError(f"model {name!r} has no config.max_feats; gf's video processor needs it "
-                         f"to sample frames as in training.")
-    text = VideoQATextProcessor(text_format or DEFAULT_TEXT_FORMAT)
-    train = {"video": VideoFeatureProcessor(max_feats, feature_dim, train=True), "text": text}
-    evaluation = {"video": VideoFeatureProcessor(max_feats, feature_dim, train=False), "text": text}
-    return model, train, evaluation
-
-
-def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pretrained: Optional[str],
-          overrides: Mapping[str, Any]):
-    """The model on ``device``; ``model.text_format`` is the text format its weights were
-    trained with (so ``predict_example`` answers as evaluation does), None without weights."""
     from gf.common.errors import CheckpointError, ConfigError
     from gf.common.registry import registry
     from gf.common.utils import check_device
@@ -98,7 +65,35 @@ def _load(name: str, model_type: Optional[str], device: Any, checkpoint: Any, pr
     else:
         model = registry.get_model_class(name).from_config(dict(overrides, model_type=model_type)).to(device)
         model.text_format = None
-    return model
+    return model.eval() if is_eval else model.train()
+
+
+def load_model_and_preprocess(name: str, model_type: Optional[str] = None, is_eval: bool = True,
+                              device: Any = "cpu", checkpoint: Any = None, pretrained: Optional[str] = None,
+                              **overrides) -> Tuple[Any, Dict[str, Any], Dict[str, Any]]:
+    """:func:`load_model` plus the processors its inputs need.
+
+    Returns ``(model, train_processors, eval_processors)``, each processor dict being
+    ``{"video": ..., "text": ...}``: ``eval_processors["video"](feats)`` samples/pads
+    ``[T, D]`` features to the model's ``max_feats`` rows (checking ``feature_dim``) and
+    returns ``{"video", "video_mask"}``; ``eval_processors["text"](question, options)``
+    returns the texts in the format the weights were trained with (one per option).
+    """
+    from gf.common.errors import ConfigError
+    from gf.processors.text import DEFAULT_TEXT_FORMAT, VideoQATextProcessor
+    from gf.processors.video import VideoFeatureProcessor
+
+    model = load_model(name, model_type, is_eval, device, checkpoint, pretrained, **overrides)
+    text_format = getattr(model, "text_format", None)
+    cfg = getattr(model, "config", None)
+    max_feats, feature_dim = getattr(cfg, "max_feats", None), getattr(cfg, "feature_dim", None)
+    if max_feats is None:
+        raise ConfigError(f"model {name!r} has no config.max_feats; gf's video processor needs it "
+                         f"to sample frames as in training.")
+    text = VideoQATextProcessor(text_format or DEFAULT_TEXT_FORMAT)
+    train = {"video": VideoFeatureProcessor(max_feats, feature_dim, train=True), "text": text}
+    evaluation = {"video": VideoFeatureProcessor(max_feats, feature_dim, train=False), "text": text}
+    return model, train, evaluation
 
 
 def load_dataset(name: str, cfg: Optional[Mapping[str, Any]] = None, splits: Optional[Sequence[str]] = None,

@@ -143,6 +143,20 @@ def test_a_plugin_model_type_that_fails_is_named(tmp_path, monkeypatch, model_ty
         build_config(write_cfg(tmp_path), [f"plugins=[{model_type}_plugin]", f"model.model_type={model_type}"])
 
 
+def test_a_plugin_model_type_that_gives_no_dict_is_named_when_the_model_is_built(monkeypatch):
+    """Only build_config named it: GlanceFocus.from_config (and a checkpoint's variant check)
+    asked the registry directly and a variant returning None was `TypeError: 'NoneType' object
+    is not iterable`."""
+    from gf.models.glance_focus.model import GlanceFocus
+
+    registry.get_model_class("glance_focus")  # the built-ins first; the test's type goes into a copy
+    monkeypatch.setattr(registry, "_model_types", {k: dict(v) for k, v in registry._model_types.items()})
+    registry.register_model_type("glance_focus", "cfg_gives_none")(lambda: None)
+    with pytest.raises(ConfigError, match=r"^model type 'cfg_gives_none' of model 'glance_focus' must return a dict "
+                                          r"of config overrides: .*Fix the function registered as that model type"):
+        GlanceFocus.from_config(model_type="cfg_gives_none")
+
+
 @pytest.mark.parametrize("entry, flag", [("overwrite=true", "--overwrite"), ("raw_dir=x", "--raw"),
                                          ("out_dir=y", "--out")])
 def test_prepare_set_keys_that_clash_with_its_own_flags_are_refused(tmp_path, capsys, entry, flag):

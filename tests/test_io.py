@@ -174,6 +174,24 @@ def test_a_file_in_the_way_of_an_output_is_a_config_error_naming_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "report.json"]  # no temporary file left
 
 
+@pytest.mark.parametrize("target", ["elsewhere.txt", "missing.txt"])
+def test_an_output_lock_file_that_is_a_symbolic_link_is_a_config_error_naming_it(tmp_path, target):
+    """filelock refuses to follow it (O_NOFOLLOW), but the refusal was a raw
+    `OSError: [Errno 40] Too many levels of symbolic links`, a traceback from the CLI."""
+    from gf.common.errors import ConfigError
+    from gf.common.io import output_lock
+
+    (tmp_path / "elsewhere.txt").write_text("keep")
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / ".gf.lock"
+    link.symlink_to(tmp_path / target)
+    with pytest.raises(ConfigError, match=re.escape(f"{link} is a symbolic link; gf does not follow it for its "
+                                                    f"lock: remove it")):
+        output_lock(tmp_path / "out", "me").acquire()
+    assert link.is_symlink() and (tmp_path / "elsewhere.txt").read_text() == "keep"
+    assert not (tmp_path / "missing.txt").exists()
+
+
 def test_an_output_lock_removes_the_folders_it_made_when_they_stay_empty(tmp_path):
     """A command refused after taking its folder's lock leaves no empty folder behind; a
     folder that existed, or that got content, stays."""

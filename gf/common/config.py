@@ -244,7 +244,7 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
     defaults = dict(model_cls.default_config())
     model_type = model_cfg.get("model_type")
     if model_type:
-        defaults.update(_model_type_overrides(name, model_type))
+        defaults.update(registry.get_model_type(name, model_type))
     config_class = getattr(model_cls, "config_class", None)
     try:
         base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
@@ -261,17 +261,6 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
         base.glance_per_option = BooleanNode(False, is_optional=False)
         base.checkpoint = StringNode(None)
     return base
-
-
-def _model_type_overrides(name: str, model_type: str) -> Dict[str, Any]:
-    """A registered model type's overrides; its function is plugin code, so one that fails or
-    does not give a mapping is named, not a traceback."""
-    try:
-        overrides = registry.get_model_type(name, model_type)
-    except (TypeError, ValueError) as e:  # dict(None), dict(3): not a mapping
-        raise ConfigError(f"model type {model_type!r} of model {name!r} must return a dict of config overrides: "
-                          f"{_one_line(e)}. Fix the function registered as that model type.") from None
-    return overrides
 
 
 def _builder_schema(name: str) -> DictConfig:
@@ -493,10 +482,15 @@ def _check_numbers(where: str, defaults: Mapping, section: DictConfig, raws: Map
                                   f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
+def _train_name(cfg: DictConfig) -> str:
+    """The training dataset: ``run.train_dataset``, or else the first of ``datasets``."""
+    return cfg.run.train_dataset or next(iter(cfg.datasets))
+
+
 def _validate_max_events(cfg: DictConfig) -> None:
     """The training dataset's configured ``max_events`` against ``model.num_queries``, from the
     config: ``gf validate`` refuses it as ``gf train`` does once the data is built."""
-    name = cfg.run.train_dataset or next(iter(cfg.datasets))  # the one the model's sizes come from
+    name = _train_name(cfg)  # the one the model's sizes come from
     if "max_events" not in getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}):
         return  # a builder without the key of gf's builders may mean something else by it
     queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
@@ -534,7 +528,7 @@ def _validate_best_metric(cfg: DictConfig) -> None:
     evaluator's ``metrics``): a typo would otherwise let no epoch count as best, and the test
     splits would be scored with the last checkpoint without a word. An evaluator that does
     not declare its metrics (a plugin's) is checked at the first evaluation instead."""
-    name = cfg.run.train_dataset or next(iter(cfg.datasets))
+    name = _train_name(cfg)
     benchmark = getattr(registry.get_builder_class(name), "benchmark", "")
     if benchmark not in registry.list("evaluator"):
         return  # refused with its own message where the split is scored

@@ -13,6 +13,7 @@ without unpickling by :mod:`gf.common.safe_load`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -471,6 +472,12 @@ class OutputLock:
                     f"folder. Wait for it to finish, or choose another folder.",
                     folder=self.folder, pid=pid, command=command,
                 ) from None
+            except OSError as e:  # after Timeout (an OSError too): filelock opens with O_NOFOLLOW, so a
+                # .gf.lock that is a symbolic link is refused (ELOOP), never followed
+                if e.errno != errno.ELOOP:
+                    raise
+                raise ConfigError(f"{self.path} is a symbolic link; gf does not follow it for its lock: "
+                                  f"remove it") from None
         self._lock, self._made = lock, made
         return self
 

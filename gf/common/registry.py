@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from gf.common.errors import RegistryError
+from gf.common.errors import ConfigError, RegistryError
 from gf.common.utils import did_you_mean
 
 __all__ = ["Registry", "RegistryError", "plural", "registry"]
@@ -235,7 +235,12 @@ class _GlobalRegistry:
                 f"{did_you_mean(model_type, known)} "
                 f"Registered model types of {model_name!r}: {', '.join(known) or '(none)'}."
             )
-        return dict(types[model_type]())
+        try:  # the function is plugin code: one that fails or gives no mapping is named, not a traceback
+            return dict(types[model_type]())
+        except (TypeError, ValueError) as e:  # dict(None), dict(3): not a mapping
+            raise ConfigError(f"model type {model_type!r} of model {model_name!r} must return a dict of config "
+                              f"overrides: {' '.join(str(e).split())}. Fix the function registered as that "
+                              f"model type.") from None
 
 
 def plural(kind: str) -> str:

@@ -184,7 +184,9 @@ class Runner:
 
         by_class = not any(name in states for name in DEFAULT_HOOKS)
         for hook in self.hooks:
-            key = state_key(hook) if state_key(hook) in states or not by_class else type(hook).__name__
+            key = state_key(hook)
+            if key not in states and by_class:
+                key = type(hook).__name__
             if key in states and hasattr(hook, "load_state_dict"):
                 hook.load_state_dict(states[key])
 
