@@ -177,6 +177,18 @@ def test_show_loads_the_plugins_the_benchmark_config_loaded(toy_board):
     assert f"gf leaderboard show {toy_board} --plugins MODULE" in refused.stderr and "gf evaluate" not in refused.stderr
 
 
+
+def test_show_with_a_built_in_evaluator_needs_none_of_the_benchmark_configs_plugins(lb):
+    """A plugin the benchmark config loaded for a model or builder, missing where the board is
+    shown, is not imported when the evaluator is built in: the board shows (it failed whole)."""
+    record = lb.root / "splits/tiny/val/record.json"
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "plugins": ["gf_no_such_plugin_module"]}))
+    assert run("show", lb.root) == 0
+    now = rows(lb.root)
+    assert {r["kind"] for r in now.values()} == {"measured"} and val_table(lb.root)["stale"] == []
+    assert {e: r["score"] for e, r in now.items()} == {e: r["score"] for e, r in lb.before.items()}
+
 def test_breakdown_cells_left_without_an_interval_get_a_note(toy_board):
     (table,) = assemble_board(toy_board)["tables"]
     (row,) = table["rows"]

@@ -1,10 +1,10 @@
 """``gf evaluate --probe``: probed answers in their own files, compared with the unperturbed ones."""
-import hashlib
 import json
 
 import pytest
 
 from gf.cli import main as gf_main
+from gf.common.io import sha256sum
 from gf.probes import flip_rate
 from gf.evaluation import load_predictions
 
@@ -29,10 +29,6 @@ def trained(tmp_path_factory):
         assert gf_main(["train", "--cfg-path", str(cfg), "--options", *options]) == 0
         runs[video_input] = (cfg, root / video_input / "out", options)
     return runs
-
-
-def _sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _evaluate(run, *extra):
@@ -81,10 +77,10 @@ def test_each_probe_writes_its_own_files_and_the_comparison(trained, capsys, mon
 def test_another_probe_seed_gives_other_files(trained):
     _, out, _ = trained["frames"]
     assert _evaluate(trained["frames"], "--probe", "shuffle", "--probe-seed", "0") == 0
-    first = _sha(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json")
+    first = sha256sum(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json")
     assert _evaluate(trained["frames"], "--probe", "shuffle", "--probe-seed", "1") == 0
     assert (out / "eval" / "test_eval_probe-shuffle-s1_predictions.json").is_file()
-    assert _sha(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json") == first
+    assert sha256sum(out / "eval" / "test_eval_probe-shuffle-s0_predictions.json") == first
 
 
 def test_a_blind_model_is_unchanged_by_every_probe(trained):

@@ -2,13 +2,13 @@
 compared and never outlives them, no probe result under an unperturbed tag (or the reverse),
 no test-server submission of perturbed answers, and probed predictions never read as a
 model's own score."""
-import hashlib
 import json
 import os
 
 import pytest
 
 from gf.cli import main as gf_main
+from gf.common.io import sha256sum
 
 from test_leaderboard_engine import save_untrained
 from test_runner import PLUGINS, write_config
@@ -34,10 +34,6 @@ def _evaluate(cfg, checkpoint, *extra):
     return gf_main(["evaluate", "--cfg-path", str(cfg), "--checkpoint", str(checkpoint), "--splits", "test", *extra])
 
 
-def _sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_the_probes_record_names_both_files_and_goes_when_the_predictions_are_rewritten(setup, monkeypatch, capsys):
     cfg, u1, u2, out = setup
     assert _evaluate(cfg, u1, "--probe", "zeros") == 0
@@ -45,8 +41,9 @@ def test_the_probes_record_names_both_files_and_goes_when_the_predictions_are_re
     row = json.loads(record.read_text())["probes"]["zeros"]
     plain, probed = out / "test_eval_predictions.json", out / "test_eval_probe-zeros-s0_predictions.json"
     for side, path in (("unperturbed", plain), ("probed", probed)):
-        assert row[side]["file"] == path.name and row[side]["sha256"] == _sha(path)
-        assert row[side]["provenance"]["checkpoint_sha256"] == _sha(u1) and row[side]["provenance"]["weights_sha256"]
+        assert row[side]["file"] == path.name and row[side]["sha256"] == sha256sum(path)
+        provenance = row[side]["provenance"]
+        assert provenance["checkpoint_sha256"] == sha256sum(u1) and provenance["weights_sha256"]
     assert row["probed"]["provenance"]["probe"] == "zeros" and "probe" not in row["unperturbed"]["provenance"]
 
     assert _evaluate(cfg, u2) == 0  # another checkpoint, same tag: the record compared u1's files
@@ -63,7 +60,7 @@ def test_the_probes_record_names_both_files_and_goes_when_the_predictions_are_re
     monkeypatch.setattr(os, "replace", killed)
     assert _evaluate(cfg, u2, "--probe", "zeros") != 0
     assert not record.exists()  # u2's unperturbed predictions beside u1's comparison: gone
-    assert json.loads(plain.read_text())["provenance"]["checkpoint_sha256"] == _sha(u2)
+    assert json.loads(plain.read_text())["provenance"]["checkpoint_sha256"] == sha256sum(u2)
 
 
 def test_a_plain_evaluation_cannot_take_a_probe_file_tag(setup, capsys):

@@ -84,16 +84,21 @@ def _load(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, split
 
 
 def _evaluator_loader(root: Path, split_record: Optional[Mapping[str, Any]]):
-    """``get_evaluator`` for one table: the plugins the split's benchmark config loaded (its
-    ``plugins:``, recorded with the split) are imported first, since ``show`` reads no config;
-    an evaluator still unknown is refused naming the folder and the command that loads it."""
+    """``get_evaluator`` for one table. A built-in (or already loaded) evaluator is used as is;
+    one that is unknown makes it import the plugins the split's benchmark config loaded (its
+    ``plugins:``, recorded with the split; ``show`` reads no config) and try again, so a plugin
+    the config needed only for a model or builder, missing here, does not fail the board. An
+    evaluator still unknown is refused naming the folder and the command that loads it."""
     from gf.common.config import load_plugins
     from gf.common.errors import EvaluationError
     from gf.evaluation import get_evaluator
 
-    load_plugins((split_record or {}).get("plugins") or [])
-
     def load(name: str):
+        try:
+            return get_evaluator(name)
+        except EvaluationError:  # unknown here: the benchmark config's plugins may register it
+            pass
+        load_plugins((split_record or {}).get("plugins") or [], f"{root}: the benchmark config's plugins:")
         try:
             return get_evaluator(name)  # its own message is replaced below
         except EvaluationError:

@@ -244,10 +244,10 @@ class ResultCheck:
         path = os.path.abspath(os.path.join(self.cwd, text))
         if role != SOURCE_ROLES["model"] or os.path.lexists(path):
             return path
-        if "://" in text:
-            return None
-        from gf.models.zoo.entries import zoo_name_of
+        from gf.models.zoo.entries import _is_url, zoo_name_of
 
+        if _is_url(text):  # as resolve_checkpoint tells a URL
+            return None
         try:
             return None if zoo_name_of(text) is not None else path
         except GfError:  # an unknown zoo:<name>: the run says so

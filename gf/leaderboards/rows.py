@@ -100,8 +100,8 @@ def load_result(check: ResultCheck, name: str, seed: Optional[int], benchmark: s
         "its result was computed on another version of the split (a later run evaluated other entries on the "
         "split as it is now)"]
     # the split's files changed on disk since (a feature file means nothing to a result scored without them)
-    problems += [why for label, why in split_record.get("changed") or []
-                 if not (scope == "annotations" and label == "features")]
+    problems += [why for kind, why in split_record.get("changed") or []
+                 if not (scope == "annotations" and kind == "features")]
     problems += check.problems(paths, done, name, benchmark, split, seed)
     if not problems:
         report, predictions, problems = read_result_files(paths, list(split_record["videos"]))

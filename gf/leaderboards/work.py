@@ -233,8 +233,8 @@ class Evaluation:
         """The checkpoint (resolved to a local file) or predictions file, and its sha256, always
         read from the file: it makes the result's key, and a file replaced by another of the
         same size and mtime (``cp -p``, ``rsync -t``) must not keep the old key (the board's
-        quick check may trust size and mtime; the key may not). Evaluating reads the file
-        whole anyway; hashing 100 MB costs about 0.1 s."""
+        quick check may trust size and mtime; the key may not). So a run hashes every source,
+        kept results included: this comes before ``_kept``, which needs the key."""
         entry = self.manifest.entry(item.entry)
         if entry.kind == "predictions":
             path = Path(entry.predictions[item.benchmark][item.split])
