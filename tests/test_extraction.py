@@ -256,7 +256,7 @@ def test_resume_after_kill_decodes_only_what_is_missing(videos, tmp_path, monkey
     assert extract(videos / "good.txt", out, "--shard-size", "1") == 0
     assert calls == []  # everything is in complete shards: nothing is decoded
 
-    # the shard index is a cache: a lost index is rebuilt from the shards' headers
+    # shards.json is rewritten from the shards' headers on every run: a lost one loses nothing
     (out / "shards.json").unlink()
     os.unlink(out / "features-000001.tar")
     assert extract(videos / "good.txt", out, "--shard-size", "1") == 0

@@ -41,6 +41,7 @@ import torch
 from gf.common.errors import CheckpointError, ConfigError, DownloadError
 from gf.common.io import load_json, sha256sum
 from gf.common.utils import did_you_mean
+from gf.datasets.builder_config import positive_int
 from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
 __all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]
@@ -219,16 +220,13 @@ def _preprocessor_file(ref: str) -> Optional[str]:
 def _edge_or_hw(value, path: str, key: str, *, square: bool) -> list:
     """A size as transformers reads it: ``{"shortest_edge": N}`` or an int (resize the short
     side, or a square for ``crop_size``), ``{"height", "width"}`` or ``[h, w]``."""
-    def whole(v):
-        return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-    if whole(value):
+    if positive_int(value):
         return [value, value] if square else [value]
-    if isinstance(value, dict) and whole(value.get("shortest_edge")) and not square:
+    if isinstance(value, dict) and positive_int(value.get("shortest_edge")) and not square:
         return [value["shortest_edge"]]
-    if isinstance(value, dict) and whole(value.get("height")) and whole(value.get("width")):
+    if isinstance(value, dict) and positive_int(value.get("height")) and positive_int(value.get("width")):
         return [value["height"], value["width"]]
-    if isinstance(value, list) and len(value) == 2 and all(map(whole, value)):
+    if isinstance(value, list) and len(value) == 2 and all(map(positive_int, value)):
         return list(value)
     raise CheckpointError(f"{path}: {key} must be a positive int, {{\"shortest_edge\": N}}, "
                           f"{{\"height\": H, \"width\": W}} or [H, W], got {value!r}")

@@ -38,6 +38,7 @@ from gf.extraction.clips import frame_sampler
 
 __all__ = [
     "DecodeFailure",
+    "VideoTimeout",
     "Deadline",
     "VideoReader",
     "open_video",
@@ -108,9 +109,10 @@ class VideoReader:
 class _DecordReader(VideoReader):
     decoder = "decord"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, deadline: Optional[Deadline] = None):
         import decord
 
+        # deadline goes unchecked: decord opens from the container's index, with no pass over every frame (PyAV has one)
         self._vr = decord.VideoReader(path, num_threads=1)
         n = len(self._vr)
         if n == 0:
@@ -283,7 +285,7 @@ def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav"),
             reasons.append(f"{name}: {unfit}")
             continue
         try:
-            return cls(path, deadline) if name == "pyav" else cls(path)
+            return cls(path, deadline)
         except VideoTimeout:
             raise
         except DecodeFailure as e:

@@ -11,8 +11,9 @@ is complete:
 * **Own files.** Part I writes its shards as ``part-I-of-N-NNNNNN.tar`` (``--format npy``:
   ``<key>.npy`` of its own keys), and its bookkeeping in ``parts/part-I-of-N/``: its plan
   (the keys it owns, and ``done`` once it has tried them all), its failures and its shard
-  cache, under its own lock; a killed job leaves a plan that is not done and at most a
-  temporary file of its own, which its rerun removes before resuming.
+  list (each shard's keys and size, for readers), under its own lock; a killed job leaves
+  a plan that is not done and at most a temporary file of its own, which its rerun removes
+  before resuming.
 * **One recipe, one layout.** ``features.json`` and ``parts/layout.json`` (the number of
   parts and a fingerprint of every sample key) are written by the first job and checked by
   every other, under the folder's lock held for those few file operations only: a job with

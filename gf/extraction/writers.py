@@ -81,9 +81,10 @@ class FeatureWriter:
 
 # ---------------------------------------------------------------------------------------
 class WebDatasetWriter(FeatureWriter):
-    """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of
-    their key cache: a job of an array (``gf extract --shard``) writes its own shards and
-    cache beside the other jobs' (see :mod:`gf.extraction.shards`), never one of theirs."""
+    """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of the
+    list of each one's keys and size, for readers (rewritten from the shards on every run,
+    never read back here): a job of an array (``gf extract --shard``) writes its own shards
+    and list beside the other jobs' (see :mod:`gf.extraction.shards`), never one of theirs."""
 
     def __init__(self, out: str, shard_size: int = 1000, prefix: str = SHARD_PREFIX, index: str = ""):
         super().__init__(out)

@@ -17,10 +17,11 @@ plain ``gf evaluate``), so it never stands beside predictions it was not compute
 """
 from __future__ import annotations
 
+import copy
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gf.common.io import atomic_write_text, sha256sum
 from gf.evaluation import get_evaluator, load_predictions
@@ -69,15 +70,23 @@ def _by_category(plain, probed, evaluator, info, videos) -> Dict[str, Dict[str, 
     return {cell: probe_test(plain, probed, ids=ids, videos=videos) for cell, ids in cells.items()}
 
 
-def compare_files(plain_path: Path, probed_path: Path, benchmark: str, info: Mapping[str, Any],
-                  videos: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
-    """Overall and per-category comparison of two saved predictions files of one split;
-    ``videos`` (question id -> video) lets the paired test resample whole videos where a
-    video holds several questions (:func:`~gf.probes.compare.probe_test`)."""
-    plain, probed = load_predictions(plain_path), load_predictions(probed_path)
-    result = probe_test(plain, probed, videos=videos)
-    result["categories"] = _by_category(plain, probed, get_evaluator(benchmark), info, videos)
-    result["unperturbed"], result["probed"] = _side(plain_path, plain), _side(probed_path, probed)
+def read_side(path: Path) -> Tuple[Any, Dict[str, Any]]:
+    """A predictions file and its side of a comparison (:func:`_side`): read and hashed once,
+    however many comparisons it is in."""
+    predictions = load_predictions(path)
+    return predictions, _side(path, predictions)
+
+
+def compare_files(plain: Tuple[Any, Dict[str, Any]], probed_path: Path, benchmark: str,
+                  info: Mapping[str, Any], videos: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Overall and per-category comparison of two saved predictions files of one split: the
+    unperturbed one as :func:`read_side` gives it (read once for all of a split's probes) and
+    the probed one's path; ``videos`` (question id -> video) lets the paired test resample
+    whole videos where a video holds several questions (:func:`~gf.probes.compare.probe_test`)."""
+    (plain_predictions, plain_side), probed = plain, load_predictions(probed_path)
+    result = probe_test(plain_predictions, probed, videos=videos)
+    result["categories"] = _by_category(plain_predictions, probed, get_evaluator(benchmark), info, videos)
+    result["unperturbed"], result["probed"] = copy.deepcopy(plain_side), _side(probed_path, probed)
     return result
 
 
@@ -128,6 +137,8 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
             original = ds.splits[split]
             rows: Dict[str, Any] = {}
             videos = original.video_ids() if runner.is_main else None  # the paired test resamples whole videos
+            out = runner.eval_dir(name)
+            plain = read_side(output_file(out, split, tag, "predictions.json")) if runner.is_main else None
             for probe in probes:
                 ds.splits[split] = probed = ProbedDataset(original, probe, probe_seed)
                 try:
@@ -135,14 +146,12 @@ def evaluate_with_probes(runner, splits: Sequence[str], probes: Sequence[str], p
                 finally:
                     ds.splits[split] = original
                 if runner.is_main:
-                    out = runner.eval_dir(name)
-                    rows[probe] = compare_files(out / f"{split}_{tag}_predictions.json",
-                                                out / f"{split}_{probe_tag(tag, probe, probe_seed)}_predictions.json",
-                                                ds.benchmark, ds.info, videos)
+                    probed_file = output_file(out, split, probe_tag(tag, probe, probe_seed), "predictions.json")
+                    rows[probe] = compare_files(plain, probed_file, ds.benchmark, ds.info, videos)
                     rows[probe]["coverage"] = probed.coverage()  # what the figures are about
             if runner.is_main:
                 record = {"dataset": name, "split": split, "tag": tag, "probe_seed": probe_seed, "probes": rows}
-                atomic_write_text(runner.eval_dir(name) / f"{split}_{tag}_probes.json", json.dumps(record, indent=2))
+                atomic_write_text(output_file(out, split, tag, "probes.json"), json.dumps(record, indent=2))
                 print(format_probe_table(split, rows), flush=True)
                 comparisons[f"{name}/{split}"] = rows
     return comparisons
