@@ -7,6 +7,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference_glance_focus"
 TINY_TEXT_ENCODER = str(REFERENCE / "star_mc" / "text_encoder")  # tiny RoBERTa, local
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PLUGINS = str(Path(__file__).parent / "plugins")  # the test plugin package gf_test_plugins
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -15,6 +16,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture
 def tiny_text_encoder() -> str:
     return TINY_TEXT_ENCODER
+
+
+@pytest.fixture
+def plugin_path(monkeypatch) -> None:
+    """The test plugins (``gf_test_plugins``) importable; a module opts in with
+    ``pytestmark = pytest.mark.usefixtures("plugin_path")``."""
+    monkeypatch.syspath_prepend(PLUGINS)
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from gf.evaluation import load_predictions
 from test_runner import PLUGINS, write_config
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from test_leaderboard_engine import save_untrained
 from test_runner import PLUGINS, write_config
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 @pytest.fixture(scope="module")

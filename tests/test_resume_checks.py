@@ -11,12 +11,10 @@ from gf.cli import main as gf_main
 from gf.common.safe_load import torch_load_safe
 
 from test_run_safety import _Killed, _files, _last_line, _tensorboard_steps
-from test_runner import PLUGINS, write_config
+from test_runner import write_config
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 def _log(out: Path) -> list:

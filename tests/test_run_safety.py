@@ -20,9 +20,7 @@ from gf.common.safe_load import torch_load_safe
 from test_runner import PLUGINS, REPO, run_gf, write_config
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 def _last_line(stderr: str) -> str:

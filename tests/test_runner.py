@@ -13,9 +13,8 @@ import torch
 from gf.cli import main as gf_main
 from gf.common.safe_load import torch_load_safe
 
-from conftest import TINY_TEXT_ENCODER
+from conftest import PLUGINS, TINY_TEXT_ENCODER
 
-PLUGINS = str(Path(__file__).parent / "plugins")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -84,9 +83,7 @@ def weights(path):
     return torch_load_safe(path)["model"]
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 def test_train_then_test_writes_everything(tmp_path, capsys, monkeypatch):

@@ -19,9 +19,7 @@ from conftest import REFERENCE
 from test_runner import PLUGINS, REPO, write_config
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 # -- hooks ----------------------------------------------------------------------------------

@@ -25,9 +25,7 @@ from test_runner import PLUGINS, REPO, run_gf, write_config
 TYPES = ("Interaction", "Sequence", "Prediction", "Feasibility")
 
 
-@pytest.fixture(autouse=True)
-def plugin_path(monkeypatch):
-    monkeypatch.syspath_prepend(PLUGINS)
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 @pytest.fixture(scope="module")
