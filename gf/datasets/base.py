@@ -455,8 +455,7 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
         if self._vocab is None:
             what = f"{self.display_name} answer vocabulary"
             path = self.require_path("answer_vocab", self.config["answer_vocab"], what)
-            # checked here for every benchmark: a non-empty list of strings, each once (a repeat
-            # would make labels ambiguous)
+            # checked here, whatever the benchmark's layout (_answer_list)
             self._vocab = check_answer_vocab(self._answer_list(load_json(path, what), path), path)
         return self._vocab
 

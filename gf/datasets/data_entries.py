@@ -11,11 +11,8 @@ imported (the kind's builtins), a plugin's through :func:`register_data`, and
 ``registry.get("data", name)`` / ``registry.list("data")`` / ``gf list data`` see them all.
 The kind's ``extra_entries`` hook applies the sha256 recorded on an unpinned bundle's
 first download (trust on first use, :func:`record_data_hash`), so every lookup sees it.
-How a bundle is downloaded and installed: :mod:`gf.datasets.data_zoo`.
-
-Mirrors: ``download_data(name, url=...)`` (``gf download data:star --url URL``) or the
-environment variable ``GF_DATA_URL_<NAME>`` (``GF_DATA_URL_STAR``) fetch the same
-bundle from elsewhere (:func:`data_url`); it is verified against the same hash.
+How a bundle is downloaded and installed: :mod:`gf.datasets.data_zoo`; mirrors:
+:func:`data_url` and docs/data_download.md, "Mirrors".
 """
 from __future__ import annotations
 

@@ -2,34 +2,18 @@
 layout gf's builders read (``gf download data:star``). The named entries (URL, sha256,
 target folder, required files) are the registry kind ``"data"``: :mod:`gf.datasets.data_entries`.
 
-What :func:`download_data` guarantees:
+What :func:`download_data` guarantees (resumed downloads, trust on first use, the archive and
+layout checks before anything is written, replacing only the files the bundle installed,
+finishing an interrupted install): docs/data_download.md, "What gf does" and "Your files in
+the same folder".
 
-- the archive goes to gf's cache through :func:`gf.common.download.download`: an
-  interrupted transfer resumes from its ``.part`` file (only while the server still has
-  the same file), and a file that does not have the expected sha256 is never used;
-- trust on first use, as for the model zoo: an entry without a pinned ``sha256`` is
-  hashed on its first download and the digest is recorded in the user zoo file
-  (:func:`gf.common.zoo_file.user_zoo_file`) under ``recorded_hashes["data:<name>"]`` by
-  :func:`gf.common.zoo_file.record_first_use_hash`; every later download, cached copy or
-  mirror is verified against it. The hash is recorded only once the archive has been read
-  whole and extracted (CRCs and the end of the archive checked); an unpinned archive that
-  fails a check is deleted from the cache, so the next run downloads it afresh. Delete the
-  record to accept a different bundle;
-- the archive is checked before anything is written (:mod:`gf.common.archives`: no
-  member outside the target, no links or special files) and so is its layout (a bundle
-  that lacks a required file is an error naming what is missing and what was found);
-- the command replaces only files it owns: the marker file (``.gf_data.json``) in the
-  target lists every file the bundle installed (path, size, sha256). Another version of
-  the bundle replaces those files (and removes the ones it no longer has, if they are
-  unchanged); every other file in the folder, such as features a user extracted into
-  ``STAR/vis_db/``, is left alone. A bundle file that would replace a file gf did not
-  install, or one changed since gf installed it, is refused with an error naming it,
-  unless ``overwrite=True``;
-- files are extracted into a hidden staging folder inside the target (same filesystem)
-  and each is moved into place with one ``os.replace``, so a reader never sees a half
-  file; the marker lists the files of an install in progress too, so an interrupted run
-  is finished by the next one, and until then every builder refuses the folder
-  (:func:`refuse_unfinished_install`). A second call with the same bundle returns at once.
+How: the archive goes to gf's cache through :func:`gf.common.download.download`; the hash of
+an unpinned bundle is recorded (:func:`~gf.datasets.data_entries.record_data_hash`) only once
+the archive has been read whole and extracted. Files are extracted into a hidden staging
+folder inside the target (same filesystem) and each is moved into place with one
+``os.replace``, so a reader never sees a half file; the marker (``.gf_data.json``) lists the
+files of an install in progress too, and until it says the install finished every builder
+refuses the folder (:func:`refuse_unfinished_install`).
 """
 from __future__ import annotations
 
@@ -215,24 +199,10 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     """Download bundle ``name`` (``star`` / ``data:star``) and install its files into ``data_root``.
 
     Returns the bundle's folder, ``<data_root>/<entry.target>`` (``$DATA_ROOT/STAR``),
-    which the entry's builder reads with ``data_root`` as its ``data_root``.
-
-    Args:
-        name: the entry (see :func:`list_data`).
-        data_root: folder that holds the datasets; default ``$DATA_ROOT`` or ``gf_data``.
-        url: a mirror of the bundle (default ``$GF_DATA_URL_<NAME>``, else the entry's URL);
-            verified against the entry's pinned or recorded sha256.
-        overwrite: replace files at the bundle's paths that gf did not install, or that
-            changed since it installed them (otherwise they are refused, by name).
-        offline: as for :func:`gf.common.download.download` (``GF_OFFLINE``).
-        progress: progress bars (only on a terminal).
-        timeout, retries, backoff: as for :func:`gf.common.download.download`, checked
-            before anything else; a transfer that still fails keeps its ``.part`` file and
-            the next call resumes it.
-
-    Only the bundle's own files are written or removed (see the module docstring); a
-    second call after a finished install of the same bundle does nothing (no network).
-    A refused call creates nothing in the data root.
+    which the entry's builder reads with ``data_root`` as its ``data_root``. The defaults of
+    ``data_root`` and ``url``, and the transfer options: docs/data_download.md, "Usage" and
+    "Options"; ``offline``, ``progress`` (bars only on a terminal) and the transfer options
+    are :func:`gf.common.download.download`'s. A refused call creates nothing in the data root.
     """
     check_transfer_options(timeout, retries, backoff)
     entry = get_data(name)
@@ -333,14 +303,10 @@ def _describe(path: Path) -> Dict[str, Any]:
 
 def _plan_install(target: Path, entry: DataEntry, files: Dict[str, Dict[str, Any]],
                   marker: Optional[Dict[str, Any]], overwrite: bool) -> Tuple[List[str], List[str]]:
-    """(bundle files to move into ``target``, files of the old install to remove).
-
-    A path may be written when nothing is there, or when what is there is a version gf
-    installed, unchanged; a path that already holds the bundle's bytes is left as it is.
-    Anything else at a bundle path (a file gf did not install, one changed since, a link)
-    is refused by name unless ``overwrite``; a folder or a link in the way is refused
-    always. Old files the bundle no longer has are removed only when unchanged.
-    """
+    """(bundle files to move into ``target``, files of the old install to remove), by the
+    rules of docs/data_download.md, "Your files in the same folder". A link at a bundle path
+    (to a file or to a folder) counts as a file gf did not install: ``overwrite`` replaces
+    it. Refused always: a real folder there, or a link or non-folder on the way to it."""
     owned = _owned(marker, entry)
     if marker is not None and marker.get("entry") not in (None, entry.name):
         logger.warning("%s holds a marker of %s, not %s; none of its files count as installed by %s",

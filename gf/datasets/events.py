@@ -104,11 +104,8 @@ class EventTable:
     ``spans[lo:hi]`` are the clip's events as normalised (centre, width) in [0, 1] and
     ``classes[lo:hi]`` their class ids, sorted by start time. Why packed arrays: one table
     serves all splits of a builder, and a dataset pickled to a ``spawn`` DataLoader worker
-    carries three objects instead of tens of thousands of small tensors.
-
-    ``stats``: ``clips`` (keys read), ``events`` (kept), ``dropped_events`` (events that are
-    empty once clipped to the clip: zero length, or entirely outside ``[0, duration]``),
-    ``clips_with_dropped_events`` and ``dropped_examples`` (a few ``(key, event)`` pairs).
+    carries three objects instead of tens of thousands of small tensors. ``stats`` counts
+    what :meth:`from_raw` read, kept and dropped.
     """
 
     def __init__(self, spans: np.ndarray, classes: np.ndarray, offsets: Dict[str, Tuple[int, int]],
@@ -126,15 +123,13 @@ class EventTable:
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any], num_classes: Optional[int] = None, source: str = "events") -> "EventTable":
-        """Build from the authors' ``events.json`` layout.
+        """Build from the authors' ``events.json`` layout (docs/data_formats.md, "0. What every
+        benchmark becomes", Events: clipped, converted to (centre, width), B1).
 
-        ``raw = {key: {"duration": seconds, "actions": [[class_idx, start_s, end_s], ...]}}``,
-        times in the clip's own time base (0 = clip start). Spans are clipped to
-        ``[0, duration]`` and converted to (centre, width) / duration (B1). An event that is
-        empty after clipping is dropped and counted (a warning names how many); the clip
-        and its question stay. Malformed entries (no/negative duration, a class outside
-        ``[0, num_classes)``, end before start, non-numbers) are errors naming ``source``
-        and the key, since they mean the file is not what the builder thinks it is.
+        An event that is empty after clipping is dropped and counted (a warning names how
+        many); the clip and its question stay. Malformed entries (no/negative duration, a
+        class outside ``[0, num_classes)``, end before start, non-numbers) are errors naming
+        ``source`` and the key, since they mean the file is not what the builder thinks it is.
         """
         if not isinstance(raw, Mapping):
             raise DataFileError(f"{source}: expected a JSON object {{key: {{duration, actions}}}}, got {type(raw).__name__}")

@@ -6,18 +6,8 @@ is what lets a rerun resume), so nothing among the features says that samples ar
 come. A builder that then finds questions without features would advise leaving them out
 (``skip_file``) -- dropping samples silently -- where the fix is to rerun the extraction.
 
-The rule, one for a run without ``--shard`` and for a job array:
-
-* gf extract writes ``{"done": false}`` before it adds to a folder (a run, once its recipe
-  is checked; a job of an array, at its setup) and ``{"done": true}`` only when the folder
-  is whole: at the end of a run that stored every sample or listed it as failed, or by a
-  ``gf extract --merge`` that found every part done and every sample stored once or
-  failed (a merge that finds the folder not whole writes ``done: false``), as a part's
-  ``plan.json`` marks ``done`` once the part has tried all its samples.
-* ``done: false``: the extraction did not finish (stopped, killed, or still running).
-* ``done: true``, or no ``state.json`` at all -- a folder gf extract did not write (released
-  features), or one an older gf wrote before the marker existed -- is trusted as before.
-
+When gf extract writes ``done: false`` and ``done: true`` (a run and a job array alike), and
+what a folder without ``state.json`` means: docs/extraction.md, "Finished or not: `state.json`".
 The marker is read only to explain missing features (:func:`explain_missing`): a split whose
 questions all have features reads them whatever it says. It lives with the datasets, beside
 the recipe, because builders read it and ``gf extract`` writes it (datasets never import
@@ -40,7 +30,7 @@ __all__ = ["INDEX_NAME", "PARTS_DIR", "SHARD_INDEX", "STATE_NAME", "write_state"
 
 STATE_NAME = "state.json"
 _WRITER = "gf extract"
-#: the webdataset writer's cache of each shard's keys and size (gf.extraction.writers)
+#: the webdataset writer's list of each shard's keys and size, for readers (gf.extraction.writers)
 SHARD_INDEX = "shards.json"
 #: the index a merged job array gets (every file and its keys)
 INDEX_NAME = "index.json"

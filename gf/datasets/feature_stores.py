@@ -7,15 +7,12 @@ is; the file is opened on first access, in the process that reads it, and values
 read one key at a time (mmap for ``.pth``/``.npy``, row reads for HDF5, seek+read for
 webdataset tar members).
 
-Rules every store follows:
+The formats, and keys compared as strings and higher ranks flattened to rows of the last
+dimension: docs/data_formats.md, "0. What every benchmark becomes" (Features). What
+:class:`FeatureStore` guarantees for every format besides:
 
-* Keys are strings. Integer ids (NExT-QA stores ``int64`` video ids) are converted with
-  ``str()`` both when a file is indexed and when a key is looked up, so ``store[4010069381]``
-  and ``store["4010069381"]`` are the same entry.
-* Values come back as a fresh ``float32`` tensor ``[T, D]``: trailing dimensions are
-  flattened into rows of the last dimension (HCRN ``(8, 16, 2048)`` -> ``[128, 2048]``,
-  CLIP ``(32, 17, 512)`` -> ``[544, 512]``), a single vector ``[D]`` becomes ``[1, D]``.
-  The tensor never aliases the store's cache, so callers may modify it.
+* Values come back as a fresh ``float32`` tensor ``[T, D]`` (a single vector ``[D]`` as
+  ``[1, D]``) that never aliases the store's cache, so callers may modify it.
 * A missing key raises :class:`FeatureKeyError` (a ``KeyError``) naming the store path,
   the key and up to five close keys.
 * Open handles and loaded data are per process: each store checks ``os.getpid()`` and
@@ -120,10 +117,9 @@ def to_frames(value: Any, path: str, key: str) -> torch.Tensor:
 class FeatureStore(abc.ABC):
     """Abstract lazy mapping ``key -> FloatTensor [T, D]``.
 
-    Subclasses implement :meth:`_open` (build the per-process state: handles plus an
-    index ``dict key -> location``) and :meth:`_read` (raw array for one location).
-    Everything else (key normalisation, error messages, flattening, pickling, fork
-    safety) lives here so that every format behaves the same.
+    Subclasses implement :meth:`_open` and :meth:`_read`. Everything else (key
+    normalisation, error messages, flattening, pickling, fork safety) lives here so that
+    every format behaves the same.
     """
 
     #: short format name used by :func:`open_feature_store` (the name it is registered under)
@@ -140,7 +136,8 @@ class FeatureStore(abc.ABC):
     # -- per-process state ---------------------------------------------------------------
     @abc.abstractmethod
     def _open(self) -> Any:
-        """Open the underlying file(s); return a state object with an ``index`` dict."""
+        """Open the underlying file(s), per process; return a state with an ``index`` dict
+        ``key -> location``."""
 
     @abc.abstractmethod
     def _read(self, state: Any, location: Any) -> Any:
@@ -488,8 +485,7 @@ def _detect_format(path: str, hint: Optional[str] = None) -> str:
 def open_feature_store(path: Union[PathLike, Sequence[PathLike]], format: Optional[str] = None, **kw) -> FeatureStore:
     """Open a store by format name or by what ``path`` looks like.
 
-    ``format``: a registered ``feature_store`` name -- built in: ``pth`` | ``hdf5`` |
-    ``npy`` | ``webdataset`` (aliases pt, h5, wds) -- see :func:`feature_store_class`.
+    ``format``: a registered ``feature_store`` name or alias (:func:`feature_store_class`).
     Without it: the format whose ``extensions`` end the path (``.pth``/``.pt`` -> pth,
     ``.h5``/``.hdf5`` -> hdf5, ``.tar`` file or pattern -> webdataset), a folder of
     ``.npy`` -> npy, a folder of ``.tar`` -> webdataset. ``kw`` goes to the store (e.g.

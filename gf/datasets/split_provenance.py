@@ -71,9 +71,9 @@ class SplitProvenance:
 
     def _fingerprint_files(self, split: str) -> List[Tuple[str, Path]]:
         """``(label, path)`` of the files whose bytes :meth:`split_fingerprint` hashes: the
-        split's annotation file and, when configured, the skip file, the events file, the class
-        list (when the builder reads it) and the answer vocabulary. A builder that reads more
-        files (EgoTaskQA's reasoning types) adds them."""
+        split's annotation file and, when configured, the skip file, the events file, the
+        grounding file, the class list (when the builder reads it) and the answer vocabulary.
+        A builder that reads more files (EgoTaskQA's reasoning types) adds them."""
         c = self.config
         files = [("annotations", self.require_path(f"annotations.{split}", c["annotations"][split],
                                                    f"{self.display_name} annotation file for split {split!r}"))]
@@ -108,13 +108,12 @@ class SplitProvenance:
         files below, not the feature store), marked as such so the two never coincide.
 
         It covers: the builder class and its full config (``json`` with sorted keys); the
-        **bytes** of the split's annotation file and, when configured, of the skip file, the
-        events file, the class list and the answer vocabulary (:meth:`_fingerprint_files`);
-        and the **identity** of the feature store's files -- each file's path, size and
-        ``mtime_ns`` -- not their bytes, which can be many GB (a feature file rewritten in
-        place with the same size and mtime is therefore not noticed; a copy with a new mtime
-        changes the fingerprint although its bytes are equal). Deterministic for the same
-        inputs; any changed input changes it. Reads the text files once (streamed) and stats
+        **bytes** of the split's text files (:meth:`_fingerprint_files`); and the
+        **identity** of the feature store's files -- each file's path, size and ``mtime_ns``
+        -- not their bytes, which can be many GB (a feature file rewritten in place with the
+        same size and mtime is therefore not noticed; a copy with a new mtime changes the
+        fingerprint although its bytes are equal). Deterministic for the same inputs; any
+        changed input changes it. Reads the text files once (streamed) and stats
         the feature files; the feature store is opened as when the splits are built (for a
         ``.pth`` file that can mean loading it), not read key by key. ``sha256``: how a text
         file is hashed (a leaderboard passes its cache, which also records each file's hash).
@@ -148,11 +147,8 @@ class SplitProvenance:
 
         Why: features from another backbone or sampling load without complaint, so a
         checkpoint records how its training features were made (the runner stores this in
-        its ``extra``). The recipe must describe the configured store: the folder itself
-        (webdataset or ``.npy`` output) or the file it names (``features.pth``,
-        ``features.h5``); a ``features.json`` beside some other file is not that file's
-        recipe, so it is left out (logged) rather than recorded wrongly. A ``features.json``
-        that is not a recipe is an error naming it.
+        its ``extra``). Which ``features.json`` describes the store: :func:`recipe_describing`;
+        one beside some other file is left out (logged) rather than recorded wrongly.
         """
         _, recipe, mismatch = recipe_describing(self.feature_store())
         if mismatch:

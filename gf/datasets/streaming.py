@@ -4,46 +4,22 @@ Why a second way to read the same split: random access (:class:`~gf.datasets.vid
 over a :class:`~gf.datasets.webdataset_store.WebDatasetStore`) reads one tar member per sample
 at a random offset, which on a network file system or a cold disk costs a seek per sample.
 Streaming reads whole shards front to back; the price is that samples come in the order of
-the shards, mixed only by shuffling the shard list and by a shuffle buffer.
+the shards, mixed only by shuffling the shard list and by a shuffle buffer. Every sample is
+still built by
+:meth:`VideoQADataset.sample_from_features <gf.datasets.videoqa.VideoQADataset.sample_from_features>`.
 
-What stays the same: every sample is built by
-:meth:`VideoQADataset.sample_from_features <gf.datasets.videoqa.VideoQADataset.sample_from_features>`,
-the method random access uses, from the float32 features the store would have returned. With
-shuffling off, one process and no DataLoader workers, the stream yields exactly the samples of
-``dataset[0], dataset[1], ...`` when the shards hold the keys in record order.
+What a user relies on (the same samples as random access, shards split over ranks and
+DataLoader workers, the resumed order, ``epoch_length`` and what a worker with too few or too
+many samples does): docs/extraction.md, "Training from shards, streaming".
 
-Order: each pass over the shards is planned by :func:`webdataset.WebDataset`, split by gf's
-own splitters: every rank (``torchrun``) and every DataLoader worker of a rank reads its own
-whole shards. The rank is torch.distributed's when a process group is initialised, else
-torchrun's ``RANK`` / ``WORLD_SIZE``; the worker is always the DataLoader's
-(:func:`torch.utils.data.get_worker_info`), never the generic ``WORKER`` / ``NUM_WORKERS``
-variables webdataset's splitters would obey (:func:`gf.common.sharding.reader_position`). With ``shard_shuffle`` the
-shard list is permuted *before* it is split, identically on every rank and worker (the
-permutation is seeded by ``(seed, epoch, pass)``), so each epoch spreads other shards over the
-ranks; webdataset's own ``shardshuffle`` would only reorder each worker's fixed share. The
-shuffle buffer (``shuffle_buffer`` questions, 0 = off) is seeded by
-``(seed, epoch, pass, rank, worker)``. Nothing else is random, so a resumed run (which calls
-:meth:`set_epoch` with the epoch it continues with) reads the same order as an uninterrupted one.
-
-Epoch length: ranks and workers hold different numbers of samples, but under DDP every rank
-must take the same number of optimizer steps, and the learning-rate schedule needs the number
-of steps per epoch before the first one. So the epoch length is explicit: ``epoch_length``
-samples per rank per epoch, i.e. ``ceil(epoch_length / batch_size)`` steps. The rank's batches
-are dealt to its DataLoader workers in turn (the order in which the DataLoader collects them),
-and each worker yields exactly the samples of its batches:
-
-* if a worker's shards hold fewer, it starts another pass (the pass number is part of the
-  seeds, so with shuffling on the shards are dealt and mixed anew), and some samples are seen
-  twice in that epoch;
-* if they hold more, the samples beyond its share are not seen in that epoch. The next epoch
-  starts a fresh stream (another order), so with shuffling on, other samples are left out.
-
-``epoch_length = ceil(questions / ranks)`` reads each question about once per epoch; exactly
-once when each worker's shards hold exactly its share (equal shards, and a batch size that
-deals each worker as many samples as its shards hold).
-
-Only shards that hold a question of the split are streamed: the builder leaves out the
-others (:meth:`gf.datasets.base.VideoQABuilder._stream`).
+How the order is made: the shard list is permuted *before* it is split (seeded by
+``(seed, epoch, pass)``, the same on every rank and worker), because webdataset's own
+``shardshuffle`` would only reorder each worker's fixed share; and the shuffle buffer is
+seeded by ``(seed, epoch, pass, rank, worker)``. Nothing else is random, so a resumed run
+(which calls :meth:`set_epoch` with the epoch it continues with) reads the same order. The
+pass number is in the seeds so that a worker's further pass is dealt and mixed anew. Only
+shards that hold a question of the split are streamed: the builder leaves out the others
+(:meth:`gf.datasets.base.VideoQABuilder._stream`).
 """
 from __future__ import annotations
 
@@ -86,15 +62,11 @@ class StreamingVideoQADataset(IterableDataset):
     ``dataset`` is the split's random-access :class:`~gf.datasets.videoqa.VideoQADataset`: it
     provides the records, the checks done at construction, the event table and the sample
     building; it is also what evaluating this split reads (every question exactly once).
-    ``shards`` are the ``.tar`` files (the store's ``shards``), ``ext`` the member holding each
-    key's ``.npy`` array. A shard sample whose key belongs to no question of the split
-    (features of other splits in the same shards) is skipped unread; a key with several
-    questions (NExT-QA keys features by video) gives one sample per question.
+    ``ext`` is the shard member holding each key's ``.npy`` array.
 
     ``epoch_length``: samples per rank per epoch (``None``: not yet set; the runner then refuses
-    to train, naming ``epoch_length_key``). ``seed`` seeds the order; the runner sets it to
-    ``run.seed`` (:meth:`set_seed`). ``batch_size`` (:meth:`set_batch_size`, set by the
-    runner) decides how a rank's samples are dealt to its DataLoader workers.
+    to train, naming ``epoch_length_key``). The runner sets the seed (:meth:`set_seed`) and the
+    batch size (:meth:`set_batch_size`) before training.
     """
 
     def __init__(self, dataset: Any, shards: Sequence[str], *, epoch_length: Optional[int],
@@ -191,7 +163,7 @@ class StreamingVideoQADataset(IterableDataset):
     def _decode(self, sample: Dict[str, Any]) -> List[Tuple[int, torch.Tensor]]:
         """One shard sample -> ``(question index, features)`` for each of its questions.
 
-        The features are what the random-access store returns for the key (``_to_frames`` of
+        The features are what the random-access store returns for the key (``to_frames`` of
         the ``.npy`` member: a float32 ``[T, D]`` copy). Each question gets its own tensor,
         copied here, before any is used: building a sample may modify the tensor it is given
         (a store's reads never alias), and the questions of one key leave the shuffle buffer

@@ -4,8 +4,8 @@ One dataset class serves STAR, AGQA, EgoTaskQA and NExT-QA: builders turn each
 benchmark's annotations into plain *records* and hand them over with a feature store and
 an :class:`~gf.datasets.events.EventTable`. What the authors' four loaders did differently (span format,
 empty event lists, random event subsampling at validation, a full feature copy per
-split) is decided here once. The codes B1, B8, B20 below are those defects, listed in
-docs/data_formats.md §6.
+split) is decided here once (the span format in the :class:`EventTable`). The codes B8 and
+B20 below are two of those defects, listed in docs/data_formats.md §6.
 
 Record (a dict, one per question)::
 
@@ -52,11 +52,8 @@ FRAME_PROBES = (None, "shuffle", "zeros")
 class VideoQADataset(torch.utils.data.Dataset):
     """One split of a VideoQA benchmark: records + lazy features + event targets.
 
-    Sample (``__getitem__``)::
-
-        {"question_id": str, "video": FloatTensor[max_feats, D], "video_mask": BoolTensor[max_feats],
-         "text": list[str], "answer": int | None, "spans": FloatTensor[n, 2] (centre, width),
-         "event_classes": LongTensor[n], "fields": dict}
+    The sample's keys: docs/data_formats.md, "0. What every benchmark becomes", and
+    ``named_event`` / ``answer_event`` (:mod:`gf.datasets.grounding`; -1 = none).
 
     * ``feature_store`` is shared, not copied: pass the same store object to every split.
       Pickling the dataset (``spawn`` workers) carries only its path.
@@ -80,10 +77,6 @@ class VideoQADataset(torch.utils.data.Dataset):
     * ``source``: the annotation file, used to name file and line in record errors.
     * ``num_options`` / ``num_answers``: if given, every MC question must have exactly
       ``num_options`` options / every OE answer must be below ``num_answers``.
-
-    ``stats``: ``questions``, ``labelled``, ``skipped``, ``skip_file`` (its path, ``None``
-    when nothing was skipped), ``skip_ids_not_in_split``, ``no_events`` (questions whose
-    clip has no events), ``events_capped`` (questions with more than ``max_events`` events).
     """
 
     def __init__(self, records: Sequence[Mapping[str, Any]], feature_store: Any, video_processor: Any,
@@ -438,7 +431,7 @@ def skipped_questions(split_dataset: Any) -> Optional[Dict[str, Any]]:
 
 
 def collate_videoqa(samples: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-    """Samples -> batch (see the module docs and ``GlanceFocus.forward``).
+    """Samples -> batch (see ``GlanceFocus.forward``).
 
     ``text`` is flat and grouped by question (B*K strings for multiple choice, B for
     open-ended); every sample must have the same number of texts. ``answer`` is a

@@ -245,8 +245,6 @@ def write_webdataset_shards(
     Every key becomes a member name inside the shard (``encode_wds_key(key) + ".npy"``),
     so a key that cannot (empty, or with a NUL character) is a :class:`DataFileError`
     naming it, as is a ``prefix`` that is not a plain name.
-
-    Returns the shard paths.
     """
     from webdataset import TarWriter
 

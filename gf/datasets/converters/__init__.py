@@ -7,9 +7,7 @@ add a benchmark the same way, and declares the files it may write (``@owns(...)`
 :mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`), and
 :func:`annotation_record`: the dataset record each builder makes of a row of that layout.
 
-:func:`prepare` is the safe way to run one: it never replaces existing annotations unless
-asked (``overwrite=True``), locks the output folder, and puts the converter's files in
-place only once the conversion has finished.
+:func:`prepare` is the safe way to run one (why and how: :mod:`gf.datasets.converters.staging`).
 """
 from __future__ import annotations
 
@@ -28,18 +26,11 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
     """Convert ``raw_dir`` (the official release) into ``out_dir`` (gf's layout); returns the
     converter's summary.
 
-    * An ``out_dir`` that already holds annotations (the files the converter writes, or a
-      non-empty ``txt_db/``) is refused with a :class:`~gf.common.errors.DatasetError`
-      unless ``overwrite=True`` (``gf prepare --overwrite``); then the converter's files
-      are replaced and everything else in ``out_dir`` (features, the user's files) is kept.
-    * ``out_dir`` is locked while the conversion runs (``out_dir/.gf.lock``): a second
-      ``prepare`` into it is refused with :class:`~gf.common.errors.OutputLockedError`
-      naming the first one's pid.
-    * The converter writes into a staging folder inside ``out_dir``; its files are moved in
-      only when it has finished, so a failed conversion leaves ``out_dir`` as it was.
-
-    An unknown ``benchmark`` raises the registry's error (listing the known and close
-    names) before anything is touched. ``options`` go to the converter.
+    Existing annotations are refused (a :class:`~gf.common.errors.DatasetError`) unless
+    ``overwrite=True``, and a second ``prepare`` into a locked ``out_dir`` is an
+    :class:`~gf.common.errors.OutputLockedError` (the rules:
+    :mod:`gf.datasets.converters.staging`). An unknown ``benchmark`` raises the registry's
+    error (listing the known and close names) before anything is touched.
     """
     convert = registry.get("converter", benchmark)
     try:  # an unknown option is a message naming the converter's options, not a TypeError

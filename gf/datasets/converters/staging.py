@@ -1,9 +1,9 @@
 """How ``gf prepare`` writes a converter's output without ever destroying what is there.
 
 Why: a converter run into a folder that already holds annotations (an earlier
-conversion, the authors' bundle, files the user added) used to overwrite them file by
-file, and one that failed half-way left a mix of old and new files that a builder would
-then read as one dataset. :func:`run_staged` instead
+conversion, the authors' bundle, files the user added) would overwrite them file by
+file, and one that failed half-way would leave a mix of old and new files that a builder
+would then read as one dataset. :func:`run_staged` instead
 
 1. refuses an ``out_dir`` that already holds annotations (the files the converter writes,
    or a non-empty ``txt_db/``) unless ``overwrite=True``;
@@ -20,9 +20,8 @@ then read as one dataset. :func:`run_staged` instead
 
 A converter that fails leaves ``out_dir`` as it was and no staging folder behind. A run
 killed outright leaves its staging folder, which the next ``gf prepare`` into that folder
-handles once it holds the lock: without a plan (killed while converting: nothing in
-``out_dir`` was touched) it is removed; with one (killed while moving), the moves are
-finished, so ``out_dir`` holds the old conversion or the new one, never a mix of both.
+finishes or removes (:func:`_recover`), so ``out_dir`` holds the old conversion or the new
+one, never a mix of both.
 
 Converters declare the files they may write as ``convert.owned_paths(**options) ->
 [relative posix path]`` (see :func:`owns`). A converter without the declaration (a
