@@ -24,12 +24,7 @@ leaves no file behind, not even the output folder):
   (it writes nothing) and is allowed; a name that is a file in one entry and a folder in
   another is refused like a repeated file.
 
-Errors are :class:`ArchiveError` (a :class:`~gf.common.errors.DownloadError`, exit code
-6) naming the archive and the member.
-
-Extraction writes into a folder that must not exist yet or be empty (callers extract into
-a staging folder and move the files into place, see :mod:`gf.datasets.data_zoo`), optionally
-stripping a leading folder (``strip="STAR/"``) and skipping members (``exclude``).
+Errors are :class:`ArchiveError` naming the archive and the member.
 
 A damaged archive is an error, never a shorter one: extraction reads every member to its
 end (zip checks each member's CRC-32 there), reads a compressed tar to the end of its
@@ -94,10 +89,8 @@ def archive_format(path: PathLike) -> str:
 
     Why from the content: Google Drive downloads are named by file id, and mirrors may
     rename files, so the suffix says little. A file that is neither is usually an HTML
-    page a file host served instead (quota exceeded, sign-in, virus-scan notice); the
-    error says so. One that starts with a zip signature or a gzip/bzip2/xz header but
-    cannot be opened is called truncated or corrupt (a download cut short), not "not an
-    archive".
+    page a file host served instead (quota exceeded, sign-in, virus-scan notice), or a
+    download cut short (:func:`_raise_if_cut_short`); the error says so.
     """
     archive = Path(path)
     try:
@@ -355,14 +348,14 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
                  progress: bool = False) -> List[Member]:
     """Check every member of ``path`` (:func:`check_archive`), then extract into ``dest``.
 
-    ``dest`` must not exist or be an empty folder: it is created only once all checks
-    passed, so a refused archive writes nothing. ``strip`` is a folder prefix removed from
-    every member (``"STAR/"``); a member outside it is an error, the folder itself is
-    skipped. ``exclude(name)`` returning True skips a member (checked all the same, and
-    read to its end in a zip, for its CRC). Returns the members written, with their names
-    as written (after ``strip``), once the whole archive has been read and found sound
-    (see the module docstring); a damaged one raises :class:`ArchiveError`, a write
-    failure (disk full) a :class:`~gf.common.errors.DownloadError`.
+    ``dest`` must not exist or be an empty folder (it is created only once all checks
+    passed). ``strip`` is a folder prefix removed from every member (``"STAR/"``); a
+    member outside it is an error, the folder itself is skipped. ``exclude(name)``
+    returning True skips a member (checked all the same, and read to its end in a zip, for
+    its CRC). Returns the members written, with their names as written (after ``strip``),
+    once the whole archive has been read and found sound (see the module docstring); a
+    damaged one raises :class:`ArchiveError`, a write failure (disk full) a
+    :class:`~gf.common.errors.DownloadError`.
 
     An exception part-way (disk full, interrupt) leaves ``dest`` partly written: extract
     into a staging folder and move the files into place, as :mod:`gf.datasets.data_zoo` does.
@@ -416,11 +409,9 @@ def safe_extract(path: PathLike, dest: PathLike, *, strip: str = "",
 
 
 def verify_archive(path: PathLike) -> None:
-    """Read every member of ``path`` to its end and check what can be checked, writing nothing.
-
-    zip: each member's CRC-32 (``ZipFile.testzip``); tar: every member's data, the
-    end-of-archive block and, for gzip/bzip2/xz, the compressed stream's own checks.
-    Raises :class:`ArchiveError` naming the archive (and the member, where known).
+    """Read every member of ``path`` to its end and check what can be checked (the checks of
+    the module docstring's last paragraph), writing nothing. Raises :class:`ArchiveError`
+    naming the archive (and the member, where known).
     """
     archive = Path(path)
     try:

@@ -1,10 +1,8 @@
 """Run configuration: OmegaConf with sections ``model``, ``datasets``, ``run``.
 
-Precedence, lowest first: component defaults (the model's config dataclass, each
-builder's ``DEFAULT_CONFIG``, :class:`RunConfig`) < the model type's overrides < the
-project YAML < ``--options key=value``. Everything is validated before any work starts:
-an unknown key or a value of the wrong type is an error naming the key and where it came
-from (the YAML file, or ``--options``), so a typo never silently falls back to a default.
+The sections and their precedence: README.md, "Configs". Everything is validated before
+any work starts, naming the key and where it came from (the YAML file, or ``--options``),
+so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
@@ -310,7 +308,6 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
         plugins.extend(p for p in (data.get("plugins") or []) if p not in plugins)
     load_plugins(plugins)
 
-    # model: defaults of the named model and model type, then each layer
     model_raw: Dict[str, Any] = {}
     for data, _ in layers:
         model_raw.update({k: _resolve_alone(f"model.{k}", v) for k, v in (data.get("model") or {}).items()
@@ -319,7 +316,6 @@ def build_config(cfg_path: Optional[str] = None, options: Sequence[str] = (),
     for data, source in layers:
         model = _merge_section("model", model, data.get("model") or {}, source)
 
-    # datasets: each named builder's defaults, then each layer
     datasets: Dict[str, DictConfig] = {}
     for data, source in layers:
         for name, section in (data.get("datasets") or {}).items():

@@ -12,32 +12,12 @@ only then renamed onto ``<dest>``. A lock (:func:`gf.common.locks.file_lock` on
 ``<dest>.lock``) makes concurrent callers wait for the one that downloads.
 ``GF_OFFLINE=1`` turns every call into a cache lookup.
 
-A resume continues the part only while the server still has the same file (``If-Range``
-with the validator recorded when the transfer started; see :mod:`gf.common.http_transfer`):
-a changed file is fetched whole, never spliced onto the old one's first bytes.
-
-A file already at a caller's ``dest`` is not trusted: it is returned only when it has
-the expected sha256; without one (or on a mismatch) it is refused and left in place,
-unless ``overwrite=True`` asks for a download over it. File names taken from URLs are
-their last path component (``/`` and ``\\`` both separate), so nothing derived from a
-URL leaves its folder.
-
-Supported URLs:
-
-- ``http://`` / ``https://`` through ``requests`` (:mod:`gf.common.http_transfer`),
-  redirects included; connection errors, timeouts and busy answers (408, 429, 5xx) are
-  retried by urllib3's ``Retry`` with exponential backoff, and a body cut short is resumed
-  as above. ``requests`` is imported only when an http(s) URL is actually downloaded;
-- ``file://`` (copied, still verified and placed atomically);
-- ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (also ``hf://datasets/...`` and
-  ``hf://spaces/...``) through ``huggingface_hub.hf_hub_download`` and its own cache;
-- Google Drive share links (``/file/d/<ID>/view``, ``open?id=<ID>``, ``uc?id=<ID>``)
-  through the ``gdown`` library, which follows Drive's confirmation pages for large
-  files and resumes its own partial file (gdown names it ``<part file><8 random characters>.part``). gf keeps what
-  it adds around every download: the cache location, the lock, the sha256 check, the
-  atomic rename and offline mode; a gdown failure becomes a :class:`DownloadError`
-  naming the link and what to do. ``gdown`` is imported only when a Drive link is
-  actually downloaded.
+Supported URLs: ``http(s)://``, redirects included (:mod:`gf.common.http_transfer`: the
+retries, and when a part may be resumed), ``file://`` (copied, still verified and placed
+atomically), ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (through ``huggingface_hub``
+and its own cache) and Google Drive file links (``/file/d/<ID>/view``, ``open?id=<ID>``,
+``uc?id=<ID>``; through ``gdown``, which follows Drive's confirmation pages for large
+files).
 
 Archives are extracted by :mod:`gf.common.archives`, not here. Where a file lands and
 when one already there may be used: :mod:`gf.common.download_dest`; the Drive and Hub
@@ -136,21 +116,13 @@ def download(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = 
         filename: name of the file when ``dest`` is not a file path. Default: the last
             URL path component (the file id for Drive links); it never contains a path
             separator, so the file stays in its folder.
-        timeout: seconds per socket operation (connect, each read), > 0 and at most a
-            day; None waits as long as the server takes.
-        retries: attempts in all, 1 (no retry) to 100, shared by connection errors,
-            timeouts, HTTP 408/429/5xx and transfers cut short (each of those resumes the
-            ``.part`` file). Drive links pass ``retries - 1`` to gdown, which retries the
-            same way.
-        backoff: seconds, 0 to 60: the first retry comes at once, the next after
-            ``backoff`` seconds, doubled each time, at most 60 s (urllib3's ``Retry``;
-            gdown uses its own backoff for Drive links). A server's ``Retry-After`` is
-            honoured up to 60 s too, and the wait logged.
+        timeout, retries, backoff: as ``gf download``'s options (docs/data_download.md,
+            "Options"); ``timeout=None`` waits as long as the server takes. Drive links pass
+            ``retries - 1`` to gdown, which retries the same way with its own backoff.
         progress: show a tqdm bar (only when stderr is a terminal).
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
-        overwrite: allow replacing a file already at ``dest`` that cannot be verified
-            (no ``sha256``) or does not match ``sha256``; the new file replaces it
-            atomically, only once it is complete and verified.
+        overwrite: download over a file at ``dest`` that is refused (below); the new file
+            replaces it atomically, only once it is complete and verified.
         dest_is_cache: ``dest`` is a cache slot that gf owns (the model zoo's): a file
             there is treated like a cache hit, as without ``dest``.
 
@@ -289,7 +261,7 @@ def check_transfer_options(timeout: Any = 30, retries: Any = 3, backoff: Any = 1
     """Attempts in all, once every option is known to make sense.
 
     Why strict: a NaN or infinite timeout waits forever on a dead server, a zero or
-    negative one fails at once, and a count of 0 attempts used to turn silently into 1.
+    negative one fails at once, and 0 attempts would download nothing.
     Each is a :class:`ConfigError` naming the option as the caller spells it (``names``:
     ``("--timeout", "--retries", "--backoff")`` for the command line), after ``where``.
     """

@@ -36,11 +36,8 @@ _MAX_NAME_BYTES = 200
 
 
 def cache_dir() -> Path:
-    """Root of gf's download cache.
-
-    ``$GF_CACHE_DIR`` wins (shared clusters point it at a project disk); otherwise the
-    XDG convention, ``$XDG_CACHE_HOME/gf`` or ``~/.cache/gf``.
-    """
+    """Root of gf's download cache: ``$GF_CACHE_DIR`` (shared clusters point it at a project
+    disk), else the XDG convention."""
     explicit = os.environ.get("GF_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
@@ -128,11 +125,8 @@ def _stat_key(path: Path):
 
 
 def existing_dest(target: Path, expected: Optional[str], overwrite: bool):
-    """(usable, stat of the existing file or None) for an explicit ``dest``.
-
-    An existing file is returned only when it has the expected sha256; otherwise it is
-    refused (left in place) unless ``overwrite``.
-    """
+    """(usable, stat of the existing file or None) for an explicit ``dest``, by the rules
+    :func:`gf.common.download.download` states."""
     if not target.exists():
         return False, None
     if not target.is_file():

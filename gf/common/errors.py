@@ -9,17 +9,7 @@ Each class also derives from the built-in exception that code written before the
 existed catches (``ValueError``, ``KeyError``, ``RuntimeError``), so ``except ValueError``
 around a builder still works.
 
-Exit codes of the ``gf`` command (also in the README):
-
-====  ===================================================================
- 1    a run cannot go on: a non-finite loss or matching cost while training, or another
-      process of a torchrun run failed (:class:`DistributedPeerError`)
- 2    the command line, a config or a registry name is wrong
- 3    a data file, dataset or model input is wrong (annotations, features, vocabulary)
- 4    a checkpoint is missing or does not fit the model
- 5    predictions cannot be scored
- 6    a download failed or did not match its hash
-====  ===================================================================
+The exit code of each class: README.md, "Errors".
 """
 from __future__ import annotations
 

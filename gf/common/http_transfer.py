@@ -23,8 +23,8 @@ sha256 nothing would catch it. So, with ``requests`` doing the HTTP:
 - the body is written as the server sends it (``Accept-Encoding: identity``, no
   decoding): byte ranges and the sha256 are over the bytes the server stores.
 
-:func:`gf.common.download.download` decides where the part goes, holds the lock, and
-verifies and renames the result. ``requests`` is imported only when a transfer starts.
+Where the part goes, the lock, and verifying and renaming the result:
+:mod:`gf.common.download_dest`. ``requests`` is imported only when a transfer starts.
 """
 from __future__ import annotations
 
@@ -75,10 +75,8 @@ def fetch_http(url: str, part: Path, *, timeout: Optional[float], attempts: int,
     """Fill ``part`` with the whole file at ``url``, resuming it while that is safe.
 
     ``expected`` (a sha256, or None) only lets a part without a recorded validator count
-    as whole; the caller verifies and renames the result.
-
-    Retries of the connection and of busy answers happen inside urllib3 (``Retry``);
-    a body that stops part-way is resumed here. Both draw on the same ``attempts``.
+    as whole; the caller verifies and renames the result. A body that stops part-way is
+    resumed here; the other retries happen inside urllib3 (:func:`_session`).
     """
     left = attempts
     cuts = 0
@@ -104,11 +102,7 @@ def fetch_http(url: str, part: Path, *, timeout: Optional[float], attempts: int,
 def _session(retries: int, backoff: float, url: str):
     """A ``requests.Session`` that retries connection errors, timeouts and busy answers
     ``retries`` more times, waiting ``backoff`` seconds before the second retry, doubling;
-    a server's ``Retry-After`` is honoured up to ``MAX_BACKOFF_S`` too.
-
-    ``Accept-Encoding: identity``: byte ranges and the sha256 are over the bytes the
-    server stores, so nothing may be decompressed in transit.
-    """
+    a server's ``Retry-After`` is honoured up to ``MAX_BACKOFF_S`` too."""
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
@@ -307,8 +301,8 @@ def _stream_to_part(response, part: Path, start: int, total: Optional[int], labe
                     used: int) -> int:
     """Write the body to ``part`` (appending from ``start``); return the size reached.
 
-    The raw stream, not ``iter_content``: that one undoes a ``Content-Encoding``, and
-    the byte offsets and the sha256 are over the bytes as the server stores them.
+    The raw stream, not ``iter_content``, which undoes a ``Content-Encoding`` (see the
+    module docstring).
     """
     import urllib3
 

@@ -332,15 +332,12 @@ def same_file(a: PathLike, b: PathLike) -> bool:
 
 
 def check_outputs_apart(outputs: PathsByLabel, inputs: PathsByLabel, *, command: str) -> None:
-    """Refuse an output that is one of the command's inputs, or a folder an input lies in.
-
-    ``outputs`` and ``inputs`` map how the user named a path (``"--out"``, ``"--windows"``) to
-    the path, as a mapping or as ``(label, path)`` pairs (a label may repeat); ``None`` paths
-    are skipped. Paths
-    are compared after resolving ``~``, ``..`` and symbolic links, and existing files also by
-    inode (hard links). Why: a command writes and replaces files in its outputs, so a typo'd
-    output path must never be able to reach the video, annotations, checkpoint or config
-    it reads. Raises :class:`~gf.common.errors.ConfigError` naming both paths.
+    """Refuse an output that is one of the command's inputs, or a folder an input lies in:
+    a :class:`~gf.common.errors.ConfigError` naming both paths by their labels
+    (``"--out"``, ``"--windows"``; in pairs a label may repeat). ``None`` paths are skipped;
+    paths are resolved as in :func:`same_file`. Why: a command writes and replaces files in
+    its outputs, so a typo'd output path must never be able to reach the video,
+    annotations, checkpoint or config it reads.
     """
     pairs = (lambda given: given.items() if isinstance(given, Mapping) else given)
     real_inputs = [(label, path, _real(path)) for label, path in pairs(inputs) if path is not None]
@@ -419,11 +416,8 @@ class OutputLock:
         return self._lock is not None
 
     def acquire(self) -> "OutputLock":
-        """Take the lock; while another process holds it, wait up to ``wait_s`` seconds
-        (checking again after 0.05 s, doubling to 1 s, and saying so in the log every 30 s),
-        then raise :class:`~gf.common.errors.OutputLockedError` naming the holder (and how
-        long it waited). With ``wait_for``, only a holder whose command (``None``: not
-        written yet) it accepts is waited for; any other is refused at once."""
+        """Take the lock, waiting as :func:`output_lock` says: checking again after 0.05 s,
+        doubling to 1 s, and saying so in the log every 30 s."""
         start = time.monotonic()
         deadline = start + self.wait_s
         delay, next_log = 0.05, start + 30.0
@@ -528,10 +522,11 @@ def output_lock(folder: PathLike, command: str, wait_s: float = 0.0,
     Entering creates ``folder`` if needed and takes an exclusive OS lock (``flock``) on
     ``folder/.gf.lock``, into which it writes this process's pid and ``command``. If another
     process holds it, entering waits up to ``wait_s`` seconds (default: not at all) and then
-    raises :class:`~gf.common.errors.OutputLockedError` (exit code 2) naming the folder, that
-    process's pid and command; ``wait_for(command)``, if given, says which holders are worth
-    waiting for (a job of an array waits for another's brief setup, never for an hours-long
-    run). A process that dies (even by ``kill -9``) releases its lock
+    raises :class:`~gf.common.errors.OutputLockedError` naming the folder, that process's pid
+    and command (and how long it waited). ``wait_for(command)``, if given, says which holders
+    are worth waiting for (a job of an array waits for another's brief setup, never for an
+    hours-long run; ``None``: the holder has not written its command yet); any other holder
+    is refused at once. A process that dies (even by ``kill -9``) releases its lock
     with it, so a stale ``.gf.lock`` left behind is simply taken over. Leaving removes
     the lock file. Also usable without ``with``: ``lock = output_lock(...); lock.__enter__()``
     and later ``lock.__exit__(None, None, None)``.
@@ -553,11 +548,9 @@ def remove_stale_temp_files(folder: PathLike, recursive: bool = True,
     temporary one was written for, ``features.json`` for ``.features.json.ab12cd34.tmp``):
     in a folder several processes write, each removes only its own.
 
-    Those are regular files named ``.<name>.<8 characters>.tmp`` (``mkstemp`` with
-    ``prefix=".<name>."``, ``suffix=".tmp"``). Call it only while holding
-    :func:`output_lock` on ``folder``: a file another process is still writing has the same
-    name. Symbolic links (to files or folders) are neither followed nor removed. A missing
-    ``folder`` gives ``[]``.
+    Call it only while holding :func:`output_lock` on ``folder``: a file another process is
+    still writing has the same name. Symbolic links (to files or folders) are neither
+    followed nor removed. A missing ``folder`` gives ``[]``.
     """
     root = Path(folder)
     removed: List[Path] = []

@@ -2,10 +2,10 @@
 
 An optimizer is a factory ``(params, lr, weight_decay) -> torch.optim.Optimizer``; a
 schedule is a factory ``(optimizer, total_steps, warmup_steps, **kw) -> LambdaLR`` so that
-the runner can checkpoint and resume both through their standard ``state_dict``. A plugin
-adds either with the same decorators. A schedule whose factor does not depend on
-``total_steps`` sets ``length_free = True`` on its factory: only under such a schedule may
-a resumed run change its length (the others would change the rate of the steps done).
+the runner can checkpoint and resume both through their standard ``state_dict``. A
+schedule whose factor does not depend on ``total_steps`` sets ``length_free = True`` on its
+factory: only under such a schedule may a resumed run change its length (the others would
+change the rate of the steps done).
 """
 from __future__ import annotations
 

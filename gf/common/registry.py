@@ -5,10 +5,8 @@ names written in configs, so a user's own builder or model (registered in their 
 package and named under ``plugins:``) is picked up everywhere without edits to gf.
 
 Built-in components register lazily: the first lookup or listing of a kind imports the
-gf modules that hold that kind, so ``import gf`` stays fast and never imports heavy
-optional libraries. Builders, converters, evaluators and model types come from the
-benchmark folders (``gf.benchmarks.*``: every package under :mod:`gf.benchmarks`), so a new
-in-tree benchmark is registered by its folder alone.
+gf modules that hold that kind (``_GlobalRegistry.KINDS``; the benchmark folders: README.md,
+"How gf is built"), so ``import gf`` stays fast and never imports heavy optional libraries.
 """
 from __future__ import annotations
 

@@ -66,13 +66,12 @@ def torch_load_safe(path: PathLike, map_location: Any = "cpu", mmap: bool | None
     ``what`` names the file in messages and picks the error: ``"checkpoint"`` (default)
     raises :class:`~gf.common.errors.CheckpointError` (a missing file:
     :class:`~gf.common.errors.CheckpointNotFoundError`), anything else (``"feature file"``)
-    :class:`DataFileError`. Two kinds of bad file get two messages: one holding pickled
-    objects (a whole module, a custom class) is refused naming the object, since gf does
-    not unpickle it; one that is not a (complete) torch file -- random bytes, an empty or
-    truncated file, a folder -- is called truncated or damaged. torch's own advice to load
-    with ``weights_only=False`` is never passed on: that would execute whatever the file
-    holds. ``mmap=True`` on a file in torch's legacy (non-zip) format, which cannot be
-    mapped, loads it without ``mmap``.
+    :class:`DataFileError`. A file holding pickled objects (a whole module, a custom class)
+    is refused naming the object; one that is not a (complete) torch file (random bytes, a
+    truncated file) is called truncated or damaged, and an empty file or a folder is called
+    so. torch's own advice to load with ``weights_only=False`` is never passed on: that
+    would execute whatever the file holds. ``mmap=True`` on a file in torch's legacy
+    (non-zip) format, which cannot be mapped, loads it without ``mmap``.
     """
     import torch
 
@@ -166,10 +165,9 @@ def load_npy_safe(source: Any, *, where: Optional[str] = None, what: str = "arra
 
     Why not plain ``np.load(allow_pickle=False)``: its errors advise loading the file with
     ``allow_pickle`` (which could run code), call any file that is not a .npy "pickled",
-    and a truncated one "not fully written?". Here every bad file is one
-    :class:`DataFileError` naming ``where`` (default: the path; for bytes from an archive,
-    pass the archive and the member or key) and saying which it is: not a .npy array,
-    pickled objects (refused), truncated, or damaged. ``mmap`` maps a file read-only.
+    and a truncated one "not fully written?". Here a bad file is a :class:`DataFileError`
+    naming ``where`` (default: the path; for bytes from an archive, pass the archive and the
+    member or key). ``mmap`` maps a file read-only.
     """
     import io as _io
 

@@ -14,10 +14,9 @@ The file (JSON)::
                          {"sha256": "...", "url": "<downloaded from>", "entry_url": "<the entry's url>",
                           "recorded_at": "...", "gf_version": "..."}}}
 
-``$GF_ZOO`` (one path, or several separated by ``os.pathsep``; gf writes to the first)
-or, when it is unset, ``$GF_CACHE_DIR/zoo.json``. Files are read on first use (never at
-import) and re-read when they change. A file must be UTF-8, and a key written twice in
-any of its JSON objects (two entries of one name) is an error, never "the last one wins".
+Which files: :func:`zoo_files`. Files are read on first use (never at import) and re-read
+when they change. A file must be UTF-8, and a key written twice in any of its JSON
+objects (two entries of one name) is an error, never "the last one wins".
 """
 from __future__ import annotations
 
@@ -51,7 +50,8 @@ class ZooError(DataFileError):
 
 
 def zoo_files() -> List[Path]:
-    """The user zoo files, in lookup order: ``$GF_ZOO`` paths, else ``cache_dir()/zoo.json``."""
+    """The user zoo files, in lookup order: the ``$GF_ZOO`` paths (``os.pathsep`` between
+    them), else ``cache_dir()/zoo.json``."""
     raw = os.environ.get("GF_ZOO", "")
     paths = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
     return paths or [cache_dir() / "zoo.json"]
@@ -100,10 +100,8 @@ def cached_on_zoo_files(hook: Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def _read_raw(path: Path) -> Dict[str, Any]:
-    """The file's JSON object, checked at the top level; ``{}`` for a missing file.
-
-    The file must be UTF-8, and no JSON object in it (the top level, ``entries``, an
-    entry, ``recorded_hashes``, a record) may hold a key twice."""
+    """The file's JSON object, checked at the top level (and as the module docstring says);
+    ``{}`` for a missing file."""
     if not path.exists():
         return {}
     fix = "Fix or delete the file (it holds published entries and recorded hashes)."
@@ -208,15 +206,13 @@ def recorded_for(record: Mapping[str, Any]) -> str:
 
 def record_first_use_hash(key: str, sha256: str, *, url: str, entry_url: str, pinned: Optional[str],
                           pinned_origin: str, what: str, error: Type[GfError]) -> None:
-    """Record the sha256 of the first download of ``key`` in the user zoo file (trust on first use).
+    """Record the sha256 of the first download of ``key`` (``<model>/<tag>``, ``data:<name>``)
+    in the user zoo file (trust on first use; the record and its rule: the module docstring).
 
-    One recorder for checkpoints (``<model>/<tag>``) and data bundles (``data:<name>``), so
-    both keep the same record (``url`` it came from, ``entry_url`` it belongs to, when,
-    which gf) and the same rule: a known hash is never changed. ``pinned`` (the hash the
-    entry or an earlier record already has) must equal ``sha256``; a record for the same
-    ``entry_url`` with another hash is refused too. Either refusal is ``error``, naming
-    the record to delete to accept a new file. Callers record only a file they have
-    fully read and verified.
+    ``pinned`` (the hash the entry or an earlier record already has) must equal ``sha256``;
+    a record for the same ``entry_url`` with another hash is refused too. Either refusal is
+    ``error``, naming the record to delete to accept a new file. Callers record only a file
+    they have fully read and verified.
     """
     digest = normalize_sha256(sha256, where=f"recording the sha256 of {what} {key!r}", error=error)
     path = user_zoo_file()
