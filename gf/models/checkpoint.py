@@ -2,12 +2,8 @@
 code, and loaded into a model all or nothing.
 
 A gf checkpoint is a ``torch.save`` of plain containers and tensors only, so it loads
-with ``torch.load(weights_only=True)``. It carries the resolved config, the model,
-optimizer and scheduler states, the RNG states, epoch, step and best metric, the gf
-version and a hash of the weights. Writes are atomic: a run killed while saving leaves
-the previous file intact. Each hook's resume state (``HookBase.state_dict``) rides along under ``hooks``.
-
-Weights enter the model all or nothing (:mod:`gf.models.state_dict`).
+with ``torch.load(weights_only=True)``; what it holds is :func:`save_checkpoint`'s payload.
+Writes are atomic: a run killed while saving leaves the previous file intact.
 """
 from __future__ import annotations
 
@@ -184,12 +180,9 @@ def read_checkpoint(path, *, mmap: Optional[bool] = None) -> CheckpointFile:
 
 def load_model_weights(model, source) -> Dict[str, Any]:
     """Initialise ``model`` from ``source`` (a :class:`CheckpointFile` or a path to one: gf's
-    checkpoint or the authors' ``model_N.tar``), all or nothing.
-
-    Every missing, unexpected or mismatched key is named before anything is copied
-    (:class:`~gf.models.state_dict.CheckpointMismatchError`); gf's stored weights hash is
-    checked first. Returns the gf checkpoint (empty for the authors' format, which
-    carries no gf state).
+    checkpoint or the authors' ``model_N.tar``), all or nothing (:mod:`gf.models.state_dict`),
+    gf's stored weights hash checked first. Returns the gf checkpoint (empty for the authors'
+    format, which carries no gf state).
     """
     ckpt = source if isinstance(source, CheckpointFile) else read_checkpoint(source)
     if not ckpt.is_gf:

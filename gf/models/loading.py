@@ -1,9 +1,8 @@
 """A model built for a checkpoint file and holding its weights: the one way from a file to a model.
 
 Why here and once: ``gf.load_model``, the zoo's ``load_pretrained``, ``gf predict`` and
-the leaderboard all turn a file into a ready model. The file is read once
-(:func:`gf.models.checkpoint.read_checkpoint`), its format decided there, and the model
-config assembled from what the file records, lowest first:
+the leaderboard all turn a file into a ready model. The model config is assembled from
+what the file (:class:`gf.models.checkpoint.CheckpointFile`) records, lowest first:
 
 - gf's checkpoint: the ``model_type`` variant < the ``extra.model_config`` it was trained
   with (replaced by ``config`` when given) < ``overrides``;
@@ -88,7 +87,6 @@ def _authors_config(ckpt: "CheckpointFile", model: str, model_type: Optional[str
                               f"glance_focus (asked for {model!r}).")
     from gf.models.glance_focus.reference_checkpoint import infer_reference_config, reference_state_dict
 
-    # Sizes come from the file; the text encoder's weights too, so it is built from its config.
     cfg = infer_reference_config(reference_state_dict(ckpt.content, ckpt.path))
     _check_variant_answers(ckpt, model, model_type, cfg["answer_mode"])
     cfg["text_encoder_init"] = "config"

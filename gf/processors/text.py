@@ -1,15 +1,13 @@
 """Text of a VideoQA question: one string per (question, option) pair, or the question alone.
 
-Why a template instead of a hard-coded join: the authors' loaders disagree. Their STAR and
-AGQA loaders join ``question + " " + option``; their NExT-QA loader writes
-``"{question} [SEP] {option}"`` with a literal ``[SEP]`` (the RoBERTa tokenizer does not
-treat it as a special token, so it is just five characters of text). gf's default is the
-plain space of the STAR loader, which is what the released STAR checkpoints saw; set
-``text_format: "{question} [SEP] {option}"`` to reproduce the NExT-QA recipe.
+Why a template instead of a hard-coded join: the authors' loaders disagree (STAR and AGQA
+join with a space, NExT-QA with a literal ``" [SEP] "``, which the RoBERTa tokenizer reads
+as five characters of text: docs/data_formats.md, "4.2 Layout gf reads"). gf's default is
+the space, which is what the released STAR checkpoints saw.
 
-Whitespace is normalised (runs of spaces, tabs and newlines become one space, ends are
-stripped) because annotation files carry stray double spaces and trailing newlines that
-would otherwise change the tokenisation between otherwise identical questions.
+Whitespace is normalised (:func:`normalize_whitespace`) because annotation files carry
+stray double spaces and trailing newlines that would otherwise change the tokenisation
+between otherwise identical questions.
 """
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """Frame sampling and padding of video features to a fixed ``max_feats`` rows.
 
-Why exactly this rule: Glance-Focus checkpoints were trained on features sampled by
-``rows floor(j * T / max_feats)`` (or zero-padded when shorter), so evaluating a released
-checkpoint on differently sampled frames silently shifts its inputs. Unlike the
-reference, the padding is reported in a mask (``True`` = real frame), so models can
-choose to ignore padded rows instead of attending to them.
+Why exactly the authors' rule (:func:`sample_frames`; docs/data_formats.md, "0. What every
+benchmark becomes"): their checkpoints were trained on features sampled so, and a released
+checkpoint evaluated on frames sampled otherwise silently gets shifted inputs. The padding
+is also reported in a mask, so models can ignore padded rows instead of attending to them.
 """
 from __future__ import annotations
 
@@ -27,8 +26,6 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
     * ``T >= max_feats``: rows ``floor(j * T / max_feats)`` for ``j = 0..max_feats-1``
       (integer arithmetic, so exact for any T; ``T == max_feats`` is the identity);
       ``mask`` is all ``True``.
-
-    Training and evaluation sample alike, as the reference does.
     """
     if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
         raise ConfigError(f"max_feats must be a positive integer, got {max_feats!r}")

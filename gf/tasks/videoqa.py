@@ -89,9 +89,8 @@ class VideoQATask:
         killed before its submission is written must not have one. ``provenance`` (weights,
         checkpoint, split fingerprint) is recorded in both files; a probed evaluation's
         (``provenance["probe"]``) gets no evaluator files (:func:`_server_files`). ``skipped``: the questions a
-        skip file left out (:func:`~gf.evaluation.evaluate_predictions`); the evaluator's files
-        then lack them, which a warning and a report note say (a test server counts them as
-        missing)."""
+        skip file left out (:func:`~gf.evaluation.evaluate_predictions`), which the evaluator's
+        files then lack (:func:`_flag_incomplete`)."""
         from gf.evaluation import PredictionsFile, evaluate_predictions, get_evaluator, save_predictions, save_report
         from gf.evaluation.base import output_file
 

@@ -1,14 +1,10 @@
 """Glance-Focus losses: QA cross-entropy plus the supervised or unsupervised memory losses.
 
-Reference behaviour and the corrections (docs/differences_from_authors.md):
-- supervised class loss: the authors train only the matched queries (``arch: reference``);
-  the corrected model also trains unmatched queries towards the background class,
-  weighted by ``eos_coef`` (R7, as in DETR);
-- samples with no annotated events contribute no event loss in both archs (R10); a batch
-  with none at all gives zero event losses instead of NaN;
-- under torch.distributed the L1, class and pointer losses are divided by the counts summed
-  over ranks (as DETR does), so N processes of batch B train as one process of batch N*B;
-  on one process they are the plain means, bit for bit.
+Where they differ from the authors' (unmatched queries learn "no event" in ``arch: paper``,
+R7; samples without events give no event loss, not NaN, R10): docs/differences_from_authors.md.
+Under torch.distributed the L1, class and pointer losses are divided by the counts summed
+over ranks (as DETR does), so N processes of batch B train as one process of batch N*B;
+on one process they are the plain means, bit for bit.
 """
 from __future__ import annotations
 
@@ -162,8 +158,7 @@ class GlanceFocusCriterion(nn.Module):
             logits = pred_logits[batch_idx.to(device), src_idx.to(device)]
             nll = F.cross_entropy(logits, matched_classes.long(), weight, reduction="none")
             return dist.sum_over_ranks_mean(nll.sum(), nll.numel()) if dist.is_dist() else nll.mean()
-        # Corrected (R7): every query of a video with events gets a target; unmatched ones
-        # the background class (the last index).
+        # Corrected (R7): unmatched queries of a video with events target the background class.
         has_events = torch.tensor([int(c.numel()) > 0 for c in target_classes], device=device)
         background = pred_logits.shape[-1] - 1
         targets = torch.full(pred_logits.shape[:2], background, dtype=torch.long, device=device)

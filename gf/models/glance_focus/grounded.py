@@ -1,24 +1,17 @@
 """An event-grounded option score for multiple choice (``grounded_answer: true``), gf's own.
 
-Why: in Glance-Focus every comparison between an option and the events reaches the answer
-head as a sum of attention outputs followed by LayerNorm, so "is this option the event
-right after the one the question names" has to be learned as a nonlinear function of a
-mixture. On the demo benchmark that relation is memorised rather than learned: Sequence
-stays at chance even when the focus stage reads the ground-truth events (README "Demo").
-This head states the relation directly. The question *points* at one event memory --
-it names an event (each question word votes for the memories it matches) and says
-whether it means that event, the one before it or the one after it (memories are in
-temporal order, so those are shifts by one slot) -- and each *option* is compared with
-the event pointed at by a dot product. The score is added to the answer head's; the
-rest of the model is unchanged. With supervised memories the head reads each slot as the
-glance classifies it (class probabilities times learned class embeddings, see
-``GlanceFocus._sorted_memories``): on the demo that is what made Sequence learnable from
-the predicted events (README "Demo"); reading the raw memory prompts it was not reliably.
+Why: in Glance-Focus an option meets the events only as a sum of attention outputs under
+LayerNorm, so "is this option the event right after the one the question names" has to be
+learned as a nonlinear function of a mixture; on the demo benchmark it is memorised
+instead. This head states the relation directly (:class:`GroundedAnswerScore`); its score
+is added to the answer head's and the rest of the model is unchanged. What it changed on
+the demo: README.md, "Demo (offline, CPU)". With supervised memories it reads each slot as
+the glance classifies it (``GlanceFocus._sorted_memories``): on the demo that is what made
+Sequence learnable from the predicted events; reading the raw memory prompts it was not
+reliably.
 
-Which tokens are the option: those where the K texts of a question differ (everything
-between their longest common token prefix and suffix), so the head does not depend on
-the text template; the shared tokens are the question (see ``option_token_masks`` for a
-text with no token of its own).
+The option's tokens are those where the K texts of a question differ, so the head does not
+depend on the text template (:func:`option_token_masks`).
 """
 from __future__ import annotations
 

@@ -15,9 +15,7 @@ Assignment = Tuple[Tensor, Tensor]
 class HungarianMatcher(torch.nn.Module):
     """One-to-one assignment per video minimising ``cost_l1 * L1 - cost_cls * p[class]``.
 
-    Targets with no events get empty assignments (defect R10 in
-    docs/differences_from_authors.md: the authors' matcher crashed or produced NaN when a
-    whole batch had none).
+    Targets with no events get empty assignments (R10 in docs/differences_from_authors.md).
     """
 
     def __init__(self, cost_cls: float = 1.0, cost_l1: float = 1.0):

@@ -7,14 +7,10 @@ together, and a QA query answers through multi-level attention (question -> even
 frames).
 
 ``arch: reference`` computes exactly what the authors' code computes, defects included,
-so their released checkpoints give their answers (R codes: docs/differences_from_authors.md).
-``arch: paper`` (the default) is the corrected model: temporal positions for frames (R1),
-the focus stage attends to the memory prompts rather than the last ten text tokens (R2),
-the answer is read from the last decoder layer (R3), padding is masked with boolean masks
-(R4) and unmatched queries learn "no event" (R7); its decoder also starts from the learned
-queries rather than zeros, so the first self-attention is not a constant. In both archs the glance stage runs
-once per video and its memories are broadcast to the options (R8), unless
-``glance_per_option`` asks for the authors' costlier order of work.
+so their released checkpoints give their answers; ``arch: paper`` (the default) corrects
+them. Each difference (the R codes cited below) and gf's own switches:
+docs/differences_from_authors.md, "Summary" and "gf additions (not in the paper, not in
+the authors' code)".
 """
 from __future__ import annotations
 
@@ -126,11 +122,8 @@ def check_options(config, options: Optional[Sequence[str]], name: str = "--optio
 class GlanceFocus(nn.Module):
     """The model. ``forward(batch)`` returns outputs and, when labels are given, losses.
 
-    Batch keys: ``video`` [B, T, D] float; ``video_mask`` [B, T] bool (True = real frame,
-    optional); ``text`` list of B*K strings for K-option multiple choice (grouped by
-    question) or B strings for open-ended; ``answer`` [B] long (optional); for
-    ``memory: sup`` also ``spans`` (B tensors [n_i, 2], normalised centre/width) and
-    ``event_classes`` (B long tensors [n_i]).
+    Batch keys and shapes: README.md, "The model from Python"; ``video_mask`` is optional
+    (every frame real), and an open-ended model takes B texts, one per video.
     """
 
     config_class = GlanceFocusConfig
@@ -170,8 +163,9 @@ class GlanceFocus(nn.Module):
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
-        # no text cache in the reference arch: the cache encodes each text alone, and the
-        # authors' unmasked text padding (R4) lets the padded batch's states reach the answer
+        # no text cache in the reference arch: the cache keeps each text's states without the
+        # padding, and the authors' unmasked text padding (R4) lets the padded batch's states
+        # reach the answer
         self.text_encoder = TextEncoder(
             cfg.text_encoder, d, init=cfg.text_encoder_init, freeze=cfg.freeze_text_encoder,
             cache=cfg.cache_text_features and not self.reference, max_length=cfg.text_max_length,
@@ -210,11 +204,9 @@ class GlanceFocus(nn.Module):
         return x + sinusoidal_positions(t, x.shape[-1], x.device, x.dtype)
 
     def _video_input(self, video: Tensor, video_mask: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-        """The baselines' view of the video (``video_input``) and its mask: all of it; none of
-        it (one zero frame and no mask for every clip, so the answer can only come from the
-        text: zeros over the clip's real frames would still tell its length through the mask);
-        or its mean frame at every real position (what the frames show is kept, and how many
-        there are, but not their order)."""
+        """The baselines' view of the video and its mask (``video_input``: what each mode keeps
+        is in :class:`GlanceFocusConfig`). ``none`` drops the mask too: zeros over the clip's
+        real frames would still tell its length through it."""
         mode = self.config.video_input
         if mode == "frames":
             return video, video_mask
@@ -252,9 +244,10 @@ class GlanceFocus(nn.Module):
                       pred_logits: Optional[Tensor] = None) -> Tensor:
         """Order each video's memory prompts by predicted centre, earliest first.
 
-        With supervised memories in the corrected arch, slots whose most likely class is
-        "no event" (the last) are put after all events: their spans are never trained, so
-        sorting them by centre would scatter empty slots between consecutive events.
+        With supervised memories in the corrected arch and ``sort_background_last``, slots
+        whose most likely class is "no event" (the last) are put after all events: their spans
+        are never trained, so sorting them by centre would scatter empty slots between
+        consecutive events. With ``suppress_duplicate_events``, so are :func:`duplicate_events`.
         """
         order = self.memory_order(pred_spans, pred_logits)
         return memory_prompt.gather(1, order.unsqueeze(-1).expand_as(memory_prompt))

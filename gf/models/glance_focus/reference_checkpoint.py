@@ -1,10 +1,9 @@
-"""Import of checkpoints saved by the authors' code (``model_<step>.tar``).
+"""Import of checkpoints saved by the authors' code (``model_<step>.tar``): their keys
+renamed onto ``GlanceFocus(arch="reference")`` and the model's sizes read off the weights.
 
 Their files are ``torch.save`` dicts ``{'model_state_dict', 'optimizer_state_dict',
-'loss', 'global_step'}`` whose state dict uses the authors' module names. gf reads them
-with ``weights_only=True`` (no pickled code runs), renames the keys onto
-``GlanceFocus(arch="reference")``; :func:`gf.models.checkpoint.load_model_weights` loads them
-all-or-nothing and :func:`gf.models.loading.model_from_checkpoint` builds the model for them.
+'loss', 'global_step'}`` whose state dict uses the authors' module names. How they are
+read and loaded: README.md, "Loading the authors' checkpoints".
 """
 from __future__ import annotations
 

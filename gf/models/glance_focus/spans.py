@@ -1,10 +1,9 @@
 """Temporal spans: conversions and (generalized) IoU.
 
 gf keeps every span in (centre, width) form, normalised to [0, 1] of the clip, because
-that is what the model's span head predicts (a sigmoid over two numbers). The authors'
-STAR/AGQA loaders fed (start, end) targets to a (centre, width) head (defect R5/B1; see
-docs/differences_from_authors.md and docs/data_formats.md); converting at the dataset
-boundary and nowhere else avoids that class of bug.
+that is what the model's span head predicts (a sigmoid over two numbers). Converting at
+the dataset boundary and nowhere else avoids the authors' (start, end) targets for that
+head (R5 in docs/differences_from_authors.md, B1 in docs/data_formats.md).
 """
 from __future__ import annotations
 

@@ -63,8 +63,9 @@ class TextEncoder(nn.Module):
     """Tokenises strings, encodes them, and resizes the states to ``d_model``.
 
     When the backbone is frozen and ``cache`` is on, each distinct string is encoded once
-    (on its own, without padding) and its states are reused: multiple-choice batches repeat
-    the question in every option and epochs repeat every text.
+    (in a padded batch of the call's new texts; its states kept without the padding) and its
+    states are reused: multiple-choice batches repeat the question in every option and
+    epochs repeat every text.
     """
 
     def __init__(self, name: str, d_model: int, *, init: str = "pretrained", freeze: bool = False,
@@ -187,9 +188,8 @@ class TextEncoder(nn.Module):
         return self.max_length if self.truncation else self.position_limit
 
     def overlong(self, texts: Sequence[str]) -> List[Tuple[int, int]]:
-        """``(index, tokens)`` of the texts longer than :attr:`read_limit`. Why it matters: the
-        cut takes the end of ``"{question} {option}"``, i.e. the option, so a long question
-        leaves the model options it cannot read; without a cut the backbone cannot run."""
+        """``(index, tokens)`` of the texts longer than :attr:`read_limit` (why that matters:
+        :meth:`check_fits`)."""
         if self.read_limit is None:
             return []
         return [(i, n) for i, n in enumerate(self.token_counts(texts)) if n > self.read_limit]

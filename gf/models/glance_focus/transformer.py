@@ -5,10 +5,9 @@ default; the model transposes at its boundary. Staying on the non-batch-first pa
 ``nn.MultiheadAttention`` also keeps it off the fused inference fast path, so eval-mode
 outputs match the authors' numerics.
 
-Masks are passed through unchanged: boolean masks (True = ignore) in the corrected
-``paper`` architecture, and in ``reference`` the authors' float masks, which PyTorch adds
-to the attention scores (defect R4 in docs/differences_from_authors.md) -- reproduced on
-purpose.
+Masks are passed through unchanged: boolean (True = ignore) in ``paper``, and in
+``reference`` the authors' float masks, reproduced on purpose (R4 in
+docs/differences_from_authors.md).
 """
 from __future__ import annotations
 

@@ -6,19 +6,11 @@ download is only trustworthy against a pinned sha256. An entry keeps all of that
 one name (``glance_focus/star_reference_authors``), so ``gf.load_model_and_preprocess(...,
 pretrained=name)`` and ``gf evaluate --checkpoint zoo:name`` need nothing else.
 
-One module per job:
-
-- :mod:`~gf.models.zoo.entries`: what an entry is, registering one (the registry kind
-  ``"pretrained"``: gf's built-in entries and a plugin's), the user zoo files' entries
-  and lookup with "did you mean";
-- :mod:`~gf.models.zoo.fetch`: an entry's file downloaded once into the cache and
-  verified (trust on first use for entries published without a hash), any checkpoint
-  spec (path, URL, ``zoo:<name>``) resolved to a local file, and ``load_pretrained``;
-- :mod:`~gf.models.zoo.publish`: a gf checkpoint written to the user zoo file as an entry.
-
-The user zoo file itself (``$GF_ZOO`` or ``$GF_CACHE_DIR/zoo.json``: published entries
-and recorded hashes, shared with the data bundles) is :mod:`gf.common.zoo_file`; a model
-is built from a file by :func:`gf.models.loading.model_from_checkpoint`.
+One module per job: :mod:`~gf.models.zoo.entries` (what an entry is, registering and
+looking one up), :mod:`~gf.models.zoo.fetch` (download, verification, checkpoint specs,
+building the model) and :mod:`~gf.models.zoo.publish` (a gf checkpoint made an entry).
+The user zoo file (published entries and recorded hashes, shared with the data bundles)
+is :mod:`gf.common.zoo_file`; where it lives: README.md, "Publishing a checkpoint to the zoo".
 
 Nothing here imports torch until a checkpoint is actually read or a model built.
 """

@@ -38,12 +38,10 @@ def cache_path_of(entry: PretrainedEntry) -> Path:
 
 
 def record_hash(name: str, sha256: str, url: Optional[str] = None) -> None:
-    """Record the sha256 of an entry that had none, in the user zoo file.
+    """Record the sha256 of an entry that had none (trust on first use), in the user zoo file.
 
-    Called by :func:`download_pretrained` after the first download of such an entry
-    (trust on first use); from then on downloads and cached copies must match it. An
-    entry whose hash is already known, from the entry itself or an earlier record, is
-    never changed: a different value is an error (delete the record to accept a new file).
+    A hash already known, from the entry itself or an earlier record, is never changed: a
+    different value is an error (delete the record to accept a new file).
     """
     entry = get_pretrained(name)
     record_first_use_hash(entry.name, sha256, url=url or entry.url, entry_url=entry.url, pinned=entry.sha256,
@@ -57,10 +55,8 @@ def download_pretrained(name: str, *, offline: Optional[bool] = None, progress: 
     ``GF_OFFLINE=1`` (or ``offline=True``) uses the cached copy only. ``timeout``,
     ``retries``, ``backoff``: as for :func:`gf.common.download.download`, checked first.
     An entry without a sha256 has it recorded (:func:`record_hash`) only once the file
-    has been read whole: a file in an archive format (torch's zip checkpoints) must pass
-    :func:`gf.common.archives.verify_archive`, any other must load as a torch checkpoint
-    (``weights_only``), and one that does not is deleted from the cache, with nothing
-    recorded.
+    has been read whole (:func:`_verify_whole`); one that does not is deleted from the
+    cache, with nothing recorded.
     """
     check_transfer_options(timeout, retries, backoff)
     entry = get_pretrained(name)

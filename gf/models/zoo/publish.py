@@ -21,11 +21,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
                        notes: str = "") -> PretrainedEntry:
     """Make a zoo entry for a gf checkpoint and write it to the user zoo file (or ``zoo_file``).
 
-    The entry records the checkpoint's model, model type and exact model kwargs
-    (``extra.model_config``), its file sha256, benchmark and text format; ``url`` defaults
-    to the file's ``file://`` URI (publish a copy on a server by passing its URL; the bytes
-    must be identical). ``reported`` defaults to the best validation figure stored in the
-    checkpoint. ``name`` may omit the ``<model>/`` prefix. Re-publishing a name replaces it.
+    What the entry records, the defaults of ``url`` and ``reported``, and what is refused:
+    README.md, "Publishing a checkpoint to the zoo". ``name`` may omit the ``<model>/`` prefix.
     """
     from gf.models.checkpoint import check_weights_hash, read_checkpoint
 
