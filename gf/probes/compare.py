@@ -141,12 +141,11 @@ def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None,
     ``drop`` = accuracy - accuracy_probe in points, ``flip_rate`` over all compared
     questions, ``only_plain`` / ``only_probe`` the questions right only without / only with
     the probe, ``p_mcnemar`` the two-sided exact McNemar p-value on those two counts, and
-    ``test`` / ``p`` the test that decides and its p: with
-    ``videos`` (question id -> video, e.g. a split's ``video_ids()``) McNemar's only where
-    every video holds one question, else ``"paired_bootstrap"`` (``p`` None where the
-    bootstrap cannot vary, e.g. one video); without, McNemar's, treating the questions as
-    independent. Accuracy fields, ``test`` and the p-values are ``None`` when no compared
-    question is labelled.
+    ``test`` / ``p`` the test that decides and its p: with ``videos`` (question id -> video,
+    e.g. a split's ``video_ids()``) :func:`gf.evaluation.stats.deciding_test`'s
+    (``"mcnemar"`` or ``"paired_bootstrap"``, ``p`` None where the bootstrap cannot vary);
+    without, McNemar's, treating the questions as independent. Accuracy fields, ``test``
+    and the p-values are ``None`` when no compared question is labelled.
     """
     from gf.evaluation.stats import mcnemar_exact
 
