@@ -51,9 +51,8 @@ class Evaluator:
     ``all_reasoning_types``, ...), or what a predictions file carries; ``expected_ids``,
     when given, are the split's question ids, every one of which must be predicted.
 
-    Resampling statistics (the leaderboard's confidence intervals and paired tests) need to
-    know, question by question, which breakdown cells a question counts in; an evaluator
-    says so in :meth:`question_categories`. Without it, only the official score gets an
+    The leaderboard's intervals and paired tests need the breakdown cells each question
+    counts in (:meth:`question_categories`). Without it, only the official score gets an
     interval, and only when that score is plain accuracy.
     """
 

@@ -165,7 +165,8 @@ def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], be
     nothing downstream could tell. ``skipped`` (:func:`gf.datasets.videoqa.skipped_questions`)
     names the questions a skip file took out of the split: a prediction for one of them is
     not "not in the split" but left out by that file, and the message says so. ``advice``
-    ends the message; the default speaks to an API caller, who chose ``expected_ids``.
+    ends the message when questions are missing or surplus; the default speaks to an API
+    caller, who chose ``expected_ids``.
     """
     if expected_ids is None:
         return

@@ -17,7 +17,7 @@ open-ended vocabulary (always scored wrong).
 An optional ``"provenance"`` object says where the predictions come from: the gf
 version that wrote the file (always recorded by :func:`save_predictions`) and whatever
 the writer passes (``checkpoint``, ``checkpoint_sha256``, ``split_fingerprint``, ...).
-Files without it (written before it existed) load as before.
+A file without it loads (files older than provenance have none).
 """
 from __future__ import annotations
 
@@ -177,9 +177,7 @@ def save_predictions(
 
     ``predictions`` is ``{question_id: {"prediction", "answer", "fields"}}`` or a list
     of such records each carrying its ``question_id`` (duplicates are an error).
-    ``provenance`` (e.g. ``{"checkpoint": ..., "checkpoint_sha256": ...,
-    "split_fingerprint": ...}``) is stored in the file with the writing gf's version
-    (``gf_version``), so a later report can say what it scored.
+    ``provenance`` is stored with ``gf_version``, so a later report can say what it scored.
     """
     from gf.version import __version__
 
@@ -270,10 +268,9 @@ def match_split(pf: PredictionsFile, split_records: Iterable[Mapping[str, Any]])
     Why: a file is scored against the split, never against the labels it carries; a record
     whose answer (or category) differs from the split's annotation was made for other
     annotations, was relabelled, or carries labels the split hides, and scoring it would
-    report the file's labels under the split's name. Such a file is refused, naming the
-    question and both values; a question unlabelled in both (answer null: a test split
-    whose labels are hidden) passes. Questions the split lacks are left to the coverage
-    check, which names them all."""
+    report the file's labels under the split's name, so it is refused. A question
+    unlabelled in both (a test split whose labels are hidden) passes. Questions the split
+    lacks are left to the coverage check, which names them all."""
     where = pf.path or "predictions"
     records = {str(r["question_id"]): r for r in split_records}
     for qid, record in pf.predictions.items():

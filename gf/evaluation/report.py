@@ -54,9 +54,8 @@ def evaluate_predictions(pred_file: Union[PredictionsFile, PathLike], info: Opti
     took out of the split; the report records them (``skipped``) with a note that its
     figures are over a subset, since ``expected_ids`` are then only the questions left.
 
-    The report records the scoring gf's version (``gf_version``) and ``provenance``:
-    the file's own (what wrote it) updated by the ``provenance`` given here (e.g.
-    ``{"checkpoint": ..., "checkpoint_sha256": ..., "split_fingerprint": ...}``).
+    The report records the scoring gf's version (``gf_version``) and ``provenance``: the
+    file's own merged with the one given here (:func:`merge_provenance`).
     """
     from gf.version import __version__
 
@@ -136,8 +135,7 @@ def check_distinct_paths(inputs: Any, outputs: Any) -> None:
 
     ``inputs`` / ``outputs``: a mapping label -> path (labels appear in the message, e.g.
     ``{"--predictions": p}``) or an iterable of paths; None entries are skipped. Paths are
-    compared resolved (symlinks, ``..``, ``~``), and with :func:`os.path.samefile` when
-    both exist (hard links, case-insensitive file systems). Raises
+    compared as :func:`~gf.common.io.same_file` does. Raises
     :class:`~gf.common.errors.ConfigError` naming both.
     """
     ins, outs = _labelled(inputs, "input"), _labelled(outputs, "output")

@@ -3,51 +3,12 @@
 A leaderboard score is measured on a finite set of questions, so two entries that differ
 by a point may or may not differ in truth. This module attaches to every score how much
 it could move had the questions been drawn again, and to every pair of entries on the
-same split whether their difference is larger than that.
+same split whether their difference is larger than that. The methods and their why
+(whole videos resampled, paired tests, which test decides, no spread no p, Holm's
+adjustment): docs/leaderboards.md, "The statistics".
 
-Methods
--------
-Intervals: a seeded *cluster bootstrap*. Each of ``samples`` resamples draws the
-clusters (videos) with replacement; every question counts as many times as its cluster
-was drawn. Questions about one video are not independent (the same features, the same
-hard scene), so resampling them one by one treats ten correlated questions as ten
-independent pieces of evidence and gives intervals that are too narrow; resampling whole
-videos keeps that correlation. When every question has its own cluster this is the
-plain question bootstrap. Intervals are percentile intervals of the resampled
-statistic: the official score (micro accuracy, or the unweighted mean of a few cells'
-accuracies, STAR's "Mean") and each cell of each breakdown. A cell that a resample
-leaves empty has no accuracy in that resample (NaN): it is left out of that cell's
-percentiles, and a macro mean averages the cells present.
-
-Pairs: entries on the same split answered the same questions, so they are compared
-*paired*: every resample draws the same clusters for both, and the difference of scores
-is bootstrapped (its interval, and a two-sided p-value from the resampled differences
-centred on the observed one: ``(1 + #{|d* - d| >= |d|}) / (1 + B)``). For accuracy the
-exact test is McNemar's: only the questions one entry got right and the other wrong
-carry information, and under "equally good" each of them is a fair coin
-(``scipy.stats.binomtest``). But McNemar treats those questions as independent coins,
-which questions about one video are not: a model that fails one hard video fails all its
-questions together, and McNemar would count each as fresh evidence. So the decision test
-of a pair (:func:`deciding_test`, the one place that chooses) is McNemar's only when the
-official score is micro accuracy *and* every video holds one question (the clusters are
-the questions); otherwise it is the video-paired bootstrap, and McNemar's counts and p
-are still reported beside it. (McNemar also tests micro accuracy, which is not what a
-macro table ranks by.)
-
-A resampled statistic that cannot vary says nothing about sampling error: with fewer
-than two clusters every resample is the one video again, and when every resample gives
-the same non-zero difference the centred count finds no extreme resample and would give
-the smallest possible p, 1/(B + 1), for evidence that does not exist. Such a pair gets
-no interval and no bootstrap p (``None``, shown n/a) and a ``note`` saying why; a
-difference of 0 keeps p = 1. An interval is likewise ``None`` from a single cluster. With
-few clusters the resamples vary but may all lie on one side of 0 (two videos, both
-favouring one entry): the bootstrap p is never below 2^(1-n) for n videos, the smallest
-an exact paired sign-flip test can give, and a note says so.
-
-Many pairs: a table of n entries makes n(n-1)/2 comparisons, and at 5% some would look
-significant by chance alone. Holm's step-down adjustment controls the chance of *any*
-false "significant" in the table (family-wise error rate) and is uniformly more powerful
-than Bonferroni.
+A cell that a resample leaves empty has no accuracy in that resample (NaN): it is left
+out of that cell's percentiles, and a macro mean averages the cells present.
 
 Reproducibility: the draws come from ``numpy.random.default_rng(seed)``; clusters are
 numbered in ascending order of their value, and resample ``i`` (in order) is one call
@@ -190,9 +151,8 @@ class QuestionOutcomes:
 def point_scores(o: QuestionOutcomes) -> Tuple[Optional[float], Dict[str, Optional[float]]]:
     """The official score and each cell's accuracy, in percent (``None``: nothing to score).
 
-    The official score is micro accuracy, or with ``macro_over`` the unweighted mean of
-    those cells' accuracies over the cells that have questions (as the STAR evaluator's
-    ``mean``), so an absent type is not counted as 0%.
+    A macro score averages only the ``macro_over`` cells that have questions (as the STAR
+    evaluator's ``mean``), so an absent type is not counted as 0%.
     """
     cells: Dict[str, Optional[float]] = {}
     for key, mask in o.cells.items():
@@ -322,9 +282,8 @@ def bootstrap_intervals(o: QuestionOutcomes, *, samples: int = 1000, seed: int =
 
     Returns ``{"score": (lo, hi) or None, "cells": {key: (lo, hi) or None}}``; ``None``
     where the point score is ``None`` (nothing to score), and everywhere when there are
-    fewer than two clusters (resampling one video cannot vary). Clusters, not questions, are
-    resampled (see the module docstring for why). ``_chunk_samples`` overrides how many
-    resamples are processed at once (tests use it; results do not depend on it).
+    fewer than two clusters (resampling one video cannot vary). ``_chunk_samples`` overrides
+    how many resamples are processed at once (tests use it; results do not depend on it).
     """
     _check_settings(samples, seed, confidence)
     score, cells = point_scores(o)
@@ -343,12 +302,10 @@ def bootstrap_intervals(o: QuestionOutcomes, *, samples: int = 1000, seed: int =
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts.
+    """Two-sided exact McNemar p-value from the discordant counts (1.0 when there are none).
 
     Questions both entries got right (or both wrong) say nothing about which is better;
-    among the ``only_a + only_b`` discordant ones each is, if the entries are equally
-    good, a fair coin. Hence ``binomtest(only_a, only_a + only_b, 0.5)``; 1.0 when no
-    question is discordant.
+    each discordant one is, if the entries are equally good, a fair coin.
     """
     for name, value in (("only_a", only_a), ("only_b", only_b)):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
@@ -362,9 +319,8 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
 def holm(pvalues: Sequence[float]) -> List[float]:
     """Holm-Bonferroni adjusted p-values, in the input order.
 
-    Sorted ascending, the i-th smallest (from 0) of m is multiplied by ``m - i``; a running
-    maximum keeps the adjusted values in the same order as the raw ones, and they are
-    capped at 1. Rejecting where the adjusted p < alpha controls the family-wise error.
+    Rejecting where the adjusted p < alpha controls the chance of any false "significant"
+    among the pairs (family-wise error rate), with uniformly more power than Bonferroni.
     """
     p = np.asarray(list(pvalues), dtype=np.float64)
     if p.ndim != 1:
@@ -422,7 +378,9 @@ def resampled_difference(d: float, diffs: np.ndarray, clusters: int,
     Why the guard: a statistic whose resamples cannot vary (fewer than 2 clusters, or every
     resample equal while ``d`` is not 0) finds no extreme resample and would get the
     smallest possible p with a zero-width interval, which reads as strong evidence where
-    there is none. It gets ``None`` for both and a note; ``d == 0`` keeps p = 1.
+    there is none. It gets ``None`` for both and a note; ``d == 0`` keeps p = 1. With few
+    clusters the resamples may all lie on one side of 0: ``p_bootstrap`` is never below
+    2^(1-n) for n clusters, the smallest p an exact paired sign-flip test can give.
     """
     diffs = diffs[np.isfinite(diffs)]
     tol = 1e-9 * max(1.0, abs(d))
@@ -464,11 +422,11 @@ def _pair(a: Tuple[QuestionOutcomes, np.ndarray], b: Tuple[QuestionOutcomes, np.
 def deciding_test(o: QuestionOutcomes, pair: Mapping[str, Any]) -> Tuple[str, Optional[float]]:
     """``(test, p)``: which p decides a paired comparison of entries scored like ``o``.
 
-    McNemar's exact test only when the official score is micro accuracy and every video
-    holds one question: it treats the discordant questions as independent coins, which
-    questions of one video are not. Otherwise the video-paired bootstrap's p (``None``
-    where it has none). The one place that chooses, for board pairs, seed-group tables and
-    the probe table alike; ``p`` is ``None`` when there is nothing to score.
+    McNemar's exact test only when the official score is micro accuracy (which it tests)
+    and every video holds one question: it treats the discordant questions as independent
+    coins, which questions of one video are not. Otherwise the video-paired bootstrap's p
+    (``None`` where it has none). The one place that chooses, for board pairs, seed-group
+    tables and the probe table alike; ``p`` is ``None`` when there is nothing to score.
     """
     test = decided_by(o)
     if pair["difference"] is None:
@@ -492,7 +450,7 @@ def paired_comparison(a: QuestionOutcomes, b: QuestionOutcomes, *, samples: int 
     difference, not the difficulty of the drawn questions (a paired test is far more
     sensitive than comparing two separate intervals). ``difference``, ``ci`` and
     ``p_bootstrap`` are ``None`` when there is nothing to score; ``ci`` and ``p_bootstrap``
-    also when the resamples cannot vary (``note`` says why; see the module docstring).
+    also when the resamples cannot vary (``note`` says why: :func:`resampled_difference`).
     Raises ``ValueError`` when the entries did not answer the same questions in the same
     order with the same clusters and the same official score.
     """
@@ -510,8 +468,7 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
 
     Pairs follow the mapping's order (``a`` before ``b``). Each is
     ``{"a", "b", "difference", "ci", "test", "p", "p_holm", "significant", "p_bootstrap",
-    "mcnemar", "note"}``: ``test`` and ``p`` are :func:`deciding_test`'s (``"mcnemar"``
-    for micro accuracy with one question per video, else ``"paired_bootstrap"``) and
+    "mcnemar", "note"}``: ``test`` and ``p`` are :func:`deciding_test`'s and
     ``significant`` is ``p_holm < alpha``. A pair with nothing to score, or whose
     bootstrap cannot vary when the bootstrap decides (``note`` says why), has ``p`` and
     ``p_holm`` ``None`` and is left out of the correction. Every pair sees the same

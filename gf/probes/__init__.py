@@ -2,13 +2,10 @@
 
 Multi-event VideoQA exists to test temporal reasoning, yet a model may answer order
 questions from language priors or from a single frame. Evaluating one checkpoint on one
-split twice -- as it is, and with its frames perturbed -- tells which: a model whose
-answers survive ``shuffle`` and ``reverse`` does not use the order; one whose answers
-survive ``zeros`` or ``noise`` does not use the video. See docs/probes.md.
+split twice -- as it is, and with its frames perturbed -- tells which. The probes, how to
+run them and how to read the results: docs/probes.md.
 
-* :mod:`gf.probes.frames`: the probes (``shuffle``, ``reverse``, ``static`` and
-  ``static_first|middle|last``, ``zeros``, ``noise``, ``swap_events``), their registry and
-  the event-to-frame rule.
+* :mod:`gf.probes.frames`: the probes, their registry and the event-to-frame rule.
 * :mod:`gf.probes.dataset`: :func:`apply_probe` on one sample, :class:`ProbedDataset` over
   a split, :func:`probe_coverage` (which questions a probe could not change) and
   :func:`coverage_warning` (what to say when it changed few or none).

@@ -5,11 +5,8 @@ not whether two accuracies differ but on how many questions the answer moved. Th
 rate counts answers that changed whatever the truth; the paired test asks whether the
 changes that matter (right -> wrong against wrong -> right) are more than chance, by the
 leaderboard's rule (:func:`gf.evaluation.stats.deciding_test`, imported when used, so
-that probing samples in DataLoader workers never loads scipy): McNemar's exact test when
-every video holds one question, else the video-paired bootstrap, because McNemar treats
-the questions of one video as independent coins and they are not. Without the videos
-(``videos=None``) only McNemar can be computed, and it then treats every question as
-independent; ``gf evaluate --probe`` always passes the split's videos.
+that probing samples in DataLoader workers never loads scipy). Both, and when each test
+decides: docs/probes.md, "Reading the results".
 
 Predictions are what the runner returns and predictions files hold: ``{question_id:
 {"prediction": p, "answer": a | -1 | None, ...}}``, a :class:`~gf.evaluation.PredictionsFile`,
@@ -113,9 +110,8 @@ def _answers(a: Mapping[str, Tuple[Any, Any]], b: Mapping[str, Tuple[Any, Any]],
 
 def _decide(right_a: Mapping[str, bool], right_b: Mapping[str, bool], videos: Optional[Mapping[str, str]],
             mcnemar_p: float) -> Tuple[str, Optional[float]]:
-    """``(test, p)`` of the labelled questions by :func:`gf.evaluation.stats.deciding_test`:
-    McNemar's where every video holds one question (or the videos are not given), else
-    the video-paired bootstrap (1000 resamples, seed 0; ``None`` where it cannot vary)."""
+    """``(test, p)`` of the labelled questions by :func:`gf.evaluation.stats.deciding_test`
+    (its bootstrap: 1000 resamples, seed 0), or McNemar's when the videos are not given."""
     if videos is None:
         return "mcnemar", mcnemar_p
     import numpy as np
@@ -145,12 +141,11 @@ def probe_test(plain: Any, probed: Any, *, ids: Optional[Iterable[str]] = None,
     ``drop`` = accuracy - accuracy_probe in points, ``flip_rate`` over all compared
     questions, ``only_plain`` / ``only_probe`` the questions right only without / only with
     the probe, ``p_mcnemar`` the two-sided exact McNemar p-value on those two counts, and
-    ``test`` / ``p`` the test that decides and its p (see the module docstring): with
-    ``videos`` (question id -> video, e.g. a split's ``video_ids()``) McNemar's only where
-    every video holds one question, else ``"paired_bootstrap"`` (``p`` None where the
-    bootstrap cannot vary, e.g. one video); without, McNemar's, treating the questions as
-    independent. Accuracy fields, ``test`` and the p-values are ``None`` when no compared
-    question is labelled.
+    ``test`` / ``p`` the test that decides and its p: with ``videos`` (question id -> video,
+    e.g. a split's ``video_ids()``) :func:`gf.evaluation.stats.deciding_test`'s
+    (``"mcnemar"`` or ``"paired_bootstrap"``, ``p`` None where the bootstrap cannot vary);
+    without, McNemar's, treating the questions as independent. Accuracy fields, ``test``
+    and the p-values are ``None`` when no compared question is labelled.
     """
     from gf.evaluation.stats import mcnemar_exact
 

@@ -5,8 +5,6 @@ Why after the sample is built: :meth:`VideoQADataset.sample_from_features
 features, whatever their store, become ``video`` / ``video_mask`` / ``spans``; perturbing
 there keeps one probe code path for random access, streaming and every builder, and leaves
 the frame sampling, the checks and the event targets exactly as evaluation sees them.
-A probe changes only ``video``; the annotations (``spans``, ``event_classes``, grounding),
-the text and the mask stay as they are.
 """
 from __future__ import annotations
 
@@ -23,8 +21,8 @@ __all__ = ["ProbeOutcome", "ProbedDataset", "apply_probe", "coverage_warning", "
 
 ProbeLike = Union[str, Probe]
 
-#: Why a probe left a sample unchanged although it applies to it (e.g. a one-frame clip
-#: under ``shuffle``, or a clip whose frames are all alike under ``static``).
+#: Why a probe left a sample unchanged although it applies to it (e.g. a clip whose frames
+#: are all alike under ``static``); a clip with one real frame gets ``ONE_FRAME`` instead.
 NO_EFFECT = "the perturbed frames equal the original ones"
 NO_FRAMES = "the clip has no real frames"
 ONE_FRAME = "the clip has one real frame"
@@ -57,9 +55,7 @@ def probe_sample(sample: Mapping[str, Any], probe: ProbeLike, seed: int = 0, *,
                  source_frames: Optional[int] = None) -> ProbeOutcome:
     """``sample`` with ``probe`` applied to its real frames, seeded by ``(seed, question_id)``.
 
-    ``source_frames``: the clip's number of feature rows before sampling, which places the
-    events on the sampled frames exactly (:func:`~gf.probes.frames.event_blocks`); without
-    it, within a frame of their boundaries when the clip was sampled down. The sample is
+    ``source_frames``: as :func:`~gf.probes.frames.event_blocks` takes it. The sample is
     not modified: the result holds a new ``video`` and shares everything else.
     """
     probe = get_probe(probe)
@@ -124,11 +120,9 @@ def _check_events(dataset: Any, probe: Probe) -> None:
 class ProbedDataset(Dataset):
     """A split whose every sample is probed: ``ProbedDataset(dataset, "shuffle", seed=0)``.
 
-    Stands in for the split wherever it is read: ``__getitem__`` / ``__len__`` for the
-    DataLoader, ``question_ids()``, ``video_ids()``, and every other attribute (``records``,
-    ``stats``, ``benchmark``, ``split``, ``answer_mode``, ``set_epoch`` ...) from the wrapped
-    split. ``sample_from_features`` is probed too, so a streaming dataset built over a
-    ``ProbedDataset`` streams probed samples. A streamed split
+    Stands in for the split wherever it is read: every attribute it lacks comes from the
+    wrapped split. ``sample_from_features`` is probed too, so a streaming dataset built
+    over a ``ProbedDataset`` streams probed samples. A streamed split
     (:class:`~gf.datasets.streaming.StreamingVideoQADataset`) is probed through the
     random-access split beneath it, which is what evaluation reads.
 

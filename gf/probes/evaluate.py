@@ -3,17 +3,9 @@
 Why beside the unperturbed evaluation, in one command: a probe's figure alone says little;
 what tells whether a model uses the video, and its order, is the change from the same
 checkpoint's unperturbed answers on the same questions -- the accuracy drop, the share of
-answers that flip, and a paired test. So each split is evaluated unperturbed first (tag
-``<tag>``), then under each probe (tag ``<tag>_probe-<name>-s<seed>``: its own
-predictions and report files, never over the unperturbed ones; the report's provenance
-names the probe and its seed), and the comparison is printed and written to
-``<split>_<tag>_probes.json``: overall and per breakdown cell (the evaluator's own
-categories), with the probe's ``coverage`` (:func:`~gf.probes.dataset.probe_coverage`:
-how many questions' clips it changed, and why the others are unchanged) -- a flip rate of 0 on clips
-the probe could not change is no finding, so the table warns when it changed none, or few.
-The record names the files it compared (name, sha256, provenance: the weights and the
-probe), and is removed before ``<split>_<tag>_predictions.json`` is rewritten (here or by a
-plain ``gf evaluate``), so it never stands beside predictions it was not computed from.
+answers that flip, and a paired test. The files written (each probe's under its own tag,
+never over the unperturbed ones), the table printed and the ``<split>_<tag>_probes.json``
+record: docs/probes.md, "Using them".
 """
 from __future__ import annotations
 
@@ -102,8 +94,7 @@ def _p(r: Mapping[str, Any]) -> str:
 
 
 def format_probe_table(split: str, rows: Mapping[str, Mapping[str, Any]]) -> str:
-    """The printed table: one line per probe (questions whose clip it changed, accuracy, drop,
-    flips, the paired test's p and which test), then a warning for each probe that changed
+    """The printed table: one line per probe, then a warning for each probe that changed
     none, or few."""
     lines = [f"[gf] probes on {split}: questions whose clip changed, accuracy (unperturbed -> probed), drop, answers flipped, "
              f"p (McNemar where each video has one question, else the video bootstrap)",

@@ -4,15 +4,13 @@ Why on the real frames only: every feature store and builder ends in the same pr
 sample (``video [T, D]``, ``video_mask [T]``, ``spans``), so a probe written against the
 ``n`` real rows works for every benchmark, and the padding (which a model may or may not
 mask) is never touched. :mod:`gf.probes.dataset` cuts the real rows out of a sample, calls
-a probe and puts the result back.
+a probe and puts the result back. What each probe shows: docs/probes.md, "The probes".
 
 A probe is a :class:`Probe`: its ``perturb(frames [n, D], blocks, seed)`` returns the new
 ``[n, D]`` frames, or ``None`` when it cannot perturb this clip (then ``skip_reason`` says
 why). ``blocks`` are the annotated events as frame ranges ``[first, stop)`` of the real
 frames (:func:`event_blocks`), or ``None`` when the sample has no ``spans``. ``seed`` is
-the question's seed (:func:`question_seed`); probes that draw nothing ignore it. Probes
-are looked up by name in :data:`PROBES` (:func:`get_probe`), so a user may register their
-own with :func:`register_probe`.
+the question's seed (:func:`question_seed`); probes that draw nothing ignore it.
 """
 from __future__ import annotations
 
@@ -87,12 +85,11 @@ def probe_names() -> List[str]:
 
 
 def question_seed(probe_seed: int, question_id: str) -> int:
-    """The seed of one question's draws: a hash of ``(probe_seed, question_id)``.
+    """The seed of one question's draws: a hash of ``(probe_seed, question_id)``, below
+    2**63 (what ``torch.Generator.manual_seed`` takes).
 
-    Why a hash and not ``hash()``: Python salts string hashes per process, and DataLoader
-    workers, ranks and a rerun next year must all draw the same perturbation for a question.
-    Per question rather than per clip, so questions about one video get independent draws.
-    The value is below 2**63, what ``torch.Generator.manual_seed`` takes.
+    Not ``hash()``, which Python salts per process: workers, ranks and reruns must draw
+    alike (docs/probes.md, "Seeds").
     """
     text = f"gf-probe/{int(probe_seed)}/{question_id}".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") >> 1
@@ -158,18 +155,14 @@ def _noise(frames: torch.Tensor, blocks, seed: int) -> torch.Tensor:
 # swap_events
 # ---------------------------------------------------------------------------------------
 def event_blocks(spans, num_frames: int, source_frames: Optional[int] = None) -> List[Tuple[int, int]]:
-    """Each event's frames ``[first, stop)`` among ``num_frames`` real frames.
+    """Each event's frames ``[first, stop)`` among ``num_frames`` real frames: those whose
+    shown feature row has its centre inside the event (one block, as the rows shown grow
+    with the frame; empty when there are none).
 
-    A real frame belongs to an event when the feature row it shows has its centre inside
-    the event's ``[start, end)``. Which row a frame shows follows
-    :func:`gf.processors.video.sample_frames`: of ``source_frames`` rows (the clip's length
-    before sampling; row ``r`` covers ``r/S .. (r+1)/S`` of the clip), real frame ``t``
-    shows row ``t * S // n`` when ``S > n`` (sampled down) and row ``t`` otherwise
-    (padded, or no sampling). Without ``source_frames`` the frames are taken as the rows
-    themselves (``S = n``: frame ``t`` covers ``t/n .. (t+1)/n``), which is exact for
-    padded clips and within a frame of the boundary for sampled ones. The rows shown grow
-    with ``t``, so each event's frames are one block; an event that no shown row's centre
-    falls in gets an empty block. ``spans`` are normalised ``(centre, width)`` rows.
+    ``spans`` are normalised ``(centre, width)`` rows; ``source_frames`` (``S``) is the
+    clip's number of rows before sampling, row ``r`` covering ``r/S .. (r+1)/S`` of it;
+    without it the frames are taken as the rows themselves. Which row a frame shows (after
+    :func:`gf.processors.video.sample_frames`): docs/probes.md, "swap_events", step 1.
     """
     spans = torch.as_tensor(spans, dtype=torch.float64).reshape(-1, 2)
     n = int(num_frames)
@@ -202,11 +195,8 @@ def _candidate_pairs(blocks: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]]
 
 def swap_pair(blocks: Sequence[Tuple[int, int]], seed: int) -> Optional[Tuple[int, int]]:
     """Which two events ``swap_events`` exchanges (indices into ``blocks``, the events'
-    frames from :func:`event_blocks`), or ``None``.
-
-    Why adjacent pairs: exchanging an event with the next one that starts after it ends is
-    the smallest change of order (what "what happened after X" asks) and moves the least
-    else; one candidate pair is drawn uniformly with the question's seed.
+    frames from :func:`event_blocks`), or ``None``: one adjacent pair, drawn uniformly
+    with the question's seed (why adjacent: docs/probes.md, "swap_events", step 2).
     """
     pairs = _candidate_pairs(blocks)
     if not pairs:
@@ -217,9 +207,7 @@ def swap_pair(blocks: Sequence[Tuple[int, int]], seed: int) -> Optional[Tuple[in
 def swap_order(num_frames: int, a: Tuple[int, int], b: Tuple[int, int]) -> torch.Tensor:
     """The frame order that exchanges blocks ``a = [sa, ea)`` and ``b = [sb, eb)``, ``ea <= sb``.
 
-    ``P A M B S`` becomes ``P B M A S``: the prefix ``P`` and suffix ``S`` stay frame for
-    frame in place, ``B`` starts where ``A`` started, ``A`` ends where ``B`` ended, and the
-    frames between (``M``) keep their order, shifted by ``len(B) - len(A)``.
+    ``P A M B S`` becomes ``P B M A S`` (docs/probes.md, "swap_events", step 3).
     """
     (sa, ea), (sb, eb) = a, b
     if not 0 <= sa <= ea <= sb <= eb <= num_frames:
