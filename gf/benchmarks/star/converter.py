@@ -349,8 +349,9 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
 
     ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
-    found in ``raw_dir`` or ``raw_dir/Charades``). ``charades_classes``: the Charades class
-    list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
+    found in ``raw_dir`` or its ``Charades``/``charades`` folder). ``charades_classes``: the
+    Charades class list, needed when the CSV uses ``c``-ids (default:
+    ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
     csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)
