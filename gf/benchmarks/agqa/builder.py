@@ -9,22 +9,12 @@ the vocabulary get the label -1 (kept, and scored wrong by the evaluator, as MIS
 and events go through the shared :class:`~gf.datasets.events.EventTable`. B codes:
 docs/data_formats.md §6.
 
-Expected tree (relative paths are relative to ``<data_root>/<dataset_dir>``)::
-
-    AGQA/
-      txt_db/train.jsonl, val.jsonl, test.jsonl   written by `gf prepare agqa`
-      txt_db/answer_vocab.json                    ["no", "yes", ...]  (index = label)
-      txt_db/events.json, action_mapping.txt      optional: Charades actions (supervised memories)
-      vis_db/frcnn.pth                            {video_id: Tensor[T, 512]} (the authors' features)
-
-The authors' own files work as well: ``annotations`` may name the official
-``*_balanced.txt`` (a JSON object ``{question_id: record}``; any file not ending in
-``.jsonl`` is read that way), ``answer_vocab`` may be their HCRN-style
-``agqa_balanced_txt_vocab.json`` (``{"answer_token_to_idx": {...}}``; its ``<UNK>`` entry
-is kept as a vocabulary entry but never used as a label: unknown answers are -1), and
-``events`` may be their ``charades.json`` (same layout as ``events.json``). They ship no
-val split: point ``annotations.val`` at a file of your own or train with
-``run.valid_splits: []`` and ``splits: [train, test]``.
+The layout, and which of the authors' own files work as well: docs/data_formats.md §2.2.
+An ``annotations`` file not ending in ``.jsonl`` is read as an official ``*_balanced.txt``;
+the ``<UNK>`` entry of the authors' HCRN-style vocabulary is kept as a vocabulary entry
+but never used as a label (unknown answers are -1). The authors ship no val split: point
+``annotations.val`` at a file of your own or train with ``run.valid_splits: []`` and
+``splits: [train, test]``.
 """
 from __future__ import annotations
 
@@ -50,12 +40,10 @@ class AGQABuilder(VideoQABuilder):
     * ``annotations`` -- ``{split: file}``: ``txt_db/<split>.jsonl`` from the converter, or an
       official ``*_balanced.txt``.
     * ``answer_vocab`` -- ``txt_db/answer_vocab.json`` (or the authors' HCRN-style vocabulary).
-      The label of a question is its answer's position; val/test answers not in it get -1.
     * ``events`` / ``action_mapping`` -- Charades actions per video and the class list
-      (157 lines). ``events: null`` (default) = no event targets: use the unsupervised
-      model; the supervised recipe sets ``events: txt_db/events.json``.
-    * ``features`` / ``feature_format`` -- feature store keyed by Charades video id; the
-      authors' ``vis_db/frcnn.pth`` is ``{video_id: Tensor[T, 512]}``.
+      (157 lines). ``events: null`` (default) = no event targets; the supervised recipe
+      sets ``events: txt_db/events.json``.
+    * ``features`` / ``feature_format`` -- feature store keyed by Charades video id.
     * ``key_field`` -- record field keying features and events (``video_id``).
     * ``max_feats``, ``feature_dim`` (``null`` = from the store), ``max_events`` (events per
       video kept as targets, at most the model's ``num_queries``).

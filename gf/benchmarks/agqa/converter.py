@@ -3,45 +3,16 @@
 Why a converter: AGQA ships no validation split and no answer vocabulary, and the
 authors' loader needed both (it crashed without a val vocabulary, B5, and on any answer
 outside its vocabulary, B8; see docs/data_formats.md §6). This fixes both once, on
-disk, reproducibly:
+disk, reproducibly. What it reads, builds and writes: docs/data_formats.md §2.1-2.2; it
+also writes ``meta.json`` (the returned summary) and a ``README.md`` of the counts.
 
-* the answer vocabulary comes from the official **train** file only, exact strings (no
-  case folding: ``"No"`` and ``"no"`` are different answers), ordered by frequency, ties
-  by string, so it is the same on every machine (the published figure is 171 answers);
-* a validation split is carved from train **by whole videos** (no video in both), with a
-  fixed ``seed`` and ``val_fraction`` (default 10% of train videos, DeST's choice); the
-  chosen videos are listed in ``txt_db/val_videos.txt``. The vocabulary is built before
-  the carve, so it does not depend on the seed or fraction.
-
-Input (``raw_dir``)::
-
-    train_balanced.txt, test_balanced.txt   each ONE JSON object {question_id: record}
-                                            despite the .txt extension (AGQA_balanced.zip)
-
-Record fields read: ``question``, ``answer``, ``video_id``, ``global`` (list),
-``semantic``, ``structural``, ``ans_type`` (field names [verified] from the GF and DeST
-code; the other fields -- ``program``, ``sg_grounding``, ... -- are not carried over).
-
-Optional events, from Charades annotation CSVs (``charades_csv``: one path or a list, e.g.
-``Charades_v1_train.csv`` and ``Charades_v1_test.csv``; AGQA uses videos of both):
-columns ``id``, ``length`` (seconds), ``actions`` = ``"c092 11.90 21.20;c147 0.00 12.60"``.
-**[unverified]**: this Charades format is from general knowledge of Charades, not checked
-against the released files here; the reader fails loudly (file, line, column) on anything
-else.
-
-Output (``out_dir``)::
-
-    txt_db/train.jsonl, val.jsonl, test.jsonl   {"question_id", "video_id", "question", "answer": str,
-                                                 "global": [...], "semantic", "structural", "ans_type"}
-    txt_db/answer_vocab.json                    ["no", "yes", ...]  (index = label)
-    txt_db/val_videos.txt                       the train videos moved to val, one per line (sorted)
-    txt_db/events.json                          with charades_csv: {video_id: {"duration": s,
-                                                 "actions": [[class_idx, start_s, end_s], ...]}}
-    txt_db/action_mapping.txt                   with charades_csv: c000 .. c156, line i = class i
-    meta.json, README.md                        counts, vocabulary size, out-of-vocabulary test answers
-
-Test answers are written as released; the builder maps those outside the vocabulary to
--1, which the evaluator scores wrong.
+* The vocabulary's order (frequency, ties by string) makes it the same on every machine.
+  It is built before the val carve, so it does not depend on the seed or fraction.
+* The val split's default, 10% of the train videos, is DeST's choice.
+* The record fields read are [verified] from the GF and DeST code.
+* The Charades CSVs' format (:mod:`gf.datasets.converters.charades`) is **[unverified]**:
+  from general knowledge of Charades, not checked against the released files here; the
+  reader fails loudly (file, line, column) on anything else.
 """
 from __future__ import annotations
 
@@ -259,8 +230,8 @@ def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             charades_csv: Union[None, str, Path, Sequence[Union[str, Path]]] = None,
             val_fraction: float = 0.1, seed: int = 0) -> Dict[str, Any]:
     """Convert ``raw_dir``'s ``train_balanced.txt`` / ``test_balanced.txt`` (and optionally
-    Charades CSVs) into ``out_dir`` (layout in the module docs); returns the summary also
-    written to ``meta.json``. Everything is read and checked before anything is written."""
+    Charades CSVs) into ``out_dir``; returns the summary also written to ``meta.json``.
+    Everything is read and checked before anything is written."""
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if not raw_dir.is_dir():
         raise DataFileError(f"AGQA raw folder not found: {raw_dir} (expected {', '.join(RAW_FILES.values())})")

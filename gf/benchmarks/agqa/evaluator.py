@@ -1,10 +1,6 @@
-"""AGQA 2.0 scoring: reasoning / semantic / structural / answer-type breakdowns.
-
-Follows the AGQA paper's tables (as implemented in DeST's ``eval.py``; docs/data_formats.md
-§2.3): a question counts toward *every* reasoning type in its ``global`` list, toward
-one semantic and one structural category, and toward ``binary`` or ``open`` by
-``ans_type``. A ground truth outside the answer vocabulary is stored as -1 and scored
-wrong (B8), never dropped.
+"""AGQA 2.0 scoring: reasoning / semantic / structural / answer-type breakdowns, as the AGQA
+paper's tables (DeST's ``eval.py``). Which categories a question counts toward, and how an
+answer outside the vocabulary (-1) is scored: docs/data_formats.md §2.3.
 """
 from __future__ import annotations
 

@@ -5,25 +5,12 @@ the training scripts read, shuffled spans and classes independently (mis-pairing
 divided spans by the clip's absolute end frame, crashed on clips without events, and
 handed out ``(8, 16, 2048)`` features unflattened (B16 in docs/data_formats.md). The
 converter fixes the files; this builder reads them into the shared
-:class:`~gf.datasets.videoqa.VideoQADataset`.
-
-Layout under ``<data_root>/<dataset_dir>`` (``{split_type}`` in a configured path is
-replaced by ``split_type``)::
-
-    {split_type}/txt_db/{train,val,test}.jsonl, answer_vocab.json, events.json,
-                        hoi_classes.txt, all_reasoning_types.txt
-    hcrn_data/lemma-qa_appearance_feat.h5      (ids, resnet_features (N, 8, 16, 2048))
-    hcrn_data/lemma-qa_motion_feat.h5          (ids, resnext_features (N, 8, 2048); optional)
+:class:`~gf.datasets.videoqa.VideoQADataset`. Layout: docs/data_formats.md §3.2.
 
 Motion stream (``motion_features``): off by default, as in the Glance-Focus variant
-(2048-d appearance, 128 frames). When set, each motion row is repeated to cover the
-appearance rows of its segment (8 -> 128: x16) and concatenated on the feature axis, so
-frame t sees the appearance of frame t and the motion of its segment (4096-d). Feature-axis
-concatenation keeps one time axis for the span targets; time-axis concatenation would
-put 8 motion "frames" after 128 appearance frames that no event span refers to.
-
-Answers: labels index ``answer_vocab.json``; ``-1`` marks a val/test answer outside the
-vocabulary (scored wrong, never trained on).
+(2048-d appearance, 128 frames); how it is joined to the appearance rows: §3.2. On the
+feature axis, because time-axis concatenation would put 8 motion "frames" after 128
+appearance frames that no event span refers to.
 """
 from __future__ import annotations
 

@@ -1,53 +1,31 @@
 """EgoTaskQA release (+ the Glance-Focus event files) -> gf's layout (`gf prepare egotaskqa`).
 
 Why a converter rather than reading the release directly: the authors' loader keyed
-events by ``interval`` and features by ``video_id``, normalised spans by the clip's
-absolute end frame, shuffled spans and classes independently and crashed on clips
-without events (B16, docs/data_formats.md §6). Here every question becomes one plain
+events by ``interval`` and features by ``video_id`` and normalised spans by the clip's
+absolute end frame (B16, docs/data_formats.md §6). Here every question becomes one plain
 record keyed like the features, and events are written in the clip's own time base, so
 the shared :class:`~gf.datasets.events.EventTable` normalises them by the clip length.
-
-Input (``raw_dir``; the QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
-``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins)::
-
-    formatted_{train,val,test}_qas_encode.json   (or {split}_qas_encode.json or {split}_qas.json)
-    answer_set.txt                # one answer per line, index order, starts <UNK0>, <UNK1>
-    all_reasoning_types.txt       # optional: one token per line (as the official
-                                  # reasoning_types.py writes it); generated when absent
-    events.json                   # {interval: {"span": [[st, ed], ...], "hoi": [int, ...]}}, frames
-    hois_full_trans.json          # event-class vocabulary (list, or dict) - or num_hoi_classes=N
-
-Output (``out_dir/<split_type>/``)::
-
-    txt_db/{train,val,test}.jsonl   {"question_id", "video_id", "question", "answer",
-                                     "answer_text", "reasoning_type", "interval"}
-    txt_db/answer_vocab.json        answer_set.txt as a JSON list (index = label)
-    txt_db/all_reasoning_types.txt  categories for the evaluation, one per line
-    txt_db/events.json              {video_id: {"duration": end-start, "actions": [[hoi, st, ed]],
-                                                "interval": ...}}, frames relative to the clip start
-    txt_db/hoi_classes.txt          event classes, line i = class i
-    prepare_summary.json            what was counted (the returned summary)
+What it reads and writes: docs/data_formats.md §3.1-3.2 (the QA file names it accepts:
+``QA_NAMES``); it also writes ``<split_type>/prepare_summary.json`` (the returned summary).
+The QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
+``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins.
 
 Decisions:
 
 * **Keys.** Features (HCRN h5) are indexed by ``str(video_id)`` [verified:
   ``baselines/dataset/hcrn_dataset.py``]; ``video_id`` is assigned once per distinct
-  ``interval`` (``qas2tagged_qas.py``). So records carry ``video_id = str(video_id)`` and
-  events are re-keyed from interval to that id; an interval with two ids (or the
-  reverse) is an error.
-* **Answers.** ``answer`` is the index of the answer in ``answer_set.txt`` (exact, else
-  lower-cased: the official vocabulary lower-cases train answers). A val/test answer
-  not in the set gets **-1** and is scored wrong; the official encoding gives it
-  ``<UNK1>`` = 1, which a model predicting 1 would get "right". A train answer not in the
-  set is an error (the set was built from train). When the file carries
-  ``answer_encode``, it must agree (or be the official ``<UNK1>`` quirk, counted).
-* **Spans.** ``interval = "<video>|P<k>|<start_frame>|<end_frame>"``; with
-  ``span_time_base="absolute"`` (default) spans are frame numbers of the whole video and
-  are re-based to ``start_frame``; ``"relative"`` takes them as already clip-relative.
-  ``duration = end_frame - start_frame``, in the same frames. [unverified: the time base
-  of the authors' events.json; if more than half of all events fall entirely outside
-  their clip under the chosen base, the conversion stops and says to try the other.]
-  Spans and classes stay paired; clips without events get ``"actions": []``.
+  ``interval`` (``qas2tagged_qas.py``). So events are re-keyed from interval to that id
+  (each entry keeps its ``interval``); an interval with two ids (or the reverse) is an
+  error.
+* **Answers.** An answer is looked up in ``answer_set.txt`` exactly, else lower-cased (the
+  official vocabulary lower-cases train answers). A train answer not in the set is an
+  error (the set was built from train). When the file carries ``answer_encode``, it must
+  agree (or be the official ``<UNK1>`` quirk, counted).
+* **Spans.** With ``span_time_base="absolute"`` (default) spans are frame numbers of the
+  whole video and are re-based to ``start_frame``; ``"relative"`` takes them as already
+  clip-relative. [unverified: the time base of the authors' events.json; if more than
+  half of all events fall entirely outside their clip under the chosen base, the
+  conversion stops and says to try the other.]
 """
 from __future__ import annotations
 

@@ -1,17 +1,10 @@
 """EgoTaskQA scoring: accuracy per reasoning-type token, open / binary / all.
 
-Follows the official ``ReasongingTypeAccCalculator`` (docs/data_formats.md §3.3): every
-``$``-separated token of a question's ``reasoning_type`` (types, scopes, semantic,
-structural, reference) counts that question once. Two deliberate differences, both
-because the official numbers are misleading there:
-
-- ``overall`` is micro accuracy over questions (the baselines average per-batch
-  accuracies, which mis-weights the last batch);
-- a category with no questions has accuracy ``None`` (the official code prints 0).
-
-Category names come from the data, or from ``all_reasoning_types`` (the generated
-``all_reasoning_types.txt``) when given, which fixes their order, keeps zero-count rows
-and turns an unknown token into an error.
+Follows the official ``ReasongingTypeAccCalculator``; how, and its two deliberate
+differences from it: docs/data_formats.md §3.3. Both are there because the official
+numbers mislead (averaging per-batch accuracies mis-weights the last batch; an empty
+category is printed as 0). With ``all_reasoning_types``, a token it does not list is an
+error.
 """
 from __future__ import annotations
 

@@ -6,20 +6,11 @@ be run on them), dropped the question type, and its batches did not match the tr
 scripts (B17). Here question ids are the official ``"<video>_<qid>"``, each question
 carries its ``type`` for the CW/CH/TN/TC/DC/DL/DO breakdown, and the test split is
 scored: NExT-QA's test labels are public (the authors' ``test()`` scored label-free, B6).
-B codes: docs/data_formats.md §6.
+B codes: docs/data_formats.md §6; the layout, and the CSV files ``annotations`` may name
+instead: §4.2.
 
-NExT-QA has no event annotations, so only the unsupervised-memory model applies:
-``info()["event_pred_dim"]`` is ``None`` and the model keeps its own cluster count.
-
-Expected tree (relative paths are relative to ``<data_root>/<dataset_dir>``)::
-
-    NExT-QA/
-      txt_db/train.jsonl, val.jsonl, test.jsonl   written by `gf prepare nextqa`
-      vis_db/features.pth                         your features, keyed by video id
-
-``annotations`` may also point straight at the official ``<split>.csv`` files (or the
-authors' ``*_mc.csv`` copies with a ``video_id`` column): files ending in ``.csv`` are
-read with the converter's checks.
+Without event annotations, ``info()["event_pred_dim"]`` is ``None`` and the
+(unsupervised-memory) model keeps its own cluster count.
 """
 from __future__ import annotations
 
@@ -43,16 +34,13 @@ class NextQABuilder(VideoQABuilder):
 
     * ``data_root`` / ``dataset_dir`` -- the data lives in ``<data_root>/<dataset_dir>``
       (``NExT-QA``).
-    * ``annotations`` -- ``{split: file}``: the converter's ``txt_db/<split>.jsonl``
-      (records ``question_id``, ``video_id``, ``question``, ``options`` (5), ``answer``
-      (0..4), ``type``), or an official ``<split>.csv``.
+    * ``annotations`` -- ``{split: file}``: the converter's ``txt_db/<split>.jsonl``, or an
+      official ``<split>.csv``.
     * ``features`` / ``feature_format`` -- feature store (``null`` format = detect from
       the path). Default ``vis_db/features.pth``: a ``torch.save`` dict ``{video: Tensor}``,
-      the way the authors passed NExT-QA features; integer keys (their pandas int64 ids)
-      work, since stores compare keys as strings. Any rank is flattened to rows of the
-      last dimension, as the authors' loader did: region/HCRN ``(.., 2048)`` -> 2048-d rows,
-      MIST CLIP ``(32, 17, 512)`` -> 544 rows of 512. HDF5 (``ids`` + ``resnet_features`` /
-      ``features``), ``.npy`` folders and webdataset shards work too.
+      the way the authors passed NExT-QA features; their pandas int64 keys work. Any rank
+      is flattened to rows of the last dimension, as the authors' loader did: region/HCRN
+      ``(.., 2048)`` -> 2048-d rows, MIST CLIP ``(32, 17, 512)`` -> 544 rows of 512.
     * ``key_field`` -- record field that keys the features: ``video_id`` (NExT-QA features
       are per video) or ``question_id``.
     * ``max_feats`` -- frames after sampling/padding: 80, what the authors' scripts pass
@@ -60,9 +48,9 @@ class NextQABuilder(VideoQABuilder):
     * ``feature_dim`` -- expected D, checked against the store when set; ``null`` = take it
       from the store.
     * ``text_format`` -- one text per option, ``{question}`` and ``{option}``. The default
-      joins with a space, like the STAR/AGQA loaders and gf's other builders; the authors'
-      NExT-QA loader wrote a literal ``"{question} [SEP] {option}"`` (RoBERTa reads
-      ``[SEP]`` as plain text), set that to reproduce it.
+      joins with a space, like the STAR/AGQA loaders and gf's other builders;
+      ``"{question} [SEP] {option}"``
+      reproduces the authors' NExT-QA loader (RoBERTa reads ``[SEP]`` as plain text).
     * ``skip_file`` -- optional file of question ids to leave out (one per line, ``#``
       comments), e.g. videos whose features could not be extracted; counted in ``stats``.
     * ``splits`` -- splits built by default.

@@ -4,21 +4,11 @@ Why a converter and not the authors' ``*_mc.csv`` files: their loader read a ren
 ``video_id`` column, keyed questions by ``qid`` (unique only within a video) and dropped
 the question type (B17, docs/data_formats.md §6), so neither the official ``eval_mc.py``
 keys nor its per-type table could be produced. Here every question gets the official
-key ``"<video>_<qid>"`` and keeps its ``type``; options stay exactly as released (three
-val and eight test rows repeat an option string; they are kept, in order, because the
-label is a position).
-
-Input (``raw_dir``, from ``doc-doc/NExT-QA:dataset/nextqa/``)::
-
-    train.csv, val.csv, test.csv      video,frame_count,width,height,question,answer,qid,type,a0..a4
-    map_vid_vidorID.json              optional: {"<video>": "<folder>/<video>"} (VidOR video paths)
-
-Output (``out_dir``)::
-
-    txt_db/{split}.jsonl   {"question_id": "<video>_<qid>", "video_id": "<video>", "question": str,
-                            "options": [a0, a1, a2, a3, a4], "answer": int 0..4, "type": "CW"}
-    map_vid_vidorID.json   copied when present (to find each video's file for feature extraction)
-    meta.json, README.md   counts per split and per question type
+key ``"<video>_<qid>"`` and keeps its ``type``; options stay exactly as released, repeated
+ones included, because the label is a position. What it reads and writes:
+docs/data_formats.md §4.1-4.2; it also copies ``map_vid_vidorID.json`` when present (to
+find each video's file for feature extraction) and writes ``meta.json`` and a
+``README.md`` of the counts per split and question type.
 
 CSV cells are read as strings with the ``csv`` module, so an option spelled like an NA
 marker ("None", "null") stays the released text and an empty cell is reported as missing
@@ -230,7 +220,7 @@ def owned_paths(splits: Union[str, Sequence[str]] = SPLITS, **options: Any) -> L
 @owns(owned_paths)
 def convert(raw_dir: Union[str, Path], out_dir: Union[str, Path],
             splits: Union[str, Sequence[str]] = SPLITS) -> Dict[str, Any]:
-    """Convert the official CSVs in ``raw_dir`` into ``out_dir`` (layout in the module docs).
+    """Convert the official CSVs in ``raw_dir`` into ``out_dir``.
 
     ``splits``: which ``<split>.csv`` files to convert; a requested file that is missing
     is an error naming it (before anything is written). Returns the summary also

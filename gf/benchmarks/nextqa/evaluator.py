@@ -1,10 +1,7 @@
 """NExT-QA (multiple choice) scoring, figure for figure as the official ``eval_mc.py``.
 
-The official procedure (docs/data_formats.md §4.3): question key ``f"{video}_{qid}"``; the type
-``TP`` is merged into ``TN``; groups CW, CH, TN, TC, DC, DL, DO; super-groups C, T, D by
-the group's first letter; every accuracy is ``correct * 100.0 / count``; the ground
-truth is the result file's own ``answer``. :func:`official_table` prints exactly what
-the script prints, so a gf figure can be pasted next to a published one.
+The official procedure: docs/data_formats.md §4.3. :func:`official_table` prints exactly
+what the script prints, so a gf figure can be pasted next to a published one.
 """
 from __future__ import annotations
 

@@ -27,29 +27,24 @@ __all__ = ["StarBuilder"]
 class StarBuilder(VideoQABuilder):
     """Builds STAR train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
-    Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``):
+    Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``; the files'
+    layout: docs/data_formats.md §1.2):
 
     * ``data_root`` -- folder that contains the dataset folder (env vars are resolved by
       the config system before the builder sees them).
     * ``dataset_dir`` -- the dataset folder under ``data_root`` (``STAR``).
-    * ``annotations`` -- ``{split: jsonl}``; each line has ``question_id``, ``video_id``,
-      ``question``, ``options`` (4 strings, released order) and ``answer`` (int 0..3).
-      ``answer`` may be absent (or null) in an unlabelled split such as the real test
-      set; it is then ``None``. Note the authors' ``test.jsonl`` carries a dummy answer
-      (their loader required one), which gf cannot tell from a real label.
-    * ``events`` -- ``events.json``: ``{key: {"duration": s, "actions": [[class, start_s,
-      end_s], ...]}}`` with times relative to the clip start; ``null`` = no event targets.
+    * ``annotations`` -- ``{split: jsonl}``; an ``answer`` absent or null gives ``None``.
+    * ``events`` -- ``events.json`` (docs/data_formats.md §0, "Events"); ``null`` = no
+      event targets.
     * ``grounding`` -- optional ``{question_id: {"named_event", "answer_event"}}`` file
       (:mod:`gf.datasets.grounding`): which annotated event each question names; ``null``
       (the default: STAR's release has none) = not annotated.
     * ``action_mapping`` -- class list, line i = class i (all lines, last one included:
       111 STAR actions, so ``event_pred_dim`` = 112 with the background slot).
-    * ``action_classes`` -- optional: STAR's names of the actions (``a000 hold some
-      clothes``; ``gf prepare star`` copies it), read only to show events by name (``gf
-      predict``); absent or ``null``: events are shown by their ``action_mapping`` line.
+    * ``action_classes`` -- optional: STAR's names of the actions (``gf prepare star``
+      copies it), read only to show events by name (:meth:`class_labels`).
     * ``features`` / ``feature_format`` -- feature store path and format (``null`` =
-      detect from the path); the authors ship ``vis_db/s3d.pth`` keyed by question id.
-      ``strID2numID.json`` is not needed.
+      detect from the path).
     * ``key_field`` -- record field that keys features and events: ``question_id`` (the
       authors' bundle, one trimmed clip per question) or ``video_id``.
     * ``max_feats`` -- frames per clip after sampling/padding.
@@ -61,18 +56,13 @@ class StarBuilder(VideoQABuilder):
       kept in each dataset's ``stats``.
     * ``splits`` -- splits built by default by :meth:`build_datasets`.
     * ``unlabelled_splits`` -- splits whose answers are hidden: any ``answer`` in their file
-      is ignored. STAR's test labels are not public and the authors' ``test.jsonl``
-      carries a dummy ``answer: 0`` (their loader required one, B7); scoring it would
-      report the share of predictions equal to 0 (B6). Such splits get only predictions
-      and the EvalAI submission file.
+      is ignored, and they get only predictions and the EvalAI submission file. Why the
+      default is ``[test]``: docs/data_formats.md §1.2 (B6, B7).
     * ``seed`` -- seeds train-time event subsampling (with the epoch and sample index).
 
-    Event handling: spans are clipped to the clip and converted to normalised (centre,
-    width); an event that is empty after clipping is dropped and counted in
-    ``stats["events"]["dropped_events"]`` (its question stays); clips with no events give
-    empty targets and are counted per split in ``stats["splits"][split]["no_events"]``.
-    The split named ``train`` is built in training mode (random event subsampling);
-    every other split is deterministic.
+    How events become targets (clipped, centre-width, empty ones dropped and counted; the
+    split named ``train`` subsampled at random, every other split deterministic):
+    docs/data_formats.md §0 and B1, B2, B20 in §6.
     """
 
     benchmark = "star"

@@ -4,48 +4,26 @@ Why a converter: the authors distribute their preprocessed ``txt_db/`` only on G
 Drive and never said how it was made. This rebuilds it from what STAR itself releases
 (``STAR_{train,val,test}.json`` and the class files) plus the Charades action
 annotations STAR was generated from, so every label can be traced to a public file.
-
-Input (``raw_dir``)::
-
-    STAR_train.json, STAR_val.json, STAR_test.json   (any that exist; test has no answers)
-    action_classes.txt, action_mapping.txt            (here, or in classes/, STAR_classes/
-                                                       or annotations/STAR_classes/)
-    Charades_v1_train.csv, Charades_v1_test.csv       (or charades_csv=...; columns id, actions)
-    Charades_v1_classes.txt                           (or charades_classes=...; only needed when
-                                                       the CSV uses Charades c-ids)
-
-Output (``out_dir``)::
-
-    txt_db/{train,val,test}.jsonl   question_id, video_id, question, options (4, released order),
-                                    answer (option index; absent in test), start, end
-    txt_db/events.json              {question_id: {"duration": end - start,
-                                                   "actions": [[class, start_s, end_s], ...]}}
-    txt_db/action_mapping.txt       copied byte for byte (111 lines, no final newline)
-    txt_db/action_classes.txt       copied byte for byte
-    vis_db/README.md                features are referenced, not copied
-    prepare_summary.json            what was counted (the returned summary)
+Inputs, command and output layout: README.md, "STAR from the official release", and
+docs/data_formats.md §1.1-1.2; besides ``txt_db/`` it writes ``vis_db/README.md`` (features
+are referenced, not copied) and ``prepare_summary.json`` (the returned summary). Where the
+class files and Charades files are looked for: ``CLASS_DIRS``, ``CHARADES_DIRS``.
 
 Action ids. STAR's ``a000``..``a110`` are **not** Charades' ``c000``..``c156`` renamed:
 they are the 111 Charades classes whose verb and object are in STAR's vocabulary,
 renumbered without gaps (``a007`` "open a door" is Charades ``c008`` "Opening a door";
 ``c007`` "Fixing a door" has no STAR class). STAR's generator, by contrast, worked on
 ``a``-prefixed Charades numbers internally (its ``actions_with_something_id`` lists
-``a126``), which is why the mapping must go through the class *descriptions*: a
-Charades class maps to the STAR class whose description is the same phrase with the
-gerunds in base form ("Watching/Reading/Looking at a book" -> "watch/read/look at a
-book"). All 111 STAR classes match exactly one Charades class this way on the Charades
-class list [checked against a third-party copy of ``Charades_v1_classes.txt``;
-unverified against the official file]; anything else is an error. A CSV that already
-uses STAR ``a``-ids is taken as is. An id in neither class list, or a- and c-ids mixed, is
-an error naming the file and line. Charades actions outside STAR's space are left out
-and counted (STAR's own preprocessing keeps only its action space).
+``a126``), which is why the mapping must go through the class *descriptions*: the same
+phrase with the gerunds in base form ("Watching/Reading/Looking at a book" -> "watch/read/look
+at a book"). All 111 STAR classes match exactly one Charades class this way [checked
+against a third-party copy of ``Charades_v1_classes.txt``; unverified against the official
+file]. Charades actions outside STAR's space are left out and counted, as STAR's own
+preprocessing keeps only its action space.
 
-Events per question: the actions of the question's video that overlap ``[start, end]``,
-clipped to it and re-based to the clip start (seconds; Charades and STAR both use
-seconds, so no fps is needed). Events empty after clipping are dropped and counted.
-STAR's generator also removed actions by length (``max_time``/``min_time``); its values
-are not released, so no length filter is applied [unverified: whether the authors'
-events.json applied one].
+Events are in seconds, as in Charades and STAR, so no fps is needed. STAR's generator
+also removed actions by length (``max_time``/``min_time``); its values are not released,
+so no length filter is applied [unverified: whether the authors' events.json applied one].
 """
 from __future__ import annotations
 
@@ -371,8 +349,9 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
     """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
 
     ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
-    found in ``raw_dir`` or ``raw_dir/Charades``). ``charades_classes``: the Charades class
-    list, needed when the CSV uses ``c``-ids (default: ``Charades_v1_classes.txt`` there).
+    found in ``raw_dir`` or its ``Charades``/``charades`` folder). ``charades_classes``: the
+    Charades class list, needed when the CSV uses ``c``-ids (default:
+    ``Charades_v1_classes.txt`` there).
     """
     raw, out = Path(raw_dir), Path(out_dir)
     csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)

@@ -1,9 +1,6 @@
 """STAR scoring: per-question-type accuracy, the official Mean, and the EvalAI submission.
 
-The official STAR score ("Mean" on the leaderboard) is the *unweighted* average of the
-four per-type accuracies; micro accuracy over all questions is reported next to it as
-``overall`` and the two differ whenever the types are unbalanced (docs/data_formats.md §1.3).
-The question type is the ``question_id`` prefix before the first ``_``.
+What ``mean`` and ``overall`` are, and the submission's format: docs/data_formats.md §1.3.
 """
 from __future__ import annotations
 
@@ -75,12 +72,9 @@ def evaluate(predictions: Mapping[str, Mapping[str, Any]], *,
 
 
 def write_submission(path: PathLike, predictions: Mapping[str, Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
-    """Write the EvalAI STAR challenge file and return its content.
-
-    Format (as GF's ``trans_results`` produces it): ``{"Interaction": [{"question_id",
-    "answer": int}], "Sequence": [...], ...}``, every type key present, each question
-    once, ``answer`` = the predicted choice index. Written compact and atomically.
-    Labels are not needed (works on the unlabelled test split).
+    """Write the EvalAI STAR challenge file atomically and return its content; its format
+    (docs/data_formats.md §1.3) is the one GF's ``trans_results`` produces. Labels are not
+    needed (works on the unlabelled test split).
     """
     records = normalise_predictions(predictions, benchmark=BENCHMARK,
                                     num_classes=NUM_CHOICES, open_ended=False)

@@ -1,5 +1,5 @@
 """The synthetic benchmark's configuration: its knobs, its lexicon and what each generator
-version fixes (:mod:`gf.benchmarks.synthetic.generate` has the versions' story).
+version fixes (the versions' story: docs/data_formats.md §5).
 
 Why a module of its own: the config is what a generated folder is checked against
 (``meta.json``), what the ``synthetic_star`` builder reads from YAML and what the
@@ -83,10 +83,10 @@ class SyntheticStarConfig:
     """Every knob of the generator; the whole dict is stored in ``meta.json``.
 
     Sizes are *questions per type* so the four types are equally frequent by construction.
-    The action classes are the full grid ``num_verbs x num_objects`` (default 5 x 4 = 20
-    classes in version 1, 8 x 6 = 48 in version 2): a full grid keeps option texts free of
-    cues (every verb is possible with every object), and Feasibility needs at least 5 verbs
-    and 4 objects (version 2: 6 and 5, so that its option sets vary).
+    The action classes are the full grid ``num_verbs x num_objects`` (each version's
+    default: docs/data_formats.md §5): a full grid keeps option texts free of cues, and
+    Feasibility needs at least 5 verbs and 4 objects (version 2: 6 and 5, so that its
+    option sets vary).
 
     Fields:
       seed                  everything (prototypes, routine table, clips, questions) follows from it
@@ -103,16 +103,14 @@ class SyntheticStarConfig:
       background_scale      background rows are this times a separate background prototype
       unannotated_fraction  share of each split whose ``events.json`` entry has no actions (the
                             frames still show the events), to exercise the no-event path
-      version               the generator version (see the module docstring): 1 (default, the
-                            benchmark the demo figures were measured on) or 2 (no Sequence
-                            elimination shortcut, varied Feasibility). ``num_verbs`` and
-                            ``num_objects`` left at ``None`` take the version's grid default.
-                            ``to_dict`` (hence ``meta.json``) leaves ``version`` out when it is 1,
-                            so version-1 folders are byte-identical to those written before
-                            version 2 existed, and stay reusable.
+      version               the generator version: 1 (the default) or 2 (the demo configs';
+                            docs/data_formats.md §5). ``num_verbs`` and ``num_objects`` left at
+                            ``None`` take the version's grid default. ``to_dict`` (hence
+                            ``meta.json``) leaves ``version`` out when it is 1, so version-1
+                            folders did not change when version 2 was added, and stay reusable.
 
-    Defaults: 3000 / 600 / 600 questions, clips of at most ``max_clip_frames`` = 61 rows
-    (under the demo model's ``max_feats`` of 64, so sampling drops no frame).
+    Default clips are at most ``max_clip_frames`` = 61 rows (under the ``synthetic_star``
+    builder's default ``max_feats`` of 64, so sampling drops no frame).
     """
 
     seed: int = 0

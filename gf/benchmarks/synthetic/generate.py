@@ -2,9 +2,9 @@
 
 Why it exists: the demo must show, on CPU and offline, whether a model reasons about
 *multiple events and their order* -- and expose a model that does not. So the benchmark is
-written exactly like the authors' STAR bundle (``txt_db/*.jsonl``, ``events.json``, class
-files, ``vis_db/s3d.pth``) and goes through the real STAR builder, and its questions are
-built so that no cheap cue gives the answer away:
+written exactly like the authors' STAR bundle (docs/data_formats.md §5) and goes through
+the real STAR builder, and its questions are built so that no cheap cue gives the answer
+away:
 
 * the four STAR question types are equally frequent in every split and, within a split
   and type, the correct option sits at each of the 4 positions equally often;
@@ -18,31 +18,14 @@ built so that no cheap cue gives the answer away:
   an event with a verb unique in the clip; all options are absent from the clip, so only
   the question's verb (which event?) and that event's object decide.
 
-Versions (``SyntheticStarConfig.version``; 1 is the default and writes exactly what it
-always wrote). An audit (``tests/test_synthetic_audit.py``) found two shortcuts in version 1:
-
-* Sequence by elimination: the options are the clip's events other than the named one
-  and the answer, so in a 5-event clip the named event is the one event missing from the
-  options, and "the option next to the missing event" answers without the question.
-* Feasibility is degenerate with 5 verbs x 4 objects: every clip holds exactly its 4 key
-  events and, for a given option verb, the options are always the same 4 classes.
-
-Version 2 changes only these: Sequence clips hold at least 6 events; the 4 options are
-drawn uniformly from the events that could be an answer for the direction asked (all but
-the first for "after", all but the last for "before"), the answer uniformly among them,
-and the named event is the answer's neighbour -- so the named event is among the
-distractors whenever it is a possible answer that was drawn, and which option is right is
-independent of anything but the question. The class grid defaults to 8 verbs x 6 objects,
-so Feasibility clips get 0-2 extra events and varied option sets (version 2 requires at
-least 6 verbs and 5 objects).
+Versions (``SyntheticStarConfig.version``; 1 is the default): the two version-1 shortcuts
+that ``tests/test_synthetic_audit.py`` found and what version 2 changes against them are
+in docs/data_formats.md §5 ("Generator versions"); how version 2 draws a Sequence
+question: :meth:`.questions.QuestionMaker._answer_first`.
 
 Time frame: one feature row per second (like S3D), so event ``[class, s, e]`` covers rows
 ``s .. e-1`` of the clip and ``duration == T``. Each question has its own clip (keyed by
 ``question_id``, as in STAR); ``video_id`` is ``syn<number>``.
-
-Generation is deterministic for a config and writes into a temporary sibling folder that
-is renamed into place at the end, so an interrupted run never leaves a folder that
-:func:`ensure_synthetic_star` would later trust.
 """
 
 from __future__ import annotations
@@ -311,9 +294,10 @@ def generate_synthetic_star(out_dir: PathLike, config: Optional[SyntheticStarCon
     """Generate the benchmark into ``out_dir`` and return it.
 
     Everything is written into a temporary sibling folder that is renamed onto
-    ``out_dir`` only when complete. ``overwrite=True`` replaces an existing folder only if
-    it is a synthetic benchmark (has this generator's ``meta.json``); any other folder is
-    refused, so a mistyped path never deletes real data.
+    ``out_dir`` only when complete, so an interrupted run never leaves a folder that
+    :func:`ensure_synthetic_star` would later trust. ``overwrite=True`` replaces an
+    existing folder only if it is a synthetic benchmark (has this generator's
+    ``meta.json``); any other folder is refused, so a mistyped path never deletes real data.
     """
     cfg = config if config is not None else SyntheticStarConfig()
     if not isinstance(cfg, SyntheticStarConfig):

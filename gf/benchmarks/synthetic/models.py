@@ -22,13 +22,10 @@ def demo_uns():
 
 @registry.register_model_type("glance_focus", "demo_sup_grounded")
 def demo_sup_grounded():
-    """``demo_sup`` plus gf's three additions for temporal questions (the demo's default).
-
-    ``grounded_answer``: the question points at an event or its neighbour and the options
-    are compared with it; ``suppress_duplicate_events``: an event predicted twice keeps one
-    slot, so neighbouring slots are neighbouring events; ``pointer_loss``: where the data
-    says which event a question names (the demo benchmark's ``grounding.json``), the pointer
-    is trained to land on it. Without it the match emerged in some training seeds only
-    (docs/seed_sensitivity.md). Measured in the README "Demo".
+    """``demo_sup`` plus gf's three additions for temporal questions (the demo's default):
+    ``grounded_answer``, ``suppress_duplicate_events`` and ``pointer_loss``, described in
+    docs/differences_from_authors.md, "gf additions". Without the pointer loss the match
+    emerged in some training seeds only (docs/seed_sensitivity.md). Measured in the README
+    "Demo".
     """
     return dict(demo_sup(), grounded_answer=True, suppress_duplicate_events=True, pointer_loss=1.0)

@@ -5,32 +5,10 @@ feature rows. Rendering each question's clip as an H.264 video lets the whole re
 pipeline run offline -- decode, frame backbone (``gf extract``), train, ``gf predict`` on
 a video file -- on data whose answers are known.
 
-What a clip looks like: one second of video per feature row of the benchmark (the time
-frame of ``events.json``: event ``[class, s, e]`` covers seconds ``[s, e)``), ``fps``
-frames per second, ``size x size`` pixels. Outside events the frame is a dark grey field
-of fresh noise. During an event it shows one shape in one colour, drifting across the
-frame, so the class grid stays visible in the pictures:
-
-* the **verb** is the colour (a fixed palette, one colour per verb) and the direction of
-  the drift (verb ``v`` moves along the angle ``v x 36 degrees``);
-* the **object** is the shape (square, ring, horizontal stripes, checkerboard, X,
-  triangle, vertical stripes, plus, diamond, disc).
-
-So two classes that share a verb share a colour and two that share an object share a
-shape, which is what Feasibility (object of the event with a given verb) needs: the
-verb and the object of each event can be read off a single frame. A frame backbone with
-random weights keeps colour and coarse shape in its pooled features, which is enough to
-tell the classes apart (docs/demo_pixels.md gives the measured separability).
-
-Determinism: every clip's noise comes from a generator seeded by ``(seed, question_id)``,
-never from the order of rendering, so a resumed or parallel run writes the same frames
-(and, with one encoder thread and a constant quantiser, the same bytes).
-
-Writing is resumable and atomic: each video is encoded into a hidden temporary file and
-renamed to ``<question_id>.mp4`` when complete; a rerun skips the finished ones and
-deletes leftover temporaries (hidden names, so ``gf extract`` never reads one). The
-folder's ``render.json`` records the style and a fingerprint of the benchmark; a rerun
-with another style or onto another benchmark is refused rather than mixed in.
+What a clip looks like (one second of video per feature row; a verb is a colour and a
+drift direction, an object a shape, so both can be read off a single frame), why the
+frames and bytes are reproducible, and how a rerun resumes or is refused:
+docs/demo_pixels.md, "What a clip looks like".
 """
 from __future__ import annotations
 
@@ -111,8 +89,8 @@ class PixelStyle:
                   to ``+drift/2`` around the centre over the event, along its verb's direction
       qp          x264 constant quantiser (lower = closer to the drawn frames, larger files); a
                   constant quantiser rather than a rate factor because x264's rate control
-                  (crf, with its macroblock tree) was seen to encode the same frames into
-                  different bytes in different processes, and the videos must be reproducible
+                  (crf, with its macroblock tree) gave the same frames different bytes in
+                  different processes (docs/demo_pixels.md)
       preset      x264 preset (speed of the encoder)
     """
 
@@ -214,7 +192,7 @@ def _clip_rng(seed: int, key: str) -> np.random.Generator:
 
 def render_clip_frames(actions: Sequence[Sequence[float]], duration: float, num_verbs: int, style: PixelStyle,
                        key: str) -> np.ndarray:
-    """``uint8 [round(duration) x fps, size, size, 3]``: the clip's frames (see the module doc).
+    """``uint8 [round(duration) x fps, size, size, 3]``: the clip's frames (docs/demo_pixels.md).
 
     ``actions`` are ``[class, start_s, end_s]``; frame ``j`` (time ``j / fps``) shows the
     event whose ``[start, end)`` holds its time, or background.
