@@ -2,9 +2,8 @@
 
 Why timm's data config rather than constants: each timm model was trained with its own
 input size, crop, interpolation and mean/std; a feature extracted with another model's
-normalisation is quietly worse, not wrong-looking. ``resolve_model_data_config`` gives the
-model's values and ``create_transform`` builds the matching eval transform, and the
-recipe records the config so features can be reproduced.
+normalisation is quietly worse, not wrong-looking. The recipe records the config so
+features can be reproduced.
 
 Why weights are read with ``weights_only=True`` or safetensors: a weights file is input
 from outside, and unpickling it could run code; only tensors and plain containers are

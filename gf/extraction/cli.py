@@ -1,7 +1,8 @@
 """Arguments and entry point of ``gf extract`` (wired into ``gf.cli`` as a sub-command).
 
-Two modes share the command, because both are about one output folder:
-``gf extract --videos ... --out DIR --backbone NAME`` extracts, and
+Three modes share the command, because all are about one output folder:
+``gf extract --videos ... --out DIR --backbone NAME`` extracts,
+``gf extract --merge --out DIR`` joins the parts a job array extracted into DIR, and
 ``gf extract --verify REFERENCE --out DIR`` compares DIR's features with a reference.
 """
 from __future__ import annotations

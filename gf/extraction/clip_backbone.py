@@ -1,33 +1,22 @@
 """Clip backbones: video models that take a clip of frames and give one feature per clip.
 
-``--backbone torchvision:NAME`` is one of torchvision's video models (``s3d``,
-``r2plus1d_18``, ``r3d_18``, ``mc3_18``, ``mvit_v2_s``, ``swin3d_t``, ...) and
-``--backbone hf:ID_OR_FOLDER`` a Hugging Face ``transformers`` video encoder (VideoMAE,
-or X-CLIP's vision tower). Every clip backbone has one interface, :class:`ClipBackbone`:
-``transform`` maps decoded uint8 frames ``[U, H, W, 3]`` to float ``[C, U, h, w]`` and
-``model`` maps a batch of clips ``[B, C, L, h, w]`` to ``[B, D]``.
+``--backbone torchvision:NAME`` (torchvision's video models) and ``--backbone
+hf:ID_OR_FOLDER`` (a Hugging Face VideoMAE, or X-CLIP's vision tower) share one interface,
+:class:`ClipBackbone`. The models, what a row is for each family, and the preprocessing:
+docs/extraction.md, "Clip backbones: one row per clip". Not there: MViT's row is its class
+token, and VideoMAE's mean over tokens is its own ``use_mean_pooling`` classifier input,
+without its ``fc_norm``.
 
 Why the transform runs over frames, not clips: the video models' preprocessing (resize,
 centre crop, normalisation) acts on each frame alone, so the frames of a video are
 preprocessed once and the clips gathered from them; overlapping clips cost no more.
 
-What a row is (``features`` in the recipe), a documented choice per family:
-
-* torchvision: the pooled activations before the classifier (the head, ``fc`` /
-  ``classifier`` / ``head``, replaced by an identity): 1024-d for S3D, 512-d for the
-  R(2+1)D / R3D / MC3 ResNets, 768-d (the class token) for MViT.
-* VideoMAE: the mean over all tokens of the last hidden state (VideoMAE's own
-  ``use_mean_pooling`` classifier input, without its ``fc_norm``).
-* X-CLIP vision tower: each frame's pooled output (the class token after the last layer
-  norm), averaged over the clip's frames. X-CLIP's cross-frame prompt and multi-frame
-  integration transformer belong to its text-matching head and are not used.
-
 Why torch is imported at the top, unlike the frame backbone's module: this module is only
 imported once an extraction with a clip backbone starts, never by ``gf --help``.
 
-Why weights come from a local file or folder unless ``--pretrained``: a weights file is
-input from outside, read without unpickling (``weights_only`` / safetensors); a Hub
-folder must hold safetensors weights, so nothing pickled is ever loaded.
+Nothing pickled is ever loaded: a weights file is read as the frame backbone's is
+(:mod:`gf.extraction.backbone` says why), and a Hugging Face folder must hold
+``.safetensors`` weights.
 """
 from __future__ import annotations
 
@@ -277,13 +266,10 @@ def create_clip_backbone(name: str, *, weights: Optional[str] = None, pretrained
                          device: str = "cpu") -> ClipBackbone:
     """A clip backbone for ``torchvision:NAME`` or ``hf:ID_OR_FOLDER`` (see the module doc).
 
-    torchvision weights: ``weights`` (a local state dict, recorded by sha256), else
-    ``pretrained`` (the weights enum's default, downloaded), else a random initialisation
-    seeded by ``seed`` (tests and benchmarks only). The preprocessing is the weights enum's
-    own ``transforms()`` either way (it needs no download); ``input_size`` scales its crop
-    and resize sizes. Hugging Face: the folder (or, with ``pretrained``, the Hub id).
-    ``clip_len`` (default: the model's own, 16 for torchvision) is checked by one forward
-    pass, which also gives the feature width.
+    torchvision weights are chosen as :func:`gf.extraction.backbone.create_backbone` chooses
+    them; Hugging Face: the folder (or, with ``pretrained``, the Hub id). ``clip_len``
+    (default: the model's own, 16 for torchvision) is checked by one forward pass, which
+    also gives the feature width.
     """
     if weights and pretrained:
         raise ConfigError("give either --weights FILE or --pretrained, not both")

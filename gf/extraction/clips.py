@@ -5,22 +5,17 @@ the questions (STAR's windows, the glance stage's event spans) and with another 
 (an appearance frame per clip), so it is computed once, here, from the decoder's own
 presentation times, and recorded with every row; nothing downstream re-derives it.
 
-A clip is ``clip_len`` frames, ``clip_stride`` frames apart (in the video's own frame
-numbering, so a stride of 2 on a 30 fps video gives a clip at 15 fps). Clips are placed
-like frames are (:func:`sample_indices`): ``num_clips`` equal
-segments of the window (or ``round(length x clips_per_second)`` of them), each clip
-centred on the frame shown at its segment's centre, among the frames inside the window.
-A clip that would reach past the window's first or last frame is shifted inside it; a
-window with fewer frames than a clip spans repeats its last frame (a fixed clip length is
-what a 3-D CNN takes). The row's time is the middle of the seconds its frames are shown,
-``[time of its first frame, time the frame after its last one starts)``. The frame an
-appearance stream takes for a clip is the clip's middle frame by position (``clip_len // 2``),
-which is near the row's time, not always at it. At a constant frame rate, for an odd
-``clip_len`` the row's time falls while that frame is shown; for an even ``clip_len`` the
-frame appears at the row's time with ``clip_stride`` 1, and ``(clip_stride - 1) / 2`` frame
-periods after it with a larger stride (the row's time then falls between the clip's two
-middle frames, on a frame the clip skips). A variable frame rate, or a clip that repeats its
-last frame, moves it further. Each row records that frame's own time (``frame_times``).
+Clips are placed as frames are (:func:`sample_indices`); the placement, a row's span and
+its time: docs/extraction.md, "Clip backbones: one row per clip". A window with fewer
+frames than a clip spans repeats its last frame because a 3-D CNN takes a fixed clip
+length. The frame an appearance stream takes for a clip is the clip's middle frame by
+position (``clip_len // 2``), which is near the row's time, not always at it. At a constant
+frame rate, for an odd ``clip_len`` the row's time falls while that frame is shown; for an
+even ``clip_len`` the frame appears at the row's time with ``clip_stride`` 1, and
+``(clip_stride - 1) / 2`` frame periods after it with a larger stride (the row's time then
+falls between the clip's two middle frames, on a frame the clip skips). A variable frame
+rate, or a clip that repeats its last frame, moves it further. Each row records that
+frame's own time (``frame_times``).
 """
 from __future__ import annotations
 
@@ -84,14 +79,13 @@ def _rounded(values) -> list:
 
 def sample_indices(frame_times: np.ndarray, start: float, end: float, *,
                    num_frames: Optional[int] = None, fps: Optional[float] = None) -> np.ndarray:
-    """Frame indices for ``[start, end]``: ``num_frames`` uniformly, or ``fps`` per second.
+    """Frame indices for ``[start, end]``: ``num_frames`` uniformly, or ``fps`` per second
+    (N = round(length x fps), at least 1, placed the same way).
 
     Uniform sampling takes, for each of N equal segments, the last frame shown at the
     segment's centre, among the frames whose time lies in the window; so every time is
     inside the window, and a window shorter than N frames repeats frames rather than
-    returning fewer (a fixed T is what HDF5 and most models need). ``fps`` is the same
-    with N = round(length x fps) (at least 1): the rate is F up to rounding and the frames
-    stay centred in the window.
+    returning fewer (a fixed T is what HDF5 and most models need).
     """
     inside, pos = _centred(frame_times, start, end, num_frames, fps, ("num_frames", "fps"))
     return inside[pos]

@@ -6,22 +6,17 @@ open some files (odd containers, some codecs) that FFmpeg's own demuxers, reache
 through PyAV, still read. A file neither can read is a failure with both reasons.
 
 Why decord is not always trusted when it opens a file: on some valid files it reads
-wrong, silently. In MPEG-TS and MPEG-PS it seeks to other frames than asked for (with the
-asked-for times), in AVI with B-frames and MPEG-PS its timestamps are all the same, and it
-turns only some rotated videos upright. So those containers and every video whose display
-matrix rotates it go to PyAV (which turns each frame upright by that matrix), and decord's
-timestamps are checked before they are used (:func:`_decord_unfit`, ``_DecordReader``).
+wrong, silently; :func:`_decord_unfit` sends those to PyAV, and ``_DecordReader`` checks
+decord's timestamps before they are used. Which files: docs/extraction.md, "Decoding,
+workers, time limit".
 
-Frame times are seconds from the video's first shown frame (the presentation timestamps
-of the frames returned, shifted so the first is at 0; frames an mp4 edit list hides are
-neither returned nor counted), in the same time base as STAR's
-``start``/``end``.
+Frame times are seconds from the video's first shown frame, the time base of STAR's
+``start``/``end`` (frames an mp4 edit list hides are neither returned nor counted).
 
 The time limit is cooperative: the deadline is checked after opening the file, every
 ``CHUNK`` frames of PyAV's opening pass (which decodes every frame to learn its time),
-between chunks of frames and between frames being preprocessed, so a video that decodes
-slowly stops with a timeout within a chunk's time. A single call inside a decoder that never
-returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
+between chunks of frames and between frames being preprocessed. A single decoder call
+that never returns (a damaged file that makes FFmpeg loop) cannot be interrupted from Python.
 """
 from __future__ import annotations
 
@@ -147,7 +142,7 @@ class _PyAVReader(VideoReader):
 
     Why decoded frames, not demuxed packets: a packet need not become a frame (an mp4 edit
     list hides the frames before the cut, an open-GOP stream cut at a keyframe has leading
-    B-frames the decoder drops), so counting packets shifted every later frame off its time.
+    B-frames the decoder drops), so counting packets would shift every later frame off its time.
     Why by position, with the times sorted: the decoder returns frames in display order
     (the same on every pass with one thread), while AVI, which has no presentation times,
     gets guessed ones that are out of order around its B-frames.
@@ -263,13 +258,12 @@ def _decord_unfit(path: str) -> Optional[str]:
 
 def open_video(path: str, *, decoders: Sequence[str] = ("decord", "pyav"),
                deadline: Optional[Deadline] = None) -> VideoReader:
-    """A reader for ``path``: decord, or PyAV when decord cannot open the file, reads its
-    container wrongly, gives timestamps that make no sense, or the video is rotated.
+    """A reader for ``path``: decord, or PyAV where decord cannot open the file or would read
+    it wrongly (see the module doc).
 
     A missing or empty file fails before either decoder is tried, so its reason says so
     rather than quoting a demuxer's "moov atom not found". ``decoders=("decord",)`` alone
     is a caller's explicit choice (comparing the readers): decord is then used as it is.
-    ``deadline`` is checked while PyAV opens the file (it decodes every frame to do so).
     """
     if not os.path.exists(path):
         raise DecodeFailure("file not found")

@@ -1,18 +1,15 @@
-"""``gf extract``: videos -> frame features in a store the builders read.
+"""``gf extract``: videos -> features (per frame or per clip) in a store the builders read.
 
 Why decoding runs in DataLoader workers: decoding and resizing frames costs about as much
 CPU as a small backbone's forward pass, and on a GPU far more; with ``workers`` processes
 decoding the next videos while the backbone runs on the current batch, the run goes at
-the speed of the slower of the two instead of their sum. Frames of several videos are
-gathered into one batch of ``batch_size`` frames, so short clips do not leave the
+the speed of the slower of the two instead of their sum. Rows (frames, or clips) of several
+videos are gathered into one batch of ``batch_size``, so short clips do not leave the
 backbone running on tiny batches.
 
-Failures are data, not exceptions: a video that cannot be decoded, takes too long, or a
-question window that lies outside its video becomes a line in ``failures.jsonl`` (with
-the reason) and its key in ``failed_keys.txt`` (with ``--windows``, question ids: a
-builder's ``skip_file``); the
-other samples are written, and the command ends with an error naming the count and the
-list. Failed keys are not stored, so the next run tries them again.
+Failures are data, not exceptions: a video or a window that fails is listed with its
+reason, the other samples are written, and the command ends with an error naming the
+count and the list (docs/extraction.md, "Failures").
 """
 from __future__ import annotations
 
@@ -136,10 +133,8 @@ def _check_options(o: ExtractOptions) -> ExtractOptions:
 
 
 def _check_output(o: ExtractOptions, jobs: Sequence[Job]) -> bool:
-    """Refuse an ``--out`` that could destroy what the user owns, before it is created:
-    one that is an input or holds one (a video, the list, a windows file, the weights),
-    a file, or an existing folder that gf extract did not make (no ``features.json``)
-    and is not empty. Returns whether ``--out`` exists."""
+    """Refuse, before it is created, an ``--out`` that could destroy what the user owns
+    (docs/extraction.md, "What `--out` may be"); returns whether ``--out`` exists."""
     inputs = [("--videos", o.videos), ("--weights", o.weights), ("--motion-weights", o.motion_weights)]
     inputs += [("--windows", w) for w in o.windows or ()]
     inputs += [(f"video {job.source} of --videos", job.path) for job in jobs]
@@ -267,8 +262,8 @@ def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
 def _run(o: ExtractOptions, jobs: List[Job], failures: List[Dict[str, Any]], streams, device: str,
          summary: ExtractSummary, writer) -> None:
     """The run proper, its folder set up and locked by the caller (for a job array's part: its
-    recipe checked, its own lock held): resume, decode, embed, write with ``writer``. The
-    failure lists go to ``summary.lists`` (a part's folder), else to ``--out``."""
+    recipe checked, its own lock held). The failure lists go to ``summary.lists`` (a part's
+    folder), else to ``--out``."""
     from gf.common.workers import iter_loader
 
     pending, failures = _resume(jobs, failures, writer.completed(), summary, o.out)

@@ -3,14 +3,10 @@
 Why a step of its own: each job of ``gf extract --shard I/N`` knows only its own part, so
 only after all of them is there anyone who can say that the folder is whole. The merge
 trusts nothing a job said about its files: it reads the keys from the shards (or ``.npy``
-files) themselves, and checks that every sample of every part is stored exactly once or
-listed as failed, before it writes the merged ``failures.jsonl`` / ``failed_keys.txt`` and
-``index.json`` (every file and the keys it holds). The features stay where the jobs wrote
-them: the builders read the folder as they read any ``gf extract`` output.
-
-It runs under the folder's lock and every part's lock, so no job can write while it
-checks; a part still running, one that never ran or did not finish (killed) is named with
-the command that completes it.
+files) themselves. The features stay where the jobs wrote them: the builders read the
+folder as they read any ``gf extract`` output. It holds the folder's lock and every part's
+lock, so no job can write while it checks. What it checks, writes and refuses:
+docs/extraction.md, "Over a job array: `--shard I/N` and `--merge`".
 """
 from __future__ import annotations
 

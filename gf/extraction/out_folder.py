@@ -88,9 +88,8 @@ def describe_failure(failure: Dict[str, Any]) -> str:
 
 def failure_error(failures: List[Dict[str, Any]], total: int, written: int, lists: str,
                   windows: bool, rerun: str = "rerun: stored samples are skipped") -> DataFileError:
-    """The error that ends a run (or a merge) with failures: how many of ``total``, the first
-    one's reason, where the lists are (the folder ``lists``), how many were ``written``, and
-    what to ``rerun`` once the videos are fixed (a merge names its parts' reruns)."""
+    """The error that ends a run (or a merge) with failures; ``lists`` is the folder of the
+    failure lists, ``rerun`` what to do once the videos are fixed (a merge names its parts')."""
     what = "questions" if windows else "videos"
     first = describe_failure(failures[0]) if failures else ""
     # a skip_file lists question ids: the keys are those only for question windows

@@ -2,27 +2,11 @@
 
 Why the folder is laid out this way: N jobs on N machines write into one ``--out`` at
 once, so no file may have two writers, and nothing one job writes may be trusted before it
-is complete:
-
-* **The split** is decided by the samples alone: the videos (by ``video_id``, sorted), the
-  i-th of them to part ``i % N``; every question of a video goes with it, so a video is
-  decoded by one job only. A video that fails to decode does not move the split: every
-  job lists the same videos, whatever fails later.
-* **Own files.** Part I writes its shards as ``part-I-of-N-NNNNNN.tar`` (``--format npy``:
-  ``<key>.npy`` of its own keys), and its bookkeeping in ``parts/part-I-of-N/``: its plan
-  (the keys it owns, and ``done`` once it has tried them all), its failures and its shard
-  list (each shard's keys and size, for readers), under its own lock; a killed job leaves
-  a plan that is not done and at most a temporary file of its own, which its rerun removes
-  before resuming.
-* **One recipe, one layout.** ``features.json`` and ``parts/layout.json`` (the number of
-  parts and a fingerprint of every sample key) are written by the first job and checked by
-  every other, under the folder's lock held for those few file operations only: a job with
-  other options, another N or other videos is refused naming the differences.
-* **The merge** (:mod:`gf.extraction.merge`) checks that every key is stored once or
-  listed as failed, merges the failure lists and writes one index.
-
-``pth`` and ``h5`` gather every sample into one file, which N jobs cannot write together:
-they are refused with ``--shard``.
+is complete. Hence a split decided by the samples alone (:func:`split_samples`), each part
+writing only its own shards and bookkeeping under its own lock, one recipe and layout
+checked by every job under the folder's lock, and a merge (:mod:`gf.extraction.merge`)
+that trusts none of it. The files, the split and the refusals: docs/extraction.md,
+"Over a job array: `--shard I/N` and `--merge`".
 """
 from __future__ import annotations
 

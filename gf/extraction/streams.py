@@ -8,15 +8,11 @@ Three kinds of run share this code:
 * ``appearance`` + ``motion``: a timm model on each clip's middle frame (by position), and a
   clip model on the clip (``--backbone NAME --motion-backbone torchvision:NAME``), one row
   per clip, the two features side by side (HCRN and HGA's appearance + motion). Both
-  streams come from one decoding, so row i of both belongs to the same clip; the appearance
-  frame is shown near the row's time, not always at it (with ``--clip-stride`` > 1 and an
-  even clip length, up to ``(stride - 1) / 2`` frame periods off: :mod:`gf.extraction.clips`),
-  and each row records its own time (``frame_times``).
+  streams come from one decoding, so row i of both belongs to the same clip (where the
+  appearance frame lies in time: :mod:`gf.extraction.clips`).
 
-Why decoding and preprocessing happen in the dataset (DataLoader workers) and the forward
-passes in :func:`embed_and_write`: workers decode the next videos while the main process
-runs the models, and the main process gathers rows of several videos into each batch,
-so short videos do not leave the backbone running on tiny batches.
+Decoding and preprocessing happen in :class:`FrameDataset` (DataLoader workers), the
+forward passes in :func:`embed_and_write` (the main process); why: :mod:`gf.extraction.extract`.
 
 A sample's ``rows`` index the units of its video's item (unique frames, or unique clips:
 windows of one video that share a clip embed it once).
@@ -101,9 +97,8 @@ class FrameDataset:
     one tensor per stream role (never raises for a bad video: the failure travels back as
     the item's ``error``).
 
-    ``transforms`` maps each role to its preprocessing: a timm transform (PIL image ->
-    ``[3, H, W]``) for ``frames``/``appearance``, a clip backbone's frame transform (uint8
-    ``[U, H, W, 3]`` -> ``[C, U, h, w]``) for ``clips``/``motion``.
+    ``transforms`` maps each role to its backbone's ``transform``: a timm one takes one PIL
+    image (``frames``/``appearance``), a clip backbone's all the frames at once.
     """
 
     def __init__(self, jobs, transforms: Dict[str, Callable], *, sampler: Callable, timeout, tolerance):
@@ -175,10 +170,8 @@ def _forward(model, x, batch_size: int, device: str):
 
 def embed_and_write(items: List[Dict[str, Any]], pending, streams: Sequence[Stream], batch_size: int, device: str,
                     writer, summary) -> None:
-    """Run each stream's model over the units of ``items`` in batches of ``batch_size`` (units
-    of several videos share a batch), concatenate the streams per row, and store each
-    sample's rows with its metadata (``times``, and for clips ``spans``, for two streams
-    ``frame_times``)."""
+    """Embed the units of ``items`` (units of several videos share a batch), the streams side
+    by side per row, and store each sample's rows with its sampler's metadata."""
     import torch
 
     parts = [_forward(s.backbone.model, torch.cat([it["inputs"][s.role] for it in items]), batch_size, device)
@@ -207,8 +200,7 @@ def _check_finite(items, pending, streams: Sequence[Stream], widths: Sequence[in
 
     Why refuse the run rather than store or skip: such rows poison every model trained on
     them, and they come from the backbone (weights that overflow float16's range of 65504,
-    a broken checkpoint), so every later video would give them too; the error names the
-    first video and stream, and the videos extracted before stay stored."""
+    a broken checkpoint), so every later video would give them too."""
     bad = ~np.isfinite(feats)
     if not bad.any():
         return

@@ -180,13 +180,8 @@ class VerifyReport:
 
 
 def verify_features(output, reference, *, min_cosine: float = 0.99) -> VerifyReport:
-    """Compare two feature stores key by key.
-
-    Per key: the ``[T, D]`` shapes; any NaN or infinite values (then no cosine); when the
-    shapes are equal, the mean over frames of the per-frame cosine similarity; when only T
-    differs, the cosine of the frame-averaged vectors (reported, but the key still counts as
-    a mismatch); when D differs, no cosine.
-    """
+    """Compare two feature stores key by key (one key's figures: :func:`_compare`; what
+    counts as differing: docs/extraction.md, "Checking features: `--verify`")."""
     from gf.extraction.options import check_number_option
 
     check_number_option("--min-cosine", min_cosine, -1, maximum=1)

@@ -7,16 +7,16 @@ derived from those complete files, never from a log written alongside; so a kill
 leaves at most a temporary file (removed on the next run) and loses at most the samples
 not yet in a complete file, and a rerun skips exactly the keys that are stored.
 
-* webdataset (default): ``features-NNNNNN.tar`` shards of ``--shard-size`` samples, each
-  sample ``<key>.npy`` (float16 ``[T, D]``) and ``<key>.json`` (frame times, source).
-  ``shards.json`` lists each shard's keys and size for readers; a rerun re-reads every
-  shard's headers rather than trusting it, so it can be lost without losing anything.
-* npy: ``<key>.npy`` plus ``meta/<key>.json``; the ``.npy`` is renamed in last, so its
-  presence means the sample is complete.
-* pth / hdf5: one file cannot be appended to atomically, so samples are staged as
-  ``.parts/<key>.npy`` + ``.json`` and gathered into ``features.pth`` / ``features.h5``
-  (plus ``frames.json`` with the per-key metadata) when the run ends; the parts are
-  removed only after the gathered file is in place.
+The files of each format: docs/extraction.md, "Output". What each layout relies on:
+
+* webdataset: ``shards.json`` is for readers; a rerun re-reads every shard's headers
+  (:meth:`WebDatasetWriter.completed`) rather than trusting it, so it can be lost without
+  losing anything.
+* npy: the ``.npy`` is renamed in last, after its ``meta/<key>.json``, so its presence
+  means the sample is complete.
+* pth / hdf5: one file cannot be appended to atomically, so samples are staged in
+  ``.parts/`` and gathered into one file when the run ends; the parts are removed only
+  after the gathered file is in place.
 """
 from __future__ import annotations
 
@@ -82,9 +82,8 @@ class FeatureWriter:
 # ---------------------------------------------------------------------------------------
 class WebDatasetWriter(FeatureWriter):
     """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of the
-    list of each one's keys and size, for readers (rewritten from the shards on every run,
-    never read back here): a job of an array (``gf extract --shard``) writes its own shards
-    and list beside the other jobs' (see :mod:`gf.extraction.shards`), never one of theirs."""
+    shard list: a job of an array (``gf extract --shard``) writes its own shards and list
+    beside the other jobs' (see :mod:`gf.extraction.shards`), never one of theirs."""
 
     def __init__(self, out: str, shard_size: int = 1000, prefix: str = SHARD_PREFIX, index: str = ""):
         super().__init__(out)
