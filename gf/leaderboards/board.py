@@ -5,27 +5,13 @@ reports) and the per-split records that :mod:`.engine` saved are enough, so ``gf
 show`` can merge the results of several shards, or re-render after a crash.
 
 Figures: each row's official score and breakdown cells are the evaluator's report,
-unchanged; the intervals and paired tests come from :mod:`gf.evaluation.stats`, computed on the same
-per-question outcomes (the evaluator's :meth:`~gf.evaluation.base.Evaluator.question_categories`
-says which cells a question counts in). Where the outcomes do not reproduce a report's
-figure, that figure keeps no interval rather than a wrong one.
-
-A seed group's row (an entry with ``checkpoints:``) holds, per figure, the mean over its
-finished seeds' reports and their sample sd (``sd``), with the two-level interval of
-:mod:`.seed_stats`; ``group`` says how many seeds, which, each one's score and the worst;
-``members`` keeps each seed's provenance. Its pairs use the two-level paired bootstrap,
-those of two single checkpoints the tests of :mod:`gf.evaluation.stats`, with Holm across all of them.
-
-A table of a benchmark with ``probes:`` also holds ``probes``, its temporal sensitivity
-table (:mod:`.probe_table`); a table without probes is exactly as before.
-
-Only current results become figures. Each kept result is checked against its inputs (its
-checkpoint or predictions file, its config files, what the manifest says of it, its own
-predictions and report, and the split it was computed on; :mod:`.freshness`): one that no
-longer matches is listed in the table's ``stale`` (what changed, and the command that
-evaluates it again), and an entry with no current result but a stale one gets a row of
-kind ``stale`` with no figures, after the measured rows: never bold, never ranked, never
-in a pair. A seed group's stale seeds are left out of its row like unfinished ones.
+unchanged; the intervals and paired tests come from :mod:`gf.evaluation.stats` and
+:mod:`.seed_stats`, computed on the same per-question outcomes (:mod:`.rows`), and a
+benchmark with ``probes:`` adds its temporal sensitivity table (:mod:`.probe_table`). Only
+current results become figures: each kept result is checked against its inputs
+(:mod:`.freshness`), and one that no longer matches is listed as stale, with no figures.
+What a row, a seed group's row and a stale row hold: docs/leaderboards.md, "The
+statistics", "Seed groups" and "Stale rows".
 """
 from __future__ import annotations
 

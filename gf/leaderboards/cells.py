@@ -1,10 +1,9 @@
 """Reading a board and formatting its figures: what every output of it shares.
 
 :mod:`.render` (Markdown, CSV, JSON), :mod:`.probe_render` (the temporal sensitivity
-section) and :mod:`.page_assets` (the HTML page) all format with these, by the rules in
-:mod:`.render`'s docstring: figures rounded by :func:`format_figure`, ``n/a`` where nothing
-was measured, names escaped for Markdown, every CSV written by :func:`safe_csv_writer`.
-Reading a board is tolerant: a missing key is "not measured", not a crash.
+section) and :mod:`.page_assets` (the HTML page) all format with these, so all follow the
+rules in :mod:`.render`'s docstring alike. Reading a board is tolerant: a missing key is
+"not measured", not a crash.
 """
 from __future__ import annotations
 
@@ -267,11 +266,8 @@ def seeds_text(row: Mapping[str, Any]) -> str:
 
 
 def figure_cells(table: Mapping[str, Any]) -> List[List[Tuple[str, Any, Any, Any, bool]]]:
-    """Per row, ``(key, value, ci, sd, bold)`` of its score (key ``score``) and of each column.
-
-    Bold is the best measured figure of the column, compared at the displayed precision, so
-    rows showing the same best figure are all bold; reported rows never take part (see
-    :mod:`.render`'s docstring)."""
+    """Per row, ``(key, value, ci, sd, bold)`` of its score (key ``score``) and of each
+    column; bold by the rule in :mod:`.render`'s docstring."""
     rows = mappings(table, "rows")
     keys = [None] + [c["key"] for c in table_columns(table)]
     figures = [[(row.get("score"), row.get("ci"), row.get("sd")) if key is None else cell_figures(row, key)

@@ -1,31 +1,22 @@
 """``gf leaderboard run``: evaluate every (entry, benchmark, split) of a manifest, once.
 
-Why the work is organised this way:
+Why the work is organised this way (what a user sees of each point: docs/leaderboards.md,
+"What is kept, and when it is trusted", "Parallel and distributed" and "Temporal
+sensitivity"):
 
-* **Cached by what the figures depend on.** Each result is keyed (:mod:`.results`); a
-  rerun skips what is done, a killed run resumes with what is not, and a changed
-  checkpoint or split is evaluated again. Each result also records its input files and
-  its own files (:mod:`.freshness`), so a damaged one is computed again, an unchanged
-  checkpoint is not hashed again, and the board can tell a stale row from a current one.
-* **One failure is one failure.** An entry that cannot be evaluated (a missing file, a
-  checkpoint made for another config, NaN scores) is recorded in its ``failed.json`` with
-  its error; the other results go on, and the command ends non-zero naming the failures.
-* **Shared work.** In one process, every entry evaluated on a benchmark uses the same
-  built dataset (one feature store, one set of records), and models whose frozen text
-  encoder is the same (name and weights) share it and its cache of encoded texts.
-* **A seed group is its checkpoints.** Each checkpoint of an entry with ``checkpoints:``
-  is its own work item (:attr:`WorkItem.seed`), result folder and cache key, so a seed
-  added later is the only thing computed, and ``jobs`` and shards spread the seeds too.
-* **A probe is a result of its own.** A benchmark's ``probes:`` add, per model entry (and
-  seed), split and probe, an item (:attr:`WorkItem.probe`) that evaluates the split
-  wrapped in :class:`gf.probes.ProbedDataset`, with its own folder inside the unperturbed
-  result's and its own key (probe and probe seed included). It comes right after the
-  unperturbed item of the same checkpoint, so the model is loaded once for all of them. A
-  probe a split cannot take (``swap_events`` without events) fails that item only, before
-  any model is loaded.
-* **Parallel and distributed.** ``jobs`` spreads entries over processes on one machine;
-  ``shard=(i, n)`` takes the i-th of n disjoint parts of the work, so a scheduler's job
-  array can spread one leaderboard over machines that share the output folder. Each
+* **Cached by what the figures depend on.** Each result is keyed (:mod:`.results`) and
+  records its input files and its own files (:mod:`.freshness`), so a rerun skips what is
+  done, a damaged or out-of-date result is computed again, and the board can tell a stale
+  row from a current one.
+* **One failure is one failure.** It is recorded in its result's ``failed.json``; the other
+  results go on, and the command ends non-zero naming the failures.
+* **Shared work.** In one process, the entries on a split share the built split, and
+  models with the same frozen text encoder share it and its cache (:mod:`.text_pool`).
+* **Seeds and probes are results of their own** (:attr:`WorkItem.seed`,
+  :attr:`WorkItem.probe`): a seed added later is the only thing computed, and a probe item
+  follows the unperturbed item of the same checkpoint, so the model is loaded once.
+* **Parallel and distributed.** ``jobs`` spreads entries over processes on one machine
+  (:mod:`.parallel`), ``shard=(i, n)`` over machines that share the output folder. Each
   result is written under its own lock, atomically.
 """
 from __future__ import annotations
@@ -81,11 +72,8 @@ def one_line(message: Optional[str], limit: int = 600) -> str:
 def run_leaderboard(manifest: Manifest, *, jobs: int = 1,
                     only: Optional[Sequence[str]] = None, shard: Optional[Tuple[int, int]] = None,
                     progress: bool = True, plugins: Sequence[str] = ()) -> RunSummary:
-    """Evaluate the manifest's work (or its shard / its ``only`` entries).
-
-    With ``jobs`` > 1, entries are spread over that many processes (each process keeps an
-    entry's items together, so its model is built once).
-    """
+    """Evaluate the manifest's work (or its shard / its ``only`` entries); with ``jobs`` > 1,
+    through :mod:`.parallel`."""
     from tqdm.auto import tqdm
 
     from gf.leaderboards.folder import check_manifest_record, write_manifest_record

@@ -1,12 +1,10 @@
 """A leaderboard's output folder as a whole: its own lock and its ``manifest.json``.
 
 Why apart from the engine: ``gf leaderboard show`` needs both without evaluating anything,
-and they are where a refused command could leave something behind. Every result has its
-own lock (:mod:`.engine`); the folder's lock guards ``manifest.json`` and the board files.
-``manifest.json`` is the manifest as the last run read it, with what re-checking its
-results needs later (:mod:`.freshness`): the folder the run worked in (relative paths in
-the manifest are taken from there) and the plugins given with ``--plugins`` (a benchmark
-config's own ``plugins:`` are kept with its split record, :mod:`.split_records`).
+and they are where a refused command could leave something behind. ``manifest.json`` keeps
+what re-checking the results needs later (:mod:`.freshness`; what it holds:
+docs/leaderboards.md, "What is kept, and when it is trusted"); a benchmark config's own
+``plugins:`` are kept with its split record (:mod:`.split_records`).
 """
 from __future__ import annotations
 

@@ -3,26 +3,11 @@
 Why: the board is written by every ``gf leaderboard run``, whatever part of the work it
 evaluated (``--only``, ``--shard``), and by ``gf leaderboard show``, which evaluates
 nothing. A result kept from before its checkpoint was replaced, its config edited or its
-predictions file damaged must never be shown as a current figure. So each result records
-(``result.json``):
+predictions file damaged must never be shown as a current figure.
 
-* ``inputs``: per role (``checkpoint`` or ``predictions file``, ``config``, ``benchmark
-  config``) the local file's absolute path, size, ``mtime_ns`` and sha256;
-* ``files``: the same for the result's own predictions and report (by name, inside the
-  result's folder, so a moved leaderboard folder stays checkable);
-* ``spec``: a hash of what the manifest says about the work (:func:`spec_hash`): the
-  entry's config, options and checkpoint (or predictions file), the benchmark's config,
-  dataset and options, and ``run.device``.
-
-A check stats each file first and hashes it only when its size or mtime moved: an
-unchanged board costs a few ``stat`` calls, and a file touched without a change (a new
-mtime, the same bytes) is confirmed by its hash and stays current. A file that is not
-there (removed, or a copy of the folder on a machine without the checkpoints) cannot be
-checked, so its result is not shown as current either.
-
-A result kept by an older gf, without ``inputs``, is checked against the sha256 its
-provenance holds (the checkpoint's or predictions file's), which hashes that file on every
-check until a ``gf leaderboard run`` records its inputs.
+What each ``result.json`` records for this (``inputs``, ``files``, ``spec``), when a file is
+hashed rather than only stat'ed, and how a result kept by an older gf (without ``inputs``)
+is checked: docs/leaderboards.md, "Stale rows".
 """
 from __future__ import annotations
 
@@ -129,8 +114,8 @@ def split_data_problems(record: Optional[Mapping[str, Any]], hashes: FileHashes)
 
 def result_files(paths: ResultPaths, hashes: FileHashes,
                  recorded: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Dict[str, Dict[str, Any]]:
-    """The state of a result's own predictions and report, by file name (see the module
-    docstring), for its ``result.json``."""
+    """The state of a result's own predictions and report, by file name (so the folder can be
+    moved), for its ``result.json``."""
     out = {}
     for role, path in (("predictions", paths.predictions), ("report", paths.report)):
         state = hashes.state(path, (recorded or {}).get(role))
@@ -189,8 +174,8 @@ def spec_hash(manifest: Mapping[str, Any], entry_name: str, benchmark: str, spli
 
 
 class ResultCheck:
-    """Checks the kept results of one leaderboard folder for its board (see the module
-    docstring), and says how to refresh one that is stale."""
+    """Checks the kept results of one leaderboard folder for its board, and says how to
+    refresh one that is stale."""
 
     def __init__(self, root: Path, record: Mapping[str, Any], hashes: Optional[FileHashes] = None):
         self.root = Path(root)

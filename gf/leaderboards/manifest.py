@@ -3,10 +3,9 @@ published figures.
 
 Validated like every gf config before any work starts: an unknown key, a missing one or a
 value of the wrong kind is a :class:`~gf.common.errors.ConfigError` naming the key and the
-file. Every number is checked for its kind and range: not finite (NaN, inf), not an integer
-where one is counted, or out of range, it is refused with the value and the range allowed
-(the table is in docs/leaderboards.md). Relative paths are taken from the current folder, as in run configs. The manifest
-is YAML read by OmegaConf, so ``${oc.env:OUTPUT_DIR,output}`` works.
+file; so is a number out of its range (the ranges, and where relative paths are taken
+from: docs/leaderboards.md, "The manifest"). The manifest is YAML read by OmegaConf, so
+``${oc.env:OUTPUT_DIR,output}`` works.
 
 Layout::
 
@@ -43,26 +42,9 @@ Layout::
         score: 53.94
         cells: {type/Interaction: 56.89}
 
-Seed groups: ``checkpoints:`` (instead of ``checkpoint:``) names several checkpoints of one
-model, trained with different seeds: a list, or one glob pattern (``*``, ``?``, ``[...]``;
-``**`` spans folders) that must match at least one file. Each checkpoint is evaluated as its
-own result, under ``results/<entry>/seed<N>/``, and cached by its own key, so adding a seed
-computes only that one. Each checkpoint's seed is, in this order: ``seeds:`` (a list as
-long as the checkpoints; for a glob, in the sorted order of the matches); else, when every
-path has a ``seed<N>`` folder (what ``SEEDS="0 1 2"`` training writes:
-``<output_dir>/seed<N>/checkpoint_best.pth``), that N; else, when every checkpoint is a
-local gf checkpoint, its stored config's ``run.seed``; else its position (0, 1, ...). Two
-checkpoints with one seed are an error. The board shows the group's mean, its sample sd
-over the seeds and a two-level interval (:mod:`gf.leaderboards.seed_stats`).
-
-Temporal probes: ``probes:`` under a benchmark lists registered probe names
-(:func:`gf.probes.probe_names`; an unknown one is an error naming the key and the known
-names). Every model entry (a single checkpoint, or each seed of a group) on that benchmark
-is then evaluated once more per probe and split, with the split wrapped in
-:class:`gf.probes.ProbedDataset` (``probe_seed`` seeds its draws), each its own cached
-result under ``results/<entry>[/seed<N>]/<benchmark>/<split>/probe-<name>-s<seed>/``.
-A predictions entry has no model to run, so it is not probed. The board adds a temporal
-sensitivity table (:mod:`gf.leaderboards.probe_table`).
+Seed groups (``checkpoints:``, ``seeds:``; their statistics: :mod:`.seed_stats`) and temporal
+probes (``probes:``, ``probe_seed:``; their table: :mod:`.probe_table`): docs/leaderboards.md,
+"Seed groups" and "Temporal sensitivity".
 """
 from __future__ import annotations
 
@@ -440,7 +422,8 @@ def _entry_options(c: _Checker, value: Any, key: str) -> Tuple[str, ...]:
 
 def _seed_group(c: _Checker, spec: Mapping[str, Any],
                 key: str) -> Tuple[Tuple[str, ...], Tuple[int, ...], Optional[str]]:
-    """A group's checkpoints and seeds, ordered by seed (see the module docstring)."""
+    """A group's checkpoints and seeds, ordered by seed (where each seed comes from:
+    docs/leaderboards.md, "Seed groups")."""
     raw, pattern = spec["checkpoints"], None
     if isinstance(raw, str):
         pattern = c.text(raw, f"{key}.checkpoints")

@@ -243,15 +243,12 @@ def page_elements(board: Mapping[str, Any], plots: Mapping[str, Any]) -> List[li
 
 
 def render_html(board: Mapping[str, Any], plots: Mapping[str, bytes]) -> str:
-    """One self-contained page: the board embedded as JSON (``#gf-board``, as data), the
-    tables with their cells formatted here (:func:`page_elements`) and built by the inline
-    script (sortable; ``assets/board.js``), and ``plots`` (file name,
-    with or without a ``plots/`` folder, -> PNG bytes) inline as ``data:`` images next to
-    their table; a plot that belongs to no table is shown at the end.
+    """The page (see the module docstring), the board embedded as JSON (``#gf-board``).
+    ``plots``: file name, with or without a ``plots/`` folder, -> PNG bytes; each is shown
+    next to its table, one that belongs to no table at the end.
 
-    A Content-Security-Policy allows only this page's own script and style (by hash) and
-    ``data:`` images: the page loads nothing from anywhere, and should data ever reach the
-    DOM as markup, no script in it would run.
+    The Content-Security-Policy allows only this page's own script and style (by hash) and
+    ``data:`` images: should data ever reach the DOM as markup, no script in it would run.
     """
     css, script = asset("board.css"), asset("board.js")
     by_name = {PurePosixPath(str(name)).name: data for name, data in plots.items() if data}

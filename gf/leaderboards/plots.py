@@ -12,11 +12,8 @@ pyplot: no global figure registry to leak into, no GUI backend chosen by the env
 safe in a worker process. PNGs are written at a fixed dpi without the "Software" metadata
 entry (which names the matplotlib version), so the same table gives the same bytes.
 
-The sensitivity plot has one panel per entry (the rows of the table's ``probes``
-section): per group (the official score, then each breakdown cell) one bar unperturbed
-and one per probe, with their intervals. One panel per entry rather than every entry in
-one axes: an entry's bars are compared with each other (what the probe took away), and
-entries x probes x categories bars in one axes could not be read.
+The sensitivity plot draws each bar with its interval; its layout (one panel per entry)
+and why: docs/leaderboards.md, "Temporal sensitivity".
 """
 from __future__ import annotations
 
@@ -289,8 +286,8 @@ def _probe_panel(ax, row: Mapping[str, Any], groups: Sequence[Tuple[Optional[str
 
 
 def _probes_figure(table: Mapping[str, Any]):
-    """The sensitivity plot as a Figure (see the module docstring), or None when the table
-    has no probed row. Kept separate from :func:`plot_probes` so tests can count the bars."""
+    """The sensitivity plot as a Figure, or None when the table has no probed row. Kept
+    separate from :func:`plot_probes` so tests can count the bars."""
     section = section_of(table)
     if section is None:
         return None
@@ -315,7 +312,7 @@ def _probes_figure(table: Mapping[str, Any]):
 
 
 def plot_probes(table: Mapping[str, Any]) -> Optional[bytes]:
-    """PNG bytes of the table's temporal sensitivity (see the module docstring), or None
-    when it has no probes or no probed row."""
+    """PNG bytes of the table's temporal sensitivity, or None when it has no probes or no
+    probed row."""
     fig = _probes_figure(table)
     return None if fig is None else _png(fig)

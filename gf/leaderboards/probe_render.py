@@ -2,29 +2,10 @@
 own CSV, ``leaderboard_probes.csv``; the page shows the same cells (:mod:`.page_assets`)
 and :func:`gf.leaderboards.plots.plot_probes` draws it.
 
-The rules are the board's (:mod:`.render`): figures rounded by :func:`format_figure`,
-``n/a`` (an empty CSV field) where nothing was measured, names escaped for Markdown, the
-CSV written by the csv module. Nothing here bolds or marks: a probe compares an entry with
-itself, not entries with each other.
-
-Layout:
-
-* Markdown, per table with probes: "Temporal sensitivity", one row per entry: its
-  unperturbed official score, then per probe the score under it, the drop (points, with
-  the paired interval), flips (% of questions whose answer changes), the questions whose
-  clip it changed (``changed/total``; the notes warn when none or few) and the Holm-adjusted p; then
-  "Temporal sensitivity per category", one row per (entry, breakdown cell): the
-  unperturbed accuracy and the accuracy under each probe; then pending and failed probe
-  results and the notes.
-* CSV: long, one row per (table, entry, probe), so a spreadsheet can filter by probe:
-  ``benchmark, split, entry, probe, probe_seed, n_seeds, seeds, unperturbed,
-  unperturbed_sd, score, score_ci_low, score_ci_high, score_sd, drop, drop_ci_low,
-  drop_ci_high, flip_rate, questions_changed, questions, unchanged_reasons, test, p, p_holm,
-  significant``, per breakdown cell
-  ``<cell>_unperturbed, <cell>, <cell>_ci_low, <cell>_ci_high, <cell>_sd``, then
-  ``checkpoint_sha256, result_key``. A row's unperturbed figures are the probe cell's own,
-  over the same seeds as its probe figures. Figures have 2 decimals; p-values 4 significant
-  digits.
+The rules are the board's (:mod:`.render`), but nothing here bolds or marks: a probe
+compares an entry with itself, not entries with each other. The CSV is long, one row per
+(table, entry, probe), so a spreadsheet can filter by probe. The sections' columns and the
+CSV's fields: docs/leaderboards.md, "Temporal sensitivity".
 """
 from __future__ import annotations
 
@@ -239,7 +220,7 @@ def _csv_coverage(cell: Mapping[str, Any]) -> Dict[str, str]:
 
 
 def render_probes_csv(board: Mapping[str, Any]) -> Optional[str]:
-    """``leaderboard_probes.csv`` (see the module docstring); None when no table has probes."""
+    """``leaderboard_probes.csv``; None when no table has probes."""
     if all(section_of(t) is None for t in mappings(board, "tables")):
         return None
     names = csv_names((c for t in mappings(board, "tables") for c in table_columns(section_of(t) or {})),

@@ -6,42 +6,11 @@ one entry with itself (the same checkpoint, the same questions, only what it see
 clip perturbed; see docs/probes.md), so its figures are a drop, a flip rate and a paired
 test against the entry's own unperturbed answers, not a rank.
 
-Per (entry, probe), from the results the engine kept (``.../<split>/probe-<name>-s<seed>/``):
-
-* ``score``, ``cells``: the evaluator's report under the probe, with the intervals the
-  board gives any row (the video bootstrap; a seed group: mean, sd and two-level interval
-  over its seeds whose probe result is finished);
-* ``coverage``: how many of the split's questions the probe changed the clip of (``questions``,
-  ``changed``, ``unchanged``, ``reasons``: why the others are unchanged), recorded when the
-  probe result was computed (None for a result of an older gf); a probe that changed no
-  clip, or fewer than half, gets a warning in the notes: its drop and flips are then about
-  clips it did not change;
-* ``flip_rate``: percent of questions whose predicted answer changes from the entry's
-  unperturbed predictions to the probed ones (100 x :func:`gf.probes.flip_rate`); a seed
-  group: the mean over its seeds, each seed against its own unperturbed predictions
-  (``flip_rates``: each seed's);
-* ``unperturbed``: the entry's unperturbed figures over the same seeds (a group with a
-  probe result pending for some seeds: over the others; the row's ``unperturbed`` is its
-  probes' when they share their seeds, else all seeds', with a note);
-* ``drop``, ``drop_ci``: the unperturbed official score minus the probed one (points),
-  with the paired bootstrap's interval;
-* ``test``, ``p``: the paired test against the same entry unperturbed. A single
-  checkpoint: the board pairs' rule (:func:`gf.evaluation.stats.deciding_test`):
-  McNemar's exact test only when the official score is micro accuracy and every video
-  holds one question, else the video-paired bootstrap (questions of one video are not
-  independent; a macro mean such as STAR's "Mean" is not what McNemar tests); McNemar's
-  counts are kept under ``mcnemar`` either way. Where the bootstrap cannot vary (one
-  video, or every resample the same drop) ``drop_ci`` and a bootstrap ``p`` are None
-  (n/a), with a note. A seed group: the seed-paired two-level
-  bootstrap (:func:`gf.leaderboards.seed_stats.seed_paired_comparison`). ``p_holm``:
-  Holm's adjustment across every probe test of the table; ``significant``: ``p_holm <
-  alpha``.
-
-A probe result is compared only with the unperturbed result of the same checkpoint and
-evaluation config (their provenance must agree); one made for another (the checkpoint
-changed and only the unperturbed result was redone yet) is listed as pending; one whose
-checkpoint, config or files changed since (:mod:`.freshness`) is listed as stale. A
-predictions entry has no model to run under a probe: it has no row, and a note says so.
+Built from the probe results the engine kept (``.../<split>/probe-<name>-s<seed>/``), each
+compared only with the unperturbed result of the same checkpoint and evaluation config
+(:data:`_SAME_MODEL`). The columns, the fields of each (entry, probe) cell, the test that
+decides, and which results are listed as pending or stale: docs/leaderboards.md,
+"Temporal sensitivity".
 """
 from __future__ import annotations
 
@@ -59,8 +28,8 @@ _SAME_MODEL = ("checkpoint_sha256", "config_hash", "split_fingerprint")
 def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Mapping[str, Any],
                       measured: Sequence[Measured], outcomes: Mapping[str, Any], evaluator,
                       split_record: Optional[Mapping[str, Any]], statistics: Mapping[str, Any]) -> Dict[str, Any]:
-    """The ``probes`` section of ``table`` (see the module docstring): rows in the order of
-    the table's measured rows, then failures, pending and stale results and notes."""
+    """The ``probes`` section of ``table``: rows in the order of the table's measured rows,
+    then failures, pending and stale results and notes."""
     bench = manifest["benchmarks"][table["benchmark"]]
     out = {"probes": list(bench["probes"]), "probe_seed": int(bench.get("probe_seed", 0)),
            "score_key": table["score_key"], "score_label": table["score_label"], "columns": list(table["columns"]),
@@ -161,7 +130,7 @@ def _paired_results(entry: Measured, probe: str, results: Sequence[Result],
 def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_outcomes: Any, evaluator,
                 split_record: Optional[Mapping[str, Any]], out: Dict[str, Any],
                 statistics: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """One entry under one probe (see the module docstring); None when no result is usable."""
+    """One entry under one probe; None when no result is usable."""
     from gf.probes import coverage_warning  # torch: only where a board has probes
 
     results = _paired_results(entry, probe, results, out)
@@ -211,8 +180,8 @@ def _flip_rate(plain: Result, probed: Result, label: str, out: Dict[str, Any]) -
 
 def _test(cell: Dict[str, Any], label: str, entry: Measured, results: Sequence[Result], outcomes: Tuple[Any, Any],
           statistics: Mapping[str, Any], out: Dict[str, Any]) -> None:
-    """The paired test of the entry unperturbed against the entry under the probe (see the
-    module docstring), written into ``cell``; ``outcomes``: (unperturbed, probed)."""
+    """The paired test of the entry unperturbed against the entry under the probe, written
+    into ``cell``; ``outcomes``: (unperturbed, probed)."""
     from gf.evaluation import stats
     from gf.leaderboards import seed_stats
 

@@ -16,18 +16,9 @@ They are all rendered from the same board by the rules below, so they cannot dis
   never bold and never marked;
 * ``None`` (not measured) shows as ``n/a`` (an empty field in the CSV, where a reader
   parses numbers);
-* a seed group's figure is its mean over the seeds with their sample sd and its interval,
-  ``80.13 ± 1.25 [74.00, 86.00]``; a table with a seed group gets a "Seeds" column (how many
-  seeds, and the worst seed's score) and the CSV of a board with one gets ``*_sd`` and seed
-  fields. A board without seed groups is written exactly as before;
-* a table with temporal probes gets its sensitivity section (:mod:`.probe_render`), its
-  rows in ``leaderboard_probes.csv`` and a ``<stem>_probes.png`` plot; a board without
-  probes is written exactly as before;
-* a *stale* row (kind ``stale``: its kept result no longer matches its inputs, see
-  :mod:`.board`) shows ``n/a`` for every figure and "stale (see below)" as its source, is
-  never bold, marked, plotted or sorted among the measured rows, and the table lists what
-  changed and the command that refreshes it. The CSV of a board with a stale row gets
-  ``stale`` and ``stale_reason`` after ``source``.
+* seed groups, temporal probes (:mod:`.probe_render`) and stale rows add their columns,
+  sections, CSV fields and plots only to a board that has them; what each adds:
+  docs/leaderboards.md, "Seed groups", "Temporal sensitivity" and "Stale rows".
 
 Every file is written through :func:`gf.common.io.atomic_write`: a viewer never sees half
 a page, and a run killed mid-write leaves the previous version.
@@ -110,10 +101,8 @@ def _md_code_block(text: str, indent: str = "") -> List[str]:
 
 
 def render_markdown(board: Mapping[str, Any]) -> str:
-    """The board as Markdown: per table a heading, the table (see the module docstring for
-    rounding, bold and marks), a legend line, pending entries, failures with their error
-    text, the table's notes (e.g. a seed group over some of its seeds, rows from different
-    gf versions), and the pairwise comparisons."""
+    """The board as Markdown, a section per table (rounding, bold and marks: the module
+    docstring)."""
     lines = [f"# gf leaderboard: {md_escape(board.get('name') or 'unnamed')}", ""]
     if board.get("created"):
         lines += [f"Created {md_escape(board['created'])}. {md_escape(statistics_text(board))}", ""]
@@ -268,12 +257,12 @@ def render_json(board: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     """Write ``leaderboard.{md,csv,json,html}`` and ``plots/<stem>_{score,breakdown}.png``
-    into ``out_dir``, each atomically; return ``{"markdown", "csv", "json", "html": Path,
-    "plots": [Path, ...]}``. A board with probes also gets ``leaderboard_probes.csv``
-    (``"probes_csv"``) and ``plots/<stem>_probes.png``. The probe CSV and plots an earlier
-    render wrote and this one does not (a table gone, or without probes now) are removed,
-    since they would show figures the board no longer has (:func:`_remove_earlier_outputs`);
-    other files in ``out_dir`` are left alone: the folder may hold things gf did not write."""
+    into ``out_dir``; return ``{"markdown", "csv", "json", "html": Path, "plots": [Path,
+    ...]}``. A board with probes also gets ``leaderboard_probes.csv`` (``"probes_csv"``) and
+    ``plots/<stem>_probes.png``. The probe CSV and plots an earlier render wrote and this one
+    does not (a table gone, or without probes now) are removed, since they would show
+    figures the board no longer has; other files in ``out_dir`` are left alone: the folder
+    may hold things gf did not write."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     earlier = _written_before(out)
@@ -306,8 +295,7 @@ def render_all(board: Mapping[str, Any], out_dir: PathLike) -> Dict[str, Any]:
     return {**paths, "plots": plot_paths}
 
 
-#: What render_all wrote last (plots and the probe CSV), so that a later render removes those
-#: it no longer writes: never a file gf did not write, which may share the folder.
+#: What render_all wrote last (plots and the probe CSV): what a later render may remove.
 _WRITTEN = ".gf_rendered.json"
 
 
@@ -325,9 +313,8 @@ def _record_written(out: Path, names: List[str]) -> None:
 
 
 def _remove_earlier_outputs(out: Path, earlier: List[str], written: List[str]) -> None:
-    """Remove the outputs of an earlier render that this one did not write again (a
-    leaderboard_probes.csv or probes plot beside a board without probes would show figures
-    the board no longer has), then record what this one wrote."""
+    """Remove the outputs of an earlier render that this one did not write again (see
+    :func:`render_all`), then record what this one wrote."""
     allowed = {p.relative_to(out).as_posix() for p in (out / "plots").glob("*.png")} | {"leaderboard_probes.csv"}
     for name in set(earlier) - set(written):
         if name in allowed:  # a name gf writes, inside the folder

@@ -1,25 +1,13 @@
 """Where a leaderboard keeps each result, and when a kept result may be trusted.
 
-One folder per (entry, benchmark, split) under ``<output_dir>/results/`` (per seed, for a
-seed group's members: ``results/<entry>/seed<N>/<benchmark>/<split>``). A result is done
-when its ``result.json`` exists and records the same *key* as the work would have now: a
-sha256 over what the figures depend on (the checkpoint's or predictions file's sha256, the
-split's fingerprint, the evaluation config's hash), and its predictions and report are
-the files it wrote (:mod:`.freshness`). ``result.json`` is written last and atomically,
-after the predictions and the report, so a killed run leaves either a whole result or none
-that is trusted; a changed checkpoint or split changes the key, and the result is computed
-again.
+A result is done when its ``result.json`` records the same *key* as the work would have now
+(:func:`result_key`) and its predictions and report are the files it wrote
+(:mod:`.freshness`). The folders, what the key covers, and why ``result.json`` is written
+last: docs/leaderboards.md, "What is kept, and when it is trusted".
 
-A result under a temporal probe (``probes:`` in the manifest) has its own folder inside
-the unperturbed one, ``.../<split>/probe-<name>-s<probe seed>/``, and a key that also
-covers the probe and its seed: another probe seed is another result, and a probe run
-never writes over the unperturbed predictions. (So a result folder's writer cleans only
-its own folder of temporary files, never the probe folders below it, which have their
-own locks.)
-
-What the board needs about a split (the video of each question, for resampling, and the
-evaluator's view of the data) is saved once per split under ``<output_dir>/splits/``, so
-``gf leaderboard show`` re-renders without the data.
+A result under a temporal probe has its own folder inside the unperturbed one, with its
+own lock; so a result folder's writer cleans only its own folder of temporary files, never
+the probe folders below it.
 """
 from __future__ import annotations
 
@@ -64,10 +52,8 @@ def read_json_or_none(path: Path, what: str) -> Optional[Any]:
 
 
 class ResultPaths:
-    """The files of one (entry, benchmark, split) under a leaderboard's output folder; a
-    seed group's member (``seed``) has its own, under ``results/<entry>/seed<N>/``, and a
-    result under a probe its own, in ``probe-<name>-s<probe seed>/`` inside the unperturbed
-    result's folder."""
+    """The files of one result under a leaderboard's output folder: an entry's (or one seed's
+    of a group) on one split, unperturbed or under one probe."""
 
     def __init__(self, root: PathLike, entry: str, benchmark: str, split: str, seed: Optional[int] = None,
                  probe: Optional[str] = None, probe_seed: Optional[int] = None):

@@ -6,33 +6,13 @@ trained again with another seed, and one lucky seed can look like a significant 
 seed group's row therefore shows the mean and the sample standard deviation (n - 1) of
 its seeds' figures, and an interval that includes both sources of variation.
 
-Methods
--------
-Intervals: a seeded *two-level bootstrap*. Each resample first draws the group's seeds
-with replacement, then the clusters (videos) with replacement, as :mod:`gf.evaluation.stats` does; the
-resampled statistic is the mean, over the drawn seeds (counted as often as drawn), of each
-seed's score under the drawn clusters. One cluster draw serves every seed of a resample:
-the seeds were all scored on the same questions, so the question-sampling error is shared
-by them and does not average out over seeds. Assumptions: the seeds are exchangeable
-draws of "train this model again" (no seed was picked for its score), and the videos are
-independent clusters. With few seeds the seed level is estimated crudely (three seeds give
-only ten distinct seed resamples) and the interval is then too narrow when the seeds
-differ more than the question sampling does; ``docs/leaderboards.md`` gives the coverage
-measured by simulation.
-
-Pairs: two groups on the same split are compared on the difference of their means. Each
-resample draws each group's seeds independently (they are different trainings) and one
-set of clusters for both (the same questions: the comparison is paired by question); the
-difference's percentile interval and the centred two-sided p-value
-``(1 + #{|d* - d| >= |d|}) / (1 + B)`` follow, as for single checkpoints. A single
-checkpoint compared with a group is a group of one. McNemar's test has no counterpart
-here: it conditions on one pair of answer vectors, and a group has several.
-
-The same seeds evaluated twice (unperturbed and under a temporal probe:
-:func:`seed_paired_comparison`) are paired at both levels: each resample draws the seeds
-once for both (seed s unperturbed is compared with seed s probed, the same checkpoint) and
-the clusters once for both. Drawing them independently, as for two separate groups, would
-add the seeds' spread to a difference that does not contain it.
+Methods: a seeded *two-level bootstrap*, first the seeds, then the clusters (videos) as
+:mod:`gf.evaluation.stats` draws them, for a group's interval (:func:`group_intervals`) and
+for a pair with a group (:func:`group_comparison`, :func:`compare_groups`); the same seeds
+evaluated twice, unperturbed and under a temporal probe, are paired at both levels
+(:func:`seed_paired_comparison`). Why each level is drawn so, the assumptions, and the
+coverage measured by simulation: docs/leaderboards.md, "Seed groups" (and "Temporal
+sensitivity" for the probe pairing).
 
 Reproducibility: ``numpy.random.default_rng(seed)``; resample ``i`` (in order) is, for
 each group in the given order, one call ``rng.integers(0, n_seeds, size=n_seeds)`` (the
@@ -131,7 +111,8 @@ def _draw(groups: Sequence[Sequence[_Prepared]], n_clusters: int, rng: np.random
 def _group_mean(group: Sequence[_Prepared], counts: np.ndarray,
                 weights_t: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """``(accuracies [b, 1 + C], scores [b])``: per resample, the mean over the drawn
-    seeds of each seed's figures under the drawn clusters (NaN where they are empty)."""
+    seeds (each counted as often as drawn) of each seed's figures under the drawn clusters
+    (NaN where they are empty)."""
     n = len(group)
     accuracies = np.zeros((weights_t.shape[1], group[0].n_cols))
     scores = np.zeros(weights_t.shape[1])
@@ -235,13 +216,9 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
     (:class:`QuestionOutcomes`) or seed groups (a sequence of them), Holm across all pairs.
 
     Pairs follow the mapping's order and have the keys of
-    :func:`gf.evaluation.stats.compare_all`'s. A pair of two single checkpoints is
-    decided as there (:func:`gf.evaluation.stats.deciding_test`: McNemar's test only for
-    micro accuracy with one question per video, else the paired bootstrap; its raw p-value
-    unchanged);
-    a pair with a group is decided by the paired two-level bootstrap (``test`` is
-    ``"two_level_bootstrap"``, ``mcnemar`` is ``None``). Holm's adjustment then runs over
-    every pair of the table together.
+    :func:`gf.evaluation.stats.compare_all`'s. A pair of two single checkpoints is decided
+    as there (its raw p-value unchanged); a pair with a group by the paired two-level
+    bootstrap (``test`` is ``"two_level_bootstrap"``, ``mcnemar`` is ``None``).
     """
     _check_settings(samples, seed, confidence, alpha)
     names = list(entries)

@@ -2,11 +2,9 @@
 
 Why apart from the engine: the board reads them without the data (``gf leaderboard show``),
 and both the engine and :mod:`.freshness` ask them whether a kept result was computed on
-the split as it is now. A record holds the split's fingerprints (of the features and
-annotations, and of the annotations only), the evaluator and the plugins the benchmark's
-config loads (``show`` reads no config, and imports them to find the evaluator), what the
-board needs of the builder's ``info()`` to score again, and each question's video (its keys
-are the split's questions).
+the split as it is now. What a record holds: :meth:`SplitRecords.save` (its ``videos``,
+question id -> video, also list the split's questions) and docs/leaderboards.md, "What is
+kept, and when it is trusted".
 """
 from __future__ import annotations
 

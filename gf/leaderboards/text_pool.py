@@ -12,9 +12,8 @@ __all__ = ["FrozenTextEncoderPool"]
 
 
 class FrozenTextEncoderPool:
-    """Lets models whose frozen text encoder is the same share it: one backbone in memory and
-    one cache of encoded texts, so a question is encoded once per leaderboard process, not
-    once per entry. "The same" is the name, tokenisation settings and the backbone's weights."""
+    """Lets models whose frozen text encoder is the same (its name, tokenisation settings and
+    the backbone's weights) share it and its cache of encoded texts."""
 
     def __init__(self):
         self._first: Dict[Tuple[Any, ...], Any] = {}

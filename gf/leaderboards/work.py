@@ -194,9 +194,8 @@ class Evaluation:
         return self._built[key]
 
     def _save_split(self, benchmark: str, split: str, ds) -> None:
-        """The split's record for the board (built without features: the full fingerprint
-        cannot be taken, and the one on record stays while the annotations are those it was
-        taken on; see ``split_records._without_features``)."""
+        """The split's record for the board (built without features: see
+        ``split_records._without_features``)."""
         fingerprint = self.fingerprint(benchmark, split) if ds.features else None
         listing = getattr(self.builder(benchmark), "split_data_files", None)
         data_files = None if listing is None else split_file_states(listing(split, features=ds.features), self.hashes)
