@@ -225,9 +225,8 @@ class Runner:
 
     def _warn_repeats(self) -> None:
         """Say how many questions each epoch trains twice: torch's DistributedSampler pads
-        the split to equal shares (a sampler without padding would give the processes unequal
-        step counts and hang DDP), so N processes of batch B equal one of batch N*B only when
-        the split divides by N. Each padded copy is the last question of its process's epoch."""
+        the split to equal shares, as unequal step counts would hang DDP (docs/seeds.md,
+        "What is reproducible"). Each padded copy is the last question of its process's epoch."""
         sampler = self.train_loader.sampler
         if isinstance(sampler, DistributedSampler):
             self.train_repeats = sampler.total_size - len(sampler.dataset)
