@@ -14,7 +14,6 @@ __all__ = ["registry", "__version__", *_LAZY_API]
 
 
 def __getattr__(name):
-    # PEP 562: the API (and torch behind it) is imported on first use, not by `import gf`.
     if name in _LAZY_API:
         from gf import api
 

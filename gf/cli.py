@@ -1,15 +1,7 @@
-"""The ``gf`` command line: ``gf <command> ...``. Each command lives in one module of the
-package it belongs to (``cli``, or ``<command>_cli`` where a package has several), with
-``add_arguments(parser)`` and ``run(args)``; :data:`COMMANDS` names them, and a command's
-module is imported only when that command is parsed (so ``gf --help`` imports no torch).
-
-Every error gf raises on purpose derives from :class:`gf.common.errors.GfError`; the
-command prints it as one line (``gf <command>: error: ...``) and exits with that error's
-``exit_code`` (2 config/usage, 3 data, 4 checkpoint, 5 evaluation, 6 download, 1 training, or
-another torchrun process failed);
-``gf --debug <command>`` shows the traceback instead. Anything else is a bug in gf and
-keeps its traceback. A command whose output reader has gone (``gf list | head``) ends
-quietly with 141, as one stopped by SIGPIPE does.
+"""The ``gf`` command line: ``gf <command> ...``. :data:`COMMANDS` names each command's
+module, imported only when that command is parsed (so ``gf --help`` imports no torch).
+How the commands are laid out: README.md, "How gf is built"; how :func:`main` reports a
+:class:`~gf.common.errors.GfError`, ``--debug`` and the exit codes: README.md, "Errors".
 """
 from __future__ import annotations
 

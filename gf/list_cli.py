@@ -1,6 +1,6 @@
-"""Arguments and entry point of ``gf list``: the registered components, the zoo's pretrained entries
-and the data bundles (every kind of ``registry.KINDS``). At the top of the package because it reads every layer (the registry,
-the model zoo, the data bundles); ``gf/common`` must not import the layers above it."""
+"""Arguments and entry point of ``gf list``: the registered components, the zoo's pretrained
+entries and the data bundles (every kind of ``registry.KINDS``). At the top of the package
+because it reads every layer; ``gf/common`` must not import the layers above it."""
 from __future__ import annotations
 
 import argparse

@@ -1,12 +1,10 @@
 """``gf predict``: answer a question about a video file with a trained checkpoint.
 
 Why through the checkpoint's recipe: a model only knows the features it was trained on.
-A run records how its training features were made (``gf extract``'s ``features.json``:
-the backbone, its weights' sha256, its preprocessing, the frame sampling) in every
-checkpoint, and this module extracts the new video's features with exactly that recipe,
-through the same ``gf extract`` code (decoding, sampling, float16 storage included), so
-the answer is the one ``gf evaluate`` gives on the same clip. A checkpoint without a
-recipe, weights other than the recorded ones, or another backbone are refused.
+So the new video is extracted with the recipe the checkpoint recorded, through the same
+``gf extract`` code (decoding, sampling, float16 storage included), and the answer is the
+one ``gf evaluate`` gives on the same clip. A checkpoint without a recipe is refused; what
+the recipe records and what else is refused: README.md, "From videos to answers".
 """
 from __future__ import annotations
 
@@ -274,12 +272,9 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
 
 
 def _model_of(ckpt, device: str, text_encoder: Optional[str]):
-    """The checkpoint's model, its text encoder from ``text_encoder`` when given.
-
-    A checkpoint records ``model.text_encoder`` as the path it was trained with; once that
-    folder moves, the text encoder's error (which names the config key, not settable here)
-    is said about ``--text-encoder``, the flag that can point at its new place.
-    """
+    """The checkpoint's model, its text encoder from ``text_encoder`` when given. The text
+    encoder's error names ``model.text_encoder``, which cannot be set here, so it is said
+    about ``--text-encoder``, the flag that can point at the folder's new place."""
     from gf.common.errors import DownloadError
     from gf.models.loading import model_from_checkpoint
 
@@ -297,11 +292,9 @@ def _model_of(ckpt, device: str, text_encoder: Optional[str]):
 
 
 def _events(model, features, glance, class_names, window) -> List[Event]:
-    """The glance stage's non-background slots, as classes and spans in seconds.
-
-    The spans are (centre, width) in [0, 1] of the clip the features cover, so they are
-    placed on ``window``; slots whose most likely class is "no event" are left out.
-    """
+    """The glance stage's slots whose most likely class is not "no event", as classes and
+    spans in seconds: the spans are (centre, width) in [0, 1] of the clip the features
+    cover, so they are placed on ``window``."""
     import torch
 
     if glance is None:
@@ -328,12 +321,11 @@ PLOT_SOFTWARE = "gf predict"
 
 
 def check_plot_path(path: PathLike, inputs: Sequence[Optional[PathLike]]) -> None:
-    """Refuse a ``--plot`` path that is one of the command's inputs (``--video``,
-    ``--checkpoint``, ``--weights``, ``--motion-weights``, in that order), or an existing file that ``gf predict``
-    did not write (a picture it wrote earlier is replaced), or one under a file, or one not
-    named ``.png`` (the bytes are PNG). Why: a typo'd ``--plot`` must never overwrite the
-    video, the checkpoint or anything else the user owns, nor fail only after the whole
-    prediction."""
+    """Refuse a ``--plot`` path that gf predict may not write (the rules: docs/extraction.md,
+    "`gf predict`: one video, extracted with the checkpoint's recipe"). ``inputs``: ``--video``,
+    ``--checkpoint``, ``--weights``, ``--motion-weights``, in that order. Why: a typo'd
+    ``--plot`` must never overwrite the video, the checkpoint or anything else the user owns,
+    nor fail only after the whole prediction."""
     from gf.common.io import check_outputs_apart, check_replaceable
 
     labels = ("--video", "--checkpoint", "--weights", "--motion-weights")

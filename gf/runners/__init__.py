@@ -9,7 +9,6 @@ first looked up (``KINDS`` in :mod:`gf.common.registry`).
 
 
 def __getattr__(name):
-    # PEP 562: ``from gf.runners import build_runner`` imports torch only when it is asked for.
     if name == "build_runner":
         from gf.runners.build import build_runner
 

@@ -41,8 +41,7 @@ def seed_everything(seed: int) -> None:
 
 
 def takes_features_flag(method) -> bool:
-    """Whether a builder's ``build_datasets`` / ``split_fingerprint`` accepts ``features=``
-    (gf's builders do; a plugin's own may not, and then builds with its features)."""
+    """Whether a builder's ``method`` accepts ``features=`` (:func:`builds_without_features`)."""
     try:
         params = inspect.signature(method).parameters
     except (TypeError, ValueError):
@@ -60,8 +59,7 @@ def builds_without_features(builder) -> bool:
 def build_datasets(cfg: DictConfig, splits_by_dataset: Mapping[str, Sequence[str]], *,
                    features: bool = True) -> Dict[str, BuiltDataset]:
     """``datasets.<name>`` through its registered builder, with the splits asked for, for
-    each name in ``splits_by_dataset`` (in config order). ``features=False``: for scoring
-    predictions only, without opening the feature store (see :func:`build_split_set`)."""
+    each name in ``splits_by_dataset`` (in config order); ``features``: :func:`build_split_set`."""
     return {name: build_split_set(name, make_builder(name, dataset_cfg), splits_by_dataset[name], features=features)
             for name, dataset_cfg in cfg.datasets.items() if name in splits_by_dataset}
 
@@ -71,8 +69,8 @@ def build_split_set(name: str, builder, splits: Sequence[str], *, features: bool
     """``splits`` of one dataset built by ``builder``, with what the builder says about them.
 
     ``features=False``: for scoring predictions only, without opening the feature store, when
-    the builder can (gf's can; a plugin's may not, and then builds with its features);
-    ``fingerprint`` then covers what scoring reads (the annotations) and says so.
+    the builder can (:func:`builds_without_features`); ``fingerprint`` then covers what
+    scoring reads (the annotations) and says so.
     ``indexed``: a streamed split is given as the indexed dataset under it, so that every
     question is scored once (for evaluation outside a training run)."""
     without = not features and builds_without_features(builder)
@@ -134,14 +132,13 @@ def _check_evaluable(model_cfg: Mapping[str, Any], train: BuiltDataset, other: B
 
 def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating: bool = False,
                 datasets: Optional[Mapping[str, BuiltDataset]] = None):
-    """The registered model and the file its weights came from (``None``: fresh weights).
+    """The registered model and the file its weights came from (``None``: fresh weights),
+    initialised from ``model.checkpoint`` if set (README.md, "Configs").
 
-    With ``model.checkpoint`` (a gf checkpoint, the authors' ``model_N.tar``, a URL or
-    ``zoo:<name>``) the model is initialised from it, all or nothing. ``evaluating``: a gf
-    checkpoint must have been trained with this model config (keys that only matter in
-    training may differ), and ``datasets`` (those evaluated) must give it the data it was
-    trained on (:func:`_check_evaluated_data`); fine-tuning from one may change them all.
-    The authors' format records no config; its sizes are checked key by key.
+    ``evaluating``: a gf checkpoint must have been trained with this model config (keys that
+    only matter in training may differ), and ``datasets`` (those evaluated) must give it the
+    data it was trained on (:func:`_check_evaluated_data`); fine-tuning from one may change
+    them all. The authors' format records no config; its sizes are checked key by key.
     """
     model_cls = registry.get_model_class(cfg.model.name)
     spec = cfg.model.get("checkpoint")
@@ -164,13 +161,12 @@ def build_model(cfg: DictConfig, model_config: Mapping[str, Any], *, evaluating:
 
 def _check_evaluated_data(cfg: DictConfig, ckpt, datasets: Mapping[str, BuiltDataset]) -> None:
     """Refuse to score a gf checkpoint on features made with another recipe, or texts joined
-    in another format, than it was trained with.
+    in another format, than it was trained with (docs/extraction.md, "The recipe travels
+    with the checkpoint").
 
     Such features have the same shape and load silently, and other texts tokenize
     silently: the scores would differ from ``gf predict``'s for the same clip and
-    question (it extracts with the recorded recipe and joins with the recorded format). The
-    recipes are compared as ``gf predict`` compares them (:func:`recipe_differences`, plus
-    the frame sampling); features with no recipe recorded on either side are not compared.
+    question (it extracts with the recorded recipe and joins with the recorded format).
     """
     from gf.datasets.feature_recipe import recipe_differences
     from gf.processors.text import DEFAULT_TEXT_FORMAT
@@ -195,12 +191,9 @@ def _check_evaluated_data(cfg: DictConfig, ckpt, datasets: Mapping[str, BuiltDat
 
 def _authors_head(cfg: DictConfig, model_config: Mapping[str, Any], ckpt) -> Mapping[str, Any]:
     """``model_config`` with the configured ``event_pred_dim`` where it is the authors' head
-    for their own checkpoint (R6 in docs/differences_from_authors.md): ``arch: reference``,
-    one below the dataset's (``star_reference``: 111 for STAR's 112), weights in the
-    authors' format. Their reader drops the last line of a class file without a final
-    newline (STAR's as shipped), so their released checkpoints have one output fewer and
-    would not load with the dataset's size. A gf checkpoint keeps the dataset's size it was
-    trained with."""
+    for their own checkpoint (docs/differences_from_authors.md, "R6: the last STAR action
+    class is dropped"): ``arch: reference``, one below the dataset's, weights in the
+    authors' format. A gf checkpoint keeps the dataset's size it was trained with."""
     wanted = cfg.model.get("event_pred_dim")
     if (not ckpt.is_gf and model_config.get("arch") == "reference" and wanted is not None
             and wanted == model_config.get("event_pred_dim", 0) - 1):
@@ -240,11 +233,10 @@ def _check_single_run_folder(out: Path) -> None:
 
 
 def claim_output_dir(cfg: DictConfig, command: str):
-    """Lock ``run.output_dir`` for this process (a second writer is refused with this one's
-    pid; a killed holder's lock is released by the OS) and remove temporary files that a
-    killed atomic write left. Training refuses a folder that already holds a run unless it
-    resumes (``run.resume``) or starts again (``run.overwrite``, which deletes that run's
-    files). Returns the held lock; release it with ``lock.release()``."""
+    """Lock ``run.output_dir`` for this process and remove temporary files that a killed
+    atomic write left; training refuses a folder that already holds a run unless it resumes
+    or overwrites (README.md, "Runs and their output folders"). Returns the held lock;
+    release it with ``lock.release()``."""
     out = Path(cfg.run.output_dir)
     lock = output_lock(out, command).acquire()
     try:

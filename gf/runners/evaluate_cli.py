@@ -93,10 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rescore(args) -> int:
-    """``gf evaluate --predictions P``: score a predictions file without the model. With
-    ``--cfg-path``, the split is read through its builder, so every question of the split
-    must be predicted and no other, each with the split's label (without it, the report
-    says coverage was not checked)."""
+    """``gf evaluate --predictions P``: score a predictions file without the model; with
+    ``--cfg-path`` the split, read through its builder, checks coverage (README.md, "Runs and
+    their output folders") and labels (``match_split``)."""
     from gf.common.config import load_plugins
     from gf.evaluation import evaluate_predictions, format_report, load_predictions, match_split, save_report
     from gf.evaluation.report import check_report_path

@@ -4,24 +4,17 @@ Why: gf's grounded answer score (``GroundedAnswerScore``) answers temporal quest
 once its pointer lands on the event the question names; when that match never emerges the
 model stays near chance on those questions whatever else it learned. This hook measures
 it after every epoch on the first validation split, where the annotations say which event
-each question names (:mod:`gf.datasets.grounding`), and logs (``log.jsonl`` records of kind
-``grounding_<split>``, and TensorBoard) in percent:
-
-* ``anchor_on_named``: questions whose pointer anchor (before the before/after shift) is on
-  the slot the matcher assigns to the named event;
-* ``pointer_on_answer``: questions naming an event whose shifted pointer is on the slot of
-  the answer event (Sequence: the neighbour);
-* ``glance_cls_acc``: annotated events whose matched slot predicts their class;
-* ``anchor_mode_share``: questions naming an event whose anchor is on the slot position the
-  anchor picks most often; near 100 means the pointer ignores the question (collapsed);
-* the first two per question type as ``<metric>/<type>`` (the ``type`` field, STAR-style).
+each question names (:mod:`gf.datasets.grounding`), and logs it in percent
+(``log.jsonl`` records of kind ``grounding_<split>``, and TensorBoard). The four figures:
+docs/seed_sensitivity.md, "What was measured"; ``anchor_on_named`` and ``pointer_on_answer``
+are also logged per question type as ``<metric>/<type>`` (the ``type`` field, STAR-style).
 
 A slot "is" an event when the Hungarian matcher (the one training uses) assigns it to that
 event; a pointer on an unmatched slot, or a named event left unmatched, counts as a miss.
 Rank 0 measures the whole split; other ranks do nothing. Enable with
-``run.hooks: [grounding_diagnostics]`` (the demo configs do). It measures a model with
-``grounded_answer`` and ``memory: sup``; with another model it says so once and does
-nothing, so one config serves every demo variant. Without a ``grounding`` file in the
+``run.hooks: [grounding_diagnostics]`` (the supervised demo configs do). It measures a
+model with ``grounded_answer`` and ``memory: sup``; with another model it says so once and
+does nothing, so one config serves every demo variant. Without a ``grounding`` file in the
 dataset only ``glance_cls_acc`` is measured.
 """
 from __future__ import annotations
@@ -44,7 +37,7 @@ logger = logging.getLogger("gf.runner")
 
 @torch.no_grad()
 def grounding_metrics(model, loader) -> Dict[str, float]:
-    """The metrics above over ``loader`` (batches from ``collate_videoqa``) with ``model`` as it is."""
+    """The hook's figures over ``loader`` (``collate_videoqa`` batches) with ``model`` as it is."""
     from gf.models.glance_focus.criterion import grounding_slots
 
     hits: Dict[str, int] = defaultdict(int)  # metric -> questions (or events) on target

@@ -1,22 +1,12 @@
 """Hooks: everything the training loop does besides the step itself.
 
-The runner owns the loop: data, forward, backward, optimizer step. Everything else
-(scheduling the learning rate, stopping on a NaN, the progress bar, JSONL and TensorBoard
-logs, evaluation after each epoch, checkpoints and resuming) is a hook, so a user changes
-what happens around the loop by registering a hook and naming it under ``run.hooks``,
-never by editing the runner::
-
-    from gf.common.registry import registry
-    from gf.runners.hooks import HookBase
-
-    @registry.register_hook("grad_norm_printer")
-    class GradNormPrinter(HookBase):
-        def after_step(self):
-            print(self.runner.step, self.runner.step_output["loss"].item())
+The runner owns the loop: data, forward, backward, optimizer step. Everything else is a
+hook, so a user changes what happens around the loop by registering a :class:`HookBase`
+subclass and naming it under ``run.hooks``, never by editing the runner. The built-in
+hooks, the hook points and how to register one: README.md, "How gf is built".
 
 Calling order at each point is the order of the hook list: the built-in hooks
-(:data:`DEFAULT_HOOKS`) first, then those of ``run.hooks``. Checkpoints are written at
-``save_epoch``, after every hook's ``after_epoch``. What a hook can read on
+(:data:`DEFAULT_HOOKS`) first, then those of ``run.hooks``. What a hook can read on
 ``self.runner``: ``cfg``, ``model``, ``optimizer``, ``scheduler``, ``epoch`` (last finished
 epoch, -1 before the first), ``current_epoch``, ``step`` (optimizer steps done), ``batch``
 and ``step_output`` (the task's ``train_step`` result) during a step, ``epoch_stats``,
@@ -177,10 +167,9 @@ class MetricLogger(HookBase):
         self._purge_step: Optional[int] = None
 
     def before_train(self) -> None:
-        # After the checkpointer's resume: records past the step the run continues from are
-        # an abandoned attempt's (an epoch about to be re-run, or one that the resumed run
-        # does not train), so they go, and log.jsonl never holds an epoch twice or one that
-        # no checkpoint holds. TensorBoard hides its copies from a new event file, opened now.
+        # Records past the step the run continues from go (HookBase.before_train), so log.jsonl
+        # never holds an epoch twice or one that no checkpoint holds. TensorBoard hides its
+        # copies from a new event file, opened now.
         self._training = True
         r = self.runner
         self._trim_log(r.step)
@@ -368,7 +357,7 @@ def _copy_to_best(last: Path, output_dir: Path) -> None:
 class CheckpointHook(HookBase):
     """Resumes from ``run.resume`` before training; writes ``checkpoint_last.pth`` after every
     epoch and then ``checkpoint_best.pth`` when the evaluation improved (each atomically), at
-    :meth:`HookBase.save_epoch`, once every hook's ``after_epoch`` has run.
+    :meth:`HookBase.save_epoch`.
 
     ``checkpoint_last`` comes first and records the best epoch (this hook's state), so a run
     killed between the two writes has no ``checkpoint_best`` from a later epoch than the one it

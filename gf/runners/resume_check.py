@@ -16,11 +16,9 @@ from gf.common.registry import registry
 
 __all__ = ["RESUME_KEEPS", "check_resumed_run", "schedule_length"]
 
-#: Run settings a resumed run keeps: the checkpoint's optimizer (its kind, learning rate and
-#: weight decay), schedule, random state, sampler order and best-so-far metric are restored as
-#: they were made, so a new value would be ignored, or would change the run midway while
-#: config.yaml records it as the whole run's. So is ``valid_splits[0]``, the split whose
-#: metric the restored best value is of (compared by :func:`_kept`).
+#: Run settings a resumed run keeps, those its restored optimizer (kind, learning rate, weight
+#: decay), schedule, random state, sampler order and best-so-far metric were made with; and
+#: ``valid_splits[0]``, the split whose metric the restored best value is of (:func:`_kept`).
 RESUME_KEEPS = ("seed", "batch_size", "optimizer", "lr", "weight_decay", "lr_sched", "warmup_steps", "min_lr_ratio",
                 "grad_clip", "amp", "train_dataset", "train_split", "best_metric")
 

@@ -26,8 +26,7 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args, evaluating: bool = False):
-    """The merged config. ``evaluating`` (``gf evaluate``): a run folder's ``config.yaml``
-    written before hooks were checked may list a hook twice; it is evaluated, not refused."""
+    """The merged config; ``evaluating`` (``gf evaluate``) lets a hook listed twice through."""
     from gf.common.config import build_config
 
     cfg = build_config(args.cfg_path, list(args.options or []), flags=flag_values(args))

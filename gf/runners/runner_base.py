@@ -1,10 +1,8 @@
 """The training / evaluation loop.
 
-The runner receives what it runs (``Runner(cfg, task, model, datasets, hooks)``, as in
-LAVIS); :func:`gf.runners.build.build_runner` assembles those parts from the registry. Its
-own job is the loop (data, forward, backward, optimizer step) and prediction over a
-split; everything around the loop is a hook (:mod:`gf.runners.hooks`), and everything
-specific to a benchmark belongs to the task and the benchmark's evaluator.
+The runner receives what it runs, as in LAVIS; how its parts are assembled and what its
+hooks do: README.md, "How gf is built". Everything specific to a benchmark belongs to the
+task and the benchmark's evaluator.
 
 The same command runs on one process or under ``torchrun`` (DDP): every question is
 evaluated exactly once, and only rank 0 writes files.
@@ -98,19 +96,16 @@ def check_hook_state(hook, state: Any) -> None:
 
 @registry.register_runner("runner_base")
 class Runner:
-    """Trains ``model`` on ``datasets[train_dataset]`` and evaluates every dataset.
-
-    ``datasets`` maps each name under the config's ``datasets:`` to a :class:`BuiltDataset`;
-    ``hooks`` are :class:`~gf.runners.hooks.HookBase` instances, called in order;
-    ``model_config`` (the model's resolved config) travels with every checkpoint.
-    """
+    """Trains ``model`` on ``datasets[train_dataset]`` and evaluates every dataset; ``hooks``
+    are called in order, and ``model_config`` (the model's resolved config) travels with
+    every checkpoint."""
 
     def __init__(self, cfg: DictConfig, task, model: torch.nn.Module, datasets: Mapping[str, BuiltDataset],
                  hooks: Sequence[Any] = (), *, train_dataset: Optional[str] = None, device=None,
                  model_config: Optional[Mapping[str, Any]] = None, weights_source: Optional[Path] = None,
                  output_lock: Any = None):
         self.cfg = cfg
-        self.model_config = dict(model_config or {})  # saved with every checkpoint
+        self.model_config = dict(model_config or {})
         self.task = task
         self.datasets = dict(datasets)
         if not self.datasets:
@@ -165,8 +160,7 @@ class Runner:
 
     def hook_states(self) -> Dict[str, Any]:
         """Every hook's resume state, by :func:`state_key` (what a checkpoint carries), each
-        checked at every save for what a checkpoint can hold (:func:`check_hook_state`), so
-        the first save refuses a state no checkpoint could hold."""
+        checked by :func:`check_hook_state` at every save."""
         states = {}
         for hook in self.hooks:
             if hasattr(hook, "state_dict"):
@@ -175,11 +169,9 @@ class Runner:
         return states
 
     def load_hook_states(self, states: Mapping[str, Any]) -> None:
-        """Give each hook its state back, decided per hook: by its registered name when the
-        checkpoint holds it. A checkpoint keyed by registered name holds every hook's, the
-        built-in ones ('checkpointer', 'evaluation') included; one without those predates that
-        and is keyed by class name (two hooks of one class name then shared a single state),
-        where a plugin hook registered under its class name is found either way."""
+        """Give each hook its state back by its registered name. A checkpoint without the
+        built-in hooks' names ('checkpointer', 'evaluation') is an older one, keyed by class
+        name: there a hook its registered name does not find is looked up by its class name."""
         from gf.runners.hooks import DEFAULT_HOOKS
 
         by_class = not any(name in states for name in DEFAULT_HOOKS)
@@ -204,14 +196,10 @@ class Runner:
         gives every rank its own questions, each exactly once.
 
         A streamed training split (an ``IterableDataset``, :mod:`gf.datasets.streaming`) has no
-        sampler: it orders and splits itself over ranks and workers, seeded by ``run.seed``
-        and the epoch (its ``set_epoch``), and yields ``epoch_length`` samples per rank, so
-        ``len(loader)`` -- which the lr schedule needs before the first step -- is
-        ``ceil(epoch_length / batch_size)`` on every rank. Without ``epoch_length`` it is a
-        :class:`ConfigError` naming the key, and fewer shards than ranks x workers a
-        :class:`DatasetError`, both here, where every rank fails alike, rather than inside
-        one rank's iterator while the others wait for it. Evaluating a streamed split reads the
-        random-access dataset beneath it, so every question is scored exactly once.
+        sampler: it orders and splits itself (docs/extraction.md, "Training from shards,
+        streaming"). A missing ``epoch_length`` (:class:`ConfigError`) and fewer shards than
+        ranks x workers (:class:`DatasetError`) are refused here, where every rank fails alike,
+        rather than inside one rank's iterator while the others wait for it.
         """
         from gf.datasets.videoqa import collate_videoqa
 
@@ -237,9 +225,8 @@ class Runner:
 
     def _warn_repeats(self) -> None:
         """Say how many questions each epoch trains twice: torch's DistributedSampler pads
-        the split to equal shares (a sampler without padding would give the processes unequal
-        step counts and hang DDP), so N processes of batch B equal one of batch N*B only when
-        the split divides by N. Each padded copy is the last question of its process's epoch."""
+        the split to equal shares, as unequal step counts would hang DDP (docs/seeds.md,
+        "What is reproducible"). Each padded copy is the last question of its process's epoch."""
         sampler = self.train_loader.sampler
         if isinstance(sampler, DistributedSampler):
             self.train_repeats = sampler.total_size - len(sampler.dataset)
@@ -412,10 +399,8 @@ class Runner:
 
     def evaluate_split(self, split: str, tag: str = "final", dataset: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """Predict, score and (on rank 0) save predictions, the report and whatever the
-        benchmark's evaluator writes after an evaluation (STAR: the EvalAI submission).
-
-        The training dataset's files go to ``eval/``, another dataset's to ``eval/<name>/``.
-        """
+        benchmark's evaluator writes after an evaluation (STAR: the EvalAI submission), in
+        :meth:`eval_dir`."""
         name = dataset or self.train_dataset
         ds = self.datasets[name]
         predictions = self.predict_split(split, name)

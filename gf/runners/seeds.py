@@ -1,30 +1,17 @@
 """One config trained over several seeds (``run.seeds``, ``gf train --seeds``), and the
 summary of those runs.
 
-Why: one training run is one draw; on the demo benchmark per-type accuracies move by tens of
-points between seeds, so a figure worth quoting is a mean with its spread. Each seed is an
-ordinary gf run in ``<run.output_dir>/seed<N>/`` (``run.seed=N``), made by the single-run
-code path, so everything gf says about a run (config.yaml, checkpoints, reports, resuming,
-the output lock) holds for each seed. This module only plans which seeds to run, runs them
-one after the other, and summarises the reports they wrote:
+Why: one training run is one draw, so a figure worth quoting is a mean with its spread. Each
+seed is an ordinary gf run in ``<run.output_dir>/seed<N>/`` (``run.seed=N``), made by the
+single-run code path, so everything gf says about a run holds for each seed. This module
+only plans which seeds to run (:func:`plan_seeds`), runs them one after the other
+(:func:`train_seeds`), and summarises the reports they wrote (:func:`summarize`,
+:func:`write_summary`; also ``gf summarize-seeds``). Each seed folder is read by
+:mod:`gf.runners.seed_layout`; a damaged config.yaml, checkpoint, report or log is a gf
+error naming the file and key, never a figure.
 
-* :func:`plan_seeds`: a seed whose folder holds a finished run is reused; one with a run
-  that did not finish continues it (``run.resume=auto``); a missing one starts. A seed
-  folder is reused or continued only under the config it was made with (a different one
-  is refused, naming the keys), so a summary never mixes configs. ``run.overwrite=true``
-  trains every seed again.
-* :func:`train_seeds`: runs the plan, then writes and prints the summary.
-* :func:`summarize`, :func:`write_summary`: ``seeds_summary.json`` / ``seeds_summary.md``
-  from the seed folders' own report files (also ``gf summarize-seeds DIR``, e.g. after a
-  SLURM array): per split and metric, each seed's figure as its report has it, the mean,
-  the sample standard deviation (n - 1; null for a single seed), the minimum and the seed
-  that gave it. The valid figures are those of the epoch the run records for
-  checkpoint_best (its ``epoch``, else log.jsonl), never of whichever reports are there: a
-  missing one, or a damaged config.yaml, report or log, is a gf error naming file and key.
-  Each seed folder must hold its seed's run under the others' config, and each report must
-  have scored that folder's checkpoint (its provenance's weights hash): else an error too.
-
-Each seed folder is read by :mod:`gf.runners.seed_layout`.
+When a seed is reused, continued or trained again, what the summary holds and the checks
+each seed folder passes first: docs/seeds.md, "Resuming" and "The summary".
 """
 from __future__ import annotations
 

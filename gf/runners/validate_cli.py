@@ -10,7 +10,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser) -> None:
     add_config_arguments(parser)
-    add_run_flags(parser)  # a gf train command line is checked as it stands
+    add_run_flags(parser)
 
 
 def _check_datasets(cfg) -> None:
