@@ -107,14 +107,11 @@ def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
         return None
     if not isinstance(vocab, list) or not all(isinstance(a, str) for a in vocab):
         raise PredictionsFileError(f"{where}: 'answer_vocab' must be null or a list of strings")
-    seen, dups = set(), []
-    for a in vocab:
-        if a in seen:
-            dups.append(a)
-        seen.add(a)
-    if dups:
+    try:
+        no_repeated_keys([(a, None) for a in vocab])
+    except RepeatedKeysError as error:
         raise PredictionsFileError(f"{where}: 'answer_vocab' lists answer(s) more than once: "
-                                   f"{describe_ids(dups)}; indices would be ambiguous")
+                                   f"{describe_ids(error.keys)}; indices would be ambiguous") from None
     return list(vocab)
 
 

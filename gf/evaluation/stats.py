@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 from scipy.stats import binomtest
 
+from gf.common.io import RepeatedKeysError, no_repeated_keys
 from gf.common.utils import describe_ids
 
 __all__ = [
@@ -97,13 +98,11 @@ class QuestionOutcomes:
         bad = [i for i in ids if not isinstance(i, str)]
         if bad:
             raise ValueError(f"question_ids must be strings; not strings: {describe_ids(bad)}")
-        if len(set(ids)) != len(ids):
-            seen, dupes = set(), []
-            for i in ids:
-                if i in seen and i not in dupes:
-                    dupes.append(i)
-                seen.add(i)
-            raise ValueError(f"question_ids must be unique; repeated: {describe_ids(dupes)}")
+        try:
+            no_repeated_keys([(i, None) for i in ids])
+        except RepeatedKeysError as error:  # each repeated id named once
+            raise ValueError(f"question_ids must be unique; repeated: "
+                             f"{describe_ids(dict.fromkeys(error.keys))}") from None
         n = len(ids)
         correct = _vector(self.correct, "correct", n)
         clusters = _vector(self.clusters, "clusters", n, kind=np.integer, dtype=np.int64,
@@ -142,7 +141,7 @@ class QuestionOutcomes:
     def __repr__(self) -> str:
         score = "micro" if self.macro_over is None else f"macro over {list(self.macro_over)}"
         return (f"QuestionOutcomes({len(self.question_ids)} questions, "
-                f"{len(np.unique(self.clusters))} clusters, {len(self.cells)} cells, {score})")
+                f"{n_clusters(self)} clusters, {len(self.cells)} cells, {score})")
 
 
 # --------------------------------------------------------------------------- point scores
