@@ -107,10 +107,10 @@ def _settle_unperturbed(row: Dict[str, Any], out: Dict[str, Any]) -> None:
                         f"each probe's unperturbed figures)")
 
 
-def _paired_results(entry: Measured, probe: str, results: Sequence[Result],
-                    out: Dict[str, Any]) -> List[Result]:
-    """The probe results that have an unperturbed result of the same checkpoint and config."""
-    plain = {r.seed: r for r in entry.results}
+def _paired_results(entry: Measured, plain: Mapping[Optional[int], Result], probe: str,
+                    results: Sequence[Result], out: Dict[str, Any]) -> List[Result]:
+    """The probe results that have an unperturbed result (``plain``, by seed) of the same
+    checkpoint and config."""
     paired = []
     for result in results:
         label = entry.name if result.seed is None else f"{entry.name} (seed {result.seed})"
@@ -133,7 +133,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
     """One entry under one probe; None when no result is usable."""
     from gf.probes import coverage_warning  # torch: only where a board has probes
 
-    results = _paired_results(entry, probe, results, out)
+    plain = {r.seed: r for r in entry.results}
+    results = _paired_results(entry, plain, probe, results, out)
     if not results or split_record is None:
         return None
     sub = {"score_key": out["score_key"], "notes": out["notes"]}
@@ -144,7 +145,6 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
         out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
                             f"finished; its figures, and the unperturbed ones it is compared with, are over those "
                             f"(seeds {', '.join(str(r.seed) for r in results)})")
-    plain = {r.seed: r for r in entry.results}
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
     coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed
     warning = coverage_warning({**coverage, "probe": probe}) if isinstance(coverage, Mapping) else None
