@@ -7,15 +7,12 @@ same split whether their difference is larger than that. The methods and their w
 (whole videos resampled, paired tests, which test decides, no spread no p, Holm's
 adjustment): docs/leaderboards.md, "The statistics".
 
-A cell that a resample leaves empty has no accuracy in that resample (NaN): it is left
-out of that cell's percentiles, and a macro mean averages the cells present.
-
-Reproducibility: the draws come from ``numpy.random.default_rng(seed)``; clusters are
-numbered in ascending order of their value, and resample ``i`` (in order) is one call
-``rng.integers(0, n_clusters, size=n_clusters)``, whose counts are the cluster weights.
-The same inputs and seed give the same numbers whatever the chunking, and two entries
-with the same clusters get the same resamples, which is what makes the comparison
-paired. Resamples are processed in chunks so that memory stays bounded on large splits.
+How a resample treats an empty cell, and the exact random stream: docs/leaderboards.md,
+"The statistics" ("Empty cells", "Reproducibility"; its videos are the clusters, in
+ascending order of their value). Two entries with the same clusters get the same
+resamples, which is what makes the comparison paired. Resamples are processed in chunks,
+so that memory stays bounded on large splits; one ``rng.integers`` call per resample
+keeps the chunking from changing a result.
 """
 from __future__ import annotations
 
