@@ -30,6 +30,7 @@ from gf.common.utils import describe_ids
 
 __all__ = [
     "QuestionOutcomes",
+    "apply_holm",
     "bootstrap_intervals",
     "compare_all",
     "decided_by",
@@ -331,6 +332,15 @@ def holm(pvalues: Sequence[float]) -> List[float]:
     return [float(x) for x in adjusted]
 
 
+def apply_holm(tests: Sequence[Dict[str, Any]], alpha: float) -> None:
+    """Set ``p_holm`` (:func:`holm`, across the tests whose ``p`` is not None) and
+    ``significant`` (``p_holm < alpha``) of those tests; the others are left as they are."""
+    tested = [t for t in tests if t["p"] is not None]
+    for t, adjusted in zip(tested, holm([t["p"] for t in tested])):
+        t["p_holm"] = adjusted
+        t["significant"] = bool(adjusted < alpha)
+
+
 def _check_paired(a: QuestionOutcomes, b: QuestionOutcomes) -> None:
     """Both entries must have answered the same questions, in the same order, grouped
     the same way and scored the same way; otherwise a paired comparison means nothing."""
@@ -492,8 +502,5 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
                             "ci": pair["ci"], "test": test, "p": p, "p_holm": None,
                             "significant": False, "p_bootstrap": pair["p_bootstrap"],
                             "mcnemar": pair["mcnemar"], "note": pair["note"]})
-    tested = [r for r in results if r["p"] is not None]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r["p_holm"] = adjusted
-        r["significant"] = bool(adjusted < alpha)
+    apply_holm(results, alpha)
     return results

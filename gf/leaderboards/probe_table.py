@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from gf.evaluation.stats import apply_holm
 from gf.leaderboards.freshness import ResultCheck
 from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_results, resampling, single_row
 
@@ -60,7 +61,8 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
             row["probes"][probe] = cell
         _settle_unperturbed(row, out)
         out["rows"].append(row)
-    _holm(out, statistics["alpha"])
+    apply_holm([cell for row in out["rows"] for cell in row["probes"].values() if cell is not None],
+               statistics["alpha"])  # across every probe test of the table
     return out
 
 
@@ -206,14 +208,3 @@ def _test(cell: Dict[str, Any], label: str, entry: Measured, results: Sequence[R
         out["notes"].append(f"{label}: {result['note']}")
     ci = result["ci"]
     cell.update(drop=result["difference"], drop_ci=list(ci) if ci is not None else None, test=test, p=p)
-
-
-def _holm(out: Dict[str, Any], alpha: float) -> None:
-    """Holm's adjustment across every probe test of the table."""
-    from gf.evaluation.stats import holm
-
-    tested = [cell for row in out["rows"] for cell in row["probes"].values() if cell is not None
-              and cell["p"] is not None]
-    for cell, adjusted in zip(tested, holm([c["p"] for c in tested])):
-        cell["p_holm"] = adjusted
-        cell["significant"] = bool(adjusted < alpha)

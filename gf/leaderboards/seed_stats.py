@@ -30,8 +30,8 @@ from gf.evaluation.stats import (
     _interval,
     _Prepared,
     _chunk_size,
+    apply_holm,
     compare_all,
-    holm,
     n_clusters,
     point_scores,
     resampled_difference,
@@ -243,10 +243,7 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
                             "test": TWO_LEVEL_TEST, "p": pair["p_bootstrap"], "p_holm": None,
                             "significant": False, "p_bootstrap": pair["p_bootstrap"], "mcnemar": None,
                             "note": pair["note"]})
-    tested = [r for r in results if r["p"] is not None]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r["p_holm"] = adjusted
-        r["significant"] = bool(adjusted < alpha)
+    apply_holm(results, alpha)
     return results
 
 
