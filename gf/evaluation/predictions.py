@@ -101,7 +101,8 @@ def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
         no_repeated_keys([(a, None) for a in vocab])
     except RepeatedKeysError as error:
         raise PredictionsFileError(f"{where}: 'answer_vocab' lists answer(s) more than once: "
-                                   f"{describe_ids(error.keys)}; indices would be ambiguous") from None
+                                   f"{describe_ids(error.keys)}; indices would be "
+                                   f"ambiguous") from None
     return list(vocab)
 
 

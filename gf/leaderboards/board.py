@@ -131,8 +131,8 @@ def _resampling_unit(table: Dict[str, Any], outcomes: Mapping[str, Any]) -> None
         unit += f" (seed groups: seed, then {unit})"
     table["resampling_unit"] = unit
     if n_clusters(firsts[0]) < 2:
-        table["notes"].append("the questions are all about one video: resampling it cannot vary a score, so there "
-                              "are no intervals")
+        table["notes"].append("the questions are all about one video: resampling it cannot vary a "
+                              "score, so there are no intervals")
 
 
 def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[str, Any],
