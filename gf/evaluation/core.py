@@ -12,6 +12,7 @@ from numbers import Integral
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.errors import EvaluationError, PlainMessage
+from gf.common.io import RepeatedKeysError, no_repeated_keys
 from gf.common.utils import describe_ids
 
 __all__ = [
@@ -170,16 +171,11 @@ def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], be
     """
     if expected_ids is None:
         return
-    expected: Dict[str, None] = {}
-    repeated: List[str] = []
-    for e in expected_ids:
-        key = str(e)
-        if key in expected:
-            repeated.append(key)
-        expected[key] = None
-    if repeated:
+    try:
+        expected = no_repeated_keys([(str(e), None) for e in expected_ids])
+    except RepeatedKeysError as error:
         raise EvaluationError(f"{benchmark}: expected_ids lists question id(s) more than once: "
-                              f"{describe_ids(repeated)}")
+                              f"{describe_ids(error.keys)}") from None
     got = list(ids)
     got_set = set(got)
     missing = [e for e in expected if e not in got_set]

@@ -4,20 +4,10 @@ Why self-contained: the benchmark breakdowns (question type, reasoning types ...
 stored with each prediction, so ``gf evaluate`` / the leaderboard can recompute every
 figure years later from this one file, and a file can be checked on its own.
 
-Layout (version 1)::
-
-    {"format": "gf-predictions", "version": 1, "benchmark": "star", "split": "val",
-     "answer_vocab": null | ["yes", "no", ...],
-     "predictions": {"<question_id>": {"prediction": 2, "answer": 0 | -1 | null,
-                                       "fields": {...category fields...}}}}
-
-``answer`` null marks an unlabelled question (STAR test); -1 an answer outside the
-open-ended vocabulary (always scored wrong).
-
-An optional ``"provenance"`` object says where the predictions come from: the gf
-version that wrote the file (always recorded by :func:`save_predictions`) and whatever
-the writer passes (``checkpoint``, ``checkpoint_sha256``, ``split_fingerprint``, ...).
-A file without it loads (files older than provenance have none).
+The layout (version 1: keys, ``answer`` null or -1, the optional ``provenance`` with
+``gf_version``), and how a leaderboard scores such a file against a split:
+docs/leaderboards.md, "Predictions files". ``provenance`` is optional because files
+written before gf recorded it have none.
 """
 from __future__ import annotations
 
@@ -107,14 +97,12 @@ def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
         return None
     if not isinstance(vocab, list) or not all(isinstance(a, str) for a in vocab):
         raise PredictionsFileError(f"{where}: 'answer_vocab' must be null or a list of strings")
-    seen, dups = set(), []
-    for a in vocab:
-        if a in seen:
-            dups.append(a)
-        seen.add(a)
-    if dups:
+    try:
+        no_repeated_keys([(a, None) for a in vocab])
+    except RepeatedKeysError as error:
         raise PredictionsFileError(f"{where}: 'answer_vocab' lists answer(s) more than once: "
-                                   f"{describe_ids(dups)}; indices would be ambiguous")
+                                   f"{describe_ids(error.keys)}; indices would be "
+                                   f"ambiguous") from None
     return list(vocab)
 
 

@@ -7,15 +7,12 @@ same split whether their difference is larger than that. The methods and their w
 (whole videos resampled, paired tests, which test decides, no spread no p, Holm's
 adjustment): docs/leaderboards.md, "The statistics".
 
-A cell that a resample leaves empty has no accuracy in that resample (NaN): it is left
-out of that cell's percentiles, and a macro mean averages the cells present.
-
-Reproducibility: the draws come from ``numpy.random.default_rng(seed)``; clusters are
-numbered in ascending order of their value, and resample ``i`` (in order) is one call
-``rng.integers(0, n_clusters, size=n_clusters)``, whose counts are the cluster weights.
-The same inputs and seed give the same numbers whatever the chunking, and two entries
-with the same clusters get the same resamples, which is what makes the comparison
-paired. Resamples are processed in chunks so that memory stays bounded on large splits.
+How a resample treats an empty cell, and the exact random stream: docs/leaderboards.md,
+"The statistics" ("Empty cells", "Reproducibility"; its videos are the clusters, in
+ascending order of their value). Two entries with the same clusters get the same
+resamples, which is what makes the comparison paired. Resamples are processed in chunks,
+so that memory stays bounded on large splits; one ``rng.integers`` call per resample
+keeps the chunking from changing a result.
 """
 from __future__ import annotations
 
@@ -28,10 +25,12 @@ import numpy as np
 from scipy import sparse
 from scipy.stats import binomtest
 
+from gf.common.io import RepeatedKeysError, no_repeated_keys
 from gf.common.utils import describe_ids
 
 __all__ = [
     "QuestionOutcomes",
+    "apply_holm",
     "bootstrap_intervals",
     "compare_all",
     "decided_by",
@@ -97,13 +96,11 @@ class QuestionOutcomes:
         bad = [i for i in ids if not isinstance(i, str)]
         if bad:
             raise ValueError(f"question_ids must be strings; not strings: {describe_ids(bad)}")
-        if len(set(ids)) != len(ids):
-            seen, dupes = set(), []
-            for i in ids:
-                if i in seen and i not in dupes:
-                    dupes.append(i)
-                seen.add(i)
-            raise ValueError(f"question_ids must be unique; repeated: {describe_ids(dupes)}")
+        try:
+            no_repeated_keys([(i, None) for i in ids])
+        except RepeatedKeysError as error:  # each repeated id named once
+            raise ValueError(f"question_ids must be unique; repeated: "
+                             f"{describe_ids(dict.fromkeys(error.keys))}") from None
         n = len(ids)
         correct = _vector(self.correct, "correct", n)
         clusters = _vector(self.clusters, "clusters", n, kind=np.integer, dtype=np.int64,
@@ -142,7 +139,7 @@ class QuestionOutcomes:
     def __repr__(self) -> str:
         score = "micro" if self.macro_over is None else f"macro over {list(self.macro_over)}"
         return (f"QuestionOutcomes({len(self.question_ids)} questions, "
-                f"{len(np.unique(self.clusters))} clusters, {len(self.cells)} cells, {score})")
+                f"{n_clusters(self)} clusters, {len(self.cells)} cells, {score})")
 
 
 # --------------------------------------------------------------------------- point scores
@@ -335,6 +332,15 @@ def holm(pvalues: Sequence[float]) -> List[float]:
     return [float(x) for x in adjusted]
 
 
+def apply_holm(tests: Sequence[Dict[str, Any]], alpha: float) -> None:
+    """Set ``p_holm`` (:func:`holm`, across the tests whose ``p`` is not None) and
+    ``significant`` (``p_holm < alpha``) of those tests; the others are left as they are."""
+    tested = [t for t in tests if t["p"] is not None]
+    for t, adjusted in zip(tested, holm([t["p"] for t in tested])):
+        t["p_holm"] = adjusted
+        t["significant"] = bool(adjusted < alpha)
+
+
 def _check_paired(a: QuestionOutcomes, b: QuestionOutcomes) -> None:
     """Both entries must have answered the same questions, in the same order, grouped
     the same way and scored the same way; otherwise a paired comparison means nothing."""
@@ -496,8 +502,5 @@ def compare_all(outcomes: Mapping[str, QuestionOutcomes], *, samples: int = 1000
                             "ci": pair["ci"], "test": test, "p": p, "p_holm": None,
                             "significant": False, "p_bootstrap": pair["p_bootstrap"],
                             "mcnemar": pair["mcnemar"], "note": pair["note"]})
-    tested = [r for r in results if r["p"] is not None]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r["p_holm"] = adjusted
-        r["significant"] = bool(adjusted < alpha)
+    apply_holm(results, alpha)
     return results

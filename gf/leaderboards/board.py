@@ -119,14 +119,20 @@ def _set_evaluator(table: Dict[str, Any], measured: Sequence[Measured], split_re
     return evaluator
 
 
-def _resampling_unit(outcomes: Mapping[str, Any]) -> Optional[str]:
+def _resampling_unit(table: Dict[str, Any], outcomes: Mapping[str, Any]) -> None:
+    """The table's ``resampling_unit``. Rows on a split whose questions are all about one video
+    get no interval (:func:`gf.evaluation.stats.bootstrap_intervals`): a note says so rather
+    than leave n/a unexplained."""
     if not outcomes:
-        return None
+        return
     firsts = [o if isinstance(o, QuestionOutcomes) else o[0] for o in outcomes.values()]
     unit = "video" if any(qo.clusters.max() + 1 < len(qo.question_ids) for qo in firsts) else "question"
     if any(not isinstance(o, QuestionOutcomes) for o in outcomes.values()):
         unit += f" (seed groups: seed, then {unit})"
-    return unit
+    table["resampling_unit"] = unit
+    if n_clusters(firsts[0]) < 2:
+        table["notes"].append("the questions are all about one video: resampling it cannot vary a "
+                              "score, so there are no intervals")
 
 
 def _pairs(table: Dict[str, Any], rows: List[Dict[str, Any]], outcomes: Mapping[str, Any],
@@ -165,15 +171,6 @@ def _pair_notes(table: Dict[str, Any]) -> None:
             by_note.setdefault(p["note"], []).append(f"{p['a']} vs {p['b']}")
     for note, names in by_note.items():
         table["notes"].append(f"{'; '.join(names)}: {note}")
-
-
-def _one_video_note(table: Dict[str, Any], outcomes: Mapping[str, Any]) -> None:
-    """Rows on a split whose questions are all about one video get no interval
-    (:func:`gf.evaluation.stats.bootstrap_intervals`); say so rather than leave n/a unexplained."""
-    firsts = [o if isinstance(o, QuestionOutcomes) else o[0] for o in outcomes.values()]
-    if firsts and n_clusters(firsts[0]) < 2:
-        table["notes"].append("the questions are all about one video: resampling it cannot vary a score, so there "
-                              "are no intervals")
 
 
 def _reported_rows(manifest: Mapping[str, Any], table: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -231,8 +228,7 @@ def _table(manifest: Mapping[str, Any], check: ResultCheck, benchmark: str, spli
         rows.append(row)
         if found is not None:
             outcomes[entry.name] = found
-    table["resampling_unit"] = _resampling_unit(outcomes)
-    _one_video_note(table, outcomes)
+    _resampling_unit(table, outcomes)
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0)))
     _pairs(table, rows, outcomes, statistics)
     if any(r.get("group") for r in rows) and table["pairs"]:

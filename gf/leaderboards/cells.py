@@ -2,8 +2,8 @@
 
 :mod:`.render` (Markdown, CSV, JSON), :mod:`.probe_render` (the temporal sensitivity
 section) and :mod:`.page_assets` (the HTML page) all format with these, so all follow the
-rules in :mod:`.render`'s docstring alike. Reading a board is tolerant: a missing key is
-"not measured", not a crash.
+same rules (docs/leaderboards.md, "Reading the board"). Reading a board is tolerant: a
+missing key is "not measured", not a crash.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ BELOW_MARK = "▼"
 
 
 def rounded(x: Any, places: int = 2) -> Optional[Decimal]:
-    """``x`` rounded half away from zero on its exact value (see :mod:`.render`'s docstring)."""
+    """``x`` rounded half away from zero on its exact value (``None`` if not a finite number)."""
     x = _number(x)
     if x is None:
         return None
@@ -241,7 +241,7 @@ def strict_json(obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------
-# a table's cells as text, shared by the Markdown and the page (:mod:`.render`'s rules)
+# a table's cells as text, shared by the Markdown and the page (one set of rules)
 # ---------------------------------------------------------------------------------------
 def yes_no(flag: Any) -> str:
     return "yes" if flag is True else "no" if flag is False else NA
@@ -267,7 +267,8 @@ def seeds_text(row: Mapping[str, Any]) -> str:
 
 def figure_cells(table: Mapping[str, Any]) -> List[List[Tuple[str, Any, Any, Any, bool]]]:
     """Per row, ``(key, value, ci, sd, bold)`` of its score (key ``score``) and of each
-    column; bold by the rule in :mod:`.render`'s docstring."""
+    column; bold: the best measured value as shown (docs/leaderboards.md, "Reading the
+    board")."""
     rows = mappings(table, "rows")
     keys = [None] + [c["key"] for c in table_columns(table)]
     figures = [[(row.get("score"), row.get("ci"), row.get("sd")) if key is None else cell_figures(row, key)

@@ -3,45 +3,8 @@ published figures.
 
 Validated like every gf config before any work starts: an unknown key, a missing one or a
 value of the wrong kind is a :class:`~gf.common.errors.ConfigError` naming the key and the
-file; so is a number out of its range (the ranges, and where relative paths are taken
-from: docs/leaderboards.md, "The manifest"). The manifest is YAML read by OmegaConf, so
-``${oc.env:OUTPUT_DIR,output}`` works.
-
-Layout::
-
-    name: demo                                   # names the board; default output folder
-    output_dir: output/leaderboards/demo         # optional
-    run: {device: auto, eval_batch_size: 128, num_workers: 0}      # optional
-    statistics: {confidence: 0.95, bootstrap_samples: 1000, seed: 0, alpha: 0.05}  # optional
-    benchmarks:
-      synthetic:                                 # the name the tables use
-        config: projects/glance_focus/demo/train_sup.yaml   # a gf run config; its datasets: is read
-        dataset: synthetic_star                  # which entry of datasets: (optional if one)
-        options: [datasets.synthetic_star.data_root=gf_data]
-        splits: [val, test]
-        probes: [shuffle, reverse, static, zeros]   # optional: temporal probes (below)
-        probe_seed: 0                            # optional (default 0): seeds the probes' draws
-    entries:
-      - name: demo_sup_grounded                  # letters, digits, _ . - + (a folder name)
-        config: projects/glance_focus/demo/train_sup.yaml   # its model: section is read
-        options: [model.model_type=demo_sup_grounded]       # model.*, run.amp, plugins only
-        checkpoint: output/.../checkpoint_best.pth           # path, URL or zoo:<name>
-        benchmarks: [synthetic]                  # optional: default, every benchmark
-      - name: demo_sup                           # a seed group: several trainings of one model
-        config: projects/glance_focus/demo/train_sup.yaml
-        options: [model.model_type=demo_sup]
-        checkpoints: output/demo/demo_sup/seed*/checkpoint_best.pth   # a glob, or a list of checkpoints
-        seeds: [0, 1, 2]                         # optional (see below)
-      - name: their_model
-        predictions: {synthetic: {val: val.json, test: test.json}}  # gf or NExT-QA official format
-    reported:                                    # figures from papers; shown, never compared
-      - name: Glance-Focus (paper)
-        benchmark: synthetic
-        split: test
-        source: Bai et al., NeurIPS 2023, Table 1
-        score: 53.94
-        cells: {type/Interaction: 56.89}
-
+file; so is a number out of its range. The layout, with every key, its default and its
+range, and where relative paths are taken from: docs/leaderboards.md, "The manifest".
 Seed groups (``checkpoints:``, ``seeds:``; their statistics: :mod:`.seed_stats`) and temporal
 probes (``probes:``, ``probe_seed:``; their table: :mod:`.probe_table`): docs/leaderboards.md,
 "Seed groups" and "Temporal sensitivity".

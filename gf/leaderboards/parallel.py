@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import astuple
 from pathlib import Path
+from queue import Empty
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gf.leaderboards.manifest import Manifest, manifest_from_dict
@@ -89,7 +90,7 @@ def run_parallel(manifest: Manifest, root: Path, items: Sequence[WorkItem], run_
         while finished < len(procs):
             try:
                 message = queue.get(timeout=1.0)
-            except Exception:  # queue.Empty: check that the workers are alive
+            except Empty:  # nothing for a second: check that the workers are alive
                 if all(p.exitcode is not None for p in procs) and any(p.exitcode != 0 for p in procs):
                     if queue.empty():  # every message of the workers that did report has been read
                         break

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from gf.evaluation.stats import apply_holm
 from gf.leaderboards.freshness import ResultCheck
 from gf.leaderboards.rows import Measured, Result, entries_for, group_row, load_results, resampling, single_row
 
@@ -60,7 +61,8 @@ def sensitivity_table(manifest: Mapping[str, Any], check: ResultCheck, table: Ma
             row["probes"][probe] = cell
         _settle_unperturbed(row, out)
         out["rows"].append(row)
-    _holm(out, statistics["alpha"])
+    apply_holm([cell for row in out["rows"] for cell in row["probes"].values() if cell is not None],
+               statistics["alpha"])  # across every probe test of the table
     return out
 
 
@@ -107,10 +109,10 @@ def _settle_unperturbed(row: Dict[str, Any], out: Dict[str, Any]) -> None:
                         f"each probe's unperturbed figures)")
 
 
-def _paired_results(entry: Measured, probe: str, results: Sequence[Result],
-                    out: Dict[str, Any]) -> List[Result]:
-    """The probe results that have an unperturbed result of the same checkpoint and config."""
-    plain = {r.seed: r for r in entry.results}
+def _paired_results(entry: Measured, plain: Mapping[Optional[int], Result], probe: str,
+                    results: Sequence[Result], out: Dict[str, Any]) -> List[Result]:
+    """The probe results that have an unperturbed result (``plain``, by seed) of the same
+    checkpoint and config."""
     paired = []
     for result in results:
         label = entry.name if result.seed is None else f"{entry.name} (seed {result.seed})"
@@ -133,7 +135,8 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
     """One entry under one probe; None when no result is usable."""
     from gf.probes import coverage_warning  # torch: only where a board has probes
 
-    results = _paired_results(entry, probe, results, out)
+    plain = {r.seed: r for r in entry.results}
+    results = _paired_results(entry, plain, probe, results, out)
     if not results or split_record is None:
         return None
     sub = {"score_key": out["score_key"], "notes": out["notes"]}
@@ -144,7 +147,6 @@ def _probe_cell(entry: Measured, probe: str, results: Sequence[Result], plain_ou
         out["notes"].append(f"{entry.name} under {probe}: {len(results)} of its {len(entry.results)} seeds are "
                             f"finished; its figures, and the unperturbed ones it is compared with, are over those "
                             f"(seeds {', '.join(str(r.seed) for r in results)})")
-    plain = {r.seed: r for r in entry.results}
     flips = [_flip_rate(plain[r.seed], r, f"{entry.name} under {probe}", out) for r in results]
     coverage = results[0].provenance.get("probe_coverage")  # the split's and probe's: alike for every seed
     warning = coverage_warning({**coverage, "probe": probe}) if isinstance(coverage, Mapping) else None
@@ -206,14 +208,3 @@ def _test(cell: Dict[str, Any], label: str, entry: Measured, results: Sequence[R
         out["notes"].append(f"{label}: {result['note']}")
     ci = result["ci"]
     cell.update(drop=result["difference"], drop_ci=list(ci) if ci is not None else None, test=test, p=p)
-
-
-def _holm(out: Dict[str, Any], alpha: float) -> None:
-    """Holm's adjustment across every probe test of the table."""
-    from gf.evaluation.stats import holm
-
-    tested = [cell for row in out["rows"] for cell in row["probes"].values() if cell is not None
-              and cell["p"] is not None]
-    for cell, adjusted in zip(tested, holm([c["p"] for c in tested])):
-        cell["p_holm"] = adjusted
-        cell["significant"] = bool(adjusted < alpha)

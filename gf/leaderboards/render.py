@@ -4,21 +4,13 @@ PNG plots.
 Why several formats from one board: the Markdown goes into READMEs and pull requests, the
 CSV into spreadsheets, the JSON back into gf (``gf leaderboard show`` re-renders from it
 without evaluating anything), and the HTML page is what a person opens to sort and look.
-They are all rendered from the same board by the rules below, so they cannot disagree:
-
-* figures are rounded to 2 decimals by one rule in every format, the page's included (its
-  cells are formatted here too): half away from zero on the float's exact binary value
-  (:func:`format_figure`; Python's ``format(x, ".2f")`` would round exact ties such as
-  ``80.125`` to even);
-* "best" is the highest value of a column among *measured* rows, compared at the displayed
-  precision (rows that show the same best figure are all bold). A reported row is a figure
-  copied from a paper: it was not measured on this split with these intervals, so it is
-  never bold and never marked;
-* ``None`` (not measured) shows as ``n/a`` (an empty field in the CSV, where a reader
-  parses numbers);
-* seed groups, temporal probes (:mod:`.probe_render`) and stale rows add their columns,
-  sections, CSV fields and plots only to a board that has them; what each adds:
-  docs/leaderboards.md, "Seed groups", "Temporal sensitivity" and "Stale rows".
+They are all rendered from the same board by one set of rules (rounding, bold, ``n/a``, the
+CSV's fields: docs/leaderboards.md, "Reading the board"), so they cannot disagree: one
+rounding rule (:func:`format_figure`, not ``format(x, ".2f")``, which rounds exact
+ties to even) for every format, the page's cells included (they are formatted here too).
+Seed groups, temporal probes (:mod:`.probe_render`) and stale rows add their columns,
+sections, CSV fields and plots only to a board that has them; what each adds:
+docs/leaderboards.md, "Seed groups", "Temporal sensitivity" and "Stale rows".
 
 Every file is written through :func:`gf.common.io.atomic_write`: a viewer never sees half
 a page, and a run killed mid-write leaves the previous version.
@@ -101,8 +93,8 @@ def _md_code_block(text: str, indent: str = "") -> List[str]:
 
 
 def render_markdown(board: Mapping[str, Any]) -> str:
-    """The board as Markdown, a section per table (rounding, bold and marks: the module
-    docstring)."""
+    """The board as Markdown, a section per table (rounding, bold and marks:
+    docs/leaderboards.md, "Reading the board")."""
     lines = [f"# gf leaderboard: {md_escape(board.get('name') or 'unnamed')}", ""]
     if board.get("created"):
         lines += [f"Created {md_escape(board['created'])}. {md_escape(statistics_text(board))}", ""]
@@ -171,15 +163,9 @@ def _md_figure(value: Any, ci: Any, bold: bool, sd: Any = None) -> str:
 # CSV
 # ---------------------------------------------------------------------------------------
 def _csv_layout(board: Mapping[str, Any]) -> Tuple[List[str], Dict[str, str]]:
-    """The CSV header and the field name of each column key.
-
-    Fixed fields, then value/ci_low/ci_high per column key (the union over all tables, in
-    order of first appearance), then counts, source and provenance (the listed fields, then
-    any other the board holds, sorted). A column key that equals another field name would
-    overwrite it, so it becomes ``column:<key>``. A board with a seed group also has
-    ``score_sd`` and ``<column>_sd`` (empty for single checkpoints), and ``n_seeds``,
-    ``seeds`` (space-separated), ``worst_seed`` and ``worst_seed_score`` after
-    ``num_questions``; a board with a stale row, ``stale`` and ``stale_reason`` after ``source``."""
+    """The CSV header and the field name of each column key (a key that equals another
+    field would overwrite it). The fields, in order: docs/leaderboards.md, "Reading the
+    board", "Seed groups" and "Stale rows"."""
     groups = any(has_groups(t) for t in mappings(board, "tables"))
     stale = ("stale", "stale_reason") if _has_stale(board) else ()
     suffixes = ("_ci_low", "_ci_high", "_sd") if groups else ("_ci_low", "_ci_high")

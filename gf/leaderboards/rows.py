@@ -23,6 +23,7 @@ __all__ = ["Measured", "Result", "entries_for", "group_row", "load_results", "re
 #: A cell's accuracy recomputed from per-question outcomes must match the report to this.
 _TOLERANCE = 1e-6
 
+
 def resampling(statistics: Mapping[str, Any]) -> Dict[str, Any]:
     """The resampling settings of the manifest's ``statistics`` (for intervals and tests)."""
     return dict(samples=statistics["bootstrap_samples"], seed=statistics["seed"],

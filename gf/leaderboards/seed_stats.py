@@ -14,10 +14,8 @@ evaluated twice, unperturbed and under a temporal probe, are paired at both leve
 coverage measured by simulation: docs/leaderboards.md, "Seed groups" (and "Temporal
 sensitivity" for the probe pairing).
 
-Reproducibility: ``numpy.random.default_rng(seed)``; resample ``i`` (in order) is, for
-each group in the given order, one call ``rng.integers(0, n_seeds, size=n_seeds)`` (the
-seed counts), then one call ``rng.integers(0, n_clusters, size=n_clusters)`` (the cluster
-weights, exactly as in :mod:`gf.evaluation.stats`). Results do not depend on the chunking.
+The exact random stream (per resample, each group's seeds in the given order, then the
+clusters as :mod:`gf.evaluation.stats` draws them): docs/leaderboards.md, "Seed groups".
 """
 from __future__ import annotations
 
@@ -32,8 +30,8 @@ from gf.evaluation.stats import (
     _interval,
     _Prepared,
     _chunk_size,
+    apply_holm,
     compare_all,
-    holm,
     n_clusters,
     point_scores,
     resampled_difference,
@@ -245,10 +243,7 @@ def compare_groups(entries: Mapping[str, Union[QuestionOutcomes, Sequence[Questi
                             "test": TWO_LEVEL_TEST, "p": pair["p_bootstrap"], "p_holm": None,
                             "significant": False, "p_bootstrap": pair["p_bootstrap"], "mcnemar": None,
                             "note": pair["note"]})
-    tested = [r for r in results if r["p"] is not None]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r["p_holm"] = adjusted
-        r["significant"] = bool(adjusted < alpha)
+    apply_holm(results, alpha)
     return results
 
 
