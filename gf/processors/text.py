@@ -16,12 +16,12 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
-
-#: How a question and an option become one text when a config or checkpoint says nothing.
-DEFAULT_TEXT_FORMAT = "{question} {option}"
 from gf.common.utils import check_known_keys
 
 __all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
+
+#: How a question and an option become one text when a config or checkpoint says nothing.
+DEFAULT_TEXT_FORMAT = "{question} {option}"
 
 _PLACEHOLDERS = {"question", "option"}
 
