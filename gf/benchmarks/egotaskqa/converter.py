@@ -308,7 +308,7 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
     counts = Counter({k: 0 for k in ("events", "events_outside_clip", "events_partly_outside_clip",
                                      "clips_without_events", "clips_missing_from_events")})
     for vid, interval in clips.items():
-        start, end = parse_interval(interval, f"{path}")
+        start, end = parse_interval(interval, str(path))
         entry = raw_events.get(interval)
         actions: List[List[Any]] = []
         if entry is None:
