@@ -24,7 +24,7 @@ from gf.datasets.builder_config import to_plain
 
 __all__ = ["SplitProvenance", "recipe_describing", "store_files"]
 
-logger = logging.getLogger("gf.datasets.base")  # the builders' logger, as before the split
+logger = logging.getLogger(__name__)
 
 
 def store_files(store: Any) -> List[str]:
