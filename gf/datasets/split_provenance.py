@@ -107,16 +107,13 @@ class SplitProvenance:
         checkpoints to record. ``features=False``: what scoring reads only (the annotation
         files below, not the feature store), marked as such so the two never coincide.
 
-        It covers: the builder class and its full config (``json`` with sorted keys); the
-        **bytes** of the split's text files (:meth:`_fingerprint_files`); and the
-        **identity** of the feature store's files -- each file's path, size and ``mtime_ns``
-        -- not their bytes, which can be many GB (a feature file rewritten in place with the
-        same size and mtime is therefore not noticed; a copy with a new mtime changes the
-        fingerprint although its bytes are equal). Deterministic for the same inputs; any
-        changed input changes it. Reads the text files once (streamed) and stats
-        the feature files; the feature store is opened as when the splits are built (for a
-        ``.pth`` file that can mean loading it), not read key by key. ``sha256``: how a text
-        file is hashed (a leaderboard passes its cache, which also records each file's hash).
+        What it covers, and what a feature file's identity (path, size, ``mtime_ns``, not its
+        bytes) leaves unnoticed: docs/data_formats.md §0, "Split fingerprint"; the text files
+        are those of :meth:`_fingerprint_files`. Deterministic for the same inputs. Reads the
+        text files once (streamed) and stats the feature files; the feature store is opened
+        as when the splits are built (for a ``.pth`` file that can mean loading it), not read
+        key by key. ``sha256``: how a text file is hashed (a leaderboard passes its cache,
+        which also records each file's hash).
         """
         (split,) = self._requested_splits([split])
         digest = hashlib.sha256()

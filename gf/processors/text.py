@@ -1,9 +1,8 @@
 """Text of a VideoQA question: one string per (question, option) pair, or the question alone.
 
-Why a template instead of a hard-coded join: the authors' loaders disagree (STAR and AGQA
-join with a space, NExT-QA with a literal ``" [SEP] "``, which the RoBERTa tokenizer reads
-as five characters of text: docs/data_formats.md, "4.2 Layout gf reads"). gf's default is
-the space, which is what the released STAR checkpoints saw.
+Why a template instead of a hard-coded join: the authors' loaders disagree (a space for
+STAR and AGQA, a literal ``" [SEP] "`` for NExT-QA: docs/data_formats.md §1.2 and §4.2).
+gf's default is the space, which is what the released STAR checkpoints saw.
 
 Whitespace is normalised (:func:`normalize_whitespace`) because annotation files carry
 stray double spaces and trailing newlines that would otherwise change the tokenisation
