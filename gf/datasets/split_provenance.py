@@ -74,22 +74,18 @@ class SplitProvenance:
         split's annotation file and, when configured, the skip file, the events file, the
         grounding file, the class list (when the builder reads it) and the answer vocabulary.
         A builder that reads more files (EgoTaskQA's reasoning types) adds them."""
-        c = self.config
+        c, name = self.config, self.display_name
         files = [("annotations", self.require_path(f"annotations.{split}", c["annotations"][split],
-                                                   f"{self.display_name} annotation file for split {split!r}"))]
-        if c.get("skip_file"):
-            files.append(("skip_file", self.require_path("skip_file", c["skip_file"], "skip file")))
-        if c.get("events"):
-            files.append(("events", self.require_path("events", c["events"], f"{self.display_name} events file")))
-        if c.get("grounding"):
-            files.append(("grounding", self.require_path("grounding", c["grounding"],
-                                                         f"{self.display_name} grounding file")))
+                                                   f"{name} annotation file for split {split!r}"))]
+        optional = (("skip_file", "skip file"), ("events", f"{name} events file"),
+                    ("grounding", f"{name} grounding file"))
+        files += [(key, self.require_path(key, c[key], what)) for key, what in optional if c.get(key)]
         key = self.CLASS_KEY
         if key and c.get(key) and (self.CLASSES_WITHOUT_EVENTS or c.get("events")):
             files.append((key, self.require_path(key, c[key], self.CLASS_LIST_WHAT)))
         if c.get("answer_vocab"):
             files.append(("answer_vocab", self.require_path("answer_vocab", c["answer_vocab"],
-                                                            f"{self.display_name} answer vocabulary")))
+                                                            f"{name} answer vocabulary")))
         return files
 
     def split_data_files(self, split: str, *, features: bool = True) -> List[Tuple[str, str]]:
