@@ -16,6 +16,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys
+from gf.datasets.builder_config import positive_int
 
 __all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
 
@@ -106,7 +107,7 @@ class VideoQATextProcessor:
 
     def __init__(self, text_format: str = DEFAULT_TEXT_FORMAT, max_words: Optional[int] = None):
         _check_format(text_format)
-        if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1):
+        if max_words is not None and not positive_int(max_words):
             raise ConfigError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")
         self.text_format = text_format
         self.max_words = max_words
