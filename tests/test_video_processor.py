@@ -85,3 +85,10 @@ def test_processor_from_config():
     assert VideoFeatureProcessor.from_config({}).max_feats == 80
     with pytest.raises(ValueError, match="max_feat"):
         VideoFeatureProcessor.from_config({"max_feat": 5})
+
+
+@pytest.mark.parametrize("feature_dim", [True, False, 0, -1, 2.0])
+def test_processor_refuses_a_feature_dim_that_is_not_a_count(feature_dim):
+    # True == 1 for Python, so it used to pass as a dimension of 1 (max_feats refused it)
+    with pytest.raises(ValueError, match="feature_dim must be a positive integer or None"):
+        VideoFeatureProcessor(max_feats=8, feature_dim=feature_dim)

@@ -21,7 +21,7 @@ from gf.common.errors import DataFileError, DatasetError
 
 __all__ = ["EventTable", "is_int"]
 
-logger = logging.getLogger("gf.datasets.videoqa")  # the dataset's logger, as before the split
+logger = logging.getLogger(__name__)
 
 
 def is_int(x: Any) -> bool:

@@ -313,11 +313,9 @@ class PthDictStore(FeatureStore):
 class HDF5Store(FeatureStore):
     """Rows of an HDF5 feature dataset addressed by the ids in a parallel ``ids`` dataset.
 
-    ``features`` picks the stream: ``resnet_features`` (HCRN appearance,
-    ``(N, 8, 16, 2048)``), ``resnext_features`` (EgoTaskQA motion, ``(N, 8, 2048)``),
-    ``features`` (MIST CLIP, ``(N, 32, 17, 512)``). Ids may be integers or (utf-8) bytes.
-    The h5py handle is opened lazily in the reading process: h5py handles must not
-    cross ``fork``.
+    ``features`` / ``ids``: the names of the two datasets (the known ones, with their shapes:
+    docs/data_formats.md §0, Features). The h5py handle is opened lazily in the reading
+    process: h5py handles must not cross ``fork``.
     """
 
     format_name = "hdf5"

@@ -4,14 +4,8 @@ Why: gf's grounded answer score (``GroundedAnswerScore``) points from the questi
 event memory. Where the annotations say which event that is, the pointer can be trained
 on it directly (``model.pointer_loss``) and measured during training (the
 ``grounding_diagnostics`` hook), instead of hoping the match emerges from the answer loss
-alone. The synthetic demo benchmark writes ``txt_db/grounding.json``; any builder may set
-its ``grounding`` key to such a file.
-
-File format: ``{question_id: {"named_event": i | null, "answer_event": j | null}}``, where
-``i`` and ``j`` are positions among the clip's annotated events sorted by start time (the
-order of :class:`~gf.datasets.events.EventTable`). ``null`` (or a missing question) means
-the question names no event ("What will the person do next?") or its answer is not an event
-of the clip.
+alone. The file (which builders take it, its format, what ``null`` means):
+docs/data_formats.md, "0. What every benchmark becomes" (Grounding).
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from gf.datasets.builder_config import to_plain
 
 __all__ = ["SplitProvenance", "recipe_describing", "store_files"]
 
-logger = logging.getLogger("gf.datasets.base")  # the builders' logger, as before the split
+logger = logging.getLogger(__name__)
 
 
 def store_files(store: Any) -> List[str]:
@@ -74,22 +74,18 @@ class SplitProvenance:
         split's annotation file and, when configured, the skip file, the events file, the
         grounding file, the class list (when the builder reads it) and the answer vocabulary.
         A builder that reads more files (EgoTaskQA's reasoning types) adds them."""
-        c = self.config
+        c, name = self.config, self.display_name
         files = [("annotations", self.require_path(f"annotations.{split}", c["annotations"][split],
-                                                   f"{self.display_name} annotation file for split {split!r}"))]
-        if c.get("skip_file"):
-            files.append(("skip_file", self.require_path("skip_file", c["skip_file"], "skip file")))
-        if c.get("events"):
-            files.append(("events", self.require_path("events", c["events"], f"{self.display_name} events file")))
-        if c.get("grounding"):
-            files.append(("grounding", self.require_path("grounding", c["grounding"],
-                                                         f"{self.display_name} grounding file")))
+                                                   f"{name} annotation file for split {split!r}"))]
+        optional = (("skip_file", "skip file"), ("events", f"{name} events file"),
+                    ("grounding", f"{name} grounding file"))
+        files += [(key, self.require_path(key, c[key], what)) for key, what in optional if c.get(key)]
         key = self.CLASS_KEY
         if key and c.get(key) and (self.CLASSES_WITHOUT_EVENTS or c.get("events")):
             files.append((key, self.require_path(key, c[key], self.CLASS_LIST_WHAT)))
         if c.get("answer_vocab"):
             files.append(("answer_vocab", self.require_path("answer_vocab", c["answer_vocab"],
-                                                            f"{self.display_name} answer vocabulary")))
+                                                            f"{name} answer vocabulary")))
         return files
 
     def split_data_files(self, split: str, *, features: bool = True) -> List[Tuple[str, str]]:
@@ -107,16 +103,13 @@ class SplitProvenance:
         checkpoints to record. ``features=False``: what scoring reads only (the annotation
         files below, not the feature store), marked as such so the two never coincide.
 
-        It covers: the builder class and its full config (``json`` with sorted keys); the
-        **bytes** of the split's text files (:meth:`_fingerprint_files`); and the
-        **identity** of the feature store's files -- each file's path, size and ``mtime_ns``
-        -- not their bytes, which can be many GB (a feature file rewritten in place with the
-        same size and mtime is therefore not noticed; a copy with a new mtime changes the
-        fingerprint although its bytes are equal). Deterministic for the same inputs; any
-        changed input changes it. Reads the text files once (streamed) and stats
-        the feature files; the feature store is opened as when the splits are built (for a
-        ``.pth`` file that can mean loading it), not read key by key. ``sha256``: how a text
-        file is hashed (a leaderboard passes its cache, which also records each file's hash).
+        What it covers, and what a feature file's identity (path, size, ``mtime_ns``, not its
+        bytes) leaves unnoticed: docs/data_formats.md §0, "Split fingerprint"; the text files
+        are those of :meth:`_fingerprint_files`. Deterministic for the same inputs. Reads the
+        text files once (streamed) and stats the feature files; the feature store is opened
+        as when the splits are built (for a ``.pth`` file that can mean loading it), not read
+        key by key. ``sha256``: how a text file is hashed (a leaderboard passes its cache,
+        which also records each file's hash).
         """
         (split,) = self._requested_splits([split])
         digest = hashlib.sha256()

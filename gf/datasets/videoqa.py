@@ -52,8 +52,7 @@ FRAME_PROBES = (None, "shuffle", "zeros")
 class VideoQADataset(torch.utils.data.Dataset):
     """One split of a VideoQA benchmark: records + lazy features + event targets.
 
-    The sample's keys: docs/data_formats.md, "0. What every benchmark becomes", and
-    ``named_event`` / ``answer_event`` (:mod:`gf.datasets.grounding`; -1 = none).
+    The sample's keys: docs/data_formats.md, "0. What every benchmark becomes".
 
     * ``feature_store`` is shared, not copied: pass the same store object to every split.
       Pickling the dataset (``spawn`` workers) carries only its path.

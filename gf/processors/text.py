@@ -1,9 +1,8 @@
 """Text of a VideoQA question: one string per (question, option) pair, or the question alone.
 
-Why a template instead of a hard-coded join: the authors' loaders disagree (STAR and AGQA
-join with a space, NExT-QA with a literal ``" [SEP] "``, which the RoBERTa tokenizer reads
-as five characters of text: docs/data_formats.md, "4.2 Layout gf reads"). gf's default is
-the space, which is what the released STAR checkpoints saw.
+Why a template instead of a hard-coded join: the authors' loaders disagree (a space for
+STAR and AGQA, a literal ``" [SEP] "`` for NExT-QA: docs/data_formats.md §1.2 and §4.2).
+gf's default is the space, which is what the released STAR checkpoints saw.
 
 Whitespace is normalised (:func:`normalize_whitespace`) because annotation files carry
 stray double spaces and trailing newlines that would otherwise change the tokenisation
@@ -16,12 +15,13 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
+from gf.common.utils import check_known_keys
+from gf.datasets.builder_config import positive_int
+
+__all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
 
 #: How a question and an option become one text when a config or checkpoint says nothing.
 DEFAULT_TEXT_FORMAT = "{question} {option}"
-from gf.common.utils import check_known_keys
-
-__all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
 
 _PLACEHOLDERS = {"question", "option"}
 
@@ -107,7 +107,7 @@ class VideoQATextProcessor:
 
     def __init__(self, text_format: str = DEFAULT_TEXT_FORMAT, max_words: Optional[int] = None):
         _check_format(text_format)
-        if max_words is not None and (not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1):
+        if max_words is not None and not positive_int(max_words):
             raise ConfigError(f"videoqa_text processor: max_words must be a positive integer or None, got {max_words!r}")
         self.text_format = text_format
         self.max_words = max_words

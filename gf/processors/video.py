@@ -14,6 +14,7 @@ import torch
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
 from gf.common.utils import check_known_keys, describe_ids
+from gf.datasets.builder_config import positive_int
 
 __all__ = ["non_finite", "sample_frames", "VideoFeatureProcessor"]
 
@@ -27,7 +28,7 @@ def sample_frames(feats: torch.Tensor, max_feats: int) -> Tuple[torch.Tensor, to
       (integer arithmetic, so exact for any T; ``T == max_feats`` is the identity);
       ``mask`` is all ``True``.
     """
-    if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
+    if not positive_int(max_feats):
         raise ConfigError(f"max_feats must be a positive integer, got {max_feats!r}")
     feats = torch.as_tensor(feats)
     if feats.ndim != 2:
@@ -80,9 +81,9 @@ class VideoFeatureProcessor:
     """
 
     def __init__(self, max_feats: int = 80, feature_dim: Optional[int] = None, train: bool = False):
-        if not isinstance(max_feats, int) or isinstance(max_feats, bool) or max_feats < 1:
+        if not positive_int(max_feats):
             raise ConfigError(f"video_features processor: max_feats must be a positive integer, got {max_feats!r}")
-        if feature_dim is not None and (not isinstance(feature_dim, int) or feature_dim < 1):
+        if feature_dim is not None and not positive_int(feature_dim):  # True is not a dimension
             raise ConfigError(f"video_features processor: feature_dim must be a positive integer or None, got {feature_dim!r}")
         self.max_feats = max_feats
         self.feature_dim = feature_dim

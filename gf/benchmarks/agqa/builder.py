@@ -9,12 +9,8 @@ the vocabulary get the label -1 (kept, and scored wrong by the evaluator, as MIS
 and events go through the shared :class:`~gf.datasets.events.EventTable`. B codes:
 docs/data_formats.md §6.
 
-The layout, and which of the authors' own files work as well: docs/data_formats.md §2.2.
-An ``annotations`` file not ending in ``.jsonl`` is read as an official ``*_balanced.txt``;
-the ``<UNK>`` entry of the authors' HCRN-style vocabulary is kept as a vocabulary entry
-but never used as a label (unknown answers are -1). The authors ship no val split: point
-``annotations.val`` at a file of your own or train with ``run.valid_splits: []`` and
-``splits: [train, test]``.
+The layout, and which of the authors' own files work as well (with their lack of a val
+split): docs/data_formats.md §2.2.
 """
 from __future__ import annotations
 
@@ -34,23 +30,7 @@ __all__ = ["AGQABuilder"]
 class AGQABuilder(VideoQABuilder):
     """Builds AGQA 2.0 train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
-    Config keys:
-
-    * ``data_root`` / ``dataset_dir`` -- the data lives in ``<data_root>/<dataset_dir>`` (``AGQA``).
-    * ``annotations`` -- ``{split: file}``: ``txt_db/<split>.jsonl`` from the converter, or an
-      official ``*_balanced.txt``.
-    * ``answer_vocab`` -- ``txt_db/answer_vocab.json`` (or the authors' HCRN-style vocabulary).
-    * ``events`` / ``action_mapping`` -- Charades actions per video and the class list
-      (157 lines). ``events: null`` (default) = no event targets; the supervised recipe
-      sets ``events: txt_db/events.json``.
-    * ``features`` / ``feature_format`` -- feature store keyed by Charades video id.
-    * ``key_field`` -- record field keying features and events (``video_id``).
-    * ``max_feats``, ``feature_dim`` (``null`` = from the store), ``max_events`` (events per
-      video kept as targets, at most the model's ``num_queries``).
-    * ``skip_file`` -- optional question ids to leave out (one per line, ``#`` comments).
-    * ``splits``, ``unlabelled_splits`` (AGQA's test labels are public: empty), ``seed``
-      (train-time event subsampling).
-
+    Config keys: docs/data_formats.md §0, "Builder config keys", and §2.2.
     ``stats["splits"][split]["answers_outside_vocab"]`` counts the -1 labels of each split.
     """
 

@@ -3,8 +3,8 @@
 Why a converter: AGQA ships no validation split and no answer vocabulary, and the
 authors' loader needed both (it crashed without a val vocabulary, B5, and on any answer
 outside its vocabulary, B8; see docs/data_formats.md §6). This fixes both once, on
-disk, reproducibly. What it reads, builds and writes: docs/data_formats.md §2.1-2.2; it
-also writes ``meta.json`` (the returned summary) and a ``README.md`` of the counts.
+disk, reproducibly. What it reads, builds and writes, and its options:
+docs/data_formats.md §0 ("What `gf prepare` writes besides the layout") and §2.1-2.2.
 
 * The vocabulary's order (frequency, ties by string) makes it the same on every machine.
   It is built before the val carve, so it does not depend on the seed or fraction.

@@ -79,28 +79,9 @@ class ConcatFeatureStore:
 class EgoTaskQABuilder(VideoQABuilder):
     """Builds EgoTaskQA train/val/test (one ``split_type``: ``direct`` or ``indirect``).
 
-    Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``; ``{split_type}``
-    in a path is replaced):
-
-    * ``data_root``, ``dataset_dir`` (``EgoTaskQA``), ``split_type`` (``direct`` | ``indirect``).
-    * ``annotations`` -- ``{split: jsonl}`` written by the converter.
-    * ``answer_vocab`` -- JSON list of answers (index = label); its size is the model's
-      ``num_answers``.
-    * ``events`` / ``hois`` -- event targets and their class list (line i = class i);
-      ``event_pred_dim`` = classes + 1 (background). ``events: null`` = no event targets.
-    * ``reasoning_types`` -- ``all_reasoning_types.txt``: the categories of the evaluation
-      (their order, zero-count rows); ``null`` = take them from the data.
-    * ``features`` / ``features_dataset`` / ``ids_dataset`` -- the appearance store
-      (HDF5 datasets ``resnet_features`` / ``ids``; other formats are detected from the path).
-    * ``motion_features`` / ``motion_features_dataset`` -- optional motion stream, see the
-      module docs.
-    * ``key_field`` -- record field that keys features and events (``video_id``).
-    * ``max_feats`` (128 = 8 x 16 HCRN rows), ``feature_dim`` (checked when set),
-      ``max_events`` (= the model's ``num_queries`` at most), ``text_format`` (used only
-      for multiple choice, so irrelevant here; it must still name ``{question}`` and
-      ``{option}``), ``skip_file``, ``splits``, ``seed``.
-
-    ``stats["splits"][split]["answers_outside_vocab"]`` counts the -1 labels of each split.
+    Config keys (``{split_type}`` in a path is filled in): docs/data_formats.md §0, "Builder
+    config keys", and §3.2. ``stats["splits"][split]["answers_outside_vocab"]`` counts the
+    -1 labels of each split.
     """
 
     benchmark = "egotaskqa"

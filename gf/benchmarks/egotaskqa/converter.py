@@ -5,27 +5,20 @@ events by ``interval`` and features by ``video_id`` and normalised spans by the 
 absolute end frame (B16, docs/data_formats.md §6). Here every question becomes one plain
 record keyed like the features, and events are written in the clip's own time base, so
 the shared :class:`~gf.datasets.events.EventTable` normalises them by the clip length.
-What it reads and writes: docs/data_formats.md §3.1-3.2 (the QA file names it accepts:
-``QA_NAMES``); it also writes ``<split_type>/prepare_summary.json`` (the returned summary).
-The QA files of ``split_type`` are looked for in ``raw_dir/<split_type>/``,
-``raw_dir/<split_type>/txt_db/``, ``raw_dir/`` and ``raw_dir/txt_db/``, first match wins.
+What it reads (where it looks; the QA file names are ``QA_NAMES``), how it matches answers,
+its options and what it writes: docs/data_formats.md §0 ("What `gf prepare` writes besides
+the layout") and §3.1-3.2.
 
 Decisions:
 
 * **Keys.** Features (HCRN h5) are indexed by ``str(video_id)`` [verified:
   ``baselines/dataset/hcrn_dataset.py``]; ``video_id`` is assigned once per distinct
   ``interval`` (``qas2tagged_qas.py``). So events are re-keyed from interval to that id
-  (each entry keeps its ``interval``); an interval with two ids (or the reverse) is an
-  error.
-* **Answers.** An answer is looked up in ``answer_set.txt`` exactly, else lower-cased (the
-  official vocabulary lower-cases train answers). A train answer not in the set is an
-  error (the set was built from train). When the file carries ``answer_encode``, it must
-  agree (or be the official ``<UNK1>`` quirk, counted).
-* **Spans.** With ``span_time_base="absolute"`` (default) spans are frame numbers of the
-  whole video and are re-based to ``start_frame``; ``"relative"`` takes them as already
-  clip-relative. [unverified: the time base of the authors' events.json; if more than
-  half of all events fall entirely outside their clip under the chosen base, the
-  conversion stops and says to try the other.]
+  (each entry keeps its ``interval``).
+* **Answers.** A train answer not in the set is an error because the set was built from
+  train.
+* **Spans.** [unverified: the time base of the authors' events.json; hence the
+  ``span_time_base`` option and the stop when most events fall outside their clip.]
 """
 from __future__ import annotations
 
@@ -308,7 +301,7 @@ def _convert_events(raw_events: Any, path: Path, clips: Dict[str, str], num_clas
     counts = Counter({k: 0 for k in ("events", "events_outside_clip", "events_partly_outside_clip",
                                      "clips_without_events", "clips_missing_from_events")})
     for vid, interval in clips.items():
-        start, end = parse_interval(interval, f"{path}")
+        start, end = parse_interval(interval, str(path))
         entry = raw_events.get(interval)
         actions: List[List[Any]] = []
         if entry is None:

@@ -30,33 +30,8 @@ __all__ = ["NextQABuilder"]
 class NextQABuilder(VideoQABuilder):
     """Builds NExT-QA train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
-    Config keys:
-
-    * ``data_root`` / ``dataset_dir`` -- the data lives in ``<data_root>/<dataset_dir>``
-      (``NExT-QA``).
-    * ``annotations`` -- ``{split: file}``: the converter's ``txt_db/<split>.jsonl``, or an
-      official ``<split>.csv``.
-    * ``features`` / ``feature_format`` -- feature store (``null`` format = detect from
-      the path). Default ``vis_db/features.pth``: a ``torch.save`` dict ``{video: Tensor}``,
-      the way the authors passed NExT-QA features; their pandas int64 keys work. Any rank
-      is flattened to rows of the last dimension, as the authors' loader did: region/HCRN
-      ``(.., 2048)`` -> 2048-d rows, MIST CLIP ``(32, 17, 512)`` -> 544 rows of 512.
-    * ``key_field`` -- record field that keys the features: ``video_id`` (NExT-QA features
-      are per video) or ``question_id``.
-    * ``max_feats`` -- frames after sampling/padding: 80, what the authors' scripts pass
-      (their loader's own default was 20).
-    * ``feature_dim`` -- expected D, checked against the store when set; ``null`` = take it
-      from the store.
-    * ``text_format`` -- one text per option, ``{question}`` and ``{option}``. The default
-      joins with a space, like the STAR/AGQA loaders and gf's other builders;
-      ``"{question} [SEP] {option}"``
-      reproduces the authors' NExT-QA loader (RoBERTa reads ``[SEP]`` as plain text).
-    * ``skip_file`` -- optional file of question ids to leave out (one per line, ``#``
-      comments), e.g. videos whose features could not be extracted; counted in ``stats``.
-    * ``splits`` -- splits built by default.
-    * ``unlabelled_splits`` -- splits whose answers are ignored. Empty: NExT-QA's test
-      labels are public, so test is scored like val.
-    * ``seed`` -- kept for the dataset's seeded sampling (NExT-QA has no events to sample).
+    Config keys: docs/data_formats.md §0, "Builder config keys", and §4.2. ``max_feats`` is
+    80, what the authors' scripts pass (their loader's own default was 20).
     """
 
     benchmark = "nextqa"

@@ -5,16 +5,9 @@ Why a converter and not the authors' ``*_mc.csv`` files: their loader read a ren
 the question type (B17, docs/data_formats.md §6), so neither the official ``eval_mc.py``
 keys nor its per-type table could be produced. Here every question gets the official
 key ``"<video>_<qid>"`` and keeps its ``type``; options stay exactly as released, repeated
-ones included, because the label is a position. What it reads and writes:
-docs/data_formats.md §4.1-4.2; it also copies ``map_vid_vidorID.json`` when present (to
-find each video's file for feature extraction) and writes ``meta.json`` and a
-``README.md`` of the counts per split and question type.
-
-CSV cells are read as strings with the ``csv`` module, so an option spelled like an NA
-marker ("None", "null") stays the released text and an empty cell is reported as missing
-(pandas, which the official scripts use, would make both ``nan``). Video ids made of digits 0-9
-are written as ``str(int(video))``, which is what the official scripts (pandas int64)
-and int-keyed feature files produce.
+ones included, because the label is a position. What it reads and writes (the CSV cells
+as text, the video ids, the video map, the summary): docs/data_formats.md §0 ("What `gf
+prepare` writes besides the layout") and §4.1-4.2.
 """
 from __future__ import annotations
 

@@ -27,41 +27,8 @@ __all__ = ["StarBuilder"]
 class StarBuilder(VideoQABuilder):
     """Builds STAR train/val/test from ``<data_root>/<dataset_dir>/{txt_db,vis_db}``.
 
-    Config keys (relative paths are relative to ``<data_root>/<dataset_dir>``; the files'
-    layout: docs/data_formats.md §1.2):
-
-    * ``data_root`` -- folder that contains the dataset folder (env vars are resolved by
-      the config system before the builder sees them).
-    * ``dataset_dir`` -- the dataset folder under ``data_root`` (``STAR``).
-    * ``annotations`` -- ``{split: jsonl}``; an ``answer`` absent or null gives ``None``.
-    * ``events`` -- ``events.json`` (docs/data_formats.md §0, "Events"); ``null`` = no
-      event targets.
-    * ``grounding`` -- optional ``{question_id: {"named_event", "answer_event"}}`` file
-      (:mod:`gf.datasets.grounding`): which annotated event each question names; ``null``
-      (the default: STAR's release has none) = not annotated.
-    * ``action_mapping`` -- class list, line i = class i (all lines, last one included:
-      111 STAR actions, so ``event_pred_dim`` = 112 with the background slot).
-    * ``action_classes`` -- optional: STAR's names of the actions (``gf prepare star``
-      copies it), read only to show events by name (:meth:`class_labels`).
-    * ``features`` / ``feature_format`` -- feature store path and format (``null`` =
-      detect from the path).
-    * ``key_field`` -- record field that keys features and events: ``question_id`` (the
-      authors' bundle, one trimmed clip per question) or ``video_id``.
-    * ``max_feats`` -- frames per clip after sampling/padding.
-    * ``feature_dim`` -- expected D; checked against the store when set.
-    * ``max_events`` -- events per clip kept as targets (= the model's ``num_queries``).
-    * ``text_format`` -- template with ``{question}`` and ``{option}``.
-    * ``skip_file`` -- optional file of question ids (one per line, ``#`` comments) to leave
-      out, e.g. questions whose features could not be extracted; counts are logged and
-      kept in each dataset's ``stats``.
-    * ``splits`` -- splits built by default by :meth:`build_datasets`.
-    * ``unlabelled_splits`` -- splits whose answers are hidden: any ``answer`` in their file
-      is ignored, and they get only predictions and the EvalAI submission file. Why the
-      default is ``[test]``: docs/data_formats.md §1.2 (B6, B7).
-    * ``seed`` -- seeds train-time event subsampling (with the epoch and sample index).
-
-    How events become targets (clipped, centre-width, empty ones dropped and counted; the
-    split named ``train`` subsampled at random, every other split deterministic):
+    Config keys: docs/data_formats.md §0, "Builder config keys", and §1.2 (why
+    ``unlabelled_splits`` defaults to ``[test]``: B6, B7). How events become targets:
     docs/data_formats.md §0 and B1, B2, B20 in §6.
     """
 

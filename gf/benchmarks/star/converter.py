@@ -4,10 +4,9 @@ Why a converter: the authors distribute their preprocessed ``txt_db/`` only on G
 Drive and never said how it was made. This rebuilds it from what STAR itself releases
 (``STAR_{train,val,test}.json`` and the class files) plus the Charades action
 annotations STAR was generated from, so every label can be traced to a public file.
-Inputs, command and output layout: README.md, "STAR from the official release", and
-docs/data_formats.md §1.1-1.2; besides ``txt_db/`` it writes ``vis_db/README.md`` (features
-are referenced, not copied) and ``prepare_summary.json`` (the returned summary). Where the
-class files and Charades files are looked for: ``CLASS_DIRS``, ``CHARADES_DIRS``.
+Inputs, options (and where the class and Charades files are looked for), command and
+outputs: README.md, "STAR from the official release", and docs/data_formats.md §0 ("What
+`gf prepare` writes besides the layout") and §1.1-1.2.
 
 Action ids. STAR's ``a000``..``a110`` are **not** Charades' ``c000``..``c156`` renamed:
 they are the 111 Charades classes whose verb and object are in STAR's vocabulary,
@@ -21,9 +20,9 @@ against a third-party copy of ``Charades_v1_classes.txt``; unverified against th
 file]. Charades actions outside STAR's space are left out and counted, as STAR's own
 preprocessing keeps only its action space.
 
-Events are in seconds, as in Charades and STAR, so no fps is needed. STAR's generator
-also removed actions by length (``max_time``/``min_time``); its values are not released,
-so no length filter is applied [unverified: whether the authors' events.json applied one].
+Events are in seconds, as in Charades and STAR, so no fps is needed. No length filter
+(docs/data_formats.md §1.1): STAR's generator's ``max_time``/``min_time`` are not released
+[unverified: whether the authors' events.json applied one].
 """
 from __future__ import annotations
 
@@ -348,10 +347,8 @@ def convert(raw_dir: PathLike, out_dir: PathLike, charades_csv: Union[None, Path
             charades_classes: Optional[PathLike] = None) -> Dict[str, Any]:
     """Convert the STAR release in ``raw_dir`` into ``out_dir/{txt_db,vis_db}``; returns a summary.
 
-    ``charades_csv``: one or more Charades CSVs (default: ``Charades_v1_{train,test}.csv``
-    found in ``raw_dir`` or its ``Charades``/``charades`` folder). ``charades_classes``: the
-    Charades class list, needed when the CSV uses ``c``-ids (default:
-    ``Charades_v1_classes.txt`` there).
+    ``charades_csv`` (one or more paths) and ``charades_classes``: the options of
+    docs/data_formats.md §1.1, with the defaults found there.
     """
     raw, out = Path(raw_dir), Path(out_dir)
     csv_given = path_option("star", "charades_csv", charades_csv, many=True, raw=raw)

@@ -18,9 +18,9 @@ from gf.common.registry import registry
 
 @registry.register_builder("synthetic_star")
 class SyntheticStarBuilder(StarBuilder):
-    """``star`` plus ``generator``: the :class:`SyntheticStarConfig` fields (sizes, seed, noise,
-    ``version``). ``num_verbs``/``num_objects`` default to ``None``: the version's grid (v1 5 x 4,
-    v2 8 x 6), so ``generator.version=2`` alone gives a sound version-2 benchmark."""
+    """``star`` plus ``generator`` (the :class:`SyntheticStarConfig` fields) and ``frame_probe``:
+    docs/data_formats.md §5. ``num_verbs``/``num_objects`` default to ``None``, the version's
+    grid, so ``generator.version=2`` alone gives a sound version-2 benchmark."""
 
     DEFAULT_CONFIG: Dict[str, Any] = {
         **StarBuilder.DEFAULT_CONFIG,

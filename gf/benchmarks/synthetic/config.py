@@ -80,37 +80,14 @@ GENERATOR_VERSIONS = tuple(VERSION_RULES)
 
 @dataclass(frozen=True)
 class SyntheticStarConfig:
-    """Every knob of the generator; the whole dict is stored in ``meta.json``.
+    """Every knob of the generator; the whole dict is stored in ``meta.json``. The fields,
+    their defaults and meaning: docs/data_formats.md §5, "Generator settings".
 
-    Sizes are *questions per type* so the four types are equally frequent by construction.
-    The action classes are the full grid ``num_verbs x num_objects`` (each version's
-    default: docs/data_formats.md §5): a full grid keeps option texts free of cues, and
-    Feasibility needs at least 5 verbs and 4 objects (version 2: 6 and 5, so that its
-    option sets vary).
-
-    Fields:
-      seed                  everything (prototypes, routine table, clips, questions) follows from it
-      train/val/test_per_type  questions of each type in each split (4 types per split)
-      num_verbs, num_objects   the class grid; verbs/objects come from a fixed readable lexicon
-      feature_dim           width of a feature row (the demo model reads 64)
-      min_events, max_events   events per clip (each type also needs a minimum: Sequence 5
-                            (6 in version 2), Prediction 4 shown + 1 hidden, Feasibility 4)
-      min/max_event_frames  length of an event, in rows (= seconds)
-      min/max_gap_frames    background rows between two events
-      max_edge_frames       background rows before the first and after the last event (0..max)
-      noise_std             std of the Gaussian noise added to every row; prototypes have unit
-                            RMS per dimension and are orthogonal when ``num_classes + 1 <= feature_dim``
-      background_scale      background rows are this times a separate background prototype
-      unannotated_fraction  share of each split whose ``events.json`` entry has no actions (the
-                            frames still show the events), to exercise the no-event path
-      version               the generator version: 1 (the default) or 2 (the demo configs';
-                            docs/data_formats.md §5). ``num_verbs`` and ``num_objects`` left at
-                            ``None`` take the version's grid default. ``to_dict`` (hence
-                            ``meta.json``) leaves ``version`` out when it is 1, so version-1
-                            folders did not change when version 2 was added, and stay reusable.
-
-    Default clips are at most ``max_clip_frames`` = 61 rows (under the ``synthetic_star``
-    builder's default ``max_feats`` of 64, so sampling drops no frame).
+    Why sizes are *questions per type*: the four types are then equally frequent by
+    construction. Why the action classes are the full grid ``num_verbs x num_objects``: it
+    keeps option texts free of cues. ``to_dict`` (hence ``meta.json``) leaves ``version``
+    out when it is 1, so version-1 folders did not change when version 2 was added, and stay
+    reusable.
     """
 
     seed: int = 0

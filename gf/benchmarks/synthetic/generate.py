@@ -2,21 +2,9 @@
 
 Why it exists: the demo must show, on CPU and offline, whether a model reasons about
 *multiple events and their order* -- and expose a model that does not. So the benchmark is
-written exactly like the authors' STAR bundle (docs/data_formats.md §5) and goes through
-the real STAR builder, and its questions are built so that no cheap cue gives the answer
-away:
-
-* the four STAR question types are equally frequent in every split and, within a split
-  and type, the correct option sits at each of the 4 positions equally often;
-* every option is a real action name, answers are spread uniformly over the classes;
-* Sequence options are all events of the clip (only temporal order separates them);
-  Prediction options are all *absent* from the clip (the next action follows a fixed
-  "routine" table from the last shown action, and each distractor is the routine
-  follow-up of another shown action), so "the only absent option" is never a cue and a
-  model that sees the frames shuffled is at chance on both;
-* Feasibility options apply one verb to four objects that each appear in the clip through
-  an event with a verb unique in the clip; all options are absent from the clip, so only
-  the question's verb (which event?) and that event's object decide.
+written exactly like the authors' STAR bundle and goes through the real STAR builder, and
+its questions are built so that no cheap cue gives the answer away (how, type by type:
+docs/data_formats.md §5).
 
 Versions (``SyntheticStarConfig.version``; 1 is the default): the two version-1 shortcuts
 that ``tests/test_synthetic_audit.py`` found and what version 2 changes against them are

@@ -387,7 +387,7 @@ def render_benchmark(dataset_dir: PathLike, out: PathLike, style: Optional[Pixel
     check_splits(splits)
     clips, meta = read_clips(dataset_dir)
     if splits is not None:
-        clips = [c for c in clips if c.split in set(splits)]
+        clips = [c for c in clips if c.split in splits]  # a few names, checked above
     num_verbs = int((meta.get("config") or {})["num_verbs"])
     num_objects = int((meta.get("config") or {})["num_objects"])
     if num_verbs > len(PALETTE) or num_objects > len(SHAPES):

@@ -5,10 +5,8 @@ Why one reader: both benchmarks take their event targets from the same files, so
 handling (header check, file:line errors, a video listed twice) must not drift apart.
 What differs stays with the caller: which columns it needs and what it makes of a row
 (STAR keeps the raw action ids and maps them to its own classes; AGQA checks the
-Charades ``c`` ids and keeps each video's length).
-
-Format: columns ``id``, ``length`` (seconds), ``actions`` = ``"c092 11.90 21.20;c147
-0.00 12.60"`` (class id, start and end in seconds, ``;``-separated; empty: no actions).
+Charades ``c`` ids and keeps each video's length). The CSV's columns: docs/data_formats.md
+§1.1.
 """
 from __future__ import annotations
 
