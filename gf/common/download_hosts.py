@@ -59,7 +59,7 @@ def parse_hf_url(url: str) -> HfLocation:
         rest, revision = rest.rsplit("@", 1)
         if not revision:
             raise InvalidURLError(f"{url}: empty revision after '@'; write @<branch|tag|commit> or drop the '@'.")
-    parts = [p for p in rest.split("/")]
+    parts = rest.split("/")
     repo_type = "model"
     if parts and parts[0] in _HF_REPO_TYPE_PREFIXES:
         repo_type = _HF_REPO_TYPE_PREFIXES[parts.pop(0)]
