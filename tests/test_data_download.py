@@ -486,7 +486,7 @@ def test_interrupted_extraction_leaves_no_target_and_the_next_run_completes(serv
     assert tree(root) == [".STAR.gf.lock"]  # no target, no half staging folder
 
     # A process killed outright leaves its staging folder: the next run removes it.
-    stale = root / ".STAR.k1ll3d.gf-staging" / "STAR" / "txt_db"
+    stale = root / "STAR" / ".gf-staging.k1ll3d" / "txt_db"
     stale.mkdir(parents=True)
     (stale / "train.jsonl").write_text("half")
     monkeypatch.setattr(archives, "_extract_one", real)
@@ -494,6 +494,7 @@ def test_interrupted_extraction_leaves_no_target_and_the_next_run_completes(serv
     target = download_data("star", root, url=url, progress=False)
     assert len(server.requests) == requests  # the verified cached archive is reused
     assert tree(root) == [".STAR.gf.lock", "STAR"] + sorted(f"STAR/{p}" for p in tree(target))
+    assert [p for p in tree(target) if "gf-staging" in p] == []
     assert len(build_split(root, "test")) == 2
 
 

@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 MARKER = ".gf_data.json"
 MARKER_FORMAT = "gf-data"
 MARKER_VERSION = 2  # 2: lists the files the bundle installed
-_STAGING_SUFFIX = ".gf-staging"  # staging folders of gf before per-file installs, beside the target
 _STAGING_PREFIX = ".gf-staging."  # staging folders inside the target
 # Resource forks that macOS's zip tool adds; never part of a bundle.
 _JUNK_TOP = "__MACOSX"
@@ -112,7 +111,7 @@ def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List
     """Files the marker says ``entry`` installed, each with the versions gf wrote there:
     the finished install's (``files``: path -> record), or during an install every
     version, old and new (``installing``: path -> records), so that an interrupted install
-    is finished by the next run. A marker of gf before per-file records owns nothing."""
+    is finished by the next run."""
     owned: Dict[str, List[Dict[str, Any]]] = {}
     if marker is None or marker.get("entry") != entry.name:
         return owned
@@ -133,10 +132,9 @@ def _is_done(target: Path, entry: DataEntry, digest: Optional[str]) -> bool:
             or "installing" in marker or _missing(target, entry)):
         return False
     files = marker.get("files")
-    if not isinstance(files, dict):
-        return True  # installed whole by a gf before per-file records
-    return all(_regular_file(target / rel) and (target / rel).stat().st_size == rec.get("size")
-               for rel, rec in files.items() if isinstance(rec, dict))
+    return isinstance(files, dict) and all(
+        _regular_file(target / rel) and (target / rel).stat().st_size == rec.get("size")
+        for rel, rec in files.items() if isinstance(rec, dict))
 
 
 def _regular_file(path: Path) -> bool:
@@ -263,7 +261,7 @@ def _install(archive: Path, entry: DataEntry, root: Path, target: Path, prefix: 
         _check_target(target, entry)
         created = not (target.exists() or target.is_symlink())
         target.mkdir(exist_ok=True)
-        _remove_stale_staging(root, target, entry)
+        _remove_stale_staging(target)
         staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=target))
         try:
             written = safe_extract(archive, staging, strip=prefix, exclude=_is_junk, format=entry.format,
@@ -393,13 +391,9 @@ def _remove_if_empty(folder: Path) -> bool:
     return True
 
 
-def _remove_stale_staging(root: Path, target: Path, entry: DataEntry) -> None:
-    """Staging folders left by a killed process (we hold the lock, so none is in use):
-    inside the target, and beside it from gf versions that swapped the whole folder."""
-    stale = list(root.glob(f".{entry.target}.*{_STAGING_SUFFIX}"))
-    if target.is_dir():
-        stale += list(target.glob(_STAGING_PREFIX + "*"))
-    for folder in stale:
+def _remove_stale_staging(target: Path) -> None:
+    """Staging folders left in ``target`` by a killed process (we hold the lock, so none is in use)."""
+    for folder in list(target.glob(_STAGING_PREFIX + "*")):
         if folder.is_dir() and not folder.is_symlink():
             logger.info("removing %s, left by an interrupted extraction", folder)
             shutil.rmtree(folder, ignore_errors=True)
