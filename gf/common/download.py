@@ -85,7 +85,8 @@ def cache_slot(url: str, filename: Optional[str], fallback: str) -> Tuple[str, s
 
 
 def is_offline(offline: Optional[bool] = None) -> bool:
-    """``offline`` if given, else ``$GF_OFFLINE`` (1/true/yes/on or 0/false/no/off)."""
+    """``offline`` if given, else ``$GF_OFFLINE`` (docs/data_download.md, "Offline"; another
+    value raises :class:`ConfigError`)."""
     if offline is not None:
         return bool(offline)
     raw = os.environ.get("GF_OFFLINE", "").strip().lower()

@@ -302,9 +302,7 @@ def _describe(path: Path) -> Dict[str, Any]:
 def _plan_install(target: Path, entry: DataEntry, files: Dict[str, Dict[str, Any]],
                   marker: Optional[Dict[str, Any]], overwrite: bool) -> Tuple[List[str], List[str]]:
     """(bundle files to move into ``target``, files of the old install to remove), by the
-    rules of docs/data_download.md, "Your files in the same folder". A link at a bundle path
-    (to a file or to a folder) counts as a file gf did not install: ``overwrite`` replaces
-    it. Refused always: a real folder there, or a link or non-folder on the way to it."""
+    rules of docs/data_download.md, "Your files in the same folder" (links included)."""
     owned = _owned(marker, entry)
     if marker is not None and marker.get("entry") not in (None, entry.name):
         logger.warning("%s holds a marker of %s, not %s; none of its files count as installed by %s",
