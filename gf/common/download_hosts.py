@@ -45,12 +45,8 @@ _HF_REPO_TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
 
 
 def parse_hf_url(url: str) -> HfLocation:
-    """Split ``hf://<org>/<repo>/<path/in/repo>[@revision]``.
-
-    The revision (branch, tag or commit) follows the last ``@``; ``hf://datasets/...``
-    and ``hf://spaces/...`` select those repo types, as in ``huggingface_hub``'s own
-    ``hf://`` paths.
-    """
+    """Split an ``hf://`` URL (its forms, as in ``huggingface_hub``'s own ``hf://`` paths:
+    docs/data_download.md, "Single files"); the revision follows the last ``@``."""
     if not url.startswith("hf://"):
         raise InvalidURLError(f"not an hf:// URL: {url!r}")
     rest = url[len("hf://"):]

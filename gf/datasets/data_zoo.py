@@ -60,8 +60,8 @@ class BundleLayoutError(DataFileError):
 
 
 def _cache_path(entry: DataEntry, url: str) -> Path:
-    """``cache_dir()/data/<name>/<url key>/<file>``: keyed by name and URL (not hash), so the
-    copy downloaded before the hash was known is the one verified once it is recorded."""
+    """The archive's place (docs/data_download.md, "The cache"): keyed by name and URL (not hash),
+    so the copy downloaded before the hash was known is the one verified once it is recorded."""
     key, filename = cache_slot(url, entry.filename, fallback=f"{entry.name}_bundle")
     return cache_dir() / "data" / entry.name / key / filename
 
