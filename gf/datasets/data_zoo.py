@@ -199,8 +199,8 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     Returns the bundle's folder, ``<data_root>/<entry.target>`` (``$DATA_ROOT/STAR``),
     which the entry's builder reads with ``data_root`` as its ``data_root``. The defaults of
     ``data_root`` and ``url``, and the transfer options: docs/data_download.md, "Usage" and
-    "Options"; ``offline``, ``progress`` (bars only on a terminal) and the transfer options
-    are :func:`gf.common.download.download`'s. A refused call creates nothing in the data root.
+    "Options"; ``offline``, ``progress`` and the transfer options are
+    :func:`gf.common.download.download`'s. A refused call creates nothing in the data root.
     """
     check_transfer_options(timeout, retries, backoff)
     entry = get_data(name)
@@ -390,7 +390,7 @@ def _remove_if_empty(folder: Path) -> bool:
 
 
 def _remove_stale_staging(target: Path) -> None:
-    """Staging folders left in ``target`` by a killed process (we hold the lock, so none is in use)."""
+    """Staging folders a killed process left in ``target`` (we hold the lock: none is in use)."""
     for folder in list(target.glob(_STAGING_PREFIX + "*")):
         if folder.is_dir() and not folder.is_symlink():
             logger.info("removing %s, left by an interrupted extraction", folder)
