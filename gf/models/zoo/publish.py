@@ -28,8 +28,8 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
 
     if not isinstance(name, str) or not name or name.count("/") > 1 or not all(
             PART_RE.fullmatch(part) for part in name.split("/")):
-        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' ({NAME_RULE}), "
-                       f"e.g. 'star_sup_run1'.")
+        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' "
+                       f"({NAME_RULE}), e.g. 'star_sup_run1'.")
     if "/" in name:
         _refuse_builtin_name(name)  # before the file is read
     path = Path(checkpoint_path).expanduser().resolve()
