@@ -36,8 +36,8 @@ from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
 from gf.common.utils import PathLike, describe_ids, utc_now
 from gf.datasets.converters.staging import interrupted_install
-from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data, plain_rel,
-                                      record_data_hash)
+from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data,
+                                      is_plain_rel, record_data_hash)
 
 __all__ = ["BundleLayoutError", "download_data", "refuse_unfinished_install"]
 
@@ -119,7 +119,7 @@ def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List
         table = marker.get(key)
         for rel, recs in (table.items() if isinstance(table, dict) else ()):
             for rec in (recs if isinstance(recs, list) else [recs]):
-                if isinstance(rec, dict) and isinstance(rel, str) and plain_rel(rel) == rel:
+                if isinstance(rec, dict) and isinstance(rel, str) and is_plain_rel(rel):
                     owned.setdefault(rel, []).append(rec)
     return owned
 
