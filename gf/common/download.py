@@ -117,7 +117,7 @@ def download(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = 
         timeout, retries, backoff: as ``gf download``'s options (docs/data_download.md,
             "Options"); ``timeout=None`` waits as long as the server takes. Drive links pass
             ``retries - 1`` to gdown, which retries the same way with its own backoff.
-        progress: False turns the progress bar off (``--quiet``, "Options").
+        progress: False turns the progress bar off (``--quiet``: docs/data_download.md, "Options").
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
         overwrite: download over a file at ``dest`` that is refused (below); the new file
             replaces it atomically, only once it is complete and verified.
