@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from gf.common.download import (ChecksumError, cache_dir, cache_slot, check_transfer_options, download,
                                 download_with_sha256, sha256sum)
-from gf.common.errors import CheckpointNotFoundError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, entry_checksum_error, record_first_use_hash, user_zoo_file
 from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
@@ -86,7 +86,6 @@ def _verify_whole(path: Path, what: str, after: str) -> None:
     run. ``what`` names the file and its URL, ``after`` says what happens next.
     """
     from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
-    from gf.common.errors import CheckpointError
     from gf.common.safe_load import torch_load_safe
 
     try:
