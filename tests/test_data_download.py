@@ -486,7 +486,7 @@ def test_interrupted_extraction_leaves_no_target_and_the_next_run_completes(serv
     assert tree(root) == [".STAR.gf.lock"]  # no target, no half staging folder
 
     # A process killed outright leaves its staging folder: the next run removes it.
-    stale = root / ".STAR.k1ll3d.gf-staging" / "STAR" / "txt_db"
+    stale = root / "STAR" / ".gf-staging.k1ll3d" / "txt_db"
     stale.mkdir(parents=True)
     (stale / "train.jsonl").write_text("half")
     monkeypatch.setattr(archives, "_extract_one", real)
@@ -494,6 +494,7 @@ def test_interrupted_extraction_leaves_no_target_and_the_next_run_completes(serv
     target = download_data("star", root, url=url, progress=False)
     assert len(server.requests) == requests  # the verified cached archive is reused
     assert tree(root) == [".STAR.gf.lock", "STAR"] + sorted(f"STAR/{p}" for p in tree(target))
+    assert [p for p in tree(target) if "gf-staging" in p] == []
     assert len(build_split(root, "test")) == 2
 
 
@@ -566,6 +567,30 @@ def test_a_folder_or_link_in_the_way_is_refused_even_with_overwrite(server, tmp_
         with pytest.raises(DestinationExistsError, match=r"'vis_db/s3d.pth'.*folder or a link is in the way"):
             download_data("star", root, url=server.url("/a.zip"), overwrite=overwrite, progress=False)
     assert list(elsewhere.iterdir()) == [] and tree(root / "STAR") == ["vis_db"]
+
+
+def test_a_link_at_a_bundle_path_is_replaced_with_overwrite_never_written_through(server, tmp_path):
+    archive = make_zip(tmp_path / "a.zip", star_files(), top="STAR")
+    server.routes["/a.zip"] = ServedFile(archive.read_bytes())
+    folder, file = tmp_path / "elsewhere", tmp_path / "mine.txt"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("mine")
+    file.write_text("my file")
+    root = tmp_path / "data"
+    target = root / "STAR"
+    (target / "vis_db").mkdir(parents=True)
+    (target / "txt_db").mkdir()
+    links = ("vis_db/s3d.pth", "txt_db/events.json")
+    (target / links[0]).symlink_to(folder, target_is_directory=True)  # a link to a folder
+    (target / links[1]).symlink_to(file)  # a link to a file
+    with pytest.raises(DestinationExistsError, match=r"'txt_db/events.json' \(not installed by gf"):
+        download_data("star", root, url=server.url("/a.zip"), progress=False)
+    assert all((target / rel).is_symlink() for rel in links)
+    download_data("star", root, url=server.url("/a.zip"), overwrite=True, progress=False)
+    for rel in links:  # the link itself is replaced by the bundle's file
+        assert not (target / rel).is_symlink() and (target / rel).read_bytes() == star_files()[rel]
+    assert tree(folder) == ["inside.txt"] and (folder / "inside.txt").read_text() == "mine"
+    assert file.read_text() == "my file"
 
 
 def test_user_features_survive_a_version_change(server, tmp_path):

@@ -6,25 +6,14 @@ control, and an archive is a list of paths chosen by whoever made it. ``tarfile`
 later member writes through. A bundle of annotations and features never needs any of
 that, so gf refuses it outright rather than trying to repair it.
 
-The rules, applied to **every member before anything is written** (so a refused archive
-leaves no file behind, not even the output folder):
-
-- the name is not empty, not absolute (``/x``, ``\\x``, ``C:x``), has no ``..``
-  component and no NUL, and, joined to the output folder, resolves inside it;
-- tar: only regular files and folders; symlinks, hard links, character/block devices
-  and FIFOs are refused; where Python has it (3.11.4+, 3.12+), ``tarfile.data_filter``
-  is applied as a second opinion at check time and again when extracting;
-- zip: entries whose unix mode bits (``external_attr >> 16``) say symlink, device, FIFO
-  or socket are refused (``zipfile`` would write a symlink entry as a small file holding
-  the link target, silently changing the data), as are encrypted entries;
-- no member lies inside another member that is a file;
-- no name appears twice, compared after normalisation (``a/./b``, ``./a/b`` and ``a\\b``
-  are ``a/b``): extracting would let the later copy silently replace the earlier one, and
-  which copy is "the" file would depend on the tool. A folder entry repeated is harmless
-  (it writes nothing) and is allowed; a name that is a file in one entry and a folder in
-  another is refused like a repeated file.
-
-Errors are :class:`ArchiveError` naming the archive and the member.
+The rules (docs/data_download.md, "What gf does", step 3) are applied to **every member
+before anything is written**, so a refused archive leaves no file behind, not even the
+output folder. Why two of them: ``zipfile`` would write a zip symlink entry (its unix mode
+bits, ``external_attr >> 16``) as a small file holding the link target, silently changing
+the data; and of a name repeated after normalisation, extracting would let the later copy
+silently replace the earlier one, which copy is "the" file depending on the tool (a folder
+entry repeated writes nothing, so it is allowed). Errors are :class:`ArchiveError` naming
+the archive and the member.
 
 A damaged archive is an error, never a shorter one: extraction reads every member to its
 end (zip checks each member's CRC-32 there), reads a compressed tar to the end of its

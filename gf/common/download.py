@@ -12,12 +12,11 @@ only then renamed onto ``<dest>``. A lock (:func:`gf.common.locks.file_lock` on
 ``<dest>.lock``) makes concurrent callers wait for the one that downloads.
 ``GF_OFFLINE=1`` turns every call into a cache lookup.
 
-Supported URLs: ``http(s)://``, redirects included (:mod:`gf.common.http_transfer`: the
-retries, and when a part may be resumed), ``file://`` (copied, still verified and placed
-atomically), ``hf://<org>/<repo>/<path/in/repo>[@revision]`` (through ``huggingface_hub``
-and its own cache) and Google Drive file links (``/file/d/<ID>/view``, ``open?id=<ID>``,
-``uc?id=<ID>``; through ``gdown``, which follows Drive's confirmation pages for large
-files).
+Supported URLs (their forms: docs/data_download.md, "Single files"): ``http(s)://``
+(:mod:`gf.common.http_transfer`: the retries, and when a part may be resumed), ``file://``
+(copied, still verified and placed atomically), ``hf://`` (through ``huggingface_hub`` and
+its own cache) and Google Drive file links (through ``gdown``, which follows Drive's
+confirmation pages for large files).
 
 Archives are extracted by :mod:`gf.common.archives`, not here. Where a file lands and
 when one already there may be used: :mod:`gf.common.download_dest`; the Drive and Hub
@@ -85,7 +84,8 @@ def cache_slot(url: str, filename: Optional[str], fallback: str) -> Tuple[str, s
 
 
 def is_offline(offline: Optional[bool] = None) -> bool:
-    """``offline`` if given, else ``$GF_OFFLINE`` (1/true/yes/on or 0/false/no/off)."""
+    """``offline`` if given, else ``$GF_OFFLINE`` (docs/data_download.md, "Offline"; another
+    value raises :class:`ConfigError`)."""
     if offline is not None:
         return bool(offline)
     raw = os.environ.get("GF_OFFLINE", "").strip().lower()
@@ -102,38 +102,30 @@ def is_offline(offline: Optional[bool] = None) -> bool:
 
 
 def download(url: str, sha256: Optional[str] = None, dest: Optional[PathLike] = None, **options: Any) -> Path:
-    """Fetch ``url`` once, verify it, and return the local path.
+    """Fetch ``url`` once, verify it, and return the local path: ``gf download <URL>``, whose
+    rules (the URL forms, where the file goes, when a file already there is used) are in
+    docs/data_download.md, "Single files" and "The cache".
 
     Args:
-        url: ``http(s)://``, ``file://``, ``hf://org/repo/path[@rev]`` or a Google Drive
-            share link (see the module docstring).
+        url: ``http(s)://``, ``file://``, ``hf://`` or a Google Drive file link.
         sha256: expected hex digest. A mismatch raises :class:`ChecksumError` and
             deletes the file. Without it the digest is logged so it can be pinned.
-        dest: file path, or an existing directory to put ``filename`` in (a path ending
-            with a separator must be an existing directory). Default:
-            ``cache_dir()/downloads/<sha256 or URL-hash prefix>/<filename>``; for
-            ``hf://`` without ``dest``, the Hugging Face cache's own path.
-        filename: name of the file when ``dest`` is not a file path. Default: the last
-            URL path component (the file id for Drive links); it never contains a path
-            separator, so the file stays in its folder.
+        dest: file path, or an existing directory to put ``filename`` in (``--dest``).
+            Default: gf's cache; for ``hf://``, the Hugging Face cache's own path.
+        filename: name of the file when ``dest`` is not a file path (default: as in the
+            cache); it never contains a path separator, so the file stays in its folder.
         timeout, retries, backoff: as ``gf download``'s options (docs/data_download.md,
             "Options"); ``timeout=None`` waits as long as the server takes. Drive links pass
             ``retries - 1`` to gdown, which retries the same way with its own backoff.
-        progress: show a tqdm bar (only when stderr is a terminal).
+        progress: False turns the progress bar off (``--quiet``: docs/data_download.md, "Options").
         offline: force offline (True) or online (False); None reads ``GF_OFFLINE``.
         overwrite: download over a file at ``dest`` that is refused (below); the new file
             replaces it atomically, only once it is complete and verified.
         dest_is_cache: ``dest`` is a cache slot that gf owns (the model zoo's): a file
             there is treated like a cache hit, as without ``dest``.
 
-    Cache paths (no ``dest``): a file already there is returned without network when its
-    sha256 matches (or when no sha256 is given: files reach the cache only after a
-    complete transfer); one that does not match is downloaded again.
-
-    A file already at an explicit ``dest`` is not gf's to trust: with ``sha256`` it is
-    verified and returned when it matches, and a mismatch raises
-    :class:`DestinationExistsError` naming both hashes (the file is left in place);
-    without ``sha256`` it is refused. ``overwrite=True`` downloads over it instead.
+    A file already at an explicit ``dest`` that is not verified by ``sha256`` raises
+    :class:`DestinationExistsError` (the file is left in place), unless ``overwrite``.
 
     Every argument is checked before anything is created: a refused call leaves no
     folder, part file or lock file behind. The keyword arguments are those of

@@ -72,16 +72,11 @@ def plain_name(raw: str, fallback: Optional[str] = None) -> str:
     return name
 
 
-def _inside(root: Path, path: Path) -> bool:
-    root_s, path_s = os.path.abspath(root), os.path.abspath(path)
-    return os.path.commonpath([root_s, path_s]) == root_s
-
-
 def resolve_dest(dest: Optional[PathLike], name: str, key: str) -> Path:
     if dest is None:
         root = cache_dir() / "downloads"
         target = root / key[:16] / name
-        if not _inside(root, target) or target.parent.parent != root:
+        if target.parent.parent != root:  # a drive-relative name (Windows: "C:x") would leave it
             raise ConfigError(f"download: file name {name!r} would be written outside the cache folder {root}; "
                               f"pass filename= with a plain file name.")
         return target

@@ -45,12 +45,8 @@ _HF_REPO_TYPE_PREFIXES = {"datasets": "dataset", "spaces": "space"}
 
 
 def parse_hf_url(url: str) -> HfLocation:
-    """Split ``hf://<org>/<repo>/<path/in/repo>[@revision]``.
-
-    The revision (branch, tag or commit) follows the last ``@``; ``hf://datasets/...``
-    and ``hf://spaces/...`` select those repo types, as in ``huggingface_hub``'s own
-    ``hf://`` paths.
-    """
+    """Split an ``hf://`` URL (its forms, as in ``huggingface_hub``'s own ``hf://`` paths:
+    docs/data_download.md, "Single files"); the revision follows the last ``@``."""
     if not url.startswith("hf://"):
         raise InvalidURLError(f"not an hf:// URL: {url!r}")
     rest = url[len("hf://"):]
@@ -59,7 +55,7 @@ def parse_hf_url(url: str) -> HfLocation:
         rest, revision = rest.rsplit("@", 1)
         if not revision:
             raise InvalidURLError(f"{url}: empty revision after '@'; write @<branch|tag|commit> or drop the '@'.")
-    parts = [p for p in rest.split("/")]
+    parts = rest.split("/")
     repo_type = "model"
     if parts and parts[0] in _HF_REPO_TYPE_PREFIXES:
         repo_type = _HF_REPO_TYPE_PREFIXES[parts.pop(0)]

@@ -6,17 +6,9 @@ record in the same JSON file, through the one recorder here, so the rule (a know
 never changed; a record names the URL it was made for) is written once and the file is
 only ever changed read-modify-write under its lock, atomically.
 
-The file (JSON)::
-
-    {"format": "gf-zoo", "version": 1,
-     "entries": {"glance_focus/demo_sup": {<zoo entry fields>}},
-     "recorded_hashes": {"glance_focus/star_reference_authors":
-                         {"sha256": "...", "url": "<downloaded from>", "entry_url": "<the entry's url>",
-                          "recorded_at": "...", "gf_version": "..."}}}
-
-Which files: :func:`zoo_files`. Files are read on first use (never at import) and re-read
-when they change. A file must be UTF-8, and a key written twice in any of its JSON
-objects (two entries of one name) is an error, never "the last one wins".
+The file's layout, which files are read (``$GF_ZOO``) and what reading refuses (a key
+written twice is an error, never "the last one wins"): docs/data_download.md, "The user
+zoo file". Files are read on first use (never at import) and re-read when they change.
 """
 from __future__ import annotations
 
@@ -100,8 +92,8 @@ def cached_on_zoo_files(hook: Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def _read_raw(path: Path) -> Dict[str, Any]:
-    """The file's JSON object, checked at the top level (and as the module docstring says);
-    ``{}`` for a missing file."""
+    """The file's JSON object, checked at the top level (the rules: docs/data_download.md,
+    "The user zoo file"); ``{}`` for a missing file."""
     if not path.exists():
         return {}
     fix = "Fix or delete the file (it holds published entries and recorded hashes)."

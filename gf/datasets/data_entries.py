@@ -91,7 +91,7 @@ class DataEntry:
             raise ConfigError(f"{where}: target must be one plain folder name inside the data root "
                               f"(e.g. 'STAR'), got {self.target!r}.")
         required = tuple(self.required)
-        if not required or any(not isinstance(r, str) or plain_rel(r) != r for r in required):
+        if not required or any(not isinstance(r, str) or not is_plain_rel(r) for r in required):
             raise ConfigError(f"{where}: required must list relative file paths inside the target "
                               f"(e.g. 'txt_db/train.jsonl'), got {self.required!r}.")
         object.__setattr__(self, "required", required)
@@ -122,12 +122,9 @@ class DataEntry:
         return f"{self.key}  -> <data_root>/{self.target}  url {self.url}  sha256 {digest}{origin}"
 
 
-def plain_rel(path: str) -> Optional[str]:
-    """``path`` as a plain relative POSIX path, or None when it is not one."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        return None
-    return path
+def is_plain_rel(path: str) -> bool:
+    """Whether ``path`` is a plain relative POSIX path: no ``\\``, no empty, ``.``, ``..`` part."""
+    return "\\" not in path and not {"", ".", ".."} & set(path.split("/"))
 
 
 def register_data(entry: DataEntry) -> DataEntry:

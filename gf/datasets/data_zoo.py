@@ -36,8 +36,8 @@ from gf.common.io import atomic_write_json
 from gf.common.locks import file_lock
 from gf.common.utils import PathLike, describe_ids, utc_now
 from gf.datasets.converters.staging import interrupted_install
-from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data, plain_rel,
-                                      record_data_hash)
+from gf.datasets.data_entries import (DATA_PREFIX, DataEntry, data_url, default_data_root, get_data,
+                                      is_plain_rel, record_data_hash)
 
 __all__ = ["BundleLayoutError", "download_data", "refuse_unfinished_install"]
 
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 MARKER = ".gf_data.json"
 MARKER_FORMAT = "gf-data"
 MARKER_VERSION = 2  # 2: lists the files the bundle installed
-_STAGING_SUFFIX = ".gf-staging"  # staging folders of gf before per-file installs, beside the target
 _STAGING_PREFIX = ".gf-staging."  # staging folders inside the target
 # Resource forks that macOS's zip tool adds; never part of a bundle.
 _JUNK_TOP = "__MACOSX"
@@ -61,8 +60,8 @@ class BundleLayoutError(DataFileError):
 
 
 def _cache_path(entry: DataEntry, url: str) -> Path:
-    """``cache_dir()/data/<name>/<url key>/<file>``: keyed by name and URL (not hash), so the
-    copy downloaded before the hash was known is the one verified once it is recorded."""
+    """The archive's place (docs/data_download.md, "The cache"): keyed by name and URL (not hash),
+    so the copy downloaded before the hash was known is the one verified once it is recorded."""
     key, filename = cache_slot(url, entry.filename, fallback=f"{entry.name}_bundle")
     return cache_dir() / "data" / entry.name / key / filename
 
@@ -112,7 +111,7 @@ def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List
     """Files the marker says ``entry`` installed, each with the versions gf wrote there:
     the finished install's (``files``: path -> record), or during an install every
     version, old and new (``installing``: path -> records), so that an interrupted install
-    is finished by the next run. A marker of gf before per-file records owns nothing."""
+    is finished by the next run."""
     owned: Dict[str, List[Dict[str, Any]]] = {}
     if marker is None or marker.get("entry") != entry.name:
         return owned
@@ -120,7 +119,7 @@ def _owned(marker: Optional[Dict[str, Any]], entry: DataEntry) -> Dict[str, List
         table = marker.get(key)
         for rel, recs in (table.items() if isinstance(table, dict) else ()):
             for rec in (recs if isinstance(recs, list) else [recs]):
-                if isinstance(rec, dict) and isinstance(rel, str) and plain_rel(rel) == rel:
+                if isinstance(rec, dict) and isinstance(rel, str) and is_plain_rel(rel):
                     owned.setdefault(rel, []).append(rec)
     return owned
 
@@ -133,10 +132,9 @@ def _is_done(target: Path, entry: DataEntry, digest: Optional[str]) -> bool:
             or "installing" in marker or _missing(target, entry)):
         return False
     files = marker.get("files")
-    if not isinstance(files, dict):
-        return True  # installed whole by a gf before per-file records
-    return all(_regular_file(target / rel) and (target / rel).stat().st_size == rec.get("size")
-               for rel, rec in files.items() if isinstance(rec, dict))
+    return isinstance(files, dict) and all(
+        _regular_file(target / rel) and (target / rel).stat().st_size == rec.get("size")
+        for rel, rec in files.items() if isinstance(rec, dict))
 
 
 def _regular_file(path: Path) -> bool:
@@ -201,8 +199,8 @@ def download_data(name: str, data_root: Optional[PathLike] = None, *, url: Optio
     Returns the bundle's folder, ``<data_root>/<entry.target>`` (``$DATA_ROOT/STAR``),
     which the entry's builder reads with ``data_root`` as its ``data_root``. The defaults of
     ``data_root`` and ``url``, and the transfer options: docs/data_download.md, "Usage" and
-    "Options"; ``offline``, ``progress`` (bars only on a terminal) and the transfer options
-    are :func:`gf.common.download.download`'s. A refused call creates nothing in the data root.
+    "Options"; ``offline``, ``progress`` and the transfer options are
+    :func:`gf.common.download.download`'s. A refused call creates nothing in the data root.
     """
     check_transfer_options(timeout, retries, backoff)
     entry = get_data(name)
@@ -263,7 +261,7 @@ def _install(archive: Path, entry: DataEntry, root: Path, target: Path, prefix: 
         _check_target(target, entry)
         created = not (target.exists() or target.is_symlink())
         target.mkdir(exist_ok=True)
-        _remove_stale_staging(root, target, entry)
+        _remove_stale_staging(target)
         staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=target))
         try:
             written = safe_extract(archive, staging, strip=prefix, exclude=_is_junk, format=entry.format,
@@ -304,9 +302,7 @@ def _describe(path: Path) -> Dict[str, Any]:
 def _plan_install(target: Path, entry: DataEntry, files: Dict[str, Dict[str, Any]],
                   marker: Optional[Dict[str, Any]], overwrite: bool) -> Tuple[List[str], List[str]]:
     """(bundle files to move into ``target``, files of the old install to remove), by the
-    rules of docs/data_download.md, "Your files in the same folder". A link at a bundle path
-    (to a file or to a folder) counts as a file gf did not install: ``overwrite`` replaces
-    it. Refused always: a real folder there, or a link or non-folder on the way to it."""
+    rules of docs/data_download.md, "Your files in the same folder" (links included)."""
     owned = _owned(marker, entry)
     if marker is not None and marker.get("entry") not in (None, entry.name):
         logger.warning("%s holds a marker of %s, not %s; none of its files count as installed by %s",
@@ -393,13 +389,9 @@ def _remove_if_empty(folder: Path) -> bool:
     return True
 
 
-def _remove_stale_staging(root: Path, target: Path, entry: DataEntry) -> None:
-    """Staging folders left by a killed process (we hold the lock, so none is in use):
-    inside the target, and beside it from gf versions that swapped the whole folder."""
-    stale = list(root.glob(f".{entry.target}.*{_STAGING_SUFFIX}"))
-    if target.is_dir():
-        stale += list(target.glob(_STAGING_PREFIX + "*"))
-    for folder in stale:
+def _remove_stale_staging(target: Path) -> None:
+    """Staging folders a killed process left in ``target`` (we hold the lock: none is in use)."""
+    for folder in list(target.glob(_STAGING_PREFIX + "*")):
         if folder.is_dir() and not folder.is_symlink():
             logger.info("removing %s, left by an interrupted extraction", folder)
             shutil.rmtree(folder, ignore_errors=True)

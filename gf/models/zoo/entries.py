@@ -33,9 +33,9 @@ _URL_SCHEMES = ("http", "https", "file", "hf")
 # digit or '_', so '.', '..' and hidden names can never be one.
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 _NAME_RE = re.compile(rf"^{_PART}/{_PART}$")
-_PART_RE = re.compile(rf"^{_PART}$")
-_NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter, digit or '_', so "
-              "that it is a folder inside the cache ('.', '..' and '/'-separated paths are refused)")
+PART_RE = re.compile(rf"^{_PART}$")
+NAME_RULE = ("letters, digits, '_', '.', '-', each part starting with a letter, digit or '_', so "
+             "that it is a folder inside the cache ('.', '..' and '/'-separated paths are refused)")
 
 
 def _is_url(text: str) -> bool:
@@ -77,7 +77,7 @@ class PretrainedEntry:
     def __post_init__(self) -> None:
         where = f"zoo entry {self.name!r} ({self.origin})"
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
-            raise ZooError(f"{where}: name must look like '<model>/<tag>' ({_NAME_RULE}), "
+            raise ZooError(f"{where}: name must look like '<model>/<tag>' ({NAME_RULE}), "
                            f"e.g. 'glance_focus/star_sup_run1'.")
         if not isinstance(self.model, str) or self.name.split("/", 1)[0] != self.model:
             raise ZooError(f"{where}: the name must start with the model name {self.model!r}/ "

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from gf.common.download import (ChecksumError, cache_dir, cache_slot, check_transfer_options, download,
                                 download_with_sha256, sha256sum)
-from gf.common.errors import CheckpointNotFoundError
+from gf.common.errors import CheckpointError, CheckpointNotFoundError
 from gf.common.utils import did_you_mean
 from gf.common.zoo_file import ZooError, entry_checksum_error, record_first_use_hash, user_zoo_file
 from gf.models.zoo.entries import PretrainedEntry, _is_url, get_pretrained, list_pretrained, zoo_name_of
@@ -26,13 +26,10 @@ logger = logging.getLogger("gf.models.zoo")
 
 
 def cache_path_of(entry: PretrainedEntry) -> Path:
-    """Where an entry's file lives: keyed by name and URL, not by hash, so the copy found
-    before the hash was known is the one verified after it was recorded.
-
-    The path is always ``cache_dir()/models/<model>/<tag>/<url key>/<file name>``: the
-    name's parts are plain folder names (see :class:`PretrainedEntry`) and a file name
-    taken from the URL is its last component, ``/`` and ``\\`` both counting as separators, so
-    the file cannot leave its folder."""
+    """Where an entry's file lives (docs/data_download.md, "The cache"): keyed by name and
+    URL, not by hash, so the copy found before the hash was known is the one verified after
+    it was recorded. The name's parts are plain folder names (see :class:`PretrainedEntry`)
+    and the file name is one path component, so the file cannot leave its folder."""
     url_key, filename = cache_slot(entry.url, entry.filename, fallback=entry.tag)
     return cache_dir() / "models" / entry.model / entry.tag / url_key / filename
 
@@ -89,7 +86,6 @@ def _verify_whole(path: Path, what: str, after: str) -> None:
     run. ``what`` names the file and its URL, ``after`` says what happens next.
     """
     from gf.common.archives import ArchiveError, looks_like_archive, verify_archive
-    from gf.common.errors import CheckpointError
     from gf.common.safe_load import torch_load_safe
 
     try:
@@ -104,13 +100,12 @@ def _verify_whole(path: Path, what: str, after: str) -> None:
 
 
 def _download_checkpoint(url: str, *, offline: Optional[bool], progress: bool) -> Path:
-    """A checkpoint URL's cache copy, trusted only once it reads whole.
+    """A checkpoint URL's cache copy, trusted only once it reads whole, on every use (what
+    that means for users: docs/data_download.md, "Single files").
 
-    A plain URL has no hash to hold later copies to, so the copy is read whole on every
-    use (one extra read): a body that was not a checkpoint, including one cached by an
-    older gf, is deleted and named with its URL, and the next run downloads it again.
-    ``hf://`` files live in the Hugging Face cache, which verifies them and is not gf's to
-    delete from."""
+    Why every use: a plain URL has no hash to hold later copies to, and a body that was not
+    a checkpoint may be in the cache already (one cached by an older gf). Why not ``hf://``:
+    its files live in the Hugging Face cache, which is not gf's to delete from."""
     path = download(url, progress=progress, offline=offline)
     if not url.lower().startswith("hf://"):
         _verify_whole(path, f"checkpoint {url}: the cached download {path}",
@@ -123,8 +118,7 @@ def resolve_checkpoint(spec: Any, *, offline: Optional[bool] = None, progress: b
     """A checkpoint spec as a local file.
 
     ``spec`` is a local path, a URL (``http(s)://``, ``file://``, ``hf://``, Google Drive;
-    downloaded once into the cache and used only while it reads whole: no hash unless it is a
-    zoo entry), ``zoo:<name>`` /
+    how it is cached and checked: docs/data_download.md, "Single files"), ``zoo:<name>`` /
     ``model:<name>``, or a bare zoo name. An existing local path wins over a zoo name.
     """
     text = str(spec)

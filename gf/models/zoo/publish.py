@@ -9,7 +9,7 @@ from gf.common.download import sha256sum
 from gf.common.registry import registry
 from gf.common.utils import PathLike
 from gf.common.zoo_file import ZooError, update_zoo_file, user_zoo_file
-from gf.models.zoo.entries import _PART_RE, _NAME_RULE, PretrainedEntry
+from gf.models.zoo.entries import NAME_RULE, PART_RE, PretrainedEntry
 
 __all__ = ["publish_checkpoint"]
 
@@ -27,9 +27,9 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
     from gf.models.checkpoint import check_weights_hash, read_checkpoint
 
     if not isinstance(name, str) or not name or name.count("/") > 1 or not all(
-            _PART_RE.fullmatch(part) for part in name.split("/")):
-        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' ({_NAME_RULE}), "
-                       f"e.g. 'star_sup_run1'.")
+            PART_RE.fullmatch(part) for part in name.split("/")):
+        raise ZooError(f"cannot publish as {name!r}: a zoo name is '<tag>' or '<model>/<tag>' "
+                       f"({NAME_RULE}), e.g. 'star_sup_run1'.")
     if "/" in name:
         _refuse_builtin_name(name)  # before the file is read
     path = Path(checkpoint_path).expanduser().resolve()
@@ -40,10 +40,10 @@ def publish_checkpoint(checkpoint_path: PathLike, name: str, url: Optional[str] 
         raise ZooError(f"{path}: no extra.model_config in this checkpoint (it was not written by gf's runner); "
                        f"a zoo entry needs the exact model kwargs it was trained with.")
     model = loaded.model_name or "glance_focus"
-    if not isinstance(model, str) or not _PART_RE.fullmatch(model):
+    if not isinstance(model, str) or not PART_RE.fullmatch(model):
         raise ZooError(f"{path}: its config names model {model!r}, which cannot be a zoo model name "
-                       f"({_NAME_RULE}).")
-    full_name = name if "/" in name else f"{model}/{name}"  # both parts passed _PART_RE above
+                       f"({NAME_RULE}).")
+    full_name = name if "/" in name else f"{model}/{name}"  # both parts passed PART_RE above
     if "/" not in name:
         _refuse_builtin_name(full_name)  # a bare tag's model is known only now; before hashing the weights and file
     check_weights_hash(loaded)
