@@ -7,16 +7,11 @@ derived from those complete files, never from a log written alongside; so a kill
 leaves at most a temporary file (removed on the next run) and loses at most the samples
 not yet in a complete file, and a rerun skips exactly the keys that are stored.
 
-The files of each format: docs/extraction.md, "Output". What each layout relies on:
-
-* webdataset: ``shards.json`` is for readers; a rerun re-reads every shard's headers
-  (:meth:`WebDatasetWriter.completed`) rather than trusting it, so it can be lost without
-  losing anything.
-* npy: the ``.npy`` is renamed in last, after its ``meta/<key>.json``, so its presence
-  means the sample is complete.
-* pth / hdf5: one file cannot be appended to atomically, so samples are staged in
-  ``.parts/`` and gathered into one file when the run ends; the parts are removed only
-  after the gathered file is in place.
+The files of each format: docs/extraction.md, "Output"; what a kill leaves in each, and
+the order npy and pth/hdf5 write in: docs/extraction.md, "Resuming". Why pth / hdf5 stage
+samples in ``.parts/``: one file cannot be appended to atomically. Why webdataset's
+``shards.json`` may be lost: a rerun re-reads every shard's headers
+(:meth:`WebDatasetWriter.completed`) rather than trusting it.
 """
 from __future__ import annotations
 
