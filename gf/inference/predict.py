@@ -3,8 +3,10 @@
 Why through the checkpoint's recipe: a model only knows the features it was trained on.
 So the new video is extracted with the recipe the checkpoint recorded, through the same
 ``gf extract`` code (decoding, sampling, float16 storage included), and the answer is the
-one ``gf evaluate`` gives on the same clip. A checkpoint without a recipe is refused; what
-the recipe records and what else is refused: README.md, "From videos to answers".
+one ``gf evaluate`` gives on the same clip. What the recipe records: docs/extraction.md,
+"The recipe, and reruns with another one"; what gf predict needs and refuses (a checkpoint
+without a recipe first): docs/extraction.md, "`gf predict`: one video, extracted with the
+checkpoint's recipe".
 """
 from __future__ import annotations
 
