@@ -34,7 +34,7 @@ from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_byt
 from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
-           "normalise_format", "check_keys"]
+           "normalise_format", "check_keys", "shard_keys"]
 
 #: output formats and the names accepted for them
 FORMATS = {"webdataset": "webdataset", "wds": "webdataset", "tar": "webdataset", "npy": "npy",
@@ -75,6 +75,16 @@ class FeatureWriter:
 
 
 # ---------------------------------------------------------------------------------------
+def shard_keys(path: str) -> List[str]:
+    """The keys of the samples a webdataset shard holds, read from its tar headers."""
+    keys = []
+    for member in shard_members(path):
+        base = member.name.rsplit("/", 1)[-1]
+        if base.endswith(".npy") and "." not in base[:-4]:
+            keys.append(decode_wds_key(base[:-4]))
+    return keys
+
+
 class WebDatasetWriter(FeatureWriter):
     """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of the
     shard list: a job of an array (``gf extract --shard``) writes its own shards and list
@@ -90,15 +100,6 @@ class WebDatasetWriter(FeatureWriter):
         self._shards: Dict[str, Dict[str, Any]] = {}
         self._next = 0
 
-    @staticmethod
-    def _scan(path: str) -> List[str]:
-        keys = []
-        for member in shard_members(path):
-            base = member.name.rsplit("/", 1)[-1]
-            if base.endswith(".npy") and "." not in base[:-4]:
-                keys.append(decode_wds_key(base[:-4]))
-        return keys
-
     def completed(self) -> Set[str]:
         """The keys the shards hold, read from their headers on every run, as the store
         reads them: a cached key list would also be trusted for a shard damaged without
@@ -113,7 +114,7 @@ class WebDatasetWriter(FeatureWriter):
                 continue
             numbers.append(int(m.group(1)))
             size = os.path.getsize(path)
-            keys = self._scan(path)
+            keys = shard_keys(path)
             for key in keys:
                 if key in done:
                     raise DataFileError(f"feature key {key!r} is in two shards, {done[key]} and {name}; "
