@@ -245,6 +245,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     from gf.processors.text import check_question
 
     check_question(question, options)  # before anything is loaded or extracted
+    options = list(options) if options is not None else None
     check_window(start, end)
     check_device(device)
     video = Path(video)
@@ -263,14 +264,13 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
                                            end=end, device=device, motion_weights=motion_weights)
     vocab = ckpt.extra.get("answer_vocab") if options is None else None  # None in older checkpoints: the index
-    result = model.predict_example(features, question, list(options) if options is not None else None,
-                                   text_format=ckpt.text_format, answer_vocab=vocab)
+    result = model.predict_example(features, question, options, text_format=ckpt.text_format,
+                                   answer_vocab=vocab)
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
     events = _events(model, features, result.get("glance"), ckpt.extra.get("class_labels")
                      or ckpt.extra.get("class_names"), window)
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
-                       options=list(options) if options is not None else None, events=events, window=window,
-                       frame_times=times)
+                       options=options, events=events, window=window, frame_times=times)
 
 
 def _model_of(ckpt, device: str, text_encoder: Optional[str]):
