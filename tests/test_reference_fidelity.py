@@ -148,7 +148,7 @@ def test_key_mapping_covers_old_and_new_weight_norm_names():
     a, b = map_reference_keys(state), map_reference_keys(renamed)
     assert a.keys() == b.keys()
     assert "input_proj.weight_g" in a and "text_encoder.backbone.embeddings.word_embeddings.weight" in a
-    assert any("pooler" in k for k in state) and not any("pooler" in k for k in a)  # unused: left out
+    assert any("pooler" in k for k in state) and not any("pooler" in k for k in a)  # left out
 
 
 def test_mismatching_checkpoint_fails_whole_with_names(tmp_path):
