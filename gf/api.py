@@ -46,9 +46,7 @@ def load_model(name: str, model_type: Optional[str] = None, is_eval: bool = True
     check_device(device, name="device")  # before any download or build, as a one-line error
     if checkpoint is not None and pretrained is not None:
         raise ConfigError("give either checkpoint= or pretrained=, not both")
-    zoo_name = pretrained
-    if checkpoint is not None:
-        zoo_name = zoo.zoo_name_of(checkpoint)
+    zoo_name = zoo.zoo_name_of(checkpoint) if checkpoint is not None else pretrained
     if zoo_name is not None:
         entry = zoo.get_pretrained(zoo_name)
         if entry.model != name:

@@ -23,8 +23,10 @@ COMMANDS = {
     "download": ("gf.datasets.download_cli", "download a file (http(s)://, file://, hf://, Google Drive) into the "
                                            "cache, or a data bundle (data:star) into the data root"),
     "zoo": ("gf.models.zoo_cli", "pretrained model entries: list, publish"),
-    "extract": ("gf.extraction.cli", "frame features from videos with a timm backbone (decord, PyAV fallback) "
-                                     "into webdataset shards or another store; --verify compares with a reference"),
+    "extract": ("gf.extraction.cli", "features from videos (decord, PyAV fallback), per frame "
+                                     "(timm) or per clip (torchvision, transformers), into "
+                                     "webdataset shards or another store; --verify compares with a "
+                                     "reference"),
     "predict": ("gf.inference.cli", "answer a question about a video file: features made with the checkpoint's "
                                     "own extraction recipe, option scores and the predicted events"),
     "leaderboard": ("gf.leaderboards.cli", "batch evaluation: many checkpoints x benchmarks, with intervals, "

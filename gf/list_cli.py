@@ -35,9 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from gf.common.config import load_plugins
-    from gf.common.registry import plural, registry
-
     from gf.common.errors import ConfigError
+    from gf.common.registry import plural, registry
     from gf.common.utils import did_you_mean
 
     load_plugins(args.plugins or [], "--plugins")

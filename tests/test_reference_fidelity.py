@@ -145,11 +145,10 @@ def test_key_mapping_covers_old_and_new_weight_norm_names():
     renamed = {k.replace("input_proj.main.0.weight_g", "input_proj.main.0.parametrizations.weight.original0")
                .replace("input_proj.main.0.weight_v", "input_proj.main.0.parametrizations.weight.original1"): v
                for k, v in state.items()}
-    a, _ = map_reference_keys(state)
-    b, ignored = map_reference_keys(renamed)
+    a, b = map_reference_keys(state), map_reference_keys(renamed)
     assert a.keys() == b.keys()
     assert "input_proj.weight_g" in a and "text_encoder.backbone.embeddings.word_embeddings.weight" in a
-    assert all("pooler" in k for k in ignored) and ignored
+    assert any("pooler" in k for k in state) and not any("pooler" in k for k in a)  # left out
 
 
 def test_mismatching_checkpoint_fails_whole_with_names(tmp_path):

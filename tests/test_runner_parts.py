@@ -286,7 +286,7 @@ def test_train_from_the_authors_checkpoint_starts_from_exactly_its_weights(tmp_p
     # and the step that followed moved the weights away from the authors' ones
     from gf.models.glance_focus.reference_checkpoint import map_reference_keys, reference_state_dict
 
-    authors, _ = map_reference_keys(reference_state_dict(torch_load_safe(case / "model_3.tar"), case))
+    authors = map_reference_keys(reference_state_dict(torch_load_safe(case / "model_3.tar"), case))
     trained = torch_load_safe(tmp_path / "out" / "checkpoint_last.pth")["model"]
     assert set(trained) == set(authors)
     assert any(not torch.equal(trained[k], authors[k]) for k in authors)

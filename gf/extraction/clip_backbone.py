@@ -3,9 +3,7 @@
 ``--backbone torchvision:NAME`` (torchvision's video models) and ``--backbone
 hf:ID_OR_FOLDER`` (a Hugging Face VideoMAE, or X-CLIP's vision tower) share one interface,
 :class:`ClipBackbone`. The models, what a row is for each family, and the preprocessing:
-docs/extraction.md, "Clip backbones: one row per clip". Not there: MViT's row is its class
-token, and VideoMAE's mean over tokens is its own ``use_mean_pooling`` classifier input,
-without its ``fc_norm``.
+docs/extraction.md, "Clip backbones: one row per clip".
 
 Why the transform runs over frames, not clips: the video models' preprocessing (resize,
 centre crop, normalisation) acts on each frame alone, so the frames of a video are

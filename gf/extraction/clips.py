@@ -9,13 +9,9 @@ Clips are placed as frames are (:func:`sample_indices`); the placement, a row's 
 its time: docs/extraction.md, "Clip backbones: one row per clip". A window with fewer
 frames than a clip spans repeats its last frame because a 3-D CNN takes a fixed clip
 length. The frame an appearance stream takes for a clip is the clip's middle frame by
-position (``clip_len // 2``), which is near the row's time, not always at it. At a constant
-frame rate, for an odd ``clip_len`` the row's time falls while that frame is shown; for an
-even ``clip_len`` the frame appears at the row's time with ``clip_stride`` 1, and
-``(clip_stride - 1) / 2`` frame periods after it with a larger stride (the row's time then
-falls between the clip's two middle frames, on a frame the clip skips). A variable frame
-rate, or a clip that repeats its last frame, moves it further. Each row records that
-frame's own time (``frame_times``).
+position (``clip_len // 2``), which is near the row's time, not always at it (where:
+docs/extraction.md, "Two streams: appearance + motion"). Each row records that frame's own
+time (``frame_times``).
 """
 from __future__ import annotations
 

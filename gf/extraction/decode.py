@@ -226,9 +226,8 @@ _EDIT_PACKETS = 32
 
 def _decord_unfit(path: str) -> Optional[str]:
     """Why decord must not read ``path`` although it may open it (None: it may): a container
-    it seeks wrongly, or a rotated video (decord turns some angles upright, fails on others;
-    PyAV turns them all), or an mp4 whose edit list hides frames. A file PyAV cannot open
-    is left to decord.
+    it seeks wrongly, a rotated video or an mp4 whose edit list hides frames (docs/extraction.md,
+    "Decoding, workers, time limit"). A file PyAV cannot open is left to decord.
 
     An mp4 cut without re-encoding (``ffmpeg -ss T -c copy``) keeps the frames before T and
     hides them by an edit list: FFmpeg flags their first packets discard (or gives them

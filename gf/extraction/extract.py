@@ -249,10 +249,10 @@ def _clip_sampling(o: ExtractOptions, streams) -> Optional[Dict[str, Any]]:
 
 def _frame_loader(o: ExtractOptions, pending: List[Job], streams, device: str):
     """The loader that decodes the pending videos in worker processes (None when nothing is pending)."""
-    dataset = FrameDataset(pending, {s.role: s.backbone.transform for s in streams}, sampler=make_sampler(o, streams),
-                           timeout=o.timeout, tolerance=o.window_tolerance)
     if not pending:
         return None
+    dataset = FrameDataset(pending, {s.role: s.backbone.transform for s in streams}, sampler=make_sampler(o, streams),
+                           timeout=o.timeout, tolerance=o.window_tolerance)
     return torch.utils.data.DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=o.workers, collate_fn=_identity,
         worker_init_fn=_worker_init if o.workers else None, pin_memory=device.startswith("cuda"),

@@ -23,7 +23,7 @@ from gf.datasets.feature_recipe import read_recipe
 from gf.extraction.out_folder import FAILURES_NAME, INDEX_NAME, PARTS_DIR, forget_merge, write_failures
 from gf.extraction.shards import LAYOUT_NAME, PLAN_NAME, folder_lock, part_name, \
     read_layout, read_plan
-from gf.extraction.writers import WebDatasetWriter
+from gf.extraction.writers import shard_keys
 
 __all__ = ["MergeSummary", "merge"]
 
@@ -90,7 +90,7 @@ def _stored(out: str, fmt: str) -> Dict[str, List[str]]:
         if name.startswith(".") or not os.path.isfile(path):
             continue
         if fmt == "webdataset" and name.endswith(".tar"):
-            for key in WebDatasetWriter._scan(path):
+            for key in shard_keys(path):
                 stored.setdefault(key, []).append(name)
         elif fmt == "npy" and name.endswith(".npy"):
             stored.setdefault(name[:-4], []).append(name)

@@ -88,10 +88,11 @@ def describe_failure(failure: Dict[str, Any]) -> str:
 
 def failure_error(failures: List[Dict[str, Any]], total: int, written: int, lists: str,
                   windows: bool, rerun: str = "rerun: stored samples are skipped") -> DataFileError:
-    """The error that ends a run (or a merge) with failures; ``lists`` is the folder of the
-    failure lists, ``rerun`` what to do once the videos are fixed (a merge names its parts')."""
+    """The error that ends a run (or a merge) with failures (``failures`` is not empty);
+    ``lists`` is the folder of the failure lists, ``rerun`` what to do once the videos are
+    fixed (a merge names its parts')."""
     what = "questions" if windows else "videos"
-    first = describe_failure(failures[0]) if failures else ""
+    first = describe_failure(failures[0])
     # a skip_file lists question ids: the keys are those only for question windows
     skip_note = (", which a builder's skip_file takes" if windows else
                  "; they are video ids: a builder's skip_file takes the ids of those videos' questions")

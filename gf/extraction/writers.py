@@ -7,16 +7,11 @@ derived from those complete files, never from a log written alongside; so a kill
 leaves at most a temporary file (removed on the next run) and loses at most the samples
 not yet in a complete file, and a rerun skips exactly the keys that are stored.
 
-The files of each format: docs/extraction.md, "Output". What each layout relies on:
-
-* webdataset: ``shards.json`` is for readers; a rerun re-reads every shard's headers
-  (:meth:`WebDatasetWriter.completed`) rather than trusting it, so it can be lost without
-  losing anything.
-* npy: the ``.npy`` is renamed in last, after its ``meta/<key>.json``, so its presence
-  means the sample is complete.
-* pth / hdf5: one file cannot be appended to atomically, so samples are staged in
-  ``.parts/`` and gathered into one file when the run ends; the parts are removed only
-  after the gathered file is in place.
+The files of each format: docs/extraction.md, "Output"; what a kill leaves in each, and
+the order npy and pth/hdf5 write in: docs/extraction.md, "Resuming". Why pth / hdf5 stage
+samples in ``.parts/``: one file cannot be appended to atomically. Why webdataset's
+``shards.json`` may be lost: a rerun re-reads every shard's headers
+(:meth:`WebDatasetWriter.completed`) rather than trusting it.
 """
 from __future__ import annotations
 
@@ -39,7 +34,7 @@ from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_byt
 from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
-           "normalise_format", "check_keys"]
+           "normalise_format", "check_keys", "shard_keys"]
 
 #: output formats and the names accepted for them
 FORMATS = {"webdataset": "webdataset", "wds": "webdataset", "tar": "webdataset", "npy": "npy",
@@ -80,6 +75,16 @@ class FeatureWriter:
 
 
 # ---------------------------------------------------------------------------------------
+def shard_keys(path: str) -> List[str]:
+    """The keys of the samples a webdataset shard holds, read from its tar headers."""
+    keys = []
+    for member in shard_members(path):
+        base = member.name.rsplit("/", 1)[-1]
+        if base.endswith(".npy") and "." not in base[:-4]:
+            keys.append(decode_wds_key(base[:-4]))
+    return keys
+
+
 class WebDatasetWriter(FeatureWriter):
     """``prefix`` names the shards (``<prefix>-NNNNNN.tar``) and ``index`` is the path of the
     shard list: a job of an array (``gf extract --shard``) writes its own shards and list
@@ -95,15 +100,6 @@ class WebDatasetWriter(FeatureWriter):
         self._shards: Dict[str, Dict[str, Any]] = {}
         self._next = 0
 
-    @staticmethod
-    def _scan(path: str) -> List[str]:
-        keys = []
-        for member in shard_members(path):
-            base = member.name.rsplit("/", 1)[-1]
-            if base.endswith(".npy") and "." not in base[:-4]:
-                keys.append(decode_wds_key(base[:-4]))
-        return keys
-
     def completed(self) -> Set[str]:
         """The keys the shards hold, read from their headers on every run, as the store
         reads them: a cached key list would also be trusted for a shard damaged without
@@ -118,7 +114,7 @@ class WebDatasetWriter(FeatureWriter):
                 continue
             numbers.append(int(m.group(1)))
             size = os.path.getsize(path)
-            keys = self._scan(path)
+            keys = shard_keys(path)
             for key in keys:
                 if key in done:
                     raise DataFileError(f"feature key {key!r} is in two shards, {done[key]} and {name}; "

@@ -45,9 +45,8 @@ def check_utf8_arguments(args) -> None:
 
 
 def run(args) -> int:
-    from gf.inference.predict import answer_video, check_plot_path, plot_timeline
-
     from gf.common.config import load_plugins
+    from gf.inference.predict import answer_video, check_plot_path, plot_timeline
 
     check_utf8_arguments(args)
     load_plugins(args.plugins, "--plugins")

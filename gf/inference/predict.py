@@ -3,8 +3,10 @@
 Why through the checkpoint's recipe: a model only knows the features it was trained on.
 So the new video is extracted with the recipe the checkpoint recorded, through the same
 ``gf extract`` code (decoding, sampling, float16 storage included), and the answer is the
-one ``gf evaluate`` gives on the same clip. A checkpoint without a recipe is refused; what
-the recipe records and what else is refused: README.md, "From videos to answers".
+one ``gf evaluate`` gives on the same clip. What the recipe records: docs/extraction.md,
+"The recipe, and reruns with another one"; what gf predict needs and refuses (a checkpoint
+without a recipe first): docs/extraction.md, "`gf predict`: one video, extracted with the
+checkpoint's recipe".
 """
 from __future__ import annotations
 
@@ -243,6 +245,7 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
     from gf.processors.text import check_question
 
     check_question(question, options)  # before anything is loaded or extracted
+    options = list(options) if options is not None else None
     check_window(start, end)
     check_device(device)
     video = Path(video)
@@ -261,14 +264,13 @@ def answer_video(checkpoint: PathLike, video: PathLike, question: str, options: 
         features, times, window = _extract(recipe, video, Path(tmp), weights=weights, backbone=backbone, start=start,
                                            end=end, device=device, motion_weights=motion_weights)
     vocab = ckpt.extra.get("answer_vocab") if options is None else None  # None in older checkpoints: the index
-    result = model.predict_example(features, question, list(options) if options is not None else None,
-                                   text_format=ckpt.text_format, answer_vocab=vocab)
+    result = model.predict_example(features, question, options, text_format=ckpt.text_format,
+                                   answer_vocab=vocab)
     probabilities = torch.softmax(torch.tensor(result["scores"]), -1).tolist()
     events = _events(model, features, result.get("glance"), ckpt.extra.get("class_labels")
                      or ckpt.extra.get("class_names"), window)
     return VideoAnswer(prediction=result["prediction"], answer=result["answer"], probabilities=probabilities,
-                       options=list(options) if options is not None else None, events=events, window=window,
-                       frame_times=times)
+                       options=options, events=events, window=window, frame_times=times)
 
 
 def _model_of(ckpt, device: str, text_encoder: Optional[str]):

@@ -188,7 +188,7 @@ def load_model_weights(model, source) -> Dict[str, Any]:
     if not ckpt.is_gf:
         from gf.models.glance_focus.reference_checkpoint import map_reference_keys, reference_state_dict
 
-        mapped, _ = map_reference_keys(reference_state_dict(ckpt.content, ckpt.path))
+        mapped = map_reference_keys(reference_state_dict(ckpt.content, ckpt.path))
         load_state_dict_checked(model, mapped, source=str(ckpt.path))
         return {}
     check_weights_hash(ckpt)

@@ -68,8 +68,7 @@ def _check_run_tag(runner, splits, tag: str) -> None:
                           f"report with --checkpoint {best} --tag best, or choose another --tag (e.g. last-eval).")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    p = parser
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p, required=False)
     p.add_argument("--checkpoint", help="gf checkpoint, the authors' model_N.tar, a URL or zoo:<name> "
                                         "(default: model.checkpoint of the config)")

@@ -4,18 +4,10 @@ Why: gf's grounded answer score (``GroundedAnswerScore``) answers temporal quest
 once its pointer lands on the event the question names; when that match never emerges the
 model stays near chance on those questions whatever else it learned. This hook measures
 it after every epoch on the first validation split, where the annotations say which event
-each question names (:mod:`gf.datasets.grounding`), and logs it in percent
-(``log.jsonl`` records of kind ``grounding_<split>``, and TensorBoard). The four figures:
-docs/seed_sensitivity.md, "What was measured"; ``anchor_on_named`` and ``pointer_on_answer``
-are also logged per question type as ``<metric>/<type>`` (the ``type`` field, STAR-style).
-
-A slot "is" an event when the Hungarian matcher (the one training uses) assigns it to that
-event; a pointer on an unmatched slot, or a named event left unmatched, counts as a miss.
-Rank 0 measures the whole split; other ranks do nothing. Enable with
-``run.hooks: [grounding_diagnostics]`` (the supervised demo configs do). It measures a
-model with ``grounded_answer`` and ``memory: sup``; with another model it says so once and
-does nothing, so one config serves every demo variant. Without a ``grounding`` file in the
-dataset only ``glance_cls_acc`` is measured.
+each question names (:mod:`gf.datasets.grounding`). What it logs, how a slot counts as an
+event, and what it does with another model or without annotations: docs/seed_sensitivity.md,
+"What was measured". Why it stays idle rather than failing on a model without the pointer:
+one config serves every demo variant.
 """
 from __future__ import annotations
 

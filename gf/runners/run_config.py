@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-__all__ = ["add_config_arguments", "add_run_flags", "config_from_args", "flag_values", "hook_names", "train_dataset_name", "wanted_splits"]
+__all__ = ["add_config_arguments", "add_run_flags", "config_from_args", "flag_values", "hook_names",
+           "train_dataset_name", "wanted_splits"]
 
 logger = logging.getLogger("gf.runner")
 

@@ -387,7 +387,7 @@ class GlanceFocus(nn.Module):
             raise ModelInputError(f"batch['video_mask'] must be a [batch, frames] = {tuple(video.shape[:2])} tensor "
                                   f"(True = real frame), like batch['video']; got {got}")
         mask = mask.to(video.device)
-        if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        if not _bool_or_01(mask):
             raise ModelInputError(f"batch['video_mask'] must be bool or 0/1 (True = real frame); got other values "
                                   f"({mask.dtype})")
         empty = ~mask.bool().any(1)
@@ -489,6 +489,11 @@ def _naming_question(batch: Mapping[str, Any], num_texts: int):
         raise DataFileError(f"question_id {ids[index // num_texts]!r}: {error}") from None
 
 
+def _bool_or_01(mask: Tensor) -> bool:
+    """Whether ``mask`` is a valid video mask's type: bool, or numbers that are all 0 or 1."""
+    return mask.dtype == torch.bool or bool(((mask == 0) | (mask == 1)).all())
+
+
 def _frames_kept(feats: Tensor, video_mask) -> Tensor:
     """``video_mask`` as a bool index of the frames to keep. Why strict: a mask of other values
     (0.5) would be read as all True, and an all-False one would leave no frame -- an error the
@@ -497,7 +502,7 @@ def _frames_kept(feats: Tensor, video_mask) -> Tensor:
     if feats.ndim != 2 or mask.shape != feats.shape[:1]:
         raise ModelInputError(f"video_mask must have one entry per frame: features {tuple(feats.shape)}, "
                               f"video_mask {tuple(mask.shape)}")
-    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+    if not _bool_or_01(mask):
         bad = mask[(mask != 0) & (mask != 1)][0].item()
         raise ModelInputError(f"video_mask must be bool or 0/1 (True = real frame), got the value {bad!r}")
     keep = mask.bool()

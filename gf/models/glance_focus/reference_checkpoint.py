@@ -34,19 +34,17 @@ _KEY_RULES: List[Tuple[str, str]] = [
 _IGNORED = [r"^transformer\.text_encoder\.pooler\.", r"\.position_ids$"]
 
 
-def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Rename the authors' keys to gf's; returns (mapped state, ignored keys)."""
+def map_reference_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The authors' state dict under gf's keys, without the tensors their model never used."""
     mapped: Dict[str, torch.Tensor] = {}
-    ignored: List[str] = []
     for key, value in state.items():
         if any(re.search(p, key) for p in _IGNORED):
-            ignored.append(key)
             continue
         new = next((re.sub(pattern, repl, key) for pattern, repl in _KEY_RULES if re.search(pattern, key)), key)
         if new == "input_proj.weight_g":
             value = value.reshape(())
         mapped[new] = value
-    return mapped, ignored
+    return mapped
 
 
 def reference_state_dict(ckpt: Any, path) -> Dict[str, torch.Tensor]:
