@@ -14,8 +14,8 @@ from typing import Any, Iterable, Optional, Type, Union
 
 from gf.common.errors import ConfigError
 
-__all__ = ["PathLike", "check_device", "check_known_keys", "describe_ids", "did_you_mean", "finite_number", "is_plain_file_name",
-           "non_utf8", "normalize_sha256", "progress_bar", "utc_now"]
+__all__ = ["PathLike", "check_device", "check_known_keys", "describe_ids", "did_you_mean", "finite_number",
+           "is_plain_file_name", "non_utf8", "normalize_sha256", "positive_int", "progress_bar", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -66,6 +66,11 @@ def is_plain_file_name(name: Any) -> bool:
     """Whether ``name`` names one file inside its folder: a non-empty string without ``/``,
     ``\\`` or NUL, and not ``.`` or ``..``."""
     return isinstance(name, str) and bool(name) and not any(c in name for c in "/\\\x00") and name not in (".", "..")
+
+
+def positive_int(value: Any) -> bool:
+    """A config value that must be a count: an int >= 1 (``True`` is not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def finite_number(x: Any) -> Optional[float]:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, 
 from gf.common.errors import ConfigError, DataFileError, DatasetError, RegistryError
 from gf.common.io import load_json, read_text_utf8
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys
-from gf.datasets.builder_config import merge_builder_config, positive_int
+from gf.common.utils import check_known_keys, positive_int
+from gf.datasets.builder_config import merge_builder_config
 from gf.datasets.split_provenance import SplitProvenance
 
 if TYPE_CHECKING:  # imported where used: converters import this module and need none of it

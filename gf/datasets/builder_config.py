@@ -12,12 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.utils import check_known_keys
 
-__all__ = ["merge_builder_config", "positive_int", "to_plain"]
-
-
-def positive_int(value: Any) -> bool:
-    """A config value that must be a count: an int >= 1 (``True`` is not a count)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+__all__ = ["merge_builder_config", "to_plain"]
 
 
 def to_plain(obj: Any) -> Any:

@@ -33,7 +33,7 @@ from torch.utils.data import IterableDataset
 
 from gf.common.errors import ConfigError, DatasetError
 from gf.common.sharding import every, reader_position
-from gf.datasets.builder_config import positive_int
+from gf.common.utils import positive_int
 
 __all__ = ["StreamingVideoQADataset", "worker_share"]
 

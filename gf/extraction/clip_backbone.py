@@ -27,8 +27,7 @@ import torch
 
 from gf.common.errors import CheckpointError, ConfigError, DownloadError
 from gf.common.io import load_json, sha256sum
-from gf.common.utils import did_you_mean
-from gf.datasets.builder_config import positive_int
+from gf.common.utils import did_you_mean, positive_int
 from gf.extraction.backbone import apply_state_dict, load_state_dict_file, weights_source
 
 __all__ = ["ClipBackbone", "is_clip_backbone", "create_clip_backbone", "TORCHVISION", "HF"]

@@ -15,8 +15,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from gf.common.errors import ConfigError, ModelInputError
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys
-from gf.datasets.builder_config import positive_int
+from gf.common.utils import check_known_keys, positive_int
 
 __all__ = ["VideoQATextProcessor", "check_question", "normalize_whitespace"]
 

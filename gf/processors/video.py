@@ -13,8 +13,7 @@ import torch
 
 from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys, describe_ids
-from gf.datasets.builder_config import positive_int
+from gf.common.utils import check_known_keys, describe_ids, positive_int
 
 __all__ = ["non_finite", "sample_frames", "VideoFeatureProcessor"]
 
