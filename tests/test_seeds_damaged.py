@@ -12,7 +12,9 @@ import yaml
 
 from gf.cli import main as gf_main
 
-from test_seeds import _copy, plugin_path, two_seeds  # noqa: F401  (fixtures)
+from test_seeds import _copy, two_seeds  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("plugin_path")
 
 
 def _best_tag(folder):
