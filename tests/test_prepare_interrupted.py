@@ -5,6 +5,7 @@ into the folder must not delete the only copy of either (reviewer's report, item
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -81,11 +82,12 @@ def test_a_builder_refuses_a_half_installed_prepare_naming_the_command_that_fini
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     write_features(out / "vis_db" / "features.pth", [v for rs in ROWS.values() for v, *_ in rs])
-    command = (f"gf prepare nextqa --raw {raw} --out {out} --set 'splits=[\"val\"]' --overwrite")
+    command = (f"cd {shlex.quote(os.getcwd())} && "  # where a relative --set path is read from
+               f"gf prepare nextqa --raw {raw} --out {out} --set 'splits=[\"val\"]' --overwrite")
     with pytest.raises(DataFileError, match=rf"{out} holds an unfinished install of an interrupted gf prepare "
                                             rf"\(.*install\.json exists.*Run `{re.escape(command)}` to finish it"):
         builder(out).build_datasets(["val"])
-    assert gf_main(shlex.split(command)[1:]) == 0
+    assert gf_main(shlex.split(command.split(" && ", 1)[1])[1:]) == 0
     assert len(builder(out).build_datasets(["val"])["val"]) == len(ROWS["val"])
 
 
@@ -132,3 +134,45 @@ def test_prepare_into_a_closed_pipe_ends_quietly(converted, tmp_path):
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (141, "")
     assert (tmp_path / "piped" / "txt_db" / "val.jsonl").is_file()  # the conversion itself is complete
+
+
+# Runs a plugin's `gf prepare toy_order` and SIGKILLs itself after its first file is in place.
+KILL_PLUGIN_AT_FIRST = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[3])
+import gf_more_benchmarks.toy_order
+from gf.datasets.converters import prepare
+real = os.replace
+def replace(src, dst):
+    real(src, dst)
+    if ".gf-prepare-" in str(src) and ".gf-prepare-" not in str(dst):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+prepare("toy_order", sys.argv[1], sys.argv[2])
+"""
+
+
+def test_the_command_that_finishes_a_plugins_install_imports_the_plugin_and_runs_from_any_folder(tmp_path):
+    """The recorded rerun said `gf prepare toy_order ...` without --plugins: run as told, it
+    failed with "unknown converter" and the install stayed half done."""
+    from conftest import PLUGINS
+    from gf.datasets.converters.staging import interrupted_install
+
+    raw, out = tmp_path / "raw", tmp_path / "TOY_ORDER"
+    raw.mkdir()
+    rows = [{"question_id": f"q{i}", "split": split} for i, split in enumerate(["train", "val"])]
+    (raw / "toy_order_release.json").write_text(json.dumps(rows))
+    proc = subprocess.run([sys.executable, "-c", KILL_PLUGIN_AT_FIRST, str(raw), str(out), PLUGINS], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    _, command = interrupted_install(out)
+    assert "--plugins gf_more_benchmarks.toy_order.converter" in command
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([PLUGINS, ENV["PYTHONPATH"]]),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(["bash", "-c", command], cwd=elsewhere, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert interrupted_install(out) is None
+    assert sorted(p.name for p in out.glob("*.jsonl")) == ["train.jsonl", "val.jsonl"]

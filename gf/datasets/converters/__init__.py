@@ -39,7 +39,10 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         params = [p for p in inspect.signature(convert).parameters if p not in ("raw_dir", "out_dir")]
         raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
                           f"{', '.join(params) or '(none)'}.") from None
-    return run_staged(convert, f"gf prepare {benchmark}", raw_dir, out_dir, overwrite=overwrite, **options)
+    command = f"gf prepare {benchmark}"
+    if convert.__module__.split(".")[0] != "gf":  # a plugin's: the rerun that finishes an install imports it
+        command += f" --plugins {convert.__module__}"
+    return run_staged(convert, command, raw_dir, out_dir, overwrite=overwrite, **options)
 
 
 def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, *, answer: Any,

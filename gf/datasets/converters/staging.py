@@ -183,9 +183,12 @@ def interrupted_install(out: Path) -> Optional[Tuple[Path, str]]:
 def _rerun_command(command: str, raw_dir: PathLike, out: Path, options: Dict[str, Any]) -> str:
     """The command line that runs this ``gf prepare`` again (finishing an interrupted install),
     recorded in the plan for :func:`interrupted_install`. ``--overwrite``: the rerun replaces
-    the files the interrupted run had already moved in."""
+    the files the interrupted run had already moved in. With options it starts in this
+    process's folder: a converter reads a relative path option from there, and the message
+    naming the command may be shown in another folder (a builder's, a training run's)."""
     words = [command, "--raw", shlex.quote(os.path.abspath(raw_dir)), "--out", shlex.quote(os.path.abspath(out))]
     words += ["--set " + shlex.quote(f"{k}={json.dumps(v, default=str)}") for k, v in options.items()]
+    words = (["cd", shlex.quote(os.getcwd()), "&&"] if options else []) + words
     return " ".join(words + ["--overwrite"])
 
 
