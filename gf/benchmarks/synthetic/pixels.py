@@ -5,10 +5,10 @@ feature rows. Rendering each question's clip as an H.264 video lets the whole re
 pipeline run offline -- decode, frame backbone (``gf extract``), train, ``gf predict`` on
 a video file -- on data whose answers are known.
 
-What a clip looks like (one second of video per feature row; a verb is a colour and a
-drift direction, an object a shape, so both can be read off a single frame), why the
-frames and bytes are reproducible, and how a rerun resumes or is refused:
-docs/demo_pixels.md, "What a clip looks like".
+One second of video per feature row: docs/demo_pixels.md, its opening list ("Render").
+What a clip looks like (a verb is a colour and a drift direction, an object a shape, so both
+can be read off a single frame), why the frames and bytes are reproducible, and how a rerun
+resumes or is refused: docs/demo_pixels.md, "What a clip looks like".
 """
 from __future__ import annotations
 

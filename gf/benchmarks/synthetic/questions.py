@@ -1,6 +1,6 @@
 """The synthetic benchmark's questions: the action vocabulary and the sampler of each STAR
 question type (:class:`QuestionMaker`), built so that no cheap cue gives the answer away
-(the rules are in :mod:`gf.benchmarks.synthetic.generate`'s docstring).
+(the rules, type by type: docs/data_formats.md §5).
 
 Why a module of its own: what a question is (and how each version draws it) is one job;
 laying clips out in time, rendering features and writing the folder is another
