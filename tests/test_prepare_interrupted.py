@@ -27,12 +27,15 @@ from test_nextqa import ROWS, builder, write_features, write_nextqa_raw
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
 
-# Runs `prepare(raw, out, overwrite=True, splits=["val"])` and SIGKILLs itself right after
-# the n-th move of a file into `old/` (where="old") or from `new/` into out (where="out").
+# Runs `prepare(benchmark, raw, out, overwrite=True, **options)` (after importing the plugin
+# modules named) and SIGKILLs itself right after the n-th move of a file into `old/`
+# (where="old") or from `new/` into out (where="out").
 KILL_AT = """
-import os, signal, sys
+import importlib, json, os, signal, sys
 from gf.datasets.converters import prepare
-raw, out, where, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+raw, out, where, n, benchmark, options, *plugins = sys.argv[1:]
+for module in plugins:
+    importlib.import_module(module)
 real, seen = os.replace, []
 def replace(src, dst):
     real(src, dst)
@@ -40,11 +43,21 @@ def replace(src, dst):
     into_out = ".gf-prepare-" in str(src) and ".gf-prepare-" not in str(dst)
     if (into_old if where == "old" else into_out):
         seen.append(dst)
-        if len(seen) == n:
+        if len(seen) == int(n):
             os.kill(os.getpid(), signal.SIGKILL)
 os.replace = replace
-prepare("nextqa", raw, out, overwrite=True, splits=["val"])
+prepare(benchmark, raw, out, overwrite=True, **json.loads(options))
 """
+
+
+def kill_prepare(raw, out, where: str, n: int, *, benchmark: str = "nextqa", options=None, plugins=(),
+                 cwd=None, env=ENV) -> None:
+    """A `gf prepare` killed (SIGKILL) at the n-th move of its install: see KILL_AT."""
+    options = {"splits": ["val"]} if options is None else options
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, str(raw), str(out), where, str(n), benchmark,
+                           json.dumps(options), *plugins], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
 def _tree(root: Path) -> dict:
@@ -64,9 +77,7 @@ def converted(tmp_path):
 @pytest.mark.parametrize("where,n", [("old", 1), ("out", 2), ("out", 4)])
 def test_prepare_killed_while_moving_is_finished_by_the_next_run(converted, caplog, where, n):
     raw, out, new_tree = converted
-    proc = subprocess.run([sys.executable, "-c", KILL_AT, str(raw), str(out), where, str(n)], env=ENV,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    kill_prepare(raw, out, where, n)
     assert any(p.name.startswith(".gf-prepare-") for p in out.iterdir())  # the kill left its staging folder
     with caplog.at_level(logging.WARNING), pytest.raises(DatasetError, match="already holds annotations"):
         prepare("nextqa", raw, out)  # a plain run finishes the install first, then refuses as usual
@@ -78,9 +89,7 @@ def test_prepare_killed_while_moving_is_finished_by_the_next_run(converted, capl
 def test_a_builder_refuses_a_half_installed_prepare_naming_the_command_that_finishes_it(converted):
     """It said "not found ... Check data_root", the wrong fix, as with a half-done gf download."""
     raw, out, new_tree = converted
-    proc = subprocess.run([sys.executable, "-c", KILL_AT, str(raw), str(out), "old", "1"], env=ENV,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    kill_prepare(raw, out, "old", 1)
     write_features(out / "vis_db" / "features.pth", [v for rs in ROWS.values() for v, *_ in rs])
     command = (f"cd {shlex.quote(os.getcwd())} && "  # where a relative --set path is read from
                f"gf prepare nextqa --raw {raw} --out {out} --set 'splits=[\"val\"]' --overwrite")
@@ -136,43 +145,28 @@ def test_prepare_into_a_closed_pipe_ends_quietly(converted, tmp_path):
     assert (tmp_path / "piped" / "txt_db" / "val.jsonl").is_file()  # the conversion itself is complete
 
 
-# Runs a plugin's `gf prepare toy_order` and SIGKILLs itself after its first file is in place.
-KILL_PLUGIN_AT_FIRST = """
-import os, signal, sys
-sys.path.insert(0, sys.argv[3])
-import gf_more_benchmarks.toy_order
-from gf.datasets.converters import prepare
-real = os.replace
-def replace(src, dst):
-    real(src, dst)
-    if ".gf-prepare-" in str(src) and ".gf-prepare-" not in str(dst):
-        os.kill(os.getpid(), signal.SIGKILL)
-os.replace = replace
-prepare("toy_order", sys.argv[1], sys.argv[2])
-"""
-
-
 def test_the_command_that_finishes_a_plugins_install_imports_the_plugin_and_runs_from_any_folder(tmp_path):
-    """The recorded rerun said `gf prepare toy_order ...` without --plugins: run as told, it
-    failed with "unknown converter" and the install stayed half done."""
+    """The recorded rerun said `gf prepare toy_order ...` without --plugins ("unknown
+    converter" when run as told), and a relative --set path was read from whatever folder
+    it was run in: the killed run started in `start/`, the rerun runs in `elsewhere/`."""
     from conftest import PLUGINS
     from gf.datasets.converters.staging import interrupted_install
 
-    raw, out = tmp_path / "raw", tmp_path / "TOY_ORDER"
-    raw.mkdir()
+    raw, out, start, elsewhere = (tmp_path / name for name in ("raw", "TOY_ORDER", "start", "elsewhere"))
+    for folder in (raw, start, elsewhere):
+        folder.mkdir()
     rows = [{"question_id": f"q{i}", "split": split} for i, split in enumerate(["train", "val"])]
-    (raw / "toy_order_release.json").write_text(json.dumps(rows))
-    proc = subprocess.run([sys.executable, "-c", KILL_PLUGIN_AT_FIRST, str(raw), str(out), PLUGINS], env=ENV,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    _, command = interrupted_install(out)
-    assert "--plugins gf_more_benchmarks.toy_order.converter" in command
+    (start / "release.json").write_text(json.dumps(rows))
     env = dict(ENV, PYTHONPATH=os.pathsep.join([PLUGINS, ENV["PYTHONPATH"]]),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    kill_prepare(raw, out, "out", 1, benchmark="toy_order", options={"release": "release.json"},
+                 plugins=["gf_more_benchmarks.toy_order"], cwd=start, env=env)
+    _, command = interrupted_install(out)
+    assert command.startswith(f"cd {shlex.quote(str(start))} && gf prepare toy_order "
+                              f"--plugins gf_more_benchmarks.toy_order.converter "), command
     done = subprocess.run(["bash", "-c", command], cwd=elsewhere, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert interrupted_install(out) is None
-    assert sorted(p.name for p in out.glob("*.jsonl")) == ["train.jsonl", "val.jsonl"]
+    assert [json.loads(line)["question_id"] for f in ("train", "val")
+            for line in (out / f"{f}.jsonl").read_text().splitlines()] == ["q0", "q1"]

@@ -10,8 +10,10 @@ from .evaluator import BENCHMARK
 
 
 @registry.register_converter(BENCHMARK)
-def convert(raw_dir, out_dir):
-    rows = json.loads((Path(raw_dir) / "toy_order_release.json").read_text())
+def convert(raw_dir, out_dir, release=None):
+    """``release``: the release file, if not ``raw_dir/toy_order_release.json`` (a path
+    option, read from the current folder when relative, as gf's converters read theirs)."""
+    rows = json.loads(Path(release or Path(raw_dir) / "toy_order_release.json").read_text())
     counts = {}
     for split in sorted({r["split"] for r in rows}):
         kept = [{k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split]
