@@ -5,13 +5,13 @@ leave their folder, empty splits; and the split fingerprint that records a run's
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -340,7 +340,8 @@ time.sleep(60)
 """
 
 
-def test_a_killed_processs_lock_is_refused_while_alive_then_taken_over(tmp_path):
+def test_a_killed_processs_lock_is_refused_while_alive_then_taken_over(tmp_path, caplog):
+    """Taken over, the log says whose lock it was; the lock file then holds our record."""
     folder = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, env=env, text=True)
@@ -354,8 +355,10 @@ def test_a_killed_processs_lock_is_refused_while_alive_then_taken_over(tmp_path)
         proc.wait(timeout=30)
         proc.stdout.close()
     assert json.loads((folder / LOCK_NAME).read_text())["pid"] == proc.pid  # stale file left by the dead process
-    with output_lock(folder, "gf train"):
+    with caplog.at_level(logging.INFO, logger="gf.common.io"), output_lock(folder, "gf train"):
         assert json.loads((folder / LOCK_NAME).read_text())["pid"] == os.getpid()
+    assert (f"taking over the stale lock of process {proc.pid} (gf train --cfg-path x.yaml), which has ended"
+            in caplog.text)
 
 
 def test_remove_stale_temp_files_deletes_only_atomic_write_leftovers(tmp_path):

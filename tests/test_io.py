@@ -209,24 +209,6 @@ def test_an_output_lock_removes_the_folders_it_made_when_they_stay_empty(tmp_pat
     assert (tmp_path / "c").is_dir()
 
 
-def test_an_output_lock_takes_over_a_dead_holders_lock_and_says_whose(tmp_path, caplog):
-    """A holder killed while holding leaves its record in ``.gf.lock``; the next command
-    takes the lock, says in the log whose it was, and writes its own record."""
-    import logging
-    import subprocess
-    import sys
-
-    from gf.common.io import output_lock
-
-    code = ("import os, sys\nfrom gf.common.io import output_lock\n"
-            "output_lock(sys.argv[1], 'gf dead').acquire()\nos._exit(0)\n")
-    dead = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
-    assert dead.returncode == 0 and json.loads((tmp_path / ".gf.lock").read_text())["command"] == "gf dead"
-    with caplog.at_level(logging.INFO, logger="gf.common.io"), output_lock(tmp_path, "gf alive"):
-        assert json.loads((tmp_path / ".gf.lock").read_text())["command"] == "gf alive"
-    assert re.search(r"taking over the stale lock of process \d+ \(gf dead\), which has ended", caplog.text)
-
-
 def test_an_output_lock_whose_folder_is_removed_before_it_opens_the_lock_file_makes_it_again(tmp_path, monkeypatch):
     """The holder before us removes the empty folders it made when it leaves; a waiter that
     loses its folder between making it and opening ``.gf.lock`` makes it again instead of
