@@ -77,13 +77,12 @@ def test_an_unknown_video_input_is_refused(tiny_text_encoder):
 
 
 @pytest.mark.parametrize("video_input", ["none", "mean"])
-def test_baselines_train_and_evaluate_on_the_demo_through_the_cli(video_input, tmp_path, monkeypatch):
+def test_baselines_train_and_evaluate_on_the_demo_through_the_cli(video_input, tmp_path, plugin_path):
     from gf.cli import main as gf_main
     from gf.common.safe_load import torch_load_safe
 
-    from test_runner import PLUGINS, write_config
+    from test_runner import write_config
 
-    monkeypatch.syspath_prepend(PLUGINS)
     cfg = write_config(tmp_path, epochs=1, dropout=0.0)
     assert gf_main(["train", "--cfg-path", str(cfg), "--options", f"model.video_input={video_input}"]) == 0
     out = tmp_path / "out"

@@ -257,14 +257,13 @@ def test_grounding_metrics_count_the_pointer_on_the_matched_slot(bench, offset, 
     assert 0 < metrics["anchor_mode_share"] <= 100
 
 
-def test_the_hook_logs_every_epoch_and_does_not_change_training(tmp_path, monkeypatch):
+def test_the_hook_logs_every_epoch_and_does_not_change_training(tmp_path, plugin_path):
     """An observer: the run's weights are bit-identical with and without it."""
     from gf.cli import main as gf_main
     from gf.common.safe_load import torch_load_safe
 
-    from test_runner import PLUGINS, write_config
+    from test_runner import write_config
 
-    monkeypatch.syspath_prepend(PLUGINS)
     grounded = ["model.grounded_answer=true", "model.pointer_loss=1.0", "run.seed=3"]
     runs = {}
     for name, hooks in (("with", "[grounding_diagnostics]"), ("without", "[]")):
@@ -283,12 +282,11 @@ def test_the_hook_logs_every_epoch_and_does_not_change_training(tmp_path, monkey
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_hook_stays_idle_for_a_model_without_a_pointer(tmp_path, monkeypatch, caplog):
+def test_the_hook_stays_idle_for_a_model_without_a_pointer(tmp_path, plugin_path, caplog):
     from gf.cli import main as gf_main
 
-    from test_runner import PLUGINS, write_config
+    from test_runner import write_config
 
-    monkeypatch.syspath_prepend(PLUGINS)
     cfg = write_config(tmp_path, epochs=2, dropout=0.0)
     with caplog.at_level("WARNING", logger="gf.runner"):
         assert gf_main(["train", "--cfg-path", str(cfg), "--options", "run.hooks=[grounding_diagnostics]"]) == 0

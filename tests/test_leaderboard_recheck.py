@@ -131,14 +131,11 @@ def test_an_annotation_change_recomputes_a_predictions_entry_and_shows_it_curren
 
 # D4, D5 ---------------------------------------------------------------------------------
 @pytest.fixture
-def toy_board(tmp_path, monkeypatch):
+def toy_board(tmp_path, plugin_path):
     """A board of a plugin benchmark whose config loads the plugin (``plugins:``), run with
     no --plugins: predictions entry p, 4 of 6 right."""
     from gf.evaluation import save_predictions
-    from test_runner import PLUGINS
     from test_runner_parts import toy_config
-
-    monkeypatch.syspath_prepend(PLUGINS)
 
     cfg = toy_config(tmp_path)
     answers = ["zero", "one", "two", "three"]
@@ -177,7 +174,6 @@ def test_show_loads_the_plugins_the_benchmark_config_loaded(toy_board):
     assert f"gf leaderboard show {toy_board} --plugins MODULE" in refused.stderr and "gf evaluate" not in refused.stderr
 
 
-
 def test_show_with_a_built_in_evaluator_needs_none_of_the_benchmark_configs_plugins(lb):
     """A plugin the benchmark config loaded for a model or builder, missing where the board is
     shown, is not imported when the evaluator is built in: the board shows (it failed whole)."""
@@ -188,6 +184,7 @@ def test_show_with_a_built_in_evaluator_needs_none_of_the_benchmark_configs_plug
     now = rows(lb.root)
     assert {r["kind"] for r in now.values()} == {"measured"} and val_table(lb.root)["stale"] == []
     assert {e: r["score"] for e, r in now.items()} == {e: r["score"] for e, r in lb.before.items()}
+
 
 def test_breakdown_cells_left_without_an_interval_get_a_note(toy_board):
     (table,) = assemble_board(toy_board)["tables"]

@@ -16,16 +16,15 @@ pytestmark = pytest.mark.usefixtures("plugin_path")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, PLUGINS)
     root = tmp_path_factory.mktemp("probe_eval")
     runs = {}
-    for video_input in ("frames", "none"):
-        cfg = write_config(root / video_input, epochs=6, dropout=0.0, lr=0.003)
-        options = ["model.grounded_answer=true", f"model.video_input={video_input}"]
-        assert gf_main(["train", "--cfg-path", str(cfg), "--options", *options]) == 0
-        runs[video_input] = (cfg, root / video_input / "out", options)
+    with pytest.MonkeyPatch.context() as mp:  # a module fixture: the test plugins importable here only
+        mp.syspath_prepend(PLUGINS)
+        for video_input in ("frames", "none"):
+            cfg = write_config(root / video_input, epochs=6, dropout=0.0, lr=0.003)
+            options = ["model.grounded_answer=true", f"model.video_input={video_input}"]
+            assert gf_main(["train", "--cfg-path", str(cfg), "--options", *options]) == 0
+            runs[video_input] = (cfg, root / video_input / "out", options)
     return runs
 
 

@@ -20,12 +20,11 @@ pytestmark = pytest.mark.usefixtures("plugin_path")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A tiny synthetic STAR config and two untrained checkpoints (their answers differ)."""
-    import sys
-
-    sys.path.insert(0, PLUGINS)
     root = tmp_path_factory.mktemp("probe_records")
     cfg = write_config(root, dropout=0.0)
-    return cfg, save_untrained(cfg, root / "u1.pth", 1), save_untrained(cfg, root / "u2.pth", 2), root / "out" / "eval"
+    with pytest.MonkeyPatch.context() as mp:  # a module fixture: the test plugins importable here only
+        mp.syspath_prepend(PLUGINS)
+        return cfg, save_untrained(cfg, root / "u1.pth", 1), save_untrained(cfg, root / "u2.pth", 2), root / "out" / "eval"
 
 
 def _evaluate(cfg, checkpoint, *extra):

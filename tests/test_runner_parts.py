@@ -525,7 +525,7 @@ def test_every_gf_error_derives_from_the_root():
         assert isinstance(cls.exit_code, int) and cls.exit_code > 0
 
 
-def test_a_model_size_the_user_gave_and_the_data_replaces_is_a_warning(tmp_path, monkeypatch, caplog):
+def test_a_model_size_the_user_gave_and_the_data_replaces_is_a_warning(tmp_path, caplog):
     """Sizes the data dictates replace the config's; one the user set (not the model type's
     default) was replaced with an info line only, unseen at the default log level."""
     import logging
@@ -533,7 +533,6 @@ def test_a_model_size_the_user_gave_and_the_data_replaces_is_a_warning(tmp_path,
     from gf.common.config import build_config, to_dict
     from gf.runners.build import build_datasets, model_config_for
 
-    monkeypatch.syspath_prepend(PLUGINS)
     path = write_config(tmp_path)
     ds = build_datasets(build_config(str(path)), {"synthetic_star": ["val"]})["synthetic_star"]
     with caplog.at_level(logging.INFO, logger="gf.runner"):

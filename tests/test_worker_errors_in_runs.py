@@ -9,15 +9,13 @@ from gf.cli import main as gf_main
 from gf.common.errors import DataFileError
 from gf.datasets.videoqa import VideoQADataset
 
-from test_runner import PLUGINS
 from test_runner_parts import toy_config as toy_config_file
 
 MESSAGE = "TOY/features.pth: the row of video {split}1 is damaged; extract it again."
 
 
 @pytest.fixture
-def toy_config(tmp_path, monkeypatch, isolated_cache):
-    monkeypatch.syspath_prepend(PLUGINS)
+def toy_config(tmp_path, plugin_path, isolated_cache):
     return toy_config_file(tmp_path, batch_size=4, num_workers=1)
 
 
