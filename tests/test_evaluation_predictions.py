@@ -7,6 +7,7 @@ from gf.benchmarks.agqa import evaluator as agqa
 from gf.benchmarks.egotaskqa import evaluator as egotaskqa
 from gf.benchmarks.nextqa import evaluator as nextqa
 from gf.benchmarks.star import evaluator as star
+from gf.common.utils import repeated
 from gf.evaluation import (
     EvaluationError,
     MissingPredictionError,
@@ -19,6 +20,7 @@ from gf.evaluation import (
     save_predictions,
     save_report,
 )
+from gf.evaluation.core import check_complete
 
 
 def star_preds():
@@ -166,6 +168,28 @@ def test_missing_and_extra_ids_are_named_up_to_ten():
         nextqa.evaluate(preds, expected_ids=expected[:4])
     with pytest.raises(EvaluationError, match="more than once"):
         nextqa.evaluate(preds, expected_ids=expected[:5] + ["0_0"])
+
+
+def test_repeated_names_each_repeated_value_once_in_order_of_first_occurrence():
+    assert repeated(["a", "b", "b", "b", "a", "c"]) == ["a", "b"]
+    assert repeated(["x", "y"]) == [] and repeated(iter(())) == []
+
+
+def test_ids_repeated_in_expected_ids_are_each_named_once():
+    with pytest.raises(EvaluationError) as err:
+        check_complete(["a"], ["a", "b", "b", "b", "c", "c"], "star")
+    assert str(err.value) == "star: expected_ids lists question id(s) more than once: 'b', 'c'"
+
+
+def test_answers_repeated_in_answer_vocab_are_each_named_once(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"format": "gf-predictions", "version": 1, "benchmark": "star",
+                                "split": "val", "answer_vocab": ["a", "b", "b", "b"],
+                                "predictions": {}}))
+    with pytest.raises(PredictionsFileError) as err:
+        load_predictions(path)
+    assert str(err.value) == (f"{path}: 'answer_vocab' lists answer(s) more than once: 'b'; "
+                              f"indices would be ambiguous")
 
 
 @pytest.mark.parametrize("module, fields", [

@@ -438,6 +438,7 @@ def test_paired_comparison_needs_the_same_official_score():
     (dict(cells={"a": np.array([True, False])}), r"cells\['a'\] must have shape"),
     (dict(cells={"a": np.array([1, 0, 1])}), r"cells\['a'\] must be a boolean array"),
     (dict(question_ids=("q0", "q0", "q1")), "unique; repeated: 'q0'"),
+    (dict(question_ids=("q1", "q0", "q1", "q1", "q0")), r"unique; repeated: 'q1', 'q0'$"),
     (dict(macro_over=("missing",)), "not in cells: 'missing'"),
     (dict(macro_over=()), "macro_over is empty"),
 ])

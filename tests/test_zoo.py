@@ -310,6 +310,20 @@ def test_a_checkpoint_whose_weights_are_not_all_tensors_is_refused_naming_the_we
         load_model_weights(None, tmp_path / "list.pth")
 
 
+def test_weights_sha256_hashes_names_element_counts_dtypes_and_bytes_but_not_shapes():
+    """What its docstring says goes in; kept, since every recorded hash depends on it."""
+    from gf.models.checkpoint import weights_sha256
+
+    a, b = torch.arange(6.0).reshape(2, 3), torch.tensor([7], dtype=torch.int64)
+    h = hashlib.sha256()
+    for name, t in (("a", a), ("b", b)):  # in order of name
+        h.update(f"{name}|({t.numel()},)|{t.dtype}|".encode() + t.numpy().tobytes())
+    assert weights_sha256({"b": b, "a": a}) == h.hexdigest()
+    assert weights_sha256({"a": a.reshape(3, 2), "b": b.reshape(())}) == h.hexdigest()
+    assert weights_sha256({"a": a.t().contiguous().t(), "b": b}) == h.hexdigest()  # strides
+    assert weights_sha256({"a": a.double(), "b": b}) != h.hexdigest()
+
+
 def test_publish_refuses_checkpoints_it_cannot_describe(tmp_path):
     ckpt = tmp_path / "c.pth"
     make_checkpoint(ckpt)

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Optional, Type, Union
 from gf.common.errors import ConfigError
 
 __all__ = ["PathLike", "check_device", "check_known_keys", "describe_ids", "did_you_mean", "finite_number",
-           "is_plain_file_name", "non_utf8", "normalize_sha256", "positive_int", "progress_bar", "utc_now"]
+           "is_plain_file_name", "non_utf8", "normalize_sha256", "positive_int", "progress_bar", "repeated",
+           "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -94,6 +95,16 @@ def describe_ids(ids: Iterable[Any], limit: int = MAX_IDS_IN_MESSAGE) -> str:
     if len(ids) > limit:
         shown += f" (and {len(ids) - limit} more)"
     return shown
+
+
+def repeated(values: Iterable[Any]) -> list:
+    """The values that occur more than once in ``values``, each named once, in the order of
+    their first occurrence: ``['a', 'b', 'b', 'b', 'a']`` gives ``['a', 'b']``. Values must be
+    hashable."""
+    counts: dict = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return [value for value, count in counts.items() if count > 1]
 
 
 #: A cell a spreadsheet reads as a plain number (it is shown, never evaluated).

@@ -12,8 +12,7 @@ from numbers import Integral
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from gf.common.errors import EvaluationError, PlainMessage
-from gf.common.io import RepeatedKeysError, no_repeated_keys
-from gf.common.utils import describe_ids
+from gf.common.utils import describe_ids, repeated
 
 __all__ = [
     "EvaluationError",
@@ -171,11 +170,12 @@ def check_complete(ids: Iterable[str], expected_ids: Optional[Iterable[Any]], be
     """
     if expected_ids is None:
         return
-    try:
-        expected = no_repeated_keys([(str(e), None) for e in expected_ids])
-    except RepeatedKeysError as error:
+    expected_list = [str(e) for e in expected_ids]
+    dups = repeated(expected_list)
+    if dups:
         raise EvaluationError(f"{benchmark}: expected_ids lists question id(s) more than once: "
-                              f"{describe_ids(error.keys)}") from None
+                              f"{describe_ids(dups)}")
+    expected = dict.fromkeys(expected_list)
     got = list(ids)
     got_set = set(got)
     missing = [e for e in expected if e not in got_set]

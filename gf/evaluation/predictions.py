@@ -17,7 +17,9 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from gf.common.io import DataFileError, PathLike, RepeatedKeysError, atomic_write_json, load_json, no_repeated_keys
+from gf.common.io import (DataFileError, PathLike, RepeatedKeysError, atomic_write_json, load_json,
+                          no_repeated_keys)
+from gf.common.utils import repeated
 from gf.evaluation.core import EvaluationError, describe_ids, validate_record
 
 __all__ = [
@@ -97,12 +99,10 @@ def _check_vocab(vocab: Any, where: str) -> Optional[List[str]]:
         return None
     if not isinstance(vocab, list) or not all(isinstance(a, str) for a in vocab):
         raise PredictionsFileError(f"{where}: 'answer_vocab' must be null or a list of strings")
-    try:
-        no_repeated_keys([(a, None) for a in vocab])
-    except RepeatedKeysError as error:
+    dups = repeated(vocab)
+    if dups:
         raise PredictionsFileError(f"{where}: 'answer_vocab' lists answer(s) more than once: "
-                                   f"{describe_ids(error.keys)}; indices would be "
-                                   f"ambiguous") from None
+                                   f"{describe_ids(dups)}; indices would be ambiguous")
     return list(vocab)
 
 

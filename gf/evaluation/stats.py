@@ -25,8 +25,7 @@ import numpy as np
 from scipy import sparse
 from scipy.stats import binomtest
 
-from gf.common.io import RepeatedKeysError, no_repeated_keys
-from gf.common.utils import describe_ids
+from gf.common.utils import describe_ids, repeated
 
 __all__ = [
     "QuestionOutcomes",
@@ -96,11 +95,9 @@ class QuestionOutcomes:
         bad = [i for i in ids if not isinstance(i, str)]
         if bad:
             raise ValueError(f"question_ids must be strings; not strings: {describe_ids(bad)}")
-        try:
-            no_repeated_keys([(i, None) for i in ids])
-        except RepeatedKeysError as error:  # each repeated id named once
-            raise ValueError(f"question_ids must be unique; repeated: "
-                             f"{describe_ids(dict.fromkeys(error.keys))}") from None
+        dups = repeated(ids)
+        if dups:
+            raise ValueError(f"question_ids must be unique; repeated: {describe_ids(dups)}")
         n = len(ids)
         correct = _vector(self.correct, "correct", n)
         clusters = _vector(self.clusters, "clusters", n, kind=np.integer, dtype=np.int64,

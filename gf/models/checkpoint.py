@@ -26,7 +26,15 @@ VERSION = 1
 
 
 def weights_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """Hash of the weights (names, shapes, dtypes, bytes), independent of file layout."""
+    """Hash of the weights, independent of file layout, device and memory layout (strides).
+
+    For each tensor, in order of name, it hashes ``"<name>|(<element count>,)|<dtype>|"``
+    and then the raw bytes of its elements (native byte order) in row-major order. The
+    tensor is flattened first, so the element count stands where a shape would be: the
+    shape itself is not hashed, and two state dicts that differ only in a tensor's shape
+    ([2, 3], [3, 2] or [6]; a scalar or a 1-element tensor) hash equal. Kept so: changing
+    what goes in would change every hash already recorded.
+    """
     h = hashlib.sha256()
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous().reshape(-1)
