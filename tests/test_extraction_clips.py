@@ -350,6 +350,70 @@ def test_pretrained_weights_that_cannot_be_fetched_are_a_download_error(videos, 
     assert not (tmp_path / "out").exists()
 
 
+def test_torchvision_pretrained_weights_are_read_weights_only_into_the_model(monkeypatch):
+    """--pretrained with a torchvision backbone asks torch.hub for weights_only=True (its
+    default is False: the download would be unpickled) and the model gets exactly the state
+    dict given, its head then dropped."""
+    import torchvision
+    import torchvision.models._api
+
+    from gf.extraction.clip_backbone import create_clip_backbone
+
+    torch.manual_seed(7)
+    given = torchvision.models.get_model("r2plus1d_18").state_dict()
+    calls = []
+
+    def fake_download(url, *args, **kwargs):
+        calls.append((url, args, kwargs))
+        return given
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", fake_download)
+    bb = create_clip_backbone("torchvision:r2plus1d_18", pretrained=True, seed=0, input_size=32,
+                              clip_len=4)
+    enum = torchvision.models.get_model_weights("r2plus1d_18").DEFAULT
+    assert len(calls) == 1 and calls[0][0] == enum.url and not calls[0][1]
+    assert calls[0][2].get("weights_only") is True and calls[0][2].get("check_hash") is True
+    got = bb.model.state_dict()
+    assert set(got) == {k for k in given if not k.startswith("fc.")}  # the head is an identity
+    assert all(torch.equal(got[k], given[k]) for k in got)
+    assert bb.weights["kind"] == "pretrained" and bb.weights["hub"] == enum.url
+
+
+_UNPICKLED = []
+
+
+def _unpickled():
+    _UNPICKLED.append(True)
+    return torch.zeros(1)
+
+
+class _Loud:
+    """Unpickling it calls :func:`_unpickled`: what a crafted weights file could run."""
+
+    def __reduce__(self):
+        return (_unpickled, ())
+
+
+def test_torchvision_pretrained_weights_that_need_unpickling_are_refused(tmp_path, monkeypatch):
+    """A file in torch.hub's cache that only a full unpickle reads (here one that calls a
+    function of this module) is refused before anything in it runs."""
+    import torchvision
+
+    from gf.common.errors import DownloadError
+    from gf.extraction.clip_backbone import create_clip_backbone
+
+    state = dict(torchvision.models.get_model("r2plus1d_18").state_dict(), extra=_Loud())
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    enum = torchvision.models.get_model_weights("r2plus1d_18").DEFAULT
+    torch.save(state, hub / enum.url.rsplit("/", 1)[1])
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    _UNPICKLED.clear()
+    with pytest.raises(DownloadError, match="Weights only load failed"):
+        create_clip_backbone("torchvision:r2plus1d_18", pretrained=True, input_size=32, clip_len=4)
+    assert not _UNPICKLED
+
+
 def test_a_stream_with_random_weights_is_said(videos, tmp_path, caplog):
     """A forgotten --pretrained (or --motion-weights) gives features of a random network:
     the run says which stream, and what to give."""

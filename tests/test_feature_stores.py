@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import pickle
@@ -359,6 +360,28 @@ def test_wds_store_reads_shards_written_by_webdataset_itself(tmp_path):
         got = store[key]
         assert got.dtype == torch.float32 and tuple(got.shape) == arr.shape
         np.testing.assert_array_equal(got.numpy(), arr)
+
+
+def test_the_extraction_reads_a_shards_keys_as_the_store_does(tmp_path):
+    """A shard whose members gf did not name (a folder in a member name, an upper-case
+    extension, an encoded dot, a member with two extensions) holds the same keys for
+    ``gf extract``'s resume and ``gf merge`` (:func:`shard_keys`) as for the store."""
+    from gf.datasets.webdataset_store import npy_bytes
+    from gf.extraction.merge import _stored
+    from gf.extraction.writers import WebDatasetWriter, shard_keys
+
+    path = tmp_path / "features-000000.tar"
+    with tarfile.open(path, "w") as tf:
+        for name in ("sub/a.npy", "b.NPY", "c.npy", "e%2Ef.npy", "g.meta.npy", "h.json"):
+            data = npy_bytes(np.zeros((2, DIM), np.float32), name)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    expected = ["b", "c", "e.f", "sub/a"]
+    assert sorted(WebDatasetStore(path).keys()) == expected
+    assert sorted(shard_keys(str(path))) == expected
+    assert sorted(WebDatasetWriter(str(tmp_path), index=str(tmp_path / "i.json")).completed()) == expected
+    assert _stored(str(tmp_path), "webdataset") == {k: ["features-000000.tar"] for k in expected}
 
 
 def test_webdataset_reads_shards_written_by_gf(tmp_path):

@@ -37,6 +37,7 @@ __all__ = [
     "shard_members",
     "tar_file_members",
     "wds_sample_to_pair",
+    "wds_split_member",
     "write_webdataset_shards",
 ]
 
@@ -59,7 +60,7 @@ def decode_wds_key(wds_key: str) -> str:
     return unquote(wds_key)
 
 
-def _wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
+def wds_split_member(name: str) -> Tuple[Optional[str], Optional[str]]:
     """Member name -> (sample key, extension) exactly as webdataset groups members."""
     slash = name.rfind("/") + 1
     dot = name.find(".", slash)
@@ -186,7 +187,7 @@ class WebDatasetStore(FeatureStore):
         index: Dict[str, Tuple[int, int, int]] = {}
         for shard_no, shard in enumerate(self.shards):
             for member in shard_members(shard):
-                wkey, ext = _wds_split_member(member.name)
+                wkey, ext = wds_split_member(member.name)
                 if ext != self.ext:
                     continue
                 key = decode_wds_key(wkey)

@@ -13,8 +13,8 @@ Why torch is imported at the top, unlike the frame backbone's module: this modul
 imported once an extraction with a clip backbone starts, never by ``gf --help``.
 
 Nothing pickled is ever loaded: a weights file is read as the frame backbone's is
-(:mod:`gf.extraction.backbone` says why), and a Hugging Face folder must hold
-``.safetensors`` weights.
+(:mod:`gf.extraction.backbone` says why), torchvision's ``--pretrained`` download with
+``weights_only=True``, and a Hugging Face folder must hold ``.safetensors`` weights.
 """
 from __future__ import annotations
 
@@ -106,13 +106,18 @@ def _torchvision(arch: str, *, weights: Optional[str], pretrained: bool, input_s
         raise ConfigError(f"--backbone {TORCHVISION}{arch}: not a torchvision video model.{did_you_mean(arch, names)} "
                           f"They are: {', '.join(names)}")
     enum = torchvision.models.get_model_weights(arch).DEFAULT  # its transforms() need no download
-    try:
-        model = torchvision.models.get_model(arch, weights=enum if pretrained else None)
-    except Exception as e:
-        if not pretrained:
-            raise
-        raise DownloadError(f"torchvision could not download the weights {enum} ({type(e).__name__}: {e}); "
-                              f"download them where there is a network and pass --weights FILE") from None
+    # Built bare and its weights loaded here: torchvision's own weights=enum unpickles the
+    # download (torch.hub's weights_only defaults to False). num_classes as that sets it.
+    classes = len(enum.meta["categories"])
+    model = torchvision.models.get_model(arch, weights=None, num_classes=classes)
+    if pretrained:
+        try:
+            state = enum.get_state_dict(progress=True, check_hash=True, weights_only=True)
+        except Exception as e:
+            raise DownloadError(f"torchvision could not download the weights {enum} "
+                                f"({type(e).__name__}: {e}); download them where there is a "
+                                f"network and pass --weights FILE") from None
+        model.load_state_dict(state)
     head = _drop_head(model)
     if weights:
         apply_state_dict(model, load_state_dict_file(weights), weights, heads=(f"{head}.",),

@@ -30,7 +30,8 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.io import atomic_torch_save, atomic_write, atomic_write_json, check_plain_name, load_json
 from gf.common.safe_load import load_npy_safe
 from gf.datasets.feature_stores import open_feature_store
-from gf.datasets.webdataset_store import decode_wds_key, encode_wds_key, npy_bytes, shard_members
+from gf.datasets.webdataset_store import (decode_wds_key, encode_wds_key, npy_bytes, shard_members,
+                                          wds_split_member)
 from gf.extraction.out_folder import SHARD_INDEX
 
 __all__ = ["FeatureWriter", "WebDatasetWriter", "NpyWriter", "GatheredWriter", "make_writer", "FORMATS",
@@ -76,12 +77,14 @@ class FeatureWriter:
 
 # ---------------------------------------------------------------------------------------
 def shard_keys(path: str) -> List[str]:
-    """The keys of the samples a webdataset shard holds, read from its tar headers."""
+    """The keys of the samples a webdataset shard holds, read from its tar headers: its
+    ``.npy`` members, split and decoded as
+    :class:`~gf.datasets.webdataset_store.WebDatasetStore` reads them."""
     keys = []
     for member in shard_members(path):
-        base = member.name.rsplit("/", 1)[-1]
-        if base.endswith(".npy") and "." not in base[:-4]:
-            keys.append(decode_wds_key(base[:-4]))
+        wkey, ext = wds_split_member(member.name)
+        if ext == "npy":
+            keys.append(decode_wds_key(wkey))
     return keys
 
 
