@@ -103,6 +103,22 @@ def test_values_that_would_be_misused_are_refused(tmp_path, option, message):
         build_config(write_cfg(tmp_path), [option])
 
 
+@pytest.mark.parametrize("train_dataset, message", [
+    (None, "the config lists several datasets (star, synthetic_star); set run.train_dataset "
+           "to the one to train on (every listed dataset is evaluated)."),
+    ("sta", "run.train_dataset is 'sta', which is not under datasets: (star, synthetic_star)."),
+])
+def test_the_training_dataset_is_named_or_refused_word_for_word(tmp_path, train_dataset, message):
+    datasets = {"synthetic_star": {"data_root": str(tmp_path / "data"), "max_events": 8},
+                "star": {"data_root": str(tmp_path / "star")}}
+    options = [] if train_dataset is None else [f"run.train_dataset={train_dataset}"]
+    path = write_cfg(tmp_path, datasets=datasets)
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        build_config(path, options)
+    chosen = build_config(path, ["run.train_dataset=synthetic_star"])
+    assert chosen.run.train_dataset == "synthetic_star"
+
+
 @pytest.mark.parametrize("option, message", [
     *[(f"model.{key}={value}", rf"^model: {key} must be an integer >= 1, got {value}$")
       for key in ("nhead", "num_encoder_layers", "num_decoder_layers", "dim_feedforward", "text_max_length")

@@ -43,7 +43,7 @@ def test_a_text_without_question_tokens_gets_a_uniform_pointer_and_finite_gradie
     head = GroundedAnswerScore(8)
     memories, texts = torch.randn(2, 5, 8), torch.randn(2, 3, 8, requires_grad=True)
     question_mask = torch.tensor([[False] * 3, [True, True, False]])
-    score, pointer = head(memories, texts, question_mask, torch.ones(2, 3, dtype=torch.bool), return_pointer=True)
+    score, pointer = head(memories, texts, question_mask, torch.ones(2, 3, dtype=torch.bool))
     assert torch.isfinite(score).all() and torch.equal(pointer["anchor_logits"][0], torch.zeros(5))
     score.sum().backward()
     assert torch.isfinite(texts.grad).all() and all(torch.isfinite(p.grad).all() for p in head.parameters())
@@ -95,7 +95,8 @@ def test_the_question_points_at_the_named_event_or_its_neighbour(direction, expe
     question = torch.stack([torch.eye(d)[2], direction_token])
     texts = torch.stack([torch.cat([question, torch.eye(d)[k:k + 1]]) for k in range(n_mem)])  # [K, 3, d]
     question_mask = torch.tensor([[True, True, False]] * n_mem)
-    scores = head(memories, texts, question_mask, ~question_mask).squeeze(-1)
+    scores, _ = head(memories, texts, question_mask, ~question_mask)
+    scores = scores.squeeze(-1)
     assert scores.argmax().item() == expected
 
 
@@ -132,9 +133,9 @@ def test_grounded_score_is_added_to_the_answer_logits(tiny_text_encoder, monkeyp
     assert grounded.shape == with_head["pred_answer"].shape
     assert grounded.abs().min() > 1e-3 and grounded.std() > 1e-3  # a real, option-dependent score
 
-    def zero_score(self, memories, text_states, question_mask, option_mask, return_pointer=False):
+    def zero_score(self, memories, text_states, question_mask, option_mask):
         score = memories.new_zeros(memories.shape[0], 1)
-        return (score, {"anchor_logits": memories[..., 0], "weights": memories[..., 0]}) if return_pointer else score
+        return score, {"anchor_logits": memories[..., 0], "weights": memories[..., 0]}
 
     monkeypatch.setattr(GroundedAnswerScore, "forward", zero_score)
     with torch.no_grad():

@@ -416,12 +416,7 @@ def _validate_run(cfg: DictConfig) -> None:
     registry.get("optimizer", run.optimizer)
     for hook in run.hooks:
         registry.get("hook", hook)
-    if run.train_dataset is not None and run.train_dataset not in cfg.datasets:
-        raise ConfigError(f"run.train_dataset is {run.train_dataset!r}, which is not under datasets: "
-                          f"({', '.join(cfg.datasets)}).")
-    if run.train_dataset is None and len(cfg.datasets) > 1:
-        raise ConfigError(f"the config lists several datasets ({', '.join(cfg.datasets)}); set run.train_dataset "
-                          f"to the one to train on (every listed dataset is evaluated).")
+    train_dataset_name(cfg)  # refuses a train_dataset not listed, or none with several listed
     if not run.output_dir.strip():
         raise ConfigError("run.output_dir is empty: name the folder the run writes into (e.g. output/run); "
                           "use '.' to mean the current folder")
@@ -478,15 +473,26 @@ def _check_numbers(where: str, defaults: Mapping, section: DictConfig, raws: Map
                                   f"oc.env gives text; write ${{oc.decode:${{oc.env:VAR}}}} to get a number")
 
 
-def _train_name(cfg: DictConfig) -> str:
-    """The training dataset: ``run.train_dataset``, or else the first of ``datasets``."""
-    return cfg.run.train_dataset or next(iter(cfg.datasets))
+def train_dataset_name(cfg: DictConfig) -> str:
+    """The dataset the run trains on: ``run.train_dataset``, or the only one listed."""
+    names = list(cfg.datasets)
+    chosen = cfg.run.get("train_dataset")
+    if chosen is None:
+        if len(names) > 1:
+            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set "
+                              f"run.train_dataset to the one to train on (every listed dataset "
+                              f"is evaluated).")
+        return names[0]
+    if chosen not in names:
+        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: "
+                          f"({', '.join(names)}).")
+    return chosen
 
 
 def _validate_max_events(cfg: DictConfig) -> None:
     """The training dataset's configured ``max_events`` against ``model.num_queries``, from the
     config: ``gf validate`` refuses it as ``gf train`` does once the data is built."""
-    name = _train_name(cfg)  # the one the model's sizes come from
+    name = train_dataset_name(cfg)  # the one the model's sizes come from
     if "max_events" not in getattr(registry.get_builder_class(name), "DEFAULT_CONFIG", {}):
         return  # a builder without the key of gf's builders may mean something else by it
     queries, events = cfg.model.get("num_queries"), cfg.datasets[name].get("max_events")
@@ -524,7 +530,7 @@ def _validate_best_metric(cfg: DictConfig) -> None:
     evaluator's ``metrics``): a typo would otherwise let no epoch count as best, and the test
     splits would be scored with the last checkpoint without a word. An evaluator that does
     not declare its metrics (a plugin's) is checked at the first evaluation instead."""
-    name = _train_name(cfg)
+    name = train_dataset_name(cfg)
     benchmark = getattr(registry.get_builder_class(name), "benchmark", "")
     if benchmark not in registry.list("evaluator"):
         return  # refused with its own message where the split is scored

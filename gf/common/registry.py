@@ -44,7 +44,7 @@ class Registry:
             raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def _do(o):
-            if not _from_gf(o):  # a plugin: the built-ins first, so a clash refuses the plugin, not them
+            if not from_gf(o):  # a plugin: the built-ins first, so a clash refuses the plugin, not them
                 self._load_builtins()
             _refuse_clash(f"{self.kind} name {name!r}", self._objects.get(name), o)
             self._objects[name] = o
@@ -120,7 +120,7 @@ def _expand(mod: str) -> List[str]:
     return [f"{pkg.__name__}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg]
 
 
-def _from_gf(obj: Any) -> bool:
+def from_gf(obj: Any) -> bool:
     """Whether ``obj`` is gf's own (a built-in, registered while its kind's built-ins load)."""
     return str(getattr(obj, "__module__", None) or "").split(".")[0] == "gf"
 
@@ -209,7 +209,7 @@ class _GlobalRegistry:
         """
 
         def deco(fn: Callable[[], dict]):
-            if not _from_gf(fn):  # a plugin: the built-in variants first, so a clash refuses the plugin
+            if not from_gf(fn):  # a plugin: the built-in variants first, so a clash refuses the plugin
                 self.kind("model")._load_builtins()
             types = self._model_types.setdefault(model_name, {})
             _refuse_clash(f"model type {model_type!r} of model {model_name!r}", types.get(model_type), fn)

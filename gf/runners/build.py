@@ -20,11 +20,12 @@ from omegaconf import DictConfig
 from torch.utils.data import IterableDataset
 
 from gf.common import dist
-from gf.common.config import check_max_events, make_builder, model_schema, to_dict
+from gf.common.config import (check_max_events, make_builder, model_schema, to_dict,
+                              train_dataset_name)
 from gf.common.io import output_lock, remove_stale_temp_files
 from gf.common.errors import CheckpointError, ConfigError, DatasetError
 from gf.common.registry import registry
-from gf.runners.run_config import hook_names, train_dataset_name, wanted_splits
+from gf.runners.run_config import hook_names, wanted_splits
 from gf.runners.run_layout import RUN_FILES, RUN_FOLDERS, SEED_FOLDER, SUMMARY_JSON, SUMMARY_MD
 from gf.runners.runner_base import BuiltDataset, pick_device
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from gf.common.config import train_dataset_name
+
 __all__ = ["add_config_arguments", "add_run_flags", "config_from_args", "flag_values", "hook_names",
            "train_dataset_name", "wanted_splits"]
 
@@ -83,22 +85,6 @@ def hook_names(run, evaluating: bool = False) -> list:
         raise ConfigError(f"run.hooks lists {', '.join(map(repr, repeated))} more than once ({extra}): "
                           f"each hook runs once; list it once")
     return [*DEFAULT_HOOKS, *extra]
-
-
-def train_dataset_name(cfg) -> str:
-    """The dataset the run trains on: ``run.train_dataset``, or the only one listed."""
-    from gf.common.errors import ConfigError
-
-    names = list(cfg.datasets)
-    chosen = cfg.run.get("train_dataset")
-    if chosen is None:
-        if len(names) > 1:
-            raise ConfigError(f"the config lists several datasets ({', '.join(names)}); set run.train_dataset to the "
-                              f"one to train on (every listed dataset is evaluated).")
-        return names[0]
-    if chosen not in names:
-        raise ConfigError(f"run.train_dataset is {chosen!r}, which is not under datasets: ({', '.join(names)}).")
-    return chosen
 
 
 def wanted_splits(cfg, splits=None) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sized
 
 from gf.common.errors import ConfigError, DataFileError
-from gf.common.registry import registry
+from gf.common.registry import from_gf, registry
 from gf.datasets.converters.staging import run_staged
 
 __all__ = ["annotation_record", "first_file", "path_option", "prepare", "readme_head", "require_questions"]
@@ -40,7 +40,7 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
         raise ConfigError(f"gf prepare {benchmark}: {e}; the converter's options are: "
                           f"{', '.join(params) or '(none)'}.") from None
     command = f"gf prepare {benchmark}"
-    if convert.__module__.split(".")[0] != "gf":  # a plugin's: the rerun that finishes an install imports it
+    if not from_gf(convert):  # a plugin's: the rerun that finishes an install imports it
         command += f" --plugins {convert.__module__}"
     return run_staged(convert, command, raw_dir, out_dir, overwrite=overwrite, **options)
 

@@ -94,10 +94,9 @@ class GroundedAnswerScore(nn.Module):
         self.scale = 1.0 / math.sqrt(d_model)
 
     def forward(self, memories: Tensor, text_states: Tensor, question_mask: Tensor,
-                option_mask: Tensor, return_pointer: bool = False):
-        """memories [N, Q, d] in temporal order; text_states [N, L, d]; masks [N, L]. -> [N, 1]
-
-        With ``return_pointer`` also ``{"anchor_logits": [N, Q], "weights": [N, Q]}``: where
+                option_mask: Tensor):
+        """memories [N, Q, d] in temporal order; text_states [N, L, d]; masks [N, L]. -> the
+        score [N, 1] and the pointer ``{"anchor_logits": [N, Q], "weights": [N, Q]}``: where
         the question points before the before/after shift (the event it names, as logits over
         the slots) and after it (the event the options are compared with, as probabilities).
         The pointer loss (``pointer_loss``) and the ``grounding_diagnostics`` hook read them.
@@ -119,6 +118,4 @@ class GroundedAnswerScore(nn.Module):
         selected = torch.einsum("nq,nqd->nd", weights, memories)
         option = masked_mean(text_states, option_mask)
         score = (self.selected_proj(selected) * self.option_proj(option)).sum(-1) * self.scale
-        if return_pointer:
-            return score.unsqueeze(-1), {"anchor_logits": anchor_logits, "weights": weights}
-        return score.unsqueeze(-1)
+        return score.unsqueeze(-1), {"anchor_logits": anchor_logits, "weights": weights}

@@ -295,7 +295,7 @@ class GlanceFocus(nn.Module):
             pointed = memories if pointer_memories is None else (
                 pointer_memories + self.memory_pos_embed.weight.unsqueeze(0))
             grounded, pointer = self.grounded_answer(pointed, text_states, question_mask.to(frames.device),
-                                                     option_mask.to(frames.device), return_pointer=True)
+                                                     option_mask.to(frames.device))
         src = torch.cat([frames, memories, text_states], dim=1).transpose(0, 1)
         if self.reference:
             ones = torch.ones(n, t + q, dtype=torch.float32, device=frames.device)
