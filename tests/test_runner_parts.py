@@ -558,7 +558,7 @@ def test_train_dataset_name_refuses_a_config_built_by_hand_that_names_no_listed_
     from omegaconf import OmegaConf
 
     from gf.common.errors import ConfigError
-    from gf.runners.run_config import train_dataset_name
+    from gf.common.config import train_dataset_name
 
     cfg = OmegaConf.create({"datasets": {name: {} for name in datasets}, "run": {"train_dataset": train_dataset}})
     with pytest.raises(ConfigError, match=message):

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from gf.common.config import train_dataset_name
-
 __all__ = ["add_config_arguments", "add_run_flags", "config_from_args", "flag_values", "hook_names",
-           "train_dataset_name", "wanted_splits"]
+           "wanted_splits"]
 
 logger = logging.getLogger("gf.runner")
 
@@ -93,6 +91,8 @@ def wanted_splits(cfg, splits=None) -> dict:
     valid and test splits of the others. One rule for ``gf train`` and ``gf validate``."""
     if splits is not None:
         return {name: list(splits) for name in cfg.datasets}
+    from gf.common.config import train_dataset_name  # not at import: `gf train --help` needs no OmegaConf
+
     run, train = cfg.run, train_dataset_name(cfg)
     evaluated = [*run.valid_splits, *run.test_splits]
     return {name: ([run.train_split] if name == train else []) + evaluated for name in cfg.datasets}
