@@ -22,7 +22,7 @@ from omegaconf.nodes import BooleanNode, StringNode
 from gf.common.errors import ConfigError
 from gf.common.io import atomic_write_text
 from gf.common.registry import registry
-from gf.common.utils import check_known_keys, did_you_mean, non_utf8
+from gf.common.utils import check_known_keys, did_you_mean, non_utf8, one_line
 
 TOP_LEVEL = ("plugins", "model", "datasets", "run")
 MODEL_META_KEYS = ("name", "model_type", "glance_per_option", "checkpoint")
@@ -86,10 +86,6 @@ def _merge_section(section: str, base: DictConfig, update: Mapping, source: str)
         raise ConfigError(f"invalid value for {section}.{key} in {source}: {e}{hint}".replace("\n", " ")) from None
 
 
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
 def _wrong_type(key: str, value: Any, expected: str, source: str) -> ConfigError:
     return ConfigError(f"{key} in {source} must be {expected}, got {type(value).__name__} "
                        f"{reprlib.repr(value)}")
@@ -116,14 +112,14 @@ def _parse_options(options: Sequence[str], name: str = "--options") -> Dict[str,
         try:
             parsed = OmegaConf.to_container(OmegaConf.from_dotlist([option]))
         except Exception as e:  # yaml.YAMLError, omegaconf GrammarParseError
-            raise ConfigError(f"{name} entry {option!r}: the value cannot be read ({_one_line(e)}). A list "
+            raise ConfigError(f"{name} entry {option!r}: the value cannot be read ({one_line(e)}). A list "
                               f"is written [a,b]; text holding brackets, braces or quotes goes in double quotes "
                               f"inside the entry ('key=\"[text\"'), and a literal '${{' is written '\\${{'.") from None
         _refuse_cut_comment(option, parsed, name)
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(list(options)))
     except Exception as e:  # a key set both as a value and as a section (a=1 a.b=2)
-        raise ConfigError(f"{name} {list(options)} do not fit together: {_one_line(e)}") from None
+        raise ConfigError(f"{name} {list(options)} do not fit together: {one_line(e)}") from None
 
 
 def _strings(value: Any) -> List[str]:
@@ -213,7 +209,7 @@ def load_plugins(modules: Sequence[str], source: str = "plugins:") -> None:
             raise ConfigError(f"plugin {mod!r} (from {source}) could not be imported: {e}. "
                               f"Install it or put it on PYTHONPATH.") from e
         except (ValueError, TypeError) as e:
-            raise ConfigError(f"plugin {mod!r} (from {source}) could not be imported: {_one_line(e)}") from None
+            raise ConfigError(f"plugin {mod!r} (from {source}) could not be imported: {one_line(e)}") from None
 
 
 def _resolve_alone(key: str, value: Any) -> Any:
@@ -226,7 +222,7 @@ def _resolve_alone(key: str, value: Any) -> Any:
         except Exception as e:
             raise ConfigError(f"{key} is {value!r}, which cannot be resolved before the config is put together (it "
                               f"picks the model's defaults): use a resolver such as ${{oc.env:VAR,default}} or a "
-                              f"plain name, not a reference to another key ({_one_line(e)})") from None
+                              f"plain name, not a reference to another key ({one_line(e)})") from None
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{key} must be a name (text), got {type(value).__name__} {reprlib.repr(value)}; "
                           f"see `gf list models`")
@@ -248,7 +244,7 @@ def model_schema(model_cfg: Mapping) -> DictConfig:
         base = _struct(config_class(**defaults)) if config_class else _struct(defaults)
     except (TypeError, ValueError) as e:  # only a model type's overrides can be wrong here
         raise ConfigError(f"model type {model_type!r} of model {name!r} gives overrides the model refuses: "
-                          f"{_one_line(e)}. Fix the function registered as that model type.") from None
+                          f"{one_line(e)}. Fix the function registered as that model type.") from None
     with open_dict(base):
         if "loss_weights" in base:  # the filled-in defaults depend on `memory`; keep only explicit ones
             base.loss_weights = dict(defaults.get("loss_weights") or {})
@@ -372,7 +368,7 @@ def _validate_values(cfg: DictConfig) -> None:
     except Exception as e:
         hint = ("; an interpolation such as oc.env gives text: ${oc.decode:${oc.env:VAR}} gives a number or a list"
                 if "str is not" in str(e) else "")
-        raise ConfigError(f"config interpolation failed{_failing_key(cfg)}: {_one_line(e)}{hint}") from None
+        raise ConfigError(f"config interpolation failed{_failing_key(cfg)}: {one_line(e)}{hint}") from None
     _validate_run(cfg)
     _validate_seeds(cfg.run)
     _validate_data_roots(cfg)

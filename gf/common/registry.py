@@ -16,7 +16,7 @@ import pkgutil
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from gf.common.errors import ConfigError, RegistryError
-from gf.common.utils import did_you_mean
+from gf.common.utils import did_you_mean, one_line
 
 __all__ = ["Registry", "RegistryError", "plural", "registry"]
 
@@ -237,7 +237,7 @@ class _GlobalRegistry:
             return dict(types[model_type]())
         except (TypeError, ValueError) as e:  # dict(None), dict(3): not a mapping
             raise ConfigError(f"model type {model_type!r} of model {model_name!r} must return a dict of config "
-                              f"overrides: {' '.join(str(e).split())}. Fix the function registered as that "
+                              f"overrides: {one_line(e)}. Fix the function registered as that "
                               f"model type.") from None
 
 

@@ -15,8 +15,8 @@ from typing import Any, Iterable, Optional, Type, Union
 from gf.common.errors import ConfigError
 
 __all__ = ["PathLike", "check_device", "check_known_keys", "describe_ids", "did_you_mean", "finite_number",
-           "is_plain_file_name", "non_utf8", "normalize_sha256", "positive_int", "progress_bar", "repeated",
-           "utc_now"]
+           "is_plain_file_name", "non_utf8", "normalize_sha256", "one_line", "positive_int", "progress_bar",
+           "repeated", "utc_now"]
 
 #: What gf accepts wherever a file or folder is named.
 PathLike = Union[str, "os.PathLike[str]"]
@@ -72,6 +72,11 @@ def is_plain_file_name(name: Any) -> bool:
 def positive_int(value: Any) -> bool:
     """A config value that must be a count: an int >= 1 (``True`` is not a count)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line, for quoting it inside gf's own one-line message."""
+    return " ".join(str(error).split())
 
 
 def finite_number(x: Any) -> Optional[float]:

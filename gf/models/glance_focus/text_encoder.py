@@ -35,8 +35,9 @@ def _not_loadable(name: str, path: str, error: Exception, *, local: bool, offlin
     """The config key and what to do, instead of transformers' traceback: a folder that does
     not load is damaged; a Hub name that does not is (usually) a download without a network."""
     from gf.common.errors import CheckpointError, DownloadError
+    from gf.common.utils import one_line
 
-    reason = " ".join(str(error).split())[:300]
+    reason = one_line(error)[:300]
     if local:
         return CheckpointError(f"model.text_encoder {name!r}: transformers cannot load the folder {path} ({reason}); "
                                f"it should hold what save_pretrained writes (config.json, the weights, the tokenizer)")
