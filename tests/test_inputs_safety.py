@@ -27,7 +27,7 @@ from gf.common.errors import (CheckpointError, CheckpointNotFoundError, ConfigEr
                               GfError, OutputLockedError)
 from gf.common.io import LOCK_NAME, atomic_write_text, load_json, load_jsonl, output_lock, remove_stale_temp_files
 from gf.common.safe_load import torch_load_safe
-from gf.datasets.base import read_class_lines
+from gf.datasets.text_files import read_class_lines
 from gf.datasets.converters import prepare
 from gf.datasets.converters.charades import read_charades_csvs
 from gf.datasets.feature_stores import NpyFolderStore, PthDictStore

@@ -24,6 +24,7 @@ from gf.common.registry import registry
 from gf.common.utils import check_known_keys, positive_int
 from gf.datasets.builder_config import merge_builder_config
 from gf.datasets.split_provenance import SplitProvenance
+from gf.datasets.text_files import check_answer_vocab, read_class_lines
 
 if TYPE_CHECKING:  # imported where used: converters import this module and need none of it
     from gf.datasets.events import EventTable
@@ -33,50 +34,7 @@ logger = logging.getLogger(__name__)
 
 _WILDCARDS = set("*?[{")
 
-__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder", "check_answer_vocab", "read_class_lines", "text_lines"]
-
-
-def check_answer_vocab(vocab: Any, path: os.PathLike | str) -> List[str]:
-    """``vocab`` if it is a non-empty list of strings, each once: a repeated answer would make
-    labels ambiguous. Errors name ``path`` (and the repeated answer with both positions)."""
-    if not isinstance(vocab, list) or not vocab or not all(isinstance(a, str) for a in vocab):
-        raise DataFileError(f"{path}: expected a non-empty JSON list of answer strings")
-    seen: Dict[str, int] = {}
-    for i, answer in enumerate(vocab):
-        if answer in seen:
-            raise DataFileError(f"{path}: answer {answer!r} is listed twice (entries {seen[answer]} and {i}); "
-                                f"labels would be ambiguous")
-        seen[answer] = i
-    return list(vocab)
-
-
-def text_lines(path: os.PathLike | str, what: str = "text file") -> List[str]:
-    """The lines of a UTF-8 text file (``splitlines()``), trailing blank lines dropped."""
-    lines = read_text_utf8(path, what).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-def read_class_lines(path: os.PathLike | str) -> List[str]:
-    """The lines of a class-list file; line i is class i.
-
-    Uses ``splitlines()``: the STAR class files have no final newline and the authors'
-    ``read().split('\\n')[:-1]`` dropped their last class (B3). Trailing blank lines are
-    ignored; a blank line in the middle would shift every later class, so it is an error.
-    A file that is not UTF-8 is an error naming the line.
-    """
-    path = Path(path)
-    lines = text_lines(path, "class list")
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise DataFileError(
-                f"{path}:{lineno}: blank line inside the class list; line i is class i-1, so "
-                f"remove the blank line (or fill in the missing class)."
-            )
-    if not lines:
-        raise DataFileError(f"{path}: class list is empty")
-    return [line.strip() for line in lines]
+__all__ = ["BaseBuilder", "STREAM_DEFAULTS", "VideoQABuilder"]
 
 
 def _registered_name(cls: type) -> Optional[str]:
@@ -469,6 +427,23 @@ class VideoQABuilder(SplitProvenance, BaseBuilder):
     def _records(self, path: Path) -> List[Dict[str, Any]]:
         """One split's annotation file -> dataset records (the dataset validates values)."""
         raise NotImplementedError
+
+    def _annotation_record(self, row: Mapping[str, Any], path: Path, i: int, qid: Any, *, answer: Any,
+                               fields: Dict[str, Any]) -> Dict[str, Any]:
+        """The dataset record ``_records`` makes of row ``i`` of the annotation file at
+        ``path`` (the layout its converter writes): the question, the options (multiple choice
+        only), ``answer`` and ``fields``, plus the ``key_field`` value as text when features are
+        not keyed by the question id. A multiple-choice row without options is refused, naming
+        the row: the dataset would otherwise take the question as open-ended."""
+        options = row.get("options") if self.answer_mode == "mc" else None
+        if self.answer_mode == "mc" and options is None:
+            raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; {self.display_name} "
+                                f"questions have {self.NUM_OPTIONS}")
+        rec = {"question_id": qid, "question": row.get("question"), "options": options, "answer": answer, "fields": fields}
+        key_field = self.config["key_field"]
+        if key_field != "question_id":
+            rec[key_field] = self._id_text(row.get(key_field))
+        return rec
 
     @staticmethod
     def _objects(rows: Iterable[Any], path: Path) -> Iterator[Tuple[int, Dict[str, Any]]]:

@@ -20,7 +20,6 @@ from typing import Any, Dict, List
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
-from gf.datasets.converters import annotation_record
 from gf.evaluation.core import OOV_ANSWER
 
 __all__ = ["AGQABuilder"]
@@ -89,6 +88,6 @@ class AGQABuilder(VideoQABuilder):
                     for i, row in self._objects(load_jsonl(path, "AGQA annotation file"), path)]
         index = {a: i for i, a in enumerate(self.answer_vocab())}
         kinds = ("global", "semantic", "structural", "ans_type")
-        return [annotation_record(self, row, path, i, row["question_id"], answer=index.get(row["answer"], OOV_ANSWER),
+        return [self._annotation_record(row, path, i, row["question_id"], answer=index.get(row["answer"], OOV_ANSWER),
                                   fields={k: row[k] for k in kinds})
                 for i, row in enumerate(rows)]

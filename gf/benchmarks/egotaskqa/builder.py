@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from gf.benchmarks.egotaskqa.converter import SPLIT_TYPES
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
-from gf.datasets.base import VideoQABuilder, read_class_lines
-from gf.datasets.converters import annotation_record
+from gf.datasets.base import VideoQABuilder
+from gf.datasets.text_files import read_class_lines
 
 if TYPE_CHECKING:  # imported where used: registering the benchmark (gf prepare, gf evaluate) needs no torch
     import torch
@@ -155,7 +155,7 @@ class EgoTaskQABuilder(VideoQABuilder):
         records = []
         for i, row in self._objects(load_jsonl(path, "EgoTaskQA annotation file"), path):
             self._check_reasoning_type(row.get("reasoning_type"), path, i, row.get("question_id"))
-            records.append(annotation_record(self, row, path, i, self._id_text(row.get("question_id")),
+            records.append(self._annotation_record(row, path, i, self._id_text(row.get("question_id")),
                                              answer=row.get("answer"),
                                              fields={"reasoning_type": row.get("reasoning_type")}))
         return records

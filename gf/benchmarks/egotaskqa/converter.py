@@ -34,7 +34,7 @@ from gf.common.errors import ConfigError, DataFileError, DatasetError
 from gf.common.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids, finite_number, positive_int
-from gf.datasets.base import text_lines
+from gf.datasets.text_files import text_lines
 from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.staging import owns, reported_path
 

@@ -21,7 +21,6 @@ from gf.benchmarks.nextqa.converter import NUM_OPTIONS, QUESTION_TYPES, read_spl
 from gf.common.io import DataFileError, load_jsonl
 from gf.common.registry import registry
 from gf.datasets.base import VideoQABuilder
-from gf.datasets.converters import annotation_record
 
 __all__ = ["NextQABuilder"]
 
@@ -69,5 +68,5 @@ class NextQABuilder(VideoQABuilder):
                     f"{path}: record {i} (question_id {qid!r}): 'type' is {qtype!r}, expected one of "
                     f"{', '.join(QUESTION_TYPES)}; the per-type scoring needs it. Re-run `gf prepare nextqa`."
                 )
-            records.append(annotation_record(self, row, path, i, qid, answer=row.get("answer"), fields={"type": qtype}))
+            records.append(self._annotation_record(row, path, i, qid, answer=row.get("answer"), fields={"type": qtype}))
         return records

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional
 from gf.benchmarks.star.evaluator import NUM_CHOICES, type_problem
 from gf.common.io import DataFileError, load_jsonl, record_place
 from gf.common.registry import registry
-from gf.datasets.base import VideoQABuilder, read_class_lines
-from gf.datasets.converters import annotation_record
+from gf.datasets.base import VideoQABuilder
+from gf.datasets.text_files import read_class_lines
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class StarBuilder(VideoQABuilder):
             if problem:  # scoring reads the type from the id: refused here, not after a training epoch
                 raise DataFileError(f"{record_place(path, i)}: {problem}. Correct the id, or leave the question out of "
                                     f"the file")
-            rec = annotation_record(self, row, path, i, qid, answer=row.get("answer"),
+            rec = self._annotation_record(row, path, i, qid, answer=row.get("answer"),
                                     fields={"type": qid.split("_")[0]} if isinstance(qid, str) else {})
             if self.config["key_field"] == "question_id" and row.get("video_id") is not None:
                 rec["video_id"] = self._id_text(row["video_id"])  # the video the trimmed clip comes from

@@ -35,7 +35,7 @@ from gf.benchmarks.star.evaluator import NUM_CHOICES, type_problem
 from gf.common.io import DataFileError, atomic_write, atomic_write_json, atomic_write_jsonl, atomic_write_text, load_json
 from gf.common.registry import registry
 from gf.common.utils import PathLike, describe_ids, finite_number
-from gf.datasets.base import read_class_lines
+from gf.datasets.text_files import read_class_lines
 from gf.datasets.converters import first_file, path_option, require_questions
 from gf.datasets.converters.charades import parse_charades_actions, read_charades_csvs
 from gf.datasets.converters.staging import owns, reported_path

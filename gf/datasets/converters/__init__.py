@@ -4,8 +4,7 @@ Each benchmark folder's ``converter.py`` (``gf/benchmarks/<name>/``) registers o
 ``convert(raw_dir, out_dir, **options) -> dict`` (a summary of what was written) as a
 ``converter`` in gf's registry (``@registry.register_converter("star")``), so a plugin can
 add a benchmark the same way, and declares the files it may write (``@owns(...)``, see
-:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`), and
-:func:`annotation_record`: the dataset record each builder makes of a row of that layout.
+:mod:`gf.datasets.converters.staging`). Shared readers live here too (:mod:`.charades`).
 
 :func:`prepare` is the safe way to run one (why and how: :mod:`gf.datasets.converters.staging`).
 """
@@ -19,7 +18,7 @@ from gf.common.errors import ConfigError, DataFileError
 from gf.common.registry import from_gf, registry
 from gf.datasets.converters.staging import run_staged
 
-__all__ = ["annotation_record", "first_file", "path_option", "prepare", "readme_head", "require_questions"]
+__all__ = ["first_file", "path_option", "prepare", "readme_head", "require_questions"]
 
 
 def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **options) -> Dict[str, Any]:
@@ -43,24 +42,6 @@ def prepare(benchmark: str, raw_dir, out_dir, *, overwrite: bool = False, **opti
     if not from_gf(convert):  # a plugin's: the rerun that finishes an install imports it
         command += f" --plugins {convert.__module__}"
     return run_staged(convert, command, raw_dir, out_dir, overwrite=overwrite, **options)
-
-
-def annotation_record(builder: Any, row: Mapping[str, Any], path: Path, i: int, qid: Any, *, answer: Any,
-                      fields: Dict[str, Any]) -> Dict[str, Any]:
-    """The dataset record a builder's ``_records`` makes of row ``i`` of the annotation file at
-    ``path`` (the layout its converter writes): the question, the options (multiple choice
-    only), ``answer`` and ``fields``, plus the ``key_field`` value as text when features are
-    not keyed by the question id. A multiple-choice row without options is refused, naming
-    the row: the dataset would otherwise take the question as open-ended."""
-    options = row.get("options") if builder.answer_mode == "mc" else None
-    if builder.answer_mode == "mc" and options is None:
-        raise DataFileError(f"{path}: record {i} (question_id {qid!r}) has no 'options'; {builder.display_name} "
-                            f"questions have {builder.NUM_OPTIONS}")
-    rec = {"question_id": qid, "question": row.get("question"), "options": options, "answer": answer, "fields": fields}
-    key_field = builder.config["key_field"]
-    if key_field != "question_id":
-        rec[key_field] = builder._id_text(row.get(key_field))
-    return rec
 
 
 def first_file(paths: Iterable[Path]) -> Optional[Path]:
